@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian/Ubuntu machine with Python 3.11+.
+#   setup.sh app   virtual environment + the app's Python packages
+#   setup.sh test  the above + test packages, npm packages, and Debian's browsers and speech voices
+# Never downloads a browser or a model from anywhere but PyPI, Debian and npm.
+set -euo pipefail
+mode=${1:-app}
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+cd "$(dirname "$0")/.."
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "error: $PYTHON must be Python 3.11 or newer" >&2
+  exit 1
+fi
+
+apt_packages=()
+need_pkg() { dpkg -s "$1" >/dev/null 2>&1 || apt_packages+=("$1"); }
+if [ "$mode" = test ]; then
+  # Browsers come from Debian, never from `playwright install`. Festival voices make the test speech.
+  for p in chromium firefox-esr festival festvox-us-slt-hts festvox-kallpc16k nodejs npm; do need_pkg "$p"; done
+fi
+if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  need_pkg "python3-venv"
+fi
+if ((${#apt_packages[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian packages: ${apt_packages[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${apt_packages[@]}" >/dev/null
+  else
+    # Node and npm may come from elsewhere (nvm, nodesource): only the browsers and voices must be Debian's.
+    missing=()
+    for p in "${apt_packages[@]}"; do
+      case $p in nodejs|npm) command -v "${p/nodejs/node}" >/dev/null || missing+=("$p") ;; *) missing+=("$p") ;; esac
+    done
+    if ((${#missing[@]})); then
+      echo "error: these Debian packages are needed; install them as root, then run this again:" >&2
+      echo "  sudo apt-get install -y ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+fi
+
+stamp="$VENV/.setup-$mode"
+reqs=$(cat pyproject.toml package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$reqs" ]; then
+  exit 0
+fi
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+if [ "$mode" = test ]; then
+  "$VENV/bin/python" -m pip install -q -e ".[test]"
+  npm ci --no-audit --no-fund --silent
+else
+  "$VENV/bin/python" -m pip install -q -e .
+fi
+echo "$reqs" > "$stamp"

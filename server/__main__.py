@@ -1,0 +1,34 @@
+"""python -m server [--host H] [--port N]: serve the app. Settings come from the environment and ./.env."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from server.app import create_app
+from server.settings import Settings, read_dotenv
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    parser.add_argument("--env-file", default=".env", help="optional KEY=VALUE file (default ./.env)")
+    args = parser.parse_args(argv)
+
+    # The real environment wins over the file, as in every dotenv loader.
+    env = {**read_dotenv(Path(args.env_file)), **os.environ}
+    settings = Settings.from_env(env)
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    print(f"Serving on http://{host}:{port}/", flush=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

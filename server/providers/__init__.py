@@ -1,0 +1,22 @@
+"""One module per provider, the same shape each (see base.Provider)."""
+
+from __future__ import annotations
+
+import httpx
+
+from server.providers.base import Provider
+from server.settings import Settings
+
+
+def build_providers(settings: Settings, http: httpx.AsyncClient) -> dict[str, Provider]:
+    """The providers in the order the page lists them: the offline engine first, as the default."""
+    from server.providers.local import LocalProvider
+    from server.providers.truebar import TruebarProvider
+    from server.providers.wiro import WiroProvider
+
+    providers: list[Provider] = [
+        LocalProvider(settings),
+        TruebarProvider(settings.truebar, http),
+        WiroProvider(settings.wiro, http),
+    ]
+    return {p.name: p for p in providers}

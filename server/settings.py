@@ -1,0 +1,159 @@
+"""Settings: one frozen value built from an environment mapping. Nothing here reads the environment at import."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TRUEBAR_AUTH_URL = "https://auth.true-bar.si/realms/truebar/protocol/openid-connect/token"
+TRUEBAR_API_BASE_URL = "https://api.true-bar.si"
+TRUEBAR_STT_WS_URL = "wss://api.true-bar.si/api/pipelines/stream"
+TRUEBAR_ASR_TAG = "KALDI:en-US:*:*"
+WIRO_API_BASE_URL = "https://api.wiro.ai/v1"
+WIRO_SOCKET_URL = "wss://socket.wiro.ai/v1"
+WIRO_MODEL = "wiro/voxtral-mini-realtime"
+WIRO_TRANSCRIPTION_DELAY = "balanced"
+
+
+@dataclass(frozen=True)
+class TruebarSettings:
+    username: str = ""
+    password: str = field(default="", repr=False)
+    client_id: str = "truebar-client"
+    auth_url: str = TRUEBAR_AUTH_URL
+    api_base_url: str = TRUEBAR_API_BASE_URL
+    stt_ws_url: str = TRUEBAR_STT_WS_URL
+    asr_tag: str = TRUEBAR_ASR_TAG
+
+    def missing(self) -> tuple[str, ...]:
+        """The environment variables that must still be set for this provider to work."""
+        out = []
+        if not self.username:
+            out.append("TRUEBAR_USERNAME")
+        if not self.password:
+            out.append("TRUEBAR_PASSWORD")
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class WiroSettings:
+    api_key: str = field(default="", repr=False)
+    # Optional: without it the project is assumed to use key-only authentication.
+    api_secret: str = field(default="", repr=False)
+    api_base_url: str = WIRO_API_BASE_URL
+    socket_url: str = WIRO_SOCKET_URL
+    model: str = WIRO_MODEL
+    transcription_delay: str = WIRO_TRANSCRIPTION_DELAY
+    # A task the page never ends is killed after this many seconds (it holds a billed concurrency slot).
+    task_deadline_s: float = 3600.0
+
+    def missing(self) -> tuple[str, ...]:
+        return () if self.api_key else ("WIRO_API_KEY",)
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """The embedded pocketsphinx engine. Empty paths mean the US-English model shipped in the wheel."""
+
+    enabled: bool = True
+    max_sessions: int = 4
+    hmm: str = ""
+    lm: str = ""
+    dict: str = ""
+    jsgf: str = ""
+    # Seconds of non-speech that end an utterance (pocketsphinx's Endpointer window).
+    vad_window_s: float = 0.3
+    # Rescoring passes at the end of each utterance: better words, 70-130 ms more latency each.
+    fwdflat: bool = False
+    bestpath: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    truebar: TruebarSettings = TruebarSettings()
+    wiro: WiroSettings = WiroSettings()
+    local: LocalSettings = LocalSettings()
+    # Signs the app's own short-lived tokens (local engine) and cookies; random per process unless set.
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    app_password: str = field(default="", repr=False)
+    allow_public_without_password: bool = False
+    # Seconds the server waits for any upstream (token endpoint, Run) before answering 504.
+    upstream_timeout_s: float = 10.0
+    # Lifetime of tokens the app mints itself (local engine).
+    local_token_ttl_s: float = 300.0
+    # Mounts /api/test/* endpoints used by the browser tests (a PCM sink). Never on in production.
+    test_endpoints: bool = False
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from an environment mapping (os.environ merged with a .env file by the caller)."""
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(name, "").strip() or default
+
+        def flag(name: str, default: bool = False) -> bool:
+            raw = get(name)
+            return default if not raw else raw.lower() in {"1", "true", "yes", "on"}
+
+        base = cls()
+        return cls(
+            host=get("APP_HOST", base.host),
+            port=int(get("APP_PORT", str(base.port))),
+            truebar=TruebarSettings(
+                username=get("TRUEBAR_USERNAME"),
+                password=get("TRUEBAR_PASSWORD"),
+                client_id=get("TRUEBAR_CLIENT_ID", "truebar-client"),
+                auth_url=get("TRUEBAR_AUTH_URL", TRUEBAR_AUTH_URL),
+                api_base_url=get("TRUEBAR_API_BASE_URL", TRUEBAR_API_BASE_URL),
+                stt_ws_url=get("TRUEBAR_STT_WS_URL", TRUEBAR_STT_WS_URL),
+                asr_tag=get("TRUEBAR_ASR_TAG", TRUEBAR_ASR_TAG),
+            ),
+            wiro=WiroSettings(
+                api_key=get("WIRO_API_KEY"),
+                api_secret=get("WIRO_API_SECRET"),
+                api_base_url=get("WIRO_API_BASE_URL", WIRO_API_BASE_URL),
+                socket_url=get("WIRO_SOCKET_URL", WIRO_SOCKET_URL),
+                model=get("WIRO_MODEL", WIRO_MODEL),
+                transcription_delay=get("WIRO_TRANSCRIPTION_DELAY", WIRO_TRANSCRIPTION_DELAY),
+                task_deadline_s=float(get("WIRO_TASK_DEADLINE_S", "3600")),
+            ),
+            local=LocalSettings(
+                enabled=flag("LOCAL_ENGINE", True),
+                max_sessions=int(get("LOCAL_MAX_SESSIONS", "4")),
+                hmm=get("LOCAL_HMM"),
+                lm=get("LOCAL_LM"),
+                dict=get("LOCAL_DICT"),
+                jsgf=get("LOCAL_JSGF"),
+                vad_window_s=float(get("LOCAL_VAD_WINDOW_S", "0.3")),
+                fwdflat=flag("LOCAL_FWDFLAT"),
+                bestpath=flag("LOCAL_BESTPATH"),
+            ),
+            secret_key=get("APP_SECRET_KEY") or base.secret_key,
+            app_password=get("APP_PASSWORD"),
+            allow_public_without_password=flag("APP_ALLOW_PUBLIC"),
+            upstream_timeout_s=float(get("APP_UPSTREAM_TIMEOUT_S", "10")),
+            test_endpoints=flag("APP_TEST_ENDPOINTS"),
+            log_level=get("APP_LOG_LEVEL", "info"),
+        )
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a .env file: KEY=VALUE lines, '#' comments, optional 'export ', single or double quotes."""
+    out: dict[str, str] = {}
+    if not path.is_file():
+        return out
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key.strip()] = value
+    return out

@@ -1,0 +1,1 @@
+"""Helpers shared by tests/ and playwright/: real servers on loopback, free ports, test audio."""
