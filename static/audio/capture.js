@@ -1,0 +1,180 @@
+// Microphone capture: getUserMedia -> AudioContext at the device's own rate -> "pcm-processor" worklet -> frames.
+// The context rate is never forced: Firefox refuses to connect a microphone to a context of another rate, and
+// Bluetooth headsets switch rates; the worklet resamples with a real anti-aliasing filter instead.
+
+/** @typedef {'unsupported'|'insecure'|'denied'|'no-device'|'busy'|'failed'} CaptureErrorCode */
+
+export class CaptureError extends Error {
+  /** @param {CaptureErrorCode} code @param {string} message @param {unknown} [cause] */
+  constructor(code, message, cause) {
+    super(message);
+    this.name = 'CaptureError';
+    this.code = code;
+    this.cause = cause;
+  }
+}
+
+/**
+ * @typedef {object} CaptureOptions
+ * @property {number} outRate            provider rate in Hz (16000 Truebar/local, 24000 Wiro)
+ * @property {number} frameSamples       samples per frame at outRate (1600 = 100 ms at 16 kHz)
+ * @property {string} [deviceId]         a specific microphone; default: the system's
+ * @property {boolean} [echoCancellation] browser processing; off by default: speech engines want the raw signal
+ * @property {boolean} [noiseSuppression]
+ * @property {boolean} [autoGainControl]
+ * @property {(pcm: Int16Array, seq: number) => void} onFrame
+ * @property {(level: {rms: number, peak: number, silent: boolean}) => void} [onLevel]
+ * @property {(reason: string) => void} [onInterrupted]  the device went away or the context stopped running
+ * @property {string} [workletUrl]
+ */
+
+/** @param {unknown} err @returns {CaptureError} */
+export function describeMediaError(err) {
+  const name = err && typeof err === 'object' && 'name' in err ? String(err.name) : '';
+  switch (name) {
+    case 'NotAllowedError':
+    case 'PermissionDeniedError':
+    case 'SecurityError':
+      return new CaptureError('denied',
+        'Microphone permission was denied. Allow the microphone for this site (the icon in the address bar) and press Start again.', err);
+    case 'NotFoundError':
+    case 'DevicesNotFoundError':
+    case 'OverconstrainedError':
+      return new CaptureError('no-device', 'No microphone was found. Plug one in or pick another in the list, then press Start again.', err);
+    case 'NotReadableError':
+    case 'TrackStartError':
+    case 'AbortError':
+      return new CaptureError('busy', 'The microphone could not be opened: another application may be using it.', err);
+    default:
+      return new CaptureError('failed', `The microphone could not be started (${name || 'unknown error'}).`, err);
+  }
+}
+
+/** Throws a CaptureError when this browser or page cannot capture at all. */
+export function checkSupport() {
+  if (typeof window !== 'undefined' && window.isSecureContext === false) {
+    throw new CaptureError('insecure', 'The microphone needs a secure page: open this app over HTTPS or on localhost.');
+  }
+  if (typeof navigator === 'undefined' || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    throw new CaptureError('unsupported', 'This browser cannot capture the microphone (no getUserMedia). Use a current Chrome or Firefox.');
+  }
+  const AC = globalThis.AudioContext;
+  if (!AC || !('audioWorklet' in AC.prototype) || typeof globalThis.AudioWorkletNode === 'undefined') {
+    throw new CaptureError('unsupported', 'This browser has no AudioWorklet. Use a current Chrome or Firefox.');
+  }
+}
+
+export class Capture {
+  /** @param {MediaStream} stream @param {AudioContext} context @param {AudioWorkletNode} node @param {MediaStreamAudioSourceNode} source */
+  constructor(stream, context, node, source) {
+    this.stream = stream;
+    this.context = context;
+    this.node = node;
+    this.source = source;
+    const track = stream.getAudioTracks()[0];
+    this.deviceLabel = track ? track.label : '';
+    this.deviceSettings = track && track.getSettings ? track.getSettings() : {};
+    this.contextRate = context.sampleRate;
+    this.framesPosted = 0;
+    /** @type {Promise<{frames: number, inSamples: number}> | null} */
+    this.stopping = null;
+  }
+
+  /** Flush the resampler's tail (its frames reach onFrame before this resolves), then release everything. */
+  stop() {
+    if (this.stopping) return this.stopping;
+    this.stopping = (async () => {
+      /** @type {{frames: number, inSamples: number}} */
+      let totals = { frames: this.framesPosted, inSamples: 0 };
+      if (this.context.state !== 'closed') {
+        totals = await new Promise((resolve) => {
+          const timer = setTimeout(() => resolve({ frames: this.framesPosted, inSamples: 0 }), 2000);
+          this.node.port.addEventListener('message', (event) => {
+            if (event.data && event.data.type === 'flushed') {
+              clearTimeout(timer);
+              resolve({ frames: event.data.frames, inSamples: event.data.inSamples });
+            }
+          });
+          this.node.port.postMessage({ type: 'flush' });
+        });
+      }
+      this.release();
+      return totals;
+    })();
+    return this.stopping;
+  }
+
+  /** Stop tracks and close the context without flushing (cancel, errors). Idempotent. */
+  release() {
+    for (const track of this.stream.getTracks()) track.stop();
+    try { this.source.disconnect(); } catch { /* already disconnected */ }
+    try { this.node.disconnect(); } catch { /* already disconnected */ }
+    if (this.context.state !== 'closed') this.context.close().catch(() => {});
+  }
+}
+
+/**
+ * Open the microphone and start producing frames.
+ * @param {CaptureOptions} options
+ * @returns {Promise<Capture>}
+ */
+export async function startCapture(options) {
+  checkSupport();
+  /** @type {MediaTrackConstraints} */
+  const audio = {
+    channelCount: 1,
+    echoCancellation: Boolean(options.echoCancellation),
+    noiseSuppression: Boolean(options.noiseSuppression),
+    autoGainControl: Boolean(options.autoGainControl),
+  };
+  if (options.deviceId) audio.deviceId = { exact: options.deviceId };
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio, video: false });
+  } catch (err) {
+    throw describeMediaError(err);
+  }
+  const context = new AudioContext({ latencyHint: 'interactive' });
+  try {
+    const url = options.workletUrl || new URL('./pcm-processor.js', import.meta.url).href;
+    await context.audioWorklet.addModule(url);
+    const source = context.createMediaStreamSource(stream);
+    const node = new AudioWorkletNode(context, 'pcm-processor', {
+      numberOfInputs: 1,
+      numberOfOutputs: 0,
+      // Mono by the browser's own down-mix rule (0.5·(L+R)) before the worklet sees it.
+      channelCount: 1,
+      channelCountMode: 'explicit',
+      channelInterpretation: 'speakers',
+      processorOptions: { outRate: options.outRate, frameSamples: options.frameSamples },
+    });
+    const capture = new Capture(stream, context, node, source);
+    node.port.onmessage = (event) => {
+      const msg = event.data;
+      if (!msg) return;
+      if (msg.type === 'frame') {
+        capture.framesPosted += 1;
+        options.onFrame(new Int16Array(msg.pcm), msg.seq);
+      } else if (msg.type === 'level' && options.onLevel) {
+        options.onLevel({ rms: msg.rms, peak: msg.peak, silent: msg.silent });
+      }
+    };
+    node.port.start();
+    source.connect(node);
+    for (const track of stream.getAudioTracks()) {
+      track.addEventListener('ended', () => options.onInterrupted && options.onInterrupted('The microphone was disconnected.'));
+    }
+    context.addEventListener('statechange', () => {
+      if (!capture.stopping && context.state !== 'running' && options.onInterrupted) {
+        options.onInterrupted(`Audio processing is ${context.state}.`);
+      }
+    });
+    if (context.state !== 'running') await context.resume();
+    return capture;
+  } catch (err) {
+    for (const track of stream.getTracks()) track.stop();
+    context.close().catch(() => {});
+    if (err instanceof CaptureError) throw err;
+    throw new CaptureError('failed', `Audio processing could not start: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
+}
