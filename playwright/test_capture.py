@@ -24,7 +24,8 @@ async ({outRate, frameSamples, durationMs, sinkUrl}) => {
   ws.binaryType = 'arraybuffer';
   await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error('sink')); });
   const sizes = [];
-  const capture = await startCapture({ outRate, frameSamples, onFrame: (pcm) => { sizes.push(pcm.length); ws.send(pcm); } });
+  const onFrame = (pcm) => { sizes.push(pcm.length); ws.send(pcm); };
+  const capture = await startCapture({ outRate, frameSamples, onFrame });
   await new Promise((r) => setTimeout(r, durationMs));
   const totals = await capture.stop();
   const closed = new Promise((r) => { ws.onclose = r; });
@@ -50,7 +51,11 @@ def best_alignment(captured: np.ndarray, reference: np.ndarray) -> tuple[int, fl
 
 @pytest.mark.parametrize(("out_rate", "frame_samples"), [(16_000, 1_600), (24_000, 4_800)])
 def test_capture_path_delivers_the_reference_pcm(
-    pw: Playwright, browser_name: str, served, out_rate: int, frame_samples: int  # type: ignore[no-untyped-def]
+    pw: Playwright,
+    browser_name: str,
+    served,
+    out_rate: int,
+    frame_samples: int,  # type: ignore[no-untyped-def]
 ) -> None:
     wav_rate, samples = audio.read_wav(CLIP)
     duration_ms = int(len(samples) / wav_rate * 1000) + 800

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from server.app import create_app
+from server.security import check_bind
 from server.settings import Settings, read_dotenv
 
 
@@ -18,6 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default 8000)")
     parser.add_argument("--env-file", default=".env", help="optional KEY=VALUE file (default ./.env)")
+    parser.add_argument(
+        "--allow-public",
+        action="store_true",
+        help="listen on a non-loopback address without APP_PASSWORD (only behind an authenticating proxy)",
+    )
     args = parser.parse_args(argv)
 
     # The real environment wins over the file, as in every dotenv loader.
@@ -25,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env(env)
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
+    if args.allow_public:
+        settings = dataclasses.replace(settings, allow_public_without_password=True)
+    refusal = check_bind(host, settings)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     print(f"Serving on http://{host}:{port}/", flush=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
     return 0

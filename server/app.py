@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server import sessions
+from server.emulators.recognizers import Recognizer
 from server.providers import build_providers
 from server.providers.base import Provider
+from server.security import (
+    COOKIE_NAME,
+    PasswordGateMiddleware,
+    RateLimiter,
+    SecurityHeadersMiddleware,
+    install_log_redaction,
+    make_auth_cookie,
+)
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +44,35 @@ async def index(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"ok": True})
+
+
+LOGIN_TTL_S = 12 * 3600
+
+
+async def login(request: Request) -> Response:
+    templates: Jinja2Templates = request.app.state.templates
+    settings: Settings = request.app.state.settings
+    if request.method == "GET":
+        return templates.TemplateResponse(request, "login.html", {"title": "Log in", "error": ""})
+    limiter: RateLimiter = request.app.state.login_limiter
+    if limiter.check(sessions.client_key(request)) is not None:
+        context = {"title": "Log in", "error": "Too many attempts: wait a minute."}
+        return templates.TemplateResponse(request, "login.html", context, status_code=429)
+    form = parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
+    given = (form.get("password") or [""])[0]
+    if not settings.app_password or not hmac.compare_digest(given.encode(), settings.app_password.encode()):
+        context = {"title": "Log in", "error": "Wrong password."}
+        return templates.TemplateResponse(request, "login.html", context, status_code=401)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        make_auth_cookie(settings.secret_key, LOGIN_TTL_S),
+        max_age=LOGIN_TTL_S,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
 
 
 async def local_stream(websocket: WebSocket) -> None:
@@ -68,15 +109,22 @@ class PcmSink:
             return
 
 
-def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
-    """The app. `transport` is the seam tests use to put an emulator (ASGI or mock) behind every upstream call."""
+def create_app(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    local_recognizer: Recognizer | None = None,
+) -> Starlette:
+    """The app. Seams for tests: `transport` carries every upstream HTTP call (an emulator, a mock);
+    `local_recognizer` replaces the embedded engine (a scripted one for protocol and load tests)."""
+    install_log_redaction()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         timeout = httpx.Timeout(settings.upstream_timeout_s)
         async with httpx.AsyncClient(transport=transport, timeout=timeout) as http:
             app.state.http = http
-            app.state.providers = build_providers(settings, http)
+            app.state.providers = build_providers(settings, http, local_recognizer=local_recognizer)
             try:
                 yield
             finally:
@@ -86,6 +134,7 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
     routes: list[BaseRoute] = [
         Route("/", index),
         Route("/healthz", healthz),
+        Route("/login", login, methods=["GET", "POST"]),
         Route("/api/providers", sessions.list_providers),
         Route("/api/providers/{name}/options", sessions.provider_options),
         Route("/api/sessions", sessions.create_session, methods=["POST"]),
@@ -97,8 +146,18 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
         routes.append(WebSocketRoute("/api/test/sink", sink.handle))
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    def connect_origins() -> list[str]:
+        providers: dict[str, Provider] = getattr(app.state, "providers", {})
+        return [o for p in providers.values() if p.status().configured for o in p.connect_origins()]
+
+    middleware = [Middleware(SecurityHeadersMiddleware, connect_origins=connect_origins)]
+    if settings.app_password:
+        middleware.append(Middleware(PasswordGateMiddleware, secret=settings.secret_key))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
+    app.state.session_limiter = RateLimiter(settings.session_rate_per_min, 60.0)
+    app.state.login_limiter = RateLimiter(10, 60.0)
+    app.state.ledger = sessions.SessionLedger(settings.max_sessions_per_client)
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     app.state.sink = sink
     return app

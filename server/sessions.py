@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.providers.base import Provider, ProviderError, SessionRequest
+from server.security import RateLimiter, cross_site_reason
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -62,8 +66,58 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data
 
 
+@dataclass
+class SessionLedger:
+    """Grants each client holds: minted and neither ended nor expired. Caps how many one client has open."""
+
+    limit: int
+    clock: Callable[[], float] = time.time
+    _open: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def admit(self, client: str) -> None:
+        now = self.clock()
+        held = {k: exp for k, exp in self._open.get(client, {}).items() if exp > now}
+        self._open[client] = held
+        if len(held) >= self.limit:
+            raise ProviderError(
+                429,
+                "too_many_sessions",
+                f"{len(held)} sessions are already open from this client: stop one first.",
+                retry_after=max(1.0, min(held.values()) - now),
+            )
+
+    def add(self, client: str, key: str, expires_at: float) -> None:
+        self._open.setdefault(client, {})[key] = expires_at
+
+    def remove(self, key: str) -> None:
+        for held in self._open.values():
+            held.pop(key, None)
+
+
+def guard_state_change(request: Request, *, require_json: bool) -> None:
+    """Only the app's own page may mint or end sessions."""
+    reason = cross_site_reason(request.scope)
+    if reason is not None:
+        raise ProviderError(
+            403, "forbidden", f"Refused: {reason}. Sessions can be started only from this app's page."
+        )
+    if require_json:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise ProviderError(415, "json_required", "Send the request as application/json.")
+
+
 async def create_session(request: Request) -> Response:
     try:
+        guard_state_change(request, require_json=True)
+        limiter: RateLimiter = request.app.state.session_limiter
+        wait = limiter.check(client_key(request))
+        if wait is not None:
+            raise ProviderError(
+                429, "rate_limited", "Too many sessions started: wait a moment.", retry_after=wait
+            )
+        ledger: SessionLedger = request.app.state.ledger
+        ledger.admit(client_key(request))
         body = await _json_body(request)
         name = body.get("provider")
         provider = _providers(request).get(name) if isinstance(name, str) else None
@@ -79,6 +133,9 @@ async def create_session(request: Request) -> Response:
         )
     except ProviderError as exc:
         return error_response(exc)
+    ledger.add(
+        client_key(request), f"{grant['provider']}/{grant.get('session_id')}", float(grant["expires_at"])
+    )
     return JSONResponse(grant, headers={"Cache-Control": "no-store"})
 
 
@@ -88,7 +145,11 @@ async def end_session(request: Request) -> Response:
     if provider is None:
         return error_response(ProviderError(404, "unknown_provider", "No such provider."))
     try:
+        # sendBeacon cannot send JSON without a CORS preflight, so only the origin is checked here.
+        guard_state_change(request, require_json=False)
         await provider.end_session(request.path_params["session_id"])
+        ledger: SessionLedger = request.app.state.ledger
+        ledger.remove(f"{provider.name}/{request.path_params['session_id']}")
     except ProviderError as exc:
         return error_response(exc)
     return JSONResponse({"ended": True})

@@ -85,6 +85,9 @@ class Settings:
     upstream_timeout_s: float = 10.0
     # Lifetime of tokens the app mints itself (local engine).
     local_token_ttl_s: float = 300.0
+    # POST /api/sessions per client: a token bucket of this many per minute, and this many open at once.
+    session_rate_per_min: int = 30
+    max_sessions_per_client: int = 4
     # Mounts /api/test/* endpoints used by the browser tests (a PCM sink). Never on in production.
     test_endpoints: bool = False
     log_level: str = "info"
@@ -137,6 +140,8 @@ class Settings:
             app_password=get("APP_PASSWORD"),
             allow_public_without_password=flag("APP_ALLOW_PUBLIC"),
             upstream_timeout_s=float(get("APP_UPSTREAM_TIMEOUT_S", "10")),
+            session_rate_per_min=int(get("APP_SESSION_RATE_PER_MIN", "30")),
+            max_sessions_per_client=int(get("APP_MAX_SESSIONS_PER_CLIENT", "4")),
             test_endpoints=flag("APP_TEST_ENDPOINTS"),
             log_level=get("APP_LOG_LEVEL", "info"),
         )

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import httpx
 
+from server.emulators.recognizers import Recognizer
 from server.providers.base import Provider
 from server.settings import Settings
 
 
-def build_providers(settings: Settings, http: httpx.AsyncClient) -> dict[str, Provider]:
+def build_providers(
+    settings: Settings, http: httpx.AsyncClient, *, local_recognizer: Recognizer | None = None
+) -> dict[str, Provider]:
     """The providers in the order the page lists them: the offline engine first, as the default."""
     from server.providers.local import LocalProvider
     from server.providers.truebar import TruebarProvider
     from server.providers.wiro import WiroProvider
 
     providers: list[Provider] = [
-        LocalProvider(settings),
+        LocalProvider(settings, recognizer=local_recognizer),
         TruebarProvider(settings.truebar, http),
         WiroProvider(settings.wiro, http),
     ]

@@ -70,7 +70,8 @@ class Provider(Protocol):
         ...
 
     async def create_session(self, request: SessionRequest) -> Grant:
-        """Mint a short-lived grant: {provider, protocol, ws_url, token, expires_at, sample_rate, frame_samples, ...}."""
+        """Mint a short-lived grant:
+        {provider, protocol, ws_url, token, expires_at, sample_rate, frame_samples, session_id, ...}."""
         ...
 
     async def end_session(self, session_id: str) -> None:

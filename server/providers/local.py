@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from server.emulators.recognizers import Recognizer
 from server.providers.base import Grant, ProviderError, ProviderStatus, SessionRequest
 from server.settings import Settings
 
@@ -13,8 +14,9 @@ from server.settings import Settings
 class LocalProvider:
     name = "local"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, recognizer: Recognizer | None = None) -> None:
         self.settings = settings
+        self.recognizer = recognizer
 
     def status(self) -> ProviderStatus:
         return ProviderStatus(

@@ -41,14 +41,15 @@ FIREFOX_PREFS: dict[str, str | int | bool] = {
 
 # Replaces getUserMedia (Firefox, or Chromium when asked) with a stream playing the WAV served at FAKE_WAV_URL.
 # The WAV starts when getUserMedia resolves, as a real microphone would; window.__fakeMicEnded tells when it ends.
-WAV_MIC_SCRIPT = """
+WAV_MIC_SCRIPT = (
+    """
 (() => {
   const md = navigator.mediaDevices;
   if (!md) return;
   md.getUserMedia = async (constraints) => {
     if (!constraints || !constraints.audio) throw new DOMException('video is not faked', 'NotFoundError');
     const ctx = new AudioContext();
-    const data = await (await fetch('%s')).arrayBuffer();
+    const data = await (await fetch('FAKE_WAV_URL')).arrayBuffer();
     const buffer = await ctx.decodeAudioData(data);
     const src = ctx.createBufferSource();
     src.buffer = buffer;
@@ -61,11 +62,14 @@ WAV_MIC_SCRIPT = """
     return dest.stream;
   };
 })();
-""" % FAKE_WAV_URL
+""".replace("FAKE_WAV_URL", FAKE_WAV_URL)
+)
 
 
 @contextlib.contextmanager
-def launch(pw: Playwright, name: str, wav: Path | None = None, *, wav_in_page: bool = False) -> Iterator[Browser]:
+def launch(
+    pw: Playwright, name: str, wav: Path | None = None, *, wav_in_page: bool = False
+) -> Iterator[Browser]:
     """A fresh browser. With `wav`, Chromium's fake microphone plays it once (no loop)."""
     if name == "chromium":
         flags = list(CHROMIUM_FLAGS)
@@ -74,7 +78,9 @@ def launch(pw: Playwright, name: str, wav: Path | None = None, *, wav_in_page: b
                 raise FileNotFoundError(wav)  # Chromium would silently capture zeros
             flags.append(f"--use-file-for-fake-audio-capture={wav}%noloop")
         with tempfile.TemporaryDirectory() as profile:
-            ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=flags, headless=True)
+            ctx = pw.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, args=flags, headless=True
+            )
             try:
                 yield ctx  # type: ignore[misc]
             finally:
@@ -91,8 +97,14 @@ def launch(pw: Playwright, name: str, wav: Path | None = None, *, wav_in_page: b
         raise ValueError(name)
 
 
-def new_page(browser: Browser | BrowserContext, name: str, wav: Path | None = None, *, wav_in_page: bool = False,
-             color_scheme: str | None = None) -> Page:
+def new_page(
+    browser: Browser | BrowserContext,
+    name: str,
+    wav: Path | None = None,
+    *,
+    wav_in_page: bool = False,
+    color_scheme: str | None = None,
+) -> Page:
     """A page whose microphone plays `wav` (Firefox always through the init script)."""
     if isinstance(browser, BrowserContext):
         page = browser.new_page()

@@ -14,7 +14,9 @@ import uvicorn
 @contextlib.contextmanager
 def running(app: Any, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Iterator[str]:
     """Yield the base URL (http://127.0.0.1:PORT) of `app` served by uvicorn; stop it on exit."""
-    config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="on", ws="websockets-sansio")
+    config = uvicorn.Config(
+        app, host=host, port=0, log_level="warning", lifespan="on", ws="websockets-sansio"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()

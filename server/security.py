@@ -1,0 +1,248 @@
+"""Origin checks, rate limits, the access password, security headers and log redaction.
+
+POST /api/sessions mints credentials that cost money (a Wiro task) or grant access (a Truebar token), so only the
+app's own page may call it: no other site, no simple form (CSRF), not too often, not too many at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Query parameters that carry credentials: redacted from every log line.
+SECRET_PARAMS = (
+    "access_token",
+    "token",
+    "tasktoken",
+    "socketaccesstoken",
+    "refresh_token",
+    "password",
+    "key",
+)
+_SECRET_QUERY = re.compile(r"(?i)\b(" + "|".join(SECRET_PARAMS) + r")=([^&\s\"']+)")
+COOKIE_NAME = "stt_auth"
+
+
+def redact(text: str) -> str:
+    """Replace the values of credential-bearing query parameters with '***'."""
+    return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts tokens from log records (uvicorn logs WebSocket paths with their query string)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def install_log_redaction(
+    names: Iterable[str] = ("uvicorn.access", "uvicorn.error", "uvicorn", "server"),
+) -> None:
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
+
+
+def is_loopback(host: str) -> bool:
+    if host in {"localhost", ""}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def own_origin(scope: Scope) -> str:
+    headers = Headers(scope=scope)
+    scheme = scope.get("scheme", "http")
+    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    return f"{scheme}://{headers.get('host', '')}"
+
+
+def cross_site_reason(scope: Scope) -> str | None:
+    """Why a state-changing request is not from the app's own page, or None when it is."""
+    headers = Headers(scope=scope)
+    if headers.get("sec-fetch-site", "") == "cross-site":
+        return "cross-site request"
+    origin = headers.get("origin")
+    if origin is not None and origin != own_origin(scope):
+        return "foreign origin"
+    return None
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per client: `rate` requests per `per_s` seconds, bursts up to `rate`."""
+
+    rate: int
+    per_s: float
+    clock: Callable[[], float] = time.monotonic
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def check(self, key: str) -> float | None:
+        """Take one token for `key`; None when allowed, else the seconds until the next token."""
+        now = self.clock()
+        tokens, last = self._buckets.get(key, (float(self.rate), now))
+        tokens = min(float(self.rate), tokens + (now - last) * self.rate / self.per_s)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            if len(self._buckets) > 10_000:
+                self._prune(now)
+            return None
+        self._buckets[key] = (tokens, now)
+        return (1.0 - tokens) * self.per_s / self.rate
+
+    def _prune(self, now: float) -> None:
+        for k, (_, last) in list(self._buckets.items()):
+            if now - last > self.per_s:
+                del self._buckets[k]
+
+
+def sign(secret: str, payload: str) -> str:
+    mac = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def make_auth_cookie(secret: str, ttl_s: float, now: float | None = None) -> str:
+    expires = int((time.time() if now is None else now) + ttl_s)
+    payload = f"auth.{expires}"
+    return f"{payload}.{sign(secret, payload)}"
+
+
+def check_auth_cookie(secret: str, value: str | None, now: float | None = None) -> bool:
+    if not value or value.count(".") != 2:
+        return False
+    kind, expires, mac = value.split(".")
+    payload = f"{kind}.{expires}"
+    if kind != "auth" or not expires.isdigit() or not hmac.compare_digest(mac, sign(secret, payload)):
+        return False
+    return int(expires) > (time.time() if now is None else now)
+
+
+def content_security_policy(scope: Scope, connect_origins: Iterable[str]) -> str:
+    """script-src 'self' only (no inline, no blob: worklets); connect-src the app and the providers in use."""
+    headers = Headers(scope=scope)
+    host = headers.get("host", "")
+    secure = scope.get("scheme") in {"https", "wss"}
+    # 'self' covers same-host ws: in current browsers, but say it outright for older ones.
+    own_ws = f"{'wss' if secure else 'ws'}://{host}" if host else ""
+    connect = " ".join(dict.fromkeys(["'self'", own_ws, *connect_origins]).keys()).strip()
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "media-src 'self' blob:",
+            f"connect-src {connect}",
+            "worker-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every HTTP response."""
+
+    def __init__(self, app: ASGIApp, connect_origins: Callable[[], Iterable[str]]) -> None:
+        self.app = app
+        self.connect_origins = connect_origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = content_security_policy(scope, self.connect_origins())
+        https = scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw: list[tuple[bytes, bytes]] = list(message.get("headers", []))
+                extra = {
+                    b"content-security-policy": csp.encode(),
+                    b"x-content-type-options": b"nosniff",
+                    # The Truebar token rides in a WebSocket URL: never leak URLs to other sites.
+                    b"referrer-policy": b"no-referrer",
+                    b"permissions-policy": b"microphone=(self), camera=(), geolocation=()",
+                    b"x-frame-options": b"DENY",
+                    b"cross-origin-opener-policy": b"same-origin",
+                }
+                if https:
+                    extra[b"strict-transport-security"] = b"max-age=31536000"
+                present = {k.lower() for k, _ in raw}
+                raw.extend((k, v) for k, v in extra.items() if k not in present)
+                message = {**message, "headers": raw}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class PasswordGateMiddleware:
+    """With APP_PASSWORD set, everything but the login page and its stylesheet needs the signed cookie."""
+
+    OPEN_PATHS = ("/login", "/static/app.css", "/healthz")
+
+    def __init__(self, app: ASGIApp, secret: str) -> None:
+        self.app = app
+        self.secret = secret
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"} or scope["path"] in self.OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        cookies = _cookies(Headers(scope=scope).get("cookie", ""))
+        if check_auth_cookie(self.secret, cookies.get(COOKIE_NAME)):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": "login required"})
+            return
+        accepts_html = "text/html" in Headers(scope=scope).get("accept", "")
+        if scope["method"] == "GET" and accepts_html:
+            await _respond(send, 303, b"", [(b"location", b"/login")])
+        else:
+            body = b'{"error":{"code":"login_required","message":"Log in first: this app needs its access password."}}'
+            await _respond(send, 401, body, [(b"content-type", b"application/json")])
+
+
+def _cookies(header: str) -> MutableMapping[str, str]:
+    out: dict[str, str] = {}
+    for part in header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name:
+            out[name] = value
+    return out
+
+
+async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def check_bind(host: str, settings: Any) -> str | None:
+    """Why the app must not start on `host` with these settings, or None."""
+    if is_loopback(host) or settings.app_password or settings.allow_public_without_password:
+        return None
+    return (
+        f"Refusing to listen on {host}: anyone who can reach it could mint provider tokens. "
+        "Set APP_PASSWORD, or APP_ALLOW_PUBLIC=1 if a proxy in front already authenticates users."
+    )

@@ -1,0 +1,92 @@
+"""A small asyncio Wiro realtime client for tests: register, stream `token|pcm` frames, end, collect events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import websockets
+
+TRANSCRIPT_PREFIX = "TRANSCRIPT_USER:"
+
+
+@dataclass
+class WiroResult:
+    increments: list[str] = field(default_factory=list)
+    # Event types in arrival order (including "connected").
+    events: list[str] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    cost: float | None = None
+    close_code: int | None = None
+    frames_sent: int = 0
+
+    @property
+    def text(self) -> str:
+        """The full transcript: increments joined, whitespace normalised (a leading space is unknown)."""
+        return " ".join(" ".join(self.increments).split())
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m.get("type") == kind]
+
+
+async def transcribe_wiro(
+    ws_url: str,
+    token: str,
+    pcm24k: bytes,
+    *,
+    frame_samples: int = 4800,
+    timeout: float = 30,
+    end_session: bool = True,
+) -> WiroResult:
+    """Stream `pcm24k` (s16le, 24 kHz mono) once the server is ready; end the session; wait for the final event
+    (task_postprocess_end), the socket's close, or `timeout`."""
+    result = WiroResult()
+    ready = asyncio.Event()
+    frame_bytes = frame_samples * 2
+    deadline = time.monotonic() + timeout
+
+    async with websockets.connect(ws_url, max_size=None, open_timeout=timeout) as ws:
+
+        async def receive() -> None:
+            async for raw in ws:
+                msg = json.loads(raw)
+                result.messages.append(msg)
+                kind = msg.get("type")
+                result.events.append(str(kind))
+                if kind == "task_stream_ready":
+                    ready.set()
+                elif kind == "task_output":
+                    message = msg.get("message")
+                    if isinstance(message, str) and message.startswith(TRANSCRIPT_PREFIX):
+                        result.increments.append(message[len(TRANSCRIPT_PREFIX) :])
+                elif kind == "task_cost":
+                    result.cost = float(msg["cumulativeCost"])
+                elif kind == "task_postprocess_end":
+                    return
+
+        async def send() -> None:
+            await ready.wait()
+            for start in range(0, len(pcm24k), frame_bytes):
+                await ws.send(token.encode() + b"|" + pcm24k[start : start + frame_bytes])
+                result.frames_sent += 1
+                await asyncio.sleep(0)
+            if end_session:
+                await ws.send(json.dumps({"type": "task_session_end", "tasktoken": token}))
+
+        await ws.send(json.dumps({"type": "task_info", "tasktoken": token}))
+        receiver = asyncio.create_task(receive())
+        sender = asyncio.create_task(send())
+        try:
+            await asyncio.wait_for(asyncio.shield(receiver), max(0.0, deadline - time.monotonic()))
+        except (TimeoutError, websockets.ConnectionClosed):
+            pass
+        finally:
+            for task in (sender, receiver):
+                task.cancel()
+            await asyncio.gather(sender, receiver, return_exceptions=True)
+        await ws.close()
+        result.close_code = ws.close_code
+    return result

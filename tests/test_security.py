@@ -1,0 +1,148 @@
+"""The mint endpoint is for the app's own page only; headers, the access password, redaction."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from server.app import create_app
+from server.security import (
+    RateLimiter,
+    RedactingFilter,
+    check_auth_cookie,
+    check_bind,
+    content_security_policy,
+    make_auth_cookie,
+    redact,
+)
+from server.settings import Settings
+from tests.support.live import running
+
+JSON = {"Content-Type": "application/json"}
+
+
+def post_session(url: str, **headers: str) -> httpx.Response:
+    return httpx.post(url + "/api/sessions", content=b'{"provider": "nope"}', headers={**JSON, **headers})
+
+
+def test_foreign_origin_and_cross_site_are_refused(app_url: str) -> None:
+    assert post_session(app_url, Origin="https://evil.example").status_code == 403
+    assert post_session(app_url, **{"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    # The app's own origin passes the guard (and then fails on the unknown provider).
+    own = post_session(app_url, Origin=app_url, **{"Sec-Fetch-Site": "same-origin"})
+    assert own.status_code == 400
+
+
+def test_simple_form_posts_are_refused(app_url: str) -> None:
+    for ctype in ("application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"):
+        r = httpx.post(app_url + "/api/sessions", content=b"provider=local", headers={"Content-Type": ctype})
+        assert r.status_code == 415, ctype
+        assert r.json()["error"]["code"] == "json_required"
+
+
+def test_end_from_a_foreign_origin_is_refused(app_url: str) -> None:
+    r = httpx.post(app_url + "/api/sessions/wiro/123/end", headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+
+
+def test_rate_limit_answers_429_with_retry_after() -> None:
+    with running(create_app(Settings(session_rate_per_min=3))) as url:
+        codes = [post_session(url).status_code for _ in range(3)]
+        limited = post_session(url)
+    assert codes == [400, 400, 400]
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+
+
+def test_token_bucket_refills() -> None:
+    now = [0.0]
+    limiter = RateLimiter(2, 60.0, clock=lambda: now[0])
+    assert limiter.check("a") is None and limiter.check("a") is None
+    wait = limiter.check("a")
+    assert wait is not None and 29 < wait <= 30
+    assert limiter.check("b") is None  # per client
+    now[0] += 30.0
+    assert limiter.check("a") is None
+
+
+def test_security_headers_on_pages_and_api(app_url: str) -> None:
+    for path in ("/", "/api/providers", "/static/app.css"):
+        headers = httpx.get(app_url + path).headers
+        csp = headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "blob:" not in csp.split("media-src")[0]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert "microphone=(self)" in headers["permissions-policy"]
+
+
+def test_csp_connect_src_lists_only_the_app_and_given_origins() -> None:
+    scope = {"type": "http", "scheme": "http", "headers": [(b"host", b"127.0.0.1:8000")]}
+    csp = content_security_policy(scope, ["wss://api.true-bar.si"])
+    connect = next(d for d in csp.split("; ") if d.startswith("connect-src"))
+    assert connect.split() == ["connect-src", "'self'", "ws://127.0.0.1:8000", "wss://api.true-bar.si"]
+    script = next(d for d in csp.split("; ") if d.startswith("script-src"))
+    assert script == "script-src 'self'"
+
+
+def test_password_gate_login_flow() -> None:
+    settings = Settings(app_password="open sesame", secret_key="k" * 32)
+    with running(create_app(settings)) as url, httpx.Client(base_url=url) as client:
+        page = client.get("/", headers={"Accept": "text/html"})
+        assert page.status_code == 303 and page.headers["location"] == "/login"
+        assert client.get("/api/providers").status_code == 401
+        assert client.get("/login").status_code == 200
+        bad = client.post(
+            "/login", content=b"password=nope", headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        assert bad.status_code == 401 and "open sesame" not in bad.text
+        good = client.post(
+            "/login", content=b"password=open+sesame", headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        assert good.status_code == 303
+        cookie = good.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie
+        assert client.get("/api/providers").status_code == 200
+
+
+def test_auth_cookie_signature_and_expiry() -> None:
+    cookie = make_auth_cookie("secret", 60, now=1000)
+    assert check_auth_cookie("secret", cookie, now=1030)
+    assert not check_auth_cookie("secret", cookie, now=1061)
+    assert not check_auth_cookie("other", cookie, now=1030)
+    assert not check_auth_cookie("secret", cookie.replace("auth.1060", "auth.9999"), now=1030)
+    assert not check_auth_cookie("secret", None)
+
+
+@pytest.mark.parametrize(
+    ("host", "password", "allowed"),
+    [
+        ("127.0.0.1", "", True),
+        ("localhost", "", True),
+        ("::1", "", True),
+        ("0.0.0.0", "", False),
+        ("0.0.0.0", "pw", True),
+    ],
+)
+def test_public_bind_needs_a_password(host: str, password: str, allowed: bool) -> None:
+    assert (check_bind(host, Settings(app_password=password)) is None) is allowed
+
+
+def test_public_bind_can_be_forced() -> None:
+    assert check_bind("0.0.0.0", Settings(allow_public_without_password=True)) is None
+
+
+def test_main_refuses_public_bind_without_password(capsys: pytest.CaptureFixture[str]) -> None:
+    from server.__main__ import main
+
+    assert main(["--host", "0.0.0.0", "--port", "1", "--env-file", "/nonexistent"]) == 2
+    assert "APP_PASSWORD" in capsys.readouterr().err
+
+
+def test_redaction_of_tokens_in_log_lines() -> None:
+    line = '127.0.0.1:5 - "WebSocket /api/local/stream?access_token=eyJabc.def&x=1" [accepted]'
+    assert redact(line) == '127.0.0.1:5 - "WebSocket /api/local/stream?access_token=***&x=1" [accepted]'
+    record = logging.LogRecord("uvicorn.error", logging.INFO, "", 0, '%s - "WebSocket %s"', ("c", "/s?token=abc"), None)
+    RedactingFilter().filter(record)
+    assert record.getMessage() == 'c - "WebSocket /s?token=***"'
