@@ -1,37 +1,300 @@
-"""Truebar: the server-side half (credentials stay here; the browser gets a short-lived grant). Stub."""
+"""Truebar, the server-side half: the account's username and password stay here; the browser gets an access token.
+
+Tokens come from Keycloak's password grant, are cached, and are refreshed with the refresh token shortly before
+they expire; a failed refresh signs in again. Concurrent callers share one upstream request. The browser opens
+the stream itself with `?access_token=` (browsers cannot set headers on a WebSocket).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from server.providers.base import Grant, ProviderError, ProviderStatus, SessionRequest
 from server.settings import TruebarSettings
 
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+FRAME_SAMPLES = 1_600  # 100 ms at 16 kHz, within the 100-256 ms the vendor's examples send
+# Community clients refresh 60 s early; tokens shorter than two minutes refresh at half their lifetime.
+REFRESH_MARGIN_S = 60.0
+STAGES_TTL_S = 60.0
+# A tag is FRAMEWORK:language:domain:version, each part a name or `*`.
+TAG_PATTERN = re.compile(r"^[A-Za-z0-9_.\-*]+(:[A-Za-z0-9_.\-*]+){3}$")
+DEFAULT_EXPIRES_IN_S = 60.0
+
+
+@dataclass(frozen=True)
+class _Token:
+    access: str
+    refresh: str
+    expires_at: float  # unix seconds
+    refresh_expires_at: float
+    lifetime: float
+
+
+def online_asr_tags(stages: object) -> list[str]:
+    """ASR tags that can stream, from GET /api/pipelines/stages. Reads `configOptions` or `config`, and features
+    at option or stage level; ignores entries it cannot read."""
+    if not isinstance(stages, list):
+        raise ValueError("expected a list of stages")
+    tags: list[str] = []
+    for stage in stages:
+        if not isinstance(stage, dict) or stage.get("task", "ASR") != "ASR":
+            continue
+        options = stage.get("configOptions")
+        if not isinstance(options, list):
+            options = stage.get("config")
+        if not isinstance(options, list):
+            continue
+        stage_features = _features(stage.get("features"))
+        for option in options:
+            if not isinstance(option, dict):
+                continue
+            tag = option.get("tag")
+            features = stage_features | _features(option.get("features"))
+            if isinstance(tag, str) and tag and "onlineAsr" in features and tag not in tags:
+                tags.append(tag)
+    return tags
+
+
+def _features(raw: object) -> set[str]:
+    return {f for f in raw if isinstance(f, str)} if isinstance(raw, list) else set()
+
+
+def _seconds(raw: object, default: float) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
+        return default
+    return float(raw)
+
 
 class TruebarProvider:
     name = "truebar"
 
-    def __init__(self, settings: TruebarSettings, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, settings: TruebarSettings, http: httpx.AsyncClient, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.settings = settings
         self.http = http
+        self.clock = clock
+        self._token: _Token | None = None
+        self._pending: asyncio.Task[_Token] | None = None
+        self._tags: tuple[float, list[str]] | None = None
 
     def status(self) -> ProviderStatus:
         missing = self.settings.missing()
-        return ProviderStatus(self.name, "Truebar", configured=not missing, missing=missing)
+        if missing:
+            detail = "Set " + " and ".join(missing) + " on the server."
+        else:
+            detail = f"Streams to {urlsplit(self.settings.stt_ws_url).netloc}."
+        return ProviderStatus(self.name, "Truebar", configured=not missing, missing=missing, detail=detail)
 
     def connect_origins(self) -> list[str]:
-        return []
+        parts = urlsplit(self.settings.stt_ws_url)
+        if parts.scheme not in {"ws", "wss"} or not parts.netloc:
+            return []
+        return [f"{parts.scheme}://{parts.netloc}"]
 
     async def options(self) -> dict[str, Any]:
-        return {}
+        self._require_configured()
+        tags = await self._online_tags()
+        default = self.settings.asr_tag
+        if tags and default not in tags:
+            default = tags[0]
+        return {"tags": tags, "default_tag": default}
 
     async def create_session(self, request: SessionRequest) -> Grant:
-        raise ProviderError(501, "not_implemented", "Truebar sessions are not available yet.")
+        self._require_configured()
+        tag = await self._choose_tag(request.options.get("tag"))
+        token = await self.access_token()
+        return {
+            "provider": self.name,
+            "protocol": "truebar",
+            "ws_url": self.settings.stt_ws_url,
+            "token": token.access,
+            "expires_at": token.expires_at,
+            "sample_rate": SAMPLE_RATE,
+            "frame_samples": FRAME_SAMPLES,
+            "tag": tag,
+            "session_id": secrets.token_urlsafe(16),
+        }
 
     async def end_session(self, session_id: str) -> None:
+        # Nothing is held upstream per session: the stream ends when the browser closes it.
         return None
 
     async def aclose(self) -> None:
-        return None
+        pending, self._pending = self._pending, None
+        if pending is not None and not pending.done():
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
+
+    def _require_configured(self) -> None:
+        missing = self.settings.missing()
+        if missing:
+            raise ProviderError(409, "not_configured", f"Truebar is not configured: set {', '.join(missing)}.")
+
+    # Tokens.
+
+    async def access_token(self) -> _Token:
+        """A cached access token with more than the refresh margin left; at most one upstream request at a time."""
+        token = self._token
+        if token is not None and not self._stale(token):
+            return token
+        if self._pending is None:
+            task = asyncio.create_task(self._renew(token))
+            self._pending = task
+            task.add_done_callback(self._renewed)
+        # Shielded: a caller that goes away must not cancel the request the others wait on.
+        return await asyncio.shield(self._pending)
+
+    def _renewed(self, task: asyncio.Task[_Token]) -> None:
+        if self._pending is task:
+            self._pending = None
+        if not task.cancelled():
+            task.exception()  # retrieved here so a failure nobody awaited is not logged as lost
+
+    def _stale(self, token: _Token) -> bool:
+        margin = min(REFRESH_MARGIN_S, token.lifetime / 2)
+        return self.clock() >= token.expires_at - margin
+
+    async def _renew(self, old: _Token | None) -> _Token:
+        if old is not None and old.refresh and old.refresh_expires_at > self.clock() + 1:
+            form = {"grant_type": "refresh_token", "refresh_token": old.refresh, "client_id": self.settings.client_id}
+            try:
+                token = await self._request_token(form)
+            except ProviderError as exc:
+                if exc.status == 504:
+                    raise
+                logger.info("Truebar token refresh failed (%s); signing in with the password", exc.code)
+            else:
+                self._token = token
+                return token
+        form = {
+            "grant_type": "password",
+            "username": self.settings.username,
+            "password": self.settings.password,
+            "client_id": self.settings.client_id,
+        }
+        token = await self._request_token(form)
+        self._token = token
+        return token
+
+    async def _request_token(self, form: dict[str, str]) -> _Token:
+        started = self.clock()
+        try:
+            response = await self.http.post(self.settings.auth_url, data=form, headers={"Accept": "application/json"})
+        except httpx.TimeoutException:
+            raise ProviderError(504, "upstream_timeout", "Truebar's sign-in service did not answer in time.") from None
+        except (httpx.HTTPError, httpx.InvalidURL):
+            raise ProviderError(502, "upstream_unreachable", "Could not reach Truebar's sign-in service.") from None
+        if response.status_code != 200:
+            raise self._token_error(response, form["grant_type"])
+        data = _json_object(response, "sign-in service")
+        access = data.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise ProviderError(502, "upstream_bad_response", "Truebar's sign-in service sent no access token.")
+        lifetime = _seconds(data.get("expires_in"), DEFAULT_EXPIRES_IN_S)
+        refresh = data.get("refresh_token")
+        refresh_lifetime = _seconds(data.get("refresh_expires_in"), lifetime)
+        return _Token(
+            access=access,
+            refresh=refresh if isinstance(refresh, str) else "",
+            # From when the request was sent: the upstream clock started no earlier.
+            expires_at=started + lifetime,
+            refresh_expires_at=started + refresh_lifetime,
+            lifetime=lifetime,
+        )
+
+    def _token_error(self, response: httpx.Response, grant: str) -> ProviderError:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        error = body.get("error") if isinstance(body, dict) else None
+        if error == "invalid_client":
+            return ProviderError(
+                502, "upstream_auth", "Truebar rejected the configured client id (check TRUEBAR_CLIENT_ID)."
+            )
+        if grant == "password" and (error == "invalid_grant" or status == 401):
+            return ProviderError(
+                502,
+                "upstream_auth",
+                "Truebar rejected the configured credentials (check TRUEBAR_USERNAME and TRUEBAR_PASSWORD).",
+            )
+        if status == 429:
+            retry = response.headers.get("retry-after", "")
+            return ProviderError(
+                503,
+                "upstream_busy",
+                "Truebar is limiting sign-ins; try again shortly.",
+                retry_after=float(retry) if retry.isdigit() else 5.0,
+            )
+        if status >= 500:
+            return ProviderError(502, "upstream_error", f"Truebar's sign-in service failed (HTTP {status}).")
+        return ProviderError(502, "upstream_error", f"Truebar's sign-in service refused the request (HTTP {status}).")
+
+    # Stages.
+
+    async def _online_tags(self) -> list[str]:
+        cached = self._tags
+        if cached is not None and self.clock() - cached[0] < STAGES_TTL_S:
+            return list(cached[1])
+        response = await self._get_stages(await self.access_token())
+        if response.status_code == 401:
+            # The cached token was revoked upstream: sign in again once.
+            self._token = None
+            response = await self._get_stages(await self.access_token())
+        if response.status_code != 200:
+            raise ProviderError(502, "upstream_error", f"Truebar's stage listing failed (HTTP {response.status_code}).")
+        try:
+            tags = online_asr_tags(response.json())
+        except ValueError:
+            raise ProviderError(
+                502, "upstream_bad_response", "Truebar's stage listing sent an unreadable answer."
+            ) from None
+        self._tags = (self.clock(), tags)
+        return list(tags)
+
+    async def _get_stages(self, token: _Token) -> httpx.Response:
+        url = self.settings.api_base_url.rstrip("/") + "/api/pipelines/stages"
+        try:
+            return await self.http.get(url, headers={"Authorization": f"Bearer {token.access}"})
+        except httpx.TimeoutException:
+            raise ProviderError(504, "upstream_timeout", "Truebar's stage listing did not answer in time.") from None
+        except (httpx.HTTPError, httpx.InvalidURL):
+            raise ProviderError(502, "upstream_unreachable", "Could not reach Truebar's API.") from None
+
+    async def _choose_tag(self, requested: object) -> str:
+        default = self.settings.asr_tag
+        if not isinstance(requested, str) or requested == default or not TAG_PATTERN.match(requested):
+            return default
+        try:
+            tags = await self._online_tags()
+        except ProviderError as exc:
+            # A broken listing should not block a session on the default tag; a failed sign-in should.
+            if exc.code in {"upstream_error", "upstream_bad_response"}:
+                return default
+            raise
+        return requested if requested in tags else default
+
+
+def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ProviderError(502, "upstream_bad_response", f"Truebar's {what} sent an unreadable answer.")
+    return data

@@ -1,0 +1,614 @@
+"""Truebar emulator: the Keycloak token endpoint, the stage listing and the realtime stream, one Starlette app.
+
+Written from ../shared/specs/truebar.md, never from server.providers, so a client bug cannot be mirrored here.
+
+    python -m server.emulators truebar --host 127.0.0.1 --port 8091 [--recognizer scripted]
+
+Default credentials: username ``demo``, password ``demo``, client id ``truebar-client`` (realm ``truebar``).
+Port 0 picks a free port; the printed lines show the real URLs as TRUEBAR_* variables.
+
+`serve_stream` speaks the stream protocol on any already-authenticated WebSocket, so the app's embedded
+offline engine reuses it behind its own token check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import itertools
+import json
+import logging
+import secrets
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import Message
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server.emulators.recognizers import (
+    BYTES_PER_MS,
+    Hypothesis,
+    Recognizer,
+    RecognizerBusy,
+    RecognizerSession,
+    ScriptedRecognizer,
+    load_recognizer,
+)
+from server.emulators.truebar_protocol import (
+    ASR_TASK,
+    PUNCTUATION_TASK,
+    STATUS_CANCELED,
+    STATUS_CONFIGURED,
+    STATUS_FINISHED,
+    STATUS_INITIALIZED,
+    Cancel,
+    Config,
+    Envelope,
+    EnvelopeKey,
+    Eos,
+    ProtocolError,
+    default_stages,
+    hypothesis_segment,
+    parse_client_text,
+    stage_tags,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_USERNAME = "demo"
+DEFAULT_PASSWORD = "demo"
+DEFAULT_CLIENT_ID = "truebar-client"
+DEFAULT_REALM = "truebar"
+DEFAULT_PORT = 8091
+
+# Close codes for errors are unknown upstream: bad input is a policy violation, own failures 1011, busy 1013.
+CLOSE_POLICY = 1008
+CLOSE_INTERNAL = 1011
+CLOSE_TRY_AGAIN = 1013
+
+_PUNCTUATION_TAGS = frozenset(stage_tags(default_stages(), PUNCTUATION_TASK))
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """Behaviours the spec leaves open, and faults to inject. Frame counts count binary audio frames."""
+
+    envelope_key: EnvelopeKey = "type"
+    # Close with an ERROR when the token's exp passes while the socket is open (else checked on upgrade only).
+    expire_mid_session: bool = False
+    # Drop the TCP connection without a close frame after this many audio frames.
+    drop_after_frames: int | None = None
+    error_after_frames: int | None = None
+    warning_after_frames: int | None = None
+    # Seconds between the last finals after EOS and STATUS FINISHED.
+    finished_delay_s: float = 0.0
+    # Seconds between CONFIG and STATUS CONFIGURED (audio sent meanwhile is still valid).
+    configured_delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class TruebarEmulatorOptions:
+    username: str = DEFAULT_USERNAME
+    password: str = field(default=DEFAULT_PASSWORD, repr=False)
+    client_id: str = DEFAULT_CLIENT_ID
+    realm: str = DEFAULT_REALM
+    # Seconds; production access tokens live about 900 s.
+    token_ttl_s: int = 900
+    refresh_ttl_s: int = 1800
+    # HS256 key for the tokens; empty means random per app.
+    signing_key: str = field(default="", repr=False)
+    stream: StreamOptions = StreamOptions()
+
+
+@dataclass
+class SessionRecord:
+    """What one WebSocket connection received and sent, for tests. `ended` is set when the handler returns."""
+
+    token_source: str = ""
+    pcm: bytearray = field(default_factory=bytearray)
+    frames: int = 0
+    received: list[str] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    configs: list[Config] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    # OPEN, FINISHED, CANCELED (client closed mid-session), DISCONNECTED (closed while idle), ERROR, DROPPED.
+    outcome: str = "OPEN"
+    close_code: int | None = None
+    ended: threading.Event = field(default_factory=threading.Event)
+
+    def sent_of(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.sent if m.get("type", m.get("messageType")) == kind]
+
+
+class _Fail(Exception):
+    def __init__(self, message: str, code: int = CLOSE_POLICY) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class _Stop(Exception):
+    """End the handler now, sending nothing more (the socket is already closed, or is being dropped)."""
+
+
+async def serve_stream(
+    websocket: WebSocket,
+    recognizer: Recognizer,
+    options: StreamOptions,
+    record: SessionRecord | None = None,
+    *,
+    token_expires_at: float | None = None,
+    tags: Collection[str],
+) -> None:
+    """Speak the Truebar stream protocol on an authenticated, not yet accepted WebSocket until it ends.
+
+    `tags` are the ASR tags a CONFIG may name. Never raises for anything the client does.
+    """
+    stream = _Stream(websocket, recognizer, options, record or SessionRecord(), token_expires_at, tags)
+    await stream.run()
+
+
+class _Stream:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        recognizer: Recognizer,
+        options: StreamOptions,
+        record: SessionRecord,
+        token_expires_at: float | None,
+        tags: Collection[str],
+    ) -> None:
+        self.ws = websocket
+        self.recognizer = recognizer
+        self.options = options
+        self.record = record
+        self.expires_at = token_expires_at if options.expire_mid_session else None
+        self.tags = frozenset(tags)
+        self.envelope = Envelope(options.envelope_key)
+        self.session: RecognizerSession | None = None
+        self.config: Config | None = None
+        self.punctuate = False
+        self.session_id = 0
+        self.session_bytes = 0
+        self.interim_open = False
+
+    async def run(self) -> None:
+        try:
+            await self.ws.accept()
+            await self.send(self.envelope.status(STATUS_INITIALIZED))
+            while True:
+                message = await self.receive()
+                if message["type"] == "websocket.disconnect":
+                    self.record.close_code = message.get("code")
+                    self.record.outcome = "CANCELED" if self.session else "DISCONNECTED"
+                    return
+                if message.get("bytes") is not None:
+                    await self.on_audio(message["bytes"])
+                elif message.get("text") is not None:
+                    await self.on_text(message["text"])
+        except _Fail as exc:
+            await self.fail(exc)
+        except _Stop:
+            pass
+        except WebSocketDisconnect as exc:
+            self.record.close_code = exc.code
+            self.record.outcome = "CANCELED" if self.session else "DISCONNECTED"
+        except Exception:
+            logger.exception("Truebar stream handler failed")
+            await self.fail(_Fail("Internal error in the pipeline.", CLOSE_INTERNAL))
+        finally:
+            await self.release()
+            self.record.ended.set()
+
+    async def receive(self) -> Message:
+        if self.expires_at is None:
+            return await self.ws.receive()
+        remaining = self.expires_at - time.time()
+        try:
+            if remaining <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(remaining):
+                return await self.ws.receive()
+        except TimeoutError:
+            raise _Fail("The access token has expired.") from None
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.record.sent.append(message)
+        await self.ws.send_text(json.dumps(message, separators=(",", ":")))
+
+    async def fail(self, exc: _Fail) -> None:
+        self.record.outcome = "ERROR"
+        self.record.errors.append(exc.message)
+        with contextlib.suppress(Exception):
+            await self.send(self.envelope.error(exc.message))
+            await self.ws.close(exc.code)
+            self.record.close_code = exc.code
+
+    async def release(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await session.aclose()
+
+    async def on_audio(self, data: bytes) -> None:
+        if self.session is None:
+            raise _Fail("Audio received before CONFIG: configure the session first.")
+        if len(data) % 2:
+            raise _Fail(f"Malformed audio frame: {len(data)} bytes is not a whole number of 16-bit samples.")
+        record, o = self.record, self.options
+        record.frames += 1
+        record.pcm += data
+        self.session_bytes += len(data)
+        if o.drop_after_frames is not None and record.frames >= o.drop_after_frames:
+            # Returning without a close frame makes the server drop the TCP connection (the client sees 1006).
+            record.outcome = "DROPPED"
+            raise _Stop
+        if o.error_after_frames is not None and record.frames >= o.error_after_frames:
+            raise _Fail("Injected fault: the ASR stage failed.", CLOSE_INTERNAL)
+        if o.warning_after_frames is not None and record.frames == o.warning_after_frames:
+            await self.send(self.envelope.warning("Injected warning: audio quality is low."))
+        await self.emit(await self.session.feed(data))
+
+    async def on_text(self, text: str) -> None:
+        self.record.received.append(text)
+        try:
+            message = parse_client_text(text)
+        except ProtocolError as exc:
+            raise _Fail(str(exc)) from None
+        if isinstance(message, Config):
+            await self.on_config(message)
+        elif isinstance(message, Eos):
+            await self.on_eos(message)
+        elif isinstance(message, Cancel):
+            await self.on_cancel()
+
+    async def on_config(self, config: Config) -> None:
+        if self.session is not None:
+            raise _Fail("CONFIG received while a session is configured: send EOS or CANCEL first.")
+        if config.asr.tag not in self.tags:
+            raise _Fail(f"Unknown ASR tag or not available for streaming: {config.asr.tag}.")
+        warnings = [f"Unknown ASR parameter ignored: {name}." for name in config.unknown_asr_parameters()]
+        punctuate = False
+        for stage in config.stages[1:]:
+            if stage.task == PUNCTUATION_TASK and stage.tag in _PUNCTUATION_TAGS:
+                punctuate = True
+            elif stage.policy == "SKIP":
+                warnings.append(f"Stage {stage.task} ({stage.tag}) is not available and was skipped.")
+            else:
+                raise _Fail(f"Stage {stage.task} ({stage.tag}) is not available.")
+        try:
+            self.session = await self.recognizer.open()
+        except RecognizerBusy as exc:
+            raise _Fail(f"The service is busy, try again later: {exc}", CLOSE_TRY_AGAIN) from None
+        self.config = config
+        self.punctuate = punctuate
+        self.session_bytes = 0
+        self.interim_open = False
+        self.session_id = next(_ids)
+        self.record.configs.append(config)
+        for warning in warnings:
+            await self.send(self.envelope.warning(warning))
+        if self.options.configured_delay_s > 0:
+            await asyncio.sleep(self.options.configured_delay_s)
+        await self.send(self.envelope.status(STATUS_CONFIGURED, sessionId=self.session_id, recordingId=self.session_id))
+
+    async def on_eos(self, eos: Eos) -> None:
+        if self.session is None:
+            raise _Fail("EOS received before CONFIG.")
+        await self.emit(await self.session.finish())
+        await self.release()
+        if self.options.finished_delay_s > 0:
+            await asyncio.sleep(self.options.finished_delay_s)
+        fields: dict[str, Any] = {"sessionId": self.session_id, "lengthMs": self.session_bytes // BYTES_PER_MS}
+        if eos.lock_session:
+            fields["sessionLockKey"] = secrets.token_urlsafe(16)
+        await self.send(self.envelope.status(STATUS_FINISHED, **fields))
+        self.record.outcome = "FINISHED"
+        await self.ws.close(1000)
+        self.record.close_code = 1000
+        raise _Stop
+
+    async def on_cancel(self) -> None:
+        await self.release()
+        self.config = None
+        await self.send(self.envelope.status(STATUS_CANCELED))
+
+    async def emit(self, hypotheses: list[Hypothesis]) -> None:
+        config = self.config
+        if config is None:
+            return
+        for hyp in hypotheses:
+            if not hyp.is_final and not config.enable_interims:
+                continue
+            segment = hypothesis_segment(hyp, punctuate=self.punctuate)
+            # An empty segment is only worth sending when it replaces an interim the client is showing.
+            if not segment["tokens"] and not self.interim_open:
+                continue
+            await self.send(self.envelope.text_segment(segment))
+            self.interim_open = not hyp.is_final
+
+
+# Keycloak-style tokens: HS256 JWTs signed by hand.
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def encode_jwt(claims: Mapping[str, Any], key: bytes) -> str:
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    payload = _b64(json.dumps(dict(claims), separators=(",", ":")).encode())
+    signature = hmac.new(key, f"{header}.{payload}".encode("ascii"), hashlib.sha256).digest()
+    return f"{header}.{payload}.{_b64(signature)}"
+
+
+def decode_jwt(token: str, key: bytes, *, now: float) -> dict[str, Any] | None:
+    """The claims of a token this emulator signed and that has not expired, else None."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    header, payload, signature = parts
+    expected = hmac.new(key, f"{header}.{payload}".encode("ascii", "replace"), hashlib.sha256).digest()
+    if not hmac.compare_digest(_b64(expected).encode(), signature.encode("ascii", "replace")):
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(claims, dict):
+        return None
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or exp <= now:
+        return None
+    return claims
+
+
+def bearer_token(conn: HTTPConnection) -> tuple[str, str] | None:
+    """(token, where) from `Authorization: Bearer` or the `access_token` query parameter."""
+    scheme, _, value = conn.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), "header"
+    query = conn.query_params.get("access_token", "")
+    return (query, "query") if query else None
+
+
+@dataclass
+class EmulatorState:
+    sessions: list[SessionRecord] = field(default_factory=list)
+    # Token endpoint requests by grant_type ("" when missing), so tests can check a client's caching.
+    token_requests: Counter[str] = field(default_factory=Counter)
+
+
+class TruebarEmulator:
+    def __init__(self, options: TruebarEmulatorOptions, recognizer: Recognizer) -> None:
+        self.options = options
+        self.recognizer = recognizer
+        self.key = options.signing_key.encode() if options.signing_key else secrets.token_bytes(32)
+        self.state = EmulatorState()
+        self.stages = default_stages()
+        self.online_tags = tuple(stage_tags(self.stages, ASR_TASK, feature="onlineAsr"))
+
+    def _tokens(self, request: Request, subject: str, session_state: str) -> dict[str, Any]:
+        now = int(time.time())
+        o = self.options
+        issuer = f"{str(request.base_url).rstrip('/')}/realms/{o.realm}"
+        common = {"iat": now, "iss": issuer, "sub": subject, "azp": o.client_id, "session_state": session_state}
+        access = {
+            **common,
+            "exp": now + o.token_ttl_s,
+            "jti": str(uuid.uuid4()),
+            "typ": "Bearer",
+            "preferred_username": o.username,
+            "scope": "profile email",
+        }
+        refresh = {**common, "exp": now + o.refresh_ttl_s, "jti": str(uuid.uuid4()), "typ": "Refresh"}
+        return {
+            "access_token": encode_jwt(access, self.key),
+            "expires_in": o.token_ttl_s,
+            "refresh_expires_in": o.refresh_ttl_s,
+            "refresh_token": encode_jwt(refresh, self.key),
+            "token_type": "Bearer",
+            "not-before-policy": 0,
+            "session_state": session_state,
+            "scope": "profile email",
+        }
+
+    def verify_access(self, token: str) -> dict[str, Any] | None:
+        claims = decode_jwt(token, self.key, now=time.time())
+        if claims is None or claims.get("typ") != "Bearer":
+            return None
+        return claims
+
+    async def token(self, request: Request) -> Response:
+        body = (await request.body()).decode("utf-8", "replace")
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        grant = form.get("grant_type", "")
+        self.state.token_requests[grant] += 1
+        o = self.options
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+        def error(status: int, code: str, description: str) -> Response:
+            return JSONResponse({"error": code, "error_description": description}, status, headers=headers)
+
+        if request.path_params["realm"] != o.realm:
+            return JSONResponse({"error": "Realm does not exist"}, 404)
+        if form.get("client_id") != o.client_id:
+            return error(401, "invalid_client", "Invalid client or Invalid client credentials")
+        if grant == "password":
+            user_ok = hmac.compare_digest(form.get("username", "").encode(), o.username.encode())
+            pass_ok = hmac.compare_digest(form.get("password", "").encode(), o.password.encode())
+            if not (user_ok and pass_ok):
+                return error(401, "invalid_grant", "Invalid user credentials")
+            return JSONResponse(self._tokens(request, str(uuid.uuid4()), str(uuid.uuid4())), headers=headers)
+        if grant == "refresh_token":
+            claims = decode_jwt(form.get("refresh_token", ""), self.key, now=time.time())
+            if claims is None or claims.get("typ") != "Refresh" or claims.get("azp") != o.client_id:
+                return error(400, "invalid_grant", "Token is not active")
+            tokens = self._tokens(request, str(claims["sub"]), str(claims["session_state"]))
+            return JSONResponse(tokens, headers=headers)
+        return error(400, "unsupported_grant_type", "Unsupported grant_type")
+
+    async def list_stages(self, request: Request) -> Response:
+        found = bearer_token(request)
+        if found is None or self.verify_access(found[0]) is None:
+            return JSONResponse(
+                {"error": "unauthorized", "message": "A valid access token is required."},
+                401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return JSONResponse(self.stages)
+
+    async def stream(self, websocket: WebSocket) -> None:
+        found = bearer_token(websocket)
+        claims = self.verify_access(found[0]) if found else None
+        if found is None or claims is None:
+            await deny(websocket, 401)
+            return
+        record = SessionRecord(token_source=found[1])
+        self.state.sessions.append(record)
+        await serve_stream(
+            websocket,
+            self.recognizer,
+            self.options.stream,
+            record,
+            token_expires_at=float(claims["exp"]),
+            tags=self.online_tags,
+        )
+
+
+async def deny(websocket: WebSocket, status: int) -> None:
+    """Refuse the upgrade with an HTTP status; servers without the denial extension can only send 403."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(Response(status_code=status))
+    else:
+        await websocket.close(CLOSE_POLICY)
+
+
+def create_emulator(options: TruebarEmulatorOptions | None = None, recognizer: Recognizer | None = None) -> Starlette:
+    """The emulator app. `app.state.sessions` and `app.state.token_requests` are for tests to inspect."""
+    emulator = TruebarEmulator(options or TruebarEmulatorOptions(), recognizer or ScriptedRecognizer())
+    token_path = "/realms/{realm}/protocol/openid-connect/token"
+    routes = [
+        Route(token_path, emulator.token, methods=["POST"]),
+        Route("/auth" + token_path, emulator.token, methods=["POST"]),
+        Route("/api/pipelines/stages", emulator.list_stages, methods=["GET"]),
+        WebSocketRoute("/api/pipelines/stream", emulator.stream),
+    ]
+    app = Starlette(routes=routes)
+    app.state.emulator = emulator
+    app.state.sessions = emulator.state.sessions
+    app.state.token_requests = emulator.state.token_requests
+    return app
+
+
+def urls(host: str, port: int, realm: str = DEFAULT_REALM) -> dict[str, str]:
+    """The TRUEBAR_* variables a client needs to reach an emulator at host:port."""
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return {
+        "TRUEBAR_AUTH_URL": f"http://{netloc}/realms/{realm}/protocol/openid-connect/token",
+        "TRUEBAR_API_BASE_URL": f"http://{netloc}",
+        "TRUEBAR_STT_WS_URL": f"ws://{netloc}/api/pipelines/stream",
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m server.emulators truebar",
+        description="Run the Truebar emulator (token endpoint, stage listing, realtime stream).",
+        epilog=f"Default credentials: --username {DEFAULT_USERNAME} --password {DEFAULT_PASSWORD}, "
+        f"client id {DEFAULT_CLIENT_ID}. --port 0 picks a free port.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--username", default=DEFAULT_USERNAME)
+    parser.add_argument("--password", default=DEFAULT_PASSWORD)
+    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
+    parser.add_argument("--realm", default=DEFAULT_REALM)
+    parser.add_argument("--recognizer", choices=["pocketsphinx", "scripted"], default="pocketsphinx")
+    parser.add_argument("--token-ttl", type=int, default=900, help="access token lifetime, seconds")
+    parser.add_argument("--refresh-ttl", type=int, default=1800, help="refresh token lifetime, seconds")
+    parser.add_argument("--envelope", choices=["type", "messageType"], default="type")
+    parser.add_argument("--expire-mid-session", action="store_true", help="end streams at token expiry")
+    parser.add_argument("--drop-after-frames", type=int, default=None)
+    parser.add_argument("--error-after-frames", type=int, default=None)
+    parser.add_argument("--warning-after-frames", type=int, default=None)
+    parser.add_argument("--finished-delay", type=float, default=0.0, help="seconds before STATUS FINISHED")
+    parser.add_argument("--configured-delay", type=float, default=0.0, help="seconds before CONFIGURED")
+    parser.add_argument("--log-level", default="info")
+    return parser
+
+
+def _load(name: str) -> Recognizer:
+    try:
+        return load_recognizer(name)
+    except (ImportError, OSError, RuntimeError) as exc:
+        print(
+            f"The {name} recognizer is unavailable ({exc}); using the scripted recognizer instead.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return ScriptedRecognizer()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    args = _parser().parse_args(argv)
+    options = TruebarEmulatorOptions(
+        username=args.username,
+        password=args.password,
+        client_id=args.client_id,
+        realm=args.realm,
+        token_ttl_s=args.token_ttl,
+        refresh_ttl_s=args.refresh_ttl,
+        stream=StreamOptions(
+            envelope_key=args.envelope,
+            expire_mid_session=args.expire_mid_session,
+            drop_after_frames=args.drop_after_frames,
+            error_after_frames=args.error_after_frames,
+            warning_after_frames=args.warning_after_frames,
+            finished_delay_s=args.finished_delay,
+            configured_delay_s=args.configured_delay,
+        ),
+    )
+    recognizer = _load(args.recognizer)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        print(f"Cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        sock.close()
+        return 1
+    port = sock.getsockname()[1]
+    print(
+        f"Truebar emulator (recognizer: {recognizer.name}); credentials {args.username} / {args.password}, "
+        f"client id {args.client_id}",
+        flush=True,
+    )
+    for name, value in urls(args.host, port, args.realm).items():
+        print(f"{name}={value}", flush=True)
+    config = uvicorn.Config(
+        create_emulator(options, recognizer), log_level=args.log_level, ws="websockets-sansio", lifespan="off"
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0

@@ -1,0 +1,228 @@
+"""Truebar streaming protocol, pure: parse what a client sends, build what the server sends. No sockets here.
+
+Written from ../shared/specs/truebar.md. Input accepts either envelope key (`type`, as the vendor's guide
+writes, or `messageType`, as community clients do); output uses the key the caller chooses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from server.emulators.recognizers import Hypothesis
+
+EnvelopeKey = Literal["type", "messageType"]
+
+STATUS_INITIALIZED = "INITIALIZED"
+STATUS_CONFIGURED = "CONFIGURED"
+STATUS_FINISHED = "FINISHED"
+STATUS_CANCELED = "CANCELED"
+
+ASR_TASK = "ASR"
+PUNCTUATION_TASK = "NLP_pc"
+POLICIES = frozenset({"THROW", "SKIP"})
+# FRAMEWORK:language:domain:version, each part a name or the `*` wildcard.
+TAG_PATTERN = re.compile(r"^[A-Za-z0-9_.\-*]+(:[A-Za-z0-9_.\-*]+){3}$")
+KNOWN_ASR_PARAMETERS = frozenset({"enableInterims", "enableUnks", "enableDiarization"})
+
+
+class ProtocolError(Exception):
+    """A client message the server must answer with ERROR (and a close)."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    task: str
+    tag: str
+    parameters: Mapping[str, Any]
+    policy: str = "THROW"
+
+
+@dataclass(frozen=True)
+class Config:
+    stages: tuple[Stage, ...]
+
+    @property
+    def asr(self) -> Stage:
+        return self.stages[0]
+
+    @property
+    def enable_interims(self) -> bool:
+        return self.asr.parameters.get("enableInterims") is True
+
+    def unknown_asr_parameters(self) -> list[str]:
+        return sorted(k for k in self.asr.parameters if k not in KNOWN_ASR_PARAMETERS)
+
+
+@dataclass(frozen=True)
+class Eos:
+    lock_session: bool = False
+
+
+@dataclass(frozen=True)
+class Cancel:
+    pass
+
+
+ClientMessage = Config | Eos | Cancel
+
+
+def parse_client_text(text: str) -> ClientMessage:
+    """One text frame from the client. Raises ProtocolError: malformed JSON, unknown type, bad pipeline."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ProtocolError("Malformed message: not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("Malformed message: expected a JSON object.")
+    kind = data.get("type", data.get("messageType"))
+    if kind == "CONFIG":
+        return Config(parse_pipeline(data.get("pipeline")))
+    if kind == "EOS":
+        lock = data.get("lockSession", False)
+        if not isinstance(lock, bool):
+            raise ProtocolError("Malformed EOS: lockSession must be a boolean.")
+        return Eos(lock)
+    if kind == "CANCEL":
+        return Cancel()
+    raise ProtocolError(f"Unknown message type: {str(kind)[:40]!r}.")
+
+
+def parse_pipeline(raw: object) -> tuple[Stage, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ProtocolError("Malformed pipeline: expected a non-empty list of stages.")
+    stages = tuple(_parse_stage(i, item) for i, item in enumerate(raw))
+    if stages[0].task != ASR_TASK:
+        raise ProtocolError("Malformed pipeline: the first stage must be ASR (the stream carries audio).")
+    if sum(1 for s in stages if s.task == ASR_TASK) > 1:
+        raise ProtocolError("Malformed pipeline: more than one ASR stage.")
+    return stages
+
+
+def _parse_stage(index: int, raw: object) -> Stage:
+    where = f"Malformed pipeline stage {index}"
+    if not isinstance(raw, dict):
+        raise ProtocolError(f"{where}: expected an object.")
+    task = raw.get("task")
+    if not isinstance(task, str) or not task:
+        raise ProtocolError(f"{where}: missing task.")
+    policy = raw.get("exceptionHandlingPolicy", "THROW")
+    if policy not in POLICIES:
+        raise ProtocolError(f"{where}: exceptionHandlingPolicy must be THROW or SKIP.")
+    config = raw.get("config")
+    if not isinstance(config, dict):
+        raise ProtocolError(f"{where}: missing config object.")
+    tag = config.get("tag")
+    if not isinstance(tag, str) or not TAG_PATTERN.match(tag):
+        raise ProtocolError(f"{where}: config.tag must look like FRAMEWORK:language:domain:version.")
+    parameters = config.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise ProtocolError(f"{where}: config.parameters must be an object.")
+    interims = parameters.get("enableInterims", False)
+    if not isinstance(interims, bool):
+        raise ProtocolError(f"{where}: enableInterims must be a boolean.")
+    return Stage(task, tag, dict(parameters), str(policy))
+
+
+def default_stages() -> list[dict[str, Any]]:
+    """The stage catalogue GET /api/pipelines/stages returns: both list spellings, one batch-only ASR tag."""
+    return [
+        {
+            "task": ASR_TASK,
+            "type": "ASR",
+            "configOptions": [
+                {"tag": "KALDI:en-US:*:*", "features": ["onlineAsr", "offlineAsr"]},
+                {"tag": "KALDI:sl-SI:COL:20221208-0800", "features": ["onlineAsr", "offlineAsr"]},
+                {"tag": "NEMO_ASR:en-US:*:*", "features": ["offlineAsr"]},
+            ],
+        },
+        # Older API versions: `config` instead of `configOptions`, features at stage level.
+        {"task": ASR_TASK, "type": "ASR", "features": ["onlineAsr"], "config": [{"tag": "RIVA:en-US:*:*"}]},
+        {
+            "task": PUNCTUATION_TASK,
+            "type": "NLP",
+            "configOptions": [{"tag": "NEMO_PUNCTUATOR:en-US:*:*", "features": ["enableSplitToSentences"]}],
+        },
+    ]
+
+
+def stage_tags(stages: Sequence[Mapping[str, Any]], task: str, *, feature: str | None = None) -> list[str]:
+    """Tags of `task` in a catalogue; with `feature`, only those whose option or stage features include it."""
+    out: list[str] = []
+    for stage in stages:
+        if stage.get("task") != task:
+            continue
+        options = stage.get("configOptions", stage.get("config", []))
+        stage_features = set(stage.get("features", []))
+        for option in options:
+            features = stage_features | set(option.get("features", []))
+            if feature is None or feature in features:
+                out.append(option["tag"])
+    return out
+
+
+def hypothesis_segment(hyp: Hypothesis, *, punctuate: bool = False) -> dict[str, Any]:
+    """A recognizer hypothesis as a textSegment; token offsets are relative to the segment start."""
+    tokens: list[dict[str, Any]] = [
+        {
+            "isLeftHanded": False,
+            "isRightHanded": False,
+            "startOffsetMs": max(0, w.start_ms - hyp.start_ms),
+            "endOffsetMs": max(0, w.end_ms - hyp.start_ms),
+            "text": w.text,
+        }
+        for w in hyp.words
+        if w.text
+    ]
+    if punctuate and hyp.is_final and tokens:
+        tokens[0]["text"] = tokens[0]["text"][:1].upper() + tokens[0]["text"][1:]
+        end = tokens[-1]["endOffsetMs"]
+        period = {"isLeftHanded": True, "isRightHanded": False, "startOffsetMs": end, "endOffsetMs": end}
+        tokens.append({**period, "text": "."})
+    return {"isFinal": hyp.is_final, "startTimeMs": hyp.start_ms, "endTimeMs": hyp.end_ms, "tokens": tokens}
+
+
+def tokens_to_text(tokens: Sequence[Mapping[str, Any]]) -> str:
+    """The vendor's rule: a space between two tokens unless the first is right- or the second left-handed."""
+    out: list[str] = []
+    prev_right = False
+    for token in tokens:
+        text = token.get("text") or ""
+        if not text:
+            continue
+        if out and not prev_right and not token.get("isLeftHanded"):
+            out.append(" ")
+        out.append(text)
+        prev_right = bool(token.get("isRightHanded"))
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Builds server messages with the chosen envelope key."""
+
+    key: EnvelopeKey = "type"
+
+    def status(self, status: str, **fields: Any) -> dict[str, Any]:
+        return {self.key: "STATUS", "status": status, **fields}
+
+    def text_segment(self, segment: Mapping[str, Any]) -> dict[str, Any]:
+        return {self.key: "TEXT_SEGMENT", "textSegment": dict(segment)}
+
+    def warning(self, message: str) -> dict[str, Any]:
+        return {self.key: "WARNING", "message": message}
+
+    def error(self, message: str) -> dict[str, Any]:
+        return {
+            self.key: "ERROR",
+            "error": {"id": str(uuid.uuid4()), "timestamp": iso_now(), "message": message},
+        }
+
+
+def iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
