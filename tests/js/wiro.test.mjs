@@ -1,0 +1,437 @@
+// Wiro browser client: pure frame/event handling, then whole sessions over a fake WebSocket and fake timers.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { createClient } from '../../static/providers/client.js';
+import {
+  WiroClient,
+  encodeFrame,
+  joinIncrements,
+  parseEvent,
+  sessionEnd,
+  taskInfo,
+  transcriptIncrement,
+} from '../../static/providers/wiro.js';
+
+const TOKEN = 'eDcCm5yyUfIvMFspTwww49OUfgXkQt';
+
+// ---- test doubles (a WebSocket that records what the client does and lets the test play the server) ----
+
+function fakeSocketClass() {
+  return class FakeSocket {
+    static instances = /** @type {FakeSocket[]} */ ([]);
+
+    constructor(url) {
+      this.url = url;
+      this.readyState = 0;
+      this.binaryType = 'blob';
+      /** @type {(string|Uint8Array)[]} */
+      this.sent = [];
+      this.closeCalls = [];
+      this.listeners = new Map();
+      FakeSocket.instances.push(this);
+    }
+
+    addEventListener(type, fn) {
+      this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn]);
+    }
+
+    send(data) {
+      if (this.readyState !== 1) throw new Error('InvalidStateError: not open');
+      if (typeof data === 'string') this.sent.push(data);
+      else if (data instanceof ArrayBuffer) this.sent.push(new Uint8Array(data.slice(0)));
+      else this.sent.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice());
+    }
+
+    close(code = 1005, reason = '') {
+      this.closeCalls.push({ code, reason });
+      if (this.readyState >= 2) return;
+      this.readyState = 2;
+      // Like a browser: the close event comes later, after the closing handshake.
+      queueMicrotask(() => this.serverClose(code, reason));
+    }
+
+    open() {
+      this.readyState = 1;
+      this.fire('open', {});
+    }
+
+    push(message) {
+      this.fire('message', { data: typeof message === 'string' ? message : JSON.stringify(message) });
+    }
+
+    serverClose(code, reason = '') {
+      if (this.readyState === 3) return;
+      this.readyState = 3;
+      this.fire('close', { code, reason, wasClean: code !== 1006 });
+    }
+
+    fire(type, event) {
+      for (const fn of this.listeners.get(type) ?? []) fn(event);
+    }
+
+    get texts() {
+      return this.sent.filter((m) => typeof m === 'string').map((m) => JSON.parse(m));
+    }
+
+    get binaries() {
+      return this.sent.filter((m) => typeof m !== 'string');
+    }
+  };
+}
+
+class FakeTimers {
+  now = 0;
+  nextId = 1;
+  pending = new Map();
+  setTimeout = (fn, ms) => {
+    const id = this.nextId++;
+    this.pending.set(id, { at: this.now + ms, fn });
+    return id;
+  };
+  clearTimeout = (id) => {
+    this.pending.delete(id);
+  };
+
+  advance(ms) {
+    const target = this.now + ms;
+    for (;;) {
+      const due = [...this.pending.entries()]
+        .filter(([, t]) => t.at <= target)
+        .sort((a, b) => a[1].at - b[1].at);
+      if (due.length === 0) break;
+      const [id, timer] = due[0];
+      this.pending.delete(id);
+      this.now = timer.at;
+      timer.fn();
+    }
+    this.now = target;
+  }
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+function grant(overrides = {}) {
+  return {
+    provider: 'wiro',
+    protocol: 'wiro',
+    ws_url: 'wss://socket.example.test/v1',
+    token: TOKEN,
+    task_id: '2221',
+    sample_rate: 24000,
+    frame_samples: 4800,
+    expires_at: 1893456000,
+    ...overrides,
+  };
+}
+
+function session(opts = {}) {
+  const FakeSocket = fakeSocketClass();
+  const timers = new FakeTimers();
+  const events = [];
+  const onEvent = (e) => events.push(e);
+  const client = createClient(grant(), { onEvent, WebSocketImpl: FakeSocket, timers, ...opts });
+  const started = client.start();
+  return { client, started, ws: FakeSocket.instances[0], timers, events };
+}
+
+/** A session past task_stream_ready. */
+async function streaming(opts = {}) {
+  const s = session(opts);
+  s.ws.open();
+  s.ws.push({ type: 'task_stream_ready' });
+  await s.started;
+  return s;
+}
+
+function frame(first, length = 4800) {
+  return Int16Array.from({ length }, (_, i) => first + i);
+}
+
+const say = (text) => ({ type: 'task_output', id: '1', message: `TRANSCRIPT_USER:${text}` });
+const ofType = (events, type) => events.filter((e) => e.type === type);
+const closes = (events) => ofType(events, 'closed').map((e) => [e.code, e.reason, e.clean]);
+
+function assertNoSecret(events) {
+  assert.ok(!JSON.stringify(events).includes(TOKEN), 'an event carries the task token');
+}
+
+// ---- pure frame and event handling ----
+
+describe('encodeFrame', () => {
+  test('is the ASCII token, 0x7C, then PCM16 little-endian', () => {
+    const bytes = new Uint8Array(encodeFrame('ab9', Int16Array.from([1, -2, 0x1234, -32768, 32767])));
+    assert.deepEqual(
+      [...bytes],
+      [0x61, 0x62, 0x39, 0x7c, 0x01, 0x00, 0xfe, 0xff, 0x34, 0x12, 0x00, 0x80, 0xff, 0x7f],
+    );
+  });
+
+  test('PCM bytes equal to 0x7C are carried unchanged after the first separator', () => {
+    const bytes = new Uint8Array(encodeFrame('t', Int16Array.from([0x7c7c, 0x007c])));
+    assert.deepEqual([...bytes], [0x74, 0x7c, 0x7c, 0x7c, 0x7c, 0x00]);
+    assert.equal(bytes.indexOf(0x7c), 1, 'the server splits on the first "|", right after the token');
+  });
+
+  test('encodes a view into a larger buffer by its own samples only', () => {
+    const whole = Int16Array.from([9, 9, 5, 6, 9]);
+    const bytes = new Uint8Array(encodeFrame('k', whole.subarray(2, 4)));
+    assert.deepEqual([...bytes], [0x6b, 0x7c, 0x05, 0x00, 0x06, 0x00]);
+  });
+
+  test('refuses a token that would corrupt the frame, without echoing it', () => {
+    assert.throws(() => encodeFrame('abc|def', new Int16Array(1)), (err) => !err.message.includes('abc|def'));
+    assert.throws(() => encodeFrame('tökén', new Int16Array(1)), TypeError);
+  });
+});
+
+describe('events', () => {
+  test('parseEvent keeps the fields the client uses and ignores the rest', () => {
+    assert.deepEqual(parseEvent('{"type":"connected","version":"1.0"}'), {
+      type: 'connected',
+      message: null,
+      turnCost: null,
+      cumulativeCost: null,
+    });
+    assert.deepEqual(
+      parseEvent('{"type":"task_cost","turnCost":0.002,"cumulativeCost":"0.012","usage":{},"id":"9"}'),
+      { type: 'task_cost', message: null, turnCost: 0.002, cumulativeCost: 0.012 },
+    );
+    assert.equal(parseEvent('nope'), null);
+    assert.equal(parseEvent('{"message":"no type"}'), null);
+    assert.equal(parseEvent('"task_end"'), null);
+  });
+
+  test('transcriptIncrement takes only task_output with the TRANSCRIPT_USER: prefix', () => {
+    const ev = (type, message) => ({ type, message, turnCost: null, cumulativeCost: null });
+    assert.equal(transcriptIncrement(ev('task_output', 'TRANSCRIPT_USER: hello')), ' hello');
+    assert.equal(transcriptIncrement(ev('task_output', 'TRANSCRIPT_USER:')), '');
+    assert.equal(transcriptIncrement(ev('task_output', 'Loading model 40%')), null);
+    assert.equal(transcriptIncrement(ev('task_output', 'transcript_user:hi')), null);
+    assert.equal(transcriptIncrement(ev('task_error', 'TRANSCRIPT_USER:hi')), null);
+    assert.equal(transcriptIncrement(ev('task_output', null)), null);
+  });
+
+  test('taskInfo and sessionEnd carry the token', () => {
+    assert.deepEqual(JSON.parse(taskInfo('T1')), { type: 'task_info', tasktoken: 'T1' });
+    assert.deepEqual(JSON.parse(sessionEnd('T1')), { type: 'task_session_end', tasktoken: 'T1' });
+  });
+});
+
+describe('joinIncrements', () => {
+  test('bare words are joined with single spaces', () => {
+    assert.equal(joinIncrements(['What', "'s", 'the', 'weather']), "What 's the weather");
+    assert.equal(joinIncrements(['Hello', 'world']), 'Hello world');
+  });
+
+  test('increments with their own leading space are concatenated', () => {
+    assert.equal(joinIncrements([' Hello', ',', ' wor', 'ld', '!']), 'Hello, world!');
+    assert.equal(joinIncrements(['Hel', 'lo'], { selfSpaced: true }), 'Hello');
+  });
+
+  test('separate punctuation attaches to the word before it', () => {
+    assert.equal(joinIncrements(['Hello', ',', 'world', '!']), 'Hello, world!');
+  });
+
+  test('whitespace is normalised', () => {
+    assert.equal(joinIncrements(['  New  ', '\tYork\n', '']), 'New York');
+    assert.equal(joinIncrements([]), '');
+    assert.equal(joinIncrements(['   ']), '');
+  });
+});
+
+// ---- whole sessions ----
+
+describe('WiroClient session', () => {
+  test('happy path: task_info, gating on task_stream_ready, frames, utterances, cost, stop', async () => {
+    const { client, started, ws, timers, events } = session();
+    assert.ok(client instanceof WiroClient);
+    assert.equal(ws.url, 'wss://socket.example.test/v1');
+
+    client.sendAudio(frame(0));
+    ws.open();
+    assert.deepEqual(ws.texts, [{ type: 'task_info', tasktoken: TOKEN }]);
+    ws.push({ type: 'connected', version: '1.0' });
+    for (const type of ['task_queue', 'task_accept', 'task_preprocess_start', 'task_start']) {
+      ws.push({ type });
+    }
+    client.sendAudio(frame(10));
+    assert.equal(ws.binaries.length, 0, 'no audio before task_stream_ready');
+    assert.equal(client.state, 'configuring');
+
+    ws.push({ type: 'task_stream_ready', tasktoken: TOKEN });
+    await started;
+    assert.equal(client.state, 'streaming');
+    client.sendAudio(frame(20));
+    const expected = [frame(0), frame(10), frame(20)].map((f) => new Uint8Array(encodeFrame(TOKEN, f)));
+    assert.deepEqual(ws.binaries, expected);
+    assert.equal(client.framesSent, 3);
+    assert.equal(client.bytesSent, 3 * (TOKEN.length + 1 + 9600));
+
+    // 600 ms of audio has been sent when the first words arrive.
+    ws.push(say('What'));
+    ws.push(say('time'));
+    client.sendAudio(frame(30));
+    ws.push(say('is it?'));
+    ws.push({ type: 'task_output', message: 'Model warm-up done' });
+    assert.deepEqual(
+      ofType(events, 'partial').map((e) => [e.text, e.startMs, e.endMs]),
+      [
+        ['What', 600, 600],
+        ['What time', 600, 600],
+        ['What time is it?', 600, 800],
+      ],
+    );
+    assert.equal(ofType(events, 'final').length, 0);
+    timers.advance(1499);
+    assert.equal(ofType(events, 'final').length, 0, 'the utterance stays open until the gap has passed');
+    timers.advance(1);
+    assert.deepEqual(ofType(events, 'final'), [
+      { type: 'final', text: 'What time is it?', startMs: 600, endMs: 800, words: [] },
+    ]);
+
+    ws.push({ type: 'task_cost', turnCost: 0.002, cumulativeCost: 0.012, usage: { audio_seconds: 1 } });
+    assert.deepEqual(ofType(events, 'cost'), [{ type: 'cost', turnCost: 0.002, cumulativeCost: 0.012 }]);
+    ws.push({ type: 'task_error', message: 'slow path' });
+    assert.deepEqual(ofType(events, 'warning'), [{ type: 'warning', message: 'Wiro task log: slow path' }]);
+    assert.equal(ofType(events, 'error').length, 0, 'task_error is not fatal');
+    assert.equal(client.state, 'streaming');
+
+    ws.push(say('Thanks'));
+    let stopped = false;
+    const stopping = client.stop().then(() => {
+      stopped = true;
+    });
+    await tick();
+    assert.deepEqual(ws.texts.at(-1), { type: 'task_session_end', tasktoken: TOKEN });
+    assert.equal(client.sendAudio(frame(40)), false);
+    ws.push(say('a lot.'));
+    ws.push({ type: 'task_cost', turnCost: 0.001, cumulativeCost: 0.013 });
+    ws.push({ type: 'task_stream_end' });
+    assert.equal(ofType(events, 'final').at(-1).text, 'Thanks a lot.', 'task_stream_end commits');
+    ws.push({ type: 'task_end' });
+    await tick();
+    assert.equal(stopped, false, 'stop() waits for task_postprocess_end');
+    assert.equal(ws.closeCalls.length, 0);
+    ws.push({ type: 'task_postprocess_end' });
+    await stopping;
+    assert.deepEqual(ws.closeCalls, [{ code: 1000, reason: 'done' }]);
+    assert.deepEqual(ofType(events, 'closed'), [{ type: 'closed', code: 1000, reason: 'done', clean: true }]);
+    assert.equal(ofType(events, 'final').length, 2);
+    assert.deepEqual(
+      ofType(events, 'state').map((e) => e.state),
+      ['connecting', 'configuring', 'streaming', 'finishing', 'closed'],
+    );
+    assertNoSecret(events);
+  });
+
+  test('stop() delivers an open utterance as final before it resolves', async () => {
+    const { client, ws, events } = await streaming();
+    ws.push(say('half'));
+    const stopping = client.stop();
+    await tick();
+    ws.push({ type: 'task_postprocess_end' });
+    await stopping;
+    assert.deepEqual(
+      ofType(events, 'final').map((e) => e.text),
+      ['half'],
+    );
+  });
+
+  test('balance used up during stop: only task_cost and task_end arrive', async () => {
+    const { client, ws, timers, events } = await streaming({ endGraceMs: 2000 });
+    let stopped = false;
+    const stopping = client.stop().then(() => {
+      stopped = true;
+    });
+    await tick();
+    ws.push({ type: 'task_cost', turnCost: 0.5, cumulativeCost: 1.0 });
+    ws.push({ type: 'task_end' });
+    timers.advance(1999);
+    await tick();
+    assert.equal(stopped, false);
+    timers.advance(1);
+    await stopping;
+    assert.deepEqual(ofType(events, 'cost'), [{ type: 'cost', turnCost: 0.5, cumulativeCost: 1.0 }]);
+    assert.equal(ofType(events, 'warning').length, 0, 'this is an orderly end');
+    assert.equal(ofType(events, 'error').length, 0);
+    assert.equal(client.state, 'closed');
+  });
+
+  test('the server ending the task while streaming is a fatal error', async () => {
+    const { client, ws, events } = await streaming();
+    ws.push(say('cut'));
+    ws.push({ type: 'task_cost', turnCost: 0.5, cumulativeCost: 1.0 });
+    ws.push({ type: 'task_end' });
+    await tick();
+    assert.deepEqual(
+      ofType(events, 'final').map((e) => e.text),
+      ['cut'],
+    );
+    const errors = ofType(events, 'error');
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0].fatal, true);
+    assert.match(errors[0].message, /ended the task/);
+    assert.equal(client.state, 'error');
+    assert.deepEqual(closes(events), [[1000, 'client error', true]]);
+  });
+
+  test('stop() falls back to finishTimeoutMs when nothing confirms the end', async () => {
+    const { client, timers, events } = await streaming({ finishTimeoutMs: 3000 });
+    const stopping = client.stop();
+    await tick();
+    timers.advance(3000);
+    await stopping;
+    assert.match(ofType(events, 'warning')[0].message, /did not confirm the end within 3 s/);
+  });
+
+  test('a close during stop is accepted as the end', async () => {
+    const { client, ws, events } = await streaming();
+    const stopping = client.stop();
+    await tick();
+    ws.serverClose(1000);
+    await stopping;
+    assert.deepEqual(closes(events), [[1000, '', true]]);
+    assert.equal(ofType(events, 'error').length, 0);
+  });
+
+  test('task_cancel while streaming is fatal', async () => {
+    const { ws, events } = await streaming();
+    ws.push({ type: 'task_cancel' });
+    assert.match(ofType(events, 'error')[0].message, /cancelled the task/);
+  });
+
+  test('no task_stream_ready within readyTimeoutMs rejects start() clearly', async () => {
+    const { started, ws, timers, events } = session({ readyTimeoutMs: 15000 });
+    ws.open();
+    ws.push({ type: 'task_queue' });
+    timers.advance(15000);
+    await assert.rejects(started, /Wiro did not get ready within 15 s \(no task_stream_ready\)/);
+    assert.equal(ofType(events, 'error')[0].fatal, true);
+    assert.deepEqual(ws.closeCalls, [{ code: 1000, reason: 'client error' }]);
+    assertNoSecret(events);
+  });
+
+  test('cancel() closes without task_session_end and leaves no timer behind', async () => {
+    const { client, ws, timers, events } = await streaming();
+    ws.push(say('never mind'));
+    client.cancel();
+    await tick();
+    assert.deepEqual(ws.texts.map((m) => m.type), ['task_info']);
+    assert.equal(timers.pending.size, 0);
+    assert.deepEqual(
+      ofType(events, 'final').map((e) => e.text),
+      ['never mind'],
+      'words already shown are committed, not lost',
+    );
+    assert.deepEqual(closes(events), [[1000, 'cancelled', true]]);
+  });
+
+  test('server text echoing the token is redacted', async () => {
+    const { ws, events } = await streaming();
+    ws.push({ type: 'task_error', message: `unknown token ${TOKEN}` });
+    ws.serverClose(4001, `bad token ${TOKEN}`);
+    assertNoSecret(events);
+    assert.match(ofType(events, 'warning')[0].message, /unknown token \[token\]/);
+  });
+});
