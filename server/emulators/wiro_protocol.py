@@ -1,7 +1,7 @@
 """Pure parts of the Wiro realtime speech-to-text protocol: auth, frame parsing, event shapes, increments.
 
-Written from ../shared/specs/wiro.md (the vendor's Realtime Speech to Text page and its public docs). No sockets
-and no clock here, so every rule can be tested without a server.
+Written from ../shared/specs/wiro.md (the vendor's Realtime Speech to Text page and its public docs). No
+sockets and no clock here, so every rule can be tested without a server.
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ LIFECYCLE = (
 
 def concurrency_message(balance: float, max_concurrent: int) -> str:
     return (
-        f"You have reached your concurrent task limit. With your current balance of ${balance:.2f}, you can run "
-        f"up to {max_concurrent} tasks at the same time. Add funds to increase your limit."
+        "You have reached your concurrent task limit. "
+        f"With your current balance of ${balance:.2f}, you can run up to {max_concurrent} tasks "
+        "at the same time. Add funds to increase your limit."
     )
 
 
@@ -70,7 +71,7 @@ def error_body(code: int, message: str) -> dict[str, Any]:
 
 
 def sign(api_key: str, api_secret: str, nonce: str) -> str:
-    """x-signature: lowercase hex HMAC-SHA256 keyed with the API key over secret+nonce (path and body unsigned)."""
+    """x-signature: lowercase hex HMAC-SHA256, key = API key, message = secret + nonce (path, body unsigned)."""
     return hmac.new(api_key.encode(), (api_secret + nonce).encode(), hashlib.sha256).hexdigest()
 
 
@@ -106,7 +107,7 @@ def new_socket_token() -> str:
     return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
 
 
-# --- client → server messages ------------------------------------------------------------------------------
+# --- client → server messages -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def parse_audio_frame(data: bytes) -> AudioFrame | BadMessage:
     return AudioFrame(text, pcm)
 
 
-# --- server → client events --------------------------------------------------------------------------------
+# --- server → client events ---------------------------------------------------------------------------------
 
 
 def event(kind: str, *, task_id: str | None, tasktoken: str | None, **fields: Any) -> dict[str, Any]:
@@ -184,14 +185,14 @@ def transcript_message(word: str, *, leading_space: bool) -> str:
     return TRANSCRIPT_PREFIX + (" " if leading_space else "") + word
 
 
-# --- transcript increments -----------------------------------------------------------------------------------
+# --- transcript increments ----------------------------------------------------------------------------------
 
 _FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+)$")
 _ALTERNATE = re.compile(r"\(\d+\)$")
 
 
 def spoken_words(words: Iterable[str]) -> list[str]:
-    """Words a listener would write down: drops recognizer fillers (<sil>, [NOISE]) and alternate markers (2)."""
+    """Words a listener would write: drops recognizer fillers (<sil>, [NOISE]) and alternate markers (2)."""
     out = []
     for raw in words:
         word = _ALTERNATE.sub("", raw.strip())
@@ -206,7 +207,8 @@ class Increments:
     Policy "stable" (default): a word is sent once it sits at the same position in two consecutive partials of
     the same utterance and is not the partial's last word (the last word is the one most often revised); the
     final sends what is left. Policy "final": words are sent only when their utterance is final. When a final
-    disagrees with words already sent, nothing is retracted: only the final's words past the sent count follow.
+    disagrees with words already sent, nothing is retracted: only the final's words past the sent count
+    follow.
     """
 
     def __init__(self, policy: str = "stable") -> None:

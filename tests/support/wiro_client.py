@@ -38,7 +38,7 @@ async def transcribe_wiro(
     pcm24k: bytes,
     *,
     frame_samples: int = 4800,
-    timeout: float = 30,
+    timeout: float = 30,  # noqa: ASYNC109 - one bound for connect, stream and ending, in seconds
     end_session: bool = True,
 ) -> WiroResult:
     """Stream `pcm24k` (s16le, 24 kHz mono) once the server is ready; end the session; wait for the final event

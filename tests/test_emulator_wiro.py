@@ -1,0 +1,651 @@
+"""Conformance of the Wiro emulator with ../shared/specs/wiro.md, over real HTTP and WebSocket on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import soxr
+import websockets
+
+from server.emulators import wiro_protocol as proto
+from server.emulators.recognizers import DEFAULT_SCRIPT, Hypothesis, ScriptedRecognizer
+from server.emulators.wiro import DEFAULT_API_KEY, EmulatorState, WiroEmulatorOptions, create_emulator
+from tests.support.live import running
+from tests.support.wiro_client import WiroResult, transcribe_wiro
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_PATH = "/v1/Run/wiro/voxtral-mini-realtime"
+KEY = {"x-api-key": DEFAULT_API_KEY}
+LIFECYCLE = [
+    "task_queue",
+    "task_accept",
+    "task_preprocess_start",
+    "task_preprocess_end",
+    "task_assign",
+    "task_start",
+    "task_stream_ready",
+]
+MS_PER_WORD = ScriptedRecognizer().ms_per_word
+
+
+class Emulator:
+    def __init__(self, url: str, state: EmulatorState) -> None:
+        self.url = url
+        self.ws_url = url.replace("http://", "ws://") + "/v1"
+        self.state = state
+
+    def run(self, headers: dict[str, str] | None = None, body: Any = None) -> httpx.Response:
+        payload = {"transcriptionDelay": "balanced"} if body is None else body
+        return httpx.post(self.url + RUN_PATH, headers=KEY if headers is None else headers, json=payload)
+
+    def start(self) -> tuple[str, str]:
+        r = self.run()
+        assert r.status_code == 200, r.text
+        return r.json()["taskid"], r.json()["socketaccesstoken"]
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        data: dict[str, Any] = httpx.post(self.url + path, headers=KEY, json=body).json()
+        return data
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Callable[..., Emulator]]:
+    stack: list[Any] = []
+
+    def make(options: WiroEmulatorOptions | None = None, recognizer: Any = None) -> Emulator:
+        app = create_emulator(options or WiroEmulatorOptions(), recognizer)
+        ctx = running(app)
+        url = ctx.__enter__()
+        stack.append(ctx)
+        return Emulator(url, app.state.wiro)
+
+    yield make
+    for ctx in reversed(stack):
+        ctx.__exit__(None, None, None)
+
+
+@pytest.fixture
+def emu(emulator_factory: Callable[..., Emulator]) -> Emulator:
+    return emulator_factory()
+
+
+def speech_like(seconds: float, seed: int = 1) -> bytes:
+    """Deterministic noise-ish PCM16LE at 24 kHz (the scripted recognizer ignores content)."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(int(seconds * proto.SAMPLE_RATE)) * 3000).clip(-32768, 32767).astype("<i2").tobytes()
+
+
+def expected_words(pcm24k: bytes) -> list[str]:
+    """What the scripted recognizer must say for this much audio once resampled to 16 kHz (±1 sample)."""
+    ms = len(pcm24k) // 2 * 1000 // proto.SAMPLE_RATE
+    assert ms % MS_PER_WORD not in (0, MS_PER_WORD - 1), "pick a duration away from a word boundary"
+    return [DEFAULT_SCRIPT[i % len(DEFAULT_SCRIPT)] for i in range(ms // MS_PER_WORD)]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def order_of(result: WiroResult, kinds: list[str]) -> list[int]:
+    return [result.events.index(k) for k in kinds]
+
+
+# --- pure protocol -----------------------------------------------------------------------------------------
+
+
+def test_signature_matches_rfc4231_vector() -> None:
+    # RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?"; secret + nonce is the message.
+    assert proto.sign("Jefe", "what do ya want ", "for nothing?") == (
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    )
+
+
+def test_audio_frame_splits_on_first_pipe_only() -> None:
+    pcm = b"|\x7c\x00|" * 3
+    frame = proto.parse_audio_frame(b"Tok123|" + pcm)
+    assert frame == proto.AudioFrame("Tok123", pcm)
+    assert isinstance(proto.parse_audio_frame(b"no separator"), proto.BadMessage)
+    assert isinstance(proto.parse_audio_frame(b"tok|\x01\x02\x03"), proto.BadMessage)
+    assert isinstance(proto.parse_audio_frame(b"|\x01\x02"), proto.BadMessage)
+    assert isinstance(proto.parse_audio_frame(b"\xff\xfe|\x01\x02"), proto.BadMessage)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"type":"task_info","tasktoken":"abc","extra":1}', proto.TaskInfo("abc")),
+        ('{"type":"task_session_end","tasktoken":"abc"}', proto.SessionEnd("abc")),
+        ("{not json", proto.BadMessage("malformed JSON")),
+        ("[1]", proto.BadMessage("message is not a JSON object")),
+        ('{"type":"task_info"}', proto.BadMessage("task_info without a tasktoken")),
+    ],
+)
+def test_client_text_parsing(text: str, expected: object) -> None:
+    assert proto.parse_client_text(text) == expected
+
+
+def test_increments_stable_policy_never_retracts() -> None:
+    inc = proto.Increments("stable")
+    sent: list[str] = []
+    for partial in (["the"], ["the", "quack"], ["the", "quick", "brown"], ["the", "quick", "brown", "<sil>"]):
+        sent += inc.partial(partial)
+    # "the" was stable over two partials; "quack" was revised before it became stable.
+    assert sent == ["the", "quick"]
+    sent += inc.final(["a", "quick", "brown", "fox(2)"])
+    assert sent == ["the", "quick", "brown", "fox"]
+    assert inc.partial(["next"]) == [] and inc.final(["next", "one"]) == ["next", "one"]
+
+
+def test_increments_final_policy_waits_for_finals() -> None:
+    inc = proto.Increments("final")
+    assert inc.partial(["a", "b"]) == [] and inc.partial(["a", "b", "c"]) == []
+    assert inc.final(["a", "b", "c", "[NOISE]"]) == ["a", "b", "c"]
+
+
+# --- REST --------------------------------------------------------------------------------------------------
+
+
+def test_run_returns_flat_task_and_holds_a_slot(emu: Emulator) -> None:
+    r = emu.run()
+    body = r.json()
+    assert r.status_code == 200 and "data" not in body
+    assert body["result"] is True and body["errors"] == []
+    assert body["taskid"].isdigit()
+    assert re.fullmatch(r"[A-Za-z0-9]{30}", body["socketaccesstoken"])
+    task = emu.state.tasks[body["taskid"]]
+    assert task.active and task.parameters == {"transcriptionDelay": "balanced"}
+    assert emu.state.active_count() == 1
+    second = emu.run().json()
+    assert second["taskid"] != body["taskid"] and second["socketaccesstoken"] != body["socketaccesstoken"]
+
+
+def _signed(key: str, secret: str, nonce: str) -> dict[str, str]:
+    sig = hmac.new(key.encode(), (secret + nonce).encode(), hashlib.sha256).hexdigest()
+    return {"x-api-key": key, "x-nonce": nonce, "x-signature": sig}
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, proto.MSG_KEY_NOT_FOUND),
+        ({"x-api-key": "wrong"}, proto.MSG_KEY_NOT_FOUND),
+        ({"x-api-key": "k"}, proto.MSG_SIGNATURE_REQUIRED),
+        ({"x-api-key": "k", "x-nonce": "1"}, proto.MSG_SIGNATURE_REQUIRED),
+        (_signed("k", "wrong-secret", "1"), proto.MSG_SIGNATURE_INVALID),
+        ({**_signed("k", "s", "1"), "x-nonce": "2"}, proto.MSG_SIGNATURE_INVALID),
+        (_signed("k", "s", "12345"), None),
+    ],
+)
+def test_signature_project_auth(
+    emulator_factory: Callable[..., Emulator], headers: dict[str, str], message: str | None
+) -> None:
+    emu = emulator_factory(WiroEmulatorOptions(api_key="k", api_secret="s"))
+    r = emu.run(headers=headers)
+    if message is None:
+        assert r.status_code == 200 and r.json()["result"] is True
+    else:
+        assert r.status_code == 401
+        assert r.json() == {"result": False, "errors": [{"code": 0, "message": message}]}
+        assert emu.state.tasks == {}
+
+
+def test_key_only_project_and_http_200_auth_errors(emulator_factory: Callable[..., Emulator]) -> None:
+    emu = emulator_factory(WiroEmulatorOptions(auth_errors_http_200=True))
+    assert emu.run().json()["result"] is True
+    bad = emu.run(headers={"x-api-key": "nope"})
+    assert bad.status_code == 200 and bad.json()["errors"][0]["message"] == proto.MSG_KEY_NOT_FOUND
+
+
+def test_nonce_reuse_rejected_only_when_enabled(emulator_factory: Callable[..., Emulator]) -> None:
+    strict = emulator_factory(WiroEmulatorOptions(api_key="k", api_secret="s", reject_reused_nonce=True))
+    assert strict.run(headers=_signed("k", "s", "100")).json()["result"] is True
+    again = strict.run(headers=_signed("k", "s", "100"))
+    assert again.status_code == 401 and again.json()["errors"][0]["message"] == proto.MSG_SIGNATURE_INVALID
+    lenient = emulator_factory(WiroEmulatorOptions(api_key="k", api_secret="s"))
+    assert lenient.run(headers=_signed("k", "s", "100")).json()["result"] is True
+    assert lenient.run(headers=_signed("k", "s", "100")).json()["result"] is True
+    assert strict.state.nonces == ["100", "100"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/Nope"), ("GET", RUN_PATH), ("POST", "/v1"), ("POST", "/elsewhere"), ("POST", "/v1/Task/X")],
+)
+def test_unknown_paths_are_404_error_parsing_url(emu: Emulator, method: str, path: str) -> None:
+    r = httpx.request(method, emu.url + path, headers=KEY)
+    assert r.status_code == 404
+    assert r.json() == {"result": False, "errors": [{"code": 0, "message": "Error parsing url."}]}
+
+
+@pytest.mark.parametrize(
+    ("options", "path", "body", "code", "message"),
+    [
+        (WiroEmulatorOptions(max_concurrent_tasks=0), RUN_PATH, None, 96, "concurrent task limit"),
+        (WiroEmulatorOptions(balance=0.1), RUN_PATH, None, 97, proto.MSG_BALANCE),
+        (WiroEmulatorOptions(sign_in_required=True), RUN_PATH, None, 98, proto.MSG_SIGN_IN),
+        (WiroEmulatorOptions(), "/v1/Run/wiro/unknown-model", None, 1, proto.MSG_MODEL_NOT_FOUND),
+        (WiroEmulatorOptions(), RUN_PATH, [1, 2], 0, proto.MSG_INVALID_BODY),
+        (WiroEmulatorOptions(), RUN_PATH, {"transcriptionDelay": 3}, 0, proto.MSG_INVALID_BODY),
+    ],
+)
+def test_run_errors(
+    emulator_factory: Callable[..., Emulator],
+    options: WiroEmulatorOptions,
+    path: str,
+    body: Any,
+    code: int,
+    message: str,
+) -> None:
+    emu = emulator_factory(options)
+    r = httpx.post(emu.url + path, headers=KEY, json={"transcriptionDelay": "fast"} if body is None else body)
+    assert r.status_code == 200
+    err = r.json()
+    assert err["result"] is False and err["errors"][0]["code"] == code
+    assert message in err["errors"][0]["message"]
+    assert emu.state.tasks == {}
+
+
+def test_concurrency_limit_counts_active_tasks(emulator_factory: Callable[..., Emulator]) -> None:
+    emu = emulator_factory(WiroEmulatorOptions(max_concurrent_tasks=2))
+    first, _ = emu.start()
+    emu.start()
+    refused = emu.run().json()
+    assert refused["errors"][0]["code"] == 96
+    assert emu.post("/v1/Task/Kill", {"taskid": first}) == {"result": True, "errors": []}
+    assert emu.run().json()["result"] is True
+
+
+def test_task_detail_cancel_and_kill(emu: Emulator) -> None:
+    task_id, token = emu.start()
+    detail = emu.post("/v1/Task/Detail", {"taskid": task_id})
+    assert detail["result"] is True and detail["total"] == "1"
+    row = detail["tasklist"][0]
+    assert row["id"] == task_id and row["socketaccesstoken"] == token and row["status"] == "task_queue"
+    assert all(isinstance(row[k], str) for k in ("status", "pexit", "totalcost", "starttime"))
+    assert emu.post("/v1/Task/Detail", {"tasktoken": token})["tasklist"][0]["id"] == task_id
+    assert emu.post("/v1/Task/Detail", {}) == proto.error_body(0, proto.MSG_IDENTIFIER_REQUIRED)
+    assert emu.post("/v1/Task/Detail", {"taskid": "999999"}) == proto.error_body(1, proto.MSG_NO_TASK)
+
+    assert emu.post("/v1/Task/Cancel", {"tasktoken": token}) == {"result": True, "errors": []}
+    assert emu.state.tasks[task_id].end_reason == "cancelled"
+    assert emu.post("/v1/Task/Cancel", {"tasktoken": token})["errors"][0]["message"] == proto.MSG_NOT_CANCELLABLE
+
+    other, other_token = emu.start()
+    assert emu.post("/v1/Task/Kill", {"socketaccesstoken": other_token}) == {"result": True, "errors": []}
+    assert emu.state.tasks[other].status == "task_cancel" and emu.state.kills == [other]
+    again = emu.post("/v1/Task/Kill", {"taskid": other})
+    assert again["errors"][0]["code"] == 1 and again["errors"][0]["message"].startswith("Task could not be killed")
+    assert emu.post("/v1/Task/Kill", {"tasktoken": "nope"}) == proto.error_body(1, proto.MSG_NO_TASK)
+    assert emu.state.active_count() == 0
+
+
+# --- WebSocket ---------------------------------------------------------------------------------------------
+
+
+def test_full_session_event_sequence(emu: Emulator) -> None:
+    task_id, token = emu.start()
+    pcm = speech_like(3.15)
+    result = asyncio.run(transcribe_wiro(emu.ws_url, token, pcm))
+
+    assert result.events[0] == "connected"
+    tail = ["task_stream_end", "task_cost", "task_end", "task_postprocess_end"]
+    assert result.events[1 : 1 + len(LIFECYCLE)] == LIFECYCLE
+    assert result.events[-len(tail) :] == tail
+    middle = set(result.events[1 + len(LIFECYCLE) : -len(tail)])
+    assert middle <= {"task_output", "task_cost"} and "task_cost" in middle
+    assert result.increments == expected_words(pcm)
+    assert all(" " not in w for w in result.increments)
+
+    costs = result.of_type("task_cost")
+    assert all({"turnCost", "cumulativeCost", "usage"} <= c.keys() for c in costs)
+    assert sum(c["turnCost"] for c in costs) == pytest.approx(costs[-1]["cumulativeCost"])
+    assert costs[-1]["usage"]["inputAudioSeconds"] == pytest.approx(len(pcm) / 2 / 24000)
+    assert all(m.get("tasktoken") == token and m.get("id") == task_id for m in result.messages[1:])
+    assert result.close_code == 1000
+
+    task = emu.state.tasks[task_id]
+    assert bytes(task.pcm) == pcm and task.frames == result.frames_sent
+    assert task.status == "task_postprocess_end" and task.end_reason == "session_end" and task.pexit == "0"
+    assert task.rejections == [] and emu.state.internal_errors == []
+    assert emu.state.active_count() == 0
+
+
+def test_pcm_containing_pipe_bytes_arrives_intact(emu: Emulator) -> None:
+    task_id, token = emu.start()
+    pcm = bytes([0x7C, 0x7C, 0x00, 0x7C]) * 2400 + speech_like(0.2)
+    result = asyncio.run(transcribe_wiro(emu.ws_url, token, pcm, frame_samples=1000))
+    assert "task_postprocess_end" in result.events
+    assert bytes(emu.state.tasks[task_id].pcm) == pcm
+    assert emu.state.tasks[task_id].rejections == []
+
+
+class RecordingRecognizer(ScriptedRecognizer):
+    """Keeps the 16 kHz PCM the emulator feeds, to check the resampling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fed = bytearray()
+
+    async def open(self) -> Any:
+        session = await super().open()
+        outer = self
+        feed = session.feed
+
+        async def recording_feed(pcm: bytes) -> list[Hypothesis]:
+            outer.fed += pcm
+            return await feed(pcm)
+
+        session.feed = recording_feed  # type: ignore[method-assign]
+        return session
+
+
+def test_stream_resampling_to_16k_equals_one_shot(emulator_factory: Callable[..., Emulator]) -> None:
+    recognizer = RecordingRecognizer()
+    emu = emulator_factory(recognizer=recognizer)
+    _, token = emu.start()
+    t = np.arange(int(1.5 * 24000)) / 24000
+    tone = (np.sin(2 * np.pi * 440 * t) * 12000).astype("<i2")
+    asyncio.run(transcribe_wiro(emu.ws_url, token, tone.tobytes(), frame_samples=4800))
+    fed = np.frombuffer(bytes(recognizer.fed), dtype="<i2").astype(np.float64)
+    reference = soxr.resample(tone.astype(np.float64), 24000, 16000, quality="HQ")
+    assert abs(len(fed) - len(reference)) <= 2
+    n = min(len(fed), len(reference))
+    # int16 rounding only: chunked equals one-shot within 1 LSB.
+    assert np.max(np.abs(fed[:n] - np.round(reference[:n]))) <= 1.0
+
+
+async def _raw_session(ws_url: str, steps: Callable[[Any], Any]) -> list[dict[str, Any]]:
+    """Open a socket, run `steps(ws)`, collect JSON events until the server closes or goes quiet."""
+    events: list[dict[str, Any]] = []
+    async with websockets.connect(ws_url) as ws:
+        await steps(ws)
+        try:
+            while True:
+                events.append(json.loads(await asyncio.wait_for(ws.recv(), 1.0)))
+        except (TimeoutError, websockets.ConnectionClosed):
+            pass
+    return events
+
+
+def test_bad_inputs_are_dropped_with_task_error_and_the_session_carries_on(emu: Emulator) -> None:
+    task_id, token = emu.start()
+    good = speech_like(0.2)
+    bad_inputs: list[str | bytes] = [
+        "{not json",
+        '{"type":"mystery","tasktoken":"x"}',
+        b"no separator at all",
+        b"WrongToken123|" + good,
+        token.encode() + b"|\x01\x02\x03",
+        json.dumps({"type": "task_info", "tasktoken": token}),
+        json.dumps({"type": "task_session_end", "tasktoken": "not-mine"}),
+    ]
+
+    async def steps(ws: Any) -> None:
+        await ws.send(b"|before any task_info")
+        await ws.send(json.dumps({"type": "task_info", "tasktoken": token}))
+        while json.loads(await ws.recv())["type"] != "task_stream_ready":
+            pass
+        for item in bad_inputs:
+            await ws.send(item)
+            await ws.send(token.encode() + b"|" + good)
+        await ws.send(json.dumps({"type": "task_session_end", "tasktoken": token}))
+
+    events = asyncio.run(_raw_session(emu.ws_url, steps))
+    task = emu.state.tasks[task_id]
+    assert task.rejections == [
+        "malformed JSON",
+        "unknown message type 'mystery'",
+        "binary frame without '|'",
+        "audio frame with a token other than the registered one",
+        "odd-length PCM16 payload",
+        "task_info on a socket that is already registered",
+        "task_session_end with a token other than the registered one",
+    ]
+    assert emu.state.unregistered_rejections == ["binary frame with an empty token"]
+    assert [e["message"] for e in events if e["type"] == "task_error"] == task.rejections
+    assert bytes(task.pcm) == good * len(bad_inputs)
+    assert [e["type"] for e in events][-2:] == ["task_end", "task_postprocess_end"]
+    assert task.end_reason == "session_end" and emu.state.internal_errors == []
+
+
+def test_audio_before_ready_is_dropped(emulator_factory: Callable[..., Emulator]) -> None:
+    emu = emulator_factory(WiroEmulatorOptions(never_ready=True))
+    task_id, token = emu.start()
+    result = asyncio.run(_raw_session_never_ready(emu.ws_url, token))
+    assert "task_stream_ready" not in result and "task_start" in result
+    assert emu.state.tasks[task_id].rejections == ["audio before task_stream_ready"]
+    assert emu.state.tasks[task_id].pcm == bytearray()
+
+
+async def _raw_session_never_ready(ws_url: str, token: str) -> list[str]:
+    seen: list[str] = []
+
+    async def steps(ws: Any) -> None:
+        await ws.send(json.dumps({"type": "task_info", "tasktoken": token}))
+        while "task_start" not in seen:
+            seen.append(json.loads(await ws.recv())["type"])
+        await ws.send(token.encode() + b"|" + speech_like(0.2))
+
+    return seen + [e["type"] for e in await _raw_session(ws_url, steps)]
+
+
+@pytest.mark.parametrize("case", ["unknown", "ended", "attached"])
+def test_bad_task_info_gets_task_error_and_close_1008(emu: Emulator, case: str) -> None:
+    task_id, token = emu.start()
+    use = "NoSuchToken0000000000000000000" if case == "unknown" else token
+    if case == "ended":
+        emu.post("/v1/Task/Kill", {"taskid": task_id})
+
+    async def scenario() -> tuple[list[dict[str, Any]], int | None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if case == "attached":
+                first = await stack.enter_async_context(websockets.connect(emu.ws_url))
+                await first.send(json.dumps({"type": "task_info", "tasktoken": token}))
+                while json.loads(await first.recv())["type"] != "task_stream_ready":
+                    pass
+            ws = await stack.enter_async_context(websockets.connect(emu.ws_url))
+            await ws.send(json.dumps({"type": "task_info", "tasktoken": use}))
+            events = []
+            with pytest.raises(websockets.ConnectionClosed):
+                while True:
+                    events.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+            if case == "attached":
+                assert emu.state.tasks[task_id].active  # the first socket's session is untouched
+            return events, ws.close_code
+
+    events, code = asyncio.run(scenario())
+    assert code == 1008
+    assert [e["type"] for e in events] == ["connected", "task_error"]
+
+
+def test_disconnect_without_ending_terminates_the_task_and_frees_its_slot(
+    emulator_factory: Callable[..., Emulator],
+) -> None:
+    emu = emulator_factory(WiroEmulatorOptions(max_concurrent_tasks=1))
+    task_id, token = emu.start()
+    assert emu.run().json()["errors"][0]["code"] == 96
+
+    async def steps(ws: Any) -> None:
+        await ws.send(json.dumps({"type": "task_info", "tasktoken": token}))
+        while json.loads(await ws.recv())["type"] != "task_stream_ready":
+            pass
+        await ws.send(token.encode() + b"|" + speech_like(0.4))
+
+    async def leave() -> None:
+        async with websockets.connect(emu.ws_url) as ws:
+            await steps(ws)
+
+    asyncio.run(leave())
+    task = emu.state.tasks[task_id]
+    wait_until(lambda: not task.active)
+    assert task.status == "task_cancel" and task.end_reason == "disconnect"
+    assert emu.run().json()["result"] is True
+
+
+def test_kill_over_rest_ends_the_attached_socket(emu: Emulator) -> None:
+    task_id, token = emu.start()
+
+    async def scenario() -> tuple[list[str], int | None]:
+        async with websockets.connect(emu.ws_url) as ws:
+            await ws.send(json.dumps({"type": "task_info", "tasktoken": token}))
+            seen = []
+            while (kind := json.loads(await ws.recv())["type"]) != "task_stream_ready":
+                seen.append(kind)
+            await ws.send(token.encode() + b"|" + speech_like(0.2))
+            async with httpx.AsyncClient() as http:
+                killed = await http.post(emu.url + "/v1/Task/Kill", headers=KEY, json={"taskid": task_id})
+            assert killed.json()["result"] is True
+            try:
+                while True:
+                    seen.append(json.loads(await asyncio.wait_for(ws.recv(), 5))["type"])
+            except websockets.ConnectionClosed:
+                pass
+            return seen, ws.close_code
+
+    seen, code = asyncio.run(scenario())
+    assert seen[-1] == "task_cancel" and code == 1000
+    assert emu.state.tasks[task_id].end_reason == "killed" and emu.state.active_count() == 0
+
+
+def test_fault_drop_socket_after_frames(emulator_factory: Callable[..., Emulator]) -> None:
+    emu = emulator_factory(WiroEmulatorOptions(drop_after_frames=3, max_concurrent_tasks=1))
+    task_id, token = emu.start()
+    result = asyncio.run(transcribe_wiro(emu.ws_url, token, speech_like(2.0), timeout=10))
+    assert result.close_code == 1011
+    assert "task_end" not in result.events and "task_postprocess_end" not in result.events
+    task = emu.state.tasks[task_id]
+    assert task.frames == 3 and task.end_reason == "dropped"
+    assert emu.run().json()["result"] is True
+
+
+def test_fault_never_ready_keeps_the_client_waiting(emulator_factory: Callable[..., Emulator]) -> None:
+    emu = emulator_factory(WiroEmulatorOptions(never_ready=True))
+    task_id, token = emu.start()
+    result = asyncio.run(transcribe_wiro(emu.ws_url, token, speech_like(0.4), timeout=1.0))
+    assert result.events[-1] == "task_start" and result.frames_sent == 0
+    wait_until(lambda: not emu.state.tasks[task_id].active)
+
+
+def test_fault_balance_stop(emulator_factory: Callable[..., Emulator]) -> None:
+    emu = emulator_factory(WiroEmulatorOptions(balance_stop_after_frames=2))
+    task_id, token = emu.start()
+    result = asyncio.run(transcribe_wiro(emu.ws_url, token, speech_like(1.5), timeout=10))
+    assert result.events[-2:] == ["task_cost", "task_end"]
+    assert "task_postprocess_end" not in result.events and "task_stream_end" not in result.events
+    assert result.close_code == 1000
+    task = emu.state.tasks[task_id]
+    assert task.end_reason == "balance" and task.frames == 2 and not task.active
+
+
+def test_unknowns_as_options(emulator_factory: Callable[..., Emulator]) -> None:
+    options = WiroEmulatorOptions(
+        send_connected=False, include_tasktoken=False, leading_space=True, postprocess_delay_s=0.2, cost_every_ms=200
+    )
+    emu = emulator_factory(options)
+    _, token = emu.start()
+    pcm = speech_like(1.6)
+    result = asyncio.run(transcribe_wiro(emu.ws_url, token, pcm))
+    assert result.events[0] == "task_queue" and result.events[-1] == "task_postprocess_end"
+    assert all("tasktoken" not in m and "id" not in m for m in result.messages)
+    assert all(w.startswith(" ") for w in result.increments)
+    assert result.text.split() == expected_words(pcm)
+    assert len(result.of_type("task_cost")) == result.frames_sent + 1
+
+
+def test_recognizer_busy_ends_the_task(emulator_factory: Callable[..., Emulator]) -> None:
+    emu = emulator_factory(recognizer=ScriptedRecognizer(max_sessions=0))
+    task_id, token = emu.start()
+    result = asyncio.run(transcribe_wiro(emu.ws_url, token, speech_like(0.4), timeout=10))
+    assert "task_stream_ready" not in result.events
+    assert result.events[-3:] == ["task_error", "task_end", "task_postprocess_end"]
+    task = emu.state.tasks[task_id]
+    assert task.end_reason == "recognizer_busy" and task.pexit == "1"
+
+
+def test_two_sessions_one_misbehaving(emu: Emulator) -> None:
+    good_id, good_token = emu.start()
+    bad_id, bad_token = emu.start()
+    pcm = speech_like(2.35)
+
+    async def misbehave() -> None:
+        async with websockets.connect(emu.ws_url) as ws:
+            await ws.send(json.dumps({"type": "task_info", "tasktoken": bad_token}))
+            while json.loads(await ws.recv())["type"] != "task_stream_ready":
+                pass
+            for junk in ("{", b"\x00\x01", good_token.encode() + b"|\x00\x00", bad_token.encode() + b"|\x01"):
+                await ws.send(junk)
+                await asyncio.sleep(0.01)
+            await ws.send(json.dumps({"type": "task_session_end", "tasktoken": good_token}))
+
+    async def both() -> WiroResult:
+        good, _ = await asyncio.gather(transcribe_wiro(emu.ws_url, good_token, pcm), misbehave())
+        return good
+
+    result = asyncio.run(both())
+    assert result.increments == expected_words(pcm)
+    assert result.events[-1] == "task_postprocess_end"
+    good_task, bad_task = emu.state.tasks[good_id], emu.state.tasks[bad_id]
+    assert bytes(good_task.pcm) == pcm and good_task.rejections == []
+    assert len(bad_task.rejections) == 5 and bad_task.pcm == bytearray()
+    wait_until(lambda: not bad_task.active)
+    assert bad_task.end_reason == "disconnect" and emu.state.internal_errors == []
+
+
+# --- command line ------------------------------------------------------------------------------------------
+
+
+def test_cli_serves_on_port_zero_and_prints_urls() -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "server.emulators", "wiro", "--port", "0", "--recognizer", "scripted"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().strip()
+        socket = proc.stdout.readline().strip()
+        m = re.fullmatch(r"WIRO_API_BASE_URL=http://127\.0\.0\.1:(\d+)/v1", base)
+        assert m and int(m.group(1)) > 0, base
+        assert socket == f"WIRO_SOCKET_URL=ws://127.0.0.1:{m.group(1)}/v1"
+        r = httpx.post(base.split("=", 1)[1] + "/Run/wiro/voxtral-mini-realtime", headers=KEY, json={})
+        assert r.json()["result"] is True
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_cli_help_documents_default_credentials() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "server.emulators", "wiro", "--help"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0 and DEFAULT_API_KEY in out.stdout and "--api-secret" in out.stdout
+
+
+def test_cli_falls_back_to_scripted_when_the_engine_cannot_load(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.emulators import recognizers, wiro
+
+    def broken(name: str = "pocketsphinx", **options: object) -> Any:
+        raise ImportError("No module named 'pocketsphinx'")
+
+    monkeypatch.setattr(recognizers, "load_recognizer", broken)
+    assert isinstance(wiro._recognizer("pocketsphinx"), ScriptedRecognizer)
+    err = capsys.readouterr().err
+    assert "pocketsphinx recognizer is unavailable" in err and "scripted" in err

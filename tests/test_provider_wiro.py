@@ -1,0 +1,401 @@
+"""The Wiro provider against the emulator (and a few broken upstreams) over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from server.app import create_app
+from server.emulators.wiro import EmulatorState, WiroEmulatorOptions, create_emulator
+from server.providers.base import ProviderError, SessionRequest
+from server.providers.wiro import WiroProvider
+from server.settings import Settings, WiroSettings
+from tests.support.live import running
+from tests.support.wiro_client import transcribe_wiro
+
+KEY = "test-key-9f2c"
+SECRET = "test-secret-77aa"
+REQUEST = SessionRequest(options={"provider": "wiro"}, ws_origin="ws://127.0.0.1")
+
+
+class Upstream:
+    def __init__(self, url: str, state: EmulatorState | None = None) -> None:
+        self.url = url
+        self.state = state
+
+    @property
+    def base(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def socket(self) -> str:
+        return self.url.replace("http://", "ws://") + "/v1"
+
+    def runs(self) -> int:
+        assert self.state is not None
+        return len(self.state.calls_to("/v1/Run/"))
+
+
+@pytest.fixture
+def upstream_factory() -> Iterator[Callable[..., Upstream]]:
+    contexts: list[Any] = []
+
+    def make(options: WiroEmulatorOptions | None = None) -> Upstream:
+        app = create_emulator(options or WiroEmulatorOptions(api_key=KEY))
+        ctx = running(app)
+        contexts.append(ctx)
+        return Upstream(ctx.__enter__(), app.state.wiro)
+
+    yield make
+    for ctx in reversed(contexts):
+        ctx.__exit__(None, None, None)
+
+
+def settings_for(up: Upstream, **overrides: Any) -> WiroSettings:
+    values: dict[str, Any] = {"api_key": KEY, "api_base_url": up.base, "socket_url": up.socket}
+    values.update(overrides)
+    return WiroSettings(**values)
+
+
+async def with_provider(settings: WiroSettings, body: Callable[[WiroProvider], Any], http_timeout: float = 5.0) -> Any:
+    async with httpx.AsyncClient(timeout=http_timeout) as http:
+        provider = WiroProvider(settings, http)
+        try:
+            return await body(provider)
+        finally:
+            await provider.aclose()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+# --- Run ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", ["", SECRET], ids=["key-only", "signature"])
+def test_run_grant_in_both_auth_modes(upstream_factory: Callable[..., Upstream], secret: str) -> None:
+    up = upstream_factory(WiroEmulatorOptions(api_key=KEY, api_secret=secret))
+    before = time.time()
+    grant = asyncio.run(
+        with_provider(settings_for(up, api_secret=secret, task_deadline_s=600), lambda p: p.create_session(REQUEST))
+    )
+    task = up.state.tasks[grant["task_id"]] if up.state else None
+    assert task is not None and task.token == grant["token"]
+    assert task.parameters == {"transcriptionDelay": "balanced"}
+    assert grant["provider"] == "wiro" and grant["protocol"] == "wiro"
+    assert grant["ws_url"] == up.socket and grant["session_id"] == grant["task_id"]
+    assert grant["sample_rate"] == 24000 and grant["frame_samples"] == 4800
+    assert before + 600 <= grant["expires_at"] <= time.time() + 600
+    assert up.runs() == 1
+    assert up.state is not None and bool(up.state.nonces) == bool(secret)
+
+
+def test_nonces_strictly_increase_across_concurrent_calls(upstream_factory: Callable[..., Upstream]) -> None:
+    up = upstream_factory(
+        WiroEmulatorOptions(api_key=KEY, api_secret=SECRET, reject_reused_nonce=True, max_concurrent_tasks=100)
+    )
+
+    async def many(p: WiroProvider) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(p.create_session(REQUEST) for _ in range(12))))
+
+    grants = asyncio.run(with_provider(settings_for(up, api_secret=SECRET), many))
+    assert len({g["task_id"] for g in grants}) == 12
+    assert up.state is not None
+    run_nonces = [int(n) for n in up.state.nonces[:12]]
+    assert len(set(run_nonces)) == 12
+
+
+def test_nonce_is_milliseconds_and_strictly_increasing_within_one_millisecond() -> None:
+    frozen = 1_700_000_000.0005
+
+    async def nonces() -> list[str]:
+        async with httpx.AsyncClient() as http:
+            provider = WiroProvider(WiroSettings(api_key="k", api_secret="s"), http, clock=lambda: frozen)
+            return [provider._headers()["x-nonce"] for _ in range(5)]
+
+    values = [int(n) for n in asyncio.run(nonces())]
+    assert values[0] == int(frozen * 1000)
+    assert values == sorted(values) and len(set(values)) == 5
+
+
+ERROR_CASES: list[tuple[str, dict[str, Any], dict[str, Any], int, str]] = [
+    ("bad key", {}, {"api_key": "wrong-key-123"}, 502, "wiro_auth"),
+    ("missing signature", {"api_secret": SECRET}, {}, 502, "wiro_auth"),
+    ("bad signature", {"api_secret": SECRET}, {"api_secret": "wrong-secret-456"}, 502, "wiro_auth"),
+    ("model not found", {}, {"model": "wiro/no-such-model"}, 502, "wiro_not_found"),
+    ("concurrency", {"max_concurrent_tasks": 0}, {}, 429, "wiro_concurrency"),
+    ("balance", {"balance": 0.0}, {}, 402, "wiro_balance"),
+    ("sign in", {"sign_in_required": True}, {}, 502, "wiro_sign_in"),
+    ("auth on http 200", {"auth_errors_http_200": True}, {"api_key": "wrong-key-123"}, 502, "wiro_auth"),
+]
+
+
+@pytest.mark.parametrize(
+    ("emulator", "settings", "status", "code"), [c[1:] for c in ERROR_CASES], ids=[c[0] for c in ERROR_CASES]
+)
+def test_run_errors_from_the_emulator(
+    upstream_factory: Callable[..., Upstream],
+    emulator: dict[str, Any],
+    settings: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    up = upstream_factory(WiroEmulatorOptions(api_key=KEY, **emulator))
+    s = settings_for(up, **settings)
+    with pytest.raises(ProviderError) as caught:
+        asyncio.run(with_provider(s, lambda p: p.create_session(REQUEST)))
+    err = caught.value
+    assert (err.status, err.code) == (status, code)
+    assert_clean(err, s, up)
+    assert up.runs() == 1
+    if code == "wiro_concurrency":
+        assert err.retry_after and err.retry_after > 0
+
+
+def test_unknown_endpoint_404(upstream_factory: Callable[..., Upstream]) -> None:
+    up = upstream_factory()
+    s = settings_for(up, api_base_url=up.url + "/v2")
+    with pytest.raises(ProviderError) as caught:
+        asyncio.run(with_provider(s, lambda p: p.create_session(REQUEST)))
+    assert (caught.value.status, caught.value.code) == (502, "wiro_bad_url")
+    assert_clean(caught.value, s, up)
+
+
+def assert_clean(err: ProviderError, settings: WiroSettings, up: Upstream | None = None) -> None:
+    """No secret and no upstream text in what the page would see."""
+    shown = json.dumps(err.to_json()) + str(err)
+    for secret in (settings.api_key, settings.api_secret, KEY, SECRET):
+        if secret:
+            assert secret not in shown
+    if up is not None and up.state is not None:
+        assert "Project authorization" not in shown and "concurrent task limit" not in shown
+
+
+class Broken:
+    """An upstream that answers Run badly, counting the calls."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.calls = 0
+
+    async def handle(self, request: Request) -> Response:
+        self.calls += 1
+        if self.mode == "html":
+            return PlainTextResponse("<html>secret-ish upstream page</html>", status_code=200)
+        if self.mode == "503":
+            return PlainTextResponse("Service Unavailable: backend pool drained", status_code=503)
+        if self.mode == "500json":
+            return Response(json.dumps({"result": False, "errors": []}), 500, media_type="application/json")
+        if self.mode == "truncated":
+            return Response(json.dumps({"result": True, "errors": []}), 200, media_type="application/json")
+        await asyncio.sleep(1.5)
+        return PlainTextResponse("too late")
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "code"),
+    [
+        ("html", 502, "upstream_bad_response"),
+        ("503", 502, "upstream_error"),
+        ("500json", 502, "upstream_error"),
+        ("truncated", 502, "upstream_bad_response"),
+        ("slow", 504, "upstream_timeout"),
+    ],
+)
+def test_run_upstream_failures_are_not_retried(mode: str, status: int, code: str) -> None:
+    broken = Broken(mode)
+    app = Starlette(routes=[Route("/v1/{path:path}", broken.handle, methods=["POST"])])
+    with running(app) as url:
+        s = WiroSettings(api_key=KEY, api_secret=SECRET, api_base_url=url + "/v1")
+        with pytest.raises(ProviderError) as caught:
+            asyncio.run(with_provider(s, lambda p: p.create_session(REQUEST), http_timeout=0.3))
+    assert (caught.value.status, caught.value.code) == (status, code)
+    assert broken.calls == 1
+    assert_clean(caught.value, s)
+    assert "backend pool" not in caught.value.message and "upstream page" not in caught.value.message
+
+
+def test_connection_refused() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    s = WiroSettings(api_key=KEY, api_base_url=f"http://127.0.0.1:{port}/v1")
+    with pytest.raises(ProviderError) as caught:
+        asyncio.run(with_provider(s, lambda p: p.create_session(REQUEST)))
+    assert (caught.value.status, caught.value.code) == (502, "upstream_unreachable")
+    assert_clean(caught.value, s)
+
+
+# --- task tracking ------------------------------------------------------------------------------------------
+
+
+def test_explicit_end_kills_the_task_and_unknown_ids_are_ignored(upstream_factory: Callable[..., Upstream]) -> None:
+    up = upstream_factory(WiroEmulatorOptions(api_key=KEY, api_secret=SECRET))
+    assert up.state is not None
+
+    async def scenario(p: WiroProvider) -> tuple[str, list[str]]:
+        grant = await p.create_session(REQUEST)
+        await p.end_session("424242")
+        await p.end_session("not-a-task")
+        assert up.state is not None and up.state.kills == []
+        await p.end_session(grant["task_id"])
+        await p.end_session(grant["task_id"])
+        return grant["task_id"], p.tracked()
+
+    task_id, tracked = asyncio.run(with_provider(settings_for(up, api_secret=SECRET), scenario))
+    assert up.state.kills == [task_id] and tracked == []
+    assert len(up.state.calls_to("/v1/Task/Kill")) == 1
+    assert up.state.tasks[task_id].end_reason == "killed"
+
+
+def test_end_after_the_socket_ended_ignores_already_ended(upstream_factory: Callable[..., Upstream]) -> None:
+    up = upstream_factory()
+    assert up.state is not None
+
+    async def scenario(p: WiroProvider) -> list[str]:
+        grant = await p.create_session(REQUEST)
+        result = await transcribe_wiro(grant["ws_url"], grant["token"], b"\x00\x01" * 12000)
+        assert result.events[-1] == "task_postprocess_end"
+        await p.end_session(grant["session_id"])
+        return p.tracked()
+
+    assert asyncio.run(with_provider(settings_for(up), scenario)) == []
+    kill = up.state.calls_to("/v1/Task/Kill")
+    assert len(kill) == 1 and kill[0].code == 1
+    assert up.state.kills == []
+
+
+def test_deadline_kills_tasks_never_ended_without_further_calls(upstream_factory: Callable[..., Upstream]) -> None:
+    up = upstream_factory()
+    assert up.state is not None
+
+    async def scenario(p: WiroProvider) -> tuple[str, list[str]]:
+        grant = await p.create_session(REQUEST)
+        for _ in range(500):
+            if up.state is not None and up.state.kills:
+                break
+            await asyncio.sleep(0.02)
+        return grant["task_id"], p.tracked()
+
+    task_id, tracked = asyncio.run(with_provider(settings_for(up, task_deadline_s=0.2), scenario))
+    assert up.state.kills == [task_id] and tracked == []
+
+
+def test_aclose_kills_outstanding_tasks(upstream_factory: Callable[..., Upstream]) -> None:
+    up = upstream_factory()
+    assert up.state is not None
+
+    async def scenario(p: WiroProvider) -> list[str]:
+        grants = [await p.create_session(REQUEST) for _ in range(3)]
+        await p.end_session(grants[0]["task_id"])
+        assert up.state is not None and up.state.active_count() == 2
+        return [g["task_id"] for g in grants]
+
+    ids = asyncio.run(with_provider(settings_for(up), scenario))
+    assert sorted(up.state.kills) == sorted(ids)
+    assert up.state.active_count() == 0
+
+
+def test_kill_transport_failure_is_retried_later() -> None:
+    attempts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/Run/wiro/voxtral-mini-realtime"):
+            return httpx.Response(200, json={"result": True, "errors": [], "taskid": "7", "socketaccesstoken": "a1"})
+        attempts.append(request.url.path)
+        if len(attempts) == 1:
+            raise httpx.ConnectError("refused")
+        return httpx.Response(200, json={"result": True, "errors": []})
+
+    clock = [1000.0]
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            p = WiroProvider(WiroSettings(api_key=KEY), http, monotonic=lambda: clock[0])
+            grant = await p.create_session(REQUEST)
+            await p.end_session(grant["task_id"])
+            still = p.tracked()
+            clock[0] += 31
+            await p.end_session("unrelated")
+            after = p.tracked()
+            await p.aclose()
+            return still, after
+
+    still, after = asyncio.run(scenario())
+    assert still == ["7"] and after == []
+    assert attempts == ["/v1/Task/Kill", "/v1/Task/Kill"]
+
+
+def test_connect_origins_and_status() -> None:
+    async def check() -> None:
+        async with httpx.AsyncClient() as http:
+            p = WiroProvider(WiroSettings(api_key="k", socket_url="wss://socket.wiro.ai/v1"), http)
+            assert p.connect_origins() == ["wss://socket.wiro.ai"]
+            assert p.status().configured
+            assert not WiroProvider(WiroSettings(), http).status().configured
+
+    asyncio.run(check())
+
+
+# --- through the app ----------------------------------------------------------------------------------------
+
+
+def test_app_session_grant_transcribe_and_end(upstream_factory: Callable[..., Upstream]) -> None:
+    up = upstream_factory(WiroEmulatorOptions(api_key=KEY, api_secret=SECRET))
+    assert up.state is not None
+    app = create_app(Settings(wiro=settings_for(up, api_secret=SECRET)))
+    with running(app) as url:
+        r = httpx.post(url + "/api/sessions", json={"provider": "wiro"})
+        assert r.status_code == 200, r.text
+        grant = r.json()
+        assert grant["ws_url"] == up.socket and KEY not in r.text and SECRET not in r.text
+        result = asyncio.run(transcribe_wiro(grant["ws_url"], grant["token"], b"\x10\x00" * 24000))
+        assert result.text and result.events[-1] == "task_postprocess_end"
+        end = httpx.post(f"{url}/api/sessions/wiro/{grant['session_id']}/end")
+        assert end.status_code == 200 and end.json() == {"ended": True}
+
+        abandoned = httpx.post(url + "/api/sessions", json={"provider": "wiro"}).json()
+        assert httpx.post(f"{url}/api/sessions/wiro/{abandoned['session_id']}/end").status_code == 200
+        assert up.state.kills == [abandoned["task_id"]]
+
+        left_open = httpx.post(url + "/api/sessions", json={"provider": "wiro"}).json()
+        assert up.state.tasks[left_open["task_id"]].active
+    # App shutdown (the lifespan's aclose) kills what is still held.
+    assert up.state.kills == [abandoned["task_id"], left_open["task_id"]]
+    assert up.state.active_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "status", "code"),
+    [
+        (WiroEmulatorOptions(api_key=KEY, max_concurrent_tasks=0), 429, "wiro_concurrency"),
+        (WiroEmulatorOptions(api_key=KEY, balance=0.0), 402, "wiro_balance"),
+        (WiroEmulatorOptions(api_key="another-key"), 502, "wiro_auth"),
+    ],
+)
+def test_app_maps_wiro_errors(
+    upstream_factory: Callable[..., Upstream], options: WiroEmulatorOptions, status: int, code: str
+) -> None:
+    up = upstream_factory(options)
+    with running(create_app(Settings(wiro=settings_for(up)))) as url:
+        r = httpx.post(url + "/api/sessions", json={"provider": "wiro"})
+    assert r.status_code == status and r.json()["error"]["code"] == code
+    assert KEY not in r.text
+    if status == 429:
+        assert int(r.headers["Retry-After"]) > 0
+    assert up.runs() == 1
