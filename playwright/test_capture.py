@@ -15,7 +15,7 @@ from server import audio
 from tests.support.browsers import launch, new_page
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
-CLIP = SPEECH / "clip48k_fox.wav"
+CLIP = SPEECH / "slt-weather-48k.wav"
 
 CAPTURE_JS = """
 async ({outRate, frameSamples, durationMs, sinkUrl}) => {
@@ -38,12 +38,15 @@ async ({outRate, frameSamples, durationMs, sinkUrl}) => {
 
 
 def best_alignment(captured: np.ndarray, reference: np.ndarray) -> tuple[int, float, float]:
-    """Lag (samples to drop from the captured start), Pearson correlation and gain of the aligned overlap."""
+    """Lag of the captured signal against the reference (positive: captured starts later; negative: the browser
+    skipped part of the file's leading silence), the Pearson correlation and the gain of the aligned overlap."""
     n = 1 << int(np.ceil(np.log2(len(captured) + len(reference))))
     xc = np.fft.irfft(np.fft.rfft(captured, n) * np.conj(np.fft.rfft(reference, n)), n)
-    lag = int(np.argmax(xc[: len(captured)]))
-    a = captured[lag : lag + len(reference)]
-    b = reference[: len(a)]
+    k = int(np.argmax(xc))
+    lag = k if k < n // 2 else k - n
+    a, b = (captured[lag:], reference) if lag >= 0 else (captured, reference[-lag:])
+    m = min(len(a), len(b))
+    a, b = a[:m], b[:m]
     corr = float(np.corrcoef(a, b)[0, 1])
     gain = float(np.dot(a, b) / np.dot(b, b))
     return lag, corr, gain
@@ -57,7 +60,8 @@ def test_capture_path_delivers_the_reference_pcm(
     out_rate: int,
     frame_samples: int,  # type: ignore[no-untyped-def]
 ) -> None:
-    wav_rate, samples = audio.read_wav(CLIP)
+    pcm, wav_rate = audio.read_wav_pcm16(CLIP)
+    samples = audio.pcm16_to_float(pcm)
     duration_ms = int(len(samples) / wav_rate * 1000) + 800
     key = uuid.uuid4().hex
     with launch(pw, browser_name, CLIP) as browser:

@@ -78,6 +78,7 @@ export class Capture {
     this.framesPosted = 0;
     /** @type {Promise<{frames: number, inSamples: number}> | null} */
     this.stopping = null;
+    this.released = false;
   }
 
   /** Flush the resampler's tail (its frames reach onFrame before this resolves), then release everything. */
@@ -98,18 +99,21 @@ export class Capture {
           this.node.port.postMessage({ type: 'flush' });
         });
       }
-      this.release();
+      await this.release();
       return totals;
     })();
     return this.stopping;
   }
 
-  /** Stop tracks and close the context without flushing (cancel, errors). Idempotent. */
+  /** Stop tracks and close the context without flushing (cancel, errors). Idempotent.
+   * @returns {Promise<void>} resolves when the context is closed */
   release() {
+    this.released = true;
     for (const track of this.stream.getTracks()) track.stop();
     try { this.source.disconnect(); } catch { /* already disconnected */ }
     try { this.node.disconnect(); } catch { /* already disconnected */ }
-    if (this.context.state !== 'closed') this.context.close().catch(() => {});
+    if (this.context.state === 'closed') return Promise.resolve();
+    return this.context.close().catch(() => {});
   }
 }
 
@@ -165,7 +169,7 @@ export async function startCapture(options) {
       track.addEventListener('ended', () => options.onInterrupted && options.onInterrupted('The microphone was disconnected.'));
     }
     context.addEventListener('statechange', () => {
-      if (!capture.stopping && context.state !== 'running' && options.onInterrupted) {
+      if (!capture.stopping && !capture.released && context.state !== 'running' && options.onInterrupted) {
         options.onInterrupted(`Audio processing is ${context.state}.`);
       }
     });
