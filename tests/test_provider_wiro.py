@@ -98,7 +98,8 @@ def test_run_grant_in_both_auth_modes(upstream_factory: Callable[..., Upstream],
     assert task is not None and task.token == grant["token"]
     assert task.parameters == {"transcriptionDelay": "balanced"}
     assert grant["provider"] == "wiro" and grant["protocol"] == "wiro"
-    assert grant["ws_url"] == up.socket and grant["session_id"] == grant["task_id"]
+    assert grant["ws_url"] == up.socket and grant["session_id"] != grant["task_id"]
+    assert len(grant["session_id"]) >= 20  # a random handle, not Wiro's guessable sequential task id
     assert grant["sample_rate"] == 24000 and grant["frame_samples"] == 4800
     assert before + 600 <= grant["expires_at"] <= time.time() + 600
     assert up.runs() == 1
@@ -252,9 +253,11 @@ def test_explicit_end_kills_the_task_and_unknown_ids_are_ignored(upstream_factor
         grant = await p.create_session(REQUEST)
         await p.end_session("424242")
         await p.end_session("not-a-task")
+        # The task id is sequential, so it is not accepted as the session's name.
+        await p.end_session(grant["task_id"])
         assert up.state is not None and up.state.kills == []
-        await p.end_session(grant["task_id"])
-        await p.end_session(grant["task_id"])
+        await p.end_session(grant["session_id"])
+        await p.end_session(grant["session_id"])
         return grant["task_id"], p.tracked()
 
     task_id, tracked = asyncio.run(with_provider(settings_for(up, api_secret=SECRET), scenario))
@@ -302,7 +305,7 @@ def test_aclose_kills_outstanding_tasks(upstream_factory: Callable[..., Upstream
 
     async def scenario(p: WiroProvider) -> list[str]:
         grants = [await p.create_session(REQUEST) for _ in range(3)]
-        await p.end_session(grants[0]["task_id"])
+        await p.end_session(grants[0]["session_id"])
         assert up.state is not None and up.state.active_count() == 2
         return [g["task_id"] for g in grants]
 
@@ -328,7 +331,7 @@ def test_kill_transport_failure_is_retried_later() -> None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
             p = WiroProvider(WiroSettings(api_key=KEY), http, monotonic=lambda: clock[0])
             grant = await p.create_session(REQUEST)
-            await p.end_session(grant["task_id"])
+            await p.end_session(grant["session_id"])
             still = p.tracked()
             clock[0] += 31
             await p.end_session("unrelated")

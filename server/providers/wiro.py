@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import secrets
 import logging
 import time
 from collections.abc import Callable
@@ -81,6 +82,9 @@ class WiroProvider:
         self._monotonic = monotonic
         self._last_nonce = 0
         self._tasks: dict[str, _Task] = {}
+        # The page names its session by a random handle, never by Wiro's sequential task id: anyone who can reach
+        # the app could otherwise end other people's tasks by counting.
+        self._handles: dict[str, str] = {}
         self._changed = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
@@ -112,13 +116,15 @@ class WiroProvider:
         if not isinstance(task_id, str) or not task_id or not isinstance(token, str) or not token.isalnum():
             raise ProviderError(502, "upstream_bad_response", "Wiro started a task but its answer was incomplete.")
         self._track(task_id, token)
+        handle = secrets.token_urlsafe(16)
+        self._handles[handle] = task_id
         return {
             "provider": self.name,
             "protocol": "wiro",
             "ws_url": self.settings.socket_url,
             "token": token,
             "task_id": task_id,
-            "session_id": task_id,
+            "session_id": handle,
             "sample_rate": SAMPLE_RATE,
             "frame_samples": FRAME_SAMPLES,
             "expires_at": self._clock() + self.settings.task_deadline_s,
@@ -127,7 +133,8 @@ class WiroProvider:
     async def end_session(self, session_id: str) -> None:
         """Kill the task (the page ended, or its pagehide beacon arrived). Unknown ids are ignored, so a page can
         only end tasks this server started."""
-        task = self._tasks.get(session_id)
+        task_id = self._handles.pop(session_id, None)
+        task = self._tasks.get(task_id) if task_id is not None else None
         if task is not None:
             await self._kill(task)
         await self._reap_expired()
@@ -146,6 +153,7 @@ class WiroProvider:
                     ACLOSE_TIMEOUT_S,
                 )
         self._tasks.clear()
+        self._handles.clear()
 
     # --- task tracking ------------------------------------------------------------------------------------------
 
@@ -197,6 +205,8 @@ class WiroProvider:
         finally:
             task.killing = False
         self._tasks.pop(task.task_id, None)
+        for handle in [h for h, t in self._handles.items() if t == task.task_id]:
+            del self._handles[handle]
         self._changed.set()
 
     # --- HTTP ---------------------------------------------------------------------------------------------------
