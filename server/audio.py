@@ -101,7 +101,10 @@ def _kernel_rows(phases: F64, half_taps: int, cutoff: float, beta: float) -> F64
     tau = offsets[np.newaxis, :] - phases[:, np.newaxis]
     arg = np.pi * (cutoff * tau)
     safe = np.where(arg == 0.0, 1.0, arg)
-    sinc = np.where(arg == 0.0, 1.0, np.sin(safe) / safe)
+    # math.sin (the C library's, correctly rounded in practice) rather than np.sin, whose SIMD kernels vary with
+    # the CPU: the reference must give the same coefficients on every machine that checks the golden files.
+    sines = np.array([math.sin(v) for v in safe.ravel().tolist()], dtype=np.float64).reshape(safe.shape)
+    sinc = np.where(arg == 0.0, 1.0, sines / safe)
     ratio = tau / float(half_taps)
     inside = np.maximum(1.0 - ratio * ratio, 0.0)
     window = _bessel_i0(beta * np.sqrt(inside)) / _bessel_i0(np.array([beta]))[0]

@@ -110,8 +110,8 @@ export function designFilter(inRate, outRate) {
       const sinc = arg === 0 ? 1 : Math.sin(arg) / arg;
       const ratio = tau / halfTaps;
       const inside = Math.max(1.0 - ratio * ratio, 0.0);
-      const window = besselI0(beta * Math.sqrt(inside)) / i0Beta;
-      coefficients[r * taps + j] = (cutoff * sinc) * window;
+      const kaiser = besselI0(beta * Math.sqrt(inside)) / i0Beta;
+      coefficients[r * taps + j] = (cutoff * sinc) * kaiser;
     }
   }
   // Output n can be computed once input i_n + H exists; holding back D = floor(H * L / M) outputs guarantees that
@@ -158,6 +158,7 @@ export class Resampler {
     this._emitted = 0; // n of the next output
     this._i = 0; // floor(n * M / L)
     this._p = 0; // n * M mod L
+    this._lastNonZero = -Infinity; // absolute index of the newest non-zero input sample
   }
 
   /**
@@ -205,12 +206,15 @@ export class Resampler {
       this._reserve(end - k);
       const buf = this._buf;
       let w = this._len;
+      let last = -1;
       for (let j = k; j < end; j++) {
         let v = input[j];
         // NaN -> 0 and +-Inf -> +-1, so one bad sample cannot poison every output that reads it.
         if (v - v !== 0) v = v !== v ? 0 : (v > 0 ? 1 : -1);
+        if (v !== 0) last = w;
         buf[w++] = v;
       }
+      if (last >= 0) this._lastNonZero = this._start + last;
       this._len = w;
       const total = this._rest + (end - k) * d.up;
       this._whole += Math.floor(total / d.down);
@@ -262,8 +266,12 @@ export class Resampler {
     const shift = d.halfTaps - 1 + this._start;
     let i = this._i;
     let p = this._p;
+    // Outputs whose whole window is digital silence (muted tracks, Firefox's channel-less inputs) are +0, which
+    // is exactly what the dot product gives for zeros, so they are written without computing it.
+    const loud = this._lastNonZero + d.halfTaps - 1; // output n is silent once i_n exceeds this
+    let m = 0;
     if (!d.interpolated) {
-      for (let m = 0; m < count; m++) {
+      for (; m < count && i <= loud; m++) {
         const s = i - shift;
         const c = p * taps;
         let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
@@ -282,7 +290,7 @@ export class Resampler {
         }
       }
     } else {
-      for (let m = 0; m < count; m++) {
+      for (; m < count && i <= loud; m++) {
         const s = i - shift;
         // Sub-phase from integers only: p * OVERSAMPLE / L = row + frac, exact for L * OVERSAMPLE < 2^53.
         const scaled = p * OVERSAMPLE;
@@ -314,6 +322,12 @@ export class Resampler {
           i++;
         }
       }
+    }
+    if (m < count) {
+      out.fill(0, o + m, o + count);
+      const ahead = p + (count - m) * d.down;
+      i += Math.floor(ahead / up);
+      p = ahead % up;
     }
     this._i = i;
     this._p = p;
