@@ -1,0 +1,480 @@
+"""The embedded engine: pocketsphinx's streaming decoder behind the Recognizer interface.
+
+Audio is cut into the Endpointer's 30 ms frames; its voice activity decision opens and closes utterances.
+pocketsphinx holds the GIL inside `process_raw` and `end_utt` (measured: a 100 ms chunk holds it 15-20 ms, the
+rescoring passes 70-130 ms, and two decoding threads run no faster than one), so by default the decoders live in
+worker processes, one executor per process so a session's calls always reach the process that holds its decoder.
+`mode="thread"` keeps them in this process (no process start-up; decoding then blocks the event loop while it runs).
+
+Decoders are pooled and reused: a fresh decoder's live cepstral mean starts from the model's guess and the first
+utterance decodes badly, so a reused decoder keeps its mean and a fresh one is given the latest mean any session
+reported. Each decoder loads its own copy of the model (about 95 MB resident), which is what `max_sessions` bounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import itertools
+import multiprocessing
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from server.emulators.recognizers import BYTES_PER_MS, SAMPLE_RATE, Hypothesis, RecognizerBusy, Word
+
+FRAME_MS = 30  # the Endpointer's frame at 16 kHz: 480 samples, 960 bytes
+DECODER_FRAME_MS = 10  # pocketsphinx's feature frame rate is 100 per second
+PREROLL_MS = 210  # audio fed before the Endpointer's speech start, so first words keep their onset
+PARTIAL_EVERY_MS = 100  # of audio: how often the partial text is looked at
+
+_ALTERNATE = re.compile(r"\(\d+\)$")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """What a worker needs to build decoders and endpointers. Empty paths mean the model in the wheel."""
+
+    hmm: str = ""
+    lm: str = ""
+    dictionary: str = ""
+    jsgf: str = ""
+    vad_window_s: float = 0.3
+    vad_ratio: float = 0.9
+    vad_mode: int = 0
+    fwdflat: bool = False
+    bestpath: bool = False
+    preroll_ms: int = PREROLL_MS
+    keep_warm: bool = True
+
+    def decoder_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "loglevel": "FATAL",
+            "samprate": SAMPLE_RATE,
+            "fwdflat": self.fwdflat,
+            "bestpath": self.bestpath,
+        }
+        if self.hmm:
+            kwargs["hmm"] = self.hmm
+        if self.dictionary:
+            kwargs["dict"] = self.dictionary
+        if self.jsgf:
+            kwargs["jsgf"] = self.jsgf
+        elif self.lm:
+            kwargs["lm"] = self.lm
+        return kwargs
+
+
+def spoken_word(token: str) -> str | None:
+    """The word a listener would write for a decoder token, or None for silence, sentence marks and fillers."""
+    # "(NULL)" marks a grammar's empty transitions; "[NOISE]" and "++BREATH++" style tokens are fillers.
+    if token in ("<s>", "</s>", "<sil>", "(NULL)") or token.startswith(("[", "+")):
+        return None
+    return _ALTERNATE.sub("", token)
+
+
+@dataclass
+class _Pooled:
+    decoder: Any
+    # False until the decoder has finished an utterance or been given a cepstral mean: its first utterance is
+    # then decoded a second time with the mean that utterance produced.
+    warm: bool
+
+
+class _Stream:
+    """One session's decoding state. Runs in a worker; never touched by two threads at once."""
+
+    def __init__(self, pooled: _Pooled, config: DecoderConfig) -> None:
+        from pocketsphinx import Endpointer
+
+        self.pooled = pooled
+        self.decoder = pooled.decoder
+        self.config = config
+        self.utt_audio: list[bytes] | None = None  # kept only while the decoder is cold
+        self.endpointer = Endpointer(window=config.vad_window_s, ratio=config.vad_ratio, vad_mode=config.vad_mode)
+        self.frame_bytes: int = self.endpointer.frame_bytes
+        preroll_frames = -(-config.preroll_ms // FRAME_MS)
+        window_frames = round(config.vad_window_s * 1000 / FRAME_MS)
+        # The Endpointer hands frames back a window late, so the preroll lies that far back in what it was given.
+        self.history: collections.deque[tuple[int, bytes]] = collections.deque(
+            maxlen=preroll_frames + window_frames + 2
+        )
+        self.preroll_frames = preroll_frames
+        self.pending = bytearray()
+        self.frames_in = 0
+        self.next_out = 0  # index of the next frame the Endpointer returns inside an utterance
+        self.decoded_until = 0  # frames before this index were already given to the decoder
+        self.in_utt = False
+        self.utt_start_ms = 0
+        self.since_partial_ms = 0
+        self.partial_text = ""
+        self.finished = False
+        self.cmn: str | None = None  # set when an utterance ends, for the recognizer to hand to fresh decoders
+
+    def feed(self, pcm: bytes) -> list[Hypothesis]:
+        if self.finished:
+            raise RuntimeError("feed() after finish()")
+        self.pending += pcm
+        out: list[Hypothesis] = []
+        usable = len(self.pending) - len(self.pending) % self.frame_bytes
+        for offset in range(0, usable, self.frame_bytes):
+            final = self._frame(bytes(self.pending[offset : offset + self.frame_bytes]))
+            if final is not None:
+                out.append(final)
+        del self.pending[:usable]
+        partial = self._partial(len(pcm) // BYTES_PER_MS)
+        if partial is not None:
+            out.append(partial)
+        return out
+
+    def finish(self) -> list[Hypothesis]:
+        if self.finished:
+            return []
+        self.finished = True
+        out: list[Hypothesis] = []
+        if self.endpointer.in_speech:
+            tail = self.endpointer.end_stream(bytes(self.pending[: self.frame_bytes]))
+            if tail is not None and self.in_utt:
+                self._decode(tail)
+        self.pending.clear()
+        if self.in_utt:
+            final = self._end_utterance()
+            if final is not None:
+                out.append(final)
+        return out
+
+    def release(self) -> None:
+        if self.in_utt:
+            self.decoder.end_utt()
+            self.in_utt = False
+        self.finished = True
+
+    def _frame(self, frame: bytes) -> Hypothesis | None:
+        index = self.frames_in
+        self.frames_in += 1
+        self.history.append((index, frame))
+        was_speech = self.endpointer.in_speech
+        speech = self.endpointer.process(frame)
+        if speech is None:
+            return None
+        if not was_speech:
+            self._start_utterance(round(self.endpointer.speech_start * 1000 / FRAME_MS))
+        self._decode(speech)
+        self.next_out += 1
+        self.decoded_until = self.next_out
+        if not self.endpointer.in_speech:
+            return self._end_utterance()
+        return None
+
+    def _start_utterance(self, start: int) -> None:
+        first = max(start - self.preroll_frames, self.decoded_until, 0)
+        preroll = b"".join(f for i, f in self.history if first <= i < start)
+        first = start - len(preroll) // self.frame_bytes
+        self.decoder.start_utt()
+        self.in_utt = True
+        self.utt_start_ms = first * FRAME_MS
+        self.next_out = start
+        self.partial_text = ""
+        self.since_partial_ms = 0
+        self.utt_audio = None if self.pooled.warm or not self.config.keep_warm else []
+        if preroll:
+            self._decode(preroll)
+
+    def _decode(self, pcm: bytes) -> None:
+        if self.utt_audio is not None:
+            self.utt_audio.append(pcm)
+        self.decoder.process_raw(pcm)
+
+    def _end_utterance(self) -> Hypothesis | None:
+        self.decoder.end_utt()
+        self.in_utt = False
+        if self.utt_audio is not None:
+            self.decoder.start_utt()
+            self.decoder.process_raw(b"".join(self.utt_audio))
+            self.decoder.end_utt()
+            self.utt_audio = None
+        self.pooled.warm = True
+        if self.config.keep_warm:
+            self.cmn = self.decoder.get_cmn()
+        words = self._words()
+        had_partial = bool(self.partial_text)
+        self.partial_text = ""
+        if not words and not had_partial:
+            return None
+        return self._hypothesis(words, True)
+
+    def _partial(self, fed_ms: int) -> Hypothesis | None:
+        if not self.in_utt:
+            return None
+        self.since_partial_ms += fed_ms
+        if self.since_partial_ms < PARTIAL_EVERY_MS:
+            return None
+        self.since_partial_ms = 0
+        hyp = self.decoder.hyp()
+        text = hyp.hypstr if hyp is not None else ""
+        if text == self.partial_text:
+            return None
+        words = self._words()
+        if not words:
+            return None
+        self.partial_text = text
+        return self._hypothesis(words, False)
+
+    def _words(self) -> tuple[Word, ...]:
+        words = []
+        for seg in self.decoder.seg():
+            text = spoken_word(seg.word)
+            if text is None:
+                continue
+            start = self.utt_start_ms + seg.start_frame * DECODER_FRAME_MS
+            end = self.utt_start_ms + (seg.end_frame + 1) * DECODER_FRAME_MS
+            words.append(Word(text, start, end))
+        return tuple(words)
+
+    def _hypothesis(self, words: tuple[Word, ...], final: bool) -> Hypothesis:
+        if words:
+            return Hypothesis(words, final, words[0].start_ms, words[-1].end_ms)
+        end = self.utt_start_ms + self.decoder.n_frames() * DECODER_FRAME_MS
+        return Hypothesis(words, final, self.utt_start_ms, end)
+
+
+class _Engine:
+    """The decoders and streams of one worker (a process, or this process in thread mode)."""
+
+    def __init__(self, config: DecoderConfig) -> None:
+        self.config = config
+        self.idle: list[_Pooled] = []
+        self.streams: dict[int, _Stream] = {}
+        self.lock = threading.Lock()
+
+    def _decoder(self, cmn: str | None) -> _Pooled:
+        with self.lock:
+            pooled = self.idle.pop() if self.idle else None
+        if pooled is None:
+            from pocketsphinx import Decoder
+
+            pooled = _Pooled(Decoder(**self.config.decoder_kwargs()), warm=False)
+        if not pooled.warm and cmn is not None and self.config.keep_warm:
+            pooled.decoder.set_cmn(cmn)
+            pooled.warm = True
+        return pooled
+
+    def warm(self) -> None:
+        decoder = self._decoder(None)
+        with self.lock:
+            self.idle.append(decoder)
+
+    def open(self, sid: int, cmn: str | None) -> None:
+        stream = _Stream(self._decoder(cmn), self.config)
+        with self.lock:
+            self.streams[sid] = stream
+
+    def feed(self, sid: int, pcm: bytes) -> tuple[list[Hypothesis], str | None]:
+        stream = self.streams[sid]
+        return stream.feed(pcm), stream.cmn
+
+    def finish(self, sid: int) -> tuple[list[Hypothesis], str | None]:
+        stream = self.streams[sid]
+        return stream.finish(), stream.cmn
+
+    def close(self, sid: int) -> None:
+        with self.lock:
+            stream = self.streams.pop(sid, None)
+        if stream is None:
+            return
+        stream.release()
+        if self.config.keep_warm:
+            with self.lock:
+                self.idle.append(stream.pooled)
+
+
+_PROCESS_ENGINE: _Engine | None = None
+
+
+def _process_init(config: DecoderConfig) -> None:
+    global _PROCESS_ENGINE
+    _PROCESS_ENGINE = _Engine(config)
+    _PROCESS_ENGINE.warm()
+
+
+def _process_call(method: str, *args: Any) -> Any:
+    assert _PROCESS_ENGINE is not None, "worker process was not initialised"
+    return getattr(_PROCESS_ENGINE, method)(*args)
+
+
+class _Worker:
+    """Where a session's decoder lives; every call for that session goes to the same worker."""
+
+    def __init__(self, executor: concurrent.futures.Executor, engine: _Engine | None) -> None:
+        self.executor = executor
+        self.engine = engine  # None when the engine lives in a worker process
+        self.sessions = 0
+
+    async def call(self, method: str, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        if self.engine is None:
+            return await loop.run_in_executor(self.executor, _process_call, method, *args)
+        fn: Callable[..., Any] = getattr(self.engine, method)
+        return await loop.run_in_executor(self.executor, fn, *args)
+
+
+class PocketsphinxRecognizer:
+    """pocketsphinx behind the Recognizer interface.
+
+    Options: `hmm`, `lm`, `dict`, `jsgf` (paths; empty means the model shipped in the wheel; `jsgf` replaces the
+    language model with a grammar), `vad_window_s` (seconds of audio the Endpointer decides on: the shortest pause
+    that ends an utterance, and how late a final comes), `fwdflat` and `bestpath` (rescoring passes at the end of
+    each utterance), `max_sessions` (more concurrent sessions raise RecognizerBusy), `workers` (decoding
+    processes or threads; default the number of cores), `mode` ("process" or "thread").
+    """
+
+    name = "pocketsphinx"
+
+    def __init__(
+        self,
+        *,
+        hmm: str | None = None,
+        lm: str | None = None,
+        dict: str | None = None,  # pocketsphinx's own name for the pronunciation dictionary
+        jsgf: str | None = None,
+        vad_window_s: float = 0.3,
+        fwdflat: bool = False,
+        bestpath: bool = False,
+        max_sessions: int = 4,
+        workers: int | None = None,
+        mode: Literal["process", "thread"] = "process",
+        preroll_ms: int = PREROLL_MS,
+        keep_warm: bool = True,
+    ) -> None:
+        if max_sessions < 1:
+            raise ValueError("max_sessions must be at least 1")
+        if mode not in ("process", "thread"):
+            raise ValueError(f"unknown mode {mode!r}: choose process or thread")
+        self.config = DecoderConfig(
+            hmm=hmm or "",
+            lm=lm or "",
+            dictionary=dict or "",
+            jsgf=jsgf or "",
+            vad_window_s=vad_window_s,
+            fwdflat=fwdflat,
+            bestpath=bestpath,
+            preroll_ms=preroll_ms,
+            keep_warm=keep_warm,
+        )
+        self.max_sessions = max_sessions
+        self.workers = max(1, min(workers or os.cpu_count() or 1, max_sessions))
+        self.mode = mode
+        self.active = 0
+        self._cmn: str | None = None
+        self._ids = itertools.count(1)
+        self._pool: list[_Worker] = []
+        self._executors: list[concurrent.futures.Executor] = []
+
+    def _start(self) -> None:
+        if self._pool:
+            return
+        if self.mode == "thread":
+            engine = _Engine(self.config)
+            threads = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="sphinx")
+            self._executors = [threads]
+            self._pool = [_Worker(threads, engine) for _ in range(self.workers)]
+            return
+        # spawn, not fork: the parent runs an event loop and threads, which a forked child would inherit broken.
+        context = multiprocessing.get_context("spawn")
+        for _ in range(self.workers):
+            executor = concurrent.futures.ProcessPoolExecutor(
+                1, mp_context=context, initializer=_process_init, initargs=(self.config,)
+            )
+            self._executors.append(executor)
+            self._pool.append(_Worker(executor, None))
+
+    async def open(self) -> PocketsphinxSession:
+        if self.active >= self.max_sessions:
+            raise RecognizerBusy(f"all {self.max_sessions} local recognizer sessions are busy; try again when one ends")
+        self._start()
+        self.active += 1
+        worker = min(self._pool, key=lambda w: w.sessions)
+        worker.sessions += 1
+        sid = next(self._ids)
+        try:
+            await worker.call("open", sid, self._cmn)
+        except BaseException:
+            worker.sessions -= 1
+            self.active -= 1
+            raise
+        return PocketsphinxSession(self, worker, sid)
+
+    async def warm_up(self) -> None:
+        """Start the workers and build one decoder in each, so the first session doesn't wait for them."""
+        self._start()
+        await asyncio.gather(*(w.call("warm") for w in self._pool[: len(self._executors)]))
+
+    async def aclose(self) -> None:
+        """Stop the workers. Sessions still open fail on their next call."""
+        await asyncio.to_thread(self.shutdown)
+
+    def shutdown(self) -> None:
+        """aclose() for callers without an event loop (fixtures, atexit)."""
+        executors, self._executors, self._pool = self._executors, [], []
+        for executor in executors:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _report(self, cmn: str | None) -> None:
+        if cmn is not None:
+            self._cmn = cmn
+
+
+class PocketsphinxSession:
+    def __init__(self, owner: PocketsphinxRecognizer, worker: _Worker, sid: int) -> None:
+        self._owner = owner
+        self._worker = worker
+        self._sid = sid
+        self._closed = False
+        # Calls of one session must reach the decoder in order even if a caller is cancelled mid-call.
+        self._lock = asyncio.Lock()
+
+    async def feed(self, pcm: bytes) -> list[Hypothesis]:
+        if len(pcm) % 2:
+            raise ValueError("PCM16 audio must be an even number of bytes")
+        return await self._call("feed", pcm)
+
+    async def finish(self) -> list[Hypothesis]:
+        return await self._call("finish")
+
+    async def _call(self, method: str, *args: Any) -> list[Hypothesis]:
+        if self._closed:
+            raise RuntimeError("session is closed")
+        async with self._lock:
+            hyps, cmn = await _uncancelled(self._worker.call(method, self._sid, *args))
+        self._owner._report(cmn)
+        return list(hyps)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            async with self._lock:
+                await _uncancelled(self._worker.call("close", self._sid))
+        except (RuntimeError, concurrent.futures.BrokenExecutor):
+            pass  # the recognizer was shut down or its worker died: nothing is left to release
+        finally:
+            self._worker.sessions -= 1
+            self._owner.active -= 1
+
+
+async def _uncancelled(coro: Any) -> Any:
+    """Await `coro` to completion even if the caller is cancelled (then re-raise the cancellation), so the
+    decoder is never used by the next call while this one still runs in a worker."""
+    task = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise

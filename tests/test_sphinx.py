@@ -1,0 +1,190 @@
+"""The embedded pocketsphinx engine through the Recognizer interface, on the committed Festival clips."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server.emulators.recognizers import BYTES_PER_MS, Hypothesis, RecognizerBusy, load_recognizer
+from server.emulators.sphinx import PocketsphinxRecognizer, spoken_word
+from tests.test_wer import TRANSCRIPTS, finals_text, load_clip, reference, transcribe, word_errors
+
+GRAMMAR = Path(__file__).parent / "data" / "commands.gram"
+WEATHER = "slt-weather-16k.wav"
+STATION = "kal-station-16k.wav"
+TWO = "slt-two-sentences-16k.wav"
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def processes() -> Iterator[PocketsphinxRecognizer]:
+    """The default configuration: decoders in two worker processes, shared by the tests of this module."""
+    recognizer = PocketsphinxRecognizer(workers=2, max_sessions=4)
+    yield recognizer
+    recognizer.shutdown()
+
+
+def errors_against(name: str, hyps: list[Hypothesis]) -> int:
+    return word_errors(reference(name), finals_text(hyps))
+
+
+def test_spoken_word() -> None:
+    assert spoken_word("hello") == "hello"
+    assert spoken_word("read(2)") == "read"
+    for filler in ("<s>", "</s>", "<sil>", "[NOISE]", "++BREATH++", "(NULL)"):
+        assert spoken_word(filler) is None
+
+
+def test_load_recognizer_builds_it() -> None:
+    recognizer = load_recognizer("pocketsphinx", max_sessions=2, vad_window_s=0.5)
+    assert isinstance(recognizer, PocketsphinxRecognizer)
+    assert (recognizer.max_sessions, recognizer.config.vad_window_s) == (2, 0.5)
+
+
+async def test_partials_then_final(processes: PocketsphinxRecognizer) -> None:
+    hyps = await transcribe(processes, load_clip(WEATHER))
+    kinds = [h.is_final for h in hyps]
+    assert kinds.count(True) == 1 and kinds[-1] is True
+    partials = [h for h in hyps if not h.is_final]
+    assert len(partials) >= 3
+    # A partial is sent only when its text changed.
+    assert all(a.text != b.text for a, b in itertools.pairwise(partials))
+    assert errors_against(WEATHER, hyps) <= 2
+
+
+async def test_word_timings_lie_inside_the_speech(processes: PocketsphinxRecognizer) -> None:
+    (utterance,) = TRANSCRIPTS[WEATHER]["utterances"]
+    final = next(h for h in await transcribe(processes, load_clip(WEATHER)) if h.is_final)
+    words = final.words
+    assert len(words) >= 10
+    for w in words:
+        assert w.start_ms < w.end_ms
+    for a, b in itertools.pairwise(words):
+        assert a.end_ms <= b.start_ms
+    # Frame granularity is 10 ms; the decoder may start a word on the last frames of the preceding quiet.
+    assert abs(words[0].start_ms - utterance["start_ms"]) <= 100
+    assert abs(words[-1].end_ms - utterance["end_ms"]) <= 150
+    assert (final.start_ms, final.end_ms) == (words[0].start_ms, words[-1].end_ms)
+
+
+async def test_endpointing_splits_two_sentences(processes: PocketsphinxRecognizer) -> None:
+    first, second = TRANSCRIPTS[TWO]["utterances"]
+    pcm = load_clip(TWO)
+    session = await processes.open()
+    try:
+        fed: list[Hypothesis] = []
+        for i in range(0, len(pcm), 3200):
+            fed += await session.feed(pcm[i : i + 3200])
+        tail = await session.finish()
+    finally:
+        await session.aclose()
+    finals = [h for h in fed + tail if h.is_final]
+    assert len(finals) == 2
+    # The first sentence is committed by the pause, while audio is still arriving.
+    assert finals[0] in fed
+    assert word_errors(first["text"], finals[0].text) <= 2
+    assert word_errors(second["text"], finals[1].text) <= 2
+    assert finals[0].end_ms <= first["end_ms"] + 150 < second["start_ms"] - 150 <= finals[1].start_ms
+
+
+async def test_finish_keeps_the_last_words(processes: PocketsphinxRecognizer) -> None:
+    (utterance,) = TRANSCRIPTS[WEATHER]["utterances"]
+    # Stop 100 ms after the last word: too soon for the voice activity detector to have ended the utterance.
+    pcm = load_clip(WEATHER)[: (utterance["end_ms"] + 100) * BYTES_PER_MS]
+    session = await processes.open()
+    try:
+        fed: list[Hypothesis] = []
+        for i in range(0, len(pcm), 3200):
+            fed += await session.feed(pcm[i : i + 3200])
+        assert not any(h.is_final for h in fed)
+        tail = await session.finish()
+        assert await session.finish() == []
+    finally:
+        await session.aclose()
+        await session.aclose()
+    assert [h.is_final for h in tail] == [True]
+    assert word_errors(reference(WEATHER), tail[0].text) <= 2
+    assert tail[0].words[-1].text == "park"
+
+
+async def test_chunk_size_does_not_change_the_finals() -> None:
+    """The audio is re-framed into the Endpointer's 30 ms frames, so the decoder sees the same frames whatever
+    the chunking: finals are identical, word timings included (partials differ in number)."""
+    pcm = load_clip(TWO)
+    finals = []
+    for chunk in (128, 3200):
+        recognizer = PocketsphinxRecognizer(mode="thread", workers=1)
+        try:
+            hyps = await transcribe(recognizer, pcm, chunk)
+        finally:
+            await recognizer.aclose()
+        finals.append([h for h in hyps if h.is_final])
+    assert len(finals[0]) == 2
+    assert finals[0] == finals[1]
+
+
+async def test_concurrent_sessions_keep_their_own_words(processes: PocketsphinxRecognizer) -> None:
+    weather, station = await asyncio.gather(
+        transcribe(processes, load_clip(WEATHER)), transcribe(processes, load_clip(STATION))
+    )
+    assert errors_against(WEATHER, weather) <= 2
+    assert errors_against(STATION, station) <= 2
+    assert errors_against(STATION, weather) >= 8
+    assert errors_against(WEATHER, station) >= 8
+
+
+async def test_max_sessions_bound() -> None:
+    recognizer = PocketsphinxRecognizer(mode="thread", max_sessions=1)
+    try:
+        first = await recognizer.open()
+        with pytest.raises(RecognizerBusy, match="all 1 local recognizer sessions are busy"):
+            await recognizer.open()
+        await first.aclose()
+        await first.aclose()
+        second = await recognizer.open()
+        assert recognizer.active == 1
+        await second.aclose()
+        assert recognizer.active == 0
+    finally:
+        await recognizer.aclose()
+
+
+async def test_grammar_recognizes_a_command() -> None:
+    recognizer = PocketsphinxRecognizer(mode="thread", jsgf=str(GRAMMAR))
+    try:
+        hyps = await transcribe(recognizer, load_clip("slt-command-16k.wav"))
+    finally:
+        await recognizer.aclose()
+    assert [h.text for h in hyps if h.is_final] == ["turn on the kitchen lights"]
+
+
+async def test_event_loop_keeps_ticking_while_decoding(processes: PocketsphinxRecognizer) -> None:
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    started = time.perf_counter()
+    # Whole clips in one call: with decoding on the loop this would block it for the whole decode.
+    results = await asyncio.gather(
+        *(transcribe(processes, load_clip(name), chunk=1 << 20) for name in (WEATHER, STATION, TWO))
+    )
+    elapsed = time.perf_counter() - started
+    done.set()
+    await tick
+    assert all(finals_text(r) for r in results)
+    assert len(gaps) >= 10
+    assert max(gaps) < elapsed / 3, f"loop stalled {max(gaps):.3f} s of {elapsed:.3f} s"
