@@ -65,9 +65,10 @@ class LocalSettings:
     jsgf: str = ""
     # Seconds of non-speech that end an utterance (pocketsphinx's Endpointer window).
     vad_window_s: float = 0.3
-    # Rescoring passes at the end of each utterance: better words, 70-130 ms more latency each.
-    fwdflat: bool = False
-    bestpath: bool = False
+    # Rescoring passes at the end of each utterance: on the test clips word errors fall from 4 % to 0 % for about
+    # 60 ms more per final (bench/README.md), so they are on by default.
+    fwdflat: bool = True
+    bestpath: bool = True
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,8 @@ class Settings:
                 dict=get("LOCAL_DICT"),
                 jsgf=get("LOCAL_JSGF"),
                 vad_window_s=float(get("LOCAL_VAD_WINDOW_S", "0.3")),
-                fwdflat=flag("LOCAL_FWDFLAT"),
-                bestpath=flag("LOCAL_BESTPATH"),
+                fwdflat=flag("LOCAL_FWDFLAT", True),
+                bestpath=flag("LOCAL_BESTPATH", True),
             ),
             secret_key=get("APP_SECRET_KEY") or base.secret_key,
             app_password=get("APP_PASSWORD"),
