@@ -63,11 +63,33 @@ class Recognizer(Protocol):
         ...
 
 
-DEFAULT_SCRIPT = (
-    "the quick brown fox jumps over the lazy dog "
-    "she sells sea shells by the sea shore "
-    "peter piper picked a peck of pickled peppers"
-).split()
+DEFAULT_SCRIPT = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "the",
+    "lazy",
+    "dog",
+    "she",
+    "sells",
+    "sea",
+    "shells",
+    "by",
+    "the",
+    "sea",
+    "shore",
+    "peter",
+    "piper",
+    "picked",
+    "a",
+    "peck",
+    "of",
+    "pickled",
+    "peppers",
+]
 
 
 class ScriptedRecognizer:

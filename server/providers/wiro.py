@@ -18,8 +18,8 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import secrets
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -50,7 +50,9 @@ def stack(
 ) -> Iterator[Stack]:
     """Both emulators (sharing `recognizer`) and the app configured against them, the app's offline engine
     also on `recognizer`. Everything stops on exit."""
-    tb_opts = truebar_options or truebar_emulator.TruebarEmulatorOptions(username=TRUEBAR_USER, password=TRUEBAR_PASSWORD)
+    tb_opts = truebar_options or truebar_emulator.TruebarEmulatorOptions(
+        username=TRUEBAR_USER, password=TRUEBAR_PASSWORD
+    )
     wiro_opts = wiro_options or wiro_emulator.WiroEmulatorOptions(api_key=WIRO_KEY, api_secret=WIRO_SECRET)
     tb_app = truebar_emulator.create_emulator(tb_opts, recognizer)
     wiro_app = wiro_emulator.create_emulator(wiro_opts, recognizer)
