@@ -18,7 +18,10 @@ apt_packages=()
 need_pkg() { dpkg -s "$1" >/dev/null 2>&1 || apt_packages+=("$1"); }
 if [ "$mode" = test ]; then
   # Browsers come from Debian, never from `playwright install`. Festival voices make the test speech.
-  for p in chromium firefox-esr festival festvox-us-slt-hts festvox-kallpc16k nodejs npm; do need_pkg "$p"; done
+  for p in chromium firefox-esr festival festvox-us-slt-hts festvox-kallpc16k; do need_pkg "$p"; done
+  # Any Node 18+ with npm will do (Debian's, nodesource's, nvm's): only ask Debian when there is none.
+  command -v node >/dev/null || need_pkg nodejs
+  command -v npm >/dev/null || need_pkg npm
 fi
 if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   need_pkg "python3-venv"
@@ -30,16 +33,9 @@ if ((${#apt_packages[@]})); then
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends "${apt_packages[@]}" >/dev/null
   else
-    # Node and npm may come from elsewhere (nvm, nodesource): only the browsers and voices must be Debian's.
-    missing=()
-    for p in "${apt_packages[@]}"; do
-      case $p in nodejs|npm) command -v "${p/nodejs/node}" >/dev/null || missing+=("$p") ;; *) missing+=("$p") ;; esac
-    done
-    if ((${#missing[@]})); then
-      echo "error: these Debian packages are needed; install them as root, then run this again:" >&2
-      echo "  sudo apt-get install -y ${missing[*]}" >&2
-      exit 1
-    fi
+    echo "error: these Debian packages are needed; install them as root, then run this again:" >&2
+    echo "  sudo apt-get install -y ${apt_packages[*]}" >&2
+    exit 1
   fi
 fi
 

@@ -31,7 +31,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -102,6 +102,17 @@ class StreamOptions:
     finished_delay_s: float = 0.0
     # Seconds between CONFIG and STATUS CONFIGURED (audio sent meanwhile is still valid).
     configured_delay_s: float = 0.0
+    # The faults above (drop, error, warning, mid-session expiry) hit only the first N connections; None: all.
+    # A client's reconnect can then be seen to succeed.
+    faulty_sessions: int | None = None
+
+    def for_connection(self, index: int) -> StreamOptions:
+        """The options for the `index`-th connection (0-based), with faults removed past `faulty_sessions`."""
+        if self.faulty_sessions is None or index < self.faulty_sessions:
+            return self
+        return replace(
+            self, drop_after_frames=None, error_after_frames=None, warning_after_frames=None, expire_mid_session=False
+        )
 
 
 @dataclass(frozen=True)
@@ -483,11 +494,12 @@ class TruebarEmulator:
             await deny(websocket, 401)
             return
         record = SessionRecord(token_source=found[1])
+        options = self.options.stream.for_connection(len(self.state.sessions))
         self.state.sessions.append(record)
         await serve_stream(
             websocket,
             self.recognizer,
-            self.options.stream,
+            options,
             record,
             token_expires_at=float(claims["exp"]),
             tags=self.online_tags,

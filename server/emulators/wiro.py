@@ -80,6 +80,9 @@ class WiroEmulatorOptions:
     drop_after_frames: int | None = None
     # Fault: the wallet runs dry after this many frames: only task_cost and task_end follow, then close.
     balance_stop_after_frames: int | None = None
+    # The two faults above hit only tasks started among the first N Runs; None: all. A client's reconnect (a new
+    # Run) can then be seen to succeed.
+    faulty_tasks: int | None = None
     include_tasktoken: bool = True
     postprocess_delay_s: float = 0.0
     cost_every_ms: int = 1000
@@ -480,10 +483,11 @@ class Connection:
         if self.unbilled_samples >= self.opts.cost_every_ms * proto.SAMPLE_RATE // 1000:
             self._bill()
         opts = self.opts
-        if opts.drop_after_frames is not None and task.frames >= opts.drop_after_frames:
+        faulty = opts.faulty_tasks is None or int(task.id) - opts.first_task_id < opts.faulty_tasks
+        if faulty and opts.drop_after_frames is not None and task.frames >= opts.drop_after_frames:
             task.end("task_cancel", "dropped")
             self._close(1011)
-        elif opts.balance_stop_after_frames is not None and task.frames >= opts.balance_stop_after_frames:
+        elif faulty and opts.balance_stop_after_frames is not None and task.frames >= opts.balance_stop_after_frames:
             self.ending = True
             self._bill()
             self._event("task_end")

@@ -24,7 +24,8 @@ export class CaptureError extends Error {
  * @property {boolean} [autoGainControl]
  * @property {(pcm: Int16Array, seq: number) => void} onFrame
  * @property {(level: {rms: number, peak: number, silent: boolean}) => void} [onLevel]
- * @property {(reason: string) => void} [onInterrupted]  the device went away or the context stopped running
+ * @property {(reason: string, kind: 'ended'|'suspended'|'closed'|'interrupted') => void} [onInterrupted]
+ *   the device went away (ended) or audio processing stopped running (the context's state)
  * @property {string} [workletUrl]
  */
 
@@ -166,11 +167,16 @@ export async function startCapture(options) {
     node.port.start();
     source.connect(node);
     for (const track of stream.getAudioTracks()) {
-      track.addEventListener('ended', () => options.onInterrupted && options.onInterrupted('The microphone was disconnected.'));
+      track.addEventListener('ended', () => {
+        if (!capture.stopping && !capture.released && options.onInterrupted) {
+          options.onInterrupted('The microphone was disconnected.', 'ended');
+        }
+      });
     }
     context.addEventListener('statechange', () => {
       if (!capture.stopping && !capture.released && context.state !== 'running' && options.onInterrupted) {
-        options.onInterrupted(`Audio processing is ${context.state}.`);
+        const state = /** @type {'suspended'|'closed'|'interrupted'} */ (context.state);
+        options.onInterrupted(`Audio processing is ${state}.`, state);
       }
     });
     if (context.state !== 'running') await context.resume();
