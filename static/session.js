@@ -58,8 +58,30 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Errors for which another attempt with a fresh grant can help (not: not configured, bad request, forbidden). */
 const RETRYABLE_STATUS = new Set([0, 429, 502, 503, 504]);
 // A provider without timestamps (Wiro) gives no audio position for its text: keep this much extra audio before
-// the estimated end of the last final, so a replay repeats a little rather than loses words.
+// the estimated end of the last final, so a replay repeats a little rather than loses words; the repeat is then
+// cut from the new session's first utterance where it matches the end of what was already final.
 const UNTIMED_COMMIT_MARGIN_MS = 2000;
+const OVERLAP_MIN_WORDS = 2;
+
+/** @param {string} word */
+const plain = (word) => word.toLowerCase().replace(/[^\p{L}\p{N}']/gu, '');
+
+/**
+ * Drop the words at the start of `text` that repeat the end of `tail` (at least OVERLAP_MIN_WORDS of them).
+ * @param {string[]} tail  the last final words before a reconnect
+ * @param {string} text
+ */
+export function stripOverlap(tail, text) {
+  const words = text.split(/\s+/).filter(Boolean);
+  const a = tail.map(plain);
+  const b = words.map(plain);
+  for (let k = Math.min(a.length, b.length); k >= OVERLAP_MIN_WORDS; k--) {
+    let same = true;
+    for (let i = 0; i < k && same; i++) same = a[a.length - k + i] === b[i];
+    if (same) return words.slice(k).join(' ');
+  }
+  return words.join(' ');
+}
 
 export class Session {
   /**
@@ -99,6 +121,10 @@ export class Session {
     this.startedAt = 0;
     /** @type {ProviderEvent | null} a fatal error held back for one microtask: is it a dropped socket? */
     this.pendingError = null;
+    /** @type {string[]} the last final words, for cutting a replay's repeat (untimed providers) */
+    this.finalTail = [];
+    /** @type {string[] | null} set after a reconnect of an untimed provider, until its first final */
+    this.overlapTail = null;
   }
 
   /** The audio clock: ms of audio captured so far, at the provider's rate. */
@@ -198,12 +224,19 @@ export class Session {
     }
     if (event.type === 'final') {
       const shifted = this.clock.shiftEvent(event);
+      if (this.overlapTail) {
+        shifted.text = stripOverlap(this.overlapTail, shifted.text);
+        this.overlapTail = null;
+      }
       this.commitFinal(shifted);
+      this.finalTail = [...this.finalTail, ...shifted.text.split(/\s+/).filter(Boolean)].slice(-40);
       this.emit(shifted);
       return;
     }
     if (event.type === 'partial') {
-      this.emit(this.clock.shiftEvent(event));
+      const shifted = this.clock.shiftEvent(event);
+      if (this.overlapTail) shifted.text = stripOverlap(this.overlapTail, shifted.text);
+      this.emit(shifted);
       return;
     }
     this.emit(event);
@@ -282,6 +315,7 @@ export class Session {
         const held = this.buffer ? this.buffer.replay() : [];
         const offsetMs = held.length ? held[0].startMs : this.audioMs;
         this.clock.startSession(offsetMs);
+        if (grant.protocol === 'wiro' && held.length) this.overlapTail = [...this.finalTail];
         for (const frame of held) client.sendAudio(frame.samples);
         this.reconnects += 1;
         this.state = 'streaming';

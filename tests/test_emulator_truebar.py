@@ -589,3 +589,13 @@ def test_cli_falls_back_to_scripted_when_the_engine_cannot_load(
     recognizer = emulator_module._load("pocketsphinx")
     assert isinstance(recognizer, ScriptedRecognizer)
     assert "unavailable" in capsys.readouterr().err
+
+
+def test_faults_can_be_limited_to_the_first_connections() -> None:
+    from server.emulators.truebar import StreamOptions
+
+    options = StreamOptions(drop_after_frames=3, error_after_frames=4, expire_mid_session=True, faulty_sessions=1)
+    assert options.for_connection(0) is options
+    later = options.for_connection(1)
+    assert (later.drop_after_frames, later.error_after_frames, later.expire_mid_session) == (None, None, False)
+    assert StreamOptions(drop_after_frames=3).for_connection(5).drop_after_frames == 3
