@@ -1,0 +1,101 @@
+"""Fake microphone -> the page -> every provider (the offline engine, the Truebar and Wiro emulators over real
+sockets) -> the spoken words on the page: interims first, then finals; Stop keeps the last words; errors are shown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, Playwright
+
+from server.emulators.recognizers import Recognizer, ScriptedRecognizer, load_recognizer
+from server.emulators.truebar import StreamOptions, TruebarEmulatorOptions
+from tests.support.browsers import launch, new_page
+from tests.support.stack import PROVIDERS, TRUEBAR_PASSWORD, TRUEBAR_USER, stack
+from tests.test_contract import normalise, wer
+
+SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
+TRANSCRIPTS = json.loads((SPEECH / "transcripts.json").read_text())
+CLIPS = {"local": "slt-weather-48k.wav", "truebar": "kal-station-48k.wav", "wiro": "slt-weather-48k.wav"}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Recognizer]:
+    recognizer = load_recognizer("pocketsphinx")
+    yield recognizer
+    shutdown = getattr(recognizer, "shutdown", None)
+    if shutdown is not None:
+        shutdown()
+
+
+def start(page: Page, url: str, provider: str) -> None:
+    page.goto(url + "/")
+    page.wait_for_selector("#app[data-ready='true']")
+    page.select_option("#provider", provider)
+    page.click("#start")
+
+
+def stop(page: Page) -> None:
+    page.click("#stop")
+    page.wait_for_selector("#state[data-state='idle']", timeout=20_000)
+
+
+def final_texts(page: Page) -> list[str]:
+    return page.locator("#transcript p.final .text").all_inner_texts()
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_spoken_words_appear(pw: Playwright, browser_name: str, engine: Recognizer, provider: str) -> None:
+    clip = SPEECH / CLIPS[provider]
+    expected = normalise(" ".join(u["text"] for u in TRANSCRIPTS[clip.name]["utterances"]))
+    with stack(engine) as s, launch(pw, browser_name, clip) as browser:
+        page = new_page(browser, browser_name, clip)
+        start(page, s.url, provider)
+        page.wait_for_selector("#state[data-state='streaming']")
+        # Interims show while the sentence is spoken, before any final.
+        page.wait_for_selector("#transcript .interim", timeout=15_000)
+        assert final_texts(page) == []
+        page.wait_for_timeout(int(TRANSCRIPTS[clip.name]["duration_ms"]) + 500)
+        stop(page)
+        text = " ".join(final_texts(page))
+        assert wer(expected, normalise(text)) <= 0.25, text
+        stamps = page.locator("#transcript p.final time").all_inner_texts()
+        assert stamps and all(t.startswith("00:0") for t in stamps)
+        assert page.is_hidden("#error")
+        if provider == "wiro":
+            assert "$" in page.inner_text("#cost")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_stop_keeps_the_last_words(pw: Playwright, browser_name: str, provider: str) -> None:
+    # No final comes until the stream ends: everything said before Stop must arrive after it.
+    recognizer = ScriptedRecognizer(ms_per_word=250, words_per_utterance=1000)
+    clip = SPEECH / CLIPS[provider]
+    with stack(recognizer) as s, launch(pw, browser_name, clip) as browser:
+        page = new_page(browser, browser_name, clip)
+        start(page, s.url, provider)
+        page.wait_for_selector("#state[data-state='streaming']")
+        page.wait_for_selector("#transcript .interim", timeout=15_000)
+        page.wait_for_timeout(2_000)
+        assert final_texts(page) == []
+        stop(page)
+        words = " ".join(final_texts(page)).split()
+        assert len(words) >= 8, words
+        assert words[:4] == ["the", "quick", "brown", "fox"]
+        assert page.locator("#transcript .interim").count() == 0
+
+
+def test_provider_error_is_shown_and_the_page_recovers(pw: Playwright, browser_name: str) -> None:
+    tb = TruebarEmulatorOptions(
+        username=TRUEBAR_USER, password=TRUEBAR_PASSWORD, stream=StreamOptions(error_after_frames=10)
+    )
+    clip = SPEECH / CLIPS["truebar"]
+    with stack(ScriptedRecognizer(), truebar_options=tb) as s, launch(pw, browser_name, clip) as browser:
+        page = new_page(browser, browser_name, clip)
+        start(page, s.url, "truebar")
+        page.wait_for_selector("#error:not([hidden])", timeout=15_000)
+        assert "Injected fault: the ASR stage failed." in page.inner_text("#error")
+        page.wait_for_selector("#state[data-state='error']")
+        assert page.is_enabled("#start") and page.is_disabled("#stop")
