@@ -201,3 +201,30 @@ def test_microphone_errors_are_explained_on_the_page(
         assert page.is_enabled("#start") and page.is_disabled("#stop")
         # The session the page had minted is handed back (nothing left open).
         assert s.app.state.ledger._open.get("127.0.0.1", {}) == {}
+
+
+def test_outage_beyond_the_bound_reports_dropped_audio(pw: Playwright, browser_name: str) -> None:
+    # The socket drops and, for about 3 s, no new session can be had (the app is unreachable): more audio
+    # piles up than the 1 s replay bound holds. The session must say how much was lost, then carry on.
+    recognizer = ScriptedRecognizer(ms_per_word=250, words_per_utterance=4)
+    tb = tb_options(StreamOptions(drop_after_frames=8, faulty_sessions=1))
+    with stack(recognizer, truebar_options=tb) as s, launch(pw, browser_name, CLIP) as browser:
+        page = new_page(browser, browser_name, CLIP)
+        page.goto(s.url + "/")
+        page.route("**/api/sessions", lambda route: route.abort())
+        page.route("**/api/sessions", lambda route: route.continue_(), times=1)  # the first grant goes through
+        page.evaluate(START_JS, {"provider": "truebar", "options": {"maxReplayMs": 1000}})
+        page.wait_for_function("() => window.__events.some((e) => e.type === 'reconnecting')")
+        page.wait_for_timeout(3_000)
+        page.unroute("**/api/sessions")
+        page.wait_for_function("() => window.__events.some((e) => e.type === 'reconnected')", timeout=30_000)
+        page.wait_for_timeout(1_000)
+        result: dict[str, Any] = page.evaluate(STOP_JS)
+    events = result["events"]
+    dropped = [e["droppedMs"] for e in events if e["type"] == "dropped"]
+    # About 3 s offline with 1 s kept: roughly 2 s lost, reported as it happened, growing.
+    assert dropped and dropped == sorted(dropped) and 1_000 <= dropped[-1] <= 6_000, dropped
+    assert result["diagnostics"]["droppedMs"] == dropped[-1]
+    assert len(s.truebar.state.sessions) == 2  # type: ignore[union-attr]
+    after = events[[e["type"] for e in events].index("reconnected") :]
+    assert finals(after), "the session carried on after the outage"
