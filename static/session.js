@@ -425,8 +425,6 @@ export class Session {
     const frameSamples = grant.frame_samples || 0;
     const ctx = capture && capture.context;
     const elapsedS = ctx && typeof ctx.currentTime === 'number' ? ctx.currentTime : (Date.now() - this.startedAt) / 1000;
-    const socketStates = ['connecting', 'open', 'closing', 'closed'];
-    const ws = this.client && this.client._ws;
     return {
       provider: grant.provider ?? null,
       protocol: grant.protocol ?? null,
@@ -439,7 +437,7 @@ export class Session {
       framesSent: this.buffer && frameSamples ? Math.floor((this.buffer.totalSamples) / frameSamples) : 0,
       framesExpected: frameSamples && grant.sample_rate && this.startedAt ? Math.floor((elapsedS * grant.sample_rate) / frameSamples) : 0,
       clientFramesSent: this.client ? this.client.framesSent : 0,
-      socketState: ws ? socketStates[ws.readyState] ?? String(ws.readyState) : (this.reconnecting ? 'reconnecting' : 'none'),
+      socketState: this.client ? this.client.socketState : (this.reconnecting ? 'reconnecting' : 'none'),
       sessionState: this.state,
       reconnects: this.reconnects,
       tokenExpiresAt: grant.expires_at ? new Date(grant.expires_at * 1000).toISOString() : null,

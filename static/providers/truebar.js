@@ -7,7 +7,7 @@
 // until STATUS CONFIGURED, because a server that rejects the tag answers with ERROR and audio sent before
 // that would be wasted.
 
-import { EVENT, StreamSession, pcm16leBytes, withQueryParam } from './client.js';
+import { EVENT, SessionClient, StreamSession, pcm16leBytes, withQueryParam } from './stream.js';
 
 /** The seed's fallback; a grant normally names the tag the account can stream with. */
 export const DEFAULT_TAG = 'KALDI:en-US:*:*';
@@ -19,7 +19,7 @@ export const EOS = JSON.stringify({ type: 'EOS', lockSession: false });
 export const CANCEL = JSON.stringify({ type: 'CANCEL' });
 
 /** @typedef {{text: string, isLeftHanded?: boolean, isRightHanded?: boolean}} Token */
-/** @typedef {import('./client.js').Word} Word */
+/** @typedef {import('./stream.js').Word} Word */
 
 /**
  * @typedef {{kind: 'status', status: string}
@@ -147,14 +147,14 @@ export function parseMessage(text) {
 /**
  * A Truebar streaming session. Events and methods are those of the contract in client.js.
  */
-export class TruebarClient {
+export class TruebarClient extends SessionClient {
   /**
-   * @param {import('./client.js').Grant} grant
-   * @param {import('./client.js').ClientOptions} [opts]
+   * @param {import('./stream.js').Grant} grant
+   * @param {import('./stream.js').ClientOptions} [opts]
    */
   constructor(grant, opts = {}) {
     const config = configMessage(grant.tag || DEFAULT_TAG, { interims: opts.interims ?? true });
-    this._session = new StreamSession(grant, opts, {
+    super(new StreamSession(grant, opts, {
       // Browsers cannot set an Authorization header on a WebSocket: the token rides in the query.
       url: withQueryParam(grant.ws_url, 'access_token', grant.token),
       readyEvent: 'STATUS CONFIGURED',
@@ -163,39 +163,7 @@ export class TruebarClient {
       encodeFrame: (pcm) => pcm16leBytes(pcm),
       onStop: () => this._session.sendText(EOS),
       onCancel: () => this._session.sendText(CANCEL),
-    });
-  }
-
-  /** @returns {import('./client.js').ClientState} */
-  get state() {
-    return this._session.state;
-  }
-
-  get framesSent() {
-    return this._session.framesSent;
-  }
-
-  get bytesSent() {
-    return this._session.bytesSent;
-  }
-
-  /** @returns {Promise<void>} resolves on STATUS CONFIGURED */
-  start() {
-    return this._session.start();
-  }
-
-  /** @param {Int16Array | ArrayBuffer} frame */
-  sendAudio(frame) {
-    return this._session.sendAudio(frame);
-  }
-
-  /** @returns {Promise<void>} EOS, then every remaining segment, then STATUS FINISHED (or the timeout) */
-  stop() {
-    return this._session.stop();
-  }
-
-  cancel() {
-    this._session.cancel();
+    }));
   }
 
   /** @param {string} text */

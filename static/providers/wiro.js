@@ -7,7 +7,7 @@
 // utterance becomes `final` after utteranceGapMs without increments, at task_stream_end, or when the session
 // ends.
 
-import { EVENT, StreamSession, pcm16leBytes } from './client.js';
+import { EVENT, SessionClient, StreamSession, pcm16leBytes } from './stream.js';
 
 export const TRANSCRIPT_PREFIX = 'TRANSCRIPT_USER:';
 
@@ -122,13 +122,24 @@ export function joinIncrements(increments, { selfSpaced } = {}) {
  * A Wiro realtime STT session. Events and methods are those of the contract in client.js, plus the options
  * `utteranceGapMs` and `endGraceMs`.
  */
-export class WiroClient {
+export class WiroClient extends SessionClient {
   /**
-   * @param {import('./client.js').Grant} grant
-   * @param {import('./client.js').ClientOptions} [opts]
+   * @param {import('./stream.js').Grant} grant
+   * @param {import('./stream.js').ClientOptions} [opts]
    */
   constructor(grant, opts = {}) {
     const token = grant.token;
+    super(new StreamSession(grant, opts, {
+      url: grant.ws_url,
+      readyEvent: 'task_stream_ready',
+      onOpen: () => this._session.sendText(taskInfo(token)),
+      onText: (text) => this._onText(text),
+      encodeFrame: (pcm) => encodeFrame(token, pcm),
+      onStop: () => this._session.sendText(sessionEnd(token)),
+      // Closing is the cancel: the server terminates a task whose socket goes away without task_session_end.
+      onCancel: () => {},
+      onEnd: () => this._onEnd(),
+    }));
     this._gapMs = opts.utteranceGapMs ?? DEFAULT_UTTERANCE_GAP_MS;
     this._endGraceMs = opts.endGraceMs ?? DEFAULT_END_GRACE_MS;
     /** @type {{parts: string[], startMs: number, endMs: number} | null} */
@@ -139,49 +150,6 @@ export class WiroClient {
     this._graceTimer = null;
     // Once one increment carries its own leading space, the stream is taken to be self-spaced for good.
     this._selfSpaced = false;
-    this._session = new StreamSession(grant, opts, {
-      url: grant.ws_url,
-      readyEvent: 'task_stream_ready',
-      onOpen: () => this._session.sendText(taskInfo(token)),
-      onText: (text) => this._onText(text),
-      encodeFrame: (pcm) => encodeFrame(token, pcm),
-      onStop: () => this._session.sendText(sessionEnd(token)),
-      // Closing is the cancel: the server terminates a task whose socket goes away without task_session_end.
-      onCancel: () => {},
-      onEnd: () => this._onEnd(),
-    });
-  }
-
-  /** @returns {import('./client.js').ClientState} */
-  get state() {
-    return this._session.state;
-  }
-
-  get framesSent() {
-    return this._session.framesSent;
-  }
-
-  get bytesSent() {
-    return this._session.bytesSent;
-  }
-
-  /** @returns {Promise<void>} resolves on task_stream_ready */
-  start() {
-    return this._session.start();
-  }
-
-  /** @param {Int16Array | ArrayBuffer} frame */
-  sendAudio(frame) {
-    return this._session.sendAudio(frame);
-  }
-
-  /** @returns {Promise<void>} task_session_end, the last transcript, task_postprocess_end (or the timeout) */
-  stop() {
-    return this._session.stop();
-  }
-
-  cancel() {
-    this._session.cancel();
   }
 
   /** @param {string} text */
