@@ -9,6 +9,7 @@ from playwright.sync_api import Playwright, sync_playwright
 from starlette.applications import Starlette
 
 from server.app import create_app
+from server.emulators.recognizers import Recognizer, load_recognizer
 from server.settings import Settings
 from tests.support.live import running
 
@@ -62,3 +63,13 @@ def artifacts() -> Path:
     """Where browser tests leave screenshots for review (ignored by git)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Recognizer]:
+    """The embedded pocketsphinx engine, one per test module (its worker processes stop afterwards)."""
+    recognizer = load_recognizer("pocketsphinx")
+    yield recognizer
+    shutdown = getattr(recognizer, "shutdown", None)
+    if shutdown is not None:
+        shutdown()

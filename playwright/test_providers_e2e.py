@@ -4,13 +4,12 @@ sockets) -> the spoken words on the page: interims first, then finals; Stop keep
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, Playwright
 
-from server.emulators.recognizers import Recognizer, ScriptedRecognizer, load_recognizer
+from server.emulators.recognizers import Recognizer, ScriptedRecognizer
 from server.emulators.truebar import StreamOptions, TruebarEmulatorOptions
 from tests.support.browsers import launch, new_page
 from tests.support.stack import PROVIDERS, TRUEBAR_PASSWORD, TRUEBAR_USER, stack
@@ -20,14 +19,6 @@ SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
 TRANSCRIPTS = json.loads((SPEECH / "transcripts.json").read_text())
 CLIPS = {"local": "slt-weather-48k.wav", "truebar": "kal-station-48k.wav", "wiro": "slt-weather-48k.wav"}
 
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Recognizer]:
-    recognizer = load_recognizer("pocketsphinx")
-    yield recognizer
-    shutdown = getattr(recognizer, "shutdown", None)
-    if shutdown is not None:
-        shutdown()
 
 
 def start(page: Page, url: str, provider: str) -> None:

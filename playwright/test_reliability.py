@@ -7,14 +7,13 @@ the providers' emulators inject the server-side faults."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, Playwright
 
-from server.emulators.recognizers import Recognizer, ScriptedRecognizer, load_recognizer
+from server.emulators.recognizers import Recognizer, ScriptedRecognizer
 from server.emulators.truebar import StreamOptions, TruebarEmulatorOptions
 from server.emulators.wiro import WiroEmulatorOptions
 from tests.support.browsers import launch, new_page
@@ -43,14 +42,6 @@ async () => {
 }
 """
 
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Recognizer]:
-    recognizer = load_recognizer("pocketsphinx")
-    yield recognizer
-    shutdown = getattr(recognizer, "shutdown", None)
-    if shutdown is not None:
-        shutdown()
 
 
 def finals(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -99,7 +90,7 @@ def test_dropped_socket_reconnects_and_loses_no_speech(
             tasks = s.wiro.state.wiro.tasks  # type: ignore[union-attr]
             assert len(tasks) == 2 and not [t for t in tasks.values() if t.active]
             # The dropped task was ended, and the page ended the second one when it stopped.
-            assert [t.status for t in tasks.values()][0] in {"task_cancel", "task_end"}
+            assert next(iter(tasks.values())).status in {"task_cancel", "task_end"}
 
 
 def test_stop_waits_for_trailing_finals_under_delay(pw: Playwright, browser_name: str) -> None:
