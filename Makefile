@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup setup-test lint bench golden speech emulators clean
+.PHONY: run test setup setup-test bench golden speech clean
 
 run: setup
 	$(PY) -m server --host $(HOST) --port $(PORT)
@@ -26,8 +26,12 @@ setup-test:
 bench: setup-test
 	bash bench/run.sh
 
+# Regenerate data files (never run by the tests; see tests/golden/README.md and tests/data/speech/README.md).
 golden: setup-test
 	$(PY) -m tests.golden.regenerate
+
+speech: setup-test
+	$(PY) scripts/make_speech.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
