@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server import sessions
 from server.emulators.recognizers import Recognizer
+from server.openapi import openapi_route
 from server.providers import build_providers
 from server.providers.base import Provider
 from server.security import (
@@ -31,6 +32,7 @@ from server.security import (
     make_auth_cookie,
 )
 from server.settings import Settings
+from server.upstream import DeadlineTransport
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = ROOT / "static"
@@ -122,7 +124,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         timeout = httpx.Timeout(settings.upstream_timeout_s)
-        async with httpx.AsyncClient(transport=transport, timeout=timeout) as http:
+        upstream = DeadlineTransport(transport or httpx.AsyncHTTPTransport(), settings.upstream_timeout_s)
+        async with httpx.AsyncClient(transport=upstream, timeout=timeout) as http:
             app.state.http = http
             app.state.providers = build_providers(settings, http, local_recognizer=local_recognizer)
             try:
@@ -134,6 +137,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/", index),
         Route("/healthz", healthz),
+        openapi_route(),
         Route("/login", login, methods=["GET", "POST"]),
         Route("/api/providers", sessions.list_providers),
         Route("/api/providers/{name}/options", sessions.provider_options),

@@ -130,7 +130,9 @@ def check_auth_cookie(secret: str, value: str | None, now: float | None = None) 
         return False
     kind, expires, mac = value.split(".")
     payload = f"{kind}.{expires}"
-    if kind != "auth" or not expires.isdigit() or not hmac.compare_digest(mac, sign(secret, payload)):
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters, and the cookie is the client's.
+    expected = sign(secret, payload).encode()
+    if kind != "auth" or not expires.isdigit() or not hmac.compare_digest(mac.encode(), expected):
         return False
     return int(expires) > (time.time() if now is None else now)
 

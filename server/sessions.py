@@ -59,7 +59,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
         raise ProviderError(413, "too_large", "The request body is too large.")
     try:
         data = json.loads(body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         raise ProviderError(400, "bad_json", "The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ProviderError(400, "bad_json", "The request body must be a JSON object.")

@@ -76,7 +76,7 @@ def parse_client_text(text: str) -> ClientMessage:
     """One text frame from the client. Raises ProtocolError: malformed JSON, unknown type, bad pipeline."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ProtocolError("Malformed message: not valid JSON.") from None
     if not isinstance(data, dict):
         raise ProtocolError("Malformed message: expected a JSON object.")
@@ -112,7 +112,7 @@ def _parse_stage(index: int, raw: object) -> Stage:
     if not isinstance(task, str) or not task:
         raise ProtocolError(f"{where}: missing task.")
     policy = raw.get("exceptionHandlingPolicy", "THROW")
-    if policy not in POLICIES:
+    if not isinstance(policy, str) or policy not in POLICIES:
         raise ProtocolError(f"{where}: exceptionHandlingPolicy must be THROW or SKIP.")
     config = raw.get("config")
     if not isinstance(config, dict):

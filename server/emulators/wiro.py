@@ -233,7 +233,7 @@ async def _rest(request: Request, state: EmulatorState, path: str) -> tuple[int,
     try:
         raw = await request.body()
         body = json.loads(raw) if raw.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if not isinstance(body, dict):
         return 200, proto.error_body(proto.CODE_GENERAL, proto.MSG_INVALID_BODY)

@@ -132,7 +132,7 @@ def parse_client_text(text: str) -> ClientText:
     """A client text frame as a typed value. Unknown fields are ignored; anything unusable is a BadMessage."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return BadMessage("malformed JSON")
     if not isinstance(data, dict):
         return BadMessage("message is not a JSON object")

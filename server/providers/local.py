@@ -50,7 +50,8 @@ class LocalTokens:
 
     def verify(self, token: str, now: float | None = None) -> dict[str, Any] | None:
         payload, _, mac = token.partition(".")
-        if not payload or not mac or not hmac.compare_digest(mac, self._sign(payload)):
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters, and the token is the client's.
+        if not payload or not mac or not hmac.compare_digest(mac.encode(), self._sign(payload).encode()):
             return None
         try:
             claims = json.loads(_unb64(payload))

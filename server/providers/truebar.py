@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import secrets
 import time
@@ -73,7 +74,7 @@ def _features(raw: object) -> set[str]:
 
 
 def _seconds(raw: object, default: float) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw) or raw <= 0:
         return default
     return float(raw)
 
@@ -202,7 +203,8 @@ class TruebarProvider:
             raise self._token_error(response, form["grant_type"])
         data = _json_object(response, "sign-in service")
         access = data.get("access_token")
-        if not isinstance(access, str) or not access:
+        # It becomes an Authorization header and a URL parameter: printable ASCII only (a JWT always is).
+        if not isinstance(access, str) or not access or not (access.isascii() and access.isprintable()):
             raise ProviderError(502, "upstream_bad_response", "Truebar's sign-in service sent no access token.")
         lifetime = _seconds(data.get("expires_in"), DEFAULT_EXPIRES_IN_S)
         refresh = data.get("refresh_token")
@@ -220,7 +222,7 @@ class TruebarProvider:
         status = response.status_code
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             body = None
         error = body.get("error") if isinstance(body, dict) else None
         if error == "invalid_client":
@@ -239,7 +241,7 @@ class TruebarProvider:
                 503,
                 "upstream_busy",
                 "Truebar is limiting sign-ins; try again shortly.",
-                retry_after=float(retry) if retry.isdigit() else 5.0,
+                retry_after=float(retry) if retry.isascii() and retry.isdigit() else 5.0,
             )
         if status >= 500:
             return ProviderError(502, "upstream_error", f"Truebar's sign-in service failed (HTTP {status}).")
@@ -260,7 +262,7 @@ class TruebarProvider:
             raise ProviderError(502, "upstream_error", f"Truebar's stage listing failed (HTTP {response.status_code}).")
         try:
             tags = online_asr_tags(response.json())
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ProviderError(
                 502, "upstream_bad_response", "Truebar's stage listing sent an unreadable answer."
             ) from None
@@ -293,7 +295,7 @@ class TruebarProvider:
 def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
         raise ProviderError(502, "upstream_bad_response", f"Truebar's {what} sent an unreadable answer.")

@@ -113,7 +113,9 @@ class WiroProvider:
         token = body.get("socketaccesstoken")
         if isinstance(task_id, int) and not isinstance(task_id, bool):
             task_id = str(task_id)
-        if not isinstance(task_id, str) or not task_id or not isinstance(token, str) or not token.isalnum():
+        # The token goes into every audio frame before a `|`: only ASCII letters and digits are safe there.
+        token_ok = isinstance(token, str) and token.isascii() and token.isalnum()
+        if not isinstance(task_id, str) or not task_id or not token_ok:
             raise ProviderError(502, "upstream_bad_response", "Wiro started a task but its answer was incomplete.")
         self._track(task_id, token)
         handle = secrets.token_urlsafe(16)
@@ -241,7 +243,7 @@ def _parse(response: httpx.Response, path: str) -> dict[str, Any]:
     statuses), except that a 5xx or an unreadable body is always an upstream failure."""
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
         if response.status_code >= 500:
