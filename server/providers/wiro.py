@@ -114,8 +114,9 @@ class WiroProvider:
         if isinstance(task_id, int) and not isinstance(task_id, bool):
             task_id = str(task_id)
         # The token goes into every audio frame before a `|`: only ASCII letters and digits are safe there.
-        token_ok = isinstance(token, str) and token.isascii() and token.isalnum()
-        if not isinstance(task_id, str) or not task_id or not token_ok:
+        if not isinstance(token, str) or not (token.isascii() and token.isalnum()):
+            raise ProviderError(502, "upstream_bad_response", "Wiro started a task but its answer was incomplete.")
+        if not isinstance(task_id, str) or not task_id:
             raise ProviderError(502, "upstream_bad_response", "Wiro started a task but its answer was incomplete.")
         self._track(task_id, token)
         handle = secrets.token_urlsafe(16)
