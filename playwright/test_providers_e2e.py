@@ -90,3 +90,26 @@ def test_provider_error_is_shown_and_the_page_recovers(pw: Playwright, browser_n
         assert "Injected fault: the ASR stage failed." in page.inner_text("#error")
         page.wait_for_selector("#state[data-state='error']")
         assert page.is_enabled("#start") and page.is_disabled("#stop")
+
+
+def test_leaving_the_page_ends_the_wiro_task(pw: Playwright, browser_name: str) -> None:
+    # A Wiro task holds a billed concurrency slot: a page that goes away must not leave it running.
+    clip = SPEECH / CLIPS["wiro"]
+    with stack(ScriptedRecognizer()) as s, launch(pw, browser_name, clip) as browser:
+        page = new_page(browser, browser_name, clip)
+        start(page, s.url, "wiro")
+        page.wait_for_selector("#state[data-state='streaming']")
+        provider = s.app.state.providers["wiro"]
+        assert len(provider.tracked()) == 1
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.type), d.accept()))  # "leave mid-recording?": yes
+        page.goto("about:blank")  # pagehide: the page's beacon asks the server to end the task
+        wiro_state = s.wiro.state.wiro  # type: ignore[union-attr]
+        for _ in range(100):
+            if provider.tracked() == []:
+                break
+            page.wait_for_timeout(100)
+        # The server forgot the task because the page's end call came (it is killed, or had already ended when
+        # the socket closed first: Firefox closes it before the beacon lands); either way nothing still runs.
+        assert provider.tracked() == []
+        assert not [t for t in wiro_state.tasks.values() if t.active]

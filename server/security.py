@@ -76,14 +76,23 @@ def own_origin(scope: Scope) -> str:
 
 
 def cross_site_reason(scope: Scope) -> str | None:
-    """Why a state-changing request is not from the app's own page, or None when it is."""
+    """Why a state-changing request is not from the app's own page, or None when it is.
+
+    Sec-Fetch-Site is set by the browser itself (a page cannot forge it); Origin is checked too, for browsers without
+    it. Firefox sends `Origin: null` on a sendBeacon fired while the page unloads, with Sec-Fetch-Site: same-origin:
+    that pair is the app's own page. Clients that send neither header (curl, servers) are not browsers riding on a
+    user's cookies, so they pass here and meet the other checks (JSON, rate limit, password).
+    """
     headers = Headers(scope=scope)
-    if headers.get("sec-fetch-site", "") == "cross-site":
-        return "cross-site request"
+    site = headers.get("sec-fetch-site")
+    if site is not None and site not in {"same-origin", "none"}:
+        return f"{site} request"
     origin = headers.get("origin")
-    if origin is not None and origin != own_origin(scope):
-        return "foreign origin"
-    return None
+    if origin is None or origin == own_origin(scope):
+        return None
+    if origin == "null" and site == "same-origin":
+        return None
+    return "foreign origin"
 
 
 @dataclass

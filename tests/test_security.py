@@ -35,6 +35,16 @@ def test_foreign_origin_and_cross_site_are_refused(app_url: str) -> None:
     assert own.status_code == 400
 
 
+def test_same_site_and_opaque_origins_are_refused_unless_the_browser_vouches(app_url: str) -> None:
+    assert post_session(app_url, **{"Sec-Fetch-Site": "same-site"}).status_code == 403
+    assert post_session(app_url, Origin="null").status_code == 403
+    # Firefox's unload-time beacon: an opaque Origin, but the browser says the request is from this very origin.
+    r = httpx.post(
+        app_url + "/api/sessions/wiro/123/end", headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    )
+    assert r.status_code == 200
+
+
 def test_simple_form_posts_are_refused(app_url: str) -> None:
     for ctype in ("application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"):
         r = httpx.post(app_url + "/api/sessions", content=b"provider=local", headers={"Content-Type": ctype})
