@@ -3,7 +3,7 @@ engine (all on the scripted recognizer), for a fixed time; every session must en
 
 The scripted recognizer makes the transcript a function of the audio length alone (one word of DEFAULT_SCRIPT per
 `MS_PER_WORD` of audio, cycling), so "full" is exact: any lost frame, dropped message or mixed-up session shows as
-a missing or wrong word. bench/load.py runs the same code bigger and records the figures in bench/load.md.
+a missing or wrong word. bench/load.py runs the same code bigger and records the figures in bench/README.md.
 """
 
 from __future__ import annotations

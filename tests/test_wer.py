@@ -1,6 +1,6 @@
 """Word error rate of the embedded engine on the committed Festival clips (tests/data/speech/README.md).
 
-Measured on this machine (bench/recognizer.md has the table): 4-9 % with the default configuration (no
+Measured on this machine (bench/README.md has the table): 4-9 % with the default configuration (no
 rescoring; the spread is decoder warmth), 0-3 % with fwdflat + bestpath. The bounds leave room for a different
 pocketsphinx build or a noisier warm-up, not for a regression such as losing the preroll (13 %).
 """
