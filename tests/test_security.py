@@ -156,3 +156,18 @@ def test_redaction_of_tokens_in_log_lines() -> None:
     record = logging.LogRecord("uvicorn.error", logging.INFO, "", 0, '%s - "WebSocket %s"', ("c", "/s?token=abc"), None)
     RedactingFilter().filter(record)
     assert record.getMessage() == 'c - "WebSocket /s?token=***"'
+
+
+def test_open_sessions_per_client_are_capped_and_freed_by_ending_one() -> None:
+    from server.emulators.recognizers import ScriptedRecognizer
+
+    app = create_app(Settings(max_sessions_per_client=2), local_recognizer=ScriptedRecognizer())
+    with running(app) as url:
+        grants = [httpx.post(url + "/api/sessions", json={"provider": "local"}) for _ in range(2)]
+        assert [g.status_code for g in grants] == [200, 200]
+        third = httpx.post(url + "/api/sessions", json={"provider": "local"})
+        assert third.status_code == 429 and third.json()["error"]["code"] == "too_many_sessions"
+        assert int(third.headers["Retry-After"]) >= 1
+        ended = httpx.post(f"{url}/api/sessions/local/{grants[0].json()['session_id']}/end")
+        assert ended.status_code == 200
+        assert httpx.post(url + "/api/sessions", json={"provider": "local"}).status_code == 200
