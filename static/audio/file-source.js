@@ -1,0 +1,235 @@
+// An audio file as a capture source: decode it, down-mix to mono, and push it through the same PcmPipeline the
+// microphone worklet runs, so a file and a live recording reach the provider as identical frames.
+//
+// decodeAudioData resamples to its context's rate, so the file is decoded in an OfflineAudioContext at the file's
+// own rate when the header says what it is (WAV, FLAC, Ogg Vorbis/Opus, MP3): the one resampling step is then
+// pcm.js's, with its known anti-aliasing. Anything else is decoded at FALLBACK_RATE by the browser first.
+import { PcmPipeline } from './pcm.js';
+
+const FALLBACK_RATE = 48000;
+// Level reports every 50 ms of file audio, like the worklet's.
+const LEVEL_INTERVAL_S = 0.05;
+// Frames posted between yields in fast mode: small enough to keep the page responsive, large enough that a long
+// file is not throttled by the browser's minimum timer delay.
+const FRAMES_PER_YIELD = 4;
+
+/** @param {DataView} v @param {number} at @param {string} s */
+const ascii = (v, at, s) => at + s.length <= v.byteLength
+  && [...s].every((c, i) => v.getUint8(at + i) === c.charCodeAt(0));
+
+const MP3_RATES = [[11025, 12000, 8000], [0, 0, 0], [22050, 24000, 16000], [44100, 48000, 32000]];
+
+/**
+ * The sample rate a file's header declares, or null when it is not a format recognised here.
+ * @param {ArrayBuffer} data
+ * @returns {number | null}
+ */
+export function declaredRate(data) {
+  const v = new DataView(data);
+  if (ascii(v, 0, 'RIFF') && ascii(v, 8, 'WAVE')) {
+    for (let at = 12; at + 8 <= v.byteLength;) {
+      const size = v.getUint32(at + 4, true);
+      if (ascii(v, at, 'fmt ') && at + 16 <= v.byteLength) return v.getUint32(at + 12, true);
+      at += 8 + size + (size & 1);
+    }
+    return null;
+  }
+  if (ascii(v, 0, 'fLaC') && v.byteLength >= 21) {
+    // STREAMINFO: 20 bits of sample rate starting at byte 18 of the file.
+    return (v.getUint8(18) << 12) | (v.getUint8(19) << 4) | (v.getUint8(20) >> 4);
+  }
+  if (ascii(v, 0, 'OggS') && v.byteLength >= 28 + 16) {
+    const body = 27 + v.getUint8(26);
+    if (ascii(v, body, 'OpusHead')) return 48000; // Opus always decodes at 48 kHz
+    if (ascii(v, body + 1, 'vorbis') && body + 16 <= v.byteLength) return v.getUint32(body + 12, true);
+    return null;
+  }
+  let at = 0;
+  if (ascii(v, 0, 'ID3') && v.byteLength >= 10) {
+    // ID3v2 size: four 7-bit bytes.
+    at = 10 + ((v.getUint8(6) << 21) | (v.getUint8(7) << 14) | (v.getUint8(8) << 7) | v.getUint8(9));
+  }
+  if (at + 4 <= v.byteLength && v.getUint8(at) === 0xff && (v.getUint8(at + 1) & 0xe0) === 0xe0) {
+    const version = (v.getUint8(at + 1) >> 3) & 3;
+    const index = (v.getUint8(at + 2) >> 2) & 3;
+    const rate = index < 3 ? MP3_RATES[version][index] : 0;
+    return rate || null;
+  }
+  return null;
+}
+
+/**
+ * Decode `data` to mono at the file's own rate when possible.
+ * @param {ArrayBuffer} data
+ * @returns {Promise<{samples: Float32Array, sampleRate: number, channels: number, durationMs: number}>}
+ */
+export async function decodeToMono(data) {
+  const wanted = declaredRate(data) ?? FALLBACK_RATE;
+  let context;
+  try {
+    context = new OfflineAudioContext({ numberOfChannels: 1, length: 1, sampleRate: wanted });
+  } catch {
+    // Outside the browser's supported range (e.g. 4 kHz in Firefox): let it resample to a common rate first.
+    context = new OfflineAudioContext({ numberOfChannels: 1, length: 1, sampleRate: FALLBACK_RATE });
+  }
+  let buffer;
+  try {
+    // slice(): some browsers detach the buffer they are given.
+    buffer = await context.decodeAudioData(data.slice(0));
+  } catch (err) {
+    const detail = err instanceof Error && err.message ? ` (${err.message})` : '';
+    throw new Error(`This file could not be decoded as audio by the browser${detail}. Try WAV, MP3, OGG or FLAC.`);
+  }
+  const n = buffer.length;
+  const channels = buffer.numberOfChannels;
+  const samples = new Float32Array(n);
+  for (let c = 0; c < channels; c++) {
+    const ch = buffer.getChannelData(c);
+    for (let i = 0; i < n; i++) samples[i] += ch[i];
+  }
+  if (channels > 1) for (let i = 0; i < n; i++) samples[i] /= channels;
+  return { samples, sampleRate: buffer.sampleRate, channels, durationMs: (n * 1000) / buffer.sampleRate };
+}
+
+/** @returns {Promise<void>} resolves after the browser has had a turn (timers, input, sockets) */
+const yieldToLoop = () => new Promise((resolve) => { setTimeout(resolve, 0); });
+
+/** @param {number} ms */
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+/**
+ * @typedef {object} FileSourceOptions
+ * @property {number} outRate
+ * @property {number} frameSamples
+ * @property {(pcm: Int16Array, seq: number) => void} onFrame
+ * @property {(level: {rms: number, peak: number, silent: boolean}) => void} [onLevel]
+ * @property {boolean} [realtime]      pace at 1x (a provider that groups words by wall-clock gaps, like Wiro)
+ * @property {() => boolean} [canSend] polled before each frame; false holds the file back (provider not ready)
+ * @property {() => void} [onEnded]    every frame, the flushed tail included, has been delivered
+ * @property {(err: Error) => void} [onError]
+ */
+
+/**
+ * Start delivering the file's frames. Resolves once the file is decoded (a CaptureLike, as startCapture's).
+ * @param {Blob} file
+ * @param {FileSourceOptions} options
+ */
+export async function startFileSource(file, options) {
+  const { outRate, frameSamples, onFrame, onLevel, realtime = false, canSend = () => true, onEnded } = options;
+  const decoded = await decodeToMono(await file.arrayBuffer());
+  const source = new FileSource(file, decoded, { outRate, frameSamples });
+  source.run({ onFrame, onLevel, realtime, canSend, onEnded, onError: options.onError });
+  return source;
+}
+
+export class FileSource {
+  /**
+   * @param {Blob} file
+   * @param {{samples: Float32Array, sampleRate: number, channels: number, durationMs: number}} decoded
+   * @param {{outRate: number, frameSamples: number}} format
+   */
+  constructor(file, decoded, { outRate, frameSamples }) {
+    this.decoded = decoded;
+    this.contextRate = decoded.sampleRate;
+    this.deviceLabel = `file: ${'name' in file ? /** @type {File} */ (file).name : 'audio'}`;
+    this.deviceSettings = { sampleRate: decoded.sampleRate, channelCount: decoded.channels };
+    this.durationMs = decoded.durationMs;
+    this.outRate = outRate;
+    this.frameSamples = frameSamples;
+    this.pipeline = new PcmPipeline({ inRate: decoded.sampleRate, outRate, frameSamples });
+    this.framesPosted = 0;
+    this.inSamples = 0;
+    this.ended = false;
+    this.stopping = false;
+    this.released = false;
+    /** @type {Promise<void> | null} */
+    this.done = null;
+  }
+
+  /** The source's own clock, as an AudioContext's currentTime: seconds of the file read so far. */
+  get context() {
+    return { currentTime: this.inSamples / this.decoded.sampleRate };
+  }
+
+  /** @param {Required<Pick<FileSourceOptions, 'onFrame'|'realtime'|'canSend'>> & FileSourceOptions} opts */
+  run(opts) {
+    this.done = this._run(opts).catch((err) => {
+      if (opts.onError) opts.onError(err instanceof Error ? err : new Error(String(err)));
+    });
+  }
+
+  /** @param {Required<Pick<FileSourceOptions, 'onFrame'|'realtime'|'canSend'>> & FileSourceOptions} opts */
+  async _run({ onFrame, onLevel, realtime, canSend, onEnded }) {
+    const { samples, sampleRate } = this.decoded;
+    // One frame's worth of input per step, so levels and frames advance together.
+    const step = Math.max(1, Math.round((this.frameSamples * sampleRate) / this.outRate));
+    const levelEvery = Math.max(1, Math.round(sampleRate * LEVEL_INTERVAL_S));
+    const frameMs = (this.frameSamples * 1000) / this.outRate;
+    const startedAt = performance.now();
+    let sentMs = 0;
+    let sinceYield = 0;
+    /** @param {Int16Array[]} frames */
+    const post = async (frames) => {
+      for (const frame of frames) {
+        // Once stopping, frames go out anyway: the client queues them until it is ready.
+        while (!this.released && !this.stopping && !canSend()) await sleep(20);
+        if (this.released) return;
+        onFrame(frame, this.framesPosted++);
+        sentMs += frameMs;
+        if (realtime && !this.stopping) {
+          const ahead = sentMs - (performance.now() - startedAt);
+          if (ahead > 0) await sleep(ahead);
+        } else if (++sinceYield >= FRAMES_PER_YIELD) {
+          sinceYield = 0;
+          await yieldToLoop();
+        }
+      }
+    };
+    for (let at = 0; at < samples.length && !this.released && !this.stopping; at += step) {
+      const block = samples.subarray(at, Math.min(samples.length, at + step));
+      this.inSamples += block.length;
+      if (onLevel) reportLevels(block, levelEvery, onLevel);
+      await post(this.pipeline.push(block));
+    }
+    if (this.released) return;
+    await post(this.pipeline.flush());
+    if (this.released) return;
+    this.ended = true;
+    if (onEnded && !this.stopping) onEnded();
+  }
+
+  /** Stop reading the file; the resampler's tail still reaches onFrame before this resolves. */
+  async stop() {
+    this.stopping = true;
+    if (this.done) await this.done;
+    this.released = true;
+    return { frames: this.framesPosted, inSamples: this.inSamples };
+  }
+
+  /** Stop delivering at once. */
+  release() {
+    this.released = true;
+    return Promise.resolve();
+  }
+}
+
+/**
+ * RMS and peak per level interval of `block` (the tail shorter than an interval is reported on its own).
+ * @param {Float32Array} block
+ * @param {number} every
+ * @param {(level: {rms: number, peak: number, silent: boolean}) => void} onLevel
+ */
+function reportLevels(block, every, onLevel) {
+  for (let at = 0; at < block.length; at += every) {
+    const end = Math.min(block.length, at + every);
+    let sum = 0;
+    let peak = 0;
+    for (let i = at; i < end; i++) {
+      const v = block[i];
+      sum += v * v;
+      const a = v < 0 ? -v : v;
+      if (a > peak) peak = a;
+    }
+    onLevel({ rms: Math.sqrt(sum / (end - at)), peak, silent: peak === 0 });
+  }
+}
