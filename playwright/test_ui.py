@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright
 
 from server.emulators.recognizers import ScriptedRecognizer
-from tests.support.browsers import FIREFOX, FIREFOX_PREFS, launch, new_page
+from tests.support.browsers import launch, new_page
 from tests.support.stack import Stack, stack
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
@@ -205,18 +205,13 @@ def test_idle_page_lists_engines_and_labels_every_control(
         page.screenshot(path=str(artifacts / f"ui-idle-narrow-{browser_name}.png"), full_page=True)
     if browser_name == "firefox":
         # Firefox over BiDi ignores color_scheme too: its own preference makes the content dark.
-        prefs = {**FIREFOX_PREFS, "layout.css.prefers-color-scheme.content-override": 0}
-        browser = pw.firefox.launch(
-            channel="moz-firefox", executable_path=FIREFOX, headless=True, firefox_user_prefs=prefs
-        )
-        try:
+        dark_prefs: dict[str, str | int | bool] = {"layout.css.prefers-color-scheme.content-override": 0}
+        with launch(pw, "firefox", extra_prefs=dark_prefs) as browser:
             dark = browser.new_page()
             dark.goto(ui_stack.url + "/")
             dark.wait_for_selector("#app[data-ready=true]")
             assert dark.evaluate(BACKGROUND_LUMA) < 60
             dark.screenshot(path=str(artifacts / "ui-idle-dark-firefox.png"), full_page=True)
-        finally:
-            browser.close()
 
 
 def test_unconfigured_engines_say_what_to_set(pw: Playwright, browser_name: str, app_url: str) -> None:

@@ -41,8 +41,7 @@ FIREFOX_PREFS: dict[str, str | int | bool] = {
 
 # Replaces getUserMedia (Firefox, or Chromium when asked) with a stream playing the WAV served at FAKE_WAV_URL.
 # The WAV starts when getUserMedia resolves, as a real microphone would; window.__fakeMicEnded tells when it ends.
-WAV_MIC_SCRIPT = (
-    """
+WAV_MIC_SCRIPT = """
 (() => {
   const md = navigator.mediaDevices;
   if (!md) return;
@@ -63,14 +62,19 @@ WAV_MIC_SCRIPT = (
   };
 })();
 """.replace("FAKE_WAV_URL", FAKE_WAV_URL)
-)
 
 
 @contextlib.contextmanager
 def launch(
-    pw: Playwright, name: str, wav: Path | None = None, *, wav_in_page: bool = False
+    pw: Playwright,
+    name: str,
+    wav: Path | None = None,
+    *,
+    wav_in_page: bool = False,
+    extra_prefs: dict[str, str | int | bool] | None = None,
 ) -> Iterator[Browser]:
-    """A fresh browser. With `wav`, Chromium's fake microphone plays it once (no loop)."""
+    """A fresh browser. With `wav`, Chromium's fake microphone plays it once (no loop). `extra_prefs` adds Firefox
+    preferences (Firefox over BiDi ignores emulated media, so a dark scheme is a preference there)."""
     if name == "chromium":
         flags = list(CHROMIUM_FLAGS)
         if wav is not None and not wav_in_page:
@@ -78,16 +82,17 @@ def launch(
                 raise FileNotFoundError(wav)  # Chromium would silently capture zeros
             flags.append(f"--use-file-for-fake-audio-capture={wav}%noloop")
         with tempfile.TemporaryDirectory() as profile:
-            ctx = pw.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, args=flags, headless=True
-            )
+            ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=flags, headless=True)
             try:
                 yield ctx  # type: ignore[misc]
             finally:
                 ctx.close()
     elif name == "firefox":
         browser = pw.firefox.launch(
-            channel="moz-firefox", executable_path=FIREFOX, headless=True, firefox_user_prefs=FIREFOX_PREFS
+            channel="moz-firefox",
+            executable_path=FIREFOX,
+            headless=True,
+            firefox_user_prefs={**FIREFOX_PREFS, **(extra_prefs or {})},
         )
         try:
             yield browser
