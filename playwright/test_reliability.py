@@ -139,13 +139,13 @@ def test_unplugged_microphone_is_reopened(pw: Playwright, browser_name: str) -> 
             f"() => {{ const t = window.__session.capture.stream.getAudioTracks()[0]; {unplug}; return t.id; }}"
         )
         page.wait_for_function("() => window.__events.some((e) => e.type === 'source')")
-        page.wait_for_timeout(1200)
+        page.wait_for_timeout(2000)
         result: dict[str, Any] = page.evaluate(STOP_JS)
         new_track = page.evaluate("() => window.__session.capture.stream.getAudioTracks()[0].id")
     source = next(e for e in result["events"] if e["type"] == "source")
     assert source["recovered"] and "disconnected" in source["message"]
     assert new_track != old_track
-    # Audio kept flowing after the switch: 2 s at 200 ms a word is about ten words.
+    # Audio kept flowing after the switch: 2.8 s at 200 ms a word is about fourteen words, less the reopening gap.
     words = " ".join(e["text"] for e in finals(result["events"])).split()
     assert len(words) >= 7
 
@@ -213,8 +213,13 @@ def test_outage_beyond_the_bound_reports_dropped_audio(pw: Playwright, browser_n
         result: dict[str, Any] = page.evaluate(STOP_JS)
     events = result["events"]
     dropped = [e["droppedMs"] for e in events if e["type"] == "dropped"]
-    # About 3 s offline with 1 s kept: roughly 2 s lost, reported as it happened, growing.
-    assert dropped and dropped == sorted(dropped) and 1_000 <= dropped[-1] <= 6_000, dropped
+    # Offline for `outage` ms of audio, with 1 s kept (plus whatever no final had covered at the drop, under 1 s
+    # here: a final every 4 words): what was lost is the outage less the bound, reported as it grew.
+    kinds = [e["type"] for e in events]
+    outage = events[kinds.index("reconnected")]["atMs"] - events[kinds.index("reconnecting")]["atMs"]
+    assert outage >= 3_000
+    assert dropped and dropped == sorted(dropped), dropped
+    assert outage - 1_000 - 300 <= dropped[-1] <= outage, (outage, dropped[-1])
     assert result["diagnostics"]["droppedMs"] == dropped[-1]
     assert len(s.truebar.state.sessions) == 2  # type: ignore[union-attr]
     after = events[[e["type"] for e in events].index("reconnected") :]
