@@ -78,14 +78,18 @@ def test_stop_keeps_the_last_words(pw: Playwright, browser_name: str, provider: 
         assert page.locator("#transcript .interim").count() == 0
 
 
-def test_provider_error_is_shown_and_the_page_recovers(pw: Playwright, browser_name: str) -> None:
+def test_provider_warning_then_error_are_shown_and_the_page_recovers(pw: Playwright, browser_name: str) -> None:
     tb = TruebarEmulatorOptions(
-        username=TRUEBAR_USER, password=TRUEBAR_PASSWORD, stream=StreamOptions(error_after_frames=10)
+        username=TRUEBAR_USER,
+        password=TRUEBAR_PASSWORD,
+        stream=StreamOptions(warning_after_frames=4, error_after_frames=10),
     )
     clip = SPEECH / CLIPS["truebar"]
     with stack(ScriptedRecognizer(), truebar_options=tb) as s, launch(pw, browser_name, clip) as browser:
         page = new_page(browser, browser_name, clip)
         start(page, s.url, "truebar")
+        page.wait_for_selector("#warnings .warning", timeout=15_000)
+        assert "Injected warning: audio quality is low." in page.inner_text("#warnings")
         page.wait_for_selector("#error:not([hidden])", timeout=15_000)
         assert "Injected fault: the ASR stage failed." in page.inner_text("#error")
         page.wait_for_selector("#state[data-state='error']")
@@ -113,3 +117,22 @@ def test_leaving_the_page_ends_the_wiro_task(pw: Playwright, browser_name: str) 
         # the socket closed first: Firefox closes it before the beacon lands); either way nothing still runs.
         assert provider.tracked() == []
         assert not [t for t in wiro_state.tasks.values() if t.active]
+
+
+def test_cancel_abandons_the_session_at_once(pw: Playwright, browser_name: str) -> None:
+    recognizer = ScriptedRecognizer(ms_per_word=250, words_per_utterance=1000)
+    clip = SPEECH / CLIPS["truebar"]
+    with stack(recognizer) as s, launch(pw, browser_name, clip) as browser:
+        page = new_page(browser, browser_name, clip)
+        start(page, s.url, "truebar")
+        page.wait_for_selector("#transcript .interim", timeout=15_000)
+        page.click("#cancel")
+        page.wait_for_selector("#state[data-state='idle']")
+        record = s.truebar.state.sessions[0]  # type: ignore[union-attr]
+        assert record.ended.wait(5)
+        page.wait_for_timeout(300)
+        # CANCEL went out (not EOS), nothing was finalised, and the page is ready for a new start.
+        kinds = [json.loads(m).get("type") for m in record.received]
+        assert "CANCEL" in kinds and "EOS" not in kinds
+        assert final_texts(page) == [] and page.locator("#transcript .interim").count() == 0
+        assert page.is_enabled("#start")

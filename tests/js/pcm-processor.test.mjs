@@ -1,0 +1,57 @@
+// The worklet shell, run in Node with the three AudioWorkletGlobalScope names it uses stubbed: it must turn every
+// render quantum, including Firefox's zero-channel inputs, into exact frames, and transfer their buffers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+const posted = [];
+let Processor = null;
+globalThis.sampleRate = 48000;
+globalThis.AudioWorkletProcessor = class {
+  constructor() {
+    this.port = {
+      onmessage: null,
+      postMessage: (message, transfer) => posted.push({ message, transfer }),
+    };
+  }
+};
+globalThis.registerProcessor = (name, cls) => {
+  assert.equal(name, 'pcm-processor');
+  Processor = cls;
+};
+await import('../../static/audio/pcm-processor.js');
+
+function make(outRate = 16000, frameSamples = 1600) {
+  posted.length = 0;
+  return new Processor({ processorOptions: { outRate, frameSamples } });
+}
+
+const frames = () => posted.filter((p) => p.message.type === 'frame');
+
+test('silent quanta with zero channels keep the clock: one second in, ten 100 ms frames out', () => {
+  const p = make();
+  const tone = new Float32Array(128).map((_, i) => 0.5 * Math.sin(i / 3));
+  for (let q = 0; q < 375; q++) {
+    // 375 quanta of 128 samples = 1 s at 48 kHz; every other one is Firefox's silent input with no channels.
+    const inputs = q % 2 ? [[]] : [[tone]];
+    assert.equal(p.process(inputs), true);
+  }
+  p.port.onmessage({ data: { type: 'flush' } });
+  const out = frames();
+  const total = out.reduce((n, f) => n + f.message.pcm.byteLength / 2, 0);
+  assert.equal(total, 16000);
+  assert.ok(out.slice(0, -1).every((f) => f.message.pcm.byteLength === 3200));
+  assert.deepEqual(out.map((f) => f.message.seq), out.map((_, i) => i));
+  // Buffers are transferred, not copied.
+  assert.ok(out.every((f) => f.transfer.length === 1 && f.transfer[0] === f.message.pcm));
+  const done = posted.at(-1).message;
+  assert.deepEqual(done, { type: 'flushed', frames: out.length, inSamples: 48000 });
+  assert.equal(p.process([[tone]]), false, 'a flushed processor stops');
+});
+
+test('levels are reported about every 50 ms, silence flagged', () => {
+  const p = make();
+  for (let q = 0; q < 38; q++) p.process([[]]);
+  const levels = posted.filter((m) => m.message.type === 'level').map((m) => m.message);
+  assert.equal(levels.length, 2);
+  assert.ok(levels.every((l) => l.silent && l.rms === 0 && l.peak === 0));
+});
