@@ -14,6 +14,7 @@ run: setup
 test: setup-test
 	$(PY) -m ruff check server tests playwright bench scripts
 	$(PY) -m mypy
+	node_modules/.bin/tsc -p tsconfig.json
 	node --test tests/js/
 	$(PY) -m pytest
 

@@ -19,7 +19,7 @@ import { OffsetClock, ReplayBuffer, backoffDelay } from './replay.js';
  *   onLevel?: (l: {rms: number, peak: number, silent: boolean}) => void,
  *   onInterrupted?: (reason: string, kind?: string) => void}} SourceOptions */
 /** @typedef {{stop(): Promise<{frames: number, inSamples: number}>, release(): Promise<void>, contextRate?: number,
- *   deviceLabel?: string, deviceSettings?: MediaTrackSettings, context?: BaseAudioContext}} CaptureLike */
+ *   deviceLabel?: string, deviceSettings?: MediaTrackSettings, context?: BaseAudioContext | {currentTime: number}}} CaptureLike */
 
 export class ApiError extends Error {
   /** @param {string} message @param {number} status @param {string} code */

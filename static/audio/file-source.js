@@ -151,14 +151,14 @@ export class FileSource {
     return { currentTime: this.inSamples / this.decoded.sampleRate };
   }
 
-  /** @param {Required<Pick<FileSourceOptions, 'onFrame'|'realtime'|'canSend'>> & FileSourceOptions} opts */
+  /** @param {Required<Pick<FileSourceOptions, 'onFrame'|'realtime'|'canSend'>> & Omit<FileSourceOptions, 'outRate'|'frameSamples'>} opts */
   run(opts) {
     this.done = this._run(opts).catch((err) => {
       if (opts.onError) opts.onError(err instanceof Error ? err : new Error(String(err)));
     });
   }
 
-  /** @param {Required<Pick<FileSourceOptions, 'onFrame'|'realtime'|'canSend'>> & FileSourceOptions} opts */
+  /** @param {Required<Pick<FileSourceOptions, 'onFrame'|'realtime'|'canSend'>> & Omit<FileSourceOptions, 'outRate'|'frameSamples'>} opts */
   async _run({ onFrame, onLevel, realtime, canSend, onEnded }) {
     const { samples, sampleRate } = this.decoded;
     // One frame's worth of input per step, so levels and frames advance together.
