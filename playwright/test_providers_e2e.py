@@ -136,3 +136,32 @@ def test_cancel_abandons_the_session_at_once(pw: Playwright, browser_name: str) 
         assert "CANCEL" in kinds and "EOS" not in kinds
         assert final_texts(page) == [] and page.locator("#transcript .interim").count() == 0
         assert page.is_enabled("#start")
+
+
+def test_the_page_shows_a_reconnect_and_carries_on(pw: Playwright, browser_name: str) -> None:
+    recognizer = ScriptedRecognizer(ms_per_word=250, words_per_utterance=4)
+    tb = TruebarEmulatorOptions(
+        username=TRUEBAR_USER,
+        password=TRUEBAR_PASSWORD,
+        stream=StreamOptions(drop_after_frames=8, faulty_sessions=1),
+    )
+    clip = SPEECH / CLIPS["truebar"]
+    with stack(recognizer, truebar_options=tb) as s, launch(pw, browser_name, clip) as browser:
+        page = new_page(browser, browser_name, clip)
+        page.goto(s.url + "/")
+        page.wait_for_selector("#app[data-ready='true']")
+        page.select_option("#provider", "truebar")
+        # The first grant goes through; new ones fail until the test lets them, so the page stays reconnecting.
+        page.route("**/api/sessions", lambda route: route.abort())
+        page.route("**/api/sessions", lambda route: route.continue_(), times=1)
+        page.click("#start")
+        page.wait_for_selector("#state[data-state='reconnecting']", timeout=15_000)
+        status = page.inner_text("#state-text")
+        assert "Reconnecting" in status and "s of audio held" in status, status
+        page.unroute("**/api/sessions")
+        page.wait_for_selector("#state[data-state='streaming']", timeout=30_000)
+        page.wait_for_timeout(1_500)
+        stop(page)
+        assert len(s.truebar.state.sessions) == 2  # type: ignore[union-attr]
+        assert len(" ".join(final_texts(page)).split()) >= 8
+        assert page.is_hidden("#error")
