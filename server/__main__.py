@@ -12,7 +12,7 @@ import uvicorn
 
 from server.app import create_app
 from server.security import check_bind
-from server.settings import Settings, read_dotenv
+from server.settings import Settings, SettingsError, read_dotenv
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # The real environment wins over the file, as in every dotenv loader.
     env = {**read_dotenv(Path(args.env_file)), **os.environ}
-    settings = Settings.from_env(env)
+    try:
+        settings = Settings.from_env(env)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     if args.allow_public:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,10 @@ WIRO_API_BASE_URL = "https://api.wiro.ai/v1"
 WIRO_SOCKET_URL = "wss://socket.wiro.ai/v1"
 WIRO_MODEL = "wiro/voxtral-mini-realtime"
 WIRO_TRANSCRIPTION_DELAY = "balanced"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable (never a secret's value)."""
 
 
 @dataclass(frozen=True)
@@ -101,13 +106,39 @@ class Settings:
             return env.get(name, "").strip() or default
 
         def flag(name: str, default: bool = False) -> bool:
-            raw = get(name)
-            return default if not raw else raw.lower() in {"1", "true", "yes", "on"}
+            raw = get(name).lower()
+            if not raw:
+                return default
+            if raw in {"1", "true", "yes", "on"}:
+                return True
+            if raw in {"0", "false", "no", "off"}:
+                return False
+            raise SettingsError(f"{name} must be 1/0, true/false, yes/no or on/off, not {raw!r}.")
+
+        def integer(name: str, default: int, low: int = 0) -> int:
+            raw = get(name, str(default))
+            try:
+                value = int(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a whole number, not {raw!r}.") from None
+            if value < low:
+                raise SettingsError(f"{name} must be at least {low}, not {value}.")
+            return value
+
+        def number(name: str, default: float) -> float:
+            raw = get(name, str(default))
+            try:
+                value = float(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a number, not {raw!r}.") from None
+            if not math.isfinite(value) or value <= 0:
+                raise SettingsError(f"{name} must be a positive number, not {raw!r}.")
+            return value
 
         base = cls()
         return cls(
             host=get("APP_HOST", base.host),
-            port=int(get("APP_PORT", str(base.port))),
+            port=integer("APP_PORT", base.port),
             truebar=TruebarSettings(
                 username=get("TRUEBAR_USERNAME"),
                 password=get("TRUEBAR_PASSWORD"),
@@ -124,25 +155,25 @@ class Settings:
                 socket_url=get("WIRO_SOCKET_URL", WIRO_SOCKET_URL),
                 model=get("WIRO_MODEL", WIRO_MODEL),
                 transcription_delay=get("WIRO_TRANSCRIPTION_DELAY", WIRO_TRANSCRIPTION_DELAY),
-                task_deadline_s=float(get("WIRO_TASK_DEADLINE_S", "3600")),
+                task_deadline_s=number("WIRO_TASK_DEADLINE_S", 3600.0),
             ),
             local=LocalSettings(
                 enabled=flag("LOCAL_ENGINE", True),
-                max_sessions=int(get("LOCAL_MAX_SESSIONS", "4")),
+                max_sessions=integer("LOCAL_MAX_SESSIONS", 4, low=1),
                 hmm=get("LOCAL_HMM"),
                 lm=get("LOCAL_LM"),
                 dict=get("LOCAL_DICT"),
                 jsgf=get("LOCAL_JSGF"),
-                vad_window_s=float(get("LOCAL_VAD_WINDOW_S", "0.3")),
+                vad_window_s=number("LOCAL_VAD_WINDOW_S", 0.3),
                 fwdflat=flag("LOCAL_FWDFLAT", True),
                 bestpath=flag("LOCAL_BESTPATH", True),
             ),
             secret_key=get("APP_SECRET_KEY") or base.secret_key,
             app_password=get("APP_PASSWORD"),
             allow_public_without_password=flag("APP_ALLOW_PUBLIC"),
-            upstream_timeout_s=float(get("APP_UPSTREAM_TIMEOUT_S", "10")),
-            session_rate_per_min=int(get("APP_SESSION_RATE_PER_MIN", "30")),
-            max_sessions_per_client=int(get("APP_MAX_SESSIONS_PER_CLIENT", "4")),
+            upstream_timeout_s=number("APP_UPSTREAM_TIMEOUT_S", 10.0),
+            session_rate_per_min=integer("APP_SESSION_RATE_PER_MIN", 30, low=1),
+            max_sessions_per_client=integer("APP_MAX_SESSIONS_PER_CLIENT", 4, low=1),
             test_endpoints=flag("APP_TEST_ENDPOINTS"),
             log_level=get("APP_LOG_LEVEL", "info"),
         )

@@ -77,3 +77,23 @@ def test_sink_absent_without_test_endpoints() -> None:
 
     with running(create_app(Settings())) as url:
         asyncio.run(talk(url))
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"APP_PORT": "eighty"}, "APP_PORT must be a whole number"),
+        ({"LOCAL_MAX_SESSIONS": "0"}, "LOCAL_MAX_SESSIONS must be at least 1"),
+        ({"APP_UPSTREAM_TIMEOUT_S": "-1"}, "APP_UPSTREAM_TIMEOUT_S must be a positive number"),
+        ({"LOCAL_FWDFLAT": "maybe"}, "LOCAL_FWDFLAT must be 1/0"),
+    ],
+)
+def test_bad_settings_stop_the_server_with_a_clear_message(
+    env: dict[str, str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.__main__ import main
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["--env-file", "/nonexistent"]) == 2
+    assert message in capsys.readouterr().err
