@@ -12,7 +12,8 @@ import {
   showLevelWarning, showProviderStatus, showState, toDbfs,
 } from './ui.js';
 
-/** @typedef {{text: string, startMs: number|null, endMs: number|null, words: {text: string, startMs: number, endMs: number}[]}} Segment */
+/** @typedef {{text: string, startMs: number|null, endMs: number|null, words: {text: string, startMs: number, endMs: number}[],
+ *   estimated?: boolean}} Segment */
 
 // A level this long at digital zero means a muted or wrong device, not a pause in speech.
 const NO_INPUT_MS = 3000;
@@ -243,6 +244,8 @@ function onEvent(run, event) {
         words: (event.words || []).map((/** @type {any} */ w) => ({
           text: w.text, startMs: onTranscriptClock(run, w.startMs), endMs: onTranscriptClock(run, w.endMs),
         })),
+        // Wiro gives no times: its client dates the text by the audio sent when it arrived, a guess to mark as one.
+        estimated: run.session?.grant?.protocol === 'wiro',
       };
       // Without provider times the audio clock at the first interim is the best guess at where it started.
       const approx = run.utteranceAtMs === null ? null : onTranscriptClock(run, run.utteranceAtMs);

@@ -135,6 +135,10 @@ export class Session {
   async start() {
     const { provider, tag } = this.options;
     this.grant = await postJson('/api/sessions', tag ? { provider, tag } : { provider });
+    if (this.stopping || this.cancelled) {
+      this.endUpstream();
+      throw new Error('The session was ended before it started.');
+    }
     this.buffer = new ReplayBuffer({ sampleRate: this.grant.sample_rate, maxMs: this.options.maxReplayMs ?? 30000 });
     this.client = this.makeClient(this.grant);
     const createSource = this.options.createSource ?? ((/** @type {SourceOptions} */ o) => startCapture({
@@ -150,6 +154,12 @@ export class Session {
       this.client.cancel();
       this.endUpstream();
       throw err;
+    }
+    if (this.stopping || this.cancelled) {
+      this.client.cancel();
+      await this.capture.release();
+      this.endUpstream();
+      throw new Error('The session was ended before it started.');
     }
     this.startedAt = Date.now();
     try {
@@ -199,7 +209,9 @@ export class Session {
    * @param {ProviderEvent} event
    */
   onClientEvent(client, event) {
-    if (client !== this.client) return; // a replaced client's last words: its session is over
+    if (client !== this.client || this.cancelled) return; // a replaced client's last words: its session is over
+    // A reconnect attempt that fails is retried by reconnectLoop (its start() rejects): not the page's business.
+    if (this.state === 'reconnecting' && (event.type === 'error' || event.type === 'closed')) return;
     if (event.type === 'error' && event.fatal && this.state === 'streaming' && this.isTokenExpiry(event.message)) {
       // The provider cut the session because its token expired: a fresh grant continues it.
       this.beginReconnect('the access token expired');
@@ -220,6 +232,11 @@ export class Session {
     if (event.type === 'closed' && !event.clean && this.pendingError) {
       this.pendingError = null;
       this.beginReconnect('the connection was lost');
+      return;
+    }
+    if (event.type === 'closed' && this.state === 'streaming' && !this.stopping) {
+      this.emit(event);
+      this.beginReconnect('the provider ended the session on its own');
       return;
     }
     if (event.type === 'final') {
@@ -305,6 +322,10 @@ export class Session {
       try {
         const grant = await postJson('/api/sessions', this.grant.tag && this.grant.provider !== 'local'
           ? { provider: this.grant.provider, tag: this.grant.tag } : { provider: this.grant.provider });
+        if (this.cancelled) {
+          this.endUpstream(false, grant);
+          return;
+        }
         const client = this.makeClient(grant);
         this.client = client;
         this.grant = grant;
@@ -326,6 +347,7 @@ export class Session {
         lastError = err instanceof Error ? err.message : String(err);
         if (this.client) this.client.cancel();
         this.client = null;
+        this.endUpstream(false, this.grant);
         if (err instanceof ApiError && !RETRYABLE_STATUS.has(err.status)) break;
       }
     }
@@ -358,12 +380,17 @@ export class Session {
     if ((kind === 'ended' || kind === 'suspended' || kind === 'closed') && !this.options.createSource) {
       try {
         if (capture) await capture.release();
-        this.capture = await startCapture({
+        const next = await startCapture({
           ...this.sourceOptions(),
           echoCancellation: this.options.echoCancellation,
           noiseSuppression: this.options.noiseSuppression,
           autoGainControl: this.options.autoGainControl,
         });
+        if (this.cancelled || this.stopping) {
+          await next.release();
+          return;
+        }
+        this.capture = next;
         this.emit({ type: 'source', message: `${reason} Switched to the default microphone.`, recovered: true });
         return;
       } catch (err) {

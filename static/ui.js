@@ -86,7 +86,8 @@ export class TranscriptView {
   }
 
   /**
-   * @param {{text: string, startMs: number | null}} segment  startMs on the transcript's clock
+   * @param {{text: string, startMs: number | null, estimated?: boolean}} segment  startMs on the transcript's
+   *   clock; `estimated` when the provider gives no times and the client guessed them from arrival (Wiro)
    * @param {number | null} [approxStartMs]  shown with "≈" when the provider gives no times (Wiro)
    */
   addFinal(segment, approxStartMs = null) {
@@ -101,7 +102,7 @@ export class TranscriptView {
     if (isTime(start)) {
       const time = document.createElement('time');
       time.className = 'stamp';
-      const approx = !isTime(segment.startMs);
+      const approx = Boolean(segment.estimated) || !isTime(segment.startMs);
       time.textContent = `${approx ? '≈' : ''}${formatTime(start)}`;
       time.dateTime = `PT${(start / 1000).toFixed(1)}S`;
       if (approx) time.title = 'Approximate: this engine gives no times';

@@ -165,14 +165,17 @@ export class FileSource {
     const step = Math.max(1, Math.round((this.frameSamples * sampleRate) / this.outRate));
     const levelEvery = Math.max(1, Math.round(sampleRate * LEVEL_INTERVAL_S));
     const frameMs = (this.frameSamples * 1000) / this.outRate;
-    const startedAt = performance.now();
+    let startedAt = performance.now();
     let sentMs = 0;
     let sinceYield = 0;
     /** @param {Int16Array[]} frames */
     const post = async (frames) => {
       for (const frame of frames) {
         // Once stopping, frames go out anyway: the client queues them until it is ready.
+        const heldFrom = performance.now();
         while (!this.released && !this.stopping && !canSend()) await sleep(20);
+        // Time held back is not time the audio played: pacing resumes from here, not with a burst.
+        startedAt += performance.now() - heldFrom;
         if (this.released) return;
         onFrame(frame, this.framesPosted++);
         sentMs += frameMs;

@@ -395,8 +395,7 @@ export class StreamSession {
 
   async _stop() {
     if (this.state === STATE.IDLE) {
-      this._ended = 'cancelled';
-      this._setState(STATE.CLOSED);
+      this._endIdle();
       return;
     }
     if (this.state === STATE.CONNECTING || this.state === STATE.CONFIGURING) {
@@ -415,8 +414,7 @@ export class StreamSession {
   /** Abandon the session now: pending results are not waited for. */
   cancel() {
     if (this.state === STATE.IDLE) {
-      this._ended = 'cancelled';
-      this._setState(STATE.CLOSED);
+      this._endIdle();
       return;
     }
     if (this._ended) return;
@@ -428,6 +426,15 @@ export class StreamSession {
     this._ready.reject(new Error(`The ${this.label} session was cancelled.`));
     this._finished.resolve();
     this._closeSocket(1000, 'cancelled');
+  }
+
+  /** Ended before start(): a later start() rejects instead of waiting forever. */
+  _endIdle() {
+    this._ended = 'cancelled';
+    this._setState(STATE.CLOSED);
+    this._ready.reject(new Error(`The ${this.label} session was cancelled.`));
+    this._finished.resolve();
+    this._closed.resolve();
   }
 
   // ---- for the protocol modules ----

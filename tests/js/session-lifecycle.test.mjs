@@ -1,0 +1,129 @@
+// static/session.js around the edges of a session's life: Stop/Cancel while starting or reconnecting, a failed
+// reconnect attempt, a provider ending on its own, and events after Cancel. Provider sockets and /api/sessions
+// are doubles; the Session, the provider clients and the replay buffer are the real ones.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { Session } from '../../static/session.js';
+import { deferred, frame, ready, sleep, source, tick, world } from './support/session-fakes.mjs';
+
+Math.random = () => 0; // backoff jitter: no wait
+
+function session(w, provider, src, events = []) {
+  return new Session({
+    provider,
+    clientOptions: { WebSocketImpl: w.Sock },
+    createSource: async (o) => { src.onFrame = o.onFrame; return src; },
+    onEvent: (e) => events.push(e),
+  });
+}
+
+async function streaming(w, provider, src, events) {
+  const s = session(w, provider, src, events);
+  const started = s.start();
+  for (let i = 0; i < 5; i++) await tick();
+  ready(w.Sock.instances[0], provider);
+  await started;
+  return s;
+}
+
+test('Stop while the grant is still coming: nothing is opened, the grant is handed back', async () => {
+  const w = world();
+  const held = deferred();
+  w.hold = held.promise;
+  const src = source();
+  const s = session(w, 'truebar', src);
+  const started = s.start();
+  await tick();
+  await s.stop();
+  held.resolve();
+  await assert.rejects(started, /ended before it started/);
+  assert.equal(w.Sock.instances.length, 0, 'no provider socket after Stop');
+  assert.equal(src.onFrame, null, 'the microphone was never opened');
+  assert.deepEqual(w.ends, ['/api/sessions/truebar/s1/end']);
+});
+
+test('Cancel while the microphone is opening: start() rejects and the microphone is released', async () => {
+  for (const action of ['stop', 'cancel']) {
+    const w = world();
+    const opening = deferred();
+    const src = source();
+    const s = new Session({
+      provider: 'truebar', clientOptions: { WebSocketImpl: w.Sock }, onEvent: () => {},
+      createSource: async () => { await opening.promise; return src; },
+    });
+    const started = s.start();
+    for (let i = 0; i < 5; i++) await tick();
+    await s[action]();
+    opening.resolve();
+    await assert.rejects(started, /ended before it started/, action);
+    assert.equal(src.released, true, action);
+  }
+});
+
+test('a reconnect attempt whose socket fails is retried, not reported as the end', async () => {
+  const w = world('wiro');
+  const src = source();
+  const events = [];
+  const s = await streaming(w, 'wiro', src, events);
+  src.onFrame(frame());
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(20);
+  w.Sock.instances[1].serverClose(1006); // the second try is refused too
+  await sleep(20);
+  ready(w.Sock.instances[2], 'wiro');
+  await sleep(20);
+  const kinds = events.map((e) => e.type).filter((t) => t !== 'state');
+  assert.deepEqual(kinds.filter((t) => t === 'reconnecting').length, 2);
+  assert.ok(kinds.includes('reconnected') && !kinds.includes('error'), kinds.join());
+  assert.equal(w.Sock.instances[2].binaries.length, 1, 'the held frame is replayed');
+  // Every grant that did not become the live one is handed back (for Wiro: a billed task).
+  assert.deepEqual(w.ends, ['/api/sessions/wiro/s1/end', '/api/sessions/wiro/s2/end']);
+  assert.equal(s.state, 'streaming');
+});
+
+test('Cancel during a reconnect leaves no socket open and hands the new grant back', async () => {
+  const w = world('wiro');
+  const src = source();
+  const events = [];
+  const s = await streaming(w, 'wiro', src, events);
+  const held = deferred();
+  w.hold = held.promise;
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(20);
+  s.cancel();
+  const seen = events.length;
+  held.resolve();
+  await sleep(20);
+  assert.equal(w.Sock.instances.length, 1, 'no new socket after Cancel');
+  assert.ok(w.ends.includes('/api/sessions/wiro/s2/end'));
+  assert.deepEqual(events.slice(seen), []);
+});
+
+test('a provider that ends the session on its own is reconnected, not left silently dead', async () => {
+  const w = world();
+  const src = source();
+  const events = [];
+  const s = await streaming(w, 'truebar', src, events);
+  w.Sock.instances[0].push({ type: 'STATUS', status: 'FINISHED' });
+  await sleep(20);
+  ready(w.Sock.instances[1]);
+  for (let i = 0; i < 3; i++) src.onFrame(frame());
+  await sleep(20);
+  assert.ok(events.some((e) => e.type === 'reconnecting' && /on its own/.test(e.reason)));
+  assert.equal(s.state, 'streaming');
+  assert.equal(w.Sock.instances[1].binaries.length, 3, 'audio flows to the new session');
+});
+
+test('nothing reaches the page after Cancel, not even the Wiro words pending at that moment', async () => {
+  const w = world('wiro');
+  const src = source();
+  const events = [];
+  const s = await streaming(w, 'wiro', src, events);
+  src.onFrame(frame());
+  w.Sock.instances[0].push({ type: 'task_output', message: 'TRANSCRIPT_USER:never mind' });
+  const seen = events.length;
+  s.cancel();
+  await sleep(20);
+  assert.deepEqual(events.slice(seen), []);
+});
