@@ -22,12 +22,14 @@ from server import sessions
 from server.emulators.recognizers import Recognizer
 from server.openapi import openapi_route
 from server.providers import build_providers
-from server.providers.base import Provider
+from server.providers.base import Provider, ProviderError
 from server.security import (
     COOKIE_NAME,
+    HostGuardMiddleware,
     PasswordGateMiddleware,
     RateLimiter,
     SecurityHeadersMiddleware,
+    allowed_hosts,
     install_log_redaction,
     make_auth_cookie,
 )
@@ -60,7 +62,12 @@ async def login(request: Request) -> Response:
     if limiter.check(sessions.client_key(request)) is not None:
         context = {"title": "Log in", "error": "Too many attempts: wait a minute."}
         return templates.TemplateResponse(request, "login.html", context, status_code=429)
-    form = parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
+    try:
+        raw = await sessions.read_body(request, 4096)
+    except ProviderError:
+        context = {"title": "Log in", "error": "That request was too large."}
+        return templates.TemplateResponse(request, "login.html", context, status_code=413)
+    form = parse_qs(raw.decode("utf-8", "replace"))
     given = (form.get("password") or [""])[0]
     if not settings.app_password or not hmac.compare_digest(given.encode(), settings.app_password.encode()):
         context = {"title": "Log in", "error": "Wrong password."}
@@ -154,7 +161,10 @@ def create_app(
         providers: dict[str, Provider] = getattr(app.state, "providers", {})
         return [o for p in providers.values() if p.status().configured for o in p.connect_origins()]
 
-    middleware = [Middleware(SecurityHeadersMiddleware, connect_origins=connect_origins)]
+    middleware = [
+        Middleware(HostGuardMiddleware, allowed=allowed_hosts(settings)),
+        Middleware(SecurityHeadersMiddleware, connect_origins=connect_origins),
+    ]
     if settings.app_password:
         middleware.append(Middleware(PasswordGateMiddleware, secret=settings.secret_key))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -205,6 +206,51 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def allowed_hosts(settings: Any) -> frozenset[str] | None:
+    """Host names the app answers to; None for any.
+
+    A loopback app without a password is protected from other sites only by the browser's same-origin rule, and
+    DNS rebinding defeats that: evil.example re-pointed at 127.0.0.1 is "same-origin" with itself. So such an app
+    answers only to loopback names (and the address it was told to bind). An app behind a password is safe from
+    rebinding (its SameSite=Strict cookie is bound to the real host), so it answers to any name unless
+    APP_ALLOWED_HOSTS lists them.
+    """
+    if settings.allowed_hosts:
+        return LOOPBACK_NAMES | {h.lower() for h in settings.allowed_hosts}
+    if settings.app_password or settings.allow_public_without_password:
+        return None
+    return LOOPBACK_NAMES | ({settings.host.lower()} if settings.host not in {"", "0.0.0.0", "::"} else set())
+
+
+class HostGuardMiddleware:
+    """Refuses requests and sockets whose Host header names a host this app does not answer to."""
+
+    def __init__(self, app: ASGIApp, allowed: frozenset[str] | None) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.allowed is None or scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+        raw = Headers(scope=scope).get("host", "")
+        try:
+            host = urlsplit("//" + raw).hostname or ""
+        except ValueError:
+            host = ""
+        if host in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": "unknown host"})
+            return
+        body = b"Unknown host: open this app by the address it listens on (for example http://127.0.0.1:8000/)."
+        await _respond(send, 400, body, [(b"content-type", b"text/plain; charset=utf-8")])
 
 
 class PasswordGateMiddleware:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.providers.base import Provider, ProviderError, SessionRequest
+from server.providers.base import Grant, Provider, ProviderError, SessionRequest
 from server.security import RateLimiter, cross_site_reason
 
 MAX_BODY_BYTES = 16 * 1024
@@ -53,10 +54,19 @@ async def provider_options(request: Request) -> Response:
         return error_response(exc)
 
 
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes `limit` bytes (never read whole first)."""
+    size, chunks = 0, []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProviderError(413, "too_large", "The request body is too large.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _json_body(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise ProviderError(413, "too_large", "The request body is too large.")
+    body = await read_body(request, MAX_BODY_BYTES)
     try:
         data = json.loads(body or b"{}")
     except (ValueError, RecursionError):
@@ -74,7 +84,9 @@ class SessionLedger:
     clock: Callable[[], float] = time.time
     _open: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def admit(self, client: str) -> None:
+    def admit(self, client: str) -> str:
+        """Reserve a place for a grant being minted (returns its key), or raise 429. Reserving before the first
+        await keeps concurrent requests from all passing the check."""
         now = self.clock()
         held = {k: exp for k, exp in self._open.get(client, {}).items() if exp > now}
         self._open[client] = held
@@ -85,6 +97,9 @@ class SessionLedger:
                 f"{len(held)} sessions are already open from this client: stop one first.",
                 retry_after=max(1.0, min(held.values()) - now),
             )
+        key = f"pending/{secrets.token_hex(8)}"
+        held[key] = now + 120.0
+        return key
 
     def add(self, client: str, key: str, expires_at: float) -> None:
         self._open.setdefault(client, {})[key] = expires_at
@@ -117,26 +132,33 @@ async def create_session(request: Request) -> Response:
                 429, "rate_limited", "Too many sessions started: wait a moment.", retry_after=wait
             )
         ledger: SessionLedger = request.app.state.ledger
-        ledger.admit(client_key(request))
-        body = await _json_body(request)
-        name = body.get("provider")
-        provider = _providers(request).get(name) if isinstance(name, str) else None
-        if provider is None:
-            known = ", ".join(_providers(request))
-            raise ProviderError(400, "unknown_provider", f"Unknown provider; choose one of: {known}.")
-        status = provider.status()
-        if not status.configured:
-            missing = ", ".join(status.missing)
-            raise ProviderError(409, "not_configured", f"{status.label} is not configured: set {missing}.")
-        grant = await provider.create_session(
-            SessionRequest(options=body, ws_origin=ws_origin(request), client_id=client_key(request))
-        )
+        reservation = ledger.admit(client_key(request))
+        try:
+            grant = await _mint(request)
+        finally:
+            ledger.remove(reservation)
     except ProviderError as exc:
         return error_response(exc)
     ledger.add(
         client_key(request), f"{grant['provider']}/{grant.get('session_id')}", float(grant["expires_at"])
     )
     return JSONResponse(grant, headers={"Cache-Control": "no-store"})
+
+
+async def _mint(request: Request) -> Grant:
+    body = await _json_body(request)
+    name = body.get("provider")
+    provider = _providers(request).get(name) if isinstance(name, str) else None
+    if provider is None:
+        known = ", ".join(_providers(request))
+        raise ProviderError(400, "unknown_provider", f"Unknown provider; choose one of: {known}.")
+    status = provider.status()
+    if not status.configured:
+        missing = ", ".join(status.missing)
+        raise ProviderError(409, "not_configured", f"{status.label} is not configured: set {missing}.")
+    return await provider.create_session(
+        SessionRequest(options=body, ws_origin=ws_origin(request), client_id=client_key(request))
+    )
 
 
 async def end_session(request: Request) -> Response:

@@ -87,6 +87,11 @@ class Settings:
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     app_password: str = field(default="", repr=False)
     allow_public_without_password: bool = False
+    # Host names the app answers to besides loopback (a public install's own name); see security.allowed_hosts.
+    allowed_hosts: tuple[str, ...] = ()
+    # Proxies whose X-Forwarded-For is believed (uvicorn's forwarded_allow_ips); empty: none, so a client cannot
+    # pick its own address to dodge the per-client limits.
+    trusted_proxies: str = ""
     # Seconds the server waits for any upstream (token endpoint, Run) before answering 504.
     upstream_timeout_s: float = 10.0
     # Lifetime of tokens the app mints itself (local engine).
@@ -115,7 +120,7 @@ class Settings:
                 return False
             raise SettingsError(f"{name} must be 1/0, true/false, yes/no or on/off, not {raw!r}.")
 
-        def integer(name: str, default: int, low: int = 0) -> int:
+        def integer(name: str, default: int, low: int = 0, high: int | None = None) -> int:
             raw = get(name, str(default))
             try:
                 value = int(raw)
@@ -123,6 +128,8 @@ class Settings:
                 raise SettingsError(f"{name} must be a whole number, not {raw!r}.") from None
             if value < low:
                 raise SettingsError(f"{name} must be at least {low}, not {value}.")
+            if high is not None and value > high:
+                raise SettingsError(f"{name} must be at most {high}, not {value}.")
             return value
 
         def number(name: str, default: float) -> float:
@@ -138,7 +145,7 @@ class Settings:
         base = cls()
         return cls(
             host=get("APP_HOST", base.host),
-            port=integer("APP_PORT", base.port),
+            port=integer("APP_PORT", base.port, high=65535),
             truebar=TruebarSettings(
                 username=get("TRUEBAR_USERNAME"),
                 password=get("TRUEBAR_PASSWORD"),
@@ -171,12 +178,23 @@ class Settings:
             secret_key=get("APP_SECRET_KEY") or base.secret_key,
             app_password=get("APP_PASSWORD"),
             allow_public_without_password=flag("APP_ALLOW_PUBLIC"),
+            allowed_hosts=tuple(h.strip() for h in get("APP_ALLOWED_HOSTS").split(",") if h.strip()),
+            trusted_proxies=get("APP_TRUSTED_PROXIES"),
             upstream_timeout_s=number("APP_UPSTREAM_TIMEOUT_S", 10.0),
             session_rate_per_min=integer("APP_SESSION_RATE_PER_MIN", 30, low=1),
             max_sessions_per_client=integer("APP_MAX_SESSIONS_PER_CLIENT", 4, low=1),
             test_endpoints=flag("APP_TEST_ENDPOINTS"),
-            log_level=get("APP_LOG_LEVEL", "info"),
+            log_level=log_level(get("APP_LOG_LEVEL", "info")),
         )
+
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def log_level(raw: str) -> str:
+    if raw.lower() not in LOG_LEVELS:
+        raise SettingsError(f"APP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {raw!r}.")
+    return raw.lower()
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -184,7 +202,11 @@ def read_dotenv(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     if not path.is_file():
         return out
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path} is not UTF-8 text.") from None
+    for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue

@@ -27,6 +27,12 @@ class DeadlineTransport(httpx.AsyncBaseTransport):
                     await response.aclose()
         except TimeoutError:
             raise httpx.ReadTimeout("The upstream did not finish answering in time.", request=request) from None
+        except httpx.HTTPError:
+            raise
+        except (OSError, OverflowError, ExceptionGroup) as exc:
+            # What the connection layer lets through unwrapped: a port past 65535 (OverflowError, inside anyio's
+            # ExceptionGroup), a socket error. Callers handle every failure to connect as httpx's own.
+            raise httpx.ConnectError(f"Could not connect: {type(exc).__name__}", request=request) from None
         return httpx.Response(
             response.status_code, headers=response.headers, content=body, extensions=response.extensions
         )

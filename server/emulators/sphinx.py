@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -311,17 +312,32 @@ def _process_call(method: str, *args: Any) -> Any:
 class _Worker:
     """Where a session's decoder lives; every call for that session goes to the same worker."""
 
-    def __init__(self, executor: concurrent.futures.Executor, engine: _Engine | None) -> None:
+    def __init__(
+        self,
+        executor: concurrent.futures.Executor,
+        engine: _Engine | None,
+        rebuild: Callable[[], concurrent.futures.Executor] | None = None,
+    ) -> None:
         self.executor = executor
         self.engine = engine  # None when the engine lives in a worker process
         self.sessions = 0
+        self._rebuild = rebuild
 
     async def call(self, method: str, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
-        if self.engine is None:
-            return await loop.run_in_executor(self.executor, _process_call, method, *args)
-        fn: Callable[..., Any] = getattr(self.engine, method)
-        return await loop.run_in_executor(self.executor, fn, *args)
+        executor = self.executor
+        try:
+            if self.engine is None:
+                return await loop.run_in_executor(executor, _process_call, method, *args)
+            fn: Callable[..., Any] = getattr(self.engine, method)
+            return await loop.run_in_executor(executor, fn, *args)
+        except concurrent.futures.BrokenExecutor:
+            # The worker process died (the OOM killer, a crash): its sessions are lost, but the next ones get a
+            # fresh process instead of failing until the app restarts.
+            if self._rebuild is not None and self.executor is executor:
+                self.executor = self._rebuild()
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 class PocketsphinxRecognizer:
@@ -385,14 +401,15 @@ class PocketsphinxRecognizer:
             self._executors = [threads]
             self._pool = [_Worker(threads, engine) for _ in range(self.workers)]
             return
+        for _ in range(self.workers):
+            self._pool.append(_Worker(self._process_executor(), None, rebuild=self._process_executor))
+
+    def _process_executor(self) -> concurrent.futures.Executor:
         # spawn, not fork: the parent runs an event loop and threads, which a forked child would inherit broken.
         context = multiprocessing.get_context("spawn")
-        for _ in range(self.workers):
-            executor = concurrent.futures.ProcessPoolExecutor(
-                1, mp_context=context, initializer=_process_init, initargs=(self.config,)
-            )
-            self._executors.append(executor)
-            self._pool.append(_Worker(executor, None))
+        return concurrent.futures.ProcessPoolExecutor(
+            1, mp_context=context, initializer=_process_init, initargs=(self.config,)
+        )
 
     async def open(self) -> PocketsphinxSession:
         if self.active >= self.max_sessions:
@@ -403,7 +420,17 @@ class PocketsphinxRecognizer:
         worker.sessions += 1
         sid = next(self._ids)
         try:
-            await worker.call("open", sid, self._cmn)
+            try:
+                await _uncancelled(worker.call("open", sid, self._cmn))
+            except concurrent.futures.BrokenExecutor:
+                await _uncancelled(worker.call("open", sid, self._cmn))  # once more, in the fresh process
+        except asyncio.CancelledError:
+            # The decoder was built all the same (the call ran to its end): release it before giving up the slot.
+            with contextlib.suppress(Exception):
+                await _uncancelled(worker.call("close", sid))
+            worker.sessions -= 1
+            self.active -= 1
+            raise
         except BaseException:
             worker.sessions -= 1
             self.active -= 1
@@ -413,7 +440,8 @@ class PocketsphinxRecognizer:
     async def warm_up(self) -> None:
         """Start the workers and build one decoder in each, so the first session doesn't wait for them."""
         self._start()
-        await asyncio.gather(*(w.call("warm") for w in self._pool[: len(self._executors)]))
+        workers = self._pool if self.mode == "process" else self._pool[:1]
+        await asyncio.gather(*(w.call("warm") for w in workers))
 
     async def aclose(self) -> None:
         """Stop the workers. Sessions still open fail on their next call."""
@@ -421,7 +449,8 @@ class PocketsphinxRecognizer:
 
     def shutdown(self) -> None:
         """aclose() for callers without an event loop (fixtures, atexit)."""
-        executors, self._executors, self._pool = self._executors, [], []
+        executors = list(dict.fromkeys([*self._executors, *(w.executor for w in self._pool)]))
+        self._executors, self._pool = [], []
         for executor in executors:
             executor.shutdown(wait=True, cancel_futures=True)
 

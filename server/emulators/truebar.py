@@ -144,6 +144,9 @@ class SessionRecord:
     outcome: str = "OPEN"
     close_code: int | None = None
     ended: threading.Event = field(default_factory=threading.Event)
+    # Keep the audio and messages (tests read them); off where the protocol serves real use (the local engine),
+    # which would otherwise hold every byte of a long session in memory.
+    keep: bool = True
 
     def sent_of(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.sent if m.get("type", m.get("messageType")) == kind]
@@ -173,7 +176,7 @@ async def serve_stream(
 
     `tags` are the ASR tags a CONFIG may name. Never raises for anything the client does.
     """
-    stream = _Stream(websocket, recognizer, options, record or SessionRecord(), token_expires_at, tags)
+    stream = _Stream(websocket, recognizer, options, record or SessionRecord(keep=False), token_expires_at, tags)
     await stream.run()
 
 
@@ -242,7 +245,8 @@ class _Stream:
             raise _Fail("The access token has expired.") from None
 
     async def send(self, message: dict[str, Any]) -> None:
-        self.record.sent.append(message)
+        if self.record.keep:
+            self.record.sent.append(message)
         await self.ws.send_text(json.dumps(message, separators=(",", ":")))
 
     async def fail(self, exc: _Fail) -> None:
@@ -266,7 +270,8 @@ class _Stream:
             raise _Fail(f"Malformed audio frame: {len(data)} bytes is not a whole number of 16-bit samples.")
         record, o = self.record, self.options
         record.frames += 1
-        record.pcm += data
+        if record.keep:
+            record.pcm += data
         self.session_bytes += len(data)
         if o.drop_after_frames is not None and record.frames >= o.drop_after_frames:
             # Returning without a close frame makes the server drop the TCP connection (the client sees 1006).
@@ -279,7 +284,8 @@ class _Stream:
         await self.emit(await self.session.feed(data))
 
     async def on_text(self, text: str) -> None:
-        self.record.received.append(text)
+        if self.record.keep:
+            self.record.received.append(text)
         try:
             message = parse_client_text(text)
         except ProtocolError as exc:

@@ -42,6 +42,9 @@ class LocalTokens:
     def __init__(self, secret: str, ttl_s: float) -> None:
         self._key = hashlib.sha256(b"local-stream:" + secret.encode()).digest()
         self.ttl_s = ttl_s
+        # Session ids whose token has opened a stream, until the token expires: a grant opens one stream, so one
+        # client cannot take every decoder with one token (the page mints a new grant to reconnect).
+        self._spent: dict[str, float] = {}
 
     def mint(self, session_id: str, now: float | None = None) -> tuple[str, float]:
         expires_at = (time.time() if now is None else now) + self.ttl_s
@@ -62,6 +65,16 @@ class LocalTokens:
         if claims["exp"] <= (time.time() if now is None else now):
             return None
         return claims
+
+    def spend(self, claims: dict[str, Any], now: float | None = None) -> bool:
+        """Mark a verified token used; False when it already was."""
+        now = time.time() if now is None else now
+        self._spent = {sid: exp for sid, exp in self._spent.items() if exp > now}
+        sid = str(claims.get("sid"))
+        if sid in self._spent:
+            return False
+        self._spent[sid] = float(claims["exp"])
+        return True
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
@@ -147,7 +160,7 @@ class LocalProvider:
         """WS /api/local/stream?access_token=…: the Truebar stream protocol over the embedded engine."""
         token = websocket.query_params.get("access_token", "")
         claims = self.tokens.verify(token) if token else None
-        if claims is None or not self.settings.local.enabled:
+        if claims is None or not self.settings.local.enabled or not self.tokens.spend(claims):
             await deny(websocket, 401)
             return
         try:

@@ -234,7 +234,8 @@ class WiroProvider:
             response = await self.http.post(url, json=body, headers=self._headers())
         except httpx.TimeoutException:
             raise ProviderError(504, "upstream_timeout", "Wiro did not answer in time.") from None
-        except httpx.HTTPError:
+        except (httpx.HTTPError, httpx.InvalidURL):
+            # InvalidURL: a malformed WIRO_API_BASE_URL.
             raise ProviderError(502, "upstream_unreachable", "Wiro could not be reached.") from None
         return _parse(response, path)
 

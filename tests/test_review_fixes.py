@@ -1,0 +1,185 @@
+"""Defences found missing in review, each shown to hold over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from server.app import create_app
+from server.emulators.recognizers import ScriptedRecognizer
+from server.emulators.sphinx import PocketsphinxRecognizer
+from server.emulators.truebar import SessionRecord, StreamOptions
+from server.providers.local import LOCAL_TAG
+from server.settings import Settings, WiroSettings
+from tests.support.live import running
+from tests.support.stack import stack
+from tests.support.truebar_client import transcribe_truebar
+
+
+def test_dns_rebinding_is_refused_on_a_loopback_app() -> None:
+    # evil.example re-pointed at 127.0.0.1: the browser calls it same-origin, so only the Host header tells.
+    with running(create_app(Settings(), local_recognizer=ScriptedRecognizer())) as url:
+        evil = {"Host": "evil.example:8000", "Origin": "http://evil.example:8000", "Sec-Fetch-Site": "same-origin"}
+        r = httpx.post(url + "/api/sessions", json={"provider": "local"}, headers=evil)
+        assert r.status_code == 400 and "Unknown host" in r.text
+        assert httpx.get(url + "/", headers={"Host": "evil.example"}).status_code == 400
+        assert httpx.get(url + "/", headers={"Host": "localhost:1234"}).status_code == 200
+
+        async def socket() -> int:
+            port = int(url.rsplit(":", 1)[1])
+            # Connect to the app but name evil.example in the request, as a rebound page's socket would.
+            try:
+                async with websockets.connect(
+                    f"ws://evil.example:{port}/api/local/stream", host="127.0.0.1", port=port
+                ):
+                    return 101
+            except websockets.exceptions.InvalidStatus as exc:
+                return exc.response.status_code
+
+        assert asyncio.run(socket()) == 403
+
+
+def test_named_hosts_and_password_protected_apps() -> None:
+    listed = Settings(allowed_hosts=("stt.example.org",))
+    with running(create_app(listed)) as url:
+        assert httpx.get(url + "/healthz", headers={"Host": "stt.example.org"}).status_code == 200
+        assert httpx.get(url + "/healthz", headers={"Host": "other.example"}).status_code == 400
+    with running(create_app(Settings(app_password="pw"))) as url:
+        # Behind a password a rebinding page has no cookie for its own name: any Host may reach the login.
+        assert httpx.get(url + "/healthz", headers={"Host": "lan-box.local"}).status_code == 200
+
+
+def test_concurrent_requests_cannot_pass_the_open_session_cap() -> None:
+    base = Settings(max_sessions_per_client=2, session_rate_per_min=1000, test_endpoints=True)
+    with stack(ScriptedRecognizer(), settings=base) as s:
+
+        async def burst() -> list[int]:
+            async with httpx.AsyncClient() as client:
+                calls = [client.post(s.url + "/api/sessions", json={"provider": "wiro"}) for _ in range(8)]
+                return sorted(r.status_code for r in await asyncio.gather(*calls))
+
+        codes = asyncio.run(burst())
+        assert codes == [200, 200] + [429] * 6
+        assert len(s.wiro.state.wiro.tasks) == 2  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:99999/v1", "http://api.wiro.ai:80x/v1", "http://[::1/v1"])
+def test_a_malformed_upstream_url_is_a_clear_502(base_url: str) -> None:
+    settings = Settings(wiro=WiroSettings(api_key="k", api_base_url=base_url))
+    with running(create_app(settings)) as url:
+        r = httpx.post(url + "/api/sessions", json={"provider": "wiro"})
+    assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_unreachable"
+
+
+def test_a_local_grant_opens_one_stream() -> None:
+    with running(create_app(Settings(), local_recognizer=ScriptedRecognizer())) as url:
+        g = httpx.post(url + "/api/sessions", json={"provider": "local"}).json()
+        first = asyncio.run(transcribe_truebar(g["ws_url"], g["token"], bytes(3200), tag=LOCAL_TAG))
+        assert first.statuses[-1]["status"] == "FINISHED"
+
+        async def again() -> int:
+            try:
+                async with websockets.connect(f"{g['ws_url']}?access_token={g['token']}"):
+                    return 101
+            except websockets.exceptions.InvalidStatus as exc:
+                return exc.response.status_code
+
+        assert asyncio.run(again()) == 401
+
+
+def test_a_record_that_does_not_keep_holds_no_audio() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    from server.emulators.truebar import serve_stream
+
+    record = SessionRecord(keep=False)
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await serve_stream(websocket, ScriptedRecognizer(), StreamOptions(), record, tags=[LOCAL_TAG])
+
+    app = Starlette(routes=[WebSocketRoute("/s", endpoint)])
+    with running(app) as url:
+        result = asyncio.run(
+            transcribe_truebar("ws" + url.removeprefix("http") + "/s", "t", bytes(64_000), tag=LOCAL_TAG)
+        )
+    assert result.finals and record.frames == 20 and record.outcome == "FINISHED"
+    assert len(record.pcm) == 0 and record.sent == [] and record.received == []
+
+
+@pytest.mark.parametrize(("size", "path"), [(20_000, "/api/sessions"), (5_000, "/login")])
+def test_oversized_bodies_are_refused(size: int, path: str) -> None:
+    with running(create_app(Settings(app_password="pw"))) as url:
+        headers = {
+            "Content-Type": "application/json" if path.startswith("/api") else "application/x-www-form-urlencoded"
+        }
+        if path.startswith("/api"):
+            cookie = httpx.post(
+                url + "/login",
+                content=b"password=pw",
+                headers=headers | {"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            headers["Cookie"] = cookie.headers["set-cookie"].split(";")[0]
+        r = httpx.post(url + path, content=b"x" * size, headers=headers)
+    assert r.status_code == 413
+
+
+def test_a_dead_engine_worker_is_replaced() -> None:
+    async def scenario() -> list[Any]:
+        recognizer = PocketsphinxRecognizer(workers=1, max_sessions=2)
+        try:
+            await recognizer.warm_up()
+            executor: Any = recognizer._pool[0].executor
+            (pid,) = list(executor._processes)
+            os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.5)
+            session = await recognizer.open()  # the dead process is noticed, replaced, and the open retried
+            hyps = await session.feed(bytes(3200))
+            await session.aclose()
+            assert recognizer._pool[0].executor is not executor
+            return hyps
+        finally:
+            await recognizer.aclose()
+
+    assert asyncio.run(scenario()) == []
+
+
+def test_main_believes_forwarded_headers_only_from_named_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from server.__main__ import main
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
+    assert main(["--port", "0", "--env-file", "/nonexistent"]) == 0
+    assert seen["proxy_headers"] is False
+    monkeypatch.setenv("APP_TRUSTED_PROXIES", "10.0.0.1")
+    assert main(["--port", "0", "--env-file", "/nonexistent"]) == 0
+    assert seen["proxy_headers"] is True and seen["forwarded_allow_ips"] == "10.0.0.1"
+
+
+def test_startup_refuses_unusable_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.__main__ import main
+
+    monkeypatch.setenv("APP_LOG_LEVEL", "verbose")
+    assert main(["--env-file", "/nonexistent"]) == 2
+    assert "APP_LOG_LEVEL must be one of" in capsys.readouterr().err
+    monkeypatch.delenv("APP_LOG_LEVEL")
+    monkeypatch.setenv("APP_PORT", "70000")
+    assert main(["--env-file", "/nonexistent"]) == 2
+    assert "APP_PORT must be at most 65535" in capsys.readouterr().err
+    monkeypatch.delenv("APP_PORT")
+    bad = tmp_path / ".env"
+    bad.write_bytes(b"A=\xff\xfe\n")
+    assert main(["--env-file", str(bad)]) == 2
+    assert "is not UTF-8 text" in capsys.readouterr().err
