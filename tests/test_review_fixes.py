@@ -183,3 +183,23 @@ def test_startup_refuses_unusable_values(
     bad.write_bytes(b"A=\xff\xfe\n")
     assert main(["--env-file", str(bad)]) == 2
     assert "is not UTF-8 text" in capsys.readouterr().err
+
+
+def test_a_cancelled_open_leaves_no_decoder_behind() -> None:
+    async def scenario() -> tuple[int, int, int]:
+        # Thread mode keeps the engine in this process, where its streams can be seen.
+        recognizer = PocketsphinxRecognizer(workers=1, max_sessions=2, mode="thread")
+        try:
+            task = asyncio.ensure_future(recognizer.open())
+            await asyncio.sleep(0.05)  # the decoder is being built in the worker thread
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            engine: Any = recognizer._pool[0].engine
+            return recognizer.active, len(engine.streams), len(engine.idle)
+        finally:
+            await recognizer.aclose()
+
+    active, streams, idle = asyncio.run(scenario())
+    assert (active, streams) == (0, 0)
+    assert idle == 1  # the decoder went back to the pool, ready for the next session
