@@ -53,7 +53,9 @@ def test_spoken_words_appear(pw: Playwright, browser_name: str, engine: Recogniz
         text = " ".join(final_texts(page))
         assert wer(expected, normalise(text)) <= 0.25, text
         stamps = page.locator("#transcript p.final time").all_inner_texts()
-        assert stamps and all(t.startswith("00:0") for t in stamps)
+        # Wiro gives no times: its stamps are the client's estimates and say so with "≈".
+        mark = "≈" if provider == "wiro" else ""
+        assert stamps and all(t.startswith(mark + "00:0") for t in stamps), stamps
         assert page.is_hidden("#error")
         if provider == "wiro":
             assert "$" in page.inner_text("#cost")
