@@ -15,11 +15,12 @@ import re
 import time
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.settings import Settings
 
 # Query parameters that carry credentials: redacted from every log line.
 SECRET_PARAMS = (
@@ -211,7 +212,7 @@ class SecurityHeadersMiddleware:
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-def allowed_hosts(settings: Any) -> frozenset[str] | None:
+def allowed_hosts(settings: Settings) -> frozenset[str] | None:
     """Host names the app answers to; None for any.
 
     A loopback app without a password is protected from other sites only by the browser's same-origin rule, and
@@ -295,7 +296,7 @@ async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[byt
     await send({"type": "http.response.body", "body": body})
 
 
-def check_bind(host: str, settings: Any) -> str | None:
+def check_bind(host: str, settings: Settings) -> str | None:
     """Why the app must not start on `host` with these settings, or None."""
     if is_loopback(host) or settings.app_password or settings.allow_public_without_password:
         return None

@@ -141,13 +141,8 @@ export class Session {
     }
     this.buffer = new ReplayBuffer({ sampleRate: this.grant.sample_rate, maxMs: this.options.maxReplayMs ?? 30000 });
     this.client = this.makeClient(this.grant);
-    const createSource = this.options.createSource ?? ((/** @type {SourceOptions} */ o) => startCapture({
-      ...o,
-      deviceId: this.options.deviceId,
-      echoCancellation: this.options.echoCancellation,
-      noiseSuppression: this.options.noiseSuppression,
-      autoGainControl: this.options.autoGainControl,
-    }));
+    const createSource = this.options.createSource
+      ?? ((/** @type {SourceOptions} */ o) => this.openMicrophone(o, this.options.deviceId));
     try {
       this.capture = await createSource(this.sourceOptions());
     } catch (err) {
@@ -171,6 +166,21 @@ export class Session {
       this.state = 'error';
       throw err;
     }
+  }
+
+  /**
+   * The microphone with the page's processing options.
+   * @param {SourceOptions} o
+   * @param {string} [deviceId]  default: the system's
+   */
+  openMicrophone(o, deviceId) {
+    return startCapture({
+      ...o,
+      deviceId,
+      echoCancellation: this.options.echoCancellation,
+      noiseSuppression: this.options.noiseSuppression,
+      autoGainControl: this.options.autoGainControl,
+    });
   }
 
   /** @returns {SourceOptions} */
@@ -380,12 +390,8 @@ export class Session {
     if ((kind === 'ended' || kind === 'suspended' || kind === 'closed') && !this.options.createSource) {
       try {
         if (capture) await capture.release();
-        const next = await startCapture({
-          ...this.sourceOptions(),
-          echoCancellation: this.options.echoCancellation,
-          noiseSuppression: this.options.noiseSuppression,
-          autoGainControl: this.options.autoGainControl,
-        });
+        // The chosen device went away: the system default is the one most likely to be there.
+        const next = await this.openMicrophone(this.sourceOptions());
         if (this.cancelled || this.stopping) {
           await next.release();
           return;
