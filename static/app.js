@@ -49,7 +49,6 @@ const controls = {
  * @property {string} label          shown in the state line
  * @property {number} offsetMs       where this recording starts on the transcript's clock
  * @property {LatencyTracker} latency
- * @property {string} clientState    the provider client's last state
  * @property {number | null} utteranceAtMs  audio clock at the current utterance's first interim
  * @property {boolean} over
  */
@@ -208,8 +207,8 @@ const onTranscriptClock = (run, ms) => run.offsetMs + ms;
  * @param {Run} run @param {{startMs?: number|null, endMs?: number|null}} event
  */
 function timesForLatency(run, event) {
-  const grant = run.session.grant;
-  return grant && grant.protocol === 'wiro' ? { startMs: null, endMs: null } : event;
+  const caps = run.session.capabilities;
+  return caps && !caps.timedWords ? { startMs: null, endMs: null } : event;
 }
 
 /** @param {Run} run @param {any} event */
@@ -218,14 +217,6 @@ function onEvent(run, event) {
   const at = typeof event.atMs === 'number' ? event.atMs : audioMs(run);
   run.latency.onAudio(at);
   switch (event.type) {
-    case 'state':
-      run.clientState = event.state;
-      if (event.state === 'configuring' || event.state === 'streaming' || event.state === 'finishing') {
-        showState(event.state, event.state === 'streaming' ? run.label : undefined);
-      } else if (event.state === 'connecting') {
-        showState('connecting');
-      }
-      break;
     case 'partial':
       if (run.utteranceAtMs === null) run.utteranceAtMs = at;
       run.latency.onPartial(timesForLatency(run, event), at);
@@ -245,7 +236,7 @@ function onEvent(run, event) {
           text: w.text, startMs: onTranscriptClock(run, w.startMs), endMs: onTranscriptClock(run, w.endMs),
         })),
         // Wiro gives no times: its client dates the text by the audio sent when it arrived, a guess to mark as one.
-        estimated: run.session?.grant?.protocol === 'wiro',
+        estimated: Boolean(run.session.capabilities && !run.session.capabilities.timedWords),
       };
       // Without provider times the audio clock at the first interim is the best guess at where it started.
       const approx = run.utteranceAtMs === null ? null : onTranscriptClock(run, run.utteranceAtMs);
@@ -263,13 +254,12 @@ function onEvent(run, event) {
     case 'source':
       addWarning(event.message, event.recovered ? 'info' : 'warning');
       break;
-    case 'reconnecting':
-      run.clientState = 'reconnecting';
-      showState('reconnecting', `attempt ${event.attempt}${event.delayMs >= 1000 ? ` in ${Math.round(event.delayMs / 1000)} s` : ''}; `
-        + `${(event.bufferedMs / 1000).toFixed(1)} s of audio held`);
-      break;
     case 'reconnected':
-      addWarning(`Reconnected: ${(event.replayedMs / 1000).toFixed(1)} s of audio were sent again, so nothing was lost.`, 'info');
+      addWarning(event.droppedMs > 0
+        ? `Reconnected: ${(event.replayedMs / 1000).toFixed(1)} s of audio were sent again; ${(event.droppedMs / 1000).toFixed(1)} s `
+          + 'could not be kept, so the transcript has a gap.'
+        : `Reconnected: ${(event.replayedMs / 1000).toFixed(1)} s of audio were sent again, so nothing was lost.`,
+      event.droppedMs > 0 ? 'warning' : 'info');
       break;
     case 'dropped':
       addWarning(`${(event.droppedMs / 1000).toFixed(1)} s of audio could not be kept while disconnected: `
@@ -285,6 +275,26 @@ function onEvent(run, event) {
       break;
     default:
       break;
+  }
+}
+
+/**
+ * @param {Run} run
+ * @param {import('./session-state.js').SessionState} state
+ * @param {import('./session-state.js').StateDetail} detail
+ */
+function onState(run, state, detail) {
+  if (run.over) return;
+  if (state === 'starting' || state === 'connecting') {
+    showState('connecting', run.mode === 'file' ? run.label.replace('transcribing', 'decoding') : undefined);
+  } else if (state === 'streaming') {
+    showState('streaming', run.label);
+  } else if (state === 'reconnecting') {
+    const d = detail;
+    showState('reconnecting', `attempt ${d.attempt}${(d.delayMs ?? 0) >= 1000 ? ` in ${Math.round((d.delayMs ?? 0) / 1000)} s` : ''}; `
+      + `${((d.bufferedMs ?? 0) / 1000).toFixed(1)} s of audio held`);
+  } else if (state === 'stopping') {
+    showState('finishing');
   }
 }
 
@@ -346,7 +356,6 @@ async function start(source = {}) {
     label,
     offsetMs: page.endMs,
     latency: new LatencyTracker(),
-    clientState: 'idle',
     utteranceAtMs: null,
     over: false,
   };
@@ -366,15 +375,12 @@ async function start(source = {}) {
     autoGainControl: controls.agc.checked,
     createSource: file ? (o) => startFileSource(file, {
       ...o,
-      // Wiro has no end-of-utterance signal but the pause between increments (wall-clock time): pace at 1x.
-      realtime: provider === 'wiro',
-      canSend: () => run.clientState === 'streaming',
       onEnded: () => { if (page.run === run) stop(); },
-      onError: (err) => { onEvent(run, { type: 'error', message: err.message, fatal: true }); },
+      onError: (err) => { onEvent(run, { type: 'error', message: err.message, fatal: true, cause: 'protocol' }); },
     }) : undefined,
     onEvent: (event) => onEvent(run, event),
+    onStateChange: (_from, to, detail) => onState(run, to, detail),
     onLevel: (level) => onLevel(run, level),
-    onInterrupted: (reason) => addWarning(reason),
   });
   try {
     await run.session.start();

@@ -7,13 +7,34 @@
 /** @typedef {{text: string, startMs: number, endMs: number}} Word */
 
 /**
+ * Why a session failed, decided where it is known rather than read back from the message:
+ * 'transport' the connection went away without the protocol saying so (worth a reconnect);
+ * 'expired'   the grant's token ran out (a fresh grant continues);
+ * 'protocol'  the provider reported an error or broke the protocol (another attempt would fail the same way).
+ * @typedef {'transport'|'protocol'|'expired'} ErrorCause
+ */
+
+/**
  * @typedef {{type: 'state', state: Exclude<ClientState, 'idle'>}
  *   | {type: 'partial', text: string, startMs: number|null, endMs: number|null}
  *   | {type: 'final', text: string, startMs: number|null, endMs: number|null, words: Word[]}
  *   | {type: 'warning', message: string}
- *   | {type: 'error', message: string, fatal: boolean}
+ *   | {type: 'error', message: string, fatal: boolean, cause: ErrorCause}
  *   | {type: 'cost', turnCost: number|null, cumulativeCost: number|null}
  *   | {type: 'closed', code: number, reason: string, clean: boolean}} ProviderEvent
+ */
+
+/**
+ * What a protocol can and cannot do, for the session and the page to ask instead of testing provider names.
+ * @typedef {object} ProtocolCapabilities
+ * @property {boolean} timedWords      finals carry the provider's own times (else they are the client's estimates)
+ * @property {'fast'|'realtime'} pacing how fast a file may be sent: as fast as accepted, or at 1x
+ * @property {boolean} replayRepeats   audio replayed after a reconnect may come back as words already final
+ */
+
+/**
+ * @typedef {ProtocolCapabilities & {tagsListing: boolean}} Capabilities  a provider's: its protocol's, plus
+ *   whether it lists models (ASR tags) the page may offer
  */
 
 /**
@@ -28,7 +49,9 @@
  * @property {number} frame_samples   samples per audio frame the page sends
  * @property {string} [tag]           Truebar ASR stage tag
  * @property {string} [task_id]       Wiro task id
- * @property {string|number} [expires_at]
+ * @property {string} [session_id]    the app server's handle, for POST /api/sessions/{provider}/{session_id}/end
+ * @property {boolean} [offline]      the embedded engine: no audio leaves the machine
+ * @property {number} [expires_at]      seconds since the epoch (the server's clock)
  */
 
 /**
@@ -45,6 +68,7 @@
  * @property {number} [finishTimeoutMs]  stop()'s wait for the provider to confirm the end (default 10000)
  * @property {number} [maxQueuedMs]      audio buffered before the session is ready (default 30000)
  * @property {Timers} [timers]
+ * @property {() => number} [now]       ms since the epoch, for the grant's expiry (default Date.now)
  * @property {boolean} [interims]        Truebar: ask for interim results (default true)
  * @property {number} [utteranceGapMs]   Wiro: silence in increments that ends an utterance (default 1500)
  * @property {number} [endGraceMs]       Wiro: wait after task_end for task_postprocess_end (default 2000)
@@ -79,6 +103,8 @@ export const DEFAULTS = Object.freeze({
   // After we close, a browser fires `close` once the closing handshake ends; a dead peer must not hang
   // stop().
   closeWaitMs: 3000,
+  // A failure this close to the grant's expiry is taken for the expiry (clocks differ a little).
+  expirySkewS: 5,
 });
 
 // WebSocket.readyState values, spelled out because an injected implementation may lack the static constants.
@@ -302,6 +328,8 @@ export class StreamSession {
     this._readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs;
     this._finishTimeoutMs = opts.finishTimeoutMs ?? DEFAULTS.finishTimeoutMs;
     this._frameMs = (grant.frame_samples * 1000) / grant.sample_rate;
+    this._expiresAt = typeof grant.expires_at === 'number' && Number.isFinite(grant.expires_at) ? grant.expires_at : null;
+    this._now = opts.now ?? Date.now;
     this._queue = new FrameQueue(Math.ceil((opts.maxQueuedMs ?? DEFAULTS.maxQueuedMs) / this._frameMs));
 
     /** @type {ClientState} */
@@ -341,7 +369,7 @@ export class StreamSession {
       ws = new this._WebSocketImpl(this._protocol.url);
     } catch (err) {
       const detail = err instanceof Error ? `: ${this.redact(err.message)}` : '';
-      this.fail(`Could not open a connection to ${this.label} at ${displayUrl(this._protocol.url)}${detail}`);
+      this.fail(`Could not open a connection to ${this.label} at ${displayUrl(this._protocol.url)}${detail}`, 'transport');
       return this._ready.promise;
     }
     this._ws = ws;
@@ -473,16 +501,19 @@ export class StreamSession {
   }
 
   /**
-   * A fatal error: report it, fail start() if it is pending, and close.
+   * A fatal error: report it, fail start() if it is pending, and close. Any failure once the grant has run out
+   * is reported as 'expired': that is what a fresh grant cures, whatever the provider's words for it.
    * @param {string} message  already free of secrets
+   * @param {ErrorCause} [cause]
    */
-  fail(message) {
+  fail(message, cause = 'protocol') {
     if (this._ended) return;
     this._ended = 'failed';
     this._clearTimers();
     this._queue.drain();
     this._protocol.onEnd?.();
-    this.emit({ type: EVENT.ERROR, message, fatal: true });
+    const expired = this._expiresAt !== null && this._now() / 1000 >= this._expiresAt - DEFAULTS.expirySkewS;
+    this.emit({ type: EVENT.ERROR, message, fatal: true, cause: expired ? 'expired' : cause });
     this._setState(STATE.ERROR);
     this._ready.reject(new Error(message));
     this._finished.resolve();
@@ -581,7 +612,7 @@ export class StreamSession {
     const seconds = Math.round(this._readyTimeoutMs / 100) / 10;
     if (!this._opened) {
       const where = displayUrl(this._protocol.url);
-      this.fail(`Could not connect to ${this.label} at ${where} within ${seconds} s.`);
+      this.fail(`Could not connect to ${this.label} at ${where} within ${seconds} s.`, 'transport');
     } else {
       this.fail(`${this.label} did not get ready within ${seconds} s (no ${this._protocol.readyEvent}).`);
     }
@@ -620,19 +651,16 @@ export class StreamSession {
     const code = typeof rawCode === 'number' ? rawCode : 1005;
     const reason = this.redact(rawReason ?? '');
     let clean = true;
-    if (!this._ended && this.state === STATE.FINISHING) {
-      // The provider closed while we waited for its confirmation: accept it; a normal close loses nothing.
+    if (!this._ended && this.state === STATE.FINISHING && code === 1000) {
+      // The provider closed normally while we waited for its confirmation: its decision, and it loses nothing.
       this._ended = 'finished';
       this._protocol.onEnd?.();
-      clean = code === 1000;
-      if (!clean) {
-        const summary = closeSummary(code, reason);
-        this.warn(`The connection to ${this.label} closed before the end was confirmed (${summary}).`);
-      }
       this._finished.resolve();
     } else if (!this._ended) {
+      // Gone without the protocol saying so, finishing or not: the last results may never come, so the caller
+      // has to be told (it replays what no final covered to a new session).
       clean = false;
-      this.fail(this._unexpectedCloseMessage(code, reason));
+      this.fail(this._unexpectedCloseMessage(code, reason), 'transport');
     }
     this.emit({ type: EVENT.CLOSED, code, reason, clean });
     if (this.state !== STATE.ERROR) this._setState(STATE.CLOSED);

@@ -18,6 +18,14 @@ export const EOS = JSON.stringify({ type: 'EOS', lockSession: false });
 /** Abandon the session without closing the socket; the server answers STATUS CANCELED. */
 export const CANCEL = JSON.stringify({ type: 'CANCEL' });
 
+/**
+ * What the Truebar protocol gives: segment and word times on the session's audio clock, an end-of-utterance
+ * decision of its own (so a file may be sent as fast as the socket takes it), finals that never repeat replayed
+ * audio (their times say exactly what they cover).
+ * @type {import('./stream.js').ProtocolCapabilities}
+ */
+export const CAPABILITIES = Object.freeze({ timedWords: true, pacing: 'fast', replayRepeats: false });
+
 /** @typedef {{text: string, isLeftHanded?: boolean, isRightHanded?: boolean}} Token */
 /** @typedef {import('./stream.js').Word} Word */
 
@@ -148,6 +156,8 @@ export function parseMessage(text) {
  * A Truebar streaming session. Events and methods are those of the contract in client.js.
  */
 export class TruebarClient extends SessionClient {
+  static capabilities = CAPABILITIES;
+
   /**
    * @param {import('./stream.js').Grant} grant
    * @param {import('./stream.js').ClientOptions} [opts]
@@ -196,7 +206,7 @@ export class TruebarClient extends SessionClient {
         session.warn(`${session.label}: ${session.redact(msg.message) || 'warning without a message'}`);
         return;
       case 'error':
-        session.fail(`${session.label} error: ${session.redact(msg.message) || 'no message given'}`);
+        session.fail(`${session.label} error: ${session.redact(msg.message) || 'no message given'}`, 'protocol');
         return;
       default:
         return;
