@@ -54,6 +54,10 @@ import { StateMachine } from './session-state.js';
  *   file): it is not reopened when interrupted
  * @property {(o: SourceOptions & {deviceId?: string}) => Promise<CaptureLike>} [microphone]  opens the microphone
  *   (default: startCapture with the options above); called again to recover from an unplugged device
+ * @property {AudioContext} [audioContext]  the caller's, for the microphone (made inside a click for Safari);
+ *   the caller closes it
+ * @property {MediaStream} [mediaStream]  the caller's microphone stream; reopened from the default device only if
+ *   it ends
  * @property {(e: SessionEvent & {atMs?: number}) => void} onEvent
  * @property {StateListener} [onStateChange]
  * @property {(l: Level) => void} [onLevel]
@@ -241,6 +245,8 @@ export class Session {
     if (this.options.microphone) return this.options.microphone(o);
     return startCapture({
       ...o,
+      context: this.options.audioContext,
+      stream: this.options.mediaStream,
       echoCancellation: this.options.echoCancellation,
       noiseSuppression: this.options.noiseSuppression,
       autoGainControl: this.options.autoGainControl,

@@ -1,7 +1,7 @@
 // The entry point of the browser's provider clients: createClient() picks the client for a session grant from
 // POST /api/sessions. The shared vocabulary and lifecycle live in stream.js and are re-exported here.
 
-import { checkGrant } from './stream.js';
+import { checkGrant } from './grant.js';
 import { TruebarClient } from './truebar.js';
 import { WiroClient } from './wiro.js';
 

@@ -7,7 +7,9 @@
 // utterance becomes `final` after utteranceGapMs without increments, at task_stream_end, or when the session
 // ends.
 
-import { EVENT, SessionClient, StreamSession, pcm16leBytes } from './stream.js';
+import { EVENT } from './protocol.js';
+import { SessionClient, StreamSession } from './stream-session.js';
+import { pcm16leBytes } from './wire.js';
 
 export const TRANSCRIPT_PREFIX = 'TRANSCRIPT_USER:';
 
@@ -18,7 +20,7 @@ export const FRAME_SEPARATOR = 0x7c;
  * What the Wiro protocol gives: no times at all (the client dates text by the audio sent when it arrived), an
  * utterance ends only with a pause in wall-clock time (so a file must be paced at 1x), and a replay after a
  * reconnect may repeat words already final (the audio a final covers is not known exactly).
- * @type {import('./stream.js').ProtocolCapabilities}
+ * @type {import('./protocol.js').ProtocolCapabilities}
  */
 export const CAPABILITIES = Object.freeze({ timedWords: false, pacing: 'realtime', replayRepeats: true });
 
@@ -134,8 +136,8 @@ export class WiroClient extends SessionClient {
   static capabilities = CAPABILITIES;
 
   /**
-   * @param {import('./stream.js').Grant} grant
-   * @param {import('./stream.js').ClientOptions} [opts]
+   * @param {import('./grant.js').Grant} grant
+   * @param {import('./protocol.js').ClientOptions} [opts]
    */
   constructor(grant, opts = {}) {
     const token = grant.token;
