@@ -79,7 +79,12 @@ export class ApiError extends Error {
   }
 }
 
-/** @param {string} url @param {object} [body] */
+/**
+ * POST JSON to the app server; the parsed answer, or an ApiError with the server's message.
+ * @param {string} url
+ * @param {object} [body]
+ * @returns {Promise<unknown>}
+ */
 export async function postJson(url, body) {
   let response;
   try {
@@ -92,11 +97,16 @@ export async function postJson(url, body) {
   } catch {
     throw new ApiError('The app server cannot be reached. Is it still running?', 0, 'network');
   }
+  /** @type {unknown} */
   let data = null;
   try { data = await response.json(); } catch { /* not JSON */ }
   if (!response.ok) {
-    const message = data && data.error && data.error.message ? data.error.message : `The server answered ${response.status}.`;
-    throw new ApiError(message, response.status, data && data.error ? data.error.code : 'http');
+    const error = typeof data === 'object' && data !== null && 'error' in data ? data.error : null;
+    const field = (/** @type {string} */ name) => {
+      const v = typeof error === 'object' && error !== null && name in error ? /** @type {Record<string, unknown>} */ (error)[name] : null;
+      return typeof v === 'string' && v ? v : null;
+    };
+    throw new ApiError(field('message') ?? `The server answered ${response.status}.`, response.status, field('code') ?? 'http');
   }
   return data;
 }

@@ -217,17 +217,41 @@ export class RunController {
     this.view.clearWarnings();
     this.lastError = '';
     const file = request.file;
+    /** @type {'mic'|'file'} */
+    const mode = file ? 'file' : 'mic';
+    const label = file ? `transcribing ${file.name}` : request.providerLabel;
+    const status = { mode, label, fileName: file ? file.name : undefined };
+    /** @type {Run | null} the run the session's callbacks belong to; they fire only after it is made */
+    let self = null;
+    const session = this.createSession({
+      provider: request.provider,
+      tag: request.tag,
+      deviceId: request.deviceId,
+      echoCancellation: request.echoCancellation,
+      noiseSuppression: request.noiseSuppression,
+      autoGainControl: request.autoGainControl,
+      audioContext: request.audioContext,
+      createSource: file ? (o) => this.startFileSource(file, {
+        ...o,
+        onEnded: () => { if (self && this.run === self) this.stop(); },
+        onError: (err) => { if (self) this.fail(self, err.message); },
+      }) : undefined,
+      onEvent: (event) => { if (self) this.onEvent(self, event); },
+      onStateChange: (_from, to, detail) => { if (self) this.onState(self, to, detail, status); },
+      onLevel: (level) => { if (self) this.onLevel(self, level); },
+    });
     /** @type {Run} */
     const run = {
-      session: /** @type {Session} */ (/** @type {unknown} */ (null)),
-      mode: file ? 'file' : 'mic',
-      label: file ? `transcribing ${file.name}` : request.providerLabel,
+      session,
+      mode,
+      label,
       offsetMs: this.endMs,
       latency: new LatencyTracker(),
       utteranceAtMs: null,
       audioContext: request.audioContext,
       outcome: null,
     };
+    self = run;
     if (this.segments.length) {
       this.view.addBreak(file ? `${file.name}, from ${formatTime(run.offsetMs)}` : `New recording, from ${formatTime(run.offsetMs)}`);
     }
@@ -239,24 +263,6 @@ export class RunController {
     this.run = run;
     this.view.setRunning(true);
     this.updateToolbar();
-    const status = { mode: run.mode, label: run.label, fileName: file ? file.name : undefined };
-    run.session = this.createSession({
-      provider: request.provider,
-      tag: request.tag,
-      deviceId: request.deviceId,
-      echoCancellation: request.echoCancellation,
-      noiseSuppression: request.noiseSuppression,
-      autoGainControl: request.autoGainControl,
-      audioContext: request.audioContext,
-      createSource: file ? (o) => this.startFileSource(file, {
-        ...o,
-        onEnded: () => { if (this.run === run) this.stop(); },
-        onError: (err) => { this.fail(run, err.message); },
-      }) : undefined,
-      onEvent: (event) => this.onEvent(run, event),
-      onStateChange: (_from, to, detail) => this.onState(run, to, detail, status),
-      onLevel: (level) => this.onLevel(run, level),
-    });
     this.notify('onRunStart', run);
     try {
       await run.session.start();

@@ -42,23 +42,37 @@ export class FrameQueue {
 
 /**
  * @template T
- * @returns {{promise: Promise<T>, resolve: (v: T) => void, reject: (e: Error) => void, settled: boolean}}
+ * @typedef {{promise: Promise<T>, resolve: (v: T) => void, reject: (e: Error) => void, settled: boolean}} Deferred
+ */
+
+/**
+ * @template T
+ * @returns {Deferred<T>}
  */
 export function deferred() {
-  /** @type {any} */
-  const d = { settled: false };
-  d.promise = new Promise((resolve, reject) => {
-    d.resolve = (/** @type {T} */ v) => {
+  /** @type {(v: T) => void} */
+  let resolvePromise = () => {};
+  /** @type {(e: Error) => void} */
+  let rejectPromise = () => {};
+  const promise = /** @type {Promise<T>} */ (new Promise((resolve, reject) => {
+    resolvePromise = resolve;
+    rejectPromise = reject;
+  }));
+  /** @type {Deferred<T>} */
+  const d = {
+    promise,
+    settled: false,
+    resolve: (v) => {
       d.settled = true;
-      resolve(v);
-    };
-    d.reject = (/** @type {Error} */ e) => {
+      resolvePromise(v);
+    },
+    reject: (e) => {
       d.settled = true;
-      reject(e);
-    };
-  });
+      rejectPromise(e);
+    },
+  };
   // Marks the promise handled: rejections still reach whoever awaits it, but an unawaited one is not an
   // error.
-  d.promise.catch(() => {});
+  promise.catch(() => {});
   return d;
 }

@@ -21,7 +21,7 @@ const OPEN = 1;
 const GLOBAL_TIMERS = {
   // Wrapped: calling window.setTimeout with another `this` throws "Illegal invocation" in browsers.
   setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
-  clearTimeout: (id) => globalThis.clearTimeout(/** @type {any} */ (id)),
+  clearTimeout: (id) => globalThis.clearTimeout(/** @type {ReturnType<typeof setTimeout>} */ (id)),
 };
 
 /**

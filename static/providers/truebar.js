@@ -219,7 +219,7 @@ export class TruebarClient extends SessionClient {
 
 /**
  * @param {unknown} v
- * @returns {v is Record<string, any>}
+ * @returns {v is Record<string, unknown>}
  */
 function isObject(v) {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
