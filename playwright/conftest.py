@@ -9,7 +9,9 @@ from playwright.sync_api import Playwright, sync_playwright
 from starlette.applications import Starlette
 
 from server.app import create_app
-from server.emulators.recognizers import Recognizer, load_recognizer
+from server.engine.config import EngineConfig
+from server.engine.loader import load_engine
+from server.engine.types import Recognizer
 from server.settings import Settings
 from tests.support.live import running
 
@@ -68,7 +70,7 @@ def artifacts() -> Path:
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Recognizer]:
     """The embedded pocketsphinx engine, one per test module (its worker processes stop afterwards)."""
-    recognizer = load_recognizer("pocketsphinx")
+    recognizer = load_engine(EngineConfig())
     yield recognizer
     shutdown = getattr(recognizer, "shutdown", None)
     if shutdown is not None:
