@@ -16,6 +16,7 @@ from selenium.webdriver.support.ui import Select
 
 from server.emulators.recognizers import Recognizer
 from tests.support.capture_check import CAPTURE_JS, capture_args, check_capture
+from tests.support.dsp_check import RUN_GOLDEN, check_golden, golden_args
 from tests.support.stack import stack
 from tests.support.webkit import (
     install_page_hooks,
@@ -108,3 +109,12 @@ def test_spoken_words_appear_through_the_offline_engine(webkit_driver: WebDriver
         assert wer(expected, normalise(" ".join(finals))) <= 0.25, finals
         assert not webkit_driver.find_element(By.CSS_SELECTOR, "#error").is_displayed()
         assert page_problems(webkit_driver) == []
+
+
+def test_golden_pcm_in_webkit(webkit_driver: WebDriver, app_url: str) -> None:
+    # The app's own page is the document: pcm.js is imported under the page's policy, as the worklet imports it.
+    open_page(webkit_driver, app_url)
+    result = run_async(webkit_driver, RUN_GOLDEN, golden_args(inline=True))
+    assert "AppleWebKit" in result["agent"] and "Chrome" not in result["agent"]
+    check_golden(result)
+    assert page_problems(webkit_driver) == []

@@ -184,8 +184,9 @@ LOAD_INLINE_WAV = "async () => Uint8Array.from(atob(wav), (c) => c.charCodeAt(0)
 # A microphone for the bit-exactness check. WebKitGTK's bridge from one AudioContext's MediaStream into another
 # context inserts a render quantum (128 frames) of silence whenever the two contexts' clocks slip: measured here,
 # 0-4 such gaps in 4 s, depending on load, which the Firefox hook's own context cannot avoid. So getUserMedia
-# returns a stream (its track stops like a microphone's) and the page's createMediaStreamSource, given that stream,
-# plays the decoded WAV in the capturing context itself. Everything after the source node is the page's own path.
+# returns a stream (its track stops like a microphone's) and a source node made for that stream (by
+# createMediaStreamSource or the MediaStreamAudioSourceNode constructor) plays the decoded WAV in the capturing
+# context itself. Everything after the source node is the page's own path.
 WAV_SOURCE_HOOK = """
 (loadWav) => {
   const md = navigator.mediaDevices;
@@ -198,15 +199,22 @@ WAV_SOURCE_HOOK = """
     fake = { stream, buffer };
     return stream;
   };
-  const createMediaStreamSource = AudioContext.prototype.createMediaStreamSource;
-  AudioContext.prototype.createMediaStreamSource = function (stream) {
-    if (!fake || stream !== fake.stream) return createMediaStreamSource.call(this, stream);
-    const src = this.createBufferSource();
+  const play = (context) => {
+    const src = context.createBufferSource();
     src.buffer = fake.buffer;
     window.__fakeMicEnded = false;
     src.onended = () => { window.__fakeMicEnded = true; };
     src.start();
     return src;
+  };
+  const createMediaStreamSource = AudioContext.prototype.createMediaStreamSource;
+  AudioContext.prototype.createMediaStreamSource = function (stream) {
+    return fake && stream === fake.stream ? play(this) : createMediaStreamSource.call(this, stream);
+  };
+  const NativeSourceNode = window.MediaStreamAudioSourceNode;
+  window.MediaStreamAudioSourceNode = function (context, options) {
+    if (fake && options && options.mediaStream === fake.stream) return play(context);
+    return new NativeSourceNode(context, options);
   };
 }
 """
