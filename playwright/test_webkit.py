@@ -100,8 +100,9 @@ def test_spoken_words_appear_through_the_offline_engine(webkit_driver: WebDriver
         Select(webkit_driver.find_element(By.CSS_SELECTOR, "#provider")).select_by_value("local")
         click(webkit_driver, "#start")
         wait_for(webkit_driver, "#state[data-state='streaming']")
-        # Interims while the sentence is spoken, then the finals once the microphone's WAV has played out.
+        # Interims while the sentence is spoken, before any final; the finals once the microphone's WAV has played.
         wait_for(webkit_driver, "#transcript .interim", timeout_s=15)
+        assert webkit_driver.find_elements(By.CSS_SELECTOR, "#transcript p.final") == []
         wait_until(webkit_driver, "return window.__fakeMicEnded === true", transcript["duration_ms"] / 1000 + 15)
         click(webkit_driver, "#stop")
         wait_for(webkit_driver, "#state[data-state='idle']")

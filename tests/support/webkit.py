@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.remote.client_config import ClientConfig
 from selenium.webdriver.remote.remote_connection import RemoteConnection
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -105,8 +106,9 @@ def webkit(*, autoplay: bool = False, log_dir: Path | None = None) -> Iterator[W
             options.add_argument("--autoplay-policy=allow")
         log_path = (log_dir / "webkitwebdriver.log") if log_dir else Path(os.devnull)
         with open(log_path, "w") as log:
-            # An explicit driver path keeps Selenium Manager (which would download drivers) out of it.
-            service = Service(executable_path=WEBDRIVER, env=env, log_output=log)
+            # An explicit driver path keeps Selenium Manager (which would download drivers) out of it; the driver
+            # listens on loopback only.
+            service = Service(executable_path=WEBDRIVER, service_args=["--host=local"], env=env, log_output=log)
             service.start()
             try:
                 # The connection is built here rather than by selenium's webkitgtk.WebDriver, whose own (4.51)
@@ -137,11 +139,16 @@ def run_async(driver: WebDriver, function: str, *args: Any) -> Any:
 
 
 def wait_until(driver: WebDriver, condition: str, timeout_s: float = 20, *args: Any) -> None:
-    """Wait until the JavaScript function body `condition` (called with `args`) returns true."""
-    WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(
-        lambda d: d.execute_script(condition, *args) is True,
-        message=f"not true within {timeout_s} s: {condition} {args}",
-    )
+    """Wait until the JavaScript function body `condition` (called with `args`) returns true; on timeout, say what
+    the page recorded (see install_page_hooks)."""
+    try:
+        WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(
+            lambda d: d.execute_script(condition, *args) is True
+        )
+    except TimeoutException:
+        raise AssertionError(
+            f"not true within {timeout_s} s: {condition} {args}; the page recorded: {page_problems(driver)}"
+        ) from None
 
 
 def wait_for(driver: WebDriver, css: str, timeout_s: float = 20) -> None:
