@@ -1,4 +1,5 @@
-"""Launch Debian's Chromium and Firefox ESR through Playwright with a fake microphone playing a WAV file.
+"""Launch Debian's Chromium and Firefox ESR through Playwright with a fake microphone playing a WAV file (WebKit:
+see webkit.py, which reuses the WAV microphone hook).
 
 Chromium plays the WAV itself (--use-file-for-fake-audio-capture). Firefox's fake device is a 1 kHz tone, so there
 an init script replaces getUserMedia with a stream that plays the WAV through a MediaStreamAudioDestinationNode.

@@ -17,7 +17,6 @@ import base64
 import contextlib
 import glob
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from selenium.webdriver.webkitgtk.service import Service
 from tests.support.browsers import WAV_MIC_HOOK
 
 WEBDRIVER = "/usr/bin/WebKitWebDriver"
+XVFB = "/usr/bin/Xvfb"
 # libwebkit2gtk-4.1-0 installs it under the multiarch library directory (x86_64-linux-gnu, aarch64-linux-gnu, ...).
 MINIBROWSER_GLOB = "/usr/lib/*/webkit2gtk-4.*/MiniBrowser"
 APT_HINT = "apt-get install --no-install-recommends webkit2gtk-driver xvfb xauth libgl1-mesa-dri (scripts/setup.sh)"
@@ -51,12 +51,12 @@ def minibrowser() -> str:
 @contextlib.contextmanager
 def xvfb() -> Iterator[str]:
     """A private X server on a display it picks itself; yields the DISPLAY value and stops the server on exit."""
-    if shutil.which("Xvfb") is None:
-        raise FileNotFoundError(f"no Xvfb: {APT_HINT}")
+    if not Path(XVFB).is_file():
+        raise FileNotFoundError(f"no {XVFB}: {APT_HINT}")
     read_fd, write_fd = os.pipe()
     try:
         proc = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp", "-screen", "0", "1280x900x24"],
+            [XVFB, "-displayfd", str(write_fd), "-nolisten", "tcp", "-screen", "0", "1280x900x24"],
             pass_fds=(write_fd,),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
