@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
-from server.emulators.recognizers import Recognizer
+from server.engine.types import Recognizer
 from tests.support.capture_check import CAPTURE_JS, capture_args, check_capture
 from tests.support.dsp_check import RUN_GOLDEN, check_golden, golden_args
 from tests.support.stack import stack
