@@ -19,7 +19,7 @@ apt_packages=()
 need_pkg() { dpkg -s "$1" >/dev/null 2>&1 || apt_packages+=("$1"); }
 if [ "$mode" = test ]; then
   # Browsers come from Debian, never from `playwright install`. Festival voices make the test speech.
-  for p in chromium firefox-esr festival festvox-us-slt-hts festvox-kallpc16k; do need_pkg "$p"; done
+  for p in chromium firefox-esr festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k; do need_pkg "$p"; done
   # WebKit: WebKitGTK's WebDriver (it brings MiniBrowser), and an X server for it (it has no headless mode);
   # without Mesa's DRI drivers its web process aborts on EGL.
   for p in webkit2gtk-driver xvfb xauth libgl1-mesa-dri; do need_pkg "$p"; done

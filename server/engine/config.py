@@ -25,3 +25,21 @@ class EngineConfig:
     # 60 ms more per final (bench/README.md), so they are on by default.
     fwdflat: bool = True
     bestpath: bool = True
+
+    # The accurate pass (Whisper through faster-whisper/CTranslate2) for finals; False: the fast pass alone.
+    whisper: bool = True
+    # "base": Whisper base from the two pinned model wheels (no network). Otherwise a faster-whisper model name
+    # (downloaded by faster-whisper on first use) or a local folder holding a CTranslate2 model.
+    whisper_model: str = "base"
+    # CTranslate2 threads for the one accurate job that runs at a time: this machine's two cores.
+    whisper_threads: int = 2
+    # Utterances waiting for (or in) the accurate pass across all sessions; beyond it, finals fall back at once.
+    whisper_queue: int = 4
+    # The encoder's window: the utterance plus 2 s, at least this many seconds (at most Whisper's 30).
+    whisper_min_window_s: float = 10.0
+    # End of speech → the latest an accurate final may come; later, the fast pass's text is the final (with a
+    # WARNING to the client).
+    fallback_after_s: float = 2.0
+    # Where the model from the wheels is assembled; empty: `cache/live-stt` inside the Python environment
+    # (sys.prefix, the project's .venv), so removing the environment removes it too.
+    model_cache: str = ""

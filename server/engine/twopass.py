@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -103,12 +104,15 @@ class TwoPassRecognizer:
             await warm_up()
 
     async def aclose(self) -> None:
-        aclose = getattr(self.fast, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        close = getattr(self.accurate, "close", None)
-        if close is not None:
-            await asyncio.to_thread(close)
+        """Stop both passes. Sessions still open fail on their next call."""
+        await asyncio.to_thread(self.shutdown)
+
+    def shutdown(self) -> None:
+        """aclose() for callers without an event loop (fixtures, atexit)."""
+        for part in (self.fast, self.accurate):
+            stop = getattr(part, "shutdown", None) or getattr(part, "close", None)
+            if stop is not None:
+                stop()
 
 
 class TwoPassSession:
@@ -245,6 +249,11 @@ class TwoPassSession:
         if not words:
             # Whisper heard no speech where the fast pass heard some (noise, a cough): trust the accurate pass.
             return Hypothesis((), True, fast.start_ms, fast.end_ms)
+        first = words[0]
+        if first.start_ms < fast.start_ms < first.end_ms:
+            # Whisper's alignment lets the first word start in the silence before it (measured: 300 ms early);
+            # pocketsphinx's Viterbi alignment finds the onset, so where they overlap its start is taken.
+            words = (dataclasses.replace(first, start_ms=fast.start_ms), *words[1:])
         return Hypothesis(words, True, words[0].start_ms, words[-1].end_ms)
 
     async def _drain(self) -> list[Hypothesis]:

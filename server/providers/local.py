@@ -1,4 +1,5 @@
-"""The embedded offline engine (pocketsphinx), spoken to over the Truebar protocol on the app's own socket.
+"""The embedded offline engine (pocketsphinx interims, Whisper finals), spoken to over the Truebar protocol on the
+app's own socket.
 
 The page uses the same Truebar client for it: the grant has the Truebar shape, the app mints and checks the
 short-lived token itself, and the stream endpoint (/api/local/stream) is the engine's own Truebar-protocol stream
@@ -12,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from typing import Any
@@ -19,10 +21,13 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from server.engine.loader import load_engine
+from server.engine.model import ModelError
 from server.engine.stream import deny, serve_stream
 from server.engine.types import Recognizer
 from server.providers.base import Grant, ProviderError, ProviderStatus, SessionRequest
 from server.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 LOCAL_TAG = "POCKETSPHINX:en-US:*:*"
 SAMPLE_RATE = 16_000
@@ -95,7 +100,9 @@ class LocalProvider:
         enabled = self.settings.local.enabled
         return ProviderStatus(
             self.name,
-            "Offline engine (pocketsphinx, on this machine)",
+            "Offline engine (pocketsphinx + Whisper, on this machine)"
+            if self.settings.local.engine.whisper
+            else "Offline engine (pocketsphinx, on this machine)",
             configured=enabled,
             missing=() if enabled else ("LOCAL_ENGINE=1",),
             detail="US English; no account, no network: audio never leaves this machine.",
@@ -120,6 +127,14 @@ class LocalProvider:
                         await warm_up()
                     self._recognizer = recognizer
                     self._owns_recognizer = True
+                except ModelError as exc:
+                    # The message names files on this machine: for the server's log, not for the client.
+                    logger.error("The offline engine's Whisper model is unusable: %s", exc)
+                    raise ProviderError(
+                        503,
+                        "engine_unavailable",
+                        "The offline engine's Whisper model is missing or corrupted (the server log says what to do).",
+                    ) from exc
                 except Exception as exc:
                     raise ProviderError(
                         503, "engine_unavailable", f"The offline engine could not start: {type(exc).__name__}."
