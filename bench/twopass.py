@@ -24,6 +24,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from bench.speech import CLEAN_16K, NOISY_16K, TRANSCRIPTS, load_clip, reference, word_errors
 from server.engine.config import EngineConfig
@@ -71,9 +72,20 @@ def accurate(options: WhisperOptions | None = None) -> WhisperPass:
     return WhisperPass(resolve_model(config.whisper_model, model_cache(config)), options or WhisperOptions())
 
 
-def thread_fast() -> PocketsphinxRecognizer:
+def thread_fast(*, beside_whisper: bool = False) -> PocketsphinxRecognizer:
+    """The engine's fast pass with its defaults (rescoring as it runs alone, or beside Whisper), in a thread."""
     c = EngineConfig()
-    return PocketsphinxRecognizer(mode="thread", workers=1, fwdflat=c.fwdflat, bestpath=c.bestpath)
+    rescore = not beside_whisper or c.rescoring_with_whisper
+    return PocketsphinxRecognizer(
+        mode="thread",
+        workers=1,
+        fwdflat=c.fwdflat and rescore,
+        bestpath=c.bestpath and rescore,
+        vad_window_s=c.vad_window_s,
+        vad_ratio=c.vad_ratio,
+        vad_mode=c.vad_mode,
+        partial_every_ms=c.partial_every_ms,
+    )
 
 
 async def score(recognizer: Recognizer, clips: Sequence[str]) -> tuple[int, int]:
@@ -93,7 +105,7 @@ async def wer_section() -> list[str]:
     whisper = accurate(WhisperOptions(max_queue=64))
     whisper.warm_up()
     # Fed as fast as possible, so the fallback bound is set out of reach: this measures the passes, not the load.
-    two = TwoPassRecognizer(thread_fast(), whisper, fallback_after_s=600)
+    two = TwoPassRecognizer(thread_fast(beside_whisper=True), whisper, fallback_after_s=600)
     rows = ["| clips | words | fast pass (pocketsphinx) | two-pass (Whisper base finals) |", "|---|---|---|---|"]
     voices = sorted({TRANSCRIPTS[n]["voice"] for n in CLEAN_16K})
     for label, clips in [
@@ -127,7 +139,7 @@ async def window_section() -> list[str]:
         whisper = accurate(replace(options, max_queue=64))
         whisper.warm_up()
         whisper.jobs, whisper.busy_s = 0, 0.0
-        two = TwoPassRecognizer(thread_fast(), whisper, fallback_after_s=600)
+        two = TwoPassRecognizer(thread_fast(beside_whisper=True), whisper, fallback_after_s=600)
         clean, noisy = await score(two, CLEAN_16K), await score(two, NOISY_16K)
         rows.append(f"| {label} | {rate(clean)} | {rate(noisy)} | {1000 * whisper.busy_s / whisper.jobs:.0f} |")
         two.shutdown()
@@ -181,18 +193,24 @@ def speech_spans(clips: Sequence[str], gap_ms: int) -> tuple[bytes, list[tuple[i
 
 
 async def paced(
-    recognizer: Recognizer, pcm: bytes, spans: list[tuple[int, int]], delay_s: float = 0.0
+    recognizer: Recognizer,
+    pcm: bytes,
+    spans: list[tuple[int, int]],
+    delay_s: float = 0.0,
+    frame: int = FRAME,
+    events: list[tuple[float, Hypothesis]] | None = None,
 ) -> dict[str, list[float]]:
-    """One session fed in real time (a 100 ms frame every 100 ms); latencies per utterance in seconds."""
+    """One session fed in real time (a `frame` of audio each time that much wall time has passed); latencies per
+    utterance in seconds."""
     await asyncio.sleep(delay_s)
     session = await recognizer.open()
-    events: list[tuple[float, Hypothesis]] = []
+    events = [] if events is None else events
     start = time.perf_counter()
     try:
-        for c, i in enumerate(range(0, len(pcm), FRAME)):
-            due = start + (c + 1) * FRAME / BYTES_PER_MS / 1000
+        for c, i in enumerate(range(0, len(pcm), frame)):
+            due = start + (c + 1) * frame / BYTES_PER_MS / 1000
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            for h in await session.feed(pcm[i : i + FRAME]):
+            for h in await session.feed(pcm[i : i + frame]):
                 events.append((time.perf_counter() - start, h))
         for h in await session.finish():
             events.append((time.perf_counter() - start, h))
@@ -202,23 +220,29 @@ async def paced(
 
 
 def latencies(events: list[tuple[float, Hypothesis]], spans: list[tuple[int, int]]) -> dict[str, list[float]]:
-    """Per utterance (wall time measured from the first frame, which at real-time pace is audio time): speech start
-    → the first interim with words; end of speech → the first text of any kind; end of speech → the first final
-    whose span overlaps the utterance (and whether it fell back)."""
+    """Per utterance, wall time from the first frame (at real-time pace, the same as audio time):
+
+    - first_interim: speech start → the first interim with words;
+    - first_text: end of speech → the fast pass's endpoint interim, i.e. the last interim before the final that
+      holds nothing of the next utterance (the text that then stays on screen until the final replaces it);
+    - final: end of speech → the first final whose span overlaps the utterance; fallback: whether it was marked.
+    """
     out: dict[str, list[float]] = {"first_interim": [], "first_text": [], "final": [], "fallback": []}
     for k, (a, b) in enumerate(spans):
-        nxt = spans[k + 1][0] / 1000 if k + 1 < len(spans) else float("inf")
+        nxt = spans[k + 1][0] if k + 1 < len(spans) else 1 << 40
         start_s, end_s = a / 1000, b / 1000
-        interim = [t for t, h in events if not h.is_final and h.words and start_s <= t < nxt]
-        after_end = [t for t, h in events if h.words and end_s <= t]
+        interim = [t for t, h in events if not h.is_final and h.words and start_s <= t < nxt / 1000]
         final = [(t, h) for t, h in events if h.is_final and h.words and h.start_ms < b and h.end_ms > a]
         if interim:
             out["first_interim"].append(interim[0] - start_s)
-        if after_end:
-            out["first_text"].append(after_end[0] - end_s)
-        if final:
-            out["final"].append(final[0][0] - end_s)
-            out["fallback"].append(1.0 if final[0][1].warning else 0.0)
+        if not final:
+            continue
+        t_final, hyp = final[0]
+        out["final"].append(t_final - end_s)
+        out["fallback"].append(1.0 if hyp.warning else 0.0)
+        settled = [t for t, h in events if not h.is_final and h.words and t < t_final and h.end_ms < nxt]
+        if settled and settled[-1] >= end_s:
+            out["first_text"].append(settled[-1] - end_s)
     return out
 
 
@@ -324,6 +348,48 @@ async def load_section(max_sessions: int, clips: Sequence[str], gap_ms: int) -> 
     return rows
 
 
+_FAST = {"fwdflat": False, "bestpath": False, "partial_every_ms": 50}
+LEVERS2: list[tuple[str, dict[str, Any], int]] = [
+    ("the defaults: 50 ms frames, partials 50 ms, no rescoring, window 0.15 s, ratio 0.8, VAD mode 3, "
+     "pieces merged for Whisper across pauses < 400 ms", {}, 1600),
+]
+LEVERS: list[tuple[str, dict[str, Any], int]] = [
+    ("before: 100 ms frames, window 0.3 s, partials every 100 ms, rescoring on", {}, 3200),
+    ("rescoring off (fwdflat, bestpath)", {"fwdflat": False, "bestpath": False}, 3200),
+    ("+ 50 ms frames", {"fwdflat": False, "bestpath": False}, 1600),
+    ("+ partials every 50 ms", {"fwdflat": False, "bestpath": False, "partial_every_ms": 50}, 1600),
+    ("+ endpointer window 0.2 s", {"fwdflat": False, "bestpath": False, "partial_every_ms": 50,
+                                   "vad_window_s": 0.2}, 1600),
+]
+
+
+async def levers_section(
+    clips: Sequence[str], gap_ms: int, levers: list[tuple[str, dict[str, Any], int]] = LEVERS
+) -> list[str]:
+    """One session at real-time pace straight into the engine (no socket), per configuration."""
+    rows = [
+        "| configuration | speech start → first interim | end of speech → endpoint interim "
+        "| end of speech → final | WER of the finals | fell back |",
+        "|---|---|---|---|---|---|",
+    ]
+    pcm, spans = speech_spans(clips, gap_ms)
+    for label, changes, frame in levers:
+        engine = await asyncio.to_thread(load_engine, replace(EngineConfig(), **changes))
+        assert isinstance(engine, TwoPassRecognizer)
+        await engine.warm_up()
+        events: list[tuple[float, Hypothesis]] = []
+        out = await paced(engine, pcm, spans, frame=frame, events=events)
+        text = finals([h for _, h in events])
+        errors = word_errors(" ".join(reference(n) for n in clips), text)
+        words = sum(len(reference(n).split()) for n in clips)
+        rows.append(
+            f"| {label} | {summary(out['first_interim'])} | {summary(out['first_text'])} | {summary(out['final'])} "
+            f"| {100 * errors / words:.1f} % | {int(sum(out['fallback']))} of {len(out['final'])} |"
+        )
+        await engine.aclose()
+    return rows
+
+
 async def main(sections: set[str], max_sessions: int) -> None:
     out: list[str] = []
     latency_clips = [n for n in CLEAN_16K if "command" not in n]
@@ -333,6 +399,10 @@ async def main(sections: set[str], max_sessions: int) -> None:
         out += ["### Accurate pass: encoder window", "", *await window_section(), ""]
     if "memory" in sections:
         out += ["### Memory", "", *await memory_section(), ""]
+    if "levers" in sections:
+        out += ["### Latency levers", "", *await levers_section(latency_clips, 2000), ""]
+    if "levers2" in sections:
+        out += ["### Latency levers", "", *await levers_section(latency_clips, 2000, LEVERS2), ""]
     if "latency" in sections:
         out += ["### Latency", "", *await app_latency(latency_clips, 2000), ""]
     if "load" in sections:

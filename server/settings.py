@@ -168,6 +168,7 @@ class Settings:
                     vad_window_s=number("LOCAL_VAD_WINDOW_S", engine.vad_window_s),
                     fwdflat=flag("LOCAL_FWDFLAT", engine.fwdflat),
                     bestpath=flag("LOCAL_BESTPATH", engine.bestpath),
+                    rescoring_with_whisper=flag("LOCAL_RESCORING_WITH_WHISPER", engine.rescoring_with_whisper),
                     whisper=flag("LOCAL_WHISPER", engine.whisper),
                     whisper_model=get("LOCAL_WHISPER_MODEL", engine.whisper_model),
                     whisper_threads=integer("LOCAL_WHISPER_THREADS", engine.whisper_threads, low=1, high=64),

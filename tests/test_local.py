@@ -40,7 +40,7 @@ def test_grant_has_the_truebar_shape_and_says_it_is_offline() -> None:
     with running(create_app(Settings(), local_recognizer=ScriptedRecognizer())) as url:
         g = grant(url)
         listing = httpx.get(url + "/api/providers").json()
-    assert g["protocol"] == "truebar" and g["sample_rate"] == 16_000 and g["frame_samples"] == 1_600
+    assert g["protocol"] == "truebar" and g["sample_rate"] == 16_000 and g["frame_samples"] == 800
     assert g["tag"] == LOCAL_TAG and g["offline"] is True
     assert str(g["ws_url"]).endswith("/api/local/stream")
     local = next(p for p in listing["providers"] if p["name"] == "local")

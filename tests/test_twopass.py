@@ -167,7 +167,9 @@ async def test_the_fast_text_is_an_interim_and_the_accurate_words_are_the_final(
 @pytest.mark.anyio
 async def test_while_a_final_is_pending_the_interim_keeps_its_text_and_finals_keep_their_order() -> None:
     accurate = NeverPass()
-    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, fallback_after_s=60)
+    two = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, fallback_after_s=60, merge_ms=0
+    )
     session = await two.open()
     try:
         out: list[Hypothesis] = []
@@ -185,10 +187,26 @@ async def test_while_a_final_is_pending_the_interim_keeps_its_text_and_finals_ke
 
 
 @pytest.mark.anyio
+async def test_pieces_split_at_short_pauses_go_to_the_accurate_pass_as_one_utterance() -> None:
+    accurate = FixedPass(HELLO)
+    # Two-word pieces with no pause between them: the fast pass ends each, the accurate pass gets them together.
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), accurate, merge_ms=400)
+    hyps = await run(two, SILENCE_1S)
+    assert [h.text for h in finals(hyps)] == ["Hello, world!"]
+    assert len(accurate.jobs) == 1 and accurate.jobs[0][1] >= 1000  # one job over both pieces' audio
+    assert "the quick brown fox" in [h.text for h in hyps if not h.is_final]  # both pieces shown meanwhile
+
+    apart = FixedPass(HELLO)
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), apart, merge_ms=0)
+    await run(two, SILENCE_1S)
+    assert len(apart.jobs) == 2
+
+
+@pytest.mark.anyio
 async def test_a_slow_accurate_pass_falls_back_to_the_fast_text_with_a_warning() -> None:
     accurate = NeverPass()
     two = TwoPassRecognizer(
-        ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), accurate, fallback_after_s=0.05
+        ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), accurate, fallback_after_s=0.05, merge_ms=0
     )
     hyps = await run(two, SILENCE_1S)  # two endpoints: at 500 ms and 1000 ms
     got = finals(hyps)
@@ -200,12 +218,14 @@ async def test_a_slow_accurate_pass_falls_back_to_the_fast_text_with_a_warning()
 
 @pytest.mark.anyio
 async def test_a_full_queue_falls_back_at_once_and_a_failure_is_marked() -> None:
-    busy = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), BusyPass())
+    busy = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), BusyPass(), merge_ms=0)
     got = finals(await run(busy, SILENCE_1S))
     assert [h.warning for h in got] == [FALLBACK_WARNING] * 2
     assert busy.stats.fallback_busy == 2
 
-    failing = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), FailingPass())
+    failing = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), FailingPass(), merge_ms=0
+    )
     got = finals(await run(failing, SILENCE_1S))
     assert [(h.text, h.warning) for h in got] == [("the quick", FAILED_WARNING), ("brown fox", FAILED_WARNING)]
     assert failing.stats.fallback_failed == 2

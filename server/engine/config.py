@@ -18,13 +18,28 @@ class EngineConfig:
     dictionary: str = ""
     # A JSGF grammar replaces the language model.
     jsgf: str = ""
-    # Seconds of non-speech that end an utterance (pocketsphinx's Endpointer window): the shortest pause that ends
-    # an utterance, and how late its final comes.
-    vad_window_s: float = 0.3
+    # Seconds of audio the Endpointer decides on (pocketsphinx's window, in 30 ms frames): a start needs `vad_ratio`
+    # of it to be speech, an end that much non-speech, so it sets both how late the first interim comes and the
+    # shortest pause that ends an utterance. 0.15 s with ratio 0.8 and VAD mode 3 (the most aggressive) took one
+    # real-time session from 628 to 354 ms speech start → first interim and from 842 to 262 ms end of speech →
+    # endpoint interim (p50, with 50 ms frames and partials and no rescoring; bench/README.md "Latency levers").
+    # The price: a pause of about 120 ms now ends an utterance, so hesitant human speech comes in more, shorter
+    # finals (Festival's speech has no such pauses; 0.3 / 0.9 / 0 ends one after about 270 ms).
+    vad_window_s: float = 0.15
+    vad_ratio: float = 0.8
+    # The voice activity detector's aggressiveness, 0 (calls more of the audio speech) to 3.
+    vad_mode: int = 3
+    # Milliseconds of audio between looks at the fast pass's partial text (an interim goes out when it changed);
+    # a look happens when audio arrives, so the page's frame size (50 ms for this engine) is the floor.
+    partial_every_ms: int = 50
     # Rescoring passes at the end of each utterance: on the test clips word errors fall from 4 % to 0 % for about
-    # 60 ms more per final (bench/README.md), so they are on by default.
+    # 60 ms more per final (bench/README.md), so they are on by default when the fast pass makes the finals.
     fwdflat: bool = True
     bestpath: bool = True
+    # With Whisper making the finals they would only polish the endpoint interim (and a fallback final), and they
+    # delay it: 842 → 578 ms p50 end of speech → endpoint interim when turned off (bench/README.md), so they run
+    # alongside Whisper only when this is set.
+    rescoring_with_whisper: bool = False
 
     # The accurate pass (Whisper through faster-whisper/CTranslate2) for finals; False: the fast pass alone.
     whisper: bool = True

@@ -16,15 +16,19 @@ def model_cache(config: EngineConfig) -> Path:
 def load_fast_pass(config: EngineConfig) -> Recognizer:
     from server.engine.sphinx import PocketsphinxRecognizer
 
+    rescore = not config.whisper or config.rescoring_with_whisper
     return PocketsphinxRecognizer(
         hmm=config.hmm,
         lm=config.lm,
         dict=config.dictionary,
         jsgf=config.jsgf,
         vad_window_s=config.vad_window_s,
-        fwdflat=config.fwdflat,
-        bestpath=config.bestpath,
+        fwdflat=config.fwdflat and rescore,
+        bestpath=config.bestpath and rescore,
         max_sessions=config.max_sessions,
+        partial_every_ms=config.partial_every_ms,
+        vad_mode=config.vad_mode,
+        vad_ratio=config.vad_ratio,
     )
 
 

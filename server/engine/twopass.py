@@ -69,7 +69,8 @@ class TwoPassRecognizer:
     """Options: `fallback_after_s` (end of speech → the latest an accurate final may come), `preroll_ms` (audio
     before the fast pass's first word that the accurate pass also hears), `tail_ms` (audio after its last word),
     `max_lag_s` (how much of the audio after the end of speech is taken to have been real time: the endpointer's
-    delay), `clock` (seconds, monotonic)."""
+    delay), `merge_ms` (audio to wait after an endpoint for the speech to go on: utterances the fast pass split at
+    a shorter pause go to the accurate pass as one), `clock` (seconds, monotonic)."""
 
     name = "two-pass"
 
@@ -82,6 +83,7 @@ class TwoPassRecognizer:
         preroll_ms: int = 400,
         tail_ms: int = 300,
         max_lag_s: float = 1.0,
+        merge_ms: int = 400,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if fallback_after_s <= 0:
@@ -92,6 +94,7 @@ class TwoPassRecognizer:
         self.preroll_ms = preroll_ms
         self.tail_ms = tail_ms
         self.max_lag_s = max_lag_s
+        self.merge_ms = merge_ms
         self.clock = clock
         self.stats = TwoPassStats()
 
@@ -129,16 +132,25 @@ class TwoPassSession:
         self._partial: Hypothesis | None = None  # the fast pass's latest partial of the utterance in progress
         self._shown = False  # an interim is on the client's screen
         self._last_end_ms = 0  # where the previous utterance ended: the next one's audio never reaches before it
+        # Fast finals not yet sent to the accurate pass: the fast pass's endpointer ends an utterance at a short
+        # pause (so its endpoint interim comes early), but Whisper does much better on whole sentences than on the
+        # pieces (measured: "She wrote a long letter." / "to her mother last week" and words lost between pieces
+        # in noise), so pieces closer than `merge_ms` go to it as one utterance.
+        self._held: list[Hypothesis] = []
+        self._hold_until_ms = 0.0
         self._closed = False
 
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
         if len(pcm) % 2:
             raise ValueError("PCM16 audio must be an even number of bytes")
         self._keep(pcm)
-        return self._handle(await self._fast.feed(pcm)) + self._ready()
+        out = self._handle(await self._fast.feed(pcm))
+        self._release_held(force=False)
+        return out + self._ready()
 
     async def finish(self) -> list[Hypothesis]:
         out = self._handle(await self._fast.finish())
+        self._release_held(force=True)
         out += await self._drain()
         return out
 
@@ -150,6 +162,7 @@ class TwoPassSession:
             if pending.future is not None:
                 pending.future.cancel()
         self._pending.clear()
+        self._held.clear()
         self._audio.clear()
         await self._fast.aclose()
 
@@ -171,9 +184,23 @@ class TwoPassSession:
                 continue
             self._partial = None
             if hyp.words:
-                self._submit(hyp)
+                self._held.append(hyp)
+                self._hold_until_ms = self._fed_ms + self._owner.merge_ms
             out += self._interim()
         return out
+
+    def _release_held(self, *, force: bool) -> None:
+        """Send the held pieces to the accurate pass as one utterance once no speech followed them for `merge_ms`
+        (or they approach Whisper's 30 s window, or the stream ends)."""
+        if not self._held:
+            return
+        first, last = self._held[0], self._held[-1]
+        quiet = self._partial is None and self._fed_ms >= self._hold_until_ms
+        if not (force or quiet or last.end_ms - first.start_ms > 20_000):
+            return
+        words = tuple(w for h in self._held for w in h.words)
+        self._held = []
+        self._submit(Hypothesis(words, True, first.start_ms, last.end_ms))
 
     def _submit(self, fast: Hypothesis) -> None:
         owner = self._owner
@@ -196,7 +223,7 @@ class TwoPassSession:
     def _interim(self) -> list[Hypothesis]:
         """What the client should show now: the fast text of the utterances waiting for their finals, then the
         utterance in progress. An empty interim only when it clears one on screen."""
-        parts = [p.fast for p in self._pending]
+        parts = [p.fast for p in self._pending] + self._held
         if self._partial is not None:
             parts.append(self._partial)
         words = tuple(w for part in parts for w in part.words)
