@@ -3,10 +3,14 @@ three voices clean, and two clips of each voice mixed with pink noise at 20 dB S
 
 Measured on this machine (bench/README.md has the table, `python -m bench.twopass --sections wer`):
 
-| clips | fast pass (pocketsphinx, engine defaults) | two-pass (Whisper base finals) |
+| clips | fast pass alone (pocketsphinx, rescoring on) | two-pass (Whisper base finals) |
 |---|---|---|
-| clean, 14 clips, 136 words | 6.6 % (9) | 2.9 % (4) |
-| 20 dB SNR, 6 clips, 58 words | 19.0 % (11) | 1.7 % (1) |
+| clean, 14 clips, 136 words | 10.3 % (14) | 2.9 % (4) |
+| 20 dB SNR, 6 clips, 58 words | 25.9 % (15) | 1.7 % (1) |
+
+(The fast pass's figures are with the engine's low-latency endpointer, window 0.15 s; with the former 0.3 s window
+they were 6.6 % and 19.0 %: a short window cuts sentences into pieces, which costs pocketsphinx's language model
+context. Whisper is given the pieces of a sentence together, so the two-pass figures did not move.)
 
 Bounds = measured + a stated margin: 5 points on the clean set (about 7 words: pocketsphinx's decoder warmth moves
 it by 2-4), 8 points on the noisy set (its 58 words make one word 1.7 points) for the fast pass, and 4 / 5 points
@@ -72,8 +76,8 @@ def fast_pass() -> Iterator[PocketsphinxRecognizer]:
 
 
 CASES = [
-    pytest.param("fast", CLEAN_16K, 0.066 + 0.05, id="fast-clean"),
-    pytest.param("fast", NOISY_16K, 0.19 + 0.08, id="fast-noise20db"),
+    pytest.param("fast", CLEAN_16K, 0.103 + 0.05, id="fast-clean"),
+    pytest.param("fast", NOISY_16K, 0.259 + 0.08, id="fast-noise20db"),
     pytest.param("two-pass", CLEAN_16K, 0.029 + 0.04, id="twopass-clean"),
     pytest.param("two-pass", NOISY_16K, 0.017 + 0.05, id="twopass-noise20db"),
 ]
