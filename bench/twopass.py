@@ -35,7 +35,7 @@ from server.engine.twopass import TwoPassRecognizer
 from server.engine.types import BYTES_PER_MS, Hypothesis, Recognizer, Word
 from server.engine.whisper import WhisperOptions, WhisperPass
 
-FRAME = 3200  # 100 ms of 16 kHz PCM16: what the page sends the local engine
+FRAME = 1600  # 50 ms of 16 kHz PCM16: what the page sends the local engine (the grant's frame_samples)
 
 
 def rss_mb(pid: int | None = None) -> float:
@@ -299,10 +299,11 @@ async def app_latency(clips: Sequence[str], gap_ms: int) -> list[str]:
                         warning = ""
 
             task = asyncio.create_task(reader())
-            for c, i in enumerate(range(0, len(pcm), FRAME)):
-                due = start + (c + 1) * FRAME / BYTES_PER_MS / 1000
+            frame = int(grant["frame_samples"]) * 2
+            for c, i in enumerate(range(0, len(pcm), frame)):
+                due = start + (c + 1) * frame / BYTES_PER_MS / 1000
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                await ws.send(pcm[i : i + FRAME])
+                await ws.send(pcm[i : i + frame])
             await ws.send(json.dumps({"type": "EOS"}))
             await task
     finally:
@@ -310,7 +311,8 @@ async def app_latency(clips: Sequence[str], gap_ms: int) -> list[str]:
         thread.join(10)
     out = latencies(events, spans)
     return [
-        f"One session through the app's socket, real time, 100 ms frames, {len(spans)} utterances:",
+        f"One session through the app's socket, real time, {grant['frame_samples'] // 16} ms frames, "
+        f"{len(spans)} utterances:",
         "",
         "| latency | p50 / p95 |",
         "|---|---|",
@@ -348,24 +350,32 @@ async def load_section(max_sessions: int, clips: Sequence[str], gap_ms: int) -> 
     return rows
 
 
-_FAST = {"fwdflat": False, "bestpath": False, "partial_every_ms": 50}
-LEVERS2: list[tuple[str, dict[str, Any], int]] = [
-    ("the defaults: 50 ms frames, partials 50 ms, no rescoring, window 0.15 s, ratio 0.8, VAD mode 3, "
-     "pieces merged for Whisper across pauses < 400 ms", {}, 1600),
-]
+_BEFORE: dict[str, Any] = {
+    "rescoring_with_whisper": True,
+    "vad_window_s": 0.3,
+    "vad_ratio": 0.9,
+    "vad_mode": 0,
+    "partial_every_ms": 100,
+    "merge_pause_ms": 0,
+}
+_NO_RESCORING = {**_BEFORE, "rescoring_with_whisper": False}
+_PARTIALS_50 = {**_NO_RESCORING, "partial_every_ms": 50}
+# Cumulative unless marked "instead"; the last row is EngineConfig's defaults.
 LEVERS: list[tuple[str, dict[str, Any], int]] = [
-    ("before: 100 ms frames, window 0.3 s, partials every 100 ms, rescoring on", {}, 3200),
-    ("rescoring off (fwdflat, bestpath)", {"fwdflat": False, "bestpath": False}, 3200),
-    ("+ 50 ms frames", {"fwdflat": False, "bestpath": False}, 1600),
-    ("+ partials every 50 ms", {"fwdflat": False, "bestpath": False, "partial_every_ms": 50}, 1600),
-    ("+ endpointer window 0.2 s", {"fwdflat": False, "bestpath": False, "partial_every_ms": 50,
-                                   "vad_window_s": 0.2}, 1600),
+    ("before: 100 ms frames, window 0.3 s, partials every 100 ms, rescoring on", _BEFORE, 3200),
+    ("rescoring off (fwdflat, bestpath)", _NO_RESCORING, 3200),
+    ("+ 50 ms frames", _NO_RESCORING, 1600),
+    ("+ partials every 50 ms", _PARTIALS_50, 1600),
+    ("+ endpointer window 0.2 s", {**_PARTIALS_50, "vad_window_s": 0.2}, 1600),
+    ("window 0.2 s, VAD mode 3 (instead)", {**_PARTIALS_50, "vad_window_s": 0.2, "vad_mode": 3}, 1600),
+    ("window 0.15 s, ratio 0.8 (instead)", {**_PARTIALS_50, "vad_window_s": 0.15, "vad_ratio": 0.8}, 1600),
+    ("window 0.15 s, ratio 0.8, VAD mode 3", {**_PARTIALS_50, "vad_window_s": 0.15, "vad_ratio": 0.8, "vad_mode": 3},
+     1600),
+    ("+ pieces merged for Whisper across pauses < 400 ms (the defaults)", {}, 1600),
 ]
 
 
-async def levers_section(
-    clips: Sequence[str], gap_ms: int, levers: list[tuple[str, dict[str, Any], int]] = LEVERS
-) -> list[str]:
+async def levers_section(clips: Sequence[str], gap_ms: int) -> list[str]:
     """One session at real-time pace straight into the engine (no socket), per configuration."""
     rows = [
         "| configuration | speech start → first interim | end of speech → endpoint interim "
@@ -373,7 +383,7 @@ async def levers_section(
         "|---|---|---|---|---|---|",
     ]
     pcm, spans = speech_spans(clips, gap_ms)
-    for label, changes, frame in levers:
+    for label, changes, frame in LEVERS:
         engine = await asyncio.to_thread(load_engine, replace(EngineConfig(), **changes))
         assert isinstance(engine, TwoPassRecognizer)
         await engine.warm_up()
@@ -401,8 +411,6 @@ async def main(sections: set[str], max_sessions: int) -> None:
         out += ["### Memory", "", *await memory_section(), ""]
     if "levers" in sections:
         out += ["### Latency levers", "", *await levers_section(latency_clips, 2000), ""]
-    if "levers2" in sections:
-        out += ["### Latency levers", "", *await levers_section(latency_clips, 2000, LEVERS2), ""]
     if "latency" in sections:
         out += ["### Latency", "", *await app_latency(latency_clips, 2000), ""]
     if "load" in sections:

@@ -174,6 +174,7 @@ class Settings:
                     whisper_threads=integer("LOCAL_WHISPER_THREADS", engine.whisper_threads, low=1, high=64),
                     whisper_queue=integer("LOCAL_WHISPER_QUEUE", engine.whisper_queue, low=1),
                     fallback_after_s=number("LOCAL_FALLBACK_AFTER_S", engine.fallback_after_s),
+                    merge_pause_ms=integer("LOCAL_MERGE_PAUSE_MS", engine.merge_pause_ms),
                     model_cache=get("LOCAL_MODEL_CACHE", engine.model_cache),
                 ),
             ),

@@ -53,4 +53,6 @@ def load_engine(config: EngineConfig) -> Recognizer:
     )
     accurate = WhisperPass(model, options, download_root=str(cache / "downloads"))
     accurate.warm_up()
-    return TwoPassRecognizer(fast, accurate, fallback_after_s=config.fallback_after_s)
+    return TwoPassRecognizer(
+        fast, accurate, fallback_after_s=config.fallback_after_s, merge_ms=config.merge_pause_ms
+    )

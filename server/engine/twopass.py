@@ -25,9 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from server.engine.config import EngineConfig
 from server.engine.types import BYTES_PER_MS, Hypothesis, Recognizer, RecognizerSession, Word
 
 logger = logging.getLogger(__name__)
+_DEFAULTS = EngineConfig()
 
 FALLBACK_WARNING = "The accurate pass was too slow; this final is the fast pass's text."
 FAILED_WARNING = "The accurate pass failed; this final is the fast pass's text."
@@ -79,11 +81,11 @@ class TwoPassRecognizer:
         fast: Recognizer,
         accurate: AccuratePass,
         *,
-        fallback_after_s: float = 2.0,
+        fallback_after_s: float = _DEFAULTS.fallback_after_s,
         preroll_ms: int = 400,
         tail_ms: int = 300,
         max_lag_s: float = 1.0,
-        merge_ms: int = 400,
+        merge_ms: int = _DEFAULTS.merge_pause_ms,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if fallback_after_s <= 0:
