@@ -50,8 +50,9 @@ class TwoPassStats:
     fallback_slow: int = 0  # fast text as the final: the accurate final came too late
     fallback_busy: int = 0  # fast text as the final: the accurate pass's queue was full
     fallback_failed: int = 0  # fast text as the final: the accurate pass raised
-    # End of speech → accurate final ready, per accurate final (seconds), for the benchmark.
-    waits_s: list[float] = field(default_factory=list)
+    # End of speech → accurate final ready (seconds), for the benchmark: the latest few thousand, so a server that
+    # runs for months does not grow with every final.
+    waits_s: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=4096))
 
     @property
     def fallbacks(self) -> int:
