@@ -1,4 +1,8 @@
-"""python -m server [--host H] [--port N]: serve the app. Settings come from the environment and ./.env."""
+"""python -m server [--host H] [--port N] [--workers N]: serve the app. Settings come from the environment and ./.env.
+
+Several workers (uvicorn's processes sharing one socket) need shared state, APP_REDIS_URL, and one APP_SECRET_KEY:
+each worker builds its own app through `app_factory`, a zero-argument factory that reads the same environment.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from starlette.applications import Starlette
 
 from server.app import create_app
 from server.security import check_bind
@@ -22,10 +27,48 @@ def port_number(text: str) -> int:
     return port
 
 
+def worker_count(text: str) -> int:
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{count} workers: give at least 1")
+    return count
+
+
+def settings_from_environment() -> Settings:
+    return Settings.from_env(os.environ)
+
+
+def app_factory() -> Starlette:
+    """What each uvicorn worker calls: the app for the settings in this process's environment (the parent put the
+    command line's choices and the .env file there before starting the workers)."""
+    return create_app(settings_from_environment())
+
+
+def workers_refusal(workers: int, env: dict[str, str]) -> str | None:
+    """Why these settings cannot run `workers` processes, or None."""
+    if workers <= 1:
+        return None
+    if not env.get("APP_REDIS_URL", "").strip():
+        return (
+            f"--workers {workers} needs APP_REDIS_URL: each worker would otherwise keep its own rate limits, session "
+            "caps, spent grants and Wiro tasks, so limits would multiply and an end call reaching the wrong worker "
+            "would free nothing. Start Redis and set APP_REDIS_URL=redis://127.0.0.1:6379/0, or run one worker."
+        )
+    if not env.get("APP_SECRET_KEY", "").strip():
+        return (
+            f"--workers {workers} needs APP_SECRET_KEY: each worker would otherwise sign grants and cookies with its "
+            "own random key, and a grant minted by one would be refused by another."
+        )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=port_number, default=None, help="port (default 8000)")
+    parser.add_argument(
+        "--workers", type=worker_count, default=1, help="worker processes (default 1; more need APP_REDIS_URL)"
+    )
     parser.add_argument("--env-file", default=".env", help="optional KEY=VALUE file (default ./.env)")
     parser.add_argument(
         "--allow-public",
@@ -41,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    refusal = workers_refusal(args.workers, env)
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     # The app's Host check needs the address it really listens on.
@@ -51,9 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
-    print(f"Serving on http://{host}:{port}/", flush=True)
+    # The workers read their settings from the environment they inherit: put the file's values and the command
+    # line's choices there.
+    os.environ.update(env)
+    os.environ.update({"APP_HOST": host, "APP_PORT": str(port)})
+    if args.allow_public:
+        os.environ["APP_ALLOW_PUBLIC"] = "1"
+    print(f"Serving on http://{host}:{port}/ with {args.workers} worker(s)", flush=True)
     uvicorn.run(
-        create_app(settings),
+        "server.__main__:app_factory",
+        factory=True,
+        workers=args.workers,
         host=host,
         port=port,
         log_level=settings.log_level,

@@ -19,8 +19,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def app_url() -> Iterator[str]:
-    """The app with test endpoints on, served for real on a free loopback port."""
-    with running(create_app(Settings(test_endpoints=True))) as url:
+    """The app, served for real on a free loopback port."""
+    with running(create_app(Settings())) as url:
         yield url
 
 

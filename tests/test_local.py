@@ -27,7 +27,7 @@ def test_tokens_sign_expire_and_bind_to_the_secret() -> None:
     tokens = LocalTokens("secret", ttl_s=60)
     token, expires_at = tokens.mint("abc", now=1000)
     assert expires_at == 1060
-    assert tokens.verify(token, now=1059) == {"sid": "abc", "exp": 1060}
+    assert tokens.verify(token, now=1059) == {"sid": "abc", "exp": 1060, "cid": ""}
     assert tokens.verify(token, now=1061) is None
     assert LocalTokens("other", ttl_s=60).verify(token, now=1000) is None
     payload, _, mac = token.partition(".")

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import math
 import re
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,12 +126,15 @@ class TruebarProvider:
             "sample_rate": SAMPLE_RATE,
             "frame_samples": FRAME_SAMPLES,
             "tag": tag,
-            "session_id": secrets.token_urlsafe(16),
+            "session_id": request.session_id,
         }
 
-    async def end_session(self, session_id: str) -> None:
-        # Nothing is held upstream per session: the stream ends when the browser closes it.
+    async def start(self) -> None:
         return None
+
+    async def end_session(self, session_id: str) -> bool:
+        # Nothing is held upstream per session: the stream ends when the browser closes it.
+        return False
 
     async def aclose(self) -> None:
         pending, self._pending = self._pending, None

@@ -59,7 +59,7 @@ def stack(
     with running(tb_app) as tb_url, running(wiro_app) as wiro_url:
         tb_ws = "ws" + tb_url.removeprefix("http")
         base = settings or Settings(
-            secret_key=APP_SECRET, test_endpoints=True, session_rate_per_min=10_000, max_sessions_per_client=1_000
+            secret_key=APP_SECRET, session_rate_per_min=10_000, max_sessions_per_client=1_000
         )
         configured = replace(
             base,
