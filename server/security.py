@@ -46,10 +46,17 @@ class RedactingFilter(logging.Filter):
     query string)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
         if isinstance(record.args, tuple):
+            # In place, so formatters that read the arguments (uvicorn's access log) still find them.
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str) and redact(record.msg) != record.msg:
+            # The secret's name is in the format string (`token=%s`): redact the formatted line, or a placeholder
+            # would be swallowed and the arguments no longer fit.
+            try:
+                record.msg = redact(record.getMessage())
+                record.args = ()
+            except (TypeError, ValueError, KeyError):
+                record.msg = redact(record.msg)
         return True
 
 

@@ -10,6 +10,7 @@ from server.engine.model import whisper_base
 from server.engine.whisper import WhisperOptions, WhisperPass
 from server.settings import Settings
 from tests.support.live import running
+from tests.support.redis_server import RedisServer, redis_server
 
 
 @pytest.fixture
@@ -39,3 +40,10 @@ def whisper_pass(whisper_model_cache: Path) -> Iterator[WhisperPass]:
     accurate.warm_up()
     yield accurate
     accurate.close()
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    """A real redis-server of its own (loopback, free port, temporary folder, no persistence), stopped after."""
+    with redis_server() as server:
+        yield server

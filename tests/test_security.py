@@ -163,6 +163,19 @@ def test_redaction_of_tokens_in_log_lines() -> None:
     assert record.getMessage() == 'c - "WebSocket /s?token=***"'
 
 
+@pytest.mark.parametrize("name", ["server.providers.truebar", "wiro", "some.library"])
+def test_redaction_holds_for_every_logger(name: str, caplog: pytest.LogCaptureFixture) -> None:
+    # The capture handler is added after the app installed redaction, on the root: nothing filters there but the
+    # redaction itself, which must not depend on which logger or handler sees the record.
+    create_app(Settings())
+    with caplog.at_level(logging.INFO, logger=name):
+        logging.getLogger(name).info("opening wss://x/stream?access_token=%s&y=1", "eyJsecret.token")
+        logging.getLogger(name).info("kill tasktoken=abc123 socketaccesstoken=s3cr3t")
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "access_token=***" in text and "tasktoken=***" in text and "socketaccesstoken=***" in text
+    assert "eyJsecret" not in text and "abc123" not in text and "s3cr3t" not in text
+
+
 def test_open_sessions_per_client_are_capped_and_freed_by_ending_one() -> None:
     from server.emulators.scripted import ScriptedRecognizer
 
