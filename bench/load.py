@@ -1,4 +1,5 @@
-"""Load benchmark (not a test): tests/test_load.py's sessions, more of them for longer. Prints a Markdown report.
+"""Load benchmark (not a test): testkit/load.py's sessions (those tests/test_load.py runs), more of them for longer.
+Prints a Markdown report.
 
     .venv/bin/python -m bench.load [--per-provider 20] [--duration 60] [--audio 10.1] [--speed 2]
 
@@ -16,8 +17,8 @@ import os
 import platform
 import statistics
 
-from tests.support.stack import PROVIDERS
-from tests.test_load import MS_PER_WORD, LoadResult, load_stack, run_load
+from testkit.load import MS_PER_WORD, LoadResult, load_stack, run_load
+from testkit.stack import PROVIDERS
 
 
 def report(result: LoadResult, args: argparse.Namespace) -> str:

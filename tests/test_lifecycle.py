@@ -12,9 +12,8 @@ from websockets.exceptions import ConnectionClosed
 
 from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
-from server.engine.config import EngineConfig
 from server.providers.local import LOCAL_TAG
-from server.settings import LocalSettings, Settings
+from server.settings import Settings
 from server.state import MemoryState
 from tests.support.live import running
 from tests.support.truebar_client import config_message, transcribe_truebar
@@ -42,8 +41,7 @@ def test_eight_sessions_in_a_row_without_an_end_call_are_all_admitted() -> None:
 
 def test_an_abrupt_close_frees_the_slot() -> None:
     # Engine of 2: one client may hold 1 (its cap stays below the engine's size).
-    settings = Settings(max_sessions_per_client=4, local=LocalSettings(engine=EngineConfig(max_sessions=2)))
-    app = create_app(settings, local_recognizer=ScriptedRecognizer())
+    app = create_app(Settings(max_sessions_per_client=4), local_recognizer=ScriptedRecognizer(max_sessions=2))
     with running(app) as url:
         g = mint(url).json()
         refused = mint(url)

@@ -10,7 +10,7 @@ from typing import TypeVar
 import pytest
 
 from server.state import MemoryState, RedisState, State, StateUnavailable, WiroTask
-from tests.support.redis_server import RedisServer
+from testkit.redis_server import RedisServer
 
 T = TypeVar("T")
 

@@ -250,8 +250,10 @@ class LocalProvider:
 
     @property
     def engine_size(self) -> int:
-        """Streams the engine decodes at once (a client's cap stays below it)."""
-        return self.settings.local.engine.max_sessions
+        """Streams the engine decodes at once (a client's cap stays below it): the loaded engine's own figure when
+        it has one (an injected engine), else the configured one."""
+        size = getattr(self._recognizer, "max_sessions", None)
+        return size if isinstance(size, int) else self.settings.local.engine.max_sessions
 
     async def start(self) -> None:
         return None
