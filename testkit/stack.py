@@ -83,3 +83,45 @@ def stack(
 
 
 SECRETS = (TRUEBAR_PASSWORD, WIRO_KEY, WIRO_SECRET, APP_SECRET)
+
+
+@dataclass
+class Emulators:
+    truebar: Starlette
+    wiro: Starlette
+    urls: dict[str, str]
+    # The app's `truebar` and `wiro` settings for them, as JSON-ready fields (for app processes).
+    settings: dict[str, dict[str, Any]]
+
+
+@contextlib.contextmanager
+def emulators(
+    recognizer: Recognizer,
+    *,
+    truebar_options: truebar_emulator.TruebarEmulatorOptions | None = None,
+    wiro_options: wiro_emulator.WiroEmulatorOptions | None = None,
+) -> Iterator[Emulators]:
+    """Both emulators on loopback, for apps running elsewhere (other processes)."""
+    tb_opts = truebar_options or truebar_emulator.TruebarEmulatorOptions(
+        username=TRUEBAR_USER, password=TRUEBAR_PASSWORD
+    )
+    wiro_opts = wiro_options or wiro_emulator.WiroEmulatorOptions(api_key=WIRO_KEY, api_secret=WIRO_SECRET)
+    tb_app = truebar_emulator.create_emulator(tb_opts, recognizer)
+    wiro_app = wiro_emulator.create_emulator(wiro_opts, recognizer)
+    with running(tb_app) as tb_url, running(wiro_app) as wiro_url:
+        settings = {
+            "truebar": {
+                "username": tb_opts.username,
+                "password": tb_opts.password,
+                "auth_url": f"{tb_url}/realms/truebar/protocol/openid-connect/token",
+                "api_base_url": tb_url,
+                "stt_ws_url": "ws" + tb_url.removeprefix("http") + "/api/pipelines/stream",
+            },
+            "wiro": {
+                "api_key": wiro_opts.api_key,
+                "api_secret": wiro_opts.api_secret,
+                "api_base_url": f"{wiro_url}/v1",
+                "socket_url": "ws" + wiro_url.removeprefix("http") + "/v1",
+            },
+        }
+        yield Emulators(tb_app, wiro_app, {"truebar": tb_url, "wiro": wiro_url}, settings)
