@@ -1,7 +1,9 @@
 """Truebar, the server-side half: the account's username and password stay here; the browser gets an access token.
 
 Tokens come from Keycloak's password grant, are cached, and are refreshed with the refresh token shortly before
-they expire; a failed refresh signs in again. Concurrent callers share one upstream request. The browser opens
+they expire; a failed refresh signs in again. Concurrent callers share one upstream request. The cache is per
+process even with shared state (APP_REDIS_URL): one sign-in per process per token lifetime costs nothing worth
+saving, and a shared cache would put a live bearer token and its refresh token in Redis. The browser opens
 the stream itself with `?access_token=` (browsers cannot set headers on a WebSocket).
 """
 
