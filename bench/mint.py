@@ -143,12 +143,13 @@ def main() -> None:
             ("2 workers, Redis", {"APP_REDIS_URL": redis.url}, 2),
         ]
         for label, extra, workers in setups:
-            # Each setup starts from an empty Redis: the grants a previous one minted still hold their clients' places.
-            redis_py.Redis.from_url(redis.url).flushall()
-            with server({**base, **extra}, workers) as url:
-                for provider in ("local", "truebar"):
+            for provider in ("local", "truebar"):
+                # Each run starts afresh (a new server, an empty Redis): the previous run's clients would otherwise
+                # still fill the rate-limit tables and hold their grants' places.
+                redis_py.Redis.from_url(redis.url).flushall()
+                with server({**base, **extra}, workers) as url:
                     result = asyncio.run(measure(url, provider, args.duration, args.concurrency))
-                    rows.append((label, provider, result))
+                rows.append((label, provider, result))
     lines = [
         f"Command: `.venv/bin/python -m bench.mint --duration {args.duration:g} --concurrency {args.concurrency}`",
         "",
