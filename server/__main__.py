@@ -100,13 +100,24 @@ def main(argv: list[str] | None = None) -> int:
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
-    # The workers read their settings from the environment they inherit: put the file's values and the command
+    print(f"Serving on http://{host}:{port}/ with {args.workers} worker(s)", flush=True)
+    proxy_headers, forwarded_allow_ips = bool(settings.trusted_proxies), settings.trusted_proxies or None
+    if args.workers == 1:
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips=forwarded_allow_ips,
+        )
+        return 0
+    # Each worker builds its own app from the environment it inherits: put the file's values and the command
     # line's choices there.
     os.environ.update(env)
     os.environ.update({"APP_HOST": host, "APP_PORT": str(port)})
     if args.allow_public:
         os.environ["APP_ALLOW_PUBLIC"] = "1"
-    print(f"Serving on http://{host}:{port}/ with {args.workers} worker(s)", flush=True)
     config = uvicorn.Config(
         "server.__main__:app_factory",
         factory=True,
@@ -114,13 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         host=host,
         port=port,
         log_level=settings.log_level,
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or None,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
-    if args.workers == 1:
-        uvicorn.Server(config).run()
-    else:
-        Multiprocess(config, sockets=[listening_socket(host, port)]).run()
+    Multiprocess(config, sockets=[listening_socket(host, port)]).run()
     return 0
 
 
