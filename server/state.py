@@ -321,10 +321,6 @@ class RedisState(State):
         except (TimeoutError, RedisError, StorageError, OSError) as exc:
             raise StateUnavailable(f"the shared state store did not answer ({type(exc).__name__})") from None
 
-    async def ping(self) -> None:
-        async with self.guard():
-            await self.redis.ping()
-
     async def admit(self, scope: str, key: str, limit: int, ttl_s: float) -> Admission:
         now = self.clock()
         async with self.guard():
