@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.mint [--duration 10] [--concurrency 8]
 
-Runs the real server (`python -m server`) three ways: one process with its state in memory, one process with Redis,
+Runs the real server (`python -m server`, its fast pass loaded, Whisper off) three ways: one process with its state in memory, one process with Redis,
 two workers (`--workers 2`) with Redis; each minting local grants, then Truebar grants (against the Truebar emulator,
 whose access token the app caches, so no upstream call per mint). The client is a bare keep-alive HTTP/1.1 loop
 (`concurrency` connections), so it costs the server's two cores as little as possible; it runs on the same machine.
@@ -131,6 +131,9 @@ def main() -> None:
             "APP_MAX_SESSIONS_PER_CLIENT": "1000",
             "APP_LOG_LEVEL": "warning",
             "LOCAL_MAX_SESSIONS": "2",
+            # Minting never touches the accurate pass: leave Whisper unloaded (three servers at once otherwise hold
+            # a model each on a shared machine).
+            "LOCAL_WHISPER": "0",
             "TRUEBAR_USERNAME": tb_opts.username,
             "TRUEBAR_PASSWORD": tb_opts.password,
             "TRUEBAR_AUTH_URL": f"{tb_url}/realms/truebar/protocol/openid-connect/token",
