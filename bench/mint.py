@@ -2,12 +2,13 @@
 
     .venv/bin/python -m bench.mint [--duration 10] [--concurrency 8]
 
-Runs the real server (`python -m server`, its fast pass loaded, Whisper off) three ways: one process with its state in memory, one process with Redis,
-two workers (`--workers 2`) with Redis; each minting local grants, then Truebar grants (against the Truebar emulator,
-whose access token the app caches, so no upstream call per mint). The client is a bare keep-alive HTTP/1.1 loop
-(`concurrency` connections), so it costs the server's two cores as little as possible; it runs on the same machine.
-Every request names a different client in X-Forwarded-For (the app trusts loopback as its proxy here): like many
-users, so neither the per-client rate limit nor the open-session cap is what gets measured.
+Runs the real server (`python -m server`, its fast pass loaded, Whisper off) three ways: one process with its state
+in memory, one process with Redis, two workers (`--workers 2`) with Redis; each minting local grants, then Truebar
+grants (against the Truebar emulator, whose access token the app caches, so no upstream call per mint). The client
+is a bare keep-alive HTTP/1.1 loop (`concurrency` connections), so it costs the server's two cores as little as
+possible; it runs on the same machine. Every request names a different client in X-Forwarded-For (the app trusts
+loopback as its proxy here): like many users, so neither the per-client rate limit nor the open-session cap is what
+gets measured.
 """
 
 from __future__ import annotations
