@@ -151,13 +151,17 @@ async def create_session(request: Request) -> Response:
     request_ = SessionRequest(options=options, ws_origin=ws_origin(request), client_id=client, session_id=session_id)
     try:
         grant = await provider.create_session(request_)
-        if counted:
-            await state.hold(scope, key, max(1.0, grant["expires_at"] - state.clock()))
     except BaseException:
         if counted:
             with contextlib.suppress(StateUnavailable):
                 await state.release(scope, key)
         raise
+    if counted:
+        try:
+            await state.hold(scope, key, max(1.0, grant["expires_at"] - state.clock()))
+        except StateUnavailable as exc:
+            # The grant exists (a Wiro task may be running): hand it out. Its place lapses with the reservation.
+            log.warning("could not record a session's expiry in the shared state (%s)", exc)
     return JSONResponse(grant, headers={"Cache-Control": "no-store"})
 
 

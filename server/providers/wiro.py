@@ -189,6 +189,11 @@ class WiroProvider:
                 await self._reap_expired()
             except StateUnavailable as exc:
                 log.warning("wiro: could not look for expired tasks (%s); will try again", exc)
+            # What is still ours past its deadline was ended, or is being killed, by another process: forget it
+            # (a postponed kill moved its deadline on).
+            now = self._clock()
+            for task_id in [t for t, deadline in self._mine.items() if deadline <= now]:
+                del self._mine[task_id]
             wait = self.settings.reap_interval_s
             if self._mine:
                 wait = min(wait, max(0.0, min(self._mine.values()) - self._clock()))
