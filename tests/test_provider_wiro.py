@@ -21,6 +21,7 @@ from server.emulators.wiro import EmulatorState, WiroEmulatorOptions, create_emu
 from server.providers.base import ProviderError, SessionRequest
 from server.providers.wiro import WiroProvider
 from server.settings import Settings, WiroSettings
+from server.state import MemoryState
 from tests.support.live import running
 from tests.support.wiro_client import transcribe_wiro
 
@@ -407,3 +408,34 @@ def test_app_maps_wiro_errors(
     if status == 429:
         assert int(r.headers["Retry-After"]) > 0
     assert up.runs() == 1
+
+
+def test_a_task_started_by_one_process_is_ended_by_another_and_forgotten_by_both() -> None:
+    kills: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/Run/wiro/voxtral-mini-realtime"):
+            return httpx.Response(200, json={"result": True, "errors": [], "taskid": "9", "socketaccesstoken": "t9"})
+        kills.append(request.url.path)
+        return httpx.Response(200, json={"result": True, "errors": []})
+
+    async def scenario() -> tuple[bool, bool, list[str], list[str]]:
+        shared = MemoryState()
+        settings = WiroSettings(api_key=KEY, task_deadline_s=0.3, reap_interval_s=0.05)
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            a = WiroProvider(settings, http, state=shared)
+            b = WiroProvider(settings, http, state=shared)
+            await a.start()
+            await b.start()
+            grant = await a.create_session(new_request())
+            ended = await b.end_session(grant["session_id"])
+            again = await a.end_session(grant["session_id"])
+            await asyncio.sleep(0.6)  # past the deadline: A must let go of the task B ended
+            mine = a.tracked()
+            await a.aclose()
+            await b.aclose()
+            return ended, again, mine, kills
+
+    ended, again, mine, killed = asyncio.run(scenario())
+    assert ended and not again and mine == []
+    assert killed == ["/v1/Task/Kill"]
