@@ -133,6 +133,25 @@ def test_opening_marks_join_the_next_word() -> None:
     assert tokens_to_text(hypothesis_segment(hyp)["tokens"]) == hyp.text == "(maybe)"
 
 
+def test_a_closing_quote_does_not_glue_the_next_word() -> None:
+    # Whisper writes an opening straight quote after a space and a closing one without: only the opening one
+    # joins the next word.
+    alignment = [
+        {"word": " He", "start": 0.0, "end": 0.2},
+        {"word": " said", "start": 0.2, "end": 0.5},
+        {"word": ' "', "start": 0.5, "end": 0.5},
+        {"word": "hi", "start": 0.5, "end": 0.8},
+        {"word": '"', "start": 0.8, "end": 0.8},
+        {"word": " and", "start": 0.9, "end": 1.1},
+        {"word": " left", "start": 1.1, "end": 1.4},
+        {"word": ".", "start": 1.4, "end": 1.5},
+    ]
+    words = words_from_alignment(alignment, offset_ms=0)
+    assert [(w.joins_previous, w.joins_next) for w in words if w.text == '"'] == [(False, True), (True, False)]
+    hyp = Hypothesis(words, True, 0, 1500)
+    assert tokens_to_text(hypothesis_segment(hyp)["tokens"]) == hyp.text == 'He said "hi" and left.'
+
+
 def test_punctuation_stage_leaves_an_already_punctuated_final_alone() -> None:
     hyp = Hypothesis(HELLO, True, 0, 900)
     assert tokens_to_text(hypothesis_segment(hyp, punctuate=True)["tokens"]) == "Hello, world!"
