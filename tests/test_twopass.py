@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bench.speech import TRANSCRIPTS, load_clip, normalise
@@ -181,6 +182,35 @@ async def test_the_fast_text_is_an_interim_and_the_accurate_words_are_the_final(
     # The job's audio starts a preroll before the fast pass's first word (clamped at the session start).
     assert accurate.jobs[0][0] == 0 and accurate.jobs[0][1] >= 900
     assert two.stats.accurate == 1 and two.stats.fallbacks == 0
+
+
+class RecordingPass(NeverPass):
+    """Keeps each job's audio and offset; answers with no words."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: list[tuple[int, bytes]] = []
+
+    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
+        future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
+        self.jobs.append((offset_ms, pcm))
+        future.set_result(())
+        return future
+
+
+@pytest.mark.anyio
+async def test_the_accurate_pass_gets_the_audio_its_offset_names_after_old_audio_is_dropped() -> None:
+    # Each millisecond's 16 samples hold the millisecond's index, so a job's first sample says where it starts.
+    seconds = 40
+    ms = np.arange(seconds * 1000, dtype=np.int16)
+    pcm = np.repeat(ms, BYTES_PER_MS // 2).astype("<i2").tobytes()
+    accurate = RecordingPass()
+    # One 40 s utterance: its start lies before the 32 s kept, so the job starts at the oldest audio kept.
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=1000, words_per_utterance=seconds), accurate)
+    await run(two, pcm, frame=1000)  # 31.25 ms frames: not whole milliseconds
+    (offset_ms, audio), = accurate.jobs
+    assert offset_ms > 0
+    assert int(np.frombuffer(audio[:2], "<i2")[0]) == offset_ms
 
 
 @pytest.mark.anyio

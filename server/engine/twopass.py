@@ -174,7 +174,8 @@ class TwoPassSession:
         self._fed_ms += len(pcm) / BYTES_PER_MS
         excess = len(self._audio) - self.KEEP_MS * BYTES_PER_MS
         if excess > 0:
-            excess -= excess % 2
+            # Whole milliseconds only, so `_audio_start_ms` stays exact however the client sizes its frames.
+            excess += -excess % BYTES_PER_MS
             del self._audio[:excess]
             self._audio_start_ms += excess // BYTES_PER_MS
 
