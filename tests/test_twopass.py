@@ -252,6 +252,19 @@ async def test_pieces_split_at_short_pauses_go_to_the_accurate_pass_as_one_utter
 
 
 @pytest.mark.anyio
+async def test_merged_pieces_never_exceed_the_accurate_pass_window() -> None:
+    # Whisper hears at most 30 s: words beyond it would be lost from the final. Two 16.2 s pieces with no pause
+    # between them (the next piece's first partial comes 300 ms after each endpoint, inside merge_ms) must not go
+    # to it as one 32 s job.
+    accurate = FixedPass(HELLO)
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=54), accurate, merge_ms=400)
+    hyps = await run(two, bytes(33_000 * BYTES_PER_MS))
+    assert len(accurate.jobs) >= 2, accurate.jobs
+    assert all(duration <= 30_000 for _, duration in accurate.jobs), accurate.jobs
+    assert len(finals(hyps)) == len(accurate.jobs)
+
+
+@pytest.mark.anyio
 async def test_a_slow_accurate_pass_falls_back_to_the_fast_text_with_a_warning() -> None:
     accurate = NeverPass()
     two = TwoPassRecognizer(

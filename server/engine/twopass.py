@@ -124,6 +124,8 @@ class TwoPassRecognizer:
 class TwoPassSession:
     # Audio kept for the accurate pass: Whisper sees at most 30 s, plus the preroll. Older audio is dropped.
     KEEP_MS = 32_000
+    # The longest span of merged pieces sent as one utterance: with the preroll and tail, well inside 30 s.
+    MERGE_SPAN_MS = 20_000
 
     def __init__(self, owner: TwoPassRecognizer, fast: RecognizerSession) -> None:
         self._owner = owner
@@ -188,6 +190,10 @@ class TwoPassSession:
                 continue
             self._partial = None
             if hyp.words:
+                if self._held and hyp.end_ms - self._held[0].start_ms > self.MERGE_SPAN_MS:
+                    # Together they would not fit Whisper's window (it ignores audio past 30 s, and the kept
+                    # audio ends 32 s back): what is held goes on its own.
+                    self._release_held(force=True)
                 self._held.append(hyp)
                 self._hold_until_ms = self._fed_ms + self._owner.merge_ms
             out += self._interim()
@@ -200,7 +206,7 @@ class TwoPassSession:
             return
         first, last = self._held[0], self._held[-1]
         quiet = self._partial is None and self._fed_ms >= self._hold_until_ms
-        if not (force or quiet or last.end_ms - first.start_ms > 20_000):
+        if not (force or quiet or last.end_ms - first.start_ms > self.MERGE_SPAN_MS):
             return
         words = tuple(w for h in self._held for w in h.words)
         self._held = []
