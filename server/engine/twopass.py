@@ -9,8 +9,9 @@ utterance has so far, so nothing disappears from the page; finals go out in utte
 
 No session lags without bound: when an utterance's accurate final is not there `fallback_after_s` after its end of
 speech, or the accurate pass's queue is full, or it fails, the fast pass's text becomes the final, marked with a
-warning (sent to the client) and counted in `stats`. Finals are collected on each feed(); so at real-time pace
-they go out at most one frame after they are ready.
+warning (sent to the client) and counted in `stats`. Finals are collected on each feed(), and a server can also
+await wait_ready() and send what collect() gives (types.PushesFinals), so a final, or its fallback, goes out when
+it is ready even while no audio arrives.
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ class TwoPassSession:
         self._held: list[Hypothesis] = []
         self._hold_until_ms = 0.0
         self._closed = False
+        self._submitted = asyncio.Event()  # set when an utterance joins _pending: wakes wait_ready()
 
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
         if len(pcm) % 2:
@@ -159,10 +161,30 @@ class TwoPassSession:
         out += await self._drain()
         return out
 
+    async def wait_ready(self) -> bool:
+        """Return True once the oldest pending final can go out (its accurate words are there, it failed or its
+        deadline passed), so collect() has it; False once the session is closed."""
+        while not self._closed:
+            if not self._pending:
+                self._submitted.clear()
+                await self._submitted.wait()
+                continue
+            head = self._pending[0]
+            remaining = head.deadline - self._owner.clock()
+            if head.future is None or head.future.done() or remaining <= 0:
+                return True
+            await asyncio.wait([head.future], timeout=remaining)
+        return False
+
+    def collect(self) -> list[Hypothesis]:
+        """The finals ready now, each followed by the interim that remains: what feed() would add to its output."""
+        return [] if self._closed else self._ready()
+
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._submitted.set()
         for pending in self._pending:
             if pending.future is not None:
                 pending.future.cancel()
@@ -229,6 +251,7 @@ class TwoPassSession:
         except Exception as exc:
             pending.error = f"{type(exc).__name__}: {exc}"
         self._pending.append(pending)
+        self._submitted.set()
 
     def _interim(self) -> list[Hypothesis]:
         """What the client should show now: the fast text of the utterances waiting for their finals, then the
