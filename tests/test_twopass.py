@@ -7,9 +7,11 @@ never answer, refuse or answer on command: they check what goes out, never how l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bench.speech import TRANSCRIPTS, load_clip, normalise
@@ -133,6 +135,25 @@ def test_opening_marks_join_the_next_word() -> None:
     assert tokens_to_text(hypothesis_segment(hyp)["tokens"]) == hyp.text == "(maybe)"
 
 
+def test_a_closing_quote_does_not_glue_the_next_word() -> None:
+    # Whisper writes an opening straight quote after a space and a closing one without: only the opening one
+    # joins the next word.
+    alignment = [
+        {"word": " He", "start": 0.0, "end": 0.2},
+        {"word": " said", "start": 0.2, "end": 0.5},
+        {"word": ' "', "start": 0.5, "end": 0.5},
+        {"word": "hi", "start": 0.5, "end": 0.8},
+        {"word": '"', "start": 0.8, "end": 0.8},
+        {"word": " and", "start": 0.9, "end": 1.1},
+        {"word": " left", "start": 1.1, "end": 1.4},
+        {"word": ".", "start": 1.4, "end": 1.5},
+    ]
+    words = words_from_alignment(alignment, offset_ms=0)
+    assert [(w.joins_previous, w.joins_next) for w in words if w.text == '"'] == [(False, True), (True, False)]
+    hyp = Hypothesis(words, True, 0, 1500)
+    assert tokens_to_text(hypothesis_segment(hyp)["tokens"]) == hyp.text == 'He said "hi" and left.'
+
+
 def test_punctuation_stage_leaves_an_already_punctuated_final_alone() -> None:
     hyp = Hypothesis(HELLO, True, 0, 900)
     assert tokens_to_text(hypothesis_segment(hyp, punctuate=True)["tokens"]) == "Hello, world!"
@@ -162,6 +183,35 @@ async def test_the_fast_text_is_an_interim_and_the_accurate_words_are_the_final(
     # The job's audio starts a preroll before the fast pass's first word (clamped at the session start).
     assert accurate.jobs[0][0] == 0 and accurate.jobs[0][1] >= 900
     assert two.stats.accurate == 1 and two.stats.fallbacks == 0
+
+
+class RecordingPass(NeverPass):
+    """Keeps each job's audio and offset; answers with no words."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: list[tuple[int, bytes]] = []
+
+    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
+        future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
+        self.jobs.append((offset_ms, pcm))
+        future.set_result(())
+        return future
+
+
+@pytest.mark.anyio
+async def test_the_accurate_pass_gets_the_audio_its_offset_names_after_old_audio_is_dropped() -> None:
+    # Each millisecond's 16 samples hold the millisecond's index, so a job's first sample says where it starts.
+    seconds = 40
+    ms = np.arange(seconds * 1000, dtype=np.int16)
+    pcm = np.repeat(ms, BYTES_PER_MS // 2).astype("<i2").tobytes()
+    accurate = RecordingPass()
+    # One 40 s utterance: its start lies before the 32 s kept, so the job starts at the oldest audio kept.
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=1000, words_per_utterance=seconds), accurate)
+    await run(two, pcm, frame=1000)  # 31.25 ms frames: not whole milliseconds
+    (offset_ms, audio), = accurate.jobs
+    assert offset_ms > 0
+    assert int(np.frombuffer(audio[:2], "<i2")[0]) == offset_ms
 
 
 @pytest.mark.anyio
@@ -200,6 +250,40 @@ async def test_pieces_split_at_short_pauses_go_to_the_accurate_pass_as_one_utter
     two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), apart, merge_ms=0)
     await run(two, SILENCE_1S)
     assert len(apart.jobs) == 2
+
+
+@pytest.mark.anyio
+async def test_wait_ready_wakes_for_a_final_between_feeds_and_ends_with_the_session() -> None:
+    accurate = NeverPass()
+    two = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=300, words_per_utterance=3), accurate, fallback_after_s=600, merge_ms=0
+    )
+    session = await two.open()
+    waiter = asyncio.create_task(session.wait_ready())
+    assert not finals(await session.feed(bytes(1000 * BYTES_PER_MS)))  # an endpoint at 900 ms: one job
+    await asyncio.sleep(0)
+    assert not waiter.done() and len(accurate.futures) == 1
+    accurate.futures[0].set_result(HELLO)
+    assert await waiter is True
+    assert [h.text for h in session.collect() if h.is_final] == ["Hello, world!"]
+    assert session.collect() == []
+    waiter = asyncio.create_task(session.wait_ready())
+    await asyncio.sleep(0)
+    await session.aclose()
+    assert await waiter is False
+
+
+@pytest.mark.anyio
+async def test_merged_pieces_never_exceed_the_accurate_pass_window() -> None:
+    # Whisper hears at most 30 s: words beyond it would be lost from the final. Two 16.2 s pieces with no pause
+    # between them (the next piece's first partial comes 300 ms after each endpoint, inside merge_ms) must not go
+    # to it as one 32 s job.
+    accurate = FixedPass(HELLO)
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=54), accurate, merge_ms=400)
+    hyps = await run(two, bytes(33_000 * BYTES_PER_MS))
+    assert len(accurate.jobs) >= 2, accurate.jobs
+    assert all(duration <= 30_000 for _, duration in accurate.jobs), accurate.jobs
+    assert len(finals(hyps)) == len(accurate.jobs)
 
 
 @pytest.mark.anyio
@@ -246,6 +330,77 @@ def test_the_client_gets_a_warning_before_a_fallen_back_final_and_punctuated_fin
     with running(create_app(Settings(), local_recognizer=good)) as url:
         result = asyncio.run(stream_local(url, bytes(16_000 * 2 * 3)))
     assert result.finals == ["Hello, world!"] * 2 and not result.warnings
+
+
+class LatePass(NeverPass):
+    """Answers each job with `words` a moment after it is asked: the final becomes ready between feeds."""
+
+    def __init__(self, words: tuple[Word, ...]) -> None:
+        super().__init__()
+        self.words = words
+
+    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
+        future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
+        asyncio.get_running_loop().call_later(0.2, lambda: future.done() or future.set_result(self.words))
+        return future
+
+
+@pytest.mark.parametrize(
+    ("accurate", "fallback_after_s", "final", "warnings"),
+    [
+        pytest.param(LatePass(HELLO), 600.0, "Hello, world!", [], id="accurate"),
+        pytest.param(NeverPass(), 0.2, "the quick brown", [FALLBACK_WARNING], id="fallback"),
+    ],
+)
+def test_a_final_goes_out_when_ready_while_no_audio_arrives(
+    accurate: NeverPass, fallback_after_s: float, final: str, warnings: list[str]
+) -> None:
+    # The client sends one utterance's audio and then nothing (a paused microphone): the final, or its fallback
+    # once the bound passes, must not wait for the next audio frame or EOS.
+    two = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=300, words_per_utterance=3),
+        accurate,
+        fallback_after_s=fallback_after_s,
+        merge_ms=0,
+    )
+    with running(create_app(Settings(), local_recognizer=two)) as url:
+        before_eos, after_eos = asyncio.run(stream_then_wait(url, bytes(1000 * BYTES_PER_MS)))
+    assert [m["message"] for m in before_eos if m["type"] == "WARNING"] == warnings
+    got = [m["textSegment"] for m in before_eos if m["type"] == "TEXT_SEGMENT" and m["textSegment"]["isFinal"]]
+    assert [tokens_to_text(s["tokens"]) for s in got] == [final]
+    assert after_eos[-1]["status"] == "FINISHED"
+    assert not [m for m in after_eos if m["type"] == "TEXT_SEGMENT" and m["textSegment"]["isFinal"]]
+
+
+async def stream_then_wait(url: str, pcm: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Send CONFIG and `pcm`, then wait (at most 20 s, a hang guard) for a final before sending EOS: the messages
+    before EOS and after it."""
+    import json
+
+    import httpx
+    import websockets
+
+    from tests.support.truebar_client import config_message
+
+    async with httpx.AsyncClient() as client:
+        grant = (await client.post(url + "/api/sessions", json={"provider": "local"})).json()
+    before: list[dict[str, Any]] = []
+    after: list[dict[str, Any]] = []
+    async with websockets.connect(f"{grant['ws_url']}?access_token={grant['token']}") as ws:
+        assert json.loads(await ws.recv())["status"] == "INITIALIZED"
+        await ws.send(config_message(LOCAL_TAG))
+        for i in range(0, len(pcm), 3200):
+            await ws.send(pcm[i : i + 3200])
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(20):
+                while True:
+                    before.append(json.loads(await ws.recv()))
+                    if before[-1]["type"] == "TEXT_SEGMENT" and before[-1]["textSegment"]["isFinal"]:
+                        break
+        await ws.send(json.dumps({"type": "EOS"}))
+        while not after or after[-1].get("status") != "FINISHED":
+            after.append(json.loads(await ws.recv()))
+    return before, after
 
 
 async def stream_local(url: str, pcm: bytes) -> Any:

@@ -22,7 +22,14 @@ from starlette.responses import Response
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server.engine.types import BYTES_PER_MS, Hypothesis, Recognizer, RecognizerBusy, RecognizerSession
+from server.engine.types import (
+    BYTES_PER_MS,
+    Hypothesis,
+    PushesFinals,
+    Recognizer,
+    RecognizerBusy,
+    RecognizerSession,
+)
 from server.protocols.truebar import (
     PUNCTUATION_TASK,
     STATUS_CANCELED,
@@ -89,6 +96,10 @@ class TruebarStream:
         self.interim_open = False
         self.outcome = "OPEN"
         self.close_code: int | None = None
+        # Sends finals the session makes ready between audio frames; the lock keeps its messages and the receive
+        # loop's from interleaving (each computes what to send from the session's state, then sends it).
+        self._pusher: asyncio.Task[None] | None = None
+        self._emitting = asyncio.Lock()
 
     # Hooks for subclasses (the emulator's faults and records); the product needs none of them.
 
@@ -172,6 +183,7 @@ class TruebarStream:
         await self.ws.send_text(json.dumps(message, separators=(",", ":")))
 
     async def fail(self, exc: StreamFailure) -> None:
+        await self._stop_pusher()
         self.outcome = "ERROR"
         self.observe_error(exc.message)
         with contextlib.suppress(Exception):
@@ -181,9 +193,12 @@ class TruebarStream:
 
     async def release(self) -> None:
         session, self.session = self.session, None
-        if session is not None:
-            with contextlib.suppress(Exception):
-                await session.aclose()
+        try:
+            await self._stop_pusher()
+        finally:
+            if session is not None:
+                with contextlib.suppress(Exception):
+                    await session.aclose()
 
     async def on_audio(self, data: bytes) -> None:
         if self.session is None:
@@ -192,7 +207,8 @@ class TruebarStream:
             raise StreamFailure(f"Malformed audio frame: {len(data)} bytes is not a whole number of 16-bit samples.")
         self.session_bytes += len(data)
         await self.before_audio(data)
-        await self.emit(await self.session.feed(data))
+        async with self._emitting:
+            await self.emit(await self.session.feed(data))
 
     async def on_text(self, text: str) -> None:
         self.observe_text(text)
@@ -235,10 +251,13 @@ class TruebarStream:
             await self.send(self.envelope.warning(warning))
         await self.before_configured()
         await self.send(self.envelope.status(STATUS_CONFIGURED, sessionId=self.session_id, recordingId=self.session_id))
+        if isinstance(self.session, PushesFinals):
+            self._pusher = asyncio.create_task(self._push(self.session))
 
     async def on_eos(self, eos: Eos) -> None:
         if self.session is None:
             raise StreamFailure("EOS received before CONFIG.")
+        await self._stop_pusher()
         await self.emit(await self.session.finish())
         await self.release()
         await self.before_finished()
@@ -255,6 +274,27 @@ class TruebarStream:
         await self.release()
         self.config = None
         await self.send(self.envelope.status(STATUS_CANCELED))
+
+    async def _push(self, session: PushesFinals) -> None:
+        try:
+            while await session.wait_ready():
+                async with self._emitting:
+                    current: object = self.session
+                    if current is not session:
+                        return
+                    await self.emit(session.collect())
+        except Exception:
+            # The socket closed under it, or the session failed: the receive loop meets the same and ends the
+            # stream; until then finals still go out with each audio frame.
+            logger.debug("pushing finals stopped", exc_info=True)
+
+    async def _stop_pusher(self) -> None:
+        task, self._pusher = self._pusher, None
+        if task is None:
+            return
+        async with self._emitting:  # never cut it off between a final and the interim after it
+            task.cancel()
+        await asyncio.wait([task])
 
     async def emit(self, hypotheses: list[Hypothesis]) -> None:
         config = self.config

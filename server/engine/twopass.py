@@ -9,8 +9,9 @@ utterance has so far, so nothing disappears from the page; finals go out in utte
 
 No session lags without bound: when an utterance's accurate final is not there `fallback_after_s` after its end of
 speech, or the accurate pass's queue is full, or it fails, the fast pass's text becomes the final, marked with a
-warning (sent to the client) and counted in `stats`. Finals are collected on each feed(); so at real-time pace
-they go out at most one frame after they are ready.
+warning (sent to the client) and counted in `stats`. Finals are collected on each feed(), and a server can also
+await wait_ready() and send what collect() gives (types.PushesFinals), so a final, or its fallback, goes out when
+it is ready even while no audio arrives.
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ class TwoPassRecognizer:
 class TwoPassSession:
     # Audio kept for the accurate pass: Whisper sees at most 30 s, plus the preroll. Older audio is dropped.
     KEEP_MS = 32_000
+    # The longest span of merged pieces sent as one utterance: with the preroll and tail, well inside 30 s.
+    MERGE_SPAN_MS = 20_000
 
     def __init__(self, owner: TwoPassRecognizer, fast: RecognizerSession) -> None:
         self._owner = owner
@@ -142,6 +145,7 @@ class TwoPassSession:
         self._held: list[Hypothesis] = []
         self._hold_until_ms = 0.0
         self._closed = False
+        self._submitted = asyncio.Event()  # set when an utterance joins _pending: wakes wait_ready()
 
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
         if len(pcm) % 2:
@@ -157,10 +161,30 @@ class TwoPassSession:
         out += await self._drain()
         return out
 
+    async def wait_ready(self) -> bool:
+        """Return True once the oldest pending final can go out (its accurate words are there, it failed or its
+        deadline passed), so collect() has it; False once the session is closed."""
+        while not self._closed:
+            if not self._pending:
+                self._submitted.clear()
+                await self._submitted.wait()
+                continue
+            head = self._pending[0]
+            remaining = head.deadline - self._owner.clock()
+            if head.future is None or head.future.done() or remaining <= 0:
+                return True
+            await asyncio.wait([head.future], timeout=remaining)
+        return False
+
+    def collect(self) -> list[Hypothesis]:
+        """The finals ready now, each followed by the interim that remains: what feed() would add to its output."""
+        return [] if self._closed else self._ready()
+
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._submitted.set()
         for pending in self._pending:
             if pending.future is not None:
                 pending.future.cancel()
@@ -174,7 +198,8 @@ class TwoPassSession:
         self._fed_ms += len(pcm) / BYTES_PER_MS
         excess = len(self._audio) - self.KEEP_MS * BYTES_PER_MS
         if excess > 0:
-            excess -= excess % 2
+            # Whole milliseconds only, so `_audio_start_ms` stays exact however the client sizes its frames.
+            excess += -excess % BYTES_PER_MS
             del self._audio[:excess]
             self._audio_start_ms += excess // BYTES_PER_MS
 
@@ -187,6 +212,10 @@ class TwoPassSession:
                 continue
             self._partial = None
             if hyp.words:
+                if self._held and hyp.end_ms - self._held[0].start_ms > self.MERGE_SPAN_MS:
+                    # Together they would not fit Whisper's window (it ignores audio past 30 s, and the kept
+                    # audio ends 32 s back): what is held goes on its own.
+                    self._release_held(force=True)
                 self._held.append(hyp)
                 self._hold_until_ms = self._fed_ms + self._owner.merge_ms
             out += self._interim()
@@ -199,7 +228,7 @@ class TwoPassSession:
             return
         first, last = self._held[0], self._held[-1]
         quiet = self._partial is None and self._fed_ms >= self._hold_until_ms
-        if not (force or quiet or last.end_ms - first.start_ms > 20_000):
+        if not (force or quiet or last.end_ms - first.start_ms > self.MERGE_SPAN_MS):
             return
         words = tuple(w for h in self._held for w in h.words)
         self._held = []
@@ -222,6 +251,7 @@ class TwoPassSession:
         except Exception as exc:
             pending.error = f"{type(exc).__name__}: {exc}"
         self._pending.append(pending)
+        self._submitted.set()
 
     def _interim(self) -> list[Hypothesis]:
         """What the client should show now: the fast text of the utterances waiting for their finals, then the

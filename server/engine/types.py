@@ -9,7 +9,7 @@ event loop so one session's decoding never stalls another's socket.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 SAMPLE_RATE = 16_000
 BYTES_PER_MS = SAMPLE_RATE * 2 // 1000  # 32 bytes of PCM16 mono per millisecond
@@ -70,6 +70,20 @@ class RecognizerSession(Protocol):
 
     async def aclose(self) -> None:
         """Release the session's slot and decoder. Safe to call twice and after finish()."""
+        ...
+
+
+@runtime_checkable
+class PushesFinals(Protocol):
+    """A session whose finals become ready between feeds (the two-pass engine's accurate pass): a server awaits
+    wait_ready() alongside its receive loop and sends what collect() gives, so a final never waits for more audio."""
+
+    async def wait_ready(self) -> bool:
+        """Return True once collect() has something to give, False once the session is closed."""
+        ...
+
+    def collect(self) -> list[Hypothesis]:
+        """The hypotheses ready now (possibly none), oldest first; never called during feed() or finish()."""
         ...
 
 

@@ -75,7 +75,9 @@ def words_from_alignment(
         if joins_previous and not any(c.isalnum() for c in text):
             # The alignment stretches a closing mark over the pause after it: it belongs where the word ends.
             start = end = out[-1].end_ms
-        out.append(Word(text, start, end, joins_previous=joins_previous, joins_next=text in OPENING))
+        # A straight quote is both: the one written onto the previous word closes, so it does not join the next.
+        joins_next = text in OPENING and not joins_previous
+        out.append(Word(text, start, end, joins_previous=joins_previous, joins_next=joins_next))
     return _trim_long_starts(out)
 
 
