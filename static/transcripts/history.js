@@ -1,0 +1,289 @@
+// The history panel: saved transcripts listed (date, engine, length, first words), one opened read-only, exported
+// in every format the page has, deleted one by one or all at once.
+//
+// A page module: it renders into the elements of templates/index.html it is given and talks to the store only
+// through the keeper (so a delete never overtakes a queued write). summarise() is pure and tested under Node.
+import { FORMATS, exportAs } from '../export.js';
+import { formatTime } from '../ui.js';
+import { describeDate } from './keeper.js';
+
+/** @typedef {import('./store.js').SessionRecord} SessionRecord */
+/** @typedef {import('./store.js').FinalRecord} FinalRecord */
+/** @typedef {import('./keeper.js').TranscriptKeeper} TranscriptKeeper */
+/** @typedef {import('../export.js').ExportFormat} ExportFormat */
+
+const STATE_LABEL = Object.freeze({ recording: 'recording', stopped: '', interrupted: 'interrupted' });
+
+/**
+ * What one row says.
+ * @param {SessionRecord} s
+ * @returns {{date: string, engines: string, length: string, words: string, state: string}}
+ */
+export function summarise(s) {
+  return {
+    date: describeDate(s.startedAt),
+    engines: s.engines.join(', ') || 'unknown engine',
+    length: formatTime(s.durationMs),
+    words: s.preview || '(no words)',
+    state: STATE_LABEL[s.state],
+  };
+}
+
+/**
+ * The export of a saved session: the same metadata the page writes for its live transcript.
+ * @param {ExportFormat} format
+ * @param {SessionRecord} session
+ * @param {FinalRecord[]} finals
+ * @param {string} [exportedAt]
+ */
+export function exportSaved(format, session, finals, exportedAt = new Date().toISOString()) {
+  const segments = finals.map((f) => ({ text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words }));
+  return exportAs(format, segments, {
+    title: session.title,
+    durationMs: session.durationMs,
+    provider: session.engines[session.engines.length - 1] ?? '',
+    exportedAt,
+  });
+}
+
+/** @param {string} id @returns {HTMLElement} */
+const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+/**
+ * @typedef {object} HistoryOptions
+ * @property {TranscriptKeeper} keeper
+ * @property {(file: {filename: string, mime: string, text: string}) => void} save  hands a file to the browser
+ * @property {(ids: string[] | 'all') => void} onDeleted  after a delete (the page clears its own copy if it went)
+ * @property {() => boolean} isRecording  while true, the page's own transcript cannot be deleted from here
+ * @property {(message: string) => void} status  a short polite announcement
+ * @property {Cap} cap  the limits shown in the "Storage limits" fields
+ * @property {(cap: Cap) => void} onCapChange  the user changed them (valid values only)
+ */
+
+/** @typedef {import('./store.js').Cap} Cap */
+
+export const MB = 1024 * 1024;
+
+export class HistoryPanel {
+  /** @param {HistoryOptions} options */
+  constructor(options) {
+    this.options = options;
+    this.list = /** @type {HTMLUListElement} */ (byId('history-list'));
+    this.empty = byId('history-empty');
+    this.deleteAll = /** @type {HTMLButtonElement} */ (byId('history-delete-all'));
+    this.confirm = byId('history-confirm');
+    this.view = byId('history-view');
+    this.viewTitle = byId('history-view-title');
+    this.viewMeta = byId('history-view-meta');
+    this.viewText = byId('history-view-text');
+    /** @type {SessionRecord[]} */
+    this.sessions = [];
+    /** @type {{session: SessionRecord, finals: FinalRecord[]} | null} */
+    this.opened = null;
+
+    this.maxSessions = /** @type {HTMLInputElement} */ (byId('history-max-sessions'));
+    this.maxMb = /** @type {HTMLInputElement} */ (byId('history-max-mb'));
+    this._showCap(options.cap);
+    for (const input of [this.maxSessions, this.maxMb]) input.addEventListener('change', () => this._capChanged());
+
+    this.deleteAll.addEventListener('click', () => this._askDeleteAll());
+    byId('history-confirm-yes').addEventListener('click', () => { this._deleteAll(); });
+    byId('history-confirm-no').addEventListener('click', () => this._closeConfirm());
+    byId('history-view-close').addEventListener('click', () => this.close());
+    byId('history-view-delete').addEventListener('click', () => {
+      if (this.opened) this._delete(this.opened.session.id);
+    });
+    for (const button of this.view.querySelectorAll('button[data-history-format]')) {
+      const format = /** @type {ExportFormat} */ (/** @type {HTMLElement} */ (button).dataset.historyFormat);
+      button.addEventListener('click', () => this._export(format));
+    }
+    this.view.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        event.preventDefault();
+        this.close();
+      }
+    });
+    this.confirm.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        event.preventDefault();
+        this._closeConfirm();
+      }
+    });
+  }
+
+  /** @param {Cap} cap */
+  _showCap(cap) {
+    this.cap = cap;
+    this.maxSessions.value = String(cap.maxSessions);
+    this.maxMb.value = String(Math.max(1, Math.round(cap.maxBytes / MB)));
+  }
+
+  _capChanged() {
+    const sessions = Number(this.maxSessions.value);
+    const mb = Number(this.maxMb.value);
+    if (!Number.isInteger(sessions) || sessions < 1 || !Number.isInteger(mb) || mb < 1) {
+      this._showCap(this.cap);
+      this.options.status('Limits must be whole numbers of at least 1: kept the previous ones.');
+      return;
+    }
+    // The byte limit is kept as given in bytes when it was not a whole number of MB and the MB field is unchanged.
+    const maxBytes = mb === Math.max(1, Math.round(this.cap.maxBytes / MB)) ? this.cap.maxBytes : mb * MB;
+    this.cap = { maxSessions: sessions, maxBytes };
+    this.options.onCapChange(this.cap);
+    this.options.status(`Keeping at most ${sessions} transcript${sessions === 1 ? '' : 's'} and ${mb} MB.`);
+  }
+
+  /** Re-read the list from the store. */
+  async refresh() {
+    const sessions = await this.options.keeper.query((store) => store.listSessions());
+    this.sessions = sessions ?? [];
+    this.render();
+  }
+
+  render() {
+    const current = this.options.keeper.currentId;
+    const recording = this.options.isRecording();
+    this.list.replaceChildren(...this.sessions.map((s) => this._row(s, s.id === current, recording)));
+    this.empty.hidden = this.sessions.length > 0;
+    this.deleteAll.disabled = this.sessions.length === 0 || recording;
+    if (this.deleteAll.disabled) this._closeConfirm();
+    if (this.opened && !this.sessions.some((s) => s.id === this.opened?.session.id)) this.close();
+    const del = /** @type {HTMLButtonElement} */ (byId('history-view-delete'));
+    del.disabled = Boolean(this.opened && this.opened.session.id === current && recording);
+  }
+
+  /**
+   * @param {SessionRecord} s
+   * @param {boolean} current  the page's own transcript
+   * @param {boolean} recording
+   */
+  _row(s, current, recording) {
+    const info = summarise(s);
+    const li = document.createElement('li');
+    li.dataset.sessionId = s.id;
+    li.dataset.state = s.state;
+    const open = document.createElement('button');
+    open.type = 'button';
+    open.className = 'history-open';
+    const head = document.createElement('span');
+    head.className = 'history-line';
+    const time = document.createElement('time');
+    time.dateTime = new Date(s.startedAt).toISOString();
+    time.textContent = info.date;
+    head.append(time, ` · ${info.engines} · ${info.length}`);
+    const tags = [info.state, current ? 'on this page' : ''].filter(Boolean);
+    for (const tag of tags) {
+      const badge = document.createElement('span');
+      badge.className = `badge badge-${tag.replace(/\s+/g, '-')}`;
+      badge.textContent = tag;
+      head.append(' ', badge);
+    }
+    const words = document.createElement('span');
+    words.className = 'history-words';
+    words.textContent = info.words;
+    open.append(head, words);
+    open.addEventListener('click', () => { this.open(s.id); });
+    const del = document.createElement('button');
+    del.type = 'button';
+    del.className = 'history-delete';
+    del.textContent = 'Delete';
+    del.setAttribute('aria-label', `Delete the transcript of ${info.date}`);
+    del.disabled = current && recording;
+    if (del.disabled) del.title = 'Being recorded: stop first, or use Clear';
+    del.addEventListener('click', () => { this._delete(s.id); });
+    li.append(open, del);
+    return li;
+  }
+
+  /** Open one saved session read-only. @param {string} id */
+  async open(id) {
+    const got = await this.options.keeper.query((store) => store.getSession(id));
+    if (!got) {
+      await this.refresh();
+      return;
+    }
+    this.opened = got;
+    const info = summarise(got.session);
+    this.view.dataset.sessionId = id;
+    this.viewTitle.textContent = `Saved transcript, ${info.date}`;
+    this.viewMeta.textContent = `${info.engines} · ${info.length} · ${got.finals.length} `
+      + `final${got.finals.length === 1 ? '' : 's'}${info.state ? ` · ${info.state}` : ''}`;
+    this.viewText.replaceChildren(...got.finals.map((f) => {
+      const p = document.createElement('p');
+      p.className = 'final';
+      if (f.startMs !== null) {
+        const time = document.createElement('time');
+        time.className = 'stamp';
+        time.textContent = `${f.estimated ? '≈' : ''}${formatTime(f.startMs)}`;
+        time.dateTime = `PT${(f.startMs / 1000).toFixed(1)}S`;
+        p.append(time, ' ');
+      }
+      const span = document.createElement('span');
+      span.className = 'text';
+      span.textContent = f.text;
+      p.append(span);
+      return p;
+    }));
+    for (const button of this.view.querySelectorAll('button[data-history-format]')) {
+      /** @type {HTMLButtonElement} */ (button).disabled = got.finals.length === 0;
+    }
+    this.view.hidden = false;
+    this.render();
+    this.viewTitle.focus();
+  }
+
+  close() {
+    if (this.view.hidden) return;
+    const id = this.opened?.session.id;
+    this.opened = null;
+    this.view.hidden = true;
+    delete this.view.dataset.sessionId;
+    this.viewText.replaceChildren();
+    const row = id ? this.list.querySelector(`li[data-session-id="${CSS.escape(id)}"] .history-open`) : null;
+    (/** @type {HTMLElement | null} */ (row) ?? byId('history-title')).focus();
+  }
+
+  /** @param {ExportFormat} format */
+  _export(format) {
+    if (!this.opened || !Object.hasOwn(FORMATS, format)) return;
+    const file = exportSaved(format, this.opened.session, this.opened.finals);
+    this.options.save(file);
+    this.options.status(`Saved ${file.filename}.`);
+  }
+
+  /** @param {string} id */
+  async _delete(id) {
+    const ok = await this.options.keeper.delete([id]);
+    if (this.opened?.session.id === id) this.close();
+    this.options.status(ok ? 'Deleted.' : 'Could not delete it.');
+    if (ok) this.options.onDeleted([id]);
+    await this.refresh();
+    if (!this.list.contains(document.activeElement)) {
+      const first = /** @type {HTMLElement | null} */ (this.list.querySelector('.history-open'));
+      (first ?? byId('history-title')).focus();
+    }
+  }
+
+  _askDeleteAll() {
+    this.confirm.hidden = false;
+    byId('history-confirm-no').focus();
+  }
+
+  _closeConfirm() {
+    if (this.confirm.hidden) return;
+    const hadFocus = this.confirm.contains(document.activeElement);
+    this.confirm.hidden = true;
+    if (hadFocus) (this.deleteAll.disabled ? byId('history-title') : this.deleteAll).focus();
+  }
+
+  async _deleteAll() {
+    const n = this.sessions.length;
+    const ok = await this.options.keeper.delete('all');
+    this.close();
+    this._closeConfirm();
+    this.options.status(ok ? `Deleted ${n} saved transcript${n === 1 ? '' : 's'}.` : 'Could not delete them.');
+    if (ok) this.options.onDeleted('all');
+    await this.refresh();
+    byId('history-title').focus();
+  }
+}
