@@ -7,6 +7,9 @@ import { browserName, formatDiagnostics, fromSession } from './diagnostics.js';
 import { exportAs, toTxt } from './export.js';
 import { LatencyTracker } from './latency.js';
 import { Session } from './session.js';
+import { HistoryPanel } from './transcripts/history.js';
+import { TranscriptKeeper, describeDate } from './transcripts/keeper.js';
+import { DEFAULT_CAP, openTranscriptStore, toStoreError } from './transcripts/store.js';
 import {
   $, TranscriptView, addWarning, clearWarnings, flash, formatTime, showCost, showError, showLatency, showLevel,
   showLevelWarning, showProviderStatus, showState, toDbfs,
@@ -22,6 +25,7 @@ const CLIP_HOLD_MS = 2000;
 const CLIP_PEAK = 0.999;
 const DIAGNOSTICS_REFRESH_MS = 1000;
 const STORAGE_KEY = 'live-stt.settings';
+const CAP_KEY = 'live-stt.transcripts.cap';
 
 const view = new TranscriptView($('transcript'), $('announcer'));
 
@@ -71,6 +75,8 @@ const page = {
   lastError: '',
   /** @type {ReturnType<typeof setInterval> | null} */
   diagnosticsTimer: null,
+  /** The transcript on screen was restored from an interrupted session: the next Start begins a new one. */
+  restored: false,
 };
 
 /** @param {unknown} err */
@@ -98,6 +104,7 @@ function updateToolbar() {
   for (const b of controls.exports) b.disabled = !has;
   controls.copy.disabled = !has;
   controls.clear.disabled = !has || page.run !== null;
+  historyPanel.render();
 }
 
 // ---- settings ----
@@ -253,6 +260,7 @@ function onEvent(run, event) {
       view.addFinal(segment, approx);
       if (segment.text.trim()) {
         page.segments.push(segment);
+        keeper.addFinal(segment, onTranscriptClock(run, audioMs(run)));
         updateToolbar();
       }
       break;
@@ -316,6 +324,8 @@ function endRun(run, state) {
   page.endMs = Math.max(page.endMs, onTranscriptClock(run, audioMs(run)));
   page.lastRun = run;
   if (page.run === run) page.run = null;
+  keeper.endRun(page.endMs);
+  historyPanel.refresh();
   view.setInterim('');
   showLevel(null);
   showLevelWarning('');
@@ -337,6 +347,11 @@ async function start(source = {}) {
   clearWarnings();
   page.lastError = '';
   saveSettings();
+  if (page.restored) {
+    // The restored transcript stays in the history; this recording is a session of its own.
+    keeper.detach();
+    resetTranscript();
+  }
   const file = source.file;
   const label = file ? `transcribing ${file.name}` : (page.providers[provider].label || provider);
   /** @type {Run} */
@@ -355,7 +370,9 @@ async function start(source = {}) {
   showLatency(run.latency.stats());
   showCost(null);
   page.run = run;
+  keeper.startRun({ title: page.title, engine: provider });
   setRunning(true);
+  historyPanel.refresh();
   showState('connecting', file ? `decoding ${file.name}` : undefined);
   run.session = new Session({
     provider,
@@ -411,14 +428,24 @@ function cancel() {
   addWarning('Cancelled: the words still being recognised were discarded.', 'info');
 }
 
-function clearTranscript() {
-  if (page.run) return;
+/** Empty the page's transcript (its stored copy is the caller's business). */
+function resetTranscript() {
   page.segments = [];
   page.endMs = 0;
   page.title = '';
+  page.restored = false;
+  $('restored').hidden = true;
   view.clear();
   showCost(null);
   updateToolbar();
+}
+
+function clearTranscript() {
+  if (page.run) return;
+  // Clear means gone: the saved copy goes too.
+  keeper.discard();
+  resetTranscript();
+  historyPanel.refresh();
   flash('toolbar-status', 'Cleared.');
 }
 
@@ -437,7 +464,11 @@ function exportMeta() {
 
 /** @param {import('./export.js').ExportFormat} format */
 function download(format) {
-  const { filename, mime, text } = exportAs(format, page.segments, exportMeta());
+  saveFile(exportAs(format, page.segments, exportMeta()));
+}
+
+/** Hand a file to the browser's downloads. @param {{filename: string, mime: string, text: string}} file */
+function saveFile({ filename, mime, text }) {
   const url = URL.createObjectURL(new Blob([text], { type: mime }));
   const a = document.createElement('a');
   a.href = url;
@@ -512,6 +543,77 @@ async function copyDiagnostics() {
   flash('diagnostics-status', ok ? 'Diagnostics copied to the clipboard.' : 'Could not copy: select the text above and press Ctrl+C.');
 }
 
+// ---- saved transcripts ----
+
+/** @returns {import('./transcripts/store.js').Cap} */
+function savedCap() {
+  try {
+    const cap = JSON.parse(localStorage.getItem(CAP_KEY) || 'null');
+    if (cap && Number.isInteger(cap.maxSessions) && cap.maxSessions >= 1 && Number.isInteger(cap.maxBytes) && cap.maxBytes >= 1) {
+      return { maxSessions: cap.maxSessions, maxBytes: cap.maxBytes };
+    }
+  } catch { /* unreadable: the defaults */ }
+  return DEFAULT_CAP;
+}
+
+const keeper = new TranscriptKeeper({
+  open: async () => {
+    let factory;
+    let ranges;
+    try {
+      factory = window.indexedDB;
+      ranges = window.IDBKeyRange;
+    } catch (err) {
+      // Reading `indexedDB` itself throws where the browser forbids storage (Firefox with cookies blocked).
+      return { ok: false, error: toStoreError(err) };
+    }
+    return openTranscriptStore({ indexedDB: factory, keyRange: ranges, cap: savedCap() });
+  },
+  notify: (notice) => {
+    addWarning(notice.message, notice.kind === 'dropped' ? 'info' : 'warning');
+    if (notice.kind === 'dropped') historyPanel.refresh();
+  },
+  locks: navigator.locks ?? null,
+});
+
+const historyPanel = new HistoryPanel({
+  keeper,
+  save: saveFile,
+  onDeleted: (pageCopy) => {
+    // The page's own transcript was among them: it goes from the page too, as with Clear.
+    if (pageCopy && !page.run) resetTranscript();
+  },
+  isRecording: () => page.run !== null,
+  status: (message) => flash('history-status', message),
+  cap: savedCap(),
+  onCapChange: (cap) => {
+    try { localStorage.setItem(CAP_KEY, JSON.stringify(cap)); } catch { /* not remembered, still applied */ }
+    keeper.setCap(cap).then(() => historyPanel.refresh());
+  },
+});
+
+/** Put back the transcript of a page that was reloaded or crashed while recording, marked as interrupted. */
+async function restoreInterrupted() {
+  const restored = await keeper.recoverInterrupted();
+  if (!restored || page.run || page.segments.length) return;
+  const { session, finals } = restored;
+  page.restored = true;
+  page.title = session.title;
+  page.endMs = session.durationMs;
+  for (const f of finals) {
+    /** @type {Segment} */
+    const segment = { text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words, estimated: f.estimated };
+    view.addFinal(segment, null);
+    page.segments.push(segment);
+  }
+  const note = $('restored');
+  note.textContent = `Restored: this recording from ${describeDate(session.startedAt)} was interrupted (the page was `
+    + `reloaded or closed while listening). ${finals.length} final${finals.length === 1 ? '' : 's'} kept. `
+    + 'Start begins a new recording; this one stays under Saved transcripts.';
+  note.hidden = false;
+  updateToolbar();
+}
+
 // ---- wiring ----
 
 controls.provider.addEventListener('change', () => { saveSettings(); onProviderChange().catch(() => {}); });
@@ -559,6 +661,9 @@ showLatency(new LatencyTracker().stats());
 loadProviders()
   .then(() => loadMicrophones())
   .catch((err) => showError(`Could not load the app's settings (${messageOf(err)}). Reload the page; if it persists, check that the server is running.`))
+  .then(() => restoreInterrupted())
+  .catch((err) => addWarning(`Could not restore the saved transcript (${messageOf(err)}).`))
+  .then(() => historyPanel.refresh())
   .finally(() => {
     updateToolbar();
     $('app').dataset.ready = 'true';

@@ -53,7 +53,8 @@ const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
  * @typedef {object} HistoryOptions
  * @property {TranscriptKeeper} keeper
  * @property {(file: {filename: string, mime: string, text: string}) => void} save  hands a file to the browser
- * @property {(ids: string[] | 'all') => void} onDeleted  after a delete (the page clears its own copy if it went)
+ * @property {(pageCopy: boolean) => void} onDeleted  after a delete; `pageCopy`: the page's own transcript was
+ *   among the sessions deleted (the page clears it from the screen, as Clear does)
  * @property {() => boolean} isRecording  while true, the page's own transcript cannot be deleted from here
  * @property {(message: string) => void} status  a short polite announcement
  * @property {Cap} cap  the limits shown in the "Storage limits" fields
@@ -84,7 +85,11 @@ export class HistoryPanel {
     this.maxSessions = /** @type {HTMLInputElement} */ (byId('history-max-sessions'));
     this.maxMb = /** @type {HTMLInputElement} */ (byId('history-max-mb'));
     this._showCap(options.cap);
-    for (const input of [this.maxSessions, this.maxMb]) input.addEventListener('change', () => this._capChanged());
+    for (const input of [this.maxSessions, this.maxMb]) {
+      input.addEventListener('change', () => this._capChanged());
+      // Firefox sends no change event for Enter in a number field outside a form.
+      input.addEventListener('keydown', (event) => { if (event.key === 'Enter') this._capChanged(); });
+    }
 
     this.deleteAll.addEventListener('click', () => this._askDeleteAll());
     byId('history-confirm-yes').addEventListener('click', () => { this._deleteAll(); });
@@ -128,6 +133,7 @@ export class HistoryPanel {
     }
     // The byte limit is kept as given in bytes when it was not a whole number of MB and the MB field is unchanged.
     const maxBytes = mb === Math.max(1, Math.round(this.cap.maxBytes / MB)) ? this.cap.maxBytes : mb * MB;
+    if (sessions === this.cap.maxSessions && maxBytes === this.cap.maxBytes) return;
     this.cap = { maxSessions: sessions, maxBytes };
     this.options.onCapChange(this.cap);
     this.options.status(`Keeping at most ${sessions} transcript${sessions === 1 ? '' : 's'} and ${mb} MB.`);
@@ -253,10 +259,11 @@ export class HistoryPanel {
 
   /** @param {string} id */
   async _delete(id) {
+    const pageCopy = id === this.options.keeper.currentId;
     const ok = await this.options.keeper.delete([id]);
     if (this.opened?.session.id === id) this.close();
     this.options.status(ok ? 'Deleted.' : 'Could not delete it.');
-    if (ok) this.options.onDeleted([id]);
+    if (ok) this.options.onDeleted(pageCopy);
     await this.refresh();
     if (!this.list.contains(document.activeElement)) {
       const first = /** @type {HTMLElement | null} */ (this.list.querySelector('.history-open'));
@@ -278,11 +285,12 @@ export class HistoryPanel {
 
   async _deleteAll() {
     const n = this.sessions.length;
+    const pageCopy = this.options.keeper.currentId !== null;
     const ok = await this.options.keeper.delete('all');
     this.close();
     this._closeConfirm();
     this.options.status(ok ? `Deleted ${n} saved transcript${n === 1 ? '' : 's'}.` : 'Could not delete them.');
-    if (ok) this.options.onDeleted('all');
+    if (ok) this.options.onDeleted(pageCopy);
     await this.refresh();
     byId('history-title').focus();
   }
