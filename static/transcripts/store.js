@@ -262,6 +262,17 @@ function extendPreview(preview, text) {
 /** Newest first; equal start times by id, so the order is total. @param {SessionRecord} a @param {SessionRecord} b */
 const newestFirst = (a, b) => b.startedAt - a.startedAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 
+let idCount = 0;
+/**
+ * Ids sort like their creation order within a page (sessions started in the same millisecond stay in order), and the
+ * random tail keeps two tabs apart. No crypto.randomUUID: it exists only in secure contexts, IndexedDB everywhere.
+ */
+function defaultId() {
+  idCount += 1;
+  const time = Date.now().toString(36).padStart(9, '0');
+  return `${time}-${idCount.toString(36).padStart(4, '0')}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
 /** @param {Cap} cap @returns {Cap} */
 function checkedCap(cap) {
   const maxSessions = Math.floor(cap.maxSessions);
@@ -320,7 +331,7 @@ export class TranscriptStore {
     /** @type {Cap} */
     this.cap = checkedCap(options.cap ?? DEFAULT_CAP);
     this.now = options.now ?? (() => Date.now());
-    this.newId = options.newId ?? (() => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`);
+    this.newId = options.newId ?? defaultId;
     this.closed = false;
     // A newer page in another tab wants to upgrade: step aside (further calls report 'closed').
     db.onversionchange = () => this.close();
