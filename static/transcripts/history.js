@@ -171,6 +171,8 @@ export class HistoryPanel {
     const open = document.createElement('button');
     open.type = 'button';
     open.className = 'history-open';
+    open.setAttribute('aria-controls', 'history-view');
+    open.setAttribute('aria-expanded', String(this.opened?.session.id === s.id));
     const head = document.createElement('span');
     head.className = 'history-line';
     const time = document.createElement('time');

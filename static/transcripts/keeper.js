@@ -63,6 +63,8 @@ export class TranscriptKeeper {
     this._releaseLock = null;
     /** @type {Set<string>} error kinds already told: one notice per kind per page */
     this._told = new Set();
+    /** @type {{title: string, engine: string} | null} the current recording's, for a session not created yet */
+    this._meta = null;
     /** @type {Cap | null} set by setCap() before the store opened; otherwise the store keeps its own */
     this._cap = null;
     this.ready = options.open().then((r) => {
@@ -153,21 +155,14 @@ export class TranscriptKeeper {
   }
 
   /**
-   * A recording starts: the transcript's session is created on its first recording, marked recording again on
-   * later ones.
+   * A recording starts. The transcript's session is created with its first final (a Start that never got a word,
+   * such as a refused microphone, leaves no empty entry behind); later recordings mark it recording again.
    * @param {{title: string, engine: string}} meta
    */
   startRun(meta) {
+    this._meta = { ...meta };
     return this._enqueue(async (store) => {
-      if (this.currentId) {
-        this._report(await store.updateSession(this.currentId, { state: 'recording', engine: meta.engine }));
-        return;
-      }
-      const session = this._report(await store.startSession(meta));
-      if (session) {
-        this.currentId = session.id;
-        this._lock(session.id);
-      }
+      if (this.currentId) this._report(await store.updateSession(this.currentId, { state: 'recording', engine: meta.engine }));
     });
   }
 
@@ -177,7 +172,14 @@ export class TranscriptKeeper {
    */
   addFinal(final, durationMs) {
     const copy = { ...final, words: final.words ? final.words.map((w) => ({ ...w })) : [] };
+    const meta = this._meta;
     return this._enqueue(async (store) => {
+      if (!this.currentId && meta) {
+        const session = this._report(await store.startSession(meta));
+        if (!session) return;
+        this.currentId = session.id;
+        this._lock(session.id);
+      }
       if (this.currentId) this._report(await store.addFinal(this.currentId, copy, { durationMs }));
     });
   }
@@ -193,6 +195,7 @@ export class TranscriptKeeper {
   discard() {
     const id = this.currentId;
     this.currentId = null;
+    this._meta = null;
     this._unlock();
     return this._enqueue(async (store) => {
       if (id) this._report(await store.deleteSession(id));
@@ -220,6 +223,7 @@ export class TranscriptKeeper {
   async delete(ids) {
     if (ids === 'all' || (this.currentId && ids.includes(this.currentId))) {
       this.currentId = null;
+      this._meta = null;
       this._unlock();
     }
     if (ids === 'all') return (await this.query((store) => store.deleteAll())) !== null;
@@ -231,6 +235,7 @@ export class TranscriptKeeper {
   /** The page lets go of its transcript but the stored copy stays (a new session follows). */
   detach() {
     this.currentId = null;
+    this._meta = null;
     this._unlock();
     return this.flush();
   }

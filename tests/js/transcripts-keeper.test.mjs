@@ -75,6 +75,24 @@ test('one transcript, two recordings: every final lands in order without the pag
   assert.deepEqual(await keeper.query((s) => s.listSessions()), [], 'Clear deletes the stored copy');
 });
 
+test('a recording that never got a final leaves no saved session', async () => {
+  const { keeper } = keeperOn(new IDBFactory());
+  keeper.startRun({ title: 'refused microphone', engine: 'local' });
+  keeper.endRun(0);
+  keeper.startRun({ title: 'refused microphone', engine: 'wiro' });
+  keeper.endRun(0);
+  await keeper.flush();
+  assert.equal(keeper.currentId, null);
+  assert.deepEqual(await keeper.query((s) => s.listSessions()), []);
+  // The engine of the recording that produced the first final is the one saved.
+  keeper.startRun({ title: 'refused microphone', engine: 'truebar' });
+  keeper.addFinal(seg(0), 900);
+  await keeper.flush();
+  const [session] = await keeper.query((s) => s.listSessions());
+  assert.deepEqual(session.engines, ['truebar']);
+  assert.equal(session.state, 'recording');
+});
+
 test('the final handed over is copied: later changes by the page do not leak into the store', async () => {
   const { keeper } = keeperOn(new IDBFactory());
   keeper.startRun({ title: 't', engine: 'local' });
@@ -116,6 +134,7 @@ test('a page that died mid-recording is recovered as interrupted; a live tab is 
   // A new Start on the page that restored it begins a new session; the interrupted one stays.
   await reopened.keeper.detach();
   reopened.keeper.startRun({ title: 'next', engine: 'local' });
+  reopened.keeper.addFinal(seg(0), 1000);
   await reopened.keeper.flush();
   assert.notEqual(reopened.keeper.currentId, dead.keeper.currentId);
   assert.equal((await reopened.keeper.query((s) => s.listSessions())).length, 3);
