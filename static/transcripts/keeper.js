@@ -39,6 +39,10 @@ export function droppedMessage(sessions) {
 
 /** @param {StoreError} error */
 export function errorMessage(error) {
+  if (error.kind === 'missing') {
+    return 'The saved copy of this transcript was deleted (in another tab?): what follows is not being saved. '
+      + 'Clear or reload to start a new saved transcript.';
+  }
   const tail = error.kind === 'quota' || error.kind === 'unavailable' || error.kind === 'failed'
     ? ' The page still works, but this transcript is not being saved: export it before you leave.'
     : '';
@@ -110,11 +114,13 @@ export class TranscriptKeeper {
    * Report what a store call says; the value, or null when it failed.
    * @template T
    * @param {Result<T>} r
+   * @param {boolean} [browsing]  a history call: a session gone meanwhile (another tab) is no news, the list is
+   *   simply refreshed
    * @returns {T | null}
    */
-  _report(r) {
+  _report(r, browsing = false) {
     if ('error' in r) {
-      this._error(r.error);
+      if (!(browsing && r.error.kind === 'missing')) this._error(r.error);
       return null;
     }
     if (r.dropped.length) this.notify({ kind: 'dropped', sessions: r.dropped, message: droppedMessage(r.dropped) });
@@ -211,7 +217,7 @@ export class TranscriptKeeper {
   async query(op) {
     /** @type {T | null} */
     let out = null;
-    await this._enqueue(async (store) => { out = this._report(await op(store)); });
+    await this._enqueue(async (store) => { out = this._report(await op(store), true); });
     return out;
   }
 

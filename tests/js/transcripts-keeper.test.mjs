@@ -217,3 +217,27 @@ test('a saved export equals the page export of the same transcript', async () =>
   assert.equal(row.state, '');
   assert.equal(summarise({ ...session, state: 'interrupted', preview: '', engines: [] }).words, '(no words)');
 });
+
+test('a session deleted in another tab: the recording page is told once; browsing it is no news', async () => {
+  const factory = new IDBFactory();
+  const a = keeperOn(factory);
+  const b = keeperOn(factory);
+  a.keeper.startRun({ title: 'a', engine: 'local' });
+  a.keeper.addFinal(seg(0), 1000);
+  await a.keeper.flush();
+  const id = /** @type {string} */ (a.keeper.currentId);
+  assert.equal(await b.keeper.delete([id]), true);
+  a.keeper.addFinal(seg(1), 2000);
+  a.keeper.addFinal(seg(2), 3000);
+  await a.keeper.flush();
+  assert.deepEqual(a.notices.map((n) => n.kind === 'error' && n.error.kind), ['missing']);
+  assert.match(a.notices[0].message, /not being saved/);
+  assert.equal(await b.keeper.query((s) => s.getSession(id)), null);
+  assert.deepEqual(b.notices, []);
+  // Clear, then a new recording saves again.
+  a.keeper.discard();
+  a.keeper.startRun({ title: 'again', engine: 'local' });
+  a.keeper.addFinal(seg(3), 4000);
+  await a.keeper.flush();
+  assert.deepEqual((await b.keeper.query((s) => s.listSessions())).map((s) => s.title), ['again']);
+});
