@@ -66,7 +66,7 @@ function metric(m) {
 /**
  * The copyable text block: one "name: value" line each, stable names so reports can be compared.
  * @param {Diagnostics} d
- * @param {{state?: string, nowMs?: number, latency?: {firstInterim: any, finalLag: any},
+ * @param {{state?: string, nowMs?: number, latency?: {firstInterim: import('./latency.js').Metric, finalLag: import('./latency.js').Metric},
  *          lastError?: string, audioMs?: number|null, page?: string}} [extra]
  * @returns {string}
  */
@@ -108,7 +108,8 @@ export function formatDiagnostics(d, extra = {}) {
  * @param {Navigator} nav
  */
 export function browserName(nav) {
-  const brands = /** @type {any} */ (nav).userAgentData?.brands;
+  const data = /** @type {Navigator & {userAgentData?: {brands?: {brand: string, version: string}[]}}} */ (nav).userAgentData;
+  const brands = data ? data.brands : undefined;
   if (Array.isArray(brands) && brands.length) {
     const named = brands.filter((b) => !/not.?a.?brand/i.test(b.brand)).map((b) => `${b.brand} ${b.version}`);
     if (named.length) return `${named.join(', ')}; ${nav.userAgent}`;

@@ -84,10 +84,6 @@ export class LatencyTracker {
     this.threshold = options.threshold ?? 0.015;
     this.hangoverMs = options.hangoverMs ?? 400;
     this.maxLatencyMs = options.maxLatencyMs ?? 30000;
-    this.reset();
-  }
-
-  reset() {
     /** Audio clock: total ms of audio sent so far. */
     this.audioMs = 0;
     this.speaking = false;
@@ -97,7 +93,19 @@ export class LatencyTracker {
     this.onsets = [];
     /** @type {number[]} detected speech ends (the last loud level before a hangover), oldest first */
     this.ends = [];
-    /** Audio time up to which speech belongs to finished utterances. */
+    /** @type {number} audio time up to which speech belongs to finished utterances */
+    this.boundaryMs = -Infinity;
+    this.awaitingFirstPartial = true;
+    this.firstInterim = new Samples();
+    this.finalLag = new Samples();
+  }
+
+  reset() {
+    this.audioMs = 0;
+    this.speaking = false;
+    this.lastLoudMs = null;
+    this.onsets = [];
+    this.ends = [];
     this.boundaryMs = -Infinity;
     this.awaitingFirstPartial = true;
     this.firstInterim = new Samples();

@@ -28,6 +28,8 @@ export class ReplayBuffer {
     this.totalSamples = 0;
     this.heldSamples = 0;
     this.droppedSamples = 0;
+    /** Recording sample up to which the audio is safe: covered by a final, or already counted as a gap. */
+    this.coveredSample = 0;
   }
 
   /** @param {number} sample */
@@ -64,7 +66,8 @@ export class ReplayBuffer {
    */
   commit(untilMs) {
     if (!Number.isFinite(untilMs)) return 0;
-    const until = Math.floor((untilMs * this.sampleRate) / 1000);
+    const until = Math.min(this.totalSamples, Math.max(0, Math.floor((untilMs * this.sampleRate) / 1000)));
+    this.coveredSample = Math.max(this.coveredSample, until);
     let n = 0;
     while (n < this.frames.length && this.frames[n].startSample + this.frames[n].samples.length <= until) {
       this.heldSamples -= this.frames[n].samples.length;
@@ -83,12 +86,31 @@ export class ReplayBuffer {
     return this.frames.slice();
   }
 
+  /** Recording sample of the first held frame; the audio clock when nothing is held. */
+  get heldFromSample() {
+    return this.frames.length ? this.frames[0].startSample : this.totalSamples;
+  }
+
+  /**
+   * Audio no final covers and no replay can bring back, in ms: everything between the last final (or the last
+   * replay) and the oldest frame still held. Frames the bound pushed out while connected were sent, but a
+   * session that dies before its final loses them too, so they count here once the session is lost.
+   */
+  get gapMs() {
+    return this.sampleToMs(Math.max(0, this.heldFromSample - this.coveredSample));
+  }
+
+  /** The held frames went to a new session: the gap before them is counted, not to be counted again. */
+  markReplayed() {
+    this.coveredSample = Math.max(this.coveredSample, this.heldFromSample);
+  }
+
   /** Audio currently held, in ms. */
   get pendingMs() {
     return this.sampleToMs(this.heldSamples);
   }
 
-  /** Audio dropped because more than maxMs was held: a hole in what the provider heard, shown to the user. */
+  /** Audio pushed out because more than maxMs was held (sent, but no longer replayable). */
   get droppedMs() {
     return this.sampleToMs(this.droppedSamples);
   }

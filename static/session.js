@@ -1,25 +1,74 @@
 // One transcription session: grants from the app's server, an audio source (the microphone or a file), and a
 // provider client, tied together so that no speech is silently lost:
 // - audio captured while the socket is still connecting is queued by the client;
-// - a socket that drops mid-session is replaced (fresh grant, exponential backoff with jitter) and the audio not yet
-//   covered by a final, plus everything captured while disconnected, is replayed into the new session (bounded, by
-//   default 30 s; what falls off the end is reported, never hidden);
+// - a socket that drops mid-session (or while finishing) is replaced (fresh grant, exponential backoff with jitter)
+//   and the audio not yet covered by a final, plus everything captured while disconnected, is replayed into the new
+//   session (bounded, by default 30 s); audio that could not be replayed is reported, never hidden;
+// - a file is held back while the replay buffer is full, instead of pushing unreplayable audio out of it;
 // - the new session's times are shifted onto the recording's clock, so the transcript's times run on.
+// Where the session is lives in one place: a StateMachine (session-state.js), reported through onStateChange.
 import { startCapture } from './audio/capture.js';
-import { createClient } from './providers/client.js';
+import { capabilitiesFor, createClient } from './providers/client.js';
 import { OffsetClock, ReplayBuffer, backoffDelay } from './replay.js';
+import { StateMachine } from './session-state.js';
 
+/** @typedef {import('./providers/client.js').Grant} Grant */
 /** @typedef {import('./providers/client.js').ProviderEvent} ProviderEvent */
-/** @typedef {ProviderEvent
+/** @typedef {import('./providers/client.js').Capabilities} Capabilities */
+/** @typedef {import('./providers/stream.js').SessionClient} Client */
+/** @typedef {import('./session-state.js').SessionState} SessionState */
+/** @typedef {import('./session-state.js').StateDetail} StateDetail */
+/** @typedef {import('./session-state.js').StateListener} StateListener */
+/** @typedef {{rms: number, peak: number, silent: boolean}} Level */
+/** @typedef {'ended'|'suspended'|'closed'|'interrupted'} InterruptionKind */
+/** @typedef {Exclude<ProviderEvent, {type: 'state'}>
  *   | {type: 'reconnecting', attempt: number, delayMs: number, bufferedMs: number, reason: string}
- *   | {type: 'reconnected', replayedMs: number, attempt: number}
+ *   | {type: 'reconnected', replayedMs: number, droppedMs: number, attempt: number}
  *   | {type: 'dropped', droppedMs: number}
  *   | {type: 'source', message: string, recovered: boolean}} SessionEvent */
-/** @typedef {{outRate: number, frameSamples: number, onFrame: (pcm: Int16Array) => void,
- *   onLevel?: (l: {rms: number, peak: number, silent: boolean}) => void,
- *   onInterrupted?: (reason: string, kind?: string) => void}} SourceOptions */
-/** @typedef {{stop(): Promise<{frames: number, inSamples: number}>, release(): Promise<void>, contextRate?: number,
- *   deviceLabel?: string, deviceSettings?: MediaTrackSettings, context?: BaseAudioContext | {currentTime: number}}} CaptureLike */
+/**
+ * What an audio source is given.
+ * @typedef {object} SourceOptions
+ * @property {number} outRate
+ * @property {number} frameSamples
+ * @property {(pcm: Int16Array) => void} onFrame
+ * @property {(l: Level) => void} [onLevel]
+ * @property {(reason: string, kind?: InterruptionKind) => void} [onInterrupted]
+ * @property {() => boolean} canSend  false: hold the next frame back (a source that can wait, like a file, should)
+ * @property {'fast'|'realtime'} pacing  how fast a source that can choose (a file) should deliver
+ */
+/**
+ * @typedef {{stop(): Promise<{frames: number, inSamples: number}>, release(): Promise<void>, contextRate?: number,
+ *   deviceLabel?: string, deviceSettings?: MediaTrackSettings,
+ *   context?: {currentTime: number, state?: string, resume?: () => Promise<void>}}} CaptureLike
+ */
+/**
+ * @typedef {object} SessionOptions
+ * @property {string} provider
+ * @property {string} [tag]
+ * @property {string} [deviceId]
+ * @property {boolean} [echoCancellation]
+ * @property {boolean} [noiseSuppression]
+ * @property {boolean} [autoGainControl]
+ * @property {(o: SourceOptions) => Promise<CaptureLike>} [createSource]  a source other than the microphone (a
+ *   file): it is not reopened when interrupted
+ * @property {(o: SourceOptions & {deviceId?: string}) => Promise<CaptureLike>} [microphone]  opens the microphone
+ *   (default: startCapture with the options above); called again to recover from an unplugged device
+ * @property {AudioContext} [audioContext]  the caller's, for the microphone (made inside a click for Safari);
+ *   the caller closes it
+ * @property {MediaStream} [mediaStream]  the caller's microphone stream; reopened from the default device only if
+ *   it ends
+ * @property {(e: SessionEvent & {atMs?: number}) => void} onEvent
+ * @property {StateListener} [onStateChange]
+ * @property {(l: Level) => void} [onLevel]
+ * @property {number} [maxReplayMs]
+ * @property {number} [maxReconnects]
+ * @property {number} [resumeTimeoutMs]  how long a suspended audio context may take to resume (default 2000)
+ * @property {number} [backpressureStallMs]  a source held back this long without a final goes on anyway (default
+ *   15000): a provider that needs more audio before its next final must not wait forever
+ * @property {() => number} [now]  ms, for the stall above (default Date.now)
+ * @property {import('./providers/stream.js').ClientOptions} [clientOptions]
+ */
 
 export class ApiError extends Error {
   /** @param {string} message @param {number} status @param {string} code */
@@ -30,7 +79,12 @@ export class ApiError extends Error {
   }
 }
 
-/** @param {string} url @param {object} [body] */
+/**
+ * POST JSON to the app server; the parsed answer, or an ApiError with the server's message.
+ * @param {string} url
+ * @param {object} [body]
+ * @returns {Promise<unknown>}
+ */
 export async function postJson(url, body) {
   let response;
   try {
@@ -43,17 +97,19 @@ export async function postJson(url, body) {
   } catch {
     throw new ApiError('The app server cannot be reached. Is it still running?', 0, 'network');
   }
+  /** @type {unknown} */
   let data = null;
   try { data = await response.json(); } catch { /* not JSON */ }
   if (!response.ok) {
-    const message = data && data.error && data.error.message ? data.error.message : `The server answered ${response.status}.`;
-    throw new ApiError(message, response.status, data && data.error ? data.error.code : 'http');
+    const error = typeof data === 'object' && data !== null && 'error' in data ? data.error : null;
+    const field = (/** @type {string} */ name) => {
+      const v = typeof error === 'object' && error !== null && name in error ? /** @type {Record<string, unknown>} */ (error)[name] : null;
+      return typeof v === 'string' && v ? v : null;
+    };
+    throw new ApiError(field('message') ?? `The server answered ${response.status}.`, response.status, field('code') ?? 'http');
   }
   return data;
 }
-
-/** @param {number} ms */
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Errors for which another attempt with a fresh grant can help (not: not configured, bad request, forbidden). */
 const RETRYABLE_STATUS = new Set([0, 429, 502, 503, 504]);
@@ -84,47 +140,50 @@ export function stripOverlap(tail, text) {
 }
 
 export class Session {
-  /**
-   * @param {{provider: string, tag?: string, deviceId?: string, echoCancellation?: boolean,
-   *          noiseSuppression?: boolean, autoGainControl?: boolean,
-   *          createSource?: (o: SourceOptions) => Promise<CaptureLike>,
-   *          onEvent: (e: SessionEvent & {atMs?: number}) => void,
-   *          onLevel?: (l: {rms: number, peak: number, silent: boolean}) => void,
-   *          onInterrupted?: (reason: string) => void,
-   *          maxReplayMs?: number, maxReconnects?: number, clientOptions?: object}} options
-   */
+  /** @param {SessionOptions} options */
   constructor(options) {
     this.options = options;
-    /** @type {any} */
+    this.machine = new StateMachine((from, to, detail) => options.onStateChange?.(from, to, detail));
+    /** @type {Grant | null} */
     this.grant = null;
+    /** @type {Capabilities | null} */
+    this.capabilities = null;
     /** @type {CaptureLike | null} */
     this.capture = null;
-    /** @type {any} */
+    /** @type {Client | null} the client audio goes to */
     this.client = null;
+    /** @type {Client | null} a reconnect attempt's client, until it is ready */
+    this.attempt = null;
     /** @type {ReplayBuffer | null} */
     this.buffer = null;
     this.clock = new OffsetClock();
     this.reconnects = 0;
-    this.state = 'idle';
-    this.stopping = false;
-    this.cancelled = false;
-    /** @type {Set<object>} grants whose upstream resources are released */
+    /** @type {Set<Grant>} grants whose upstream resources are released */
     this.endedGrants = new Set();
     this.maxReconnects = options.maxReconnects ?? 8;
-    /** droppedMs of the buffer when the current disconnect began (drops while connected lose nothing) */
-    this.dropBase = 0;
+    /** Audio reported lost before the current disconnect (ms). */
+    this.lostBeforeMs = 0;
     this.reportedDroppedMs = 0;
     /** @type {Promise<void> | null} resolves once a client is streaming again after a drop */
     this.reconnecting = null;
-    /** @type {(() => void) | null} cuts the backoff wait short (Stop during a reconnect) */
+    /** @type {(() => void) | null} cuts the backoff wait short (Stop or Cancel during a reconnect) */
     this.wake = null;
     this.startedAt = 0;
-    /** @type {ProviderEvent | null} a fatal error held back for one microtask: is it a dropped socket? */
-    this.pendingError = null;
-    /** @type {string[]} the last final words, for cutting a replay's repeat (untimed providers) */
+    /** @type {string[]} the last final words, for cutting a replay's repeat */
     this.finalTail = [];
-    /** @type {string[] | null} set after a reconnect of an untimed provider, until its first final */
+    /** @type {string[] | null} set after a reconnect that may repeat words, until its first final */
     this.overlapTail = null;
+    /** Each opened source gets a number; interruptions from any but the current one are stale. */
+    this.sourceGeneration = 0;
+    /** @type {Promise<void>} microphone recoveries, one after another */
+    this.recovery = Promise.resolve();
+    /** @type {number | null} when (options.now) a source was first held back with no final since */
+    this.heldSince = null;
+  }
+
+  /** @returns {SessionState} */
+  get state() {
+    return this.machine.state;
   }
 
   /** The audio clock: ms of audio captured so far, at the provider's rate. */
@@ -132,71 +191,115 @@ export class Session {
     return this.buffer ? Math.round(this.buffer.totalMs) : 0;
   }
 
+  /** Resolves when audio flows to the provider; rejects (and the state is `error`) when it cannot. */
   async start() {
     const { provider, tag } = this.options;
-    this.grant = await postJson('/api/sessions', tag ? { provider, tag } : { provider });
-    if (this.stopping || this.cancelled) {
+    this.machine.to('starting');
+    const grant = /** @type {Grant} */ (await postJson('/api/sessions', tag ? { provider, tag } : { provider }));
+    this.grant = grant;
+    if (!this.machine.is('starting')) {
       this.endUpstream();
       throw new Error('The session was ended before it started.');
     }
-    this.buffer = new ReplayBuffer({ sampleRate: this.grant.sample_rate, maxMs: this.options.maxReplayMs ?? 30000 });
-    this.client = this.makeClient(this.grant);
-    const createSource = this.options.createSource
-      ?? ((/** @type {SourceOptions} */ o) => this.openMicrophone(o, this.options.deviceId));
     try {
-      this.capture = await createSource(this.sourceOptions());
+      this.capabilities = capabilitiesFor(grant);
+      this.buffer = new ReplayBuffer({ sampleRate: grant.sample_rate, maxMs: this.options.maxReplayMs ?? 30000 });
+      this.client = this.makeClient(grant);
     } catch (err) {
-      this.client.cancel();
-      this.endUpstream();
+      this.fail(err);
       throw err;
     }
-    if (this.stopping || this.cancelled) {
-      this.client.cancel();
-      await this.capture.release();
+    const client = this.client;
+    let capture;
+    try {
+      capture = await this.openSource();
+    } catch (err) {
+      client.cancel();
+      if (this.machine.is('starting')) this.fail(err);
+      else this.endUpstream();
+      throw err;
+    }
+    if (!this.machine.is('starting')) {
+      client.cancel();
+      await capture.release();
       this.endUpstream();
       throw new Error('The session was ended before it started.');
     }
+    this.capture = capture;
     this.startedAt = Date.now();
+    this.machine.to('connecting');
     try {
-      await this.client.start();
-      this.state = 'streaming';
+      await client.start();
     } catch (err) {
-      await this.capture.release();
-      this.endUpstream();
-      this.state = 'error';
+      if (this.machine.is('connecting', 'stopping')) {
+        await capture.release();
+        this.fail(err);
+      }
       throw err;
     }
+    if (this.machine.is('connecting')) this.machine.to('streaming');
+  }
+
+  /** The first source: the caller's (a file), else the microphone. */
+  openSource() {
+    const create = this.options.createSource;
+    return create ? create(this.sourceOptions()) : this.openMicrophone(this.options.deviceId);
   }
 
   /**
    * The microphone with the page's processing options.
-   * @param {SourceOptions} o
    * @param {string} [deviceId]  default: the system's
    */
-  openMicrophone(o, deviceId) {
+  openMicrophone(deviceId) {
+    const o = { ...this.sourceOptions(), deviceId };
+    if (this.options.microphone) return this.options.microphone(o);
     return startCapture({
       ...o,
-      deviceId,
+      context: this.options.audioContext,
+      stream: this.options.mediaStream,
       echoCancellation: this.options.echoCancellation,
       noiseSuppression: this.options.noiseSuppression,
       autoGainControl: this.options.autoGainControl,
     });
   }
 
-  /** @returns {SourceOptions} */
+  /** @returns {SourceOptions} for the next source opened; its interruptions are ignored once it is replaced */
   sourceOptions() {
+    const grant = /** @type {Grant} */ (this.grant);
+    const generation = ++this.sourceGeneration;
     return {
-      outRate: this.grant.sample_rate,
-      frameSamples: this.grant.frame_samples,
+      outRate: grant.sample_rate,
+      frameSamples: grant.frame_samples,
       onFrame: (pcm) => this.onFrame(pcm),
       onLevel: this.options.onLevel,
-      onInterrupted: (reason, kind) => { this.onSourceInterrupted(reason, kind); },
+      onInterrupted: (reason, kind) => { this.onSourceInterrupted(reason, kind, generation); },
+      canSend: () => this.canSend(),
+      pacing: this.capabilities ? this.capabilities.pacing : 'fast',
     };
+  }
+
+  /**
+   * Backpressure for a source that can wait: hold it while the provider is not taking audio, or while one more
+   * frame would push audio no final covers out of the replay buffer (it could not be sent again after a drop).
+   */
+  canSend() {
+    const buffer = this.buffer;
+    const grant = this.grant;
+    if (this.machine.is('stopping')) return true;
+    if (!this.machine.is('streaming') || this.reconnecting || !buffer || !grant) return false;
+    const frameMs = (grant.frame_samples * 1000) / grant.sample_rate;
+    if (buffer.pendingMs + frameMs <= buffer.maxMs) {
+      this.heldSince = null;
+      return true;
+    }
+    const now = (this.options.now ?? Date.now)();
+    this.heldSince ??= now;
+    return now - this.heldSince >= (this.options.backpressureStallMs ?? 15000);
   }
 
   /** @param {Int16Array} pcm */
   onFrame(pcm) {
-    if (this.cancelled || !this.buffer) return;
+    if (this.machine.final || !this.buffer) return;
     this.buffer.push(pcm);
     if (this.reconnecting) {
       this.reportDrops();
@@ -205,85 +308,78 @@ export class Session {
     }
   }
 
-  /** @param {any} grant */
+  /** @param {Grant} grant @returns {Client} */
   makeClient(grant) {
+    /** @type {Client} */
     const client = createClient(grant, {
       ...(this.options.clientOptions ?? {}),
-      onEvent: (/** @type {ProviderEvent} */ event) => this.onClientEvent(client, event),
+      onEvent: (event) => this.onClientEvent(client, event),
     });
     return client;
   }
 
   /**
-   * @param {any} client
+   * @param {Client} client
    * @param {ProviderEvent} event
    */
   onClientEvent(client, event) {
-    if (client !== this.client || this.cancelled) return; // a replaced client's last words: its session is over
+    if (this.machine.is('cancelled')) return;
     // A reconnect attempt that fails is retried by reconnectLoop (its start() rejects): not the page's business.
-    if (this.state === 'reconnecting' && (event.type === 'error' || event.type === 'closed')) return;
-    if (event.type === 'error' && event.fatal && this.state === 'streaming' && this.isTokenExpiry(event.message)) {
-      // The provider cut the session because its token expired: a fresh grant continues it.
-      this.beginReconnect('the access token expired');
-      return;
-    }
-    if (event.type === 'error' && event.fatal && this.state === 'streaming') {
-      // A dropped socket arrives as a fatal error followed at once by closed{clean:false}: wait for the latter.
-      this.pendingError = event;
-      queueMicrotask(() => {
-        if (this.pendingError === event) {
-          this.pendingError = null;
-          this.state = 'error';
-          this.emit(event);
+    if (client === this.attempt && (event.type === 'error' || event.type === 'closed')) return;
+    if (client !== this.client) return; // a replaced client's last words: its session is over
+    switch (event.type) {
+      case 'state':
+        return; // the client's own states are details of the session's
+      case 'error':
+        if (event.fatal && (event.cause === 'transport' || event.cause === 'expired')
+            && this.machine.is('streaming', 'stopping')) {
+          this.beginReconnect(event.cause === 'expired' ? 'the access token expired' : event.message);
+          return;
         }
-      });
-      return;
-    }
-    if (event.type === 'closed' && !event.clean && this.pendingError) {
-      this.pendingError = null;
-      this.beginReconnect('the connection was lost');
-      return;
-    }
-    if (event.type === 'closed' && this.state === 'streaming' && !this.stopping) {
-      this.emit(event);
-      this.beginReconnect('the provider ended the session on its own');
-      return;
-    }
-    if (event.type === 'final') {
-      const shifted = this.clock.shiftEvent(event);
-      if (this.overlapTail) {
-        shifted.text = stripOverlap(this.overlapTail, shifted.text);
-        this.overlapTail = null;
+        this.emit(event);
+        if (event.fatal && !this.machine.final) this.fail(new Error(event.message));
+        return;
+      case 'closed':
+        if (this.machine.is('streaming')) {
+          this.emit(event);
+          this.beginReconnect('the provider ended the session on its own');
+          return;
+        }
+        this.emit(event);
+        return;
+      case 'final': {
+        const shifted = this.clock.shiftEvent(event);
+        if (this.overlapTail) {
+          shifted.text = stripOverlap(this.overlapTail, shifted.text);
+          this.overlapTail = null;
+        }
+        this.commitFinal(shifted);
+        this.finalTail = [...this.finalTail, ...shifted.text.split(/\s+/).filter(Boolean)].slice(-40);
+        this.emit(shifted);
+        return;
       }
-      this.commitFinal(shifted);
-      this.finalTail = [...this.finalTail, ...shifted.text.split(/\s+/).filter(Boolean)].slice(-40);
-      this.emit(shifted);
-      return;
+      case 'partial': {
+        const shifted = this.clock.shiftEvent(event);
+        if (this.overlapTail) shifted.text = stripOverlap(this.overlapTail, shifted.text);
+        this.emit(shifted);
+        return;
+      }
+      default:
+        this.emit(event);
     }
-    if (event.type === 'partial') {
-      const shifted = this.clock.shiftEvent(event);
-      if (this.overlapTail) shifted.text = stripOverlap(this.overlapTail, shifted.text);
-      this.emit(shifted);
-      return;
-    }
-    this.emit(event);
-  }
-
-  /** @param {string} message */
-  isTokenExpiry(message) {
-    const expiresAt = Number(this.grant && this.grant.expires_at);
-    return /expire/i.test(message) || (Number.isFinite(expiresAt) && Date.now() / 1000 >= expiresAt - 5);
   }
 
   /** @param {{endMs: number | null}} final */
   commitFinal(final) {
     if (!this.buffer || final.endMs === null || final.endMs === undefined) return;
-    const timed = this.grant.protocol !== 'wiro';
+    const timed = this.capabilities ? this.capabilities.timedWords : true;
     this.buffer.commit(timed ? final.endMs : final.endMs - UNTIMED_COMMIT_MARGIN_MS);
+    this.heldSince = null;
   }
 
   /** @param {SessionEvent} event */
   emit(event) {
+    if (this.machine.is('cancelled')) return;
     try {
       this.options.onEvent({ ...event, atMs: this.audioMs });
     } catch (err) {
@@ -291,80 +387,117 @@ export class Session {
     }
   }
 
+  /** Report the audio lost so far, when it grew. */
   reportDrops() {
     if (!this.buffer) return;
-    const dropped = Math.round(this.buffer.droppedMs - this.dropBase);
+    const dropped = Math.round(this.lostBeforeMs + this.buffer.gapMs);
     if (dropped > this.reportedDroppedMs) {
       this.reportedDroppedMs = dropped;
       this.emit({ type: 'dropped', droppedMs: dropped });
     }
   }
 
+  /** @param {unknown} err  the session is over: state `error`, everything released */
+  fail(err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (this.machine.final) return;
+    this.machine.to('error', { message });
+    if (this.wake) this.wake();
+    if (this.capture) this.capture.release();
+    if (this.client) this.client.cancel();
+    if (this.attempt) this.attempt.cancel();
+    this.endUpstream();
+  }
+
   /** @param {string} reason */
   beginReconnect(reason) {
-    if (this.reconnecting || this.cancelled) return;
-    this.state = 'reconnecting';
-    this.dropBase = this.buffer ? this.buffer.droppedMs : 0;
-    this.reportedDroppedMs = 0;
+    if (this.reconnecting || this.machine.final) return;
     const old = this.client;
     this.client = null;
+    // What no final covered and the buffer could not keep is lost from here on: say so now.
+    this.reportDrops();
     this.reconnecting = this.reconnectLoop(reason, old).finally(() => { this.reconnecting = null; });
     this.reconnecting.catch(() => {});
   }
 
   /**
    * @param {string} reason
-   * @param {any} old
+   * @param {Client | null} old
    */
   async reconnectLoop(reason, old) {
     if (old) old.cancel();
     this.endUpstream(false, this.grant);
     let lastError = reason;
-    for (let attempt = 1; attempt <= this.maxReconnects && !this.cancelled; attempt++) {
-      const delayMs = this.stopping ? 0 : backoffDelay(attempt - 1);
-      this.emit({ type: 'reconnecting', attempt, delayMs, bufferedMs: this.bufferedMs(), reason: lastError });
+    const first = /** @type {Grant} */ (this.grant);
+    for (let attempt = 1; attempt <= this.maxReconnects; attempt++) {
+      const finishing = this.machine.is('stopping');
+      const delayMs = finishing ? 0 : backoffDelay(attempt - 1);
+      const bufferedMs = this.bufferedMs();
+      if (!finishing) this.machine.to('reconnecting', { attempt, delayMs, bufferedMs, reason: lastError });
+      this.emit({ type: 'reconnecting', attempt, delayMs, bufferedMs, reason: lastError });
       await new Promise((resolve) => {
         const timer = setTimeout(resolve, delayMs);
         this.wake = () => { clearTimeout(timer); resolve(undefined); };
       });
       this.wake = null;
-      if (this.cancelled) return;
+      if (this.machine.final) return;
+      /** @type {Grant | null} */
+      let grant = null;
       try {
-        const grant = await postJson('/api/sessions', this.grant.tag && this.grant.provider !== 'local'
-          ? { provider: this.grant.provider, tag: this.grant.tag } : { provider: this.grant.provider });
-        if (this.cancelled) {
+        grant = /** @type {Grant} */ (await postJson('/api/sessions', this.reconnectRequest(first)));
+        if (this.machine.final) {
           this.endUpstream(false, grant);
           return;
         }
         const client = this.makeClient(grant);
-        this.client = client;
+        this.attempt = client;
         this.grant = grant;
-        // Hold live frames back (they go to the buffer) until the replay is sent, so order is kept.
-        const ready = client.start();
-        await ready;
-        if (this.cancelled || this.client !== client) return;
-        const held = this.buffer ? this.buffer.replay() : [];
+        this.capabilities = capabilitiesFor(grant);
+        await client.start();
+        this.attempt = null;
+        if (this.machine.final) {
+          client.cancel();
+          return;
+        }
+        this.client = client;
+        // Live frames went to the buffer until now: the replay keeps their order.
+        const buffer = /** @type {ReplayBuffer} */ (this.buffer);
+        this.reportDrops();
+        const held = buffer.replay();
         const offsetMs = held.length ? held[0].startMs : this.audioMs;
         this.clock.startSession(offsetMs);
-        if (grant.protocol === 'wiro' && held.length) this.overlapTail = [...this.finalTail];
+        if (this.capabilities.replayRepeats && held.length) this.overlapTail = [...this.finalTail];
         for (const frame of held) client.sendAudio(frame.samples);
+        buffer.markReplayed();
+        this.lostBeforeMs = this.reportedDroppedMs;
         this.reconnects += 1;
-        this.state = 'streaming';
-        this.emit({ type: 'reconnected', replayedMs: Math.round(this.audioMs - offsetMs), attempt });
-        this.emit({ type: 'state', state: 'streaming' });
+        if (this.machine.is('reconnecting')) this.machine.to('streaming');
+        this.emit({
+          type: 'reconnected', replayedMs: Math.round(this.audioMs - offsetMs), droppedMs: this.reportedDroppedMs, attempt,
+        });
         return;
       } catch (err) {
         lastError = err instanceof Error ? err.message : String(err);
-        if (this.client) this.client.cancel();
-        this.client = null;
-        this.endUpstream(false, this.grant);
+        if (this.attempt) this.attempt.cancel();
+        this.attempt = null;
+        if (grant) this.endUpstream(false, grant);
         if (err instanceof ApiError && !RETRYABLE_STATUS.has(err.status)) break;
       }
     }
-    if (this.cancelled) return;
-    this.state = 'error';
-    this.emit({ type: 'error', fatal: true, message: `Could not reconnect: ${lastError}` });
-    throw new Error(lastError);
+    if (this.machine.final) return;
+    const message = `Could not reconnect: ${lastError}`;
+    this.emit({ type: 'error', fatal: true, message, cause: 'transport' });
+    this.fail(new Error(message));
+  }
+
+  /**
+   * A fresh grant like the first: same provider, and the same model where the provider lets the page choose one.
+   * @param {Grant} first
+   */
+  reconnectRequest(first) {
+    const { provider, tag } = this.options;
+    const chosen = tag ?? (capabilitiesFor(first).tagsListing ? first.tag : undefined);
+    return chosen ? { provider, tag: chosen } : { provider };
   }
 
   bufferedMs() {
@@ -373,76 +506,113 @@ export class Session {
 
   /**
    * The microphone went away or audio processing stopped. Try to recover without ending the session: resume a
-   * suspended context, or reopen the (default) microphone for a device that was unplugged.
+   * suspended (or, on iOS, interrupted) context, else reopen the (default) microphone. One recovery at a time:
+   * a second notice waits for the first and is dropped when the source it came from has been replaced.
    * @param {string} reason
-   * @param {string} [kind]
+   * @param {InterruptionKind} [kind]
+   * @param {number} [generation]  the source that reported it (default: the current one)
    */
-  async onSourceInterrupted(reason, kind) {
-    if (this.cancelled || this.stopping) return;
+  onSourceInterrupted(reason, kind, generation = this.sourceGeneration) {
+    const next = this.recovery.then(() => this.recover(reason, kind, generation));
+    this.recovery = next.catch(() => {});
+    return next;
+  }
+
+  /**
+   * @param {string} reason
+   * @param {InterruptionKind | undefined} kind
+   * @param {number} generation
+   */
+  async recover(reason, kind, generation) {
+    if (this.machine.final || this.machine.is('stopping') || generation !== this.sourceGeneration) return;
     const capture = this.capture;
-    if (kind === 'suspended' && capture && capture.context && 'resume' in capture.context) {
+    const context = capture ? capture.context : undefined;
+    if ((kind === 'suspended' || kind === 'interrupted') && context && context.resume) {
       try {
-        await /** @type {AudioContext} */ (capture.context).resume();
-        this.emit({ type: 'source', message: `${reason} Resumed.`, recovered: true });
-        return;
-      } catch { /* fall through to reopening */ }
-    }
-    if ((kind === 'ended' || kind === 'suspended' || kind === 'closed') && !this.options.createSource) {
-      try {
-        if (capture) await capture.release();
-        // The chosen device went away: the system default is the one most likely to be there.
-        const next = await this.openMicrophone(this.sourceOptions());
-        if (this.cancelled || this.stopping) {
-          await next.release();
+        await withTimeout(context.resume(), this.options.resumeTimeoutMs ?? 2000, 'resume timed out');
+        if (context.state === undefined || context.state === 'running') {
+          this.emit({ type: 'source', message: `${reason} Resumed.`, recovered: true });
           return;
         }
-        this.capture = next;
-        this.emit({ type: 'source', message: `${reason} Switched to the default microphone.`, recovered: true });
-        return;
-      } catch (err) {
-        const detail = err instanceof Error ? err.message : String(err);
-        this.emit({ type: 'source', message: `${reason} ${detail}`, recovered: false });
+      } catch { /* fall through to reopening */ }
+      if (this.machine.final || this.machine.is('stopping')) return;
+    }
+    if (kind && kind !== 'ended' && kind !== 'suspended' && kind !== 'closed' && kind !== 'interrupted') kind = undefined;
+    if (!kind || this.options.createSource) {
+      this.emit({ type: 'source', message: reason, recovered: false });
+      return;
+    }
+    try {
+      if (capture) await capture.release();
+      // The chosen device went away: the system default is the one most likely to be there.
+      const next = await this.openMicrophone();
+      if (this.machine.final || this.machine.is('stopping')) {
+        await next.release();
         return;
       }
+      this.capture = next;
+      this.emit({ type: 'source', message: `${reason} Switched to the default microphone.`, recovered: true });
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err);
+      this.emit({ type: 'source', message: `${reason} ${detail}`, recovered: false });
     }
-    this.emit({ type: 'source', message: reason, recovered: false });
   }
 
-  /** Graceful: the resampler's tail is sent, then the provider is asked to finish and its last finals arrive. */
+  /** Graceful: the source's tail is sent, then the provider is asked to finish and its last finals arrive. A
+   * connection lost meanwhile is replaced and what no final covered is sent again, then that one finishes. */
   async stop() {
-    this.stopping = true;
+    if (this.machine.final) return;
+    if (this.machine.is('idle')) {
+      this.machine.to('stopped');
+      return;
+    }
+    const wasStarting = this.machine.is('starting');
+    this.machine.to('stopping');
+    if (wasStarting) {
+      // start() is waiting for the grant or the source: it sees the state and releases what it got.
+      if (this.client) this.client.cancel();
+      this.machine.to('stopped');
+      this.endUpstream();
+      return;
+    }
     try {
       if (this.capture) await this.capture.stop();
-      if (this.reconnecting) {
-        if (this.wake) this.wake();
-        await this.reconnecting.catch(() => {});
+      for (let round = 0; round <= this.maxReconnects; round++) {
+        if (this.reconnecting) {
+          if (this.wake) this.wake();
+          await this.reconnecting.catch(() => {});
+        }
+        if (!this.machine.is('stopping')) break;
+        if (this.client) await this.client.stop();
+        if (!this.reconnecting) break;
       }
-      if (this.client) await this.client.stop();
     } finally {
-      this.state = 'idle';
       this.endUpstream();
+      if (this.machine.is('stopping')) this.machine.to('stopped');
     }
   }
 
+  /** Abandon the session now: nothing more reaches onEvent. */
   cancel() {
-    this.cancelled = true;
+    if (this.machine.final) return;
+    this.machine.to('cancelled');
     if (this.wake) this.wake();
     if (this.capture) this.capture.release();
     if (this.client) this.client.cancel();
-    this.state = 'idle';
+    if (this.attempt) this.attempt.cancel();
     this.endUpstream();
   }
 
   /**
    * Tell the server a grant is finished with, so it can release what it holds upstream (a billed Wiro task).
    * @param {boolean} [beacon] use navigator.sendBeacon (pagehide)
-   * @param {any} [grant] default: the current grant
+   * @param {Grant | null} [grant] default: the current grant
    */
   endUpstream(beacon = false, grant = this.grant) {
     if (!grant || !grant.session_id || this.endedGrants.has(grant)) return;
     this.endedGrants.add(grant);
     const url = `/api/sessions/${encodeURIComponent(grant.provider)}/${encodeURIComponent(grant.session_id)}/end`;
-    if (beacon && navigator.sendBeacon) {
+    if (beacon && typeof navigator !== 'undefined' && navigator.sendBeacon) {
       navigator.sendBeacon(url);
     } else {
       fetch(url, { method: 'POST', credentials: 'same-origin', keepalive: true }).catch(() => {});
@@ -452,30 +622,46 @@ export class Session {
   /** What a bug report needs, as plain values. */
   diagnostics() {
     const capture = this.capture;
-    const grant = this.grant || {};
+    const grant = this.grant;
     const settings = (capture && capture.deviceSettings) || {};
     const contextRate = capture && capture.contextRate ? capture.contextRate : null;
-    const frameSamples = grant.frame_samples || 0;
+    const rate = grant ? grant.sample_rate : null;
+    const frameSamples = grant ? grant.frame_samples : 0;
     const ctx = capture && capture.context;
     const elapsedS = ctx && typeof ctx.currentTime === 'number' ? ctx.currentTime : (Date.now() - this.startedAt) / 1000;
     return {
-      provider: grant.provider ?? null,
-      protocol: grant.protocol ?? null,
+      provider: grant ? grant.provider : undefined,
+      protocol: grant ? grant.protocol : undefined,
       browser: typeof navigator !== 'undefined' ? navigator.userAgent : '',
       deviceLabel: (capture && capture.deviceLabel) || '',
       deviceRate: settings.sampleRate ?? null,
       contextRate,
-      providerRate: grant.sample_rate ?? null,
-      ratio: contextRate && grant.sample_rate ? `${contextRate} → ${grant.sample_rate} (×${(grant.sample_rate / contextRate).toFixed(4)})` : null,
-      framesSent: this.buffer && frameSamples ? Math.floor((this.buffer.totalSamples) / frameSamples) : 0,
-      framesExpected: frameSamples && grant.sample_rate && this.startedAt ? Math.floor((elapsedS * grant.sample_rate) / frameSamples) : 0,
+      providerRate: rate,
+      ratio: contextRate && rate ? `${contextRate} → ${rate} (×${(rate / contextRate).toFixed(4)})` : null,
+      framesSent: this.buffer && frameSamples ? Math.floor(this.buffer.totalSamples / frameSamples) : 0,
+      framesExpected: frameSamples && rate && this.startedAt ? Math.floor((elapsedS * rate) / frameSamples) : 0,
       clientFramesSent: this.client ? this.client.framesSent : 0,
       socketState: this.client ? this.client.socketState : (this.reconnecting ? 'reconnecting' : 'none'),
       sessionState: this.state,
       reconnects: this.reconnects,
-      tokenExpiresAt: grant.expires_at ? new Date(grant.expires_at * 1000).toISOString() : null,
+      tokenExpiresAt: grant && typeof grant.expires_at === 'number' ? new Date(grant.expires_at * 1000).toISOString() : null,
       bufferedMs: this.bufferedMs(),
       droppedMs: this.reportedDroppedMs,
     };
   }
+}
+
+/**
+ * `promise`, or a rejection with `message` after `ms`.
+ * @template T
+ * @param {Promise<T>} promise
+ * @param {number} ms
+ * @param {string} message
+ * @returns {Promise<T>}
+ */
+export function withTimeout(promise, ms, message) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); });
+  return /** @type {Promise<T>} */ (Promise.race([promise, timeout])).finally(() => clearTimeout(timer));
 }

@@ -6,4 +6,5 @@ declare class AudioWorkletProcessor {
   readonly port: MessagePort;
   constructor(options?: AudioWorkletNodeOptions);
 }
-declare function registerProcessor(name: string, processorCtor: new (options: any) => AudioWorkletProcessor): void;
+// `never`: a processor class may declare whatever options it takes.
+declare function registerProcessor(name: string, processorCtor: new (options: never) => AudioWorkletProcessor): void;

@@ -2,7 +2,10 @@
 // The context rate is never forced: Firefox refuses to connect a microphone to a context of another rate, and
 // Bluetooth headsets switch rates; the worklet resamples with a real anti-aliasing filter instead.
 
-/** @typedef {'unsupported'|'insecure'|'denied'|'no-device'|'busy'|'failed'} CaptureErrorCode */
+/** @typedef {'unsupported'|'insecure'|'denied'|'no-device'|'busy'|'suspended'|'failed'} CaptureErrorCode */
+
+/** How long a context may take to resume before the page says why audio does not start. */
+export const RESUME_TIMEOUT_MS = 3000;
 
 export class CaptureError extends Error {
   /** @param {CaptureErrorCode} code @param {string} message @param {unknown} [cause] */
@@ -27,6 +30,9 @@ export class CaptureError extends Error {
  * @property {(reason: string, kind: 'ended'|'suspended'|'closed'|'interrupted') => void} [onInterrupted]
  *   the device went away (ended) or audio processing stopped running (the context's state)
  * @property {string} [workletUrl]
+ * @property {AudioContext} [context]    the caller's (made inside a click, for Safari); it is not closed here
+ * @property {MediaStream} [stream]      the caller's microphone stream; its tracks are not stopped here
+ * @property {number} [resumeTimeoutMs]  default RESUME_TIMEOUT_MS
  */
 
 /** @param {unknown} err @returns {CaptureError} */
@@ -57,21 +63,67 @@ export function checkSupport() {
     throw new CaptureError('insecure', 'The microphone needs a secure page: open this app over HTTPS or on localhost.');
   }
   if (typeof navigator === 'undefined' || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    throw new CaptureError('unsupported', 'This browser cannot capture the microphone (no getUserMedia). Use a current Chrome or Firefox.');
+    throw new CaptureError('unsupported', 'This browser cannot capture the microphone (no getUserMedia). Update it to a current version.');
   }
   const AC = globalThis.AudioContext;
   if (!AC || !('audioWorklet' in AC.prototype) || typeof globalThis.AudioWorkletNode === 'undefined') {
-    throw new CaptureError('unsupported', 'This browser has no AudioWorklet. Use a current Chrome or Firefox.');
+    throw new CaptureError('unsupported', 'This browser has no AudioWorklet. Update it to a current version.');
   }
 }
 
+/**
+ * A new AudioContext at the device's own rate, asked to start at once. Call it synchronously inside a click or
+ * key handler, before any await: Safari starts audio only from the user's gesture itself.
+ * @param {typeof AudioContext} [AC]
+ * @returns {AudioContext | undefined}  undefined when there is no Web Audio (capture then says so)
+ */
+export function openAudioContext(AC = globalThis.AudioContext) {
+  if (typeof AC !== 'function') return undefined;
+  const context = new AC({ latencyHint: 'interactive' });
+  context.resume().catch(() => {});
+  return context;
+}
+
+/**
+ * Resume `context`, or fail with a message that says what to do, within `ms`: a resume() that never settles
+ * (Safari outside a gesture, iOS during a call) must not hang Start.
+ * @param {AudioContext} context
+ * @param {number} ms
+ */
+export async function resumeContext(context, ms) {
+  if (context.state === 'running') return;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  const timedOut = new Promise((resolve) => { timer = setTimeout(() => resolve('timeout'), ms); });
+  try {
+    const outcome = await Promise.race([context.resume().then(() => 'resumed'), timedOut]);
+    if (outcome === 'timeout' || /** @type {string} */ (context.state) !== 'running') {
+      throw new CaptureError('suspended', 'The browser did not let audio processing start '
+        + `(it is ${context.state}). Press Start again; on a phone, end any call or other audio first.`);
+    }
+  } catch (err) {
+    if (err instanceof CaptureError) throw err;
+    throw new CaptureError('suspended', `The browser did not let audio processing start: ${err instanceof Error ? err.message : String(err)}`, err);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Contexts the worklet module was added to: adding it again is not needed (and some browsers refuse). */
+const workletReady = new WeakSet();
+
 export class Capture {
-  /** @param {MediaStream} stream @param {AudioContext} context @param {AudioWorkletNode} node @param {MediaStreamAudioSourceNode} source */
-  constructor(stream, context, node, source) {
+  /**
+   * @param {MediaStream} stream @param {AudioContext} context @param {AudioWorkletNode} node
+   * @param {MediaStreamAudioSourceNode} source
+   * @param {{ownsStream: boolean, ownsContext: boolean}} [owns]  what release() may stop and close
+   */
+  constructor(stream, context, node, source, owns = { ownsStream: true, ownsContext: true }) {
     this.stream = stream;
     this.context = context;
     this.node = node;
     this.source = source;
+    this.owns = owns;
     const track = stream.getAudioTracks()[0];
     this.deviceLabel = track ? track.label : '';
     this.deviceSettings = track && track.getSettings ? track.getSettings() : {};
@@ -110,10 +162,11 @@ export class Capture {
    * @returns {Promise<void>} resolves when the context is closed */
   release() {
     this.released = true;
-    for (const track of this.stream.getTracks()) track.stop();
+    if (this.owns.ownsStream) for (const track of this.stream.getTracks()) track.stop();
     try { this.source.disconnect(); } catch { /* already disconnected */ }
     try { this.node.disconnect(); } catch { /* already disconnected */ }
-    if (this.context.state === 'closed') return Promise.resolve();
+    this.node.port.onmessage = null;
+    if (!this.owns.ownsContext || this.context.state === 'closed') return Promise.resolve();
     return this.context.close().catch(() => {});
   }
 }
@@ -125,24 +178,36 @@ export class Capture {
  */
 export async function startCapture(options) {
   checkSupport();
-  /** @type {MediaTrackConstraints} */
-  const audio = {
-    channelCount: 1,
-    echoCancellation: Boolean(options.echoCancellation),
-    noiseSuppression: Boolean(options.noiseSuppression),
-    autoGainControl: Boolean(options.autoGainControl),
-  };
-  if (options.deviceId) audio.deviceId = { exact: options.deviceId };
+  const ownsContext = !options.context || options.context.state === 'closed';
+  // Made before the microphone prompt's await, so a call from a click still counts as the user's gesture.
+  const context = ownsContext ? new AudioContext({ latencyHint: 'interactive' }) : /** @type {AudioContext} */ (options.context);
+  if (ownsContext) context.resume().catch(() => {});
+  const ownsStream = !options.stream || !options.stream.getAudioTracks().some((t) => t.readyState === 'live');
   let stream;
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({ audio, video: false });
-  } catch (err) {
-    throw describeMediaError(err);
+  if (ownsStream) {
+    /** @type {MediaTrackConstraints} */
+    const audio = {
+      channelCount: 1,
+      echoCancellation: Boolean(options.echoCancellation),
+      noiseSuppression: Boolean(options.noiseSuppression),
+      autoGainControl: Boolean(options.autoGainControl),
+    };
+    if (options.deviceId) audio.deviceId = { exact: options.deviceId };
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio, video: false });
+    } catch (err) {
+      if (ownsContext) context.close().catch(() => {});
+      throw describeMediaError(err);
+    }
+  } else {
+    stream = /** @type {MediaStream} */ (options.stream);
   }
-  const context = new AudioContext({ latencyHint: 'interactive' });
   try {
     const url = options.workletUrl || new URL('./pcm-processor.js', import.meta.url).href;
-    await context.audioWorklet.addModule(url);
+    if (!workletReady.has(context)) {
+      await context.audioWorklet.addModule(url);
+      workletReady.add(context);
+    }
     const source = context.createMediaStreamSource(stream);
     const node = new AudioWorkletNode(context, 'pcm-processor', {
       numberOfInputs: 1,
@@ -153,7 +218,7 @@ export async function startCapture(options) {
       channelInterpretation: 'speakers',
       processorOptions: { outRate: options.outRate, frameSamples: options.frameSamples },
     });
-    const capture = new Capture(stream, context, node, source);
+    const capture = new Capture(stream, context, node, source, { ownsStream, ownsContext });
     node.port.onmessage = (event) => {
       const msg = event.data;
       if (!msg) return;
@@ -175,15 +240,16 @@ export async function startCapture(options) {
     }
     context.addEventListener('statechange', () => {
       if (!capture.stopping && !capture.released && context.state !== 'running' && options.onInterrupted) {
-        const state = /** @type {'suspended'|'closed'|'interrupted'} */ (context.state);
+        // 'interrupted' is iOS Safari's (a call, Siri): handled like 'suspended'.
+        const state = /** @type {'suspended'|'closed'|'interrupted'} */ (/** @type {string} */ (context.state));
         options.onInterrupted(`Audio processing is ${state}.`, state);
       }
     });
-    if (context.state !== 'running') await context.resume();
+    await resumeContext(context, options.resumeTimeoutMs ?? RESUME_TIMEOUT_MS);
     return capture;
   } catch (err) {
-    for (const track of stream.getTracks()) track.stop();
-    context.close().catch(() => {});
+    if (ownsStream) for (const track of stream.getTracks()) track.stop();
+    if (ownsContext) context.close().catch(() => {});
     if (err instanceof CaptureError) throw err;
     throw new CaptureError('failed', `Audio processing could not start: ${err instanceof Error ? err.message : String(err)}`, err);
   }

@@ -103,8 +103,10 @@ const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
  * @property {number} frameSamples
  * @property {(pcm: Int16Array, seq: number) => void} onFrame
  * @property {(level: {rms: number, peak: number, silent: boolean}) => void} [onLevel]
- * @property {boolean} [realtime]      pace at 1x (a provider that groups words by wall-clock gaps, like Wiro)
- * @property {() => boolean} [canSend] polled before each frame; false holds the file back (provider not ready)
+ * @property {'fast'|'realtime'} [pacing]  'realtime': 1x, for a provider that ends utterances by wall-clock
+ *                                     pauses; default 'fast'
+ * @property {() => boolean} [canSend] polled before each frame; false holds the file back (the provider is not
+ *                                     ready, or the audio it has not finalised yet fills the replay buffer)
  * @property {() => void} [onEnded]    every frame, the flushed tail included, has been delivered
  * @property {(err: Error) => void} [onError]
  */
@@ -115,10 +117,10 @@ const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
  * @param {FileSourceOptions} options
  */
 export async function startFileSource(file, options) {
-  const { outRate, frameSamples, onFrame, onLevel, realtime = false, canSend = () => true, onEnded } = options;
+  const { outRate, frameSamples, onFrame, onLevel, pacing = 'fast', canSend = () => true, onEnded } = options;
   const decoded = await decodeToMono(await file.arrayBuffer());
   const source = new FileSource(file, decoded, { outRate, frameSamples });
-  source.run({ onFrame, onLevel, realtime, canSend, onEnded, onError: options.onError });
+  source.run({ onFrame, onLevel, pacing, canSend, onEnded, onError: options.onError });
   return source;
 }
 
@@ -151,15 +153,16 @@ export class FileSource {
     return { currentTime: this.inSamples / this.decoded.sampleRate };
   }
 
-  /** @param {Required<Pick<FileSourceOptions, 'onFrame'|'realtime'|'canSend'>> & Omit<FileSourceOptions, 'outRate'|'frameSamples'>} opts */
+  /** @param {Required<Pick<FileSourceOptions, 'onFrame'|'canSend'>> & Omit<FileSourceOptions, 'outRate'|'frameSamples'>} opts */
   run(opts) {
     this.done = this._run(opts).catch((err) => {
       if (opts.onError) opts.onError(err instanceof Error ? err : new Error(String(err)));
     });
   }
 
-  /** @param {Required<Pick<FileSourceOptions, 'onFrame'|'realtime'|'canSend'>> & Omit<FileSourceOptions, 'outRate'|'frameSamples'>} opts */
-  async _run({ onFrame, onLevel, realtime, canSend, onEnded }) {
+  /** @param {Required<Pick<FileSourceOptions, 'onFrame'|'canSend'>> & Omit<FileSourceOptions, 'outRate'|'frameSamples'>} opts */
+  async _run({ onFrame, onLevel, pacing, canSend, onEnded }) {
+    const realtime = pacing === 'realtime';
     const { samples, sampleRate } = this.decoded;
     // One frame's worth of input per step, so levels and frames advance together.
     const step = Math.max(1, Math.round((this.frameSamples * sampleRate) / this.outRate));

@@ -138,6 +138,15 @@ export class Resampler {
     this._stepInt = Math.floor(d.down / d.up);
     this._stepRem = d.down % d.up;
     this._buf = new Float32Array(d.taps + BLOCK);
+    // The stream's state, set by reset(); declared here so each field has one type.
+    this._len = 0;
+    this._start = 0;
+    this._whole = 0;
+    this._rest = 0;
+    this._emitted = 0;
+    this._i = 0;
+    this._p = 0;
+    this._lastNonZero = -Infinity;
     this.reset();
   }
 

@@ -7,7 +7,10 @@
 // until STATUS CONFIGURED, because a server that rejects the tag answers with ERROR and audio sent before
 // that would be wasted.
 
-import { EVENT, SessionClient, StreamSession, pcm16leBytes, withQueryParam } from './stream.js';
+import { EVENT } from './protocol.js';
+import { SessionClient, StreamSession } from './stream-session.js';
+import { pcm16leBytes } from './wire.js';
+import { withQueryParam } from './grant.js';
 
 /** The seed's fallback; a grant normally names the tag the account can stream with. */
 export const DEFAULT_TAG = 'KALDI:en-US:*:*';
@@ -18,8 +21,16 @@ export const EOS = JSON.stringify({ type: 'EOS', lockSession: false });
 /** Abandon the session without closing the socket; the server answers STATUS CANCELED. */
 export const CANCEL = JSON.stringify({ type: 'CANCEL' });
 
+/**
+ * What the Truebar protocol gives: segment and word times on the session's audio clock, an end-of-utterance
+ * decision of its own (so a file may be sent as fast as the socket takes it), finals that never repeat replayed
+ * audio (their times say exactly what they cover).
+ * @type {import('./protocol.js').ProtocolCapabilities}
+ */
+export const CAPABILITIES = Object.freeze({ timedWords: true, pacing: 'fast', replayRepeats: false });
+
 /** @typedef {{text: string, isLeftHanded?: boolean, isRightHanded?: boolean}} Token */
-/** @typedef {import('./stream.js').Word} Word */
+/** @typedef {import('./protocol.js').Word} Word */
 
 /**
  * @typedef {{kind: 'status', status: string}
@@ -148,9 +159,11 @@ export function parseMessage(text) {
  * A Truebar streaming session. Events and methods are those of the contract in client.js.
  */
 export class TruebarClient extends SessionClient {
+  static capabilities = CAPABILITIES;
+
   /**
-   * @param {import('./stream.js').Grant} grant
-   * @param {import('./stream.js').ClientOptions} [opts]
+   * @param {import('./grant.js').Grant} grant
+   * @param {import('./protocol.js').ClientOptions} [opts]
    */
   constructor(grant, opts = {}) {
     const config = configMessage(grant.tag || DEFAULT_TAG, { interims: opts.interims ?? true });
@@ -196,7 +209,7 @@ export class TruebarClient extends SessionClient {
         session.warn(`${session.label}: ${session.redact(msg.message) || 'warning without a message'}`);
         return;
       case 'error':
-        session.fail(`${session.label} error: ${session.redact(msg.message) || 'no message given'}`);
+        session.fail(`${session.label} error: ${session.redact(msg.message) || 'no message given'}`, 'protocol');
         return;
       default:
         return;
@@ -206,7 +219,7 @@ export class TruebarClient extends SessionClient {
 
 /**
  * @param {unknown} v
- * @returns {v is Record<string, any>}
+ * @returns {v is Record<string, unknown>}
  */
 function isObject(v) {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

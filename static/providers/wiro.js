@@ -7,12 +7,22 @@
 // utterance becomes `final` after utteranceGapMs without increments, at task_stream_end, or when the session
 // ends.
 
-import { EVENT, SessionClient, StreamSession, pcm16leBytes } from './stream.js';
+import { EVENT } from './protocol.js';
+import { SessionClient, StreamSession } from './stream-session.js';
+import { pcm16leBytes } from './wire.js';
 
 export const TRANSCRIPT_PREFIX = 'TRANSCRIPT_USER:';
 
 /** The byte between the token and the PCM in an audio frame; the server splits on its first occurrence. */
 export const FRAME_SEPARATOR = 0x7c;
+
+/**
+ * What the Wiro protocol gives: no times at all (the client dates text by the audio sent when it arrived), an
+ * utterance ends only with a pause in wall-clock time (so a file must be paced at 1x), and a replay after a
+ * reconnect may repeat words already final (the audio a final covers is not known exactly).
+ * @type {import('./protocol.js').ProtocolCapabilities}
+ */
+export const CAPABILITIES = Object.freeze({ timedWords: false, pacing: 'realtime', replayRepeats: true });
 
 export const DEFAULT_UTTERANCE_GAP_MS = 1500;
 export const DEFAULT_END_GRACE_MS = 2000;
@@ -123,9 +133,11 @@ export function joinIncrements(increments, { selfSpaced } = {}) {
  * `utteranceGapMs` and `endGraceMs`.
  */
 export class WiroClient extends SessionClient {
+  static capabilities = CAPABILITIES;
+
   /**
-   * @param {import('./stream.js').Grant} grant
-   * @param {import('./stream.js').ClientOptions} [opts]
+   * @param {import('./grant.js').Grant} grant
+   * @param {import('./protocol.js').ClientOptions} [opts]
    */
   constructor(grant, opts = {}) {
     const token = grant.token;

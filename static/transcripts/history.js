@@ -4,7 +4,7 @@
 // A page module: it renders into the elements of templates/index.html it is given and talks to the store only
 // through the keeper (so a delete never overtakes a queued write). summarise() is pure and tested under Node.
 import { FORMATS, exportAs } from '../export.js';
-import { formatTime } from '../ui.js';
+import { formatTime } from '../page/format.js';
 import { describeDate } from './keeper.js';
 
 /** @typedef {import('./store.js').SessionRecord} SessionRecord */
@@ -46,11 +46,9 @@ export function exportSaved(format, session, finals, exportedAt = new Date().toI
   });
 }
 
-/** @param {string} id @returns {HTMLElement} */
-const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
-
 /**
  * @typedef {object} HistoryOptions
+ * @property {Document} doc
  * @property {TranscriptKeeper} keeper
  * @property {(file: {filename: string, mime: string, text: string}) => void} save  hands a file to the browser
  * @property {(pageCopy: boolean) => void} onDeleted  after a delete; `pageCopy`: the page's own transcript was
@@ -69,21 +67,24 @@ export class HistoryPanel {
   /** @param {HistoryOptions} options */
   constructor(options) {
     this.options = options;
-    this.list = /** @type {HTMLUListElement} */ (byId('history-list'));
-    this.empty = byId('history-empty');
-    this.deleteAll = /** @type {HTMLButtonElement} */ (byId('history-delete-all'));
-    this.confirm = byId('history-confirm');
-    this.view = byId('history-view');
-    this.viewTitle = byId('history-view-title');
-    this.viewMeta = byId('history-view-meta');
-    this.viewText = byId('history-view-text');
+    this.doc = options.doc;
+    /** @type {Cap} */
+    this.cap = options.cap;
+    this.list = /** @type {HTMLUListElement} */ (this._el('history-list'));
+    this.empty = this._el('history-empty');
+    this.deleteAll = /** @type {HTMLButtonElement} */ (this._el('history-delete-all'));
+    this.confirm = this._el('history-confirm');
+    this.view = this._el('history-view');
+    this.viewTitle = this._el('history-view-title');
+    this.viewMeta = this._el('history-view-meta');
+    this.viewText = this._el('history-view-text');
     /** @type {SessionRecord[]} */
     this.sessions = [];
     /** @type {{session: SessionRecord, finals: FinalRecord[]} | null} */
     this.opened = null;
 
-    this.maxSessions = /** @type {HTMLInputElement} */ (byId('history-max-sessions'));
-    this.maxMb = /** @type {HTMLInputElement} */ (byId('history-max-mb'));
+    this.maxSessions = /** @type {HTMLInputElement} */ (this._el('history-max-sessions'));
+    this.maxMb = /** @type {HTMLInputElement} */ (this._el('history-max-mb'));
     this._showCap(options.cap);
     for (const input of [this.maxSessions, this.maxMb]) {
       input.addEventListener('change', () => this._capChanged());
@@ -92,10 +93,10 @@ export class HistoryPanel {
     }
 
     this.deleteAll.addEventListener('click', () => this._askDeleteAll());
-    byId('history-confirm-yes').addEventListener('click', () => { this._deleteAll(); });
-    byId('history-confirm-no').addEventListener('click', () => this._closeConfirm());
-    byId('history-view-close').addEventListener('click', () => this.close());
-    byId('history-view-delete').addEventListener('click', () => {
+    this._el('history-confirm-yes').addEventListener('click', () => { this._deleteAll(); });
+    this._el('history-confirm-no').addEventListener('click', () => this._closeConfirm());
+    this._el('history-view-close').addEventListener('click', () => this.close());
+    this._el('history-view-delete').addEventListener('click', () => {
       if (this.opened) this._delete(this.opened.session.id);
     });
     for (const button of this.view.querySelectorAll('button[data-history-format]')) {
@@ -114,6 +115,13 @@ export class HistoryPanel {
         this._closeConfirm();
       }
     });
+  }
+
+  /** An element the page template must have. @param {string} id @returns {HTMLElement} */
+  _el(id) {
+    const el = this.doc.getElementById(id);
+    if (!el) throw new Error(`The page has no #${id}.`);
+    return el;
   }
 
   /** @param {Cap} cap */
@@ -154,7 +162,7 @@ export class HistoryPanel {
     this.deleteAll.disabled = this.sessions.length === 0 || recording;
     if (this.deleteAll.disabled) this._closeConfirm();
     if (this.opened && !this.sessions.some((s) => s.id === this.opened?.session.id)) this.close();
-    const del = /** @type {HTMLButtonElement} */ (byId('history-view-delete'));
+    const del = /** @type {HTMLButtonElement} */ (this._el('history-view-delete'));
     del.disabled = Boolean(this.opened && this.opened.session.id === current && recording);
   }
 
@@ -165,33 +173,33 @@ export class HistoryPanel {
    */
   _row(s, current, recording) {
     const info = summarise(s);
-    const li = document.createElement('li');
+    const li = this.doc.createElement('li');
     li.dataset.sessionId = s.id;
     li.dataset.state = s.state;
-    const open = document.createElement('button');
+    const open = this.doc.createElement('button');
     open.type = 'button';
     open.className = 'history-open';
     open.setAttribute('aria-controls', 'history-view');
     open.setAttribute('aria-expanded', String(this.opened?.session.id === s.id));
-    const head = document.createElement('span');
+    const head = this.doc.createElement('span');
     head.className = 'history-line';
-    const time = document.createElement('time');
+    const time = this.doc.createElement('time');
     time.dateTime = new Date(s.startedAt).toISOString();
     time.textContent = info.date;
     head.append(time, ` · ${info.engines} · ${info.length}`);
     const tags = [info.state, current ? 'on this page' : ''].filter(Boolean);
     for (const tag of tags) {
-      const badge = document.createElement('span');
+      const badge = this.doc.createElement('span');
       badge.className = `badge badge-${tag.replace(/\s+/g, '-')}`;
       badge.textContent = tag;
       head.append(' ', badge);
     }
-    const words = document.createElement('span');
+    const words = this.doc.createElement('span');
     words.className = 'history-words';
     words.textContent = info.words;
     open.append(head, words);
     open.addEventListener('click', () => { this.open(s.id); });
-    const del = document.createElement('button');
+    const del = this.doc.createElement('button');
     del.type = 'button';
     del.className = 'history-delete';
     del.textContent = 'Delete';
@@ -217,16 +225,16 @@ export class HistoryPanel {
     this.viewMeta.textContent = `${info.engines} · ${info.length} · ${got.finals.length} `
       + `final${got.finals.length === 1 ? '' : 's'}${info.state ? ` · ${info.state}` : ''}`;
     this.viewText.replaceChildren(...got.finals.map((f) => {
-      const p = document.createElement('p');
+      const p = this.doc.createElement('p');
       p.className = 'final';
       if (f.startMs !== null) {
-        const time = document.createElement('time');
+        const time = this.doc.createElement('time');
         time.className = 'stamp';
         time.textContent = `${f.estimated ? '≈' : ''}${formatTime(f.startMs)}`;
         time.dateTime = `PT${(f.startMs / 1000).toFixed(1)}S`;
         p.append(time, ' ');
       }
-      const span = document.createElement('span');
+      const span = this.doc.createElement('span');
       span.className = 'text';
       span.textContent = f.text;
       p.append(span);
@@ -247,8 +255,9 @@ export class HistoryPanel {
     this.view.hidden = true;
     delete this.view.dataset.sessionId;
     this.viewText.replaceChildren();
-    const row = id ? this.list.querySelector(`li[data-session-id="${CSS.escape(id)}"] .history-open`) : null;
-    (/** @type {HTMLElement | null} */ (row) ?? byId('history-title')).focus();
+    const item = [...this.list.children].find((li) => /** @type {HTMLElement} */ (li).dataset.sessionId === id);
+    const row = /** @type {HTMLElement | null | undefined} */ (item?.querySelector('.history-open'));
+    (row ?? this._el('history-title')).focus();
   }
 
   /** @param {ExportFormat} format */
@@ -267,22 +276,22 @@ export class HistoryPanel {
     this.options.status(ok ? 'Deleted.' : 'Could not delete it.');
     if (ok) this.options.onDeleted(pageCopy);
     await this.refresh();
-    if (!this.list.contains(document.activeElement)) {
+    if (!this.list.contains(this.doc.activeElement)) {
       const first = /** @type {HTMLElement | null} */ (this.list.querySelector('.history-open'));
-      (first ?? byId('history-title')).focus();
+      (first ?? this._el('history-title')).focus();
     }
   }
 
   _askDeleteAll() {
     this.confirm.hidden = false;
-    byId('history-confirm-no').focus();
+    this._el('history-confirm-no').focus();
   }
 
   _closeConfirm() {
     if (this.confirm.hidden) return;
-    const hadFocus = this.confirm.contains(document.activeElement);
+    const hadFocus = this.confirm.contains(this.doc.activeElement);
     this.confirm.hidden = true;
-    if (hadFocus) (this.deleteAll.disabled ? byId('history-title') : this.deleteAll).focus();
+    if (hadFocus) (this.deleteAll.disabled ? this._el('history-title') : this.deleteAll).focus();
   }
 
   async _deleteAll() {
@@ -294,6 +303,6 @@ export class HistoryPanel {
     this.options.status(ok ? `Deleted ${n} saved transcript${n === 1 ? '' : 's'}.` : 'Could not delete them.');
     if (ok) this.options.onDeleted(pageCopy);
     await this.refresh();
-    byId('history-title').focus();
+    this._el('history-title').focus();
   }
 }

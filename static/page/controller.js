@@ -1,0 +1,495 @@
+// The page's logic without the page: recordings (runs) of one transcript, what each session reports, and what the
+// view is told to show. No DOM, no network of its own: the Session factory, the file source and the view are
+// handed in, so all of it runs under Node.
+//
+// One transcript can hold several recordings (Start again, or a file): each recording's times run on from where
+// the previous one ended, so the transcript and its exports keep one ordered clock. clear() starts afresh.
+//
+// Hooks for what builds on the page (storage, history): listen({onRunStart, onFinal, onRunEnd}).
+import { LatencyTracker } from '../latency.js';
+import { formatTime } from './format.js';
+
+/** @typedef {import('../session.js').Session} Session */
+/** @typedef {import('../session.js').SessionOptions} SessionOptions */
+/** @typedef {import('../session.js').SessionEvent} SessionEvent */
+/** @typedef {import('../session.js').SourceOptions} SourceOptions */
+/** @typedef {import('../session.js').CaptureLike} CaptureLike */
+/** @typedef {import('../session.js').Level} Level */
+/** @typedef {import('../session-state.js').SessionState} SessionState */
+/** @typedef {import('../session-state.js').StateDetail} StateDetail */
+/** @typedef {import('../latency.js').Metric} Metric */
+/** @typedef {{firstInterim: Metric, finalLag: Metric}} LatencyStats */
+/** @typedef {{text: string, startMs: number, endMs: number}} Word */
+
+/**
+ * A final on the transcript's clock.
+ * @typedef {{text: string, startMs: number|null, endMs: number|null, words: Word[], estimated: boolean}} Segment
+ */
+
+/** What the state line shows (the `data-state` of #state). @typedef {'idle'|'starting'|'connecting'|'streaming'|'reconnecting'|'finishing'|'error'} PageState */
+
+/** How a run ended. @typedef {'stopped'|'cancelled'|'error'} RunOutcome */
+
+/**
+ * Everything the controller asks of the page.
+ * @typedef {object} PageView
+ * @property {(state: PageState, detail?: string) => void} showState
+ * @property {(running: boolean) => void} setRunning
+ * @property {(hasText: boolean, running: boolean) => void} updateToolbar
+ * @property {(text: string) => void} setInterim
+ * @property {(segment: Segment, approxStartMs: number | null) => void} addFinal
+ * @property {(label: string) => void} addBreak
+ * @property {() => void} clearTranscript
+ * @property {(message: string) => void} showError
+ * @property {(message: string, kind?: 'warning'|'info') => void} addWarning
+ * @property {() => void} clearWarnings
+ * @property {(db: number | null) => void} showLevel
+ * @property {(message: string) => void} showLevelWarning
+ * @property {(stats: LatencyStats) => void} showLatency
+ * @property {(usd: number | null) => void} showCost
+ */
+
+/**
+ * What Start asks for.
+ * @typedef {object} RunRequest
+ * @property {string} provider
+ * @property {string} providerLabel
+ * @property {string} [tag]
+ * @property {string} [deviceId]
+ * @property {boolean} [echoCancellation]
+ * @property {boolean} [noiseSuppression]
+ * @property {boolean} [autoGainControl]
+ * @property {File} [file]               transcribe a file instead of the microphone
+ * @property {AudioContext} [audioContext]  made (and resumed) inside the click, for Safari; closed when the run ends
+ */
+
+/**
+ * One recording: a Session and what the page tracks about it.
+ * @typedef {object} Run
+ * @property {Session} session
+ * @property {'mic'|'file'} mode
+ * @property {string} label           shown in the state line
+ * @property {number} offsetMs        where this recording starts on the transcript's clock
+ * @property {LatencyTracker} latency
+ * @property {number | null} utteranceAtMs  audio clock at the current utterance's first interim
+ * @property {AudioContext | undefined} audioContext
+ * @property {RunOutcome | null} outcome  set once the run is over
+ */
+
+/**
+ * @typedef {object} RunListener  what builds on the page (storage, history) hooks in here
+ * @property {(run: Run) => void} [onRunStart]
+ * @property {(segment: Segment, run: Run) => void} [onFinal]
+ * @property {(run: Run, outcome: RunOutcome) => void} [onRunEnd]
+ */
+
+/**
+ * @typedef {object} ControllerDeps
+ * @property {PageView} view
+ * @property {(options: SessionOptions) => Session} createSession
+ * @property {(file: File, options: SourceOptions & {onEnded: () => void, onError: (err: Error) => void})
+ *   => Promise<CaptureLike>} startFileSource
+ * @property {() => number} [now]  ms, monotonic (default performance.now)
+ * @property {() => Date} [date]   the wall clock, for a transcript's default title
+ */
+
+// A level this long at digital zero means a muted or wrong device, not a pause in speech.
+export const NO_INPUT_MS = 3000;
+// The clipping warning stays up this long after the last clipped block, so it can be read.
+export const CLIP_HOLD_MS = 2000;
+const CLIP_PEAK = 0.999;
+
+/** @param {unknown} err */
+export const messageOf = (err) => (err instanceof Error ? err.message : String(err)) || 'Something went wrong.';
+
+/** @param {number} linear peak or RMS in [0, 1] @returns {number} dBFS, floored at -90 */
+export function toDbfs(linear) {
+  return linear > 0 ? Math.max(-90, 20 * Math.log10(linear)) : -90;
+}
+
+/**
+ * What the state line says for a session state: the page renders from this alone.
+ * @param {SessionState} state
+ * @param {StateDetail} detail
+ * @param {{mode: 'mic'|'file', label: string, fileName?: string}} run
+ * @returns {{state: PageState, detail?: string}}
+ */
+export function pageStatus(state, detail, run) {
+  switch (state) {
+    case 'idle':
+      return { state: 'idle' };
+    case 'starting':
+      return { state: 'starting', detail: run.fileName ? `decoding ${run.fileName}` : undefined };
+    case 'connecting':
+      return { state: 'connecting' };
+    case 'streaming':
+      return { state: 'streaming', detail: run.label };
+    case 'reconnecting': {
+      const wait = (detail.delayMs ?? 0) >= 1000 ? ` in ${Math.round((detail.delayMs ?? 0) / 1000)} s` : '';
+      const held = `${((detail.bufferedMs ?? 0) / 1000).toFixed(1)} s of audio held`;
+      return { state: 'reconnecting', detail: `attempt ${detail.attempt ?? 1}${wait}; ${held}` };
+    }
+    case 'stopping':
+      return { state: 'finishing' };
+    case 'error':
+      return { state: 'error' };
+    case 'stopped':
+    case 'cancelled':
+    default:
+      return { state: 'idle' };
+  }
+}
+
+export class RunController {
+  /** @param {ControllerDeps} deps */
+  constructor(deps) {
+    this.view = deps.view;
+    this.createSession = deps.createSession;
+    this.startFileSource = deps.startFileSource;
+    this.now = deps.now ?? (() => performance.now());
+    this.date = deps.date ?? (() => new Date());
+    /** @type {Run | null} */
+    this.run = null;
+    /** @type {Run | null} the last run, for diagnostics after it ended */
+    this.lastRun = null;
+    /** @type {Segment[]} finals on the transcript's clock */
+    this.segments = [];
+    /** End of the last finished recording on the transcript's clock. */
+    this.endMs = 0;
+    this.title = '';
+    this.silentSince = 0;
+    this.clippedAt = -Infinity;
+    this.lastError = '';
+    /** @type {Set<RunListener>} */
+    this.listeners = new Set();
+  }
+
+  /** @param {RunListener} listener @returns {() => void} unsubscribes */
+  listen(listener) {
+    this.listeners.add(listener);
+    return () => { this.listeners.delete(listener); };
+  }
+
+  /**
+   * @template {keyof RunListener} K
+   * @param {K} name
+   * @param {Parameters<NonNullable<RunListener[K]>>} args
+   */
+  notify(name, ...args) {
+    for (const listener of this.listeners) {
+      const fn = /** @type {((...a: unknown[]) => void) | undefined} */ (listener[name]);
+      try {
+        fn?.(...args);
+      } catch (err) {
+        console.error(`page ${name} listener failed`, err);
+      }
+    }
+  }
+
+  get running() {
+    return this.run !== null;
+  }
+
+  /** @param {Run} run @param {number} ms on the recording's clock */
+  onTranscriptClock(run, ms) {
+    return run.offsetMs + ms;
+  }
+
+  /** @param {Run} run */
+  audioMs(run) {
+    const ms = run.session.audioMs;
+    return typeof ms === 'number' && Number.isFinite(ms) ? ms : 0;
+  }
+
+  /** The words' times come from the provider (else the client guessed them from arrival). @param {Run} run */
+  timed(run) {
+    const caps = run.session.capabilities;
+    return !caps || caps.timedWords;
+  }
+
+  /**
+   * Start a recording. Resolves once audio flows (or the run has ended with an error, which the view shows).
+   * @param {RunRequest} request
+   */
+  async start(request) {
+    if (this.run) return;
+    this.view.showError('');
+    this.view.clearWarnings();
+    this.lastError = '';
+    const file = request.file;
+    /** @type {'mic'|'file'} */
+    const mode = file ? 'file' : 'mic';
+    const label = file ? `transcribing ${file.name}` : request.providerLabel;
+    const status = { mode, label, fileName: file ? file.name : undefined };
+    /** @type {Run | null} the run the session's callbacks belong to; they fire only after it is made */
+    let self = null;
+    const session = this.createSession({
+      provider: request.provider,
+      tag: request.tag,
+      deviceId: request.deviceId,
+      echoCancellation: request.echoCancellation,
+      noiseSuppression: request.noiseSuppression,
+      autoGainControl: request.autoGainControl,
+      audioContext: request.audioContext,
+      createSource: file ? (o) => this.startFileSource(file, {
+        ...o,
+        onEnded: () => { if (self && this.run === self) this.stop(); },
+        onError: (err) => { if (self) this.fail(self, err.message); },
+      }) : undefined,
+      onEvent: (event) => { if (self) this.onEvent(self, event); },
+      onStateChange: (_from, to, detail) => { if (self) this.onState(self, to, detail, status); },
+      onLevel: (level) => { if (self) this.onLevel(self, level); },
+    });
+    /** @type {Run} */
+    const run = {
+      session,
+      mode,
+      label,
+      offsetMs: this.endMs,
+      latency: new LatencyTracker(),
+      utteranceAtMs: null,
+      audioContext: request.audioContext,
+      outcome: null,
+    };
+    self = run;
+    if (this.segments.length) {
+      this.view.addBreak(file ? `${file.name}, from ${formatTime(run.offsetMs)}` : `New recording, from ${formatTime(run.offsetMs)}`);
+    }
+    if (!this.title) {
+      this.title = file ? file.name.replace(/\.[^.]+$/, '') : `transcript-${this.date().toISOString().slice(0, 16).replace(/[:T]/g, '-')}`;
+    }
+    this.view.showLatency(run.latency.stats());
+    this.view.showCost(null);
+    this.run = run;
+    this.view.setRunning(true);
+    this.updateToolbar();
+    this.notify('onRunStart', run);
+    try {
+      await run.session.start();
+    } catch (err) {
+      if (run.outcome) return;
+      this.lastError = messageOf(err);
+      this.view.showError(this.lastError);
+      this.endRun(run, 'error');
+    }
+  }
+
+  /**
+   * The session's state is the page's: the state line follows it, and a final state ends the run.
+   * @param {Run} run
+   * @param {SessionState} state
+   * @param {StateDetail} detail
+   * @param {{mode: 'mic'|'file', label: string, fileName?: string}} status
+   */
+  onState(run, state, detail, status) {
+    if (run.outcome) return;
+    if (state === 'error') {
+      if (detail.message && !this.lastError) {
+        this.lastError = detail.message;
+        this.view.showError(detail.message);
+      }
+      this.endRun(run, 'error');
+      return;
+    }
+    if (state === 'stopped' || state === 'cancelled') {
+      this.endRun(run, state);
+      return;
+    }
+    const shown = pageStatus(state, detail, status);
+    this.view.showState(shown.state, shown.detail);
+  }
+
+  /** @param {Run} run @param {SessionEvent & {atMs?: number}} event */
+  onEvent(run, event) {
+    if (run.outcome) return;
+    const at = typeof event.atMs === 'number' ? event.atMs : this.audioMs(run);
+    run.latency.onAudio(at);
+    // Without provider times (Wiro) latency is measured from the level detector's speech start and end instead.
+    const latencyTimes = (/** @type {{startMs: number|null, endMs: number|null}} */ e) => (this.timed(run) ? e : { startMs: null, endMs: null });
+    switch (event.type) {
+      case 'partial':
+        if (run.utteranceAtMs === null) run.utteranceAtMs = at;
+        run.latency.onPartial(latencyTimes(event), at);
+        this.view.showLatency(run.latency.stats());
+        this.view.setInterim(event.text);
+        break;
+      case 'final': {
+        run.latency.onFinal(latencyTimes(event), at);
+        this.view.showLatency(run.latency.stats());
+        const shift = (/** @type {number|null} */ t) => (typeof t === 'number' ? this.onTranscriptClock(run, t) : null);
+        /** @type {Segment} */
+        const segment = {
+          text: event.text,
+          startMs: shift(event.startMs),
+          endMs: shift(event.endMs),
+          words: (event.words || []).map((w) => ({
+            text: w.text, startMs: this.onTranscriptClock(run, w.startMs), endMs: this.onTranscriptClock(run, w.endMs),
+          })),
+          estimated: !this.timed(run),
+        };
+        // Without provider times the audio clock at the first interim is the best guess at where it started.
+        const approx = run.utteranceAtMs === null ? null : this.onTranscriptClock(run, run.utteranceAtMs);
+        run.utteranceAtMs = null;
+        this.view.addFinal(segment, approx);
+        if (segment.text.trim()) {
+          this.segments.push(segment);
+          this.updateToolbar();
+          this.notify('onFinal', segment, run);
+        }
+        break;
+      }
+      case 'warning':
+        this.view.addWarning(event.message);
+        break;
+      case 'source':
+        this.view.addWarning(event.message, event.recovered ? 'info' : 'warning');
+        break;
+      case 'reconnected': {
+        const replayed = `${(event.replayedMs / 1000).toFixed(1)} s of audio were sent again`;
+        if (event.droppedMs > 0) {
+          this.view.addWarning(`Reconnected: ${replayed}; ${(event.droppedMs / 1000).toFixed(1)} s could not be kept, `
+            + 'so the transcript has a gap.');
+        } else {
+          this.view.addWarning(`Reconnected: ${replayed}, so nothing was lost.`, 'info');
+        }
+        break;
+      }
+      case 'dropped':
+        this.view.addWarning(`${(event.droppedMs / 1000).toFixed(1)} s of audio could not be kept while disconnected: `
+          + 'the transcript has a gap there.');
+        break;
+      case 'error':
+        // A fatal one is followed by the session's `error` state, which ends the run.
+        this.lastError = event.message;
+        this.view.showError(event.message);
+        break;
+      case 'cost':
+        if (typeof event.cumulativeCost === 'number') this.view.showCost(event.cumulativeCost);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** @param {Run} run @param {Level} level */
+  onLevel(run, level) {
+    if (run.outcome) return;
+    run.latency.onLevel(level.rms, this.audioMs(run));
+    this.view.showLevel(toDbfs(level.rms));
+    const now = this.now();
+    this.silentSince = level.silent ? (this.silentSince || now) : 0;
+    if (level.peak >= CLIP_PEAK) this.clippedAt = now;
+    if (now - this.clippedAt < CLIP_HOLD_MS) {
+      this.view.showLevelWarning('The input is clipping: move back from the microphone or lower its gain.');
+    } else if (run.mode === 'mic' && this.silentSince && now - this.silentSince > NO_INPUT_MS) {
+      this.view.showLevelWarning('No input: the microphone delivers digital silence. Is it muted, or is another device selected?');
+    } else {
+      this.view.showLevelWarning('');
+    }
+  }
+
+  /**
+   * The run is over (stopped, cancelled or failed): the page is ready for the next one.
+   * @param {Run} run @param {RunOutcome} outcome
+   */
+  endRun(run, outcome) {
+    if (run.outcome) return;
+    run.outcome = outcome;
+    this.endMs = Math.max(this.endMs, this.onTranscriptClock(run, this.audioMs(run)));
+    this.lastRun = run;
+    if (this.run === run) this.run = null;
+    if (run.audioContext && run.audioContext.state !== 'closed') run.audioContext.close().catch(() => {});
+    this.view.setInterim('');
+    this.view.showLevel(null);
+    this.view.showLevelWarning('');
+    this.silentSince = 0;
+    this.view.showState(outcome === 'error' ? 'error' : 'idle');
+    this.view.setRunning(false);
+    this.updateToolbar();
+    this.notify('onRunEnd', run, outcome);
+  }
+
+  /**
+   * Something outside the session failed (a file that cannot be read): abandon the session, show why.
+   * @param {Run} run @param {string} message
+   */
+  fail(run, message) {
+    if (run.outcome) return;
+    this.lastError = message;
+    this.view.showError(message);
+    run.session.cancel();
+    this.endRun(run, 'error');
+  }
+
+  /** Stop: the last words are waited for. */
+  async stop() {
+    const run = this.run;
+    if (!run || run.outcome) return;
+    try {
+      await run.session.stop();
+    } catch (err) {
+      this.lastError = messageOf(err);
+      this.view.showError(this.lastError);
+      this.endRun(run, 'error');
+    }
+  }
+
+  cancel() {
+    const run = this.run;
+    if (!run || run.outcome) return;
+    run.session.cancel();
+    this.endRun(run, 'cancelled');
+    this.view.addWarning('Cancelled: the words still being recognised were discarded.', 'info');
+  }
+
+  /** @returns {boolean} whether the transcript was cleared (not while recording) */
+  clear() {
+    if (this.run) return false;
+    this.segments = [];
+    this.endMs = 0;
+    this.title = '';
+    this.view.clearTranscript();
+    this.view.showCost(null);
+    this.updateToolbar();
+    return true;
+  }
+
+  updateToolbar() {
+    this.view.updateToolbar(this.segments.length > 0, this.run !== null);
+  }
+
+  /** @param {string} provider */
+  exportMeta(provider) {
+    const running = this.run ? this.onTranscriptClock(this.run, this.audioMs(this.run)) : 0;
+    const lastEnd = this.segments.reduce((m, s) => Math.max(m, s.endMs ?? 0), 0);
+    return {
+      title: this.title,
+      durationMs: Math.max(this.endMs, running, lastEnd),
+      provider,
+      exportedAt: this.date().toISOString(),
+    };
+  }
+}
+
+/**
+ * Start a run from a click or key press. Safari lets audio start only inside the user's gesture, and a context
+ * made after an await (the grant, the microphone prompt) stays suspended there: so the context is made and
+ * resumed here, synchronously, and handed down. A file needs none.
+ * @param {RunController} controller
+ * @param {RunRequest} request
+ * @param {() => AudioContext | undefined} openAudioContext  makes the context and calls resume() on it
+ * @returns {Promise<void>} the run's start
+ */
+export function startFromGesture(controller, request, openAudioContext) {
+  if (controller.running) return Promise.resolve();
+  let audioContext;
+  if (!request.file) {
+    try {
+      audioContext = openAudioContext();
+    } catch {
+      // No Web Audio here (or too many contexts): capture reports that with its own clear message.
+      audioContext = undefined;
+    }
+  }
+  return controller.start({ ...request, audioContext });
+}

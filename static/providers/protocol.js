@@ -1,0 +1,90 @@
+// The vocabulary every provider client speaks: the events it emits, its states, its options and capabilities.
+// Types and constants only.
+
+/** @typedef {'idle'|'connecting'|'configuring'|'streaming'|'finishing'|'closed'|'error'} ClientState */
+
+/** @typedef {{text: string, startMs: number, endMs: number}} Word */
+
+/**
+ * Why a session failed, decided where it is known rather than read back from the message:
+ * 'transport' the connection went away without the protocol saying so (worth a reconnect);
+ * 'expired'   the grant's token ran out (a fresh grant continues);
+ * 'protocol'  the provider reported an error or broke the protocol (another attempt would fail the same way).
+ * @typedef {'transport'|'protocol'|'expired'} ErrorCause
+ */
+
+/**
+ * @typedef {{type: 'state', state: Exclude<ClientState, 'idle'>}
+ *   | {type: 'partial', text: string, startMs: number|null, endMs: number|null}
+ *   | {type: 'final', text: string, startMs: number|null, endMs: number|null, words: Word[]}
+ *   | {type: 'warning', message: string}
+ *   | {type: 'error', message: string, fatal: boolean, cause: ErrorCause}
+ *   | {type: 'cost', turnCost: number|null, cumulativeCost: number|null}
+ *   | {type: 'closed', code: number, reason: string, clean: boolean}} ProviderEvent
+ */
+
+/**
+ * What a protocol can and cannot do, for the session and the page to ask instead of testing provider names.
+ * @typedef {object} ProtocolCapabilities
+ * @property {boolean} timedWords      finals carry the provider's own times (else they are the client's estimates)
+ * @property {'fast'|'realtime'} pacing how fast a file may be sent: as fast as accepted, or at 1x
+ * @property {boolean} replayRepeats   audio replayed after a reconnect may come back as words already final
+ */
+
+/**
+ * @typedef {ProtocolCapabilities & {tagsListing: boolean}} Capabilities  a provider's: its protocol's, plus
+ *   whether it lists models (ASR tags) the page may offer
+ */
+
+/**
+ * @typedef {object} Timers  injectable so tests can drive time; defaults to the global timers
+ * @property {(fn: () => void, ms: number) => unknown} setTimeout
+ * @property {(id: unknown) => void} clearTimeout
+ */
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {(event: ProviderEvent) => void} [onEvent]
+ * @property {{new (url: string): WebSocket}} [WebSocketImpl]  defaults to globalThis.WebSocket
+ * @property {number} [readyTimeoutMs]   connect + configure budget (default 15000)
+ * @property {number} [finishTimeoutMs]  stop()'s wait for the provider to confirm the end (default 10000)
+ * @property {number} [maxQueuedMs]      audio buffered before the session is ready (default 30000)
+ * @property {Timers} [timers]
+ * @property {() => number} [now]       ms since the epoch, for the grant's expiry (default Date.now)
+ * @property {boolean} [interims]        Truebar: ask for interim results (default true)
+ * @property {number} [utteranceGapMs]   Wiro: silence in increments that ends an utterance (default 1500)
+ * @property {number} [endGraceMs]       Wiro: wait after task_end for task_postprocess_end (default 2000)
+ */
+
+/** The `type` of every ProviderEvent. */
+export const EVENT = Object.freeze({
+  STATE: 'state',
+  PARTIAL: 'partial',
+  FINAL: 'final',
+  WARNING: 'warning',
+  ERROR: 'error',
+  COST: 'cost',
+  CLOSED: 'closed',
+});
+
+/** Values of client.state; every one except IDLE is also announced as a `state` event. */
+export const STATE = Object.freeze({
+  IDLE: 'idle',
+  CONNECTING: 'connecting',
+  CONFIGURING: 'configuring',
+  STREAMING: 'streaming',
+  FINISHING: 'finishing',
+  CLOSED: 'closed',
+  ERROR: 'error',
+});
+
+export const DEFAULTS = Object.freeze({
+  readyTimeoutMs: 15000,
+  finishTimeoutMs: 10000,
+  maxQueuedMs: 30000,
+  // After we close, a browser fires `close` once the closing handshake ends; a dead peer must not hang
+  // stop().
+  closeWaitMs: 3000,
+  // A failure this close to the grant's expiry is taken for the expiry (clocks differ a little).
+  expirySkewS: 5,
+});

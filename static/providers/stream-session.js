@@ -1,0 +1,477 @@
+// The lifecycle both providers share (StreamSession: connect, wait for ready while queueing audio, stream, finish,
+// cancel, and turn every way a socket can end into accurate events) and SessionClient, the public face the
+// protocol modules extend.
+import { FrameQueue, deferred } from './frame-queue.js';
+import { checkGrant, closeSummary, displayUrl, providerLabel, redact } from './grant.js';
+import { DEFAULTS, EVENT, STATE } from './protocol.js';
+import { toInt16 } from './wire.js';
+
+/** @typedef {import('./grant.js').Grant} Grant */
+/** @typedef {import('./protocol.js').ClientOptions} ClientOptions */
+/** @typedef {import('./protocol.js').ClientState} ClientState */
+/** @typedef {import('./protocol.js').ErrorCause} ErrorCause */
+/** @typedef {import('./protocol.js').ProviderEvent} ProviderEvent */
+/** @typedef {import('./protocol.js').Timers} Timers */
+
+// WebSocket.readyState values, spelled out because an injected implementation may lack the static constants.
+const CONNECTING = 0;
+const OPEN = 1;
+
+/** @type {Timers} */
+const GLOBAL_TIMERS = {
+  // Wrapped: calling window.setTimeout with another `this` throws "Illegal invocation" in browsers.
+  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  clearTimeout: (id) => globalThis.clearTimeout(/** @type {ReturnType<typeof setTimeout>} */ (id)),
+};
+
+/**
+ * What a protocol module plugs into a StreamSession.
+ * @typedef {object} SessionProtocol
+ * @property {string} url                 may carry the credential: never shown
+ * @property {string} readyEvent          what "ready" is called on the wire, for the timeout message
+ * @property {() => void} onOpen
+ * @property {(text: string) => void} onText
+ * @property {(pcm: Int16Array) => ArrayBuffer | ArrayBufferView} encodeFrame
+ * @property {() => void} onStop          send the end-of-stream message
+ * @property {() => void} onCancel        last words before the socket is closed (socket still open)
+ * @property {() => void} [onEnd]         the session is over, whichever way: deliver what is pending
+ */
+
+/**
+ * The lifecycle both providers share: connect, wait for ready (with a timeout) while queueing audio, stream,
+ * finish gracefully (with a timeout), cancel, and turn every way a socket can end into accurate events.
+ *
+ * `closed.clean` is true when the session ended the way this client or the protocol decided (end confirmed,
+ * stop timed out, cancel(), or a fatal error the client reported and closed on), and false when the transport
+ * went away without the protocol saying so: that is the case worth reconnecting for.
+ */
+export class StreamSession {
+  /**
+   * @param {Grant} grant
+   * @param {ClientOptions} opts
+   * @param {SessionProtocol} protocol
+   */
+  constructor(grant, opts, protocol) {
+    checkGrant(grant);
+    const WebSocketImpl = opts.WebSocketImpl ?? globalThis.WebSocket;
+    if (typeof WebSocketImpl !== 'function') throw new TypeError('No WebSocket implementation is available.');
+    this.label = providerLabel(grant);
+    this.sampleRate = grant.sample_rate;
+    this._secret = grant.token;
+    this._WebSocketImpl = WebSocketImpl;
+    this._protocol = protocol;
+    this._onEvent = opts.onEvent ?? (() => {});
+    /** @type {Timers} shared with the protocol module's own timers */
+    this.timers = opts.timers ?? GLOBAL_TIMERS;
+    this._readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs;
+    this._finishTimeoutMs = opts.finishTimeoutMs ?? DEFAULTS.finishTimeoutMs;
+    this._frameMs = (grant.frame_samples * 1000) / grant.sample_rate;
+    this._expiresAt = typeof grant.expires_at === 'number' && Number.isFinite(grant.expires_at) ? grant.expires_at : null;
+    this._now = opts.now ?? Date.now;
+    this._queue = new FrameQueue(Math.ceil((opts.maxQueuedMs ?? DEFAULTS.maxQueuedMs) / this._frameMs));
+
+    /** @type {ClientState} */
+    this.state = STATE.IDLE;
+    this.framesSent = 0;
+    this.bytesSent = 0;
+    this.samplesSent = 0;
+
+    /** @type {WebSocket | null} */
+    this._ws = null;
+    this._opened = false;
+    this._gotMessage = false;
+    /** @type {null | 'finished' | 'cancelled' | 'failed'} how the session ended, once it has */
+    this._ended = null;
+    this._closedEmitted = false;
+    /** @type {Promise<void> | null} */
+    this._stopping = null;
+    this._ready = /** @type {ReturnType<typeof deferred<void>>} */ (deferred());
+    this._finished = /** @type {ReturnType<typeof deferred<void>>} */ (deferred());
+    this._closed = /** @type {ReturnType<typeof deferred<void>>} */ (deferred());
+    /** @type {Record<'ready'|'finish'|'close', unknown>} */
+    this._timerIds = { ready: null, finish: null, close: null };
+  }
+
+  /** Milliseconds of audio sent so far (the only clock a provider without timestamps shares with us). */
+  audioMs() {
+    return this._samplesToMs(this.samplesSent);
+  }
+
+  /** @returns {Promise<void>} resolves when audio flows to the provider */
+  start() {
+    if (this.state !== STATE.IDLE) return this._ready.promise;
+    this._setState(STATE.CONNECTING);
+    this._arm('ready', this._readyTimeoutMs, () => this._onReadyTimeout());
+    let ws;
+    try {
+      ws = new this._WebSocketImpl(this._protocol.url);
+    } catch (err) {
+      const detail = err instanceof Error ? `: ${this.redact(err.message)}` : '';
+      this.fail(`Could not open a connection to ${this.label} at ${displayUrl(this._protocol.url)}${detail}`, 'transport');
+      return this._ready.promise;
+    }
+    this._ws = ws;
+    ws.binaryType = 'arraybuffer';
+    ws.addEventListener('open', () => this._onOpen());
+    ws.addEventListener('message', (ev) => this._onMessage(ev));
+    ws.addEventListener('close', (ev) => this._onClose(ev.code, ev.reason));
+    // A browser's `error` event carries no detail and is always followed by `close`, which is handled there.
+    ws.addEventListener('error', () => {});
+    return this._ready.promise;
+  }
+
+  /**
+   * @param {Int16Array | ArrayBuffer} frame
+   * @returns {boolean} whether the frame was sent or queued
+   */
+  sendAudio(frame) {
+    const pcm = toInt16(frame);
+    if (this._ended) return false;
+    switch (this.state) {
+      case STATE.IDLE:
+      case STATE.CONNECTING:
+      case STATE.CONFIGURING:
+        // A copy: the caller owns its buffer and may reuse it before the queue drains.
+        if (this._queue.push(pcm.slice())) return true;
+        if (this._queue.dropped === 1) {
+          const waitingMs = Math.round(this._queue.limit * this._frameMs);
+          this.warn(
+            `${this.label} is not ready yet and ${waitingMs} ms of audio are waiting; ` +
+              'audio from now until it is ready is not sent.',
+          );
+        }
+        return false;
+      case STATE.STREAMING:
+        this._transmit(pcm);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /**
+   * Graceful end: the protocol's end-of-stream message, then wait for the provider to confirm (or the
+   * timeout), delivering every trailing result, then close. Never rejects: failures arrive as events.
+   * @returns {Promise<void>}
+   */
+  stop() {
+    this._stopping ??= this._stop();
+    return this._stopping;
+  }
+
+  async _stop() {
+    if (this.state === STATE.IDLE) {
+      this._endIdle();
+      return;
+    }
+    if (this.state === STATE.CONNECTING || this.state === STATE.CONFIGURING) {
+      // Queued audio is worth finishing: it goes out once the provider is ready.
+      await this._ready.promise.catch(() => {});
+    }
+    if (this.state === STATE.STREAMING && !this._ended) {
+      this._setState(STATE.FINISHING);
+      this._arm('finish', this._finishTimeoutMs, () => this._onFinishTimeout());
+      this._protocol.onStop();
+    }
+    await this._finished.promise;
+    await this._closed.promise;
+  }
+
+  /** Abandon the session now: pending results are not waited for. */
+  cancel() {
+    if (this.state === STATE.IDLE) {
+      this._endIdle();
+      return;
+    }
+    if (this._ended) return;
+    this._ended = 'cancelled';
+    this._clearTimers();
+    this._queue.drain();
+    if (this._ws && this._ws.readyState === OPEN) this._protocol.onCancel();
+    this._protocol.onEnd?.();
+    this._ready.reject(new Error(`The ${this.label} session was cancelled.`));
+    this._finished.resolve();
+    this._closeSocket(1000, 'cancelled');
+  }
+
+  /** Ended before start(): a later start() rejects instead of waiting forever. */
+  _endIdle() {
+    this._ended = 'cancelled';
+    this._setState(STATE.CLOSED);
+    this._ready.reject(new Error(`The ${this.label} session was cancelled.`));
+    this._finished.resolve();
+    this._closed.resolve();
+  }
+
+  // ---- for the protocol modules ----
+
+  /** @param {string} text */
+  sendText(text) {
+    if (this._ws && this._ws.readyState === OPEN) this._ws.send(text);
+  }
+
+  /** The provider accepts audio now: flush the queue in order. */
+  markReady() {
+    if (this._ended || this.state !== STATE.CONFIGURING) return;
+    this._disarm('ready');
+    this._setState(STATE.STREAMING);
+    for (const frame of this._queue.drain()) this._transmit(frame);
+    if (this._queue.dropped > 0) {
+      const droppedMs = this._samplesToMs(this._queue.droppedSamples);
+      const dropped = this._queue.dropped;
+      this.warn(`${dropped} audio frames (${droppedMs} ms) were not sent while waiting for ${this.label}.`);
+    }
+    this._ready.resolve();
+  }
+
+  /** The provider confirmed the end of the session: deliver what is pending, then close. */
+  finish() {
+    if (this._ended) return;
+    if (!this._ready.settled) {
+      this.fail(`${this.label} ended the session before it was ready.`);
+      return;
+    }
+    this._ended = 'finished';
+    this._clearTimers();
+    this._protocol.onEnd?.();
+    this._finished.resolve();
+    this._closeSocket(1000, 'done');
+  }
+
+  /**
+   * A fatal error: report it, fail start() if it is pending, and close. Any failure once the grant has run out
+   * is reported as 'expired': that is what a fresh grant cures, whatever the provider's words for it.
+   * @param {string} message  already free of secrets
+   * @param {ErrorCause} [cause]
+   */
+  fail(message, cause = 'protocol') {
+    if (this._ended) return;
+    this._ended = 'failed';
+    this._clearTimers();
+    this._queue.drain();
+    this._protocol.onEnd?.();
+    const expired = this._expiresAt !== null && this._now() / 1000 >= this._expiresAt - DEFAULTS.expirySkewS;
+    this.emit({ type: EVENT.ERROR, message, fatal: true, cause: expired ? 'expired' : cause });
+    this._setState(STATE.ERROR);
+    this._ready.reject(new Error(message));
+    this._finished.resolve();
+    if (this._ws) {
+      this._closeSocket(1000, 'client error');
+    } else {
+      this._closed.resolve();
+    }
+  }
+
+  /** @param {string} message */
+  warn(message) {
+    this.emit({ type: EVENT.WARNING, message });
+  }
+
+  /** @param {ProviderEvent} event */
+  emit(event) {
+    try {
+      this._onEvent(event);
+    } catch (err) {
+      // A broken listener must not break the protocol; the event itself holds no secret.
+      console.error('provider event listener failed', err);
+    }
+  }
+
+  /** @param {string} text */
+  redact(text) {
+    return redact(text, this._secret);
+  }
+
+  // ---- internals ----
+
+  /** @param {ClientState} state */
+  _setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    if (state !== STATE.IDLE) this.emit({ type: EVENT.STATE, state });
+  }
+
+  /**
+   * @param {'ready'|'finish'|'close'} name
+   * @param {number} ms
+   * @param {() => void} fn
+   */
+  _arm(name, ms, fn) {
+    this._disarm(name);
+    this._timerIds[name] = this.timers.setTimeout(() => {
+      this._timerIds[name] = null;
+      fn();
+    }, ms);
+  }
+
+  /** @param {'ready'|'finish'|'close'} name */
+  _disarm(name) {
+    if (this._timerIds[name] !== null) {
+      this.timers.clearTimeout(this._timerIds[name]);
+      this._timerIds[name] = null;
+    }
+  }
+
+  _clearTimers() {
+    this._disarm('ready');
+    this._disarm('finish');
+  }
+
+  /** @param {number} samples */
+  _samplesToMs(samples) {
+    return Math.round((samples * 1000) / this.sampleRate);
+  }
+
+  /** @param {Int16Array} pcm */
+  _transmit(pcm) {
+    const payload = this._protocol.encodeFrame(pcm);
+    /** @type {WebSocket} */ (this._ws).send(payload);
+    this.framesSent += 1;
+    this.bytesSent += payload.byteLength;
+    this.samplesSent += pcm.length;
+  }
+
+  _onOpen() {
+    if (this._ended) return;
+    this._opened = true;
+    this._setState(STATE.CONFIGURING);
+    this._protocol.onOpen();
+  }
+
+  /** @param {MessageEvent} ev */
+  _onMessage(ev) {
+    this._gotMessage = true;
+    // Both providers speak JSON text only; a binary frame from them carries nothing we use.
+    if (this._ended || typeof ev.data !== 'string') return;
+    this._protocol.onText(ev.data);
+  }
+
+  _onReadyTimeout() {
+    const seconds = Math.round(this._readyTimeoutMs / 100) / 10;
+    if (!this._opened) {
+      const where = displayUrl(this._protocol.url);
+      this.fail(`Could not connect to ${this.label} at ${where} within ${seconds} s.`, 'transport');
+    } else {
+      this.fail(`${this.label} did not get ready within ${seconds} s (no ${this._protocol.readyEvent}).`);
+    }
+  }
+
+  _onFinishTimeout() {
+    if (this._ended) return;
+    const seconds = Math.round(this._finishTimeoutMs / 100) / 10;
+    this.warn(`${this.label} did not confirm the end within ${seconds} s; the last words may be missing.`);
+    this._ended = 'finished';
+    this._protocol.onEnd?.();
+    this._finished.resolve();
+    this._closeSocket(1000, 'finish timeout');
+  }
+
+  /**
+   * @param {number} code
+   * @param {string} reason
+   */
+  _closeSocket(code, reason) {
+    const ws = this._ws;
+    if (!ws || this._closedEmitted) return;
+    if (ws.readyState === CONNECTING || ws.readyState === OPEN) ws.close(code, reason);
+    this._arm('close', DEFAULTS.closeWaitMs, () => this._onClose(1006, 'no close handshake'));
+  }
+
+  /**
+   * @param {number | undefined} rawCode
+   * @param {string | undefined} rawReason
+   */
+  _onClose(rawCode, rawReason) {
+    if (this._closedEmitted) return;
+    this._closedEmitted = true;
+    this._clearTimers();
+    this._disarm('close');
+    const code = typeof rawCode === 'number' ? rawCode : 1005;
+    const reason = this.redact(rawReason ?? '');
+    let clean = true;
+    if (!this._ended && this.state === STATE.FINISHING && code === 1000) {
+      // The provider closed normally while we waited for its confirmation: its decision, and it loses nothing.
+      this._ended = 'finished';
+      this._protocol.onEnd?.();
+      this._finished.resolve();
+    } else if (!this._ended) {
+      // Gone without the protocol saying so, finishing or not: the last results may never come, so the caller
+      // has to be told (it replays what no final covered to a new session).
+      clean = false;
+      this.fail(this._unexpectedCloseMessage(code, reason), 'transport');
+    }
+    this.emit({ type: EVENT.CLOSED, code, reason, clean });
+    if (this.state !== STATE.ERROR) this._setState(STATE.CLOSED);
+    this._closed.resolve();
+  }
+
+  /**
+   * @param {number} code
+   * @param {string} reason
+   */
+  _unexpectedCloseMessage(code, reason) {
+    const summary = closeSummary(code, reason);
+    if (!this._gotMessage && (!this._opened || code === 1006)) {
+      // A refused upgrade (HTTP 401) reaches a browser only as close code 1006, without a message.
+      return `${this.label} refused the connection (token expired or invalid?) [${summary}].`;
+    }
+    if (!this._ready.settled) {
+      return `${this.label} closed the connection before the session was ready (${summary}).`;
+    }
+    return `The connection to ${this.label} was lost (${summary}).`;
+  }
+}
+
+/**
+ * What the page holds: the public face of a provider client over its StreamSession. Protocol modules extend it
+ * and hand their protocol hooks to the StreamSession they pass to super().
+ */
+export class SessionClient {
+  /** @param {StreamSession} session */
+  constructor(session) {
+    this._session = session;
+  }
+
+  /** @returns {ClientState} */
+  get state() {
+    return this._session.state;
+  }
+
+  get framesSent() {
+    return this._session.framesSent;
+  }
+
+  get bytesSent() {
+    return this._session.bytesSent;
+  }
+
+  /** 'connecting' | 'open' | 'closing' | 'closed' | 'none': the socket's own state, for diagnostics */
+  get socketState() {
+    const ws = this._session._ws;
+    return ws ? ['connecting', 'open', 'closing', 'closed'][ws.readyState] ?? String(ws.readyState) : 'none';
+  }
+
+  /** Milliseconds of audio sent in this session. */
+  audioMs() {
+    return this._session.audioMs();
+  }
+
+  /** @returns {Promise<void>} resolves when the provider accepts audio */
+  start() {
+    return this._session.start();
+  }
+
+  /** @param {Int16Array | ArrayBuffer} frame */
+  sendAudio(frame) {
+    return this._session.sendAudio(frame);
+  }
+
+  /** @returns {Promise<void>} the end-of-stream message, every remaining result, the provider's confirmation */
+  stop() {
+    return this._session.stop();
+  }
+
+  cancel() {
+    this._session.cancel();
+  }
+}

@@ -1,0 +1,198 @@
+// static/page/controller.js under Node: the page's logic with the real Session, provider clients and replay
+// buffer, the provider sockets and /api/sessions as doubles, and a view that records what it is told to show.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { RunController, pageStatus, startFromGesture } from '../../static/page/controller.js';
+import { Session } from '../../static/session.js';
+import { frame, ready, sleep, source, tick, world } from './support/session-fakes.mjs';
+
+Math.random = () => 0; // backoff jitter: no wait
+
+/** A PageView that records every call. */
+function recordingView() {
+  const calls = [];
+  const view = new Proxy({}, {
+    get: (_, name) => (...args) => { calls.push([name, ...args]); },
+  });
+  return {
+    view,
+    calls,
+    of: (name) => calls.filter((c) => c[0] === name).map((c) => c.slice(1)),
+    states: () => calls.filter((c) => c[0] === 'showState').map((c) => (c[2] ? `${c[1]}: ${c[2]}` : c[1])),
+  };
+}
+
+function setup(w, { src = source(), ...extra } = {}) {
+  const rec = recordingView();
+  const sessions = [];
+  const controller = new RunController({
+    view: rec.view,
+    createSession: (options) => {
+      const s = new Session({
+        ...options,
+        clientOptions: { WebSocketImpl: w.Sock },
+        createSource: options.createSource ?? (async (o) => { src.onFrame = o.onFrame; return src; }),
+      });
+      sessions.push({ s, options });
+      return s;
+    },
+    startFileSource: async () => { throw new Error('no files here'); },
+    now: () => 0,
+    date: () => new Date('2026-01-02T03:04:05Z'),
+    ...extra,
+  });
+  return { controller, rec, sessions, src };
+}
+
+const request = { provider: 'truebar', providerLabel: 'Truebar' };
+
+async function started(w, controller, req = request) {
+  const running = controller.start(req);
+  for (let i = 0; i < 5; i++) await tick();
+  ready(w.Sock.instances.at(-1), req.provider === 'wiro' ? 'wiro' : 'truebar');
+  await running;
+}
+
+test('the state line follows the session alone: a reconnect is not overwritten by the new socket connecting', async () => {
+  const w = world();
+  const { controller, rec, src } = setup(w);
+  await started(w, controller);
+  src.onFrame(frame());
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(20);
+  ready(w.Sock.instances[1]);
+  await sleep(20);
+  const stopping = controller.stop();
+  await tick();
+  w.Sock.instances[1].push({ type: 'STATUS', status: 'FINISHED' });
+  await stopping;
+  assert.deepEqual(rec.states(), [
+    'starting', 'connecting', 'streaming: Truebar',
+    'reconnecting: attempt 1; 0.1 s of audio held',
+    'streaming: Truebar', 'finishing', 'idle',
+  ]);
+  assert.deepEqual(rec.of('setRunning'), [[true], [false]]);
+  assert.equal(controller.running, false);
+});
+
+test('a reconnect that lost audio says so; one that lost nothing says that', async () => {
+  for (const [frames, expected] of [[1, /nothing was lost/], [400, /10\.0 s could not be kept/]]) {
+    const w = world();
+    const { controller, rec, src } = setup(w);
+    await started(w, controller);
+    for (let i = 0; i < frames; i++) src.onFrame(frame());
+    w.Sock.instances[0].serverClose(1006);
+    await sleep(20);
+    ready(w.Sock.instances[1]);
+    await sleep(20);
+    const warnings = rec.of('addWarning').map((a) => a[0]);
+    assert.ok(warnings.some((m) => /^Reconnected/.test(m) && expected.test(m)), warnings.join(' | '));
+    controller.cancel();
+  }
+});
+
+test('finals land on the transcript clock, recordings run on, and the hooks see runs start, finals and ends', async () => {
+  const w = world();
+  const { controller, src } = setup(w);
+  const seen = [];
+  controller.listen({
+    onRunStart: (run) => seen.push(['start', run.mode]),
+    onFinal: (segment) => seen.push(['final', segment.text, segment.startMs]),
+    onRunEnd: (_run, outcome) => seen.push(['end', outcome]),
+  });
+  await started(w, controller);
+  for (let i = 0; i < 20; i++) src.onFrame(frame()); // 2 s
+  const finalSegment = {
+    type: 'TEXT_SEGMENT',
+    textSegment: { isFinal: true, startTimeMs: 500, endTimeMs: 900, tokens: [{ text: 'hello', startOffsetMs: 0, endOffsetMs: 400 }] },
+  };
+  w.Sock.instances[0].push(finalSegment);
+  let stopping = controller.stop();
+  await tick();
+  w.Sock.instances[0].push({ type: 'STATUS', status: 'FINISHED' });
+  await stopping;
+  await started(w, controller);
+  w.Sock.instances[1].push(finalSegment);
+  stopping = controller.stop();
+  await tick();
+  w.Sock.instances[1].push({ type: 'STATUS', status: 'FINISHED' });
+  await stopping;
+  assert.deepEqual(seen, [
+    ['start', 'mic'], ['final', 'hello', 500], ['end', 'stopped'],
+    ['start', 'mic'], ['final', 'hello', 2500], ['end', 'stopped'],
+  ]);
+  assert.deepEqual(controller.segments.map((s) => [s.startMs, s.words[0].startMs, s.estimated]), [[500, 500, false], [2500, 2500, false]]);
+  assert.equal(controller.exportMeta('truebar').durationMs, 2900);
+});
+
+test('Wiro finals are marked estimated: the capability, not the provider name, decides', async () => {
+  const w = world('wiro');
+  const { controller, src } = setup(w);
+  await started(w, controller, { provider: 'wiro', providerLabel: 'Wiro' });
+  src.onFrame(frame());
+  w.Sock.instances[0].push({ type: 'task_output', message: 'TRANSCRIPT_USER:hello there' });
+  w.Sock.instances[0].push({ type: 'task_stream_end' });
+  assert.equal(controller.segments.length, 1);
+  assert.equal(controller.segments[0].estimated, true);
+  controller.cancel();
+});
+
+test('a failed start shows why and ends the run in the error state', async () => {
+  const w = world();
+  const { controller, rec } = setup(w, {});
+  const running = controller.start(request);
+  for (let i = 0; i < 5; i++) await tick();
+  w.Sock.instances[0].open();
+  w.Sock.instances[0].push({ type: 'ERROR', message: 'Unknown tag' });
+  await running;
+  assert.equal(rec.states().at(-1), 'error');
+  assert.match(rec.of('showError').at(-1)[0], /Unknown tag/);
+  assert.equal(controller.running, false);
+});
+
+test('Safari-safe start: the AudioContext is made and resumed inside the gesture, before any await, and closed at the end', async () => {
+  const w = world();
+  const order = [];
+  const { controller, sessions } = setup(w);
+  const context = {
+    state: 'suspended',
+    resume: () => { order.push('resume'); return Promise.resolve(); },
+    close: () => { order.push('close'); context.state = 'closed'; return Promise.resolve(); },
+  };
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = (...args) => { order.push('fetch'); return realFetch(...args); };
+  try {
+    const running = startFromGesture(controller, request, () => {
+      order.push('create');
+      context.resume();
+      return context;
+    });
+    // Synchronously, before the returned promise could have awaited anything:
+    assert.deepEqual(order, ['create', 'resume', 'fetch']);
+    assert.ok(!order.includes('close'));
+    assert.equal(sessions[0].options.audioContext, context, 'the session is handed the context');
+    for (let i = 0; i < 5; i++) await tick();
+    ready(w.Sock.instances[0]);
+    await running;
+    controller.cancel();
+    assert.ok(order.includes('close'), 'the page closes the context it made when the run ends');
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+  // A file needs no audio context.
+  let made = 0;
+  const fileRun = startFromGesture(controller, { ...request, file: { name: 'a.wav' } }, () => { made += 1; return context; });
+  await fileRun;
+  assert.equal(made, 0);
+});
+
+test('pageStatus covers every session state', () => {
+  const run = { mode: 'file', label: 'transcribing a.wav', fileName: 'a.wav' };
+  assert.deepEqual(pageStatus('starting', {}, run), { state: 'starting', detail: 'decoding a.wav' });
+  assert.deepEqual(pageStatus('reconnecting', { attempt: 3, delayMs: 4000, bufferedMs: 2500 }, run),
+    { state: 'reconnecting', detail: 'attempt 3 in 4 s; 2.5 s of audio held' });
+  assert.deepEqual(pageStatus('stopping', {}, run), { state: 'finishing' });
+  for (const s of ['stopped', 'cancelled', 'idle']) assert.equal(pageStatus(s, {}, run).state, 'idle');
+  assert.equal(pageStatus('error', {}, run).state, 'error');
+});

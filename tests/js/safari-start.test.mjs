@@ -1,0 +1,160 @@
+// What Safari needs from the capture path, checked under Node with stand-ins for the browser's audio objects:
+// a caller's AudioContext and MediaStream are used (and left to the caller), a resume() that never settles fails
+// Start with a clear message instead of hanging it, and iOS's 'interrupted' is recovered like 'suspended'.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { CaptureError, openAudioContext, startCapture } from '../../static/audio/capture.js';
+import { Session } from '../../static/session.js';
+import { ready, sleep, source, tick, world } from './support/session-fakes.mjs';
+
+class FakeTrack {
+  readyState = 'live';
+  label = 'Fake mic';
+  stopped = false;
+  addEventListener() {}
+  getSettings() { return { sampleRate: 48000 }; }
+  stop() { this.stopped = true; this.readyState = 'ended'; }
+}
+
+class FakeStream {
+  constructor() { this.tracks = [new FakeTrack()]; }
+  getAudioTracks() { return this.tracks; }
+  getTracks() { return this.tracks; }
+}
+
+/** An AudioContext whose resume() does what the test says. */
+function fakeContextClass({ resumes = true } = {}) {
+  return class FakeAudioContext {
+    static made = [];
+    sampleRate = 48000;
+    state = 'suspended';
+    closed = false;
+    resumeCalls = 0;
+    audioWorklet = { addModule: async () => {} };
+    constructor() { FakeAudioContext.made.push(this); }
+    addEventListener() {}
+    createMediaStreamSource() { return { connect() {}, disconnect() {} }; }
+    resume() {
+      this.resumeCalls += 1;
+      if (!resumes) return new Promise(() => {}); // Safari outside a gesture: never settles
+      this.state = 'running';
+      return Promise.resolve();
+    }
+    close() { this.closed = true; this.state = 'closed'; return Promise.resolve(); }
+  };
+}
+
+class FakeWorkletNode {
+  port = { start() {}, postMessage() {}, addEventListener() {}, onmessage: null };
+  disconnect() {}
+}
+
+function browser({ resumes = true } = {}) {
+  const AC = fakeContextClass({ resumes });
+  Object.defineProperty(AC.prototype, 'audioWorklet', { value: null, writable: true, configurable: true });
+  const streams = [];
+  globalThis.AudioContext = AC;
+  globalThis.AudioWorkletNode = FakeWorkletNode;
+  Object.defineProperty(globalThis, 'navigator', {
+    configurable: true,
+    value: { mediaDevices: { getUserMedia: async () => { const s = new FakeStream(); streams.push(s); return s; } } },
+  });
+  return { AC, streams };
+}
+
+const options = { outRate: 16000, frameSamples: 1600, onFrame: () => {}, workletUrl: 'pcm-processor.js' };
+
+test('openAudioContext makes the context and asks it to start in the same call', () => {
+  const { AC } = browser();
+  const context = openAudioContext(AC);
+  assert.equal(AC.made.length, 1);
+  assert.equal(context.resumeCalls, 1, 'resume() is called before returning: still inside the gesture');
+  delete globalThis.AudioContext;
+  assert.equal(openAudioContext(), undefined, 'no Web Audio: capture says so later');
+});
+
+test("a caller's AudioContext and MediaStream are used, and left open for the caller", async () => {
+  const { AC, streams } = browser();
+  const context = new AC();
+  const stream = new FakeStream();
+  const capture = await startCapture({ ...options, context, stream });
+  assert.equal(capture.context, context);
+  assert.equal(capture.stream, stream);
+  assert.equal(streams.length, 0, 'no microphone prompt when the caller brought a stream');
+  assert.equal(AC.made.length, 1, 'no second context');
+  await capture.release();
+  assert.equal(context.closed, false);
+  assert.equal(stream.tracks[0].stopped, false);
+  // Without them the capture owns (and closes) what it opened.
+  const own = await startCapture(options);
+  await own.release();
+  assert.equal(own.context.closed, true);
+  assert.equal(streams[0].tracks[0].stopped, true);
+});
+
+test('a resume() that never settles fails Start with a clear error instead of hanging', async () => {
+  const { AC, streams } = browser({ resumes: false });
+  const context = new AC();
+  await assert.rejects(startCapture({ ...options, context, resumeTimeoutMs: 30 }), (err) => {
+    assert.ok(err instanceof CaptureError);
+    assert.equal(err.code, 'suspended');
+    assert.match(err.message, /did not let audio processing start .*Press Start again/);
+    return true;
+  });
+  assert.equal(streams[0].tracks[0].stopped, true, 'the microphone it opened is released');
+  assert.equal(context.closed, false, "the caller's context is the caller's to close");
+});
+
+test("iOS's 'interrupted' is resumed like 'suspended', without reopening the microphone", async () => {
+  const w = world();
+  const opened = [];
+  const events = [];
+  const s = new Session({
+    provider: 'truebar',
+    clientOptions: { WebSocketImpl: w.Sock },
+    microphone: async (o) => {
+      const capture = { ...source(), options: o, context: { currentTime: 0, state: 'interrupted', resume() { this.state = 'running'; return Promise.resolve(); } } };
+      opened.push(capture);
+      return capture;
+    },
+    onEvent: (e) => events.push(e),
+  });
+  const started = s.start();
+  for (let i = 0; i < 5; i++) await tick();
+  ready(w.Sock.instances[0]);
+  await started;
+  opened[0].options.onInterrupted('Audio processing is interrupted.', 'interrupted');
+  await sleep(10);
+  assert.equal(opened.length, 1);
+  assert.deepEqual(events.filter((e) => e.type === 'source').map((e) => [e.message, e.recovered]),
+    [['Audio processing is interrupted. Resumed.', true]]);
+  s.cancel();
+});
+
+test("a resume that hangs during recovery is bounded, then the microphone is reopened", async () => {
+  const w = world();
+  const opened = [];
+  const events = [];
+  const s = new Session({
+    provider: 'truebar',
+    clientOptions: { WebSocketImpl: w.Sock },
+    resumeTimeoutMs: 20,
+    microphone: async (o) => {
+      const capture = { ...source(), options: o, context: { currentTime: 0, state: 'suspended', resume: () => new Promise(() => {}) } };
+      opened.push(capture);
+      return capture;
+    },
+    onEvent: (e) => events.push(e),
+  });
+  const started = s.start();
+  for (let i = 0; i < 5; i++) await tick();
+  ready(w.Sock.instances[0]);
+  await started;
+  opened[0].options.onInterrupted('Audio processing is suspended.', 'suspended');
+  await sleep(60);
+  assert.equal(opened.length, 2);
+  assert.equal(opened[0].released, true);
+  assert.match(events.find((e) => e.type === 'source').message, /Switched to the default microphone/);
+  s.cancel();
+});

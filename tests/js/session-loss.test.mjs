@@ -1,0 +1,251 @@
+// static/session.js must never lose audio silently. Each test here reproduces one way it did (issue 12, bugs 1-4):
+// the provider sockets, /api/sessions and the audio source are doubles; the Session, the provider clients, the
+// replay buffer and the file source are the real ones.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { Session } from '../../static/session.js';
+import { FileSource } from '../../static/audio/file-source.js';
+import { TruebarClient } from '../../static/providers/truebar.js';
+import { fakeSocketClass } from './support/fakes.mjs';
+import { deferred, frame, ready, sleep, source, tick, world } from './support/session-fakes.mjs';
+
+Math.random = () => 0; // backoff jitter: no wait
+
+const FRAME_MS = 100; // frame() is 1600 samples at 16 kHz
+
+async function streaming(w, { events = [], src = source(), ...options } = {}) {
+  const s = new Session({
+    provider: 'truebar',
+    clientOptions: { WebSocketImpl: w.Sock },
+    createSource: async (o) => { src.onFrame = o.onFrame; src.options = o; return src; },
+    onEvent: (e) => events.push(e),
+    ...options,
+  });
+  const started = s.start();
+  for (let i = 0; i < 5; i++) await tick();
+  ready(w.Sock.instances[0]);
+  await started;
+  return { s, src, events };
+}
+
+/** A Truebar final covering [startMs, endMs] of the session's audio. */
+const finalSegment = (text, startMs, endMs) => ({
+  type: 'TEXT_SEGMENT',
+  textSegment: {
+    isFinal: true, startTimeMs: startMs, endTimeMs: endMs,
+    tokens: [{ text, startOffsetMs: 0, endOffsetMs: endMs - startMs }],
+  },
+});
+
+// ---- bug 1: loss is counted from the last final, and always reported ----
+
+test('bug 1: audio beyond the replay bound that no final covered is reported lost when the socket drops', async () => {
+  const w = world();
+  const { s, src, events } = await streaming(w);
+  for (let i = 0; i < 400; i++) src.onFrame(frame()); // 40 s, no final: the buffer keeps the last 30 s
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(20);
+  ready(w.Sock.instances[1]);
+  await sleep(20);
+  const dropped = events.filter((e) => e.type === 'dropped');
+  assert.ok(dropped.length >= 1, 'a dropped event is emitted');
+  assert.equal(dropped.at(-1).droppedMs, 10_000, 'the first 10 s were sent but never covered by a final');
+  const reconnected = events.find((e) => e.type === 'reconnected');
+  assert.equal(reconnected.replayedMs, 30_000);
+  assert.equal(reconnected.droppedMs, 10_000, 'the reconnect itself says what was lost');
+  assert.equal(s.diagnostics().droppedMs, 10_000);
+});
+
+test('bug 1: audio a final already covered is not counted as lost', async () => {
+  const w = world();
+  const { s, src, events } = await streaming(w);
+  for (let i = 0; i < 400; i++) src.onFrame(frame());
+  w.Sock.instances[0].push(finalSegment('covered', 0, 15_000)); // covers the 10 s that fell off the buffer
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(20);
+  ready(w.Sock.instances[1]);
+  await sleep(20);
+  assert.deepEqual(events.filter((e) => e.type === 'dropped'), []);
+  assert.equal(events.find((e) => e.type === 'reconnected').droppedMs, 0);
+  assert.equal(s.diagnostics().droppedMs, 0);
+  assert.equal(w.Sock.instances[1].binaries.length, 250, 'the 25 s after the final are replayed');
+});
+
+test('bug 1: a second drop does not count the first gap again', async () => {
+  const w = world();
+  const { s, src, events } = await streaming(w, { maxReplayMs: 1000 });
+  for (let i = 0; i < 30; i++) src.onFrame(frame()); // 3 s, no final, 1 s kept
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(20);
+  ready(w.Sock.instances[1]);
+  await sleep(20);
+  assert.equal(s.diagnostics().droppedMs, 2000);
+  for (let i = 0; i < 5; i++) src.onFrame(frame()); // 0.5 s more, still within the bound
+  w.Sock.instances[1].serverClose(1006);
+  await sleep(20);
+  ready(w.Sock.instances[2]);
+  await sleep(20);
+  // The replayed second went to a session that died before any final: its first half fell off the 1 s buffer
+  // and is lost too. The first 2 s are not counted twice.
+  assert.equal(s.diagnostics().droppedMs, 2500);
+  assert.deepEqual(events.filter((e) => e.type === 'dropped').map((e) => e.droppedMs), [2000, 2500]);
+});
+
+// ---- bug 1, second half: a file waits for the provider instead of overrunning the replay bound ----
+
+test('bug 1: file transcription is held back (backpressure) instead of overrunning the replay bound', async () => {
+  const w = world();
+  const rate = 16000;
+  const samples = new Float32Array(40 * rate).map((_, i) => 0.25 * Math.sin(i / 7));
+  const decoded = { samples, sampleRate: rate, channels: 1, durationMs: 40_000 };
+  let file;
+  let ended = false;
+  const { s } = await streaming(w, {
+    createSource: async (o) => {
+      file = new FileSource({ name: 'speech.wav' }, decoded, o);
+      file.run({ ...o, pacing: 'fast', onEnded: () => { ended = true; } });
+      return file;
+    },
+  });
+  await sleep(300);
+  assert.equal(s.buffer.droppedSamples, 0, 'nothing fell off the replay buffer');
+  assert.ok(s.buffer.pendingMs <= 30_000, `held ${s.buffer.pendingMs} ms`);
+  assert.ok(s.buffer.pendingMs >= 29_000, 'the file ran up to the bound');
+  assert.equal(ended, false, 'the file waits for finals');
+  // A final covering the first 20 s lets the rest through.
+  w.Sock.instances[0].push(finalSegment('twenty seconds', 0, 20_000));
+  for (let i = 0; i < 100 && !ended; i++) await sleep(10);
+  assert.equal(ended, true, 'the whole file was delivered');
+  assert.equal(s.buffer.droppedSamples, 0);
+  assert.equal(s.buffer.totalSamples, 40 * rate);
+  await s.stop();
+});
+
+// ---- bug 2: one microphone recovery at a time ----
+
+test('bug 2: "ended" during a pending resume() opens one microphone, and the old one is released', async () => {
+  const w = world();
+  const opened = [];
+  const resume = deferred();
+  const microphone = async (o) => {
+    const capture = {
+      ...source(),
+      options: o,
+      context: { currentTime: 0, state: 'suspended', resume: () => resume.promise },
+    };
+    opened.push(capture);
+    return capture;
+  };
+  const events = [];
+  const s = new Session({
+    provider: 'truebar', clientOptions: { WebSocketImpl: w.Sock }, microphone, onEvent: (e) => events.push(e),
+  });
+  const started = s.start();
+  for (let i = 0; i < 5; i++) await tick();
+  ready(w.Sock.instances[0]);
+  await started;
+  const first = opened[0];
+  first.options.onInterrupted('Audio processing is suspended.', 'suspended');
+  await tick();
+  first.options.onInterrupted('The microphone was disconnected.', 'ended');
+  await sleep(10);
+  resume.resolve(Promise.reject(new Error('cannot resume')));
+  await sleep(20);
+  assert.equal(opened.length, 2, 'the initial microphone and exactly one replacement');
+  assert.equal(first.released, true, 'the first microphone is released');
+  assert.equal(s.capture, opened[1]);
+  assert.equal(opened[1].released, false, 'the replacement is the live one');
+  assert.equal(events.filter((e) => e.type === 'source').length, 1, 'one recovery, reported once');
+  await s.stop();
+  assert.equal(opened[1].released, true);
+});
+
+// ---- bug 3: drop and expiry causes are typed fields, not inferred from order or text ----
+
+function truebarClient(grantOverrides = {}) {
+  const Sock = fakeSocketClass();
+  const events = [];
+  const client = new TruebarClient({
+    provider: 'truebar', protocol: 'truebar', ws_url: 'ws://provider.test/stream', token: 'TOKEN',
+    sample_rate: 16000, frame_samples: 1600, expires_at: Date.now() / 1000 + 3600, ...grantOverrides,
+  }, { WebSocketImpl: Sock, onEvent: (e) => events.push(e) });
+  const started = client.start();
+  const ws = Sock.instances[0];
+  ready(ws);
+  return { client, started, ws, events };
+}
+
+test('bug 3: a dropped socket is an error with cause "transport"', async () => {
+  const { started, ws, events } = truebarClient();
+  await started;
+  ws.serverClose(1006);
+  const error = events.find((e) => e.type === 'error');
+  assert.equal(error.cause, 'transport');
+  assert.equal(error.fatal, true);
+});
+
+test('bug 3: an error the provider reports is cause "protocol", even when its text says "expired"', async () => {
+  const { started, ws, events } = truebarClient();
+  await started;
+  ws.push({ type: 'ERROR', message: 'The licence for this model has expired.' });
+  assert.equal(events.find((e) => e.type === 'error').cause, 'protocol');
+});
+
+test('bug 3: an error once the grant has run out is cause "expired", whatever its text', async () => {
+  const { started, ws, events } = truebarClient({ expires_at: Date.now() / 1000 - 1 });
+  await started;
+  ws.push({ type: 'ERROR', message: 'Session terminated.' });
+  assert.equal(events.find((e) => e.type === 'error').cause, 'expired');
+});
+
+test('bug 3: the session reconnects on "expired", not on a provider error that mentions expiry', async () => {
+  const w = world();
+  const { s, src, events } = await streaming(w);
+  src.onFrame(frame());
+  w.Sock.instances[0].push({ type: 'ERROR', message: 'The licence for this model has expired.' });
+  await sleep(20);
+  assert.equal(w.Sock.instances.length, 1, 'no reconnect for a provider error');
+  const error = events.find((e) => e.type === 'error');
+  assert.equal(error.cause, 'protocol');
+  assert.equal(s.state, 'error');
+});
+
+test('bug 3: a transport error reconnects even when no unclean close follows it in the same task', async () => {
+  const w = world();
+  const { s, src, events } = await streaming(w);
+  src.onFrame(frame());
+  // The client reports the drop; its close event is never delivered (a browser that lost the network).
+  s.client._session.fail('The connection to Truebar was lost.', 'transport');
+  await sleep(20);
+  ready(w.Sock.instances[1]);
+  await sleep(20);
+  assert.ok(events.some((e) => e.type === 'reconnected'), events.map((e) => e.type).join());
+  assert.ok(!events.some((e) => e.type === 'error'));
+  assert.equal(w.Sock.instances[1].binaries.length, 1, 'the held frame is replayed');
+});
+
+// ---- bug 4: a drop while finishing replays what is held ----
+
+test('bug 4: a socket dropping while Stop waits for the last finals replays the held audio to a new session', async () => {
+  const w = world();
+  const { s, src, events } = await streaming(w);
+  for (let i = 0; i < 20; i++) src.onFrame(frame()); // 2 s, no final yet
+  const stopping = s.stop();
+  for (let i = 0; i < 5; i++) await tick();
+  const first = w.Sock.instances[0];
+  assert.ok(first.texts.some((m) => m.type === 'EOS'), 'the first session was asked to finish');
+  first.serverClose(1006); // dropped before FINISHED: its last finals never came
+  await sleep(20);
+  assert.equal(w.Sock.instances.length, 2, 'a new session is opened');
+  const second = w.Sock.instances[1];
+  ready(second);
+  await sleep(20);
+  assert.equal(second.binaries.length, 20, 'everything no final covered is sent again');
+  assert.ok(second.texts.some((m) => m.type === 'EOS'), 'and the new session is finished in turn');
+  second.push(finalSegment('tail', 0, 2000));
+  second.push({ type: 'STATUS', status: 'FINISHED' });
+  await stopping;
+  assert.ok(events.some((e) => e.type === 'final' && e.text === 'tail'), 'the tail arrives before stop() resolves');
+  assert.ok(!events.some((e) => e.type === 'error'));
+});
