@@ -366,3 +366,65 @@ def test_a_browser_refusing_storage_still_transcribes(pw: Playwright, browser_na
         assert [p.strip() for p in txt.strip().split("\n\n")] == finals(page)
         assert page.is_visible("#history-empty")
     assert page_errors(errors) == []
+
+
+# The store against the browser's own quota (the page's module, a database of its own): sessions of about 100 kB
+# until the quota has forced two drops, then one session alone past the quota.
+QUOTA_JS = """
+async () => {
+  const { openTranscriptStore } = await import('/static/transcripts/store.js');
+  const store = (await openTranscriptStore({ indexedDB, keyRange: IDBKeyRange, name: 'quota-test' })).value;
+  // Random letters: Firefox compresses what it stores, and repeated text would hardly count.
+  const letter = () => String.fromCharCode(97 + Math.floor(Math.random() * 26));
+  const random = (n) => Array.from({ length: n }, letter).join('');
+  const dropped = [];
+  let made = 0;
+  while (made < 100 && dropped.length < 2) {
+    const s = await store.startSession({ title: `s${made}`, engine: 'e' });
+    if (!s.ok) return { error: s.error.kind, made };
+    made += 1;
+    dropped.push(...s.dropped.map((d) => d.title));
+    for (let j = 0; j < 10; j++) {
+      const f = await store.addFinal(s.value.id, { text: random(10000), startMs: j, endMs: j + 1 });
+      if (!f.ok) return { error: f.error.kind, made, j };
+      dropped.push(...f.dropped.map((d) => d.title));
+    }
+  }
+  const left = (await store.listSessions()).value.map((s) => s.title);
+  const big = (await store.startSession({ title: 'big', engine: 'e' })).value;
+  let last;
+  let written = 0;
+  do {
+    last = await store.addFinal(big.id, { text: random(10000), startMs: written, endMs: written + 1 });
+    if (last.ok) written += 1;
+  } while (last.ok && written < 1000);
+  const after = (await store.listSessions()).value.map((s) => s.title);
+  const bigFinals = (await store.getSession(big.id)).value.finals.length;
+  const estimate = await navigator.storage.estimate();
+  store.close();
+  return { dropped, made, left, error: last.ok ? null : last.error.kind, message: last.ok ? '' : last.error.message,
+    after, written, bigFinals, quota: estimate.quota };
+}
+"""
+
+
+def test_the_browser_quota_drops_the_oldest_then_reports(pw: Playwright, app_stack: Stack) -> None:
+    """Firefox only: its quota can be made small (a preference), so the browser's own QuotaExceededError is met.
+    Chromium's quota cannot be lowered from here; the page-level notice is covered by the limit tests above."""
+    errors: list[str] = []
+    small = {"dom.quotaManager.temporaryStorage.fixedLimit": 2048}  # KB
+    with launch(pw, "firefox", extra_prefs=small) as browser:
+        ctx = browser.new_context()
+        page = open_page(ctx, "firefox", app_stack.url, errors)
+        got = page.evaluate(QUOTA_JS)
+        assert got["quota"] <= 2048 * 1024, got
+        # Oldest first, and only as many as needed.
+        made = got["made"]
+        assert got["dropped"] == ["s0", "s1"], got
+        assert got["left"] == [f"s{k}" for k in range(made - 1, 1, -1)], got
+        # Alone past the quota: every other session made room first, then the error is the quota, with nothing
+        # half-written.
+        assert got["error"] == "quota" and "no more room" in got["message"], got
+        assert got["after"] == ["big"] and got["bigFinals"] == got["written"] > 0, got
+        ctx.close()
+    assert page_errors(errors) == []
