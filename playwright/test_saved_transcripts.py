@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from server.emulators.recognizers import ScriptedRecognizer
 from tests.support.browsers import launch, new_page
@@ -427,4 +428,22 @@ def test_the_browser_quota_drops_the_oldest_then_reports(pw: Playwright, app_sta
         assert got["error"] == "quota" and "no more room" in got["message"], got
         assert got["after"] == ["big"] and got["bigFinals"] == got["written"] > 0, got
         ctx.close()
+    assert page_errors(errors) == []
+
+
+def test_a_crashed_tab_loses_no_final(pw: Playwright, app_stack: Stack) -> None:
+    """Chromium only: chrome://crash kills the tab's renderer. (Navigating Firefox to about:crashcontent from
+    Playwright left its tab alive here, so Firefox is covered by the reload test only.)"""
+    errors: list[str] = []
+    with browser_context(pw, "chromium") as ctx:
+        page = open_page(ctx, "chromium", app_stack.url, errors)
+        record(page, 2)
+        shown = finals(page)
+        # The renderer dies mid-recording: no unload handler runs, nothing gets a last chance to write.
+        with page.expect_event("crash", timeout=TIMEOUT_MS), contextlib.suppress(PlaywrightError):
+            page.goto("chrome://crash", timeout=TIMEOUT_MS)
+        page = open_page(ctx, "chromium", app_stack.url, errors)
+        page.wait_for_selector("#restored:not([hidden])", timeout=TIMEOUT_MS)
+        assert finals(page)[: len(shown)] == shown
+        assert page.get_attribute("#history-list li", "data-state") == "interrupted"
     assert page_errors(errors) == []
