@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server import sessions
@@ -41,9 +43,54 @@ STATIC_DIR = ROOT / "static"
 TEMPLATES_DIR = ROOT / "templates"
 
 
-async def index(request: Request) -> Response:
+# Versioned static URLs (/static/v/<hash>/...) never change content, so browsers keep them for a year; the pages
+# that name them are revalidated every time, so a deploy reaches the browser as one consistent set of modules.
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+
+
+def static_version(directory: Path) -> str:
+    """A short hash of every file under `directory` (names and contents): it changes with any deploy that changes
+    the browser code, and only then."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:12]
+
+
+class CachedStatic:
+    """StaticFiles with a Cache-Control header: immutable under the current version's prefix, revalidated
+    otherwise (the unversioned paths, and an old page asking for a version this server no longer has: it gets
+    today's files, which must not be cached under the old name)."""
+
+    def __init__(self, directory: Path, version: str | None) -> None:
+        self.files = StaticFiles(directory=directory)
+        self.version = version
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        current = self.version is not None and scope.get("path_params", {}).get("version") == self.version
+        policy = IMMUTABLE if current else REVALIDATE
+
+        async def send_with_cache(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] in {200, 304}:
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                message = {**message, "headers": [*headers, (b"cache-control", policy.encode())]}
+            await send(message)
+
+        await self.files(scope, receive, send_with_cache)
+
+
+def page(request: Request, name: str, context: dict[str, object], status_code: int = 200) -> Response:
+    """A template page: never cached, so it always names the current static version."""
     templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(request, "index.html", {"title": "Live transcription"})
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers["Cache-Control"] = REVALIDATE
+    return response
+
+
+async def index(request: Request) -> Response:
+    return page(request, "index.html", {"title": "Live transcription"})
 
 
 async def healthz(request: Request) -> Response:
@@ -54,24 +101,20 @@ LOGIN_TTL_S = 12 * 3600
 
 
 async def login(request: Request) -> Response:
-    templates: Jinja2Templates = request.app.state.templates
     settings: Settings = request.app.state.settings
     if request.method == "GET":
-        return templates.TemplateResponse(request, "login.html", {"title": "Log in", "error": ""})
+        return page(request, "login.html", {"title": "Log in", "error": ""})
     limiter: RateLimiter = request.app.state.login_limiter
     if limiter.check(sessions.client_key(request)) is not None:
-        context = {"title": "Log in", "error": "Too many attempts: wait a minute."}
-        return templates.TemplateResponse(request, "login.html", context, status_code=429)
+        return page(request, "login.html", {"title": "Log in", "error": "Too many attempts: wait a minute."}, 429)
     try:
         raw = await sessions.read_body(request, 4096)
     except ProviderError:
-        context = {"title": "Log in", "error": "That request was too large."}
-        return templates.TemplateResponse(request, "login.html", context, status_code=413)
+        return page(request, "login.html", {"title": "Log in", "error": "That request was too large."}, 413)
     form = parse_qs(raw.decode("utf-8", "replace"))
     given = (form.get("password") or [""])[0]
     if not settings.app_password or not hmac.compare_digest(given.encode(), settings.app_password.encode()):
-        context = {"title": "Log in", "error": "Wrong password."}
-        return templates.TemplateResponse(request, "login.html", context, status_code=401)
+        return page(request, "login.html", {"title": "Log in", "error": "Wrong password."}, 401)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         COOKIE_NAME,
@@ -155,7 +198,9 @@ def create_app(
     sink = PcmSink()
     if settings.test_endpoints:
         routes.append(WebSocketRoute("/api/test/sink", sink.handle))
-    routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+    version = static_version(STATIC_DIR)
+    routes.append(Mount("/static/v/{version}", CachedStatic(STATIC_DIR, version), name="static_v"))
+    routes.append(Mount("/static", CachedStatic(STATIC_DIR, None), name="static"))
 
     def connect_origins() -> list[str]:
         providers: dict[str, Provider] = getattr(app.state, "providers", {})
@@ -172,6 +217,9 @@ def create_app(
     app.state.session_limiter = RateLimiter(settings.session_rate_per_min, 60.0)
     app.state.login_limiter = RateLimiter(10, 60.0)
     app.state.ledger = sessions.SessionLedger(settings.max_sessions_per_client)
-    app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    templates.env.globals["static_version"] = version
+    app.state.templates = templates
+    app.state.static_version = version
     app.state.sink = sink
     return app

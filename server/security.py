@@ -258,13 +258,16 @@ class PasswordGateMiddleware:
     """With APP_PASSWORD set, everything but the login page and its stylesheet needs the signed cookie."""
 
     OPEN_PATHS = ("/login", "/static/app.css", "/healthz")
+    # The login page's stylesheet under its versioned URL: /static/v/<version>/app.css.
+    OPEN_VERSIONED = re.compile(r"/static/v/[0-9a-f]{1,64}/app\.css")
 
     def __init__(self, app: ASGIApp, secret: str) -> None:
         self.app = app
         self.secret = secret
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in {"http", "websocket"} or scope["path"] in self.OPEN_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] not in {"http", "websocket"} or path in self.OPEN_PATHS or self.OPEN_VERSIONED.fullmatch(path):
             await self.app(scope, receive, send)
             return
         cookies = _cookies(Headers(scope=scope).get("cookie", ""))

@@ -195,7 +195,14 @@ export class Session {
   async start() {
     const { provider, tag } = this.options;
     this.machine.to('starting');
-    const grant = /** @type {Grant} */ (await postJson('/api/sessions', tag ? { provider, tag } : { provider }));
+    /** @type {Grant} */
+    let grant;
+    try {
+      grant = /** @type {Grant} */ (await postJson('/api/sessions', tag ? { provider, tag } : { provider }));
+    } catch (err) {
+      if (this.machine.is('starting')) this.fail(err);
+      throw err;
+    }
     this.grant = grant;
     if (!this.machine.is('starting')) {
       this.endUpstream();

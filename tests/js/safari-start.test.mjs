@@ -158,3 +158,27 @@ test("a resume that hangs during recovery is bounded, then the microphone is reo
   assert.match(events.find((e) => e.type === 'source').message, /Switched to the default microphone/);
   s.cancel();
 });
+
+test("the session as a library: a caller's AudioContext and MediaStream are used and left to the caller", async () => {
+  const { AC, streams } = browser();
+  const w = world();
+  const audioContext = new AC();
+  const mediaStream = new FakeStream();
+  const s = new Session({
+    provider: 'truebar', clientOptions: { WebSocketImpl: w.Sock }, onEvent: () => {}, audioContext, mediaStream,
+  });
+  // The worklet URL resolves against the module; the fake context loads anything.
+  const started = s.start();
+  for (let i = 0; i < 10; i++) await tick();
+  ready(w.Sock.instances[0]);
+  await started;
+  assert.equal(s.capture.context, audioContext);
+  assert.equal(s.capture.stream, mediaStream);
+  assert.equal(streams.length, 0, 'no microphone prompt');
+  const stopping = s.stop();
+  await sleep(10);
+  w.Sock.instances[0].push({ type: 'STATUS', status: 'FINISHED' });
+  await stopping;
+  assert.equal(audioContext.closed, false);
+  assert.equal(mediaStream.tracks[0].stopped, false);
+});

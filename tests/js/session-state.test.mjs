@@ -109,3 +109,16 @@ test('a provider error ends in the error state with its message; Cancel ends in 
   await assert.rejects(started2);
   assert.deepEqual(second.changes.map((c) => c.to), ['starting', 'connecting', 'cancelled']);
 });
+
+test('a refused grant ends in the error state with the server\'s message, not stuck in starting', async () => {
+  const w = world();
+  globalThis.fetch = async () => ({
+    ok: false, status: 409, json: async () => ({ error: { code: 'not_configured', message: 'Truebar is not configured.' } }),
+  });
+  const { s, changes } = observed(w);
+  await assert.rejects(s.start(), /Truebar is not configured/);
+  assert.equal(s.state, 'error');
+  assert.deepEqual(changes.map((c) => [c.to, c.detail.message]), [
+    ['starting', undefined], ['error', 'Truebar is not configured.'],
+  ]);
+});
