@@ -83,6 +83,10 @@ export function mountSaved({ win, controller, view, save, storage }) {
     },
   });
 
+  keeper.ready.then((ok) => {
+    if (!ok) byId(doc, 'history-empty').textContent = 'Transcripts cannot be saved in this browser (see the notice above).';
+  });
+
   const hideBanner = () => {
     banner.hidden = true;
     banner.textContent = '';

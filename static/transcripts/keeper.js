@@ -67,6 +67,8 @@ export class TranscriptKeeper {
     this._releaseLock = null;
     /** @type {Set<string>} error kinds already told: one notice per kind per page */
     this._told = new Set();
+    /** @type {Set<string>} unreadable records already told */
+    this._toldSkipped = new Set();
     /** @type {{title: string, engine: string} | null} the current recording's, for a session not created yet */
     this._meta = null;
     /** @type {Cap | null} set by setCap() before the store opened; otherwise the store keeps its own */
@@ -124,11 +126,14 @@ export class TranscriptKeeper {
       return null;
     }
     if (r.dropped.length) this.notify({ kind: 'dropped', sessions: r.dropped, message: droppedMessage(r.dropped) });
-    if (r.skipped.length) {
+    // Every listing meets the same unreadable records again: each is reported once per page.
+    const fresh = r.skipped.filter((k) => !this._toldSkipped.has(`${k.store}/${k.id}`));
+    for (const k of fresh) this._toldSkipped.add(`${k.store}/${k.id}`);
+    if (fresh.length) {
       this.notify({
         kind: 'skipped',
-        count: r.skipped.length,
-        message: `${r.skipped.length} saved record${r.skipped.length === 1 ? ' was' : 's were'} unreadable `
+        count: fresh.length,
+        message: `${fresh.length} saved record${fresh.length === 1 ? ' was' : 's were'} unreadable `
           + '(damaged, or written by another version of the page) and skipped.',
       });
     }

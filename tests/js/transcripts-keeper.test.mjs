@@ -241,3 +241,32 @@ test('a session deleted in another tab: the recording page is told once; browsin
   await a.keeper.flush();
   assert.deepEqual((await b.keeper.query((s) => s.listSessions())).map((s) => s.title), ['again']);
 });
+
+test('an unreadable record is reported once, however often the list is read', async () => {
+  const factory = new IDBFactory();
+  const { keeper, notices } = keeperOn(factory);
+  keeper.startRun({ title: 'a', engine: 'local' });
+  keeper.addFinal(seg(0), 1000);
+  await keeper.flush();
+  const store = /** @type {any} */ (keeper.store);
+  await new Promise((resolve, reject) => {
+    const tx = store.db.transaction(['sessions'], 'readwrite');
+    tx.objectStore('sessions').put({ id: 'junk', v: 99 });
+    tx.oncomplete = resolve;
+    tx.onerror = reject;
+  });
+  for (let i = 0; i < 3; i++) assert.equal((await keeper.query((s) => s.listSessions())).length, 1);
+  assert.deepEqual(notices.map((n) => [n.kind, n.count]), [['skipped', 1]]);
+  assert.match(notices[0].message, /1 saved record was unreadable/);
+});
+
+test('the storage limits the user set are read back, and anything odd gives the defaults', async () => {
+  const { loadCap, CAP_KEY } = await import('../../static/page/saved.js');
+  const { DEFAULT_CAP } = await import('../../static/transcripts/store.js');
+  const storage = (value) => ({ getItem: (key) => (key === CAP_KEY ? value : null) });
+  assert.deepEqual(loadCap(storage(JSON.stringify({ maxSessions: 3, maxBytes: 1000 }))), { maxSessions: 3, maxBytes: 1000 });
+  for (const odd of [null, 'not json', '[]', '{"maxSessions": 0, "maxBytes": 5}', '{"maxSessions": 2.5, "maxBytes": 5}']) {
+    assert.deepEqual(loadCap(storage(odd)), DEFAULT_CAP, String(odd));
+  }
+  assert.deepEqual(loadCap(null), DEFAULT_CAP);
+});
