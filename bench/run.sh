@@ -8,3 +8,4 @@ echo "## Resampler"; node bench/resampler.mjs
 echo "## Embedded engine"; "$PY" -m bench.recognizer --max-sessions 8
 echo "## Load"; "$PY" -m bench.load --per-provider 20 --duration 60 --audio 10.1 --speed 2
 if [ -f bench/latency.py ]; then echo "## Latency in the browser"; "$PY" -m bench.latency; fi
+echo "## Saved transcripts"; "$PY" -m bench.transcript_store
