@@ -32,7 +32,8 @@ import numpy as np
 from playwright.sync_api import sync_playwright
 
 from server import audio
-from server.emulators.recognizers import load_recognizer
+from server.engine.config import EngineConfig
+from server.engine.loader import load_engine
 from tests.support.browsers import launch, new_page
 from tests.support.stack import stack
 
@@ -129,7 +130,7 @@ def run(browser_name: str, providers: list[str], n: int) -> list[dict[str, Any]]
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "utterances.wav"
         times, total_ms = build_wav(n, wav)
-        with stack(load_recognizer("pocketsphinx")) as st, sync_playwright() as pw:
+        with stack(load_engine(EngineConfig())) as st, sync_playwright() as pw:
             for provider in providers:
                 with launch(pw, browser_name, wav, wav_in_page=True) as browser:
                     page = new_page(browser, browser_name, wav, wav_in_page=True)

@@ -16,8 +16,8 @@ import statistics
 import time
 from typing import Any
 
-from server.emulators.recognizers import BYTES_PER_MS, Hypothesis
-from server.emulators.sphinx import PocketsphinxRecognizer
+from server.engine.sphinx import PocketsphinxRecognizer
+from server.engine.types import BYTES_PER_MS, Hypothesis
 from tests.test_wer import CLIPS_16K, TRANSCRIPTS, finals_text, load_clip, reference, word_errors
 
 CHUNK = 3200  # 100 ms

@@ -1,17 +1,23 @@
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Playwright, sync_playwright
+from selenium.webdriver.remote.webdriver import WebDriver
 from starlette.applications import Starlette
 
 from server.app import create_app
-from server.emulators.recognizers import Recognizer, load_recognizer
+from server.engine.config import EngineConfig
+from server.engine.loader import load_engine
+from server.engine.types import Recognizer
 from server.settings import Settings
 from tests.support.live import running
+from tests.support.webkit import webkit
 
 BROWSERS = ["chromium", "firefox"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -45,6 +51,35 @@ def browser_name(request: pytest.FixtureRequest) -> str:
     return name
 
 
+@contextlib.contextmanager
+def _webkit_quietly(autoplay: bool, log_dir: Path) -> Iterator[WebDriver]:
+    # Selenium logs every script with its arguments at DEBUG (the root logger is at DEBUG for the secret watch):
+    # a WAV in base64 would fill a failure report.
+    selenium_log = logging.getLogger("selenium")
+    level = selenium_log.level
+    selenium_log.setLevel(logging.INFO)
+    try:
+        with webkit(autoplay=autoplay, log_dir=log_dir) as driver:
+            yield driver
+    finally:
+        selenium_log.setLevel(level)
+
+
+@pytest.fixture
+def webkit_driver(tmp_path: Path) -> Iterator[WebDriver]:
+    """A fresh WebKitGTK MiniBrowser (its own Xvfb and WebKitWebDriver) where audio needs a click, as in Safari;
+    stopped after the test even if it fails. The driver's log stays in the test's tmp_path."""
+    with _webkit_quietly(False, tmp_path) as driver:
+        yield driver
+
+
+@pytest.fixture
+def webkit_autoplay_driver(tmp_path: Path) -> Iterator[WebDriver]:
+    """The same, with audio allowed to start without a click (for scripts that call the capture code directly)."""
+    with _webkit_quietly(True, tmp_path) as driver:
+        yield driver
+
+
 @pytest.fixture
 def served() -> Iterator[Served]:
     """The app (test endpoints on, offline engine only) on a free loopback port."""
@@ -68,7 +103,7 @@ def artifacts() -> Path:
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Recognizer]:
     """The embedded pocketsphinx engine, one per test module (its worker processes stop afterwards)."""
-    recognizer = load_recognizer("pocketsphinx")
+    recognizer = load_engine(EngineConfig())
     yield recognizer
     shutdown = getattr(recognizer, "shutdown", None)
     if shutdown is not None:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, Playwright
 
-from server.emulators.recognizers import Recognizer, ScriptedRecognizer
+from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.truebar import StreamOptions, TruebarEmulatorOptions
+from server.engine.types import Recognizer
 from tests.support.browsers import launch, new_page
 from tests.support.stack import PROVIDERS, TRUEBAR_PASSWORD, TRUEBAR_USER, stack
 from tests.test_contract import normalise, wer

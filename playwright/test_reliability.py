@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Playwright
 
-from server.emulators.recognizers import Recognizer, ScriptedRecognizer
+from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.truebar import StreamOptions, TruebarEmulatorOptions
 from server.emulators.wiro import WiroEmulatorOptions
+from server.engine.types import Recognizer
 from tests.support.browsers import launch, new_page
 from tests.support.stack import TRUEBAR_PASSWORD, TRUEBAR_USER, WIRO_KEY, WIRO_SECRET, stack
 from tests.test_contract import normalise, wer

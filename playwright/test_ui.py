@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright
 
-from server.emulators.recognizers import ScriptedRecognizer
+from server.emulators.scripted import ScriptedRecognizer
 from tests.support.browsers import launch, new_page
 from tests.support.stack import Stack, stack
 

@@ -13,7 +13,8 @@ import pytest
 from playwright.sync_api import Playwright
 
 from server import audio
-from server.emulators.recognizers import load_recognizer
+from server.engine.config import EngineConfig
+from server.engine.loader import load_engine
 from tests.support.browsers import launch, new_page
 from tests.support.stack import Stack, stack
 
@@ -24,7 +25,7 @@ TIMEOUT_MS = 60_000
 
 @pytest.fixture(scope="module")
 def engine_stack() -> Iterator[Stack]:
-    with stack(load_recognizer("pocketsphinx")) as s:
+    with stack(load_engine(EngineConfig())) as s:
         yield s
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian/Ubuntu machine with Python 3.11+.
 #   setup.sh app   virtual environment + the app's Python packages
-#   setup.sh test  the above + test packages, npm packages, and Debian's browsers and speech voices
+#   setup.sh test  the above + test packages, npm packages, Debian's browsers (Chromium, Firefox ESR, WebKitGTK
+#                  with Xvfb) and speech voices
 # Never downloads a browser or a model from anywhere but PyPI, Debian and npm.
 set -euo pipefail
 mode=${1:-app}
@@ -19,6 +20,9 @@ need_pkg() { dpkg -s "$1" >/dev/null 2>&1 || apt_packages+=("$1"); }
 if [ "$mode" = test ]; then
   # Browsers come from Debian, never from `playwright install`. Festival voices make the test speech.
   for p in chromium firefox-esr festival festvox-us-slt-hts festvox-kallpc16k; do need_pkg "$p"; done
+  # WebKit: WebKitGTK's WebDriver (it brings MiniBrowser), and an X server for it (it has no headless mode);
+  # without Mesa's DRI drivers its web process aborts on EGL.
+  for p in webkit2gtk-driver xvfb xauth libgl1-mesa-dri; do need_pkg "$p"; done
   # Any Node 18+ with npm will do (Debian's, nodesource's, nvm's): only ask Debian when there is none.
   command -v node >/dev/null || need_pkg nodejs
   command -v npm >/dev/null || need_pkg npm

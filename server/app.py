@@ -21,7 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server import sessions
-from server.emulators.recognizers import Recognizer
+from server.engine.types import Recognizer
 from server.openapi import openapi_route
 from server.providers import build_providers
 from server.providers.base import Provider, ProviderError

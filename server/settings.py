@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from server.engine.config import EngineConfig
+
 TRUEBAR_AUTH_URL = "https://auth.true-bar.si/realms/truebar/protocol/openid-connect/token"
 TRUEBAR_API_BASE_URL = "https://api.true-bar.si"
 TRUEBAR_STT_WS_URL = "wss://api.true-bar.si/api/pipelines/stream"
@@ -60,20 +62,10 @@ class WiroSettings:
 
 @dataclass(frozen=True)
 class LocalSettings:
-    """The embedded pocketsphinx engine. Empty paths mean the US-English model shipped in the wheel."""
+    """The embedded engine: whether it is offered, and its own config (defaults in server/engine/config.py)."""
 
     enabled: bool = True
-    max_sessions: int = 4
-    hmm: str = ""
-    lm: str = ""
-    dict: str = ""
-    jsgf: str = ""
-    # Seconds of non-speech that end an utterance (pocketsphinx's Endpointer window).
-    vad_window_s: float = 0.3
-    # Rescoring passes at the end of each utterance: on the test clips word errors fall from 4 % to 0 % for about
-    # 60 ms more per final (bench/README.md), so they are on by default.
-    fwdflat: bool = True
-    bestpath: bool = True
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
 
 @dataclass(frozen=True)
@@ -143,6 +135,7 @@ class Settings:
             return value
 
         base = cls()
+        engine = base.local.engine
         return cls(
             host=get("APP_HOST", base.host),
             port=integer("APP_PORT", base.port, high=65535),
@@ -166,14 +159,16 @@ class Settings:
             ),
             local=LocalSettings(
                 enabled=flag("LOCAL_ENGINE", True),
-                max_sessions=integer("LOCAL_MAX_SESSIONS", 4, low=1),
-                hmm=get("LOCAL_HMM"),
-                lm=get("LOCAL_LM"),
-                dict=get("LOCAL_DICT"),
-                jsgf=get("LOCAL_JSGF"),
-                vad_window_s=number("LOCAL_VAD_WINDOW_S", 0.3),
-                fwdflat=flag("LOCAL_FWDFLAT", True),
-                bestpath=flag("LOCAL_BESTPATH", True),
+                engine=EngineConfig(
+                    max_sessions=integer("LOCAL_MAX_SESSIONS", engine.max_sessions, low=1),
+                    hmm=get("LOCAL_HMM"),
+                    lm=get("LOCAL_LM"),
+                    dictionary=get("LOCAL_DICT"),
+                    jsgf=get("LOCAL_JSGF"),
+                    vad_window_s=number("LOCAL_VAD_WINDOW_S", engine.vad_window_s),
+                    fwdflat=flag("LOCAL_FWDFLAT", engine.fwdflat),
+                    bestpath=flag("LOCAL_BESTPATH", engine.bestpath),
+                ),
             ),
             secret_key=get("APP_SECRET_KEY") or base.secret_key,
             app_password=get("APP_PASSWORD"),

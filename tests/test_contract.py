@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 
 from server import audio
-from server.emulators.recognizers import DEFAULT_SCRIPT, Recognizer, ScriptedRecognizer, load_recognizer
+from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
+from server.engine.config import EngineConfig
+from server.engine.loader import load_engine
+from server.engine.types import Recognizer
 from tests.support.stack import PROVIDERS, SECRETS, Stack, stack
 from tests.support.truebar_client import transcribe_truebar
 from tests.support.wiro_client import transcribe_wiro
@@ -92,7 +95,7 @@ def test_scripted_session_delivers_every_word(scripted_stack: Stack, provider: s
 
 @pytest.fixture(scope="module")
 def engine_stack() -> Iterator[Stack]:
-    recognizer: Recognizer = load_recognizer("pocketsphinx")
+    recognizer: Recognizer = load_engine(EngineConfig())
     with stack(recognizer) as s:
         yield s
 

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from server.emulators import truebar as emulator_module
-from server.emulators.recognizers import Hypothesis, RecognizerSession, ScriptedRecognizer
+from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.truebar import (
     SessionRecord,
     StreamOptions,
@@ -28,7 +28,8 @@ from server.emulators.truebar import (
     decode_jwt,
     encode_jwt,
 )
-from server.emulators.truebar_protocol import ProtocolError, parse_client_text, tokens_to_text
+from server.engine.types import Hypothesis, RecognizerSession
+from server.protocols.truebar import ProtocolError, parse_client_text, tokens_to_text
 from tests.support.live import running
 from tests.support.truebar_client import config_message, transcribe_truebar
 

@@ -23,8 +23,9 @@ import soxr
 import websockets
 
 from server.emulators import wiro_protocol as proto
-from server.emulators.recognizers import DEFAULT_SCRIPT, Hypothesis, ScriptedRecognizer
+from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.emulators.wiro import DEFAULT_API_KEY, EmulatorState, WiroEmulatorOptions, create_emulator
+from server.engine.types import Hypothesis
 from tests.support.live import running
 from tests.support.wiro_client import WiroResult, transcribe_wiro
 
@@ -640,12 +641,12 @@ def test_cli_help_documents_default_credentials() -> None:
 def test_cli_falls_back_to_scripted_when_the_engine_cannot_load(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from server.emulators import recognizers, wiro
+    from server.emulators import wiro
 
     def broken(name: str = "pocketsphinx", **options: object) -> Any:
         raise ImportError("No module named 'pocketsphinx'")
 
-    monkeypatch.setattr(recognizers, "load_recognizer", broken)
+    monkeypatch.setattr(wiro, "load_recognizer", broken)
     assert isinstance(wiro._recognizer("pocketsphinx"), ScriptedRecognizer)
     err = capsys.readouterr().err
     assert "pocketsphinx recognizer is unavailable" in err and "scripted" in err

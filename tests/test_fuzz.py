@@ -25,10 +25,10 @@ from websockets.sync.client import connect
 
 from server import audio
 from server.app import create_app
-from server.emulators import truebar_protocol as tb
 from server.emulators import wiro_protocol as wp
-from server.emulators.recognizers import DEFAULT_SCRIPT, ScriptedRecognizer
+from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.emulators.wiro import WiroEmulatorOptions
+from server.protocols import truebar as tb
 from server.providers.base import ProviderError, SessionRequest
 from server.providers.local import LocalTokens
 from server.providers.truebar import TruebarProvider

@@ -37,3 +37,64 @@ def test_nothing_reads_the_environment_outside_the_entry_point() -> None:
             or (isinstance(node, ast.Name) and node.id in {"environ", "getenv"})
         ]
         assert not reads, f"{path.relative_to(SERVER)} reads the environment at lines {reads}"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SERVER.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def server_imports() -> dict[str, set[str]]:
+    """Each server module's imports of other server modules (a module imported from a package counts as the
+    package's submodule when one of that name exists)."""
+    modules = {module_name(p): p for p in SERVER.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name in modules)
+            elif isinstance(node, ast.ImportFrom) and node.module in modules:
+                found.add(node.module)
+                found.update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules)
+        graph[name] = found - {name}
+    return graph
+
+
+def test_product_code_never_imports_the_fakes() -> None:
+    for name, imported in sorted(server_imports().items()):
+        if name.startswith("server.emulators"):
+            continue
+        fakes = sorted(m for m in imported if m == "server.emulators" or m.startswith("server.emulators."))
+        assert not fakes, f"{name} imports {fakes}: the product must not lean on its fakes"
+
+
+def test_the_engine_and_protocols_stand_below_the_app() -> None:
+    """The engine and the pure protocols are building blocks: they import neither providers nor the app."""
+    for name, imported in sorted(server_imports().items()):
+        if name.startswith(("server.engine", "server.protocols")):
+            above = sorted(m for m in imported if m.startswith(("server.providers", "server.app", "server.sessions")))
+            assert not above, f"{name} imports {above}"
+
+
+def test_no_import_cycles_between_server_modules() -> None:
+    edges = server_imports()
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for dep in sorted(edges.get(node, ())):
+            if state.get(dep) == 1:
+                cycle = [*path[path.index(dep) :], dep]
+                raise AssertionError(f"import cycle: {' -> '.join(cycle)}")
+            if dep not in state:
+                visit(dep)
+        path.pop()
+        state[node] = 2
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module)

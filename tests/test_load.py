@@ -20,7 +20,7 @@ import pytest
 import websockets
 
 from server import audio
-from server.emulators.recognizers import DEFAULT_SCRIPT, ScriptedRecognizer
+from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.emulators.wiro import WiroEmulatorOptions
 from tests.support.stack import PROVIDERS, WIRO_KEY, WIRO_SECRET, Stack, stack
 

@@ -9,7 +9,7 @@ import pytest
 import websockets
 
 from server.app import create_app
-from server.emulators.recognizers import ScriptedRecognizer
+from server.emulators.scripted import ScriptedRecognizer
 from server.providers.local import LOCAL_TAG, LocalTokens
 from server.settings import LocalSettings, Settings
 from tests.support.live import running

@@ -25,7 +25,7 @@ from server import audio
 from server.app import create_app
 from server.emulators import truebar as truebar_emulator
 from server.emulators import wiro as wiro_emulator
-from server.emulators.recognizers import ScriptedRecognizer
+from server.emulators.scripted import ScriptedRecognizer
 from server.openapi import openapi_route
 from server.settings import Settings, TruebarSettings, WiroSettings
 from tests.support.live import running

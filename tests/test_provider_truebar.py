@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from server.app import create_app
-from server.emulators.recognizers import ScriptedRecognizer
+from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.truebar import TruebarEmulatorOptions, create_emulator, decode_jwt
 from server.providers.base import ProviderError, SessionRequest
 from server.providers.truebar import TruebarProvider, online_asr_tags

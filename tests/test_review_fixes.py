@@ -13,9 +13,9 @@ import pytest
 import websockets
 
 from server.app import create_app
-from server.emulators.recognizers import ScriptedRecognizer
-from server.emulators.sphinx import PocketsphinxRecognizer
+from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.truebar import SessionRecord, StreamOptions
+from server.engine.sphinx import PocketsphinxRecognizer
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings, WiroSettings
 from tests.support.live import running

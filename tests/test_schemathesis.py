@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.applications import Starlette
 
-from server.emulators.recognizers import ScriptedRecognizer
+from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.wiro import WiroEmulatorOptions
 from server.openapi import openapi_document, openapi_route
 from tests.support.stack import WIRO_KEY, WIRO_SECRET, stack

@@ -159,7 +159,7 @@ def test_redaction_of_tokens_in_log_lines() -> None:
 
 
 def test_open_sessions_per_client_are_capped_and_freed_by_ending_one() -> None:
-    from server.emulators.recognizers import ScriptedRecognizer
+    from server.emulators.scripted import ScriptedRecognizer
 
     app = create_app(Settings(max_sessions_per_client=2), local_recognizer=ScriptedRecognizer())
     with running(app) as url:

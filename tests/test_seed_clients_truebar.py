@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 from starlette.applications import Starlette
 
-from server.emulators.recognizers import ScriptedRecognizer
+from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.truebar import SessionRecord, TruebarEmulatorOptions, create_emulator
 from tests.support.live import running
 

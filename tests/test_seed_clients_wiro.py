@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from server.emulators.recognizers import DEFAULT_SCRIPT, ScriptedRecognizer
+from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.emulators.wiro import DEFAULT_API_KEY, EmulatedTask, EmulatorState, create_emulator
 from tests.support.live import running
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from server.emulators.recognizers import BYTES_PER_MS, Hypothesis, RecognizerBusy, load_recognizer
-from server.emulators.sphinx import PocketsphinxRecognizer, spoken_word
+from server.engine.sphinx import PocketsphinxRecognizer, spoken_word
+from server.engine.types import BYTES_PER_MS, Hypothesis, RecognizerBusy
 from tests.test_wer import TRANSCRIPTS, finals_text, load_clip, reference, transcribe, word_errors
 
 GRAMMAR = Path(__file__).parent / "data" / "commands.gram"
@@ -42,7 +42,7 @@ def test_spoken_word() -> None:
 
 
 def test_load_recognizer_builds_it() -> None:
-    recognizer = load_recognizer("pocketsphinx", max_sessions=2, vad_window_s=0.5)
+    recognizer = PocketsphinxRecognizer(max_sessions=2, vad_window_s=0.5)
     assert isinstance(recognizer, PocketsphinxRecognizer)
     assert (recognizer.max_sessions, recognizer.config.vad_window_s) == (2, 0.5)
 

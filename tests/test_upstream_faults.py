@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from server.app import create_app
-from server.emulators.recognizers import ScriptedRecognizer
+from server.emulators.scripted import ScriptedRecognizer
 from server.settings import Settings, TruebarSettings, WiroSettings
 from tests.support.live import running
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from server.emulators.recognizers import Hypothesis
-from server.emulators.sphinx import PocketsphinxRecognizer
+from server.engine.sphinx import PocketsphinxRecognizer
+from server.engine.types import Hypothesis
 
 SPEECH = Path(__file__).parent / "data" / "speech"
 TRANSCRIPTS: dict[str, dict[str, Any]] = json.loads((SPEECH / "transcripts.json").read_text())

@@ -7,8 +7,8 @@ Written from ../shared/specs/truebar.md, never from server.providers, so a clien
 Default credentials: username ``demo``, password ``demo``, client id ``truebar-client`` (realm ``truebar``).
 Port 0 picks a free port; the printed lines show the real URLs as TRUEBAR_* variables.
 
-`serve_stream` speaks the stream protocol on any already-authenticated WebSocket, so the app's embedded
-offline engine reuses it behind its own token check.
+The stream protocol itself is the embedded engine's stream server (server/engine/stream.py), which the app
+serves too; this module wraps it with fault injection and records of what each connection did.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ import argparse
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
-import itertools
 import json
 import logging
 import secrets
@@ -39,36 +37,12 @@ from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import Message
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
-from server.emulators.recognizers import (
-    BYTES_PER_MS,
-    Hypothesis,
-    Recognizer,
-    RecognizerBusy,
-    RecognizerSession,
-    ScriptedRecognizer,
-    load_recognizer,
-)
-from server.emulators.truebar_protocol import (
-    ASR_TASK,
-    PUNCTUATION_TASK,
-    STATUS_CANCELED,
-    STATUS_CONFIGURED,
-    STATUS_FINISHED,
-    STATUS_INITIALIZED,
-    Cancel,
-    Config,
-    Envelope,
-    EnvelopeKey,
-    Eos,
-    ProtocolError,
-    default_stages,
-    hypothesis_segment,
-    parse_client_text,
-    stage_tags,
-)
+from server.emulators.scripted import ScriptedRecognizer, load_recognizer
+from server.engine.stream import CLOSE_INTERNAL, StreamFailure, StreamStop, TruebarStream, deny
+from server.engine.types import Recognizer
+from server.protocols.truebar import ASR_TASK, Config, EnvelopeKey, default_stages, stage_tags
 
 logger = logging.getLogger(__name__)
 
@@ -77,15 +51,6 @@ DEFAULT_PASSWORD = "demo"
 DEFAULT_CLIENT_ID = "truebar-client"
 DEFAULT_REALM = "truebar"
 DEFAULT_PORT = 8091
-
-# Close codes for errors are unknown upstream: bad input is a policy violation, own failures 1011, busy 1013.
-CLOSE_POLICY = 1008
-CLOSE_INTERNAL = 1011
-CLOSE_TRY_AGAIN = 1013
-
-_PUNCTUATION_TAGS = frozenset(stage_tags(default_stages(), PUNCTUATION_TASK))
-_ids = itertools.count(1)
-
 
 @dataclass(frozen=True)
 class StreamOptions:
@@ -152,17 +117,6 @@ class SessionRecord:
         return [m for m in self.sent if m.get("type", m.get("messageType")) == kind]
 
 
-class _Fail(Exception):
-    def __init__(self, message: str, code: int = CLOSE_POLICY) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
-class _Stop(Exception):
-    """End the handler now, sending nothing more (the socket is already closed, or is being dropped)."""
-
-
 async def serve_stream(
     websocket: WebSocket,
     recognizer: Recognizer,
@@ -172,15 +126,13 @@ async def serve_stream(
     token_expires_at: float | None = None,
     tags: Collection[str],
 ) -> None:
-    """Speak the Truebar stream protocol on an authenticated, not yet accepted WebSocket until it ends.
-
-    `tags` are the ASR tags a CONFIG may name. Never raises for anything the client does.
-    """
-    stream = _Stream(websocket, recognizer, options, record or SessionRecord(keep=False), token_expires_at, tags)
-    await stream.run()
+    """Speak the Truebar stream protocol, with `options`' faults, on an authenticated, not yet accepted WebSocket
+    until it ends, writing what happened into `record`. Never raises for anything the client does."""
+    record = record or SessionRecord(keep=False)
+    await _EmulatedStream(websocket, recognizer, options, record, token_expires_at, tags).run()
 
 
-class _Stream:
+class _EmulatedStream(TruebarStream):
     def __init__(
         self,
         websocket: WebSocket,
@@ -190,177 +142,54 @@ class _Stream:
         token_expires_at: float | None,
         tags: Collection[str],
     ) -> None:
-        self.ws = websocket
-        self.recognizer = recognizer
+        super().__init__(websocket, recognizer, tags=tags, envelope_key=options.envelope_key)
         self.options = options
         self.record = record
         self.expires_at = token_expires_at if options.expire_mid_session else None
-        self.tags = frozenset(tags)
-        self.envelope = Envelope(options.envelope_key)
-        self.session: RecognizerSession | None = None
-        self.config: Config | None = None
-        self.punctuate = False
-        self.session_id = 0
-        self.session_bytes = 0
-        self.interim_open = False
 
-    async def run(self) -> None:
-        try:
-            await self.ws.accept()
-            await self.send(self.envelope.status(STATUS_INITIALIZED))
-            while True:
-                message = await self.receive()
-                if message["type"] == "websocket.disconnect":
-                    self.record.close_code = message.get("code")
-                    self.record.outcome = "CANCELED" if self.session else "DISCONNECTED"
-                    return
-                if message.get("bytes") is not None:
-                    await self.on_audio(message["bytes"])
-                elif message.get("text") is not None:
-                    await self.on_text(message["text"])
-        except _Fail as exc:
-            await self.fail(exc)
-        except _Stop:
-            pass
-        except WebSocketDisconnect as exc:
-            self.record.close_code = exc.code
-            self.record.outcome = "CANCELED" if self.session else "DISCONNECTED"
-        except Exception:
-            logger.exception("Truebar stream handler failed")
-            await self.fail(_Fail("Internal error in the pipeline.", CLOSE_INTERNAL))
-        finally:
-            await self.release()
-            self.record.ended.set()
+    def receive_deadline(self) -> float | None:
+        return self.expires_at
 
-    async def receive(self) -> Message:
-        if self.expires_at is None:
-            return await self.ws.receive()
-        remaining = self.expires_at - time.time()
-        try:
-            if remaining <= 0:
-                raise TimeoutError
-            async with asyncio.timeout(remaining):
-                return await self.ws.receive()
-        except TimeoutError:
-            raise _Fail("The access token has expired.") from None
-
-    async def send(self, message: dict[str, Any]) -> None:
-        if self.record.keep:
-            self.record.sent.append(message)
-        await self.ws.send_text(json.dumps(message, separators=(",", ":")))
-
-    async def fail(self, exc: _Fail) -> None:
-        self.record.outcome = "ERROR"
-        self.record.errors.append(exc.message)
-        with contextlib.suppress(Exception):
-            await self.send(self.envelope.error(exc.message))
-            await self.ws.close(exc.code)
-            self.record.close_code = exc.code
-
-    async def release(self) -> None:
-        session, self.session = self.session, None
-        if session is not None:
-            with contextlib.suppress(Exception):
-                await session.aclose()
-
-    async def on_audio(self, data: bytes) -> None:
-        if self.session is None:
-            raise _Fail("Audio received before CONFIG: configure the session first.")
-        if len(data) % 2:
-            raise _Fail(f"Malformed audio frame: {len(data)} bytes is not a whole number of 16-bit samples.")
+    async def before_audio(self, data: bytes) -> None:
         record, o = self.record, self.options
         record.frames += 1
         if record.keep:
             record.pcm += data
-        self.session_bytes += len(data)
         if o.drop_after_frames is not None and record.frames >= o.drop_after_frames:
             # Returning without a close frame makes the server drop the TCP connection (the client sees 1006).
-            record.outcome = "DROPPED"
-            raise _Stop
+            self.outcome = "DROPPED"
+            raise StreamStop
         if o.error_after_frames is not None and record.frames >= o.error_after_frames:
-            raise _Fail("Injected fault: the ASR stage failed.", CLOSE_INTERNAL)
+            raise StreamFailure("Injected fault: the ASR stage failed.", CLOSE_INTERNAL)
         if o.warning_after_frames is not None and record.frames == o.warning_after_frames:
             await self.send(self.envelope.warning("Injected warning: audio quality is low."))
-        await self.emit(await self.session.feed(data))
 
-    async def on_text(self, text: str) -> None:
-        if self.record.keep:
-            self.record.received.append(text)
-        try:
-            message = parse_client_text(text)
-        except ProtocolError as exc:
-            raise _Fail(str(exc)) from None
-        if isinstance(message, Config):
-            await self.on_config(message)
-        elif isinstance(message, Eos):
-            await self.on_eos(message)
-        elif isinstance(message, Cancel):
-            await self.on_cancel()
-
-    async def on_config(self, config: Config) -> None:
-        if self.session is not None:
-            raise _Fail("CONFIG received while a session is configured: send EOS or CANCEL first.")
-        if config.asr.tag not in self.tags:
-            raise _Fail(f"Unknown ASR tag or not available for streaming: {config.asr.tag}.")
-        warnings = [f"Unknown ASR parameter ignored: {name}." for name in config.unknown_asr_parameters()]
-        punctuate = False
-        for stage in config.stages[1:]:
-            if stage.task == PUNCTUATION_TASK and stage.tag in _PUNCTUATION_TAGS:
-                punctuate = True
-            elif stage.policy == "SKIP":
-                warnings.append(f"Stage {stage.task} ({stage.tag}) is not available and was skipped.")
-            else:
-                raise _Fail(f"Stage {stage.task} ({stage.tag}) is not available.")
-        try:
-            self.session = await self.recognizer.open()
-        except RecognizerBusy as exc:
-            raise _Fail(f"The service is busy, try again later: {exc}", CLOSE_TRY_AGAIN) from None
-        self.config = config
-        self.punctuate = punctuate
-        self.session_bytes = 0
-        self.interim_open = False
-        self.session_id = next(_ids)
-        self.record.configs.append(config)
-        for warning in warnings:
-            await self.send(self.envelope.warning(warning))
+    async def before_configured(self) -> None:
         if self.options.configured_delay_s > 0:
             await asyncio.sleep(self.options.configured_delay_s)
-        await self.send(self.envelope.status(STATUS_CONFIGURED, sessionId=self.session_id, recordingId=self.session_id))
 
-    async def on_eos(self, eos: Eos) -> None:
-        if self.session is None:
-            raise _Fail("EOS received before CONFIG.")
-        await self.emit(await self.session.finish())
-        await self.release()
+    async def before_finished(self) -> None:
         if self.options.finished_delay_s > 0:
             await asyncio.sleep(self.options.finished_delay_s)
-        fields: dict[str, Any] = {"sessionId": self.session_id, "lengthMs": self.session_bytes // BYTES_PER_MS}
-        if eos.lock_session:
-            fields["sessionLockKey"] = secrets.token_urlsafe(16)
-        await self.send(self.envelope.status(STATUS_FINISHED, **fields))
-        self.record.outcome = "FINISHED"
-        await self.ws.close(1000)
-        self.record.close_code = 1000
-        raise _Stop
 
-    async def on_cancel(self) -> None:
-        await self.release()
-        self.config = None
-        await self.send(self.envelope.status(STATUS_CANCELED))
+    def observe_sent(self, message: dict[str, Any]) -> None:
+        if self.record.keep:
+            self.record.sent.append(message)
 
-    async def emit(self, hypotheses: list[Hypothesis]) -> None:
-        config = self.config
-        if config is None:
-            return
-        for hyp in hypotheses:
-            if not hyp.is_final and not config.enable_interims:
-                continue
-            segment = hypothesis_segment(hyp, punctuate=self.punctuate)
-            # An empty segment is only worth sending when it replaces an interim the client is showing.
-            if not segment["tokens"] and not self.interim_open:
-                continue
-            await self.send(self.envelope.text_segment(segment))
-            self.interim_open = not hyp.is_final
+    def observe_text(self, text: str) -> None:
+        if self.record.keep:
+            self.record.received.append(text)
+
+    def observe_config(self, config: Config) -> None:
+        self.record.configs.append(config)
+
+    def observe_error(self, message: str) -> None:
+        self.record.errors.append(message)
+
+    async def ended(self) -> None:
+        self.record.outcome = self.outcome
+        self.record.close_code = self.close_code
+        self.record.ended.set()
 
 
 # Keycloak-style tokens: HS256 JWTs signed by hand.
@@ -510,14 +339,6 @@ class TruebarEmulator:
             token_expires_at=float(claims["exp"]),
             tags=self.online_tags,
         )
-
-
-async def deny(websocket: WebSocket, status: int) -> None:
-    """Refuse the upgrade with an HTTP status; servers without the denial extension can only send 403."""
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(Response(status_code=status))
-    else:
-        await websocket.close(CLOSE_POLICY)
 
 
 def create_emulator(options: TruebarEmulatorOptions | None = None, recognizer: Recognizer | None = None) -> Starlette:

@@ -47,7 +47,8 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from server.emulators import wiro_protocol as proto
-from server.emulators.recognizers import Hypothesis, Recognizer, RecognizerBusy, RecognizerSession
+from server.emulators.scripted import ScriptedRecognizer, load_recognizer
+from server.engine.types import Hypothesis, Recognizer, RecognizerBusy, RecognizerSession
 
 log = logging.getLogger("wiro.emulator")
 
@@ -564,8 +565,6 @@ def create_emulator(
     options: WiroEmulatorOptions | None = None, recognizer: Recognizer | None = None
 ) -> Starlette:
     """The emulator app; `app.state.wiro` is its EmulatorState. The recognizer defaults to the scripted."""
-    from server.emulators.recognizers import ScriptedRecognizer
-
     opts = options or WiroEmulatorOptions()
     routes: list[BaseRoute] = [
         WebSocketRoute("/v1", socket_endpoint),
@@ -581,8 +580,6 @@ def create_emulator(
 
 
 def _recognizer(name: str) -> Recognizer:
-    from server.emulators.recognizers import ScriptedRecognizer, load_recognizer
-
     if name == "scripted":
         return ScriptedRecognizer()
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from server.emulators.recognizers import Recognizer
+from server.engine.types import Recognizer
 from server.providers.base import Provider
 from server.settings import Settings
 

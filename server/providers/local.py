@@ -1,8 +1,8 @@
 """The embedded offline engine (pocketsphinx), spoken to over the Truebar protocol on the app's own socket.
 
 The page uses the same Truebar client for it: the grant has the Truebar shape, the app mints and checks the
-short-lived token itself, and the stream endpoint (/api/local/stream) is served by the same protocol code as the
-Truebar emulator, so the two cannot drift apart.
+short-lived token itself, and the stream endpoint (/api/local/stream) is the engine's own Truebar-protocol stream
+server (server/engine/stream.py), which the Truebar emulator wraps with its faults, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from server.emulators.recognizers import Recognizer, load_recognizer
-from server.emulators.truebar import StreamOptions, deny, serve_stream
+from server.engine.loader import load_engine
+from server.engine.stream import deny, serve_stream
+from server.engine.types import Recognizer
 from server.providers.base import Grant, ProviderError, ProviderStatus, SessionRequest
 from server.settings import Settings
 
@@ -111,19 +112,8 @@ class LocalProvider:
         """The engine, loaded once off the event loop (loading the model takes about a second)."""
         async with self._loading:
             if self._recognizer is None:
-                local = self.settings.local
-                options: dict[str, object] = {
-                    "hmm": local.hmm or None,
-                    "lm": local.lm or None,
-                    "dict": local.dict or None,
-                    "jsgf": local.jsgf or None,
-                    "vad_window_s": local.vad_window_s,
-                    "fwdflat": local.fwdflat,
-                    "bestpath": local.bestpath,
-                    "max_sessions": local.max_sessions,
-                }
                 try:
-                    recognizer = await asyncio.to_thread(load_recognizer, "pocketsphinx", **options)
+                    recognizer = await asyncio.to_thread(load_engine, self.settings.local.engine)
                     warm_up = getattr(recognizer, "warm_up", None)
                     if warm_up is not None:
                         # Start the worker processes and load the model now, not in the first session.
@@ -168,7 +158,7 @@ class LocalProvider:
         except ProviderError:
             await deny(websocket, 503)
             return
-        await serve_stream(websocket, recognizer, StreamOptions(), tags=[LOCAL_TAG])
+        await serve_stream(websocket, recognizer, tags=[LOCAL_TAG])
 
     async def end_session(self, session_id: str) -> None:
         return None  # nothing is held upstream: the socket's end frees the decoder

@@ -421,8 +421,9 @@ export class RunController {
     if (run.outcome) return;
     this.lastError = message;
     this.view.showError(message);
-    run.session.cancel();
+    // Ended first, so the session's own `cancelled` does not decide how this run is remembered.
     this.endRun(run, 'error');
+    run.session.cancel();
   }
 
   /** Stop: the last words are waited for. */

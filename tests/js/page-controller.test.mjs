@@ -197,6 +197,24 @@ test('pageStatus covers every session state', () => {
   assert.equal(pageStatus('error', {}, run).state, 'error');
 });
 
+test('a file that fails while it is read ends the run in the error state, with its message', async () => {
+  const w = world();
+  let fileOptions;
+  const { controller, rec } = setup(w, {
+    startFileSource: async (_file, o) => { fileOptions = o; return source(); },
+  });
+  const running = controller.start({ ...request, file: { name: 'talk.wav' } });
+  for (let i = 0; i < 5; i++) await tick();
+  ready(w.Sock.instances[0]);
+  await running;
+  assert.equal(rec.states()[0], 'starting: decoding talk.wav');
+  fileOptions.onError(new Error('The file could not be decoded.'));
+  assert.equal(rec.states().at(-1), 'error');
+  assert.equal(rec.of('showError').at(-1)[0], 'The file could not be decoded.');
+  assert.equal(controller.lastRun.outcome, 'error');
+  assert.equal(controller.lastRun.session.state, 'cancelled', 'the session is abandoned');
+});
+
 test('a restored transcript can be exported and cleared; the next Start begins a fresh one', async () => {
   const w = world();
   const { controller, rec, src } = setup(w);

@@ -1,4 +1,5 @@
-"""Launch Debian's Chromium and Firefox ESR through Playwright with a fake microphone playing a WAV file.
+"""Launch Debian's Chromium and Firefox ESR through Playwright with a fake microphone playing a WAV file (WebKit:
+see webkit.py, which reuses the WAV microphone hook).
 
 Chromium plays the WAV itself (--use-file-for-fake-audio-capture). Firefox's fake device is a 1 kHz tone, so there
 an init script replaces getUserMedia with a stream that plays the WAV through a MediaStreamAudioDestinationNode.
@@ -39,17 +40,17 @@ FIREFOX_PREFS: dict[str, str | int | bool] = {
     "network.proxy.allow_hijacking_localhost": False,
 }
 
-# Replaces getUserMedia (Firefox, or Chromium when asked) with a stream playing the WAV served at FAKE_WAV_URL.
+# Replaces getUserMedia with a stream playing a WAV through a MediaStreamAudioDestinationNode. A function of the one
+# thing engines differ in, how the page gets the WAV's bytes: `loadWav` returns a Promise of an ArrayBuffer.
 # The WAV starts when getUserMedia resolves, as a real microphone would; window.__fakeMicEnded tells when it ends.
-WAV_MIC_SCRIPT = """
-(() => {
+WAV_MIC_HOOK = """
+(loadWav) => {
   const md = navigator.mediaDevices;
   if (!md) return;
   md.getUserMedia = async (constraints) => {
     if (!constraints || !constraints.audio) throw new DOMException('video is not faked', 'NotFoundError');
     const ctx = new AudioContext();
-    const data = await (await fetch('FAKE_WAV_URL')).arrayBuffer();
-    const buffer = await ctx.decodeAudioData(data);
+    const buffer = await ctx.decodeAudioData(await loadWav());
     const src = ctx.createBufferSource();
     src.buffer = buffer;
     const dest = ctx.createMediaStreamDestination();
@@ -60,8 +61,11 @@ WAV_MIC_SCRIPT = """
     src.start();
     return dest.stream;
   };
-})();
-""".replace("FAKE_WAV_URL", FAKE_WAV_URL)
+}
+"""
+
+# The init script for Firefox (or Chromium when asked): the WAV comes from FAKE_WAV_URL, which page.route serves.
+WAV_MIC_SCRIPT = f"({WAV_MIC_HOOK})(async () => (await fetch('{FAKE_WAV_URL}')).arrayBuffer());"
 
 
 @contextlib.contextmanager

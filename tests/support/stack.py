@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from server.app import create_app
 from server.emulators import truebar as truebar_emulator
 from server.emulators import wiro as wiro_emulator
-from server.emulators.recognizers import Recognizer
+from server.engine.types import Recognizer
 from server.settings import Settings, TruebarSettings, WiroSettings
 from tests.support.live import running
 

@@ -1,67 +1,14 @@
-"""The streaming recognizer interface the emulators and the local engine share, and a scripted recognizer.
+"""A scripted recognizer for protocol tests and the emulators: deterministic words paced by the amount of audio.
 
-Audio in is always 16 kHz mono signed 16-bit little-endian PCM (bytes). Times are milliseconds from the start of
-the session's audio. A session is fed in order by one task at a time; implementations do their CPU work off the
-event loop so one session's decoding never stalls another's socket.
+It is a fake (it ignores what the audio says), so it lives with the emulators; the product loads the real engine
+through server.engine.loader.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
-SAMPLE_RATE = 16_000
-BYTES_PER_MS = SAMPLE_RATE * 2 // 1000  # 32 bytes of PCM16 mono per millisecond
-
-
-@dataclass(frozen=True)
-class Word:
-    text: str
-    start_ms: int
-    end_ms: int
-
-
-@dataclass(frozen=True)
-class Hypothesis:
-    """One utterance's words. A partial (is_final False) replaces the previous partial of the same utterance; a
-    final commits the utterance and the next hypothesis starts a new one."""
-
-    words: tuple[Word, ...]
-    is_final: bool
-    start_ms: int
-    end_ms: int
-
-    @property
-    def text(self) -> str:
-        return " ".join(w.text for w in self.words)
-
-
-class RecognizerBusy(Exception):
-    """Raised by Recognizer.open when every session slot is taken."""
-
-
-class RecognizerSession(Protocol):
-    async def feed(self, pcm: bytes) -> list[Hypothesis]:
-        """Decode more audio (any even byte count); return the hypotheses it produced, oldest first."""
-        ...
-
-    async def finish(self) -> list[Hypothesis]:
-        """End of stream: return the remaining hypotheses; the last utterance, if any, as a final."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release the session's slot and decoder. Safe to call twice and after finish()."""
-        ...
-
-
-class Recognizer(Protocol):
-    name: str
-
-    async def open(self) -> RecognizerSession:
-        """A new session. Raises RecognizerBusy when the concurrency bound is reached."""
-        ...
-
+from server.engine.types import BYTES_PER_MS, Hypothesis, Recognizer, RecognizerBusy, Word
 
 DEFAULT_SCRIPT = [
     "the",
@@ -168,12 +115,13 @@ class ScriptedSession:
             self._owner.active -= 1
 
 
-def load_recognizer(name: str = "pocketsphinx", **options: object) -> Recognizer:
-    """The recognizer called `name`: "pocketsphinx" (the embedded engine, the default) or "scripted"."""
+def load_recognizer(name: str = "pocketsphinx") -> Recognizer:
+    """The recognizer an emulator runs, by name: "pocketsphinx" (the embedded engine's fast pass, with its defaults)
+    or "scripted"."""
     if name == "scripted":
         return ScriptedRecognizer()
     if name == "pocketsphinx":
-        from server.emulators.sphinx import PocketsphinxRecognizer
+        from server.engine.sphinx import PocketsphinxRecognizer
 
-        return PocketsphinxRecognizer(**options)  # type: ignore[arg-type]
+        return PocketsphinxRecognizer()
     raise ValueError(f"unknown recognizer {name!r}: choose pocketsphinx or scripted")

@@ -26,7 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from server.emulators.recognizers import BYTES_PER_MS, SAMPLE_RATE, Hypothesis, RecognizerBusy, Word
+from server.engine.config import EngineConfig
+from server.engine.types import BYTES_PER_MS, SAMPLE_RATE, Hypothesis, RecognizerBusy, Word
 
 FRAME_MS = 30  # the Endpointer's frame at 16 kHz: 480 samples, 960 bytes
 DECODER_FRAME_MS = 10  # pocketsphinx's feature frame rate is 100 per second
@@ -36,6 +37,7 @@ PARTIAL_EVERY_MS = 100  # of audio: how often the partial text is looked at
 _ALTERNATE = re.compile(r"\(\d+\)$")
 
 T = TypeVar("T")
+_DEFAULTS = EngineConfig()
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,11 @@ class DecoderConfig:
     lm: str = ""
     dictionary: str = ""
     jsgf: str = ""
-    vad_window_s: float = 0.3
+    vad_window_s: float = _DEFAULTS.vad_window_s
     vad_ratio: float = 0.9
     vad_mode: int = 0
-    fwdflat: bool = False
-    bestpath: bool = False
+    fwdflat: bool = _DEFAULTS.fwdflat
+    bestpath: bool = _DEFAULTS.bestpath
     preroll_ms: int = PREROLL_MS
     keep_warm: bool = True
 
@@ -359,10 +361,10 @@ class PocketsphinxRecognizer:
         lm: str | None = None,
         dict: str | None = None,  # pocketsphinx's own name for the pronunciation dictionary
         jsgf: str | None = None,
-        vad_window_s: float = 0.3,
-        fwdflat: bool = False,
-        bestpath: bool = False,
-        max_sessions: int = 4,
+        vad_window_s: float = _DEFAULTS.vad_window_s,
+        fwdflat: bool = _DEFAULTS.fwdflat,
+        bestpath: bool = _DEFAULTS.bestpath,
+        max_sessions: int = _DEFAULTS.max_sessions,
         workers: int | None = None,
         mode: Literal["process", "thread"] = "process",
         preroll_ms: int = PREROLL_MS,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from server.emulators.recognizers import Hypothesis
+from server.engine.types import Hypothesis
 
 EnvelopeKey = Literal["type", "messageType"]
 

@@ -1,0 +1,6 @@
+"""The embedded speech engine: product code that makes the default run transcribe with no account and no network.
+
+types.py holds the recognizer interface, config.py the engine's settings and their defaults (the one place they are
+written), sphinx.py the streaming pocketsphinx pass, loader.py builds the engine from its config, and stream.py
+serves it over the Truebar stream protocol on the app's own socket.
+"""

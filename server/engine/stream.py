@@ -1,0 +1,284 @@
+"""The Truebar stream protocol over a Recognizer, on an already-authenticated WebSocket.
+
+The app serves its embedded engine with it at /api/local/stream, so the page speaks to the engine with the same
+client it uses for Truebar. It carries no fault injection and keeps no audio: the Truebar emulator subclasses
+`TruebarStream` and adds both through the hooks (`before_audio`, `before_configured`, `before_finished`,
+`receive_deadline`, `observe_*`, `ended`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import secrets
+import time
+from collections.abc import Collection
+from typing import Any
+
+from starlette.responses import Response
+from starlette.types import Message
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server.engine.types import BYTES_PER_MS, Hypothesis, Recognizer, RecognizerBusy, RecognizerSession
+from server.protocols.truebar import (
+    PUNCTUATION_TASK,
+    STATUS_CANCELED,
+    STATUS_CONFIGURED,
+    STATUS_FINISHED,
+    STATUS_INITIALIZED,
+    Cancel,
+    Config,
+    Envelope,
+    EnvelopeKey,
+    Eos,
+    ProtocolError,
+    default_stages,
+    hypothesis_segment,
+    parse_client_text,
+    stage_tags,
+)
+
+logger = logging.getLogger(__name__)
+
+# Close codes for errors are unknown upstream: bad input is a policy violation, own failures 1011, busy 1013.
+CLOSE_POLICY = 1008
+CLOSE_INTERNAL = 1011
+CLOSE_TRY_AGAIN = 1013
+
+_PUNCTUATION_TAGS = frozenset(stage_tags(default_stages(), PUNCTUATION_TASK))
+_ids = itertools.count(1)
+
+
+class StreamFailure(Exception):
+    """Ends the stream with an ERROR message naming `message`, then a close with `code`."""
+
+    def __init__(self, message: str, code: int = CLOSE_POLICY) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class StreamStop(Exception):
+    """End the handler now, sending nothing more (the socket is already closed, or is being dropped)."""
+
+
+class TruebarStream:
+    """One connection. `outcome` ends as FINISHED, CANCELED (client closed mid-session), DISCONNECTED (closed while
+    idle), ERROR or (set by a subclass) DROPPED; `close_code` is the close code seen or sent."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        recognizer: Recognizer,
+        *,
+        tags: Collection[str],
+        envelope_key: EnvelopeKey = "type",
+    ) -> None:
+        self.ws = websocket
+        self.recognizer = recognizer
+        self.tags = frozenset(tags)
+        self.envelope = Envelope(envelope_key)
+        self.session: RecognizerSession | None = None
+        self.config: Config | None = None
+        self.punctuate = False
+        self.session_id = 0
+        self.session_bytes = 0
+        self.interim_open = False
+        self.outcome = "OPEN"
+        self.close_code: int | None = None
+
+    # Hooks for subclasses (the emulator's faults and records); the product needs none of them.
+
+    def receive_deadline(self) -> float | None:
+        """Epoch seconds after which waiting for the client's next message fails the stream; None: no limit."""
+        return None
+
+    def deadline_message(self) -> str:
+        return "The access token has expired."
+
+    async def before_audio(self, data: bytes) -> None:
+        """Called for each valid audio frame of a configured session, before it is decoded."""
+
+    async def before_configured(self) -> None:
+        """Called between accepting a CONFIG and answering CONFIGURED."""
+
+    async def before_finished(self) -> None:
+        """Called between the last finals after EOS and STATUS FINISHED."""
+
+    def observe_sent(self, message: dict[str, Any]) -> None:
+        """Every message sent, before it is sent."""
+
+    def observe_text(self, text: str) -> None:
+        """Every text message received, before it is parsed."""
+
+    def observe_config(self, config: Config) -> None:
+        """Every CONFIG accepted."""
+
+    def observe_error(self, message: str) -> None:
+        """Every ERROR the stream ends with."""
+
+    async def ended(self) -> None:
+        """Called once when the handler is done and the recognizer session is released."""
+
+    # The protocol.
+
+    async def run(self) -> None:
+        """Speak the protocol until the connection ends. Never raises for anything the client does."""
+        try:
+            await self.ws.accept()
+            await self.send(self.envelope.status(STATUS_INITIALIZED))
+            while True:
+                message = await self.receive()
+                if message["type"] == "websocket.disconnect":
+                    self.close_code = message.get("code")
+                    self.outcome = "CANCELED" if self.session else "DISCONNECTED"
+                    return
+                if message.get("bytes") is not None:
+                    await self.on_audio(message["bytes"])
+                elif message.get("text") is not None:
+                    await self.on_text(message["text"])
+        except StreamFailure as exc:
+            await self.fail(exc)
+        except StreamStop:
+            pass
+        except WebSocketDisconnect as exc:
+            self.close_code = exc.code
+            self.outcome = "CANCELED" if self.session else "DISCONNECTED"
+        except Exception:
+            logger.exception("Truebar stream handler failed")
+            await self.fail(StreamFailure("Internal error in the pipeline.", CLOSE_INTERNAL))
+        finally:
+            await self.release()
+            await self.ended()
+
+    async def receive(self) -> Message:
+        deadline = self.receive_deadline()
+        if deadline is None:
+            return await self.ws.receive()
+        remaining = deadline - time.time()
+        try:
+            if remaining <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(remaining):
+                return await self.ws.receive()
+        except TimeoutError:
+            raise StreamFailure(self.deadline_message()) from None
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.observe_sent(message)
+        await self.ws.send_text(json.dumps(message, separators=(",", ":")))
+
+    async def fail(self, exc: StreamFailure) -> None:
+        self.outcome = "ERROR"
+        self.observe_error(exc.message)
+        with contextlib.suppress(Exception):
+            await self.send(self.envelope.error(exc.message))
+            await self.ws.close(exc.code)
+            self.close_code = exc.code
+
+    async def release(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await session.aclose()
+
+    async def on_audio(self, data: bytes) -> None:
+        if self.session is None:
+            raise StreamFailure("Audio received before CONFIG: configure the session first.")
+        if len(data) % 2:
+            raise StreamFailure(f"Malformed audio frame: {len(data)} bytes is not a whole number of 16-bit samples.")
+        self.session_bytes += len(data)
+        await self.before_audio(data)
+        await self.emit(await self.session.feed(data))
+
+    async def on_text(self, text: str) -> None:
+        self.observe_text(text)
+        try:
+            message = parse_client_text(text)
+        except ProtocolError as exc:
+            raise StreamFailure(str(exc)) from None
+        if isinstance(message, Config):
+            await self.on_config(message)
+        elif isinstance(message, Eos):
+            await self.on_eos(message)
+        elif isinstance(message, Cancel):
+            await self.on_cancel()
+
+    async def on_config(self, config: Config) -> None:
+        if self.session is not None:
+            raise StreamFailure("CONFIG received while a session is configured: send EOS or CANCEL first.")
+        if config.asr.tag not in self.tags:
+            raise StreamFailure(f"Unknown ASR tag or not available for streaming: {config.asr.tag}.")
+        warnings = [f"Unknown ASR parameter ignored: {name}." for name in config.unknown_asr_parameters()]
+        punctuate = False
+        for stage in config.stages[1:]:
+            if stage.task == PUNCTUATION_TASK and stage.tag in _PUNCTUATION_TAGS:
+                punctuate = True
+            elif stage.policy == "SKIP":
+                warnings.append(f"Stage {stage.task} ({stage.tag}) is not available and was skipped.")
+            else:
+                raise StreamFailure(f"Stage {stage.task} ({stage.tag}) is not available.")
+        try:
+            self.session = await self.recognizer.open()
+        except RecognizerBusy as exc:
+            raise StreamFailure(f"The service is busy, try again later: {exc}", CLOSE_TRY_AGAIN) from None
+        self.config = config
+        self.punctuate = punctuate
+        self.session_bytes = 0
+        self.interim_open = False
+        self.session_id = next(_ids)
+        self.observe_config(config)
+        for warning in warnings:
+            await self.send(self.envelope.warning(warning))
+        await self.before_configured()
+        await self.send(self.envelope.status(STATUS_CONFIGURED, sessionId=self.session_id, recordingId=self.session_id))
+
+    async def on_eos(self, eos: Eos) -> None:
+        if self.session is None:
+            raise StreamFailure("EOS received before CONFIG.")
+        await self.emit(await self.session.finish())
+        await self.release()
+        await self.before_finished()
+        fields: dict[str, Any] = {"sessionId": self.session_id, "lengthMs": self.session_bytes // BYTES_PER_MS}
+        if eos.lock_session:
+            fields["sessionLockKey"] = secrets.token_urlsafe(16)
+        await self.send(self.envelope.status(STATUS_FINISHED, **fields))
+        self.outcome = "FINISHED"
+        await self.ws.close(1000)
+        self.close_code = 1000
+        raise StreamStop
+
+    async def on_cancel(self) -> None:
+        await self.release()
+        self.config = None
+        await self.send(self.envelope.status(STATUS_CANCELED))
+
+    async def emit(self, hypotheses: list[Hypothesis]) -> None:
+        config = self.config
+        if config is None:
+            return
+        for hyp in hypotheses:
+            if not hyp.is_final and not config.enable_interims:
+                continue
+            segment = hypothesis_segment(hyp, punctuate=self.punctuate)
+            # An empty segment is only worth sending when it replaces an interim the client is showing.
+            if not segment["tokens"] and not self.interim_open:
+                continue
+            await self.send(self.envelope.text_segment(segment))
+            self.interim_open = not hyp.is_final
+
+
+async def deny(websocket: WebSocket, status: int) -> None:
+    """Refuse the upgrade with an HTTP status; servers without the denial extension can only send 403."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(Response(status_code=status))
+    else:
+        await websocket.close(CLOSE_POLICY)
+
+
+async def serve_stream(websocket: WebSocket, recognizer: Recognizer, *, tags: Collection[str]) -> None:
+    """The product's stream: the protocol over `recognizer` with no faults and nothing kept."""
+    await TruebarStream(websocket, recognizer, tags=tags).run()
