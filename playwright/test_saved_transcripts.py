@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from server.emulators.recognizers import ScriptedRecognizer
+from server.emulators.scripted import ScriptedRecognizer
 from tests.support.browsers import launch, new_page
 from tests.support.stack import Stack, stack
 
