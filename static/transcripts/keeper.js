@@ -166,6 +166,27 @@ export class TranscriptKeeper {
   }
 
   /**
+   * Take a session's lock only if nobody holds it: of two tabs opened after a crash, one restores the session.
+   * @param {string} id
+   * @returns {Promise<boolean>}
+   */
+  _tryLock(id) {
+    if (!this.locks) return Promise.resolve(true);
+    const locks = this.locks;
+    this._unlock();
+    return new Promise((resolve) => {
+      locks.request(LOCK_PREFIX + id, { ifAvailable: true }, (lock) => {
+        if (!lock) {
+          resolve(false);
+          return undefined;
+        }
+        resolve(true);
+        return new Promise((release) => { this._releaseLock = () => release(undefined); });
+      }).catch(() => resolve(false));
+    });
+  }
+
+  /**
    * A recording starts. The transcript's session is created with its first final (a Start that never got a word,
    * such as a refused microphone, leaves no empty entry behind); later recordings mark it recording again.
    * @param {{title: string, engine: string}} meta
@@ -254,7 +275,7 @@ export class TranscriptKeeper {
   /**
    * Sessions left 'recording' by a page that is gone (reload, crash, closed tab) are marked interrupted; the newest
    * is returned with its finals and becomes this page's transcript (so Clear removes it). Sessions another open tab
-   * is recording into (it holds their lock) are left alone.
+   * is recording into (it holds their lock) are left alone, and of two tabs recovering at once only one restores.
    * @returns {Promise<{session: SessionRecord, finals: FinalRecord[]} | null>}
    */
   async recoverInterrupted() {
@@ -273,11 +294,13 @@ export class TranscriptKeeper {
       const orphans = sessions.filter((s) => s.state === 'recording' && !held.has(LOCK_PREFIX + s.id));
       for (const s of orphans) this._report(await store.updateSession(s.id, { state: 'interrupted' }));
       const newest = orphans.find((s) => s.finalCount > 0);
-      if (!newest) return;
+      if (!newest || !(await this._tryLock(newest.id))) return;
       const opened = this._report(await store.getSession(newest.id));
-      if (!opened) return;
+      if (!opened) {
+        this._unlock();
+        return;
+      }
       this.currentId = newest.id;
-      this._lock(newest.id);
       restored = { session: { ...opened.session, state: 'interrupted' }, finals: opened.finals };
     });
     return restored;

@@ -17,9 +17,11 @@ function fakeLocks() {
   const held = new Set();
   return {
     held,
-    async request(name, callback) {
+    async request(name, options, callback) {
+      const cb = callback ?? options;
+      if (callback && options.ifAvailable && held.has(name)) return cb(null);
       held.add(name);
-      try { return await callback({ name, mode: 'exclusive' }); } finally { held.delete(name); }
+      try { return await cb({ name, mode: 'exclusive' }); } finally { held.delete(name); }
     },
     async query() {
       return { held: [...held].map((name) => ({ name, mode: 'exclusive', clientId: 'c' })), pending: [] };
@@ -130,6 +132,7 @@ test('a page that died mid-recording is recovered as interrupted; a live tab is 
   assert.deepEqual(states, { 'live tab': 'recording', crashed: 'interrupted' });
   // Restored once: the next load does not offer it again (it is in the history).
   assert.equal(await keeperOn(factory, { locks }).keeper.recoverInterrupted(), null);
+  assert.ok(locks.held.has(LOCK_PREFIX + dead.keeper.currentId), 'the restoring page holds it now');
 
   // A new Start on the page that restored it begins a new session; the interrupted one stays.
   await reopened.keeper.detach();
@@ -138,6 +141,19 @@ test('a page that died mid-recording is recovered as interrupted; a live tab is 
   await reopened.keeper.flush();
   assert.notEqual(reopened.keeper.currentId, dead.keeper.currentId);
   assert.equal((await reopened.keeper.query((s) => s.listSessions())).length, 3);
+});
+
+test('of two tabs opened at once after a crash, one restores the session', async () => {
+  const factory = new IDBFactory();
+  const dead = keeperOn(factory);
+  dead.keeper.startRun({ title: 'crashed', engine: 'local' });
+  dead.keeper.addFinal(seg(0), 1000);
+  await dead.keeper.flush();
+  const locks = fakeLocks();
+  const tabs = [keeperOn(factory, { locks }), keeperOn(factory, { locks })];
+  const restored = await Promise.all(tabs.map((t) => t.keeper.recoverInterrupted()));
+  assert.deepEqual(restored.map((r) => (r ? r.session.title : null)).sort(), ['crashed', null]);
+  assert.deepEqual(tabs.map((t) => t.keeper.currentId).filter(Boolean), [dead.keeper.currentId]);
 });
 
 test('a storage that cannot be opened gives one notice and the page carries on', async () => {
