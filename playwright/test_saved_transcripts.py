@@ -167,7 +167,9 @@ def exports(page: Page, prefix: str) -> dict[str, tuple[str, str]]:
     return out
 
 
-def test_reload_mid_recording_brings_the_finals_back(pw: Playwright, browser_name: str, app_stack: Stack) -> None:
+def test_reload_mid_recording_brings_the_finals_back(
+    pw: Playwright, browser_name: str, app_stack: Stack, artifacts: Path
+) -> None:
     errors: list[str] = []
     with browser_context(pw, browser_name) as ctx:
         page = open_page(ctx, browser_name, app_stack.url, errors)
@@ -191,6 +193,7 @@ def test_reload_mid_recording_brings_the_finals_back(pw: Playwright, browser_nam
         assert row.count() == 1
         assert row.get_attribute("data-state") == "interrupted"
         assert "interrupted" in row.inner_text() and "on this page" in row.inner_text()
+        page.screenshot(path=str(artifacts / f"saved-restored-{browser_name}.png"), full_page=True)
         db = stored(page)
         assert [s["state"] for s in db["sessions"]] == ["interrupted"]
         assert [f["text"] for f in sorted(db["finals"], key=lambda f: f["seq"])] == restored
