@@ -11,3 +11,4 @@ echo "## Load"; "$PY" -m bench.load --per-provider 20 --duration 60 --audio 10.1
 echo "## Load on two processes sharing Redis"; "$PY" -m bench.load --per-provider 10 --duration 60 --audio 10.1 --speed 2 --processes 2
 echo "## Minting"; "$PY" -m bench.mint --duration 10 --concurrency 8
 if [ -f bench/latency.py ]; then echo "## Latency in the browser"; "$PY" -m bench.latency; fi
+echo "## Saved transcripts"; "$PY" -m bench.transcript_store

@@ -5,7 +5,7 @@
 // One transcript can hold several recordings (Start again, or a file): each recording's times run on from where
 // the previous one ended, so the transcript and its exports keep one ordered clock. clear() starts afresh.
 //
-// Hooks for what builds on the page (storage, history): listen({onRunStart, onFinal, onRunEnd}).
+// Hooks for what builds on the page (storage, history): listen({onRunStart, onFinal, onRunEnd, onClear}).
 import { LatencyTracker } from '../latency.js';
 import { formatTime } from './format.js';
 
@@ -81,6 +81,7 @@ import { formatTime } from './format.js';
  * @property {(run: Run) => void} [onRunStart]
  * @property {(segment: Segment, run: Run) => void} [onFinal]
  * @property {(run: Run, outcome: RunOutcome) => void} [onRunEnd]
+ * @property {() => void} [onClear]  the user cleared the transcript
  */
 
 /**
@@ -162,6 +163,8 @@ export class RunController {
     this.lastError = '';
     /** @type {Set<RunListener>} */
     this.listeners = new Set();
+    /** The transcript was put back by restore(): the next Start begins a fresh one instead of adding to it. */
+    this.restored = false;
   }
 
   /** @param {RunListener} listener @returns {() => void} unsubscribes */
@@ -213,6 +216,7 @@ export class RunController {
    */
   async start(request) {
     if (this.run) return;
+    if (this.restored) this.reset();
     this.view.showError('');
     this.view.clearWarnings();
     this.lastError = '';
@@ -446,11 +450,40 @@ export class RunController {
   /** @returns {boolean} whether the transcript was cleared (not while recording) */
   clear() {
     if (this.run) return false;
+    this.reset();
+    this.notify('onClear');
+    return true;
+  }
+
+  /** Empty the transcript without telling the listeners (they decide what a cleared transcript means). */
+  reset() {
+    if (this.run) return;
     this.segments = [];
     this.endMs = 0;
     this.title = '';
+    this.restored = false;
     this.view.clearTranscript();
     this.view.showCost(null);
+    this.updateToolbar();
+  }
+
+  /**
+   * Put a saved transcript back on the page (after a reload or crash mid-recording). It can be exported and
+   * cleared like any other; the next Start begins a new transcript rather than adding to it.
+   * @param {{segments: Segment[], endMs: number, title: string}} transcript
+   * @returns {boolean} whether it was put back (not while recording, nor over a transcript already on the page)
+   */
+  restore(transcript) {
+    if (this.run || this.segments.length) return false;
+    this.reset();
+    for (const segment of transcript.segments) {
+      if (!segment.text.trim()) continue;
+      this.view.addFinal(segment, null);
+      this.segments.push(segment);
+    }
+    this.endMs = transcript.endMs;
+    this.title = transcript.title;
+    this.restored = true;
     this.updateToolbar();
     return true;
   }

@@ -1,8 +1,9 @@
 // The page: wires the controls to a RunController and renders through the DOM view. Nothing runs on import:
 // app.js calls mountPage() once the module graph is loaded.
 //
-// Where things happen, for what builds on the page: a recording starts and ends, and each final arrives, in
-// RunController (listen({onRunStart, onFinal, onRunEnd})); mountPage() returns that controller.
+// Where things happen, for what builds on the page: a recording starts and ends, each final arrives, and the
+// transcript is cleared, in RunController (listen({onRunStart, onFinal, onRunEnd, onClear})); mountPage() returns
+// that controller. Saved transcripts (IndexedDB, the history panel) hook in there: page/saved.js.
 import { openAudioContext } from '../audio/capture.js';
 import { startFileSource } from '../audio/file-source.js';
 import { browserName, formatDiagnostics, fromSession } from '../diagnostics.js';
@@ -11,6 +12,7 @@ import { LatencyTracker } from '../latency.js';
 import { Session } from '../session.js';
 import { RunController, messageOf, startFromGesture } from './controller.js';
 import { loadProviderList, loadTags } from './providers.js';
+import { mountSaved } from './saved.js';
 import { loadSettings, saveSettings } from './settings.js';
 import { createView, flash, getControls, showProviderStatus } from './view.js';
 
@@ -151,7 +153,11 @@ export function mountPage(win = window) {
 
   /** @param {ExportFormat} format */
   function download(format) {
-    const { filename, mime, text } = exportAs(format, controller.segments, controller.exportMeta(controls.provider.value));
+    saveFile(exportAs(format, controller.segments, controller.exportMeta(controls.provider.value)));
+  }
+
+  /** Hand a file to the browser's downloads. @param {{filename: string, mime: string, text: string}} file */
+  function saveFile({ filename, mime, text }) {
     const url = URL.createObjectURL(new Blob([text], { type: mime }));
     const a = doc.createElement('a');
     a.href = url;
@@ -209,6 +215,7 @@ export function mountPage(win = window) {
   }
 
   controller.listen({ onRunEnd: () => refreshDiagnostics() });
+  const saved = mountSaved({ win, controller, view, save: saveFile, storage });
 
   controls.provider.addEventListener('change', () => { remember(); onProviderChange().catch(() => {}); });
   for (const el of [controls.tag, controls.mic, controls.echo, controls.noise, controls.agc]) {
@@ -270,6 +277,7 @@ export function mountPage(win = window) {
   loadProviders()
     .then(() => loadMicrophones())
     .catch((err) => view.showError(`Could not load the app's settings (${messageOf(err)}). Reload the page; if it persists, check that the server is running.`))
+    .then(() => saved.load())
     .finally(() => {
       controller.updateToolbar();
       controls.app.dataset.ready = 'true';

@@ -214,3 +214,45 @@ test('a file that fails while it is read ends the run in the error state, with i
   assert.equal(controller.lastRun.outcome, 'error');
   assert.equal(controller.lastRun.session.state, 'cancelled', 'the session is abandoned');
 });
+
+test('a restored transcript can be exported and cleared; the next Start begins a fresh one', async () => {
+  const w = world();
+  const { controller, rec, src } = setup(w);
+  const cleared = [];
+  controller.listen({ onClear: () => cleared.push('clear') });
+  const saved = [
+    { text: 'first words', startMs: 0, endMs: 900, words: [], estimated: false },
+    { text: '  ', startMs: 900, endMs: 950, words: [], estimated: false },
+    { text: 'more words', startMs: 1000, endMs: 2000, words: [], estimated: false },
+  ];
+  assert.equal(controller.restore({ segments: saved, endMs: 2500, title: 'interrupted talk' }), true);
+  assert.deepEqual(rec.of('addFinal').map(([s, approx]) => [s.text, approx]), [['first words', null], ['more words', null]]);
+  assert.deepEqual(controller.segments.map((s) => s.text), ['first words', 'more words']);
+  assert.deepEqual(controller.exportMeta('truebar').title, 'interrupted talk');
+  assert.equal(controller.exportMeta('truebar').durationMs, 2500);
+  assert.deepEqual(rec.of('updateToolbar').at(-1), [true, false]);
+  // Not over a transcript already on the page.
+  assert.equal(controller.restore({ segments: saved, endMs: 1, title: 'x' }), false);
+  assert.equal(controller.title, 'interrupted talk');
+
+  // Start: the restored transcript is set aside without a Clear (its saved copy stays), the new one starts at 0.
+  await started(w, controller);
+  assert.deepEqual(cleared, []);
+  assert.deepEqual(controller.segments, []);
+  assert.equal(controller.title, 'transcript-2026-01-02-03-04');
+  assert.deepEqual(rec.of('addBreak'), [], 'no "new recording" divider: this is a new transcript');
+  assert.equal(controller.run?.offsetMs, 0);
+  assert.equal(controller.restore({ segments: saved, endMs: 1, title: 'x' }), false, 'not while recording');
+  src.onFrame(frame());
+  controller.cancel();
+
+  // A second Start adds to the transcript as usual (only a restored one is set aside).
+  controller.restored = false;
+  controller.segments.push(saved[0]);
+  await started(w, controller);
+  assert.equal(controller.segments.length, 1);
+  controller.cancel();
+  assert.equal(controller.clear(), true);
+  assert.deepEqual(cleared, ['clear']);
+  assert.deepEqual(controller.segments, []);
+});

@@ -1,0 +1,308 @@
+// Keeps the page's transcript in the store as it grows: one stored session per transcript (first Start to Clear),
+// every final written the moment it arrives, writes strictly in call order, failures turned into notices for people.
+//
+// Pure ES module (no DOM): the page calls it synchronously from its event handlers and never waits on it; the
+// queue makes the session exist before its first final is written. Another tab of the same page is told apart from
+// a page that died mid-recording by a Web Lock held for as long as the page owns the session.
+/** @typedef {import('./store.js').TranscriptStore} TranscriptStore */
+/** @typedef {import('./store.js').SessionRecord} SessionRecord */
+/** @typedef {import('./store.js').FinalRecord} FinalRecord */
+/** @typedef {import('./store.js').FinalInput} FinalInput */
+/** @typedef {import('./store.js').StoreError} StoreError */
+/** @typedef {import('./store.js').Cap} Cap */
+/**
+ * @template T
+ * @typedef {import('./store.js').Result<T>} Result
+ */
+
+/**
+ * What the page should tell the user. `dropped`: sessions removed for the cap (the page also refreshes its list).
+ * @typedef {{kind: 'error', error: StoreError, message: string}
+ *   | {kind: 'dropped', sessions: SessionRecord[], message: string}
+ *   | {kind: 'skipped', count: number, message: string}} Notice
+ */
+
+/** The subset of the Web Locks API used here. @typedef {Pick<LockManager, 'request'|'query'>} Locks */
+
+export const LOCK_PREFIX = 'live-stt.transcript.';
+
+/** @param {number} ms epoch */
+export const describeDate = (ms) => new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+/** @param {SessionRecord[]} sessions */
+export function droppedMessage(sessions) {
+  const n = sessions.length;
+  const which = sessions.slice(0, 3).map((s) => describeDate(s.startedAt)).join('; ');
+  return `Storage limit reached: the ${n === 1 ? 'oldest saved transcript was' : `${n} oldest saved transcripts were`} `
+    + `removed (${which}${n > 3 ? '; …' : ''}).`;
+}
+
+/** @param {StoreError} error */
+export function errorMessage(error) {
+  if (error.kind === 'missing') {
+    return 'The saved copy of this transcript was deleted (in another tab?): what follows is not being saved. '
+      + 'Clear or reload to start a new saved transcript.';
+  }
+  const tail = error.kind === 'quota' || error.kind === 'unavailable' || error.kind === 'failed'
+    ? ' The page still works, but this transcript is not being saved: export it before you leave.'
+    : '';
+  return `${error.message}${tail}`;
+}
+
+export class TranscriptKeeper {
+  /**
+   * @param {object} options
+   * @param {() => Promise<Result<TranscriptStore>>} options.open
+   * @param {(notice: Notice) => void} options.notify
+   * @param {Locks | null} [options.locks]  navigator.locks where the browser has them
+   */
+  constructor(options) {
+    this.notify = options.notify;
+    this.locks = options.locks ?? null;
+    /** @type {TranscriptStore | null} */
+    this.store = null;
+    /** @type {string | null} the stored session of the page's transcript */
+    this.currentId = null;
+    /** @type {(() => void) | null} */
+    this._releaseLock = null;
+    /** @type {Set<string>} error kinds already told: one notice per kind per page */
+    this._told = new Set();
+    /** @type {Set<string>} unreadable records already told */
+    this._toldSkipped = new Set();
+    /** @type {{title: string, engine: string} | null} the current recording's, for a session not created yet */
+    this._meta = null;
+    /** @type {Cap | null} set by setCap() before the store opened; otherwise the store keeps its own */
+    this._cap = null;
+    this.ready = options.open().then((r) => {
+      if ('error' in r) {
+        this._error(r.error);
+        return false;
+      }
+      this.store = r.value;
+      if (this._cap) this.store.setCap(this._cap);
+      return true;
+    });
+    /** @type {Promise<unknown>} */
+    this._queue = this.ready;
+  }
+
+  /**
+   * Queue `op` after every earlier call; it runs only when the store is open.
+   * @param {(store: TranscriptStore) => Promise<unknown>} op
+   * @returns {Promise<void>}
+   */
+  _enqueue(op) {
+    const next = this._queue.then(async () => {
+      if (this.store) await op(this.store);
+    });
+    // One failed step must not stop the ones after it (each reports its own failure).
+    this._queue = next.catch(() => {});
+    return this._queue.then(() => {});
+  }
+
+  /** Resolves once every write asked for so far is done. */
+  flush() {
+    return this._enqueue(async () => {});
+  }
+
+  /** @param {StoreError} error */
+  _error(error) {
+    if (this._told.has(error.kind)) return;
+    this._told.add(error.kind);
+    this.notify({ kind: 'error', error, message: errorMessage(error) });
+  }
+
+  /**
+   * Report what a store call says; the value, or null when it failed.
+   * @template T
+   * @param {Result<T>} r
+   * @param {boolean} [browsing]  a history call: a session gone meanwhile (another tab) is no news, the list is
+   *   simply refreshed
+   * @returns {T | null}
+   */
+  _report(r, browsing = false) {
+    if ('error' in r) {
+      if (!(browsing && r.error.kind === 'missing')) this._error(r.error);
+      return null;
+    }
+    if (r.dropped.length) this.notify({ kind: 'dropped', sessions: r.dropped, message: droppedMessage(r.dropped) });
+    // Every listing meets the same unreadable records again: each is reported once per page.
+    const fresh = r.skipped.filter((k) => !this._toldSkipped.has(`${k.store}/${k.id}`));
+    for (const k of fresh) this._toldSkipped.add(`${k.store}/${k.id}`);
+    if (fresh.length) {
+      this.notify({
+        kind: 'skipped',
+        count: fresh.length,
+        message: `${fresh.length} saved record${fresh.length === 1 ? ' was' : 's were'} unreadable `
+          + '(damaged, or written by another version of the page) and skipped.',
+      });
+    }
+    return r.value;
+  }
+
+  /** @param {Cap} cap */
+  setCap(cap) {
+    this._cap = cap;
+    return this._enqueue(async (store) => {
+      store.setCap(cap);
+      this._report(await store.prune(this.currentId));
+    });
+  }
+
+  /** @param {string} id */
+  _lock(id) {
+    if (!this.locks) return;
+    const locks = this.locks;
+    this._unlock();
+    /** @type {Promise<void>} */
+    const held = new Promise((resolve) => { this._releaseLock = resolve; });
+    // Granted at once (nobody else asks for this name); held until _unlock().
+    locks.request(LOCK_PREFIX + id, () => held).catch(() => {});
+  }
+
+  _unlock() {
+    this._releaseLock?.();
+    this._releaseLock = null;
+  }
+
+  /**
+   * Take a session's lock only if nobody holds it: of two tabs opened after a crash, one restores the session.
+   * @param {string} id
+   * @returns {Promise<boolean>}
+   */
+  _tryLock(id) {
+    if (!this.locks) return Promise.resolve(true);
+    const locks = this.locks;
+    this._unlock();
+    return new Promise((resolve) => {
+      locks.request(LOCK_PREFIX + id, { ifAvailable: true }, (lock) => {
+        if (!lock) {
+          resolve(false);
+          return undefined;
+        }
+        resolve(true);
+        return new Promise((release) => { this._releaseLock = () => release(undefined); });
+      }).catch(() => resolve(false));
+    });
+  }
+
+  /**
+   * A recording starts. The transcript's session is created with its first final (a Start that never got a word,
+   * such as a refused microphone, leaves no empty entry behind); later recordings mark it recording again.
+   * @param {{title: string, engine: string}} meta
+   */
+  startRun(meta) {
+    this._meta = { ...meta };
+    return this._enqueue(async (store) => {
+      if (this.currentId) this._report(await store.updateSession(this.currentId, { state: 'recording', engine: meta.engine }));
+    });
+  }
+
+  /**
+   * @param {FinalInput} final  on the transcript's clock
+   * @param {number} durationMs  the transcript's length so far
+   */
+  addFinal(final, durationMs) {
+    const copy = { ...final, words: final.words ? final.words.map((w) => ({ ...w })) : [] };
+    const meta = this._meta;
+    return this._enqueue(async (store) => {
+      if (!this.currentId && meta) {
+        const session = this._report(await store.startSession(meta));
+        if (!session) return;
+        this.currentId = session.id;
+        this._lock(session.id);
+      }
+      if (this.currentId) this._report(await store.addFinal(this.currentId, copy, { durationMs }));
+    });
+  }
+
+  /** @param {number} durationMs */
+  endRun(durationMs) {
+    return this._enqueue(async (store) => {
+      if (this.currentId) this._report(await store.updateSession(this.currentId, { state: 'stopped', durationMs }));
+    });
+  }
+
+  /** The page's transcript is cleared: so is its stored copy. */
+  discard() {
+    const id = this.currentId;
+    this.currentId = null;
+    this._meta = null;
+    this._unlock();
+    return this._enqueue(async (store) => {
+      if (id) this._report(await store.deleteSession(id));
+    });
+  }
+
+  /**
+   * Run a store call after every queued write and report its notices; its value, or null when it failed.
+   * @template T
+   * @param {(store: TranscriptStore) => Promise<Result<T>>} op
+   * @returns {Promise<T | null>}
+   */
+  async query(op) {
+    /** @type {T | null} */
+    let out = null;
+    await this._enqueue(async (store) => { out = this._report(await op(store), true); });
+    return out;
+  }
+
+  /**
+   * Delete saved sessions; deleting the page's own transcript lets go of it (the page clears its copy).
+   * @param {string[] | 'all'} ids
+   * @returns {Promise<boolean>}  whether it worked
+   */
+  async delete(ids) {
+    if (ids === 'all' || (this.currentId && ids.includes(this.currentId))) {
+      this.currentId = null;
+      this._meta = null;
+      this._unlock();
+    }
+    if (ids === 'all') return (await this.query((store) => store.deleteAll())) !== null;
+    let ok = true;
+    for (const id of ids) ok = (await this.query((store) => store.deleteSession(id))) !== null && ok;
+    return ok;
+  }
+
+  /** The page lets go of its transcript but the stored copy stays (a new session follows). */
+  detach() {
+    this.currentId = null;
+    this._meta = null;
+    this._unlock();
+    return this.flush();
+  }
+
+  /**
+   * Sessions left 'recording' by a page that is gone (reload, crash, closed tab) are marked interrupted; the newest
+   * is returned with its finals and becomes this page's transcript (so Clear removes it). Sessions another open tab
+   * is recording into (it holds their lock) are left alone, and of two tabs recovering at once only one restores.
+   * @returns {Promise<{session: SessionRecord, finals: FinalRecord[]} | null>}
+   */
+  async recoverInterrupted() {
+    /** @type {{session: SessionRecord, finals: FinalRecord[]} | null} */
+    let restored = null;
+    await this._enqueue(async (store) => {
+      const sessions = this._report(await store.listSessions());
+      if (!sessions) return;
+      const held = new Set();
+      if (this.locks) {
+        try {
+          const snapshot = await this.locks.query();
+          for (const lock of [...(snapshot.held ?? []), ...(snapshot.pending ?? [])]) held.add(lock.name);
+        } catch { /* no lock information: treat every recording session as orphaned */ }
+      }
+      const orphans = sessions.filter((s) => s.state === 'recording' && !held.has(LOCK_PREFIX + s.id));
+      for (const s of orphans) this._report(await store.updateSession(s.id, { state: 'interrupted' }));
+      const newest = orphans.find((s) => s.finalCount > 0);
+      if (!newest || !(await this._tryLock(newest.id))) return;
+      const opened = this._report(await store.getSession(newest.id));
+      if (!opened) {
+        this._unlock();
+        return;
+      }
+      this.currentId = newest.id;
+      restored = { session: { ...opened.session, state: 'interrupted' }, finals: opened.finals };
+    });
+    return restored;
+  }
+}

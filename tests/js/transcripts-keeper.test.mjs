@@ -1,0 +1,288 @@
+// The keeper between the page and the store, over an in-memory IndexedDB: writes land in call order although the
+// page never waits, one session per transcript, Clear deletes, a dead page's session is recovered (a live tab's is
+// not), failures become one notice each. And the history panel's pure parts: the row text and the saved export,
+// which must equal the page's own export of the same transcript.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+
+import { exportAs } from '../../static/export.js';
+import { LOCK_PREFIX, TranscriptKeeper } from '../../static/transcripts/keeper.js';
+import { exportSaved, summarise } from '../../static/transcripts/history.js';
+import { openTranscriptStore } from '../../static/transcripts/store.js';
+
+/** A LockManager with the two calls the keeper uses; locks are shared by every keeper given the same instance. */
+function fakeLocks() {
+  const held = new Set();
+  return {
+    held,
+    async request(name, options, callback) {
+      const cb = callback ?? options;
+      if (callback && options.ifAvailable && held.has(name)) return cb(null);
+      held.add(name);
+      try { return await cb({ name, mode: 'exclusive' }); } finally { held.delete(name); }
+    },
+    async query() {
+      return { held: [...held].map((name) => ({ name, mode: 'exclusive', clientId: 'c' })), pending: [] };
+    },
+  };
+}
+
+/**
+ * @param {IDBFactory} factory
+ * @param {{locks?: any, cap?: any, name?: string}} [options]
+ */
+function keeperOn(factory, options = {}) {
+  const notices = [];
+  const keeper = new TranscriptKeeper({
+    open: () => openTranscriptStore({ indexedDB: factory, keyRange: IDBKeyRange, name: options.name ?? 'k', cap: options.cap }),
+    notify: (n) => notices.push(n),
+    locks: options.locks ?? null,
+  });
+  return { keeper, notices };
+}
+
+/** @param {number} k */
+const seg = (k) => ({
+  text: `final number ${k}`,
+  startMs: k * 1000,
+  endMs: k * 1000 + 800,
+  words: [{ text: 'final', startMs: k * 1000, endMs: k * 1000 + 300 }],
+});
+
+test('one transcript, two recordings: every final lands in order without the page waiting', async () => {
+  const factory = new IDBFactory();
+  const { keeper, notices } = keeperOn(factory);
+  // Called back to back, as the page's event handlers do.
+  keeper.startRun({ title: 'talk', engine: 'local' });
+  for (let k = 0; k < 20; k++) keeper.addFinal(seg(k), k * 1000 + 900);
+  keeper.endRun(20_500);
+  keeper.startRun({ title: 'talk', engine: 'wiro' });
+  keeper.addFinal({ text: 'untimed', startMs: null, endMs: null, estimated: true }, 21_000);
+  await keeper.flush();
+  const [session] = await keeper.query((s) => s.listSessions());
+  assert.equal(session.id, keeper.currentId);
+  assert.equal(session.state, 'recording');
+  assert.deepEqual(session.engines, ['local', 'wiro']);
+  assert.equal(session.durationMs, 21_000);
+  const { finals } = await keeper.query((s) => s.getSession(session.id));
+  assert.deepEqual(finals.map((f) => f.text), [...Array.from({ length: 20 }, (_, k) => seg(k).text), 'untimed']);
+  assert.deepEqual(notices, []);
+
+  keeper.endRun(22_000);
+  keeper.discard();
+  assert.equal(keeper.currentId, null);
+  await keeper.flush();
+  assert.deepEqual(await keeper.query((s) => s.listSessions()), [], 'Clear deletes the stored copy');
+});
+
+test('a recording that never got a final leaves no saved session', async () => {
+  const { keeper } = keeperOn(new IDBFactory());
+  keeper.startRun({ title: 'refused microphone', engine: 'local' });
+  keeper.endRun(0);
+  keeper.startRun({ title: 'refused microphone', engine: 'wiro' });
+  keeper.endRun(0);
+  await keeper.flush();
+  assert.equal(keeper.currentId, null);
+  assert.deepEqual(await keeper.query((s) => s.listSessions()), []);
+  // The engine of the recording that produced the first final is the one saved.
+  keeper.startRun({ title: 'refused microphone', engine: 'truebar' });
+  keeper.addFinal(seg(0), 900);
+  await keeper.flush();
+  const [session] = await keeper.query((s) => s.listSessions());
+  assert.deepEqual(session.engines, ['truebar']);
+  assert.equal(session.state, 'recording');
+});
+
+test('the final handed over is copied: later changes by the page do not leak into the store', async () => {
+  const { keeper } = keeperOn(new IDBFactory());
+  keeper.startRun({ title: 't', engine: 'local' });
+  const s = seg(1);
+  keeper.addFinal(s, 2000);
+  s.text = 'changed';
+  s.words[0].text = 'changed';
+  await keeper.flush();
+  const { finals } = await keeper.query((st) => st.getSession(/** @type {string} */ (keeper.currentId)));
+  assert.equal(finals[0].text, 'final number 1');
+  assert.equal(finals[0].words[0].text, 'final');
+});
+
+test('a page that died mid-recording is recovered as interrupted; a live tab is left alone', async () => {
+  const factory = new IDBFactory();
+  const locks = fakeLocks();
+  const live = keeperOn(factory, { locks });
+  live.keeper.startRun({ title: 'live tab', engine: 'local' });
+  live.keeper.addFinal(seg(0), 1000);
+  const dead = keeperOn(factory);  // no locks: as if its tab had gone
+  dead.keeper.startRun({ title: 'crashed', engine: 'truebar' });
+  dead.keeper.addFinal(seg(0), 1000);
+  dead.keeper.addFinal(seg(1), 2000);
+  await Promise.all([live.keeper.flush(), dead.keeper.flush()]);
+  assert.ok(locks.held.has(LOCK_PREFIX + live.keeper.currentId));
+
+  const reopened = keeperOn(factory, { locks });
+  const restored = await reopened.keeper.recoverInterrupted();
+  assert.ok(restored);
+  assert.equal(restored.session.title, 'crashed');
+  assert.equal(restored.session.state, 'interrupted');
+  assert.deepEqual(restored.finals.map((f) => f.text), [seg(0).text, seg(1).text]);
+  assert.equal(reopened.keeper.currentId, dead.keeper.currentId, 'Clear on the new page removes the restored copy');
+  const states = Object.fromEntries((await reopened.keeper.query((s) => s.listSessions())).map((s) => [s.title, s.state]));
+  assert.deepEqual(states, { 'live tab': 'recording', crashed: 'interrupted' });
+  // Restored once: the next load does not offer it again (it is in the history).
+  assert.equal(await keeperOn(factory, { locks }).keeper.recoverInterrupted(), null);
+  assert.ok(locks.held.has(LOCK_PREFIX + dead.keeper.currentId), 'the restoring page holds it now');
+
+  // A new Start on the page that restored it begins a new session; the interrupted one stays.
+  await reopened.keeper.detach();
+  reopened.keeper.startRun({ title: 'next', engine: 'local' });
+  reopened.keeper.addFinal(seg(0), 1000);
+  await reopened.keeper.flush();
+  assert.notEqual(reopened.keeper.currentId, dead.keeper.currentId);
+  assert.equal((await reopened.keeper.query((s) => s.listSessions())).length, 3);
+});
+
+test('of two tabs opened at once after a crash, one restores the session', async () => {
+  const factory = new IDBFactory();
+  const dead = keeperOn(factory);
+  dead.keeper.startRun({ title: 'crashed', engine: 'local' });
+  dead.keeper.addFinal(seg(0), 1000);
+  await dead.keeper.flush();
+  const locks = fakeLocks();
+  const tabs = [keeperOn(factory, { locks }), keeperOn(factory, { locks })];
+  const restored = await Promise.all(tabs.map((t) => t.keeper.recoverInterrupted()));
+  assert.deepEqual(restored.map((r) => (r ? r.session.title : null)).sort(), ['crashed', null]);
+  assert.deepEqual(tabs.map((t) => t.keeper.currentId).filter(Boolean), [dead.keeper.currentId]);
+});
+
+test('a storage that cannot be opened gives one notice and the page carries on', async () => {
+  const notices = [];
+  const keeper = new TranscriptKeeper({
+    open: () => openTranscriptStore({ indexedDB: undefined }),
+    notify: (n) => notices.push(n),
+  });
+  assert.equal(await keeper.ready, false);
+  keeper.startRun({ title: 't', engine: 'local' });
+  keeper.addFinal(seg(0), 1000);
+  keeper.endRun(1000);
+  keeper.discard();
+  await keeper.flush();
+  assert.equal(await keeper.recoverInterrupted(), null);
+  assert.equal(notices.length, 1);
+  assert.equal(notices[0].kind, 'error');
+  assert.equal(notices[0].error.kind, 'unavailable');
+  assert.match(notices[0].message, /still works/);
+});
+
+test('past the cap the user is told which sessions were removed', async () => {
+  const factory = new IDBFactory();
+  const { keeper, notices } = keeperOn(factory, { cap: { maxSessions: 2, maxBytes: 1e9 } });
+  for (let k = 0; k < 3; k++) {
+    keeper.startRun({ title: `t${k}`, engine: 'local' });
+    keeper.addFinal(seg(k), 1000);
+    keeper.endRun(1000);
+    await keeper.detach();
+  }
+  await keeper.flush();
+  assert.deepEqual(notices.map((n) => n.kind), ['dropped']);
+  assert.deepEqual(notices[0].sessions.map((s) => s.title), ['t0']);
+  assert.match(notices[0].message, /oldest saved transcript was removed/);
+  // Lowering the limit applies at once.
+  await keeper.setCap({ maxSessions: 1, maxBytes: 1e9 });
+  assert.deepEqual(notices.slice(1).map((n) => n.sessions.map((s) => s.title)), [['t1']]);
+  assert.match(notices[1].message, /oldest saved transcript was removed/);
+});
+
+test('deleting the page’s own session from the history lets go of it', async () => {
+  const { keeper } = keeperOn(new IDBFactory());
+  keeper.startRun({ title: 'a', engine: 'local' });
+  keeper.addFinal(seg(0), 1000);
+  keeper.endRun(1000);
+  await keeper.flush();
+  const id = /** @type {string} */ (keeper.currentId);
+  assert.equal(await keeper.delete([id]), true);
+  assert.equal(keeper.currentId, null);
+  // The next Start makes a new session instead of writing into the deleted one.
+  keeper.startRun({ title: 'b', engine: 'local' });
+  keeper.addFinal(seg(1), 2000);
+  await keeper.flush();
+  const sessions = await keeper.query((s) => s.listSessions());
+  assert.deepEqual(sessions.map((s) => [s.title, s.finalCount]), [['b', 1]]);
+  assert.equal(await keeper.delete('all'), true);
+  assert.deepEqual(await keeper.query((s) => s.listSessions()), []);
+});
+
+test('a saved export equals the page export of the same transcript', async () => {
+  const { keeper } = keeperOn(new IDBFactory());
+  const segments = [seg(0), { text: 'no times', startMs: null, endMs: null, words: [] }, seg(3)];
+  keeper.startRun({ title: 'My talk', engine: 'local' });
+  for (const s of segments) keeper.addFinal(s, 3800);
+  keeper.endRun(5000);
+  await keeper.flush();
+  const { session, finals } = await keeper.query((s) => s.getSession(/** @type {string} */ (keeper.currentId)));
+  const at = '2026-01-01T00:00:00.000Z';
+  for (const format of /** @type {const} */ (['txt', 'srt', 'vtt', 'json'])) {
+    const page = exportAs(format, segments, { title: 'My talk', durationMs: 5000, provider: 'local', exportedAt: at });
+    assert.deepEqual(exportSaved(format, session, finals, at), page, format);
+  }
+  const row = summarise(session);
+  assert.equal(row.engines, 'local');
+  assert.equal(row.length, '00:05');
+  assert.equal(row.words, 'final number 0 no times final number 3');
+  assert.equal(row.state, '');
+  assert.equal(summarise({ ...session, state: 'interrupted', preview: '', engines: [] }).words, '(no words)');
+});
+
+test('a session deleted in another tab: the recording page is told once; browsing it is no news', async () => {
+  const factory = new IDBFactory();
+  const a = keeperOn(factory);
+  const b = keeperOn(factory);
+  a.keeper.startRun({ title: 'a', engine: 'local' });
+  a.keeper.addFinal(seg(0), 1000);
+  await a.keeper.flush();
+  const id = /** @type {string} */ (a.keeper.currentId);
+  assert.equal(await b.keeper.delete([id]), true);
+  a.keeper.addFinal(seg(1), 2000);
+  a.keeper.addFinal(seg(2), 3000);
+  await a.keeper.flush();
+  assert.deepEqual(a.notices.map((n) => n.kind === 'error' && n.error.kind), ['missing']);
+  assert.match(a.notices[0].message, /not being saved/);
+  assert.equal(await b.keeper.query((s) => s.getSession(id)), null);
+  assert.deepEqual(b.notices, []);
+  // Clear, then a new recording saves again.
+  a.keeper.discard();
+  a.keeper.startRun({ title: 'again', engine: 'local' });
+  a.keeper.addFinal(seg(3), 4000);
+  await a.keeper.flush();
+  assert.deepEqual((await b.keeper.query((s) => s.listSessions())).map((s) => s.title), ['again']);
+});
+
+test('an unreadable record is reported once, however often the list is read', async () => {
+  const factory = new IDBFactory();
+  const { keeper, notices } = keeperOn(factory);
+  keeper.startRun({ title: 'a', engine: 'local' });
+  keeper.addFinal(seg(0), 1000);
+  await keeper.flush();
+  const store = /** @type {any} */ (keeper.store);
+  await new Promise((resolve, reject) => {
+    const tx = store.db.transaction(['sessions'], 'readwrite');
+    tx.objectStore('sessions').put({ id: 'junk', v: 99 });
+    tx.oncomplete = resolve;
+    tx.onerror = reject;
+  });
+  for (let i = 0; i < 3; i++) assert.equal((await keeper.query((s) => s.listSessions())).length, 1);
+  assert.deepEqual(notices.map((n) => [n.kind, n.count]), [['skipped', 1]]);
+  assert.match(notices[0].message, /1 saved record was unreadable/);
+});
+
+test('the storage limits the user set are read back, and anything odd gives the defaults', async () => {
+  const { loadCap, CAP_KEY } = await import('../../static/page/saved.js');
+  const { DEFAULT_CAP } = await import('../../static/transcripts/store.js');
+  const storage = (value) => ({ getItem: (key) => (key === CAP_KEY ? value : null) });
+  assert.deepEqual(loadCap(storage(JSON.stringify({ maxSessions: 3, maxBytes: 1000 }))), { maxSessions: 3, maxBytes: 1000 });
+  for (const odd of [null, 'not json', '[]', '{"maxSessions": 0, "maxBytes": 5}', '{"maxSessions": 2.5, "maxBytes": 5}']) {
+    assert.deepEqual(loadCap(storage(odd)), DEFAULT_CAP, String(odd));
+  }
+  assert.deepEqual(loadCap(null), DEFAULT_CAP);
+});

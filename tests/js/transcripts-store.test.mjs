@@ -1,0 +1,320 @@
+// The transcript store over an in-memory IndexedDB (fake-indexeddb, a maintained implementation of the spec that
+// runs the W3C test suite): write/read/list/delete, ordering, the cap, unreadable records, the upgrade path and the
+// errors a browser can answer with.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { IDBFactory, IDBKeyRange, IDBObjectStore } from 'fake-indexeddb';
+
+import {
+  DEFAULT_CAP, FINALS, MIGRATIONS, PREVIEW_CHARS, RECORD_VERSION, SESSIONS, openTranscriptStore, toStoreError,
+} from '../../static/transcripts/store.js';
+
+/**
+ * A store on a fresh in-memory database, with a clock and ids the test controls.
+ * @param {{cap?: {maxSessions: number, maxBytes: number}, factory?: IDBFactory, migrations?: any[]}} [options]
+ */
+async function fresh(options = {}) {
+  const factory = options.factory ?? new IDBFactory();
+  const clock = { now: 1_700_000_000_000 };
+  let n = 0;
+  const result = await openTranscriptStore({
+    indexedDB: factory,
+    keyRange: IDBKeyRange,
+    name: 'test',
+    cap: options.cap,
+    migrations: options.migrations,
+    now: () => clock.now,
+    newId: () => `s${String(++n).padStart(3, '0')}`,
+  });
+  assert.equal(result.ok, true, result.ok ? '' : JSON.stringify(result.error));
+  return { store: result.value, factory, clock };
+}
+
+/** @param {any} result */
+function ok(result) {
+  assert.equal(result.ok, true, result.ok ? '' : JSON.stringify(result.error));
+  return result.value;
+}
+
+/** @param {number} k @param {number} [words] */
+function final(k, words = 3) {
+  const w = Array.from({ length: words }, (_, i) => ({ text: `w${k}_${i}`, startMs: k * 1000 + i * 300, endMs: k * 1000 + i * 300 + 250 }));
+  return { text: w.map((x) => x.text).join(' '), startMs: w[0].startMs, endMs: w[w.length - 1].endMs, words: w };
+}
+
+/** Raw access to the same database, as a buggy or older page would write it. */
+async function raw(factory, fn) {
+  const db = await new Promise((resolve, reject) => {
+    const r = factory.open('test');
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  try {
+    return await new Promise((resolve, reject) => {
+      const tx = db.transaction([SESSIONS, FINALS], 'readwrite');
+      let value;
+      tx.oncomplete = () => resolve(value);
+      tx.onerror = () => reject(tx.error);
+      fn(tx, (v) => { value = v; });
+    });
+  } finally {
+    db.close();
+  }
+}
+
+/** @param {IDBFactory} factory */
+const countFinals = (factory) => raw(factory, (tx, done) => {
+  const r = tx.objectStore(FINALS).count();
+  r.onsuccess = () => done(r.result);
+});
+
+test('a session and its finals are written, read back in arrival order, listed and deleted', async () => {
+  const { store, factory, clock } = await fresh();
+  const session = ok(await store.startSession({ title: 'meeting', engine: 'local' }));
+  assert.equal(session.state, 'recording');
+  assert.equal(session.startedAt, clock.now);
+  const inputs = [final(0), { text: 'no times at all', startMs: null, endMs: null, estimated: true }, final(2, 5)];
+  for (const f of inputs) {
+    clock.now += 1000;
+    ok(await store.addFinal(session.id, f, { durationMs: 2500 }));
+  }
+  const { session: back, finals } = ok(await store.getSession(session.id));
+  assert.deepEqual(finals.map((f) => f.seq), [0, 1, 2]);
+  assert.deepEqual(finals.map((f) => f.text), inputs.map((f) => f.text));
+  assert.deepEqual(finals[0].words, inputs[0].words);
+  assert.equal(finals[1].startMs, null);
+  assert.equal(finals[1].estimated, true);
+  assert.equal(finals[0].estimated, false);
+  assert.equal(back.finalCount, 3);
+  assert.equal(back.updatedAt, clock.now);
+  assert.equal(back.durationMs, inputs[2].endMs, 'the last word end is later than the progress given');
+  assert.equal(back.preview, inputs.map((f) => f.text).join(' '));
+  assert.ok(back.bytes > JSON.stringify(inputs).length, back.bytes);
+
+  ok(await store.updateSession(session.id, { state: 'stopped', durationMs: 99_000, engine: 'wiro' }));
+  ok(await store.updateSession(session.id, { engine: 'local', durationMs: 10 }));
+  const [listed] = ok(await store.listSessions());
+  assert.equal(listed.state, 'stopped');
+  assert.equal(listed.durationMs, 99_000, 'the length never shrinks');
+  assert.deepEqual(listed.engines, ['local', 'wiro']);
+
+  const other = ok(await store.startSession({ title: 'other', engine: 'truebar' }));
+  ok(await store.addFinal(other.id, final(0)));
+  assert.equal(await countFinals(factory), 4);
+  assert.equal(ok(await store.deleteSession(session.id)), true);
+  assert.equal(ok(await store.deleteSession(session.id)), false);
+  assert.equal(await countFinals(factory), 1, "the session's finals went with it");
+  assert.deepEqual(ok(await store.listSessions()).map((s) => s.id), [other.id]);
+  const missing = await store.getSession(session.id);
+  assert.equal(missing.ok, false);
+  assert.equal(missing.error.kind, 'missing');
+  const gone = await store.addFinal(session.id, final(1));
+  assert.equal(gone.error.kind, 'missing', 'a final for a deleted session is refused, not orphaned');
+
+  assert.equal(ok(await store.deleteAll()), 1);
+  assert.deepEqual(ok(await store.listSessions()), []);
+  assert.equal(await countFinals(factory), 0);
+});
+
+test('sessions are listed newest first and finals stay with their own session in order', async () => {
+  const { store, clock } = await fresh();
+  const ids = {};
+  for (const at of [3, 1, 2, 2]) {
+    clock.now = at * 1000;
+    const s = ok(await store.startSession({ title: `t${at}`, engine: 'local' }));
+    ids[s.id] = at;
+  }
+  const listed = ok(await store.listSessions());
+  // Equal start times (s003, s004) are ordered by id, newest id first, so the order never depends on the engine.
+  assert.deepEqual(listed.map((s) => s.id), ['s001', 's004', 's003', 's002']);
+  // Interleaved writes to two sessions.
+  for (let k = 0; k < 6; k++) ok(await store.addFinal(k % 2 ? 's001' : 's002', final(k)));
+  assert.deepEqual(ok(await store.getSession('s001')).finals.map((f) => f.text), [1, 3, 5].map((k) => final(k).text));
+  assert.deepEqual(ok(await store.getSession('s002')).finals.map((f) => f.text), [0, 2, 4].map((k) => final(k).text));
+});
+
+test('the preview holds the first words only', async () => {
+  const { store } = await fresh();
+  const s = ok(await store.startSession({ title: 't', engine: 'local' }));
+  ok(await store.addFinal(s.id, { text: '  first   words\nhere ', startMs: 0, endMs: 1 }));
+  for (let k = 0; k < 40; k++) ok(await store.addFinal(s.id, final(k)));
+  const [listed] = ok(await store.listSessions());
+  assert.equal(listed.preview.length, PREVIEW_CHARS);
+  assert.ok(listed.preview.startsWith('first words here w0_0'), listed.preview);
+});
+
+test('past the session cap the oldest sessions are dropped and reported', async () => {
+  const { store, clock } = await fresh({ cap: { maxSessions: 3, maxBytes: DEFAULT_CAP.maxBytes } });
+  /** @type {string[][]} */
+  const droppedEach = [];
+  for (let k = 0; k < 5; k++) {
+    clock.now += 1000;
+    const r = await store.startSession({ title: `t${k}`, engine: 'local' });
+    ok(r);
+    ok(await store.addFinal(r.value.id, final(k)));
+    droppedEach.push(r.dropped.map((s) => s.id));
+  }
+  assert.deepEqual(droppedEach, [[], [], [], ['s001'], ['s002']]);
+  assert.deepEqual(ok(await store.listSessions()).map((s) => s.id), ['s005', 's004', 's003']);
+
+  // Lowering the cap applies it at once, keeping the session named.
+  store.setCap({ maxSessions: 1, maxBytes: DEFAULT_CAP.maxBytes });
+  const pruned = await store.prune('s003');
+  assert.deepEqual(ok(pruned).map((s) => s.id), ['s004', 's005']);
+  assert.deepEqual(ok(await store.listSessions()).map((s) => s.id), ['s003']);
+  assert.throws(() => store.setCap({ maxSessions: 0, maxBytes: 10 }), RangeError);
+});
+
+test('past the byte cap the oldest sessions go first, never the one being written', async () => {
+  const { store, factory, clock } = await fresh();
+  const a = ok(await store.startSession({ title: 'a', engine: 'local' }));
+  for (let k = 0; k < 10; k++) ok(await store.addFinal(a.id, final(k, 20)));
+  clock.now += 1000;
+  const b = ok(await store.startSession({ title: 'b', engine: 'local' }));
+  for (let k = 0; k < 10; k++) ok(await store.addFinal(b.id, final(k, 20)));
+  const sizes = ok(await store.listSessions()).map((s) => s.bytes);
+  // Room for b and a bit: the next final to c pushes the total over, and a (the oldest) goes.
+  store.setCap({ maxSessions: 100, maxBytes: sizes[0] + 2000 });
+  clock.now += 1000;
+  const c = await store.startSession({ title: 'c', engine: 'local' });
+  ok(c);
+  /** @type {string[]} */
+  const dropped = [...c.dropped.map((s) => s.id)];
+  for (let k = 0; k < 10 && dropped.length === 0; k++) {
+    const r = await store.addFinal(c.value.id, final(k, 20));
+    ok(r);
+    dropped.push(...r.dropped.map((s) => s.id));
+  }
+  assert.deepEqual(dropped, [a.id]);
+  const left = ok(await store.listSessions());
+  assert.deepEqual(left.map((s) => s.id), [c.value.id, b.id]);
+  assert.ok(left.reduce((sum, s) => sum + s.bytes, 0) <= sizes[0] + 2000);
+
+  // One session larger than the cap on its own keeps every word (the others go).
+  store.setCap({ maxSessions: 100, maxBytes: 100 });
+  const r = await store.addFinal(c.value.id, final(99));
+  assert.deepEqual(ok(r) && r.dropped.map((s) => s.id), [b.id]);
+  assert.equal(ok(await store.getSession(c.value.id)).finals.length, ok(await store.listSessions())[0].finalCount);
+  const finalsLeft = await countFinals(factory);
+  assert.equal(finalsLeft, ok(await store.listSessions())[0].finalCount);
+});
+
+test('corrupt and old-version records are skipped and reported; the rest still reads', async () => {
+  const { store, factory } = await fresh();
+  const good = ok(await store.startSession({ title: 'good', engine: 'local' }));
+  ok(await store.addFinal(good.id, final(0)));
+  ok(await store.addFinal(good.id, final(1)));
+  await raw(factory, (tx) => {
+    const sessions = tx.objectStore(SESSIONS);
+    sessions.put({ id: 'old', v: 0, startedAt: 1, text: 'a record from before versions' });
+    sessions.put({ ...good, id: 'future', v: RECORD_VERSION + 1 });
+    sessions.put({ ...good, id: 'odd-state', state: 'paused' });
+    sessions.put({ ...good, id: 'no-dates', startedAt: 'yesterday' });
+    // A final with a broken word list, between two good ones.
+    tx.objectStore(FINALS).put({ v: RECORD_VERSION, sessionId: good.id, seq: 0.5, text: 'x', startMs: 0, endMs: 1, words: [{ text: 1 }] });
+    tx.objectStore(FINALS).put({ v: 7, sessionId: good.id, seq: 0.7, text: 'from a newer page' });
+  });
+  const listed = await store.listSessions();
+  assert.deepEqual(ok(listed).map((s) => s.id), [good.id]);
+  const reasons = Object.fromEntries(listed.skipped.map((s) => [s.id, s.reason]));
+  assert.deepEqual(Object.keys(reasons).sort(), ['future', 'no-dates', 'odd-state', 'old']);
+  assert.match(reasons.old, /record version 0/);
+  assert.match(reasons.future, /record version 2/);
+  assert.match(reasons['odd-state'], /state paused/);
+
+  const opened = await store.getSession(good.id);
+  assert.deepEqual(ok(opened).finals.map((f) => f.text), [final(0).text, final(1).text]);
+  assert.deepEqual(opened.skipped.map((s) => s.reason), ['bad words', 'record version 7, expected 1']);
+  // Writes go on past them, and the cap counts only readable sessions.
+  ok(await store.addFinal(good.id, final(2)));
+  const unreadable = await store.getSession('odd-state');
+  assert.equal(unreadable.error.kind, 'missing');
+  assert.match(unreadable.error.message, /unreadable/);
+});
+
+test('upgrade path: a newer schema runs only its new steps and keeps the data; an older page is told', async () => {
+  const factory = new IDBFactory();
+  const v1 = await fresh({ factory });
+  const s = ok(await v1.store.startSession({ title: 'kept', engine: 'local' }));
+  ok(await v1.store.addFinal(s.id, final(0)));
+
+  // A future release's step 1 -> 2: an index, and a rewrite of the existing records in the same transaction.
+  const seen = [];
+  const step2 = (db, tx) => {
+    seen.push(db.version);
+    const sessions = tx.objectStore(SESSIONS);
+    sessions.createIndex('state', 'state');
+    const cursor = sessions.openCursor();
+    cursor.onsuccess = () => {
+      const c = cursor.result;
+      if (!c) return;
+      c.update({ ...c.value, title: `${c.value.title} (migrated)` });
+      c.continue();
+    };
+  };
+  // The open store steps aside for the upgrade (versionchange) instead of blocking it.
+  const v2 = await fresh({ factory, migrations: [...MIGRATIONS, step2] });
+  assert.deepEqual(seen, [2], 'only the new step ran (re-running step 0 would fail: the stores exist)');
+  const [listed] = ok(await v2.store.listSessions());
+  assert.equal(listed.title, 'kept (migrated)');
+  assert.deepEqual(ok(await v2.store.getSession(s.id)).finals.map((f) => f.text), [final(0).text]);
+
+  const stale = await v1.store.listSessions();
+  assert.equal(stale.ok, false);
+  assert.equal(stale.error.kind, 'closed');
+  // An older page opening the upgraded database is refused with a reason, not an exception.
+  const older = await openTranscriptStore({ indexedDB: factory, keyRange: IDBKeyRange, name: 'test' });
+  assert.equal(older.ok, false);
+  assert.equal(older.error.kind, 'version');
+  assert.match(older.error.message, /newer version/);
+});
+
+test('a browser without storage or refusing it gives a typed error', async () => {
+  const none = await openTranscriptStore({ indexedDB: undefined });
+  assert.equal(none.ok, false);
+  assert.equal(none.error.kind, 'unavailable');
+  // Firefox in some private modes and locked-down profiles refuse the open itself.
+  const refusing = /** @type {any} */ ({
+    open() { throw new DOMException('The operation is insecure.', 'SecurityError'); },
+  });
+  const refused = await openTranscriptStore({ indexedDB: refusing });
+  assert.equal(refused.ok, false);
+  assert.equal(refused.error.kind, 'unavailable');
+  assert.match(refused.error.message, /insecure/);
+  assert.equal(toStoreError(new DOMException('x', 'QuotaExceededError')).kind, 'quota');
+  assert.equal(toStoreError(new Error('boom')).kind, 'failed');
+});
+
+test('when the browser quota is full the oldest other sessions make room, then the error is returned', async () => {
+  const { store, clock } = await fresh();
+  for (let k = 0; k < 3; k++) {
+    clock.now += 1000;
+    ok(await store.startSession({ title: `t${k}`, engine: 'local' }));
+  }
+  // The browser's quota, simulated: adding a final fails until `needed` more sessions have been deleted.
+  const add = IDBObjectStore.prototype.add;
+  const del = IDBObjectStore.prototype.delete;
+  let needed = 2;
+  IDBObjectStore.prototype.add = function patchedAdd(...args) {
+    if (this.name === FINALS && needed > 0) throw new DOMException('Quota exceeded', 'QuotaExceededError');
+    return add.apply(this, args);
+  };
+  IDBObjectStore.prototype.delete = function patchedDelete(...args) {
+    if (this.name === SESSIONS) needed -= 1;
+    return del.apply(this, args);
+  };
+  try {
+    const r = await store.addFinal('s003', final(0));
+    assert.deepEqual(ok(r) && r.dropped.map((s) => s.id), ['s001', 's002'], 'two deletions made room, oldest first');
+    needed = Infinity;
+    const full = await store.addFinal('s003', final(1));
+    assert.equal(full.ok, false);
+    assert.equal(full.error.kind, 'quota');
+  } finally {
+    IDBObjectStore.prototype.add = add;
+    IDBObjectStore.prototype.delete = del;
+  }
+  assert.deepEqual(ok(await store.getSession('s003')).finals.map((f) => f.text), [final(0).text], 'nothing half-written');
+  assert.deepEqual(ok(await store.listSessions()).map((s) => s.id), ['s003']);
+});
