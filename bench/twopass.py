@@ -74,16 +74,17 @@ def accurate(options: WhisperOptions | None = None) -> WhisperPass:
 
 def thread_fast(*, beside_whisper: bool = False) -> PocketsphinxRecognizer:
     """The engine's fast pass with its defaults (rescoring as it runs alone, or beside Whisper), in a thread."""
-    c = EngineConfig()
+    c = EngineConfig(whisper=beside_whisper)
     rescore = not beside_whisper or c.rescoring_with_whisper
+    endpointer = c.endpointer()
     return PocketsphinxRecognizer(
         mode="thread",
         workers=1,
         fwdflat=c.fwdflat and rescore,
         bestpath=c.bestpath and rescore,
-        vad_window_s=c.vad_window_s,
-        vad_ratio=c.vad_ratio,
-        vad_mode=c.vad_mode,
+        vad_window_s=endpointer.window_s,
+        vad_ratio=endpointer.ratio,
+        vad_mode=endpointer.vad_mode,
         partial_every_ms=c.partial_every_ms,
     )
 

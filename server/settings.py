@@ -178,7 +178,7 @@ class Settings:
                     lm=get("LOCAL_LM"),
                     dictionary=get("LOCAL_DICT"),
                     jsgf=get("LOCAL_JSGF"),
-                    vad_window_s=number("LOCAL_VAD_WINDOW_S", engine.vad_window_s),
+                    vad_window_s=number("LOCAL_VAD_WINDOW_S", 1.0) if get("LOCAL_VAD_WINDOW_S") else None,
                     fwdflat=flag("LOCAL_FWDFLAT", engine.fwdflat),
                     bestpath=flag("LOCAL_BESTPATH", engine.bestpath),
                     rescoring_with_whisper=flag("LOCAL_RESCORING_WITH_WHISPER", engine.rescoring_with_whisper),

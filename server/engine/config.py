@@ -18,17 +18,13 @@ class EngineConfig:
     dictionary: str = ""
     # A JSGF grammar replaces the language model.
     jsgf: str = ""
-    # Seconds of audio the Endpointer decides on (pocketsphinx's window, in 30 ms frames): a start needs `vad_ratio`
-    # of it to be speech, an end that much non-speech, so it sets both how late the first interim comes and the
-    # shortest pause that ends an utterance. 0.15 s with ratio 0.8 and VAD mode 3 (the most aggressive) took one
-    # real-time session from 628 to 354 ms speech start → first interim and from 842 to 262 ms end of speech →
-    # endpoint interim (p50, with 50 ms frames and partials and no rescoring; bench/README.md "Latency levers").
-    # The price: a pause of about 120 ms now ends an utterance, so hesitant human speech comes in more, shorter
-    # finals (Festival's speech has no such pauses; 0.3 / 0.9 / 0 ends one after about 270 ms).
-    vad_window_s: float = 0.15
-    vad_ratio: float = 0.8
-    # The voice activity detector's aggressiveness, 0 (calls more of the audio speech) to 3.
-    vad_mode: int = 3
+    # The Endpointer (pocketsphinx's, in 30 ms frames): `vad_window_s` seconds of audio it decides on, of which
+    # `vad_ratio` must be speech to start an utterance (and that much non-speech to end one), and the voice activity
+    # detector's aggressiveness `vad_mode`, 0 (calls more of the audio speech) to 3. None: the default for the mode,
+    # `endpointer()` below.
+    vad_window_s: float | None = None
+    vad_ratio: float | None = None
+    vad_mode: int | None = None
     # Milliseconds of audio between looks at the fast pass's partial text (an interim goes out when it changed);
     # a look happens when audio arrives, so the page's frame size (50 ms for this engine) is the floor.
     partial_every_ms: int = 50
@@ -62,3 +58,31 @@ class EngineConfig:
     # Where the model from the wheels is assembled; empty: `cache/live-stt` inside the Python environment
     # (sys.prefix, the project's .venv), so removing the environment removes it too.
     model_cache: str = ""
+
+    def endpointer(self) -> Endpointing:
+        """The Endpointer's settings: those set here, the rest from the mode's defaults."""
+        base = LOW_LATENCY if self.whisper else SENTENCES
+        return Endpointing(
+            window_s=base.window_s if self.vad_window_s is None else self.vad_window_s,
+            ratio=base.ratio if self.vad_ratio is None else self.vad_ratio,
+            vad_mode=base.vad_mode if self.vad_mode is None else self.vad_mode,
+        )
+
+
+@dataclass(frozen=True)
+class Endpointing:
+    window_s: float
+    ratio: float
+    vad_mode: int
+
+
+# Beside Whisper: 0.15 s with ratio 0.8 and VAD mode 3 (the most aggressive) took one real-time session from 628 to
+# 354 ms speech start → first interim and from 842 to 262 ms end of speech → endpoint interim (p50, with 50 ms frames
+# and partials and no rescoring; bench/README.md "Latency levers"). A pause of about 120 ms then ends an utterance;
+# the two-pass recognizer hands the pieces of a sentence to Whisper together (merge_pause_ms), so its finals lose
+# nothing by it.
+LOW_LATENCY = Endpointing(window_s=0.15, ratio=0.8, vad_mode=3)
+# The fast pass alone makes the finals, and short pieces cost pocketsphinx its language model's context: 10.3 % →
+# 6.6 % word errors on the clean clips and 25.9 % → 19.0 % on the noisy ones with this window (tests/test_wer.py).
+# A pause of about 270 ms ends an utterance.
+SENTENCES = Endpointing(window_s=0.3, ratio=0.9, vad_mode=0)

@@ -17,18 +17,19 @@ def load_fast_pass(config: EngineConfig) -> Recognizer:
     from server.engine.sphinx import PocketsphinxRecognizer
 
     rescore = not config.whisper or config.rescoring_with_whisper
+    endpointer = config.endpointer()
     return PocketsphinxRecognizer(
         hmm=config.hmm,
         lm=config.lm,
         dict=config.dictionary,
         jsgf=config.jsgf,
-        vad_window_s=config.vad_window_s,
+        vad_window_s=endpointer.window_s,
         fwdflat=config.fwdflat and rescore,
         bestpath=config.bestpath and rescore,
         max_sessions=config.max_sessions,
         partial_every_ms=config.partial_every_ms,
-        vad_mode=config.vad_mode,
-        vad_ratio=config.vad_ratio,
+        vad_mode=endpointer.vad_mode,
+        vad_ratio=endpointer.ratio,
     )
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from server.engine.config import EngineConfig
+from server.engine.config import SENTENCES, EngineConfig
 from server.engine.types import BYTES_PER_MS, SAMPLE_RATE, Hypothesis, RecognizerBusy, Word
 
 FRAME_MS = 30  # the Endpointer's frame at 16 kHz: 480 samples, 960 bytes
@@ -37,6 +37,8 @@ _ALTERNATE = re.compile(r"\(\d+\)$")
 
 T = TypeVar("T")
 _DEFAULTS = EngineConfig()
+# Built alone (the emulators, tools), the fast pass makes its own finals: the endpointer for whole sentences.
+_ENDPOINTER = SENTENCES
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,9 @@ class DecoderConfig:
     lm: str = ""
     dictionary: str = ""
     jsgf: str = ""
-    vad_window_s: float = _DEFAULTS.vad_window_s
-    vad_ratio: float = _DEFAULTS.vad_ratio
-    vad_mode: int = _DEFAULTS.vad_mode
+    vad_window_s: float = _ENDPOINTER.window_s
+    vad_ratio: float = _ENDPOINTER.ratio
+    vad_mode: int = _ENDPOINTER.vad_mode
     fwdflat: bool = _DEFAULTS.fwdflat
     bestpath: bool = _DEFAULTS.bestpath
     preroll_ms: int = PREROLL_MS
@@ -361,7 +363,7 @@ class PocketsphinxRecognizer:
         lm: str | None = None,
         dict: str | None = None,  # pocketsphinx's own name for the pronunciation dictionary
         jsgf: str | None = None,
-        vad_window_s: float = _DEFAULTS.vad_window_s,
+        vad_window_s: float = _ENDPOINTER.window_s,
         fwdflat: bool = _DEFAULTS.fwdflat,
         bestpath: bool = _DEFAULTS.bestpath,
         max_sessions: int = _DEFAULTS.max_sessions,
@@ -370,8 +372,8 @@ class PocketsphinxRecognizer:
         preroll_ms: int = PREROLL_MS,
         keep_warm: bool = True,
         partial_every_ms: int = _DEFAULTS.partial_every_ms,
-        vad_mode: int = _DEFAULTS.vad_mode,
-        vad_ratio: float = _DEFAULTS.vad_ratio,
+        vad_mode: int = _ENDPOINTER.vad_mode,
+        vad_ratio: float = _ENDPOINTER.ratio,
     ) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
