@@ -12,7 +12,7 @@ run: setup
 	$(PY) -m server --host $(HOST) --port $(PORT)
 
 test: setup-test
-	$(PY) -m ruff check server tests playwright bench scripts
+	$(PY) -m ruff check server tests playwright bench scripts testkit examples
 	$(PY) -m mypy
 	node_modules/.bin/tsc -p tsconfig.json
 	node --test tests/js/

@@ -34,8 +34,8 @@ from playwright.sync_api import sync_playwright
 from server import audio
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine
-from tests.support.browsers import launch, new_page
-from tests.support.stack import stack
+from testkit.browsers import launch, new_page
+from testkit.stack import stack
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
 RATE = 16_000

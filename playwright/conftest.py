@@ -17,6 +17,7 @@ from server.engine.loader import load_engine
 from server.engine.types import Recognizer
 from server.settings import Settings
 from tests.support.live import running
+from tests.support.sink import PcmSink
 from tests.support.webkit import webkit
 
 BROWSERS = ["chromium", "firefox"]
@@ -33,6 +34,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 class Served:
     app: Starlette
     url: str
+    sink: PcmSink
 
     @property
     def ws_url(self) -> str:
@@ -83,9 +85,10 @@ def webkit_autoplay_driver(tmp_path: Path) -> Iterator[WebDriver]:
 @pytest.fixture
 def served() -> Iterator[Served]:
     """The app (test endpoints on, offline engine only) on a free loopback port."""
-    app = create_app(Settings(test_endpoints=True))
+    sink = PcmSink()
+    app = create_app(Settings(), extra_routes=sink.routes())
     with running(app) as url:
-        yield Served(app, url)
+        yield Served(app, url, sink)
 
 
 @pytest.fixture

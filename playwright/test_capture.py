@@ -33,4 +33,4 @@ def test_capture_path_delivers_the_reference_pcm(
         result = page.evaluate(
             CAPTURE_JS, capture_args(CLIP, out_rate, frame_samples, f"{served.ws_url}/api/test/sink?id={key}")
         )
-    check_capture(served.app.state.sink.sessions[key], result, CLIP, out_rate, frame_samples)
+    check_capture(served.sink.sessions[key], result, CLIP, out_rate, frame_samples)

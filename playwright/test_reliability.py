@@ -192,7 +192,7 @@ def test_microphone_errors_are_explained_on_the_page(
         assert expected in message
         assert page.is_enabled("#start") and page.is_disabled("#stop")
         # The session the page had minted is handed back (nothing left open).
-        assert s.app.state.ledger._open.get("127.0.0.1", {}) == {}
+        assert s.app.state.shared.sizes()["scopes"] == 0
 
 
 def test_outage_beyond_the_bound_reports_dropped_audio(pw: Playwright, browser_name: str) -> None:

@@ -89,7 +89,7 @@ def test_capture_path_delivers_the_reference_pcm(
     install_wav_source(driver, CLIP)
     sink_url = f"{served.ws_url}/api/test/sink?id={key}"
     result = run_async(driver, CAPTURE_JS, capture_args(CLIP, out_rate, frame_samples, sink_url))
-    check_capture(served.app.state.sink.sessions[key], result, CLIP, out_rate, frame_samples)
+    check_capture(served.sink.sessions[key], result, CLIP, out_rate, frame_samples)
     assert page_problems(driver) == []
 
 

@@ -31,7 +31,10 @@ NOISE_RMS = 10.0 / 32768  # about -70 dBFS
 VOICES = {
     "slt": "(voice_cmu_us_slt_arctic_hts)",
     "kal": "(voice_kal_diphone)",
+    "ked": "(voice_ked_diphone)",
 }
+NOISE_SNR_DB = 20.0  # speech power over noise power, measured over the sentences only
+NOISE_SEED = 20261130
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,14 @@ CLIPS = (
     ),
     # Spoken to the "commands" grammar in tests/data/commands.gram.
     Clip("command", "slt", ("turn on the kitchen lights",)),
+    # A third voice (added after the first ten clips, so those stay byte for byte the same).
+    Clip("letter", "ked", ("she wrote a long letter to her mother last week",)),
+    Clip("meeting", "ked", ("the meeting will start at nine in the morning",)),
+    Clip("doctor", "ked", ("you should see a doctor about that cough",)),
+    Clip("window", "kal", ("please open the window it is warm in here",)),
 )
+# Also written mixed with noise at NOISE_SNR_DB: two clips of each voice.
+NOISY_CLIPS = ("weather", "government", "river", "oil", "letter", "doctor")
 HIGH_RATE_CLIPS = ("weather", "station")  # also written at 48 kHz for the browsers' fake microphones
 HIGH_RATE = 48_000
 
@@ -115,6 +125,24 @@ def render(clip: Clip, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple
     return audio, spans
 
 
+def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-RMS noise with a 1/f power spectrum above 50 Hz (flat below): closer to room and fan noise than white
+    noise, which would mostly mask the high frequencies."""
+    spectrum = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
+    freqs = np.fft.rfftfreq(n, 1 / RATE)
+    spectrum /= np.sqrt(np.maximum(freqs, 50.0))
+    noise = np.fft.irfft(spectrum, n)
+    return (noise / np.sqrt(np.mean(noise**2))).astype(np.float32)
+
+
+def add_noise(audio: np.ndarray, spans: list[tuple[int, int]], snr_db: float, seed: int) -> np.ndarray:
+    """`audio` with pink noise at `snr_db` below the speech's power (measured over `spans`, in ms), clipped."""
+    speech = np.concatenate([audio[a * RATE // 1000 : b * RATE // 1000] for a, b in spans])
+    speech_rms = float(np.sqrt(np.mean(speech.astype(np.float64) ** 2)))
+    noise = pink_noise(len(audio), np.random.default_rng(seed)) * speech_rms / 10 ** (snr_db / 20)
+    return np.clip(audio + noise, -1.0, 32767 / 32768).astype(np.float32)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_out = Path(__file__).resolve().parent.parent / "tests/data/speech"
@@ -144,6 +172,12 @@ def main() -> None:
             high_name = f"{clip.voice}-{clip.name}-48k.wav"
             write_wav(out / high_name, to_pcm16(high), HIGH_RATE)
             transcripts[high_name] = {**entry, "sample_rate": HIGH_RATE, "resampled_from": name}
+        if clip.name in NOISY_CLIPS:
+            clean = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
+            seed = NOISE_SEED + NOISY_CLIPS.index(clip.name)
+            noisy_name = f"{clip.voice}-{clip.name}-noise{NOISE_SNR_DB:.0f}db-16k.wav"
+            write_wav(out / noisy_name, to_pcm16(add_noise(clean, spans, NOISE_SNR_DB, seed)), RATE)
+            transcripts[noisy_name] = {**entry, "noise_snr_db": NOISE_SNR_DB, "mixed_from": name}
         print(f"{name}: {len(audio) / RATE:.2f} s  {' / '.join(clip.sentences)}")
     (out / "transcripts.json").write_text(json.dumps(transcripts, indent=2) + "\n")
 

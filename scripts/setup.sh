@@ -2,7 +2,7 @@
 # Idempotent set-up for a fresh Debian/Ubuntu machine with Python 3.11+.
 #   setup.sh app   virtual environment + the app's Python packages
 #   setup.sh test  the above + test packages, npm packages, Debian's browsers (Chromium, Firefox ESR, WebKitGTK
-#                  with Xvfb) and speech voices
+#                  with Xvfb), speech voices and redis-server
 # Never downloads a browser or a model from anywhere but PyPI, Debian and npm.
 set -euo pipefail
 mode=${1:-app}
@@ -18,8 +18,11 @@ fi
 apt_packages=()
 need_pkg() { dpkg -s "$1" >/dev/null 2>&1 || apt_packages+=("$1"); }
 if [ "$mode" = test ]; then
-  # Browsers come from Debian, never from `playwright install`. Festival voices make the test speech.
-  for p in chromium firefox-esr festival festvox-us-slt-hts festvox-kallpc16k; do need_pkg "$p"; done
+  # Browsers come from Debian, never from `playwright install`. Festival voices make the test speech. The tests
+  # start their own redis-server (loopback, free port, no persistence): the shared-state tests need a real one.
+  for p in chromium firefox-esr festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k redis-server; do
+    need_pkg "$p"
+  done
   # WebKit: WebKitGTK's WebDriver (it brings MiniBrowser), and an X server for it (it has no headless mode);
   # without Mesa's DRI drivers its web process aborts on EGL.
   for p in webkit2gtk-driver xvfb xauth libgl1-mesa-dri; do need_pkg "$p"; done

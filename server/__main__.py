@@ -1,14 +1,21 @@
-"""python -m server [--host H] [--port N]: serve the app. Settings come from the environment and ./.env."""
+"""python -m server [--host H] [--port N] [--workers N]: serve the app. Settings come from the environment and ./.env.
+
+Several workers (uvicorn's processes sharing one socket) need shared state, APP_REDIS_URL, and one APP_SECRET_KEY:
+each worker builds its own app through `app_factory`, a zero-argument factory that reads the same environment.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
+import socket
 import sys
 from pathlib import Path
 
 import uvicorn
+from starlette.applications import Starlette
+from uvicorn.supervisors import Multiprocess
 
 from server.app import create_app
 from server.security import check_bind
@@ -22,10 +29,48 @@ def port_number(text: str) -> int:
     return port
 
 
+def worker_count(text: str) -> int:
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{count} workers: give at least 1")
+    return count
+
+
+def settings_from_environment() -> Settings:
+    return Settings.from_env(os.environ)
+
+
+def app_factory() -> Starlette:
+    """What each uvicorn worker calls: the app for the settings in this process's environment (the parent put the
+    command line's choices and the .env file there before starting the workers)."""
+    return create_app(settings_from_environment())
+
+
+def workers_refusal(workers: int, env: dict[str, str]) -> str | None:
+    """Why these settings cannot run `workers` processes, or None."""
+    if workers <= 1:
+        return None
+    if not env.get("APP_REDIS_URL", "").strip():
+        return (
+            f"--workers {workers} needs APP_REDIS_URL: each worker would otherwise keep its own rate limits, session "
+            "caps, spent grants and Wiro tasks, so limits would multiply and an end call reaching the wrong worker "
+            "would free nothing. Start Redis and set APP_REDIS_URL=redis://127.0.0.1:6379/0, or run one worker."
+        )
+    if not env.get("APP_SECRET_KEY", "").strip():
+        return (
+            f"--workers {workers} needs APP_SECRET_KEY: each worker would otherwise sign grants and cookies with its "
+            "own random key, and a grant minted by one would be refused by another."
+        )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=port_number, default=None, help="port (default 8000)")
+    parser.add_argument(
+        "--workers", type=worker_count, default=1, help="worker processes (default 1; more need APP_REDIS_URL)"
+    )
     parser.add_argument("--env-file", default=".env", help="optional KEY=VALUE file (default ./.env)")
     parser.add_argument(
         "--allow-public",
@@ -41,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    refusal = workers_refusal(args.workers, env)
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     # The app's Host check needs the address it really listens on.
@@ -51,16 +100,49 @@ def main(argv: list[str] | None = None) -> int:
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
-    print(f"Serving on http://{host}:{port}/", flush=True)
-    uvicorn.run(
-        create_app(settings),
+    print(f"Serving on http://{host}:{port}/ with {args.workers} worker(s)", flush=True)
+    proxy_headers, forwarded_allow_ips = bool(settings.trusted_proxies), settings.trusted_proxies or None
+    if args.workers == 1:
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips=forwarded_allow_ips,
+        )
+        return 0
+    # Each worker builds its own app from the environment it inherits: put the file's values and the command
+    # line's choices there.
+    os.environ.update(env)
+    os.environ.update({"APP_HOST": host, "APP_PORT": str(port)})
+    if args.allow_public:
+        os.environ["APP_ALLOW_PUBLIC"] = "1"
+    config = uvicorn.Config(
+        "server.__main__:app_factory",
+        factory=True,
+        workers=args.workers,
         host=host,
         port=port,
         log_level=settings.log_level,
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or None,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
+    Multiprocess(config, sockets=[listening_socket(host, port)]).run()
     return 0
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The socket the workers share. uvicorn's own (Config.bind_socket) is made without IPPROTO_TCP, so asyncio
+    never sets TCP_NODELAY on the connections it accepts, and every response then waits for a delayed ACK: about
+    45 ms each (bench/README.md: about 150 against 1400 mints/s). Named explicitly, the protocol is inherited by
+    every accepted connection and asyncio sets TCP_NODELAY as it does for a single process."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
 
 
 if __name__ == "__main__":

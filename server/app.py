@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import Message, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from server import sessions
 from server.engine.types import Recognizer
@@ -29,13 +29,13 @@ from server.security import (
     COOKIE_NAME,
     HostGuardMiddleware,
     PasswordGateMiddleware,
-    RateLimiter,
     SecurityHeadersMiddleware,
     allowed_hosts,
     install_log_redaction,
     make_auth_cookie,
 )
 from server.settings import Settings
+from server.state import State, StateUnavailable, open_state
 from server.upstream import DeadlineTransport
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,14 +98,15 @@ async def healthz(request: Request) -> Response:
 
 
 LOGIN_TTL_S = 12 * 3600
+LOGIN_RATE_PER_MIN = 10
 
 
 async def login(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     if request.method == "GET":
         return page(request, "login.html", {"title": "Log in", "error": ""})
-    limiter: RateLimiter = request.app.state.login_limiter
-    if limiter.check(sessions.client_key(request)) is not None:
+    wait = await sessions.state_of(request).rate_limit("login", sessions.client_key(request), LOGIN_RATE_PER_MIN)
+    if wait is not None:
         return page(request, "login.html", {"title": "Log in", "error": "Too many attempts: wait a minute."}, 429)
     try:
         raw = await sessions.read_body(request, 4096)
@@ -133,56 +134,40 @@ async def local_stream(websocket: WebSocket) -> None:
     await local.serve_stream(websocket)  # type: ignore[attr-defined]
 
 
-class PcmSink:
-    """Test-only: keeps every binary frame each connection sent, so browser tests can check the PCM exactly."""
-
-    def __init__(self) -> None:
-        self.sessions: dict[str, list[bytes]] = {}
-        self.texts: dict[str, list[str]] = {}
-
-    async def handle(self, websocket: WebSocket) -> None:
-        key = websocket.query_params.get("id", "default")
-        frames = self.sessions.setdefault(key, [])
-        texts = self.texts.setdefault(key, [])
-        await websocket.accept()
-        try:
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    return
-                if message.get("bytes") is not None:
-                    frames.append(message["bytes"])
-                elif message.get("text") is not None:
-                    texts.append(message["text"])
-                    if message["text"] == "bye":
-                        await websocket.close(1000)
-                        return
-        except WebSocketDisconnect:
-            return
-
-
 def create_app(
     settings: Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     local_recognizer: Recognizer | None = None,
+    state: State | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """The app. Seams for tests: `transport` carries every upstream HTTP call (an emulator, a mock);
-    `local_recognizer` replaces the embedded engine (a scripted one for protocol and load tests)."""
+    `local_recognizer` replaces the embedded engine (a scripted one for protocol and load tests); `state` replaces
+    the shared state chosen from the settings (memory, or Redis with APP_REDIS_URL); `extra_routes` mounts test
+    endpoints."""
     install_log_redaction()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         timeout = httpx.Timeout(settings.upstream_timeout_s)
         upstream = DeadlineTransport(transport or httpx.AsyncHTTPTransport(), settings.upstream_timeout_s)
+        shared = state or open_state(
+            settings.redis_url, timeout_s=min(settings.redis_timeout_s, settings.upstream_timeout_s)
+        )
         async with httpx.AsyncClient(transport=upstream, timeout=timeout) as http:
             app.state.http = http
-            app.state.providers = build_providers(settings, http, local_recognizer=local_recognizer)
+            app.state.shared = shared
+            app.state.providers = build_providers(settings, http, shared, local_recognizer=local_recognizer)
             try:
+                for provider in app.state.providers.values():
+                    await provider.start()
                 yield
             finally:
                 for provider in app.state.providers.values():
                     await provider.aclose()
+                if state is None:
+                    await shared.aclose()
 
     routes: list[BaseRoute] = [
         Route("/", index),
@@ -194,10 +179,8 @@ def create_app(
         Route("/api/sessions", sessions.create_session, methods=["POST"]),
         Route("/api/sessions/{name}/{session_id}/end", sessions.end_session, methods=["POST"]),
         WebSocketRoute("/api/local/stream", local_stream),
+        *extra_routes,
     ]
-    sink = PcmSink()
-    if settings.test_endpoints:
-        routes.append(WebSocketRoute("/api/test/sink", sink.handle))
     version = static_version(STATIC_DIR)
     routes.append(Mount("/static/v/{version}", CachedStatic(STATIC_DIR, version), name="static_v"))
     routes.append(Mount("/static", CachedStatic(STATIC_DIR, None), name="static"))
@@ -212,14 +195,18 @@ def create_app(
     ]
     if settings.app_password:
         middleware.append(Middleware(PasswordGateMiddleware, secret=settings.secret_key))
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=middleware,
+        exception_handlers={
+            ProviderError: sessions.provider_error,
+            StateUnavailable: sessions.state_unavailable,
+        },
+    )
     app.state.settings = settings
-    app.state.session_limiter = RateLimiter(settings.session_rate_per_min, 60.0)
-    app.state.login_limiter = RateLimiter(10, 60.0)
-    app.state.ledger = sessions.SessionLedger(settings.max_sessions_per_client)
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.globals["static_version"] = version
     app.state.templates = templates
     app.state.static_version = version
-    app.state.sink = sink
     return app

@@ -41,7 +41,9 @@ def _upstream_errors() -> dict[str, Any]:
     return {
         "502": _error("The provider failed, refused the configured credentials, or sent an unreadable answer."),
         "503": _error(
-            "The provider is limiting sign-ins, or the offline engine could not start.", headers=_RETRY_AFTER
+            "The provider is limiting sign-ins, the offline engine could not start, or the app's shared state (Redis) "
+            "is unavailable.",
+            headers=_RETRY_AFTER,
         ),
         "504": _error("The provider did not answer within the app's upstream timeout."),
     }
@@ -217,8 +219,9 @@ def openapi_document() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": _json(
-                        {"type": "object", "required": ["ended"], "properties": {"ended": {"const": True}}},
-                        "Ended (unknown session ids are ignored).",
+                        {"type": "object", "required": ["ended"], "properties": {"ended": {"type": "boolean"}}},
+                        "Whether this call ended something: false when the session had already ended, was never "
+                        "held, or is unknown (unknown ids are ignored).",
                     ),
                     "401": _LOGIN,
                     "403": _error("Not from this app's page."),

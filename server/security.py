@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, MutableMapping
-from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
@@ -42,23 +42,45 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Redacts tokens from log records (uvicorn logs WebSocket paths with their query string)."""
+    """Redacts tokens from a log record's message and string arguments (uvicorn logs WebSocket paths with their
+    query string)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
         if isinstance(record.args, tuple):
+            # In place, so formatters that read the arguments (uvicorn's access log) still find them.
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str) and redact(record.msg) != record.msg:
+            # The secret's name is in the format string (`token=%s`): redact the formatted line, or a placeholder
+            # would be swallowed and the arguments no longer fit.
+            try:
+                record.msg = redact(record.getMessage())
+                record.args = ()
+            except (TypeError, ValueError, KeyError):
+                record.msg = redact(record.msg)
         return True
 
 
-def install_log_redaction(
-    names: Iterable[str] = ("uvicorn.access", "uvicorn.error", "uvicorn", "server"),
-) -> None:
-    for name in names:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-            logger.addFilter(RedactingFilter())
+_REDACTOR = RedactingFilter()
+
+
+def install_log_redaction() -> None:
+    """Redact every record as it is made, whatever logger makes it and whatever handler gets it.
+
+    A filter on a logger sees only the records logged on that very logger (not its children's, not `wiro`'s), and a
+    filter on handlers misses handlers added later (uvicorn's, a test's capture); the record factory is the one
+    place every record passes through. Idempotent.
+    """
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "redacting", False):
+        return
+
+    def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        _REDACTOR.filter(record)
+        return record
+
+    redacting_factory.redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacting_factory)
 
 
 def is_loopback(host: str) -> bool:
@@ -95,34 +117,6 @@ def cross_site_reason(scope: Scope) -> str | None:
     if origin == "null" and site == "same-origin":
         return None
     return "foreign origin"
-
-
-@dataclass
-class RateLimiter:
-    """A token bucket per client: `rate` requests per `per_s` seconds, bursts up to `rate`."""
-
-    rate: int
-    per_s: float
-    clock: Callable[[], float] = time.monotonic
-    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    def check(self, key: str) -> float | None:
-        """Take one token for `key`; None when allowed, else the seconds until the next token."""
-        now = self.clock()
-        tokens, last = self._buckets.get(key, (float(self.rate), now))
-        tokens = min(float(self.rate), tokens + (now - last) * self.rate / self.per_s)
-        if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
-            if len(self._buckets) > 10_000:
-                self._prune(now)
-            return None
-        self._buckets[key] = (tokens, now)
-        return (1.0 - tokens) * self.per_s / self.rate
-
-    def _prune(self, now: float) -> None:
-        for k, (_, last) in list(self._buckets.items()):
-            if now - last > self.per_s:
-                del self._buckets[k]
 
 
 def sign(secret: str, payload: str) -> str:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import secrets
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.providers.base import Grant, Provider, ProviderError, SessionRequest
-from server.security import RateLimiter, cross_site_reason
+from server.providers.base import Provider, ProviderError, SessionRequest
+from server.security import cross_site_reason
+from server.settings import Settings
+from server.state import UNAVAILABLE_RETRY_S, State, StateUnavailable, ledger_scope
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
+# How long a reservation made before minting may stand if the process dies before the grant is recorded.
+PENDING_TTL_S = 120.0
 
 
 def _providers(request: Request) -> dict[str, Provider]:
@@ -28,6 +33,25 @@ def error_response(exc: ProviderError) -> JSONResponse:
     if exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
+
+
+async def provider_error(request: Request, exc: Exception) -> Response:
+    """Starlette exception handler: every ProviderError raised by a route becomes its JSON error."""
+    assert isinstance(exc, ProviderError)
+    return error_response(exc)
+
+
+async def state_unavailable(request: Request, exc: Exception) -> Response:
+    """Starlette exception handler: the shared state store is down or slow. Nothing was minted; try again."""
+    log.warning("shared state unavailable: %s", exc)
+    return error_response(
+        ProviderError(
+            503,
+            "state_unavailable",
+            "The server cannot reach its shared state right now: try again shortly.",
+            retry_after=UNAVAILABLE_RETRY_S,
+        )
+    )
 
 
 def ws_origin(request: Request) -> str:
@@ -47,11 +71,8 @@ async def list_providers(request: Request) -> Response:
 async def provider_options(request: Request) -> Response:
     provider = _providers(request).get(request.path_params["name"])
     if provider is None:
-        return error_response(ProviderError(404, "unknown_provider", "No such provider."))
-    try:
-        return JSONResponse(await provider.options())
-    except ProviderError as exc:
-        return error_response(exc)
+        raise ProviderError(404, "unknown_provider", "No such provider.")
+    return JSONResponse(await provider.options())
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -76,39 +97,6 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-@dataclass
-class SessionLedger:
-    """Grants each client holds: minted and neither ended nor expired. Caps how many one client has open."""
-
-    limit: int
-    clock: Callable[[], float] = time.time
-    _open: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def admit(self, client: str) -> str:
-        """Reserve a place for a grant being minted (returns its key), or raise 429. Reserving before the first
-        await keeps concurrent requests from all passing the check."""
-        now = self.clock()
-        held = {k: exp for k, exp in self._open.get(client, {}).items() if exp > now}
-        self._open[client] = held
-        if len(held) >= self.limit:
-            raise ProviderError(
-                429,
-                "too_many_sessions",
-                f"{len(held)} sessions are already open from this client: stop one first.",
-                retry_after=max(1.0, min(held.values()) - now),
-            )
-        key = f"pending/{secrets.token_hex(8)}"
-        held[key] = now + 120.0
-        return key
-
-    def add(self, client: str, key: str, expires_at: float) -> None:
-        self._open.setdefault(client, {})[key] = expires_at
-
-    def remove(self, key: str) -> None:
-        for held in self._open.values():
-            held.pop(key, None)
-
-
 def guard_state_change(request: Request, *, require_json: bool) -> None:
     """Only the app's own page may mint or end sessions."""
     reason = cross_site_reason(request.scope)
@@ -122,30 +110,62 @@ def guard_state_change(request: Request, *, require_json: bool) -> None:
             raise ProviderError(415, "json_required", "Send the request as application/json.")
 
 
+def state_of(request: Request) -> State:
+    state: State = request.app.state.shared
+    return state
+
+
+def client_cap(settings: Settings, provider: Provider) -> int:
+    """How many sessions one client may hold at once with `provider`. For the local engine it stays below the
+    engine's size, so one client cannot hold every decoder."""
+    if provider.name == "local":
+        engine = getattr(provider, "engine_size", settings.local.engine.max_sessions)
+        return max(1, min(settings.max_sessions_per_client, engine - 1))
+    return settings.max_sessions_per_client
+
+
 async def create_session(request: Request) -> Response:
-    try:
-        guard_state_change(request, require_json=True)
-        limiter: RateLimiter = request.app.state.session_limiter
-        wait = limiter.check(client_key(request))
-        if wait is not None:
+    guard_state_change(request, require_json=True)
+    settings: Settings = request.app.state.settings
+    state = state_of(request)
+    client = client_key(request)
+    wait = await state.rate_limit("sessions", client, settings.session_rate_per_min)
+    if wait is not None:
+        raise ProviderError(429, "rate_limited", "Too many sessions started: wait a moment.", retry_after=wait)
+    provider, options = await _chosen(request)
+    session_id = secrets.token_urlsafe(16)
+    # Only the cloud sessions that hold something until ended (a Wiro task) and the local engine's count: a
+    # Truebar grant holds nothing here, and its minting is bounded by the rate limit.
+    counted = provider.name != "truebar"
+    scope, key = ledger_scope(provider.name, client), f"{provider.name}/{session_id}"
+    if counted:
+        # Reserved before the first await on the provider, so concurrent requests cannot all pass the check.
+        admission = await state.admit(scope, key, client_cap(settings, provider), PENDING_TTL_S)
+        if not admission.admitted:
             raise ProviderError(
-                429, "rate_limited", "Too many sessions started: wait a moment.", retry_after=wait
+                429,
+                "too_many_sessions",
+                f"{admission.held} sessions are already open from this client: stop one first.",
+                retry_after=admission.retry_after,
             )
-        ledger: SessionLedger = request.app.state.ledger
-        reservation = ledger.admit(client_key(request))
+    request_ = SessionRequest(options=options, ws_origin=ws_origin(request), client_id=client, session_id=session_id)
+    try:
+        grant = await provider.create_session(request_)
+    except BaseException:
+        if counted:
+            with contextlib.suppress(StateUnavailable):
+                await state.release(scope, key)
+        raise
+    if counted:
         try:
-            grant = await _mint(request)
-        finally:
-            ledger.remove(reservation)
-    except ProviderError as exc:
-        return error_response(exc)
-    ledger.add(
-        client_key(request), f"{grant['provider']}/{grant.get('session_id')}", float(grant["expires_at"])
-    )
+            await state.hold(scope, key, max(1.0, grant["expires_at"] - state.clock()))
+        except StateUnavailable as exc:
+            # The grant exists (a Wiro task may be running): hand it out. Its place lapses with the reservation.
+            log.warning("could not record a session's expiry in the shared state (%s)", exc)
     return JSONResponse(grant, headers={"Cache-Control": "no-store"})
 
 
-async def _mint(request: Request) -> Grant:
+async def _chosen(request: Request) -> tuple[Provider, dict[str, Any]]:
     body = await _json_body(request)
     name = body.get("provider")
     provider = _providers(request).get(name) if isinstance(name, str) else None
@@ -156,25 +176,23 @@ async def _mint(request: Request) -> Grant:
     if not status.configured:
         missing = ", ".join(status.missing)
         raise ProviderError(409, "not_configured", f"{status.label} is not configured: set {missing}.")
-    return await provider.create_session(
-        SessionRequest(options=body, ws_origin=ws_origin(request), client_id=client_key(request))
-    )
+    return provider, body
 
 
 async def end_session(request: Request) -> Response:
-    """The page ended a session (also sent with sendBeacon on pagehide): release what it holds upstream."""
+    """The page ended a session (also sent with sendBeacon on pagehide): release what it holds upstream. Answers
+    whether this call ended something (false: already ended, never held, or not this client's)."""
     provider = _providers(request).get(request.path_params["name"])
     if provider is None:
-        return error_response(ProviderError(404, "unknown_provider", "No such provider."))
-    try:
-        # sendBeacon cannot send JSON without a CORS preflight, so only the origin is checked here.
-        guard_state_change(request, require_json=False)
-        await provider.end_session(request.path_params["session_id"])
-        ledger: SessionLedger = request.app.state.ledger
-        ledger.remove(f"{provider.name}/{request.path_params['session_id']}")
-    except ProviderError as exc:
-        return error_response(exc)
-    return JSONResponse({"ended": True})
+        raise ProviderError(404, "unknown_provider", "No such provider.")
+    # sendBeacon cannot send JSON without a CORS preflight, so only the origin is checked here.
+    guard_state_change(request, require_json=False)
+    session_id = request.path_params["session_id"]
+    ended = await provider.end_session(session_id)
+    released = await state_of(request).release(
+        ledger_scope(provider.name, client_key(request)), f"{provider.name}/{session_id}"
+    )
+    return JSONResponse({"ended": ended or released})
 
 
 def client_key(request: Request) -> str:

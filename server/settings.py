@@ -55,6 +55,8 @@ class WiroSettings:
     transcription_delay: str = WIRO_TRANSCRIPTION_DELAY
     # A task the page never ends is killed after this many seconds (it holds a billed concurrency slot).
     task_deadline_s: float = 3600.0
+    # How often each process looks for tasks past their deadline (any process's: a dead replica's tasks too).
+    reap_interval_s: float = 5.0
 
     def missing(self) -> tuple[str, ...]:
         return () if self.api_key else ("WIRO_API_KEY",)
@@ -91,8 +93,13 @@ class Settings:
     # POST /api/sessions per client: a token bucket of this many per minute, and this many open at once.
     session_rate_per_min: int = 30
     max_sessions_per_client: int = 4
-    # Mounts /api/test/* endpoints used by the browser tests (a PCM sink). Never on in production.
-    test_endpoints: bool = False
+    # Shared state (rate limits, open sessions, spent grants, Wiro tasks) for several processes or replicas;
+    # empty: this process's memory. It may hold a password, so it is never printed.
+    redis_url: str = field(default="", repr=False)
+    # Seconds a call to Redis may take before a mint is answered 503 (bounded by upstream_timeout_s).
+    redis_timeout_s: float = 2.0
+    # An engine socket that sends nothing for this long is told why and closed (it holds a decoder).
+    local_idle_timeout_s: float = 30.0
     log_level: str = "info"
 
     @classmethod
@@ -136,6 +143,11 @@ class Settings:
 
         base = cls()
         engine = base.local.engine
+        if get("APP_REDIS_URL") and not get("APP_SECRET_KEY"):
+            raise SettingsError(
+                "APP_REDIS_URL is set, so several processes share this app's state: set APP_SECRET_KEY too, the "
+                "same on every process (each would otherwise sign grants and cookies with its own random key)."
+            )
         return cls(
             host=get("APP_HOST", base.host),
             port=integer("APP_PORT", base.port, high=65535),
@@ -156,6 +168,7 @@ class Settings:
                 model=get("WIRO_MODEL", WIRO_MODEL),
                 transcription_delay=get("WIRO_TRANSCRIPTION_DELAY", WIRO_TRANSCRIPTION_DELAY),
                 task_deadline_s=number("WIRO_TASK_DEADLINE_S", 3600.0),
+                reap_interval_s=number("WIRO_REAP_INTERVAL_S", 5.0),
             ),
             local=LocalSettings(
                 enabled=flag("LOCAL_ENGINE", True),
@@ -168,6 +181,14 @@ class Settings:
                     vad_window_s=number("LOCAL_VAD_WINDOW_S", engine.vad_window_s),
                     fwdflat=flag("LOCAL_FWDFLAT", engine.fwdflat),
                     bestpath=flag("LOCAL_BESTPATH", engine.bestpath),
+                    rescoring_with_whisper=flag("LOCAL_RESCORING_WITH_WHISPER", engine.rescoring_with_whisper),
+                    whisper=flag("LOCAL_WHISPER", engine.whisper),
+                    whisper_model=get("LOCAL_WHISPER_MODEL", engine.whisper_model),
+                    whisper_threads=integer("LOCAL_WHISPER_THREADS", engine.whisper_threads, low=1, high=64),
+                    whisper_queue=integer("LOCAL_WHISPER_QUEUE", engine.whisper_queue, low=1),
+                    fallback_after_s=number("LOCAL_FALLBACK_AFTER_S", engine.fallback_after_s),
+                    merge_pause_ms=integer("LOCAL_MERGE_PAUSE_MS", engine.merge_pause_ms),
+                    model_cache=get("LOCAL_MODEL_CACHE", engine.model_cache),
                 ),
             ),
             secret_key=get("APP_SECRET_KEY") or base.secret_key,
@@ -178,7 +199,9 @@ class Settings:
             upstream_timeout_s=number("APP_UPSTREAM_TIMEOUT_S", 10.0),
             session_rate_per_min=integer("APP_SESSION_RATE_PER_MIN", 30, low=1),
             max_sessions_per_client=integer("APP_MAX_SESSIONS_PER_CLIENT", 4, low=1),
-            test_endpoints=flag("APP_TEST_ENDPOINTS"),
+            redis_url=get("APP_REDIS_URL"),
+            redis_timeout_s=number("APP_REDIS_TIMEOUT_S", 2.0),
+            local_idle_timeout_s=number("LOCAL_IDLE_TIMEOUT_S", 30.0),
             log_level=log_level(get("APP_LOG_LEVEL", "info")),
         )
 

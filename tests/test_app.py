@@ -9,6 +9,7 @@ import websockets
 from server.app import create_app
 from server.settings import Settings, read_dotenv
 from tests.support.live import running
+from tests.support.sink import PcmSink
 
 
 def test_settings_from_env_reads_only_the_mapping_given() -> None:
@@ -55,7 +56,8 @@ def test_session_bad_input_gets_clear_errors(app_url: str, body: bytes, status: 
 
 
 def test_pcm_sink_keeps_frames_in_order() -> None:
-    app = create_app(Settings(test_endpoints=True))
+    sink = PcmSink()
+    app = create_app(Settings(), extra_routes=sink.routes())
 
     async def talk(url: str) -> None:
         async with websockets.connect(url.replace("http", "ws") + "/api/test/sink?id=t1") as ws:
@@ -66,10 +68,10 @@ def test_pcm_sink_keeps_frames_in_order() -> None:
 
     with running(app) as url:
         asyncio.run(talk(url))
-    assert app.state.sink.sessions["t1"] == [b"\x01\x02", b"\x03\x04"]
+    assert sink.sessions["t1"] == [b"\x01\x02", b"\x03\x04"]
 
 
-def test_sink_absent_without_test_endpoints() -> None:
+def test_the_shipped_app_has_no_sink() -> None:
     async def talk(url: str) -> None:
         with pytest.raises(websockets.exceptions.InvalidStatus):
             async with websockets.connect(url.replace("http", "ws") + "/api/test/sink"):

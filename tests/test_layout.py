@@ -98,3 +98,17 @@ def test_no_import_cycles_between_server_modules() -> None:
     for module in sorted(edges):
         if module not in state:
             visit(module)
+
+
+def test_benchmarks_and_the_testkit_never_import_the_tests() -> None:
+    root = SERVER.parent
+    for folder in ("bench", "testkit"):
+        for path in sorted((root / folder).rglob("*.py")):
+            leaked = [m for m in imported_modules(path) if m == "tests" or m.startswith("tests.")]
+            assert not leaked, f"{path.relative_to(root)} imports {leaked}"
+
+
+def test_test_only_helpers_are_not_shipped() -> None:
+    for path in sorted(SERVER.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert "PcmSink" not in text and "/api/test/" not in text, path.relative_to(SERVER)

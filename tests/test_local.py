@@ -27,7 +27,7 @@ def test_tokens_sign_expire_and_bind_to_the_secret() -> None:
     tokens = LocalTokens("secret", ttl_s=60)
     token, expires_at = tokens.mint("abc", now=1000)
     assert expires_at == 1060
-    assert tokens.verify(token, now=1059) == {"sid": "abc", "exp": 1060}
+    assert tokens.verify(token, now=1059) == {"sid": "abc", "exp": 1060, "cid": ""}
     assert tokens.verify(token, now=1061) is None
     assert LocalTokens("other", ttl_s=60).verify(token, now=1000) is None
     payload, _, mac = token.partition(".")
@@ -40,7 +40,7 @@ def test_grant_has_the_truebar_shape_and_says_it_is_offline() -> None:
     with running(create_app(Settings(), local_recognizer=ScriptedRecognizer())) as url:
         g = grant(url)
         listing = httpx.get(url + "/api/providers").json()
-    assert g["protocol"] == "truebar" and g["sample_rate"] == 16_000 and g["frame_samples"] == 1_600
+    assert g["protocol"] == "truebar" and g["sample_rate"] == 16_000 and g["frame_samples"] == 800
     assert g["tag"] == LOCAL_TAG and g["offline"] is True
     assert str(g["ws_url"]).endswith("/api/local/stream")
     local = next(p for p in listing["providers"] if p["name"] == "local")

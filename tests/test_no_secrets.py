@@ -160,7 +160,6 @@ async def refused_stream(url: str, capture: Capture) -> None:
 def app_settings(tb_url: str, wiro_url: str, **overrides: Any) -> Settings:
     base = Settings(
         secret_key=APP_SECRET,
-        test_endpoints=True,
         session_rate_per_min=10_000,
         max_sessions_per_client=1_000,
         upstream_timeout_s=2.0,

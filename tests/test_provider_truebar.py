@@ -29,7 +29,9 @@ from tests.support.truebar_client import transcribe_truebar
 KEY = "provider-test-key"
 PASSWORD = "correct-horse-battery"
 TOKEN_PATH = "/realms/truebar/protocol/openid-connect/token"
-REQUEST = SessionRequest(options={"provider": "truebar"}, ws_origin="ws://127.0.0.1:1")
+def new_request() -> SessionRequest:
+    """A fresh request each call: the session id is the app's, one per minted session."""
+    return SessionRequest(options={"provider": "truebar"}, ws_origin="ws://127.0.0.1:1")
 
 
 def settings_for(base: str, *, password: str = PASSWORD, auth_url: str | None = None) -> TruebarSettings:
@@ -90,7 +92,7 @@ def with_provider(
 
 def provider_error(settings: TruebarSettings, *, timeout: float = 5.0) -> ProviderError:
     async def body(provider: TruebarProvider) -> None:
-        await provider.create_session(REQUEST)
+        await provider.create_session(new_request())
 
     with pytest.raises(ProviderError) as info:
         with_provider(settings, body, timeout=timeout)
@@ -100,7 +102,9 @@ def provider_error(settings: TruebarSettings, *, timeout: float = 5.0) -> Provid
 def test_grant_has_the_contract_shape_and_no_secret() -> None:
     with emulator() as (_, url):
         settings = settings_for(url)
-        grants = with_provider(settings, lambda p: asyncio.gather(p.create_session(REQUEST), p.create_session(REQUEST)))
+        grants = with_provider(
+            settings, lambda p: asyncio.gather(p.create_session(new_request()), p.create_session(new_request()))
+        )
     grant = grants[0]
     assert set(grant) == {
         "provider", "protocol", "ws_url", "token", "expires_at", "sample_rate", "frame_samples", "tag", "session_id",
@@ -121,7 +125,7 @@ def test_token_is_cached_across_sessions() -> None:
     transport = Recording()
 
     async def body(provider: TruebarProvider) -> list[str]:
-        return [(await provider.create_session(REQUEST))["token"] for _ in range(5)]
+        return [(await provider.create_session(new_request()))["token"] for _ in range(5)]
 
     with emulator() as (app, url):
         tokens = with_provider(settings_for(url), body, transport=transport)
@@ -132,7 +136,7 @@ def test_token_is_cached_across_sessions() -> None:
 
 def test_concurrent_sessions_share_one_upstream_call() -> None:
     async def body(provider: TruebarProvider) -> list[dict[str, Any]]:
-        return list(await asyncio.gather(*(provider.create_session(REQUEST) for _ in range(10))))
+        return list(await asyncio.gather(*(provider.create_session(new_request()) for _ in range(10))))
 
     with emulator() as (app, url):
         grants = with_provider(settings_for(url), body)
@@ -142,7 +146,8 @@ def test_concurrent_sessions_share_one_upstream_call() -> None:
 
 def test_concurrent_failures_share_one_upstream_call_too() -> None:
     async def body(provider: TruebarProvider) -> list[Any]:
-        return list(await asyncio.gather(*(provider.create_session(REQUEST) for _ in range(5)), return_exceptions=True))
+        calls = (provider.create_session(new_request()) for _ in range(5))
+        return list(await asyncio.gather(*calls, return_exceptions=True))
 
     with emulator() as (app, url):
         results = with_provider(settings_for(url, password="wrong"), body)
@@ -152,10 +157,10 @@ def test_concurrent_failures_share_one_upstream_call_too() -> None:
 
 def test_token_is_refreshed_before_it_expires() -> None:
     async def body(provider: TruebarProvider) -> tuple[str, str]:
-        first = (await provider.create_session(REQUEST))["token"]
+        first = (await provider.create_session(new_request()))["token"]
         # A 2 s token is refreshed once half its lifetime is gone.
         await asyncio.sleep(1.2)
-        second = (await provider.create_session(REQUEST))["token"]
+        second = (await provider.create_session(new_request()))["token"]
         return first, second
 
     with emulator(token_ttl_s=2) as (app, url):
@@ -170,9 +175,9 @@ def test_failed_refresh_falls_back_to_the_password_grant() -> None:
     transport = Recording(reject_refresh=True)
 
     async def body(provider: TruebarProvider) -> str:
-        await provider.create_session(REQUEST)
+        await provider.create_session(new_request())
         await asyncio.sleep(1.2)
-        token: str = (await provider.create_session(REQUEST))["token"]
+        token: str = (await provider.create_session(new_request()))["token"]
         return token
 
     with emulator(token_ttl_s=2) as (app, url):
@@ -308,7 +313,7 @@ def test_status_and_connect_origins() -> None:
         assert not status.configured and status.missing == ("TRUEBAR_USERNAME", "TRUEBAR_PASSWORD")
         assert provider.connect_origins() == ["wss://api.true-bar.si"]
         with pytest.raises(ProviderError) as info:
-            await provider.create_session(REQUEST)
+            await provider.create_session(new_request())
         assert info.value.status == 409
 
     with_provider(TruebarSettings(), body)

@@ -21,12 +21,15 @@ from server.emulators.wiro import EmulatorState, WiroEmulatorOptions, create_emu
 from server.providers.base import ProviderError, SessionRequest
 from server.providers.wiro import WiroProvider
 from server.settings import Settings, WiroSettings
+from server.state import MemoryState
 from tests.support.live import running
 from tests.support.wiro_client import transcribe_wiro
 
 KEY = "test-key-9f2c"
 SECRET = "test-secret-77aa"
-REQUEST = SessionRequest(options={"provider": "wiro"}, ws_origin="ws://127.0.0.1")
+def new_request() -> SessionRequest:
+    """A fresh request each call: the session id is the app's, one per minted session."""
+    return SessionRequest(options={"provider": "wiro"}, ws_origin="ws://127.0.0.1")
 
 
 class Upstream:
@@ -92,7 +95,9 @@ def test_run_grant_in_both_auth_modes(upstream_factory: Callable[..., Upstream],
     up = upstream_factory(WiroEmulatorOptions(api_key=KEY, api_secret=secret))
     before = time.time()
     grant = asyncio.run(
-        with_provider(settings_for(up, api_secret=secret, task_deadline_s=600), lambda p: p.create_session(REQUEST))
+        with_provider(
+            settings_for(up, api_secret=secret, task_deadline_s=600), lambda p: p.create_session(new_request())
+        )
     )
     task = up.state.tasks[grant["task_id"]] if up.state else None
     assert task is not None and task.token == grant["token"]
@@ -112,7 +117,7 @@ def test_nonces_strictly_increase_across_concurrent_calls(upstream_factory: Call
     )
 
     async def many(p: WiroProvider) -> list[dict[str, Any]]:
-        return list(await asyncio.gather(*(p.create_session(REQUEST) for _ in range(12))))
+        return list(await asyncio.gather(*(p.create_session(new_request()) for _ in range(12))))
 
     grants = asyncio.run(with_provider(settings_for(up, api_secret=SECRET), many))
     assert len({g["task_id"] for g in grants}) == 12
@@ -127,7 +132,7 @@ def test_nonce_is_milliseconds_and_strictly_increasing_within_one_millisecond() 
     async def nonces() -> list[str]:
         async with httpx.AsyncClient() as http:
             provider = WiroProvider(WiroSettings(api_key="k", api_secret="s"), http, clock=lambda: frozen)
-            return [provider._headers()["x-nonce"] for _ in range(5)]
+            return [(await provider._headers())["x-nonce"] for _ in range(5)]
 
     values = [int(n) for n in asyncio.run(nonces())]
     assert values[0] == int(frozen * 1000)
@@ -159,7 +164,7 @@ def test_run_errors_from_the_emulator(
     up = upstream_factory(WiroEmulatorOptions(api_key=KEY, **emulator))
     s = settings_for(up, **settings)
     with pytest.raises(ProviderError) as caught:
-        asyncio.run(with_provider(s, lambda p: p.create_session(REQUEST)))
+        asyncio.run(with_provider(s, lambda p: p.create_session(new_request())))
     err = caught.value
     assert (err.status, err.code) == (status, code)
     assert_clean(err, s, up)
@@ -172,7 +177,7 @@ def test_unknown_endpoint_404(upstream_factory: Callable[..., Upstream]) -> None
     up = upstream_factory()
     s = settings_for(up, api_base_url=up.url + "/v2")
     with pytest.raises(ProviderError) as caught:
-        asyncio.run(with_provider(s, lambda p: p.create_session(REQUEST)))
+        asyncio.run(with_provider(s, lambda p: p.create_session(new_request())))
     assert (caught.value.status, caught.value.code) == (502, "wiro_bad_url")
     assert_clean(caught.value, s, up)
 
@@ -224,7 +229,7 @@ def test_run_upstream_failures_are_not_retried(mode: str, status: int, code: str
     with running(app) as url:
         s = WiroSettings(api_key=KEY, api_secret=SECRET, api_base_url=url + "/v1")
         with pytest.raises(ProviderError) as caught:
-            asyncio.run(with_provider(s, lambda p: p.create_session(REQUEST), http_timeout=0.3))
+            asyncio.run(with_provider(s, lambda p: p.create_session(new_request()), http_timeout=0.3))
     assert (caught.value.status, caught.value.code) == (status, code)
     assert broken.calls == 1
     assert_clean(caught.value, s)
@@ -237,7 +242,7 @@ def test_connection_refused() -> None:
         port = sock.getsockname()[1]
     s = WiroSettings(api_key=KEY, api_base_url=f"http://127.0.0.1:{port}/v1")
     with pytest.raises(ProviderError) as caught:
-        asyncio.run(with_provider(s, lambda p: p.create_session(REQUEST)))
+        asyncio.run(with_provider(s, lambda p: p.create_session(new_request())))
     assert (caught.value.status, caught.value.code) == (502, "upstream_unreachable")
     assert_clean(caught.value, s)
 
@@ -250,7 +255,7 @@ def test_explicit_end_kills_the_task_and_unknown_ids_are_ignored(upstream_factor
     assert up.state is not None
 
     async def scenario(p: WiroProvider) -> tuple[str, list[str]]:
-        grant = await p.create_session(REQUEST)
+        grant = await p.create_session(new_request())
         await p.end_session("424242")
         await p.end_session("not-a-task")
         # The task id is sequential, so it is not accepted as the session's name.
@@ -271,7 +276,7 @@ def test_end_after_the_socket_ended_ignores_already_ended(upstream_factory: Call
     assert up.state is not None
 
     async def scenario(p: WiroProvider) -> list[str]:
-        grant = await p.create_session(REQUEST)
+        grant = await p.create_session(new_request())
         result = await transcribe_wiro(grant["ws_url"], grant["token"], b"\x00\x01" * 12000)
         assert result.events[-1] == "task_postprocess_end"
         await p.end_session(grant["session_id"])
@@ -288,9 +293,10 @@ def test_deadline_kills_tasks_never_ended_without_further_calls(upstream_factory
     assert up.state is not None
 
     async def scenario(p: WiroProvider) -> tuple[str, list[str]]:
-        grant = await p.create_session(REQUEST)
+        grant = await p.create_session(new_request())
+        # The emulator records the kill before its answer reaches the provider: wait for both.
         for _ in range(500):
-            if up.state is not None and up.state.kills:
+            if up.state is not None and up.state.kills and not p.tracked():
                 break
             await asyncio.sleep(0.02)
         return grant["task_id"], p.tracked()
@@ -304,7 +310,7 @@ def test_aclose_kills_outstanding_tasks(upstream_factory: Callable[..., Upstream
     assert up.state is not None
 
     async def scenario(p: WiroProvider) -> list[str]:
-        grants = [await p.create_session(REQUEST) for _ in range(3)]
+        grants = [await p.create_session(new_request()) for _ in range(3)]
         await p.end_session(grants[0]["session_id"])
         assert up.state is not None and up.state.active_count() == 2
         return [g["task_id"] for g in grants]
@@ -329,8 +335,8 @@ def test_kill_transport_failure_is_retried_later() -> None:
 
     async def scenario() -> tuple[list[str], list[str]]:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-            p = WiroProvider(WiroSettings(api_key=KEY), http, monotonic=lambda: clock[0])
-            grant = await p.create_session(REQUEST)
+            p = WiroProvider(WiroSettings(api_key=KEY), http, clock=lambda: clock[0])
+            grant = await p.create_session(new_request())
             await p.end_session(grant["session_id"])
             still = p.tracked()
             clock[0] += 31
@@ -402,3 +408,34 @@ def test_app_maps_wiro_errors(
     if status == 429:
         assert int(r.headers["Retry-After"]) > 0
     assert up.runs() == 1
+
+
+def test_a_task_started_by_one_process_is_ended_by_another_and_forgotten_by_both() -> None:
+    kills: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/Run/wiro/voxtral-mini-realtime"):
+            return httpx.Response(200, json={"result": True, "errors": [], "taskid": "9", "socketaccesstoken": "t9"})
+        kills.append(request.url.path)
+        return httpx.Response(200, json={"result": True, "errors": []})
+
+    async def scenario() -> tuple[bool, bool, list[str], list[str]]:
+        shared = MemoryState()
+        settings = WiroSettings(api_key=KEY, task_deadline_s=0.3, reap_interval_s=0.05)
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            a = WiroProvider(settings, http, state=shared)
+            b = WiroProvider(settings, http, state=shared)
+            await a.start()
+            await b.start()
+            grant = await a.create_session(new_request())
+            ended = await b.end_session(grant["session_id"])
+            again = await a.end_session(grant["session_id"])
+            await asyncio.sleep(0.6)  # past the deadline: A must let go of the task B ended
+            mine = a.tracked()
+            await a.aclose()
+            await b.aclose()
+            return ended, again, mine, kills
+
+    ended, again, mine, killed = asyncio.run(scenario())
+    assert ended and not again and mine == []
+    assert killed == ["/v1/Task/Kill"]

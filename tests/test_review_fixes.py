@@ -57,7 +57,7 @@ def test_named_hosts_and_password_protected_apps() -> None:
 
 
 def test_concurrent_requests_cannot_pass_the_open_session_cap() -> None:
-    base = Settings(max_sessions_per_client=2, session_rate_per_min=1000, test_endpoints=True)
+    base = Settings(max_sessions_per_client=2, session_rate_per_min=1000)
     with stack(ScriptedRecognizer(), settings=base) as s:
 
         async def burst() -> list[int]:

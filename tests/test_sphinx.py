@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.speech import TRANSCRIPTS, load_clip, reference, word_errors
 from server.engine.sphinx import PocketsphinxRecognizer, spoken_word
 from server.engine.types import BYTES_PER_MS, Hypothesis, RecognizerBusy
-from tests.test_wer import TRANSCRIPTS, finals_text, load_clip, reference, transcribe, word_errors
+from tests.test_wer import finals_text, transcribe
 
 GRAMMAR = Path(__file__).parent / "data" / "commands.gram"
 WEATHER = "slt-weather-16k.wav"

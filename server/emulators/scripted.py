@@ -116,12 +116,18 @@ class ScriptedSession:
 
 
 def load_recognizer(name: str = "pocketsphinx") -> Recognizer:
-    """The recognizer an emulator runs, by name: "pocketsphinx" (the embedded engine's fast pass, with its defaults)
-    or "scripted"."""
+    """The recognizer an emulator runs, by name: "pocketsphinx" (the embedded engine's fast pass, with its defaults:
+    enough for a fake cloud service, and light), "two-pass" (the whole embedded engine, Whisper finals included) or
+    "scripted"."""
     if name == "scripted":
         return ScriptedRecognizer()
     if name == "pocketsphinx":
         from server.engine.sphinx import PocketsphinxRecognizer
 
         return PocketsphinxRecognizer()
-    raise ValueError(f"unknown recognizer {name!r}: choose pocketsphinx or scripted")
+    if name == "two-pass":
+        from server.engine.config import EngineConfig
+        from server.engine.loader import load_engine
+
+        return load_engine(EngineConfig())
+    raise ValueError(f"unknown recognizer {name!r}: choose pocketsphinx, two-pass or scripted")

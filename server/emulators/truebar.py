@@ -381,7 +381,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--password", default=DEFAULT_PASSWORD)
     parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
     parser.add_argument("--realm", default=DEFAULT_REALM)
-    parser.add_argument("--recognizer", choices=["pocketsphinx", "scripted"], default="pocketsphinx")
+    parser.add_argument("--recognizer", choices=["pocketsphinx", "two-pass", "scripted"], default="pocketsphinx")
     parser.add_argument("--token-ttl", type=int, default=900, help="access token lifetime, seconds")
     parser.add_argument("--refresh-ttl", type=int, default=1800, help="refresh token lifetime, seconds")
     parser.add_argument("--envelope", choices=["type", "messageType"], default="type")

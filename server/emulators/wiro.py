@@ -607,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     parser.add_argument("--api-key", default=DEFAULT_API_KEY)
     parser.add_argument("--api-secret", default="")
-    parser.add_argument("--recognizer", choices=["pocketsphinx", "scripted"], default="pocketsphinx")
+    parser.add_argument("--recognizer", choices=["pocketsphinx", "two-pass", "scripted"], default="pocketsphinx")
     parser.add_argument("--max-concurrent-tasks", type=int, default=WiroEmulatorOptions.max_concurrent_tasks)
     parser.add_argument("--balance", type=float, default=WiroEmulatorOptions.balance, help="USD")
     args = parser.parse_args(argv)

@@ -18,10 +18,47 @@ class EngineConfig:
     dictionary: str = ""
     # A JSGF grammar replaces the language model.
     jsgf: str = ""
-    # Seconds of non-speech that end an utterance (pocketsphinx's Endpointer window): the shortest pause that ends
-    # an utterance, and how late its final comes.
-    vad_window_s: float = 0.3
+    # Seconds of audio the Endpointer decides on (pocketsphinx's window, in 30 ms frames): a start needs `vad_ratio`
+    # of it to be speech, an end that much non-speech, so it sets both how late the first interim comes and the
+    # shortest pause that ends an utterance. 0.15 s with ratio 0.8 and VAD mode 3 (the most aggressive) took one
+    # real-time session from 628 to 354 ms speech start → first interim and from 842 to 262 ms end of speech →
+    # endpoint interim (p50, with 50 ms frames and partials and no rescoring; bench/README.md "Latency levers").
+    # The price: a pause of about 120 ms now ends an utterance, so hesitant human speech comes in more, shorter
+    # finals (Festival's speech has no such pauses; 0.3 / 0.9 / 0 ends one after about 270 ms).
+    vad_window_s: float = 0.15
+    vad_ratio: float = 0.8
+    # The voice activity detector's aggressiveness, 0 (calls more of the audio speech) to 3.
+    vad_mode: int = 3
+    # Milliseconds of audio between looks at the fast pass's partial text (an interim goes out when it changed);
+    # a look happens when audio arrives, so the page's frame size (50 ms for this engine) is the floor.
+    partial_every_ms: int = 50
     # Rescoring passes at the end of each utterance: on the test clips word errors fall from 4 % to 0 % for about
-    # 60 ms more per final (bench/README.md), so they are on by default.
+    # 60 ms more per final (bench/README.md), so they are on by default when the fast pass makes the finals.
     fwdflat: bool = True
     bestpath: bool = True
+    # With Whisper making the finals they would only polish the endpoint interim (and a fallback final), and they
+    # delay it: 842 → 578 ms p50 end of speech → endpoint interim when turned off (bench/README.md), so they run
+    # alongside Whisper only when this is set.
+    rescoring_with_whisper: bool = False
+
+    # The accurate pass (Whisper through faster-whisper/CTranslate2) for finals; False: the fast pass alone.
+    whisper: bool = True
+    # "base": Whisper base from the two pinned model wheels (no network). Otherwise a faster-whisper model name
+    # (downloaded by faster-whisper on first use) or a local folder holding a CTranslate2 model.
+    whisper_model: str = "base"
+    # CTranslate2 threads for the one accurate job that runs at a time: this machine's two cores.
+    whisper_threads: int = 2
+    # Utterances waiting for (or in) the accurate pass across all sessions; beyond it, finals fall back at once.
+    whisper_queue: int = 4
+    # The encoder's window: the utterance plus 2 s, at least this many seconds (at most Whisper's 30).
+    whisper_min_window_s: float = 10.0
+    # After an endpoint, audio to wait for the speech to go on: pieces the short endpointer window split at a
+    # shorter pause go to Whisper as one utterance (Whisper does much better on whole sentences: 12 % → 1.7 % word
+    # errors on the noisy clips), at the price of this much more delay before the final.
+    merge_pause_ms: int = 400
+    # End of speech → the latest an accurate final may come; later, the fast pass's text is the final (with a
+    # WARNING to the client).
+    fallback_after_s: float = 2.0
+    # Where the model from the wheels is assembled; empty: `cache/live-stt` inside the Python environment
+    # (sys.prefix, the project's .venv), so removing the environment removes it too.
+    model_cache: str = ""

@@ -2,21 +2,57 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from server.engine.config import EngineConfig
 from server.engine.types import Recognizer
 
 
-def load_engine(config: EngineConfig) -> Recognizer:
-    """The engine `config` describes. Loading the model happens here (about a second): call it off the event loop."""
+def model_cache(config: EngineConfig) -> Path:
+    return Path(config.model_cache) if config.model_cache else Path(sys.prefix) / "cache" / "live-stt"
+
+
+def load_fast_pass(config: EngineConfig) -> Recognizer:
     from server.engine.sphinx import PocketsphinxRecognizer
 
+    rescore = not config.whisper or config.rescoring_with_whisper
     return PocketsphinxRecognizer(
         hmm=config.hmm,
         lm=config.lm,
         dict=config.dictionary,
         jsgf=config.jsgf,
         vad_window_s=config.vad_window_s,
-        fwdflat=config.fwdflat,
-        bestpath=config.bestpath,
+        fwdflat=config.fwdflat and rescore,
+        bestpath=config.bestpath and rescore,
         max_sessions=config.max_sessions,
+        partial_every_ms=config.partial_every_ms,
+        vad_mode=config.vad_mode,
+        vad_ratio=config.vad_ratio,
+    )
+
+
+def load_engine(config: EngineConfig) -> Recognizer:
+    """The engine `config` describes: the two-pass recognizer (pocketsphinx interims, Whisper finals) by default,
+    the fast pass alone with `whisper=False`. Loading the models happens here (a second or two; the first run also
+    assembles Whisper's model.bin): call it off the event loop. Raises ModelError for a missing or corrupted
+    Whisper model."""
+    fast = load_fast_pass(config)
+    if not config.whisper:
+        return fast
+    from server.engine.model import resolve_model
+    from server.engine.twopass import TwoPassRecognizer
+    from server.engine.whisper import WhisperOptions, WhisperPass
+
+    cache = model_cache(config)
+    model = resolve_model(config.whisper_model, cache)
+    options = WhisperOptions(
+        threads=config.whisper_threads,
+        max_queue=config.whisper_queue,
+        min_window_s=config.whisper_min_window_s,
+    )
+    accurate = WhisperPass(model, options, download_root=str(cache / "downloads"))
+    accurate.warm_up()
+    return TwoPassRecognizer(
+        fast, accurate, fallback_after_s=config.fallback_after_s, merge_ms=config.merge_pause_ms
     )

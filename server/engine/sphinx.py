@@ -32,7 +32,6 @@ from server.engine.types import BYTES_PER_MS, SAMPLE_RATE, Hypothesis, Recognize
 FRAME_MS = 30  # the Endpointer's frame at 16 kHz: 480 samples, 960 bytes
 DECODER_FRAME_MS = 10  # pocketsphinx's feature frame rate is 100 per second
 PREROLL_MS = 210  # audio fed before the Endpointer's speech start, so first words keep their onset
-PARTIAL_EVERY_MS = 100  # of audio: how often the partial text is looked at
 
 _ALTERNATE = re.compile(r"\(\d+\)$")
 
@@ -49,12 +48,13 @@ class DecoderConfig:
     dictionary: str = ""
     jsgf: str = ""
     vad_window_s: float = _DEFAULTS.vad_window_s
-    vad_ratio: float = 0.9
-    vad_mode: int = 0
+    vad_ratio: float = _DEFAULTS.vad_ratio
+    vad_mode: int = _DEFAULTS.vad_mode
     fwdflat: bool = _DEFAULTS.fwdflat
     bestpath: bool = _DEFAULTS.bestpath
     preroll_ms: int = PREROLL_MS
     keep_warm: bool = True
+    partial_every_ms: int = _DEFAULTS.partial_every_ms
 
     def decoder_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -216,7 +216,7 @@ class _Stream:
         if not self.in_utt:
             return None
         self.since_partial_ms += fed_ms
-        if self.since_partial_ms < PARTIAL_EVERY_MS:
+        if self.since_partial_ms < self.config.partial_every_ms:
             return None
         self.since_partial_ms = 0
         hyp = self.decoder.hyp()
@@ -369,6 +369,9 @@ class PocketsphinxRecognizer:
         mode: Literal["process", "thread"] = "process",
         preroll_ms: int = PREROLL_MS,
         keep_warm: bool = True,
+        partial_every_ms: int = _DEFAULTS.partial_every_ms,
+        vad_mode: int = _DEFAULTS.vad_mode,
+        vad_ratio: float = _DEFAULTS.vad_ratio,
     ) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
@@ -384,6 +387,9 @@ class PocketsphinxRecognizer:
             bestpath=bestpath,
             preroll_ms=preroll_ms,
             keep_warm=keep_warm,
+            partial_every_ms=partial_every_ms,
+            vad_mode=vad_mode,
+            vad_ratio=vad_ratio,
         )
         self.max_sessions = max_sessions
         self.workers = max(1, min(workers or os.cpu_count() or 1, max_sessions))

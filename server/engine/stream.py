@@ -263,6 +263,9 @@ class TruebarStream:
         for hyp in hypotheses:
             if not hyp.is_final and not config.enable_interims:
                 continue
+            if hyp.warning:
+                # Before the final it concerns, so a client can mark that final (e.g. the fast pass's text).
+                await self.send(self.envelope.warning(hyp.warning))
             segment = hypothesis_segment(hyp, punctuate=self.punctuate)
             # An empty segment is only worth sending when it replaces an interim the client is showing.
             if not segment["tokens"] and not self.interim_open:

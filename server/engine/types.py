@@ -20,6 +20,10 @@ class Word:
     text: str
     start_ms: int
     end_ms: int
+    # Written without a space before it (",", ".", "?", "'s"): Truebar's isLeftHanded.
+    joins_previous: bool = False
+    # Written without a space after it (an opening quote or bracket): Truebar's isRightHanded.
+    joins_next: bool = False
 
 
 @dataclass(frozen=True)
@@ -31,10 +35,24 @@ class Hypothesis:
     is_final: bool
     start_ms: int
     end_ms: int
+    # Set on a final that is not what the session normally delivers (the fast pass's text standing in for the
+    # accurate pass's): the stream server sends it to the client as a WARNING before the final.
+    warning: str = ""
 
     @property
     def text(self) -> str:
-        return " ".join(w.text for w in self.words)
+        """The words as written: a space between two words unless the first joins the next or the second joins
+        the previous one (the rule Truebar's tokensToText applies to isRightHanded/isLeftHanded tokens)."""
+        out: list[str] = []
+        glue = True
+        for w in self.words:
+            if not w.text:
+                continue
+            if not glue and not w.joins_previous:
+                out.append(" ")
+            out.append(w.text)
+            glue = w.joins_next
+        return "".join(out)
 
 
 class RecognizerBusy(Exception):

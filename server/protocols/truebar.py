@@ -167,11 +167,14 @@ def stage_tags(stages: Sequence[Mapping[str, Any]], task: str, *, feature: str |
 
 
 def hypothesis_segment(hyp: Hypothesis, *, punctuate: bool = False) -> dict[str, Any]:
-    """A recognizer hypothesis as a textSegment; token offsets are relative to the segment start."""
+    """A recognizer hypothesis as a textSegment; token offsets are relative to the segment start. A word that joins
+    the previous one (",", ".") is left-handed, one that joins the next (an opening quote) right-handed, so
+    tokensToText writes the text as the recognizer did. `punctuate` (the NLP_pc stage) capitalises a final and
+    closes it with a period unless the recognizer punctuated it already."""
     tokens: list[dict[str, Any]] = [
         {
-            "isLeftHanded": False,
-            "isRightHanded": False,
+            "isLeftHanded": w.joins_previous,
+            "isRightHanded": w.joins_next,
             "startOffsetMs": max(0, w.start_ms - hyp.start_ms),
             "endOffsetMs": max(0, w.end_ms - hyp.start_ms),
             "text": w.text,
@@ -179,7 +182,8 @@ def hypothesis_segment(hyp: Hypothesis, *, punctuate: bool = False) -> dict[str,
         for w in hyp.words
         if w.text
     ]
-    if punctuate and hyp.is_final and tokens:
+    punctuated = any(t["isLeftHanded"] and not any(c.isalnum() for c in t["text"]) for t in tokens)
+    if punctuate and hyp.is_final and tokens and not punctuated:
         tokens[0]["text"] = tokens[0]["text"][:1].upper() + tokens[0]["text"][1:]
         end = tokens[-1]["endOffsetMs"]
         period = {"isLeftHanded": True, "isRightHanded": False, "startOffsetMs": end, "endOffsetMs": end}

@@ -7,10 +7,11 @@ import httpx
 from server.engine.types import Recognizer
 from server.providers.base import Provider
 from server.settings import Settings
+from server.state import State
 
 
 def build_providers(
-    settings: Settings, http: httpx.AsyncClient, *, local_recognizer: Recognizer | None = None
+    settings: Settings, http: httpx.AsyncClient, state: State, *, local_recognizer: Recognizer | None = None
 ) -> dict[str, Provider]:
     """The providers in the order the page lists them: the offline engine first, as the default."""
     from server.providers.local import LocalProvider
@@ -18,8 +19,8 @@ def build_providers(
     from server.providers.wiro import WiroProvider
 
     providers: list[Provider] = [
-        LocalProvider(settings, recognizer=local_recognizer),
+        LocalProvider(settings, state=state, recognizer=local_recognizer),
         TruebarProvider(settings.truebar, http),
-        WiroProvider(settings.wiro, http),
+        WiroProvider(settings.wiro, http, state=state),
     ]
     return {p.name: p for p in providers}

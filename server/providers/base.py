@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict
 
-Grant = dict[str, Any]
+
+class Grant(TypedDict):
+    """What POST /api/sessions answers: everything a client needs to open the stream itself."""
+
+    provider: str
+    protocol: str  # the wire protocol the client speaks: "truebar" or "wiro"
+    ws_url: str
+    token: str
+    expires_at: float  # Unix seconds
+    sample_rate: int
+    frame_samples: int
+    # Names the session in POST /api/sessions/{provider}/{session_id}/end (never an upstream id).
+    session_id: str
+    tag: NotRequired[str]
+    tags: NotRequired[list[str]]
+    task_id: NotRequired[str]
+    offline: NotRequired[bool]
 
 
 class ProviderError(Exception):
@@ -53,6 +70,8 @@ class SessionRequest:
     # ws:// or wss:// origin of this app as the browser reached it (for endpoints the app serves itself).
     ws_origin: str
     client_id: str = "anonymous"
+    # The app's name for the session (the ledger's key, the end endpoint's path); random, never an upstream id.
+    session_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     extras: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -74,8 +93,13 @@ class Provider(Protocol):
         {provider, protocol, ws_url, token, expires_at, sample_rate, frame_samples, session_id, ...}."""
         ...
 
-    async def end_session(self, session_id: str) -> None:
-        """The page says the session ended (or was abandoned); release what it held upstream."""
+    async def start(self) -> None:
+        """App startup: background work the provider needs (the Wiro reaper)."""
+        ...
+
+    async def end_session(self, session_id: str) -> bool:
+        """The page says the session ended (or was abandoned); release what it held upstream. True when something
+        was released by this call."""
         ...
 
     async def aclose(self) -> None:

@@ -1,4 +1,5 @@
-"""The embedded offline engine (pocketsphinx), spoken to over the Truebar protocol on the app's own socket.
+"""The embedded offline engine (pocketsphinx interims, Whisper finals), spoken to over the Truebar protocol on the
+app's own socket.
 
 The page uses the same Truebar client for it: the grant has the Truebar shape, the app mints and checks the
 short-lived token itself, and the stream endpoint (/api/local/stream) is the engine's own Truebar-protocol stream
@@ -9,24 +10,85 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
-import secrets
+import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.websockets import WebSocket
 
 from server.engine.loader import load_engine
-from server.engine.stream import deny, serve_stream
+from server.engine.model import ModelError
+from server.engine.stream import TruebarStream, deny
 from server.engine.types import Recognizer
 from server.providers.base import Grant, ProviderError, ProviderStatus, SessionRequest
 from server.settings import Settings
+from server.state import MemoryState, State, StateUnavailable, ledger_scope
+
+logger = logging.getLogger(__name__)
 
 LOCAL_TAG = "POCKETSPHINX:en-US:*:*"
 SAMPLE_RATE = 16_000
-FRAME_SAMPLES = 1_600  # 100 ms, as the Truebar guide's examples send
+# 50 ms: a partial or an endpoint can only be noticed when audio arrives, so half the Truebar guide's 100 ms frame
+# takes about 50-100 ms off the first interim and the endpoint interim (bench/README.md, "Latency levers"); on
+# loopback the extra messages cost nothing worth measuring.
+FRAME_SAMPLES = 800
+# An open stream's entry in the ledger lapses this long after its process last renewed it (a SIGKILLed process
+# cannot release it).
+STREAM_LEASE_S = 30.0
+
+
+def grant_key(session_id: str) -> str:
+    """The ledger entry of a minted grant not yet used (the same key sessions.create_session reserves)."""
+    return f"local/{session_id}"
+
+
+def stream_key(session_id: str) -> str:
+    return f"local/{session_id}/stream"
+
+
+class IdleLimitedStream(TruebarStream):
+    """The engine's stream, closed with an ERROR naming the reason when the client sends nothing for
+    `idle_timeout_s` (an idle socket would hold a decoder for good)."""
+
+    def __init__(self, *args: Any, idle_timeout_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.idle_timeout_s = idle_timeout_s
+
+    def receive_deadline(self) -> float | None:
+        return time.time() + self.idle_timeout_s
+
+    def deadline_message(self) -> str:
+        return (
+            f"No message for {self.idle_timeout_s:g} s (LOCAL_IDLE_TIMEOUT_S): the idle stream is closed to free "
+            "the engine for others."
+        )
+
+
+@contextlib.asynccontextmanager
+async def _renewing(state: State, scope: str, key: str) -> AsyncIterator[None]:
+    """Renews the lease on `key` while the body runs. A state store that is down only skips renewals: the stream
+    carries on."""
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(STREAM_LEASE_S / 3)
+            try:
+                await state.hold(scope, key, STREAM_LEASE_S)
+            except StateUnavailable as exc:
+                logger.warning("local: could not renew an open stream's lease (%s)", exc)
+
+    task = asyncio.create_task(renew(), name="local-stream-lease")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _b64(data: bytes) -> str:
@@ -43,13 +105,13 @@ class LocalTokens:
     def __init__(self, secret: str, ttl_s: float) -> None:
         self._key = hashlib.sha256(b"local-stream:" + secret.encode()).digest()
         self.ttl_s = ttl_s
-        # Session ids whose token has opened a stream, until the token expires: a grant opens one stream, so one
-        # client cannot take every decoder with one token (the page mints a new grant to reconnect).
-        self._spent: dict[str, float] = {}
 
-    def mint(self, session_id: str, now: float | None = None) -> tuple[str, float]:
+    def mint(self, session_id: str, now: float | None = None, client: str = "") -> tuple[str, float]:
+        """`client` (the minting client's key) rides in the token, so the stream counts in that client's ledger
+        on whichever process it opens."""
         expires_at = (time.time() if now is None else now) + self.ttl_s
-        payload = _b64(json.dumps({"sid": session_id, "exp": expires_at}, separators=(",", ":")).encode())
+        claims = {"sid": session_id, "exp": expires_at, "cid": client}
+        payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         return f"{payload}.{self._sign(payload)}", expires_at
 
     def verify(self, token: str, now: float | None = None) -> dict[str, Any] | None:
@@ -67,16 +129,6 @@ class LocalTokens:
             return None
         return claims
 
-    def spend(self, claims: dict[str, Any], now: float | None = None) -> bool:
-        """Mark a verified token used; False when it already was."""
-        now = time.time() if now is None else now
-        self._spent = {sid: exp for sid, exp in self._spent.items() if exp > now}
-        sid = str(claims.get("sid"))
-        if sid in self._spent:
-            return False
-        self._spent[sid] = float(claims["exp"])
-        return True
-
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
 
@@ -84,9 +136,13 @@ class LocalTokens:
 class LocalProvider:
     name = "local"
 
-    def __init__(self, settings: Settings, *, recognizer: Recognizer | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, state: State | None = None, recognizer: Recognizer | None = None
+    ) -> None:
         self.settings = settings
         self.tokens = LocalTokens(settings.secret_key, settings.local_token_ttl_s)
+        # Spent grants (a grant opens one stream, on any process) and the ledger of open streams.
+        self.state = state if state is not None else MemoryState()
         self._recognizer = recognizer
         self._owns_recognizer = False
         self._loading = asyncio.Lock()
@@ -95,7 +151,9 @@ class LocalProvider:
         enabled = self.settings.local.enabled
         return ProviderStatus(
             self.name,
-            "Offline engine (pocketsphinx, on this machine)",
+            "Offline engine (pocketsphinx + Whisper, on this machine)"
+            if self.settings.local.engine.whisper
+            else "Offline engine (pocketsphinx, on this machine)",
             configured=enabled,
             missing=() if enabled else ("LOCAL_ENGINE=1",),
             detail="US English; no account, no network: audio never leaves this machine.",
@@ -120,6 +178,14 @@ class LocalProvider:
                         await warm_up()
                     self._recognizer = recognizer
                     self._owns_recognizer = True
+                except ModelError as exc:
+                    # The message names files on this machine: for the server's log, not for the client.
+                    logger.error("The offline engine's Whisper model is unusable: %s", exc)
+                    raise ProviderError(
+                        503,
+                        "engine_unavailable",
+                        "The offline engine's Whisper model is missing or corrupted (the server log says what to do).",
+                    ) from exc
                 except Exception as exc:
                     raise ProviderError(
                         503, "engine_unavailable", f"The offline engine could not start: {type(exc).__name__}."
@@ -130,8 +196,8 @@ class LocalProvider:
         if not self.settings.local.enabled:
             raise ProviderError(409, "not_configured", "The offline engine is switched off (LOCAL_ENGINE=0).")
         await self.recognizer()
-        session_id = secrets.token_hex(8)
-        token, expires_at = self.tokens.mint(session_id)
+        session_id = request.session_id
+        token, expires_at = self.tokens.mint(session_id, client=request.client_id)
         return {
             "provider": self.name,
             "protocol": "truebar",
@@ -147,21 +213,56 @@ class LocalProvider:
         }
 
     async def serve_stream(self, websocket: WebSocket) -> None:
-        """WS /api/local/stream?access_token=…: the Truebar stream protocol over the embedded engine."""
+        """WS /api/local/stream?access_token=…: the Truebar stream protocol over the embedded engine.
+
+        While the socket is open it holds a lease in the minting client's ledger (renewed every
+        STREAM_LEASE_S / 3), released when the socket closes however it closes; a process that dies mid-stream
+        stops renewing, and the entry lapses by itself."""
         token = websocket.query_params.get("access_token", "")
         claims = self.tokens.verify(token) if token else None
-        if claims is None or not self.settings.local.enabled or not self.tokens.spend(claims):
+        if claims is None or not self.settings.local.enabled:
             await deny(websocket, 401)
             return
+        session_id, client = str(claims.get("sid")), str(claims.get("cid", ""))
+        scope = ledger_scope(self.name, client)
         try:
-            recognizer = await self.recognizer()
-        except ProviderError:
+            if not await self.state.spend(session_id, float(claims["exp"])):
+                await deny(websocket, 401)
+                return
+            await self.state.hold(scope, stream_key(session_id), STREAM_LEASE_S)
+            await self.state.release(scope, grant_key(session_id))
+        except StateUnavailable:
             await deny(websocket, 503)
             return
-        await serve_stream(websocket, recognizer, tags=[LOCAL_TAG])
+        try:
+            try:
+                recognizer = await self.recognizer()
+            except ProviderError:
+                await deny(websocket, 503)
+                return
+            async with _renewing(self.state, scope, stream_key(session_id)):
+                await IdleLimitedStream(
+                    websocket, recognizer, tags=[LOCAL_TAG], idle_timeout_s=self.settings.local_idle_timeout_s
+                ).run()
+        finally:
+            with contextlib.suppress(StateUnavailable):
+                await self.state.release(scope, stream_key(session_id))
 
-    async def end_session(self, session_id: str) -> None:
-        return None  # nothing is held upstream: the socket's end frees the decoder
+    @property
+    def engine_size(self) -> int:
+        """Streams the engine decodes at once (a client's cap stays below it): the loaded engine's own figure when
+        it has one (an injected engine), else the configured one."""
+        size = getattr(self._recognizer, "max_sessions", None)
+        return size if isinstance(size, int) else self.settings.local.engine.max_sessions
+
+    async def start(self) -> None:
+        return None
+
+    async def end_session(self, session_id: str) -> bool:
+        """An open stream ends when its socket closes; ending a grant not yet used spends it, so it can no longer
+        open one (the caller's ledger then releases its reservation, and says whether there was one)."""
+        await self.state.spend(session_id, time.time() + self.tokens.ttl_s)
+        return False
 
     async def aclose(self) -> None:
         """Stop the engine's worker processes (only an engine this provider loaded; an injected one is the

@@ -1,7 +1,9 @@
 """Truebar, the server-side half: the account's username and password stay here; the browser gets an access token.
 
 Tokens come from Keycloak's password grant, are cached, and are refreshed with the refresh token shortly before
-they expire; a failed refresh signs in again. Concurrent callers share one upstream request. The browser opens
+they expire; a failed refresh signs in again. Concurrent callers share one upstream request. The cache is per
+process even with shared state (APP_REDIS_URL): one sign-in per process per token lifetime costs nothing worth
+saving, and a shared cache would put a live bearer token and its refresh token in Redis. The browser opens
 the stream itself with `?access_token=` (browsers cannot set headers on a WebSocket).
 """
 
@@ -11,7 +13,6 @@ import asyncio
 import logging
 import math
 import re
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,12 +128,15 @@ class TruebarProvider:
             "sample_rate": SAMPLE_RATE,
             "frame_samples": FRAME_SAMPLES,
             "tag": tag,
-            "session_id": secrets.token_urlsafe(16),
+            "session_id": request.session_id,
         }
 
-    async def end_session(self, session_id: str) -> None:
-        # Nothing is held upstream per session: the stream ends when the browser closes it.
+    async def start(self) -> None:
         return None
+
+    async def end_session(self, session_id: str) -> bool:
+        # Nothing is held upstream per session: the stream ends when the browser closes it.
+        return False
 
     async def aclose(self) -> None:
         pending, self._pending = self._pending, None

@@ -1,9 +1,10 @@
 """Wiro: the server-side half. The API key (and secret) stay here; the browser gets the task's socket token.
 
-Each session is a billed Wiro task that holds one of the account's concurrency slots until it ends, so the
-provider remembers every task it started and kills it (POST /Task/Kill) when the page says the session ended,
-when the task outlives `task_deadline_s`, and at shutdown. Run is never retried: a retry could start a second
-billed task.
+Each session is a billed Wiro task that holds one of the account's concurrency slots until it ends, so every task
+started goes into the task registry (server.state: this process's memory, or Redis shared by every replica) and is
+killed (POST /Task/Kill) when the page says the session ended (through any replica), when it outlives
+`task_deadline_s` (by any replica's reaper, so a SIGKILLed replica's tasks still die), and, for a lone process
+without shared state, at shutdown. Run is never retried: a retry could start a second billed task.
 
 Upstream failures become ProviderError with fixed messages (never a secret, never Wiro's body verbatim):
 - code 0 auth errors, 98 and 99, an unknown model (1), other refusals, 5xx, unreadable answers: 502
@@ -19,10 +20,8 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +29,7 @@ import httpx
 
 from server.providers.base import Grant, ProviderError, ProviderStatus, SessionRequest
 from server.settings import WiroSettings
+from server.state import MemoryState, State, StateUnavailable, WiroTask
 
 log = logging.getLogger("wiro")
 
@@ -41,6 +41,8 @@ ACLOSE_TIMEOUT_S = 5.0
 # A kill that failed for a transport reason is tried again this much later, at most KILL_ATTEMPTS times.
 KILL_RETRY_S = 30.0
 KILL_ATTEMPTS = 3
+# A process that claimed a kill and died mid-way loses the claim after this long; another then kills the task.
+KILL_LEASE_S = 60.0
 
 _AUTH_MESSAGES = {
     "Project authorization is not founded.": "Wiro rejected the configured API key (WIRO_API_KEY).",
@@ -49,15 +51,6 @@ _AUTH_MESSAGES = {
     ),
     "Project authorization is not valid.": "Wiro rejected the request signature: check WIRO_API_SECRET.",
 }
-
-
-@dataclass
-class _Task:
-    task_id: str
-    token: str
-    deadline: float
-    kill_attempts: int = 0
-    killing: bool = False
 
 
 def _signature(api_key: str, api_secret: str, nonce: str) -> str:
@@ -73,18 +66,19 @@ class WiroProvider:
         settings: WiroSettings,
         http: httpx.AsyncClient,
         *,
+        state: State | None = None,
         clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.http = http
+        # The task registry lives in the shared state, so any process can end any task and a survivor reaps the
+        # tasks of a process that died.
+        self.state = state if state is not None else MemoryState()
         self._clock = clock
-        self._monotonic = monotonic
-        self._last_nonce = 0
-        self._tasks: dict[str, _Task] = {}
-        # The page names its session by a random handle, never by Wiro's sequential task id: anyone who can reach
-        # the app could otherwise end other people's tasks by counting.
-        self._handles: dict[str, str] = {}
+        # Tasks this process started and still believes held, with their deadlines: the reaper wakes for the
+        # nearest one rather than waiting a whole polling interval.
+        self._mine: dict[str, float] = {}
+        self._attempts: dict[str, int] = {}
         self._changed = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
@@ -104,8 +98,12 @@ class WiroProvider:
     async def options(self) -> dict[str, Any]:
         return {"transcription_delay": self.settings.transcription_delay}
 
+    async def start(self) -> None:
+        """Every process reaps, whether or not it started a task: a dead replica's tasks are killed by another."""
+        if not self.settings.missing():
+            self._ensure_reaper()
+
     async def create_session(self, request: SessionRequest) -> Grant:
-        await self._reap_expired()
         body = await self._post(
             f"/Run/{self.settings.model}", {"transcriptionDelay": self.settings.transcription_delay}
         )
@@ -118,9 +116,20 @@ class WiroProvider:
             raise ProviderError(502, "upstream_bad_response", "Wiro started a task but its answer was incomplete.")
         if not isinstance(task_id, str) or not task_id:
             raise ProviderError(502, "upstream_bad_response", "Wiro started a task but its answer was incomplete.")
-        self._track(task_id, token)
-        handle = secrets.token_urlsafe(16)
-        self._handles[handle] = task_id
+        # The page names its session by a random handle, never by Wiro's sequential task id: anyone who can reach
+        # the app could otherwise end other people's tasks by counting.
+        handle = request.session_id
+        task = WiroTask(task_id, token, handle, self._clock() + self.settings.task_deadline_s)
+        try:
+            await self.state.put_task(task)
+        except StateUnavailable:
+            # Nobody could end or reap a task the registry does not know: kill it now rather than bill it.
+            with contextlib.suppress(ProviderError, StateUnavailable):
+                await self._post("/Task/Kill", {"taskid": task_id, "socketaccesstoken": token})
+            raise
+        self._mine[task_id] = task.deadline
+        self._ensure_reaper()
+        self._changed.set()
         return {
             "provider": self.name,
             "protocol": "wiro",
@@ -130,17 +139,16 @@ class WiroProvider:
             "session_id": handle,
             "sample_rate": SAMPLE_RATE,
             "frame_samples": FRAME_SAMPLES,
-            "expires_at": self._clock() + self.settings.task_deadline_s,
+            "expires_at": task.deadline,
         }
 
-    async def end_session(self, session_id: str) -> None:
-        """Kill the task (the page ended, or its pagehide beacon arrived). Unknown ids are ignored, so a page can
-        only end tasks this server started."""
-        task_id = self._handles.pop(session_id, None)
-        task = self._tasks.get(task_id) if task_id is not None else None
-        if task is not None:
-            await self._kill(task)
+    async def end_session(self, session_id: str) -> bool:
+        """Kill the task (the page ended, or its pagehide beacon arrived), whichever process started it. Unknown
+        handles are ignored, so a page can only end tasks this app started. True when this call ended it."""
+        task = await self.state.task_by_handle(session_id)
+        ended = await self._kill(task) if task is not None else False
         await self._reap_expired()
+        return ended
 
     async def aclose(self) -> None:
         self._closed = True
@@ -148,82 +156,91 @@ class WiroProvider:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
-        tasks = list(self._tasks.values())
-        if tasks:
+        # With shared state the tasks stay registered: the page may still end them through another process, and
+        # the survivors reap them at their deadlines. Alone, this process is the last that knows them.
+        if not self.state.shared and self._mine:
+            tasks = [t for t in await self._registered(list(self._mine)) if t is not None]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     asyncio.gather(*(self._kill(t, final=True) for t in tasks), return_exceptions=True),
                     ACLOSE_TIMEOUT_S,
                 )
-        self._tasks.clear()
-        self._handles.clear()
+        self._mine.clear()
 
     # --- task tracking ------------------------------------------------------------------------------------------
 
     def tracked(self) -> list[str]:
-        """Task ids still held (started here, not yet ended or killed)."""
-        return list(self._tasks)
+        """Task ids this process started that are still held (not yet ended or killed by any process it knows
+        of)."""
+        return list(self._mine)
 
-    def _track(self, task_id: str, token: str) -> None:
-        self._tasks[task_id] = _Task(task_id, token, self._monotonic() + self.settings.task_deadline_s)
-        self._changed.set()
-        if self._reaper is None or self._reaper.done():
+    async def _registered(self, task_ids: list[str]) -> list[WiroTask | None]:
+        due = {t.task_id: t for t in await self.state.due_tasks(float("inf"), limit=max(50, len(task_ids)))}
+        return [due.get(i) for i in task_ids]
+
+    def _ensure_reaper(self) -> None:
+        if not self._closed and (self._reaper is None or self._reaper.done()):
             self._reaper = asyncio.get_running_loop().create_task(self._reap_loop(), name="wiro-task-reaper")
 
     async def _reap_loop(self) -> None:
-        """Kills tasks past their deadline even when no page ever calls again."""
-        while self._tasks and not self._closed:
-            await self._reap_expired()
-            if not self._tasks:
-                return
-            wait = max(0.0, min(t.deadline for t in self._tasks.values()) - self._monotonic())
+        """Kills tasks past their deadline even when no page ever calls again: this process's and any other's."""
+        while not self._closed:
+            try:
+                await self._reap_expired()
+            except StateUnavailable as exc:
+                log.warning("wiro: could not look for expired tasks (%s); will try again", exc)
+            # What is still ours past its deadline was ended, or is being killed, by another process: forget it
+            # (a postponed kill moved its deadline on).
+            now = self._clock()
+            for task_id in [t for t, deadline in self._mine.items() if deadline <= now]:
+                del self._mine[task_id]
+            wait = self.settings.reap_interval_s
+            if self._mine:
+                wait = min(wait, max(0.0, min(self._mine.values()) - self._clock()))
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), wait)
 
     async def _reap_expired(self) -> None:
-        now = self._monotonic()
-        expired = [t for t in self._tasks.values() if t.deadline <= now]
+        expired = await self.state.due_tasks(self._clock())
         if expired:
             await asyncio.gather(*(self._kill(t) for t in expired))
 
-    async def _kill(self, task: _Task, *, final: bool = False) -> None:
-        """POST /Task/Kill. An "already ended"/"no such task" answer (code 1) counts as done; a transport failure
-        is retried later by the reaper, a bounded number of times."""
-        if self._tasks.get(task.task_id) is not task or task.killing:
-            return
-        task.kill_attempts += 1
-        task.killing = True
+    async def _kill(self, task: WiroTask, *, final: bool = False) -> bool:
+        """POST /Task/Kill, by whichever process claims it first. An "already ended"/"no such task" answer (code 1)
+        counts as done; a transport failure is retried later by a reaper, a bounded number of times. True when
+        this call ended the task."""
+        if not await self.state.claim_task(task.task_id, KILL_LEASE_S):
+            return False
+        attempts = self._attempts[task.task_id] = self._attempts.get(task.task_id, 0) + 1
         try:
             await self._post("/Task/Kill", {"taskid": task.task_id, "socketaccesstoken": task.token})
         except ProviderError as exc:
             transient = exc.code in ("upstream_timeout", "upstream_unreachable", "upstream_error")
-            if transient and not final and task.kill_attempts < KILL_ATTEMPTS:
+            if transient and not final and attempts < KILL_ATTEMPTS:
                 log.warning("wiro: killing task %s failed (%s); will retry", task.task_id, exc.code)
-                task.deadline = self._monotonic() + KILL_RETRY_S
+                retry_at = self._clock() + KILL_RETRY_S
+                await self.state.postpone_task(task.task_id, retry_at)
+                if task.task_id in self._mine:
+                    self._mine[task.task_id] = retry_at
                 self._changed.set()
-                return
+                return False
             if exc.code != "wiro_not_found":
                 log.warning("wiro: could not kill task %s (%s)", task.task_id, exc.code)
-        finally:
-            task.killing = False
-        self._tasks.pop(task.task_id, None)
-        for handle in [h for h, t in self._handles.items() if t == task.task_id]:
-            del self._handles[handle]
+        dropped = await self.state.drop_task(task)
+        self._mine.pop(task.task_id, None)
+        self._attempts.pop(task.task_id, None)
         self._changed.set()
+        return dropped
 
     # --- HTTP ---------------------------------------------------------------------------------------------------
 
-    def _next_nonce(self) -> str:
-        """Milliseconds since the epoch, strictly increasing even within one millisecond (no await in between,
-        so concurrent calls on the event loop cannot share one)."""
-        self._last_nonce = max(int(self._clock() * 1000), self._last_nonce + 1)
-        return str(self._last_nonce)
-
-    def _headers(self) -> dict[str, str]:
+    async def _headers(self) -> dict[str, str]:
         headers = {"x-api-key": self.settings.api_key, "Accept": "application/json"}
         if self.settings.api_secret:
-            nonce = self._next_nonce()
+            # Milliseconds since the epoch, strictly increasing across every process sharing the state: Wiro
+            # refuses a nonce it has seen, and replicas' clocks and request bursts would otherwise collide.
+            nonce = str(await self.state.next_nonce(int(self._clock() * 1000)))
             headers["x-nonce"] = nonce
             headers["x-signature"] = _signature(self.settings.api_key, self.settings.api_secret, nonce)
         return headers
@@ -231,7 +248,7 @@ class WiroProvider:
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         url = self.settings.api_base_url.rstrip("/") + path
         try:
-            response = await self.http.post(url, json=body, headers=self._headers())
+            response = await self.http.post(url, json=body, headers=await self._headers())
         except httpx.TimeoutException:
             raise ProviderError(504, "upstream_timeout", "Wiro did not answer in time.") from None
         except (httpx.HTTPError, httpx.InvalidURL):

@@ -1,126 +1,26 @@
-"""Launch Debian's Chromium and Firefox ESR through Playwright with a fake microphone playing a WAV file (WebKit:
-see webkit.py, which reuses the WAV microphone hook).
+"""The tests' import path for testkit.browsers (the code lives in testkit/, so bench/ can use it without importing
+tests/)."""
 
-Chromium plays the WAV itself (--use-file-for-fake-audio-capture). Firefox's fake device is a 1 kHz tone, so there
-an init script replaces getUserMedia with a stream that plays the WAV through a MediaStreamAudioDestinationNode.
-"""
+from testkit.browsers import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    FAKE_WAV_URL,
+    FIREFOX,
+    FIREFOX_PREFS,
+    WAV_MIC_HOOK,
+    WAV_MIC_SCRIPT,
+    launch,
+    new_page,
+)
 
-from __future__ import annotations
-
-import contextlib
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright
-
-CHROMIUM = "/usr/lib/chromium/chromium"
-FIREFOX = "/usr/bin/firefox-esr"
-FAKE_WAV_URL = "/__fake_mic.wav"
-
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_FLAGS",
+    "FAKE_WAV_URL",
+    "FIREFOX",
+    "FIREFOX_PREFS",
+    "WAV_MIC_HOOK",
+    "WAV_MIC_SCRIPT",
+    "launch",
+    "new_page",
 ]
-
-FIREFOX_PREFS: dict[str, str | int | bool] = {
-    "media.navigator.permission.disabled": True,
-    "media.navigator.streams.fake": True,
-    # Without a mock cubeb context the AudioContext never starts on a machine with no sound card.
-    "media.cubeb.force_mock_context": True,
-    "media.autoplay.default": 0,
-    "media.autoplay.block-webaudio": False,
-    "network.proxy.allow_hijacking_localhost": False,
-}
-
-# Replaces getUserMedia with a stream playing a WAV through a MediaStreamAudioDestinationNode. A function of the one
-# thing engines differ in, how the page gets the WAV's bytes: `loadWav` returns a Promise of an ArrayBuffer.
-# The WAV starts when getUserMedia resolves, as a real microphone would; window.__fakeMicEnded tells when it ends.
-WAV_MIC_HOOK = """
-(loadWav) => {
-  const md = navigator.mediaDevices;
-  if (!md) return;
-  md.getUserMedia = async (constraints) => {
-    if (!constraints || !constraints.audio) throw new DOMException('video is not faked', 'NotFoundError');
-    const ctx = new AudioContext();
-    const buffer = await ctx.decodeAudioData(await loadWav());
-    const src = ctx.createBufferSource();
-    src.buffer = buffer;
-    const dest = ctx.createMediaStreamDestination();
-    src.connect(dest);
-    window.__fakeMicEnded = false;
-    src.onended = () => { window.__fakeMicEnded = true; };
-    await ctx.resume();
-    src.start();
-    return dest.stream;
-  };
-}
-"""
-
-# The init script for Firefox (or Chromium when asked): the WAV comes from FAKE_WAV_URL, which page.route serves.
-WAV_MIC_SCRIPT = f"({WAV_MIC_HOOK})(async () => (await fetch('{FAKE_WAV_URL}')).arrayBuffer());"
-
-
-@contextlib.contextmanager
-def launch(
-    pw: Playwright,
-    name: str,
-    wav: Path | None = None,
-    *,
-    wav_in_page: bool = False,
-    extra_prefs: dict[str, str | int | bool] | None = None,
-) -> Iterator[Browser]:
-    """A fresh browser. With `wav`, Chromium's fake microphone plays it once (no loop). `extra_prefs` adds Firefox
-    preferences (Firefox over BiDi ignores emulated media, so a dark scheme is a preference there)."""
-    if name == "chromium":
-        flags = list(CHROMIUM_FLAGS)
-        if wav is not None and not wav_in_page:
-            if not wav.is_file():
-                raise FileNotFoundError(wav)  # Chromium would silently capture zeros
-            flags.append(f"--use-file-for-fake-audio-capture={wav}%noloop")
-        with tempfile.TemporaryDirectory() as profile:
-            ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=flags, headless=True)
-            try:
-                yield ctx  # type: ignore[misc]
-            finally:
-                ctx.close()
-    elif name == "firefox":
-        browser = pw.firefox.launch(
-            channel="moz-firefox",
-            executable_path=FIREFOX,
-            headless=True,
-            firefox_user_prefs={**FIREFOX_PREFS, **(extra_prefs or {})},
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-    else:
-        raise ValueError(name)
-
-
-def new_page(
-    browser: Browser | BrowserContext,
-    name: str,
-    wav: Path | None = None,
-    *,
-    wav_in_page: bool = False,
-    color_scheme: str | None = None,
-) -> Page:
-    """A page whose microphone plays `wav` (Firefox always through the init script)."""
-    if isinstance(browser, BrowserContext):
-        page = browser.new_page()
-    else:
-        page = browser.new_page(**({"color_scheme": color_scheme} if color_scheme else {}))
-    if wav is not None and (name == "firefox" or wav_in_page):
-        body = wav.read_bytes()
-        page.route("**" + FAKE_WAV_URL, lambda route: route.fulfill(body=body, content_type="audio/wav"))
-        page.add_init_script(WAV_MIC_SCRIPT)
-    return page

@@ -1,35 +1,8 @@
-"""Run an ASGI app in a real uvicorn server on a free loopback port, in a thread that stops itself."""
+"""The tests' import path for testkit.live (the code lives in testkit/, so bench/ can use it without importing
+tests/)."""
 
-from __future__ import annotations
+from testkit.live import (
+    running,
+)
 
-import contextlib
-import threading
-import time
-from collections.abc import Iterator
-from typing import Any
-
-import uvicorn
-
-
-@contextlib.contextmanager
-def running(app: Any, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Iterator[str]:
-    """Yield the base URL (http://127.0.0.1:PORT) of `app` served by uvicorn; stop it on exit."""
-    config = uvicorn.Config(
-        app, host=host, port=0, log_level="warning", lifespan="on", ws="websockets-sansio"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn exited before it started")
-        if time.monotonic() > deadline:
-            raise TimeoutError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout_s)
+__all__ = ["running"]

@@ -1,0 +1,114 @@
+"""The app as separate OS processes (replicas) sharing one Redis, each on its own loopback port, for the multi-process
+tests and benchmarks. Each runs `create_app` on the scripted recognizer (what testkit/load.py expects), so replicas
+differ from `python -m server` only in the engine.
+
+    python -m testkit.processes --port N --settings '{"redis_url": "...", "secret_key": "...", "wiro": {...}}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from testkit.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_settings(raw: dict[str, Any]) -> Any:
+    from server.settings import Settings, TruebarSettings, WiroSettings
+
+    top = {k: v for k, v in raw.items() if k not in ("truebar", "wiro")}
+    return Settings(
+        **top,
+        truebar=TruebarSettings(**raw.get("truebar", {})),
+        wiro=WiroSettings(**raw.get("wiro", {})),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    from server.app import create_app
+    from server.emulators.scripted import ScriptedRecognizer
+    from testkit.load import MS_PER_WORD
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--settings", default="{}", help="JSON: Settings fields; truebar and wiro as objects")
+    args = parser.parse_args(argv)
+    settings = build_settings(json.loads(args.settings))
+    app = create_app(settings, local_recognizer=ScriptedRecognizer(ms_per_word=MS_PER_WORD, words_per_utterance=4))
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", ws="websockets-sansio")
+
+
+@dataclass
+class AppProcess:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, nothing released (what an OOM kill does)."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def start_app(settings: dict[str, Any], timeout_s: float = 30.0) -> AppProcess:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "testkit.processes", "--port", str(port), "--settings", json.dumps(settings)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    app = AppProcess(port, process)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app process exited with {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(app.url + "/healthz", timeout=1).status_code == 200:
+                return app
+        time.sleep(0.05)
+    app.stop()
+    raise TimeoutError("the app process did not start")
+
+
+@contextlib.contextmanager
+def app_processes(count: int, settings: dict[str, Any]) -> Iterator[list[AppProcess]]:
+    """`count` replicas with the same settings (so the same secret and Redis), stopped on exit."""
+    apps: list[AppProcess] = []
+    try:
+        for _ in range(count):
+            apps.append(start_app(settings))
+        yield apps
+    finally:
+        for app in apps:
+            app.stop()
+
+
+if __name__ == "__main__":
+    main()

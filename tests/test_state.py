@@ -1,0 +1,143 @@
+"""One contract for both kinds of shared state: this process's memory, and a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+
+from server.state import MemoryState, RedisState, State, StateUnavailable, WiroTask
+from testkit.redis_server import RedisServer
+
+T = TypeVar("T")
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_state(request: pytest.FixtureRequest) -> Callable[[], State]:
+    if request.param == "memory":
+        shared = MemoryState()
+        return lambda: shared
+    server: RedisServer = request.getfixturevalue("redis")
+    # Each call is another "process": its own client and pool, the same Redis.
+    return lambda: RedisState(server.url, timeout_s=1.0)
+
+
+def run(body: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(body())  # type: ignore[arg-type]
+
+
+def test_ledger_admits_up_to_the_limit_across_processes(make_state: Callable[[], State]) -> None:
+    async def body() -> tuple[list[bool], float, bool, bool, int]:
+        a, b = make_state(), make_state()
+        admitted = [
+            (await a.admit("local:c", "k1", 2, 60)).admitted,
+            (await b.admit("local:c", "k2", 2, 60)).admitted,
+        ]
+        refused = await a.admit("local:c", "k3", 2, 60)
+        admitted.append(refused.admitted)
+        released = await b.release("local:c", "k1")
+        again = await b.release("local:c", "k1")
+        held = await a.held("local:c")
+        await a.aclose()
+        await b.aclose()
+        return admitted, refused.retry_after, released, again, held
+
+    admitted, retry_after, released, again, held = run(body)
+    assert admitted == [True, True, False]
+    assert 1 <= retry_after <= 60
+    assert released and not again and held == 1
+
+
+def test_a_lapsed_entry_frees_its_place(make_state: Callable[[], State]) -> None:
+    async def body() -> tuple[bool, bool]:
+        s = make_state()
+        await s.admit("local:d", "short", 1, 0.2)
+        full = (await s.admit("local:d", "next", 1, 60)).admitted
+        await asyncio.sleep(0.3)
+        freed = (await s.admit("local:d", "next", 1, 60)).admitted
+        await s.aclose()
+        return full, freed
+
+    assert run(body) == (False, True)
+
+
+def test_a_grant_is_spent_once_across_processes(make_state: Callable[[], State]) -> None:
+    async def body() -> list[bool]:
+        a, b = make_state(), make_state()
+        exp = time.time() + 60
+        out = [await a.spend("g1", exp), await b.spend("g1", exp), await a.spend("g1", exp), await b.spend("g2", exp)]
+        await a.aclose()
+        await b.aclose()
+        return out
+
+    assert run(body) == [True, False, False, True]
+
+
+def test_rate_limit_is_shared(make_state: Callable[[], State]) -> None:
+    async def body() -> list[bool]:
+        a, b = make_state(), make_state()
+        out = [await x.rate_limit("t", "client", 3) is None for x in (a, b, a, b, a)]
+        other = await b.rate_limit("t", "other", 3) is None
+        await a.aclose()
+        await b.aclose()
+        return [*out, other]
+
+    assert run(body) == [True, True, True, False, False, True]
+
+
+def test_wiro_registry_any_process_ends_any_task_and_one_claims_the_kill(make_state: Callable[[], State]) -> None:
+    async def body() -> tuple[WiroTask | None, list[str], list[bool], bool, bool, list[str]]:
+        a, b = make_state(), make_state()
+        now = time.time()
+        await a.put_task(WiroTask("101", "tok1", "h1", now + 600))
+        await a.put_task(WiroTask("102", "tok2", "h2", now - 1))
+        found = await b.task_by_handle("h1")
+        due = [t.task_id for t in await b.due_tasks(now)]
+        claims = [await a.claim_task("102", 30), await b.claim_task("102", 30)]
+        dropped = await b.drop_task(WiroTask("102", "tok2", "h2", now - 1))
+        dropped_again = await a.drop_task(WiroTask("102", "tok2", "h2", now - 1))
+        await b.postpone_task("101", now - 1)
+        due_after = [t.task_id for t in await a.due_tasks(now)]
+        await a.aclose()
+        await b.aclose()
+        return found, due, claims, dropped, dropped_again, due_after
+
+    found, due, claims, dropped, dropped_again, due_after = run(body)
+    assert found is not None and (found.task_id, found.token) == ("101", "tok1")
+    assert due == ["102"] and claims == [True, False]
+    assert dropped and not dropped_again and due_after == ["101"]
+
+
+def test_nonce_increases_across_processes(make_state: Callable[[], State]) -> None:
+    async def body() -> list[int]:
+        a, b = make_state(), make_state()
+        frozen = 1_700_000_000_000
+        out = [await x.next_nonce(frozen) for x in (a, b, a, b)]
+        out.append(await a.next_nonce(frozen + 10))
+        await a.aclose()
+        await b.aclose()
+        return out
+
+    values = run(body)
+    assert values[0] == 1_700_000_000_000 and values == sorted(values) and len(set(values)) == 5
+
+
+def test_redis_down_fails_fast_and_recovers(redis: RedisServer) -> None:
+    async def body() -> bool:
+        s = RedisState(redis.url, timeout_s=0.5)
+        assert (await s.admit("local:e", "k", 5, 60)).admitted
+        redis.stop()
+        with pytest.raises(StateUnavailable):
+            await s.admit("local:e", "k2", 5, 60)
+        with pytest.raises(StateUnavailable):
+            await s.rate_limit("t", "c", 5)
+        redis.start()
+        # The same client, no restart: redis-py reconnects on the next call.
+        recovered = (await s.admit("local:e", "k3", 5, 60)).admitted
+        await s.aclose()
+        return recovered
+
+    assert run(body)

@@ -1,0 +1,332 @@
+"""The two-pass engine: fast interims, accurate finals, the bounded fallback, and the protocol's punctuation.
+
+The fallback and ordering tests drive the two-pass recognizer with the scripted fast pass and accurate passes that
+never answer, refuse or answer on command: they check what goes out, never how long it took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bench.speech import TRANSCRIPTS, load_clip, normalise
+from server.app import create_app
+from server.emulators.scripted import ScriptedRecognizer
+from server.engine.config import EngineConfig
+from server.engine.loader import load_engine
+from server.engine.sphinx import PocketsphinxRecognizer
+from server.engine.twopass import FAILED_WARNING, FALLBACK_WARNING, TwoPassRecognizer
+from server.engine.types import BYTES_PER_MS, Hypothesis, Word
+from server.engine.whisper import AccurateBusy, WhisperPass, words_from_alignment
+from server.protocols.truebar import hypothesis_segment, tokens_to_text
+from server.providers.local import LOCAL_TAG
+from server.settings import Settings
+from tests.support.live import running
+from tests.support.truebar_client import transcribe_truebar
+
+SILENCE_1S = bytes(16_000 * 2)
+HELLO = (
+    Word("Hello", 0, 400),
+    Word(",", 400, 400, joins_previous=True),
+    Word("world", 450, 900),
+    Word("!", 900, 900, joins_previous=True),
+)
+
+
+class NeverPass:
+    """An accurate pass that accepts every job and never finishes one."""
+
+    def __init__(self) -> None:
+        self.futures: list[asyncio.Future[tuple[Word, ...]]] = []
+
+    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
+        future: asyncio.Future[tuple[Word, ...]] = asyncio.get_running_loop().create_future()
+        self.futures.append(future)
+        return future
+
+
+class BusyPass:
+    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
+        raise AccurateBusy("full")
+
+
+class FailingPass(NeverPass):
+    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
+        future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
+        future.set_exception(RuntimeError("model exploded"))
+        return future
+
+
+class FixedPass(NeverPass):
+    """Answers every job with `words` shifted to the job's offset, as soon as it is asked."""
+
+    def __init__(self, words: tuple[Word, ...]) -> None:
+        super().__init__()
+        self.words = words
+        self.jobs: list[tuple[int, int]] = []  # (offset_ms, duration_ms) of each job
+
+    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
+        future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
+        self.jobs.append((offset_ms, len(pcm) // BYTES_PER_MS))
+        future.set_result(
+            tuple(
+                Word(w.text, w.start_ms + offset_ms, w.end_ms + offset_ms, w.joins_previous, w.joins_next)
+                for w in self.words
+            )
+        )
+        return future
+
+
+async def run(recognizer: TwoPassRecognizer, pcm: bytes, frame: int = 3200) -> list[Hypothesis]:
+    session = await recognizer.open()
+    try:
+        out: list[Hypothesis] = []
+        for i in range(0, len(pcm), frame):
+            out += await session.feed(pcm[i : i + frame])
+        return out + await session.finish()
+    finally:
+        await session.aclose()
+
+
+def finals(hyps: list[Hypothesis]) -> list[Hypothesis]:
+    return [h for h in hyps if h.is_final]
+
+
+# --- punctuation and the Truebar tokens
+
+
+def test_whisper_spacing_becomes_token_handedness_and_tokens_to_text_rebuilds_it() -> None:
+    alignment = [
+        {"word": " Hello", "start": 0.0, "end": 0.4},
+        {"word": ",", "start": 0.4, "end": 0.9},
+        {"word": ' "world', "start": 0.9, "end": 1.3},  # an opening quote written onto the word
+        {"word": '"', "start": 1.3, "end": 1.4},
+        {"word": "!", "start": 1.4, "end": 2.0},
+    ]
+    words = words_from_alignment(alignment, offset_ms=1000)
+    assert [(w.text, w.joins_previous) for w in words] == [
+        ("Hello", False),
+        (",", True),
+        ('"world', False),
+        ('"', True),
+        ("!", True),
+    ]
+    # A closing mark sits where its word ends, not across the pause the alignment gives it.
+    assert (words[1].start_ms, words[1].end_ms) == (1400, 1400)
+    hyp = Hypothesis(words, True, words[0].start_ms, words[-1].end_ms)
+    segment = hypothesis_segment(hyp)
+    assert [t["isLeftHanded"] for t in segment["tokens"]] == [False, True, False, True, True]
+    assert tokens_to_text(segment["tokens"]) == hyp.text == 'Hello, "world"!'
+
+
+def test_opening_marks_join_the_next_word() -> None:
+    words = words_from_alignment(
+        [{"word": " (", "start": 0, "end": 0.1}, {"word": "maybe", "start": 0.1, "end": 0.5},
+         {"word": ")", "start": 0.5, "end": 0.6}],
+        offset_ms=0,
+    )
+    assert [(w.joins_previous, w.joins_next) for w in words] == [(False, True), (True, False), (True, False)]
+    hyp = Hypothesis(words, True, 0, 600)
+    assert tokens_to_text(hypothesis_segment(hyp)["tokens"]) == hyp.text == "(maybe)"
+
+
+def test_punctuation_stage_leaves_an_already_punctuated_final_alone() -> None:
+    hyp = Hypothesis(HELLO, True, 0, 900)
+    assert tokens_to_text(hypothesis_segment(hyp, punctuate=True)["tokens"]) == "Hello, world!"
+    bare = Hypothesis((Word("hello", 0, 400), Word("world", 450, 900)), True, 0, 900)
+    assert tokens_to_text(hypothesis_segment(bare, punctuate=True)["tokens"]) == "Hello world."
+
+
+def test_words_after_the_limit_are_dropped() -> None:
+    alignment = [{"word": " park", "start": 0.0, "end": 0.4}, {"word": " Thank", "start": 0.9, "end": 1.2}]
+    assert [w.text for w in words_from_alignment(alignment, 0, limit_ms=500)] == ["park"]
+
+
+# --- the two passes with stand-ins (no models): order, interims, fallback
+
+
+@pytest.mark.anyio
+async def test_the_fast_text_is_an_interim_and_the_accurate_words_are_the_final() -> None:
+    accurate = FixedPass(HELLO)
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=3), accurate)
+    hyps = await run(two, SILENCE_1S)  # 3 scripted words: one endpoint at 900 ms
+    assert not any(h.warning for h in hyps)
+    assert [h.text for h in finals(hyps)] == ["Hello, world!"]
+    final_at = hyps.index(finals(hyps)[0])
+    interims = [h.text for h in hyps[:final_at] if not h.is_final]
+    assert interims[-1] == "the quick brown"  # the fast pass's endpoint text, shown before the final
+    assert interims[:2] == ["the", "the quick"]
+    # The job's audio starts a preroll before the fast pass's first word (clamped at the session start).
+    assert accurate.jobs[0][0] == 0 and accurate.jobs[0][1] >= 900
+    assert two.stats.accurate == 1 and two.stats.fallbacks == 0
+
+
+@pytest.mark.anyio
+async def test_while_a_final_is_pending_the_interim_keeps_its_text_and_finals_keep_their_order() -> None:
+    accurate = NeverPass()
+    two = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, fallback_after_s=60, merge_ms=0
+    )
+    session = await two.open()
+    try:
+        out: list[Hypothesis] = []
+        for i in range(0, len(SILENCE_1S), 3200):  # 1 s: "the quick" ends at 600 ms, "brown" follows at 900 ms
+            out += await session.feed(SILENCE_1S[i : i + 3200])
+        assert not finals(out)
+        assert out[-1].text == "the quick brown"  # the pending utterance's fast text, then the next one's
+        assert len(accurate.futures) == 1
+        accurate.futures[0].set_result((Word("The", 0, 300), Word("quick", 300, 600), Word(".", 600, 600, True)))
+        more = await session.feed(bytes(3200))
+        assert [h.text for h in more] == ["The quick.", "brown"]  # the final, then the interim that remains
+    finally:
+        await session.aclose()
+    assert all(f.cancelled() for f in accurate.futures[1:])
+
+
+@pytest.mark.anyio
+async def test_pieces_split_at_short_pauses_go_to_the_accurate_pass_as_one_utterance() -> None:
+    accurate = FixedPass(HELLO)
+    # Two-word pieces with no pause between them: the fast pass ends each, the accurate pass gets them together.
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), accurate, merge_ms=400)
+    hyps = await run(two, SILENCE_1S)
+    assert [h.text for h in finals(hyps)] == ["Hello, world!"]
+    assert len(accurate.jobs) == 1 and accurate.jobs[0][1] >= 1000  # one job over both pieces' audio
+    assert "the quick brown fox" in [h.text for h in hyps if not h.is_final]  # both pieces shown meanwhile
+
+    apart = FixedPass(HELLO)
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), apart, merge_ms=0)
+    await run(two, SILENCE_1S)
+    assert len(apart.jobs) == 2
+
+
+@pytest.mark.anyio
+async def test_a_slow_accurate_pass_falls_back_to_the_fast_text_with_a_warning() -> None:
+    accurate = NeverPass()
+    two = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), accurate, fallback_after_s=0.05, merge_ms=0
+    )
+    hyps = await run(two, SILENCE_1S)  # two endpoints: at 500 ms and 1000 ms
+    got = finals(hyps)
+    assert [h.text for h in got] == ["the quick", "brown fox"]
+    assert all(h.warning == FALLBACK_WARNING for h in got)
+    assert two.stats.fallback_slow == 2 and two.stats.accurate == 0
+    assert all(f.cancelled() for f in accurate.futures)  # the late jobs were given up, not left to run
+
+
+@pytest.mark.anyio
+async def test_a_full_queue_falls_back_at_once_and_a_failure_is_marked() -> None:
+    busy = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), BusyPass(), merge_ms=0)
+    got = finals(await run(busy, SILENCE_1S))
+    assert [h.warning for h in got] == [FALLBACK_WARNING] * 2
+    assert busy.stats.fallback_busy == 2
+
+    failing = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), FailingPass(), merge_ms=0
+    )
+    got = finals(await run(failing, SILENCE_1S))
+    assert [(h.text, h.warning) for h in got] == [("the quick", FAILED_WARNING), ("brown fox", FAILED_WARNING)]
+    assert failing.stats.fallback_failed == 2
+
+
+def test_the_client_gets_a_warning_before_a_fallen_back_final_and_punctuated_finals() -> None:
+    slow = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=500), NeverPass(), fallback_after_s=0.05)
+    with running(create_app(Settings(), local_recognizer=slow)) as url:
+        result = asyncio.run(stream_local(url, bytes(16_000 * 2 * 3)))
+    assert result.finals == ["the quick brown fox jumps", "over"]  # 5 words an utterance; the 6th at the end
+    assert result.warnings == [FALLBACK_WARNING] * 2
+    kinds = [m.get("type") for m in result.messages]
+    warning_at = kinds.index("WARNING")
+    assert result.messages[warning_at]["message"] == FALLBACK_WARNING
+    assert result.messages[warning_at + 1]["textSegment"]["isFinal"] is True
+
+    good = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=500), FixedPass(HELLO))
+    with running(create_app(Settings(), local_recognizer=good)) as url:
+        result = asyncio.run(stream_local(url, bytes(16_000 * 2 * 3)))
+    assert result.finals == ["Hello, world!"] * 2 and not result.warnings
+
+
+async def stream_local(url: str, pcm: bytes) -> Any:
+    import httpx
+
+    async with httpx.AsyncClient() as client:
+        grant = (await client.post(url + "/api/sessions", json={"provider": "local"})).json()
+    return await transcribe_truebar(grant["ws_url"], grant["token"], pcm, tag=LOCAL_TAG)
+
+
+# --- settings and the loader
+
+
+def test_local_whisper_0_runs_the_fast_pass_alone() -> None:
+    config = Settings.from_env({"LOCAL_WHISPER": "0"}).local.engine
+    assert config.whisper is False
+    engine = load_engine(config)
+    assert isinstance(engine, PocketsphinxRecognizer)  # nothing of Whisper was loaded
+
+
+def test_engine_settings_are_parsed() -> None:
+    config = Settings.from_env(
+        {
+            "LOCAL_WHISPER_MODEL": "/models/whisper-small",
+            "LOCAL_WHISPER_THREADS": "3",
+            "LOCAL_WHISPER_QUEUE": "7",
+            "LOCAL_FALLBACK_AFTER_S": "1.5",
+            "LOCAL_MODEL_CACHE": "/var/cache/stt",
+        }
+    ).local.engine
+    assert (config.whisper, config.whisper_model, config.whisper_threads) == (True, "/models/whisper-small", 3)
+    assert (config.whisper_queue, config.fallback_after_s, config.model_cache) == (7, 1.5, "/var/cache/stt")
+    assert Settings.from_env({}).local.engine == EngineConfig()
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_the_default_engine_is_two_pass(whisper_model_cache: Any) -> None:
+    engine = await asyncio.to_thread(load_engine, EngineConfig(model_cache=str(whisper_model_cache)))
+    try:
+        assert isinstance(engine, TwoPassRecognizer) and isinstance(engine.accurate, WhisperPass)
+    finally:
+        await engine.aclose()  # type: ignore[attr-defined]
+
+
+# --- the real passes on real speech
+
+
+@pytest.fixture(scope="module")
+def fast_pass() -> Iterator[PocketsphinxRecognizer]:
+    c = EngineConfig()
+    recognizer = PocketsphinxRecognizer(mode="thread", workers=1, fwdflat=c.fwdflat, bestpath=c.bestpath)
+    yield recognizer
+    recognizer.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_two_passes_on_real_speech(fast_pass: PocketsphinxRecognizer, whisper_pass: WhisperPass) -> None:
+    name = "slt-two-sentences-16k.wav"
+    utterances = TRANSCRIPTS[name]["utterances"]
+    two = TwoPassRecognizer(fast_pass, whisper_pass, fallback_after_s=600)
+    hyps = await run(two, load_clip(name))
+    got = [h for h in hyps if h.is_final and h.words]
+    assert len(got) == 2 and two.stats.accurate == 2 and two.stats.fallbacks == 0
+    previous = 0
+    for final, utterance in zip(got, utterances, strict=True):
+        at = hyps.index(final)
+        interims = [h for h in hyps[previous:at] if not h.is_final and h.words]
+        assert interims, "interims come before the final"
+        # The fast pass's endpoint text goes out as an interim before the final: lower case, unpunctuated.
+        assert interims[-1].text.islower() and interims[-1].text[-1].isalpha()
+        previous = at + 1
+        # The final is Whisper's: the right words, capitalised and punctuated, the mark left-handed.
+        assert normalise(final.text) == utterance["text"]
+        assert final.text[0].isupper() and final.text.endswith(".")
+        segment = hypothesis_segment(final)
+        assert segment["tokens"][-1] == {**segment["tokens"][-1], "text": ".", "isLeftHanded": True}
+        assert tokens_to_text(segment["tokens"]) == final.text
+        # Word times lie inside the utterance (the alignment's resolution is 20 ms; allow for the edges).
+        for word in final.words:
+            assert utterance["start_ms"] - 300 <= word.start_ms <= word.end_ms <= utterance["end_ms"] + 300, word
+        starts = [w.start_ms for w in final.words]
+        assert starts == sorted(starts)
