@@ -11,7 +11,7 @@ DB_NAME = "live-stt-transcripts"
 
 # Records what the page hands the browser's downloads (its Blob and file name), for browsers whose automation does
 # not report downloads (Firefox over WebDriver BiDi, WebKit over WebDriver). It patches at call time, so it works as
-# an init script or put in after the load.
+# an init script or put in after the load. With window.__downloadsStayInPage set, the browser is not handed the file.
 RECORD_DOWNLOADS_SCRIPT = """
 window.__downloads = [];
 const blobs = new Map();
@@ -19,7 +19,10 @@ const createObjectURL = URL.createObjectURL;
 URL.createObjectURL = (obj) => { const url = createObjectURL(obj); blobs.set(url, obj); return url; };
 const click = HTMLAnchorElement.prototype.click;
 HTMLAnchorElement.prototype.click = function () {
-  if (this.hasAttribute('download')) window.__downloads.push({ blob: blobs.get(this.href), name: this.download });
+  if (this.hasAttribute('download')) {
+    window.__downloads.push({ blob: blobs.get(this.href), name: this.download });
+    if (window.__downloadsStayInPage) return undefined;
+  }
   return click.call(this);
 };
 """
