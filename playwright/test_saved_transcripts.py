@@ -9,7 +9,6 @@ microphone plays a recorded sentence (tests/data/speech)."""
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,13 @@ from playwright.sync_api import Error as PlaywrightError
 
 from server.emulators.scripted import ScriptedRecognizer
 from tests.support.browsers import launch, new_page
+from tests.support.saved_transcripts import (
+    FORMATS,
+    RECORD_DOWNLOADS_SCRIPT,
+    STORED_JS,
+    comparable_export,
+    limit_said,
+)
 from tests.support.stack import Stack, stack
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
@@ -27,44 +33,6 @@ CLIP = SPEECH / "slt-weather-48k.wav"
 WORD_MS = 300
 WORDS_PER_FINAL = 3
 TIMEOUT_MS = 20_000
-FORMATS = ("txt", "srt", "vtt", "json")
-
-# Playwright's download event does not fire for Firefox over WebDriver BiDi: record what the page hands the browser
-# (as in test_ui.py).
-RECORD_DOWNLOADS_SCRIPT = """
-window.__downloads = [];
-const blobs = new Map();
-const createObjectURL = URL.createObjectURL;
-URL.createObjectURL = (obj) => { const url = createObjectURL(obj); blobs.set(url, obj); return url; };
-const click = HTMLAnchorElement.prototype.click;
-HTMLAnchorElement.prototype.click = function () {
-  if (this.hasAttribute('download')) window.__downloads.push({ blob: blobs.get(this.href), name: this.download });
-  return click.call(this);
-};
-"""
-
-# What the database holds, read with plain IndexedDB beside the page's own connection.
-STORED_JS = """
-async () => {
-  const db = await new Promise((resolve, reject) => {
-    const r = indexedDB.open('live-stt-transcripts');
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-  const tx = db.transaction(['sessions', 'finals']);
-  const all = (name) => new Promise((resolve) => {
-    const r = tx.objectStore(name).getAll();
-    r.onsuccess = () => resolve(r.result);
-  });
-  const sessions = await all('sessions');
-  const finals = await all('finals');
-  db.close();
-  return {
-    sessions: sessions.map((s) => ({ id: s.id, state: s.state, title: s.title, finalCount: s.finalCount })),
-    finals: finals.map((f) => ({ sessionId: f.sessionId, seq: f.seq, text: f.text })),
-  };
-}
-"""
 
 REFUSE_STORAGE_SCRIPT = """
 Object.defineProperty(window, 'indexedDB', {
@@ -158,12 +126,7 @@ def exports(page: Page, prefix: str) -> dict[str, tuple[str, str]]:
     out = {}
     for fmt in FORMATS:
         name, text = download(page, f"#{prefix}-{fmt}")
-        if fmt == "json":
-            doc = json.loads(text)
-            # The one field that must differ: when it was exported.
-            assert doc["meta"].pop("exportedAt")
-            text = json.dumps(doc, sort_keys=True)
-        out[fmt] = (name, text)
+        out[fmt] = (name, comparable_export(fmt, text))
     return out
 
 
@@ -306,7 +269,7 @@ def set_limit(page: Page, sessions: int) -> None:
     page.keyboard.press("ControlOrMeta+a")
     page.keyboard.type(str(sessions))
     page.keyboard.press("Enter")
-    said = f"at most {sessions} transcript{'' if sessions == 1 else 's'} "
+    said = limit_said(sessions)
     page.wait_for_function("(s) => document.getElementById('history-status').textContent.includes(s)", arg=said)
 
 
