@@ -34,6 +34,9 @@ DEFAULT_TIMEOUT_S = 2.0
 UNAVAILABLE_RETRY_S = 5.0
 # The in-memory ledger and spent-grant table drop expired entries at least this often (operations).
 PRUNE_EVERY = 1024
+# Replicas' clocks differ: a spent grant stays marked this much longer than its expiry by the spending process's
+# clock, so a replica whose clock is behind (and still accepts the token) cannot open a second stream with it.
+CLOCK_SKEW_S = 60.0
 
 
 class StateUnavailable(Exception):
@@ -342,7 +345,7 @@ class RedisState(State):
             return int(await self.redis.zcount(PREFIX + "ledger:" + scope, f"({self.clock()}", "+inf"))
 
     async def spend(self, grant_id: str, expires_at: float) -> bool:
-        ttl_ms = max(1, int((expires_at - self.clock()) * 1000))
+        ttl_ms = max(1, int((expires_at - self.clock() + CLOCK_SKEW_S) * 1000))
         async with self.guard():
             return bool(await self.redis.set(PREFIX + "spent:" + grant_id, "1", nx=True, px=ttl_ms))
 

@@ -141,3 +141,24 @@ def test_redis_down_fails_fast_and_recovers(redis: RedisServer) -> None:
         return recovered
 
     assert run(body)
+
+
+def test_a_spent_grant_stays_spent_while_a_replica_with_a_slower_clock_still_accepts_it(redis: RedisServer) -> None:
+    """Replicas' clocks differ a little. B, whose clock runs 8 s ahead of A's, spends a grant that expires 10 s from
+    now by A's clock; A accepts the token until then, so on A the grant must still be spent after B thinks it lapsed."""
+
+    async def body() -> tuple[bool, bool, bool]:
+        a = RedisState(redis.url, timeout_s=1.0)
+        b = RedisState(redis.url, timeout_s=1.0, clock=lambda: time.time() + 8.0)
+        exp = time.time() + 10.0
+        first = await b.spend("skewed-g", exp)
+        await asyncio.sleep(2.5)  # past the expiry as B sees it
+        still_valid_on_a = a.clock() < exp
+        second = await a.spend("skewed-g", exp)
+        await a.aclose()
+        await b.aclose()
+        return first, still_valid_on_a, second
+
+    first, still_valid_on_a, second = run(body)
+    assert first and still_valid_on_a
+    assert not second, "a grant spent on one replica opened a second stream on another"
