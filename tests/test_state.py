@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import pytest
 
-from server.state import MemoryState, RedisState, State, StateUnavailable, WiroTask
+from server.state import PREFIX, MemoryState, RedisState, State, StateUnavailable, WiroTask
 from testkit.redis_server import RedisServer
 
 T = TypeVar("T")
@@ -162,3 +162,23 @@ def test_a_spent_grant_stays_spent_while_a_replica_with_a_slower_clock_still_acc
     first, still_valid_on_a, second = run(body)
     assert first and still_valid_on_a
     assert not second, "a grant spent on one replica opened a second stream on another"
+
+
+def test_postponing_a_kill_of_a_task_another_process_dropped_leaves_no_key_behind(redis: RedisServer) -> None:
+    """A's kill failed and A postpones it, but meanwhile B (A's claim had lapsed) killed and dropped the task: the
+    postponement must not bring back a part of the task (a key with no expiry that nothing would ever delete)."""
+
+    async def body() -> tuple[list[str], list[WiroTask]]:
+        a, b = RedisState(redis.url, timeout_s=1.0), RedisState(redis.url, timeout_s=1.0)
+        task = WiroTask("301", "tok301", "h301", time.time() - 1)
+        await a.put_task(task)
+        await b.drop_task(task)
+        await a.postpone_task("301", time.time() + 30)
+        keys = sorted(await a.redis.keys(PREFIX + "wiro:*301"))
+        due = await a.due_tasks(float("inf"))
+        await a.aclose()
+        await b.aclose()
+        return keys, due
+
+    keys, due = run(body)
+    assert keys == [] and [t.task_id for t in due if t.task_id == "301"] == []
