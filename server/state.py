@@ -34,6 +34,9 @@ DEFAULT_TIMEOUT_S = 2.0
 UNAVAILABLE_RETRY_S = 5.0
 # The in-memory ledger and spent-grant table drop expired entries at least this often (operations).
 PRUNE_EVERY = 1024
+# Replicas' clocks differ: a spent grant stays marked this much longer than its expiry by the spending process's
+# clock, so a replica whose clock is behind (and still accepts the token) cannot open a second stream with it.
+CLOCK_SKEW_S = 60.0
 
 
 class StateUnavailable(Exception):
@@ -275,6 +278,17 @@ redis.call('SET', KEYS[1], string.format('%d', n))
 return string.format('%d', n)
 """
 
+# A task dropped meanwhile (killed by another process) stays dropped: HSET alone would bring back a key that
+# holds only a deadline, with no expiry, that nothing would ever delete.
+_POSTPONE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'deadline', ARGV[2])
+  redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[1])
+end
+redis.call('DEL', KEYS[3])
+return 1
+"""
+
 PREFIX = "stt:"
 
 
@@ -310,6 +324,7 @@ class RedisState(State):
         self._hold = self.redis.register_script(_HOLD)
         self._release = self.redis.register_script(_RELEASE)
         self._nonce = self.redis.register_script(_NONCE)
+        self._postpone = self.redis.register_script(_POSTPONE)
 
     @contextlib.asynccontextmanager
     async def guard(self) -> AsyncIterator[None]:
@@ -342,7 +357,7 @@ class RedisState(State):
             return int(await self.redis.zcount(PREFIX + "ledger:" + scope, f"({self.clock()}", "+inf"))
 
     async def spend(self, grant_id: str, expires_at: float) -> bool:
-        ttl_ms = max(1, int((expires_at - self.clock()) * 1000))
+        ttl_ms = max(1, int((expires_at - self.clock() + CLOCK_SKEW_S) * 1000))
         async with self.guard():
             return bool(await self.redis.set(PREFIX + "spent:" + grant_id, "1", nx=True, px=ttl_ms))
 
@@ -385,12 +400,9 @@ class RedisState(State):
             return bool(await self.redis.set(PREFIX + "wiro:claim:" + task_id, "1", nx=True, px=int(lease_s * 1000)))
 
     async def postpone_task(self, task_id: str, deadline: float) -> None:
+        keys = [PREFIX + "wiro:task:" + task_id, PREFIX + "wiro:deadlines", PREFIX + "wiro:claim:" + task_id]
         async with self.guard():
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.zadd(PREFIX + "wiro:deadlines", {task_id: deadline}, xx=True)
-            pipe.hset(PREFIX + "wiro:task:" + task_id, "deadline", repr(deadline))
-            pipe.delete(PREFIX + "wiro:claim:" + task_id)
-            await pipe.execute()
+            await self._postpone(keys=keys, args=[task_id, repr(deadline)])
 
     async def drop_task(self, task: WiroTask) -> bool:
         async with self.guard():

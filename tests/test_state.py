@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import pytest
 
-from server.state import MemoryState, RedisState, State, StateUnavailable, WiroTask
+from server.state import PREFIX, MemoryState, RedisState, State, StateUnavailable, WiroTask
 from testkit.redis_server import RedisServer
 
 T = TypeVar("T")
@@ -141,3 +141,44 @@ def test_redis_down_fails_fast_and_recovers(redis: RedisServer) -> None:
         return recovered
 
     assert run(body)
+
+
+def test_a_spent_grant_stays_spent_while_a_replica_with_a_slower_clock_still_accepts_it(redis: RedisServer) -> None:
+    """Replicas' clocks differ a little. B, whose clock runs 8 s ahead of A's, spends a grant that expires 10 s from
+    now by A's clock; A accepts the token until then, so on A the grant must still be spent after B thinks it lapsed."""
+
+    async def body() -> tuple[bool, bool, bool]:
+        a = RedisState(redis.url, timeout_s=1.0)
+        b = RedisState(redis.url, timeout_s=1.0, clock=lambda: time.time() + 8.0)
+        exp = time.time() + 10.0
+        first = await b.spend("skewed-g", exp)
+        await asyncio.sleep(2.5)  # past the expiry as B sees it
+        still_valid_on_a = a.clock() < exp
+        second = await a.spend("skewed-g", exp)
+        await a.aclose()
+        await b.aclose()
+        return first, still_valid_on_a, second
+
+    first, still_valid_on_a, second = run(body)
+    assert first and still_valid_on_a
+    assert not second, "a grant spent on one replica opened a second stream on another"
+
+
+def test_postponing_a_kill_of_a_task_another_process_dropped_leaves_no_key_behind(redis: RedisServer) -> None:
+    """A's kill failed and A postpones it, but meanwhile B (A's claim had lapsed) killed and dropped the task: the
+    postponement must not bring back a part of the task (a key with no expiry that nothing would ever delete)."""
+
+    async def body() -> tuple[list[str], list[WiroTask]]:
+        a, b = RedisState(redis.url, timeout_s=1.0), RedisState(redis.url, timeout_s=1.0)
+        task = WiroTask("301", "tok301", "h301", time.time() - 1)
+        await a.put_task(task)
+        await b.drop_task(task)
+        await a.postpone_task("301", time.time() + 30)
+        keys = sorted(await a.redis.keys(PREFIX + "wiro:*301"))
+        due = await a.due_tasks(float("inf"))
+        await a.aclose()
+        await b.aclose()
+        return keys, due
+
+    keys, due = run(body)
+    assert keys == [] and [t.task_id for t in due if t.task_id == "301"] == []
