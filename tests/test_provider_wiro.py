@@ -21,7 +21,7 @@ from server.emulators.wiro import EmulatorState, WiroEmulatorOptions, create_emu
 from server.providers.base import ProviderError, SessionRequest
 from server.providers.wiro import WiroProvider
 from server.settings import Settings, WiroSettings
-from server.state import MemoryState
+from server.state import MemoryState, WiroTask
 from tests.support.live import running
 from tests.support.wiro_client import transcribe_wiro
 
@@ -303,6 +303,45 @@ def test_deadline_kills_tasks_never_ended_without_further_calls(upstream_factory
 
     task_id, tracked = asyncio.run(with_provider(settings_for(up, task_deadline_s=0.2), scenario))
     assert up.state.kills == [task_id] and tracked == []
+
+
+class FlakyState(MemoryState):
+    """Shared state whose first look for due tasks fails with an error nobody planned for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 0
+
+    async def due_tasks(self, now: float, limit: int = 50) -> list[WiroTask]:
+        if self.failures == 0:
+            self.failures += 1
+            raise RuntimeError("unexpected")
+        return await super().due_tasks(now, limit)
+
+
+def test_the_reaper_survives_an_unexpected_error_and_still_kills_at_the_deadline(
+    upstream_factory: Callable[..., Upstream],
+) -> None:
+    up = upstream_factory()
+    assert up.state is not None
+    state = FlakyState()
+
+    async def scenario() -> str:
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            p = WiroProvider(settings_for(up, task_deadline_s=0.3, reap_interval_s=0.05), http, state=state)
+            try:
+                grant = await p.create_session(new_request())
+                for _ in range(500):
+                    if up.state is not None and up.state.kills:
+                        break
+                    await asyncio.sleep(0.02)
+                return grant["task_id"]
+            finally:
+                await p.aclose()
+
+    task_id = asyncio.run(scenario())
+    assert state.failures == 1
+    assert up.state.kills[:1] == [task_id]
 
 
 def test_aclose_kills_outstanding_tasks(upstream_factory: Callable[..., Upstream]) -> None:

@@ -189,6 +189,10 @@ class WiroProvider:
                 await self._reap_expired()
             except StateUnavailable as exc:
                 log.warning("wiro: could not look for expired tasks (%s); will try again", exc)
+            except Exception:
+                # Anything else would end the loop, and with it every kill at a deadline in this process: billed
+                # tasks left running. Log it and go on.
+                log.exception("wiro: looking for expired tasks failed; will try again")
             # What is still ours past its deadline was ended, or is being killed, by another process: forget it
             # (a postponed kill moved its deadline on).
             now = self._clock()
