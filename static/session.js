@@ -179,6 +179,8 @@ export class Session {
     this.recovery = Promise.resolve();
     /** @type {number | null} when (options.now) a source was first held back with no final since */
     this.heldSince = null;
+    /** @type {Promise<void> | null} the one stop() */
+    this.stopping = null;
   }
 
   /** @returns {SessionState} */
@@ -566,8 +568,15 @@ export class Session {
   }
 
   /** Graceful: the source's tail is sent, then the provider is asked to finish and its last finals arrive. A
-   * connection lost meanwhile is replaced and what no final covered is sent again, then that one finishes. */
-  async stop() {
+   * connection lost meanwhile is replaced and what no final covered is sent again, then that one finishes.
+   * Stop again while stopping (a file that ran out stops itself, then the user presses Stop) waits for the same end.
+   * @returns {Promise<void>} */
+  stop() {
+    this.stopping ??= this.stopOnce();
+    return this.stopping;
+  }
+
+  async stopOnce() {
     if (this.machine.final) return;
     if (this.machine.is('idle')) {
       this.machine.to('stopped');
