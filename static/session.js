@@ -478,6 +478,8 @@ export class Session {
         if (this.capabilities.replayRepeats && held.length) this.overlapTail = [...this.finalTail];
         for (const frame of held) client.sendAudio(frame.samples);
         buffer.markReplayed();
+        // The stall escape is for a session that had its chance to give a final: this one has not had any yet.
+        this.heldSince = null;
         this.lostBeforeMs = this.reportedDroppedMs;
         this.reconnects += 1;
         if (this.machine.is('reconnecting')) this.machine.to('streaming');
