@@ -67,6 +67,7 @@ import { StateMachine } from './session-state.js';
  * @property {number} [backpressureStallMs]  a source held back this long without a final goes on anyway (default
  *   15000): a provider that needs more audio before its next final must not wait forever
  * @property {() => number} [now]  ms, for the stall above (default Date.now)
+ * @property {number} [grantTimeoutMs]  how long a grant request may take before it counts as failed (default 20000)
  * @property {import('./providers/stream.js').ClientOptions} [clientOptions]
  */
 
@@ -83,9 +84,33 @@ export class ApiError extends Error {
  * POST JSON to the app server; the parsed answer, or an ApiError with the server's message.
  * @param {string} url
  * @param {object} [body]
+ * @param {{timeoutMs?: number}} [options]  give up (status 0, retryable) after this long; 0: wait as long as fetch does
  * @returns {Promise<unknown>}
  */
-export async function postJson(url, body) {
+export function postJson(url, body, { timeoutMs = 0 } = {}) {
+  if (!(timeoutMs > 0)) return postJsonOnce(url, body, null);
+  // A fetch on a network that went away without saying so can hang for minutes: a reconnect (and a Stop waiting
+  // for it) must not.
+  const abort = typeof AbortController === 'function' ? new AbortController() : null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  /** @type {Promise<never>} */
+  const timedOut = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      if (abort) abort.abort();
+      reject(new ApiError(`The app server did not answer within ${Math.round(timeoutMs / 100) / 10} s.`, 0, 'timeout'));
+    }, timeoutMs);
+  });
+  return Promise.race([postJsonOnce(url, body, abort ? abort.signal : null), timedOut]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * @param {string} url
+ * @param {object | undefined} body
+ * @param {AbortSignal | null} signal
+ * @returns {Promise<unknown>}
+ */
+async function postJsonOnce(url, body, signal) {
   let response;
   try {
     response = await fetch(url, {
@@ -93,6 +118,7 @@ export async function postJson(url, body) {
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(body ?? {}),
       credentials: 'same-origin',
+      ...(signal ? { signal } : {}),
     });
   } catch {
     throw new ApiError('The app server cannot be reached. Is it still running?', 0, 'network');
@@ -179,6 +205,8 @@ export class Session {
     this.recovery = Promise.resolve();
     /** @type {number | null} when (options.now) a source was first held back with no final since */
     this.heldSince = null;
+    /** @type {Promise<void> | null} the one stop() */
+    this.stopping = null;
   }
 
   /** @returns {SessionState} */
@@ -198,7 +226,7 @@ export class Session {
     /** @type {Grant} */
     let grant;
     try {
-      grant = /** @type {Grant} */ (await postJson('/api/sessions', tag ? { provider, tag } : { provider }));
+      grant = /** @type {Grant} */ (await postJson('/api/sessions', tag ? { provider, tag } : { provider }, this.grantRequest()));
     } catch (err) {
       if (this.machine.is('starting')) this.fail(err);
       throw err;
@@ -451,7 +479,7 @@ export class Session {
       /** @type {Grant | null} */
       let grant = null;
       try {
-        grant = /** @type {Grant} */ (await postJson('/api/sessions', this.reconnectRequest(first)));
+        grant = /** @type {Grant} */ (await postJson('/api/sessions', this.reconnectRequest(first), this.grantRequest()));
         if (this.machine.final) {
           this.endUpstream(false, grant);
           return;
@@ -476,6 +504,8 @@ export class Session {
         if (this.capabilities.replayRepeats && held.length) this.overlapTail = [...this.finalTail];
         for (const frame of held) client.sendAudio(frame.samples);
         buffer.markReplayed();
+        // The stall escape is for a session that had its chance to give a final: this one has not had any yet.
+        this.heldSince = null;
         this.lostBeforeMs = this.reportedDroppedMs;
         this.reconnects += 1;
         if (this.machine.is('reconnecting')) this.machine.to('streaming');
@@ -505,6 +535,10 @@ export class Session {
     const { provider, tag } = this.options;
     const chosen = tag ?? (capabilitiesFor(first).tagsListing ? first.tag : undefined);
     return chosen ? { provider, tag: chosen } : { provider };
+  }
+
+  grantRequest() {
+    return { timeoutMs: this.options.grantTimeoutMs ?? 20000 };
   }
 
   bufferedMs() {
@@ -566,8 +600,15 @@ export class Session {
   }
 
   /** Graceful: the source's tail is sent, then the provider is asked to finish and its last finals arrive. A
-   * connection lost meanwhile is replaced and what no final covered is sent again, then that one finishes. */
-  async stop() {
+   * connection lost meanwhile is replaced and what no final covered is sent again, then that one finishes.
+   * Stop again while stopping (a file that ran out stops itself, then the user presses Stop) waits for the same end.
+   * @returns {Promise<void>} */
+  stop() {
+    this.stopping ??= this.stopOnce();
+    return this.stopping;
+  }
+
+  async stopOnce() {
     if (this.machine.final) return;
     if (this.machine.is('idle')) {
       this.machine.to('stopped');

@@ -132,6 +132,8 @@ export class Capture {
     /** @type {Promise<{frames: number, inSamples: number}> | null} */
     this.stopping = null;
     this.released = false;
+    /** Removes the listeners startCapture put on the stream's tracks and the context (a caller's outlive us). */
+    this.unlisten = () => {};
   }
 
   /** Flush the resampler's tail (its frames reach onFrame before this resolves), then release everything. */
@@ -162,6 +164,7 @@ export class Capture {
    * @returns {Promise<void>} resolves when the context is closed */
   release() {
     this.released = true;
+    this.unlisten();
     if (this.owns.ownsStream) for (const track of this.stream.getTracks()) track.stop();
     try { this.source.disconnect(); } catch { /* already disconnected */ }
     try { this.node.disconnect(); } catch { /* already disconnected */ }
@@ -202,6 +205,8 @@ export async function startCapture(options) {
   } else {
     stream = /** @type {MediaStream} */ (options.stream);
   }
+  /** @type {Capture | null} */
+  let made = null;
   try {
     const url = options.workletUrl || new URL('./pcm-processor.js', import.meta.url).href;
     if (!workletReady.has(context)) {
@@ -219,6 +224,7 @@ export async function startCapture(options) {
       processorOptions: { outRate: options.outRate, frameSamples: options.frameSamples },
     });
     const capture = new Capture(stream, context, node, source, { ownsStream, ownsContext });
+    made = capture;
     node.port.onmessage = (event) => {
       const msg = event.data;
       if (!msg) return;
@@ -231,23 +237,29 @@ export async function startCapture(options) {
     };
     node.port.start();
     source.connect(node);
-    for (const track of stream.getAudioTracks()) {
-      track.addEventListener('ended', () => {
-        if (!capture.stopping && !capture.released && options.onInterrupted) {
-          options.onInterrupted('The microphone was disconnected.', 'ended');
-        }
-      });
-    }
-    context.addEventListener('statechange', () => {
+    const onEnded = () => {
+      if (!capture.stopping && !capture.released && options.onInterrupted) {
+        options.onInterrupted('The microphone was disconnected.', 'ended');
+      }
+    };
+    const onStateChange = () => {
       if (!capture.stopping && !capture.released && context.state !== 'running' && options.onInterrupted) {
         // 'interrupted' is iOS Safari's (a call, Siri): handled like 'suspended'.
         const state = /** @type {'suspended'|'closed'|'interrupted'} */ (/** @type {string} */ (context.state));
         options.onInterrupted(`Audio processing is ${state}.`, state);
       }
-    });
+    };
+    const tracks = stream.getAudioTracks();
+    for (const track of tracks) track.addEventListener('ended', onEnded);
+    context.addEventListener('statechange', onStateChange);
+    capture.unlisten = () => {
+      for (const track of tracks) track.removeEventListener('ended', onEnded);
+      context.removeEventListener('statechange', onStateChange);
+    };
     await resumeContext(context, options.resumeTimeoutMs ?? RESUME_TIMEOUT_MS);
     return capture;
   } catch (err) {
+    if (made) made.unlisten();
     if (ownsStream) for (const track of stream.getTracks()) track.stop();
     if (ownsContext) context.close().catch(() => {});
     if (err instanceof CaptureError) throw err;

@@ -293,6 +293,9 @@ export class TranscriptKeeper {
       }
       const orphans = sessions.filter((s) => s.state === 'recording' && !held.has(LOCK_PREFIX + s.id));
       for (const s of orphans) this._report(await store.updateSession(s.id, { state: 'interrupted' }));
+      // A recording begun on this page meanwhile (Start before the restore got its turn) owns the page's
+      // transcript: taking the lock or the id here would send its finals into the crashed session.
+      if (this.currentId !== null || this._meta !== null) return;
       const newest = orphans.find((s) => s.finalCount > 0);
       if (!newest || !(await this._tryLock(newest.id))) return;
       const opened = this._report(await store.getSession(newest.id));

@@ -256,3 +256,31 @@ test('a restored transcript can be exported and cleared; the next Start begins a
   assert.deepEqual(cleared, ['clear']);
   assert.deepEqual(controller.segments, []);
 });
+
+test('Stop pressed while a finished file is already being stopped waits for the last finals, no error', async () => {
+  const w = world();
+  let fileOptions;
+  const { controller, rec } = setup(w, {
+    startFileSource: async (_file, o) => { fileOptions = o; return source(); },
+  });
+  const running = controller.start({ ...request, file: { name: 'talk.wav' } });
+  for (let i = 0; i < 5; i++) await tick();
+  ready(w.Sock.instances[0]);
+  await running;
+  fileOptions.onFrame(frame());
+  // The file ran out: the controller stops the run itself, and the Stop button is still enabled meanwhile.
+  fileOptions.onEnded();
+  for (let i = 0; i < 5; i++) await tick();
+  const pressed = controller.stop();
+  for (let i = 0; i < 5; i++) await tick();
+  assert.deepEqual(rec.of('showError').filter(([m]) => m), [], 'a second Stop is not an error');
+  const ws = w.Sock.instances[0];
+  ws.push({
+    type: 'TEXT_SEGMENT',
+    textSegment: { isFinal: true, startTimeMs: 0, endTimeMs: 100, tokens: [{ text: 'last', startOffsetMs: 0, endOffsetMs: 100 }] },
+  });
+  ws.push({ type: 'STATUS', status: 'FINISHED' });
+  await pressed;
+  assert.deepEqual(controller.segments.map((s) => s.text), ['last'], 'the last final reaches the transcript');
+  assert.equal(controller.lastRun.outcome, 'stopped');
+});

@@ -13,6 +13,7 @@ class FakeTrack {
   label = 'Fake mic';
   stopped = false;
   addEventListener() {}
+  removeEventListener() {}
   getSettings() { return { sampleRate: 48000 }; }
   stop() { this.stopped = true; this.readyState = 'ended'; }
 }
@@ -34,6 +35,7 @@ function fakeContextClass({ resumes = true } = {}) {
     audioWorklet = { addModule: async () => {} };
     constructor() { FakeAudioContext.made.push(this); }
     addEventListener() {}
+    removeEventListener() {}
     createMediaStreamSource() { return { connect() {}, disconnect() {} }; }
     resume() {
       this.resumeCalls += 1;
@@ -181,4 +183,26 @@ test("the session as a library: a caller's AudioContext and MediaStream are used
   await stopping;
   assert.equal(audioContext.closed, false);
   assert.equal(mediaStream.tracks[0].stopped, false);
+});
+
+test("a caller's AudioContext and MediaStream used for run after run keep no listener of a released capture", async () => {
+  const { AC } = browser();
+  /** Counts the listeners an object holds, as an EventTarget would. */
+  const listening = (target) => {
+    target.listeners = new Set();
+    target.addEventListener = (_type, fn) => { target.listeners.add(fn); };
+    target.removeEventListener = (_type, fn) => { target.listeners.delete(fn); };
+    return target;
+  };
+  const context = listening(new AC());
+  const stream = new FakeStream();
+  listening(stream.tracks[0]);
+  for (let run = 0; run < 3; run++) {
+    const capture = await startCapture({ ...options, context, stream, onInterrupted: () => {} });
+    assert.ok(context.listeners.size > 0, 'the capture watches the context while it runs');
+    assert.ok(stream.tracks[0].listeners.size > 0, 'and the track');
+    await (run === 1 ? capture.stop() : capture.release());
+    assert.equal(context.listeners.size, 0, `run ${run}: the released capture's statechange listener is removed`);
+    assert.equal(stream.tracks[0].listeners.size, 0, `run ${run}: and its ended listener`);
+  }
 });

@@ -127,3 +127,30 @@ test('nothing reaches the page after Cancel, not even the Wiro words pending at 
   await sleep(20);
   assert.deepEqual(events.slice(seen), []);
 });
+
+test('Stop during a reconnect whose grant request never answers ends, instead of waiting for ever', async () => {
+  const w = world();
+  const events = [];
+  const s = new Session({
+    provider: 'truebar',
+    clientOptions: { WebSocketImpl: w.Sock },
+    createSource: async () => source(),
+    onEvent: (e) => events.push(e),
+    maxReconnects: 2,
+    grantTimeoutMs: 50,
+  });
+  const started = s.start();
+  for (let i = 0; i < 5; i++) await tick();
+  ready(w.Sock.instances[0]);
+  await started;
+  const never = new Promise(() => {});
+  // Every grant from now on hangs, as a fetch does on a network that went away without saying so.
+  globalThis.fetch = async (url) => (url === '/api/sessions' ? never : { ok: true, status: 200, json: async () => ({}) });
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(20);
+  assert.equal(s.state, 'reconnecting');
+  const outcome = await Promise.race([s.stop().then(() => 'ended'), sleep(2000).then(() => 'still waiting')]);
+  assert.equal(outcome, 'ended');
+  assert.equal(s.state, 'error', 'the held audio could not be delivered: that is an error, not a quiet stop');
+  assert.match(events.filter((e) => e.type === 'error').at(-1).message, /did not answer/);
+});

@@ -249,3 +249,23 @@ test('bug 4: a socket dropping while Stop waits for the last finals replays the 
   assert.ok(events.some((e) => e.type === 'final' && e.text === 'tail'), 'the tail arrives before stop() resolves');
   assert.ok(!events.some((e) => e.type === 'error'));
 });
+
+test('bug 1: after a reconnect a held-back file waits for the new session, the stall escape starts afresh', async () => {
+  const w = world();
+  let now = 0;
+  const { s, src } = await streaming(w, { maxReplayMs: 1000, now: () => now });
+  for (let i = 0; i < 10; i++) src.onFrame(frame()); // 1 s, no final: the buffer is full
+  assert.equal(s.canSend(), false, 'held back at the bound');
+  now = 5_000;
+  assert.equal(s.canSend(), false);
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(20);
+  now = 25_000; // the reconnect took a while
+  ready(w.Sock.instances[1]);
+  await sleep(20);
+  assert.equal(s.state, 'streaming');
+  assert.equal(s.canSend(), false, 'the replayed audio is not pushed out before the new session had its chance');
+  now = 25_000 + 15_000;
+  assert.equal(s.canSend(), true, 'the new session gets the full stall time, then the file goes on');
+  s.cancel();
+});

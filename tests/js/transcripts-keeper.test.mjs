@@ -286,3 +286,31 @@ test('the storage limits the user set are read back, and anything odd gives the 
   }
   assert.deepEqual(loadCap(null), DEFAULT_CAP);
 });
+
+test('a recording started before the crashed session is looked for keeps its own saved session', async () => {
+  const factory = new IDBFactory();
+  const dead = keeperOn(factory);
+  dead.keeper.startRun({ title: 'crashed', engine: 'local' });
+  dead.keeper.addFinal(seg(0), 1000);
+  await dead.keeper.flush();
+
+  // Start pressed before the page got round to restoring: its first final is written first.
+  const locks = fakeLocks();
+  const page = keeperOn(factory, { locks });
+  page.keeper.startRun({ title: 'live', engine: 'local' });
+  page.keeper.addFinal(seg(1), 2000);
+  await page.keeper.flush();
+  const live = page.keeper.currentId;
+  assert.ok(live);
+
+  const restored = await page.keeper.recoverInterrupted();
+  assert.equal(restored, null, 'nothing is put back over a live recording');
+  assert.equal(page.keeper.currentId, live, 'the recording keeps writing into its own session');
+  assert.ok(locks.held.has(LOCK_PREFIX + live), 'and keeps holding its lock');
+  page.keeper.addFinal(seg(2), 3000);
+  await page.keeper.flush();
+  const byTitle = Object.fromEntries((await page.keeper.query((s) => s.listSessions())).map((s) => [s.title, s]));
+  assert.equal(byTitle.crashed.state, 'interrupted', 'the crashed one is still marked, and stays in the history');
+  assert.equal(byTitle.crashed.finalCount, 1);
+  assert.equal(byTitle.live.finalCount, 2);
+});
