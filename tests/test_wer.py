@@ -9,7 +9,7 @@ Measured on this machine (bench/README.md has the table, `python -m bench.twopas
 | 20 dB SNR, 6 clips, 58 words | 19.0 % (11) | 1.7 % (1) |
 
 Each pass runs as the loader builds it: the fast pass alone with the sentence endpointer (0.3 s window) and
-rescoring, beside Whisper with the low-latency one (0.15 s) and no rescoring (server/engine/config.py). With the
+rescoring, beside Whisper with the low-latency one (0.12 s) and no rescoring (server/engine/config.py). With the
 low-latency endpointer the fast pass alone gave 10.3 % and 25.9 %: a short window cuts sentences into pieces, which
 costs pocketsphinx its language model's context; Whisper is given the pieces of a sentence together.
 

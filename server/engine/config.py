@@ -78,10 +78,11 @@ class Endpointing:
 
 # Beside Whisper: 0.15 s with ratio 0.8 and VAD mode 3 (the most aggressive) took one real-time session from 628 to
 # 354 ms speech start → first interim and from 842 to 262 ms end of speech → endpoint interim (p50, with 50 ms frames
-# and partials and no rescoring; bench/README.md "Latency levers"). A pause of about 120 ms then ends an utterance;
-# the two-pass recognizer hands the pieces of a sentence to Whisper together (merge_pause_ms), so its finals lose
-# nothing by it.
-LOW_LATENCY = Endpointing(window_s=0.15, ratio=0.8, vad_mode=3)
+# and partials and no rescoring; bench/README.md "Latency levers"); 0.12 s with ratio 0.75 (3 of 4 frames of 30 ms
+# voiced) took them to 317 and 235 ms through the app with the same word errors. A pause of about 90 ms then ends an
+# utterance; the two-pass recognizer hands the pieces of a sentence to Whisper together (merge_pause_ms), so its
+# finals lose nothing by it.
+LOW_LATENCY = Endpointing(window_s=0.12, ratio=0.75, vad_mode=3)
 # The fast pass alone makes the finals, and short pieces cost pocketsphinx its language model's context: 10.3 % →
 # 6.6 % word errors on the clean clips and 25.9 % → 19.0 % on the noisy ones with this window (tests/test_wer.py).
 # A pause of about 270 ms ends an utterance.
