@@ -73,20 +73,8 @@ def accurate(options: WhisperOptions | None = None) -> WhisperPass:
 
 
 def thread_fast(*, beside_whisper: bool = False) -> PocketsphinxRecognizer:
-    """The engine's fast pass with its defaults (rescoring as it runs alone, or beside Whisper), in a thread."""
-    c = EngineConfig(whisper=beside_whisper)
-    rescore = not beside_whisper or c.rescoring_with_whisper
-    endpointer = c.endpointer()
-    return PocketsphinxRecognizer(
-        mode="thread",
-        workers=1,
-        fwdflat=c.fwdflat and rescore,
-        bestpath=c.bestpath and rescore,
-        vad_window_s=endpointer.window_s,
-        vad_ratio=endpointer.ratio,
-        vad_mode=endpointer.vad_mode,
-        partial_every_ms=c.partial_every_ms,
-    )
+    """The engine's fast pass as the loader builds it (alone, or beside Whisper), in one thread."""
+    return load_fast_pass(EngineConfig(whisper=beside_whisper), mode="thread", workers=1)
 
 
 async def score(recognizer: Recognizer, clips: Sequence[str]) -> tuple[int, int]:

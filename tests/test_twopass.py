@@ -18,7 +18,7 @@ from bench.speech import TRANSCRIPTS, load_clip, normalise
 from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.engine.config import EngineConfig
-from server.engine.loader import load_engine
+from server.engine.loader import load_engine, load_fast_pass
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import FAILED_WARNING, FALLBACK_WARNING, TwoPassRecognizer
 from server.engine.types import BYTES_PER_MS, Hypothesis, Word
@@ -451,8 +451,8 @@ async def test_the_default_engine_is_two_pass(whisper_model_cache: Any) -> None:
 
 @pytest.fixture(scope="module")
 def fast_pass() -> Iterator[PocketsphinxRecognizer]:
-    c = EngineConfig()
-    recognizer = PocketsphinxRecognizer(mode="thread", workers=1, fwdflat=c.fwdflat, bestpath=c.bestpath)
+    """The fast pass as the loader builds it beside Whisper (low-latency endpointer, no rescoring), in a thread."""
+    recognizer = load_fast_pass(EngineConfig(), mode="thread", workers=1)
     yield recognizer
     recognizer.shutdown()
 

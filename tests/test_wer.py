@@ -25,6 +25,7 @@ import pytest
 
 from bench.speech import CLEAN_16K, NOISY_16K, load_clip, reference, word_errors
 from server.engine.config import EngineConfig
+from server.engine.loader import load_fast_pass
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import TwoPassRecognizer
 from server.engine.types import Hypothesis, Recognizer
@@ -69,19 +70,7 @@ def finals_text(hyps: list[Hypothesis]) -> str:
 def fast_pass(*, beside_whisper: bool) -> PocketsphinxRecognizer:
     """The fast pass as the loader builds it: alone, with the sentence endpointer and rescoring; beside Whisper, with
     the low-latency endpointer and no rescoring."""
-    c = EngineConfig(whisper=beside_whisper)
-    rescore = not beside_whisper or c.rescoring_with_whisper
-    e = c.endpointer()
-    return PocketsphinxRecognizer(
-        mode="thread",
-        workers=1,
-        fwdflat=c.fwdflat and rescore,
-        bestpath=c.bestpath and rescore,
-        vad_window_s=e.window_s,
-        vad_ratio=e.ratio,
-        vad_mode=e.vad_mode,
-        partial_every_ms=c.partial_every_ms,
-    )
+    return load_fast_pass(EngineConfig(whisper=beside_whisper), mode="thread", workers=1)
 
 
 CASES = [

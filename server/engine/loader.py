@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from server.engine.config import EngineConfig
 from server.engine.types import Recognizer
+
+if TYPE_CHECKING:
+    from server.engine.sphinx import PocketsphinxRecognizer
 
 
 def model_cache(config: EngineConfig) -> Path:
     return Path(config.model_cache) if config.model_cache else Path(sys.prefix) / "cache" / "live-stt"
 
 
-def load_fast_pass(config: EngineConfig) -> Recognizer:
+def load_fast_pass(
+    config: EngineConfig, *, mode: Literal["process", "thread"] = "process", workers: int | None = None
+) -> PocketsphinxRecognizer:
+    """pocketsphinx as the engine runs it: rescoring and the endpointer as the mode wants (alone or beside Whisper).
+    `mode`/`workers` choose where it decodes: worker processes for the app; one thread for measurements."""
     from server.engine.sphinx import PocketsphinxRecognizer
 
     rescore = not config.whisper or config.rescoring_with_whisper
@@ -30,6 +38,8 @@ def load_fast_pass(config: EngineConfig) -> Recognizer:
         partial_every_ms=config.partial_every_ms,
         vad_mode=endpointer.vad_mode,
         vad_ratio=endpointer.ratio,
+        mode=mode,
+        workers=workers,
     )
 
 
