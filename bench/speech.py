@@ -1,5 +1,5 @@
 """The committed test speech (tests/data/speech, see its README) and word error scoring, for the benchmarks and
-the tests alike (the tests import this; the benchmarks never import tests/)."""
+the tests alike (the tests use this module; no benchmark loads code from the tests folder)."""
 
 from __future__ import annotations
 
