@@ -1,5 +1,5 @@
 """Suite-wide: every log record of the whole run (tests/ and playwright/) is searched for the known long-lived
-secrets the shared stack is configured with (tests/support/stack.py). tests/test_no_secrets.py goes further for
+secrets the shared stack is configured with (testkit/stack.py). tests/test_no_secrets.py goes further for
 one scenario set (responses, headers, uvicorn's own loggers, refresh tokens); this catches a leak from any test."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.stack import SECRETS
+from testkit.stack import SECRETS
 
 
 class SecretWatch(logging.Handler):

@@ -16,7 +16,7 @@ from server.engine.config import EngineConfig
 from server.engine.loader import load_engine
 from server.engine.types import Recognizer
 from server.settings import Settings
-from tests.support.live import running
+from testkit.live import running
 from tests.support.sink import PcmSink
 from tests.support.webkit import webkit
 

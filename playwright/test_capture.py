@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Playwright
 
-from tests.support.browsers import launch, new_page
+from testkit.browsers import launch, new_page
 from tests.support.capture_check import CAPTURE_JS, capture_args, check_capture
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, Playwright, Route
 
+from testkit.browsers import launch, new_page
 from tests.golden import DATA_DIR
-from tests.support.browsers import launch, new_page
 from tests.support.dsp_check import GOLDEN_PREFIX, RUN_GOLDEN, check_golden, golden_args
 
 TEST_PAGE = "/__dsp_test"

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Playwright
 
-from tests.support.browsers import launch, new_page
+from testkit.browsers import launch, new_page
 from tests.test_contract import normalise, wer
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"

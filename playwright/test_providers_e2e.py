@@ -12,8 +12,8 @@ from playwright.sync_api import Page, Playwright
 from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.truebar import StreamOptions, TruebarEmulatorOptions
 from server.engine.types import Recognizer
-from tests.support.browsers import launch, new_page
-from tests.support.stack import PROVIDERS, TRUEBAR_PASSWORD, TRUEBAR_USER, stack
+from testkit.browsers import launch, new_page
+from testkit.stack import PROVIDERS, TRUEBAR_PASSWORD, TRUEBAR_USER, stack
 from tests.test_contract import normalise, wer
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"

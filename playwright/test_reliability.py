@@ -17,8 +17,8 @@ from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.truebar import StreamOptions, TruebarEmulatorOptions
 from server.emulators.wiro import WiroEmulatorOptions
 from server.engine.types import Recognizer
-from tests.support.browsers import launch, new_page
-from tests.support.stack import TRUEBAR_PASSWORD, TRUEBAR_USER, WIRO_KEY, WIRO_SECRET, stack
+from testkit.browsers import launch, new_page
+from testkit.stack import TRUEBAR_PASSWORD, TRUEBAR_USER, WIRO_KEY, WIRO_SECRET, stack
 from tests.test_contract import normalise, wer
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"

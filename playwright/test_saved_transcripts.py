@@ -18,7 +18,8 @@ from playwright.sync_api import BrowserContext, Page, Playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from server.emulators.scripted import ScriptedRecognizer
-from tests.support.browsers import launch, new_page
+from testkit.browsers import launch, new_page
+from testkit.stack import Stack, stack
 from tests.support.saved_transcripts import (
     FORMATS,
     RECORD_DOWNLOADS_SCRIPT,
@@ -26,7 +27,6 @@ from tests.support.saved_transcripts import (
     comparable_export,
     limit_said,
 )
-from tests.support.stack import Stack, stack
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
 CLIP = SPEECH / "slt-weather-48k.wav"

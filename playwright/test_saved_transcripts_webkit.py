@@ -22,6 +22,7 @@ from selenium.webdriver.support.ui import Select
 
 from server.emulators.scripted import ScriptedRecognizer
 from server.engine.types import Recognizer
+from testkit.stack import Stack, stack
 from tests.support.saved_transcripts import (
     FORMATS,
     RECORD_DOWNLOADS_SCRIPT,
@@ -29,7 +30,6 @@ from tests.support.saved_transcripts import (
     comparable_export,
     limit_said,
 )
-from tests.support.stack import Stack, stack
 from tests.support.webkit import install_page_hooks, install_wav_mic, page_problems, run_async, wait_for, wait_until
 
 pytestmark = pytest.mark.webkit

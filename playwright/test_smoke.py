@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Playwright
 
-from tests.support.browsers import launch, new_page
+from testkit.browsers import launch, new_page
 
 
 def test_page_loads_under_its_strict_csp(pw: Playwright, browser_name: str, app_url: str) -> None:

@@ -20,8 +20,8 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright
 
 from server.emulators.scripted import ScriptedRecognizer
-from tests.support.browsers import launch, new_page
-from tests.support.stack import Stack, stack
+from testkit.browsers import launch, new_page
+from testkit.stack import Stack, stack
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
 CLIP = SPEECH / "slt-weather-48k.wav"

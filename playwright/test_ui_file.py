@@ -15,8 +15,8 @@ from playwright.sync_api import Playwright
 from server import audio
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine
-from tests.support.browsers import launch, new_page
-from tests.support.stack import Stack, stack
+from testkit.browsers import launch, new_page
+from testkit.stack import Stack, stack
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
 TRANSCRIPTS = json.loads((SPEECH / "transcripts.json").read_text())

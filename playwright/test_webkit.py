@@ -15,9 +15,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
 from server.engine.types import Recognizer
+from testkit.stack import stack
 from tests.support.capture_check import CAPTURE_JS, capture_args, check_capture
 from tests.support.dsp_check import RUN_GOLDEN, check_golden, golden_args
-from tests.support.stack import stack
 from tests.support.webkit import (
     install_page_hooks,
     install_wav_mic,

@@ -9,8 +9,8 @@ from server.app import create_app
 from server.engine.model import whisper_base
 from server.engine.whisper import WhisperOptions, WhisperPass
 from server.settings import Settings
+from testkit.live import running
 from testkit.redis_server import RedisServer, redis_server
-from tests.support.live import running
 
 
 @pytest.fixture

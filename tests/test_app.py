@@ -8,7 +8,7 @@ import websockets
 
 from server.app import create_app
 from server.settings import Settings, read_dotenv
-from tests.support.live import running
+from testkit.live import running
 from tests.support.sink import PcmSink
 
 

@@ -17,7 +17,7 @@ from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine
 from server.engine.types import Recognizer
-from tests.support.stack import PROVIDERS, SECRETS, Stack, stack
+from testkit.stack import PROVIDERS, SECRETS, Stack, stack
 from tests.support.truebar_client import transcribe_truebar
 from tests.support.wiro_client import transcribe_wiro
 

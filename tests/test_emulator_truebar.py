@@ -30,7 +30,7 @@ from server.emulators.truebar import (
 )
 from server.engine.types import Hypothesis, RecognizerSession
 from server.protocols.truebar import ProtocolError, parse_client_text, tokens_to_text
-from tests.support.live import running
+from testkit.live import running
 from tests.support.truebar_client import config_message, transcribe_truebar
 
 TAG = "KALDI:en-US:*:*"

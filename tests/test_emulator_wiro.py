@@ -26,7 +26,7 @@ from server.emulators import wiro_protocol as proto
 from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.emulators.wiro import DEFAULT_API_KEY, EmulatorState, WiroEmulatorOptions, create_emulator
 from server.engine.types import Hypothesis
-from tests.support.live import running
+from testkit.live import running
 from tests.support.wiro_client import WiroResult, transcribe_wiro
 
 ROOT = Path(__file__).resolve().parent.parent

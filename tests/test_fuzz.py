@@ -35,8 +35,8 @@ from server.providers.truebar import TruebarProvider
 from server.providers.wiro import WiroProvider
 from server.security import SECRET_PARAMS, check_auth_cookie, make_auth_cookie, redact
 from server.settings import Settings, TruebarSettings, WiroSettings
-from tests.support.live import running
-from tests.support.stack import TRUEBAR_PASSWORD, TRUEBAR_USER, WIRO_KEY, WIRO_SECRET, Stack, stack
+from testkit.live import running
+from testkit.stack import TRUEBAR_PASSWORD, TRUEBAR_USER, WIRO_KEY, WIRO_SECRET, Stack, stack
 from tests.support.truebar_client import transcribe_truebar
 from tests.support.wiro_client import transcribe_wiro
 

@@ -15,7 +15,7 @@ from server.emulators.scripted import ScriptedRecognizer
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings
 from server.state import MemoryState
-from tests.support.live import running
+from testkit.live import running
 from tests.support.truebar_client import config_message, transcribe_truebar
 
 PCM = b"\x00\x01" * 16_000  # one second of 16 kHz audio

@@ -12,7 +12,7 @@ from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.providers.local import LOCAL_TAG, LocalTokens
 from server.settings import LocalSettings, Settings
-from tests.support.live import running
+from testkit.live import running
 from tests.support.truebar_client import transcribe_truebar
 
 

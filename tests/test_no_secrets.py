@@ -28,8 +28,8 @@ from server.emulators import wiro as wiro_emulator
 from server.emulators.scripted import ScriptedRecognizer
 from server.openapi import openapi_route
 from server.settings import Settings, TruebarSettings, WiroSettings
-from tests.support.live import running
-from tests.support.stack import (
+from testkit.live import running
+from testkit.stack import (
     APP_SECRET,
     SECRETS,
     TRUEBAR_PASSWORD,

@@ -23,7 +23,7 @@ from server.emulators.truebar import TruebarEmulatorOptions, create_emulator, de
 from server.providers.base import ProviderError, SessionRequest
 from server.providers.truebar import TruebarProvider, online_asr_tags
 from server.settings import Settings, TruebarSettings
-from tests.support.live import running
+from testkit.live import running
 from tests.support.truebar_client import transcribe_truebar
 
 KEY = "provider-test-key"

@@ -22,7 +22,7 @@ from server.providers.base import ProviderError, SessionRequest
 from server.providers.wiro import WiroProvider
 from server.settings import Settings, WiroSettings
 from server.state import MemoryState, WiroTask
-from tests.support.live import running
+from testkit.live import running
 from tests.support.wiro_client import transcribe_wiro
 
 KEY = "test-key-9f2c"

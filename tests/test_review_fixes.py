@@ -18,8 +18,8 @@ from server.emulators.truebar import SessionRecord, StreamOptions
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings, WiroSettings
-from tests.support.live import running
-from tests.support.stack import stack
+from testkit.live import running
+from testkit.stack import stack
 from tests.support.truebar_client import transcribe_truebar
 
 

@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.wiro import WiroEmulatorOptions
 from server.openapi import openapi_document, openapi_route
-from tests.support.stack import WIRO_KEY, WIRO_SECRET, stack
+from testkit.stack import WIRO_KEY, WIRO_SECRET, stack
 
 CHECKS = [
     not_a_server_error,

@@ -19,7 +19,7 @@ from server.security import (
 )
 from server.settings import Settings
 from server.state import MemoryState
-from tests.support.live import running
+from testkit.live import running
 
 JSON = {"Content-Type": "application/json"}
 

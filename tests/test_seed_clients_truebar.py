@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 
 from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.truebar import SessionRecord, TruebarEmulatorOptions, create_emulator
-from tests.support.live import running
+from testkit.live import running
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = Path(__file__).resolve().parent / "seeds"

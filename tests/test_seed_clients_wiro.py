@@ -15,7 +15,7 @@ import pytest
 
 from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.emulators.wiro import DEFAULT_API_KEY, EmulatedTask, EmulatorState, create_emulator
-from tests.support.live import running
+from testkit.live import running
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "tests" / "seeds"

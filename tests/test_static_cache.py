@@ -11,7 +11,7 @@ import httpx
 
 from server.app import STATIC_DIR, create_app, static_version
 from server.settings import Settings
-from tests.support.live import running
+from testkit.live import running
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 

@@ -26,7 +26,7 @@ from server.engine.whisper import AccurateBusy, WhisperPass, words_from_alignmen
 from server.protocols.truebar import hypothesis_segment, tokens_to_text
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings
-from tests.support.live import running
+from testkit.live import running
 from tests.support.truebar_client import transcribe_truebar
 
 SILENCE_1S = bytes(16_000 * 2)

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.settings import Settings, TruebarSettings, WiroSettings
-from tests.support.live import running
+from testkit.live import running
 
 UPSTREAM_TIMEOUT_S = 0.3
 # Far above anything the app may legitimately take (a few upstream timeouts), far below a hang.
