@@ -1,5 +1,6 @@
-"""The committed test speech (tests/data/speech, see its README) and word error scoring, for the benchmarks and
-the tests alike (the tests use this module; no benchmark loads code from the tests folder)."""
+"""The committed test speech and word error scoring, for the benchmarks and the tests alike (the tests use this
+module; no benchmark loads code from the tests folder): Festival clips (tests/data/speech) and recorded human speech
+(tests/data/human), each folder's README says what it represents."""
 
 from __future__ import annotations
 
@@ -9,13 +10,27 @@ import wave
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
 TRANSCRIPTS: dict[str, dict[str, Any]] = json.loads((SPEECH / "transcripts.json").read_text())
 CLIPS_16K = sorted(name for name, entry in TRANSCRIPTS.items() if entry["sample_rate"] == 16_000)
 CLEAN_16K = [name for name in CLIPS_16K if "noise_snr_db" not in TRANSCRIPTS[name]]
 NOISY_16K = [name for name in CLIPS_16K if "noise_snr_db" in TRANSCRIPTS[name]]
 
+HUMAN = SPEECH.parent / "human"
+HUMAN_TRANSCRIPTS: dict[str, dict[str, Any]] = json.loads((HUMAN / "transcripts.json").read_text())
+# The five Austen sentences joined as recorded: a 24.7 s reading without a pause longer than about 0.2 s.
+READING = "austen-reading"
+READING_PARTS = ("austen-0870.wav", "austen-0880.wav", "austen-0890.wav", "austen-0920.wav", "austen-0930.wav")
+HUMAN_CLIPS = sorted(HUMAN_TRANSCRIPTS)
+
 _NOT_WORD = re.compile(r"[^a-z0-9' ]+")
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+_ONES += "seventeen eighteen nineteen"
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+# Whisper writes titles abbreviated ("Mr."), read speech transcripts spell them out.
+_SPELLED = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
 
 
 def load_clip(name: str) -> bytes:
@@ -28,10 +43,81 @@ def reference(name: str) -> str:
     return " ".join(u["text"] for u in TRANSCRIPTS[name]["utterances"])
 
 
+def load_human(name: str) -> bytes:
+    """A recorded clip (tests/data/human), or READING: its five Austen sentences joined."""
+    if name == READING:
+        return b"".join(load_human(part) for part in READING_PARTS)
+    with wave.open(str(HUMAN / name)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16_000, 1, 2)
+        return bytes(w.readframes(w.getnframes()))
+
+
+def human_reference(name: str) -> str:
+    if name == READING:
+        return " ".join(human_reference(part) for part in READING_PARTS)
+    return str(HUMAN_TRANSCRIPTS[name]["text"])
+
+
+def speech_onset_ms(pcm: bytes) -> int:
+    """Where speech starts: the first 10 ms frame within 35 dB of the clip's loudest frame."""
+    power = _frame_power_db(pcm)
+    return int(np.flatnonzero(power > power.max() - 35)[0]) * 10
+
+
+def speech_end_ms(pcm: bytes) -> int:
+    """Where speech ends: the end of the last 10 ms frame within 35 dB of the clip's loudest frame."""
+    power = _frame_power_db(pcm)
+    return (int(np.flatnonzero(power > power.max() - 35)[-1]) + 1) * 10
+
+
+def _frame_power_db(pcm: bytes) -> np.ndarray:
+    samples = np.frombuffer(pcm, "<i2").astype(np.float64)
+    frames = samples[: len(samples) // 160 * 160].reshape(-1, 160)
+    return np.asarray(10 * np.log10(np.mean(frames**2, axis=1) + 1e-9))
+
+
+def with_noise(pcm: bytes, snr_db: float, seed: int) -> bytes:
+    """`pcm` with seeded pink noise (1/f above 50 Hz) `snr_db` below the speech's power, measured over the 10 ms
+    frames within 35 dB of the loudest one, clipped to PCM16."""
+    samples = np.frombuffer(pcm, "<i2").astype(np.float64)
+    power = _frame_power_db(pcm)
+    loud = np.flatnonzero(power > power.max() - 35)
+    speech = np.concatenate([samples[i * 160 : (i + 1) * 160] for i in loud])
+    rng = np.random.default_rng(seed)
+    n = len(samples)
+    spectrum = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
+    spectrum /= np.sqrt(np.maximum(np.fft.rfftfreq(n, 1 / 16_000), 50.0))
+    noise = np.fft.irfft(spectrum, n)
+    noise *= np.sqrt(np.mean(speech**2)) / np.sqrt(np.mean(noise**2)) / 10 ** (snr_db / 20)
+    return bytes(np.clip(np.round(samples + noise), -32768, 32767).astype("<i2").tobytes())
+
+
+def _number_words(n: int) -> str:
+    if n < 20:
+        return _ONES.split()[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES.split()[n % 10])
+    if n < 1000:
+        rest = n % 100
+        return _ONES.split()[n // 100] + " hundred" + ("" if rest == 0 else " " + _number_words(rest))
+    if n < 10_000:
+        rest = n % 1000
+        return _number_words(n // 1000) + " thousand" + ("" if rest == 0 else " " + _number_words(rest))
+    return " ".join(_ONES.split()[int(d)] for d in str(n))
+
+
 def normalise(text: str) -> str:
-    """Lower case, punctuation dropped (hyphens split words), so Whisper's "Hello, world!" scores like the fast
-    pass's "hello world"."""
-    return " ".join(_NOT_WORD.sub(" ", text.lower().replace("-", " ")).split())
+    """Lower case, punctuation dropped (hyphens split words), numbers spelled out and titles written in full, so
+    Whisper's "Mr. Smith walked 10 miles." scores like the fast pass's and the transcripts' "mister smith walked ten
+    miles"."""
+    words = _NOT_WORD.sub(" ", text.lower().replace("-", " ")).split()
+    out: list[str] = []
+    for word in words:
+        if word.isdigit():
+            out.append(_number_words(int(word)))
+        else:
+            out.append(_SPELLED.get(word, word))
+    return " ".join(out)
 
 
 def word_errors(ref: str, hyp: str) -> int:

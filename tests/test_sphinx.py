@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.speech import TRANSCRIPTS, load_clip, reference, word_errors
+from bench.speech import TRANSCRIPTS, load_clip, load_human, normalise, reference, word_errors
+from server.engine.config import EngineConfig
+from server.engine.loader import load_fast_pass
 from server.engine.sphinx import PocketsphinxRecognizer, spoken_word
 from server.engine.types import BYTES_PER_MS, Hypothesis, RecognizerBusy
 from tests.test_wer import finals_text, transcribe
@@ -19,6 +21,7 @@ GRAMMAR = Path(__file__).parent / "data" / "commands.gram"
 WEATHER = "slt-weather-16k.wav"
 STATION = "kal-station-16k.wav"
 TWO = "slt-two-sentences-16k.wav"
+ENDS_IN_SPEECH = "austen-0880.wav"  # "he was not an ill disposed young man", 2.99 s, speech to the last sample
 
 pytestmark = pytest.mark.anyio
 
@@ -112,6 +115,23 @@ async def test_finish_keeps_the_last_words(processes: PocketsphinxRecognizer) ->
     assert [h.is_final for h in tail] == [True]
     assert word_errors(reference(WEATHER), tail[0].text) <= 2
     assert tail[0].words[-1].text == "park"
+
+
+@pytest.mark.parametrize("chunk", [1600, 3200, 333 * 2])
+async def test_a_stream_that_ends_in_speech_keeps_its_last_words(chunk: int) -> None:
+    """Recorded human speech that runs to the last sample (issue 16): the endpointer is still in speech at EOS and
+    hands back no tail, and pocketsphinx's process_raw raised IndexError on the empty buffer, losing the utterance.
+    Every byte received is decoded: the last word is in the final."""
+    pcm = load_human(ENDS_IN_SPEECH)
+    recognizer = load_fast_pass(EngineConfig(whisper=True), mode="thread", workers=1)
+    try:
+        hyps = await transcribe(recognizer, pcm, chunk)
+    finally:
+        await recognizer.aclose()
+    finals = [h for h in hyps if h.is_final]
+    assert finals, "the utterance got no final"
+    assert finals[-1].end_ms >= len(pcm) // BYTES_PER_MS - 300, "the audio after the endpointer's window was lost"
+    assert normalise(finals_text(hyps)).split()[-1] == "man"
 
 
 async def test_chunk_size_does_not_change_the_finals() -> None:

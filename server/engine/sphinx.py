@@ -143,10 +143,12 @@ class _Stream:
             return []
         self.finished = True
         out: list[Hypothesis] = []
-        if self.endpointer.in_speech:
-            tail = self.endpointer.end_stream(bytes(self.pending[: self.frame_bytes]))
-            if tail is not None and self.in_utt:
-                self._decode(tail)
+        if self.in_utt:
+            # The Endpointer's end_stream() hands back nothing of the window it still holds (measured with
+            # pocketsphinx 5.1.1: 0 bytes for 120 ms of speech), so the frames it has not returned yet and the
+            # partial frame are taken from what this stream kept: every byte received reaches the decoder.
+            held = b"".join(frame for i, frame in self.history if i >= self.decoded_until)
+            self._decode(held + bytes(self.pending))
         self.pending.clear()
         if self.in_utt:
             final = self._end_utterance()
@@ -192,6 +194,8 @@ class _Stream:
             self._decode(preroll)
 
     def _decode(self, pcm: bytes) -> None:
+        if not pcm:
+            return  # process_raw raises IndexError on an empty buffer
         if self.utt_audio is not None:
             self.utt_audio.append(pcm)
         self.decoder.process_raw(pcm)
