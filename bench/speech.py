@@ -28,7 +28,7 @@ HUMAN_CLIPS = sorted(HUMAN_TRANSCRIPTS)
 _NOT_WORD = re.compile(r"[^a-z0-9' ]+")
 _ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
 _ONES += "seventeen eighteen nineteen"
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 # Whisper writes titles abbreviated ("Mr."), read speech transcripts spell them out.
 _SPELLED = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
 

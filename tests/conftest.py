@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from server.app import create_app
+from server.engine.accurate import AccurateScheduler, whisper_thread
 from server.engine.model import whisper_base
 from server.engine.whisper import WhisperOptions, WhisperPass
 from server.settings import Settings
@@ -34,10 +35,17 @@ def whisper_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def whisper_pass(whisper_model_cache: Path) -> Iterator[WhisperPass]:
-    """The accurate pass, loaded once per test run: tests share it as the app's sessions do."""
-    accurate = WhisperPass(str(whisper_base(whisper_model_cache)), WhisperOptions(max_queue=64))
-    accurate.warm_up()
+def whisper_model(whisper_model_cache: Path) -> WhisperPass:
+    """Whisper base, loaded once per test run."""
+    model = WhisperPass(str(whisper_base(whisper_model_cache)), WhisperOptions(max_queue=64))
+    model.warm_up()
+    return model
+
+
+@pytest.fixture(scope="session")
+def whisper_pass(whisper_model: WhisperPass) -> Iterator[AccurateScheduler]:
+    """The accurate pass on a thread of the test process, shared by the tests as the app's sessions share it."""
+    accurate = whisper_thread(whisper_model)
     yield accurate
     accurate.close()
 

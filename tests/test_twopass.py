@@ -14,15 +14,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.speech import TRANSCRIPTS, load_clip, normalise
+from bench.speech import TRANSCRIPTS, human_reference, load_clip, load_human, normalise, word_errors
 from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
+from server.engine.accurate import AccurateScheduler
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine, load_fast_pass
 from server.engine.sphinx import PocketsphinxRecognizer
-from server.engine.twopass import FAILED_WARNING, FALLBACK_WARNING, TwoPassRecognizer
+from server.engine.twopass import (
+    EMPTY_WARNING,
+    FAILED_WARNING,
+    FALLBACK_WARNING,
+    UNRELIABLE_WARNING,
+    TwoPassRecognizer,
+)
 from server.engine.types import BYTES_PER_MS, Hypothesis, Word
-from server.engine.whisper import AccurateBusy, WhisperPass, words_from_alignment
+from server.engine.whisper import AccurateBusy, Unreliable, WhisperPass, _looping, words_from_alignment
 from server.protocols.truebar import hypothesis_segment, tokens_to_text
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings
@@ -44,19 +51,43 @@ class NeverPass:
     def __init__(self) -> None:
         self.futures: list[asyncio.Future[tuple[Word, ...]]] = []
 
-    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
         future: asyncio.Future[tuple[Word, ...]] = asyncio.get_running_loop().create_future()
         self.futures.append(future)
         return future
 
 
 class BusyPass:
-    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
         raise AccurateBusy("full")
 
 
 class FailingPass(NeverPass):
-    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
         future.set_exception(RuntimeError("model exploded"))
         return future
@@ -70,7 +101,15 @@ class FixedPass(NeverPass):
         self.words = words
         self.jobs: list[tuple[int, int]] = []  # (offset_ms, duration_ms) of each job
 
-    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
         self.jobs.append((offset_ms, len(pcm) // BYTES_PER_MS))
         future.set_result(
@@ -126,8 +165,11 @@ def test_whisper_spacing_becomes_token_handedness_and_tokens_to_text_rebuilds_it
 
 def test_opening_marks_join_the_next_word() -> None:
     words = words_from_alignment(
-        [{"word": " (", "start": 0, "end": 0.1}, {"word": "maybe", "start": 0.1, "end": 0.5},
-         {"word": ")", "start": 0.5, "end": 0.6}],
+        [
+            {"word": " (", "start": 0, "end": 0.1},
+            {"word": "maybe", "start": 0.1, "end": 0.5},
+            {"word": ")", "start": 0.5, "end": 0.6},
+        ],
         offset_ms=0,
     )
     assert [(w.joins_previous, w.joins_next) for w in words] == [(False, True), (True, False), (True, False)]
@@ -192,7 +234,15 @@ class RecordingPass(NeverPass):
         super().__init__()
         self.jobs: list[tuple[int, bytes]] = []
 
-    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
         self.jobs.append((offset_ms, pcm))
         future.set_result(())
@@ -209,7 +259,7 @@ async def test_the_accurate_pass_gets_the_audio_its_offset_names_after_old_audio
     # One 40 s utterance: its start lies before the 32 s kept, so the job starts at the oldest audio kept.
     two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=1000, words_per_utterance=seconds), accurate)
     await run(two, pcm, frame=1000)  # 31.25 ms frames: not whole milliseconds
-    (offset_ms, audio), = accurate.jobs
+    ((offset_ms, audio),) = accurate.jobs
     assert offset_ms > 0
     assert int(np.frombuffer(audio[:2], "<i2")[0]) == offset_ms
 
@@ -307,9 +357,7 @@ async def test_a_full_queue_falls_back_at_once_and_a_failure_is_marked() -> None
     assert [h.warning for h in got] == [FALLBACK_WARNING] * 2
     assert busy.stats.fallback_busy == 2
 
-    failing = TwoPassRecognizer(
-        ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), FailingPass(), merge_ms=0
-    )
+    failing = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), FailingPass(), merge_ms=0)
     got = finals(await run(failing, SILENCE_1S))
     assert [(h.text, h.warning) for h in got] == [("the quick", FAILED_WARNING), ("brown fox", FAILED_WARNING)]
     assert failing.stats.fallback_failed == 2
@@ -339,7 +387,15 @@ class LatePass(NeverPass):
         super().__init__()
         self.words = words
 
-    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
         asyncio.get_running_loop().call_later(0.2, lambda: future.done() or future.set_result(self.words))
         return future
@@ -441,7 +497,7 @@ def test_engine_settings_are_parsed() -> None:
 async def test_the_default_engine_is_two_pass(whisper_model_cache: Any) -> None:
     engine = await asyncio.to_thread(load_engine, EngineConfig(model_cache=str(whisper_model_cache)))
     try:
-        assert isinstance(engine, TwoPassRecognizer) and isinstance(engine.accurate, WhisperPass)
+        assert isinstance(engine, TwoPassRecognizer) and isinstance(engine.accurate, AccurateScheduler)
     finally:
         await engine.aclose()  # type: ignore[attr-defined]
 
@@ -459,7 +515,7 @@ def fast_pass() -> Iterator[PocketsphinxRecognizer]:
 
 @pytest.mark.slow
 @pytest.mark.anyio
-async def test_two_passes_on_real_speech(fast_pass: PocketsphinxRecognizer, whisper_pass: WhisperPass) -> None:
+async def test_two_passes_on_real_speech(fast_pass: PocketsphinxRecognizer, whisper_pass: AccurateScheduler) -> None:
     name = "slt-two-sentences-16k.wav"
     utterances = TRANSCRIPTS[name]["utterances"]
     two = TwoPassRecognizer(fast_pass, whisper_pass, fallback_after_s=600)
@@ -485,3 +541,213 @@ async def test_two_passes_on_real_speech(fast_pass: PocketsphinxRecognizer, whis
             assert utterance["start_ms"] - 300 <= word.start_ms <= word.end_ms <= utterance["end_ms"] + 300, word
         starts = [w.start_ms for w in final.words]
         assert starts == sorted(starts)
+
+
+# --- the real-time rules (issue 16)
+
+
+class PromptedPass(FixedPass):
+    """FixedPass that also keeps each job's prompt and budget."""
+
+    def __init__(self, words: tuple[Word, ...]) -> None:
+        super().__init__(words)
+        self.prompts: list[str] = []
+        self.budgets: list[float | None] = []
+
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
+        self.prompts.append(prompt)
+        self.budgets.append(budget_s)
+        return super().submit(pcm, offset_ms, limit_ms=limit_ms)
+
+
+class AudioClock:
+    """Clock seconds = seconds of audio fed: a client sending at exactly real-time pace."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def run_at_pace(two: TwoPassRecognizer, clock: AudioClock, pcm: bytes, frame: int = 3200) -> list[Hypothesis]:
+    session = await two.open()
+    try:
+        out: list[Hypothesis] = []
+        for i in range(0, len(pcm), frame):
+            clock.now += len(pcm[i : i + frame]) / BYTES_PER_MS / 1000
+            out += await session.feed(pcm[i : i + frame])
+        return out + await session.finish()
+    finally:
+        await session.aclose()
+
+
+@pytest.mark.anyio
+async def test_speech_that_goes_on_does_not_hold_a_final_past_its_deadline() -> None:
+    """Issue 16, 3: pieces closer than merge_ms were held for the accurate pass until a pause came (up to 20 s), so
+    the first sentence's final came 4.5 s after its end with LOCAL_FALLBACK_AFTER_S at 2. The held pieces now go
+    in time for the accurate pass to answer before the first piece's deadline."""
+    clock = AudioClock()
+    accurate = PromptedPass(HELLO)
+    # Two-word pieces back to back for 12 s: the speech never pauses long enough to release them.
+    two = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=250, words_per_utterance=2),
+        accurate,
+        merge_ms=400,
+        fallback_after_s=2.0,
+        clock=clock,
+    )
+    session = await two.open()
+    first_final_at: float | None = None
+    try:
+        pcm = bytes(12_000 * BYTES_PER_MS)
+        for i in range(0, len(pcm), 1600):
+            clock.now += 0.05
+            if any(h.is_final for h in await session.feed(pcm[i : i + 1600])) and first_final_at is None:
+                first_final_at = clock.now
+    finally:
+        await session.aclose()
+    assert first_final_at is not None, "no final in 12 s of continuous speech"
+    # The first piece ends at 500 ms of audio: its final is due by 2.5 s, however long the speech goes on.
+    assert first_final_at <= 0.5 + 2.0 + 0.05
+    assert all(b is not None and 0 < b <= 2.0 for b in accurate.budgets), accurate.budgets
+
+
+@pytest.mark.anyio
+async def test_held_pieces_leave_by_their_deadline_while_no_audio_comes() -> None:
+    """A client that stops sending (a paused page) must still get the final of what it said."""
+    accurate = FixedPass(HELLO)
+    two = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), accurate, merge_ms=10_000, fallback_after_s=1.5
+    )
+    session = await two.open()
+    try:
+        await session.feed(bytes(600 * BYTES_PER_MS))  # one piece ends at 500 ms and is held for merging
+        assert accurate.jobs == []
+        assert await asyncio.wait_for(session.wait_ready(), 10) is True
+        assert [h.text for h in session.collect() if h.is_final] == ["Hello, world!"]
+    finally:
+        await session.aclose()
+
+
+@pytest.mark.anyio
+async def test_the_accurate_pass_reads_the_previous_finals_as_its_prompt() -> None:
+    accurate = PromptedPass(HELLO)
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, merge_ms=0)
+    hyps = await run(two, bytes(2000 * BYTES_PER_MS))
+    assert len(finals(hyps)) >= 2
+    assert accurate.prompts[0] == ""
+    assert accurate.prompts[1].strip() == "Hello, world!"
+    assert accurate.prompts[2].strip() == "Hello, world! Hello, world!"
+
+
+@pytest.mark.anyio
+async def test_an_accurate_pass_that_hears_nothing_keeps_the_fast_words_and_says_so() -> None:
+    """Whisper answering no words where the fast pass heard some made an empty final: words lost unsaid."""
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=3), RecordingPass(), merge_ms=0)
+    hyps = await run(two, SILENCE_1S)
+    (final,) = finals(hyps)
+    assert final.text == "the quick brown"
+    assert final.warning == EMPTY_WARNING
+    assert two.stats.fallback_empty == 1
+
+
+class LoopingPass(NeverPass):
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
+        future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
+        future.set_exception(Unreliable("Whisper repeated itself"))
+        return future
+
+
+@pytest.mark.anyio
+async def test_a_looping_accurate_pass_keeps_the_fast_words_and_says_so() -> None:
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=3), LoopingPass(), merge_ms=0)
+    (final,) = finals(await run(two, SILENCE_1S))
+    assert (final.text, final.warning) == ("the quick brown", UNRELIABLE_WARNING)
+    assert two.stats.fallback_unreliable == 1
+
+
+def test_looping_is_a_group_repeated_four_times_or_a_decoder_that_never_ended() -> None:
+    eot = 100
+    assert not _looping([5, 5, eot], eot, 20)  # "five five"
+    assert not _looping([1, 2, 3, 1, 2, 3, 1, 2, 3, eot], eot, 20)  # three times is speech ("ten of clubs" x3)
+    assert _looping([7, 5, 5, 5, 5, eot], eot, 20)
+    assert _looping([9, 1, 2, 1, 2, 1, 2, 1, 2, eot], eot, 20)  # a two-token group, not aligned to the start
+    assert _looping([1, 2, 3, 4], eot, 4)  # ran out of room without the end token
+
+
+def test_a_hyphenated_piece_joins_the_previous_word_even_first_in_an_utterance() -> None:
+    """Issue 16, 9: "air -pilot": a piece Whisper wrote without a space before it joins the word before it."""
+    words = words_from_alignment(
+        [{"word": "-pilot", "start": 0.0, "end": 0.4}, {"word": " flew", "start": 0.4, "end": 0.8}], 0
+    )
+    assert words[0].joins_previous and not words[1].joins_previous
+    within = words_from_alignment(
+        [{"word": " air", "start": 0.0, "end": 0.3}, {"word": "-pilot", "start": 0.3, "end": 0.7}], 0
+    )
+    assert Hypothesis(within, True, 0, 700).text == "air-pilot"
+
+
+# --- Whisper on recorded human speech (tests/data/human)
+
+
+def pad(pcm: bytes, before_ms: int, after_ms: int) -> bytes:
+    return bytes(before_ms * BYTES_PER_MS) + pcm + bytes(after_ms * BYTES_PER_MS)
+
+
+def whisper_text(model: WhisperPass, pcm: bytes, start_ms: int, end_ms: int, prompt: str = "") -> str:
+    try:
+        words = model.transcribe(pcm[start_ms * BYTES_PER_MS : end_ms * BYTES_PER_MS], start_ms, prompt=prompt)
+    except Unreliable:
+        return "<unreliable>"
+    return Hypothesis(words, True, 0, 0).text
+
+
+def test_whisper_does_not_repeat_five_five(whisper_model: WhisperPass) -> None:
+    """Issue 16, 6: a recorded "five five" came back as "5, 5 5 5 5 5 5 5 5 5 5 5". Cut at every 100 ms of start and
+    four ends (as the fast pass's endpoints and the preroll place it), Whisper says it at most twice, or the
+    answer is marked unreliable (the fast text then stands in, with a warning)."""
+    pcm = pad(load_human("cards-004.wav"), 500, 2000)
+    texts = [whisper_text(whisper_model, pcm, s, e) for s in range(0, 500, 100) for e in (2100, 2500, 3000, 4000)]
+    fives = [normalise(t).split().count("five") for t in texts]
+    assert max(fives) <= 2, texts
+    assert sum(f == 2 for f in fives) >= 0.8 * len(texts), texts
+
+
+def test_whisper_keeps_the_first_words_of_a_short_command(whisper_model: WhisperPass) -> None:
+    """Issue 16, 2: "go forward ten meters" came back as "10 meters" for some of the fast pass's start times
+    (1 in 9 of these): the 10 s window was padded with zeros after the log-mel, not with silence before it."""
+    pcm = pad(load_human("goforward.wav"), 500, 1000)
+    texts = [whisper_text(whisper_model, pcm, s, 2590) for s in range(540, 720, 20)]
+    assert all(normalise(t) == "go forward ten meters" for t in texts), texts
+
+
+def test_the_prompt_carries_the_sentence_across_a_cut(whisper_model: WhisperPass) -> None:
+    """The previous text as Whisper's prompt: a sentence cut into two jobs reads as one, and the prompt's tokens
+    come after <|startofprev|>, at most half of Whisper's context."""
+    context = whisper_model._context("word " * 400)
+    assert context[0] == whisper_model.tokenizer.sot_prev
+    assert len(context) <= whisper_model.model.max_length // 2 + 4
+    assert whisper_model._context("") == [*whisper_model.tokenizer.sot_sequence, whisper_model.tokenizer.no_timestamps]
+    reading = load_human("austen-0870.wav")
+    first = whisper_text(whisper_model, reading, 0, 3500)
+    second = whisper_text(whisper_model, reading, 3500, 7100, prompt=first)
+    joined = normalise(first + " " + second).split()
+    expected = normalise(human_reference("austen-0870.wav")).split()
+    assert word_errors(" ".join(expected), " ".join(joined)) <= 2, (first, second)

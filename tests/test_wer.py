@@ -24,12 +24,12 @@ from __future__ import annotations
 import pytest
 
 from bench.speech import CLEAN_16K, NOISY_16K, load_clip, reference, word_errors
+from server.engine.accurate import AccurateScheduler
 from server.engine.config import EngineConfig
 from server.engine.loader import load_fast_pass
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import TwoPassRecognizer
 from server.engine.types import Hypothesis, Recognizer
-from server.engine.whisper import WhisperPass
 
 FRAME = 3200  # 100 ms: what the page sends
 
@@ -84,7 +84,7 @@ CASES = [
 @pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize(("engine", "clips", "bound"), CASES)
-async def test_word_error_rate(whisper_pass: WhisperPass, engine: str, clips: list[str], bound: float) -> None:
+async def test_word_error_rate(whisper_pass: AccurateScheduler, engine: str, clips: list[str], bound: float) -> None:
     fast = fast_pass(beside_whisper=engine == "two-pass")
     recognizer: Recognizer = fast
     if engine == "two-pass":

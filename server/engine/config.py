@@ -42,8 +42,11 @@ class EngineConfig:
     # "base": Whisper base from the two pinned model wheels (no network). Otherwise a faster-whisper model name
     # (downloaded by faster-whisper on first use) or a local folder holding a CTranslate2 model.
     whisper_model: str = "base"
-    # CTranslate2 threads for the one accurate job that runs at a time: this machine's two cores.
+    # CTranslate2 threads for the one accurate job that runs at a time: this machine's two cores (it runs below the
+    # fast pass's priority, so it only takes what the fast pass and the sockets leave).
     whisper_threads: int = 2
+    # How many steps below the app's OS priority the accurate pass's process runs (os.nice; 0 keeps it level).
+    whisper_nice: int = 10
     # Utterances waiting for (or in) the accurate pass across all sessions; beyond it, finals fall back at once.
     whisper_queue: int = 4
     # The encoder's window: the utterance plus 2 s, at least this many seconds (at most Whisper's 30).

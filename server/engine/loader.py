@@ -51,9 +51,10 @@ def load_engine(config: EngineConfig) -> Recognizer:
     fast = load_fast_pass(config)
     if not config.whisper:
         return fast
+    from server.engine.accurate import whisper_process
     from server.engine.model import resolve_model
     from server.engine.twopass import TwoPassRecognizer
-    from server.engine.whisper import WhisperOptions, WhisperPass
+    from server.engine.whisper import WhisperOptions
 
     cache = model_cache(config)
     model = resolve_model(config.whisper_model, cache)
@@ -62,8 +63,6 @@ def load_engine(config: EngineConfig) -> Recognizer:
         max_queue=config.whisper_queue,
         min_window_s=config.whisper_min_window_s,
     )
-    accurate = WhisperPass(model, options, download_root=str(cache / "downloads"))
+    accurate = whisper_process(model, options, download_root=str(cache / "downloads"), nice=config.whisper_nice)
     accurate.warm_up()
-    return TwoPassRecognizer(
-        fast, accurate, fallback_after_s=config.fallback_after_s, merge_ms=config.merge_pause_ms
-    )
+    return TwoPassRecognizer(fast, accurate, fallback_after_s=config.fallback_after_s, merge_ms=config.merge_pause_ms)

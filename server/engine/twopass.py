@@ -24,22 +24,45 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from server.engine.config import EngineConfig
 from server.engine.types import BYTES_PER_MS, Hypothesis, Recognizer, RecognizerSession, Word
+from server.engine.whisper import Unreliable
 
 logger = logging.getLogger(__name__)
 _DEFAULTS = EngineConfig()
 
 FALLBACK_WARNING = "The accurate pass was too slow; this final is the fast pass's text."
 FAILED_WARNING = "The accurate pass failed; this final is the fast pass's text."
+UNRELIABLE_WARNING = "The accurate pass repeated itself; this final is the fast pass's text."
+EMPTY_WARNING = "The accurate pass heard no words where the fast pass did; this final is the fast pass's text."
+# Kept for the accurate pass's prompt: the end of the session's previous finals (Whisper reads at most 223 tokens).
+PROMPT_CHARS = 600
+# When no cost estimate is known: how long before its deadline an utterance is sent to the accurate pass.
+DEFAULT_RESERVE_S = 0.6
 
 
 class AccuratePass(Protocol):
-    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
-        """Queue one utterance's audio (times start at `offset_ms`); the future has its words. Cancelling the
-        future before the job starts frees its place. Raises an exception (AccurateBusy) when the queue is full."""
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
+        """Queue one utterance's audio (times start at `offset_ms`, `prompt` the text before it); the future has
+        its words. Cancelling the future before the job starts frees its place. Raises an exception (AccurateBusy)
+        when the queue is full or the job could not be done within `budget_s` seconds."""
+        ...
+
+
+@runtime_checkable
+class Estimates(Protocol):
+    def estimate_s(self, audio_ms: int) -> float:
+        """Seconds the accurate pass expects to spend on this much audio, once it starts."""
         ...
 
 
@@ -51,13 +74,21 @@ class TwoPassStats:
     fallback_slow: int = 0  # fast text as the final: the accurate final came too late
     fallback_busy: int = 0  # fast text as the final: the accurate pass's queue was full
     fallback_failed: int = 0  # fast text as the final: the accurate pass raised
+    fallback_unreliable: int = 0  # fast text as the final: the accurate pass looped
+    fallback_empty: int = 0  # fast text as the final: the accurate pass heard nothing where the fast pass did
     # End of speech → accurate final ready (seconds), for the benchmark: the latest few thousand, so a server that
     # runs for months does not grow with every final.
     waits_s: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=4096))
 
     @property
     def fallbacks(self) -> int:
-        return self.fallback_slow + self.fallback_busy + self.fallback_failed
+        return (
+            self.fallback_slow
+            + self.fallback_busy
+            + self.fallback_failed
+            + self.fallback_unreliable
+            + self.fallback_empty
+        )
 
 
 @dataclass
@@ -144,6 +175,10 @@ class TwoPassSession:
         # in noise), so pieces closer than `merge_ms` go to it as one utterance.
         self._held: list[Hypothesis] = []
         self._hold_until_ms = 0.0
+        # The fallback deadline binds from the first held piece's end of speech (clock seconds): the pieces go to
+        # the accurate pass early enough for it to answer before then, merged or not.
+        self._held_deadline = 0.0
+        self._prompt = ""  # the end of the finals delivered so far, for the accurate pass's context
         self._closed = False
         self._submitted = asyncio.Event()  # set when an utterance joins _pending: wakes wait_ready()
 
@@ -167,7 +202,16 @@ class TwoPassSession:
         while not self._closed:
             if not self._pending:
                 self._submitted.clear()
-                await self._submitted.wait()
+                if not self._held:
+                    await self._submitted.wait()
+                    continue
+                # No audio may come (a paused client): the held pieces still leave by their deadline.
+                release_in = self._release_at() - self._owner.clock()
+                if release_in > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._submitted.wait(), release_in)
+                    continue
+                self._release_held(force=True)
                 continue
             head = self._pending[0]
             remaining = head.deadline - self._owner.clock()
@@ -216,6 +260,8 @@ class TwoPassSession:
                     # Together they would not fit Whisper's window (it ignores audio past 30 s, and the kept
                     # audio ends 32 s back): what is held goes on its own.
                     self._release_held(force=True)
+                if not self._held:
+                    self._held_deadline = self._speech_end(hyp) + self._owner.fallback_after_s
                 self._held.append(hyp)
                 self._hold_until_ms = self._fed_ms + self._owner.merge_ms
             out += self._interim()
@@ -228,26 +274,40 @@ class TwoPassSession:
             return
         first, last = self._held[0], self._held[-1]
         quiet = self._partial is None and self._fed_ms >= self._hold_until_ms
-        if not (force or quiet or last.end_ms - first.start_ms > self.MERGE_SPAN_MS):
+        due = self._owner.clock() >= self._release_at()
+        if not (force or quiet or due or last.end_ms - first.start_ms > self.MERGE_SPAN_MS):
             return
         words = tuple(w for h in self._held for w in h.words)
         self._held = []
-        self._submit(Hypothesis(words, True, first.start_ms, last.end_ms))
+        self._submit(Hypothesis(words, True, first.start_ms, last.end_ms), self._held_deadline)
 
-    def _submit(self, fast: Hypothesis) -> None:
+    def _release_at(self) -> float:
+        """Clock time by which the held pieces must go to the accurate pass to be back by their deadline."""
+        held_ms = self._held[-1].end_ms - self._held[0].start_ms + self._owner.preroll_ms + self._owner.tail_ms
+        accurate = self._owner.accurate
+        reserve = 2 * accurate.estimate_s(held_ms) + 0.2 if isinstance(accurate, Estimates) else DEFAULT_RESERVE_S
+        return self._held_deadline - min(reserve, self._owner.fallback_after_s)
+
+    def _speech_end(self, fast: Hypothesis) -> float:
+        """Clock time of `fast`'s end of speech: at real-time pace, the audio that followed it took as long to
+        arrive as it lasts (at most `max_lag_s`, the endpointer's delay, so a fast sender is not credited)."""
+        lag_s = min(max(0.0, (self._fed_ms - fast.end_ms) / 1000), self._owner.max_lag_s)
+        return self._owner.clock() - lag_s
+
+    def _submit(self, fast: Hypothesis, deadline: float) -> None:
         owner = self._owner
         now = owner.clock()
-        # At real-time pace, the audio that followed the end of speech took as long to arrive as it lasts.
-        lag_s = min(max(0.0, (self._fed_ms - fast.end_ms) / 1000), owner.max_lag_s)
-        speech_end = now - lag_s
+        speech_end = deadline - owner.fallback_after_s
         start_ms = max(fast.start_ms - owner.preroll_ms, self._last_end_ms, self._audio_start_ms)
         end_ms = min(int(self._fed_ms), fast.end_ms + owner.tail_ms)
         self._last_end_ms = fast.end_ms
         first, last = (start_ms - self._audio_start_ms) * BYTES_PER_MS, (end_ms - self._audio_start_ms) * BYTES_PER_MS
         pcm = bytes(self._audio[first:last])
-        pending = _Pending(fast, None, speech_end, speech_end + owner.fallback_after_s)
+        pending = _Pending(fast, None, speech_end, deadline)
         try:
-            pending.future = owner.accurate.submit(pcm, start_ms, limit_ms=fast.end_ms + owner.tail_ms)
+            pending.future = owner.accurate.submit(
+                pcm, start_ms, limit_ms=fast.end_ms + owner.tail_ms, prompt=self._prompt, budget_s=deadline - now
+            )
         except Exception as exc:
             pending.error = f"{type(exc).__name__}: {exc}"
         self._pending.append(pending)
@@ -284,6 +344,8 @@ class TwoPassSession:
     def _deliver_head(self) -> list[Hypothesis]:
         final = self._final(self._pending.popleft())
         self._shown = False  # the final replaced the interim on the client's screen
+        if final.words and not final.warning:
+            self._prompt = (self._prompt + " " + final.text)[-PROMPT_CHARS:]
         return [final, *self._interim()]
 
     def _final(self, pending: _Pending) -> Hypothesis:
@@ -298,17 +360,23 @@ class TwoPassSession:
             future.cancel()
             stats.fallback_slow += 1
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=FALLBACK_WARNING)
+        if not future.cancelled() and isinstance(future.exception(), Unreliable):
+            stats.fallback_unreliable += 1
+            return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=UNRELIABLE_WARNING)
         if future.cancelled() or future.exception() is not None:
             stats.fallback_failed += 1
             if not future.cancelled():
                 logger.warning("accurate pass failed: %r", future.exception())
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=FAILED_WARNING)
         words = future.result()
+        if not words:
+            # Whisper heard no speech where the fast pass heard some: a cough the fast pass took for a word, or
+            # words Whisper missed. Which it was cannot be told here, and a word is never dropped unsaid: the
+            # fast text stays, marked as the rough one.
+            stats.fallback_empty += 1
+            return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=EMPTY_WARNING)
         stats.accurate += 1
         stats.waits_s.append(max(0.0, self._owner.clock() - pending.speech_end))
-        if not words:
-            # Whisper heard no speech where the fast pass heard some (noise, a cough): trust the accurate pass.
-            return Hypothesis((), True, fast.start_ms, fast.end_ms)
         first = words[0]
         if first.start_ms < fast.start_ms < first.end_ms:
             # Whisper's alignment lets the first word start in the silence before it (measured: 300 ms early);

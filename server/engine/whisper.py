@@ -1,8 +1,7 @@
 """The accurate pass: Whisper (CTranslate2, through faster-whisper's model wrapper) over one utterance at a time.
 
-One model instance serves every session: its jobs run one at a time on one thread, each using `threads` cores
-inside CTranslate2 (which releases the GIL), and at most `max_queue` jobs wait. Sessions ask for an utterance's words
-with `submit`; a full queue raises AccurateBusy at once, so the caller falls back instead of lagging.
+One model instance serves every session, one job at a time with `threads` cores inside CTranslate2; where it runs
+and which jobs it takes is server/engine/accurate.py's.
 
 Why not faster-whisper's `transcribe`: it always pads the audio to Whisper's 30 s window, and the encoder's cost is
 proportional to the window, so a 3 s utterance paid for 30 s (measured here: 0.54 s to encode 30 s, 0.09 s for 10 s,
@@ -13,11 +12,7 @@ come from the same cross-attention alignment faster-whisper uses for `word_times
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import math
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +34,24 @@ TOKENS_PER_SECOND = 8  # a generous bound on what speech needs: it caps runaway 
 
 class AccurateBusy(Exception):
     """The accurate pass's queue is full: the caller should use what it has instead of waiting."""
+
+
+class Unreliable(Exception):
+    """Whisper's answer cannot be trusted (it looped): the caller should use what it has."""
+
+
+def _looping(tokens: Sequence[int], eot: int, room: int) -> bool:
+    """True when the text tokens end in a loop: the decoder used all its room without ending, or one group of one
+    to four tokens repeats four times or more in a row (a speaker says "five five", not "five" six times)."""
+    text = [t for t in tokens if t < eot]
+    if len(text) >= room and (not tokens or tokens[-1] != eot):
+        return True
+    for size in range(1, 5):
+        for start in range(len(text) - 4 * size + 1):
+            group = text[start : start + size]
+            if all(text[start + k * size : start + (k + 1) * size] == group for k in range(1, 4)):
+                return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,9 @@ def words_from_alignment(
         end = max(start, offset_ms + round(float(item["end"]) * 1000))
         if limit_ms is not None and start > limit_ms:
             break
-        joins_previous = bool(out) and not raw.startswith(" ")
+        # Whisper writes a space before every new word, the first included: a piece without one continues a word
+        # ("-pilot" after "air"), even when the utterance was cut just before it.
+        joins_previous = not raw.startswith(" ") and (bool(out) or not text[0].isalnum())
         if joins_previous and not any(c.isalnum() for c in text):
             # The alignment stretches a closing mark over the pause after it: it belongs where the word ends.
             start = end = out[-1].end_ms
@@ -121,82 +136,82 @@ class WhisperPass:
         self.tokenizer = Tokenizer(
             self.model.hf_tokenizer, self.model.model.is_multilingual, task="transcribe", language=options.language
         )
-        self._prompt = [*self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
         self._suppress = list(get_suppressed_tokens(self.tokenizer, [-1]) or ())
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="whisper")
-        self._lock = threading.Lock()
-        self.queued = 0  # jobs submitted and not yet done
-        self.jobs = 0  # jobs that ran to the end
-        self.busy_s = 0.0  # seconds spent running them, for the benchmark's utilisation figures
 
     def warm_up(self) -> None:
         """One short pass, so the first session doesn't pay CTranslate2's first-call set-up."""
         self.transcribe(np.zeros(SAMPLE_RATE // 2, np.int16).tobytes(), 0)
 
-    def transcribe(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> tuple[Word, ...]:
-        """The words in `pcm` (16 kHz PCM16, at most 30 s; the rest is ignored), times from `offset_ms`. Blocking."""
+    def transcribe(
+        self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None, prompt: str = ""
+    ) -> tuple[Word, ...]:
+        """The words in `pcm` (16 kHz PCM16, at most 30 s; the rest is ignored), times from `offset_ms`. `prompt` is
+        the text that came before (the session's previous finals): Whisper reads it as context, so a sentence cut
+        into pieces is decoded as one text. Blocking. Raises Unreliable when Whisper's answer is a loop."""
         import ctranslate2
 
         audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
         audio = audio[: int(WINDOW_S * SAMPLE_RATE)]
-        features = self.model.feature_extractor(audio)
-        content = int(features.shape[-1])
         seconds = len(audio) / SAMPLE_RATE
         frames_per_s = self.model.frames_per_second
         window_s = min(WINDOW_S, max(self.options.min_window_s, seconds + self.options.pad_s))
         # The encoder halves the frame count: keep it even, and never past Whisper's 3000.
         window = min(int(WINDOW_S * frames_per_s), 2 * math.ceil(window_s * frames_per_s / 2))
-        padded = np.zeros((features.shape[0], window), np.float32)
-        padded[:, : min(content, window)] = features[:, :window]
-        encoded = self.model.model.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=False)
+        # Padded with silence before the log-mel, as OpenAI's decoder does, not with zeros after it: a zero in the
+        # normalised log-mel is not silence but a steady sound, and with it short utterances lost their first
+        # words or gained repeats (measured on a recorded "go forward ten meters": 1 in 9 start offsets decoded
+        # as "10 meters"; with silence, 0 in 9).
+        hop = self.model.feature_extractor.hop_length
+        padded = np.zeros(window * hop, np.float32)
+        padded[: min(len(audio), len(padded))] = audio[: len(padded)]
+        features = self.model.feature_extractor(padded, padding=0)[:, :window]
+        content = min(window, math.ceil(len(audio) / hop))
+        encoded = self.model.model.encode(ctranslate2.StorageView.from_array(features[None]), to_cpu=False)
+        context = self._context(prompt)
+        budget = len(context) + 8 + math.ceil(TOKENS_PER_SECOND * seconds)
+        tokens, log_prob, no_speech = self._generate(encoded, context, budget, repetition_penalty=1.0)
+        if _looping(tokens, self.tokenizer.eot, budget - len(context)):
+            # Whisper's loop: greedy decoding fell into repeating itself ("5, 5 5 5 5 ..." for "five five").
+            # Decode once more penalising repeats (deterministic, unlike Whisper's temperature fallback); if
+            # that loops too, the text is not to be trusted.
+            tokens, log_prob, no_speech = self._generate(encoded, context, budget, repetition_penalty=1.3)
+            if _looping(tokens, self.tokenizer.eot, budget - len(context)):
+                raise Unreliable("Whisper repeated itself")
+        tokens = [t for t in tokens if t < self.tokenizer.eot]
+        if not tokens:
+            return ()
+        if no_speech > NO_SPEECH_THRESHOLD and log_prob < LOG_PROB_THRESHOLD:
+            return ()
+        alignment = self.model.find_alignment(self.tokenizer, [tokens], encoded, content)
+        return words_from_alignment(alignment[0] if alignment else [], offset_ms, limit_ms=limit_ms)
+
+    def _context(self, prompt: str) -> list[int]:
+        """Whisper's prompt: the previous text after <|startofprev|> (at most half its context, as OpenAI's
+        decoder allows), then the task tokens."""
+        task = [*self.tokenizer.sot_sequence, self.tokenizer.no_timestamps]
+        text = prompt.strip()
+        if not text:
+            return task
+        previous = self.tokenizer.encode(" " + text)[-(self.model.max_length // 2 - 1) :]
+        return [self.tokenizer.sot_prev, *previous, *task]
+
+    def _generate(
+        self, encoded: Any, context: list[int], budget: int, *, repetition_penalty: float
+    ) -> tuple[list[int], float, float]:
+        """Greedy tokens after `context` (end token included when reached), the mean log-probability as Whisper's
+        rule counts it (the end token too), and the no-speech probability."""
         result = self.model.model.generate(
             encoded,
-            [self._prompt],
+            [context],
             beam_size=self.options.beam_size,
-            max_length=min(self.model.max_length, len(self._prompt) + 8 + math.ceil(TOKENS_PER_SECOND * seconds)),
+            max_length=min(self.model.max_length, budget),
             suppress_blank=True,
             suppress_tokens=self._suppress,
             return_scores=True,
             return_no_speech_prob=True,
+            repetition_penalty=repetition_penalty,
         )[0]
-        tokens = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
-        if not tokens:
-            return ()
-        # CTranslate2's score is the mean log-probability per token; Whisper's rule counts the end token too.
-        log_prob = result.scores[0] * len(tokens) / (len(tokens) + 1)
-        if result.no_speech_prob > NO_SPEECH_THRESHOLD and log_prob < LOG_PROB_THRESHOLD:
-            return ()
-        alignment = self.model.find_alignment(self.tokenizer, [tokens], encoded, min(content, window))
-        return words_from_alignment(alignment[0] if alignment else [], offset_ms, limit_ms=limit_ms)
-
-    def submit(self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None) -> asyncio.Future[tuple[Word, ...]]:
-        """Queue one utterance; the future has its words. Cancelling it before it starts frees its place.
-        Raises AccurateBusy when `max_queue` jobs are already waiting or running."""
-        with self._lock:
-            if self.queued >= self.options.max_queue:
-                raise AccurateBusy(f"{self.queued} utterances are already waiting for the accurate pass")
-            self.queued += 1
-        try:
-            future = self._executor.submit(self._run, pcm, offset_ms, limit_ms)
-        except BaseException:
-            self._done(None)
-            raise
-        future.add_done_callback(self._done)
-        return asyncio.wrap_future(future)
-
-    def _run(self, pcm: bytes, offset_ms: int, limit_ms: int | None) -> tuple[Word, ...]:
-        started = time.perf_counter()
-        try:
-            return self.transcribe(pcm, offset_ms, limit_ms=limit_ms)
-        finally:
-            with self._lock:
-                self.jobs += 1
-                self.busy_s += time.perf_counter() - started
-
-    def _done(self, _: object) -> None:
-        with self._lock:
-            self.queued -= 1
-
-    def close(self) -> None:
-        """Drop the queued jobs and wait for the running one (blocking)."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        tokens = list(result.sequences_ids[0])
+        text = [t for t in tokens if t < self.tokenizer.eot]
+        log_prob = result.scores[0] * len(text) / (len(text) + 1) if text else 0.0
+        return tokens, float(log_prob), float(result.no_speech_prob)

@@ -1,0 +1,254 @@
+"""Where the accurate pass runs, and which of its jobs it takes: the engine's real-time rule.
+
+The socket loop and the fast pass must never wait for Whisper. So by default Whisper runs in its own process at a
+lower OS priority (`nice`): the kernel gives the fast pass's processes and the event loop the CPU first, and Whisper
+the rest, however many threads it uses (in the app's process its Python parts also held the GIL the event loop
+needs: 8 sessions on 2 cores had sockets closed by keepalive timeouts). One job runs at a time; the others wait in
+this process, where a job whose final has already fallen back can still be withdrawn.
+
+A job is admitted only if it can finish before its deadline, from the measured cost of the jobs before it (seconds
+of compute per second of encoder window, a moving average) and what is queued ahead; otherwise AccurateBusy is
+raised at once and the caller keeps the fast text. A result that comes later than the caller's own deadline is the
+caller's to drop (the two-pass recognizer does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import functools
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.engine.types import SAMPLE_RATE, Word
+from server.engine.whisper import WINDOW_S, AccurateBusy, WhisperOptions, WhisperPass
+
+logger = logging.getLogger(__name__)
+
+# Prior for the cost model until jobs have been measured: 10 s of encoder window took 0.15-0.25 s here.
+PRIOR_S_PER_WINDOW_S = 0.03
+# Weight of the newest job in the moving average of the cost.
+EWMA_WEIGHT = 0.2
+
+
+def window_s(audio_ms: int, options: WhisperOptions) -> float:
+    """The encoder window a job of this length is decoded in (whisper.py's rule): what its cost scales with."""
+    return min(WINDOW_S, max(options.min_window_s, audio_ms / 1000 + options.pad_s))
+
+
+@dataclass
+class _Job:
+    args: tuple[Any, ...]
+    estimate_s: float
+    future: concurrent.futures.Future[tuple[Word, ...]] = field(default_factory=concurrent.futures.Future)
+    started: float = 0.0
+
+
+@dataclass
+class QueueStats:
+    """What the scheduler did, for /metrics and the benchmark."""
+
+    jobs: int = 0  # jobs that ran to the end (or raised)
+    busy_s: float = 0.0  # seconds of compute they took
+    refused_late: int = 0  # refused: they could not have finished before their deadline
+    refused_full: int = 0  # refused: max_queue jobs were already waiting or running
+    withdrawn: int = 0  # cancelled by their caller before they started
+    worker_restarts: int = 0  # the worker process died and was started again
+
+
+class AccurateScheduler:
+    """One worker (an executor with one process or thread) behind a deadline-aware queue. `run` is the function
+    the executor calls with a job's arguments; it returns (words, seconds of compute)."""
+
+    def __init__(
+        self,
+        start: Callable[[], concurrent.futures.Executor],
+        run: Callable[..., tuple[tuple[Word, ...], float]],
+        options: WhisperOptions,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._start = start
+        self._run = run
+        self.options = options
+        self.clock = clock
+        self.stats = QueueStats()
+        self.s_per_window_s = PRIOR_S_PER_WINDOW_S
+        # Re-entrant: a job that is already done when its callback is added finishes (and dispatches) at once.
+        self._lock = threading.RLock()
+        self._waiting: collections.deque[_Job] = collections.deque()
+        self._running: _Job | None = None
+        self._executor: concurrent.futures.Executor | None = None
+        self._closed = False
+
+    @property
+    def depth(self) -> int:
+        """Jobs waiting or running."""
+        with self._lock:
+            return len(self._waiting) + (self._running is not None)
+
+    def estimate_s(self, audio_ms: int) -> float:
+        return self.s_per_window_s * window_s(audio_ms, self.options)
+
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
+        """Queue one utterance; the future has its words. `budget_s`: seconds from now by which they must be
+        back. Raises AccurateBusy when the queue is full or the job could not finish within its budget.
+        Cancelling the future before the job starts withdraws it."""
+        return asyncio.wrap_future(self._enqueue((pcm, offset_ms, limit_ms, prompt), budget_s))
+
+    def warm_up(self) -> None:
+        """Start the worker and run one short job, so the first session does not wait for the model (blocking)."""
+        self._enqueue((bytes(SAMPLE_RATE), 0, None, ""), None).result()
+
+    def _enqueue(self, args: tuple[Any, ...], budget_s: float | None) -> concurrent.futures.Future[tuple[Word, ...]]:
+        pcm: bytes = args[0]
+        estimate = self.estimate_s(len(pcm) * 1000 // (2 * SAMPLE_RATE))
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the accurate pass is closed")
+            depth = len(self._waiting) + (self._running is not None)
+            if depth >= self.options.max_queue:
+                self.stats.refused_full += 1
+                raise AccurateBusy(f"{depth} utterances are already waiting for the accurate pass")
+            if budget_s is not None:
+                ahead = self._ahead_s()
+                if ahead + estimate > budget_s:
+                    self.stats.refused_late += 1
+                    raise AccurateBusy(
+                        f"it would finish in about {ahead + estimate:.2f} s, past its deadline ({budget_s:.2f} s)"
+                    )
+            job = _Job(args, estimate)
+            self._waiting.append(job)
+            self._dispatch()
+        return job.future
+
+    def _ahead_s(self) -> float:
+        """Seconds until the worker is free for a new job: the running job's remaining estimate and the queue's."""
+        ahead = sum(job.estimate_s for job in self._waiting if not job.future.cancelled())
+        if self._running is not None:
+            ahead += max(0.0, self._running.estimate_s - (self.clock() - self._running.started))
+        return ahead
+
+    def _dispatch(self) -> None:
+        """Start the next job the caller still wants, if none runs. Called with the lock held."""
+        while self._running is None and self._waiting:
+            job = self._waiting.popleft()
+            if not job.future.set_running_or_notify_cancel():
+                self.stats.withdrawn += 1
+                continue
+            if self._executor is None:
+                self._executor = self._start()
+            job.started = self.clock()
+            self._running = job
+            try:
+                inner = self._executor.submit(self._run, *job.args)
+            except RuntimeError as exc:  # the executor was shut down under us (close, or a broken process)
+                self._running = None
+                job.future.set_exception(exc)
+                continue
+            inner.add_done_callback(functools.partial(self._finished, job))
+
+    def _finished(self, job: _Job, done: concurrent.futures.Future[tuple[tuple[Word, ...], float]]) -> None:
+        with self._lock:
+            self._running = None
+            self.stats.jobs += 1
+            try:
+                words, busy_s = done.result()
+            except concurrent.futures.BrokenExecutor as exc:
+                # The worker died (the OOM killer, a crash): this job is lost, the next ones get a fresh worker.
+                logger.error("the accurate pass's worker died: %r; starting a new one", exc)
+                self.stats.worker_restarts += 1
+                broken, self._executor = self._executor, None
+                if broken is not None:
+                    broken.shutdown(wait=False, cancel_futures=True)
+                job.future.set_exception(exc)
+            except BaseException as exc:
+                self.stats.busy_s += self.clock() - job.started
+                job.future.set_exception(exc)
+            else:
+                self.stats.busy_s += busy_s
+                window = window_s(len(job.args[0]) * 1000 // (2 * SAMPLE_RATE), self.options)
+                self.s_per_window_s += EWMA_WEIGHT * (busy_s / window - self.s_per_window_s)
+                job.future.set_result(words)
+            if not self._closed:
+                self._dispatch()
+
+    def close(self) -> None:
+        """Withdraw the waiting jobs and stop the worker, waiting for the running job (blocking)."""
+        with self._lock:
+            self._closed = True
+            waiting, self._waiting = list(self._waiting), collections.deque()
+            executor, self._executor = self._executor, None
+        for job in waiting:
+            job.future.cancel()
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+_CHILD: WhisperPass | None = None
+
+
+def _child_init(model: str, options: WhisperOptions, download_root: str | None, nice: int) -> None:
+    global _CHILD
+    if nice:
+        os.nice(nice)
+    _CHILD = WhisperPass(model, options, download_root=download_root)
+    _CHILD.warm_up()
+
+
+def _child_run(pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str) -> tuple[tuple[Word, ...], float]:
+    assert _CHILD is not None, "the accurate pass's process was not initialised"
+    started = time.perf_counter()
+    words = _CHILD.transcribe(pcm, offset_ms, limit_ms=limit_ms, prompt=prompt)
+    return words, time.perf_counter() - started
+
+
+def _thread_run(whisper: WhisperPass) -> Callable[..., tuple[tuple[Word, ...], float]]:
+    def run(pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str) -> tuple[tuple[Word, ...], float]:
+        started = time.perf_counter()
+        words = whisper.transcribe(pcm, offset_ms, limit_ms=limit_ms, prompt=prompt)
+        return words, time.perf_counter() - started
+
+    return run
+
+
+def whisper_process(
+    model: str, options: WhisperOptions, *, download_root: str | None = None, nice: int = 10
+) -> AccurateScheduler:
+    """Whisper in its own process, `nice` steps below this one, loaded and warmed when the first job (or
+    warm_up_process) starts it."""
+
+    def start() -> concurrent.futures.Executor:
+        # spawn, not fork: the parent runs an event loop and threads, which a forked child would inherit broken.
+        return concurrent.futures.ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_child_init,
+            initargs=(model, options, download_root, nice),
+        )
+
+    return AccurateScheduler(start, _child_run, options)
+
+
+def whisper_thread(whisper: WhisperPass) -> AccurateScheduler:
+    """A loaded model on a thread of this process: for tools and tests that measure the model, not the server."""
+    return AccurateScheduler(
+        lambda: concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="whisper"),
+        _thread_run(whisper),
+        whisper.options,
+    )

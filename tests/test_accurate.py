@@ -1,0 +1,163 @@
+"""Where the accurate pass runs and which jobs it takes (server/engine/accurate.py): admission by deadline, jobs
+withdrawn before they start, the cost model, and a worker that dies. A fake clock and a run function the test
+releases: nothing here depends on how fast the machine is."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from server.engine.accurate import PRIOR_S_PER_WINDOW_S, AccurateScheduler
+from server.engine.types import SAMPLE_RATE, Word
+from server.engine.whisper import AccurateBusy, WhisperOptions
+
+ONE_SECOND = bytes(2 * SAMPLE_RATE)
+OPTIONS = WhisperOptions(max_queue=4, min_window_s=10.0)  # every short job is decoded in a 10 s window
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Gate:
+    """A run function whose jobs finish when the test says, reporting `busy_s` seconds of compute."""
+
+    def __init__(self, busy_s: float = 0.3) -> None:
+        self.busy_s = busy_s
+        self.release = threading.Semaphore(0)
+        self.started: list[int] = []  # offset_ms of each job that ran
+
+    def __call__(self, pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str) -> tuple[tuple[Word, ...], float]:
+        self.started.append(offset_ms)
+        assert self.release.acquire(timeout=30)
+        return (Word(prompt or "word", offset_ms, offset_ms + 100),), self.busy_s
+
+
+def scheduler(run: Callable[..., tuple[tuple[Word, ...], float]], clock: Clock) -> AccurateScheduler:
+    return AccurateScheduler(lambda: concurrent.futures.ThreadPoolExecutor(1), run, OPTIONS, clock=clock)
+
+
+@pytest.mark.anyio
+async def test_a_job_that_cannot_finish_before_its_deadline_is_refused_at_once() -> None:
+    gate, clock = Gate(), Clock()
+    accurate = scheduler(gate, clock)
+    try:
+        estimate = PRIOR_S_PER_WINDOW_S * 10  # one short job, before anything was measured
+        first = accurate.submit(ONE_SECOND, 0, budget_s=estimate + 0.01)
+        # Behind the first, a second job would finish after about two estimates: past a budget of 1.5.
+        with pytest.raises(AccurateBusy, match="past its deadline"):
+            accurate.submit(ONE_SECOND, 1000, budget_s=1.5 * estimate)
+        assert accurate.stats.refused_late == 1
+        # With room for both it is taken.
+        second = accurate.submit(ONE_SECOND, 2000, budget_s=2.5 * estimate)
+        # The running job's elapsed time counts: once it has run past its estimate, the queue ahead is shorter.
+        clock.now += estimate
+        third = accurate.submit(ONE_SECOND, 3000, budget_s=2.2 * estimate)
+        gate.release.release(3)
+        assert [w.start_ms for f in (first, second, third) for w in await f] == [0, 2000, 3000]
+    finally:
+        accurate.close()
+
+
+@pytest.mark.anyio
+async def test_a_full_queue_is_refused() -> None:
+    gate = Gate()
+    accurate = scheduler(gate, Clock())
+    try:
+        jobs = [accurate.submit(ONE_SECOND, i) for i in range(OPTIONS.max_queue)]
+        with pytest.raises(AccurateBusy, match="already waiting"):
+            accurate.submit(ONE_SECOND, 99)
+        assert accurate.stats.refused_full == 1 and accurate.depth == OPTIONS.max_queue
+        gate.release.release(OPTIONS.max_queue)
+        await asyncio.gather(*jobs)
+        assert accurate.depth == 0
+    finally:
+        accurate.close()
+
+
+@pytest.mark.anyio
+async def test_a_job_withdrawn_before_it_starts_never_runs() -> None:
+    """A final that fell back at its deadline cancels its job: if it has not started, the worker never spends time
+    on it (a ProcessPoolExecutor would already have sent it to the process)."""
+    gate = Gate()
+    accurate = scheduler(gate, Clock())
+    try:
+        first = accurate.submit(ONE_SECOND, 0)
+        withdrawn = accurate.submit(ONE_SECOND, 1000)
+        last = accurate.submit(ONE_SECOND, 2000)
+        withdrawn.cancel()
+        gate.release.release(2)
+        await asyncio.gather(first, last)
+        assert gate.started == [0, 2000]
+        assert accurate.stats.withdrawn == 1
+    finally:
+        accurate.close()
+
+
+@pytest.mark.anyio
+async def test_the_cost_model_follows_the_measured_jobs() -> None:
+    gate = Gate(busy_s=2.0)  # 0.2 s per second of window: slower than the prior
+    accurate = scheduler(gate, Clock())
+    try:
+        before = accurate.estimate_s(1000)
+        gate.release.release(5)
+        for i in range(5):
+            await accurate.submit(ONE_SECOND, i)
+        after = accurate.estimate_s(1000)
+        assert before == pytest.approx(PRIOR_S_PER_WINDOW_S * 10)
+        assert before < after < 2.0
+        assert accurate.stats.jobs == 5 and accurate.stats.busy_s == pytest.approx(10.0)
+    finally:
+        accurate.close()
+
+
+def _die_on_first(pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str) -> tuple[tuple[Word, ...], float]:
+    if offset_ms == 0:
+        os._exit(3)  # the process dies as under the OOM killer
+    return (Word("alive", offset_ms, offset_ms + 1),), 0.01
+
+
+@pytest.mark.anyio
+async def test_a_worker_process_that_dies_fails_its_job_and_the_next_gets_a_new_one() -> None:
+    def start() -> concurrent.futures.Executor:
+        return concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+    accurate = AccurateScheduler(start, _die_on_first, OPTIONS)
+    try:
+        with pytest.raises(concurrent.futures.BrokenExecutor):
+            await accurate.submit(ONE_SECOND, 0)
+        (word,) = await accurate.submit(ONE_SECOND, 500)
+        assert word.text == "alive"
+        assert accurate.stats.worker_restarts == 1
+    finally:
+        accurate.close()
+
+
+@pytest.mark.anyio
+async def test_close_withdraws_what_waits() -> None:
+    gate = Gate()
+    accurate = scheduler(gate, Clock())
+    running = accurate.submit(ONE_SECOND, 0)
+    waiting = accurate.submit(ONE_SECOND, 1000)
+    closing = asyncio.create_task(asyncio.to_thread(accurate.close))
+    for _ in range(1000):  # close() withdraws the waiting job first, then waits for the running one
+        if waiting.done():
+            break
+        await asyncio.sleep(0.01)
+    assert waiting.cancelled()
+    gate.release.release(1)
+    await closing
+    assert (await running)[0].start_ms == 0
+    assert gate.started == [0]
+    with pytest.raises(RuntimeError, match="closed"):
+        accurate.submit(ONE_SECOND, 2000)
