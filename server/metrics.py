@@ -1,0 +1,102 @@
+"""GET /metrics in the Prometheus text format (prometheus-client): what an operator watches.
+
+One registry per app (tests build many apps in one process, and two registries never mix). What is exported:
+
+- stt_grants_total{provider}: session grants minted. The browser streams to Truebar and Wiro directly, so for them
+  this is what the server can count; the embedded engine's streams are counted while open.
+- stt_engine_streams_open: the embedded engine's open streams; stt_engine_streams_ended_total{outcome,code}: how
+  they ended (FINISHED, CANCELED, DISCONNECTED, ERROR with its close code: 1013 the engine was full, 1011 it failed,
+  1008 the client broke the protocol or went idle).
+- stt_engine_queue_depth: utterances waiting for or in the accurate pass.
+- stt_engine_fallbacks_total{reason}: finals that are the fast pass's text (slow, busy, failed, unreliable, empty).
+- stt_engine_first_interim_seconds, stt_engine_final_seconds{source}: speech start → first interim, end of speech
+  → final (source accurate or fallback), as the engine sees them (from when the audio arrived).
+- stt_event_loop_lag_seconds: how late the event loop wakes a 100 ms sleep: every socket waits that long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
+LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+LAG_PERIOD_S = 0.1
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.grants = Counter("stt_grants", "Session grants minted.", ["provider"], registry=r)
+        self.streams_open = Gauge("stt_engine_streams_open", "The embedded engine's open streams.", registry=r)
+        self.streams_ended = Counter(
+            "stt_engine_streams_ended", "How the embedded engine's streams ended.", ["outcome", "code"], registry=r
+        )
+        self.queue_depth = Gauge(
+            "stt_engine_queue_depth", "Utterances waiting for or in the accurate pass.", registry=r
+        )
+        self.fallbacks = Counter(
+            "stt_engine_fallbacks", "Finals that are the fast pass's text, by reason.", ["reason"], registry=r
+        )
+        self.first_interim = Histogram(
+            "stt_engine_first_interim_seconds",
+            "Speech start (the audio's arrival) to the first interim of an utterance.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.final = Histogram(
+            "stt_engine_final_seconds",
+            "End of speech to the utterance's final, by where its text came from.",
+            ["source"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.loop_lag = Histogram(
+            "stt_event_loop_lag_seconds",
+            f"How late the event loop woke a {LAG_PERIOD_S:g} s sleep.",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+
+    # The engine's observer (server.engine.twopass.TwoPassObserver).
+
+    def first_interim_after(self, seconds: float) -> None:
+        self.first_interim.observe(seconds)
+
+    def final_after(self, seconds: float, fallback: str) -> None:
+        self.final.labels("fallback" if fallback else "accurate").observe(seconds)
+        if fallback:
+            self.fallbacks.labels(fallback).inc()
+
+    def watch_queue(self, depth: Callable[[], int]) -> None:
+        self.queue_depth.set_function(depth)
+
+    @contextlib.asynccontextmanager
+    async def watching_loop(self) -> AsyncIterator[None]:
+        """Measures the event loop's lag while the body runs (the app's lifespan)."""
+
+        async def watch() -> None:
+            while True:
+                started = time.perf_counter()
+                await asyncio.sleep(LAG_PERIOD_S)
+                self.loop_lag.observe(max(0.0, time.perf_counter() - started - LAG_PERIOD_S))
+
+        task = asyncio.create_task(watch(), name="event-loop-lag")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
