@@ -30,6 +30,7 @@ import httpx
 from server.providers.base import Grant, ProviderError, ProviderStatus, SessionRequest
 from server.settings import WiroSettings
 from server.state import MemoryState, State, StateUnavailable, WiroTask
+from server.upstream import UpstreamTooLarge
 
 log = logging.getLogger("wiro")
 
@@ -255,6 +256,8 @@ class WiroProvider:
             response = await self.http.post(url, json=body, headers=await self._headers())
         except httpx.TimeoutException:
             raise ProviderError(504, "upstream_timeout", "Wiro did not answer in time.") from None
+        except UpstreamTooLarge:
+            raise ProviderError(502, "upstream_too_large", "Wiro sent an answer too large to read.") from None
         except (httpx.HTTPError, httpx.InvalidURL):
             # InvalidURL: a malformed WIRO_API_BASE_URL.
             raise ProviderError(502, "upstream_unreachable", "Wiro could not be reached.") from None
