@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -47,8 +48,10 @@ def grant_key(session_id: str) -> str:
     return f"local/{session_id}"
 
 
-def stream_key(session_id: str) -> str:
-    return f"local/{session_id}/stream"
+def stream_key(session_id: str, socket_id: str) -> str:
+    """One socket's lease. Each socket has its own key: a second socket replaying the grant is refused and gives
+    back its own lease, never the one of the stream that spent the grant."""
+    return f"local/{session_id}/stream/{socket_id}"
 
 
 class IdleLimitedStream(TruebarStream):
@@ -225,28 +228,41 @@ class LocalProvider:
             return
         session_id, client = str(claims.get("sid")), str(claims.get("cid", ""))
         scope = ledger_scope(self.name, client)
+        lease = stream_key(session_id, secrets.token_urlsafe(8))
+        # The lease first, then the grant is spent: a store that fails between the two leaves the grant unspent
+        # (the page may open its stream when the store is back), and whatever fails gives the lease back.
         try:
-            if not await self.state.spend(session_id, float(claims["exp"])):
-                await deny(websocket, 401)
-                return
-            await self.state.hold(scope, stream_key(session_id), STREAM_LEASE_S)
-            await self.state.release(scope, grant_key(session_id))
+            await self.state.hold(scope, lease, STREAM_LEASE_S)
+            spent = await self.state.spend(session_id, float(claims["exp"]))
         except StateUnavailable:
+            with contextlib.suppress(StateUnavailable):
+                await self.state.release(scope, lease)
             await deny(websocket, 503)
             return
+        if not spent:
+            with contextlib.suppress(StateUnavailable):
+                await self.state.release(scope, lease)
+            await deny(websocket, 401)
+            return
+        try:
+            await self.state.release(scope, grant_key(session_id))
+        except StateUnavailable as exc:
+            # The stream has its lease and the grant is spent: refusing now would waste both. The grant's
+            # reservation lapses by itself (the client counts one place too many until then).
+            logger.warning("local: could not release a used grant's reservation (%s)", exc)
         try:
             try:
                 recognizer = await self.recognizer()
             except ProviderError:
                 await deny(websocket, 503)
                 return
-            async with _renewing(self.state, scope, stream_key(session_id)):
+            async with _renewing(self.state, scope, lease):
                 await IdleLimitedStream(
                     websocket, recognizer, tags=[LOCAL_TAG], idle_timeout_s=self.settings.local_idle_timeout_s
                 ).run()
         finally:
             with contextlib.suppress(StateUnavailable):
-                await self.state.release(scope, stream_key(session_id))
+                await self.state.release(scope, lease)
 
     @property
     def engine_size(self) -> int:
