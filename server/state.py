@@ -140,6 +140,10 @@ class State:
         """max(now_ms, the last nonce + 1), atomically across every process sharing this state."""
         raise NotImplementedError
 
+    async def ping(self) -> None:
+        """Raise StateUnavailable unless the store answers now (for /readyz)."""
+        return None
+
     async def aclose(self) -> None:
         return None
 
@@ -429,6 +433,10 @@ class RedisState(State):
     async def next_nonce(self, now_ms: int) -> int:
         async with self.guard():
             return int(await self._nonce(keys=[PREFIX + "wiro:nonce"], args=[now_ms]))
+
+    async def ping(self) -> None:
+        async with self.guard():
+            await self.redis.ping()
 
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):
