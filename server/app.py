@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -39,6 +40,8 @@ from server.security import (
 from server.settings import Settings
 from server.state import UNAVAILABLE_RETRY_S, State, StateUnavailable, open_state
 from server.upstream import DeadlineTransport
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = ROOT / "static"
@@ -190,8 +193,13 @@ def create_app(
                     await provider.start()
                 yield
             finally:
+                # Each provider closes whatever another's shutdown raised: one failing must not skip the others
+                # (the Wiro kills of a lone process's billed tasks, say).
                 for provider in app.state.providers.values():
-                    await provider.aclose()
+                    try:
+                        await provider.aclose()
+                    except Exception:
+                        log.exception("closing the %s provider failed", provider.name)
                 if state is None:
                     await shared.aclose()
 

@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from server.app import create_app
+from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.wiro import EmulatorState, WiroEmulatorOptions, create_emulator
 from server.providers.base import ProviderError, SessionRequest
 from server.providers.wiro import WiroProvider, _signature
@@ -733,3 +734,23 @@ def test_an_end_call_releases_the_clients_slot_whatever_ending_raised(
     else:
         assert end.json()["error"]["code"] == "state_unavailable"
     assert left == 0, "the client keeps its slot until the task's deadline"
+
+
+class EngineThatFailsToClose(ScriptedRecognizer):
+    async def aclose(self) -> None:
+        raise RuntimeError("worker pool already gone")
+
+
+def test_shutdown_kills_the_wiro_tasks_even_when_another_provider_fails_to_close() -> None:
+    """The lifespan closes the providers in turn: one raising must not skip the others (here, the kills of a lone
+    process's billed tasks)."""
+    wiro = WiroMock()
+    app = create_app(
+        Settings(wiro=WiroSettings(api_key=KEY, api_secret=SECRET)),
+        transport=httpx.MockTransport(wiro.handle),
+        engine_loader=lambda config: EngineThatFailsToClose(),
+    )
+    with running(app) as url:
+        grant = httpx.post(url + "/api/sessions", json={"provider": "wiro"}).json()
+        assert httpx.get(url + "/readyz").status_code == 200
+    assert wiro.kills == [grant["task_id"]]
