@@ -1,7 +1,8 @@
 """python -m server [--host H] [--port N] [--workers N]: serve the app. Settings come from the environment and ./.env.
 
 Several workers (uvicorn's processes sharing one socket) need shared state, APP_REDIS_URL, and one APP_SECRET_KEY:
-each worker builds its own app through `app_factory`, a zero-argument factory that reads the same environment.
+each worker builds its own app through `app_factory`, a zero-argument factory that reads the same environment, and
+sizes its offline engine to its share of the machine (APP_WORKERS, which --workers sets).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import uvicorn
@@ -18,6 +20,7 @@ from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
 from server.app import create_app
+from server.engine.config import EngineConfig
 from server.security import check_bind
 from server.settings import Settings, SettingsError, read_dotenv
 
@@ -40,10 +43,35 @@ def settings_from_environment() -> Settings:
     return Settings.from_env(os.environ)
 
 
+def engine_share(config: EngineConfig, workers: int, cores: int) -> EngineConfig:
+    """One worker's part of the engine the settings size for the whole machine. Each worker loads its own engine
+    (its own Whisper model and pocketsphinx processes): N full copies would each take every core (N x the Whisper
+    threads, N x one pocketsphinx process per core) and N x the sessions, and fight over the CPU so that none
+    keeps real time. So the sessions, the Whisper threads and queue, and the pocketsphinx processes are divided
+    (at least one each). The price: a worker whose share is taken answers "busy" while another may have room."""
+    if workers <= 1:
+        return config
+    return dataclasses.replace(
+        config,
+        max_sessions=max(1, config.max_sessions // workers),
+        fast_workers=max(1, (config.fast_workers or cores) // workers),
+        whisper_threads=max(1, config.whisper_threads // workers),
+        whisper_queue=max(1, config.whisper_queue // workers),
+    )
+
+
+def workers_from(env: Mapping[str, str]) -> int:
+    """APP_WORKERS: how many workers share this machine (set by --workers for its workers)."""
+    raw = env.get("APP_WORKERS", "").strip()
+    return max(1, int(raw)) if raw.isdigit() else 1
+
+
 def app_factory() -> Starlette:
     """What each uvicorn worker calls: the app for the settings in this process's environment (the parent put the
-    command line's choices and the .env file there before starting the workers)."""
-    return create_app(settings_from_environment())
+    command line's choices and the .env file there before starting the workers), with its share of the engine."""
+    settings = settings_from_environment()
+    engine = engine_share(settings.local.engine, workers_from(os.environ), os.cpu_count() or 1)
+    return create_app(dataclasses.replace(settings, local=dataclasses.replace(settings.local, engine=engine)))
 
 
 def workers_refusal(workers: int, env: dict[str, str]) -> str | None:
@@ -115,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     # Each worker builds its own app from the environment it inherits: put the file's values and the command
     # line's choices there.
     os.environ.update(env)
-    os.environ.update({"APP_HOST": host, "APP_PORT": str(port)})
+    os.environ.update({"APP_HOST": host, "APP_PORT": str(port), "APP_WORKERS": str(args.workers)})
     if args.allow_public:
         os.environ["APP_ALLOW_PUBLIC"] = "1"
     config = uvicorn.Config(

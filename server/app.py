@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -21,10 +22,12 @@ from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from server import sessions
+from server.engine.config import EngineConfig
 from server.engine.types import Recognizer
 from server.openapi import openapi_route
 from server.providers import build_providers
 from server.providers.base import Provider, ProviderError
+from server.providers.local import LocalProvider
 from server.security import (
     COOKIE_NAME,
     HostGuardMiddleware,
@@ -35,8 +38,10 @@ from server.security import (
     make_auth_cookie,
 )
 from server.settings import Settings
-from server.state import State, StateUnavailable, open_state
+from server.state import UNAVAILABLE_RETRY_S, State, StateUnavailable, open_state
 from server.upstream import DeadlineTransport
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = ROOT / "static"
@@ -94,7 +99,27 @@ async def index(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
+    """The process is alive and its event loop answers (for a supervisor: restart it when this fails)."""
     return JSONResponse({"ok": True})
+
+
+async def readyz(request: Request) -> Response:
+    """The process can serve sessions (for a load balancer: send it none while this says 503): the offline engine
+    is loaded (or switched off) and the shared state store answers."""
+    providers: dict[str, Provider] = request.app.state.providers
+    local = providers.get("local")
+    engine = local.readiness() if isinstance(local, LocalProvider) else "off"
+    try:
+        await sessions.state_of(request).ping()
+        state = "ok"
+    except StateUnavailable as exc:
+        state = f"unavailable: {exc}"
+    ready = engine in ("ok", "off") and state == "ok"
+    headers = {"Cache-Control": "no-store"}
+    if not ready:
+        headers["Retry-After"] = str(round(UNAVAILABLE_RETRY_S))
+    body = {"ready": ready, "checks": {"engine": engine, "state": state}}
+    return JSONResponse(body, status_code=200 if ready else 503, headers=headers)
 
 
 LOGIN_TTL_S = 12 * 3600
@@ -139,11 +164,13 @@ def create_app(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     local_recognizer: Recognizer | None = None,
+    engine_loader: Callable[[EngineConfig], Recognizer] | None = None,
     state: State | None = None,
     extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """The app. Seams for tests: `transport` carries every upstream HTTP call (an emulator, a mock);
-    `local_recognizer` replaces the embedded engine (a scripted one for protocol and load tests); `state` replaces
+    `local_recognizer` replaces the embedded engine (a scripted one for protocol and load tests); `engine_loader`
+    replaces how the engine is loaded at start-up (server.engine.loader.load_engine); `state` replaces
     the shared state chosen from the settings (memory, or Redis with APP_REDIS_URL); `extra_routes` mounts test
     endpoints."""
     install_log_redaction()
@@ -158,20 +185,28 @@ def create_app(
         async with httpx.AsyncClient(transport=upstream, timeout=timeout) as http:
             app.state.http = http
             app.state.shared = shared
-            app.state.providers = build_providers(settings, http, shared, local_recognizer=local_recognizer)
+            app.state.providers = build_providers(
+                settings, http, shared, local_recognizer=local_recognizer, engine_loader=engine_loader
+            )
             try:
                 for provider in app.state.providers.values():
                     await provider.start()
                 yield
             finally:
+                # Each provider closes whatever another's shutdown raised: one failing must not skip the others
+                # (the Wiro kills of a lone process's billed tasks, say).
                 for provider in app.state.providers.values():
-                    await provider.aclose()
+                    try:
+                        await provider.aclose()
+                    except Exception:
+                        log.exception("closing the %s provider failed", provider.name)
                 if state is None:
                     await shared.aclose()
 
     routes: list[BaseRoute] = [
         Route("/", index),
         Route("/healthz", healthz),
+        Route("/readyz", readyz),
         openapi_route(),
         Route("/login", login, methods=["GET", "POST"]),
         Route("/api/providers", sessions.list_providers),

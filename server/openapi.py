@@ -21,6 +21,21 @@ def _json(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, A
     return {"description": description, "content": {"application/json": {"schema": schema}}, **extra}
 
 
+_READY: dict[str, Any] = {
+    "type": "object",
+    "required": ["ready", "checks"],
+    "properties": {
+        "ready": {"type": "boolean"},
+        "checks": {
+            "type": "object",
+            "required": ["engine", "state"],
+            # "ok", "off", "loading" or "failed: …"; "ok" or "unavailable: …".
+            "properties": {"engine": {"type": "string"}, "state": {"type": "string"}},
+        },
+    },
+}
+
+
 def _error(description: str, **extra: Any) -> dict[str, Any]:
     return _json(_ERROR, description, **extra)
 
@@ -157,6 +172,20 @@ def openapi_document() -> dict[str, Any]:
                     "200": _json(
                         {"type": "object", "required": ["ok"], "properties": {"ok": {"const": True}}}, "Alive."
                     )
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "summary": "Readiness: the offline engine is loaded (or off) and the shared state store answers.",
+                "responses": {
+                    "200": _json(_READY, "Ready to serve sessions."),
+                    "503": _json(
+                        _READY,
+                        "Not ready (the engine is loading or failed, or the state store is down).",
+                        headers={"Retry-After": {"schema": {"type": "string"}}},
+                    ),
                 },
             }
         },

@@ -251,7 +251,7 @@ class HostGuardMiddleware:
 class PasswordGateMiddleware:
     """With APP_PASSWORD set, everything but the login page and its stylesheet needs the signed cookie."""
 
-    OPEN_PATHS = ("/login", "/static/app.css", "/healthz")
+    OPEN_PATHS = ("/login", "/static/app.css", "/healthz", "/readyz")
     # The login page's stylesheet under its versioned URL: /static/v/<version>/app.css.
     OPEN_VERSIONED = re.compile(r"/static/v/[0-9a-f]{1,64}/app\.css")
 

@@ -188,10 +188,16 @@ async def end_session(request: Request) -> Response:
     # sendBeacon cannot send JSON without a CORS preflight, so only the origin is checked here.
     guard_state_change(request, require_json=False)
     session_id = request.path_params["session_id"]
-    ended = await provider.end_session(session_id)
-    released = await state_of(request).release(
-        ledger_scope(provider.name, client_key(request)), f"{provider.name}/{session_id}"
-    )
+    scope, key = ledger_scope(provider.name, client_key(request)), f"{provider.name}/{session_id}"
+    try:
+        ended = await provider.end_session(session_id)
+    except BaseException:
+        # Whatever ending raised (the store failing part-way, after the task may already be dead), the client's
+        # place is given back: otherwise it stays taken until the task's deadline, an hour by default.
+        with contextlib.suppress(StateUnavailable):
+            await state_of(request).release(scope, key)
+        raise
+    released = await state_of(request).release(scope, key)
     return JSONResponse({"ended": ended or released})
 
 

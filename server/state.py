@@ -57,6 +57,9 @@ class WiroTask:
     token: str
     handle: str
     deadline: float  # Unix seconds
+    # Kills tried and failed so far, by any process (counted in the shared record, so a replica that gives up on
+    # a task leaves nothing of it behind in its own memory).
+    attempts: int = 0
 
 
 def ledger_scope(provider: str, client: str) -> str:
@@ -125,7 +128,8 @@ class State:
         raise NotImplementedError
 
     async def postpone_task(self, task_id: str, deadline: float) -> None:
-        """A kill failed for a transient reason: try again at `deadline` (and give up the claim)."""
+        """A kill failed: count the attempt and try again at `deadline`. The claim is kept until then: a sweep that
+        read the task before this call must not kill it again at once (and count an attempt on a stale copy)."""
         raise NotImplementedError
 
     async def drop_task(self, task: WiroTask) -> bool:
@@ -135,6 +139,10 @@ class State:
     async def next_nonce(self, now_ms: int) -> int:
         """max(now_ms, the last nonce + 1), atomically across every process sharing this state."""
         raise NotImplementedError
+
+    async def ping(self) -> None:
+        """Raise StateUnavailable unless the store answers now (for /readyz)."""
+        return None
 
     async def aclose(self) -> None:
         return None
@@ -231,8 +239,10 @@ class MemoryState(State):
     async def postpone_task(self, task_id: str, deadline: float) -> None:
         task = self._tasks.get(task_id)
         if task is not None:
-            self._tasks[task_id] = WiroTask(task.task_id, task.token, task.handle, deadline)
-        self._claims.pop(task_id, None)
+            self._tasks[task_id] = WiroTask(task.task_id, task.token, task.handle, deadline, task.attempts + 1)
+            self._claims[task_id] = deadline
+        else:
+            self._claims.pop(task_id, None)
 
     async def drop_task(self, task: WiroTask) -> bool:
         self._claims.pop(task.task_id, None)
@@ -283,9 +293,12 @@ return string.format('%d', n)
 _POSTPONE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'deadline', ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
   redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[1])
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+else
+  redis.call('DEL', KEYS[3])
 end
-redis.call('DEL', KEYS[3])
 return 1
 """
 
@@ -379,7 +392,9 @@ class RedisState(State):
         data = await self.redis.hgetall(PREFIX + "wiro:task:" + task_id)
         if not data:
             return None
-        return WiroTask(task_id, data["token"], data["handle"], float(data["deadline"]))
+        return WiroTask(
+            task_id, data["token"], data["handle"], float(data["deadline"]), int(data.get("attempts", 0))
+        )
 
     async def task_by_handle(self, handle: str) -> WiroTask | None:
         async with self.guard():
@@ -402,7 +417,8 @@ class RedisState(State):
     async def postpone_task(self, task_id: str, deadline: float) -> None:
         keys = [PREFIX + "wiro:task:" + task_id, PREFIX + "wiro:deadlines", PREFIX + "wiro:claim:" + task_id]
         async with self.guard():
-            await self._postpone(keys=keys, args=[task_id, repr(deadline)])
+            hold_ms = max(1, int((deadline - self.clock()) * 1000))
+            await self._postpone(keys=keys, args=[task_id, repr(deadline), hold_ms])
 
     async def drop_task(self, task: WiroTask) -> bool:
         async with self.guard():
@@ -417,6 +433,10 @@ class RedisState(State):
     async def next_nonce(self, now_ms: int) -> int:
         async with self.guard():
             return int(await self._nonce(keys=[PREFIX + "wiro:nonce"], args=[now_ms]))
+
+    async def ping(self) -> None:
+        async with self.guard():
+            await self.redis.ping()
 
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):

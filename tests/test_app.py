@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import httpx
 import pytest
 import websockets
 
 from server.app import create_app
-from server.settings import Settings, read_dotenv
+from server.emulators.scripted import ScriptedRecognizer
+from server.engine.config import EngineConfig
+from server.engine.types import Recognizer
+from server.settings import LocalSettings, Settings, read_dotenv
 from testkit.live import running
+from testkit.redis_server import RedisServer
 from tests.support.sink import PcmSink
 
 
@@ -99,3 +105,80 @@ def test_bad_settings_stop_the_server_with_a_clear_message(
         monkeypatch.setenv(key, value)
     assert main(["--env-file", "/nonexistent"]) == 2
     assert message in capsys.readouterr().err
+
+
+class GatedLoader:
+    """An engine loader that waits for `gate` (a load that takes a while) and counts its calls; `error` makes it
+    fail. It returns the scripted engine: no model is loaded."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.gate = threading.Event()
+        self.calls = 0
+        self.threads: list[str] = []
+        self.error = error
+
+    def __call__(self, config: EngineConfig) -> Recognizer:
+        self.calls += 1
+        self.threads.append(threading.current_thread().name)
+        self.gate.wait(10)
+        if self.error is not None:
+            raise self.error
+        return ScriptedRecognizer()
+
+
+def test_the_engine_loads_at_start_up_off_the_event_loop_and_readyz_says_when() -> None:
+    loader = GatedLoader()
+    with running(create_app(Settings(), engine_loader=loader)) as url:
+        # Started by the app's start-up, not by a first mint; the event loop answers while it loads.
+        assert loader.calls == 1
+        assert httpx.get(url + "/healthz").status_code == 200
+        loading = httpx.get(url + "/readyz")
+        loader.gate.set()
+        deadline = time.monotonic() + 10
+        while (ready := httpx.get(url + "/readyz")).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        minted = httpx.post(url + "/api/sessions", json={"provider": "local"})
+    assert loading.status_code == 503 and loading.json()["checks"]["engine"] == "loading"
+    assert ready.status_code == 200 and ready.json() == {"ready": True, "checks": {"engine": "ok", "state": "ok"}}
+    assert minted.status_code == 200 and loader.calls == 1
+    assert loader.threads and loader.threads[0] != "uvicorn-test", "the load ran on the event loop's thread"
+
+
+def test_a_failed_engine_load_is_remembered_not_retried_by_every_mint() -> None:
+    loader = GatedLoader(error=RuntimeError("no model here"))
+    loader.gate.set()
+    with running(create_app(Settings(), engine_loader=loader)) as url:
+        mints = [httpx.post(url + "/api/sessions", json={"provider": "local"}) for _ in range(4)]
+        ready = httpx.get(url + "/readyz")
+        listing = httpx.get(url + "/api/providers")
+    assert loader.calls == 1, "every mint retried the whole load"
+    for r in mints:
+        assert r.status_code == 503 and r.json()["error"]["code"] == "engine_unavailable"
+        assert "RuntimeError" in r.json()["error"]["message"]
+    assert ready.status_code == 503 and ready.json()["checks"]["engine"].startswith("failed")
+    assert listing.status_code == 200
+
+
+def test_readyz_is_503_while_the_state_store_is_down_and_recovers(redis: RedisServer) -> None:
+    # The app opens (and closes) its own Redis client, on its own event loop.
+    settings = Settings(redis_url=redis.url, redis_timeout_s=0.5)
+    app = create_app(settings, local_recognizer=ScriptedRecognizer())
+    with running(app) as url:
+        up = httpx.get(url + "/readyz")
+        redis.stop()
+        down = httpx.get(url + "/readyz")
+        alive = httpx.get(url + "/healthz")
+        redis.start()
+        back = httpx.get(url + "/readyz")
+    assert up.status_code == 200 and up.json()["checks"] == {"engine": "ok", "state": "ok"}
+    assert down.status_code == 503 and down.json()["ready"] is False
+    assert down.json()["checks"]["state"].startswith("unavailable") and down.headers["Retry-After"]
+    assert alive.status_code == 200
+    assert back.status_code == 200
+
+
+def test_readyz_ignores_a_switched_off_engine() -> None:
+    settings = Settings(local=LocalSettings(enabled=False))
+    with running(create_app(settings)) as url:
+        r = httpx.get(url + "/readyz")
+    assert r.status_code == 200 and r.json()["checks"] == {"engine": "off", "state": "ok"}

@@ -39,8 +39,12 @@ def stream(grant: dict[str, object], pcm: bytes) -> str:
     if grant["protocol"] == "truebar":
         result = asyncio.run(transcribe_truebar(ws_url, token, pcm, tag=str(grant["tag"]), frame_bytes=frame_bytes))
         assert not result.errors, result.errors
+        # The session ended as the protocol ends it: the transcript is whole, not cut off.
+        assert result.status_names[-1] == "FINISHED", result.status_names
         return " ".join(result.finals)
+    # A timeout raises (never a partial transcript); the last event says the task's output is complete.
     wiro = asyncio.run(transcribe_wiro(ws_url, token, pcm, frame_samples=frame_bytes // 2))
+    assert wiro.events[-1] == "task_postprocess_end", wiro.events[-5:]
     return wiro.text
 
 

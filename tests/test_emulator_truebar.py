@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,9 +70,14 @@ class Emu:
 
 
 @contextlib.contextmanager
-def serve(stream: StreamOptions | None = None, recognizer: Any = None, **options: Any) -> Iterator[Emu]:
+def serve(
+    stream: StreamOptions | None = None,
+    recognizer: Any = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    **options: Any,
+) -> Iterator[Emu]:
     opts = TruebarEmulatorOptions(signing_key=KEY, stream=stream or StreamOptions(), **options)
-    app = create_emulator(opts, recognizer or ScriptedRecognizer(SCRIPT))
+    app = create_emulator(opts, recognizer or ScriptedRecognizer(SCRIPT), sleep=sleep)
     with running(app) as url:
         yield Emu(app, url, url.replace("http://", "ws://") + "/api/pipelines/stream")
 
@@ -435,12 +440,22 @@ def test_injected_drop_closes_without_a_close_frame() -> None:
 
 
 def test_finished_delay_option_delays_but_still_finishes() -> None:
-    with serve(StreamOptions(finished_delay_s=0.5)) as e:
-        started = time.monotonic()
+    """The delay is seen through the emulator's injected sleep, not a stopwatch: asked for once, for the configured
+    0.5 s, after the last final went out and before FINISHED did."""
+    waits: list[tuple[float, list[dict[str, Any]]]] = []
+    sessions: list[list[SessionRecord]] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append((seconds, list(sessions[0][-1].sent)))  # what the client had been sent when the wait began
+        await asyncio.sleep(0)
+
+    with serve(StreamOptions(finished_delay_s=0.5), sleep=sleep) as e:
+        sessions.append(e.sessions)
         messages, code = asyncio.run(exchange(e.ws, e.token(), [cfg(), pcm(600), EOS]))
-        elapsed = time.monotonic() - started
     assert statuses(messages)[-1] == "FINISHED" and finals(messages) == ["alpha bravo"] and code == 1000
-    assert elapsed >= 0.5
+    assert [seconds for seconds, _ in waits] == [0.5]
+    before = waits[0][1]
+    assert finals(before) == ["alpha bravo"] and "FINISHED" not in statuses(before)
 
 
 def test_token_expiring_mid_session_ends_it_with_an_error() -> None:

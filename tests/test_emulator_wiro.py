@@ -540,8 +540,8 @@ def test_fault_drop_socket_after_frames(emulator_factory: Callable[..., Emulator
 def test_fault_never_ready_keeps_the_client_waiting(emulator_factory: Callable[..., Emulator]) -> None:
     emu = emulator_factory(WiroEmulatorOptions(never_ready=True))
     task_id, token = emu.start()
-    result = asyncio.run(transcribe_wiro(emu.ws_url, token, speech_like(0.4), timeout=1.0))
-    assert result.events[-1] == "task_start" and result.frames_sent == 0
+    result = asyncio.run(transcribe_wiro(emu.ws_url, token, speech_like(0.4), timeout=1.0, expect_timeout=True))
+    assert result.timed_out and result.events[-1] == "task_start" and result.frames_sent == 0
     wait_until(lambda: not emu.state.tasks[task_id].active)
 
 
@@ -650,3 +650,17 @@ def test_cli_falls_back_to_scripted_when_the_engine_cannot_load(
     assert isinstance(wiro._recognizer("pocketsphinx"), ScriptedRecognizer)
     err = capsys.readouterr().err
     assert "pocketsphinx recognizer is unavailable" in err and "scripted" in err
+
+
+def test_the_client_fails_on_a_timeout_instead_of_passing_a_cut_off_transcript(
+    emulator_factory: Callable[..., Emulator],
+) -> None:
+    """The server's last words come after the client's bound: the test client must raise, not hand back the
+    increments it had (which a lenient check, such as a word-error threshold, could accept as the transcript)."""
+    emu = emulator_factory(WiroEmulatorOptions(postprocess_delay_s=3.0))
+    _, token = emu.start()
+    pcm = speech_like(1.6)
+    with pytest.raises(TimeoutError, match="task_postprocess_end"):
+        asyncio.run(transcribe_wiro(emu.ws_url, token, pcm, timeout=1.5))
+    whole = asyncio.run(transcribe_wiro(emu.ws_url, emu.start()[1], pcm, timeout=10))
+    assert whole.events[-1] == "task_postprocess_end" and whole.text.split() == expected_words(pcm)

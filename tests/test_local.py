@@ -12,6 +12,7 @@ from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.providers.local import LOCAL_TAG, LocalTokens
 from server.settings import LocalSettings, Settings
+from server.state import MemoryState, StateUnavailable
 from testkit.live import running
 from tests.support.truebar_client import transcribe_truebar
 
@@ -102,3 +103,62 @@ def test_switched_off_engine_is_not_offered() -> None:
         listing = httpx.get(url + "/api/providers").json()
     assert r.status_code == 409
     assert listing["default"] is None
+
+
+class FailingLedger(MemoryState):
+    """The in-memory state with switchable failures: `release:grant` (giving back a used grant's reservation),
+    `hold` (taking the stream's lease), `spend` (marking the grant used)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing: set[str] = set()
+
+    async def release(self, scope: str, key: str) -> bool:
+        if "release:grant" in self.failing and "/stream/" not in key:
+            raise StateUnavailable("release failed (injected)")
+        return await super().release(scope, key)
+
+    async def hold(self, scope: str, key: str, ttl_s: float) -> None:
+        if "hold" in self.failing:
+            raise StateUnavailable("hold failed (injected)")
+        await super().hold(scope, key, ttl_s)
+
+    async def spend(self, grant_id: str, expires_at: float) -> bool:
+        if "spend" in self.failing:
+            raise StateUnavailable("spend failed (injected)")
+        return await super().spend(grant_id, expires_at)
+
+    def streams_held(self) -> list[str]:
+        now = self.clock()
+        return [k for held in self._ledger.values() for k, exp in held.items() if "/stream/" in k and exp > now]
+
+
+def test_a_grant_key_that_cannot_be_released_does_not_cost_the_stream_nor_leave_its_lease_held() -> None:
+    """The stream's lease is taken and the grant spent: failing to give back the grant's reservation (it lapses by
+    itself) must neither deny the socket nor leave the lease held."""
+    state = FailingLedger()
+    with running(create_app(Settings(), local_recognizer=ScriptedRecognizer(ms_per_word=500), state=state)) as url:
+        g = grant(url)
+        state.failing.add("release:grant")
+        pcm = bytes(16_000 * 2)
+        result = asyncio.run(transcribe_truebar(str(g["ws_url"]), str(g["token"]), pcm, tag=LOCAL_TAG))
+        left = state.streams_held()
+    assert result.statuses and result.statuses[-1]["status"] == "FINISHED", result.errors
+    assert left == [], "the denied socket's lease stays held until it lapses"
+
+
+@pytest.mark.parametrize("failing", ["hold", "spend"])
+def test_a_socket_refused_for_a_state_failure_keeps_its_grant_and_holds_nothing(failing: str) -> None:
+    """503 while the store fails; the grant is not spent by a socket that never streamed, so the same grant opens
+    its stream once the store is back."""
+    state = FailingLedger()
+    with running(create_app(Settings(), local_recognizer=ScriptedRecognizer(ms_per_word=500), state=state)) as url:
+        g = grant(url)
+        state.failing.add(failing)
+        refused = asyncio.run(connect_status(str(g["ws_url"]), str(g["token"])))
+        left = state.streams_held()
+        state.failing.clear()
+        pcm = bytes(16_000 * 2)
+        result = asyncio.run(transcribe_truebar(str(g["ws_url"]), str(g["token"]), pcm, tag=LOCAL_TAG))
+    assert refused == 503 and left == []
+    assert result.statuses and result.statuses[-1]["status"] == "FINISHED", result.errors

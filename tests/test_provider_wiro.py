@@ -17,11 +17,12 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from server.app import create_app
+from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.wiro import EmulatorState, WiroEmulatorOptions, create_emulator
 from server.providers.base import ProviderError, SessionRequest
-from server.providers.wiro import WiroProvider
+from server.providers.wiro import WiroProvider, _signature
 from server.settings import Settings, WiroSettings
-from server.state import MemoryState, WiroTask
+from server.state import MemoryState, StateUnavailable, WiroTask
 from testkit.live import running
 from tests.support.wiro_client import transcribe_wiro
 
@@ -478,3 +479,278 @@ def test_a_task_started_by_one_process_is_ended_by_another_and_forgotten_by_both
     ended, again, mine, killed = asyncio.run(scenario())
     assert ended and not again and mine == []
     assert killed == ["/v1/Task/Kill"]
+
+
+# --- failure paths that cost money: a task the app started ends killed, or stays recorded and visible -------
+
+
+class FailingState(MemoryState):
+    """The in-memory state with a switch per operation: a store that fails part-way through a flow."""
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        super().__init__(clock) if clock is not None else super().__init__()
+        self.failing: set[str] = set()
+
+    def _check(self, op: str) -> None:
+        if op in self.failing:
+            raise StateUnavailable(f"{op} failed (injected)")
+
+    async def put_task(self, task: WiroTask) -> None:
+        self._check("put_task")
+        await super().put_task(task)
+
+    async def next_nonce(self, now_ms: int) -> int:
+        self._check("next_nonce")
+        return await super().next_nonce(now_ms)
+
+    async def due_tasks(self, now: float, limit: int = 50) -> list[WiroTask]:
+        self._check("due_tasks")
+        return await super().due_tasks(now, limit)
+
+    async def task_by_handle(self, handle: str) -> WiroTask | None:
+        self._check("task_by_handle")
+        return await super().task_by_handle(handle)
+
+    async def claim_task(self, task_id: str, lease_s: float) -> bool:
+        self._check("claim_task:" + task_id)
+        return await super().claim_task(task_id, lease_s)
+
+
+class WiroMock:
+    """Wiro over httpx.MockTransport: Run answers task ids 1, 2, ...; Kill answers `kill_answers` in turn (then
+    success), and every call's nonce and signature are checked as a signature project checks them."""
+
+    def __init__(self, kill_answers: list[httpx.Response | Exception] | None = None, secret: str = SECRET) -> None:
+        self.secret = secret
+        self.kill_answers = list(kill_answers or [])
+        self.runs: list[str] = []
+        self.kills: list[str] = []
+        self.nonces: list[int] = []
+        self.kill_gate: asyncio.Event | None = None
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        if self.secret:
+            nonce = request.headers["x-nonce"]
+            assert request.headers["x-signature"] == _signature(KEY, self.secret, nonce)
+            assert not self.nonces or int(nonce) > self.nonces[-1], "nonces must increase"
+            self.nonces.append(int(nonce))
+        if "/Run/" in request.url.path:
+            self.runs.append(str(len(self.runs) + 1))
+            return httpx.Response(
+                200, json={"result": True, "errors": [], "taskid": self.runs[-1], "socketaccesstoken": "tok"}
+            )
+        task_id = json.loads(request.content)["taskid"]
+        if task_id == "slow" and self.kill_gate is not None:
+            await self.kill_gate.wait()
+        answer = self.kill_answers.pop(0) if self.kill_answers else None
+        if isinstance(answer, Exception):
+            raise answer
+        if answer is not None:
+            return answer
+        self.kills.append(task_id)
+        return httpx.Response(200, json={"result": True, "errors": []})
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.MockTransport(self.handle))
+
+
+AUTH_REFUSED = httpx.Response(
+    401, json={"result": False, "errors": [{"code": 0, "message": "Project authorization is not valid."}]}
+)
+
+
+def test_a_task_that_cannot_be_recorded_is_killed_with_a_nonce_that_does_not_need_the_store() -> None:
+    wiro = WiroMock()
+    state = FailingState()
+
+    async def scenario() -> WiroProvider:
+        async with wiro.client() as http:
+            p = WiroProvider(WiroSettings(api_key=KEY, api_secret=SECRET), http, state=state)
+            real_put = state.put_task
+
+            async def put_then_fail(task: WiroTask) -> None:
+                # The store goes down between Run (its nonce came from the store) and recording the task.
+                state.failing |= {"put_task", "next_nonce"}
+                await real_put(task)
+
+            state.put_task = put_then_fail  # type: ignore[method-assign]
+            with pytest.raises(StateUnavailable):
+                await p.create_session(new_request())
+            await p.aclose()
+            return p
+
+    asyncio.run(scenario())
+    assert wiro.runs == ["1"] and wiro.kills == ["1"], "the task nobody recorded must be killed at once"
+    assert len(wiro.nonces) == 2 and wiro.nonces[1] > wiro.nonces[0]
+
+
+def test_a_task_neither_recorded_nor_killed_is_logged_counted_and_killed_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    wiro = WiroMock(kill_answers=[httpx.ConnectError("refused")])
+    state = FailingState()
+    clock = [1000.0]
+
+    async def scenario() -> tuple[list[str], dict[str, int], list[str]]:
+        async with wiro.client() as http:
+            p = WiroProvider(WiroSettings(api_key=KEY, api_secret=SECRET), http, state=state, clock=lambda: clock[0])
+            state.failing.add("put_task")
+            with pytest.raises(StateUnavailable):
+                await p.create_session(new_request())
+            before = list(wiro.kills)
+            counted = dict(getattr(p, "kill_failures", {}))
+            clock[0] += 31
+            state.failing.clear()
+            await p.end_session("no-such-session")  # each end call sweeps
+            await p.aclose()
+            return before, counted, wiro.kills
+
+    before, counted, kills = asyncio.run(scenario())
+    assert before == [] and counted == {"upstream_unreachable": 1}
+    assert any(r.levelname == "ERROR" and "1" in r.getMessage() for r in caplog.records)
+    assert kills == ["1"], "the unrecorded task is killed by a later sweep"
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        [AUTH_REFUSED],
+        [httpx.Response(200, text="<html>")],
+        [httpx.ConnectError("refused")] * 3,
+    ],
+    ids=["auth", "unreadable", "out-of-retries"],
+)
+def test_a_kill_that_fails_for_good_keeps_the_task_recorded_logged_and_counted(
+    answers: list[httpx.Response | Exception], caplog: pytest.LogCaptureFixture
+) -> None:
+    wiro = WiroMock(kill_answers=answers)
+    clock = [1000.0]
+    state = MemoryState(clock=lambda: clock[0])
+
+    async def scenario() -> tuple[list[WiroTask], int, list[str]]:
+        async with wiro.client() as http:
+            p = WiroProvider(WiroSettings(api_key=KEY, api_secret=SECRET), http, state=state, clock=lambda: clock[0])
+            grant = await p.create_session(new_request())
+            await p.end_session(grant["session_id"])
+            for _ in range(len(answers) - 1):
+                clock[0] += 31
+                await p.end_session("no-such-session")  # each end call sweeps
+            left = await state.due_tasks(float("inf"))
+            failures = sum(getattr(p, "kill_failures", {}).values())
+            # Once Wiro answers again, a later sweep kills it.
+            clock[0] += 3600
+            await p.end_session("no-such-session")  # each end call sweeps
+            await p.aclose()
+            return left, failures, wiro.kills
+
+    left, failures, kills = asyncio.run(scenario())
+    assert [t.task_id for t in left] == ["1"], "the only record of a task that may still be billed was dropped"
+    assert failures >= 1
+    assert any(r.levelname == "ERROR" and "1" in r.getMessage() for r in caplog.records)
+    assert kills == ["1"]
+
+
+def test_one_failed_kill_does_not_fail_the_sweep_nor_leave_the_others_unwatched() -> None:
+    wiro = WiroMock(secret="")
+    wiro.kill_gate = asyncio.Event()
+    clock = [1000.0]
+    state = FailingState(clock=lambda: clock[0])
+
+    async def scenario() -> tuple[bool, list[str], list[WiroTask]]:
+        async with wiro.client() as http:
+            p = WiroProvider(WiroSettings(api_key=KEY), http, state=state, clock=lambda: clock[0])
+            for task_id in ("bad", "slow"):
+                await state.put_task(WiroTask(task_id, "tok", "h-" + task_id, 900.0))
+            state.failing.add("claim_task:bad")
+            assert wiro.kill_gate is not None
+            gate = wiro.kill_gate
+            asyncio.get_running_loop().call_later(0.2, gate.set)
+            ended = await p.end_session("unrelated")
+            # When the end call returns, the sweep it ran is over: the slow kill finished and was recorded.
+            killed = list(wiro.kills)
+            left = await state.due_tasks(float("inf"))
+            await p.aclose()
+            return ended, killed, left
+
+    ended, killed, left = asyncio.run(scenario())
+    assert not ended and killed == ["slow"]
+    assert [t.task_id for t in left] == ["bad"]
+
+
+def test_kill_attempts_are_counted_in_the_shared_state_not_in_one_process() -> None:
+    wiro = WiroMock(kill_answers=[httpx.ConnectError("refused"), httpx.ConnectError("refused")], secret="")
+    clock = [1000.0]
+    shared = MemoryState(clock=lambda: clock[0])
+
+    async def scenario() -> tuple[list[int], WiroProvider]:
+        async with wiro.client() as http:
+            settings = WiroSettings(api_key=KEY)
+            a = WiroProvider(settings, http, state=shared, clock=lambda: clock[0])
+            b = WiroProvider(settings, http, state=shared, clock=lambda: clock[0])
+            grant = await a.create_session(new_request())
+            await a.end_session(grant["session_id"])  # fails: postponed by A
+            attempts = [t.attempts for t in await shared.due_tasks(float("inf"))]
+            clock[0] += 31
+            await b.end_session("no-such-session")  # each end call sweeps  # fails again, counted on the same record
+            attempts += [t.attempts for t in await shared.due_tasks(float("inf"))]
+            clock[0] += 31
+            await b.end_session("no-such-session")  # each end call sweeps  # killed by B
+            await a.end_session("no-such-session")  # each end call sweeps
+            await a.aclose()
+            await b.aclose()
+            return attempts, a
+
+    attempts, a = asyncio.run(scenario())
+    assert attempts == [1, 2]
+    assert wiro.kills == ["1"]
+    assert a.tracked() == [] and getattr(a, "_attempts", {}) == {}, "A still remembers a task B killed"
+
+
+@pytest.mark.parametrize(
+    ("failing", "status", "body"),
+    [("due_tasks", 200, {"ended": True}), ("task_by_handle", 503, None)],
+    ids=["sweep-fails-after-the-kill", "lookup-fails"],
+)
+def test_an_end_call_releases_the_clients_slot_whatever_ending_raised(
+    failing: str, status: int, body: dict[str, Any] | None
+) -> None:
+    wiro = WiroMock()
+    state = FailingState()
+    app = create_app(
+        Settings(wiro=WiroSettings(api_key=KEY, api_secret=SECRET)),
+        transport=httpx.MockTransport(wiro.handle),
+        state=state,
+    )
+    with running(app) as url:
+        grant = httpx.post(url + "/api/sessions", json={"provider": "wiro"}).json()
+        held = asyncio.run(state.held("cloud:127.0.0.1"))
+        state.failing.add(failing)
+        end = httpx.post(f"{url}/api/sessions/wiro/{grant['session_id']}/end")
+        left = asyncio.run(state.held("cloud:127.0.0.1"))
+    assert held == 1
+    assert end.status_code == status, end.text
+    if body is not None:
+        assert end.json() == body and wiro.kills == [grant["task_id"]]
+    else:
+        assert end.json()["error"]["code"] == "state_unavailable"
+    assert left == 0, "the client keeps its slot until the task's deadline"
+
+
+class EngineThatFailsToClose(ScriptedRecognizer):
+    async def aclose(self) -> None:
+        raise RuntimeError("worker pool already gone")
+
+
+def test_shutdown_kills_the_wiro_tasks_even_when_another_provider_fails_to_close() -> None:
+    """The lifespan closes the providers in turn: one raising must not skip the others (here, the kills of a lone
+    process's billed tasks)."""
+    wiro = WiroMock()
+    app = create_app(
+        Settings(wiro=WiroSettings(api_key=KEY, api_secret=SECRET)),
+        transport=httpx.MockTransport(wiro.handle),
+        engine_loader=lambda config: EngineThatFailsToClose(),
+    )
+    with running(app) as url:
+        grant = httpx.post(url + "/api/sessions", json={"provider": "wiro"}).json()
+        assert httpx.get(url + "/readyz").status_code == 200
+    assert wiro.kills == [grant["task_id"]]

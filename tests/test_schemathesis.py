@@ -58,6 +58,7 @@ def test_the_served_document_is_the_published_one(base_url: str) -> None:
     operations = {f"{op.method.upper()} {op.path}" for op in (result.ok() for result in loaded.get_all_operations())}
     assert operations >= {
         "GET /healthz",
+        "GET /readyz",
         "GET /api/providers",
         "GET /api/providers/{name}/options",
         "POST /api/sessions",

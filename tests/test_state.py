@@ -182,3 +182,32 @@ def test_postponing_a_kill_of_a_task_another_process_dropped_leaves_no_key_behin
 
     keys, due = run(body)
     assert keys == [] and [t.task_id for t in due if t.task_id == "301"] == []
+
+
+def test_a_postponed_kill_counts_its_attempt_and_keeps_the_claim_until_its_retry(
+    make_state: Callable[[], State],
+) -> None:
+    """The attempt count lives in the shared record (any replica sees it, none keeps it in memory), and the claim
+    stays until the retry time: a sweep that read the task before the postponement cannot kill it again at once."""
+
+    async def body() -> tuple[list[int], list[bool], list[bool]]:
+        a, b = make_state(), make_state()
+        now = time.time()
+        await a.put_task(WiroTask("401", "tok401", "h401", now - 1))
+        attempts = [(await b.due_tasks(now))[0].attempts]
+        assert await a.claim_task("401", 30)
+        await a.postpone_task("401", now + 0.5)
+        await b.postpone_task("401", now + 0.5)
+        attempts.append(next(t for t in await a.due_tasks(float("inf")) if t.task_id == "401").attempts)
+        attempts.append((await b.task_by_handle("h401") or WiroTask("", "", "", 0)).attempts)
+        before = [await b.claim_task("401", 30), await a.claim_task("401", 30)]
+        await asyncio.sleep(0.6)
+        after = [await b.claim_task("401", 30), await a.claim_task("401", 30)]
+        await a.drop_task(WiroTask("401", "tok401", "h401", now))
+        await a.aclose()
+        await b.aclose()
+        return attempts, before, after
+
+    attempts, before, after = run(body)
+    assert attempts == [0, 2, 2]
+    assert before == [False, False] and after == [True, False]

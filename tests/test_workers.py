@@ -3,16 +3,21 @@ one Redis (their rate limit is one)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
-from server.__main__ import main
+import server.__main__ as server_main
+from server.__main__ import app_factory, engine_share, main
+from server.engine.config import EngineConfig
 from testkit.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,10 +70,118 @@ def test_two_workers_share_one_rate_limit(redis: RedisServer) -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        # New connections each time, so the kernel spreads them over both workers.
-        codes = [httpx.post(url + "/api/sessions", json={"provider": "local"}).status_code for _ in range(8)]
+        workers = [pid for pid in children(process.pid) if listens_on(pid, port)]
+        codes, served_by = [], []
+        with contextlib.ExitStack() as stack:
+            # The kernel hands each new connection to whichever worker accepts first, so one worker may take them
+            # all: open connections until each worker holds one, then alternate the requests over those two
+            # (keep-alive keeps a connection on its worker).
+            pinned: dict[int, httpx.Client] = {}
+            for _ in range(200):
+                client = stack.enter_context(httpx.Client())
+                pinned.setdefault(serving_pid(workers, client.get(url + "/healthz"), port), client)
+                if len(pinned) == 2:
+                    break
+            clients = list(pinned.values())
+            for i in range(8):
+                r = clients[i % len(clients)].post(url + "/api/sessions", json={"provider": "local"})
+                codes.append(r.status_code)
+                served_by.append(serving_pid(workers, r, port))
     finally:
         process.terminate()
         _, err = process.communicate(timeout=30)
     # The engine is off (409) until the shared limit of 6 is spent, whichever worker answered.
     assert codes == [409] * 6 + [429] * 2, err.decode()[-2000:]
+    # Two different worker processes answered, in turn (with a limit of 6 each, 8 requests would meet no 429).
+    assert len(workers) == 2 and set(served_by) == set(workers), (workers, served_by)
+
+
+def children(pid: int) -> list[int]:
+    """The worker processes of uvicorn's supervisor `pid` (its direct children, from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # The command name (in parentheses) may hold spaces: the fields after its closing parenthesis.
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def socket_inodes(match: Callable[[int, int, str], bool]) -> set[str]:
+    """The /proc/net/tcp sockets whose (local port, remote port, state) match, as /proc/<pid>/fd names them."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16), fields[3]
+        if match(local, remote, state):
+            found.add(f"socket:[{fields[9]}]")
+    return found
+
+
+def holds(pid: int, inodes: set[str]) -> bool:
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) in inodes:
+                return True
+    return False
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """A worker holds the shared listening socket (state 0A); the supervisor's other children do not."""
+    return holds(pid, socket_inodes(lambda local, _, state: local == port and state == "0A"))
+
+
+def serving_pid(pids: list[int], response: httpx.Response, server_port: int) -> int:
+    """The process holding the server end of the (still open) connection that carried `response`: the socket in
+    /proc/net/tcp from the server's port to this client's port, and the process with a descriptor on it."""
+    client_port = response.extensions["network_stream"].get_extra_info("client_addr")[1]
+    inodes = socket_inodes(lambda local, remote, _: local == server_port and remote == client_port)
+    for pid in pids:
+        if holds(pid, inodes):
+            return pid
+    raise AssertionError(f"no worker holds the connection from port {client_port}")
+
+
+def test_each_worker_builds_its_share_of_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--workers 2 on this machine: each worker's engine has half the sessions, Whisper threads and queue, and
+    half the pocketsphinx processes, not a full copy each."""
+    cores = os.cpu_count() or 1
+    started: list[Starlette] = []
+
+    class Supervisor:
+        """Stands in for uvicorn's: builds one worker's app the way each worker does."""
+
+        def __init__(self, config: object, sockets: object) -> None:
+            pass
+
+        def run(self) -> None:
+            started.append(app_factory())
+
+    for name, value in {
+        "APP_REDIS_URL": "redis://127.0.0.1:1/0",
+        "APP_SECRET_KEY": "share-test-secret",
+        "LOCAL_MAX_SESSIONS": "4",
+        "LOCAL_WHISPER_THREADS": "2",
+        "LOCAL_WHISPER_QUEUE": "4",
+    }.items():
+        monkeypatch.setenv(name, value)
+    # main() puts these in the environment for its workers: set here so that the test gives them back.
+    for name in ("APP_WORKERS", "APP_HOST", "APP_PORT"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setattr(server_main, "Multiprocess", Supervisor)
+    monkeypatch.setattr(server_main, "listening_socket", lambda host, port: None)
+    assert main(["--workers", "2", "--port", str(free_port()), "--env-file", "/nonexistent"]) == 0
+    engine = started[0].state.settings.local.engine
+    assert (engine.max_sessions, engine.whisper_threads, engine.whisper_queue) == (2, 1, 2)
+    assert engine.fast_workers == max(1, cores // 2)
+
+
+def test_one_worker_keeps_the_whole_engine_and_a_share_never_reaches_zero() -> None:
+    config = EngineConfig(max_sessions=4, whisper_threads=2, whisper_queue=4)
+    assert engine_share(config, 1, 2) == config
+    tiny = engine_share(EngineConfig(max_sessions=1, whisper_threads=1, whisper_queue=1), 8, 2)
+    assert (tiny.max_sessions, tiny.whisper_threads, tiny.whisper_queue, tiny.fast_workers) == (1, 1, 1, 1)

@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
@@ -125,11 +125,13 @@ async def serve_stream(
     *,
     token_expires_at: float | None = None,
     tags: Collection[str],
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
     """Speak the Truebar stream protocol, with `options`' faults, on an authenticated, not yet accepted WebSocket
-    until it ends, writing what happened into `record`. Never raises for anything the client does."""
+    until it ends, writing what happened into `record`. Never raises for anything the client does. The injected
+    delays (configured_delay_s, finished_delay_s) wait through `sleep`, so a test can see them without a clock."""
     record = record or SessionRecord(keep=False)
-    await _EmulatedStream(websocket, recognizer, options, record, token_expires_at, tags).run()
+    await _EmulatedStream(websocket, recognizer, options, record, token_expires_at, tags, sleep).run()
 
 
 class _EmulatedStream(TruebarStream):
@@ -141,9 +143,11 @@ class _EmulatedStream(TruebarStream):
         record: SessionRecord,
         token_expires_at: float | None,
         tags: Collection[str],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         super().__init__(websocket, recognizer, tags=tags, envelope_key=options.envelope_key)
         self.options = options
+        self.sleep = sleep
         self.record = record
         self.expires_at = token_expires_at if options.expire_mid_session else None
 
@@ -166,11 +170,11 @@ class _EmulatedStream(TruebarStream):
 
     async def before_configured(self) -> None:
         if self.options.configured_delay_s > 0:
-            await asyncio.sleep(self.options.configured_delay_s)
+            await self.sleep(self.options.configured_delay_s)
 
     async def before_finished(self) -> None:
         if self.options.finished_delay_s > 0:
-            await asyncio.sleep(self.options.finished_delay_s)
+            await self.sleep(self.options.finished_delay_s)
 
     def observe_sent(self, message: dict[str, Any]) -> None:
         if self.record.keep:
@@ -244,9 +248,15 @@ class EmulatorState:
 
 
 class TruebarEmulator:
-    def __init__(self, options: TruebarEmulatorOptions, recognizer: Recognizer) -> None:
+    def __init__(
+        self,
+        options: TruebarEmulatorOptions,
+        recognizer: Recognizer,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.options = options
         self.recognizer = recognizer
+        self.sleep = sleep
         self.key = options.signing_key.encode() if options.signing_key else secrets.token_bytes(32)
         self.state = EmulatorState()
         self.stages = default_stages()
@@ -338,12 +348,19 @@ class TruebarEmulator:
             record,
             token_expires_at=float(claims["exp"]),
             tags=self.online_tags,
+            sleep=self.sleep,
         )
 
 
-def create_emulator(options: TruebarEmulatorOptions | None = None, recognizer: Recognizer | None = None) -> Starlette:
-    """The emulator app. `app.state.sessions` and `app.state.token_requests` are for tests to inspect."""
-    emulator = TruebarEmulator(options or TruebarEmulatorOptions(), recognizer or ScriptedRecognizer())
+def create_emulator(
+    options: TruebarEmulatorOptions | None = None,
+    recognizer: Recognizer | None = None,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Starlette:
+    """The emulator app. `app.state.sessions` and `app.state.token_requests` are for tests to inspect; `sleep` is
+    what the injected delays wait with (a test's own, to see them without a clock)."""
+    emulator = TruebarEmulator(options or TruebarEmulatorOptions(), recognizer or ScriptedRecognizer(), sleep)
     token_path = "/realms/{realm}/protocol/openid-connect/token"
     routes = [
         Route(token_path, emulator.token, methods=["POST"]),

@@ -13,6 +13,9 @@ class EngineConfig:
     # Concurrent sessions; more get RecognizerBusy (a "busy" ERROR on the socket). Each pocketsphinx decoder holds
     # its own copy of the model (about 95 MB resident).
     max_sessions: int = 4
+    # pocketsphinx worker processes; None: one per core (at most max_sessions). Set by `python -m server --workers`
+    # to each worker's share of the cores.
+    fast_workers: int | None = None
     hmm: str = ""
     lm: str = ""
     dictionary: str = ""

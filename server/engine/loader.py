@@ -39,7 +39,7 @@ def load_fast_pass(
         vad_mode=endpointer.vad_mode,
         vad_ratio=endpointer.ratio,
         mode=mode,
-        workers=workers,
+        workers=workers if workers is not None else config.fast_workers,
     )
 
 

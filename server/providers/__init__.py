@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
+from server.engine.config import EngineConfig
 from server.engine.types import Recognizer
 from server.providers.base import Provider
 from server.settings import Settings
@@ -11,15 +14,21 @@ from server.state import State
 
 
 def build_providers(
-    settings: Settings, http: httpx.AsyncClient, state: State, *, local_recognizer: Recognizer | None = None
+    settings: Settings,
+    http: httpx.AsyncClient,
+    state: State,
+    *,
+    local_recognizer: Recognizer | None = None,
+    engine_loader: Callable[[EngineConfig], Recognizer] | None = None,
 ) -> dict[str, Provider]:
     """The providers in the order the page lists them: the offline engine first, as the default."""
+    from server.engine.loader import load_engine
     from server.providers.local import LocalProvider
     from server.providers.truebar import TruebarProvider
     from server.providers.wiro import WiroProvider
 
     providers: list[Provider] = [
-        LocalProvider(settings, state=state, recognizer=local_recognizer),
+        LocalProvider(settings, state=state, recognizer=local_recognizer, loader=engine_loader or load_engine),
         TruebarProvider(settings.truebar, http),
         WiroProvider(settings.wiro, http, state=state),
     ]

@@ -15,12 +15,14 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.websockets import WebSocket
 
+from server.engine.config import EngineConfig
 from server.engine.loader import load_engine
 from server.engine.model import ModelError
 from server.engine.stream import TruebarStream, deny
@@ -47,8 +49,10 @@ def grant_key(session_id: str) -> str:
     return f"local/{session_id}"
 
 
-def stream_key(session_id: str) -> str:
-    return f"local/{session_id}/stream"
+def stream_key(session_id: str, socket_id: str) -> str:
+    """One socket's lease. Each socket has its own key: a second socket replaying the grant is refused and gives
+    back its own lease, never the one of the stream that spent the grant."""
+    return f"local/{session_id}/stream/{socket_id}"
 
 
 class IdleLimitedStream(TruebarStream):
@@ -137,7 +141,12 @@ class LocalProvider:
     name = "local"
 
     def __init__(
-        self, settings: Settings, *, state: State | None = None, recognizer: Recognizer | None = None
+        self,
+        settings: Settings,
+        *,
+        state: State | None = None,
+        recognizer: Recognizer | None = None,
+        loader: Callable[[EngineConfig], Recognizer] = load_engine,
     ) -> None:
         self.settings = settings
         self.tokens = LocalTokens(settings.secret_key, settings.local_token_ttl_s)
@@ -145,7 +154,12 @@ class LocalProvider:
         self.state = state if state is not None else MemoryState()
         self._recognizer = recognizer
         self._owns_recognizer = False
-        self._loading = asyncio.Lock()
+        self._loader = loader
+        # The one load of the engine (started by start()) and, once it failed, why: a failed load is not tried
+        # again by every mint (each try costs seconds of CPU and would fail the same way); a restart does.
+        self._load: asyncio.Task[None] | None = None
+        self._load_error: ProviderError | None = None
+        self._closing = False
 
     def status(self) -> ProviderStatus:
         enabled = self.settings.local.enabled
@@ -166,31 +180,67 @@ class LocalProvider:
     async def options(self) -> dict[str, Any]:
         return {"tags": [LOCAL_TAG], "default_tag": LOCAL_TAG}
 
+    async def start(self) -> None:
+        """Start loading the engine now, in the background: the first user does not wait for it, and a broken
+        model shows in the log (and in /readyz) at start-up rather than at the first session."""
+        if self.settings.local.enabled:
+            self._start_load()
+
+    def _start_load(self) -> asyncio.Task[None]:
+        if self._load is None:
+            self._load = asyncio.get_running_loop().create_task(self._load_engine(), name="local-engine-load")
+        return self._load
+
+    async def _load_engine(self) -> None:
+        if self._recognizer is not None:
+            return
+        recognizer: Recognizer | None = None
+        try:
+            # Loading the models takes a second or two of CPU: in a thread, so the event loop keeps answering.
+            recognizer = await asyncio.to_thread(self._loader, self.settings.local.engine)
+            warm_up = getattr(recognizer, "warm_up", None)
+            if warm_up is not None and not self._closing:
+                # Start the worker processes and build their decoders now, not in the first session.
+                await warm_up()
+            self._recognizer = recognizer
+            self._owns_recognizer = True
+        except ModelError as exc:
+            # The message names files on this machine: for the server's log, not for the client.
+            logger.error("The offline engine's Whisper model is unusable: %s", exc)
+            self._failed(
+                "The offline engine's Whisper model is missing or corrupted (the server log says what to do)."
+            )
+        except Exception as exc:
+            logger.exception("The offline engine could not start")
+            self._failed(f"The offline engine could not start: {type(exc).__name__}.")
+        aclose = getattr(recognizer, "aclose", None)
+        if self._load_error is not None and aclose is not None:
+            # Loaded but not warmed up: stop whatever workers it did start.
+            with contextlib.suppress(Exception):
+                await aclose()
+
+    def _failed(self, message: str) -> None:
+        self._load_error = ProviderError(503, "engine_unavailable", message + " Restart the server to try again.")
+
+    def readiness(self) -> str:
+        """For /readyz: "ok", "off", "loading", or "failed: <why>"."""
+        if not self.settings.local.enabled:
+            return "off"
+        if self._load_error is not None:
+            return f"failed: {self._load_error.message}"
+        return "ok" if self._recognizer is not None and (self._load is None or self._load.done()) else "loading"
+
     async def recognizer(self) -> Recognizer:
-        """The engine, loaded once off the event loop (loading the model takes about a second)."""
-        async with self._loading:
-            if self._recognizer is None:
-                try:
-                    recognizer = await asyncio.to_thread(load_engine, self.settings.local.engine)
-                    warm_up = getattr(recognizer, "warm_up", None)
-                    if warm_up is not None:
-                        # Start the worker processes and load the model now, not in the first session.
-                        await warm_up()
-                    self._recognizer = recognizer
-                    self._owns_recognizer = True
-                except ModelError as exc:
-                    # The message names files on this machine: for the server's log, not for the client.
-                    logger.error("The offline engine's Whisper model is unusable: %s", exc)
-                    raise ProviderError(
-                        503,
-                        "engine_unavailable",
-                        "The offline engine's Whisper model is missing or corrupted (the server log says what to do).",
-                    ) from exc
-                except Exception as exc:
-                    raise ProviderError(
-                        503, "engine_unavailable", f"The offline engine could not start: {type(exc).__name__}."
-                    ) from exc
-            return self._recognizer
+        """The engine: the one loaded at start-up (waited for while it loads), or the failure it ended in."""
+        if self._load_error is None and (self._recognizer is None or not self._load_done()):
+            await asyncio.shield(self._start_load())
+        if self._load_error is not None:
+            raise self._load_error
+        assert self._recognizer is not None
+        return self._recognizer
+
+    def _load_done(self) -> bool:
+        return self._load is None or self._load.done()
 
     async def create_session(self, request: SessionRequest) -> Grant:
         if not self.settings.local.enabled:
@@ -225,28 +275,41 @@ class LocalProvider:
             return
         session_id, client = str(claims.get("sid")), str(claims.get("cid", ""))
         scope = ledger_scope(self.name, client)
+        lease = stream_key(session_id, secrets.token_urlsafe(8))
+        # The lease first, then the grant is spent: a store that fails between the two leaves the grant unspent
+        # (the page may open its stream when the store is back), and whatever fails gives the lease back.
         try:
-            if not await self.state.spend(session_id, float(claims["exp"])):
-                await deny(websocket, 401)
-                return
-            await self.state.hold(scope, stream_key(session_id), STREAM_LEASE_S)
-            await self.state.release(scope, grant_key(session_id))
+            await self.state.hold(scope, lease, STREAM_LEASE_S)
+            spent = await self.state.spend(session_id, float(claims["exp"]))
         except StateUnavailable:
+            with contextlib.suppress(StateUnavailable):
+                await self.state.release(scope, lease)
             await deny(websocket, 503)
             return
+        if not spent:
+            with contextlib.suppress(StateUnavailable):
+                await self.state.release(scope, lease)
+            await deny(websocket, 401)
+            return
+        try:
+            await self.state.release(scope, grant_key(session_id))
+        except StateUnavailable as exc:
+            # The stream has its lease and the grant is spent: refusing now would waste both. The grant's
+            # reservation lapses by itself (the client counts one place too many until then).
+            logger.warning("local: could not release a used grant's reservation (%s)", exc)
         try:
             try:
                 recognizer = await self.recognizer()
             except ProviderError:
                 await deny(websocket, 503)
                 return
-            async with _renewing(self.state, scope, stream_key(session_id)):
+            async with _renewing(self.state, scope, lease):
                 await IdleLimitedStream(
                     websocket, recognizer, tags=[LOCAL_TAG], idle_timeout_s=self.settings.local_idle_timeout_s
                 ).run()
         finally:
             with contextlib.suppress(StateUnavailable):
-                await self.state.release(scope, stream_key(session_id))
+                await self.state.release(scope, lease)
 
     @property
     def engine_size(self) -> int:
@@ -254,9 +317,6 @@ class LocalProvider:
         it has one (an injected engine), else the configured one."""
         size = getattr(self._recognizer, "max_sessions", None)
         return size if isinstance(size, int) else self.settings.local.engine.max_sessions
-
-    async def start(self) -> None:
-        return None
 
     async def end_session(self, session_id: str) -> bool:
         """An open stream ends when its socket closes; ending a grant not yet used spends it, so it can no longer
@@ -266,7 +326,11 @@ class LocalProvider:
 
     async def aclose(self) -> None:
         """Stop the engine's worker processes (only an engine this provider loaded; an injected one is the
-        caller's)."""
+        caller's). A load still under way is waited for (its thread cannot be stopped) without warming up."""
+        self._closing = True
+        if self._load is not None:
+            with contextlib.suppress(Exception):
+                await self._load
         aclose = getattr(self._recognizer, "aclose", None)
         if self._owns_recognizer and aclose is not None:
             await aclose()

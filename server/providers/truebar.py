@@ -23,6 +23,7 @@ import httpx
 
 from server.providers.base import Grant, ProviderError, ProviderStatus, SessionRequest
 from server.settings import TruebarSettings
+from server.upstream import UpstreamTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +202,10 @@ class TruebarProvider:
             response = await self.http.post(self.settings.auth_url, data=form, headers={"Accept": "application/json"})
         except httpx.TimeoutException:
             raise ProviderError(504, "upstream_timeout", "Truebar's sign-in service did not answer in time.") from None
+        except UpstreamTooLarge:
+            raise ProviderError(
+                502, "upstream_too_large", "Truebar's sign-in service sent an answer too large to read."
+            ) from None
         except (httpx.HTTPError, httpx.InvalidURL):
             raise ProviderError(502, "upstream_unreachable", "Could not reach Truebar's sign-in service.") from None
         if response.status_code != 200:
@@ -279,6 +284,10 @@ class TruebarProvider:
             return await self.http.get(url, headers={"Authorization": f"Bearer {token.access}"})
         except httpx.TimeoutException:
             raise ProviderError(504, "upstream_timeout", "Truebar's stage listing did not answer in time.") from None
+        except UpstreamTooLarge:
+            raise ProviderError(
+                502, "upstream_too_large", "Truebar's stage listing sent an answer too large to read."
+            ) from None
         except (httpx.HTTPError, httpx.InvalidURL):
             raise ProviderError(502, "upstream_unreachable", "Could not reach Truebar's API.") from None
 

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ import httpx
 from server.providers.base import Grant, ProviderError, ProviderStatus, SessionRequest
 from server.settings import WiroSettings
 from server.state import MemoryState, State, StateUnavailable, WiroTask
+from server.upstream import UpstreamTooLarge
 
 log = logging.getLogger("wiro")
 
@@ -38,9 +40,14 @@ FRAME_SAMPLES = 4_800
 CONCURRENCY_RETRY_AFTER_S = 15.0
 # Bounds the kills at shutdown, so a dead upstream cannot hold the app's exit.
 ACLOSE_TIMEOUT_S = 5.0
-# A kill that failed for a transport reason is tried again this much later, at most KILL_ATTEMPTS times.
+# A kill that failed for a transport reason is tried again this much later. After KILL_ATTEMPTS failures, or at once
+# when retrying cannot change the answer (credentials refused, an unreadable answer), the task is stuck: it stays
+# registered (the only record of a task that may still be running and billed), is logged at ERROR and counted on
+# every failed try, and is tried again every STUCK_RETRY_S until it dies or a person ends it.
 KILL_RETRY_S = 30.0
 KILL_ATTEMPTS = 3
+STUCK_RETRY_S = 600.0
+TRANSIENT_CODES = frozenset({"upstream_timeout", "upstream_unreachable", "upstream_error"})
 # A process that claimed a kill and died mid-way loses the claim after this long; another then kills the task.
 KILL_LEASE_S = 60.0
 
@@ -78,7 +85,13 @@ class WiroProvider:
         # Tasks this process started and still believes held, with their deadlines: the reaper wakes for the
         # nearest one rather than waiting a whole polling interval.
         self._mine: dict[str, float] = {}
-        self._attempts: dict[str, int] = {}
+        # Tasks started here that the registry never recorded (the store failed) and whose kill failed too: nobody
+        # else can find them, so this process tries the kill again at each sweep (task, next try).
+        self._unrecorded: dict[str, tuple[WiroTask, float]] = {}
+        # Failed kills by error code, for the operator (and the tests): each one is a task that may still be billed.
+        self.kill_failures: Counter[str] = Counter()
+        # The last nonce this process sent, so a kill can get a fresh one when the shared store is down.
+        self._last_nonce = 0
         self._changed = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
@@ -123,9 +136,9 @@ class WiroProvider:
         try:
             await self.state.put_task(task)
         except StateUnavailable:
-            # Nobody could end or reap a task the registry does not know: kill it now rather than bill it.
-            with contextlib.suppress(ProviderError, StateUnavailable):
-                await self._post("/Task/Kill", {"taskid": task_id, "socketaccesstoken": token})
+            # Nobody could end or reap a task the registry does not know: kill it now rather than bill it. The kill's
+            # nonce must not need the store that just failed.
+            await self._kill_unrecorded(task)
             raise
         self._mine[task_id] = task.deadline
         self._ensure_reaper()
@@ -147,7 +160,12 @@ class WiroProvider:
         handles are ignored, so a page can only end tasks this app started. True when this call ended it."""
         task = await self.state.task_by_handle(session_id)
         ended = await self._kill(task) if task is not None else False
-        await self._reap_expired()
+        # The sweep is a courtesy to the reaper: its failing must not fail this call (the page's own task is
+        # already dealt with), and the reaper tries again.
+        try:
+            await self.sweep()
+        except StateUnavailable as exc:
+            log.warning("wiro: could not look for expired tasks after an end call (%s)", exc)
         return ended
 
     async def aclose(self) -> None:
@@ -158,12 +176,28 @@ class WiroProvider:
                 await self._reaper
         # With shared state the tasks stay registered: the page may still end them through another process, and
         # the survivors reap them at their deadlines. Alone, this process is the last that knows them.
+        tasks = [t for t, _ in self._unrecorded.values()]
         if not self.state.shared and self._mine:
-            tasks = [t for t in await self._registered(list(self._mine)) if t is not None]
+            tasks += [t for t in await self._registered(list(self._mine)) if t is not None]
+        if tasks:
+            # The tasks the registry never knew are this process's alone, whatever the state: a last try each.
+            unrecorded = set(self._unrecorded)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    asyncio.gather(*(self._kill(t, final=True) for t in tasks), return_exceptions=True),
+                    asyncio.gather(
+                        *(
+                            self._kill_unrecorded(t) if t.task_id in unrecorded else self._kill(t, final=True)
+                            for t in tasks
+                        ),
+                        return_exceptions=True,
+                    ),
                     ACLOSE_TIMEOUT_S,
+                )
+            for task_id in self._unrecorded:
+                log.error(
+                    "wiro: task %s was never recorded and is still not killed at shutdown: it may run, billed, "
+                    "until Wiro ends it; kill it in Wiro's console",
+                    task_id,
                 )
         self._mine.clear()
 
@@ -186,7 +220,7 @@ class WiroProvider:
         """Kills tasks past their deadline even when no page ever calls again: this process's and any other's."""
         while not self._closed:
             try:
-                await self._reap_expired()
+                await self.sweep()
             except StateUnavailable as exc:
                 log.warning("wiro: could not look for expired tasks (%s); will try again", exc)
             except Exception:
@@ -205,56 +239,136 @@ class WiroProvider:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), wait)
 
+    async def sweep(self) -> None:
+        """One pass of the reaper: kill every task past its deadline (any process's) and retry the kills of tasks
+        the registry never recorded."""
+        await self._retry_unrecorded()
+        await self._reap_expired()
+
     async def _reap_expired(self) -> None:
         expired = await self.state.due_tasks(self._clock())
-        if expired:
-            await asyncio.gather(*(self._kill(t) for t in expired))
+        if not expired:
+            return
+        # Every kill runs to its end before the sweep does: one failing must neither fail the others nor leave them
+        # running unwatched. A failed one keeps its record (it was claimed, not dropped) and is taken again when its
+        # claim lapses.
+        results = await asyncio.gather(*(self._kill(t) for t in expired), return_exceptions=True)
+        for task, result in zip(expired, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning(
+                    "wiro: killing task %s failed part-way (%s); it stays registered and is tried again",
+                    task.task_id,
+                    type(result).__name__,
+                )
+
+    async def _retry_unrecorded(self) -> None:
+        now = self._clock()
+        due = [task for task, at in self._unrecorded.values() if at <= now]
+        if due:
+            await asyncio.gather(*(self._kill_unrecorded(t) for t in due), return_exceptions=True)
+
+    async def _kill_unrecorded(self, task: WiroTask) -> None:
+        """Kill a task the registry does not know, needing nothing from the store. A failure is logged at ERROR,
+        counted, and the kill tried again at the next sweeps from this process's memory (nobody else knows it)."""
+        try:
+            await self._post("/Task/Kill", {"taskid": task.task_id, "socketaccesstoken": task.token}, kill=True)
+        except ProviderError as exc:
+            if exc.code != "wiro_not_found":
+                self.kill_failures[exc.code] += 1
+                self._unrecorded[task.task_id] = (task, self._clock() + KILL_RETRY_S)
+                log.error(
+                    "wiro: task %s could not be recorded in the shared state nor killed (%s): it may be running and "
+                    "billed; this process tries again every %g s",
+                    task.task_id,
+                    exc.code,
+                    KILL_RETRY_S,
+                )
+                return
+        self._unrecorded.pop(task.task_id, None)
 
     async def _kill(self, task: WiroTask, *, final: bool = False) -> bool:
-        """POST /Task/Kill, by whichever process claims it first. An "already ended"/"no such task" answer (code 1)
-        counts as done; a transport failure is retried later by a reaper, a bounded number of times. True when
-        this call ended the task."""
+        """POST /Task/Kill, by whichever process claims it first. Only a kill that worked, or an "already
+        ended"/"no such task" answer (code 1), drops the task's record; any other failure keeps it (see
+        KILL_ATTEMPTS). True when this call ended the task."""
         if not await self.state.claim_task(task.task_id, KILL_LEASE_S):
             return False
-        attempts = self._attempts[task.task_id] = self._attempts.get(task.task_id, 0) + 1
         try:
-            await self._post("/Task/Kill", {"taskid": task.task_id, "socketaccesstoken": task.token})
+            await self._post("/Task/Kill", {"taskid": task.task_id, "socketaccesstoken": task.token}, kill=True)
         except ProviderError as exc:
-            transient = exc.code in ("upstream_timeout", "upstream_unreachable", "upstream_error")
-            if transient and not final and attempts < KILL_ATTEMPTS:
-                log.warning("wiro: killing task %s failed (%s); will retry", task.task_id, exc.code)
-                retry_at = self._clock() + KILL_RETRY_S
-                await self.state.postpone_task(task.task_id, retry_at)
-                if task.task_id in self._mine:
-                    self._mine[task.task_id] = retry_at
-                self._changed.set()
-                return False
             if exc.code != "wiro_not_found":
-                log.warning("wiro: could not kill task %s (%s)", task.task_id, exc.code)
+                await self._kill_failed(task, exc.code, final=final)
+                return False
         dropped = await self.state.drop_task(task)
         self._mine.pop(task.task_id, None)
-        self._attempts.pop(task.task_id, None)
         self._changed.set()
         return dropped
 
+    async def _kill_failed(self, task: WiroTask, code: str, *, final: bool) -> None:
+        attempts = task.attempts + 1
+        self.kill_failures[code] += 1
+        if final:
+            # Shutdown of a lone process: its memory (the registry) goes with it, so this is the last word.
+            log.error(
+                "wiro: killing task %s at shutdown failed (%s): it may run, billed, until Wiro ends it; kill it in "
+                "Wiro's console",
+                task.task_id,
+                code,
+            )
+            return
+        if code in TRANSIENT_CODES and attempts < KILL_ATTEMPTS:
+            log.warning("wiro: killing task %s failed (%s); will retry", task.task_id, code)
+            retry_at = self._clock() + KILL_RETRY_S
+        else:
+            log.error(
+                "wiro: task %s could not be killed (%s, attempt %d): it may be running and billed. It stays "
+                "registered and is tried again every %g s; if this goes on, fix the cause or kill it in Wiro's "
+                "console",
+                task.task_id,
+                code,
+                attempts,
+                STUCK_RETRY_S,
+            )
+            retry_at = self._clock() + STUCK_RETRY_S
+        await self.state.postpone_task(task.task_id, retry_at)
+        if task.task_id in self._mine:
+            self._mine[task.task_id] = retry_at
+        self._changed.set()
+
     # --- HTTP ---------------------------------------------------------------------------------------------------
 
-    async def _headers(self) -> dict[str, str]:
+    async def _nonce(self, *, kill: bool) -> int:
+        """Milliseconds since the epoch, strictly increasing across every process sharing the state: Wiro refuses a
+        nonce it has seen, and replicas' clocks and request bursts would otherwise collide. With the store down a
+        kill still gets one (past anything this process sent; a collision with another replica's only makes Wiro
+        refuse that one kill, which is then logged and retried): a kill that cannot go out leaves a task billed. A
+        Run does not: better refuse the session than start a task nobody can record."""
+        now_ms = int(self._clock() * 1000)
+        try:
+            nonce = await self.state.next_nonce(now_ms)
+        except StateUnavailable as exc:
+            if not kill:
+                raise
+            nonce = max(now_ms, self._last_nonce + 1)
+            log.warning("wiro: shared nonce unavailable (%s); a kill uses this process's own", exc)
+        self._last_nonce = max(self._last_nonce, nonce)
+        return nonce
+
+    async def _headers(self, *, kill: bool = False) -> dict[str, str]:
         headers = {"x-api-key": self.settings.api_key, "Accept": "application/json"}
         if self.settings.api_secret:
-            # Milliseconds since the epoch, strictly increasing across every process sharing the state: Wiro
-            # refuses a nonce it has seen, and replicas' clocks and request bursts would otherwise collide.
-            nonce = str(await self.state.next_nonce(int(self._clock() * 1000)))
+            nonce = str(await self._nonce(kill=kill))
             headers["x-nonce"] = nonce
             headers["x-signature"] = _signature(self.settings.api_key, self.settings.api_secret, nonce)
         return headers
 
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, path: str, body: dict[str, Any], *, kill: bool = False) -> dict[str, Any]:
         url = self.settings.api_base_url.rstrip("/") + path
         try:
-            response = await self.http.post(url, json=body, headers=await self._headers())
+            response = await self.http.post(url, json=body, headers=await self._headers(kill=kill))
         except httpx.TimeoutException:
             raise ProviderError(504, "upstream_timeout", "Wiro did not answer in time.") from None
+        except UpstreamTooLarge:
+            raise ProviderError(502, "upstream_too_large", "Wiro sent an answer too large to read.") from None
         except (httpx.HTTPError, httpx.InvalidURL):
             # InvalidURL: a malformed WIRO_API_BASE_URL.
             raise ProviderError(502, "upstream_unreachable", "Wiro could not be reached.") from None

@@ -22,6 +22,8 @@ class WiroResult:
     cost: float | None = None
     close_code: int | None = None
     frames_sent: int = 0
+    # True when `timeout` passed with neither task_postprocess_end nor the socket's close.
+    timed_out: bool = False
 
     @property
     def text(self) -> str:
@@ -40,9 +42,12 @@ async def transcribe_wiro(
     frame_samples: int = 4800,
     timeout: float = 30,  # noqa: ASYNC109 - one bound for connect, stream and ending, in seconds
     end_session: bool = True,
+    expect_timeout: bool = False,
 ) -> WiroResult:
     """Stream `pcm24k` (s16le, 24 kHz mono) once the server is ready; end the session; wait for the final event
-    (task_postprocess_end), the socket's close, or `timeout`."""
+    (task_postprocess_end) or the socket's close. Reaching `timeout` first raises TimeoutError: what arrived until
+    then may be a cut-off transcript, which must never pass for a whole one. A test of a server that is meant to
+    stall passes `expect_timeout=True` and gets the partial result, with `timed_out` set."""
     result = WiroResult()
     ready = asyncio.Event()
     frame_bytes = frame_samples * 2
@@ -81,7 +86,9 @@ async def transcribe_wiro(
         sender = asyncio.create_task(send())
         try:
             await asyncio.wait_for(asyncio.shield(receiver), max(0.0, deadline - time.monotonic()))
-        except (TimeoutError, websockets.ConnectionClosed):
+        except TimeoutError:
+            result.timed_out = True
+        except websockets.ConnectionClosed:
             pass
         finally:
             for task in (sender, receiver):
@@ -89,4 +96,9 @@ async def transcribe_wiro(
             await asyncio.gather(sender, receiver, return_exceptions=True)
         await ws.close()
         result.close_code = ws.close_code
+    if result.timed_out and not expect_timeout:
+        raise TimeoutError(
+            f"no task_postprocess_end within {timeout:g} s; got {len(result.increments)} increments, events "
+            f"{result.events[-5:]}"
+        )
     return result
