@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket
 from server import sessions
 from server.engine.config import EngineConfig
 from server.engine.types import Recognizer
+from server.metrics import Metrics, metrics_endpoint
 from server.openapi import openapi_route
 from server.providers import build_providers
 from server.providers.base import Provider, ProviderError
@@ -174,6 +175,7 @@ def create_app(
     the shared state chosen from the settings (memory, or Redis with APP_REDIS_URL); `extra_routes` mounts test
     endpoints."""
     install_log_redaction()
+    metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -186,12 +188,13 @@ def create_app(
             app.state.http = http
             app.state.shared = shared
             app.state.providers = build_providers(
-                settings, http, shared, local_recognizer=local_recognizer, engine_loader=engine_loader
+                settings, http, shared, local_recognizer=local_recognizer, engine_loader=engine_loader, metrics=metrics
             )
             try:
                 for provider in app.state.providers.values():
                     await provider.start()
-                yield
+                async with metrics.watching_loop():
+                    yield
             finally:
                 # Each provider closes whatever another's shutdown raised: one failing must not skip the others
                 # (the Wiro kills of a lone process's billed tasks, say).
@@ -207,6 +210,7 @@ def create_app(
         Route("/", index),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
         openapi_route(),
         Route("/login", login, methods=["GET", "POST"]),
         Route("/api/providers", sessions.list_providers),
@@ -240,6 +244,7 @@ def create_app(
         },
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.globals["static_version"] = version
     app.state.templates = templates

@@ -189,6 +189,19 @@ def openapi_document() -> dict[str, Any]:
                 },
             }
         },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Counters, gauges and latency histograms in the Prometheus text format.",
+                "responses": {
+                    "200": {
+                        "description": "The Prometheus exposition format (version 0.0.4).",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "401": _LOGIN,
+                },
+            }
+        },
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",

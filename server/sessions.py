@@ -101,9 +101,7 @@ def guard_state_change(request: Request, *, require_json: bool) -> None:
     """Only the app's own page may mint or end sessions."""
     reason = cross_site_reason(request.scope)
     if reason is not None:
-        raise ProviderError(
-            403, "forbidden", f"Refused: {reason}. Sessions can be started only from this app's page."
-        )
+        raise ProviderError(403, "forbidden", f"Refused: {reason}. Sessions can be started only from this app's page.")
     if require_json:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/json":
@@ -162,6 +160,7 @@ async def create_session(request: Request) -> Response:
         except StateUnavailable as exc:
             # The grant exists (a Wiro task may be running): hand it out. Its place lapses with the reservation.
             log.warning("could not record a session's expiry in the shared state (%s)", exc)
+    request.app.state.metrics.grants.labels(provider.name).inc()
     return JSONResponse(grant, headers={"Cache-Control": "no-store"})
 
 

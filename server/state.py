@@ -392,9 +392,7 @@ class RedisState(State):
         data = await self.redis.hgetall(PREFIX + "wiro:task:" + task_id)
         if not data:
             return None
-        return WiroTask(
-            task_id, data["token"], data["handle"], float(data["deadline"]), int(data.get("attempts", 0))
-        )
+        return WiroTask(task_id, data["token"], data["handle"], float(data["deadline"]), int(data.get("attempts", 0)))
 
     async def task_by_handle(self, handle: str) -> WiroTask | None:
         async with self.guard():

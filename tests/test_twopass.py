@@ -22,6 +22,7 @@ from server.engine.config import EngineConfig
 from server.engine.loader import load_engine, load_fast_pass
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import (
+    BUSY_WARNING,
     EMPTY_WARNING,
     FAILED_WARNING,
     FALLBACK_WARNING,
@@ -354,7 +355,7 @@ async def test_a_slow_accurate_pass_falls_back_to_the_fast_text_with_a_warning()
 async def test_a_full_queue_falls_back_at_once_and_a_failure_is_marked() -> None:
     busy = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), BusyPass(), merge_ms=0)
     got = finals(await run(busy, SILENCE_1S))
-    assert [h.warning for h in got] == [FALLBACK_WARNING] * 2
+    assert [h.warning for h in got] == [BUSY_WARNING] * 2
     assert busy.stats.fallback_busy == 2
 
     failing = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), FailingPass(), merge_ms=0)

@@ -52,6 +52,7 @@ DEFAULT_CLIENT_ID = "truebar-client"
 DEFAULT_REALM = "truebar"
 DEFAULT_PORT = 8091
 
+
 @dataclass(frozen=True)
 class StreamOptions:
     """Behaviours the spec leaves open, and faults to inject. Frame counts count binary audio frames."""

@@ -439,9 +439,7 @@ class Connection:
             self._close(1000)
             return
         # One stream per session: its filter state carries across frames, so chunked equals one-shot.
-        self.resampler = soxr.ResampleStream(
-            proto.SAMPLE_RATE, RECOGNIZER_RATE, 1, dtype="int16", quality="HQ"
-        )
+        self.resampler = soxr.ResampleStream(proto.SAMPLE_RATE, RECOGNIZER_RATE, 1, dtype="int16", quality="HQ")
         await self._lifecycle(proto.LIFECYCLE[-1])
         if not self.opts.never_ready and task.active:
             task.status = "task_stream_ready"
@@ -561,9 +559,7 @@ async def socket_endpoint(websocket: WebSocket) -> None:
     await Connection(websocket, _state(websocket)).run()
 
 
-def create_emulator(
-    options: WiroEmulatorOptions | None = None, recognizer: Recognizer | None = None
-) -> Starlette:
+def create_emulator(options: WiroEmulatorOptions | None = None, recognizer: Recognizer | None = None) -> Starlette:
     """The emulator app; `app.state.wiro` is its EmulatorState. The recognizer defaults to the scripted."""
     opts = options or WiroEmulatorOptions()
     routes: list[BaseRoute] = [

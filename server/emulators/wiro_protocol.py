@@ -25,9 +25,7 @@ TOKEN_ALPHABET = string.ascii_letters + string.digits
 
 # The exact texts of the vendor's error reference.
 MSG_KEY_NOT_FOUND = "Project authorization is not founded."
-MSG_SIGNATURE_REQUIRED = (
-    "Project requires signature authentication. x-signature and x-nonce headers are required."
-)
+MSG_SIGNATURE_REQUIRED = "Project requires signature authentication. x-signature and x-nonce headers are required."
 MSG_SIGNATURE_INVALID = "Project authorization is not valid."
 MSG_URL = "Error parsing url."
 MSG_INVALID_BODY = "Request parameters are invalid."

@@ -34,9 +34,18 @@ logger = logging.getLogger(__name__)
 _DEFAULTS = EngineConfig()
 
 FALLBACK_WARNING = "The accurate pass was too slow; this final is the fast pass's text."
+BUSY_WARNING = "The accurate pass was too busy; this final is the fast pass's text."
 FAILED_WARNING = "The accurate pass failed; this final is the fast pass's text."
 UNRELIABLE_WARNING = "The accurate pass repeated itself; this final is the fast pass's text."
 EMPTY_WARNING = "The accurate pass heard no words where the fast pass did; this final is the fast pass's text."
+# The fallback reasons /metrics counts, by the warning the final carries.
+_REASONS = {
+    FALLBACK_WARNING: "slow",
+    BUSY_WARNING: "busy",
+    FAILED_WARNING: "failed",
+    UNRELIABLE_WARNING: "unreliable",
+    EMPTY_WARNING: "empty",
+}
 # Kept for the accurate pass's prompt: the end of the session's previous finals (Whisper reads at most 223 tokens).
 PROMPT_CHARS = 600
 # When no cost estimate is known: how long before its deadline an utterance is sent to the accurate pass.
@@ -63,6 +72,18 @@ class AccuratePass(Protocol):
 class Estimates(Protocol):
     def estimate_s(self, audio_ms: int) -> float:
         """Seconds the accurate pass expects to spend on this much audio, once it starts."""
+        ...
+
+
+class TwoPassObserver(Protocol):
+    """Told of each utterance's latencies as they happen (the app's /metrics)."""
+
+    def first_interim_after(self, seconds: float) -> None:
+        """Speech start (when its audio arrived) → the utterance's first interim."""
+        ...
+
+    def final_after(self, seconds: float, fallback: str) -> None:
+        """End of speech → the utterance's final; `fallback` names why it is the fast text ("" when it is not)."""
         ...
 
 
@@ -132,6 +153,7 @@ class TwoPassRecognizer:
         self.merge_ms = merge_ms
         self.clock = clock
         self.stats = TwoPassStats()
+        self.observer: TwoPassObserver | None = None
 
     async def open(self) -> TwoPassSession:
         return TwoPassSession(self, await self.fast.open())
@@ -179,6 +201,9 @@ class TwoPassSession:
         # the accurate pass early enough for it to answer before then, merged or not.
         self._held_deadline = 0.0
         self._prompt = ""  # the end of the finals delivered so far, for the accurate pass's context
+        # (session ms fed, clock) after each feed, for when a moment of the audio arrived: the latency figures.
+        self._arrivals: collections.deque[tuple[float, float]] = collections.deque(maxlen=1024)
+        self._new_utterance = True  # the next partial with words is an utterance's first interim
         self._closed = False
         self._submitted = asyncio.Event()  # set when an utterance joins _pending: wakes wait_ready()
 
@@ -186,6 +211,7 @@ class TwoPassSession:
         if len(pcm) % 2:
             raise ValueError("PCM16 audio must be an even number of bytes")
         self._keep(pcm)
+        self._arrivals.append((self._fed_ms, self._owner.clock()))
         out = self._handle(await self._fast.feed(pcm))
         self._release_held(force=False)
         return out + self._ready()
@@ -252,9 +278,13 @@ class TwoPassSession:
         for hyp in hyps:
             if not hyp.is_final:
                 self._partial = hyp
+                if self._new_utterance and hyp.words and self._owner.observer is not None:
+                    self._new_utterance = False
+                    self._owner.observer.first_interim_after(self._owner.clock() - self._arrived(hyp.start_ms))
                 out += self._interim()
                 continue
             self._partial = None
+            self._new_utterance = True
             if hyp.words:
                 if self._held and hyp.end_ms - self._held[0].start_ms > self.MERGE_SPAN_MS:
                     # Together they would not fit Whisper's window (it ignores audio past 30 s, and the kept
@@ -287,6 +317,13 @@ class TwoPassSession:
         accurate = self._owner.accurate
         reserve = 2 * accurate.estimate_s(held_ms) + 0.2 if isinstance(accurate, Estimates) else DEFAULT_RESERVE_S
         return self._held_deadline - min(reserve, self._owner.fallback_after_s)
+
+    def _arrived(self, ms: float) -> float:
+        """Clock time at which the audio at session time `ms` had arrived."""
+        for fed_ms, at in self._arrivals:
+            if fed_ms >= ms:
+                return at
+        return self._owner.clock()
 
     def _speech_end(self, fast: Hypothesis) -> float:
         """Clock time of `fast`'s end of speech: at real-time pace, the audio that followed it took as long to
@@ -342,7 +379,11 @@ class TwoPassSession:
         return out
 
     def _deliver_head(self) -> list[Hypothesis]:
-        final = self._final(self._pending.popleft())
+        pending = self._pending.popleft()
+        final = self._final(pending)
+        observer = self._owner.observer
+        if observer is not None:
+            observer.final_after(max(0.0, self._owner.clock() - pending.speech_end), _REASONS.get(final.warning, ""))
         self._shown = False  # the final replaced the interim on the client's screen
         if final.words and not final.warning:
             self._prompt = (self._prompt + " " + final.text)[-PROMPT_CHARS:]
@@ -355,7 +396,7 @@ class TwoPassSession:
         if future is None:
             stats.fallback_busy += 1
             logger.info("accurate pass busy (%s): the fast text is the final", pending.error)
-            return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=FALLBACK_WARNING)
+            return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=BUSY_WARNING)
         if not future.done():
             future.cancel()
             stats.fallback_slow += 1

@@ -8,6 +8,7 @@ import httpx
 
 from server.engine.config import EngineConfig
 from server.engine.types import Recognizer
+from server.metrics import Metrics
 from server.providers.base import Provider
 from server.settings import Settings
 from server.state import State
@@ -20,6 +21,7 @@ def build_providers(
     *,
     local_recognizer: Recognizer | None = None,
     engine_loader: Callable[[EngineConfig], Recognizer] | None = None,
+    metrics: Metrics | None = None,
 ) -> dict[str, Provider]:
     """The providers in the order the page lists them: the offline engine first, as the default."""
     from server.engine.loader import load_engine
@@ -28,7 +30,9 @@ def build_providers(
     from server.providers.wiro import WiroProvider
 
     providers: list[Provider] = [
-        LocalProvider(settings, state=state, recognizer=local_recognizer, loader=engine_loader or load_engine),
+        LocalProvider(
+            settings, state=state, recognizer=local_recognizer, loader=engine_loader or load_engine, metrics=metrics
+        ),
         TruebarProvider(settings.truebar, http),
         WiroProvider(settings.wiro, http, state=state),
     ]

@@ -22,11 +22,14 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from server.engine.accurate import AccurateScheduler
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine
 from server.engine.model import ModelError
 from server.engine.stream import TruebarStream, deny
+from server.engine.twopass import TwoPassRecognizer
 from server.engine.types import Recognizer
+from server.metrics import Metrics
 from server.providers.base import Grant, ProviderError, ProviderStatus, SessionRequest
 from server.settings import Settings
 from server.state import MemoryState, State, StateUnavailable, ledger_scope
@@ -147,6 +150,7 @@ class LocalProvider:
         state: State | None = None,
         recognizer: Recognizer | None = None,
         loader: Callable[[EngineConfig], Recognizer] = load_engine,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.tokens = LocalTokens(settings.secret_key, settings.local_token_ttl_s)
@@ -155,6 +159,9 @@ class LocalProvider:
         self._recognizer = recognizer
         self._owns_recognizer = False
         self._loader = loader
+        self.metrics = metrics or Metrics()
+        if recognizer is not None:
+            self._watch(recognizer)
         # The one load of the engine (started by start()) and, once it failed, why: a failed load is not tried
         # again by every mint (each try costs seconds of CPU and would fail the same way); a restart does.
         self._load: asyncio.Task[None] | None = None
@@ -204,12 +211,11 @@ class LocalProvider:
                 await warm_up()
             self._recognizer = recognizer
             self._owns_recognizer = True
+            self._watch(recognizer)
         except ModelError as exc:
             # The message names files on this machine: for the server's log, not for the client.
             logger.error("The offline engine's Whisper model is unusable: %s", exc)
-            self._failed(
-                "The offline engine's Whisper model is missing or corrupted (the server log says what to do)."
-            )
+            self._failed("The offline engine's Whisper model is missing or corrupted (the server log says what to do).")
         except Exception as exc:
             logger.exception("The offline engine could not start")
             self._failed(f"The offline engine could not start: {type(exc).__name__}.")
@@ -218,6 +224,14 @@ class LocalProvider:
             # Loaded but not warmed up: stop whatever workers it did start.
             with contextlib.suppress(Exception):
                 await aclose()
+
+    def _watch(self, recognizer: Recognizer) -> None:
+        """Report the engine's latencies, fallbacks and queue to /metrics."""
+        if isinstance(recognizer, TwoPassRecognizer):
+            recognizer.observer = self.metrics
+            accurate = recognizer.accurate
+            if isinstance(accurate, AccurateScheduler):
+                self.metrics.watch_queue(lambda: accurate.depth)
 
     def _failed(self, message: str) -> None:
         self._load_error = ProviderError(503, "engine_unavailable", message + " Restart the server to try again.")
@@ -303,10 +317,16 @@ class LocalProvider:
             except ProviderError:
                 await deny(websocket, 503)
                 return
-            async with _renewing(self.state, scope, lease):
-                await IdleLimitedStream(
-                    websocket, recognizer, tags=[LOCAL_TAG], idle_timeout_s=self.settings.local_idle_timeout_s
-                ).run()
+            stream = IdleLimitedStream(
+                websocket, recognizer, tags=[LOCAL_TAG], idle_timeout_s=self.settings.local_idle_timeout_s
+            )
+            self.metrics.streams_open.inc()
+            try:
+                async with _renewing(self.state, scope, lease):
+                    await stream.run()
+            finally:
+                self.metrics.streams_open.dec()
+                self.metrics.streams_ended.labels(stream.outcome, str(stream.close_code or "")).inc()
         finally:
             with contextlib.suppress(StateUnavailable):
                 await self.state.release(scope, lease)

@@ -1,0 +1,85 @@
+"""GET /metrics (Prometheus text format) scraped during and after a real session through the embedded engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.speech import load_human
+from server.app import create_app
+from server.providers.local import LOCAL_TAG
+from server.settings import Settings
+from testkit.live import running
+from tests.support.truebar_client import config_message
+
+pytestmark = pytest.mark.slow
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Each sample by (name, sorted labels)."""
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url + "/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return samples(response.text)
+
+
+async def session_with_scrapes(url: str, pcm: bytes) -> tuple[dict, dict, list[dict]]:  # type: ignore[type-arg]
+    async with httpx.AsyncClient() as client:
+        grant = (await client.post(url + "/api/sessions", json={"provider": "local"})).json()
+    messages: list[dict] = []  # type: ignore[type-arg]
+    async with websockets.connect(f"{grant['ws_url']}?access_token={grant['token']}") as ws:
+        messages.append(json.loads(await ws.recv()))  # INITIALIZED
+        await ws.send(config_message(LOCAL_TAG))
+        half = len(pcm) // 2 // 1600 * 1600
+        for i in range(0, half, 1600):
+            await ws.send(pcm[i : i + 1600])
+        during = await scrape(url)
+        for i in range(half, len(pcm), 1600):
+            await ws.send(pcm[i : i + 1600])
+        await ws.send(json.dumps({"type": "EOS", "lockSession": False}))
+        async for raw in ws:
+            messages.append(json.loads(raw))
+            if messages[-1].get("status") == "FINISHED":
+                break
+    for _ in range(100):  # the handler counts the stream's end just after the socket closes
+        after = await scrape(url)
+        if after.get(("stt_engine_streams_open", ())) == 0:
+            break
+        await asyncio.sleep(0.05)
+    return during, after, messages
+
+
+def test_metrics_during_and_after_a_real_session(whisper_model_cache: Path) -> None:
+    settings = Settings.from_env({"LOCAL_MODEL_CACHE": str(whisper_model_cache)})
+    # Two recorded utterances with a pause: two finals from the accurate pass.
+    pcm = bytes(16_000) + load_human("goforward.wav") + bytes(32_000) + load_human("cards-003.wav") + bytes(32_000)
+    with running(create_app(settings)) as url:
+        during, after, messages = asyncio.run(session_with_scrapes(url, pcm))
+    finals = [m for m in messages if m.get("type") == "TEXT_SEGMENT" and m["textSegment"]["isFinal"]]
+    assert len(finals) >= 2
+    assert during[("stt_engine_streams_open", ())] == 1
+    assert during[("stt_grants_total", (("provider", "local"),))] == 1
+    assert after[("stt_engine_streams_open", ())] == 0
+    assert after[("stt_engine_streams_ended_total", (("code", "1000"), ("outcome", "FINISHED")))] == 1
+    assert after[("stt_engine_first_interim_seconds_count", ())] >= 2
+    got = after.get(("stt_engine_final_seconds_count", (("source", "accurate"),)), 0) + after.get(
+        ("stt_engine_final_seconds_count", (("source", "fallback"),)), 0
+    )
+    assert got == len([f for f in finals if f["textSegment"]["tokens"]])
+    assert after[("stt_engine_queue_depth", ())] == 0
+    assert after[("stt_event_loop_lag_seconds_count", ())] >= 1
