@@ -112,10 +112,21 @@ class FixedPass(NeverPass):
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
-        self.jobs.append((offset_ms, len(pcm) // BYTES_PER_MS))
+        duration = len(pcm) // BYTES_PER_MS
+        self.jobs.append((offset_ms, duration))
+        # The words take the last 400 ms of the job's audio (the shortest scripted utterance is 500 ms): what came
+        # before is the previous utterance, heard again for context.
+        scale = min(1.0, 400 / self.words[-1].end_ms)
+        shift = offset_ms + max(0, duration - 400)
         future.set_result(
             tuple(
-                Word(w.text, w.start_ms + offset_ms, w.end_ms + offset_ms, w.joins_previous, w.joins_next)
+                Word(
+                    w.text,
+                    shift + round(w.start_ms * scale),
+                    shift + round(w.end_ms * scale),
+                    w.joins_previous,
+                    w.joins_next,
+                )
                 for w in self.words
             )
         )
@@ -691,6 +702,9 @@ def test_looping_is_a_group_repeated_four_times_or_a_decoder_that_never_ended() 
     assert _looping([7, 5, 5, 5, 5, eot], eot, 20)
     assert _looping([9, 1, 2, 1, 2, 1, 2, 1, 2, eot], eot, 20)  # a two-token group, not aligned to the start
     assert _looping([1, 2, 3, 4], eot, 4)  # ran out of room without the end token
+    sentence = [11, 12, 13, 14, 15, 16]
+    assert _looping([*sentence, *sentence, eot], eot, 40)  # a whole sentence written twice
+    assert not _looping([*sentence, 17, *sentence[:4], eot], eot, 40)
 
 
 def test_a_hyphenated_piece_joins_the_previous_word_even_first_in_an_utterance() -> None:

@@ -48,6 +48,11 @@ _REASONS = {
 }
 # Kept for the accurate pass's prompt: the end of the session's previous finals (Whisper reads at most 223 tokens).
 PROMPT_CHARS = 600
+# How far before an utterance the accurate pass's window reaches (into the previous one, for context).
+REACH_BACK_MS = 4000
+# ... only across a pause shorter than this: a longer one ends a sentence (the prompt carries its text), and over a
+# long silence Whisper's alignment misplaces the first word of the next one (measured: 1.6 s early after 1.5 s).
+REACH_GAP_MS = 1000
 # When no cost estimate is known: how long before its deadline an utterance is sent to the accurate pass.
 DEFAULT_RESERVE_S = 0.6
 
@@ -119,6 +124,7 @@ class _Pending:
     speech_end: float  # clock time of the end of speech
     deadline: float
     error: str = ""
+    keep_from_ms: int = 0  # words the accurate pass heard before this (the previous utterance's) are not this one's
 
 
 class TwoPassRecognizer:
@@ -204,6 +210,8 @@ class TwoPassSession:
         # (session ms fed, clock) after each feed, for when a moment of the audio arrived: the latency figures.
         self._arrivals: collections.deque[tuple[float, float]] = collections.deque(maxlen=1024)
         self._new_utterance = True  # the next partial with words is an utterance's first interim
+        self._final_end_ms = 0  # where the last final delivered ends
+        self._last_job_start_ms: int | None = None  # where the previous accurate job's own audio began
         self._closed = False
         self._submitted = asyncio.Event()  # set when an utterance joins _pending: wakes wait_ready()
 
@@ -336,14 +344,30 @@ class TwoPassSession:
         now = owner.clock()
         speech_end = deadline - owner.fallback_after_s
         start_ms = max(fast.start_ms - owner.preroll_ms, self._last_end_ms, self._audio_start_ms)
+        keep_from_ms = 0
+        if self._last_job_start_ms is not None and fast.start_ms - self._last_end_ms <= REACH_GAP_MS:
+            # A window that reaches back: Whisper hears the previous utterance again (up to REACH_BACK_MS), so a
+            # sentence the endpointer cut at a pause is decoded with the words before the cut, as it was spoken
+            # (measured on "he was not | an ill disposed young man": "and he'll dispose young man" alone, "an
+            # ill-disposed young man" heard whole). Its words are dropped from this final by their time.
+            context_ms = max(self._last_job_start_ms, fast.start_ms - owner.preroll_ms - REACH_BACK_MS)
+            if context_ms < start_ms:
+                keep_from_ms = self._last_end_ms
+                start_ms = max(context_ms, self._audio_start_ms)
+        self._last_job_start_ms = start_ms if keep_from_ms == 0 else max(start_ms, keep_from_ms - owner.preroll_ms)
         end_ms = min(int(self._fed_ms), fast.end_ms + owner.tail_ms)
+        if self._partial is not None and self._partial.words:
+            # The next utterance has begun: the tail stops where it starts, so no word is heard by two jobs.
+            end_ms = max(fast.end_ms, min(end_ms, self._partial.start_ms))
+        # The next job's preroll reaches back no further than this one's speech: the pause between them may be
+        # heard twice (Whisper writes nothing for it), a word never is.
         self._last_end_ms = fast.end_ms
         first, last = (start_ms - self._audio_start_ms) * BYTES_PER_MS, (end_ms - self._audio_start_ms) * BYTES_PER_MS
         pcm = bytes(self._audio[first:last])
-        pending = _Pending(fast, None, speech_end, deadline)
+        pending = _Pending(fast, None, speech_end, deadline, keep_from_ms=keep_from_ms)
         try:
             pending.future = owner.accurate.submit(
-                pcm, start_ms, limit_ms=fast.end_ms + owner.tail_ms, prompt=self._prompt, budget_s=deadline - now
+                pcm, start_ms, limit_ms=end_ms, prompt=self._prompt, budget_s=deadline - now
             )
         except Exception as exc:
             pending.error = f"{type(exc).__name__}: {exc}"
@@ -385,6 +409,8 @@ class TwoPassSession:
         if observer is not None:
             observer.final_after(max(0.0, self._owner.clock() - pending.speech_end), _REASONS.get(final.warning, ""))
         self._shown = False  # the final replaced the interim on the client's screen
+        if final.words:
+            self._final_end_ms = max(self._final_end_ms, final.end_ms)
         if final.words and not final.warning:
             self._prompt = (self._prompt + " " + final.text)[-PROMPT_CHARS:]
         return [final, *self._interim()]
@@ -409,7 +435,8 @@ class TwoPassSession:
             if not future.cancelled():
                 logger.warning("accurate pass failed: %r", future.exception())
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=FAILED_WARNING)
-        words = future.result()
+        # A word of the previous utterance (heard again for context) lies mostly before the cut between them.
+        words = tuple(w for w in future.result() if (w.start_ms + w.end_ms) / 2 >= pending.keep_from_ms)
         if not words:
             # Whisper heard no speech where the fast pass heard some: a cough the fast pass took for a word, or
             # words Whisper missed. Which it was cannot be told here, and a word is never dropped unsaid: the
@@ -419,6 +446,16 @@ class TwoPassSession:
         stats.accurate += 1
         stats.waits_s.append(max(0.0, self._owner.clock() - pending.speech_end))
         first = words[0]
+        if first.start_ms < self._final_end_ms:
+            # The previous final's tail and this one's preroll share the pause between them, and Whisper's
+            # alignment may stretch a word into it: finals keep their time order.
+            words = tuple(
+                dataclasses.replace(
+                    w, start_ms=max(w.start_ms, self._final_end_ms), end_ms=max(w.end_ms, self._final_end_ms)
+                )
+                for w in words
+            )
+            first = words[0]
         if first.start_ms < fast.start_ms < first.end_ms:
             # Whisper's alignment lets the first word start in the silence before it (measured: 300 ms early);
             # pocketsphinx's Viterbi alignment finds the onset, so where they overlap its start is taken.
