@@ -28,6 +28,7 @@ from server.engine.twopass import (
     FALLBACK_WARNING,
     UNRELIABLE_WARNING,
     TwoPassRecognizer,
+    context_words,
 )
 from server.engine.types import BYTES_PER_MS, Hypothesis, Word
 from server.engine.whisper import AccurateBusy, Unreliable, WhisperPass, _looping, words_from_alignment
@@ -652,13 +653,39 @@ async def test_held_pieces_leave_by_their_deadline_while_no_audio_comes() -> Non
 
 @pytest.mark.anyio
 async def test_the_accurate_pass_reads_the_previous_finals_as_its_prompt() -> None:
+    """The scripted utterances follow each other without a pause, so each job after the first reaches back into
+    the previous utterance's audio; its prompt is then the text before that utterance (with that utterance's own
+    text in the prompt Whisper leaves its words out and stretches the new ones over their audio)."""
     accurate = PromptedPass(HELLO)
     two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, merge_ms=0)
-    hyps = await run(two, bytes(2000 * BYTES_PER_MS))
-    assert len(finals(hyps)) >= 2
-    assert accurate.prompts[0] == ""
-    assert accurate.prompts[1].strip() == "Hello, world!"
-    assert accurate.prompts[2].strip() == "Hello, world! Hello, world!"
+    hyps = await run(two, bytes(2400 * BYTES_PER_MS))
+    assert len(finals(hyps)) >= 4
+    assert [p.strip() for p in accurate.prompts[:4]] == ["", "", "Hello, world!", "Hello, world! Hello, world!"]
+    offsets = [offset for offset, _ in accurate.jobs]
+    assert offsets[1] < 600 - 400 + 1  # the second job's audio starts in the first utterance (its preroll: 400)
+
+
+def words_at(text: str, start_ms: int, step_ms: int = 300) -> tuple[Word, ...]:
+    out = []
+    for i, piece in enumerate(text.split()):
+        mark = not piece[0].isalnum()
+        at = start_ms + i * step_ms
+        out.append(Word(piece, at, at if mark else at + step_ms - 20, joins_previous=mark))
+    return tuple(out)
+
+
+def test_the_previous_utterance_heard_again_is_taken_out_by_its_text() -> None:
+    previous = words_at("he was not .", 0)
+    # Re-decoded with the new words: the split falls after the previous final's last word, and the mark after it
+    # stays with it, whatever the alignment's times say near the cut (here the cut is 300 ms early).
+    again = words_at("he was not , an ill disposed young man", 0)
+    assert context_words(again, previous, cut_ms=600) == 4
+    # Whisper left the previous words out and stretched the new ones over their audio: nothing is dropped.
+    stretched = words_at("an ill disposed young man", 0, step_ms=400)
+    assert context_words(stretched, previous, cut_ms=900) == 0
+    # A word equal to the previous final's last one, said well after the cut, is this utterance's.
+    later = words_at("not now", 1500)
+    assert context_words(later, previous, cut_ms=900) == 0
 
 
 @pytest.mark.anyio

@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -127,6 +127,53 @@ class _Pending:
     keep_from_ms: int = 0  # words the accurate pass heard before this (the previous utterance's) are not this one's
 
 
+def _spoken(word: Word) -> str:
+    return "".join(c for c in word.text.lower() if c.isalnum())
+
+
+def context_words(
+    words: Sequence[Word], previous: Sequence[Word], cut_ms: int, *, before_ms: int = 400, after_ms: int = 150
+) -> int:
+    """How many of `words` (Whisper's words for audio that reached back into the previous utterance) are that
+    utterance again, not this one's. Times alone cannot tell near the cut (pocketsphinx's boundary between two
+    pieces and Whisper's alignment each err by a word at times), so near it the text decides: the split falls right
+    after a word that is the previous final's last word, where the most of its words repeat. With no such word,
+    either Whisper left the previous words out (then none is dropped) or the time of each word's middle decides.
+    A mark that follows the split (", unless") goes with the words before."""
+    spoken = [_spoken(w) for w in words]
+    surely_before = sum(1 for w in words if w.end_ms <= cut_ms - before_ms)
+    maybe_before = max(surely_before, sum(1 for w in words if w.start_ms < cut_ms + after_ms))
+    tail = [t for t in (_spoken(w) for w in previous) if t]
+    best, best_score = -1, -1
+    for split in range(surely_before, maybe_before + 1):
+        head = [t for t in spoken[:split] if t]
+        if tail and head and head[-1] == tail[-1]:
+            score = _common(tail[-len(head) :], head)
+            if score > best_score:
+                best, best_score = split, score
+    if best < 0:
+        near = [t for t in spoken[:maybe_before] if t]
+        if near and _common(tail[-len(near) :], near) * 2 < len(near):
+            # Whisper left the previous utterance out (it does at times, context or not) and stretched the new
+            # words over its audio: every word is this utterance's.
+            best = 0
+        else:
+            best = sum(1 for w in words if (w.start_ms + w.end_ms) / 2 < cut_ms)
+    while best < len(words) and not spoken[best]:
+        best += 1
+    return best
+
+
+def _common(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence."""
+    row = [0] * (len(b) + 1)
+    for x in a:
+        diag = 0
+        for j, y in enumerate(b, 1):
+            diag, row[j] = row[j], diag + 1 if x == y else max(row[j], row[j - 1])
+    return row[-1]
+
+
 class TwoPassRecognizer:
     """Options: `fallback_after_s` (end of speech → the latest an accurate final may come), `preroll_ms` (audio
     before the fast pass's first word that the accurate pass also hears), `tail_ms` (audio after its last word),
@@ -211,7 +258,9 @@ class TwoPassSession:
         self._arrivals: collections.deque[tuple[float, float]] = collections.deque(maxlen=1024)
         self._new_utterance = True  # the next partial with words is an utterance's first interim
         self._final_end_ms = 0  # where the last final delivered ends
+        self._last_final: tuple[Word, ...] = ()  # its words
         self._last_job_start_ms: int | None = None  # where the previous accurate job's own audio began
+        self._last_prompt = ""  # the text before it
         self._closed = False
         self._submitted = asyncio.Event()  # set when an utterance joins _pending: wakes wait_ready()
 
@@ -343,18 +392,23 @@ class TwoPassSession:
         owner = self._owner
         now = owner.clock()
         speech_end = deadline - owner.fallback_after_s
-        start_ms = max(fast.start_ms - owner.preroll_ms, self._last_end_ms, self._audio_start_ms)
-        keep_from_ms = 0
+        own_start_ms = max(fast.start_ms - owner.preroll_ms, self._last_end_ms, self._audio_start_ms)
+        start_ms, keep_from_ms, prompt = own_start_ms, 0, self._prompt
         if self._last_job_start_ms is not None and fast.start_ms - self._last_end_ms <= REACH_GAP_MS:
             # A window that reaches back: Whisper hears the previous utterance again (up to REACH_BACK_MS), so a
             # sentence the endpointer cut at a pause is decoded with the words before the cut, as it was spoken
             # (measured on "he was not | an ill disposed young man": "and he'll dispose young man" alone, "an
-            # ill-disposed young man" heard whole). Its words are dropped from this final by their time.
+            # ill-disposed young man" heard whole). The prompt is then the text before that utterance: with its
+            # own text in the prompt Whisper leaves it out and stretches the new words over its audio. Its words
+            # are taken out of this final again (context_words).
             context_ms = max(self._last_job_start_ms, fast.start_ms - owner.preroll_ms - REACH_BACK_MS)
-            if context_ms < start_ms:
-                keep_from_ms = self._last_end_ms
-                start_ms = max(context_ms, self._audio_start_ms)
-        self._last_job_start_ms = start_ms if keep_from_ms == 0 else max(start_ms, keep_from_ms - owner.preroll_ms)
+            if context_ms < own_start_ms:
+                start_ms, keep_from_ms, prompt = (
+                    max(context_ms, self._audio_start_ms),
+                    self._last_end_ms,
+                    self._last_prompt,
+                )
+        self._last_job_start_ms, self._last_prompt = own_start_ms, self._prompt
         end_ms = min(int(self._fed_ms), fast.end_ms + owner.tail_ms)
         if self._partial is not None and self._partial.words:
             # The next utterance has begun: the tail stops where it starts, so no word is heard by two jobs.
@@ -367,7 +421,7 @@ class TwoPassSession:
         pending = _Pending(fast, None, speech_end, deadline, keep_from_ms=keep_from_ms)
         try:
             pending.future = owner.accurate.submit(
-                pcm, start_ms, limit_ms=end_ms, prompt=self._prompt, budget_s=deadline - now
+                pcm, start_ms, limit_ms=end_ms, prompt=prompt, budget_s=deadline - now
             )
         except Exception as exc:
             pending.error = f"{type(exc).__name__}: {exc}"
@@ -411,6 +465,7 @@ class TwoPassSession:
         self._shown = False  # the final replaced the interim on the client's screen
         if final.words:
             self._final_end_ms = max(self._final_end_ms, final.end_ms)
+            self._last_final = final.words
         if final.words and not final.warning:
             self._prompt = (self._prompt + " " + final.text)[-PROMPT_CHARS:]
         return [final, *self._interim()]
@@ -435,8 +490,9 @@ class TwoPassSession:
             if not future.cancelled():
                 logger.warning("accurate pass failed: %r", future.exception())
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=FAILED_WARNING)
-        # A word of the previous utterance (heard again for context) lies mostly before the cut between them.
-        words = tuple(w for w in future.result() if (w.start_ms + w.end_ms) / 2 >= pending.keep_from_ms)
+        words = future.result()
+        if pending.keep_from_ms:
+            words = words[context_words(words, self._last_final, pending.keep_from_ms) :]
         if not words:
             # Whisper heard no speech where the fast pass heard some: a cough the fast pass took for a word, or
             # words Whisper missed. Which it was cannot be told here, and a word is never dropped unsaid: the
