@@ -296,7 +296,8 @@ export class HistoryPanel {
 
   async _deleteAll() {
     const n = this.sessions.length;
-    const pageCopy = this.options.keeper.currentId !== null;
+    // Also when the page's first final is not written yet: the delete takes that one too.
+    const pageCopy = this.options.keeper.holdsTranscript;
     const ok = await this.options.keeper.delete('all');
     this.close();
     this._closeConfirm();

@@ -314,3 +314,66 @@ test('a recording started before the crashed session is looked for keeps its own
   assert.equal(byTitle.crashed.finalCount, 1);
   assert.equal(byTitle.live.finalCount, 2);
 });
+
+test('Clear before the first save has run: nothing is saved, and the next recording starts its own session', async () => {
+  const { keeper } = keeperOn(new IDBFactory());
+  keeper.startRun({ title: 'cleared', engine: 'local' });
+  keeper.addFinal(seg(0), 1000);
+  keeper.endRun(1000);
+  // Clear is pressed at once: the store has not even opened yet, so no session exists to delete.
+  keeper.discard();
+  keeper.startRun({ title: 'next', engine: 'local' });
+  keeper.addFinal(seg(1), 2000);
+  await keeper.flush();
+  const sessions = await keeper.query((s) => s.listSessions());
+  assert.deepEqual(sessions.map((s) => [s.title, s.finalCount]), [['next', 1]], 'the cleared transcript is gone');
+  const { finals } = await keeper.query((s) => s.getSession(sessions[0].id));
+  assert.deepEqual(finals.map((f) => f.text), [seg(1).text], 'the next recording does not append to it');
+});
+
+test('Delete all before the first save has run takes the pending transcript with it and lets go of it', async () => {
+  const locks = fakeLocks();
+  const { keeper, notices } = keeperOn(new IDBFactory(), { locks });
+  keeper.startRun({ title: 'pending', engine: 'local' });
+  keeper.addFinal(seg(0), 1000);
+  keeper.endRun(1000);
+  assert.equal(keeper.holdsTranscript, true, 'the page has a transcript being saved, though not written yet');
+  assert.equal(await keeper.delete('all'), true);
+  assert.deepEqual(await keeper.query((s) => s.listSessions()), []);
+  assert.equal(keeper.currentId, null);
+  assert.equal(locks.held.size, 0, 'no lock is left on the deleted session');
+  keeper.startRun({ title: 'after', engine: 'local' });
+  keeper.addFinal(seg(1), 2000);
+  await keeper.flush();
+  assert.deepEqual((await keeper.query((s) => s.listSessions())).map((s) => s.title), ['after']);
+  assert.deepEqual(notices, []);
+});
+
+test('an old tab that holds the database open and ignores versionchange cannot stall the page', async () => {
+  const { MIGRATIONS } = await import('../../static/transcripts/store.js');
+  const factory = new IDBFactory();
+  // An old tab: an open connection that never closes for an upgrade.
+  const old = await new Promise((resolve, reject) => {
+    const r = factory.open('k', 1);
+    r.onupgradeneeded = () => MIGRATIONS[0](r.result, r.transaction);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  const notices = [];
+  const keeper = new TranscriptKeeper({
+    open: () => openTranscriptStore({
+      indexedDB: factory, keyRange: IDBKeyRange, name: 'k', migrations: [...MIGRATIONS, () => {}],
+    }),
+    notify: (n) => notices.push(n),
+  });
+  try {
+    const outcome = await Promise.race([keeper.ready, new Promise((r) => setTimeout(() => r('hung'), 1000))]);
+    assert.equal(outcome, false, 'the keeper gives up on the store instead of waiting for the other tab');
+    assert.deepEqual(notices.map((n) => n.error.kind), ['blocked']);
+    assert.match(notices[0].message, /another tab/i);
+    assert.equal(await keeper.query((s) => s.listSessions()), null, 'the history panel gets an answer');
+  } finally {
+    // The old tab goes away: the upgrade that was waiting completes, and the late connection is closed again.
+    old.close();
+  }
+});
