@@ -37,7 +37,9 @@ export function summarise(s) {
  * @param {string} [exportedAt]
  */
 export function exportSaved(format, session, finals, exportedAt = new Date().toISOString()) {
-  const segments = finals.map((f) => ({ text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words }));
+  const segments = finals.map((f) => ({
+    text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words, estimated: f.estimated,
+  }));
   return exportAs(format, segments, {
     title: session.title,
     durationMs: session.durationMs,

@@ -215,7 +215,10 @@ test('deleting the page’s own session from the history lets go of it', async (
 
 test('a saved export equals the page export of the same transcript', async () => {
   const { keeper } = keeperOn(new IDBFactory());
-  const segments = [seg(0), { text: 'no times', startMs: null, endMs: null, words: [] }, seg(3)];
+  const segments = [
+    seg(0), { text: 'no times', startMs: null, endMs: null, words: [] },
+    { text: 'guessed times', startMs: 2500, endMs: 2900, words: [], estimated: true }, seg(3),
+  ];
   keeper.startRun({ title: 'My talk', engine: 'local' });
   for (const s of segments) keeper.addFinal(s, 3800);
   keeper.endRun(5000);
@@ -229,7 +232,8 @@ test('a saved export equals the page export of the same transcript', async () =>
   const row = summarise(session);
   assert.equal(row.engines, 'local');
   assert.equal(row.length, '00:05');
-  assert.equal(row.words, 'final number 0 no times final number 3');
+  assert.equal(row.words, 'final number 0 no times guessed times final number 3');
+  assert.match(exportSaved('json', session, finals, at).text, /"estimated": true/, 'the estimate survives saving');
   assert.equal(row.state, '');
   assert.equal(summarise({ ...session, state: 'interrupted', preview: '', engines: [] }).words, '(no words)');
 });
