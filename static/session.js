@@ -514,6 +514,8 @@ export class Session {
     if (old) old.cancel();
     this.endUpstream(false, this.grant);
     let lastError = reason;
+    /** @type {unknown} the last attempt's failure, whose code the final error carries */
+    let lastFailure = null;
     const first = /** @type {Grant} */ (this.grant);
     for (let attempt = 1; attempt <= this.maxReconnects; attempt++) {
       const finishing = this.machine.is('stopping');
@@ -566,6 +568,7 @@ export class Session {
         return;
       } catch (err) {
         lastError = err instanceof Error ? err.message : String(err);
+        lastFailure = err;
         if (this.attempt) this.attempt.cancel();
         this.attempt = null;
         if (grant) this.endUpstream(false, grant);
@@ -576,7 +579,7 @@ export class Session {
     const message = `Could not reconnect: ${lastError}`;
     this.reportTerminalLoss();
     this.emit({ type: 'error', fatal: true, message, cause: 'transport' });
-    this.fail(new Error(message));
+    this.fail(lastFailure instanceof ApiError ? new ApiError(message, lastFailure.status, lastFailure.code) : new Error(message));
   }
 
   /**

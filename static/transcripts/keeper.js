@@ -4,6 +4,8 @@
 // Pure ES module (no DOM): the page calls it synchronously from its event handlers and never waits on it; the
 // queue makes the session exist before its first final is written. Another tab of the same page is told apart from
 // a page that died mid-recording by a Web Lock held for as long as the page owns the session.
+import { toStoreError } from './store.js';
+
 /** @typedef {import('./store.js').TranscriptStore} TranscriptStore */
 /** @typedef {import('./store.js').SessionRecord} SessionRecord */
 /** @typedef {import('./store.js').FinalRecord} FinalRecord */
@@ -79,6 +81,7 @@ export class TranscriptKeeper {
         return false;
       }
       this.store = r.value;
+      this.store.onclose = () => this._error(toStoreError(new DOMException('closed', 'InvalidStateError')));
       if (this._cap) this.store.setCap(this._cap);
       return true;
     });

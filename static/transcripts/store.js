@@ -345,8 +345,14 @@ export class TranscriptStore {
     this.now = options.now ?? (() => Date.now());
     this.newId = options.newId ?? defaultId;
     this.closed = false;
-    // A newer page in another tab wants to upgrade: step aside (further calls report 'closed').
-    db.onversionchange = () => this.close();
+    /** @type {(() => void) | null} told when a newer page took the database away */
+    this.onclose = null;
+    // A newer page in another tab wants to upgrade: step aside (further calls report 'closed'), and say so now,
+    // not at the next write, which may be much later.
+    db.onversionchange = () => {
+      this.close();
+      this.onclose?.();
+    };
   }
 
   /** @param {Cap} cap */

@@ -136,7 +136,7 @@ test('Cancel during an outage reports the held audio it discards', async () => {
 
 test('giving up on reconnecting reports the held audio it discards', async () => {
   const w = world();
-  const { s, src, events } = await streaming(w);
+  const { s, src, events, states } = await streaming(w);
   for (let i = 0; i < 20; i++) src.onFrame(frame()); // 2 s sent, no final
   globalThis.fetch = async () => ({
     ok: false, status: 403, json: async () => ({ error: { code: 'forbidden', message: 'No.' } }),
@@ -144,6 +144,7 @@ test('giving up on reconnecting reports the held audio it discards', async () =>
   w.Sock.instances[0].serverClose(1006);
   await sleep(30);
   assert.equal(s.state, 'error');
+  assert.equal(states.at(-1)[1].code, 'forbidden', "the last attempt's code, not only its message");
   const dropped = ofType(events, 'dropped').at(-1);
   assert.equal(dropped?.droppedMs, 2000);
   assert.ok(events.indexOf(dropped) < events.indexOf(ofType(events, 'error').at(-1)), 'said before the end');

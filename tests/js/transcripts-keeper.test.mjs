@@ -381,3 +381,16 @@ test('an old tab that holds the database open and ignores versionchange cannot s
     old.close();
   }
 });
+
+test('a newer page upgrading the database in another tab: this page steps aside and says so at once', async () => {
+  const { MIGRATIONS } = await import('../../static/transcripts/store.js');
+  const factory = new IDBFactory();
+  const { keeper, notices } = keeperOn(factory);
+  assert.equal(await keeper.ready, true);
+  const newer = await openTranscriptStore({
+    indexedDB: factory, keyRange: IDBKeyRange, name: 'k', migrations: [...MIGRATIONS, () => {}],
+  });
+  assert.equal(newer.ok, true, 'the upgrade is not blocked by this page');
+  assert.deepEqual(notices.map((n) => n.error.kind), ['closed'], 'told without waiting for the next write');
+  newer.value.close();
+});
