@@ -54,6 +54,21 @@ HTMLAnchorElement.prototype.click = function () {
 """
 
 
+# Read in one go, so a final arriving meanwhile cannot make the counts disagree.
+LATENCY_JS = """
+() => {
+  const num = (id, key) => Number(document.getElementById(id).dataset[key] ?? NaN);
+  return {
+    finals: document.querySelectorAll('#transcript .final').length,
+    firstCount: num('latency-first', 'count'), firstP50: num('latency-first', 'p50'),
+    firstP95: num('latency-first', 'p95'),
+    finalCount: num('latency-final', 'count'), finalP50: num('latency-final', 'p50'),
+    finalP95: num('latency-final', 'p95'),
+  };
+}
+"""
+
+
 @pytest.fixture(scope="module")
 def ui_stack() -> Iterator[Stack]:
     with stack(ScriptedRecognizer(ms_per_word=WORD_MS, words_per_utterance=WORDS_PER_FINAL)) as s:
@@ -243,15 +258,14 @@ def test_streaming_transcript_latency_exports_and_diagnostics(
         announced = page.locator("#announcer p").all_inner_texts()
         assert announced[:2] == finals(page)[:2]
 
-        # Latency on the audio clock: scripted words come WORD_MS after the utterance starts; finals at once.
-        first = page.locator("#latency-first")
-        assert int(first.get_attribute("data-count") or 0) >= 2
-        p50, p95 = int(first.get_attribute("data-p50") or -1), int(first.get_attribute("data-p95") or -1)
-        assert WORD_MS <= p50 <= p95 <= 3000, (p50, p95)
-        final_lag = page.locator("#latency-final")
-        assert int(final_lag.get_attribute("data-count") or 0) >= 2
-        lag50, lag95 = int(final_lag.get_attribute("data-p50") or -1), int(final_lag.get_attribute("data-p95") or -1)
-        assert 0 <= lag50 <= lag95 <= 3000, (lag50, lag95)
+        # The latency readout, checked by what must hold whatever the machine's load (an upper bound in ms would
+        # only measure how busy the machine was): one final-lag sample per final shown, one first-interim sample per
+        # utterance, none before its audio (the scripted engine's first word needs WORD_MS of it), none negative.
+        shown = page.evaluate(LATENCY_JS)
+        assert shown["finalCount"] == shown["finals"] >= 2, shown
+        assert shown["finals"] <= shown["firstCount"] <= shown["finals"] + 1, shown
+        assert WORD_MS <= shown["firstP50"] <= shown["firstP95"], shown
+        assert 0 <= shown["finalP50"] <= shown["finalP95"], shown
 
         stop(page)
         texts = finals(page)

@@ -7,12 +7,14 @@
 /** @typedef {{text: string, startMs: number, endMs: number}} Word */
 
 /**
- * One final. Wiro finals carry no times (null); see estimateTimes() for how they are placed.
- * @typedef {{text: string, startMs: number|null, endMs: number|null, words?: Word[]}} Segment
+ * One final. Wiro finals carry no provider times: null, or the client's estimate from when the words arrived
+ * (`estimated`); see estimateTimes() for how missing ones are placed.
+ * @typedef {{text: string, startMs: number|null, endMs: number|null, words?: Word[], estimated?: boolean}} Segment
  */
 
 /**
- * A segment with times filled in. `estimated` is true when either time was not given by the provider.
+ * A segment with times filled in. `estimated` is true when either time was not given by the provider (missing, or
+ * the client's own estimate).
  * @typedef {{text: string, startMs: number, endMs: number, words: Word[], estimated: boolean}} TimedSegment
  */
 
@@ -114,7 +116,7 @@ export function estimateTimes(segments, options = {}) {
     }
     return limit;
   };
-  const estimated = starts.map((s, i) => s === null || ends[i] === null);
+  const estimated = starts.map((s, i) => s === null || ends[i] === null || segments[i].estimated === true);
   let prevEnd = 0;
   for (let i = 0; i < n; i++) {
     const s = starts[i];
@@ -363,7 +365,7 @@ function shortStamp(ms) {
 export function toTxt(segments, options = {}) {
   const paragraphs = estimateTimes(segments, options)
     .filter((s) => s.text)
-    .map((s) => (options.timestamps ? `${shortStamp(s.startMs)} ${s.text}` : s.text));
+    .map((s) => (options.timestamps ? `${s.estimated ? '≈' : ''}${shortStamp(s.startMs)} ${s.text}` : s.text));
   return paragraphs.length ? `${paragraphs.join('\n\n')}\n` : '';
 }
 
@@ -401,8 +403,9 @@ export function toVtt(segments, options = {}) {
 }
 
 /**
- * Pretty JSON `{meta, segments: [{text, startMs, endMs, words}]}`: the finals as received, text untouched and
- * missing times left null (estimates belong to the subtitle formats, not to the data).
+ * Pretty JSON `{meta, segments: [{text, startMs, endMs, words, estimated}]}`: the finals as received, text untouched
+ * and missing times left null (estimates belong to the subtitle formats, not to the data); `estimated` marks times
+ * the client guessed (Wiro's, from when the words arrived), so nobody takes them for the provider's.
  * @param {Segment[]} segments
  * @param {object} [meta]
  * @returns {string}
@@ -415,6 +418,7 @@ export function toJson(segments, meta = {}) {
     words: Array.isArray(s.words)
       ? s.words.map((w) => ({ text: w.text, startMs: w.startMs, endMs: w.endMs }))
       : [],
+    estimated: s.estimated === true,
   }));
   return `${JSON.stringify({ meta, segments: out }, null, 2)}\n`;
 }

@@ -13,8 +13,11 @@
 /** @typedef {'idle'|'starting'|'connecting'|'streaming'|'reconnecting'|'stopping'|'stopped'|'cancelled'|'error'} SessionState */
 
 /**
- * What a state carries besides its name: the reconnect attempt, or the error's message.
- * @typedef {{attempt?: number, delayMs?: number, bufferedMs?: number, reason?: string, message?: string}} StateDetail
+ * What a state carries besides its name: the reconnect attempt, or the error's message and, when the failure had
+ * one, its code (a CaptureError's such as 'denied', an ApiError's such as 'rate_limited'), so a caller can act on it
+ * without parsing the message.
+ * @typedef {{attempt?: number, delayMs?: number, bufferedMs?: number, reason?: string, message?: string,
+ *   code?: string}} StateDetail
  */
 
 /** @typedef {(from: SessionState, to: SessionState, detail: StateDetail) => void} StateListener */

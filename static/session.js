@@ -68,6 +68,8 @@ import { StateMachine } from './session-state.js';
  *   15000): a provider that needs more audio before its next final must not wait forever
  * @property {() => number} [now]  ms, for the stall above (default Date.now)
  * @property {number} [grantTimeoutMs]  how long a grant request may take before it counts as failed (default 20000)
+ * @property {number} [stopTimeoutMs]  the most stop() waits for the last finals, reconnects included (default
+ *   30000); past it the session ends in `error` and says how much audio was not transcribed
  * @property {import('./providers/stream.js').ClientOptions} [clientOptions]
  */
 
@@ -144,6 +146,17 @@ const RETRYABLE_STATUS = new Set([0, 429, 502, 503, 504]);
 // cut from the new session's first utterance where it matches the end of what was already final.
 const UNTIMED_COMMIT_MARGIN_MS = 2000;
 const OVERLAP_MIN_WORDS = 2;
+// While disconnected, loss grows with every frame the replay buffer pushes out: it is announced when it starts and
+// then only when it has grown this much more (the exact figure follows with the reconnect or the end), so the
+// page's live region is not read out several times a second.
+const DROP_REPORT_STEP_MS = 5000;
+const DEFAULT_STOP_TIMEOUT_MS = 30000;
+
+/** @param {unknown} err @returns {string | undefined} the code a CaptureError or ApiError carries */
+function codeOf(err) {
+  const code = err && typeof err === 'object' && 'code' in err ? err.code : undefined;
+  return typeof code === 'string' && code ? code : undefined;
+}
 
 /** @param {string} word */
 const plain = (word) => word.toLowerCase().replace(/[^\p{L}\p{N}']/gu, '');
@@ -189,7 +202,15 @@ export class Session {
     this.maxReconnects = options.maxReconnects ?? 8;
     /** Audio reported lost before the current disconnect (ms). */
     this.lostBeforeMs = 0;
+    /** Audio known lost so far (ms), whether or not announced yet. */
     this.reportedDroppedMs = 0;
+    /** The figure the last `dropped` event carried, and the one it carried when the current outage began. */
+    this.announcedDroppedMs = 0;
+    this.outageAnnouncedMs = 0;
+    /** @type {{capture: CaptureLike, time: number} | null} the source's clock when this session started */
+    this.clockStart = null;
+    /** @type {StateDetail | null} the microphone is gone for good: the stop under way ends in this error */
+    this.sourceFailure = null;
     /** @type {Promise<void> | null} resolves once a client is streaming again after a drop */
     this.reconnecting = null;
     /** @type {(() => void) | null} cuts the backoff wait short (Stop or Cancel during a reconnect) */
@@ -262,6 +283,9 @@ export class Session {
     }
     this.capture = capture;
     this.startedAt = Date.now();
+    // A caller's AudioContext may have run long before this session: its clock counts from its own start.
+    const ctx = capture.context;
+    if (ctx && typeof ctx.currentTime === 'number') this.clockStart = { capture, time: ctx.currentTime };
     this.machine.to('connecting');
     try {
       await client.start();
@@ -337,7 +361,7 @@ export class Session {
     if (this.machine.final || !this.buffer) return;
     this.buffer.push(pcm);
     if (this.reconnecting) {
-      this.reportDrops();
+      this.reportDrops(true);
     } else if (this.client) {
       this.client.sendAudio(pcm);
     }
@@ -371,6 +395,7 @@ export class Session {
           this.beginReconnect(event.cause === 'expired' ? 'the access token expired' : event.message);
           return;
         }
+        if (event.fatal) this.reportTerminalLoss();
         this.emit(event);
         if (event.fatal && !this.machine.final) this.fail(new Error(event.message));
         return;
@@ -384,7 +409,7 @@ export class Session {
         return;
       case 'final': {
         const shifted = this.clock.shiftEvent(event);
-        if (this.overlapTail) {
+        if (this.overlapTail && shifted.text) {
           shifted.text = stripOverlap(this.overlapTail, shifted.text);
           this.overlapTail = null;
         }
@@ -412,9 +437,10 @@ export class Session {
     this.heldSince = null;
   }
 
-  /** @param {SessionEvent} event */
+  /** @param {SessionEvent} event  nothing reaches the page once the session is over (a client's `closed` after
+   * the session's error, say): what the end means is said before it */
   emit(event) {
-    if (this.machine.is('cancelled')) return;
+    if (this.machine.final) return;
     try {
       this.options.onEvent({ ...event, atMs: this.audioMs });
     } catch (err) {
@@ -422,21 +448,45 @@ export class Session {
     }
   }
 
-  /** Report the audio lost so far, when it grew. */
-  reportDrops() {
+  /**
+   * Report the audio lost so far, when it grew.
+   * @param {boolean} [ongoing]  called per frame during an outage: announce the start of a loss, then only steps
+   */
+  reportDrops(ongoing = false) {
     if (!this.buffer) return;
-    const dropped = Math.round(this.lostBeforeMs + this.buffer.gapMs);
-    if (dropped > this.reportedDroppedMs) {
-      this.reportedDroppedMs = dropped;
-      this.emit({ type: 'dropped', droppedMs: dropped });
-    }
+    this.announceLoss(Math.round(this.lostBeforeMs + this.buffer.gapMs), ongoing);
+  }
+
+  /**
+   * @param {number} dropped  audio lost so far (ms)
+   * @param {boolean} ongoing
+   */
+  announceLoss(dropped, ongoing) {
+    if (dropped > this.reportedDroppedMs) this.reportedDroppedMs = dropped;
+    const grown = this.reportedDroppedMs - this.announcedDroppedMs;
+    if (grown <= 0) return;
+    const firstOfOutage = this.announcedDroppedMs === this.outageAnnouncedMs;
+    if (ongoing && !firstOfOutage && grown < DROP_REPORT_STEP_MS) return;
+    this.announcedDroppedMs = this.reportedDroppedMs;
+    this.emit({ type: 'dropped', droppedMs: this.reportedDroppedMs });
+  }
+
+  /**
+   * The session is ending without a replay: the audio no final covered, held or already pushed out, is lost.
+   * Said before the end, since nothing reaches the page after it.
+   */
+  reportTerminalLoss() {
+    if (!this.buffer || this.machine.final) return;
+    this.announceLoss(Math.round(this.lostBeforeMs + this.buffer.gapMs + this.buffer.pendingMs), false);
   }
 
   /** @param {unknown} err  the session is over: state `error`, everything released */
   fail(err) {
     const message = err instanceof Error ? err.message : String(err);
     if (this.machine.final) return;
-    this.machine.to('error', { message });
+    this.reportTerminalLoss();
+    const code = codeOf(err);
+    this.machine.to('error', code ? { message, code } : { message });
     if (this.wake) this.wake();
     if (this.capture) this.capture.release();
     if (this.client) this.client.cancel();
@@ -449,6 +499,7 @@ export class Session {
     if (this.reconnecting || this.machine.final) return;
     const old = this.client;
     this.client = null;
+    this.outageAnnouncedMs = this.announcedDroppedMs;
     // What no final covered and the buffer could not keep is lost from here on: say so now.
     this.reportDrops();
     this.reconnecting = this.reconnectLoop(reason, old).finally(() => { this.reconnecting = null; });
@@ -463,6 +514,8 @@ export class Session {
     if (old) old.cancel();
     this.endUpstream(false, this.grant);
     let lastError = reason;
+    /** @type {unknown} the last attempt's failure, whose code the final error carries */
+    let lastFailure = null;
     const first = /** @type {Grant} */ (this.grant);
     for (let attempt = 1; attempt <= this.maxReconnects; attempt++) {
       const finishing = this.machine.is('stopping');
@@ -515,6 +568,7 @@ export class Session {
         return;
       } catch (err) {
         lastError = err instanceof Error ? err.message : String(err);
+        lastFailure = err;
         if (this.attempt) this.attempt.cancel();
         this.attempt = null;
         if (grant) this.endUpstream(false, grant);
@@ -523,8 +577,9 @@ export class Session {
     }
     if (this.machine.final) return;
     const message = `Could not reconnect: ${lastError}`;
+    this.reportTerminalLoss();
     this.emit({ type: 'error', fatal: true, message, cause: 'transport' });
-    this.fail(new Error(message));
+    this.fail(lastFailure instanceof ApiError ? new ApiError(message, lastFailure.status, lastFailure.code) : new Error(message));
   }
 
   /**
@@ -584,7 +639,10 @@ export class Session {
       return;
     }
     try {
-      if (capture) await capture.release();
+      if (capture) {
+        await capture.release();
+        if (this.capture === capture) this.capture = null;
+      }
       // The chosen device went away: the system default is the one most likely to be there.
       const next = await this.openMicrophone();
       if (this.machine.final || this.machine.is('stopping')) {
@@ -595,8 +653,23 @@ export class Session {
       this.emit({ type: 'source', message: `${reason} Switched to the default microphone.`, recovered: true });
     } catch (err) {
       const detail = err instanceof Error ? err.message : String(err);
-      this.emit({ type: 'source', message: `${reason} ${detail}`, recovered: false });
+      const message = `${reason} ${detail}`;
+      this.emit({ type: 'source', message, recovered: false });
+      this.endForSource(message, err);
     }
+  }
+
+  /**
+   * No microphone and nothing left to try: streaming on would show "Listening" over a dead microphone. The provider
+   * is asked for the words it already has (as Stop does), then the session ends in `error` with the cause's code.
+   * @param {string} message
+   * @param {unknown} err
+   */
+  endForSource(message, err) {
+    if (this.machine.final || this.stopping) return;
+    const code = codeOf(err);
+    this.sourceFailure = code ? { message, code } : { message };
+    this.stop().catch(() => {});
   }
 
   /** Graceful: the source's tail is sent, then the provider is asked to finish and its last finals arrive. A
@@ -623,26 +696,54 @@ export class Session {
       this.endUpstream();
       return;
     }
+    const boundMs = this.options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
+    const timedOut = new Promise((resolve) => { timer = setTimeout(() => resolve('timeout'), boundMs); });
     try {
-      if (this.capture) await this.capture.stop();
-      for (let round = 0; round <= this.maxReconnects; round++) {
-        if (this.reconnecting) {
-          if (this.wake) this.wake();
-          await this.reconnecting.catch(() => {});
-        }
-        if (!this.machine.is('stopping')) break;
-        if (this.client) await this.client.stop();
-        if (!this.reconnecting) break;
-      }
+      // An outage can otherwise hold Stop for minutes (each reconnect waits for a grant, then for the socket).
+      const outcome = await Promise.race([this.finish().then(() => 'done'), timedOut]);
+      if (outcome === 'timeout' && this.machine.is('stopping')) this.giveUpStop(boundMs);
     } finally {
+      clearTimeout(timer);
       this.endUpstream();
-      if (this.machine.is('stopping')) this.machine.to('stopped');
+      if (this.machine.is('stopping')) {
+        if (this.sourceFailure) this.machine.to('error', this.sourceFailure);
+        else this.machine.to('stopped');
+      }
     }
+  }
+
+  /** The source's tail, then the provider's last finals, through any reconnects. */
+  async finish() {
+    if (this.capture) await this.capture.stop();
+    for (let round = 0; round <= this.maxReconnects; round++) {
+      if (this.reconnecting) {
+        if (this.wake) this.wake();
+        await this.reconnecting.catch(() => {});
+      }
+      if (!this.machine.is('stopping')) break;
+      if (this.client) await this.client.stop();
+      if (!this.reconnecting) break;
+    }
+  }
+
+  /** @param {number} boundMs  Stop waited this long: end now and say what did not make it */
+  giveUpStop(boundMs) {
+    this.reportTerminalLoss();
+    const lostS = (this.reportedDroppedMs / 1000).toFixed(1);
+    const message = `Stopped after ${Math.round(boundMs / 100) / 10} s without the last words: `
+      + `${lostS} s of audio were not transcribed.`;
+    this.emit({ type: 'error', fatal: true, message, cause: 'transport' });
+    this.fail(new Error(message));
   }
 
   /** Abandon the session now: nothing more reaches onEvent. */
   cancel() {
     if (this.machine.final) return;
+    // Audio held during an outage was never sent: cancelling throws it away, and that is said. (Audio already sent
+    // is the user's to abandon: the words still in recognition are what Cancel means.)
+    if (this.reconnecting) this.reportTerminalLoss();
     this.machine.to('cancelled');
     if (this.wake) this.wake();
     if (this.capture) this.capture.release();
@@ -676,7 +777,12 @@ export class Session {
     const rate = grant ? grant.sample_rate : null;
     const frameSamples = grant ? grant.frame_samples : 0;
     const ctx = capture && capture.context;
-    const elapsedS = ctx && typeof ctx.currentTime === 'number' ? ctx.currentTime : (Date.now() - this.startedAt) / 1000;
+    const start = this.clockStart;
+    // The source's clock when it is the one this session started with; after a microphone was replaced, the wall
+    // clock (the time without a microphone counts as expected frames not sent, which is what happened).
+    const elapsedS = ctx && start && start.capture === capture && typeof ctx.currentTime === 'number'
+      ? ctx.currentTime - start.time
+      : (Date.now() - this.startedAt) / 1000;
     return {
       provider: grant ? grant.provider : undefined,
       protocol: grant ? grant.protocol : undefined,

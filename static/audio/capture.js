@@ -109,6 +109,20 @@ export async function resumeContext(context, ms) {
   }
 }
 
+/**
+ * Take the source and the worklet out of the graph and stop the worklet: a disconnected AudioWorkletNode keeps
+ * running (its process() is still called) until it says it is done, and only its port can tell it to.
+ * @param {AudioNode | null} source
+ * @param {AudioWorkletNode | null} node
+ */
+function detach(source, node) {
+  try { source?.disconnect(); } catch { /* already disconnected */ }
+  if (!node) return;
+  try { node.disconnect(); } catch { /* already disconnected */ }
+  node.port.onmessage = null;
+  try { node.port.postMessage({ type: 'stop' }); } catch { /* port closed with its context */ }
+}
+
 /** Contexts the worklet module was added to: adding it again is not needed (and some browsers refuse). */
 const workletReady = new WeakSet();
 
@@ -166,9 +180,7 @@ export class Capture {
     this.released = true;
     this.unlisten();
     if (this.owns.ownsStream) for (const track of this.stream.getTracks()) track.stop();
-    try { this.source.disconnect(); } catch { /* already disconnected */ }
-    try { this.node.disconnect(); } catch { /* already disconnected */ }
-    this.node.port.onmessage = null;
+    detach(this.source, this.node);
     if (!this.owns.ownsContext || this.context.state === 'closed') return Promise.resolve();
     return this.context.close().catch(() => {});
   }
@@ -207,14 +219,18 @@ export async function startCapture(options) {
   }
   /** @type {Capture | null} */
   let made = null;
+  /** @type {MediaStreamAudioSourceNode | null} */
+  let source = null;
+  /** @type {AudioWorkletNode | null} */
+  let node = null;
   try {
     const url = options.workletUrl || new URL('./pcm-processor.js', import.meta.url).href;
     if (!workletReady.has(context)) {
       await context.audioWorklet.addModule(url);
       workletReady.add(context);
     }
-    const source = context.createMediaStreamSource(stream);
-    const node = new AudioWorkletNode(context, 'pcm-processor', {
+    source = context.createMediaStreamSource(stream);
+    node = new AudioWorkletNode(context, 'pcm-processor', {
       numberOfInputs: 1,
       numberOfOutputs: 0,
       // Mono by the browser's own down-mix rule (0.5·(L+R)) before the worklet sees it.
@@ -225,7 +241,8 @@ export async function startCapture(options) {
     });
     const capture = new Capture(stream, context, node, source, { ownsStream, ownsContext });
     made = capture;
-    node.port.onmessage = (event) => {
+    const port = node.port;
+    port.onmessage = (event) => {
       const msg = event.data;
       if (!msg) return;
       if (msg.type === 'frame') {
@@ -235,7 +252,7 @@ export async function startCapture(options) {
         options.onLevel({ rms: msg.rms, peak: msg.peak, silent: msg.silent });
       }
     };
-    node.port.start();
+    port.start();
     source.connect(node);
     const onEnded = () => {
       if (!capture.stopping && !capture.released && options.onInterrupted) {
@@ -260,6 +277,8 @@ export async function startCapture(options) {
     return capture;
   } catch (err) {
     if (made) made.unlisten();
+    // A caller's context outlives this failure: once it runs, a graph left connected would feed onFrame.
+    detach(source, node);
     if (ownsStream) for (const track of stream.getTracks()) track.stop();
     if (ownsContext) context.close().catch(() => {});
     if (err instanceof CaptureError) throw err;

@@ -3,6 +3,7 @@
 //
 // Port vocabulary (one place, see capture.js):
 //   node -> processor  {type: 'flush'}                          release the resampler's delayed tail, then stop
+//                      {type: 'stop'}                           stop now, tail discarded (the capture was released)
 //   processor -> node  {type: 'frame', pcm: ArrayBuffer, seq}   one frame of PCM16LE at outRate (buffer transferred)
 //                      {type: 'level', rms, peak, silent}       every ~50 ms: linear levels of the device-rate input
 //                      {type: 'flushed', frames, inSamples}     after 'flush': totals; no message follows
@@ -26,7 +27,11 @@ class PcmProcessor extends AudioWorkletProcessor {
     this.levelSum = 0;
     this.levelPeak = 0;
     this.port.onmessage = (event) => {
-      if (event.data && event.data.type === 'flush') this.flush();
+      const type = event.data && event.data.type;
+      if (type === 'flush') this.flush();
+      // A disconnected node still has process() called while it returns true: without this it would resample
+      // silence and post frames until the context closes, which a caller's long-lived context never does.
+      else if (type === 'stop') this.stopped = true;
     };
   }
 

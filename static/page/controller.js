@@ -41,7 +41,8 @@ import { formatTime } from './format.js';
  * @property {(label: string) => void} addBreak
  * @property {() => void} clearTranscript
  * @property {(message: string) => void} showError
- * @property {(message: string, kind?: 'warning'|'info') => void} addWarning
+ * @property {(message: string, kind?: 'warning'|'info', key?: string) => void} addWarning  a warning with a key
+ *   replaces the one shown with the same key (a figure that grows stays one line)
  * @property {() => void} clearWarnings
  * @property {(db: number | null) => void} showLevel
  * @property {(message: string) => void} showLevelWarning
@@ -99,6 +100,8 @@ export const NO_INPUT_MS = 3000;
 // The clipping warning stays up this long after the last clipped block, so it can be read.
 export const CLIP_HOLD_MS = 2000;
 const CLIP_PEAK = 0.999;
+// The loss figure of a run is one warning, updated in place: it only grows.
+const LOSS_WARNING = 'loss';
 
 /** @param {unknown} err */
 export const messageOf = (err) => (err instanceof Error ? err.message : String(err)) || 'Something went wrong.';
@@ -318,8 +321,11 @@ export class RunController {
         this.view.setInterim(event.text);
         break;
       case 'final': {
-        run.latency.onFinal(latencyTimes(event), at);
-        this.view.showLatency(run.latency.stats());
+        // An empty final is silence the provider has finished with: no utterance, so no latency to measure.
+        if (event.text.trim()) {
+          run.latency.onFinal(latencyTimes(event), at);
+          this.view.showLatency(run.latency.stats());
+        }
         const shift = (/** @type {number|null} */ t) => (typeof t === 'number' ? this.onTranscriptClock(run, t) : null);
         /** @type {Segment} */
         const segment = {
@@ -352,7 +358,7 @@ export class RunController {
         const replayed = `${(event.replayedMs / 1000).toFixed(1)} s of audio were sent again`;
         if (event.droppedMs > 0) {
           this.view.addWarning(`Reconnected: ${replayed}; ${(event.droppedMs / 1000).toFixed(1)} s could not be kept, `
-            + 'so the transcript has a gap.');
+            + 'so the transcript has a gap.', 'warning', LOSS_WARNING);
         } else {
           this.view.addWarning(`Reconnected: ${replayed}, so nothing was lost.`, 'info');
         }
@@ -360,7 +366,7 @@ export class RunController {
       }
       case 'dropped':
         this.view.addWarning(`${(event.droppedMs / 1000).toFixed(1)} s of audio could not be kept while disconnected: `
-          + 'the transcript has a gap there.');
+          + 'the transcript has a gap there.', 'warning', LOSS_WARNING);
         break;
       case 'error':
         // A fatal one is followed by the session's `error` state, which ends the run.

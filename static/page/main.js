@@ -273,9 +273,19 @@ export function mountPage(win = window) {
     media.addEventListener('devicechange', () => { loadMicrophones().catch(() => {}); });
   }
 
+  /** Start (and a file) come to life once the engines are known and every handler above is attached. */
+  function enableStart() {
+    if (controller.running || !Object.values(providers).some((p) => p.configured)) return;
+    controls.start.disabled = false;
+    controls.file.disabled = false;
+  }
+
   view.showLatency(new LatencyTracker().stats());
   loadProviders()
-    .then(() => loadMicrophones())
+    .then(() => {
+      enableStart();
+      return loadMicrophones();
+    })
     .catch((err) => view.showError(`Could not load the app's settings (${messageOf(err)}). Reload the page; if it persists, check that the server is running.`))
     .then(() => saved.load())
     .finally(() => {

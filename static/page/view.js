@@ -253,10 +253,17 @@ export function createView(doc, controls) {
       el.textContent = message;
       el.hidden = !message;
     },
-    addWarning(message, kind = 'warning') {
+    addWarning(message, kind = 'warning', key) {
       const list = $('warnings');
+      const same = key ? [...list.children].find((el) => /** @type {HTMLElement} */ (el).dataset.key === key) : undefined;
+      if (same) {
+        same.className = kind;
+        same.textContent = message;
+        return;
+      }
       const p = doc.createElement('p');
       p.className = kind;
+      if (key) p.dataset.key = key;
       p.textContent = message;
       list.append(p);
       while (list.childElementCount > 3) list.firstElementChild?.remove();

@@ -51,6 +51,8 @@
  * @property {number} [maxQueuedMs]      audio buffered before the session is ready (default 30000)
  * @property {Timers} [timers]
  * @property {() => number} [now]       ms since the epoch, for the grant's expiry (default Date.now)
+ * @property {number} [livenessTimeoutMs]  a streaming socket that receives nothing and sends nothing out of its
+ *   buffer this long is taken for dead (default 10000; 0: never)
  * @property {boolean} [interims]        Truebar: ask for interim results (default true)
  * @property {number} [utteranceGapMs]   Wiro: silence in increments that ends an utterance (default 1500)
  * @property {number} [endGraceMs]       Wiro: wait after task_end for task_postprocess_end (default 2000)
@@ -85,6 +87,9 @@ export const DEFAULTS = Object.freeze({
   // After we close, a browser fires `close` once the closing handshake ends; a dead peer must not hang
   // stop().
   closeWaitMs: 3000,
+  // A half-open socket accepts send() for ever while nothing leaves the machine: well before the replay buffer's
+  // 30 s are pushed out, it is given up and replaced.
+  livenessTimeoutMs: 10000,
   // A failure this close to the grant's expiry is taken for the expiry (clocks differ a little).
   expirySkewS: 5,
 });

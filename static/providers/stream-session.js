@@ -17,6 +17,9 @@ import { toInt16 } from './wire.js';
 const CONNECTING = 0;
 const OPEN = 1;
 
+/** @param {WebSocket} ws  bytes queued by send() and not yet handed to the network (0 where not reported) */
+const bufferedOf = (ws) => (typeof ws.bufferedAmount === 'number' ? ws.bufferedAmount : 0);
+
 /** @type {Timers} */
 const GLOBAL_TIMERS = {
   // Wrapped: calling window.setTimeout with another `this` throws "Illegal invocation" in browsers.
@@ -69,6 +72,10 @@ export class StreamSession {
     this._expiresAt = typeof grant.expires_at === 'number' && Number.isFinite(grant.expires_at) ? grant.expires_at : null;
     this._now = opts.now ?? Date.now;
     this._queue = new FrameQueue(Math.ceil((opts.maxQueuedMs ?? DEFAULTS.maxQueuedMs) / this._frameMs));
+    this._livenessMs = opts.livenessTimeoutMs ?? DEFAULTS.livenessTimeoutMs;
+    /** When (this._now) the socket last showed it was alive: a message came, or its send buffer drained. */
+    this._aliveAt = 0;
+    this._lastBuffered = 0;
 
     /** @type {ClientState} */
     this.state = STATE.IDLE;
@@ -214,6 +221,7 @@ export class StreamSession {
   markReady() {
     if (this._ended || this.state !== STATE.CONFIGURING) return;
     this._disarm('ready');
+    this._aliveAt = this._now();
     this._setState(STATE.STREAMING);
     for (const frame of this._queue.drain()) this._transmit(frame);
     if (this._queue.dropped > 0) {
@@ -324,11 +332,33 @@ export class StreamSession {
 
   /** @param {Int16Array} pcm */
   _transmit(pcm) {
+    const ws = /** @type {WebSocket} */ (this._ws);
+    if (!this._alive(ws)) return;
     const payload = this._protocol.encodeFrame(pcm);
-    /** @type {WebSocket} */ (this._ws).send(payload);
+    ws.send(payload);
+    this._lastBuffered = bufferedOf(ws);
     this.framesSent += 1;
     this.bytesSent += payload.byteLength;
     this.samplesSent += pcm.length;
+  }
+
+  /**
+   * Liveness, checked as audio goes out (no timer of its own): a socket whose peer vanished without a close (a
+   * NAT or Wi-Fi change) keeps accepting send() while its buffer only grows. Nothing received and nothing drained
+   * for livenessTimeoutMs means dead: it fails as a transport error, which the session answers with a reconnect.
+   * A quiet provider is not dead as long as the buffer drains.
+   * @param {WebSocket} ws
+   * @returns {boolean} false when the socket was given up
+   */
+  _alive(ws) {
+    const now = this._now();
+    const buffered = bufferedOf(ws);
+    if (buffered === 0 || buffered < this._lastBuffered) this._aliveAt = now;
+    if (!(this._livenessMs > 0) || now - this._aliveAt < this._livenessMs) return true;
+    const seconds = Math.round((now - this._aliveAt) / 100) / 10;
+    this.fail(`The connection to ${this.label} stopped responding (nothing received for ${seconds} s, `
+      + `${Math.round(buffered / 1024)} KiB of audio stuck in the send buffer).`, 'transport');
+    return false;
   }
 
   _onOpen() {
@@ -341,6 +371,7 @@ export class StreamSession {
   /** @param {MessageEvent} ev */
   _onMessage(ev) {
     this._gotMessage = true;
+    this._aliveAt = this._now();
     // Both providers speak JSON text only; a binary frame from them carries nothing we use.
     if (this._ended || typeof ev.data !== 'string') return;
     this._protocol.onText(ev.data);

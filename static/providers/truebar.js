@@ -197,12 +197,10 @@ export class TruebarClient extends SessionClient {
       case 'segment':
         if (!msg.isFinal) {
           session.emit({ type: EVENT.PARTIAL, text: msg.text, startMs: msg.startMs, endMs: msg.endMs });
-        } else if (msg.text) {
+        } else {
+          // A final with no words (silence) is still a final: it says the audio up to endMs needs no replay.
           const { text, startMs, endMs, words } = msg;
           session.emit({ type: EVENT.FINAL, text, startMs, endMs, words });
-        } else {
-          // A final with no words commits nothing, but the interim it closes must disappear.
-          session.emit({ type: EVENT.PARTIAL, text: '', startMs: msg.startMs, endMs: msg.endMs });
         }
         return;
       case 'warning':

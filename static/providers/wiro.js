@@ -192,7 +192,11 @@ export class WiroClient extends SessionClient {
         this._commitUtterance();
         if (session.state === 'finishing') {
           // Post-processing normally follows; when the balance ran out it never comes.
-          this._graceTimer = session.timers.setTimeout(() => session.finish(), this._endGraceMs);
+          this._clearGraceTimer();
+          this._graceTimer = session.timers.setTimeout(() => {
+            this._graceTimer = null;
+            session.finish();
+          }, this._endGraceMs);
         } else {
           session.fail(
             `${session.label} ended the task before it was asked to (balance used up or the model exited).`,
@@ -266,12 +270,16 @@ export class WiroClient extends SessionClient {
     }
   }
 
-  _onEnd() {
-    this._commitUtterance();
+  _clearGraceTimer() {
     if (this._graceTimer !== null) {
       this._session.timers.clearTimeout(this._graceTimer);
       this._graceTimer = null;
     }
+  }
+
+  _onEnd() {
+    this._commitUtterance();
+    this._clearGraceTimer();
   }
 }
 

@@ -37,7 +37,9 @@ export function summarise(s) {
  * @param {string} [exportedAt]
  */
 export function exportSaved(format, session, finals, exportedAt = new Date().toISOString()) {
-  const segments = finals.map((f) => ({ text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words }));
+  const segments = finals.map((f) => ({
+    text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words, estimated: f.estimated,
+  }));
   return exportAs(format, segments, {
     title: session.title,
     durationMs: session.durationMs,
@@ -296,7 +298,8 @@ export class HistoryPanel {
 
   async _deleteAll() {
     const n = this.sessions.length;
-    const pageCopy = this.options.keeper.currentId !== null;
+    // Also when the page's first final is not written yet: the delete takes that one too.
+    const pageCopy = this.options.keeper.holdsTranscript;
     const ok = await this.options.keeper.delete('all');
     this.close();
     this._closeConfirm();

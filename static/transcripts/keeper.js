@@ -4,6 +4,8 @@
 // Pure ES module (no DOM): the page calls it synchronously from its event handlers and never waits on it; the
 // queue makes the session exist before its first final is written. Another tab of the same page is told apart from
 // a page that died mid-recording by a Web Lock held for as long as the page owns the session.
+import { toStoreError } from './store.js';
+
 /** @typedef {import('./store.js').TranscriptStore} TranscriptStore */
 /** @typedef {import('./store.js').SessionRecord} SessionRecord */
 /** @typedef {import('./store.js').FinalRecord} FinalRecord */
@@ -43,7 +45,7 @@ export function errorMessage(error) {
     return 'The saved copy of this transcript was deleted (in another tab?): what follows is not being saved. '
       + 'Clear or reload to start a new saved transcript.';
   }
-  const tail = error.kind === 'quota' || error.kind === 'unavailable' || error.kind === 'failed'
+  const tail = error.kind === 'quota' || error.kind === 'unavailable' || error.kind === 'failed' || error.kind === 'blocked'
     ? ' The page still works, but this transcript is not being saved: export it before you leave.'
     : '';
   return `${error.message}${tail}`;
@@ -79,6 +81,7 @@ export class TranscriptKeeper {
         return false;
       }
       this.store = r.value;
+      this.store.onclose = () => this._error(toStoreError(new DOMException('closed', 'InvalidStateError')));
       if (this._cap) this.store.setCap(this._cap);
       return true;
     });
@@ -216,6 +219,27 @@ export class TranscriptKeeper {
     });
   }
 
+  /**
+   * Whether the page has a transcript being saved: a stored session, or one its first queued final will create.
+   * Sync, for the page to decide whether a delete takes its copy too.
+   */
+  get holdsTranscript() {
+    return this.currentId !== null || this._meta !== null;
+  }
+
+  /**
+   * Let go of the page's transcript where the queue has got to. Writes queued before (a first final whose session
+   * does not exist yet) may still create or set `currentId`: reading it here, in turn, catches those too.
+   * @param {string | null} known  the id at the time of the call
+   * @returns {string | null} the session let go of
+   */
+  _letGo(known) {
+    const id = this.currentId ?? known;
+    this.currentId = null;
+    this._unlock();
+    return id;
+  }
+
   /** @param {number} durationMs */
   endRun(durationMs) {
     return this._enqueue(async (store) => {
@@ -223,13 +247,13 @@ export class TranscriptKeeper {
     });
   }
 
-  /** The page's transcript is cleared: so is its stored copy. */
+  /** The page's transcript is cleared: so is its stored copy, including one its pending first save creates. */
   discard() {
-    const id = this.currentId;
+    const known = this.currentId;
     this.currentId = null;
     this._meta = null;
-    this._unlock();
     return this._enqueue(async (store) => {
+      const id = this._letGo(known);
       if (id) this._report(await store.deleteSession(id));
     });
   }
@@ -254,9 +278,12 @@ export class TranscriptKeeper {
    */
   async delete(ids) {
     if (ids === 'all' || (this.currentId && ids.includes(this.currentId))) {
+      const known = this.currentId;
       this.currentId = null;
       this._meta = null;
-      this._unlock();
+      // In the queue as well: a first save still pending would otherwise recreate the session after the delete,
+      // or leave currentId on a deleted one.
+      this._enqueue(async () => { this._letGo(known); });
     }
     if (ids === 'all') return (await this.query((store) => store.deleteAll())) !== null;
     let ok = true;
@@ -266,10 +293,11 @@ export class TranscriptKeeper {
 
   /** The page lets go of its transcript but the stored copy stays (a new session follows). */
   detach() {
+    const known = this.currentId;
     this.currentId = null;
     this._meta = null;
-    this._unlock();
-    return this.flush();
+    // Finals queued before stay with the old session; only what is queued after starts a new one.
+    return this._enqueue(async () => { this._letGo(known); });
   }
 
   /**

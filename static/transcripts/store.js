@@ -62,10 +62,11 @@ export const PREVIEW_CHARS = 120;
 
 /**
  * @typedef {object} StoreError
- * @property {'unavailable'|'quota'|'version'|'closed'|'missing'|'failed'} kind
+ * @property {'unavailable'|'quota'|'version'|'blocked'|'closed'|'missing'|'failed'} kind
  *   unavailable: no IndexedDB or the browser refuses it (private mode, disabled); quota: out of space even after
- *   dropping older sessions; version: another tab opened a newer database; closed: the database was closed (another
- *   tab upgraded it); missing: no such session
+ *   dropping older sessions; version: another tab opened a newer database; blocked: another tab holds an older
+ *   version open and does not let go; closed: the database was closed (another tab upgraded it); missing: no such
+ *   session
  * @property {string} message  for people
  */
 
@@ -118,6 +119,9 @@ export function toStoreError(err) {
   switch (name) {
     case 'QuotaExceededError':
       return { kind: 'quota', message: 'The browser has no more room for saved transcripts.' };
+    case 'BlockedError':
+      return { kind: 'blocked', message: 'Another tab with this page (an older version?) keeps the saved transcripts '
+        + 'locked: close it, then reload this page.' };
     case 'VersionError':
       return { kind: 'version', message: 'A newer version of this page is open in another tab: reload this one to keep saving.' };
     case 'InvalidStateError':
@@ -309,10 +313,18 @@ export async function openTranscriptStore(options) {
       const tx = /** @type {IDBTransaction} */ (request.transaction);
       for (let step = event.oldVersion; step < migrations.length; step++) migrations[step](request.result, tx);
     };
-    // Another tab holds an older connection open and has not closed it yet: it is told (versionchange) and closes,
-    // after which this request succeeds. Nothing to do here but wait.
-    request.onblocked = () => {};
-    const db = await settle(request);
+    const db = await new Promise((resolve, reject) => {
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+      // Another tab holds an older connection open and did not close it when told (versionchange): an older page
+      // without that handler, or a frozen one. Waiting would stall saving, the history and the page's readiness
+      // until that tab goes, so the page carries on without saving and says why. Should the other tab close
+      // later, this request still succeeds: that connection is closed at once, nobody holds it.
+      request.onblocked = () => {
+        request.onsuccess = () => request.result.close();
+        reject(new DOMException('blocked by another tab', 'BlockedError'));
+      };
+    });
     return { ok: true, value: new TranscriptStore(db, options), dropped: [], skipped: [] };
   } catch (err) {
     return { ok: false, error: toStoreError(err) };
@@ -333,8 +345,14 @@ export class TranscriptStore {
     this.now = options.now ?? (() => Date.now());
     this.newId = options.newId ?? defaultId;
     this.closed = false;
-    // A newer page in another tab wants to upgrade: step aside (further calls report 'closed').
-    db.onversionchange = () => this.close();
+    /** @type {(() => void) | null} told when a newer page took the database away */
+    this.onclose = null;
+    // A newer page in another tab wants to upgrade: step aside (further calls report 'closed'), and say so now,
+    // not at the next write, which may be much later.
+    db.onversionchange = () => {
+      this.close();
+      this.onclose?.();
+    };
   }
 
   /** @param {Cap} cap */

@@ -49,11 +49,16 @@ def load_manifest() -> dict[str, Any]:
 
 
 def resample_cases() -> list[ResampleCase]:
-    return [ResampleCase(**entry) for entry in load_manifest()["resample"]]
+    cases = [ResampleCase(**entry) for entry in load_manifest()["resample"]]
+    # Every golden check loops over these: over an emptied manifest it would pass having checked nothing.
+    assert cases, f"{MANIFEST} lists no resample cases"
+    return cases
 
 
 def convert_cases() -> list[ConvertCase]:
-    return [ConvertCase(**entry) for entry in load_manifest()["convert"]]
+    cases = [ConvertCase(**entry) for entry in load_manifest()["convert"]]
+    assert cases, f"{MANIFEST} lists no conversion cases"
+    return cases
 
 
 def read_f32(name: str) -> npt.NDArray[np.float32]:

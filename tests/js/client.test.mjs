@@ -1,7 +1,10 @@
 // The shared part of the provider clients: dispatch on the grant, socket helpers, PCM bytes, the pre-ready
 // queue.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { describe, test } from 'node:test';
+
+import { WebSocketServer, WebSocket as WsWebSocket } from 'ws';
 
 import {
   EVENT,
@@ -77,8 +80,63 @@ describe('createClient', () => {
     assert.throws(() => checkGrant(null), TypeError);
   });
 
-  test('without any WebSocket implementation the client says so', { skip: 'WebSocket' in globalThis }, () => {
-    assert.throws(() => createClient(grant(), {}), /No WebSocket implementation/);
+  test('without any WebSocket implementation the client says so', () => {
+    // Node 22+ has a global WebSocket: take it away for this test instead of skipping it there.
+    const had = Object.getOwnPropertyDescriptor(globalThis, 'WebSocket');
+    delete globalThis.WebSocket;
+    try {
+      assert.throws(() => createClient(grant(), {}), /No WebSocket implementation/);
+    } finally {
+      if (had) Object.defineProperty(globalThis, 'WebSocket', had);
+    }
+  });
+
+  test('over a real socket (the global WebSocket, else the ws package): CONFIG, audio, a final, EOS, FINISHED', async () => {
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await once(server, 'listening');
+    const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
+    const got = { texts: [], audioBytes: 0, url: '' };
+    server.on('connection', (sock, req) => {
+      got.url = req.url ?? '';
+      sock.on('message', (data, isBinary) => {
+        if (isBinary) {
+          got.audioBytes += data.length;
+          sock.send(JSON.stringify({
+            type: 'TEXT_SEGMENT',
+            textSegment: { isFinal: true, startTimeMs: 0, endTimeMs: 100, tokens: [{ text: 'hello' }] },
+          }));
+          return;
+        }
+        const msg = JSON.parse(String(data));
+        got.texts.push(msg.type);
+        if (msg.type === 'CONFIG') sock.send(JSON.stringify({ type: 'STATUS', status: 'CONFIGURED' }));
+        if (msg.type === 'EOS') sock.send(JSON.stringify({ type: 'STATUS', status: 'FINISHED' }));
+      });
+    });
+    try {
+      const events = [];
+      let sawFinal;
+      const final = new Promise((resolve) => { sawFinal = resolve; });
+      const client = createClient(grant({ ws_url: `ws://127.0.0.1:${port}/stream` }), {
+        WebSocketImpl: globalThis.WebSocket ?? WsWebSocket,
+        onEvent: (e) => {
+          events.push(e);
+          if (e.type === 'final') sawFinal();
+        },
+      });
+      await client.start();
+      assert.equal(client.sendAudio(new Int16Array(1600).fill(3)), true);
+      await final;
+      await client.stop();
+      assert.deepEqual(got.texts, ['CONFIG', 'EOS']);
+      assert.equal(got.audioBytes, 3200);
+      assert.match(got.url, /access_token=/);
+      assert.deepEqual(events.filter((e) => e.type === 'final').map((e) => e.text), ['hello']);
+      assert.equal(events.filter((e) => e.type === 'error').length, 0);
+    } finally {
+      for (const c of server.clients) c.terminate();
+      server.close();
+    }
   });
 
   test('stop() and cancel() before start() end quietly without a socket', async () => {

@@ -288,8 +288,11 @@ test('JSON round-trips the finals exactly, missing times stay null', () => {
   assert.deepEqual(JSON.parse(text), {
     meta,
     segments: [
-      { text: 'Timed  text', startMs: 120, endMs: 900, words: [{ text: 'Timed', startMs: 120, endMs: 500 }] },
-      { text: 'Wiro text', startMs: null, endMs: null, words: [] },
+      {
+        text: 'Timed  text', startMs: 120, endMs: 900, words: [{ text: 'Timed', startMs: 120, endMs: 500 }],
+        estimated: false,
+      },
+      { text: 'Wiro text', startMs: null, endMs: null, words: [], estimated: false },
     ],
   });
 });
@@ -312,4 +315,15 @@ test('exportAs names the file and picks the MIME type per format', () => {
   assert.equal(exportAs('txt', segs).filename, 'transcript.txt');
   assert.equal(exportAs('txt', segs, {}, { timestamps: true }).text, '[00:00] hello\n');
   assert.throws(() => exportAs(/** @type {any} */ ('docx'), segs), RangeError);
+});
+
+test("times the client estimated (Wiro's arrival times) are exported as estimates, not as exact", () => {
+  const segs = [
+    { text: 'exact', startMs: 0, endMs: 900, words: [] },
+    { text: 'guessed', startMs: 1000, endMs: 2400, words: [], estimated: true },
+  ];
+  const json = JSON.parse(toJson(segs, {}));
+  assert.deepEqual(json.segments.map((s) => s.estimated), [false, true]);
+  assert.deepEqual(estimateTimes(segs).map((s) => s.estimated), [false, true]);
+  assert.equal(toTxt(segs, { timestamps: true }), '[00:00] exact\n\n≈[00:01] guessed\n');
 });

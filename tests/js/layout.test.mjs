@@ -42,3 +42,17 @@ test('every module but the entry point and the worklet imports without a DOM', a
   }
   assert.ok(imported.includes(join('page', 'main.js')) && imported.includes(join('page', 'controller.js')));
 });
+
+test('Start and the file picker are disabled in the HTML: a click before the page has wired them would do nothing', () => {
+  const html = readFileSync(fileURLToPath(new URL('../../templates/index.html', import.meta.url)), 'utf8');
+  for (const id of ['start', 'file']) {
+    const tag = html.match(new RegExp(`<(?:button|input)[^>]*\\bid="${id}"[^>]*>`));
+    assert.ok(tag, id);
+    assert.match(tag[0], /\sdisabled[\s>]/, `#${id} starts disabled`);
+  }
+  // main.js enables them once the engines are known, after every handler is attached.
+  const main = readFileSync(join(STATIC, 'page', 'main.js'), 'utf8');
+  const wired = main.indexOf("controls.start.addEventListener('click'");
+  const enabled = main.indexOf('enableStart()');
+  assert.ok(wired > 0 && enabled > wired, 'enabled only after the click handler is attached');
+});

@@ -284,3 +284,28 @@ test('Stop pressed while a finished file is already being stopped waits for the 
   assert.deepEqual(controller.segments.map((s) => s.text), ['last'], 'the last final reaches the transcript');
   assert.equal(controller.lastRun.outcome, 'stopped');
 });
+
+test('loss during one outage is one warning that grows, not a new live-region line per report', async () => {
+  const w = world();
+  const { controller, rec } = setup(w);
+  await started(w, controller);
+  const run = controller.run;
+  for (const droppedMs of [100, 5100, 9000]) controller.onEvent(run, { type: 'dropped', droppedMs });
+  controller.onEvent(run, { type: 'reconnected', replayedMs: 1000, droppedMs: 9000, attempt: 1 });
+  const warnings = rec.of('addWarning');
+  assert.equal(warnings.length, 4);
+  assert.ok(warnings.every(([, , key]) => key === 'loss'), JSON.stringify(warnings));
+  assert.match(warnings.at(-1)[0], /9\.0 s could not be kept/);
+  controller.cancel();
+});
+
+test('an empty final (silence) closes the interim but adds no line and no latency sample', async () => {
+  const w = world();
+  const { controller, rec } = setup(w);
+  await started(w, controller);
+  const run = controller.run;
+  controller.onEvent(run, { type: 'final', text: '', startMs: 0, endMs: 5000, words: [], atMs: 5000 });
+  assert.deepEqual(controller.segments, []);
+  assert.equal(run.latency.stats().finalLag.count, 0);
+  controller.cancel();
+});

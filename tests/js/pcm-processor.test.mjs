@@ -55,3 +55,14 @@ test('levels are reported about every 50 ms, silence flagged', () => {
   assert.equal(levels.length, 2);
   assert.ok(levels.every((l) => l.silent && l.rms === 0 && l.peak === 0));
 });
+
+test("'stop' ends the processor: process() returns false at once and nothing more is posted", () => {
+  const p = make();
+  const tone = new Float32Array(128).fill(0.25);
+  assert.equal(p.process([[tone]]), true);
+  p.port.onmessage({ data: { type: 'stop' } });
+  const before = posted.length;
+  // A released capture's node is disconnected, so its input is silence: it must not go on resampling that.
+  for (let q = 0; q < 400; q++) assert.equal(p.process([[]]), false);
+  assert.equal(posted.length, before, 'no frames or levels after stop');
+});

@@ -73,12 +73,17 @@ test('design constants match the Python reference (manifest)', () => {
 });
 
 test('floatTo16BitPCM is bit-exact against the golden conversion file', () => {
+  // A loop over nothing passes: an emptied or truncated manifest must fail here instead.
+  assert.ok(manifest.convert.length > 0, 'the manifest lists conversion cases');
+  let checked = 0;
   for (const c of manifest.convert) {
     const x = readRaw(c.input, Float32Array);
     const want = readRaw(c.output, Int16Array);
     assert.equal(x.length, c.samples);
     assert.deepEqual(floatTo16BitPCM(x), want);
+    checked += 1;
   }
+  assert.equal(checked, manifest.convert.length);
 });
 
 test('floatTo16BitPCM rules', () => {
@@ -87,6 +92,9 @@ test('floatTo16BitPCM rules', () => {
   assert.deepEqual(Array.from(floatTo16BitPCM(x)),
     [0, 0, 32767, -32768, 16383, -16384, 32767, -32768, 0, 32767, -32768, 32766, 0, 1, -1, 0]);
 });
+
+/** Resample cases that ran to the end of their checks. */
+const resampleChecked = new Set();
 
 for (const c of manifest.resample) {
   test(`golden ${c.input} -> ${c.out_rate}: within 1 LSB of the reference; 128-sample streaming is exact`, () => {
@@ -100,8 +108,18 @@ for (const c of manifest.resample) {
     for (let k = 0; k < got.length; k++) worst = Math.max(worst, Math.abs(got[k] - want[k]));
     assert.ok(worst <= manifest.tolerance_lsb.javascript, `max difference ${worst} LSB`);
     assert.ok(sameBits(resampleAll(x, c.in_rate, c.out_rate, 128), once), 'chunked != one call');
+    resampleChecked.add(c.output);
   });
 }
+
+test('the golden resample cases are all there, and every one was checked', () => {
+  // Declared after the generated tests, so it runs after them: an empty manifest generates none and fails here.
+  const rates = new Set(manifest.resample.map((c) => `${c.in_rate}->${c.out_rate}`));
+  for (const inRate of [8000, 16000, 22050, 44100, 48000, 96000]) {
+    for (const outRate of [16000, 24000]) assert.ok(rates.has(`${inRate}->${outRate}`), `${inRate} -> ${outRate}`);
+  }
+  assert.deepEqual([...resampleChecked].sort(), manifest.resample.map((c) => c.output).sort());
+});
 
 test('any chunk sizes give the one-call output and exact counts', () => {
   let seed = 12345;

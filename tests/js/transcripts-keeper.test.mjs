@@ -215,7 +215,10 @@ test('deleting the page’s own session from the history lets go of it', async (
 
 test('a saved export equals the page export of the same transcript', async () => {
   const { keeper } = keeperOn(new IDBFactory());
-  const segments = [seg(0), { text: 'no times', startMs: null, endMs: null, words: [] }, seg(3)];
+  const segments = [
+    seg(0), { text: 'no times', startMs: null, endMs: null, words: [] },
+    { text: 'guessed times', startMs: 2500, endMs: 2900, words: [], estimated: true }, seg(3),
+  ];
   keeper.startRun({ title: 'My talk', engine: 'local' });
   for (const s of segments) keeper.addFinal(s, 3800);
   keeper.endRun(5000);
@@ -229,7 +232,8 @@ test('a saved export equals the page export of the same transcript', async () =>
   const row = summarise(session);
   assert.equal(row.engines, 'local');
   assert.equal(row.length, '00:05');
-  assert.equal(row.words, 'final number 0 no times final number 3');
+  assert.equal(row.words, 'final number 0 no times guessed times final number 3');
+  assert.match(exportSaved('json', session, finals, at).text, /"estimated": true/, 'the estimate survives saving');
   assert.equal(row.state, '');
   assert.equal(summarise({ ...session, state: 'interrupted', preview: '', engines: [] }).words, '(no words)');
 });
@@ -313,4 +317,80 @@ test('a recording started before the crashed session is looked for keeps its own
   assert.equal(byTitle.crashed.state, 'interrupted', 'the crashed one is still marked, and stays in the history');
   assert.equal(byTitle.crashed.finalCount, 1);
   assert.equal(byTitle.live.finalCount, 2);
+});
+
+test('Clear before the first save has run: nothing is saved, and the next recording starts its own session', async () => {
+  const { keeper } = keeperOn(new IDBFactory());
+  keeper.startRun({ title: 'cleared', engine: 'local' });
+  keeper.addFinal(seg(0), 1000);
+  keeper.endRun(1000);
+  // Clear is pressed at once: the store has not even opened yet, so no session exists to delete.
+  keeper.discard();
+  keeper.startRun({ title: 'next', engine: 'local' });
+  keeper.addFinal(seg(1), 2000);
+  await keeper.flush();
+  const sessions = await keeper.query((s) => s.listSessions());
+  assert.deepEqual(sessions.map((s) => [s.title, s.finalCount]), [['next', 1]], 'the cleared transcript is gone');
+  const { finals } = await keeper.query((s) => s.getSession(sessions[0].id));
+  assert.deepEqual(finals.map((f) => f.text), [seg(1).text], 'the next recording does not append to it');
+});
+
+test('Delete all before the first save has run takes the pending transcript with it and lets go of it', async () => {
+  const locks = fakeLocks();
+  const { keeper, notices } = keeperOn(new IDBFactory(), { locks });
+  keeper.startRun({ title: 'pending', engine: 'local' });
+  keeper.addFinal(seg(0), 1000);
+  keeper.endRun(1000);
+  assert.equal(keeper.holdsTranscript, true, 'the page has a transcript being saved, though not written yet');
+  assert.equal(await keeper.delete('all'), true);
+  assert.deepEqual(await keeper.query((s) => s.listSessions()), []);
+  assert.equal(keeper.currentId, null);
+  assert.equal(locks.held.size, 0, 'no lock is left on the deleted session');
+  keeper.startRun({ title: 'after', engine: 'local' });
+  keeper.addFinal(seg(1), 2000);
+  await keeper.flush();
+  assert.deepEqual((await keeper.query((s) => s.listSessions())).map((s) => s.title), ['after']);
+  assert.deepEqual(notices, []);
+});
+
+test('an old tab that holds the database open and ignores versionchange cannot stall the page', async () => {
+  const { MIGRATIONS } = await import('../../static/transcripts/store.js');
+  const factory = new IDBFactory();
+  // An old tab: an open connection that never closes for an upgrade.
+  const old = await new Promise((resolve, reject) => {
+    const r = factory.open('k', 1);
+    r.onupgradeneeded = () => MIGRATIONS[0](r.result, r.transaction);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  const notices = [];
+  const keeper = new TranscriptKeeper({
+    open: () => openTranscriptStore({
+      indexedDB: factory, keyRange: IDBKeyRange, name: 'k', migrations: [...MIGRATIONS, () => {}],
+    }),
+    notify: (n) => notices.push(n),
+  });
+  try {
+    const outcome = await Promise.race([keeper.ready, new Promise((r) => setTimeout(() => r('hung'), 1000))]);
+    assert.equal(outcome, false, 'the keeper gives up on the store instead of waiting for the other tab');
+    assert.deepEqual(notices.map((n) => n.error.kind), ['blocked']);
+    assert.match(notices[0].message, /another tab/i);
+    assert.equal(await keeper.query((s) => s.listSessions()), null, 'the history panel gets an answer');
+  } finally {
+    // The old tab goes away: the upgrade that was waiting completes, and the late connection is closed again.
+    old.close();
+  }
+});
+
+test('a newer page upgrading the database in another tab: this page steps aside and says so at once', async () => {
+  const { MIGRATIONS } = await import('../../static/transcripts/store.js');
+  const factory = new IDBFactory();
+  const { keeper, notices } = keeperOn(factory);
+  assert.equal(await keeper.ready, true);
+  const newer = await openTranscriptStore({
+    indexedDB: factory, keyRange: IDBKeyRange, name: 'k', migrations: [...MIGRATIONS, () => {}],
+  });
+  assert.equal(newer.ok, true, 'the upgrade is not blocked by this page');
+  assert.deepEqual(notices.map((n) => n.error.kind), ['closed'], 'told without waiting for the next write');
+  newer.value.close();
 });

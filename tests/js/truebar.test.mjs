@@ -279,18 +279,15 @@ describe('TruebarClient session', () => {
     assert.equal(client.state, 'streaming');
   });
 
-  test('an empty final clears the interim instead of committing an empty line', async () => {
+  test('an empty final is a final with no text: it closes the interim and still says where the audio is covered', async () => {
     const { started, ws, events } = session();
     ws.open();
     ws.push({ type: 'STATUS', status: 'CONFIGURED' });
     await started;
     ws.push(segment(false, ['uh']));
     ws.push(segment(true, []));
-    assert.equal(ofType(events, 'final').length, 0);
-    assert.deepEqual(
-      ofType(events, 'partial').map((e) => e.text),
-      ['uh', ''],
-    );
+    assert.deepEqual(ofType(events, 'partial').map((e) => e.text), ['uh']);
+    assert.deepEqual(ofType(events, 'final').map((e) => [e.text, e.words]), [['', []]]);
   });
 
   test('WARNING is passed on and the session continues', async () => {

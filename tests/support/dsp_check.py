@@ -90,6 +90,9 @@ def check_golden(result: dict[str, Any]) -> None:
     cases = resample_cases()
     converts = convert_cases()
     pipeline_case = _pipeline_case(cases)
+    # Every case the manifest lists came back from the page, and nothing else: a page that ran none passes no loop.
+    assert sorted(result["convert"]) == sorted(c.output for c in converts)
+    assert sorted(result["resample"]) == sorted(c.output for c in cases)
     for conv in converts:
         assert np.array_equal(_i16(result["convert"][conv.output]), read_s16(conv.output)), conv.output
 

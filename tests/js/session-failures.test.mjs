@@ -1,0 +1,276 @@
+// static/session.js on the paths that cost audio or leave the user misled (issue 17): a microphone that cannot be
+// recovered, loss reported once per outage and on every way a session ends, a half-open socket, a Stop during an
+// outage, error codes, silence finals. Provider sockets, /api/sessions and the audio source are doubles; the
+// Session, the provider clients and the replay buffer are the real ones.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { CaptureError } from '../../static/audio/capture.js';
+import { Session } from '../../static/session.js';
+import { FakeTimers } from './support/fakes.mjs';
+import { deferred, frame, ready, sleep, source, tick, world } from './support/session-fakes.mjs';
+
+Math.random = () => 0; // backoff jitter: no wait
+
+/** A session streaming to the first fake socket; `events` and `states` record what the page would see. */
+async function streaming(w, options = {}) {
+  const events = [];
+  const states = [];
+  const src = options.src ?? source();
+  const s = new Session({
+    provider: w.Sock.protocol ?? 'truebar',
+    createSource: async (o) => { src.onFrame = o.onFrame; src.options = o; return src; },
+    onEvent: (e) => events.push(e),
+    onStateChange: (_from, to, detail) => states.push([to, detail]),
+    ...options,
+    clientOptions: { WebSocketImpl: w.Sock, ...(options.clientOptions ?? {}) },
+  });
+  const started = s.start();
+  for (let i = 0; i < 10; i++) await tick();
+  ready(w.Sock.instances[0]);
+  await started;
+  return { s, src, events, states };
+}
+
+/** A Truebar final covering [startMs, endMs] of the session's audio. */
+const finalSegment = (text, startMs, endMs) => ({
+  type: 'TEXT_SEGMENT',
+  textSegment: {
+    isFinal: true, startTimeMs: startMs, endTimeMs: endMs,
+    tokens: text ? [{ text, startOffsetMs: 0, endOffsetMs: endMs - startMs }] : [],
+  },
+});
+
+const ofType = (events, type) => events.filter((e) => e.type === type);
+
+// ---- a microphone that cannot come back ----
+
+test('a microphone recovery that fails ends the session in error with its code, after the last finals', async () => {
+  const w = world();
+  const opened = [];
+  const { s, events, states } = await streaming(w, {
+    resumeTimeoutMs: 10,
+    createSource: undefined,
+    microphone: async (o) => {
+      // iOS during a call longer than the resume timeout: the reopened microphone cannot start either.
+      if (opened.length) throw new CaptureError('suspended', 'The browser did not let audio processing start (it is interrupted).');
+      const capture = { ...source(), options: o, context: { currentTime: 0, state: 'interrupted', resume: () => new Promise(() => {}) } };
+      opened.push(capture);
+      return capture;
+    },
+  });
+  for (let i = 0; i < 5; i++) opened[0].options.onFrame(frame());
+  opened[0].options.onInterrupted('Audio processing is interrupted.', 'interrupted');
+  await sleep(40);
+  assert.notEqual(s.state, 'streaming', 'not "Listening" over a dead microphone');
+  const ws = w.Sock.instances[0];
+  assert.ok(ws.texts.some((m) => m.type === 'EOS'), 'the provider is asked for the words it already has');
+  ws.push(finalSegment('before the call', 0, 500));
+  ws.push({ type: 'STATUS', status: 'FINISHED' });
+  await sleep(20);
+  assert.equal(s.state, 'error');
+  const [, detail] = states.at(-1);
+  assert.equal(detail.code, 'suspended');
+  assert.match(detail.message, /interrupted/);
+  assert.ok(ofType(events, 'final').some((e) => e.text === 'before the call'));
+});
+
+// ---- the error's code reaches onStateChange ----
+
+test("fail() carries the code: a CaptureError's and an ApiError's reach onStateChange", async () => {
+  const w = world();
+  const states = [];
+  const s = new Session({
+    provider: 'truebar', clientOptions: { WebSocketImpl: w.Sock }, onEvent: () => {},
+    onStateChange: (_f, to, detail) => states.push([to, detail]),
+    microphone: async () => { throw new CaptureError('denied', 'Microphone permission was denied.'); },
+  });
+  await assert.rejects(s.start());
+  assert.deepEqual(states.at(-1), ['error', { message: 'Microphone permission was denied.', code: 'denied' }]);
+
+  globalThis.fetch = async () => ({
+    ok: false, status: 503, json: async () => ({ error: { code: 'state_unavailable', message: 'Try again shortly.' } }),
+  });
+  const states2 = [];
+  const s2 = new Session({
+    provider: 'truebar', onEvent: () => {}, createSource: async () => source(),
+    onStateChange: (_f, to, detail) => states2.push([to, detail]),
+  });
+  await assert.rejects(s2.start());
+  assert.deepEqual(states2.at(-1), ['error', { message: 'Try again shortly.', code: 'state_unavailable' }]);
+});
+
+// ---- loss: once per outage, and on every terminal path ----
+
+test('a replay buffer overflowing while disconnected reports the loss once, growing, not per frame', async () => {
+  const w = world();
+  const { s, src, events } = await streaming(w, { maxReplayMs: 1000 });
+  const held = deferred();
+  w.hold = held.promise;
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(10);
+  for (let i = 0; i < 100; i++) src.onFrame(frame()); // 10 s disconnected, 1 s kept
+  const during = ofType(events, 'dropped');
+  assert.ok(during.length >= 1 && during.length <= 2, `${during.length} dropped events for one outage`);
+  held.resolve();
+  await sleep(20);
+  ready(w.Sock.instances[1]);
+  await sleep(20);
+  assert.equal(ofType(events, 'reconnected')[0].droppedMs, 9000, 'the exact figure comes with the reconnect');
+  assert.equal(ofType(events, 'dropped').at(-1).droppedMs, 9000);
+  assert.equal(s.diagnostics().droppedMs, 9000);
+  s.cancel();
+});
+
+test('Cancel during an outage reports the held audio it discards', async () => {
+  const w = world();
+  const { s, src, events } = await streaming(w);
+  w.hold = new Promise(() => {});
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(10);
+  for (let i = 0; i < 20; i++) src.onFrame(frame()); // 2 s never sent
+  s.cancel();
+  assert.equal(s.state, 'cancelled');
+  assert.equal(ofType(events, 'dropped').at(-1)?.droppedMs, 2000);
+});
+
+test('giving up on reconnecting reports the held audio it discards', async () => {
+  const w = world();
+  const { s, src, events, states } = await streaming(w);
+  for (let i = 0; i < 20; i++) src.onFrame(frame()); // 2 s sent, no final
+  globalThis.fetch = async () => ({
+    ok: false, status: 403, json: async () => ({ error: { code: 'forbidden', message: 'No.' } }),
+  });
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(30);
+  assert.equal(s.state, 'error');
+  assert.equal(states.at(-1)[1].code, 'forbidden', "the last attempt's code, not only its message");
+  const dropped = ofType(events, 'dropped').at(-1);
+  assert.equal(dropped?.droppedMs, 2000);
+  assert.ok(events.indexOf(dropped) < events.indexOf(ofType(events, 'error').at(-1)), 'said before the end');
+});
+
+test('a fatal provider error reports the audio no final covered; nothing reaches the page after the error', async () => {
+  const w = world();
+  const { s, src, events } = await streaming(w);
+  for (let i = 0; i < 20; i++) src.onFrame(frame());
+  w.Sock.instances[0].push(finalSegment('one', 0, 1000));
+  w.Sock.instances[0].push({ type: 'ERROR', message: 'model crashed' });
+  await sleep(20);
+  assert.equal(s.state, 'error');
+  assert.equal(ofType(events, 'dropped').at(-1)?.droppedMs, 1000);
+  const error = events.findIndex((e) => e.type === 'error');
+  assert.deepEqual(events.slice(error + 1).map((e) => e.type), [], 'no "closed" after the error');
+});
+
+// ---- a half-open socket ----
+
+test('a half-open socket (nothing received, bufferedAmount growing) is detected and replaced', async () => {
+  const w = world();
+  let now = 1_000_000;
+  const { s, src, events } = await streaming(w, { clientOptions: { now: () => now } });
+  const ws = w.Sock.instances[0];
+  ws.bufferedAmount = 0;
+  for (let i = 0; i < 150 && w.Sock.instances.length === 1; i++) {
+    now += 100;
+    src.onFrame(frame());
+    ws.bufferedAmount += 3200; // nothing leaves the machine
+  }
+  await sleep(10);
+  assert.equal(w.Sock.instances.length, 2, 'a new connection is opened');
+  const reconnecting = ofType(events, 'reconnecting')[0];
+  assert.match(reconnecting.reason, /stopped responding/);
+  assert.ok(s.buffer.droppedSamples === 0, 'detected before the replay buffer had to drop anything');
+  s.cancel();
+});
+
+test('a quiet but healthy socket (its buffer drains) is not mistaken for a dead one', async () => {
+  const w = world();
+  let now = 1_000_000;
+  const { s, src, events } = await streaming(w, { clientOptions: { now: () => now } });
+  const ws = w.Sock.instances[0];
+  for (let i = 0; i < 600; i++) {
+    now += 100;
+    ws.bufferedAmount = i % 3 === 0 ? 3200 : 0;
+    src.onFrame(frame());
+  }
+  await sleep(10);
+  assert.equal(w.Sock.instances.length, 1);
+  assert.deepEqual(ofType(events, 'reconnecting'), []);
+  assert.equal(s.state, 'streaming');
+  s.cancel();
+});
+
+// ---- Stop during an outage ----
+
+test('Stop during an outage ends within its bound and says what was lost', async () => {
+  const w = world();
+  const { s, src, events } = await streaming(w, { grantTimeoutMs: 300, stopTimeoutMs: 100 });
+  for (let i = 0; i < 20; i++) src.onFrame(frame()); // 2 s, no final
+  w.hold = new Promise(() => {});
+  globalThis.fetch = ((f) => async (url, ...rest) => (url === '/api/sessions' ? new Promise(() => {}) : f(url, ...rest)))(globalThis.fetch);
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(10);
+  const outcome = await Promise.race([s.stop().then(() => 'ended'), sleep(1000).then(() => 'still finishing')]);
+  assert.equal(outcome, 'ended');
+  assert.equal(s.state, 'error');
+  assert.equal(ofType(events, 'dropped').at(-1)?.droppedMs, 2000);
+  assert.match(ofType(events, 'error').at(-1).message, /2\.0 s of audio/);
+});
+
+// ---- diagnostics on a reused context ----
+
+test("frames expected are measured from the session's own start, not the caller context's", async () => {
+  const w = world();
+  const context = { currentTime: 600, state: 'running' };
+  const src = { ...source(), context };
+  const { s } = await streaming(w, { src });
+  for (let i = 0; i < 10; i++) src.onFrame(frame());
+  context.currentTime = 601;
+  assert.equal(s.diagnostics().framesSent, 10);
+  assert.equal(s.diagnostics().framesExpected, 10, 'one second of this session, at 1600 samples a frame');
+  s.cancel();
+});
+
+// ---- silence ----
+
+test('an empty final commits the replay buffer: after long silence a reconnect resends nothing, reports no gap', async () => {
+  const w = world();
+  const { s, src, events } = await streaming(w);
+  for (let i = 0; i < 400; i++) src.onFrame(frame()); // 40 s of silence
+  w.Sock.instances[0].push(finalSegment('', 0, 40_000));
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(20);
+  ready(w.Sock.instances[1]);
+  await sleep(20);
+  assert.deepEqual(ofType(events, 'dropped'), []);
+  const reconnected = ofType(events, 'reconnected')[0];
+  assert.equal(reconnected.droppedMs, 0);
+  assert.equal(reconnected.replayedMs, 0);
+  assert.equal(w.Sock.instances[1].binaries.length, 0);
+  s.cancel();
+});
+
+// ---- Wiro: one end-grace timer ----
+
+test('Wiro: a second task_end does not leave the first grace timer running', async () => {
+  const { fakeSocketClass } = await import('./support/fakes.mjs');
+  const { createClient } = await import('../../static/providers/client.js');
+  const Sock = fakeSocketClass();
+  const timers = new FakeTimers();
+  const events = [];
+  const client = createClient({
+    provider: 'wiro', protocol: 'wiro', ws_url: 'wss://socket.test/v1', token: 'TOKEN', sample_rate: 24000,
+    frame_samples: 4800, expires_at: 1893456000,
+  }, { WebSocketImpl: Sock, timers, onEvent: (e) => events.push(e) });
+  const started = client.start();
+  ready(Sock.instances[0], 'wiro');
+  await started;
+  const stopping = client.stop();
+  await tick();
+  Sock.instances[0].push({ type: 'task_end' });
+  Sock.instances[0].push({ type: 'task_end' });
+  Sock.instances[0].push({ type: 'task_postprocess_end' });
+  await stopping;
+  assert.equal(timers.pending.size, 0, 'no timer of a finished session is left to fire');
+});
