@@ -186,6 +186,7 @@ class Settings:
                     whisper_model=get("LOCAL_WHISPER_MODEL", engine.whisper_model),
                     whisper_threads=integer("LOCAL_WHISPER_THREADS", engine.whisper_threads, low=1, high=64),
                     whisper_queue=integer("LOCAL_WHISPER_QUEUE", engine.whisper_queue, low=1),
+                    whisper_nice=integer("LOCAL_WHISPER_NICE", engine.whisper_nice, low=0, high=19),
                     fallback_after_s=number("LOCAL_FALLBACK_AFTER_S", engine.fallback_after_s),
                     merge_pause_ms=integer("LOCAL_MERGE_PAUSE_MS", engine.merge_pause_ms),
                     model_cache=get("LOCAL_MODEL_CACHE", engine.model_cache),

@@ -498,8 +498,10 @@ def test_engine_settings_are_parsed() -> None:
             "LOCAL_WHISPER_QUEUE": "7",
             "LOCAL_FALLBACK_AFTER_S": "1.5",
             "LOCAL_MODEL_CACHE": "/var/cache/stt",
+            "LOCAL_WHISPER_NICE": "5",
         }
     ).local.engine
+    assert config.whisper_nice == 5
     assert (config.whisper, config.whisper_model, config.whisper_threads) == (True, "/models/whisper-small", 3)
     assert (config.whisper_queue, config.fallback_after_s, config.model_cache) == (7, 1.5, "/var/cache/stt")
     assert Settings.from_env({}).local.engine == EngineConfig()
@@ -793,3 +795,46 @@ def test_the_prompt_carries_the_sentence_across_a_cut(whisper_model: WhisperPass
     joined = normalise(first + " " + second).split()
     expected = normalise(human_reference("austen-0870.wav")).split()
     assert word_errors(" ".join(expected), " ".join(joined)) <= 2, (first, second)
+
+
+class ListedFast:
+    """A fast pass that answers each feed with the next listed hypotheses."""
+
+    name = "listed"
+
+    def __init__(self, answers: list[list[Hypothesis]]) -> None:
+        self.answers = answers
+
+    async def open(self) -> ListedFast:
+        return self
+
+    async def feed(self, pcm: bytes) -> list[Hypothesis]:
+        return self.answers.pop(0) if self.answers else []
+
+    async def finish(self) -> list[Hypothesis]:
+        return []
+
+    async def aclose(self) -> None:
+        return None
+
+
+def partial(text: str) -> Hypothesis:
+    words = tuple(Word(t, 300 * i, 300 * i + 280) for i, t in enumerate(text.split()))
+    return Hypothesis(words, False, 0, words[-1].end_ms if words else 0)
+
+
+@pytest.mark.anyio
+async def test_a_shown_word_changes_only_when_the_fast_pass_says_so_twice() -> None:
+    """Issue 16, 8: interims rewrote words already shown in about 13 of 20 updates. New words still show at once
+    (the first interim is not delayed); a shown word flips only once two partials in a row agree on the change."""
+    raw = ["go", "go four", "go forward", "go forward ten", "go forward ten meter", "go forward ten", "go forward ten"]
+    two = TwoPassRecognizer(ListedFast([[partial(t)] for t in raw]), NeverPass(), merge_ms=0)
+    session = await two.open()
+    shown = []
+    try:
+        for _ in raw:
+            shown += [h.text for h in await session.feed(bytes(320)) if not h.is_final]
+    finally:
+        await session.aclose()
+    # "four" stays until "forward" comes twice in a row, "meter" until it is dropped twice; nothing is sent twice.
+    assert shown == ["go", "go four", "go forward ten", "go forward ten meter", "go forward ten"]

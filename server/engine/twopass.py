@@ -259,6 +259,8 @@ class TwoPassSession:
         self._new_utterance = True  # the next partial with words is an utterance's first interim
         self._final_end_ms = 0  # where the last final delivered ends
         self._last_final: tuple[Word, ...] = ()  # its words
+        self._raw_partial: tuple[Word, ...] = ()  # the fast pass's previous partial of this utterance, as it was
+        self._shown_texts: tuple[str, ...] = ()  # the words of the interim on the client's screen
         self._last_job_start_ms: int | None = None  # where the previous accurate job's own audio began
         self._last_prompt = ""  # the text before it
         self._closed = False
@@ -334,13 +336,14 @@ class TwoPassSession:
         out: list[Hypothesis] = []
         for hyp in hyps:
             if not hyp.is_final:
-                self._partial = hyp
+                self._partial = self._steady(hyp)
                 if self._new_utterance and hyp.words and self._owner.observer is not None:
                     self._new_utterance = False
                     self._owner.observer.first_interim_after(self._owner.clock() - self._arrived(hyp.start_ms))
                 out += self._interim()
                 continue
             self._partial = None
+            self._raw_partial = ()
             self._new_utterance = True
             if hyp.words:
                 if self._held and hyp.end_ms - self._held[0].start_ms > self.MERGE_SPAN_MS:
@@ -428,6 +431,27 @@ class TwoPassSession:
         self._pending.append(pending)
         self._submitted.set()
 
+    def _steady(self, partial: Hypothesis) -> Hypothesis:
+        """The partial to show: new words at once, but a word already on screen changes (or goes) only once the
+        fast pass has said so twice in a row. pocketsphinx flips its recent words back and forth as audio comes
+        (measured: about 13 of 20 interim updates rewrote a word already shown); the final corrects what stays
+        wrong, so the screen keeps still instead."""
+        shown = self._partial.words if self._partial is not None else ()
+        before = self._raw_partial
+        self._raw_partial = partial.words
+        words: list[Word] = []
+        for i, word in enumerate(partial.words):
+            confirmed = i < len(before) and before[i].text == word.text
+            if i < len(shown) and shown[i].text != word.text and not confirmed:
+                words.append(shown[i])
+            else:
+                words.append(word)
+        if len(shown) > len(partial.words) and len(before) > len(partial.words):
+            words += shown[len(partial.words) :]  # a word the fast pass dropped once
+        steady = tuple(words)
+        end = max(partial.end_ms, steady[-1].end_ms) if steady else partial.end_ms
+        return Hypothesis(steady, False, partial.start_ms, end)
+
     def _interim(self) -> list[Hypothesis]:
         """What the client should show now: the fast text of the utterances waiting for their finals, then the
         utterance in progress. An empty interim only when it clears one on screen."""
@@ -442,7 +466,10 @@ class TwoPassSession:
             last = self._partial
             span = (last.start_ms, last.end_ms) if last is not None else (self._last_end_ms, self._last_end_ms)
             return [Hypothesis((), False, *span)]
-        self._shown = True
+        texts = tuple(w.text for w in words)
+        if self._shown and texts == self._shown_texts:
+            return []  # the screen already says this
+        self._shown, self._shown_texts = True, texts
         return [Hypothesis(words, False, parts[0].start_ms, parts[-1].end_ms)]
 
     def _ready(self) -> list[Hypothesis]:

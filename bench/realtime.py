@@ -1,0 +1,283 @@
+"""The embedded engine as the page uses it, at real-time pace, on recorded human speech (not a test).
+
+    .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--clips N] [--noise-db 20]
+
+Starts the app as its own process (`python -m server`, the default engine, LOCAL_MAX_SESSIONS set to the largest
+session count), then for each session count opens that many sessions through POST /api/sessions and the engine's
+socket. Each session plays a program of the human clips (tests/data/human) one after another with 1 s of quiet
+between them, in real time, in the page's frames, each session starting with a different clip; then EOS.
+
+Per clip it measures (from the client's side, so the socket and the scheduler are included):
+- first interim: the clip's speech onset (first 10 ms frame within 35 dB of its peak) → the first interim with
+  words that arrives after it;
+- final: the clip's end of speech → the final that carries its last word (the first final that reaches past
+  the clip's end minus 300 ms);
+- interim lag: for each interim, its arrival minus the moment the audio of its last word was sent;
+- flicker: the share of interim updates that change a word shown before other than the newest one;
+- word errors of all finals against all the clips' words; fallbacks (WARNINGs); sessions dropped (no FINISHED).
+From the server's /metrics after each run: the event loop's lag (p95 from the histogram's buckets, and mean).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import websockets
+
+from bench.speech import (
+    HUMAN_CLIPS,
+    human_reference,
+    load_human,
+    normalise,
+    speech_end_ms,
+    speech_onset_ms,
+    with_noise,
+    word_errors,
+)
+
+BYTES_PER_MS = 32
+GAP_MS = 1000
+LOCAL_TAG = "POCKETSPHINX:en-US:*:*"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+@dataclass
+class Clip:
+    name: str
+    onset_ms: int  # in the program
+    end_ms: int
+
+
+@dataclass
+class Program:
+    pcm: bytes
+    clips: list[Clip]
+    reference: str
+
+
+def program(first: int, count: int, noise_db: float | None) -> Program:
+    names = [HUMAN_CLIPS[(first + i) % len(HUMAN_CLIPS)] for i in range(count)]
+    pcm = bytes(GAP_MS * BYTES_PER_MS)
+    clips: list[Clip] = []
+    for name in names:
+        audio = load_human(name)
+        offset = len(pcm) // BYTES_PER_MS
+        clips.append(Clip(name, offset + speech_onset_ms(audio), offset + speech_end_ms(audio)))
+        pcm += audio + bytes(GAP_MS * BYTES_PER_MS)
+    if noise_db is not None:
+        pcm = with_noise(pcm, noise_db, first)
+    return Program(pcm, clips, " ".join(human_reference(n) for n in names))
+
+
+@dataclass
+class Result:
+    first_interim_ms: list[float] = field(default_factory=list)
+    final_ms: list[float] = field(default_factory=list)
+    interim_lag_ms: list[float] = field(default_factory=list)
+    updates: int = 0
+    rewrites: int = 0
+    errors: int = 0
+    words: int = 0
+    finals: int = 0
+    fallbacks: int = 0
+    dropped: int = 0
+
+
+async def session(url: str, prog: Program, frame_ms: int, delay_s: float, result: Result) -> None:
+    await asyncio.sleep(delay_s)
+    async with httpx.AsyncClient(timeout=30) as client:
+        grant = (await client.post(url + "/api/sessions", json={"provider": "local"})).json()
+    events: list[tuple[float, dict[str, Any]]] = []
+    frame = frame_ms * BYTES_PER_MS
+    async with websockets.connect(f"{grant['ws_url']}?access_token={grant['token']}", max_size=None) as ws:
+        await ws.recv()  # INITIALIZED
+        config = {
+            "type": "CONFIG",
+            "pipeline": [
+                {
+                    "task": "ASR",
+                    "exceptionHandlingPolicy": "THROW",
+                    "config": {"tag": LOCAL_TAG, "parameters": {"enableInterims": True}},
+                }
+            ],
+        }
+        await ws.send(json.dumps(config))
+        await ws.recv()  # CONFIGURED
+
+        async def receive() -> None:
+            async for raw in ws:
+                events.append((time.perf_counter(), json.loads(raw)))
+
+        receiver = asyncio.create_task(receive())
+        start = time.perf_counter()
+        for i in range(0, len(prog.pcm), frame):
+            await ws.send(prog.pcm[i : i + frame])
+            # The frame is sent once its audio has been "recorded": real-time pace.
+            await asyncio.sleep(max(0.0, start + (i + frame) / BYTES_PER_MS / 1000 - time.perf_counter()))
+        await ws.send(json.dumps({"type": "EOS", "lockSession": False}))
+        try:
+            await asyncio.wait_for(receiver, 60)
+        except TimeoutError:
+            receiver.cancel()
+    score(prog, start, events, result)
+
+
+def text_of(segment: dict[str, Any]) -> str:
+    out: list[str] = []
+    glue = True
+    for token in segment.get("tokens", []):
+        if not glue and not token.get("isLeftHanded"):
+            out.append(" ")
+        out.append(token.get("text", ""))
+        glue = bool(token.get("isRightHanded"))
+    return "".join(out)
+
+
+def score(prog: Program, start: float, events: list[tuple[float, dict[str, Any]]], result: Result) -> None:
+    messages = [m for _, m in events]
+    if not messages or messages[-1].get("status") != "FINISHED":
+        result.dropped += 1
+    result.fallbacks += sum(1 for m in messages if m.get("type") == "WARNING")
+    segments = [(t - start, m["textSegment"]) for t, m in events if m.get("type") == "TEXT_SEGMENT"]
+    finals = [(t, s) for t, s in segments if s["isFinal"] and s["tokens"]]
+    result.finals += len(finals)
+    hyp = " ".join(text_of(s) for _, s in finals)
+    result.errors += word_errors(prog.reference, hyp)
+    result.words += len(normalise(prog.reference).split())
+    for clip in prog.clips:
+        first = next((t for t, s in segments if not s["isFinal"] and s["tokens"] and t * 1000 >= clip.onset_ms), None)
+        if first is not None:
+            result.first_interim_ms.append(first * 1000 - clip.onset_ms)
+        final = next((t for t, s in finals if s["endTimeMs"] >= clip.end_ms - 300), None)
+        if final is not None:
+            result.final_ms.append(final * 1000 - clip.end_ms)
+    previous: list[str] = []
+    for t, s in segments:
+        if s["isFinal"]:
+            previous = []
+            continue
+        if s["tokens"]:
+            last_end = s["startTimeMs"] + s["tokens"][-1]["endOffsetMs"]
+            result.interim_lag_ms.append(t * 1000 - last_end)
+        words = normalise(text_of(s)).split()
+        if previous:
+            result.updates += 1
+            # A rewrite: a word shown before, other than the newest, is no longer there as it was.
+            if words[: len(previous) - 1] != previous[:-1]:
+                result.rewrites += 1
+        previous = words
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _lag_counts(metrics: str) -> tuple[list[tuple[float, float]], float, float]:
+    buckets = [
+        (float(m.group(1)), float(m.group(2)))
+        for m in re.finditer(r'stt_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)', metrics)
+    ]
+    count = re.search(r"stt_event_loop_lag_seconds_count (\S+)", metrics)
+    total = re.search(r"stt_event_loop_lag_seconds_sum (\S+)", metrics)
+    assert count is not None and total is not None, "no loop lag in /metrics"
+    return buckets, float(count.group(1)), float(total.group(1))
+
+
+def loop_lag(before: str, after: str) -> tuple[float, float]:
+    """p95 (the upper bound of the bucket it falls in) and mean of the event loop's lag during one run, in ms."""
+    b0, c0, s0 = _lag_counts(before)
+    b1, c1, s1 = _lag_counts(after)
+    count = c1 - c0
+    buckets = [(le, n1 - n0) for (le, n1), (_, n0) in zip(b1, b0, strict=True)]
+    p95 = next((le for le, n in buckets if n >= 0.95 * count), float("inf"))
+    return 1000 * p95, 1000 * (s1 - s0) / max(1.0, count)
+
+
+async def run(url: str, sessions: int, frame_ms: int, clips: int, noise_db: float | None) -> Result:
+    result = Result()
+    await asyncio.gather(
+        *(session(url, program(i, clips, noise_db), frame_ms, 0.37 * i, result) for i in range(sessions))
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", default="1,2,4,8")
+    parser.add_argument("--frame-ms", type=int, default=50)
+    parser.add_argument("--clips", type=int, default=len(HUMAN_CLIPS))
+    parser.add_argument("--noise-db", type=float, default=None)
+    args = parser.parse_args()
+    counts = [int(n) for n in args.sessions.split(",")]
+    port = free_port()
+    env = {**os.environ, "LOCAL_MAX_SESSIONS": str(max(counts))}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        rows = [
+            "| sessions | first interim p50 / p95 (ms) | final after end of speech p50 / p95 (ms) | interim lag p95 "
+            "(ms) | rewrites of shown words | WER | fallbacks | dropped | loop lag p95 / mean (ms) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for n in counts:
+            before = httpx.get(url + "/metrics").text
+            r = asyncio.run(run(url, n, args.frame_ms, args.clips, args.noise_db))
+            after = httpx.get(url + "/metrics").text
+            lag_p95, lag_mean = loop_lag(before, after)
+            rows.append(
+                f"| {n} | {pct(r.first_interim_ms, 0.5):.0f} / {pct(r.first_interim_ms, 0.95):.0f} | "
+                f"{pct(r.final_ms, 0.5):.0f} / {pct(r.final_ms, 0.95):.0f} | {pct(r.interim_lag_ms, 0.95):.0f} | "
+                f"{100 * r.rewrites / max(1, r.updates):.0f} % of {r.updates} | "
+                f"{100 * r.errors / max(1, r.words):.1f} % ({r.errors}/{r.words}) | "
+                f"{r.fallbacks} of {r.finals} finals | {r.dropped} of {n} | {lag_p95:.0f} / {lag_mean:.1f} |"
+            )
+            print(rows[-1], file=sys.stderr, flush=True)
+        print(
+            f"Human clips, {args.clips} per session with {GAP_MS} ms between them, real-time pace in "
+            f"{args.frame_ms} ms frames"
+            + (f", pink noise at {args.noise_db:g} dB SNR" if args.noise_db else "")
+            + f"; sessions start 0.37 s apart; "
+            f"median clip {statistics.median(len(load_human(c)) for c in HUMAN_CLIPS) / 32000:.1f} s."
+        )
+        print("\n".join(rows))
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+if __name__ == "__main__":
+    main()
