@@ -10,8 +10,8 @@ between them, in real time, in the page's frames, each session starting with a d
 Per clip it measures (from the client's side, so the socket and the scheduler are included):
 - first interim: the clip's speech onset (first 10 ms frame within 35 dB of its peak) → the first interim with
   words that arrives after it;
-- final: the clip's end of speech → the final that carries its last word (the first final that reaches past
-  the clip's end minus 300 ms);
+- final: the clip's end of speech (the end of its last 10 ms frame within 35 dB of its peak) → the final that
+  carries its last words (the last final that starts within the clip's speech);
 - interim lag: for each interim, its arrival minus the moment the audio of its last word was sent;
 - flicker: the share of interim updates that change a word shown before other than the newest one;
 - word errors of all finals against all the clips' words; fallbacks (WARNINGs); sessions dropped (no FINISHED).
@@ -165,7 +165,8 @@ def score(prog: Program, start: float, events: list[tuple[float, dict[str, Any]]
         first = next((t for t, s in segments if not s["isFinal"] and s["tokens"] and t * 1000 >= clip.onset_ms), None)
         if first is not None:
             result.first_interim_ms.append(first * 1000 - clip.onset_ms)
-        final = next((t for t, s in finals if s["endTimeMs"] >= clip.end_ms - 300), None)
+        # The final that carries the clip's last words: the last one that starts within the clip's speech.
+        final = next((t for t, s in reversed(finals) if clip.onset_ms - 500 <= s["startTimeMs"] < clip.end_ms), None)
         if final is not None:
             result.final_ms.append(final * 1000 - clip.end_ms)
     previous: list[str] = []
@@ -229,7 +230,14 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(n) for n in args.sessions.split(",")]
     port = free_port()
-    env = {**os.environ, "LOCAL_MAX_SESSIONS": str(max(counts))}
+    # All sessions come from this one client: its caps are lifted to the largest count (the engine's stays one
+    # above, as a client may never hold every decoder).
+    env = {
+        **os.environ,
+        "LOCAL_MAX_SESSIONS": str(max(counts) + 1),
+        "APP_MAX_SESSIONS_PER_CLIENT": str(max(counts)),
+        "APP_SESSION_RATE_PER_MIN": "1000",
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
