@@ -26,7 +26,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from typing import Any
 import httpx
 import websockets
 
+from bench.procs import cpu_seconds, free_port
 from bench.speech import (
     HUMAN_CLIPS,
     human_reference,
@@ -186,12 +186,6 @@ def score(prog: Program, start: float, events: list[tuple[float, dict[str, Any]]
         previous = words
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _lag_counts(metrics: str) -> tuple[list[tuple[float, float]], float, float]:
     buckets = [
         (float(m.group(1)), float(m.group(2)))
@@ -255,20 +249,23 @@ def main() -> None:
             time.sleep(0.1)
         rows = [
             "| sessions | first interim p50 / p95 (ms) | final after end of speech p50 / p95 (ms) | interim lag p95 "
-            "(ms) | rewrites of shown words | WER | fallbacks | dropped | loop lag p95 / mean (ms) |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "(ms) | rewrites of shown words | WER | fallbacks | dropped | loop lag p95 / mean (ms) "
+            "| CPU s per audio s |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for n in counts:
-            before = httpx.get(url + "/metrics").text
+            before, cpu_before = httpx.get(url + "/metrics").text, cpu_seconds(server.pid)
             r = asyncio.run(run(url, n, args.frame_ms, args.clips, args.noise_db))
-            after = httpx.get(url + "/metrics").text
+            after, cpu = httpx.get(url + "/metrics").text, cpu_seconds(server.pid) - cpu_before
+            audio_s = n * len(program(0, args.clips, None).pcm) / BYTES_PER_MS / 1000
             lag_p95, lag_mean = loop_lag(before, after)
             rows.append(
                 f"| {n} | {pct(r.first_interim_ms, 0.5):.0f} / {pct(r.first_interim_ms, 0.95):.0f} | "
                 f"{pct(r.final_ms, 0.5):.0f} / {pct(r.final_ms, 0.95):.0f} | {pct(r.interim_lag_ms, 0.95):.0f} | "
                 f"{100 * r.rewrites / max(1, r.updates):.0f} % of {r.updates} | "
                 f"{100 * r.errors / max(1, r.words):.1f} % ({r.errors}/{r.words}) | "
-                f"{r.fallbacks} of {r.finals} finals | {r.dropped} of {n} | {lag_p95:.0f} / {lag_mean:.1f} |"
+                f"{r.fallbacks} of {r.finals} finals | {r.dropped} of {n} | {lag_p95:.0f} / {lag_mean:.1f} | "
+                f"{cpu / audio_s:.2f} |"
             )
             print(rows[-1], file=sys.stderr, flush=True)
         print(

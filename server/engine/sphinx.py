@@ -121,7 +121,7 @@ class _Stream:
         self.finished = False
         self.cmn: str | None = None  # set when an utterance ends, for the recognizer to hand to fresh decoders
 
-    def feed(self, pcm: bytes) -> list[Hypothesis]:
+    def feed(self, pcm: bytes, partial_every_ms: int | None = None) -> list[Hypothesis]:
         if self.finished:
             raise RuntimeError("feed() after finish()")
         self.pending += pcm
@@ -132,7 +132,7 @@ class _Stream:
             if final is not None:
                 out.append(final)
         del self.pending[:usable]
-        partial = self._partial(len(pcm) // BYTES_PER_MS)
+        partial = self._partial(len(pcm) // BYTES_PER_MS, partial_every_ms or self.config.partial_every_ms)
         if partial is not None:
             out.append(partial)
         return out
@@ -219,11 +219,11 @@ class _Stream:
             return None
         return self._hypothesis(words, True)
 
-    def _partial(self, fed_ms: int) -> Hypothesis | None:
+    def _partial(self, fed_ms: int, every_ms: int) -> Hypothesis | None:
         if not self.in_utt:
             return None
         self.since_partial_ms += fed_ms
-        if self.since_partial_ms < self.config.partial_every_ms:
+        if self.since_partial_ms < every_ms:
             return None
         self.since_partial_ms = 0
         hyp = self.decoder.hyp()
@@ -287,7 +287,16 @@ class _Engine:
 
     def feed(self, sid: int, pcm: bytes) -> tuple[list[Hypothesis], str | None]:
         stream = self.streams[sid]
-        return stream.feed(pcm), stream.cmn
+        return stream.feed(pcm, self.partial_every_ms()), stream.cmn
+
+    def partial_every_ms(self) -> int:
+        """How often a stream looks at its partial text, by how many streams share this worker. A look costs
+        about as much CPU as decoding (measured on the human clips in 50 ms frames: RTF 0.28 looking every 50 ms,
+        0.20 every 100 ms, 0.15 never), so with more than two streams on a worker the looks thin out and the
+        worker keeps real time: interims come a little less often instead of falling behind."""
+        with self.lock:
+            streams = len(self.streams)
+        return self.config.partial_every_ms * max(1, -(-streams // 2))
 
     def finish(self, sid: int) -> tuple[list[Hypothesis], str | None]:
         stream = self.streams[sid]
