@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import concurrent.futures.process
 import multiprocessing
 import os
 import threading
@@ -161,3 +162,49 @@ async def test_close_withdraws_what_waits() -> None:
     assert gate.started == [0]
     with pytest.raises(RuntimeError, match="closed"):
         accurate.submit(ONE_SECOND, 2000)
+
+
+class BrokenOnce(concurrent.futures.ThreadPoolExecutor):
+    """An executor whose worker died while idle: its first submit raises BrokenExecutor."""
+
+    def submit(self, *args: object, **kwargs: object) -> concurrent.futures.Future:  # type: ignore[override]
+        raise concurrent.futures.process.BrokenProcessPool("the worker died while idle")
+
+
+@pytest.mark.anyio
+async def test_a_worker_that_died_while_idle_is_replaced_at_the_next_job() -> None:
+    executors: list[concurrent.futures.Executor] = []
+
+    def start() -> concurrent.futures.Executor:
+        executors.append(BrokenOnce(1) if not executors else concurrent.futures.ThreadPoolExecutor(1))
+        return executors[-1]
+
+    gate = Gate()
+    gate.release.release(1)
+    accurate = AccurateScheduler(start, gate, OPTIONS)
+    try:
+        (word,) = await accurate.submit(ONE_SECOND, 7)
+        assert word.start_ms == 7
+        assert accurate.stats.worker_restarts == 1 and len(executors) == 2
+    finally:
+        accurate.close()
+
+
+@pytest.mark.anyio
+async def test_withdrawn_jobs_give_their_places_back_at_once() -> None:
+    gate = Gate()
+    accurate = scheduler(gate, Clock())
+    try:
+        running = accurate.submit(ONE_SECOND, 0)
+        waiting = [accurate.submit(ONE_SECOND, i) for i in range(1, OPTIONS.max_queue)]
+        for job in waiting:
+            job.cancel()  # their finals fell back at the deadline
+        await asyncio.sleep(0)  # the cancellation reaches the scheduler's own future on the loop's next turn
+        assert accurate.depth == 1
+        later = accurate.submit(ONE_SECOND, 99)  # not refused as "busy"
+        gate.release.release(2)
+        await asyncio.gather(running, later)
+        assert gate.started == [0, 99]
+        assert accurate.stats.withdrawn == OPTIONS.max_queue - 1
+    finally:
+        accurate.close()

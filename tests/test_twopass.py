@@ -838,3 +838,35 @@ async def test_a_shown_word_changes_only_when_the_fast_pass_says_so_twice() -> N
         await session.aclose()
     # "four" stays until "forward" comes twice in a row, "meter" until it is dropped twice; nothing is sent twice.
     assert shown == ["go", "go four", "go forward ten", "go forward ten meter", "go forward ten"]
+
+
+@pytest.mark.anyio
+async def test_a_pusher_already_waiting_is_woken_for_a_held_piece() -> None:
+    """The server's pusher waits before the piece arrives; the client then pauses. The held piece still goes to the
+    accurate pass by its deadline (found in review: holding a piece did not wake the waiter)."""
+    accurate = FixedPass(HELLO)
+    two = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=250, words_per_utterance=2), accurate, merge_ms=10_000, fallback_after_s=1.5
+    )
+    session = await two.open()
+    try:
+        waiter = asyncio.create_task(session.wait_ready())
+        await asyncio.sleep(0)
+        await session.feed(bytes(600 * BYTES_PER_MS))  # one piece ends at 500 ms and is held; then nothing comes
+        assert await asyncio.wait_for(waiter, 10) is True
+        assert [h.text for h in session.collect() if h.is_final] == ["Hello, world!"]
+    finally:
+        await session.aclose()
+
+
+def test_a_leading_mark_from_the_utterance_before_is_dropped_not_fatal() -> None:
+    words = words_from_alignment(
+        [{"word": "...", "start": 0.0, "end": 0.1}, {"word": " so", "start": 0.1, "end": 0.4}], 0
+    )
+    assert [w.text for w in words] == ["so"]
+
+
+def test_after_a_rough_final_the_words_heard_again_are_split_by_time() -> None:
+    rough = words_at("the red got ran", 0)  # the fast pass's text stood in for the previous final
+    again = words_at("the dog ran away", 0)  # Whisper hears the previous utterance again, then "away"
+    assert context_words(again, rough, cut_ms=900, trust_text=False) == 3

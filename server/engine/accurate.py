@@ -92,7 +92,14 @@ class AccurateScheduler:
     def depth(self) -> int:
         """Jobs waiting or running."""
         with self._lock:
+            self._prune()
             return len(self._waiting) + (self._running is not None)
+
+    def _prune(self) -> None:
+        """Forget waiting jobs their callers withdrew: they hold no place. Called with the lock held."""
+        kept = collections.deque(job for job in self._waiting if not job.future.cancelled())
+        self.stats.withdrawn += len(self._waiting) - len(kept)
+        self._waiting = kept
 
     def estimate_s(self, audio_ms: int) -> float:
         return self.s_per_window_s * window_s(audio_ms, self.options)
@@ -121,6 +128,7 @@ class AccurateScheduler:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the accurate pass is closed")
+            self._prune()
             depth = len(self._waiting) + (self._running is not None)
             if depth >= self.options.max_queue:
                 self.stats.refused_full += 1
@@ -157,7 +165,19 @@ class AccurateScheduler:
             self._running = job
             try:
                 inner = self._executor.submit(self._run, *job.args)
-            except RuntimeError as exc:  # the executor was shut down under us (close, or a broken process)
+            except concurrent.futures.BrokenExecutor as exc:
+                # The worker died while idle (the OOM killer): a new one takes this job.
+                logger.error("the accurate pass's worker died: %r; starting a new one", exc)
+                self.stats.worker_restarts += 1
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._start()
+                try:
+                    inner = self._executor.submit(self._run, *job.args)
+                except RuntimeError as again:
+                    self._running = None
+                    job.future.set_exception(again)
+                    continue
+            except RuntimeError as exc:  # the executor was shut down under us (close)
                 self._running = None
                 job.future.set_exception(exc)
                 continue

@@ -181,6 +181,9 @@ class _Stream:
         return None
 
     def _start_utterance(self, start: int) -> None:
+        # Frames are decoded as they arrive, so with a ratio that lets speech restart inside the Endpointer's
+        # window the new start can lie in frames the last utterance already took: they are not decoded twice.
+        start = max(start, self.decoded_until)
         first = max(start - self.preroll_frames, self.decoded_until, 0)
         preroll = b"".join(f for i, f in self.history if first <= i < start)
         first = start - len(preroll) // self.frame_bytes

@@ -132,14 +132,21 @@ def _spoken(word: Word) -> str:
 
 
 def context_words(
-    words: Sequence[Word], previous: Sequence[Word], cut_ms: int, *, before_ms: int = 400, after_ms: int = 150
+    words: Sequence[Word],
+    previous: Sequence[Word],
+    cut_ms: int,
+    *,
+    before_ms: int = 400,
+    after_ms: int = 150,
+    trust_text: bool = True,
 ) -> int:
     """How many of `words` (Whisper's words for audio that reached back into the previous utterance) are that
     utterance again, not this one's. Times alone cannot tell near the cut (pocketsphinx's boundary between two
     pieces and Whisper's alignment each err by a word at times), so near it the text decides: the split falls right
     after a word that is the previous final's last word, where the most of its words repeat. With no such word,
     either Whisper left the previous words out (then none is dropped) or the time of each word's middle decides.
-    A mark that follows the split (", unless") goes with the words before."""
+    A mark that follows the split (", unless") goes with the words before. `trust_text` False (the previous final
+    is the fast pass's rough text, which Whisper's words need not match): times alone decide."""
     spoken = [_spoken(w) for w in words]
     surely_before = sum(1 for w in words if w.end_ms <= cut_ms - before_ms)
     maybe_before = max(surely_before, sum(1 for w in words if w.start_ms < cut_ms + after_ms))
@@ -147,13 +154,13 @@ def context_words(
     best, best_score = -1, -1
     for split in range(surely_before, maybe_before + 1):
         head = [t for t in spoken[:split] if t]
-        if tail and head and head[-1] == tail[-1]:
+        if trust_text and tail and head and head[-1] == tail[-1]:
             score = _common(tail[-len(head) :], head)
             if score > best_score:
                 best, best_score = split, score
     if best < 0:
         near = [t for t in spoken[:maybe_before] if t]
-        if near and _common(tail[-len(near) :], near) * 2 < len(near):
+        if trust_text and near and _common(tail[-len(near) :], near) * 2 < len(near):
             # Whisper left the previous utterance out (it does at times, context or not) and stretched the new
             # words over its audio: every word is this utterance's.
             best = 0
@@ -259,6 +266,7 @@ class TwoPassSession:
         self._new_utterance = True  # the next partial with words is an utterance's first interim
         self._final_end_ms = 0  # where the last final delivered ends
         self._last_final: tuple[Word, ...] = ()  # its words
+        self._last_final_rough = False  # it is the fast pass's text (a fallback)
         self._raw_partial: tuple[Word, ...] = ()  # the fast pass's previous partial of this utterance, as it was
         self._shown_texts: tuple[str, ...] = ()  # the words of the interim on the client's screen
         self._last_job_start_ms: int | None = None  # where the previous accurate job's own audio began
@@ -352,6 +360,7 @@ class TwoPassSession:
                     self._release_held(force=True)
                 if not self._held:
                     self._held_deadline = self._speech_end(hyp) + self._owner.fallback_after_s
+                    self._submitted.set()  # wakes wait_ready(): the held piece has a deadline of its own
                 self._held.append(hyp)
                 self._hold_until_ms = self._fed_ms + self._owner.merge_ms
             out += self._interim()
@@ -492,7 +501,7 @@ class TwoPassSession:
         self._shown = False  # the final replaced the interim on the client's screen
         if final.words:
             self._final_end_ms = max(self._final_end_ms, final.end_ms)
-            self._last_final = final.words
+            self._last_final, self._last_final_rough = final.words, bool(final.warning)
         if final.words and not final.warning:
             self._prompt = (self._prompt + " " + final.text)[-PROMPT_CHARS:]
         return [final, *self._interim()]
@@ -519,7 +528,8 @@ class TwoPassSession:
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=FAILED_WARNING)
         words = future.result()
         if pending.keep_from_ms:
-            words = words[context_words(words, self._last_final, pending.keep_from_ms) :]
+            trust = not self._last_final_rough
+            words = words[context_words(words, self._last_final, pending.keep_from_ms, trust_text=trust) :]
         if not words:
             # Whisper heard no speech where the fast pass heard some: a cough the fast pass took for a word, or
             # words Whisper missed. Which it was cannot be told here, and a word is never dropped unsaid: the

@@ -90,6 +90,8 @@ def words_from_alignment(
         # Whisper writes a space before every new word, the first included: a piece without one continues a word
         # ("-pilot" after "air"), even when the utterance was cut just before it.
         joins_previous = not raw.startswith(" ") and (bool(out) or not text[0].isalnum())
+        if joins_previous and not out and not any(c.isalnum() for c in text):
+            continue  # a mark that belonged to the utterance before this one: nothing here to attach it to
         if joins_previous and not any(c.isalnum() for c in text):
             # The alignment stretches a closing mark over the pause after it: it belongs where the word ends.
             start = end = out[-1].end_ms
