@@ -113,6 +113,7 @@ class _Stream:
         self.preroll_frames = preroll_frames
         self.pending = bytearray()
         self.frames_in = 0
+        self.next_out = 0  # index of the next frame the Endpointer returns inside an utterance
         self.decoded_until = 0  # frames before this index were already given to the decoder
         self.in_utt = False
         self.utt_start_ms = 0
@@ -171,11 +172,12 @@ class _Stream:
             return None
         if not was_speech:
             self._start_utterance(round(self.endpointer.speech_start * 1000 / FRAME_MS))
-        # The decoder gets every frame as it arrives, not as the Endpointer hands it back a window later: each
-        # partial (the first one of an utterance included) comes that much sooner. The Endpointer still decides
-        # where utterances end; the window of quiet after the end is decoded too, which costs nothing.
-        self._decode(b"".join(f for i, f in self.history if self.decoded_until <= i <= index))
-        self.decoded_until = index + 1
+        # The frames as the Endpointer hands them back, a window late. (Decoding each frame as it arrived instead
+        # brought no earlier interims, measured, and decoded the window after an utterance's end with it, which
+        # took the next utterance's preroll: "i would like a cup" became "i would lie it come".)
+        self._decode(speech)
+        self.decoded_until = max(self.decoded_until, self.next_out + 1)
+        self.next_out += 1
         if not self.endpointer.in_speech:
             return self._end_utterance()
         return None
@@ -190,6 +192,7 @@ class _Stream:
         self.decoder.start_utt()
         self.in_utt = True
         self.utt_start_ms = first * FRAME_MS
+        self.next_out = start
         self.partial_text = ""
         self.since_partial_ms = 0
         self.utt_audio = None if self.pooled.warm or not self.config.keep_warm else []
