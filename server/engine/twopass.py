@@ -301,8 +301,11 @@ class TwoPassSession:
                 # No audio may come (a paused client): the held pieces still leave by their deadline.
                 release_in = self._release_at() - self._owner.clock()
                 if release_in > 0:
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that comes
+                    # as the event is set, and the stream server's EOS then waits forever for this task to stop.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._submitted.wait(), release_in)
+                        async with asyncio.timeout(release_in):
+                            await self._submitted.wait()
                     continue
                 self._release_held(force=True)
                 continue
