@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Playwright
 
+from bench.speech import word_errors as _word_errors
 from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.truebar import StreamOptions, TruebarEmulatorOptions
 from server.emulators.wiro import WiroEmulatorOptions
@@ -70,6 +71,10 @@ def words(events: list[dict[str, Any]]) -> list[str]:
 SEAM_WORDS = 3
 
 
+def word_errors(reference: list[str], hypothesis: list[str]) -> int:
+    return _word_errors(" ".join(reference), " ".join(hypothesis))
+
+
 def seam(events: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     """The final words before the reconnect and after it."""
     at = [e["type"] for e in events].index("reconnected")
@@ -112,7 +117,15 @@ def test_dropped_socket_reconnects_and_loses_no_speech(
         # that place, none missing (audio lost) and none twice (a replay not cut where the final ended).
         k = seam_index(events, clean["events"])
         lo, hi = max(0, k - SEAM_WORDS), k + SEAM_WORDS
-        assert (before + after)[lo:hi] == reference[lo:hi], (before, after, reference)
+        # pocketsphinx decodes a second session a little differently (its decoder is warmer), so a word may be
+        # heard otherwise in either run; a lost or doubled stretch (0.7 s is two words) is not forgiven: at most one
+        # word differs around the seam from the clean run, or from the clip's own words at that place.
+        got = (before + after)[lo:hi]
+        assert min(word_errors(reference[lo:hi], got), word_errors(EXPECTED[lo:hi], got)) <= 1, (
+            before,
+            after,
+            reference,
+        )
         assert result["diagnostics"]["reconnects"] == 1
         if provider == "truebar":
             sessions = s.truebar.state.sessions  # type: ignore[union-attr]
