@@ -45,7 +45,7 @@ def _looping(tokens: Sequence[int], eot: int, room: int) -> bool:
     four times in a row (a speaker says "five five", not "five" six times), or a longer one twice in a row (Whisper
     wrote a whole sentence twice over a short window: measured on a LibriSpeech clip)."""
     text = [t for t in tokens if t < eot]
-    if len(text) >= room and (not tokens or tokens[-1] != eot):
+    if len(text) >= room:  # CTranslate2 leaves the end token out of its result: a full budget is the sign
         return True
     for size in range(1, len(text) // 2 + 1):
         # A short group four times over ("5 5 5 5"); a long one (a clause, a whole sentence) twice in a row.
