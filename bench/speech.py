@@ -129,3 +129,22 @@ def word_errors(ref: str, hyp: str) -> int:
         for j, hw in enumerate(h, 1):
             diag, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diag + (rw != hw))
     return row[-1]
+
+
+def edit_kinds(ref: str, hyp: str) -> tuple[int, int]:
+    """(substitutions, insertions + deletions) of a least-edits alignment, preferring substitutions on a tie.
+
+    A recogniser hearing a word otherwise makes a substitution; audio lost or sent twice shifts the words and makes
+    insertions and deletions, which is what a test of a stream's seams must tell apart."""
+    r, h = normalise(ref).split(), normalise(hyp).split()
+    # Each cell holds (edits, indels); tuples compare edits first, then fewer indels.
+    row = [(j, j) for j in range(len(h) + 1)]
+    for i, rw in enumerate(r, 1):
+        diag, row[0] = row[0], (i, i)
+        for j, hw in enumerate(h, 1):
+            up, left = row[j], row[j - 1]
+            diag, row[j] = row[j], min(
+                (up[0] + 1, up[1] + 1), (left[0] + 1, left[1] + 1), (diag[0] + (rw != hw), diag[1])
+            )
+    edits, indels = row[-1]
+    return edits - indels, indels

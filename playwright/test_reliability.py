@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Playwright
 
-from bench.speech import word_errors as _word_errors
+from bench.speech import edit_kinds
 from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.truebar import StreamOptions, TruebarEmulatorOptions
 from server.emulators.wiro import WiroEmulatorOptions
@@ -71,10 +71,6 @@ def words(events: list[dict[str, Any]]) -> list[str]:
 SEAM_WORDS = 3
 
 
-def word_errors(reference: list[str], hypothesis: list[str]) -> int:
-    return _word_errors(" ".join(reference), " ".join(hypothesis))
-
-
 def seam(events: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     """The final words before the reconnect and after it."""
     at = [e["type"] for e in events].index("reconnected")
@@ -117,14 +113,17 @@ def test_dropped_socket_reconnects_and_loses_no_speech(
         # that place, none missing (audio lost) and none twice (a replay not cut where the final ended).
         k = seam_index(events, clean["events"])
         lo, hi = max(0, k - SEAM_WORDS), k + SEAM_WORDS
-        # pocketsphinx decodes a second session a little differently (its decoder is warmer), so a word may be
-        # heard otherwise in either run; a lost or doubled stretch (0.7 s is two words) is not forgiven: at most one
-        # word differs around the seam from the clean run, or from the clip's own words at that place.
+        # pocketsphinx decodes a second session a little differently (its decoder is warmer, the capture starts at
+        # another moment), so words around the seam may be heard otherwise in either run ("the weather is nice" came
+        # out "the lead is nigh"): that is substitutions. Audio lost or sent twice shifts the words instead, which is
+        # insertions and deletions (one lost word is two in a fixed window; a doubled 0.7 s is three substitutions).
         got = (before + after)[lo:hi]
-        assert min(word_errors(reference[lo:hi], got), word_errors(EXPECTED[lo:hi], got)) <= 1, (
+        kinds_of_errors = [edit_kinds(" ".join(ref[lo:hi]), " ".join(got)) for ref in (reference, EXPECTED)]
+        assert any(subs <= 2 and indels <= 1 for subs, indels in kinds_of_errors), (
             before,
             after,
             reference,
+            kinds_of_errors,
         )
         assert result["diagnostics"]["reconnects"] == 1
         if provider == "truebar":

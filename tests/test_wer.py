@@ -30,6 +30,7 @@ from bench.speech import (
     HUMAN_CLIPS,
     NOISY_16K,
     READING,
+    edit_kinds,
     human_reference,
     load_clip,
     load_human,
@@ -55,6 +56,16 @@ def test_word_errors() -> None:
     assert word_errors("a b c", "a b c d e") == 2
     assert word_errors("", "a") == 1
     assert word_errors("hello world", "Hello, world!") == 0  # case and punctuation are not word errors
+
+
+def test_edit_kinds_tell_words_heard_otherwise_from_words_lost_or_doubled() -> None:
+    ref = "weather is nice today and we"
+    assert edit_kinds(ref, ref) == (0, 0)
+    assert edit_kinds(ref, "lead is nigh today and we") == (2, 0)  # heard otherwise
+    assert edit_kinds(ref, "weather is today and we are") == (0, 2)  # one word lost, the window runs on
+    assert edit_kinds(ref, "weather today and we are going") == (0, 4)  # two lost
+    assert edit_kinds(ref, "weather is nice is nice today") == (3, 0)  # two sent twice: the window fills with them
+    assert edit_kinds("a b", "") == (0, 2) and edit_kinds("", "a") == (0, 1)
 
 
 async def transcribe(recognizer: Recognizer, pcm: bytes, chunk: int = FRAME) -> list[Hypothesis]:
