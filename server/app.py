@@ -6,29 +6,29 @@ import contextlib
 import hashlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 from starlette.applications import Starlette
+from starlette.datastructures import URLPath
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
 
 from server import sessions
 from server.engine.config import EngineConfig
 from server.engine.types import Recognizer
 from server.metrics import Metrics, metrics_endpoint
 from server.openapi import openapi_route
-from server.providers import build_providers
+from server.providers import ProviderFactory, build_providers
 from server.providers.base import Provider, ProviderError
-from server.providers.local import LocalProvider
 from server.security import (
     COOKIE_NAME,
     HostGuardMiddleware,
@@ -106,20 +106,19 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     """The process can serve sessions (for a load balancer: send it none while this says 503): the offline engine
-    is loaded (or switched off) and the shared state store answers."""
+    is loaded (or switched off), as each provider's readiness checks say, and the shared state store answers."""
     providers: dict[str, Provider] = request.app.state.providers
-    local = providers.get("local")
-    engine = local.readiness() if isinstance(local, LocalProvider) else "off"
+    checks = {name: value for p in providers.values() for name, value in p.readiness().items()}
     try:
         await sessions.state_of(request).ping()
-        state = "ok"
+        checks["state"] = "ok"
     except StateUnavailable as exc:
-        state = f"unavailable: {exc}"
-    ready = engine in ("ok", "off") and state == "ok"
+        checks["state"] = f"unavailable: {exc}"
+    ready = all(value in ("ok", "off") for value in checks.values())
     headers = {"Cache-Control": "no-store"}
     if not ready:
         headers["Retry-After"] = str(round(UNAVAILABLE_RETRY_S))
-    body = {"ready": ready, "checks": {"engine": engine, "state": state}}
+    body = {"ready": ready, "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503, headers=headers)
 
 
@@ -154,10 +153,31 @@ async def login(request: Request) -> Response:
     return response
 
 
-async def local_stream(websocket: WebSocket) -> None:
-    providers: dict[str, Provider] = websocket.app.state.providers
-    local = providers["local"]
-    await local.serve_stream(websocket)  # type: ignore[attr-defined]
+class ProviderRoutes(BaseRoute):
+    """The endpoints the providers serve themselves (Provider.routes: the local engine's socket). The providers
+    are built by the lifespan (they need its HTTP client and state), so their routes are filled in then; until
+    then, and after shutdown, nothing matches here."""
+
+    def __init__(self) -> None:
+        self.router = Router()
+
+    def fill(self, providers: Iterable[Provider]) -> None:
+        self.router.routes = [route for provider in providers for route in provider.routes()]
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        found = [route.matches(scope) for route in self.router.routes]
+        full = [child for match, child in found if match is Match.FULL]
+        if full:
+            return Match.FULL, full[0]
+        partial = [child for match, child in found if match is Match.PARTIAL]
+        return (Match.PARTIAL, partial[0]) if partial else (Match.NONE, {})
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        return self.router.url_path_for(name, **path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The inner router matches again and runs the route (or answers 405 on a partial match).
+        await self.router(scope, receive, send)
 
 
 def create_app(
@@ -168,12 +188,14 @@ def create_app(
     engine_loader: Callable[[EngineConfig], Recognizer] | None = None,
     state: State | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    extra_providers: Sequence[ProviderFactory] = (),
 ) -> Starlette:
     """The app. Seams for tests: `transport` carries every upstream HTTP call (an emulator, a mock);
     `local_recognizer` replaces the embedded engine (a scripted one for protocol and load tests); `engine_loader`
     replaces how the engine is loaded at start-up (server.engine.loader.load_engine); `state` replaces
     the shared state chosen from the settings (memory, or Redis with APP_REDIS_URL); `extra_routes` mounts test
-    endpoints."""
+    endpoints; `extra_providers` builds more providers (listed after the built-in ones) from the lifespan's
+    HTTP client and state."""
     install_log_redaction()
     metrics = Metrics()
 
@@ -190,6 +212,10 @@ def create_app(
             app.state.providers = build_providers(
                 settings, http, shared, local_recognizer=local_recognizer, engine_loader=engine_loader, metrics=metrics
             )
+            for factory in extra_providers:
+                provider = factory(http, shared)
+                app.state.providers[provider.name] = provider
+            provider_routes.fill(app.state.providers.values())
             try:
                 for provider in app.state.providers.values():
                     await provider.start()
@@ -203,9 +229,11 @@ def create_app(
                         await provider.aclose()
                     except Exception:
                         log.exception("closing the %s provider failed", provider.name)
+                provider_routes.fill(())
                 if state is None:
                     await shared.aclose()
 
+    provider_routes = ProviderRoutes()
     routes: list[BaseRoute] = [
         Route("/", index),
         Route("/healthz", healthz),
@@ -217,7 +245,7 @@ def create_app(
         Route("/api/providers/{name}/options", sessions.provider_options),
         Route("/api/sessions", sessions.create_session, methods=["POST"]),
         Route("/api/sessions/{name}/{session_id}/end", sessions.end_session, methods=["POST"]),
-        WebSocketRoute("/api/local/stream", local_stream),
+        provider_routes,
         *extra_routes,
     ]
     version = static_version(STATIC_DIR)

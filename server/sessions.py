@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from server.providers.base import Provider, ProviderError, SessionRequest
 from server.security import cross_site_reason
 from server.settings import Settings
-from server.state import UNAVAILABLE_RETRY_S, State, StateUnavailable, ledger_scope
+from server.state import UNAVAILABLE_RETRY_S, State, StateUnavailable, ledger_key, ledger_scope
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +113,6 @@ def state_of(request: Request) -> State:
     return state
 
 
-def client_cap(settings: Settings, provider: Provider) -> int:
-    """How many sessions one client may hold at once with `provider`. For the local engine it stays below the
-    engine's size, so one client cannot hold every decoder."""
-    if provider.name == "local":
-        engine = getattr(provider, "engine_size", settings.local.engine.max_sessions)
-        return max(1, min(settings.max_sessions_per_client, engine - 1))
-    return settings.max_sessions_per_client
-
-
 async def create_session(request: Request) -> Response:
     guard_state_change(request, require_json=True)
     settings: Settings = request.app.state.settings
@@ -132,13 +123,14 @@ async def create_session(request: Request) -> Response:
         raise ProviderError(429, "rate_limited", "Too many sessions started: wait a moment.", retry_after=wait)
     provider, options = await _chosen(request)
     session_id = secrets.token_urlsafe(16)
-    # Only the cloud sessions that hold something until ended (a Wiro task) and the local engine's count: a
-    # Truebar grant holds nothing here, and its minting is bounded by the rate limit.
-    counted = provider.name != "truebar"
-    scope, key = ledger_scope(provider.name, client), f"{provider.name}/{session_id}"
+    # Only a session that holds something until ended counts (SessionPolicy): a grant that holds nothing here is
+    # bounded by the rate limit alone.
+    policy = provider.policy()
+    counted = policy.pool is not None
+    scope, key = ledger_scope(policy.pool or "", client), ledger_key(provider.name, session_id)
     if counted:
         # Reserved before the first await on the provider, so concurrent requests cannot all pass the check.
-        admission = await state.admit(scope, key, client_cap(settings, provider), PENDING_TTL_S)
+        admission = await state.admit(scope, key, policy.per_client, PENDING_TTL_S)
         if not admission.admitted:
             raise ProviderError(
                 429,
@@ -187,16 +179,18 @@ async def end_session(request: Request) -> Response:
     # sendBeacon cannot send JSON without a CORS preflight, so only the origin is checked here.
     guard_state_change(request, require_json=False)
     session_id = request.path_params["session_id"]
-    scope, key = ledger_scope(provider.name, client_key(request)), f"{provider.name}/{session_id}"
+    pool = provider.policy().pool
+    scope, key = ledger_scope(pool or "", client_key(request)), ledger_key(provider.name, session_id)
     try:
         ended = await provider.end_session(session_id)
     except BaseException:
         # Whatever ending raised (the store failing part-way, after the task may already be dead), the client's
         # place is given back: otherwise it stays taken until the task's deadline, an hour by default.
-        with contextlib.suppress(StateUnavailable):
-            await state_of(request).release(scope, key)
+        if pool is not None:
+            with contextlib.suppress(StateUnavailable):
+                await state_of(request).release(scope, key)
         raise
-    released = await state_of(request).release(scope, key)
+    released = pool is not None and await state_of(request).release(scope, key)
     return JSONResponse({"ended": ended or released})
 
 

@@ -62,10 +62,14 @@ class WiroTask:
     attempts: int = 0
 
 
-def ledger_scope(provider: str, client: str) -> str:
-    """The ledger a grant counts in. Local sessions count apart from the cloud ones: their cap protects the
-    engine's share, the others' cap the account's billed slots."""
-    return f"local:{client}" if provider == "local" else f"cloud:{client}"
+def ledger_scope(pool: str, client: str) -> str:
+    """The ledger one client's sessions of a pool (SessionPolicy.pool) count in: each pool has its own cap."""
+    return f"{pool}:{client}"
+
+
+def ledger_key(provider: str, session_id: str) -> str:
+    """A granted session's entry (reserved at the grant, released when it ends or is used)."""
+    return f"{provider}/{session_id}"
 
 
 class State:

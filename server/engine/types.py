@@ -87,6 +87,13 @@ class PushesFinals(Protocol):
         ...
 
 
+@runtime_checkable
+class Bounded(Protocol):
+    """A recognizer that says how many sessions it decodes at once (more raise RecognizerBusy)."""
+
+    max_sessions: int
+
+
 class Recognizer(Protocol):
     name: str
 

@@ -13,6 +13,9 @@ from server.providers.base import Provider
 from server.settings import Settings
 from server.state import State
 
+# Builds one more provider from the lifespan's HTTP client and shared state (create_app's `extra_providers`).
+ProviderFactory = Callable[[httpx.AsyncClient, State], Provider]
+
 
 def build_providers(
     settings: Settings,
@@ -34,6 +37,6 @@ def build_providers(
             settings, state=state, recognizer=local_recognizer, loader=engine_loader or load_engine, metrics=metrics
         ),
         TruebarProvider(settings.truebar, http),
-        WiroProvider(settings.wiro, http, state=state),
+        WiroProvider(settings.wiro, http, state=state, per_client=settings.max_sessions_per_client),
     ]
     return {p.name: p for p in providers}

@@ -1,11 +1,17 @@
-"""What every provider module offers the app: a status, a session grant, and an end-of-session hook."""
+"""The provider contract: what every provider module offers the app, its policy included.
+
+The generic modules (server/app.py, server/sessions.py) act on this contract alone and never name a provider: what a
+session holds and for how long (`policy`), what the provider serves itself (`routes`: the engine's socket), whether
+it can serve now (`readiness`), and the grant itself."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, Protocol, TypedDict
+
+from starlette.routing import BaseRoute
 
 
 class Grant(TypedDict):
@@ -63,6 +69,21 @@ class ProviderStatus:
 
 
 @dataclass(frozen=True)
+class SessionPolicy:
+    """What a granted session holds on this server, and for how long.
+
+    A session that holds something takes a place in its client's ledger `pool` when it is granted, and keeps it
+    until the page ends it or the grant expires (a provider that serves the stream itself, like the local engine,
+    also holds a renewed lease while the socket is open). Each pool has its own cap: "cloud" guards the account's
+    billed slots (a Wiro task runs upstream until killed), "local" the engine's decoders."""
+
+    # None: a grant holds nothing here (a Truebar token); only the rate limit bounds its minting.
+    pool: str | None = None
+    # Places one client may hold at once in `pool`.
+    per_client: int = 1
+
+
+@dataclass(frozen=True)
 class SessionRequest:
     """A validated POST /api/sessions body plus what the provider needs to know about the caller."""
 
@@ -79,6 +100,19 @@ class Provider(Protocol):
     name: str
 
     def status(self) -> ProviderStatus: ...
+
+    def policy(self) -> SessionPolicy:
+        """What its sessions hold and how many one client may hold (asked at each grant: a capacity may follow the
+        engine loaded since start-up)."""
+        ...
+
+    def routes(self) -> Sequence[BaseRoute]:
+        """Endpoints the provider serves itself (the local engine's stream socket); mounted by the app."""
+        ...
+
+    def readiness(self) -> Mapping[str, str]:
+        """What /readyz checks for this provider, by name: "ok", "off", or why it cannot serve yet."""
+        ...
 
     def connect_origins(self) -> list[str]:
         """Origins the browser must reach for this provider (the Content-Security-Policy's connect-src)."""

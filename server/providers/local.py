@@ -17,9 +17,10 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
+from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from server.engine.accurate import AccurateScheduler
@@ -28,11 +29,11 @@ from server.engine.loader import load_engine
 from server.engine.model import ModelError
 from server.engine.stream import TruebarStream, deny
 from server.engine.twopass import TwoPassRecognizer
-from server.engine.types import Recognizer
+from server.engine.types import Bounded, Recognizer
 from server.metrics import Metrics
-from server.providers.base import Grant, ProviderError, ProviderStatus, SessionRequest
+from server.providers.base import Grant, ProviderError, ProviderStatus, SessionPolicy, SessionRequest
 from server.settings import Settings
-from server.state import MemoryState, State, StateUnavailable, ledger_scope
+from server.state import MemoryState, State, StateUnavailable, ledger_key, ledger_scope
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +48,14 @@ FRAME_SAMPLES = 800
 STREAM_LEASE_S = 30.0
 
 
-def grant_key(session_id: str) -> str:
-    """The ledger entry of a minted grant not yet used (the same key sessions.create_session reserves)."""
-    return f"local/{session_id}"
+# The ledger pool of the engine's sessions: its cap protects the engine's decoders, apart from the cloud's.
+POOL = "local"
 
 
 def stream_key(session_id: str, socket_id: str) -> str:
     """One socket's lease. Each socket has its own key: a second socket replaying the grant is refused and gives
     back its own lease, never the one of the stream that spent the grant."""
-    return f"local/{session_id}/stream/{socket_id}"
+    return f"{ledger_key(LocalProvider.name, session_id)}/stream/{socket_id}"
 
 
 class IdleLimitedStream(TruebarStream):
@@ -181,6 +181,15 @@ class LocalProvider:
             offline=True,
         )
 
+    def policy(self) -> SessionPolicy:
+        """A grant, then its open stream, holds a place in the client's local ledger. One client stays below the
+        engine's size, so it cannot hold every decoder."""
+        per_client = max(1, min(self.settings.max_sessions_per_client, self.engine_size - 1))
+        return SessionPolicy(pool=POOL, per_client=per_client)
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return [WebSocketRoute("/api/local/stream", self.serve_stream)]
+
     def connect_origins(self) -> list[str]:
         return []  # the app's own origin, always allowed
 
@@ -236,13 +245,15 @@ class LocalProvider:
     def _failed(self, message: str) -> None:
         self._load_error = ProviderError(503, "engine_unavailable", message + " Restart the server to try again.")
 
-    def readiness(self) -> str:
-        """For /readyz: "ok", "off", "loading", or "failed: <why>"."""
+    def readiness(self) -> Mapping[str, str]:
+        """The engine for /readyz: "ok", "off", "loading", or "failed: <why>"."""
         if not self.settings.local.enabled:
-            return "off"
-        if self._load_error is not None:
-            return f"failed: {self._load_error.message}"
-        return "ok" if self._recognizer is not None and (self._load is None or self._load.done()) else "loading"
+            engine = "off"
+        elif self._load_error is not None:
+            engine = f"failed: {self._load_error.message}"
+        else:
+            engine = "ok" if self._recognizer is not None and self._load_done() else "loading"
+        return {"engine": engine}
 
     async def recognizer(self) -> Recognizer:
         """The engine: the one loaded at start-up (waited for while it loads), or the failure it ended in."""
@@ -288,7 +299,7 @@ class LocalProvider:
             await deny(websocket, 401)
             return
         session_id, client = str(claims.get("sid")), str(claims.get("cid", ""))
-        scope = ledger_scope(self.name, client)
+        scope = ledger_scope(POOL, client)
         lease = stream_key(session_id, secrets.token_urlsafe(8))
         # The lease first, then the grant is spent: a store that fails between the two leaves the grant unspent
         # (the page may open its stream when the store is back), and whatever fails gives the lease back.
@@ -306,7 +317,7 @@ class LocalProvider:
             await deny(websocket, 401)
             return
         try:
-            await self.state.release(scope, grant_key(session_id))
+            await self.state.release(scope, ledger_key(self.name, session_id))
         except StateUnavailable as exc:
             # The stream has its lease and the grant is spent: refusing now would waste both. The grant's
             # reservation lapses by itself (the client counts one place too many until then).
@@ -335,8 +346,8 @@ class LocalProvider:
     def engine_size(self) -> int:
         """Streams the engine decodes at once (a client's cap stays below it): the loaded engine's own figure when
         it has one (an injected engine), else the configured one."""
-        size = getattr(self._recognizer, "max_sessions", None)
-        return size if isinstance(size, int) else self.settings.local.engine.max_sessions
+        recognizer = self._recognizer
+        return recognizer.max_sessions if isinstance(recognizer, Bounded) else self.settings.local.engine.max_sessions
 
     async def end_session(self, session_id: str) -> bool:
         """An open stream ends when its socket closes; ending a grant not yet used spends it, so it can no longer

@@ -14,14 +14,15 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from starlette.routing import BaseRoute
 
-from server.providers.base import Grant, ProviderError, ProviderStatus, SessionRequest
+from server.providers.base import Grant, ProviderError, ProviderStatus, SessionPolicy, SessionRequest
 from server.settings import TruebarSettings
 from server.upstream import UpstreamTooLarge
 
@@ -101,6 +102,16 @@ class TruebarProvider:
         else:
             detail = f"Streams to {urlsplit(self.settings.stt_ws_url).netloc}."
         return ProviderStatus(self.name, "Truebar", configured=not missing, missing=missing, detail=detail)
+
+    def policy(self) -> SessionPolicy:
+        # A grant is an access token to Truebar's own socket: nothing is held here or billed until used.
+        return SessionPolicy()
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return ()
+
+    def readiness(self) -> Mapping[str, str]:
+        return {}
 
     def connect_origins(self) -> list[str]:
         parts = urlsplit(self.settings.stt_ws_url)

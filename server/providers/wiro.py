@@ -22,13 +22,14 @@ import hmac
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from starlette.routing import BaseRoute
 
-from server.providers.base import Grant, ProviderError, ProviderStatus, SessionRequest
+from server.providers.base import Grant, ProviderError, ProviderStatus, SessionPolicy, SessionRequest
 from server.settings import WiroSettings
 from server.state import MemoryState, State, StateUnavailable, WiroTask
 from server.upstream import UpstreamTooLarge
@@ -75,9 +76,12 @@ class WiroProvider:
         *,
         state: State | None = None,
         clock: Callable[[], float] = time.time,
+        per_client: int = 4,
     ) -> None:
         self.settings = settings
         self.http = http
+        # Tasks one client may hold at once (APP_MAX_SESSIONS_PER_CLIENT): each is billed until killed.
+        self.per_client = per_client
         # The task registry lives in the shared state, so any process can end any task and a survivor reaps the
         # tasks of a process that died.
         self.state = state if state is not None else MemoryState()
@@ -103,6 +107,16 @@ class WiroProvider:
         mode = "signature" if self.settings.api_secret else "API key only"
         detail = f"authentication: {mode}" if not missing else "set WIRO_API_KEY to use Wiro"
         return ProviderStatus(self.name, "Wiro", configured=not missing, missing=missing, detail=detail)
+
+    def policy(self) -> SessionPolicy:
+        # A grant starts a task upstream, billed until killed: it holds a place in the client's cloud ledger.
+        return SessionPolicy(pool="cloud", per_client=self.per_client)
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return ()
+
+    def readiness(self) -> Mapping[str, str]:
+        return {}
 
     def connect_origins(self) -> list[str]:
         parts = urlsplit(self.settings.socket_url)
