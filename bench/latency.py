@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 from playwright.sync_api import sync_playwright
 
-from server import audio
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine
+from testkit import audio
 from testkit.browsers import launch, new_page
 from testkit.stack import stack
 

@@ -19,7 +19,8 @@ from typing import Any
 from bench.speech import CLEAN_16K as CLIPS_16K
 from bench.speech import TRANSCRIPTS, load_clip, reference, word_errors
 from server.engine.sphinx import PocketsphinxRecognizer
-from server.engine.types import BYTES_PER_MS, Hypothesis
+from server.engine.types import BYTES_PER_MS
+from server.transcript import Hypothesis
 
 CHUNK = 3200  # 100 ms
 

@@ -32,8 +32,9 @@ from server.engine.loader import load_engine, load_fast_pass, model_cache
 from server.engine.model import resolve_model
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import TwoPassRecognizer
-from server.engine.types import BYTES_PER_MS, Hypothesis, Recognizer, Word
+from server.engine.types import BYTES_PER_MS, Recognizer
 from server.engine.whisper import WhisperOptions, WhisperPass
+from server.transcript import Hypothesis, Word
 
 FRAME = 1600  # 50 ms of 16 kHz PCM16: what the page sends the local engine (the grant's frame_samples)
 

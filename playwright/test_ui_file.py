@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Playwright
 
-from server import audio
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine
+from testkit import audio
 from testkit.browsers import launch, new_page
 from testkit.stack import Stack, stack
 

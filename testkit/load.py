@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import websockets
 
-from server import audio
 from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.emulators.wiro import WiroEmulatorOptions
+from testkit import audio
 from testkit.stack import PROVIDERS, WIRO_KEY, WIRO_SECRET, stack
 
 MS_PER_WORD = 250

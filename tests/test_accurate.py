@@ -15,8 +15,9 @@ from collections.abc import Callable
 import pytest
 
 from server.engine.accurate import PRIOR_S_PER_WINDOW_S, AccurateScheduler
-from server.engine.types import SAMPLE_RATE, Word
+from server.engine.types import SAMPLE_RATE
 from server.engine.whisper import AccurateBusy, WhisperOptions
+from server.transcript import Word
 
 ONE_SECOND = bytes(2 * SAMPLE_RATE)
 OPTIONS = WhisperOptions(max_queue=4, min_window_s=10.0)  # every short job is decoded in a 10 s window

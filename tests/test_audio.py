@@ -1,4 +1,4 @@
-"""The Python reference of the browser DSP (server/audio.py): quality, exact counts, streaming, conversion rules,
+"""The Python reference of the browser DSP (testkit/audio.py): quality, exact counts, streaming, conversion rules,
 and the golden files it produced. The JavaScript side checks itself against the same golden files
 (tests/js/pcm.test.mjs, playwright/test_dsp_browser.py)."""
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server import audio
+from testkit import audio
 from tests.golden import ResampleCase, convert_cases, load_manifest, read_f32, read_s16, resample_cases
 
 IN_RATES = [8000, 11025, 16000, 22050, 32000, 44100, 44101, 48000, 88200, 96000, 192000]
@@ -23,7 +23,7 @@ SECONDS = 0.25
 
 
 # The quality figures below are measured here, with numpy alone, never with the helpers of the module under test
-# (server/audio.py has its own sinad_db and alias_suppression_db): a mistake shared by the resampler and its own
+# (testkit/audio.py has its own sinad_db and alias_suppression_db): a mistake shared by the resampler and its own
 # meter would otherwise pass unseen. The Node tests measure pcm.js the same way, with their own fit.
 KAISER_BETA = 20.0  # sidelobes about 190 dB down: far below the 100 dB being measured
 TONE_HALF_WIDTH_BINS = 12  # the window's main lobe is about 6.5 bins each side of the tone

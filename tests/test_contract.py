@@ -12,11 +12,11 @@ import httpx
 import numpy as np
 import pytest
 
-from server import audio
 from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine
 from server.engine.types import Recognizer
+from testkit import audio
 from testkit.stack import PROVIDERS, SECRETS, Stack, stack
 from tests.support.truebar_client import transcribe_truebar
 from tests.support.wiro_client import transcribe_wiro

@@ -28,8 +28,9 @@ from server.emulators.truebar import (
     decode_jwt,
     encode_jwt,
 )
-from server.engine.types import Hypothesis, RecognizerSession
+from server.engine.types import RecognizerSession
 from server.protocols.truebar import ProtocolError, parse_client_text, tokens_to_text
+from server.transcript import Hypothesis
 from testkit.live import running
 from tests.support.truebar_client import config_message, transcribe_truebar
 

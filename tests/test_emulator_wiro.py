@@ -25,7 +25,7 @@ import websockets
 from server.emulators import wiro_protocol as proto
 from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.emulators.wiro import DEFAULT_API_KEY, EmulatorState, WiroEmulatorOptions, create_emulator
-from server.engine.types import Hypothesis
+from server.transcript import Hypothesis
 from testkit.live import running
 from tests.support.wiro_client import WiroResult, transcribe_wiro
 

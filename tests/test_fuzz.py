@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from server import audio
 from server.app import create_app
 from server.emulators import wiro_protocol as wp
 from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
@@ -35,6 +34,7 @@ from server.providers.truebar import TruebarProvider
 from server.providers.wiro import WiroProvider
 from server.security import SECRET_PARAMS, check_auth_cookie, make_auth_cookie, redact
 from server.settings import Settings, TruebarSettings, WiroSettings
+from testkit import audio
 from testkit.live import running
 from testkit.stack import TRUEBAR_PASSWORD, TRUEBAR_USER, WIRO_KEY, WIRO_SECRET, Stack, stack
 from tests.support.truebar_client import transcribe_truebar

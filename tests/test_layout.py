@@ -112,3 +112,52 @@ def test_test_only_helpers_are_not_shipped() -> None:
     for path in sorted(SERVER.rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         assert "PcmSink" not in text and "/api/test/" not in text, path.relative_to(SERVER)
+
+
+# The server's layers, bottom first: a module imports only from its own layer's package or from layers below.
+# The transcript values at the bottom; the engine and the pure protocols on them (neither knows the other, nor any
+# socket); the settings; what serves sockets and keeps state; then the providers; then the generic modules. Two
+# packages of one layer never import each other.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("server.transcript",),
+    ("server.engine", "server.protocols"),
+    ("server.settings",),
+    ("server.metrics", "server.upstream", "server.state", "server.security", "server.transport"),
+    ("server.providers",),
+    ("server.sessions", "server.openapi"),
+    ("server.app",),
+    ("server.__main__",),
+)
+
+
+def layer_of(module: str) -> tuple[int, str]:
+    for rank, packages in enumerate(LAYERS):
+        for package in packages:
+            if module == package or module.startswith(package + "."):
+                return rank, package
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS")
+
+
+def test_no_package_imports_one_above_it() -> None:
+    for name, imported in sorted(server_imports().items()):
+        if name in ("server", "server.emulators") or name.startswith("server.emulators."):
+            continue
+        rank, package = layer_of(name)
+        for dep in sorted(imported):
+            if dep == "server" or dep.startswith("server.emulators"):
+                continue
+            dep_rank, dep_package = layer_of(dep)
+            assert dep_rank < rank or dep_package == package, f"{name} (layer {rank}) imports {dep} (layer {dep_rank})"
+
+
+def test_the_engine_and_protocols_know_no_web_framework() -> None:
+    for path in sorted(
+        [*(SERVER / "engine").glob("*.py"), *(SERVER / "protocols").glob("*.py"), SERVER / "transcript.py"]
+    ):
+        web = sorted(m for m in imported_modules(path) if m.split(".")[0] in {"starlette", "uvicorn", "httpx"})
+        assert not web, f"{path.relative_to(SERVER)} imports {web}"
+
+
+def test_test_only_references_are_not_shipped() -> None:
+    """The DSP reference is a test oracle (tests/golden, the capture checks): it lives in testkit, not the package."""
+    assert not (SERVER / "audio.py").exists()

@@ -21,13 +21,13 @@ import pytest
 import websockets
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import audio
 from server.app import create_app
 from server.emulators import truebar as truebar_emulator
 from server.emulators import wiro as wiro_emulator
 from server.emulators.scripted import ScriptedRecognizer
 from server.openapi import openapi_route
 from server.settings import Settings, TruebarSettings, WiroSettings
+from testkit import audio
 from testkit.live import running
 from testkit.stack import (
     APP_SECRET,

@@ -13,7 +13,8 @@ from bench.speech import TRANSCRIPTS, load_clip, load_human, normalise, referenc
 from server.engine.config import EngineConfig
 from server.engine.loader import load_fast_pass
 from server.engine.sphinx import DecoderConfig, PocketsphinxRecognizer, _Engine, spoken_word
-from server.engine.types import BYTES_PER_MS, Hypothesis, RecognizerBusy
+from server.engine.types import BYTES_PER_MS, RecognizerBusy
+from server.transcript import Hypothesis
 from tests.test_wer import finals_text, transcribe
 
 GRAMMAR = Path(__file__).parent / "data" / "commands.gram"

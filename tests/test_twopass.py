@@ -30,11 +30,12 @@ from server.engine.twopass import (
     TwoPassRecognizer,
     context_words,
 )
-from server.engine.types import BYTES_PER_MS, Hypothesis, Word
+from server.engine.types import BYTES_PER_MS
 from server.engine.whisper import AccurateBusy, Unreliable, WhisperPass, _looping, words_from_alignment
 from server.protocols.truebar import hypothesis_segment, tokens_to_text
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings
+from server.transcript import Hypothesis, Word
 from testkit.live import running
 from tests.support.truebar_client import transcribe_truebar
 

@@ -43,8 +43,9 @@ from server.engine.config import EngineConfig
 from server.engine.loader import load_fast_pass
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import TwoPassRecognizer
-from server.engine.types import Hypothesis, Recognizer
+from server.engine.types import Recognizer
 from server.engine.whisper import WhisperPass
+from server.transcript import Hypothesis
 
 FRAME = 3200  # 100 ms: what the page sends
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from server.engine.types import BYTES_PER_MS, Hypothesis, Recognizer, RecognizerBusy, Word
+from server.engine.types import BYTES_PER_MS, Recognizer, RecognizerBusy
+from server.transcript import Hypothesis, Word
 
 DEFAULT_SCRIPT = [
     "the",

@@ -7,8 +7,8 @@ Written from ../shared/specs/truebar.md, never from server.providers, so a clien
 Default credentials: username ``demo``, password ``demo``, client id ``truebar-client`` (realm ``truebar``).
 Port 0 picks a free port; the printed lines show the real URLs as TRUEBAR_* variables.
 
-The stream protocol itself is the embedded engine's stream server (server/engine/stream.py), which the app
-serves too; this module wraps it with fault injection and records of what each connection did.
+The stream protocol itself is the embedded engine's stream server (server/transport.py), which the app serves
+too; this module plugs into it (a StreamObserver) fault injection and records of what each connection did.
 """
 
 from __future__ import annotations
@@ -40,9 +40,17 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from server.emulators.scripted import ScriptedRecognizer, load_recognizer
-from server.engine.stream import CLOSE_INTERNAL, StreamFailure, StreamStop, TruebarStream, deny
 from server.engine.types import Recognizer
-from server.protocols.truebar import ASR_TASK, Config, EnvelopeKey, default_stages, stage_tags
+from server.protocols.truebar import ASR_TASK, PUNCTUATION_TASK, Config, EnvelopeKey, stage_tags
+from server.transport import (
+    CLOSE_INTERNAL,
+    ReceiveLimit,
+    StreamFailure,
+    StreamObserver,
+    StreamStop,
+    TruebarStream,
+    deny,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -126,75 +134,101 @@ async def serve_stream(
     *,
     token_expires_at: float | None = None,
     tags: Collection[str],
+    punctuation_tags: Collection[str] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
     """Speak the Truebar stream protocol, with `options`' faults, on an authenticated, not yet accepted WebSocket
     until it ends, writing what happened into `record`. Never raises for anything the client does. The injected
     delays (configured_delay_s, finished_delay_s) wait through `sleep`, so a test can see them without a clock."""
     record = record or SessionRecord(keep=False)
-    await _EmulatedStream(websocket, recognizer, options, record, token_expires_at, tags, sleep).run()
+    expires_at = token_expires_at if options.expire_mid_session else None
+    limit = ReceiveLimit(lambda: expires_at) if expires_at is not None else None
+    if punctuation_tags is None:
+        punctuation_tags = stage_tags(default_stages(), PUNCTUATION_TASK)
+    stream = TruebarStream(
+        websocket,
+        recognizer,
+        tags=tags,
+        envelope_key=options.envelope_key,
+        punctuation_tags=punctuation_tags,
+        limit=limit,
+        observer=_Faults(options, record, sleep),
+    )
+    await stream.run()
 
 
-class _EmulatedStream(TruebarStream):
-    def __init__(
-        self,
-        websocket: WebSocket,
-        recognizer: Recognizer,
-        options: StreamOptions,
-        record: SessionRecord,
-        token_expires_at: float | None,
-        tags: Collection[str],
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        super().__init__(websocket, recognizer, tags=tags, envelope_key=options.envelope_key)
+class _Faults(StreamObserver):
+    """The emulator's part of a stream: its records, and the faults `options` inject."""
+
+    def __init__(self, options: StreamOptions, record: SessionRecord, sleep: Callable[[float], Awaitable[None]]):
         self.options = options
-        self.sleep = sleep
         self.record = record
-        self.expires_at = token_expires_at if options.expire_mid_session else None
+        self.sleep = sleep
 
-    def receive_deadline(self) -> float | None:
-        return self.expires_at
-
-    async def before_audio(self, data: bytes) -> None:
+    async def audio(self, stream: TruebarStream, data: bytes) -> None:
         record, o = self.record, self.options
         record.frames += 1
         if record.keep:
             record.pcm += data
         if o.drop_after_frames is not None and record.frames >= o.drop_after_frames:
             # Returning without a close frame makes the server drop the TCP connection (the client sees 1006).
-            self.outcome = "DROPPED"
-            raise StreamStop
+            raise StreamStop("DROPPED")
         if o.error_after_frames is not None and record.frames >= o.error_after_frames:
             raise StreamFailure("Injected fault: the ASR stage failed.", CLOSE_INTERNAL)
         if o.warning_after_frames is not None and record.frames == o.warning_after_frames:
-            await self.send(self.envelope.warning("Injected warning: audio quality is low."))
+            await stream.send(stream.envelope.warning("Injected warning: audio quality is low."))
 
-    async def before_configured(self) -> None:
+    async def configured(self, stream: TruebarStream) -> None:
         if self.options.configured_delay_s > 0:
             await self.sleep(self.options.configured_delay_s)
 
-    async def before_finished(self) -> None:
+    async def finishing(self, stream: TruebarStream) -> None:
         if self.options.finished_delay_s > 0:
             await self.sleep(self.options.finished_delay_s)
 
-    def observe_sent(self, message: dict[str, Any]) -> None:
+    def sent(self, message: dict[str, Any]) -> None:
         if self.record.keep:
             self.record.sent.append(message)
 
-    def observe_text(self, text: str) -> None:
+    def received(self, text: str) -> None:
         if self.record.keep:
             self.record.received.append(text)
 
-    def observe_config(self, config: Config) -> None:
+    def config(self, config: Config) -> None:
         self.record.configs.append(config)
 
-    def observe_error(self, message: str) -> None:
+    def error(self, message: str) -> None:
         self.record.errors.append(message)
 
-    async def ended(self) -> None:
-        self.record.outcome = self.outcome
-        self.record.close_code = self.close_code
+    async def ended(self, stream: TruebarStream) -> None:
+        self.record.outcome = stream.outcome
+        self.record.close_code = stream.close_code
         self.record.ended.set()
+
+
+# The stage catalogue this emulator lists (its punctuator is the one the app's engine honours too).
+
+
+def default_stages() -> list[dict[str, Any]]:
+    """The stage catalogue GET /api/pipelines/stages returns: both list spellings, one batch-only ASR tag."""
+    return [
+        {
+            "task": ASR_TASK,
+            "type": "ASR",
+            "configOptions": [
+                {"tag": "KALDI:en-US:*:*", "features": ["onlineAsr", "offlineAsr"]},
+                {"tag": "KALDI:sl-SI:COL:20221208-0800", "features": ["onlineAsr", "offlineAsr"]},
+                {"tag": "NEMO_ASR:en-US:*:*", "features": ["offlineAsr"]},
+            ],
+        },
+        # Older API versions: `config` instead of `configOptions`, features at stage level.
+        {"task": ASR_TASK, "type": "ASR", "features": ["onlineAsr"], "config": [{"tag": "RIVA:en-US:*:*"}]},
+        {
+            "task": PUNCTUATION_TASK,
+            "type": "NLP",
+            "configOptions": [{"tag": "NEMO_PUNCTUATOR:en-US:*:*", "features": ["enableSplitToSentences"]}],
+        },
+    ]
 
 
 # Keycloak-style tokens: HS256 JWTs signed by hand.
@@ -262,6 +296,7 @@ class TruebarEmulator:
         self.state = EmulatorState()
         self.stages = default_stages()
         self.online_tags = tuple(stage_tags(self.stages, ASR_TASK, feature="onlineAsr"))
+        self.punctuation_tags = tuple(stage_tags(self.stages, PUNCTUATION_TASK))
 
     def _tokens(self, request: Request, subject: str, session_state: str) -> dict[str, Any]:
         now = int(time.time())
@@ -349,6 +384,7 @@ class TruebarEmulator:
             record,
             token_expires_at=float(claims["exp"]),
             tags=self.online_tags,
+            punctuation_tags=self.punctuation_tags,
             sleep=self.sleep,
         )
 

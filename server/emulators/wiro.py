@@ -48,7 +48,8 @@ from starlette.websockets import WebSocket
 
 from server.emulators import wiro_protocol as proto
 from server.emulators.scripted import ScriptedRecognizer, load_recognizer
-from server.engine.types import Hypothesis, Recognizer, RecognizerBusy, RecognizerSession
+from server.engine.types import Recognizer, RecognizerBusy, RecognizerSession
+from server.transcript import Hypothesis
 
 log = logging.getLogger("wiro.emulator")
 

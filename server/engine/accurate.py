@@ -27,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.engine.types import SAMPLE_RATE, Word
+from server.engine.types import SAMPLE_RATE
 from server.engine.whisper import WINDOW_S, AccurateBusy, WhisperOptions, WhisperPass
+from server.transcript import Word
 
 logger = logging.getLogger(__name__)
 

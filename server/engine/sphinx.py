@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from server.engine.config import SENTENCES, EngineConfig
-from server.engine.types import BYTES_PER_MS, SAMPLE_RATE, Hypothesis, RecognizerBusy, Word
+from server.engine.types import BYTES_PER_MS, SAMPLE_RATE, RecognizerBusy
+from server.transcript import Hypothesis, Word
 
 FRAME_MS = 30  # the Endpointer's frame at 16 kHz: 480 samples, 960 bytes
 DECODER_FRAME_MS = 10  # pocketsphinx's feature frame rate is 100 per second

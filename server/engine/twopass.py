@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from server.engine.config import EngineConfig
-from server.engine.types import BYTES_PER_MS, Hypothesis, Recognizer, RecognizerSession, Word
+from server.engine.types import BYTES_PER_MS, Recognizer, RecognizerSession
 from server.engine.whisper import Unreliable
+from server.transcript import Hypothesis, Word
 
 logger = logging.getLogger(__name__)
 _DEFAULTS = EngineConfig()

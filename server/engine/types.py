@@ -8,51 +8,12 @@ event loop so one session's decoding never stalls another's socket.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+from server.transcript import Hypothesis
 
 SAMPLE_RATE = 16_000
 BYTES_PER_MS = SAMPLE_RATE * 2 // 1000  # 32 bytes of PCM16 mono per millisecond
-
-
-@dataclass(frozen=True)
-class Word:
-    text: str
-    start_ms: int
-    end_ms: int
-    # Written without a space before it (",", ".", "?", "'s"): Truebar's isLeftHanded.
-    joins_previous: bool = False
-    # Written without a space after it (an opening quote or bracket): Truebar's isRightHanded.
-    joins_next: bool = False
-
-
-@dataclass(frozen=True)
-class Hypothesis:
-    """One utterance's words. A partial (is_final False) replaces the previous partial of the same utterance; a
-    final commits the utterance and the next hypothesis starts a new one."""
-
-    words: tuple[Word, ...]
-    is_final: bool
-    start_ms: int
-    end_ms: int
-    # Set on a final that is not what the session normally delivers (the fast pass's text standing in for the
-    # accurate pass's): the stream server sends it to the client as a WARNING before the final.
-    warning: str = ""
-
-    @property
-    def text(self) -> str:
-        """The words as written: a space between two words unless the first joins the next or the second joins
-        the previous one (the rule Truebar's tokensToText applies to isRightHanded/isLeftHanded tokens)."""
-        out: list[str] = []
-        glue = True
-        for w in self.words:
-            if not w.text:
-                continue
-            if not glue and not w.joins_previous:
-                out.append(" ")
-            out.append(w.text)
-            glue = w.joins_next
-        return "".join(out)
 
 
 class RecognizerBusy(Exception):

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from server.engine.types import SAMPLE_RATE, Word
+from server.engine.types import SAMPLE_RATE
+from server.transcript import Word
 
 WINDOW_S = 30.0  # Whisper's encoder window: the longest audio one pass can see
 # Written with no space after them: an opening quote or bracket Whisper puts before a word.

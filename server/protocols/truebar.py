@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from server.engine.types import Hypothesis
+from server.transcript import Hypothesis
 
 EnvelopeKey = Literal["type", "messageType"]
 
@@ -127,28 +127,6 @@ def _parse_stage(index: int, raw: object) -> Stage:
     if not isinstance(interims, bool):
         raise ProtocolError(f"{where}: enableInterims must be a boolean.")
     return Stage(task, tag, dict(parameters), str(policy))
-
-
-def default_stages() -> list[dict[str, Any]]:
-    """The stage catalogue GET /api/pipelines/stages returns: both list spellings, one batch-only ASR tag."""
-    return [
-        {
-            "task": ASR_TASK,
-            "type": "ASR",
-            "configOptions": [
-                {"tag": "KALDI:en-US:*:*", "features": ["onlineAsr", "offlineAsr"]},
-                {"tag": "KALDI:sl-SI:COL:20221208-0800", "features": ["onlineAsr", "offlineAsr"]},
-                {"tag": "NEMO_ASR:en-US:*:*", "features": ["offlineAsr"]},
-            ],
-        },
-        # Older API versions: `config` instead of `configOptions`, features at stage level.
-        {"task": ASR_TASK, "type": "ASR", "features": ["onlineAsr"], "config": [{"tag": "RIVA:en-US:*:*"}]},
-        {
-            "task": PUNCTUATION_TASK,
-            "type": "NLP",
-            "configOptions": [{"tag": "NEMO_PUNCTUATOR:en-US:*:*", "features": ["enableSplitToSentences"]}],
-        },
-    ]
 
 
 def stage_tags(stages: Sequence[Mapping[str, Any]], task: str, *, feature: str | None = None) -> list[str]:

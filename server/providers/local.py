@@ -3,7 +3,7 @@ app's own socket.
 
 The page uses the same Truebar client for it: the grant has the Truebar shape, the app mints and checks the
 short-lived token itself, and the stream endpoint (/api/local/stream) is the engine's own Truebar-protocol stream
-server (server/engine/stream.py), which the Truebar emulator wraps with its faults, so the two cannot drift apart.
+server (server/transport.py), which the Truebar emulator observes with its faults, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from server.engine.accurate import AccurateScheduler
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine
 from server.engine.model import ModelError
-from server.engine.stream import TruebarStream, deny
 from server.engine.twopass import TwoPassRecognizer
 from server.engine.types import Bounded, Recognizer
 from server.metrics import Metrics
 from server.providers.base import Grant, ProviderError, ProviderStatus, SessionPolicy, SessionRequest
 from server.settings import Settings
 from server.state import MemoryState, State, StateUnavailable, ledger_key, ledger_scope
+from server.transport import ReceiveLimit, TruebarStream, deny
 
 logger = logging.getLogger(__name__)
 
@@ -56,24 +56,6 @@ def stream_key(session_id: str, socket_id: str) -> str:
     """One socket's lease. Each socket has its own key: a second socket replaying the grant is refused and gives
     back its own lease, never the one of the stream that spent the grant."""
     return f"{ledger_key(LocalProvider.name, session_id)}/stream/{socket_id}"
-
-
-class IdleLimitedStream(TruebarStream):
-    """The engine's stream, closed with an ERROR naming the reason when the client sends nothing for
-    `idle_timeout_s` (an idle socket would hold a decoder for good)."""
-
-    def __init__(self, *args: Any, idle_timeout_s: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.idle_timeout_s = idle_timeout_s
-
-    def receive_deadline(self) -> float | None:
-        return time.time() + self.idle_timeout_s
-
-    def deadline_message(self) -> str:
-        return (
-            f"No message for {self.idle_timeout_s:g} s (LOCAL_IDLE_TIMEOUT_S): the idle stream is closed to free "
-            "the engine for others."
-        )
 
 
 @contextlib.asynccontextmanager
@@ -328,9 +310,7 @@ class LocalProvider:
             except ProviderError:
                 await deny(websocket, 503)
                 return
-            stream = IdleLimitedStream(
-                websocket, recognizer, tags=[LOCAL_TAG], idle_timeout_s=self.settings.local_idle_timeout_s
-            )
+            stream = TruebarStream(websocket, recognizer, tags=[LOCAL_TAG], limit=self._idle_limit())
             self.metrics.streams_open.inc()
             try:
                 async with _renewing(self.state, scope, lease):
@@ -341,6 +321,16 @@ class LocalProvider:
         finally:
             with contextlib.suppress(StateUnavailable):
                 await self.state.release(scope, lease)
+
+    def _idle_limit(self) -> ReceiveLimit:
+        """An idle socket would hold a decoder for good: the stream is closed with an ERROR naming the reason when
+        the client sends nothing for LOCAL_IDLE_TIMEOUT_S."""
+        idle_s = self.settings.local_idle_timeout_s
+        return ReceiveLimit(
+            lambda: time.time() + idle_s,
+            f"No message for {idle_s:g} s (LOCAL_IDLE_TIMEOUT_S): the idle stream is closed to free the engine for "
+            "others.",
+        )
 
     @property
     def engine_size(self) -> int:

@@ -1,4 +1,4 @@
-"""Golden files of the PCM path: committed inputs and the reference (server/audio.py) outputs, listed in
+"""Golden files of the PCM path: committed inputs and the reference (testkit/audio.py) outputs, listed in
 data/manifest.json so the Python, Node and browser tests iterate over the same cases. See README.md."""
 
 from __future__ import annotations

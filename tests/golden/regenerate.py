@@ -2,7 +2,7 @@
 
 Never run by the tests. Synthetic inputs come from fixed seeds; the speech input is made with Festival
 (`text2wave`, voice cmu_us_slt_arctic_hts) and resampled to each input rate by soxr VHQ. With --keep-speech the
-committed speech inputs are reused (for machines without Festival). Outputs are server/audio.py's reference:
+committed speech inputs are reused (for machines without Festival). Outputs are testkit/audio.py's reference:
 float_to_pcm16(resample(x, in_rate, out_rate)).
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from server import audio
+from testkit import audio
 from tests.golden import DATA_DIR, MANIFEST, read_f32
 
 F32 = npt.NDArray[np.float32]

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from server import audio
+from testkit import audio
 
 # An async function of {outRate, frameSamples, durationMs, sinkUrl}: Playwright's page.evaluate calls it as is,
 # WebDriver through an async-script wrapper.

@@ -1,9 +1,9 @@
-"""The Truebar stream protocol over a Recognizer, on an already-authenticated WebSocket.
+"""Sockets: the Truebar stream protocol over a Recognizer, on an already-authenticated Starlette WebSocket.
 
 The app serves its embedded engine with it at /api/local/stream, so the page speaks to the engine with the same
-client it uses for Truebar. It carries no fault injection and keeps no audio: the Truebar emulator subclasses
-`TruebarStream` and adds both through the hooks (`before_audio`, `before_configured`, `before_finished`,
-`receive_deadline`, `observe_*`, `ended`).
+client it uses for Truebar. The engine (server/engine/) knows nothing of sockets and the protocol module
+(server/protocols/truebar.py) nothing of either: this module only moves their values over the socket. It carries
+no fault injection and keeps no audio: the Truebar emulator plugs both in through a `StreamObserver`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import Response
@@ -24,7 +25,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.engine.types import (
     BYTES_PER_MS,
-    Hypothesis,
     PushesFinals,
     Recognizer,
     RecognizerBusy,
@@ -42,11 +42,10 @@ from server.protocols.truebar import (
     EnvelopeKey,
     Eos,
     ProtocolError,
-    default_stages,
     hypothesis_segment,
     parse_client_text,
-    stage_tags,
 )
+from server.transcript import Hypothesis
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +54,8 @@ CLOSE_POLICY = 1008
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_AGAIN = 1013
 
-_PUNCTUATION_TAGS = frozenset(stage_tags(default_stages(), PUNCTUATION_TASK))
+# The NLP_pc tag this server honours: the final is capitalised and closed with a period (protocols.truebar).
+PUNCTUATOR_TAG = "NEMO_PUNCTUATOR:en-US:*:*"
 _ids = itertools.count(1)
 
 
@@ -69,12 +69,56 @@ class StreamFailure(Exception):
 
 
 class StreamStop(Exception):
-    """End the handler now, sending nothing more (the socket is already closed, or is being dropped)."""
+    """End the handler now, sending nothing more (the socket is already closed, or is being dropped). `outcome`,
+    when given, is how the stream ended (an observer that drops the connection says DROPPED)."""
+
+    def __init__(self, outcome: str | None = None) -> None:
+        super().__init__(outcome or "stopped")
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class ReceiveLimit:
+    """How long the stream waits for the client's next message before failing with ERROR `message`."""
+
+    # Epoch seconds after which the wait fails, asked before each wait.
+    deadline: Callable[[], float]
+    message: str = "The access token has expired."
+
+
+class StreamObserver:
+    """Sees a stream's events and may act on some (the emulator's records and injected faults). The product plugs
+    in none: every method does nothing here. An awaited method may raise StreamFailure or StreamStop to end the
+    stream, or send through `stream.send`."""
+
+    async def audio(self, stream: TruebarStream, data: bytes) -> None:
+        """Each valid audio frame of a configured session, before it is decoded."""
+
+    async def configured(self, stream: TruebarStream) -> None:
+        """Between accepting a CONFIG and answering CONFIGURED."""
+
+    async def finishing(self, stream: TruebarStream) -> None:
+        """Between the last finals after EOS and STATUS FINISHED."""
+
+    def sent(self, message: dict[str, Any]) -> None:
+        """Every message sent, before it is sent."""
+
+    def received(self, text: str) -> None:
+        """Every text message received, before it is parsed."""
+
+    def config(self, config: Config) -> None:
+        """Every CONFIG accepted."""
+
+    def error(self, message: str) -> None:
+        """Every ERROR the stream ends with."""
+
+    async def ended(self, stream: TruebarStream) -> None:
+        """Once, when the handler is done and the recognizer session is released."""
 
 
 class TruebarStream:
     """One connection. `outcome` ends as FINISHED, CANCELED (client closed mid-session), DISCONNECTED (closed while
-    idle), ERROR or (set by a subclass) DROPPED; `close_code` is the close code seen or sent."""
+    idle), ERROR or (said by the observer's StreamStop) DROPPED; `close_code` is the close code seen or sent."""
 
     def __init__(
         self,
@@ -83,10 +127,16 @@ class TruebarStream:
         *,
         tags: Collection[str],
         envelope_key: EnvelopeKey = "type",
+        punctuation_tags: Collection[str] = (PUNCTUATOR_TAG,),
+        limit: ReceiveLimit | None = None,
+        observer: StreamObserver | None = None,
     ) -> None:
         self.ws = websocket
         self.recognizer = recognizer
         self.tags = frozenset(tags)
+        self.punctuation_tags = frozenset(punctuation_tags)
+        self.limit = limit
+        self.observer = observer or StreamObserver()
         self.envelope = Envelope(envelope_key)
         self.session: RecognizerSession | None = None
         self.config: Config | None = None
@@ -100,39 +150,6 @@ class TruebarStream:
         # loop's from interleaving (each computes what to send from the session's state, then sends it).
         self._pusher: asyncio.Task[None] | None = None
         self._emitting = asyncio.Lock()
-
-    # Hooks for subclasses (the emulator's faults and records); the product needs none of them.
-
-    def receive_deadline(self) -> float | None:
-        """Epoch seconds after which waiting for the client's next message fails the stream; None: no limit."""
-        return None
-
-    def deadline_message(self) -> str:
-        return "The access token has expired."
-
-    async def before_audio(self, data: bytes) -> None:
-        """Called for each valid audio frame of a configured session, before it is decoded."""
-
-    async def before_configured(self) -> None:
-        """Called between accepting a CONFIG and answering CONFIGURED."""
-
-    async def before_finished(self) -> None:
-        """Called between the last finals after EOS and STATUS FINISHED."""
-
-    def observe_sent(self, message: dict[str, Any]) -> None:
-        """Every message sent, before it is sent."""
-
-    def observe_text(self, text: str) -> None:
-        """Every text message received, before it is parsed."""
-
-    def observe_config(self, config: Config) -> None:
-        """Every CONFIG accepted."""
-
-    def observe_error(self, message: str) -> None:
-        """Every ERROR the stream ends with."""
-
-    async def ended(self) -> None:
-        """Called once when the handler is done and the recognizer session is released."""
 
     # The protocol.
 
@@ -153,8 +170,9 @@ class TruebarStream:
                     await self.on_text(message["text"])
         except StreamFailure as exc:
             await self.fail(exc)
-        except StreamStop:
-            pass
+        except StreamStop as exc:
+            if exc.outcome is not None:
+                self.outcome = exc.outcome
         except WebSocketDisconnect as exc:
             self.close_code = exc.code
             self.outcome = "CANCELED" if self.session else "DISCONNECTED"
@@ -163,29 +181,28 @@ class TruebarStream:
             await self.fail(StreamFailure("Internal error in the pipeline.", CLOSE_INTERNAL))
         finally:
             await self.release()
-            await self.ended()
+            await self.observer.ended(self)
 
     async def receive(self) -> Message:
-        deadline = self.receive_deadline()
-        if deadline is None:
+        if self.limit is None:
             return await self.ws.receive()
-        remaining = deadline - time.time()
+        remaining = self.limit.deadline() - time.time()
         try:
             if remaining <= 0:
                 raise TimeoutError
             async with asyncio.timeout(remaining):
                 return await self.ws.receive()
         except TimeoutError:
-            raise StreamFailure(self.deadline_message()) from None
+            raise StreamFailure(self.limit.message) from None
 
     async def send(self, message: dict[str, Any]) -> None:
-        self.observe_sent(message)
+        self.observer.sent(message)
         await self.ws.send_text(json.dumps(message, separators=(",", ":")))
 
     async def fail(self, exc: StreamFailure) -> None:
         await self._stop_pusher()
         self.outcome = "ERROR"
-        self.observe_error(exc.message)
+        self.observer.error(exc.message)
         with contextlib.suppress(Exception):
             await self.send(self.envelope.error(exc.message))
             await self.ws.close(exc.code)
@@ -206,12 +223,12 @@ class TruebarStream:
         if len(data) % 2:
             raise StreamFailure(f"Malformed audio frame: {len(data)} bytes is not a whole number of 16-bit samples.")
         self.session_bytes += len(data)
-        await self.before_audio(data)
+        await self.observer.audio(self, data)
         async with self._emitting:
             await self.emit(await self.session.feed(data))
 
     async def on_text(self, text: str) -> None:
-        self.observe_text(text)
+        self.observer.received(text)
         try:
             message = parse_client_text(text)
         except ProtocolError as exc:
@@ -231,7 +248,7 @@ class TruebarStream:
         warnings = [f"Unknown ASR parameter ignored: {name}." for name in config.unknown_asr_parameters()]
         punctuate = False
         for stage in config.stages[1:]:
-            if stage.task == PUNCTUATION_TASK and stage.tag in _PUNCTUATION_TAGS:
+            if stage.task == PUNCTUATION_TASK and stage.tag in self.punctuation_tags:
                 punctuate = True
             elif stage.policy == "SKIP":
                 warnings.append(f"Stage {stage.task} ({stage.tag}) is not available and was skipped.")
@@ -246,10 +263,10 @@ class TruebarStream:
         self.session_bytes = 0
         self.interim_open = False
         self.session_id = next(_ids)
-        self.observe_config(config)
+        self.observer.config(config)
         for warning in warnings:
             await self.send(self.envelope.warning(warning))
-        await self.before_configured()
+        await self.observer.configured(self)
         await self.send(self.envelope.status(STATUS_CONFIGURED, sessionId=self.session_id, recordingId=self.session_id))
         if isinstance(self.session, PushesFinals):
             self._pusher = asyncio.create_task(self._push(self.session))
@@ -260,7 +277,7 @@ class TruebarStream:
         await self._stop_pusher()
         await self.emit(await self.session.finish())
         await self.release()
-        await self.before_finished()
+        await self.observer.finishing(self)
         fields: dict[str, Any] = {"sessionId": self.session_id, "lengthMs": self.session_bytes // BYTES_PER_MS}
         if eos.lock_session:
             fields["sessionLockKey"] = secrets.token_urlsafe(16)
@@ -321,7 +338,3 @@ async def deny(websocket: WebSocket, status: int) -> None:
     else:
         await websocket.close(CLOSE_POLICY)
 
-
-async def serve_stream(websocket: WebSocket, recognizer: Recognizer, *, tags: Collection[str]) -> None:
-    """The product's stream: the protocol over `recognizer` with no faults and nothing kept."""
-    await TruebarStream(websocket, recognizer, tags=tags).run()
