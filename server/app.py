@@ -130,7 +130,7 @@ async def login(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     if request.method == "GET":
         return page(request, "login.html", {"title": "Log in", "error": ""})
-    wait = await sessions.state_of(request).rate_limit("login", sessions.client_key(request), LOGIN_RATE_PER_MIN)
+    wait = await sessions.state_of(request).rate_limits.hit("login", sessions.client_key(request), LOGIN_RATE_PER_MIN)
     if wait is not None:
         return page(request, "login.html", {"title": "Log in", "error": "Too many attempts: wait a minute."}, 429)
     try:

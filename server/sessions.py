@@ -118,7 +118,7 @@ async def create_session(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     state = state_of(request)
     client = client_key(request)
-    wait = await state.rate_limit("sessions", client, settings.session_rate_per_min)
+    wait = await state.rate_limits.hit("sessions", client, settings.session_rate_per_min)
     if wait is not None:
         raise ProviderError(429, "rate_limited", "Too many sessions started: wait a moment.", retry_after=wait)
     provider, options = await _chosen(request)
@@ -130,7 +130,7 @@ async def create_session(request: Request) -> Response:
     scope, key = ledger_scope(policy.pool or "", client), ledger_key(provider.name, session_id)
     if counted:
         # Reserved before the first await on the provider, so concurrent requests cannot all pass the check.
-        admission = await state.admit(scope, key, policy.per_client, PENDING_TTL_S)
+        admission = await state.ledger.admit(scope, key, policy.per_client, PENDING_TTL_S)
         if not admission.admitted:
             raise ProviderError(
                 429,
@@ -144,11 +144,11 @@ async def create_session(request: Request) -> Response:
     except BaseException:
         if counted:
             with contextlib.suppress(StateUnavailable):
-                await state.release(scope, key)
+                await state.ledger.release(scope, key)
         raise
     if counted:
         try:
-            await state.hold(scope, key, max(1.0, grant["expires_at"] - state.clock()))
+            await state.ledger.hold(scope, key, max(1.0, grant["expires_at"] - state.clock()))
         except StateUnavailable as exc:
             # The grant exists (a Wiro task may be running): hand it out. Its place lapses with the reservation.
             log.warning("could not record a session's expiry in the shared state (%s)", exc)
@@ -188,9 +188,9 @@ async def end_session(request: Request) -> Response:
         # place is given back: otherwise it stays taken until the task's deadline, an hour by default.
         if pool is not None:
             with contextlib.suppress(StateUnavailable):
-                await state_of(request).release(scope, key)
+                await state_of(request).ledger.release(scope, key)
         raise
-    released = pool is not None and await state_of(request).release(scope, key)
+    released = pool is not None and await state_of(request).ledger.release(scope, key)
     return JSONResponse({"ended": ended or released})
 
 

@@ -1,15 +1,17 @@
-"""Shared state: what every process of one deployment must agree on.
+"""Shared state: what every process of one deployment must agree on, one small interface per concern.
 
-- rate limits per client (the `limits` library: its async memory storage, or its async Redis storage);
-- the open-session ledger: what each client holds (a Wiro task, an unused local grant, an open local stream), each
-  entry with an expiry, so an entry whose holder died (a crashed page, a SIGKILLed replica) lapses by itself;
-- spent local grants (a grant opens one stream, on whichever replica the socket lands);
-- the Wiro task registry (any replica ends any task; every replica's reaper kills tasks past their deadline);
-- the Wiro nonce, increasing across replicas.
+- `RateLimits`: requests per client and minute (the `limits` library over its memory or Redis storage);
+- `Ledger`: what each client holds (a Wiro task, an unused local grant, an open local stream), each entry with an
+  expiry, so an entry whose holder died (a crashed page, a SIGKILLed replica) lapses by itself;
+- `SpentGrants`: grants already used (a local grant opens one stream, on whichever replica the socket lands).
 
-`MemoryState` keeps it in this process (the default: `make run` needs no Redis). `RedisState` keeps it in Redis
-(`APP_REDIS_URL`). A Redis that is down or slow raises `StateUnavailable` within `timeout_s`; callers that mint
-answer 503 with Retry-After, and redis-py reconnects on the next call, so the app recovers by itself.
+A provider's own concern lives with the provider and is built through `State.concern` (the Wiro task registry and
+nonce: server/providers/wiro_tasks.py), so this module knows no provider. Each concern has a memory and a Redis
+implementation, held to one contract by tests/test_state.py; each owns the format of its keys.
+
+`MemoryState` keeps everything in this process (the default: `make run` needs no Redis). `RedisState` keeps it in
+Redis (`APP_REDIS_URL`). A Redis that is down or slow raises `StateUnavailable` within `timeout_s`; callers that
+mint answer 503 with Retry-After, and redis-py reconnects on the next call, so the app recovers by itself.
 
 Times here are Unix seconds (time.time): a deadline written by one host is read by another.
 """
@@ -19,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -32,15 +34,146 @@ from limits.errors import StorageError
 DEFAULT_TIMEOUT_S = 2.0
 # Retry-After sent when the state store is unavailable.
 UNAVAILABLE_RETRY_S = 5.0
-# The in-memory ledger and spent-grant table drop expired entries at least this often (operations).
+# The in-memory tables drop expired entries at least this often (operations on the table).
 PRUNE_EVERY = 1024
 # Replicas' clocks differ: a spent grant stays marked this much longer than its expiry by the spending process's
 # clock, so a replica whose clock is behind (and still accepts the token) cannot open a second stream with it.
 CLOCK_SKEW_S = 60.0
+# Every Redis key of this app starts with it.
+PREFIX = "stt:"
+
+T = TypeVar("T")
 
 
 class StateUnavailable(Exception):
     """The shared state store did not answer (down, slow, refused). Never carries a secret or a URL."""
+
+
+# --- the stores: where the concerns keep their data ------------------------------------------------------------
+
+
+class MemoryStore:
+    """This process's memory: nothing to connect to, nothing shared. Its tables register a `prune` that drops
+    their expired entries; `tick` runs them all every PRUNE_EVERY writes to any table, so each stays bounded by what
+    is live however the writes are spread between them."""
+
+    shared = False
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._pruners: list[Callable[[float], None]] = []
+        self._ops = 0
+
+    def pruned(self, prune: Callable[[float], None]) -> None:
+        self._pruners.append(prune)
+
+    def tick(self) -> float:
+        """The time now, counting one write (and pruning every table when it is time)."""
+        now = self.clock()
+        self._ops += 1
+        if self._ops % PRUNE_EVERY == 0:
+            self.prune(now)
+        return now
+
+    def prune(self, now: float | None = None) -> None:
+        now = self.clock() if now is None else now
+        for prune in self._pruners:
+            prune(now)
+
+    @contextlib.asynccontextmanager
+    async def guard(self) -> AsyncIterator[None]:
+        yield
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class RedisStore:
+    """One Redis connection pool, shared by every concern. Each call under `guard()` is bounded by `timeout_s`."""
+
+    shared = True
+
+    def __init__(self, url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, clock: Callable[[], float] = time.time):
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        self.url = url
+        self.clock = clock
+        self.timeout_s = timeout_s
+        # No retries inside redis-py: a dead Redis must fail within timeout_s, and the next call reconnects anyway.
+        self.redis: Any = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+            decode_responses=True,
+        )
+
+    @contextlib.asynccontextmanager
+    async def guard(self) -> AsyncIterator[None]:
+        from redis.exceptions import RedisError
+
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                yield
+        except (TimeoutError, RedisError, StorageError, OSError) as exc:
+            raise StateUnavailable(f"the shared state store did not answer ({type(exc).__name__})") from None
+
+    async def ping(self) -> None:
+        async with self.guard():
+            await self.redis.ping()
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+
+
+Store = MemoryStore | RedisStore
+
+
+# --- rate limits -----------------------------------------------------------------------------------------------
+
+
+class RateLimits(Protocol):
+    async def hit(self, name: str, key: str, per_minute: int) -> float | None:
+        """Count one request of `key` against `per_minute`; None when allowed, else seconds to wait."""
+        ...
+
+
+class LimitsRateLimits:
+    """Sliding-window counters of the `limits` library: the same code over its memory or its Redis storage."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        storage: Storage
+        if isinstance(store, RedisStore):
+            url = store.url
+            storage = RedisStorage(
+                "async+" + url if url.startswith(("redis://", "rediss://")) else url,
+                implementation="redispy",
+                # One pool for both: the same timeouts, the same reconnects. (limits types its options as scalars.)
+                connection_pool=store.redis.connection_pool,
+                key_prefix=PREFIX + "limits",
+                wrap_exceptions=True,
+            )
+        else:
+            storage = MemoryStorage()
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
+
+    async def hit(self, name: str, key: str, per_minute: int) -> float | None:
+        item = RateLimitItemPerMinute(per_minute)
+        async with self.store.guard():
+            if await self._limiter.hit(item, name, key):
+                return None
+            stats = await self._limiter.get_window_stats(item, name, key)
+        return max(1.0, stats.reset_time - self.store.clock())
+
+
+# --- the open-session ledger -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -51,15 +184,24 @@ class Admission:
     retry_after: float = 0.0
 
 
-@dataclass(frozen=True)
-class WiroTask:
-    task_id: str
-    token: str
-    handle: str
-    deadline: float  # Unix seconds
-    # Kills tried and failed so far, by any process (counted in the shared record, so a replica that gives up on
-    # a task leaves nothing of it behind in its own memory).
-    attempts: int = 0
+class Ledger(Protocol):
+    """Per scope (one client's sessions of one pool: `ledger_scope`), entries that lapse at their expiry."""
+
+    async def admit(self, scope: str, key: str, limit: int, ttl_s: float) -> Admission:
+        """Add `key` to `scope` unless `limit` unexpired entries are already there (atomic check-and-add)."""
+        ...
+
+    async def hold(self, scope: str, key: str, ttl_s: float) -> None:
+        """Add or extend `key` in `scope` for `ttl_s` more seconds (an open stream's lease), whatever the count."""
+        ...
+
+    async def release(self, scope: str, key: str) -> bool:
+        """Remove `key`; True when it was held."""
+        ...
+
+    async def held(self, scope: str) -> int:
+        """Unexpired entries in `scope`."""
+        ...
 
 
 def ledger_scope(pool: str, client: str) -> str:
@@ -72,190 +214,53 @@ def ledger_key(provider: str, session_id: str) -> str:
     return f"{provider}/{session_id}"
 
 
-class State:
-    """The operations; subclasses keep the data. Rate limiting is the same code over either `limits` storage."""
+class MemoryLedger:
+    """Pruned of expired entries as the store is used, so it stays bounded by what is live (empty scopes are
+    dropped)."""
 
-    # True when other processes see the same state (so one process's shutdown need not release what it holds).
-    shared = False
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self.store = store or MemoryStore()
+        self.clock = self.store.clock
+        self._scopes: dict[str, dict[str, float]] = {}
+        self.store.pruned(self.prune)
 
-    def __init__(self, storage: Storage, clock: Callable[[], float] = time.time) -> None:
-        self.clock = clock
-        self._limiter = SlidingWindowCounterRateLimiter(storage)
-
-    async def rate_limit(self, name: str, key: str, per_minute: int) -> float | None:
-        """Count one request of `key` against `per_minute`; None when allowed, else seconds to wait."""
-        item = RateLimitItemPerMinute(per_minute)
-        async with self.guard():
-            if await self._limiter.hit(item, name, key):
-                return None
-            stats = await self._limiter.get_window_stats(item, name, key)
-        return max(1.0, stats.reset_time - self.clock())
-
-    @contextlib.asynccontextmanager
-    async def guard(self) -> AsyncIterator[None]:
-        yield
-
-    # Subclasses: ledger, spent grants, Wiro registry, nonce.
-
-    async def admit(self, scope: str, key: str, limit: int, ttl_s: float) -> Admission:
-        """Add `key` to `scope` unless `limit` unexpired entries are already there (atomic check-and-add)."""
-        raise NotImplementedError
-
-    async def hold(self, scope: str, key: str, ttl_s: float) -> None:
-        """Add or extend `key` in `scope` for `ttl_s` more seconds (an open stream's lease), whatever the count."""
-        raise NotImplementedError
-
-    async def release(self, scope: str, key: str) -> bool:
-        """Remove `key`; True when it was held."""
-        raise NotImplementedError
-
-    async def held(self, scope: str) -> int:
-        raise NotImplementedError
-
-    async def spend(self, grant_id: str, expires_at: float) -> bool:
-        """Mark a grant used until it expires; False when it already was."""
-        raise NotImplementedError
-
-    async def put_task(self, task: WiroTask) -> None:
-        raise NotImplementedError
-
-    async def task_by_handle(self, handle: str) -> WiroTask | None:
-        raise NotImplementedError
-
-    async def due_tasks(self, now: float, limit: int = 50) -> list[WiroTask]:
-        """Tasks whose deadline has passed, whoever started them."""
-        raise NotImplementedError
-
-    async def claim_task(self, task_id: str, lease_s: float) -> bool:
-        """Take the right to kill `task_id` for `lease_s` seconds; False when another caller holds it. A replica
-        that dies while killing loses its lease, and the task is taken again."""
-        raise NotImplementedError
-
-    async def postpone_task(self, task_id: str, deadline: float) -> None:
-        """A kill failed: count the attempt and try again at `deadline`. The claim is kept until then: a sweep that
-        read the task before this call must not kill it again at once (and count an attempt on a stale copy)."""
-        raise NotImplementedError
-
-    async def drop_task(self, task: WiroTask) -> bool:
-        """Forget the task; True when it was still registered."""
-        raise NotImplementedError
-
-    async def next_nonce(self, now_ms: int) -> int:
-        """max(now_ms, the last nonce + 1), atomically across every process sharing this state."""
-        raise NotImplementedError
-
-    async def ping(self) -> None:
-        """Raise StateUnavailable unless the store answers now (for /readyz)."""
-        return None
-
-    async def aclose(self) -> None:
-        return None
-
-
-class MemoryState(State):
-    """One process's state. Every table is pruned of expired entries as it is used, so it stays bounded by what is
-    live (each entry lapses by its expiry; empty scopes are dropped)."""
-
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(MemoryStorage(), clock)
-        self._ledger: dict[str, dict[str, float]] = {}
-        self._spent: dict[str, float] = {}
-        self._tasks: dict[str, WiroTask] = {}
-        self._handles: dict[str, str] = {}
-        self._claims: dict[str, float] = {}
-        self._nonce = 0
-        self._ops = 0
-
-    def _tick(self) -> float:
-        now = self.clock()
-        self._ops += 1
-        if self._ops % PRUNE_EVERY == 0:
-            self.prune(now)
-        return now
-
-    def prune(self, now: float | None = None) -> None:
-        now = self.clock() if now is None else now
-        for scope in list(self._ledger):
-            live = {k: exp for k, exp in self._ledger[scope].items() if exp > now}
+    def prune(self, now: float) -> None:
+        for scope in list(self._scopes):
+            live = {k: exp for k, exp in self._scopes[scope].items() if exp > now}
             if live:
-                self._ledger[scope] = live
+                self._scopes[scope] = live
             else:
-                del self._ledger[scope]
-        self._spent = {k: exp for k, exp in self._spent.items() if exp > now}
-        self._claims = {k: exp for k, exp in self._claims.items() if exp > now}
+                del self._scopes[scope]
 
     def sizes(self) -> dict[str, int]:
-        """Entry counts (for tests of boundedness)."""
-        return {"scopes": len(self._ledger), "spent": len(self._spent), "tasks": len(self._tasks)}
+        return {"scopes": len(self._scopes)}
 
     async def admit(self, scope: str, key: str, limit: int, ttl_s: float) -> Admission:
-        now = self._tick()
-        live = {k: exp for k, exp in self._ledger.get(scope, {}).items() if exp > now}
+        now = self.store.tick()
+        live = {k: exp for k, exp in self._scopes.get(scope, {}).items() if exp > now}
         if len(live) >= limit:
-            self._ledger[scope] = live
+            self._scopes[scope] = live
             return Admission(False, len(live), max(1.0, min(live.values()) - now))
         live[key] = now + ttl_s
-        self._ledger[scope] = live
+        self._scopes[scope] = live
         return Admission(True, len(live))
 
     async def hold(self, scope: str, key: str, ttl_s: float) -> None:
-        now = self._tick()
-        self._ledger.setdefault(scope, {})[key] = now + ttl_s
+        now = self.store.tick()
+        self._scopes.setdefault(scope, {})[key] = now + ttl_s
 
     async def release(self, scope: str, key: str) -> bool:
-        held = self._ledger.get(scope)
+        held = self._scopes.get(scope)
         if held is None:
             return False
         found = held.pop(key, None)
         if not held:
-            del self._ledger[scope]
+            del self._scopes[scope]
         return found is not None and found > self.clock()
 
     async def held(self, scope: str) -> int:
         now = self.clock()
-        return sum(1 for exp in self._ledger.get(scope, {}).values() if exp > now)
-
-    async def spend(self, grant_id: str, expires_at: float) -> bool:
-        now = self._tick()
-        if self._spent.get(grant_id, 0.0) > now:
-            return False
-        self._spent[grant_id] = expires_at
-        return True
-
-    async def put_task(self, task: WiroTask) -> None:
-        self._tasks[task.task_id] = task
-        self._handles[task.handle] = task.task_id
-
-    async def task_by_handle(self, handle: str) -> WiroTask | None:
-        task_id = self._handles.get(handle)
-        return self._tasks.get(task_id) if task_id is not None else None
-
-    async def due_tasks(self, now: float, limit: int = 50) -> list[WiroTask]:
-        return [t for t in self._tasks.values() if t.deadline <= now][:limit]
-
-    async def claim_task(self, task_id: str, lease_s: float) -> bool:
-        now = self.clock()
-        if task_id not in self._tasks or self._claims.get(task_id, 0.0) > now:
-            return False
-        self._claims[task_id] = now + lease_s
-        return True
-
-    async def postpone_task(self, task_id: str, deadline: float) -> None:
-        task = self._tasks.get(task_id)
-        if task is not None:
-            self._tasks[task_id] = WiroTask(task.task_id, task.token, task.handle, deadline, task.attempts + 1)
-            self._claims[task_id] = deadline
-        else:
-            self._claims.pop(task_id, None)
-
-    async def drop_task(self, task: WiroTask) -> bool:
-        self._claims.pop(task.task_id, None)
-        self._handles.pop(task.handle, None)
-        return self._tasks.pop(task.task_id, None) is not None
-
-    async def next_nonce(self, now_ms: int) -> int:
-        self._nonce = max(now_ms, self._nonce + 1)
-        return self._nonce
+        return sum(1 for exp in self._scopes.get(scope, {}).values() if exp > now)
 
 
 _ADMIT = """
@@ -285,164 +290,188 @@ if score and tonumber(score) > tonumber(ARGV[2]) then return 1 end
 return 0
 """
 
-_NONCE = """
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-local n = math.max(tonumber(ARGV[1]), last + 1)
-redis.call('SET', KEYS[1], string.format('%d', n))
-return string.format('%d', n)
-"""
 
-# A task dropped meanwhile (killed by another process) stays dropped: HSET alone would bring back a key that
-# holds only a deadline, with no expiry, that nothing would ever delete.
-_POSTPONE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'deadline', ARGV[2])
-  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[1])
-  redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
-else
-  redis.call('DEL', KEYS[3])
-end
-return 1
-"""
+class RedisLedger:
+    """A sorted set per scope (member: the entry's key, score: its expiry), changed by Lua scripts so a check and
+    its add are one step for every replica; the set itself expires just after its last entry."""
 
-PREFIX = "stt:"
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self._admit = store.redis.register_script(_ADMIT)
+        self._hold = store.redis.register_script(_HOLD)
+        self._release = store.redis.register_script(_RELEASE)
 
-
-class RedisState(State):
-    """The state in Redis, shared by every process given the same URL. Each call is bounded by `timeout_s`."""
-
-    shared = True
-
-    def __init__(self, url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, clock: Callable[[], float] = time.time):
-        import redis.asyncio as aioredis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        self.timeout_s = timeout_s
-        # No retries inside redis-py: a dead Redis must fail within timeout_s, and the next call reconnects anyway.
-        self.redis: Any = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-            decode_responses=True,
-        )
-        storage = RedisStorage(
-            "async+" + url if url.startswith(("redis://", "rediss://")) else url,
-            implementation="redispy",
-            # One pool for both: the same timeouts, the same reconnects. (limits types its options as scalars.)
-            connection_pool=self.redis.connection_pool,  # type: ignore[arg-type]
-            key_prefix=PREFIX + "limits",
-            wrap_exceptions=True,
-        )
-        super().__init__(storage, clock)
-        self._admit = self.redis.register_script(_ADMIT)
-        self._hold = self.redis.register_script(_HOLD)
-        self._release = self.redis.register_script(_RELEASE)
-        self._nonce = self.redis.register_script(_NONCE)
-        self._postpone = self.redis.register_script(_POSTPONE)
-
-    @contextlib.asynccontextmanager
-    async def guard(self) -> AsyncIterator[None]:
-        from redis.exceptions import RedisError
-
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                yield
-        except (TimeoutError, RedisError, StorageError, OSError) as exc:
-            raise StateUnavailable(f"the shared state store did not answer ({type(exc).__name__})") from None
+    @staticmethod
+    def key(scope: str) -> str:
+        return PREFIX + "ledger:" + scope
 
     async def admit(self, scope: str, key: str, limit: int, ttl_s: float) -> Admission:
-        now = self.clock()
-        async with self.guard():
-            ok, n, first = await self._admit(keys=[PREFIX + "ledger:" + scope], args=[now, limit, key, now + ttl_s])
+        now = self.store.clock()
+        async with self.store.guard():
+            ok, n, first = await self._admit(keys=[self.key(scope)], args=[now, limit, key, now + ttl_s])
         if int(ok):
             return Admission(True, int(n))
         return Admission(False, int(n), max(1.0, float(first) - now))
 
     async def hold(self, scope: str, key: str, ttl_s: float) -> None:
-        async with self.guard():
-            await self._hold(keys=[PREFIX + "ledger:" + scope], args=[key, self.clock() + ttl_s])
+        async with self.store.guard():
+            await self._hold(keys=[self.key(scope)], args=[key, self.store.clock() + ttl_s])
 
     async def release(self, scope: str, key: str) -> bool:
-        async with self.guard():
-            return bool(int(await self._release(keys=[PREFIX + "ledger:" + scope], args=[key, self.clock()])))
+        async with self.store.guard():
+            return bool(int(await self._release(keys=[self.key(scope)], args=[key, self.store.clock()])))
 
     async def held(self, scope: str) -> int:
-        async with self.guard():
-            return int(await self.redis.zcount(PREFIX + "ledger:" + scope, f"({self.clock()}", "+inf"))
+        async with self.store.guard():
+            return int(await self.store.redis.zcount(self.key(scope), f"({self.store.clock()}", "+inf"))
+
+
+# --- spent grants ----------------------------------------------------------------------------------------------
+
+
+class SpentGrants(Protocol):
+    async def spend(self, grant_id: str, expires_at: float) -> bool:
+        """Mark a grant used until it expires; False when it already was."""
+        ...
+
+
+class MemorySpentGrants:
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self.store = store or MemoryStore()
+        self._spent: dict[str, float] = {}
+        self.store.pruned(self.prune)
+
+    def prune(self, now: float) -> None:
+        self._spent = {k: exp for k, exp in self._spent.items() if exp > now}
+
+    def sizes(self) -> dict[str, int]:
+        return {"spent": len(self._spent)}
 
     async def spend(self, grant_id: str, expires_at: float) -> bool:
-        ttl_ms = max(1, int((expires_at - self.clock() + CLOCK_SKEW_S) * 1000))
-        async with self.guard():
-            return bool(await self.redis.set(PREFIX + "spent:" + grant_id, "1", nx=True, px=ttl_ms))
+        now = self.store.tick()
+        if self._spent.get(grant_id, 0.0) > now:
+            return False
+        self._spent[grant_id] = expires_at
+        return True
 
-    async def put_task(self, task: WiroTask) -> None:
-        # The handle outlives the deadline a little, so an end call racing the reaper still finds the task.
-        expire_at = int(task.deadline) + 3600
-        async with self.guard():
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.hset(
-                PREFIX + "wiro:task:" + task.task_id,
-                mapping={"token": task.token, "handle": task.handle, "deadline": repr(task.deadline)},
-            )
-            pipe.expireat(PREFIX + "wiro:task:" + task.task_id, expire_at)
-            pipe.set(PREFIX + "wiro:handle:" + task.handle, task.task_id, exat=expire_at)
-            pipe.zadd(PREFIX + "wiro:deadlines", {task.task_id: task.deadline})
-            await pipe.execute()
 
-    async def _task(self, task_id: str) -> WiroTask | None:
-        data = await self.redis.hgetall(PREFIX + "wiro:task:" + task_id)
-        if not data:
-            return None
-        return WiroTask(task_id, data["token"], data["handle"], float(data["deadline"]), int(data.get("attempts", 0)))
+class RedisSpentGrants:
+    """One key per spent grant, set only if absent, expiring with the grant (plus the replicas' clock skew)."""
 
-    async def task_by_handle(self, handle: str) -> WiroTask | None:
-        async with self.guard():
-            task_id = await self.redis.get(PREFIX + "wiro:handle:" + handle)
-            return await self._task(task_id) if task_id else None
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
 
-    async def due_tasks(self, now: float, limit: int = 50) -> list[WiroTask]:
-        async with self.guard():
-            ids = await self.redis.zrangebyscore(PREFIX + "wiro:deadlines", "-inf", now, start=0, num=limit)
-            tasks = [await self._task(i) for i in ids]
-            gone = [i for i, t in zip(ids, tasks, strict=True) if t is None]
-            if gone:
-                await self.redis.zrem(PREFIX + "wiro:deadlines", *gone)
-        return [t for t in tasks if t is not None]
+    @staticmethod
+    def key(grant_id: str) -> str:
+        return PREFIX + "spent:" + grant_id
 
-    async def claim_task(self, task_id: str, lease_s: float) -> bool:
-        async with self.guard():
-            return bool(await self.redis.set(PREFIX + "wiro:claim:" + task_id, "1", nx=True, px=int(lease_s * 1000)))
+    async def spend(self, grant_id: str, expires_at: float) -> bool:
+        ttl_ms = max(1, int((expires_at - self.store.clock() + CLOCK_SKEW_S) * 1000))
+        async with self.store.guard():
+            return bool(await self.store.redis.set(self.key(grant_id), "1", nx=True, px=ttl_ms))
 
-    async def postpone_task(self, task_id: str, deadline: float) -> None:
-        keys = [PREFIX + "wiro:task:" + task_id, PREFIX + "wiro:deadlines", PREFIX + "wiro:claim:" + task_id]
-        async with self.guard():
-            hold_ms = max(1, int((deadline - self.clock()) * 1000))
-            await self._postpone(keys=keys, args=[task_id, repr(deadline), hold_ms])
 
-    async def drop_task(self, task: WiroTask) -> bool:
-        async with self.guard():
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.delete(PREFIX + "wiro:task:" + task.task_id)
-            pipe.zrem(PREFIX + "wiro:deadlines", task.task_id)
-            pipe.delete(PREFIX + "wiro:handle:" + task.handle)
-            pipe.delete(PREFIX + "wiro:claim:" + task.task_id)
-            removed, *_ = await pipe.execute()
-        return bool(removed)
+def _ledger(store: Store) -> Ledger:
+    return MemoryLedger(store) if isinstance(store, MemoryStore) else RedisLedger(store)
 
-    async def next_nonce(self, now_ms: int) -> int:
-        async with self.guard():
-            return int(await self._nonce(keys=[PREFIX + "wiro:nonce"], args=[now_ms]))
+
+def _spent_grants(store: Store) -> SpentGrants:
+    return MemorySpentGrants(store) if isinstance(store, MemoryStore) else RedisSpentGrants(store)
+
+
+# --- the bundle ------------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Sized(Protocol):
+    def sizes(self) -> dict[str, int]: ...
+
+
+class State:
+    """One deployment's shared state: the store, and a typed object per concern kept in it. A concern a provider
+    owns is built on first use by `concern` (one per state, so every user of the state sees the same one)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        rate_limits: RateLimits | None = None,
+        ledger: Ledger | None = None,
+        spent: SpentGrants | None = None,
+        concerns: Mapping[str, object] | None = None,
+    ) -> None:
+        self.store = store
+        self._concerns: dict[str, object] = dict(concerns or {})
+        if ledger is not None:
+            self._concerns["ledger"] = ledger
+        if spent is not None:
+            self._concerns["spent"] = spent
+        self.rate_limits: RateLimits = rate_limits or LimitsRateLimits(store)
+        self.ledger = self.concern("ledger", _ledger)
+        self.spent = self.concern("spent", _spent_grants)
+
+    @property
+    def shared(self) -> bool:
+        """True when other processes see the same state (so one process's shutdown need not release what it
+        holds)."""
+        return self.store.shared
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.store.clock
+
+    def concern(self, name: str, build: Callable[[Store], T]) -> T:
+        """The concern `name` of this state, built from the store by `build` the first time."""
+        if name not in self._concerns:
+            self._concerns[name] = build(self.store)
+        return cast(T, self._concerns[name])
+
+    def sizes(self) -> dict[str, int]:
+        """Entry counts of the in-memory tables (for tests of boundedness)."""
+        out: dict[str, int] = {}
+        for concern in self._concerns.values():
+            if isinstance(concern, Sized):
+                out.update(concern.sizes())
+        return out
 
     async def ping(self) -> None:
-        async with self.guard():
-            await self.redis.ping()
+        """Raise StateUnavailable unless the store answers now (for /readyz)."""
+        await self.store.ping()
 
     async def aclose(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.redis.aclose()
+        await self.store.aclose()
+
+
+class MemoryState(State):
+    """This process's state (every concern in memory). A table given here (a test's failing one) should be built on
+    `store`, so the state prunes it."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        *,
+        ledger: Ledger | None = None,
+        spent: SpentGrants | None = None,
+        concerns: Mapping[str, object] | None = None,
+    ) -> None:
+        super().__init__(MemoryStore(clock), ledger=ledger, spent=spent, concerns=concerns)
+
+    def prune(self) -> None:
+        assert isinstance(self.store, MemoryStore)
+        self.store.prune()
+
+
+class RedisState(State):
+    """The state in Redis, shared by every process given the same URL. Each call is bounded by `timeout_s`."""
+
+    def __init__(self, url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, clock: Callable[[], float] = time.time):
+        super().__init__(RedisStore(url, timeout_s=timeout_s, clock=clock))
+
+    @property
+    def redis(self) -> Any:
+        """The Redis client (tests read keys with it)."""
+        assert isinstance(self.store, RedisStore)
+        return self.store.redis
 
 
 def open_state(redis_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> State:

@@ -114,11 +114,11 @@ def test_the_memory_ledger_forgets_clients_whose_entries_lapsed() -> None:
 
     async def scenario() -> dict[str, int]:
         for i in range(5000):
-            await state.admit(f"local:10.0.{i // 250}.{i % 250}", f"local/{i}", 3, 60.0)
-            await state.spend(f"g{i}", now[0] + 60)
+            await state.ledger.admit(f"local:10.0.{i // 250}.{i % 250}", f"local/{i}", 3, 60.0)
+            await state.spent.spend(f"g{i}", now[0] + 60)
         now[0] += 61
         for i in range(2000):
-            await state.admit("local:10.9.9.9", f"local/x{i}", 10_000, 1.0)
+            await state.ledger.admit("local:10.9.9.9", f"local/x{i}", 10_000, 1.0)
         return state.sizes()
 
     sizes = asyncio.run(scenario())

@@ -12,7 +12,7 @@ from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.providers.local import LOCAL_TAG, LocalTokens
 from server.settings import LocalSettings, Settings
-from server.state import MemoryState, StateUnavailable
+from server.state import MemoryLedger, MemorySpentGrants, MemoryStore, State, StateUnavailable
 from testkit.live import running
 from tests.support.truebar_client import transcribe_truebar
 
@@ -105,13 +105,10 @@ def test_switched_off_engine_is_not_offered() -> None:
     assert listing["default"] is None
 
 
-class FailingLedger(MemoryState):
-    """The in-memory state with switchable failures: `release:grant` (giving back a used grant's reservation),
-    `hold` (taking the stream's lease), `spend` (marking the grant used)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.failing: set[str] = set()
+class _Ledger(MemoryLedger):
+    def __init__(self, store: MemoryStore, failing: set[str]) -> None:
+        super().__init__(store)
+        self.failing = failing
 
     async def release(self, scope: str, key: str) -> bool:
         if "release:grant" in self.failing and "/stream/" not in key:
@@ -123,14 +120,31 @@ class FailingLedger(MemoryState):
             raise StateUnavailable("hold failed (injected)")
         await super().hold(scope, key, ttl_s)
 
+
+class _Spent(MemorySpentGrants):
+    def __init__(self, store: MemoryStore, failing: set[str]) -> None:
+        super().__init__(store)
+        self.failing = failing
+
     async def spend(self, grant_id: str, expires_at: float) -> bool:
         if "spend" in self.failing:
             raise StateUnavailable("spend failed (injected)")
         return await super().spend(grant_id, expires_at)
 
+
+class FailingLedger(State):
+    """The in-memory state with switchable failures: `release:grant` (giving back a used grant's reservation),
+    `hold` (taking the stream's lease), `spend` (marking the grant used)."""
+
+    def __init__(self) -> None:
+        store = MemoryStore()
+        self.failing: set[str] = set()
+        self.table = _Ledger(store, self.failing)
+        super().__init__(store, ledger=self.table, spent=_Spent(store, self.failing))
+
     def streams_held(self) -> list[str]:
         now = self.clock()
-        return [k for held in self._ledger.values() for k, exp in held.items() if "/stream/" in k and exp > now]
+        return [k for held in self.table._scopes.values() for k, exp in held.items() if "/stream/" in k and exp > now]
 
 
 def test_a_grant_key_that_cannot_be_released_does_not_cost_the_stream_nor_leave_its_lease_held() -> None:

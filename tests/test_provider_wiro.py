@@ -21,8 +21,9 @@ from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.wiro import EmulatorState, WiroEmulatorOptions, create_emulator
 from server.providers.base import ProviderError, SessionRequest
 from server.providers.wiro import WiroProvider, _signature
+from server.providers.wiro_tasks import CONCERN, MemoryTaskRegistry, WiroTask, task_registry
 from server.settings import Settings, WiroSettings
-from server.state import MemoryState, StateUnavailable, WiroTask
+from server.state import MemoryState, MemoryStore, State, StateUnavailable
 from testkit.live import running
 from tests.support.wiro_client import transcribe_wiro
 
@@ -306,18 +307,29 @@ def test_deadline_kills_tasks_never_ended_without_further_calls(upstream_factory
     assert up.state.kills == [task_id] and tracked == []
 
 
-class FlakyState(MemoryState):
-    """Shared state whose first look for due tasks fails with an error nobody planned for."""
-
-    def __init__(self) -> None:
-        super().__init__()
+class _FlakyTasks(MemoryTaskRegistry):
+    def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store)
         self.failures = 0
 
-    async def due_tasks(self, now: float, limit: int = 50) -> list[WiroTask]:
+    async def due(self, now: float, limit: int = 50) -> list[WiroTask]:
         if self.failures == 0:
             self.failures += 1
             raise RuntimeError("unexpected")
-        return await super().due_tasks(now, limit)
+        return await super().due(now, limit)
+
+
+class FlakyState(State):
+    """Shared state whose first look for due tasks fails with an error nobody planned for."""
+
+    def __init__(self) -> None:
+        store = MemoryStore()
+        self.tasks = _FlakyTasks(store)
+        super().__init__(store, concerns={CONCERN: self.tasks})
+
+    @property
+    def failures(self) -> int:
+        return self.tasks.failures
 
 
 def test_the_reaper_survives_an_unexpected_error_and_still_kills_at_the_deadline(
@@ -484,36 +496,45 @@ def test_a_task_started_by_one_process_is_ended_by_another_and_forgotten_by_both
 # --- failure paths that cost money: a task the app started ends killed, or stays recorded and visible -------
 
 
-class FailingState(MemoryState):
-    """The in-memory state with a switch per operation: a store that fails part-way through a flow."""
-
-    def __init__(self, clock: Callable[[], float] | None = None) -> None:
-        super().__init__(clock) if clock is not None else super().__init__()
-        self.failing: set[str] = set()
+class _FailingTasks(MemoryTaskRegistry):
+    def __init__(self, store: MemoryStore, failing: set[str]) -> None:
+        super().__init__(store)
+        self.failing = failing
 
     def _check(self, op: str) -> None:
         if op in self.failing:
             raise StateUnavailable(f"{op} failed (injected)")
 
-    async def put_task(self, task: WiroTask) -> None:
+    async def put(self, task: WiroTask) -> None:
         self._check("put_task")
-        await super().put_task(task)
+        await super().put(task)
 
     async def next_nonce(self, now_ms: int) -> int:
         self._check("next_nonce")
         return await super().next_nonce(now_ms)
 
-    async def due_tasks(self, now: float, limit: int = 50) -> list[WiroTask]:
+    async def due(self, now: float, limit: int = 50) -> list[WiroTask]:
         self._check("due_tasks")
-        return await super().due_tasks(now, limit)
+        return await super().due(now, limit)
 
-    async def task_by_handle(self, handle: str) -> WiroTask | None:
+    async def by_handle(self, handle: str) -> WiroTask | None:
         self._check("task_by_handle")
-        return await super().task_by_handle(handle)
+        return await super().by_handle(handle)
 
-    async def claim_task(self, task_id: str, lease_s: float) -> bool:
+    async def claim(self, task_id: str, lease_s: float) -> bool:
         self._check("claim_task:" + task_id)
-        return await super().claim_task(task_id, lease_s)
+        return await super().claim(task_id, lease_s)
+
+
+class FailingState(State):
+    """The in-memory state with a switch per operation of the task registry: a store that fails part-way through a
+    flow."""
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        store = MemoryStore(clock) if clock is not None else MemoryStore()
+        self.failing: set[str] = set()
+        self.tasks = _FailingTasks(store, self.failing)
+        super().__init__(store, concerns={CONCERN: self.tasks})
 
 
 class WiroMock:
@@ -566,14 +587,14 @@ def test_a_task_that_cannot_be_recorded_is_killed_with_a_nonce_that_does_not_nee
     async def scenario() -> WiroProvider:
         async with wiro.client() as http:
             p = WiroProvider(WiroSettings(api_key=KEY, api_secret=SECRET), http, state=state)
-            real_put = state.put_task
+            real_put = state.tasks.put
 
             async def put_then_fail(task: WiroTask) -> None:
                 # The store goes down between Run (its nonce came from the store) and recording the task.
                 state.failing |= {"put_task", "next_nonce"}
                 await real_put(task)
 
-            state.put_task = put_then_fail  # type: ignore[method-assign]
+            state.tasks.put = put_then_fail  # type: ignore[method-assign]
             with pytest.raises(StateUnavailable):
                 await p.create_session(new_request())
             await p.aclose()
@@ -635,7 +656,7 @@ def test_a_kill_that_fails_for_good_keeps_the_task_recorded_logged_and_counted(
             for _ in range(len(answers) - 1):
                 clock[0] += 31
                 await p.end_session("no-such-session")  # each end call sweeps
-            left = await state.due_tasks(float("inf"))
+            left = await task_registry(state).due(float("inf"))
             failures = sum(getattr(p, "kill_failures", {}).values())
             # Once Wiro answers again, a later sweep kills it.
             clock[0] += 3600
@@ -660,7 +681,7 @@ def test_one_failed_kill_does_not_fail_the_sweep_nor_leave_the_others_unwatched(
         async with wiro.client() as http:
             p = WiroProvider(WiroSettings(api_key=KEY), http, state=state, clock=lambda: clock[0])
             for task_id in ("bad", "slow"):
-                await state.put_task(WiroTask(task_id, "tok", "h-" + task_id, 900.0))
+                await task_registry(state).put(WiroTask(task_id, "tok", "h-" + task_id, 900.0))
             state.failing.add("claim_task:bad")
             assert wiro.kill_gate is not None
             gate = wiro.kill_gate
@@ -668,7 +689,7 @@ def test_one_failed_kill_does_not_fail_the_sweep_nor_leave_the_others_unwatched(
             ended = await p.end_session("unrelated")
             # When the end call returns, the sweep it ran is over: the slow kill finished and was recorded.
             killed = list(wiro.kills)
-            left = await state.due_tasks(float("inf"))
+            left = await task_registry(state).due(float("inf"))
             await p.aclose()
             return ended, killed, left
 
@@ -689,10 +710,10 @@ def test_kill_attempts_are_counted_in_the_shared_state_not_in_one_process() -> N
             b = WiroProvider(settings, http, state=shared, clock=lambda: clock[0])
             grant = await a.create_session(new_request())
             await a.end_session(grant["session_id"])  # fails: postponed by A
-            attempts = [t.attempts for t in await shared.due_tasks(float("inf"))]
+            attempts = [t.attempts for t in await task_registry(shared).due(float("inf"))]
             clock[0] += 31
             await b.end_session("no-such-session")  # each end call sweeps  # fails again, counted on the same record
-            attempts += [t.attempts for t in await shared.due_tasks(float("inf"))]
+            attempts += [t.attempts for t in await task_registry(shared).due(float("inf"))]
             clock[0] += 31
             await b.end_session("no-such-session")  # each end call sweeps  # killed by B
             await a.end_session("no-such-session")  # each end call sweeps
@@ -723,10 +744,10 @@ def test_an_end_call_releases_the_clients_slot_whatever_ending_raised(
     )
     with running(app) as url:
         grant = httpx.post(url + "/api/sessions", json={"provider": "wiro"}).json()
-        held = asyncio.run(state.held("cloud:127.0.0.1"))
+        held = asyncio.run(state.ledger.held("cloud:127.0.0.1"))
         state.failing.add(failing)
         end = httpx.post(f"{url}/api/sessions/wiro/{grant['session_id']}/end")
-        left = asyncio.run(state.held("cloud:127.0.0.1"))
+        left = asyncio.run(state.ledger.held("cloud:127.0.0.1"))
     assert held == 1
     assert end.status_code == status, end.text
     if body is not None:

@@ -71,10 +71,10 @@ def test_rate_limit_is_per_client_and_reports_the_wait() -> None:
     state = MemoryState()
 
     async def scenario() -> tuple[float | None, float | None, float | None, float | None]:
-        a1 = await state.rate_limit("t", "a", 2)
-        a2 = await state.rate_limit("t", "a", 2)
-        a3 = await state.rate_limit("t", "a", 2)
-        b1 = await state.rate_limit("t", "b", 2)
+        a1 = await state.rate_limits.hit("t", "a", 2)
+        a2 = await state.rate_limits.hit("t", "a", 2)
+        a3 = await state.rate_limits.hit("t", "a", 2)
+        b1 = await state.rate_limits.hit("t", "b", 2)
         return a1, a2, a3, b1
 
     a1, a2, a3, b1 = asyncio.run(scenario())

@@ -1,4 +1,5 @@
-"""One contract for both kinds of shared state: this process's memory, and a real Redis."""
+"""One contract per concern of the shared state (RateLimits, Ledger, SpentGrants, Wiro's TaskRegistry), the same
+tests over both implementations of each: this process's memory, and a real Redis."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import TypeVar
 
 import pytest
 
-from server.state import PREFIX, MemoryState, RedisState, State, StateUnavailable, WiroTask
+from server.providers.wiro_tasks import WiroTask, task_registry
+from server.state import PREFIX, MemoryState, RedisState, State, StateUnavailable
 from testkit.redis_server import RedisServer
 
 T = TypeVar("T")
@@ -33,14 +35,14 @@ def test_ledger_admits_up_to_the_limit_across_processes(make_state: Callable[[],
     async def body() -> tuple[list[bool], float, bool, bool, int]:
         a, b = make_state(), make_state()
         admitted = [
-            (await a.admit("local:c", "k1", 2, 60)).admitted,
-            (await b.admit("local:c", "k2", 2, 60)).admitted,
+            (await a.ledger.admit("local:c", "k1", 2, 60)).admitted,
+            (await b.ledger.admit("local:c", "k2", 2, 60)).admitted,
         ]
-        refused = await a.admit("local:c", "k3", 2, 60)
+        refused = await a.ledger.admit("local:c", "k3", 2, 60)
         admitted.append(refused.admitted)
-        released = await b.release("local:c", "k1")
-        again = await b.release("local:c", "k1")
-        held = await a.held("local:c")
+        released = await b.ledger.release("local:c", "k1")
+        again = await b.ledger.release("local:c", "k1")
+        held = await a.ledger.held("local:c")
         await a.aclose()
         await b.aclose()
         return admitted, refused.retry_after, released, again, held
@@ -54,10 +56,10 @@ def test_ledger_admits_up_to_the_limit_across_processes(make_state: Callable[[],
 def test_a_lapsed_entry_frees_its_place(make_state: Callable[[], State]) -> None:
     async def body() -> tuple[bool, bool]:
         s = make_state()
-        await s.admit("local:d", "short", 1, 0.2)
-        full = (await s.admit("local:d", "next", 1, 60)).admitted
+        await s.ledger.admit("local:d", "short", 1, 0.2)
+        full = (await s.ledger.admit("local:d", "next", 1, 60)).admitted
         await asyncio.sleep(0.3)
-        freed = (await s.admit("local:d", "next", 1, 60)).admitted
+        freed = (await s.ledger.admit("local:d", "next", 1, 60)).admitted
         await s.aclose()
         return full, freed
 
@@ -68,7 +70,7 @@ def test_a_grant_is_spent_once_across_processes(make_state: Callable[[], State])
     async def body() -> list[bool]:
         a, b = make_state(), make_state()
         exp = time.time() + 60
-        out = [await a.spend("g1", exp), await b.spend("g1", exp), await a.spend("g1", exp), await b.spend("g2", exp)]
+        out = [await x.spent.spend(g, exp) for x, g in ((a, "g1"), (b, "g1"), (a, "g1"), (b, "g2"))]
         await a.aclose()
         await b.aclose()
         return out
@@ -79,8 +81,8 @@ def test_a_grant_is_spent_once_across_processes(make_state: Callable[[], State])
 def test_rate_limit_is_shared(make_state: Callable[[], State]) -> None:
     async def body() -> list[bool]:
         a, b = make_state(), make_state()
-        out = [await x.rate_limit("t", "client", 3) is None for x in (a, b, a, b, a)]
-        other = await b.rate_limit("t", "other", 3) is None
+        out = [await x.rate_limits.hit("t", "client", 3) is None for x in (a, b, a, b, a)]
+        other = await b.rate_limits.hit("t", "other", 3) is None
         await a.aclose()
         await b.aclose()
         return [*out, other]
@@ -92,15 +94,15 @@ def test_wiro_registry_any_process_ends_any_task_and_one_claims_the_kill(make_st
     async def body() -> tuple[WiroTask | None, list[str], list[bool], bool, bool, list[str]]:
         a, b = make_state(), make_state()
         now = time.time()
-        await a.put_task(WiroTask("101", "tok1", "h1", now + 600))
-        await a.put_task(WiroTask("102", "tok2", "h2", now - 1))
-        found = await b.task_by_handle("h1")
-        due = [t.task_id for t in await b.due_tasks(now)]
-        claims = [await a.claim_task("102", 30), await b.claim_task("102", 30)]
-        dropped = await b.drop_task(WiroTask("102", "tok2", "h2", now - 1))
-        dropped_again = await a.drop_task(WiroTask("102", "tok2", "h2", now - 1))
-        await b.postpone_task("101", now - 1)
-        due_after = [t.task_id for t in await a.due_tasks(now)]
+        await task_registry(a).put(WiroTask("101", "tok1", "h1", now + 600))
+        await task_registry(a).put(WiroTask("102", "tok2", "h2", now - 1))
+        found = await task_registry(b).by_handle("h1")
+        due = [t.task_id for t in await task_registry(b).due(now)]
+        claims = [await task_registry(a).claim("102", 30), await task_registry(b).claim("102", 30)]
+        dropped = await task_registry(b).drop(WiroTask("102", "tok2", "h2", now - 1))
+        dropped_again = await task_registry(a).drop(WiroTask("102", "tok2", "h2", now - 1))
+        await task_registry(b).postpone("101", now - 1)
+        due_after = [t.task_id for t in await task_registry(a).due(now)]
         await a.aclose()
         await b.aclose()
         return found, due, claims, dropped, dropped_again, due_after
@@ -115,8 +117,8 @@ def test_nonce_increases_across_processes(make_state: Callable[[], State]) -> No
     async def body() -> list[int]:
         a, b = make_state(), make_state()
         frozen = 1_700_000_000_000
-        out = [await x.next_nonce(frozen) for x in (a, b, a, b)]
-        out.append(await a.next_nonce(frozen + 10))
+        out = [await task_registry(x).next_nonce(frozen) for x in (a, b, a, b)]
+        out.append(await task_registry(a).next_nonce(frozen + 10))
         await a.aclose()
         await b.aclose()
         return out
@@ -128,15 +130,15 @@ def test_nonce_increases_across_processes(make_state: Callable[[], State]) -> No
 def test_redis_down_fails_fast_and_recovers(redis: RedisServer) -> None:
     async def body() -> bool:
         s = RedisState(redis.url, timeout_s=0.5)
-        assert (await s.admit("local:e", "k", 5, 60)).admitted
+        assert (await s.ledger.admit("local:e", "k", 5, 60)).admitted
         redis.stop()
         with pytest.raises(StateUnavailable):
-            await s.admit("local:e", "k2", 5, 60)
+            await s.ledger.admit("local:e", "k2", 5, 60)
         with pytest.raises(StateUnavailable):
-            await s.rate_limit("t", "c", 5)
+            await s.rate_limits.hit("t", "c", 5)
         redis.start()
         # The same client, no restart: redis-py reconnects on the next call.
-        recovered = (await s.admit("local:e", "k3", 5, 60)).admitted
+        recovered = (await s.ledger.admit("local:e", "k3", 5, 60)).admitted
         await s.aclose()
         return recovered
 
@@ -151,10 +153,10 @@ def test_a_spent_grant_stays_spent_while_a_replica_with_a_slower_clock_still_acc
         a = RedisState(redis.url, timeout_s=1.0)
         b = RedisState(redis.url, timeout_s=1.0, clock=lambda: time.time() + 8.0)
         exp = time.time() + 10.0
-        first = await b.spend("skewed-g", exp)
+        first = await b.spent.spend("skewed-g", exp)
         await asyncio.sleep(2.5)  # past the expiry as B sees it
         still_valid_on_a = a.clock() < exp
-        second = await a.spend("skewed-g", exp)
+        second = await a.spent.spend("skewed-g", exp)
         await a.aclose()
         await b.aclose()
         return first, still_valid_on_a, second
@@ -171,11 +173,11 @@ def test_postponing_a_kill_of_a_task_another_process_dropped_leaves_no_key_behin
     async def body() -> tuple[list[str], list[WiroTask]]:
         a, b = RedisState(redis.url, timeout_s=1.0), RedisState(redis.url, timeout_s=1.0)
         task = WiroTask("301", "tok301", "h301", time.time() - 1)
-        await a.put_task(task)
-        await b.drop_task(task)
-        await a.postpone_task("301", time.time() + 30)
+        await task_registry(a).put(task)
+        await task_registry(b).drop(task)
+        await task_registry(a).postpone("301", time.time() + 30)
         keys = sorted(await a.redis.keys(PREFIX + "wiro:*301"))
-        due = await a.due_tasks(float("inf"))
+        due = await task_registry(a).due(float("inf"))
         await a.aclose()
         await b.aclose()
         return keys, due
@@ -193,17 +195,17 @@ def test_a_postponed_kill_counts_its_attempt_and_keeps_the_claim_until_its_retry
     async def body() -> tuple[list[int], list[bool], list[bool]]:
         a, b = make_state(), make_state()
         now = time.time()
-        await a.put_task(WiroTask("401", "tok401", "h401", now - 1))
-        attempts = [(await b.due_tasks(now))[0].attempts]
-        assert await a.claim_task("401", 30)
-        await a.postpone_task("401", now + 0.5)
-        await b.postpone_task("401", now + 0.5)
-        attempts.append(next(t for t in await a.due_tasks(float("inf")) if t.task_id == "401").attempts)
-        attempts.append((await b.task_by_handle("h401") or WiroTask("", "", "", 0)).attempts)
-        before = [await b.claim_task("401", 30), await a.claim_task("401", 30)]
+        await task_registry(a).put(WiroTask("401", "tok401", "h401", now - 1))
+        attempts = [(await task_registry(b).due(now))[0].attempts]
+        assert await task_registry(a).claim("401", 30)
+        await task_registry(a).postpone("401", now + 0.5)
+        await task_registry(b).postpone("401", now + 0.5)
+        attempts.append(next(t for t in await task_registry(a).due(float("inf")) if t.task_id == "401").attempts)
+        attempts.append((await task_registry(b).by_handle("h401") or WiroTask("", "", "", 0)).attempts)
+        before = [await task_registry(b).claim("401", 30), await task_registry(a).claim("401", 30)]
         await asyncio.sleep(0.6)
-        after = [await b.claim_task("401", 30), await a.claim_task("401", 30)]
-        await a.drop_task(WiroTask("401", "tok401", "h401", now))
+        after = [await task_registry(b).claim("401", 30), await task_registry(a).claim("401", 30)]
+        await task_registry(a).drop(WiroTask("401", "tok401", "h401", now))
         await a.aclose()
         await b.aclose()
         return attempts, before, after
@@ -211,3 +213,24 @@ def test_a_postponed_kill_counts_its_attempt_and_keeps_the_claim_until_its_retry
     attempts, before, after = run(body)
     assert attempts == [0, 2, 2]
     assert before == [False, False] and after == [True, False]
+
+
+def test_a_task_is_found_by_its_id_and_by_its_handle_and_gone_once_dropped(make_state: Callable[[], State]) -> None:
+    async def body() -> tuple[list[str | None], list[str | None]]:
+        a, b = make_state(), make_state()
+        task = WiroTask("501", "tok501", "h501", time.time() + 600)
+        await task_registry(a).put(task)
+        found = [await task_registry(b).get("501"), await task_registry(b).by_handle("h501")]
+        await task_registry(b).drop(task)
+        gone = [await task_registry(a).get("501"), await task_registry(a).by_handle("h501")]
+        await a.aclose()
+        await b.aclose()
+        return [t.task_id if t else None for t in found], [t.task_id if t else None for t in gone]
+
+    assert run(body) == (["501", "501"], [None, None])
+
+
+def test_one_state_gives_every_user_the_same_concern() -> None:
+    state = MemoryState()
+    assert task_registry(state) is task_registry(state)
+    assert state.concern("ledger", lambda store: None) is state.ledger

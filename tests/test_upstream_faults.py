@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
+from server.providers.wiro_tasks import task_registry
 from server.settings import Settings, TruebarSettings, WiroSettings
 from server.state import MemoryState, State
 from server.upstream import MAX_BODY_BYTES
@@ -225,8 +226,8 @@ def check_error(r: httpx.Response, statuses: set[int], codes: set[str]) -> None:
 
 def nothing_held(state: MemoryState) -> None:
     """A failed grant leaves nothing behind: no place in the client's ledger, no Wiro task registered."""
-    assert asyncio.run(state.held("cloud:127.0.0.1")) == 0
-    assert asyncio.run(state.due_tasks(float("inf"))) == []
+    assert asyncio.run(state.ledger.held("cloud:127.0.0.1")) == 0
+    assert asyncio.run(task_registry(state).due(float("inf"))) == []
 
 
 def calls(client: httpx.Client) -> dict[str, httpx.Response]:
@@ -282,8 +283,8 @@ def test_end_call_with_a_failing_kill_is_bounded(fault: str) -> None:
         grant: dict[str, Any] = client.post("/api/sessions", json={"provider": "wiro"}).json()
         r = client.post(f"/api/sessions/wiro/{grant['session_id']}/end")
         assert r.status_code == 200 and r.json() == {"ended": True}, (r.status_code, r.text[:300])
-        assert asyncio.run(state.held("cloud:127.0.0.1")) == 0
-        left = asyncio.run(state.due_tasks(float("inf")))
+        assert asyncio.run(state.ledger.held("cloud:127.0.0.1")) == 0
+        left = asyncio.run(task_registry(state).due(float("inf")))
         assert [t.task_id for t in left] == [grant["task_id"]] and left[0].attempts == 1
 
 

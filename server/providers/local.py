@@ -67,7 +67,7 @@ async def _renewing(state: State, scope: str, key: str) -> AsyncIterator[None]:
         while True:
             await asyncio.sleep(STREAM_LEASE_S / 3)
             try:
-                await state.hold(scope, key, STREAM_LEASE_S)
+                await state.ledger.hold(scope, key, STREAM_LEASE_S)
             except StateUnavailable as exc:
                 logger.warning("local: could not renew an open stream's lease (%s)", exc)
 
@@ -286,20 +286,20 @@ class LocalProvider:
         # The lease first, then the grant is spent: a store that fails between the two leaves the grant unspent
         # (the page may open its stream when the store is back), and whatever fails gives the lease back.
         try:
-            await self.state.hold(scope, lease, STREAM_LEASE_S)
-            spent = await self.state.spend(session_id, float(claims["exp"]))
+            await self.state.ledger.hold(scope, lease, STREAM_LEASE_S)
+            spent = await self.state.spent.spend(session_id, float(claims["exp"]))
         except StateUnavailable:
             with contextlib.suppress(StateUnavailable):
-                await self.state.release(scope, lease)
+                await self.state.ledger.release(scope, lease)
             await deny(websocket, 503)
             return
         if not spent:
             with contextlib.suppress(StateUnavailable):
-                await self.state.release(scope, lease)
+                await self.state.ledger.release(scope, lease)
             await deny(websocket, 401)
             return
         try:
-            await self.state.release(scope, ledger_key(self.name, session_id))
+            await self.state.ledger.release(scope, ledger_key(self.name, session_id))
         except StateUnavailable as exc:
             # The stream has its lease and the grant is spent: refusing now would waste both. The grant's
             # reservation lapses by itself (the client counts one place too many until then).
@@ -320,7 +320,7 @@ class LocalProvider:
                 self.metrics.streams_ended.labels(stream.outcome, str(stream.close_code or "")).inc()
         finally:
             with contextlib.suppress(StateUnavailable):
-                await self.state.release(scope, lease)
+                await self.state.ledger.release(scope, lease)
 
     def _idle_limit(self) -> ReceiveLimit:
         """An idle socket would hold a decoder for good: the stream is closed with an ERROR naming the reason when
@@ -342,7 +342,7 @@ class LocalProvider:
     async def end_session(self, session_id: str) -> bool:
         """An open stream ends when its socket closes; ending a grant not yet used spends it, so it can no longer
         open one (the caller's ledger then releases its reservation, and says whether there was one)."""
-        await self.state.spend(session_id, time.time() + self.tokens.ttl_s)
+        await self.state.spent.spend(session_id, time.time() + self.tokens.ttl_s)
         return False
 
     async def aclose(self) -> None:

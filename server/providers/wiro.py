@@ -30,8 +30,9 @@ import httpx
 from starlette.routing import BaseRoute
 
 from server.providers.base import Grant, ProviderError, ProviderStatus, SessionPolicy, SessionRequest
+from server.providers.wiro_tasks import TaskRegistry, WiroTask, task_registry
 from server.settings import WiroSettings
-from server.state import MemoryState, State, StateUnavailable, WiroTask
+from server.state import MemoryState, State, StateUnavailable
 from server.upstream import UpstreamTooLarge
 
 log = logging.getLogger("wiro")
@@ -85,6 +86,7 @@ class WiroProvider:
         # The task registry lives in the shared state, so any process can end any task and a survivor reaps the
         # tasks of a process that died.
         self.state = state if state is not None else MemoryState()
+        self.tasks: TaskRegistry = task_registry(self.state)
         self._clock = clock
         # Tasks this process started and still believes held, with their deadlines: the reaper wakes for the
         # nearest one rather than waiting a whole polling interval.
@@ -148,7 +150,7 @@ class WiroProvider:
         handle = request.session_id
         task = WiroTask(task_id, token, handle, self._clock() + self.settings.task_deadline_s)
         try:
-            await self.state.put_task(task)
+            await self.tasks.put(task)
         except StateUnavailable:
             # Nobody could end or reap a task the registry does not know: kill it now rather than bill it. The kill's
             # nonce must not need the store that just failed.
@@ -172,7 +174,7 @@ class WiroProvider:
     async def end_session(self, session_id: str) -> bool:
         """Kill the task (the page ended, or its pagehide beacon arrived), whichever process started it. Unknown
         handles are ignored, so a page can only end tasks this app started. True when this call ended it."""
-        task = await self.state.task_by_handle(session_id)
+        task = await self.tasks.by_handle(session_id)
         ended = await self._kill(task) if task is not None else False
         # The sweep is a courtesy to the reaper: its failing must not fail this call (the page's own task is
         # already dealt with), and the reaper tries again.
@@ -223,8 +225,7 @@ class WiroProvider:
         return list(self._mine)
 
     async def _registered(self, task_ids: list[str]) -> list[WiroTask | None]:
-        due = {t.task_id: t for t in await self.state.due_tasks(float("inf"), limit=max(50, len(task_ids)))}
-        return [due.get(i) for i in task_ids]
+        return [await self.tasks.get(i) for i in task_ids]
 
     def _ensure_reaper(self) -> None:
         if not self._closed and (self._reaper is None or self._reaper.done()):
@@ -260,7 +261,7 @@ class WiroProvider:
         await self._reap_expired()
 
     async def _reap_expired(self) -> None:
-        expired = await self.state.due_tasks(self._clock())
+        expired = await self.tasks.due(self._clock())
         if not expired:
             return
         # Every kill runs to its end before the sweep does: one failing must neither fail the others nor leave them
@@ -304,7 +305,7 @@ class WiroProvider:
         """POST /Task/Kill, by whichever process claims it first. Only a kill that worked, or an "already
         ended"/"no such task" answer (code 1), drops the task's record; any other failure keeps it (see
         KILL_ATTEMPTS). True when this call ended the task."""
-        if not await self.state.claim_task(task.task_id, KILL_LEASE_S):
+        if not await self.tasks.claim(task.task_id, KILL_LEASE_S):
             return False
         try:
             await self._post("/Task/Kill", {"taskid": task.task_id, "socketaccesstoken": task.token}, kill=True)
@@ -312,7 +313,7 @@ class WiroProvider:
             if exc.code != "wiro_not_found":
                 await self._kill_failed(task, exc.code, final=final)
                 return False
-        dropped = await self.state.drop_task(task)
+        dropped = await self.tasks.drop(task)
         self._mine.pop(task.task_id, None)
         self._changed.set()
         return dropped
@@ -343,7 +344,7 @@ class WiroProvider:
                 STUCK_RETRY_S,
             )
             retry_at = self._clock() + STUCK_RETRY_S
-        await self.state.postpone_task(task.task_id, retry_at)
+        await self.tasks.postpone(task.task_id, retry_at)
         if task.task_id in self._mine:
             self._mine[task.task_id] = retry_at
         self._changed.set()
@@ -358,7 +359,7 @@ class WiroProvider:
         Run does not: better refuse the session than start a task nobody can record."""
         now_ms = int(self._clock() * 1000)
         try:
-            nonce = await self.state.next_nonce(now_ms)
+            nonce = await self.tasks.next_nonce(now_ms)
         except StateUnavailable as exc:
             if not kill:
                 raise
