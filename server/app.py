@@ -25,10 +25,11 @@ from starlette.types import Message, Receive, Scope, Send
 from server import sessions
 from server.engine.config import EngineConfig
 from server.engine.types import Recognizer
+from server.errors import ApiError
 from server.metrics import Metrics, metrics_endpoint
 from server.openapi import openapi_route
 from server.providers import ProviderFactory, build_providers
-from server.providers.base import Provider, ProviderError
+from server.providers.base import Provider
 from server.security import (
     COOKIE_NAME,
     HostGuardMiddleware,
@@ -135,7 +136,7 @@ async def login(request: Request) -> Response:
         return page(request, "login.html", {"title": "Log in", "error": "Too many attempts: wait a minute."}, 429)
     try:
         raw = await sessions.read_body(request, 4096)
-    except ProviderError:
+    except ApiError:
         return page(request, "login.html", {"title": "Log in", "error": "That request was too large."}, 413)
     form = parse_qs(raw.decode("utf-8", "replace"))
     given = (form.get("password") or [""])[0]
@@ -267,7 +268,7 @@ def create_app(
         lifespan=lifespan,
         middleware=middleware,
         exception_handlers={
-            ProviderError: sessions.provider_error,
+            ApiError: sessions.api_error,
             StateUnavailable: sessions.state_unavailable,
         },
     )

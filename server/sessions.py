@@ -11,7 +11,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.providers.base import Provider, ProviderError, SessionRequest
+from server.errors import ApiError
+from server.providers.base import Provider, SessionRequest
 from server.security import cross_site_reason
 from server.settings import Settings
 from server.state import UNAVAILABLE_RETRY_S, State, StateUnavailable, ledger_key, ledger_scope
@@ -28,16 +29,13 @@ def _providers(request: Request) -> dict[str, Provider]:
     return providers
 
 
-def error_response(exc: ProviderError) -> JSONResponse:
-    headers = {}
-    if exc.retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
+def error_response(exc: ApiError) -> JSONResponse:
+    return JSONResponse(exc.to_json(), status_code=exc.status_code, headers=exc.headers)
 
 
-async def provider_error(request: Request, exc: Exception) -> Response:
-    """Starlette exception handler: every ProviderError raised by a route becomes its JSON error."""
-    assert isinstance(exc, ProviderError)
+async def api_error(request: Request, exc: Exception) -> Response:
+    """Starlette exception handler: every ApiError raised by a route becomes its JSON error."""
+    assert isinstance(exc, ApiError)
     return error_response(exc)
 
 
@@ -45,7 +43,7 @@ async def state_unavailable(request: Request, exc: Exception) -> Response:
     """Starlette exception handler: the shared state store is down or slow. Nothing was minted; try again."""
     log.warning("shared state unavailable: %s", exc)
     return error_response(
-        ProviderError(
+        ApiError(
             503,
             "state_unavailable",
             "The server cannot reach its shared state right now: try again shortly.",
@@ -71,7 +69,7 @@ async def list_providers(request: Request) -> Response:
 async def provider_options(request: Request) -> Response:
     provider = _providers(request).get(request.path_params["name"])
     if provider is None:
-        raise ProviderError(404, "unknown_provider", "No such provider.")
+        raise ApiError(404, "unknown_provider", "No such provider.")
     return JSONResponse(await provider.options())
 
 
@@ -81,7 +79,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ProviderError(413, "too_large", "The request body is too large.")
+            raise ApiError(413, "too_large", "The request body is too large.")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -91,9 +89,9 @@ async def _json_body(request: Request) -> dict[str, Any]:
     try:
         data = json.loads(body or b"{}")
     except (ValueError, RecursionError):
-        raise ProviderError(400, "bad_json", "The request body is not valid JSON.") from None
+        raise ApiError(400, "bad_json", "The request body is not valid JSON.") from None
     if not isinstance(data, dict):
-        raise ProviderError(400, "bad_json", "The request body must be a JSON object.")
+        raise ApiError(400, "bad_json", "The request body must be a JSON object.")
     return data
 
 
@@ -101,11 +99,11 @@ def guard_state_change(request: Request, *, require_json: bool) -> None:
     """Only the app's own page may mint or end sessions."""
     reason = cross_site_reason(request.scope)
     if reason is not None:
-        raise ProviderError(403, "forbidden", f"Refused: {reason}. Sessions can be started only from this app's page.")
+        raise ApiError(403, "forbidden", f"Refused: {reason}. Sessions can be started only from this app's page.")
     if require_json:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/json":
-            raise ProviderError(415, "json_required", "Send the request as application/json.")
+            raise ApiError(415, "json_required", "Send the request as application/json.")
 
 
 def state_of(request: Request) -> State:
@@ -120,7 +118,7 @@ async def create_session(request: Request) -> Response:
     client = client_key(request)
     wait = await state.rate_limits.hit("sessions", client, settings.session_rate_per_min)
     if wait is not None:
-        raise ProviderError(429, "rate_limited", "Too many sessions started: wait a moment.", retry_after=wait)
+        raise ApiError(429, "rate_limited", "Too many sessions started: wait a moment.", retry_after=wait)
     provider, options = await _chosen(request)
     session_id = secrets.token_urlsafe(16)
     # Only a session that holds something until ended counts (SessionPolicy): a grant that holds nothing here is
@@ -132,7 +130,7 @@ async def create_session(request: Request) -> Response:
         # Reserved before the first await on the provider, so concurrent requests cannot all pass the check.
         admission = await state.ledger.admit(scope, key, policy.per_client, PENDING_TTL_S)
         if not admission.admitted:
-            raise ProviderError(
+            raise ApiError(
                 429,
                 "too_many_sessions",
                 f"{admission.held} sessions are already open from this client: stop one first.",
@@ -162,11 +160,11 @@ async def _chosen(request: Request) -> tuple[Provider, dict[str, Any]]:
     provider = _providers(request).get(name) if isinstance(name, str) else None
     if provider is None:
         known = ", ".join(_providers(request))
-        raise ProviderError(400, "unknown_provider", f"Unknown provider; choose one of: {known}.")
+        raise ApiError(400, "unknown_provider", f"Unknown provider; choose one of: {known}.")
     status = provider.status()
     if not status.configured:
         missing = ", ".join(status.missing)
-        raise ProviderError(409, "not_configured", f"{status.label} is not configured: set {missing}.")
+        raise ApiError(409, "not_configured", f"{status.label} is not configured: set {missing}.")
     return provider, body
 
 
@@ -175,7 +173,7 @@ async def end_session(request: Request) -> Response:
     whether this call ended something (false: already ended, never held, or not this client's)."""
     provider = _providers(request).get(request.path_params["name"])
     if provider is None:
-        raise ProviderError(404, "unknown_provider", "No such provider.")
+        raise ApiError(404, "unknown_provider", "No such provider.")
     # sendBeacon cannot send JSON without a CORS preflight, so only the origin is checked here.
     guard_state_change(request, require_json=False)
     session_id = request.path_params["session_id"]

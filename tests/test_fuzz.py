@@ -27,8 +27,9 @@ from server.app import create_app
 from server.emulators import wiro_protocol as wp
 from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.emulators.wiro import WiroEmulatorOptions
+from server.errors import ApiError
 from server.protocols import truebar as tb
-from server.providers.base import ProviderError, SessionRequest
+from server.providers.base import SessionRequest
 from server.providers.local import LocalTokens
 from server.providers.truebar import TruebarProvider
 from server.providers.wiro import WiroProvider
@@ -518,8 +519,8 @@ async def truebar_calls(answers: dict[str, httpx.Response], tag: Any) -> None:
         for call in (provider.options, lambda: provider.create_session(SessionRequest({"tag": tag}, "ws://app"))):
             try:
                 result = await call()
-            except ProviderError as exc:
-                assert 400 <= exc.status < 600 and exc.code and exc.message
+            except ApiError as exc:
+                assert 400 <= exc.status_code < 600 and exc.code and exc.message
                 assert exc.retry_after is None or math.isfinite(exc.retry_after)
             else:
                 if "token" in result:
@@ -570,8 +571,8 @@ async def wiro_calls(answer: httpx.Response) -> None:
         provider = WiroProvider(WiroSettings(api_key="k", api_secret="s"), http)
         try:
             result = await provider.create_session(SessionRequest({}, "ws://app"))
-        except ProviderError as exc:
-            assert 400 <= exc.status < 600 and exc.code and exc.message
+        except ApiError as exc:
+            assert 400 <= exc.status_code < 600 and exc.code and exc.message
         else:
             strict_json(result)
             await provider.end_session(result["session_id"])

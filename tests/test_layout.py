@@ -121,7 +121,7 @@ def test_test_only_helpers_are_not_shipped() -> None:
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("server.transcript",),
     ("server.engine", "server.protocols"),
-    ("server.settings",),
+    ("server.settings", "server.errors"),
     ("server.metrics", "server.upstream", "server.state", "server.security", "server.transport"),
     ("server.providers",),
     ("server.sessions", "server.openapi"),

@@ -20,7 +20,8 @@ from starlette.routing import Route
 from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.truebar import TruebarEmulatorOptions, create_emulator, decode_jwt
-from server.providers.base import ProviderError, SessionRequest
+from server.errors import ApiError
+from server.providers.base import SessionRequest
 from server.providers.truebar import TruebarProvider, online_asr_tags
 from server.settings import Settings, TruebarSettings
 from testkit.live import running
@@ -90,11 +91,11 @@ def with_provider(
     return asyncio.run(go())
 
 
-def provider_error(settings: TruebarSettings, *, timeout: float = 5.0) -> ProviderError:
+def provider_error(settings: TruebarSettings, *, timeout: float = 5.0) -> ApiError:
     async def body(provider: TruebarProvider) -> None:
         await provider.create_session(new_request())
 
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(ApiError) as info:
         with_provider(settings, body, timeout=timeout)
     return info.value
 
@@ -152,7 +153,7 @@ def test_concurrent_failures_share_one_upstream_call_too() -> None:
     with emulator() as (app, url):
         results = with_provider(settings_for(url, password="wrong"), body)
         assert app.state.token_requests == {"password": 1}
-    assert all(isinstance(r, ProviderError) and r.status == 502 for r in results)
+    assert all(isinstance(r, ApiError) and r.status_code == 502 for r in results)
 
 
 def test_token_is_refreshed_before_it_expires() -> None:
@@ -190,7 +191,7 @@ def test_failed_refresh_falls_back_to_the_password_grant() -> None:
 def test_bad_credentials_are_a_clear_502_without_the_password() -> None:
     with emulator() as (_, url):
         err = provider_error(settings_for(url, password="not-the-password-xyz"))
-    assert (err.status, err.code) == (502, "upstream_auth")
+    assert (err.status_code, err.code) == (502, "upstream_auth")
     assert "rejected the configured credentials" in err.message
     assert "not-the-password-xyz" not in err.message and "Invalid user credentials" not in err.message
 
@@ -214,7 +215,7 @@ def closed_port_url() -> str:
 
 def test_upstream_down_is_502() -> None:
     err = provider_error(settings_for(closed_port_url()))
-    assert (err.status, err.code) == (502, "upstream_unreachable")
+    assert (err.status_code, err.code) == (502, "upstream_unreachable")
 
 
 def upstream(handler: Callable[[Request], Awaitable[Response]]) -> Starlette:
@@ -228,7 +229,7 @@ def test_slow_upstream_is_504() -> None:
 
     with running(upstream(slow)) as url:
         err = provider_error(settings_for(url), timeout=0.2)
-    assert (err.status, err.code) == (504, "upstream_timeout")
+    assert (err.status_code, err.code) == (504, "upstream_timeout")
 
 
 @pytest.mark.parametrize(
@@ -248,7 +249,7 @@ def test_broken_upstream_answers_are_502_without_their_body(status: int, body: s
 
     with running(upstream(broken)) as url:
         err = provider_error(settings_for(url))
-    assert (err.status, err.code) == (502, code)
+    assert (err.status_code, err.code) == (502, code)
     assert "upstream-secret-body" not in err.message
 
 
@@ -258,7 +259,7 @@ def test_rate_limited_upstream_is_503_with_retry_after() -> None:
 
     with running(upstream(limited)) as url:
         err = provider_error(settings_for(url))
-    assert (err.status, err.code, err.retry_after) == (503, "upstream_busy", 7.0)
+    assert (err.status_code, err.code, err.retry_after) == (503, "upstream_busy", 7.0)
 
 
 def test_options_list_online_asr_tags_and_are_cached() -> None:
@@ -312,9 +313,9 @@ def test_status_and_connect_origins() -> None:
         status = provider.status()
         assert not status.configured and status.missing == ("TRUEBAR_USERNAME", "TRUEBAR_PASSWORD")
         assert provider.connect_origins() == ["wss://api.true-bar.si"]
-        with pytest.raises(ProviderError) as info:
+        with pytest.raises(ApiError) as info:
             await provider.create_session(new_request())
-        assert info.value.status == 409
+        assert info.value.status_code == 409
 
     with_provider(TruebarSettings(), body)
     configured = settings_for("http://127.0.0.1:9")

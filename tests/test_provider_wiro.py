@@ -19,7 +19,8 @@ from starlette.routing import Route
 from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.wiro import EmulatorState, WiroEmulatorOptions, create_emulator
-from server.providers.base import ProviderError, SessionRequest
+from server.errors import ApiError
+from server.providers.base import SessionRequest
 from server.providers.wiro import WiroProvider, _signature
 from server.providers.wiro_tasks import CONCERN, MemoryTaskRegistry, WiroTask, task_registry
 from server.settings import Settings, WiroSettings
@@ -165,10 +166,10 @@ def test_run_errors_from_the_emulator(
 ) -> None:
     up = upstream_factory(WiroEmulatorOptions(api_key=KEY, **emulator))
     s = settings_for(up, **settings)
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(ApiError) as caught:
         asyncio.run(with_provider(s, lambda p: p.create_session(new_request())))
     err = caught.value
-    assert (err.status, err.code) == (status, code)
+    assert (err.status_code, err.code) == (status, code)
     assert_clean(err, s, up)
     assert up.runs() == 1
     if code == "wiro_concurrency":
@@ -178,13 +179,13 @@ def test_run_errors_from_the_emulator(
 def test_unknown_endpoint_404(upstream_factory: Callable[..., Upstream]) -> None:
     up = upstream_factory()
     s = settings_for(up, api_base_url=up.url + "/v2")
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(ApiError) as caught:
         asyncio.run(with_provider(s, lambda p: p.create_session(new_request())))
-    assert (caught.value.status, caught.value.code) == (502, "wiro_bad_url")
+    assert (caught.value.status_code, caught.value.code) == (502, "wiro_bad_url")
     assert_clean(caught.value, s, up)
 
 
-def assert_clean(err: ProviderError, settings: WiroSettings, up: Upstream | None = None) -> None:
+def assert_clean(err: ApiError, settings: WiroSettings, up: Upstream | None = None) -> None:
     """No secret and no upstream text in what the page would see."""
     shown = json.dumps(err.to_json()) + str(err)
     for secret in (settings.api_key, settings.api_secret, KEY, SECRET):
@@ -230,9 +231,9 @@ def test_run_upstream_failures_are_not_retried(mode: str, status: int, code: str
     app = Starlette(routes=[Route("/v1/{path:path}", broken.handle, methods=["POST"])])
     with running(app) as url:
         s = WiroSettings(api_key=KEY, api_secret=SECRET, api_base_url=url + "/v1")
-        with pytest.raises(ProviderError) as caught:
+        with pytest.raises(ApiError) as caught:
             asyncio.run(with_provider(s, lambda p: p.create_session(new_request()), http_timeout=0.3))
-    assert (caught.value.status, caught.value.code) == (status, code)
+    assert (caught.value.status_code, caught.value.code) == (status, code)
     assert broken.calls == 1
     assert_clean(caught.value, s)
     assert "backend pool" not in caught.value.message and "upstream page" not in caught.value.message
@@ -243,9 +244,9 @@ def test_connection_refused() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     s = WiroSettings(api_key=KEY, api_base_url=f"http://127.0.0.1:{port}/v1")
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(ApiError) as caught:
         asyncio.run(with_provider(s, lambda p: p.create_session(new_request())))
-    assert (caught.value.status, caught.value.code) == (502, "upstream_unreachable")
+    assert (caught.value.status_code, caught.value.code) == (502, "upstream_unreachable")
     assert_clean(caught.value, s)
 
 

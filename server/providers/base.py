@@ -32,21 +32,6 @@ class Grant(TypedDict):
     offline: NotRequired[bool]
 
 
-class ProviderError(Exception):
-    """A failure the page should see as a clear JSON error. `message` must never contain a secret
-    or an upstream body verbatim."""
-
-    def __init__(self, status: int, code: str, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
-
-    def to_json(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message}}
-
-
 @dataclass(frozen=True)
 class ProviderStatus:
     name: str
@@ -119,7 +104,7 @@ class Provider(Protocol):
         ...
 
     async def options(self) -> dict[str, Any]:
-        """Choices the page may offer (for Truebar, the ASR tags). Raises ProviderError on upstream failure."""
+        """Choices the page may offer (for Truebar, the ASR tags). Raises ApiError on upstream failure."""
         ...
 
     async def create_session(self, request: SessionRequest) -> Grant:

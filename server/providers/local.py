@@ -29,8 +29,9 @@ from server.engine.loader import load_engine
 from server.engine.model import ModelError
 from server.engine.twopass import TwoPassRecognizer
 from server.engine.types import Bounded, Recognizer
+from server.errors import ApiError
 from server.metrics import Metrics
-from server.providers.base import Grant, ProviderError, ProviderStatus, SessionPolicy, SessionRequest
+from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest
 from server.settings import Settings
 from server.state import MemoryState, State, StateUnavailable, ledger_key, ledger_scope
 from server.transport import ReceiveLimit, TruebarStream, deny
@@ -147,7 +148,7 @@ class LocalProvider:
         # The one load of the engine (started by start()) and, once it failed, why: a failed load is not tried
         # again by every mint (each try costs seconds of CPU and would fail the same way); a restart does.
         self._load: asyncio.Task[None] | None = None
-        self._load_error: ProviderError | None = None
+        self._load_error: ApiError | None = None
         self._closing = False
 
     def status(self) -> ProviderStatus:
@@ -225,7 +226,7 @@ class LocalProvider:
                 self.metrics.watch_queue(lambda: accurate.depth)
 
     def _failed(self, message: str) -> None:
-        self._load_error = ProviderError(503, "engine_unavailable", message + " Restart the server to try again.")
+        self._load_error = ApiError(503, "engine_unavailable", message + " Restart the server to try again.")
 
     def readiness(self) -> Mapping[str, str]:
         """The engine for /readyz: "ok", "off", "loading", or "failed: <why>"."""
@@ -251,7 +252,7 @@ class LocalProvider:
 
     async def create_session(self, request: SessionRequest) -> Grant:
         if not self.settings.local.enabled:
-            raise ProviderError(409, "not_configured", "The offline engine is switched off (LOCAL_ENGINE=0).")
+            raise ApiError(409, "not_configured", "The offline engine is switched off (LOCAL_ENGINE=0).")
         await self.recognizer()
         session_id = request.session_id
         token, expires_at = self.tokens.mint(session_id, client=request.client_id)
@@ -307,7 +308,7 @@ class LocalProvider:
         try:
             try:
                 recognizer = await self.recognizer()
-            except ProviderError:
+            except ApiError:
                 await deny(websocket, 503)
                 return
             stream = TruebarStream(websocket, recognizer, tags=[LOCAL_TAG], limit=self._idle_limit())

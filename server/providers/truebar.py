@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.routing import BaseRoute
 
-from server.providers.base import Grant, ProviderError, ProviderStatus, SessionPolicy, SessionRequest
+from server.errors import ApiError
+from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest
 from server.settings import TruebarSettings
 from server.upstream import UpstreamTooLarge
 
@@ -159,7 +160,7 @@ class TruebarProvider:
     def _require_configured(self) -> None:
         missing = self.settings.missing()
         if missing:
-            raise ProviderError(409, "not_configured", f"Truebar is not configured: set {', '.join(missing)}.")
+            raise ApiError(409, "not_configured", f"Truebar is not configured: set {', '.join(missing)}.")
 
     # Tokens.
 
@@ -190,8 +191,8 @@ class TruebarProvider:
             form = {"grant_type": "refresh_token", "refresh_token": old.refresh, "client_id": self.settings.client_id}
             try:
                 token = await self._request_token(form)
-            except ProviderError as exc:
-                if exc.status == 504:
+            except ApiError as exc:
+                if exc.status_code == 504:
                     raise
                 logger.info("Truebar token refresh failed (%s); signing in with the password", exc.code)
             else:
@@ -212,20 +213,20 @@ class TruebarProvider:
         try:
             response = await self.http.post(self.settings.auth_url, data=form, headers={"Accept": "application/json"})
         except httpx.TimeoutException:
-            raise ProviderError(504, "upstream_timeout", "Truebar's sign-in service did not answer in time.") from None
+            raise ApiError(504, "upstream_timeout", "Truebar's sign-in service did not answer in time.") from None
         except UpstreamTooLarge:
-            raise ProviderError(
+            raise ApiError(
                 502, "upstream_too_large", "Truebar's sign-in service sent an answer too large to read."
             ) from None
         except (httpx.HTTPError, httpx.InvalidURL):
-            raise ProviderError(502, "upstream_unreachable", "Could not reach Truebar's sign-in service.") from None
+            raise ApiError(502, "upstream_unreachable", "Could not reach Truebar's sign-in service.") from None
         if response.status_code != 200:
             raise self._token_error(response, form["grant_type"])
         data = _json_object(response, "sign-in service")
         access = data.get("access_token")
         # It becomes an Authorization header and a URL parameter: printable ASCII only (a JWT always is).
         if not isinstance(access, str) or not access or not (access.isascii() and access.isprintable()):
-            raise ProviderError(502, "upstream_bad_response", "Truebar's sign-in service sent no access token.")
+            raise ApiError(502, "upstream_bad_response", "Truebar's sign-in service sent no access token.")
         lifetime = _seconds(data.get("expires_in"), DEFAULT_EXPIRES_IN_S)
         refresh = data.get("refresh_token")
         refresh_lifetime = _seconds(data.get("refresh_expires_in"), lifetime)
@@ -238,7 +239,7 @@ class TruebarProvider:
             lifetime=lifetime,
         )
 
-    def _token_error(self, response: httpx.Response, grant: str) -> ProviderError:
+    def _token_error(self, response: httpx.Response, grant: str) -> ApiError:
         status = response.status_code
         try:
             body = response.json()
@@ -246,26 +247,26 @@ class TruebarProvider:
             body = None
         error = body.get("error") if isinstance(body, dict) else None
         if error == "invalid_client":
-            return ProviderError(
+            return ApiError(
                 502, "upstream_auth", "Truebar rejected the configured client id (check TRUEBAR_CLIENT_ID)."
             )
         if grant == "password" and (error == "invalid_grant" or status == 401):
-            return ProviderError(
+            return ApiError(
                 502,
                 "upstream_auth",
                 "Truebar rejected the configured credentials (check TRUEBAR_USERNAME and TRUEBAR_PASSWORD).",
             )
         if status == 429:
             retry = response.headers.get("retry-after", "")
-            return ProviderError(
+            return ApiError(
                 503,
                 "upstream_busy",
                 "Truebar is limiting sign-ins; try again shortly.",
                 retry_after=float(retry) if retry.isascii() and retry.isdigit() else 5.0,
             )
         if status >= 500:
-            return ProviderError(502, "upstream_error", f"Truebar's sign-in service failed (HTTP {status}).")
-        return ProviderError(502, "upstream_error", f"Truebar's sign-in service refused the request (HTTP {status}).")
+            return ApiError(502, "upstream_error", f"Truebar's sign-in service failed (HTTP {status}).")
+        return ApiError(502, "upstream_error", f"Truebar's sign-in service refused the request (HTTP {status}).")
 
     # Stages.
 
@@ -279,11 +280,11 @@ class TruebarProvider:
             self._token = None
             response = await self._get_stages(await self.access_token())
         if response.status_code != 200:
-            raise ProviderError(502, "upstream_error", f"Truebar's stage listing failed (HTTP {response.status_code}).")
+            raise ApiError(502, "upstream_error", f"Truebar's stage listing failed (HTTP {response.status_code}).")
         try:
             tags = online_asr_tags(response.json())
         except (ValueError, RecursionError):
-            raise ProviderError(
+            raise ApiError(
                 502, "upstream_bad_response", "Truebar's stage listing sent an unreadable answer."
             ) from None
         self._tags = (self.clock(), tags)
@@ -294,13 +295,13 @@ class TruebarProvider:
         try:
             return await self.http.get(url, headers={"Authorization": f"Bearer {token.access}"})
         except httpx.TimeoutException:
-            raise ProviderError(504, "upstream_timeout", "Truebar's stage listing did not answer in time.") from None
+            raise ApiError(504, "upstream_timeout", "Truebar's stage listing did not answer in time.") from None
         except UpstreamTooLarge:
-            raise ProviderError(
+            raise ApiError(
                 502, "upstream_too_large", "Truebar's stage listing sent an answer too large to read."
             ) from None
         except (httpx.HTTPError, httpx.InvalidURL):
-            raise ProviderError(502, "upstream_unreachable", "Could not reach Truebar's API.") from None
+            raise ApiError(502, "upstream_unreachable", "Could not reach Truebar's API.") from None
 
     async def _choose_tag(self, requested: object) -> str:
         default = self.settings.asr_tag
@@ -308,7 +309,7 @@ class TruebarProvider:
             return default
         try:
             tags = await self._online_tags()
-        except ProviderError as exc:
+        except ApiError as exc:
             # A broken listing should not block a session on the default tag; a failed sign-in should.
             if exc.code in {"upstream_error", "upstream_bad_response"}:
                 return default
@@ -322,5 +323,5 @@ def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
     except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
-        raise ProviderError(502, "upstream_bad_response", f"Truebar's {what} sent an unreadable answer.")
+        raise ApiError(502, "upstream_bad_response", f"Truebar's {what} sent an unreadable answer.")
     return data

@@ -6,7 +6,7 @@ killed (POST /Task/Kill) when the page says the session ended (through any repli
 `task_deadline_s` (by any replica's reaper, so a SIGKILLed replica's tasks still die), and, for a lone process
 without shared state, at shutdown. Run is never retried: a retry could start a second billed task.
 
-Upstream failures become ProviderError with fixed messages (never a secret, never Wiro's body verbatim):
+Upstream failures become ApiError with fixed messages (never a secret, never Wiro's body verbatim):
 - code 0 auth errors, 98 and 99, an unknown model (1), other refusals, 5xx, unreadable answers: 502
 - 96 (concurrency limit): 429 with Retry-After, the page may try again later
 - 97 (insufficient balance): 402
@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.routing import BaseRoute
 
-from server.providers.base import Grant, ProviderError, ProviderStatus, SessionPolicy, SessionRequest
+from server.errors import ApiError
+from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest
 from server.providers.wiro_tasks import TaskRegistry, WiroTask, task_registry
 from server.settings import WiroSettings
 from server.state import MemoryState, State, StateUnavailable
@@ -142,9 +143,9 @@ class WiroProvider:
             task_id = str(task_id)
         # The token goes into every audio frame before a `|`: only ASCII letters and digits are safe there.
         if not isinstance(token, str) or not (token.isascii() and token.isalnum()):
-            raise ProviderError(502, "upstream_bad_response", "Wiro started a task but its answer was incomplete.")
+            raise ApiError(502, "upstream_bad_response", "Wiro started a task but its answer was incomplete.")
         if not isinstance(task_id, str) or not task_id:
-            raise ProviderError(502, "upstream_bad_response", "Wiro started a task but its answer was incomplete.")
+            raise ApiError(502, "upstream_bad_response", "Wiro started a task but its answer was incomplete.")
         # The page names its session by a random handle, never by Wiro's sequential task id: anyone who can reach
         # the app could otherwise end other people's tasks by counting.
         handle = request.session_id
@@ -287,7 +288,7 @@ class WiroProvider:
         counted, and the kill tried again at the next sweeps from this process's memory (nobody else knows it)."""
         try:
             await self._post("/Task/Kill", {"taskid": task.task_id, "socketaccesstoken": task.token}, kill=True)
-        except ProviderError as exc:
+        except ApiError as exc:
             if exc.code != "wiro_not_found":
                 self.kill_failures[exc.code] += 1
                 self._unrecorded[task.task_id] = (task, self._clock() + KILL_RETRY_S)
@@ -309,7 +310,7 @@ class WiroProvider:
             return False
         try:
             await self._post("/Task/Kill", {"taskid": task.task_id, "socketaccesstoken": task.token}, kill=True)
-        except ProviderError as exc:
+        except ApiError as exc:
             if exc.code != "wiro_not_found":
                 await self._kill_failed(task, exc.code, final=final)
                 return False
@@ -381,17 +382,17 @@ class WiroProvider:
         try:
             response = await self.http.post(url, json=body, headers=await self._headers(kill=kill))
         except httpx.TimeoutException:
-            raise ProviderError(504, "upstream_timeout", "Wiro did not answer in time.") from None
+            raise ApiError(504, "upstream_timeout", "Wiro did not answer in time.") from None
         except UpstreamTooLarge:
-            raise ProviderError(502, "upstream_too_large", "Wiro sent an answer too large to read.") from None
+            raise ApiError(502, "upstream_too_large", "Wiro sent an answer too large to read.") from None
         except (httpx.HTTPError, httpx.InvalidURL):
             # InvalidURL: a malformed WIRO_API_BASE_URL.
-            raise ProviderError(502, "upstream_unreachable", "Wiro could not be reached.") from None
+            raise ApiError(502, "upstream_unreachable", "Wiro could not be reached.") from None
         return _parse(response, path)
 
 
 def _parse(response: httpx.Response, path: str) -> dict[str, Any]:
-    """Wiro's answer as a dict, or the ProviderError it means. The body decides (the docs disagree on HTTP
+    """Wiro's answer as a dict, or the ApiError it means. The body decides (the docs disagree on HTTP
     statuses), except that a 5xx or an unreadable body is always an upstream failure."""
     try:
         data = response.json()
@@ -399,12 +400,12 @@ def _parse(response: httpx.Response, path: str) -> dict[str, Any]:
         data = None
     if not isinstance(data, dict):
         if response.status_code >= 500:
-            raise ProviderError(502, "upstream_error", f"Wiro failed (HTTP {response.status_code}).")
-        raise ProviderError(502, "upstream_bad_response", "Wiro sent an unreadable answer.")
+            raise ApiError(502, "upstream_error", f"Wiro failed (HTTP {response.status_code}).")
+        raise ApiError(502, "upstream_bad_response", "Wiro sent an unreadable answer.")
     if data.get("result") is True and response.is_success:
         return data
     if response.status_code >= 500:
-        raise ProviderError(502, "upstream_error", f"Wiro failed (HTTP {response.status_code}).")
+        raise ApiError(502, "upstream_error", f"Wiro failed (HTTP {response.status_code}).")
     code, message = _first_error(data)
     raise _error(code, message, response.status_code, path)
 
@@ -418,26 +419,26 @@ def _first_error(data: dict[str, Any]) -> tuple[int | None, str]:
     return None, ""
 
 
-def _error(code: int | None, message: str, http_status: int, path: str) -> ProviderError:
+def _error(code: int | None, message: str, http_status: int, path: str) -> ApiError:
     if code == 96:
-        return ProviderError(
+        return ApiError(
             429,
             "wiro_concurrency",
             "Wiro's concurrency limit is reached: end another session or wait.",
             retry_after=CONCURRENCY_RETRY_AFTER_S,
         )
     if code == 97:
-        return ProviderError(402, "wiro_balance", "Wiro balance is insufficient: add funds to the Wiro account.")
+        return ApiError(402, "wiro_balance", "Wiro balance is insufficient: add funds to the Wiro account.")
     if code == 98:
-        return ProviderError(502, "wiro_sign_in", "Wiro requires a signed-in account to run this model.")
+        return ApiError(502, "wiro_sign_in", "Wiro requires a signed-in account to run this model.")
     if code == 99 or message in _AUTH_MESSAGES:
         text = _AUTH_MESSAGES.get(message, "Wiro rejected the configured credentials.")
-        return ProviderError(502, "wiro_auth", text)
+        return ApiError(502, "wiro_auth", text)
     if http_status == 404 and code in (0, None):
-        return ProviderError(502, "wiro_bad_url", "Wiro does not know this endpoint: check WIRO_API_BASE_URL.")
+        return ApiError(502, "wiro_bad_url", "Wiro does not know this endpoint: check WIRO_API_BASE_URL.")
     if code == 1:
         what = "the model (check WIRO_MODEL)" if path.startswith("/Run/") else "the task"
-        return ProviderError(502, "wiro_not_found", f"Wiro cannot find {what}.")
+        return ApiError(502, "wiro_not_found", f"Wiro cannot find {what}.")
     if http_status == 401:
-        return ProviderError(502, "wiro_auth", "Wiro rejected the configured credentials.")
-    return ProviderError(502, "wiro_refused", "Wiro refused the request.")
+        return ApiError(502, "wiro_auth", "Wiro rejected the configured credentials.")
+    return ApiError(502, "wiro_refused", "Wiro refused the request.")
