@@ -42,6 +42,7 @@ from server.security import (
 from server.settings import Settings
 from server.state import UNAVAILABLE_RETRY_S, State, StateUnavailable, open_state
 from server.upstream import DeadlineTransport
+from server.wire import Health, Readiness, dump
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ async def index(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     """The process is alive and its event loop answers (for a supervisor: restart it when this fails)."""
-    return JSONResponse({"ok": True})
+    return JSONResponse(dump(Health()))
 
 
 async def readyz(request: Request) -> Response:
@@ -119,8 +120,7 @@ async def readyz(request: Request) -> Response:
     headers = {"Cache-Control": "no-store"}
     if not ready:
         headers["Retry-After"] = str(round(UNAVAILABLE_RETRY_S))
-    body = {"ready": ready, "checks": checks}
-    return JSONResponse(body, status_code=200 if ready else 503, headers=headers)
+    return JSONResponse(dump(Readiness(ready, checks)), status_code=200 if ready else 503, headers=headers)
 
 
 LOGIN_TTL_S = 12 * 3600

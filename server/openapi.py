@@ -1,39 +1,27 @@
-"""The app's HTTP API as a hand-written OpenAPI 3.1 document, served at GET /openapi.json.
+"""The app's HTTP API as an OpenAPI 3.1 document, served at GET /openapi.json.
 
-Written by hand rather than generated so it states the contract the page relies on (every error is
-`{"error": {"code", "message"}}`), and schemathesis checks the app against it (tests/test_schemathesis.py).
+The paths (what each answers, and why) are written here; every body's schema is generated from the wire models
+(server/wire.py) the routes answer with, and the provider names from the app's providers, so the document cannot
+drift from the code. schemathesis checks the app against it (tests/test_schemathesis.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-PROVIDER_NAMES = ["local", "truebar", "wiro"]
+from server.wire import Ended, Error, Grant, Health, ProviderOptions, Providers, Readiness, SessionBody, schema_of
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
+_READY = {"$ref": "#/components/schemas/Readiness"}
 
 
 def _json(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}, **extra}
-
-
-_READY: dict[str, Any] = {
-    "type": "object",
-    "required": ["ready", "checks"],
-    "properties": {
-        "ready": {"type": "boolean"},
-        "checks": {
-            "type": "object",
-            "required": ["engine", "state"],
-            # "ok", "off", "loading" or "failed: …"; "ok" or "unavailable: …".
-            "properties": {"engine": {"type": "string"}, "state": {"type": "string"}},
-        },
-    },
-}
 
 
 def _error(description: str, **extra: Any) -> dict[str, Any]:
@@ -49,7 +37,6 @@ _RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer", "minimum": 1}}
 }
 _LOGIN = _error("The app has an access password (APP_PASSWORD) and the request carries no valid login cookie.")
-_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": PROVIDER_NAMES}}
 
 
 def _upstream_errors() -> dict[str, Any]:
@@ -64,94 +51,20 @@ def _upstream_errors() -> dict[str, Any]:
     }
 
 
-def _components() -> dict[str, Any]:
-    provider_status = {
-        "type": "object",
-        "required": ["name", "label", "configured", "missing", "detail", "offline"],
-        "properties": {
-            "name": {"type": "string"},
-            "label": {"type": "string"},
-            "configured": {"type": "boolean"},
-            "missing": {"type": "array", "items": {"type": "string"}, "description": "Variables still to set."},
-            "detail": {"type": "string"},
-            "offline": {"type": "boolean"},
-        },
-    }
-    grant = {
-        "type": "object",
-        "description": "A short-lived grant: the browser opens `ws_url` with `token` and streams PCM16 mono at "
-        "`sample_rate`, `frame_samples` per frame. Never holds a long-lived credential.",
-        "required": [
-            "provider",
-            "protocol",
-            "ws_url",
-            "token",
-            "expires_at",
-            "sample_rate",
-            "frame_samples",
-            "session_id",
-        ],
-        "properties": {
-            "provider": {"type": "string", "enum": PROVIDER_NAMES},
-            "protocol": {"type": "string", "enum": ["truebar", "wiro"]},
-            "ws_url": {"type": "string", "pattern": "^wss?://"},
-            "token": {"type": "string", "minLength": 1},
-            "expires_at": {"type": "number", "description": "Unix seconds."},
-            "sample_rate": {"type": "integer", "enum": [16000, 24000]},
-            "frame_samples": {"type": "integer", "minimum": 1},
-            "session_id": {"type": "string", "minLength": 1},
-            "tag": {"type": "string"},
-            "tags": {"type": "array", "items": {"type": "string"}},
-            "task_id": {"type": "string"},
-            "offline": {"type": "boolean"},
-        },
-    }
-    return {
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {
-                    "error": {
-                        "type": "object",
-                        "required": ["code", "message"],
-                        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-                    }
-                },
-            },
-            "ProviderStatus": provider_status,
-            "Providers": {
-                "type": "object",
-                "required": ["providers", "default"],
-                "properties": {
-                    "providers": {"type": "array", "items": {"$ref": "#/components/schemas/ProviderStatus"}},
-                    "default": {"type": ["string", "null"], "description": "The provider the page selects first."},
-                },
-            },
-            "Options": {
-                "type": "object",
-                "description": "Truebar and the offline engine: ASR tags; Wiro: its transcription delay.",
-                "properties": {
-                    "tags": {"type": "array", "items": {"type": "string"}},
-                    "default_tag": {"type": "string"},
-                    "transcription_delay": {"type": "string"},
-                },
-            },
-            "SessionRequest": {
-                "type": "object",
-                "required": ["provider"],
-                "properties": {
-                    "provider": {"type": "string", "enum": PROVIDER_NAMES},
-                    "tag": {"type": "string", "description": "Truebar: an ASR tag from the options listing."},
-                },
-            },
-            "Grant": grant,
-        }
-    }
+def _components(provider_names: Sequence[str]) -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    for model in (Error, Providers, SessionBody, Grant, Readiness, Health, Ended):
+        schema_of(model, schemas)
+    schemas["Options"] = schema_of(ProviderOptions, schemas)
+    names = {"type": "string", "enum": list(provider_names)}
+    schemas["SessionBody"]["properties"]["provider"] = names
+    schemas["Grant"]["properties"]["provider"] = names
+    return {"schemas": schemas}
 
 
-def openapi_document() -> dict[str, Any]:
-    """The document, built fresh on each call (callers may mutate it)."""
+def openapi_document(provider_names: Sequence[str]) -> dict[str, Any]:
+    """The document for an app with these providers, built fresh on each call (callers may mutate it)."""
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": list(provider_names)}}
     session_errors = {
         "400": _error("The body is not a JSON object, or names no known provider."),
         "401": _LOGIN,
@@ -168,11 +81,7 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "operationId": "healthz",
                 "summary": "Liveness.",
-                "responses": {
-                    "200": _json(
-                        {"type": "object", "required": ["ok"], "properties": {"ok": {"const": True}}}, "Alive."
-                    )
-                },
+                "responses": {"200": _json({"$ref": "#/components/schemas/Health"}, "Alive.")},
             }
         },
         "/readyz": {
@@ -223,7 +132,7 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "operationId": "providerOptions",
                 "summary": "Choices the page may offer for one provider.",
-                "parameters": [_NAME],
+                "parameters": [name],
                 "responses": {
                     "200": _json({"$ref": "#/components/schemas/Options"}, "The provider's options."),
                     "401": _LOGIN,
@@ -239,7 +148,7 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Mint a short-lived session grant for one provider.",
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SessionRequest"}}},
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SessionBody"}}},
                 },
                 "responses": {
                     "200": _json(
@@ -256,12 +165,12 @@ def openapi_document() -> dict[str, Any]:
                 "operationId": "endSession",
                 "summary": "The page ended a session (also sent by sendBeacon): release what it holds upstream.",
                 "parameters": [
-                    _NAME,
+                    name,
                     {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}},
                 ],
                 "responses": {
                     "200": _json(
-                        {"type": "object", "required": ["ended"], "properties": {"ended": {"type": "boolean"}}},
+                        {"$ref": "#/components/schemas/Ended"},
                         "Whether this call ended something: false when the session had already ended, was never "
                         "held, or is unknown (unknown ids are ignored).",
                     ),
@@ -282,12 +191,12 @@ def openapi_document() -> dict[str, Any]:
             "Audio never passes through these endpoints: the browser streams to the grant's ws_url.",
         },
         "paths": paths,
-        "components": _components(),
+        "components": _components(provider_names),
     }
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(openapi_document())
+    return JSONResponse(openapi_document(list(request.app.state.providers)))
 
 
 def openapi_route() -> Route:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -16,6 +17,7 @@ from server.providers.base import Provider, SessionRequest
 from server.security import cross_site_reason
 from server.settings import Settings
 from server.state import UNAVAILABLE_RETRY_S, State, StateUnavailable, ledger_key, ledger_scope
+from server.wire import Ended, Providers, SessionBody, dump
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +61,18 @@ def ws_origin(request: Request) -> str:
 
 async def list_providers(request: Request) -> Response:
     providers = _providers(request)
-    items = [p.status().to_json() for p in providers.values()]
-    default = next((i["name"] for i in items if i["configured"] and not i["offline"]), None)
+    items = [p.status() for p in providers.values()]
+    default = next((i.name for i in items if i.configured and not i.offline), None)
     if default is None:
-        default = next((i["name"] for i in items if i["configured"]), None)
-    return JSONResponse({"providers": items, "default": default})
+        default = next((i.name for i in items if i.configured), None)
+    return JSONResponse(dump(Providers(items, default)))
 
 
 async def provider_options(request: Request) -> Response:
     provider = _providers(request).get(request.path_params["name"])
     if provider is None:
         raise ApiError(404, "unknown_provider", "No such provider.")
-    return JSONResponse(await provider.options())
+    return JSONResponse(dump(await provider.options()))
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -84,15 +86,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def _session_body(request: Request) -> SessionBody:
     body = await read_body(request, MAX_BODY_BYTES)
     try:
         data = json.loads(body or b"{}")
     except (ValueError, RecursionError):
         raise ApiError(400, "bad_json", "The request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "bad_json", "The request body must be a JSON object.")
-    return data
+    return SessionBody.parse(data)
 
 
 def guard_state_change(request: Request, *, require_json: bool) -> None:
@@ -151,13 +151,12 @@ async def create_session(request: Request) -> Response:
             # The grant exists (a Wiro task may be running): hand it out. Its place lapses with the reservation.
             log.warning("could not record a session's expiry in the shared state (%s)", exc)
     request.app.state.metrics.grants.labels(provider.name).inc()
-    return JSONResponse(grant, headers={"Cache-Control": "no-store"})
+    return JSONResponse(dump(grant), headers={"Cache-Control": "no-store"})
 
 
-async def _chosen(request: Request) -> tuple[Provider, dict[str, Any]]:
-    body = await _json_body(request)
-    name = body.get("provider")
-    provider = _providers(request).get(name) if isinstance(name, str) else None
+async def _chosen(request: Request) -> tuple[Provider, Mapping[str, Any]]:
+    body = await _session_body(request)
+    provider = _providers(request).get(body.provider)
     if provider is None:
         known = ", ".join(_providers(request))
         raise ApiError(400, "unknown_provider", f"Unknown provider; choose one of: {known}.")
@@ -165,7 +164,7 @@ async def _chosen(request: Request) -> tuple[Provider, dict[str, Any]]:
     if not status.configured:
         missing = ", ".join(status.missing)
         raise ApiError(409, "not_configured", f"{status.label} is not configured: set {missing}.")
-    return provider, body
+    return provider, body.options
 
 
 async def end_session(request: Request) -> Response:
@@ -189,7 +188,7 @@ async def end_session(request: Request) -> Response:
                 await state_of(request).ledger.release(scope, key)
         raise
     released = pool is not None and await state_of(request).ledger.release(scope, key)
-    return JSONResponse({"ended": ended or released})
+    return JSONResponse(dump(Ended(ended or released)))
 
 
 def client_key(request: Request) -> str:

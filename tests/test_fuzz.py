@@ -35,6 +35,7 @@ from server.providers.truebar import TruebarProvider
 from server.providers.wiro import WiroProvider
 from server.security import SECRET_PARAMS, check_auth_cookie, make_auth_cookie, redact
 from server.settings import Settings, TruebarSettings, WiroSettings
+from server.wire import dump
 from testkit import audio
 from testkit.live import running
 from testkit.stack import TRUEBAR_PASSWORD, TRUEBAR_USER, WIRO_KEY, WIRO_SECRET, Stack, stack
@@ -523,8 +524,11 @@ async def truebar_calls(answers: dict[str, httpx.Response], tag: Any) -> None:
                 assert 400 <= exc.status_code < 600 and exc.code and exc.message
                 assert exc.retry_after is None or math.isfinite(exc.retry_after)
             else:
-                if "token" in result:
-                    strict_json(result)
+                body = dump(result)
+                if "token" in body:
+                    strict_json(body)
+                else:
+                    json.dumps(body, allow_nan=False)
         await provider.aclose()
 
 

@@ -122,7 +122,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("server.transcript",),
     ("server.engine", "server.protocols"),
     ("server.settings", "server.errors"),
-    ("server.metrics", "server.upstream", "server.state", "server.security", "server.transport"),
+    ("server.metrics", "server.upstream", "server.state", "server.security", "server.transport", "server.wire"),
     ("server.providers",),
     ("server.sessions", "server.openapi"),
     ("server.app",),

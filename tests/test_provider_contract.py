@@ -11,18 +11,20 @@ import secrets
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
 import websockets
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from server.emulators.scripted import ScriptedRecognizer
+from server.openapi import openapi_document
 from server.providers.base import Grant, Provider, ProviderStatus, SessionPolicy, SessionRequest
 from server.settings import Settings
 from server.state import State
+from server.wire import TagOptions, dump
 from testkit.stack import APP_SECRET, PROVIDERS, Stack, stack
 
 SERVER = Path(__file__).resolve().parent.parent / "server"
@@ -55,8 +57,8 @@ class EchoProvider:
     def connect_origins(self) -> list[str]:
         return []
 
-    async def options(self) -> dict[str, Any]:
-        return {"modes": ["echo"]}
+    async def options(self) -> TagOptions:
+        return TagOptions(["echo"], "echo")
 
     async def create_session(self, request: SessionRequest) -> Grant:
         token = secrets.token_urlsafe(16)
@@ -124,7 +126,7 @@ def end(s: Stack, name: str, session_id: str, client: httpx.Client) -> bool:
 def test_listed_with_its_status(s: Stack, name: str) -> None:
     listing = httpx.get(s.url + "/api/providers").json()
     item = next(i for i in listing["providers"] if i["name"] == name)
-    assert item == provider(s, name).status().to_json()
+    assert item == dump(provider(s, name).status())
     assert item["configured"] is True
     assert [i["name"] for i in listing["providers"]] == list(ALL)
 
@@ -241,3 +243,28 @@ def test_the_generic_modules_never_name_a_provider(module: str) -> None:
     assert not named and not specific, (named, specific)
     assert not attrs & {"engine_size", "serve_stream", "max_sessions"}
     assert "type: ignore" not in (SERVER / module).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_a_grant_and_the_options_conform_to_the_generated_openapi_schemas(s: Stack, name: str) -> None:
+    """The document's schemas come from the wire types: a real grant and real options validate against them, and a
+    grant missing a field the type requires does not."""
+    document = openapi_document(list(s.app.state.providers))
+    schemas = document["components"]["schemas"]
+
+    def valid(body: object, component: str) -> bool:
+        schema = {"$ref": f"#/components/schemas/{component}", "components": {"schemas": schemas}}
+        ok: bool = jsonschema_rs.validator_for(schema).is_valid(body)
+        return ok
+
+    with httpx.Client() as client:
+        body = grant(s, name, client).json()
+        assert valid(body, "Grant"), body
+        options = httpx.get(f"{s.url}/api/providers/{name}/options").json()
+        assert valid(options, "Options"), options
+        end(s, name, body["session_id"], client)
+    assert not valid({k: v for k, v in body.items() if k != "sample_rate"}, "Grant")
+    assert not valid({**body, "protocol": "smoke-signals"}, "Grant")
+    assert document["paths"]["/api/sessions/{name}/{session_id}/end"]["post"]["parameters"][0]["schema"]["enum"] == [
+        *ALL
+    ]

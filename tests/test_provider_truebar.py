@@ -24,6 +24,7 @@ from server.errors import ApiError
 from server.providers.base import SessionRequest
 from server.providers.truebar import TruebarProvider, online_asr_tags
 from server.settings import Settings, TruebarSettings
+from server.wire import dump
 from testkit.live import running
 from tests.support.truebar_client import transcribe_truebar
 
@@ -266,7 +267,7 @@ def test_options_list_online_asr_tags_and_are_cached() -> None:
     transport = Recording()
 
     async def body(provider: TruebarProvider) -> tuple[dict[str, Any], dict[str, Any]]:
-        return await provider.options(), await provider.options()
+        return dump(await provider.options()), dump(await provider.options())
 
     with emulator() as (_, url):
         first, second = with_provider(settings_for(url), body, transport=transport)

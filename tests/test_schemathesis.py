@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.wiro import WiroEmulatorOptions
 from server.openapi import openapi_document, openapi_route
-from testkit.stack import WIRO_KEY, WIRO_SECRET, stack
+from testkit.stack import PROVIDERS, WIRO_KEY, WIRO_SECRET, stack
 
 CHECKS = [
     not_a_server_error,
@@ -32,7 +32,7 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-schema = schemathesis.openapi.from_dict(openapi_document())
+schema = schemathesis.openapi.from_dict(openapi_document(PROVIDERS))
 
 
 def with_openapi(app: Starlette) -> Starlette:
@@ -53,7 +53,7 @@ def base_url() -> Iterator[str]:
 
 def test_the_served_document_is_the_published_one(base_url: str) -> None:
     r = httpx.get(base_url + "/openapi.json")
-    assert r.status_code == 200 and r.json() == openapi_document()
+    assert r.status_code == 200 and r.json() == openapi_document(PROVIDERS)
     loaded = schemathesis.openapi.from_url(base_url + "/openapi.json")
     operations = {f"{op.method.upper()} {op.path}" for op in (result.ok() for result in loaded.get_all_operations())}
     assert operations >= {
@@ -68,7 +68,7 @@ def test_the_served_document_is_the_published_one(base_url: str) -> None:
 
 def test_the_checks_catch_a_nonconforming_answer(base_url: str) -> None:
     """A document that promises a field the grant lacks must fail: the conformance checks are really applied."""
-    wrong = openapi_document()
+    wrong = openapi_document(PROVIDERS)
     wrong["components"]["schemas"]["Grant"]["required"].append("not_in_any_grant")
     operation = schemathesis.openapi.from_dict(wrong)["/api/sessions"]["POST"]
     case = operation.Case(body={"provider": "local"}, media_type="application/json")

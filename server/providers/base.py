@@ -9,48 +9,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NotRequired, Protocol, TypedDict
+from typing import Any, Protocol
 
 from starlette.routing import BaseRoute
 
+from server.wire import Grant, ProviderOptions, ProviderStatus
 
-class Grant(TypedDict):
-    """What POST /api/sessions answers: everything a client needs to open the stream itself."""
-
-    provider: str
-    protocol: str  # the wire protocol the client speaks: "truebar" or "wiro"
-    ws_url: str
-    token: str
-    expires_at: float  # Unix seconds
-    sample_rate: int
-    frame_samples: int
-    # Names the session in POST /api/sessions/{provider}/{session_id}/end (never an upstream id).
-    session_id: str
-    tag: NotRequired[str]
-    tags: NotRequired[list[str]]
-    task_id: NotRequired[str]
-    offline: NotRequired[bool]
-
-
-@dataclass(frozen=True)
-class ProviderStatus:
-    name: str
-    label: str
-    configured: bool
-    # Environment variables that still have to be set (empty when configured).
-    missing: tuple[str, ...] = ()
-    detail: str = ""
-    offline: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "label": self.label,
-            "configured": self.configured,
-            "missing": list(self.missing),
-            "detail": self.detail,
-            "offline": self.offline,
-        }
+__all__ = ["Grant", "Provider", "ProviderOptions", "ProviderStatus", "SessionPolicy", "SessionRequest"]
 
 
 @dataclass(frozen=True)
@@ -103,7 +68,7 @@ class Provider(Protocol):
         """Origins the browser must reach for this provider (the Content-Security-Policy's connect-src)."""
         ...
 
-    async def options(self) -> dict[str, Any]:
+    async def options(self) -> ProviderOptions:
         """Choices the page may offer (for Truebar, the ASR tags). Raises ApiError on upstream failure."""
         ...
 

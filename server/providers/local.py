@@ -35,6 +35,7 @@ from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionR
 from server.settings import Settings
 from server.state import MemoryState, State, StateUnavailable, ledger_key, ledger_scope
 from server.transport import ReceiveLimit, TruebarStream, deny
+from server.wire import TagOptions
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +177,8 @@ class LocalProvider:
     def connect_origins(self) -> list[str]:
         return []  # the app's own origin, always allowed
 
-    async def options(self) -> dict[str, Any]:
-        return {"tags": [LOCAL_TAG], "default_tag": LOCAL_TAG}
+    async def options(self) -> TagOptions:
+        return TagOptions([LOCAL_TAG], LOCAL_TAG)
 
     async def start(self) -> None:
         """Start loading the engine now, in the background: the first user does not wait for it, and a broken

@@ -26,6 +26,7 @@ from server.errors import ApiError
 from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest
 from server.settings import TruebarSettings
 from server.upstream import UpstreamTooLarge
+from server.wire import TagOptions
 
 logger = logging.getLogger(__name__)
 
@@ -120,13 +121,13 @@ class TruebarProvider:
             return []
         return [f"{parts.scheme}://{parts.netloc}"]
 
-    async def options(self) -> dict[str, Any]:
+    async def options(self) -> TagOptions:
         self._require_configured()
         tags = await self._online_tags()
         default = self.settings.asr_tag
         if tags and default not in tags:
             default = tags[0]
-        return {"tags": tags, "default_tag": default}
+        return TagOptions(tags, default)
 
     async def create_session(self, request: SessionRequest) -> Grant:
         self._require_configured()

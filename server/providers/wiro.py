@@ -35,6 +35,7 @@ from server.providers.wiro_tasks import TaskRegistry, WiroTask, task_registry
 from server.settings import WiroSettings
 from server.state import MemoryState, State, StateUnavailable
 from server.upstream import UpstreamTooLarge
+from server.wire import DelayOptions
 
 log = logging.getLogger("wiro")
 
@@ -125,8 +126,8 @@ class WiroProvider:
         parts = urlsplit(self.settings.socket_url)
         return [f"{parts.scheme}://{parts.netloc}"] if parts.scheme and parts.netloc else []
 
-    async def options(self) -> dict[str, Any]:
-        return {"transcription_delay": self.settings.transcription_delay}
+    async def options(self) -> DelayOptions:
+        return DelayOptions(self.settings.transcription_delay)
 
     async def start(self) -> None:
         """Every process reaps, whether or not it started a task: a dead replica's tasks are killed by another."""

@@ -1,0 +1,242 @@
+"""Typed wire models of the app's HTTP API, both ways: one serialiser (`dump`) for every answer, one parser for the
+session request (`SessionBody.parse`), and the JSON Schemas the OpenAPI document is generated from (`schema_of`).
+
+Dataclasses (and a TypedDict for the grant), not pydantic: the shapes are few and flat, the project's values are
+already frozen dataclasses, mypy strict checks them exactly, and the app needs no new dependency for them. Constraints
+the type cannot say (a pattern, an enum) ride along as `Annotated[..., Schema(...)]`, so the type stays the single
+source of the document.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints
+
+from server.errors import ApiError
+
+
+class Schema:
+    """JSON Schema keywords for one field (a description, a pattern, an enum...), merged into the generated one."""
+
+    def __init__(self, description: str = "", **keywords: Any) -> None:
+        self.keywords: dict[str, Any] = dict(keywords)
+        if description:
+            self.keywords["description"] = description
+
+
+# --- the models ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Error:
+    """Every error answer of the API (ApiError.to_json)."""
+
+    error: ErrorDetail
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    name: str
+    label: str
+    configured: bool
+    # Environment variables that still have to be set (empty when configured).
+    missing: Annotated[tuple[str, ...], Schema("Variables still to set.")] = ()
+    detail: str = ""
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class Providers:
+    providers: list[ProviderStatus]
+    default: Annotated[str | None, Schema("The provider the page selects first.")]
+
+
+@dataclass(frozen=True)
+class TagOptions:
+    """Truebar and the offline engine: the ASR tags the page may offer."""
+
+    tags: list[str]
+    default_tag: str
+
+
+@dataclass(frozen=True)
+class DelayOptions:
+    """Wiro: its transcription delay."""
+
+    transcription_delay: str
+
+
+ProviderOptions = TagOptions | DelayOptions
+
+
+class Grant(TypedDict):
+    """A short-lived grant: the browser opens `ws_url` with `token` and streams PCM16 mono at `sample_rate`,
+    `frame_samples` per frame. Never holds a long-lived credential."""
+
+    provider: str
+    # The wire protocol the client speaks: the page has a client for each.
+    protocol: Literal["truebar", "wiro"]
+    ws_url: Annotated[str, Schema(pattern="^wss?://")]
+    token: Annotated[str, Schema(minLength=1)]
+    expires_at: Annotated[float, Schema("Unix seconds.")]
+    sample_rate: Annotated[int, Schema(enum=[16000, 24000])]
+    frame_samples: Annotated[int, Schema(minimum=1)]
+    # Names the session in POST /api/sessions/{provider}/{session_id}/end (never an upstream id).
+    session_id: Annotated[str, Schema(minLength=1)]
+    tag: NotRequired[str]
+    tags: NotRequired[list[str]]
+    task_id: NotRequired[str]
+    offline: NotRequired[bool]
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    checks: Annotated[
+        dict[str, str],
+        Schema(
+            "By name: each provider's own checks (the engine: ok, off, loading or failed: …) and the state "
+            "store's (ok or unavailable: …).",
+            required=["state"],
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: Literal[True] = True
+
+
+@dataclass(frozen=True)
+class Ended:
+    ended: bool
+
+
+@dataclass(frozen=True)
+class SessionBody:
+    """POST /api/sessions: the provider, and the provider's own options (for Truebar, `tag`), read by the provider."""
+
+    provider: str
+    tag: Annotated[str | None, Schema("Truebar: an ASR tag from the options listing.")] = None
+    options: Mapping[str, Any] = field(default_factory=dict, metadata={"wire": False})
+
+    @classmethod
+    def parse(cls, data: object) -> SessionBody:
+        if not isinstance(data, dict):
+            raise ApiError(400, "bad_json", "The request body must be a JSON object.")
+        provider = data.get("provider")
+        tag = data.get("tag")
+        # Names that are not strings are unknown providers; a tag of another type is the provider's to refuse.
+        return cls(provider if isinstance(provider, str) else "", tag if isinstance(tag, str) else None, data)
+
+
+# --- one serialiser --------------------------------------------------------------------------------------------
+
+
+def dump(value: Any) -> Any:
+    """A model as JSON-ready data: dataclasses as objects (an optional field left at None is left out), tuples
+    as lists; mappings and lists item by item."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            if f.metadata.get("wire", True) is False:
+                continue
+            item = getattr(value, f.name)
+            if item is None and f.default is None:
+                continue
+            out[f.name] = dump(item)
+        return out
+    if isinstance(value, Mapping):
+        return {k: dump(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [dump(v) for v in value]
+    return value
+
+
+# --- JSON Schema from the types --------------------------------------------------------------------------------
+
+_SCALARS: dict[Any, dict[str, Any]] = {
+    str: {"type": "string"},
+    int: {"type": "integer"},
+    float: {"type": "number"},
+    bool: {"type": "boolean"},
+    type(None): {"type": "null"},
+}
+
+
+def schema_of(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
+    """The JSON Schema of `tp`; a dataclass or TypedDict becomes a $ref, its own schema added to `components`."""
+    if get_origin(tp) is Annotated:
+        inner, *extras = get_args(tp)
+        out = dict(schema_of(inner, components))
+        for extra in extras:
+            if isinstance(extra, Schema):
+                out.update(extra.keywords)
+        return out
+    if tp in _SCALARS:
+        return dict(_SCALARS[tp])
+    origin = get_origin(tp)
+    if origin is Literal:
+        values = list(get_args(tp))
+        out = {"const": values[0]} if len(values) == 1 else {"enum": values}
+        kinds = {type(v) for v in values}
+        return {"type": _SCALARS[kinds.pop()]["type"], **out} if len(kinds) == 1 and len(values) > 1 else out
+    if origin in (Union, types.UnionType):
+        members = [schema_of(a, components) for a in get_args(tp)]
+        simple = [m.get("type") for m in members]
+        if all(isinstance(t, str) and len(m) == 1 for t, m in zip(simple, members, strict=True)):
+            return {"type": simple}
+        return {"anyOf": members}
+    if origin in (list, tuple):
+        return {"type": "array", "items": schema_of(get_args(tp)[0], components)}
+    if origin in (dict, Mapping):
+        return {"type": "object", "additionalProperties": schema_of(get_args(tp)[1], components)}
+    if isinstance(tp, type) and (dataclasses.is_dataclass(tp) or hasattr(tp, "__required_keys__")):
+        name = tp.__name__
+        if name not in components:
+            components[name] = {}  # placeholder: a model that refers to itself
+            components[name] = _object_schema(tp, components)
+        return {"$ref": f"#/components/schemas/{name}"}
+    raise TypeError(f"no JSON Schema for {tp!r}")
+
+
+def _object_schema(tp: type, components: dict[str, Any]) -> dict[str, Any]:
+    """Required: what `dump` always writes (a dataclass field unless it defaults to None; a TypedDict key unless
+    NotRequired). An optional field is absent rather than null, so its schema does not allow null."""
+    hints = get_type_hints(tp, include_extras=True)
+    optional: set[str] = set()
+    if dataclasses.is_dataclass(tp):
+        fields = [f for f in dataclasses.fields(tp) if f.metadata.get("wire", True) is not False]
+        names = [f.name for f in fields]
+        optional = {f.name for f in fields if f.default is None}
+        required = [f.name for f in fields if f.name not in optional]
+    else:
+        names = list(hints)
+        required = [n for n in names if get_origin(hints[n]) is not NotRequired]
+    properties = {}
+    for n in names:
+        hint = hints[n]
+        if get_origin(hint) is NotRequired:
+            hint = get_args(hint)[0]
+        prop = schema_of(hint, components)
+        if n in optional and isinstance(prop.get("type"), list):
+            kinds = [k for k in prop["type"] if k != "null"]
+            prop["type"] = kinds[0] if len(kinds) == 1 else kinds
+        properties[n] = prop
+    out: dict[str, Any] = {"type": "object"}
+    doc = (tp.__doc__ or "").strip()
+    if doc and not doc.startswith(tp.__name__ + "("):  # a dataclass's generated docstring says nothing
+        out["description"] = " ".join(doc.split())
+    if required:
+        out["required"] = required
+    out["properties"] = properties
+    return out
