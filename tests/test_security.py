@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from server.app import create_app
+from server.providers.local import LocalTokens
 from server.security import (
     RedactingFilter,
     check_auth_cookie,
@@ -126,8 +127,18 @@ def test_auth_cookie_signature_and_expiry() -> None:
     assert check_auth_cookie("secret", cookie, now=1030)
     assert not check_auth_cookie("secret", cookie, now=1061)
     assert not check_auth_cookie("other", cookie, now=1030)
-    assert not check_auth_cookie("secret", cookie.replace("auth.1060", "auth.9999"), now=1030)
+    # A later expiry under the old signature.
+    later = make_auth_cookie("secret", 9000, now=1000).rsplit(".", 1)[0] + "." + cookie.rsplit(".", 1)[1]
+    assert not check_auth_cookie("secret", later, now=1030)
     assert not check_auth_cookie("secret", None)
+    # Padding or stray characters after a valid signature: base64 would decode it to the same bytes.
+    assert not check_auth_cookie("secret", cookie + "=", now=1030)
+    assert not check_auth_cookie("secret", cookie + "\u0080", now=1030)
+    assert not check_auth_cookie("secret", "auth.9999999999.forged\u00e9", now=1030)
+    # Signed by the same secret for another purpose (a local stream token): not a login.
+    token, _ = LocalTokens("secret", 60).mint("sid", now=1000)
+    assert not check_auth_cookie("secret", token, now=1030)
+    assert LocalTokens("secret", 60).verify(cookie, now=1030) is None
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,7 @@ server (server/transport.py), which the Truebar emulator observes with its fault
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
-import json
 import logging
 import secrets
 import time
@@ -32,6 +28,7 @@ from server.engine.types import Bounded, Recognizer
 from server.errors import ApiError
 from server.metrics import Metrics
 from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest
+from server.security import load_signed, signed
 from server.settings import Settings
 from server.state import MemoryState, State, StateUnavailable, ledger_key, ledger_scope
 from server.transport import ReceiveLimit, TruebarStream, deny
@@ -82,46 +79,26 @@ async def _renewing(state: State, scope: str, key: str) -> AsyncIterator[None]:
             await task
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class LocalTokens:
-    """Short-lived HMAC-signed tokens: `payload.signature`, payload = {sid, exp}. Checked when the socket opens."""
+    """Short-lived signed tokens (server.security.signed): claims {sid, exp, cid}. Checked when the socket opens."""
 
     def __init__(self, secret: str, ttl_s: float) -> None:
-        self._key = hashlib.sha256(b"local-stream:" + secret.encode()).digest()
+        self._serializer = signed(secret, "local-stream")
         self.ttl_s = ttl_s
 
     def mint(self, session_id: str, now: float | None = None, client: str = "") -> tuple[str, float]:
         """`client` (the minting client's key) rides in the token, so the stream counts in that client's ledger
         on whichever process it opens."""
         expires_at = (time.time() if now is None else now) + self.ttl_s
-        claims = {"sid": session_id, "exp": expires_at, "cid": client}
-        payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
-        return f"{payload}.{self._sign(payload)}", expires_at
+        return self._serializer.dumps({"sid": session_id, "exp": expires_at, "cid": client}), expires_at
 
     def verify(self, token: str, now: float | None = None) -> dict[str, Any] | None:
-        payload, _, mac = token.partition(".")
-        # Compared as bytes: compare_digest refuses str with non-ASCII characters, and the token is the client's.
-        if not payload or not mac or not hmac.compare_digest(mac.encode(), self._sign(payload).encode()):
-            return None
-        try:
-            claims = json.loads(_unb64(payload))
-        except ValueError:
-            return None
+        claims = load_signed(self._serializer, token)
         if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int | float):
             return None
         if claims["exp"] <= (time.time() if now is None else now):
             return None
         return claims
-
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
 
 
 class LocalProvider:
