@@ -4,9 +4,13 @@ how much of that body is read."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import zlib
+from collections.abc import Iterator
 
 import httpx
+
+from server.errors import ApiError
 
 # Every answer the app reads from Truebar or Wiro is a small JSON object (a token, a task, a list of stages: a few
 # KB). An upstream that sends more is broken or hostile; reading it whole would hold that much memory per request.
@@ -16,6 +20,21 @@ MAX_BODY_BYTES = 1024 * 1024
 class UpstreamTooLarge(httpx.RemoteProtocolError):
     """The upstream's answer passed the transport's size limit; nothing more of it was read. A RemoteProtocolError,
     so a caller that does not name it still treats it as a failed exchange (a 502), never a crash."""
+
+
+@contextlib.contextmanager
+def upstream_call(who: str, *, unreachable: str = "") -> Iterator[None]:
+    """One upstream exchange: its failures become the errors the client sees, the same for every provider (a
+    timeout 504; too large, or unreachable, including a malformed configured URL, 502). `who` names the service
+    ("Wiro", "Truebar's stage listing"); `unreachable` replaces the default "Could not reach <who>." message."""
+    try:
+        yield
+    except httpx.TimeoutException:
+        raise ApiError(504, "upstream_timeout", f"{who} did not answer in time.") from None
+    except UpstreamTooLarge:
+        raise ApiError(502, "upstream_too_large", f"{who} sent an answer too large to read.") from None
+    except (httpx.HTTPError, httpx.InvalidURL):
+        raise ApiError(502, "upstream_unreachable", unreachable or f"Could not reach {who}.") from None
 
 
 class DeadlineTransport(httpx.AsyncBaseTransport):

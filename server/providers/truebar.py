@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute
 from server.errors import ApiError
 from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest
 from server.settings import TruebarSettings
-from server.upstream import UpstreamTooLarge
+from server.upstream import upstream_call
 from server.wire import TagOptions
 
 logger = logging.getLogger(__name__)
@@ -211,16 +211,8 @@ class TruebarProvider:
 
     async def _request_token(self, form: dict[str, str]) -> _Token:
         started = self.clock()
-        try:
+        with upstream_call("Truebar's sign-in service"):
             response = await self.http.post(self.settings.auth_url, data=form, headers={"Accept": "application/json"})
-        except httpx.TimeoutException:
-            raise ApiError(504, "upstream_timeout", "Truebar's sign-in service did not answer in time.") from None
-        except UpstreamTooLarge:
-            raise ApiError(
-                502, "upstream_too_large", "Truebar's sign-in service sent an answer too large to read."
-            ) from None
-        except (httpx.HTTPError, httpx.InvalidURL):
-            raise ApiError(502, "upstream_unreachable", "Could not reach Truebar's sign-in service.") from None
         if response.status_code != 200:
             raise self._token_error(response, form["grant_type"])
         data = _json_object(response, "sign-in service")
@@ -293,16 +285,8 @@ class TruebarProvider:
 
     async def _get_stages(self, token: _Token) -> httpx.Response:
         url = self.settings.api_base_url.rstrip("/") + "/api/pipelines/stages"
-        try:
+        with upstream_call("Truebar's stage listing", unreachable="Could not reach Truebar's API."):
             return await self.http.get(url, headers={"Authorization": f"Bearer {token.access}"})
-        except httpx.TimeoutException:
-            raise ApiError(504, "upstream_timeout", "Truebar's stage listing did not answer in time.") from None
-        except UpstreamTooLarge:
-            raise ApiError(
-                502, "upstream_too_large", "Truebar's stage listing sent an answer too large to read."
-            ) from None
-        except (httpx.HTTPError, httpx.InvalidURL):
-            raise ApiError(502, "upstream_unreachable", "Could not reach Truebar's API.") from None
 
     async def _choose_tag(self, requested: object) -> str:
         default = self.settings.asr_tag

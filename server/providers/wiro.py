@@ -34,7 +34,7 @@ from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionR
 from server.providers.wiro_tasks import TaskRegistry, WiroTask, task_registry
 from server.settings import WiroSettings
 from server.state import MemoryState, State, StateUnavailable
-from server.upstream import UpstreamTooLarge
+from server.upstream import upstream_call
 from server.wire import DelayOptions
 
 log = logging.getLogger("wiro")
@@ -380,15 +380,9 @@ class WiroProvider:
 
     async def _post(self, path: str, body: dict[str, Any], *, kill: bool = False) -> dict[str, Any]:
         url = self.settings.api_base_url.rstrip("/") + path
-        try:
-            response = await self.http.post(url, json=body, headers=await self._headers(kill=kill))
-        except httpx.TimeoutException:
-            raise ApiError(504, "upstream_timeout", "Wiro did not answer in time.") from None
-        except UpstreamTooLarge:
-            raise ApiError(502, "upstream_too_large", "Wiro sent an answer too large to read.") from None
-        except (httpx.HTTPError, httpx.InvalidURL):
-            # InvalidURL: a malformed WIRO_API_BASE_URL.
-            raise ApiError(502, "upstream_unreachable", "Wiro could not be reached.") from None
+        headers = await self._headers(kill=kill)
+        with upstream_call("Wiro", unreachable="Wiro could not be reached."):
+            response = await self.http.post(url, json=body, headers=headers)
         return _parse(response, path)
 
 
