@@ -41,9 +41,13 @@ from server.protocols.truebar import (
     Envelope,
     EnvelopeKey,
     Eos,
+    ErrorMessage,
     ProtocolError,
-    hypothesis_segment,
+    ServerMessage,
+    Status,
+    WarningMessage,
     parse_client_text,
+    segment_of,
 )
 from server.transcript import Hypothesis
 
@@ -101,7 +105,7 @@ class StreamObserver:
         """Between the last finals after EOS and STATUS FINISHED."""
 
     def sent(self, message: dict[str, Any]) -> None:
-        """Every message sent, before it is sent."""
+        """Every message sent, as it goes on the wire, before it is sent."""
 
     def received(self, text: str) -> None:
         """Every text message received, before it is parsed."""
@@ -157,7 +161,7 @@ class TruebarStream:
         """Speak the protocol until the connection ends. Never raises for anything the client does."""
         try:
             await self.ws.accept()
-            await self.send(self.envelope.status(STATUS_INITIALIZED))
+            await self.send(Status(STATUS_INITIALIZED))
             while True:
                 message = await self.receive()
                 if message["type"] == "websocket.disconnect":
@@ -195,16 +199,17 @@ class TruebarStream:
         except TimeoutError:
             raise StreamFailure(self.limit.message) from None
 
-    async def send(self, message: dict[str, Any]) -> None:
-        self.observer.sent(message)
-        await self.ws.send_text(json.dumps(message, separators=(",", ":")))
+    async def send(self, message: ServerMessage) -> None:
+        wire = self.envelope.encode(message)
+        self.observer.sent(wire)
+        await self.ws.send_text(json.dumps(wire, separators=(",", ":")))
 
     async def fail(self, exc: StreamFailure) -> None:
         await self._stop_pusher()
         self.outcome = "ERROR"
         self.observer.error(exc.message)
         with contextlib.suppress(Exception):
-            await self.send(self.envelope.error(exc.message))
+            await self.send(ErrorMessage(exc.message))
             await self.ws.close(exc.code)
             self.close_code = exc.code
 
@@ -265,9 +270,9 @@ class TruebarStream:
         self.session_id = next(_ids)
         self.observer.config(config)
         for warning in warnings:
-            await self.send(self.envelope.warning(warning))
+            await self.send(WarningMessage(warning))
         await self.observer.configured(self)
-        await self.send(self.envelope.status(STATUS_CONFIGURED, sessionId=self.session_id, recordingId=self.session_id))
+        await self.send(Status(STATUS_CONFIGURED, session_id=self.session_id, recording_id=self.session_id))
         if isinstance(self.session, PushesFinals):
             self._pusher = asyncio.create_task(self._push(self.session))
 
@@ -278,10 +283,11 @@ class TruebarStream:
         await self.emit(await self.session.finish())
         await self.release()
         await self.observer.finishing(self)
-        fields: dict[str, Any] = {"sessionId": self.session_id, "lengthMs": self.session_bytes // BYTES_PER_MS}
-        if eos.lock_session:
-            fields["sessionLockKey"] = secrets.token_urlsafe(16)
-        await self.send(self.envelope.status(STATUS_FINISHED, **fields))
+        lock_key = secrets.token_urlsafe(16) if eos.lock_session else None
+        length_ms = self.session_bytes // BYTES_PER_MS
+        await self.send(
+            Status(STATUS_FINISHED, session_id=self.session_id, length_ms=length_ms, session_lock_key=lock_key)
+        )
         self.outcome = "FINISHED"
         await self.ws.close(1000)
         self.close_code = 1000
@@ -290,7 +296,7 @@ class TruebarStream:
     async def on_cancel(self) -> None:
         await self.release()
         self.config = None
-        await self.send(self.envelope.status(STATUS_CANCELED))
+        await self.send(Status(STATUS_CANCELED))
 
     async def _push(self, session: PushesFinals) -> None:
         try:
@@ -322,12 +328,12 @@ class TruebarStream:
                 continue
             if hyp.warning:
                 # Before the final it concerns, so a client can mark that final (e.g. the fast pass's text).
-                await self.send(self.envelope.warning(hyp.warning))
-            segment = hypothesis_segment(hyp, punctuate=self.punctuate)
+                await self.send(WarningMessage(hyp.warning))
+            segment = segment_of(hyp, punctuate=self.punctuate)
             # An empty segment is only worth sending when it replaces an interim the client is showing.
-            if not segment["tokens"] and not self.interim_open:
+            if not segment.tokens and not self.interim_open:
                 continue
-            await self.send(self.envelope.text_segment(segment))
+            await self.send(segment)
             self.interim_open = not hyp.is_final
 
 
@@ -337,4 +343,3 @@ async def deny(websocket: WebSocket, status: int) -> None:
         await websocket.send_denial_response(Response(status_code=status))
     else:
         await websocket.close(CLOSE_POLICY)
-

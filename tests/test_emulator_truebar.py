@@ -620,3 +620,27 @@ def test_faults_can_be_limited_to_the_first_connections() -> None:
     later = options.for_connection(1)
     assert (later.drop_after_frames, later.error_after_frames, later.expire_mid_session) == (None, None, False)
     assert StreamOptions(drop_after_frames=3).for_connection(5).drop_after_frames == 3
+
+
+def test_server_messages_are_typed_and_encoded_in_one_place() -> None:
+    """Every message the stream sends is a typed value; Envelope.encode alone writes the vendor's JSON."""
+    from server.protocols.truebar import Envelope, ErrorMessage, Status, TextSegment, Token, WarningMessage
+
+    envelope = Envelope("messageType")
+    assert envelope.encode(Status("FINISHED", session_id=3, length_ms=1200)) == {
+        "messageType": "STATUS",
+        "status": "FINISHED",
+        "sessionId": 3,
+        "lengthMs": 1200,
+    }
+    segment = TextSegment(True, 100, 900, (Token("hi", 0, 400), Token(".", 400, 400, left_handed=True)))
+    assert envelope.encode(segment)["textSegment"]["tokens"][1] == {
+        "isLeftHanded": True,
+        "isRightHanded": False,
+        "startOffsetMs": 400,
+        "endOffsetMs": 400,
+        "text": ".",
+    }
+    assert Envelope().encode(WarningMessage("w")) == {"type": "WARNING", "message": "w"}
+    error = Envelope().encode(ErrorMessage("e"))
+    assert error["type"] == "ERROR" and error["error"]["message"] == "e" and error["error"]["id"]

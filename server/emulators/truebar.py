@@ -41,7 +41,7 @@ from starlette.websockets import WebSocket
 
 from server.emulators.scripted import ScriptedRecognizer, load_recognizer
 from server.engine.types import Recognizer
-from server.protocols.truebar import ASR_TASK, PUNCTUATION_TASK, Config, EnvelopeKey, stage_tags
+from server.protocols.truebar import ASR_TASK, PUNCTUATION_TASK, Config, EnvelopeKey, WarningMessage, stage_tags
 from server.transport import (
     CLOSE_INTERNAL,
     ReceiveLimit,
@@ -176,7 +176,7 @@ class _Faults(StreamObserver):
         if o.error_after_frames is not None and record.frames >= o.error_after_frames:
             raise StreamFailure("Injected fault: the ASR stage failed.", CLOSE_INTERNAL)
         if o.warning_after_frames is not None and record.frames == o.warning_after_frames:
-            await stream.send(stream.envelope.warning("Injected warning: audio quality is low."))
+            await stream.send(WarningMessage("Injected warning: audio quality is low."))
 
     async def configured(self, stream: TruebarStream) -> None:
         if self.options.configured_delay_s > 0:

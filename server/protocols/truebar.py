@@ -144,29 +144,93 @@ def stage_tags(stages: Sequence[Mapping[str, Any]], task: str, *, feature: str |
     return out
 
 
-def hypothesis_segment(hyp: Hypothesis, *, punctuate: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Token:
+    text: str
+    start_offset_ms: int
+    end_offset_ms: int
+    # Written without a space before it (",", "."): the vendor's isLeftHanded; without one after: isRightHanded.
+    left_handed: bool = False
+    right_handed: bool = False
+
+
+@dataclass(frozen=True)
+class TextSegment:
+    is_final: bool
+    start_time_ms: int
+    end_time_ms: int
+    tokens: tuple[Token, ...]
+
+
+@dataclass(frozen=True)
+class Status:
+    status: str
+    session_id: int | None = None
+    recording_id: int | None = None
+    length_ms: int | None = None
+    session_lock_key: str | None = None
+
+
+@dataclass(frozen=True)
+class WarningMessage:
+    message: str
+
+
+@dataclass(frozen=True)
+class ErrorMessage:
+    message: str
+
+
+ServerMessage = Status | TextSegment | WarningMessage | ErrorMessage
+
+
+def segment_of(hyp: Hypothesis, *, punctuate: bool = False) -> TextSegment:
     """A recognizer hypothesis as a textSegment; token offsets are relative to the segment start. A word that joins
     the previous one (",", ".") is left-handed, one that joins the next (an opening quote) right-handed, so
     tokensToText writes the text as the recognizer did. `punctuate` (the NLP_pc stage) capitalises a final and
     closes it with a period unless the recognizer punctuated it already."""
-    tokens: list[dict[str, Any]] = [
-        {
-            "isLeftHanded": w.joins_previous,
-            "isRightHanded": w.joins_next,
-            "startOffsetMs": max(0, w.start_ms - hyp.start_ms),
-            "endOffsetMs": max(0, w.end_ms - hyp.start_ms),
-            "text": w.text,
-        }
+    tokens = [
+        Token(
+            w.text,
+            max(0, w.start_ms - hyp.start_ms),
+            max(0, w.end_ms - hyp.start_ms),
+            left_handed=w.joins_previous,
+            right_handed=w.joins_next,
+        )
         for w in hyp.words
         if w.text
     ]
-    punctuated = any(t["isLeftHanded"] and not any(c.isalnum() for c in t["text"]) for t in tokens)
+    punctuated = any(t.left_handed and not any(c.isalnum() for c in t.text) for t in tokens)
     if punctuate and hyp.is_final and tokens and not punctuated:
-        tokens[0]["text"] = tokens[0]["text"][:1].upper() + tokens[0]["text"][1:]
-        end = tokens[-1]["endOffsetMs"]
-        period = {"isLeftHanded": True, "isRightHanded": False, "startOffsetMs": end, "endOffsetMs": end}
-        tokens.append({**period, "text": "."})
-    return {"isFinal": hyp.is_final, "startTimeMs": hyp.start_ms, "endTimeMs": hyp.end_ms, "tokens": tokens}
+        first = tokens[0]
+        tokens[0] = Token(first.text[:1].upper() + first.text[1:], first.start_offset_ms, first.end_offset_ms,
+                          left_handed=first.left_handed, right_handed=first.right_handed)  # fmt: skip
+        end = tokens[-1].end_offset_ms
+        tokens.append(Token(".", end, end, left_handed=True))
+    return TextSegment(hyp.is_final, hyp.start_ms, hyp.end_ms, tuple(tokens))
+
+
+def hypothesis_segment(hyp: Hypothesis, *, punctuate: bool = False) -> dict[str, Any]:
+    """segment_of(hyp) as it goes on the wire."""
+    return _segment(segment_of(hyp, punctuate=punctuate))
+
+
+def _segment(segment: TextSegment) -> dict[str, Any]:
+    return {
+        "isFinal": segment.is_final,
+        "startTimeMs": segment.start_time_ms,
+        "endTimeMs": segment.end_time_ms,
+        "tokens": [
+            {
+                "isLeftHanded": t.left_handed,
+                "isRightHanded": t.right_handed,
+                "startOffsetMs": t.start_offset_ms,
+                "endOffsetMs": t.end_offset_ms,
+                "text": t.text,
+            }
+            for t in segment.tokens
+        ],
+    }
 
 
 def tokens_to_text(tokens: Sequence[Mapping[str, Any]]) -> str:
@@ -186,23 +250,31 @@ def tokens_to_text(tokens: Sequence[Mapping[str, Any]]) -> str:
 
 @dataclass(frozen=True)
 class Envelope:
-    """Builds server messages with the chosen envelope key."""
+    """The one serialiser of server messages: each typed message as the vendor's JSON, under the chosen envelope
+    key."""
 
     key: EnvelopeKey = "type"
 
-    def status(self, status: str, **fields: Any) -> dict[str, Any]:
-        return {self.key: "STATUS", "status": status, **fields}
-
-    def text_segment(self, segment: Mapping[str, Any]) -> dict[str, Any]:
-        return {self.key: "TEXT_SEGMENT", "textSegment": dict(segment)}
-
-    def warning(self, message: str) -> dict[str, Any]:
-        return {self.key: "WARNING", "message": message}
-
-    def error(self, message: str) -> dict[str, Any]:
+    def encode(self, message: ServerMessage) -> dict[str, Any]:
+        if isinstance(message, Status):
+            optional = {
+                "sessionId": message.session_id,
+                "recordingId": message.recording_id,
+                "lengthMs": message.length_ms,
+                "sessionLockKey": message.session_lock_key,
+            }
+            return {
+                self.key: "STATUS",
+                "status": message.status,
+                **{k: v for k, v in optional.items() if v is not None},
+            }
+        if isinstance(message, TextSegment):
+            return {self.key: "TEXT_SEGMENT", "textSegment": _segment(message)}
+        if isinstance(message, WarningMessage):
+            return {self.key: "WARNING", "message": message.message}
         return {
             self.key: "ERROR",
-            "error": {"id": str(uuid.uuid4()), "timestamp": iso_now(), "message": message},
+            "error": {"id": str(uuid.uuid4()), "timestamp": iso_now(), "message": message.message},
         }
 
 
