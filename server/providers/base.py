@@ -15,7 +15,15 @@ from starlette.routing import BaseRoute
 
 from server.wire import Grant, ProviderOptions, ProviderStatus
 
-__all__ = ["Grant", "Provider", "ProviderOptions", "ProviderStatus", "SessionPolicy", "SessionRequest"]
+__all__ = [
+    "Grant",
+    "Provider",
+    "ProviderOptions",
+    "ProviderStatus",
+    "SessionPolicy",
+    "SessionRequest",
+    "VendorHosted",
+]
 
 
 @dataclass(frozen=True)
@@ -89,3 +97,14 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """App shutdown: release everything still held upstream."""
         ...
+
+
+class VendorHosted:
+    """For a provider whose clients stream to the vendor's own socket: it serves no route here and has nothing of
+    its own for /readyz to check (its upstream's failures show per request)."""
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return ()
+
+    def readiness(self) -> Mapping[str, str]:
+        return {}

@@ -14,16 +14,15 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from starlette.routing import BaseRoute
 
 from server.errors import ApiError
-from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest
+from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest, VendorHosted
 from server.settings import TruebarSettings
 from server.upstream import upstream_call
 from server.wire import TagOptions
@@ -84,7 +83,7 @@ def _seconds(raw: object, default: float) -> float:
     return float(raw)
 
 
-class TruebarProvider:
+class TruebarProvider(VendorHosted):
     name = "truebar"
 
     def __init__(
@@ -108,12 +107,6 @@ class TruebarProvider:
     def policy(self) -> SessionPolicy:
         # A grant is an access token to Truebar's own socket: nothing is held here or billed until used.
         return SessionPolicy()
-
-    def routes(self) -> Sequence[BaseRoute]:
-        return ()
-
-    def readiness(self) -> Mapping[str, str]:
-        return {}
 
     def connect_origins(self) -> list[str]:
         parts = urlsplit(self.settings.stt_ws_url)

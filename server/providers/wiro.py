@@ -22,15 +22,14 @@ import hmac
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from starlette.routing import BaseRoute
 
 from server.errors import ApiError
-from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest
+from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest, VendorHosted
 from server.providers.wiro_tasks import TaskRegistry, WiroTask, task_registry
 from server.settings import WiroSettings
 from server.state import MemoryState, State, StateUnavailable
@@ -69,7 +68,7 @@ def _signature(api_key: str, api_secret: str, nonce: str) -> str:
     return hmac.new(api_key.encode(), (api_secret + nonce).encode(), hashlib.sha256).hexdigest()
 
 
-class WiroProvider:
+class WiroProvider(VendorHosted):
     name = "wiro"
 
     def __init__(
@@ -115,12 +114,6 @@ class WiroProvider:
     def policy(self) -> SessionPolicy:
         # A grant starts a task upstream, billed until killed: it holds a place in the client's cloud ledger.
         return SessionPolicy(pool="cloud", per_client=self.per_client)
-
-    def routes(self) -> Sequence[BaseRoute]:
-        return ()
-
-    def readiness(self) -> Mapping[str, str]:
-        return {}
 
     def connect_origins(self) -> list[str]:
         parts = urlsplit(self.settings.socket_url)
