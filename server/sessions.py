@@ -124,11 +124,10 @@ async def create_session(request: Request) -> Response:
     # Only a session that holds something until ended counts (SessionPolicy): a grant that holds nothing here is
     # bounded by the rate limit alone.
     policy = provider.policy()
-    counted = policy.pool is not None
-    scope, key = ledger_scope(policy.pool or "", client), ledger_key(provider.name, session_id)
-    if counted:
+    place = _place(provider, client, session_id)
+    if place is not None:
         # Reserved before the first await on the provider, so concurrent requests cannot all pass the check.
-        admission = await state.ledger.admit(scope, key, policy.per_client, PENDING_TTL_S)
+        admission = await state.ledger.admit(*place, policy.per_client, PENDING_TTL_S)
         if not admission.admitted:
             raise ApiError(
                 429,
@@ -140,18 +139,24 @@ async def create_session(request: Request) -> Response:
     try:
         grant = await provider.create_session(request_)
     except BaseException:
-        if counted:
+        if place is not None:
             with contextlib.suppress(StateUnavailable):
-                await state.ledger.release(scope, key)
+                await state.ledger.release(*place)
         raise
-    if counted:
+    if place is not None:
         try:
-            await state.ledger.hold(scope, key, max(1.0, grant["expires_at"] - state.clock()))
+            await state.ledger.hold(*place, max(1.0, grant["expires_at"] - state.clock()))
         except StateUnavailable as exc:
             # The grant exists (a Wiro task may be running): hand it out. Its place lapses with the reservation.
             log.warning("could not record a session's expiry in the shared state (%s)", exc)
     request.app.state.metrics.grants.labels(provider.name).inc()
     return JSONResponse(dump(grant), headers={"Cache-Control": "no-store"})
+
+
+def _place(provider: Provider, client: str, session_id: str) -> tuple[str, str] | None:
+    """The session's (scope, key) in the ledger, or None when its provider's sessions hold nothing here."""
+    pool = provider.policy().pool
+    return None if pool is None else (ledger_scope(pool, client), ledger_key(provider.name, session_id))
 
 
 async def _chosen(request: Request) -> tuple[Provider, Mapping[str, Any]]:
@@ -176,18 +181,17 @@ async def end_session(request: Request) -> Response:
     # sendBeacon cannot send JSON without a CORS preflight, so only the origin is checked here.
     guard_state_change(request, require_json=False)
     session_id = request.path_params["session_id"]
-    pool = provider.policy().pool
-    scope, key = ledger_scope(pool or "", client_key(request)), ledger_key(provider.name, session_id)
+    place = _place(provider, client_key(request), session_id)
     try:
         ended = await provider.end_session(session_id)
     except BaseException:
         # Whatever ending raised (the store failing part-way, after the task may already be dead), the client's
         # place is given back: otherwise it stays taken until the task's deadline, an hour by default.
-        if pool is not None:
+        if place is not None:
             with contextlib.suppress(StateUnavailable):
-                await state_of(request).ledger.release(scope, key)
+                await state_of(request).ledger.release(*place)
         raise
-    released = pool is not None and await state_of(request).ledger.release(scope, key)
+    released = place is not None and await state_of(request).ledger.release(*place)
     return JSONResponse(dump(Ended(ended or released)))
 
 
