@@ -1,0 +1,165 @@
+"""Shared state: what every process of one deployment must agree on, one small interface per concern.
+
+- `RateLimits`: requests per client and minute (the `limits` library over its memory or Redis storage);
+- `Ledger`: what each client holds (a Wiro task, an unused local grant, an open local stream), each entry with an
+  expiry, so an entry whose holder died (a crashed page, a SIGKILLed replica) lapses by itself;
+- `SpentGrants`: grants already used (a local grant opens one stream, on whichever replica the socket lands).
+
+A provider's own concern lives with the provider and is built through `State.concern` (the Wiro task registry and
+nonce: server/providers/wiro_tasks.py), so this package knows no provider. Each concern is a module (ledger.py,
+rate_limits.py, spent.py) with a memory and a Redis implementation, held to one contract by tests/test_state.py;
+each owns the format of its keys. store.py holds the two stores they are built on.
+
+`MemoryState` keeps everything in this process (the default: `make run` needs no Redis). `RedisState` keeps it in
+Redis (`APP_REDIS_URL`). A Redis that is down or slow raises `StateUnavailable` within `timeout_s`; callers that
+mint answer 503 with Retry-After, and redis-py reconnects on the next call, so the app recovers by itself.
+
+Times here are Unix seconds (time.time): a deadline written by one host is read by another.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
+
+from server.state.ledger import Admission, Ledger, MemoryLedger, RedisLedger, build_ledger, ledger_key, ledger_scope
+from server.state.rate_limits import LimitsRateLimits, RateLimits
+from server.state.spent import MemorySpentGrants, RedisSpentGrants, SpentGrants, build_spent_grants
+from server.state.store import (
+    CLOCK_SKEW_S,
+    DEFAULT_TIMEOUT_S,
+    PREFIX,
+    PRUNE_EVERY,
+    UNAVAILABLE_RETRY_S,
+    MemoryStore,
+    RedisStore,
+    StateUnavailable,
+    Store,
+)
+
+__all__ = [
+    "CLOCK_SKEW_S",
+    "DEFAULT_TIMEOUT_S",
+    "PREFIX",
+    "PRUNE_EVERY",
+    "UNAVAILABLE_RETRY_S",
+    "Admission",
+    "Ledger",
+    "LimitsRateLimits",
+    "MemoryLedger",
+    "MemorySpentGrants",
+    "MemoryState",
+    "MemoryStore",
+    "RateLimits",
+    "RedisLedger",
+    "RedisSpentGrants",
+    "RedisState",
+    "RedisStore",
+    "SpentGrants",
+    "State",
+    "StateUnavailable",
+    "Store",
+    "ledger_key",
+    "ledger_scope",
+    "open_state",
+]
+
+T = TypeVar("T")
+
+
+@runtime_checkable
+class Sized(Protocol):
+    def sizes(self) -> dict[str, int]: ...
+
+
+class State:
+    """One deployment's shared state: the store, and a typed object per concern kept in it. A concern a provider
+    owns is built on first use by `concern` (one per state, so every user of the state sees the same one)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        rate_limits: RateLimits | None = None,
+        ledger: Ledger | None = None,
+        spent: SpentGrants | None = None,
+        concerns: Mapping[str, object] | None = None,
+    ) -> None:
+        self.store = store
+        self._concerns: dict[str, object] = dict(concerns or {})
+        if ledger is not None:
+            self._concerns["ledger"] = ledger
+        if spent is not None:
+            self._concerns["spent"] = spent
+        self.rate_limits: RateLimits = rate_limits or LimitsRateLimits(store)
+        self.ledger = self.concern("ledger", build_ledger)
+        self.spent = self.concern("spent", build_spent_grants)
+
+    @property
+    def shared(self) -> bool:
+        """True when other processes see the same state (so one process's shutdown need not release what it
+        holds)."""
+        return self.store.shared
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.store.clock
+
+    def concern(self, name: str, build: Callable[[Store], T]) -> T:
+        """The concern `name` of this state, built from the store by `build` the first time."""
+        if name not in self._concerns:
+            self._concerns[name] = build(self.store)
+        return cast(T, self._concerns[name])
+
+    def sizes(self) -> dict[str, int]:
+        """Entry counts of the in-memory tables (for tests of boundedness)."""
+        out: dict[str, int] = {}
+        for concern in self._concerns.values():
+            if isinstance(concern, Sized):
+                out.update(concern.sizes())
+        return out
+
+    async def ping(self) -> None:
+        """Raise StateUnavailable unless the store answers now (for /readyz)."""
+        await self.store.ping()
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+
+
+class MemoryState(State):
+    """This process's state (every concern in memory). A table given here (a test's failing one) should be built on
+    `store`, so the state prunes it."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        *,
+        ledger: Ledger | None = None,
+        spent: SpentGrants | None = None,
+        concerns: Mapping[str, object] | None = None,
+    ) -> None:
+        super().__init__(MemoryStore(clock), ledger=ledger, spent=spent, concerns=concerns)
+
+    def prune(self) -> None:
+        assert isinstance(self.store, MemoryStore)
+        self.store.prune()
+
+
+class RedisState(State):
+    """The state in Redis, shared by every process given the same URL. Each call is bounded by `timeout_s`."""
+
+    def __init__(self, url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, clock: Callable[[], float] = time.time):
+        super().__init__(RedisStore(url, timeout_s=timeout_s, clock=clock))
+
+    @property
+    def redis(self) -> Any:
+        """The Redis client (tests read keys with it)."""
+        assert isinstance(self.store, RedisStore)
+        return self.store.redis
+
+
+def open_state(redis_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> State:
+    """The state for these settings: Redis when a URL is given, else this process's memory."""
+    return RedisState(redis_url, timeout_s=timeout_s) if redis_url else MemoryState()

@@ -1,0 +1,163 @@
+"""The open-session ledger: per scope (one client's sessions of one pool), entries that lapse at their expiry, so
+an entry whose holder died (a crashed page, a SIGKILLed replica) frees its place by itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from server.state.store import PREFIX, MemoryStore, RedisStore, Store
+
+
+@dataclass(frozen=True)
+class Admission:
+    admitted: bool
+    held: int
+    # Seconds until the oldest held entry lapses (when refused).
+    retry_after: float = 0.0
+
+
+class Ledger(Protocol):
+    """Per scope (one client's sessions of one pool: `ledger_scope`), entries that lapse at their expiry."""
+
+    async def admit(self, scope: str, key: str, limit: int, ttl_s: float) -> Admission:
+        """Add `key` to `scope` unless `limit` unexpired entries are already there (atomic check-and-add)."""
+        ...
+
+    async def hold(self, scope: str, key: str, ttl_s: float) -> None:
+        """Add or extend `key` in `scope` for `ttl_s` more seconds (an open stream's lease), whatever the count."""
+        ...
+
+    async def release(self, scope: str, key: str) -> bool:
+        """Remove `key`; True when it was held."""
+        ...
+
+    async def held(self, scope: str) -> int:
+        """Unexpired entries in `scope`."""
+        ...
+
+
+def ledger_scope(pool: str, client: str) -> str:
+    """The ledger one client's sessions of a pool (SessionPolicy.pool) count in: each pool has its own cap."""
+    return f"{pool}:{client}"
+
+
+def ledger_key(provider: str, session_id: str) -> str:
+    """A granted session's entry (reserved at the grant, released when it ends or is used)."""
+    return f"{provider}/{session_id}"
+
+
+class MemoryLedger:
+    """Pruned of expired entries as the store is used, so it stays bounded by what is live (empty scopes are
+    dropped)."""
+
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self.store = store or MemoryStore()
+        self.clock = self.store.clock
+        self._scopes: dict[str, dict[str, float]] = {}
+        self.store.pruned(self.prune)
+
+    def prune(self, now: float) -> None:
+        for scope in list(self._scopes):
+            live = {k: exp for k, exp in self._scopes[scope].items() if exp > now}
+            if live:
+                self._scopes[scope] = live
+            else:
+                del self._scopes[scope]
+
+    def sizes(self) -> dict[str, int]:
+        return {"scopes": len(self._scopes)}
+
+    async def admit(self, scope: str, key: str, limit: int, ttl_s: float) -> Admission:
+        now = self.store.tick()
+        live = {k: exp for k, exp in self._scopes.get(scope, {}).items() if exp > now}
+        if len(live) >= limit:
+            self._scopes[scope] = live
+            return Admission(False, len(live), max(1.0, min(live.values()) - now))
+        live[key] = now + ttl_s
+        self._scopes[scope] = live
+        return Admission(True, len(live))
+
+    async def hold(self, scope: str, key: str, ttl_s: float) -> None:
+        now = self.store.tick()
+        self._scopes.setdefault(scope, {})[key] = now + ttl_s
+
+    async def release(self, scope: str, key: str) -> bool:
+        held = self._scopes.get(scope)
+        if held is None:
+            return False
+        found = held.pop(key, None)
+        if not held:
+            del self._scopes[scope]
+        return found is not None and found > self.clock()
+
+    async def held(self, scope: str) -> int:
+        now = self.clock()
+        return sum(1 for exp in self._scopes.get(scope, {}).values() if exp > now)
+
+
+_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local n = redis.call('ZCARD', KEYS[1])
+if n >= tonumber(ARGV[2]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, n, first[2]}
+end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(last[2])) + 1)
+return {1, n + 1, '0'}
+"""
+
+_HOLD = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(last[2])) + 1)
+return 1
+"""
+
+_RELEASE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+if score and tonumber(score) > tonumber(ARGV[2]) then return 1 end
+return 0
+"""
+
+
+class RedisLedger:
+    """A sorted set per scope (member: the entry's key, score: its expiry), changed by Lua scripts so a check and
+    its add are one step for every replica; the set itself expires just after its last entry."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self._admit = store.redis.register_script(_ADMIT)
+        self._hold = store.redis.register_script(_HOLD)
+        self._release = store.redis.register_script(_RELEASE)
+
+    @staticmethod
+    def key(scope: str) -> str:
+        return PREFIX + "ledger:" + scope
+
+    async def admit(self, scope: str, key: str, limit: int, ttl_s: float) -> Admission:
+        now = self.store.clock()
+        async with self.store.guard():
+            ok, n, first = await self._admit(keys=[self.key(scope)], args=[now, limit, key, now + ttl_s])
+        if int(ok):
+            return Admission(True, int(n))
+        return Admission(False, int(n), max(1.0, float(first) - now))
+
+    async def hold(self, scope: str, key: str, ttl_s: float) -> None:
+        async with self.store.guard():
+            await self._hold(keys=[self.key(scope)], args=[key, self.store.clock() + ttl_s])
+
+    async def release(self, scope: str, key: str) -> bool:
+        async with self.store.guard():
+            return bool(int(await self._release(keys=[self.key(scope)], args=[key, self.store.clock()])))
+
+    async def held(self, scope: str) -> int:
+        async with self.store.guard():
+            return int(await self.store.redis.zcount(self.key(scope), f"({self.store.clock()}", "+inf"))
+
+
+def build_ledger(store: Store) -> Ledger:
+    return MemoryLedger(store) if isinstance(store, MemoryStore) else RedisLedger(store)
