@@ -55,6 +55,20 @@ class Bounded(Protocol):
     max_sessions: int
 
 
+@runtime_checkable
+class WarmsUp(Protocol):
+    """A recognizer that can start its workers and build its decoders before the first session."""
+
+    async def warm_up(self) -> None: ...
+
+
+@runtime_checkable
+class Closes(Protocol):
+    """A recognizer that holds workers or processes to stop when it is no longer used."""
+
+    async def aclose(self) -> None: ...
+
+
 class Recognizer(Protocol):
     name: str
 

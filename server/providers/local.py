@@ -24,7 +24,7 @@ from server.engine.config import EngineConfig
 from server.engine.loader import load_engine
 from server.engine.model import ModelError
 from server.engine.twopass import TwoPassRecognizer
-from server.engine.types import Bounded, Recognizer
+from server.engine.types import Bounded, Closes, Recognizer, WarmsUp
 from server.errors import ApiError
 from server.metrics import Metrics
 from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest
@@ -175,10 +175,9 @@ class LocalProvider:
         try:
             # Loading the models takes a second or two of CPU: in a thread, so the event loop keeps answering.
             recognizer = await asyncio.to_thread(self._loader, self.settings.local.engine)
-            warm_up = getattr(recognizer, "warm_up", None)
-            if warm_up is not None and not self._closing:
+            if isinstance(recognizer, WarmsUp) and not self._closing:
                 # Start the worker processes and build their decoders now, not in the first session.
-                await warm_up()
+                await recognizer.warm_up()
             self._recognizer = recognizer
             self._owns_recognizer = True
             self._watch(recognizer)
@@ -189,11 +188,10 @@ class LocalProvider:
         except Exception as exc:
             logger.exception("The offline engine could not start")
             self._failed(f"The offline engine could not start: {type(exc).__name__}.")
-        aclose = getattr(recognizer, "aclose", None)
-        if self._load_error is not None and aclose is not None:
+        if self._load_error is not None and isinstance(recognizer, Closes):
             # Loaded but not warmed up: stop whatever workers it did start.
             with contextlib.suppress(Exception):
-                await aclose()
+                await recognizer.aclose()
 
     def _watch(self, recognizer: Recognizer) -> None:
         """Report the engine's latencies, fallbacks and queue to /metrics."""
@@ -331,7 +329,6 @@ class LocalProvider:
         if self._load is not None:
             with contextlib.suppress(Exception):
                 await self._load
-        aclose = getattr(self._recognizer, "aclose", None)
-        if self._owns_recognizer and aclose is not None:
-            await aclose()
+        if self._owns_recognizer and isinstance(self._recognizer, Closes):
+            await self._recognizer.aclose()
         self._recognizer = None
