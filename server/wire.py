@@ -1,7 +1,7 @@
 """Typed wire models of the app's HTTP API, both ways: one serialiser (`dump`) for every answer, one parser for the
 session request (`SessionBody.parse`), and the JSON Schemas the OpenAPI document is generated from (`schema_of`).
 
-Dataclasses (and a TypedDict for the grant), not pydantic: the shapes are few and flat, the project's values are
+Dataclasses, not pydantic: the shapes are few and flat, the project's values are
 already frozen dataclasses, mypy strict checks them exactly, and the app needs no new dependency for them. Constraints
 the type cannot say (a pattern, an enum) ride along as `Annotated[..., Schema(...)]`, so the type stays the single
 source of the document.
@@ -13,7 +13,7 @@ import dataclasses
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, NotRequired, Union, get_args, get_origin, get_type_hints
 
 from server.errors import ApiError
 
@@ -78,7 +78,8 @@ class DelayOptions:
 ProviderOptions = TagOptions | DelayOptions
 
 
-class Grant(TypedDict):
+@dataclass(frozen=True)
+class Grant:
     """A short-lived grant: the browser opens `ws_url` with `token` and streams PCM16 mono at `sample_rate`,
     `frame_samples` per frame. Never holds a long-lived credential."""
 
@@ -92,10 +93,12 @@ class Grant(TypedDict):
     frame_samples: Annotated[int, Schema(minimum=1)]
     # Names the session in POST /api/sessions/{provider}/{session_id}/end (never an upstream id).
     session_id: Annotated[str, Schema(minLength=1)]
-    tag: NotRequired[str]
-    tags: NotRequired[list[str]]
-    task_id: NotRequired[str]
-    offline: NotRequired[bool]
+    # Truebar's protocol: the ASR tag to configure (and, for the offline engine, the only ones it has).
+    tag: str | None = None
+    tags: list[str] | None = None
+    # Wiro: the upstream task (for the page's records; ending goes by session_id).
+    task_id: str | None = None
+    offline: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,17 @@ def schema_of(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
     raise TypeError(f"no JSON Schema for {tp!r}")
 
 
+def _without_none(hint: Any) -> Any:
+    """`X | None` as `X` (inside Annotated too): an optional field is left out rather than sent as null."""
+    if get_origin(hint) is Annotated:
+        inner, *extras = get_args(hint)
+        return Annotated[(_without_none(inner), *extras)]
+    if get_origin(hint) in (Union, types.UnionType):
+        rest = [a for a in get_args(hint) if a is not type(None)]
+        return rest[0] if len(rest) == 1 else Union[tuple(rest)]  # noqa: UP007
+    return hint
+
+
 def _object_schema(tp: type, components: dict[str, Any]) -> dict[str, Any]:
     """Required: what `dump` always writes (a dataclass field unless it defaults to None; a TypedDict key unless
     NotRequired). An optional field is absent rather than null, so its schema does not allow null."""
@@ -227,11 +241,7 @@ def _object_schema(tp: type, components: dict[str, Any]) -> dict[str, Any]:
         hint = hints[n]
         if get_origin(hint) is NotRequired:
             hint = get_args(hint)[0]
-        prop = schema_of(hint, components)
-        if n in optional and isinstance(prop.get("type"), list):
-            kinds = [k for k in prop["type"] if k != "null"]
-            prop["type"] = kinds[0] if len(kinds) == 1 else kinds
-        properties[n] = prop
+        properties[n] = schema_of(_without_none(hint) if n in optional else hint, components)
     out: dict[str, Any] = {"type": "object"}
     doc = (tp.__doc__ or "").strip()
     if doc and not doc.startswith(tp.__name__ + "("):  # a dataclass's generated docstring says nothing

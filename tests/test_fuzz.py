@@ -39,6 +39,7 @@ from server.wire import dump
 from testkit import audio
 from testkit.live import running
 from testkit.stack import TRUEBAR_PASSWORD, TRUEBAR_USER, WIRO_KEY, WIRO_SECRET, Stack, stack
+from tests.support.grants import created
 from tests.support.truebar_client import transcribe_truebar
 from tests.support.wiro_client import transcribe_wiro
 
@@ -517,7 +518,7 @@ async def truebar_calls(answers: dict[str, httpx.Response], tag: Any) -> None:
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         provider = TruebarProvider(TruebarSettings(username="u", password="p"), http)
-        for call in (provider.options, lambda: provider.create_session(SessionRequest({"tag": tag}, "ws://app"))):
+        for call in (provider.options, lambda: created(provider, SessionRequest({"tag": tag}, "ws://app"))):
             try:
                 result = await call()
             except ApiError as exc:
@@ -574,7 +575,7 @@ async def wiro_calls(answer: httpx.Response) -> None:
     async with httpx.AsyncClient(transport=httpx.MockTransport(lambda request: answer)) as http:
         provider = WiroProvider(WiroSettings(api_key="k", api_secret="s"), http)
         try:
-            result = await provider.create_session(SessionRequest({}, "ws://app"))
+            result = await created(provider, SessionRequest({}, "ws://app"))
         except ApiError as exc:
             assert 400 <= exc.status_code < 600 and exc.code and exc.message
         else:

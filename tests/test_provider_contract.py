@@ -63,16 +63,17 @@ class EchoProvider:
     async def create_session(self, request: SessionRequest) -> Grant:
         token = secrets.token_urlsafe(16)
         self.tokens[token] = request.session_id
-        return {
-            "provider": self.name,
-            "protocol": "echo",
-            "ws_url": f"{request.ws_origin}/api/echo/stream",
-            "token": token,
-            "expires_at": time.time() + 60,
-            "sample_rate": 16_000,
-            "frame_samples": 320,
-            "session_id": request.session_id,
-        }
+        # "echo": a protocol of its own (tests only; the OpenAPI document lists the page's clients).
+        return Grant(
+            provider=self.name,
+            protocol="echo",  # type: ignore[arg-type]
+            ws_url=f"{request.ws_origin}/api/echo/stream",
+            token=token,
+            expires_at=time.time() + 60,
+            sample_rate=16_000,
+            frame_samples=320,
+            session_id=request.session_id,
+        )
 
     async def stream(self, websocket: WebSocket) -> None:
         if websocket.query_params.get("access_token") not in self.tokens:

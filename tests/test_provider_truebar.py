@@ -26,6 +26,7 @@ from server.providers.truebar import TruebarProvider, online_asr_tags
 from server.settings import Settings, TruebarSettings
 from server.wire import dump
 from testkit.live import running
+from tests.support.grants import created
 from tests.support.truebar_client import transcribe_truebar
 
 KEY = "provider-test-key"
@@ -94,7 +95,7 @@ def with_provider(
 
 def provider_error(settings: TruebarSettings, *, timeout: float = 5.0) -> ApiError:
     async def body(provider: TruebarProvider) -> None:
-        await provider.create_session(new_request())
+        await created(provider, new_request())
 
     with pytest.raises(ApiError) as info:
         with_provider(settings, body, timeout=timeout)
@@ -105,7 +106,7 @@ def test_grant_has_the_contract_shape_and_no_secret() -> None:
     with emulator() as (_, url):
         settings = settings_for(url)
         grants = with_provider(
-            settings, lambda p: asyncio.gather(p.create_session(new_request()), p.create_session(new_request()))
+            settings, lambda p: asyncio.gather(created(p, new_request()), created(p, new_request()))
         )
     grant = grants[0]
     assert set(grant) == {
@@ -127,7 +128,7 @@ def test_token_is_cached_across_sessions() -> None:
     transport = Recording()
 
     async def body(provider: TruebarProvider) -> list[str]:
-        return [(await provider.create_session(new_request()))["token"] for _ in range(5)]
+        return [(await created(provider, new_request()))["token"] for _ in range(5)]
 
     with emulator() as (app, url):
         tokens = with_provider(settings_for(url), body, transport=transport)
@@ -138,7 +139,7 @@ def test_token_is_cached_across_sessions() -> None:
 
 def test_concurrent_sessions_share_one_upstream_call() -> None:
     async def body(provider: TruebarProvider) -> list[dict[str, Any]]:
-        return list(await asyncio.gather(*(provider.create_session(new_request()) for _ in range(10))))
+        return list(await asyncio.gather(*(created(provider, new_request()) for _ in range(10))))
 
     with emulator() as (app, url):
         grants = with_provider(settings_for(url), body)
@@ -148,7 +149,7 @@ def test_concurrent_sessions_share_one_upstream_call() -> None:
 
 def test_concurrent_failures_share_one_upstream_call_too() -> None:
     async def body(provider: TruebarProvider) -> list[Any]:
-        calls = (provider.create_session(new_request()) for _ in range(5))
+        calls = (created(provider, new_request()) for _ in range(5))
         return list(await asyncio.gather(*calls, return_exceptions=True))
 
     with emulator() as (app, url):
@@ -159,10 +160,10 @@ def test_concurrent_failures_share_one_upstream_call_too() -> None:
 
 def test_token_is_refreshed_before_it_expires() -> None:
     async def body(provider: TruebarProvider) -> tuple[str, str]:
-        first = (await provider.create_session(new_request()))["token"]
+        first = (await created(provider, new_request()))["token"]
         # A 2 s token is refreshed once half its lifetime is gone.
         await asyncio.sleep(1.2)
-        second = (await provider.create_session(new_request()))["token"]
+        second = (await created(provider, new_request()))["token"]
         return first, second
 
     with emulator(token_ttl_s=2) as (app, url):
@@ -177,9 +178,9 @@ def test_failed_refresh_falls_back_to_the_password_grant() -> None:
     transport = Recording(reject_refresh=True)
 
     async def body(provider: TruebarProvider) -> str:
-        await provider.create_session(new_request())
+        await created(provider, new_request())
         await asyncio.sleep(1.2)
-        token: str = (await provider.create_session(new_request()))["token"]
+        token: str = (await created(provider, new_request()))["token"]
         return token
 
     with emulator(token_ttl_s=2) as (app, url):
@@ -292,7 +293,7 @@ def test_options_list_online_asr_tags_and_are_cached() -> None:
 def test_session_tag_is_the_requested_one_only_when_it_can_stream(requested: object, chosen: str) -> None:
     request = SessionRequest(options={"provider": "truebar", "tag": requested}, ws_origin="ws://x")
     with emulator() as (_, url):
-        grant = with_provider(settings_for(url), lambda p: p.create_session(request))
+        grant = with_provider(settings_for(url), lambda p: created(p, request))
     assert grant["tag"] == chosen
 
 
@@ -315,7 +316,7 @@ def test_status_and_connect_origins() -> None:
         assert not status.configured and status.missing == ("TRUEBAR_USERNAME", "TRUEBAR_PASSWORD")
         assert provider.connect_origins() == ["wss://api.true-bar.si"]
         with pytest.raises(ApiError) as info:
-            await provider.create_session(new_request())
+            await created(provider, new_request())
         assert info.value.status_code == 409
 
     with_provider(TruebarSettings(), body)

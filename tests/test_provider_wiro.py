@@ -26,6 +26,7 @@ from server.providers.wiro_tasks import CONCERN, MemoryTaskRegistry, WiroTask, t
 from server.settings import Settings, WiroSettings
 from server.state import MemoryState, MemoryStore, State, StateUnavailable
 from testkit.live import running
+from tests.support.grants import created
 from tests.support.wiro_client import transcribe_wiro
 
 KEY = "test-key-9f2c"
@@ -99,7 +100,7 @@ def test_run_grant_in_both_auth_modes(upstream_factory: Callable[..., Upstream],
     before = time.time()
     grant = asyncio.run(
         with_provider(
-            settings_for(up, api_secret=secret, task_deadline_s=600), lambda p: p.create_session(new_request())
+            settings_for(up, api_secret=secret, task_deadline_s=600), lambda p: created(p, new_request())
         )
     )
     task = up.state.tasks[grant["task_id"]] if up.state else None
@@ -120,7 +121,7 @@ def test_nonces_strictly_increase_across_concurrent_calls(upstream_factory: Call
     )
 
     async def many(p: WiroProvider) -> list[dict[str, Any]]:
-        return list(await asyncio.gather(*(p.create_session(new_request()) for _ in range(12))))
+        return list(await asyncio.gather(*(created(p, new_request()) for _ in range(12))))
 
     grants = asyncio.run(with_provider(settings_for(up, api_secret=SECRET), many))
     assert len({g["task_id"] for g in grants}) == 12
@@ -167,7 +168,7 @@ def test_run_errors_from_the_emulator(
     up = upstream_factory(WiroEmulatorOptions(api_key=KEY, **emulator))
     s = settings_for(up, **settings)
     with pytest.raises(ApiError) as caught:
-        asyncio.run(with_provider(s, lambda p: p.create_session(new_request())))
+        asyncio.run(with_provider(s, lambda p: created(p, new_request())))
     err = caught.value
     assert (err.status_code, err.code) == (status, code)
     assert_clean(err, s, up)
@@ -180,7 +181,7 @@ def test_unknown_endpoint_404(upstream_factory: Callable[..., Upstream]) -> None
     up = upstream_factory()
     s = settings_for(up, api_base_url=up.url + "/v2")
     with pytest.raises(ApiError) as caught:
-        asyncio.run(with_provider(s, lambda p: p.create_session(new_request())))
+        asyncio.run(with_provider(s, lambda p: created(p, new_request())))
     assert (caught.value.status_code, caught.value.code) == (502, "wiro_bad_url")
     assert_clean(caught.value, s, up)
 
@@ -232,7 +233,7 @@ def test_run_upstream_failures_are_not_retried(mode: str, status: int, code: str
     with running(app) as url:
         s = WiroSettings(api_key=KEY, api_secret=SECRET, api_base_url=url + "/v1")
         with pytest.raises(ApiError) as caught:
-            asyncio.run(with_provider(s, lambda p: p.create_session(new_request()), http_timeout=0.3))
+            asyncio.run(with_provider(s, lambda p: created(p, new_request()), http_timeout=0.3))
     assert (caught.value.status_code, caught.value.code) == (status, code)
     assert broken.calls == 1
     assert_clean(caught.value, s)
@@ -245,7 +246,7 @@ def test_connection_refused() -> None:
         port = sock.getsockname()[1]
     s = WiroSettings(api_key=KEY, api_base_url=f"http://127.0.0.1:{port}/v1")
     with pytest.raises(ApiError) as caught:
-        asyncio.run(with_provider(s, lambda p: p.create_session(new_request())))
+        asyncio.run(with_provider(s, lambda p: created(p, new_request())))
     assert (caught.value.status_code, caught.value.code) == (502, "upstream_unreachable")
     assert_clean(caught.value, s)
 
@@ -258,7 +259,7 @@ def test_explicit_end_kills_the_task_and_unknown_ids_are_ignored(upstream_factor
     assert up.state is not None
 
     async def scenario(p: WiroProvider) -> tuple[str, list[str]]:
-        grant = await p.create_session(new_request())
+        grant = await created(p, new_request())
         await p.end_session("424242")
         await p.end_session("not-a-task")
         # The task id is sequential, so it is not accepted as the session's name.
@@ -279,7 +280,7 @@ def test_end_after_the_socket_ended_ignores_already_ended(upstream_factory: Call
     assert up.state is not None
 
     async def scenario(p: WiroProvider) -> list[str]:
-        grant = await p.create_session(new_request())
+        grant = await created(p, new_request())
         result = await transcribe_wiro(grant["ws_url"], grant["token"], b"\x00\x01" * 12000)
         assert result.events[-1] == "task_postprocess_end"
         await p.end_session(grant["session_id"])
@@ -296,7 +297,7 @@ def test_deadline_kills_tasks_never_ended_without_further_calls(upstream_factory
     assert up.state is not None
 
     async def scenario(p: WiroProvider) -> tuple[str, list[str]]:
-        grant = await p.create_session(new_request())
+        grant = await created(p, new_request())
         # The emulator records the kill before its answer reaches the provider: wait for both.
         for _ in range(500):
             if up.state is not None and up.state.kills and not p.tracked():
@@ -344,7 +345,7 @@ def test_the_reaper_survives_an_unexpected_error_and_still_kills_at_the_deadline
         async with httpx.AsyncClient(timeout=5.0) as http:
             p = WiroProvider(settings_for(up, task_deadline_s=0.3, reap_interval_s=0.05), http, state=state)
             try:
-                grant = await p.create_session(new_request())
+                grant = await created(p, new_request())
                 for _ in range(500):
                     if up.state is not None and up.state.kills:
                         break
@@ -363,7 +364,7 @@ def test_aclose_kills_outstanding_tasks(upstream_factory: Callable[..., Upstream
     assert up.state is not None
 
     async def scenario(p: WiroProvider) -> list[str]:
-        grants = [await p.create_session(new_request()) for _ in range(3)]
+        grants = [await created(p, new_request()) for _ in range(3)]
         await p.end_session(grants[0]["session_id"])
         assert up.state is not None and up.state.active_count() == 2
         return [g["task_id"] for g in grants]
@@ -389,7 +390,7 @@ def test_kill_transport_failure_is_retried_later() -> None:
     async def scenario() -> tuple[list[str], list[str]]:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
             p = WiroProvider(WiroSettings(api_key=KEY), http, clock=lambda: clock[0])
-            grant = await p.create_session(new_request())
+            grant = await created(p, new_request())
             await p.end_session(grant["session_id"])
             still = p.tracked()
             clock[0] += 31
@@ -480,7 +481,7 @@ def test_a_task_started_by_one_process_is_ended_by_another_and_forgotten_by_both
             b = WiroProvider(settings, http, state=shared)
             await a.start()
             await b.start()
-            grant = await a.create_session(new_request())
+            grant = await created(a, new_request())
             ended = await b.end_session(grant["session_id"])
             again = await a.end_session(grant["session_id"])
             await asyncio.sleep(0.6)  # past the deadline: A must let go of the task B ended
@@ -597,7 +598,7 @@ def test_a_task_that_cannot_be_recorded_is_killed_with_a_nonce_that_does_not_nee
 
             state.tasks.put = put_then_fail  # type: ignore[method-assign]
             with pytest.raises(StateUnavailable):
-                await p.create_session(new_request())
+                await created(p, new_request())
             await p.aclose()
             return p
 
@@ -618,7 +619,7 @@ def test_a_task_neither_recorded_nor_killed_is_logged_counted_and_killed_later(
             p = WiroProvider(WiroSettings(api_key=KEY, api_secret=SECRET), http, state=state, clock=lambda: clock[0])
             state.failing.add("put_task")
             with pytest.raises(StateUnavailable):
-                await p.create_session(new_request())
+                await created(p, new_request())
             before = list(wiro.kills)
             counted = dict(getattr(p, "kill_failures", {}))
             clock[0] += 31
@@ -652,7 +653,7 @@ def test_a_kill_that_fails_for_good_keeps_the_task_recorded_logged_and_counted(
     async def scenario() -> tuple[list[WiroTask], int, list[str]]:
         async with wiro.client() as http:
             p = WiroProvider(WiroSettings(api_key=KEY, api_secret=SECRET), http, state=state, clock=lambda: clock[0])
-            grant = await p.create_session(new_request())
+            grant = await created(p, new_request())
             await p.end_session(grant["session_id"])
             for _ in range(len(answers) - 1):
                 clock[0] += 31
@@ -709,7 +710,7 @@ def test_kill_attempts_are_counted_in_the_shared_state_not_in_one_process() -> N
             settings = WiroSettings(api_key=KEY)
             a = WiroProvider(settings, http, state=shared, clock=lambda: clock[0])
             b = WiroProvider(settings, http, state=shared, clock=lambda: clock[0])
-            grant = await a.create_session(new_request())
+            grant = await created(a, new_request())
             await a.end_session(grant["session_id"])  # fails: postponed by A
             attempts = [t.attempts for t in await task_registry(shared).due(float("inf"))]
             clock[0] += 31

@@ -232,19 +232,19 @@ class LocalProvider:
         await self.recognizer()
         session_id = request.session_id
         token, expires_at = self.tokens.mint(session_id, client=request.client_id)
-        return {
-            "provider": self.name,
-            "protocol": "truebar",
-            "ws_url": f"{request.ws_origin}/api/local/stream",
-            "token": token,
-            "expires_at": expires_at,
-            "sample_rate": SAMPLE_RATE,
-            "frame_samples": FRAME_SAMPLES,
-            "tag": LOCAL_TAG,
-            "tags": [LOCAL_TAG],
-            "session_id": session_id,
-            "offline": True,
-        }
+        return Grant(
+            provider=self.name,
+            protocol="truebar",
+            ws_url=f"{request.ws_origin}/api/local/stream",
+            token=token,
+            expires_at=expires_at,
+            sample_rate=SAMPLE_RATE,
+            frame_samples=FRAME_SAMPLES,
+            session_id=session_id,
+            tag=LOCAL_TAG,
+            tags=[LOCAL_TAG],
+            offline=True,
+        )
 
     async def serve_stream(self, websocket: WebSocket) -> None:
         """WS /api/local/stream?access_token=…: the Truebar stream protocol over the embedded engine.

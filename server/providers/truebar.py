@@ -126,17 +126,17 @@ class TruebarProvider(VendorHosted):
         self._require_configured()
         tag = await self._choose_tag(request.options.get("tag"))
         token = await self.access_token()
-        return {
-            "provider": self.name,
-            "protocol": "truebar",
-            "ws_url": self.settings.stt_ws_url,
-            "token": token.access,
-            "expires_at": token.expires_at,
-            "sample_rate": SAMPLE_RATE,
-            "frame_samples": FRAME_SAMPLES,
-            "tag": tag,
-            "session_id": request.session_id,
-        }
+        return Grant(
+            provider=self.name,
+            protocol="truebar",
+            ws_url=self.settings.stt_ws_url,
+            token=token.access,
+            expires_at=token.expires_at,
+            sample_rate=SAMPLE_RATE,
+            frame_samples=FRAME_SAMPLES,
+            session_id=request.session_id,
+            tag=tag,
+        )
 
     async def start(self) -> None:
         return None

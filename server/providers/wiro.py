@@ -154,17 +154,17 @@ class WiroProvider(VendorHosted):
         self._mine[task_id] = task.deadline
         self._ensure_reaper()
         self._changed.set()
-        return {
-            "provider": self.name,
-            "protocol": "wiro",
-            "ws_url": self.settings.socket_url,
-            "token": token,
-            "task_id": task_id,
-            "session_id": handle,
-            "sample_rate": SAMPLE_RATE,
-            "frame_samples": FRAME_SAMPLES,
-            "expires_at": task.deadline,
-        }
+        return Grant(
+            provider=self.name,
+            protocol="wiro",
+            ws_url=self.settings.socket_url,
+            token=token,
+            expires_at=task.deadline,
+            sample_rate=SAMPLE_RATE,
+            frame_samples=FRAME_SAMPLES,
+            session_id=handle,
+            task_id=task_id,
+        )
 
     async def end_session(self, session_id: str) -> bool:
         """Kill the task (the page ended, or its pagehide beacon arrived), whichever process started it. Unknown
