@@ -39,6 +39,9 @@ class EngineConfig:
     # delay it: 842 → 578 ms p50 end of speech → endpoint interim when turned off (bench/README.md), so they run
     # alongside Whisper only when this is set.
     rescoring_with_whisper: bool = False
+    # With Whisper making the finals, the fast pass prunes its search harder (`LEAN_SEARCH` below): its text is
+    # only the interims (and a fallback final), and a cheaper fast pass is what lets more sessions keep real time.
+    lean_search: bool = True
 
     # The accurate pass (Whisper through faster-whisper/CTranslate2) for finals; False: the fast pass alone.
     whisper: bool = True
@@ -73,6 +76,29 @@ class EngineConfig:
             ratio=base.ratio if self.vad_ratio is None else self.vad_ratio,
             vad_mode=base.vad_mode if self.vad_mode is None else self.vad_mode,
         )
+
+
+    def search(self) -> Search:
+        """pocketsphinx's pruning for the mode: lean beside Whisper (unless turned off), its own defaults alone."""
+        return LEAN_SEARCH if self.whisper and self.lean_search else FULL_SEARCH
+
+
+@dataclass(frozen=True)
+class Search:
+    """How much of its search pocketsphinx keeps per 10 ms frame: at most `max_hmms` active HMMs (`-maxhmmpf`) and
+    `max_words` word exits (`-maxwpf`, -1: no cap), scoring `top_gaussians` Gaussians per mixture (`-topn`)."""
+
+    max_hmms: int
+    max_words: int
+    top_gaussians: int
+
+
+# pocketsphinx's own defaults.
+FULL_SEARCH = Search(max_hmms=30000, max_words=-1, top_gaussians=4)
+# Beside Whisper. On the 13 recorded human clips fed in 100 ms chunks with a partial look after each (one thread,
+# rescoring off; bench/README.md "The fast pass's search"): about half the CPU of the full search for the same
+# words, where the next step down (3000 HMMs, 10 word exits) cost 2-3 words in a hundred more.
+LEAN_SEARCH = Search(max_hmms=4000, max_words=15, top_gaussians=4)
 
 
 @dataclass(frozen=True)
