@@ -134,7 +134,7 @@ async def test_a_stream_that_ends_in_speech_keeps_its_last_words(chunk: int) -> 
 
 
 def test_beside_whisper_the_fast_pass_prunes_its_search_harder() -> None:
-    """Its text is only the interims then (bench/fast_search.py: about half the CPU for the same words): the lean
+    """Its text is only the interims then (bench/fast_search.py: about 30 % less CPU for the same words): the lean
     search reaches the decoder; alone, or with LOCAL_LEAN_SEARCH=0, pocketsphinx keeps its own defaults."""
     from pocketsphinx import Decoder
 
