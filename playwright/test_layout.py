@@ -7,6 +7,7 @@ Screenshots land in artifacts/ (layout-<case>-<size>-<scheme>-<browser>.png) for
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -169,5 +170,67 @@ def test_desktop_keeps_two_columns_with_the_settings_open(
             assert in_view(b["start"], DESKTOP["height"]) and b["history"]["top"] > b["transcript"]["bottom"], b
             assert_no_sideways_scroll(page)
             snap(page, artifacts, "idle", DESKTOP, scheme, name)
+    finally:
+        page.close()
+
+
+# The offline engine's fallback, made on demand: the first final from the engine's socket is preceded by the
+# WARNING it sends when the accurate pass is too slow (server/engine/twopass.py FALLBACK_WARNING).
+FALLBACK = "The accurate pass was too slow; this final is the fast pass's text."
+
+
+def inject_fallback(page: Page) -> None:
+    def handler(ws: Any) -> None:
+        server = ws.connect_to_server()
+        marked = {"done": False}
+
+        def to_page(message: str | bytes) -> None:
+            if (
+                isinstance(message, str)
+                and not marked["done"]
+                and '"isFinal": true' in message.replace('"isFinal":true', '"isFinal": true')
+                and '"tokens": []' not in message
+            ):
+                marked["done"] = True
+                ws.send(json.dumps({"type": "WARNING", "message": FALLBACK}))
+                # The fast pass's text as it comes: lower case, no punctuation.
+                data = json.loads(message)
+                for token in data["textSegment"]["tokens"]:
+                    token["text"] = str(token["text"]).lower().strip(".,?!")
+                message = json.dumps(data)
+            ws.send(message)
+
+        server.on_message(to_page)
+
+    page.route_web_socket("**/api/local/stream**", handler)
+
+
+def test_a_fallback_final_is_marked_rough_with_one_explanation_not_a_banner(
+    layout_browser: tuple[str, Browser | BrowserContext], layout_stack: Stack
+) -> None:
+    name, browser = layout_browser
+    if name != "chromium":
+        pytest.skip("Playwright routes WebSockets in Chromium only over this channel")
+    page = open_page(browser, name, layout_stack.url, PHONE)
+    try:
+        inject_fallback(page)
+        page.evaluate("() => localStorage.setItem('live-stt.settings-folded', 'false')")
+        page.reload()
+        page.wait_for_selector("#app[data-ready=true]")
+        page.select_option("#provider", "local")
+        page.click("#start")
+        page.wait_for_selector("#transcript .final >> nth=1", timeout=TIMEOUT_MS)
+        page.click("#stop")
+        page.wait_for_selector("#state[data-state=idle]", timeout=TIMEOUT_MS)
+        rough = page.locator("#transcript .final.rough")
+        assert rough.count() == 1
+        text = rough.locator(".text").inner_text()
+        assert text[0].isupper() and text.endswith("."), text
+        assert page.locator("#warnings > *").count() == 0, page.inner_text("#warnings")
+        assert page.is_hidden("#rough-note")
+        page.click("#transcript .rough-mark")
+        assert page.is_visible("#rough-note") and "quick first listen" in page.inner_text("#rough-note")
+        assert page.get_attribute("#transcript .rough-mark", "aria-expanded") == "true"
+        assert_no_sideways_scroll(page)
     finally:
         page.close()

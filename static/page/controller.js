@@ -8,6 +8,7 @@
 // Hooks for what builds on the page (storage, history): listen({onRunStart, onFinal, onRunEnd, onClear}).
 import { LatencyTracker } from '../latency.js';
 import { formatTime } from './format.js';
+import { isFallbackWarning, tidyRough } from './rough.js';
 
 /** @typedef {import('../session.js').Session} Session */
 /** @typedef {import('../session.js').SessionOptions} SessionOptions */
@@ -22,8 +23,8 @@ import { formatTime } from './format.js';
 /** @typedef {{text: string, startMs: number, endMs: number}} Word */
 
 /**
- * A final on the transcript's clock.
- * @typedef {{text: string, startMs: number|null, endMs: number|null, words: Word[], estimated: boolean}} Segment
+ * A final on the transcript's clock. `rough`: the engine gave it without its better pass (see rough.js).
+ * @typedef {{text: string, startMs: number|null, endMs: number|null, words: Word[], estimated: boolean, rough?: boolean}} Segment
  */
 
 /** What the state line shows (the `data-state` of #state). @typedef {'idle'|'starting'|'connecting'|'streaming'|'reconnecting'|'finishing'|'error'} PageState */
@@ -75,6 +76,7 @@ import { formatTime } from './format.js';
  * @property {number | null} utteranceAtMs  audio clock at the current utterance's first interim
  * @property {AudioContext | undefined} audioContext
  * @property {RunOutcome | null} outcome  set once the run is over
+ * @property {boolean} roughNext  the engine said its next final is the fast pass's text
  */
 
 /**
@@ -257,6 +259,7 @@ export class RunController {
       utteranceAtMs: null,
       audioContext: request.audioContext,
       outcome: null,
+      roughNext: false,
     };
     self = run;
     if (this.segments.length) {
@@ -337,6 +340,12 @@ export class RunController {
           })),
           estimated: !this.timed(run),
         };
+        // The fallback warning came just before this final: it is the rough one.
+        if (run.roughNext && segment.text.trim()) {
+          segment.rough = true;
+          segment.text = tidyRough(segment.text);
+        }
+        run.roughNext = false;
         // Without provider times the audio clock at the first interim is the best guess at where it started.
         const approx = run.utteranceAtMs === null ? null : this.onTranscriptClock(run, run.utteranceAtMs);
         run.utteranceAtMs = null;
@@ -349,7 +358,9 @@ export class RunController {
         break;
       }
       case 'warning':
-        this.view.addWarning(event.message);
+        // A fallback is said on the final it concerns (a quiet mark), not as a banner per final.
+        if (isFallbackWarning(event.message)) run.roughNext = true;
+        else this.view.addWarning(event.message);
         break;
       case 'source':
         this.view.addWarning(event.message, event.recovered ? 'info' : 'warning');

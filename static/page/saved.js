@@ -128,7 +128,7 @@ export function mountSaved({ win, controller, view, save, storage }) {
     const { session, finals } = restored;
     /** @type {Segment[]} */
     const segments = finals.map((f) => ({
-      text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words, estimated: f.estimated,
+      text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words, estimated: f.estimated, rough: f.rough,
     }));
     if (!controller.restore({ segments, endMs: session.durationMs, title: session.title })) {
       // Something is already on the page: the interrupted recording stays in the history only.
