@@ -315,6 +315,11 @@ export function createView(doc, controls) {
       showMetric($('latency-first'), stats.firstInterim);
       showMetric($('latency-final'), stats.finalLag);
     },
+    showWaiting(message) {
+      const el = $('waiting');
+      el.textContent = message;
+      el.hidden = !message;
+    },
     showCost(usd) {
       const el = $('cost');
       el.hidden = usd === null;
