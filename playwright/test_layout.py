@@ -234,3 +234,35 @@ def test_a_fallback_final_is_marked_rough_with_one_explanation_not_a_banner(
         assert_no_sideways_scroll(page)
     finally:
         page.close()
+
+
+def test_the_history_lists_the_recording_at_its_first_final_while_it_goes_on(
+    layout_browser: tuple[str, Browser | BrowserContext], layout_stack: Stack
+) -> None:
+    name, browser = layout_browser
+    page = open_page(browser, name, layout_stack.url, DESKTOP)
+    try:
+        page.evaluate("() => indexedDB.deleteDatabase('live-stt-transcripts')")
+        page.reload()
+        page.wait_for_selector("#app[data-ready=true]")
+        assert page.is_visible("#history-empty")
+        page.select_option("#provider", "local")
+        page.click("#start")
+        page.wait_for_selector("#transcript .final", timeout=TIMEOUT_MS)
+        # Still recording: the row is there with its first words, marked recording.
+        page.wait_for_selector("#history-list li[data-state=recording]", timeout=3000)
+        assert page.is_hidden("#history-empty")
+        assert page.get_attribute("#state", "data-state") == "streaming"
+        first = page.inner_text("#transcript .final .text")
+        assert first.split()[0] in page.inner_text("#history-list li .history-words")
+        page.click("#stop")
+        page.wait_for_selector("#history-list li[data-state=stopped]", timeout=TIMEOUT_MS)
+        # A second recording on the same transcript: its row says recording again by its first final.
+        n = page.locator("#transcript .final").count()
+        page.click("#start")
+        page.wait_for_selector(f"#transcript .final >> nth={n}", timeout=TIMEOUT_MS)
+        page.wait_for_selector("#history-list li[data-state=recording]", timeout=3000)
+        assert page.locator("#history-list li").count() == 1
+        page.click("#cancel")
+    finally:
+        page.close()

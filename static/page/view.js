@@ -237,12 +237,25 @@ export function showProviderStatus(list, providers) {
     li.dataset.configured = String(p.configured);
     const name = doc.createElement('strong');
     name.textContent = p.label;
-    const what = p.configured
-      ? (p.offline ? 'ready, runs on this machine' : 'ready')
-      : `not configured: set ${p.missing.join(', ') || 'its settings'}${p.detail ? ` (${p.detail})` : ''}`;
-    li.append(name, ` — ${what}`);
+    li.append(name, ` — ${providerLine(p)}`);
     return li;
   }));
+}
+
+/**
+ * What the engine list says of one engine, each thing once: the server's detail for an unconfigured engine usually
+ * restates the variables to set ("Set TRUEBAR_USERNAME and TRUEBAR_PASSWORD on the server."), so it is added only
+ * when it names none of them.
+ * @param {{configured: boolean, missing: string[], detail?: string, offline?: boolean}} p
+ * @returns {string}
+ */
+export function providerLine(p) {
+  if (p.configured) return p.offline ? 'ready, runs on this machine' : 'ready';
+  const names = p.missing.length > 1 ? `${p.missing.slice(0, -1).join(', ')} and ${p.missing.at(-1)}` : p.missing[0];
+  const what = names ? `not configured: set ${names} on the server` : 'not configured';
+  const detail = (p.detail ?? '').trim().replace(/\.$/, '');
+  const restates = p.missing.some((m) => detail.includes(m));
+  return detail && !restates ? `${what} (${detail})` : what;
 }
 
 /**
