@@ -1,9 +1,11 @@
 """The page looked at as a person would, compared by structure rather than pixels: which elements are in the
 viewport, where, and whether anything scrolls sideways. A phone (390x844, and 320 wide, the narrowest in use) and a
-desktop (1280x900), light and dark, in Chromium and Firefox. One browser per engine for the whole module, so the
+desktop (1280x900); idle, listening with an interim, after Stop, and with a saved transcript open; light and dark
+where the browser can be told (Chromium; Firefox over BiDi and WebKit's WebDriver ignore emulated media), in
+Chromium, Firefox and WebKit. One browser per engine for the whole module (WebKit: one for both sizes), so the
 matrix costs seconds, not a browser launch per case.
 
-Screenshots land in artifacts/ (layout-<case>-<size>-<scheme>-<browser>.png) for a person to look at."""
+Screenshots land in artifacts/ (layout-<case>-<width>-<scheme>-<browser>.png) for a person to look at."""
 
 from __future__ import annotations
 
@@ -14,10 +16,13 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from server.emulators.scripted import ScriptedRecognizer
 from testkit.browsers import launch, new_page
 from testkit.stack import Stack, stack
+from tests.support.webkit import install_page_hooks, page_problems, wait_for, wait_until
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
 CLIP = SPEECH / "slt-weather-48k.wav"
@@ -152,28 +157,6 @@ def test_nothing_scrolls_sideways_down_to_320_px_even_with_everything_open(
         page.close()
 
 
-def test_desktop_keeps_two_columns_with_the_settings_open(
-    layout_browser: tuple[str, Browser | BrowserContext], layout_stack: Stack, artifacts: Path
-) -> None:
-    name, browser = layout_browser
-    page = open_page(browser, name, layout_stack.url, DESKTOP)
-    try:
-        # Even when folded on a phone earlier: on a wide screen the column is always there and the toggle is not.
-        page.evaluate("() => localStorage.setItem('live-stt.settings-folded', 'true')")
-        page.reload()
-        page.wait_for_selector("#app[data-ready=true]")
-        for scheme in schemes(page):
-            b = structure(page, "provider", "transcript", "start", "settings-toggle", "history")["boxes"]
-            assert b["provider"]["shown"] and not b["settings-toggle"]["shown"], b
-            assert b["provider"]["right"] < b["transcript"]["left"], b
-            assert abs(b["provider"]["top"] - b["start"]["top"]) < 200, b
-            assert in_view(b["start"], DESKTOP["height"]) and b["history"]["top"] > b["transcript"]["bottom"], b
-            assert_no_sideways_scroll(page)
-            snap(page, artifacts, "idle", DESKTOP, scheme, name)
-    finally:
-        page.close()
-
-
 # The offline engine's fallback, made on demand: the first final from the engine's socket is preceded by the
 # WARNING it sends when the accurate pass is too slow (server/engine/twopass.py FALLBACK_WARNING).
 FALLBACK = "The accurate pass was too slow; this final is the fast pass's text."
@@ -266,3 +249,173 @@ def test_the_history_lists_the_recording_at_its_first_final_while_it_goes_on(
         page.click("#cancel")
     finally:
         page.close()
+
+
+# The matrix: each case is a moment a person looks at the page; each check says what must be in view then.
+# `run` is evaluated in the page and returns the structure; `expect` is checked in Python against it.
+CASE_IDS = [
+    "start", "stop", "state", "transcript", "settings-toggle", "settings-body", "provider",
+    "history", "history-view-title", "waiting",
+]
+LAST_LINE_JS = """() => {
+  const lines = document.querySelectorAll('#transcript > p:not(.placeholder)');
+  const last = lines[lines.length - 1];
+  if (!last) return null;
+  const r = last.getBoundingClientRect();
+  const box = document.getElementById('transcript').getBoundingClientRect();
+  return { top: r.top, bottom: r.bottom, boxTop: box.top, boxBottom: box.bottom };
+}"""
+
+
+def check_case(case: str, data: dict[str, Any], last: dict[str, Any] | None) -> None:
+    b, w, h = data["boxes"], data["innerWidth"], data["innerHeight"]
+    narrow = w <= 720
+    assert data["scrollWidth"] <= w, (case, "scrolls sideways", data["scrollWidth"], w)
+    if case in ("idle", "listening", "stopped"):
+        assert in_view(b["start"], h) and in_view(b["stop"], h), (case, b["start"], b["stop"])
+        assert in_view(b["state"], h), (case, b["state"])
+        top = b["transcript"]["top"]
+        assert b["transcript"]["shown"] and top < h * (0.5 if narrow else 0.3), (case, b["transcript"])
+        if narrow:
+            assert b["settings-toggle"]["shown"] and not b["settings-body"]["shown"], (case, "settings not folded")
+        else:
+            assert b["provider"]["shown"] and b["provider"]["right"] < b["transcript"]["left"], (case, "two columns")
+            assert not b["settings-toggle"]["shown"], case
+    if case in ("listening", "stopped"):
+        # The newest line (the interim while listening) is on screen, inside the transcript's own box.
+        assert last is not None, case
+        assert last["top"] >= 0 and last["bottom"] <= h + 0.5, (case, "newest line off screen", last, h)
+        assert last["boxTop"] - 0.5 <= last["top"] and last["bottom"] <= last["boxBottom"] + 0.5, (case, last)
+    if case == "history":
+        assert in_view(b["history-view-title"], h), (case, b["history-view-title"])
+
+
+def layout_cases(
+    name: str,
+    size: dict[str, int],
+    structure_of: Any,
+    act: Any,
+    snap_as: Any,
+) -> list[str]:
+    """Drive one page through idle → listening (with an interim) → stopped → history open, checking each; returns the
+    cases checked. `act(step)` performs a step, `structure_of()` reads (boxes, last line), `snap_as(case)` checks
+    and screenshots each colour scheme the browser can be put in."""
+    checked = []
+    for case in ("idle", "listening", "stopped", "history"):
+        act(case)
+        for scheme in snap_as(case):
+            data, last = structure_of()
+            check_case(case, data, last)
+            checked.append(f"{case}-{size['width']}-{scheme}")
+    return checked
+
+
+@pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_structure_matrix(
+    layout_browser: tuple[str, Browser | BrowserContext], layout_stack: Stack, artifacts: Path, size: dict[str, int]
+) -> None:
+    name, browser = layout_browser
+    page = open_page(browser, name, layout_stack.url, size)
+    try:
+        page.evaluate("() => { localStorage.clear(); indexedDB.deleteDatabase('live-stt-transcripts'); }")
+        page.reload()
+        page.wait_for_selector("#app[data-ready=true]")
+
+        def act(case: str) -> None:
+            if case == "listening":
+                page.click("#start")
+                page.wait_for_selector("#transcript .interim", timeout=TIMEOUT_MS)
+            elif case == "stopped":
+                page.wait_for_selector("#transcript .final >> nth=2", timeout=TIMEOUT_MS)
+                page.click("#stop")
+                page.wait_for_selector("#state[data-state=idle]", timeout=TIMEOUT_MS)
+            elif case == "history":
+                page.click("#history-list li .history-open")
+                page.wait_for_selector("#history-view:not([hidden])")
+
+        def structure_of() -> tuple[dict[str, Any], dict[str, Any] | None]:
+            return structure(page, *CASE_IDS), page.evaluate(LAST_LINE_JS)
+
+        def snap_as(case: str) -> Iterator[str]:
+            for scheme in schemes(page):
+                snap(page, artifacts, case, size, scheme, name)
+                yield scheme
+
+        checked = layout_cases(name, size, structure_of, act, snap_as)
+        assert len(checked) >= 4, checked
+    finally:
+        page.close()
+
+
+def test_on_a_phone_a_long_transcript_scrolls_in_its_box_so_the_newest_line_stays_on_screen(
+    layout_browser: tuple[str, Browser | BrowserContext], layout_stack: Stack
+) -> None:
+    name, browser = layout_browser
+    page = open_page(browser, name, layout_stack.url, PHONE)
+    try:
+        page.evaluate("() => localStorage.setItem('live-stt.settings-folded', 'true')")
+        page.reload()
+        page.wait_for_selector("#app[data-ready=true]")
+        # Forty lines of captions, as an hour's talk would leave, then the view's own follow-the-bottom scroll.
+        page.evaluate(
+            """() => {
+              const t = document.getElementById('transcript');
+              for (let i = 0; i < 40; i++) {
+                const p = document.createElement('p');
+                p.className = 'final';
+                p.textContent = `Line ${i} of a long talk, long enough to wrap on a phone held at arm's length.`;
+                t.append(p);
+              }
+              t.scrollTop = t.scrollHeight;
+            }"""
+        )
+        box = structure(page, "transcript", "start")["boxes"]
+        assert in_view(box["transcript"], PHONE["height"]) and in_view(box["start"], PHONE["height"]), box
+        last = page.evaluate(LAST_LINE_JS)
+        assert last and last["bottom"] <= PHONE["height"], last
+    finally:
+        page.close()
+
+
+@pytest.mark.webkit
+def test_structure_matrix_webkit(webkit_driver: WebDriver, layout_stack: Stack, artifacts: Path) -> None:
+    """The same cases in WebKitGTK (Selenium): one browser for both sizes. WebKit's WebDriver cannot emulate a colour
+    scheme, so only the light one is checked here; its mock microphone is a tone, which the scripted engine turns
+    into words all the same."""
+    driver = webkit_driver
+    for size in (PHONE, DESKTOP):
+        driver.set_window_size(size["width"], size["height"])
+        driver.get(layout_stack.url + "/")
+        wait_for(driver, "#app[data-ready='true']")
+        driver.execute_script("localStorage.clear(); indexedDB.deleteDatabase('live-stt-transcripts');")
+        driver.get(layout_stack.url + "/")
+        wait_for(driver, "#app[data-ready='true']")
+        install_page_hooks(driver)
+        width = driver.execute_script("return window.innerWidth")
+        # The window's size includes whatever frame the browser draws: the viewport is what the checks use.
+        assert (width <= 720) == (size is PHONE), (size, width)
+
+        def act(case: str) -> None:
+            if case == "listening":
+                driver.find_element(By.CSS_SELECTOR, "#start").click()
+                wait_for(driver, "#transcript .interim")
+            elif case == "stopped":
+                wait_until(driver, "return document.querySelectorAll('#transcript .final').length >= 3")
+                driver.find_element(By.CSS_SELECTOR, "#stop").click()
+                wait_for(driver, "#state[data-state='idle']")
+            elif case == "history":
+                driver.find_element(By.CSS_SELECTOR, "#history-list li .history-open").click()
+                wait_for(driver, "#history-view:not([hidden])")
+
+        def structure_of() -> tuple[dict[str, Any], dict[str, Any] | None]:
+            data: dict[str, Any] = driver.execute_script(f"return ({BOXES_JS})(arguments[0])", CASE_IDS)
+            last: dict[str, Any] | None = driver.execute_script(f"return ({LAST_LINE_JS})()")
+            return data, last
+
+        def snap_as(case: str, size: dict[str, int] = size) -> Iterator[str]:
+            driver.save_screenshot(str(artifacts / f"layout-{case}-{size['width']}-light-webkit.png"))
+            yield "light"
+
+        checked = layout_cases("webkit", size, structure_of, act, snap_as)
+        assert len(checked) == 4, checked
+        assert page_problems(driver) == []

@@ -256,7 +256,10 @@ export class HistoryPanel {
     }
     this.view.hidden = false;
     this.render();
-    this.viewTitle.focus();
+    // Brought into view as a whole where it fits (else from its top): focus alone scrolls only as far as the
+    // title, leaving the transcript it opened below the fold.
+    this.view.scrollIntoView({ block: 'nearest' });
+    this.viewTitle.focus({ preventScroll: true });
   }
 
   close() {
