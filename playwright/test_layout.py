@@ -10,6 +10,7 @@ Screenshots land in artifacts/ (layout-<case>-<width>-<scheme>-<browser>.png) fo
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,19 @@ PHONE = {"width": 390, "height": 844}
 NARROWEST = {"width": 320, "height": 640}
 DESKTOP = {"width": 1280, "height": 900}
 TIMEOUT_MS = 20_000
+# axe-core from npm (package.json devDependencies; `npm ci` installs it, as `make test` does). AXE_CORE_JS points
+# elsewhere for a checkout whose node_modules predates it.
+AXE_JS = Path(
+    os.environ.get("AXE_CORE_JS") or Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+)
+# axe's verdicts that fail the test: what blocks or seriously hinders a person (moderate and minor are reported by
+# axe too, and left to review).
+AXE_RUN = """async () => {
+  const result = await axe.run(document, { resultTypes: ['violations'] });
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+}"""
 
 # Where each element is, in one read: its box in the viewport, and whether it is shown at all.
 BOXES_JS = """(ids) => {
@@ -215,6 +229,10 @@ def test_a_fallback_final_is_marked_rough_with_one_explanation_not_a_banner(
         assert page.is_visible("#rough-note") and "quick first listen" in page.inner_text("#rough-note")
         assert page.get_attribute("#transcript .rough-mark", "aria-expanded") == "true"
         assert_no_sideways_scroll(page)
+        if AXE_JS.is_file():
+            # The mark and its note are new controls: no serious or critical axe finding on them either.
+            page.evaluate(f"() => {{ {AXE_JS.read_text(encoding='utf-8')}\n }}")
+            assert page.evaluate(AXE_RUN) == []
     finally:
         page.close()
 
@@ -341,8 +359,21 @@ def test_structure_matrix(
                 snap(page, artifacts, case, size, scheme, name)
                 yield scheme
 
-        checked = layout_cases(name, size, structure_of, act, snap_as)
+        axe = AXE_JS.read_text(encoding="utf-8") if AXE_JS.is_file() else None
+
+        def snap_and_audit(case: str) -> Iterator[str]:
+            for scheme in snap_as(case):
+                if axe is not None:
+                    # Evaluated, not a <script> tag: the page's CSP rightly refuses inline scripts.
+                    if not page.evaluate("() => typeof axe === 'object'"):
+                        page.evaluate(f"() => {{ {axe}\n }}")
+                    assert page.evaluate(AXE_RUN) == [], (case, scheme)
+                yield scheme
+
+        checked = layout_cases(name, size, structure_of, act, snap_and_audit)
         assert len(checked) >= 4, checked
+        if axe is None:
+            pytest.skip(f"structure checked; axe-core not found at {AXE_JS} (npm ci installs it)")
     finally:
         page.close()
 
