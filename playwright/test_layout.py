@@ -342,6 +342,9 @@ def test_structure_matrix(
         def act(case: str) -> None:
             if case == "listening":
                 page.click("#start")
+                # Until the first words replace it, the placeholder no longer says "Press Start".
+                placeholder = page.evaluate("() => document.getElementById('placeholder')?.textContent ?? null")
+                assert placeholder is None or placeholder.startswith("Listening"), placeholder
                 page.wait_for_selector("#transcript .interim", timeout=TIMEOUT_MS)
             elif case == "stopped":
                 page.wait_for_selector("#transcript .final >> nth=2", timeout=TIMEOUT_MS)

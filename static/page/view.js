@@ -267,7 +267,12 @@ export function providerLine(p) {
 export function createView(doc, controls) {
   const $ = (/** @type {string} */ id) => byId(doc, id);
   const transcript = new TranscriptView($('transcript'), $('announcer'));
+  const idlePlaceholder = transcript.placeholder?.textContent ?? '';
   const setRunning = (/** @type {boolean} */ running) => {
+    // "Press Start" under a running recording reads as if nothing had started.
+    if (transcript.placeholder) {
+      transcript.placeholder.textContent = running ? 'Listening: the words appear here as they are recognised.' : idlePlaceholder;
+    }
     controls.start.disabled = running;
     controls.stop.disabled = !running;
     controls.cancel.disabled = !running;
