@@ -23,7 +23,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from server.emulators.scripted import ScriptedRecognizer
 from testkit.browsers import launch, new_page
 from testkit.stack import Stack, stack
-from tests.support.webkit import install_page_hooks, page_problems, wait_for, wait_until
+from tests.support.webkit import install_page_hooks, page_problems, run_async, wait_for, wait_until
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
 CLIP = SPEECH / "slt-weather-48k.wav"
@@ -417,6 +417,7 @@ def test_structure_matrix_webkit(webkit_driver: WebDriver, layout_stack: Stack, 
     scheme, so only the light one is checked here; its mock microphone is a tone, which the scripted engine turns
     into words all the same."""
     driver = webkit_driver
+    axe = AXE_JS.read_text(encoding="utf-8") if AXE_JS.is_file() else None
     for size in (PHONE, DESKTOP):
         driver.set_window_size(size["width"], size["height"])
         driver.get(layout_stack.url + "/")
@@ -448,8 +449,14 @@ def test_structure_matrix_webkit(webkit_driver: WebDriver, layout_stack: Stack, 
 
         def snap_as(case: str, size: dict[str, int] = size) -> Iterator[str]:
             driver.save_screenshot(str(artifacts / f"layout-{case}-{size['width']}-light-webkit.png"))
+            if axe is not None:
+                if not driver.execute_script("return typeof axe === 'object'"):
+                    driver.execute_script(axe)
+                assert run_async(driver, AXE_RUN) == [], case
             yield "light"
 
         checked = layout_cases("webkit", size, structure_of, act, snap_as)
         assert len(checked) == 4, checked
         assert page_problems(driver) == []
+    if axe is None:
+        pytest.skip(f"structure checked; axe-core not found at {AXE_JS} (npm ci installs it)")
