@@ -9,7 +9,7 @@
 /**
  * One final. Wiro finals carry no provider times: null, or the client's estimate from when the words arrived
  * (`estimated`); see estimateTimes() for how missing ones are placed.
- * @typedef {{text: string, startMs: number|null, endMs: number|null, words?: Word[], estimated?: boolean}} Segment
+ * @typedef {{text: string, startMs: number|null, endMs: number|null, words?: Word[], estimated?: boolean, rough?: boolean}} Segment
  */
 
 /**
@@ -403,9 +403,10 @@ export function toVtt(segments, options = {}) {
 }
 
 /**
- * Pretty JSON `{meta, segments: [{text, startMs, endMs, words, estimated}]}`: the finals as received, text untouched
- * and missing times left null (estimates belong to the subtitle formats, not to the data); `estimated` marks times
- * the client guessed (Wiro's, from when the words arrived), so nobody takes them for the provider's.
+ * Pretty JSON `{meta, segments: [{text, startMs, endMs, words, estimated, rough?}]}`: the finals as received, text
+ * untouched and missing times left null (estimates belong to the subtitle formats, not to the data); `estimated` marks
+ * times the client guessed (Wiro's, from when the words arrived), so nobody takes them for the provider's; `rough:
+ * true` marks a final the engine gave without its better pass (only on those: older readers see the same fields).
  * @param {Segment[]} segments
  * @param {object} [meta]
  * @returns {string}
@@ -419,6 +420,7 @@ export function toJson(segments, meta = {}) {
       ? s.words.map((w) => ({ text: w.text, startMs: w.startMs, endMs: w.endMs }))
       : [],
     estimated: s.estimated === true,
+    ...(s.rough === true ? { rough: true } : {}),
   }));
   return `${JSON.stringify({ meta, segments: out }, null, 2)}\n`;
 }

@@ -7,7 +7,9 @@
 //
 // Hooks for what builds on the page (storage, history): listen({onRunStart, onFinal, onRunEnd, onClear}).
 import { LatencyTracker } from '../latency.js';
+import { DEFAULTS as CLIENT_DEFAULTS } from '../providers/protocol.js';
 import { formatTime } from './format.js';
+import { isFallbackWarning, tidyRough } from './rough.js';
 
 /** @typedef {import('../session.js').Session} Session */
 /** @typedef {import('../session.js').SessionOptions} SessionOptions */
@@ -22,8 +24,8 @@ import { formatTime } from './format.js';
 /** @typedef {{text: string, startMs: number, endMs: number}} Word */
 
 /**
- * A final on the transcript's clock.
- * @typedef {{text: string, startMs: number|null, endMs: number|null, words: Word[], estimated: boolean}} Segment
+ * A final on the transcript's clock. `rough`: the engine gave it without its better pass (see rough.js).
+ * @typedef {{text: string, startMs: number|null, endMs: number|null, words: Word[], estimated: boolean, rough?: boolean}} Segment
  */
 
 /** What the state line shows (the `data-state` of #state). @typedef {'idle'|'starting'|'connecting'|'streaming'|'reconnecting'|'finishing'|'error'} PageState */
@@ -48,6 +50,7 @@ import { formatTime } from './format.js';
  * @property {(message: string) => void} showLevelWarning
  * @property {(stats: LatencyStats) => void} showLatency
  * @property {(usd: number | null) => void} showCost
+ * @property {(message: string) => void} showWaiting  what the page waits for while nothing has come back ('' hides it)
  */
 
 /**
@@ -75,6 +78,9 @@ import { formatTime } from './format.js';
  * @property {number | null} utteranceAtMs  audio clock at the current utterance's first interim
  * @property {AudioContext | undefined} audioContext
  * @property {RunOutcome | null} outcome  set once the run is over
+ * @property {boolean} roughNext  the engine said its next final is the fast pass's text
+ * @property {boolean} gotWords  an interim or final has come back
+ * @property {number | null} heardAt  (now()) when sound was first heard while streaming, until words come back
  */
 
 /**
@@ -93,6 +99,7 @@ import { formatTime } from './format.js';
  *   => Promise<CaptureLike>} startFileSource
  * @property {() => number} [now]  ms, monotonic (default performance.now)
  * @property {() => Date} [date]   the wall clock, for a transcript's default title
+ * @property {number} [finishMaxMs]  the most Stop waits for the last words (default: the clients' finish timeout)
  */
 
 // A level this long at digital zero means a muted or wrong device, not a pause in speech.
@@ -111,21 +118,36 @@ export function toDbfs(linear) {
   return linear > 0 ? Math.max(-90, 20 * Math.log10(linear)) : -90;
 }
 
+// Below this a wait is not worth a word: most starts are quicker.
+export const QUIET_WAIT_MS = 1000;
+// Speech heard this long with no words back: the page says the words are on their way.
+export const NOTHING_BACK_MS = 1500;
+// A level above this (dBFS RMS) counts as sound for "hearing you" (speech is about -30; a quiet room below -60).
+const SOUND_DB = -50;
+
+/** @param {number} ms */
+const seconds = (ms) => `${Math.max(0, Math.floor(ms / 1000))} s`;
+
 /**
  * What the state line says for a session state: the page renders from this alone.
  * @param {SessionState} state
  * @param {StateDetail} detail
- * @param {{mode: 'mic'|'file', label: string, fileName?: string}} run
+ * @param {{mode: 'mic'|'file', label: string, engineLabel?: string, fileName?: string}} run
+ * @param {{elapsedMs?: number, finishMaxMs?: number}} [wait]  how long this state has lasted; the most Stop waits
  * @returns {{state: PageState, detail?: string}}
  */
-export function pageStatus(state, detail, run) {
+export function pageStatus(state, detail, run, wait = {}) {
+  const elapsed = wait.elapsedMs ?? 0;
+  const engine = run.engineLabel || run.label;
   switch (state) {
     case 'idle':
       return { state: 'idle' };
     case 'starting':
-      return { state: 'starting', detail: run.fileName ? `decoding ${run.fileName}` : undefined };
+      if (run.fileName) return { state: 'starting', detail: `decoding ${run.fileName}` };
+      return { state: 'starting', detail: elapsed >= QUIET_WAIT_MS ? `opening the microphone, ${seconds(elapsed)}` : undefined };
     case 'connecting':
-      return { state: 'connecting' };
+      // The offline engine's first session in a fresh process loads its models: seconds, not a hang.
+      return { state: 'connecting', detail: elapsed >= QUIET_WAIT_MS ? `waiting for ${engine} to get ready, ${seconds(elapsed)}` : undefined };
     case 'streaming':
       return { state: 'streaming', detail: run.label };
     case 'reconnecting': {
@@ -133,8 +155,11 @@ export function pageStatus(state, detail, run) {
       const held = `${((detail.bufferedMs ?? 0) / 1000).toFixed(1)} s of audio held`;
       return { state: 'reconnecting', detail: `attempt ${detail.attempt ?? 1}${wait}; ${held}` };
     }
-    case 'stopping':
-      return { state: 'finishing' };
+    case 'stopping': {
+      // What Stop waits for and for how long at most, so a few seconds of "Finishing" are not a mystery.
+      const most = wait.finishMaxMs ? `, at most ${seconds(wait.finishMaxMs)}` : '';
+      return { state: 'finishing', detail: `waiting for the last words from ${engine} (${seconds(elapsed)}${most})` };
+    }
     case 'error':
       return { state: 'error' };
     case 'stopped':
@@ -152,6 +177,11 @@ export class RunController {
     this.startFileSource = deps.startFileSource;
     this.now = deps.now ?? (() => performance.now());
     this.date = deps.date ?? (() => new Date());
+    this.finishMaxMs = deps.finishMaxMs ?? CLIENT_DEFAULTS.finishTimeoutMs;
+    /** @type {{state: SessionState, detail: StateDetail, status: {mode: 'mic'|'file', label: string, engineLabel?: string, fileName?: string}, since: number} | null} */
+    this.shown = null;
+    /** @type {ReturnType<typeof setInterval> | null} re-renders a waiting state line every second */
+    this.waitTimer = null;
     /** @type {Run | null} */
     this.run = null;
     /** @type {Run | null} the last run, for diagnostics after it ended */
@@ -227,7 +257,7 @@ export class RunController {
     /** @type {'mic'|'file'} */
     const mode = file ? 'file' : 'mic';
     const label = file ? `transcribing ${file.name}` : request.providerLabel;
-    const status = { mode, label, fileName: file ? file.name : undefined };
+    const status = { mode, label, engineLabel: request.providerLabel, fileName: file ? file.name : undefined };
     /** @type {Run | null} the run the session's callbacks belong to; they fire only after it is made */
     let self = null;
     const session = this.createSession({
@@ -257,6 +287,9 @@ export class RunController {
       utteranceAtMs: null,
       audioContext: request.audioContext,
       outcome: null,
+      roughNext: false,
+      gotWords: false,
+      heardAt: null,
     };
     self = run;
     if (this.segments.length) {
@@ -302,8 +335,32 @@ export class RunController {
       this.endRun(run, state);
       return;
     }
-    const shown = pageStatus(state, detail, status);
-    this.view.showState(shown.state, shown.detail);
+    this.shown = { state, detail, status, since: this.now() };
+    this.renderState();
+    const waiting = state === 'starting' || state === 'connecting' || state === 'stopping';
+    if (waiting && !this.waitTimer) {
+      this.waitTimer = setInterval(() => this.renderState(), 1000);
+      // Under Node (the tests) a forgotten run must not keep the process alive.
+      const timer = /** @type {unknown} */ (this.waitTimer);
+      if (typeof timer === 'object' && timer !== null && 'unref' in timer && typeof timer.unref === 'function') timer.unref();
+    } else if (!waiting) {
+      this.stopWaitTimer();
+    }
+  }
+
+  /** The state line for the current state, with how long it has lasted. */
+  renderState() {
+    const shown = this.shown;
+    if (!shown || !this.run) return;
+    const page = pageStatus(shown.state, shown.detail, shown.status, {
+      elapsedMs: this.now() - shown.since, finishMaxMs: this.finishMaxMs,
+    });
+    this.view.showState(page.state, page.detail);
+  }
+
+  stopWaitTimer() {
+    if (this.waitTimer) clearInterval(this.waitTimer);
+    this.waitTimer = null;
   }
 
   /** @param {Run} run @param {SessionEvent & {atMs?: number}} event */
@@ -315,6 +372,7 @@ export class RunController {
     const latencyTimes = (/** @type {{startMs: number|null, endMs: number|null}} */ e) => (this.timed(run) ? e : { startMs: null, endMs: null });
     switch (event.type) {
       case 'partial':
+        if (event.text.trim()) this.gotWords(run);
         if (run.utteranceAtMs === null) run.utteranceAtMs = at;
         run.latency.onPartial(latencyTimes(event), at);
         this.view.showLatency(run.latency.stats());
@@ -323,6 +381,7 @@ export class RunController {
       case 'final': {
         // An empty final is silence the provider has finished with: no utterance, so no latency to measure.
         if (event.text.trim()) {
+          this.gotWords(run);
           run.latency.onFinal(latencyTimes(event), at);
           this.view.showLatency(run.latency.stats());
         }
@@ -337,6 +396,12 @@ export class RunController {
           })),
           estimated: !this.timed(run),
         };
+        // The fallback warning came just before this final: it is the rough one.
+        if (run.roughNext && segment.text.trim()) {
+          segment.rough = true;
+          segment.text = tidyRough(segment.text);
+        }
+        run.roughNext = false;
         // Without provider times the audio clock at the first interim is the best guess at where it started.
         const approx = run.utteranceAtMs === null ? null : this.onTranscriptClock(run, run.utteranceAtMs);
         run.utteranceAtMs = null;
@@ -349,7 +414,9 @@ export class RunController {
         break;
       }
       case 'warning':
-        this.view.addWarning(event.message);
+        // A fallback is said on the final it concerns (a quiet mark), not as a banner per final.
+        if (isFallbackWarning(event.message)) run.roughNext = true;
+        else this.view.addWarning(event.message);
         break;
       case 'source':
         this.view.addWarning(event.message, event.recovered ? 'info' : 'warning');
@@ -381,12 +448,28 @@ export class RunController {
     }
   }
 
+  /** Words came back: the "on their way" line has done its job. @param {Run} run */
+  gotWords(run) {
+    if (run.gotWords) return;
+    run.gotWords = true;
+    run.heardAt = null;
+    this.view.showWaiting('');
+  }
+
   /** @param {Run} run @param {Level} level */
   onLevel(run, level) {
     if (run.outcome) return;
     run.latency.onLevel(level.rms, this.audioMs(run));
     this.view.showLevel(toDbfs(level.rms));
     const now = this.now();
+    // Audio flows and nothing has come back yet: say so, so a silent transcript is not taken for a dead one.
+    if (!run.gotWords && this.shown?.state === 'streaming') {
+      if (run.heardAt === null && toDbfs(level.rms) > SOUND_DB) run.heardAt = now;
+      if (run.heardAt !== null && now - run.heardAt >= NOTHING_BACK_MS) {
+        this.view.showWaiting(`Hearing you: ${run.mode === 'file' ? 'the file is being sent' : 'audio is reaching'} `
+          + `${this.shown.status.engineLabel || run.label}; the first words are on their way…`);
+      }
+    }
     this.silentSince = level.silent ? (this.silentSince || now) : 0;
     if (level.peak >= CLIP_PEAK) this.clippedAt = now;
     if (now - this.clippedAt < CLIP_HOLD_MS) {
@@ -408,6 +491,9 @@ export class RunController {
     this.endMs = Math.max(this.endMs, this.onTranscriptClock(run, this.audioMs(run)));
     this.lastRun = run;
     if (this.run === run) this.run = null;
+    this.stopWaitTimer();
+    this.shown = null;
+    this.view.showWaiting('');
     if (run.audioContext && run.audioContext.state !== 'closed') run.audioContext.close().catch(() => {});
     this.view.setInterim('');
     this.view.showLevel(null);

@@ -13,7 +13,7 @@ import { Session } from '../session.js';
 import { RunController, messageOf, startFromGesture } from './controller.js';
 import { loadProviderList, loadTags } from './providers.js';
 import { mountSaved } from './saved.js';
-import { loadSettings, saveSettings } from './settings.js';
+import { loadFolded, loadSettings, saveFolded, saveSettings } from './settings.js';
 import { createView, flash, getControls, showProviderStatus } from './view.js';
 
 /** @typedef {import('./providers.js').ProviderInfo} ProviderInfo */
@@ -41,6 +41,30 @@ export function mountPage(win = window) {
   let providers = {};
   /** @type {ReturnType<typeof setInterval> | null} */
   let diagnosticsTimer = null;
+
+  // The settings fold away on narrow screens (CSS shows the toggle only there); the choice is remembered.
+  const settingsPanel = $('settings');
+  const settingsToggle = $('settings-toggle');
+  /** @param {boolean} folded */
+  const fold = (folded) => {
+    settingsPanel.dataset.folded = String(folded);
+    settingsToggle.setAttribute('aria-expanded', String(!folded));
+    const label = settingsToggle.querySelector('.settings-toggle-label');
+    if (label) label.textContent = folded ? 'Show' : 'Hide';
+  };
+  /** What is chosen, on the folded panel's one line, so it need not be opened to be checked. */
+  const summarise = () => {
+    const engine = controls.provider.selectedOptions[0];
+    const mic = controls.mic.selectedOptions[0];
+    $('settings-summary').textContent = [engine ? (providers[engine.value]?.label ?? engine.text) : '', mic ? mic.text : '']
+      .filter(Boolean).join(' · ');
+  };
+  fold(loadFolded(storage));
+  settingsToggle.addEventListener('click', () => {
+    const folded = settingsPanel.dataset.folded !== 'true';
+    fold(folded);
+    saveFolded(storage, folded);
+  });
 
   const remember = () => saveSettings(storage, {
     provider: controls.provider.value,
@@ -70,10 +94,12 @@ export function mountPage(win = window) {
     controls.noise.checked = Boolean(saved.noise);
     controls.agc.checked = Boolean(saved.agc);
     if (!list.providers.some((p) => p.configured)) {
+      fold(false);
       view.showError('No speech engine is configured. Set the variables listed under "Speech engine" and restart the app.');
       controls.start.disabled = true;
       controls.file.disabled = true;
     }
+    summarise();
     await onProviderChange(saved.tag);
   }
 
@@ -114,6 +140,7 @@ export function mountPage(win = window) {
     }
     const present = [...controls.mic.options].some((o) => o.value === current);
     controls.mic.value = present ? current : '';
+    summarise();
     controls.micNote.textContent = labelled || n === 0
       ? (n === 0 ? 'No microphone is listed yet; the system default is used.' : '')
       : 'Names appear once the page may use the microphone (after the first Start).';
@@ -217,7 +244,8 @@ export function mountPage(win = window) {
   controller.listen({ onRunEnd: () => refreshDiagnostics() });
   const saved = mountSaved({ win, controller, view, save: saveFile, storage });
 
-  controls.provider.addEventListener('change', () => { remember(); onProviderChange().catch(() => {}); });
+  controls.provider.addEventListener('change', () => { remember(); summarise(); onProviderChange().catch(() => {}); });
+  controls.mic.addEventListener('change', summarise);
   for (const el of [controls.tag, controls.mic, controls.echo, controls.noise, controls.agc]) {
     el.addEventListener('change', remember);
   }

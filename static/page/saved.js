@@ -92,6 +92,8 @@ export function mountSaved({ win, controller, view, save, storage }) {
     banner.textContent = '';
   };
 
+  /** @type {unknown} the run whose first final has been listed */
+  let listedRun = null;
   controller.listen({
     onRunStart(run) {
       if (!banner.hidden) {
@@ -99,13 +101,17 @@ export function mountSaved({ win, controller, view, save, storage }) {
         hideBanner();
         keeper.detach();
       }
-      keeper.startRun({ title: controller.title, engine: run.session.options.provider });
+      listedRun = null;
+      // A later recording marks the saved session recording again: shown once written, not at the run's end.
+      keeper.startRun({ title: controller.title, engine: run.session.options.provider }).then(() => panel.refresh());
       panel.render();
     },
     onFinal(segment, run) {
-      const first = keeper.currentId === null;
+      // Each recording's first final is listed as soon as it is saved (it creates the session, or brings a stopped
+      // one back with its new length); later finals wait for the run's end, so the list is not rebuilt per final.
+      const first = listedRun !== run;
+      listedRun = run;
       keeper.addFinal(segment, controller.onTranscriptClock(run, controller.audioMs(run))).then(() => {
-        // The first final creates the saved session: list it.
         if (first) panel.refresh();
       });
     },
@@ -128,7 +134,7 @@ export function mountSaved({ win, controller, view, save, storage }) {
     const { session, finals } = restored;
     /** @type {Segment[]} */
     const segments = finals.map((f) => ({
-      text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words, estimated: f.estimated,
+      text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words, estimated: f.estimated, rough: f.rough,
     }));
     if (!controller.restore({ segments, endMs: session.durationMs, title: session.title })) {
       // Something is already on the page: the interrupted recording stays in the history only.

@@ -45,3 +45,29 @@ export function saveSettings(storage, settings) {
     if (storage) storage.setItem(STORAGE_KEY, JSON.stringify(settings));
   } catch { /* storage may be disabled: settings just are not remembered */ }
 }
+
+const FOLD_KEY = 'live-stt.settings-folded';
+
+/**
+ * Whether the settings panel is folded on a narrow screen. Folded unless the reader opened it last time: on a
+ * phone the transcript is what is watched, and the settings are chosen once.
+ * @param {Pick<Storage, 'getItem'> | null} storage
+ * @returns {boolean}
+ */
+export function loadFolded(storage) {
+  try {
+    return (storage ? storage.getItem(FOLD_KEY) : null) !== 'false';
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * @param {Pick<Storage, 'setItem'> | null} storage
+ * @param {boolean} folded
+ */
+export function saveFolded(storage, folded) {
+  try {
+    if (storage) storage.setItem(FOLD_KEY, String(folded));
+  } catch { /* storage may be disabled: the panel just starts folded next time */ }
+}

@@ -1,6 +1,7 @@
 // The page's DOM: the controls, and the PageView the run controller renders through (the transcript, the state
 // line, the level meter, the latency readout, messages). Nothing here touches the DOM until it is called.
 import { formatTime } from './format.js';
+import { ROUGH_EXPLANATION } from './rough.js';
 
 /** @typedef {import('./controller.js').PageView} PageView */
 /** @typedef {import('./controller.js').PageState} PageState */
@@ -72,10 +73,26 @@ export class TranscriptView {
     /** @type {HTMLParagraphElement | null} */
     this.interim = null;
     this.placeholder = root.querySelector('.placeholder');
+    // One explanation for every rough mark, opened from any of them (a banner per final would be noise).
+    this.roughNote = this.doc.getElementById('rough-note');
+    if (this.roughNote) this.roughNote.textContent = ROUGH_EXPLANATION;
+    root.addEventListener('click', (event) => {
+      const mark = event.target instanceof Element ? event.target.closest('.rough-mark') : null;
+      if (mark) this.toggleRoughNote();
+    });
+  }
+
+  /** Show or hide the explanation of the rough marks; every mark says whether it is open. @param {boolean} [open] */
+  toggleRoughNote(open) {
+    const note = this.roughNote;
+    if (!note) return;
+    note.hidden = open === undefined ? !note.hidden : !open;
+    for (const mark of this.root.querySelectorAll('.rough-mark')) mark.setAttribute('aria-expanded', String(!note.hidden));
   }
 
   clear() {
     this.root.replaceChildren(...(this.placeholder ? [this.placeholder] : []));
+    this.toggleRoughNote(false);
     this.interim = null;
     this.announcer.textContent = '';
   }
@@ -114,8 +131,9 @@ export class TranscriptView {
   }
 
   /**
-   * @param {{text: string, startMs: number | null, estimated?: boolean}} segment  startMs on the transcript's
-   *   clock; `estimated` when the provider gives no times and the client guessed them from arrival (Wiro)
+   * @param {{text: string, startMs: number | null, estimated?: boolean, rough?: boolean}} segment  startMs on the
+   *   transcript's clock; `estimated` when the provider gives no times and the client guessed them from arrival
+   *   (Wiro); `rough` when the engine gave it without its better pass (a quiet mark that explains itself)
    * @param {number | null} [approxStartMs]  shown with "≈" when the provider gives no times (Wiro)
    */
   addFinal(segment, approxStartMs = null) {
@@ -140,6 +158,18 @@ export class TranscriptView {
     span.className = 'text';
     span.textContent = segment.text;
     p.append(span);
+    if (segment.rough) {
+      p.classList.add('rough');
+      const mark = this.doc.createElement('button');
+      mark.type = 'button';
+      mark.className = 'rough-mark';
+      mark.textContent = 'rough';
+      // Read as "rough, button": what it opens says why.
+      mark.setAttribute('aria-controls', 'rough-note');
+      mark.setAttribute('aria-expanded', String(Boolean(this.roughNote && !this.roughNote.hidden)));
+      mark.title = 'These words may be less accurate: why?';
+      p.append(' ', mark);
+    }
     this.root.append(p);
     // Only finals are announced: interims would make a screen reader chatter.
     const line = this.doc.createElement('p');
@@ -207,12 +237,25 @@ export function showProviderStatus(list, providers) {
     li.dataset.configured = String(p.configured);
     const name = doc.createElement('strong');
     name.textContent = p.label;
-    const what = p.configured
-      ? (p.offline ? 'ready, runs on this machine' : 'ready')
-      : `not configured: set ${p.missing.join(', ') || 'its settings'}${p.detail ? ` (${p.detail})` : ''}`;
-    li.append(name, ` — ${what}`);
+    li.append(name, ` — ${providerLine(p)}`);
     return li;
   }));
+}
+
+/**
+ * What the engine list says of one engine, each thing once: the server's detail for an unconfigured engine usually
+ * restates the variables to set ("Set TRUEBAR_USERNAME and TRUEBAR_PASSWORD on the server."), so it is added only
+ * when it names none of them.
+ * @param {{configured: boolean, missing: string[], detail?: string, offline?: boolean}} p
+ * @returns {string}
+ */
+export function providerLine(p) {
+  if (p.configured) return p.offline ? 'ready, runs on this machine' : 'ready';
+  const names = p.missing.length > 1 ? `${p.missing.slice(0, -1).join(', ')} and ${p.missing.at(-1)}` : p.missing[0];
+  const what = names ? `not configured: set ${names} on the server` : 'not configured';
+  const detail = (p.detail ?? '').trim().replace(/\.$/, '');
+  const restates = p.missing.some((m) => detail.includes(m));
+  return detail && !restates ? `${what} (${detail})` : what;
 }
 
 /**
@@ -224,7 +267,12 @@ export function showProviderStatus(list, providers) {
 export function createView(doc, controls) {
   const $ = (/** @type {string} */ id) => byId(doc, id);
   const transcript = new TranscriptView($('transcript'), $('announcer'));
+  const idlePlaceholder = transcript.placeholder?.textContent ?? '';
   const setRunning = (/** @type {boolean} */ running) => {
+    // "Press Start" under a running recording reads as if nothing had started.
+    if (transcript.placeholder) {
+      transcript.placeholder.textContent = running ? 'Listening: the words appear here as they are recognised.' : idlePlaceholder;
+    }
     controls.start.disabled = running;
     controls.stop.disabled = !running;
     controls.cancel.disabled = !running;
@@ -284,6 +332,11 @@ export function createView(doc, controls) {
     showLatency(stats) {
       showMetric($('latency-first'), stats.firstInterim);
       showMetric($('latency-final'), stats.finalLag);
+    },
+    showWaiting(message) {
+      const el = $('waiting');
+      el.textContent = message;
+      el.hidden = !message;
     },
     showCost(usd) {
       const el = $('cost');

@@ -38,7 +38,7 @@ export function summarise(s) {
  */
 export function exportSaved(format, session, finals, exportedAt = new Date().toISOString()) {
   const segments = finals.map((f) => ({
-    text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words, estimated: f.estimated,
+    text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words, estimated: f.estimated, rough: f.rough,
   }));
   return exportAs(format, segments, {
     title: session.title,
@@ -240,6 +240,15 @@ export class HistoryPanel {
       span.className = 'text';
       span.textContent = f.text;
       p.append(span);
+      if (f.rough) {
+        // Read-only here: the mark with its explanation as a tooltip (the live page has the full note).
+        p.classList.add('rough');
+        const mark = this.doc.createElement('span');
+        mark.className = 'rough-mark';
+        mark.textContent = 'rough';
+        mark.title = 'Written by the quick first listen: a word or two may be wrong.';
+        p.append(' ', mark);
+      }
       return p;
     }));
     for (const button of this.view.querySelectorAll('button[data-history-format]')) {
@@ -247,7 +256,10 @@ export class HistoryPanel {
     }
     this.view.hidden = false;
     this.render();
-    this.viewTitle.focus();
+    // Brought into view as a whole where it fits (else from its top): focus alone scrolls only as far as the
+    // title, leaving the transcript it opened below the fold.
+    this.view.scrollIntoView({ block: 'nearest' });
+    this.viewTitle.focus({ preventScroll: true });
   }
 
   close() {

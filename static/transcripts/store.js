@@ -38,6 +38,7 @@ export const PREVIEW_CHARS = 120;
  * @property {number|null} endMs
  * @property {StoredWord[]} words
  * @property {boolean} estimated
+ * @property {boolean} [rough]  given without the engine's better pass (an optional field: no schema change)
  */
 
 /** @typedef {'recording'|'stopped'|'interrupted'} SessionState */
@@ -82,7 +83,7 @@ export const PREVIEW_CHARS = 120;
 
 /**
  * A final as the page holds it.
- * @typedef {{text: string, startMs: number|null, endMs: number|null, words?: StoredWord[], estimated?: boolean}} FinalInput
+ * @typedef {{text: string, startMs: number|null, endMs: number|null, words?: StoredWord[], estimated?: boolean, rough?: boolean}} FinalInput
  */
 
 /** @typedef {(db: IDBDatabase, tx: IDBTransaction) => void} Migration */
@@ -246,6 +247,7 @@ export function parseFinal(raw) {
       endMs: raw.endMs,
       words: raw.words.map((w) => ({ text: w.text, startMs: w.startMs, endMs: w.endMs })),
       estimated: raw.estimated === true,
+      ...(raw.rough === true ? { rough: true } : {}),
     },
   };
 }
@@ -521,6 +523,7 @@ export class TranscriptStore {
         endMs: isNumber(final.endMs) ? final.endMs : null,
         words: (final.words ?? []).filter(isWord).map((w) => ({ text: w.text, startMs: w.startMs, endMs: w.endMs })),
         estimated: final.estimated === true,
+        ...(final.rough === true ? { rough: true } : {}),
       };
       await settle(tx.objectStore(FINALS).add(record));
       const before = sizeOf(session);

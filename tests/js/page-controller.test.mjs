@@ -70,7 +70,7 @@ test('the state line follows the session alone: a reconnect is not overwritten b
   assert.deepEqual(rec.states(), [
     'starting', 'connecting', 'streaming: Truebar',
     'reconnecting: attempt 1; 0.1 s of audio held',
-    'streaming: Truebar', 'finishing', 'idle',
+    'streaming: Truebar', 'finishing: waiting for the last words from Truebar (0 s, at most 10 s)', 'idle',
   ]);
   assert.deepEqual(rec.of('setRunning'), [[true], [false]]);
   assert.equal(controller.running, false);
@@ -192,7 +192,16 @@ test('pageStatus covers every session state', () => {
   assert.deepEqual(pageStatus('starting', {}, run), { state: 'starting', detail: 'decoding a.wav' });
   assert.deepEqual(pageStatus('reconnecting', { attempt: 3, delayMs: 4000, bufferedMs: 2500 }, run),
     { state: 'reconnecting', detail: 'attempt 3 in 4 s; 2.5 s of audio held' });
-  assert.deepEqual(pageStatus('stopping', {}, run), { state: 'finishing' });
+  const mic = { mode: 'mic', label: 'Offline engine', engineLabel: 'Offline engine' };
+  // A quick start says nothing more; a slow one says what it waits for and for how long.
+  assert.deepEqual(pageStatus('starting', {}, mic, { elapsedMs: 400 }), { state: 'starting', detail: undefined });
+  assert.deepEqual(pageStatus('starting', {}, mic, { elapsedMs: 2400 }),
+    { state: 'starting', detail: 'opening the microphone, 2 s' });
+  assert.deepEqual(pageStatus('connecting', {}, mic, { elapsedMs: 3500 }),
+    { state: 'connecting', detail: 'waiting for Offline engine to get ready, 3 s' });
+  // Stop always says what it waits for and the most it will wait.
+  assert.deepEqual(pageStatus('stopping', {}, mic, { elapsedMs: 4200, finishMaxMs: 10000 }),
+    { state: 'finishing', detail: 'waiting for the last words from Offline engine (4 s, at most 10 s)' });
   for (const s of ['stopped', 'cancelled', 'idle']) assert.equal(pageStatus(s, {}, run).state, 'idle');
   assert.equal(pageStatus('error', {}, run).state, 'error');
 });
@@ -308,4 +317,38 @@ test('an empty final (silence) closes the interim but adds no line and no latenc
   assert.deepEqual(controller.segments, []);
   assert.equal(run.latency.stats().finalLag.count, 0);
   controller.cancel();
+});
+
+test('a slow start and a long Stop count their seconds; audio with no words back says they are on their way', async () => {
+  const w = world();
+  let clock = 0;
+  const { controller, rec, src } = setup(w, { now: () => clock });
+  const running = controller.start(request);
+  for (let i = 0; i < 5; i++) await tick();
+  clock = 2500;
+  controller.renderState();
+  assert.match(rec.states().at(-1), /^connecting: waiting for Truebar to get ready, 2 s$/);
+  ready(w.Sock.instances[0]);
+  await running;
+  // Sound, and nothing back for NOTHING_BACK_MS: said once words are late, cleared when they come.
+  const loud = { rms: 0.1, peak: 0.3, silent: false };
+  controller.onLevel(controller.run, loud);
+  clock += 1000;
+  controller.onLevel(controller.run, loud);
+  assert.deepEqual(rec.of('showWaiting').filter((a) => a[0]), []);
+  clock += 600;
+  controller.onLevel(controller.run, loud);
+  assert.match(rec.of('showWaiting').at(-1)[0], /Hearing you: audio is reaching Truebar; the first words are on their way/);
+  src.onFrame(frame());
+  w.Sock.instances[0].push({ type: 'TEXT_SEGMENT', textSegment: { isFinal: false, tokens: [{ text: 'hello' }] } });
+  await tick();
+  assert.equal(rec.of('showWaiting').at(-1)[0], '');
+  const stopping = controller.stop();
+  await tick();
+  clock += 3000;
+  controller.renderState();
+  assert.equal(rec.states().at(-1), 'finishing: waiting for the last words from Truebar (3 s, at most 10 s)');
+  w.Sock.instances[0].push({ type: 'STATUS', status: 'FINISHED' });
+  await stopping;
+  assert.equal(controller.waitTimer, null, 'the timer stops with the run');
 });
