@@ -62,6 +62,11 @@ CLOSE_TRY_AGAIN = 1013
 PUNCTUATOR_TAG = "NEMO_PUNCTUATOR:en-US:*:*"
 # Audio received but not decoded yet, at most: a recognizer this far behind the client is stuck, not slow.
 MAX_BACKLOG_MS = 60_000
+# Audio decoded in one call when the recognizer is behind. Larger calls cost fewer partial looks, but the two-pass
+# engine decides between calls whether a pause ended a sentence: decoding seconds at once merged sentences 1 s apart
+# into one Whisper window. 250 ms is the largest frame the stream property suite (tests/test_stream_properties.py)
+# covers.
+MAX_FEED_MS = 250
 _ids = itertools.count(1)
 
 
@@ -159,8 +164,8 @@ class TruebarStream:
         # The socket is read on while the recognizer decodes: uvicorn stops reading a connection until the app takes
         # its next message, so a handler that waited for each frame's decoding stopped answering pings, and the
         # client's keepalive closed sessions the engine was only slow on (issue 16: 3 of 8 under load). Frames wait
-        # here; the feeder decodes all that has arrived in one call, so a recognizer that falls behind catches up
-        # with fewer, larger feeds (fewer interims, the same audio).
+        # here; the feeder decodes what has arrived in calls of up to MAX_FEED_MS, so a recognizer that falls behind
+        # catches up with fewer, larger feeds (fewer interims, the same audio).
         self._backlog = bytearray()
         self._backlog_ready = asyncio.Event()
         self._draining = False
@@ -285,8 +290,9 @@ class TruebarStream:
                 await self._backlog_ready.wait()
                 self._backlog_ready.clear()
                 while self._backlog:
-                    chunk = bytes(self._backlog)
-                    self._backlog.clear()
+                    take = min(len(self._backlog), MAX_FEED_MS * BYTES_PER_MS)
+                    chunk = bytes(self._backlog[:take])
+                    del self._backlog[:take]
                     async with self._emitting:
                         hypotheses = await session.feed(chunk)
                         # Shielded: stopping the feeder (a failure, a closed socket) may cut a decode short, which
