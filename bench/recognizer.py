@@ -14,11 +14,12 @@ import asyncio
 import os
 import statistics
 import time
+from dataclasses import replace
 from typing import Any
 
 from bench.speech import CLEAN_16K as CLIPS_16K
 from bench.speech import TRANSCRIPTS, load_clip, reference, word_errors
-from server.engine.sphinx import PocketsphinxRecognizer
+from server.engine.sphinx import DecoderConfig, PocketsphinxRecognizer
 from server.engine.types import BYTES_PER_MS
 from server.transcript import Hypothesis
 
@@ -28,11 +29,13 @@ CHUNK = 3200  # 100 ms
 def finals_text(hyps: list[Hypothesis]) -> str:
     return " ".join(h.text for h in hyps if h.is_final and h.words)
 
-CONFIGS: dict[str, dict[str, Any]] = {
-    "default (window 0.3 s, no rescoring)": {},
-    "fwdflat + bestpath": {"fwdflat": True, "bestpath": True},
-    "window 0.5 s": {"vad_window_s": 0.5},
-    "no preroll": {"preroll_ms": 0},
+
+DEFAULT = DecoderConfig()
+CONFIGS: dict[str, DecoderConfig] = {
+    "default (window 0.3 s, no rescoring)": DEFAULT,
+    "fwdflat + bestpath": replace(DEFAULT, fwdflat=True, bestpath=True),
+    "window 0.5 s": replace(DEFAULT, vad_window_s=0.5),
+    "no preroll": replace(DEFAULT, preroll_ms=0),
 }
 
 
@@ -84,8 +87,8 @@ async def wer_table() -> list[str]:
         "finish() latency, median |",
         "|---|---|---|---|---|---|---|",
     ]
-    for label, options in CONFIGS.items():
-        rec = PocketsphinxRecognizer(mode="thread", workers=1, **options)
+    for label, decoder in CONFIGS.items():
+        rec = PocketsphinxRecognizer(decoder, mode="thread", workers=1)
         await rec.warm_up()
         per = {name: await decode(rec, name) for name in CLIPS_16K}
         await rec.aclose()
@@ -110,14 +113,14 @@ async def first_utterance() -> list[str]:
     """Each clip as the very first utterance of a fresh recognizer, with and without keeping decoders warm, and
     as the second session of a warm one (decoded after a clip of the other voice)."""
     rows = []
-    for label, options, warm_first in (
-        ("cold decoder, nothing carried (keep_warm=False)", {"keep_warm": False}, False),
-        ("cold decoder, first utterance decoded twice (default)", {}, False),
-        ("decoder reused after another clip (default)", {}, True),
+    for label, decoder, warm_first in (
+        ("cold decoder, nothing carried (keep_warm=False)", replace(DEFAULT, keep_warm=False), False),
+        ("cold decoder, first utterance decoded twice (default)", DEFAULT, False),
+        ("decoder reused after another clip (default)", DEFAULT, True),
     ):
         errors = words = 0
         for i, name in enumerate(CLIPS_16K):
-            rec = PocketsphinxRecognizer(mode="thread", workers=1, **options)
+            rec = PocketsphinxRecognizer(decoder, mode="thread", workers=1)
             if warm_first:
                 await decode(rec, CLIPS_16K[(i + len(CLIPS_16K) // 2) % len(CLIPS_16K)])
             r = await decode(rec, name)

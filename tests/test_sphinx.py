@@ -46,7 +46,7 @@ def test_spoken_word() -> None:
 
 
 def test_load_recognizer_builds_it() -> None:
-    recognizer = PocketsphinxRecognizer(max_sessions=2, vad_window_s=0.5)
+    recognizer = PocketsphinxRecognizer(DecoderConfig(vad_window_s=0.5), max_sessions=2)
     assert isinstance(recognizer, PocketsphinxRecognizer)
     assert (recognizer.max_sessions, recognizer.config.vad_window_s) == (2, 0.5)
 
@@ -196,7 +196,7 @@ async def test_max_sessions_bound() -> None:
 
 
 async def test_grammar_recognizes_a_command() -> None:
-    recognizer = PocketsphinxRecognizer(mode="thread", jsgf=str(GRAMMAR))
+    recognizer = PocketsphinxRecognizer(DecoderConfig(jsgf=str(GRAMMAR)), mode="thread")
     try:
         hyps = await transcribe(recognizer, load_clip("slt-command-16k.wav"))
     finally:

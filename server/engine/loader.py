@@ -20,25 +20,14 @@ def model_cache(config: EngineConfig) -> Path:
 def load_fast_pass(
     config: EngineConfig, *, mode: Literal["process", "thread"] = "process", workers: int | None = None
 ) -> PocketsphinxRecognizer:
-    """pocketsphinx as the engine runs it: rescoring and the endpointer as the mode wants (alone or beside Whisper).
-    `mode`/`workers` choose where it decodes: worker processes for the app; one thread for measurements."""
-    from server.engine.sphinx import PocketsphinxRecognizer
+    """pocketsphinx as the engine runs it: the decoder settings from `DecoderConfig.from_engine` (rescoring, the
+    endpointer and the search as the mode wants, alone or beside Whisper). `mode`/`workers` choose where it decodes:
+    worker processes for the app; one thread for measurements."""
+    from server.engine.sphinx import DecoderConfig, PocketsphinxRecognizer
 
-    rescore = not config.whisper or config.rescoring_with_whisper
-    endpointer = config.endpointer()
     return PocketsphinxRecognizer(
-        hmm=config.hmm,
-        lm=config.lm,
-        dict=config.dictionary,
-        jsgf=config.jsgf,
-        vad_window_s=endpointer.window_s,
-        fwdflat=config.fwdflat and rescore,
-        bestpath=config.bestpath and rescore,
+        DecoderConfig.from_engine(config),
         max_sessions=config.max_sessions,
-        partial_every_ms=config.partial_every_ms,
-        vad_mode=endpointer.vad_mode,
-        vad_ratio=endpointer.ratio,
-        search=config.search(),
         mode=mode,
         workers=workers if workers is not None else config.fast_workers,
     )

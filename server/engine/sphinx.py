@@ -44,21 +44,53 @@ _ENDPOINTER = SENTENCES
 
 @dataclass(frozen=True)
 class DecoderConfig:
-    """What a worker needs to build decoders and endpointers. Empty paths mean the model in the wheel."""
+    """The fast pass's decoder and endpointer settings: what each worker needs to build them. The defaults are the
+    fast pass alone (`from_engine(EngineConfig(whisper=False))`); `from_engine` is how the engine sets them."""
 
+    # Paths; empty means the model shipped in the wheel. `jsgf`, a grammar, replaces the language model `lm`.
     hmm: str = ""
     lm: str = ""
     dictionary: str = ""
     jsgf: str = ""
+    # The Endpointer (30 ms frames): `vad_window_s` seconds of audio it decides on (the shortest pause that ends an
+    # utterance, and how late a final comes), of which `vad_ratio` must be speech to start an utterance (and that
+    # much non-speech to end one), and the voice activity detector's aggressiveness `vad_mode`, 0 to 3.
     vad_window_s: float = _ENDPOINTER.window_s
     vad_ratio: float = _ENDPOINTER.ratio
     vad_mode: int = _ENDPOINTER.vad_mode
+    # Rescoring passes at the end of each utterance (better finals, later).
     fwdflat: bool = _DEFAULTS.fwdflat
     bestpath: bool = _DEFAULTS.bestpath
+    # Milliseconds of audio before the Endpointer's speech start fed to the decoder, so first words keep their onset.
     preroll_ms: int = PREROLL_MS
+    # Pool decoders and carry the cepstral mean to fresh ones (False: every session starts cold; for measurements).
     keep_warm: bool = True
+    # Milliseconds of audio between looks at the partial text (an interim goes out when it changed), while a worker
+    # runs at most two streams; more thin the looks out (`_Engine.partial_every_ms`).
     partial_every_ms: int = _DEFAULTS.partial_every_ms
+    # How hard pocketsphinx prunes its search.
     search: Search = FULL_SEARCH
+
+    @classmethod
+    def from_engine(cls, config: EngineConfig) -> DecoderConfig:
+        """The fast pass as the engine runs it, alone or beside Whisper: the mode's endpointer and search
+        (`config.endpointer()`, `config.search()`), and rescoring beside Whisper only with `rescoring_with_whisper`
+        (there it would only polish the endpoint interim and a fallback final, and delay them)."""
+        rescore = not config.whisper or config.rescoring_with_whisper
+        endpointer = config.endpointer()
+        return cls(
+            hmm=config.hmm,
+            lm=config.lm,
+            dictionary=config.dictionary,
+            jsgf=config.jsgf,
+            vad_window_s=endpointer.window_s,
+            vad_ratio=endpointer.ratio,
+            vad_mode=endpointer.vad_mode,
+            fwdflat=config.fwdflat and rescore,
+            bestpath=config.bestpath and rescore,
+            partial_every_ms=config.partial_every_ms,
+            search=config.search(),
+        )
 
     def decoder_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -372,55 +404,27 @@ class _Worker:
 class PocketsphinxRecognizer:
     """pocketsphinx behind the Recognizer interface.
 
-    Options: `hmm`, `lm`, `dict`, `jsgf` (paths; empty means the model shipped in the wheel; `jsgf` replaces the
-    language model with a grammar), `vad_window_s` (seconds of audio the Endpointer decides on: the shortest pause
-    that ends an utterance, and how late a final comes), `fwdflat` and `bestpath` (rescoring passes at the end of
-    each utterance), `search` (how hard it prunes), `max_sessions` (more concurrent sessions raise
-    RecognizerBusy), `workers` (decoding processes or threads; default the number of cores), `mode` ("process" or
-    "thread").
+    `decoder` holds the decoder and endpointer settings (DecoderConfig; its defaults are the fast pass alone, and
+    `DecoderConfig.from_engine` gives the engine's). The pool's own options: `max_sessions` (more concurrent
+    sessions raise RecognizerBusy; each holds a decoder and its copy of the model), `workers` (decoding processes or
+    threads; default the number of cores, at most `max_sessions`), `mode` ("process" or "thread").
     """
 
     name = "pocketsphinx"
 
     def __init__(
         self,
+        decoder: DecoderConfig = DecoderConfig(),
         *,
-        hmm: str | None = None,
-        lm: str | None = None,
-        dict: str | None = None,  # pocketsphinx's own name for the pronunciation dictionary
-        jsgf: str | None = None,
-        vad_window_s: float = _ENDPOINTER.window_s,
-        fwdflat: bool = _DEFAULTS.fwdflat,
-        bestpath: bool = _DEFAULTS.bestpath,
         max_sessions: int = _DEFAULTS.max_sessions,
         workers: int | None = None,
         mode: Literal["process", "thread"] = "process",
-        preroll_ms: int = PREROLL_MS,
-        keep_warm: bool = True,
-        partial_every_ms: int = _DEFAULTS.partial_every_ms,
-        vad_mode: int = _ENDPOINTER.vad_mode,
-        vad_ratio: float = _ENDPOINTER.ratio,
-        search: Search = FULL_SEARCH,
     ) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
         if mode not in ("process", "thread"):
             raise ValueError(f"unknown mode {mode!r}: choose process or thread")
-        self.config = DecoderConfig(
-            hmm=hmm or "",
-            lm=lm or "",
-            dictionary=dict or "",
-            jsgf=jsgf or "",
-            vad_window_s=vad_window_s,
-            fwdflat=fwdflat,
-            bestpath=bestpath,
-            preroll_ms=preroll_ms,
-            keep_warm=keep_warm,
-            partial_every_ms=partial_every_ms,
-            vad_mode=vad_mode,
-            vad_ratio=vad_ratio,
-            search=search,
-        )
+        self.config = decoder
         self.max_sessions = max_sessions
         self.workers = max(1, min(workers or os.cpu_count() or 1, max_sessions))
         self.mode = mode
