@@ -99,7 +99,7 @@ export function mountSaved({ win, controller, view, save, storage }) {
         hideBanner();
         keeper.detach();
       }
-      keeper.startRun({ title: controller.title, engine: run.session.options.provider });
+      keeper.startRun({ title: controller.title, engine: run.session.provider });
       panel.render();
     },
     onFinal(segment, run) {

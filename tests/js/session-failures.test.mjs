@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 
 import { CaptureError } from '../../static/audio/capture.js';
 import { Session } from '../../static/session.js';
+import { internals } from '../../static/session-internals.js';
 import { FakeTimers } from './support/fakes.mjs';
 import { deferred, frame, ready, sleep, source, tick, world } from './support/session-fakes.mjs';
 
@@ -180,7 +181,7 @@ test('a half-open socket (nothing received, bufferedAmount growing) is detected 
   assert.equal(w.Sock.instances.length, 2, 'a new connection is opened');
   const reconnecting = ofType(events, 'reconnecting')[0];
   assert.match(reconnecting.reason, /stopped responding/);
-  assert.ok(s.buffer.droppedSamples === 0, 'detected before the replay buffer had to drop anything');
+  assert.ok(internals.get(s).buffer().droppedSamples === 0, 'detected before the replay buffer had to drop anything');
   s.cancel();
 });
 
