@@ -16,11 +16,13 @@
 import { startCapture } from './audio/capture.js';
 import { ApiError, appGrants, isRetryable } from './grants.js';
 import { capabilitiesFor, createClient } from './providers/client.js';
-import { OffsetClock, ReplayBuffer, backoffDelay } from './replay.js';
+import { ReplayAccounting } from './replay-accounting.js';
+import { backoffDelay } from './replay.js';
 import { StateMachine } from './session-state.js';
 import { internals } from './session-internals.js';
 
 export { ApiError, appGrants } from './grants.js';
+export { stripOverlap } from './replay-accounting.js';
 
 /** @typedef {import('./providers/client.js').Grant} Grant */
 /** @typedef {import('./providers/client.js').ProviderEvent} ProviderEvent */
@@ -130,41 +132,12 @@ export class SessionError extends Error {
   }
 }
 
-// A provider without timestamps (Wiro) gives no audio position for its text: keep this much extra audio before
-// the estimated end of the last final, so a replay repeats a little rather than loses words; the repeat is then
-// cut from the new session's first utterance where it matches the end of what was already final.
-const UNTIMED_COMMIT_MARGIN_MS = 2000;
-const OVERLAP_MIN_WORDS = 2;
-// While disconnected, loss grows with every frame the replay buffer pushes out: it is announced when it starts and
-// then only when it has grown this much more (the exact figure follows with the reconnect or the end), so the
-// page's live region is not read out several times a second.
-const DROP_REPORT_STEP_MS = 5000;
 const DEFAULT_STOP_TIMEOUT_MS = 30000;
 
 /** @param {unknown} err @returns {string | undefined} the code a CaptureError or ApiError carries */
 function codeOf(err) {
   const code = err && typeof err === 'object' && 'code' in err ? err.code : undefined;
   return typeof code === 'string' && code ? code : undefined;
-}
-
-/** @param {string} word */
-const plain = (word) => word.toLowerCase().replace(/[^\p{L}\p{N}']/gu, '');
-
-/**
- * Drop the words at the start of `text` that repeat the end of `tail` (at least OVERLAP_MIN_WORDS of them).
- * @param {string[]} tail  the last final words before a reconnect
- * @param {string} text
- */
-export function stripOverlap(tail, text) {
-  const words = text.split(/\s+/).filter(Boolean);
-  const a = tail.map(plain);
-  const b = words.map(plain);
-  for (let k = Math.min(a.length, b.length); k >= OVERLAP_MIN_WORDS; k--) {
-    let same = true;
-    for (let i = 0; i < k && same; i++) same = a[a.length - k + i] === b[i];
-    if (same) return words.slice(k).join(' ');
-  }
-  return words.join(' ');
 }
 
 export class Session {
@@ -188,22 +161,14 @@ export class Session {
   #client = null;
   /** @type {Client | null} a reconnect attempt's client, until it is ready */
   #attempt = null;
-  /** @type {ReplayBuffer | null} */
-  #buffer = null;
-  #clock = new OffsetClock();
+  /** @type {ReplayAccounting | null} the audio held for a replay, what is lost, the recording's clock */
+  #replay = null;
   #reconnects = 0;
   /** @type {Set<Grant>} grants whose upstream resources are released */
   #endedGrants = new Set();
   /** @type {Set<AbortController>} grant requests under way, aborted by cancel() */
   #grantRequests = new Set();
   #maxReconnects = 8;
-  /** Audio reported lost before the current disconnect (ms). */
-  #lostBeforeMs = 0;
-  /** Audio known lost so far (ms), whether or not announced yet. */
-  #reportedDroppedMs = 0;
-  /** The figure the last `dropped` event carried, and the one it carried when the current outage began. */
-  #announcedDroppedMs = 0;
-  #outageAnnouncedMs = 0;
   /** @type {{capture: CaptureLike, time: number} | null} the source's clock when this session started */
   #clockStart = null;
   /** @type {StateDetail | null} the microphone is gone for good: the stop under way ends in this error */
@@ -213,16 +178,10 @@ export class Session {
   /** @type {(() => void) | null} cuts the backoff wait short (Stop or Cancel during a reconnect) */
   #wake = null;
   #startedAt = 0;
-  /** @type {string[]} the last final words, for cutting a replay's repeat */
-  #finalTail = [];
-  /** @type {string[] | null} set after a reconnect that may repeat words, until its first final */
-  #overlapTail = null;
   /** Each opened source gets a number; interruptions from any but the current one are stale. */
   #sourceGeneration = 0;
   /** @type {Promise<void>} microphone recoveries, one after another */
   #recovery = Promise.resolve();
-  /** @type {number | null} when (options.now) a source was first held back with no final since */
-  #heldSince = null;
   /** @type {Promise<void> | null} the one stop() */
   #stopping = null;
   #started = false;
@@ -250,7 +209,7 @@ export class Session {
       else signal.addEventListener('abort', () => this.cancel(), { once: true });
     }
     internals.set(this, {
-      buffer: () => this.#buffer,
+      buffer: () => (this.#replay ? this.#replay.buffer : null),
       capture: () => this.#capture,
       client: () => this.#client,
       canSend: () => this.#canSend(),
@@ -315,7 +274,7 @@ export class Session {
 
   /** The audio clock: ms of audio captured so far, at the provider's rate. */
   get audioMs() {
-    return this.#buffer ? Math.round(this.#buffer.totalMs) : 0;
+    return this.#replay ? this.#replay.audioMs : 0;
   }
 
   /**
@@ -345,7 +304,11 @@ export class Session {
     }
     try {
       this.#capabilities = capabilitiesFor(grant);
-      this.#buffer = new ReplayBuffer({ sampleRate: grant.sample_rate, maxMs: this.#options.maxReplayMs ?? 30000 });
+      this.#replay = new ReplayAccounting({
+        sampleRate: grant.sample_rate,
+        maxMs: this.#options.maxReplayMs ?? 30000,
+        stallMs: this.#options.backpressureStallMs ?? 15000,
+      });
       this.#client = this.#makeClient(grant);
     } catch (err) {
       this.#fail(err);
@@ -429,29 +392,19 @@ export class Session {
    * frame would push audio no final covers out of the replay buffer (it could not be sent again after a drop).
    */
   #canSend() {
-    const buffer = this.#buffer;
+    const replay = this.#replay;
     const grant = this.#grant;
     if (this.#machine.is('stopping')) return true;
-    if (!this.#machine.is('streaming') || this.#reconnecting || !buffer || !grant) return false;
-    const frameMs = (grant.frame_samples * 1000) / grant.sample_rate;
-    if (buffer.pendingMs + frameMs <= buffer.maxMs) {
-      this.#heldSince = null;
-      return true;
-    }
-    const now = (this.#options.now ?? Date.now)();
-    this.#heldSince ??= now;
-    return now - this.#heldSince >= (this.#options.backpressureStallMs ?? 15000);
+    if (!this.#machine.is('streaming') || this.#reconnecting || !replay || !grant) return false;
+    return replay.roomFor((grant.frame_samples * 1000) / grant.sample_rate, (this.#options.now ?? Date.now)());
   }
 
   /** @param {Int16Array} pcm */
   #onFrame(pcm) {
-    if (this.#machine.final || !this.#buffer) return;
-    this.#buffer.push(pcm);
-    if (this.#reconnecting) {
-      this.#reportDrops(true);
-    } else if (this.#client) {
-      this.#client.sendAudio(pcm);
-    }
+    if (this.#machine.final || !this.#replay) return;
+    // While reconnecting, live frames only go to the buffer: the replay keeps their order.
+    this.#emitAll(this.#replay.push(pcm, this.#reconnecting !== null));
+    if (!this.#reconnecting && this.#client) this.#client.sendAudio(pcm);
   }
 
   /** @param {Grant} grant @returns {Client} */
@@ -495,36 +448,20 @@ export class Session {
         this.#emit(event);
         return;
       case 'final': {
-        const shifted = this.#clock.shiftEvent(event);
-        if (this.#overlapTail && shifted.text) {
-          shifted.text = stripOverlap(this.#overlapTail, shifted.text);
-          this.#overlapTail = null;
-        }
-        this.#commitFinal(shifted);
-        this.#finalTail = [...this.#finalTail, ...shifted.text.split(/\s+/).filter(Boolean)].slice(-40);
-        this.#emit(shifted);
+        if (!this.#replay) return;
+        const timed = this.#capabilities ? this.#capabilities.timedWords : true;
+        this.#emit(this.#replay.final(event, timed));
         return;
       }
-      case 'partial': {
-        const shifted = this.#clock.shiftEvent(event);
-        if (this.#overlapTail) shifted.text = stripOverlap(this.#overlapTail, shifted.text);
-        this.#emit(shifted);
+      case 'partial':
+        if (this.#replay) this.#emit(this.#replay.partial(event));
         return;
-      }
       case 'warning':
         this.#emit({ ...event, code: 'provider_warning' });
         return;
       default:
         this.#emit(event);
     }
-  }
-
-  /** @param {{endMs: number | null}} final */
-  #commitFinal(final) {
-    if (!this.#buffer || final.endMs === null || final.endMs === undefined) return;
-    const timed = this.#capabilities ? this.#capabilities.timedWords : true;
-    this.#buffer.commit(timed ? final.endMs : final.endMs - UNTIMED_COMMIT_MARGIN_MS);
-    this.#heldSince = null;
   }
 
   /** @param {SessionEvent} event  nothing reaches the page once the session is over (a client's `closed` after
@@ -536,27 +473,9 @@ export class Session {
     this.#dispatch(event.type, stamped);
   }
 
-  /**
-   * Report the audio lost so far, when it grew.
-   * @param {boolean} [ongoing]  called per frame during an outage: announce the start of a loss, then only steps
-   */
-  #reportDrops(ongoing = false) {
-    if (!this.#buffer) return;
-    this.#announceLoss(Math.round(this.#lostBeforeMs + this.#buffer.gapMs), ongoing);
-  }
-
-  /**
-   * @param {number} dropped  audio lost so far (ms)
-   * @param {boolean} ongoing
-   */
-  #announceLoss(dropped, ongoing) {
-    if (dropped > this.#reportedDroppedMs) this.#reportedDroppedMs = dropped;
-    const grown = this.#reportedDroppedMs - this.#announcedDroppedMs;
-    if (grown <= 0) return;
-    const firstOfOutage = this.#announcedDroppedMs === this.#outageAnnouncedMs;
-    if (ongoing && !firstOfOutage && grown < DROP_REPORT_STEP_MS) return;
-    this.#announcedDroppedMs = this.#reportedDroppedMs;
-    this.#emit({ type: 'dropped', droppedMs: this.#reportedDroppedMs });
+  /** @param {import('./replay-accounting.js').DroppedEvent[]} events */
+  #emitAll(events) {
+    for (const event of events) this.#emit(event);
   }
 
   /**
@@ -564,8 +483,8 @@ export class Session {
    * Said before the end, since nothing reaches the page after it.
    */
   #reportTerminalLoss() {
-    if (!this.#buffer || this.#machine.final) return;
-    this.#announceLoss(Math.round(this.#lostBeforeMs + this.#buffer.gapMs + this.#buffer.pendingMs), false);
+    if (!this.#replay || this.#machine.final) return;
+    this.#emitAll(this.#replay.terminalLoss());
   }
 
   /** @param {unknown} err  the session is over: state `error`, everything released */
@@ -587,9 +506,8 @@ export class Session {
     if (this.#reconnecting || this.#machine.final) return;
     const old = this.#client;
     this.#client = null;
-    this.#outageAnnouncedMs = this.#announcedDroppedMs;
     // What no final covered and the buffer could not keep is lost from here on: say so now.
-    this.#reportDrops();
+    if (this.#replay) this.#emitAll(this.#replay.beginOutage());
     this.#reconnecting = this.#reconnectLoop(reason, old).finally(() => { this.#reconnecting = null; });
     this.#reconnecting.catch(() => {});
   }
@@ -637,21 +555,14 @@ export class Session {
         }
         this.#client = client;
         // Live frames went to the buffer until now: the replay keeps their order.
-        const buffer = /** @type {ReplayBuffer} */ (this.#buffer);
-        this.#reportDrops();
-        const held = buffer.replay();
-        const offsetMs = held.length ? held[0].startMs : this.audioMs;
-        this.#clock.startSession(offsetMs);
-        if (this.#capabilities.replayRepeats && held.length) this.#overlapTail = [...this.#finalTail];
-        for (const frame of held) client.sendAudio(frame.samples);
-        buffer.markReplayed();
-        // The stall escape is for a session that had its chance to give a final: this one has not had any yet.
-        this.#heldSince = null;
-        this.#lostBeforeMs = this.#reportedDroppedMs;
+        const replay = /** @type {ReplayAccounting} */ (this.#replay);
+        const { frames, offsetMs, events } = replay.replay(this.#capabilities.replayRepeats);
+        this.#emitAll(events);
+        for (const frame of frames) client.sendAudio(frame.samples);
         this.#reconnects += 1;
         if (this.#machine.is('reconnecting')) this.#machine.to('streaming');
         this.#emit({
-          type: 'reconnected', replayedMs: Math.round(this.audioMs - offsetMs), droppedMs: this.#reportedDroppedMs, attempt,
+          type: 'reconnected', replayedMs: Math.round(this.audioMs - offsetMs), droppedMs: replay.droppedMs, attempt,
         });
         return;
       } catch (err) {
@@ -711,7 +622,7 @@ export class Session {
   }
 
   #bufferedMs() {
-    return this.#buffer ? Math.round(this.#buffer.pendingMs) : 0;
+    return this.#replay ? this.#replay.bufferedMs : 0;
   }
 
   /**
@@ -847,7 +758,7 @@ export class Session {
   /** @param {number} boundMs  Stop waited this long: end now and say what did not make it */
   #giveUpStop(boundMs) {
     this.#reportTerminalLoss();
-    const lostS = (this.#reportedDroppedMs / 1000).toFixed(1);
+    const lostS = ((this.#replay ? this.#replay.droppedMs : 0) / 1000).toFixed(1);
     const message = `Stopped after ${Math.round(boundMs / 100) / 10} s without the last words: `
       + `${lostS} s of audio were not transcribed.`;
     this.#emit({ type: 'error', fatal: true, message, cause: 'transport', code: 'stop_timeout' });
@@ -917,7 +828,7 @@ export class Session {
       contextRate,
       providerRate: rate,
       ratio: contextRate && rate ? `${contextRate} → ${rate} (×${(rate / contextRate).toFixed(4)})` : null,
-      framesSent: this.#buffer && frameSamples ? Math.floor(this.#buffer.totalSamples / frameSamples) : 0,
+      framesSent: this.#replay && frameSamples ? Math.floor(this.#replay.buffer.totalSamples / frameSamples) : 0,
       framesExpected: frameSamples && rate && this.#startedAt ? Math.floor((elapsedS * rate) / frameSamples) : 0,
       clientFramesSent: this.#client ? this.#client.framesSent : 0,
       socketState: this.#client ? this.#client.socketState : (this.#reconnecting ? 'reconnecting' : 'none'),
@@ -925,7 +836,7 @@ export class Session {
       reconnects: this.#reconnects,
       tokenExpiresAt: grant && typeof grant.expires_at === 'number' ? new Date(grant.expires_at * 1000).toISOString() : null,
       bufferedMs: this.#bufferedMs(),
-      droppedMs: this.#reportedDroppedMs,
+      droppedMs: this.#replay ? this.#replay.droppedMs : 0,
     };
   }
 }

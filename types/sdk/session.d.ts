@@ -1,10 +1,4 @@
 /**
- * Drop the words at the start of `text` that repeat the end of `tail` (at least OVERLAP_MIN_WORDS of them).
- * @param {string[]} tail  the last final words before a reconnect
- * @param {string} text
- */
-export function stripOverlap(tail: string[], text: string): string;
-/**
  * `promise`, or a rejection with `message` after `ms`.
  * @template T
  * @param {Promise<T>} promise
@@ -13,6 +7,7 @@ export function stripOverlap(tail: string[], text: string): string;
  * @returns {Promise<T>}
  */
 export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T>;
+export { stripOverlap } from "./replay-accounting.js";
 /** @typedef {import('./providers/client.js').Grant} Grant */
 /** @typedef {import('./providers/client.js').ProviderEvent} ProviderEvent */
 /** @typedef {import('./providers/client.js').Capabilities} Capabilities */
