@@ -50,8 +50,9 @@ export { stripOverlap } from './replay-accounting.js';
  * reported a problem), 'source_lost' (the microphone is gone and could not be reopened: the session ends).
  * @typedef {'resumed'|'device_switched'|'source_interrupted'|'source_lost'} SourceCode
  */
-/** @typedef {{type: 'partial', text: string, startMs: number|null, endMs: number|null}
- *   | {type: 'final', text: string, startMs: number|null, endMs: number|null, words: Word[]}
+/** @typedef {import('./providers/protocol.js').Timing} Timing */
+/** @typedef {{type: 'partial', text: string, startMs: number|null, endMs: number|null, timing: Timing}
+ *   | {type: 'final', text: string, startMs: number|null, endMs: number|null, words: Word[], timing: Timing}
  *   | {type: 'warning', message: string, code: 'provider_warning'}
  *   | {type: 'error', message: string, fatal: boolean, cause: ErrorCause, code: ErrorCode}
  *   | {type: 'cost', turnCost: number|null, cumulativeCost: number|null}
@@ -448,9 +449,7 @@ export class Session {
         this.#emit(event);
         return;
       case 'final': {
-        if (!this.#replay) return;
-        const timed = this.#capabilities ? this.#capabilities.timedWords : true;
-        this.#emit(this.#replay.final(event, timed));
+        if (this.#replay) this.#emit(this.#replay.final(event, event.timing === 'provider'));
         return;
       }
       case 'partial':

@@ -34,8 +34,9 @@ export { stripOverlap } from "./replay-accounting.js";
  * reported a problem), 'source_lost' (the microphone is gone and could not be reopened: the session ends).
  * @typedef {'resumed'|'device_switched'|'source_interrupted'|'source_lost'} SourceCode
  */
-/** @typedef {{type: 'partial', text: string, startMs: number|null, endMs: number|null}
- *   | {type: 'final', text: string, startMs: number|null, endMs: number|null, words: Word[]}
+/** @typedef {import('./providers/protocol.js').Timing} Timing */
+/** @typedef {{type: 'partial', text: string, startMs: number|null, endMs: number|null, timing: Timing}
+ *   | {type: 'final', text: string, startMs: number|null, endMs: number|null, words: Word[], timing: Timing}
  *   | {type: 'warning', message: string, code: 'provider_warning'}
  *   | {type: 'error', message: string, fatal: boolean, cause: ErrorCause, code: ErrorCode}
  *   | {type: 'cost', turnCost: number|null, cumulativeCost: number|null}
@@ -211,17 +212,20 @@ export type ErrorCode = ErrorCause | "reconnect_failed" | "stop_timeout";
  * reported a problem), 'source_lost' (the microphone is gone and could not be reopened: the session ends).
  */
 export type SourceCode = "resumed" | "device_switched" | "source_interrupted" | "source_lost";
+export type Timing = import("./providers/protocol.js").Timing;
 export type SessionEvent = {
     type: "partial";
     text: string;
     startMs: number | null;
     endMs: number | null;
+    timing: Timing;
 } | {
     type: "final";
     text: string;
     startMs: number | null;
     endMs: number | null;
     words: Word[];
+    timing: Timing;
 } | {
     type: "warning";
     message: string;
