@@ -17,8 +17,7 @@ import { startCapture } from './audio/capture.js';
 import { ApiError, appGrants, isRetryable } from './grants.js';
 import { capabilitiesFor, createClient } from './providers/client.js';
 import { ReplayAccounting } from './replay-accounting.js';
-import { backoffDelay } from './replay.js';
-import { StateMachine } from './session-state.js';
+import { StateMachine, initialCore, reduce } from './session-state.js';
 import { internals } from './session-internals.js';
 
 export { ApiError, appGrants } from './grants.js';
@@ -36,6 +35,9 @@ export { stripOverlap } from './replay-accounting.js';
 /** @typedef {import('./session-state.js').SessionState} SessionState */
 /** @typedef {import('./session-state.js').StateDetail} StateDetail */
 /** @typedef {import('./session-state.js').StateListener} StateListener */
+/** @typedef {import('./session-state.js').Core} Core */
+/** @typedef {import('./session-state.js').CoreInput} CoreInput */
+/** @typedef {import('./session-state.js').Effect} Effect */
 /** @typedef {{rms: number, peak: number, silent: boolean}} Level */
 /** @typedef {'ended'|'suspended'|'closed'|'interrupted'} InterruptionKind */
 /**
@@ -172,10 +174,16 @@ export class Session {
   #maxReconnects = 8;
   /** @type {{capture: CaptureLike, time: number} | null} the source's clock when this session started */
   #clockStart = null;
-  /** @type {StateDetail | null} the microphone is gone for good: the stop under way ends in this error */
-  #sourceFailure = null;
-  /** @type {Promise<void> | null} resolves once a client is streaming again after a drop */
-  #reconnecting = null;
+  /** @type {Core} the reducer's state (session-state.js) but for the state itself, which the machine holds */
+  #core = initialCore();
+  /** @type {Grant | null} the grant of the connection lost, for the replacement's request */
+  #lostGrant = null;
+  /** @type {{promise: Promise<void>, resolve: () => void} | null} settles when an outage ends, either way */
+  #outage = null;
+  /** ms of the recording where the last replay began, for `reconnected` */
+  #replayedFromMs = 0;
+  /** @type {Promise<void> | null} the graceful end under way */
+  #finishing = null;
   /** @type {(() => void) | null} cuts the backoff wait short (Stop or Cancel during a reconnect) */
   #wake = null;
   #startedAt = 0;
@@ -198,6 +206,7 @@ export class Session {
     // A caller with its own grant source releases its own grants: this app's /end would not know them.
     this.#endGrantFn = options.endGrant ?? (options.getGrant ? () => {} : app.endGrant);
     this.#maxReconnects = options.maxReconnects ?? 8;
+    this.#core = initialCore(this.#maxReconnects);
     this.#machine = new StateMachine((from, to, detail) => {
       options.onStateChange?.(from, to, detail);
       this.#dispatch('state', { type: 'state', from, to, detail });
@@ -206,7 +215,7 @@ export class Session {
     if (options.onLevel) this.on('level', options.onLevel);
     const signal = options.signal;
     if (signal) {
-      if (signal.aborted) this.#machine.to('cancelled');
+      if (signal.aborted) this.#step({ type: 'cancel' });
       else signal.addEventListener('abort', () => this.cancel(), { once: true });
     }
     internals.set(this, {
@@ -289,13 +298,13 @@ export class Session {
     const signal = this.#options.signal;
     if (signal && signal.aborted) throw signal.reason ?? new SessionError('The session was aborted.', 'aborted');
     const { provider, tag } = this.#options;
-    this.#machine.to('starting');
+    this.#step({ type: 'start' });
     /** @type {Grant} */
     let grant;
     try {
       grant = await this.#requestGrant(tag ? { provider, tag, reconnect: false } : { provider, reconnect: false });
     } catch (err) {
-      if (this.#machine.is('starting')) this.#fail(err);
+      this.#fail(err); // a no-op once stopped or cancelled meanwhile
       throw err;
     }
     this.#grant = grant;
@@ -336,17 +345,57 @@ export class Session {
     // A caller's AudioContext may have run long before this session: its clock counts from its own start.
     const ctx = capture.context;
     if (ctx && typeof ctx.currentTime === 'number') this.#clockStart = { capture, time: ctx.currentTime };
-    this.#machine.to('connecting');
+    this.#step({ type: 'source-opened' });
     try {
       await client.start();
     } catch (err) {
-      if (this.#machine.is('connecting', 'stopping')) {
-        await capture.release();
-        this.#fail(err);
-      }
+      // The client's own error event has usually decided already (the session is over): then this is a no-op.
+      this.#fail(err);
       throw err;
     }
-    if (this.#machine.is('connecting')) this.#machine.to('streaming');
+    this.#step({ type: 'connected' });
+  }
+
+  /**
+   * The one place the session decides: the reducer (session-state.js) from the current state and `input`, then its
+   * effects, in order.
+   * @param {CoreInput} input
+   */
+  #step(input) {
+    const { core, effects } = reduce({ ...this.#core, state: this.#machine.state }, input);
+    this.#core = core;
+    for (const effect of effects) this.#run(effect);
+  }
+
+  /** @param {Effect} effect */
+  #run(effect) {
+    switch (effect.type) {
+      case 'to': this.#machine.to(effect.state, effect.detail); return;
+      case 'emit': this.#emit(effect.event); return;
+      case 'terminal-loss': this.#reportTerminalLoss(); return;
+      case 'release': this.#release(); return;
+      case 'outage': this.#beginOutage(); return;
+      case 'wait': this.#attemptAfter(effect.delayMs); return;
+      case 'wake': if (this.#wake) this.#wake(); return;
+      case 'replay': this.#replayHeld(); return;
+      case 'reconnected': {
+        const replay = /** @type {ReplayAccounting} */ (this.#replay);
+        this.#emit({
+          type: 'reconnected', replayedMs: Math.round(this.audioMs - this.#replayedFromMs), droppedMs: replay.droppedMs,
+          attempt: effect.attempt,
+        });
+        return;
+      }
+      case 'cancel-client': if (this.#client) this.#client.cancel(); return;
+      case 'end-grant': this.#endUpstream(); return;
+      case 'finish': this.#finishing = this.#finishWithin(this.#options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS); return;
+      case 'stop': this.stop().catch(() => {}); return;
+    }
+  }
+
+  /** The facts the reducer needs to start an attempt: the backoff's jitter and the audio held. */
+  #facts() {
+    return { jitter: Math.random(), bufferedMs: this.#bufferedMs() };
   }
 
   /** The first source: the caller's (a file), else the microphone. */
@@ -396,7 +445,7 @@ export class Session {
     const replay = this.#replay;
     const grant = this.#grant;
     if (this.#machine.is('stopping')) return true;
-    if (!this.#machine.is('streaming') || this.#reconnecting || !replay || !grant) return false;
+    if (!this.#machine.is('streaming') || this.#core.link === 'lost' || !replay || !grant) return false;
     return replay.roomFor((grant.frame_samples * 1000) / grant.sample_rate, (this.#options.now ?? Date.now)());
   }
 
@@ -404,8 +453,9 @@ export class Session {
   #onFrame(pcm) {
     if (this.#machine.final || !this.#replay) return;
     // While reconnecting, live frames only go to the buffer: the replay keeps their order.
-    this.#emitAll(this.#replay.push(pcm, this.#reconnecting !== null));
-    if (!this.#reconnecting && this.#client) this.#client.sendAudio(pcm);
+    const outage = this.#core.link === 'lost';
+    this.#emitAll(this.#replay.push(pcm, outage));
+    if (!outage && this.#client) this.#client.sendAudio(pcm);
   }
 
   /** @param {Grant} grant @returns {Client} */
@@ -431,22 +481,10 @@ export class Session {
       case 'state':
         return; // the client's own states are details of the session's
       case 'error':
-        if (event.fatal && (event.cause === 'transport' || event.cause === 'expired')
-            && this.#machine.is('streaming', 'stopping')) {
-          this.#beginReconnect(event.cause === 'expired' ? 'the access token expired' : event.message);
-          return;
-        }
-        if (event.fatal) this.#reportTerminalLoss();
-        this.#emit({ ...event, code: event.cause });
-        if (event.fatal && !this.#machine.final) this.#fail(new SessionError(event.message, event.cause));
+        this.#step({ ...event, type: 'client-failed', ...this.#facts() });
         return;
       case 'closed':
-        if (this.#machine.is('streaming')) {
-          this.#emit(event);
-          this.#beginReconnect('the provider ended the session on its own');
-          return;
-        }
-        this.#emit(event);
+        this.#step({ ...event, type: 'client-closed', ...this.#facts() });
         return;
       case 'final': {
         if (this.#replay) this.#emit(this.#replay.final(event, event.timing === 'provider'));
@@ -486,100 +524,92 @@ export class Session {
     this.#emitAll(this.#replay.terminalLoss());
   }
 
-  /** @param {unknown} err  the session is over: state `error`, everything released */
+  /** @param {unknown} err  the session is over (unless it already is): state `error` with the cause's code */
   #fail(err) {
-    const message = err instanceof Error ? err.message : String(err);
-    if (this.#machine.final) return;
-    this.#reportTerminalLoss();
     const code = codeOf(err);
-    this.#machine.to('error', code ? { message, code } : { message });
+    this.#step({ type: 'fail', message: err instanceof Error ? err.message : String(err), ...(code ? { code } : {}) });
+  }
+
+  /** Everything the session holds goes: the source, the clients, grant requests, the grant. */
+  #release() {
+    for (const request of this.#grantRequests) request.abort();
     if (this.#wake) this.#wake();
     if (this.#capture) this.#capture.release();
     if (this.#client) this.#client.cancel();
     if (this.#attempt) this.#attempt.cancel();
     this.#endUpstream();
+    if (this.#outage) this.#outage.resolve();
   }
 
-  /** @param {string} reason */
-  #beginReconnect(reason) {
-    if (this.#reconnecting || this.#machine.final) return;
+  /** The connection is lost: its client and grant go, and what the buffer could not keep is said now. */
+  #beginOutage() {
     const old = this.#client;
     this.#client = null;
-    // What no final covered and the buffer could not keep is lost from here on: say so now.
+    this.#lostGrant = this.#grant;
     if (this.#replay) this.#emitAll(this.#replay.beginOutage());
-    this.#reconnecting = this.#reconnectLoop(reason, old).finally(() => { this.#reconnecting = null; });
-    this.#reconnecting.catch(() => {});
+    if (old) old.cancel();
+    this.#endUpstream(false, this.#grant);
+    /** @type {() => void} */
+    let resolve = () => {};
+    const promise = new Promise((r) => { resolve = () => r(undefined); });
+    this.#outage = { promise, resolve };
   }
 
   /**
-   * @param {string} reason
-   * @param {Client | null} old
+   * Wait out the backoff (Stop or Cancel cut it short), then try: a fresh grant, a new client. The outcome goes
+   * back to the reducer, which decides what comes next.
+   * @param {number} delayMs
    */
-  async #reconnectLoop(reason, old) {
-    if (old) old.cancel();
-    this.#endUpstream(false, this.#grant);
-    let lastError = reason;
-    /** @type {unknown} the last attempt's failure, whose code the final error carries */
-    let lastFailure = null;
-    const first = /** @type {Grant} */ (this.#grant);
-    for (let attempt = 1; attempt <= this.#maxReconnects; attempt++) {
-      const finishing = this.#machine.is('stopping');
-      const delayMs = finishing ? 0 : backoffDelay(attempt - 1);
-      const bufferedMs = this.#bufferedMs();
-      if (!finishing) this.#machine.to('reconnecting', { attempt, delayMs, bufferedMs, reason: lastError });
-      this.#emit({ type: 'reconnecting', attempt, delayMs, bufferedMs, reason: lastError });
-      await new Promise((resolve) => {
-        const timer = setTimeout(resolve, delayMs);
-        this.#wake = () => { clearTimeout(timer); resolve(undefined); };
-      });
-      this.#wake = null;
-      if (this.#machine.final) return;
-      /** @type {Grant | null} */
-      let grant = null;
-      try {
-        grant = await this.#requestGrant(this.#reconnectRequest(first));
-        if (this.#machine.final) {
-          this.#endUpstream(false, grant);
-          return;
-        }
-        const client = this.#makeClient(grant);
-        this.#attempt = client;
-        this.#grant = grant;
-        this.#capabilities = capabilitiesFor(grant);
-        await client.start();
-        this.#attempt = null;
-        if (this.#machine.final) {
-          client.cancel();
-          return;
-        }
-        this.#client = client;
-        // Live frames went to the buffer until now: the replay keeps their order.
-        const replay = /** @type {ReplayAccounting} */ (this.#replay);
-        const { frames, offsetMs, events } = replay.replay(this.#capabilities.replayRepeats);
-        this.#emitAll(events);
-        for (const frame of frames) client.sendAudio(frame.samples);
-        this.#reconnects += 1;
-        if (this.#machine.is('reconnecting')) this.#machine.to('streaming');
-        this.#emit({
-          type: 'reconnected', replayedMs: Math.round(this.audioMs - offsetMs), droppedMs: replay.droppedMs, attempt,
-        });
-        return;
-      } catch (err) {
-        lastError = err instanceof Error ? err.message : String(err);
-        lastFailure = err;
-        if (this.#attempt) this.#attempt.cancel();
-        this.#attempt = null;
-        if (grant) this.#endUpstream(false, grant);
-        if (!isRetryable(err)) break;
-      }
-    }
+  async #attemptAfter(delayMs) {
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, delayMs);
+      this.#wake = () => { clearTimeout(timer); resolve(undefined); };
+    });
+    this.#wake = null;
     if (this.#machine.final) return;
-    const message = `Could not reconnect: ${lastError}`;
-    this.#reportTerminalLoss();
-    this.#emit({ type: 'error', fatal: true, message, cause: 'transport', code: 'reconnect_failed' });
-    // The state's code is the last refusal's when the grant source gave one (say 'rate_limited'): what to act on.
-    this.#fail(lastFailure instanceof ApiError ? new ApiError(message, lastFailure.status, lastFailure.code)
-      : new SessionError(message, codeOf(lastFailure) ?? 'reconnect_failed'));
+    /** @type {Grant | null} */
+    let grant = null;
+    try {
+      grant = await this.#requestGrant(this.#reconnectRequest(/** @type {Grant} */ (this.#lostGrant)));
+      if (this.#machine.final) {
+        this.#endUpstream(false, grant);
+        return;
+      }
+      const client = this.#makeClient(grant);
+      this.#attempt = client;
+      this.#grant = grant;
+      this.#capabilities = capabilitiesFor(grant);
+      await client.start();
+      this.#attempt = null;
+      if (this.#machine.final) {
+        client.cancel();
+        return;
+      }
+      this.#client = client;
+    } catch (err) {
+      if (this.#attempt) this.#attempt.cancel();
+      this.#attempt = null;
+      if (grant) this.#endUpstream(false, grant);
+      const code = codeOf(err);
+      this.#step({
+        type: 'attempt-failed', message: err instanceof Error ? err.message : String(err), ...(code ? { code } : {}),
+        retryable: isRetryable(err), ...this.#facts(),
+      });
+      return;
+    }
+    this.#step({ type: 'attempt-ready' });
+  }
+
+  /** The new client is ready: the held audio first, in order (live frames went to the buffer until now). */
+  #replayHeld() {
+    const replay = /** @type {ReplayAccounting} */ (this.#replay);
+    const client = /** @type {Client} */ (this.#client);
+    const { frames, offsetMs, events } = replay.replay(/** @type {Capabilities} */ (this.#capabilities).replayRepeats);
+    this.#emitAll(events);
+    for (const frame of frames) client.sendAudio(frame.samples);
+    this.#replayedFromMs = offsetMs;
+    this.#reconnects += 1;
+    if (this.#outage) this.#outage.resolve();
   }
 
   /**
@@ -681,21 +711,11 @@ export class Session {
       const detail = err instanceof Error ? err.message : String(err);
       const message = `${reason} ${detail}`;
       this.#emit({ type: 'source', message, recovered: false, code: 'source_lost' });
-      this.#endForSource(message, err);
+      // No microphone and nothing left to try: streaming on would show "Listening" over a dead microphone. The
+      // provider is asked for the words it already has (as Stop does), then the session ends in `error`.
+      const code = codeOf(err);
+      this.#step({ type: 'source-lost', message, ...(code ? { code } : {}) });
     }
-  }
-
-  /**
-   * No microphone and nothing left to try: streaming on would show "Listening" over a dead microphone. The provider
-   * is asked for the words it already has (as Stop does), then the session ends in `error` with the cause's code.
-   * @param {string} message
-   * @param {unknown} err
-   */
-  #endForSource(message, err) {
-    if (this.#machine.final || this.#stopping) return;
-    const code = codeOf(err);
-    this.#sourceFailure = code ? { message, code } : { message };
-    this.stop().catch(() => {});
   }
 
   /** Graceful: the source's tail is sent, then the provider is asked to finish and its last finals arrive. A
@@ -708,35 +728,33 @@ export class Session {
   }
 
   async #stopOnce() {
-    if (this.#machine.final) return;
-    if (this.#machine.is('idle')) {
-      this.#machine.to('stopped');
-      return;
-    }
-    const wasStarting = this.#machine.is('starting');
-    this.#machine.to('stopping');
-    if (wasStarting) {
-      // start() is waiting for the grant or the source: it sees the state and releases what it got.
-      if (this.#client) this.#client.cancel();
-      this.#machine.to('stopped');
-      this.#endUpstream();
-      return;
-    }
-    const boundMs = this.#options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+    this.#step({ type: 'stop' });
+    if (this.#finishing) await this.#finishing;
+  }
+
+  /**
+   * The source's tail and the provider's last finals, bounded: an outage can otherwise hold Stop for minutes (each
+   * reconnect waits for a grant, then for the socket). Past the bound the session ends in `error` and says what was
+   * not transcribed.
+   * @param {number} boundMs
+   */
+  async #finishWithin(boundMs) {
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     let timer;
     const timedOut = new Promise((resolve) => { timer = setTimeout(() => resolve('timeout'), boundMs); });
     try {
-      // An outage can otherwise hold Stop for minutes (each reconnect waits for a grant, then for the socket).
       const outcome = await Promise.race([this.#finish().then(() => 'done'), timedOut]);
-      if (outcome === 'timeout' && this.#machine.is('stopping')) this.#giveUpStop(boundMs);
+      if (outcome === 'timeout' && this.#machine.is('stopping')) {
+        this.#reportTerminalLoss(); // first: the message says how much that is
+        const lostS = ((this.#replay ? this.#replay.droppedMs : 0) / 1000).toFixed(1);
+        const message = `Stopped after ${Math.round(boundMs / 100) / 10} s without the last words: `
+          + `${lostS} s of audio were not transcribed.`;
+        this.#step({ type: 'stop-timeout', message });
+      }
     } finally {
       clearTimeout(timer);
       this.#endUpstream();
-      if (this.#machine.is('stopping')) {
-        if (this.#sourceFailure) this.#machine.to('error', this.#sourceFailure);
-        else this.#machine.to('stopped');
-      }
+      this.#step({ type: 'finished' });
     }
   }
 
@@ -744,39 +762,19 @@ export class Session {
   async #finish() {
     if (this.#capture) await this.#capture.stop();
     for (let round = 0; round <= this.#maxReconnects; round++) {
-      if (this.#reconnecting) {
+      if (this.#core.link === 'lost') {
         if (this.#wake) this.#wake();
-        await this.#reconnecting.catch(() => {});
+        if (this.#outage) await this.#outage.promise;
       }
       if (!this.#machine.is('stopping')) break;
       if (this.#client) await this.#client.stop();
-      if (!this.#reconnecting) break;
+      if (this.#core.link !== 'lost') break;
     }
-  }
-
-  /** @param {number} boundMs  Stop waited this long: end now and say what did not make it */
-  #giveUpStop(boundMs) {
-    this.#reportTerminalLoss();
-    const lostS = ((this.#replay ? this.#replay.droppedMs : 0) / 1000).toFixed(1);
-    const message = `Stopped after ${Math.round(boundMs / 100) / 10} s without the last words: `
-      + `${lostS} s of audio were not transcribed.`;
-    this.#emit({ type: 'error', fatal: true, message, cause: 'transport', code: 'stop_timeout' });
-    this.#fail(new SessionError(message, 'stop_timeout'));
   }
 
   /** Abandon the session now: nothing more reaches the listeners but the `state` change to `cancelled`. */
   cancel() {
-    if (this.#machine.final) return;
-    // Audio held during an outage was never sent: cancelling throws it away, and that is said. (Audio already sent
-    // is the user's to abandon: the words still in recognition are what Cancel means.)
-    if (this.#reconnecting) this.#reportTerminalLoss();
-    this.#machine.to('cancelled');
-    for (const request of this.#grantRequests) request.abort();
-    if (this.#wake) this.#wake();
-    if (this.#capture) this.#capture.release();
-    if (this.#client) this.#client.cancel();
-    if (this.#attempt) this.#attempt.cancel();
-    this.#endUpstream();
+    this.#step({ type: 'cancel' });
   }
 
   /**
@@ -830,7 +828,7 @@ export class Session {
       framesSent: this.#replay && frameSamples ? Math.floor(this.#replay.buffer.totalSamples / frameSamples) : 0,
       framesExpected: frameSamples && rate && this.#startedAt ? Math.floor((elapsedS * rate) / frameSamples) : 0,
       clientFramesSent: this.#client ? this.#client.framesSent : 0,
-      socketState: this.#client ? this.#client.socketState : (this.#reconnecting ? 'reconnecting' : 'none'),
+      socketState: this.#client ? this.#client.socketState : (this.#core.link === 'lost' ? 'reconnecting' : 'none'),
       sessionState: this.state,
       reconnects: this.#reconnects,
       tokenExpiresAt: grant && typeof grant.expires_at === 'number' ? new Date(grant.expires_at * 1000).toISOString() : null,

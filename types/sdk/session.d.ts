@@ -20,6 +20,9 @@ export { stripOverlap } from "./replay-accounting.js";
 /** @typedef {import('./session-state.js').SessionState} SessionState */
 /** @typedef {import('./session-state.js').StateDetail} StateDetail */
 /** @typedef {import('./session-state.js').StateListener} StateListener */
+/** @typedef {import('./session-state.js').Core} Core */
+/** @typedef {import('./session-state.js').CoreInput} CoreInput */
+/** @typedef {import('./session-state.js').Effect} Effect */
 /** @typedef {{rms: number, peak: number, silent: boolean}} Level */
 /** @typedef {'ended'|'suspended'|'closed'|'interrupted'} InterruptionKind */
 /**
@@ -194,6 +197,9 @@ export type GrantRequest = import("./grants.js").GrantRequest;
 export type SessionState = import("./session-state.js").SessionState;
 export type StateDetail = import("./session-state.js").StateDetail;
 export type StateListener = import("./session-state.js").StateListener;
+export type Core = import("./session-state.js").Core;
+export type CoreInput = import("./session-state.js").CoreInput;
+export type Effect = import("./session-state.js").Effect;
 export type Level = {
     rms: number;
     peak: number;
