@@ -122,3 +122,90 @@ export function appGrants(base = '') {
     },
   };
 }
+
+/** @typedef {{setTimeout: (fn: () => void, ms: number) => unknown, clearTimeout: (id: unknown) => void}} Timers */
+
+/** @type {Timers} */
+const GLOBAL_TIMERS = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(/** @type {ReturnType<typeof setTimeout>} */ (id)),
+};
+
+/**
+ * The session's side of a grant source: each request bounded in time (a fetch on a network that went away without
+ * saying so can hang for minutes, and a reconnect, or a Stop waiting for it, must not), every request abortable at
+ * once (cancel()), and each grant ended exactly once whichever way the session ends.
+ */
+export class GrantKeeper {
+  /** @type {GetGrant} */
+  #getGrant;
+  /** @type {EndGrant} */
+  #endGrant;
+  #timeoutMs;
+  /** @type {Timers} */
+  #timers;
+  /** @type {Set<AbortController>} */
+  #requests = new Set();
+  /** @type {WeakSet<Grant>} */
+  #ended = new WeakSet();
+
+  /**
+   * @param {{getGrant?: GetGrant, endGrant?: EndGrant, timeoutMs?: number, timers?: Timers}} options  without
+   *   getGrant, this app's endpoints (appGrants()); a caller with its own getGrant and no endGrant ends nothing
+   *   (this app's /end would not know its grants)
+   */
+  constructor({ getGrant, endGrant, timeoutMs = 20000, timers = GLOBAL_TIMERS }) {
+    const app = appGrants();
+    this.#getGrant = getGrant ?? app.getGrant;
+    this.#endGrant = endGrant ?? (getGrant ? () => {} : app.endGrant);
+    this.#timeoutMs = timeoutMs;
+    this.#timers = timers;
+  }
+
+  /**
+   * A grant, or an ApiError 'timeout' (status 0: retryable) after timeoutMs, when the source's signal aborts too.
+   * @param {GrantRequest} request
+   * @returns {Promise<Grant>}
+   */
+  async request(request) {
+    const abort = new AbortController();
+    this.#requests.add(abort);
+    const timers = this.#timers;
+    /** @type {unknown} */
+    let timer;
+    /** @type {Promise<never>} */
+    const timedOut = new Promise((_, reject) => {
+      timer = timers.setTimeout(() => {
+        abort.abort();
+        reject(new ApiError(`The grant source did not answer within ${Math.round(this.#timeoutMs / 100) / 10} s.`, 0, 'timeout'));
+      }, this.#timeoutMs);
+    });
+    try {
+      return await Promise.race([this.#getGrant(request, { signal: abort.signal }), timedOut]);
+    } finally {
+      timers.clearTimeout(timer);
+      this.#requests.delete(abort);
+    }
+  }
+
+  /** Abort every request under way (their getGrant sees its signal abort). */
+  abortAll() {
+    for (const request of this.#requests) request.abort();
+  }
+
+  /**
+   * The grant is finished with: tell the source, once per grant. A source that throws is logged, not thrown: ending
+   * is best effort and must not stop the session's own end.
+   * @param {Grant | null} grant
+   * @param {boolean} [beacon]
+   */
+  end(grant, beacon = false) {
+    if (!grant || this.#ended.has(grant)) return;
+    this.#ended.add(grant);
+    try {
+      this.#endGrant(grant, { beacon });
+    } catch (err) {
+      console.error('endGrant failed', err);
+    }
+  }
+}

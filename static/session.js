@@ -14,7 +14,7 @@
 // single-use, like a MediaRecorder that cannot be restarted or a fetch's AbortController: start() a second time
 // throws a SessionError with code 'already_started'; make a new Session for the next recording.
 import { startCapture } from './audio/capture.js';
-import { ApiError, appGrants, isRetryable } from './grants.js';
+import { GrantKeeper, isRetryable } from './grants.js';
 import { capabilitiesFor, createClient } from './providers/client.js';
 import { ReplayAccounting } from './replay-accounting.js';
 import { StateMachine, initialCore, reduce } from './session-state.js';
@@ -146,10 +146,8 @@ function codeOf(err) {
 export class Session {
   /** @type {SessionOptions} */
   #options;
-  /** @type {GetGrant} */
-  #getGrant;
-  /** @type {EndGrant} */
-  #endGrantFn;
+  /** @type {GrantKeeper} */
+  #grants;
   /** @type {StateMachine} */
   #machine;
   /** @type {Map<string, Set<(e: unknown) => void>>} listeners by event type (on() types each one) */
@@ -167,10 +165,6 @@ export class Session {
   /** @type {ReplayAccounting | null} the audio held for a replay, what is lost, the recording's clock */
   #replay = null;
   #reconnects = 0;
-  /** @type {Set<Grant>} grants whose upstream resources are released */
-  #endedGrants = new Set();
-  /** @type {Set<AbortController>} grant requests under way, aborted by cancel() */
-  #grantRequests = new Set();
   #maxReconnects = 8;
   /** @type {{capture: CaptureLike, time: number} | null} the source's clock when this session started */
   #clockStart = null;
@@ -201,10 +195,7 @@ export class Session {
       throw new TypeError('new Session({provider, …}): provider names the engine to ask the grant source for.');
     }
     this.#options = options;
-    const app = appGrants();
-    this.#getGrant = options.getGrant ?? app.getGrant;
-    // A caller with its own grant source releases its own grants: this app's /end would not know them.
-    this.#endGrantFn = options.endGrant ?? (options.getGrant ? () => {} : app.endGrant);
+    this.#grants = new GrantKeeper({ getGrant: options.getGrant, endGrant: options.endGrant, timeoutMs: options.grantTimeoutMs });
     this.#maxReconnects = options.maxReconnects ?? 8;
     this.#core = initialCore(this.#maxReconnects);
     this.#machine = new StateMachine((from, to, detail) => {
@@ -302,7 +293,7 @@ export class Session {
     /** @type {Grant} */
     let grant;
     try {
-      grant = await this.#requestGrant(tag ? { provider, tag, reconnect: false } : { provider, reconnect: false });
+      grant = await this.#grants.request(tag ? { provider, tag, reconnect: false } : { provider, reconnect: false });
     } catch (err) {
       this.#fail(err); // a no-op once stopped or cancelled meanwhile
       throw err;
@@ -532,7 +523,7 @@ export class Session {
 
   /** Everything the session holds goes: the source, the clients, grant requests, the grant. */
   #release() {
-    for (const request of this.#grantRequests) request.abort();
+    this.#grants.abortAll();
     if (this.#wake) this.#wake();
     if (this.#capture) this.#capture.release();
     if (this.#client) this.#client.cancel();
@@ -570,7 +561,7 @@ export class Session {
     /** @type {Grant | null} */
     let grant = null;
     try {
-      grant = await this.#requestGrant(this.#reconnectRequest(/** @type {Grant} */ (this.#lostGrant)));
+      grant = await this.#grants.request(this.#reconnectRequest(/** @type {Grant} */ (this.#lostGrant)));
       if (this.#machine.final) {
         this.#endUpstream(false, grant);
         return;
@@ -620,34 +611,6 @@ export class Session {
     const { provider, tag } = this.#options;
     const chosen = tag ?? (capabilitiesFor(first).tagsListing ? first.tag : undefined);
     return chosen ? { provider, tag: chosen, reconnect: true } : { provider, reconnect: true };
-  }
-
-  /**
-   * A grant from the grant source, within grantTimeoutMs: a fetch on a network that went away without saying so
-   * can hang for minutes, and a reconnect (and a Stop waiting for it) must not. The source's signal aborts on the
-   * timeout and on cancel().
-   * @param {GrantRequest} request
-   * @returns {Promise<Grant>}
-   */
-  async #requestGrant(request) {
-    const abort = new AbortController();
-    this.#grantRequests.add(abort);
-    const timeoutMs = this.#options.grantTimeoutMs ?? 20000;
-    /** @type {ReturnType<typeof setTimeout> | undefined} */
-    let timer;
-    /** @type {Promise<never>} */
-    const timedOut = new Promise((_, reject) => {
-      timer = setTimeout(() => {
-        abort.abort();
-        reject(new ApiError(`The grant source did not answer within ${Math.round(timeoutMs / 100) / 10} s.`, 0, 'timeout'));
-      }, timeoutMs);
-    });
-    try {
-      return await Promise.race([this.#getGrant(request, { signal: abort.signal }), timedOut]);
-    } finally {
-      clearTimeout(timer);
-      this.#grantRequests.delete(abort);
-    }
   }
 
   #bufferedMs() {
@@ -792,13 +755,7 @@ export class Session {
    * @param {Grant | null} [grant] default: the current grant
    */
   #endUpstream(beacon = false, grant = this.#grant) {
-    if (!grant || this.#endedGrants.has(grant)) return;
-    this.#endedGrants.add(grant);
-    try {
-      this.#endGrantFn(grant, { beacon });
-    } catch (err) {
-      console.error('endGrant failed', err);
-    }
+    this.#grants.end(grant, beacon);
   }
 
   /** What a bug report needs, as plain values. */

@@ -48,6 +48,40 @@ export class ApiError extends Error {
 }
 /** Statuses for which another attempt with a fresh grant can help (not: not configured, bad request, forbidden). */
 export const RETRYABLE_STATUS: Readonly<Set<number>>;
+/**
+ * The session's side of a grant source: each request bounded in time (a fetch on a network that went away without
+ * saying so can hang for minutes, and a reconnect, or a Stop waiting for it, must not), every request abortable at
+ * once (cancel()), and each grant ended exactly once whichever way the session ends.
+ */
+export class GrantKeeper {
+    /**
+     * @param {{getGrant?: GetGrant, endGrant?: EndGrant, timeoutMs?: number, timers?: Timers}} options  without
+     *   getGrant, this app's endpoints (appGrants()); a caller with its own getGrant and no endGrant ends nothing
+     *   (this app's /end would not know its grants)
+     */
+    constructor({ getGrant, endGrant, timeoutMs, timers }: {
+        getGrant?: GetGrant;
+        endGrant?: EndGrant;
+        timeoutMs?: number;
+        timers?: Timers;
+    });
+    /**
+     * A grant, or an ApiError 'timeout' (status 0: retryable) after timeoutMs, when the source's signal aborts too.
+     * @param {GrantRequest} request
+     * @returns {Promise<Grant>}
+     */
+    request(request: GrantRequest): Promise<Grant>;
+    /** Abort every request under way (their getGrant sees its signal abort). */
+    abortAll(): void;
+    /**
+     * The grant is finished with: tell the source, once per grant. A source that throws is logged, not thrown: ending
+     * is best effort and must not stop the session's own end.
+     * @param {Grant | null} grant
+     * @param {boolean} [beacon]
+     */
+    end(grant: Grant | null, beacon?: boolean): void;
+    #private;
+}
 export type Grant = import("./providers/client.js").Grant;
 /**
  * What the session asks for. `reconnect`: a grant to replace a lost connection (same provider and model).
@@ -73,3 +107,7 @@ export type GetGrant = (request: GrantRequest, init: {
 export type EndGrant = (grant: Grant, init: {
     beacon: boolean;
 }) => void;
+export type Timers = {
+    setTimeout: (fn: () => void, ms: number) => unknown;
+    clearTimeout: (id: unknown) => void;
+};
