@@ -13,15 +13,16 @@
 // is a #private field, so the grant (and its token) cannot be read or changed from outside. An instance is
 // single-use, like a MediaRecorder that cannot be restarted or a fetch's AbortController: start() a second time
 // throws a SessionError with code 'already_started'; make a new Session for the next recording.
-import { startCapture } from './audio/capture.js';
 import { GrantKeeper, isRetryable } from './grants.js';
 import { capabilitiesFor, createClient } from './providers/client.js';
 import { ReplayAccounting } from './replay-accounting.js';
 import { StateMachine, initialCore, reduce } from './session-state.js';
+import { SourceSupervisor } from './source-supervisor.js';
 import { internals } from './session-internals.js';
 
 export { ApiError, appGrants } from './grants.js';
 export { stripOverlap } from './replay-accounting.js';
+export { withTimeout } from './source-supervisor.js';
 
 /** @typedef {import('./providers/client.js').Grant} Grant */
 /** @typedef {import('./providers/client.js').ProviderEvent} ProviderEvent */
@@ -156,8 +157,8 @@ export class Session {
   #grant = null;
   /** @type {Capabilities | null} */
   #capabilities = null;
-  /** @type {CaptureLike | null} */
-  #capture = null;
+  /** @type {SourceSupervisor | null} the audio source, and its recovery when interrupted */
+  #source = null;
   /** @type {Client | null} the client audio goes to */
   #client = null;
   /** @type {Client | null} a reconnect attempt's client, until it is ready */
@@ -181,10 +182,6 @@ export class Session {
   /** @type {(() => void) | null} cuts the backoff wait short (Stop or Cancel during a reconnect) */
   #wake = null;
   #startedAt = 0;
-  /** Each opened source gets a number; interruptions from any but the current one are stale. */
-  #sourceGeneration = 0;
-  /** @type {Promise<void>} microphone recoveries, one after another */
-  #recovery = Promise.resolve();
   /** @type {Promise<void> | null} the one stop() */
   #stopping = null;
   #started = false;
@@ -211,10 +208,10 @@ export class Session {
     }
     internals.set(this, {
       buffer: () => (this.#replay ? this.#replay.buffer : null),
-      capture: () => this.#capture,
+      capture: () => (this.#source ? this.#source.capture : null),
       client: () => this.#client,
       canSend: () => this.#canSend(),
-      interrupt: (reason, kind) => this.#onSourceInterrupted(reason, kind),
+      interrupt: (reason, kind) => (this.#source ? this.#source.interrupted(reason, kind) : Promise.resolve()),
     });
   }
 
@@ -318,7 +315,8 @@ export class Session {
     const client = this.#client;
     let capture;
     try {
-      capture = await this.#openSource();
+      this.#source = this.#supervisor(grant);
+      capture = await this.#source.open();
     } catch (err) {
       client.cancel();
       if (this.#machine.is('starting')) this.#fail(err);
@@ -331,7 +329,7 @@ export class Session {
       this.#endUpstream();
       throw new Error('The session was ended before it started.');
     }
-    this.#capture = capture;
+    /** @type {SourceSupervisor} */ (this.#source).use(capture);
     this.#startedAt = Date.now();
     // A caller's AudioContext may have run long before this session: its clock counts from its own start.
     const ctx = capture.context;
@@ -389,43 +387,29 @@ export class Session {
     return { jitter: Math.random(), bufferedMs: this.#bufferedMs() };
   }
 
-  /** The first source: the caller's (a file), else the microphone. */
-  #openSource() {
-    const create = this.#options.source ?? this.#options.createSource;
-    return create ? create(this.#sourceOptions()) : this.#openMicrophone(this.#options.deviceId);
-  }
-
-  /**
-   * The microphone with the page's processing options.
-   * @param {string} [deviceId]  default: the system's
-   */
-  #openMicrophone(deviceId) {
-    const o = { ...this.#sourceOptions(), deviceId };
-    if (this.#options.microphone) return this.#options.microphone(o);
-    return startCapture({
-      ...o,
-      context: this.#options.audioContext,
-      stream: this.#options.mediaStream,
-      echoCancellation: this.#options.echoCancellation,
-      noiseSuppression: this.#options.noiseSuppression,
-      autoGainControl: this.#options.autoGainControl,
-      ...(this.#options.workletUrl ? { workletUrl: this.#options.workletUrl } : {}),
-    });
-  }
-
-  /** @returns {SourceOptions} for the next source opened; its interruptions are ignored once it is replaced */
-  #sourceOptions() {
-    const grant = /** @type {Grant} */ (this.#grant);
-    const generation = ++this.#sourceGeneration;
-    return {
+  /** @param {Grant} grant @returns {SourceSupervisor} the source for this session, told what the grant asks for */
+  #supervisor(grant) {
+    const o = this.#options;
+    return new SourceSupervisor({
+      create: o.source ?? o.createSource, microphone: o.microphone, deviceId: o.deviceId, audioContext: o.audioContext,
+      mediaStream: o.mediaStream, echoCancellation: o.echoCancellation, noiseSuppression: o.noiseSuppression,
+      autoGainControl: o.autoGainControl, workletUrl: o.workletUrl, resumeTimeoutMs: o.resumeTimeoutMs,
+    }, {
       outRate: grant.sample_rate,
       frameSamples: grant.frame_samples,
+      pacing: this.#capabilities ? this.#capabilities.pacing : 'fast',
       onFrame: (pcm) => this.#onFrame(pcm),
       onLevel: (level) => this.#dispatch('level', level),
-      onInterrupted: (reason, kind) => { this.#onSourceInterrupted(reason, kind, generation); },
       canSend: () => this.#canSend(),
-      pacing: this.#capabilities ? this.#capabilities.pacing : 'fast',
-    };
+      over: () => this.#machine.final || this.#machine.is('stopping'),
+      report: (event) => this.#emit(event),
+      // No microphone and nothing left to try: streaming on would show "Listening" over a dead microphone. The
+      // provider is asked for the words it already has (as Stop does), then the session ends in `error`.
+      lost: (message, err) => {
+        const code = codeOf(err);
+        this.#step({ type: 'source-lost', message, ...(code ? { code } : {}) });
+      },
+    });
   }
 
   /**
@@ -525,7 +509,7 @@ export class Session {
   #release() {
     this.#grants.abortAll();
     if (this.#wake) this.#wake();
-    if (this.#capture) this.#capture.release();
+    if (this.#source) this.#source.release();
     if (this.#client) this.#client.cancel();
     if (this.#attempt) this.#attempt.cancel();
     this.#endUpstream();
@@ -617,70 +601,6 @@ export class Session {
     return this.#replay ? this.#replay.bufferedMs : 0;
   }
 
-  /**
-   * The microphone went away or audio processing stopped. Try to recover without ending the session: resume a
-   * suspended (or, on iOS, interrupted) context, else reopen the (default) microphone. One recovery at a time:
-   * a second notice waits for the first and is dropped when the source it came from has been replaced.
-   * @param {string} reason
-   * @param {InterruptionKind} [kind]
-   * @param {number} [generation]  the source that reported it (default: the current one)
-   */
-  #onSourceInterrupted(reason, kind, generation = this.#sourceGeneration) {
-    const next = this.#recovery.then(() => this.#recover(reason, kind, generation));
-    this.#recovery = next.catch(() => {});
-    return next;
-  }
-
-  /**
-   * @param {string} reason
-   * @param {InterruptionKind | undefined} kind
-   * @param {number} generation
-   */
-  async #recover(reason, kind, generation) {
-    if (this.#machine.final || this.#machine.is('stopping') || generation !== this.#sourceGeneration) return;
-    const capture = this.#capture;
-    const context = capture ? capture.context : undefined;
-    if ((kind === 'suspended' || kind === 'interrupted') && context && context.resume) {
-      try {
-        await withTimeout(context.resume(), this.#options.resumeTimeoutMs ?? 2000, 'resume timed out');
-        if (context.state === undefined || context.state === 'running') {
-          this.#emit({ type: 'source', message: `${reason} Resumed.`, recovered: true, code: 'resumed' });
-          return;
-        }
-      } catch { /* fall through to reopening */ }
-      if (this.#machine.final || this.#machine.is('stopping')) return;
-    }
-    if (kind && kind !== 'ended' && kind !== 'suspended' && kind !== 'closed' && kind !== 'interrupted') kind = undefined;
-    if (!kind || this.#options.source || this.#options.createSource) {
-      this.#emit({ type: 'source', message: reason, recovered: false, code: 'source_interrupted' });
-      return;
-    }
-    try {
-      if (capture) {
-        await capture.release();
-        if (this.#capture === capture) this.#capture = null;
-      }
-      // The chosen device went away: the system default is the one most likely to be there.
-      const next = await this.#openMicrophone();
-      if (this.#machine.final || this.#machine.is('stopping')) {
-        await next.release();
-        return;
-      }
-      this.#capture = next;
-      this.#emit({
-        type: 'source', message: `${reason} Switched to the default microphone.`, recovered: true, code: 'device_switched',
-      });
-    } catch (err) {
-      const detail = err instanceof Error ? err.message : String(err);
-      const message = `${reason} ${detail}`;
-      this.#emit({ type: 'source', message, recovered: false, code: 'source_lost' });
-      // No microphone and nothing left to try: streaming on would show "Listening" over a dead microphone. The
-      // provider is asked for the words it already has (as Stop does), then the session ends in `error`.
-      const code = codeOf(err);
-      this.#step({ type: 'source-lost', message, ...(code ? { code } : {}) });
-    }
-  }
-
   /** Graceful: the source's tail is sent, then the provider is asked to finish and its last finals arrive. A
    * connection lost meanwhile is replaced and what no final covered is sent again, then that one finishes.
    * Stop again while stopping (a file that ran out stops itself, then the user presses Stop) waits for the same end.
@@ -723,7 +643,7 @@ export class Session {
 
   /** The source's tail, then the provider's last finals, through any reconnects. */
   async #finish() {
-    if (this.#capture) await this.#capture.stop();
+    if (this.#source) await this.#source.stop();
     for (let round = 0; round <= this.#maxReconnects; round++) {
       if (this.#core.link === 'lost') {
         if (this.#wake) this.#wake();
@@ -760,7 +680,7 @@ export class Session {
 
   /** What a bug report needs, as plain values. */
   diagnostics() {
-    const capture = this.#capture;
+    const capture = this.#source ? this.#source.capture : null;
     const grant = this.#grant;
     const settings = (capture && capture.deviceSettings) || {};
     const contextRate = capture && capture.contextRate ? capture.contextRate : null;
@@ -793,19 +713,4 @@ export class Session {
       droppedMs: this.#replay ? this.#replay.droppedMs : 0,
     };
   }
-}
-
-/**
- * `promise`, or a rejection with `message` after `ms`.
- * @template T
- * @param {Promise<T>} promise
- * @param {number} ms
- * @param {string} message
- * @returns {Promise<T>}
- */
-export function withTimeout(promise, ms, message) {
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let timer;
-  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); });
-  return /** @type {Promise<T>} */ (Promise.race([promise, timeout])).finally(() => clearTimeout(timer));
 }

@@ -1,13 +1,5 @@
-/**
- * `promise`, or a rejection with `message` after `ms`.
- * @template T
- * @param {Promise<T>} promise
- * @param {number} ms
- * @param {string} message
- * @returns {Promise<T>}
- */
-export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T>;
 export { stripOverlap } from "./replay-accounting.js";
+export { withTimeout } from "./source-supervisor.js";
 /** @typedef {import('./providers/client.js').Grant} Grant */
 /** @typedef {import('./providers/client.js').ProviderEvent} ProviderEvent */
 /** @typedef {import('./providers/client.js').Capabilities} Capabilities */
