@@ -6,13 +6,16 @@
 //   session (bounded, by default 30 s); audio that could not be replayed is reported, never hidden;
 // - a file is held back while the replay buffer is full, instead of pushing unreplayable audio out of it;
 // - the new session's times are shifted onto the recording's clock, so the transcript's times run on.
-// Where the session is lives in one place: a StateMachine (session-state.js), reported as `state` events.
+// Where the session is, and every decision about it, lives in session-state.js (its StateMachine and its pure
+// reducer); this file is the wiring that executes the reducer's effects with the modules that own each part:
+// grants.js (the grant source), source-supervisor.js (the audio source), replay-accounting.js (what is held and
+// lost), the provider clients.
 //
 // The public surface is what a page on another origin can adopt: `new Session(options)`, `on`/`off`, `start`,
 // `stop`, `cancel`, `state`, `audioMs`, `capabilities`, `provider`, `diagnostics()`, `endGrant()`. Everything else
 // is a #private field, so the grant (and its token) cannot be read or changed from outside. An instance is
-// single-use, like a MediaRecorder that cannot be restarted or a fetch's AbortController: start() a second time
-// throws a SessionError with code 'already_started'; make a new Session for the next recording.
+// single-use, like a WebSocket (one connection per object): start() a second time throws a SessionError with code
+// 'already_started'; make a new Session for the next recording.
 import { GrantKeeper, isRetryable } from './grants.js';
 import { capabilitiesFor, createClient } from './providers/client.js';
 import { ReplayAccounting } from './replay-accounting.js';
