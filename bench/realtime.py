@@ -98,6 +98,7 @@ class Result:
     finals: int = 0
     fallbacks: int = 0
     dropped: int = 0
+    drop_reasons: list[str] = field(default_factory=list)
 
 
 async def session(url: str, prog: Program, frame_ms: int, delay_s: float, result: Result) -> None:
@@ -122,16 +123,24 @@ async def session(url: str, prog: Program, frame_ms: int, delay_s: float, result
         await ws.recv()  # CONFIGURED
 
         async def receive() -> None:
-            async for raw in ws:
-                events.append((time.perf_counter(), json.loads(raw)))
+            try:
+                async for raw in ws:
+                    events.append((time.perf_counter(), json.loads(raw)))
+            except websockets.ConnectionClosed as exc:
+                # A dropped session is what this measures, not a reason to stop measuring the others.
+                close = exc.rcvd
+                result.drop_reasons.append(f"{close.code} {close.reason}" if close else "no close frame")
 
         receiver = asyncio.create_task(receive())
         start = time.perf_counter()
-        for i in range(0, len(prog.pcm), frame):
-            await ws.send(prog.pcm[i : i + frame])
-            # The frame is sent once its audio has been "recorded": real-time pace.
-            await asyncio.sleep(max(0.0, start + (i + frame) / BYTES_PER_MS / 1000 - time.perf_counter()))
-        await ws.send(json.dumps({"type": "EOS", "lockSession": False}))
+        try:
+            for i in range(0, len(prog.pcm), frame):
+                await ws.send(prog.pcm[i : i + frame])
+                # The frame is sent once its audio has been "recorded": real-time pace.
+                await asyncio.sleep(max(0.0, start + (i + frame) / BYTES_PER_MS / 1000 - time.perf_counter()))
+            await ws.send(json.dumps({"type": "EOS", "lockSession": False}))
+        except websockets.ConnectionClosed:
+            pass  # the receiver records why
         try:
             await asyncio.wait_for(receiver, 60)
         except TimeoutError:
@@ -268,6 +277,8 @@ def main() -> None:
                 f"{cpu / audio_s:.2f} |"
             )
             print(rows[-1], file=sys.stderr, flush=True)
+            if r.drop_reasons:
+                print(f"closed mid-stream: {', '.join(r.drop_reasons)}", file=sys.stderr, flush=True)
         print(
             f"Human clips, {args.clips} per session with {GAP_MS} ms between them, real-time pace in "
             f"{args.frame_ms} ms frames"

@@ -182,6 +182,7 @@ class Settings:
                     fwdflat=flag("LOCAL_FWDFLAT", engine.fwdflat),
                     bestpath=flag("LOCAL_BESTPATH", engine.bestpath),
                     rescoring_with_whisper=flag("LOCAL_RESCORING_WITH_WHISPER", engine.rescoring_with_whisper),
+                    lean_search=flag("LOCAL_LEAN_SEARCH", engine.lean_search),
                     whisper=flag("LOCAL_WHISPER", engine.whisper),
                     whisper_model=get("LOCAL_WHISPER_MODEL", engine.whisper_model),
                     whisper_threads=integer("LOCAL_WHISPER_THREADS", engine.whisper_threads, low=1, high=64),

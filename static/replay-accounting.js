@@ -22,7 +22,12 @@ const TAIL_WORDS = 40;
 const plain = (word) => word.toLowerCase().replace(/[^\p{L}\p{N}']/gu, '');
 
 /**
- * Drop the words at the start of `text` that repeat the end of `tail` (at least OVERLAP_MIN_WORDS of them).
+ * Drop the words at the start of `text` that repeat the end of `tail`: a replay after a reconnect without the
+ * provider's times sends audio again from before the estimated end of the last final, so the next session hears
+ * those words a second time, from a point that may fall inside a word, and not always as they were heard the first
+ * time ("though weather is nigh" came back as "the lead is nigh"). The repeat is the prefix of `text` that best
+ * matches an end of `tail` word by word (a word heard otherwise costs one, a word more or less costs one); it is cut
+ * when at least OVERLAP_MIN_WORDS words match and at most half of its words differ.
  * @param {string[]} tail  the last final words before a reconnect
  * @param {string} text
  */
@@ -30,12 +35,33 @@ export function stripOverlap(tail, text) {
   const words = text.split(/\s+/).filter(Boolean);
   const a = tail.map(plain);
   const b = words.map(plain);
-  for (let k = Math.min(a.length, b.length); k >= OVERLAP_MIN_WORDS; k--) {
-    let same = true;
-    for (let i = 0; i < k && same; i++) same = a[a.length - k + i] === b[i];
-    if (same) return words.slice(k).join(' ');
+  // cost[k] / matched[k]: the best alignment of the first i words of `text` with the words of `tail` that end at k,
+  // starting anywhere in `tail` (so row 0 costs nothing: the repeat may begin at any word).
+  let cost = new Array(a.length + 1).fill(0);
+  let matched = new Array(a.length + 1).fill(0);
+  let best = { cut: 0, cost: Infinity };
+  for (let i = 1; i <= Math.min(b.length, a.length + OVERLAP_MIN_WORDS); i++) {
+    const nextCost = [i];
+    const nextMatched = [0];
+    for (let k = 1; k <= a.length; k++) {
+      const same = a[k - 1] === b[i - 1];
+      /** @type {[number, number][]} (cost, matched) of: a word of `text` more, of `tail` more, the pair */
+      const ways = [
+        [cost[k] + 1, matched[k]],
+        [nextCost[k - 1] + 1, nextMatched[k - 1]],
+        [cost[k - 1] + (same ? 0 : 1), matched[k - 1] + (same ? 1 : 0)],
+      ];
+      const [c, m] = ways.reduce((x, y) => (y[0] < x[0] || (y[0] === x[0] && y[1] > x[1]) ? y : x));
+      nextCost.push(c);
+      nextMatched.push(m);
+    }
+    cost = nextCost;
+    matched = nextMatched;
+    const c = cost[a.length];
+    // The cheapest cut wins; on a tie the longer one (a repeated word at the seam is the repeat, "go go go").
+    if (matched[a.length] >= OVERLAP_MIN_WORDS && 2 * c <= i && c <= best.cost) best = { cut: i, cost: c };
   }
-  return words.join(' ');
+  return words.slice(best.cut).join(' ');
 }
 
 export class ReplayAccounting {

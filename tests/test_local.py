@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 
 import httpx
 import pytest
 import websockets
 
 from server.app import create_app
-from server.emulators.scripted import ScriptedRecognizer
+from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
+from server.engine.types import Hypothesis, RecognizerSession
 from server.providers.local import LOCAL_TAG, LocalTokens
 from server.settings import LocalSettings, Settings
 from server.state import MemoryState, StateUnavailable
 from testkit.live import running
-from tests.support.truebar_client import transcribe_truebar
+from tests.support.truebar_client import config_message, transcribe_truebar
 
 
 def grant(url: str) -> dict[str, object]:
@@ -162,3 +165,104 @@ def test_a_socket_refused_for_a_state_failure_keeps_its_grant_and_holds_nothing(
         result = asyncio.run(transcribe_truebar(str(g["ws_url"]), str(g["token"]), pcm, tag=LOCAL_TAG))
     assert refused == 503 and left == []
     assert result.statuses and result.statuses[-1]["status"] == "FINISHED", result.errors
+
+
+class _GatedRecognizer:
+    """The scripted recognizer whose decoding waits until `gate` opens: an engine that has fallen behind."""
+
+    name = "gated"
+
+    def __init__(self, gate: threading.Event) -> None:
+        self.inner = ScriptedRecognizer(ms_per_word=500)
+        self.gate = gate
+        self.fed = 0
+
+    async def open(self) -> RecognizerSession:
+        return _GatedSession(self, await self.inner.open())
+
+
+class _GatedSession:
+    def __init__(self, owner: _GatedRecognizer, inner: RecognizerSession) -> None:
+        self.owner, self.inner = owner, inner
+
+    async def feed(self, pcm: bytes) -> list[Hypothesis]:
+        await asyncio.to_thread(self.owner.gate.wait)  # the gate opens from the test's thread
+        self.owner.fed += len(pcm)
+        return await self.inner.feed(pcm)
+
+    async def finish(self) -> list[Hypothesis]:
+        return await self.inner.finish()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_the_socket_is_read_while_the_engine_is_behind_so_pings_are_answered_and_no_audio_is_lost() -> None:
+    """Issue 16: with decoding behind, the handler stopped reading (uvicorn reads a connection's next message only
+    when the app asks for it), pongs queued behind audio, and keepalive closed 3 of 8 sessions. Now the client's
+    ping is answered while not one frame has been decoded, and once the engine catches up every byte is decoded,
+    in order, and the session finishes."""
+    gate = threading.Event()
+    recognizer = _GatedRecognizer(gate)
+    pcm = bytes(16_000 * 2 * 10)  # 10 s in 100 ms frames: 100 messages, far more than uvicorn queues
+
+    async def session(ws_url: str, token: str) -> tuple[list[str], list[dict[str, object]]]:
+        finals: list[str] = []
+        statuses: list[dict[str, object]] = []
+        async with websockets.connect(f"{ws_url}?access_token={token}", max_size=None, ping_interval=None) as ws:
+            await ws.recv()  # INITIALIZED
+            await ws.send(config_message(LOCAL_TAG, interims=False))
+            await ws.recv()  # CONFIGURED
+            for i in range(0, len(pcm), 3200):
+                await ws.send(pcm[i : i + 3200])
+            pong = await ws.ping()
+            await asyncio.wait_for(pong, 10)  # answered although the engine has not decoded a frame
+            assert recognizer.fed == 0
+            gate.set()
+            await ws.send(json.dumps({"type": "EOS", "lockSession": False}))
+            async for raw in ws:
+                message = json.loads(raw)
+                if message["type"] == "TEXT_SEGMENT" and message["textSegment"]["isFinal"]:
+                    finals.append(" ".join(t["text"] for t in message["textSegment"]["tokens"]))
+                elif message["type"] == "STATUS":
+                    statuses.append(message)
+        return finals, statuses
+
+    with running(create_app(Settings(), local_recognizer=recognizer)) as url:
+        g = grant(url)
+        finals, statuses = asyncio.run(session(str(g["ws_url"]), str(g["token"])))
+    assert statuses[-1]["status"] == "FINISHED" and statuses[-1]["lengthMs"] == 10_000
+    assert recognizer.fed == len(pcm)
+    # 10 s at 500 ms a word: 20 words of the script, in its order, each once.
+    assert " ".join(finals).split() == (DEFAULT_SCRIPT * 2)[:20]
+
+
+def test_an_engine_a_minute_behind_ends_the_session_with_a_clear_error() -> None:
+    """The backlog is bounded: a recognizer that stopped is stuck, not slow; the client hears why (1013: try again)
+    instead of the server holding audio without end."""
+    gate = threading.Event()
+    pcm = bytes(16_000 * 2 * 65)  # the feeder takes the first second before it blocks
+
+    async def session(ws_url: str, token: str) -> tuple[list[str], int | None]:
+        errors: list[str] = []
+        async with websockets.connect(f"{ws_url}?access_token={token}", max_size=None) as ws:
+            await ws.recv()  # INITIALIZED
+            await ws.send(config_message(LOCAL_TAG, interims=False))
+            await ws.recv()  # CONFIGURED
+            try:
+                for i in range(0, len(pcm), 32_000):
+                    await ws.send(pcm[i : i + 32_000])
+                async for raw in ws:
+                    message = json.loads(raw)
+                    if message["type"] == "ERROR":
+                        errors.append(message["error"]["message"])
+            except websockets.ConnectionClosed:
+                pass
+            finally:
+                gate.set()
+        return errors, ws.close_code
+
+    with running(create_app(Settings(), local_recognizer=_GatedRecognizer(gate))) as url:
+        g = grant(url)
+        errors, code = asyncio.run(session(str(g["ws_url"]), str(g["token"])))
+    assert code == 1013 and len(errors) == 1 and "60 s behind" in errors[0], (code, errors)

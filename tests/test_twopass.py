@@ -499,9 +499,10 @@ def test_engine_settings_are_parsed() -> None:
             "LOCAL_FALLBACK_AFTER_S": "1.5",
             "LOCAL_MODEL_CACHE": "/var/cache/stt",
             "LOCAL_WHISPER_NICE": "5",
+            "LOCAL_LEAN_SEARCH": "0",
         }
     ).local.engine
-    assert config.whisper_nice == 5
+    assert config.whisper_nice == 5 and config.lean_search is False
     assert (config.whisper, config.whisper_model, config.whisper_threads) == (True, "/models/whisper-small", 3)
     assert (config.whisper_queue, config.fallback_after_s, config.model_cache) == (7, 1.5, "/var/cache/stt")
     assert Settings.from_env({}).local.engine == EngineConfig()

@@ -38,6 +38,7 @@ def load_fast_pass(
         partial_every_ms=config.partial_every_ms,
         vad_mode=endpointer.vad_mode,
         vad_ratio=endpointer.ratio,
+        search=config.search(),
         mode=mode,
         workers=workers if workers is not None else config.fast_workers,
     )

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from server.engine.config import SENTENCES, EngineConfig
+from server.engine.config import FULL_SEARCH, SENTENCES, EngineConfig, Search
 from server.engine.types import BYTES_PER_MS, SAMPLE_RATE, Hypothesis, RecognizerBusy, Word
 
 FRAME_MS = 30  # the Endpointer's frame at 16 kHz: 480 samples, 960 bytes
@@ -57,6 +57,7 @@ class DecoderConfig:
     preroll_ms: int = PREROLL_MS
     keep_warm: bool = True
     partial_every_ms: int = _DEFAULTS.partial_every_ms
+    search: Search = FULL_SEARCH
 
     def decoder_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -64,6 +65,9 @@ class DecoderConfig:
             "samprate": SAMPLE_RATE,
             "fwdflat": self.fwdflat,
             "bestpath": self.bestpath,
+            "maxhmmpf": self.search.max_hmms,
+            "maxwpf": self.search.max_words,
+            "topn": self.search.top_gaussians,
         }
         if self.hmm:
             kwargs["hmm"] = self.hmm
@@ -370,8 +374,9 @@ class PocketsphinxRecognizer:
     Options: `hmm`, `lm`, `dict`, `jsgf` (paths; empty means the model shipped in the wheel; `jsgf` replaces the
     language model with a grammar), `vad_window_s` (seconds of audio the Endpointer decides on: the shortest pause
     that ends an utterance, and how late a final comes), `fwdflat` and `bestpath` (rescoring passes at the end of
-    each utterance), `max_sessions` (more concurrent sessions raise RecognizerBusy), `workers` (decoding
-    processes or threads; default the number of cores), `mode` ("process" or "thread").
+    each utterance), `search` (how hard it prunes), `max_sessions` (more concurrent sessions raise
+    RecognizerBusy), `workers` (decoding processes or threads; default the number of cores), `mode` ("process" or
+    "thread").
     """
 
     name = "pocketsphinx"
@@ -394,6 +399,7 @@ class PocketsphinxRecognizer:
         partial_every_ms: int = _DEFAULTS.partial_every_ms,
         vad_mode: int = _ENDPOINTER.vad_mode,
         vad_ratio: float = _ENDPOINTER.ratio,
+        search: Search = FULL_SEARCH,
     ) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
@@ -412,6 +418,7 @@ class PocketsphinxRecognizer:
             partial_every_ms=partial_every_ms,
             vad_mode=vad_mode,
             vad_ratio=vad_ratio,
+            search=search,
         )
         self.max_sessions = max_sessions
         self.workers = max(1, min(workers or os.cpu_count() or 1, max_sessions))

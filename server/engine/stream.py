@@ -55,6 +55,9 @@ CLOSE_POLICY = 1008
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_AGAIN = 1013
 
+# Audio received but not decoded yet, at most: a recognizer this far behind the client is stuck, not slow.
+MAX_BACKLOG_MS = 60_000
+
 _PUNCTUATION_TAGS = frozenset(stage_tags(default_stages(), PUNCTUATION_TASK))
 _ids = itertools.count(1)
 
@@ -100,6 +103,18 @@ class TruebarStream:
         # loop's from interleaving (each computes what to send from the session's state, then sends it).
         self._pusher: asyncio.Task[None] | None = None
         self._emitting = asyncio.Lock()
+        # The socket is read on while the recognizer decodes: uvicorn stops reading a connection until the app takes
+        # its next message, so a handler that waited for each frame's decoding stopped answering pings, and the
+        # client's keepalive closed sessions the engine was only slow on (issue 16: 3 of 8 under load). Frames wait
+        # here; the feeder decodes all that has arrived in one call, so a recognizer that falls behind catches up
+        # with fewer, larger feeds (fewer interims, the same audio).
+        self._backlog = bytearray()
+        self._backlog_ready = asyncio.Event()
+        self._draining = False
+        self._feeder: asyncio.Task[None] | None = None
+        self._feed_failure: Exception | None = None
+        self._feed_failed = asyncio.Event()
+        self._receiving: asyncio.Future[Message] | None = None
 
     # Hooks for subclasses (the emulator's faults and records); the product needs none of them.
 
@@ -142,7 +157,7 @@ class TruebarStream:
             await self.ws.accept()
             await self.send(self.envelope.status(STATUS_INITIALIZED))
             while True:
-                message = await self.receive()
+                message = await self._next_message()
                 if message["type"] == "websocket.disconnect":
                     self.close_code = message.get("code")
                     self.outcome = "CANCELED" if self.session else "DISCONNECTED"
@@ -162,8 +177,31 @@ class TruebarStream:
             logger.exception("Truebar stream handler failed")
             await self.fail(StreamFailure("Internal error in the pipeline.", CLOSE_INTERNAL))
         finally:
+            if self._receiving is not None:
+                self._receiving.cancel()
             await self.release()
             await self.ended()
+
+    async def _next_message(self) -> Message:
+        """The client's next message, or the feeder's failure raised here, where the handler's failures are met.
+        A receive still waiting when the feeder fails is kept for the next call (cancelling it could lose a
+        message)."""
+        if self._receiving is None:
+            self._receiving = asyncio.ensure_future(self.receive())
+        failed = asyncio.ensure_future(self._feed_failed.wait())
+        waiting: list[asyncio.Future[Any]] = [self._receiving, failed]
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            failed.cancel()
+        self._raise_feed_failure()
+        receiving, self._receiving = self._receiving, None
+        return receiving.result()
+
+    def _raise_feed_failure(self) -> None:
+        if self._feed_failure is not None:
+            failure, self._feed_failure = self._feed_failure, None
+            raise failure
 
     async def receive(self) -> Message:
         deadline = self.receive_deadline()
@@ -183,6 +221,7 @@ class TruebarStream:
         await self.ws.send_text(json.dumps(message, separators=(",", ":")))
 
     async def fail(self, exc: StreamFailure) -> None:
+        await self._stop_feeder()
         await self._stop_pusher()
         self.outcome = "ERROR"
         self.observe_error(exc.message)
@@ -194,6 +233,7 @@ class TruebarStream:
     async def release(self) -> None:
         session, self.session = self.session, None
         try:
+            await self._stop_feeder()
             await self._stop_pusher()
         finally:
             if session is not None:
@@ -207,8 +247,61 @@ class TruebarStream:
             raise StreamFailure(f"Malformed audio frame: {len(data)} bytes is not a whole number of 16-bit samples.")
         self.session_bytes += len(data)
         await self.before_audio(data)
-        async with self._emitting:
-            await self.emit(await self.session.feed(data))
+        self._backlog += data
+        if len(self._backlog) > MAX_BACKLOG_MS * BYTES_PER_MS:
+            raise StreamFailure(
+                f"The engine fell more than {MAX_BACKLOG_MS // 1000} s behind the audio and the session was ended; "
+                "try again later.",
+                CLOSE_TRY_AGAIN,
+            )
+        self._backlog_ready.set()
+
+    async def _feed(self, session: RecognizerSession) -> None:
+        """Decode what has arrived, in arrival order, until drained (EOS, CANCEL) or stopped. A failure goes to the
+        handler's loop (`_next_message`), which ends the stream with it."""
+        try:
+            while True:
+                await self._backlog_ready.wait()
+                self._backlog_ready.clear()
+                while self._backlog:
+                    chunk = bytes(self._backlog)
+                    self._backlog.clear()
+                    async with self._emitting:
+                        hypotheses = await session.feed(chunk)
+                        # Shielded: stopping the feeder (a failure, a closed socket) may cut a decode short, which
+                        # loses nothing the stream still needs, but not a send between a final and its interim.
+                        await asyncio.shield(self.emit(hypotheses))
+                if self._draining:
+                    return
+        except Exception as exc:
+            self._feed_failure = exc
+            self._feed_failed.set()
+
+    def _start_feeder(self, session: RecognizerSession) -> None:
+        self._backlog.clear()
+        self._backlog_ready.clear()
+        self._draining = False
+        self._feeder = asyncio.create_task(self._feed(session))
+
+    async def _drain(self) -> None:
+        """Wait until every frame received so far is decoded and its hypotheses sent."""
+        task, self._feeder = self._feeder, None
+        if task is not None:
+            self._draining = True
+            self._backlog_ready.set()
+            await asyncio.wait([task])
+        self._raise_feed_failure()
+
+    async def _stop_feeder(self) -> None:
+        """Stop decoding now, dropping frames not decoded yet (the stream is ending without EOS)."""
+        task, self._feeder = self._feeder, None
+        self._backlog.clear()
+        if task is None:
+            return
+        # Not behind the emitting lock, which the feeder holds while it decodes: a recognizer stuck in feed() must
+        # not keep the stream from ending.
+        task.cancel()
+        await asyncio.wait([task])
 
     async def on_text(self, text: str) -> None:
         self.observe_text(text)
@@ -251,12 +344,14 @@ class TruebarStream:
             await self.send(self.envelope.warning(warning))
         await self.before_configured()
         await self.send(self.envelope.status(STATUS_CONFIGURED, sessionId=self.session_id, recordingId=self.session_id))
+        self._start_feeder(self.session)
         if isinstance(self.session, PushesFinals):
             self._pusher = asyncio.create_task(self._push(self.session))
 
     async def on_eos(self, eos: Eos) -> None:
         if self.session is None:
             raise StreamFailure("EOS received before CONFIG.")
+        await self._drain()
         await self._stop_pusher()
         await self.emit(await self.session.finish())
         await self.release()
@@ -271,6 +366,7 @@ class TruebarStream:
         raise StreamStop
 
     async def on_cancel(self) -> None:
+        await self._drain()
         await self.release()
         self.config = None
         await self.send(self.envelope.status(STATUS_CANCELED))

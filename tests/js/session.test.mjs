@@ -13,6 +13,16 @@ test('fewer than two matching words are kept: a lone repeated word is more likel
   assert.equal(stripOverlap(['x', 'y'], ''), '');
 });
 
+test('a repeat heard otherwise is still cut: the seam is where the end of the finals matches best', () => {
+  // CI, Wiro in Firefox: the replay began inside "weather", and the engine heard the repeat otherwise.
+  assert.equal(stripOverlap(['though', 'weather', 'is', 'nigh'], 'the lead is nigh today and we'), 'today and we');
+  // A fragment of a word before the repeat, and a word dropped in it.
+  assert.equal(stripOverlap(['we', 'are', 'going', 'to', 'the', 'park'], 'um going the park now'), 'now');
+  // Not a repeat: new words that happen to share one with the end of the finals stay.
+  assert.equal(stripOverlap(['the', 'weather', 'is', 'nice'], 'it is cold today'), 'it is cold today');
+  assert.equal(stripOverlap(['the', 'weather', 'is', 'nice'], 'nice to meet you'), 'nice to meet you');
+});
+
 test('the longest overlap wins', () => {
   assert.equal(stripOverlap(['go', 'go', 'go'], 'go go go now'), 'now');
 });

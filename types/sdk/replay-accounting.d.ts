@@ -1,5 +1,10 @@
 /**
- * Drop the words at the start of `text` that repeat the end of `tail` (at least OVERLAP_MIN_WORDS of them).
+ * Drop the words at the start of `text` that repeat the end of `tail`: a replay after a reconnect without the
+ * provider's times sends audio again from before the estimated end of the last final, so the next session hears
+ * those words a second time, from a point that may fall inside a word, and not always as they were heard the first
+ * time ("though weather is nigh" came back as "the lead is nigh"). The repeat is the prefix of `text` that best
+ * matches an end of `tail` word by word (a word heard otherwise costs one, a word more or less costs one); it is cut
+ * when at least OVERLAP_MIN_WORDS words match and at most half of its words differ.
  * @param {string[]} tail  the last final words before a reconnect
  * @param {string} text
  */
