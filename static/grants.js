@@ -125,8 +125,8 @@ export function appGrants(base = '') {
 
 /** @typedef {{setTimeout: (fn: () => void, ms: number) => unknown, clearTimeout: (id: unknown) => void}} Timers */
 
-/** @type {Timers} */
-const GLOBAL_TIMERS = {
+/** @type {Timers} the platform's timers */
+export const GLOBAL_TIMERS = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (id) => clearTimeout(/** @type {ReturnType<typeof setTimeout>} */ (id)),
 };

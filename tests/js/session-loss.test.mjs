@@ -231,7 +231,7 @@ test('bug 3: a transport error reconnects even when no unclean close follows it 
   const { s, src, events } = await streaming(w);
   src.onFrame(frame());
   // The client reports the drop; its close event is never delivered (a browser that lost the network).
-  internals.get(s).client()._session.fail('The connection to Truebar was lost.', 'transport');
+  internals.get(s).dropConnection('The connection to Truebar was lost.');
   await sleep(20);
   ready(w.Sock.instances[1]);
   await sleep(20);

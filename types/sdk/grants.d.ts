@@ -48,6 +48,9 @@ export class ApiError extends Error {
 }
 /** Statuses for which another attempt with a fresh grant can help (not: not configured, bad request, forbidden). */
 export const RETRYABLE_STATUS: Readonly<Set<number>>;
+/** @typedef {{setTimeout: (fn: () => void, ms: number) => unknown, clearTimeout: (id: unknown) => void}} Timers */
+/** @type {Timers} the platform's timers */
+export const GLOBAL_TIMERS: Timers;
 /**
  * The session's side of a grant source: each request bounded in time (a fetch on a network that went away without
  * saying so can hang for minutes, and a reconnect, or a Stop waiting for it, must not), every request abortable at
