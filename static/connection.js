@@ -29,6 +29,12 @@ export function codeOf(err) {
   return typeof code === 'string' && code ? code : undefined;
 }
 
+/** @param {unknown} err @returns {{message: string, code?: string}} a failure as the reducer's inputs carry it */
+export function failure(err) {
+  const code = codeOf(err);
+  return { message: err instanceof Error ? err.message : String(err), ...(code ? { code } : {}) };
+}
+
 export class Connection {
   /** @type {GrantSource} */
   #grants;
@@ -36,7 +42,7 @@ export class Connection {
   #asked;
   /** @type {(grant: Grant, onEvent: (event: ProviderEvent) => void) => Client} */
   #create;
-  /** @type {(client: Client, event: ProviderEvent) => void} */
+  /** @type {(event: ProviderEvent) => void} */
   #onEvent;
   /** @type {Timers} */
   #timers;
@@ -59,10 +65,11 @@ export class Connection {
 
   /**
    * @param {{grants: GrantSource, provider: string, tag?: string, clientOptions?: ClientOptions,
-   *   onEvent: (client: Client, event: ProviderEvent) => void, over: () => boolean, timers?: Timers,
+   *   onEvent: (event: ProviderEvent) => void, over: () => boolean, timers?: Timers,
    *   createClient?: (grant: Grant, options: ClientOptions) => Client}} options
-   *   onEvent: every client's events, with the client (a replaced one's last words included); over: the session
-   *   is over (an attempt that finds it so lets go of what it got)
+   *   onEvent: the events of the client audio goes to (an attempt's failure is retried, not the session's
+   *   business; a replaced client's last words are nobody's); over: the session is over (an attempt that finds it
+   *   so lets go of what it got)
    */
   constructor({ grants, provider, tag, clientOptions = {}, onEvent, over, timers = GLOBAL_TIMERS, createClient = createProviderClient }) {
     this.#grants = grants;
@@ -88,11 +95,6 @@ export class Connection {
     return this.#client;
   }
 
-  /** @param {Client} client @returns {'current' | 'attempt' | 'gone'} whose events these are */
-  whose(client) {
-    return client === this.#client ? 'current' : client === this.#attempt ? 'attempt' : 'gone';
-  }
-
   /** The first grant (rejects as the grant source does). */
   async first() {
     this.#grant = await this.#grants.request({ ...this.#asked, reconnect: false });
@@ -110,7 +112,7 @@ export class Connection {
   /** @param {Grant} grant */
   #make(grant) {
     /** @type {Client} */
-    const client = this.#create(grant, (event) => this.#onEvent(client, event));
+    const client = this.#create(grant, (event) => { if (client === this.#client) this.#onEvent(event); });
     return client;
   }
 
@@ -177,8 +179,7 @@ export class Connection {
       if (this.#attempt) this.#attempt.cancel();
       this.#attempt = null;
       if (grant) this.end(false, grant);
-      const code = codeOf(err);
-      report({ type: 'attempt-failed', message: err instanceof Error ? err.message : String(err), ...(code ? { code } : {}), retryable: isRetryable(err) });
+      report({ type: 'attempt-failed', ...failure(err), retryable: isRetryable(err) });
       return;
     }
     report({ type: 'attempt-ready' });

@@ -3,6 +3,9 @@
 // source's tail, then the provider's last finals through any reconnects, bounded in time). Every collaborator is
 // passed in, so both run under Node with fakes and fake timers.
 
+/** How long stop() waits for the last finals, reconnects included, unless the session's options say otherwise. */
+export const DEFAULT_STOP_TIMEOUT_MS = 30000;
+
 /** @typedef {import('./providers/client.js').Grant} Grant */
 /** @typedef {import('./providers/stream.js').SessionClient} Client */
 /** @typedef {import('./session-types.js').CaptureLike} CaptureLike */
@@ -11,16 +14,17 @@
 
 /**
  * What the start sequence works with. `starting`: the session is still `starting` (Stop or Cancel may end it while
- * the grant or the source is awaited); `prepare`: the grant is here, set up what it decides (the replay
- * accounting); `fail`: the session is over in `error` (a no-op once it is over anyway).
+ * the grant or the source is awaited); `audio.prepare`: the grant is here, set up what it decides (the replay
+ * accounting); `audio.use`: the opened source is the live one, from `now` (ms); `fail`: the session is over in
+ * `error` (a no-op once it is over anyway).
  * @typedef {object} StartHost
  * @property {{first: () => Promise<Grant>, open: () => Client, end: () => void}} link
+ * @property {{prepare: (grant: Grant) => void, open: (grant: Grant) => Promise<CaptureLike>,
+ *   use: (capture: CaptureLike, now: number) => void}} audio
  * @property {() => boolean} starting
- * @property {(grant: Grant) => void} prepare
- * @property {(grant: Grant) => Promise<CaptureLike>} openSource
- * @property {(capture: CaptureLike) => void} useSource
  * @property {(input: CoreInput) => void} step
  * @property {(err: unknown) => void} fail
+ * @property {() => number} [now]  ms, the wall clock (default Date.now)
  */
 
 const ended = () => new Error('The session was ended before it started.');
@@ -31,7 +35,7 @@ const ended = () => new Error('The session was ended before it started.');
  * @param {StartHost} host
  */
 export async function runStart(host) {
-  const { link } = host;
+  const { link, audio } = host;
   host.step({ type: 'start' });
   /** @type {Grant} */
   let grant;
@@ -48,7 +52,7 @@ export async function runStart(host) {
   /** @type {Client} */
   let client;
   try {
-    host.prepare(grant);
+    audio.prepare(grant);
     client = link.open();
   } catch (err) {
     host.fail(err);
@@ -57,7 +61,7 @@ export async function runStart(host) {
   /** @type {CaptureLike} */
   let capture;
   try {
-    capture = await host.openSource(grant);
+    capture = await audio.open(grant);
   } catch (err) {
     client.cancel();
     if (host.starting()) host.fail(err);
@@ -70,7 +74,7 @@ export async function runStart(host) {
     link.end();
     throw ended();
   }
-  host.useSource(capture);
+  audio.use(capture, (host.now ?? Date.now)());
   host.step({ type: 'source-opened' });
   try {
     await client.start();
@@ -92,7 +96,7 @@ export async function runStart(host) {
  * @property {number} rounds  reconnects a finish may wait through (maxReconnects)
  * @property {() => boolean} lost
  * @property {() => boolean} stopping
- * @property {() => void} timedOut
+ * @property {(boundMs: number) => void} timedOut
  * @property {() => void} finished
  * @property {Timers} timers
  */
@@ -101,15 +105,15 @@ export async function runStart(host) {
  * The source's tail and the provider's last finals, bounded: an outage can otherwise hold Stop for minutes (each
  * reconnect waits for a grant, then for the socket).
  * @param {FinishHost} host
- * @param {number} boundMs
+ * @param {number} [boundMs]
  */
-export async function runFinish(host, boundMs) {
+export async function runFinish(host, boundMs = DEFAULT_STOP_TIMEOUT_MS) {
   /** @type {unknown} */
   let timer;
   const timedOut = new Promise((resolve) => { timer = host.timers.setTimeout(() => resolve('timeout'), boundMs); });
   try {
     const outcome = await Promise.race([drain(host).then(() => 'done'), timedOut]);
-    if (outcome === 'timeout') host.timedOut();
+    if (outcome === 'timeout') host.timedOut(boundMs);
   } finally {
     host.timers.clearTimeout(timer);
     host.link.end();

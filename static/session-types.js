@@ -1,6 +1,7 @@
 // The browser SDK's public vocabulary: the options a Session takes, the events it emits, what an audio source is
-// given and must provide. Types only (JSDoc), so session.js reads as the wiring it is; session.js re-exports each
-// name, and the package's declarations (types/sdk/) carry them to TypeScript callers.
+// given and must provide, and the one error class a misuse of the object throws (SessionError). Types (JSDoc) but
+// for that class, so session.js reads as the wiring it is; session.js re-exports each name, and the package's
+// declarations (types/sdk/) carry them to TypeScript callers.
 
 /** @typedef {import('./providers/client.js').Word} Word */
 /** @typedef {import('./providers/protocol.js').ErrorCause} ErrorCause */
@@ -97,4 +98,12 @@
  * @property {import('./providers/stream.js').ClientOptions} [clientOptions]
  */
 
-export {};
+/** A misuse of the session object (not a failure of the session): code 'already_started'. */
+export class SessionError extends Error {
+  /** @param {string} message @param {string} code */
+  constructor(message, code) {
+    super(message);
+    this.name = 'SessionError';
+    this.code = code;
+  }
+}

@@ -8,26 +8,28 @@
 // - the new session's times are shifted onto the recording's clock, so the transcript's times run on.
 // Where the session is, and every decision about it, lives in session-state.js (its StateMachine and its pure
 // reducer); this file is the wiring that executes the reducer's effects with the modules that own each part:
-// grants.js (the grant source), source-supervisor.js (the audio source), replay-accounting.js (what is held and
-// lost), the provider clients.
+// connection.js (grants, clients, each reconnect attempt), audio-path.js (the source, the replay accounting, the
+// backpressure), lifecycle.js (the start sequence and the bounded finish).
 //
 // The public surface is what a page on another origin can adopt: `new Session(options)`, `on`/`off`, `start`,
 // `stop`, `cancel`, `state`, `audioMs`, `capabilities`, `provider`, `diagnostics()`, `endGrant()`. Everything else
 // is a #private field, so the grant (and its token) cannot be read or changed from outside. An instance is
 // single-use, like a WebSocket (one connection per object): start() a second time throws a SessionError with code
 // 'already_started'; make a new Session for the next recording.
-import { Connection, codeOf } from './connection.js';
+import { AudioPath } from './audio-path.js';
+import { Connection, failure } from './connection.js';
 import { GLOBAL_TIMERS, GrantKeeper } from './grants.js';
 import { runFinish, runStart, stopTimeoutMessage } from './lifecycle.js';
-import { ReplayAccounting } from './replay-accounting.js';
 import { StateMachine, initialCore, reduce } from './session-state.js';
 import { sessionDiagnostics } from './session-diagnostics.js';
-import { SourceSupervisor } from './source-supervisor.js';
 import { internals } from './session-internals.js';
+import { SessionError } from './session-types.js';
+import { Listeners } from './listeners.js';
 
 export { ApiError, appGrants } from './grants.js';
 export { stripOverlap } from './replay-accounting.js';
 export { withTimeout } from './source-supervisor.js';
+export { SessionError };
 
 /** @typedef {import('./providers/client.js').Grant} Grant */
 /** @typedef {import('./providers/client.js').ProviderEvent} ProviderEvent */
@@ -56,18 +58,6 @@ export { withTimeout } from './source-supervisor.js';
 /** @typedef {import('./session-types.js').CaptureLike} CaptureLike */
 /** @typedef {import('./session-types.js').SessionOptions} SessionOptions */
 
-/** A misuse of the session object (not a failure of the session): code 'already_started'. */
-export class SessionError extends Error {
-  /** @param {string} message @param {string} code */
-  constructor(message, code) {
-    super(message);
-    this.name = 'SessionError';
-    this.code = code;
-  }
-}
-
-const DEFAULT_STOP_TIMEOUT_MS = 30000;
-
 export class Session {
   /** @type {SessionOptions} */
   #options;
@@ -75,22 +65,13 @@ export class Session {
   #link;
   /** @type {StateMachine} */
   #machine;
-  /** @type {Map<string, Set<(e: unknown) => void>>} listeners by event type (on() types each one) */
-  #listeners = new Map();
-  /** @type {SourceSupervisor | null} the audio source, and its recovery when interrupted */
-  #source = null;
-  /** @type {ReplayAccounting | null} the audio held for a replay, what is lost, the recording's clock */
-  #replay = null;
-  #reconnects = 0;
-  /** @type {{capture: CaptureLike, time: number} | null} the source's clock when this session started */
-  #clockStart = null;
+  #listeners = new Listeners();
+  /** @type {AudioPath} the source, the replay accounting (what is held and lost), the backpressure */
+  #audio;
   /** @type {Core} the reducer's state (session-state.js) but for the state itself, which the machine holds */
   #core = initialCore();
-  /** ms of the recording where the last replay began, for `reconnected` */
-  #replayedFromMs = 0;
   /** @type {Promise<void> | null} the graceful end under way */
   #finishing = null;
-  #startedAt = 0;
   /** @type {Promise<void> | null} the one stop() */
   #stopping = null;
   #started = false;
@@ -104,12 +85,18 @@ export class Session {
     this.#link = new Connection({
       grants: new GrantKeeper({ getGrant: options.getGrant, endGrant: options.endGrant, timeoutMs: options.grantTimeoutMs }),
       provider: options.provider, ...(options.tag ? { tag: options.tag } : {}), clientOptions: options.clientOptions ?? {},
-      onEvent: (client, event) => this.#onClientEvent(client, event), over: () => this.#machine.final,
+      onEvent: (event) => this.#onClientEvent(event), over: () => this.#machine.final,
+    });
+    this.#audio = new AudioPath(options, {
+      state: () => this.#machine.state, lost: () => this.#core.link === 'lost', link: this.#link,
+      emit: (event) => this.#emit(event), level: (level) => this.#listeners.dispatch('level', level), now: options.now,
+      // No microphone and nothing left to try: the reducer decides (the words the provider has, then `error`).
+      sourceLost: (message, err) => this.#step({ ...failure(err), type: 'source-lost', message }),
     });
     this.#core = initialCore(options.maxReconnects ?? 8);
     this.#machine = new StateMachine((from, to, detail) => {
       options.onStateChange?.(from, to, detail);
-      this.#dispatch('state', { type: 'state', from, to, detail });
+      this.#listeners.dispatch('state', { type: 'state', from, to, detail });
     });
     if (options.onEvent) this.on('event', options.onEvent);
     if (options.onLevel) this.on('level', options.onLevel);
@@ -119,10 +106,10 @@ export class Session {
       else signal.addEventListener('abort', () => this.cancel(), { once: true });
     }
     internals.set(this, {
-      buffer: () => (this.#replay ? this.#replay.buffer : null),
-      capture: () => (this.#source ? this.#source.capture : null),
-      canSend: () => this.#canSend(),
-      interrupt: (reason, kind) => (this.#source ? this.#source.interrupted(reason, kind) : Promise.resolve()),
+      buffer: () => (this.#audio.replay ? this.#audio.replay.buffer : null),
+      capture: () => this.#audio.capture,
+      canSend: () => this.#audio.canSend(),
+      interrupt: (reason, kind) => this.#audio.interrupted(reason, kind),
       dropConnection: (message) => { if (this.#link.client) this.#link.client._session.fail(message, 'transport'); },
     });
   }
@@ -136,9 +123,7 @@ export class Session {
    * @returns {() => void} removes the listener (the same as off(type, fn))
    */
   on(type, fn) {
-    let set = this.#listeners.get(type);
-    if (!set) this.#listeners.set(type, (set = new Set()));
-    set.add(/** @type {(e: unknown) => void} */ (fn));
+    this.#listeners.add(type, /** @type {(e: unknown) => void} */ (fn));
     return () => this.off(type, fn);
   }
 
@@ -148,18 +133,7 @@ export class Session {
    * @param {(e: SessionEventMap[K]) => void} fn
    */
   off(type, fn) {
-    this.#listeners.get(type)?.delete(/** @type {(e: unknown) => void} */ (fn));
-  }
-
-  /** @param {keyof SessionEventMap} type @param {unknown} value  what SessionEventMap says for `type` */
-  #dispatch(type, value) {
-    for (const fn of [...(this.#listeners.get(type) ?? [])]) {
-      try {
-        fn(value);
-      } catch (err) {
-        console.error(`session ${type} listener failed`, err);
-      }
-    }
+    this.#listeners.remove(type, /** @type {(e: unknown) => void} */ (fn));
   }
 
   /** The provider this session asks grants for. */
@@ -179,7 +153,7 @@ export class Session {
 
   /** The audio clock: ms of audio captured so far, at the provider's rate. */
   get audioMs() {
-    return this.#replay ? this.#replay.audioMs : 0;
+    return this.#audio.audioMs;
   }
 
   /**
@@ -193,22 +167,8 @@ export class Session {
     const signal = this.#options.signal;
     if (signal && signal.aborted) throw signal.reason ?? new SessionError('The session was aborted.', 'aborted');
     await runStart({
-      link: this.#link,
-      starting: () => this.#machine.is('starting'),
-      prepare: (grant) => {
-        const o = this.#options;
-        this.#replay = new ReplayAccounting({ sampleRate: grant.sample_rate, maxMs: o.maxReplayMs ?? 30000, stallMs: o.backpressureStallMs ?? 15000 });
-      },
-      openSource: (grant) => (this.#source = this.#supervisor(grant)).open(),
-      useSource: (capture) => {
-        /** @type {SourceSupervisor} */ (this.#source).use(capture);
-        this.#startedAt = Date.now();
-        // A caller's AudioContext may have run long before this session: its clock counts from its own start.
-        const ctx = capture.context;
-        if (ctx && typeof ctx.currentTime === 'number') this.#clockStart = { capture, time: ctx.currentTime };
-      },
-      step: (input) => this.#step(input),
-      fail: (err) => this.#fail(err),
+      link: this.#link, audio: this.#audio, starting: () => this.#machine.is('starting'),
+      step: (input) => this.#step(input), fail: (err) => this.#fail(err),
     });
   }
 
@@ -226,28 +186,19 @@ export class Session {
   /** @param {Effect} effect */
   #run(effect) {
     const link = this.#link;
-    const replay = /** @type {ReplayAccounting} */ (this.#replay);
     switch (effect.type) {
       case 'to': this.#machine.to(effect.state, effect.detail); return;
       case 'emit': this.#emit(effect.event); return;
-      case 'terminal-loss': if (this.#replay) this.#emitAll(this.#replay.terminalLoss()); return;
-      case 'release': if (this.#source) this.#source.release(); link.release(); return;
-      case 'outage': if (this.#replay) this.#emitAll(this.#replay.beginOutage()); link.beginOutage(); return;
+      case 'terminal-loss': if (!this.#machine.final) this.#audio.terminalLoss(); return;
+      case 'release': this.#audio.release(); link.release(); return;
+      case 'outage': this.#audio.beginOutage(); link.beginOutage(); return;
       case 'wait': link.attempt(effect.delayMs, (outcome) => this.#step(outcome.type === 'attempt-failed' ? { ...outcome, ...this.#facts() } : outcome)); return;
       case 'wake': link.wake(); return;
-      case 'replay': {
-        // The new client is ready: the held audio first, in order (live frames went to the buffer until now).
-        const { frames, offsetMs, events } = replay.replay(/** @type {Capabilities} */ (link.capabilities).replayRepeats);
-        this.#emitAll(events);
-        for (const frame of frames) /** @type {Client} */ (link.client).sendAudio(frame.samples);
-        this.#replayedFromMs = offsetMs;
-        this.#reconnects += 1;
+      case 'replay':
+        this.#audio.replayInto(/** @type {Client} */ (link.client), /** @type {Capabilities} */ (link.capabilities).replayRepeats);
         link.outageOver();
         return;
-      }
-      case 'reconnected':
-        this.#emit({ type: 'reconnected', replayedMs: Math.round(this.audioMs - this.#replayedFromMs), droppedMs: replay.droppedMs, attempt: effect.attempt });
-        return;
+      case 'reconnected': this.#audio.reconnected(effect.attempt); return;
       case 'cancel-client': if (link.client) link.client.cancel(); return;
       case 'end-grant': link.end(); return;
       case 'finish': this.#finishing = this.#finish(); return;
@@ -257,68 +208,19 @@ export class Session {
 
   /** The facts the reducer needs to start an attempt: the backoff's jitter and the audio held. */
   #facts() {
-    return { jitter: Math.random(), bufferedMs: this.#replay ? this.#replay.bufferedMs : 0 };
+    return { jitter: Math.random(), bufferedMs: this.#audio.replay ? this.#audio.replay.bufferedMs : 0 };
   }
 
-  /** @param {Grant} grant @returns {SourceSupervisor} the source for this session, told what the grant asks for */
-  #supervisor(grant) {
-    const o = this.#options;
-    return new SourceSupervisor({
-      create: o.source ?? o.createSource, microphone: o.microphone, deviceId: o.deviceId, audioContext: o.audioContext,
-      mediaStream: o.mediaStream, echoCancellation: o.echoCancellation, noiseSuppression: o.noiseSuppression,
-      autoGainControl: o.autoGainControl, workletUrl: o.workletUrl, resumeTimeoutMs: o.resumeTimeoutMs,
-    }, {
-      outRate: grant.sample_rate,
-      frameSamples: grant.frame_samples,
-      pacing: this.#link.capabilities ? this.#link.capabilities.pacing : 'fast',
-      onFrame: (pcm) => this.#onFrame(pcm),
-      onLevel: (level) => this.#dispatch('level', level),
-      canSend: () => this.#canSend(),
-      over: () => this.#machine.final || this.#machine.is('stopping'),
-      report: (event) => this.#emit(event),
-      // No microphone and nothing left to try: streaming on would show "Listening" over a dead microphone. The
-      // provider is asked for the words it already has (as Stop does), then the session ends in `error`.
-      lost: (message, err) => {
-        const code = codeOf(err);
-        this.#step({ type: 'source-lost', message, ...(code ? { code } : {}) });
-      },
-    });
-  }
-
-  /**
-   * Backpressure for a source that can wait: hold it while the provider is not taking audio, or while one more
-   * frame would push audio no final covers out of the replay buffer (it could not be sent again after a drop).
-   */
-  #canSend() {
-    const replay = this.#replay;
-    const grant = this.#link.grant;
-    if (this.#machine.is('stopping')) return true;
-    if (!this.#machine.is('streaming') || this.#core.link === 'lost' || !replay || !grant) return false;
-    return replay.roomFor((grant.frame_samples * 1000) / grant.sample_rate, (this.#options.now ?? Date.now)());
-  }
-
-  /** @param {Int16Array} pcm */
-  #onFrame(pcm) {
-    if (this.#machine.final || !this.#replay) return;
-    // While reconnecting, live frames only go to the buffer: the replay keeps their order.
-    const outage = this.#core.link === 'lost';
-    this.#emitAll(this.#replay.push(pcm, outage));
-    if (!outage && this.#link.client) this.#link.client.sendAudio(pcm);
-  }
-
-  /** @param {Client} client @param {ProviderEvent} event */
-  #onClientEvent(client, event) {
+  /** @param {ProviderEvent} event  the current client's (connection.js hears no other) */
+  #onClientEvent(event) {
     if (this.#machine.is('cancelled')) return;
-    const whose = this.#link.whose(client);
-    // A reconnect attempt that fails is retried (its start() rejects): not the page's business. A replaced
-    // client's last words are not either: its session is over.
-    if (whose !== 'current') return;
+    const replay = this.#audio.replay;
     switch (event.type) {
       case 'state': return; // the client's own states are details of the session's
       case 'error': this.#step({ ...event, type: 'client-failed', ...this.#facts() }); return;
       case 'closed': this.#step({ ...event, type: 'client-closed', ...this.#facts() }); return;
-      case 'final': if (this.#replay) this.#emit(this.#replay.final(event, event.timing === 'provider')); return;
-      case 'partial': if (this.#replay) this.#emit(this.#replay.partial(event)); return;
+      case 'final': if (replay) this.#emit(replay.final(event, event.timing === 'provider')); return;
+      case 'partial': if (replay) this.#emit(replay.partial(event)); return;
       case 'warning': this.#emit({ ...event, code: 'provider_warning' }); return;
       default: this.#emit(event);
     }
@@ -329,19 +231,13 @@ export class Session {
   #emit(event) {
     if (this.#machine.final) return;
     const stamped = { ...event, atMs: this.audioMs };
-    this.#dispatch('event', stamped);
-    this.#dispatch(event.type, stamped);
-  }
-
-  /** @param {import('./replay-accounting.js').DroppedEvent[]} events */
-  #emitAll(events) {
-    for (const event of events) this.#emit(event);
+    this.#listeners.dispatch('event', stamped);
+    this.#listeners.dispatch(event.type, stamped);
   }
 
   /** @param {unknown} err  the session is over (unless it already is): state `error` with the cause's code */
   #fail(err) {
-    const code = codeOf(err);
-    this.#step({ type: 'fail', message: err instanceof Error ? err.message : String(err), ...(code ? { code } : {}) });
+    this.#step({ ...failure(err), type: 'fail' });
   }
 
   /** Graceful: the source's tail is sent, then the provider is asked to finish and its last finals arrive. A
@@ -360,17 +256,16 @@ export class Session {
 
   /** The 'finish' effect, bounded by stopTimeoutMs: past it the session ends in `error` and says what was lost. */
   #finish() {
-    const boundMs = this.#options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
     return runFinish({
-      source: this.#source, link: this.#link, rounds: this.#core.maxReconnects, timers: GLOBAL_TIMERS,
+      source: this.#audio.tail, link: this.#link, rounds: this.#core.maxReconnects, timers: GLOBAL_TIMERS,
       lost: () => this.#core.link === 'lost',
       stopping: () => this.#machine.is('stopping'),
-      timedOut: () => {
+      timedOut: (boundMs) => {
         this.#run({ type: 'terminal-loss' }); // first: the message says how much that is
-        this.#step({ type: 'stop-timeout', message: stopTimeoutMessage(boundMs, this.#replay ? this.#replay.droppedMs : 0) });
+        this.#step({ type: 'stop-timeout', message: stopTimeoutMessage(boundMs, this.#audio.replay ? this.#audio.replay.droppedMs : 0) });
       },
       finished: () => this.#step({ type: 'finished' }),
-    }, boundMs);
+    }, this.#options.stopTimeoutMs);
   }
 
   /** Abandon the session now: nothing more reaches the listeners but the `state` change to `cancelled`. */
@@ -390,13 +285,11 @@ export class Session {
 
   /** What a bug report needs, as plain values. */
   diagnostics() {
-    const capture = this.#source ? this.#source.capture : null;
     const client = this.#link.client;
     return sessionDiagnostics({
-      grant: this.#link.grant, capture, clockStart: this.#clockStart, startedAt: this.#startedAt, now: Date.now(),
-      replay: this.#replay, clientFramesSent: client ? client.framesSent : 0,
+      ...this.#audio.facts(Date.now()), grant: this.#link.grant, clientFramesSent: client ? client.framesSent : 0,
       socketState: client ? client.socketState : (this.#core.link === 'lost' ? 'reconnecting' : 'none'),
-      sessionState: this.state, reconnects: this.#reconnects,
+      sessionState: this.state,
     });
   }
 }

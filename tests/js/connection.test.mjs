@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { ApiError } from '../../static/grants.js';
-import { Connection, codeOf } from '../../static/connection.js';
+import { Connection, codeOf, failure } from '../../static/connection.js';
 import { FakeTimers, tick } from './support/fakes.mjs';
 
 const grant = (n, extra = {}) => ({ provider: 'local', protocol: 'truebar', ws_url: `ws://x.test/${n}`, token: `T${n}`, sample_rate: 16000, frame_samples: 1600, session_id: `s${n}`, ...extra });
@@ -45,7 +45,7 @@ function world({ grants = [grant(1), grant(2), grant(3)], tag, provider = 'local
   };
   const link = new Connection({
     grants: source, provider, ...(tag ? { tag } : {}), timers, over: () => over,
-    onEvent: (client, event) => events.push([client, event]),
+    onEvent: (event) => events.push(event),
     createClient: (g, options) => { const c = fakeClient(g, options.onEvent); clients.push(c); return c; },
   });
   return { link, timers, requests, ended, clients, events, aborted: () => aborted, end: () => { over = true; } };
@@ -57,7 +57,7 @@ async function lostAfterFirst(w) {
   w.link.beginOutage();
 }
 
-test('first() asks for a first grant; open() builds its client, whose events come back with the client', async () => {
+test('first() asks for a first grant; open() builds its client, whose events come back', async () => {
   const w = world({ tag: 'model-a' });
   assert.equal(w.link.grant, null);
   assert.equal((await w.link.first()).session_id, 's1');
@@ -68,8 +68,7 @@ test('first() asks for a first grant; open() builds its client, whose events com
   assert.equal(client.grant.session_id, 's1');
   assert.ok(w.link.capabilities);
   client.onEvent({ type: 'partial', text: 'a' });
-  assert.deepEqual(w.events, [[client, { type: 'partial', text: 'a' }]]);
-  assert.equal(w.link.whose(client), 'current');
+  assert.deepEqual(w.events, [{ type: 'partial', text: 'a' }]);
 });
 
 test('beginOutage(): the lost client is cancelled and its grant ended; outageEnded settles on outageOver()', async () => {
@@ -78,7 +77,8 @@ test('beginOutage(): the lost client is cancelled and its grant ended; outageEnd
   assert.equal(w.link.client, null);
   assert.equal(w.clients[0].cancelled, 1);
   assert.deepEqual(w.ended, [['s1', false]]);
-  assert.equal(w.link.whose(w.clients[0]), 'gone', "a replaced client's last words are nobody's");
+  w.clients[0].onEvent({ type: 'closed', code: 1006, reason: '', clean: false });
+  assert.deepEqual(w.events, [], "a replaced client's last words are nobody's");
   let settled = false;
   w.link.outageEnded.then(() => { settled = true; });
   await tick();
@@ -100,13 +100,16 @@ test('attempt(): waits out the backoff, then a reconnect grant and a new client;
   await tick();
   assert.deepEqual(w.requests[1], { provider: 'local', reconnect: true });
   assert.equal(w.clients.length, 2);
-  assert.equal(w.link.whose(w.clients[1]), 'attempt', "an attempt's failure is not the page's business");
+  w.clients[1].onEvent({ type: 'error', message: 'x', fatal: true, cause: 'transport' });
+  assert.deepEqual(w.events, [], "an attempt's events are not the session's until it is ready");
   assert.equal(w.link.client, null, 'not the client audio goes to until ready');
   w.clients[1].ready();
   await done;
   assert.deepEqual(outcomes, [{ type: 'attempt-ready' }]);
   assert.equal(w.link.client, w.clients[1]);
   assert.equal(w.link.grant.session_id, 's2');
+  w.clients[1].onEvent({ type: 'final', text: 'b' });
+  assert.deepEqual(w.events, [{ type: 'final', text: 'b' }], 'the new client is the one heard');
 });
 
 test('the reconnect asks for the same model where the provider lets the page choose one', async () => {
@@ -144,7 +147,8 @@ test("a client that fails to start is cancelled and its grant ended; the failure
   assert.deepEqual(outcomes, [{ type: 'attempt-failed', message: 'socket closed', retryable: true }]);
   assert.equal(w.clients[1].cancelled, 1);
   assert.deepEqual(w.ended, [['s1', false], ['s2', false]]);
-  assert.equal(w.link.whose(w.clients[1]), 'gone');
+  w.clients[1].onEvent({ type: 'closed', code: 1006, reason: '', clean: false });
+  assert.deepEqual(w.events, []);
 });
 
 test('wake() cuts the backoff short; an attempt that finds the session over reports nothing and lets go', async () => {
@@ -219,7 +223,9 @@ test('end(): the current grant, or the one given, with the beacon flag', async (
   assert.deepEqual(w.ended, [['s1', true], ['s9', false]]);
 });
 
-test('codeOf(): the string code an error carries, else undefined', () => {
+test('codeOf(), failure(): the string code an error carries, else none; the message', () => {
+  assert.deepEqual(failure(new ApiError('Slow down', 429, 'rate_limited')), { message: 'Slow down', code: 'rate_limited' });
+  assert.deepEqual(failure('gone'), { message: 'gone' });
   assert.equal(codeOf(new ApiError('x', 429, 'rate_limited')), 'rate_limited');
   assert.equal(codeOf(new Error('x')), undefined);
   assert.equal(codeOf({ code: 7 }), undefined);

@@ -29,9 +29,12 @@ function startHost({ grant = () => Promise.resolve(GRANT), source = () => Promis
       end: () => log.push('end-grant'),
     },
     starting: () => h.state === 'starting',
-    prepare: (g) => log.push(`prepare ${g.session_id}`),
-    openSource: () => { log.push('openSource'); return source(); },
-    useSource: (c) => log.push(`use ${c.name}`),
+    audio: {
+      prepare: (g) => log.push(`prepare ${g.session_id}`),
+      open: () => { log.push('openSource'); return source(); },
+      use: (c, now) => log.push(`use ${c.name} at ${now}`),
+    },
+    now: () => 42,
     step: (input) => {
       log.push(`step ${input.type}`);
       if (input.type === 'start') h.state = 'starting';
@@ -48,7 +51,7 @@ function capture(name = 'mic') {
 test('runStart: start, grant, prepare, client, source, use, source-opened, client started, connected', async () => {
   const h = startHost();
   await runStart(h);
-  assert.deepEqual(h.log, ['step start', 'first', 'prepare s1', 'open', 'openSource', 'use mic', 'step source-opened', 'client.start', 'step connected']);
+  assert.deepEqual(h.log, ['step start', 'first', 'prepare s1', 'open', 'openSource', 'use mic at 42', 'step source-opened', 'client.start', 'step connected']);
 });
 
 test('runStart: a refused grant fails the session and rejects with the refusal', async () => {
@@ -120,7 +123,7 @@ function finishHost({ lost = false, rounds = 8 } = {}) {
     },
     lost: () => h.isLost,
     stopping: () => h.isStopping,
-    timedOut: () => log.push('timedOut'),
+    timedOut: (boundMs) => log.push(`timedOut ${boundMs}`),
     finished: () => log.push('finished'),
   };
   h.link.client = { stop: () => { log.push('client.stop'); return h.clientStop ? h.clientStop.promise : Promise.resolve(); } };
@@ -178,10 +181,23 @@ test('runFinish: past the bound, timedOut then finished, even though the client 
   await tick();
   h.timers.advance(4999);
   await tick();
-  assert.ok(!h.log.includes('timedOut'));
+  assert.ok(!h.log.includes('timedOut 5000'));
   h.timers.advance(1);
   await finishing;
-  assert.deepEqual(h.log.slice(-3), ['timedOut', 'end-grant', 'finished']);
+  assert.deepEqual(h.log.slice(-3), ['timedOut 5000', 'end-grant', 'finished']);
+});
+
+test('runFinish: the bound is 30 s unless the session says otherwise', async () => {
+  const h = finishHost();
+  h.clientStop = deferred();
+  const finishing = runFinish(h, undefined);
+  await tick();
+  h.timers.advance(29_999);
+  await tick();
+  assert.ok(!h.log.some((l) => l.startsWith('timedOut')));
+  h.timers.advance(1);
+  await finishing;
+  assert.ok(h.log.includes('timedOut 30000'));
 });
 
 test('stopTimeoutMessage says the bound and what was not transcribed, in seconds', () => {

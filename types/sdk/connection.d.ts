@@ -16,20 +16,26 @@
  */
 /** @param {unknown} err @returns {string | undefined} the code a CaptureError or ApiError carries */
 export function codeOf(err: unknown): string | undefined;
+/** @param {unknown} err @returns {{message: string, code?: string}} a failure as the reducer's inputs carry it */
+export function failure(err: unknown): {
+    message: string;
+    code?: string;
+};
 export class Connection {
     /**
      * @param {{grants: GrantSource, provider: string, tag?: string, clientOptions?: ClientOptions,
-     *   onEvent: (client: Client, event: ProviderEvent) => void, over: () => boolean, timers?: Timers,
+     *   onEvent: (event: ProviderEvent) => void, over: () => boolean, timers?: Timers,
      *   createClient?: (grant: Grant, options: ClientOptions) => Client}} options
-     *   onEvent: every client's events, with the client (a replaced one's last words included); over: the session
-     *   is over (an attempt that finds it so lets go of what it got)
+     *   onEvent: the events of the client audio goes to (an attempt's failure is retried, not the session's
+     *   business; a replaced client's last words are nobody's); over: the session is over (an attempt that finds it
+     *   so lets go of what it got)
      */
     constructor({ grants, provider, tag, clientOptions, onEvent, over, timers, createClient }: {
         grants: GrantSource;
         provider: string;
         tag?: string;
         clientOptions?: ClientOptions;
-        onEvent: (client: Client, event: ProviderEvent) => void;
+        onEvent: (event: ProviderEvent) => void;
         over: () => boolean;
         timers?: Timers;
         createClient?: (grant: Grant, options: ClientOptions) => Client;
@@ -40,8 +46,6 @@ export class Connection {
     get capabilities(): import("./providers/protocol.js").Capabilities | null;
     /** The client audio goes to: null before the first and during an outage. */
     get client(): import("./providers/stream-session.js").SessionClient | null;
-    /** @param {Client} client @returns {'current' | 'attempt' | 'gone'} whose events these are */
-    whose(client: Client): "current" | "attempt" | "gone";
     /** The first grant (rejects as the grant source does). */
     first(): Promise<import("./providers/grant.js").Grant>;
     /** The first grant's client, not started. */

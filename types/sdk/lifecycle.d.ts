@@ -14,7 +14,7 @@ export function runStart(host: StartHost): Promise<void>;
  * @property {number} rounds  reconnects a finish may wait through (maxReconnects)
  * @property {() => boolean} lost
  * @property {() => boolean} stopping
- * @property {() => void} timedOut
+ * @property {(boundMs: number) => void} timedOut
  * @property {() => void} finished
  * @property {Timers} timers
  */
@@ -22,9 +22,11 @@ export function runStart(host: StartHost): Promise<void>;
  * The source's tail and the provider's last finals, bounded: an outage can otherwise hold Stop for minutes (each
  * reconnect waits for a grant, then for the socket).
  * @param {FinishHost} host
- * @param {number} boundMs
+ * @param {number} [boundMs]
  */
-export function runFinish(host: FinishHost, boundMs: number): Promise<void>;
+export function runFinish(host: FinishHost, boundMs?: number): Promise<void>;
+/** How long stop() waits for the last finals, reconnects included, unless the session's options say otherwise. */
+export const DEFAULT_STOP_TIMEOUT_MS: 30000;
 export function stopTimeoutMessage(boundMs: number, droppedMs: number): string;
 /**
  * What the finish works with. `lost`: the connection is being replaced (the reducer's link); `stopping`: the state
@@ -49,7 +51,7 @@ export type FinishHost = {
     rounds: number;
     lost: () => boolean;
     stopping: () => boolean;
-    timedOut: () => void;
+    timedOut: (boundMs: number) => void;
     finished: () => void;
     timers: Timers;
 };
@@ -60,8 +62,9 @@ export type CoreInput = import("./session-state.js").CoreInput;
 export type Timers = import("./grants.js").Timers;
 /**
  * What the start sequence works with. `starting`: the session is still `starting` (Stop or Cancel may end it while
- * the grant or the source is awaited); `prepare`: the grant is here, set up what it decides (the replay
- * accounting); `fail`: the session is over in `error` (a no-op once it is over anyway).
+ * the grant or the source is awaited); `audio.prepare`: the grant is here, set up what it decides (the replay
+ * accounting); `audio.use`: the opened source is the live one, from `now` (ms); `fail`: the session is over in
+ * `error` (a no-op once it is over anyway).
  */
 export type StartHost = {
     link: {
@@ -69,10 +72,16 @@ export type StartHost = {
         open: () => Client;
         end: () => void;
     };
+    audio: {
+        prepare: (grant: Grant) => void;
+        open: (grant: Grant) => Promise<CaptureLike>;
+        use: (capture: CaptureLike, now: number) => void;
+    };
     starting: () => boolean;
-    prepare: (grant: Grant) => void;
-    openSource: (grant: Grant) => Promise<CaptureLike>;
-    useSource: (capture: CaptureLike) => void;
     step: (input: CoreInput) => void;
     fail: (err: unknown) => void;
+    /**
+     * ms, the wall clock (default Date.now)
+     */
+    now?: (() => number) | undefined;
 };

@@ -1,5 +1,6 @@
 export { stripOverlap } from "./replay-accounting.js";
 export { withTimeout } from "./source-supervisor.js";
+export { SessionError };
 /** @typedef {import('./providers/client.js').Grant} Grant */
 /** @typedef {import('./providers/client.js').ProviderEvent} ProviderEvent */
 /** @typedef {import('./providers/client.js').Capabilities} Capabilities */
@@ -26,12 +27,6 @@ export { withTimeout } from "./source-supervisor.js";
 /** @typedef {import('./session-types.js').SourceOptions} SourceOptions */
 /** @typedef {import('./session-types.js').CaptureLike} CaptureLike */
 /** @typedef {import('./session-types.js').SessionOptions} SessionOptions */
-/** A misuse of the session object (not a failure of the session): code 'already_started'. */
-export class SessionError extends Error {
-    /** @param {string} message @param {string} code */
-    constructor(message: string, code: string);
-    code: string;
-}
 export class Session {
     /** @param {SessionOptions} options */
     constructor(options: SessionOptions);
@@ -128,4 +123,5 @@ export type SessionEventMap = import("./session-types.js").SessionEventMap;
 export type SourceOptions = import("./session-types.js").SourceOptions;
 export type CaptureLike = import("./session-types.js").CaptureLike;
 export type SessionOptions = import("./session-types.js").SessionOptions;
+import { SessionError } from './session-types.js';
 export { ApiError, appGrants } from "./grants.js";

@@ -13,7 +13,7 @@ export class SourceSupervisor {
     /** The live source, or null. */
     get capture(): import("./session-types.js").CaptureLike | null;
     /** The first source: the caller's (a file), else the microphone. Not live until use(). */
-    open(): Promise<import("./session-types.js").CaptureLike> | Promise<import("./audio/capture.js").Capture>;
+    open(): Promise<import("./audio/capture.js").Capture> | Promise<import("./session-types.js").CaptureLike>;
     /** @param {CaptureLike} capture  the source open() gave, now the live one */
     use(capture: CaptureLike): void;
     /** The source's tail (its last frames reach onFrame before this resolves). */
