@@ -4,6 +4,7 @@
 // reads are the reducer's, what it has to say goes to `emit`, and a source with nothing left to try goes back to the
 // reducer through `lost`.
 import { ReplayAccounting } from './replay-accounting.js';
+import { isFinal } from './session-state.js';
 import { SourceSupervisor } from './source-supervisor.js';
 
 /** @typedef {import('./providers/client.js').Grant} Grant */
@@ -24,8 +25,6 @@ import { SourceSupervisor } from './source-supervisor.js';
  * @property {(message: string, err: unknown) => void} sourceLost  nothing left to try
  * @property {() => number} [now]  ms, for the backpressure stall (default Date.now)
  */
-
-const FINAL = new Set(['stopped', 'cancelled', 'error']);
 
 export class AudioPath {
   /** @type {SessionOptions} */
@@ -85,7 +84,7 @@ export class AudioPath {
       onFrame: (pcm) => this.#onFrame(pcm),
       onLevel: host.level,
       canSend: () => this.canSend(),
-      over: () => FINAL.has(host.state()) || host.state() === 'stopping',
+      over: () => isFinal(host.state()) || host.state() === 'stopping',
       report: host.emit,
       lost: host.sourceLost,
     });
@@ -118,7 +117,7 @@ export class AudioPath {
 
   /** @param {Int16Array} pcm */
   #onFrame(pcm) {
-    if (FINAL.has(this.#host.state()) || !this.#replay) return;
+    if (isFinal(this.#host.state()) || !this.#replay) return;
     // While reconnecting, live frames only go to the buffer: the replay keeps their order.
     const outage = this.#host.lost();
     this.#emitAll(this.#replay.push(pcm, outage));

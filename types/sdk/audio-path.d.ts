@@ -1,3 +1,20 @@
+/** @typedef {import('./providers/client.js').Grant} Grant */
+/** @typedef {import('./providers/stream.js').SessionClient} Client */
+/** @typedef {import('./session-state.js').SessionState} SessionState */
+/** @typedef {import('./session-types.js').SessionOptions} SessionOptions */
+/** @typedef {import('./session-types.js').SessionEvent} SessionEvent */
+/** @typedef {import('./session-types.js').CaptureLike} CaptureLike */
+/** @typedef {import('./session-types.js').Level} Level */
+/**
+ * @typedef {object} AudioHost
+ * @property {() => SessionState} state
+ * @property {() => boolean} lost  the connection is being replaced (live frames only go to the buffer)
+ * @property {{client: Pick<Client, 'sendAudio'> | null, grant: Grant | null, capabilities: {pacing: 'fast'|'realtime'} | null}} link
+ * @property {(event: SessionEvent) => void} emit
+ * @property {(level: Level) => void} level
+ * @property {(message: string, err: unknown) => void} sourceLost  nothing left to try
+ * @property {() => number} [now]  ms, for the backpressure stall (default Date.now)
+ */
 export class AudioPath {
     /** @param {SessionOptions} options  the source's and the replay's @param {AudioHost} host */
     constructor(options: SessionOptions, host: AudioHost);
