@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup setup-test bench golden speech clean
+.PHONY: run test setup setup-test bench golden speech sdk-types clean
 
 run: setup
 	$(PY) -m server --host $(HOST) --port $(PORT)
@@ -15,6 +15,12 @@ test: setup-test
 	$(PY) -m ruff check server tests playwright bench scripts testkit examples
 	$(PY) -m mypy
 	node_modules/.bin/tsc -p tsconfig.json
+	node_modules/.bin/tsc -p tsconfig.consumer.json
+	@# The committed declarations (types/sdk/) must be what the JSDoc emits now: re-emit to a scratch directory.
+	rm -rf .sdk-types-check
+	node_modules/.bin/tsc -p tsconfig.sdk.json --outDir .sdk-types-check
+	diff -r types/sdk .sdk-types-check || { echo "types/sdk/ is stale: run make sdk-types" >&2; exit 1; }
+	rm -rf .sdk-types-check
 	node --test tests/js/
 	$(PY) -m pytest
 
@@ -30,6 +36,11 @@ bench: setup-test
 # Regenerate data files (never run by the tests; see tests/golden/README.md and tests/data/speech/README.md).
 golden: setup-test
 	$(PY) -m tests.golden.regenerate
+
+# The SDK's type declarations from the JSDoc (committed, so the package needs no build; make test checks them).
+sdk-types: setup-test
+	rm -rf types/sdk
+	node_modules/.bin/tsc -p tsconfig.sdk.json
 
 speech: setup-test
 	$(PY) scripts/make_speech.py

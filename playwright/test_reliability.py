@@ -29,11 +29,14 @@ EXPECTED = normalise(json.loads((SPEECH / "transcripts.json").read_text())[CLIP.
 START_JS = """
 async ({provider, options}) => {
   const { Session } = await import('/static/session.js');
+  // The session's private state, for the tests that reach the live source (not part of the package).
+  const { internals } = await import('/static/session-internals.js');
   window.__events = [];
   const session = new Session({ provider, ...(options || {}), onEvent: (e) => window.__events.push(e) });
   window.__session = session;
+  window.__internals = internals.get(session);
   await session.start();
-  return session.grant.protocol;
+  return session.diagnostics().protocol;
 }
 """
 STOP_JS = """
@@ -180,15 +183,15 @@ def test_unplugged_microphone_is_reopened(pw: Playwright, browser_name: str) -> 
         unplug = (
             "t.dispatchEvent(new Event('ended'))"
             if browser_name == "chromium"
-            else "window.__session.onSourceInterrupted('The microphone was disconnected.', 'ended')"
+            else "window.__internals.interrupt('The microphone was disconnected.', 'ended')"
         )
         old_track = page.evaluate(
-            f"() => {{ const t = window.__session.capture.stream.getAudioTracks()[0]; {unplug}; return t.id; }}"
+            f"() => {{ const t = window.__internals.capture().stream.getAudioTracks()[0]; {unplug}; return t.id; }}"
         )
         page.wait_for_function("() => window.__events.some((e) => e.type === 'source')")
         page.wait_for_timeout(2000)
         result: dict[str, Any] = page.evaluate(STOP_JS)
-        new_track = page.evaluate("() => window.__session.capture.stream.getAudioTracks()[0].id")
+        new_track = page.evaluate("() => window.__internals.capture().stream.getAudioTracks()[0].id")
     source = next(e for e in result["events"] if e["type"] == "source")
     assert source["recovered"] and "disconnected" in source["message"]
     assert new_track != old_track
@@ -202,9 +205,9 @@ def test_suspended_audio_is_resumed(pw: Playwright, browser_name: str) -> None:
         page = new_page(browser, browser_name, CLIP)
         page.goto(s.url + "/")
         page.evaluate(START_JS, {"provider": "local"})
-        page.evaluate("() => window.__session.capture.context.suspend()")
+        page.evaluate("() => window.__internals.capture().context.suspend()")
         page.wait_for_function("() => window.__events.some((e) => e.type === 'source')")
-        state = page.evaluate("() => window.__session.capture.context.state")
+        state = page.evaluate("() => window.__internals.capture().context.state")
         result: dict[str, Any] = page.evaluate(STOP_JS)
     source = next(e for e in result["events"] if e["type"] == "source")
     assert source["recovered"] and state == "running"

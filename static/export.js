@@ -32,7 +32,7 @@
  * @property {number} [maxLines]      lines per cue (default 2)
  */
 
-/** @typedef {{startMs: number, endMs: number, lines: string[]}} Cue */
+/** @typedef {{startMs: number, endMs: number, lines: string[], estimated: boolean}} Cue  estimated: its times are not the provider's */
 
 export const MAX_CUE_MS = 7000;
 export const MAX_LINE_CHARS = 42;
@@ -310,6 +310,7 @@ export function toCues(segments, options = {}) {
         startMs: Math.round(cueStart),
         endMs: Math.round(clock(toks[last].end, true)),
         lines: layout(words, width, maxLines),
+        estimated: seg.estimated,
       });
       first = last + 1;
     }
@@ -390,14 +391,17 @@ export function toSrt(segments, options = {}) {
 const vttEscape = (line) => line.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /**
- * WebVTT: "WEBVTT" header, then "HH:MM:SS.mmm --> HH:MM:SS.mmm" and text per cue.
+ * WebVTT: "WEBVTT" header, then "HH:MM:SS.mmm --> HH:MM:SS.mmm" and text per cue. A cue whose times are not the
+ * provider's carries the identifier "estimated-<n>" (players ignore identifiers; a reader or a script sees them),
+ * so the timing provenance survives the export. SubRip has no place for it: its cue line must be the number.
  * @param {Segment[]} segments
  * @param {CueOptions} [options]
  * @returns {string}
  */
 export function toVtt(segments, options = {}) {
   const cues = toCues(segments, options)
-    .map((c) => `${formatTimestamp(c.startMs, '.')} --> ${formatTimestamp(c.endMs, '.')}\n`
+    .map((c, i) => `${c.estimated ? `estimated-${i + 1}\n` : ''}`
+      + `${formatTimestamp(c.startMs, '.')} --> ${formatTimestamp(c.endMs, '.')}\n`
       + `${c.lines.map(vttEscape).join('\n')}\n\n`);
   return `WEBVTT\n\n${cues.join('')}`;
 }

@@ -237,12 +237,6 @@ export class RunController {
     return typeof ms === 'number' && Number.isFinite(ms) ? ms : 0;
   }
 
-  /** The words' times come from the provider (else the client guessed them from arrival). @param {Run} run */
-  timed(run) {
-    const caps = run.session.capabilities;
-    return !caps || caps.timedWords;
-  }
-
   /**
    * Start a recording. Resolves once audio flows (or the run has ended with an error, which the view shows).
    * @param {RunRequest} request
@@ -369,7 +363,8 @@ export class RunController {
     const at = typeof event.atMs === 'number' ? event.atMs : this.audioMs(run);
     run.latency.onAudio(at);
     // Without provider times (Wiro) latency is measured from the level detector's speech start and end instead.
-    const latencyTimes = (/** @type {{startMs: number|null, endMs: number|null}} */ e) => (this.timed(run) ? e : { startMs: null, endMs: null });
+    // Latency is measured against the provider's own times only: an estimate would measure the estimate.
+    const latencyTimes = (/** @type {{startMs: number|null, endMs: number|null, timing?: string}} */ e) => (e.timing === 'estimated' ? { startMs: null, endMs: null } : e);
     switch (event.type) {
       case 'partial':
         if (event.text.trim()) this.gotWords(run);
@@ -394,7 +389,8 @@ export class RunController {
           words: (event.words || []).map((w) => ({
             text: w.text, startMs: this.onTranscriptClock(run, w.startMs), endMs: this.onTranscriptClock(run, w.endMs),
           })),
-          estimated: !this.timed(run),
+          // The provider adapter said where these times come from; the page only carries it on.
+          estimated: event.timing === 'estimated',
         };
         // The fallback warning came just before this final: it is the rough one.
         if (run.roughNext && segment.text.trim()) {

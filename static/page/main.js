@@ -291,7 +291,7 @@ export function mountPage(win = window) {
       action();
     }
   });
-  win.addEventListener('pagehide', () => { if (controller.run) controller.run.session.endUpstream(true); });
+  win.addEventListener('pagehide', () => { if (controller.run) controller.run.session.endGrant({ beacon: true }); });
   win.addEventListener('beforeunload', (event) => {
     // Leaving mid-recording loses the words still in flight: ask first.
     if (controller.running) event.preventDefault();

@@ -103,7 +103,7 @@ export function mountSaved({ win, controller, view, save, storage }) {
       }
       listedRun = null;
       // A later recording marks the saved session recording again: shown once written, not at the run's end.
-      keeper.startRun({ title: controller.title, engine: run.session.options.provider }).then(() => panel.refresh());
+      keeper.startRun({ title: controller.title, engine: run.session.provider }).then(() => panel.refresh());
       panel.render();
     },
     onFinal(segment, run) {

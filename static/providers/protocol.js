@@ -14,9 +14,16 @@
  */
 
 /**
+ * Where a transcript's times come from, decided once, here at the provider adapter, and carried by every layer
+ * after it (session, page, saved transcripts, exports): 'provider' when the provider gave both times, 'estimated'
+ * when they are the client's guess (Wiro's arrival times) or missing (an export then places them).
+ * @typedef {'provider'|'estimated'} Timing
+ */
+
+/**
  * @typedef {{type: 'state', state: Exclude<ClientState, 'idle'>}
- *   | {type: 'partial', text: string, startMs: number|null, endMs: number|null}
- *   | {type: 'final', text: string, startMs: number|null, endMs: number|null, words: Word[]}
+ *   | {type: 'partial', text: string, startMs: number|null, endMs: number|null, timing: Timing}
+ *   | {type: 'final', text: string, startMs: number|null, endMs: number|null, words: Word[], timing: Timing}
  *   | {type: 'warning', message: string}
  *   | {type: 'error', message: string, fatal: boolean, cause: ErrorCause}
  *   | {type: 'cost', turnCost: number|null, cumulativeCost: number|null}

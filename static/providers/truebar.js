@@ -117,6 +117,14 @@ export function errorMessage(msg) {
 }
 
 /**
+ * Truebar's segments carry the provider's own times; one without them has none to trust.
+ * @param {number|null} startMs
+ * @param {number|null} endMs
+ * @returns {import('./protocol.js').Timing}
+ */
+const timingOf = (startMs, endMs) => (startMs !== null && endMs !== null ? 'provider' : 'estimated');
+
+/**
  * Parse one text frame. The envelope key is `type` in the vendor's guide and `messageType` in community
  * clients: both are read. Unknown types, statuses and fields are passed over, never an error.
  * @param {string} text
@@ -196,11 +204,12 @@ export class TruebarClient extends SessionClient {
         return;
       case 'segment':
         if (!msg.isFinal) {
-          session.emit({ type: EVENT.PARTIAL, text: msg.text, startMs: msg.startMs, endMs: msg.endMs });
+          const { text, startMs, endMs } = msg;
+          session.emit({ type: EVENT.PARTIAL, text, startMs, endMs, timing: timingOf(startMs, endMs) });
         } else {
           // A final with no words (silence) is still a final: it says the audio up to endMs needs no replay.
           const { text, startMs, endMs, words } = msg;
-          session.emit({ type: EVENT.FINAL, text, startMs, endMs, words });
+          session.emit({ type: EVENT.FINAL, text, startMs, endMs, words, timing: timingOf(startMs, endMs) });
         }
         return;
       case 'warning':

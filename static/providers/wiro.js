@@ -239,6 +239,7 @@ export class WiroClient extends SessionClient {
       text: this._utteranceText(),
       startMs: this._utterance.startMs,
       endMs: this._utterance.endMs,
+      timing: 'estimated',
     });
     this._clearGapTimer();
     this._gapTimer = session.timers.setTimeout(() => {
@@ -260,7 +261,8 @@ export class WiroClient extends SessionClient {
     this._utterance = null;
     if (!text) return;
     const { startMs, endMs } = utterance;
-    this._session.emit({ type: EVENT.FINAL, text, startMs, endMs, words: [] });
+    // Times from when the words arrived, never Wiro's: said here, once, for every layer after this one.
+    this._session.emit({ type: EVENT.FINAL, text, startMs, endMs, words: [], timing: 'estimated' });
   }
 
   _clearGapTimer() {

@@ -43,14 +43,17 @@ function parseVtt(text) {
   if (!body) return [];
   assert.ok(body.endsWith('\n\n'));
   return body.slice(0, -2).split('\n\n').map((block) => {
-    const lines = block.split('\n');
+    // An optional cue identifier first: the export names cues with estimated times "estimated-<n>".
+    const all = block.split('\n');
+    const estimated = /^estimated-\d+$/.test(all[0]);
+    const lines = estimated ? all.slice(1) : all;
     for (const line of lines.slice(1)) {
       assert.ok(!line.includes('-->'), `"-->" inside cue text: ${line}`);
       assert.ok(!/[<>]|&(?!amp;|lt;|gt;)/.test(line), `unescaped markup: ${line}`);
     }
     const unescape = (/** @type {string} */ l) => l.replace(/&lt;/g, '<').replace(/&gt;/g, '>')
       .replace(/&amp;/g, '&');
-    return { ...parseTiming(lines[0], '.'), lines: lines.slice(1).map(unescape) };
+    return { ...parseTiming(lines[0], '.'), lines: lines.slice(1).map(unescape), estimated };
   });
 }
 
@@ -326,4 +329,6 @@ test("times the client estimated (Wiro's arrival times) are exported as estimate
   assert.deepEqual(json.segments.map((s) => s.estimated), [false, true]);
   assert.deepEqual(estimateTimes(segs).map((s) => s.estimated), [false, true]);
   assert.equal(toTxt(segs, { timestamps: true }), '[00:00] exact\n\n≈[00:01] guessed\n');
+  assert.deepEqual(parseVtt(toVtt(segs)).map((c) => [c.lines.join(' '), c.estimated]), [['exact', false], ['guessed', true]]);
+  assert.match(toVtt(segs), /\n\nestimated-2\n00:00:01\.000 --> /);
 });

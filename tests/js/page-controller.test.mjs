@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 
 import { RunController, pageStatus, startFromGesture } from '../../static/page/controller.js';
 import { Session } from '../../static/session.js';
+import { toJson } from '../../static/export.js';
 import { frame, ready, sleep, source, tick, world } from './support/session-fakes.mjs';
 
 Math.random = () => 0; // backoff jitter: no wait
@@ -351,4 +352,18 @@ test('a slow start and a long Stop count their seconds; audio with no words back
   w.Sock.instances[0].push({ type: 'STATUS', status: 'FINISHED' });
   await stopping;
   assert.equal(controller.waitTimer, null, 'the timer stops with the run');
+});
+
+test("the page keeps the adapter's timing provenance: an estimated final is marked, and its export says so", async () => {
+  const w = world();
+  const { controller } = setup(w);
+  await started(w, controller);
+  const run = controller.run;
+  controller.onEvent(run, { type: 'final', text: 'exact', startMs: 0, endMs: 900, words: [], timing: 'provider', atMs: 900 });
+  controller.onEvent(run, { type: 'final', text: 'guessed', startMs: 1000, endMs: 2000, words: [], timing: 'estimated', atMs: 2000 });
+  assert.deepEqual(controller.segments.map((s) => [s.text, s.estimated]), [['exact', false], ['guessed', true]]);
+  assert.equal(run.latency.stats().finalLag.count, 1, "latency is measured against the provider's times only");
+  const json = JSON.parse(toJson(controller.segments));
+  assert.deepEqual(json.segments.map((s) => s.estimated), [false, true]);
+  controller.cancel();
 });

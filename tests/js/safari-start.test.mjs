@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 
 import { CaptureError, openAudioContext, startCapture } from '../../static/audio/capture.js';
 import { Session } from '../../static/session.js';
+import { internals } from '../../static/session-internals.js';
 import { ready, sleep, source, tick, world } from './support/session-fakes.mjs';
 
 class FakeTrack {
@@ -174,8 +175,8 @@ test("the session as a library: a caller's AudioContext and MediaStream are used
   for (let i = 0; i < 10; i++) await tick();
   ready(w.Sock.instances[0]);
   await started;
-  assert.equal(s.capture.context, audioContext);
-  assert.equal(s.capture.stream, mediaStream);
+  assert.equal(internals.get(s).capture().context, audioContext);
+  assert.equal(internals.get(s).capture().stream, mediaStream);
   assert.equal(streams.length, 0, 'no microphone prompt');
   const stopping = s.stop();
   await sleep(10);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 
 import { CaptureError } from '../../static/audio/capture.js';
 import { Session } from '../../static/session.js';
+import { internals } from '../../static/session-internals.js';
 import { FakeTimers } from './support/fakes.mjs';
 import { deferred, frame, ready, sleep, source, tick, world } from './support/session-fakes.mjs';
 
@@ -180,7 +181,7 @@ test('a half-open socket (nothing received, bufferedAmount growing) is detected 
   assert.equal(w.Sock.instances.length, 2, 'a new connection is opened');
   const reconnecting = ofType(events, 'reconnecting')[0];
   assert.match(reconnecting.reason, /stopped responding/);
-  assert.ok(s.buffer.droppedSamples === 0, 'detected before the replay buffer had to drop anything');
+  assert.ok(internals.get(s).buffer().droppedSamples === 0, 'detected before the replay buffer had to drop anything');
   s.cancel();
 });
 
@@ -273,4 +274,33 @@ test('Wiro: a second task_end does not leave the first grace timer running', asy
   Sock.instances[0].push({ type: 'task_postprocess_end' });
   await stopping;
   assert.equal(timers.pending.size, 0, 'no timer of a finished session is left to fire');
+});
+
+// ---- one client failure, one decision (issue 19) ----
+
+test('Stop while connecting, then the socket fails: the start failed, said once, and no reconnect is begun', async () => {
+  const w = world();
+  const events = [];
+  const states = [];
+  const src = source();
+  const s = new Session({
+    provider: 'truebar', clientOptions: { WebSocketImpl: w.Sock }, createSource: async () => src,
+    onEvent: (e) => events.push(e), onStateChange: (_f, to, detail) => states.push([to, detail]),
+  });
+  const started = s.start();
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(s.state, 'connecting');
+  const stopping = s.stop();
+  await tick();
+  w.Sock.instances[0].serverClose(1006); // the socket never opened
+  await assert.rejects(started);
+  await stopping;
+  await sleep(20);
+  assert.equal(s.state, 'error');
+  assert.equal(w.grants.length, 1, 'no grant was asked for a replacement');
+  assert.equal(w.Sock.instances.length, 1, 'no second socket');
+  assert.ok(!events.some((e) => e.type === 'reconnecting'), events.map((e) => e.type).join());
+  assert.equal(events.filter((e) => e.type === 'error').length, 1, 'the failure is said once');
+  assert.equal(states.filter(([to]) => to === 'error').length, 1);
+  assert.equal(src.released, true);
 });

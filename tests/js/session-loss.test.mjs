@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { Session } from '../../static/session.js';
+import { internals } from '../../static/session-internals.js';
 import { FileSource } from '../../static/audio/file-source.js';
 import { TruebarClient } from '../../static/providers/truebar.js';
 import { fakeSocketClass } from './support/fakes.mjs';
@@ -112,7 +113,7 @@ test('bug 1: file transcription is held back (backpressure) instead of overrunni
       // Held back before the provider was ready too: the hold that counts is the one with audio in the buffer.
       const canSend = () => {
         const ok = o.canSend();
-        if (!ok && session && session.buffer.pendingMs > 0) heldBack.resolve();
+        if (!ok && session && internals.get(session).buffer().pendingMs > 0) heldBack.resolve();
         return ok;
       };
       file.run({ ...o, canSend, pacing: 'fast', onEnded: () => { ended = true; endedOnce.resolve(); } });
@@ -121,18 +122,18 @@ test('bug 1: file transcription is held back (backpressure) instead of overrunni
   });
   session = s;
   await heldBack.promise;
-  assert.equal(s.buffer.droppedSamples, 0, 'nothing fell off the replay buffer');
-  assert.equal(s.buffer.pendingMs, 30_000, 'the file ran exactly up to the bound, and stopped there');
-  const atHold = s.buffer.totalSamples;
+  assert.equal(internals.get(s).buffer().droppedSamples, 0, 'nothing fell off the replay buffer');
+  assert.equal(internals.get(s).buffer().pendingMs, 30_000, 'the file ran exactly up to the bound, and stopped there');
+  const atHold = internals.get(s).buffer().totalSamples;
   for (let i = 0; i < 20; i++) await tick();
-  assert.equal(s.buffer.totalSamples, atHold, 'held: not one more frame while no final comes');
+  assert.equal(internals.get(s).buffer().totalSamples, atHold, 'held: not one more frame while no final comes');
   assert.equal(ended, false, 'the file waits for finals');
   // A final covering the first 20 s lets the rest through.
   w.Sock.instances[0].push(finalSegment('twenty seconds', 0, 20_000));
   await endedOnce.promise;
   assert.equal(ended, true, 'the whole file was delivered');
-  assert.equal(s.buffer.droppedSamples, 0);
-  assert.equal(s.buffer.totalSamples, 40 * rate);
+  assert.equal(internals.get(s).buffer().droppedSamples, 0);
+  assert.equal(internals.get(s).buffer().totalSamples, 40 * rate);
   await s.stop();
 });
 
@@ -168,7 +169,7 @@ test('bug 2: "ended" during a pending resume() opens one microphone, and the old
   await sleep(20);
   assert.equal(opened.length, 2, 'the initial microphone and exactly one replacement');
   assert.equal(first.released, true, 'the first microphone is released');
-  assert.equal(s.capture, opened[1]);
+  assert.equal(internals.get(s).capture(), opened[1]);
   assert.equal(opened[1].released, false, 'the replacement is the live one');
   assert.equal(events.filter((e) => e.type === 'source').length, 1, 'one recovery, reported once');
   await s.stop();
@@ -230,7 +231,7 @@ test('bug 3: a transport error reconnects even when no unclean close follows it 
   const { s, src, events } = await streaming(w);
   src.onFrame(frame());
   // The client reports the drop; its close event is never delivered (a browser that lost the network).
-  s.client._session.fail('The connection to Truebar was lost.', 'transport');
+  internals.get(s).dropConnection('The connection to Truebar was lost.');
   await sleep(20);
   ready(w.Sock.instances[1]);
   await sleep(20);
@@ -269,17 +270,17 @@ test('bug 1: after a reconnect a held-back file waits for the new session, the s
   let now = 0;
   const { s, src } = await streaming(w, { maxReplayMs: 1000, now: () => now });
   for (let i = 0; i < 10; i++) src.onFrame(frame()); // 1 s, no final: the buffer is full
-  assert.equal(s.canSend(), false, 'held back at the bound');
+  assert.equal(internals.get(s).canSend(), false, 'held back at the bound');
   now = 5_000;
-  assert.equal(s.canSend(), false);
+  assert.equal(internals.get(s).canSend(), false);
   w.Sock.instances[0].serverClose(1006);
   await sleep(20);
   now = 25_000; // the reconnect took a while
   ready(w.Sock.instances[1]);
   await sleep(20);
   assert.equal(s.state, 'streaming');
-  assert.equal(s.canSend(), false, 'the replayed audio is not pushed out before the new session had its chance');
+  assert.equal(internals.get(s).canSend(), false, 'the replayed audio is not pushed out before the new session had its chance');
   now = 25_000 + 15_000;
-  assert.equal(s.canSend(), true, 'the new session gets the full stall time, then the file goes on');
+  assert.equal(internals.get(s).canSend(), true, 'the new session gets the full stall time, then the file goes on');
   s.cancel();
 });

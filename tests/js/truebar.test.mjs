@@ -269,6 +269,18 @@ describe('TruebarClient session', () => {
     assertNoSecret(events);
   });
 
+  test("timing provenance is set here, once: the provider's own times, or 'estimated' when a segment has none", async () => {
+    const { started, ws, events } = session();
+    ws.open();
+    ws.push({ type: 'STATUS', status: 'CONFIGURED' });
+    await started;
+    ws.push(segment(false, ['hello']));
+    ws.push(segment(true, ['hello', 'there']));
+    ws.push({ type: 'TEXT_SEGMENT', textSegment: { isFinal: true, tokens: [{ text: 'untimed' }] } });
+    assert.deepEqual(ofType(events, 'partial').map((e) => e.timing), ['provider']);
+    assert.deepEqual(ofType(events, 'final').map((e) => [e.text, e.timing]), [['hello there', 'provider'], ['untimed', 'estimated']]);
+  });
+
   test('a server using the messageType envelope is understood', async () => {
     const { client, started, ws, events } = session();
     ws.open();

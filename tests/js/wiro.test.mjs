@@ -193,8 +193,9 @@ describe('WiroClient session', () => {
     assert.equal(ofType(events, 'final').length, 0, 'the utterance stays open until the gap has passed');
     timers.advance(1);
     assert.deepEqual(ofType(events, 'final'), [
-      { type: 'final', text: 'What time is it?', startMs: 600, endMs: 800, words: [] },
+      { type: 'final', text: 'What time is it?', startMs: 600, endMs: 800, words: [], timing: 'estimated' },
     ]);
+    assert.ok(ofType(events, 'partial').every((e) => e.timing === 'estimated'), 'arrival times, said at the adapter');
 
     ws.push({ type: 'task_cost', turnCost: 0.002, cumulativeCost: 0.012, usage: { audio_seconds: 1 } });
     assert.deepEqual(ofType(events, 'cost'), [{ type: 'cost', turnCost: 0.002, cumulativeCost: 0.012 }]);

@@ -1,0 +1,143 @@
+// The session's two long steps, each an async sequence that reports to the reducer and decides nothing itself:
+// the start (the first grant, the audio source, the first client) and the graceful finish ('finish' effect: the
+// source's tail, then the provider's last finals through any reconnects, bounded in time). Every collaborator is
+// passed in, so both run under Node with fakes and fake timers.
+
+/** How long stop() waits for the last finals, reconnects included, unless the session's options say otherwise. */
+export const DEFAULT_STOP_TIMEOUT_MS = 30000;
+
+/** @typedef {import('./providers/client.js').Grant} Grant */
+/** @typedef {import('./providers/stream.js').SessionClient} Client */
+/** @typedef {import('./session-types.js').CaptureLike} CaptureLike */
+/** @typedef {import('./session-state.js').CoreInput} CoreInput */
+/** @typedef {import('./grants.js').Timers} Timers */
+
+/**
+ * What the start sequence works with. `starting`: the session is still `starting` (Stop or Cancel may end it while
+ * the grant or the source is awaited); `audio.prepare`: the grant is here, set up what it decides (the replay
+ * accounting); `audio.use`: the opened source is the live one, from `now` (ms); `fail`: the session is over in
+ * `error` (a no-op once it is over anyway).
+ * @typedef {object} StartHost
+ * @property {{first: () => Promise<Grant>, open: () => Client, end: () => void}} link
+ * @property {{prepare: (grant: Grant) => void, open: (grant: Grant) => Promise<CaptureLike>,
+ *   use: (capture: CaptureLike, now: number) => void}} audio
+ * @property {() => boolean} starting
+ * @property {(input: CoreInput) => void} step
+ * @property {(err: unknown) => void} fail
+ * @property {() => number} [now]  ms, the wall clock (default Date.now)
+ */
+
+const ended = () => new Error('The session was ended before it started.');
+
+/**
+ * The start: resolves when audio flows to the provider; rejects (the session already in `error`, or ended) when
+ * it cannot. What was got before an end (a grant, a client, a source) is let go of.
+ * @param {StartHost} host
+ */
+export async function runStart(host) {
+  const { link, audio } = host;
+  host.step({ type: 'start' });
+  /** @type {Grant} */
+  let grant;
+  try {
+    grant = await link.first();
+  } catch (err) {
+    host.fail(err);
+    throw err;
+  }
+  if (!host.starting()) {
+    link.end();
+    throw ended();
+  }
+  /** @type {Client} */
+  let client;
+  try {
+    audio.prepare(grant);
+    client = link.open();
+  } catch (err) {
+    host.fail(err);
+    throw err;
+  }
+  /** @type {CaptureLike} */
+  let capture;
+  try {
+    capture = await audio.open(grant);
+  } catch (err) {
+    client.cancel();
+    if (host.starting()) host.fail(err);
+    else link.end();
+    throw err;
+  }
+  if (!host.starting()) {
+    client.cancel();
+    await capture.release();
+    link.end();
+    throw ended();
+  }
+  audio.use(capture, (host.now ?? Date.now)());
+  host.step({ type: 'source-opened' });
+  try {
+    await client.start();
+  } catch (err) {
+    // The client's own error event has usually decided already (the session is over): then this is a no-op.
+    host.fail(err);
+    throw err;
+  }
+  host.step({ type: 'connected' });
+}
+
+/**
+ * What the finish works with. `lost`: the connection is being replaced (the reducer's link); `stopping`: the state
+ * is still `stopping`; `timedOut`: the bound passed (the driver says what was not transcribed); `finished`: the end,
+ * whichever way.
+ * @typedef {object} FinishHost
+ * @property {{stop: () => Promise<unknown>} | null} source
+ * @property {{client: {stop: () => Promise<unknown>} | null, wake: () => void, outageEnded: Promise<void>, end: () => void}} link
+ * @property {number} rounds  reconnects a finish may wait through (maxReconnects)
+ * @property {() => boolean} lost
+ * @property {() => boolean} stopping
+ * @property {(boundMs: number) => void} timedOut
+ * @property {() => void} finished
+ * @property {Timers} timers
+ */
+
+/**
+ * The source's tail and the provider's last finals, bounded: an outage can otherwise hold Stop for minutes (each
+ * reconnect waits for a grant, then for the socket).
+ * @param {FinishHost} host
+ * @param {number} [boundMs]
+ */
+export async function runFinish(host, boundMs = DEFAULT_STOP_TIMEOUT_MS) {
+  /** @type {unknown} */
+  let timer;
+  const timedOut = new Promise((resolve) => { timer = host.timers.setTimeout(() => resolve('timeout'), boundMs); });
+  try {
+    const outcome = await Promise.race([drain(host).then(() => 'done'), timedOut]);
+    if (outcome === 'timeout') host.timedOut(boundMs);
+  } finally {
+    host.timers.clearTimeout(timer);
+    host.link.end();
+    host.finished();
+  }
+}
+
+/** The source's tail, then the provider's last finals, through any reconnects. @param {FinishHost} host */
+async function drain({ source, link, rounds, lost, stopping }) {
+  if (source) await source.stop();
+  for (let round = 0; round <= rounds; round++) {
+    if (lost()) {
+      link.wake();
+      await link.outageEnded;
+    }
+    if (!stopping()) break;
+    if (link.client) await link.client.stop();
+    if (!lost()) break;
+  }
+}
+
+/**
+ * What a stop that ran out of time says.
+ * @param {number} boundMs @param {number} droppedMs  the audio not transcribed (after the terminal loss was counted)
+ */
+export const stopTimeoutMessage = (boundMs, droppedMs) => `Stopped after ${Math.round(boundMs / 100) / 10} s without the last words: `
+  + `${(droppedMs / 1000).toFixed(1)} s of audio were not transcribed.`;

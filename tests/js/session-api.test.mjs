@@ -1,0 +1,211 @@
+// The Session's public surface, as a page on another origin uses it (issue 19): grants from the caller's
+// getGrant/endGrant, listeners with on/off, an AbortSignal, single use, coded events, and no way to read the grant's
+// token from the object. The provider sockets and the audio source are doubles; the Session is the real one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { Session, SessionError } from '../../static/session.js';
+import { fakeSocketClass } from './support/fakes.mjs';
+import { frame, ready, sleep, source, tick } from './support/session-fakes.mjs';
+
+Math.random = () => 0; // backoff jitter: no wait
+
+const TOKEN = 'SECRET-TOKEN-8c1f';
+
+/** A caller's own grant source: counts requests and ends, and refuses the app's fetch (it must not be used). */
+function ownGrants() {
+  const Sock = fakeSocketClass();
+  const g = { Sock, requests: [], ends: [], signals: [], hold: null };
+  globalThis.fetch = async (url) => { throw new Error(`the app's endpoint was called: ${url}`); };
+  g.getGrant = async (request, { signal }) => {
+    g.requests.push(request);
+    g.signals.push(signal);
+    if (g.hold) await g.hold;
+    const n = g.requests.length;
+    return {
+      provider: 'local', protocol: 'truebar', ws_url: 'ws://engine.test/stream', token: `${TOKEN}${n}`,
+      sample_rate: 16000, frame_samples: 1600, session_id: `own${n}`,
+    };
+  };
+  g.endGrant = (grant, { beacon }) => g.ends.push({ id: grant.session_id, beacon });
+  return g;
+}
+
+function session(g, options = {}) {
+  const src = source();
+  const s = new Session({
+    provider: 'local',
+    getGrant: g.getGrant,
+    endGrant: g.endGrant,
+    clientOptions: { WebSocketImpl: g.Sock },
+    source: async (o) => { src.onFrame = o.onFrame; return src; },
+    ...options,
+  });
+  return { s, src };
+}
+
+async function streaming(g, options) {
+  const { s, src } = session(g, options);
+  const started = s.start();
+  for (let i = 0; i < 5; i++) await tick();
+  ready(g.Sock.instances.at(-1));
+  await started;
+  return { s, src };
+}
+
+const segment = (text, startMs, endMs) => ({
+  type: 'TEXT_SEGMENT',
+  textSegment: { isFinal: true, startTimeMs: startMs, endTimeMs: endMs, tokens: [{ text, startOffsetMs: 0, endOffsetMs: endMs - startMs }] },
+});
+
+test('grants come from the caller: getGrant is asked (first, then reconnect), endGrant told, the app never called', async () => {
+  const g = ownGrants();
+  const { s, src } = await streaming(g, { tag: 'model-a' });
+  assert.deepEqual(g.requests, [{ provider: 'local', tag: 'model-a', reconnect: false }]);
+  assert.ok(g.signals[0] instanceof AbortSignal);
+  assert.ok(g.Sock.instances[0].url.includes(`${TOKEN}1`), 'the socket uses the grant the caller minted');
+  src.onFrame(frame());
+  g.Sock.instances[0].serverClose(1006);
+  await sleep(20);
+  assert.deepEqual(g.requests[1], { provider: 'local', tag: 'model-a', reconnect: true });
+  assert.deepEqual(g.ends, [{ id: 'own1', beacon: false }], 'the lost grant is released');
+  ready(g.Sock.instances[1]);
+  await sleep(20);
+  const stopping = s.stop();
+  await tick();
+  g.Sock.instances[1].push({ type: 'STATUS', status: 'FINISHED' });
+  await stopping;
+  assert.equal(s.state, 'stopped');
+  assert.deepEqual(g.ends.map((e) => e.id), ['own1', 'own2']);
+});
+
+test('endGrant({beacon: true}) hands the beacon flag to the caller, once per grant', async () => {
+  const g = ownGrants();
+  const { s } = await streaming(g);
+  s.endGrant({ beacon: true });
+  s.endGrant({ beacon: true });
+  assert.deepEqual(g.ends, [{ id: 'own1', beacon: true }]);
+  s.cancel();
+});
+
+test('the token cannot be read from the object, its diagnostics or its events', async () => {
+  const g = ownGrants();
+  const seen = [];
+  const { s, src } = await streaming(g, { onEvent: (e) => seen.push(e), onStateChange: (...a) => seen.push(a) });
+  src.onFrame(frame());
+  g.Sock.instances[0].push(segment('hello', 0, 100));
+  await tick();
+  assert.equal(Object.keys(s).length, 0, 'no own enumerable fields');
+  assert.equal('grant' in s, false);
+  assert.equal(JSON.stringify(s), '{}');
+  const visible = JSON.stringify({ diagnostics: s.diagnostics(), seen, capabilities: s.capabilities, provider: s.provider });
+  assert.ok(!visible.includes(TOKEN), visible);
+  assert.ok(seen.some((e) => e.type === 'final' && e.text === 'hello' && e.timing === 'provider'), 'the events did arrive');
+  s.cancel();
+});
+
+test('on(type) gets that type, on("event") every event, on("state") each change; off and the returned function remove', async () => {
+  const g = ownGrants();
+  const { s, src } = session(g);
+  const finals = [];
+  const all = [];
+  const states = [];
+  const offFinal = s.on('final', (e) => finals.push(e.text));
+  s.on('event', (e) => all.push(e.type));
+  const stateFn = (e) => states.push(`${e.from}>${e.to}`);
+  s.on('state', stateFn);
+  s.on('final', () => { throw new Error('a broken listener'); }); // logged; the others still run
+  const started = s.start();
+  for (let i = 0; i < 5; i++) await tick();
+  ready(g.Sock.instances[0]);
+  await started;
+  src.onFrame(frame());
+  const ws = g.Sock.instances[0];
+  const quiet = console.error;
+  console.error = () => {};
+  try {
+    ws.push(segment('one', 0, 100));
+    await tick();
+    offFinal();
+    ws.push(segment('two', 100, 200));
+    await tick();
+  } finally {
+    console.error = quiet;
+  }
+  assert.deepEqual(finals, ['one']);
+  assert.deepEqual(all.filter((t) => t === 'final').length, 2);
+  assert.equal(all.every((t) => typeof t === 'string'), true);
+  assert.deepEqual(states, ['idle>starting', 'starting>connecting', 'connecting>streaming']);
+  s.off('state', stateFn);
+  s.cancel();
+  assert.equal(states.length, 3, 'off() removed the state listener');
+});
+
+test('single-use: a second start() throws SessionError already_started, and the first session is untouched', async () => {
+  const g = ownGrants();
+  const { s } = await streaming(g);
+  await assert.rejects(s.start(), (err) => err instanceof SessionError && err.code === 'already_started');
+  assert.equal(s.state, 'streaming');
+  s.cancel();
+  await assert.rejects(s.start(), (err) => err.code === 'already_started');
+});
+
+test('an AbortSignal cancels: the grant request under way is aborted and the session ends cancelled', async () => {
+  const g = ownGrants();
+  let release;
+  g.hold = new Promise((r) => { release = r; });
+  const ac = new AbortController();
+  const { s } = session(g, { signal: ac.signal });
+  const started = s.start();
+  await tick();
+  ac.abort();
+  assert.equal(s.state, 'cancelled');
+  assert.equal(g.signals[0].aborted, true, "the caller's getGrant is told to give up");
+  release();
+  await assert.rejects(started);
+  assert.equal(g.Sock.instances.length, 0, 'no socket was opened');
+});
+
+test('a signal aborted before start() rejects start() with its reason and asks for no grant', async () => {
+  const g = ownGrants();
+  const ac = new AbortController();
+  ac.abort(new Error('gone'));
+  const { s } = session(g, { signal: ac.signal });
+  assert.equal(s.state, 'cancelled');
+  await assert.rejects(s.start(), /gone/);
+  assert.equal(g.requests.length, 0);
+});
+
+test('errors carry codes: a provider error is code "protocol" in the event and in the state detail', async () => {
+  const g = ownGrants();
+  const events = [];
+  const details = [];
+  const { s } = await streaming(g, { onEvent: (e) => events.push(e), onStateChange: (_f, to, d) => details.push([to, d]) });
+  g.Sock.instances[0].push({ type: 'WARNING', message: 'slow' });
+  g.Sock.instances[0].push({ type: 'ERROR', message: 'bad config' });
+  await sleep(10);
+  const warning = events.find((e) => e.type === 'warning');
+  assert.equal(warning.code, 'provider_warning');
+  const error = events.find((e) => e.type === 'error');
+  assert.equal(error.code, 'protocol');
+  assert.equal(s.state, 'error');
+  assert.equal(details.at(-1)[1].code, 'protocol');
+});
+
+test('a refusal with an HTTP status from getGrant ends the reconnects at once, its code in the state', async () => {
+  const g = ownGrants();
+  const details = [];
+  const { s } = await streaming(g, { onStateChange: (_f, to, d) => details.push([to, d]) });
+  // The next grant request is refused the way a token endpoint refuses: an error with an HTTP status.
+  g.hold = Promise.reject(Object.assign(new Error('token endpoint says no'), { status: 401, code: 'unauthorized' }));
+  g.hold.catch(() => {});
+  g.Sock.instances[0].serverClose(1006);
+  await sleep(30);
+  assert.equal(s.state, 'error');
+  assert.equal(g.requests.length, 2, 'one reconnect attempt, no retries after a 401');
+  assert.equal(details.at(-1)[1].code, 'unauthorized', "the refusal's own code, to act on");
+});
+
+test('a Session needs a provider name', () => {
+  assert.throws(() => new Session({}), TypeError);
+});

@@ -1,0 +1,133 @@
+/**
+ * @typedef {object} CaptureOptions
+ * @property {number} outRate            provider rate in Hz (16000 Truebar/local, 24000 Wiro)
+ * @property {number} frameSamples       samples per frame at outRate (1600 = 100 ms at 16 kHz)
+ * @property {string} [deviceId]         a specific microphone; default: the system's
+ * @property {boolean} [echoCancellation] browser processing; off by default: speech engines want the raw signal
+ * @property {boolean} [noiseSuppression]
+ * @property {boolean} [autoGainControl]
+ * @property {(pcm: Int16Array, seq: number) => void} onFrame
+ * @property {(level: {rms: number, peak: number, silent: boolean}) => void} [onLevel]
+ * @property {(reason: string, kind: 'ended'|'suspended'|'closed'|'interrupted') => void} [onInterrupted]
+ *   the device went away (ended) or audio processing stopped running (the context's state)
+ * @property {string} [workletUrl]
+ * @property {AudioContext} [context]    the caller's (made inside a click, for Safari); it is not closed here
+ * @property {MediaStream} [stream]      the caller's microphone stream; its tracks are not stopped here
+ * @property {number} [resumeTimeoutMs]  default RESUME_TIMEOUT_MS
+ */
+/** @param {unknown} err @returns {CaptureError} */
+export function describeMediaError(err: unknown): CaptureError;
+/** Throws a CaptureError when this browser or page cannot capture at all. */
+export function checkSupport(): void;
+/**
+ * A new AudioContext at the device's own rate, asked to start at once. Call it synchronously inside a click or
+ * key handler, before any await: Safari starts audio only from the user's gesture itself.
+ * @param {typeof AudioContext} [AC]
+ * @returns {AudioContext | undefined}  undefined when there is no Web Audio (capture then says so)
+ */
+export function openAudioContext(AC?: typeof AudioContext): AudioContext | undefined;
+/**
+ * Resume `context`, or fail with a message that says what to do, within `ms`: a resume() that never settles
+ * (Safari outside a gesture, iOS during a call) must not hang Start.
+ * @param {AudioContext} context
+ * @param {number} ms
+ */
+export function resumeContext(context: AudioContext, ms: number): Promise<void>;
+/**
+ * Open the microphone and start producing frames.
+ * @param {CaptureOptions} options
+ * @returns {Promise<Capture>}
+ */
+export function startCapture(options: CaptureOptions): Promise<Capture>;
+/** @typedef {'unsupported'|'insecure'|'denied'|'no-device'|'busy'|'suspended'|'failed'} CaptureErrorCode */
+/** How long a context may take to resume before the page says why audio does not start. */
+export const RESUME_TIMEOUT_MS: 3000;
+export class CaptureError extends Error {
+    /** @param {CaptureErrorCode} code @param {string} message @param {unknown} [cause] */
+    constructor(code: CaptureErrorCode, message: string, cause?: unknown);
+    code: CaptureErrorCode;
+    cause: unknown;
+}
+export class Capture {
+    /**
+     * @param {MediaStream} stream @param {AudioContext} context @param {AudioWorkletNode} node
+     * @param {MediaStreamAudioSourceNode} source
+     * @param {{ownsStream: boolean, ownsContext: boolean}} [owns]  what release() may stop and close
+     */
+    constructor(stream: MediaStream, context: AudioContext, node: AudioWorkletNode, source: MediaStreamAudioSourceNode, owns?: {
+        ownsStream: boolean;
+        ownsContext: boolean;
+    });
+    stream: MediaStream;
+    context: AudioContext;
+    node: AudioWorkletNode;
+    source: MediaStreamAudioSourceNode;
+    owns: {
+        ownsStream: boolean;
+        ownsContext: boolean;
+    };
+    deviceLabel: string;
+    deviceSettings: MediaTrackSettings;
+    contextRate: number;
+    framesPosted: number;
+    /** @type {Promise<{frames: number, inSamples: number}> | null} */
+    stopping: Promise<{
+        frames: number;
+        inSamples: number;
+    }> | null;
+    released: boolean;
+    /** Removes the listeners startCapture put on the stream's tracks and the context (a caller's outlive us). */
+    unlisten: () => void;
+    /** Flush the resampler's tail (its frames reach onFrame before this resolves), then release everything. */
+    stop(): Promise<{
+        frames: number;
+        inSamples: number;
+    }>;
+    /** Stop tracks and close the context without flushing (cancel, errors). Idempotent.
+     * @returns {Promise<void>} resolves when the context is closed */
+    release(): Promise<void>;
+}
+export type CaptureOptions = {
+    /**
+     * provider rate in Hz (16000 Truebar/local, 24000 Wiro)
+     */
+    outRate: number;
+    /**
+     * samples per frame at outRate (1600 = 100 ms at 16 kHz)
+     */
+    frameSamples: number;
+    /**
+     * a specific microphone; default: the system's
+     */
+    deviceId?: string | undefined;
+    /**
+     * browser processing; off by default: speech engines want the raw signal
+     */
+    echoCancellation?: boolean | undefined;
+    noiseSuppression?: boolean | undefined;
+    autoGainControl?: boolean | undefined;
+    onFrame: (pcm: Int16Array, seq: number) => void;
+    onLevel?: ((level: {
+        rms: number;
+        peak: number;
+        silent: boolean;
+    }) => void) | undefined;
+    /**
+     * the device went away (ended) or audio processing stopped running (the context's state)
+     */
+    onInterrupted?: ((reason: string, kind: "ended" | "suspended" | "closed" | "interrupted") => void) | undefined;
+    workletUrl?: string | undefined;
+    /**
+     * the caller's (made inside a click, for Safari); it is not closed here
+     */
+    context?: AudioContext | undefined;
+    /**
+     * the caller's microphone stream; its tracks are not stopped here
+     */
+    stream?: MediaStream | undefined;
+    /**
+     * default RESUME_TIMEOUT_MS
+     */
+    resumeTimeoutMs?: number | undefined;
+};
+export type CaptureErrorCode = "unsupported" | "insecure" | "denied" | "no-device" | "busy" | "suspended" | "failed";

@@ -1,0 +1,87 @@
+/**
+ * The start: resolves when audio flows to the provider; rejects (the session already in `error`, or ended) when
+ * it cannot. What was got before an end (a grant, a client, a source) is let go of.
+ * @param {StartHost} host
+ */
+export function runStart(host: StartHost): Promise<void>;
+/**
+ * What the finish works with. `lost`: the connection is being replaced (the reducer's link); `stopping`: the state
+ * is still `stopping`; `timedOut`: the bound passed (the driver says what was not transcribed); `finished`: the end,
+ * whichever way.
+ * @typedef {object} FinishHost
+ * @property {{stop: () => Promise<unknown>} | null} source
+ * @property {{client: {stop: () => Promise<unknown>} | null, wake: () => void, outageEnded: Promise<void>, end: () => void}} link
+ * @property {number} rounds  reconnects a finish may wait through (maxReconnects)
+ * @property {() => boolean} lost
+ * @property {() => boolean} stopping
+ * @property {(boundMs: number) => void} timedOut
+ * @property {() => void} finished
+ * @property {Timers} timers
+ */
+/**
+ * The source's tail and the provider's last finals, bounded: an outage can otherwise hold Stop for minutes (each
+ * reconnect waits for a grant, then for the socket).
+ * @param {FinishHost} host
+ * @param {number} [boundMs]
+ */
+export function runFinish(host: FinishHost, boundMs?: number): Promise<void>;
+/** How long stop() waits for the last finals, reconnects included, unless the session's options say otherwise. */
+export const DEFAULT_STOP_TIMEOUT_MS: 30000;
+export function stopTimeoutMessage(boundMs: number, droppedMs: number): string;
+/**
+ * What the finish works with. `lost`: the connection is being replaced (the reducer's link); `stopping`: the state
+ * is still `stopping`; `timedOut`: the bound passed (the driver says what was not transcribed); `finished`: the end,
+ * whichever way.
+ */
+export type FinishHost = {
+    source: {
+        stop: () => Promise<unknown>;
+    } | null;
+    link: {
+        client: {
+            stop: () => Promise<unknown>;
+        } | null;
+        wake: () => void;
+        outageEnded: Promise<void>;
+        end: () => void;
+    };
+    /**
+     * reconnects a finish may wait through (maxReconnects)
+     */
+    rounds: number;
+    lost: () => boolean;
+    stopping: () => boolean;
+    timedOut: (boundMs: number) => void;
+    finished: () => void;
+    timers: Timers;
+};
+export type Grant = import("./providers/client.js").Grant;
+export type Client = import("./providers/stream.js").SessionClient;
+export type CaptureLike = import("./session-types.js").CaptureLike;
+export type CoreInput = import("./session-state.js").CoreInput;
+export type Timers = import("./grants.js").Timers;
+/**
+ * What the start sequence works with. `starting`: the session is still `starting` (Stop or Cancel may end it while
+ * the grant or the source is awaited); `audio.prepare`: the grant is here, set up what it decides (the replay
+ * accounting); `audio.use`: the opened source is the live one, from `now` (ms); `fail`: the session is over in
+ * `error` (a no-op once it is over anyway).
+ */
+export type StartHost = {
+    link: {
+        first: () => Promise<Grant>;
+        open: () => Client;
+        end: () => void;
+    };
+    audio: {
+        prepare: (grant: Grant) => void;
+        open: (grant: Grant) => Promise<CaptureLike>;
+        use: (capture: CaptureLike, now: number) => void;
+    };
+    starting: () => boolean;
+    step: (input: CoreInput) => void;
+    fail: (err: unknown) => void;
+    /**
+     * ms, the wall clock (default Date.now)
+     */
+    now?: (() => number) | undefined;
+};

@@ -1,0 +1,214 @@
+/**
+ * What a protocol module plugs into a StreamSession.
+ * @typedef {object} SessionProtocol
+ * @property {string} url                 may carry the credential: never shown
+ * @property {string} readyEvent          what "ready" is called on the wire, for the timeout message
+ * @property {() => void} onOpen
+ * @property {(text: string) => void} onText
+ * @property {(pcm: Int16Array) => ArrayBuffer | ArrayBufferView} encodeFrame
+ * @property {() => void} onStop          send the end-of-stream message
+ * @property {() => void} onCancel        last words before the socket is closed (socket still open)
+ * @property {() => void} [onEnd]         the session is over, whichever way: deliver what is pending
+ */
+/**
+ * The lifecycle both providers share: connect, wait for ready (with a timeout) while queueing audio, stream,
+ * finish gracefully (with a timeout), cancel, and turn every way a socket can end into accurate events.
+ *
+ * `closed.clean` is true when the session ended the way this client or the protocol decided (end confirmed,
+ * stop timed out, cancel(), or a fatal error the client reported and closed on), and false when the transport
+ * went away without the protocol saying so: that is the case worth reconnecting for.
+ */
+export class StreamSession {
+    /**
+     * @param {Grant} grant
+     * @param {ClientOptions} opts
+     * @param {SessionProtocol} protocol
+     */
+    constructor(grant: Grant, opts: ClientOptions, protocol: SessionProtocol);
+    label: string;
+    sampleRate: number;
+    _secret: string;
+    _WebSocketImpl: (new (url: string) => WebSocket) | {
+        new (url: string | URL, protocols?: string | string[]): WebSocket;
+        prototype: WebSocket;
+        readonly CONNECTING: 0;
+        readonly OPEN: 1;
+        readonly CLOSING: 2;
+        readonly CLOSED: 3;
+    };
+    _protocol: SessionProtocol;
+    _onEvent: (event: import("./protocol.js").ProviderEvent) => void;
+    /** @type {Timers} shared with the protocol module's own timers */
+    timers: Timers;
+    _readyTimeoutMs: number;
+    _finishTimeoutMs: number;
+    _frameMs: number;
+    _expiresAt: number | null;
+    _now: () => number;
+    _queue: FrameQueue;
+    _livenessMs: number;
+    /** When (this._now) the socket last showed it was alive: a message came, or its send buffer drained. */
+    _aliveAt: number;
+    _lastBuffered: number;
+    /** @type {ClientState} */
+    state: ClientState;
+    framesSent: number;
+    bytesSent: number;
+    samplesSent: number;
+    /** @type {WebSocket | null} */
+    _ws: WebSocket | null;
+    _opened: boolean;
+    _gotMessage: boolean;
+    /** @type {null | 'finished' | 'cancelled' | 'failed'} how the session ended, once it has */
+    _ended: null | "finished" | "cancelled" | "failed";
+    _closedEmitted: boolean;
+    /** @type {Promise<void> | null} */
+    _stopping: Promise<void> | null;
+    _ready: import("./frame-queue.js").Deferred<void>;
+    _finished: import("./frame-queue.js").Deferred<void>;
+    _closed: import("./frame-queue.js").Deferred<void>;
+    /** @type {Record<'ready'|'finish'|'close', unknown>} */
+    _timerIds: Record<"ready" | "finish" | "close", unknown>;
+    /** Milliseconds of audio sent so far (the only clock a provider without timestamps shares with us). */
+    audioMs(): number;
+    /** @returns {Promise<void>} resolves when audio flows to the provider */
+    start(): Promise<void>;
+    /**
+     * @param {Int16Array | ArrayBuffer} frame
+     * @returns {boolean} whether the frame was sent or queued
+     */
+    sendAudio(frame: Int16Array | ArrayBuffer): boolean;
+    /**
+     * Graceful end: the protocol's end-of-stream message, then wait for the provider to confirm (or the
+     * timeout), delivering every trailing result, then close. Never rejects: failures arrive as events.
+     * @returns {Promise<void>}
+     */
+    stop(): Promise<void>;
+    _stop(): Promise<void>;
+    /** Abandon the session now: pending results are not waited for. */
+    cancel(): void;
+    /** Ended before start(): a later start() rejects instead of waiting forever. */
+    _endIdle(): void;
+    /** @param {string} text */
+    sendText(text: string): void;
+    /** The provider accepts audio now: flush the queue in order. */
+    markReady(): void;
+    /** The provider confirmed the end of the session: deliver what is pending, then close. */
+    finish(): void;
+    /**
+     * A fatal error: report it, fail start() if it is pending, and close. Any failure once the grant has run out
+     * is reported as 'expired': that is what a fresh grant cures, whatever the provider's words for it.
+     * @param {string} message  already free of secrets
+     * @param {ErrorCause} [cause]
+     */
+    fail(message: string, cause?: ErrorCause): void;
+    /** @param {string} message */
+    warn(message: string): void;
+    /** @param {ProviderEvent} event */
+    emit(event: ProviderEvent): void;
+    /** @param {string} text */
+    redact(text: string): string;
+    /** @param {ClientState} state */
+    _setState(state: ClientState): void;
+    /**
+     * @param {'ready'|'finish'|'close'} name
+     * @param {number} ms
+     * @param {() => void} fn
+     */
+    _arm(name: "ready" | "finish" | "close", ms: number, fn: () => void): void;
+    /** @param {'ready'|'finish'|'close'} name */
+    _disarm(name: "ready" | "finish" | "close"): void;
+    _clearTimers(): void;
+    /** @param {number} samples */
+    _samplesToMs(samples: number): number;
+    /** @param {Int16Array} pcm */
+    _transmit(pcm: Int16Array): void;
+    /**
+     * Liveness, checked as audio goes out (no timer of its own): a socket whose peer vanished without a close (a
+     * NAT or Wi-Fi change) keeps accepting send() while its buffer only grows. Nothing received and nothing drained
+     * for livenessTimeoutMs means dead: it fails as a transport error, which the session answers with a reconnect.
+     * A quiet provider is not dead as long as the buffer drains.
+     * @param {WebSocket} ws
+     * @returns {boolean} false when the socket was given up
+     */
+    _alive(ws: WebSocket): boolean;
+    _onOpen(): void;
+    /** @param {MessageEvent} ev */
+    _onMessage(ev: MessageEvent): void;
+    _onReadyTimeout(): void;
+    _onFinishTimeout(): void;
+    /**
+     * @param {number} code
+     * @param {string} reason
+     */
+    _closeSocket(code: number, reason: string): void;
+    /**
+     * @param {number | undefined} rawCode
+     * @param {string | undefined} rawReason
+     */
+    _onClose(rawCode: number | undefined, rawReason: string | undefined): void;
+    /**
+     * @param {number} code
+     * @param {string} reason
+     */
+    _unexpectedCloseMessage(code: number, reason: string): string;
+}
+/**
+ * What the page holds: the public face of a provider client over its StreamSession. Protocol modules extend it
+ * and hand their protocol hooks to the StreamSession they pass to super().
+ */
+export class SessionClient {
+    /** @param {StreamSession} session */
+    constructor(session: StreamSession);
+    _session: StreamSession;
+    /** @returns {ClientState} */
+    get state(): ClientState;
+    get framesSent(): number;
+    get bytesSent(): number;
+    /** 'connecting' | 'open' | 'closing' | 'closed' | 'none': the socket's own state, for diagnostics */
+    get socketState(): string;
+    /** Milliseconds of audio sent in this session. */
+    audioMs(): number;
+    /** @returns {Promise<void>} resolves when the provider accepts audio */
+    start(): Promise<void>;
+    /** @param {Int16Array | ArrayBuffer} frame */
+    sendAudio(frame: Int16Array | ArrayBuffer): boolean;
+    /** @returns {Promise<void>} the end-of-stream message, every remaining result, the provider's confirmation */
+    stop(): Promise<void>;
+    cancel(): void;
+}
+export type Grant = import("./grant.js").Grant;
+export type ClientOptions = import("./protocol.js").ClientOptions;
+export type ClientState = import("./protocol.js").ClientState;
+export type ErrorCause = import("./protocol.js").ErrorCause;
+export type ProviderEvent = import("./protocol.js").ProviderEvent;
+export type Timers = import("./protocol.js").Timers;
+/**
+ * What a protocol module plugs into a StreamSession.
+ */
+export type SessionProtocol = {
+    /**
+     * may carry the credential: never shown
+     */
+    url: string;
+    /**
+     * what "ready" is called on the wire, for the timeout message
+     */
+    readyEvent: string;
+    onOpen: () => void;
+    onText: (text: string) => void;
+    encodeFrame: (pcm: Int16Array) => ArrayBuffer | ArrayBufferView;
+    /**
+     * send the end-of-stream message
+     */
+    onStop: () => void;
+    /**
+     * last words before the socket is closed (socket still open)
+     */
+    onCancel: () => void;
+    /**
+     * the session is over, whichever way: deliver what is pending
+     */
+    onEnd?: (() => void) | undefined;
+};
+import { FrameQueue } from './frame-queue.js';

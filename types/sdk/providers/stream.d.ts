@@ -1,0 +1,15 @@
+export * from "./frame-queue.js";
+export * from "./grant.js";
+export * from "./protocol.js";
+export * from "./stream-session.js";
+export * from "./wire.js";
+export type Grant = import("./grant.js").Grant;
+export type ClientOptions = import("./protocol.js").ClientOptions;
+export type ClientState = import("./protocol.js").ClientState;
+export type ErrorCause = import("./protocol.js").ErrorCause;
+export type ProviderEvent = import("./protocol.js").ProviderEvent;
+export type ProtocolCapabilities = import("./protocol.js").ProtocolCapabilities;
+export type Capabilities = import("./protocol.js").Capabilities;
+export type Word = import("./protocol.js").Word;
+export type Timers = import("./protocol.js").Timers;
+export type SessionProtocol = import("./stream-session.js").SessionProtocol;

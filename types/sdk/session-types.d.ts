@@ -1,0 +1,330 @@
+/** @typedef {import('./providers/client.js').Word} Word */
+/** @typedef {import('./providers/protocol.js').ErrorCause} ErrorCause */
+/** @typedef {import('./grants.js').GetGrant} GetGrant */
+/** @typedef {import('./grants.js').EndGrant} EndGrant */
+/** @typedef {import('./session-state.js').SessionState} SessionState */
+/** @typedef {import('./session-state.js').StateDetail} StateDetail */
+/** @typedef {import('./session-state.js').StateListener} StateListener */
+/** @typedef {{rms: number, peak: number, silent: boolean}} Level */
+/** @typedef {'ended'|'suspended'|'closed'|'interrupted'} InterruptionKind */
+/**
+ * Why a session-level error happened, as a value to branch on (the message is for people):
+ * the provider client's causes ('transport', 'protocol', 'expired'), 'reconnect_failed' (every attempt to replace a
+ * lost connection failed), 'stop_timeout' (stop() gave up waiting for the last finals).
+ * @typedef {ErrorCause | 'reconnect_failed' | 'stop_timeout'} ErrorCode
+ */
+/**
+ * What happened to the audio source: 'resumed' (a suspended context runs again), 'device_switched' (a lost
+ * microphone was replaced by the default one), 'source_interrupted' (a source that cannot be reopened, a file,
+ * reported a problem), 'source_lost' (the microphone is gone and could not be reopened: the session ends).
+ * @typedef {'resumed'|'device_switched'|'source_interrupted'|'source_lost'} SourceCode
+ */
+/** @typedef {import('./providers/protocol.js').Timing} Timing */
+/** @typedef {{type: 'partial', text: string, startMs: number|null, endMs: number|null, timing: Timing}
+ *   | {type: 'final', text: string, startMs: number|null, endMs: number|null, words: Word[], timing: Timing}
+ *   | {type: 'warning', message: string, code: 'provider_warning'}
+ *   | {type: 'error', message: string, fatal: boolean, cause: ErrorCause, code: ErrorCode}
+ *   | {type: 'cost', turnCost: number|null, cumulativeCost: number|null}
+ *   | {type: 'closed', code: number, reason: string, clean: boolean}
+ *   | {type: 'reconnecting', attempt: number, delayMs: number, bufferedMs: number, reason: string}
+ *   | {type: 'reconnected', replayedMs: number, droppedMs: number, attempt: number}
+ *   | {type: 'dropped', droppedMs: number}
+ *   | {type: 'source', message: string, recovered: boolean, code: SourceCode}} SessionEvent */
+/** @typedef {{type: 'state', from: SessionState, to: SessionState, detail: StateDetail}} StateEvent */
+/**
+ * What on(type, fn) hands `fn`: each SessionEvent by its type (with `atMs`, the audio clock when it was emitted),
+ * 'event' for every SessionEvent, 'state' for each state change, 'level' for the input level (about 20 a second).
+ * @typedef {{[K in SessionEvent['type']]: Extract<SessionEvent, {type: K}> & {atMs: number}}
+ *   & {event: SessionEvent & {atMs: number}, state: StateEvent, level: Level}} SessionEventMap
+ */
+/**
+ * What an audio source is given.
+ * @typedef {object} SourceOptions
+ * @property {number} outRate
+ * @property {number} frameSamples
+ * @property {(pcm: Int16Array) => void} onFrame
+ * @property {(l: Level) => void} [onLevel]
+ * @property {(reason: string, kind?: InterruptionKind) => void} [onInterrupted]
+ * @property {() => boolean} canSend  false: hold the next frame back (a source that can wait, like a file, should)
+ * @property {'fast'|'realtime'} pacing  how fast a source that can choose (a file) should deliver
+ */
+/**
+ * @typedef {{stop(): Promise<{frames: number, inSamples: number}>, release(): Promise<void>, contextRate?: number,
+ *   deviceLabel?: string, deviceSettings?: MediaTrackSettings, stream?: MediaStream,
+ *   context?: {currentTime: number, state?: string, resume?: () => Promise<void>}}} CaptureLike
+ */
+/**
+ * @typedef {object} SessionOptions
+ * @property {string} provider  the engine to ask the grant source for ('local', 'truebar', 'wiro' on this app)
+ * @property {string} [tag]  the model, where the provider lets the caller choose
+ * @property {GetGrant} [getGrant]  where grants come from (default: this app's POST /api/sessions, same origin)
+ * @property {EndGrant} [endGrant]  told when a grant is finished with (default: this app's …/end; with a custom
+ *   getGrant and no endGrant, nothing is called)
+ * @property {AbortSignal} [signal]  aborting it cancels the session (start() then rejects with the signal's reason)
+ * @property {string} [workletUrl]  where the "pcm-processor" worklet module is served (audio/pcm-processor.js,
+ *   which imports ./pcm.js beside it); default: next to capture.js by import.meta.url, which a bundler that
+ *   moves files breaks
+ * @property {string} [deviceId]
+ * @property {boolean} [echoCancellation]
+ * @property {boolean} [noiseSuppression]
+ * @property {boolean} [autoGainControl]
+ * @property {(o: SourceOptions) => Promise<CaptureLike>} [source]  a source other than the microphone (a file):
+ *   it is not reopened when interrupted
+ * @property {(o: SourceOptions) => Promise<CaptureLike>} [createSource]  the same as `source` (its older name)
+ * @property {(o: SourceOptions & {deviceId?: string}) => Promise<CaptureLike>} [microphone]  opens the microphone
+ *   (default: startCapture with the options above); called again to recover from an unplugged device
+ * @property {AudioContext} [audioContext]  the caller's, for the microphone (made inside a click for Safari);
+ *   the caller closes it
+ * @property {MediaStream} [mediaStream]  the caller's microphone stream; reopened from the default device only if
+ *   it ends
+ * @property {(e: SessionEvent & {atMs: number}) => void} [onEvent]  the same as on('event', fn)
+ * @property {StateListener} [onStateChange]  the same as on('state', …), with (from, to, detail)
+ * @property {(l: Level) => void} [onLevel]  the same as on('level', fn)
+ * @property {number} [maxReplayMs]
+ * @property {number} [maxReconnects]
+ * @property {number} [resumeTimeoutMs]  how long a suspended audio context may take to resume (default 2000)
+ * @property {number} [backpressureStallMs]  a source held back this long without a final goes on anyway (default
+ *   15000): a provider that needs more audio before its next final must not wait forever
+ * @property {() => number} [now]  ms, for the stall above (default Date.now)
+ * @property {number} [grantTimeoutMs]  how long a grant request may take before it counts as failed (default 20000)
+ * @property {number} [stopTimeoutMs]  the most stop() waits for the last finals, reconnects included (default
+ *   30000); past it the session ends in `error` and says how much audio was not transcribed
+ * @property {import('./providers/stream.js').ClientOptions} [clientOptions]
+ */
+/** A misuse of the session object (not a failure of the session): code 'already_started'. */
+export class SessionError extends Error {
+    /** @param {string} message @param {string} code */
+    constructor(message: string, code: string);
+    code: string;
+}
+export type Word = import("./providers/client.js").Word;
+export type ErrorCause = import("./providers/protocol.js").ErrorCause;
+export type GetGrant = import("./grants.js").GetGrant;
+export type EndGrant = import("./grants.js").EndGrant;
+export type SessionState = import("./session-state.js").SessionState;
+export type StateDetail = import("./session-state.js").StateDetail;
+export type StateListener = import("./session-state.js").StateListener;
+export type Level = {
+    rms: number;
+    peak: number;
+    silent: boolean;
+};
+export type InterruptionKind = "ended" | "suspended" | "closed" | "interrupted";
+/**
+ * Why a session-level error happened, as a value to branch on (the message is for people):
+ * the provider client's causes ('transport', 'protocol', 'expired'), 'reconnect_failed' (every attempt to replace a
+ * lost connection failed), 'stop_timeout' (stop() gave up waiting for the last finals).
+ */
+export type ErrorCode = ErrorCause | "reconnect_failed" | "stop_timeout";
+/**
+ * What happened to the audio source: 'resumed' (a suspended context runs again), 'device_switched' (a lost
+ * microphone was replaced by the default one), 'source_interrupted' (a source that cannot be reopened, a file,
+ * reported a problem), 'source_lost' (the microphone is gone and could not be reopened: the session ends).
+ */
+export type SourceCode = "resumed" | "device_switched" | "source_interrupted" | "source_lost";
+export type Timing = import("./providers/protocol.js").Timing;
+export type SessionEvent = {
+    type: "partial";
+    text: string;
+    startMs: number | null;
+    endMs: number | null;
+    timing: Timing;
+} | {
+    type: "final";
+    text: string;
+    startMs: number | null;
+    endMs: number | null;
+    words: Word[];
+    timing: Timing;
+} | {
+    type: "warning";
+    message: string;
+    code: "provider_warning";
+} | {
+    type: "error";
+    message: string;
+    fatal: boolean;
+    cause: ErrorCause;
+    code: ErrorCode;
+} | {
+    type: "cost";
+    turnCost: number | null;
+    cumulativeCost: number | null;
+} | {
+    type: "closed";
+    code: number;
+    reason: string;
+    clean: boolean;
+} | {
+    type: "reconnecting";
+    attempt: number;
+    delayMs: number;
+    bufferedMs: number;
+    reason: string;
+} | {
+    type: "reconnected";
+    replayedMs: number;
+    droppedMs: number;
+    attempt: number;
+} | {
+    type: "dropped";
+    droppedMs: number;
+} | {
+    type: "source";
+    message: string;
+    recovered: boolean;
+    code: SourceCode;
+};
+export type StateEvent = {
+    type: "state";
+    from: SessionState;
+    to: SessionState;
+    detail: StateDetail;
+};
+/**
+ * What on(type, fn) hands `fn`: each SessionEvent by its type (with `atMs`, the audio clock when it was emitted),
+ * 'event' for every SessionEvent, 'state' for each state change, 'level' for the input level (about 20 a second).
+ */
+export type SessionEventMap = { [K in SessionEvent["type"]]: Extract<SessionEvent, {
+    type: K;
+}> & {
+    atMs: number;
+}; } & {
+    event: SessionEvent & {
+        atMs: number;
+    };
+    state: StateEvent;
+    level: Level;
+};
+/**
+ * What an audio source is given.
+ */
+export type SourceOptions = {
+    outRate: number;
+    frameSamples: number;
+    onFrame: (pcm: Int16Array) => void;
+    onLevel?: ((l: Level) => void) | undefined;
+    onInterrupted?: ((reason: string, kind?: InterruptionKind) => void) | undefined;
+    /**
+     * false: hold the next frame back (a source that can wait, like a file, should)
+     */
+    canSend: () => boolean;
+    /**
+     * how fast a source that can choose (a file) should deliver
+     */
+    pacing: "fast" | "realtime";
+};
+export type CaptureLike = {
+    stop(): Promise<{
+        frames: number;
+        inSamples: number;
+    }>;
+    release(): Promise<void>;
+    contextRate?: number;
+    deviceLabel?: string;
+    deviceSettings?: MediaTrackSettings;
+    stream?: MediaStream;
+    context?: {
+        currentTime: number;
+        state?: string;
+        resume?: () => Promise<void>;
+    };
+};
+export type SessionOptions = {
+    /**
+     * the engine to ask the grant source for ('local', 'truebar', 'wiro' on this app)
+     */
+    provider: string;
+    /**
+     * the model, where the provider lets the caller choose
+     */
+    tag?: string | undefined;
+    /**
+     * where grants come from (default: this app's POST /api/sessions, same origin)
+     */
+    getGrant?: import("./grants.js").GetGrant | undefined;
+    /**
+     * told when a grant is finished with (default: this app's …/end; with a custom
+     * getGrant and no endGrant, nothing is called)
+     */
+    endGrant?: import("./grants.js").EndGrant | undefined;
+    /**
+     * aborting it cancels the session (start() then rejects with the signal's reason)
+     */
+    signal?: AbortSignal | undefined;
+    /**
+     * where the "pcm-processor" worklet module is served (audio/pcm-processor.js,
+     * which imports ./pcm.js beside it); default: next to capture.js by import.meta.url, which a bundler that
+     * moves files breaks
+     */
+    workletUrl?: string | undefined;
+    deviceId?: string | undefined;
+    echoCancellation?: boolean | undefined;
+    noiseSuppression?: boolean | undefined;
+    autoGainControl?: boolean | undefined;
+    /**
+     * a source other than the microphone (a file):
+     * it is not reopened when interrupted
+     */
+    source?: ((o: SourceOptions) => Promise<CaptureLike>) | undefined;
+    /**
+     * the same as `source` (its older name)
+     */
+    createSource?: ((o: SourceOptions) => Promise<CaptureLike>) | undefined;
+    /**
+     * opens the microphone
+     * (default: startCapture with the options above); called again to recover from an unplugged device
+     */
+    microphone?: ((o: SourceOptions & {
+        deviceId?: string;
+    }) => Promise<CaptureLike>) | undefined;
+    /**
+     * the caller's, for the microphone (made inside a click for Safari);
+     * the caller closes it
+     */
+    audioContext?: AudioContext | undefined;
+    /**
+     * the caller's microphone stream; reopened from the default device only if
+     * it ends
+     */
+    mediaStream?: MediaStream | undefined;
+    /**
+     * the same as on('event', fn)
+     */
+    onEvent?: ((e: SessionEvent & {
+        atMs: number;
+    }) => void) | undefined;
+    /**
+     * the same as on('state', …), with (from, to, detail)
+     */
+    onStateChange?: import("./session-state.js").StateListener | undefined;
+    /**
+     * the same as on('level', fn)
+     */
+    onLevel?: ((l: Level) => void) | undefined;
+    maxReplayMs?: number | undefined;
+    maxReconnects?: number | undefined;
+    /**
+     * how long a suspended audio context may take to resume (default 2000)
+     */
+    resumeTimeoutMs?: number | undefined;
+    /**
+     * a source held back this long without a final goes on anyway (default
+     * 15000): a provider that needs more audio before its next final must not wait forever
+     */
+    backpressureStallMs?: number | undefined;
+    /**
+     * ms, for the stall above (default Date.now)
+     */
+    now?: (() => number) | undefined;
+    /**
+     * how long a grant request may take before it counts as failed (default 20000)
+     */
+    grantTimeoutMs?: number | undefined;
+    /**
+     * the most stop() waits for the last finals, reconnects included (default
+     * 30000); past it the session ends in `error` and says how much audio was not transcribed
+     */
+    stopTimeoutMs?: number | undefined;
+    clientOptions?: import("./providers/protocol.js").ClientOptions | undefined;
+};
