@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import Message, Receive, Scope, Send
 
-from server import sessions
+from server import captions, sessions
 from server.engine.config import EngineConfig
 from server.engine.types import Recognizer
 from server.errors import ApiError
@@ -246,6 +246,7 @@ def create_app(
         Route("/api/providers/{name}/options", sessions.provider_options),
         Route("/api/sessions", sessions.create_session, methods=["POST"]),
         Route("/api/sessions/{name}/{session_id}/end", sessions.end_session, methods=["POST"]),
+        *captions.routes(),
         provider_routes,
         *extra_routes,
     ]
