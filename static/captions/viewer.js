@@ -115,5 +115,3 @@ export function mountViewer(doc, win) {
   if (shareId && body.dataset.status === 'active') connect();
   return { state };
 }
-
-mountViewer(document, window);
