@@ -30,10 +30,14 @@ export function mountViewer(doc, win) {
     notice.hidden = !text;
   };
 
-  /** Keep the latest words in view, unless the reader scrolled back to read something (then leave them there). */
+  // Keep the latest words in view, unless the reader scrolled back to read something (then leave them there until
+  // they scroll to the end again). Our own scrolling lands at the end, so it keeps the view pinned.
+  let pinned = true;
+  lines.addEventListener('scroll', () => {
+    pinned = lines.scrollHeight - lines.scrollTop - lines.clientHeight < 40;
+  });
   const follow = () => {
-    const near = lines.scrollHeight - lines.scrollTop - lines.clientHeight < lines.clientHeight / 2;
-    if (near || options.lines > 0) lines.scrollTop = lines.scrollHeight;
+    if (pinned || options.lines > 0) lines.scrollTop = lines.scrollHeight;
   };
 
   /** @param {number} seq @param {string} text */
