@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator
 
 import anyio
@@ -217,13 +218,19 @@ async def viewer_events(
             yield _sse(final)
         if partial is not None:
             yield _sse(partial)
+        # The share is read again (and the lease renewed) every check_s of real time, or when it is due to expire
+        # by the state's clock: not per event, which for 200 viewers would be thousands of Redis calls a second.
+        share: Share | None = None
+        next_check = 0.0
         while True:
-            share = await captions.get(share_id)
-            if share is None or share.revoked:
-                yield _sse(CaptionEvent("end", reason="revoked" if share else "expired"))
-                return
-            await state.ledger.hold(viewer_scope(share_id), viewer, VIEWER_LEASE_S)
-            wait = max(0.05, min(check_s, share.expires_at - state.clock()))
+            if share is None or time.monotonic() >= next_check or state.clock() >= share.expires_at:
+                share = await captions.get(share_id)
+                if share is None or share.revoked:
+                    yield _sse(CaptionEvent("end", reason="revoked" if share else "expired"))
+                    return
+                await state.ledger.hold(viewer_scope(share_id), viewer, VIEWER_LEASE_S)
+                next_check = time.monotonic() + check_s
+            wait = max(0.05, min(next_check - time.monotonic(), share.expires_at - state.clock()))
             for event in await box.take(wait):
                 if event.kind == "final":
                     if event.seq > last:
