@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -238,6 +239,24 @@ def test_publishing_needs_the_token_and_stays_within_limits(served: tuple[str, C
     assert foreign.status_code == 403
     assert httpx.get(f"{url}/api/captions/{'A' * 22}").status_code == 404
     assert httpx.get(f"{url}/captions/not-an-id").status_code == 404
+
+
+def test_an_expired_share_leaves_memory_even_with_nothing_else_happening(monkeypatch: pytest.MonkeyPatch) -> None:
+    import server.app
+
+    monkeypatch.setattr(server.app, "SWEEP_S", 0.05)
+    clock = Clock()
+    state = MemoryState(clock)
+    settings = replace(Settings(secret_key="k" * 32, local=LocalSettings(enabled=False)), captions_grace_s=60.0)
+    with running(create_app(settings, local_recognizer=ScriptedRecognizer(), state=state)) as url:
+        grant = create(url)
+        publish(url, grant, finals("words to forget."))
+        assert state.sizes()["shares"] == 1 and state.sizes()["share_logs"] == 1
+        clock.now += 61
+        deadline = time.monotonic() + 5
+        while state.sizes()["shares"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state.sizes()["shares"] == 0 and state.sizes()["share_logs"] == 0
 
 
 def test_the_publish_rate_is_limited_per_share() -> None:

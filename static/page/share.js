@@ -57,7 +57,27 @@ export function mountShare({ win, controller }) {
     status.textContent = [viewers, describeExpiry(s.expiresAt, s.live, Date.now())].filter(Boolean).join(' · ') + retry;
   };
 
+  // The viewer count while nothing is published (a teacher watching the room screen connect before class).
+  const STATUS_POLL_MS = 5000;
+  /** @type {ReturnType<typeof setInterval> | null} */
+  let poll = null;
+  const refresh = async () => {
+    const g = grant;
+    const p = publisher;
+    if (!g || !p || controller.running) return;
+    try {
+      const r = await win.fetch(`/api/captions/${encodeURIComponent(g.share_id)}`, { cache: 'no-store' });
+      if (grant !== g) return;
+      if (r.status === 404) { p.report({ state: 'ended', reason: 'expired' }); return; }
+      const s = await r.json();
+      if (s.status === 'revoked') { p.report({ state: 'ended', reason: 'revoked' }); return; }
+      p.report({ viewers: Number(s.viewers) || 0, expiresAt: Number(s.expires_at) * 1000, live: Boolean(s.live) });
+    } catch { /* the next poll, or the next publish, says more */ }
+  };
+
   const end = () => {
+    if (poll !== null) clearInterval(poll);
+    poll = null;
     publisher?.stop();
     publisher = null;
     grant = null;
@@ -93,6 +113,7 @@ export function mountShare({ win, controller }) {
     show({ ...publisher.status, expiresAt: grant.expires_at * 1000, live: controller.running });
     startButton.hidden = true;
     panel.hidden = false;
+    poll = setInterval(() => { refresh(); }, STATUS_POLL_MS);
     link.focus();
     link.select();
   }
