@@ -273,6 +273,10 @@ async def stream(request: Request) -> Response:
         try:
             async for event in viewer_events(state, share.share_id, after, settings.captions_check_s, viewer):
                 yield event
+        except StateUnavailable:
+            # Redis blinked: end this stream quietly; the browser reconnects (RETRY_MS) and resumes by its
+            # Last-Event-ID, so nothing is lost.
+            log.warning("a captions stream ended: the shared state is unavailable")
         finally:
             # The client went away (or the share ended): free its place now rather than at the lease's end.
             with anyio.CancelScope(shield=True):

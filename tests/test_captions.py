@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,8 +20,9 @@ from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.security import PasswordGateMiddleware, redact
 from server.settings import LocalSettings, Settings
-from server.state import MemoryState
+from server.state import MemoryState, RedisState
 from testkit.live import running
+from testkit.redis_server import RedisServer
 from testkit.sse import Event, events, open_stream
 
 
@@ -257,6 +259,37 @@ def test_an_expired_share_leaves_memory_even_with_nothing_else_happening(monkeyp
         while state.sizes()["shares"] and time.monotonic() < deadline:
             time.sleep(0.05)
         assert state.sizes()["shares"] == 0 and state.sizes()["share_logs"] == 0
+
+
+def test_a_redis_outage_ends_open_streams_quietly_and_they_resume(
+    redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis hanging mid-stream (SIGSTOP: it answers nothing) ends the viewer's stream without an error in the
+    app's log (the browser then reconnects by itself); once Redis answers again, the viewer resumes by
+    Last-Event-ID with nothing repeated."""
+    settings = replace(Settings(secret_key="k" * 32, local=LocalSettings(enabled=False)), captions_check_s=0.1)
+    state = RedisState(redis.url, timeout_s=0.5)
+    with running(create_app(settings, local_recognizer=ScriptedRecognizer(), state=state)) as url:
+        grant = create(url)
+        publish(url, grant, finals("one.", "two."))
+
+        async def body() -> list[Event]:
+            task = asyncio.create_task(collect(url, grant["share_id"], 99))
+            await asyncio.sleep(0.3)
+            assert redis.process is not None
+            redis.process.send_signal(signal.SIGSTOP)
+            try:
+                return await task
+            finally:
+                redis.process.send_signal(signal.SIGCONT)
+
+        with caplog.at_level(logging.WARNING):
+            got = asyncio.run(body())
+        assert [e.id for e in got if e.event == "final"] == ["1", "2"] and got[-1].event == "final"
+        assert "Exception in ASGI application" not in caplog.text
+        publish(url, grant, finals("three.", start=3))
+        again = asyncio.run(collect(url, grant["share_id"], 3, last_event_id="2"))
+        assert [e.json["text"] for e in again if e.event == "final"] == ["three."]
 
 
 def test_the_publish_rate_is_limited_per_share() -> None:
