@@ -20,7 +20,7 @@ from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.security import PasswordGateMiddleware, redact
 from server.settings import LocalSettings, Settings
-from server.state import MemoryState, RedisState
+from server.state import MemoryState
 from testkit.live import running
 from testkit.redis_server import RedisServer
 from testkit.sse import Event, events, open_stream
@@ -267,9 +267,14 @@ def test_a_redis_outage_ends_open_streams_quietly_and_they_resume(
     """Redis hanging mid-stream (SIGSTOP: it answers nothing) ends the viewer's stream without an error in the
     app's log (the browser then reconnects by itself); once Redis answers again, the viewer resumes by
     Last-Event-ID with nothing repeated."""
-    settings = replace(Settings(secret_key="k" * 32, local=LocalSettings(enabled=False)), captions_check_s=0.1)
-    state = RedisState(redis.url, timeout_s=0.5)
-    with running(create_app(settings, local_recognizer=ScriptedRecognizer(), state=state)) as url:
+    settings = replace(
+        Settings(secret_key="k" * 32, local=LocalSettings(enabled=False)),
+        captions_check_s=0.1,
+        redis_url=redis.url,
+        redis_timeout_s=0.5,
+    )
+    # The app opens its own Redis state from the settings (and closes it on the way out).
+    with running(create_app(settings, local_recognizer=ScriptedRecognizer())) as url:
         grant = create(url)
         publish(url, grant, finals("one.", "two."))
 
