@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,17 @@ CLIP = SPEECH / "slt-weather-48k.wav"
 WORD_MS = 250
 WORDS_PER_FINAL = 3
 TIMEOUT_MS = 15_000
+# axe-core as playwright/test_layout.py finds it (npm ci installs it; AXE_CORE_JS points elsewhere), and the same
+# verdicts: serious and critical violations fail.
+AXE_JS = Path(
+    os.environ.get("AXE_CORE_JS") or Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+)
+AXE_RUN = """async () => {
+  const result = await axe.run(document, { resultTypes: ['violations'] });
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+}"""
 
 # What the viewer shows, read in one go; and its layout, by structure (the elements, their order on screen, the
 # overlay's computed styles), not by pixels.
@@ -160,7 +172,7 @@ def test_share_watch_drop_and_revoke(pw: Playwright, browser_name: str, captions
 
 def test_the_whole_transcript_reaches_a_late_viewer_once(pw: Playwright, captions_stack: Stack) -> None:
     """The catch-up path in a browser: a viewer that opens the link after the words gets each final once, and
-    (lines=0) all of them, the latest in view."""
+    (lines=0) all of them, the latest in view; axe-core finds nothing serious on the viewer in its three looks."""
     url = captions_stack.url
     grant = httpx.post(url + "/api/captions", json={}).json()
     auth = {"Authorization": f"Bearer {grant['publish_token']}"}
@@ -181,5 +193,13 @@ def test_the_whole_transcript_reaches_a_late_viewer_once(pw: Playwright, caption
         assert state["lines"] == texts
         last = state["boxes"][-1]  # type: ignore[index]
         assert last["bottom"] <= 400 + 1, "the latest line is in view"
+        if AXE_JS.is_file():
+            for query in ("", "?bg=light", "?bg=transparent&theme=light&size=20&lines=2"):
+                viewer.goto(url + grant["viewer_url"] + query)
+                wait_for(viewer, "s.lines.length > 0", "lines")
+                viewer.evaluate(f"() => {{ {AXE_JS.read_text(encoding='utf-8')}\n }}")
+                assert viewer.evaluate(AXE_RUN) == [], query
     finally:
         browser.close()
+    if not AXE_JS.is_file():
+        pytest.skip(f"catch-up checked; axe-core not found at {AXE_JS} (npm ci installs it)")
