@@ -146,6 +146,8 @@ def test_share_watch_drop_and_revoke(pw: Playwright, browser_name: str, captions
             expected = [t.strip() for t in spoken if t.strip()][-3:]
             wanted = json.dumps(json.dumps(expected, separators=(",", ":")))
             state = wait_for(viewer, f"JSON.stringify(s.lines) === {wanted}", f"the last finals {expected}")
+            # The recording stopped: the screen says the speaker paused (not a frozen half-line).
+            wait_for(viewer, "s.notice.startsWith('Paused') && s.interim === ''", "the paused notice")
             # Every final exactly once, in order, over both connections (the page numbers only non-empty finals).
             assert viewer.evaluate("() => window.__finals") == list(range(1, len(spoken) + 1))
             assert viewer.evaluate("() => window.__opens") >= 2, "the viewer reconnected after the cut"

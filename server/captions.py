@@ -193,6 +193,8 @@ def _sse(event: CaptionEvent) -> ServerSentEvent:
         return ServerSentEvent(json.dumps({"text": event.text, "seq": event.seq}), event="final", id=str(event.seq))
     if event.kind == "partial":
         return ServerSentEvent(json.dumps({"text": event.text}), event="partial")
+    if event.kind == "state":
+        return ServerSentEvent(json.dumps({"live": event.reason == "live"}), event="state")
     return ServerSentEvent(json.dumps({"reason": event.reason}), event="end")
 
 
@@ -213,6 +215,9 @@ async def viewer_events(
         last = after
         finals, partial = await captions.backlog(share_id, last)
         yield ServerSentEvent(comment="captions", retry=RETRY_MS)
+        current = await captions.get(share_id)
+        if current is not None:
+            yield _sse(CaptionEvent("state", reason="live" if current.live else "paused"))
         for final in finals:
             last = final.seq
             yield _sse(final)
@@ -247,6 +252,8 @@ async def viewer_events(
                         yield _sse(final)
                     if partial is not None:
                         yield _sse(partial)
+                elif event.kind == "state":
+                    yield _sse(event)
                 else:
                     yield _sse(event)
                     return

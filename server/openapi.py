@@ -173,7 +173,8 @@ def _captions_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "watchCaptions",
                 "summary": "Server-Sent Events for viewers: `final` (id: its number; resume with Last-Event-ID), "
-                "`partial` (no id; may be coalesced), `end` (data.reason: revoked or expired; the stream closes).",
+                "`partial` (no id; may be coalesced), `state` (data.live: a recording is being published), "
+                "`end` (data.reason: revoked or expired; the stream closes).",
                 "parameters": [
                     share,
                     {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"}},

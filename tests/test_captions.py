@@ -107,6 +107,8 @@ def test_a_viewer_gets_the_backlog_then_live_finals(served: tuple[str, Clock]) -
         return await task
 
     got = asyncio.run(body())
+    # The share's state first (a recording is being published), so a screen can say so before any words.
+    assert (got[0].event, got[0].json) == ("state", {"live": True})
     assert [(e.id, e.json["text"]) for e in got if e.event == "final"] == [
         ("1", "one."),
         ("2", "two."),
@@ -198,11 +200,13 @@ def test_expiry_ends_open_streams_after_the_grace(served: tuple[str, Clock]) -> 
     url, clock = served
     grant = create(url)
     publish(url, grant, finals("hello."), live=True)
-    ended = publish(url, grant, [], live=False).json()
-    assert ended["live"] is False and ended["expires_at"] == pytest.approx(clock.now + 1800)
 
     async def body() -> list[Event]:
         task = asyncio.create_task(collect(url, grant["share_id"], 99))
+        await asyncio.sleep(0.3)
+        # The recording ends while the viewer watches: it is told, then the share expires after the grace.
+        ended = await asyncio.to_thread(lambda: publish(url, grant, [], live=False).json())
+        assert ended["live"] is False and ended["expires_at"] == pytest.approx(clock.now + 1800)
         await asyncio.sleep(0.3)
         clock.now += 1801
         return await task
@@ -212,6 +216,7 @@ def test_expiry_ends_open_streams_after_the_grace(served: tuple[str, Clock]) -> 
     finally:
         clock.now -= 1801
     assert got[-1].event == "end" and got[-1].json == {"reason": "expired"}
+    assert [e.json["live"] for e in got if e.event == "state"] == [True, False]
     clock.now += 1801
     try:
         assert httpx.get(url + grant["viewer_url"]).status_code == 404

@@ -191,7 +191,8 @@ def test_an_inbox_keeps_every_final_and_only_the_last_interim() -> None:
             box.put(event)
         return [(e.kind, e.text or e.reason) for e in await box.take(0.1)]
 
-    assert run(body) == [("final", "abc"), ("partial", "de"), ("end", "revoked")]
+    # A resync is kept even when an end (or a state) came before it: it stands for finals this viewer lacks.
+    assert run(body) == [("final", "abc"), ("partial", "de"), ("resync", ""), ("end", "revoked")]
 
 
 def test_a_final_published_while_a_viewer_joins_is_sent_once(clock: Clock) -> None:
@@ -215,7 +216,7 @@ def test_a_final_published_while_a_viewer_joins_is_sent_once(clock: Clock) -> No
         async with asyncio.timeout(5):
             async for event in stream:
                 out.append((event.event, event.id))
-                if len(out) == 3:
+                if len(out) == 4:
                     break
             state.captions.backlog = original  # type: ignore[method-assign]
             await state.captions.publish("s" * 22, [(3, "three")], None)
@@ -225,5 +226,5 @@ def test_a_final_published_while_a_viewer_joins_is_sent_once(clock: Clock) -> No
         await stream.aclose()  # type: ignore[attr-defined]
         return out
 
-    # The comment that sets the retry delay, 1 and 2 from the log, then 3 live: 2 never again.
-    assert run(body)[1:] == [("final", "1"), ("final", "2"), ("final", "3")]
+    # The comment that sets the retry delay, the share's state, 1 and 2 from the log, then 3 live: 2 never again.
+    assert run(body)[1:] == [("state", None), ("final", "1"), ("final", "2"), ("final", "3")]

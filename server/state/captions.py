@@ -32,7 +32,7 @@ LOG_MAX = 500
 # stalled connection cannot hold the process's memory.
 INBOX_MAX = 1000
 
-EventKind = Literal["final", "partial", "end", "resync"]
+EventKind = Literal["final", "partial", "state", "end", "resync"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class CaptionEvent:
     text: str = ""
     # Finals: the store's number (the SSE id). Others: 0.
     seq: int = 0
-    # end: why ("revoked", "expired").
+    # end: why ("revoked", "expired"); state: "live" (a recording is published) or "paused".
     reason: str = ""
 
     def to_json(self) -> str:
@@ -102,6 +102,9 @@ class Inbox:
                 self.finals.clear()
         elif event.kind == "partial":
             self.partial = event
+        elif event.kind == "resync":
+            # A flag of its own: a later state event must not overwrite it (the finals it stands for would be lost).
+            self.overflow = True
         elif self.control is None or self.control.kind != "end":
             self.control = event
         self._ready.set()
@@ -238,6 +241,7 @@ class MemoryCaptions:
         expires = share.deadline if live else min(share.deadline, self.clock() + grace_s)
         share = replace(share, live=live, expires_at=expires)
         self._shares[share_id] = share
+        self.fanout.deliver(share_id, CaptionEvent("state", reason="live" if live else "paused"))
         return share
 
     async def publish(self, share_id: str, finals: list[tuple[int, str]], partial: str | None) -> Published:
@@ -390,6 +394,7 @@ class RedisCaptions:
             pipe.hset(self.key(share_id), mapping={"live": int(live), "expires_at": repr(expires)})
             for part in ("", "log", "partial"):
                 pipe.pexpire(self.key(share_id, part), ttl)
+            pipe.publish(self.channel(share_id), CaptionEvent("state", reason="live" if live else "paused").to_json())
             await pipe.execute()
         return replace(share, live=live, expires_at=expires)
 

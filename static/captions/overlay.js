@@ -82,10 +82,12 @@ export class CaptionLines {
 
 /**
  * What the notice says when the stream ends or cannot be opened.
- * @param {'revoked'|'expired'|'gone'|'full'|'offline'} reason
+ * @param {'revoked'|'expired'|'gone'|'full'|'offline'|'paused'|'waiting'} reason
  */
 export function endNotice(reason) {
   switch (reason) {
+    case 'paused': return 'Paused: the captions continue when the speaker records again.';
+    case 'waiting': return 'Waiting for the speaker…';
     case 'revoked': return 'The person sharing these captions stopped sharing them.';
     case 'expired':
     case 'gone': return 'These captions have ended: the link has expired.';

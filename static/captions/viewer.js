@@ -86,12 +86,13 @@ export function mountViewer(doc, win) {
     const es = new win.EventSource(`/api/captions/${encodeURIComponent(shareId)}/stream`);
     source = es;
     es.addEventListener('open', () => {
-      say(state.finals.length ? '' : 'Waiting for the speaker…');
+      if (!notice.textContent || notice.textContent === endNotice('offline')) say(state.finals.length ? '' : endNotice('waiting'));
       body.dataset.connected = 'true';
     });
     es.addEventListener('final', (event) => {
       const data = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
-      if (notice.textContent) say('');
+      // A backlog read while the speaker is paused leaves the "paused" notice up.
+      if (notice.textContent && body.dataset.live !== 'false') say('');
       onFinal(Number(data.seq), String(data.text));
     });
     es.addEventListener('partial', (event) => {
@@ -100,6 +101,16 @@ export function mountViewer(doc, win) {
       state.setInterim(String(data.text));
       interim.textContent = state.interim;
       follow();
+    });
+    es.addEventListener('state', (event) => {
+      const data = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
+      body.dataset.live = String(Boolean(data.live));
+      if (!data.live) {
+        interim.textContent = '';
+        say(endNotice('paused'));
+      } else {
+        say(state.finals.length ? '' : endNotice('waiting'));
+      }
     });
     es.addEventListener('end', (event) => {
       const data = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);

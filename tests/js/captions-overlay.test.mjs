@@ -47,4 +47,5 @@ test('the notices say plainly what happened', () => {
   assert.match(endNotice('revoked'), /stopped sharing/);
   assert.match(endNotice('expired'), /expired/);
   assert.match(endNotice('full'), /as many viewers/);
+  assert.match(endNotice('paused'), /Paused/);
 });
