@@ -12,3 +12,4 @@ echo "## Load on two processes sharing Redis"; "$PY" -m bench.load --per-provide
 echo "## Minting"; "$PY" -m bench.mint --duration 10 --concurrency 8
 if [ -f bench/latency.py ]; then echo "## Latency in the browser"; "$PY" -m bench.latency; fi
 echo "## Saved transcripts"; "$PY" -m bench.transcript_store
+echo "## Shared captions"; "$PY" -m bench.captions --viewers 200 --duration 20 --redis

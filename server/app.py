@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -22,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import Message, Receive, Scope, Send
 
-from server import sessions
+from server import captions, sessions
 from server.engine.config import EngineConfig
 from server.engine.types import Recognizer
 from server.errors import ApiError
@@ -40,7 +41,7 @@ from server.security import (
     make_auth_cookie,
 )
 from server.settings import Settings
-from server.state import UNAVAILABLE_RETRY_S, State, StateUnavailable, open_state
+from server.state import UNAVAILABLE_RETRY_S, MemoryState, State, StateUnavailable, open_state
 from server.upstream import DeadlineTransport
 from server.wire import Health, Readiness, dump
 
@@ -154,6 +155,17 @@ async def login(request: Request) -> Response:
     return response
 
 
+# How often this process's in-memory state drops what has expired even when nothing writes to it: an expired
+# captions share's words must not stay in memory until the next thousand writes.
+SWEEP_S = 30.0
+
+
+async def sweep(state: MemoryState) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_S)
+        state.prune()
+
+
 class ProviderRoutes(BaseRoute):
     """The endpoints the providers serve themselves (Provider.routes: the local engine's socket). The providers
     are built by the lifespan (they need its HTTP client and state), so their routes are filled in then; until
@@ -217,6 +229,9 @@ def create_app(
                 provider = factory(http, shared)
                 app.state.providers[provider.name] = provider
             provider_routes.fill(app.state.providers.values())
+            sweeper = None
+            if isinstance(shared, MemoryState):
+                sweeper = asyncio.create_task(sweep(shared), name="state-sweeper")
             try:
                 for provider in app.state.providers.values():
                     await provider.start()
@@ -231,6 +246,10 @@ def create_app(
                     except Exception:
                         log.exception("closing the %s provider failed", provider.name)
                 provider_routes.fill(())
+                if sweeper is not None:
+                    sweeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sweeper
                 if state is None:
                     await shared.aclose()
 
@@ -246,6 +265,7 @@ def create_app(
         Route("/api/providers/{name}/options", sessions.provider_options),
         Route("/api/sessions", sessions.create_session, methods=["POST"]),
         Route("/api/sessions/{name}/{session_id}/end", sessions.end_session, methods=["POST"]),
+        *captions.routes(),
         provider_routes,
         *extra_routes,
     ]

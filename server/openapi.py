@@ -14,7 +14,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.wire import Ended, Error, Grant, Health, ProviderOptions, Providers, Readiness, SessionBody, schema_of
+from server.wire import (
+    Ended,
+    Error,
+    Grant,
+    Health,
+    ProviderOptions,
+    Providers,
+    PublishBody,
+    PublishResult,
+    Readiness,
+    Revoked,
+    SessionBody,
+    ShareGrant,
+    ShareStatus,
+    schema_of,
+)
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _READY = {"$ref": "#/components/schemas/Readiness"}
@@ -53,13 +68,129 @@ def _upstream_errors() -> dict[str, Any]:
 
 def _components(provider_names: Sequence[str]) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in (Error, Providers, SessionBody, Grant, Readiness, Health, Ended):
+    for model in (
+        Error,
+        Providers,
+        SessionBody,
+        Grant,
+        Readiness,
+        Health,
+        Ended,
+        ShareGrant,
+        ShareStatus,
+        PublishBody,
+        PublishResult,
+        Revoked,
+    ):
         schema_of(model, schemas)
     schemas["Options"] = schema_of(ProviderOptions, schemas)
     names = {"type": "string", "enum": list(provider_names)}
     schemas["SessionBody"]["properties"]["provider"] = names
     schemas["Grant"]["properties"]["provider"] = names
     return {"schemas": schemas}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _captions_paths() -> dict[str, Any]:
+    """Shared captions (server/captions.py)."""
+    share = {"name": "share_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    no_store = {"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}}
+    gone = {
+        "404": _error("No such share: expired, never existed, or a malformed id."),
+        "410": _error("The share was revoked."),
+    }
+    state_down = {"503": _error("The app's shared state (Redis) is unavailable.", headers=_RETRY_AFTER)}
+    bearer = {
+        "403": _error("Not from this app's page, or without the share's publish token (Authorization: Bearer)."),
+    }
+    return {
+        "/api/captions": {
+            "post": {
+                "operationId": "createShare",
+                "summary": "Make a read-only captions link for the page's recordings (the app's own page only).",
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {
+                    "200": _json(_ref("ShareGrant"), "The new share.", headers=no_store),
+                    "401": _LOGIN,
+                    "403": _error("Not from this app's page (a foreign Origin, or a cross-site request)."),
+                    "413": _error("The body is larger than 1 KiB."),
+                    "415": _error("The body is not sent as application/json."),
+                    "429": _error("Too many shares made by this client.", headers=_RETRY_AFTER),
+                    **state_down,
+                },
+            }
+        },
+        "/api/captions/{share_id}": {
+            "get": {
+                "operationId": "shareStatus",
+                "summary": "A share's status, for anyone with the link (no login needed).",
+                "parameters": [share],
+                "responses": {
+                    "200": _json(
+                        _ref("ShareStatus"), "The share (revoked ones too, until they expire).", headers=no_store
+                    ),
+                    "404": _error("No such share: expired, never existed, or a malformed id."),
+                    **state_down,
+                },
+            },
+            "delete": {
+                "operationId": "revokeShare",
+                "summary": "Stop sharing: the transcript is deleted and open viewers are told.",
+                "parameters": [share],
+                "responses": {
+                    "200": _json(_ref("Revoked"), "Revoked now (true), or already (false)."),
+                    "401": _LOGIN,
+                    **bearer,
+                    "404": _error("No such share: expired, never existed, or a malformed id."),
+                    **state_down,
+                },
+            },
+        },
+        "/api/captions/{share_id}/events": {
+            "post": {
+                "operationId": "publishCaptions",
+                "summary": "The recording page publishes finals and the line being recognised "
+                "(Authorization: Bearer <publish token>).",
+                "parameters": [share],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("PublishBody")}}},
+                "responses": {
+                    "200": _json(_ref("PublishResult"), "Published.", headers=no_store),
+                    "400": _error("The body is not valid JSON or not a valid list of events."),
+                    "401": _LOGIN,
+                    **bearer,
+                    **gone,
+                    "413": _error("The body is too large."),
+                    "415": _error("The body is not sent as application/json."),
+                    "429": _error("Published too often.", headers=_RETRY_AFTER),
+                    **state_down,
+                },
+            }
+        },
+        "/api/captions/{share_id}/stream": {
+            "get": {
+                "operationId": "watchCaptions",
+                "summary": "Server-Sent Events for viewers: `final` (id: its number; resume with Last-Event-ID), "
+                "`partial` (no id; may be coalesced), `state` (data.live: a recording is being published), "
+                "`end` (data.reason: revoked or expired; the stream closes).",
+                "parameters": [
+                    share,
+                    {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The event stream.",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **gone,
+                    "429": _error("The share has as many viewers as it allows.", headers=_RETRY_AFTER),
+                    **state_down,
+                },
+            }
+        },
+    }
 
 
 def openapi_document(provider_names: Sequence[str]) -> dict[str, Any]:
@@ -182,6 +313,7 @@ def openapi_document(provider_names: Sequence[str]) -> dict[str, Any]:
             }
         },
     }
+    paths.update(_captions_paths())
     return {
         "openapi": "3.1.0",
         "info": {

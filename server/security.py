@@ -32,12 +32,14 @@ SECRET_PARAMS = (
     "key",
 )
 _SECRET_QUERY = re.compile(r"(?i)\b(" + "|".join(SECRET_PARAMS) + r")=([^&\s\"']+)")
+# A captions share id is the viewers' capability (whoever has it watches): uvicorn's access log must not show it.
+_SHARE_PATH = re.compile(r"(/captions/)[A-Za-z0-9_-]{22}")
 COOKIE_NAME = "stt_auth"
 
 
 def redact(text: str) -> str:
-    """Replace the values of credential-bearing query parameters with '***'."""
-    return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", text)
+    """Replace the values of credential-bearing query parameters, and captions share ids, with '***'."""
+    return _SHARE_PATH.sub(r"\1***", _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", text))
 
 
 class RedactingFilter(logging.Filter):
@@ -257,8 +259,15 @@ class PasswordGateMiddleware:
     """With APP_PASSWORD set, everything but the login page and its stylesheet needs the signed cookie."""
 
     OPEN_PATHS = ("/login", "/static/app.css", "/healthz", "/readyz")
-    # The login page's stylesheet under its versioned URL: /static/v/<version>/app.css.
-    OPEN_VERSIONED = re.compile(r"/static/v/[0-9a-f]{1,64}/app\.css")
+    # The login page's stylesheet under its versioned URL: /static/v/<version>/app.css. And a captions link's viewer
+    # (a room screen, an OBS source, a phone has no login): the link itself is the capability, so its page, its
+    # status and stream (GET only: the server's methods check the rest) and the viewer's own static files.
+    OPEN_VERSIONED = re.compile(
+        r"/static/v/[0-9a-f]{1,64}/app\.css"
+        r"|(/static(/v/[0-9a-f]{1,64})?/captions/[a-z-]+\.(js|css))"
+        r"|/captions/[A-Za-z0-9_-]{22}"
+        r"|/api/captions/[A-Za-z0-9_-]{22}(/stream)?"
+    )
 
     def __init__(self, app: ASGIApp, secret: str) -> None:
         self.app = app
@@ -266,7 +275,10 @@ class PasswordGateMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] not in {"http", "websocket"} or path in self.OPEN_PATHS or self.OPEN_VERSIONED.fullmatch(path):
+        open_path = path in self.OPEN_PATHS or (
+            self.OPEN_VERSIONED.fullmatch(path) is not None and scope.get("method", "GET") in {"GET", "HEAD"}
+        )
+        if scope["type"] not in {"http", "websocket"} or open_path:
             await self.app(scope, receive, send)
             return
         cookies = _cookies(Headers(scope=scope).get("cookie", ""))

@@ -100,6 +100,13 @@ class Settings:
     redis_timeout_s: float = 2.0
     # An engine socket that sends nothing for this long is told why and closed (it holds a decoder).
     local_idle_timeout_s: float = 30.0
+    # Shared captions: viewers per share; how long a share outlives its recording (and lasts before the first
+    # one), and the most it ever lives, whatever the page does (a share whose page crashed mid-recording ends then).
+    captions_max_viewers: int = 300
+    captions_grace_s: float = 1800.0
+    captions_max_s: float = 4 * 3600.0
+    # How often an open viewer stream looks at its share again (expiry, lease); not from the environment.
+    captions_check_s: float = 5.0
     log_level: str = "info"
 
     @classmethod
@@ -204,6 +211,9 @@ class Settings:
             redis_url=get("APP_REDIS_URL"),
             redis_timeout_s=number("APP_REDIS_TIMEOUT_S", 2.0),
             local_idle_timeout_s=number("LOCAL_IDLE_TIMEOUT_S", 30.0),
+            captions_max_viewers=integer("APP_CAPTIONS_MAX_VIEWERS", 300, low=1),
+            captions_grace_s=number("APP_CAPTIONS_GRACE_S", 1800.0),
+            captions_max_s=number("APP_CAPTIONS_MAX_S", 4 * 3600.0),
             log_level=log_level(get("APP_LOG_LEVEL", "info")),
         )
 

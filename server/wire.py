@@ -142,6 +142,99 @@ class SessionBody:
         return cls(provider if isinstance(provider, str) else "", tag if isinstance(tag, str) else None, data)
 
 
+# Shared captions (server/captions.py). A share id is 128 random bits, URL-safe base64 without padding.
+SHARE_ID_PATTERN = "^[A-Za-z0-9_-]{22}$"
+# A final or an interim is one line of speech: far below this. Longer text is refused, not cut.
+CAPTION_TEXT_MAX = 2000
+# Events per publish request (the page sends a few a second; a backlog after a drop is sent in such batches).
+PUBLISH_EVENTS_MAX = 50
+
+
+@dataclass(frozen=True)
+class ShareGrant:
+    """A new share. Viewers open `viewer_url`; the recording page publishes with `publish_token` (as
+    `Authorization: Bearer …`), which also revokes the share. Only the page that created the share holds it."""
+
+    share_id: Annotated[str, Schema(pattern=SHARE_ID_PATTERN)]
+    viewer_url: Annotated[str, Schema("The viewer page's path on this app.", pattern="^/captions/")]
+    publish_token: Annotated[str, Schema(minLength=20)]
+    expires_at: Annotated[float, Schema("Unix seconds: now, until a recording starts.")]
+    deadline: Annotated[float, Schema("Unix seconds: the share never lives past this.")]
+    max_viewers: Annotated[int, Schema(minimum=1)]
+
+
+@dataclass(frozen=True)
+class ShareStatus:
+    """What anyone holding the link may know about a share."""
+
+    status: Literal["active", "revoked"]
+    live: Annotated[bool, Schema("A recording is being published now.")]
+    expires_at: Annotated[float, Schema("Unix seconds.")]
+    viewers: Annotated[int, Schema(minimum=0)]
+    max_viewers: Annotated[int, Schema(minimum=1)]
+
+
+@dataclass(frozen=True)
+class CaptionItem:
+    """One caption event from the recording page: a final (numbered by the page, 1, 2, …, so a retried request adds
+    nothing twice) or the line being recognised."""
+
+    type: Literal["final", "partial"]
+    text: Annotated[str, Schema(maxLength=CAPTION_TEXT_MAX)]
+    seq: Annotated[int | None, Schema("Finals: the page's own number for it, increasing.", minimum=1)] = None
+
+
+@dataclass(frozen=True)
+class PublishBody:
+    """POST /api/captions/{share_id}/events."""
+
+    events: Annotated[list[CaptionItem], Schema(maxItems=PUBLISH_EVENTS_MAX)]
+    live: Annotated[bool | None, Schema("true when a recording starts, false when it ends.")] = None
+
+    @classmethod
+    def parse(cls, data: object) -> PublishBody:
+        def bad(message: str) -> ApiError:
+            return ApiError(400, "bad_events", message)
+
+        if not isinstance(data, dict):
+            raise bad("The request body must be a JSON object.")
+        raw_events = data.get("events", [])
+        live = data.get("live")
+        if not isinstance(raw_events, list) or len(raw_events) > PUBLISH_EVENTS_MAX:
+            raise bad(f"events must be a list of at most {PUBLISH_EVENTS_MAX}.")
+        if live is not None and not isinstance(live, bool):
+            raise bad("live must be true or false.")
+        events = []
+        last_seq = 0
+        for item in raw_events:
+            if not isinstance(item, dict):
+                raise bad("Each event must be an object.")
+            kind, text, seq = item.get("type"), item.get("text"), item.get("seq")
+            if kind not in ("final", "partial") or not isinstance(text, str) or len(text) > CAPTION_TEXT_MAX:
+                raise bad(f"Each event needs a type (final or partial) and a text of at most {CAPTION_TEXT_MAX}.")
+            if kind == "final":
+                if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or seq <= last_seq:
+                    raise bad("Each final needs a seq: a whole number above the previous final's.")
+                last_seq = seq
+                events.append(CaptionItem("final", text, seq))
+            else:
+                events.append(CaptionItem("partial", text))
+        return cls(events, live)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    seq: Annotated[int, Schema("The share's last final number (the viewers' event id).", minimum=0)]
+    viewers: Annotated[int, Schema(minimum=0)]
+    expires_at: Annotated[float, Schema("Unix seconds.")]
+    live: bool
+
+
+@dataclass(frozen=True)
+class Revoked:
+    revoked: Annotated[bool, Schema("false when the share had already ended.")]
+
+
 # --- one serialiser --------------------------------------------------------------------------------------------
 
 

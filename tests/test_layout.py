@@ -125,6 +125,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("server.metrics", "server.upstream", "server.state", "server.security", "server.transport", "server.wire"),
     ("server.providers",),
     ("server.sessions", "server.openapi"),
+    # Shared captions build on the sessions' request guards (own page, body limits, the state).
+    ("server.captions",),
     ("server.app",),
     ("server.__main__",),
 )

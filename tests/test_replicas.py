@@ -46,6 +46,15 @@ class Cluster:
         detail: dict[str, Any] = r.json()["tasklist"][0]
         return detail
 
+    def redis_keys(self, pattern: str) -> list[str]:
+        import redis
+
+        client = redis.Redis.from_url(self.redis.url, decode_responses=True)
+        try:
+            return sorted(client.keys(pattern))
+        finally:
+            client.close()
+
 
 ClusterFactory = Callable[..., contextlib.AbstractContextManager[Cluster]]
 
@@ -221,3 +230,62 @@ def test_two_processes_under_concurrent_local_and_emulator_sessions_lose_nothing
         assert not result.errors, result.errors[:5]
         assert result.lost_words == 0 and all(o.complete for o in result.outcomes)
         assert len(result.outcomes) >= 9
+
+
+def test_captions_published_on_a_reach_viewers_on_b_and_resume_on_a(cluster: ClusterFactory) -> None:
+    """Shared captions across replicas: the page publishes to A; a viewer on B sees the finals live (Redis
+    pub/sub), drops, resumes on A with Last-Event-ID (the Redis log) and gets each final once; the viewer count
+    is one figure for both; a revoke sent to B ends a viewer on A, and neither keeps the transcript."""
+    from testkit.sse import events, open_stream
+
+    with cluster(captions_check_s=0.2) as c:
+        grant = httpx.post(c.a.url + "/api/captions", json={}).json()
+        share, auth = grant["share_id"], {"Authorization": f"Bearer {grant['publish_token']}"}
+
+        def publish(url: str, start: int, count: int) -> httpx.Response:
+            batch = [{"type": "final", "text": f"f{n}", "seq": n} for n in range(start, start + count)]
+            return httpx.post(f"{url}/api/captions/{share}/events", json={"events": batch}, headers=auth)
+
+        async def watch(
+            url: str, last: str | None, stop_after: int, during: Callable[[], object] | None = None
+        ) -> tuple[list[int], list[str]]:
+            seqs: list[int] = []
+            kinds: list[str] = []
+            async with (
+                httpx.AsyncClient(timeout=10) as client,
+                open_stream(client, f"{url}/api/captions/{share}/stream", last) as response,
+            ):
+                assert response.status_code == 200
+                async with asyncio.timeout(10):
+                    if during is not None:
+                        asyncio.get_running_loop().call_later(0.3, during)
+                    async for event in events(response):
+                        kinds.append(event.event)
+                        if event.event == "final":
+                            seqs.append(int(event.json["seq"]))
+                        if event.event == "end" or len(seqs) >= stop_after:
+                            break
+            return seqs, kinds
+
+        assert publish(c.a.url, 1, 3).status_code == 200
+        # Live on B: the backlog, then what A publishes while B's viewer is connected.
+        first, _ = asyncio.run(
+            watch(c.b.url, None, 5, lambda: threading.Thread(target=publish, args=(c.a.url, 4, 2)).start())
+        )
+        assert first == [1, 2, 3, 4, 5]
+        publish(c.a.url, 4, 4)  # a retried batch overlapping what was sent: only 6 and 7 are new
+        resumed, _ = asyncio.run(watch(c.a.url, "3", 4))
+        assert resumed == [4, 5, 6, 7]
+        status = httpx.get(f"{c.b.url}/api/captions/{share}").json()
+        assert status["status"] == "active" and status["viewers"] == 0
+
+        def revoke_on_b() -> None:
+            threading.Thread(
+                target=httpx.delete, args=(f"{c.b.url}/api/captions/{share}",), kwargs={"headers": auth}
+            ).start()
+
+        ended, kinds = asyncio.run(watch(c.a.url, "7", 99, revoke_on_b))
+        assert ended == [] and kinds[-1] == "end"
+        keys = c.redis_keys("stt:cap:*")
+        assert [k for k in keys if k.endswith((":log", ":partial"))] == []
+        assert httpx.get(c.a.url + grant["viewer_url"]).status_code == 410

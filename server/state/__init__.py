@@ -3,7 +3,8 @@
 - `RateLimits`: requests per client and minute (the `limits` library over its memory or Redis storage);
 - `Ledger`: what each client holds (a Wiro task, an unused local grant, an open local stream), each entry with an
   expiry, so an entry whose holder died (a crashed page, a SIGKILLed replica) lapses by itself;
-- `SpentGrants`: grants already used (a local grant opens one stream, on whichever replica the socket lands).
+- `SpentGrants`: grants already used (a local grant opens one stream, on whichever replica the socket lands);
+- `Captions`: shared captions (each share's record, its short log of finals, its live delivery to viewers).
 
 A provider's own concern lives with the provider and is built through `State.concern` (the Wiro task registry and
 nonce: server/providers/wiro_tasks.py), so this package knows no provider. Each concern is a module (ledger.py,
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
+from server.state.captions import Captions, MemoryCaptions, RedisCaptions, build_captions
 from server.state.ledger import Admission, Ledger, MemoryLedger, RedisLedger, build_ledger, ledger_key, ledger_scope
 from server.state.rate_limits import LimitsRateLimits, RateLimits
 from server.state.spent import MemorySpentGrants, RedisSpentGrants, SpentGrants, build_spent_grants
@@ -45,13 +47,16 @@ __all__ = [
     "PRUNE_EVERY",
     "UNAVAILABLE_RETRY_S",
     "Admission",
+    "Captions",
     "Ledger",
     "LimitsRateLimits",
+    "MemoryCaptions",
     "MemoryLedger",
     "MemorySpentGrants",
     "MemoryState",
     "MemoryStore",
     "RateLimits",
+    "RedisCaptions",
     "RedisLedger",
     "RedisSpentGrants",
     "RedisState",
@@ -95,6 +100,7 @@ class State:
         self.rate_limits: RateLimits = rate_limits or LimitsRateLimits(store)
         self.ledger = self.concern("ledger", build_ledger)
         self.spent = self.concern("spent", build_spent_grants)
+        self.captions: Captions = self.concern("captions", build_captions)
 
     @property
     def shared(self) -> bool:
@@ -125,6 +131,11 @@ class State:
         await self.store.ping()
 
     async def aclose(self) -> None:
+        # A concern may hold a task of its own (the captions' subscription): stopped before its connection goes.
+        for concern in self._concerns.values():
+            close = getattr(concern, "aclose", None)
+            if close is not None:
+                await close()
         await self.store.aclose()
 
 

@@ -19,6 +19,8 @@ PRUNE_EVERY = 1024
 # Replicas' clocks differ: a spent grant stays marked this much longer than its expiry by the spending process's
 # clock, so a replica whose clock is behind (and still accepts the token) cannot open a second stream with it.
 CLOCK_SKEW_S = 60.0
+# Redis connections per process (the captions' subscription holds one of its own).
+MAX_CONNECTIONS = 64
 # Every Redis key of this app starts with it.
 PREFIX = "stt:"
 
@@ -80,13 +82,19 @@ class RedisStore:
         self.clock = clock
         self.timeout_s = timeout_s
         # No retries inside redis-py: a dead Redis must fail within timeout_s, and the next call reconnects anyway.
-        self.redis: Any = aioredis.Redis.from_url(
+        # A blocking pool: a burst (200 caption viewers connecting at once) waits up to timeout_s for a connection
+        # instead of failing at the pool's size (redis-py's plain pool raises MaxConnectionsError there).
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=timeout_s,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),
             decode_responses=True,
         )
+        # from_pool: the client owns the pool, so aclose() disconnects it too.
+        self.redis: Any = aioredis.Redis.from_pool(pool)
 
     @contextlib.asynccontextmanager
     async def guard(self) -> AsyncIterator[None]:

@@ -5,7 +5,8 @@
 // One transcript can hold several recordings (Start again, or a file): each recording's times run on from where
 // the previous one ended, so the transcript and its exports keep one ordered clock. clear() starts afresh.
 //
-// Hooks for what builds on the page (storage, history): listen({onRunStart, onFinal, onRunEnd, onClear}).
+// Hooks for what builds on the page (storage, history, shared captions): listen({onRunStart, onFinal, onPartial,
+// onRunEnd, onClear}).
 import { LatencyTracker } from '../latency.js';
 import { DEFAULTS as CLIENT_DEFAULTS } from '../providers/protocol.js';
 import { formatTime } from './format.js';
@@ -87,6 +88,7 @@ import { isFallbackWarning, tidyRough } from './rough.js';
  * @typedef {object} RunListener  what builds on the page (storage, history) hooks in here
  * @property {(run: Run) => void} [onRunStart]
  * @property {(segment: Segment, run: Run) => void} [onFinal]
+ * @property {(text: string, run: Run) => void} [onPartial]  the line being recognised changed (shared captions)
  * @property {(run: Run, outcome: RunOutcome) => void} [onRunEnd]
  * @property {() => void} [onClear]  the user cleared the transcript
  */
@@ -372,6 +374,7 @@ export class RunController {
         run.latency.onPartial(latencyTimes(event), at);
         this.view.showLatency(run.latency.stats());
         this.view.setInterim(event.text);
+        this.notify('onPartial', event.text, run);
         break;
       case 'final': {
         // An empty final is silence the provider has finished with: no utterance, so no latency to measure.

@@ -13,6 +13,7 @@ import { Session } from '../session.js';
 import { RunController, messageOf, startFromGesture } from './controller.js';
 import { loadProviderList, loadTags } from './providers.js';
 import { mountSaved } from './saved.js';
+import { mountShare } from './share.js';
 import { loadFolded, loadSettings, saveFolded, saveSettings } from './settings.js';
 import { createView, flash, getControls, showProviderStatus } from './view.js';
 
@@ -243,6 +244,7 @@ export function mountPage(win = window) {
 
   controller.listen({ onRunEnd: () => refreshDiagnostics() });
   const saved = mountSaved({ win, controller, view, save: saveFile, storage });
+  mountShare({ win, controller });
 
   controls.provider.addEventListener('change', () => { remember(); summarise(); onProviderChange().catch(() => {}); });
   controls.mic.addEventListener('change', summarise);

@@ -93,6 +93,22 @@ test('a reconnect that lost audio says so; one that lost nothing says that', asy
   }
 });
 
+test('the onPartial hook sees each interim as the page shows it (shared captions publish them)', async () => {
+  const w = world();
+  const { controller, src } = setup(w);
+  const partials = [];
+  controller.listen({ onPartial: (text, run) => partials.push([text, run.mode]) });
+  await started(w, controller);
+  for (let i = 0; i < 10; i++) src.onFrame(frame());
+  w.Sock.instances[0].push({
+    type: 'TEXT_SEGMENT',
+    textSegment: { isFinal: false, startTimeMs: 0, endTimeMs: 300, tokens: [{ text: 'hel', startOffsetMs: 0, endOffsetMs: 300 }] },
+  });
+  await tick();
+  assert.deepEqual(partials, [['hel', 'mic']]);
+  controller.cancel();
+});
+
 test('finals land on the transcript clock, recordings run on, and the hooks see runs start, finals and ends', async () => {
   const w = world();
   const { controller, src } = setup(w);

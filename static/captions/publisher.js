@@ -1,0 +1,155 @@
+// Publishes the recording page's captions to a share (POST /api/captions/<id>/events with the publish token).
+// Pure apart from the injected fetch and timers, so node tests drive it with fakes.
+//
+// Finals are numbered here (1, 2, …) and kept until the server has acknowledged them, so a lost answer means a
+// retry, and the server drops what it already has: every final reaches the viewers once, in order. Interims are
+// coalesced (only the latest is sent, and only while no final has overtaken it). At most one request is in flight,
+// and a request carries at most BATCH_MAX events, so the server's size and rate limits are never reached.
+
+export const FLUSH_MS = 200;
+export const BATCH_MAX = 50;
+export const RETRY_MIN_MS = 500;
+export const RETRY_MAX_MS = 10000;
+
+/**
+ * @typedef {object} PublisherStatus
+ * @property {'ok'|'retrying'|'ended'} state  ended: the share was revoked or expired (nothing more is sent)
+ * @property {number} viewers
+ * @property {number | null} expiresAt  Unix ms
+ * @property {boolean} live
+ * @property {string} [reason]  why it ended or is retrying
+ */
+
+/**
+ * @typedef {object} PublisherDeps
+ * @property {(input: string, init: RequestInit) => Promise<Response>} fetch
+ * @property {string} shareId
+ * @property {string} token
+ * @property {(status: PublisherStatus) => void} [onStatus]
+ * @property {(fn: () => void, ms: number) => unknown} [setTimer]
+ * @property {(id: unknown) => void} [clearTimer]
+ */
+
+export class CaptionPublisher {
+  /** @param {PublisherDeps} deps */
+  constructor(deps) {
+    this.deps = deps;
+    this.seq = 0;
+    /** @type {{seq: number, text: string}[]} finals not yet acknowledged */
+    this.pending = [];
+    /** @type {{text: string, afterSeq: number} | null} the latest interim, unless a final came after it */
+    this.partialText = null;
+    /** @type {boolean | null} a recording started (true) or ended (false), not yet sent */
+    this.liveChange = null;
+    this.inFlight = false;
+    /** @type {unknown} */
+    this.timer = null;
+    this.retryMs = 0;
+    this.stopped = false;
+    /** @type {PublisherStatus} */
+    this.status = { state: 'ok', viewers: 0, expiresAt: null, live: false };
+  }
+
+  /** @param {string} text */
+  final(text) {
+    if (this.stopped) return;
+    this.seq += 1;
+    this.pending.push({ seq: this.seq, text: text.slice(0, 2000) });
+    this.partialText = null;
+    this.schedule();
+  }
+
+  /** @param {string} text */
+  partial(text) {
+    if (this.stopped) return;
+    this.partialText = { text: text.slice(0, 2000), afterSeq: this.seq };
+    this.schedule();
+  }
+
+  /** @param {boolean} live a recording started or ended */
+  live(live) {
+    if (this.stopped) return;
+    this.liveChange = live;
+    this.schedule(0);
+  }
+
+  /** No more sending (the user stopped sharing, or the share ended). */
+  stop() {
+    this.stopped = true;
+    const clear = this.deps.clearTimer
+      || ((/** @type {unknown} */ id) => clearTimeout(/** @type {ReturnType<typeof setTimeout>} */ (id)));
+    if (this.timer !== null) clear(this.timer);
+    this.timer = null;
+  }
+
+  /** @param {number} [ms] */
+  schedule(ms = FLUSH_MS) {
+    if (this.stopped || this.inFlight || this.timer !== null) return;
+    this.timer = (this.deps.setTimer || setTimeout)(() => {
+      this.timer = null;
+      this.flush();
+    }, this.retryMs || ms);
+  }
+
+  /** What the next request carries. */
+  batch() {
+    const finals = this.pending.slice(0, BATCH_MAX - 1);
+    /** @type {{type: 'final'|'partial', text: string, seq?: number}[]} */
+    const events = finals.map((f) => ({ type: 'final', text: f.text, seq: f.seq }));
+    const partial = this.partialText;
+    const allFinals = finals.length === this.pending.length;
+    if (partial && allFinals && partial.afterSeq === this.seq) events.push({ type: 'partial', text: partial.text });
+    return { events, partial: allFinals ? partial : null, live: this.liveChange };
+  }
+
+  async flush() {
+    if (this.stopped || this.inFlight) return;
+    const { events, partial, live } = this.batch();
+    if (!events.length && live === null) return;
+    this.inFlight = true;
+    /** @type {Record<string, unknown>} */
+    const body = { events };
+    if (live !== null) body.live = live;
+    let retryAfterMs = 0;
+    try {
+      const r = await this.deps.fetch(`/api/captions/${encodeURIComponent(this.deps.shareId)}/events`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${this.deps.token}` },
+        body: JSON.stringify(body),
+        cache: 'no-store',
+      });
+      if (r.status === 404 || r.status === 410) {
+        this.inFlight = false;
+        this.stop();
+        this.report({ state: 'ended', reason: r.status === 410 ? 'revoked' : 'expired' });
+        return;
+      }
+      if (!r.ok) {
+        retryAfterMs = Number(r.headers.get('Retry-After') || 0) * 1000;
+        throw new Error(`HTTP ${r.status}`);
+      }
+      const answer = await r.json();
+      const sentUpTo = events.reduce((m, e) => (e.type === 'final' && e.seq ? Math.max(m, e.seq) : m), 0);
+      this.pending = this.pending.filter((f) => f.seq > sentUpTo);
+      if (partial && this.partialText === partial) this.partialText = null;
+      if (live !== null && this.liveChange === live) this.liveChange = null;
+      this.retryMs = 0;
+      this.report({
+        state: 'ok', reason: undefined, viewers: Number(answer.viewers) || 0,
+        expiresAt: typeof answer.expires_at === 'number' ? answer.expires_at * 1000 : null, live: Boolean(answer.live),
+      });
+    } catch (err) {
+      // Kept (finals are never dropped here): retried with backoff, then resent as one batch with what came since.
+      this.retryMs = Math.max(retryAfterMs, Math.min(RETRY_MAX_MS, this.retryMs ? this.retryMs * 2 : RETRY_MIN_MS));
+      this.report({ state: 'retrying', reason: err instanceof Error ? err.message : String(err) });
+    }
+    this.inFlight = false;
+    if (this.pending.length || this.partialText || this.liveChange !== null) this.schedule(0);
+  }
+
+  /** @param {Partial<PublisherStatus>} change */
+  report(change) {
+    this.status = { ...this.status, ...change };
+    this.deps.onStatus?.(this.status);
+  }
+}

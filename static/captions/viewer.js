@@ -1,0 +1,132 @@
+// The captions viewer (/captions/<id>): a room screen, an OBS browser source, a phone. Finals are appended to a
+// polite live region (each read once); the line being recognised is shown after them but hidden from screen
+// readers, which would otherwise read every guess. EventSource resumes with Last-Event-ID by itself after a drop.
+import { CaptionLines, endNotice, parseOverlay } from './overlay.js';
+
+const FULL_RETRY_MS = 15000;
+
+/** @param {Document} doc @param {Window & typeof globalThis} win */
+export function mountViewer(doc, win) {
+  const body = doc.body;
+  const shareId = body.dataset.share || '';
+  const options = parseOverlay(win.location.search);
+  const lines = /** @type {HTMLElement} */ (doc.getElementById('lines'));
+  const interim = /** @type {HTMLElement} */ (doc.getElementById('interim'));
+  const notice = /** @type {HTMLElement} */ (doc.getElementById('notice'));
+  body.dataset.bg = options.bg;
+  body.dataset.theme = options.theme;
+  body.dataset.align = options.align;
+  body.dataset.lines = String(options.lines);
+  // CSSOM, not a style attribute: the CSP allows no inline styles.
+  body.style.setProperty('--caption-size', `${options.size}px`);
+  const state = new CaptionLines(options.lines);
+  /** @type {EventSource | null} */
+  let source = null;
+  let ended = false;
+
+  /** @param {string} text */
+  const say = (text) => {
+    notice.textContent = text;
+    notice.hidden = !text;
+  };
+
+  // Keep the latest words in view, unless the reader scrolled back to read something (then leave them there until
+  // they scroll to the end again). Our own scrolling lands at the end, so it keeps the view pinned.
+  let pinned = true;
+  lines.addEventListener('scroll', () => {
+    pinned = lines.scrollHeight - lines.scrollTop - lines.clientHeight < 40;
+  });
+  const follow = () => {
+    if (pinned || options.lines > 0) lines.scrollTop = lines.scrollHeight;
+  };
+
+  /** @param {number} seq @param {string} text */
+  const onFinal = (seq, text) => {
+    const { added, dropped } = state.addFinal(seq, text);
+    interim.textContent = '';
+    if (!added) return;
+    for (let i = 0; i < dropped && lines.firstElementChild; i += 1) lines.firstElementChild.remove();
+    const p = doc.createElement('p');
+    p.className = 'line';
+    p.textContent = state.finals[state.finals.length - 1].text;
+    lines.append(p);
+    follow();
+  };
+
+  /** @param {'revoked'|'expired'|'gone'|'full'} reason */
+  const finish = (reason) => {
+    if (source) source.close();
+    source = null;
+    interim.textContent = '';
+    if (reason === 'full') {
+      say(endNotice('full'));
+      win.setTimeout(connect, FULL_RETRY_MS);
+      return;
+    }
+    ended = true;
+    body.dataset.status = reason === 'revoked' ? 'revoked' : 'gone';
+    say(endNotice(reason));
+  };
+
+  /** The stream refused us (its status is not readable from EventSource): ask the share's status why. */
+  const explain = async () => {
+    try {
+      const r = await win.fetch(`/api/captions/${encodeURIComponent(shareId)}`, { cache: 'no-store' });
+      if (r.status === 404) return finish('gone');
+      const status = await r.json();
+      finish(status.status === 'revoked' ? 'revoked' : 'full');
+    } catch {
+      say(endNotice('offline'));
+      win.setTimeout(connect, FULL_RETRY_MS);
+    }
+  };
+
+  function connect() {
+    if (ended || source) return;
+    const es = new win.EventSource(`/api/captions/${encodeURIComponent(shareId)}/stream`);
+    source = es;
+    es.addEventListener('open', () => {
+      if (!notice.textContent || notice.textContent === endNotice('offline')) say(state.finals.length ? '' : endNotice('waiting'));
+      body.dataset.connected = 'true';
+    });
+    es.addEventListener('final', (event) => {
+      const data = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
+      // A backlog read while the speaker is paused leaves the "paused" notice up.
+      if (notice.textContent && body.dataset.live !== 'false') say('');
+      onFinal(Number(data.seq), String(data.text));
+    });
+    es.addEventListener('partial', (event) => {
+      const data = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
+      if (notice.textContent) say('');
+      state.setInterim(String(data.text));
+      interim.textContent = state.interim;
+      follow();
+    });
+    es.addEventListener('state', (event) => {
+      const data = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
+      body.dataset.live = String(Boolean(data.live));
+      if (!data.live) {
+        interim.textContent = '';
+        say(endNotice('paused'));
+      } else {
+        say(state.finals.length ? '' : endNotice('waiting'));
+      }
+    });
+    es.addEventListener('end', (event) => {
+      const data = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
+      finish(data.reason === 'revoked' ? 'revoked' : 'expired');
+    });
+    es.addEventListener('error', () => {
+      body.dataset.connected = 'false';
+      if (es.readyState === EventSource.CLOSED) {
+        source = null;
+        explain();
+      } else {
+        say(endNotice('offline'));
+      }
+    });
+  }
+
+  if (shareId && body.dataset.status === 'active') connect();
+  return { state };
+}

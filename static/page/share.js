@@ -1,0 +1,160 @@
+// "Share captions" on the page: a read-only link to this page's recordings (a room screen, a stream overlay, a
+// second device). Off until the user presses it; the share lives for the next recordings until one ends plus the
+// server's grace period (30 min by default, never more than a few hours in all), and "Stop sharing" revokes it at
+// once. The publish token stays in this page's memory (never in storage, never in a URL): a reload ends publishing
+// and the link then lapses by itself.
+import { CaptionPublisher } from '../captions/publisher.js';
+import { byId, flash } from './view.js';
+
+/** @typedef {import('./controller.js').RunController} RunController */
+/** @typedef {import('../captions/publisher.js').PublisherStatus} PublisherStatus */
+
+/**
+ * @typedef {object} ShareGrant
+ * @property {string} share_id
+ * @property {string} viewer_url
+ * @property {string} publish_token
+ * @property {number} expires_at
+ * @property {number} max_viewers
+ */
+
+/**
+ * @param {number | null} expiresAtMs @param {boolean} live @param {number} nowMs
+ * @returns {string}
+ */
+export function describeExpiry(expiresAtMs, live, nowMs) {
+  if (expiresAtMs === null) return '';
+  const minutes = Math.max(0, Math.round((expiresAtMs - nowMs) / 60000));
+  const span = minutes >= 90 ? `${Math.round(minutes / 60)} h` : `${minutes} min`;
+  return live ? `ends at the latest in ${span}` : `ends in ${span} unless a recording starts`;
+}
+
+/**
+ * @param {{win: Window & typeof globalThis, controller: RunController}} deps
+ */
+export function mountShare({ win, controller }) {
+  const doc = win.document;
+  const startButton = /** @type {HTMLButtonElement} */ (byId(doc, 'share-start'));
+  const panel = byId(doc, 'share-live');
+  const link = /** @type {HTMLInputElement} */ (byId(doc, 'share-link'));
+  const open = /** @type {HTMLAnchorElement} */ (byId(doc, 'share-open'));
+  const status = byId(doc, 'share-status');
+  const copyStatus = byId(doc, 'share-copy-status');
+  /** @type {CaptionPublisher | null} */
+  let publisher = null;
+  /** @type {ShareGrant | null} */
+  let grant = null;
+
+  /** @param {PublisherStatus} s */
+  const show = (s) => {
+    if (s.state === 'ended') {
+      status.textContent = s.reason === 'revoked' ? 'Sharing stopped.' : 'The link has expired; viewers were told.';
+      end();
+      return;
+    }
+    const viewers = `${s.viewers} ${s.viewers === 1 ? 'viewer' : 'viewers'}`;
+    const retry = s.state === 'retrying' ? ' · connection trouble, retrying (no words are lost)' : '';
+    status.textContent = [viewers, describeExpiry(s.expiresAt, s.live, Date.now())].filter(Boolean).join(' · ') + retry;
+  };
+
+  // The viewer count while nothing is published (a teacher watching the room screen connect before class).
+  const STATUS_POLL_MS = 5000;
+  /** @type {ReturnType<typeof setInterval> | null} */
+  let poll = null;
+  const refresh = async () => {
+    const g = grant;
+    const p = publisher;
+    if (!g || !p || controller.running) return;
+    try {
+      const r = await win.fetch(`/api/captions/${encodeURIComponent(g.share_id)}`, { cache: 'no-store' });
+      if (grant !== g) return;
+      if (r.status === 404) { p.report({ state: 'ended', reason: 'expired' }); return; }
+      const s = await r.json();
+      if (s.status === 'revoked') { p.report({ state: 'ended', reason: 'revoked' }); return; }
+      p.report({ viewers: Number(s.viewers) || 0, expiresAt: Number(s.expires_at) * 1000, live: Boolean(s.live) });
+    } catch { /* the next poll, or the next publish, says more */ }
+  };
+
+  const end = () => {
+    if (poll !== null) clearInterval(poll);
+    poll = null;
+    publisher?.stop();
+    publisher = null;
+    grant = null;
+    panel.hidden = true;
+    startButton.hidden = false;
+    startButton.disabled = false;
+  };
+
+  async function share() {
+    startButton.disabled = true;
+    try {
+      const r = await win.fetch('/api/captions', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}', cache: 'no-store',
+      });
+      if (!r.ok) {
+        const body = await r.json().catch(() => ({}));
+        throw new Error(body?.error?.message || `HTTP ${r.status}`);
+      }
+      grant = /** @type {ShareGrant} */ (await r.json());
+    } catch (err) {
+      startButton.disabled = false;
+      status.textContent = `Could not make a link: ${err instanceof Error ? err.message : String(err)}`;
+      panel.hidden = false;
+      return;
+    }
+    const url = new URL(grant.viewer_url, win.location.href).href;
+    link.value = url;
+    open.href = url;
+    publisher = new CaptionPublisher({
+      fetch: win.fetch.bind(win), shareId: grant.share_id, token: grant.publish_token, onStatus: show,
+    });
+    if (controller.running) publisher.live(true);
+    show({ ...publisher.status, expiresAt: grant.expires_at * 1000, live: controller.running });
+    startButton.hidden = true;
+    panel.hidden = false;
+    poll = setInterval(() => { refresh(); }, STATUS_POLL_MS);
+    link.focus();
+    link.select();
+  }
+
+  async function stopSharing() {
+    const g = grant;
+    end();
+    if (!g) return;
+    status.textContent = 'Sharing stopped.';
+    panel.hidden = false;
+    try {
+      await win.fetch(`/api/captions/${encodeURIComponent(g.share_id)}`, {
+        method: 'DELETE', headers: { Authorization: `Bearer ${g.publish_token}` }, cache: 'no-store',
+      });
+    } catch {
+      status.textContent = 'Sharing stopped here; the server could not be told, so the link lapses by itself.';
+    }
+  }
+
+  controller.listen({
+    onRunStart: () => publisher?.live(true),
+    onPartial: (text) => publisher?.partial(text),
+    onFinal: (segment) => publisher?.final(segment.text),
+    onRunEnd: () => publisher?.live(false),
+  });
+  startButton.addEventListener('click', () => { share(); });
+  byId(doc, 'share-stop').addEventListener('click', () => { stopSharing(); });
+  byId(doc, 'share-copy').addEventListener('click', async () => {
+    let ok = false;
+    try { await win.navigator.clipboard.writeText(link.value); ok = true; } catch { link.select(); }
+    flash(copyStatus, ok ? 'Link copied.' : 'Select the link and press Ctrl+C.');
+  });
+  // Leaving mid-recording: tell the server the recording ended, so the link lapses after the grace period instead
+  // of at its deadline (fetch with keepalive can carry the token header; sendBeacon cannot).
+  win.addEventListener('pagehide', () => {
+    if (!grant || !publisher) return;
+    win.fetch(`/api/captions/${encodeURIComponent(grant.share_id)}/events`, {
+      method: 'POST', keepalive: true,
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${grant.publish_token}` },
+      body: JSON.stringify({ events: [], live: false }),
+    }).catch(() => {});
+  });
+  return { share, stopSharing, get publisher() { return publisher; } };
+}

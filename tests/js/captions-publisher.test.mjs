@@ -1,0 +1,100 @@
+// The captions publisher with a fake server and manual timers: numbering, coalescing, retries without loss or
+// repetition, and stopping when the share ends.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BATCH_MAX, CaptionPublisher } from '../../static/captions/publisher.js';
+
+/** A fake app: records what it accepted, drops finals it already has (as the server does), can fail on demand. */
+function fakeServer() {
+  const server = {
+    finals: /** @type {number[]} */ ([]),
+    texts: /** @type {string[]} */ ([]),
+    partials: /** @type {string[]} */ ([]),
+    bodies: /** @type {any[]} */ ([]),
+    hwm: 0,
+    fail: 0, // fail this many requests after applying them (the answer is lost)
+    status: 200,
+    async fetch(_url, init) {
+      const body = JSON.parse(init.body);
+      server.bodies.push(body);
+      assert.equal(init.headers.Authorization, 'Bearer tok');
+      if (server.status !== 200) return new Response('{}', { status: server.status });
+      for (const e of body.events) {
+        if (e.type === 'final' && e.seq > server.hwm) { server.hwm = e.seq; server.finals.push(e.seq); server.texts.push(e.text); }
+        if (e.type === 'partial') server.partials.push(e.text);
+      }
+      if (server.fail > 0) { server.fail -= 1; throw new TypeError('network'); }
+      return new Response(JSON.stringify({ seq: server.hwm, viewers: 3, expires_at: 100, live: true }), { status: 200 });
+    },
+  };
+  return server;
+}
+
+function timers() {
+  /** @type {(() => void)[]} */
+  const queue = [];
+  return {
+    setTimer: (/** @type {() => void} */ fn) => { queue.push(fn); return queue.length; },
+    clearTimer: () => {},
+    async run() {
+      for (let i = 0; i < 100 && queue.length; i += 1) {
+        queue.shift()();
+        await new Promise((r) => setTimeout(r, 0));
+      }
+    },
+  };
+}
+
+test('interims are coalesced and a final supersedes the interim before it', async () => {
+  const server = fakeServer();
+  const t = timers();
+  const statuses = [];
+  const p = new CaptionPublisher({ fetch: server.fetch, shareId: 's', token: 'tok', onStatus: (s) => statuses.push(s), ...t });
+  p.partial('he');
+  p.partial('hello wor');
+  p.final('hello world.');
+  p.partial('and');
+  await t.run();
+  assert.deepEqual(server.bodies[0].events, [{ type: 'final', text: 'hello world.', seq: 1 }, { type: 'partial', text: 'and' }]);
+  assert.equal(server.bodies.length, 1);
+  assert.equal(statuses.at(-1).viewers, 3);
+});
+
+test('lost answers are retried and every final arrives once, in order', async () => {
+  const server = fakeServer();
+  const t = timers();
+  const p = new CaptionPublisher({ fetch: server.fetch, shareId: 's', token: 'tok', ...t });
+  server.fail = 2;
+  for (let i = 0; i < 5; i += 1) p.final(`f${i}`);
+  await t.run();
+  p.final('f5');
+  await t.run();
+  assert.deepEqual(server.finals, [1, 2, 3, 4, 5, 6]);
+  assert.ok(server.bodies.length >= 3);
+  assert.equal(p.pending.length, 0);
+});
+
+test('a backlog goes in batches the server accepts', async () => {
+  const server = fakeServer();
+  const t = timers();
+  const p = new CaptionPublisher({ fetch: server.fetch, shareId: 's', token: 'tok', ...t });
+  for (let i = 0; i < 120; i += 1) p.final(`f${i}`);
+  await t.run();
+  assert.ok(server.bodies.every((b) => b.events.length <= BATCH_MAX));
+  assert.equal(server.finals.length, 120);
+});
+
+test('a revoked share stops the publisher', async () => {
+  const server = fakeServer();
+  const t = timers();
+  const statuses = [];
+  const p = new CaptionPublisher({ fetch: server.fetch, shareId: 's', token: 'tok', onStatus: (s) => statuses.push(s), ...t });
+  server.status = 410;
+  p.live(true);
+  await t.run();
+  assert.equal(statuses.at(-1).state, 'ended');
+  assert.equal(statuses.at(-1).reason, 'revoked');
+  p.final('after');
+  await t.run();
+  assert.equal(server.bodies.length, 1);
+});

@@ -1,0 +1,350 @@
+"""Shared captions over HTTP on a real uvicorn: create, publish with the token, watch with SSE and resume with
+Last-Event-ID (every final exactly once), the viewer cap, revoke and expiry (an injected clock) ending open streams,
+the viewer page's answers, the limits, and no share id or token in a log line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+
+from server.app import create_app
+from server.emulators.scripted import ScriptedRecognizer
+from server.security import PasswordGateMiddleware, redact
+from server.settings import LocalSettings, Settings
+from server.state import MemoryState
+from testkit.live import running
+from testkit.redis_server import RedisServer
+from testkit.sse import Event, events, open_stream
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 2_000_000.0
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@contextlib.contextmanager
+def app(**overrides: Any) -> Iterator[tuple[str, Clock]]:
+    clock = Clock()
+    settings = replace(
+        Settings(secret_key="k" * 32, local=LocalSettings(enabled=False)),
+        captions_check_s=0.1,
+        **overrides,
+    )
+    application = create_app(settings, local_recognizer=ScriptedRecognizer(), state=MemoryState(clock))
+    with running(application) as url:
+        yield url, clock
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[str, Clock]]:
+    with app(captions_max_viewers=3) as s:
+        yield s
+
+
+def create(url: str) -> dict[str, Any]:
+    r = httpx.post(url + "/api/captions", json={})
+    assert r.status_code == 200, r.text
+    grant: dict[str, Any] = r.json()
+    return grant
+
+
+def publish(url: str, grant: dict[str, Any], events_: list[dict[str, Any]], **extra: Any) -> httpx.Response:
+    return httpx.post(
+        f"{url}/api/captions/{grant['share_id']}/events",
+        json={"events": events_, **extra},
+        headers={"Authorization": f"Bearer {grant['publish_token']}"},
+    )
+
+
+def finals(*texts: str, start: int = 1) -> list[dict[str, Any]]:
+    return [{"type": "final", "text": t, "seq": start + i} for i, t in enumerate(texts)]
+
+
+async def collect(
+    url: str, share_id: str, until: int, last_event_id: str | None = None, limit: int = 1000
+) -> list[Event]:
+    """Events until the final numbered `until` (or an end), at most `limit` finals (then the connection drops)."""
+    out: list[Event] = []
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        open_stream(client, f"{url}/api/captions/{share_id}/stream", last_event_id) as response,
+    ):
+        assert response.status_code == 200, await response.aread()
+        async with asyncio.timeout(10):
+            async for event in events(response):
+                out.append(event)
+                done = [e for e in out if e.event == "final"]
+                if event.event == "end" or (done and int(done[-1].json["seq"]) >= until) or len(done) >= limit:
+                    break
+    return out
+
+
+def test_a_viewer_gets_the_backlog_then_live_finals(served: tuple[str, Clock]) -> None:
+    url, _ = served
+    grant = create(url)
+    assert grant["viewer_url"] == f"/captions/{grant['share_id']}"
+    assert (
+        publish(url, grant, [*finals("one.", "two."), {"type": "partial", "text": "thr"}], live=True).json()["seq"] == 2
+    )
+
+    async def body() -> list[Event]:
+        task = asyncio.create_task(collect(url, grant["share_id"], 4))
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(publish, url, grant, finals("three.", "four.", start=3))
+        return await task
+
+    got = asyncio.run(body())
+    # The share's state first (a recording is being published), so a screen can say so before any words.
+    assert (got[0].event, got[0].json) == ("state", {"live": True})
+    assert [(e.id, e.json["text"]) for e in got if e.event == "final"] == [
+        ("1", "one."),
+        ("2", "two."),
+        ("3", "three."),
+        ("4", "four."),
+    ]
+    assert [e.id for e in got if e.event == "partial"] == [None] * len([e for e in got if e.event == "partial"])
+
+
+def test_a_dropped_viewer_resumes_with_every_final_exactly_once(served: tuple[str, Clock]) -> None:
+    """The viewer drops after each couple of finals while the page keeps publishing (and retries a batch): the
+    finals it sees, over all its connections, are 1..N once each and in order."""
+    url, _ = served
+    grant = create(url)
+    n = 30
+
+    async def publisher() -> None:
+        for seq in range(1, n + 1):
+            batch = [{"type": "partial", "text": f"w{seq}"}, *finals(f"w{seq}.", start=seq)]
+            await asyncio.to_thread(publish, url, grant, batch)
+            if seq % 7 == 0:  # a retried request: nothing new
+                await asyncio.to_thread(publish, url, grant, batch)
+            await asyncio.sleep(0.01)
+
+    async def viewer() -> list[int]:
+        seen: list[int] = []
+        last: str | None = None
+        while not seen or seen[-1] < n:
+            got = await collect(url, grant["share_id"], n, last, limit=2)
+            fin = [e for e in got if e.event == "final"]
+            seen += [int(e.json["seq"]) for e in fin]
+            last = fin[-1].id if fin else last
+        return seen
+
+    async def body() -> list[int]:
+        seen, _ = await asyncio.gather(viewer(), publisher())
+        return seen
+
+    assert asyncio.run(body()) == list(range(1, n + 1))
+
+
+def test_the_viewer_cap_holds_and_frees_places(served: tuple[str, Clock]) -> None:
+    url, _ = served
+    grant = create(url)
+    stream = f"{url}/api/captions/{grant['share_id']}/stream"
+
+    async def body() -> tuple[list[int], int, int]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            async with contextlib.AsyncExitStack() as stack:
+                codes = []
+                for _ in range(4):
+                    r = await stack.enter_async_context(open_stream(client, stream))
+                    codes.append(r.status_code)
+                status = (await client.get(f"{url}/api/captions/{grant['share_id']}")).json()
+            await asyncio.sleep(0.3)
+            async with open_stream(client, stream) as again:
+                return codes, status["viewers"], again.status_code
+
+    codes, viewers, again = asyncio.run(body())
+    assert codes == [200, 200, 200, 429] and viewers == 3 and again == 200
+
+
+def test_revoke_ends_open_streams_and_the_link(served: tuple[str, Clock]) -> None:
+    url, _ = served
+    grant = create(url)
+    publish(url, grant, finals("private words."))
+
+    async def body() -> list[Event]:
+        task = asyncio.create_task(collect(url, grant["share_id"], 99))
+        await asyncio.sleep(0.3)
+        r = await asyncio.to_thread(
+            httpx.delete,
+            f"{url}/api/captions/{grant['share_id']}",
+            headers={"Authorization": f"Bearer {grant['publish_token']}"},
+        )
+        assert r.json() == {"revoked": True}
+        return await task
+
+    got = asyncio.run(body())
+    assert got[-1].event == "end" and got[-1].json == {"reason": "revoked"}
+    page = httpx.get(url + grant["viewer_url"])
+    assert page.status_code == 410 and "stopped sharing" in page.text
+    assert "private words" not in page.text
+    assert httpx.get(f"{url}/api/captions/{grant['share_id']}/stream").status_code == 410
+    assert publish(url, grant, finals("more.", start=2)).status_code == 410
+
+
+def test_expiry_ends_open_streams_after_the_grace(served: tuple[str, Clock]) -> None:
+    url, clock = served
+    grant = create(url)
+    publish(url, grant, finals("hello."), live=True)
+
+    async def body() -> list[Event]:
+        task = asyncio.create_task(collect(url, grant["share_id"], 99))
+        await asyncio.sleep(0.3)
+        # The recording ends while the viewer watches: it is told, then the share expires after the grace.
+        ended = await asyncio.to_thread(lambda: publish(url, grant, [], live=False).json())
+        assert ended["live"] is False and ended["expires_at"] == pytest.approx(clock.now + 1800)
+        await asyncio.sleep(0.3)
+        clock.now += 1801
+        return await task
+
+    try:
+        got = asyncio.run(body())
+    finally:
+        clock.now -= 1801
+    assert got[-1].event == "end" and got[-1].json == {"reason": "expired"}
+    assert [e.json["live"] for e in got if e.event == "state"] == [True, False]
+    clock.now += 1801
+    try:
+        assert httpx.get(url + grant["viewer_url"]).status_code == 404
+    finally:
+        clock.now -= 1801
+
+
+def test_publishing_needs_the_token_and_stays_within_limits(served: tuple[str, Clock]) -> None:
+    url, _ = served
+    grant = create(url)
+    wrong = {**grant, "publish_token": "x" * 43}
+    assert publish(url, wrong, finals("a.")).status_code == 403
+    assert publish(url, grant, finals(*["a."] * 51)).status_code == 400
+    assert publish(url, grant, finals("a" * 2001)).status_code == 400
+    assert publish(url, grant, [{"type": "final", "text": "no number"}]).status_code == 400
+    assert (
+        publish(
+            url, grant, [{"type": "final", "text": "b", "seq": 2}, {"type": "final", "text": "a", "seq": 1}]
+        ).status_code
+        == 400
+    )
+    foreign = httpx.post(
+        f"{url}/api/captions/{grant['share_id']}/events",
+        json={"events": []},
+        headers={"Authorization": f"Bearer {grant['publish_token']}", "Origin": "https://evil.example"},
+    )
+    assert foreign.status_code == 403
+    assert httpx.get(f"{url}/api/captions/{'A' * 22}").status_code == 404
+    assert httpx.get(f"{url}/captions/not-an-id").status_code == 404
+
+
+def test_an_expired_share_leaves_memory_even_with_nothing_else_happening(monkeypatch: pytest.MonkeyPatch) -> None:
+    import server.app
+
+    monkeypatch.setattr(server.app, "SWEEP_S", 0.05)
+    clock = Clock()
+    state = MemoryState(clock)
+    settings = replace(Settings(secret_key="k" * 32, local=LocalSettings(enabled=False)), captions_grace_s=60.0)
+    with running(create_app(settings, local_recognizer=ScriptedRecognizer(), state=state)) as url:
+        grant = create(url)
+        publish(url, grant, finals("words to forget."))
+        assert state.sizes()["shares"] == 1 and state.sizes()["share_logs"] == 1
+        clock.now += 61
+        deadline = time.monotonic() + 5
+        while state.sizes()["shares"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state.sizes()["shares"] == 0 and state.sizes()["share_logs"] == 0
+
+
+def test_a_redis_outage_ends_open_streams_quietly_and_they_resume(
+    redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis hanging mid-stream (SIGSTOP: it answers nothing) ends the viewer's stream without an error in the
+    app's log (the browser then reconnects by itself); once Redis answers again, the viewer resumes by
+    Last-Event-ID with nothing repeated."""
+    settings = replace(
+        Settings(secret_key="k" * 32, local=LocalSettings(enabled=False)),
+        captions_check_s=0.1,
+        redis_url=redis.url,
+        redis_timeout_s=0.5,
+    )
+    # The app opens its own Redis state from the settings (and closes it on the way out).
+    with running(create_app(settings, local_recognizer=ScriptedRecognizer())) as url:
+        grant = create(url)
+        publish(url, grant, finals("one.", "two."))
+
+        async def body() -> list[Event]:
+            task = asyncio.create_task(collect(url, grant["share_id"], 99))
+            await asyncio.sleep(0.3)
+            assert redis.process is not None
+            redis.process.send_signal(signal.SIGSTOP)
+            try:
+                return await task
+            finally:
+                redis.process.send_signal(signal.SIGCONT)
+
+        with caplog.at_level(logging.WARNING):
+            got = asyncio.run(body())
+        assert [e.id for e in got if e.event == "final"] == ["1", "2"] and got[-1].event == "final"
+        assert "Exception in ASGI application" not in caplog.text
+        publish(url, grant, finals("three.", start=3))
+        again = asyncio.run(collect(url, grant["share_id"], 3, last_event_id="2"))
+        assert [e.json["text"] for e in again if e.event == "final"] == ["three."]
+
+
+def test_the_publish_rate_is_limited_per_share() -> None:
+    import server.captions as captions
+
+    with app() as (url, _):
+        grant = create(url)
+        old = captions.PUBLISH_RATE_PER_MIN
+        captions.PUBLISH_RATE_PER_MIN = 5
+        try:
+            codes = [publish(url, grant, []).status_code for _ in range(7)]
+        finally:
+            captions.PUBLISH_RATE_PER_MIN = old
+    assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
+
+
+def test_the_viewer_page_runs_under_the_csp_and_opens_without_the_password() -> None:
+    with app(app_password="pw") as (url, _), httpx.Client() as client:
+        # Made by a logged-in page.
+        client.post(url + "/login", data={"password": "pw"})
+        grant = client.post(url + "/api/captions", json={}).json()
+        anonymous = httpx.get(url + grant["viewer_url"], headers={"Accept": "text/html"})
+        assert anonymous.status_code == 200
+        csp = anonymous.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp and "<script>" not in anonymous.text
+        assert httpx.get(f"{url}/api/captions/{grant['share_id']}").status_code == 200
+        # Everything else still needs the login, the viewer's links included when written.
+        assert httpx.post(url + "/api/captions", json={}).status_code == 401
+        assert httpx.delete(f"{url}/api/captions/{grant['share_id']}").status_code == 401
+        for asset in ("main.js", "viewer.js", "overlay.js", "viewer.css"):
+            assert PasswordGateMiddleware.OPEN_VERSIONED.fullmatch(f"/static/captions/{asset}")
+
+
+def test_share_ids_never_reach_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    line = '127.0.0.1:5 - "GET /api/captions/AbCdEfGhIjKlMnOpQrStUv/stream HTTP/1.1" 200'
+    assert redact(line) == '127.0.0.1:5 - "GET /api/captions/***/stream HTTP/1.1" 200'
+    with app() as (url, _), caplog.at_level(logging.DEBUG):
+        grant = create(url)
+        publish(url, grant, finals("a."))
+        httpx.get(url + grant["viewer_url"])
+        httpx.delete(
+            f"{url}/api/captions/{grant['share_id']}", headers={"Authorization": f"Bearer {grant['publish_token']}"}
+        )
+    # The server's loggers (the test's own httpx client logs the URLs it asked for: not the server's log).
+    server_records = [r for r in caplog.records if r.name.split(".")[0] in {"server", "uvicorn"}]
+    assert any(r.name == "server.captions" for r in server_records)
+    text = "\n".join(r.getMessage() for r in server_records)
+    assert grant["share_id"] not in text and grant["publish_token"] not in text

@@ -1,0 +1,230 @@
+"""The captions store's contract, the same tests over this process's memory and a real Redis (each "process" its own
+client): numbering, retried publishes, catch-up, live delivery across processes, revoke, expiry on an injected
+clock, and nothing of a transcript left after either."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+
+from server.state import PREFIX, MemoryState, RedisState, State
+from server.state.captions import LOG_MAX, CaptionEvent, Inbox, Share, ShareGone
+from testkit.redis_server import RedisServer
+
+T = TypeVar("T")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_state(request: pytest.FixtureRequest, clock: Clock) -> Callable[[], State]:
+    if request.param == "memory":
+        shared = MemoryState(clock)
+        return lambda: shared
+    server: RedisServer = request.getfixturevalue("redis")
+    return lambda: RedisState(server.url, timeout_s=1.0, clock=clock)
+
+
+def run(body: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(body())  # type: ignore[arg-type]
+
+
+def share(clock: Clock, share_id: str = "s" * 22, grace: float = 60.0, life: float = 3600.0) -> Share:
+    return Share(share_id, "hash", clock.now, clock.now + life, clock.now + grace)
+
+
+async def transcript_keys(state: State) -> list[str]:
+    """What a Redis holds of captions (memory: the table sizes, as names)."""
+    if isinstance(state, RedisState):
+        return sorted(k for k in await state.redis.keys(PREFIX + "cap*"))
+    sizes = state.sizes()
+    return [name for name in ("shares", "share_logs") if sizes.get(name)]
+
+
+def test_finals_are_numbered_and_a_retried_batch_adds_nothing(make_state: Callable[[], State], clock: Clock) -> None:
+    async def body() -> tuple[list[int], int, list[tuple[int, str]], str | None]:
+        a, b = make_state(), make_state()
+        await a.captions.create(share(clock))
+        first = await a.captions.publish("s" * 22, [(1, "one"), (2, "two")], "thr")
+        # The same batch again (the page retried after a lost answer), then the next one through another process.
+        again = await b.captions.publish("s" * 22, [(1, "one"), (2, "two")], None)
+        third = await b.captions.publish("s" * 22, [(2, "two"), (3, "three")], "fo")
+        finals, partial = await a.captions.backlog("s" * 22, 1)
+        await a.aclose()
+        await b.aclose()
+        return [first.seq, again.seq], third.seq, [(e.seq, e.text) for e in finals], partial and partial.text
+
+    seqs, third, finals, partial = run(body)
+    assert seqs == [2, 2] and third == 3
+    assert finals == [(2, "two"), (3, "three")]
+    assert partial == "fo"
+
+
+def test_a_final_clears_the_interim_and_the_log_is_short(make_state: Callable[[], State], clock: Clock) -> None:
+    async def body() -> tuple[CaptionEvent | None, int, int]:
+        s = make_state()
+        await s.captions.create(share(clock))
+        await s.captions.publish("s" * 22, [], "half a sen")
+        await s.captions.publish("s" * 22, [(1, "half a sentence.")], None)
+        _, partial = await s.captions.backlog("s" * 22, 0)
+        await s.captions.publish("s" * 22, [(n, f"w{n}") for n in range(2, LOG_MAX + 12)], None)
+        finals, _ = await s.captions.backlog("s" * 22, 0)
+        await s.aclose()
+        return partial, len(finals), finals[0].seq
+
+    partial, kept, oldest = run(body)
+    assert partial is None
+    assert kept == LOG_MAX and oldest == LOG_MAX + 11 - LOG_MAX + 1
+
+
+def test_live_events_reach_a_viewer_on_another_process(make_state: Callable[[], State], clock: Clock) -> None:
+    async def body() -> list[tuple[str, int, str]]:
+        pub, viewer = make_state(), make_state()
+        await pub.captions.create(share(clock))
+        got: list[CaptionEvent] = []
+        async with viewer.captions.subscribe("s" * 22) as box:
+            await pub.captions.publish("s" * 22, [(1, "hello")], "wor")
+            await pub.captions.publish("s" * 22, [], "world")
+            await pub.captions.publish("s" * 22, [(2, "world.")], None)
+            async with asyncio.timeout(5):
+                while len([e for e in got if e.kind == "final"]) < 2:
+                    got += await box.take(1.0)
+            await pub.captions.revoke("s" * 22)
+            async with asyncio.timeout(5):
+                while got[-1].kind != "end":
+                    got += await box.take(1.0)
+        await pub.aclose()
+        await viewer.aclose()
+        return [(e.kind, e.seq, e.text or e.reason) for e in got]
+
+    events = run(body)
+    finals = [e for e in events if e[0] == "final"]
+    assert finals == [("final", 1, "hello"), ("final", 2, "world.")]
+    assert events[-1] == ("end", 0, "revoked")
+    # An interim is never shown after the final that ended its line (and may be coalesced away entirely).
+    partials = [i for i, e in enumerate(events) if e[0] == "partial"]
+    assert events.index(("final", 2, "world.")) > max(partials, default=-1)
+
+
+def test_revoke_deletes_the_transcript_and_refuses_publishing(make_state: Callable[[], State], clock: Clock) -> None:
+    async def body() -> tuple[bool, bool, bool | None, list[str], bool]:
+        s = make_state()
+        await s.captions.create(share(clock))
+        await s.captions.publish("s" * 22, [(1, "secret words")], "more")
+        first = await s.captions.revoke("s" * 22)
+        second = await s.captions.revoke("s" * 22)
+        found = await s.captions.get("s" * 22)
+        finals, partial = await s.captions.backlog("s" * 22, 0)
+        keys = [k for k in await transcript_keys(s) if k.endswith((":log", ":partial"))]
+        refused = False
+        try:
+            await s.captions.publish("s" * 22, [(2, "after")], None)
+        except ShareGone as exc:
+            refused = exc.revoked
+        await s.aclose()
+        assert finals == [] and partial is None
+        return first, second, found and found.revoked, keys, refused
+
+    assert run(body) == (True, False, True, [], True)
+
+
+def test_expiry_follows_the_recording_and_leaves_nothing(make_state: Callable[[], State], clock: Clock) -> None:
+    async def body() -> tuple[float, float, float, bool, Share | None, list[str]]:
+        s = make_state()
+        await s.captions.create(share(clock, grace=60, life=3600))
+        live = await s.captions.set_live("s" * 22, True, 60)
+        await s.captions.publish("s" * 22, [(1, "words")], "more")
+        clock.now += 600
+        ended = await s.captions.set_live("s" * 22, False, 60)
+        clock.now += 59
+        still = await s.captions.get("s" * 22) is not None
+        clock.now += 2
+        gone = await s.captions.get("s" * 22)
+        refused = False
+        try:
+            await s.captions.publish("s" * 22, [(2, "late")], None)
+        except ShareGone as exc:
+            refused = not exc.revoked
+        assert refused
+        if isinstance(s, MemoryState):
+            s.prune()
+            left = await transcript_keys(s)
+        else:
+            # Redis drops the keys by their TTL, which was set from the same (injected) clock: at most the grace.
+            ttls = [await s.redis.pttl(k) for k in await transcript_keys(s)]
+            left = [] if all(0 < t <= 60_000 for t in ttls) else [f"ttl {ttls}"]
+        await s.aclose()
+        return live.expires_at, live.deadline, ended.expires_at, still, gone, left
+
+    live_exp, deadline, ended_exp, still, gone, left = run(body)
+    assert live_exp == deadline
+    assert ended_exp == 1_000_000.0 + 600 + 60
+    assert still and gone is None and left == []
+
+
+def test_an_inbox_keeps_every_final_and_only_the_last_interim() -> None:
+    async def body() -> list[tuple[str, str]]:
+        box = Inbox()
+        for event in [
+            CaptionEvent("partial", "a"),
+            CaptionEvent("partial", "ab"),
+            CaptionEvent("final", "abc", 1),
+            CaptionEvent("partial", "d"),
+            CaptionEvent("partial", "de"),
+            CaptionEvent("end", reason="revoked"),
+            CaptionEvent("resync"),
+        ]:
+            box.put(event)
+        return [(e.kind, e.text or e.reason) for e in await box.take(0.1)]
+
+    # A resync is kept even when an end (or a state) came before it: it stands for finals this viewer lacks.
+    assert run(body) == [("final", "abc"), ("partial", "de"), ("resync", ""), ("end", "revoked")]
+
+
+def test_a_final_published_while_a_viewer_joins_is_sent_once(clock: Clock) -> None:
+    """The race resume-by-Last-Event-ID must survive: a final lands after the viewer subscribed but before it read
+    the log, so it is in both; the viewer sends it once."""
+    from server.captions import viewer_events
+
+    async def body() -> list[tuple[str | None, str | None]]:
+        state = MemoryState(clock)
+        await state.captions.create(share(clock))
+        await state.captions.publish("s" * 22, [(1, "one")], None)
+        original = state.captions.backlog
+
+        async def racing(share_id: str, after: int) -> tuple[list[CaptionEvent], CaptionEvent | None]:
+            await state.captions.publish(share_id, [(2, "two")], None)
+            return await original(share_id, after)
+
+        state.captions.backlog = racing  # type: ignore[method-assign]
+        out: list[tuple[str | None, str | None]] = []
+        stream = viewer_events(state, "s" * 22, 0, 0.05, "v")
+        async with asyncio.timeout(5):
+            async for event in stream:
+                out.append((event.event, event.id))
+                if len(out) == 4:
+                    break
+            state.captions.backlog = original  # type: ignore[method-assign]
+            await state.captions.publish("s" * 22, [(3, "three")], None)
+            async for event in stream:
+                out.append((event.event, event.id))
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+        return out
+
+    # The comment that sets the retry delay, the share's state, 1 and 2 from the log, then 3 live: 2 never again.
+    assert run(body)[1:] == [("state", None), ("final", "1"), ("final", "2"), ("final", "3")]
