@@ -1,7 +1,8 @@
 """Shared captions in real browsers: one context records through the offline engine (a scripted recognizer: the
 words are not the point here) with a fake microphone and shares; another opens the link as an overlay and sees the
 words; its connection is cut mid-recording (a TCP proxy drops it) and it still ends with every final exactly once;
-Stop sharing ends its stream. Chromium and Firefox through Playwright, WebKit (WebKitGTK) through WebDriver.
+Stop sharing ends its stream. Chromium and Firefox through Playwright, WebKit (WebKitGTK) through WebDriver. A last
+test does it once with the embedded speech engine itself.
 
 Bounded: one app stack for the module, one browser per engine, short clips, every wait with a timeout."""
 
@@ -20,9 +21,11 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright
 
 from server.emulators.scripted import ScriptedRecognizer
+from server.engine.types import Recognizer
 from testkit.browsers import CHROMIUM, CHROMIUM_FLAGS, FIREFOX, FIREFOX_PREFS, new_page
 from testkit.proxy import cuttable_proxy
 from testkit.stack import Stack, stack
+from tests.test_contract import normalise, wer
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
 CLIP = SPEECH / "slt-weather-48k.wav"
@@ -205,3 +208,34 @@ def test_the_whole_transcript_reaches_a_late_viewer_once(pw: Playwright, caption
         browser.close()
     if not AXE_JS.is_file():
         pytest.skip(f"catch-up checked; axe-core not found at {AXE_JS} (npm ci installs it)")
+
+
+def test_a_viewer_reads_what_the_real_engine_heard(pw: Playwright, engine: Recognizer) -> None:
+    """The same path with the embedded speech engine behind the offline socket (the test above scripts the words to
+    count finals across a cut): recorded speech from the fake microphone reaches the viewer as the words the
+    recording page shows, which are the clip's words."""
+    transcript = json.loads((SPEECH / "transcripts.json").read_text())[CLIP.name]
+    with stack(engine) as s:
+        browser = launch_browser(pw, "chromium")
+        try:
+            recorder = new_page(browser.new_context(), "chromium", CLIP)
+            recorder.goto(s.url + "/")
+            recorder.wait_for_selector("#app[data-ready=true]")
+            recorder.click("#share-start")
+            recorder.wait_for_selector("#share-live:not([hidden])", timeout=TIMEOUT_MS)
+            viewer = browser.new_context().new_page()
+            viewer.goto(recorder.input_value("#share-link"))
+            wait_for(viewer, "s.connected === 'true'", "a connection")
+            recorder.select_option("#provider", "local")
+            recorder.click("#start")
+            recorder.wait_for_selector("#state[data-state=streaming]", timeout=TIMEOUT_MS)
+            recorder.wait_for_timeout(int(transcript["duration_ms"]) + 500)
+            recorder.click("#stop")
+            recorder.wait_for_selector("#state[data-state=idle]", timeout=TIMEOUT_MS)
+            spoken = [t.strip() for t in recorder.locator("#transcript .final .text").all_inner_texts() if t.strip()]
+            assert spoken, "the recording page heard nothing"
+            wanted = json.dumps(json.dumps(spoken[-3:], separators=(",", ":")))
+            wait_for(viewer, f"JSON.stringify(s.lines.slice(-3)) === {wanted}", f"the finals {spoken}")
+        finally:
+            browser.close()
+    assert wer(normalise(transcript["utterances"][0]["text"]), normalise(" ".join(spoken))) <= 0.25, spoken
