@@ -54,14 +54,14 @@ def browser_name(request: pytest.FixtureRequest) -> str:
 
 
 @contextlib.contextmanager
-def _webkit_quietly(autoplay: bool, log_dir: Path) -> Iterator[WebDriver]:
+def _webkit_quietly(autoplay: bool, log_dir: Path, dark: bool = False) -> Iterator[WebDriver]:
     # Selenium logs every script with its arguments at DEBUG (the root logger is at DEBUG for the secret watch):
     # a WAV in base64 would fill a failure report.
     selenium_log = logging.getLogger("selenium")
     level = selenium_log.level
     selenium_log.setLevel(logging.INFO)
     try:
-        with webkit(autoplay=autoplay, log_dir=log_dir) as driver:
+        with webkit(autoplay=autoplay, log_dir=log_dir, dark=dark) as driver:
             yield driver
     finally:
         selenium_log.setLevel(level)
@@ -72,6 +72,13 @@ def webkit_driver(tmp_path: Path) -> Iterator[WebDriver]:
     """A fresh WebKitGTK MiniBrowser (its own Xvfb and WebKitWebDriver) where audio needs a click, as in Safari;
     stopped after the test even if it fails. The driver's log stays in the test's tmp_path."""
     with _webkit_quietly(False, tmp_path) as driver:
+        yield driver
+
+
+@pytest.fixture
+def webkit_dark_driver(tmp_path: Path) -> Iterator[WebDriver]:
+    """The same, in a dark GTK theme: the page sees prefers-color-scheme: dark."""
+    with _webkit_quietly(False, tmp_path, dark=True) as driver:
         yield driver
 
 

@@ -1,8 +1,8 @@
 """The page looked at as a person would, compared by structure rather than pixels: which elements are in the
 viewport, where, and whether anything scrolls sideways. A phone (390x844, and 320 wide, the narrowest in use) and a
-desktop (1280x900); idle, listening with an interim, after Stop, and with a saved transcript open; light and dark
-where the browser can be told (Chromium; Firefox over BiDi and WebKit's WebDriver ignore emulated media), in
-Chromium, Firefox and WebKit. One browser per engine for the whole module (WebKit: one for both sizes), so the
+desktop (1280x900); idle, listening with an interim, after Stop, and with a saved transcript open; light and dark, in
+Chromium (emulated media), Firefox (over BiDi it ignores emulated media: a second Firefox is launched dark by a pref)
+and WebKit (its WebDriver cannot emulate media: a second MiniBrowser runs in a dark GTK theme). One browser per engine for the whole module (WebKit: one for both sizes), so the
 matrix costs seconds, not a browser launch per case.
 
 Screenshots land in artifacts/ (layout-<case>-<width>-<scheme>-<browser>.png) for a person to look at."""
@@ -98,19 +98,25 @@ def in_view(box: dict[str, Any] | None, height: float) -> bool:
 
 
 def open_page(browser: Browser | BrowserContext, name: str, url: str, size: dict[str, int]) -> Page:
-    page = new_page(browser, name, CLIP)
+    page = new_page(browser, name.removesuffix("-dark"), CLIP)
     page.set_viewport_size(size)  # type: ignore[arg-type]
     page.goto(url + "/")
     page.wait_for_selector("#app[data-ready=true]")
     return page
 
 
-def schemes(page: Page) -> Iterator[str]:
-    """Light, then dark where the browser can be told (Firefox over BiDi ignores emulated media)."""
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        if page.evaluate(f"() => matchMedia('(prefers-color-scheme: {scheme})').matches"):
-            yield scheme
+# The colour schemes each browser is checked in. Chromium switches by emulated media; Firefox over BiDi ignores
+# emulated media, so it runs twice, the second time launched with the content's scheme set to dark by a pref.
+SCHEMES = {"chromium": ("light", "dark"), "firefox": ("light",), "firefox-dark": ("dark",)}
+FIREFOX_DARK_PREFS: dict[str, str | int | bool] = {"layout.css.prefers-color-scheme.content-override": 0}
+
+
+def schemes(page: Page, name: str) -> Iterator[str]:
+    """Each scheme `name` is checked in, with the page confirmed to be in it."""
+    for scheme in SCHEMES[name]:
+        page.emulate_media(color_scheme=scheme)  # Chromium; Firefox's comes from its launch
+        assert page.evaluate(f"() => matchMedia('(prefers-color-scheme: {scheme})').matches"), (name, scheme)
+        yield scheme
     page.emulate_media(color_scheme="light")
 
 
@@ -127,7 +133,7 @@ def test_phone_puts_the_transcript_and_start_first_and_remembers_the_settings_pa
         page.evaluate("() => localStorage.clear()")
         page.reload()
         page.wait_for_selector("#app[data-ready=true]")
-        for scheme in schemes(page):
+        for scheme in schemes(page, name):
             s = structure(page, "start", "stop", "transcript", "settings-toggle", "settings-body", "provider")
             b = s["boxes"]
             # Start and the top of the transcript on the first screen; the settings folded to one line above them.
@@ -333,6 +339,25 @@ def test_structure_matrix(
     layout_browser: tuple[str, Browser | BrowserContext], layout_stack: Stack, artifacts: Path, size: dict[str, int]
 ) -> None:
     name, browser = layout_browser
+    structure_matrix(name, browser, layout_stack, artifacts, size)
+
+
+@pytest.fixture(scope="module")
+def dark_firefox(pw: Playwright) -> Iterator[Browser | BrowserContext]:
+    with launch(pw, "firefox", CLIP, extra_prefs=FIREFOX_DARK_PREFS) as browser:
+        yield browser
+
+
+@pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_structure_matrix_dark_firefox(
+    dark_firefox: Browser | BrowserContext, layout_stack: Stack, artifacts: Path, size: dict[str, int]
+) -> None:
+    structure_matrix("firefox-dark", dark_firefox, layout_stack, artifacts, size)
+
+
+def structure_matrix(
+    name: str, browser: Browser | BrowserContext, layout_stack: Stack, artifacts: Path, size: dict[str, int]
+) -> None:
     page = open_page(browser, name, layout_stack.url, size)
     try:
         page.evaluate("() => { localStorage.clear(); indexedDB.deleteDatabase('live-stt-transcripts'); }")
@@ -358,7 +383,7 @@ def test_structure_matrix(
             return structure(page, *CASE_IDS), page.evaluate(LAST_LINE_JS)
 
         def snap_as(case: str) -> Iterator[str]:
-            for scheme in schemes(page):
+            for scheme in schemes(page, name):
                 snap(page, artifacts, case, size, scheme, name)
                 yield scheme
 
@@ -412,11 +437,14 @@ def test_on_a_phone_a_long_transcript_scrolls_in_its_box_so_the_newest_line_stay
 
 
 @pytest.mark.webkit
-def test_structure_matrix_webkit(webkit_driver: WebDriver, layout_stack: Stack, artifacts: Path) -> None:
-    """The same cases in WebKitGTK (Selenium): one browser for both sizes. WebKit's WebDriver cannot emulate a colour
-    scheme, so only the light one is checked here; its mock microphone is a tone, which the scripted engine turns
-    into words all the same."""
-    driver = webkit_driver
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_structure_matrix_webkit(
+    request: pytest.FixtureRequest, scheme: str, layout_stack: Stack, artifacts: Path
+) -> None:
+    """The same cases in WebKitGTK (Selenium): one browser for both sizes. Its WebDriver cannot emulate a colour
+    scheme, so the dark run starts MiniBrowser in a dark GTK theme, which WebKitGTK follows; its mock microphone is a
+    tone, which the scripted engine turns into words all the same."""
+    driver: WebDriver = request.getfixturevalue("webkit_dark_driver" if scheme == "dark" else "webkit_driver")
     axe = AXE_JS.read_text(encoding="utf-8") if AXE_JS.is_file() else None
     for size in (PHONE, DESKTOP):
         driver.set_window_size(size["width"], size["height"])
@@ -448,12 +476,13 @@ def test_structure_matrix_webkit(webkit_driver: WebDriver, layout_stack: Stack, 
             return data, last
 
         def snap_as(case: str, size: dict[str, int] = size) -> Iterator[str]:
-            driver.save_screenshot(str(artifacts / f"layout-{case}-{size['width']}-light-webkit.png"))
+            assert driver.execute_script(f"return matchMedia('(prefers-color-scheme: {scheme})').matches"), scheme
+            driver.save_screenshot(str(artifacts / f"layout-{case}-{size['width']}-{scheme}-webkit.png"))
             if axe is not None:
                 if not driver.execute_script("return typeof axe === 'object'"):
                     driver.execute_script(axe)
-                assert run_async(driver, AXE_RUN) == [], case
-            yield "light"
+                assert run_async(driver, AXE_RUN) == [], (case, scheme)
+            yield scheme
 
         checked = layout_cases("webkit", size, structure_of, act, snap_as)
         assert len(checked) == 4, checked

@@ -84,13 +84,15 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def webkit(*, autoplay: bool = False, log_dir: Path | None = None) -> Iterator[WebDriver]:
+def webkit(*, autoplay: bool = False, log_dir: Path | None = None, dark: bool = False) -> Iterator[WebDriver]:
     """A fresh MiniBrowser with the mock microphone, on its own Xvfb; everything stops on exit, also on failure.
 
     By default audio starts only after a user gesture, as in Safari: an AudioContext stays suspended until the page
     is clicked (a WebDriver click counts). `autoplay` lifts that, like Chromium's --autoplay-policy flag, for tests
     that call the capture code directly rather than through the page's Start button.
-    The driver's log goes to `log_dir`/webkitwebdriver.log when given (for a failed test's post-mortem)."""
+    The driver's log goes to `log_dir`/webkitwebdriver.log when given (for a failed test's post-mortem).
+    `dark`: the page sees `prefers-color-scheme: dark` (WebKitGTK follows the GTK theme; its WebDriver cannot
+    emulate media)."""
     browser = minibrowser()
     if not Path(WEBDRIVER).is_file():
         raise FileNotFoundError(f"no {WEBDRIVER}: {APT_HINT}")
@@ -98,6 +100,8 @@ def webkit(*, autoplay: bool = False, log_dir: Path | None = None) -> Iterator[W
         # A clean environment: the display, and a throwaway home so no cache, cookie or GTK setting of the user's
         # leaks in or is left behind. NO_AT_BRIDGE: there is no session bus for the accessibility bridge to find.
         env = {"DISPLAY": display, "HOME": home, "XDG_RUNTIME_DIR": home, "PATH": "/usr/bin:/bin", "NO_AT_BRIDGE": "1"}
+        if dark:
+            env["GTK_THEME"] = "Adwaita:dark"
         options = Options()
         options.binary_location = browser
         options.add_argument("--automation")
