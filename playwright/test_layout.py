@@ -2,8 +2,9 @@
 viewport, where, and whether anything scrolls sideways. A phone (390x844, and 320 wide, the narrowest in use) and a
 desktop (1280x900); idle, listening with an interim, after Stop, and with a saved transcript open; light and dark, in
 Chromium (emulated media), Firefox (over BiDi it ignores emulated media: a second Firefox is launched dark by a pref)
-and WebKit (its WebDriver cannot emulate media: a second MiniBrowser runs in a dark GTK theme). One browser per engine for the whole module (WebKit: one for both sizes), so the
-matrix costs seconds, not a browser launch per case.
+and WebKit (its WebDriver cannot emulate media: a second MiniBrowser runs in a dark GTK theme). One browser per
+engine and scheme for the whole module (WebKit: one for both sizes), so the matrix costs seconds, not a browser
+launch per case.
 
 Screenshots land in artifacts/ (layout-<case>-<width>-<scheme>-<browser>.png) for a person to look at."""
 
