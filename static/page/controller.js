@@ -82,6 +82,7 @@ import { isFallbackWarning, tidyRough } from './rough.js';
  * @property {boolean} roughNext  the engine said its next final is the fast pass's text
  * @property {boolean} gotWords  an interim or final has come back
  * @property {number | null} heardAt  (now()) when sound was first heard while streaming, until words come back
+ * @property {string} interim  the words on screen that are not final yet ('' when none)
  */
 
 /**
@@ -286,6 +287,7 @@ export class RunController {
       roughNext: false,
       gotWords: false,
       heardAt: null,
+      interim: '',
     };
     self = run;
     if (this.segments.length) {
@@ -373,6 +375,7 @@ export class RunController {
         if (run.utteranceAtMs === null) run.utteranceAtMs = at;
         run.latency.onPartial(latencyTimes(event), at);
         this.view.showLatency(run.latency.stats());
+        run.interim = event.text;
         this.view.setInterim(event.text);
         this.notify('onPartial', event.text, run);
         break;
@@ -401,15 +404,7 @@ export class RunController {
           segment.text = tidyRough(segment.text);
         }
         run.roughNext = false;
-        // Without provider times the audio clock at the first interim is the best guess at where it started.
-        const approx = run.utteranceAtMs === null ? null : this.onTranscriptClock(run, run.utteranceAtMs);
-        run.utteranceAtMs = null;
-        this.view.addFinal(segment, approx);
-        if (segment.text.trim()) {
-          this.segments.push(segment);
-          this.updateToolbar();
-          this.notify('onFinal', segment, run);
-        }
+        this.addFinal(run, segment);
         break;
       }
       case 'warning':
@@ -444,6 +439,23 @@ export class RunController {
         break;
       default:
         break;
+    }
+  }
+
+  /**
+   * Show a final and keep it (the listeners save it); the current utterance is over.
+   * @param {Run} run @param {Segment} segment
+   */
+  addFinal(run, segment) {
+    // Without provider times the audio clock at the first interim is the best guess at where it started.
+    const approx = run.utteranceAtMs === null ? null : this.onTranscriptClock(run, run.utteranceAtMs);
+    run.utteranceAtMs = null;
+    run.interim = '';
+    this.view.addFinal(segment, approx);
+    if (segment.text.trim()) {
+      this.segments.push(segment);
+      this.updateToolbar();
+      this.notify('onFinal', segment, run);
     }
   }
 
@@ -494,6 +506,12 @@ export class RunController {
     this.shown = null;
     this.view.showWaiting('');
     if (run.audioContext && run.audioContext.state !== 'closed') run.audioContext.close().catch(() => {});
+    // Words on screen that no final replaced (the connection failed, or the engine did not finish in time) stay,
+    // marked rough, rather than vanish with the interim line. Cancel means the user let them go.
+    if (outcome !== 'cancelled' && run.interim.trim()) {
+      const at = run.utteranceAtMs === null ? null : this.onTranscriptClock(run, run.utteranceAtMs);
+      this.addFinal(run, { text: tidyRough(run.interim), startMs: at, endMs: null, words: [], estimated: true, rough: true });
+    }
     this.view.setInterim('');
     this.view.showLevel(null);
     this.view.showLevelWarning('');

@@ -1,7 +1,8 @@
 // Rough finals: words an engine gives as final without its better pass. The offline engine says so with a warning
 // just before the final ("… this final is the fast pass's text."); the page turns that into a quiet mark on the
 // final itself (and `rough: true` in the JSON export) instead of a banner per final, and gives the text the casing
-// and sentence punctuation the better pass would have given, as far as that can be done without guessing.
+// and sentence punctuation the better pass would have given, as far as that can be done without guessing. Words
+// that never got a final (the recording was cut off while they were an interim) are kept the same way.
 //
 // Pure: no DOM, so it is tested under Node.
 
@@ -10,9 +11,9 @@
 const FALLBACK = /\bthis final is the fast pass'?s text\b/i;
 
 /** The one explanation, shown on demand next to the transcript. */
-export const ROUGH_EXPLANATION = 'Lines marked “rough” were written by the quick first listen: the careful second '
-  + 'listen could not finish in time (usually because the computer is busy), so a word or two may be wrong and the '
-  + 'punctuation is only a full stop at the end.';
+export const ROUGH_EXPLANATION = 'Lines marked “rough” are the quick first listen’s words: the careful second '
+  + 'listen did not get to them, because the computer was busy or the recording was cut off (a reload, a lost '
+  + 'connection) before they were final. A word or two may be wrong, and the punctuation is only a full stop at the end.';
 
 /**
  * Whether a warning announces that the next final is the fast pass's text.

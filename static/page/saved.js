@@ -4,6 +4,7 @@
 import { HistoryPanel } from '../transcripts/history.js';
 import { TranscriptKeeper, describeDate } from '../transcripts/keeper.js';
 import { DEFAULT_CAP, openTranscriptStore, toStoreError } from '../transcripts/store.js';
+import { tidyRough } from './rough.js';
 import { byId, flash } from './view.js';
 
 /** @typedef {import('./controller.js').RunController} RunController */
@@ -115,6 +116,11 @@ export function mountSaved({ win, controller, view, save, storage }) {
         if (first) panel.refresh();
       });
     },
+    onPartial(text, run) {
+      // The words on screen not final yet: a reload before their final (say, while Stop waits for it) keeps them.
+      const at = run.utteranceAtMs === null ? null : controller.onTranscriptClock(run, run.utteranceAtMs);
+      keeper.setPending({ text, startMs: at });
+    },
     onRunEnd() {
       keeper.endRun(controller.endMs);
       panel.refresh();
@@ -136,13 +142,17 @@ export function mountSaved({ win, controller, view, save, storage }) {
     const segments = finals.map((f) => ({
       text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words, estimated: f.estimated, rough: f.rough,
     }));
+    // Words that were on screen but not final when the page went: kept as the rough line they were.
+    const pending = session.pending;
+    if (pending) segments.push({ text: tidyRough(pending.text), startMs: pending.startMs, endMs: null, words: [], estimated: true, rough: true });
     if (!controller.restore({ segments, endMs: session.durationMs, title: session.title })) {
       // Something is already on the page: the interrupted recording stays in the history only.
       await keeper.detach();
       return;
     }
     banner.textContent = `Restored: this recording from ${describeDate(session.startedAt)} was interrupted (the page `
-      + `was reloaded or closed while listening). ${finals.length} final${finals.length === 1 ? '' : 's'} kept. `
+      + `was reloaded or closed while listening). ${finals.length} final${finals.length === 1 ? '' : 's'} kept`
+      + `${pending ? ', and the last words, which were not final yet (marked rough)' : ''}. `
       + 'Start begins a new recording; this one stays under Saved transcripts.';
     banner.hidden = false;
   }

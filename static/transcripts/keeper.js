@@ -10,6 +10,7 @@ import { toStoreError } from './store.js';
 /** @typedef {import('./store.js').SessionRecord} SessionRecord */
 /** @typedef {import('./store.js').FinalRecord} FinalRecord */
 /** @typedef {import('./store.js').FinalInput} FinalInput */
+/** @typedef {import('./store.js').Pending} Pending */
 /** @typedef {import('./store.js').StoreError} StoreError */
 /** @typedef {import('./store.js').Cap} Cap */
 /**
@@ -75,6 +76,10 @@ export class TranscriptKeeper {
     this._meta = null;
     /** @type {Cap | null} set by setCap() before the store opened; otherwise the store keeps its own */
     this._cap = null;
+    /** @type {Pending | null} the newest words not final yet, waiting for their write */
+    this._pending = null;
+    /** Whether a pending-words write is queued: later interims only replace `_pending`, one write takes the newest. */
+    this._pendingQueued = false;
     this.ready = options.open().then((r) => {
       if ('error' in r) {
         this._error(r.error);
@@ -208,15 +213,47 @@ export class TranscriptKeeper {
   addFinal(final, durationMs) {
     const copy = { ...final, words: final.words ? final.words.map((w) => ({ ...w })) : [] };
     const meta = this._meta;
+    // The final supersedes the pending words (the store clears them with it); a write of them still queued would
+    // put them back after it.
+    this._pending = null;
     return this._enqueue(async (store) => {
-      if (!this.currentId && meta) {
-        const session = this._report(await store.startSession(meta));
-        if (!session) return;
-        this.currentId = session.id;
-        this._lock(session.id);
-      }
-      if (this.currentId) this._report(await store.addFinal(this.currentId, copy, { durationMs }));
+      if (await this._ensureSession(store, meta)) this._report(await store.addFinal(/** @type {string} */ (this.currentId), copy, { durationMs }));
     });
+  }
+
+  /**
+   * The words on screen that are not final yet (an interim), kept so a reload before their final keeps them. Called
+   * for every interim; writes never pile up: while one is queued, later calls only replace what it will write.
+   * @param {Pending | null} pending
+   */
+  setPending(pending) {
+    this._pending = pending && pending.text.trim() ? { ...pending } : null;
+    if (this._pendingQueued) return this._queue.then(() => {});
+    this._pendingQueued = true;
+    const meta = this._meta;
+    return this._enqueue(async (store) => {
+      this._pendingQueued = false;
+      const latest = this._pending;
+      // Words heard start the saved session as a final would; nothing pending creates nothing.
+      if (!latest && !this.currentId) return;
+      if (await this._ensureSession(store, meta)) this._report(await store.setPending(/** @type {string} */ (this.currentId), latest));
+    });
+  }
+
+  /**
+   * Create the transcript's session on its first words if it does not exist yet.
+   * @param {TranscriptStore} store
+   * @param {{title: string, engine: string} | null} meta  the recording's, as it was when the write was asked for
+   * @returns {Promise<boolean>} whether there is a session to write to
+   */
+  async _ensureSession(store, meta) {
+    if (!this.currentId && meta) {
+      const session = this._report(await store.startSession(meta));
+      if (!session) return false;
+      this.currentId = session.id;
+      this._lock(session.id);
+    }
+    return this.currentId !== null;
   }
 
   /**
@@ -242,6 +279,8 @@ export class TranscriptKeeper {
 
   /** @param {number} durationMs */
   endRun(durationMs) {
+    // A stopped session has no words in flight (the store clears them with the state).
+    this._pending = null;
     return this._enqueue(async (store) => {
       if (this.currentId) this._report(await store.updateSession(this.currentId, { state: 'stopped', durationMs }));
     });
@@ -252,6 +291,7 @@ export class TranscriptKeeper {
     const known = this.currentId;
     this.currentId = null;
     this._meta = null;
+    this._pending = null;
     return this._enqueue(async (store) => {
       const id = this._letGo(known);
       if (id) this._report(await store.deleteSession(id));
@@ -281,6 +321,7 @@ export class TranscriptKeeper {
       const known = this.currentId;
       this.currentId = null;
       this._meta = null;
+      this._pending = null;
       // In the queue as well: a first save still pending would otherwise recreate the session after the delete,
       // or leave currentId on a deleted one.
       this._enqueue(async () => { this._letGo(known); });
@@ -296,13 +337,15 @@ export class TranscriptKeeper {
     const known = this.currentId;
     this.currentId = null;
     this._meta = null;
+    this._pending = null;
     // Finals queued before stay with the old session; only what is queued after starts a new one.
     return this._enqueue(async () => { this._letGo(known); });
   }
 
   /**
    * Sessions left 'recording' by a page that is gone (reload, crash, closed tab) are marked interrupted; the newest
-   * is returned with its finals and becomes this page's transcript (so Clear removes it). Sessions another open tab
+   * is returned with its finals (and, on `session.pending`, the words it had heard but not finalised) and becomes
+   * this page's transcript (so Clear removes it). Sessions another open tab
    * is recording into (it holds their lock) are left alone, and of two tabs recovering at once only one restores.
    * @returns {Promise<{session: SessionRecord, finals: FinalRecord[]} | null>}
    */
@@ -324,7 +367,7 @@ export class TranscriptKeeper {
       // A recording begun on this page meanwhile (Start before the restore got its turn) owns the page's
       // transcript: taking the lock or the id here would send its finals into the crashed session.
       if (this.currentId !== null || this._meta !== null) return;
-      const newest = orphans.find((s) => s.finalCount > 0);
+      const newest = orphans.find((s) => s.finalCount > 0 || s.pending);
       if (!newest || !(await this._tryLock(newest.id))) return;
       const opened = this._report(await store.getSession(newest.id));
       if (!opened) {

@@ -6,8 +6,10 @@
 //
 // Two object stores:
 //   sessions  key `id`: one record per transcript (what the page shows between a Start and a Clear)
-//   finals    key [sessionId, seq]: one record per final, seq counting from 0 in arrival order; interims are never
-//             stored. The compound key keeps a session's finals together and in order without an index.
+//   finals    key [sessionId, seq]: one record per final, seq counting from 0 in arrival order. The compound key
+//             keeps a session's finals together and in order without an index.
+// The latest interim (words heard but not final yet) is kept on the session record as `pending`, replaced as it
+// changes and cleared by the final that supersedes it: a reload before that final keeps those words too.
 // Every record carries `v` (RECORD_VERSION). The database version is the number of migration steps; a step that
 // changes the records' shape rewrites them inside its upgrade transaction, so readers only ever see the current
 // shape. A record that still does not parse (corrupt, foreign, half-written by a crashed release) is skipped and
@@ -59,6 +61,13 @@ export const PREVIEW_CHARS = 120;
  * @property {number} nextSeq
  * @property {number} bytes        UTF-8 size of its records as JSON: what the cap counts
  * @property {string} preview      the first words
+ * @property {Pending} [pending]  the interim on screen when last written: words not final yet (an optional field, no
+ *   schema change)
+ */
+
+/**
+ * Words heard but not final yet. `startMs`: where the utterance began on the transcript's clock, when known.
+ * @typedef {{text: string, startMs: number|null}} Pending
  */
 
 /**
@@ -203,6 +212,13 @@ export function parseSession(raw) {
     const n = raw[key];
     if (!isNumber(n) || n < 0) return { ok: false, reason: `bad ${key}` };
   }
+  /** @type {Pending | null} */
+  let pending = null;
+  if (raw.pending !== undefined) {
+    const p = raw.pending;
+    if (!(isObject(p) && typeof p.text === 'string' && isTimeOrNull(p.startMs))) return { ok: false, reason: 'bad pending words' };
+    if (p.text.trim()) pending = { text: p.text, startMs: p.startMs };
+  }
   return {
     ok: true,
     value: {
@@ -218,6 +234,7 @@ export function parseSession(raw) {
       nextSeq: /** @type {number} */ (raw.nextSeq),
       bytes: /** @type {number} */ (raw.bytes),
       preview: raw.preview,
+      ...(pending ? { pending } : {}),
     },
   };
 }
@@ -527,6 +544,8 @@ export class TranscriptStore {
       };
       await settle(tx.objectStore(FINALS).add(record));
       const before = sizeOf(session);
+      // The final supersedes the words that were pending; the next interim sets them again.
+      delete session.pending;
       session.nextSeq += 1;
       session.finalCount += 1;
       session.updatedAt = this.now();
@@ -551,6 +570,8 @@ export class TranscriptStore {
       const session = await this._getSession(tx, sessionId);
       const before = sizeOf(session);
       if (patch.state) session.state = patch.state;
+      // A recording that stopped has no words in flight: what was pending became a final or was cancelled.
+      if (patch.state === 'stopped') delete session.pending;
       if (isNumber(patch.durationMs)) session.durationMs = Math.max(session.durationMs, patch.durationMs);
       if (typeof patch.title === 'string') session.title = patch.title;
       if (patch.engine && !session.engines.includes(patch.engine)) session.engines.push(patch.engine);
@@ -559,6 +580,30 @@ export class TranscriptStore {
       await settle(tx.objectStore(SESSIONS).put(session));
       return { value: session, dropped: [], skipped: [] };
     }));
+  }
+
+  /**
+   * Keep the words on screen that are not final yet (null: there are none). Relaxed durability: it is replaced
+   * several times a second, so it is not flushed to disk each time; a reload or a crashed tab keeps it (the browser
+   * commits it), only a crash of the whole browser or machine may lose that newest interim.
+   * @param {string} sessionId
+   * @param {Pending | null} pending
+   * @returns {Promise<Result<SessionRecord>>}
+   */
+  setPending(sessionId, pending) {
+    return this._result(() => this._write(sessionId, async (tx) => {
+      const session = await this._getSession(tx, sessionId);
+      const before = sizeOf(session);
+      if (pending && pending.text.trim()) {
+        session.pending = { text: String(pending.text), startMs: isNumber(pending.startMs) ? pending.startMs : null };
+      } else {
+        delete session.pending;
+      }
+      session.updatedAt = this.now();
+      session.bytes += sizeOf(session) - before;
+      await settle(tx.objectStore(SESSIONS).put(session));
+      return { value: session, dropped: [], skipped: [] };
+    }, 'relaxed'));
   }
 
   /**

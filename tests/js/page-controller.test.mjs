@@ -383,3 +383,51 @@ test("the page keeps the adapter's timing provenance: an estimated final is mark
   assert.deepEqual(json.segments.map((s) => s.estimated), [false, true]);
   controller.cancel();
 });
+
+test('words on screen that no final replaced stay as a rough line when the run fails; Cancel lets them go', async () => {
+  const partial = (text) => ({
+    type: 'TEXT_SEGMENT',
+    textSegment: { isFinal: false, startTimeMs: 0, endTimeMs: 300, tokens: [{ text, startOffsetMs: 0, endOffsetMs: 300 }] },
+  });
+  for (const ending of ['error', 'cancelled']) {
+    const w = world();
+    const { controller, src, rec } = setup(w);
+    const kept = [];
+    controller.listen({ onFinal: (segment) => kept.push(segment) });
+    await started(w, controller);
+    for (let i = 0; i < 10; i++) src.onFrame(frame());
+    w.Sock.instances[0].push(partial('go forward ten meters'));
+    await tick();
+    if (ending === 'error') controller.fail(controller.run, 'The file could not be read.');
+    else controller.cancel();
+    await tick();
+    if (ending === 'error') {
+      assert.deepEqual(kept.map((s) => [s.text, s.rough, s.estimated]), [['Go forward ten meters.', true, true]]);
+      assert.deepEqual(controller.segments, kept);
+      assert.equal(rec.of('addFinal').at(-1)[0].rough, true, 'shown with its rough mark');
+    } else {
+      assert.deepEqual(kept, [], 'Cancel: the user let them go');
+    }
+    assert.deepEqual(rec.of('setInterim').at(-1), ['']);
+  }
+});
+
+test('an interim replaced by its final leaves nothing behind at the end of the run', async () => {
+  const w = world();
+  const { controller, src } = setup(w);
+  await started(w, controller);
+  for (let i = 0; i < 10; i++) src.onFrame(frame());
+  w.Sock.instances[0].push({
+    type: 'TEXT_SEGMENT',
+    textSegment: { isFinal: false, startTimeMs: 0, endTimeMs: 300, tokens: [{ text: 'hel', startOffsetMs: 0, endOffsetMs: 300 }] },
+  });
+  w.Sock.instances[0].push({
+    type: 'TEXT_SEGMENT',
+    textSegment: { isFinal: true, startTimeMs: 0, endTimeMs: 400, tokens: [{ text: 'hello', startOffsetMs: 0, endOffsetMs: 400 }] },
+  });
+  const stopping = controller.stop();
+  await tick();
+  w.Sock.instances[0].push({ type: 'STATUS', status: 'FINISHED' });
+  await stopping;
+  assert.deepEqual(controller.segments.map((s) => [s.text, s.rough]), [['hello', undefined]]);
+});

@@ -394,3 +394,59 @@ test('a newer page upgrading the database in another tab: this page steps aside 
   assert.deepEqual(notices.map((n) => n.error.kind), ['closed'], 'told without waiting for the next write');
   newer.value.close();
 });
+
+test('the words not final yet are kept with the session: one write takes the newest, a final clears them', async () => {
+  const factory = new IDBFactory();
+  const { keeper, notices } = keeperOn(factory);
+  const store = await keeper.ready.then(() => keeper.store);
+  let writes = 0;
+  const setPending = store.setPending.bind(store);
+  store.setPending = (...args) => { writes += 1; return setPending(...args); };
+  keeper.startRun({ title: 'talk', engine: 'local' });
+  // Interims arrive faster than the database writes: they do not pile up, and the newest is what is stored.
+  const interims = ['go', 'go for', 'go forward', 'go forward ten', 'go forward ten meters'];
+  for (const text of interims) keeper.setPending({ text, startMs: 1200 });
+  await keeper.flush();
+  assert.ok(writes >= 1 && writes <= 2, `${writes} writes for ${interims.length} interims`);
+  let [session] = await keeper.query((s) => s.listSessions());
+  assert.ok(session, 'words heard start the saved session, as a final would');
+  assert.deepEqual(session.pending, { text: 'go forward ten meters', startMs: 1200 });
+  assert.equal(session.finalCount, 0);
+
+  keeper.setPending({ text: 'and then', startMs: 5000 });
+  keeper.addFinal(seg(1), 3000);
+  await keeper.flush();
+  [session] = await keeper.query((s) => s.listSessions());
+  assert.equal(session.pending, undefined, 'the final supersedes them; a write queued before it does not put them back');
+  assert.equal(session.finalCount, 1);
+
+  keeper.setPending({ text: 'cut off here', startMs: 6000 });
+  await keeper.flush();
+  [session] = await keeper.query((s) => s.listSessions());
+  assert.equal(session.pending.text, 'cut off here');
+  keeper.endRun(7000);
+  await keeper.flush();
+  [session] = await keeper.query((s) => s.listSessions());
+  assert.equal(session.state, 'stopped');
+  assert.equal(session.pending, undefined, 'a stopped recording has no words in flight');
+  assert.deepEqual(notices, []);
+});
+
+test('an empty interim starts no session, and a page that died on an interim gets those words back', async () => {
+  const factory = new IDBFactory();
+  const quiet = keeperOn(factory);
+  quiet.keeper.startRun({ title: 'quiet', engine: 'local' });
+  quiet.keeper.setPending({ text: '  ', startMs: null });
+  await quiet.keeper.flush();
+  assert.deepEqual(await quiet.keeper.query((s) => s.listSessions()), []);
+
+  const dead = keeperOn(factory, { name: 'k2' });
+  dead.keeper.startRun({ title: 'crashed before any final', engine: 'local' });
+  dead.keeper.setPending({ text: 'the first words', startMs: 400 });
+  await dead.keeper.flush();
+  const reopened = keeperOn(factory, { name: 'k2' });
+  const restored = await reopened.keeper.recoverInterrupted();
+  assert.ok(restored, 'a session with only words in flight is restored too');
+  assert.deepEqual(restored.finals, []);
+  assert.deepEqual(restored.session.pending, { text: 'the first words', startMs: 400 });
+});

@@ -211,6 +211,7 @@ test('corrupt and old-version records are skipped and reported; the rest still r
     sessions.put({ ...good, id: 'future', v: RECORD_VERSION + 1 });
     sessions.put({ ...good, id: 'odd-state', state: 'paused' });
     sessions.put({ ...good, id: 'no-dates', startedAt: 'yesterday' });
+    sessions.put({ ...good, id: 'bad-pending', pending: { text: 42, startMs: 0 } });
     // A final with a broken word list, between two good ones.
     tx.objectStore(FINALS).put({ v: RECORD_VERSION, sessionId: good.id, seq: 0.5, text: 'x', startMs: 0, endMs: 1, words: [{ text: 1 }] });
     tx.objectStore(FINALS).put({ v: 7, sessionId: good.id, seq: 0.7, text: 'from a newer page' });
@@ -218,7 +219,8 @@ test('corrupt and old-version records are skipped and reported; the rest still r
   const listed = await store.listSessions();
   assert.deepEqual(ok(listed).map((s) => s.id), [good.id]);
   const reasons = Object.fromEntries(listed.skipped.map((s) => [s.id, s.reason]));
-  assert.deepEqual(Object.keys(reasons).sort(), ['future', 'no-dates', 'odd-state', 'old']);
+  assert.deepEqual(Object.keys(reasons).sort(), ['bad-pending', 'future', 'no-dates', 'odd-state', 'old']);
+  assert.match(reasons['bad-pending'], /pending/);
   assert.match(reasons.old, /record version 0/);
   assert.match(reasons.future, /record version 2/);
   assert.match(reasons['odd-state'], /state paused/);
@@ -317,4 +319,28 @@ test('when the browser quota is full the oldest other sessions make room, then t
   }
   assert.deepEqual(ok(await store.getSession('s003')).finals.map((f) => f.text), [final(0).text], 'nothing half-written');
   assert.deepEqual(ok(await store.listSessions()).map((s) => s.id), ['s003']);
+});
+
+test('the words not final yet live on the session record: replaced, counted in its size, cleared by a final', async () => {
+  const { store } = await fresh();
+  const session = ok(await store.startSession({ title: 't', engine: 'local' }));
+  const empty = session.bytes;
+  let got = ok(await store.setPending(session.id, { text: 'go forward', startMs: 1200 }));
+  assert.deepEqual(got.pending, { text: 'go forward', startMs: 1200 });
+  assert.ok(got.bytes > empty, 'the cap counts them');
+  got = ok(await store.setPending(session.id, { text: 'go forward ten meters', startMs: 1200 }));
+  const [listed] = ok(await store.listSessions());
+  assert.deepEqual(listed.pending, { text: 'go forward ten meters', startMs: 1200 }, 'read back as written');
+  assert.equal(listed.bytes, got.bytes);
+  ok(await store.addFinal(session.id, final(0)));
+  assert.equal(ok(await store.getSession(session.id)).session.pending, undefined);
+  ok(await store.setPending(session.id, { text: 'more', startMs: null }));
+  got = ok(await store.setPending(session.id, null));
+  assert.equal(got.pending, undefined);
+  ok(await store.setPending(session.id, { text: 'again', startMs: null }));
+  got = ok(await store.updateSession(session.id, { state: 'interrupted' }));
+  assert.equal(got.pending.text, 'again', 'an interrupted recording keeps them: that is what they are for');
+  got = ok(await store.updateSession(session.id, { state: 'stopped' }));
+  assert.equal(got.pending, undefined);
+  assert.equal((await store.setPending('nobody', { text: 'x', startMs: null })).error.kind, 'missing');
 });

@@ -44,7 +44,9 @@ async () => {{
   const finals = await all('finals');
   db.close();
   return {{
-    sessions: sessions.map((s) => ({{ id: s.id, state: s.state, title: s.title, finalCount: s.finalCount }})),
+    sessions: sessions.map((s) => ({{
+      id: s.id, state: s.state, title: s.title, finalCount: s.finalCount, pending: s.pending ?? null,
+    }})),
     finals: finals.map((f) => ({{ sessionId: f.sessionId, seq: f.seq, text: f.text }})),
   }};
 }}
