@@ -159,7 +159,10 @@ def test_reload_mid_recording_brings_the_finals_back(
         page.screenshot(path=str(artifacts / f"saved-restored-{browser_name}.png"), full_page=True)
         db = stored(page)
         assert [s["state"] for s in db["sessions"]] == ["interrupted"]
-        assert [f["text"] for f in sorted(db["finals"], key=lambda f: f["seq"])] == restored
+        # The finals as stored, then the words that were still an interim at the reload (if any), marked rough.
+        pending = page.locator("#transcript .final.rough .text").all_inner_texts()
+        assert len(pending) <= 1 and bool(pending) == bool(db["sessions"][0]["pending"]), db["sessions"]
+        assert [f["text"] for f in sorted(db["finals"], key=lambda f: f["seq"])] + pending == restored
 
         # Start continues in a new session: the page starts afresh, the interrupted one stays in the history.
         record(page, 1)
@@ -169,6 +172,48 @@ def test_reload_mid_recording_brings_the_finals_back(
         assert sorted(s["state"] for s in db["sessions"]) == ["interrupted", "stopped"]
         states = page.eval_on_selector_all("#history-list li", "els => els.map((e) => e.dataset.state)")
         assert states == ["stopped", "interrupted"], "newest first"
+    assert page_errors(errors) == []
+
+
+def words_of(texts: list[str]) -> list[str]:
+    return [w.strip(".,!?").lower() for t in texts for w in t.split()]
+
+
+def test_reload_while_finishing_keeps_the_words_not_final_yet(
+    pw: Playwright, browser_name: str, artifacts: Path
+) -> None:
+    """The issue's case: Stop, then a reload while the page waits for the last final. Every word the page showed
+    (finals and the interim) comes back, the unfinished ones as a line marked rough."""
+    errors: list[str] = []
+    slow_engine = ScriptedRecognizer(ms_per_word=WORD_MS, words_per_utterance=WORDS_PER_FINAL, finish_delay_s=6)
+    with stack(slow_engine) as slow, browser_context(pw, browser_name) as ctx:
+        page = open_page(ctx, browser_name, slow.url, errors)
+        record(page, 1)
+        # Between two finals: an interim with words (each word is one 300 ms partial, three make a final).
+        page.wait_for_function(
+            "() => { const i = document.querySelector('#transcript .interim');"
+            " return i !== null && i.textContent.trim().split(/\\s+/).length === 2; }",
+            timeout=TIMEOUT_MS,
+        )
+        page.click("#stop")
+        page.wait_for_selector("#state[data-state=finishing]", timeout=TIMEOUT_MS)
+        shown = finals(page)
+        interim = page.inner_text("#transcript .interim")
+        assert interim.strip(), "the last words are still an interim while Stop waits"
+        page.on("dialog", lambda d: d.accept() if d.type == "beforeunload" else d.dismiss())
+        page.reload()
+        page.wait_for_selector("#app[data-ready=true]")
+        page.wait_for_selector("#restored:not([hidden])", timeout=TIMEOUT_MS)
+        restored = finals(page)
+        page.screenshot(path=str(artifacts / f"saved-restored-finishing-{browser_name}.png"), full_page=True)
+        assert restored[: len(shown)] == shown, (restored, shown)
+        assert words_of(restored) == words_of([*shown, interim]), (restored, shown, interim)
+        last = page.locator("#transcript .final").last
+        assert "rough" in (last.get_attribute("class") or "") and last.locator(".rough-mark").is_visible()
+        assert "not final yet" in page.inner_text("#restored")
+        db = stored(page)
+        assert [s["state"] for s in db["sessions"]] == ["interrupted"]
+        assert words_of([db["sessions"][0]["pending"]["text"]]) == words_of([interim])
     assert page_errors(errors) == []
 
 

@@ -6,8 +6,11 @@ through server.engine.loader.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import Sequence
 
+from server.engine.twopass import FALLBACK_WARNING
 from server.engine.types import BYTES_PER_MS, Recognizer, RecognizerBusy
 from server.transcript import Hypothesis, Word
 
@@ -45,6 +48,11 @@ class ScriptedRecognizer:
 
     Every `ms_per_word` of audio appends the next word of `script` (cycling) to the current utterance and yields a
     partial; an utterance of `words_per_utterance` words becomes final. finish() finalises a pending utterance.
+
+    What the page must show for the real engine's slower moments, made on demand: `quiet_ms`, no words for the first
+    stretch of audio (an engine warming up: the words start after it); `rough_finals`, each session's first finals
+    come as the two-pass engine's fallback does (its WARNING, then the final); `finish_delay_s`, the last final
+    waits that long after EOS (the accurate pass on a busy machine).
     """
 
     name = "scripted"
@@ -56,9 +64,17 @@ class ScriptedRecognizer:
         ms_per_word: int = 300,
         words_per_utterance: int = 5,
         max_sessions: int = 1000,
+        quiet_ms: int = 0,
+        rough_finals: int = 0,
+        finish_delay_s: float = 0.0,
     ) -> None:
         if not script or ms_per_word <= 0 or words_per_utterance <= 0:
             raise ValueError("script must be non-empty and the pacing positive")
+        if quiet_ms < 0 or rough_finals < 0 or finish_delay_s < 0:
+            raise ValueError("quiet_ms, rough_finals and finish_delay_s cannot be negative")
+        self.quiet_ms = quiet_ms
+        self.rough_finals = rough_finals
+        self.finish_delay_s = finish_delay_s
         self.script = tuple(script)
         self.ms_per_word = ms_per_word
         self.words_per_utterance = words_per_utterance
@@ -78,14 +94,15 @@ class ScriptedSession:
         self._bytes = 0
         self._emitted = 0  # words produced so far, over the whole session
         self._current: list[Word] = []
+        self._finals = 0
         self._closed = False
 
     def _pending(self) -> list[Hypothesis]:
         o = self._owner
         out: list[Hypothesis] = []
         audio_ms = self._bytes // BYTES_PER_MS
-        while (self._emitted + 1) * o.ms_per_word <= audio_ms:
-            start = self._emitted * o.ms_per_word
+        while o.quiet_ms + (self._emitted + 1) * o.ms_per_word <= audio_ms:
+            start = o.quiet_ms + self._emitted * o.ms_per_word
             word = Word(o.script[self._emitted % len(o.script)], start, start + o.ms_per_word)
             self._emitted += 1
             self._current.append(word)
@@ -97,13 +114,20 @@ class ScriptedSession:
 
     def _hypothesis(self, final: bool) -> Hypothesis:
         words = tuple(self._current)
-        return Hypothesis(words, final, words[0].start_ms, words[-1].end_ms)
+        hyp = Hypothesis(words, final, words[0].start_ms, words[-1].end_ms)
+        if final:
+            self._finals += 1
+            if self._finals <= self._owner.rough_finals:
+                hyp = dataclasses.replace(hyp, warning=FALLBACK_WARNING)
+        return hyp
 
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
         self._bytes += len(pcm)
         return self._pending()
 
     async def finish(self) -> list[Hypothesis]:
+        if self._owner.finish_delay_s:
+            await asyncio.sleep(self._owner.finish_delay_s)
         out = self._pending()
         if self._current:
             out.append(self._hypothesis(True))
