@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from playwright.sync_api import Browser, Page, Playwright
 
 from server.emulators.scripted import ScriptedRecognizer
 from server.engine.types import Recognizer
+from testkit.axe import AXE_JS, AXE_RUN
 from testkit.browsers import CHROMIUM, CHROMIUM_FLAGS, FIREFOX, FIREFOX_PREFS, new_page
 from testkit.proxy import cuttable_proxy
 from testkit.stack import Stack, stack
@@ -32,17 +32,6 @@ CLIP = SPEECH / "slt-weather-48k.wav"
 WORD_MS = 250
 WORDS_PER_FINAL = 3
 TIMEOUT_MS = 15_000
-# axe-core as playwright/test_layout.py finds it (npm ci installs it; AXE_CORE_JS points elsewhere), and the same
-# verdicts: serious and critical violations fail.
-AXE_JS = Path(
-    os.environ.get("AXE_CORE_JS") or Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
-)
-AXE_RUN = """async () => {
-  const result = await axe.run(document, { resultTypes: ['violations'] });
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-}"""
 
 # What the viewer shows, read in one go; and its layout, by structure (the elements, their order on screen, the
 # overlay's computed styles), not by pixels.

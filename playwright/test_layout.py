@@ -10,8 +10,6 @@ Screenshots land in artifacts/ (layout-<case>-<width>-<scheme>-<browser>.png) fo
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from server.emulators.scripted import ScriptedRecognizer
+from testkit.axe import AXE_JS, AXE_RUN
 from testkit.browsers import launch, new_page
 from testkit.stack import Stack, stack
 from tests.support.webkit import install_page_hooks, page_problems, run_async, wait_for, wait_until
@@ -32,19 +31,6 @@ PHONE = {"width": 390, "height": 844}
 NARROWEST = {"width": 320, "height": 640}
 DESKTOP = {"width": 1280, "height": 900}
 TIMEOUT_MS = 20_000
-# axe-core from npm (package.json devDependencies; `npm ci` installs it, as `make test` does). AXE_CORE_JS points
-# elsewhere for a checkout whose node_modules predates it.
-AXE_JS = Path(
-    os.environ.get("AXE_CORE_JS") or Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
-)
-# axe's verdicts that fail the test: what blocks or seriously hinders a person (moderate and minor are reported by
-# axe too, and left to review).
-AXE_RUN = """async () => {
-  const result = await axe.run(document, { resultTypes: ['violations'] });
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-}"""
 
 # Where each element is, in one read: its box in the viewport, and whether it is shown at all.
 BOXES_JS = """(ids) => {
@@ -178,63 +164,67 @@ def test_nothing_scrolls_sideways_down_to_320_px_even_with_everything_open(
         page.close()
 
 
-# The offline engine's fallback, made on demand: the first final from the engine's socket is preceded by the
-# WARNING it sends when the accurate pass is too slow (server/engine/twopass.py FALLBACK_WARNING).
-FALLBACK = "The accurate pass was too slow; this final is the fast pass's text."
+@pytest.fixture(scope="module")
+def slow_stack() -> Iterator[Stack]:
+    """An engine slow to give its first words (3 s of audio go by first) whose first final is its fallback: the fast
+    pass's text, after the WARNING the two-pass engine sends when its accurate pass is too slow."""
+    with stack(ScriptedRecognizer(ms_per_word=300, words_per_utterance=4, quiet_ms=3000, rough_finals=1)) as s:
+        yield s
 
 
-def inject_fallback(page: Page) -> None:
-    def handler(ws: Any) -> None:
-        server = ws.connect_to_server()
-        marked = {"done": False}
+# The page while the engine is slow, then after its fallback: the "on their way" line while audio flows with nothing
+# back, gone at the first words; the rough final marked and tidied, no warning banner; the one explanation on demand.
+WAITING_THEN_ROUGH_JS = """async (timeoutMs) => {
+  const until = async (test) => {
+    const end = Date.now() + timeoutMs;
+    while (!test()) {
+      if (Date.now() > end) throw new Error('timed out: ' + test.toString());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const $ = (sel) => document.querySelector(sel);
+  const shown = (el) => el !== null && !el.hidden && el.getBoundingClientRect().height > 0;
+  $('#provider').value = 'local';
+  $('#provider').dispatchEvent(new Event('change'));
+  $('#start').click();
+  await until(() => shown($('#waiting')));
+  const waiting = $('#waiting').textContent;
+  const wordsYet = document.querySelectorAll('#transcript .final, #transcript .interim').length;
+  await until(() => document.querySelectorAll('#transcript .final').length >= 2);
+  const waitingAfter = shown($('#waiting'));
+  $('#stop').click();
+  await until(() => $('#state').dataset.state === 'idle');
+  const rough = [...document.querySelectorAll('#transcript .final.rough .text')].map((e) => e.textContent);
+  const noteHiddenBefore = $('#rough-note').hidden;
+  $('#transcript .rough-mark').click();
+  return {
+    waiting, wordsYet, waitingAfter, rough, noteHiddenBefore,
+    finals: document.querySelectorAll('#transcript .final').length,
+    banners: $('#warnings').children.length,
+    note: shown($('#rough-note')) ? $('#rough-note').textContent : null,
+    expanded: $('#transcript .rough-mark').getAttribute('aria-expanded'),
+  };
+}"""
 
-        def to_page(message: str | bytes) -> None:
-            if (
-                isinstance(message, str)
-                and not marked["done"]
-                and '"isFinal": true' in message.replace('"isFinal":true', '"isFinal": true')
-                and '"tokens": []' not in message
-            ):
-                marked["done"] = True
-                ws.send(json.dumps({"type": "WARNING", "message": FALLBACK}))
-                # The fast pass's text as it comes: lower case, no punctuation.
-                data = json.loads(message)
-                for token in data["textSegment"]["tokens"]:
-                    token["text"] = str(token["text"]).lower().strip(".,?!")
-                message = json.dumps(data)
-            ws.send(message)
 
-        server.on_message(to_page)
-
-    page.route_web_socket("**/api/local/stream**", handler)
+def check_waiting_then_rough(seen: dict[str, Any]) -> None:
+    assert "first words are on their way" in seen["waiting"] and seen["wordsYet"] == 0, seen
+    assert not seen["waitingAfter"], "the line goes once words come back"
+    assert len(seen["rough"]) == 1 and seen["finals"] >= 2, seen
+    text = seen["rough"][0]
+    assert text[0].isupper() and text.endswith("."), text
+    assert seen["banners"] == 0, "a fallback is a mark on its final, not a banner"
+    assert seen["noteHiddenBefore"] and seen["note"] and "quick first listen" in seen["note"], seen
+    assert seen["expanded"] == "true"
 
 
-def test_a_fallback_final_is_marked_rough_with_one_explanation_not_a_banner(
-    layout_browser: tuple[str, Browser | BrowserContext], layout_stack: Stack
+def test_a_slow_engine_says_words_are_coming_and_its_fallback_final_is_marked_rough_not_a_banner(
+    layout_browser: tuple[str, Browser | BrowserContext], slow_stack: Stack
 ) -> None:
     name, browser = layout_browser
-    if name != "chromium":
-        pytest.skip("Playwright routes WebSockets in Chromium only over this channel")
-    page = open_page(browser, name, layout_stack.url, PHONE)
+    page = open_page(browser, name, slow_stack.url, PHONE)
     try:
-        inject_fallback(page)
-        page.evaluate("() => localStorage.setItem('live-stt.settings-folded', 'false')")
-        page.reload()
-        page.wait_for_selector("#app[data-ready=true]")
-        page.select_option("#provider", "local")
-        page.click("#start")
-        page.wait_for_selector("#transcript .final >> nth=1", timeout=TIMEOUT_MS)
-        page.click("#stop")
-        page.wait_for_selector("#state[data-state=idle]", timeout=TIMEOUT_MS)
-        rough = page.locator("#transcript .final.rough")
-        assert rough.count() == 1
-        text = rough.locator(".text").inner_text()
-        assert text[0].isupper() and text.endswith("."), text
-        assert page.locator("#warnings > *").count() == 0, page.inner_text("#warnings")
-        assert page.is_hidden("#rough-note")
-        page.click("#transcript .rough-mark")
-        assert page.is_visible("#rough-note") and "quick first listen" in page.inner_text("#rough-note")
-        assert page.get_attribute("#transcript .rough-mark", "aria-expanded") == "true"
+        check_waiting_then_rough(page.evaluate(WAITING_THEN_ROUGH_JS, TIMEOUT_MS))
         assert_no_sideways_scroll(page)
         if AXE_JS.is_file():
             # The mark and its note are new controls: no serious or critical axe finding on them either.
@@ -242,6 +232,19 @@ def test_a_fallback_final_is_marked_rough_with_one_explanation_not_a_banner(
             assert page.evaluate(AXE_RUN) == []
     finally:
         page.close()
+
+
+@pytest.mark.webkit
+def test_a_slow_engine_says_words_are_coming_and_its_fallback_final_is_marked_rough_webkit(
+    webkit_driver: WebDriver, slow_stack: Stack
+) -> None:
+    """The same in WebKitGTK, whose mock microphone is a tone: loud enough to count as sound being heard."""
+    webkit_driver.set_window_size(PHONE["width"], PHONE["height"])
+    webkit_driver.get(slow_stack.url + "/")
+    wait_for(webkit_driver, "#app[data-ready='true']")
+    install_page_hooks(webkit_driver)
+    check_waiting_then_rough(run_async(webkit_driver, WAITING_THEN_ROUGH_JS, TIMEOUT_MS))
+    assert page_problems(webkit_driver) == []
 
 
 def test_the_history_lists_the_recording_at_its_first_final_while_it_goes_on(

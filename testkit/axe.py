@@ -1,0 +1,22 @@
+"""axe-core, the accessibility checker the page and the caption viewer are audited with in the browser tests.
+
+It comes from npm (package.json devDependencies; `npm ci` installs it, as `make test` does). AXE_CORE_JS points
+elsewhere for a checkout whose node_modules predates it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+AXE_JS = Path(
+    os.environ.get("AXE_CORE_JS") or Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+)
+
+# axe's verdicts that fail a test: what blocks or seriously hinders a person (moderate and minor are reported by
+# axe too, and left to review). An async function for page.evaluate or tests.support.webkit.run_async.
+AXE_RUN = """async () => {
+  const result = await axe.run(document, { resultTypes: ['violations'] });
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+}"""
