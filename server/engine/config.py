@@ -11,8 +11,9 @@ class EngineConfig:
     """Empty model paths mean the US-English model shipped in the pocketsphinx wheel."""
 
     # Concurrent sessions; more get RecognizerBusy (a "busy" ERROR on the socket). Each pocketsphinx decoder holds
-    # its own copy of the model (about 95 MB resident).
-    max_sessions: int = 4
+    # its own copy of the model (about 95 MB resident). 6: on 2 cores the most real-time sessions whose finals stay
+    # almost all Whisper's (4 of 79 fell back) within 1.9 s p95 (bench/README.md "Real time on recorded human speech").
+    max_sessions: int = 6
     # pocketsphinx worker processes; None: one per core (at most max_sessions). Set by `python -m server --workers`
     # to each worker's share of the cores.
     fast_workers: int | None = None
