@@ -105,6 +105,10 @@ def webkit(*, autoplay: bool = False, log_dir: Path | None = None, dark: bool = 
         options = Options()
         options.binary_location = browser
         options.add_argument("--automation")
+        # No toolbar: the viewport is the whole window, which a test can then size to a phone's (with its toolbar
+        # GTK keeps MiniBrowser's window at least 447 px wide). Nothing else changes: the page is not put in
+        # fullscreen (document.fullscreenElement stays null) and set_window_size sizes the window as before.
+        options.add_argument("--full-screen")
         options.add_argument("--enable-mock-capture-devices=true")
         if autoplay:
             options.add_argument("--autoplay-policy=allow")
