@@ -21,7 +21,8 @@ test: setup-test
 	node_modules/.bin/tsc -p tsconfig.sdk.json --outDir .sdk-types-check
 	diff -r types/sdk .sdk-types-check || { echo "types/sdk/ is stale: run make sdk-types" >&2; exit 1; }
 	rm -rf .sdk-types-check
-	node --test tests/js/
+	@# The Node tests mostly wait on timers (24 s wall, 6 s CPU): four files at a time rather than one per spare core.
+	node --test --test-concurrency=4 tests/js/
 	$(PY) -m pytest
 
 setup:
