@@ -1,0 +1,111 @@
+"""What the two-pass engine's cutting levers do to word errors in noise (not a test). Prints a Markdown table.
+
+    .venv/bin/python -m bench.noise_levers [--only TEXT]     # --only: the levers whose label contains TEXT
+
+The 13 recorded human clips and the 24.7 s reading (184 words), half a second of quiet around each, clean and with
+seeded pink noise at 20 and 10 dB SNR, fed as fast as possible in 50 ms chunks with every final Whisper's (the
+fallback out of reach): the computation of tests/test_wer.py's
+test_human_speech_no_worse_than_whisper_on_whole_recordings, once per lever. Whisper base on each whole recording
+is the reference row. In noise the fast pass's endpointer cuts the pieces Whisper hears; each lever changes how
+they are cut or how much audio around them Whisper gets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from dataclasses import dataclass, replace
+
+from bench.speech import HUMAN_CLIPS, READING, human_reference, load_human, with_noise, word_errors
+from bench.twopass import accurate, finals
+from server.engine.accurate import whisper_thread
+from server.engine.config import EngineConfig
+from server.engine.loader import load_fast_pass
+from server.engine.twopass import TwoPassRecognizer
+from server.engine.types import Recognizer
+from server.transcript import Hypothesis
+
+CHUNK = 1600  # 50 ms at 16 kHz, 16-bit
+NOISE = (None, 20.0, 10.0)
+SET = [*HUMAN_CLIPS, READING]
+
+
+@dataclass(frozen=True)
+class Lever:
+    label: str
+    config: EngineConfig
+    preroll_ms: int = 400
+    tail_ms: int = 300
+
+
+BASE = EngineConfig()
+LEVERS = [
+    Lever("the engine's defaults (preroll 400 ms, tail 300 ms, merge across 400 ms, VAD mode 3)", BASE),
+    Lever("preroll 600 ms, tail 500 ms", BASE, preroll_ms=600, tail_ms=500),
+    Lever("preroll 800 ms", BASE, preroll_ms=800),
+    Lever("merge across pauses up to 700 ms", replace(BASE, merge_pause_ms=700)),
+    Lever("VAD mode 2 (less aggressive)", replace(BASE, vad_mode=2)),
+    Lever("VAD mode 1", replace(BASE, vad_mode=1)),
+    Lever("VAD mode 2 and merge across 700 ms", replace(BASE, vad_mode=2, merge_pause_ms=700)),
+]
+
+
+def audio(name: str, noise_db: float | None, index: int) -> bytes:
+    pcm = bytes(16_000) + load_human(name) + bytes(16_000)
+    return pcm if noise_db is None else with_noise(pcm, noise_db, 1000 + index)
+
+
+async def transcribe(recognizer: Recognizer, pcm: bytes) -> list[Hypothesis]:
+    session = await recognizer.open()
+    try:
+        out: list[Hypothesis] = []
+        for i in range(0, len(pcm), CHUNK):
+            out += await session.feed(pcm[i : i + CHUNK])
+        return out + await session.finish()
+    finally:
+        await session.aclose()
+
+
+async def main(only: str) -> None:
+    model = accurate()
+    model.warm_up()
+    scheduler = whisper_thread(model)
+    print("| lever | clean | 20 dB | 10 dB |")
+    print("|---|---|---|---|")
+    whole = []
+    for noise_db in NOISE:
+        errors = 0
+        for i, name in enumerate(SET):
+            text = Hypothesis(await asyncio.to_thread(model.transcribe, audio(name, noise_db, i), 0), True, 0, 0).text
+            errors += word_errors(human_reference(name), text)
+        whole.append(errors)
+    print("| Whisper base on each whole recording | " + " | ".join(str(e) for e in whole) + " |", flush=True)
+    for lever in [lever for lever in LEVERS if only in lever.label]:
+        fast = load_fast_pass(lever.config, mode="thread", workers=1)
+        two = TwoPassRecognizer(
+            fast,
+            scheduler,
+            fallback_after_s=600,
+            preroll_ms=lever.preroll_ms,
+            tail_ms=lever.tail_ms,
+            merge_ms=lever.config.merge_pause_ms,
+        )
+        row = []
+        try:
+            for noise_db in NOISE:
+                errors = 0
+                for i, name in enumerate(SET):
+                    hyps = await transcribe(two, audio(name, noise_db, i))
+                    errors += word_errors(human_reference(name), finals(hyps))
+                row.append(errors)
+            assert two.stats.fallbacks == 0
+        finally:
+            fast.shutdown()
+        print(f"| {lever.label} | " + " | ".join(str(e) for e in row) + " |", flush=True)
+    scheduler.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="", help="run only the levers whose label contains this text")
+    asyncio.run(main(parser.parse_args().only))
