@@ -17,15 +17,13 @@ import asyncio
 from dataclasses import dataclass, replace
 
 from bench.speech import HUMAN_CLIPS, READING, human_reference, load_human, with_noise, word_errors
-from bench.twopass import accurate, finals
+from bench.twopass import accurate, finals, transcribe
 from server.engine.accurate import whisper_thread
 from server.engine.config import EngineConfig
 from server.engine.loader import load_fast_pass
 from server.engine.twopass import TwoPassRecognizer
-from server.engine.types import Recognizer
 from server.transcript import Hypothesis
 
-CHUNK = 1600  # 50 ms at 16 kHz, 16-bit
 NOISE = (None, 20.0, 10.0)
 SET = [*HUMAN_CLIPS, READING]
 
@@ -53,17 +51,6 @@ LEVERS = [
 def audio(name: str, noise_db: float | None, index: int) -> bytes:
     pcm = bytes(16_000) + load_human(name) + bytes(16_000)
     return pcm if noise_db is None else with_noise(pcm, noise_db, 1000 + index)
-
-
-async def transcribe(recognizer: Recognizer, pcm: bytes) -> list[Hypothesis]:
-    session = await recognizer.open()
-    try:
-        out: list[Hypothesis] = []
-        for i in range(0, len(pcm), CHUNK):
-            out += await session.feed(pcm[i : i + CHUNK])
-        return out + await session.finish()
-    finally:
-        await session.aclose()
 
 
 async def main(only: str) -> None:
