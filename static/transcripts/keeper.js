@@ -282,7 +282,13 @@ export class TranscriptKeeper {
     // A stopped session has no words in flight (the store clears them with the state).
     this._pending = null;
     return this._enqueue(async (store) => {
-      if (this.currentId) this._report(await store.updateSession(this.currentId, { state: 'stopped', durationMs }));
+      if (!this.currentId) return;
+      const session = this._report(await store.updateSession(this.currentId, { state: 'stopped', durationMs }));
+      // Only words in flight ever came (then Cancel): no final was kept, so no empty entry is left in the history.
+      if (session && session.finalCount === 0) {
+        const id = this._letGo(null);
+        if (id) this._report(await store.deleteSession(id));
+      }
     });
   }
 

@@ -450,3 +450,23 @@ test('an empty interim starts no session, and a page that died on an interim get
   assert.deepEqual(restored.finals, []);
   assert.deepEqual(restored.session.pending, { text: 'the first words', startMs: 400 });
 });
+
+test('a recording cancelled while its only words were in flight leaves no empty entry behind', async () => {
+  const { keeper, notices } = keeperOn(new IDBFactory());
+  keeper.startRun({ title: 'cancelled', engine: 'local' });
+  keeper.setPending({ text: 'hel', startMs: 0 });
+  await keeper.flush();
+  assert.equal((await keeper.query((s) => s.listSessions())).length, 1, 'kept while recording, for a reload');
+  keeper.endRun(1000);
+  await keeper.flush();
+  assert.deepEqual(await keeper.query((s) => s.listSessions()), []);
+  assert.equal(keeper.currentId, null);
+  // The next recording's first final starts a session of its own; one with finals is never deleted at its end.
+  keeper.startRun({ title: 'next', engine: 'local' });
+  keeper.addFinal(seg(0), 900);
+  keeper.endRun(1000);
+  await keeper.flush();
+  const sessions = await keeper.query((s) => s.listSessions());
+  assert.deepEqual(sessions.map((s) => [s.title, s.state, s.finalCount]), [['next', 'stopped', 1]]);
+  assert.deepEqual(notices, []);
+});
