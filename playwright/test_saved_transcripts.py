@@ -185,11 +185,12 @@ def test_reload_while_finishing_keeps_the_words_not_final_yet(
     """The issue's case: Stop, then a reload while the page waits for the last final. Every word the page showed
     (finals and the interim) comes back, the unfinished ones as a line marked rough."""
     errors: list[str] = []
-    slow_engine = ScriptedRecognizer(ms_per_word=WORD_MS, words_per_utterance=WORDS_PER_FINAL, finish_delay_s=6)
+    # 800 ms a word: Stop lands well before the interim's third word would make it final.
+    slow_engine = ScriptedRecognizer(ms_per_word=800, words_per_utterance=WORDS_PER_FINAL, finish_delay_s=6)
     with stack(slow_engine) as slow, browser_context(pw, browser_name) as ctx:
         page = open_page(ctx, browser_name, slow.url, errors)
         record(page, 1)
-        # Between two finals: an interim with words (each word is one 300 ms partial, three make a final).
+        # Between two finals: an interim with two words (each word is one partial, three make a final).
         page.wait_for_function(
             "() => { const i = document.querySelector('#transcript .interim');"
             " return i !== null && i.textContent.trim().split(/\\s+/).length === 2; }",
