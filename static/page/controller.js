@@ -10,7 +10,7 @@
 import { LatencyTracker } from '../latency.js';
 import { DEFAULTS as CLIENT_DEFAULTS } from '../providers/protocol.js';
 import { formatTime } from './format.js';
-import { isFallbackWarning, tidyRough } from './rough.js';
+import { isFallbackWarning, tidyRough, unfinishedSegment } from './rough.js';
 
 /** @typedef {import('../session.js').Session} Session */
 /** @typedef {import('../session.js').SessionOptions} SessionOptions */
@@ -448,7 +448,7 @@ export class RunController {
    */
   addFinal(run, segment) {
     // Without provider times the audio clock at the first interim is the best guess at where it started.
-    const approx = run.utteranceAtMs === null ? null : this.onTranscriptClock(run, run.utteranceAtMs);
+    const approx = this.utteranceStart(run);
     run.utteranceAtMs = null;
     run.interim = '';
     this.view.addFinal(segment, approx);
@@ -457,6 +457,14 @@ export class RunController {
       this.updateToolbar();
       this.notify('onFinal', segment, run);
     }
+  }
+
+  /**
+   * Where the current utterance began on the transcript's clock: the audio clock at its first interim (null before).
+   * @param {Run} run
+   */
+  utteranceStart(run) {
+    return run.utteranceAtMs === null ? null : this.onTranscriptClock(run, run.utteranceAtMs);
   }
 
   /** Words came back: the "on their way" line has done its job. @param {Run} run */
@@ -508,10 +516,7 @@ export class RunController {
     if (run.audioContext && run.audioContext.state !== 'closed') run.audioContext.close().catch(() => {});
     // Words on screen that no final replaced (the connection failed, or the engine did not finish in time) stay,
     // marked rough, rather than vanish with the interim line. Cancel means the user let them go.
-    if (outcome !== 'cancelled' && run.interim.trim()) {
-      const at = run.utteranceAtMs === null ? null : this.onTranscriptClock(run, run.utteranceAtMs);
-      this.addFinal(run, { text: tidyRough(run.interim), startMs: at, endMs: null, words: [], estimated: true, rough: true });
-    }
+    if (outcome !== 'cancelled' && run.interim.trim()) this.addFinal(run, unfinishedSegment(run.interim, this.utteranceStart(run)));
     this.view.setInterim('');
     this.view.showLevel(null);
     this.view.showLevelWarning('');

@@ -38,3 +38,13 @@ export function tidyRough(text) {
   if (!/[.!?…]["')\]]*$/.test(out)) out += '.';
   return out;
 }
+
+/**
+ * Words that never got a final (the recording was cut off while they were an interim), as the rough line they are
+ * kept as: on the page at the end of a failed run, after a reload, in the history and in exports.
+ * @param {string} text
+ * @param {number | null} startMs  where the utterance began on the transcript's clock, when known
+ */
+export function unfinishedSegment(text, startMs) {
+  return { text: tidyRough(text), startMs, endMs: null, words: [], estimated: true, rough: true };
+}

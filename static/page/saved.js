@@ -1,10 +1,9 @@
 // Saved transcripts on the page: the run controller's transcript kept in the browser's database as it grows, a
 // recording cut off by a reload or crash put back (marked interrupted), and the history panel. Nothing runs on
 // import: mountPage() calls mountSaved().
-import { HistoryPanel } from '../transcripts/history.js';
+import { HistoryPanel, savedSegments } from '../transcripts/history.js';
 import { TranscriptKeeper, describeDate } from '../transcripts/keeper.js';
 import { DEFAULT_CAP, openTranscriptStore, toStoreError } from '../transcripts/store.js';
-import { tidyRough } from './rough.js';
 import { byId, flash } from './view.js';
 
 /** @typedef {import('./controller.js').RunController} RunController */
@@ -139,12 +138,9 @@ export function mountSaved({ win, controller, view, save, storage }) {
     if (!restored) return;
     const { session, finals } = restored;
     /** @type {Segment[]} */
-    const segments = finals.map((f) => ({
-      text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words, estimated: f.estimated, rough: f.rough,
-    }));
-    // Words that were on screen but not final when the page went: kept as the rough line they were.
+    // The finals, and the words that were on screen but not final when the page went, as the rough line they were.
+    const segments = savedSegments(session, finals);
     const pending = session.pending;
-    if (pending) segments.push({ text: tidyRough(pending.text), startMs: pending.startMs, endMs: null, words: [], estimated: true, rough: true });
     if (!controller.restore({ segments, endMs: session.durationMs, title: session.title })) {
       // Something is already on the page: the interrupted recording stays in the history only.
       await keeper.detach();

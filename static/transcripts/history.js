@@ -5,6 +5,7 @@
 // through the keeper (so a delete never overtakes a queued write). summarise() is pure and tested under Node.
 import { FORMATS, exportAs } from '../export.js';
 import { formatTime } from '../page/format.js';
+import { unfinishedSegment } from '../page/rough.js';
 import { describeDate } from './keeper.js';
 
 /** @typedef {import('./store.js').SessionRecord} SessionRecord */
@@ -30,6 +31,19 @@ export function summarise(s) {
 }
 
 /**
+ * A saved session's transcript as the page shows it: its finals, then the words that were not final yet when its
+ * recording was cut off (an interrupted session's `pending`), as a rough line.
+ * @param {SessionRecord} session
+ * @param {FinalRecord[]} finals
+ */
+export function savedSegments(session, finals) {
+  const segments = finals.map((f) => ({
+    text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words, estimated: f.estimated, rough: f.rough,
+  }));
+  return session.pending ? [...segments, unfinishedSegment(session.pending.text, session.pending.startMs)] : segments;
+}
+
+/**
  * The export of a saved session: the same metadata the page writes for its live transcript.
  * @param {ExportFormat} format
  * @param {SessionRecord} session
@@ -37,10 +51,7 @@ export function summarise(s) {
  * @param {string} [exportedAt]
  */
 export function exportSaved(format, session, finals, exportedAt = new Date().toISOString()) {
-  const segments = finals.map((f) => ({
-    text: f.text, startMs: f.startMs, endMs: f.endMs, words: f.words, estimated: f.estimated, rough: f.rough,
-  }));
-  return exportAs(format, segments, {
+  return exportAs(format, savedSegments(session, finals), {
     title: session.title,
     durationMs: session.durationMs,
     provider: session.engines[session.engines.length - 1] ?? '',
@@ -226,7 +237,8 @@ export class HistoryPanel {
     this.viewTitle.textContent = `Saved transcript, ${info.date}`;
     this.viewMeta.textContent = `${info.engines} · ${info.length} · ${got.finals.length} `
       + `final${got.finals.length === 1 ? '' : 's'}${info.state ? ` · ${info.state}` : ''}`;
-    this.viewText.replaceChildren(...got.finals.map((f) => {
+    const segments = savedSegments(got.session, got.finals);
+    this.viewText.replaceChildren(...segments.map((f) => {
       const p = this.doc.createElement('p');
       p.className = 'final';
       if (f.startMs !== null) {
@@ -252,7 +264,7 @@ export class HistoryPanel {
       return p;
     }));
     for (const button of this.view.querySelectorAll('button[data-history-format]')) {
-      /** @type {HTMLButtonElement} */ (button).disabled = got.finals.length === 0;
+      /** @type {HTMLButtonElement} */ (button).disabled = segments.length === 0;
     }
     this.view.hidden = false;
     this.render();

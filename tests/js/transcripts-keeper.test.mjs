@@ -9,7 +9,7 @@ import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 
 import { exportAs } from '../../static/export.js';
 import { LOCK_PREFIX, TranscriptKeeper } from '../../static/transcripts/keeper.js';
-import { exportSaved, summarise } from '../../static/transcripts/history.js';
+import { exportSaved, savedSegments, summarise } from '../../static/transcripts/history.js';
 import { openTranscriptStore } from '../../static/transcripts/store.js';
 
 /** A LockManager with the two calls the keeper uses; locks are shared by every keeper given the same instance. */
@@ -469,4 +469,25 @@ test('a recording cancelled while its only words were in flight leaves no empty 
   const sessions = await keeper.query((s) => s.listSessions());
   assert.deepEqual(sessions.map((s) => [s.title, s.state, s.finalCount]), [['next', 'stopped', 1]]);
   assert.deepEqual(notices, []);
+});
+
+test('an interrupted session exports, from the history, the words that were not final yet as its rough last line', async () => {
+  const factory = new IDBFactory();
+  const dead = keeperOn(factory);
+  dead.keeper.startRun({ title: 'cut off', engine: 'local' });
+  dead.keeper.addFinal(seg(0), 900);
+  dead.keeper.setPending({ text: 'and then i said', startMs: 1200 });
+  await dead.keeper.flush();
+  const reopened = keeperOn(factory);
+  const restored = await reopened.keeper.recoverInterrupted();
+  assert.ok(restored);
+  const segments = savedSegments(restored.session, restored.finals);
+  assert.deepEqual(segments.map((s) => [s.text, s.startMs, s.rough]), [
+    [seg(0).text, 0, undefined], ['And then I said.', 1200, true],
+  ]);
+  const at = '2026-01-01T00:00:00.000Z';
+  const meta = { title: 'cut off', durationMs: restored.session.durationMs, provider: 'local', exportedAt: at };
+  // The page restores exactly these segments, so its export and the history's are the same file.
+  assert.deepEqual(exportSaved('json', restored.session, restored.finals, at), exportAs('json', segments, meta));
+  assert.match(exportSaved('json', restored.session, restored.finals, at).text, /"rough": true/);
 });
