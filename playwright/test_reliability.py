@@ -267,7 +267,9 @@ def test_outage_beyond_the_bound_reports_dropped_audio(pw: Playwright, browser_n
     # here: a final every 4 words): what was lost is the outage less the bound, reported as it grew.
     kinds = [e["type"] for e in events]
     outage = events[kinds.index("reconnected")]["atMs"] - events[kinds.index("reconnecting")]["atMs"]
-    assert outage >= 3_000
+    # On the audio clock: 3 s of wall time can be a little less audio when the browser is starved (2900 ms was seen
+    # in Firefox on a busy machine). What matters is that the outage is well past the 1 s the replay keeps.
+    assert outage >= 2_500
     assert dropped and dropped == sorted(dropped), dropped
     assert outage - 1_000 - 300 <= dropped[-1] <= outage, (outage, dropped[-1])
     assert result["diagnostics"]["droppedMs"] == dropped[-1]
