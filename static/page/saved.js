@@ -117,8 +117,7 @@ export function mountSaved({ win, controller, view, save, storage }) {
     },
     onPartial(text, run) {
       // The words on screen not final yet: a reload before their final (say, while Stop waits for it) keeps them.
-      const at = run.utteranceAtMs === null ? null : controller.onTranscriptClock(run, run.utteranceAtMs);
-      keeper.setPending({ text, startMs: at });
+      keeper.setPending({ text, startMs: controller.utteranceStart(run) });
     },
     onRunEnd() {
       keeper.endRun(controller.endMs);
