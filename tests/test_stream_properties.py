@@ -8,9 +8,10 @@ or not, sent as fast as possible or at real-time pace with jitter and bursts. Wh
 - the stream ends FINISHED (close 1000), never with an ERROR;
 - the last thing on the client's screen is a final: every utterance whose interims were shown got a final;
 - finals come in time order and do not overlap;
-- a final keeps what its interims showed, allowing for the accurate pass's corrections: over the session, the
-  longest common subsequence of the last interims' words and the finals' words covers at least COVERAGE of the
-  interims' words, unless a WARNING said the accurate pass stood aside (then the fast text is the final);
+- a final keeps what its interims showed, allowing for the accurate pass's corrections: over the session, of the
+  words the last interim before each final showed rightly (its longest common subsequence with the speech's
+  words), at least COVERAGE are still in that final and the interim after it, unless a WARNING said the accurate
+  pass stood aside (then the fast text is the final);
 - nothing is repeated: the finals hold no more words than the speech sent had, plus a small allowance;
 - a clip sent whole is not lost: its finals hold most of its words.
 
@@ -47,7 +48,10 @@ from tests.support.truebar_client import config_message, tokens_to_text
 pytestmark = pytest.mark.slow
 
 EXAMPLES = 12
-COVERAGE = 0.5  # measured: 0.79-1.0 over the examples below (pocketsphinx and Whisper disagree on human speech)
+# Measured: 0.83-1.0 over the examples below. Counted over all the interims' words, wrong ones included, a reading
+# cut off mid-word came to 0.5, then 0.375 once the fast pass read each frame as it arrived: it showed "he was not
+# until this blows she and" before "He was not an ill-sposed young man.". In noise most of its words are wrong.
+COVERAGE = 0.75
 REPEAT_ALLOWANCE = 1.25  # finals' words at most this many times the words sent, plus 3
 KEPT = 0.6  # a clip sent whole: at least this share of its words in the finals (Whisper base's own errors: ~5 %)
 LOW_NOISE = 3  # PCM16 amplitude of the "silence": a real microphone never sends digital zeros
@@ -129,13 +133,23 @@ def words(text: str) -> list[str]:
     return normalise(text).split()
 
 
-def lcs(a: list[str], b: list[str]) -> int:
-    row = [0] * (len(b) + 1)
-    for x in a:
-        diag = 0
-        for j, y in enumerate(b, 1):
-            diag, row[j] = row[j], diag + 1 if x == y else max(row[j], row[j - 1])
-    return row[-1]
+def common(a: list[str], b: list[str]) -> list[str]:
+    """A longest common subsequence of `a` and `b`: the words of `a` that `b` has, in order."""
+    table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) - 1, -1, -1):
+        for j in range(len(b) - 1, -1, -1):
+            table[i][j] = table[i + 1][j + 1] + 1 if a[i] == b[j] else max(table[i + 1][j], table[i][j + 1])
+    out: list[str] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            out.append(a[i])
+            i, j = i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return out
 
 
 def check(case: Case, session: Session, sent: bytes, reference: str) -> None:
@@ -156,7 +170,9 @@ def check(case: Case, session: Session, sent: bytes, reference: str) -> None:
         assert before["endTimeMs"] <= after["startTimeMs"] + 50, (before, after)  # token ends round to 10 ms
     final_words = words(" ".join(tokens_to_text(f["tokens"]) for f in finals))
     # At each final, the interim on screen (the fast text of this utterance and of what follows) is replaced by the
-    # final and the interim sent with it: what the screen showed should mostly still be there.
+    # final and the interim sent with it: the words the screen showed rightly (those the speech has) should still be
+    # there. The words it showed wrongly are the accurate pass's to correct.
+    ref = words(reference)
     shown = kept = 0
     interim: list[str] = []
     for i, segment in enumerate(segments):
@@ -166,16 +182,15 @@ def check(case: Case, session: Session, sent: bytes, reference: str) -> None:
             continue
         following = segments[i + 1] if i + 1 < len(segments) and not segments[i + 1]["isFinal"] else None
         after = text + (words(tokens_to_text(following["tokens"])) if following else [])
-        shown += len(interim)
-        kept += lcs(interim, after)
+        right = common(interim, ref)
+        shown += len(right)
+        kept += len(common(right, after))
         interim = []
-    # On clean speech: in noise the fast pass's interims are mostly wrong and the accurate pass rightly rewrites them.
-    if shown >= 6 and not warnings and case.noise_db is None:
+    if shown >= 6 and not warnings:
         assert kept / shown >= COVERAGE, (kept / shown, final_words)
-    ref = words(reference)
     assert len(final_words) <= REPEAT_ALLOWANCE * len(ref) + 3, (final_words, ref)
     if case.cut_ms is None and case.noise_db is None:
-        kept = lcs(ref, final_words) / len(ref)
+        kept = len(common(ref, final_words)) / len(ref)
         assert kept >= KEPT, (kept, final_words, ref, kinds.count("WARNING"))
 
 
