@@ -145,13 +145,21 @@ def test_client_text_parsing(text: str, expected: object) -> None:
 
 def test_increments_stable_policy_never_retracts() -> None:
     inc = proto.Increments("stable")
-    sent: list[str] = []
-    for partial in (["the"], ["the", "quack"], ["the", "quick", "brown"], ["the", "quick", "brown", "<sil>"]):
-        sent += inc.partial(partial)
-    # "the" was stable over two partials; "quack" was revised before it became stable.
-    assert sent == ["the", "quick"]
-    sent += inc.final(["a", "quick", "brown", "fox(2)"])
-    assert sent == ["the", "quick", "brown", "fox"]
+    assert proto.Increments.HELD_BACK == 3
+    got = [
+        inc.partial(partial)
+        for partial in (
+            ["the"],
+            ["the", "quack", "brown", "fox"],
+            ["the", "quick", "brown", "fox", "jumps"],
+            ["the", "quick", "brown", "fox", "jumps", "<sil>"],
+        )
+    ]
+    # "the" is sent once it held its place over two partials with three newer words after it; "quack" was revised
+    # before it became stable; the newest three words wait.
+    assert got == [[], ["the"], [], ["quick"]]
+    # The final does not retract "the": only its words past those sent follow.
+    assert inc.final(["a", "quick", "brown", "fox(2)", "jumps"]) == ["brown", "fox", "jumps"]
     assert inc.partial(["next"]) == [] and inc.final(["next", "one"]) == ["next", "one"]
 
 

@@ -12,7 +12,7 @@ import pytest
 from bench.speech import TRANSCRIPTS, load_clip, load_human, normalise, reference, word_errors
 from server.engine.config import FULL_SEARCH, LEAN_SEARCH, EngineConfig
 from server.engine.loader import load_fast_pass
-from server.engine.sphinx import DecoderConfig, PocketsphinxRecognizer, _Engine, spoken_word
+from server.engine.sphinx import DECODER_FRAME_MS, DecoderConfig, PocketsphinxRecognizer, _Engine, spoken_word
 from server.engine.types import BYTES_PER_MS, RecognizerBusy
 from server.transcript import Hypothesis
 from tests.test_wer import finals_text, transcribe
@@ -247,3 +247,34 @@ def test_partials_thin_out_when_a_worker_carries_more_than_two_streams() -> None
         engine.streams = dict.fromkeys(range(count))  # type: ignore[arg-type]  # only their number counts here
         got.append(engine.partial_every_ms())
     assert got == [50, 50, 100, 100, 150]
+
+
+def test_inside_an_utterance_the_decoder_keeps_up_with_the_audio() -> None:
+    """The Endpointer hands frames back a window (120 ms) late. Inside an utterance each frame is decoded as it
+    arrives instead, so the partial text reaches the newest audio: after every feed the decoder has seen all
+    whole 30 ms frames received. Words the window after an utterance's end decoded are left to the next one."""
+    engine = _Engine(DecoderConfig.from_engine(EngineConfig(whisper=True)))
+    engine.open(1, None)
+    stream = engine.streams[1]
+    pcm = b"\0" * 16_000 + load_human("austen-0870.wav") + b"\0" * 32_000 + load_human("cards-002.wav")
+    fed_ms = behind_ms = 0
+    starts: set[int] = set()
+    finals: list[Hypothesis] = []
+    try:
+        for i in range(0, len(pcm), 1600):
+            hyps, _ = engine.feed(1, pcm[i : i + 1600])
+            finals += [h for h in hyps if h.is_final]
+            fed_ms += 50
+            if stream.in_utt:
+                starts.add(stream.utt_start_ms)
+                decoded_ms = stream.utt_start_ms + stream.decoder.n_frames() * DECODER_FRAME_MS
+                behind_ms = max(behind_ms, fed_ms - decoded_ms)
+        finals += engine.finish(1)[0]
+    finally:
+        engine.close(1)
+    assert len(starts) >= 2
+    # What is left (measured 80 ms; 200 ms when the decoder took the Endpointer's frames): the partial 30 ms frame,
+    # and the frames pocketsphinx's features hold back for their deltas.
+    assert behind_ms <= 90, behind_ms
+    words = [w for h in finals for w in h.words]
+    assert all(a.end_ms <= b.start_ms for a, b in itertools.pairwise(words)), "a word was decoded in two finals"

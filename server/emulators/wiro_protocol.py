@@ -203,11 +203,15 @@ class Increments:
     """Turns a recognizer's hypotheses into word increments that are never retracted.
 
     Policy "stable" (default): a word is sent once it sits at the same position in two consecutive partials of
-    the same utterance and is not the partial's last word (the last word is the one most often revised); the
-    final sends what is left. Policy "final": words are sent only when their utterance is final. When a final
-    disagrees with words already sent, nothing is retracted: only the final's words past the sent count
-    follow.
+    the same utterance and is not one of the partial's newest three words (those are the ones most often
+    revised: increments from the embedded engine's fast partials, on the 13 human clips and the reading in
+    Wiro's 200 ms frames, got 47 of 184 words wrong holding back one word, 40 holding back two, 39 three; the
+    words come about two words later); the final sends what is left. Policy "final": words are sent only when
+    their utterance is final. When a final disagrees with words already sent, nothing is retracted: only the
+    final's words past the sent count follow.
     """
+
+    HELD_BACK = 3  # a partial's newest words: sent only once later partials or the final confirm them
 
     def __init__(self, policy: str = "stable") -> None:
         if policy not in ("stable", "final"):
@@ -221,7 +225,7 @@ class Increments:
         if self.policy == "final":
             return []
         stable = 0
-        limit = min(len(self._previous), len(current) - 1)
+        limit = min(len(self._previous), len(current) - self.HELD_BACK)
         while stable < limit and self._previous[stable] == current[stable]:
             stable += 1
         self._previous = current

@@ -239,6 +239,10 @@ class TwoPassRecognizer:
 class TwoPassSession:
     # Audio kept for the accurate pass: Whisper sees at most 30 s, plus the preroll. Older audio is dropped.
     KEEP_MS = 32_000
+    # A change to a word already on screen shows once the fast pass has held it this long (ms of audio). Its decoder
+    # reads each frame as it arrives (server/engine/sphinx.py `_Stream._frame`), so new words come a window sooner;
+    # the newest audio, a word cut off mid-way above all, is where its hypothesis flips most.
+    SETTLE_MS = 120
     # The longest span of merged pieces sent as one utterance: with the preroll and tail, well inside 30 s.
     MERGE_SPAN_MS = 20_000
 
@@ -268,7 +272,10 @@ class TwoPassSession:
         self._final_end_ms = 0  # where the last final delivered ends
         self._last_final: tuple[Word, ...] = ()  # its words
         self._last_final_rough = False  # it is the fast pass's text (a fallback)
-        self._raw_partial: tuple[Word, ...] = ()  # the fast pass's previous partial of this utterance, as it was
+        # The fast pass's previous partial of this utterance, as it was (None past its end, where words were shown),
+        # and since when (session ms fed) each position has said what it says.
+        self._raw_texts: list[str | None] = []
+        self._raw_since: list[float] = []
         self._shown_texts: tuple[str, ...] = ()  # the words of the interim on the client's screen
         self._last_job_start_ms: int | None = None  # where the previous accurate job's own audio began
         self._last_prompt = ""  # the text before it
@@ -355,7 +362,7 @@ class TwoPassSession:
                 out += self._interim()
                 continue
             self._partial = None
-            self._raw_partial = ()
+            self._raw_texts, self._raw_since = [], []
             self._new_utterance = True
             if hyp.words:
                 if self._held and hyp.end_ms - self._held[0].start_ms > self.MERGE_SPAN_MS:
@@ -446,21 +453,26 @@ class TwoPassSession:
 
     def _steady(self, partial: Hypothesis) -> Hypothesis:
         """The partial to show: new words at once, but a word already on screen changes (or goes) only once the
-        fast pass has said so twice in a row. pocketsphinx flips its recent words back and forth as audio comes
-        (measured: about 13 of 20 interim updates rewrote a word already shown); the final corrects what stays
-        wrong, so the screen keeps still instead."""
+        fast pass has held the change over `SETTLE_MS` of audio. pocketsphinx flips its newest words back and forth
+        as audio comes (measured: about 13 of 20 interim updates rewrote a word already shown), most of all where
+        the audio stops mid-word; the final corrects what stays wrong, so the screen keeps still instead."""
         shown = self._partial.words if self._partial is not None else ()
-        before = self._raw_partial
-        self._raw_partial = partial.words
+        now = self._fed_ms
+        raw: list[str | None] = [w.text for w in partial.words]
+        raw += [None] * (len(shown) - len(raw))  # None: the fast pass no longer has a word there
+        since = [
+            self._raw_since[i] if i < len(self._raw_texts) and self._raw_texts[i] == text else now
+            for i, text in enumerate(raw)
+        ]
+        self._raw_texts, self._raw_since = raw, since
         words: list[Word] = []
         for i, word in enumerate(partial.words):
-            confirmed = i < len(before) and before[i].text == word.text
-            if i < len(shown) and shown[i].text != word.text and not confirmed:
-                words.append(shown[i])
-            else:
-                words.append(word)
-        if len(shown) > len(partial.words) and len(before) > len(partial.words):
-            words += shown[len(partial.words) :]  # a word the fast pass dropped once
+            changed = i < len(shown) and shown[i].text != word.text
+            words.append(shown[i] if changed and now - since[i] < self.SETTLE_MS else word)
+        for i in range(len(partial.words), len(shown)):
+            if now - since[i] >= self.SETTLE_MS:
+                break
+            words.append(shown[i])  # a word the fast pass dropped only just now
         steady = tuple(words)
         end = max(partial.end_ms, steady[-1].end_ms) if steady else partial.end_ms
         return Hypothesis(steady, False, partial.start_ms, end)
