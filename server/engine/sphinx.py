@@ -151,8 +151,12 @@ class _Stream:
         self.pending = bytearray()
         self.frames_in = 0
         self.next_out = 0  # index of the next frame the Endpointer returns inside an utterance
-        self.decoded_until = 0  # frames before this index were already given to the decoder
+        self.decoded_until = 0  # the next frame this utterance's decoder reads
         self.utt_end = 0  # the first frame after the last utterance, as the Endpointer placed its end
+        # The next utterance never decodes before `floor` (the end of the last word a final kept), and its preroll
+        # reaches back to `reach` (where the first word that final left out starts), so that word is heard again.
+        self.floor = 0
+        self.reach: int | None = None
         self.in_utt = False
         self.utt_start_ms = 0
         self.since_partial_ms = 0
@@ -210,9 +214,10 @@ class _Stream:
         if not was_speech:
             self._start_utterance(round(self.endpointer.speech_start * 1000 / FRAME_MS))
         # The Endpointer hands frames back a window late; inside an utterance each frame is decoded as it arrives
-        # instead, so the partial text is a window (120 ms) sooner (measured on the 13 human clips in 50 ms
-        # chunks: speech onset → first words 500 → 410 ms of audio p50, a partial's last word end → its arrival
-        # 210 → 120 ms). The price is the window after an utterance's end, decoded with it: see _end_utterance.
+        # instead, so the partial text is a window sooner (120 ms beside Whisper; measured on the 13 human clips
+        # in 50 ms chunks: speech onset → first words 500 → 410 ms of audio p50, a partial's last word end → its
+        # arrival 210 → 120 ms). The price is the window after an utterance's end, decoded with it: see
+        # _end_utterance.
         self._decode(b"".join(f for i, f in self.history if i >= self.decoded_until))
         self.decoded_until = index + 1
         self.next_out += 1
@@ -222,11 +227,15 @@ class _Stream:
         return None
 
     def _start_utterance(self, start: int) -> None:
-        # With a ratio that lets speech restart inside the Endpointer's window, the new start can lie in frames
-        # the last utterance decoded after its end: they are decoded again here (that utterance's final leaves
-        # out words starting there), but nothing before its end is.
-        start = max(start, self.utt_end)
-        first = max(start - self.preroll_frames, self.utt_end, self.frames_in - len(self.history), 0)
+        # The preroll can lie in frames the last utterance decoded after its end (the Endpointer's window): they
+        # are decoded again here, and reach back to a word that utterance's final left out, but never into a
+        # word it kept.
+        start = max(start, self.floor)
+        first = start - self.preroll_frames
+        if self.reach is not None:
+            first = min(first, self.reach)
+        first = max(first, self.floor, self.frames_in - len(self.history), 0)
+        self.reach = None
         self.decoder.start_utt()
         self.in_utt = True
         self.utt_start_ms = first * FRAME_MS
@@ -246,7 +255,8 @@ class _Stream:
     def _end_utterance(self, *, trim: bool = False) -> Hypothesis | None:
         """The utterance's final. `trim`: it ended at the Endpointer's end (not at the stream's), so the frames
         decoded after `utt_end` were the window that decided it; a word starting there belongs to the next
-        utterance, which decodes those frames again if speech follows (otherwise it was noise)."""
+        utterance, whose preroll reaches back to it if speech follows within the frames kept (otherwise the
+        Endpointer heard no speech there)."""
         self.decoder.end_utt()
         self.in_utt = False
         if self.utt_audio is not None:
@@ -259,7 +269,11 @@ class _Stream:
             self.cmn = self.decoder.get_cmn()
         words = self._words()
         if trim:
-            words = tuple(w for w in words if w.start_ms < self.utt_end * FRAME_MS)
+            kept = tuple(w for w in words if w.start_ms < self.utt_end * FRAME_MS)
+            left_out = words[len(kept) :]
+            self.reach = left_out[0].start_ms // FRAME_MS if left_out else None
+            self.floor = max(self.utt_end, -(-kept[-1].end_ms // FRAME_MS) if kept else 0)
+            words = kept
         had_partial = bool(self.partial_text)
         self.partial_text = ""
         if not words and not had_partial:

@@ -276,6 +276,7 @@ class TwoPassSession:
         # and since when (session ms fed) each position has said what it says.
         self._raw_texts: list[str | None] = []
         self._raw_since: list[float] = []
+        self._raw_last: Hypothesis | None = None  # that partial itself
         self._shown_texts: tuple[str, ...] = ()  # the words of the interim on the client's screen
         self._last_job_start_ms: int | None = None  # where the previous accurate job's own audio began
         self._last_prompt = ""  # the text before it
@@ -287,7 +288,10 @@ class TwoPassSession:
             raise ValueError("PCM16 audio must be an even number of bytes")
         self._keep(pcm)
         self._arrivals.append((self._fed_ms, self._owner.clock()))
-        out = self._handle(await self._fast.feed(pcm))
+        fast = await self._fast.feed(pcm)
+        out = self._handle(fast)
+        if all(h.is_final for h in fast):
+            out += self._settle()
         self._release_held(force=False)
         return out + self._ready()
 
@@ -355,6 +359,7 @@ class TwoPassSession:
         out: list[Hypothesis] = []
         for hyp in hyps:
             if not hyp.is_final:
+                self._raw_last = hyp
                 self._partial = self._steady(hyp)
                 if self._new_utterance and hyp.words and self._owner.observer is not None:
                     self._new_utterance = False
@@ -362,7 +367,7 @@ class TwoPassSession:
                 out += self._interim()
                 continue
             self._partial = None
-            self._raw_texts, self._raw_since = [], []
+            self._raw_texts, self._raw_since, self._raw_last = [], [], None
             self._new_utterance = True
             if hyp.words:
                 if self._held and hyp.end_ms - self._held[0].start_ms > self.MERGE_SPAN_MS:
@@ -476,6 +481,18 @@ class TwoPassSession:
         steady = tuple(words)
         end = max(partial.end_ms, steady[-1].end_ms) if steady else partial.end_ms
         return Hypothesis(steady, False, partial.start_ms, end)
+
+    def _settle(self) -> list[Hypothesis]:
+        """A change the fast pass holds shows once SETTLE_MS have passed, though no partial came since: pocketsphinx
+        sends one only when its text changes, and a change held at the end of a stretch of speech would otherwise
+        wait for the endpoint."""
+        if self._raw_last is None or self._partial is None:
+            return []
+        steady = self._steady(self._raw_last)
+        if [w.text for w in steady.words] == [w.text for w in self._partial.words]:
+            return []
+        self._partial = steady
+        return self._interim()
 
     def _interim(self) -> list[Hypothesis]:
         """What the client should show now: the fast text of the utterances waiting for their finals, then the
