@@ -55,6 +55,22 @@ def best_alignment(captured: np.ndarray, reference: np.ndarray) -> tuple[int, fl
     return lag, corr, gain
 
 
+def piece_alignments(captured: np.ndarray, reference: np.ndarray, rate: int, lag: int) -> list[tuple[float, float]]:
+    """(correlation, gain) of each loud 0.25 s piece of `captured` against the reference, each at its own best lag
+    within 0.1 s of the whole clip's `lag`."""
+    size, search = rate // 4, rate // 10
+    loud = 0.1 * float(np.sqrt(np.mean(captured**2)))
+    out: list[tuple[float, float]] = []
+    for start in range(0, len(captured) - size + 1, size):
+        piece = captured[start : start + size]
+        low, high = max(0, start - lag - search), min(len(reference), start - lag + size + search)
+        if float(np.sqrt(np.mean(piece**2))) < loud or high - low < size:
+            continue
+        _, corr, gain = best_alignment(piece, reference[low:high])
+        out.append((corr, gain))
+    return out
+
+
 def check_capture(frames: list[bytes], result: dict[str, Any], clip: Path, out_rate: int, frame_samples: int) -> None:
     """Assert that the sink's `frames` (and CAPTURE_JS's `result`) are the clip as the provider expects it."""
     # Every frame but the flushed tail is exactly one provider frame of PCM16 (2 bytes a sample).
@@ -74,7 +90,12 @@ def check_capture(frames: list[bytes], result: dict[str, Any], clip: Path, out_r
     samples = audio.pcm16_to_float(pcm)
     reference = audio.float_to_pcm16(audio.resample(samples, wav_rate, out_rate)).astype(np.float64) / 32768.0
     lag, corr, gain = best_alignment(captured, reference)
-    # Little-endian PCM16 at the right rate correlates almost perfectly with the reference; a byte swap or a wrong
-    # rate drops this far below 0.5. The browsers' own device resampling limits it to about 0.999.
-    assert corr > 0.99, (lag, corr, gain)
-    assert 0.9 < gain < 1.1, (lag, corr, gain)
+    # Little-endian PCM16 at the right rate correlates almost perfectly with the reference, piece by piece (the
+    # browsers' own device resampling limits it to about 0.999); a byte swap or a wrong rate leaves no piece near
+    # it (a rate 0.5 % off: 0 of 12 pieces above 0.99). Piece by piece, because a busy machine makes Chromium's
+    # fake microphone drop or repeat a buffer now and then (whole-clip correlation 0.65-0.87 in such runs, with
+    # every sample the audio clock counted delivered, as checked above), and everything after it then lies at
+    # another lag: a 30 ms gap mid-clip takes the whole clip's correlation to 0.59 and one piece of 12 below 0.99.
+    pieces = piece_alignments(captured, reference, out_rate, lag)
+    good = [c for c, g in pieces if c > 0.99 and 0.9 < g < 1.1]
+    assert len(pieces) >= 8 and len(good) >= 0.8 * len(pieces), (lag, corr, gain, sorted(pieces)[:5])
