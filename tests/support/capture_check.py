@@ -48,11 +48,14 @@ def best_alignment(captured: np.ndarray, reference: np.ndarray) -> tuple[int, fl
     k = int(np.argmax(xc))
     lag = k if k < n // 2 else k - n
     a, b = (captured[lag:], reference) if lag >= 0 else (captured, reference[-lag:])
+    return lag, *fit(a, b)
+
+
+def fit(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """The Pearson correlation and the gain of `a` against `b` over their common length (both start aligned)."""
     m = min(len(a), len(b))
     a, b = a[:m], b[:m]
-    corr = float(np.corrcoef(a, b)[0, 1])
-    gain = float(np.dot(a, b) / np.dot(b, b))
-    return lag, corr, gain
+    return float(np.corrcoef(a, b)[0, 1]), float(np.dot(a, b) / np.dot(b, b))
 
 
 def steady_stretch(captured: np.ndarray, reference: np.ndarray, rate: int, lag: int) -> tuple[float, float, float]:
@@ -81,11 +84,7 @@ def steady_stretch(captured: np.ndarray, reference: np.ndarray, rate: int, lag: 
     run = max(runs, key=len)
     first, at = run[0][0], int(np.median([p[1] for p in run]))
     end = run[-1][0] + size
-    a = captured[max(first, at) : end]
-    b = reference[max(first, at) - at : end - at]
-    m = min(len(a), len(b))
-    a, b = a[:m], b[:m]
-    return len(run) / len(pieces), float(np.corrcoef(a, b)[0, 1]), float(np.dot(a, b) / np.dot(b, b))
+    return len(run) / len(pieces), *fit(captured[max(first, at) : end], reference[max(first, at) - at : end - at])
 
 
 def check_capture(frames: list[bytes], result: dict[str, Any], clip: Path, out_rate: int, frame_samples: int) -> None:
