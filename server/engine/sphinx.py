@@ -101,6 +101,7 @@ class DecoderConfig:
             "maxhmmpf": self.search.max_hmms,
             "maxwpf": self.search.max_words,
             "topn": self.search.top_gaussians,
+            "pl_window": self.search.lookahead_frames,
         }
         if self.hmm:
             kwargs["hmm"] = self.hmm
@@ -149,6 +150,9 @@ class _Stream:
         )
         self.preroll_frames = preroll_frames
         self.pending = bytearray()
+        # Bytes at the head of `pending` (the frame not yet whole) the decoder has already read: inside an
+        # utterance the decoder takes what came at once, not 30 ms at a time (10-20 ms sooner in 50 ms chunks).
+        self.pending_decoded = 0
         self.frames_in = 0
         self.next_out = 0  # index of the next frame the Endpointer returns inside an utterance
         self.decoded_until = 0  # the next frame this utterance's decoder reads
@@ -175,6 +179,9 @@ class _Stream:
             if final is not None:
                 out.append(final)
         del self.pending[:usable]
+        if self.in_utt and len(self.pending) > self.pending_decoded:
+            self._decode(bytes(self.pending[self.pending_decoded :]))
+            self.pending_decoded = len(self.pending)
         partial = self._partial(len(pcm) // BYTES_PER_MS, partial_every_ms or self.config.partial_every_ms)
         if partial is not None:
             out.append(partial)
@@ -189,7 +196,7 @@ class _Stream:
             # Every whole frame of the utterance was decoded as it arrived (the Endpointer's end_stream() would
             # hand back nothing of the window it holds: measured with pocketsphinx 5.1.1, 0 bytes for 120 ms of
             # speech); the partial frame goes too, so every byte received reaches the decoder.
-            self._decode(bytes(self.pending))
+            self._decode(bytes(self.pending[self.pending_decoded :]))
         self.pending.clear()
         if self.in_utt:
             final = self._end_utterance()
@@ -218,7 +225,9 @@ class _Stream:
         # in 50 ms chunks: speech onset → first words 500 → 410 ms of audio p50, a partial's last word end → its
         # arrival 210 → 120 ms). The price is the window after an utterance's end, decoded with it: see
         # _end_utterance.
-        self._decode(b"".join(f for i, f in self.history if i >= self.decoded_until))
+        # The head of this frame may have been decoded already, while it was not yet whole (`pending_decoded`).
+        self._decode(b"".join(f for i, f in self.history if i >= self.decoded_until)[self.pending_decoded :])
+        self.pending_decoded = 0
         self.decoded_until = index + 1
         self.next_out += 1
         if not self.endpointer.in_speech:
@@ -244,6 +253,7 @@ class _Stream:
         self.since_partial_ms = 0
         self.utt_audio = None if self.pooled.warm or not self.config.keep_warm else []
         self.decoded_until = first  # _frame decodes the preroll and everything since, up to the newest frame
+        self.pending_decoded = 0
 
     def _decode(self, pcm: bytes) -> None:
         if not pcm:
@@ -286,7 +296,9 @@ class _Stream:
         self.since_partial_ms += fed_ms
         if self.since_partial_ms < every_ms:
             return None
-        self.since_partial_ms = 0
+        # The remainder counts towards the next look, so chunks that do not divide it (20 ms) still look every
+        # `every_ms` on average, not every 60.
+        self.since_partial_ms %= every_ms
         hyp = self.decoder.hyp()
         text = hyp.hypstr if hyp is not None else ""
         if text == self.partial_text:
