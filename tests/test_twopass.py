@@ -693,6 +693,30 @@ def test_the_previous_utterance_heard_again_is_taken_out_by_its_text() -> None:
     assert context_words(later, previous, cut_ms=900) == 0
 
 
+def test_the_previous_last_word_heard_again_differently_is_taken_out_by_its_time() -> None:
+    """Measured at 20 dB SNR: the previous final ended "do for them." past the fast pass's cut (7080 ms), and the
+    window that reached back heard "do for him. He was": "him" lies over "them"'s audio and is not this
+    utterance's; "He", after it, is."""
+    previous = (
+        Word("do", 6650, 6790),
+        Word("for", 6790, 7070),
+        Word("them", 7070, 7290),
+        Word(".", 7290, 7290, joins_previous=True),
+    )
+    again = (
+        Word("do", 6650, 6810),
+        Word("for", 6810, 7070),
+        Word("him", 7070, 7330),
+        Word(".", 7330, 7330, joins_previous=True),
+        Word("He", 7790, 7950),
+        Word("was", 7950, 8200),
+    )
+    assert context_words(again, previous, cut_ms=7080) == 4
+    # A new word that only begins inside the previous last word's span, its middle after it, stays.
+    close = (*again[:2], Word("him", 7200, 7500), Word("He", 7790, 7950))
+    assert context_words(close, previous, cut_ms=7080) == 2
+
+
 @pytest.mark.anyio
 async def test_an_accurate_pass_that_hears_nothing_keeps_the_fast_words_and_says_so() -> None:
     """Whisper answering no words where the fast pass heard some made an empty final: words lost unsaid."""

@@ -166,10 +166,20 @@ def context_words(
             # words over its audio: every word is this utterance's.
             best = 0
         else:
-            best = sum(1 for w in words if (w.start_ms + w.end_ms) / 2 < cut_ms)
+            best = sum(1 for w in words if _middle(w) < cut_ms)
+            # Whisper's previous final can end past the fast pass's cut, and its last word, heard again, can be
+            # written differently ("for them." then "for him. He was", 20 dB SNR): a word whose middle lies inside
+            # that last word's span is the same audio, so that word again.
+            last = next((w for w in reversed(previous) if _spoken(w)), None) if trust_text else None
+            while last is not None and best < len(words) and last.start_ms <= _middle(words[best]) < last.end_ms:
+                best += 1
     while best < len(words) and not spoken[best]:
         best += 1
     return best
+
+
+def _middle(word: Word) -> float:
+    return (word.start_ms + word.end_ms) / 2
 
 
 def _common(a: Sequence[str], b: Sequence[str]) -> int:
