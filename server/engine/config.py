@@ -12,7 +12,8 @@ class EngineConfig:
 
     # Concurrent sessions; more get RecognizerBusy (a "busy" ERROR on the socket). Each pocketsphinx decoder holds
     # its own copy of the model (about 95 MB resident). 6: on 2 cores the most real-time sessions whose finals stay
-    # almost all Whisper's (4 of 79 fell back) within 1.9 s p95 (bench/README.md "Real time on recorded human speech").
+    # almost all Whisper's (3-5 of 79 fell back, final p95 1.7 s; 8 sessions: 5-19 of 105) with room for a slower
+    # hour (bench/README.md "Real time on recorded human speech").
     max_sessions: int = 6
     # pocketsphinx worker processes; None: one per core (at most max_sessions). Set by `python -m server --workers`
     # to each worker's share of the cores.
@@ -103,10 +104,11 @@ FULL_SEARCH = Search(max_hmms=30000, max_words=-1, top_gaussians=4, lookahead_fr
 # partial look each, rescoring off; bench/fast_search.py): 0.106 CPU s per audio s where the full search took
 # 0.150, for the same words clean (20.1 %) and one fewer wrong in noise; pruning further (3000 HMMs, 10 word exits;
 # or scoring 2 Gaussians) saved little more and cost 3-7 words in a hundred.
-# The phone loop looks one frame ahead instead of five (bench/fast_search.py "Lookahead"): the word search lags the
-# audio 10 ms instead of 50, and in audio time the first words came 430 → 392 ms after the speech onset (mean; p50
-# 420 → 350 in 50 ms chunks), for less CPU (0.077-0.088 against 0.093-0.109 CPU s per audio s) and 36 words wrong
-# of 184 clean against 38 (77 against 72 at 20 dB, where the finals are Whisper's).
+# The phone loop looks one frame ahead instead of five (bench/README.md "The fast pass's search"): the word search,
+# so every partial, lags the audio 10 ms instead of 50. In audio time the first words came 418 → 380 ms after the
+# speech onset (mean), for less CPU (0.083 against 0.092 CPU s per audio s); the fast pass's own finals (only a
+# fallback says them) got 36 words wrong of 184 clean against 38, 74 against 70 at 20 dB. Through the app the first
+# interim came 377-383 → 322-329 ms p50 with one session, and with eight Whisper kept more of the finals.
 LEAN_SEARCH = Search(max_hmms=4000, max_words=15, top_gaussians=4, lookahead_frames=1)
 
 
