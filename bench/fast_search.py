@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from bench.speech import HUMAN_CLIPS, READING, human_reference, load_human, speech_onset_ms, with_noise, word_errors
 from server.engine.config import FULL_SEARCH, LEAN_SEARCH, EngineConfig, Search
 from server.engine.sphinx import DecoderConfig, PocketsphinxRecognizer
-from server.engine.types import Hypothesis
+from server.engine.types import BYTES_PER_MS, Hypothesis
 
 CHUNK = 1600  # 50 ms at 16 kHz, 16-bit
 QUIET = bytes(32000)  # 1 s
@@ -39,6 +39,8 @@ SEARCHES = {
 
 @dataclass
 class Run:
+    """One search setting over one set of clips."""
+
     cpu_per_audio_s: float
     wrong: int
     words: int
@@ -56,13 +58,16 @@ async def run(search: Search, clips: list[tuple[str, bytes]]) -> Run:
     try:
         for name, pcm in clips:
             onset_ms = speech_onset_ms(pcm)
+            first_words_seen = False
             session = await rec.open()
             hyps: list[Hypothesis] = []
             start = time.process_time()
             for i in range(0, len(pcm), CHUNK):
                 out = await session.feed(pcm[i : i + CHUNK])
-                if not any(h.words for h in hyps) and any(h.words for h in out) and READING not in name:
-                    first_words.append(min(i + CHUNK, len(pcm)) // 32 - onset_ms)
+                partial_words = any(h.words and not h.is_final for h in out)
+                if partial_words and not first_words_seen and READING not in name:
+                    first_words.append(min(i + CHUNK, len(pcm)) // BYTES_PER_MS - onset_ms)
+                first_words_seen = first_words_seen or partial_words
                 hyps += out
             hyps += await session.finish()
             cpu += time.process_time() - start

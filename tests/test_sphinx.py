@@ -176,19 +176,20 @@ def test_beside_whisper_the_fast_pass_prunes_its_search_harder() -> None:
 def test_beside_whisper_the_word_search_keeps_close_behind_the_audio() -> None:
     """pocketsphinx's word search runs its phone loop's lookahead (`-pl_window`) behind the audio, and every partial
     text with it: beside Whisper it looks one 10 ms frame ahead, not five. Measured on four human clips in 50 ms
-    chunks, the newest word boundary of a partial lies 70-90 ms behind the audio fed (the front end's analysis
-    window and deltas take the rest); with pocketsphinx's default five frames it is 110-120 ms."""
+    chunks, the end of a partial's newest segment (a word or a silence) lies 70-90 ms behind the audio fed (the
+    front end's analysis window and deltas take the rest); with pocketsphinx's default five frames, 110-120 ms."""
     from pocketsphinx import Decoder
 
     config = load_fast_pass(EngineConfig(), mode="thread", workers=1).config
     decoder = Decoder(**config.decoder_kwargs())
-    behind_ms = []
+    behind_ms: list[int] = []
     for name in HUMAN_CLIPS[:4]:
         pcm = load_human(name)
         decoder.start_utt()
         for offset in range(0, len(pcm), 50 * BYTES_PER_MS):
             decoder.process_raw(pcm[offset : offset + 50 * BYTES_PER_MS])
             decoder.hyp()  # the partial look the engine makes; seg() then walks the same path
+            # Every segment, silences and fillers too: the newest one's end is how far the word search has got.
             ends = [seg.end_frame + 1 for seg in decoder.seg() or []]
             if ends:
                 fed_ms = min(offset + 50 * BYTES_PER_MS, len(pcm)) // BYTES_PER_MS
@@ -306,6 +307,7 @@ def test_inside_an_utterance_the_decoder_keeps_up_with_the_audio() -> None:
     clips = [READING, "cards-002.wav"]  # the reading's pauses: some end an utterance with speech straight after
     pcm = bytes(500 * BYTES_PER_MS) + b"".join(load_human(c) for c in clips)
     fed_ms = behind_ms = 0
+    ahead_ms = -1_000_000  # the most the decoder was ever ahead of the audio received: a byte decoded twice
     starts: list[int] = []
     reached_back = 0  # utterances whose first frames the one before had decoded after its end
     decoded_to = 0
@@ -323,6 +325,7 @@ def test_inside_an_utterance_the_decoder_keeps_up_with_the_audio() -> None:
                     reached_back += stream.utt_start_ms < decoded_to
                 decoded_ms = stream.utt_start_ms + stream.decoder.n_frames() * DECODER_FRAME_MS
                 behind_ms = max(behind_ms, fed_ms - decoded_ms)
+                ahead_ms = max(ahead_ms, decoded_ms - fed_ms)
         finals += engine.finish(1)[0]
     finally:
         engine.close(1)
@@ -330,6 +333,7 @@ def test_inside_an_utterance_the_decoder_keeps_up_with_the_audio() -> None:
     # What is left (measured 40 ms): the frames pocketsphinx's features hold back for their deltas. 60-80 ms when
     # the decoder waited for a whole 30 ms frame, 170 ms when it took the Endpointer's frames.
     assert behind_ms <= 50, behind_ms
+    assert ahead_ms < 0, ahead_ms
     words = [w for h in finals for w in h.words]
     assert all(a.end_ms <= b.start_ms for a, b in itertools.pairwise(words)), "a word was decoded in two finals"
     reference = " ".join(human_reference(c) for c in clips)
@@ -340,8 +344,8 @@ def test_inside_an_utterance_the_decoder_keeps_up_with_the_audio() -> None:
 @pytest.mark.parametrize("chunk_ms", [20, 30, 50, 100])
 def test_the_partial_text_is_looked_at_every_50_ms_of_speech_whatever_the_chunk(chunk_ms: int) -> None:
     """A look costs about as much as decoding, so it has a pace (`partial_every_ms`, 50 ms): chunks that do not
-    divide it carry the remainder to the next look (20 ms chunks looked every 60 ms, 30 ms ones every 60), and
-    chunks longer than it get one look each."""
+    divide it carry the remainder to the next look (20 ms chunks looked every 60 ms, 30 ms ones every 60: those
+    cases fail without it), and chunks as long as it or longer get one look each (those cases guard the pace)."""
     from pocketsphinx import Decoder
 
     class CountingLooks:

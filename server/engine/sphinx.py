@@ -151,7 +151,8 @@ class _Stream:
         self.preroll_frames = preroll_frames
         self.pending = bytearray()
         # Bytes at the head of `pending` (the frame not yet whole) the decoder has already read: inside an
-        # utterance the decoder takes what came at once, not 30 ms at a time (10-20 ms sooner in 50 ms chunks).
+        # utterance the decoder takes what came at once, not 30 ms at a time (in 50 ms chunks the unfinished part
+        # is 20, 10 or 0 ms: 10 ms sooner on average).
         self.pending_decoded = 0
         self.frames_in = 0
         self.next_out = 0  # index of the next frame the Endpointer returns inside an utterance
@@ -192,11 +193,9 @@ class _Stream:
             return []
         self.finished = True
         out: list[Hypothesis] = []
-        if self.in_utt:
-            # Every whole frame of the utterance was decoded as it arrived (the Endpointer's end_stream() would
-            # hand back nothing of the window it holds: measured with pocketsphinx 5.1.1, 0 bytes for 120 ms of
-            # speech); the partial frame goes too, so every byte received reaches the decoder.
-            self._decode(bytes(self.pending[self.pending_decoded :]))
+        # Inside an utterance every byte received was decoded as it came, the head of an unfinished frame
+        # included (feed), so nothing is left to decode here; the Endpointer's end_stream() would hand back
+        # nothing of the window it holds anyway (measured with pocketsphinx 5.1.1: 0 bytes for 120 ms of speech).
         self.pending.clear()
         if self.in_utt:
             final = self._end_utterance()
@@ -225,8 +224,10 @@ class _Stream:
         # in 50 ms chunks: speech onset → first words 500 → 410 ms of audio p50, a partial's last word end → its
         # arrival 210 → 120 ms). The price is the window after an utterance's end, decoded with it: see
         # _end_utterance.
-        # The head of this frame may have been decoded already, while it was not yet whole (`pending_decoded`).
-        self._decode(b"".join(f for i, f in self.history if i >= self.decoded_until)[self.pending_decoded :])
+        # The head of this frame may have been decoded already, while it was not yet whole (`pending_decoded`);
+        # older frames are decoded here only at an utterance's start (its preroll), when nothing was.
+        older = b"".join(f for i, f in self.history if self.decoded_until <= i < index)
+        self._decode(older + frame[self.pending_decoded :])
         self.pending_decoded = 0
         self.decoded_until = index + 1
         self.next_out += 1

@@ -168,10 +168,14 @@ def context_words(
         else:
             best = sum(1 for w in words if _middle(w) < cut_ms)
             # Whisper's previous final can end past the fast pass's cut, and its last word, heard again, can be
-            # written differently ("for them." then "for him. He was", 20 dB SNR): a word whose middle lies inside
-            # that last word's span is the same audio, so that word again.
+            # written differently ("for them." then "for him. He was", 20 dB SNR): the next word, if its middle
+            # lies inside that last word's span, is the same audio, so that word again. The span counts only up to
+            # `after_ms` past the cut, as the text's split does: Whisper's alignment can stretch a word into the
+            # pause after it, where a new word would then be lost. Only Whisper's own previous final: a rough one's
+            # times are the fast pass's, which end at the cut.
             last = next((w for w in reversed(previous) if _spoken(w)), None) if trust_text else None
-            while last is not None and best < len(words) and last.start_ms <= _middle(words[best]) < last.end_ms:
+            span_end = min(last.end_ms, cut_ms + after_ms) if last is not None else 0
+            if last is not None and best < len(words) and last.start_ms <= _middle(words[best]) < span_end:
                 best += 1
     while best < len(words) and not spoken[best]:
         best += 1
