@@ -254,7 +254,6 @@ class _Stream:
         self.since_partial_ms = 0
         self.utt_audio = None if self.pooled.warm or not self.config.keep_warm else []
         self.decoded_until = first  # _frame decodes the preroll and everything since, up to the newest frame
-        self.pending_decoded = 0
 
     def _decode(self, pcm: bytes) -> None:
         if not pcm:
