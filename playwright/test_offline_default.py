@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -96,6 +97,7 @@ def test_fresh_run_transcribes_speech_offline(pw: Playwright, browser_name: str,
     text = " ".join(finals)
     assert wer(expected, normalise(text)) <= 0.25, text
     # The final is the accurate pass's (Whisper): capitalised and punctuated, which pocketsphinx never is, and the
-    # page wrote its question mark against the word (a left-handed token), e.g. "Can you ... train station?".
-    assert finals and finals[0][:1].isupper() and finals[-1].rstrip().endswith("?"), finals
+    # page wrote the closing mark against the word (a left-handed token), e.g. "Can you ... train station?". Which
+    # mark is Whisper's call: with audio a loaded machine's fake microphone glitched it wrote "station." once.
+    assert finals and finals[0][:1].isupper() and re.search(r"\w[.?!]$", finals[-1].rstrip()), finals
     assert " ?" not in text
