@@ -13,10 +13,11 @@ rescoring, beside Whisper with the low-latency one (0.12 s) and no rescoring (se
 low-latency endpointer the fast pass alone gave 10.3 % and 25.9 %: a short window cuts sentences into pieces, which
 costs pocketsphinx its language model's context; Whisper is given the pieces of a sentence together.
 
-Bounds = measured + a stated margin: 5 points on the clean set (about 7 words: pocketsphinx's decoder warmth moves
-it by 2-4), 8 points on the noisy set (its 58 words make one word 1.7 points) for the fast pass, and 4 / 5 points
-for the two-pass engine (a different CTranslate2 build or CPU may change a word or two), not enough to hide a
-regression such as losing the preroll or finals that stop coming from Whisper.
+The fast pass alone is bounded here: measured + a stated margin, 5 points on the clean set (about 7 words:
+pocketsphinx's decoder warmth moves it by 2-4), 8 points on the noisy set (its 58 words make one word 1.7 points).
+The two-pass engine is checked on recorded human speech (below) against Whisper base on the whole recordings, which
+a regression such as losing the preroll, or finals that stop coming from Whisper, fails as well; its Festival
+figures stay in bench/README.md.
 """
 
 from __future__ import annotations
@@ -100,30 +101,24 @@ def fast_pass(*, beside_whisper: bool) -> PocketsphinxRecognizer:
 
 
 CASES = [
-    pytest.param("fast", CLEAN_16K, 0.066 + 0.05, id="fast-clean"),
-    pytest.param("fast", NOISY_16K, 0.190 + 0.08, id="fast-noise20db"),
-    pytest.param("two-pass", CLEAN_16K, 0.029 + 0.04, id="twopass-clean"),
-    pytest.param("two-pass", NOISY_16K, 0.017 + 0.05, id="twopass-noise20db"),
+    pytest.param(CLEAN_16K, 0.066 + 0.05, id="fast-clean"),
+    pytest.param(NOISY_16K, 0.190 + 0.08, id="fast-noise20db"),
 ]
 
 
 @pytest.mark.slow
 @pytest.mark.anyio
-@pytest.mark.parametrize(("engine", "clips", "bound"), CASES)
-async def test_word_error_rate(whisper_pass: AccurateScheduler, engine: str, clips: list[str], bound: float) -> None:
-    fast = fast_pass(beside_whisper=engine == "two-pass")
-    recognizer: Recognizer = fast
-    if engine == "two-pass":
-        # Fed faster than real time: the fallback bound is put out of reach, so every final is Whisper's.
-        recognizer = two = TwoPassRecognizer(fast, whisper_pass, fallback_after_s=600)
+@pytest.mark.parametrize(("clips", "bound"), CASES)
+async def test_word_error_rate(clips: list[str], bound: float) -> None:
+    """The fast pass alone (no Whisper configured). The two-pass engine's words are checked on recorded human speech
+    below, against Whisper's own: stricter than a bound on these Festival clips, which it once also had."""
+    fast = fast_pass(beside_whisper=False)
     try:
-        errors, words = await error_rate(recognizer, clips)
+        errors, words = await error_rate(fast, clips)
     finally:
         fast.shutdown()
     assert words > 50
     assert errors / words <= bound, f"WER {errors}/{words}"
-    if engine == "two-pass":
-        assert two.stats.fallbacks == 0 and two.stats.accurate >= len(clips)
 
 
 def test_the_speech_sets_are_what_the_bounds_were_measured_on() -> None:
@@ -138,7 +133,8 @@ def test_the_speech_sets_are_what_the_bounds_were_measured_on() -> None:
 HUMAN_SET = [*HUMAN_CLIPS, READING]
 # Measured (fed as fast as possible, every final Whisper's; bench/README.md has the table), words wrong of 184:
 #   clean: two-pass 8, Whisper base on each whole recording 10; 20 dB: 10 and 9; 10 dB: 23 and 19 (the same in
-#   repeated runs: pocketsphinx and Whisper's greedy decoding on the CPU are deterministic here). The two-pass
+#   repeated runs on one machine; another CPU's int8 kernels, and the prompt's timing when fed this fast, moved
+#   them to 8 / 11 / 24 against 10 / 8 / 19 on a host whose CPU was more than half stolen). The two-pass
 #   engine may exceed Whisper's own errors by at most these many words: in noise the pieces the fast pass cuts fall
 #   worse, and Whisper loses some context at each cut (issue 16 asks for no excess at all: clean speech meets it
 #   with 2 to spare, noisy speech not yet). Before the fast pass decoded each frame as it arrives, 10 dB gave 27;
