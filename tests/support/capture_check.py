@@ -58,11 +58,14 @@ def fit(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(np.corrcoef(a, b)[0, 1]), float(np.dot(a, b) / np.dot(b, b))
 
 
-def steady_stretch(captured: np.ndarray, reference: np.ndarray, rate: int, lag: int) -> tuple[float, float, float]:
+def steady_stretch(
+    captured: np.ndarray, reference: np.ndarray, rate: int, lag: int
+) -> tuple[float, float, float, float]:
     """The longest stretch of `captured` that lies at one lag against the reference: (its share of the loud 0.25 s
-    pieces, its pieces' median correlation, their median gain). Each loud piece is aligned on its own within 0.1 s
-    of the whole clip's `lag`; a stretch is a run of consecutive loud pieces within 2 samples of its first piece's
-    lag. A dropped or repeated buffer starts a new stretch; a wrong rate drifts, so no stretch lasts."""
+    pieces, its pieces' median correlation, their median gain, the whole stretch's correlation). Each loud piece is
+    aligned on its own within 0.1 s of the whole clip's `lag`; a stretch is a run of consecutive loud pieces within
+    2 samples of its first piece's lag. A dropped or repeated buffer starts a new stretch; a wrong rate drifts, so no
+    stretch lasts."""
     size, search = rate // 4, rate // 10
     loud = 0.1 * float(np.sqrt(np.mean(captured**2)))
     pieces: list[tuple[int, int]] = []  # (start in captured, lag: captured index minus reference index)
@@ -83,13 +86,15 @@ def steady_stretch(captured: np.ndarray, reference: np.ndarray, rate: int, lag: 
         return 0.0, 0.0, 0.0
     run = max(runs, key=len)
     at = int(np.median([p[1] for p in run]))
-    # Each piece's fit at the stretch's lag, and their medians: a buffer the fake microphone dropped or repeated
-    # within a piece (under 2 samples of lag drift) lowers that piece alone, where a wrong byte order, rate or filter
-    # lowers every piece.
+    # Each piece's fit at the stretch's lag, and their medians: a buffer the fake microphone delivered as silence
+    # lowers its piece alone, where a wrong byte order or rate lowers every piece.
     fits = [fit(captured[s : s + size], reference[s - at : s - at + size]) for s, _ in run if s - at >= 0]
     if not fits:
-        return 0.0, 0.0, 0.0
-    return len(run) / len(pieces), float(np.median([f[0] for f in fits])), float(np.median([f[1] for f in fits]))
+        return 0.0, 0.0, 0.0, 0.0
+    first, end = max(run[0][0], at), run[-1][0] + size
+    whole, _ = fit(captured[first:end], reference[first - at : end - at])
+    corr, gain = float(np.median([f[0] for f in fits])), float(np.median([f[1] for f in fits]))
+    return len(run) / len(pieces), corr, gain, whole
 
 
 def check_capture(frames: list[bytes], result: dict[str, Any], clip: Path, out_rate: int, frame_samples: int) -> None:
@@ -116,10 +121,14 @@ def check_capture(frames: list[bytes], result: dict[str, Any], clip: Path, out_r
     # Over the longest stretch at one lag rather than the whole clip: a busy machine makes Chromium's fake
     # microphone drop or repeat a buffer now and then (whole-clip correlation 0.65-0.87 in such runs, with every
     # sample the audio clock counted delivered, as checked above), and everything after it lies at another lag.
-    # Within the stretch each 0.25 s piece is fitted alone and the medians count: under heavy CPU steal Chromium's
-    # fake microphone also delivers a buffer as silence, at the same lag (a whole-stretch fit of 0.980 failed CI).
+    # Within the stretch each 0.25 s piece is fitted alone and the median counts, with a looser floor for the whole
+    # stretch: under heavy CPU steal Chromium's fake microphone also delivers buffers as silence, at the same lag (a
+    # whole-stretch fit of 0.980 failed CI). The floor keeps a path that zeroes much of the audio failing; a few
+    # silenced buffers pass, as they must, since the fake microphone cannot be told from the page's code here (the
+    # sample count above and the pure module's golden files in every browser cover the page's own share).
     # Measured on the clip with synthetic faults (tests/test_capture_check.py): six 10 ms buffers silenced, median
-    # correlation 0.9998 (whole stretch 0.970); a 30 ms gap mid-clip, share 0.5 and 1.0; a rate 0.05 % off, share
-    # 0.17; a byte swap, share 0.07-0.08 and correlation 0.01-0.04.
-    share, corr, gain = steady_stretch(captured, reference, out_rate, lag)
-    assert share >= 0.3 and corr > 0.99 and 0.9 < gain < 1.1, (lag, share, corr, gain)
+    # 1.000 and whole stretch 0.988; a 10 ms buffer silenced in every piece, median 0.980; one in ten, 0.950; a
+    # 30 ms gap mid-clip, share 0.5; a rate 0.05 % off, share 0.17; a byte swap, correlation 0.01. The filter
+    # is not judged here: the clip has little above 8 kHz to alias (tests/test_dsp_browser.py checks it).
+    share, corr, gain, whole = steady_stretch(captured, reference, out_rate, lag)
+    assert share >= 0.3 and corr > 0.99 and whole > 0.95 and 0.9 < gain < 1.1, (lag, share, corr, whole, gain)
