@@ -942,3 +942,61 @@ def test_every_fallback_warning_ends_with_the_words_the_page_marks_rough_finals_
     # static/page/rough.js turns a warning ending so into a quiet "rough" mark on the final after it; a reworded
     # warning would bring back a banner per final.
     assert warning.endswith("this final is the fast pass's text.")
+
+
+class AligningPass(NeverPass):
+    """Answers every job with Whisper's alignment `(text as Whisper spaces it, start ms, end ms)` in session time,
+    through words_from_alignment and the job's limit, as WhisperPass does."""
+
+    def __init__(self, alignment: list[tuple[str, int, int]]) -> None:
+        super().__init__()
+        self.alignment = alignment
+
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
+        future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
+        items = [
+            {"word": text, "start": (start - offset_ms) / 1000, "end": (end - offset_ms) / 1000}
+            for text, start, end in self.alignment
+            if start >= offset_ms
+        ]
+        future.set_result(words_from_alignment(items, offset_ms, limit_ms=limit_ms))
+        return future
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("third_starts_ms", "expected"), [(1150, "5, 5"), (1050, "5, 5, 5")])
+async def test_a_word_whisper_begins_in_the_tail_after_the_speech_is_dropped(
+    third_starts_ms: int, expected: str
+) -> None:
+    """Recorded "five five" at 20 dB SNR came back "5, 5, 5": Whisper began a third "5" 150 ms after the fast pass's
+    last word, in the tail the job carries so the last word is heard to its end. A word begun more than
+    LATE_START_MS after it is dropped, with the comma that led to it; one begun sooner is kept."""
+    fast_final = Hypothesis((Word("five", 200, 600), Word("five", 700, 1000)), True, 200, 1000)
+    answers: list[list[Hypothesis]] = [[] for _ in range(10)] + [[fast_final]]  # the endpoint comes at 1100 ms
+    accurate = AligningPass(
+        [(" 5", 200, 600), (",", 600, 600), (" 5", 700, 1000), (",", 1000, 1000), (" 5", third_starts_ms, 1250)]
+    )
+    two = TwoPassRecognizer(ListedFast(answers), accurate, fallback_after_s=600)
+    hyps = await run(two, bytes(2000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [h.text for h in finals(hyps)] == [expected]
+
+
+def test_the_full_stop_of_the_last_word_kept_is_not_cut_by_the_limit() -> None:
+    """The alignment often starts a sentence's full stop in the pause after it: the limit cuts new words, not the
+    mark that ends the last word kept (found measuring the late-start limit: "do for them." lost its stop)."""
+    alignment = [
+        {"word": " do", "start": 0.0, "end": 0.2},
+        {"word": " for", "start": 0.2, "end": 0.45},
+        {"word": ".", "start": 0.6, "end": 0.9},
+        {"word": " He", "start": 0.95, "end": 1.1},
+    ]
+    words = words_from_alignment(alignment, 0, limit_ms=550)
+    assert [(w.text, w.start_ms) for w in words] == [("do", 0), ("for", 200), (".", 450)]

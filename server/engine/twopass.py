@@ -54,6 +54,11 @@ REACH_BACK_MS = 4000
 # ... only across a pause shorter than this: a longer one ends a sentence (the prompt carries its text), and over a
 # long silence Whisper's alignment misplaces the first word of the next one (measured: 1.6 s early after 1.5 s).
 REACH_GAP_MS = 1000
+# A word the accurate pass starts later than this after the fast pass's last word is dropped: the tail lets Whisper
+# hear the last word end, and a word begun inside it is one Whisper made up from the noise ("five five" at 20 dB SNR
+# came back "5, 5, 5", the third "5" beginning 150 ms after the fast pass's end of speech; the latest real word in
+# the 184 recorded words at 20 and 10 dB began 10 ms after it).
+LATE_START_MS = 100
 # When no cost estimate is known: how long before its deadline an utterance is sent to the accurate pass.
 DEFAULT_RESERVE_S = 0.6
 
@@ -463,7 +468,7 @@ class TwoPassSession:
         pending = _Pending(fast, None, speech_end, deadline, keep_from_ms=keep_from_ms)
         try:
             pending.future = owner.accurate.submit(
-                pcm, start_ms, limit_ms=end_ms, prompt=prompt, budget_s=deadline - now
+                pcm, start_ms, limit_ms=min(end_ms, fast.end_ms + LATE_START_MS), prompt=prompt, budget_s=deadline - now
             )
         except Exception as exc:
             pending.error = f"{type(exc).__name__}: {exc}"

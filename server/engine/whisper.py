@@ -25,6 +25,7 @@ from server.transcript import Word
 WINDOW_S = 30.0  # Whisper's encoder window: the longest audio one pass can see
 # Written with no space after them: an opening quote or bracket Whisper puts before a word.
 SENTENCE_END = frozenset({".", "!", "?", "...", "…"})
+PAUSE_MARKS = frozenset({",", ";", ":"})  # marks that only make sense before a following word
 OPENING = frozenset({'"', "(", "[", "{", "\u201c", "\u2018", "\u00bf", "\u00a1"})  # curly quotes, ¿ ¡
 # Whisper's own answer for "nothing was said": these probabilities over its no-speech token, unless the text is
 # likely enough anyway (the thresholds faster-whisper and OpenAI's decoder use).
@@ -76,7 +77,8 @@ def words_from_alignment(
 
     Whisper writes a space before each new word; a piece without one (".", ",", "?", "'s", the rest of a
     hyphenated word) belongs to the previous word, and an opening quote or bracket to the next. Times are seconds
-    from the window's start; `limit_ms` drops words that begin after it (Whisper's "Thank you." on trailing noise).
+    from the window's start; `limit_ms` drops the words that begin after it, and everything after them (Whisper's
+    "Thank you." on trailing noise).
     """
     out: list[Word] = []
     for item in alignment:
@@ -86,11 +88,15 @@ def words_from_alignment(
             continue
         start = offset_ms + round(float(item["start"]) * 1000)
         end = max(start, offset_ms + round(float(item["end"]) * 1000))
-        if limit_ms is not None and start > limit_ms:
-            break
         # Whisper writes a space before every new word, the first included: a piece without one continues a word
         # ("-pilot" after "air"), even when the utterance was cut just before it.
         joins_previous = not raw.startswith(" ") and (bool(out) or not text[0].isalnum())
+        if limit_ms is not None and start > limit_ms and not joins_previous:
+            # A new word begun past the limit. (A mark or the rest of a word kept goes with it, wherever the
+            # alignment stretched it: the full stop after a sentence's last word often starts in the pause.)
+            while out and out[-1].text in PAUSE_MARKS:
+                out.pop()  # the comma before a word left out ends nothing
+            break
         if joins_previous and not out and not any(c.isalnum() for c in text):
             continue  # a mark that belonged to the utterance before this one: nothing here to attach it to
         if joins_previous and not any(c.isalnum() for c in text):
