@@ -951,6 +951,7 @@ class AligningPass(NeverPass):
     def __init__(self, alignment: list[tuple[str, int, int]]) -> None:
         super().__init__()
         self.alignment = alignment
+        self.jobs_reached_back = False  # a later job's audio began in the first utterance
 
     def submit(
         self,
@@ -962,6 +963,7 @@ class AligningPass(NeverPass):
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
+        self.jobs_reached_back = self.jobs_reached_back or (len(self.futures) > 1 and offset_ms < 1000)
         items = [
             {"word": text, "start": (start - offset_ms) / 1000, "end": (end - offset_ms) / 1000}
             for text, start, end in self.alignment
@@ -972,21 +974,45 @@ class AligningPass(NeverPass):
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("third_starts_ms", "expected"), [(1150, "5, 5"), (1050, "5, 5, 5")])
-async def test_a_word_whisper_begins_in_the_tail_after_the_speech_is_dropped(
-    third_starts_ms: int, expected: str
+@pytest.mark.parametrize(
+    ("third", "third_starts_ms", "expected"),
+    [(" 5", 1150, "5, 5"), (" 5", 1050, "5, 5, 5"), (" them", 1150, "5, 5, them")],
+    ids=["echo-in-the-tail", "echo-too-soon-to-tell", "a-new-word-in-the-tail-stays"],
+)
+async def test_a_word_whisper_repeats_in_the_tail_after_the_speech_is_dropped(
+    third: str, third_starts_ms: int, expected: str
 ) -> None:
     """Recorded "five five" at 20 dB SNR came back "5, 5, 5": Whisper began a third "5" 150 ms after the fast pass's
-    last word, in the tail the job carries so the last word is heard to its end. A word begun more than
-    LATE_START_MS after it is dropped, with the comma that led to it; one begun sooner is kept."""
+    last word, in the tail the job carries so the last word is heard to its end. A repeat of the word before it begun
+    more than LATE_START_MS after it is dropped, with the comma that led to it; one begun sooner is kept, and so is
+    a different word (one the fast pass missed: a word is never dropped on time alone)."""
     fast_final = Hypothesis((Word("five", 200, 600), Word("five", 700, 1000)), True, 200, 1000)
     answers: list[list[Hypothesis]] = [[] for _ in range(10)] + [[fast_final]]  # the endpoint comes at 1100 ms
     accurate = AligningPass(
-        [(" 5", 200, 600), (",", 600, 600), (" 5", 700, 1000), (",", 1000, 1000), (" 5", third_starts_ms, 1250)]
+        [(" 5", 200, 600), (",", 600, 600), (" 5", 700, 1000), (",", 1000, 1000), (third, third_starts_ms, 1250)]
     )
     two = TwoPassRecognizer(ListedFast(answers), accurate, fallback_after_s=600)
     hyps = await run(two, bytes(2000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert [h.text for h in finals(hyps)] == [expected]
+
+
+@pytest.mark.anyio
+async def test_an_echo_heard_again_by_the_next_window_stays_out_of_its_final() -> None:
+    """The next utterance begins 900 ms later, so its window reaches back and Whisper hears the echo again, in the
+    pause between the two: it is neither the previous final's words (the text split) nor this one's."""
+    first = Hypothesis((Word("five", 200, 600), Word("five", 700, 1000)), True, 200, 1000)
+    second = Hypothesis((Word("six", 1900, 2200),), True, 1900, 2200)
+    answers: list[list[Hypothesis]] = [[] for _ in range(10)] + [[first]] + [[] for _ in range(11)] + [[second]]
+    accurate = AligningPass(
+        [
+            *[(" 5", 200, 600), (",", 600, 600), (" 5", 700, 1000), (",", 1000, 1000), (" 5", 1150, 1300)],
+            *[(" 6", 1900, 2200), (".", 2200, 2200)],
+        ]
+    )
+    two = TwoPassRecognizer(ListedFast(answers), accurate, fallback_after_s=600)
+    hyps = await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert len(accurate.futures) == 2 and accurate.jobs_reached_back
+    assert [h.text for h in finals(hyps)] == ["5, 5", "6."]
 
 
 def test_the_full_stop_of_the_last_word_kept_is_not_cut_by_the_limit() -> None:

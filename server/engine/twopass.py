@@ -28,7 +28,7 @@ from typing import Protocol, runtime_checkable
 
 from server.engine.config import EngineConfig
 from server.engine.types import BYTES_PER_MS, Recognizer, RecognizerSession
-from server.engine.whisper import Unreliable
+from server.engine.whisper import PAUSE_MARKS, Unreliable
 from server.transcript import Hypothesis, Word
 
 logger = logging.getLogger(__name__)
@@ -54,10 +54,10 @@ REACH_BACK_MS = 4000
 # ... only across a pause shorter than this: a longer one ends a sentence (the prompt carries its text), and over a
 # long silence Whisper's alignment misplaces the first word of the next one (measured: 1.6 s early after 1.5 s).
 REACH_GAP_MS = 1000
-# A word the accurate pass starts later than this after the fast pass's last word is dropped: the tail lets Whisper
-# hear the last word end, and a word begun inside it is one Whisper made up from the noise ("five five" at 20 dB SNR
-# came back "5, 5, 5", the third "5" beginning 150 ms after the fast pass's end of speech; the latest real word in
-# the 184 recorded words at 20 and 10 dB began 10 ms after it).
+# Where the fast pass heard no word: from this long after its last word (the tail, which lets Whisper hear that
+# word to its end), and in the pause before the next utterance. A word Whisper begins there that repeats the word
+# before it is an echo ("five five" at 20 dB SNR came back "5, 5, 5", the third "5" begun 150 ms after the fast
+# pass's end of speech; the latest real word in the 184 recorded words at 20 and 10 dB began 10 ms after it).
 LATE_START_MS = 100
 # When no cost estimate is known: how long before its deadline an utterance is sent to the accurate pass.
 DEFAULT_RESERVE_S = 0.6
@@ -185,6 +185,25 @@ def context_words(
     while best < len(words) and not spoken[best]:
         best += 1
     return best
+
+
+def without_echoes(words: Sequence[Word], quiet: Sequence[tuple[int, int]], before: str = "") -> tuple[Word, ...]:
+    """`words` without the echoes: a word begun inside a `quiet` span (start, end ms: where the fast pass heard no
+    word) and ended by the span's end, whose text repeats the spoken word before it (`before`: the previous final's
+    last, for the first). A comma or such that led to an echo goes with it. Only a repeat is taken: a different word
+    there is one the fast pass missed, and a word is never dropped on time alone."""
+    out: list[Word] = []
+    last = before
+    for word in words:
+        spoken = _spoken(word)
+        if spoken and spoken == last and any(lo < word.start_ms and word.end_ms <= hi for lo, hi in quiet):
+            while out and out[-1].joins_previous and not _spoken(out[-1]) and out[-1].text in PAUSE_MARKS:
+                out.pop()
+            continue
+        out.append(word)
+        if spoken:
+            last = spoken
+    return tuple(out)
 
 
 def _middle(word: Word) -> float:
@@ -468,7 +487,7 @@ class TwoPassSession:
         pending = _Pending(fast, None, speech_end, deadline, keep_from_ms=keep_from_ms)
         try:
             pending.future = owner.accurate.submit(
-                pcm, start_ms, limit_ms=min(end_ms, fast.end_ms + LATE_START_MS), prompt=prompt, budget_s=deadline - now
+                pcm, start_ms, limit_ms=end_ms, prompt=prompt, budget_s=deadline - now
             )
         except Exception as exc:
             pending.error = f"{type(exc).__name__}: {exc}"
@@ -582,6 +601,11 @@ class TwoPassSession:
         if pending.keep_from_ms:
             trust = not self._last_final_rough
             words = words[context_words(words, self._last_final, pending.keep_from_ms, trust_text=trust) :]
+        quiet = [(fast.end_ms + LATE_START_MS, 2**31)]  # the tail: to the end of the job, however aligned
+        if pending.keep_from_ms:
+            quiet.append((pending.keep_from_ms + LATE_START_MS, fast.start_ms))
+        previous = [_spoken(w) for w in self._last_final if _spoken(w)] if pending.keep_from_ms else []
+        words = without_echoes(words, quiet, previous[-1] if previous else "")
         if not words:
             # Whisper heard no speech where the fast pass heard some: a cough the fast pass took for a word, or
             # words Whisper missed. Which it was cannot be told here, and a word is never dropped unsaid: the

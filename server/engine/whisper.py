@@ -77,8 +77,9 @@ def words_from_alignment(
 
     Whisper writes a space before each new word; a piece without one (".", ",", "?", "'s", the rest of a
     hyphenated word) belongs to the previous word, and an opening quote or bracket to the next. Times are seconds
-    from the window's start; `limit_ms` drops the words that begin after it, and everything after them (Whisper's
-    "Thank you." on trailing noise).
+    from the window's start; `limit_ms` drops the first new word that begins after it and everything after it
+    (Whisper's "Thank you." on trailing noise), with a comma or such that led to it. A mark or the rest of a word
+    kept stays with that word wherever the alignment put it.
     """
     out: list[Word] = []
     for item in alignment:
