@@ -30,6 +30,7 @@ from server.engine.twopass import (
     TwoPassRecognizer,
     TwoPassSession,
     context_words,
+    without_echoes,
 )
 from server.engine.types import BYTES_PER_MS
 from server.engine.whisper import AccurateBusy, Unreliable, WhisperPass, _looping, words_from_alignment
@@ -1026,3 +1027,16 @@ def test_the_full_stop_of_the_last_word_kept_is_not_cut_by_the_limit() -> None:
     ]
     words = words_from_alignment(alignment, 0, limit_ms=550)
     assert [(w.text, w.start_ms) for w in words] == [("do", 0), ("for", 200), (".", 450)]
+
+
+def test_an_echo_takes_its_own_marks_and_never_half_a_word() -> None:
+    """Found in review: the marks written onto a dropped echo went onto the word before it ("5, 5,"; "No.."), and the
+    rest of a hyphenated word ("-so" of "so-so") counted as an echo of its first half."""
+    tail = [(1100, 2**31)]
+    five = (Word("5", 200, 600), Word(",", 600, 600, True), Word("5", 700, 1000), Word(",", 1000, 1000, True))
+    echo = (Word("5", 1150, 1250), Word(".", 1250, 1250, True))
+    assert Hypothesis(without_echoes((*five, *echo), tail), True, 0, 0).text == "5, 5."
+    no = (Word("No", 700, 1000), Word(".", 1000, 1000, True), Word("No", 1150, 1250), Word(".", 1250, 1250, True))
+    assert Hypothesis(without_echoes(no, tail), True, 0, 0).text == "No."
+    so = (Word("so", 700, 1000), Word("-so", 1150, 1250, joins_previous=True))
+    assert without_echoes(so, tail) == so

@@ -28,7 +28,7 @@ from typing import Protocol, runtime_checkable
 
 from server.engine.config import EngineConfig
 from server.engine.types import BYTES_PER_MS, Recognizer, RecognizerSession
-from server.engine.whisper import PAUSE_MARKS, Unreliable
+from server.engine.whisper import PAUSE_MARKS, SENTENCE_END, Unreliable
 from server.transcript import Hypothesis, Word
 
 logger = logging.getLogger(__name__)
@@ -194,11 +194,20 @@ def without_echoes(words: Sequence[Word], quiet: Sequence[tuple[int, int]], befo
     there is one the fast pass missed, and a word is never dropped on time alone."""
     out: list[Word] = []
     last = before
+    dropping = False  # the pieces written onto a dropped echo go with it
     for word in words:
         spoken = _spoken(word)
-        if spoken and spoken == last and any(lo < word.start_ms and word.end_ms <= hi for lo, hi in quiet):
+        if word.joins_previous and dropping:
+            if word.text in SENTENCE_END and out and out[-1].text not in SENTENCE_END:
+                # The echo ended the sentence: the word before it does now ("5, 5, 5." → "5, 5.").
+                out.append(dataclasses.replace(word, start_ms=out[-1].end_ms, end_ms=out[-1].end_ms))
+            continue
+        dropping = False
+        echo = spoken and not word.joins_previous and spoken == last  # "-so" of "so-so" is no echo
+        if echo and any(lo < word.start_ms and word.end_ms <= hi for lo, hi in quiet):
             while out and out[-1].joins_previous and not _spoken(out[-1]) and out[-1].text in PAUSE_MARKS:
                 out.pop()
+            dropping = True
             continue
         out.append(word)
         if spoken:
