@@ -1,6 +1,7 @@
 """What the two-pass engine's cutting levers do to word errors in noise (not a test). Prints a Markdown table.
 
     .venv/bin/python -m bench.noise_levers [--only TEXT]     # --only: the levers whose label contains TEXT
+    .venv/bin/python -m bench.noise_levers --joined          # the clips joined into sessions instead
 
 The 13 recorded human clips and the 24.7 s reading (184 words), half a second of quiet around each, clean and with
 seeded pink noise at 20 and 10 dB SNR, fed as fast as possible in 50 ms chunks with every final Whisper's (the
@@ -8,20 +9,28 @@ fallback out of reach): the computation of tests/test_wer.py's
 test_human_speech_no_worse_than_whisper_on_whole_recordings, once per lever. Whisper base on each whole recording
 is the reference row. In noise the fast pass's endpointer cuts the pieces Whisper hears; each lever changes how
 they are cut or how much audio around them Whisper gets.
+
+--joined: the 13 clips (not the reading) joined into one session, shuffled, with pauses of 0.7, 1.0, 1.3 and 1.6 s
+between them (one session per pause), clean and with the same noise levels over the whole session: many
+utterances in one stream, the pauses either side of the engine's reach-back threshold (REACH_GAP_MS). Whisper's
+reference is each clip's own span of the same (noisy) session audio.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 from dataclasses import dataclass, replace
 
 from bench.speech import HUMAN_CLIPS, READING, human_reference, load_human, with_noise, word_errors
 from bench.twopass import accurate, finals, transcribe
-from server.engine.accurate import whisper_thread
+from server.engine.accurate import AccurateScheduler, whisper_thread
 from server.engine.config import EngineConfig
 from server.engine.loader import load_fast_pass
-from server.engine.twopass import TwoPassRecognizer
+from server.engine.sphinx import PocketsphinxRecognizer
+from server.engine.twopass import FILL_GAP_MS, TwoPassRecognizer
+from server.engine.types import BYTES_PER_MS
 from server.transcript import Hypothesis
 
 NOISE = (None, 20.0, 10.0)
@@ -34,11 +43,13 @@ class Lever:
     config: EngineConfig
     preroll_ms: int = 400
     tail_ms: int = 300
+    fill_gap_ms: int = FILL_GAP_MS
 
 
 BASE = EngineConfig()
 LEVERS = [
     Lever("the engine's defaults (preroll 400 ms, tail 300 ms, merge across 400 ms, VAD mode 3)", BASE),
+    Lever("short pauses filled (fill_gap_ms 1000)", BASE, fill_gap_ms=1000),
     Lever("preroll 600 ms, tail 500 ms", BASE, preroll_ms=600, tail_ms=500),
     Lever("preroll 800 ms", BASE, preroll_ms=800),
     Lever("merge across pauses up to 700 ms", replace(BASE, merge_pause_ms=700)),
@@ -51,6 +62,39 @@ LEVERS = [
 def audio(name: str, noise_db: float | None, index: int) -> bytes:
     pcm = bytes(16_000) + load_human(name) + bytes(16_000)
     return pcm if noise_db is None else with_noise(pcm, noise_db, 1000 + index)
+
+
+PAUSES_MS = (700, 1000, 1300, 1600)
+
+
+def joined(pause_ms: int, noise_db: float | None, index: int) -> tuple[bytes, list[tuple[str, int, int]]]:
+    """One session: the clips in a shuffled order (seeded by `index`), `pause_ms` of quiet between them and 1 s
+    around them; and each clip's span in it (bytes)."""
+    order = list(HUMAN_CLIPS)
+    random.Random(index).shuffle(order)
+    pcm = bytearray(1000 * BYTES_PER_MS)
+    spans = []
+    for name in order:
+        start = len(pcm)
+        pcm += load_human(name)
+        spans.append((name, start, len(pcm)))
+        pcm += bytes(pause_ms * BYTES_PER_MS)
+    pcm += bytes(1000 * BYTES_PER_MS)
+    return (bytes(pcm) if noise_db is None else with_noise(bytes(pcm), noise_db, 2000 + index)), spans
+
+
+def engine(lever: Lever, scheduler: AccurateScheduler) -> tuple[PocketsphinxRecognizer, TwoPassRecognizer]:
+    fast = load_fast_pass(lever.config, mode="thread", workers=1)
+    two = TwoPassRecognizer(
+        fast,
+        scheduler,
+        fallback_after_s=600,
+        preroll_ms=lever.preroll_ms,
+        tail_ms=lever.tail_ms,
+        fill_gap_ms=lever.fill_gap_ms,
+        merge_ms=lever.config.merge_pause_ms,
+    )
+    return fast, two
 
 
 async def main(only: str) -> None:
@@ -68,15 +112,7 @@ async def main(only: str) -> None:
         whole.append(errors)
     print("| Whisper base on each whole recording | " + " | ".join(str(e) for e in whole) + " |", flush=True)
     for lever in [lever for lever in LEVERS if only in lever.label]:
-        fast = load_fast_pass(lever.config, mode="thread", workers=1)
-        two = TwoPassRecognizer(
-            fast,
-            scheduler,
-            fallback_after_s=600,
-            preroll_ms=lever.preroll_ms,
-            tail_ms=lever.tail_ms,
-            merge_ms=lever.config.merge_pause_ms,
-        )
+        fast, two = engine(lever, scheduler)
         row = []
         try:
             for noise_db in NOISE:
@@ -92,7 +128,47 @@ async def main(only: str) -> None:
     scheduler.close()
 
 
+async def main_joined(only: str) -> None:
+    model = accurate()
+    model.warm_up()
+    scheduler = whisper_thread(model)
+    words = len(PAUSES_MS) * sum(len(human_reference(name).split()) for name in HUMAN_CLIPS)
+    print(f"Words wrong of {words} (each cell: the sessions with pauses of " + ", ".join(map(str, PAUSES_MS)) + " ms)")
+    print()
+    print("| | clean | 20 dB | 10 dB |")
+    print("|---|---|---|---|")
+    whole = []
+    for noise_db in NOISE:
+        errors = []
+        for k, pause_ms in enumerate(PAUSES_MS):
+            pcm, spans = joined(pause_ms, noise_db, k)
+            errors.append(0)
+            for name, start, end in spans:
+                text = Hypothesis(await asyncio.to_thread(model.transcribe, pcm[start:end], 0), True, 0, 0).text
+                errors[-1] += word_errors(human_reference(name), text)
+        whole.append(f"{sum(errors)} ({' + '.join(map(str, errors))})")
+    print("| Whisper base on each clip's span | " + " | ".join(whole) + " |", flush=True)
+    for lever in [lever for lever in LEVERS if only in lever.label]:
+        fast, two = engine(lever, scheduler)
+        row = []
+        try:
+            for noise_db in NOISE:
+                errors = []
+                for k, pause_ms in enumerate(PAUSES_MS):
+                    pcm, spans = joined(pause_ms, noise_db, k)
+                    reference = " ".join(human_reference(name) for name, _, _ in spans)
+                    errors.append(word_errors(reference, finals(await transcribe(two, pcm))))
+                row.append(f"{sum(errors)} ({' + '.join(map(str, errors))})")
+            assert two.stats.fallbacks == 0
+        finally:
+            fast.shutdown()
+        print(f"| {lever.label} | " + " | ".join(row) + " |", flush=True)
+    scheduler.close()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="", help="run only the levers whose label contains this text")
-    asyncio.run(main(parser.parse_args().only))
+    parser.add_argument("--joined", action="store_true", help="the clips joined into sessions (see above)")
+    args = parser.parse_args()
+    asyncio.run(main_joined(args.only) if args.joined else main(args.only))

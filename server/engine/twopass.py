@@ -54,6 +54,13 @@ REACH_BACK_MS = 4000
 # ... only across a pause shorter than this: a longer one ends a sentence (the prompt carries its text), and over a
 # long silence Whisper's alignment misplaces the first word of the next one (measured: 1.6 s early after 1.5 s).
 REACH_GAP_MS = 1000
+# A pause of at most this long between the previous job's audio and this one's preroll may be heard by this job too
+# (`fill_gap_ms`), so that nothing between two close utterances goes unheard by the accurate pass. Off: measured
+# (bench/README.md, the cutting levers), it righted one sentence of the Austen reading at 10 dB SNR (24 → 19 words
+# wrong of 184) but not the word lost between the two jobs, and on the clips joined into sessions it was a wash
+# (34 / 39 / 73 → 37 / 44 / 70 of 452, clean, 20 and 10 dB, with every earlier final in the prompt), within what
+# reruns of one setting vary.
+FILL_GAP_MS = 0
 # Where the fast pass heard no word: from this long after its last word (the tail, which lets Whisper hear that
 # word to its end), and in the pause before the next utterance. A word Whisper begins there that repeats the word
 # before it is an echo ("five five" at 20 dB SNR came back "5, 5, 5", the third "5" begun 150 ms after the fast
@@ -215,6 +222,21 @@ def without_echoes(words: Sequence[Word], quiet: Sequence[tuple[int, int]], befo
     return tuple(out)
 
 
+def open_sentence(prompt: str, final: Sequence[Word]) -> str:
+    """The accurate pass's prompt after `final`: the sentence still open. A finished sentence is left out (the
+    prompt is what follows the final's last full stop, question or exclamation mark, if any): measured on clips
+    joined into one session, Whisper carried the errors of earlier sentences into later ones ("clubs" heard once
+    as "clothes" at 20 dB SNR, then "clothes" in every card after it): 34 / 39 / 73 words wrong of 452 clean, at
+    20 and 10 dB, against 32 / 37 / 66 with no prompt at all; on the 184 words of tests/test_wer.py, with the
+    Austen reading, the same 8 / 10 / 24 either way. A sentence cut at a pause still reads on as one (the prompt
+    carries its first part, tests/test_twopass.py)."""
+    ends = [i for i, word in enumerate(final) if word.joins_previous and word.text in SENTENCE_END]
+    if not ends:
+        return (prompt + " " + Hypothesis(tuple(final), True, 0, 0).text)[-PROMPT_CHARS:]
+    rest = tuple(final[ends[-1] + 1 :])
+    return Hypothesis(rest, True, 0, 0).text[-PROMPT_CHARS:] if rest else ""
+
+
 def _middle(word: Word) -> float:
     return (word.start_ms + word.end_ms) / 2
 
@@ -232,9 +254,10 @@ def _common(a: Sequence[str], b: Sequence[str]) -> int:
 class TwoPassRecognizer:
     """Options: `fallback_after_s` (end of speech → the latest an accurate final may come), `preroll_ms` (audio
     before the fast pass's first word that the accurate pass also hears), `tail_ms` (audio after its last word),
-    `max_lag_s` (how much of the audio after the end of speech is taken to have been real time: the endpointer's
-    delay), `merge_ms` (audio to wait after an endpoint for the speech to go on: utterances the fast pass split at
-    a shorter pause go to the accurate pass as one), `clock` (seconds, monotonic)."""
+    `fill_gap_ms` (a pause after the previous utterance's audio, at most this long, that the accurate pass hears
+    with the next one), `max_lag_s` (how much of the audio after the end of speech is taken to have been real
+    time: the endpointer's delay), `merge_ms` (audio to wait after an endpoint for the speech to go on: utterances
+    the fast pass split at a shorter pause go to the accurate pass as one), `clock` (seconds, monotonic)."""
 
     name = "two-pass"
 
@@ -246,6 +269,7 @@ class TwoPassRecognizer:
         fallback_after_s: float = _DEFAULTS.fallback_after_s,
         preroll_ms: int = 400,
         tail_ms: int = 300,
+        fill_gap_ms: int = FILL_GAP_MS,
         max_lag_s: float = 1.0,
         merge_ms: int = _DEFAULTS.merge_pause_ms,
         clock: Callable[[], float] = time.monotonic,
@@ -257,6 +281,7 @@ class TwoPassRecognizer:
         self.fallback_after_s = fallback_after_s
         self.preroll_ms = preroll_ms
         self.tail_ms = tail_ms
+        self.fill_gap_ms = fill_gap_ms
         self.max_lag_s = max_lag_s
         self.merge_ms = merge_ms
         self.clock = clock
@@ -312,7 +337,7 @@ class TwoPassSession:
         # The fallback deadline binds from the first held piece's end of speech (clock seconds): the pieces go to
         # the accurate pass early enough for it to answer before then, merged or not.
         self._held_deadline = 0.0
-        self._prompt = ""  # the end of the finals delivered so far, for the accurate pass's context
+        self._prompt = ""  # the sentence the finals delivered so far left open, for the accurate pass's context
         # (session ms fed, clock) after each feed, for when a moment of the audio arrived: the latency figures.
         self._arrivals: collections.deque[tuple[float, float]] = collections.deque(maxlen=1024)
         self._new_utterance = True  # the next partial with words is an utterance's first interim
@@ -327,6 +352,7 @@ class TwoPassSession:
         self._shown_texts: tuple[str, ...] = ()  # the words of the interim on the client's screen
         self._last_job_start_ms: int | None = None  # where the previous accurate job's own audio began
         self._last_prompt = ""  # the text before it
+        self._last_job_end_ms: int | None = None  # where the previous accurate job's audio ended
         self._closed = False
         self._submitted = asyncio.Event()  # set when an utterance joins _pending: wakes wait_ready()
 
@@ -468,6 +494,8 @@ class TwoPassSession:
         now = owner.clock()
         speech_end = deadline - owner.fallback_after_s
         own_start_ms = max(fast.start_ms - owner.preroll_ms, self._last_end_ms, self._audio_start_ms)
+        if self._last_job_end_ms is not None and 0 < own_start_ms - self._last_job_end_ms <= owner.fill_gap_ms:
+            own_start_ms = max(self._last_job_end_ms, self._audio_start_ms)
         start_ms, keep_from_ms, prompt = own_start_ms, 0, self._prompt
         if self._last_job_start_ms is not None and fast.start_ms - self._last_end_ms <= REACH_GAP_MS:
             # A window that reaches back: Whisper hears the previous utterance again (up to REACH_BACK_MS), so a
@@ -491,6 +519,7 @@ class TwoPassSession:
         # The next job's preroll reaches back no further than this one's speech: the pause between them may be
         # heard twice (Whisper writes nothing for it), a word never is.
         self._last_end_ms = fast.end_ms
+        self._last_job_end_ms = end_ms
         first, last = (start_ms - self._audio_start_ms) * BYTES_PER_MS, (end_ms - self._audio_start_ms) * BYTES_PER_MS
         pcm = bytes(self._audio[first:last])
         pending = _Pending(fast, None, speech_end, deadline, keep_from_ms=keep_from_ms)
@@ -583,7 +612,7 @@ class TwoPassSession:
             self._final_end_ms = max(self._final_end_ms, final.end_ms)
             self._last_final, self._last_final_rough = final.words, bool(final.warning)
         if final.words and not final.warning:
-            self._prompt = (self._prompt + " " + final.text)[-PROMPT_CHARS:]
+            self._prompt = open_sentence(self._prompt, final.words)
         return [final, *self._interim()]
 
     def _final(self, pending: _Pending) -> Hypothesis:
