@@ -30,7 +30,6 @@ from server.engine.twopass import (
     TwoPassRecognizer,
     TwoPassSession,
     context_words,
-    open_sentence,
     without_echoes,
 )
 from server.engine.types import BYTES_PER_MS
@@ -659,39 +658,17 @@ async def test_held_pieces_leave_by_their_deadline_while_no_audio_comes() -> Non
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("said", "prompts"),
-    [
-        (HELLO[:3], ["", "", "Hello, world", "Hello, world Hello, world"]),  # one sentence, still open
-        (HELLO, ["", "", "", ""]),  # each final ends its sentence: none is carried into the next job
-    ],
-    ids=["open", "finished"],
-)
-async def test_the_accurate_pass_reads_the_open_sentence_as_its_prompt(
-    said: tuple[Word, ...], prompts: list[str]
-) -> None:
+async def test_the_accurate_pass_reads_the_previous_finals_as_its_prompt() -> None:
     """The scripted utterances follow each other without a pause, so each job after the first reaches back into
     the previous utterance's audio; its prompt is then the text before that utterance (with that utterance's own
-    text in the prompt Whisper leaves its words out and stretches the new ones over their audio), as far as it is
-    a sentence not yet finished."""
-    accurate = PromptedPass(said)
+    text in the prompt Whisper leaves its words out and stretches the new ones over their audio)."""
+    accurate = PromptedPass(HELLO)
     two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, merge_ms=0)
     hyps = await run(two, bytes(2400 * BYTES_PER_MS))
     assert len(finals(hyps)) >= 4
-    assert [p.strip() for p in accurate.prompts[:4]] == prompts
+    assert [p.strip() for p in accurate.prompts[:4]] == ["", "", "Hello, world!", "Hello, world! Hello, world!"]
     offsets = [offset for offset, _ in accurate.jobs]
     assert offsets[1] < 600 - 400 + 1  # the second job's audio starts in the first utterance (its preroll: 400)
-
-
-def test_a_finished_sentence_leaves_the_prompt() -> None:
-    """Measured on clips joined into one session: Whisper carried an earlier sentence's errors into later ones
-    ("clubs" heard once as "clothes", then "clothes" in every card after it). The prompt keeps what follows the
-    last sentence end, and a sentence cut in two still reads on."""
-    assert open_sentence("", words_at("seven of clothes .", 0)) == ""
-    assert open_sentence("so he said", words_at("that she wrote", 0)) == "so he said that she wrote"
-    assert open_sentence("", words_at("ten of clubs . seven of", 0)) == "seven of"
-    assert open_sentence("", words_at("is it ? yes ! and then", 0)) == "and then"
-    assert open_sentence("x" * 700, words_at("and", 0)) == "x" * 596 + " and"  # PROMPT_CHARS
 
 
 def words_at(text: str, start_ms: int, step_ms: int = 300) -> tuple[Word, ...]:
@@ -1067,14 +1044,17 @@ def test_an_echo_takes_its_own_marks_and_never_half_a_word() -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("next_start_ms", "job_start_ms"),
+    ("next_start_ms", "fill_gap_ms", "job_start_ms"),
     [
-        (2400, 1300),  # preroll 2000 ms: the 700 ms after the first job's audio (ends 1300) are heard too
-        (2700, 1300),  # preroll 2300 ms: 1000 ms, the fill's limit here, still filled
-        (2800, 2400),  # 1100 ms: a pause that long is not, and the preroll is the usual 400 ms
+        (2400, 1000, 1300),  # preroll from 2000 ms: the 700 ms after the first job's audio (ends 1300) are heard too
+        (2700, 1000, 1300),  # preroll from 2300 ms: 1000 ms, the fill's limit here, still filled
+        (2800, 1000, 2400),  # 1100 ms: a pause that long is not, and the preroll is the usual 400 ms
+        (2400, None, 2000),  # the default: no fill
     ],
 )
-async def test_a_short_pause_after_the_previous_job_is_heard_by_the_next(next_start_ms: int, job_start_ms: int) -> None:
+async def test_a_short_pause_after_the_previous_job_is_heard_by_the_next(
+    next_start_ms: int, fill_gap_ms: int | None, job_start_ms: int
+) -> None:
     """The fill lever (off by default, bench/README.md): at 10 dB SNR the fast pass ended "do for them" early and
     began "He was not" late, and the pause between the two jobs' audio was heard by neither. The pauses here are
     past REACH_GAP_MS, so the second job does not reach back into the first."""
@@ -1083,9 +1063,8 @@ async def test_a_short_pause_after_the_previous_job_is_heard_by_the_next(next_st
     at = next_start_ms // 100 + 7  # the second final comes 200 ms after its end of speech
     answers: list[list[Hypothesis]] = [[] for _ in range(11)] + [[first]] + [[] for _ in range(at - 12)] + [[second]]
     accurate = FixedPass(HELLO)
-    two = TwoPassRecognizer(
-        ListedFast(answers), accurate, fallback_after_s=600, preroll_ms=400, tail_ms=300, fill_gap_ms=1000
-    )
+    fill = {} if fill_gap_ms is None else {"fill_gap_ms": fill_gap_ms}
+    two = TwoPassRecognizer(ListedFast(answers), accurate, fallback_after_s=600, preroll_ms=400, tail_ms=300, **fill)
     hyps = await run(two, bytes((next_start_ms + 2000) * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert len(finals(hyps)) == 2
     (first_start, first_length), (second_start, _) = accurate.jobs

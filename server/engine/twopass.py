@@ -58,8 +58,8 @@ REACH_GAP_MS = 1000
 # (`fill_gap_ms`), so that nothing between two close utterances goes unheard by the accurate pass. Off: measured
 # (bench/README.md, the cutting levers), it righted one sentence of the Austen reading at 10 dB SNR (24 → 19 words
 # wrong of 184) but not the word lost between the two jobs, and on the clips joined into sessions it was a wash
-# (34 / 39 / 73 → 37 / 44 / 70 of 452, clean, 20 and 10 dB, with every earlier final in the prompt), within what
-# reruns of one setting vary.
+# (34 / 39 / 73 → 37 / 44 / 70 of 452, clean, 20 and 10 dB, with every earlier final in the prompt; reruns of one
+# setting moved a cell by up to 8). Were it turned on, without_echoes would need the filled pause as a quiet span.
 FILL_GAP_MS = 0
 # Where the fast pass heard no word: from this long after its last word (the tail, which lets Whisper hear that
 # word to its end), and in the pause before the next utterance. A word Whisper begins there that repeats the word
@@ -222,21 +222,6 @@ def without_echoes(words: Sequence[Word], quiet: Sequence[tuple[int, int]], befo
     return tuple(out)
 
 
-def open_sentence(prompt: str, final: Sequence[Word]) -> str:
-    """The accurate pass's prompt after `final`: the sentence still open. A finished sentence is left out (the
-    prompt is what follows the final's last full stop, question or exclamation mark, if any): measured on clips
-    joined into one session, Whisper carried the errors of earlier sentences into later ones ("clubs" heard once
-    as "clothes" at 20 dB SNR, then "clothes" in every card after it): 34 / 39 / 73 words wrong of 452 clean, at
-    20 and 10 dB, against 32 / 37 / 66 with no prompt at all; on the 184 words of tests/test_wer.py, with the
-    Austen reading, the same 8 / 10 / 24 either way. A sentence cut at a pause still reads on as one (the prompt
-    carries its first part, tests/test_twopass.py)."""
-    ends = [i for i, word in enumerate(final) if word.joins_previous and word.text in SENTENCE_END]
-    if not ends:
-        return (prompt + " " + Hypothesis(tuple(final), True, 0, 0).text)[-PROMPT_CHARS:]
-    rest = tuple(final[ends[-1] + 1 :])
-    return Hypothesis(rest, True, 0, 0).text[-PROMPT_CHARS:] if rest else ""
-
-
 def _middle(word: Word) -> float:
     return (word.start_ms + word.end_ms) / 2
 
@@ -337,7 +322,7 @@ class TwoPassSession:
         # The fallback deadline binds from the first held piece's end of speech (clock seconds): the pieces go to
         # the accurate pass early enough for it to answer before then, merged or not.
         self._held_deadline = 0.0
-        self._prompt = ""  # the sentence the finals delivered so far left open, for the accurate pass's context
+        self._prompt = ""  # the end of the finals delivered so far, for the accurate pass's context
         # (session ms fed, clock) after each feed, for when a moment of the audio arrived: the latency figures.
         self._arrivals: collections.deque[tuple[float, float]] = collections.deque(maxlen=1024)
         self._new_utterance = True  # the next partial with words is an utterance's first interim
@@ -612,7 +597,7 @@ class TwoPassSession:
             self._final_end_ms = max(self._final_end_ms, final.end_ms)
             self._last_final, self._last_final_rough = final.words, bool(final.warning)
         if final.words and not final.warning:
-            self._prompt = open_sentence(self._prompt, final.words)
+            self._prompt = (self._prompt + " " + final.text)[-PROMPT_CHARS:]
         return [final, *self._interim()]
 
     def _final(self, pending: _Pending) -> Hypothesis:
