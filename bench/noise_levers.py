@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from bench.speech import HUMAN_CLIPS, READING, human_reference, load_human, with_noise, word_errors
@@ -73,7 +74,7 @@ def joined(pause_ms: int, noise_db: float | None, index: int) -> tuple[bytes, li
     order = list(HUMAN_CLIPS)
     random.Random(index).shuffle(order)
     pcm = bytearray(1000 * BYTES_PER_MS)
-    spans = []
+    spans: list[tuple[str, int, int]] = []
     for name in order:
         start = len(pcm)
         pcm += load_human(name)
@@ -97,6 +98,20 @@ def engine(lever: Lever, scheduler: AccurateScheduler) -> tuple[PocketsphinxReco
     return fast, two
 
 
+async def print_levers(
+    only: str, scheduler: AccurateScheduler, cell: Callable[[TwoPassRecognizer, float | None], Awaitable[str]]
+) -> None:
+    """One row per lever whose label contains `only`: `cell` for each noise level, every final Whisper's."""
+    for lever in [lever for lever in LEVERS if only in lever.label]:
+        fast, two = engine(lever, scheduler)
+        try:
+            row = [await cell(two, noise_db) for noise_db in NOISE]
+            assert two.stats.fallbacks == 0
+        finally:
+            fast.shutdown()
+        print(f"| {lever.label} | " + " | ".join(row) + " |", flush=True)
+
+
 async def main(only: str) -> None:
     model = accurate()
     model.warm_up()
@@ -111,21 +126,19 @@ async def main(only: str) -> None:
             errors += word_errors(human_reference(name), text)
         whole.append(errors)
     print("| Whisper base on each whole recording | " + " | ".join(str(e) for e in whole) + " |", flush=True)
-    for lever in [lever for lever in LEVERS if only in lever.label]:
-        fast, two = engine(lever, scheduler)
-        row = []
-        try:
-            for noise_db in NOISE:
-                errors = 0
-                for i, name in enumerate(SET):
-                    hyps = await transcribe(two, audio(name, noise_db, i))
-                    errors += word_errors(human_reference(name), finals(hyps))
-                row.append(errors)
-            assert two.stats.fallbacks == 0
-        finally:
-            fast.shutdown()
-        print(f"| {lever.label} | " + " | ".join(str(e) for e in row) + " |", flush=True)
+
+    async def cell(two: TwoPassRecognizer, noise_db: float | None) -> str:
+        errors = 0
+        for i, name in enumerate(SET):
+            errors += word_errors(human_reference(name), finals(await transcribe(two, audio(name, noise_db, i))))
+        return str(errors)
+
+    await print_levers(only, scheduler, cell)
     scheduler.close()
+
+
+def per_session(errors: list[int]) -> str:
+    return f"{sum(errors)} ({' + '.join(map(str, errors))})"
 
 
 async def main_joined(only: str) -> None:
@@ -146,23 +159,18 @@ async def main_joined(only: str) -> None:
             for name, start, end in spans:
                 text = Hypothesis(await asyncio.to_thread(model.transcribe, pcm[start:end], 0), True, 0, 0).text
                 errors[-1] += word_errors(human_reference(name), text)
-        whole.append(f"{sum(errors)} ({' + '.join(map(str, errors))})")
+        whole.append(per_session(errors))
     print("| Whisper base on each clip's span | " + " | ".join(whole) + " |", flush=True)
-    for lever in [lever for lever in LEVERS if only in lever.label]:
-        fast, two = engine(lever, scheduler)
-        row = []
-        try:
-            for noise_db in NOISE:
-                errors = []
-                for k, pause_ms in enumerate(PAUSES_MS):
-                    pcm, spans = joined(pause_ms, noise_db, k)
-                    reference = " ".join(human_reference(name) for name, _, _ in spans)
-                    errors.append(word_errors(reference, finals(await transcribe(two, pcm))))
-                row.append(f"{sum(errors)} ({' + '.join(map(str, errors))})")
-            assert two.stats.fallbacks == 0
-        finally:
-            fast.shutdown()
-        print(f"| {lever.label} | " + " | ".join(row) + " |", flush=True)
+
+    async def cell(two: TwoPassRecognizer, noise_db: float | None) -> str:
+        errors = []
+        for k, pause_ms in enumerate(PAUSES_MS):
+            pcm, spans = joined(pause_ms, noise_db, k)
+            reference = " ".join(human_reference(name) for name, _, _ in spans)
+            errors.append(word_errors(reference, finals(await transcribe(two, pcm))))
+        return per_session(errors)
+
+    await print_levers(only, scheduler, cell)
     scheduler.close()
 
 
