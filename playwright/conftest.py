@@ -41,8 +41,10 @@ class Served:
         return "ws" + self.url.removeprefix("http")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pw() -> Iterator[Playwright]:
+    """Playwright's driver, one per test module: while it runs, its event loop counts as running on this thread,
+    so asyncio.run() in a Python test that follows on the same pytest-xdist worker would fail."""
     with sync_playwright() as p:
         yield p
 

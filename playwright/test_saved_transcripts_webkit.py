@@ -176,7 +176,8 @@ def test_reload_mid_session_brings_the_spoken_finals_back_marked_interrupted(
         assert row.get_attribute("data-state") == "interrupted" and "interrupted" in row.text
         db = stored(driver)
         assert [x["state"] for x in db["sessions"]] == ["interrupted"]
-        assert [f["text"] for f in sorted(db["finals"], key=lambda f: f["seq"])] == finals(driver)
+        # Seen once with two test workers on 2 cores: the page showed the sentence, IndexedDB held no final.
+        assert [f["text"] for f in sorted(db["finals"], key=lambda f: f["seq"])] == finals(driver), db
         assert page_problems(driver) == []
 
 

@@ -39,7 +39,9 @@ async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
 
 
 async def session_with_scrapes(url: str, pcm: bytes) -> tuple[dict, dict, list[dict]]:  # type: ignore[type-arg]
-    async with httpx.AsyncClient() as client:
+    # The first grant waits for the engine to load (Whisper's process spawned and warmed up): seconds on a busy
+    # machine, past httpx's 5 s default.
+    async with httpx.AsyncClient(timeout=60) as client:
         grant = (await client.post(url + "/api/sessions", json={"provider": "local"})).json()
     messages: list[dict] = []  # type: ignore[type-arg]
     async with websockets.connect(f"{grant['ws_url']}?access_token={grant['token']}") as ws:
