@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import uvicorn
 
 
@@ -33,3 +34,14 @@ def running(app: Any, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Itera
     finally:
         server.should_exit = True
         thread.join(timeout_s)
+
+
+def wait_ready(url: str, timeout_s: float = 120.0) -> None:
+    """Wait until the app at `url` says it can serve sessions (/readyz 200), as a load balancer would: its first
+    grant waits for the offline engine to load (Whisper's process spawned and warmed up), which on a busy machine
+    outlasts an HTTP client's timeout (httpx's is 5 s)."""
+    deadline = time.monotonic() + timeout_s
+    while httpx.get(url + "/readyz").status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} was not ready within {timeout_s} s")
+        time.sleep(0.1)

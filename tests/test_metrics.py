@@ -15,7 +15,7 @@ from bench.speech import load_human
 from server.app import create_app
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings
-from testkit.live import running
+from testkit.live import running, wait_ready
 from tests.support.truebar_client import config_message
 
 pytestmark = pytest.mark.slow
@@ -39,9 +39,7 @@ async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
 
 
 async def session_with_scrapes(url: str, pcm: bytes) -> tuple[dict, dict, list[dict]]:  # type: ignore[type-arg]
-    # The first grant waits for the engine to load (Whisper's process spawned and warmed up): seconds on a busy
-    # machine, past httpx's 5 s default.
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient() as client:
         grant = (await client.post(url + "/api/sessions", json={"provider": "local"})).json()
     messages: list[dict] = []  # type: ignore[type-arg]
     async with websockets.connect(f"{grant['ws_url']}?access_token={grant['token']}") as ws:
@@ -71,6 +69,7 @@ def test_metrics_during_and_after_a_real_session(whisper_model_cache: Path) -> N
     # Two recorded utterances with a pause: two finals from the accurate pass.
     pcm = bytes(16_000) + load_human("goforward.wav") + bytes(32_000) + load_human("cards-003.wav") + bytes(32_000)
     with running(create_app(settings)) as url:
+        wait_ready(url)
         during, after, messages = asyncio.run(session_with_scrapes(url, pcm))
     finals = [m for m in messages if m.get("type") == "TEXT_SEGMENT" and m["textSegment"]["isFinal"]]
     assert len(finals) >= 2

@@ -42,7 +42,7 @@ from server.app import create_app
 from server.engine.types import BYTES_PER_MS
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings
-from testkit.live import running
+from testkit.live import running, wait_ready
 from tests.support.truebar_client import config_message, tokens_to_text
 
 pytestmark = pytest.mark.slow
@@ -97,6 +97,7 @@ class Session:
 def app_url(whisper_model_cache: Path) -> Iterator[str]:
     settings = Settings.from_env({"LOCAL_MODEL_CACHE": str(whisper_model_cache), "LOCAL_IDLE_TIMEOUT_S": "120"})
     with running(create_app(settings)) as url:
+        wait_ready(url)
         yield url
 
 
