@@ -374,6 +374,9 @@ def structure_matrix(
                 # Until the first words replace it, the placeholder no longer says "Press Start".
                 placeholder = page.evaluate("() => document.getElementById('placeholder')?.textContent ?? null")
                 assert placeholder is None or placeholder.startswith("Listening"), placeholder
+                # The recording is listed with its badge once its first final is saved: audited every time, not
+                # only when the machine is slow enough (its green once failed contrast on 2 busy cores).
+                page.wait_for_selector("#history-list .badge-recording", timeout=TIMEOUT_MS)
                 page.wait_for_selector("#transcript .interim", timeout=TIMEOUT_MS)
             elif case == "stopped":
                 page.wait_for_selector("#transcript .final >> nth=2", timeout=TIMEOUT_MS)
@@ -465,6 +468,7 @@ def test_structure_matrix_webkit(
         def act(case: str) -> None:
             if case == "listening":
                 driver.find_element(By.CSS_SELECTOR, "#start").click()
+                wait_for(driver, "#history-list .badge-recording")  # as in structure_matrix
                 wait_for(driver, "#transcript .interim")
             elif case == "stopped":
                 wait_until(driver, "return document.querySelectorAll('#transcript .final').length >= 3")
