@@ -24,7 +24,7 @@ test: setup-test
 	@# The Node tests mostly wait on timers (24 s wall, 6 s CPU): four files at a time rather than one per spare core.
 	node --test --test-concurrency=4 tests/js/
 	@# Two workers (pytest-xdist), tests handed out one by one (--dist load): --dist loadfile ran 3 of
-	@# test_schemathesis.py's 15 (its generated tests share one node id). `pytest -n 0` runs serially.
+	@# test_schemathesis.py's 15 (its generated tests share one node id). Plain `pytest` runs serially.
 	$(PY) -m pytest -n 2 --dist load
 
 setup:

@@ -129,7 +129,7 @@ def test_phone_puts_the_transcript_and_start_first_and_remembers_the_settings_pa
             assert b["settings-toggle"]["shown"] and not b["settings-body"]["shown"], b
             assert page.inner_text("#settings-summary") != ""
             assert_no_sideways_scroll(page)
-            snap(page, artifacts, "idle", PHONE, scheme, name)
+            snap(page, artifacts, "phone-idle", PHONE, scheme, name)  # not the matrix's "idle" shot
         # Opened, the settings push the transcript down; the choice outlives a reload.
         page.click("#settings-toggle")
         assert page.get_attribute("#settings-toggle", "aria-expanded") == "true"

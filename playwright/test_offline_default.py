@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Playwright
 
 from testkit.browsers import launch, new_page
+from testkit.live import wait_ready
 from tests.test_contract import normalise, wer
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
@@ -58,6 +59,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 out = proc.stdout.read().decode() if proc.stdout else ""
                 raise RuntimeError(f"python -m server did not come up: {out[-2000:]}")
             time.sleep(0.2)
+        # The engine loads after start-up: a Start before then would wait for it within the test's 20 s.
+        wait_ready(url)
         yield url
     finally:
         proc.terminate()

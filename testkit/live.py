@@ -39,9 +39,19 @@ def running(app: Any, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Itera
 def wait_ready(url: str, timeout_s: float = 120.0) -> None:
     """Wait until the app at `url` says it can serve sessions (/readyz 200), as a load balancer would: its first
     grant waits for the offline engine to load (Whisper's process spawned and warmed up), which on a busy machine
-    outlasts an HTTP client's timeout (httpx's is 5 s)."""
+    outlasts an HTTP client's timeout (httpx's is 5 s). A check that says "failed" ends the wait at once."""
     deadline = time.monotonic() + timeout_s
-    while httpx.get(url + "/readyz").status_code != 200:
+    last = "no answer"
+    while True:
+        try:
+            response = httpx.get(url + "/readyz")
+            if response.status_code == 200:
+                return
+            last = response.text
+            if any(str(v).startswith("failed") for v in response.json().get("checks", {}).values()):
+                raise RuntimeError(f"{url} cannot become ready: {last}")
+        except httpx.TransportError as exc:  # a slow answer on a busy machine: ask again
+            last = repr(exc)
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} was not ready within {timeout_s} s")
+            raise TimeoutError(f"{url} was not ready within {timeout_s} s: {last}")
         time.sleep(0.1)

