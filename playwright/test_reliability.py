@@ -134,8 +134,10 @@ def test_dropped_socket_reconnects_and_loses_no_speech(
             # The dropped run's two sessions, then the clean run's one.
             assert [r.outcome for r in sessions] == ["DROPPED", "FINISHED", "FINISHED"]
             starts = [f["startMs"] for f in finals(events)]
-            # Offset stitching: times run on across the two sessions and stay inside the recording.
-            assert starts == sorted(starts) and starts[0] >= 300 and finals(events)[-1]["endMs"] <= 6_500
+            # Offset stitching: times run on across the two sessions and stay inside the recording. (The fake
+            # microphone plays the clip from when the device opens, a moment before the recording's clock starts:
+            # how much of its 500 ms of leading silence is recorded varies with load, 280 ms once on 2 busy cores.)
+            assert starts == sorted(starts) and starts[0] > 0 and finals(events)[-1]["endMs"] <= 6_500
         else:
             tasks = s.wiro.state.wiro.tasks  # type: ignore[union-attr]
             assert len(tasks) == 3 and not [t for t in tasks.values() if t.active]
