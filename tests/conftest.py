@@ -19,9 +19,11 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def app_url() -> Iterator[str]:
-    """The app, served for real on a free loopback port."""
+    """The app as it ships (the offline engine loading at start-up), served for real on a free loopback port: one
+    per test module, as each start spawns Whisper's process. Its users ask it things and open sessions (their few mints
+    stay far under the per-client rate limit); a test that needs an app of its own starts one."""
     with running(create_app(Settings())) as url:
         yield url
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import httpx
 import pytest
@@ -13,7 +12,7 @@ from server.emulators.scripted import ScriptedRecognizer
 from server.engine.config import EngineConfig
 from server.engine.types import Recognizer
 from server.settings import LocalSettings, Settings, read_dotenv
-from testkit.live import running
+from testkit.live import running, wait_ready
 from testkit.redis_server import RedisServer
 from tests.support.sink import PcmSink
 
@@ -134,9 +133,8 @@ def test_the_engine_loads_at_start_up_off_the_event_loop_and_readyz_says_when() 
         assert httpx.get(url + "/healthz").status_code == 200
         loading = httpx.get(url + "/readyz")
         loader.gate.set()
-        deadline = time.monotonic() + 10
-        while (ready := httpx.get(url + "/readyz")).status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_ready(url, timeout_s=10)
+        ready = httpx.get(url + "/readyz")
         minted = httpx.post(url + "/api/sessions", json={"provider": "local"})
     assert loading.status_code == 503 and loading.json()["checks"]["engine"] == "loading"
     assert ready.status_code == 200 and ready.json() == {"ready": True, "checks": {"engine": "ok", "state": "ok"}}
