@@ -1,6 +1,6 @@
 """The embedded engine as the page uses it, at real-time pace, on recorded human speech (not a test).
 
-    .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--clips N] [--noise-db 20]
+    .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--clips N] [--noise-db 20] [--reference]
 
 Starts the app as its own process (`python -m server`, the default engine, LOCAL_MAX_SESSIONS set to the largest
 session count), then for each session count opens that many sessions through POST /api/sessions and the engine's
@@ -65,6 +65,7 @@ class Clip:
     name: str
     onset_ms: int  # in the program
     end_ms: int
+    span: tuple[int, int]  # the whole recording's bytes in the program, its quiet included
 
 
 @dataclass
@@ -81,7 +82,8 @@ def program(first: int, count: int, noise_db: float | None) -> Program:
     for name in names:
         audio = load_human(name)
         offset = len(pcm) // BYTES_PER_MS
-        clips.append(Clip(name, offset + speech_onset_ms(audio), offset + speech_end_ms(audio)))
+        span = (len(pcm), len(pcm) + len(audio))
+        clips.append(Clip(name, offset + speech_onset_ms(audio), offset + speech_end_ms(audio), span))
         pcm += audio + bytes(GAP_MS * BYTES_PER_MS)
     if noise_db is not None:
         pcm = with_noise(pcm, noise_db, first)
@@ -231,12 +233,34 @@ async def run(url: str, sessions: int, frame_ms: int, clips: int, noise_db: floa
     return result
 
 
+def whisper_reference(programs: list[Program]) -> tuple[int, int]:
+    """Words wrong and words in all, Whisper base on each clip's whole recording cut from the same program audio
+    (its noise included): what the engine's WER is held to (issue 16)."""
+    from bench.twopass import accurate
+    from server.transcript import Hypothesis
+
+    model = accurate()
+    errors = words = 0
+    for p in programs:
+        for clip in p.clips:
+            start, end = clip.span
+            text = Hypothesis(model.transcribe(p.pcm[start:end], 0), True, 0, 0).text
+            errors += word_errors(human_reference(clip.name), text)
+            words += len(normalise(human_reference(clip.name)).split())
+    return errors, words
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", default="1,2,4,8")
     parser.add_argument("--frame-ms", type=int, default=50)
     parser.add_argument("--clips", type=int, default=len(HUMAN_CLIPS))
     parser.add_argument("--noise-db", type=float, default=None)
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also Whisper base on each whole clip of the same audio (after the runs)",
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.sessions.split(",")]
     port = free_port()
@@ -301,6 +325,13 @@ def main() -> None:
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
+    if args.reference:
+        for n in counts:
+            errors, words = whisper_reference([program(i, args.clips, args.noise_db) for i in range(n)])
+            print(
+                f"Whisper base on each whole clip of the same audio, {n} sessions: "
+                f"{100 * errors / max(1, words):.1f} % ({errors}/{words})"
+            )
 
 
 if __name__ == "__main__":
