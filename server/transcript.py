@@ -19,6 +19,9 @@ class Word:
     joins_previous: bool = False
     # Written without a space after it (an opening quote or bracket): Truebar's isRightHanded.
     joins_next: bool = False
+    # How sure the recognizer was of the word, 0 to 1 (Whisper's mean probability of its tokens); None when it does
+    # not say. The engine's own: no protocol writes it.
+    probability: float | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,10 +27,12 @@ from server.engine.twopass import (
     EMPTY_WARNING,
     FAILED_WARNING,
     FALLBACK_WARNING,
+    PROMPT_MIN_PROBABILITY,
     UNRELIABLE_WARNING,
     TwoPassRecognizer,
     TwoPassSession,
     context_words,
+    least_probability,
     without_echoes,
 )
 from server.engine.types import BYTES_PER_MS
@@ -124,12 +127,8 @@ class FixedPass(NeverPass):
         shift = offset_ms + max(0, duration - 400)
         future.set_result(
             tuple(
-                Word(
-                    w.text,
-                    shift + round(w.start_ms * scale),
-                    shift + round(w.end_ms * scale),
-                    w.joins_previous,
-                    w.joins_next,
+                dataclasses.replace(
+                    w, start_ms=shift + round(w.start_ms * scale), end_ms=shift + round(w.end_ms * scale)
                 )
                 for w in self.words
             )
@@ -222,6 +221,20 @@ def test_punctuation_stage_leaves_an_already_punctuated_final_alone() -> None:
 def test_words_after_the_limit_are_dropped() -> None:
     alignment = [{"word": " park", "start": 0.0, "end": 0.4}, {"word": " Thank", "start": 0.9, "end": 1.2}]
     assert [w.text for w in words_from_alignment(alignment, 0, limit_ms=500)] == ["park"]
+
+
+def test_each_word_keeps_whisper_s_probability_when_its_start_is_moved() -> None:
+    alignment = [
+        {"word": " Well", "start": 0.0, "end": 2.0, "probability": 0.4},  # stretched over the silence before it
+        {"word": ",", "start": 2.0, "end": 2.1, "probability": 0.9},
+        {"word": " yes", "start": 2.1, "end": 2.4},  # an alignment that does not say
+    ]
+    words = words_from_alignment(alignment, 0)
+    assert [(w.text, w.start_ms, w.probability) for w in words] == [
+        ("Well", 600, 0.4),
+        (",", 2000, 0.9),
+        ("yes", 2100, None),
+    ]
 
 
 # --- the two passes with stand-ins (no models): order, interims, fallback
@@ -671,6 +684,57 @@ async def test_the_accurate_pass_reads_the_previous_finals_as_its_prompt() -> No
     assert offsets[1] < 600 - 400 + 1  # the second job's audio starts in the first utterance (its preroll: 400)
 
 
+class DoubtingPass(PromptedPass):
+    """PromptedPass whose answers to the listed jobs (by their order) are unsure of "world"."""
+
+    def __init__(self, words: tuple[Word, ...], doubtful_jobs: set[int]) -> None:
+        super().__init__(words)
+        self.doubtful_jobs = doubtful_jobs
+
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
+        sure = self.words
+        if len(self.jobs) in self.doubtful_jobs:
+            self.words = tuple(
+                dataclasses.replace(w, probability=0.1 if w.text == "world" else 0.99) for w in self.words
+            )
+        try:
+            return super().submit(pcm, offset_ms, limit_ms=limit_ms, prompt=prompt, budget_s=budget_s)
+        finally:
+            self.words = sure
+
+
+@pytest.mark.anyio
+async def test_a_doubtful_final_is_delivered_but_left_out_of_the_prompt() -> None:
+    """Whisper copies its prompt: "clubs" heard once as "clothes" at 10 dB SNR (least-sure word 0.01) was heard so
+    in every later card. A final with a word below PROMPT_MIN_PROBABILITY is still the final, unmarked; it is only
+    not read as the context of later jobs. (As in the test above, job i's prompt is the finals before
+    utterance i - 1.)"""
+    accurate = DoubtingPass(HELLO, doubtful_jobs={0})
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, merge_ms=0)
+    hyps = await run(two, bytes(2400 * BYTES_PER_MS))
+    assert len(finals(hyps)) >= 4
+    assert [(h.text, h.warning) for h in finals(hyps)[:4]] == [("Hello, world!", "")] * 4
+    assert finals(hyps)[0].words[2].probability == 0.1
+    assert [p.strip() for p in accurate.prompts[:4]] == ["", "", "", "Hello, world!"]
+
+
+def test_the_least_probability_counts_spoken_words_only() -> None:
+    assert least_probability(()) == 1.0
+    assert least_probability(HELLO) == 1.0  # a recognizer that does not say is not doubted
+    unsure_mark = (Word("Hello", 0, 400, probability=0.9), Word(",", 400, 400, joins_previous=True, probability=0.05))
+    assert least_probability(unsure_mark) == 0.9
+    assert least_probability((*unsure_mark, Word("world", 450, 900, probability=0.3))) == 0.3
+    assert least_probability((*unsure_mark, Word("world", 450, 900, probability=0.3))) < PROMPT_MIN_PROBABILITY
+
+
 def words_at(text: str, start_ms: int, step_ms: int = 300) -> tuple[Word, ...]:
     out = []
     for i, piece in enumerate(text.split()):
@@ -814,6 +878,15 @@ def test_whisper_keeps_the_first_words_of_a_short_command(whisper_model: Whisper
     pcm = pad(load_human("goforward.wav"), 500, 1000)
     texts = [whisper_text(whisper_model, pcm, s, 2590) for s in range(540, 720, 20)]
     assert all(normalise(t) == "go forward ten meters" for t in texts), texts
+
+
+def test_whisper_says_how_sure_it_is_of_each_word(whisper_model: WhisperPass) -> None:
+    """Every word Whisper writes carries its probability (what keeps a doubtful final out of the prompt), and a
+    clean read sentence is sure enough to be a prompt: its least-sure word was 0.79 ("leisure")."""
+    words = whisper_model.transcribe(pad(load_human("austen-0870.wav"), 500, 500), 0)
+    assert len(words) > 15
+    assert all(w.probability is not None and 0 < w.probability <= 1 for w in words), words
+    assert least_probability(words) >= PROMPT_MIN_PROBABILITY, words
 
 
 def test_the_prompt_carries_the_sentence_across_a_cut(whisper_model: WhisperPass) -> None:

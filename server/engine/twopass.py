@@ -49,6 +49,11 @@ _REASONS = {
 }
 # Kept for the accurate pass's prompt: the end of the session's previous finals (Whisper reads at most 223 tokens).
 PROMPT_CHARS = 600
+# ... but not a final with a word Whisper was less sure of than this: Whisper copies what its prompt says, so one
+# misheard word in it is misheard again in every later final ("clubs" heard once as "clothes" at 10 dB SNR, its
+# least-sure word at 0.01, came back in each later card at 0.93). Correct finals mostly stay above it; one left
+# out costs only its context. Measured on the joined sessions (bench/README.md, the prompt's doubtful finals).
+PROMPT_MIN_PROBABILITY = 0.5
 # How far before an utterance the accurate pass's window reaches (into the previous one, for context).
 REACH_BACK_MS = 4000
 # ... only across a pause shorter than this: a longer one ends a sentence (the prompt carries its text), and over a
@@ -142,6 +147,12 @@ class _Pending:
 
 def _spoken(word: Word) -> str:
     return "".join(c for c in word.text.lower() if c.isalnum())
+
+
+def least_probability(words: Sequence[Word]) -> float:
+    """How sure the recognizer was of its least sure spoken word (marks do not count): 1.0 when it said of none."""
+    said = [w.probability for w in words if w.probability is not None and _spoken(w)]
+    return min(said, default=1.0)
 
 
 def context_words(
@@ -597,7 +608,10 @@ class TwoPassSession:
             self._final_end_ms = max(self._final_end_ms, final.end_ms)
             self._last_final, self._last_final_rough = final.words, bool(final.warning)
         if final.words and not final.warning:
-            self._prompt = (self._prompt + " " + final.text)[-PROMPT_CHARS:]
+            if least_probability(final.words) >= PROMPT_MIN_PROBABILITY:
+                self._prompt = (self._prompt + " " + final.text)[-PROMPT_CHARS:]
+            else:
+                logger.debug("a doubtful final is left out of the prompt: %r", final.text)
         return [final, *self._interim()]
 
     def _final(self, pending: _Pending) -> Hypothesis:

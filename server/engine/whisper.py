@@ -12,6 +12,7 @@ come from the same cross-attention alignment faster-whisper uses for `word_times
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,7 +106,17 @@ def words_from_alignment(
             start = end = out[-1].end_ms
         # A straight quote is both: the one written onto the previous word closes, so it does not join the next.
         joins_next = text in OPENING and not joins_previous
-        out.append(Word(text, start, end, joins_previous=joins_previous, joins_next=joins_next))
+        probability = item.get("probability")
+        out.append(
+            Word(
+                text,
+                start,
+                end,
+                joins_previous=joins_previous,
+                joins_next=joins_next,
+                probability=None if probability is None else float(probability),
+            )
+        )
     return _trim_long_starts(out)
 
 
@@ -121,7 +132,7 @@ def _trim_long_starts(words: list[Word]) -> tuple[Word, ...]:
     for i, w in enumerate(words):
         after_pause = i == 0 or (words[i - 1].joins_previous and words[i - 1].text in SENTENCE_END)
         if after_pause and w.end_ms - w.start_ms > longest:
-            w = Word(w.text, w.end_ms - longest, w.end_ms, joins_previous=w.joins_previous, joins_next=w.joins_next)
+            w = dataclasses.replace(w, start_ms=w.end_ms - longest)
         out.append(w)
     return tuple(out)
 
