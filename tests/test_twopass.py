@@ -788,6 +788,20 @@ def test_the_previous_last_word_heard_again_differently_is_taken_out_by_its_time
     assert context_words(heard_differently, stretched, cut_ms=7080) == 3
 
 
+def test_no_more_words_are_taken_out_than_the_previous_final_had() -> None:
+    """At 20 dB, real-time pace, a final read "have been made." where the fast pass had heard "i remarried of more
+    amiable woman he might have been mates", after a final "those" (for "ill-disposed"): a split by time trusts
+    Whisper's alignment, and one that slid in noise puts this utterance's first words before the cut. Whisper
+    hears only the previous job's audio again, so at most its final's words (and one more: a word written as two,
+    "ill -disposed") are taken out."""
+    previous = words_at("those", 0)
+    slid = words_at("ill -disposed . Had he married a more amiable woman , he might have been made .", 0, step_ms=90)
+    by_time = context_words(slid, previous, cut_ms=1500, trust_text=False)
+    assert [w.text for w in slid[by_time:]][:3] == ["Had", "he", "married"]
+    by_text = context_words(slid, previous, cut_ms=1500)
+    assert [w.text for w in slid[by_text:]][-14:] == [w.text for w in slid][-14:]  # "Had" onwards: nothing lost
+
+
 @pytest.mark.anyio
 async def test_an_accurate_pass_that_hears_nothing_keeps_the_fast_words_and_says_so() -> None:
     """Whisper answering no words where the fast pass heard some made an empty final: words lost unsaid."""

@@ -200,6 +200,13 @@ def context_words(
             span_end = min(last.end_ms, cut_ms + after_ms) if last is not None else 0
             if last is not None and best < len(words) and last.start_ms <= _middle(words[best]) < span_end:
                 best += 1
+    if tail:
+        # The window reaches back no further than the previous job's own audio, whose words are the previous
+        # final: Whisper hears at most those again, give or take a word it writes as two. A split that takes more
+        # trusted an alignment that slid in noise, and would drop this utterance's first words unsaid.
+        said = [i for i, t in enumerate(spoken[:best]) if t]
+        if len(said) > len(tail) + 1:
+            best = said[len(tail) + 1]
     while best < len(words) and not spoken[best]:
         best += 1
     return best
