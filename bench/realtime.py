@@ -1,6 +1,7 @@
 """The embedded engine as the page uses it, at real-time pace, on recorded human speech (not a test).
 
-    .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--clips N] [--noise-db 20] [--reference]
+    .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--clips N] [--noise-db 20]
+        [--reference] [--show]
 
 Starts the app as its own process (`python -m server`, the default engine, LOCAL_MAX_SESSIONS set to the largest
 session count), then for each session count opens that many sessions through POST /api/sessions and the engine's
@@ -104,6 +105,7 @@ class Result:
     fallbacks: int = 0
     dropped: int = 0
     drop_reasons: list[str] = field(default_factory=list)
+    final_texts: list[str] = field(default_factory=list)  # "start ms: text" of each final, for --show
 
 
 async def session(url: str, prog: Program, frame_ms: int, delay_s: float, result: Result) -> None:
@@ -173,6 +175,7 @@ def score(prog: Program, start: float, events: list[tuple[float, dict[str, Any]]
     finals = [(t, s) for t, s in segments if s["isFinal"] and s["tokens"]]
     result.finals += len(finals)
     hyp = " ".join(text_of(s) for _, s in finals)
+    result.final_texts += [f"{s['startTimeMs']}: {text_of(s)}" for _, s in finals]
     result.errors += word_errors(prog.reference, hyp)
     result.words += len(normalise(prog.reference).split())
     for clip in prog.clips:
@@ -225,6 +228,19 @@ def loop_lag(before: str, after: str) -> tuple[float, float]:
     return 1000 * p95, 1000 * (s1 - s0) / max(1.0, count)
 
 
+def fallback_reasons(before: str, after: str) -> str:
+    """The fallbacks of one run by reason, from the server's /metrics: "slow 2, empty 1" (empty when none)."""
+
+    def counts(metrics: str) -> dict[str, float]:
+        pattern = r'stt_engine_fallbacks_total\{reason="([^"]+)"\} (\S+)'
+        return {m.group(1): float(m.group(2)) for m in re.finditer(pattern, metrics)}
+
+    b, a = counts(before), counts(after)
+    return ", ".join(
+        f"{reason} {a[reason] - b.get(reason, 0):.0f}" for reason in sorted(a) if a[reason] > b.get(reason, 0)
+    )
+
+
 async def run(url: str, sessions: int, frame_ms: int, clips: int, noise_db: float | None) -> Result:
     result = Result()
     await asyncio.gather(
@@ -256,6 +272,7 @@ def main() -> None:
     parser.add_argument("--frame-ms", type=int, default=50)
     parser.add_argument("--clips", type=int, default=len(HUMAN_CLIPS))
     parser.add_argument("--noise-db", type=float, default=None)
+    parser.add_argument("--show", action="store_true", help="print each final's start (ms) and text")
     parser.add_argument(
         "--reference",
         action="store_true",
@@ -299,16 +316,20 @@ def main() -> None:
             after, cpu = httpx.get(url + "/metrics").text, cpu_seconds(server.pid) - cpu_before
             audio_s = n * len(program(0, args.clips, None).pcm) / BYTES_PER_MS / 1000
             lag_p95, lag_mean = loop_lag(before, after)
+            reasons = fallback_reasons(before, after)
+            fallbacks = f"{r.fallbacks} of {r.finals} finals" + (f" ({reasons})" if reasons else "")
             rows.append(
                 f"| {n} | {pct(r.first_interim_ms, 0.5):.0f} / {pct(r.first_interim_ms, 0.95):.0f} | "
                 f"{pct(r.final_ms, 0.5):.0f} / {pct(r.final_ms, 0.95):.0f} | "
                 f"{pct(r.interim_lag_ms, 0.95):.0f} / {pct(r.new_word_lag_ms, 0.95):.0f} | "
                 f"{100 * r.rewrites / max(1, r.updates):.0f} % of {r.updates} | "
                 f"{100 * r.errors / max(1, r.words):.1f} % ({r.errors}/{r.words}) | "
-                f"{r.fallbacks} of {r.finals} finals | {r.dropped} of {n} | {lag_p95:.0f} / {lag_mean:.1f} | "
+                f"{fallbacks} | {r.dropped} of {n} | {lag_p95:.0f} / {lag_mean:.1f} | "
                 f"{cpu / audio_s:.2f} |"
             )
             print(rows[-1], file=sys.stderr, flush=True)
+            if args.show:
+                print("\n".join(r.final_texts), file=sys.stderr, flush=True)
             if r.drop_reasons:
                 print(f"closed mid-stream: {', '.join(r.drop_reasons)}", file=sys.stderr, flush=True)
         print(
