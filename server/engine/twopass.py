@@ -200,13 +200,15 @@ def context_words(
             span_end = min(last.end_ms, cut_ms + after_ms) if last is not None else 0
             if last is not None and best < len(words) and last.start_ms <= _middle(words[best]) < span_end:
                 best += 1
-    if tail:
-        # The window reaches back no further than the previous job's own audio, whose words are the previous
-        # final: Whisper hears at most those again, give or take a word it writes as two. A split that takes more
-        # trusted an alignment that slid in noise, and would drop this utterance's first words unsaid.
-        said = [i for i, t in enumerate(spoken[:best]) if t]
-        if len(said) > len(tail) + 1:
-            best = said[len(tail) + 1]
+            # The window reaches back no further than the previous job's own audio, whose words the previous
+            # final has (Whisper's own, or the fast pass's when that one was rough): a split by time that takes
+            # more words than that trusted an alignment that slid in noise, and would drop this utterance's first
+            # words unsaid. A word counts once however it is written ("ill -disposed" is one). At worst a word
+            # Whisper now writes as two ("I'm", "I am") stays, seen twice, rather than a word lost.
+            counted = [i for i in range(best) if spoken[i] and not words[i].joins_previous]
+            previous_count = sum(1 for w in previous if _spoken(w) and not w.joins_previous)
+            if len(counted) > previous_count:
+                best = counted[previous_count]
     while best < len(words) and not spoken[best]:
         best += 1
     return best

@@ -32,7 +32,7 @@ OPENING = frozenset({'"', "(", "[", "{", "\u201c", "\u2018", "\u00bf", "\u00a1"}
 # likely enough anyway (the thresholds faster-whisper and OpenAI's decoder use).
 NO_SPEECH_THRESHOLD = 0.6
 LOG_PROB_THRESHOLD = -1.0
-RESTART_TOKENS = 5  # a sentence begun again repeats at least this many tokens (a long group, as below)
+LONG_GROUP_TOKENS = 5  # a group of tokens this long written twice over is a loop (shorter ones: four times)
 TOKENS_PER_SECOND = 8  # a generous bound on what speech needs: it caps runaway repetition, not real text
 
 
@@ -46,27 +46,26 @@ class Unreliable(Exception):
 
 def _looping(tokens: Sequence[int], eot: int, room: int) -> bool:
     """True when the text tokens hold a loop: the decoder used all its room, a group of one to four tokens repeats
-    four times in a row (a speaker says "five five", not "five" six times), or a longer one twice in a row (Whisper
-    wrote a whole sentence twice over a short window: measured on a LibriSpeech clip)."""
+    four times in a row (a speaker says "five five", not "five" six times), a longer one twice in a row (Whisper
+    wrote a whole sentence twice over a short window: measured on a LibriSpeech clip), or the answer began again
+    from its start and stopped."""
     text = [t for t in tokens if t < eot]
     if len(text) >= room:  # CTranslate2 leaves the end token out of its result: a full budget is the sign
         return True
     for size in range(1, len(text) // 2 + 1):
         # A short group four times over ("5 5 5 5"); a long one (a clause, a whole sentence) twice in a row.
-        times = 4 if size < 5 else 2
+        times = 4 if size < LONG_GROUP_TOKENS else 2
         for start in range(len(text) - times * size + 1):
             group = text[start : start + size]
             if all(text[start + k * size : start + (k + 1) * size] == group for k in range(1, times)):
                 return True
-    # A sentence begun again and left unfinished: the answer ends with a copy of the stretch `period` tokens
-    # before, at least RESTART_TOKENS long and at least half of that stretch ("Concorde returned to its place
-    # amidst the tents. Concorde returned to its place amidst the", measured on a LibriSpeech clip at 7 of 16
-    # sample offsets of its cut). A phrase that merely recurs far apart in a long reading is not half its period.
-    for period in range(RESTART_TOKENS + 1, len(text)):
-        copied = 0
-        while copied < len(text) - period and text[-1 - copied] == text[-1 - copied - period]:
-            copied += 1
-        if copied >= RESTART_TOKENS and 2 * copied >= period:
+    # The answer begun again and left unfinished: from `period` tokens on it copies its own start, for at least a
+    # long group and at least half of what came before ("Concorde returned to its place amidst the tents. Concorde
+    # returned to its place amidst the", measured on a LibriSpeech clip at 7 of 16 sample offsets of its cut). Only
+    # a copy of the start counts: a phrase that recurs later in a reading is speech.
+    for period in range(LONG_GROUP_TOKENS + 1, len(text)):
+        copied = len(text) - period
+        if copied >= LONG_GROUP_TOKENS and 2 * copied >= period and text[period:] == text[:copied]:
             return True
     return False
 
