@@ -60,10 +60,14 @@ def test_end_from_a_foreign_origin_is_refused(app_url: str) -> None:
 
 
 def test_rate_limit_answers_429_with_retry_after() -> None:
+    # The limiter is a sliding-window counter: it weights the previous minute's count by how much of that minute
+    # is still in the window, so posts that straddle a minute's boundary let one more through (seen once in CI).
     with running(create_app(Settings(session_rate_per_min=3))) as url:
-        codes = [post_session(url).status_code for _ in range(3)]
-        limited = post_session(url)
-    assert codes == [400, 400, 400]
+        answers = []
+        while len(answers) < 5 and (not answers or answers[-1].status_code != 429):
+            answers.append(post_session(url))
+    *allowed, limited = answers
+    assert [r.status_code for r in allowed] in ([400] * 3, [400] * 4)
     assert limited.status_code == 429
     assert int(limited.headers["Retry-After"]) >= 1
 
