@@ -25,14 +25,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from bench.speech import HUMAN_CLIPS, READING, human_reference, load_human, with_noise, word_errors
-from bench.twopass import accurate, finals, transcribe
+from bench.twopass import accurate, finals, transcribe, whisper_alone
 from server.engine.accurate import AccurateScheduler, whisper_thread
 from server.engine.config import EngineConfig
 from server.engine.loader import load_fast_pass
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import FILL_GAP_MS, TwoPassRecognizer
 from server.engine.types import BYTES_PER_MS
-from server.transcript import Hypothesis
 
 NOISE = (None, 20.0, 10.0)
 SET = [*HUMAN_CLIPS, READING]
@@ -122,7 +121,7 @@ async def main(only: str) -> None:
     for noise_db in NOISE:
         errors = 0
         for i, name in enumerate(SET):
-            text = Hypothesis(await asyncio.to_thread(model.transcribe, audio(name, noise_db, i), 0), True, 0, 0).text
+            text = await asyncio.to_thread(whisper_alone, model, audio(name, noise_db, i))
             errors += word_errors(human_reference(name), text)
         whole.append(errors)
     print("| Whisper base on each whole recording | " + " | ".join(str(e) for e in whole) + " |", flush=True)
@@ -157,7 +156,7 @@ async def main_joined(only: str) -> None:
             pcm, spans = joined(pause_ms, noise_db, k)
             errors.append(0)
             for name, start, end in spans:
-                text = Hypothesis(await asyncio.to_thread(model.transcribe, pcm[start:end], 0), True, 0, 0).text
+                text = await asyncio.to_thread(whisper_alone, model, pcm[start:end])
                 errors[-1] += word_errors(human_reference(name), text)
         whole.append(per_session(errors))
     print("| Whisper base on each clip's span | " + " | ".join(whole) + " |", flush=True)

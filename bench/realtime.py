@@ -254,9 +254,7 @@ def whisper_reference(programs: list[Program]) -> list[tuple[int, int]]:
     """Per program: words wrong and words in all, Whisper base on each clip's whole recording cut from the same
     program audio (its noise included): what the engine's WER is held to (issue 16). A clip whose answer loops
     (Unreliable) counts all its words wrong."""
-    from bench.twopass import accurate
-    from server.engine.whisper import Unreliable
-    from server.transcript import Hypothesis
+    from bench.twopass import accurate, whisper_alone
 
     model = accurate()
     out = []
@@ -265,11 +263,7 @@ def whisper_reference(programs: list[Program]) -> list[tuple[int, int]]:
         for clip in p.clips:
             start, end = clip.span
             reference = human_reference(clip.name)
-            try:
-                text = Hypothesis(model.transcribe(p.pcm[start:end], 0), True, 0, 0).text
-            except Unreliable:
-                text = ""
-            errors += word_errors(reference, text)
+            errors += word_errors(reference, whisper_alone(model, p.pcm[start:end]))
             words += len(normalise(reference).split())
         out.append((errors, words))
     return out

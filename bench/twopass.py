@@ -33,7 +33,7 @@ from server.engine.model import resolve_model
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import TwoPassRecognizer
 from server.engine.types import BYTES_PER_MS, Recognizer
-from server.engine.whisper import WhisperOptions, WhisperPass
+from server.engine.whisper import Unreliable, WhisperOptions, WhisperPass
 from server.transcript import Hypothesis, Word
 
 FRAME = 1600  # 50 ms of 16 kHz PCM16: what the page sends the local engine (the grant's frame_samples)
@@ -71,6 +71,15 @@ def fast_config() -> EngineConfig:
 def accurate(options: WhisperOptions | None = None) -> WhisperPass:
     config = EngineConfig()
     return WhisperPass(resolve_model(config.whisper_model, model_cache(config)), options or WhisperOptions())
+
+
+def whisper_alone(model: WhisperPass, pcm: bytes) -> str:
+    """Whisper base's text for a whole recording decoded alone: the reference the engine's finals are held to. An
+    answer that loops (Unreliable) is no text, so its words count as wrong."""
+    try:
+        return Hypothesis(model.transcribe(pcm, 0), True, 0, 0).text
+    except Unreliable:
+        return ""
 
 
 def thread_fast(*, beside_whisper: bool = False) -> PocketsphinxRecognizer:
@@ -359,8 +368,11 @@ LEVERS: list[tuple[str, dict[str, Any], int]] = [
     ("+ endpointer window 0.2 s", {**_PARTIALS_50, "vad_window_s": 0.2}, 1600),
     ("window 0.2 s, VAD mode 3 (instead)", {**_PARTIALS_50, "vad_window_s": 0.2, "vad_mode": 3}, 1600),
     ("window 0.15 s, ratio 0.8 (instead)", {**_PARTIALS_50, "vad_window_s": 0.15, "vad_ratio": 0.8}, 1600),
-    ("window 0.15 s, ratio 0.8, VAD mode 3", {**_PARTIALS_50, "vad_window_s": 0.15, "vad_ratio": 0.8, "vad_mode": 3},
-     1600),
+    (
+        "window 0.15 s, ratio 0.8, VAD mode 3",
+        {**_PARTIALS_50, "vad_window_s": 0.15, "vad_ratio": 0.8, "vad_mode": 3},
+        1600,
+    ),
     ("+ pieces merged for Whisper across pauses < 400 ms (the defaults)", {}, 1600),
 ]
 
@@ -418,5 +430,3 @@ def cli(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     cli()
-
-
