@@ -91,16 +91,18 @@ def webkit_autoplay_driver(tmp_path: Path) -> Iterator[WebDriver]:
         yield driver
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    """The app (test endpoints on, offline engine only) on a free loopback port."""
+    """The app (test endpoints on, offline engine only) on a free loopback port, one per test module: each start
+    spawns the engine's Whisper process, and the tests that share it keep apart (each sink session has its own key,
+    and no test spends the mint rate limit)."""
     sink = PcmSink()
     app = create_app(Settings(), extra_routes=sink.routes())
     with running(app) as url:
         yield Served(app, url, sink)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def app_url(served: Served) -> str:
     return served.url
 
