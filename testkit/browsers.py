@@ -77,8 +77,10 @@ def launch(
     wav_in_page: bool = False,
     extra_prefs: dict[str, str | int | bool] | None = None,
 ) -> Iterator[Browser]:
-    """A fresh browser. With `wav`, Chromium's fake microphone plays it once (no loop). `extra_prefs` adds Firefox
-    preferences (Firefox over BiDi ignores emulated media, so a dark scheme is a preference there)."""
+    """A browser with nothing open: a fresh Chromium (its fake microphone is a launch flag), or the driver's Firefox
+    with these preferences, whose contexts close on exit. With `wav`, Chromium's fake microphone plays it once (no
+    loop). `extra_prefs` adds Firefox preferences (Firefox over BiDi ignores emulated media, so a dark scheme is a
+    preference there)."""
     if name == "chromium":
         flags = list(CHROMIUM_FLAGS)
         if wav is not None and not wav_in_page:
@@ -92,18 +94,32 @@ def launch(
             finally:
                 ctx.close()
     elif name == "firefox":
-        browser = pw.firefox.launch(
-            channel="moz-firefox",
-            executable_path=FIREFOX,
-            headless=True,
-            firefox_user_prefs={**FIREFOX_PREFS, **(extra_prefs or {})},
-        )
+        browser = _firefox(pw, {**FIREFOX_PREFS, **(extra_prefs or {})})
         try:
             yield browser
         finally:
-            browser.close()
+            # What the caller opened goes; the browser stays for the next caller with the same preferences.
+            for context in browser.contexts:
+                context.close()
     else:
         raise ValueError(name)
+
+
+# Firefox ESR takes 4-6 s to start here (Chromium 1 s), and some 50 tests each wanted a fresh one: one browser per
+# Playwright driver and set of preferences serves them all, each test in contexts of its own (a context has its own
+# cookies, storage and permissions; the fake microphone is a page's init script), closed when it is done.
+_FIREFOXES: dict[str, tuple[Playwright, Browser]] = {}
+
+
+def _firefox(pw: Playwright, prefs: dict[str, str | int | bool]) -> Browser:
+    key = repr(sorted(prefs.items()))
+    kept = _FIREFOXES.get(key)
+    if kept is not None and kept[0] is pw and kept[1].is_connected():
+        return kept[1]
+    # None kept for this driver (a browser of a stopped driver went with it), or it crashed.
+    browser = pw.firefox.launch(channel="moz-firefox", executable_path=FIREFOX, headless=True, firefox_user_prefs=prefs)
+    _FIREFOXES[key] = (pw, browser)
+    return browser
 
 
 def new_page(
