@@ -787,6 +787,25 @@ def test_the_previous_last_word_heard_again_differently_is_taken_out_by_its_time
     assert context_words(heard_differently, stretched, cut_ms=7080) == 3
 
 
+def test_a_number_heard_again_in_digits_is_taken_out() -> None:
+    """Measured at 20 dB SNR, real-time pace with the CPU busy: "five five" cut after the first "five", whose final
+    read "Five."; the next window reached back and wrote the same audio "5, 5.". Compared as written, "5" is not
+    "Five", Whisper seemed to have left the previous word out, and the session's finals said three fives."""
+    previous = (Word("Five", 38490, 38770), Word(".", 38770, 38770, joins_previous=True))
+    again = (
+        Word("5", 38090, 38910),
+        Word(",", 38910, 38910, joins_previous=True),
+        Word("5", 39130, 39450),
+        Word(".", 39450, 39450, joins_previous=True),
+    )
+    assert context_words(again, previous, cut_ms=38960) == 2
+    # The same numbers the other way round, and a one-word number past ten.
+    assert context_words(words_at("10 of clubs , 10 more", 0), words_at("Ten of clubs .", 0), cut_ms=900) == 4
+    # An echo begun in the tail, written in digits after the word, goes too ("Five, 5" → "Five").
+    echo = (Word("Five", 38490, 38770), Word(",", 38770, 38770, joins_previous=True), Word("5", 39000, 39300))
+    assert Hypothesis(without_echoes(echo, [(38870, 2**31)]), True, 0, 0).text == "Five"
+
+
 def test_no_more_words_are_taken_out_than_the_previous_final_had() -> None:
     """At 20 dB, real-time pace, a final read "have been made." where the fast pass had heard "i remarried of more
     amiable woman he might have been mates", after a final "those" (for "ill-disposed"): where the text cannot place

@@ -145,8 +145,20 @@ class _Pending:
     keep_from_ms: int = 0  # words the accurate pass heard before this (the previous utterance's) are not this one's
 
 
+# Whisper writes a number one time as a word and the next as digits ("Five." then "5, 5." for the same audio heard
+# again at 20 dB SNR): the texts compared to find a word heard twice spell the one-word numbers as digits.
+_NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen"
+_NUMBER_WORDS += " seventeen eighteen nineteen twenty"
+_TENS_WORDS = "thirty forty fifty sixty seventy eighty ninety"
+_NUMBERS = {word: str(n) for n, word in enumerate(_NUMBER_WORDS.split())} | {
+    word: str(10 * n) for n, word in enumerate(_TENS_WORDS.split(), 3)
+}
+
+
 def _spoken(word: Word) -> str:
-    return "".join(c for c in word.text.lower() if c.isalnum())
+    """A word as said, to compare: lower case, letters and digits only, a one-word number in digits."""
+    spoken = "".join(c for c in word.text.lower() if c.isalnum())
+    return _NUMBERS.get(spoken, spoken)
 
 
 def least_probability(words: Sequence[Word]) -> float:
