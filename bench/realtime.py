@@ -1,7 +1,7 @@
 """The embedded engine as the page uses it, at real-time pace, on recorded human speech (not a test).
 
     .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--clips N] [--noise-db 20]
-        [--reference] [--show]
+        [--reference] [--show] [--busy 1]
 
 Starts the app as its own process (`python -m server`, the default engine, LOCAL_MAX_SESSIONS set to the largest
 session count), then for each session count opens that many sessions through POST /api/sessions and the engine's
@@ -19,6 +19,10 @@ Per clip it measures (from the client's side, so the socket and the scheduler ar
 - flicker: the share of interim updates that change a word shown before other than the newest one;
 - word errors of all finals against all the clips' words; fallbacks (WARNINGs); sessions dropped (no FINISHED).
 From the server's /metrics after each run: the event loop's lag (p95 from the histogram's buckets, and mean).
+
+--busy N runs N processes that spin at the normal priority throughout: a machine whose CPU other work takes, made
+repeatable. Whisper runs niced, so it gets what they and the fast pass leave; on a virtual machine whose host
+steals CPU the results varied from run to run, which this condition stands in for.
 """
 
 from __future__ import annotations
@@ -281,6 +285,7 @@ def main() -> None:
         action="store_true",
         help="also Whisper base on each whole clip of the same audio (after the runs)",
     )
+    parser.add_argument("--busy", type=int, default=0, help="processes spinning at normal priority during the runs")
     args = parser.parse_args()
     counts = [int(n) for n in args.sessions.split(",")]
     port = free_port()
@@ -299,6 +304,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     try:
         for _ in range(600):
             try:
@@ -339,11 +345,15 @@ def main() -> None:
             f"Human clips, {args.clips} per session with {GAP_MS} ms between them, real-time pace in "
             f"{args.frame_ms} ms frames"
             + (f", pink noise at {args.noise_db:g} dB SNR" if args.noise_db else "")
+            + (f", {args.busy} other process(es) spinning" if args.busy else "")
             + f"; sessions start 0.37 s apart; "
             f"median clip {statistics.median(len(load_human(c)) for c in HUMAN_CLIPS) / 32000:.1f} s."
         )
         print("\n".join(rows))
     finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
         server.send_signal(signal.SIGINT)
         try:
             server.wait(30)
