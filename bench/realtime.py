@@ -304,8 +304,9 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    spinners: list[subprocess.Popen[bytes]] = []
     try:
+        spinners += [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
         for _ in range(600):
             try:
                 if httpx.get(url + "/readyz", timeout=1).status_code == 200:

@@ -94,13 +94,20 @@ def launch(
             finally:
                 ctx.close()
     elif name == "firefox":
-        browser = _firefox(pw, {**FIREFOX_PREFS, **(extra_prefs or {})})
+        prefs = {**FIREFOX_PREFS, **(extra_prefs or {})}
+        browser = _firefox(pw, prefs)
+        before = set(browser.contexts)
         try:
             yield browser
-        finally:
-            # What the caller opened goes; the browser stays for the next caller with the same preferences.
-            for context in browser.contexts:
-                context.close()
+        except BaseException:
+            # A failed test may leave the browser hung or half-way through something: the next caller gets a new one.
+            _FIREFOXES.pop(_prefs_key(prefs), None)
+            with contextlib.suppress(Exception):
+                browser.close()
+            raise
+        # What this caller opened goes; the browser stays for the next caller with the same preferences.
+        for context in set(browser.contexts) - before:
+            context.close()
     else:
         raise ValueError(name)
 
@@ -111,8 +118,12 @@ def launch(
 _FIREFOXES: dict[str, tuple[Playwright, Browser]] = {}
 
 
+def _prefs_key(prefs: dict[str, str | int | bool]) -> str:
+    return repr(sorted(prefs.items()))
+
+
 def _firefox(pw: Playwright, prefs: dict[str, str | int | bool]) -> Browser:
-    key = repr(sorted(prefs.items()))
+    key = _prefs_key(prefs)
     kept = _FIREFOXES.get(key)
     if kept is not None and kept[0] is pw and kept[1].is_connected():
         return kept[1]

@@ -799,8 +799,10 @@ def test_a_number_heard_again_in_digits_is_taken_out() -> None:
         Word(".", 39450, 39450, joins_previous=True),
     )
     assert context_words(again, previous, cut_ms=38960) == 2
-    # The same numbers the other way round, and a one-word number past ten.
-    assert context_words(words_at("10 of clubs , 10 more", 0), words_at("Ten of clubs .", 0), cut_ms=900) == 4
+    # The other way round, past ten: digits in the previous final, the word in the window that reached back.
+    previous_digits = (Word("12", 38490, 38770), Word(".", 38770, 38770, joins_previous=True))
+    again_words = (Word("Twelve", 38090, 38910), Word(",", 38910, 38910, joins_previous=True), *again[2:])
+    assert context_words(again_words, previous_digits, cut_ms=38960) == 2
     # An echo begun in the tail, written in digits after the word, goes too ("Five, 5" → "Five").
     echo = (Word("Five", 38490, 38770), Word(",", 38770, 38770, joins_previous=True), Word("5", 39000, 39300))
     assert Hypothesis(without_echoes(echo, [(38870, 2**31)]), True, 0, 0).text == "Five"
