@@ -8,7 +8,8 @@ One registry per app (tests build many apps in one process, and two registries n
   they ended (FINISHED, CANCELED, DISCONNECTED, ERROR with its close code: 1013 the engine was full, 1011 it failed,
   1008 the client broke the protocol or went idle).
 - stt_engine_queue_depth: utterances waiting for or in the accurate pass.
-- stt_engine_fallbacks_total{reason}: finals that are the fast pass's text (slow, busy, failed, unreliable, empty).
+- stt_engine_fallbacks_total{reason}: finals that are the fast pass's text (slow, busy, failed, unreliable, empty),
+  or are in part (skipped: a stretch of speech Whisper left out).
 - stt_engine_first_interim_seconds, stt_engine_final_seconds{source}: speech start → first interim, end of speech
   → final (source accurate or fallback), as the engine sees them (from when the audio arrived).
 - stt_event_loop_lag_seconds: how late the event loop wakes a 100 ms sleep: every socket waits that long.

@@ -28,11 +28,13 @@ from server.engine.twopass import (
     FAILED_WARNING,
     FALLBACK_WARNING,
     PROMPT_MIN_PROBABILITY,
+    SKIPPED_WARNING,
     UNRELIABLE_WARNING,
     TwoPassRecognizer,
     TwoPassSession,
     context_words,
     least_probability,
+    skipped_runs,
     without_echoes,
 )
 from server.engine.types import BYTES_PER_MS
@@ -403,10 +405,44 @@ def test_the_client_gets_a_warning_before_a_fallen_back_final_and_punctuated_fin
     assert result.messages[warning_at]["message"] == FALLBACK_WARNING
     assert result.messages[warning_at + 1]["textSegment"]["isFinal"] is True
 
-    good = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=500), FixedPass(HELLO))
+    good = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=500), SpreadPass(HELLO))
     with running(create_app(Settings(), local_recognizer=good)) as url:
         result = asyncio.run(stream_local(url, bytes(16_000 * 2 * 3)))
     assert result.finals == ["Hello, world!"] * 2 and not result.warnings
+
+
+class SpreadPass(NeverPass):
+    """Answers every job with `words` spread over its audio that no job before it had (what came before is the
+    previous utterance, heard again for context), as Whisper writes a long utterance: a FixedPass's words in the
+    last 400 ms would leave the fast pass's earlier words skipped."""
+
+    def __init__(self, words: tuple[Word, ...]) -> None:
+        super().__init__()
+        self.words = words
+        self.heard_to_ms = 0
+
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
+        future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
+        start, end = max(offset_ms, self.heard_to_ms), offset_ms + len(pcm) // BYTES_PER_MS
+        self.heard_to_ms = end
+        scale = (end - start) / self.words[-1].end_ms
+        future.set_result(
+            tuple(
+                dataclasses.replace(
+                    w, start_ms=start + round(w.start_ms * scale), end_ms=start + round(w.end_ms * scale)
+                )
+                for w in self.words
+            )
+        )
+        return future
 
 
 class LatePass(NeverPass):
@@ -836,6 +872,34 @@ async def test_an_accurate_pass_that_hears_nothing_keeps_the_fast_words_and_says
     assert final.text == "the quick brown"
     assert final.warning == EMPTY_WARNING
     assert two.stats.fallback_empty == 1
+
+
+def test_a_stretch_of_speech_whisper_left_out_is_found() -> None:
+    """Measured at 10 dB SNR, two sessions at real time: the fast pass ran "five five", the cards and the start of
+    "go forward ten meters" into one utterance across two 1 s pauses, and Whisper wrote only the cards."""
+    fast = (
+        *words_at("five five", 30430, step_ms=500),
+        *words_at("eight of spades for a loves seven", 32700, step_ms=450),
+        *words_at("of our own in", 37000, step_ms=450),
+    )
+    whisper = words_at("8 of spades , 4 of close , 7 of hearts .", 32650, step_ms=330)
+    runs = skipped_runs(fast, whisper)
+    assert [" ".join(w.text for w in run) for run in runs] == ["five five", "of our own in"]
+    # One fast word alone in a pause is not taken for speech Whisper missed, nor are words it wrote near.
+    assert skipped_runs(words_at("a", 30000), whisper) == []
+    assert skipped_runs(words_at("eight of spades", 32700), whisper) == []
+
+
+@pytest.mark.anyio
+async def test_speech_the_accurate_pass_skipped_keeps_the_fast_words_and_says_so() -> None:
+    """Whisper's words for the last 400 ms of a 2.5 s utterance: the fast pass's words before are not dropped
+    unsaid; the final has them where Whisper wrote nothing, and a warning."""
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=500), FixedPass(HELLO), merge_ms=0)
+    hyps = await run(two, bytes(16_000 * 2 * 3))
+    first = finals(hyps)[0]
+    assert first.text.startswith("the quick brown") and first.text.endswith("Hello, world!"), first.text
+    assert first.warning == SKIPPED_WARNING
+    assert two.stats.fallback_skipped >= 1
 
 
 class LoopingPass(NeverPass):

@@ -39,6 +39,7 @@ BUSY_WARNING = "The accurate pass was too busy; this final is the fast pass's te
 FAILED_WARNING = "The accurate pass failed; this final is the fast pass's text."
 UNRELIABLE_WARNING = "The accurate pass repeated itself; this final is the fast pass's text."
 EMPTY_WARNING = "The accurate pass heard no words where the fast pass did; this final is the fast pass's text."
+SKIPPED_WARNING = "The accurate pass skipped part of this utterance; there this final has the fast pass's text."
 # The fallback reasons /metrics counts, by the warning the final carries.
 _REASONS = {
     FALLBACK_WARNING: "slow",
@@ -46,6 +47,7 @@ _REASONS = {
     FAILED_WARNING: "failed",
     UNRELIABLE_WARNING: "unreliable",
     EMPTY_WARNING: "empty",
+    SKIPPED_WARNING: "skipped",
 }
 # Kept for the accurate pass's prompt: the end of the session's previous finals (Whisper reads at most 223 tokens).
 PROMPT_CHARS = 600
@@ -71,6 +73,15 @@ FILL_GAP_MS = 0
 # before it is an echo ("five five" at 20 dB SNR came back "5, 5, 5", the third "5" begun 150 ms after the fast
 # pass's end of speech; the latest real word in the 184 recorded words at 20 and 10 dB began 10 ms after it).
 LATE_START_MS = 100
+# Whisper can leave out a stretch of a long window, at its start or end above all (measured at 10 dB SNR, two
+# sessions at real time: the fast pass ran "five five", "eight of spades four of clubs seven of hearts" and the
+# start of "go forward ten meters" into one utterance across two 1 s pauses, and Whisper wrote only the middle
+# sentence). A run of at least SKIP_MIN_WORDS fast words, SKIP_MIN_MS long, with no Whisper word within
+# SKIP_MARGIN_MS of any of them, is speech Whisper skipped: the final keeps the fast words there, with a warning.
+# One fast word alone in a pause is more often noise than a word Whisper missed.
+SKIP_MIN_WORDS = 2
+SKIP_MIN_MS = 700
+SKIP_MARGIN_MS = 300
 # When no cost estimate is known: how long before its deadline an utterance is sent to the accurate pass.
 DEFAULT_RESERVE_S = 0.6
 
@@ -120,6 +131,7 @@ class TwoPassStats:
     fallback_failed: int = 0  # fast text as the final: the accurate pass raised
     fallback_unreliable: int = 0  # fast text as the final: the accurate pass looped
     fallback_empty: int = 0  # fast text as the final: the accurate pass heard nothing where the fast pass did
+    fallback_skipped: int = 0  # fast text in part of the final: the accurate pass skipped a stretch of speech
     # End of speech → accurate final ready (seconds), for the benchmark: the latest few thousand, so a server that
     # runs for months does not grow with every final.
     waits_s: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=4096))
@@ -132,6 +144,7 @@ class TwoPassStats:
             + self.fallback_failed
             + self.fallback_unreliable
             + self.fallback_empty
+            + self.fallback_skipped
         )
 
 
@@ -252,6 +265,21 @@ def without_echoes(words: Sequence[Word], quiet: Sequence[tuple[int, int]], befo
         if spoken:
             last = spoken
     return tuple(out)
+
+
+def skipped_runs(fast: Sequence[Word], accurate: Sequence[Word]) -> list[tuple[Word, ...]]:
+    """The runs of `fast` words that the `accurate` words leave out: consecutive fast words, none within
+    SKIP_MARGIN_MS of an accurate word, at least SKIP_MIN_WORDS of them over at least SKIP_MIN_MS."""
+    spans = [(w.start_ms - SKIP_MARGIN_MS, w.end_ms + SKIP_MARGIN_MS) for w in accurate if _spoken(w)]
+    runs: list[list[Word]] = [[]]
+    for word in fast:
+        if _spoken(word) and not any(lo < word.end_ms and word.start_ms < hi for lo, hi in spans):
+            runs[-1].append(word)
+        elif runs[-1]:
+            runs.append([])
+    return [
+        tuple(run) for run in runs if len(run) >= SKIP_MIN_WORDS and run[-1].end_ms - run[0].start_ms >= SKIP_MIN_MS
+    ]
 
 
 def _middle(word: Word) -> float:
@@ -670,7 +698,17 @@ class TwoPassSession:
             # fast text stays, marked as the rough one.
             stats.fallback_empty += 1
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=EMPTY_WARNING)
-        stats.accurate += 1
+        warning = ""
+        skipped = skipped_runs(fast.words, words)
+        if skipped:
+            # Never a word dropped unsaid: the stretch Whisper left out keeps the fast pass's words, and the final
+            # says that part of it is the rough text.
+            stats.fallback_skipped += 1
+            logger.info("the accurate pass skipped %s", [" ".join(w.text for w in run) for run in skipped])
+            words = tuple(sorted((*words, *(w for run in skipped for w in run)), key=lambda w: w.start_ms))
+            warning = SKIPPED_WARNING
+        else:
+            stats.accurate += 1
         stats.waits_s.append(max(0.0, self._owner.clock() - pending.speech_end))
         first = words[0]
         if first.start_ms < self._final_end_ms:
@@ -687,7 +725,7 @@ class TwoPassSession:
             # Whisper's alignment lets the first word start in the silence before it (measured: 300 ms early);
             # pocketsphinx's Viterbi alignment finds the onset, so where they overlap its start is taken.
             words = (dataclasses.replace(first, start_ms=fast.start_ms), *words[1:])
-        return Hypothesis(words, True, words[0].start_ms, words[-1].end_ms)
+        return Hypothesis(words, True, words[0].start_ms, words[-1].end_ms, warning=warning)
 
     async def _drain(self) -> list[Hypothesis]:
         """End of stream: wait for each pending final in turn, each until its own deadline at most."""
