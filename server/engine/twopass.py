@@ -39,7 +39,8 @@ BUSY_WARNING = "The accurate pass was too busy; this final is the fast pass's te
 FAILED_WARNING = "The accurate pass failed; this final is the fast pass's text."
 UNRELIABLE_WARNING = "The accurate pass repeated itself; this final is the fast pass's text."
 EMPTY_WARNING = "The accurate pass heard no words where the fast pass did; this final is the fast pass's text."
-SKIPPED_WARNING = "The accurate pass skipped part of this utterance; there this final has the fast pass's text."
+# Worded like the others so the page marks the final rough (static/page/rough.js), not with a banner.
+SKIPPED_WARNING = "The accurate pass skipped part of this utterance; where it did, this final is the fast pass's text."
 # The fallback reasons /metrics counts, by the warning the final carries.
 _REASONS = {
     FALLBACK_WARNING: "slow",

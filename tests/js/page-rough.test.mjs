@@ -15,6 +15,9 @@ test('the engine\'s fallback warnings are recognised by their text; other warnin
   for (const reason of ['was too slow', 'was too busy', 'failed', 'repeated itself', 'heard no words where the fast pass did']) {
     assert.ok(isFallbackWarning(`local: The accurate pass ${reason}; this final is the fast pass's text.`), reason);
   }
+  // A final Whisper wrote in part (server/engine/twopass.py SKIPPED_WARNING) is marked rough too.
+  assert.ok(isFallbackWarning(
+    "local: The accurate pass skipped part of this utterance; where it did, this final is the fast pass's text."));
   assert.equal(isFallbackWarning('local: Unknown ASR parameter ignored: foo.'), false);
   assert.equal(isFallbackWarning('Truebar ended the session on its own.'), false);
 });
