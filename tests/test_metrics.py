@@ -9,10 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.speech import load_human
 from server.app import create_app
+from server.metrics import Metrics
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings
 from testkit.live import running, wait_ready
@@ -84,3 +86,15 @@ def test_metrics_during_and_after_a_real_session(whisper_model_cache: Path) -> N
     assert got == len([f for f in finals if f["textSegment"]["tokens"]])
     assert after[("stt_engine_queue_depth", ())] == 0
     assert after[("stt_event_loop_lag_seconds_count", ())] >= 1
+
+
+def test_a_final_whisper_wrote_in_part_counts_as_accurate_latency_with_its_own_reason() -> None:
+    """A "skipped" final waited for Whisper (its latency is an accurate final's) and is counted by its reason,
+    apart from the fallbacks an operator reads as load."""
+    metrics = Metrics()
+    metrics.final_after(0.4, "skipped")
+    metrics.final_after(2.0, "slow")
+    found = samples(generate_latest(metrics.registry).decode())
+    assert found[("stt_engine_final_seconds_count", (("source", "accurate"),))] == 1
+    assert found[("stt_engine_final_seconds_count", (("source", "fallback"),))] == 1
+    assert found[("stt_engine_fallbacks_total", (("reason", "skipped"),))] == 1

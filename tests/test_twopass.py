@@ -35,6 +35,7 @@ from server.engine.twopass import (
     context_words,
     least_probability,
     skipped_runs,
+    spliced,
     without_echoes,
 )
 from server.engine.types import BYTES_PER_MS
@@ -888,6 +889,11 @@ def test_a_stretch_of_speech_whisper_left_out_is_found() -> None:
     # One fast word alone in a pause is not taken for speech Whisper missed, nor are words it wrote near.
     assert skipped_runs(words_at("a", 30000), whisper) == []
     assert skipped_runs(words_at("eight of spades", 32700), whisper) == []
+    # Words Whisper wrote anyway, its alignment placing them far from the fast pass's: not a stretch it skipped.
+    assert skipped_runs(words_at("seven of hearts", 40000), whisper) == []
+    # Put in by time, written where they stand: a capital after a sentence's end, a full stop at the end.
+    text = Hypothesis(spliced(whisper, runs), True, 0, 0).text
+    assert text == "Five five 8 of spades, 4 of close, 7 of hearts. Of our own in."
 
 
 @pytest.mark.anyio
@@ -897,7 +903,7 @@ async def test_speech_the_accurate_pass_skipped_keeps_the_fast_words_and_says_so
     two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=500), FixedPass(HELLO), merge_ms=0)
     hyps = await run(two, bytes(16_000 * 2 * 3))
     first = finals(hyps)[0]
-    assert first.text.startswith("the quick brown") and first.text.endswith("Hello, world!"), first.text
+    assert first.text.startswith("The quick brown") and first.text.endswith("Hello, world!"), first.text
     assert first.warning == SKIPPED_WARNING
     assert two.stats.fallback_skipped >= 1
 

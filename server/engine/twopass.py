@@ -48,7 +48,7 @@ _REASONS = {
     FAILED_WARNING: "failed",
     UNRELIABLE_WARNING: "unreliable",
     EMPTY_WARNING: "empty",
-    SKIPPED_WARNING: "skipped",
+    SKIPPED_WARNING: "skipped",  # a Whisper final in part: server/metrics.py counts it apart from the fallbacks
 }
 # Kept for the accurate pass's prompt: the end of the session's previous finals (Whisper reads at most 223 tokens).
 PROMPT_CHARS = 600
@@ -132,7 +132,9 @@ class TwoPassStats:
     fallback_failed: int = 0  # fast text as the final: the accurate pass raised
     fallback_unreliable: int = 0  # fast text as the final: the accurate pass looped
     fallback_empty: int = 0  # fast text as the final: the accurate pass heard nothing where the fast pass did
-    fallback_skipped: int = 0  # fast text in part of the final: the accurate pass skipped a stretch of speech
+    # Accurate finals with the fast text in part, where the accurate pass skipped a stretch of speech: a sign of
+    # noise, not of load, so not among the fallbacks.
+    fallback_skipped: int = 0
     # End of speech → accurate final ready (seconds), for the benchmark: the latest few thousand, so a server that
     # runs for months does not grow with every final.
     waits_s: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=4096))
@@ -145,7 +147,6 @@ class TwoPassStats:
             + self.fallback_failed
             + self.fallback_unreliable
             + self.fallback_empty
-            + self.fallback_skipped
         )
 
 
@@ -278,9 +279,30 @@ def skipped_runs(fast: Sequence[Word], accurate: Sequence[Word]) -> list[tuple[W
             runs[-1].append(word)
         elif runs[-1]:
             runs.append([])
+    # A run whose words Whisper wrote anyway is its alignment placed far off (it can stretch words over audio
+    # they were not said in), not a stretch it skipped.
+    written = [_spoken(w) for w in accurate if _spoken(w)]
     return [
-        tuple(run) for run in runs if len(run) >= SKIP_MIN_WORDS and run[-1].end_ms - run[0].start_ms >= SKIP_MIN_MS
+        tuple(run)
+        for run in runs
+        if len(run) >= SKIP_MIN_WORDS
+        and run[-1].end_ms - run[0].start_ms >= SKIP_MIN_MS
+        and 2 * _common([_spoken(w) for w in run], written) < len(run)
     ]
+
+
+def spliced(words: Sequence[Word], runs: Sequence[tuple[Word, ...]]) -> tuple[Word, ...]:
+    """`words` with the fast pass's `runs` put in by time, each written as a sentence's words are where it stands:
+    a capital where it begins the final or follows a sentence's end, a full stop where it ends the final (the fast
+    pass writes lower case and no marks; a provider's punctuation stage leaves a final that has marks alone)."""
+    out = sorted((*words, *(w for run in runs for w in run)), key=lambda w: w.start_ms)
+    firsts = {id(run[0]) for run in runs}
+    for i, word in enumerate(out):
+        if id(word) in firsts and (i == 0 or out[i - 1].text in SENTENCE_END):
+            out[i] = dataclasses.replace(word, text=word.text[:1].upper() + word.text[1:])
+    if out and any(out[-1] is run[-1] for run in runs):
+        out.append(Word(".", out[-1].end_ms, out[-1].end_ms, joins_previous=True))
+    return tuple(out)
 
 
 def _middle(word: Word) -> float:
@@ -693,7 +715,7 @@ class TwoPassSession:
             quiet.append((pending.keep_from_ms + LATE_START_MS, fast.start_ms))
         previous = [_spoken(w) for w in self._last_final if _spoken(w)] if pending.keep_from_ms else []
         words = without_echoes(words, quiet, previous[-1] if previous else "")
-        if not words:
+        if not any(_spoken(w) for w in words):
             # Whisper heard no speech where the fast pass heard some: a cough the fast pass took for a word, or
             # words Whisper missed. Which it was cannot be told here, and a word is never dropped unsaid: the
             # fast text stays, marked as the rough one.
@@ -703,13 +725,12 @@ class TwoPassSession:
         skipped = skipped_runs(fast.words, words)
         if skipped:
             # Never a word dropped unsaid: the stretch Whisper left out keeps the fast pass's words, and the final
-            # says that part of it is the rough text.
+            # says that part of it is the rough text. (Logged without the words: the log never holds speech.)
             stats.fallback_skipped += 1
-            logger.info("the accurate pass skipped %s", [" ".join(w.text for w in run) for run in skipped])
-            words = tuple(sorted((*words, *(w for run in skipped for w in run)), key=lambda w: w.start_ms))
+            logger.info("the accurate pass skipped %s", [(run[0].start_ms, run[-1].end_ms) for run in skipped])
+            words = spliced(words, skipped)
             warning = SKIPPED_WARNING
-        else:
-            stats.accurate += 1
+        stats.accurate += 1
         stats.waits_s.append(max(0.0, self._owner.clock() - pending.speech_end))
         first = words[0]
         if first.start_ms < self._final_end_ms:

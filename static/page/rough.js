@@ -11,9 +11,10 @@
 const FALLBACK = /\bthis final is the fast pass'?s text\b/i;
 
 /** The one explanation, shown on demand next to the transcript. */
-export const ROUGH_EXPLANATION = 'Lines marked “rough” are the quick first listen’s words: the careful second '
-  + 'listen did not get to them, because the computer was busy or the recording was cut off (a reload, a lost '
-  + 'connection) before they were final. A word or two may be wrong, and the punctuation is only a full stop at the end.';
+export const ROUGH_EXPLANATION = 'Lines marked “rough” are, in whole or in part, the quick first listen’s words: '
+  + 'the careful second listen did not get to them, because the computer was busy or the recording was cut off (a '
+  + 'reload, a lost connection) before they were final, or it missed them in noise. A word or two may be wrong, and '
+  + 'their punctuation is only a capital and a full stop.';
 
 /**
  * Whether a warning announces that the next final is the fast pass's text.
