@@ -58,9 +58,11 @@ async def session_with_scrapes(url: str, pcm: bytes) -> tuple[dict, dict, list[d
             messages.append(json.loads(raw))
             if messages[-1].get("status") == "FINISHED":
                 break
-    for _ in range(100):  # the handler counts the stream's end just after the socket closes
+    for _ in range(400):
+        # The handler counts the stream's end just after the socket closes; and a job whose final fell back (the
+        # machine busy) runs on in the accurate pass until it ends, counted in the queue until then.
         after = await scrape(url)
-        if after.get(("stt_engine_streams_open", ())) == 0:
+        if after.get(("stt_engine_streams_open", ())) == 0 and after.get(("stt_engine_queue_depth", ())) == 0:
             break
         await asyncio.sleep(0.05)
     return during, after, messages
