@@ -246,6 +246,16 @@ def fallback_reasons(before: str, after: str) -> str:
     )
 
 
+def shed(before: str, after: str) -> int:
+    """Utterances the fast pass decoded with its narrower search during one run (their audio waited)."""
+
+    def count(metrics: str) -> float:
+        found = re.search(r"^stt_engine_shed_utterances_total (\S+)", metrics, re.MULTILINE)
+        return float(found.group(1)) if found else 0.0
+
+    return round(count(after) - count(before))
+
+
 async def run(url: str, sessions: int, frame_ms: int, clips: int, noise_db: float | None) -> Result:
     result = Result()
     await asyncio.gather(
@@ -317,8 +327,8 @@ def main() -> None:
         rows = [
             "| sessions | first interim p50 / p95 (ms) | final after end of speech p50 / p95 (ms) | interim lag p95, "
             "all / new words (ms) | rewrites of shown words | WER | fallbacks | dropped | loop lag p95 / mean (ms) "
-            "| CPU s per audio s |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| CPU s per audio s | utterances shed |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for n in counts:
             before, cpu_before = httpx.get(url + "/metrics").text, cpu_seconds(server.pid)
@@ -335,7 +345,7 @@ def main() -> None:
                 f"{100 * r.rewrites / max(1, r.updates):.0f} % of {r.updates} | "
                 f"{100 * r.errors / max(1, r.words):.1f} % ({r.errors}/{r.words}) | "
                 f"{fallbacks} | {r.dropped} of {n} | {lag_p95:.0f} / {lag_mean:.1f} | "
-                f"{cpu / audio_s:.2f} |"
+                f"{cpu / audio_s:.2f} | {shed(before, after)} |"
             )
             print(rows[-1], file=sys.stderr, flush=True)
             if args.show:

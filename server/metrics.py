@@ -12,6 +12,8 @@ One registry per app (tests build many apps in one process, and two registries n
   or are in part (skipped: a stretch of speech Whisper left out).
 - stt_engine_first_interim_seconds, stt_engine_final_seconds{source}: speech start → first interim, end of speech
   → final (source accurate or fallback), as the engine sees them (from when the audio arrived).
+- stt_engine_shed_utterances_total: utterances the fast pass decoded with its narrower search because the session's
+  audio waited to be decoded (the machine was short of CPU, or the client sent faster than real time).
 - stt_event_loop_lag_seconds: how late the event loop wakes a 100 ms sleep: every socket waits that long.
 """
 
@@ -49,6 +51,11 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.shed = Counter(
+            "stt_engine_shed_utterances",
+            "Utterances the fast pass decoded with its narrower search because the session's audio waited.",
+            registry=r,
+        )
         self.first_interim = Histogram(
             "stt_engine_first_interim_seconds",
             "Speech start (the audio's arrival) to the first interim of an utterance.",
@@ -80,6 +87,9 @@ class Metrics:
         self.final.labels("accurate" if fallback in ("", "skipped") else "fallback").observe(seconds)
         if fallback:
             self.fallbacks.labels(fallback).inc()
+
+    def utterances_shed(self, count: int) -> None:
+        self.shed.inc(count)
 
     def watch_queue(self, depth: Callable[[], int]) -> None:
         self.queue_depth.set_function(depth)

@@ -29,6 +29,7 @@ from server.engine.types import (
     Recognizer,
     RecognizerBusy,
     RecognizerSession,
+    Sheds,
 )
 from server.protocols.truebar import (
     PUNCTUATION_TASK,
@@ -290,6 +291,8 @@ class TruebarStream:
                 await self._backlog_ready.wait()
                 self._backlog_ready.clear()
                 while self._backlog:
+                    if isinstance(session, Sheds):
+                        session.backlog(len(self._backlog) / BYTES_PER_MS)
                     take = min(len(self._backlog), MAX_FEED_MS * BYTES_PER_MS)
                     chunk = bytes(self._backlog[:take])
                     del self._backlog[:take]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 
@@ -190,6 +191,7 @@ class _GatedRecognizer:
         self.inner = ScriptedRecognizer(ms_per_word=500)
         self.gate = gate
         self.fed = 0
+        self.waiting: list[tuple[float, int]] = []  # before each feed: the audio said to wait (ms), and that feed's
 
     async def open(self) -> RecognizerSession:
         return _GatedSession(self, await self.inner.open())
@@ -198,8 +200,13 @@ class _GatedRecognizer:
 class _GatedSession:
     def __init__(self, owner: _GatedRecognizer, inner: RecognizerSession) -> None:
         self.owner, self.inner = owner, inner
+        self.said = 0.0
+
+    def backlog(self, ms: float) -> None:  # types.Sheds
+        self.said = ms
 
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
+        self.owner.waiting.append((self.said, len(pcm) // 32))
         await asyncio.to_thread(self.owner.gate.wait)  # the gate opens from the test's thread
         self.owner.fed += len(pcm)
         return await self.inner.feed(pcm)
@@ -247,6 +254,13 @@ def test_the_socket_is_read_while_the_engine_is_behind_so_pings_are_answered_and
         finals, statuses = asyncio.run(session(str(g["ws_url"]), str(g["token"])))
     assert statuses[-1]["status"] == "FINISHED" and statuses[-1]["lengthMs"] == 10_000
     assert recognizer.fed == len(pcm)
+    # Before each feed the session heard how much audio waited, that feed's included (what lets the embedded
+    # engine's fast pass shed its search): once the engine was let go, all the rest of the 10 s, then less by each
+    # feed, down to the last.
+    (_, first), *rest = recognizer.waiting
+    assert rest[0][0] == 10_000 - first, recognizer.waiting
+    assert all(b == a - fed for (a, fed), (b, _) in itertools.pairwise(rest)), recognizer.waiting
+    assert rest[-1][0] == rest[-1][1], recognizer.waiting
     # 10 s at 500 ms a word: 20 words of the script, in its order, each once.
     assert " ".join(finals).split() == (DEFAULT_SCRIPT * 2)[:20]
 

@@ -88,6 +88,9 @@ def test_metrics_during_and_after_a_real_session(whisper_model_cache: Path) -> N
     assert got == len([f for f in finals if f["textSegment"]["tokens"]])
     assert after[("stt_engine_queue_depth", ())] == 0
     assert after[("stt_event_loop_lag_seconds_count", ())] >= 1
+    # This client sends its audio as fast as it can, so most of it waits to be decoded: the fast pass decodes its
+    # utterances with the narrower search, and the operator sees how many.
+    assert after[("stt_engine_shed_utterances_total", ())] >= 1
 
 
 def test_a_final_whisper_wrote_in_part_counts_as_accurate_latency_with_its_own_reason() -> None:
@@ -100,3 +103,10 @@ def test_a_final_whisper_wrote_in_part_counts_as_accurate_latency_with_its_own_r
     assert found[("stt_engine_final_seconds_count", (("source", "accurate"),))] == 1
     assert found[("stt_engine_final_seconds_count", (("source", "fallback"),))] == 1
     assert found[("stt_engine_fallbacks_total", (("reason", "skipped"),))] == 1
+
+
+def test_utterances_the_fast_pass_shed_are_counted() -> None:
+    metrics = Metrics()
+    metrics.utterances_shed(2)
+    metrics.utterances_shed(1)
+    assert samples(generate_latest(metrics.registry).decode())[("stt_engine_shed_utterances_total", ())] == 3

@@ -38,7 +38,7 @@ from server.engine.twopass import (
     spliced,
     without_echoes,
 )
-from server.engine.types import BYTES_PER_MS
+from server.engine.types import BYTES_PER_MS, Sheds
 from server.engine.whisper import AccurateBusy, Unreliable, WhisperPass, _looping, words_from_alignment
 from server.protocols.truebar import hypothesis_segment, tokens_to_text
 from server.providers.local import LOCAL_TAG
@@ -553,9 +553,12 @@ def test_engine_settings_are_parsed() -> None:
             "LOCAL_MODEL_CACHE": "/var/cache/stt",
             "LOCAL_WHISPER_NICE": "5",
             "LOCAL_LEAN_SEARCH": "0",
+            "LOCAL_SHED_AFTER_MS": "0",
+            "LOCAL_SHED_HOLD_MS": "2500",
         }
     ).local.engine
     assert config.whisper_nice == 5 and config.lean_search is False
+    assert (config.shed_after_ms, config.shed_hold_ms) == (0, 2500)
     assert (config.whisper, config.whisper_model, config.whisper_threads) == (True, "/models/whisper-small", 3)
     assert (config.whisper_queue, config.fallback_after_s, config.model_cache) == (7, 1.5, "/var/cache/stt")
     assert Settings.from_env({}).local.engine == EngineConfig()
@@ -610,6 +613,23 @@ async def test_two_passes_on_real_speech(fast_pass: PocketsphinxRecognizer, whis
             assert utterance["start_ms"] - 300 <= word.start_ms <= word.end_ms <= utterance["end_ms"] + 300, word
         starts = [w.start_ms for w in final.words]
         assert starts == sorted(starts)
+
+
+@pytest.mark.anyio
+async def test_the_fast_pass_hears_how_much_audio_waits(fast_pass: PocketsphinxRecognizer) -> None:
+    """The server tells the two-pass session how much audio waits (types.Sheds); the fast pass is what sheds its
+    search for it, so the session passes it on."""
+    two = TwoPassRecognizer(fast_pass, FixedPass(HELLO))
+    before = fast_pass.shed_utterances
+    session = await two.open()
+    assert isinstance(session, Sheds)
+    pcm = SILENCE_1S + load_human("goforward.wav")
+    for i in range(0, len(pcm), 1600):
+        session.backlog(1000.0)
+        await session.feed(pcm[i : i + 1600])
+    await session.finish()
+    await session.aclose()
+    assert fast_pass.shed_utterances > before
 
 
 # --- the real-time rules (issue 16)

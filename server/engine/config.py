@@ -3,7 +3,7 @@ environment), the loader and the emulators."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,14 @@ class EngineConfig:
     # With Whisper making the finals, the fast pass prunes its search harder (`LEAN_SEARCH` below): its text is
     # only the interims (and a fallback final), and a cheaper fast pass is what lets more sessions keep real time.
     lean_search: bool = True
+    # Milliseconds of a session's audio waiting to be decoded (it arrived faster than the fast pass decodes it: the
+    # machine is overloaded, or the client sends faster than real time) from which the fast pass decodes that
+    # session's next utterances with `SHED_SEARCH`, at half the CPU, until it has caught up; 0: never. The issue's
+    # rule: an engine that cannot keep up sheds quality, never real time (bench/README.md "Load shedding").
+    shed_after_ms: int = 400
+    # ... and for how long (ms of audio) after its audio last waited that long: a session that only just caught up
+    # would fall behind again with its own search, and the search can only change between utterances.
+    shed_hold_ms: int = 10_000
 
     # The accurate pass (Whisper through faster-whisper/CTranslate2) for finals; False: the fast pass alone.
     whisper: bool = True
@@ -79,10 +87,19 @@ class EngineConfig:
             vad_mode=base.vad_mode if self.vad_mode is None else self.vad_mode,
         )
 
-
     def search(self) -> Search:
         """pocketsphinx's pruning for the mode: lean beside Whisper (unless turned off), its own defaults alone."""
         return LEAN_SEARCH if self.whisper and self.lean_search else FULL_SEARCH
+
+    def shed_search(self) -> Search:
+        """The narrower search a session's next utterances get while its audio waits (`shed_after_ms`): the mode's
+        search keeping at most 1000 HMMs and 5 word exits a frame. Only the width changes: it is a second search
+        over the same model, switched at an utterance's start, and the Gaussians and the lookahead belong to the
+        acoustic model both share. On a slow host (2026-12-03; bench/fast_search.py's measure: the 13 human clips
+        and the reading in 50 ms chunks) the lean search took 0.21 CPU s per audio s clean and 0.30 at 10 dB SNR,
+        more than four sessions at 10 dB could get from two cores beside Whisper; this one took 0.13 and 0.15, for
+        60 words of 184 wrong in the fast pass's own finals clean (lean: 36) and 153 against 148 at 10 dB."""
+        return replace(self.search(), max_hmms=1000, max_words=5)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,10 @@ _ALTERNATE = re.compile(r"\(\d+\)$")
 
 T = TypeVar("T")
 _DEFAULTS = EngineConfig()
+_ALONE = EngineConfig(whisper=False)
+_ALONE_SHED_SEARCH = _ALONE.shed_search()
+# The name of the narrower search each decoder holds beside its own (`DecoderConfig.shed_search`).
+SHED = "shed"
 # Built alone (the emulators, tools), the fast pass makes its own finals: the endpointer for whole sentences.
 _ENDPOINTER = SENTENCES
 
@@ -70,6 +74,11 @@ class DecoderConfig:
     partial_every_ms: int = _DEFAULTS.partial_every_ms
     # How hard pocketsphinx prunes its search.
     search: Search = FULL_SEARCH
+    # The narrower search, and from how many ms of a session's audio waiting to be decoded its next utterances use
+    # it (`EngineConfig.shed_after_ms`; 0: never).
+    shed_search: Search = _ALONE_SHED_SEARCH
+    shed_after_ms: int = _ALONE.shed_after_ms
+    shed_hold_ms: int = _ALONE.shed_hold_ms
 
     @classmethod
     def from_engine(cls, config: EngineConfig) -> DecoderConfig:
@@ -90,6 +99,9 @@ class DecoderConfig:
             bestpath=config.bestpath and rescore,
             partial_every_ms=config.partial_every_ms,
             search=config.search(),
+            shed_search=config.shed_search(),
+            shed_after_ms=config.shed_after_ms,
+            shed_hold_ms=config.shed_hold_ms,
         )
 
     def decoder_kwargs(self) -> dict[str, Any]:
@@ -128,6 +140,29 @@ class _Pooled:
     # False until the decoder has finished an utterance or been given a cepstral mean: its first utterance is
     # then decoded a second time with the mean that utterance produced.
     warm: bool
+    # The decoder's own search, and whether it also holds the narrower one (SHED): a grammar's does not.
+    search: str
+    sheds: bool
+
+
+def _build_decoder(config: DecoderConfig) -> _Pooled:
+    from pocketsphinx import Decoder
+
+    decoder = Decoder(**config.decoder_kwargs())
+    search = decoder.current_search()
+    lm = decoder.get_lm() if config.shed_after_ms and not config.jsgf else None
+    if lm is not None:
+        # A search reads its pruning from the decoder's config when it is made (pocketsphinx's ngram_search_init),
+        # so the second search over the same language model is made with the narrower values, then they are put
+        # back. It shares the acoustic model, dictionary and language model: no second copy of the model.
+        settings = decoder.config
+        width = settings["maxhmmpf"], settings["maxwpf"]
+        settings["maxhmmpf"], settings["maxwpf"] = config.shed_search.max_hmms, config.shed_search.max_words
+        try:
+            decoder.add_lm(SHED, lm)
+        finally:
+            settings["maxhmmpf"], settings["maxwpf"] = width
+    return _Pooled(decoder, warm=False, search=search, sheds=lm is not None)
 
 
 class _Stream:
@@ -168,10 +203,16 @@ class _Stream:
         self.partial_text = ""
         self.finished = False
         self.cmn: str | None = None  # set when an utterance ends, for the recognizer to hand to fresh decoders
+        # The most audio (ms) the session said was waiting to be decoded since the last utterance began: the next
+        # one is decoded with the narrower search if it reached `shed_after_ms`. Counted: utterances begun so.
+        self.waiting_ms = 0.0
+        self.shed_until = 0  # the frame until which utterances begun are shed: `shed_hold_ms` past the last wait
+        self.shed_utterances = 0
 
-    def feed(self, pcm: bytes, partial_every_ms: int | None = None) -> list[Hypothesis]:
+    def feed(self, pcm: bytes, partial_every_ms: int | None = None, waiting_ms: float = 0.0) -> list[Hypothesis]:
         if self.finished:
             raise RuntimeError("feed() after finish()")
+        self.waiting_ms = max(self.waiting_ms, waiting_ms)
         self.pending += pcm
         out: list[Hypothesis] = []
         usable = len(self.pending) - len(self.pending) % self.frame_bytes
@@ -246,6 +287,16 @@ class _Stream:
             first = min(first, self.reach)
         first = max(first, self.floor, self.frames_in - len(self.history), 0)
         self.reach = None
+        # The search can only change between utterances (pocketsphinx refuses while one is decoding), so a session
+        # that fell behind sheds from its next utterance on, and gets its search back with the first utterance begun
+        # `shed_hold_ms` after its audio last waited.
+        behind = 0 < self.config.shed_after_ms <= self.waiting_ms
+        if behind:
+            self.shed_until = self.frames_in + self.config.shed_hold_ms // FRAME_MS
+        shed = self.pooled.sheds and (behind or self.frames_in < self.shed_until)
+        self.decoder.activate_search(SHED if shed else self.pooled.search)
+        self.shed_utterances += shed
+        self.waiting_ms = 0.0
         self.decoder.start_utt()
         self.in_utt = True
         self.utt_start_ms = first * FRAME_MS
@@ -340,9 +391,7 @@ class _Engine:
         with self.lock:
             pooled = self.idle.pop() if self.idle else None
         if pooled is None:
-            from pocketsphinx import Decoder
-
-            pooled = _Pooled(Decoder(**self.config.decoder_kwargs()), warm=False)
+            pooled = _build_decoder(self.config)
         if not pooled.warm and cmn is not None and self.config.keep_warm:
             pooled.decoder.set_cmn(cmn)
             pooled.warm = True
@@ -358,9 +407,9 @@ class _Engine:
         with self.lock:
             self.streams[sid] = stream
 
-    def feed(self, sid: int, pcm: bytes) -> tuple[list[Hypothesis], str | None]:
+    def feed(self, sid: int, pcm: bytes, waiting_ms: float = 0.0) -> tuple[list[Hypothesis], str | None, int]:
         stream = self.streams[sid]
-        return stream.feed(pcm, self.partial_every_ms()), stream.cmn
+        return stream.feed(pcm, self.partial_every_ms(), waiting_ms), stream.cmn, stream.shed_utterances
 
     def partial_every_ms(self) -> int:
         """How often a stream looks at its partial text, by how many streams share this worker. A look costs
@@ -371,9 +420,9 @@ class _Engine:
             streams = len(self.streams)
         return self.config.partial_every_ms * max(1, -(-streams // 2))
 
-    def finish(self, sid: int) -> tuple[list[Hypothesis], str | None]:
+    def finish(self, sid: int) -> tuple[list[Hypothesis], str | None, int]:
         stream = self.streams[sid]
-        return stream.finish(), stream.cmn
+        return stream.finish(), stream.cmn, stream.shed_utterances
 
     def close(self, sid: int) -> None:
         with self.lock:
@@ -459,6 +508,9 @@ class PocketsphinxRecognizer:
         self.workers = max(1, min(workers or os.cpu_count() or 1, max_sessions))
         self.mode = mode
         self.active = 0
+        # Utterances the streams began with the narrower search (their audio waited), and who is told of each.
+        self.shed_utterances = 0
+        self.on_shed: Callable[[int], None] | None = None
         self._cmn: str | None = None
         self._ids = itertools.count(1)
         self._pool: list[_Worker] = []
@@ -526,9 +578,13 @@ class PocketsphinxRecognizer:
         for executor in executors:
             executor.shutdown(wait=True, cancel_futures=True)
 
-    def _report(self, cmn: str | None) -> None:
+    def _report(self, cmn: str | None, shed: int) -> None:
         if cmn is not None:
             self._cmn = cmn
+        if shed:
+            self.shed_utterances += shed
+            if self.on_shed is not None:
+                self.on_shed(shed)
 
 
 class PocketsphinxSession:
@@ -539,11 +595,16 @@ class PocketsphinxSession:
         self._closed = False
         # Calls of one session must reach the decoder in order even if a caller is cancelled mid-call.
         self._lock = asyncio.Lock()
+        self._waiting_ms = 0.0  # the server's last word on how much audio waits (types.Sheds)
+        self._shed = 0  # utterances the stream began with the narrower search, as last reported
+
+    def backlog(self, ms: float) -> None:
+        self._waiting_ms = ms
 
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
         if len(pcm) % 2:
             raise ValueError("PCM16 audio must be an even number of bytes")
-        return await self._call("feed", pcm)
+        return await self._call("feed", pcm, self._waiting_ms)
 
     async def finish(self) -> list[Hypothesis]:
         return await self._call("finish")
@@ -552,8 +613,9 @@ class PocketsphinxSession:
         if self._closed:
             raise RuntimeError("session is closed")
         async with self._lock:
-            hyps, cmn = await _uncancelled(self._worker.call(method, self._sid, *args))
-        self._owner._report(cmn)
+            hyps, cmn, shed = await _uncancelled(self._worker.call(method, self._sid, *args))
+        self._owner._report(cmn, shed - self._shed)
+        self._shed = shed
         return list(hyps)
 
     async def aclose(self) -> None:

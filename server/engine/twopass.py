@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from server.engine.config import EngineConfig
-from server.engine.types import BYTES_PER_MS, Recognizer, RecognizerSession
+from server.engine.types import BYTES_PER_MS, Recognizer, RecognizerSession, Sheds
 from server.engine.whisper import PAUSE_MARKS, SENTENCE_END, Unreliable
 from server.transcript import Hypothesis, Word
 
@@ -423,6 +423,11 @@ class TwoPassSession:
         self._last_job_end_ms: int | None = None  # where the previous accurate job's audio ended
         self._closed = False
         self._submitted = asyncio.Event()  # set when an utterance joins _pending: wakes wait_ready()
+
+    def backlog(self, ms: float) -> None:
+        """types.Sheds: the fast pass hears how much audio waits; the accurate pass has its own deadlines."""
+        if isinstance(self._fast, Sheds):
+            self._fast.backlog(ms)
 
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
         if len(pcm) % 2:

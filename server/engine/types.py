@@ -49,6 +49,15 @@ class PushesFinals(Protocol):
 
 
 @runtime_checkable
+class Sheds(Protocol):
+    """A session that decodes more cheaply while its audio waits (the embedded engine's fast pass, which never
+    falls behind real time for want of CPU: it narrows its search instead). Its server calls backlog() before each
+    feed() with the audio received and not yet decoded, that feed's included."""
+
+    def backlog(self, ms: float) -> None: ...
+
+
+@runtime_checkable
 class Bounded(Protocol):
     """A recognizer that says how many sessions it decodes at once (more raise RecognizerBusy)."""
 
