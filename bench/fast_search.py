@@ -36,7 +36,7 @@ SEARCHES = {
     "2000 HMMs, 10 word exits": replace(LEAN_SEARCH, max_hmms=2000, max_words=10),
 }
 # The narrower search a session's utterances get while its audio waits (EngineConfig.shed_after_ms), measured as
-# the engine switches to it: the lean search's decoder, told before every feed that a second of audio waits.
+# the engine switches to it: the lean search's decoder, told before every feed that its audio is a second behind.
 SHED_LABEL = "shed: the narrower search while audio waits (1000 HMMs, 5 word exits)"
 
 
@@ -70,7 +70,7 @@ async def run(search: Search | None, clips: list[tuple[str, bytes]]) -> Run:
             start = time.process_time()
             for i in range(0, len(pcm), CHUNK):
                 if search is None:
-                    session.backlog(1000.0)
+                    session.behind(1000.0)
                 out = await session.feed(pcm[i : i + CHUNK])
                 partial_words = any(h.words and not h.is_final for h in out)
                 if partial_words and not first_words_seen and READING not in name:

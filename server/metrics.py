@@ -12,8 +12,8 @@ One registry per app (tests build many apps in one process, and two registries n
   or are in part (skipped: a stretch of speech Whisper left out).
 - stt_engine_first_interim_seconds, stt_engine_final_seconds{source}: speech start → first interim, end of speech
   → final (source accurate or fallback), as the engine sees them (from when the audio arrived).
-- stt_engine_shed_utterances_total: utterances the fast pass decoded with its narrower search because the session's
-  audio waited to be decoded (the machine was short of CPU, or the client sent faster than real time).
+- stt_engine_shed_utterances_total: utterances the fast pass decoded with its narrower search because their session
+  had fallen behind real time (the machine was short of CPU).
 - stt_event_loop_lag_seconds: how late the event loop wakes a 100 ms sleep: every socket waits that long.
 """
 
@@ -53,7 +53,7 @@ class Metrics:
         )
         self.shed = Counter(
             "stt_engine_shed_utterances",
-            "Utterances the fast pass decoded with its narrower search because the session's audio waited.",
+            "Utterances the fast pass decoded with its narrower search: their session had fallen behind real time.",
             registry=r,
         )
         self.first_interim = Histogram(

@@ -9,6 +9,7 @@ no fault injection and keeps no audio: the Truebar emulator plugs both in throug
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -69,6 +70,41 @@ MAX_BACKLOG_MS = 60_000
 # covers.
 MAX_FEED_MS = 250
 _ids = itertools.count(1)
+
+
+class DueTimes:
+    """When the audio not yet decoded was due, so a recognizer can hear how far behind real time it is
+    (types.Sheds): a frame is due when it arrives, or, from a client that sends faster than real time, when real
+    time reaches it (the previous frame's due time plus that frame's length). So a file sent at once is not behind
+    while it is decoded faster than it plays, and a burst after a network stall is not behind for having come
+    together. Times are clock seconds."""
+
+    def __init__(self) -> None:
+        self._frames: collections.deque[tuple[float, int]] = collections.deque()  # (due, bytes) per frame
+        self._next = float("-inf")  # when the byte after the last one received is due
+
+    def arrived(self, now: float, size: int) -> None:
+        due = max(now, self._next)
+        self._next = due + size / BYTES_PER_MS / 1000
+        self._frames.append((due, size))
+
+    def taken(self, size: int) -> None:
+        """`size` bytes from the oldest were handed to the recognizer."""
+        while size > 0 and self._frames:
+            due, left = self._frames[0]
+            if left > size:
+                self._frames[0] = (due + size / BYTES_PER_MS / 1000, left - size)
+                return
+            self._frames.popleft()
+            size -= left
+
+    def behind_ms(self, now: float) -> float:
+        """How long past its due time the oldest byte not yet decoded is (0 when none is late)."""
+        return max(0.0, (now - self._frames[0][0]) * 1000) if self._frames else 0.0
+
+    def clear(self) -> None:
+        self._frames.clear()
+        self._next = float("-inf")
 
 
 class StreamFailure(Exception):
@@ -142,8 +178,10 @@ class TruebarStream:
         punctuation_tags: Collection[str] = (PUNCTUATOR_TAG,),
         limit: ReceiveLimit | None = None,
         observer: StreamObserver | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ws = websocket
+        self.clock = clock  # seconds: when audio arrived, for how far behind real time the recognizer is
         self.recognizer = recognizer
         self.tags = frozenset(tags)
         self.punctuation_tags = frozenset(punctuation_tags)
@@ -168,6 +206,7 @@ class TruebarStream:
         # here; the feeder decodes what has arrived in calls of up to MAX_FEED_MS, so a recognizer that falls behind
         # catches up with fewer, larger feeds (fewer interims, the same audio).
         self._backlog = bytearray()
+        self._due = DueTimes()
         self._backlog_ready = asyncio.Event()
         self._draining = False
         self._feeder: asyncio.Task[None] | None = None
@@ -275,6 +314,7 @@ class TruebarStream:
         self.session_bytes += len(data)
         await self.observer.audio(self, data)
         self._backlog += data
+        self._due.arrived(self.clock(), len(data))
         if len(self._backlog) > MAX_BACKLOG_MS * BYTES_PER_MS:
             raise StreamFailure(
                 f"The engine fell more than {MAX_BACKLOG_MS // 1000} s behind the audio and the session was ended; "
@@ -286,16 +326,18 @@ class TruebarStream:
     async def _feed(self, session: RecognizerSession) -> None:
         """Decode what has arrived, in arrival order, until drained (EOS, CANCEL) or stopped. A failure goes to the
         handler's loop (`_next_message`), which ends the stream with it."""
+        sheds = session if isinstance(session, Sheds) else None
         try:
             while True:
                 await self._backlog_ready.wait()
                 self._backlog_ready.clear()
                 while self._backlog:
-                    if isinstance(session, Sheds):
-                        session.backlog(len(self._backlog) / BYTES_PER_MS)
+                    if sheds is not None:
+                        sheds.behind(self._due.behind_ms(self.clock()))
                     take = min(len(self._backlog), MAX_FEED_MS * BYTES_PER_MS)
                     chunk = bytes(self._backlog[:take])
                     del self._backlog[:take]
+                    self._due.taken(take)
                     async with self._emitting:
                         hypotheses = await session.feed(chunk)
                         # Shielded: stopping the feeder (a failure, a closed socket) may cut a decode short, which
@@ -309,6 +351,7 @@ class TruebarStream:
 
     def _start_feeder(self, session: RecognizerSession) -> None:
         self._backlog.clear()
+        self._due.clear()
         self._backlog_ready.clear()
         self._draining = False
         self._feeder = asyncio.create_task(self._feed(session))
@@ -326,6 +369,7 @@ class TruebarStream:
         """Stop decoding now, dropping frames not decoded yet (the stream is ending without EOS)."""
         task, self._feeder = self._feeder, None
         self._backlog.clear()
+        self._due.clear()
         if task is None:
             return
         # Not behind the emitting lock, which the feeder holds while it decodes: a recognizer stuck in feed() must

@@ -17,6 +17,7 @@ from server.engine.types import Hypothesis, RecognizerSession
 from server.providers.local import LOCAL_TAG, LocalTokens
 from server.settings import LocalSettings, Settings
 from server.state import MemoryLedger, MemorySpentGrants, MemoryStore, State, StateUnavailable
+from server.transport import DueTimes
 from testkit.live import running
 from tests.support.truebar_client import config_message, transcribe_truebar
 
@@ -191,7 +192,7 @@ class _GatedRecognizer:
         self.inner = ScriptedRecognizer(ms_per_word=500)
         self.gate = gate
         self.fed = 0
-        self.waiting: list[tuple[float, int]] = []  # before each feed: the audio said to wait (ms), and that feed's
+        self.behind: list[float] = []  # before each feed: how far behind real time the server said the audio was
 
     async def open(self) -> RecognizerSession:
         return _GatedSession(self, await self.inner.open())
@@ -200,13 +201,15 @@ class _GatedRecognizer:
 class _GatedSession:
     def __init__(self, owner: _GatedRecognizer, inner: RecognizerSession) -> None:
         self.owner, self.inner = owner, inner
-        self.said = 0.0
+        self.said: float | None = None
 
-    def backlog(self, ms: float) -> None:  # types.Sheds
+    def behind(self, ms: float) -> None:  # types.Sheds
         self.said = ms
 
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
-        self.owner.waiting.append((self.said, len(pcm) // 32))
+        assert self.said is not None, "fed without a word on how far behind the audio is"
+        self.owner.behind.append(self.said)
+        self.said = None
         await asyncio.to_thread(self.owner.gate.wait)  # the gate opens from the test's thread
         self.owner.fed += len(pcm)
         return await self.inner.feed(pcm)
@@ -239,6 +242,7 @@ def test_the_socket_is_read_while_the_engine_is_behind_so_pings_are_answered_and
             pong = await ws.ping()
             await asyncio.wait_for(pong, 10)  # answered although the engine has not decoded a frame
             assert recognizer.fed == 0
+            await asyncio.sleep(1.5)  # the engine stays stuck a while: the audio falls behind real time
             gate.set()
             await ws.send(json.dumps({"type": "EOS", "lockSession": False}))
             async for raw in ws:
@@ -254,13 +258,14 @@ def test_the_socket_is_read_while_the_engine_is_behind_so_pings_are_answered_and
         finals, statuses = asyncio.run(session(str(g["ws_url"]), str(g["token"])))
     assert statuses[-1]["status"] == "FINISHED" and statuses[-1]["lengthMs"] == 10_000
     assert recognizer.fed == len(pcm)
-    # Before each feed the session heard how much audio waited, that feed's included (what lets the embedded
-    # engine's fast pass shed its search): once the engine was let go, all the rest of the 10 s, then less by each
-    # feed, down to the last.
-    (_, first), *rest = recognizer.waiting
-    assert rest[0][0] == 10_000 - first, recognizer.waiting
-    assert all(b == a - fed for (a, fed), (b, _) in itertools.pairwise(rest)), recognizer.waiting
-    assert rest[-1][0] == rest[-1][1], recognizer.waiting
+    # Before each feed the session heard how far behind real time its audio was (what lets the embedded engine's
+    # fast pass shed its search). The client sent the 10 s at once, so the audio was due at real-time pace from its
+    # first frame; the engine, stuck 1.5 s and more, then decoded it far faster than it plays: well behind at
+    # first, less with each feed, and not behind at all long before the end.
+    said = recognizer.behind
+    assert said[1] >= 1_000, said
+    assert all(b <= a for a, b in itertools.pairwise(said[1:])), said
+    assert said[-1] == 0, said
     # 10 s at 500 ms a word: 20 words of the script, in its order, each once.
     assert " ".join(finals).split() == (DEFAULT_SCRIPT * 2)[:20]
 
@@ -294,3 +299,24 @@ def test_an_engine_a_minute_behind_ends_the_session_with_a_clear_error() -> None
         g = grant(url)
         errors, code = asyncio.run(session(str(g["ws_url"]), str(g["token"])))
     assert code == 1013 and len(errors) == 1 and "60 s behind" in errors[0], (code, errors)
+
+
+def test_audio_is_due_when_it_arrives_or_when_real_time_reaches_it() -> None:
+    """How far behind real time a recognizer is: the oldest audio not yet decoded, past when it was due. A frame
+    sent faster than real time is due when real time reaches it, so a file sent at once is not behind while it is
+    decoded faster than it plays; a pause resets the schedule to arrival."""
+    due = DueTimes()
+    assert due.behind_ms(5.0) == 0
+    for _ in range(10):  # 1 s of audio in 100 ms frames, all at t=10
+        due.arrived(10.0, 3200)
+    assert due.behind_ms(9.99) == 0
+    assert round(due.behind_ms(10.3)) == 300  # the first frame was due at 10.0, the rest 100 ms apart after it
+    due.taken(4800)  # 150 ms decoded: the oldest byte left is due at 10.15
+    assert round(due.behind_ms(10.3)) == 150
+    due.taken(3200 * 8 + 1600)  # all of it
+    assert due.behind_ms(99.0) == 0
+    due.arrived(20.0, 3200)  # after a pause: due on arrival, not at the old schedule's 11.0
+    assert round(due.behind_ms(20.5)) == 500
+    due.clear()
+    due.arrived(1.0, 3200)  # a new session's schedule starts afresh
+    assert round(due.behind_ms(1.2)) == 200

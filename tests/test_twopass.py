@@ -615,17 +615,18 @@ async def test_two_passes_on_real_speech(fast_pass: PocketsphinxRecognizer, whis
         assert starts == sorted(starts)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
-async def test_the_fast_pass_hears_how_much_audio_waits(fast_pass: PocketsphinxRecognizer) -> None:
-    """The server tells the two-pass session how much audio waits (types.Sheds); the fast pass is what sheds its
-    search for it, so the session passes it on."""
+async def test_the_fast_pass_hears_how_far_behind_the_audio_is(fast_pass: PocketsphinxRecognizer) -> None:
+    """The server tells the two-pass session how far behind real time its audio is (types.Sheds); the fast pass is
+    what sheds its search for it, so the session passes it on."""
     two = TwoPassRecognizer(fast_pass, FixedPass(HELLO))
     before = fast_pass.shed_utterances
     session = await two.open()
     assert isinstance(session, Sheds)
     pcm = SILENCE_1S + load_human("goforward.wav")
     for i in range(0, len(pcm), 1600):
-        session.backlog(1000.0)
+        session.behind(1000.0)
         await session.feed(pcm[i : i + 1600])
     await session.finish()
     await session.aclose()

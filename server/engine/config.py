@@ -11,9 +11,10 @@ class EngineConfig:
     """Empty model paths mean the US-English model shipped in the pocketsphinx wheel."""
 
     # Concurrent sessions; more get RecognizerBusy (a "busy" ERROR on the socket). Each pocketsphinx decoder holds
-    # its own copy of the model (about 95 MB resident). 6: on 2 cores the most real-time sessions whose finals stay
-    # almost all Whisper's (3-5 of 79 fell back, final p95 1.7 s; 8 sessions: 5-19 of 105) with room for a slower
-    # hour (bench/README.md "Real time on recorded human speech").
+    # its own copy of the model (about 95 MB resident; 137 MB with the narrower search for load shedding). 6: on 2
+    # cores the most real-time sessions whose finals stay almost all Whisper's (3-5 of 79 fell back, final p95
+    # 1.7 s; 8 sessions: 5-19 of 105) with room for a slower hour (bench/README.md "Real time on recorded human
+    # speech").
     max_sessions: int = 6
     # pocketsphinx worker processes; None: one per core (at most max_sessions). Set by `python -m server --workers`
     # to each worker's share of the cores.
@@ -44,13 +45,14 @@ class EngineConfig:
     # With Whisper making the finals, the fast pass prunes its search harder (`LEAN_SEARCH` below): its text is
     # only the interims (and a fallback final), and a cheaper fast pass is what lets more sessions keep real time.
     lean_search: bool = True
-    # Milliseconds of a session's audio waiting to be decoded (it arrived faster than the fast pass decodes it: the
-    # machine is overloaded, or the client sends faster than real time) from which the fast pass decodes that
-    # session's next utterances with `SHED_SEARCH`, at half the CPU, until it has caught up; 0: never. The issue's
-    # rule: an engine that cannot keep up sheds quality, never real time (bench/README.md "Load shedding").
+    # How far behind real time (ms) a session's audio may fall before the fast pass decodes the utterances it
+    # begins with the narrower search (`shed_search()`: half the CPU in noise, rougher interims); 0: never. Behind:
+    # the oldest audio not yet decoded is past when it arrived, or, from a client sending faster than real time,
+    # past when real time reached it (server.transport.DueTimes). Issue 16's rule: an engine that cannot keep up
+    # sheds quality, not real time (bench/README.md "Load shedding").
     shed_after_ms: int = 400
-    # ... and for how long (ms of audio) after its audio last waited that long: a session that only just caught up
-    # would fall behind again with its own search, and the search can only change between utterances.
+    # ... and for how long after (ms of audio): a session that only just caught up would fall behind again with its
+    # own search, and the search can only change between utterances.
     shed_hold_ms: int = 10_000
 
     # The accurate pass (Whisper through faster-whisper/CTranslate2) for finals; False: the fast pass alone.

@@ -8,7 +8,8 @@ worker processes, one executor per process so a session's calls always reach the
 
 Decoders are pooled and reused: a fresh decoder's live cepstral mean starts from the model's guess and the first
 utterance decodes badly, so a reused decoder keeps its mean and a fresh one is given the latest mean any session
-reported. Each decoder loads its own copy of the model (about 95 MB resident), which is what `max_sessions` bounds.
+reported. Each decoder loads its own copy of the model (about 95 MB resident; 45 MB more for the narrower search it
+holds beside its own, measured 92 → 137 MB a decoder), which is what `max_sessions` bounds.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import collections
 import concurrent.futures
 import contextlib
 import itertools
+import logging
 import multiprocessing
 import os
 import re
@@ -35,6 +37,7 @@ DECODER_FRAME_MS = 10  # pocketsphinx's feature frame rate is 100 per second
 PREROLL_MS = 210  # audio fed before the Endpointer's speech start, so first words keep their onset
 
 _ALTERNATE = re.compile(r"\(\d+\)$")
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _DEFAULTS = EngineConfig()
@@ -74,11 +77,14 @@ class DecoderConfig:
     partial_every_ms: int = _DEFAULTS.partial_every_ms
     # How hard pocketsphinx prunes its search.
     search: Search = FULL_SEARCH
-    # The narrower search, and from how many ms of a session's audio waiting to be decoded its next utterances use
-    # it (`EngineConfig.shed_after_ms`; 0: never).
+    # The narrower search (only its widths differ from `search`: `EngineConfig.shed_search`), how far behind real
+    # time (ms) a session's audio must be for the utterances it begins to use it, and for how long after (ms of
+    # audio): `EngineConfig.shed_after_ms` (0: never) and `shed_hold_ms`.
     shed_search: Search = _ALONE_SHED_SEARCH
     shed_after_ms: int = _ALONE.shed_after_ms
     shed_hold_ms: int = _ALONE.shed_hold_ms
+    # pocketsphinx's own log: FATAL keeps it out of the server's; INFO prints each utterance's search statistics.
+    loglevel: str = "FATAL"
 
     @classmethod
     def from_engine(cls, config: EngineConfig) -> DecoderConfig:
@@ -106,7 +112,7 @@ class DecoderConfig:
 
     def decoder_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
-            "loglevel": "FATAL",
+            "loglevel": self.loglevel,
             "samprate": SAMPLE_RATE,
             "fwdflat": self.fwdflat,
             "bestpath": self.bestpath,
@@ -160,6 +166,10 @@ def _build_decoder(config: DecoderConfig) -> _Pooled:
         settings["maxhmmpf"], settings["maxwpf"] = config.shed_search.max_hmms, config.shed_search.max_words
         try:
             decoder.add_lm(SHED, lm)
+        except RuntimeError:
+            # Without it the session decodes as it always did; never a reason to refuse one.
+            logger.warning("pocketsphinx could not make the narrower search: sessions will not shed", exc_info=True)
+            lm = None
         finally:
             settings["maxhmmpf"], settings["maxwpf"] = width
     return _Pooled(decoder, warm=False, search=search, sheds=lm is not None)
@@ -203,17 +213,18 @@ class _Stream:
         self.partial_text = ""
         self.finished = False
         self.cmn: str | None = None  # set when an utterance ends, for the recognizer to hand to fresh decoders
-        # The most audio (ms) the session said was waiting to be decoded since the last utterance began: the next
-        # one is decoded with the narrower search if it reached `shed_after_ms`. Counted: utterances begun so.
-        self.waiting_ms = 0.0
-        self.shed_until = 0  # the frame until which utterances begun are shed: `shed_hold_ms` past the last wait
+        # Utterances begun before this frame are decoded with the narrower search: set by a feed whose audio was
+        # `shed_after_ms` behind real time, to `shed_hold_ms` past that feed's frames. Counted: utterances begun so.
+        self.shed_until = 0
         self.shed_utterances = 0
 
-    def feed(self, pcm: bytes, partial_every_ms: int | None = None, waiting_ms: float = 0.0) -> list[Hypothesis]:
+    def feed(self, pcm: bytes, partial_every_ms: int | None = None, behind_ms: float = 0.0) -> list[Hypothesis]:
         if self.finished:
             raise RuntimeError("feed() after finish()")
-        self.waiting_ms = max(self.waiting_ms, waiting_ms)
         self.pending += pcm
+        if 0 < self.config.shed_after_ms <= behind_ms:
+            fed = self.frames_in + len(self.pending) // self.frame_bytes + 1
+            self.shed_until = fed + self.config.shed_hold_ms // FRAME_MS
         out: list[Hypothesis] = []
         usable = len(self.pending) - len(self.pending) % self.frame_bytes
         for offset in range(0, usable, self.frame_bytes):
@@ -289,14 +300,11 @@ class _Stream:
         self.reach = None
         # The search can only change between utterances (pocketsphinx refuses while one is decoding), so a session
         # that fell behind sheds from its next utterance on, and gets its search back with the first utterance begun
-        # `shed_hold_ms` after its audio last waited.
-        behind = 0 < self.config.shed_after_ms <= self.waiting_ms
-        if behind:
-            self.shed_until = self.frames_in + self.config.shed_hold_ms // FRAME_MS
-        shed = self.pooled.sheds and (behind or self.frames_in < self.shed_until)
-        self.decoder.activate_search(SHED if shed else self.pooled.search)
+        # `shed_hold_ms` of audio after it was last behind: back at once, it would fall behind again within it.
+        shed = self.pooled.sheds and self.frames_in < self.shed_until
+        if self.pooled.sheds:
+            self.decoder.activate_search(SHED if shed else self.pooled.search)
         self.shed_utterances += shed
-        self.waiting_ms = 0.0
         self.decoder.start_utt()
         self.in_utt = True
         self.utt_start_ms = first * FRAME_MS
@@ -407,9 +415,9 @@ class _Engine:
         with self.lock:
             self.streams[sid] = stream
 
-    def feed(self, sid: int, pcm: bytes, waiting_ms: float = 0.0) -> tuple[list[Hypothesis], str | None, int]:
+    def feed(self, sid: int, pcm: bytes, behind_ms: float = 0.0) -> tuple[list[Hypothesis], str | None, int]:
         stream = self.streams[sid]
-        return stream.feed(pcm, self.partial_every_ms(), waiting_ms), stream.cmn, stream.shed_utterances
+        return stream.feed(pcm, self.partial_every_ms(), behind_ms), stream.cmn, stream.shed_utterances
 
     def partial_every_ms(self) -> int:
         """How often a stream looks at its partial text, by how many streams share this worker. A look costs
@@ -424,15 +432,17 @@ class _Engine:
         stream = self.streams[sid]
         return stream.finish(), stream.cmn, stream.shed_utterances
 
-    def close(self, sid: int) -> None:
+    def close(self, sid: int) -> int:
+        """Release the stream's decoder; the utterances it shed, for a count a cancelled call did not carry."""
         with self.lock:
             stream = self.streams.pop(sid, None)
         if stream is None:
-            return
+            return 0
         stream.release()
         if self.config.keep_warm:
             with self.lock:
                 self.idle.append(stream.pooled)
+        return stream.shed_utterances
 
 
 _PROCESS_ENGINE: _Engine | None = None
@@ -581,7 +591,7 @@ class PocketsphinxRecognizer:
     def _report(self, cmn: str | None, shed: int) -> None:
         if cmn is not None:
             self._cmn = cmn
-        if shed:
+        if shed > 0:  # a stream already gone reports 0 at close: nothing more
             self.shed_utterances += shed
             if self.on_shed is not None:
                 self.on_shed(shed)
@@ -595,16 +605,16 @@ class PocketsphinxSession:
         self._closed = False
         # Calls of one session must reach the decoder in order even if a caller is cancelled mid-call.
         self._lock = asyncio.Lock()
-        self._waiting_ms = 0.0  # the server's last word on how much audio waits (types.Sheds)
+        self._behind_ms = 0.0  # the server's last word on how far behind real time the audio is (types.Sheds)
         self._shed = 0  # utterances the stream began with the narrower search, as last reported
 
-    def backlog(self, ms: float) -> None:
-        self._waiting_ms = ms
+    def behind(self, ms: float) -> None:
+        self._behind_ms = ms
 
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
         if len(pcm) % 2:
             raise ValueError("PCM16 audio must be an even number of bytes")
-        return await self._call("feed", pcm, self._waiting_ms)
+        return await self._call("feed", pcm, self._behind_ms)
 
     async def finish(self) -> list[Hypothesis]:
         return await self._call("finish")
@@ -614,8 +624,8 @@ class PocketsphinxSession:
             raise RuntimeError("session is closed")
         async with self._lock:
             hyps, cmn, shed = await _uncancelled(self._worker.call(method, self._sid, *args))
-        self._owner._report(cmn, shed - self._shed)
-        self._shed = shed
+        self._shed, new = shed, shed - self._shed
+        self._owner._report(cmn, new)
         return list(hyps)
 
     async def aclose(self) -> None:
@@ -624,7 +634,10 @@ class PocketsphinxSession:
         self._closed = True
         try:
             async with self._lock:
-                await _uncancelled(self._worker.call("close", self._sid))
+                shed = await _uncancelled(self._worker.call("close", self._sid))
+            # A feed cut short by a cancellation (the stream stopped) never reported what it shed.
+            self._shed, new = shed, shed - self._shed
+            self._owner._report(None, new)
         except (RuntimeError, concurrent.futures.BrokenExecutor):
             pass  # the recognizer was shut down or its worker died: nothing is left to release
         finally:

@@ -424,10 +424,10 @@ class TwoPassSession:
         self._closed = False
         self._submitted = asyncio.Event()  # set when an utterance joins _pending: wakes wait_ready()
 
-    def backlog(self, ms: float) -> None:
-        """types.Sheds: the fast pass hears how much audio waits; the accurate pass has its own deadlines."""
+    def behind(self, ms: float) -> None:
+        """types.Sheds: the fast pass hears how far behind real time it is; the accurate pass has its deadlines."""
         if isinstance(self._fast, Sheds):
-            self._fast.backlog(ms)
+            self._fast.behind(ms)
 
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
         if len(pcm) % 2:

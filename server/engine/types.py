@@ -50,11 +50,12 @@ class PushesFinals(Protocol):
 
 @runtime_checkable
 class Sheds(Protocol):
-    """A session that decodes more cheaply while its audio waits (the embedded engine's fast pass, which never
-    falls behind real time for want of CPU: it narrows its search instead). Its server calls backlog() before each
-    feed() with the audio received and not yet decoded, that feed's included."""
+    """A session that decodes more cheaply when it falls behind real time (the embedded engine's fast pass, which
+    narrows its search rather than fall further behind for want of CPU). Its server calls behind() before each
+    feed() with how long past its due time the oldest audio not yet decoded is: due when it arrived, or, from a
+    client sending faster than real time, when real time reached it (server.transport.DueTimes)."""
 
-    def backlog(self, ms: float) -> None: ...
+    def behind(self, ms: float) -> None: ...
 
 
 @runtime_checkable
