@@ -297,8 +297,8 @@ async def test_the_recognizer_counts_what_its_sessions_shed_and_says_so() -> Non
 
 def test_the_narrower_search_keeps_fewer_hmms_active(capfd: pytest.CaptureFixture[str]) -> None:
     """It is narrower, not merely another search: pocketsphinx's own count of the channels (HMMs) it searched per
-    10 ms frame, over the same noisy audio (10 dB SNR, where it is dearest), is far lower with it. Measured: 4685
-    against 2613 a frame with the lean search's 4000 and the shed search's 1000."""
+    10 ms frame, over the same noisy audio (10 dB SNR, where it is dearest), is far lower with it. Measured: 5914
+    against 2784 a frame, the lean search keeping 4000 HMMs and the narrower one 1000."""
     config = dataclasses.replace(DecoderConfig.from_engine(EngineConfig()), loglevel="INFO")
     decoder = _build_decoder(config).decoder
     pcm = with_noise(b"".join(load_human(name) for name in HUMAN_CLIPS[:3]), 10, seed=0)
@@ -313,7 +313,7 @@ def test_the_narrower_search_keeps_fewer_hmms_active(capfd: pytest.CaptureFixtur
         assert len(found) == 1, found
         per_frame[search] = int(found[0])
     lean, shed = per_frame.values()
-    assert shed < 0.75 * lean, per_frame
+    assert shed < 0.7 * lean, per_frame
 
 
 def test_beside_whisper_the_word_search_keeps_close_behind_the_audio() -> None:

@@ -11,7 +11,7 @@ class EngineConfig:
     """Empty model paths mean the US-English model shipped in the pocketsphinx wheel."""
 
     # Concurrent sessions; more get RecognizerBusy (a "busy" ERROR on the socket). Each pocketsphinx decoder holds
-    # its own copy of the model (about 95 MB resident; 137 MB with the narrower search for load shedding). 6: on 2
+    # its own copy of the model (about 95 MB resident; 155 MB with the narrower search for load shedding). 6: on 2
     # cores the most real-time sessions whose finals stay almost all Whisper's (3-5 of 79 fell back, final p95
     # 1.7 s; 8 sessions: 5-19 of 105) with room for a slower hour (bench/README.md "Real time on recorded human
     # speech").
