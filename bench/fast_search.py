@@ -35,9 +35,9 @@ SEARCHES = {
     "3000 HMMs, 10 word exits": replace(LEAN_SEARCH, max_hmms=3000, max_words=10),
     "2000 HMMs, 10 word exits": replace(LEAN_SEARCH, max_hmms=2000, max_words=10),
 }
-# The narrower search a session's utterances get while its audio waits (EngineConfig.shed_after_ms), measured as
+# The narrower search a session's utterances get while it is behind real time (EngineConfig.shed_after_ms), as
 # the engine switches to it: the lean search's decoder, told before every feed that its audio is a second behind.
-SHED_LABEL = "shed: the narrower search while audio waits (1000 HMMs, 5 word exits)"
+SHED_LABEL = "shed: the narrower search while behind real time (1000 HMMs, 5 word exits)"
 
 
 @dataclass

@@ -247,7 +247,7 @@ def fallback_reasons(before: str, after: str) -> str:
 
 
 def shed(before: str, after: str) -> int:
-    """Utterances the fast pass decoded with its narrower search during one run (their audio waited)."""
+    """Utterances the fast pass decoded with its narrower search during one run (their session was behind)."""
 
     def count(metrics: str) -> float:
         found = re.search(r"^stt_engine_shed_utterances_total (\S+)", metrics, re.MULTILINE)

@@ -85,8 +85,13 @@ class DueTimes:
 
     def arrived(self, now: float, size: int) -> None:
         due = max(now, self._next)
+        if self._frames and due == self._next:
+            # On the schedule of the audio before it: one entry, however small the client cuts its frames.
+            first, held = self._frames[-1]
+            self._frames[-1] = (first, held + size)
+        else:
+            self._frames.append((due, size))
         self._next = due + size / BYTES_PER_MS / 1000
-        self._frames.append((due, size))
 
     def taken(self, size: int) -> None:
         """`size` bytes from the oldest were handed to the recognizer."""

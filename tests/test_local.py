@@ -261,11 +261,12 @@ def test_the_socket_is_read_while_the_engine_is_behind_so_pings_are_answered_and
     # Before each feed the session heard how far behind real time its audio was (what lets the embedded engine's
     # fast pass shed its search). The client sent the 10 s at once, so the audio was due at real-time pace from its
     # first frame; the engine, stuck 1.5 s and more, then decoded it far faster than it plays: well behind at
-    # first, less with each feed, and not behind at all long before the end.
+    # first, less as it went (each 250 ms feed brings the oldest due time 250 ms on; allow for the test machine's
+    # pauses), and not behind at all long before the end.
     said = recognizer.behind
     assert said[1] >= 1_000, said
-    assert all(b <= a for a, b in itertools.pairwise(said[1:])), said
-    assert said[-1] == 0, said
+    assert all(b <= a + 200 for a, b in itertools.pairwise(said[1:])), said
+    assert said[len(said) // 2] < said[1] and said[-1] == 0, said
     # 10 s at 500 ms a word: 20 words of the script, in its order, each once.
     assert " ".join(finals).split() == (DEFAULT_SCRIPT * 2)[:20]
 
@@ -320,3 +321,8 @@ def test_audio_is_due_when_it_arrives_or_when_real_time_reaches_it() -> None:
     due.clear()
     due.arrived(1.0, 3200)  # a new session's schedule starts afresh
     assert round(due.behind_ms(1.2)) == 200
+    for _ in range(16_000):  # a client that cuts 1 s into two-byte messages, to an engine that is stuck
+        due.arrived(1.0, 2)
+    assert len(due._frames) == 1  # held as one stretch on the schedule, not one entry a message
+    due.taken(3200 + 32_000 - 2)  # all but the last message: its two bytes were due 1.1 s after the first
+    assert round(due.behind_ms(2.6)) == 500

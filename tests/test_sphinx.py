@@ -178,7 +178,7 @@ def test_beside_whisper_the_fast_pass_prunes_its_search_harder() -> None:
     ) == (LEAN_SEARCH.max_hmms, LEAN_SEARCH.max_words, LEAN_SEARCH.top_gaussians, LEAN_SEARCH.lookahead_frames)
 
 
-def test_a_session_whose_audio_waits_is_decoded_with_the_narrower_search_until_it_catches_up() -> None:
+def test_a_session_behind_real_time_is_decoded_with_the_narrower_search_until_it_catches_up() -> None:
     """Issue 16: the fast pass keeps real time and sheds quality. On a slow host four sessions at 10 dB SNR needed
     more of the two cores than there were, and their interims ran 4.7 s behind (p95). While a session's audio is
     behind real time (`shed_after_ms`), each utterance it begins is decoded with the narrower search (half the CPU
@@ -258,7 +258,7 @@ def test_a_session_that_caught_up_sheds_on_for_the_hold() -> None:
 @pytest.mark.parametrize("config", [DecoderConfig(shed_after_ms=0), DecoderConfig(jsgf=str(GRAMMAR))])
 def test_no_narrower_search_when_shedding_is_off_or_for_a_grammar(config: DecoderConfig) -> None:
     """LOCAL_SHED_AFTER_MS=0 turns it off; a grammar's search is small already and has no language model to
-    share, so its decoder keeps the one search however long the audio waits."""
+    share, so its decoder keeps the one search however far behind the audio is."""
     engine = _Engine(config)
     engine.open(1, None)
     try:
@@ -291,7 +291,7 @@ async def test_the_recognizer_counts_what_its_sessions_shed_and_says_so() -> Non
         await session.aclose()
     finally:
         await recognizer.aclose()
-    assert len(finals) >= 2 and all(n >= 1 for n in told)
+    assert len(finals) >= 2 and told
     assert sum(told) == recognizer.shed_utterances >= len(finals)
 
 
@@ -299,19 +299,25 @@ def test_the_narrower_search_keeps_fewer_hmms_active(capfd: pytest.CaptureFixtur
     """It is narrower, not merely another search: pocketsphinx's own count of the channels (HMMs) it searched per
     10 ms frame, over the same noisy audio (10 dB SNR, where it is dearest), is far lower with it. Measured: 5914
     against 2784 a frame, the lean search keeping 4000 HMMs and the narrower one 1000."""
+    import pocketsphinx
+
     config = dataclasses.replace(DecoderConfig.from_engine(EngineConfig()), loglevel="INFO")
     decoder = _build_decoder(config).decoder
     pcm = with_noise(b"".join(load_human(name) for name in HUMAN_CLIPS[:3]), 10, seed=0)
     per_frame: dict[str, int] = {}
-    for search in (decoder.current_search(), SHED):
-        capfd.readouterr()
-        decoder.activate_search(search)
-        decoder.start_utt()
-        decoder.process_raw(pcm)
-        decoder.end_utt()
-        found = re.findall(r"channels searched \((\d+)/fr\)", capfd.readouterr().err)
-        assert len(found) == 1, found
-        per_frame[search] = int(found[0])
+    try:
+        for search in (decoder.current_search(), SHED):
+            capfd.readouterr()
+            decoder.activate_search(search)
+            decoder.start_utt()
+            decoder.process_raw(pcm)
+            decoder.end_utt()
+            # The first pass's line (a rescoring pass, were it on, prints its own without the ", N 1st" part).
+            found = re.findall(r"channels searched \((\d+)/fr\), \d+ 1st", capfd.readouterr().err)
+            assert len(found) == 1, found
+            per_frame[search] = int(found[0])
+    finally:
+        pocketsphinx.set_loglevel("FATAL")  # the level is the process's: the decoders after this one stay quiet
     lean, shed = per_frame.values()
     assert shed < 0.7 * lean, per_frame
 

@@ -94,13 +94,14 @@ class EngineConfig:
         return LEAN_SEARCH if self.whisper and self.lean_search else FULL_SEARCH
 
     def shed_search(self) -> Search:
-        """The narrower search a session's next utterances get while its audio waits (`shed_after_ms`): the mode's
-        search keeping at most 1000 HMMs and 5 word exits a frame. Only the width changes: it is a second search
-        over the same model, switched at an utterance's start, and the Gaussians and the lookahead belong to the
-        acoustic model both share. On a slow host (2026-12-03; bench/fast_search.py's measure: the 13 human clips
-        and the reading in 50 ms chunks) the lean search took 0.21 CPU s per audio s clean and 0.30 at 10 dB SNR,
-        more than four sessions at 10 dB could get from two cores beside Whisper; this one took 0.13 and 0.15, for
-        60 words of 184 wrong in the fast pass's own finals clean (lean: 36) and 153 against 148 at 10 dB."""
+        """The narrower search for the utterances a session begins while it is behind real time (`shed_after_ms`):
+        the mode's search keeping 1000 HMMs and 5 word exits a frame. Only the widths change: it is a second search
+        over the same acoustic model, switched at an utterance's start, and the Gaussians and the lookahead belong
+        to the acoustic model both share. On a slow host (2026-12-03 17:10; bench/fast_search.py's measure: the 13
+        human clips and the reading in 50 ms chunks) the lean search took 0.234 CPU s per audio s clean and 0.312 at
+        10 dB SNR, more than four sessions at 10 dB could get from two cores beside Whisper; this one took 0.132 and
+        0.136, for 60 words of 184 wrong in the fast pass's own finals clean (lean: 36) and 153 against 148 at 10 dB
+        (bench/README.md "Load shedding")."""
         return replace(self.search(), max_hmms=1000, max_words=5)
 
 

@@ -521,7 +521,7 @@ class PocketsphinxRecognizer:
         self.workers = max(1, min(workers or os.cpu_count() or 1, max_sessions))
         self.mode = mode
         self.active = 0
-        # Utterances the streams began with the narrower search (their audio waited), and who is told of each.
+        # Utterances the streams began with the narrower search (they were behind real time), and who is told.
         self.shed_utterances = 0
         self.on_shed: Callable[[int], None] | None = None
         self._cmn: str | None = None
