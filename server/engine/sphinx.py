@@ -627,9 +627,14 @@ class PocketsphinxSession:
             raise RuntimeError("session is closed")
         async with self._lock:
             hyps, cmn, shed = await _uncancelled(self._worker.call(method, self._sid, *args))
+        self._report(cmn, shed)
+        return list(hyps)
+
+    def _report(self, cmn: str | None, shed: int) -> None:
+        """Hand the recognizer the stream's cepstral mean and the utterances it shed since the last report (the
+        worker gives the stream's running count)."""
         self._shed, new = shed, shed - self._shed
         self._owner._report(cmn, new)
-        return list(hyps)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -639,8 +644,7 @@ class PocketsphinxSession:
             async with self._lock:
                 shed = await _uncancelled(self._worker.call("close", self._sid))
             # A feed cut short by a cancellation (the stream stopped) never reported what it shed.
-            self._shed, new = shed, shed - self._shed
-            self._owner._report(None, new)
+            self._report(None, shed)
         except (RuntimeError, concurrent.futures.BrokenExecutor):
             pass  # the recognizer was shut down or its worker died: nothing is left to release
         finally:

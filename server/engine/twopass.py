@@ -389,6 +389,7 @@ class TwoPassSession:
     def __init__(self, owner: TwoPassRecognizer, fast: RecognizerSession) -> None:
         self._owner = owner
         self._fast = fast
+        self._sheds = fast if isinstance(fast, Sheds) else None  # checked once: behind() comes before every feed
         self._audio = bytearray()
         self._audio_start_ms = 0  # session time of the first byte in _audio
         self._fed_ms = 0.0
@@ -426,8 +427,8 @@ class TwoPassSession:
 
     def behind(self, ms: float) -> None:
         """types.Sheds: the fast pass hears how far behind real time it is; the accurate pass has its deadlines."""
-        if isinstance(self._fast, Sheds):
-            self._fast.behind(ms)
+        if self._sheds is not None:
+            self._sheds.behind(ms)
 
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
         if len(pcm) % 2:
