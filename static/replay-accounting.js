@@ -21,13 +21,40 @@ const TAIL_WORDS = 40;
 /** @param {string} word */
 const plain = (word) => word.toLowerCase().replace(/[^\p{L}\p{N}']/gu, '');
 
+// A replay begins inside a word as often as not, and the new session hears the rest of it as another word that
+// keeps a run of its letters ("weather is" came back "there is": "ther"). Such a pair counts as a matching word of
+// the repeat (it still costs what a substitution costs): at least this many letters in a row, and this share of the
+// shorter word.
+const FRAGMENT_MIN_LETTERS = 3;
+const FRAGMENT_MIN_SHARE = 0.6;
+
+/** The longest run of letters two words share. @param {string} a @param {string} b */
+function commonRun(a, b) {
+  let best = 0;
+  for (let i = 0; i < a.length; i++) {
+    for (let j = 0; j < b.length; j++) {
+      let n = 0;
+      while (i + n < a.length && j + n < b.length && a[i + n] === b[j + n]) n++;
+      best = Math.max(best, n);
+    }
+  }
+  return best;
+}
+
+/** Heard otherwise but the same word, likely: a fragment of it (see FRAGMENT_MIN_LETTERS). @param {string} a @param {string} b */
+function fragmentOf(a, b) {
+  const run = commonRun(a, b);
+  return run >= FRAGMENT_MIN_LETTERS && run >= FRAGMENT_MIN_SHARE * Math.min(a.length, b.length);
+}
+
 /**
  * Drop the words at the start of `text` that repeat the end of `tail`: a replay after a reconnect without the
  * provider's times sends audio again from before the estimated end of the last final, so the next session hears
  * those words a second time, from a point that may fall inside a word, and not always as they were heard the first
  * time ("though weather is nigh" came back as "the lead is nigh"). The repeat is the prefix of `text` that best
  * matches an end of `tail` word by word (a word heard otherwise costs one, a word more or less costs one); it is cut
- * when at least OVERLAP_MIN_WORDS words match and at most half of its words differ.
+ * when at least OVERLAP_MIN_WORDS words match (a fragment of a tail word counts, see FRAGMENT_MIN_LETTERS) and at most
+ * half of its words differ.
  * @param {string[]} tail  the last final words before a reconnect
  * @param {string} text
  */
@@ -45,11 +72,12 @@ export function stripOverlap(tail, text) {
     const nextMatched = [0];
     for (let k = 1; k <= a.length; k++) {
       const same = a[k - 1] === b[i - 1];
+      const alike = same || fragmentOf(a[k - 1], b[i - 1]);
       /** @type {[number, number][]} (cost, matched) of: a word of `text` more, of `tail` more, the pair */
       const ways = [
         [cost[k] + 1, matched[k]],
         [nextCost[k - 1] + 1, nextMatched[k - 1]],
-        [cost[k - 1] + (same ? 0 : 1), matched[k - 1] + (same ? 1 : 0)],
+        [cost[k - 1] + (same ? 0 : 1), matched[k - 1] + (alike ? 1 : 0)],
       ];
       const [c, m] = ways.reduce((x, y) => (y[0] < x[0] || (y[0] === x[0] && y[1] > x[1]) ? y : x));
       nextCost.push(c);

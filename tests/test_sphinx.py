@@ -158,6 +158,32 @@ async def test_a_stream_that_ends_in_speech_keeps_its_last_words(chunk: int) -> 
     assert normalise(finals_text(hyps)).split()[-1] == "man"
 
 
+def test_a_stream_that_ends_in_speech_while_shedding_keeps_its_last_words() -> None:
+    """The narrower search changes how an utterance is decoded, not what is kept: a session always behind real
+    time, whose speech runs to the last sample, still gets every word up to the end in its final, whatever the
+    chunk. (Cut from one stream for all three chunk sizes: a decoder built with its shed search costs about 1 s.)"""
+    pcm = load_human(ENDS_IN_SPEECH)
+    engine = _Engine(DecoderConfig.from_engine(EngineConfig()))
+    for sid, chunk in enumerate([320, 1600, 8000], start=1):
+        engine.open(sid, None)
+        stream = engine.streams[sid]
+        assert stream.pooled.sheds
+        hyps: list[Hypothesis] = []
+        searches: set[str] = set()
+        try:
+            for i in range(0, len(pcm), chunk):
+                hyps += engine.feed(sid, pcm[i : i + chunk], 1000.0)[0]
+                if stream.in_utt:
+                    searches.add(stream.decoder.current_search())
+            tail, _, shed = engine.finish(sid)
+        finally:
+            engine.close(sid)
+        finals = [h for h in hyps + tail if h.is_final]
+        assert searches == {SHED} and shed >= 1, (chunk, searches, shed)
+        assert finals and finals[-1].end_ms >= len(pcm) // BYTES_PER_MS - 300, (chunk, finals)
+        assert normalise(" ".join(f.text for f in finals)).split()[-1] == "man", (chunk, finals)
+
+
 def test_beside_whisper_the_fast_pass_prunes_its_search_harder() -> None:
     """Its text is only the interims then (bench/fast_search.py: about 30 % less CPU for the same words): the lean
     search reaches the decoder; alone, or with LOCAL_LEAN_SEARCH=0, pocketsphinx keeps its own defaults."""

@@ -18,9 +18,15 @@ test('a repeat heard otherwise is still cut: the seam is where the end of the fi
   assert.equal(stripOverlap(['though', 'weather', 'is', 'nigh'], 'the lead is nigh today and we'), 'today and we');
   // A fragment of a word before the repeat, and a word dropped in it.
   assert.equal(stripOverlap(['we', 'are', 'going', 'to', 'the', 'park'], 'um going the park now'), 'now');
+  // CI, Wiro in Chromium: the replay began inside "weather" again, and the rest of it was heard as "there"; only
+  // "is" matched as written, and one word was not enough.
+  assert.equal(stripOverlap(['the', 'weather', 'is'], 'there is nice today'), 'nice today');
   // Not a repeat: new words that happen to share one with the end of the finals stay.
   assert.equal(stripOverlap(['the', 'weather', 'is', 'nice'], 'it is cold today'), 'it is cold today');
   assert.equal(stripOverlap(['the', 'weather', 'is', 'nice'], 'nice to meet you'), 'nice to meet you');
+  // Nor is a short word inside a longer one, or a short run of letters shared ("is" in "this", "the" in "then").
+  assert.equal(stripOverlap(['the', 'weather', 'is'], 'this is it'), 'this is it');
+  assert.equal(stripOverlap(['and', 'the', 'weather'], 'then leather goods'), 'then leather goods');
 });
 
 test('the longest overlap wins', () => {
