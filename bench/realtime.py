@@ -1,7 +1,7 @@
 """The embedded engine as the page uses it, at real-time pace, on recorded human speech (not a test).
 
     .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--clips N] [--noise-db 20]
-        [--reference] [--show] [--busy 1]
+        [--reference] [--show] [--busy 1] [--stagger-s 0.37]
 
 Starts the app as its own process (`python -m server`, the default engine, LOCAL_MAX_SESSIONS set to the largest
 session count), then for each session count opens that many sessions through POST /api/sessions and the engine's
@@ -17,7 +17,8 @@ Per clip it measures (from the client's side, so the socket and the scheduler ar
   interims, and over those that brought a newer last word (how far the fast pass runs behind the speech: the
   others redraw words already there, a rewrite settling or an utterance's endpoint, and their last word is old);
 - flicker: the share of interim updates that change a word shown before other than the newest one;
-- word errors of all finals against all the clips' words; fallbacks (WARNINGs); sessions dropped (no FINISHED).
+- word errors of all finals against all the clips' words; fallbacks (WARNINGs); sessions dropped (no FINISHED);
+  sessions refused at CONFIG (the engine was full or behind real time: not scored).
 From the server's /metrics after each run: the event loop's lag (p95 from the histogram's buckets, and mean).
 
 --busy N runs N processes that spin at the normal priority throughout: a machine whose CPU other work takes, made
@@ -108,6 +109,8 @@ class Result:
     finals: int = 0
     fallbacks: int = 0
     dropped: int = 0
+    refused: int = 0  # sessions the engine would not take (busy: full, or behind real time)
+    audio_ms: int = 0  # the admitted sessions' audio
     drop_reasons: list[str] = field(default_factory=list)
     final_texts: list[str] = field(default_factory=list)  # each final's session, start (ms) and text: --show
 
@@ -131,7 +134,18 @@ async def session(url: str, prog: Program, frame_ms: int, delay_s: float, result
             ],
         }
         await ws.send(json.dumps(config))
-        await ws.recv()  # CONFIGURED
+        reply = json.loads(await ws.recv())
+        if reply.get("status") != "CONFIGURED":
+            # Refused at admission: an ERROR, then close 1013. Counted, not scored; the others go on. Anything else
+            # is a failure of the run, not a measurement.
+            try:
+                await ws.recv()
+            except websockets.ConnectionClosed as exc:
+                if reply.get("type") == "ERROR" and exc.rcvd is not None and exc.rcvd.code == 1013:
+                    result.refused += 1
+                    return
+            raise RuntimeError(f"CONFIG was answered {reply}")
+        result.audio_ms += len(prog.pcm) // BYTES_PER_MS
 
         async def receive() -> None:
             try:
@@ -256,10 +270,10 @@ def shed(before: str, after: str) -> int:
     return round(count(after) - count(before))
 
 
-async def run(url: str, sessions: int, frame_ms: int, clips: int, noise_db: float | None) -> Result:
+async def run(url: str, sessions: int, frame_ms: int, clips: int, noise_db: float | None, stagger_s: float) -> Result:
     result = Result()
     await asyncio.gather(
-        *(session(url, program(i, clips, noise_db), frame_ms, 0.37 * i, result) for i in range(sessions))
+        *(session(url, program(i, clips, noise_db), frame_ms, stagger_s * i, result) for i in range(sessions))
     )
     return result
 
@@ -296,6 +310,9 @@ def main() -> None:
         help="also Whisper base on each whole clip of the same audio (after the runs)",
     )
     parser.add_argument("--busy", type=int, default=0, help="processes spinning at normal priority during the runs")
+    parser.add_argument(
+        "--stagger-s", type=float, default=0.37, help="seconds between one session's start and the next's"
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.sessions.split(",")]
     port = free_port()
@@ -327,14 +344,14 @@ def main() -> None:
         rows = [
             "| sessions | first interim p50 / p95 (ms) | final after end of speech p50 / p95 (ms) | interim lag p95, "
             "all / new words (ms) | rewrites of shown words | WER | fallbacks | dropped | loop lag p95 / mean (ms) "
-            "| CPU s per audio s | utterances shed |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| CPU s per audio s | utterances shed | refused |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for n in counts:
             before, cpu_before = httpx.get(url + "/metrics").text, cpu_seconds(server.pid)
-            r = asyncio.run(run(url, n, args.frame_ms, args.clips, args.noise_db))
+            r = asyncio.run(run(url, n, args.frame_ms, args.clips, args.noise_db, args.stagger_s))
             after, cpu = httpx.get(url + "/metrics").text, cpu_seconds(server.pid) - cpu_before
-            audio_s = n * len(program(0, args.clips, None).pcm) / BYTES_PER_MS / 1000
+            audio_s = max(1, r.audio_ms) / 1000
             lag_p95, lag_mean = loop_lag(before, after)
             reasons = fallback_reasons(before, after)
             fallbacks = f"{r.fallbacks} of {r.finals} finals" + (f" ({reasons})" if reasons else "")
@@ -345,7 +362,7 @@ def main() -> None:
                 f"{100 * r.rewrites / max(1, r.updates):.0f} % of {r.updates} | "
                 f"{100 * r.errors / max(1, r.words):.1f} % ({r.errors}/{r.words}) | "
                 f"{fallbacks} | {r.dropped} of {n} | {lag_p95:.0f} / {lag_mean:.1f} | "
-                f"{cpu / audio_s:.2f} | {shed(before, after)} |"
+                f"{cpu / audio_s:.2f} | {shed(before, after)} | {r.refused} of {n} |"
             )
             print(rows[-1], file=sys.stderr, flush=True)
             if args.show:
@@ -357,7 +374,7 @@ def main() -> None:
             f"{args.frame_ms} ms frames"
             + (f", pink noise at {args.noise_db:g} dB SNR" if args.noise_db else "")
             + (f", {args.busy} other process(es) spinning" if args.busy else "")
-            + f"; sessions start 0.37 s apart; "
+            + f"; sessions start {args.stagger_s:g} s apart; "
             f"median clip {statistics.median(len(load_human(c)) for c in HUMAN_CLIPS) / 32000:.1f} s."
         )
         print("\n".join(rows))

@@ -192,6 +192,7 @@ class Settings:
                     lean_search=flag("LOCAL_LEAN_SEARCH", engine.lean_search),
                     shed_after_ms=integer("LOCAL_SHED_AFTER_MS", engine.shed_after_ms, low=0),
                     shed_hold_ms=integer("LOCAL_SHED_HOLD_MS", engine.shed_hold_ms, low=0),
+                    admit_behind_ms=integer("LOCAL_ADMIT_BEHIND_MS", engine.admit_behind_ms, low=0),
                     whisper=flag("LOCAL_WHISPER", engine.whisper),
                     whisper_model=get("LOCAL_WHISPER_MODEL", engine.whisper_model),
                     whisper_threads=integer("LOCAL_WHISPER_THREADS", engine.whisper_threads, low=1, high=64),

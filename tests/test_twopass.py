@@ -555,10 +555,11 @@ def test_engine_settings_are_parsed() -> None:
             "LOCAL_LEAN_SEARCH": "0",
             "LOCAL_SHED_AFTER_MS": "0",
             "LOCAL_SHED_HOLD_MS": "2500",
+            "LOCAL_ADMIT_BEHIND_MS": "0",
         }
     ).local.engine
     assert config.whisper_nice == 5 and config.lean_search is False
-    assert (config.shed_after_ms, config.shed_hold_ms) == (0, 2500)
+    assert (config.shed_after_ms, config.shed_hold_ms, config.admit_behind_ms) == (0, 2500, 0)
     assert (config.whisper, config.whisper_model, config.whisper_threads) == (True, "/models/whisper-small", 3)
     assert (config.whisper_queue, config.fallback_after_s, config.model_cache) == (7, 1.5, "/var/cache/stt")
     assert Settings.from_env({}).local.engine == EngineConfig()

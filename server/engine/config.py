@@ -54,6 +54,12 @@ class EngineConfig:
     # ... and for how long after (ms of audio): a session that only just caught up would fall behind again with its
     # own search, and the search can only change between utterances.
     shed_hold_ms: int = 10_000
+    # Admission by measured capacity: while a session of the fast pass's has stayed this far behind real time (ms)
+    # for a second (the cores cannot carry what they have, shedding or not), a new session is refused as busy
+    # (1013, "try again") rather than admitted to push every session further behind; 0: only `max_sessions` bounds
+    # them. 2000: above the stall a cold decoder's first utterance can cause (1.26 s seen), below where interims
+    # stop being live (bench/README.md "Admission by measured capacity").
+    admit_behind_ms: int = 2000
 
     # The accurate pass (Whisper through faster-whisper/CTranslate2) for finals; False: the fast pass alone.
     whisper: bool = True

@@ -28,6 +28,7 @@ def load_fast_pass(
     return PocketsphinxRecognizer(
         DecoderConfig.from_engine(config),
         max_sessions=config.max_sessions,
+        admit_behind_ms=config.admit_behind_ms,
         mode=mode,
         workers=workers if workers is not None else config.fast_workers,
     )

@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -46,6 +47,26 @@ _ALONE = EngineConfig(whisper=False)
 _ALONE_SHED_SEARCH = _ALONE.shed_search()
 # The name of the narrower search each decoder holds beside its own (`DecoderConfig.shed_search`).
 SHED = "shed"
+# How long (s) a session's word on its lateness counts for admission: the server says it before every feed, so a
+# session sending audio (or with audio still waiting to be decoded) speaks several times a second.
+LATENESS_FRESH_S = 2.0
+# How long (s) a session must have stayed `admit_behind_ms` behind before new sessions are refused: a blip (a
+# decoder's first utterance decoded twice, a moment of another process's) is not a lack of capacity.
+LATENESS_SUSTAINED_S = 1.0
+
+
+@dataclass
+class _Lateness:
+    """A session's last word on how far behind real time its audio is, and since when it has been past the bound.
+    `when`: the word, or the end of the feed that followed it if later; `feeding`: a feed is on its way (queued
+    behind other sessions' on its worker, or decoding), so the word is not stale however long that takes."""
+
+    when: float
+    ms: float
+    over_since: float | None
+    feeding: bool = False
+
+
 # Built alone (the emulators, tools), the fast pass makes its own finals: the endpointer for whole sentences.
 _ENDPOINTER = SENTENCES
 
@@ -314,7 +335,10 @@ class _Stream:
         self.next_out = start
         self.partial_text = ""
         self.since_partial_ms = 0
-        self.utt_audio = None if self.pooled.warm or not self.config.keep_warm else []
+        # A cold decoder decodes its first utterance again at its end, with the mean that utterance gave (5 % of words
+        # wrong against 9 %: bench/README.md "Warmth"): not when shedding, as that second decode (up to 1.26 s of one
+        # core seen) is what a session behind real time cannot spare.
+        self.utt_audio = None if self.pooled.warm or not self.config.keep_warm or shed else []
         self.decoded_until = first  # _frame decodes the preroll and everything since, up to the newest frame
 
     def _decode(self, pcm: bytes) -> None:
@@ -498,8 +522,10 @@ class PocketsphinxRecognizer:
 
     `decoder` holds the decoder and endpointer settings (DecoderConfig; its defaults are the fast pass alone, and
     `DecoderConfig.from_engine` gives the engine's). The pool's own options: `max_sessions` (more concurrent
-    sessions raise RecognizerBusy; each holds a decoder and its copy of the model), `workers` (decoding processes or
-    threads; default the number of cores, at most `max_sessions`), `mode` ("process" or "thread").
+    sessions raise RecognizerBusy; each holds a decoder and its copy of the model), `admit_behind_ms` (a new session
+    raises RecognizerBusy while one of the open ones is that far behind real time; 0: never), `workers` (decoding
+    processes or threads; default the number of cores, at most `max_sessions`), `mode` ("process" or "thread"),
+    `clock` (seconds, for how fresh a session's word on its lateness is).
     """
 
     name = "pocketsphinx"
@@ -509,15 +535,23 @@ class PocketsphinxRecognizer:
         decoder: DecoderConfig = DecoderConfig(),
         *,
         max_sessions: int = _DEFAULTS.max_sessions,
+        admit_behind_ms: float = _DEFAULTS.admit_behind_ms,
         workers: int | None = None,
         mode: Literal["process", "thread"] = "process",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
+        if admit_behind_ms < 0:
+            raise ValueError("admit_behind_ms must be 0 (off) or more")
         if mode not in ("process", "thread"):
             raise ValueError(f"unknown mode {mode!r}: choose process or thread")
         self.config = decoder
         self.max_sessions = max_sessions
+        self.admit_behind_ms = admit_behind_ms
+        self.clock = clock
+        # Each open session's last word from the server on how far behind real time its audio is.
+        self._lateness: dict[int, _Lateness] = {}
         self.workers = max(1, min(workers or os.cpu_count() or 1, max_sessions))
         self.mode = mode
         self.active = 0
@@ -551,6 +585,13 @@ class PocketsphinxRecognizer:
     async def open(self) -> PocketsphinxSession:
         if self.active >= self.max_sessions:
             raise RecognizerBusy(f"all {self.max_sessions} local recognizer sessions are busy; try again when one ends")
+        behind = self.behind_ms()
+        if self.admit_behind_ms and behind >= self.admit_behind_ms:
+            logger.warning("a session was refused: one of %d open is %.0f ms behind real time", self.active, behind)
+            raise RecognizerBusy(
+                f"the local recognizer is {behind / 1000:.1f} s behind real time with the sessions it has; "
+                "try again in a moment"
+            )
         self._start()
         self.active += 1
         worker = min(self._pool, key=lambda w: w.sessions)
@@ -591,6 +632,46 @@ class PocketsphinxRecognizer:
         for executor in executors:
             executor.shutdown(wait=True, cancel_futures=True)
 
+    def behind_ms(self) -> float:
+        """How far behind real time the furthest-behind open session is, of those past `admit_behind_ms` for
+        `LATENESS_SUSTAINED_S` by a word still fresh (`LATENESS_FRESH_S`; a session that stopped sending says nothing
+        new, and its old word no longer counts); 0 when none is."""
+        now = self.clock()
+        return max(
+            (
+                late.ms
+                for late in self._lateness.values()
+                if self._fresh(late, now)
+                and late.over_since is not None
+                and now - late.over_since >= LATENESS_SUSTAINED_S
+            ),
+            default=0.0,
+        )
+
+    @staticmethod
+    def _fresh(late: _Lateness, now: float) -> bool:
+        return late.feeding or now - late.when <= LATENESS_FRESH_S
+
+    def _lateness_of(self, sid: int, ms: float | None) -> None:
+        """A session's word on its lateness (None: it closed)."""
+        if ms is None:
+            self._lateness.pop(sid, None)
+            return
+        now, before = self.clock(), self._lateness.get(sid)
+        if before is not None and not self._fresh(before, now):
+            before = None  # it went quiet: a stretch behind starts over
+        over_since = None
+        if ms >= self.admit_behind_ms:
+            over_since = before.over_since if before is not None and before.over_since is not None else now
+        self._lateness[sid] = _Lateness(now, ms, over_since)
+
+    def _feeding(self, sid: int, feeding: bool) -> None:
+        late = self._lateness.get(sid)
+        if late is not None:
+            late.feeding = feeding
+            if not feeding:
+                late.when = self.clock()
+
     def _report(self, cmn: str | None, shed: int) -> None:
         if cmn is not None:
             self._cmn = cmn
@@ -612,12 +693,19 @@ class PocketsphinxSession:
         self._shed = 0  # utterances the stream began with the narrower search, as last reported
 
     def behind(self, ms: float) -> None:
+        if self._closed:
+            return
         self._behind_ms = ms
+        self._owner._lateness_of(self._sid, ms)
 
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
         if len(pcm) % 2:
             raise ValueError("PCM16 audio must be an even number of bytes")
-        return await self._call("feed", pcm, self._behind_ms)
+        self._owner._feeding(self._sid, True)
+        try:
+            return await self._call("feed", pcm, self._behind_ms)
+        finally:
+            self._owner._feeding(self._sid, False)
 
     async def finish(self) -> list[Hypothesis]:
         return await self._call("finish")
@@ -650,6 +738,7 @@ class PocketsphinxSession:
         finally:
             self._worker.sessions -= 1
             self._owner.active -= 1
+            self._owner._lateness_of(self._sid, None)
 
 
 async def _uncancelled(coro: Any) -> Any:

@@ -17,7 +17,8 @@ BYTES_PER_MS = SAMPLE_RATE * 2 // 1000  # 32 bytes of PCM16 mono per millisecond
 
 
 class RecognizerBusy(Exception):
-    """Raised by Recognizer.open when every session slot is taken."""
+    """Raised by Recognizer.open when every session slot is taken, or when the sessions it has already fall behind
+    real time (the embedded engine's admission by measured capacity)."""
 
 
 class RecognizerSession(Protocol):
@@ -83,5 +84,6 @@ class Recognizer(Protocol):
     name: str
 
     async def open(self) -> RecognizerSession:
-        """A new session. Raises RecognizerBusy when the concurrency bound is reached."""
+        """A new session. Raises RecognizerBusy when the concurrency bound is reached or the recognizer cannot
+        carry another."""
         ...
