@@ -8,6 +8,7 @@ event loop so one session's decoding never stalls another's socket.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from server.transcript import Hypothesis
@@ -57,6 +58,14 @@ class Sheds(Protocol):
     client sending faster than real time, when real time reached it (server.transport.DueTimes)."""
 
     def behind(self, ms: float) -> None: ...
+
+
+@runtime_checkable
+class ReportsShedding(Protocol):
+    """A recognizer whose sessions shed (Sheds) and that says so: on_shed is called with how many utterances its
+    sessions began with the cheaper decoding since the last call (for /metrics)."""
+
+    on_shed: Callable[[int], None] | None
 
 
 @runtime_checkable

@@ -23,9 +23,8 @@ from server.engine.accurate import AccurateScheduler
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine
 from server.engine.model import ModelError
-from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import TwoPassRecognizer
-from server.engine.types import Bounded, Closes, Recognizer, WarmsUp
+from server.engine.types import Bounded, Closes, Recognizer, ReportsShedding, WarmsUp
 from server.errors import ApiError
 from server.metrics import Metrics
 from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest
@@ -197,7 +196,7 @@ class LocalProvider:
     def _watch(self, recognizer: Recognizer) -> None:
         """Report the engine's latencies, fallbacks and queue to /metrics."""
         fast = recognizer.fast if isinstance(recognizer, TwoPassRecognizer) else recognizer
-        if isinstance(fast, PocketsphinxRecognizer):
+        if isinstance(fast, ReportsShedding):
             fast.on_shed = self.metrics.utterances_shed
         if isinstance(recognizer, TwoPassRecognizer):
             recognizer.observer = self.metrics
