@@ -588,9 +588,9 @@ class PocketsphinxRecognizer:
         behind = self.behind_ms()
         if self.admit_behind_ms and behind >= self.admit_behind_ms:
             logger.warning("a session was refused: one of %d open is %.0f ms behind real time", self.active, behind)
+            # The stream server says "The service is busy, try again later: " before this.
             raise RecognizerBusy(
-                f"the local recognizer is {behind / 1000:.1f} s behind real time with the sessions it has; "
-                "try again in a moment"
+                f"the local recognizer is {behind / 1000:.1f} s behind real time with the sessions it has"
             )
         self._start()
         self.active += 1
