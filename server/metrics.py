@@ -81,12 +81,12 @@ class Metrics:
     def first_interim_after(self, seconds: float) -> None:
         self.first_interim.observe(seconds)
 
-    def final_after(self, seconds: float, fallback: str) -> None:
-        # "skipped": Whisper's final with a stretch it left out in the fast text. It waited for Whisper, so its
-        # latency is an accurate final's; it is counted among the reasons, a sign of noise rather than of load.
-        self.final.labels("accurate" if fallback in ("", "skipped") else "fallback").observe(seconds)
-        if fallback:
-            self.fallbacks.labels(fallback).inc()
+    def final_after(self, seconds: float, reason: str, *, accurate: bool) -> None:
+        # An accurate final may still carry a reason ("skipped": a stretch Whisper left out is the fast text): its
+        # latency is an accurate final's, and the reason is counted, a sign of noise rather than of load.
+        self.final.labels("accurate" if accurate else "fallback").observe(seconds)
+        if reason:
+            self.fallbacks.labels(reason).inc()
 
     def utterances_shed(self, count: int) -> None:
         self.shed.inc(count)

@@ -97,8 +97,8 @@ def test_a_final_whisper_wrote_in_part_counts_as_accurate_latency_with_its_own_r
     """A "skipped" final waited for Whisper (its latency is an accurate final's) and is counted by its reason,
     apart from the fallbacks an operator reads as load."""
     metrics = Metrics()
-    metrics.final_after(0.4, "skipped")
-    metrics.final_after(2.0, "slow")
+    metrics.final_after(0.4, "skipped", accurate=True)
+    metrics.final_after(2.0, "slow", accurate=False)
     found = samples(generate_latest(metrics.registry).decode())
     assert found[("stt_engine_final_seconds_count", (("source", "accurate"),))] == 1
     assert found[("stt_engine_final_seconds_count", (("source", "fallback"),))] == 1

@@ -918,16 +918,32 @@ def test_a_stretch_of_speech_whisper_left_out_is_found() -> None:
     assert text == "Five five 8 of spades, 4 of close, 7 of hearts. Of our own in."
 
 
+class Told:
+    """A TwoPassObserver that keeps what it is told of each final: (reason, accurate)."""
+
+    def __init__(self) -> None:
+        self.finals: list[tuple[str, bool]] = []
+
+    def first_interim_after(self, seconds: float) -> None:
+        pass
+
+    def final_after(self, seconds: float, reason: str, *, accurate: bool) -> None:
+        self.finals.append((reason, accurate))
+
+
 @pytest.mark.anyio
 async def test_speech_the_accurate_pass_skipped_keeps_the_fast_words_and_says_so() -> None:
     """Whisper's words for the last 400 ms of a 2.5 s utterance: the fast pass's words before are not dropped
-    unsaid; the final has them where Whisper wrote nothing, and a warning."""
+    unsaid; the final has them where Whisper wrote nothing, and a warning. It is still Whisper's final (it waited
+    for Whisper): /metrics counts its latency as an accurate final's, and its reason."""
     two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=500), FixedPass(HELLO), merge_ms=0)
+    two.observer = told = Told()
     hyps = await run(two, bytes(16_000 * 2 * 3))
     first = finals(hyps)[0]
     assert first.text.startswith("The quick brown") and first.text.endswith("Hello, world!"), first.text
     assert first.warning == SKIPPED_WARNING
-    assert two.stats.fallback_skipped >= 1
+    assert two.stats.accurate_in_part >= 1
+    assert told.finals[0] == ("skipped", True)
 
 
 class LoopingPass(NeverPass):
@@ -948,9 +964,11 @@ class LoopingPass(NeverPass):
 @pytest.mark.anyio
 async def test_a_looping_accurate_pass_keeps_the_fast_words_and_says_so() -> None:
     two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=3), LoopingPass(), merge_ms=0)
+    two.observer = told = Told()
     (final,) = finals(await run(two, SILENCE_1S))
     assert (final.text, final.warning) == ("the quick brown", UNRELIABLE_WARNING)
     assert two.stats.fallback_unreliable == 1
+    assert told.finals == [("unreliable", False)]
 
 
 def test_looping_is_a_group_repeated_four_times_or_a_decoder_that_never_ended() -> None:

@@ -48,8 +48,10 @@ _REASONS = {
     FAILED_WARNING: "failed",
     UNRELIABLE_WARNING: "unreliable",
     EMPTY_WARNING: "empty",
-    SKIPPED_WARNING: "skipped",  # a Whisper final in part: server/metrics.py counts it apart from the fallbacks
+    SKIPPED_WARNING: "skipped",  # Whisper's final with the fast text in part: still an accurate final
 }
+# The warnings a final of the accurate pass's may carry (the others mean the fast pass's text is the final).
+_ACCURATE_IN_PART = frozenset({SKIPPED_WARNING})
 # Kept for the accurate pass's prompt: the end of the session's previous finals (Whisper reads at most 223 tokens).
 PROMPT_CHARS = 600
 # ... but not a final with a word Whisper was less sure of than this: Whisper copies what its prompt says, so one
@@ -117,8 +119,9 @@ class TwoPassObserver(Protocol):
         """Speech start (when its audio arrived) → the utterance's first interim."""
         ...
 
-    def final_after(self, seconds: float, fallback: str) -> None:
-        """End of speech → the utterance's final; `fallback` names why it is the fast text ("" when it is not)."""
+    def final_after(self, seconds: float, reason: str, *, accurate: bool) -> None:
+        """End of speech → the utterance's final. `reason` names why it is the fast text, wholly or in part ("" when
+        it is not at all); `accurate`: the final is the accurate pass's (it waited for it), in part at least."""
         ...
 
 
@@ -134,7 +137,7 @@ class TwoPassStats:
     fallback_empty: int = 0  # fast text as the final: the accurate pass heard nothing where the fast pass did
     # Accurate finals with the fast text in part, where the accurate pass skipped a stretch of speech: a sign of
     # noise, not of load, so not among the fallbacks.
-    fallback_skipped: int = 0
+    accurate_in_part: int = 0
     # End of speech → accurate final ready (seconds), for the benchmark: the latest few thousand, so a server that
     # runs for months does not grow with every final.
     waits_s: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=4096))
@@ -680,7 +683,11 @@ class TwoPassSession:
         final = self._final(pending)
         observer = self._owner.observer
         if observer is not None:
-            observer.final_after(max(0.0, self._owner.clock() - pending.speech_end), _REASONS.get(final.warning, ""))
+            observer.final_after(
+                max(0.0, self._owner.clock() - pending.speech_end),
+                _REASONS.get(final.warning, ""),
+                accurate=not final.warning or final.warning in _ACCURATE_IN_PART,
+            )
         self._shown = False  # the final replaced the interim on the client's screen
         if final.words:
             self._final_end_ms = max(self._final_end_ms, final.end_ms)
@@ -732,7 +739,7 @@ class TwoPassSession:
         if skipped:
             # Never a word dropped unsaid: the stretch Whisper left out keeps the fast pass's words, and the final
             # says that part of it is the rough text. (Logged without the words: the log never holds speech.)
-            stats.fallback_skipped += 1
+            stats.accurate_in_part += 1
             logger.info("the accurate pass skipped %s", [(run[0].start_ms, run[-1].end_ms) for run in skipped])
             words = spliced(words, skipped)
             warning = SKIPPED_WARNING
