@@ -21,10 +21,11 @@ const TAIL_WORDS = 40;
 /** @param {string} word */
 const plain = (word) => word.toLowerCase().replace(/[^\p{L}\p{N}']/gu, '');
 
-// A replay begins inside a word as often as not, and the new session hears the rest of it as another word that
-// keeps a run of its letters ("weather is" came back "there is": "ther"). Such a pair counts as a matching word of
-// the repeat (it still costs what a substitution costs): at least this many letters in a row, and this share of the
-// shorter word.
+// A replay begins inside a word as often as not, and the new session hears the rest of it as another, shorter word
+// that keeps a run of its letters ("weather is" came back "there is": "ther"). So the first word of the new text,
+// and only it (elsewhere "the" inside "then", "2023" beside "2024" are different words), counts as a matching word
+// of the repeat when it is shorter than the tail word and shares with it at least this many letters in a row, and
+// this share of itself; it still costs what a substitution costs.
 const FRAGMENT_MIN_LETTERS = 3;
 const FRAGMENT_MIN_SHARE = 0.6;
 
@@ -41,10 +42,14 @@ function commonRun(a, b) {
   return best;
 }
 
-/** Heard otherwise but the same word, likely: a fragment of it (see FRAGMENT_MIN_LETTERS). @param {string} a @param {string} b */
-function fragmentOf(a, b) {
-  const run = commonRun(a, b);
-  return run >= FRAGMENT_MIN_LETTERS && run >= FRAGMENT_MIN_SHARE * Math.min(a.length, b.length);
+/**
+ * `heard` is likely the rest of `word`, cut where the replay began (see FRAGMENT_MIN_LETTERS).
+ * @param {string} word  a word of the tail
+ * @param {string} heard  the first word of the new text
+ */
+function fragmentOf(word, heard) {
+  const run = commonRun(word, heard);
+  return heard.length < word.length && run >= FRAGMENT_MIN_LETTERS && run >= FRAGMENT_MIN_SHARE * heard.length;
 }
 
 /**
@@ -53,8 +58,8 @@ function fragmentOf(a, b) {
  * those words a second time, from a point that may fall inside a word, and not always as they were heard the first
  * time ("though weather is nigh" came back as "the lead is nigh"). The repeat is the prefix of `text` that best
  * matches an end of `tail` word by word (a word heard otherwise costs one, a word more or less costs one); it is cut
- * when at least OVERLAP_MIN_WORDS words match (a fragment of a tail word counts, see FRAGMENT_MIN_LETTERS) and at most
- * half of its words differ.
+ * when at least OVERLAP_MIN_WORDS words match (a first word that is the rest of a tail word counts, see
+ * FRAGMENT_MIN_LETTERS) and at most half of its words differ.
  * @param {string[]} tail  the last final words before a reconnect
  * @param {string} text
  */
@@ -72,7 +77,7 @@ export function stripOverlap(tail, text) {
     const nextMatched = [0];
     for (let k = 1; k <= a.length; k++) {
       const same = a[k - 1] === b[i - 1];
-      const alike = same || fragmentOf(a[k - 1], b[i - 1]);
+      const alike = same || (i === 1 && fragmentOf(a[k - 1], b[0]));
       /** @type {[number, number][]} (cost, matched) of: a word of `text` more, of `tail` more, the pair */
       const ways = [
         [cost[k] + 1, matched[k]],

@@ -481,6 +481,8 @@ async def test_a_new_session_is_refused_while_an_open_one_is_behind_real_time() 
             await recognizer.open()
         await second.aclose()
         second.behind(9000.0)  # a word after close is not kept
+        now[0] += LATENESS_SUSTAINED_S
+        second.behind(9000.0)
         assert recognizer.behind_ms() == 0.0
         fourth = await recognizer.open()
         for session in (first, third, fourth):
@@ -510,6 +512,9 @@ async def test_a_session_whose_feed_waits_for_its_worker_still_counts_as_behind(
         await asyncio.sleep(0.05)
         now[0] += 10 * LATENESS_FRESH_S
         assert not feed.done() and recognizer.behind_ms() == 2600.0
+        # An open admitted by mistake would wait on the blocked worker (and a cancelled call waits out its job):
+        # the gate opens by itself after 5 s, so that fails rather than hangs.
+        asyncio.get_running_loop().call_later(5, gate.set)
         with pytest.raises(RecognizerBusy, match="behind real time"):
             await recognizer.open()
         gate.set()

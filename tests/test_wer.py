@@ -146,6 +146,10 @@ HUMAN_SET = [*HUMAN_CLIPS, READING]
 #   8 / 9 / 23, the same every run: the engine's 23 as before, Whisper's own reference 2 words better with this CPU's
 #   kernels, so the 10 dB margin is 6 (the gap is the Austen reading's second sentence: bench/README.md).
 HUMAN_MARGIN = {None: 0, 20.0: 2, 10.0: 6}
+# ... and at most these many in all, whatever Whisper's own count on the CPU at hand: one word above the most any
+# host has measured (clean 8; 20 dB 9-11; 10 dB 23-24), so a relative margin widened for one CPU's Whisper does not
+# let the engine get worse on another's.
+HUMAN_CAP = {None: 9, 20.0: 12, 10.0: 25}
 
 
 def human_audio(name: str, noise_db: float | None, index: int) -> bytes:
@@ -174,3 +178,4 @@ async def test_human_speech_no_worse_than_whisper_on_whole_recordings(
     assert words == 184
     assert two.stats.fallbacks == 0
     assert errors <= whole_errors + HUMAN_MARGIN[noise_db], f"two-pass {errors}, whole {whole_errors} of {words}"
+    assert errors <= HUMAN_CAP[noise_db], f"two-pass {errors} of {words}"

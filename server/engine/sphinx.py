@@ -663,7 +663,7 @@ class PocketsphinxRecognizer:
         over_since = None
         if ms >= self.admit_behind_ms:
             over_since = before.over_since if before is not None and before.over_since is not None else now
-        self._lateness[sid] = _Lateness(now, ms, over_since)
+        self._lateness[sid] = _Lateness(now, ms, over_since, feeding=before is not None and before.feeding)
 
     def _feeding(self, sid: int, feeding: bool) -> None:
         late = self._lateness.get(sid)

@@ -24,9 +24,17 @@ test('a repeat heard otherwise is still cut: the seam is where the end of the fi
   // Not a repeat: new words that happen to share one with the end of the finals stay.
   assert.equal(stripOverlap(['the', 'weather', 'is', 'nice'], 'it is cold today'), 'it is cold today');
   assert.equal(stripOverlap(['the', 'weather', 'is', 'nice'], 'nice to meet you'), 'nice to meet you');
-  // Nor is a short word inside a longer one, or a short run of letters shared ("is" in "this", "the" in "then").
+  // Nor is a word that shares letters with one of the tail, where it is not the rest of a word cut by the replay's
+  // start: past the first word, longer than the tail word, or too little of it shared ("is" in "this").
   assert.equal(stripOverlap(['the', 'weather', 'is'], 'this is it'), 'this is it');
   assert.equal(stripOverlap(['and', 'the', 'weather'], 'then leather goods'), 'then leather goods');
+  assert.equal(stripOverlap(['and', 'the', 'weather'], 'then weather is nice'), 'then weather is nice');
+  assert.equal(stripOverlap(['sales', 'in', '2023'], 'in 2024 they fell'), 'in 2024 they fell');
+  assert.equal(stripOverlap(['early', 'in', 'the', 'morning'], 'The mornings are cool here.'), 'The mornings are cool here.');
+  assert.equal(stripOverlap(['this', 'present', 'for', 'you.'], 'For your birthday we will go out.'), 'For your birthday we will go out.');
+  assert.equal(stripOverlap(['now', 'do', 'step', 'seven.'], 'Step seventeen is the last one.'), 'Step seventeen is the last one.');
+  assert.equal(stripOverlap(['went', 'over', 'there.'], 'Over the hill is a village.'), 'Over the hill is a village.');
+  assert.equal(stripOverlap(['take', 'the', 'one'], 'Then one more thing'), 'Then one more thing');
 });
 
 test('the longest overlap wins', () => {

@@ -4,8 +4,8 @@
  * those words a second time, from a point that may fall inside a word, and not always as they were heard the first
  * time ("though weather is nigh" came back as "the lead is nigh"). The repeat is the prefix of `text` that best
  * matches an end of `tail` word by word (a word heard otherwise costs one, a word more or less costs one); it is cut
- * when at least OVERLAP_MIN_WORDS words match (a fragment of a tail word counts, see FRAGMENT_MIN_LETTERS) and at most
- * half of its words differ.
+ * when at least OVERLAP_MIN_WORDS words match (a first word that is the rest of a tail word counts, see
+ * FRAGMENT_MIN_LETTERS) and at most half of its words differ.
  * @param {string[]} tail  the last final words before a reconnect
  * @param {string} text
  */
