@@ -310,6 +310,36 @@ def test_a_cold_decoder_behind_real_time_does_not_decode_its_first_utterance_twi
         assert word_errors(human_reference(HUMAN_CLIPS[0]), " ".join(f.text for f in finals)) <= 9, finals
 
 
+def test_the_stall_of_a_cold_decoders_second_decode_is_not_a_reason_to_shed() -> None:
+    """A cold decoder's second decode of its first utterance holds back the audio of every stream on its worker,
+    once, by as long as it took: the lateness that follows is not for want of CPU (it made a lone newcomer's first
+    session shed 2-4 utterances: bench/README.md "Load shedding"). Each stream owes that much, not counted toward
+    shedding and forgiven as it catches up; falling further behind than the debt still sheds."""
+    engine = _Engine(DecoderConfig.from_engine(EngineConfig()))
+    engine.open(1, None)
+    engine.open(2, None)
+    one, two = engine.streams[1], engine.streams[2]
+    pcm = bytes(500 * BYTES_PER_MS) + load_human(HUMAN_CLIPS[0]) + bytes(1000 * BYTES_PER_MS)
+    try:
+        for i in range(0, len(pcm), 1600):
+            engine.feed(1, pcm[i : i + 1600], 0.0)
+            if one.stall_debt_ms:
+                break  # the first utterance ended, decoded twice (a feed on time would clear the debt again)
+        debt = one.stall_debt_ms
+        assert debt > 0 and two.stall_debt_ms == debt and one.redecoded_ms == 0.0
+        engine.feed(2, bytes(1600), debt)  # as late as the stall: no shedding
+        assert two.shed_until == 0
+        engine.feed(2, bytes(1600), debt / 2)  # catching up: the debt shrinks with it
+        assert two.stall_debt_ms == debt / 2
+        engine.feed(2, bytes(1600), debt / 2 + 500)  # further behind than the stall: sheds
+        assert two.shed_until > 0
+        engine.feed(1, bytes(1600), debt + 500)
+        assert one.shed_until > 0
+    finally:
+        engine.close(1)
+        engine.close(2)
+
+
 @pytest.mark.parametrize("config", [DecoderConfig(shed_after_ms=0), DecoderConfig(jsgf=str(GRAMMAR))])
 def test_no_narrower_search_when_shedding_is_off_or_for_a_grammar(config: DecoderConfig) -> None:
     """LOCAL_SHED_AFTER_MS=0 turns it off; a grammar's search is small already and has no language model to

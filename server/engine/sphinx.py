@@ -241,12 +241,22 @@ class _Stream:
         # `shed_after_ms` behind real time, to `shed_hold_ms` past that feed's frames. Counted: utterances begun so.
         self.shed_until = 0
         self.shed_utterances = 0
+        # ms the worker spent on a cold decoder's second decode (`redecoded_ms`, this stream's own, for the engine
+        # to hand on), and the part of that stall this stream's audio is still behind by (`stall_debt_ms`, not
+        # counted toward shedding).
+        self.redecoded_ms = 0.0
+        self.stall_debt_ms = 0.0
 
     def feed(self, pcm: bytes, partial_every_ms: int | None = None, behind_ms: float = 0.0) -> list[Hypothesis]:
         if self.finished:
             raise RuntimeError("feed() after finish()")
         self.pending += pcm
-        if 0 < self.config.shed_after_ms <= behind_ms:
+        # A cold decoder's second decode of its first utterance holds the worker's audio back once, by as long as it
+        # took: not a lack of CPU, so not a reason to shed (it made a lone newcomer's first session shed 2-4
+        # utterances). The debt shrinks as the audio catches up, so a session that falls further behind sheds.
+        late = behind_ms - self.stall_debt_ms
+        self.stall_debt_ms = min(self.stall_debt_ms, max(0.0, behind_ms))
+        if 0 < self.config.shed_after_ms <= late:
             fed = self.frames_in + len(self.pending) // self.frame_bytes + 1
             self.shed_until = fed + self.config.shed_hold_ms // FRAME_MS
         out: list[Hypothesis] = []
@@ -356,10 +366,12 @@ class _Stream:
         self.decoder.end_utt()
         self.in_utt = False
         if self.utt_audio is not None:
+            began = time.perf_counter()
             self.decoder.start_utt()
             self.decoder.process_raw(b"".join(self.utt_audio))
             self.decoder.end_utt()
             self.utt_audio = None
+            self.redecoded_ms += (time.perf_counter() - began) * 1000
         self.pooled.warm = True
         if self.config.keep_warm:
             self.cmn = self.decoder.get_cmn()
@@ -444,7 +456,20 @@ class _Engine:
 
     def feed(self, sid: int, pcm: bytes, behind_ms: float = 0.0) -> tuple[list[Hypothesis], str | None, int]:
         stream = self.streams[sid]
-        return stream.feed(pcm, self.partial_every_ms(), behind_ms), stream.cmn, stream.shed_utterances
+        hyps = stream.feed(pcm, self.partial_every_ms(), behind_ms)
+        self._hand_on_stall(stream)
+        return hyps, stream.cmn, stream.shed_utterances
+
+    def _hand_on_stall(self, stream: _Stream) -> None:
+        """A stream's second decode held up every stream of this worker by as long: each owes that much lateness
+        that is not for want of CPU (`_Stream.stall_debt_ms`)."""
+        if not stream.redecoded_ms:
+            return
+        with self.lock:
+            streams = list(self.streams.values())
+        for each in streams:
+            each.stall_debt_ms += stream.redecoded_ms
+        stream.redecoded_ms = 0.0
 
     def partial_every_ms(self) -> int:
         """How often a stream looks at its partial text, by how many streams share this worker. A look costs
@@ -457,7 +482,9 @@ class _Engine:
 
     def finish(self, sid: int) -> tuple[list[Hypothesis], str | None, int]:
         stream = self.streams[sid]
-        return stream.finish(), stream.cmn, stream.shed_utterances
+        hyps = stream.finish()
+        self._hand_on_stall(stream)
+        return hyps, stream.cmn, stream.shed_utterances
 
     def close(self, sid: int) -> int:
         """Release the stream's decoder; the utterances it shed, for a count a cancelled call did not carry."""
