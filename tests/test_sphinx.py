@@ -313,31 +313,41 @@ def test_a_cold_decoder_behind_real_time_does_not_decode_its_first_utterance_twi
 def test_the_stall_of_a_cold_decoders_second_decode_is_not_a_reason_to_shed() -> None:
     """A cold decoder's second decode of its first utterance holds back the audio of every stream on its worker,
     once, by as long as it took: the lateness that follows is not for want of CPU (it made a lone newcomer's first
-    session shed 2-4 utterances: bench/README.md "Load shedding"). Each stream owes that much, not counted toward
-    shedding and forgiven as it catches up; falling further behind than the debt still sheds."""
-    engine = _Engine(DecoderConfig.from_engine(EngineConfig()))
+    session shed 2-4 utterances: bench/README.md "Load shedding"). Each stream open then owes that much, not counted
+    toward shedding and forgiven as it catches up, and does not start a second decode of its own while it owes
+    (cold sessions opened together would stall the worker in turn); falling further behind than the debt sheds."""
+    config = DecoderConfig.from_engine(EngineConfig())
+    engine = _Engine(config)
     engine.open(1, None)
     engine.open(2, None)
     one, two = engine.streams[1], engine.streams[2]
-    pcm = bytes(500 * BYTES_PER_MS) + load_human(HUMAN_CLIPS[0]) + bytes(1000 * BYTES_PER_MS)
+    speech = bytes(500 * BYTES_PER_MS) + load_human(HUMAN_CLIPS[0]) + bytes(1000 * BYTES_PER_MS)
     try:
-        for i in range(0, len(pcm), 1600):
-            engine.feed(1, pcm[i : i + 1600], 0.0)
-            if one.stall_debt_ms:
-                break  # the first utterance ended, decoded twice (a feed on time would clear the debt again)
-        debt = one.stall_debt_ms
-        assert debt > 0 and two.stall_debt_ms == debt and one.redecoded_ms == 0.0
-        engine.feed(2, bytes(1600), debt)  # as late as the stall: no shedding
-        assert two.shed_until == 0
-        engine.feed(2, bytes(1600), debt / 2)  # catching up: the debt shrinks with it
-        assert two.stall_debt_ms == debt / 2
-        engine.feed(2, bytes(1600), debt / 2 + 500)  # further behind than the stall: sheds
-        assert two.shed_until > 0
-        engine.feed(1, bytes(1600), debt + 500)
+        for i in range(0, len(speech), 1600):
+            engine.feed(1, speech[i : i + 1600], 0.0)
+            if engine.stalled_ms:
+                break  # the first utterance ended, decoded twice
+        debt = engine.stalled_ms
+        assert debt > 0 and one.redecoded_ms == 0.0
+        engine.open(3, None)  # after the stall: it owes nothing
+        # As late as the stall and a little: not shedding, and no second decode of its own while it owes.
+        kept: bool | None = None
+        for i in range(0, len(speech), 1600):
+            engine.feed(2, speech[i : i + 1600], debt + config.shed_after_ms - 1)
+            if two.in_utt and kept is None:
+                kept = two.utt_audio is not None
+        assert two.stall_debt_ms == debt and two.shed_until == 0 and kept is False
+        assert engine.stalled_ms == debt and two.pooled.warm
+        engine.feed(2, bytes(1600), 0.0)  # caught up: the debt is paid
+        engine.feed(2, bytes(1600), config.shed_after_ms + 50.0)
+        assert two.stall_debt_ms == 0.0 and two.shed_until > 0
+        engine.feed(3, bytes(1600), config.shed_after_ms + 50.0)
+        assert engine.streams[3].shed_until > 0
+        engine.feed(1, bytes(1600), debt + config.shed_after_ms + 50.0)  # further behind than the stall
         assert one.shed_until > 0
     finally:
-        engine.close(1)
-        engine.close(2)
+        for sid in (1, 2, 3):
+            engine.close(sid)
 
 
 @pytest.mark.parametrize("config", [DecoderConfig(shed_after_ms=0), DecoderConfig(jsgf=str(GRAMMAR))])

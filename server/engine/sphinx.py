@@ -241,19 +241,27 @@ class _Stream:
         # `shed_after_ms` behind real time, to `shed_hold_ms` past that feed's frames. Counted: utterances begun so.
         self.shed_until = 0
         self.shed_utterances = 0
-        # ms the worker spent on a cold decoder's second decode (`redecoded_ms`, this stream's own, for the engine
-        # to hand on), and the part of that stall this stream's audio is still behind by (`stall_debt_ms`, not
-        # counted toward shedding).
+        # ms this stream spent on a cold decoder's second decode (`redecoded_ms`, for the engine to add to what its
+        # worker stalled), the worker's stalls this stream has counted (`stall_seen_ms`: the engine's running total
+        # when it last fed), and the part of them its audio is still behind by (`stall_debt_ms`, not counted toward
+        # shedding).
         self.redecoded_ms = 0.0
+        self.stall_seen_ms = 0.0
         self.stall_debt_ms = 0.0
 
-    def feed(self, pcm: bytes, partial_every_ms: int | None = None, behind_ms: float = 0.0) -> list[Hypothesis]:
+    def feed(
+        self, pcm: bytes, partial_every_ms: int | None = None, behind_ms: float = 0.0, stalled_ms: float = 0.0
+    ) -> list[Hypothesis]:
+        """`stalled_ms`: the running total of the worker's stalls on second decodes (`_Engine.stalled_ms`)."""
         if self.finished:
             raise RuntimeError("feed() after finish()")
         self.pending += pcm
-        # A cold decoder's second decode of its first utterance holds the worker's audio back once, by as long as it
-        # took: not a lack of CPU, so not a reason to shed (it made a lone newcomer's first session shed 2-4
-        # utterances). The debt shrinks as the audio catches up, so a session that falls further behind sheds.
+        # A cold decoder's second decode of its first utterance holds back the audio of every stream on its worker
+        # once, by as long as it took: not a lack of CPU, so not a reason to shed (it made a lone newcomer's first
+        # session shed 2-4 utterances). The debt shrinks as the audio catches up, so a session that falls further
+        # behind sheds.
+        self.stall_debt_ms += stalled_ms - self.stall_seen_ms
+        self.stall_seen_ms = stalled_ms
         late = behind_ms - self.stall_debt_ms
         self.stall_debt_ms = min(self.stall_debt_ms, max(0.0, behind_ms))
         if 0 < self.config.shed_after_ms <= late:
@@ -347,8 +355,10 @@ class _Stream:
         self.since_partial_ms = 0
         # A cold decoder decodes its first utterance again at its end, with the mean that utterance gave (5 % of words
         # wrong against 9 %: bench/README.md "Warmth"): not when shedding, as that second decode (up to 1.26 s of one
-        # core seen) is what a session behind real time cannot spare.
-        self.utt_audio = None if self.pooled.warm or not self.config.keep_warm or shed else []
+        # core seen) is what a session behind real time cannot spare, nor while still behind from another's (cold
+        # sessions opened together would each stall the worker in turn).
+        behind = shed or self.stall_debt_ms > 0
+        self.utt_audio = None if self.pooled.warm or not self.config.keep_warm or behind else []
         self.decoded_until = first  # _frame decodes the preroll and everything since, up to the newest frame
 
     def _decode(self, pcm: bytes) -> None:
@@ -433,6 +443,7 @@ class _Engine:
         self.idle: list[_Pooled] = []
         self.streams: dict[int, _Stream] = {}
         self.lock = threading.Lock()
+        self.stalled_ms = 0.0  # the running total of second decodes on this worker (_Stream.stall_debt_ms)
 
     def _decoder(self, cmn: str | None) -> _Pooled:
         with self.lock:
@@ -452,24 +463,22 @@ class _Engine:
     def open(self, sid: int, cmn: str | None) -> None:
         stream = _Stream(self._decoder(cmn), self.config)
         with self.lock:
+            stream.stall_seen_ms = self.stalled_ms  # stalls before it opened held none of its audio back
             self.streams[sid] = stream
 
     def feed(self, sid: int, pcm: bytes, behind_ms: float = 0.0) -> tuple[list[Hypothesis], str | None, int]:
         stream = self.streams[sid]
-        hyps = stream.feed(pcm, self.partial_every_ms(), behind_ms)
+        hyps = stream.feed(pcm, self.partial_every_ms(), behind_ms, self.stalled_ms)
         self._hand_on_stall(stream)
         return hyps, stream.cmn, stream.shed_utterances
 
     def _hand_on_stall(self, stream: _Stream) -> None:
-        """A stream's second decode held up every stream of this worker by as long: each owes that much lateness
-        that is not for want of CPU (`_Stream.stall_debt_ms`)."""
-        if not stream.redecoded_ms:
-            return
-        with self.lock:
-            streams = list(self.streams.values())
-        for each in streams:
-            each.stall_debt_ms += stream.redecoded_ms
-        stream.redecoded_ms = 0.0
+        """A stream's second decode held up every stream of this worker by as long: each takes it as lateness that
+        is not for want of CPU at its next feed (`_Stream.stall_debt_ms`). Each stream writes only its own state."""
+        if stream.redecoded_ms:
+            with self.lock:
+                self.stalled_ms += stream.redecoded_ms
+            stream.redecoded_ms = 0.0
 
     def partial_every_ms(self) -> int:
         """How often a stream looks at its partial text, by how many streams share this worker. A look costs
