@@ -1,12 +1,14 @@
 """The embedded engine as the page uses it, at real-time pace, on recorded human speech (not a test).
 
-    .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--clips N] [--noise-db 20]
-        [--reference] [--show] [--busy 1] [--stagger-s 0.37]
+    .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--clips N | --reading]
+        [--noise-db 20] [--reference] [--show] [--busy 1] [--stagger-s 0.37]
 
 Starts the app as its own process (`python -m server`, the default engine, LOCAL_MAX_SESSIONS set to the largest
 session count), then for each session count opens that many sessions through POST /api/sessions and the engine's
 socket. Each session plays a program of the human clips (tests/data/human) one after another with 1 s of quiet
-between them, in real time, in the page's frames, each session starting with a different clip; then EOS.
+between them, in real time, in the page's frames, each session starting with a different clip; then EOS. With
+--reading each session plays the 24.7 s Austen reading instead (the five sentences joined as recorded, no pause
+longer than about 0.2 s: a long reading), each session under its own noise.
 
 Per clip it measures (from the client's side, so the socket and the scheduler are included):
 - first interim: the clip's speech onset (first 10 ms frame within 35 dB of its peak) → the first interim with
@@ -47,6 +49,7 @@ import websockets
 from bench.procs import cpu_seconds, free_port
 from bench.speech import (
     HUMAN_CLIPS,
+    READING,
     human_reference,
     load_human,
     normalise,
@@ -81,8 +84,8 @@ class Program:
     reference: str
 
 
-def program(first: int, count: int, noise_db: float | None) -> Program:
-    names = [HUMAN_CLIPS[(first + i) % len(HUMAN_CLIPS)] for i in range(count)]
+def program(first: int, count: int, noise_db: float | None, reading: bool = False) -> Program:
+    names = [READING] if reading else [HUMAN_CLIPS[(first + i) % len(HUMAN_CLIPS)] for i in range(count)]
     pcm = bytes(GAP_MS * BYTES_PER_MS)
     clips: list[Clip] = []
     for name in names:
@@ -270,10 +273,12 @@ def shed(before: str, after: str) -> int:
     return round(count(after) - count(before))
 
 
-async def run(url: str, sessions: int, frame_ms: int, clips: int, noise_db: float | None, stagger_s: float) -> Result:
+async def run(
+    url: str, sessions: int, frame_ms: int, clips: int, noise_db: float | None, stagger_s: float, reading: bool
+) -> Result:
     result = Result()
     await asyncio.gather(
-        *(session(url, program(i, clips, noise_db), frame_ms, stagger_s * i, result) for i in range(sessions))
+        *(session(url, program(i, clips, noise_db, reading), frame_ms, stagger_s * i, result) for i in range(sessions))
     )
     return result
 
@@ -303,6 +308,7 @@ def main() -> None:
     parser.add_argument("--frame-ms", type=int, default=50)
     parser.add_argument("--clips", type=int, default=len(HUMAN_CLIPS))
     parser.add_argument("--noise-db", type=float, default=None)
+    parser.add_argument("--reading", action="store_true", help="play the 24.7 s Austen reading, not the clips")
     parser.add_argument("--show", action="store_true", help="print each final's start (ms) and text")
     parser.add_argument(
         "--reference",
@@ -349,7 +355,7 @@ def main() -> None:
         ]
         for n in counts:
             before, cpu_before = httpx.get(url + "/metrics").text, cpu_seconds(server.pid)
-            r = asyncio.run(run(url, n, args.frame_ms, args.clips, args.noise_db, args.stagger_s))
+            r = asyncio.run(run(url, n, args.frame_ms, args.clips, args.noise_db, args.stagger_s, args.reading))
             after, cpu = httpx.get(url + "/metrics").text, cpu_seconds(server.pid) - cpu_before
             audio_s = max(1, r.audio_ms) / 1000
             lag_p95, lag_mean = loop_lag(before, after)
@@ -370,7 +376,12 @@ def main() -> None:
             if r.drop_reasons:
                 print(f"closed mid-stream: {', '.join(r.drop_reasons)}", file=sys.stderr, flush=True)
         print(
-            f"Human clips, {args.clips} per session with {GAP_MS} ms between them, real-time pace in "
+            (
+                f"The 24.7 s Austen reading per session with {GAP_MS} ms of quiet around it"
+                if args.reading
+                else f"Human clips, {args.clips} per session with {GAP_MS} ms between them"
+            )
+            + ", real-time pace in "
             f"{args.frame_ms} ms frames"
             + (f", pink noise at {args.noise_db:g} dB SNR" if args.noise_db else "")
             + (f", {args.busy} other process(es) spinning" if args.busy else "")
@@ -388,7 +399,9 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
     if args.reference:
-        per_program = whisper_reference([program(i, args.clips, args.noise_db) for i in range(max(counts))])
+        per_program = whisper_reference(
+            [program(i, args.clips, args.noise_db, args.reading) for i in range(max(counts))]
+        )
         for n in counts:
             errors, words = (sum(column) for column in zip(*per_program[:n], strict=True))
             print(
