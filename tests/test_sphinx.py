@@ -320,31 +320,61 @@ def test_the_stall_of_a_cold_decoders_second_decode_is_not_a_reason_to_shed() ->
     engine = _Engine(config)
     engine.open(1, None)
     engine.open(2, None)
+    built = engine.stalled_ms  # the decoders' builds (the test above); stream 1 pays its part at its first feed
     one, two = engine.streams[1], engine.streams[2]
     speech = bytes(500 * BYTES_PER_MS) + load_human(HUMAN_CLIPS[0]) + bytes(1000 * BYTES_PER_MS)
     try:
         for i in range(0, len(speech), 1600):
             engine.feed(1, speech[i : i + 1600], 0.0)
-            if engine.stalled_ms:
+            if engine.stalled_ms > built:
                 break  # the first utterance ended, decoded twice
-        debt = engine.stalled_ms
+        debt = engine.stalled_ms - built
         assert debt > 0 and one.redecoded_ms == 0.0
-        engine.open(3, None)  # after the stall: it owes nothing
-        # As late as the stall and a little: not shedding, and no second decode of its own while it owes.
+        engine.open(3, None)  # after the stall: it owes nothing (stream 2 owes its build too)
+        owed = engine.stalled_ms - built
+        # As late as the stalls and a little: not shedding, and no second decode of its own while it owes.
         kept: bool | None = None
         for i in range(0, len(speech), 1600):
-            engine.feed(2, speech[i : i + 1600], debt + config.shed_after_ms - 1)
+            engine.feed(2, speech[i : i + 1600], owed + config.shed_after_ms - 1)
             if two.in_utt and kept is None:
                 kept = two.utt_audio is not None
-        assert two.stall_debt_ms == debt and two.shed_until == 0 and kept is False
-        assert engine.stalled_ms == debt and two.pooled.warm
+        assert two.stall_debt_ms == owed and two.shed_until == 0 and kept is False
+        assert engine.stalled_ms == built + owed and two.pooled.warm
         engine.feed(2, bytes(1600), 0.0)  # caught up: the debt is paid
         engine.feed(2, bytes(1600), config.shed_after_ms + 50.0)
         assert two.stall_debt_ms == 0.0 and two.shed_until > 0
         engine.feed(3, bytes(1600), config.shed_after_ms + 50.0)
         assert engine.streams[3].shed_until > 0
-        engine.feed(1, bytes(1600), debt + config.shed_after_ms + 50.0)  # further behind than the stall
+        engine.feed(1, bytes(1600), owed + config.shed_after_ms + 50.0)  # further behind than the stalls
         assert one.shed_until > 0
+    finally:
+        for sid in (1, 2, 3):
+            engine.close(sid)
+
+
+def test_a_decoder_built_for_a_newcomer_is_not_a_reason_for_the_others_to_shed() -> None:
+    """Building a decoder (0.3-0.6 s with its narrower search) for a new session holds back the audio of every
+    stream already on the worker, once: like a second decode, a stall they owe, not a lack of CPU (six sessions
+    opened together made the first ones shed). A decoder taken from the idle pool costs nothing; the newcomer owes
+    nothing, its audio came after."""
+    config = DecoderConfig.from_engine(EngineConfig())
+    engine = _Engine(config)
+    engine.warm()  # a build before any stream: nobody owes it
+    try:
+        before = engine.stalled_ms
+        engine.open(1, None)  # the warmed decoder: no build
+        assert engine.stalled_ms == before
+        engine.open(2, None)  # the pool is empty: a build
+        built = engine.stalled_ms - before
+        assert built > 0
+        one, two = engine.streams[1], engine.streams[2]
+        engine.feed(1, bytes(1600), built + config.shed_after_ms - 1)  # as late as the build and a little
+        assert one.stall_debt_ms == built and one.shed_until == 0
+        engine.feed(2, bytes(1600), config.shed_after_ms + 50.0)  # its own lateness sheds
+        assert two.stall_debt_ms == 0.0 and two.shed_until > 0
+        engine.close(2)
+        engine.open(3, None)  # the decoder closed went back to the pool: no build
+        assert engine.stalled_ms == before + built
     finally:
         for sid in (1, 2, 3):
             engine.close(sid)

@@ -252,14 +252,14 @@ class _Stream:
     def feed(
         self, pcm: bytes, partial_every_ms: int | None = None, behind_ms: float = 0.0, stalled_ms: float = 0.0
     ) -> list[Hypothesis]:
-        """`stalled_ms`: the running total of the worker's stalls on second decodes (`_Engine.stalled_ms`)."""
+        """`stalled_ms`: the running total of the worker's stalls (`_Engine.stalled_ms`)."""
         if self.finished:
             raise RuntimeError("feed() after finish()")
         self.pending += pcm
-        # A cold decoder's second decode of its first utterance holds back the audio of every stream on its worker
-        # once, by as long as it took: not a lack of CPU, so not a reason to shed (it made a lone newcomer's first
-        # session shed 2-4 utterances). The debt shrinks as the audio catches up, so a session that falls further
-        # behind sheds.
+        # A cold decoder's second decode of its first utterance, or a decoder built for a new session, holds back
+        # the audio of every stream on its worker once, by as long as it took: not a lack of CPU, so not a reason to
+        # shed (the second decode made a lone newcomer's first session shed 2-4 utterances). The debt shrinks as the
+        # audio catches up, so a session that falls further behind sheds.
         self.stall_debt_ms += stalled_ms - self.stall_seen_ms
         self.stall_seen_ms = stalled_ms
         late = behind_ms - self.stall_debt_ms
@@ -443,13 +443,19 @@ class _Engine:
         self.idle: list[_Pooled] = []
         self.streams: dict[int, _Stream] = {}
         self.lock = threading.Lock()
-        self.stalled_ms = 0.0  # the running total of second decodes on this worker (_Stream.stall_debt_ms)
+        # The running total of this worker's stalls (_Stream.stall_debt_ms): decoder builds and second decodes.
+        self.stalled_ms = 0.0
 
     def _decoder(self, cmn: str | None) -> _Pooled:
         with self.lock:
             pooled = self.idle.pop() if self.idle else None
         if pooled is None:
+            # A build (0.3-0.6 s of CPU with the narrower search) holds back every stream of this worker, once:
+            # like a second decode, not a lack of CPU (with six sessions opened together, the first ones shed).
+            began = time.perf_counter()
             pooled = _build_decoder(self.config)
+            with self.lock:
+                self.stalled_ms += (time.perf_counter() - began) * 1000
         if not pooled.warm and cmn is not None and self.config.keep_warm:
             pooled.decoder.set_cmn(cmn)
             pooled.warm = True
