@@ -25,12 +25,11 @@ from bench.speech import (
     with_noise,
     word_errors,
 )
+from server.engine.admission import LATENESS_FRESH_S, LATENESS_SUSTAINED_S
 from server.engine.config import FULL_SEARCH, LEAN_SEARCH, EngineConfig
 from server.engine.loader import load_fast_pass
 from server.engine.sphinx import (
     DECODER_FRAME_MS,
-    LATENESS_FRESH_S,
-    LATENESS_SUSTAINED_S,
     SHED,
     DecoderConfig,
     PocketsphinxRecognizer,

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from server.engine.admission import Lateness
 from server.engine.config import FULL_SEARCH, SENTENCES, EngineConfig, Search
 from server.engine.types import BYTES_PER_MS, SAMPLE_RATE, RecognizerBusy
 from server.transcript import Hypothesis, Word
@@ -47,26 +48,6 @@ _ALONE = EngineConfig(whisper=False)
 _ALONE_SHED_SEARCH = _ALONE.shed_search()
 # The name of the narrower search each decoder holds beside its own (`DecoderConfig.shed_search`).
 SHED = "shed"
-# How long (s) a session's word on its lateness counts for admission: the server says it before every feed, so a
-# session sending audio (or with audio still waiting to be decoded) speaks several times a second.
-LATENESS_FRESH_S = 2.0
-# How long (s) a session must have stayed `admit_behind_ms` behind before new sessions are refused: a blip (a
-# decoder's first utterance decoded twice, a moment of another process's) is not a lack of capacity.
-LATENESS_SUSTAINED_S = 1.0
-
-
-@dataclass
-class _Lateness:
-    """A session's last word on how far behind real time its audio is, and since when it has been past the bound.
-    `when`: the word, or the end of the feed that followed it if later; `feeding`: a feed is on its way (queued
-    behind other sessions' on its worker, or decoding), so the word is not stale however long that takes."""
-
-    when: float
-    ms: float
-    over_since: float | None
-    feeding: bool = False
-
-
 # Built alone (the emulators, tools), the fast pass makes its own finals: the endpointer for whole sentences.
 _ENDPOINTER = SENTENCES
 
@@ -584,16 +565,12 @@ class PocketsphinxRecognizer:
     ) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
-        if admit_behind_ms < 0:
-            raise ValueError("admit_behind_ms must be 0 (off) or more")
         if mode not in ("process", "thread"):
             raise ValueError(f"unknown mode {mode!r}: choose process or thread")
         self.config = decoder
         self.max_sessions = max_sessions
-        self.admit_behind_ms = admit_behind_ms
-        self.clock = clock
         # Each open session's last word from the server on how far behind real time its audio is.
-        self._lateness: dict[int, _Lateness] = {}
+        self.lateness = Lateness(admit_behind_ms, clock)
         self.workers = max(1, min(workers or os.cpu_count() or 1, max_sessions))
         self.mode = mode
         self.active = 0
@@ -627,8 +604,8 @@ class PocketsphinxRecognizer:
     async def open(self) -> PocketsphinxSession:
         if self.active >= self.max_sessions:
             raise RecognizerBusy(f"all {self.max_sessions} local recognizer sessions are busy; try again when one ends")
-        behind = self.behind_ms()
-        if self.admit_behind_ms and behind >= self.admit_behind_ms:
+        behind = self.lateness.behind_ms()
+        if behind:
             logger.warning("a session was refused: one of %d open is %.0f ms behind real time", self.active, behind)
             # The stream server says "The service is busy, try again later: " before this.
             raise RecognizerBusy(
@@ -675,44 +652,8 @@ class PocketsphinxRecognizer:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def behind_ms(self) -> float:
-        """How far behind real time the furthest-behind open session is, of those past `admit_behind_ms` for
-        `LATENESS_SUSTAINED_S` by a word still fresh (`LATENESS_FRESH_S`; a session that stopped sending says nothing
-        new, and its old word no longer counts); 0 when none is."""
-        now = self.clock()
-        return max(
-            (
-                late.ms
-                for late in self._lateness.values()
-                if self._fresh(late, now)
-                and late.over_since is not None
-                and now - late.over_since >= LATENESS_SUSTAINED_S
-            ),
-            default=0.0,
-        )
-
-    @staticmethod
-    def _fresh(late: _Lateness, now: float) -> bool:
-        return late.feeding or now - late.when <= LATENESS_FRESH_S
-
-    def _lateness_of(self, sid: int, ms: float | None) -> None:
-        """A session's word on its lateness (None: it closed)."""
-        if ms is None:
-            self._lateness.pop(sid, None)
-            return
-        now, before = self.clock(), self._lateness.get(sid)
-        if before is not None and not self._fresh(before, now):
-            before = None  # it went quiet: a stretch behind starts over
-        over_since = None
-        if ms >= self.admit_behind_ms:
-            over_since = before.over_since if before is not None and before.over_since is not None else now
-        self._lateness[sid] = _Lateness(now, ms, over_since, feeding=before is not None and before.feeding)
-
-    def _feeding(self, sid: int, feeding: bool) -> None:
-        late = self._lateness.get(sid)
-        if late is not None:
-            late.feeding = feeding
-            if not feeding:
-                late.when = self.clock()
+        """How far behind real time the furthest-behind open session has stayed (`Lateness.behind_ms`)."""
+        return self.lateness.behind_ms()
 
     def _report(self, cmn: str | None, shed: int) -> None:
         if cmn is not None:
@@ -738,16 +679,13 @@ class PocketsphinxSession:
         if self._closed:
             return
         self._behind_ms = ms
-        self._owner._lateness_of(self._sid, ms)
+        self._owner.lateness.told(self._sid, ms)
 
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
         if len(pcm) % 2:
             raise ValueError("PCM16 audio must be an even number of bytes")
-        self._owner._feeding(self._sid, True)
-        try:
+        with self._owner.lateness.feeding(self._sid):
             return await self._call("feed", pcm, self._behind_ms)
-        finally:
-            self._owner._feeding(self._sid, False)
 
     async def finish(self) -> list[Hypothesis]:
         return await self._call("finish")
@@ -780,7 +718,7 @@ class PocketsphinxSession:
         finally:
             self._worker.sessions -= 1
             self._owner.active -= 1
-            self._owner._lateness_of(self._sid, None)
+            self._owner.lateness.forget(self._sid)
 
 
 async def _uncancelled(coro: Any) -> Any:
