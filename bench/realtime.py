@@ -1,14 +1,15 @@
 """The embedded engine as the page uses it, at real-time pace, on recorded human speech (not a test).
 
-    .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--clips N | --reading]
-        [--noise-db 20] [--reference] [--show] [--busy 1] [--stagger-s 0.37]
+    .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--set human|reading|heldout]
+        [--clips N] [--noise-db 20] [--reference] [--show] [--busy 1] [--stagger-s 0.37]
 
 Starts the app as its own process (`python -m server`, the default engine, LOCAL_MAX_SESSIONS set to the largest
 session count), then for each session count opens that many sessions through POST /api/sessions and the engine's
 socket. Each session plays a program of the human clips (tests/data/human) one after another with 1 s of quiet
 between them, in real time, in the page's frames, each session starting with a different clip; then EOS. With
---reading each session plays the 24.7 s Austen reading instead (the five sentences joined as recorded, no pause
-longer than about 0.2 s: a long reading), each session under its own noise.
+--set reading each session plays the 24.7 s Austen reading instead (the five sentences joined as recorded, no pause
+longer than about 0.2 s: a long reading), each session under its own noise; with --set heldout, the held-out
+recordings (tests/data/heldout: a read sonnet, unscripted talk, a speech).
 
 Per clip it measures (from the client's side, so the socket and the scheduler are included):
 - first interim: the clip's speech onset (first 10 ms frame within 35 dB of its peak) → the first interim with
@@ -48,6 +49,7 @@ import websockets
 
 from bench.procs import cpu_seconds, free_port
 from bench.speech import (
+    HELDOUT_CLIPS,
     HUMAN_CLIPS,
     READING,
     human_reference,
@@ -84,8 +86,11 @@ class Program:
     reference: str
 
 
-def program(first: int, count: int, noise_db: float | None, reading: bool = False) -> Program:
-    names = [READING] if reading else [HUMAN_CLIPS[(first + i) % len(HUMAN_CLIPS)] for i in range(count)]
+SETS = {"human": HUMAN_CLIPS, "reading": [READING], "heldout": HELDOUT_CLIPS}
+
+
+def program(first: int, count: int, noise_db: float | None, clips: list[str] = HUMAN_CLIPS) -> Program:
+    names = [clips[(first + i) % len(clips)] for i in range(count)]
     pcm = bytes(GAP_MS * BYTES_PER_MS)
     clips: list[Clip] = []
     for name in names:
@@ -274,31 +279,37 @@ def shed(before: str, after: str) -> int:
 
 
 async def run(
-    url: str, sessions: int, frame_ms: int, clips: int, noise_db: float | None, stagger_s: float, reading: bool
+    url: str, sessions: int, frame_ms: int, clips: int, noise_db: float | None, stagger_s: float, names: list[str]
 ) -> Result:
     result = Result()
     await asyncio.gather(
-        *(session(url, program(i, clips, noise_db, reading), frame_ms, stagger_s * i, result) for i in range(sessions))
+        *(session(url, program(i, clips, noise_db, names), frame_ms, stagger_s * i, result) for i in range(sessions))
     )
     return result
 
 
-def whisper_reference(programs: list[Program]) -> list[tuple[int, int]]:
-    """Per program: words wrong and words in all, Whisper base on each clip's whole recording cut from the same
-    program audio (its noise included): what the engine's WER is held to (issue 16). A clip whose answer loops
-    (Unreliable) counts all its words wrong."""
-    from bench.twopass import accurate, whisper_alone
+def whisper_reference(programs: list[Program]) -> dict[str, list[tuple[int, int]]]:
+    """Per reference, per program: words wrong and words in all, Whisper base on each clip's whole recording cut
+    from the same program audio (its noise included): what the engine's WER is held to (issue 16). Two references:
+    the engine's own decoder on one window (a clip whose answer loops counts all its words wrong; it reads only the
+    first 30 s), and faster-whisper's own long-form transcribe, greedy (bench/twopass.py)."""
+    from bench.twopass import accurate, faster_whisper_alone, whisper_alone
 
     model = accurate()
-    out = []
-    for p in programs:
-        errors = words = 0
-        for clip in p.clips:
-            start, end = clip.span
-            reference = human_reference(clip.name)
-            errors += word_errors(reference, whisper_alone(model, p.pcm[start:end]))
-            words += len(normalise(reference).split())
-        out.append((errors, words))
+    out: dict[str, list[tuple[int, int]]] = {}
+    for label, alone in (
+        ("Whisper base on each whole clip of the same audio (one window)", whisper_alone),
+        ("faster-whisper's own transcribe of each whole clip (greedy, long-form)", faster_whisper_alone),
+    ):
+        out[label] = []
+        for p in programs:
+            errors = words = 0
+            for clip in p.clips:
+                start, end = clip.span
+                reference = human_reference(clip.name)
+                errors += word_errors(reference, alone(model, p.pcm[start:end]))
+                words += len(normalise(reference).split())
+            out[label].append((errors, words))
     return out
 
 
@@ -306,9 +317,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", default="1,2,4,8")
     parser.add_argument("--frame-ms", type=int, default=50)
-    parser.add_argument("--clips", type=int, default=len(HUMAN_CLIPS))
+    parser.add_argument("--set", choices=sorted(SETS), default="human", help="what each session plays (see above)")
+    parser.add_argument("--clips", type=int, default=None, help="clips per session (default: the whole set)")
     parser.add_argument("--noise-db", type=float, default=None)
-    parser.add_argument("--reading", action="store_true", help="play the 24.7 s Austen reading, not the clips")
     parser.add_argument("--show", action="store_true", help="print each final's start (ms) and text")
     parser.add_argument(
         "--reference",
@@ -320,6 +331,8 @@ def main() -> None:
         "--stagger-s", type=float, default=0.37, help="seconds between one session's start and the next's"
     )
     args = parser.parse_args()
+    names = SETS[args.set]
+    clips = args.clips or len(names)
     counts = [int(n) for n in args.sessions.split(",")]
     port = free_port()
     # All sessions come from this one client: its caps are lifted to the largest count (the engine's stays one
@@ -355,7 +368,7 @@ def main() -> None:
         ]
         for n in counts:
             before, cpu_before = httpx.get(url + "/metrics").text, cpu_seconds(server.pid)
-            r = asyncio.run(run(url, n, args.frame_ms, args.clips, args.noise_db, args.stagger_s, args.reading))
+            r = asyncio.run(run(url, n, args.frame_ms, clips, args.noise_db, args.stagger_s, names))
             after, cpu = httpx.get(url + "/metrics").text, cpu_seconds(server.pid) - cpu_before
             audio_s = max(1, r.audio_ms) / 1000
             lag_p95, lag_mean = loop_lag(before, after)
@@ -378,15 +391,16 @@ def main() -> None:
         print(
             (
                 f"The 24.7 s Austen reading per session with {GAP_MS} ms of quiet around it"
-                if args.reading
-                else f"Human clips, {args.clips} per session with {GAP_MS} ms between them"
+                if args.set == "reading"
+                else f"{'Held-out' if args.set == 'heldout' else 'Human'} clips, {clips} per session with {GAP_MS} ms "
+                "between them"
             )
             + ", real-time pace in "
             f"{args.frame_ms} ms frames"
             + (f", pink noise at {args.noise_db:g} dB SNR" if args.noise_db else "")
             + (f", {args.busy} other process(es) spinning" if args.busy else "")
             + f"; sessions start {args.stagger_s:g} s apart; "
-            f"median clip {statistics.median(len(load_human(c)) for c in HUMAN_CLIPS) / 32000:.1f} s."
+            f"median clip {statistics.median(len(load_human(c)) for c in names) / 32000:.1f} s."
         )
         print("\n".join(rows))
     finally:
@@ -399,15 +413,11 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
     if args.reference:
-        per_program = whisper_reference(
-            [program(i, args.clips, args.noise_db, args.reading) for i in range(max(counts))]
-        )
-        for n in counts:
-            errors, words = (sum(column) for column in zip(*per_program[:n], strict=True))
-            print(
-                f"Whisper base on each whole clip of the same audio, {n} sessions: "
-                f"{100 * errors / max(1, words):.1f} % ({errors}/{words})"
-            )
+        references = whisper_reference([program(i, clips, args.noise_db, names) for i in range(max(counts))])
+        for label, per_program in references.items():
+            for n in counts:
+                errors, words = (sum(column) for column in zip(*per_program[:n], strict=True))
+                print(f"{label}, {n} sessions: {100 * errors / max(1, words):.1f} % ({errors}/{words})")
 
 
 if __name__ == "__main__":

