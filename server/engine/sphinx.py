@@ -322,22 +322,27 @@ class _Stream:
 
     def _cut_long_utterance(self) -> Hypothesis | None:
         """The utterance's final and a new utterance from here, if it has run `max_utterance_ms` and the decoder is
-        in a pause between words now (its newest word ended `CUT_PAUSE_MS` ago), or has run twice that. The cut is
-        where the Endpointer has got to, as at an endpoint: a word begun after it goes to the next utterance, whose
+        in a pause between words at the cut (its newest word ended before it, and `CUT_PAUSE_MS` before the newest
+        frame decoded), or has run twice that. The cut is where the Endpointer has got to (`next_out`, a window
+        behind the newest frame in), as at an endpoint: a word begun after it goes to the next utterance, whose
         preroll reaches back to it."""
         limit = self.config.max_utterance_ms
         length_ms = self.next_out * FRAME_MS - self.utt_start_ms
-        if not limit or length_ms < limit:
+        if limit <= 0 or length_ms < limit:
             return None
         if length_ms < 2 * limit:
             if self.next_out % CUT_LOOK_FRAMES:
                 return None  # looking at the words costs about as much as decoding: a few times a second
             words = self._words()
-            if words and self.frames_in * FRAME_MS - words[-1].end_ms < CUT_PAUSE_MS:
-                return None  # decoded up to the newest frame in (`frames_in`), a window past `next_out`
+            if words and words[-1].end_ms > min(self.next_out * FRAME_MS, self.frames_in * FRAME_MS - CUT_PAUSE_MS):
+                return None
         self.utt_end = self.next_out
         final = self._end_utterance(trim=True)
         self._start_utterance(self.next_out)
+        # What an endpoint's start decodes within its _frame: the new utterance's frames so far, this one included,
+        # now, so that the head of the next frame (feed) comes after them and finish() finds nothing undecoded.
+        self._decode(b"".join(f for i, f in self.history if self.decoded_until <= i < self.frames_in))
+        self.decoded_until = self.frames_in
         return final
 
     def _start_utterance(self, start: int) -> None:
