@@ -1279,6 +1279,45 @@ def test_an_echo_takes_its_own_marks_and_never_half_a_word() -> None:
     assert without_echoes(so, tail) == so
 
 
+class AnsweringPass(NeverPass):
+    """Answers job i with `answers[i]` (times in the session), as soon as it is asked."""
+
+    def __init__(self, answers: list[tuple[Word, ...]]) -> None:
+        super().__init__()
+        self.answers = answers
+        self.jobs = 0
+
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
+        future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
+        future.set_result(self.answers[self.jobs])
+        self.jobs += 1
+        return future
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("heard", "kept"), [("for", "he"), ("them", "them he")])
+async def test_the_previous_last_word_heard_again_in_a_filled_pause_is_an_echo(heard: str, kept: str) -> None:
+    """A filled pause (`fill_gap_ms`) starts where the previous job's tail ended: Whisper can write that job's last
+    word again there, which is an echo and goes; a different word there is one the fast pass missed, and stays."""
+    first = Hypothesis((Word("do", 200, 600), Word("for", 600, 1000)), True, 200, 1000)
+    second = Hypothesis((Word("he", 2400, 2900),), True, 2400, 2900)
+    answers: list[list[Hypothesis]] = [[] for _ in range(11)] + [[first]] + [[] for _ in range(19)] + [[second]]
+    accurate = AnsweringPass([first.words, (Word(heard, 1350, 1550), Word("he", 2400, 2700))])
+    two = TwoPassRecognizer(
+        ListedFast(answers), accurate, fallback_after_s=600, preroll_ms=400, tail_ms=300, fill_gap_ms=1000
+    )
+    hyps = await run(two, bytes(4400 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [h.text for h in finals(hyps)] == ["do for", kept]
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("next_start_ms", "fill_gap_ms", "job_start_ms"),

@@ -161,6 +161,7 @@ class _Pending:
     deadline: float
     error: str = ""
     keep_from_ms: int = 0  # words the accurate pass heard before this (the previous utterance's) are not this one's
+    filled_from_ms: int = 0  # the job heard the pause from here (`fill_gap_ms`), where the fast pass heard no word
 
 
 # Whisper writes a number one time as a word and the next as digits ("Five." then "5, 5." for the same audio heard
@@ -571,8 +572,9 @@ class TwoPassSession:
         now = owner.clock()
         speech_end = deadline - owner.fallback_after_s
         own_start_ms = max(fast.start_ms - owner.preroll_ms, self._last_end_ms, self._audio_start_ms)
+        filled_from_ms = 0
         if self._last_job_end_ms is not None and 0 < own_start_ms - self._last_job_end_ms <= owner.fill_gap_ms:
-            own_start_ms = max(self._last_job_end_ms, self._audio_start_ms)
+            own_start_ms = filled_from_ms = max(self._last_job_end_ms, self._audio_start_ms)
         start_ms, keep_from_ms, prompt = own_start_ms, 0, self._prompt
         if self._last_job_start_ms is not None and fast.start_ms - self._last_end_ms <= REACH_GAP_MS:
             # A window that reaches back: Whisper hears the previous utterance again (up to REACH_BACK_MS), so a
@@ -599,7 +601,7 @@ class TwoPassSession:
         self._last_job_end_ms = end_ms
         first, last = (start_ms - self._audio_start_ms) * BYTES_PER_MS, (end_ms - self._audio_start_ms) * BYTES_PER_MS
         pcm = bytes(self._audio[first:last])
-        pending = _Pending(fast, None, speech_end, deadline, keep_from_ms=keep_from_ms)
+        pending = _Pending(fast, None, speech_end, deadline, keep_from_ms=keep_from_ms, filled_from_ms=filled_from_ms)
         try:
             pending.future = owner.accurate.submit(
                 pcm, start_ms, limit_ms=end_ms, prompt=prompt, budget_s=deadline - now
@@ -726,7 +728,12 @@ class TwoPassSession:
         quiet = [(fast.end_ms + LATE_START_MS, 2**31)]  # the tail: to the end of the job, however aligned
         if pending.keep_from_ms:
             quiet.append((pending.keep_from_ms + LATE_START_MS, fast.start_ms))
-        previous = [_spoken(w) for w in self._last_final if _spoken(w)] if pending.keep_from_ms else []
+        elif pending.filled_from_ms:
+            # The filled pause: the previous job heard its start as its tail, so Whisper may write that job's last
+            # word again there.
+            quiet.append((pending.filled_from_ms, fast.start_ms))
+        heard_before = pending.keep_from_ms or pending.filled_from_ms
+        previous = [_spoken(w) for w in self._last_final if _spoken(w)] if heard_before else []
         words = without_echoes(words, quiet, previous[-1] if previous else "")
         if not any(_spoken(w) for w in words):
             # Whisper heard no speech where the fast pass heard some: a cough the fast pass took for a word, or
