@@ -69,7 +69,9 @@ REACH_GAP_MS = 1000
 # (bench/README.md, the cutting levers), it righted one sentence of the Austen reading at 10 dB SNR (24 → 19 words
 # wrong of 184) but not the word lost between the two jobs, and on the clips joined into sessions it was a wash
 # (34 / 39 / 73 → 37 / 44 / 70 of 452, clean, 20 and 10 dB, with every earlier final in the prompt; reruns of one
-# setting moved a cell by up to 8). Were it turned on, without_echoes would need the filled pause as a quiet span.
+# setting moved a cell by up to 8). Measured again with the held-out recordings, the filled pause now a quiet span
+# for without_echoes: a little better fed as fast as possible (clean 110 → 98 words wrong over three sets), worse
+# at real-time pace (7 → 11 of 113 on the 13 clips: the 1 s between them is filled and each job hears the quiet).
 FILL_GAP_MS = 0
 # Where the fast pass heard no word: from this long after its last word (the tail, which lets Whisper hear that
 # word to its end), and in the pause before the next utterance. A word Whisper begins there that repeats the word
