@@ -177,7 +177,11 @@ def test_reload_mid_session_brings_the_spoken_finals_back_marked_interrupted(
         db = stored(driver)
         assert [x["state"] for x in db["sessions"]] == ["interrupted"]
         # Seen once with two test workers on 2 cores: the page showed the sentence, IndexedDB held no final.
-        assert [f["text"] for f in sorted(db["finals"], key=lambda f: f["seq"])] == finals(driver), db
+        # The finals as stored, then the words that were still an interim at the reload (if any: the engine cut
+        # the clip in two and the reload came during the second part), marked rough, as the other browsers' test.
+        pending = texts(driver, "#transcript .final.rough .text")
+        assert len(pending) <= 1 and bool(pending) == bool(db["sessions"][0]["pending"]), db["sessions"]
+        assert [f["text"] for f in sorted(db["finals"], key=lambda f: f["seq"])] + pending == finals(driver), db
         assert page_problems(driver) == []
 
 
