@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from bench.speech import HELDOUT_CLIPS, HUMAN_CLIPS, READING, human_reference, load_human, with_noise, word_errors
-from bench.twopass import accurate, faster_whisper_alone, finals, transcribe, whisper_alone
+from bench.twopass import WHOLE_RECORDING_REFERENCES, accurate, finals, transcribe, whisper_alone
 from server.engine.accurate import AccurateScheduler, whisper_thread
 from server.engine.config import EngineConfig
 from server.engine.loader import load_fast_pass
@@ -136,10 +136,7 @@ async def main(only: str, clips: list[str]) -> None:
     scheduler = whisper_thread(model)
     print("| lever | clean | 20 dB | 10 dB |")
     print("|---|---|---|---|")
-    for label, alone in (
-        ("Whisper base on each whole recording (the engine's decoder, one window)", whisper_alone),
-        ("faster-whisper's own transcribe of each whole recording (greedy, long-form)", faster_whisper_alone),
-    ):
+    for label, alone in WHOLE_RECORDING_REFERENCES:
         whole = []
         for noise_db in NOISE:
             errors = 0

@@ -293,14 +293,11 @@ def whisper_reference(programs: list[Program]) -> dict[str, list[tuple[int, int]
     from the same program audio (its noise included): what the engine's WER is held to (issue 16). Two references:
     the engine's own decoder on one window (a clip whose answer loops counts all its words wrong; it reads only the
     first 30 s), and faster-whisper's own long-form transcribe, greedy (bench/twopass.py)."""
-    from bench.twopass import accurate, faster_whisper_alone, whisper_alone
+    from bench.twopass import WHOLE_RECORDING_REFERENCES, accurate
 
     model = accurate()
     out: dict[str, list[tuple[int, int]]] = {}
-    for label, alone in (
-        ("Whisper base on each whole clip of the same audio (one window)", whisper_alone),
-        ("faster-whisper's own transcribe of each whole clip (greedy, long-form)", faster_whisper_alone),
-    ):
+    for label, alone in WHOLE_RECORDING_REFERENCES:
         out[label] = []
         for p in programs:
             errors = words = 0

@@ -93,6 +93,13 @@ def faster_whisper_alone(model: WhisperPass, pcm: bytes) -> str:
     return " ".join(segment.text for segment in segments)
 
 
+# What the engine's word errors are held to, on each whole recording: labels and how each is computed.
+WHOLE_RECORDING_REFERENCES = (
+    ("Whisper base on each whole recording (the engine's decoder, one window)", whisper_alone),
+    ("faster-whisper's own transcribe of each whole recording (greedy, long-form)", faster_whisper_alone),
+)
+
+
 def thread_fast(*, beside_whisper: bool = False) -> PocketsphinxRecognizer:
     """The engine's fast pass as the loader builds it (alone, or beside Whisper), in one thread."""
     return load_fast_pass(EngineConfig(whisper=beside_whisper), mode="thread", workers=1)

@@ -48,8 +48,8 @@ _ALONE = EngineConfig(whisper=False)
 _ALONE_SHED_SEARCH = _ALONE.shed_search()
 # The name of the narrower search each decoder holds beside its own (`DecoderConfig.shed_search`).
 SHED = "shed"
-# A long utterance is cut (`DecoderConfig.max_utterance_ms`) where the decoder's newest word ended this long (ms)
-# ago, looking every this many 30 ms frames.
+# A long utterance is cut (`DecoderConfig.max_utterance_ms`) in a pause: the decoder's newest word ended before
+# the cut and this long (ms) before the newest frame decoded; looking every this many 30 ms frames.
 CUT_PAUSE_MS = 150
 CUT_LOOK_FRAMES = 4
 # Built alone (the emulators, tools), the fast pass makes its own finals: the endpointer for whole sentences.
@@ -310,8 +310,7 @@ class _Stream:
         # _end_utterance.
         # The head of this frame may have been decoded already, while it was not yet whole (`pending_decoded`);
         # older frames are decoded here only at an utterance's start (its preroll), when nothing was.
-        older = b"".join(f for i, f in self.history if self.decoded_until <= i < index)
-        self._decode(older + frame[self.pending_decoded :])
+        self._decode(self._undecoded(index) + frame[self.pending_decoded :])
         self.pending_decoded = 0
         self.decoded_until = index + 1
         self.next_out += 1
@@ -341,9 +340,13 @@ class _Stream:
         self._start_utterance(self.next_out)
         # What an endpoint's start decodes within its _frame: the new utterance's frames so far, this one included,
         # now, so that the head of the next frame (feed) comes after them and finish() finds nothing undecoded.
-        self._decode(b"".join(f for i, f in self.history if self.decoded_until <= i < self.frames_in))
+        self._decode(self._undecoded(self.frames_in))
         self.decoded_until = self.frames_in
         return final
+
+    def _undecoded(self, until: int) -> bytes:
+        """The kept frames from `decoded_until` up to frame `until` (not included): an utterance's start."""
+        return b"".join(f for i, f in self.history if self.decoded_until <= i < until)
 
     def _start_utterance(self, start: int) -> None:
         # The preroll can lie in frames the last utterance decoded after its end (the Endpointer's window): they
@@ -469,8 +472,7 @@ class _Engine:
             # like a second decode, not a lack of CPU (with six sessions opened together, the first ones shed).
             began = time.perf_counter()
             pooled = _build_decoder(self.config)
-            with self.lock:
-                self.stalled_ms += (time.perf_counter() - began) * 1000
+            self._stalled((time.perf_counter() - began) * 1000)
         if not pooled.warm and cmn is not None and self.config.keep_warm:
             pooled.decoder.set_cmn(cmn)
             pooled.warm = True
@@ -494,12 +496,16 @@ class _Engine:
         return hyps, stream.cmn, stream.shed_utterances
 
     def _hand_on_stall(self, stream: _Stream) -> None:
-        """A stream's second decode held up every stream of this worker by as long: each takes it as lateness that
-        is not for want of CPU at its next feed (`_Stream.stall_debt_ms`). Each stream writes only its own state."""
+        """A stream's second decode held up every stream of this worker by as long."""
         if stream.redecoded_ms:
-            with self.lock:
-                self.stalled_ms += stream.redecoded_ms
+            self._stalled(stream.redecoded_ms)
             stream.redecoded_ms = 0.0
+
+    def _stalled(self, ms: float) -> None:
+        """Every stream of this worker was held up `ms`: each takes it as lateness that is not for want of CPU at its
+        next feed (`_Stream.stall_debt_ms`). Each stream writes only its own state."""
+        with self.lock:
+            self.stalled_ms += ms
 
     def partial_every_ms(self) -> int:
         """How often a stream looks at its partial text, by how many streams share this worker. A look costs
