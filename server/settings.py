@@ -155,7 +155,7 @@ class Settings:
                 "APP_REDIS_URL is set, so several processes share this app's state: set APP_SECRET_KEY too, the "
                 "same on every process (each would otherwise sign grants and cookies with its own random key)."
             )
-        return cls(
+        settings = cls(
             host=get("APP_HOST", base.host),
             port=integer("APP_PORT", base.port, high=65535),
             truebar=TruebarSettings(
@@ -200,6 +200,7 @@ class Settings:
                     whisper_nice=integer("LOCAL_WHISPER_NICE", engine.whisper_nice, low=0, high=19),
                     fallback_after_s=number("LOCAL_FALLBACK_AFTER_S", engine.fallback_after_s),
                     merge_pause_ms=integer("LOCAL_MERGE_PAUSE_MS", engine.merge_pause_ms),
+                    speech_pause_ms=integer("LOCAL_SPEECH_PAUSE_MS", engine.speech_pause_ms, low=0, high=5000),
                     model_cache=get("LOCAL_MODEL_CACHE", engine.model_cache),
                 ),
             ),
@@ -219,6 +220,9 @@ class Settings:
             captions_max_s=number("APP_CAPTIONS_MAX_S", 4 * 3600.0),
             log_level=log_level(get("APP_LOG_LEVEL", "info")),
         )
+        if problem := settings.local.engine.problem():
+            raise SettingsError(problem)
+        return settings
 
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")

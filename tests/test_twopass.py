@@ -29,6 +29,7 @@ from server.engine.twopass import (
     FALLBACK_WARNING,
     PROMPT_MIN_PROBABILITY,
     SKIPPED_WARNING,
+    SPEECH_PAD_MS,
     UNRELIABLE_WARNING,
     TwoPassRecognizer,
     TwoPassSession,
@@ -42,7 +43,7 @@ from server.engine.types import BYTES_PER_MS, Sheds
 from server.engine.whisper import AccurateBusy, Unreliable, WhisperPass, _looping, words_from_alignment
 from server.protocols.truebar import hypothesis_segment, tokens_to_text
 from server.providers.local import LOCAL_TAG
-from server.settings import Settings
+from server.settings import Settings, SettingsError
 from server.transcript import Hypothesis, Word
 from testkit.live import running
 from tests.support.truebar_client import transcribe_truebar
@@ -563,6 +564,11 @@ def test_engine_settings_are_parsed() -> None:
     assert (config.whisper, config.whisper_model, config.whisper_threads) == (True, "/models/whisper-small", 3)
     assert (config.whisper_queue, config.fallback_after_s, config.model_cache) == (7, 1.5, "/var/cache/stt")
     assert Settings.from_env({}).local.engine == EngineConfig()
+    assert Settings.from_env({"LOCAL_SPEECH_PAUSE_MS": "0"}).local.engine.speech_pause_ms == 0
+    with pytest.raises(SettingsError, match="LOCAL_SPEECH_PAUSE_MS"):
+        Settings.from_env({"LOCAL_SPEECH_PAUSE_MS": "1500", "LOCAL_FALLBACK_AFTER_S": "2"})
+    with pytest.raises(ValueError, match="pause_ms"):
+        TwoPassRecognizer(ScriptedRecognizer(), NeverPass(), fallback_after_s=1.0, speech=HeardSpeech([]))
 
 
 @pytest.mark.slow
@@ -681,31 +687,41 @@ async def run_at_pace(two: TwoPassRecognizer, clock: AudioClock, pcm: bytes, fra
         await session.aclose()
 
 
-@pytest.mark.anyio
-async def test_speech_that_goes_on_does_not_hold_a_final_past_its_deadline() -> None:
-    """Issue 16, 3: pieces closer than merge_ms were held for the accurate pass until a pause came (up to 20 s), so
-    the first sentence's final came 4.5 s after its end with LOCAL_FALLBACK_AFTER_S at 2. The held pieces now go
-    in time for the accurate pass to answer before the first piece's deadline."""
+async def first_final_on_audio_clock(
+    seconds: int, speech: HeardSpeech | None = None
+) -> tuple[float | None, PromptedPass]:
+    """Two-word pieces back to back (one every 500 ms) for `seconds` of audio fed at exactly real-time pace, the
+    fallback at 2 s: when the first final came (seconds of audio fed), and the accurate pass that got the jobs."""
     clock = AudioClock()
     accurate = PromptedPass(HELLO)
-    # Two-word pieces back to back for 12 s: the speech never pauses long enough to release them.
     two = TwoPassRecognizer(
         ScriptedRecognizer(ms_per_word=250, words_per_utterance=2),
         accurate,
         merge_ms=400,
         fallback_after_s=2.0,
+        speech=speech,
         clock=clock,
     )
     session = await two.open()
     first_final_at: float | None = None
     try:
-        pcm = bytes(12_000 * BYTES_PER_MS)
+        pcm = bytes(seconds * 1000 * BYTES_PER_MS)
         for i in range(0, len(pcm), 1600):
             clock.now += 0.05
             if any(h.is_final for h in await session.feed(pcm[i : i + 1600])) and first_final_at is None:
                 first_final_at = clock.now
     finally:
         await session.aclose()
+    return first_final_at, accurate
+
+
+@pytest.mark.anyio
+async def test_speech_that_goes_on_does_not_hold_a_final_past_its_deadline() -> None:
+    """Issue 16, 3: pieces closer than merge_ms were held for the accurate pass until a pause came (up to 20 s), so
+    the first sentence's final came 4.5 s after its end with LOCAL_FALLBACK_AFTER_S at 2. The held pieces now go
+    in time for the accurate pass to answer before the first piece's deadline."""
+    # Two-word pieces back to back for 12 s: the speech never pauses long enough to release them.
+    first_final_at, accurate = await first_final_on_audio_clock(12)
     assert first_final_at is not None, "no final in 12 s of continuous speech"
     # The first piece ends at 500 ms of audio: its final is due by 2.5 s, however long the speech goes on.
     assert first_final_at <= 0.5 + 2.0 + 0.05
@@ -1346,3 +1362,192 @@ async def test_a_short_pause_after_the_previous_job_is_heard_by_the_next(
     (first_start, first_length), (second_start, _) = accurate.jobs
     assert (first_start, first_start + first_length) == (0, 1300)  # preroll clamped at the start, tail 300 ms
     assert second_start == job_start_ms
+
+
+class HeardSpeech:
+    """A speech detector (server/engine/silero.py's protocol) that hears speech in the listed spans (ms), as the
+    audio reaches them: exact to the ms where Silero's chunks are 32 ms. One session at a time."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self.spans = spans
+        self.fed_ms = 0
+
+    def open(self) -> HeardSpeech:
+        return self
+
+    def feed(self, pcm: bytes) -> None:
+        self.fed_ms += len(pcm) // BYTES_PER_MS
+
+    def _heard(self) -> list[tuple[int, int]]:
+        return [(lo, min(hi, self.fed_ms)) for lo, hi in self.spans if lo < self.fed_ms]
+
+    def speech_start(self, from_ms: int, to_ms: int, *, min_ms: int = 0) -> int | None:
+        runs = [(max(lo, from_ms), hi) for lo, hi in self._heard() if lo < to_ms and from_ms < hi]
+        return next((lo for lo, hi in runs if hi - lo >= min_ms), None)
+
+    def run_end(self, at_ms: int) -> int | None:
+        return next((hi for lo, hi in self._heard() if lo <= at_ms < hi), None)
+
+    def quiet_between(self, from_ms: int, to_ms: int) -> int:
+        longest = run = 0
+        for ms in range(from_ms, to_ms):
+            run = 0 if any(lo <= ms < hi for lo, hi in self._heard()) else run + 1
+            longest = max(longest, run)
+        return longest
+
+    def quiet_ms(self) -> int:
+        ends = [hi for _, hi in self._heard()]
+        return self.fed_ms - max(ends, default=0)
+
+
+def listed(*finals_at: tuple[int, Hypothesis]) -> ListedFast:
+    """The fast pass's finals, each given when the audio fed (100 ms frames) reaches the ms named."""
+    answers: list[list[Hypothesis]] = []
+    for at_ms, hyp in finals_at:
+        answers += [[] for _ in range(at_ms // 100 - len(answers) - 1)] + [[hyp]]
+    return ListedFast(answers)
+
+
+def fast_final(*words: tuple[str, int, int]) -> Hypothesis:
+    said = tuple(Word(text, lo, hi) for text, lo, hi in words)
+    return Hypothesis(said, True, said[0].start_ms, said[-1].end_ms)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("speech", "job_start_ms"),
+    [
+        # Soft speech the fast pass missed, after a pause: heard, with its pad (and the pause ended the previous
+        # window, so this one does not reach back into it).
+        ([(200, 1000), (2000, 3000), (4000, 4500)], 1800),
+        ([(200, 1000), (4000, 4500)], 3600),  # only quiet between them: the usual preroll
+        ([(200, 1000), (2000, 2100), (4000, 4500)], 3600),  # a click is no speech to reach for
+        # Soft speech right after the previous job's words, with no pause the detector heard between them: the
+        # sentence was cut, so the window reaches back into the previous job for its words before the cut.
+        ([(200, 1000), (1100, 3000), (4000, 4500)], 0),
+    ],
+)
+async def test_speech_the_fast_pass_opened_no_utterance_on_is_heard_by_the_next_job(
+    speech: list[tuple[int, int]], job_start_ms: int
+) -> None:
+    """Traced on a held-out talk: the fast pass's endpointer opened no utterance on 2.6 s of soft speech between
+    two of its pieces, no job's window held it, and its words were lost unsaid. Where the detector heard speech
+    after the previous job's audio, the next job's window begins there."""
+    fast = listed((1200, fast_final(("do", 200, 600), ("for", 600, 1000))), (4700, fast_final(("he", 4000, 4500))))
+    accurate = FixedPass(HELLO)
+    two = TwoPassRecognizer(fast, accurate, fallback_after_s=600, speech=HeardSpeech(speech))
+    hyps = await run(two, bytes(6500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert len(finals(hyps)) == 2
+    (_, first_length), (second_start, _) = accurate.jobs
+    assert first_length <= 1300
+    assert second_start == job_start_ms
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("speech", "jobs"), [([(200, 2200)], 1), ([(200, 1000), (1600, 2200)], 2)])
+async def test_pieces_go_to_the_accurate_pass_once_the_detector_hears_a_pause(
+    speech: list[tuple[int, int]], jobs: int
+) -> None:
+    """The fast pass ends an utterance at a 0.12 s pause; a window cut there garbles the words on both sides. The
+    pieces are held until the detector hears a pause of `pause_ms` (here 500 ms) after them."""
+    fast = listed(
+        (1200, fast_final(("do", 200, 600), ("for", 600, 1000))),
+        (2400, fast_final(("them", 1600, 2200))),
+    )
+    accurate = FixedPass(HELLO)
+    two = TwoPassRecognizer(
+        fast, accurate, fallback_after_s=600, merge_ms=400, speech=HeardSpeech(speech), pause_ms=500
+    )
+    hyps = await run(two, bytes(4000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert len(accurate.jobs) == jobs
+    assert len(finals(hyps)) == jobs
+
+
+@pytest.mark.anyio
+async def test_speech_the_detector_hears_after_the_fast_pass_s_last_word_is_in_the_window() -> None:
+    fast = listed((1200, fast_final(("do", 200, 600), ("for", 600, 1000))))
+    accurate = FixedPass(HELLO)
+    two = TwoPassRecognizer(fast, accurate, fallback_after_s=600, speech=HeardSpeech([(200, 1800)]), tail_ms=300)
+    await run(two, bytes(4000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    ((start, length),) = accurate.jobs
+    assert start + length == 1800 + SPEECH_PAD_MS
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("speech", "latest_s"), [([(0, 3000)], 3.0 + 2.0), ([(0, 12_000)], 8.0 + 2.0)])
+async def test_the_deadline_counts_from_the_pause_the_detector_hears(
+    speech: list[tuple[int, int]], latest_s: float
+) -> None:
+    """The fast pass ends an utterance at a breath; at real-time pace the first piece's deadline sent the talk to
+    Whisper a second or two at a time. With a detector, the end of speech is the pause it hears (or HOLD_MAX_MS of
+    pieces, whichever comes first): the first final comes within `fallback_after_s` of that, not of the breath."""
+    first_final_at, accurate = await first_final_on_audio_clock(14, HeardSpeech(speech))
+    assert first_final_at is not None
+    assert 2.6 < first_final_at <= latest_s + 0.05
+    assert accurate.jobs[0][1] >= 2500  # one window over the pieces, not the first piece alone
+
+
+async def paced(session: TwoPassSession, pcm: bytes, finals_at: list[float]) -> None:
+    """Feed `pcm` at real-time pace in 50 ms frames while a task awaits wait_ready() and collects, as the stream
+    server does; each final's arrival (seconds of audio fed by then) goes into `finals_at`."""
+    fed = [0.0]
+
+    async def push() -> None:
+        while await session.wait_ready():
+            finals_at.extend(fed[0] for h in session.collect() if h.is_final)
+
+    pusher = asyncio.create_task(push())
+    try:
+        for i in range(0, len(pcm), 1600):
+            finals_at.extend(fed[0] for h in await session.feed(pcm[i : i + 1600]) if h.is_final)
+            fed[0] += 0.05
+            await asyncio.sleep(0.05)
+    finally:
+        pusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pusher
+
+
+@pytest.mark.anyio
+async def test_pieces_wait_for_the_pause_also_while_the_server_awaits_finals() -> None:
+    """Review: the stream server awaits wait_ready() beside the feeds, and wait_ready() sent the held pieces at the
+    first piece's release time whatever the detector heard, so at real-time pace the talk still went to Whisper
+    half a second at a time."""
+    accurate = PromptedPass(HELLO)
+    two = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=250, words_per_utterance=2),
+        accurate,
+        merge_ms=400,
+        fallback_after_s=1.5,
+        speech=HeardSpeech([(0, 3000)]),
+    )
+    session = await two.open()
+    finals_at: list[float] = []
+    try:
+        await paced(session, bytes(5000 * BYTES_PER_MS), finals_at)
+    finally:
+        await session.aclose()
+    assert accurate.jobs, "no job in 5 s"
+    assert accurate.jobs[0][1] >= 2500, accurate.jobs  # one window over the pieces up to the pause
+
+
+@pytest.mark.anyio
+async def test_held_pieces_leave_when_the_client_stops_sending_mid_speech() -> None:
+    """The detector's last word was speech and no audio comes after it: nothing says the speaker paused, and the
+    held pieces still go by their deadline."""
+    accurate = FixedPass(HELLO)
+    two = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=250, words_per_utterance=2),
+        accurate,
+        merge_ms=400,
+        fallback_after_s=1.5,
+        speech=HeardSpeech([(0, 60_000)]),
+    )
+    session = await two.open()
+    finals_at: list[float] = []
+    try:
+        await paced(session, bytes(1200 * BYTES_PER_MS), finals_at)
+        assert await asyncio.wait_for(session.wait_ready(), 10) is True
+        assert [h.text for h in session.collect() if h.is_final] == ["Hello, world!"]
+    finally:
+        await session.aclose()

@@ -44,6 +44,7 @@ from bench.speech import (
 from server.engine.accurate import AccurateScheduler
 from server.engine.config import EngineConfig
 from server.engine.loader import load_fast_pass
+from server.engine.silero import SileroDetector
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import TwoPassRecognizer
 from server.engine.types import Recognizer
@@ -164,7 +165,7 @@ async def test_human_speech_no_worse_than_whisper_on_whole_recordings(
     whisper_model: WhisperPass, whisper_pass: AccurateScheduler, noise_db: float | None
 ) -> None:
     fast = fast_pass(beside_whisper=True)
-    two = TwoPassRecognizer(fast, whisper_pass, fallback_after_s=600)
+    two = TwoPassRecognizer(fast, whisper_pass, fallback_after_s=600, speech=SileroDetector())
     errors = whole_errors = words = 0
     try:
         for i, name in enumerate(HUMAN_SET):

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+# When no cost estimate is known: how long before its deadline an utterance is sent to the accurate pass.
+DEFAULT_RESERVE_S = 0.6
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -79,12 +82,32 @@ class EngineConfig:
     # shorter pause go to Whisper as one utterance (Whisper does much better on whole sentences: 12 % → 1.7 % word
     # errors on the noisy clips), at the price of this much more delay before the final.
     merge_pause_ms: int = 400
+    # ... and held until Silero's voice activity detector (server/engine/silero.py) has heard a pause this long
+    # after them, so Whisper's windows end where the speaker paused; the detector also puts speech the fast pass
+    # opened no utterance on into the next window. 0: no detector, the fast pass's endpoints alone cut the windows.
+    # Measured on the held-out talks (bench/README.md "Windows cut at Silero's pauses").
+    speech_pause_ms: int = 500
     # End of speech → the latest an accurate final may come; later, the fast pass's text is the final (with a
-    # WARNING to the client).
+    # WARNING to the client). With the detector, pieces held past the fast pass's endpoint while the speaker went
+    # on (for up to 8 s) count from where it heard the speech end.
     fallback_after_s: float = 2.0
     # Where the model from the wheels is assembled; empty: `cache/live-stt` inside the Python environment
     # (sys.prefix, the project's .venv), so removing the environment removes it too.
     model_cache: str = ""
+
+    def problem(self) -> str:
+        """What makes these settings unusable together, or ""."""
+        if (
+            self.whisper
+            and self.speech_pause_ms
+            and self.speech_pause_ms / 1000 + DEFAULT_RESERVE_S >= self.fallback_after_s
+        ):
+            # Sent to Whisper at the pause, an utterance would have no time left before its fallback deadline.
+            return (
+                f"LOCAL_SPEECH_PAUSE_MS ({self.speech_pause_ms}) must be at least {DEFAULT_RESERVE_S * 1000:.0f} ms "
+                f"shorter than LOCAL_FALLBACK_AFTER_S ({self.fallback_after_s} s)."
+            )
+        return ""
 
     def endpointer(self) -> Endpointing:
         """The Endpointer's settings: those set here, the rest from the mode's defaults."""

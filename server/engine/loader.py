@@ -44,6 +44,7 @@ def load_engine(config: EngineConfig) -> Recognizer:
         return fast
     from server.engine.accurate import whisper_process
     from server.engine.model import resolve_model
+    from server.engine.silero import SileroDetector
     from server.engine.twopass import TwoPassRecognizer
     from server.engine.whisper import WhisperOptions
 
@@ -56,4 +57,11 @@ def load_engine(config: EngineConfig) -> Recognizer:
     )
     accurate = whisper_process(model, options, download_root=str(cache / "downloads"), nice=config.whisper_nice)
     accurate.warm_up()
-    return TwoPassRecognizer(fast, accurate, fallback_after_s=config.fallback_after_s, merge_ms=config.merge_pause_ms)
+    return TwoPassRecognizer(
+        fast,
+        accurate,
+        fallback_after_s=config.fallback_after_s,
+        merge_ms=config.merge_pause_ms,
+        speech=SileroDetector() if config.speech_pause_ms > 0 else None,
+        pause_ms=config.speech_pause_ms,
+    )
