@@ -30,11 +30,13 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from bench.realtime import program
 from bench.speech import HELDOUT_CLIPS, HUMAN_CLIPS, READING, human_reference, load_human, with_noise, word_errors
 from bench.twopass import WHOLE_RECORDING_REFERENCES, accurate, finals, transcribe, whisper_alone
 from server.engine.accurate import AccurateScheduler, whisper_thread
 from server.engine.config import EngineConfig
 from server.engine.loader import load_fast_pass
+from server.engine.silero import SileroDetector
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import FILL_GAP_MS, TwoPassRecognizer
 from server.engine.types import BYTES_PER_MS
@@ -55,7 +57,11 @@ class Lever:
 
 BASE = EngineConfig()
 LEVERS = [
-    Lever("the engine's defaults (preroll 400 ms, tail 300 ms, merge across 400 ms, VAD mode 3)", BASE),
+    Lever(
+        "the engine's defaults (preroll 400 ms, tail 300 ms, merge across 400 ms, VAD mode 3, windows cut at"
+        " Silero's pauses of 500 ms)",
+        BASE,
+    ),
     Lever("short pauses filled (fill_gap_ms 1000)", BASE, fill_gap_ms=1000),
     Lever("preroll 600 ms, tail 500 ms", BASE, preroll_ms=600, tail_ms=500),
     Lever("preroll 800 ms", BASE, preroll_ms=800),
@@ -65,6 +71,9 @@ LEVERS = [
     Lever("VAD mode 2 and merge across 700 ms", replace(BASE, vad_mode=2, merge_pause_ms=700)),
     Lever("pauses up to 3 s filled", BASE, fill_gap_ms=3000),
     Lever("every pause filled (fill_gap_ms 30000)", BASE, fill_gap_ms=30000),
+    Lever("no speech detector: the fast pass's endpoints cut the windows", replace(BASE, speech_pause_ms=0)),
+    Lever("windows cut at Silero's pauses of 300 ms", replace(BASE, speech_pause_ms=300)),
+    Lever("windows cut at Silero's pauses of 800 ms", replace(BASE, speech_pause_ms=800)),
 ]
 
 
@@ -102,6 +111,8 @@ def engine(lever: Lever, scheduler: AccurateScheduler) -> tuple[PocketsphinxReco
         tail_ms=lever.tail_ms,
         fill_gap_ms=lever.fill_gap_ms,
         merge_ms=lever.config.merge_pause_ms,
+        speech=SileroDetector() if lever.config.speech_pause_ms else None,
+        pause_ms=lever.config.speech_pause_ms,
     )
     return fast, two
 
@@ -130,13 +141,13 @@ async def print_levers(
         print(f"| {lever.label} | " + " | ".join(row) + " |", flush=True)
 
 
-async def main(only: str, clips: list[str]) -> None:
+async def main(only: str, clips: list[str], *, references: bool = True, one_session: bool = False) -> None:
     model = accurate(WhisperOptions(max_queue=64))  # fed this fast, every piece must find a place in the queue
     model.warm_up()
     scheduler = whisper_thread(model)
     print("| lever | clean | 20 dB | 10 dB |")
     print("|---|---|---|---|")
-    for label, alone in WHOLE_RECORDING_REFERENCES:
+    for label, alone in WHOLE_RECORDING_REFERENCES if references else ():
         whole = []
         for noise_db in NOISE:
             errors = 0
@@ -147,6 +158,10 @@ async def main(only: str, clips: list[str]) -> None:
         print(f"| {label} | " + " | ".join(str(e) for e in whole) + " |", flush=True)
 
     async def cell(two: TwoPassRecognizer, noise_db: float | None) -> str:
+        if one_session:
+            # The recordings as bench.realtime plays them: one session, 1 s between them, the prompt carried over.
+            played = program(0, len(clips), noise_db, clips)
+            return str(word_errors(played.reference, finals(await transcribe(two, played.pcm))))
         errors = 0
         for i, name in enumerate(clips):
             errors += word_errors(human_reference(name), finals(await transcribe(two, audio(name, noise_db, i))))
@@ -198,5 +213,8 @@ if __name__ == "__main__":
     parser.add_argument("--only", default="", help="run only the levers whose label contains this text")
     parser.add_argument("--joined", action="store_true", help="the clips joined into sessions (see above)")
     parser.add_argument("--set", choices=sorted(SETS), default="human", help="the recordings (see above)")
+    parser.add_argument("--no-references", action="store_true", help="skip Whisper alone on the whole recordings")
+    parser.add_argument("--one-session", action="store_true", help="the set played as bench.realtime plays it")
     args = parser.parse_args()
-    asyncio.run(main_joined(args.only) if args.joined else main(args.only, SETS[args.set]))
+    run = main(args.only, SETS[args.set], references=not args.no_references, one_session=args.one_session)
+    asyncio.run(main_joined(args.only) if args.joined else run)

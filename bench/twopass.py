@@ -32,6 +32,7 @@ from bench.speech import CLEAN_16K, NOISY_16K, TRANSCRIPTS, load_clip, reference
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine, load_fast_pass, model_cache
 from server.engine.model import resolve_model
+from server.engine.silero import SileroDetector
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import TwoPassRecognizer
 from server.engine.types import BYTES_PER_MS, Recognizer
@@ -113,6 +114,12 @@ async def score(recognizer: Recognizer, clips: Sequence[str]) -> tuple[int, int]
     return errors, words
 
 
+def fed_fast(whisper: WhisperPass) -> TwoPassRecognizer:
+    """The two-pass recognizer as the loader builds it (with Silero cutting the windows), its fallback out of reach:
+    fed as fast as possible, this measures the passes, not the load."""
+    return TwoPassRecognizer(thread_fast(beside_whisper=True), whisper, fallback_after_s=600, speech=SileroDetector())
+
+
 def rate(ew: tuple[int, int]) -> str:
     return f"{100 * ew[0] / ew[1]:.1f} % ({ew[0]}/{ew[1]})"
 
@@ -121,8 +128,7 @@ async def wer_section() -> list[str]:
     fast = thread_fast()
     whisper = accurate(WhisperOptions(max_queue=64))
     whisper.warm_up()
-    # Fed as fast as possible, so the fallback bound is set out of reach: this measures the passes, not the load.
-    two = TwoPassRecognizer(thread_fast(beside_whisper=True), whisper, fallback_after_s=600)
+    two = fed_fast(whisper)
     rows = ["| clips | words | fast pass (pocketsphinx) | two-pass (Whisper base finals) |", "|---|---|---|---|"]
     voices = sorted({TRANSCRIPTS[n]["voice"] for n in CLEAN_16K})
     for label, clips in [
@@ -156,7 +162,7 @@ async def window_section() -> list[str]:
         whisper = accurate(replace(options, max_queue=64))
         whisper.warm_up()
         whisper.jobs, whisper.busy_s = 0, 0.0
-        two = TwoPassRecognizer(thread_fast(beside_whisper=True), whisper, fallback_after_s=600)
+        two = fed_fast(whisper)
         clean, noisy = await score(two, CLEAN_16K), await score(two, NOISY_16K)
         rows.append(f"| {label} | {rate(clean)} | {rate(noisy)} | {1000 * whisper.busy_s / whisper.jobs:.0f} |")
         two.shutdown()

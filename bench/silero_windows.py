@@ -1,0 +1,79 @@
+"""Whisper base on windows cut where Silero's voice activity detector hears a pause, each with the text before as
+its prompt: how well the accurate pass can do when its windows are cut at the speaker's pauses rather than at the
+fast pass's endpoints (bench/README.md "Windows cut where the speaker paused").
+
+    .venv/bin/python -m bench.silero_windows [--set heldout|human] [--noise-db 10]
+
+Each recording is cut into the runs of speech faster-whisper's own VAD finds (its `get_speech_timestamps`, the same
+Silero model server/engine/silero.py runs chunk by chunk) with at least the given pause between them, 200 ms of
+audio either side; each run is decoded as the engine decodes a window. No fast pass, no real time: an upper bound
+for what the engine's windows can give, beside faster-whisper's own long-form transcribe of the whole recording.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+from bench.speech import HELDOUT_CLIPS, HUMAN_CLIPS, human_reference, load_human, with_noise, word_errors
+from bench.twopass import accurate, faster_whisper_alone
+from server.engine.twopass import PROMPT_CHARS
+from server.engine.whisper import WhisperPass
+from server.transcript import Hypothesis
+
+SETS = {"heldout": HELDOUT_CLIPS, "human": HUMAN_CLIPS}
+PAUSES_MS = (300, 500, 1000)
+
+
+def windows(pcm: bytes, pause_ms: int) -> list[tuple[int, int]]:
+    """(start, end) samples of each run of speech with at least `pause_ms` of quiet between runs."""
+    audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
+    found = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=pause_ms, speech_pad_ms=200))
+    return [(int(t["start"]), int(t["end"])) for t in found]
+
+
+def decoded(model: WhisperPass, pcm: bytes, pause_ms: int) -> tuple[str, int]:
+    text, prompt = [], ""
+    cuts = windows(pcm, pause_ms)
+    for start, end in cuts:
+        # PCM16: two bytes a sample; times in ms (16 samples a ms).
+        words = model.transcribe(pcm[2 * start : 2 * end], start // 16, prompt=prompt[-PROMPT_CHARS:])
+        text.append(Hypothesis(words, True, 0, 0).text)
+        prompt += " " + text[-1]
+    return " ".join(text), len(cuts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=sorted(SETS), default="heldout")
+    parser.add_argument("--noise-db", type=float, default=None)
+    args = parser.parse_args()
+    clips = SETS[args.set]
+    model = accurate()
+    model.warm_up()
+
+    def audio(name: str) -> bytes:
+        pcm = load_human(name)
+        return pcm if args.noise_db is None else with_noise(pcm, args.noise_db, 1)
+
+    words = sum(len(human_reference(name).split()) for name in clips)
+    print(f"Words wrong of {words}, {args.set}, " + ("clean" if args.noise_db is None else f"{args.noise_db:g} dB SNR"))
+    print()
+    print("| windows | words wrong | by recording | windows |")
+    print("|---|---|---|---|")
+    for pause_ms in PAUSES_MS:
+        errors, count = [], 0
+        for name in clips:
+            text, n = decoded(model, audio(name), pause_ms)
+            errors.append(word_errors(human_reference(name), text))
+            count += n
+        row = f"| cut at Silero's pauses of {pause_ms} ms | {sum(errors)} | {' + '.join(map(str, errors))} | {count} |"
+        print(row, flush=True)
+    whole = [word_errors(human_reference(n), faster_whisper_alone(model, audio(n))) for n in clips]
+    print(f"| faster-whisper's long-form transcribe | {sum(whole)} | {' + '.join(map(str, whole))} | |")
+
+
+if __name__ == "__main__":
+    main()
