@@ -1485,6 +1485,7 @@ async def test_the_deadline_counts_from_the_pause_the_detector_hears(
     assert first_final_at is not None
     assert 2.6 < first_final_at <= latest_s + 0.05
     assert accurate.jobs[0][1] >= 2500  # one window over the pieces, not the first piece alone
+    assert accurate.budgets[0] is not None and accurate.budgets[0] > 0.5  # sent in time to answer, not as a fallback
 
 
 async def paced(session: TwoPassSession, pcm: bytes, finals_at: list[float]) -> None:
@@ -1551,3 +1552,42 @@ async def test_held_pieces_leave_when_the_client_stops_sending_mid_speech() -> N
         assert [h.text for h in session.collect() if h.is_final] == ["Hello, world!"]
     finally:
         await session.aclose()
+
+
+def listed_frames(total_ms: int, at: dict[int, list[Hypothesis]]) -> ListedFast:
+    """A fast pass answering the 100 ms frame that ends at each listed ms with its hypotheses."""
+    return ListedFast([at.get(ms, []) for ms in range(100, total_ms + 100, 100)])
+
+
+@pytest.mark.anyio
+async def test_words_after_a_window_cut_short_by_the_next_utterance_are_the_next_final_s() -> None:
+    """Review: the detector heard the first utterance's speech run on to 3000 ms, but its window stopped where the
+    fast pass's next utterance began (1300 ms); the next window's cut was still put at 3000 ms, so its words from
+    1300 to 3000 were taken for the previous final's and dropped (here they come back as the previous final's
+    words again, "do for he was not")."""
+    heard_c = Hypothesis((Word("he", 1300, 1700),), False, 1300, 1700)
+    c = fast_final(("he", 1300, 1700), ("was", 1800, 2200), ("not", 2300, 2900))
+    answers = {1100: [fast_final(("do", 200, 600), ("for", 600, 1000))], 4000: [c]}
+    answers |= {ms: [heard_c] for ms in range(1500, 4000, 100)}
+    a_words = (Word("do", 200, 600), Word("for", 600, 1000))
+    accurate = AnsweringPass([a_words, (*a_words, *c.words)])  # the second window reaches back over the first
+    clock = AudioClock()
+    two = TwoPassRecognizer(
+        listed_frames(6000, answers), accurate, fallback_after_s=2.0, speech=HeardSpeech([(200, 3000)]), clock=clock
+    )
+    hyps = await run_at_pace(two, clock, bytes(6000 * BYTES_PER_MS))
+    assert [h.text for h in finals(hyps)] == ["do for", "he was not"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("audio_ms", "job_end_ms"), [(10_000, 1300), (2500, 2500)])
+async def test_a_window_reaches_over_speech_going_on_only_once_it_ended(audio_ms: int, job_end_ms: int) -> None:
+    """Sent while the detector still hears the speaker (here at HOLD_MAX_MS), a window keeps its usual tail: the
+    speech going on is the next utterance's. At the end of the stream it has ended, and this window holds it."""
+    fast = listed_frames(audio_ms, {1100: [fast_final(("do", 200, 600), ("for", 600, 1000))]})
+    accurate = FixedPass(HELLO)
+    clock = AudioClock()
+    two = TwoPassRecognizer(fast, accurate, fallback_after_s=2.0, speech=HeardSpeech([(200, 60_000)]), clock=clock)
+    await run_at_pace(two, clock, bytes(audio_ms * BYTES_PER_MS))
+    (start, length), *_ = accurate.jobs
+    assert start + length == job_end_ms

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from server.engine.config import DEFAULT_RESERVE_S, EngineConfig
-from server.engine.silero import SpeechDetector, SpeechTrack
+from server.engine.silero import CHUNK_MS, SpeechDetector, SpeechTrack
 from server.engine.types import BYTES_PER_MS, Recognizer, RecognizerSession, Sheds
 from server.engine.whisper import PAUSE_MARKS, SENTENCE_END, Unreliable
 from server.transcript import Hypothesis, Word
@@ -440,6 +440,7 @@ class TwoPassSession:
         # the accurate pass early enough for it to answer before then, merged or not.
         self._held_deadline = 0.0
         self._held_postponed = False  # held past the first piece's deadline while the detector heard speech go on
+        self._finishing = False  # finish() was called
         self._prompt = ""  # the end of the finals delivered so far, for the accurate pass's context
         # (session ms fed, clock) after each feed, for when a moment of the audio arrived: the latency figures.
         self._arrivals: collections.deque[tuple[float, float]] = collections.deque(maxlen=1024)
@@ -479,6 +480,7 @@ class TwoPassSession:
         return out + self._ready()
 
     async def finish(self) -> list[Hypothesis]:
+        self._finishing = True  # no audio comes after: speech the detector hears going on has ended
         out = self._handle(await self._fast.finish())
         self._release_held(force=True)
         out += await self._drain()
@@ -674,17 +676,20 @@ class TwoPassSession:
         end_ms = min(int(self._fed_ms), fast.end_ms + owner.tail_ms)
         speech_end_ms = fast.end_ms
         if self._speech is not None:
-            # Speech the detector heard go on after the fast pass's last word (a soft ending) is this utterance's.
+            # Speech the detector heard go on after the fast pass's last word (a soft ending) is this utterance's,
+            # once it has ended (or the stream has): sent while the speaker goes on (HOLD_MAX_MS, a deadline), the
+            # run holds the next utterance's first words, which its own window hears, reaching back into this one.
             heard = self._speech.run_end(fast.end_ms)
-            if heard is not None:
+            if heard is not None and (self._finishing or heard < int(self._fed_ms) - CHUNK_MS):
                 speech_end_ms = min(heard, fast.end_ms + SPEECH_REACH_MS, int(self._fed_ms))
                 end_ms = min(int(self._fed_ms), max(end_ms, speech_end_ms + SPEECH_PAD_MS))
         if self._partial is not None and self._partial.words:
             # The next utterance has begun: the tail stops where it starts, so no word is heard by two jobs.
             end_ms = max(fast.end_ms, min(end_ms, self._partial.start_ms))
         # The next job's preroll reaches back no further than this one's speech: the pause between them may be
-        # heard twice (Whisper writes nothing for it), a word never is.
-        self._last_end_ms = speech_end_ms
+        # heard twice (Whisper writes nothing for it), a word never is. Nor past this job's audio: words after it
+        # are the next job's to keep.
+        self._last_end_ms = min(speech_end_ms, end_ms)
         self._last_job_end_ms = end_ms
         first, last = (start_ms - self._audio_start_ms) * BYTES_PER_MS, (end_ms - self._audio_start_ms) * BYTES_PER_MS
         pcm = bytes(self._audio[first:last])
