@@ -34,7 +34,8 @@ def test_speech_starts_at_the_threshold_and_goes_on_until_below_the_lower_one() 
 
 def test_a_run_still_going_ends_at_the_newest_chunk_and_quiet_counts_from_the_last_speech() -> None:
     track = spans(0.9, 0.9)
-    assert track.run_end(0) == 2 * CHUNK_MS
+    assert track.run_end(0) is None  # it has not ended
+    assert track.run_end(0, ongoing=True) == 2 * CHUNK_MS
     assert track.quiet_ms() == 0
     assert spans(0.1, 0.1, 0.1).quiet_ms() == 3 * CHUNK_MS
 

@@ -1385,8 +1385,9 @@ class HeardSpeech:
         runs = [(max(lo, from_ms), hi) for lo, hi in self._heard() if lo < to_ms and from_ms < hi]
         return next((lo for lo, hi in runs if hi - lo >= min_ms), None)
 
-    def run_end(self, at_ms: int) -> int | None:
-        return next((hi for lo, hi in self._heard() if lo <= at_ms < hi), None)
+    def run_end(self, at_ms: int, *, ongoing: bool = False) -> int | None:
+        going_on = [(lo, hi) for lo, hi in self.spans if lo <= at_ms < min(hi, self.fed_ms)]
+        return next((min(hi, self.fed_ms) for lo, hi in going_on if ongoing or hi < self.fed_ms), None)
 
     def quiet_between(self, from_ms: int, to_ms: int) -> int:
         longest = run = 0

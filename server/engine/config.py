@@ -9,6 +9,12 @@ from dataclasses import dataclass, replace
 DEFAULT_RESERVE_S = 0.6
 
 
+def pause_leaves_time(pause_ms: int, fallback_after_s: float) -> bool:
+    """Sent to Whisper once the detector has heard a pause this long, an utterance still has time for it before
+    its fallback deadline."""
+    return pause_ms / 1000 + DEFAULT_RESERVE_S < fallback_after_s
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Empty model paths mean the US-English model shipped in the pocketsphinx wheel."""
@@ -85,7 +91,7 @@ class EngineConfig:
     # ... and held until Silero's voice activity detector (server/engine/silero.py) has heard a pause this long
     # after them, so Whisper's windows end where the speaker paused; the detector also puts speech the fast pass
     # opened no utterance on into the next window. 0: no detector, the fast pass's endpoints alone cut the windows.
-    # Measured on the held-out talks (bench/README.md "Windows cut at Silero's pauses").
+    # Measured on the held-out talks (bench/README.md "Windows cut where the speaker paused").
     speech_pause_ms: int = 500
     # End of speech → the latest an accurate final may come; later, the fast pass's text is the final (with a
     # WARNING to the client). With the detector, pieces held past the fast pass's endpoint while the speaker went
@@ -97,12 +103,7 @@ class EngineConfig:
 
     def problem(self) -> str:
         """What makes these settings unusable together, or ""."""
-        if (
-            self.whisper
-            and self.speech_pause_ms
-            and self.speech_pause_ms / 1000 + DEFAULT_RESERVE_S >= self.fallback_after_s
-        ):
-            # Sent to Whisper at the pause, an utterance would have no time left before its fallback deadline.
+        if self.whisper and self.speech_pause_ms and not pause_leaves_time(self.speech_pause_ms, self.fallback_after_s):
             return (
                 f"LOCAL_SPEECH_PAUSE_MS ({self.speech_pause_ms}) must be at least {DEFAULT_RESERVE_S * 1000:.0f} ms "
                 f"shorter than LOCAL_FALLBACK_AFTER_S ({self.fallback_after_s} s)."

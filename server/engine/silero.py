@@ -49,8 +49,9 @@ class SpeechTrack(Protocol):
         ms, the start of its 32 ms chunk), or None."""
         ...
 
-    def run_end(self, at_ms: int) -> int | None:
-        """Where the speech heard at `at_ms` ends (the newest chunk's end while it goes on), or None: none there."""
+    def run_end(self, at_ms: int, *, ongoing: bool = False) -> int | None:
+        """Where the speech heard at `at_ms` ended, or None: none there, or it goes on still (`ongoing`: then the
+        newest chunk's end; the stream has ended, say)."""
         ...
 
     def quiet_between(self, from_ms: int, to_ms: int) -> int:
@@ -89,28 +90,33 @@ class SpeechSpans:
         hi = min(-(-to_ms // CHUNK_MS), self._first + len(self._speech))  # up to the chunk holding to_ms - 1
         return range(lo, hi)
 
+    def _run_stop(self, i: int) -> int:
+        """The index after the run of speech chunks that holds chunk `i`."""
+        newest = self._first + len(self._speech)
+        while i < newest and self._speech[i - self._first]:
+            i += 1
+        return i
+
     def speech_start(self, from_ms: int, to_ms: int, *, min_ms: int = 0) -> int | None:
-        chunks, newest = self._range(from_ms, to_ms), self._first + len(self._speech)
+        chunks = self._range(from_ms, to_ms)
         i = chunks.start
         while i < chunks.stop:
             if not self._speech[i - self._first]:
                 i += 1
                 continue
-            end = i + 1
-            while end < newest and self._speech[end - self._first]:
-                end += 1
+            end = self._run_stop(i)
             if (end - i) * CHUNK_MS >= min_ms:
                 return i * CHUNK_MS
             i = end
         return None
 
-    def run_end(self, at_ms: int) -> int | None:
+    def run_end(self, at_ms: int, *, ongoing: bool = False) -> int | None:
         i = at_ms // CHUNK_MS
         if i not in self._range(at_ms, at_ms + 1) or not self._speech[i - self._first]:
             return None
-        end = i + 1
-        while end < self._first + len(self._speech) and self._speech[end - self._first]:
-            end += 1
+        end = self._run_stop(i)
+        if end == self._first + len(self._speech) and not ongoing:
+            return None  # the newest chunk is speech: it goes on
         return end * CHUNK_MS
 
     def quiet_between(self, from_ms: int, to_ms: int) -> int:
@@ -180,8 +186,8 @@ class SileroTrack:
     def speech_start(self, from_ms: int, to_ms: int, *, min_ms: int = 0) -> int | None:
         return self._spans.speech_start(from_ms, to_ms, min_ms=min_ms)
 
-    def run_end(self, at_ms: int) -> int | None:
-        return self._spans.run_end(at_ms)
+    def run_end(self, at_ms: int, *, ongoing: bool = False) -> int | None:
+        return self._spans.run_end(at_ms, ongoing=ongoing)
 
     def quiet_between(self, from_ms: int, to_ms: int) -> int:
         return self._spans.quiet_between(from_ms, to_ms)

@@ -27,8 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from server.engine.config import DEFAULT_RESERVE_S, EngineConfig
-from server.engine.silero import CHUNK_MS, SpeechDetector, SpeechTrack
+from server.engine.config import DEFAULT_RESERVE_S, EngineConfig, pause_leaves_time
+from server.engine.silero import SpeechDetector, SpeechTrack
 from server.engine.types import BYTES_PER_MS, Recognizer, RecognizerSession, Sheds
 from server.engine.whisper import PAUSE_MARKS, SENTENCE_END, Unreliable
 from server.transcript import Hypothesis, Word
@@ -371,8 +371,7 @@ class TwoPassRecognizer:
     ) -> None:
         if fallback_after_s <= 0:
             raise ValueError("fallback_after_s must be positive")
-        if speech is not None and pause_ms / 1000 + DEFAULT_RESERVE_S >= fallback_after_s:
-            # Released at the pause, the accurate pass would have no time left before the deadline.
+        if speech is not None and not pause_leaves_time(pause_ms, fallback_after_s):
             raise ValueError("pause_ms must leave the accurate pass time before fallback_after_s")
         self.fast = fast
         self.accurate = accurate
@@ -679,8 +678,8 @@ class TwoPassSession:
             # Speech the detector heard go on after the fast pass's last word (a soft ending) is this utterance's,
             # once it has ended (or the stream has): sent while the speaker goes on (HOLD_MAX_MS, a deadline), the
             # run holds the next utterance's first words, which its own window hears, reaching back into this one.
-            heard = self._speech.run_end(fast.end_ms)
-            if heard is not None and (self._finishing or heard < int(self._fed_ms) - CHUNK_MS):
+            heard = self._speech.run_end(fast.end_ms, ongoing=self._finishing)
+            if heard is not None:
                 speech_end_ms = min(heard, fast.end_ms + SPEECH_REACH_MS, int(self._fed_ms))
                 end_ms = min(int(self._fed_ms), max(end_ms, speech_end_ms + SPEECH_PAD_MS))
         if self._partial is not None and self._partial.words:
