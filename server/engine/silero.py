@@ -6,13 +6,21 @@ a sentence at a breath and does not open an utterance on soft speech at all. Win
 Whisper hears when its windows are cut where Silero hears a pause (measured on the held-out talks, clean: 68 of 317
 words wrong through the engine; Whisper alone on windows cut at Silero's pauses of 500 ms 35, faster-whisper's own
 long-form transcribe 26; bench/silero_windows.py, bench/README.md "Windows cut where the speaker paused"). It
-costs about 6 ms of one core per second of audio, run on the event loop as audio arrives (the page's frames are
-50 ms: a fraction of a millisecond each).
+costs about 6 ms of one core per second of audio for each of its two states (below), run on the event loop as audio
+arrives (the page's frames are 50 ms: a fraction of a millisecond each).
+
+Its LSTM state drifts over a long stream (a known trait: silero-vad issue 725, "never-ending streaming"): after a
+minute of loud reading it heard 8 of the 53 chunks of a soft command that it hears alone, and on the held-out
+recordings played as one session it heard 2.8 s of a 26 s talk with a cold after three louder ones (17.4 s alone),
+so the engine's windows there were cut at every fast-pass endpoint again. A state started afresh after 2 s without
+speech hears such speech (44 of 53; 19.7 s); but afresh in steady noise it is the deafer one (at 10 dB SNR the next
+talk: 16.5 s carried, none afresh). So both run over the same chunks, and a chunk is speech where either hears it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -31,6 +39,16 @@ THRESHOLD = 0.5
 NEG_THRESHOLD = 0.35
 # Chunks remembered: the two-pass session keeps 32 s of audio, so asking further back has no use.
 KEEP_CHUNKS = 40_000 // CHUNK_MS
+# The fresh state starts again once it has heard this many chunks (2 s) without speech.
+RESTART_QUIET_CHUNKS = 2048 // CHUNK_MS
+
+State = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
+
+
+class SpeechModel(Protocol):
+    def probabilities(self, chunks: npt.NDArray[np.float32], state: State) -> tuple[npt.NDArray[np.float32], State]:
+        """Speech probability of each row of `chunks` (CONTEXT + CHUNK samples each), and the LSTM state after."""
+        ...
 
 
 class SpeechDetector(Protocol):
@@ -64,21 +82,32 @@ class SpeechTrack(Protocol):
 
 
 @dataclass
+class Hysteresis:
+    """One state's chunk probabilities in, whether each is speech out."""
+
+    in_speech: bool = False
+    quiet: int = 0  # chunks since the last speech chunk
+
+    def step(self, probability: float) -> bool:
+        self.in_speech = probability >= THRESHOLD or (self.in_speech and probability >= NEG_THRESHOLD)
+        self.quiet = 0 if self.in_speech else self.quiet + 1
+        return self.in_speech
+
+
+@dataclass
 class SpeechSpans:
-    """The pure part: each chunk's speech probability in, whether it is speech out (with hysteresis), kept for the
-    last KEEP_CHUNKS chunks. Times are session ms at chunk boundaries."""
+    """The pure part: whether each chunk is speech, kept for the last KEEP_CHUNKS chunks. Times are session ms at
+    chunk boundaries."""
 
     keep: int = KEEP_CHUNKS
     _speech: list[bool] = field(default_factory=list)
     _first: int = 0  # the index, from the session's start, of _speech[0]
-    _in_speech: bool = False
     _last_speech: int = -1  # index of the newest speech chunk
 
-    def add(self, probabilities: npt.NDArray[np.float32]) -> None:
-        for p in probabilities.tolist():
-            self._in_speech = p >= THRESHOLD or (self._in_speech and p >= NEG_THRESHOLD)
-            self._speech.append(self._in_speech)
-            if self._in_speech:
+    def add(self, speech: Sequence[bool]) -> None:
+        for is_speech in speech:
+            self._speech.append(is_speech)
+            if is_speech:
                 self._last_speech = self._first + len(self._speech) - 1
         excess = len(self._speech) - self.keep
         if excess > 0:
@@ -152,22 +181,48 @@ class SileroDetector:
     def open(self) -> SileroTrack:
         return SileroTrack(self)
 
-    def probabilities(
-        self, chunks: npt.NDArray[np.float32], state: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
-    ) -> tuple[npt.NDArray[np.float32], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]]:
+    def probabilities(self, chunks: npt.NDArray[np.float32], state: State) -> tuple[npt.NDArray[np.float32], State]:
         """Speech probability of each row of `chunks` (CONTEXT + CHUNK samples each), and the LSTM state after."""
         out, h, c = self._model.run(None, {"input": chunks, "h": state[0], "c": state[1]})
         return np.asarray(out, np.float32).reshape(-1), (h, c)
 
 
+def _initial_state() -> State:
+    return np.zeros((1, 1, 128), np.float32), np.zeros((1, 1, 128), np.float32)
+
+
+@dataclass
+class _Listener:
+    """One LSTM state over the session's chunks and its hysteresis; `restarts`: it starts afresh after
+    RESTART_QUIET_CHUNKS without speech (once per quiet stretch)."""
+
+    restarts: bool
+    state: State = field(default_factory=_initial_state)
+    hysteresis: Hysteresis = field(default_factory=Hysteresis)
+
+    def hear(self, model: SpeechModel, rows: npt.NDArray[np.float32]) -> list[bool]:
+        heard: list[bool] = []
+        while len(heard) < len(rows):
+            probabilities, state = model.probabilities(rows[len(heard) :], self.state)
+            for p in probabilities.tolist():
+                heard.append(self.hysteresis.step(p))
+                if self.restarts and self.hysteresis.quiet == RESTART_QUIET_CHUNKS:
+                    # The chunks after this one are heard again from the initial state: the batch's state is lost.
+                    self.state = _initial_state()
+                    break
+            else:
+                self.state = state
+        return heard
+
+
 class SileroTrack:
-    def __init__(self, detector: SileroDetector) -> None:
-        self._detector = detector
+    def __init__(self, model: SpeechModel) -> None:
+        self._model = model
         self._spans = SpeechSpans()
         self._pending = np.zeros(0, np.float32)  # samples not yet a whole chunk
         self._context = np.zeros(CONTEXT, np.float32)  # the end of the previous chunk
-        zeros = np.zeros((1, 1, 128), np.float32)
-        self._state = (zeros, zeros.copy())
+        self._carried = _Listener(restarts=False)
+        self._fresh = _Listener(restarts=True)
 
     def feed(self, pcm: bytes) -> None:
         # PCM16 little-endian, scaled to [-1, 1) as faster-whisper feeds it.
@@ -180,8 +235,9 @@ class SileroTrack:
         self._pending = self._pending[whole:]
         contexts = np.concatenate([self._context[None], chunks[:-1, -CONTEXT:]])
         self._context = chunks[-1, -CONTEXT:].copy()
-        probabilities, self._state = self._detector.probabilities(np.concatenate([contexts, chunks], 1), self._state)
-        self._spans.add(probabilities)
+        rows = np.concatenate([contexts, chunks], 1)
+        carried, fresh = self._carried.hear(self._model, rows), self._fresh.hear(self._model, rows)
+        self._spans.add([a or b for a, b in zip(carried, fresh, strict=True)])
 
     def speech_start(self, from_ms: int, to_ms: int, *, min_ms: int = 0) -> int | None:
         return self._spans.speech_start(from_ms, to_ms, min_ms=min_ms)
