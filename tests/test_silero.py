@@ -19,6 +19,7 @@ from server.engine.silero import (
     SileroTrack,
     SpeechSpans,
     State,
+    _Listener,
 )
 
 SILENCE_1S = bytes(32_000)
@@ -135,20 +136,59 @@ def chunks_of(*levels: tuple[float, int]) -> bytes:
 
 
 def test_speech_a_drifted_state_is_deaf_to_is_heard_once_a_fresh_state_restarts_after_quiet() -> None:
-    track = SileroTrack(DriftingModel())
     quiet = RESTART_QUIET_CHUNKS
-    track.feed(chunks_of((0.95, 10), (0.0, quiet), (0.6, 5), (0.0, 3), (0.95, 2), (0.0, 5), (0.6, 5)))
-    heard = 10 + quiet
+    track = SileroTrack(DriftingModel())
+    track.feed(chunks_of((0.95, 1), (0.0, quiet), (0.6, 5), (0.0, 3), (0.95, 1), (0.0, 5), (0.6, 5)))
+    soft = 1 + quiet
     assert track.speech_start(0, 1000 * CHUNK_MS) == 0
-    # The soft run after a quiet stretch as long as the restart's: the fresh state hears it.
-    assert track.speech_start(10 * CHUNK_MS, 1000 * CHUNK_MS) == heard * CHUNK_MS
-    assert track.run_end(heard * CHUNK_MS) == (heard + 5) * CHUNK_MS
-    # Only the fresh state hears the loud run's first chunk, which deafens it too; after 5 quiet chunks neither
-    # state has started afresh, so the soft run after them is not heard.
-    assert track.speech_start((heard + 5) * CHUNK_MS, 1000 * CHUNK_MS) == (heard + 8) * CHUNK_MS
-    assert track.run_end((heard + 8) * CHUNK_MS) == (heard + 9) * CHUNK_MS
-    assert track.speech_start((heard + 9) * CHUNK_MS, 1000 * CHUNK_MS) is None
-    assert track.quiet_ms() == 11 * CHUNK_MS
+    # The soft run right after a quiet stretch as long as the restart's: the fresh state hears all of it.
+    assert track.speech_start(CHUNK_MS, 1000 * CHUNK_MS) == soft * CHUNK_MS
+    assert track.run_end(soft * CHUNK_MS) == (soft + 5) * CHUNK_MS
+    # The loud chunk after it deafens the fresh state too; 5 quiet chunks later neither has started afresh, so the
+    # soft run after them is not heard.
+    loud = soft + 8
+    assert track.speech_start((soft + 5) * CHUNK_MS, 1000 * CHUNK_MS) == loud * CHUNK_MS
+    assert track.speech_start((loud + 1) * CHUNK_MS, 1000 * CHUNK_MS) is None
+    assert track.quiet_ms() == 10 * CHUNK_MS
+
+
+def test_the_fresh_state_restarts_at_the_chunk_that_ends_its_quiet_stretch() -> None:
+    # One quiet chunk short: the restart comes on the soft run's first chunk (heard deaf), the rest are heard.
+    track = SileroTrack(DriftingModel())
+    track.feed(chunks_of((0.95, 1), (0.0, RESTART_QUIET_CHUNKS - 1), (0.6, 5)))
+    assert track.speech_start(CHUNK_MS, 1000 * CHUNK_MS) == (RESTART_QUIET_CHUNKS + 1) * CHUNK_MS
+
+
+class StartsModel:
+    """Loud (0.95) where a row's samples are at or above 0.5, quiet otherwise; it notes the chunk index (written in
+    the quiet rows' samples, and in the loud rows' less 0.5) of the first row of every call made with the initial
+    state: where a state started."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+
+    def probabilities(self, chunks: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        if not state[0].any():
+            self.starts.append(round(float(chunks[0, CONTEXT]) % 0.5 * 10_000))
+        h = state[0].copy()
+        h[0, 0, 0] = 1.0
+        return np.where(chunks[:, CONTEXT] >= 0.5, 0.95, 0.0).astype(np.float32), (h, state[1].copy())
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 120), min_size=1, max_size=10))
+def test_the_fresh_state_starts_afresh_once_per_quiet_stretch_in_any_batches(sizes: list[int]) -> None:
+    loud_at = {0, 201}
+    rows = np.array([[(0.5 if i in loud_at else 0.0) + i / 10_000] * (CONTEXT + CHUNK) for i in range(302)], np.float32)
+    model, listener = StartsModel(), _Listener(restarts=True)
+    at = 0
+    while at < len(rows):
+        for size in sizes:
+            listener.hear(model, rows[at : at + size])
+            at += size
+    # Chunk 0 is speech; the 64th quiet chunk after it is chunk 64, so the state starts afresh at 65, and not
+    # again in the same stretch; then after the speech at 201, at 201 + 64 + 1.
+    assert model.starts == [0, 1 + RESTART_QUIET_CHUNKS, 202 + RESTART_QUIET_CHUNKS]
 
 
 def test_speech_a_fresh_state_is_deaf_to_is_heard_by_the_carried_one() -> None:

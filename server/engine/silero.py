@@ -203,15 +203,19 @@ class _Listener:
     def hear(self, model: SpeechModel, rows: npt.NDArray[np.float32]) -> list[bool]:
         heard: list[bool] = []
         while len(heard) < len(rows):
-            probabilities, state = model.probabilities(rows[len(heard) :], self.state)
+            batch = rows[len(heard) :]
+            if self.restarts:
+                # A restart comes this many chunks on at the earliest, so it can only fall on a batch's last chunk
+                # and nothing computed from the old state is thrown away.
+                quiet = self.hysteresis.quiet
+                batch = batch[
+                    : RESTART_QUIET_CHUNKS - quiet if quiet < RESTART_QUIET_CHUNKS else RESTART_QUIET_CHUNKS + 1
+                ]
+            probabilities, self.state = model.probabilities(batch, self.state)
             for p in probabilities.tolist():
                 heard.append(self.hysteresis.step(p))
                 if self.restarts and self.hysteresis.quiet == RESTART_QUIET_CHUNKS:
-                    # The chunks after this one are heard again from the initial state: the batch's state is lost.
                     self.state = _initial_state()
-                    break
-            else:
-                self.state = state
         return heard
 
 
