@@ -11,10 +11,11 @@ arrives (the page's frames are 50 ms: a fraction of a millisecond each).
 
 Its LSTM state drifts over a long stream (a known trait: silero-vad issue 725, "never-ending streaming"): after a
 minute of loud reading it heard 8 of the 53 chunks of a soft command that it hears alone, and on the held-out
-recordings played as one session it heard 2.8 s of a 26 s talk with a cold after three louder ones (17.4 s alone),
+recordings played as one session it heard 2.8 s of a 26 s talk with a cold after three louder ones (16.4 s alone),
 so the engine's windows there were cut at every fast-pass endpoint again. A state started afresh after 2 s without
 speech hears such speech (44 of 53; 19.7 s); but afresh in steady noise it is the deafer one (at 10 dB SNR the next
-talk: 16.5 s carried, none afresh). So both run over the same chunks, and a chunk is speech where either hears it.
+talk: 16.0 s carried, none afresh; bench/silero_drift.py). So both run over the same chunks, and a chunk is speech
+where either hears it.
 """
 
 from __future__ import annotations
