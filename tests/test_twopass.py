@@ -801,6 +801,18 @@ async def test_a_doubtful_final_is_delivered_but_left_out_of_the_prompt() -> Non
     assert [p.strip() for p in accurate.prompts[:4]] == ["", "", "", "Hello, world!"]
 
 
+@pytest.mark.anyio
+async def test_after_a_doubtful_final_the_next_job_has_no_prompt_rather_than_the_text_before_it() -> None:
+    """Whisper reads its prompt as the text just before its audio: with a doubtful final left out, the finals
+    before it are not, and Whisper wrote them again (a talk began with the JFK clip's last sentence, two finals
+    back). Job 3 reaches back into utterance 2, so its prompt is what preceded utterance 2: the doubtful final 1."""
+    accurate = DoubtingPass(HELLO, doubtful_jobs={1})
+    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, merge_ms=0)
+    hyps = await run(two, bytes(3000 * BYTES_PER_MS))
+    assert len(finals(hyps)) >= 5
+    assert [p.strip() for p in accurate.prompts[:5]] == ["", "", "Hello, world!", "", "Hello, world!"]
+
+
 def test_the_least_probability_counts_spoken_words_only() -> None:
     assert least_probability(()) == 1.0
     assert least_probability(HELLO) == 1.0  # a recognizer that does not say is not doubted

@@ -59,7 +59,8 @@ PROMPT_CHARS = 600
 # ... but not a final with a word Whisper was less sure of than this: Whisper copies what its prompt says, so one
 # misheard word in it is misheard again in every later final ("clubs" heard once as "clothes" at 10 dB SNR, its
 # least-sure word at 0.01, came back in each later card at 0.93). Correct finals mostly stay above it; one left
-# out costs only its context. Measured on the joined sessions (bench/README.md, the prompt's doubtful finals).
+# out costs only its context, and the next job then has no prompt (`_deliver_head`). Measured on the joined
+# sessions (bench/README.md, the prompt's doubtful finals; "The prompt after a doubtful final").
 PROMPT_MIN_PROBABILITY = 0.5
 # How far before an utterance the accurate pass's window reaches (into the previous one, for context).
 REACH_BACK_MS = 4000
@@ -785,11 +786,16 @@ class TwoPassSession:
         if final.words:
             self._final_end_ms = max(self._final_end_ms, final.end_ms)
             self._last_final, self._last_final_rough = final.words, bool(final.warning)
-        if final.words and not final.warning:
-            if least_probability(final.words) >= PROMPT_MIN_PROBABILITY:
-                self._prompt = (self._prompt + " " + final.text)[-PROMPT_CHARS:]
-            else:
-                logger.debug("a doubtful final is left out of the prompt: %r", final.text)
+        if final.words and not final.warning and least_probability(final.words) >= PROMPT_MIN_PROBABILITY:
+            self._prompt = (self._prompt + " " + final.text)[-PROMPT_CHARS:]
+        elif final.words:
+            # Whisper reads its prompt as the text just before its audio: with a doubtful final (or the fast pass's
+            # text) left out, what came before it is not, and Whisper wrote it again (measured at real time on the
+            # held-out recordings: a talk's "this is me talking really slow", the talk's first final left out,
+            # came back "What your country can do for your country! This is the talking really slow" from the JFK
+            # clip two finals before). The next job starts without one.
+            logger.debug("a doubtful final leaves the prompt empty: %r", final.text)
+            self._prompt = ""
         return [final, *self._interim()]
 
     def _final(self, pending: _Pending) -> Hypothesis:
