@@ -216,5 +216,7 @@ if __name__ == "__main__":
     parser.add_argument("--no-references", action="store_true", help="skip Whisper alone on the whole recordings")
     parser.add_argument("--one-session", action="store_true", help="the set played as bench.realtime plays it")
     args = parser.parse_args()
-    run = main(args.only, SETS[args.set], references=not args.no_references, one_session=args.one_session)
-    asyncio.run(main_joined(args.only) if args.joined else run)
+    if args.joined:
+        asyncio.run(main_joined(args.only))
+    else:
+        asyncio.run(main(args.only, SETS[args.set], references=not args.no_references, one_session=args.one_session))
