@@ -789,9 +789,9 @@ class DoubtingPass(PromptedPass):
 @pytest.mark.anyio
 async def test_a_doubtful_final_is_delivered_but_left_out_of_the_prompt() -> None:
     """Whisper copies its prompt: "clubs" heard once as "clothes" at 10 dB SNR (least-sure word 0.01) was heard so
-    in every later card. A final with a word below PROMPT_MIN_PROBABILITY is still the final, unmarked; it is only
-    not read as the context of later jobs. (As in the test above, job i's prompt is the finals before
-    utterance i - 1.)"""
+    in every later card. A final with a word below PROMPT_MIN_PROBABILITY is still the final, unmarked; it is
+    not read as the context of later jobs (and the prompt is empty after it: the tests below). (As in the test
+    above, job i's prompt is the finals before utterance i - 1.)"""
     accurate = DoubtingPass(HELLO, doubtful_jobs={0})
     two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, merge_ms=0)
     hyps = await run(two, bytes(2400 * BYTES_PER_MS))
@@ -811,6 +811,94 @@ async def test_after_a_doubtful_final_the_next_job_has_no_prompt_rather_than_the
     hyps = await run(two, bytes(3000 * BYTES_PER_MS))
     assert len(finals(hyps)) >= 5
     assert [p.strip() for p in accurate.prompts[:5]] == ["", "", "Hello, world!", "", "Hello, world!"]
+
+
+class AnsweredLaterPass(NeverPass):
+    """Jobs wait until the test answers them: job i's answer is "U<i>" and a word after it, at the end of its
+    audio, as sure as the test says."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prompts: list[str] = []
+        self.spans: list[tuple[int, int]] = []
+
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
+        self.prompts.append(prompt.strip())
+        self.spans.append((offset_ms, offset_ms + len(pcm) // BYTES_PER_MS))
+        return super().submit(pcm, offset_ms, limit_ms=limit_ms)
+
+    def fail(self, job: int) -> None:
+        self.futures[job].set_exception(RuntimeError("the accurate pass failed"))
+
+    def answer(self, job: int, probability: float) -> None:
+        _, end = self.spans[job]
+        self.futures[job].set_result(
+            (
+                Word(f"U{job}", end - 400, end - 100, probability=probability),
+                Word("and", end - 100, end, probability=probability),
+            )
+        )
+
+
+@pytest.mark.anyio
+async def test_a_doubtful_final_answered_after_later_jobs_were_sent_empties_their_reach_back_prompt_too() -> None:
+    """Job 3 is sent while job 2 waits; job 2's answer is doubtful and delivered after. Job 4 reaches back into
+    utterance 3, so it is prompted with the text before utterance 3: that lacks the doubtful final, so none."""
+    accurate = AnsweredLaterPass()
+    two = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, merge_ms=0, fallback_after_s=100
+    )
+    session = await two.open()
+    try:
+
+        async def utterance() -> None:
+            for _ in range(6):
+                await session.feed(bytes(100 * BYTES_PER_MS))
+
+        await utterance()
+        accurate.answer(0, 0.99)
+        await utterance()
+        accurate.answer(1, 0.99)
+        await utterance()  # job 2 sent, its answer not yet there
+        await utterance()  # job 3 sent
+        accurate.answer(2, 0.1)
+        accurate.answer(3, 0.99)
+        await utterance()  # job 2's final, then job 4, reaching back into utterance 3
+        assert accurate.prompts[3] == "U0 and U1 and"
+        assert len(accurate.prompts) == 5 and accurate.prompts[4] == ""
+    finally:
+        await session.aclose()
+
+
+@pytest.mark.anyio
+async def test_after_a_final_in_the_fast_pass_words_the_next_job_has_no_prompt() -> None:
+    """A final that is the fast pass's text (here the accurate pass failed) is not in the prompt either, so the
+    text before it is not the text before the next job's audio. Job 2 reaches back into utterance 1 (prompted
+    with what came before it: U0), job 3 into utterance 2, after the fast text: no prompt."""
+    accurate = AnsweredLaterPass()
+    two = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, merge_ms=0, fallback_after_s=100
+    )
+    session = await two.open()
+    try:
+        for job in range(4):
+            for _ in range(6):
+                await session.feed(bytes(100 * BYTES_PER_MS))
+            if job == 1:
+                accurate.fail(job)
+            elif job < len(accurate.futures):
+                accurate.answer(job, 0.99)
+        assert accurate.prompts[:4] == ["", "", "U0 and", ""]
+    finally:
+        await session.aclose()
 
 
 def test_the_least_probability_counts_spoken_words_only() -> None:

@@ -58,8 +58,8 @@ _ACCURATE_IN_PART = frozenset({SKIPPED_WARNING})
 PROMPT_CHARS = 600
 # ... but not a final with a word Whisper was less sure of than this: Whisper copies what its prompt says, so one
 # misheard word in it is misheard again in every later final ("clubs" heard once as "clothes" at 10 dB SNR, its
-# least-sure word at 0.01, came back in each later card at 0.93). Correct finals mostly stay above it; one left
-# out costs only its context, and the next job then has no prompt (`_deliver_head`). Measured on the joined
+# least-sure word at 0.01, came back in each later card at 0.93). Correct finals mostly stay above it. After one
+# left out, the jobs that do not reach back into it have no prompt (`_deliver_head`). Measured on the joined
 # sessions (bench/README.md, the prompt's doubtful finals; "The prompt after a doubtful final").
 PROMPT_MIN_PROBABILITY = 0.5
 # How far before an utterance the accurate pass's window reaches (into the previous one, for context).
@@ -793,9 +793,14 @@ class TwoPassSession:
             # text) left out, what came before it is not, and Whisper wrote it again (measured at real time on the
             # held-out recordings: a talk's "this is me talking really slow", the talk's first final left out,
             # came back "What your country can do for your country! This is the talking really slow" from the JFK
-            # clip two finals before). The next job starts without one.
+            # clip two finals before). The jobs after it start without one, but for one that reaches back into it,
+            # which hears its audio again and is prompted with the text before it.
             logger.debug("a doubtful final leaves the prompt empty: %r", final.text)
             self._prompt = ""
+            if self._pending:
+                # Jobs sent before this final came: the text before the newest of them (what a job that reaches
+                # back into it is prompted with) lacks this final just as well.
+                self._last_prompt = ""
         return [final, *self._interim()]
 
     def _final(self, pending: _Pending) -> Hypothesis:
