@@ -196,6 +196,7 @@ class Settings:
                     whisper=flag("LOCAL_WHISPER", engine.whisper),
                     whisper_model=get("LOCAL_WHISPER_MODEL", engine.whisper_model),
                     whisper_threads=integer("LOCAL_WHISPER_THREADS", engine.whisper_threads, low=1, high=64),
+                    whisper_beam=integer("LOCAL_WHISPER_BEAM", engine.whisper_beam, low=1, high=10),
                     whisper_queue=integer("LOCAL_WHISPER_QUEUE", engine.whisper_queue, low=1),
                     whisper_nice=integer("LOCAL_WHISPER_NICE", engine.whisper_nice, low=0, high=19),
                     fallback_after_s=number("LOCAL_FALLBACK_AFTER_S", engine.fallback_after_s),

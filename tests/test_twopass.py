@@ -549,6 +549,7 @@ def test_engine_settings_are_parsed() -> None:
         {
             "LOCAL_WHISPER_MODEL": "/models/whisper-small",
             "LOCAL_WHISPER_THREADS": "3",
+            "LOCAL_WHISPER_BEAM": "5",
             "LOCAL_WHISPER_QUEUE": "7",
             "LOCAL_FALLBACK_AFTER_S": "1.5",
             "LOCAL_MODEL_CACHE": "/var/cache/stt",
@@ -559,7 +560,7 @@ def test_engine_settings_are_parsed() -> None:
             "LOCAL_ADMIT_BEHIND_MS": "0",
         }
     ).local.engine
-    assert config.whisper_nice == 5 and config.lean_search is False
+    assert config.whisper_nice == 5 and config.lean_search is False and config.whisper_beam == 5
     assert (config.shed_after_ms, config.shed_hold_ms, config.admit_behind_ms) == (0, 2500, 0)
     assert (config.whisper, config.whisper_model, config.whisper_threads) == (True, "/models/whisper-small", 3)
     assert (config.whisper_queue, config.fallback_after_s, config.model_cache) == (7, 1.5, "/var/cache/stt")

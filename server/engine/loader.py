@@ -52,6 +52,7 @@ def load_engine(config: EngineConfig) -> Recognizer:
     model = resolve_model(config.whisper_model, cache)
     options = WhisperOptions(
         threads=config.whisper_threads,
+        beam_size=config.whisper_beam,
         max_queue=config.whisper_queue,
         min_window_s=config.whisper_min_window_s,
     )
