@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from server.engine.accurate import PRIOR_S_PER_WINDOW_S, AccurateScheduler
+from server.engine.accurate import BUSY_WINDOW_S, PRIOR_S_PER_WINDOW_S, AccurateScheduler
 from server.engine.types import SAMPLE_RATE
 from server.engine.whisper import AccurateBusy, WhisperOptions
 from server.transcript import Word
@@ -38,9 +38,13 @@ class Gate:
         self.busy_s = busy_s
         self.release = threading.Semaphore(0)
         self.started: list[int] = []  # offset_ms of each job that ran
+        self.beams: list[int] = []  # and its beam width
 
-    def __call__(self, pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str) -> tuple[tuple[Word, ...], float]:
+    def __call__(
+        self, pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, beam_size: int
+    ) -> tuple[tuple[Word, ...], float]:
         self.started.append(offset_ms)
+        self.beams.append(beam_size)
         assert self.release.acquire(timeout=30)
         return (Word(prompt or "word", offset_ms, offset_ms + 100),), self.busy_s
 
@@ -126,7 +130,9 @@ async def test_the_cost_model_follows_the_measured_jobs() -> None:
         accurate.close()
 
 
-def _die_on_first(pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str) -> tuple[tuple[Word, ...], float]:
+def _die_on_first(
+    pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, beam_size: int
+) -> tuple[tuple[Word, ...], float]:
     if offset_ms == 0:
         os._exit(3)  # the process dies as under the OOM killer
     return (Word("alive", offset_ms, offset_ms + 1),), 0.01
@@ -210,5 +216,31 @@ async def test_withdrawn_jobs_give_their_places_back_at_once() -> None:
         await asyncio.gather(running, later)
         assert gate.started == [0, 99]
         assert accurate.stats.withdrawn == OPTIONS.max_queue - 1
+    finally:
+        accurate.close()
+
+
+@pytest.mark.anyio
+async def test_a_job_gets_the_full_beam_only_when_none_waits_and_the_worker_was_mostly_idle() -> None:
+    gate, clock = Gate(), Clock()
+    accurate = scheduler(gate, clock)
+    try:
+        first = accurate.submit(ONE_SECOND, 0)  # alone, the worker idle: the full beam
+        second, third = accurate.submit(ONE_SECOND, 1), accurate.submit(ONE_SECOND, 2)
+        gate.release.release(3)
+        await asyncio.gather(first, second, third)
+        # The second starts while the third waits: greedy. The clock stood still, so the three took no time and
+        # the third starts with none waiting and an idle worker: the full beam.
+        assert gate.beams == [OPTIONS.beam_size, 1, OPTIONS.beam_size] and OPTIONS.beam_size > 1
+        busy = accurate.submit(ONE_SECOND, 3)
+        await asyncio.sleep(0.05)  # it has started (at 100 s)
+        clock.now += 0.4 * BUSY_WINDOW_S  # it ran this long: the worker was busy 40 % of the window
+        gate.release.release(1)
+        await busy
+        gate.release.release(2)
+        await accurate.submit(ONE_SECOND, 4)  # alone, but after a busy stretch: greedy
+        clock.now += BUSY_WINDOW_S
+        await accurate.submit(ONE_SECOND, 5)  # the busy stretch has left the window
+        assert gate.beams[3:] == [OPTIONS.beam_size, 1, OPTIONS.beam_size]
     finally:
         accurate.close()

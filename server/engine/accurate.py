@@ -37,6 +37,13 @@ logger = logging.getLogger(__name__)
 PRIOR_S_PER_WINDOW_S = 0.03
 # Weight of the newest job in the moving average of the cost.
 EWMA_WEIGHT = 0.2
+# A job gets the options' full beam only when no other job waits and the worker was busy for less than this share
+# of the last BUSY_WINDOW_S seconds; otherwise it is decoded greedily. Measured on 2 cores (bench/README.md "Beam
+# search for the accurate pass"): beam 5 for one session of the held-out talks, 40 -> 29-31 words wrong of 317;
+# but for eight sessions of the human clips, beam 5 whenever no other job waited gave 13.1 % wrong against 8.8 %
+# greedy, as more finals fell back to the fast text.
+BEAM_BELOW_SHARE = 0.3
+BUSY_WINDOW_S = 10.0
 
 
 def window_s(audio_ms: int, options: WhisperOptions) -> float:
@@ -66,7 +73,7 @@ class QueueStats:
 
 class AccurateScheduler:
     """One worker (an executor with one process or thread) behind a deadline-aware queue. `run` is the function
-    the executor calls with a job's arguments; it returns (words, seconds of compute)."""
+    the executor calls with a job's arguments and its beam width; it returns (words, seconds of compute)."""
 
     def __init__(
         self,
@@ -86,6 +93,7 @@ class AccurateScheduler:
         self._lock = threading.RLock()
         self._waiting: collections.deque[_Job] = collections.deque()
         self._running: _Job | None = None
+        self._worked: collections.deque[tuple[float, float]] = collections.deque()  # (start, end) of recent jobs
         self._executor: concurrent.futures.Executor | None = None
         self._closed = False
 
@@ -164,8 +172,9 @@ class AccurateScheduler:
                 self._executor = self._start()
             job.started = self.clock()
             self._running = job
+            beam = self.options.beam_size if not self._waiting and self._busy_share() < BEAM_BELOW_SHARE else 1
             try:
-                inner = self._executor.submit(self._run, *job.args)
+                inner = self._executor.submit(self._run, *job.args, beam)
             except concurrent.futures.BrokenExecutor as exc:
                 # The worker died while idle (the OOM killer): a new one takes this job.
                 logger.error("the accurate pass's worker died: %r; starting a new one", exc)
@@ -173,7 +182,7 @@ class AccurateScheduler:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = self._start()
                 try:
-                    inner = self._executor.submit(self._run, *job.args)
+                    inner = self._executor.submit(self._run, *job.args, beam)
                 except RuntimeError as again:
                     self._running = None
                     job.future.set_exception(again)
@@ -184,9 +193,17 @@ class AccurateScheduler:
                 continue
             inner.add_done_callback(functools.partial(self._finished, job))
 
+    def _busy_share(self) -> float:
+        """The share of the last BUSY_WINDOW_S seconds the worker spent on jobs. Called with the lock held."""
+        since = self.clock() - BUSY_WINDOW_S
+        while self._worked and self._worked[0][1] <= since:
+            self._worked.popleft()
+        return sum(end - max(start, since) for start, end in self._worked) / BUSY_WINDOW_S
+
     def _finished(self, job: _Job, done: concurrent.futures.Future[tuple[tuple[Word, ...], float]]) -> None:
         with self._lock:
             self._running = None
+            self._worked.append((job.started, self.clock()))
             self.stats.jobs += 1
             try:
                 words, busy_s = done.result()
@@ -232,17 +249,21 @@ def _child_init(model: str, options: WhisperOptions, download_root: str | None, 
     _CHILD.warm_up()
 
 
-def _child_run(pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str) -> tuple[tuple[Word, ...], float]:
+def _child_run(
+    pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, beam_size: int
+) -> tuple[tuple[Word, ...], float]:
     assert _CHILD is not None, "the accurate pass's process was not initialised"
     started = time.perf_counter()
-    words = _CHILD.transcribe(pcm, offset_ms, limit_ms=limit_ms, prompt=prompt)
+    words = _CHILD.transcribe(pcm, offset_ms, limit_ms=limit_ms, prompt=prompt, beam_size=beam_size)
     return words, time.perf_counter() - started
 
 
 def _thread_run(whisper: WhisperPass) -> Callable[..., tuple[tuple[Word, ...], float]]:
-    def run(pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str) -> tuple[tuple[Word, ...], float]:
+    def run(
+        pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, beam_size: int
+    ) -> tuple[tuple[Word, ...], float]:
         started = time.perf_counter()
-        words = whisper.transcribe(pcm, offset_ms, limit_ms=limit_ms, prompt=prompt)
+        words = whisper.transcribe(pcm, offset_ms, limit_ms=limit_ms, prompt=prompt, beam_size=beam_size)
         return words, time.perf_counter() - started
 
     return run

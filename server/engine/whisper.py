@@ -74,7 +74,9 @@ def _looping(tokens: Sequence[int], eot: int, room: int) -> bool:
 class WhisperOptions:
     threads: int = 2  # CTranslate2's intra-op threads for the one job that runs at a time
     max_queue: int = 4  # jobs waiting or running; more raise AccurateBusy
-    beam_size: int = 1  # greedy, as EngineConfig.whisper_beam (its comment has the measurements)
+    # The beam width while the accurate pass has time to spare (otherwise greedy, 1: server/engine/accurate.py), as
+    # EngineConfig.whisper_beam (its comment has the measurements).
+    beam_size: int = 5
     language: str = "en"
     # The encoder's window: the utterance plus `pad_s`, at least `min_window_s`, at most 30 s.
     min_window_s: float = 10.0
@@ -177,11 +179,12 @@ class WhisperPass:
         self.transcribe(np.zeros(SAMPLE_RATE // 2, np.int16).tobytes(), 0)
 
     def transcribe(
-        self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None, prompt: str = ""
+        self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None, prompt: str = "", beam_size: int | None = None
     ) -> tuple[Word, ...]:
         """The words in `pcm` (16 kHz PCM16, at most 30 s; the rest is ignored), times from `offset_ms`. `prompt` is
         the text that came before (the session's previous finals): Whisper reads it as context, so a sentence cut
-        into pieces is decoded as one text. Blocking. Raises Unreliable when Whisper's answer is a loop."""
+        into pieces is decoded as one text. `beam_size`: the beam width for this job (None: the options'). Blocking.
+        Raises Unreliable when Whisper's answer is a loop."""
         import ctranslate2
 
         audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
@@ -203,12 +206,13 @@ class WhisperPass:
         encoded = self.model.model.encode(ctranslate2.StorageView.from_array(features[None]), to_cpu=False)
         context = self._context(prompt)
         budget = len(context) + 8 + math.ceil(TOKENS_PER_SECOND * seconds)
-        tokens, log_prob, no_speech = self._generate(encoded, context, budget, repetition_penalty=1.0)
+        beam = self.options.beam_size if beam_size is None else beam_size
+        tokens, log_prob, no_speech = self._generate(encoded, context, budget, repetition_penalty=1.0, beam=beam)
         if _looping(tokens, self.tokenizer.eot, budget - len(context)):
-            # Whisper's loop: greedy decoding fell into repeating itself ("5, 5 5 5 5 ..." for "five five").
+            # Whisper's loop: the decoder fell into repeating itself ("5, 5 5 5 5 ..." for "five five").
             # Decode once more penalising repeats (deterministic, unlike Whisper's temperature fallback); if
             # that loops too, the text is not to be trusted.
-            tokens, log_prob, no_speech = self._generate(encoded, context, budget, repetition_penalty=1.3)
+            tokens, log_prob, no_speech = self._generate(encoded, context, budget, repetition_penalty=1.3, beam=beam)
             if _looping(tokens, self.tokenizer.eot, budget - len(context)):
                 raise Unreliable("Whisper repeated itself")
         tokens = [t for t in tokens if t < self.tokenizer.eot]
@@ -230,14 +234,14 @@ class WhisperPass:
         return [self.tokenizer.sot_prev, *previous, *task]
 
     def _generate(
-        self, encoded: Any, context: list[int], budget: int, *, repetition_penalty: float
+        self, encoded: Any, context: list[int], budget: int, *, repetition_penalty: float, beam: int
     ) -> tuple[list[int], float, float]:
         """Greedy tokens after `context` (end token included when reached), the mean log-probability as Whisper's
         rule counts it (the end token too), and the no-speech probability."""
         result = self.model.model.generate(
             encoded,
             [context],
-            beam_size=self.options.beam_size,
+            beam_size=beam,
             max_length=min(self.model.max_length, budget),
             suppress_blank=True,
             suppress_tokens=self._suppress,
