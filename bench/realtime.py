@@ -292,7 +292,7 @@ def whisper_reference(programs: list[Program]) -> dict[str, list[tuple[int, int]
     """Per reference, per program: words wrong and words in all, Whisper base on each clip's whole recording cut
     from the same program audio (its noise included): what the engine's WER is held to (issue 16). Two references:
     the engine's own decoder on one window (a clip whose answer loops counts all its words wrong; it reads only the
-    first 30 s), and faster-whisper's own long-form transcribe, greedy (bench/twopass.py)."""
+    first 30 s), and faster-whisper's own long-form transcribe with the engine's beam (bench/twopass.py)."""
     from bench.twopass import WHOLE_RECORDING_REFERENCES, accurate
 
     model = accurate()

@@ -86,10 +86,10 @@ def whisper_alone(model: WhisperPass, pcm: bytes) -> str:
 
 
 def faster_whisper_alone(model: WhisperPass, pcm: bytes) -> str:
-    """faster-whisper's own `transcribe` of a whole recording with the same model and the engine's beam width (5,
-    faster-whisper's own default, which the engine uses while Whisper has time to spare): its long-form path (30 s
-    windows one after another, each conditioned on the text before), so a recording longer than one window is heard
-    to its end, which `whisper_alone` is not (it reads the first 30 s)."""
+    """faster-whisper's own `transcribe` of a whole recording with the same model and the engine's beam width
+    (`WhisperOptions.beam_size`: greedy unless set): its long-form path (30 s windows one after another, each
+    conditioned on the text before), so a recording longer than one window is heard to its end, which
+    `whisper_alone` is not (it reads the first 30 s)."""
     audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
     segments, _ = model.model.transcribe(audio, language="en", beam_size=model.options.beam_size)
     return " ".join(segment.text for segment in segments)

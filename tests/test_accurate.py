@@ -20,7 +20,8 @@ from server.engine.whisper import AccurateBusy, WhisperOptions
 from server.transcript import Word
 
 ONE_SECOND = bytes(2 * SAMPLE_RATE)
-OPTIONS = WhisperOptions(max_queue=4, min_window_s=10.0)  # every short job is decoded in a 10 s window
+# Every short job is decoded in a 10 s window; the full beam is 5 (LOCAL_WHISPER_BEAM=5).
+OPTIONS = WhisperOptions(max_queue=4, min_window_s=10.0, beam_size=5)
 
 
 class Clock:
@@ -242,5 +243,13 @@ async def test_a_job_gets_the_full_beam_only_when_none_waits_and_the_worker_was_
         clock.now += BUSY_WINDOW_S
         await accurate.submit(ONE_SECOND, 5)  # the busy stretch has left the window
         assert gate.beams[3:] == [OPTIONS.beam_size, 1, OPTIONS.beam_size]
+        # A job withdrawn while waiting (its final fell back) does not make the next one greedy.
+        clock.now += BUSY_WINDOW_S
+        running, next_one, withdrawn = (accurate.submit(ONE_SECOND, i) for i in (6, 7, 8))
+        withdrawn.cancel()
+        await asyncio.sleep(0)  # the cancellation reaches the scheduler's own future on the loop's next turn
+        gate.release.release(2)
+        await asyncio.gather(running, next_one)
+        assert gate.started[-2:] == [6, 7] and gate.beams[-1] == OPTIONS.beam_size
     finally:
         accurate.close()

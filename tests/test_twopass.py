@@ -549,7 +549,7 @@ def test_engine_settings_are_parsed() -> None:
         {
             "LOCAL_WHISPER_MODEL": "/models/whisper-small",
             "LOCAL_WHISPER_THREADS": "3",
-            "LOCAL_WHISPER_BEAM": "5",
+            "LOCAL_WHISPER_BEAM": "3",
             "LOCAL_WHISPER_QUEUE": "7",
             "LOCAL_FALLBACK_AFTER_S": "1.5",
             "LOCAL_MODEL_CACHE": "/var/cache/stt",
@@ -560,7 +560,7 @@ def test_engine_settings_are_parsed() -> None:
             "LOCAL_ADMIT_BEHIND_MS": "0",
         }
     ).local.engine
-    assert config.whisper_nice == 5 and config.lean_search is False and config.whisper_beam == 5
+    assert config.whisper_nice == 5 and config.lean_search is False and config.whisper_beam == 3
     assert (config.shed_after_ms, config.shed_hold_ms, config.admit_behind_ms) == (0, 2500, 0)
     assert (config.whisper, config.whisper_model, config.whisper_threads) == (True, "/models/whisper-small", 3)
     assert (config.whisper_queue, config.fallback_after_s, config.model_cache) == (7, 1.5, "/var/cache/stt")
@@ -568,6 +568,9 @@ def test_engine_settings_are_parsed() -> None:
     assert Settings.from_env({"LOCAL_SPEECH_PAUSE_MS": "0"}).local.engine.speech_pause_ms == 0
     with pytest.raises(SettingsError, match="LOCAL_SPEECH_PAUSE_MS"):
         Settings.from_env({"LOCAL_SPEECH_PAUSE_MS": "1500", "LOCAL_FALLBACK_AFTER_S": "2"})
+    for beam in ("0", "11"):
+        with pytest.raises(SettingsError, match="LOCAL_WHISPER_BEAM"):
+            Settings.from_env({"LOCAL_WHISPER_BEAM": beam})
     with pytest.raises(ValueError, match="pause_ms"):
         TwoPassRecognizer(ScriptedRecognizer(), NeverPass(), fallback_after_s=1.0, speech=HeardSpeech([]))
 

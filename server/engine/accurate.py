@@ -37,11 +37,11 @@ logger = logging.getLogger(__name__)
 PRIOR_S_PER_WINDOW_S = 0.03
 # Weight of the newest job in the moving average of the cost.
 EWMA_WEIGHT = 0.2
-# A job gets the options' full beam only when no other job waits and the worker was busy for less than this share
-# of the last BUSY_WINDOW_S seconds; otherwise it is decoded greedily. Measured on 2 cores (bench/README.md "Beam
-# search for the accurate pass"): beam 5 for one session of the held-out talks, 40 -> 29-31 words wrong of 317;
-# but for eight sessions of the human clips, beam 5 whenever no other job waited gave 13.1 % wrong against 8.8 %
-# greedy, as more finals fell back to the fast text.
+# A job gets the options' full beam (LOCAL_WHISPER_BEAM, greedy by default) only when no other job waits and the
+# worker was busy for less than this share of the last BUSY_WINDOW_S seconds; otherwise it is decoded greedily.
+# Measured on 2 cores (bench/README.md "Beam search for the accurate pass"): beam 5 for one session of the held-out
+# talks, 40 -> 29-31 words wrong of 317; but for eight sessions of the human clips, beam 5 whenever no other job
+# waited gave 13.1 % wrong against 8.8 % greedy, as more finals fell back to the fast text.
 BEAM_BELOW_SHARE = 0.3
 BUSY_WINDOW_S = 10.0
 
@@ -172,7 +172,8 @@ class AccurateScheduler:
                 self._executor = self._start()
             job.started = self.clock()
             self._running = job
-            beam = self.options.beam_size if not self._waiting and self._busy_share() < BEAM_BELOW_SHARE else 1
+            others = any(not other.future.cancelled() for other in self._waiting)  # withdrawn ones wait for nothing
+            beam = self.options.beam_size if not others and self._busy_share() < BEAM_BELOW_SHARE else 1
             try:
                 inner = self._executor.submit(self._run, *job.args, beam)
             except concurrent.futures.BrokenExecutor as exc:
@@ -204,6 +205,7 @@ class AccurateScheduler:
         with self._lock:
             self._running = None
             self._worked.append((job.started, self.clock()))
+            self._busy_share()  # forgets the jobs that left the window, also while jobs keep waiting
             self.stats.jobs += 1
             try:
                 words, busy_s = done.result()

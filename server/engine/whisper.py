@@ -75,8 +75,8 @@ class WhisperOptions:
     threads: int = 2  # CTranslate2's intra-op threads for the one job that runs at a time
     max_queue: int = 4  # jobs waiting or running; more raise AccurateBusy
     # The beam width while the accurate pass has time to spare (otherwise greedy, 1: server/engine/accurate.py), as
-    # EngineConfig.whisper_beam (its comment has the measurements).
-    beam_size: int = 5
+    # EngineConfig.whisper_beam (its comment has the measurements): greedy by default.
+    beam_size: int = 1
     language: str = "en"
     # The encoder's window: the utterance plus `pad_s`, at least `min_window_s`, at most 30 s.
     min_window_s: float = 10.0
@@ -236,7 +236,7 @@ class WhisperPass:
     def _generate(
         self, encoded: Any, context: list[int], budget: int, *, repetition_penalty: float, beam: int
     ) -> tuple[list[int], float, float]:
-        """Greedy tokens after `context` (end token included when reached), the mean log-probability as Whisper's
+        """The tokens after `context` (CTranslate2 leaves out the end token), the mean log-probability as Whisper's
         rule counts it (the end token too), and the no-speech probability."""
         result = self.model.model.generate(
             encoded,
