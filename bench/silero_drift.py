@@ -17,28 +17,18 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.speech import HELDOUT_CLIPS, load_human, with_noise
-from server.engine.silero import CHUNK, CHUNK_MS, CONTEXT, RESTART_QUIET_CHUNKS, Hysteresis, SileroDetector, State
+from server.engine.silero import CHUNK, CHUNK_MS, CONTEXT, Listener, SileroDetector, chunk_rows
 
 PAUSE_CHUNKS = 500 // CHUNK_MS
 GAP = bytes(32_000)  # 1 s of PCM16 at 16 kHz
 
 
 def heard(model: SileroDetector, pcm: bytes, *, restarts: bool) -> npt.NDArray[np.bool_]:
-    """Whether each 32 ms chunk is speech for one state, fed a chunk at a time."""
+    """Whether each 32 ms chunk is speech for one state, as the engine's tracker runs it."""
     audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
     chunks = audio[: len(audio) // CHUNK * CHUNK].reshape(-1, CHUNK)
-    rows = np.concatenate([np.concatenate([np.zeros((1, CONTEXT), np.float32), chunks[:-1, -CONTEXT:]]), chunks], 1)
-
-    def fresh() -> State:
-        return np.zeros((1, 1, 128), np.float32), np.zeros((1, 1, 128), np.float32)
-
-    state, hysteresis, out = fresh(), Hysteresis(), []
-    for row in rows:
-        probability, state = model.probabilities(row[None], state)
-        out.append(hysteresis.step(float(probability[0])))
-        if restarts and hysteresis.quiet == RESTART_QUIET_CHUNKS:
-            state = fresh()
-    return np.array(out)
+    rows = chunk_rows(chunks, np.zeros(CONTEXT, np.float32))
+    return np.array(Listener(restarts=restarts).hear(model, rows))
 
 
 def speech_ms(flags: npt.NDArray[np.bool_]) -> int:

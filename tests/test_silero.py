@@ -15,11 +15,11 @@ from server.engine.silero import (
     CONTEXT,
     RESTART_QUIET_CHUNKS,
     Hysteresis,
+    Listener,
     SileroDetector,
     SileroTrack,
     SpeechSpans,
     State,
-    _Listener,
 )
 
 SILENCE_1S = bytes(32_000)
@@ -180,7 +180,7 @@ class StartsModel:
 def test_the_fresh_state_starts_afresh_once_per_quiet_stretch_in_any_batches(sizes: list[int]) -> None:
     loud_at = {0, 201}
     rows = np.array([[(0.5 if i in loud_at else 0.0) + i / 10_000] * (CONTEXT + CHUNK) for i in range(302)], np.float32)
-    model, listener = StartsModel(), _Listener(restarts=True)
+    model, listener = StartsModel(), Listener(restarts=True)
     at = 0
     while at < len(rows):
         for size in sizes:

@@ -193,7 +193,7 @@ def _initial_state() -> State:
 
 
 @dataclass
-class _Listener:
+class Listener:
     """One LSTM state over the session's chunks and its hysteresis; `restarts`: it starts afresh after
     RESTART_QUIET_CHUNKS without speech (once per quiet stretch)."""
 
@@ -220,14 +220,21 @@ class _Listener:
         return heard
 
 
+def chunk_rows(chunks: npt.NDArray[np.float32], before: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """The model's input for whole chunks (one per row): each with the CONTEXT samples before it, `before` for the
+    first."""
+    contexts = np.concatenate([before[None], chunks[:-1, -CONTEXT:]])
+    return np.concatenate([contexts, chunks], 1)
+
+
 class SileroTrack:
     def __init__(self, model: SpeechModel) -> None:
         self._model = model
         self._spans = SpeechSpans()
         self._pending = np.zeros(0, np.float32)  # samples not yet a whole chunk
         self._context = np.zeros(CONTEXT, np.float32)  # the end of the previous chunk
-        self._carried = _Listener(restarts=False)
-        self._fresh = _Listener(restarts=True)
+        self._carried = Listener(restarts=False)
+        self._fresh = Listener(restarts=True)
 
     def feed(self, pcm: bytes) -> None:
         # PCM16 little-endian, scaled to [-1, 1) as faster-whisper feeds it.
@@ -238,9 +245,8 @@ class SileroTrack:
             return
         chunks = self._pending[:whole].reshape(-1, CHUNK)
         self._pending = self._pending[whole:]
-        contexts = np.concatenate([self._context[None], chunks[:-1, -CONTEXT:]])
+        rows = chunk_rows(chunks, self._context)
         self._context = chunks[-1, -CONTEXT:].copy()
-        rows = np.concatenate([contexts, chunks], 1)
         carried, fresh = self._carried.hear(self._model, rows), self._fresh.hear(self._model, rows)
         self._spans.add([a or b for a, b in zip(carried, fresh, strict=True)])
 
