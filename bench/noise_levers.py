@@ -142,7 +142,8 @@ async def print_levers(
 
 
 async def main(only: str, clips: list[str], *, references: bool = True, one_session: bool = False) -> None:
-    model = accurate(WhisperOptions(max_queue=64))  # fed this fast, every piece must find a place in the queue
+    # Fed this fast, every piece must find a place in the queue.
+    model = accurate(WhisperOptions(max_queue=64, beam_size=BASE.whisper_beam))
     model.warm_up()
     scheduler = whisper_thread(model)
     print("| lever | clean | 20 dB | 10 dB |")
@@ -176,7 +177,8 @@ def per_session(errors: list[int]) -> str:
 
 
 async def main_joined(only: str) -> None:
-    model = accurate(WhisperOptions(max_queue=64))  # fed this fast, every piece must find a place in the queue
+    # Fed this fast, every piece must find a place in the queue.
+    model = accurate(WhisperOptions(max_queue=64, beam_size=BASE.whisper_beam))
     model.warm_up()
     scheduler = whisper_thread(model)
     words = len(PAUSES_MS) * sum(len(human_reference(name).split()) for name in HUMAN_CLIPS)

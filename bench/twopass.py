@@ -73,7 +73,9 @@ def fast_config() -> EngineConfig:
 
 def accurate(options: WhisperOptions | None = None) -> WhisperPass:
     config = EngineConfig()
-    return WhisperPass(resolve_model(config.whisper_model, model_cache(config)), options or WhisperOptions())
+    """Whisper base as the engine loads it: its beam (EngineConfig.whisper_beam) unless `options` say otherwise."""
+    options = options or WhisperOptions(beam_size=config.whisper_beam)
+    return WhisperPass(resolve_model(config.whisper_model, model_cache(config)), options)
 
 
 def whisper_alone(model: WhisperPass, pcm: bytes) -> str:
@@ -127,7 +129,7 @@ def rate(ew: tuple[int, int]) -> str:
 
 async def wer_section() -> list[str]:
     fast = thread_fast()
-    whisper = accurate(WhisperOptions(max_queue=64))
+    whisper = accurate(WhisperOptions(max_queue=64, beam_size=EngineConfig().whisper_beam))
     whisper.warm_up()
     two = fed_fast(whisper)
     rows = ["| clips | words | fast pass (pocketsphinx) | two-pass (Whisper base finals) |", "|---|---|---|---|"]

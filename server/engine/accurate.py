@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 PRIOR_S_PER_WINDOW_S = 0.03
 # Weight of the newest job in the moving average of the cost.
 EWMA_WEIGHT = 0.2
-# A job gets the options' full beam (LOCAL_WHISPER_BEAM, greedy by default) only when no other job waits and the
+# A job gets the options' full beam (LOCAL_WHISPER_BEAM, 5 by default) only when no other job waits and the
 # worker was busy for less than this share of the last BUSY_WINDOW_S seconds; otherwise it is decoded greedily.
 # Measured on 2 cores (bench/README.md "Beam search for the accurate pass"): beam 5 for one session of the held-out
 # talks, 40 -> 29-31 words wrong of 317; but for eight sessions of the human clips, beam 5 whenever no other job
