@@ -6,8 +6,10 @@ fast pass's endpoints (bench/README.md "Windows cut where the speaker paused").
 
 Each recording is cut into the runs of speech faster-whisper's own VAD finds (its `get_speech_timestamps`, the same
 Silero model server/engine/silero.py runs chunk by chunk) with at least the given pause between them, 200 ms of
-audio either side; each run is decoded as the engine decodes a window. No fast pass, no real time: an upper bound
-for what the engine's windows can give, beside faster-whisper's own long-form transcribe of the whole recording.
+audio either side; each run is decoded as the engine decodes a window, greedily (as its tables in bench/README.md
+were measured; the engine now uses a beam of 5 while Whisper has time to spare). No fast pass, no real time: an
+upper bound for what the engine's windows can give, beside faster-whisper's own long-form transcribe of the whole
+recording.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 from bench.speech import HELDOUT_CLIPS, HUMAN_CLIPS, human_reference, load_human, with_noise, word_errors
 from bench.twopass import accurate, faster_whisper_alone
 from server.engine.twopass import PROMPT_CHARS
-from server.engine.whisper import WhisperPass
+from server.engine.whisper import WhisperOptions, WhisperPass
 from server.transcript import Hypothesis
 
 SETS = {"heldout": HELDOUT_CLIPS, "human": HUMAN_CLIPS}
@@ -51,7 +53,7 @@ def main() -> None:
     parser.add_argument("--noise-db", type=float, default=None)
     args = parser.parse_args()
     clips = SETS[args.set]
-    model = accurate()
+    model = accurate(WhisperOptions())
     model.warm_up()
 
     def audio(name: str) -> bytes:

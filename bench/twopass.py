@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench.speech import CLEAN_16K, NOISY_16K, TRANSCRIPTS, load_clip, reference, word_errors
+from server.engine.accurate import AccurateScheduler, whisper_thread
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine, load_fast_pass, model_cache
 from server.engine.model import resolve_model
@@ -72,8 +73,8 @@ def fast_config() -> EngineConfig:
 
 
 def accurate(options: WhisperOptions | None = None) -> WhisperPass:
-    config = EngineConfig()
     """Whisper base as the engine loads it: its beam (EngineConfig.whisper_beam) unless `options` say otherwise."""
+    config = EngineConfig()
     options = options or WhisperOptions(beam_size=config.whisper_beam)
     return WhisperPass(resolve_model(config.whisper_model, model_cache(config)), options)
 
@@ -88,10 +89,10 @@ def whisper_alone(model: WhisperPass, pcm: bytes) -> str:
 
 
 def faster_whisper_alone(model: WhisperPass, pcm: bytes) -> str:
-    """faster-whisper's own `transcribe` of a whole recording with the same model and the engine's beam width
-    (`WhisperOptions.beam_size`: greedy unless set): its long-form path (30 s windows one after another, each
-    conditioned on the text before), so a recording longer than one window is heard to its end, which
-    `whisper_alone` is not (it reads the first 30 s)."""
+    """faster-whisper's own `transcribe` of a whole recording with the same model and the model's beam width
+    (`WhisperOptions.beam_size`; `accurate()` gives the engine's, 5, on every window): its long-form path (30 s
+    windows one after another, each conditioned on the text before), so a recording longer than one window is heard
+    to its end, which `whisper_alone` is not (it reads the first 30 s)."""
     audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
     segments, _ = model.model.transcribe(audio, language="en", beam_size=model.options.beam_size)
     return " ".join(segment.text for segment in segments)
@@ -117,7 +118,7 @@ async def score(recognizer: Recognizer, clips: Sequence[str]) -> tuple[int, int]
     return errors, words
 
 
-def fed_fast(whisper: WhisperPass) -> TwoPassRecognizer:
+def fed_fast(whisper: AccurateScheduler) -> TwoPassRecognizer:
     """The two-pass recognizer as the loader builds it (with Silero cutting the windows), its fallback out of reach:
     fed as fast as possible, this measures the passes, not the load."""
     return TwoPassRecognizer(thread_fast(beside_whisper=True), whisper, fallback_after_s=600, speech=SileroDetector())
@@ -129,8 +130,9 @@ def rate(ew: tuple[int, int]) -> str:
 
 async def wer_section() -> list[str]:
     fast = thread_fast()
-    whisper = accurate(WhisperOptions(max_queue=64, beam_size=EngineConfig().whisper_beam))
-    whisper.warm_up()
+    model = accurate(WhisperOptions(max_queue=64, beam_size=EngineConfig().whisper_beam))
+    model.warm_up()
+    whisper = whisper_thread(model)
     two = fed_fast(whisper)
     rows = ["| clips | words | fast pass (pocketsphinx) | two-pass (Whisper base finals) |", "|---|---|---|---|"]
     voices = sorted({TRANSCRIPTS[n]["voice"] for n in CLEAN_16K})
@@ -145,12 +147,14 @@ async def wer_section() -> list[str]:
     audio_s = sum(len(load_clip(n)) for n in CLEAN_16K + NOISY_16K) / BYTES_PER_MS / 1000
     rows += [
         "",
-        f"Accurate pass: {whisper.jobs} utterances ({audio_s:.0f} s of audio with their edges) took "
-        f"{whisper.busy_s:.1f} s with {whisper.options.threads} threads: RTF {whisper.busy_s / audio_s:.3f}, "
-        f"{1000 * whisper.busy_s / max(1, whisper.jobs):.0f} ms per utterance on average.",
+        f"Accurate pass: {whisper.stats.jobs} utterances ({audio_s:.0f} s of audio with their edges) took "
+        f"{whisper.stats.busy_s:.1f} s with {model.options.threads} threads: RTF "
+        f"{whisper.stats.busy_s / audio_s:.3f}, {1000 * whisper.stats.busy_s / max(1, whisper.stats.jobs):.0f} ms "
+        "per utterance on average.",
     ]
     fast.shutdown()
     two.shutdown()
+    whisper.close()
     return rows
 
 
@@ -158,17 +162,19 @@ async def window_section() -> list[str]:
     rows = ["| encoder window | WER clean | WER 20 dB | ms per utterance |", "|---|---|---|---|"]
     for label, options in (
         ("30 s (Whisper's full window, as faster-whisper's transcribe)", WhisperOptions(min_window_s=30.0)),
-        ("utterance + 2 s, at least 10 s (default)", WhisperOptions()),
+        ("utterance + 2 s, at least 10 s (default)", WhisperOptions(beam_size=EngineConfig().whisper_beam)),
         ("utterance + 2 s, at least 5 s", WhisperOptions(min_window_s=5.0)),
         ("utterance + 1 s, at least 3 s", WhisperOptions(min_window_s=3.0, pad_s=1.0)),
     ):
-        whisper = accurate(replace(options, max_queue=64))
-        whisper.warm_up()
-        whisper.jobs, whisper.busy_s = 0, 0.0
+        model = accurate(replace(options, max_queue=64, beam_size=EngineConfig().whisper_beam))
+        model.warm_up()
+        whisper = whisper_thread(model)
         two = fed_fast(whisper)
         clean, noisy = await score(two, CLEAN_16K), await score(two, NOISY_16K)
-        rows.append(f"| {label} | {rate(clean)} | {rate(noisy)} | {1000 * whisper.busy_s / whisper.jobs:.0f} |")
+        per_job_ms = 1000 * whisper.stats.busy_s / max(1, whisper.stats.jobs)
+        rows.append(f"| {label} | {rate(clean)} | {rate(noisy)} | {per_job_ms:.0f} |")
         two.shutdown()
+        whisper.close()
     return rows
 
 
@@ -179,7 +185,7 @@ async def memory_section() -> list[str]:
     loaded = rss_mb()
     await asyncio.to_thread(whisper.transcribe, load_clip(CLEAN_16K[0]), 0)
     used = rss_mb()
-    whisper.close()
+    del whisper
     fast = load_fast_pass(EngineConfig())
     assert isinstance(fast, PocketsphinxRecognizer)
     await fast.warm_up()

@@ -38,7 +38,8 @@ def whisper_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def whisper_model(whisper_model_cache: Path) -> WhisperPass:
-    """Whisper base, loaded once per test worker."""
+    """Whisper base, loaded once per test worker. Greedy (WhisperOptions' own default): the engine's beam of 5 is
+    used only while Whisper has time to spare, so a job's beam depends on timing; these tests pin the decoder."""
     model = WhisperPass(str(whisper_base(whisper_model_cache)), WhisperOptions(max_queue=64))
     model.warm_up()
     return model
@@ -46,7 +47,8 @@ def whisper_model(whisper_model_cache: Path) -> WhisperPass:
 
 @pytest.fixture(scope="session")
 def whisper_pass(whisper_model: WhisperPass) -> Iterator[AccurateScheduler]:
-    """The accurate pass on a thread of the test process, shared by the tests as the app's sessions share it."""
+    """The accurate pass on a thread of the test process, shared by the tests as the app's sessions share it
+    (greedy: `whisper_model`)."""
     accurate = whisper_thread(whisper_model)
     yield accurate
     accurate.close()
