@@ -90,7 +90,7 @@ def whisper_alone(model: WhisperPass, pcm: bytes) -> str:
 
 def faster_whisper_alone(model: WhisperPass, pcm: bytes) -> str:
     """faster-whisper's own `transcribe` of a whole recording with the same model and the model's beam width
-    (`WhisperOptions.beam_size`; `accurate()` gives the engine's, 5, on every window): its long-form path (30 s
+    (`WhisperOptions.beam_size`; `accurate()` gives the engine's, on every window): its long-form path (30 s
     windows one after another, each conditioned on the text before), so a recording longer than one window is heard
     to its end, which `whisper_alone` is not (it reads the first 30 s)."""
     audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768

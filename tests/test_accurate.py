@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import concurrent.futures.process
+import dataclasses
 import multiprocessing
 import os
 import threading
@@ -14,7 +15,13 @@ from collections.abc import Callable
 
 import pytest
 
-from server.engine.accurate import BUSY_WINDOW_S, PRIOR_S_PER_WINDOW_S, AccurateScheduler
+from server.engine.accurate import (
+    BUSY_WINDOW_S,
+    EWMA_WEIGHT,
+    PRIOR_BEAM_FACTOR,
+    PRIOR_S_PER_WINDOW_S,
+    AccurateScheduler,
+)
 from server.engine.types import SAMPLE_RATE
 from server.engine.whisper import AccurateBusy, WhisperOptions
 from server.transcript import Word
@@ -117,7 +124,8 @@ async def test_a_job_withdrawn_before_it_starts_never_runs() -> None:
 @pytest.mark.anyio
 async def test_the_cost_model_follows_the_measured_jobs() -> None:
     gate = Gate(busy_s=2.0)  # 0.2 s per second of window: slower than the prior
-    accurate = scheduler(gate, Clock())
+    greedy = dataclasses.replace(OPTIONS, beam_size=1)
+    accurate = AccurateScheduler(lambda: concurrent.futures.ThreadPoolExecutor(1), gate, greedy, clock=Clock())
     try:
         before = accurate.estimate_s(1000)
         gate.release.release(5)
@@ -251,5 +259,41 @@ async def test_a_job_gets_the_full_beam_only_when_none_waits_and_the_worker_was_
         gate.release.release(2)
         await asyncio.gather(running, next_one)
         assert gate.started[-2:] == [6, 7] and gate.beams[-1] == OPTIONS.beam_size
+    finally:
+        accurate.close()
+
+
+@pytest.mark.anyio
+async def test_the_full_beam_only_when_it_can_be_back_by_the_deadline_at_its_own_measured_cost() -> None:
+    """A beam costs more than greedy decoding: a job gets it only if the beam's own estimate still meets the job's
+    deadline (one session of the held-out talks at real time once lost a whole window's final to a beam that
+    missed it). Beam jobs' measured cost is kept apart from greedy jobs', which admission goes by."""
+    gate, clock = Gate(busy_s=1.0), Clock()  # 0.1 s per second of window
+    accurate = scheduler(gate, clock)
+    try:
+        beam_s = accurate.beam_s_per_window_s * 10  # a short job's 10 s window, at the beam's prior cost
+        assert beam_s > accurate.estimate_s(1000)
+        gate.release.release(3)
+        await accurate.submit(ONE_SECOND, 0, budget_s=beam_s * 1.01)  # room for the beam
+        await accurate.submit(ONE_SECOND, 1, budget_s=beam_s * 0.99)  # room for greedy only
+        assert gate.beams == [OPTIONS.beam_size, 1]
+        # Each job's 1.0 s went into its own beam's cost alone.
+        for estimate, prior in (
+            (accurate.estimate_s(1000), PRIOR_S_PER_WINDOW_S * 10),
+            (accurate.beam_s_per_window_s * 10, PRIOR_S_PER_WINDOW_S * PRIOR_BEAM_FACTOR * 10),
+        ):
+            assert estimate == pytest.approx(prior + EWMA_WEIGHT * (1.0 - prior))
+        await accurate.submit(ONE_SECOND, 2)  # no deadline: the full beam
+        assert gate.beams[-1] == OPTIONS.beam_size
+        # A job that comes while a beam job runs waits for the beam's cost, not greedy's: refused where greedy's
+        # estimate would have let it in.
+        running = accurate.submit(ONE_SECOND, 3)
+        await asyncio.sleep(0.05)  # it has started
+        beam_s, greedy_s = accurate.beam_s_per_window_s * 10, accurate.estimate_s(1000)
+        assert gate.beams[-1] == OPTIONS.beam_size and beam_s > greedy_s
+        with pytest.raises(AccurateBusy, match="past its deadline"):
+            accurate.submit(ONE_SECOND, 4, budget_s=(3 * greedy_s + beam_s) / 2)  # between 2 greedy and both
+        gate.release.release(1)
+        await running
     finally:
         accurate.close()

@@ -578,11 +578,12 @@ def test_engine_settings_are_parsed() -> None:
 @pytest.mark.slow
 @pytest.mark.anyio
 async def test_the_default_engine_is_two_pass(whisper_model_cache: Any) -> None:
-    engine = await asyncio.to_thread(load_engine, EngineConfig(model_cache=str(whisper_model_cache)))
+    config = EngineConfig(model_cache=str(whisper_model_cache), whisper_beam=3)
+    engine = await asyncio.to_thread(load_engine, config)
     try:
         assert isinstance(engine, TwoPassRecognizer) and isinstance(engine.accurate, AccurateScheduler)
-        # The beam of 5 while Whisper has time to spare is the default (bench/README.md "Beam search ...").
-        assert engine.accurate.options.beam_size == 5
+        assert engine.accurate.options.beam_size == 3  # LOCAL_WHISPER_BEAM reaches the accurate pass
+        assert EngineConfig().whisper_beam == 1  # greedy by default (bench/README.md "Beam search ...")
     finally:
         await engine.aclose()  # type: ignore[attr-defined]
 

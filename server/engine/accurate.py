@@ -37,13 +37,19 @@ logger = logging.getLogger(__name__)
 PRIOR_S_PER_WINDOW_S = 0.03
 # Weight of the newest job in the moving average of the cost.
 EWMA_WEIGHT = 0.2
-# A job gets the options' full beam (LOCAL_WHISPER_BEAM, 5 by default) only when no other job waits and the
+# A job gets the options' full beam (LOCAL_WHISPER_BEAM, greedy by default) only when no other job waits and the
 # worker was busy for less than this share of the last BUSY_WINDOW_S seconds; otherwise it is decoded greedily.
 # Measured on 2 cores (bench/README.md "Beam search for the accurate pass"): beam 5 for one session of the held-out
 # talks, 40 -> 29-31 words wrong of 317; but for eight sessions of the human clips, beam 5 whenever no other job
 # waited gave 13.1 % wrong against 8.8 % greedy, as more finals fell back to the fast text.
 BEAM_BELOW_SHARE = 0.3
 BUSY_WINDOW_S = 10.0
+# ... and only when it can still be back by the job's deadline at the beam's own cost, measured apart from greedy
+# jobs' (a beam of 5 took 1.6x greedy's time on the human clips' jobs); and the jobs that come while a beam job
+# runs are admitted by its beam cost. Measured (bench/README.md "Beam search for the accurate pass"), a long window
+# of dense talk still missed its deadline with the beam at times: the cost per second of window, learnt mostly on
+# short jobs, is too low for it. That is why the beam is not the default.
+PRIOR_BEAM_FACTOR = 2.0  # the beam's cost against greedy's until beam jobs have been measured
 
 
 def window_s(audio_ms: int, options: WhisperOptions) -> float:
@@ -54,9 +60,11 @@ def window_s(audio_ms: int, options: WhisperOptions) -> float:
 @dataclass
 class _Job:
     args: tuple[Any, ...]
-    estimate_s: float
+    estimate_s: float  # decoded greedily
+    deadline: float | None = None  # clock time by which it must be back
     future: concurrent.futures.Future[tuple[Word, ...]] = field(default_factory=concurrent.futures.Future)
     started: float = 0.0
+    beam: int = 1
 
 
 @dataclass
@@ -88,7 +96,8 @@ class AccurateScheduler:
         self.options = options
         self.clock = clock
         self.stats = QueueStats()
-        self.s_per_window_s = PRIOR_S_PER_WINDOW_S
+        self.s_per_window_s = PRIOR_S_PER_WINDOW_S  # greedy jobs: what admission and estimate_s go by
+        self.beam_s_per_window_s = PRIOR_S_PER_WINDOW_S * PRIOR_BEAM_FACTOR  # jobs decoded with the full beam
         # Re-entrant: a job that is already done when its callback is added finishes (and dispatches) at once.
         self._lock = threading.RLock()
         self._waiting: collections.deque[_Job] = collections.deque()
@@ -111,6 +120,7 @@ class AccurateScheduler:
         self._waiting = kept
 
     def estimate_s(self, audio_ms: int) -> float:
+        """Seconds of compute a job of this length takes, decoded greedily (as it is whenever time is short)."""
         return self.s_per_window_s * window_s(audio_ms, self.options)
 
     def submit(
@@ -149,7 +159,7 @@ class AccurateScheduler:
                     raise AccurateBusy(
                         f"it would finish in about {ahead + estimate:.2f} s, past its deadline ({budget_s:.2f} s)"
                     )
-            job = _Job(args, estimate)
+            job = _Job(args, estimate, None if budget_s is None else self.clock() + budget_s)
             self._waiting.append(job)
             self._dispatch()
         return job.future
@@ -172,8 +182,10 @@ class AccurateScheduler:
                 self._executor = self._start()
             job.started = self.clock()
             self._running = job
-            others = any(not other.future.cancelled() for other in self._waiting)  # withdrawn ones wait for nothing
-            beam = self.options.beam_size if not others and self._busy_share() < BEAM_BELOW_SHARE else 1
+            job.beam = beam = self._beam(job)
+            if beam > 1:
+                # What the jobs that come while it runs are admitted by (_ahead_s): its own cost, not greedy's.
+                job.estimate_s = self.beam_s_per_window_s * window_s(self._audio_ms(job), self.options)
             try:
                 inner = self._executor.submit(self._run, *job.args, beam)
             except concurrent.futures.BrokenExecutor as exc:
@@ -193,6 +205,23 @@ class AccurateScheduler:
                 job.future.set_exception(exc)
                 continue
             inner.add_done_callback(functools.partial(self._finished, job))
+
+    def _beam(self, job: _Job) -> int:
+        """The beam width for `job`, starting now: the full one only with time to spare. Called with the lock held."""
+        if self.options.beam_size == 1:
+            return 1
+        if any(not other.future.cancelled() for other in self._waiting):  # withdrawn ones wait for nothing
+            return 1
+        if self._busy_share() >= BEAM_BELOW_SHARE:
+            return 1
+        beam_s = self.beam_s_per_window_s * window_s(self._audio_ms(job), self.options)
+        if job.deadline is not None and job.started + beam_s > job.deadline:
+            return 1
+        return self.options.beam_size
+
+    @staticmethod
+    def _audio_ms(job: _Job) -> int:
+        return len(job.args[0]) * 1000 // (2 * SAMPLE_RATE)  # PCM16 at SAMPLE_RATE
 
     def _busy_share(self) -> float:
         """The share of the last BUSY_WINDOW_S seconds the worker spent on jobs. Called with the lock held."""
@@ -222,8 +251,11 @@ class AccurateScheduler:
                 job.future.set_exception(exc)
             else:
                 self.stats.busy_s += busy_s
-                window = window_s(len(job.args[0]) * 1000 // (2 * SAMPLE_RATE), self.options)
-                self.s_per_window_s += EWMA_WEIGHT * (busy_s / window - self.s_per_window_s)
+                window = window_s(self._audio_ms(job), self.options)
+                if job.beam > 1:
+                    self.beam_s_per_window_s += EWMA_WEIGHT * (busy_s / window - self.beam_s_per_window_s)
+                else:
+                    self.s_per_window_s += EWMA_WEIGHT * (busy_s / window - self.s_per_window_s)
                 job.future.set_result(words)
             if not self._closed:
                 self._dispatch()

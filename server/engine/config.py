@@ -80,11 +80,11 @@ class EngineConfig:
     whisper_threads: int = 2
     # Beam search width of the accurate pass while it has time to spare: no other job waiting and the worker busy
     # less than 30 % of the last 10 s (server/engine/accurate.py BEAM_BELOW_SHARE); otherwise it decodes greedily.
-    # Beam 5 (faster-whisper's own default) so took one session of the held-out talks at real time from 40-42 to
-    # 32-35 words wrong of 317, and eight sessions of the human clips from 80-81 to 71-77 of 904 with fewer finals
-    # falling back, for about 12 % more CPU with one session (bench/README.md "Beam search for the accurate pass");
-    # the property suite passed eleven runs with it, eight of them with the beam on every job. 1: always greedy.
-    whisper_beam: int = 5
+    # Beam 5 (faster-whisper's own default) took eight sessions of the human clips from 80-81 to 71-77 words wrong
+    # of 904, but one session of the held-out talks came to 32, 35, 45, 48, 48 and 64 of 317 in six runs against
+    # 40-42 greedy: a long window of dense talk decoded with the beam missed its deadline in four of them, and its
+    # final was the fast pass's text (bench/README.md "Beam search for the accurate pass"). So greedy by default.
+    whisper_beam: int = 1
     # How many steps below the app's OS priority the accurate pass's process runs (os.nice; 0 keeps it level).
     whisper_nice: int = 10
     # Utterances waiting for (or in) the accurate pass across all sessions; beyond it, finals fall back at once.
