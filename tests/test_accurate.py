@@ -271,8 +271,8 @@ async def test_the_full_beam_only_when_it_can_be_back_by_the_deadline_at_its_own
     gate, clock = Gate(busy_s=1.0), Clock()  # 0.1 s per second of window
     accurate = scheduler(gate, clock)
     try:
-        beam_s = accurate.beam_s_per_window_s * 10  # a short job's 10 s window, at the beam's prior cost
-        assert beam_s > accurate.estimate_s(1000)
+        beam_s = accurate.beam_estimate_s(1000)  # a short job's 10 s window, at the beam's prior cost
+        assert beam_s == pytest.approx(PRIOR_S_PER_WINDOW_S * PRIOR_BEAM_FACTOR * 10)
         gate.release.release(3)
         await accurate.submit(ONE_SECOND, 0, budget_s=beam_s * 1.01)  # room for the beam
         await accurate.submit(ONE_SECOND, 1, budget_s=beam_s * 0.99)  # room for greedy only
@@ -280,20 +280,40 @@ async def test_the_full_beam_only_when_it_can_be_back_by_the_deadline_at_its_own
         # Each job's 1.0 s went into its own beam's cost alone.
         for estimate, prior in (
             (accurate.estimate_s(1000), PRIOR_S_PER_WINDOW_S * 10),
-            (accurate.beam_s_per_window_s * 10, PRIOR_S_PER_WINDOW_S * PRIOR_BEAM_FACTOR * 10),
+            (accurate.beam_estimate_s(1000), PRIOR_S_PER_WINDOW_S * PRIOR_BEAM_FACTOR * 10),
         ):
             assert estimate == pytest.approx(prior + EWMA_WEIGHT * (1.0 - prior))
         await accurate.submit(ONE_SECOND, 2)  # no deadline: the full beam
         assert gate.beams[-1] == OPTIONS.beam_size
         # A job that comes while a beam job runs waits for the beam's cost, not greedy's: refused where greedy's
         # estimate would have let it in.
-        running = accurate.submit(ONE_SECOND, 3)
-        await asyncio.sleep(0.05)  # it has started
-        beam_s, greedy_s = accurate.beam_s_per_window_s * 10, accurate.estimate_s(1000)
-        assert gate.beams[-1] == OPTIONS.beam_size and beam_s > greedy_s
+        running = accurate.submit(ONE_SECOND, 3)  # starts at once, with the full beam (checked below)
+        beam_s, greedy_s = accurate.beam_estimate_s(1000), accurate.estimate_s(1000)
+        assert beam_s > greedy_s
         with pytest.raises(AccurateBusy, match="past its deadline"):
             accurate.submit(ONE_SECOND, 4, budget_s=(3 * greedy_s + beam_s) / 2)  # between 2 greedy and both
+        # The time a job waited in the queue counts: its deadline is where it was when it came.
+        waiting = accurate.submit(ONE_SECOND, 5, budget_s=beam_s + greedy_s + 0.2 * beam_s)
+        clock.now += beam_s  # the running job took its estimate; the waiting one has 0.2 beams left then
+        gate.release.release(2)
+        await asyncio.gather(running, waiting)
+        assert gate.beams[3:] == [OPTIONS.beam_size, 1]
+    finally:
+        gate.release.release(2)  # nothing waits on the gate, whatever failed
+        accurate.close()
+
+
+@pytest.mark.anyio
+async def test_the_beam_is_never_taken_for_cheaper_than_greedy() -> None:
+    """Greedy's measured cost sets a floor under the beam's: on a slow host (or a bigger model) a beam job is
+    checked against its deadline at more than greedy's cost, not at a prior that greedy already exceeds."""
+    gate, clock = Gate(), Clock()
+    accurate = scheduler(gate, clock)
+    try:
+        accurate.s_per_window_s = 0.3  # greedy measured at 0.3 s per second of window: 3 s for a short job
+        assert accurate.beam_s_per_window_s * 10 < 5.0 < accurate.beam_estimate_s(1000)
         gate.release.release(1)
-        await running
+        await accurate.submit(ONE_SECOND, 0, budget_s=5.0)  # room for greedy, not for the beam at twice its cost
+        assert gate.beams == [1]
     finally:
         accurate.close()

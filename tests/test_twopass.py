@@ -1140,7 +1140,7 @@ def whisper_text(
     return Hypothesis(words, True, 0, 0).text
 
 
-@pytest.mark.parametrize("beam", [1, 5])  # greedy, and the engine's beam while Whisper has time to spare
+@pytest.mark.parametrize("beam", [1, 5])  # greedy (the default), and a beam set with LOCAL_WHISPER_BEAM
 def test_whisper_does_not_repeat_five_five(whisper_model: WhisperPass, beam: int) -> None:
     """Issue 16, 6: a recorded "five five" came back as "5, 5 5 5 5 5 5 5 5 5 5 5". Cut at every 100 ms of start and
     four ends (as the fast pass's endpoints and the preroll place it), Whisper says it at most twice, or the

@@ -39,9 +39,10 @@ PRIOR_S_PER_WINDOW_S = 0.03
 EWMA_WEIGHT = 0.2
 # A job gets the options' full beam (LOCAL_WHISPER_BEAM, greedy by default) only when no other job waits and the
 # worker was busy for less than this share of the last BUSY_WINDOW_S seconds; otherwise it is decoded greedily.
-# Measured on 2 cores (bench/README.md "Beam search for the accurate pass"): beam 5 for one session of the held-out
-# talks, 40 -> 29-31 words wrong of 317; but for eight sessions of the human clips, beam 5 whenever no other job
-# waited gave 13.1 % wrong against 8.8 % greedy, as more finals fell back to the fast text.
+# Measured on 2 cores (bench/README.md "Beam search for the accurate pass"): beam 5 on every job (or whenever no
+# other job waited) for one session of the held-out talks, 40 -> 29-31 words wrong of 317; but for eight sessions
+# of the human clips, beam 5 whenever no other job waited gave 13.1 % wrong against 8.8 % greedy, as more finals
+# fell back to the fast text.
 BEAM_BELOW_SHARE = 0.3
 BUSY_WINDOW_S = 10.0
 # ... and only when it can still be back by the job's deadline at the beam's own cost, measured apart from greedy
@@ -49,7 +50,9 @@ BUSY_WINDOW_S = 10.0
 # runs are admitted by its beam cost. Measured (bench/README.md "Beam search for the accurate pass"), a long window
 # of dense talk still missed its deadline with the beam at times: the cost per second of window, learnt mostly on
 # short jobs, is too low for it. That is why the beam is not the default.
-PRIOR_BEAM_FACTOR = 2.0  # the beam's cost against greedy's until beam jobs have been measured
+# The beam's cost is never taken as less than greedy's, and until a beam job has been measured as at least this
+# many times greedy's (greedy's is measured as the jobs come; a slow host or a bigger model raises it).
+PRIOR_BEAM_FACTOR = 2.0
 
 
 def window_s(audio_ms: int, options: WhisperOptions) -> float:
@@ -98,6 +101,7 @@ class AccurateScheduler:
         self.stats = QueueStats()
         self.s_per_window_s = PRIOR_S_PER_WINDOW_S  # greedy jobs: what admission and estimate_s go by
         self.beam_s_per_window_s = PRIOR_S_PER_WINDOW_S * PRIOR_BEAM_FACTOR  # jobs decoded with the full beam
+        self._beam_measured = False
         # Re-entrant: a job that is already done when its callback is added finishes (and dispatches) at once.
         self._lock = threading.RLock()
         self._waiting: collections.deque[_Job] = collections.deque()
@@ -185,7 +189,7 @@ class AccurateScheduler:
             job.beam = beam = self._beam(job)
             if beam > 1:
                 # What the jobs that come while it runs are admitted by (_ahead_s): its own cost, not greedy's.
-                job.estimate_s = self.beam_s_per_window_s * window_s(self._audio_ms(job), self.options)
+                job.estimate_s = max(job.estimate_s, self.beam_estimate_s(self._audio_ms(job)))
             try:
                 inner = self._executor.submit(self._run, *job.args, beam)
             except concurrent.futures.BrokenExecutor as exc:
@@ -214,10 +218,15 @@ class AccurateScheduler:
             return 1
         if self._busy_share() >= BEAM_BELOW_SHARE:
             return 1
-        beam_s = self.beam_s_per_window_s * window_s(self._audio_ms(job), self.options)
-        if job.deadline is not None and job.started + beam_s > job.deadline:
+        if job.deadline is not None and job.started + self.beam_estimate_s(self._audio_ms(job)) > job.deadline:
             return 1
         return self.options.beam_size
+
+    def beam_estimate_s(self, audio_ms: int) -> float:
+        """Seconds of compute a job of this length takes with the full beam: as beam jobs measured, never less than
+        greedy's (and PRIOR_BEAM_FACTOR times greedy's at least until one was measured)."""
+        floor = self.s_per_window_s * (1.0 if self._beam_measured else PRIOR_BEAM_FACTOR)
+        return max(self.beam_s_per_window_s, floor) * window_s(audio_ms, self.options)
 
     @staticmethod
     def _audio_ms(job: _Job) -> int:
@@ -254,6 +263,7 @@ class AccurateScheduler:
                 window = window_s(self._audio_ms(job), self.options)
                 if job.beam > 1:
                     self.beam_s_per_window_s += EWMA_WEIGHT * (busy_s / window - self.beam_s_per_window_s)
+                    self._beam_measured = True
                 else:
                     self.s_per_window_s += EWMA_WEIGHT * (busy_s / window - self.s_per_window_s)
                 job.future.set_result(words)

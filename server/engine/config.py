@@ -80,10 +80,11 @@ class EngineConfig:
     whisper_threads: int = 2
     # Beam search width of the accurate pass while it has time to spare: no other job waiting and the worker busy
     # less than 30 % of the last 10 s (server/engine/accurate.py BEAM_BELOW_SHARE); otherwise it decodes greedily.
-    # Beam 5 (faster-whisper's own default) took eight sessions of the human clips from 80-81 to 71-77 words wrong
-    # of 904, but one session of the held-out talks came to 32, 35, 45, 48, 48 and 64 of 317 in six runs against
-    # 40-42 greedy: a long window of dense talk decoded with the beam missed its deadline in four of them, and its
-    # final was the fast pass's text (bench/README.md "Beam search for the accurate pass"). So greedy by default.
+    # Beam 5 (faster-whisper's own default) gave eight sessions of the human clips 71, 77 and 87 words wrong of 904
+    # (greedy 80-81; the 87 with the deadline rule as shipped), and one session of the held-out talks 32, 35, 45, 48,
+    # 48, 64 and 48 of 317 in seven runs against 40-42 greedy: a long window of dense talk decoded with the beam
+    # missed its deadline in five of them, and its final was the fast pass's text (bench/README.md "Beam search for
+    # the accurate pass"). So greedy by default.
     whisper_beam: int = 1
     # How many steps below the app's OS priority the accurate pass's process runs (os.nice; 0 keeps it level).
     whisper_nice: int = 10
