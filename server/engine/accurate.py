@@ -55,6 +55,10 @@ BUSY_WINDOW_S = 10.0
 PRIOR_BEAM_FACTOR = 2.0
 
 
+def _audio_ms(pcm: bytes) -> int:
+    return len(pcm) * 1000 // (2 * SAMPLE_RATE)  # PCM16 at SAMPLE_RATE
+
+
 def window_s(audio_ms: int, options: WhisperOptions) -> float:
     """The encoder window a job of this length is decoded in (whisper.py's rule): what its cost scales with."""
     return min(WINDOW_S, max(options.min_window_s, audio_ms / 1000 + options.pad_s))
@@ -147,7 +151,7 @@ class AccurateScheduler:
 
     def _enqueue(self, args: tuple[Any, ...], budget_s: float | None) -> concurrent.futures.Future[tuple[Word, ...]]:
         pcm: bytes = args[0]
-        estimate = self.estimate_s(len(pcm) * 1000 // (2 * SAMPLE_RATE))
+        estimate = self.estimate_s(_audio_ms(pcm))
         with self._lock:
             if self._closed:
                 raise RuntimeError("the accurate pass is closed")
@@ -189,7 +193,7 @@ class AccurateScheduler:
             job.beam = beam = self._beam(job)
             if beam > 1:
                 # What the jobs that come while it runs are admitted by (_ahead_s): its own cost, not greedy's.
-                job.estimate_s = max(job.estimate_s, self.beam_estimate_s(self._audio_ms(job)))
+                job.estimate_s = max(job.estimate_s, self.beam_estimate_s(_audio_ms(job.args[0])))
             try:
                 inner = self._executor.submit(self._run, *job.args, beam)
             except concurrent.futures.BrokenExecutor as exc:
@@ -218,7 +222,7 @@ class AccurateScheduler:
             return 1
         if self._busy_share() >= BEAM_BELOW_SHARE:
             return 1
-        if job.deadline is not None and job.started + self.beam_estimate_s(self._audio_ms(job)) > job.deadline:
+        if job.deadline is not None and job.started + self.beam_estimate_s(_audio_ms(job.args[0])) > job.deadline:
             return 1
         return self.options.beam_size
 
@@ -227,10 +231,6 @@ class AccurateScheduler:
         greedy's (and PRIOR_BEAM_FACTOR times greedy's at least until one was measured)."""
         floor = self.s_per_window_s * (1.0 if self._beam_measured else PRIOR_BEAM_FACTOR)
         return max(self.beam_s_per_window_s, floor) * window_s(audio_ms, self.options)
-
-    @staticmethod
-    def _audio_ms(job: _Job) -> int:
-        return len(job.args[0]) * 1000 // (2 * SAMPLE_RATE)  # PCM16 at SAMPLE_RATE
 
     def _busy_share(self) -> float:
         """The share of the last BUSY_WINDOW_S seconds the worker spent on jobs. Called with the lock held."""
@@ -260,7 +260,7 @@ class AccurateScheduler:
                 job.future.set_exception(exc)
             else:
                 self.stats.busy_s += busy_s
-                window = window_s(self._audio_ms(job), self.options)
+                window = window_s(_audio_ms(job.args[0]), self.options)
                 if job.beam > 1:
                     self.beam_s_per_window_s += EWMA_WEIGHT * (busy_s / window - self.beam_s_per_window_s)
                     self._beam_measured = True
