@@ -8,10 +8,11 @@ The 13 recorded human clips and the 24.7 s reading (184 words), half a second of
 seeded pink noise at 20 and 10 dB SNR, fed as fast as possible in 50 ms chunks with every final Whisper's (the
 fallback out of reach): the computation of tests/test_wer.py's
 test_human_speech_no_worse_than_whisper_on_whole_recordings, once per lever. Whisper base on each whole recording
-is the reference row (decoded with `EngineConfig`'s default beam, greedy, on every window; this bench builds its
-engine from `EngineConfig` and does not read `LOCAL_WHISPER_BEAM`). In noise the fast pass's endpointer cuts the pieces
-Whisper hears; each lever changes how
-they are cut or how much audio around them Whisper gets.
+is the reference row (decoded with `EngineConfig`'s default beam, 5, on every window; fed this fast the engine's
+own jobs find Whisper with no time to spare and are decoded greedily, server/engine/accurate.py, so the reference
+is the harder one; this bench builds its engine from `EngineConfig` and does not read `LOCAL_WHISPER_BEAM`). In
+noise the fast pass's endpointer cuts the pieces Whisper hears; each lever changes how they are cut or how much
+audio around them Whisper gets.
 
 --joined: the 13 clips (not the reading) joined into one session, shuffled, with pauses of 0.7, 1.0, 1.3 and 1.6 s
 between them (one session per pause), clean and with the same noise levels over the whole session: many

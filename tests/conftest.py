@@ -38,8 +38,8 @@ def whisper_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def whisper_model(whisper_model_cache: Path) -> WhisperPass:
-    """Whisper base, loaded once per test worker. Greedy, as the engine decodes by default (a beam set with
-    LOCAL_WHISPER_BEAM is used only while Whisper has time to spare, so a job's beam depends on timing)."""
+    """Whisper base, loaded once per test worker. Greedy, as the engine decodes whenever time is short (its beam,
+    LOCAL_WHISPER_BEAM, is used only while Whisper has time to spare, so a job's beam depends on timing)."""
     model = WhisperPass(str(whisper_base(whisper_model_cache)), WhisperOptions(max_queue=64))
     model.warm_up()
     return model

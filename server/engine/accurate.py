@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 PRIOR_S_PER_WINDOW_S = 0.03
 # Weight of the newest job in the moving average of the cost.
 EWMA_WEIGHT = 0.2
-# A job gets the options' full beam (LOCAL_WHISPER_BEAM, greedy by default) only when no other job waits and the
+# A job gets the options' full beam (LOCAL_WHISPER_BEAM, 5 by default) only when no other job waits and the
 # worker was busy for less than this share of the last BUSY_WINDOW_S seconds; otherwise it is decoded greedily.
 # Measured on 2 cores (bench/README.md "Beam search for the accurate pass"): beam 5 on every job (or whenever no
 # other job waited) for one session of the held-out talks, 40 -> 29-31 words wrong of 317; but for eight sessions
@@ -45,11 +45,16 @@ EWMA_WEIGHT = 0.2
 # fell back to the fast text.
 BEAM_BELOW_SHARE = 0.3
 BUSY_WINDOW_S = 10.0
-# ... and only when it can still be back by the job's deadline at the beam's own cost, measured apart from greedy
-# jobs' (a beam of 5 took 1.6x greedy's time on the human clips' jobs); and the jobs that come while a beam job
-# runs are admitted by its beam cost. Measured (bench/README.md "Beam search for the accurate pass"), a long window
-# of dense talk still missed its deadline with the beam at times: the cost per second of window, learnt mostly on
-# short jobs, is too low for it. That is why the beam is not the default.
+# ... and only when it can still be back by the job's deadline at BEAM_MARGIN times the beam's own cost, measured
+# apart from greedy jobs' (a beam of 5 took 1.6x greedy's time on the human clips' jobs); and the jobs that come
+# while a beam job runs are admitted by its beam cost. The margin: the cost is learnt per second of encoder window,
+# and a window dense with words costs up to about twice what that predicts (the held-out talks' jobs timed one by
+# one: the worst 1.8-2x, beam or greedy), while the jobs start with little to spare (0.8 s or 1.5 s before their
+# deadline at real time, as the two-pass recognizer releases them). Traced at real time with the estimate alone
+# (bench/README.md "Beam search for the accurate pass"), two windows of dense talk took 0.85 and 0.95 s with
+# 0.80 s left, missed their deadline by 50 and 150 ms, and their finals were the fast text (64 words wrong of 317
+# against 40-42 greedy); the same margin the recognizer leaves greedy (twice its estimate) stopped that.
+BEAM_MARGIN = 2.0
 # The beam's cost is never taken as less than greedy's, and until a beam job has been measured as at least this
 # many times greedy's (greedy's is measured as the jobs come; a slow host or a bigger model raises it).
 PRIOR_BEAM_FACTOR = 2.0
@@ -222,7 +227,8 @@ class AccurateScheduler:
             return 1
         if self._busy_share() >= BEAM_BELOW_SHARE:
             return 1
-        if job.deadline is not None and job.started + self.beam_estimate_s(_audio_ms(job.args[0])) > job.deadline:
+        needed_s = BEAM_MARGIN * self.beam_estimate_s(_audio_ms(job.args[0]))
+        if job.deadline is not None and job.started + needed_s > job.deadline:
             return 1
         return self.options.beam_size
 

@@ -78,14 +78,15 @@ class EngineConfig:
     # CTranslate2 threads for the one accurate job that runs at a time: this machine's two cores (it runs below the
     # fast pass's priority, so it only takes what the fast pass and the sockets leave).
     whisper_threads: int = 2
-    # Beam search width of the accurate pass while it has time to spare: no other job waiting and the worker busy
-    # less than 30 % of the last 10 s (server/engine/accurate.py BEAM_BELOW_SHARE); otherwise it decodes greedily.
-    # Beam 5 (faster-whisper's own default) gave eight sessions of the human clips 71, 77 and 87 words wrong of 904
-    # (greedy 80-81; the 87 with the deadline rule as shipped), and one session of the held-out talks 32, 35, 45, 48,
-    # 48, 64 and 48 of 317 in seven runs against 40-42 greedy: a long window of dense talk decoded with the beam
-    # missed its deadline in five of them, and its final was the fast pass's text (bench/README.md "Beam search for
-    # the accurate pass"). So greedy by default.
-    whisper_beam: int = 1
+    # Beam search width of the accurate pass while it has time to spare: no other job waiting, the worker busy less
+    # than 30 % of the last 10 s, and twice the beam's measured cost still before the job's deadline
+    # (server/engine/accurate.py BEAM_BELOW_SHARE, BEAM_MARGIN); otherwise it decodes greedily. Beam 5
+    # (faster-whisper's own default) with that margin: one session of the held-out talks 37-41 words wrong of 317 in
+    # five runs against 40-43 greedy, at 10 dB 151 against 179, the human clips 8 of 113 either way (14 against 13
+    # at 10 dB), eight sessions 104 and 116 of 904 against 105 and 141 the same hour; finals about 90 ms later
+    # with one session (bench/README.md "Beam search for the accurate pass", "The margin"). Without the margin a
+    # dense window's beam missed its deadline (its final the fast text) in six of eight runs. 1: always greedy.
+    whisper_beam: int = 5
     # How many steps below the app's OS priority the accurate pass's process runs (os.nice; 0 keeps it level).
     whisper_nice: int = 10
     # Utterances waiting for (or in) the accurate pass across all sessions; beyond it, finals fall back at once.

@@ -75,7 +75,7 @@ class WhisperOptions:
     threads: int = 2  # CTranslate2's intra-op threads for the one job that runs at a time
     max_queue: int = 4  # jobs waiting or running; more raise AccurateBusy
     # The beam width while the accurate pass has time to spare (otherwise greedy, 1: server/engine/accurate.py). The
-    # engine sets it from EngineConfig.whisper_beam (greedy by default; its comment has the measurements).
+    # engine sets it from EngineConfig.whisper_beam (5; its comment has the measurements); left alone, greedy.
     beam_size: int = 1
     language: str = "en"
     # The encoder's window: the utterance plus `pad_s`, at least `min_window_s`, at most 30 s.
