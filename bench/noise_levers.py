@@ -8,9 +8,10 @@ The 13 recorded human clips and the 24.7 s reading (184 words), half a second of
 seeded pink noise at 20 and 10 dB SNR, fed as fast as possible in 50 ms chunks with every final Whisper's (the
 fallback out of reach): the computation of tests/test_wer.py's
 test_human_speech_no_worse_than_whisper_on_whole_recordings, once per lever. Whisper base on each whole recording
-is the reference row (decoded with `EngineConfig`'s default beam, 5, on every window; fed this fast the engine's
-own jobs find Whisper with no time to spare and are decoded greedily, server/engine/accurate.py, so the reference
-is the harder one; this bench builds its engine from `EngineConfig` and does not read `LOCAL_WHISPER_BEAM`). In
+is the reference row (decoded with `EngineConfig`'s default beam, 5, on every window, where the test's is greedy;
+the engine's own jobs get the beam as the app's do, only with no other job waiting and Whisper busy under 30 % of
+the last 10 s, which fed this fast is seldom, so the reference is the harder one and a lever's row can depend on
+timing; this bench builds its engine from `EngineConfig` and does not read `LOCAL_WHISPER_BEAM`). In
 noise the fast pass's endpointer cuts the pieces Whisper hears; each lever changes how they are cut or how much
 audio around them Whisper gets.
 

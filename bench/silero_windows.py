@@ -7,7 +7,7 @@ fast pass's endpoints (bench/README.md "Windows cut where the speaker paused").
 Each recording is cut into the runs of speech faster-whisper's own VAD finds (its `get_speech_timestamps`, the same
 Silero model server/engine/silero.py runs chunk by chunk) with at least the given pause between them, 200 ms of
 audio either side; each run is decoded as the engine decodes a window, greedily (as its tables in bench/README.md
-were measured, and as the engine does by default). No fast pass, no real time: an
+were measured, and as the engine does whenever time is short). No fast pass, no real time: an
 upper bound for what the engine's windows can give, beside faster-whisper's own long-form transcribe of the whole
 recording.
 """

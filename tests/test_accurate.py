@@ -268,7 +268,7 @@ async def test_a_job_gets_the_full_beam_only_when_none_waits_and_the_worker_was_
 async def test_the_full_beam_only_when_it_can_be_back_by_the_deadline_twice_over_at_its_own_measured_cost() -> None:
     """A beam costs more than greedy decoding: a job gets it only if BEAM_MARGIN times the beam's own estimate
     still meets the job's deadline (one session of the held-out talks at real time lost two windows' finals to beams
-    that took up to 2x their estimate and missed it by 50 and 150 ms). Beam jobs' measured cost is kept apart from
+    that took up to 1.8x their estimate and missed it by 50 and 150 ms). Beam jobs' measured cost is kept apart from
     greedy jobs', which admission goes by."""
     gate, clock = Gate(busy_s=1.0), Clock()  # 0.1 s per second of window
     accurate = scheduler(gate, clock)
@@ -276,9 +276,10 @@ async def test_the_full_beam_only_when_it_can_be_back_by_the_deadline_twice_over
         beam_s = accurate.beam_estimate_s(1000)  # a short job's 10 s window, at the beam's prior cost
         assert beam_s == pytest.approx(PRIOR_S_PER_WINDOW_S * PRIOR_BEAM_FACTOR * 10)
         gate.release.release(3)
-        assert BEAM_MARGIN > 1
-        await accurate.submit(ONE_SECOND, 0, budget_s=BEAM_MARGIN * beam_s * 1.01)  # room for the beam, twice over
-        await accurate.submit(ONE_SECOND, 1, budget_s=BEAM_MARGIN * beam_s * 0.99)  # for the beam once: greedy
+        assert BEAM_MARGIN == 2.0
+        await accurate.submit(ONE_SECOND, 0, budget_s=2.02 * beam_s)  # room for the beam, twice over
+        beam_s = accurate.beam_estimate_s(1000)  # the job measured: the beam's estimate moved
+        await accurate.submit(ONE_SECOND, 1, budget_s=1.5 * beam_s)  # room for the beam once, not twice: greedy
         assert gate.beams == [OPTIONS.beam_size, 1]
         # Each job's 1.0 s went into its own beam's cost alone.
         for estimate, prior in (
@@ -319,4 +320,54 @@ async def test_the_beam_is_never_taken_for_cheaper_than_greedy() -> None:
         await accurate.submit(ONE_SECOND, 0, budget_s=5.0)  # room for greedy, not for the beam at twice its cost
         assert gate.beams == [1]
     finally:
+        accurate.close()
+
+
+@pytest.mark.anyio
+async def test_the_warm_up_job_is_greedy_and_teaches_the_cost_model_nothing() -> None:
+    """Review: the start-up job (half a second of silence, no deadline) took the full beam, and its cost, which
+    says nothing of speech, went into the beam's average and ended the floor under it (PRIOR_BEAM_FACTOR times
+    greedy's until a real beam job is measured) before any session came."""
+    gate, clock = Gate(busy_s=0.01), Clock()
+    accurate = scheduler(gate, clock)
+    try:
+        gate.release.release(1)
+        await asyncio.to_thread(accurate.warm_up)
+        assert gate.beams == [1]
+        assert accurate.estimate_s(1000) == pytest.approx(PRIOR_S_PER_WINDOW_S * 10)
+        assert accurate.beam_estimate_s(1000) == pytest.approx(PRIOR_S_PER_WINDOW_S * PRIOR_BEAM_FACTOR * 10)
+        accurate.s_per_window_s = 0.1  # greedy measured: the floor is still twice it
+        assert accurate.beam_estimate_s(1000) == pytest.approx(0.1 * PRIOR_BEAM_FACTOR * 10)
+        assert accurate.stats.jobs == 1
+    finally:
+        accurate.close()
+
+
+@pytest.mark.anyio
+async def test_the_best_estimate_is_the_beam_s_only_while_the_worker_has_time_to_spare() -> None:
+    """What the two-pass recognizer releases a held window early enough for: the beam's cost when a job starting
+    now would get the beam, greedy's when it would not (a job running or waiting, the worker mostly busy), so
+    windows are not sent sooner under load for a beam they would not get."""
+    gate, clock = Gate(), Clock()
+    accurate = scheduler(gate, clock)
+    try:
+        greedy_s, beam_s = accurate.estimate_s(1000), accurate.beam_estimate_s(1000)
+        assert beam_s > greedy_s
+        assert accurate.best_estimate_s(1000) == beam_s  # idle
+        running = accurate.submit(ONE_SECOND, 0)
+        await asyncio.sleep(0.05)  # it has started
+        assert accurate.best_estimate_s(1000) == greedy_s  # a job runs
+        clock.now += 0.4 * BUSY_WINDOW_S  # it ran this long: busy 40 % of the window
+        gate.release.release(1)
+        await running
+        greedy_s, beam_s = accurate.estimate_s(1000), accurate.beam_estimate_s(1000)
+        assert accurate.best_estimate_s(1000) == greedy_s  # the worker was mostly busy
+        clock.now += BUSY_WINDOW_S
+        assert accurate.best_estimate_s(1000) == beam_s  # the busy stretch has left the window
+        greedy_only = AccurateScheduler(
+            lambda: concurrent.futures.ThreadPoolExecutor(1), gate, dataclasses.replace(OPTIONS, beam_size=1)
+        )
+        assert greedy_only.best_estimate_s(1000) == greedy_only.estimate_s(1000)  # no beam set
+    finally:
+        gate.release.release(1)
         accurate.close()

@@ -31,6 +31,7 @@ from server.engine.twopass import (
     SKIPPED_WARNING,
     SPEECH_PAD_MS,
     UNRELIABLE_WARNING,
+    Estimates,
     TwoPassRecognizer,
     TwoPassSession,
     context_words,
@@ -695,12 +696,12 @@ async def run_at_pace(two: TwoPassRecognizer, clock: AudioClock, pcm: bytes, fra
 
 
 async def first_final_on_audio_clock(
-    seconds: int, speech: HeardSpeech | None = None
+    seconds: int, speech: HeardSpeech | None = None, accurate: PromptedPass | None = None
 ) -> tuple[float | None, PromptedPass]:
     """Two-word pieces back to back (one every 500 ms) for `seconds` of audio fed at exactly real-time pace, the
     fallback at 2 s: when the first final came (seconds of audio fed), and the accurate pass that got the jobs."""
     clock = AudioClock()
-    accurate = PromptedPass(HELLO)
+    accurate = accurate or PromptedPass(HELLO)
     two = TwoPassRecognizer(
         ScriptedRecognizer(ms_per_word=250, words_per_utterance=2),
         accurate,
@@ -733,6 +734,28 @@ async def test_speech_that_goes_on_does_not_hold_a_final_past_its_deadline() -> 
     # The first piece ends at 500 ms of audio: its final is due by 2.5 s, however long the speech goes on.
     assert first_final_at <= 0.5 + 2.0 + 0.05
     assert all(b is not None and 0 < b <= 2.0 for b in accurate.budgets), accurate.budgets
+
+
+class EstimatingPass(PromptedPass):
+    """PromptedPass that says what a job costs it: decoded greedily, and at its best (its full beam)."""
+
+    def estimate_s(self, audio_ms: int) -> float:
+        return 0.1
+
+    def best_estimate_s(self, audio_ms: int) -> float:
+        return 0.4
+
+
+@pytest.mark.anyio
+async def test_held_pieces_go_in_time_for_the_accurate_pass_at_its_best() -> None:
+    """Held pieces go to the accurate pass twice its estimate (and 0.2 s) before their deadline: its estimate at
+    its best (the beam it takes with time to spare), not greedy's. Released by greedy's, a window held to its
+    deadline never had the time the beam needs (traced at real time: every such window was decoded greedily)."""
+    accurate = EstimatingPass(HELLO)
+    assert isinstance(accurate, Estimates)
+    first_final_at, _ = await first_final_on_audio_clock(12, accurate=accurate)
+    assert first_final_at is not None
+    assert accurate.budgets[0] is not None and accurate.budgets[0] >= 2 * 0.4 + 0.2 - 0.05, accurate.budgets
 
 
 @pytest.mark.anyio

@@ -77,6 +77,7 @@ class _Job:
     future: concurrent.futures.Future[tuple[Word, ...]] = field(default_factory=concurrent.futures.Future)
     started: float = 0.0
     beam: int = 1
+    learn: bool = True  # its cost goes into the cost model (not the warm-up's: silence says nothing of speech)
 
 
 @dataclass
@@ -136,6 +137,18 @@ class AccurateScheduler:
         """Seconds of compute a job of this length takes, decoded greedily (as it is whenever time is short)."""
         return self.s_per_window_s * window_s(audio_ms, self.options)
 
+    def best_estimate_s(self, audio_ms: int) -> float:
+        """Seconds of compute a job of this length would take if it started now: with the full beam while the
+        worker has time to spare (none waiting, busy under BEAM_BELOW_SHARE), greedily otherwise. What the two-pass
+        recognizer sends a held window early enough for (twice over), so the window can have the beam; under load
+        it is greedy's, and the windows are not sent sooner for a beam they would not get."""
+        with self._lock:
+            self._prune()
+            spare = not self._waiting and self._running is None and self._busy_share() < BEAM_BELOW_SHARE
+        if self.options.beam_size == 1 or not spare:
+            return self.estimate_s(audio_ms)
+        return self.beam_estimate_s(audio_ms)
+
     def submit(
         self,
         pcm: bytes,
@@ -151,10 +164,13 @@ class AccurateScheduler:
         return asyncio.wrap_future(self._enqueue((pcm, offset_ms, limit_ms, prompt), budget_s))
 
     def warm_up(self) -> None:
-        """Start the worker and run one short job, so the first session does not wait for the model (blocking)."""
-        self._enqueue((bytes(SAMPLE_RATE), 0, None, ""), None).result()
+        """Start the worker and run one short job, so the first session does not wait for the model (blocking).
+        Greedy, and its cost is not learnt: half a second of silence says nothing of what speech costs."""
+        self._enqueue((bytes(SAMPLE_RATE), 0, None, ""), None, learn=False).result()
 
-    def _enqueue(self, args: tuple[Any, ...], budget_s: float | None) -> concurrent.futures.Future[tuple[Word, ...]]:
+    def _enqueue(
+        self, args: tuple[Any, ...], budget_s: float | None, *, learn: bool = True
+    ) -> concurrent.futures.Future[tuple[Word, ...]]:
         pcm: bytes = args[0]
         estimate = self.estimate_s(_audio_ms(pcm))
         with self._lock:
@@ -172,7 +188,7 @@ class AccurateScheduler:
                     raise AccurateBusy(
                         f"it would finish in about {ahead + estimate:.2f} s, past its deadline ({budget_s:.2f} s)"
                     )
-            job = _Job(args, estimate, None if budget_s is None else self.clock() + budget_s)
+            job = _Job(args, estimate, None if budget_s is None else self.clock() + budget_s, learn=learn)
             self._waiting.append(job)
             self._dispatch()
         return job.future
@@ -197,7 +213,9 @@ class AccurateScheduler:
             self._running = job
             job.beam = beam = self._beam(job)
             if beam > 1:
-                # What the jobs that come while it runs are admitted by (_ahead_s): its own cost, not greedy's.
+                # What the jobs that come while it runs are admitted by (_ahead_s): its own cost, not greedy's. Its
+                # estimate, not BEAM_MARGIN times it: a job refused is the fast text for certain, one admitted is
+                # late only if the beam runs well past its estimate.
                 job.estimate_s = max(job.estimate_s, self.beam_estimate_s(_audio_ms(job.args[0])))
             try:
                 inner = self._executor.submit(self._run, *job.args, beam)
@@ -221,7 +239,7 @@ class AccurateScheduler:
 
     def _beam(self, job: _Job) -> int:
         """The beam width for `job`, starting now: the full one only with time to spare. Called with the lock held."""
-        if self.options.beam_size == 1:
+        if self.options.beam_size == 1 or not job.learn:
             return 1
         if any(not other.future.cancelled() for other in self._waiting):  # withdrawn ones wait for nothing
             return 1
@@ -267,10 +285,10 @@ class AccurateScheduler:
             else:
                 self.stats.busy_s += busy_s
                 window = window_s(_audio_ms(job.args[0]), self.options)
-                if job.beam > 1:
+                if job.learn and job.beam > 1:
                     self.beam_s_per_window_s += EWMA_WEIGHT * (busy_s / window - self.beam_s_per_window_s)
                     self._beam_measured = True
-                else:
+                elif job.learn:
                     self.s_per_window_s += EWMA_WEIGHT * (busy_s / window - self.s_per_window_s)
                 job.future.set_result(words)
             if not self._closed:

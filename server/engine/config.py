@@ -82,7 +82,8 @@ class EngineConfig:
     # than 30 % of the last 10 s, and twice the beam's measured cost still before the job's deadline
     # (server/engine/accurate.py BEAM_BELOW_SHARE, BEAM_MARGIN); otherwise it decodes greedily. Beam 5
     # (faster-whisper's own default) with that margin: one session of the held-out talks 37-41 words wrong of 317 in
-    # five runs against 40-43 greedy, at 10 dB 151 against 179, the human clips 8 of 113 either way (14 against 13
+    # five runs against 42-43 greedy (33 in four with the windows held to their deadline released in time for the
+    # beam, twopass.py `_release_at`), at 10 dB 151 against 179, the human clips 8 of 113 either way (14 against 13
     # at 10 dB), eight sessions 104 and 116 of 904 against 105 and 141 the same hour; finals about 90 ms later
     # with one session (bench/README.md "Beam search for the accurate pass", "The margin"). Without the margin a
     # dense window's beam missed its deadline (its final the fast text) in six of eight runs. 1: always greedy.

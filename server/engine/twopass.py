@@ -130,6 +130,10 @@ class Estimates(Protocol):
         """Seconds the accurate pass expects to spend on this much audio, once it starts."""
         ...
 
+    def best_estimate_s(self, audio_ms: int) -> float:
+        """... if it started now: with its beam search while it has time to spare (if it has one), else greedily."""
+        ...
+
 
 class TwoPassObserver(Protocol):
     """Told of each utterance's latencies as they happen (the app's /metrics)."""
@@ -615,7 +619,11 @@ class TwoPassSession:
         """Clock time by which the held pieces must go to the accurate pass to be back by their deadline."""
         held_ms = self._held[-1].end_ms - self._held[0].start_ms + self._owner.preroll_ms + self._owner.tail_ms
         accurate = self._owner.accurate
-        reserve = 2 * accurate.estimate_s(held_ms) + 0.2 if isinstance(accurate, Estimates) else DEFAULT_RESERVE_S
+        # Time for the job as it would be decoded now (its beam, with time to spare), twice over: released by
+        # greedy's estimate, a window held to its deadline never had the time the beam needs (accurate.py
+        # BEAM_MARGIN), and such windows, long and dense, are where the beam gains most (bench/README.md "Beam
+        # search for the accurate pass").
+        reserve = 2 * accurate.best_estimate_s(held_ms) + 0.2 if isinstance(accurate, Estimates) else DEFAULT_RESERVE_S
         return self._held_deadline - min(reserve, self._owner.fallback_after_s)
 
     def _arrived(self, ms: float) -> float:
