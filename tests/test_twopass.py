@@ -19,7 +19,7 @@ from bench.speech import TRANSCRIPTS, human_reference, load_clip, load_human, no
 from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.engine.accurate import AccurateScheduler
-from server.engine.config import EngineConfig
+from server.engine.config import RESERVE_MARGIN, EngineConfig
 from server.engine.loader import load_engine, load_fast_pass
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import (
@@ -737,13 +737,17 @@ async def test_speech_that_goes_on_does_not_hold_a_final_past_its_deadline() -> 
 
 
 class EstimatingPass(PromptedPass):
-    """PromptedPass that says what a job costs it: decoded greedily, and at its best (its full beam)."""
+    """PromptedPass that says what a job costs it: decoded greedily, and as it would be now (its full beam)."""
+
+    def __init__(self, words: tuple[Word, ...], greedy_s: float = 0.1, best_s: float = 0.4) -> None:
+        super().__init__(words)
+        self.greedy_s, self.best_s = greedy_s, best_s
 
     def estimate_s(self, audio_ms: int) -> float:
-        return 0.1
+        return self.greedy_s
 
     def best_estimate_s(self, audio_ms: int) -> float:
-        return 0.4
+        return self.best_s
 
 
 @pytest.mark.anyio
@@ -755,7 +759,21 @@ async def test_held_pieces_go_in_time_for_the_accurate_pass_at_its_best() -> Non
     assert isinstance(accurate, Estimates)
     first_final_at, _ = await first_final_on_audio_clock(12, accurate=accurate)
     assert first_final_at is not None
-    assert accurate.budgets[0] is not None and accurate.budgets[0] >= 2 * 0.4 + 0.2 - 0.05, accurate.budgets
+    budget = accurate.budgets[0]
+    assert budget is not None and budget >= RESERVE_MARGIN * 0.4 + 0.2 - 0.05, accurate.budgets
+
+
+@pytest.mark.anyio
+async def test_held_pieces_are_not_sent_before_their_pause_for_a_beam_that_would_not_fit() -> None:
+    """Review: with the beam's cost so high that twice it reaches past the time the pieces wait for their pause
+    (here 2 * 0.8 + 0.2 s against a fallback of 2 s and a merge pause of 0.4 s), the pieces went to the accurate
+    pass one by one as they came, cut before the pause, and the job still had no room for the beam. Greedy's time
+    then, as before: the pieces merge."""
+    accurate = EstimatingPass(HELLO, greedy_s=0.1, best_s=0.8)
+    first_final_at, _ = await first_final_on_audio_clock(12, accurate=accurate)
+    assert first_final_at is not None
+    assert accurate.budgets[0] is not None and accurate.budgets[0] <= RESERVE_MARGIN * 0.1 + 0.2 + 0.05
+    assert accurate.jobs[0][1] >= 1000, accurate.jobs  # more than the first 500 ms piece
 
 
 @pytest.mark.anyio

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.engine.config import RESERVE_MARGIN
 from server.engine.types import SAMPLE_RATE
 from server.engine.whisper import WINDOW_S, AccurateBusy, WhisperOptions, WhisperPass
 from server.transcript import Word
@@ -49,12 +50,13 @@ BUSY_WINDOW_S = 10.0
 # apart from greedy jobs' (a beam of 5 took 1.6x greedy's time on the human clips' jobs); and the jobs that come
 # while a beam job runs are admitted by its beam cost. The margin: the cost is learnt per second of encoder window,
 # and a window dense with words costs up to about twice what that predicts (the held-out talks' jobs timed one by
-# one: the worst 1.8-2x, beam or greedy), while the jobs start with little to spare (0.8 s or 1.5 s before their
-# deadline at real time, as the two-pass recognizer releases them). Traced at real time with the estimate alone
-# (bench/README.md "Beam search for the accurate pass"), two windows of dense talk took 0.85 and 0.95 s with
-# 0.80 s left, missed their deadline by 50 and 150 ms, and their finals were the fast text (64 words wrong of 317
-# against 40-42 greedy); the same margin the recognizer leaves greedy (twice its estimate) stopped that.
-BEAM_MARGIN = 2.0
+# one: the worst 1.8-2x, beam or greedy), while the jobs start with little to spare (at real time 1.5 s before
+# their deadline when released at the detector's pause; those held to their deadline went 0.8 s before it then).
+# Traced at real time with the estimate alone (bench/README.md "Beam search for the accurate pass"), two windows
+# of dense talk took 0.85 and 0.95 s with 0.80 s left, missed their deadline by 50 and 150 ms, and their finals
+# were the fast text (64 words wrong of 317 against 40-42 greedy); the margin the recognizer releases held windows
+# by (twice the estimate) stopped that.
+BEAM_MARGIN = RESERVE_MARGIN
 # The beam's cost is never taken as less than greedy's, and until a beam job has been measured as at least this
 # many times greedy's (greedy's is measured as the jobs come; a slow host or a bigger model raises it).
 PRIOR_BEAM_FACTOR = 2.0
@@ -139,15 +141,15 @@ class AccurateScheduler:
 
     def best_estimate_s(self, audio_ms: int) -> float:
         """Seconds of compute a job of this length would take if it started now: with the full beam while the
-        worker has time to spare (none waiting, busy under BEAM_BELOW_SHARE), greedily otherwise. What the two-pass
+        worker has time to spare (no job running, busy under BEAM_BELOW_SHARE), greedily otherwise. What the two-pass
         recognizer sends a held window early enough for (twice over), so the window can have the beam; under load
         it is greedy's, and the windows are not sent sooner for a beam they would not get."""
-        with self._lock:
-            self._prune()
-            spare = not self._waiting and self._running is None and self._busy_share() < BEAM_BELOW_SHARE
-        if self.options.beam_size == 1 or not spare:
+        if self.options.beam_size == 1:
             return self.estimate_s(audio_ms)
-        return self.beam_estimate_s(audio_ms)
+        with self._lock:  # called on every frame: kept light (jobs wait only while one runs)
+            if self._running is not None or self._busy_share() >= BEAM_BELOW_SHARE:
+                return self.estimate_s(audio_ms)
+            return self.beam_estimate_s(audio_ms)
 
     def submit(
         self,
@@ -266,7 +268,8 @@ class AccurateScheduler:
     def _finished(self, job: _Job, done: concurrent.futures.Future[tuple[tuple[Word, ...], float]]) -> None:
         with self._lock:
             self._running = None
-            self._worked.append((job.started, self.clock()))
+            if job.learn:  # the warm-up (in a new process: its start and the model's load too) is no session's load
+                self._worked.append((job.started, self.clock()))
             self._busy_share()  # forgets the jobs that left the window, also while jobs keep waiting
             self.stats.jobs += 1
             try:

@@ -7,6 +7,10 @@ from dataclasses import dataclass, replace
 
 # When no cost estimate is known: how long before its deadline an utterance is sent to the accurate pass.
 DEFAULT_RESERVE_S = 0.6
+# How many times its estimated cost an accurate job is given before its deadline: the two-pass recognizer sends held
+# pieces that early (twopass.py `_release_at`), and the scheduler gives a job the beam only with that much time left
+# for the beam's cost (accurate.py BEAM_MARGIN). One number, so a window released for the beam has room for it.
+RESERVE_MARGIN = 2.0
 
 
 def pause_leaves_time(pause_ms: int, fallback_after_s: float) -> bool:
@@ -82,7 +86,7 @@ class EngineConfig:
     # than 30 % of the last 10 s, and twice the beam's measured cost still before the job's deadline
     # (server/engine/accurate.py BEAM_BELOW_SHARE, BEAM_MARGIN); otherwise it decodes greedily. Beam 5
     # (faster-whisper's own default) with that margin: one session of the held-out talks 37-41 words wrong of 317 in
-    # five runs against 42-43 greedy (33 in four with the windows held to their deadline released in time for the
+    # five runs against 42-43 greedy (33 in six with the windows held to their deadline released in time for the
     # beam, twopass.py `_release_at`), at 10 dB 151 against 179, the human clips 8 of 113 either way (14 against 13
     # at 10 dB), eight sessions 104 and 116 of 904 against 105 and 141 the same hour; finals about 90 ms later
     # with one session (bench/README.md "Beam search for the accurate pass", "The margin"). Without the margin a

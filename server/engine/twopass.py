@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from server.engine.config import DEFAULT_RESERVE_S, EngineConfig, pause_leaves_time
+from server.engine.config import DEFAULT_RESERVE_S, RESERVE_MARGIN, EngineConfig, pause_leaves_time
 from server.engine.silero import SpeechDetector, SpeechTrack
 from server.engine.types import BYTES_PER_MS, Recognizer, RecognizerSession, Sheds
 from server.engine.whisper import PAUSE_MARKS, SENTENCE_END, Unreliable
@@ -131,7 +131,8 @@ class Estimates(Protocol):
         ...
 
     def best_estimate_s(self, audio_ms: int) -> float:
-        """... if it started now: with its beam search while it has time to spare (if it has one), else greedily."""
+        """Seconds the accurate pass expects to spend on this much audio if the job started now: decoded with its
+        beam search while it has time to spare (if it has one), else greedily."""
         ...
 
 
@@ -618,13 +619,20 @@ class TwoPassSession:
     def _release_at(self) -> float:
         """Clock time by which the held pieces must go to the accurate pass to be back by their deadline."""
         held_ms = self._held[-1].end_ms - self._held[0].start_ms + self._owner.preroll_ms + self._owner.tail_ms
-        accurate = self._owner.accurate
+        owner, accurate = self._owner, self._owner.accurate
+        if not isinstance(accurate, Estimates):
+            return self._held_deadline - min(DEFAULT_RESERVE_S, owner.fallback_after_s)
         # Time for the job as it would be decoded now (its beam, with time to spare), twice over: released by
         # greedy's estimate, a window held to its deadline never had the time the beam needs (accurate.py
         # BEAM_MARGIN), and such windows, long and dense, are where the beam gains most (bench/README.md "Beam
         # search for the accurate pass").
-        reserve = 2 * accurate.best_estimate_s(held_ms) + 0.2 if isinstance(accurate, Estimates) else DEFAULT_RESERVE_S
-        return self._held_deadline - min(reserve, self._owner.fallback_after_s)
+        reserve = RESERVE_MARGIN * accurate.best_estimate_s(held_ms) + 0.2
+        wait_s = (owner.pause_ms if self._speech is not None else owner.merge_ms) / 1000
+        if reserve > owner.fallback_after_s - wait_s:
+            # The beam's time would send the pieces before the pause that ends them (past the fallback, at once),
+            # cut mid-sentence, and leave the job no room for the beam all the same: greedy's time, as before.
+            reserve = RESERVE_MARGIN * accurate.estimate_s(held_ms) + 0.2
+        return self._held_deadline - min(reserve, owner.fallback_after_s)
 
     def _arrived(self, ms: float) -> float:
         """Clock time at which the audio at session time `ms` had arrived."""
