@@ -147,7 +147,7 @@ class AccurateScheduler:
         if self.options.beam_size == 1:
             return self.estimate_s(audio_ms)
         with self._lock:  # called on every frame: kept light (jobs wait only while one runs)
-            if self._running is not None or self._busy_share() >= BEAM_BELOW_SHARE:
+            if self._running is not None or not self._time_to_spare():
                 return self.estimate_s(audio_ms)
             return self.beam_estimate_s(audio_ms)
 
@@ -241,16 +241,19 @@ class AccurateScheduler:
 
     def _beam(self, job: _Job) -> int:
         """The beam width for `job`, starting now: the full one only with time to spare. Called with the lock held."""
-        if self.options.beam_size == 1 or not job.learn:
-            return 1
-        if any(not other.future.cancelled() for other in self._waiting):  # withdrawn ones wait for nothing
-            return 1
-        if self._busy_share() >= BEAM_BELOW_SHARE:
+        if self.options.beam_size == 1 or not job.learn or not self._time_to_spare():
             return 1
         needed_s = BEAM_MARGIN * self.beam_estimate_s(_audio_ms(job.args[0]))
         if job.deadline is not None and job.started + needed_s > job.deadline:
             return 1
         return self.options.beam_size
+
+    def _time_to_spare(self) -> bool:
+        """No job waits and the worker was busy under BEAM_BELOW_SHARE of late: a job starting now gets the beam
+        (if it also meets its deadline with the margin). Called with the lock held."""
+        if any(not other.future.cancelled() for other in self._waiting):  # withdrawn ones wait for nothing
+            return False
+        return self._busy_share() < BEAM_BELOW_SHARE
 
     def beam_estimate_s(self, audio_ms: int) -> float:
         """Seconds of compute a job of this length takes with the full beam: as beam jobs measured, never less than
