@@ -120,7 +120,7 @@ class Result:
     refused: int = 0  # sessions the engine would not take (busy: full, or behind real time)
     audio_ms: int = 0  # the admitted sessions' audio
     drop_reasons: list[str] = field(default_factory=list)
-    final_texts: list[str] = field(default_factory=list)  # each final's session, start (ms) and text: --show
+    final_texts: list[str] = field(default_factory=list)  # each final's session, span, arrival (ms), text: --show
 
 
 async def session(url: str, prog: Program, frame_ms: int, delay_s: float, result: Result) -> None:
@@ -202,7 +202,9 @@ def score(prog: Program, start: float, events: list[tuple[float, dict[str, Any]]
     result.finals += len(finals)
     hyp = " ".join(text_of(s) for _, s in finals)
     session_name = f"session from {prog.clips[0].name}" if prog.clips else "session"
-    result.final_texts += [f"{session_name}, {s['startTimeMs']}: {text_of(s)}" for _, s in finals]
+    result.final_texts += [
+        f"{session_name}, {s['startTimeMs']}-{s['endTimeMs']} (came at {1000 * t:.0f}): {text_of(s)}" for t, s in finals
+    ]
     result.errors += word_errors(prog.reference, hyp)
     result.words += len(normalise(prog.reference).split())
     for clip in prog.clips:
@@ -317,7 +319,7 @@ def main() -> None:
     parser.add_argument("--set", choices=sorted(SETS), default="human", help="what each session plays (see above)")
     parser.add_argument("--clips", type=int, default=None, help="clips per session (default: the whole set)")
     parser.add_argument("--noise-db", type=float, default=None)
-    parser.add_argument("--show", action="store_true", help="print each final's start (ms) and text")
+    parser.add_argument("--show", action="store_true", help="print each final's span, arrival (ms) and text")
     parser.add_argument(
         "--reference",
         action="store_true",

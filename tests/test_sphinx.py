@@ -39,7 +39,7 @@ from server.engine.sphinx import (
     _Stream,
     spoken_word,
 )
-from server.engine.types import BYTES_PER_MS, RecognizerBusy
+from server.engine.types import BYTES_PER_MS, EndsAtPauses, RecognizerBusy
 from server.transcript import Hypothesis
 from tests.test_wer import finals_text, transcribe
 
@@ -426,6 +426,80 @@ def test_an_utterance_that_runs_on_is_cut_at_a_pause_between_words(whisper: bool
         assert ended.end_ms <= at or ended.end_ms - ended.start_ms >= 2 * limit_ms - 1000, (at, ended)
     # The words as good within a few (measured beside Whisper: 35 wrong of 142 uncut, 37 with a 10 s limit).
     assert word_errors(reference, finals_text(cut)) <= word_errors(reference, finals_text(uncut)) + 6
+
+
+def test_an_utterance_ends_where_a_detector_beside_the_decoder_heard_a_pause() -> None:
+    """types.EndsAtPauses. In steady noise the Endpointer hears speech go on through the speaker's pauses: six
+    human clips 1 s apart at 5 dB SNR are one utterance to it, cut only every 10 s (`max_utterance_ms`), so finals
+    run across the pauses. Told that a detector heard no speech since a moment the utterance in progress began
+    before (here: half a second into each pause, from the clip's end), the stream ends that utterance at its next
+    feed, where the Endpointer has got to, and begins the next one there: no final spans a pause, every frame is
+    decoded, the words as good; told again of the same pause, it ends nothing more."""
+    clips = HUMAN_CLIPS[:6]
+    gap = bytes(1000 * BYTES_PER_MS)
+    pcm = with_noise(gap + gap.join(load_human(name) for name in clips) + gap, 5, 1)
+    spans, at = [], 1000
+    for name in clips:
+        spans.append((at, at + len(load_human(name)) // BYTES_PER_MS))
+        at = spans[-1][1] + 1000
+    chunk = 50 * BYTES_PER_MS
+    told = {-(-(end + 500) // 50) * 50: end for _, end in spans}  # the first feed half a second into each pause
+
+    def finals(tell: bool) -> list[Hypothesis]:
+        engine = _Engine(DecoderConfig.from_engine(EngineConfig()))
+        engine.open(1, None)
+        stream = engine.streams[1]
+        out: list[Hypothesis] = []
+        try:
+            for i in range(0, len(pcm), chunk):
+                quiet_from = told.get(i // BYTES_PER_MS) if tell else None
+                began = stream.utt_start_ms if stream.in_utt else None
+                new = [h for h in engine.feed(1, pcm[i : i + chunk], 0.0, quiet_from)[0] if h.is_final]
+                out += new
+                if stream.in_utt:
+                    assert stream.decoded_until == stream.frames_in
+                if quiet_from is not None and began is not None and began < quiet_from:
+                    assert new and stream.in_utt and stream.utt_start_ms > quiet_from
+                    assert not [h for h in engine.feed(1, b"", 0.0, quiet_from)[0] if h.is_final]
+            return out + engine.finish(1)[0]
+        finally:
+            engine.close(1)
+
+    def spanning(hyps: list[Hypothesis]) -> list[tuple[int, int]]:
+        """The finals with words in more than one clip."""
+        return [(h.start_ms, h.end_ms) for h in hyps if sum(h.start_ms < hi and lo < h.end_ms for lo, hi in spans) > 1]
+
+    uncut, cut = finals(False), finals(True)
+    assert spanning(uncut)  # what it is for
+    assert not spanning(cut) and len(cut) >= len(clips)
+    assert all(a.end_ms <= b.start_ms for a, b in itertools.pairwise(cut))  # in order, none overlapping
+    reference = " ".join(human_reference(name) for name in clips)
+    assert word_errors(reference, finals_text(cut)) <= word_errors(reference, finals_text(uncut)) + 3
+
+
+async def test_the_fast_pass_session_passes_the_word_of_a_pause_to_its_stream() -> None:
+    """PocketsphinxSession.end_at_pause reaches the stream with the next feed: told at every feed that the
+    detector heard a pause half a second back, the fast pass ends its utterances far more often."""
+    config = dataclasses.replace(DecoderConfig.from_engine(EngineConfig()), vad_mode=0)
+    pcm = load_human(READING)[: 10_000 * BYTES_PER_MS]
+
+    async def count_finals(tell: bool) -> int:
+        recognizer = PocketsphinxRecognizer(config, mode="thread", workers=1)
+        try:
+            session = await recognizer.open()
+            assert isinstance(session, EndsAtPauses)
+            finals = 0
+            for i in range(0, len(pcm), 1600):
+                if tell:
+                    session.end_at_pause(i // BYTES_PER_MS - 500)
+                finals += sum(h.is_final for h in await session.feed(pcm[i : i + 1600]))
+            finals += sum(h.is_final for h in await session.finish())
+            await session.aclose()
+            return finals
+        finally:
+            await recognizer.aclose()
+
+    assert await count_finals(True) > 2 * await count_finals(False)
 
 
 @pytest.mark.parametrize("config", [DecoderConfig(shed_after_ms=0), DecoderConfig(jsgf=str(GRAMMAR))])

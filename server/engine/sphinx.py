@@ -240,9 +240,15 @@ class _Stream:
         self.stall_debt_ms = 0.0
 
     def feed(
-        self, pcm: bytes, partial_every_ms: int | None = None, behind_ms: float = 0.0, stalled_ms: float = 0.0
+        self,
+        pcm: bytes,
+        partial_every_ms: int | None = None,
+        behind_ms: float = 0.0,
+        stalled_ms: float = 0.0,
+        quiet_from_ms: int | None = None,
     ) -> list[Hypothesis]:
-        """`stalled_ms`: the running total of the worker's stalls (`_Engine.stalled_ms`)."""
+        """`stalled_ms`: the running total of the worker's stalls (`_Engine.stalled_ms`); `quiet_from_ms`: a
+        detector beside this decoder has heard no speech since then (types.EndsAtPauses)."""
         if self.finished:
             raise RuntimeError("feed() after finish()")
         self.pending += pcm
@@ -264,6 +270,10 @@ class _Stream:
             if final is not None:
                 out.append(final)
         del self.pending[:usable]
+        if quiet_from_ms is not None and self.in_utt and self.utt_start_ms < quiet_from_ms:
+            final = self._cut()
+            if final is not None:
+                out.append(final)
         if self.in_utt and len(self.pending) > self.pending_decoded:
             self._decode(bytes(self.pending[self.pending_decoded :]))
             self.pending_decoded = len(self.pending)
@@ -335,6 +345,10 @@ class _Stream:
             words = self._words()
             if words and words[-1].end_ms > min(self.next_out * FRAME_MS, self.frames_in * FRAME_MS - CUT_PAUSE_MS):
                 return None
+        return self._cut()
+
+    def _cut(self) -> Hypothesis | None:
+        """End the utterance where the Endpointer has got to (`next_out`) and begin the next one there."""
         self.utt_end = self.next_out
         final = self._end_utterance(trim=True)
         self._start_utterance(self.next_out)
@@ -342,6 +356,7 @@ class _Stream:
         # now, so that the head of the next frame (feed) comes after them and finish() finds nothing undecoded.
         self._decode(self._undecoded(self.frames_in))
         self.decoded_until = self.frames_in
+        self.pending_decoded = 0  # the head of the unfinished frame is the new utterance's to decode (feed)
         return final
 
     def _undecoded(self, until: int) -> bytes:
@@ -489,9 +504,11 @@ class _Engine:
             stream.stall_seen_ms = self.stalled_ms  # stalls before it opened held none of its audio back
             self.streams[sid] = stream
 
-    def feed(self, sid: int, pcm: bytes, behind_ms: float = 0.0) -> tuple[list[Hypothesis], str | None, int]:
+    def feed(
+        self, sid: int, pcm: bytes, behind_ms: float = 0.0, quiet_from_ms: int | None = None
+    ) -> tuple[list[Hypothesis], str | None, int]:
         stream = self.streams[sid]
-        hyps = stream.feed(pcm, self.partial_every_ms(), behind_ms, self.stalled_ms)
+        hyps = stream.feed(pcm, self.partial_every_ms(), behind_ms, self.stalled_ms, quiet_from_ms)
         self._hand_on_stall(stream)
         return hyps, stream.cmn, stream.shed_utterances
 
@@ -714,6 +731,7 @@ class PocketsphinxSession:
         self._lock = asyncio.Lock()
         self._behind_ms = 0.0  # the server's last word on how far behind real time the audio is (types.Sheds)
         self._shed = 0  # utterances the stream began with the narrower search, as last reported
+        self._quiet_from_ms: int | None = None  # types.EndsAtPauses, for the next feed
 
     def behind(self, ms: float) -> None:
         if self._closed:
@@ -721,11 +739,15 @@ class PocketsphinxSession:
         self._behind_ms = ms
         self._owner.lateness.told(self._sid, ms)
 
+    def end_at_pause(self, quiet_from_ms: int) -> None:
+        self._quiet_from_ms = quiet_from_ms
+
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
         if len(pcm) % 2:
             raise ValueError("PCM16 audio must be an even number of bytes")
+        quiet_from_ms, self._quiet_from_ms = self._quiet_from_ms, None
         with self._owner.lateness.feeding(self._sid):
-            return await self._call("feed", pcm, self._behind_ms)
+            return await self._call("feed", pcm, self._behind_ms, quiet_from_ms)
 
     async def finish(self) -> list[Hypothesis]:
         return await self._call("finish")

@@ -29,7 +29,7 @@ from typing import Protocol, runtime_checkable
 
 from server.engine.config import DEFAULT_RESERVE_S, RESERVE_MARGIN, EngineConfig, pause_leaves_time
 from server.engine.silero import SpeechDetector, SpeechTrack
-from server.engine.types import BYTES_PER_MS, Recognizer, RecognizerSession, Sheds
+from server.engine.types import BYTES_PER_MS, EndsAtPauses, Recognizer, RecognizerSession, Sheds
 from server.engine.whisper import PAUSE_MARKS, SENTENCE_END, Unreliable
 from server.transcript import Hypothesis, Word
 
@@ -428,6 +428,11 @@ class TwoPassSession:
         self._fast = fast
         self._sheds = fast if isinstance(fast, Sheds) else None  # checked once: behind() comes before every feed
         self._speech: SpeechTrack | None = owner.speech.open() if owner.speech is not None else None
+        # In steady noise the fast pass's endpointer can hear speech go on through the speaker's pauses (for up to
+        # its 10 s cut, sphinx.py `max_utterance_ms`): with the detector, its utterance ends where the detector has
+        # heard a pause of `pause_ms`, once per pause (`_quiet_from_ms`).
+        self._ends = fast if isinstance(fast, EndsAtPauses) and self._speech is not None else None
+        self._pause_told: int | None = None  # where the pause began that the fast pass was told of, while it lasts
         self._audio = bytearray()
         self._audio_start_ms = 0  # session time of the first byte in _audio
         self._fed_ms = 0.0
@@ -476,6 +481,7 @@ class TwoPassSession:
         self._keep(pcm)
         if self._speech is not None:
             self._speech.feed(pcm)
+            self._end_at_pause(self._speech)
         self._arrivals.append((self._fed_ms, self._owner.clock()))
         fast = await self._fast.feed(pcm)
         out = self._handle(fast)
@@ -483,6 +489,21 @@ class TwoPassSession:
             out += self._settle()
         self._release_held(force=False)
         return out + self._ready()
+
+    def _end_at_pause(self, speech: SpeechTrack) -> None:
+        """Tell the fast pass to end its utterance once the detector has heard a pause of `pause_ms` after speech the
+        utterance holds (its first word began before the pause): once per pause."""
+        quiet_ms = speech.quiet_ms()
+        if quiet_ms < self._owner.pause_ms:
+            self._pause_told = None
+            return
+        quiet_from_ms = int(self._fed_ms) - quiet_ms
+        partial = self._raw_last
+        if self._ends is None or self._pause_told is not None or partial is None or not partial.words:
+            return
+        if partial.start_ms < quiet_from_ms:
+            self._pause_told = quiet_from_ms
+            self._ends.end_at_pause(quiet_from_ms)
 
     async def finish(self) -> list[Hypothesis]:
         self._finishing = True  # no audio comes after: speech the detector hears going on has ended
@@ -582,7 +603,11 @@ class TwoPassSession:
         first, last = self._held[0], self._held[-1]
         quiet = self._partial is None and self._fed_ms >= self._hold_until_ms
         if self._speech is not None:
-            quiet = quiet and self._speech.quiet_ms() >= self._owner.pause_ms
+            # The fast pass was told of this pause and ended its utterance at it: what it hears since is noise or
+            # the next utterance, and the pause that ends these pieces has been heard already.
+            told_at = self._pause_told
+            told = told_at is not None and (self._partial is None or self._partial.start_ms >= told_at)
+            quiet = (quiet or told) and self._speech.quiet_ms() >= self._owner.pause_ms
         due = self._owner.clock() >= self._release_at() and not self._postponed()
         if not (force or quiet or due or last.end_ms - first.start_ms > self.MERGE_SPAN_MS):
             return

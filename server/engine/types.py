@@ -61,6 +61,18 @@ class Sheds(Protocol):
 
 
 @runtime_checkable
+class EndsAtPauses(Protocol):
+    """A session whose utterance in progress can be ended from outside: a speech detector beside it heard the speaker
+    pause where its own endpointer, in steady noise, hears speech going on (the embedded engine's fast pass beside
+    Silero). Its caller calls end_at_pause() before the feed() that is to end the utterance."""
+
+    def end_at_pause(self, quiet_from_ms: int) -> None:
+        """The detector has heard no speech since `quiet_from_ms`: at the next feed, end the utterance in progress if
+        it began before then (its final comes from that feed), and begin a new one where the endpointer is."""
+        ...
+
+
+@runtime_checkable
 class ReportsShedding(Protocol):
     """A recognizer whose sessions shed (Sheds) and that says so: on_shed is called with how many utterances its
     sessions began with the cheaper decoding since the last call (for /metrics)."""
