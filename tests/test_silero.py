@@ -42,6 +42,8 @@ def test_speech_starts_at_the_threshold_and_goes_on_until_below_the_lower_one() 
     assert track.run_end(3 * CHUNK_MS) is None
     assert track.quiet_between(0, 7 * CHUNK_MS) == 2 * CHUNK_MS
     assert track.quiet_ms() == CHUNK_MS
+    # Where the quiet began: the end of the last speech chunk, whatever audio waits to make the next chunk.
+    assert track.heard_ms() - track.quiet_ms() == 6 * CHUNK_MS
 
 
 def test_a_run_still_going_ends_at_the_newest_chunk_and_quiet_counts_from_the_last_speech() -> None:
@@ -99,6 +101,7 @@ def test_any_frame_sizes_give_what_one_feed_gives(detector: SileroDetector, size
         assert framed.run_end(ms) == whole.run_end(ms)
     assert framed.speech_start(0, total_ms) == whole.speech_start(0, total_ms)
     assert framed.quiet_ms() == whole.quiet_ms()
+    assert framed.heard_ms() == whole.heard_ms() == len(pcm) // 32 // CHUNK_MS * CHUNK_MS
 
 
 def test_a_run_shorter_than_asked_for_is_passed_over() -> None:

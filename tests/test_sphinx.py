@@ -428,13 +428,15 @@ def test_an_utterance_that_runs_on_is_cut_at_a_pause_between_words(whisper: bool
     assert word_errors(reference, finals_text(cut)) <= word_errors(reference, finals_text(uncut)) + 6
 
 
-def test_an_utterance_ends_where_a_detector_beside_the_decoder_heard_a_pause() -> None:
+@pytest.mark.parametrize("chunk_ms", [50, 20])
+def test_an_utterance_ends_where_a_detector_beside_the_decoder_heard_a_pause(chunk_ms: int) -> None:
     """types.EndsAtPauses. In steady noise the Endpointer hears speech go on through the speaker's pauses: six
     human clips 1 s apart at 5 dB SNR are one utterance to it, cut only every 10 s (`max_utterance_ms`), so finals
     run across the pauses. Told that a detector heard no speech since a moment the utterance in progress began
     before (here: half a second into each pause, from the clip's end), the stream ends that utterance at its next
-    feed, where the Endpointer has got to, and begins the next one there: no final spans a pause, every frame is
-    decoded, the words as good; told again of the same pause, it ends nothing more."""
+    whole frame (in 20 ms chunks, one feed in three completes none), where the Endpointer has got to, and begins the
+    next one there: no final spans a pause, every frame is decoded, the words as good; told again of the same
+    pause, it ends nothing more."""
     clips = HUMAN_CLIPS[:6]
     gap = bytes(1000 * BYTES_PER_MS)
     pcm = with_noise(gap + gap.join(load_human(name) for name in clips) + gap, 5, 1)
@@ -442,25 +444,38 @@ def test_an_utterance_ends_where_a_detector_beside_the_decoder_heard_a_pause() -
     for name in clips:
         spans.append((at, at + len(load_human(name)) // BYTES_PER_MS))
         at = spans[-1][1] + 1000
-    chunk = 50 * BYTES_PER_MS
-    told = {-(-(end + 500) // 50) * 50: end for _, end in spans}  # the first feed half a second into each pause
+    chunk = chunk_ms * BYTES_PER_MS
+    # The first feed half a second into each pause.
+    told = {-(-(end + 500) // chunk_ms) * chunk_ms: end for _, end in spans}
 
     def finals(tell: bool) -> list[Hypothesis]:
         engine = _Engine(DecoderConfig.from_engine(EngineConfig()))
         engine.open(1, None)
         stream = engine.streams[1]
         out: list[Hypothesis] = []
+        waiting: int | None = None  # told of a pause the utterance in progress began before: its final is due
+        again: int | None = None  # the pause an utterance was just ended at, told again with the next feed
         try:
             for i in range(0, len(pcm), chunk):
                 quiet_from = told.get(i // BYTES_PER_MS) if tell else None
-                began = stream.utt_start_ms if stream.in_utt else None
+                told_again, again_from, again = again is not None, again, None
+                if again_from is not None:
+                    quiet_from = again_from
+                if quiet_from is not None and stream.in_utt and stream.utt_start_ms < quiet_from:
+                    waiting = quiet_from
+                frames_in = stream.frames_in
                 new = [h for h in engine.feed(1, pcm[i : i + chunk], 0.0, quiet_from)[0] if h.is_final]
                 out += new
                 if stream.in_utt:
                     assert stream.decoded_until == stream.frames_in
-                if quiet_from is not None and began is not None and began < quiet_from:
-                    assert new and stream.in_utt and stream.utt_start_ms > quiet_from
-                    assert not [h for h in engine.feed(1, b"", 0.0, quiet_from)[0] if h.is_final]
+                if told_again:
+                    assert not new
+                if waiting is not None and stream.frames_in > frames_in:
+                    # The next whole frame ended it, with its words begun before the cut; the next utterance began
+                    # after the pause's start, so the same word again ends nothing.
+                    assert new and all(w.start_ms < stream.utt_end * 30 for w in new[-1].words)
+                    assert stream.in_utt and stream.utt_start_ms > waiting
+                    again, waiting = waiting, None
             return out + engine.finish(1)[0]
         finally:
             engine.close(1)

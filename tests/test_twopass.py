@@ -1554,6 +1554,9 @@ class HeardSpeech:
         ends = [hi for _, hi in self._heard()]
         return self.fed_ms - max(ends, default=0)
 
+    def heard_ms(self) -> int:
+        return self.fed_ms
+
 
 def listed(*finals_at: tuple[int, Hypothesis]) -> ListedFast:
     """The fast pass's finals, each given when the audio fed (100 ms frames) reaches the ms named."""
@@ -1839,3 +1842,33 @@ async def test_an_utterance_ended_at_a_pause_goes_to_the_accurate_pass_at_once()
         await session.aclose()
     assert fast.told == [1000]
     assert sent_at == 1500  # the feed that heard the pause reach 500 ms, and ended the utterance
+
+
+@pytest.mark.anyio
+async def test_pieces_begun_in_a_pause_the_fast_pass_was_told_of_still_wait_to_merge() -> None:
+    """Only the utterance ended at the pause goes at once: what the fast pass hears after it, while the detector
+    still hears quiet (noise, or soft speech a detector gone deaf misses through a whole talk), is held to merge
+    with what follows within `merge_ms`, as any piece is."""
+    go_on = (Word("go", 200, 500), Word("on", 500, 1000))
+    uh, oh = Word("uh", 1600, 1700), Word("oh", 2100, 2200)
+    answers: list[list[Hypothesis]] = [[Hypothesis(go_on, False, 200, 1000)] for _ in range(14)]
+    answers.append([Hypothesis(go_on, True, 200, 1000), Hypothesis((uh,), False, 1600, 1700)])  # 1.5 s: told
+    answers += [[Hypothesis((uh,), False, 1600, 1700)] for _ in range(4)]
+    answers.append([Hypothesis((uh,), True, 1600, 1700)])  # 2.0 s
+    answers += [[Hypothesis((oh,), False, 2100, 2200)] for _ in range(3)]
+    answers.append([Hypothesis((oh,), True, 2100, 2200)])  # 2.4 s
+    fast = PausedFast(answers)
+    accurate = FixedPass(HELLO)
+    two = TwoPassRecognizer(fast, accurate, fallback_after_s=600, speech=HeardSpeech([(200, 1000)]))
+    assert two.merge_ms == 400
+    session = await two.open()
+    sent_at: list[int] = []
+    try:
+        for i in range(1, 41):
+            await session.feed(bytes(100 * BYTES_PER_MS))
+            sent_at += [100 * i] * (len(accurate.jobs) - len(sent_at))
+    finally:
+        await session.aclose()
+    assert fast.told == [1000]
+    # "go on" at the feed that ended it; "uh" and "oh" together once 400 ms passed after "oh" with nothing new.
+    assert sent_at == [1500, 2800]

@@ -81,6 +81,10 @@ class SpeechTrack(Protocol):
         """How long the audio heard so far has been without speech, up to its newest chunk."""
         ...
 
+    def heard_ms(self) -> int:
+        """Where the audio heard so far ends: its newest whole chunk's end (session ms)."""
+        ...
+
 
 @dataclass
 class Hysteresis:
@@ -158,6 +162,9 @@ class SpeechSpans:
 
     def quiet_ms(self) -> int:
         return (self._first + len(self._speech) - 1 - self._last_speech) * CHUNK_MS
+
+    def heard_ms(self) -> int:
+        return (self._first + len(self._speech)) * CHUNK_MS
 
 
 class SileroDetector:
@@ -261,3 +268,6 @@ class SileroTrack:
 
     def quiet_ms(self) -> int:
         return self._spans.quiet_ms()
+
+    def heard_ms(self) -> int:
+        return self._spans.heard_ms()

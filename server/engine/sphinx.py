@@ -223,6 +223,9 @@ class _Stream:
         self.reach: int | None = None
         self.in_utt = False
         self.utt_start_ms = 0
+        # types.EndsAtPauses: the utterance in progress ends at the next whole frame if it began before this (ms).
+        # At a frame, not mid-way: the head of an unfinished frame may have been decoded into it already.
+        self.cut_from: int | None = None
         self.since_partial_ms = 0
         self.partial_text = ""
         self.finished = False
@@ -252,6 +255,8 @@ class _Stream:
         if self.finished:
             raise RuntimeError("feed() after finish()")
         self.pending += pcm
+        if quiet_from_ms is not None:
+            self.cut_from = quiet_from_ms
         # A cold decoder's second decode of its first utterance, or a decoder built for a new session, holds back
         # the audio of every stream on its worker once, by as long as it took: not a lack of CPU, so not a reason to
         # shed (the second decode made a lone newcomer's first session shed 2-4 utterances). The debt shrinks as the
@@ -270,10 +275,6 @@ class _Stream:
             if final is not None:
                 out.append(final)
         del self.pending[:usable]
-        if quiet_from_ms is not None and self.in_utt and self.utt_start_ms < quiet_from_ms:
-            final = self._cut()
-            if final is not None:
-                out.append(final)
         if self.in_utt and len(self.pending) > self.pending_decoded:
             self._decode(bytes(self.pending[self.pending_decoded :]))
             self.pending_decoded = len(self.pending)
@@ -327,6 +328,9 @@ class _Stream:
         if not self.endpointer.in_speech:
             self.utt_end = self.next_out
             return self._end_utterance(trim=True)
+        cut_from, self.cut_from = self.cut_from, None
+        if cut_from is not None and self.utt_start_ms < cut_from:
+            return self._cut()
         return self._cut_long_utterance()
 
     def _cut_long_utterance(self) -> Hypothesis | None:
@@ -348,15 +352,18 @@ class _Stream:
         return self._cut()
 
     def _cut(self) -> Hypothesis | None:
-        """End the utterance where the Endpointer has got to (`next_out`) and begin the next one there."""
-        self.utt_end = self.next_out
+        """End the utterance where the Endpointer has got to (`next_out`) and begin the next one there. Called by
+        _frame once the frame is decoded, so no part of an unfinished frame was decoded into the utterance ended."""
+        next_out = self.utt_end = self.next_out
         final = self._end_utterance(trim=True)
-        self._start_utterance(self.next_out)
+        self._start_utterance(next_out)
+        # The new utterance decodes from past the end of a word the final kept (`floor`), but the Endpointer is
+        # where it was: the next utterance's end is placed by it.
+        self.next_out = next_out
         # What an endpoint's start decodes within its _frame: the new utterance's frames so far, this one included,
         # now, so that the head of the next frame (feed) comes after them and finish() finds nothing undecoded.
         self._decode(self._undecoded(self.frames_in))
         self.decoded_until = self.frames_in
-        self.pending_decoded = 0  # the head of the unfinished frame is the new utterance's to decode (feed)
         return final
 
     def _undecoded(self, until: int) -> bytes:

@@ -497,7 +497,7 @@ class TwoPassSession:
         if quiet_ms < self._owner.pause_ms:
             self._pause_told = None
             return
-        quiet_from_ms = int(self._fed_ms) - quiet_ms
+        quiet_from_ms = speech.heard_ms() - quiet_ms
         partial = self._raw_last
         if self._ends is None or self._pause_told is not None or partial is None or not partial.words:
             return
@@ -604,9 +604,14 @@ class TwoPassSession:
         quiet = self._partial is None and self._fed_ms >= self._hold_until_ms
         if self._speech is not None:
             # The fast pass was told of this pause and ended its utterance at it: what it hears since is noise or
-            # the next utterance, and the pause that ends these pieces has been heard already.
+            # the next utterance, and the pause that ends these pieces has been heard already. (Pieces begun in the
+            # pause wait as any do: a detector gone deaf hears one pause through a whole talk.)
             told_at = self._pause_told
-            told = told_at is not None and (self._partial is None or self._partial.start_ms >= told_at)
+            told = (
+                told_at is not None
+                and last.start_ms < told_at
+                and (self._partial is None or self._partial.start_ms >= told_at)
+            )
             quiet = (quiet or told) and self._speech.quiet_ms() >= self._owner.pause_ms
         due = self._owner.clock() >= self._release_at() and not self._postponed()
         if not (force or quiet or due or last.end_ms - first.start_ms > self.MERGE_SPAN_MS):
