@@ -106,6 +106,15 @@ WINDOW_MS = 29_000
 # span this much all the same: a window this long still decodes well (bench/README.md), and the interims show the
 # fast text meanwhile.
 HOLD_MAX_MS = 8000
+# A window reaches back over a pause the detector heard up to this long when Whisper's text before it ends with a
+# word no sentence ends with: the speaker paused mid-sentence, and the window that begins mid-way garbles it ("than
+# the | acoustic corpus" came back "a constraint for this" from the 1 s after the pause alone). Not on any text
+# without a full stop: Whisper leaves it off short phrases too, and a card read after "4, Queen of Clothes" came back
+# "7 of Cloves" when its window heard that again. Longer pauses still end it: over a long silence Whisper's alignment
+# misplaces the first word of the next one (REACH_GAP_MS).
+SENTENCE_GAP_MS = 1500
+# Articles, conjunctions, possessives and "of", "than": words English speech does not end a sentence with.
+NEVER_LAST = frozenset(["a", "an", "the", "and", "or", "but", "nor", "than", "of", "my", "your", "our", "their", "its"])
 
 
 class AccuratePass(Protocol):
@@ -467,6 +476,7 @@ class TwoPassSession:
         self._last_job_start_ms: int | None = None  # where the previous accurate job's own audio began
         self._last_prompt = ""  # the text before it
         self._last_job_end_ms: int | None = None  # where the previous accurate job's audio ended
+        self._last_job: _Pending | None = None  # that job
         self._closed = False
         self._submitted = asyncio.Event()  # set when an utterance joins _pending: wakes wait_ready()
 
@@ -664,6 +674,16 @@ class TwoPassSession:
             reserve = RESERVE_MARGIN * accurate.estimate_s(held_ms) + 0.2
         return self._held_deadline - min(reserve, owner.fallback_after_s)
 
+    def _sentence_goes_on(self) -> bool:
+        """The previous job is back and Whisper's text ends with a word no sentence ends with, and no mark after it:
+        the speaker paused mid-sentence ("I probably sound quite different than the | acoustic corpus")."""
+        job = self._last_job
+        future = job.future if job is not None else None
+        if future is None or not future.done() or future.cancelled() or future.exception() is not None:
+            return False
+        words = future.result()
+        return bool(words) and words[-1].text.strip().lower() in NEVER_LAST
+
     def _arrived(self, ms: float) -> float:
         """Clock time at which the audio at session time `ms` had arrived."""
         for fed_ms, at in self._arrivals:
@@ -703,7 +723,8 @@ class TwoPassSession:
             # the deadline, or the cut of a long utterance): only then was a sentence cut, and the words before the
             # cut are worth hearing again. Measured (bench/README.md): reaching back on the fast pass's gaps instead
             # cost 12 words of 317 on the held-out talks, clean.
-            reach = self._speech.quiet_between(self._last_end_ms, speech_from_ms) < owner.pause_ms
+            pause_ms = self._speech.quiet_between(self._last_end_ms, speech_from_ms)
+            reach = pause_ms < owner.pause_ms or (pause_ms < SENTENCE_GAP_MS and self._sentence_goes_on())
         if self._last_job_start_ms is not None and reach:
             # A window that reaches back: Whisper hears the previous utterance again (up to REACH_BACK_MS), so a
             # sentence the endpointer cut at a pause is decoded with the words before the cut, as it was spoken
@@ -747,6 +768,7 @@ class TwoPassSession:
         except Exception as exc:
             pending.error = f"{type(exc).__name__}: {exc}"
         self._pending.append(pending)
+        self._last_job = pending
         self._submitted.set()
 
     def _steady(self, partial: Hypothesis) -> Hypothesis:
