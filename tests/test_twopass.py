@@ -28,6 +28,7 @@ from server.engine.twopass import (
     FAILED_WARNING,
     FALLBACK_WARNING,
     PROMPT_MIN_PROBABILITY,
+    REACH_GAP_MS,
     SENTENCE_GAP_MS,
     SKIPPED_WARNING,
     SPEECH_PAD_MS,
@@ -1881,32 +1882,34 @@ UNENDED = (Word("Hello", 0, 400), Word(",", 400, 400, joins_previous=True), Word
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("answer", "second_ms", "job_start_ms"),
+    ("answer", "second_ms", "blip", "job_start_ms"),
     [
         # Whisper ended the first text with a sentence's end: the pause the detector heard ends it, no reach back.
-        (HELLO, 1800, 1400),
+        (HELLO, 1800, None, 1400),
         # ... or with a word a sentence may end with, stop or not (a card: "4, Queen of Clothes").
-        (HELLO[:3], 1800, 1400),
+        (HELLO[:3], 1800, None, 1400),
         # ... it ended with "the": the speaker paused mid-sentence, and the next window hears it again.
-        (UNENDED, 1800, 0),
-        # ... but not across a pause longer than SENTENCE_GAP_MS (1.7 s here).
-        (UNENDED, 2700, 2300),
+        (UNENDED, 1800, None, 0),
+        # ... but not over a quiet longer than REACH_GAP_MS (1.2 s here),
+        (UNENDED, 2200, None, 1800),
+        # ... nor over a gap longer than SENTENCE_GAP_MS (1.7 s) that a blip the detector took for speech splits.
+        (UNENDED, 2700, (1700, 1750), 2300),
     ],
 )
 async def test_a_window_after_a_pause_mid_sentence_reaches_back_into_the_sentence(
-    answer: tuple[Word, ...], second_ms: int, job_start_ms: int
+    answer: tuple[Word, ...], second_ms: int, blip: tuple[int, int] | None, job_start_ms: int
 ) -> None:
-    """Traced on a held-out talk: "I probably sound quite different than the | acoustic corpus", a pause of about a
-    second mid-sentence, and the second window, 1 s of audio begun mid-sentence, came back "a constraint for this".
-    Where Whisper's text before a pause the detector heard ends with a word no sentence ends with, the next window
-    reaches back into it as across a shorter pause (its words taken out again by context_words)."""
-    assert SENTENCE_GAP_MS == 1500
+    """Traced on a held-out talk: "I probably sound quite different than the | acoustic corpus", a pause of 0.67 s
+    mid-sentence, and the second window, 1 s of audio begun mid-sentence, came back "a constraint for this". Where
+    Whisper's text before a pause the detector heard ends with a word no sentence ends with, the next window reaches
+    back into it as across a shorter pause (its words taken out again by context_words)."""
+    assert (REACH_GAP_MS, SENTENCE_GAP_MS) == (1000, 1500)
     fast = listed(
         (1200, fast_final(("do", 200, 600), ("for", 600, 1000))),
         (second_ms + 900, fast_final(("he", second_ms, second_ms + 500))),
     )
     accurate = FixedPass(answer)
-    speech = HeardSpeech([(200, 1000), (second_ms, second_ms + 500)])
+    speech = HeardSpeech([(200, 1000), *([blip] if blip else []), (second_ms, second_ms + 500)])
     two = TwoPassRecognizer(fast, accurate, fallback_after_s=600, speech=speech)
     hyps = await run(two, bytes((second_ms + 1500) * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert len(finals(hyps)) == 2

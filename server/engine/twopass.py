@@ -106,12 +106,15 @@ WINDOW_MS = 29_000
 # span this much all the same: a window this long still decodes well (bench/README.md), and the interims show the
 # fast text meanwhile.
 HOLD_MAX_MS = 8000
-# A window reaches back over a pause the detector heard up to this long when Whisper's text before it ends with a
-# word no sentence ends with: the speaker paused mid-sentence, and the window that begins mid-way garbles it ("than
-# the | acoustic corpus" came back "a constraint for this" from the 1 s after the pause alone). Not on any text
-# without a full stop: Whisper leaves it off short phrases too, and a card read after "4, Queen of Clothes" came back
-# "7 of Cloves" when its window heard that again. Longer pauses still end it: over a long silence Whisper's alignment
-# misplaces the first word of the next one (REACH_GAP_MS).
+# A window also reaches back over a pause the detector heard when Whisper's text before it ends with a word no
+# sentence ends with: the speaker paused mid-sentence, and the window that begins mid-way garbles it ("than the |
+# acoustic corpus", 0.67 s of quiet in a gap of 1.2 s between the fast pass's words, came back "a constraint for
+# this" from the 1 s after it alone). Only over a quiet of at most REACH_GAP_MS (after a longer silence Whisper may
+# place the next word inside it, where it would be taken for the previous final's) and a gap of at most this long
+# (a blip the detector took for speech does not make a long gap short). Not on any text without a full stop:
+# Whisper leaves it off short phrases too, and a card read after "4, Queen of Clothes" came back "7 of Cloves" when
+# its window heard that again. Only once the previous job is back (under load it may not be; the window goes as
+# before).
 SENTENCE_GAP_MS = 1500
 # Articles, conjunctions, possessives and "of", "than": words English speech does not end a sentence with.
 NEVER_LAST = frozenset(["a", "an", "the", "and", "or", "but", "nor", "than", "of", "my", "your", "our", "their", "its"])
@@ -365,7 +368,8 @@ class TwoPassRecognizer:
     the fast pass split at a shorter pause go to the accurate pass as one), `speech` (a voice activity detector,
     server/engine/silero.py: the pieces go once it has heard a pause of `pause_ms` after them, a window also holds
     speech it heard that the fast pass opened no utterance on, and one reaches back into the previous utterance only
-    where no such pause came between them; None: the fast pass's endpoints alone), `clock` (seconds, monotonic)."""
+    where no such pause came between them or Whisper's text before it stopped mid-sentence; None: the fast pass's
+    endpoints alone), `clock` (seconds, monotonic)."""
 
     name = "two-pass"
 
@@ -719,12 +723,16 @@ class TwoPassSession:
         if self._speech is None:
             reach = fast.start_ms - self._last_end_ms <= REACH_GAP_MS
         else:
-            # The previous window ended at a pause the detector heard, or it was sent before one came (HOLD_MAX_MS,
-            # the deadline, or the cut of a long utterance): only then was a sentence cut, and the words before the
-            # cut are worth hearing again. Measured (bench/README.md): reaching back on the fast pass's gaps instead
-            # cost 12 words of 317 on the held-out talks, clean.
-            pause_ms = self._speech.quiet_between(self._last_end_ms, speech_from_ms)
-            reach = pause_ms < owner.pause_ms or (pause_ms < SENTENCE_GAP_MS and self._sentence_goes_on())
+            # The previous window was sent before a pause came (HOLD_MAX_MS, the deadline, or the cut of a long
+            # utterance), or Whisper's text says the pause came mid-sentence (NEVER_LAST): only then was a sentence
+            # cut, and the words before the cut are worth hearing again. Measured (bench/README.md): reaching back on
+            # the fast pass's gaps instead cost 12 words of 317 on the held-out talks, clean.
+            quiet_ms = self._speech.quiet_between(self._last_end_ms, speech_from_ms)
+            reach = quiet_ms < owner.pause_ms or (
+                quiet_ms <= REACH_GAP_MS
+                and speech_from_ms - self._last_end_ms <= SENTENCE_GAP_MS
+                and self._sentence_goes_on()
+            )
         if self._last_job_start_ms is not None and reach:
             # A window that reaches back: Whisper hears the previous utterance again (up to REACH_BACK_MS), so a
             # sentence the endpointer cut at a pause is decoded with the words before the cut, as it was spoken
