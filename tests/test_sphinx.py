@@ -454,6 +454,7 @@ def test_an_utterance_ends_where_a_detector_beside_the_decoder_heard_a_pause(chu
         stream = engine.streams[1]
         out: list[Hypothesis] = []
         waiting: int | None = None  # told of a pause the utterance in progress began before: its final is due
+        lag: set[int] = set()  # frames in less the Endpointer's frames counted, in each utterance
         again: int | None = None  # the pause an utterance was just ended at, told again with the next feed
         try:
             for i in range(0, len(pcm), chunk):
@@ -468,6 +469,7 @@ def test_an_utterance_ends_where_a_detector_beside_the_decoder_heard_a_pause(chu
                 out += new
                 if stream.in_utt:
                     assert stream.decoded_until == stream.frames_in
+                    lag.add(stream.frames_in - stream.next_out)
                 if told_again:
                     assert not new
                 if waiting is not None and stream.frames_in > frames_in:
@@ -476,6 +478,8 @@ def test_an_utterance_ends_where_a_detector_beside_the_decoder_heard_a_pause(chu
                     assert new and all(w.start_ms < stream.utt_end * 30 for w in new[-1].words)
                     assert stream.in_utt and stream.utt_start_ms > waiting
                     again, waiting = waiting, None
+            # The count of the Endpointer's frames stays a window behind the newest frame, across cuts too.
+            assert len(lag) == 1, lag
             return out + engine.finish(1)[0]
         finally:
             engine.close(1)
