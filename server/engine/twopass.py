@@ -680,7 +680,9 @@ class TwoPassSession:
 
     def _sentence_goes_on(self) -> bool:
         """The previous job is back and Whisper's text ends with a word no sentence ends with, and no mark after it:
-        the speaker paused mid-sentence ("I probably sound quite different than the | acoustic corpus")."""
+        the speaker paused mid-sentence ("I probably sound quite different than the | acoustic corpus"). Whisper's
+        answer as it came, not the final as delivered: that is often not out yet when the next window goes, and the
+        two differ only where the final was trimmed or fell back."""
         job = self._last_job
         future = job.future if job is not None else None
         if future is None or not future.done() or future.cancelled() or future.exception() is not None:
