@@ -496,6 +496,32 @@ def test_an_utterance_ends_where_a_detector_beside_the_decoder_heard_a_pause(chu
     assert word_errors(reference, finals_text(cut)) <= word_errors(reference, finals_text(uncut)) + 3
 
 
+def test_a_cut_past_which_a_kept_word_runs_leaves_the_endpointer_s_count_where_it_was() -> None:
+    """A cut can fall inside a word the final keeps (its start before the cut): the next utterance then decodes
+    from that word's end (`floor`), past the cut, but the count of the frames the Endpointer has handed back must
+    stay where the Endpointer is, a window behind the newest frame, or the next utterance's end (and what its final
+    keeps) is placed late. Here cuts every second of the Austen reading, mid-speech (VAD mode 0)."""
+    config = dataclasses.replace(DecoderConfig.from_engine(EngineConfig()), vad_mode=0)
+    pcm = bytes(500 * BYTES_PER_MS) + load_human(READING) + bytes(500 * BYTES_PER_MS)
+    engine = _Engine(config)
+    engine.open(1, None)
+    stream = engine.streams[1]
+    lag: set[int] = set()
+    past_the_cut = 0
+    try:
+        for i in range(0, len(pcm), 1600):
+            fed_ms = i // BYTES_PER_MS
+            quiet_from = fed_ms - 300 if fed_ms % 1000 == 0 else None
+            finals = [h for h in engine.feed(1, pcm[i : i + 1600], 0.0, quiet_from)[0] if h.is_final]
+            if stream.in_utt:
+                lag.add(stream.frames_in - stream.next_out)
+            past_the_cut += bool(quiet_from is not None and finals and stream.floor > stream.utt_end)
+    finally:
+        engine.close(1)
+    assert past_the_cut >= 3  # what it is about
+    assert len(lag) == 1, lag
+
+
 async def test_the_fast_pass_session_passes_the_word_of_a_pause_to_its_stream() -> None:
     """PocketsphinxSession.end_at_pause reaches the stream with the next feed: told at every feed that the
     detector heard a pause half a second back, the fast pass ends its utterances far more often."""
