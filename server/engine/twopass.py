@@ -443,7 +443,7 @@ class TwoPassSession:
         self._speech: SpeechTrack | None = owner.speech.open() if owner.speech is not None else None
         # In steady noise the fast pass's endpointer can hear speech go on through the speaker's pauses (for up to
         # its 10 s cut, sphinx.py `max_utterance_ms`): with the detector, its utterance ends where the detector has
-        # heard a pause of `pause_ms`, once per pause (`_quiet_from_ms`).
+        # heard a pause of `pause_ms`, once per pause (`_pause_told`).
         self._ends = fast if isinstance(fast, EndsAtPauses) and self._speech is not None else None
         self._pause_told: int | None = None  # where the pause began that the fast pass was told of, while it lasts
         self._audio = bytearray()
@@ -507,14 +507,16 @@ class TwoPassSession:
     def _end_at_pause(self, speech: SpeechTrack) -> None:
         """Tell the fast pass to end its utterance once the detector has heard a pause of `pause_ms` after speech the
         utterance holds (its first word began before the pause): once per pause."""
+        if self._ends is None:
+            return
         quiet_ms = speech.quiet_ms()
         if quiet_ms < self._owner.pause_ms:
             self._pause_told = None
             return
-        quiet_from_ms = speech.heard_ms() - quiet_ms
         partial = self._raw_last
-        if self._ends is None or self._pause_told is not None or partial is None or not partial.words:
+        if self._pause_told is not None or partial is None or not partial.words:
             return
+        quiet_from_ms = speech.heard_ms() - quiet_ms
         if partial.start_ms < quiet_from_ms:
             self._pause_told = quiet_from_ms
             self._ends.end_at_pause(quiet_from_ms)

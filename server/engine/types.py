@@ -67,8 +67,9 @@ class EndsAtPauses(Protocol):
     Silero). Its caller calls end_at_pause() before the feed() that is to end the utterance."""
 
     def end_at_pause(self, quiet_from_ms: int) -> None:
-        """The detector has heard no speech since `quiet_from_ms`: at the next feed, end the utterance in progress if
-        it began before then (its final comes from that feed), and begin a new one where the endpointer is."""
+        """The detector has heard no speech since `quiet_from_ms`: at the next whole frame fed, end the utterance in
+        progress if it began before then (its final comes from that feed), and begin a new one where the endpointer
+        is."""
         ...
 
 
