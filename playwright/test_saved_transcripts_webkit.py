@@ -179,9 +179,15 @@ def test_reload_mid_session_brings_the_spoken_finals_back_marked_interrupted(
         # Seen once with two test workers on 2 cores: the page showed the sentence, IndexedDB held no final.
         # The finals as stored, then the words that were still an interim at the reload (if any: the engine cut
         # the clip in two and the reload came during the second part), marked rough, as the other browsers' test.
-        pending = texts(driver, "#transcript .final.rough .text")
-        assert len(pending) <= 1 and bool(pending) == bool(db["sessions"][0]["pending"]), db["sessions"]
-        assert [f["text"] for f in sorted(db["finals"], key=lambda f: f["seq"])] + pending == finals(driver), db
+        # A stored final can be rough too (CI once: the busy engine gave the fast pass's text, `rough: true` in
+        # IndexedDB), so the unfinished line is told apart by place, after the stored finals, not by its mark.
+        kept = sorted(db["finals"], key=lambda f: f["seq"])
+        restored = finals(driver)
+        unfinished = restored[len(kept) :]
+        assert len(unfinished) <= 1 and bool(unfinished) == bool(db["sessions"][0]["pending"]), db["sessions"]
+        assert [f["text"] for f in kept] + unfinished == restored, db
+        rough = texts(driver, "#transcript .final.rough .text")
+        assert rough == [f["text"] for f in kept if f["rough"]] + unfinished, (rough, db)
         assert page_problems(driver) == []
 
 

@@ -47,7 +47,7 @@ async () => {{
     sessions: sessions.map((s) => ({{
       id: s.id, state: s.state, title: s.title, finalCount: s.finalCount, pending: s.pending ?? null,
     }})),
-    finals: finals.map((f) => ({{ sessionId: f.sessionId, seq: f.seq, text: f.text }})),
+    finals: finals.map((f) => ({{ sessionId: f.sessionId, seq: f.seq, text: f.text, rough: f.rough === true }})),
   }};
 }}
 """
