@@ -14,6 +14,7 @@ the engine does on its first load):
 
     .venv/bin/python -m bench.peer_whisperlivekit --sessions 1,2,4
     .venv/bin/python -m bench.peer_whisperlivekit --sessions 1 --clips 3     # a quick check, about 30 s
+    .venv/bin/python -m bench.peer_whisperlivekit --sessions 1 --set heldout # the held-out recordings
 
 The server is started here, offline (HF_HUB_OFFLINE=1), on a free 127.0.0.1 port, as
 
@@ -31,8 +32,9 @@ The server is started here, offline (HF_HUB_OFFLINE=1), on a free 127.0.0.1 port
   resamples to that) instead of WebM through ffmpeg: the same PCM the project's engine is fed, no codec in between.
 
 What is measured, per number of concurrent sessions (each session starts 0.37 s after the previous one, as in
-bench/twopass.py's load section; each streams a "program": the human clips of tests/data/human one after another
-with 1 s of digital silence between them, in `--frame-ms` frames, each sent once that much wall time has passed;
+bench/twopass.py's load section; each streams a "program": the human clips of tests/data/human (`--set heldout`:
+the held-out recordings of tests/data/heldout) one after another with 1 s of digital silence between them, in
+`--frame-ms` frames, each sent once that much wall time has passed;
 then an empty binary message, which is how WLK's own web client says "end of stream"; WLK answers with its last
 results and {"type": "ready_to_stop"}):
 
@@ -78,6 +80,7 @@ from websockets.asyncio.client import connect
 from bench.procs import cpu_seconds, free_port
 from bench.speech import (
     CLEAN_16K,
+    HELDOUT_CLIPS,
     HUMAN_CLIPS,
     READING,
     SPEECH,
@@ -362,7 +365,8 @@ async def run_all(sessions: Sequence[int], pid: int, port: int, program: Program
 
 
 def main(args: argparse.Namespace) -> None:
-    names = list(HUMAN_CLIPS[: args.clips] if args.clips else HUMAN_CLIPS)
+    clips = HELDOUT_CLIPS if args.set == "heldout" else HUMAN_CLIPS
+    names = list(clips[: args.clips] if args.clips else clips)
     if args.reading:
         names.append(READING)
     program = build_program(names, args.gap_ms)
@@ -392,7 +396,14 @@ def main(args: argparse.Namespace) -> None:
 def cli(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sessions", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4])
-    parser.add_argument("--clips", type=int, default=0, help="only the first N human clips (0: all of them)")
+    parser.add_argument(
+        "--set",
+        choices=["human", "heldout"],
+        default="human",
+        help="the recordings: the 13 human clips, or the held-out recordings (tests/data/heldout) as bench.realtime "
+        "--set heldout plays them",
+    )
+    parser.add_argument("--clips", type=int, default=0, help="only the first N clips of the set (0: all of them)")
     parser.add_argument("--reading", action="store_true", help="end the program with the 24.7 s Austen reading")
     parser.add_argument("--frame-ms", type=int, default=100)
     parser.add_argument("--gap-ms", type=int, default=1000, help="digital silence between clips")
