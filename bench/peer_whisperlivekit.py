@@ -400,8 +400,8 @@ def cli(argv: list[str] | None = None) -> None:
         "--set",
         choices=["human", "heldout"],
         default="human",
-        help="the recordings: the 13 human clips, or the held-out recordings (tests/data/heldout) as bench.realtime "
-        "--set heldout plays them",
+        help="the recordings: the 13 human clips, or the held-out recordings (tests/data/heldout), in the order "
+        "bench.realtime --set heldout plays them to its first session",
     )
     parser.add_argument("--clips", type=int, default=0, help="only the first N clips of the set (0: all of them)")
     parser.add_argument("--reading", action="store_true", help="end the program with the 24.7 s Austen reading")

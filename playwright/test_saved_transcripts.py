@@ -26,6 +26,7 @@ from tests.support.saved_transcripts import (
     STORED_JS,
     comparable_export,
     limit_said,
+    words_of,
 )
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "data" / "speech"
@@ -164,7 +165,10 @@ def test_reload_mid_recording_brings_the_finals_back(pw: Playwright, browser_nam
         # stored final can be rough too (the engine's fallback), so the unfinished line is the one after them.
         kept = sorted(db["finals"], key=lambda f: f["seq"])
         unfinished = restored[len(kept) :]
-        assert len(unfinished) <= 1 and bool(unfinished) == bool(db["sessions"][0]["pending"]), db["sessions"]
+        pending = db["sessions"][0]["pending"]
+        assert len(unfinished) <= 1 and bool(unfinished) == bool(pending), db["sessions"]
+        # ... and it holds the stored words (tidied as a rough line: a capital, a stop).
+        assert words_of(unfinished) == words_of([pending["text"]] if pending else []), (unfinished, pending)
         assert [f["text"] for f in kept] + unfinished == restored
         rough = page.locator("#transcript .final.rough .text").all_inner_texts()
         assert kept[0]["rough"] is True and rough[0] == kept[0]["text"], db
@@ -179,10 +183,6 @@ def test_reload_mid_recording_brings_the_finals_back(pw: Playwright, browser_nam
         states = page.eval_on_selector_all("#history-list li", "els => els.map((e) => e.dataset.state)")
         assert states == ["stopped", "interrupted"], "newest first"
     assert page_errors(errors) == []
-
-
-def words_of(texts: list[str]) -> list[str]:
-    return [w.strip(".,!?").lower() for t in texts for w in t.split()]
 
 
 def test_reload_while_finishing_keeps_the_words_not_final_yet(

@@ -29,6 +29,7 @@ from tests.support.saved_transcripts import (
     STORED_JS,
     comparable_export,
     limit_said,
+    words_of,
 )
 from tests.support.webkit import install_page_hooks, install_wav_mic, page_problems, run_async, wait_for, wait_until
 
@@ -184,7 +185,10 @@ def test_reload_mid_session_brings_the_spoken_finals_back_marked_interrupted(
         kept = sorted(db["finals"], key=lambda f: f["seq"])
         restored = finals(driver)
         unfinished = restored[len(kept) :]
-        assert len(unfinished) <= 1 and bool(unfinished) == bool(db["sessions"][0]["pending"]), db["sessions"]
+        pending = db["sessions"][0]["pending"]
+        assert len(unfinished) <= 1 and bool(unfinished) == bool(pending), db["sessions"]
+        # ... and it holds the stored words (tidied as a rough line: a capital, a stop).
+        assert words_of(unfinished) == words_of([pending["text"]] if pending else []), (unfinished, pending)
         assert [f["text"] for f in kept] + unfinished == restored, db
         rough = texts(driver, "#transcript .final.rough .text")
         assert rough == [f["text"] for f in kept if f["rough"]] + unfinished, (rough, db)

@@ -66,3 +66,8 @@ def comparable_export(fmt: str, text: str) -> str:
 def limit_said(sessions: int) -> str:
     """What the history's status line says once the session limit is `sessions`."""
     return f"at most {sessions} transcript{'' if sessions == 1 else 's'} "
+
+
+def words_of(texts: list[str]) -> list[str]:
+    """The words of `texts`, lower case, without the stops and commas a rough line's tidying adds."""
+    return [w.strip(".,!?").lower() for t in texts for w in t.split()]
