@@ -27,9 +27,9 @@ from tests.support.saved_transcripts import (
     FORMATS,
     RECORD_DOWNLOADS_SCRIPT,
     STORED_JS,
+    check_restored,
     comparable_export,
     limit_said,
-    words_of,
 )
 from tests.support.webkit import install_page_hooks, install_wav_mic, page_problems, run_async, wait_for, wait_until
 
@@ -180,18 +180,7 @@ def test_reload_mid_session_brings_the_spoken_finals_back_marked_interrupted(
         # Seen once with two test workers on 2 cores: the page showed the sentence, IndexedDB held no final.
         # The finals as stored, then the words that were still an interim at the reload (if any: the engine cut
         # the clip in two and the reload came during the second part), marked rough, as the other browsers' test.
-        # A stored final can be rough too (CI once: the busy engine gave the fast pass's text, `rough: true` in
-        # IndexedDB), so the unfinished line is told apart by place, after the stored finals, not by its mark.
-        kept = sorted(db["finals"], key=lambda f: f["seq"])
-        restored = finals(driver)
-        unfinished = restored[len(kept) :]
-        pending = db["sessions"][0]["pending"]
-        assert len(unfinished) <= 1 and bool(unfinished) == bool(pending), db["sessions"]
-        # ... and it holds the stored words (tidied as a rough line: a capital, a stop).
-        assert words_of(unfinished) == words_of([pending["text"]] if pending else []), (unfinished, pending)
-        assert [f["text"] for f in kept] + unfinished == restored, db
-        rough = texts(driver, "#transcript .final.rough .text")
-        assert rough == [f["text"] for f in kept if f["rough"]] + unfinished, (rough, db)
+        check_restored(finals(driver), texts(driver, "#transcript .final.rough .text"), db)
         assert page_problems(driver) == []
 
 

@@ -5,6 +5,7 @@ direct read of the page's IndexedDB, and how an export is compared."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 FORMATS = ("txt", "srt", "vtt", "json")
 DB_NAME = "live-stt-transcripts"
@@ -71,3 +72,18 @@ def limit_said(sessions: int) -> str:
 def words_of(texts: list[str]) -> list[str]:
     """The words of `texts`, lower case, without the stops and commas a rough line's tidying adds."""
     return [w.strip(".,!?").lower() for t in texts for w in t.split()]
+
+
+def check_restored(restored: list[str], rough: list[str], db: dict[str, Any]) -> None:
+    """A transcript restored after a reload mid-recording (`restored`: every final line's text; `rough`: the rough
+    ones'; `db`: STORED_JS's answer, one session): the finals as stored, then the words that were still an interim
+    at the reload (if any), as one rough line. A stored final can be rough too (the engine's fallback: CI once had
+    the busy engine give the fast pass's text), so the unfinished line is told apart by place, not by its mark."""
+    kept = sorted(db["finals"], key=lambda f: f["seq"])
+    unfinished = restored[len(kept) :]
+    pending = db["sessions"][0]["pending"]
+    assert len(unfinished) <= 1 and bool(unfinished) == bool(pending), db["sessions"]
+    # ... and it holds the stored words (tidied as a rough line: a capital, a stop).
+    assert words_of(unfinished) == words_of([pending["text"]] if pending else []), (unfinished, pending)
+    assert [f["text"] for f in kept] + unfinished == restored, db
+    assert rough == [f["text"] for f in kept if f["rough"]] + unfinished, (rough, db)
