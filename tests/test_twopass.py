@@ -1492,6 +1492,29 @@ async def test_the_previous_last_word_heard_again_in_a_filled_pause_is_an_echo(h
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
+    ("heard", "ends_ms", "kept"),
+    [("1.", 2300, "From"), ("Well", 2300, "Well From"), ("1.", 2600, "1. From")],
+    ids=["the-prompt-copied-into-the-preroll", "a-word-the-fast-pass-missed-stays", "said-again-into-the-speech-stays"],
+)
+async def test_the_previous_last_word_written_in_the_preroll_is_an_echo(heard: str, ends_ms: int, kept: str) -> None:
+    """Measured at real time on the held-out sonnet read alone: "One." was a final of its own, and the next
+    utterance, 1.6 s later (too far to reach back), came back "1. From fairest creatures": Whisper wrote its prompt's
+    last word again in the window's preroll, where neither the fast pass nor anyone said it. A repeat of the
+    previous final's last word that ends before this utterance's first word begins is an echo and goes; a different
+    word there is one the fast pass missed and stays; one that runs into the speech is spoken again and stays."""
+    first = Hypothesis((Word("one", 200, 600),), True, 200, 600)
+    second = Hypothesis((Word("from", 2400, 2900),), True, 2400, 2900)
+    answers: list[list[Hypothesis]] = [[] for _ in range(11)] + [[first]] + [[] for _ in range(19)] + [[second]]
+    text, *mark = heard.split(".")
+    written = (Word(text, 2000, ends_ms), *((Word(".", ends_ms, ends_ms, True),) if mark else ()))
+    accurate = AnsweringPass([(Word("1", 200, 600), Word(".", 600, 600, True)), (*written, Word("From", 2400, 2700))])
+    two = TwoPassRecognizer(ListedFast(answers), accurate, fallback_after_s=600, preroll_ms=400, tail_ms=300)
+    hyps = await run(two, bytes(4400 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [h.text for h in finals(hyps)] == ["1.", kept]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
     ("next_start_ms", "fill_gap_ms", "job_start_ms"),
     [
         (2400, 1000, 1300),  # preroll from 2000 ms: the 700 ms after the first job's audio (ends 1300) are heard too

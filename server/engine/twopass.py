@@ -198,6 +198,8 @@ class _Pending:
     error: str = ""
     keep_from_ms: int = 0  # words the accurate pass heard before this (the previous utterance's) are not this one's
     filled_from_ms: int = 0  # the job heard the pause from here (`fill_gap_ms`), where the fast pass heard no word
+    start_ms: int = 0  # where the job's audio begins
+    speech_from_ms: int = 0  # where the speech it is for begins (the fast pass's first word, or the detector's)
 
 
 # Whisper writes a number one time as a word and the next as digits ("Five." then "5, 5." for the same audio heard
@@ -772,7 +774,16 @@ class TwoPassSession:
         self._last_job_end_ms = end_ms
         first, last = (start_ms - self._audio_start_ms) * BYTES_PER_MS, (end_ms - self._audio_start_ms) * BYTES_PER_MS
         pcm = bytes(self._audio[first:last])
-        pending = _Pending(fast, None, speech_end, deadline, keep_from_ms=keep_from_ms, filled_from_ms=filled_from_ms)
+        pending = _Pending(
+            fast,
+            None,
+            speech_end,
+            deadline,
+            keep_from_ms=keep_from_ms,
+            filled_from_ms=filled_from_ms,
+            start_ms=start_ms,
+            speech_from_ms=speech_from_ms,
+        )
         try:
             pending.future = owner.accurate.submit(
                 pcm, start_ms, limit_ms=end_ms, prompt=prompt, budget_s=deadline - now
@@ -914,8 +925,12 @@ class TwoPassSession:
             # The filled pause: the previous job heard its start as its tail, so Whisper may write that job's last
             # word again there.
             quiet.append((pending.filled_from_ms, fast.start_ms))
-        heard_before = pending.keep_from_ms or pending.filled_from_ms
-        previous = [_spoken(w) for w in self._last_final if _spoken(w)] if heard_before else []
+        else:
+            # The preroll, before any speech this job is for: Whisper may write its prompt's last word (the previous
+            # final's) again there (measured: "One." then "1. From fairest creatures", 1.6 s apart, the sonnet read
+            # alone at real time). Only a word that ends before the speech begins: one that runs into it is said.
+            quiet.append((pending.start_ms - 1, min(fast.start_ms, pending.speech_from_ms)))
+        previous = [_spoken(w) for w in self._last_final if _spoken(w)]
         words = without_echoes(words, quiet, previous[-1] if previous else "")
         if not any(_spoken(w) for w in words):
             # Whisper heard no speech where the fast pass heard some: a cough the fast pass took for a word, or
