@@ -1,7 +1,7 @@
 """The embedded engine as the page uses it, at real-time pace, on recorded human speech (not a test).
 
     .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--set human|reading|heldout]
-        [--clips N] [--noise-db 20] [--reference] [--show] [--busy 1] [--stagger-s 0.37]
+        [--clips N] [--noise-db 20] [--reference] [--show] [--busy 1] [--stagger-s 0.37] [--each-alone]
 
 Starts the app as its own process (`python -m server`, the default engine, LOCAL_MAX_SESSIONS set to the largest
 session count), then for each session count opens that many sessions through POST /api/sessions and the engine's
@@ -9,7 +9,9 @@ socket. Each session plays a program of the human clips (tests/data/human) one a
 between them, in real time, in the page's frames, each session starting with a different clip; then EOS. With
 --set reading each session plays the 24.7 s Austen reading instead (the five sentences joined as recorded, no pause
 longer than about 0.2 s: a long reading), each session under its own noise; with --set heldout, the held-out
-recordings (tests/data/heldout: a read sonnet, unscripted talk, a speech).
+recordings (tests/data/heldout: a read sonnet, unscripted talk, a speech). --each-alone (with --sessions 1) plays
+each recording in a session of its own instead, one session after another: one speaker per session, each session's
+engine state (its prompt, the detector's, the endpointer's) starting afresh, as when a user opens the page and talks.
 
 Per clip it measures (from the client's side, so the socket and the scheduler are included):
 - first interim: the clip's speech onset (first 10 ms frame within 35 dB of its peak) → the first interim with
@@ -281,9 +283,22 @@ def shed(before: str, after: str) -> int:
 
 
 async def run(
-    url: str, sessions: int, frame_ms: int, clips: int, noise_db: float | None, stagger_s: float, names: list[str]
+    url: str,
+    sessions: int,
+    frame_ms: int,
+    clips: int,
+    noise_db: float | None,
+    stagger_s: float,
+    names: list[str],
+    *,
+    each_alone: bool = False,
 ) -> Result:
     result = Result()
+    if each_alone:
+        # One speaker per session, as a user dictates: each recording in its own session, one after another.
+        for i in range(len(names)):
+            await session(url, program(i, 1, noise_db, names), frame_ms, 0.0, result)
+        return result
     await asyncio.gather(
         *(session(url, program(i, clips, noise_db, names), frame_ms, stagger_s * i, result) for i in range(sessions))
     )
@@ -319,6 +334,11 @@ def main() -> None:
     parser.add_argument("--set", choices=sorted(SETS), default="human", help="what each session plays (see above)")
     parser.add_argument("--clips", type=int, default=None, help="clips per session (default: the whole set)")
     parser.add_argument("--noise-db", type=float, default=None)
+    parser.add_argument(
+        "--each-alone",
+        action="store_true",
+        help="each recording in a session of its own, one after another (with --sessions 1)",
+    )
     parser.add_argument("--show", action="store_true", help="print each final's span, arrival (ms) and text")
     parser.add_argument(
         "--reference",
@@ -333,6 +353,8 @@ def main() -> None:
     names = SETS[args.set]
     clips = args.clips or len(names)
     counts = [int(n) for n in args.sessions.split(",")]
+    if args.each_alone and counts != [1]:
+        parser.error("--each-alone plays one session at a time: use it with --sessions 1")
     port = free_port()
     # All sessions come from this one client: its caps are lifted to the largest count (the engine's stays one
     # above, as a client may never hold every decoder).
@@ -367,7 +389,9 @@ def main() -> None:
         ]
         for n in counts:
             before, cpu_before = httpx.get(url + "/metrics").text, cpu_seconds(server.pid)
-            r = asyncio.run(run(url, n, args.frame_ms, clips, args.noise_db, args.stagger_s, names))
+            r = asyncio.run(
+                run(url, n, args.frame_ms, clips, args.noise_db, args.stagger_s, names, each_alone=args.each_alone)
+            )
             after, cpu = httpx.get(url + "/metrics").text, cpu_seconds(server.pid) - cpu_before
             audio_s = max(1, r.audio_ms) / 1000
             lag_p95, lag_mean = loop_lag(before, after)
@@ -391,6 +415,9 @@ def main() -> None:
             (
                 f"The 24.7 s Austen reading per session with {GAP_MS} ms of quiet around it"
                 if args.set == "reading"
+                else f"{'Held-out' if args.set == 'heldout' else 'Human'} clips, each in a session of its own, one "
+                "session after another"
+                if args.each_alone
                 else f"{'Held-out' if args.set == 'heldout' else 'Human'} clips, {clips} per session with {GAP_MS} ms "
                 "between them"
             )
