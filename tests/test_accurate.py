@@ -23,7 +23,7 @@ from server.engine.accurate import (
     PRIOR_S_PER_WINDOW_S,
     AccurateScheduler,
 )
-from server.engine.twopass import Estimates
+from server.engine.twopass import Estimates, Spares
 from server.engine.types import SAMPLE_RATE
 from server.engine.whisper import AccurateBusy, WhisperOptions
 from server.transcript import Word
@@ -51,7 +51,7 @@ class Gate:
         self.beams: list[int] = []  # and its beam width
 
     def __call__(
-        self, pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, beam_size: int
+        self, pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, prefix: str, beam_size: int
     ) -> tuple[tuple[Word, ...], float]:
         self.started.append(offset_ms)
         self.beams.append(beam_size)
@@ -142,7 +142,7 @@ async def test_the_cost_model_follows_the_measured_jobs() -> None:
 
 
 def _die_on_first(
-    pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, beam_size: int
+    pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, prefix: str, beam_size: int
 ) -> tuple[tuple[Word, ...], float]:
     if offset_ms == 0:
         os._exit(3)  # the process dies as under the OOM killer
@@ -348,23 +348,24 @@ async def test_the_warm_up_job_is_greedy_and_teaches_the_cost_model_nothing() ->
 async def test_the_best_estimate_is_the_beam_s_only_while_the_worker_has_time_to_spare() -> None:
     """What the two-pass recognizer releases a held window early enough for: the beam's cost when a job starting
     now would get the beam, greedy's when it would not (a job running, so others may wait; the worker mostly
-    busy), so windows are not sent sooner under load for a beam they would not get."""
+    busy), so windows are not sent sooner under load for a beam they would not get. The same rule says when it has
+    time to spare (twopass.Spares: a window then also hears the words said before it again)."""
     gate, clock = Gate(), Clock()
     accurate = scheduler(gate, clock)
     try:
         greedy_s, beam_s = accurate.estimate_s(1000), accurate.beam_estimate_s(1000)
         assert beam_s > greedy_s
-        assert isinstance(accurate, Estimates)  # what the two-pass recognizer releases held windows by
-        assert accurate.best_estimate_s(1000) == beam_s  # idle
+        assert isinstance(accurate, Estimates) and isinstance(accurate, Spares)  # what the two-pass recognizer reads
+        assert accurate.best_estimate_s(1000) == beam_s and accurate.spare()  # idle
         running = accurate.submit(ONE_SECOND, 0)  # starts at once
-        assert accurate.best_estimate_s(1000) == greedy_s  # a job runs
+        assert accurate.best_estimate_s(1000) == greedy_s and not accurate.spare()  # a job runs
         clock.now += 0.4 * BUSY_WINDOW_S  # it ran this long: busy 40 % of the window
         gate.release.release(1)
         await running
         greedy_s, beam_s = accurate.estimate_s(1000), accurate.beam_estimate_s(1000)
-        assert accurate.best_estimate_s(1000) == greedy_s  # the worker was mostly busy
+        assert accurate.best_estimate_s(1000) == greedy_s and not accurate.spare()  # the worker was mostly busy
         clock.now += BUSY_WINDOW_S
-        assert accurate.best_estimate_s(1000) == beam_s  # the busy stretch has left the window
+        assert accurate.best_estimate_s(1000) == beam_s and accurate.spare()  # the busy stretch has left the window
         greedy_only = AccurateScheduler(
             lambda: concurrent.futures.ThreadPoolExecutor(1), gate, dataclasses.replace(OPTIONS, beam_size=1)
         )

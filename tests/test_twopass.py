@@ -73,6 +73,7 @@ class NeverPass:
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         future: asyncio.Future[tuple[Word, ...]] = asyncio.get_running_loop().create_future()
@@ -88,6 +89,7 @@ class BusyPass:
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         raise AccurateBusy("full")
@@ -101,6 +103,7 @@ class FailingPass(NeverPass):
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
@@ -123,6 +126,7 @@ class FixedPass(NeverPass):
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
@@ -141,6 +145,13 @@ class FixedPass(NeverPass):
             )
         )
         return future
+
+
+def without_said_reach(*args: Any, **kwargs: Any) -> TwoPassRecognizer:
+    """The recognizer with no window hearing the words already said again (`said_reach_ms` 0): how every window goes
+    when that reach does not apply (an earlier final not out yet, the fast text, no time for the longer window), so
+    the other ways a window is cut, prompted and trimmed are tested alone."""
+    return TwoPassRecognizer(*args, said_reach_ms=0, **kwargs)
 
 
 async def run(recognizer: TwoPassRecognizer, pcm: bytes, frame: int = 3200) -> list[Hypothesis]:
@@ -277,6 +288,7 @@ class RecordingPass(NeverPass):
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
@@ -433,6 +445,7 @@ class SpreadPass(NeverPass):
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
@@ -464,6 +477,7 @@ class LatePass(NeverPass):
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
@@ -668,6 +682,7 @@ class PromptedPass(FixedPass):
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         self.prompts.append(prompt)
@@ -801,7 +816,7 @@ async def test_the_accurate_pass_reads_the_previous_finals_as_its_prompt() -> No
     the previous utterance's audio; its prompt is then the text before that utterance (with that utterance's own
     text in the prompt Whisper leaves its words out and stretches the new ones over their audio)."""
     accurate = PromptedPass(HELLO)
-    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, merge_ms=0)
+    two = without_said_reach(ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, merge_ms=0)
     hyps = await run(two, bytes(2400 * BYTES_PER_MS))
     assert len(finals(hyps)) >= 4
     assert [p.strip() for p in accurate.prompts[:4]] == ["", "", "Hello, world!", "Hello, world! Hello, world!"]
@@ -823,6 +838,7 @@ class DoubtingPass(PromptedPass):
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         sure = self.words
@@ -843,7 +859,7 @@ async def test_a_doubtful_final_is_delivered_but_left_out_of_the_prompt() -> Non
     not read as the context of later jobs (and the prompt is empty after it: the tests below). (As in the test
     above, job i's prompt is the finals before utterance i - 1.)"""
     accurate = DoubtingPass(HELLO, doubtful_jobs={0})
-    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, merge_ms=0)
+    two = without_said_reach(ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, merge_ms=0)
     hyps = await run(two, bytes(2400 * BYTES_PER_MS))
     assert len(finals(hyps)) >= 4
     assert [(h.text, h.warning) for h in finals(hyps)[:4]] == [("Hello, world!", "")] * 4
@@ -857,7 +873,7 @@ async def test_after_a_doubtful_final_the_next_job_has_no_prompt_rather_than_the
     before it are not, and Whisper wrote them again (a talk began with the JFK clip's last sentence, two finals
     back). Job 3 reaches back into utterance 2, so its prompt is what preceded utterance 2: the doubtful final 1."""
     accurate = DoubtingPass(HELLO, doubtful_jobs={1})
-    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, merge_ms=0)
+    two = without_said_reach(ScriptedRecognizer(ms_per_word=300, words_per_utterance=2), accurate, merge_ms=0)
     hyps = await run(two, bytes(3000 * BYTES_PER_MS))
     assert len(finals(hyps)) >= 5
     assert [p.strip() for p in accurate.prompts[:5]] == ["", "", "Hello, world!", "", "Hello, world!"]
@@ -879,6 +895,7 @@ class AnsweredLaterPass(NeverPass):
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         self.prompts.append(prompt.strip())
@@ -1120,6 +1137,7 @@ class LoopingPass(NeverPass):
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
@@ -1238,6 +1256,19 @@ def test_the_prompt_carries_the_sentence_across_a_cut(whisper_model: WhisperPass
     joined = normalise(first + " " + second).split()
     expected = normalise(human_reference("austen-0870.wav")).split()
     assert word_errors(" ".join(expected), " ".join(joined)) <= 2, (first, second)
+
+
+def test_the_words_said_given_as_the_answer_s_head_do_not_come_back(whisper_model: WhisperPass) -> None:
+    """A window that hears the words already said again (`prefix`, SAID_REACH_MS): Whisper's answer is made to begin
+    with them, and only the words after them come back, aligned after them; with them they read as the sentence."""
+    reading = load_human("austen-0870.wav")
+    first = whisper_model.transcribe(reading[: 3500 * BYTES_PER_MS], 0)
+    said = Hypothesis(first, True, 0, 0).text
+    rest = whisper_model.transcribe(reading[: 7100 * BYTES_PER_MS], 0, prefix=said)
+    assert rest and rest[0].start_ms >= first[-1].start_ms, (said, rest)
+    text = Hypothesis(rest, True, 0, 0).text
+    assert not normalise(text).startswith(normalise(said).split()[0]), (said, text)
+    assert word_errors(human_reference("austen-0870.wav"), said + " " + text) <= 2, (said, text)
 
 
 class ListedFast:
@@ -1370,6 +1401,7 @@ class AligningPass(NeverPass):
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
@@ -1419,7 +1451,7 @@ async def test_an_echo_heard_again_by_the_next_window_stays_out_of_its_final() -
             *[(" 6", 1900, 2200), (".", 2200, 2200)],
         ]
     )
-    two = TwoPassRecognizer(ListedFast(answers), accurate, fallback_after_s=600)
+    two = without_said_reach(ListedFast(answers), accurate, fallback_after_s=600)
     hyps = await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert len(accurate.futures) == 2 and accurate.jobs_reached_back
     assert [h.text for h in finals(hyps)] == ["5, 5", "6."]
@@ -1466,6 +1498,7 @@ class AnsweringPass(NeverPass):
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
@@ -1483,11 +1516,109 @@ async def test_the_previous_last_word_heard_again_in_a_filled_pause_is_an_echo(h
     second = Hypothesis((Word("he", 2400, 2900),), True, 2400, 2900)
     answers: list[list[Hypothesis]] = [[] for _ in range(11)] + [[first]] + [[] for _ in range(19)] + [[second]]
     accurate = AnsweringPass([first.words, (Word(heard, 1350, 1550), Word("he", 2400, 2700))])
-    two = TwoPassRecognizer(
+    two = without_said_reach(
         ListedFast(answers), accurate, fallback_after_s=600, preroll_ms=400, tail_ms=300, fill_gap_ms=1000
     )
     hyps = await run(two, bytes(4400 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert [h.text for h in finals(hyps)] == ["do for", kept]
+
+
+class SaidPass(AnsweringPass):
+    """AnsweringPass that keeps each job's offset, prompt and prefix, estimates its cost (Estimates) and says whether
+    it has time to spare (Spares)."""
+
+    def __init__(self, answers: list[tuple[Word, ...]], s_per_ms: float = 0.0, *, spare: bool = True) -> None:
+        super().__init__(answers)
+        self.s_per_ms, self.has_time = s_per_ms, spare
+        self.asked: list[tuple[int, str, str]] = []
+
+    def spare(self) -> bool:
+        return self.has_time
+
+    def estimate_s(self, audio_ms: int) -> float:
+        return self.s_per_ms * audio_ms
+
+    def best_estimate_s(self, audio_ms: int) -> float:
+        return self.s_per_ms * audio_ms
+
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        prefix: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
+        self.asked.append((offset_ms, prompt, prefix))
+        return super().submit(pcm, offset_ms, limit_ms=limit_ms)
+
+
+HELLO_SAID = (Word("Hello", 200, 600), Word(",", 600, 600, True), Word("world", 600, 1000), Word(".", 1000, 1000, True))
+
+
+def said_then(second_ms: int) -> list[list[Hypothesis]]:
+    """The fast pass's answers: "hello world" at 200-1000 ms (its endpoint at 1200), "again" from `second_ms`."""
+    first = Hypothesis((Word("hello", 200, 600), Word("world", 600, 1000)), True, 200, 1000)
+    second = Hypothesis((Word("again", second_ms, second_ms + 400),), True, second_ms, second_ms + 400)
+    return [[] for _ in range(11)] + [[first]] + [[] for _ in range((second_ms + 500) // 100 - 12)] + [[second]]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("second_ms", "prefix"), [(2000, "Hello, world."), (1300, "Hello, world")])
+async def test_a_window_hears_the_words_said_before_it_again_as_whisper_s_own(second_ms: int, prefix: str) -> None:
+    """Once the previous final is out, the next window starts SAID_PAD_MS before its words (within SAID_REACH_MS)
+    and gives them to Whisper as the head of its answer, the text before them as the prompt: Whisper answers with
+    the new words only, which are the final as they come (no split to make). The full stop Whisper wrote goes with
+    them after a pause; where the speaker went on (a gap under `pause_ms`) it was the cut's, and is left off."""
+    accurate = SaidPass([HELLO_SAID, (Word("Again", second_ms, second_ms + 400), Word(".", 0, 0, True))])
+    two = TwoPassRecognizer(ListedFast(said_then(second_ms)), accurate, fallback_after_s=600, merge_ms=0)
+    hyps = await run(two, bytes((second_ms + 1500) * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [h.text for h in finals(hyps)] == ["Hello, world.", "Again."]
+    assert accurate.asked[1] == (0, "", prefix)  # 200 ms before "Hello", the audio's start
+
+
+@pytest.mark.anyio
+async def test_the_words_said_are_given_only_when_whisper_wrote_them_and_the_longer_window_is_in_time() -> None:
+    """Not after a final that is the fast pass's text (Whisper is never given words it did not write), not when the
+    longer window's estimate, twice over, is past the deadline, not while the accurate pass has no time to spare,
+    and not after a silence longer than REACH_GAP_MS (the speaker is saying something else: given the card read
+    before it, Whisper wrote the next card twice)."""
+    rough = SaidPass([(), (Word("Again", 2000, 2400),)])  # Whisper heard nothing: the first final is the fast text
+    two = TwoPassRecognizer(ListedFast(said_then(2000)), rough, fallback_after_s=600, merge_ms=0)
+    hyps = await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert finals(hyps)[0].warning == EMPTY_WARNING and rough.asked[1][2] == ""
+    costly = SaidPass([HELLO_SAID, (Word("Again", 2000, 2400),)], s_per_ms=0.002)  # 2 s of compute a second
+    two = TwoPassRecognizer(ListedFast(said_then(2000)), costly, fallback_after_s=4, merge_ms=0)
+    await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    busy = SaidPass([HELLO_SAID, (Word("Again", 2000, 2400),)], spare=False)
+    two = TwoPassRecognizer(ListedFast(said_then(2000)), busy, fallback_after_s=600, merge_ms=0)
+    await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert costly.asked[1][2] == busy.asked[1][2] == ""
+    silence = SaidPass([HELLO_SAID, (Word("Again", 2100, 2500),)])
+    two = TwoPassRecognizer(ListedFast(said_then(2100)), silence, fallback_after_s=600, merge_ms=0)
+    await run(two, bytes(3600 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert (silence.asked[1][0], silence.asked[1][1].strip(), silence.asked[1][2]) == (1700, "Hello, world.", "")
+
+
+@pytest.mark.anyio
+async def test_the_words_said_are_given_back_to_said_reach_ms_before_the_window() -> None:
+    """Of a long final only the words begun within SAID_REACH_MS of the window's own audio are heard again and
+    given; the ones before are the prompt."""
+    counted = Hypothesis(
+        tuple(Word(w, 200 + 1000 * i, 1200 + 1000 * i) for i, w in enumerate("abcde")), True, 200, 5200
+    )
+    second = Hypothesis((Word("again", 6000, 6400),), True, 6000, 6400)
+    answers: list[list[Hypothesis]] = [[] for _ in range(53)] + [[counted]] + [[] for _ in range(11)] + [[second]]
+    said = (*(Word(w.text.title(), w.start_ms, w.end_ms) for w in counted.words), Word(".", 5200, 5200, True))
+    accurate = SaidPass([said, (Word("Again", 6000, 6400),)])
+    two = TwoPassRecognizer(ListedFast(answers), accurate, fallback_after_s=600, merge_ms=0)
+    hyps = await run(two, bytes(7500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [h.text for h in finals(hyps)] == ["A B C D E.", "Again"]
+    # The window's own audio from 5600 (its 400 ms preroll): words begun from 1600 on, heard from where "B", the
+    # last word told, ends (SAID_PAD_MS before "C" would be inside it).
+    assert (accurate.asked[1][0], accurate.asked[1][1].strip(), accurate.asked[1][2]) == (2200, "A B", "C D E.")
 
 
 @pytest.mark.anyio
@@ -1508,7 +1639,7 @@ async def test_the_previous_last_word_written_in_the_preroll_is_an_echo(heard: s
     text, *mark = heard.split(".")
     written = (Word(text, 2000, ends_ms), *((Word(".", ends_ms, ends_ms, True),) if mark else ()))
     accurate = AnsweringPass([(Word("1", 200, 600), Word(".", 600, 600, True)), (*written, Word("From", 2400, 2700))])
-    two = TwoPassRecognizer(ListedFast(answers), accurate, fallback_after_s=600, preroll_ms=400, tail_ms=300)
+    two = without_said_reach(ListedFast(answers), accurate, fallback_after_s=600, preroll_ms=400, tail_ms=300)
     hyps = await run(two, bytes(4400 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert [h.text for h in finals(hyps)] == ["1.", kept]
 
@@ -1535,7 +1666,7 @@ async def test_a_short_pause_after_the_previous_job_is_heard_by_the_next(
     answers: list[list[Hypothesis]] = [[] for _ in range(11)] + [[first]] + [[] for _ in range(at - 12)] + [[second]]
     accurate = FixedPass(HELLO)
     fill = {} if fill_gap_ms is None else {"fill_gap_ms": fill_gap_ms}
-    two = TwoPassRecognizer(ListedFast(answers), accurate, fallback_after_s=600, preroll_ms=400, tail_ms=300, **fill)
+    two = without_said_reach(ListedFast(answers), accurate, fallback_after_s=600, preroll_ms=400, tail_ms=300, **fill)
     hyps = await run(two, bytes((next_start_ms + 2000) * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert len(finals(hyps)) == 2
     (first_start, first_length), (second_start, _) = accurate.jobs
@@ -1618,7 +1749,7 @@ async def test_speech_the_fast_pass_opened_no_utterance_on_is_heard_by_the_next_
     after the previous job's audio, the next job's window begins there."""
     fast = listed((1200, fast_final(("do", 200, 600), ("for", 600, 1000))), (4700, fast_final(("he", 4000, 4500))))
     accurate = FixedPass(HELLO)
-    two = TwoPassRecognizer(fast, accurate, fallback_after_s=600, speech=HeardSpeech(speech))
+    two = without_said_reach(fast, accurate, fallback_after_s=600, speech=HeardSpeech(speech))
     hyps = await run(two, bytes(6500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert len(finals(hyps)) == 2
     (_, first_length), (second_start, _) = accurate.jobs
@@ -1755,7 +1886,7 @@ async def test_words_after_a_window_cut_short_by_the_next_utterance_are_the_next
     a_words = (Word("do", 200, 600), Word("for", 600, 1000))
     accurate = AnsweringPass([a_words, (*a_words, *c.words)])  # the second window reaches back over the first
     clock = AudioClock()
-    two = TwoPassRecognizer(
+    two = without_said_reach(
         listed_frames(6000, answers), accurate, fallback_after_s=2.0, speech=HeardSpeech([(200, 3000)]), clock=clock
     )
     hyps = await run_at_pace(two, clock, bytes(6000 * BYTES_PER_MS))
@@ -1933,7 +2064,7 @@ async def test_a_window_after_a_pause_mid_sentence_reaches_back_into_the_sentenc
     )
     accurate = FixedPass(answer)
     speech = HeardSpeech([(200, 1000), *([blip] if blip else []), (second_ms, second_ms + 500)])
-    two = TwoPassRecognizer(fast, accurate, fallback_after_s=600, speech=speech)
+    two = without_said_reach(fast, accurate, fallback_after_s=600, speech=speech)
     hyps = await run(two, bytes((second_ms + 1500) * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert len(finals(hyps)) == 2
     (first_start, _), (second_start, _) = accurate.jobs

@@ -151,6 +151,12 @@ class AccurateScheduler:
                 return self.estimate_s(audio_ms)
             return self.beam_estimate_s(audio_ms)
 
+    def spare(self) -> bool:
+        """twopass.Spares: no job running or waiting, and the worker busy under BEAM_BELOW_SHARE of late (when a job
+        starting now would get the beam)."""
+        with self._lock:
+            return self._running is None and self._time_to_spare()
+
     def submit(
         self,
         pcm: bytes,
@@ -158,17 +164,18 @@ class AccurateScheduler:
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         """Queue one utterance; the future has its words. `budget_s`: seconds from now by which they must be
         back. Raises AccurateBusy when the queue is full or the job could not finish within its budget.
         Cancelling the future before the job starts withdraws it."""
-        return asyncio.wrap_future(self._enqueue((pcm, offset_ms, limit_ms, prompt), budget_s))
+        return asyncio.wrap_future(self._enqueue((pcm, offset_ms, limit_ms, prompt, prefix), budget_s))
 
     def warm_up(self) -> None:
         """Start the worker and run one short job, so the first session does not wait for the model (blocking).
         Greedy, and its cost is not learnt: half a second of silence says nothing of what speech costs."""
-        self._enqueue((bytes(SAMPLE_RATE), 0, None, ""), None, learn=False).result()
+        self._enqueue((bytes(SAMPLE_RATE), 0, None, "", ""), None, learn=False).result()
 
     def _enqueue(
         self, args: tuple[Any, ...], budget_s: float | None, *, learn: bool = True
@@ -324,20 +331,20 @@ def _child_init(model: str, options: WhisperOptions, download_root: str | None, 
 
 
 def _child_run(
-    pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, beam_size: int
+    pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, prefix: str, beam_size: int
 ) -> tuple[tuple[Word, ...], float]:
     assert _CHILD is not None, "the accurate pass's process was not initialised"
     started = time.perf_counter()
-    words = _CHILD.transcribe(pcm, offset_ms, limit_ms=limit_ms, prompt=prompt, beam_size=beam_size)
+    words = _CHILD.transcribe(pcm, offset_ms, limit_ms=limit_ms, prompt=prompt, prefix=prefix, beam_size=beam_size)
     return words, time.perf_counter() - started
 
 
 def _thread_run(whisper: WhisperPass) -> Callable[..., tuple[tuple[Word, ...], float]]:
     def run(
-        pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, beam_size: int
+        pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, prefix: str, beam_size: int
     ) -> tuple[tuple[Word, ...], float]:
         started = time.perf_counter()
-        words = whisper.transcribe(pcm, offset_ms, limit_ms=limit_ms, prompt=prompt, beam_size=beam_size)
+        words = whisper.transcribe(pcm, offset_ms, limit_ms=limit_ms, prompt=prompt, prefix=prefix, beam_size=beam_size)
         return words, time.perf_counter() - started
 
     return run

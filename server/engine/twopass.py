@@ -118,6 +118,17 @@ HOLD_MAX_MS = 8000
 SENTENCE_GAP_MS = 1500
 # Articles, conjunctions, possessives and "of", "than": words English speech does not end a sentence with.
 NEVER_LAST = frozenset(["a", "an", "the", "and", "or", "but", "nor", "than", "of", "my", "your", "our", "their", "its"])
+# A window hears up to this much of the words already said before its speech again, given to Whisper as the head of
+# its answer (`prefix`), with the text before them as its prompt: Whisper goes on from them as its long-form decoder
+# goes on from a window's first words, so a sentence the speaker paused in is decoded with its start, and only the
+# new words come back (no split of the words heard twice to make). Only when every earlier final is out (their words
+# are what is given) and Whisper's, when the longer window is still back in time (twice the accurate pass's
+# estimate before the deadline), while the accurate pass has time to spare (`Spares`: under load every window is its
+# own utterance), and after a silence of at most REACH_GAP_MS. Measured at real time (bench/README.md "One speaker
+# per session"): the held-out recordings each in a session of its own, 42-45 words wrong of 317 before, 31 with it.
+SAID_REACH_MS = 4000
+SAID_PAD_MS = 200  # audio before the first word heard again (the alignment's starts err early or late by this much)
+SAID_WORDS = 200  # words kept for it: more than PROMPT_CHARS of text and SAID_REACH_MS of speech hold
 
 
 class AccuratePass(Protocol):
@@ -128,11 +139,13 @@ class AccuratePass(Protocol):
         *,
         limit_ms: int | None = None,
         prompt: str = "",
+        prefix: str = "",
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
-        """Queue one utterance's audio (times start at `offset_ms`, `prompt` the text before it); the future has
-        its words. Cancelling the future before the job starts frees its place. Raises an exception (AccurateBusy)
-        when the queue is full or the job could not be done within `budget_s` seconds."""
+        """Queue one utterance's audio (times start at `offset_ms`, `prompt` the text before it, `prefix` the text
+        of the words already said that it begins with); the future has its words, those after `prefix`. Cancelling
+        the future before the job starts frees its place. Raises an exception (AccurateBusy) when the queue is full
+        or the job could not be done within `budget_s` seconds."""
         ...
 
 
@@ -145,6 +158,14 @@ class Estimates(Protocol):
     def best_estimate_s(self, audio_ms: int) -> float:
         """Seconds the accurate pass expects to spend on this much audio if the job started now: decoded with its
         beam search while it has time to spare (if it has one), else greedily."""
+        ...
+
+
+@runtime_checkable
+class Spares(Protocol):
+    def spare(self) -> bool:
+        """The accurate pass has time to spare now (nothing running or waiting, busy little of late): what a job
+        costs beyond its own utterance (SAID_REACH_MS) is taken only then."""
         ...
 
 
@@ -198,6 +219,7 @@ class _Pending:
     error: str = ""
     keep_from_ms: int = 0  # words the accurate pass heard before this (the previous utterance's) are not this one's
     filled_from_ms: int = 0  # the job heard the pause from here (`fill_gap_ms`), where the fast pass heard no word
+    prefixed: bool = False  # the words it heard again were given to Whisper as its answer's head: none come back
     start_ms: int = 0  # where the job's audio begins
     speech_from_ms: int = 0  # where the speech it is for begins (the fast pass's first word, or the detector's)
 
@@ -371,7 +393,8 @@ class TwoPassRecognizer:
     server/engine/silero.py: the pieces go once it has heard a pause of `pause_ms` after them, a window also holds
     speech it heard that the fast pass opened no utterance on, and one reaches back into the previous utterance only
     where no such pause came between them or Whisper's text before it stopped mid-sentence; None: the fast pass's
-    endpoints alone), `clock` (seconds, monotonic)."""
+    endpoints alone), `said_reach_ms` (how much of the words already said a window hears again, given to Whisper as
+    its answer's head: SAID_REACH_MS; 0: none), `clock` (seconds, monotonic)."""
 
     name = "two-pass"
 
@@ -388,6 +411,7 @@ class TwoPassRecognizer:
         merge_ms: int = _DEFAULTS.merge_pause_ms,
         speech: SpeechDetector | None = None,
         pause_ms: int = _DEFAULTS.speech_pause_ms,
+        said_reach_ms: int = SAID_REACH_MS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if fallback_after_s <= 0:
@@ -404,6 +428,7 @@ class TwoPassRecognizer:
         self.merge_ms = merge_ms
         self.speech = speech
         self.pause_ms = pause_ms
+        self.said_reach_ms = said_reach_ms
         self.clock = clock
         self.stats = TwoPassStats()
         self.observer: TwoPassObserver | None = None
@@ -473,6 +498,7 @@ class TwoPassSession:
         self._final_end_ms = 0  # where the last final delivered ends
         self._last_final: tuple[Word, ...] = ()  # its words
         self._last_final_rough = False  # it is the fast pass's text (a fallback)
+        self._said: list[Word] = []  # the words of the finals since the last that was not all Whisper's
         # The fast pass's previous partial of this utterance, as it was (None past its end, where words were shown),
         # and since when (session ms fed) each position has said what it says.
         self._raw_texts: list[str | None] = []
@@ -772,6 +798,10 @@ class TwoPassSession:
         # are the next job's to keep.
         self._last_end_ms = min(speech_end_ms, end_ms)
         self._last_job_end_ms = end_ms
+        said, prefix = self._said_before(own_start_ms, speech_from_ms, end_ms, deadline - now), ""
+        if said is not None:
+            start_ms, prompt, prefix = said
+            keep_from_ms = self._last_end_ms  # for the echoes in the pause before the speech (no split to make)
         first, last = (start_ms - self._audio_start_ms) * BYTES_PER_MS, (end_ms - self._audio_start_ms) * BYTES_PER_MS
         pcm = bytes(self._audio[first:last])
         pending = _Pending(
@@ -783,16 +813,51 @@ class TwoPassSession:
             filled_from_ms=filled_from_ms,
             start_ms=start_ms,
             speech_from_ms=speech_from_ms,
+            prefixed=said is not None,
         )
         try:
             pending.future = owner.accurate.submit(
-                pcm, start_ms, limit_ms=end_ms, prompt=prompt, budget_s=deadline - now
+                pcm, start_ms, limit_ms=end_ms, prompt=prompt, prefix=prefix, budget_s=deadline - now
             )
         except Exception as exc:
             pending.error = f"{type(exc).__name__}: {exc}"
         self._pending.append(pending)
         self._last_job = pending
         self._submitted.set()
+
+    def _said_before(
+        self, own_start_ms: int, speech_from_ms: int, end_ms: int, budget_s: float
+    ) -> tuple[int, str, str] | None:
+        """Where a window for the speech from `own_start_ms` to `end_ms` starts to hear the words said before it
+        again (SAID_REACH_MS), its prompt and the text of those words: None when it does not."""
+        if self._pending or not self._said or not self._owner.said_reach_ms:
+            return None  # an earlier final is not out: what it says is not known yet
+        accurate = self._owner.accurate
+        if isinstance(accurate, Spares) and not accurate.spare():
+            return None  # under load the accurate pass yields: each window its own utterance, as short as it can be
+        reach_ms = max(self._audio_start_ms, own_start_ms - self._owner.said_reach_ms, end_ms - WINDOW_MS)
+        told = [w for w in self._said if w.start_ms < reach_ms]
+        again = self._said[len(told) :]
+        while again and again[0].joins_previous and not _spoken(again[0]):
+            told.append(again.pop(0))  # a mark written onto the last word told
+        if not again or again[0].start_ms >= own_start_ms:
+            return None
+        # A sentence's end Whisper wrote at a cut where the speaker did not pause is the cut's ("I'm probably going
+        # to cough. | Here"): given with it, Whisper took the next words for a new sentence and left "here" out.
+        gap_ms = speech_from_ms - again[-1].end_ms
+        quiet_ms = self._speech.quiet_between(again[-1].end_ms, speech_from_ms) if self._speech is not None else gap_ms
+        if quiet_ms > REACH_GAP_MS:
+            # After a longer silence the speaker is saying something else: given a card read before it ("Four
+            # Queen of Clothes."), Whisper wrote the next card twice ("Seven of clubs. Seven of clubs.").
+            return None
+        if quiet_ms < self._owner.pause_ms:
+            while again and again[-1].joins_previous and not _spoken(again[-1]):
+                again.pop()
+        start_ms = max(reach_ms, again[0].start_ms - SAID_PAD_MS, told[-1].end_ms if told else 0)
+        if isinstance(accurate, Estimates) and RESERVE_MARGIN * accurate.best_estimate_s(end_ms - start_ms) > budget_s:
+            return None  # the longer window would not be back in time
+        text = Hypothesis(tuple(told), True, 0, 0).text[-PROMPT_CHARS:]
+        return start_ms, text, Hypothesis(tuple(again), True, 0, 0).text
 
     def _steady(self, partial: Hypothesis) -> Hypothesis:
         """The partial to show: new words at once, but a word already on screen changes (or goes) only once the
@@ -877,6 +942,9 @@ class TwoPassSession:
         if final.words:
             self._final_end_ms = max(self._final_end_ms, final.end_ms)
             self._last_final, self._last_final_rough = final.words, bool(final.warning)
+            # Kept for SAID_REACH_MS: what Whisper wrote, back to a final that is the fast text in whole or in part
+            # (Whisper is never given those words as its own).
+            self._said = [*self._said, *final.words][-SAID_WORDS:] if not final.warning else []
         if final.words and not final.warning and least_probability(final.words) >= PROMPT_MIN_PROBABILITY:
             self._prompt = (self._prompt + " " + final.text)[-PROMPT_CHARS:]
         elif final.words:
@@ -915,7 +983,7 @@ class TwoPassSession:
                 logger.warning("accurate pass failed: %r", future.exception())
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=FAILED_WARNING)
         words = future.result()
-        if pending.keep_from_ms:
+        if pending.keep_from_ms and not pending.prefixed:
             trust = not self._last_final_rough
             words = words[context_words(words, self._last_final, pending.keep_from_ms, trust_text=trust) :]
         quiet = [(fast.end_ms + LATE_START_MS, 2**31)]  # the tail: to the end of the job, however aligned

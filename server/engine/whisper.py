@@ -132,6 +132,16 @@ def words_from_alignment(
     return _trim_long_starts(out)
 
 
+def _after(alignment: Sequence[dict[str, Any]], forced: int) -> list[dict[str, Any]]:
+    """The aligned words that begin after the first `forced` tokens (a word that began in them is one of them)."""
+    out, seen = [], 0
+    for item in alignment:
+        if seen >= forced:
+            out.append(item)
+        seen += len(item["tokens"])
+    return out
+
+
 def _trim_long_starts(words: list[Word]) -> tuple[Word, ...]:
     """The alignment lets a word that follows silence (the first one, or the first after a sentence) start where
     the silence starts. Like faster-whisper's word_timestamps, cap such a word at twice the median word length
@@ -179,12 +189,21 @@ class WhisperPass:
         self.transcribe(np.zeros(SAMPLE_RATE // 2, np.int16).tobytes(), 0)
 
     def transcribe(
-        self, pcm: bytes, offset_ms: int, *, limit_ms: int | None = None, prompt: str = "", beam_size: int | None = None
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        prefix: str = "",
+        beam_size: int | None = None,
     ) -> tuple[Word, ...]:
         """The words in `pcm` (16 kHz PCM16, at most 30 s; the rest is ignored), times from `offset_ms`. `prompt` is
         the text that came before (the session's previous finals): Whisper reads it as context, so a sentence cut
-        into pieces is decoded as one text. `beam_size`: the beam width for this job (None: the options'). Blocking.
-        Raises Unreliable when Whisper's answer is a loop."""
+        into pieces is decoded as one text. `prefix`: the text of the words already said at the start of `pcm`
+        (audio heard again for its context): Whisper's answer is made to begin with it, and only the words after it
+        are returned. `beam_size`: the beam width for this job (None: the options'). Blocking. Raises Unreliable
+        when Whisper's answer is a loop."""
         import ctranslate2
 
         audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
@@ -204,15 +223,22 @@ class WhisperPass:
         features = self.model.feature_extractor(padded, padding=0)[:, :window]
         content = min(window, math.ceil(len(audio) / hop))
         encoded = self.model.model.encode(ctranslate2.StorageView.from_array(features[None]), to_cpu=False)
-        context = self._context(prompt)
+        # The words already said, as the head of the answer (OpenAI's decoder calls it the prefix): the decoder
+        # reads them as its own text so far and goes on from there.
+        forced = self.tokenizer.encode(" " + prefix.strip()) if prefix.strip() else []
+        context = self._context(prompt) + forced
         budget = len(context) + 8 + math.ceil(TOKENS_PER_SECOND * seconds)
         beam = self.options.beam_size if beam_size is None else beam_size
-        tokens, log_prob, no_speech = self._generate(encoded, context, budget, repetition_penalty=1.0, beam=beam)
+        tokens, log_prob, no_speech = self._generate(
+            encoded, context, forced, budget, repetition_penalty=1.0, beam=beam
+        )
         if _looping(tokens, self.tokenizer.eot, budget - len(context)):
             # Whisper's loop: the decoder fell into repeating itself ("5, 5 5 5 5 ..." for "five five").
             # Decode once more penalising repeats (deterministic, unlike Whisper's temperature fallback); if
             # that loops too, the text is not to be trusted.
-            tokens, log_prob, no_speech = self._generate(encoded, context, budget, repetition_penalty=1.3, beam=beam)
+            tokens, log_prob, no_speech = self._generate(
+                encoded, context, forced, budget, repetition_penalty=1.3, beam=beam
+            )
             if _looping(tokens, self.tokenizer.eot, budget - len(context)):
                 raise Unreliable("Whisper repeated itself")
         tokens = [t for t in tokens if t < self.tokenizer.eot]
@@ -220,8 +246,11 @@ class WhisperPass:
             return ()
         if no_speech > NO_SPEECH_THRESHOLD and log_prob < LOG_PROB_THRESHOLD:
             return ()
-        alignment = self.model.find_alignment(self.tokenizer, [tokens], encoded, content)
-        return words_from_alignment(alignment[0] if alignment else [], offset_ms, limit_ms=limit_ms)
+        # Aligned with the forced words before them, as they were decoded; those words are then left out.
+        alignment = self.model.find_alignment(self.tokenizer, [forced + tokens], encoded, content)
+        return words_from_alignment(
+            _after(alignment[0] if alignment else [], len(forced)), offset_ms, limit_ms=limit_ms
+        )
 
     def _context(self, prompt: str) -> list[int]:
         """Whisper's prompt: the previous text after <|startofprev|> (at most half its context, as OpenAI's
@@ -234,10 +263,11 @@ class WhisperPass:
         return [self.tokenizer.sot_prev, *previous, *task]
 
     def _generate(
-        self, encoded: Any, context: list[int], budget: int, *, repetition_penalty: float, beam: int
+        self, encoded: Any, context: list[int], forced: list[int], budget: int, *, repetition_penalty: float, beam: int
     ) -> tuple[list[int], float, float]:
         """The tokens after `context` (CTranslate2 leaves out the end token), the mean log-probability as Whisper's
-        rule counts it (the end token too), and the no-speech probability."""
+        rule counts it (the end token too), and the no-speech probability. `forced`, the end of `context` that is
+        the answer's given head, is not among the tokens returned."""
         result = self.model.model.generate(
             encoded,
             [context],
@@ -250,6 +280,8 @@ class WhisperPass:
             repetition_penalty=repetition_penalty,
         )[0]
         tokens = list(result.sequences_ids[0])
+        if forced and tokens[: len(forced)] == forced:
+            tokens = tokens[len(forced) :]  # CTranslate2 gives the answer's given head back with the rest
         text = [t for t in tokens if t < self.tokenizer.eot]
         log_prob = result.scores[0] * len(text) / (len(text) + 1) if text else 0.0
         return tokens, float(log_prob), float(result.no_speech_prob)
