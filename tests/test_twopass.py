@@ -43,7 +43,7 @@ from server.engine.twopass import (
     without_echoes,
 )
 from server.engine.types import BYTES_PER_MS, Sheds
-from server.engine.whisper import AccurateBusy, Unreliable, WhisperPass, _looping, words_from_alignment
+from server.engine.whisper import AccurateBusy, Unreliable, WhisperPass, _after, _looping, words_from_alignment
 from server.protocols.truebar import hypothesis_segment, tokens_to_text
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings, SettingsError
@@ -1566,16 +1566,33 @@ def said_then(second_ms: int) -> list[list[Hypothesis]]:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("second_ms", "prefix"), [(2000, "Hello, world."), (1300, "Hello, world")])
-async def test_a_window_hears_the_words_said_before_it_again_as_whisper_s_own(second_ms: int, prefix: str) -> None:
+@pytest.mark.parametrize(
+    ("second_ms", "mark", "prefix"),
+    [
+        (2000, ".", "Hello, world."),
+        (1300, ".", "Hello, world"),
+        (2000, "...", "Hello, world"),
+        (2000, "…", "Hello, world"),
+    ],
+)
+async def test_a_window_hears_the_words_said_before_it_again_as_whisper_s_own(
+    second_ms: int, mark: str, prefix: str
+) -> None:
     """Once the previous final is out, the next window starts SAID_PAD_MS before its words (within SAID_REACH_MS)
     and gives them to Whisper as the head of its answer, the text before them as the prompt: Whisper answers with
     the new words only, which are the final as they come (no split to make). The full stop Whisper wrote goes with
-    them after a pause; where the speaker went on (a gap under `pause_ms`) it was the cut's, and is left off."""
-    accurate = SaidPass([HELLO_SAID, (Word("Again", second_ms, second_ms + 400), Word(".", 0, 0, True))])
+    them after a pause; where the speaker went on (a gap under `pause_ms`) it was the cut's, and is left off, as an
+    ellipsis always is (given "So this is the...", Whisper wrote "so this is the" over again)."""
+    # "…" written onto the word itself, as Whisper gives "the..." at times; the others as marks of their own.
+    said = (
+        (*HELLO_SAID[:-2], Word("world…", 600, 1000))
+        if mark == "…"
+        else (*HELLO_SAID[:-1], Word(mark, 1000, 1000, True))
+    )
+    accurate = SaidPass([said, (Word("Again", second_ms, second_ms + 400), Word(".", 0, 0, True))])
     two = TwoPassRecognizer(ListedFast(said_then(second_ms)), accurate, fallback_after_s=600, merge_ms=0)
     hyps = await run(two, bytes((second_ms + 1500) * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
-    assert [h.text for h in finals(hyps)] == ["Hello, world.", "Again."]
+    assert [h.text for h in finals(hyps)] == [f"Hello, world{mark}", "Again."]
     assert accurate.asked[1] == (0, "", prefix)  # 200 ms before "Hello", the audio's start
 
 
@@ -1591,15 +1608,56 @@ async def test_the_words_said_are_given_only_when_whisper_wrote_them_and_the_lon
     assert finals(hyps)[0].warning == EMPTY_WARNING and rough.asked[1][2] == ""
     costly = SaidPass([HELLO_SAID, (Word("Again", 2000, 2400),)], s_per_ms=0.002)  # 2 s of compute a second
     two = TwoPassRecognizer(ListedFast(said_then(2000)), costly, fallback_after_s=4, merge_ms=0)
-    await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    costly_finals = finals(await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
     busy = SaidPass([HELLO_SAID, (Word("Again", 2000, 2400),)], spare=False)
     two = TwoPassRecognizer(ListedFast(said_then(2000)), busy, fallback_after_s=600, merge_ms=0)
-    await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    busy_finals = finals(await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
+    assert costly_finals[0].text == busy_finals[0].text == "Hello, world." and not costly_finals[0].warning
     assert costly.asked[1][2] == busy.asked[1][2] == ""
     silence = SaidPass([HELLO_SAID, (Word("Again", 2100, 2500),)])
     two = TwoPassRecognizer(ListedFast(said_then(2100)), silence, fallback_after_s=600, merge_ms=0)
     await run(two, bytes(3600 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert (silence.asked[1][0], silence.asked[1][1].strip(), silence.asked[1][2]) == (1700, "Hello, world.", "")
+
+
+@pytest.mark.anyio
+async def test_an_echo_written_after_the_words_given_stays_out_of_the_final() -> None:
+    """Found in review: the window that hears "5, 5" again (given) can have Whisper write "5" once more in the pause
+    after them, as a window that reaches back can; the pause from the previous utterance's end to this one's speech
+    is a quiet span for the echo there too (the first form took this job's own end for the previous one's, and
+    "5 6." came back)."""
+    first = Hypothesis((Word("five", 200, 600), Word("five", 700, 1000)), True, 200, 1000)
+    second = Hypothesis((Word("six", 1900, 2200),), True, 1900, 2200)
+    answers: list[list[Hypothesis]] = [[] for _ in range(11)] + [[first]] + [[] for _ in range(11)] + [[second]]
+    said = (Word("5", 200, 600), Word(",", 600, 600, True), Word("5", 700, 1000), Word(".", 1000, 1000, True))
+    accurate = SaidPass([said, (Word("5", 1150, 1300), Word("6", 1900, 2200), Word(".", 2200, 2200, True))])
+    two = TwoPassRecognizer(ListedFast(answers), accurate, fallback_after_s=600, merge_ms=0)
+    hyps = await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert accurate.asked[1][2] == "5, 5."  # the words said were given
+    assert [h.text for h in finals(hyps)] == ["5, 5.", "6."]
+
+
+def test_a_loop_counts_only_where_it_reaches_past_the_words_given() -> None:
+    """With a prefix, the words given (`forced`) may repeat as they were said ("words, words, words, words"); a
+    loop counts where it reaches into what Whisper wrote after them, and the room is for what it wrote. Whisper
+    writing the words given again from their start is the answer begun again."""
+    eot = 100
+    assert not _looping([7, 5, 5, 5, 5, 8, eot], eot, 20, forced=5)  # the fours "5" are the words given
+    assert _looping([7, 5, 5, 5, 5, eot], eot, 20, forced=3)  # the last two written: the group reaches past
+    sentence = [1, 2, 3, 4, 5, 6, 9]
+    assert _looping([*sentence, 1, 2, 3, 4, 5, 6, eot], eot, 40, forced=len(sentence))
+    assert not _looping([*range(30), 50, eot], eot, 5, forced=30)  # room for one written token more
+
+
+def test_a_mark_written_onto_the_last_word_given_is_left_out_and_the_rest_of_a_word_is_unreliable() -> None:
+    """Given "going to cough" without its full stop, Whisper writes "." onto "cough" before the next words: the mark
+    is that word's (the final before has it), and left out. The rest of a word begun in the words given ("5" then
+    "00") cannot be split from it: the caller keeps the fast text."""
+    decode = {(3,): ".", (4,): "00"}
+    given = [{"word": " going", "tokens": [1]}, {"word": " cough.", "tokens": [2, 3]}, {"word": " here", "tokens": [5]}]
+    assert [item["word"] for item in _after(given, 2, lambda t: decode[tuple(t)])] == [" here"]
+    with pytest.raises(Unreliable):
+        _after([{"word": " 500", "tokens": [2, 4]}], 1, lambda t: decode[tuple(t)])
 
 
 @pytest.mark.anyio

@@ -124,9 +124,13 @@ NEVER_LAST = frozenset(["a", "an", "the", "and", "or", "but", "nor", "than", "of
 # new words come back (no split of the words heard twice to make). Only when every earlier final is out (their words
 # are what is given) and Whisper's, when the longer window is still back in time (twice the accurate pass's
 # estimate before the deadline), while the accurate pass has time to spare (`Spares`: under load every window is its
-# own utterance), and after a silence of at most REACH_GAP_MS. Measured at real time (bench/README.md "One speaker
-# per session"): the held-out recordings each in a session of its own, 42-45 words wrong of 317 before, 31 with it.
+# own utterance), and after a silence of at most REACH_GAP_MS. Doubtful finals (PROMPT_MIN_PROBABILITY) are given
+# too: they are what the speaker just said as the screen shows it, and the gain below was measured with them (not
+# without). Measured at real time (bench/README.md "One speaker per session"): the held-out recordings each in a
+# session of its own, 42-45 words wrong of 317 before, 31 with it.
 SAID_REACH_MS = 4000
+FULL_STOPS = frozenset({".", "!", "?"})  # the marks kept at the end of the words given, after a pause
+TRAILING_MARKS = " .,;:!?\u2026"  # the others are left off them (… is an ellipsis)
 SAID_PAD_MS = 200  # audio before the first word heard again (the alignment's starts err early or late by this much)
 SAID_WORDS = 200  # words kept for it: more than PROMPT_CHARS of text and SAID_REACH_MS of speech hold
 
@@ -796,12 +800,14 @@ class TwoPassSession:
         # The next job's preroll reaches back no further than this one's speech: the pause between them may be
         # heard twice (Whisper writes nothing for it), a word never is. Nor past this job's audio: words after it
         # are the next job's to keep.
-        self._last_end_ms = min(speech_end_ms, end_ms)
+        previous_end_ms, self._last_end_ms = self._last_end_ms, min(speech_end_ms, end_ms)
         self._last_job_end_ms = end_ms
         said, prefix = self._said_before(own_start_ms, speech_from_ms, end_ms, deadline - now), ""
         if said is not None:
             start_ms, prompt, prefix = said
-            keep_from_ms = self._last_end_ms  # for the echoes in the pause before the speech (no split to make)
+            # Where the previous utterance ended: the pause from there to this one's speech is where Whisper may
+            # write the last word given again, an echo (`_final`'s quiet spans; no split of words to make).
+            keep_from_ms = previous_end_ms
         first, last = (start_ms - self._audio_start_ms) * BYTES_PER_MS, (end_ms - self._audio_start_ms) * BYTES_PER_MS
         pcm = bytes(self._audio[first:last])
         pending = _Pending(
@@ -836,28 +842,34 @@ class TwoPassSession:
         if isinstance(accurate, Spares) and not accurate.spare():
             return None  # under load the accurate pass yields: each window its own utterance, as short as it can be
         reach_ms = max(self._audio_start_ms, own_start_ms - self._owner.said_reach_ms, end_ms - WINDOW_MS)
-        told = [w for w in self._said if w.start_ms < reach_ms]
-        again = self._said[len(told) :]
-        while again and again[0].joins_previous and not _spoken(again[0]):
-            told.append(again.pop(0))  # a mark written onto the last word told
+        split = next((i for i, w in enumerate(self._said) if w.start_ms >= reach_ms), len(self._said))
+        while split < len(self._said) and self._said[split].joins_previous:
+            split += 1  # a mark or the rest of a word ("-disposed") goes with the word told before it
+        told, again = self._said[:split], self._said[split:]
         if not again or again[0].start_ms >= own_start_ms:
             return None
         # A sentence's end Whisper wrote at a cut where the speaker did not pause is the cut's ("I'm probably going
         # to cough. | Here"): given with it, Whisper took the next words for a new sentence and left "here" out.
         gap_ms = speech_from_ms - again[-1].end_ms
         quiet_ms = self._speech.quiet_between(again[-1].end_ms, speech_from_ms) if self._speech is not None else gap_ms
-        if quiet_ms > REACH_GAP_MS:
+        if quiet_ms > REACH_GAP_MS or gap_ms > SENTENCE_GAP_MS:
             # After a longer silence the speaker is saying something else: given a card read before it ("Four
-            # Queen of Clothes."), Whisper wrote the next card twice ("Seven of clubs. Seven of clubs.").
+            # Queen of Clothes."), Whisper wrote the next card twice ("Seven of clubs. Seven of clubs."). The gap
+            # is bounded too, as for the reach after a word no sentence ends with: a blip the detector took for
+            # speech does not make a long gap short.
             return None
-        if quiet_ms < self._owner.pause_ms:
-            while again and again[-1].joins_previous and not _spoken(again[-1]):
-                again.pop()
+        # An ellipsis or a comma goes too, whether Whisper wrote it as a word of its own or onto the last one (given
+        # "So this is the...", Whisper wrote "so this is the" over again, or went on with the ellipsis).
+        said = Hypothesis(tuple(again), True, 0, 0).text
+        bare = said.rstrip(TRAILING_MARKS)
+        if not bare:
+            return None
+        if quiet_ms < self._owner.pause_ms or said[len(bare) :] not in FULL_STOPS:
+            said = bare
         start_ms = max(reach_ms, again[0].start_ms - SAID_PAD_MS, told[-1].end_ms if told else 0)
         if isinstance(accurate, Estimates) and RESERVE_MARGIN * accurate.best_estimate_s(end_ms - start_ms) > budget_s:
             return None  # the longer window would not be back in time
-        text = Hypothesis(tuple(told), True, 0, 0).text[-PROMPT_CHARS:]
-        return start_ms, text, Hypothesis(tuple(again), True, 0, 0).text
+        return start_ms, Hypothesis(tuple(told), True, 0, 0).text[-PROMPT_CHARS:], said
 
     def _steady(self, partial: Hypothesis) -> Hypothesis:
         """The partial to show: new words at once, but a word already on screen changes (or goes) only once the

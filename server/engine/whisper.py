@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,18 +44,20 @@ class Unreliable(Exception):
     """Whisper's answer cannot be trusted (it looped): the caller should use what it has."""
 
 
-def _looping(tokens: Sequence[int], eot: int, room: int) -> bool:
+def _looping(tokens: Sequence[int], eot: int, room: int, *, forced: int = 0) -> bool:
     """True when the text tokens hold a loop: the decoder used all its room, a group of one to four tokens repeats
     four times in a row (a speaker says "five five", not "five" six times), a longer one twice in a row (Whisper
     wrote a whole sentence twice over a short window: measured on a LibriSpeech clip), or the answer began again
-    from its start and stopped."""
+    from its start and stopped. The first `forced` tokens are the answer's given head (`prefix`): a loop counts
+    only if it reaches into what Whisper wrote after them (the words said, given again, may repeat as spoken), and
+    `room` is for what it wrote."""
     text = [t for t in tokens if t < eot]
-    if len(text) >= room:  # CTranslate2 leaves the end token out of its result: a full budget is the sign
+    if len(text) - forced >= room:  # CTranslate2 leaves the end token out of its result: a full budget is the sign
         return True
     for size in range(1, len(text) // 2 + 1):
         # A short group four times over ("5 5 5 5"); a long one (a clause, a whole sentence) twice in a row.
         times = 4 if size < LONG_GROUP_TOKENS else 2
-        for start in range(len(text) - times * size + 1):
+        for start in range(max(0, forced - times * size + 1), len(text) - times * size + 1):
             group = text[start : start + size]
             if all(text[start + k * size : start + (k + 1) * size] == group for k in range(1, times)):
                 return True
@@ -63,7 +65,7 @@ def _looping(tokens: Sequence[int], eot: int, room: int) -> bool:
     # long group and at least half of what came before ("Concorde returned to its place amidst the tents. Concorde
     # returned to its place amidst the", measured on a LibriSpeech clip at 7 of 16 sample offsets of its cut). Only
     # a copy of the start counts: a phrase that recurs later in a reading is speech.
-    for period in range(LONG_GROUP_TOKENS + 1, len(text)):
+    for period in range(max(LONG_GROUP_TOKENS + 1, forced), len(text)):
         copied = len(text) - period
         if copied >= LONG_GROUP_TOKENS and 2 * copied >= period and text[period:] == text[:copied]:
             return True
@@ -132,12 +134,18 @@ def words_from_alignment(
     return _trim_long_starts(out)
 
 
-def _after(alignment: Sequence[dict[str, Any]], forced: int) -> list[dict[str, Any]]:
-    """The aligned words that begin after the first `forced` tokens (a word that began in them is one of them)."""
+def _after(
+    alignment: Sequence[dict[str, Any]], forced: int, decode: Callable[[list[int]], str]
+) -> list[dict[str, Any]]:
+    """The aligned words after the first `forced` tokens (the words given, `prefix`). A mark Whisper wrote onto the
+    last word given ("cough" + ".") is that word's, in the final before, and left out; the rest of a word begun in
+    them ("5" + "00") cannot be told apart from it: Unreliable (the caller keeps the fast text)."""
     out, seen = [], 0
     for item in alignment:
         if seen >= forced:
             out.append(item)
+        elif seen + len(item["tokens"]) > forced and any(c.isalnum() for c in decode(item["tokens"][forced - seen :])):
+            raise Unreliable("Whisper went on with the last word given")
         seen += len(item["tokens"])
     return out
 
@@ -232,24 +240,28 @@ class WhisperPass:
         tokens, log_prob, no_speech = self._generate(
             encoded, context, forced, budget, repetition_penalty=1.0, beam=beam
         )
-        if _looping(tokens, self.tokenizer.eot, budget - len(context)):
+        room = budget - len(context)
+        if _looping(forced + tokens, self.tokenizer.eot, room, forced=len(forced)):
             # Whisper's loop: the decoder fell into repeating itself ("5, 5 5 5 5 ..." for "five five").
             # Decode once more penalising repeats (deterministic, unlike Whisper's temperature fallback); if
             # that loops too, the text is not to be trusted.
             tokens, log_prob, no_speech = self._generate(
                 encoded, context, forced, budget, repetition_penalty=1.3, beam=beam
             )
-            if _looping(tokens, self.tokenizer.eot, budget - len(context)):
+            if _looping(forced + tokens, self.tokenizer.eot, room, forced=len(forced)):
                 raise Unreliable("Whisper repeated itself")
         tokens = [t for t in tokens if t < self.tokenizer.eot]
         if not tokens:
             return ()
+        # (With a prefix the no-speech probability is read at the window's start, where the words said are: low,
+        # so this gate seldom fires there. An answer with no words where the fast pass heard some is the fast
+        # text all the same, server/engine/twopass.py.)
         if no_speech > NO_SPEECH_THRESHOLD and log_prob < LOG_PROB_THRESHOLD:
             return ()
         # Aligned with the forced words before them, as they were decoded; those words are then left out.
         alignment = self.model.find_alignment(self.tokenizer, [forced + tokens], encoded, content)
         return words_from_alignment(
-            _after(alignment[0] if alignment else [], len(forced)), offset_ms, limit_ms=limit_ms
+            _after(alignment[0] if alignment else [], len(forced), self.tokenizer.decode), offset_ms, limit_ms=limit_ms
         )
 
     def _context(self, prompt: str) -> list[int]:
@@ -280,8 +292,14 @@ class WhisperPass:
             repetition_penalty=repetition_penalty,
         )[0]
         tokens = list(result.sequences_ids[0])
-        if forced and tokens[: len(forced)] == forced:
-            tokens = tokens[len(forced) :]  # CTranslate2 gives the answer's given head back with the rest
+        if forced:
+            # CTranslate2 gives the answer's given head back with the rest (return_prefix), scored 0 but counted
+            # in the length its score is divided by. Anything else is not an answer that can be split.
+            if tokens[: len(forced)] != forced:
+                raise Unreliable("Whisper's answer did not begin with the words given")
+            tokens = tokens[len(forced) :]
         text = [t for t in tokens if t < self.tokenizer.eot]
-        log_prob = result.scores[0] * len(text) / (len(text) + 1) if text else 0.0
+        # CTranslate2's score is the sum of the log-probabilities over the tokens (the given head's included),
+        # Whisper's rule the mean over the written ones and the end token.
+        log_prob = result.scores[0] * (len(forced) + len(text)) / (len(text) + 1) if text else 0.0
         return tokens, float(log_prob), float(result.no_speech_prob)
