@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import json
 import os
+import pathlib
 import re
 import signal
 import statistics
@@ -347,6 +348,9 @@ def main() -> None:
     )
     parser.add_argument("--busy", type=int, default=0, help="processes spinning at normal priority during the runs")
     parser.add_argument(
+        "--server-log", type=pathlib.Path, default=None, help="write the app's log here (at info level), to trace a run"
+    )
+    parser.add_argument(
         "--stagger-s", type=float, default=0.37, help="seconds between one session's start and the next's"
     )
     args = parser.parse_args()
@@ -364,11 +368,12 @@ def main() -> None:
         "APP_MAX_SESSIONS_PER_CLIENT": str(max(counts)),
         "APP_SESSION_RATE_PER_MIN": "1000",
     }
+    log = args.server_log.open("wb") if args.server_log is not None else None
     server = subprocess.Popen(
         [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log or subprocess.DEVNULL,
+        stderr=log or subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     spinners: list[subprocess.Popen[bytes]] = []
@@ -438,6 +443,8 @@ def main() -> None:
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
+        if log is not None:
+            log.close()
     if args.reference:
         references = whisper_reference([program(i, clips, args.noise_db, names) for i in range(max(counts))])
         for label, per_program in references.items():

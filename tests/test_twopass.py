@@ -1605,7 +1605,7 @@ async def test_the_words_said_are_given_only_when_whisper_wrote_them_and_the_lon
     rough = SaidPass([(), (Word("Again", 2000, 2400),)])  # Whisper heard nothing: the first final is the fast text
     two = TwoPassRecognizer(ListedFast(said_then(2000)), rough, fallback_after_s=600, merge_ms=0)
     hyps = await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
-    assert finals(hyps)[0].warning == EMPTY_WARNING and rough.asked[1][2] == ""
+    assert finals(hyps)[0].warning == EMPTY_WARNING and rough.asked[1][2] == "" and len(rough.asked) == 2
     costly = SaidPass([HELLO_SAID, (Word("Again", 2000, 2400),)], s_per_ms=0.002)  # 2 s of compute a second
     two = TwoPassRecognizer(ListedFast(said_then(2000)), costly, fallback_after_s=4, merge_ms=0)
     costly_finals = finals(await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
@@ -1618,6 +1618,78 @@ async def test_the_words_said_are_given_only_when_whisper_wrote_them_and_the_lon
     two = TwoPassRecognizer(ListedFast(said_then(2100)), silence, fallback_after_s=600, merge_ms=0)
     await run(two, bytes(3600 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert (silence.asked[1][0], silence.asked[1][1].strip(), silence.asked[1][2]) == (1700, "Hello, world.", "")
+
+
+class FailingSaidPass(SaidPass):
+    """SaidPass whose answers may be an exception (Whisper's loop) or AccurateBusy raised at submit (no time)."""
+
+    def __init__(self, answers: list[tuple[Word, ...] | Exception]) -> None:
+        super().__init__([])
+        self.outcomes = answers
+
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        prefix: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
+        outcome = self.outcomes[len(self.asked)]
+        self.asked.append((offset_ms, prompt, prefix))
+        if isinstance(outcome, AccurateBusy):
+            raise outcome
+        future: asyncio.Future[tuple[Word, ...]] = asyncio.get_running_loop().create_future()
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+        return future
+
+
+# The window for "again" without the words said: it reaches back over the 1 s gap (no detector here), from the audio's
+# start, and hears "hello world" again, which the split by text and time takes out.
+AGAIN_HEARD_WHOLE = (*HELLO_SAID[:-1], Word("again", 2000, 2400), Word(".", 2400, 2400, True))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "answer",
+    [Unreliable("Whisper went on with the last word given"), (), (Word("world", 1150, 1300),)],
+    ids=["a-loop", "no-words", "only-an-echo"],
+)
+async def test_a_window_given_the_words_said_is_decoded_again_without_them_when_its_answer_is_of_no_use(
+    answer: tuple[Word, ...] | Exception,
+) -> None:
+    """Given the words said, Whisper may loop, end its answer with them, or write only the last of them again in the
+    pause: that answer is of no use, and its final would be the fast text. The window goes once more as it would have
+    without them (its own start, its prompt, the split of the words heard again), and its answer is the final."""
+    accurate = FailingSaidPass([HELLO_SAID, answer, AGAIN_HEARD_WHOLE])
+    two = TwoPassRecognizer(ListedFast(said_then(2000)), accurate, fallback_after_s=600, merge_ms=0)
+    out = finals(await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
+    assert [(h.text, h.warning) for h in out] == [("Hello, world.", ""), ("again.", "")]
+    assert accurate.asked[1] == (0, "", "Hello, world.") and accurate.asked[2] == (0, "", "")
+    assert two.stats.retried == 1 and two.stats.fallbacks == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("again", "warning"),
+    [((), EMPTY_WARNING), (AccurateBusy("past its deadline"), EMPTY_WARNING), (Unreliable("loop"), UNRELIABLE_WARNING)],
+    ids=["no-words-again", "no-time", "a-loop-again"],
+)
+async def test_a_window_is_decoded_again_once_and_only_in_time(
+    again: tuple[Word, ...] | Exception, warning: str
+) -> None:
+    """Once: if the window without the words said fails too, or the accurate pass has no time for it, the final is
+    the fast text with the warning of what failed last, as for any window."""
+    accurate = FailingSaidPass([HELLO_SAID, (), again])
+    two = TwoPassRecognizer(ListedFast(said_then(2000)), accurate, fallback_after_s=600, merge_ms=0)
+    out = finals(await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
+    assert [(h.text, h.warning) for h in out] == [("Hello, world.", ""), ("again", warning)]
+    assert len(accurate.asked) == 3 and two.stats.fallbacks == 1
 
 
 @pytest.mark.anyio
