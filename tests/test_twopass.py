@@ -43,7 +43,15 @@ from server.engine.twopass import (
     without_echoes,
 )
 from server.engine.types import BYTES_PER_MS, Sheds
-from server.engine.whisper import AccurateBusy, Unreliable, WhisperPass, _after, _looping, words_from_alignment
+from server.engine.whisper import (
+    AccurateBusy,
+    Unreliable,
+    WhisperPass,
+    _after,
+    _looping,
+    token_budget,
+    words_from_alignment,
+)
 from server.protocols.truebar import hypothesis_segment, tokens_to_text
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings, SettingsError
@@ -1169,6 +1177,18 @@ def test_looping_is_a_group_repeated_four_times_or_a_decoder_that_never_ended() 
     assert _looping([*sentence, 17, *sentence[:5], eot], eot, 40)
     assert not _looping([*sentence[:5], *range(20, 40), *sentence[:5], eot], eot, 60)
     assert not _looping([99, *sentence, 17, *sentence[:5], eot], eot, 40)  # a later phrase again: speech
+
+
+def test_the_room_to_write_is_what_the_model_s_positions_leave_after_a_long_prompt() -> None:
+    """Found in review: with a full prompt (223 tokens) and the words given, a 30 s window's room (8 tokens a second)
+    ran past Whisper's 448 positions, so a decoder stopped by the model's length, a loop, was not seen to have filled
+    its room. The room is what the positions leave."""
+    context = 223 + 1 + 4 + 30  # the prompt, <|startofprev|>, the task tokens, the words given
+    budget = token_budget(context, 30.0, 448)
+    assert budget == 448
+    written = budget - context  # all CTranslate2 could write before stopping
+    assert _looping(list(range(context - 30, context + written)), 50_000, budget - context, forced=30)
+    assert token_budget(4, 2.0, 448) == 4 + 8 + 16  # a short window: what its speech needs
 
 
 def test_a_hyphenated_piece_joins_the_previous_word_even_first_in_an_utterance() -> None:

@@ -44,6 +44,13 @@ class Unreliable(Exception):
     """Whisper's answer cannot be trusted (it looped): the caller should use what it has."""
 
 
+def token_budget(context: int, seconds: float, max_length: int) -> int:
+    """The decoder's length limit for `seconds` of audio after `context` tokens (the prompt, the task, the words
+    given): room for what speech needs, within the model's `max_length` positions (Whisper's 448), which a long
+    prompt and a 30 s window can reach first."""
+    return min(max_length, context + 8 + math.ceil(TOKENS_PER_SECOND * seconds))
+
+
 def _looping(tokens: Sequence[int], eot: int, room: int, *, forced: int = 0) -> bool:
     """True when the text tokens hold a loop: the decoder used all its room, a group of one to four tokens repeats
     four times in a row (a speaker says "five five", not "five" six times), a longer one twice in a row (Whisper
@@ -235,12 +242,12 @@ class WhisperPass:
         # reads them as its own text so far and goes on from there.
         forced = self.tokenizer.encode(" " + prefix.strip()) if prefix.strip() else []
         context = self._context(prompt) + forced
-        budget = len(context) + 8 + math.ceil(TOKENS_PER_SECOND * seconds)
+        budget = token_budget(len(context), seconds, self.model.max_length)
         beam = self.options.beam_size if beam_size is None else beam_size
         tokens, log_prob, no_speech = self._generate(
             encoded, context, forced, budget, repetition_penalty=1.0, beam=beam
         )
-        room = budget - len(context)
+        room = budget - len(context)  # what Whisper may write, the cap included: filled, the answer never ended
         if _looping(forced + tokens, self.tokenizer.eot, room, forced=len(forced)):
             # Whisper's loop: the decoder fell into repeating itself ("5, 5 5 5 5 ..." for "five five").
             # Decode once more penalising repeats (deterministic, unlike Whisper's temperature fallback); if
@@ -284,7 +291,7 @@ class WhisperPass:
             encoded,
             [context],
             beam_size=beam,
-            max_length=min(self.model.max_length, budget),
+            max_length=budget,
             suppress_blank=True,
             suppress_tokens=self._suppress,
             return_scores=True,
