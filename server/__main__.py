@@ -8,15 +8,18 @@ sizes its offline engine to its share of the machine (APP_WORKERS, which --worke
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import os
 import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
 
 from server.app import create_app
@@ -64,6 +67,20 @@ def workers_from(env: Mapping[str, str]) -> int:
     """APP_WORKERS: how many workers share this machine (set by --workers for its workers)."""
     raw = env.get("APP_WORKERS", "").strip()
     return max(1, int(raw)) if raw.isdigit() else 1
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging set-up, with the app's own loggers (`server.*`) on stderr at APP_LOG_LEVEL beside uvicorn's.
+    uvicorn sets up only its own: without them Python wrote the app's warnings bare and dropped everything below
+    them (the engine's busy pass and second decodes, a Truebar sign-in again). uvicorn applies it in each worker."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["app"] = {
+        "()": "uvicorn.logging.DefaultFormatter",
+        "fmt": "%(levelprefix)s %(name)s: %(message)s",
+    }
+    config["handlers"]["app"] = {"formatter": "app", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+    config["loggers"]["server"] = {"handlers": ["app"], "level": level.upper(), "propagate": False}
+    return config
 
 
 def app_factory() -> Starlette:
@@ -136,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             host=host,
             port=port,
             log_level=settings.log_level,
+            log_config=log_config(settings.log_level),
             proxy_headers=proxy_headers,
             forwarded_allow_ips=forwarded_allow_ips,
         )
@@ -153,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         host=host,
         port=port,
         log_level=settings.log_level,
+        log_config=log_config(settings.log_level),
         proxy_headers=proxy_headers,
         forwarded_allow_ips=forwarded_allow_ips,
     )

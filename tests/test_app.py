@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 
 import httpx
@@ -104,6 +106,21 @@ def test_bad_settings_stop_the_server_with_a_clear_message(
         monkeypatch.setenv(key, value)
     assert main(["--env-file", "/nonexistent"]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("level", "shown", "hidden"), [("info", "INFO", "DEBUG"), ("warning", "WARNING", "INFO")])
+def test_the_app_s_own_log_is_written_at_app_log_level(level: str, shown: str, hidden: str) -> None:
+    """uvicorn sets up only its own loggers: the engine's "decoding a window again" (info) was dropped and its
+    warnings came bare. With the entry point's logging set-up (applied in a process of its own, as uvicorn does in
+    each worker) they come on stderr, named, at APP_LOG_LEVEL and above."""
+    code = (
+        "import logging, logging.config, sys; from server.__main__ import log_config; "
+        f"logging.config.dictConfig(log_config({level!r})); log = logging.getLogger('server.engine.twopass'); "
+        "[log.log(getattr(logging, name), 'a line at %s', name) for name in ('DEBUG', 'INFO', 'WARNING')]"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert f"server.engine.twopass: a line at {shown}" in done.stderr, done.stderr
+    assert f"a line at {hidden}" not in done.stderr, done.stderr
 
 
 class GatedLoader:
