@@ -368,7 +368,9 @@ def main() -> None:
         "APP_MAX_SESSIONS_PER_CLIENT": str(max(counts)),
         "APP_SESSION_RATE_PER_MIN": "1000",
     }
-    log = args.server_log.open("wb") if args.server_log is not None else None
+    log = None
+    if args.server_log is not None:
+        log, env["APP_LOG_LEVEL"] = args.server_log.open("wb"), "info"
     server = subprocess.Popen(
         [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port)],
         env=env,

@@ -19,7 +19,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from uvicorn.config import LOGGING_CONFIG
+from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
 
 from server.app import create_app
@@ -79,7 +79,9 @@ def log_config(level: str) -> dict[str, Any]:
         "fmt": "%(levelprefix)s %(name)s: %(message)s",
     }
     config["handlers"]["app"] = {"formatter": "app", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
-    config["loggers"]["server"] = {"handlers": ["app"], "level": level.upper(), "propagate": False}
+    # Propagated too: uvicorn gives the root logger no handler, so nothing is written twice, and a handler put there
+    # (pytest's log capture) still sees these lines. The level as a number: "trace" is uvicorn's own (5).
+    config["loggers"]["server"] = {"handlers": ["app"], "level": LOG_LEVELS[level], "propagate": True}
     return config
 
 

@@ -1643,9 +1643,15 @@ async def test_the_words_said_are_given_only_when_whisper_wrote_them_and_the_lon
 class FailingSaidPass(SaidPass):
     """SaidPass whose answers may be an exception (Whisper's loop) or AccurateBusy raised at submit (no time)."""
 
-    def __init__(self, answers: list[tuple[Word, ...] | Exception]) -> None:
+    def __init__(
+        self, answers: list[tuple[Word, ...] | Exception], *, later: frozenset[int] = frozenset(), costly: bool = False
+    ) -> None:
         super().__init__([])
-        self.outcomes = answers
+        self.outcomes, self.later, self.costly = answers, later, costly
+
+    def estimate_s(self, audio_ms: int) -> float:
+        """`costly`: greedy's estimate is past any deadline, the beam's (what the words said are given by) is not."""
+        return 1e6 if self.costly else super().estimate_s(audio_ms)
 
     def submit(
         self,
@@ -1661,11 +1667,13 @@ class FailingSaidPass(SaidPass):
         self.asked.append((offset_ms, prompt, prefix))
         if isinstance(outcome, AccurateBusy):
             raise outcome
-        future: asyncio.Future[tuple[Word, ...]] = asyncio.get_running_loop().create_future()
-        if isinstance(outcome, Exception):
-            future.set_exception(outcome)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[Word, ...]] = loop.create_future()
+        settle = future.set_exception if isinstance(outcome, Exception) else future.set_result
+        if len(self.asked) - 1 in self.later:  # answered once the session waits (the stream's end), not in feed()
+            loop.call_soon(settle, outcome)  # type: ignore[arg-type]
         else:
-            future.set_result(outcome)
+            settle(outcome)  # type: ignore[arg-type]
         return future
 
 
@@ -1680,13 +1688,15 @@ AGAIN_HEARD_WHOLE = (*HELLO_SAID[:-1], Word("again", 2000, 2400), Word(".", 2400
     [Unreliable("Whisper went on with the last word given"), (), (Word("world", 1150, 1300),)],
     ids=["a-loop", "no-words", "only-an-echo"],
 )
+@pytest.mark.parametrize("later", [False, True], ids=["answered-at-once", "answered-at-the-stream-s-end"])
 async def test_a_window_given_the_words_said_is_decoded_again_without_them_when_its_answer_is_of_no_use(
-    answer: tuple[Word, ...] | Exception,
+    answer: tuple[Word, ...] | Exception, later: bool
 ) -> None:
     """Given the words said, Whisper may loop, end its answer with them, or write only the last of them again in the
     pause: that answer is of no use, and its final would be the fast text. The window goes once more as it would have
-    without them (its own start, its prompt, the split of the words heard again), and its answer is the final."""
-    accurate = FailingSaidPass([HELLO_SAID, answer, AGAIN_HEARD_WHOLE])
+    without them (its own start, its prompt, the split of the words heard again), and its answer is the final, also
+    when the answers come only as the stream ends (the final then waits in `finish` for the second one)."""
+    accurate = FailingSaidPass([HELLO_SAID, answer, AGAIN_HEARD_WHOLE], later=frozenset({1, 2} if later else ()))
     two = TwoPassRecognizer(ListedFast(said_then(2000)), accurate, fallback_after_s=600, merge_ms=0)
     out = finals(await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
     assert [(h.text, h.warning) for h in out] == [("Hello, world.", ""), ("again.", "")]
@@ -1696,20 +1706,37 @@ async def test_a_window_given_the_words_said_is_decoded_again_without_them_when_
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("again", "warning"),
-    [((), EMPTY_WARNING), (AccurateBusy("past its deadline"), EMPTY_WARNING), (Unreliable("loop"), UNRELIABLE_WARNING)],
-    ids=["no-words-again", "no-time", "a-loop-again"],
+    ("again", "costly", "warning", "asked"),
+    [
+        ((), False, EMPTY_WARNING, 3),
+        (AccurateBusy("past its deadline"), False, EMPTY_WARNING, 3),
+        (Unreliable("loop"), False, UNRELIABLE_WARNING, 3),
+        (AGAIN_HEARD_WHOLE, True, EMPTY_WARNING, 2),
+    ],
+    ids=["no-words-again", "refused", "a-loop-again", "no-time-for-it-twice-over"],
 )
 async def test_a_window_is_decoded_again_once_and_only_in_time(
-    again: tuple[Word, ...] | Exception, warning: str
+    again: tuple[Word, ...] | Exception, costly: bool, warning: str, asked: int
 ) -> None:
-    """Once: if the window without the words said fails too, or the accurate pass has no time for it, the final is
+    """Once: if the window without the words said fails too, or the accurate pass refuses it, or its estimate twice
+    over is past the deadline (sent all the same, it would hold the later finals back and be late), the final is
     the fast text with the warning of what failed last, as for any window."""
-    accurate = FailingSaidPass([HELLO_SAID, (), again])
+    accurate = FailingSaidPass([HELLO_SAID, (), again], costly=costly)
     two = TwoPassRecognizer(ListedFast(said_then(2000)), accurate, fallback_after_s=600, merge_ms=0)
     out = finals(await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
     assert [(h.text, h.warning) for h in out] == [("Hello, world.", ""), ("again", warning)]
-    assert len(accurate.asked) == 3 and two.stats.fallbacks == 1
+    assert len(accurate.asked) == asked and two.stats.fallbacks == 1
+
+
+@pytest.mark.anyio
+async def test_a_window_refused_with_the_words_said_goes_at_once_without_them() -> None:
+    """The accurate pass refuses the window given the words said (its queue full, or it would finish late): the window
+    without them is shorter and may fit, so it goes at once in its place."""
+    accurate = FailingSaidPass([HELLO_SAID, AccurateBusy("past its deadline"), AGAIN_HEARD_WHOLE])
+    two = TwoPassRecognizer(ListedFast(said_then(2000)), accurate, fallback_after_s=600, merge_ms=0)
+    out = finals(await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
+    assert [(h.text, h.warning) for h in out] == [("Hello, world.", ""), ("again.", "")]
+    assert accurate.asked[1][2] == "Hello, world." and accurate.asked[2] == (0, "", "")
 
 
 @pytest.mark.anyio

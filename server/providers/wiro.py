@@ -36,7 +36,7 @@ from server.state import MemoryState, State, StateUnavailable
 from server.upstream import upstream_call
 from server.wire import DelayOptions
 
-log = logging.getLogger("wiro")
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 24_000
 FRAME_SAMPLES = 4_800
