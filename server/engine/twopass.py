@@ -127,7 +127,7 @@ NEVER_LAST = frozenset(["a", "an", "the", "and", "or", "but", "nor", "than", "of
 # own utterance), and after a silence of at most REACH_GAP_MS. Doubtful finals (PROMPT_MIN_PROBABILITY) are given
 # too: they are what the speaker just said as the screen shows it, and the gain below was measured with them (not
 # without). Measured at real time (bench/README.md "One speaker per session"): the held-out recordings each in a
-# session of its own, 42-45 words wrong of 317 before, 35-39 with it (long-form: 20).
+# session of its own, 42-45 words wrong of 317 before, 33-39 with it (long-form: 20).
 SAID_REACH_MS = 4000
 FULL_STOPS = frozenset({".", "!", "?"})  # the marks kept at the end of the words given, after a pause
 TRAILING_MARKS = " .,;:!?\u2026"  # the others are left off them (… is an ellipsis)
