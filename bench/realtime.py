@@ -348,7 +348,10 @@ def main() -> None:
     )
     parser.add_argument("--busy", type=int, default=0, help="processes spinning at normal priority during the runs")
     parser.add_argument(
-        "--server-log", type=pathlib.Path, default=None, help="write the app's log here (at info level), to trace a run"
+        "--server-log",
+        type=pathlib.Path,
+        default=None,
+        help="write the app's log here (at info level, or APP_LOG_LEVEL if lower), to trace a run",
     )
     parser.add_argument(
         "--stagger-s", type=float, default=0.37, help="seconds between one session's start and the next's"
@@ -370,7 +373,9 @@ def main() -> None:
     }
     log = None
     if args.server_log is not None:
-        log, env["APP_LOG_LEVEL"] = args.server_log.open("wb"), "info"
+        log = args.server_log.open("wb")
+        if env.get("APP_LOG_LEVEL", "info") not in ("info", "debug", "trace"):
+            env["APP_LOG_LEVEL"] = "info"
     server = subprocess.Popen(
         [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
