@@ -1640,6 +1640,10 @@ async def test_the_words_said_are_given_only_when_whisper_wrote_them_and_the_lon
     assert (silence.asked[1][0], silence.asked[1][1].strip(), silence.asked[1][2]) == (1700, "Hello, world.", "")
 
 
+# An outcome of FailingSaidPass: the job never finishes.
+NEVER: tuple[Word, ...] = (Word("never", 0, 0),)
+
+
 class FailingSaidPass(SaidPass):
     """SaidPass whose answers may be an exception (Whisper's loop) or AccurateBusy raised at submit (no time)."""
 
@@ -1669,6 +1673,9 @@ class FailingSaidPass(SaidPass):
             raise outcome
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Word, ...]] = loop.create_future()
+        self.futures.append(future)
+        if outcome is NEVER:  # a job still running when it is no longer wanted
+            return future
         settle = future.set_exception if isinstance(outcome, Exception) else future.set_result
         if len(self.asked) - 1 in self.later:  # answered once the session waits (the stream's end), not in feed()
             loop.call_soon(settle, outcome)  # type: ignore[arg-type]
@@ -1726,6 +1733,25 @@ async def test_a_window_is_decoded_again_once_and_only_in_time(
     out = finals(await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
     assert [(h.text, h.warning) for h in out] == [("Hello, world.", ""), ("again", warning)]
     assert len(accurate.asked) == asked and two.stats.fallbacks == 1
+
+
+@pytest.mark.anyio
+async def test_a_second_decode_still_running_at_the_deadline_leaves_the_fast_text_and_closing_withdraws_it() -> None:
+    """The second decode has the first one's deadline: not back by then, the final is the fast text (late), as for
+    any window; and a session closed while it runs withdraws it (its future cancelled, nothing left running)."""
+    accurate = FailingSaidPass([HELLO_SAID, (), NEVER])
+    two = TwoPassRecognizer(ListedFast(said_then(2000)), accurate, fallback_after_s=0.3, merge_ms=0)
+    out = finals(await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
+    assert [(h.text, h.warning) for h in out] == [("Hello, world.", ""), ("again", FALLBACK_WARNING)]
+    assert two.stats.retried == 1 and two.stats.fallback_slow == 1
+    accurate = FailingSaidPass([HELLO_SAID, (), NEVER])
+    two = TwoPassRecognizer(ListedFast(said_then(2000)), accurate, fallback_after_s=600, merge_ms=0)
+    session = await two.open()
+    for _ in range(35):  # 3.5 s in 100 ms frames: both utterances, and no end of stream
+        await session.feed(bytes(100 * BYTES_PER_MS))
+    assert len(accurate.asked) == 3 and not accurate.futures[2].done()  # the second decode runs
+    await session.aclose()
+    assert accurate.futures[2].cancelled()
 
 
 @pytest.mark.anyio
