@@ -51,6 +51,11 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.decoded_again_total = Counter(
+            "stt_engine_decoded_again",
+            "Windows given the words said before them that came back of no use and went to Whisper again without them.",
+            registry=r,
+        )
         self.shed = Counter(
             "stt_engine_shed_utterances",
             "Utterances the fast pass decoded with its narrower search: their session had fallen behind real time.",
@@ -87,6 +92,9 @@ class Metrics:
         self.final.labels("accurate" if accurate else "fallback").observe(seconds)
         if reason:
             self.fallbacks.labels(reason).inc()
+
+    def decoded_again(self) -> None:
+        self.decoded_again_total.inc()
 
     def utterances_shed(self, count: int) -> None:
         self.shed.inc(count)

@@ -105,6 +105,13 @@ def test_a_final_whisper_wrote_in_part_counts_as_accurate_latency_with_its_own_r
     assert found[("stt_engine_fallbacks_total", (("reason", "skipped"),))] == 1
 
 
+def test_windows_decoded_again_without_the_words_said_are_counted() -> None:
+    metrics = Metrics()
+    metrics.decoded_again()
+    metrics.decoded_again()
+    assert samples(generate_latest(metrics.registry).decode())[("stt_engine_decoded_again_total", ())] == 2
+
+
 def test_utterances_the_fast_pass_shed_reach_metrics() -> None:
     """The app hands its fast pass the counter: what the recognizer reports shows in /metrics."""
     recognizer = PocketsphinxRecognizer(mode="thread", workers=1, max_sessions=1)

@@ -1114,12 +1114,16 @@ class Told:
 
     def __init__(self) -> None:
         self.finals: list[tuple[str, bool]] = []
+        self.again = 0  # windows decoded again without the words said
 
     def first_interim_after(self, seconds: float) -> None:
         pass
 
     def final_after(self, seconds: float, reason: str, *, accurate: bool) -> None:
         self.finals.append((reason, accurate))
+
+    def decoded_again(self) -> None:
+        self.again += 1
 
 
 @pytest.mark.anyio
@@ -1705,7 +1709,9 @@ async def test_a_window_given_the_words_said_is_decoded_again_without_them_when_
     when the answers come only as the stream ends (the final then waits in `finish` for the second one)."""
     accurate = FailingSaidPass([HELLO_SAID, answer, AGAIN_HEARD_WHOLE], later=frozenset({1, 2} if later else ()))
     two = TwoPassRecognizer(ListedFast(said_then(2000)), accurate, fallback_after_s=600, merge_ms=0)
+    two.observer = told = Told()
     out = finals(await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
+    assert told.again == 1 and told.finals == [("", True), ("", True)]  # /metrics counts it, and no fallback
     assert [(h.text, h.warning) for h in out] == [("Hello, world.", ""), ("again.", "")]
     assert accurate.asked[1] == (0, "", "Hello, world.") and accurate.asked[2] == (0, "", "")
     assert two.stats.retried == 1 and two.stats.fallbacks == 0

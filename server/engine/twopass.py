@@ -185,6 +185,10 @@ class TwoPassObserver(Protocol):
         it is not at all); `accurate`: the final is the accurate pass's (it waited for it), in part at least."""
         ...
 
+    def decoded_again(self) -> None:
+        """A window given the words said before it came back of no use and went again without them."""
+        ...
+
 
 @dataclass
 class TwoPassStats:
@@ -982,6 +986,8 @@ class TwoPassSession:
             return False
         logger.info("decoding a window again without the words said (%s)", failed or "no words")
         self._owner.stats.retried += 1
+        if self._owner.observer is not None:
+            self._owner.observer.decoded_again()
         return True
 
     def _submit_plain(self, pending: _Pending, plain: _Plain) -> bool:
