@@ -298,15 +298,16 @@ class AccurateScheduler:
             else:
                 self.stats.busy_s += busy_s
                 window = window_s(_audio_ms(job.args[0]), self.options)
-                # Which decode a job got, and what it cost: what makes two runs of one build differ (debug level).
-                logger.debug(
-                    "job at %d ms: %.1f s of audio, beam %d, %.2f s of compute, busy %.0f %% of late",
-                    job.args[1],
-                    _audio_ms(job.args[0]) / 1000,
-                    job.beam,
-                    busy_s,
-                    100 * self._busy_share(),
-                )
+                if logger.isEnabledFor(logging.DEBUG):
+                    # Which decode a job got, and what it cost: what makes two runs of one build differ.
+                    logger.debug(
+                        "job at %d ms: %.1f s of audio, beam %d, %.2f s of compute, busy %.0f %% of late",
+                        job.args[1],
+                        _audio_ms(job.args[0]) / 1000,
+                        job.beam,
+                        busy_s,
+                        100 * self._busy_share(),
+                    )
                 if job.learn and job.beam > 1:
                     self.beam_s_per_window_s += EWMA_WEIGHT * (busy_s / window - self.beam_s_per_window_s)
                     self._beam_measured = True

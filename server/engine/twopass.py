@@ -828,8 +828,7 @@ class TwoPassSession:
             # Where the previous utterance ended: the pause from there to this one's speech is where Whisper may
             # write the last word given again, an echo (`_final`'s quiet spans; no split of words to make).
             keep_from_ms = previous_end_ms
-        first, last = (start_ms - self._audio_start_ms) * BYTES_PER_MS, (end_ms - self._audio_start_ms) * BYTES_PER_MS
-        pcm = bytes(self._audio[first:last])
+        pcm = self._pcm(start_ms, end_ms)
         pending = _Pending(
             fast,
             None,
@@ -891,9 +890,23 @@ class TwoPassSession:
         if quiet_ms < self._owner.pause_ms or said[len(bare) :] not in FULL_STOPS:
             said = bare
         start_ms = max(reach_ms, again[0].start_ms - SAID_PAD_MS, told[-1].end_ms if told else 0)
-        if isinstance(accurate, Estimates) and RESERVE_MARGIN * accurate.best_estimate_s(end_ms - start_ms) > budget_s:
+        if not self._twice_in_time(end_ms - start_ms, budget_s, beam=True):
             return None  # the longer window would not be back in time
         return start_ms, Hypothesis(tuple(told), True, 0, 0).text[-PROMPT_CHARS:], said
+
+    def _twice_in_time(self, audio_ms: int, budget_s: float, *, beam: bool) -> bool:
+        """A window of `audio_ms` would be back within `budget_s` seconds at twice the accurate pass's estimate (the
+        beam's while it has time to spare, with `beam`; greedy's otherwise). True when the pass gives no estimates."""
+        accurate = self._owner.accurate
+        if not isinstance(accurate, Estimates):
+            return True
+        estimate_s = accurate.best_estimate_s(audio_ms) if beam else accurate.estimate_s(audio_ms)
+        return RESERVE_MARGIN * estimate_s <= budget_s
+
+    def _pcm(self, start_ms: int, end_ms: int) -> bytes:
+        """The session's kept audio from `start_ms` to `end_ms` (session ms)."""
+        first, last = (start_ms - self._audio_start_ms) * BYTES_PER_MS, (end_ms - self._audio_start_ms) * BYTES_PER_MS
+        return bytes(self._audio[first:last])
 
     def _steady(self, partial: Hypothesis) -> Hypothesis:
         """The partial to show: new words at once, but a word already on screen changes (or goes) only once the
@@ -999,17 +1012,12 @@ class TwoPassSession:
         accurate = owner.accurate
         if plain.start_ms < self._audio_start_ms or budget_s <= 0:
             return False
-        if (
-            isinstance(accurate, Estimates)
-            and RESERVE_MARGIN * accurate.estimate_s(plain.end_ms - plain.start_ms) > budget_s
-        ):
+        if not self._twice_in_time(plain.end_ms - plain.start_ms, budget_s, beam=False):
             logger.info("no time to decode a window without the words said before it (%.2f s left)", budget_s)
             return False
-        first = (plain.start_ms - self._audio_start_ms) * BYTES_PER_MS
-        last = (plain.end_ms - self._audio_start_ms) * BYTES_PER_MS
         try:
             future = accurate.submit(
-                bytes(self._audio[first:last]),
+                self._pcm(plain.start_ms, plain.end_ms),
                 plain.start_ms,
                 limit_ms=plain.end_ms,
                 prompt=plain.prompt,
