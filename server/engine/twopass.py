@@ -133,6 +133,19 @@ FULL_STOPS = frozenset({".", "!", "?"})  # the marks kept at the end of the word
 TRAILING_MARKS = " .,;:!?\u2026"  # the others are left off them (… is an ellipsis)
 SAID_PAD_MS = 200  # audio before the first word heard again (the alignment's starts err early or late by this much)
 SAID_WORDS = 200  # words kept for it: more than PROMPT_CHARS of text and SAID_REACH_MS of speech hold
+# A window sent while the speaker goes on (HOLD_MAX_MS, or its deadline) ends mid-phrase, and Whisper garbles or drops
+# what it hears cut off: "I think I'm probably | gonna cough here" came back "...different words. I'm probably" in
+# every run (bench/README.md "The next lever"). Its final keeps the words that end at least this long before its
+# last fast word; the rest go to the next window, which hears them as its own, given the words kept before them
+# (SAID_REACH_MS), as faster-whisper's long-form decoder starts each window at the last whole segment of the one
+# before. Measured at real time, each held-out recording alone (bench/README.md, "...go to the next window"): the
+# talk where the engine was furthest behind long-form 6-12 words wrong of 57 in eight runs against 13; in total
+# (26-33 of 317 against 32) within a run's spread. 2 s instead: longer next windows, decoded greedily, one lost.
+CARRY_MS = 1000
+# ... unless Whisper ended its answer with a mark: it heard the phrase end there (the speaker paused under `pause_ms`
+# at a line's end), and the next window only wrote again what it had right ("the gaudy spring." came back "the god
+# he spring" from the window it went to).
+PHRASE_END = frozenset(".!?\u2026,;:")
 
 
 class AccuratePass(Protocol):
@@ -206,6 +219,8 @@ class TwoPassStats:
     # Windows given the words said (SAID_REACH_MS) whose answer was of no use (a loop, or no words where the fast
     # pass heard some), decoded once more without them (`TwoPassSession._retried`).
     retried: int = 0
+    # Finals of windows sent while the speaker went on whose last words went to the next window (CARRY_MS).
+    carried: int = 0
     # End of speech → accurate final ready (seconds), for the benchmark: the latest few thousand, so a server that
     # runs for months does not grow with every final.
     waits_s: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=4096))
@@ -245,6 +260,7 @@ class _Pending:
     start_ms: int = 0  # where the job's audio begins
     speech_from_ms: int = 0  # where the speech it is for begins (the fast pass's first word, or the detector's)
     plain: _Plain | None = None  # a prefixed job: its window without the words said, to decode if its answer fails
+    going_on: bool = False  # sent while the detector heard the speaker go on: its last words may go to the next
 
 
 # Whisper writes a number one time as a word and the next as digits ("Five." then "5, 5." for the same audio heard
@@ -698,12 +714,11 @@ class TwoPassSession:
         come, so their deadline counts from the detector's end of speech instead, and they wait. False, the
         deadline as it was, when they must go now. Measured at real-time pace on the held-out talks: sent by the
         first piece's deadline, the talk went to Whisper a second or two at a time."""
-        if self._speech is None or not self._held or not self._arrivals:
+        if self._speech is None or not self._held or not self._goes_on():
             return False
         owner, now = self._owner, self._owner.clock()
         quiet_ms = self._speech.quiet_ms()
-        arriving = now - self._arrivals[-1][1] < owner.pause_ms / 1000  # a client that stopped sending says nothing
-        if quiet_ms >= owner.pause_ms or not arriving or self._fed_ms - self._held[0].start_ms >= HOLD_MAX_MS:
+        if self._fed_ms - self._held[0].start_ms >= HOLD_MAX_MS:
             return False
         before = self._held_deadline
         self._held_deadline = max(before, self._arrived(self._fed_ms - quiet_ms) + owner.fallback_after_s)
@@ -712,6 +727,15 @@ class TwoPassSession:
             return False
         self._held_postponed = True
         return True
+
+    def _goes_on(self) -> bool:
+        """The detector hears the speaker going on: no pause of `pause_ms` yet, and audio still arriving (a client
+        that stopped sending says nothing)."""
+        if self._speech is None or not self._arrivals:
+            return False
+        owner = self._owner
+        arriving = owner.clock() - self._arrivals[-1][1] < owner.pause_ms / 1000
+        return arriving and self._speech.quiet_ms() < owner.pause_ms
 
     def _release_at(self) -> float:
         """Clock time by which the held pieces must go to the accurate pass to be back by their deadline."""
@@ -840,6 +864,7 @@ class TwoPassSession:
             speech_from_ms=speech_from_ms,
             prefixed=said is not None,
             plain=plain,
+            going_on=not self._finishing and self._goes_on(),
         )
         try:
             pending.future = owner.accurate.submit(
@@ -1032,7 +1057,7 @@ class TwoPassSession:
 
     def _deliver_head(self) -> list[Hypothesis]:
         pending = self._pending.popleft()
-        final = self._final(pending)
+        final = self._carried(pending, self._final(pending))
         observer = self._owner.observer
         if observer is not None:
             observer.final_after(
@@ -1063,6 +1088,56 @@ class TwoPassSession:
                 # back into it is prompted with) lacks this final just as well.
                 self._last_prompt = ""
         return [final, *self._interim()]
+
+    def _carried(self, pending: _Pending, final: Hypothesis) -> Hypothesis:
+        """`final` without its last words when they go to the next window (CARRY_MS): `pending` was sent while the
+        speaker went on and they still go on, `final` is all Whisper's and ends with no mark (PHRASE_END), no later
+        window has gone, the session goes on and the accurate pass has time to spare (the next window is then given
+        the words kept before them). The fast pass's words over the
+        stretch carried join the held pieces, so they show as the interim and are the next final's if Whisper fails
+        it: nothing carried can be lost."""
+        owner, accurate = self._owner, self._owner.accurate
+        if (
+            not pending.going_on
+            or not self._goes_on()
+            or final.warning
+            or self._pending
+            or self._finishing
+            or self._closed
+            or final.text.rstrip()[-1:] in PHRASE_END
+            or (isinstance(accurate, Spares) and not accurate.spare())
+        ):
+            return final
+        words = final.words
+        limit_ms = pending.fast.end_ms - CARRY_MS
+        split = next((i for i, w in enumerate(words) if w.end_ms > limit_ms and not w.joins_previous), len(words))
+        kept = words[:split]
+        if not any(_spoken(w) for w in kept) or not any(_spoken(w) for w in words[split:]):
+            return final
+        split_ms = kept[-1].end_ms
+        # Every fast word that reaches past the split goes, its start moved to the split so the finals keep their
+        # time order: Whisper may stretch its last word kept over the words it dropped, and a fast word left out
+        # here would be in neither final. (Whisper's times come in 20 ms steps: two of them are the split's own.)
+        fast = tuple(
+            dataclasses.replace(w, start_ms=max(w.start_ms, split_ms))
+            for w in pending.fast.words
+            if w.end_ms > split_ms + 40
+        )
+        if not fast:
+            return final  # no fast words over the stretch: nothing would make the next window go
+        carried = Hypothesis(fast, True, fast[0].start_ms, fast[-1].end_ms)
+        # Their deadline counts from their end of speech, as a held piece's does; while the speaker goes on it moves
+        # to the detector's end of speech (`_postponed`).
+        deadline = self._speech_end(carried) + owner.fallback_after_s
+        if not self._held:
+            self._hold_until_ms = self._fed_ms + owner.merge_ms
+            self._submitted.set()  # wakes wait_ready(): the held piece has a deadline
+        self._held_deadline = min(self._held_deadline, deadline) if self._held else deadline
+        self._held.insert(0, carried)
+        self._last_end_ms = min(self._last_end_ms, split_ms)
+        owner.stats.carried += 1
+        logger.debug("%d words of a window cut while the speaker went on go to the next window", len(words) - split)
+        return Hypothesis(kept, True, kept[0].start_ms, split_ms)
 
     def _final(self, pending: _Pending) -> Hypothesis:
         stats = self._owner.stats
