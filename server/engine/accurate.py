@@ -301,9 +301,10 @@ class AccurateScheduler:
                 if logger.isEnabledFor(logging.DEBUG):
                     # Which decode a job got, and what it cost: what makes two runs of one build differ.
                     logger.debug(
-                        "job at %d ms: %.1f s of audio, beam %d, %.2f s of compute, busy %.0f %% of late",
+                        "job at %d ms: %.1f s of audio, %d words given, beam %d, %.2f s of compute, busy %.0f %%",
                         job.args[1],
                         _audio_ms(job.args[0]) / 1000,
+                        len(job.args[4].split()),
                         job.beam,
                         busy_s,
                         100 * self._busy_share(),
