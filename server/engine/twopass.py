@@ -529,6 +529,7 @@ class TwoPassSession:
         # the accurate pass early enough for it to answer before then, merged or not.
         self._held_deadline = 0.0
         self._held_postponed = False  # held past the first piece's deadline while the detector heard speech go on
+        self._carried_piece: Hypothesis | None = None  # the fast words a final left to the next window (CARRY_MS)
         self._finishing = False  # finish() was called
         self._prompt = ""  # the end of the finals delivered so far, for the accurate pass's context
         # (session ms fed, clock) after each feed, for when a moment of the audio arrived: the latency figures.
@@ -706,7 +707,8 @@ class TwoPassSession:
         self._held_postponed = False
         words = tuple(w for h in self._held for w in h.words)
         self._held = []
-        self._submit(Hypothesis(words, True, first.start_ms, last.end_ms), self._held_deadline)
+        carried, self._carried_piece = first is self._carried_piece, None
+        self._submit(Hypothesis(words, True, first.start_ms, last.end_ms), self._held_deadline, carried=carried)
 
     def _postponed(self) -> bool:
         """The held pieces are due, but the detector hears the speaker going on (no pause of `pause_ms` yet, audio
@@ -780,7 +782,7 @@ class TwoPassSession:
         lag_s = min(max(0.0, (self._fed_ms - fast.end_ms) / 1000), self._owner.max_lag_s)
         return self._owner.clock() - lag_s
 
-    def _submit(self, fast: Hypothesis, deadline: float) -> None:
+    def _submit(self, fast: Hypothesis, deadline: float, *, carried: bool = False) -> None:
         owner = self._owner
         now = owner.clock()
         speech_end = deadline - owner.fallback_after_s
@@ -845,7 +847,8 @@ class TwoPassSession:
         # are the next job's to keep.
         previous_end_ms, self._last_end_ms = self._last_end_ms, min(speech_end_ms, end_ms)
         self._last_job_end_ms = end_ms
-        said, prefix, plain = self._said_before(own_start_ms, speech_from_ms, end_ms, deadline - now), "", None
+        said = self._said_before(own_start_ms, speech_from_ms, end_ms, deadline - now, carried=carried)
+        prefix, plain = "", None
         if said is not None:
             plain = _Plain(start_ms, end_ms, prompt, keep_from_ms)
             start_ms, prompt, prefix = said
@@ -880,10 +883,11 @@ class TwoPassSession:
         self._submitted.set()
 
     def _said_before(
-        self, own_start_ms: int, speech_from_ms: int, end_ms: int, budget_s: float
+        self, own_start_ms: int, speech_from_ms: int, end_ms: int, budget_s: float, *, carried: bool = False
     ) -> tuple[int, str, str] | None:
         """Where a window for the speech from `own_start_ms` to `end_ms` starts to hear the words said before it
-        again (SAID_REACH_MS), its prompt and the text of those words: None when it does not."""
+        again (SAID_REACH_MS), its prompt and the text of those words: None when it does not. `carried`: the window
+        begins with words a final left to it (CARRY_MS)."""
         if self._pending or not self._said or not self._owner.said_reach_ms:
             return None  # an earlier final is not out: what it says is not known yet
         accurate = self._owner.accurate
@@ -915,7 +919,14 @@ class TwoPassSession:
         if quiet_ms < self._owner.pause_ms or said[len(bare) :] not in FULL_STOPS:
             said = bare
         start_ms = max(reach_ms, again[0].start_ms - SAID_PAD_MS, told[-1].end_ms if told else 0)
-        if not self._twice_in_time(end_ms - start_ms, budget_s, beam=True):
+        audio_ms = end_ms - start_ms
+        if not self._twice_in_time(audio_ms, budget_s, beam=True) and not (
+            # A window that begins with carried words is decoded greedily where the beam does not fit, given the
+            # words kept or not; without them it would reach back over the same audio and take them out again by
+            # their text and time (`context_words`), the split that wrote words twice. Traced at real time: every
+            # carried window, 11-12 s long with the words given, went that way.
+            carried and self._twice_in_time(audio_ms, budget_s, beam=False)
+        ):
             return None  # the longer window would not be back in time
         return start_ms, Hypothesis(tuple(told), True, 0, 0).text[-PROMPT_CHARS:], said
 
@@ -1134,6 +1145,7 @@ class TwoPassSession:
             self._submitted.set()  # wakes wait_ready(): the held piece has a deadline
         self._held_deadline = min(self._held_deadline, deadline) if self._held else deadline
         self._held.insert(0, carried)
+        self._carried_piece = carried
         self._last_end_ms = min(self._last_end_ms, split_ms)
         owner.stats.carried += 1
         logger.debug("%d words of a window cut while the speaker went on go to the next window", len(words) - split)
