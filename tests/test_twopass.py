@@ -2412,29 +2412,37 @@ async def test_a_window_cut_at_a_pause_or_a_phrase_s_end_or_without_time_to_spar
     assert finals(hyps)[0].text == "One two three. I'm probably" + mark and carried == 0
 
 
-class BeamCostlySaidPass(SaidPass):
-    """SaidPass whose beam costs far more than greedy decoding: twice greedy's estimate fits a deadline of a second
-    or two for any window here, twice the beam's does not."""
+class CostedSaidPass(SaidPass):
+    """SaidPass with a cost a second of audio for greedy decoding and for the beam. By default the beam costs far more:
+    twice greedy's estimate fits a deadline of a second or two for any window here, twice the beam's does not."""
+
+    def __init__(self, answers: list[tuple[Word, ...]], greedy_s: float = 0.05, beam_s: float = 1.0) -> None:
+        super().__init__(answers)
+        self.greedy_s, self.beam_s = greedy_s, beam_s
 
     def estimate_s(self, audio_ms: int) -> float:
-        return 0.00005 * audio_ms
+        return self.greedy_s * audio_ms / 1000
 
     def best_estimate_s(self, audio_ms: int) -> float:
-        return 0.001 * audio_ms
+        return self.beam_s * audio_ms / 1000
 
 
 @pytest.mark.anyio
 async def test_a_window_with_carried_words_is_given_the_words_kept_also_where_only_greedy_fits() -> None:
     """Traced at real time: every carried window, 11-12 s with the words given, had no time for the beam twice over,
     so it went without them, reaching back over the same audio and splitting the words heard again by text and time
-    (the split that once wrote words twice). A carried window is given them where greedy decoding fits; any other
-    window still only where the beam does."""
-    carried = BeamCostlySaidPass([CUT_ANSWER, CARRIED_ANSWER])
+    (the split that once wrote words twice). A carried window is given them where greedy decoding fits (not where
+    nothing does); any other window still only where the beam does (and is, where it does)."""
+    carried = CostedSaidPass([CUT_ANSWER, CARRIED_ANSWER])
     hyps, count = await cut_session([(200, 11_000)], carried)
     assert count == 1 and [h.text for h in finals(hyps)] == ["One two three.", "I think I'm probably gonna cough."]
     assert carried.asked[1][2].endswith("three"), carried.asked
-    plain = BeamCostlySaidPass([HELLO_SAID, (Word("Again", 1600, 2000),)])
-    clock = AudioClock()
-    two = TwoPassRecognizer(ListedFast(said_then(1600)), plain, fallback_after_s=2.0, merge_ms=0, clock=clock)
-    await run_at_pace(two, clock, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
-    assert len(plain.asked) == 2 and plain.asked[1][2] == "", plain.asked
+    costly = CostedSaidPass([CUT_ANSWER, CARRIED_ANSWER[4:]], greedy_s=1.0)
+    hyps, count = await cut_session([(200, 11_000)], costly)
+    assert count == 1 and costly.asked[1][2] == "", costly.asked
+    for beam_s, prefix in [(1.0, ""), (0.05, "Hello, world.")]:
+        plain = CostedSaidPass([HELLO_SAID, (Word("Again", 1600, 2000),)], beam_s=beam_s)
+        clock = AudioClock()
+        two = TwoPassRecognizer(ListedFast(said_then(1600)), plain, fallback_after_s=2.0, merge_ms=0, clock=clock)
+        await run_at_pace(two, clock, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+        assert len(plain.asked) == 2 and plain.asked[1][2] == prefix, (beam_s, plain.asked)

@@ -639,6 +639,7 @@ class TwoPassSession:
                 pending.future.cancel()
         self._pending.clear()
         self._held.clear()
+        self._carried_piece = None
         self._audio.clear()
         await self._fast.aclose()
 
@@ -924,7 +925,8 @@ class TwoPassSession:
             # A window that begins with carried words is decoded greedily where the beam does not fit, given the
             # words kept or not; without them it would reach back over the same audio and take them out again by
             # their text and time (`context_words`), the split that wrote words twice. Traced at real time: every
-            # carried window, 11-12 s long with the words given, went that way.
+            # carried window, 11-12 s long with the words given, went that way. (If its answer given them is of no
+            # use, the time left may not allow the second decode without them: its final is then the fast text.)
             carried and self._twice_in_time(audio_ms, budget_s, beam=False)
         ):
             return None  # the longer window would not be back in time
