@@ -139,8 +139,8 @@ SAID_WORDS = 200  # words kept for it: more than PROMPT_CHARS of text and SAID_R
 # last fast word; the rest go to the next window, which hears them as its own, given the words kept before them
 # (SAID_REACH_MS), as faster-whisper's long-form decoder starts each window at the last whole segment of the one
 # before. Measured at real time, each held-out recording alone (bench/README.md, "...go to the next window"): the
-# talk where the engine was furthest behind long-form 6-12 words wrong of 57 in ten runs against 13; in total
-# (26-34 of 317 against 32) within a run's spread. 2 s instead: longer next windows, decoded greedily, one lost.
+# talk where the engine was furthest behind long-form 6-12 words wrong of 57 in eleven runs against 13; in total
+# (26-36 of 317 against 32 and 39) within a run's spread. 2 s instead: longer next windows, decoded greedily, one lost.
 CARRY_MS = 1000
 # ... unless Whisper ended its answer with a mark: it heard the phrase end there (the speaker paused under `pause_ms`
 # at a line's end), and the next window only wrote again what it had right ("the gaudy spring." came back "the god
