@@ -145,7 +145,7 @@ CARRY_MS = 1000
 # ... unless Whisper ended its answer with a mark: it heard the phrase end there (the speaker paused under `pause_ms`
 # at a line's end), and the next window only wrote again what it had right ("the gaudy spring." came back "the god
 # he spring" from the window it went to).
-PHRASE_END = frozenset(".!?\u2026,;:")
+PHRASE_END = frozenset(TRAILING_MARKS.strip())
 
 
 class AccuratePass(Protocol):
@@ -1106,9 +1106,8 @@ class TwoPassSession:
         """`final` without its last words when they go to the next window (CARRY_MS): `pending` was sent while the
         speaker went on and they still go on, `final` is all Whisper's and ends with no mark (PHRASE_END), no later
         window has gone, the session goes on and the accurate pass has time to spare (the next window is then given
-        the words kept before them). The fast pass's words over the
-        stretch carried join the held pieces, so they show as the interim and are the next final's if Whisper fails
-        it: nothing carried can be lost."""
+        the words kept before them). The fast pass's words over the stretch carried join the held pieces, so they
+        show as the interim and are the next final's if Whisper fails it: nothing carried can be lost."""
         owner, accurate = self._owner, self._owner.accurate
         if (
             not pending.going_on
