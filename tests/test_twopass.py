@@ -46,9 +46,11 @@ from server.engine.types import BYTES_PER_MS, Sheds
 from server.engine.whisper import (
     AccurateBusy,
     Unreliable,
+    WhisperOptions,
     WhisperPass,
     _after,
     _looping,
+    encoder_frames,
     token_budget,
     words_from_alignment,
 )
@@ -1265,6 +1267,29 @@ def test_whisper_does_not_begin_a_sentence_again(whisper_model: WhisperPass) -> 
     for shift in (8, 16, 18, 20, 26, 28):  # bytes of silence before, as many cut from the end
         text = whisper_text(whisper_model, bytes(shift) + clip[:-shift], 0, len(clip) // BYTES_PER_MS)
         assert word_errors(reference, text) <= 1, (shift, text)
+
+
+def test_a_job_is_encoded_in_its_own_window_or_in_whisper_s_whole_one() -> None:
+    """The encoder reads the audio plus 2 s, at least 10 s (cheap, as good on short clips), or Whisper's whole 30 s
+    window for a long job with time to spare (server/engine/accurate.py FULL_WINDOW_MS), in 100 frames a second."""
+    options = WhisperOptions(min_window_s=10.0, pad_s=2.0)
+    assert encoder_frames(3.0, options, 100) == 1000
+    assert encoder_frames(12.3, options, 100) == 1430
+    assert encoder_frames(29.5, options, 100) == 3000
+    assert encoder_frames(3.0, options, 100, full_window=True) == encoder_frames(12.3, options, 100, full_window=True)
+    assert encoder_frames(3.0, options, 100, full_window=True) == 3000
+
+
+@pytest.mark.parametrize("beam", [1, 5])
+def test_whisper_reads_a_sentence_in_its_whole_window(whisper_model: WhisperPass, beam: int) -> None:
+    """Decoded in Whisper's whole 30 s window (mostly silence after a 7 s sentence), a read sentence comes back as
+    it does in its own window, with its words where they were said."""
+    reading = pad(load_human("austen-0870.wav"), 500, 500)
+    own = whisper_model.transcribe(reading, 0, beam_size=beam)
+    whole = whisper_model.transcribe(reading, 0, beam_size=beam, full_window=True)
+    assert word_errors(human_reference("austen-0870.wav"), Hypothesis(whole, True, 0, 0).text) <= 2, whole
+    assert len(own) == len(whole), (own, whole)
+    assert all(abs(a.start_ms - b.start_ms) <= 200 for a, b in zip(own, whole, strict=True)), (own, whole)
 
 
 def test_the_prompt_carries_the_sentence_across_a_cut(whisper_model: WhisperPass) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 from server.engine.config import RESERVE_MARGIN
 from server.engine.types import SAMPLE_RATE
-from server.engine.whisper import WINDOW_S, AccurateBusy, WhisperOptions, WhisperPass
+from server.engine.whisper import AccurateBusy, WhisperOptions, WhisperPass, encoder_window_s
 from server.transcript import Word
 
 logger = logging.getLogger(__name__)
@@ -62,13 +62,35 @@ BEAM_MARGIN = RESERVE_MARGIN
 PRIOR_BEAM_FACTOR = 2.0
 
 
+# A job of at least FULL_WINDOW_MS of audio that gets the beam is decoded in Whisper's whole 30 s encoder window
+# (whisper.py `full_window`) when FULL_MARGIN times that decode's own measured cost still meets its deadline. The
+# job's own window (its audio plus 2 s, at least 10 s) is cheaper, as the encoder's cost grows with its window, and
+# as good on short clips, but not on unscripted talk: one real-time run's windows of the held-out recordings decoded
+# again offline with beam 5 (bench/window_replay.py) came to 40 words wrong of 317 in their own windows, 33 in 30 s
+# ones, 34 with only those of at least 5 s in 30 s, and at 10 dB SNR 144, 135 and 138 (bench/README.md "Whisper's
+# whole window for long windows"). Only with the beam (greedy: 45 either way) and only for long jobs: it costs about
+# 0.4 s more (0.79 s for 8 s of speech here, 0.38 s in its own window), which short utterances, the latency goal's,
+# do not pay. At real time, one session each alone: 30 and 30 against 34 the same hour.
+FULL_WINDOW_MS = 5000
+# The whole window's cost: a fixed part (the 30 s encoder) and a part that grows with the speech (the decoder's
+# words). Measured on the held-out talks' jobs: about 0.6 s + 0.06 s per second of audio (0.95 s for 5 s, 1.3-1.55 s
+# for 11 s), so it is learnt per second of FULL_FIXED_S plus the job's audio.
+FULL_FIXED_S = 10.0
+PRIOR_FULL_S_PER_S = 0.06  # until one such job was measured
+# Its margin is smaller than the beam's (BEAM_MARGIN): with twice its cost no job released at a pause would fit its
+# deadline. Measured at real time: with 1.2 and a cost that did not grow with the audio, an 11.4 s window took
+# 1.55 s against 1.15 s estimated and missed its deadline (its final the fast text, 13 words wrong); with 1.25, the
+# first such job of a fresh worker took 1.65 s for 6.6 s of speech (1.03-1.18 s in three other runs) and missed it.
+FULL_MARGIN = 1.35
+
+
 def _audio_ms(pcm: bytes) -> int:
     return len(pcm) * 1000 // (2 * SAMPLE_RATE)  # PCM16 at SAMPLE_RATE
 
 
 def window_s(audio_ms: int, options: WhisperOptions) -> float:
-    """The encoder window a job of this length is decoded in (whisper.py's rule): what its cost scales with."""
-    return min(WINDOW_S, max(options.min_window_s, audio_ms / 1000 + options.pad_s))
+    """The encoder window a job of this length is decoded in, but for the whole window: what its cost scales with."""
+    return encoder_window_s(audio_ms / 1000, options)
 
 
 @dataclass
@@ -79,6 +101,7 @@ class _Job:
     future: concurrent.futures.Future[tuple[Word, ...]] = field(default_factory=concurrent.futures.Future)
     started: float = 0.0
     beam: int = 1
+    full_window: bool = False  # decoded in Whisper's whole 30 s window (FULL_WINDOW_MS)
     learn: bool = True  # its cost goes into the cost model (not the warm-up's: silence says nothing of speech)
 
 
@@ -114,6 +137,7 @@ class AccurateScheduler:
         self.s_per_window_s = PRIOR_S_PER_WINDOW_S  # greedy jobs: what admission and estimate_s go by
         self.beam_s_per_window_s = PRIOR_S_PER_WINDOW_S * PRIOR_BEAM_FACTOR  # jobs decoded with the full beam
         self._beam_measured = False
+        self.full_s_per_s = PRIOR_FULL_S_PER_S  # jobs decoded with the beam in the whole window (FULL_FIXED_S)
         # Re-entrant: a job that is already done when its callback is added finishes (and dispatches) at once.
         self._lock = threading.RLock()
         self._waiting: collections.deque[_Job] = collections.deque()
@@ -221,13 +245,16 @@ class AccurateScheduler:
             job.started = self.clock()
             self._running = job
             job.beam = beam = self._beam(job)
+            job.full_window = full = beam > 1 and self._full_window(job)
             if beam > 1:
                 # What the jobs that come while it runs are admitted by (_ahead_s): its own cost, not greedy's. Its
                 # estimate, not BEAM_MARGIN times it: a job refused is the fast text for certain, one admitted is
                 # late only if the beam runs well past its estimate.
-                job.estimate_s = max(job.estimate_s, self.beam_estimate_s(_audio_ms(job.args[0])))
+                audio_ms = _audio_ms(job.args[0])
+                own_s = self.full_estimate_s(audio_ms) if full else self.beam_estimate_s(audio_ms)
+                job.estimate_s = max(job.estimate_s, own_s)
             try:
-                inner = self._executor.submit(self._run, *job.args, beam)
+                inner = self._executor.submit(self._run, *job.args, beam, full)
             except concurrent.futures.BrokenExecutor as exc:
                 # The worker died while idle (the OOM killer): a new one takes this job.
                 logger.error("the accurate pass's worker died: %r; starting a new one", exc)
@@ -235,7 +262,7 @@ class AccurateScheduler:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = self._start()
                 try:
-                    inner = self._executor.submit(self._run, *job.args, beam)
+                    inner = self._executor.submit(self._run, *job.args, beam, full)
                 except RuntimeError as again:
                     self._running = None
                     job.future.set_exception(again)
@@ -254,6 +281,19 @@ class AccurateScheduler:
         if job.deadline is not None and job.started + needed_s > job.deadline:
             return 1
         return self.options.beam_size
+
+    def _full_window(self, job: _Job) -> bool:
+        """`job`, given the beam, is decoded in Whisper's whole window: it is at least FULL_WINDOW_MS long and
+        FULL_MARGIN times that decode's estimate still meets its deadline. Called with the lock held."""
+        audio_ms = _audio_ms(job.args[0])
+        if audio_ms < FULL_WINDOW_MS:
+            return False
+        return job.deadline is None or job.started + FULL_MARGIN * self.full_estimate_s(audio_ms) <= job.deadline
+
+    def full_estimate_s(self, audio_ms: int) -> float:
+        """Seconds of compute a job of this length takes with the beam in Whisper's whole window: as such jobs
+        measured (FULL_FIXED_S), never less than the job would take in its own window."""
+        return max(self.full_s_per_s * (FULL_FIXED_S + audio_ms / 1000), self.beam_estimate_s(audio_ms))
 
     def _time_to_spare(self) -> bool:
         """No job waits and the worker was busy under BEAM_BELOW_SHARE of late: a job starting now gets the beam
@@ -297,19 +337,24 @@ class AccurateScheduler:
                 job.future.set_exception(exc)
             else:
                 self.stats.busy_s += busy_s
-                window = window_s(_audio_ms(job.args[0]), self.options)
+                window = encoder_window_s(_audio_ms(job.args[0]) / 1000, self.options, full_window=job.full_window)
                 if logger.isEnabledFor(logging.DEBUG):
                     # Which decode a job got, and what it cost: what makes two runs of one build differ.
                     logger.debug(
-                        "job at %d ms: %.1f s of audio, %d words given, beam %d, %.2f s of compute, busy %.0f %%",
+                        "job at %d ms: %.1f s of audio, %d words given, beam %d, %.0f s window, %.2f s of compute,"
+                        " busy %.0f %%",
                         job.args[1],
                         _audio_ms(job.args[0]) / 1000,
                         len(job.args[4].split()),
                         job.beam,
+                        window,
                         busy_s,
                         100 * self._busy_share(),
                     )
-                if job.learn and job.beam > 1:
+                if job.learn and job.full_window:
+                    per_s = busy_s / (FULL_FIXED_S + _audio_ms(job.args[0]) / 1000)
+                    self.full_s_per_s += EWMA_WEIGHT * (per_s - self.full_s_per_s)
+                elif job.learn and job.beam > 1:
                     self.beam_s_per_window_s += EWMA_WEIGHT * (busy_s / window - self.beam_s_per_window_s)
                     self._beam_measured = True
                 elif job.learn:
@@ -342,23 +387,32 @@ def _child_init(model: str, options: WhisperOptions, download_root: str | None, 
 
 
 def _child_run(
-    pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, prefix: str, beam_size: int
+    pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, prefix: str, beam_size: int, full_window: bool
 ) -> tuple[tuple[Word, ...], float]:
     assert _CHILD is not None, "the accurate pass's process was not initialised"
+    return _timed(_CHILD, pcm, offset_ms, limit_ms, prompt, prefix, beam_size, full_window)
+
+
+def _timed(
+    whisper: WhisperPass,
+    pcm: bytes,
+    offset_ms: int,
+    limit_ms: int | None,
+    prompt: str,
+    prefix: str,
+    beam_size: int,
+    full_window: bool,
+) -> tuple[tuple[Word, ...], float]:
+    """One job's words and the seconds of compute they took."""
     started = time.perf_counter()
-    words = _CHILD.transcribe(pcm, offset_ms, limit_ms=limit_ms, prompt=prompt, prefix=prefix, beam_size=beam_size)
+    words = whisper.transcribe(
+        pcm, offset_ms, limit_ms=limit_ms, prompt=prompt, prefix=prefix, beam_size=beam_size, full_window=full_window
+    )
     return words, time.perf_counter() - started
 
 
 def _thread_run(whisper: WhisperPass) -> Callable[..., tuple[tuple[Word, ...], float]]:
-    def run(
-        pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, prefix: str, beam_size: int
-    ) -> tuple[tuple[Word, ...], float]:
-        started = time.perf_counter()
-        words = whisper.transcribe(pcm, offset_ms, limit_ms=limit_ms, prompt=prompt, prefix=prefix, beam_size=beam_size)
-        return words, time.perf_counter() - started
-
-    return run
+    return functools.partial(_timed, whisper)
 
 
 def whisper_process(
