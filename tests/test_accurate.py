@@ -327,7 +327,7 @@ async def test_a_long_job_with_the_beam_is_decoded_in_the_whole_window_when_its_
     a job gets it only with the beam, at least FULL_WINDOW_MS long, and when FULL_MARGIN times that decode's own
     measured cost, which grows with the job's audio, still meets its deadline. Its cost is learnt apart, and the jobs
     that come while it runs are admitted by it."""
-    gate, clock = Gate(busy_s=2.0), Clock()
+    gate, clock = Gate(busy_s=1.2), Clock()
     accurate = scheduler(gate, clock)
     seconds = FULL_WINDOW_MS / 1000
     long_job = bytes(2 * SAMPLE_RATE * FULL_WINDOW_MS // 1000)
@@ -338,8 +338,9 @@ async def test_a_long_job_with_the_beam_is_decoded_in_the_whole_window_when_its_
         gate.release.release(1)
         await accurate.submit(long_job, 0)  # no deadline, time to spare: the beam, in the whole window
         assert (gate.beams, gate.full) == ([OPTIONS.beam_size], [True])
-        # Its 2 s went into the whole window's cost alone, per second of FULL_FIXED_S and its audio.
-        per_s = PRIOR_FULL_S_PER_S + EWMA_WEIGHT * (2.0 / (FULL_FIXED_S + seconds) - PRIOR_FULL_S_PER_S)
+        # Its 1.2 s went into the whole window's cost alone (the first measured: in place of the prior), per second
+        # of FULL_FIXED_S and its audio.
+        per_s = 1.2 / (FULL_FIXED_S + seconds)
         assert accurate.full_estimate_s(FULL_WINDOW_MS) == pytest.approx(per_s * (FULL_FIXED_S + seconds))
         assert accurate.full_estimate_s(2 * FULL_WINDOW_MS) == pytest.approx(per_s * (FULL_FIXED_S + 2 * seconds))
         assert FULL_WINDOW_MS / 1000 + OPTIONS.pad_s <= OPTIONS.min_window_s  # its own window: 10 s
@@ -357,8 +358,10 @@ async def test_a_long_job_with_the_beam_is_decoded_in_the_whole_window_when_its_
         clock.now += 2 * BUSY_WINDOW_S
         # A longer job costs more in the whole window: a budget that was room for the shorter one's is room for its
         # own window only.
-        budget_s = 1.01 * BEAM_MARGIN * accurate.beam_estimate_s(2 * FULL_WINDOW_MS)
-        assert FULL_MARGIN * accurate.full_estimate_s(FULL_WINDOW_MS) < budget_s
+        budget_s = 1.01 * max(
+            BEAM_MARGIN * accurate.beam_estimate_s(2 * FULL_WINDOW_MS),
+            FULL_MARGIN * accurate.full_estimate_s(FULL_WINDOW_MS),
+        )
         assert budget_s < FULL_MARGIN * accurate.full_estimate_s(2 * FULL_WINDOW_MS)
         await accurate.submit(longer_job, 3, budget_s=budget_s)
         clock.now += 2 * BUSY_WINDOW_S
@@ -381,8 +384,8 @@ async def test_a_long_job_with_the_beam_is_decoded_in_the_whole_window_when_its_
 
 @pytest.mark.anyio
 async def test_a_greedy_job_is_never_decoded_in_the_whole_window() -> None:
-    """Greedy decoding in Whisper's whole window hallucinated a window of the held-out talks (67 words wrong of 317
-    against 49 in the jobs' own windows): the whole window goes only with the beam."""
+    """Decoded greedily, the held-out talks' windows gained nothing in Whisper's whole window (45 words wrong of 317
+    either way, where the beam gained 7): the whole window, and its cost, go only with the beam."""
     gate, clock = Gate(), Clock()
     accurate = scheduler(gate, clock)
     long_job = bytes(2 * SAMPLE_RATE * 2 * FULL_WINDOW_MS // 1000)
@@ -393,6 +396,29 @@ async def test_a_greedy_job_is_never_decoded_in_the_whole_window() -> None:
         gate.release.release(3)
         await asyncio.gather(running, *waiting)
         assert (gate.beams, gate.full) == ([OPTIONS.beam_size, 1, OPTIONS.beam_size], [True, False, True])
+    finally:
+        accurate.close()
+
+
+@pytest.mark.anyio
+async def test_the_first_whole_window_job_measured_replaces_the_prior() -> None:
+    """Review: the whole window's prior is this host's figure; on a slower one (or with a bigger model) a job is
+    admitted at well under its cost until one is measured, and moving the prior a fifth of the way (EWMA_WEIGHT)
+    would leave the next ones so too. The first measured job's cost replaces it; later ones move it as usual."""
+    gate, clock = Gate(busy_s=3.0), Clock()  # three times what the prior says a 5 s job costs
+    accurate = scheduler(gate, clock)
+    seconds = FULL_WINDOW_MS / 1000
+    job = bytes(2 * SAMPLE_RATE * FULL_WINDOW_MS // 1000)
+    try:
+        assert accurate.full_estimate_s(FULL_WINDOW_MS) == pytest.approx(PRIOR_FULL_S_PER_S * (FULL_FIXED_S + seconds))
+        gate.release.release(2)
+        await accurate.submit(job, 0)
+        assert accurate.full_estimate_s(FULL_WINDOW_MS) == pytest.approx(3.0)
+        gate.busy_s = 1.0
+        clock.now += 2 * BUSY_WINDOW_S  # the worker idle again
+        await accurate.submit(job, 1)
+        assert gate.full == [True, True]
+        assert accurate.full_estimate_s(FULL_WINDOW_MS) == pytest.approx(3.0 + EWMA_WEIGHT * (1.0 - 3.0))
     finally:
         accurate.close()
 

@@ -1280,13 +1280,35 @@ def test_a_job_is_encoded_in_its_own_window_or_in_whisper_s_whole_one() -> None:
     assert encoder_frames(3.0, options, 100, full_window=True) == 3000
 
 
+class EncoderSpy:
+    """CTranslate2's Whisper with the frame count of each window it encodes written down."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.frames: list[int] = []
+
+    def encode(self, features: Any, **options: Any) -> Any:
+        self.frames.append(int(features.shape[-1]))
+        return self._model.encode(features, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
 @pytest.mark.parametrize("beam", [1, 5])
-def test_whisper_reads_a_sentence_in_its_whole_window(whisper_model: WhisperPass, beam: int) -> None:
-    """Decoded in Whisper's whole 30 s window (mostly silence after a 7 s sentence), a read sentence comes back as
-    it does in its own window, with its words where they were said."""
+def test_whisper_reads_a_sentence_in_its_whole_window(
+    whisper_model: WhisperPass, beam: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoded in Whisper's whole 30 s window (3000 frames, mostly silence after an 8 s sentence), a read sentence
+    comes back as it does in its own window (the audio plus 2 s), with its words where they were said."""
+    spy = EncoderSpy(whisper_model.model.model)
+    monkeypatch.setattr(whisper_model.model, "model", spy)
     reading = pad(load_human("austen-0870.wav"), 500, 500)
     own = whisper_model.transcribe(reading, 0, beam_size=beam)
     whole = whisper_model.transcribe(reading, 0, beam_size=beam, full_window=True)
+    seconds = len(reading) / BYTES_PER_MS / 1000
+    own_frames = encoder_frames(seconds, whisper_model.options, whisper_model.model.frames_per_second)
+    assert spy.frames == [own_frames, 3000] and own_frames < 1500
     assert word_errors(human_reference("austen-0870.wav"), Hypothesis(whole, True, 0, 0).text) <= 2, whole
     assert len(own) == len(whole), (own, whole)
     assert all(abs(a.start_ms - b.start_ms) <= 200 for a, b in zip(own, whole, strict=True)), (own, whole)

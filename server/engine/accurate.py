@@ -70,13 +70,15 @@ PRIOR_BEAM_FACTOR = 2.0
 # ones, 34 with only those of at least 5 s in 30 s, and at 10 dB SNR 144, 135 and 138 (bench/README.md "Whisper's
 # whole window for long windows"). Only with the beam (greedy: 45 either way) and only for long jobs: it costs about
 # 0.4 s more (0.79 s for 8 s of speech here, 0.38 s in its own window), which short utterances, the latency goal's,
-# do not pay. At real time, one session each alone: 30 and 30 against 34 the same hour.
+# do not pay (those two timed alone on an idle host). At real time, one session each alone: 30 and 30 against 34
+# the same hour.
 FULL_WINDOW_MS = 5000
 # The whole window's cost: a fixed part (the 30 s encoder) and a part that grows with the speech (the decoder's
-# words). Measured on the held-out talks' jobs: about 0.6 s + 0.06 s per second of audio (0.95 s for 5 s, 1.3-1.55 s
-# for 11 s), so it is learnt per second of FULL_FIXED_S plus the job's audio.
+# words). Measured at real time on the held-out talks' jobs (the fast pass and the client on the same 2 cores, so
+# dearer than one job timed alone): about 0.6 s + 0.06 s per second of audio (0.95 s for 5 s, 1.3-1.55 s for 11 s),
+# so it is learnt per second of FULL_FIXED_S plus the job's audio.
 FULL_FIXED_S = 10.0
-PRIOR_FULL_S_PER_S = 0.06  # until one such job was measured
+PRIOR_FULL_S_PER_S = 0.06  # until one such job was measured (the first measured replaces it)
 # Its margin is smaller than the beam's (BEAM_MARGIN): with twice its cost no job released at a pause would fit its
 # deadline. Measured at real time: with 1.2 and a cost that did not grow with the audio, an 11.4 s window took
 # 1.55 s against 1.15 s estimated and missed its deadline (its final the fast text, 13 words wrong); with 1.25, the
@@ -138,6 +140,7 @@ class AccurateScheduler:
         self.beam_s_per_window_s = PRIOR_S_PER_WINDOW_S * PRIOR_BEAM_FACTOR  # jobs decoded with the full beam
         self._beam_measured = False
         self.full_s_per_s = PRIOR_FULL_S_PER_S  # jobs decoded with the beam in the whole window (FULL_FIXED_S)
+        self._full_measured = False
         # Re-entrant: a job that is already done when its callback is added finishes (and dispatches) at once.
         self._lock = threading.RLock()
         self._waiting: collections.deque[_Job] = collections.deque()
@@ -353,7 +356,14 @@ class AccurateScheduler:
                     )
                 if job.learn and job.full_window:
                     per_s = busy_s / (FULL_FIXED_S + _audio_ms(job.args[0]) / 1000)
-                    self.full_s_per_s += EWMA_WEIGHT * (per_s - self.full_s_per_s)
+                    # The first one measured replaces the prior outright: the prior is this host's figure, and on a
+                    # slower host (or with a bigger model) moving it a fifth of the way would leave the next jobs
+                    # admitted at well under their cost. (A prior scaled by greedy's measured cost was tried: after
+                    # a busy spell greedy's is dear, and the first whole-window job then never fitted, so its cost
+                    # was never measured.)
+                    weight = EWMA_WEIGHT if self._full_measured else 1.0
+                    self.full_s_per_s += weight * (per_s - self.full_s_per_s)
+                    self._full_measured = True
                 elif job.learn and job.beam > 1:
                     self.beam_s_per_window_s += EWMA_WEIGHT * (busy_s / window - self.beam_s_per_window_s)
                     self._beam_measured = True
