@@ -44,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,22 @@ from bench.speech import (
 
 BYTES_PER_MS = 32
 GAP_MS = 1000
+# A final as --show prints it; bench/window_replay.py reads the spans back (final_spans).
+FINAL_LINE = "{}, {}-{} (came at {:.0f}): {}"
+_FINAL_SPAN = re.compile(r"session from (\S+), (\d+)-(\d+) \(came at \d+\): ")
+
+
+def final_spans(lines: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
+    """From --show's final lines, each session's finals' spans in ms of its first recording (less the GAP_MS of
+    quiet before it): with --each-alone, of its only one."""
+    found: dict[str, list[tuple[int, int]]] = {}
+    for line in lines:
+        match = _FINAL_SPAN.search(line)
+        if match:
+            found.setdefault(match.group(1), []).append((int(match.group(2)) - GAP_MS, int(match.group(3)) - GAP_MS))
+    return found
+
+
 LOCAL_TAG = "POCKETSPHINX:en-US:*:*"
 
 
@@ -206,7 +223,7 @@ def score(prog: Program, start: float, events: list[tuple[float, dict[str, Any]]
     hyp = " ".join(text_of(s) for _, s in finals)
     session_name = f"session from {prog.clips[0].name}" if prog.clips else "session"
     result.final_texts += [
-        f"{session_name}, {s['startTimeMs']}-{s['endTimeMs']} (came at {1000 * t:.0f}): {text_of(s)}" for t, s in finals
+        FINAL_LINE.format(session_name, s["startTimeMs"], s["endTimeMs"], 1000 * t, text_of(s)) for t, s in finals
     ]
     result.errors += word_errors(prog.reference, hyp)
     result.words += len(normalise(prog.reference).split())

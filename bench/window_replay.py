@@ -15,11 +15,9 @@ each window (the best of three, after a warm-up).
 from __future__ import annotations
 
 import argparse
-import collections
-import re
 import time
 
-from bench.realtime import GAP_MS
+from bench.realtime import final_spans
 from bench.speech import human_reference, load_human, normalise, with_noise, word_errors
 from bench.twopass import accurate
 from server.engine.twopass import PROMPT_CHARS
@@ -27,7 +25,6 @@ from server.engine.types import BYTES_PER_MS
 from server.engine.whisper import WhisperOptions, WhisperPass
 from server.transcript import Hypothesis
 
-SPAN = re.compile(r"session from (\S+), (\d+)-(\d+) \(came at \d+\)")
 EDGE_MS = 300
 # (label, the encoder window's floor in seconds, decoded in 30 s from this many ms of audio)
 WINDOWS = (
@@ -38,18 +35,6 @@ WINDOWS = (
     ("30 s when at least 5 s long", 10.0, 5000),
     ("30 s when at least 8 s long", 10.0, 8000),
 )
-
-
-def spans(log: str) -> dict[str, list[tuple[int, int]]]:
-    """Each recording's finals' spans in ms of the recording (the session's times less the quiet before it)."""
-    found: dict[str, list[tuple[int, int]]] = collections.OrderedDict()
-    with open(log) as lines:
-        for line in lines:
-            match = SPAN.search(line)
-            if match:
-                start, end = int(match.group(2)) - GAP_MS, int(match.group(3)) - GAP_MS
-                found.setdefault(match.group(1), []).append((start, end))
-    return found
 
 
 def replayed(model: WhisperPass, pcm: bytes, cuts: list[tuple[int, int]], full_from_ms: int | None) -> str:
@@ -93,7 +78,8 @@ def main() -> None:
     parser.add_argument("--noise-db", type=float, default=None)
     parser.add_argument("--cost", action="store_true", help="also time one job in each window")
     args = parser.parse_args()
-    found = spans(args.log)
+    with open(args.log) as lines:
+        found = final_spans(lines)
     models = {floor: accurate(WhisperOptions(beam_size=args.beam, min_window_s=floor)) for _, floor, _ in WINDOWS}
     for model in models.values():
         model.warm_up()
