@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.noise_levers [--only TEXT]     # --only: the levers whose label contains TEXT
     .venv/bin/python -m bench.noise_levers --joined          # the clips joined into sessions instead
     .venv/bin/python -m bench.noise_levers --set heldout     # the held-out recordings instead (tests/data/heldout)
+    .venv/bin/python -m bench.noise_levers --set varied      # the short held-out recordings (tests/data/varied)
 
 The 13 recorded human clips and the 24.7 s reading (184 words), half a second of quiet around each, clean and with
 seeded pink noise at 20 and 10 dB SNR, fed as fast as possible in 50 ms chunks with every final Whisper's (the
@@ -23,6 +24,9 @@ reference is each clip's own span of the same (noisy) session audio.
 --set heldout: the held-out recordings (tests/data/heldout: a 53 s read sonnet, three unscripted 25-27 s talks, a
 LibriSpeech sentence, an 11 s speech: 317 words, its README says what they represent), in place of the 13 clips and the
 reading, the same way: a lever found on the 184 words is taken only if it holds here too.
+
+--set varied: the short held-out recordings of other voices and manners (tests/data/varied: falsetto, whispered,
+laughing, fillers, slow and fast, podcast talk, read sentences; its README says what they represent), the same way.
 """
 
 from __future__ import annotations
@@ -35,7 +39,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from bench.realtime import program
-from bench.speech import HELDOUT_CLIPS, HUMAN_CLIPS, READING, human_reference, load_human, with_noise, word_errors
+from bench.speech import (
+    HELDOUT_CLIPS,
+    HUMAN_CLIPS,
+    READING,
+    VARIED_CLIPS,
+    human_reference,
+    load_human,
+    with_noise,
+    word_errors,
+)
 from bench.twopass import WHOLE_RECORDING_REFERENCES, accurate, finals, transcribe, whisper_alone
 from server.engine.accurate import AccurateScheduler, whisper_thread
 from server.engine.config import EngineConfig
@@ -47,7 +60,7 @@ from server.engine.types import BYTES_PER_MS
 from server.engine.whisper import WhisperOptions
 
 NOISE = (None, 20.0, 10.0)
-SETS = {"human": [*HUMAN_CLIPS, READING], "heldout": HELDOUT_CLIPS}
+SETS = {"human": [*HUMAN_CLIPS, READING], "heldout": HELDOUT_CLIPS, "varied": VARIED_CLIPS}
 
 
 @dataclass(frozen=True)

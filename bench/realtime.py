@@ -1,6 +1,6 @@
 """The embedded engine as the page uses it, at real-time pace, on recorded human speech (not a test).
 
-    .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--set human|reading|heldout]
+    .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--set human|reading|heldout|varied]
         [--clips N] [--noise-db 20] [--reference] [--show] [--busy 1] [--stagger-s 0.37] [--each-alone]
 
 Starts the app as its own process (`python -m server`, the default engine, LOCAL_MAX_SESSIONS set to the largest
@@ -9,7 +9,9 @@ socket. Each session plays a program of the human clips (tests/data/human) one a
 between them, in real time, in the page's frames, each session starting with a different clip; then EOS. With
 --set reading each session plays the 24.7 s Austen reading instead (the five sentences joined as recorded, no pause
 longer than about 0.2 s: a long reading), each session under its own noise; with --set heldout, the held-out
-recordings (tests/data/heldout: a read sonnet, unscripted talk, a speech). --each-alone (with --sessions 1) plays
+recordings (tests/data/heldout: a read sonnet, unscripted talk, a speech); with --set varied, the short held-out
+recordings of other voices and manners (tests/data/varied: falsetto, whispered, laughing, fillers, podcast talk,
+read sentences). --each-alone (with --sessions 1) plays
 each recording in a session of its own instead, one session after another: one speaker per session, each session's
 engine state (its prompt, the detector's, the endpointer's) starting afresh, as when a user opens the page and talks.
 
@@ -56,6 +58,7 @@ from bench.speech import (
     HELDOUT_CLIPS,
     HUMAN_CLIPS,
     READING,
+    VARIED_CLIPS,
     human_reference,
     load_human,
     normalise,
@@ -106,7 +109,8 @@ class Program:
     reference: str
 
 
-SETS = {"human": HUMAN_CLIPS, "reading": [READING], "heldout": HELDOUT_CLIPS}
+SETS = {"human": HUMAN_CLIPS, "reading": [READING], "heldout": HELDOUT_CLIPS, "varied": VARIED_CLIPS}
+_SET_NAMES = {"human": "Human", "heldout": "Held-out", "varied": "Varied held-out"}
 
 
 def program(first: int, count: int, noise_db: float | None, clips: list[str] = HUMAN_CLIPS) -> Program:
@@ -444,11 +448,9 @@ def main() -> None:
             (
                 f"The 24.7 s Austen reading per session with {GAP_MS} ms of quiet around it"
                 if args.set == "reading"
-                else f"{'Held-out' if args.set == 'heldout' else 'Human'} clips, each in a session of its own, one "
-                "session after another"
+                else f"{_SET_NAMES[args.set]} clips, each in a session of its own, one session after another"
                 if args.each_alone
-                else f"{'Held-out' if args.set == 'heldout' else 'Human'} clips, {clips} per session with {GAP_MS} ms "
-                "between them"
+                else f"{_SET_NAMES[args.set]} clips, {clips} per session with {GAP_MS} ms between them"
             )
             + ", real-time pace in "
             f"{args.frame_ms} ms frames"

@@ -28,6 +28,16 @@ HUMAN_CLIPS = sorted(HUMAN_TRANSCRIPTS)
 HELDOUT = SPEECH.parent / "heldout"
 HELDOUT_TRANSCRIPTS: dict[str, dict[str, Any]] = json.loads((HELDOUT / "transcripts.json").read_text())
 HELDOUT_CLIPS = sorted(HELDOUT_TRANSCRIPTS)
+# Held out as well (tests/data/varied): short recordings of other voices and manners (falsetto, whispered, laughing,
+# fillers, slow and fast, podcast talk).
+VARIED = SPEECH.parent / "varied"
+VARIED_TRANSCRIPTS: dict[str, dict[str, Any]] = json.loads((VARIED / "transcripts.json").read_text())
+VARIED_CLIPS = sorted(VARIED_TRANSCRIPTS)
+_FOLDERS = {
+    **{name: HUMAN for name in HUMAN_TRANSCRIPTS},
+    **{name: HELDOUT for name in HELDOUT_TRANSCRIPTS},
+    **{name: VARIED for name in VARIED_TRANSCRIPTS},
+}
 
 _NOT_WORD = re.compile(r"[^a-z0-9' ]+")
 _ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
@@ -48,10 +58,10 @@ def reference(name: str) -> str:
 
 
 def load_human(name: str) -> bytes:
-    """A recorded clip (tests/data/human or tests/data/heldout), or READING: its five Austen sentences joined."""
+    """A recorded clip (tests/data/human, heldout or varied), or READING: its five Austen sentences joined."""
     if name == READING:
         return b"".join(load_human(part) for part in READING_PARTS)
-    with wave.open(str((HELDOUT if name in HELDOUT_TRANSCRIPTS else HUMAN) / name)) as w:
+    with wave.open(str(_FOLDERS[name] / name)) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16_000, 1, 2)
         return bytes(w.readframes(w.getnframes()))
 
@@ -59,7 +69,7 @@ def load_human(name: str) -> bytes:
 def human_reference(name: str) -> str:
     if name == READING:
         return " ".join(human_reference(part) for part in READING_PARTS)
-    return str({**HUMAN_TRANSCRIPTS, **HELDOUT_TRANSCRIPTS}[name]["text"])
+    return str({**HUMAN_TRANSCRIPTS, **HELDOUT_TRANSCRIPTS, **VARIED_TRANSCRIPTS}[name]["text"])
 
 
 def speech_onset_ms(pcm: bytes) -> int:

