@@ -40,3 +40,9 @@ def test_texts_are_what_was_said(folder: str) -> None:
         assert text.strip() == text and text, name
         assert not any(mark in text for mark in "[]<>"), name
         assert not FILLERS & set(text.lower().split()), name
+
+
+def test_no_name_is_in_two_folders() -> None:
+    """bench/speech.py finds a recording by its name alone: a name in two folders would read the wrong one."""
+    names = [name for folder in FOLDERS for name in transcripts(folder)]
+    assert len(names) == len(set(names))

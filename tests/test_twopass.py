@@ -27,6 +27,7 @@ from server.engine.twopass import (
     EMPTY_WARNING,
     FAILED_WARNING,
     FALLBACK_WARNING,
+    PHRASE_END_PROBABILITY,
     PROMPT_MIN_PROBABILITY,
     REACH_GAP_MS,
     SENTENCE_GAP_MS,
@@ -2457,6 +2458,36 @@ async def test_a_window_cut_at_a_pause_or_a_phrase_s_end_or_without_time_to_spar
     accurate = SaidPass([answer, CARRIED_ANSWER[4:]], spare=spare)
     hyps, carried = await cut_session(speech, accurate)
     assert finals(hyps)[0].text == "One two three. I'm probably" + mark and carried == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("last", "carried"),
+    [
+        (Word("!", 8000, 8000, True, probability=0.01), True),
+        (Word("!", 8000, 8000, True, probability=0.09), True),
+        (Word("!", 8000, 8000, True, probability=0.1), False),
+        (Word("!", 8000, 8000, True, probability=0.6), False),
+        (Word("!", 8000, 8000, True), False),  # no probability given
+        # A mark written onto a word has no probability of its own (the word's tokens' mean): taken at its word.
+        (Word("too...", 7900, 8000, probability=0.05), False),
+    ],
+)
+async def test_a_mark_whisper_guessed_at_the_cut_is_no_phrase_end(last: Word, carried: bool) -> None:
+    """Found on the short held-out recordings (bench/README.md "Repeated words at a cut"): "here's some more word
+    word word word word", cut while the man went on, came back "Here's some more words!", the mark at 0.01, and the
+    words after it were in no final. A mark of its own Whisper was less sure of than PHRASE_END_PROBABILITY does not
+    keep the window's last words from the next window."""
+    assert PHRASE_END_PROBABILITY == 0.1
+    answer = (*CUT_ANSWER, last)
+    accurate = SaidPass([answer, CARRIED_ANSWER if carried else CARRIED_ANSWER[4:]])
+    hyps, got = await cut_session([(200, 11_000)], accurate)
+    assert got == int(carried)
+    texts = [h.text for h in finals(hyps)]
+    if carried:
+        assert texts == ["One two three.", "I think I'm probably gonna cough."], texts
+    else:
+        assert texts == [Hypothesis((*CUT_ANSWER, last), True, 0, 0).text, "gonna cough."], texts
 
 
 class CostedSaidPass(SaidPass):

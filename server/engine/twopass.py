@@ -146,6 +146,12 @@ CARRY_MS = 1000
 # at a line's end), and the next window only wrote again what it had right ("the gaudy spring." came back "the god
 # he spring" from the window it went to).
 PHRASE_END = frozenset(TRAILING_MARKS.strip())
+# ... one it was at least this sure of: a mark it guessed is no phrase end. "here's some more word word word word
+# word", cut at 5.0 s while the man went on, came back "Here's some more words!" (0.01 for the "!", 0.02 for
+# "words"; the same decoded again offline, beam 5 or greedy), and the three words after it were in no final. The
+# marks ending the held-out recordings' windows of one real-time run, decoded again offline, were 0.35-0.98
+# (bench/README.md "Repeated words at a cut").
+PHRASE_END_PROBABILITY = 0.1
 
 
 class AccuratePass(Protocol):
@@ -271,6 +277,17 @@ _TENS_WORDS = "thirty forty fifty sixty seventy eighty ninety"
 _NUMBERS = {word: str(n) for n, word in enumerate(_NUMBER_WORDS.split())} | {
     word: str(10 * n) for n, word in enumerate(_TENS_WORDS.split(), 3)
 }
+
+
+def _ends_phrase(final: Hypothesis) -> bool:
+    """Whisper ended `final` with a mark it was sure of (PHRASE_END, PHRASE_END_PROBABILITY): it heard the phrase
+    end there. Only a mark that is a word of its own has a probability of its own: one written onto a word ("the...",
+    "words!": faster-whisper splits off single marks only) and a recognizer that gives none are taken at their word."""
+    if not final.words or final.text.rstrip()[-1:] not in PHRASE_END:
+        return False
+    last = final.words[-1]
+    bare_mark = last.joins_previous and not any(c.isalnum() for c in last.text)
+    return not bare_mark or last.probability is None or last.probability >= PHRASE_END_PROBABILITY
 
 
 def _spoken(word: Word) -> str:
@@ -1116,7 +1133,7 @@ class TwoPassSession:
             or self._pending
             or self._finishing
             or self._closed
-            or final.text.rstrip()[-1:] in PHRASE_END
+            or _ends_phrase(final)
             or (isinstance(accurate, Spares) and not accurate.spare())
         ):
             return final
