@@ -72,7 +72,7 @@ BYTES_PER_MS = 32
 GAP_MS = 1000
 # A final as --show prints it; bench/window_replay.py reads the spans back (final_spans).
 FINAL_LINE = "{}, {}-{} (came at {:.0f}): {}"
-_FINAL_SPAN = re.compile(r"session from (\S+), (\d+)-(\d+) \(came at \d+\): ")
+_FINAL_SPAN = re.compile(r"session from (\S+), (\d+)-(\d+) \(came at \d+\): (.*)$")
 
 
 def final_spans(lines: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
@@ -83,6 +83,16 @@ def final_spans(lines: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
         match = _FINAL_SPAN.search(line)
         if match:
             found.setdefault(match.group(1), []).append((int(match.group(2)) - GAP_MS, int(match.group(3)) - GAP_MS))
+    return found
+
+
+def final_texts(lines: Iterable[str]) -> dict[str, list[str]]:
+    """From --show's final lines, each session's finals' texts, in the order they came."""
+    found: dict[str, list[str]] = {}
+    for line in lines:
+        match = _FINAL_SPAN.search(line)
+        if match:
+            found.setdefault(match.group(1), []).append(match.group(4))
     return found
 
 
