@@ -5,11 +5,11 @@
 
 Each session of an --each-alone run plays one recording, so its finals are that recording's: their words wrong
 against its transcript (bench/speech.py `word_errors`, the realtime bench's own count), summed to the run's
-total. --where lists each difference (the transcript's words replaced, left out or added, after three words of
-context), as the reviews of a lever read them. --long-form puts faster-whisper's own transcribe of each whole
-recording beside it (the engine's beam; bench/twopass.py `faster_whisper_alone`, the issue's reference): it samples
-again at a higher temperature where its first answer fails its checks, so on hard recordings it varies between
-runs too.
+total. Every recording of the set played is listed, one that got no final at all with all its words wrong.
+--where lists each difference (the transcript's words replaced, left out or added, after three words of context),
+as the reviews of a lever read them. --long-form puts faster-whisper's own transcribe of each whole recording
+beside it (the engine's beam; bench/twopass.py `faster_whisper_alone`, the issue's reference): it samples again at
+a higher temperature where its first answer fails its checks, so on hard recordings it varies between runs too.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import difflib
 
-from bench.realtime import final_texts
+from bench.realtime import SETS, final_texts
 from bench.speech import human_reference, load_human, normalise, word_errors
 from bench.twopass import accurate, faster_whisper_alone
 
@@ -43,6 +43,11 @@ def main() -> None:
     args = parser.parse_args()
     with open(args.log) as lines:
         found = final_texts(lines)
+    # The set played: a recording with no final at all (a whispered sentence no detector opened) is in no line.
+    played = next((names for names in SETS.values() if found and set(found) <= set(names)), None)
+    if played is None:
+        raise SystemExit(f"{args.log}: its recordings are not all of one set of bench.realtime's")
+    found = {name: found.get(name, []) for name in played}
     model = accurate() if args.long_form else None
     columns = ["recording", "words", "engine", *(["long-form"] if model else [])]
     print("| " + " | ".join(columns) + " |")
