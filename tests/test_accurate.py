@@ -19,12 +19,12 @@ from server.engine.accurate import (
     BEAM_MARGIN,
     BUSY_WINDOW_S,
     EWMA_WEIGHT,
-    FULL_FIXED_S,
-    FULL_MARGIN,
-    FULL_WINDOW_MS,
     PRIOR_BEAM_FACTOR,
-    PRIOR_FULL_S_PER_S,
     PRIOR_S_PER_WINDOW_S,
+    PRIOR_WIDE_S_PER_S,
+    WIDE_FIXED_S,
+    WIDE_MARGIN,
+    WIDE_WINDOW_MS,
     AccurateScheduler,
 )
 from server.engine.twopass import Estimates, Spares
@@ -53,7 +53,7 @@ class Gate:
         self.release = threading.Semaphore(0)
         self.started: list[int] = []  # offset_ms of each job that ran
         self.beams: list[int] = []  # and its beam width
-        self.full: list[bool] = []  # and whether it was decoded in Whisper's whole window
+        self.wide: list[bool] = []  # and whether it was decoded in the wide window
 
     def __call__(
         self,
@@ -63,11 +63,11 @@ class Gate:
         prompt: str,
         prefix: str,
         beam_size: int,
-        full_window: bool,
+        wide_window: bool,
     ) -> tuple[tuple[Word, ...], float]:
         self.started.append(offset_ms)
         self.beams.append(beam_size)
-        self.full.append(full_window)
+        self.wide.append(wide_window)
         assert self.release.acquire(timeout=30)
         return (Word(prompt or "word", offset_ms, offset_ms + 100),), self.busy_s
 
@@ -155,7 +155,7 @@ async def test_the_cost_model_follows_the_measured_jobs() -> None:
 
 
 def _die_on_first(
-    pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, prefix: str, beam_size: int, full_window: bool
+    pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, prefix: str, beam_size: int, wide_window: bool
 ) -> tuple[tuple[Word, ...], float]:
     if offset_ms == 0:
         os._exit(3)  # the process dies as under the OOM killer
@@ -322,103 +322,103 @@ async def test_the_full_beam_only_when_it_can_be_back_by_the_deadline_twice_over
 
 
 @pytest.mark.anyio
-async def test_a_long_job_with_the_beam_is_decoded_in_the_whole_window_when_its_own_cost_meets_the_deadline() -> None:
-    """Whisper's whole 30 s window reads unscripted talk better than the job's own (FULL_WINDOW_MS) and costs more:
-    a job gets it only with the beam, at least FULL_WINDOW_MS long, and when FULL_MARGIN times that decode's own
+async def test_a_long_job_with_the_beam_is_decoded_in_the_wide_window_when_its_own_cost_meets_the_deadline() -> None:
+    """A wide window (at least 20 s) reads unscripted talk better than the job's own (WIDE_WINDOW_MS) and costs more:
+    a job gets it only with the beam, at least WIDE_WINDOW_MS long, and when WIDE_MARGIN times that decode's own
     measured cost, which grows with the job's audio, still meets its deadline. Its cost is learnt apart, and the jobs
     that come while it runs are admitted by it."""
     gate, clock = Gate(busy_s=1.2), Clock()
     accurate = scheduler(gate, clock)
-    seconds = FULL_WINDOW_MS / 1000
-    long_job = bytes(2 * SAMPLE_RATE * FULL_WINDOW_MS // 1000)
-    longer_job = bytes(2 * 2 * SAMPLE_RATE * FULL_WINDOW_MS // 1000)
-    short_job = bytes(2 * SAMPLE_RATE * (FULL_WINDOW_MS - 100) // 1000)
+    seconds = WIDE_WINDOW_MS / 1000
+    long_job = bytes(2 * SAMPLE_RATE * WIDE_WINDOW_MS // 1000)
+    longer_job = bytes(2 * 2 * SAMPLE_RATE * WIDE_WINDOW_MS // 1000)
+    short_job = bytes(2 * SAMPLE_RATE * (WIDE_WINDOW_MS - 100) // 1000)
     try:
-        assert accurate.full_estimate_s(FULL_WINDOW_MS) == pytest.approx(PRIOR_FULL_S_PER_S * (FULL_FIXED_S + seconds))
+        assert accurate.wide_estimate_s(WIDE_WINDOW_MS) == pytest.approx(PRIOR_WIDE_S_PER_S * (WIDE_FIXED_S + seconds))
         gate.release.release(1)
-        await accurate.submit(long_job, 0)  # no deadline, time to spare: the beam, in the whole window
-        assert (gate.beams, gate.full) == ([OPTIONS.beam_size], [True])
-        # Its 1.2 s went into the whole window's cost alone (the first measured: in place of the prior), per second
-        # of FULL_FIXED_S and its audio.
-        per_s = 1.2 / (FULL_FIXED_S + seconds)
-        assert accurate.full_estimate_s(FULL_WINDOW_MS) == pytest.approx(per_s * (FULL_FIXED_S + seconds))
-        assert accurate.full_estimate_s(2 * FULL_WINDOW_MS) == pytest.approx(per_s * (FULL_FIXED_S + 2 * seconds))
-        assert FULL_WINDOW_MS / 1000 + OPTIONS.pad_s <= OPTIONS.min_window_s  # its own window: 10 s
-        assert accurate.beam_estimate_s(FULL_WINDOW_MS) == pytest.approx(PRIOR_S_PER_WINDOW_S * PRIOR_BEAM_FACTOR * 10)
+        await accurate.submit(long_job, 0)  # no deadline, time to spare: the beam, in the wide window
+        assert (gate.beams, gate.wide) == ([OPTIONS.beam_size], [True])
+        # Its 1.2 s went into the wide window's cost alone (the first measured: in place of the prior), per second
+        # of WIDE_FIXED_S and its audio.
+        per_s = 1.2 / (WIDE_FIXED_S + seconds)
+        assert accurate.wide_estimate_s(WIDE_WINDOW_MS) == pytest.approx(per_s * (WIDE_FIXED_S + seconds))
+        assert accurate.wide_estimate_s(2 * WIDE_WINDOW_MS) == pytest.approx(per_s * (WIDE_FIXED_S + 2 * seconds))
+        assert WIDE_WINDOW_MS / 1000 + OPTIONS.pad_s <= OPTIONS.min_window_s  # its own window: 10 s
+        assert accurate.beam_estimate_s(WIDE_WINDOW_MS) == pytest.approx(PRIOR_S_PER_WINDOW_S * PRIOR_BEAM_FACTOR * 10)
         assert accurate.estimate_s(1000) == pytest.approx(PRIOR_S_PER_WINDOW_S * 10)
         clock.now += 2 * BUSY_WINDOW_S  # the worker idle again
         gate.busy_s = 0.3  # the jobs below cost less
-        full_s = accurate.full_estimate_s(FULL_WINDOW_MS)
-        assert BEAM_MARGIN * accurate.beam_estimate_s(FULL_WINDOW_MS) < 0.99 * FULL_MARGIN * full_s
+        full_s = accurate.wide_estimate_s(WIDE_WINDOW_MS)
+        assert BEAM_MARGIN * accurate.beam_estimate_s(WIDE_WINDOW_MS) < 0.99 * WIDE_MARGIN * full_s
         gate.release.release(4)
-        # Room for the beam twice over but not for FULL_MARGIN times the whole window: the beam in its own window.
-        await accurate.submit(long_job, 1, budget_s=0.99 * FULL_MARGIN * full_s)
+        # Room for the beam twice over but not for WIDE_MARGIN times the wide window: the beam in its own window.
+        await accurate.submit(long_job, 1, budget_s=0.99 * WIDE_MARGIN * full_s)
         clock.now += 2 * BUSY_WINDOW_S
-        await accurate.submit(long_job, 2, budget_s=1.01 * FULL_MARGIN * full_s)  # room for it: the whole window
+        await accurate.submit(long_job, 2, budget_s=1.01 * WIDE_MARGIN * full_s)  # room for it: the wide window
         clock.now += 2 * BUSY_WINDOW_S
-        # A longer job costs more in the whole window: a budget that was room for the shorter one's is room for its
+        # A longer job costs more in the wide window: a budget that was room for the shorter one's is room for its
         # own window only.
         budget_s = 1.01 * max(
-            BEAM_MARGIN * accurate.beam_estimate_s(2 * FULL_WINDOW_MS),
-            FULL_MARGIN * accurate.full_estimate_s(FULL_WINDOW_MS),
+            BEAM_MARGIN * accurate.beam_estimate_s(2 * WIDE_WINDOW_MS),
+            WIDE_MARGIN * accurate.wide_estimate_s(WIDE_WINDOW_MS),
         )
-        assert budget_s < FULL_MARGIN * accurate.full_estimate_s(2 * FULL_WINDOW_MS)
+        assert budget_s < WIDE_MARGIN * accurate.wide_estimate_s(2 * WIDE_WINDOW_MS)
         await accurate.submit(longer_job, 3, budget_s=budget_s)
         clock.now += 2 * BUSY_WINDOW_S
-        await accurate.submit(short_job, 4)  # shorter than FULL_WINDOW_MS: its own window, whatever the time
+        await accurate.submit(short_job, 4)  # shorter than WIDE_WINDOW_MS: its own window, whatever the time
         assert gate.beams[1:] == [OPTIONS.beam_size] * 4
-        assert gate.full[1:] == [False, True, False, False]
-        # A job that comes while a whole-window job runs waits for that job's cost.
+        assert gate.wide[1:] == [False, True, False, False]
+        # A job that comes while a wide-window job runs waits for that job's cost.
         clock.now += 2 * BUSY_WINDOW_S
-        running = accurate.submit(long_job, 5)  # starts at once, in the whole window (checked below)
-        full_s, greedy_s = accurate.full_estimate_s(FULL_WINDOW_MS), accurate.estimate_s(1000)
+        running = accurate.submit(long_job, 5)  # starts at once, in the wide window (checked below)
+        full_s, greedy_s = accurate.wide_estimate_s(WIDE_WINDOW_MS), accurate.estimate_s(1000)
         with pytest.raises(AccurateBusy, match="past its deadline"):
             accurate.submit(ONE_SECOND, 6, budget_s=0.9 * (full_s + greedy_s))
         gate.release.release(1)
         await running
-        assert gate.full[-1] and gate.started[-1] == 5
+        assert gate.wide[-1] and gate.started[-1] == 5
     finally:
         gate.release.release(3)  # nothing waits on the gate, whatever failed
         accurate.close()
 
 
 @pytest.mark.anyio
-async def test_a_greedy_job_is_never_decoded_in_the_whole_window() -> None:
-    """Decoded greedily, the held-out talks' windows gained nothing in Whisper's whole window (45 words wrong of 317
-    either way, where the beam gained 7): the whole window, and its cost, go only with the beam."""
+async def test_a_greedy_job_is_never_decoded_in_the_wide_window() -> None:
+    """Decoded greedily, the held-out talks' windows gained nothing in the wide window (45 words wrong of 317
+    either way, where the beam gained 7): the wide window, and its cost, go only with the beam."""
     gate, clock = Gate(), Clock()
     accurate = scheduler(gate, clock)
-    long_job = bytes(2 * SAMPLE_RATE * 2 * FULL_WINDOW_MS // 1000)
+    long_job = bytes(2 * SAMPLE_RATE * 2 * WIDE_WINDOW_MS // 1000)
     try:
-        running = accurate.submit(long_job, 0)  # alone: the beam and the whole window
+        running = accurate.submit(long_job, 0)  # alone: the beam and the wide window
         # The next starts while another job waits: greedy, in its own window; the last alone again.
         waiting = [accurate.submit(long_job, 1), accurate.submit(long_job, 2)]
         gate.release.release(3)
         await asyncio.gather(running, *waiting)
-        assert (gate.beams, gate.full) == ([OPTIONS.beam_size, 1, OPTIONS.beam_size], [True, False, True])
+        assert (gate.beams, gate.wide) == ([OPTIONS.beam_size, 1, OPTIONS.beam_size], [True, False, True])
     finally:
         accurate.close()
 
 
 @pytest.mark.anyio
-async def test_the_first_whole_window_job_measured_replaces_the_prior() -> None:
-    """Review: the whole window's prior is this host's figure; on a slower one (or with a bigger model) a job is
+async def test_the_first_wide_window_job_measured_replaces_the_prior() -> None:
+    """Review: the wide window's prior is this host's figure; on a slower one (or with a bigger model) a job is
     admitted at well under its cost until one is measured, and moving the prior a fifth of the way (EWMA_WEIGHT)
     would leave the next ones so too. The first measured job's cost replaces it; later ones move it as usual."""
     gate, clock = Gate(busy_s=3.0), Clock()  # three times what the prior says a 5 s job costs
     accurate = scheduler(gate, clock)
-    seconds = FULL_WINDOW_MS / 1000
-    job = bytes(2 * SAMPLE_RATE * FULL_WINDOW_MS // 1000)
+    seconds = WIDE_WINDOW_MS / 1000
+    job = bytes(2 * SAMPLE_RATE * WIDE_WINDOW_MS // 1000)
     try:
-        assert accurate.full_estimate_s(FULL_WINDOW_MS) == pytest.approx(PRIOR_FULL_S_PER_S * (FULL_FIXED_S + seconds))
+        assert accurate.wide_estimate_s(WIDE_WINDOW_MS) == pytest.approx(PRIOR_WIDE_S_PER_S * (WIDE_FIXED_S + seconds))
         gate.release.release(2)
         await accurate.submit(job, 0)
-        assert accurate.full_estimate_s(FULL_WINDOW_MS) == pytest.approx(3.0)
+        assert accurate.wide_estimate_s(WIDE_WINDOW_MS) == pytest.approx(3.0)
         gate.busy_s = 1.0
         clock.now += 2 * BUSY_WINDOW_S  # the worker idle again
         await accurate.submit(job, 1)
-        assert gate.full == [True, True]
-        assert accurate.full_estimate_s(FULL_WINDOW_MS) == pytest.approx(3.0 + EWMA_WEIGHT * (1.0 - 3.0))
+        assert gate.wide == [True, True]
+        assert accurate.wide_estimate_s(WIDE_WINDOW_MS) == pytest.approx(3.0 + EWMA_WEIGHT * (1.0 - 3.0))
     finally:
         accurate.close()
 

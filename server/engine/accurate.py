@@ -62,28 +62,29 @@ BEAM_MARGIN = RESERVE_MARGIN
 PRIOR_BEAM_FACTOR = 2.0
 
 
-# A job of at least FULL_WINDOW_MS of audio that gets the beam is decoded in Whisper's whole 30 s encoder window
-# (whisper.py `full_window`) when FULL_MARGIN times that decode's own measured cost still meets its deadline. The
-# job's own window (its audio plus 2 s, at least 10 s) is cheaper, as the encoder's cost grows with its window, and
-# as good on short clips, but not on unscripted talk: one real-time run's windows of the held-out recordings decoded
-# again offline with beam 5 (bench/window_replay.py) came to 40 words wrong of 317 in their own windows, 33 in 30 s
-# ones, 34 with only those of at least 5 s in 30 s, and at 10 dB SNR 144, 135 and 138 (bench/README.md "Whisper's
-# whole window for long windows"). Only with the beam (greedy: 45 either way) and only for long jobs: it costs about
-# 0.4 s more (0.79 s for 8 s of speech here, 0.38 s in its own window), which short utterances, the latency goal's,
-# do not pay (those two timed alone on an idle host). At real time, one session each alone: 30 and 30 against 34
-# the same hour.
-FULL_WINDOW_MS = 5000
-# The whole window's cost: a fixed part (the 30 s encoder) and a part that grows with the speech (the decoder's
+# A job of at least WIDE_WINDOW_MS of audio that gets the beam is decoded in a wide encoder window, at least 20 s
+# (whisper.py `wide_window`, `WhisperOptions.wide_window_s`), when WIDE_MARGIN times that decode's own measured cost
+# still meets its deadline. The job's own window (its audio plus 2 s, at least 10 s) is cheaper, as the encoder's
+# cost grows with its window, and as good on short clips, but not on unscripted talk: one real-time run's windows of
+# the held-out recordings decoded again offline with beam 5 (bench/window_replay.py) came to 40 words wrong of 317
+# in their own windows, 31 in windows of at least 20 s, 33 in Whisper's whole 30 s, and at 10 dB SNR 144, 137 and
+# 135 (bench/README.md "Whisper's whole window for long windows"). Only with the beam (greedy: 45-49 either way) and
+# only for long jobs: short utterances, the latency goal's, do not pay for it. At real time, one session each alone:
+# 30 and 30 in 30 s against 34 the same hour; 29, 30 and 32 in 20 s, its finals sooner (p95 about 1.1 s against
+# 1.4-1.5 s), so 20 s it is.
+WIDE_WINDOW_MS = 5000
+# The wide window's cost: a fixed part (the 20 s encoder) and a part that grows with the speech (the decoder's
 # words). Measured at real time on the held-out talks' jobs (the fast pass and the client on the same 2 cores, so
-# dearer than one job timed alone): about 0.6 s + 0.06 s per second of audio (0.95 s for 5 s, 1.3-1.55 s for 11 s),
-# so it is learnt per second of FULL_FIXED_S plus the job's audio.
-FULL_FIXED_S = 10.0
-PRIOR_FULL_S_PER_S = 0.06  # until one such job was measured (the first measured replaces it)
+# dearer than one job timed alone): about 0.3 s + 0.06 s per second of audio (0.56-0.59 s for 5-6 s, 0.93-1.10 s
+# for 10-12 s; in Whisper's 30 s window it was 0.6 s + 0.06 s), so it is learnt per second of WIDE_FIXED_S plus
+# the job's audio.
+WIDE_FIXED_S = 5.0
+PRIOR_WIDE_S_PER_S = 0.06  # until one such job was measured (the first measured replaces it)
 # Its margin is smaller than the beam's (BEAM_MARGIN): with twice its cost no job released at a pause would fit its
 # deadline. Measured at real time: with 1.2 and a cost that did not grow with the audio, an 11.4 s window took
 # 1.55 s against 1.15 s estimated and missed its deadline (its final the fast text, 13 words wrong); with 1.25, the
 # first such job of a fresh worker took 1.65 s for 6.6 s of speech (1.03-1.18 s in three other runs) and missed it.
-FULL_MARGIN = 1.35
+WIDE_MARGIN = 1.35
 
 
 def _audio_ms(pcm: bytes) -> int:
@@ -91,7 +92,7 @@ def _audio_ms(pcm: bytes) -> int:
 
 
 def window_s(audio_ms: int, options: WhisperOptions) -> float:
-    """The encoder window a job of this length is decoded in, but for the whole window: what its cost scales with."""
+    """The encoder window a job of this length is decoded in, but for the wide window: what its cost scales with."""
     return encoder_window_s(audio_ms / 1000, options)
 
 
@@ -103,7 +104,7 @@ class _Job:
     future: concurrent.futures.Future[tuple[Word, ...]] = field(default_factory=concurrent.futures.Future)
     started: float = 0.0
     beam: int = 1
-    full_window: bool = False  # decoded in Whisper's whole 30 s window (FULL_WINDOW_MS)
+    wide_window: bool = False  # decoded in the wide window (WIDE_WINDOW_MS)
     learn: bool = True  # its cost goes into the cost model (not the warm-up's: silence says nothing of speech)
 
 
@@ -139,8 +140,8 @@ class AccurateScheduler:
         self.s_per_window_s = PRIOR_S_PER_WINDOW_S  # greedy jobs: what admission and estimate_s go by
         self.beam_s_per_window_s = PRIOR_S_PER_WINDOW_S * PRIOR_BEAM_FACTOR  # jobs decoded with the full beam
         self._beam_measured = False
-        self.full_s_per_s = PRIOR_FULL_S_PER_S  # jobs decoded with the beam in the whole window (FULL_FIXED_S)
-        self._full_measured = False
+        self.wide_s_per_s = PRIOR_WIDE_S_PER_S  # jobs decoded with the beam in the wide window (WIDE_FIXED_S)
+        self._wide_measured = False
         # Re-entrant: a job that is already done when its callback is added finishes (and dispatches) at once.
         self._lock = threading.RLock()
         self._waiting: collections.deque[_Job] = collections.deque()
@@ -248,13 +249,13 @@ class AccurateScheduler:
             job.started = self.clock()
             self._running = job
             job.beam = beam = self._beam(job)
-            job.full_window = full = beam > 1 and self._full_window(job)
+            job.wide_window = full = beam > 1 and self._wide_window(job)
             if beam > 1:
                 # What the jobs that come while it runs are admitted by (_ahead_s): its own cost, not greedy's. Its
                 # estimate, not BEAM_MARGIN times it: a job refused is the fast text for certain, one admitted is
                 # late only if the beam runs well past its estimate.
                 audio_ms = _audio_ms(job.args[0])
-                own_s = self.full_estimate_s(audio_ms) if full else self.beam_estimate_s(audio_ms)
+                own_s = self.wide_estimate_s(audio_ms) if full else self.beam_estimate_s(audio_ms)
                 job.estimate_s = max(job.estimate_s, own_s)
             try:
                 inner = self._executor.submit(self._run, *job.args, beam, full)
@@ -285,18 +286,18 @@ class AccurateScheduler:
             return 1
         return self.options.beam_size
 
-    def _full_window(self, job: _Job) -> bool:
-        """`job`, given the beam, is decoded in Whisper's whole window: it is at least FULL_WINDOW_MS long and
-        FULL_MARGIN times that decode's estimate still meets its deadline. Called with the lock held."""
+    def _wide_window(self, job: _Job) -> bool:
+        """`job`, given the beam, is decoded in the wide window: it is at least WIDE_WINDOW_MS long and
+        WIDE_MARGIN times that decode's estimate still meets its deadline. Called with the lock held."""
         audio_ms = _audio_ms(job.args[0])
-        if audio_ms < FULL_WINDOW_MS:
+        if audio_ms < WIDE_WINDOW_MS:
             return False
-        return job.deadline is None or job.started + FULL_MARGIN * self.full_estimate_s(audio_ms) <= job.deadline
+        return job.deadline is None or job.started + WIDE_MARGIN * self.wide_estimate_s(audio_ms) <= job.deadline
 
-    def full_estimate_s(self, audio_ms: int) -> float:
-        """Seconds of compute a job of this length takes with the beam in Whisper's whole window: as such jobs
-        measured (FULL_FIXED_S), never less than the job would take in its own window."""
-        return max(self.full_s_per_s * (FULL_FIXED_S + audio_ms / 1000), self.beam_estimate_s(audio_ms))
+    def wide_estimate_s(self, audio_ms: int) -> float:
+        """Seconds of compute a job of this length takes with the beam in the wide window: as such jobs
+        measured (WIDE_FIXED_S), never less than the job would take in its own window."""
+        return max(self.wide_s_per_s * (WIDE_FIXED_S + audio_ms / 1000), self.beam_estimate_s(audio_ms))
 
     def _time_to_spare(self) -> bool:
         """No job waits and the worker was busy under BEAM_BELOW_SHARE of late: a job starting now gets the beam
@@ -340,7 +341,7 @@ class AccurateScheduler:
                 job.future.set_exception(exc)
             else:
                 self.stats.busy_s += busy_s
-                window = encoder_window_s(_audio_ms(job.args[0]) / 1000, self.options, full_window=job.full_window)
+                window = encoder_window_s(_audio_ms(job.args[0]) / 1000, self.options, wide_window=job.wide_window)
                 if logger.isEnabledFor(logging.DEBUG):
                     # Which decode a job got, and what it cost: what makes two runs of one build differ.
                     logger.debug(
@@ -354,16 +355,16 @@ class AccurateScheduler:
                         busy_s,
                         100 * self._busy_share(),
                     )
-                if job.learn and job.full_window:
-                    per_s = busy_s / (FULL_FIXED_S + _audio_ms(job.args[0]) / 1000)
+                if job.learn and job.wide_window:
+                    per_s = busy_s / (WIDE_FIXED_S + _audio_ms(job.args[0]) / 1000)
                     # The first one measured replaces the prior outright: the prior is this host's figure, and on a
                     # slower host (or with a bigger model) moving it a fifth of the way would leave the next jobs
                     # admitted at well under their cost. (A prior scaled by greedy's measured cost was tried: after
-                    # a busy spell greedy's is dear, and the first whole-window job then never fitted, so its cost
+                    # a busy spell greedy's is dear, and the first wide-window job then never fitted, so its cost
                     # was never measured.)
-                    weight = EWMA_WEIGHT if self._full_measured else 1.0
-                    self.full_s_per_s += weight * (per_s - self.full_s_per_s)
-                    self._full_measured = True
+                    weight = EWMA_WEIGHT if self._wide_measured else 1.0
+                    self.wide_s_per_s += weight * (per_s - self.wide_s_per_s)
+                    self._wide_measured = True
                 elif job.learn and job.beam > 1:
                     self.beam_s_per_window_s += EWMA_WEIGHT * (busy_s / window - self.beam_s_per_window_s)
                     self._beam_measured = True
@@ -397,10 +398,10 @@ def _child_init(model: str, options: WhisperOptions, download_root: str | None, 
 
 
 def _child_run(
-    pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, prefix: str, beam_size: int, full_window: bool
+    pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, prefix: str, beam_size: int, wide_window: bool
 ) -> tuple[tuple[Word, ...], float]:
     assert _CHILD is not None, "the accurate pass's process was not initialised"
-    return _timed(_CHILD, pcm, offset_ms, limit_ms, prompt, prefix, beam_size, full_window)
+    return _timed(_CHILD, pcm, offset_ms, limit_ms, prompt, prefix, beam_size, wide_window)
 
 
 def _timed(
@@ -411,12 +412,12 @@ def _timed(
     prompt: str,
     prefix: str,
     beam_size: int,
-    full_window: bool,
+    wide_window: bool,
 ) -> tuple[tuple[Word, ...], float]:
     """One job's words and the seconds of compute they took."""
     started = time.perf_counter()
     words = whisper.transcribe(
-        pcm, offset_ms, limit_ms=limit_ms, prompt=prompt, prefix=prefix, beam_size=beam_size, full_window=full_window
+        pcm, offset_ms, limit_ms=limit_ms, prompt=prompt, prefix=prefix, beam_size=beam_size, wide_window=wide_window
     )
     return words, time.perf_counter() - started
 

@@ -90,17 +90,24 @@ class WhisperOptions:
     # The encoder's window: the utterance plus `pad_s`, at least `min_window_s`, at most 30 s.
     min_window_s: float = 10.0
     pad_s: float = 2.0
+    # ... at least this for a job decoded in the wide window (server/engine/accurate.py WIDE_WINDOW_MS). 20 s, not
+    # Whisper's whole 30 s: as accurate on the held-out talks at real time (29, 30 and 32 words wrong of 317 against
+    # 30, 30, 30 and 35), at two thirds of the encoder's cost, so the finals of long windows come sooner (p95 about
+    # 1.1 s against 1.4-1.5 s) and more of them have time for it (bench/README.md "Whisper's whole window for long
+    # windows").
+    wide_window_s: float = 20.0
 
 
-def encoder_window_s(seconds: float, options: WhisperOptions, *, full_window: bool = False) -> float:
-    """The encoder window for `seconds` of audio: the audio plus `pad_s`, at least `min_window_s`, at most 30 s; or
-    Whisper's whole 30 s window with `full_window` (server/engine/accurate.py FULL_WINDOW_MS)."""
-    return WINDOW_S if full_window else min(WINDOW_S, max(options.min_window_s, seconds + options.pad_s))
+def encoder_window_s(seconds: float, options: WhisperOptions, *, wide_window: bool = False) -> float:
+    """The encoder window for `seconds` of audio: the audio plus `pad_s`, at least `min_window_s` (`wide_window_s`
+    with `wide_window`), at most Whisper's 30 s."""
+    floor_s = options.wide_window_s if wide_window else options.min_window_s
+    return min(WINDOW_S, max(floor_s, seconds + options.pad_s))
 
 
-def encoder_frames(seconds: float, options: WhisperOptions, frames_per_s: int, *, full_window: bool = False) -> int:
+def encoder_frames(seconds: float, options: WhisperOptions, frames_per_s: int, *, wide_window: bool = False) -> int:
     """The log-mel frames the encoder reads for `seconds` of audio (`encoder_window_s`)."""
-    window_s = encoder_window_s(seconds, options, full_window=full_window)
+    window_s = encoder_window_s(seconds, options, wide_window=wide_window)
     # The encoder halves the frame count: keep it even, and never past Whisper's 3000.
     return min(int(WINDOW_S * frames_per_s), 2 * math.ceil(window_s * frames_per_s / 2))
 
@@ -214,13 +221,14 @@ class WhisperPass:
 
     def warm_up(self) -> None:
         """One short pass, so the first session doesn't pay CTranslate2's first-call set-up; with a beam, one in the
-        whole window too, whose first call cost 0.2 s more than the next ones (1.26 s against 1.04-1.08 s for 6 s of
-        speech), enough to miss a deadline (server/engine/accurate.py FULL_MARGIN). After this one (silence, no
-        words), the first such job cost as the next: 1.02 s against 1.03-1.06 s."""
+        wide window too, whose first call cost 0.2 s more than the next ones (in Whisper's 30 s window, as it was
+        then: 1.26 s against 1.04-1.08 s for 6 s of speech), enough to miss a deadline (server/engine/accurate.py
+        WIDE_MARGIN). After this one (silence, no words), the first such job cost as the next: 1.02 s against
+        1.03-1.06 s."""
         silence = np.zeros(SAMPLE_RATE // 2, np.int16).tobytes()
         self.transcribe(silence, 0)
         if self.options.beam_size > 1:
-            self.transcribe(silence, 0, full_window=True)
+            self.transcribe(silence, 0, wide_window=True)
 
     def transcribe(
         self,
@@ -231,21 +239,22 @@ class WhisperPass:
         prompt: str = "",
         prefix: str = "",
         beam_size: int | None = None,
-        full_window: bool = False,
+        wide_window: bool = False,
     ) -> tuple[Word, ...]:
         """The words in `pcm` (16 kHz PCM16, at most 30 s; the rest is ignored), times from `offset_ms`. `prompt` is
         the text that came before (the session's previous finals): Whisper reads it as context, so a sentence cut
         into pieces is decoded as one text. `prefix`: the text of the words already said at the start of `pcm`
         (audio heard again for its context): Whisper's answer is made to begin with it, and only the words after it
-        are returned. `beam_size`: the beam width for this job (None: the options'). `full_window`: decode in
-        Whisper's whole 30 s window, as it was trained, instead of the utterance's own (`encoder_window_s`). Blocking.
+        are returned. `beam_size`: the beam width for this job (None: the options'). `wide_window`: decode in
+        a window of at least `wide_window_s` (nearer the 30 s Whisper was trained on) instead of the utterance's own
+        (`encoder_window_s`). Blocking.
         Raises Unreliable when Whisper's answer is a loop."""
         import ctranslate2
 
         audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
         audio = audio[: int(WINDOW_S * SAMPLE_RATE)]
         seconds = len(audio) / SAMPLE_RATE
-        window = encoder_frames(seconds, self.options, self.model.frames_per_second, full_window=full_window)
+        window = encoder_frames(seconds, self.options, self.model.frames_per_second, wide_window=wide_window)
         # Padded with silence before the log-mel, as OpenAI's decoder does, not with zeros after it: a zero in the
         # normalised log-mel is not silence but a steady sound, and with it short utterances lost their first
         # words or gained repeats (measured on a recorded "go forward ten meters": 1 in 9 start offsets decoded
