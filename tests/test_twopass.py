@@ -1284,6 +1284,8 @@ def test_a_job_is_encoded_in_its_own_window_or_in_the_wide_one() -> None:
     assert encoder_frames(29.5, options, 100, wide_window=True) == 3000
     whole = WhisperOptions(wide_window_s=30.0)  # Whisper's whole window, as bench/window_replay.py compares
     assert encoder_frames(3.0, whole, 100, wide_window=True) == 3000
+    # The wide window is never narrower than a job's own (EngineConfig.whisper_min_window_s at 30, say).
+    assert encoder_frames(3.0, WhisperOptions(min_window_s=30.0), 100, wide_window=True) == 3000
 
 
 class EncoderSpy:

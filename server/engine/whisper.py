@@ -93,7 +93,7 @@ class WhisperOptions:
     # ... at least this for a job decoded in the wide window (server/engine/accurate.py WIDE_WINDOW_MS). 20 s, not
     # Whisper's whole 30 s: as accurate on the held-out talks at real time (29, 30 and 32 words wrong of 317 against
     # 30, 30, 30 and 35), at two thirds of the encoder's cost, so the finals of long windows come sooner (p95 about
-    # 1.1 s against 1.4-1.5 s) and more of them have time for it (bench/README.md "Whisper's whole window for long
+    # 1.1 s against 1.4-1.6 s) and more of them have time for it (bench/README.md "Whisper's whole window for long
     # windows").
     wide_window_s: float = 20.0
 
@@ -101,7 +101,7 @@ class WhisperOptions:
 def encoder_window_s(seconds: float, options: WhisperOptions, *, wide_window: bool = False) -> float:
     """The encoder window for `seconds` of audio: the audio plus `pad_s`, at least `min_window_s` (`wide_window_s`
     with `wide_window`), at most Whisper's 30 s."""
-    floor_s = options.wide_window_s if wide_window else options.min_window_s
+    floor_s = max(options.min_window_s, options.wide_window_s) if wide_window else options.min_window_s
     return min(WINDOW_S, max(floor_s, seconds + options.pad_s))
 
 
