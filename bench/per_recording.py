@@ -55,14 +55,14 @@ def main() -> None:
     totals = [0] * (len(columns) - 1)
     notes: list[str] = []
     for name, texts in found.items():
-        reference = human_reference(name)
-        cells = [len(normalise(reference).split()), word_errors(reference, " ".join(texts))]
+        reference, engine = human_reference(name), " ".join(texts)
+        cells = [len(normalise(reference).split()), word_errors(reference, engine)]
         if model is not None:
             cells.append(word_errors(reference, faster_whisper_alone(model, load_human(name))))
         totals = [t + c for t, c in zip(totals, cells, strict=True)]
         print(f"| {name} | " + " | ".join(map(str, cells)) + " |", flush=True)
         if args.where:
-            notes += [f"{name}: {d}" for d in differences(reference, " ".join(texts))]
+            notes += [f"{name}: {d}" for d in differences(reference, engine)]
     print("| all | " + " | ".join(map(str, totals)) + " |")
     if notes:
         print()

@@ -75,25 +75,26 @@ FINAL_LINE = "{}, {}-{} (came at {:.0f}): {}"
 _FINAL_SPAN = re.compile(r"session from (\S+), (\d+)-(\d+) \(came at \d+\): (.*)$")
 
 
-def final_spans(lines: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
-    """From --show's final lines, each session's finals' spans in ms of its first recording (less the GAP_MS of
-    quiet before it): with --each-alone, of its only one."""
-    found: dict[str, list[tuple[int, int]]] = {}
+def _finals(lines: Iterable[str]) -> dict[str, list[tuple[int, int, str]]]:
+    """From --show's final lines, each session's finals in the order they came: start and end in ms of its first
+    recording (less the GAP_MS of quiet before it; with --each-alone, of its only one), and text."""
+    found: dict[str, list[tuple[int, int, str]]] = {}
     for line in lines:
         match = _FINAL_SPAN.search(line)
         if match:
-            found.setdefault(match.group(1), []).append((int(match.group(2)) - GAP_MS, int(match.group(3)) - GAP_MS))
+            start, end = int(match.group(2)) - GAP_MS, int(match.group(3)) - GAP_MS
+            found.setdefault(match.group(1), []).append((start, end, match.group(4)))
     return found
+
+
+def final_spans(lines: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
+    """Each session's finals' spans (`_finals`)."""
+    return {name: [(start, end) for start, end, _ in finals] for name, finals in _finals(lines).items()}
 
 
 def final_texts(lines: Iterable[str]) -> dict[str, list[str]]:
-    """From --show's final lines, each session's finals' texts, in the order they came."""
-    found: dict[str, list[str]] = {}
-    for line in lines:
-        match = _FINAL_SPAN.search(line)
-        if match:
-            found.setdefault(match.group(1), []).append(match.group(4))
-    return found
+    """Each session's finals' texts (`_finals`)."""
+    return {name: [text for _, _, text in finals] for name, finals in _finals(lines).items()}
 
 
 LOCAL_TAG = "POCKETSPHINX:en-US:*:*"

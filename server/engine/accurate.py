@@ -92,11 +92,6 @@ def _audio_ms(pcm: bytes) -> int:
     return len(pcm) * 1000 // (2 * SAMPLE_RATE)  # PCM16 at SAMPLE_RATE
 
 
-def window_s(audio_ms: int, options: WhisperOptions) -> float:
-    """The encoder window a job of this length is decoded in, but for the wide window: what its cost scales with."""
-    return encoder_window_s(audio_ms / 1000, options)
-
-
 @dataclass
 class _Job:
     args: tuple[Any, ...]
@@ -166,7 +161,7 @@ class AccurateScheduler:
 
     def estimate_s(self, audio_ms: int) -> float:
         """Seconds of compute a job of this length takes, decoded greedily (as it is whenever time is short)."""
-        return self.s_per_window_s * window_s(audio_ms, self.options)
+        return self.s_per_window_s * encoder_window_s(audio_ms / 1000, self.options)
 
     def best_estimate_s(self, audio_ms: int) -> float:
         """Seconds of compute a job of this length would take if it started now: with the full beam while the
@@ -311,7 +306,7 @@ class AccurateScheduler:
         """Seconds of compute a job of this length takes with the full beam: as beam jobs measured, never less than
         greedy's (and PRIOR_BEAM_FACTOR times greedy's at least until one was measured)."""
         floor = self.s_per_window_s * (1.0 if self._beam_measured else PRIOR_BEAM_FACTOR)
-        return max(self.beam_s_per_window_s, floor) * window_s(audio_ms, self.options)
+        return max(self.beam_s_per_window_s, floor) * encoder_window_s(audio_ms / 1000, self.options)
 
     def _busy_share(self) -> float:
         """The share of the last BUSY_WINDOW_S seconds the worker spent on jobs. Called with the lock held."""

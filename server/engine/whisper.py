@@ -247,8 +247,7 @@ class WhisperPass:
         (audio heard again for its context): Whisper's answer is made to begin with it, and only the words after it
         are returned. `beam_size`: the beam width for this job (None: the options'). `wide_window`: decode in
         a window of at least `wide_window_s` (nearer the 30 s Whisper was trained on) instead of the utterance's own
-        (`encoder_window_s`). Blocking.
-        Raises Unreliable when Whisper's answer is a loop."""
+        (`encoder_window_s`). Blocking. Raises Unreliable when Whisper's answer is a loop."""
         import ctranslate2
 
         audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
