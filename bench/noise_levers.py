@@ -57,6 +57,7 @@ from server.engine.silero import SileroDetector
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import FILL_GAP_MS, TwoPassRecognizer
 from server.engine.types import BYTES_PER_MS
+from server.engine.voice_runs import LooseVoiceDetector
 from server.engine.whisper import WhisperOptions
 
 NOISE = (None, 20.0, 10.0)
@@ -130,6 +131,7 @@ def engine(lever: Lever, scheduler: AccurateScheduler) -> tuple[PocketsphinxReco
         merge_ms=lever.config.merge_pause_ms,
         speech=SileroDetector() if lever.config.speech_pause_ms else None,
         pause_ms=lever.config.speech_pause_ms,
+        voice=LooseVoiceDetector(),
     )
     return fast, two
 

@@ -37,6 +37,7 @@ from server.engine.silero import SileroDetector
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import TwoPassRecognizer
 from server.engine.types import BYTES_PER_MS, Recognizer
+from server.engine.voice_runs import LooseVoiceDetector
 from server.engine.whisper import Unreliable, WhisperOptions, WhisperPass
 from server.transcript import Hypothesis, Word
 
@@ -121,7 +122,13 @@ async def score(recognizer: Recognizer, clips: Sequence[str]) -> tuple[int, int]
 def fed_fast(whisper: AccurateScheduler) -> TwoPassRecognizer:
     """The two-pass recognizer as the loader builds it (with Silero cutting the windows), its fallback out of reach:
     fed as fast as possible, this measures the passes, not the load."""
-    return TwoPassRecognizer(thread_fast(beside_whisper=True), whisper, fallback_after_s=600, speech=SileroDetector())
+    return TwoPassRecognizer(
+        thread_fast(beside_whisper=True),
+        whisper,
+        fallback_after_s=600,
+        speech=SileroDetector(),
+        voice=LooseVoiceDetector(),
+    )
 
 
 def rate(ew: tuple[int, int]) -> str:

@@ -12,6 +12,9 @@ One registry per app (tests build many apps in one process, and two registries n
   or are in part (skipped: a stretch of speech Whisper left out).
 - stt_engine_first_interim_seconds, stt_engine_final_seconds{source}: speech start → first interim, end of speech
   → final (source accurate or fallback), as the engine sees them (from when the audio arrived).
+- stt_engine_unheard_total{outcome}: runs of speech only the engine's loose voice detector heard (a whisper) that the
+  accurate pass decoded: final (its words went out), dropped (no speech Whisper was sure of: a breath, a laugh) or
+  lost (not decoded in time: the client got a WARNING instead of the words).
 - stt_engine_shed_utterances_total: utterances the fast pass decoded with its narrower search because their session
   had fallen behind real time (the machine was short of CPU).
 - stt_event_loop_lag_seconds: how late the event loop wakes a 100 ms sleep: every socket waits that long.
@@ -56,6 +59,12 @@ class Metrics:
             "Windows given the words said before them that came back of no use and went to Whisper again without them.",
             registry=r,
         )
+        self.unheard_total = Counter(
+            "stt_engine_unheard",
+            "Runs of speech only the loose voice detector heard, by what the accurate pass made of them.",
+            ["outcome"],
+            registry=r,
+        )
         self.shed = Counter(
             "stt_engine_shed_utterances",
             "Utterances the fast pass decoded with its narrower search: their session had fallen behind real time.",
@@ -95,6 +104,9 @@ class Metrics:
 
     def decoded_again(self) -> None:
         self.decoded_again_total.inc()
+
+    def unheard(self, outcome: str) -> None:
+        self.unheard_total.labels(outcome).inc()
 
     def utterances_shed(self, count: int) -> None:
         self.shed.inc(count)

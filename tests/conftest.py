@@ -7,7 +7,10 @@ import pytest
 
 from server.app import create_app
 from server.engine.accurate import AccurateScheduler, whisper_thread
+from server.engine.config import EngineConfig
+from server.engine.loader import load_fast_pass
 from server.engine.model import whisper_base
+from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.whisper import WhisperOptions, WhisperPass
 from server.settings import Settings
 from testkit.live import running
@@ -52,6 +55,14 @@ def whisper_pass(whisper_model: WhisperPass) -> Iterator[AccurateScheduler]:
     accurate = whisper_thread(whisper_model)
     yield accurate
     accurate.close()
+
+
+@pytest.fixture(scope="module")
+def fast_pass() -> Iterator[PocketsphinxRecognizer]:
+    """The fast pass as the loader builds it beside Whisper (low-latency endpointer, no rescoring), in a thread."""
+    recognizer = load_fast_pass(EngineConfig(), mode="thread", workers=1)
+    yield recognizer
+    recognizer.shutdown()
 
 
 @pytest.fixture

@@ -105,6 +105,14 @@ def test_a_final_whisper_wrote_in_part_counts_as_accurate_latency_with_its_own_r
     assert found[("stt_engine_fallbacks_total", (("reason", "skipped"),))] == 1
 
 
+def test_speech_only_the_loose_detector_heard_is_counted_by_outcome() -> None:
+    metrics = Metrics()
+    for outcome in ("final", "dropped", "final", "lost"):
+        metrics.unheard(outcome)
+    got = samples(generate_latest(metrics.registry).decode())
+    assert [got[("stt_engine_unheard_total", (("outcome", o),))] for o in ("final", "dropped", "lost")] == [2, 1, 1]
+
+
 def test_windows_decoded_again_without_the_words_said_are_counted() -> None:
     metrics = Metrics()
     metrics.decoded_again()

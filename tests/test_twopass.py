@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.engine.accurate import AccurateScheduler
 from server.engine.config import RESERVE_MARGIN, EngineConfig
-from server.engine.loader import load_engine, load_fast_pass
+from server.engine.loader import load_engine
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import (
     BUSY_WARNING,
@@ -619,14 +618,6 @@ async def test_the_default_engine_is_two_pass(whisper_model_cache: Any) -> None:
 # --- the real passes on real speech
 
 
-@pytest.fixture(scope="module")
-def fast_pass() -> Iterator[PocketsphinxRecognizer]:
-    """The fast pass as the loader builds it beside Whisper (low-latency endpointer, no rescoring), in a thread."""
-    recognizer = load_fast_pass(EngineConfig(), mode="thread", workers=1)
-    yield recognizer
-    recognizer.shutdown()
-
-
 @pytest.mark.slow
 @pytest.mark.anyio
 async def test_two_passes_on_real_speech(fast_pass: PocketsphinxRecognizer, whisper_pass: AccurateScheduler) -> None:
@@ -1118,6 +1109,7 @@ class Told:
     def __init__(self) -> None:
         self.finals: list[tuple[str, bool]] = []
         self.again = 0  # windows decoded again without the words said
+        self.unheard_outcomes: list[str] = []
 
     def first_interim_after(self, seconds: float) -> None:
         pass
@@ -1127,6 +1119,9 @@ class Told:
 
     def decoded_again(self) -> None:
         self.again += 1
+
+    def unheard(self, outcome: str) -> None:
+        self.unheard_outcomes.append(outcome)
 
 
 @pytest.mark.anyio

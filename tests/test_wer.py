@@ -48,6 +48,7 @@ from server.engine.silero import SileroDetector
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import TwoPassRecognizer
 from server.engine.types import Recognizer
+from server.engine.voice_runs import LooseVoiceDetector
 from server.engine.whisper import WhisperPass
 from server.transcript import Hypothesis
 
@@ -165,7 +166,9 @@ async def test_human_speech_no_worse_than_whisper_on_whole_recordings(
     whisper_model: WhisperPass, whisper_pass: AccurateScheduler, noise_db: float | None
 ) -> None:
     fast = fast_pass(beside_whisper=True)
-    two = TwoPassRecognizer(fast, whisper_pass, fallback_after_s=600, speech=SileroDetector())
+    two = TwoPassRecognizer(
+        fast, whisper_pass, fallback_after_s=600, speech=SileroDetector(), voice=LooseVoiceDetector()
+    )
     errors = whole_errors = words = 0
     try:
         for i, name in enumerate(HUMAN_SET):

@@ -46,6 +46,7 @@ def load_engine(config: EngineConfig) -> Recognizer:
     from server.engine.model import resolve_model
     from server.engine.silero import SileroDetector
     from server.engine.twopass import TwoPassRecognizer
+    from server.engine.voice_runs import LooseVoiceDetector
     from server.engine.whisper import WhisperOptions
 
     cache = model_cache(config)
@@ -65,4 +66,5 @@ def load_engine(config: EngineConfig) -> Recognizer:
         merge_ms=config.merge_pause_ms,
         speech=SileroDetector() if config.speech_pause_ms > 0 else None,
         pause_ms=config.speech_pause_ms,
+        voice=LooseVoiceDetector(),
     )

@@ -4,6 +4,7 @@
                              └─ endpoint: its text ─────────────────────► an interim at once
                                  the utterance's audio (with preroll) ──► accurate pass (Whisper) ──► the final
     speech detector (Silero) ── where the speaker paused ──┘ (when the pieces go, and what their window holds)
+    loose voice detector ── sound neither heard (whispered) ──► accurate pass ──► a final, if Whisper is sure of it
 
 While an utterance waits for its accurate final, the interims show its fast text followed by whatever the next
 utterance has so far, so nothing disappears from the page; finals go out in utterance order.
@@ -30,6 +31,7 @@ from typing import Protocol, runtime_checkable
 from server.engine.config import DEFAULT_RESERVE_S, RESERVE_MARGIN, EngineConfig, pause_leaves_time
 from server.engine.silero import SpeechDetector, SpeechTrack
 from server.engine.types import BYTES_PER_MS, EndsAtPauses, Recognizer, RecognizerSession, Sheds
+from server.engine.voice_runs import RUN_MIN_MS, VoiceRun, VoiceRunDetector
 from server.engine.whisper import PAUSE_MARKS, SENTENCE_END, Unreliable
 from server.transcript import Hypothesis, Word
 
@@ -41,6 +43,9 @@ BUSY_WARNING = "The accurate pass was too busy; this final is the fast pass's te
 FAILED_WARNING = "The accurate pass failed; this final is the fast pass's text."
 UNRELIABLE_WARNING = "The accurate pass repeated itself; this final is the fast pass's text."
 EMPTY_WARNING = "The accurate pass heard no words where the fast pass did; this final is the fast pass's text."
+# Speech only the loose voice detector heard (server/engine/voice_runs.py) that the accurate pass could not decode
+# in time, or at all: no pass has text for it, so the warning stands in for the words.
+UNHEARD_WARNING = "Faint speech (whispered or very quiet) was left out: the accurate pass could not decode it."
 # Worded like the others so the page marks the final rough (static/page/rough.js), not with a banner.
 SKIPPED_WARNING = "The accurate pass skipped part of this utterance; where it did, this final is the fast pass's text."
 # The fallback reasons /metrics counts, by the warning the final carries.
@@ -152,6 +157,16 @@ PHRASE_END = frozenset(TRAILING_MARKS.strip())
 # marks ending the held-out recordings' windows of one real-time run, decoded again offline, were 0.35-0.98
 # (bench/README.md "Repeated words at a cut").
 PHRASE_END_PROBABILITY = 0.1
+# Speech neither the fast pass nor Silero heard, where a loose voice detector heard a run of it (a whispered sentence:
+# server/engine/voice_runs.py), goes to the accurate pass as a window of its own, with this much audio either side
+# (its first and last sounds are soft) ...
+UNHEARD_PAD_MS = 300
+# ... and what Whisper writes there is a final only when its spoken words' mean probability is at least this: the
+# loose detector also hears breaths and laughter, where Whisper may make words up. Measured offline on every such run
+# of the recorded sets, clean and at 20 and 10 dB SNR (bench/README.md "Speech only a loose detector hears"): the
+# whispered sentences 0.69-0.94; the words Whisper made up over clicks, laughs and stretches of noise 0.02-0.62, all in
+# runs shorter than RUN_MIN_MS.
+UNHEARD_MIN_PROBABILITY = 0.6
 
 
 class AccuratePass(Protocol):
@@ -208,6 +223,11 @@ class TwoPassObserver(Protocol):
         """A window given the words said before it came back of no use and went again without them."""
         ...
 
+    def unheard(self, outcome: str) -> None:
+        """A run of speech only the loose voice detector heard came back from the accurate pass: `outcome` "final"
+        (Whisper's words went out), "dropped" (no speech it was sure of) or "lost" (not decoded: UNHEARD_WARNING)."""
+        ...
+
 
 @dataclass
 class TwoPassStats:
@@ -227,6 +247,13 @@ class TwoPassStats:
     retried: int = 0
     # Finals of windows sent while the speaker went on whose last words went to the next window (CARRY_MS).
     carried: int = 0
+    # Runs of speech only the loose voice detector heard (UNHEARD_PAD_MS): sent to the accurate pass, made finals
+    # (Whisper sure of its words), dropped as no speech (no words, or doubtful ones, or a loop), and left out with
+    # UNHEARD_WARNING (refused, late or failed).
+    unheard_sent: int = 0
+    unheard_finals: int = 0
+    unheard_dropped: int = 0
+    unheard_lost: int = 0
     # End of speech → accurate final ready (seconds), for the benchmark: the latest few thousand, so a server that
     # runs for months does not grow with every final.
     waits_s: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=4096))
@@ -267,6 +294,7 @@ class _Pending:
     speech_from_ms: int = 0  # where the speech it is for begins (the fast pass's first word, or the detector's)
     plain: _Plain | None = None  # a prefixed job: its window without the words said, to decode if its answer fails
     going_on: bool = False  # sent while the detector heard the speaker go on: its last words may go to the next
+    unheard: bool = False  # speech only the loose voice detector heard: `fast` has no words (UNHEARD_PAD_MS)
 
 
 # Whisper writes a number one time as a word and the next as digits ("Five." then "5, 5." for the same audio heard
@@ -450,7 +478,9 @@ class TwoPassRecognizer:
     speech it heard that the fast pass opened no utterance on, and one reaches back into the previous utterance only
     where no such pause came between them or Whisper's text before it stopped mid-sentence; None: the fast pass's
     endpoints alone), `said_reach_ms` (how much of the words already said a window hears again, given to Whisper as
-    its answer's head: SAID_REACH_MS; 0: none), `clock` (seconds, monotonic)."""
+    its answer's head: SAID_REACH_MS; 0: none), `voice` (a loose voice detector, server/engine/voice_runs.py: a run
+    of sound it calls speech where the fast pass heard no word goes to the accurate pass on its own, UNHEARD_PAD_MS;
+    None: none), `clock` (seconds, monotonic)."""
 
     name = "two-pass"
 
@@ -468,6 +498,7 @@ class TwoPassRecognizer:
         speech: SpeechDetector | None = None,
         pause_ms: int = _DEFAULTS.speech_pause_ms,
         said_reach_ms: int = SAID_REACH_MS,
+        voice: VoiceRunDetector | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if fallback_after_s <= 0:
@@ -485,6 +516,7 @@ class TwoPassRecognizer:
         self.speech = speech
         self.pause_ms = pause_ms
         self.said_reach_ms = said_reach_ms
+        self.voice = voice
         self.clock = clock
         self.stats = TwoPassStats()
         self.observer: TwoPassObserver | None = None
@@ -524,6 +556,9 @@ class TwoPassSession:
         self._fast = fast
         self._sheds = fast if isinstance(fast, Sheds) else None  # checked once: behind() comes before every feed
         self._speech: SpeechTrack | None = owner.speech.open() if owner.speech is not None else None
+        self._voice = owner.voice.open() if owner.voice is not None else None
+        self._runs: list[VoiceRun] = []  # runs the loose detector heard, waiting for the held pieces to go first
+        self._fast_until_ms = 0  # where the fast pass's last final ends: a run that begins before it is its speech
         # In steady noise the fast pass's endpointer can hear speech go on through the speaker's pauses (for up to
         # its 10 s cut, sphinx.py `max_utterance_ms`): with the detector, its utterance ends where the detector has
         # heard a pause of `pause_ms`, once per pause (`_pause_told`).
@@ -581,12 +616,15 @@ class TwoPassSession:
         if self._speech is not None:
             self._speech.feed(pcm)
             self._end_at_pause(self._speech)
+        if self._voice is not None:
+            self._voice.feed(pcm)
         self._arrivals.append((self._fed_ms, self._owner.clock()))
         fast = await self._fast.feed(pcm)
         out = self._handle(fast)
         if all(h.is_final for h in fast):
             out += self._settle()
         self._release_held(force=False)
+        self._send_unheard(finishing=False)
         return out + self._ready()
 
     def _end_at_pause(self, speech: SpeechTrack) -> None:
@@ -610,6 +648,7 @@ class TwoPassSession:
         self._finishing = True  # no audio comes after: speech the detector hears going on has ended
         out = self._handle(await self._fast.finish())
         self._release_held(force=True)
+        self._send_unheard(finishing=True)
         out += await self._drain()
         return out
 
@@ -656,6 +695,7 @@ class TwoPassSession:
                 pending.future.cancel()
         self._pending.clear()
         self._held.clear()
+        self._runs.clear()
         self._carried_piece = None
         self._audio.clear()
         await self._fast.aclose()
@@ -685,6 +725,7 @@ class TwoPassSession:
             self._raw_texts, self._raw_since, self._raw_last = [], [], None
             self._new_utterance = True
             if hyp.words:
+                self._fast_until_ms = max(self._fast_until_ms, hyp.end_ms)
                 if self._held and hyp.end_ms - self._held[0].start_ms > self.MERGE_SPAN_MS:
                     # Together they would not fit Whisper's window (it ignores audio past 30 s, and the kept
                     # audio ends 32 s back): what is held goes on its own.
@@ -818,6 +859,16 @@ class TwoPassSession:
             if heard is not None and heard < speech_from_ms:
                 speech_from_ms = heard
                 own_start_ms = max(since, min(own_start_ms, heard - SPEECH_PAD_MS))
+        if self._voice is not None and not filled_from_ms:
+            # A whispered start the fast pass did not hear ("this is | all very whispered": it heard the last three
+            # words): the loose detector's run that holds the first word began there. Only a lead of at least
+            # RUN_MIN_MS (a breath before the speech is shorter) and at most SPEECH_REACH_MS (a run that began
+            # further back is steady sound, not a sentence's start).
+            since = max(self._last_job_end_ms or 0, self._audio_start_ms)
+            lead = self._voice.run_start(fast.start_ms)
+            if lead is not None and lead >= since and RUN_MIN_MS <= speech_from_ms - lead <= SPEECH_REACH_MS:
+                speech_from_ms = lead
+                own_start_ms = max(since, min(own_start_ms, lead - UNHEARD_PAD_MS))
         start_ms, keep_from_ms, prompt = own_start_ms, 0, self._prompt
         if self._speech is None:
             reach = fast.start_ms - self._last_end_ms <= REACH_GAP_MS
@@ -896,6 +947,62 @@ class TwoPassSession:
             # is shorter, and may still fit.
             if plain is None or not self._submit_plain(pending, plain):
                 pending.error = f"{type(exc).__name__}: {exc}"
+        self._pending.append(pending)
+        self._last_job = pending
+        self._submitted.set()
+
+    def _send_unheard(self, *, finishing: bool) -> None:
+        """Send the runs of speech only the loose voice detector heard to the accurate pass, each as a window of its
+        own: a run the fast pass heard a word in (or that an utterance it is in began in) is that utterance's; one
+        after pieces still held waits for them to go, so windows go in time order. `finishing`: the stream ended, and
+        a run still open ends with it."""
+        if self._voice is None:
+            return
+        self._runs += self._voice.ended(finishing=finishing)
+        while self._runs:
+            run = self._runs[0]
+            partial = self._partial if self._partial is not None and self._partial.words else None
+            heard = run.start_ms < max(self._fast_until_ms, self._last_end_ms) or (
+                partial is not None and partial.start_ms < run.end_ms
+            )
+            if not heard and self._held:
+                return
+            self._runs.pop(0)
+            if heard or run.start_ms < self._audio_start_ms:
+                continue
+            self._submit_unheard(run, partial)
+
+    def _submit_unheard(self, run: VoiceRun, partial: Hypothesis | None) -> None:
+        owner = self._owner
+        start_ms = max(run.start_ms - UNHEARD_PAD_MS, self._last_end_ms, self._audio_start_ms)
+        end_ms = min(run.end_ms + UNHEARD_PAD_MS, int(self._fed_ms))
+        if partial is not None:
+            end_ms = min(end_ms, partial.start_ms)  # the utterance in progress is its own window's
+        speech_end = self._arrived(run.end_ms)
+        deadline = speech_end + owner.fallback_after_s
+        pending = _Pending(
+            Hypothesis((), True, run.start_ms, run.end_ms),
+            None,
+            speech_end,
+            deadline,
+            start_ms=start_ms,
+            speech_from_ms=run.start_ms,
+            unheard=True,
+        )
+        self._last_job_start_ms, self._last_prompt = start_ms, self._prompt
+        self._last_end_ms, self._last_job_end_ms = run.end_ms, end_ms
+        owner.stats.unheard_sent += 1
+        logger.debug("speech only the loose detector heard (%d-%d ms) goes to Whisper", run.start_ms, run.end_ms)
+        try:
+            pending.future = owner.accurate.submit(
+                self._pcm(start_ms, end_ms),
+                start_ms,
+                limit_ms=end_ms,
+                prompt=self._prompt,
+                budget_s=deadline - owner.clock(),
+            )
+        except Exception as exc:
+            pending.error = f"{type(exc).__name__}: {exc}"
         self._pending.append(pending)
         self._last_job = pending
         self._submitted.set()
@@ -1004,7 +1111,7 @@ class TwoPassSession:
     def _interim(self) -> list[Hypothesis]:
         """What the client should show now: the fast text of the utterances waiting for their finals, then the
         utterance in progress. An empty interim only when it clears one on screen."""
-        parts = [p.fast for p in self._pending] + self._held
+        parts = [p.fast for p in self._pending if p.fast.words] + self._held
         if self._partial is not None:
             parts.append(self._partial)
         words = tuple(w for part in parts for w in part.words)
@@ -1087,9 +1194,14 @@ class TwoPassSession:
 
     def _deliver_head(self) -> list[Hypothesis]:
         pending = self._pending.popleft()
-        final = self._carried(pending, self._final(pending))
+        if pending.unheard:
+            final = self._unheard_final(pending)
+            if not final.words and not final.warning:
+                return []  # no speech after all: nothing was shown for it, and nothing goes out
+        else:
+            final = self._carried(pending, self._final(pending))
         observer = self._owner.observer
-        if observer is not None:
+        if observer is not None and final.words:
             observer.final_after(
                 max(0.0, self._owner.clock() - pending.speech_end),
                 _REASONS.get(final.warning, ""),
@@ -1223,6 +1335,47 @@ class TwoPassSession:
             # pocketsphinx's Viterbi alignment finds the onset, so where they overlap its start is taken.
             words = (dataclasses.replace(first, start_ms=fast.start_ms), *words[1:])
         return Hypothesis(words, True, words[0].start_ms, words[-1].end_ms, warning=warning)
+
+    def _unheard_final(self, pending: _Pending) -> Hypothesis:
+        """The final of a run only the loose voice detector heard: Whisper's words when it is sure of them, none when
+        it heard no speech there (or made words up, or looped: no speech either), and none with UNHEARD_WARNING when
+        it could not decode the run (refused, late or failed): no pass has the words then, and the warning says so."""
+        future, run = pending.future, pending.fast
+        if future is not None and not future.done():
+            future.cancel()
+        elif future is not None and not future.cancelled() and isinstance(future.exception(), Unreliable):
+            self._count_unheard("dropped")
+            return Hypothesis((), True, run.start_ms, run.end_ms)
+        if future is None or future.cancelled() or future.exception() is not None:
+            self._count_unheard("lost")
+            logger.info("speech only the loose detector heard was not decoded (%s)", pending.error or "late or failed")
+            return Hypothesis((), True, run.start_ms, run.end_ms, warning=UNHEARD_WARNING)
+        words = self._own_words(pending, future.result())
+        said = [w.probability for w in words if _spoken(w) and w.probability is not None]
+        if not any(_spoken(w) for w in words) or (said and sum(said) / len(said) < UNHEARD_MIN_PROBABILITY):
+            self._count_unheard("dropped")
+            logger.debug("the accurate pass heard no speech it was sure of where only the loose detector heard some")
+            return Hypothesis((), True, run.start_ms, run.end_ms)
+        self._count_unheard("final")
+        if words[0].start_ms < self._final_end_ms:  # finals keep their time order (`_final`)
+            words = tuple(
+                dataclasses.replace(
+                    w, start_ms=max(w.start_ms, self._final_end_ms), end_ms=max(w.end_ms, self._final_end_ms)
+                )
+                for w in words
+            )
+        return Hypothesis(words, True, words[0].start_ms, words[-1].end_ms)
+
+    def _count_unheard(self, outcome: str) -> None:
+        stats = self._owner.stats
+        if outcome == "final":
+            stats.unheard_finals += 1
+        elif outcome == "dropped":
+            stats.unheard_dropped += 1
+        else:
+            stats.unheard_lost += 1
+        if self._owner.observer is not None:
+            self._owner.observer.unheard(outcome)
 
     def _own_words(self, pending: _Pending, words: tuple[Word, ...]) -> tuple[Word, ...]:
         """The words of Whisper's answer that are `pending`'s own: not the previous utterance's heard again, nor an

@@ -1,0 +1,267 @@
+"""Speech only a loose voice detector hears (a whispered sentence): its runs, and the windows the two-pass engine
+sends for them (server/engine/voice_runs.py, server/engine/twopass.py UNHEARD_PAD_MS)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.speech import human_reference, load_human, word_errors
+from server.engine.accurate import AccurateScheduler
+from server.engine.sphinx import PocketsphinxRecognizer
+from server.engine.twopass import (
+    SPEECH_REACH_MS,
+    UNHEARD_MIN_PROBABILITY,
+    UNHEARD_PAD_MS,
+    UNHEARD_WARNING,
+    TwoPassRecognizer,
+)
+from server.engine.types import BYTES_PER_MS
+from server.engine.voice_runs import (
+    FRAME_MS,
+    RUN_MAX_MS,
+    RUN_MIN_MS,
+    RUN_PAUSE_MS,
+    FrameRuns,
+    LooseVoiceDetector,
+    VoiceRun,
+)
+from server.transcript import Hypothesis, Word
+from tests.test_twopass import (
+    HELLO,
+    AnsweringPass,
+    BusyPass,
+    FixedPass,
+    NeverPass,
+    Told,
+    fast_final,
+    finals,
+    listed,
+    run,
+)
+
+PAUSE_FRAMES = RUN_PAUSE_MS // FRAME_MS
+
+
+def reference_runs(frames: list[bool], *, finishing: bool, every: bool = False) -> list[VoiceRun]:
+    """The runs by their definition: speech frames joined across gaps shorter than RUN_PAUSE_MS, a run ended by such a
+    gap (or by the end of a finished stream), kept when RUN_MIN_MS to RUN_MAX_MS long (`every`: of any length)."""
+    runs: list[VoiceRun] = []
+    at = 0
+    start = last = None
+    for speech, group in itertools.groupby(frames):
+        n = len(list(group))
+        if speech:
+            start = at if start is None else start
+            last = at + n - 1
+        elif start is not None and last is not None and n >= PAUSE_FRAMES:
+            runs.append(VoiceRun(start * FRAME_MS, (last + 1) * FRAME_MS))
+            start = None
+        at += n
+    if finishing and start is not None and last is not None:
+        runs.append(VoiceRun(start * FRAME_MS, (last + 1) * FRAME_MS))
+    return [r for r in runs if every or RUN_MIN_MS <= r.end_ms - r.start_ms <= RUN_MAX_MS]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(1, 60)), max_size=40),
+    st.integers(1, 50),
+    st.booleans(),
+)
+def test_runs_are_speech_between_pauses_whenever_they_are_asked_for(
+    pieces: list[tuple[bool, int]], ask_every: int, finishing: bool
+) -> None:
+    frames = [speech for speech, n in pieces for _ in range(n)]
+    runs = FrameRuns()
+    got: list[VoiceRun] = []
+    for i, speech in enumerate(frames):
+        runs.add(speech)
+        if i % ask_every == 0:
+            got += runs.ended()
+    every = reference_runs(frames, finishing=True, every=True)  # the open run too
+    for ms in range(0, len(frames) * FRAME_MS, 20):
+        assert runs.run_start(ms) == next((r.start_ms for r in every if r.start_ms <= ms < r.end_ms), None), ms
+    got += runs.ended(finishing=finishing)
+    assert got == reference_runs(frames, finishing=finishing)
+    if finishing:
+        assert runs.ended(finishing=True) == []  # each run once
+
+
+@pytest.mark.parametrize("frame_ms", [10, 50, 137])
+def test_the_loose_detector_hears_a_whispered_sentence_in_any_frame_size(frame_ms: int) -> None:
+    """The whispered sentence (4.8 s, no voiced speech) the fast pass's endpointer calls 90 ms of speech: the loose
+    detector hears it as one run, however the client cuts its frames."""
+    pcm = bytes(16_000) + load_human("mfa-whisper2.wav") + bytes(32_000)  # 0.5 s of silence before, 1 s after
+    track = LooseVoiceDetector().open()
+    got: list[VoiceRun] = []
+    step = frame_ms * BYTES_PER_MS
+    for at in range(0, len(pcm), step):
+        track.feed(pcm[at : at + step])
+        got += track.ended()
+    got += track.ended(finishing=True)
+    ((start, end),) = [(r.start_ms, r.end_ms) for r in got]
+    assert 400 <= start <= 1300 and 3500 <= end <= 5300 and end - start >= 2500
+
+
+def test_the_loose_detector_hears_nothing_in_silence() -> None:
+    track = LooseVoiceDetector().open()
+    track.feed(bytes(10 * 16_000 * 2))
+    assert track.ended(finishing=True) == []
+
+
+class ListedRuns:
+    """A loose voice detector (voice_runs.py's protocol) whose runs end once the audio reaches RUN_PAUSE_MS past
+    them, or at the end of the stream. One session at a time."""
+
+    def __init__(self, runs: list[tuple[int, int]]) -> None:
+        self.all = [VoiceRun(*r) for r in runs]
+        self.runs = list(self.all)
+        self.fed_ms = 0
+
+    def open(self) -> ListedRuns:
+        return self
+
+    def feed(self, pcm: bytes) -> None:
+        self.fed_ms += len(pcm) // BYTES_PER_MS
+
+    def ended(self, *, finishing: bool = False) -> list[VoiceRun]:
+        out = [r for r in self.runs if finishing or r.end_ms + RUN_PAUSE_MS <= self.fed_ms]
+        self.runs = [r for r in self.runs if r not in out]
+        return out
+
+    def run_start(self, at_ms: int) -> int | None:
+        return next((r.start_ms for r in self.all if r.start_ms <= at_ms < min(r.end_ms, self.fed_ms)), None)
+
+
+def sure(*words: tuple[str, int, int], probability: float | None = 0.9) -> tuple[Word, ...]:
+    return tuple(Word(text, lo, hi, probability=probability) for text, lo, hi in words)
+
+
+def two_pass(fast: Any, accurate: Any, runs: list[tuple[int, int]], **kwargs: Any) -> TwoPassRecognizer:
+    return TwoPassRecognizer(fast, accurate, fallback_after_s=600, voice=ListedRuns(runs), **kwargs)
+
+
+@pytest.mark.anyio
+async def test_speech_only_the_loose_detector_heard_is_a_final_of_its_own() -> None:
+    accurate = FixedPass(HELLO)
+    two = two_pass(listed(), accurate, [(1000, 3000)])
+    two.observer = told = Told()
+    hyps = await run(two, bytes(5000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert accurate.jobs == [(1000 - UNHEARD_PAD_MS, 2000 + 2 * UNHEARD_PAD_MS)]  # the run and its pad
+    assert [h.text for h in finals(hyps)] == ["Hello, world!"]
+    assert not [h for h in hyps if not h.is_final and h.words]  # no pass had interims for it
+    assert (two.stats.unheard_sent, two.stats.unheard_finals) == (1, 1)
+    assert told.unheard_outcomes == ["final"] and told.finals == [("", True)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (),  # no speech
+        (Word(".", 1500, 1500, joins_previous=True),),  # a mark is no word
+        sure(("thank", 1200, 1500), ("you", 1500, 1800), probability=UNHEARD_MIN_PROBABILITY - 0.1),  # made up
+    ],
+)
+async def test_a_run_where_whisper_hears_no_speech_it_is_sure_of_sends_nothing(answer: tuple[Word, ...]) -> None:
+    """The loose detector hears breaths and laughs too: Whisper's doubtful words there are not sent, nor is anything
+    else (nothing was shown for the run, so nothing is owed)."""
+    two = two_pass(listed(), AnsweringPass([answer]), [(1000, 3000)])
+    two.observer = told = Told()
+    hyps = await run(two, bytes(5000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert hyps == []
+    assert (two.stats.unheard_sent, two.stats.unheard_dropped) == (1, 1)
+    assert told.unheard_outcomes == ["dropped"] and told.finals == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("accurate", [BusyPass(), NeverPass()])
+async def test_a_run_the_accurate_pass_cannot_decode_is_left_out_with_a_warning(accurate: Any) -> None:
+    """Refused (the queue is full) or late: no pass has its words, and the warning says speech was left out."""
+    two = TwoPassRecognizer(listed(), accurate, fallback_after_s=0.05, voice=ListedRuns([(1000, 3000)]))
+    two.observer = told = Told()
+    hyps = await run(two, bytes(5000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    (final,) = finals(hyps)
+    assert final.words == () and final.warning == UNHEARD_WARNING
+    assert two.stats.unheard_lost == 1 and told.unheard_outcomes == ["lost"]
+
+
+@pytest.mark.anyio
+async def test_a_run_the_fast_pass_heard_a_word_in_is_its_utterance_s() -> None:
+    """The loose detector hears the fast pass's speech as well: that run goes in the utterance's window, once."""
+    accurate = FixedPass(HELLO)
+    fast = listed((3500, fast_final(("do", 2000, 2400), ("for", 2400, 2800))))
+    two = two_pass(fast, accurate, [(1000, 3000)])
+    hyps = await run(two, bytes(6000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert len(accurate.jobs) == 1 and len(finals(hyps)) == 1
+    assert two.stats.unheard_sent == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("run_from_ms", "job_start_ms"),
+    [
+        (500, 500 - UNHEARD_PAD_MS),  # a whispered start 1.5 s before the first word the fast pass heard
+        (1500, 2000 - 400),  # a lead shorter than RUN_MIN_MS (a breath): the usual preroll
+        (2000 - SPEECH_REACH_MS - 100, 2000 - 400),  # a run begun further back is steady sound
+    ],
+)
+async def test_a_window_reaches_back_to_where_the_loose_detector_heard_its_speech_begin(
+    run_from_ms: int, job_start_ms: int
+) -> None:
+    accurate = FixedPass(HELLO)
+    fast = listed((3500, fast_final(("all", 2000, 2300), ("very", 2300, 2600), ("whispered", 2600, 2900))))
+    two = two_pass(fast, accurate, [(run_from_ms, 2900)], preroll_ms=400)
+    hyps = await run(two, bytes(6000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [start for start, _ in accurate.jobs] == [job_start_ms]
+    assert len(finals(hyps)) == 1 and two.stats.unheard_sent == 0
+
+
+@pytest.mark.anyio
+async def test_a_run_after_an_utterance_goes_after_it_and_finals_keep_their_order() -> None:
+    """A whisper after a spoken phrase: the phrase's window goes first (its pieces were held when the run ended), and
+    the run's window starts after the phrase's audio."""
+    phrase = (Word("do", 200, 600), Word("for", 600, 1000))
+    whisper = sure(("he", 2200, 2600), ("was", 2600, 3000))
+    accurate = AnsweringPass([phrase, whisper])
+    two = TwoPassRecognizer(
+        listed((1100, fast_final(("do", 200, 600), ("for", 600, 1000)))),
+        accurate,
+        fallback_after_s=600,
+        merge_ms=3000,  # the phrase is held past the run's end
+        said_reach_ms=0,
+        voice=ListedRuns([(2000, 3200)]),
+    )
+    hyps = await run(two, bytes(8000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [h.text for h in finals(hyps)] == ["do for", "he was"]
+    first, second = finals(hyps)
+    assert first.end_ms <= second.start_ms
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+@pytest.mark.parametrize("loose", [False, True])
+async def test_a_whispered_sentence_is_transcribed(
+    fast_pass: PocketsphinxRecognizer,
+    whisper_pass: AccurateScheduler,
+    loose: bool,
+) -> None:
+    """The real passes on the whispered sentence: without the loose detector no pass hears it and nothing comes
+    back, not even a warning; with it, Whisper's final has the sentence."""
+    name = "mfa-whisper2.wav"
+    pcm = bytes(16_000) + load_human(name) + bytes(32_000)
+    two = TwoPassRecognizer(
+        fast_pass, whisper_pass, fallback_after_s=600, voice=LooseVoiceDetector() if loose else None
+    )
+    got = finals(await run(two, pcm, frame=50 * BYTES_PER_MS))
+    if not loose:
+        assert got == []
+        return
+    text = " ".join(h.text for h in got)
+    assert word_errors(human_reference(name), text) <= 2, text
+    assert all(isinstance(h, Hypothesis) and not h.warning for h in got)
