@@ -5,6 +5,7 @@ one scenario set (responses, headers, uvicorn's own loggers, refresh tokens); th
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -28,7 +29,13 @@ class SecretWatch(logging.Handler):
             text += f" {record.exc_info[1]!r}"
         for secret in SECRETS:
             if secret in text:
+                # Where and what, with every secret starred out: enough to find the leak from the report alone.
+                shown = text
+                for known in SECRETS:
+                    shown = shown.replace(known, f"<secret #{SECRETS.index(known)}>")
+                test = os.environ.get("PYTEST_CURRENT_TEST", "outside a test")
                 self.leaks.append(f"{record.name}: secret #{SECRETS.index(secret)} in {record.levelname} record")
+                self.leaks.append(f"  during {test}: {shown[:400]}")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -13,8 +13,8 @@ One registry per app (tests build many apps in one process, and two registries n
 - stt_engine_first_interim_seconds, stt_engine_final_seconds{source}: speech start → first interim, end of speech
   → final (source accurate or fallback), as the engine sees them (from when the audio arrived).
 - stt_engine_unheard_total{outcome}: runs of speech only the engine's loose voice detector heard (a whisper) that the
-  accurate pass decoded: final (its words went out), dropped (no speech Whisper was sure of: a breath, a laugh) or
-  lost (not decoded in time: the client got a WARNING instead of the words).
+  accurate pass was given: final (its words went out), dropped (no speech Whisper was sure of, or a loop: a breath,
+  a laugh) or lost (refused, too late or failed: the client got a WARNING instead of the words).
 - stt_engine_shed_utterances_total: utterances the fast pass decoded with its narrower search because their session
   had fallen behind real time (the machine was short of CPU).
 - stt_event_loop_lag_seconds: how late the event loop wakes a 100 ms sleep: every socket waits that long.

@@ -3,6 +3,8 @@ sends for them (server/engine/voice_runs.py, server/engine/twopass.py UNHEARD_PA
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import itertools
 from typing import Any
 
@@ -34,8 +36,10 @@ from server.transcript import Hypothesis, Word
 from tests.test_twopass import (
     HELLO,
     AnsweringPass,
+    AudioClock,
     BusyPass,
     FixedPass,
+    LoopingPass,
     NeverPass,
     Told,
     fast_final,
@@ -92,20 +96,24 @@ def test_runs_are_speech_between_pauses_whenever_they_are_asked_for(
         assert runs.ended(finishing=True) == []  # each run once
 
 
-@pytest.mark.parametrize("frame_ms", [10, 50, 137])
-def test_the_loose_detector_hears_a_whispered_sentence_in_any_frame_size(frame_ms: int) -> None:
-    """The whispered sentence (4.8 s, no voiced speech) the fast pass's endpointer calls 90 ms of speech: the loose
-    detector hears it as one run, however the client cuts its frames."""
-    pcm = bytes(16_000) + load_human("mfa-whisper2.wav") + bytes(32_000)  # 0.5 s of silence before, 1 s after
+def loose_runs(pcm: bytes, frame_ms: int) -> list[VoiceRun]:
     track = LooseVoiceDetector().open()
     got: list[VoiceRun] = []
     step = frame_ms * BYTES_PER_MS
     for at in range(0, len(pcm), step):
         track.feed(pcm[at : at + step])
         got += track.ended()
-    got += track.ended(finishing=True)
-    ((start, end),) = [(r.start_ms, r.end_ms) for r in got]
+    return got + track.ended(finishing=True)
+
+
+def test_the_loose_detector_hears_a_whispered_sentence_in_any_frame_size() -> None:
+    """The whispered sentence (4.8 s, no voiced speech) the fast pass's endpointer calls 90 ms of speech: the loose
+    detector hears it as one run, the same however the client cuts its frames (30 ms of the detector's each)."""
+    pcm = bytes(16_000) + load_human("mfa-whisper2.wav") + bytes(32_000)  # 0.5 s of silence before, 1 s after
+    ((start, end),) = [(r.start_ms, r.end_ms) for r in loose_runs(pcm, 30)]
     assert 400 <= start <= 1300 and 3500 <= end <= 5300 and end - start >= 2500
+    for frame_ms in (10, 50, 137, 250):
+        assert loose_runs(pcm, frame_ms) == [VoiceRun(start, end)], frame_ms
 
 
 def test_the_loose_detector_hears_nothing_in_silence() -> None:
@@ -147,8 +155,9 @@ def two_pass(fast: Any, accurate: Any, runs: list[tuple[int, int]], **kwargs: An
 
 
 @pytest.mark.anyio
-async def test_speech_only_the_loose_detector_heard_is_a_final_of_its_own() -> None:
-    accurate = FixedPass(HELLO)
+@pytest.mark.parametrize("probability", [0.9, UNHEARD_MIN_PROBABILITY])
+async def test_speech_only_the_loose_detector_heard_is_a_final_of_its_own(probability: float) -> None:
+    accurate = FixedPass(tuple(dataclasses.replace(w, probability=probability) for w in HELLO))
     two = two_pass(listed(), accurate, [(1000, 3000)])
     two.observer = told = Told()
     hyps = await run(two, bytes(5000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
@@ -165,13 +174,15 @@ async def test_speech_only_the_loose_detector_heard_is_a_final_of_its_own() -> N
     [
         (),  # no speech
         (Word(".", 1500, 1500, joins_previous=True),),  # a mark is no word
-        sure(("thank", 1200, 1500), ("you", 1500, 1800), probability=UNHEARD_MIN_PROBABILITY - 0.1),  # made up
+        sure(("thank", 1200, 1500), ("you", 1500, 1800), probability=UNHEARD_MIN_PROBABILITY - 0.01),  # made up
+        None,
     ],
 )
-async def test_a_run_where_whisper_hears_no_speech_it_is_sure_of_sends_nothing(answer: tuple[Word, ...]) -> None:
-    """The loose detector hears breaths and laughs too: Whisper's doubtful words there are not sent, nor is anything
-    else (nothing was shown for the run, so nothing is owed)."""
-    two = two_pass(listed(), AnsweringPass([answer]), [(1000, 3000)])
+async def test_a_run_where_whisper_hears_no_speech_it_is_sure_of_sends_nothing(answer: tuple[Word, ...] | None) -> None:
+    """The loose detector hears breaths and laughs too: Whisper's doubtful words there are not sent, nor a loop
+    (None here: Whisper repeating itself over noise), nor anything else (nothing was shown for the run, so nothing
+    is owed)."""
+    two = two_pass(listed(), LoopingPass() if answer is None else AnsweringPass([answer]), [(1000, 3000)])
     two.observer = told = Told()
     hyps = await run(two, bytes(5000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert hyps == []
@@ -204,20 +215,21 @@ async def test_a_run_the_fast_pass_heard_a_word_in_is_its_utterance_s() -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("run_from_ms", "job_start_ms"),
+    ("lead_ms", "job_start_ms"),
     [
-        (500, 500 - UNHEARD_PAD_MS),  # a whispered start 1.5 s before the first word the fast pass heard
-        (1500, 2000 - 400),  # a lead shorter than RUN_MIN_MS (a breath): the usual preroll
-        (2000 - SPEECH_REACH_MS - 100, 2000 - 400),  # a run begun further back is steady sound
+        (1500, 5000 - 1500 - UNHEARD_PAD_MS),  # a whispered start 1.5 s before the first word the fast pass heard
+        (SPEECH_REACH_MS, 5000 - SPEECH_REACH_MS - UNHEARD_PAD_MS),
+        (RUN_MIN_MS - 100, 5000 - 400),  # a lead shorter than RUN_MIN_MS (a breath): the usual preroll
+        (SPEECH_REACH_MS + 100, 5000 - 400),  # a run begun further back is steady sound
     ],
 )
 async def test_a_window_reaches_back_to_where_the_loose_detector_heard_its_speech_begin(
-    run_from_ms: int, job_start_ms: int
+    lead_ms: int, job_start_ms: int
 ) -> None:
     accurate = FixedPass(HELLO)
-    fast = listed((3500, fast_final(("all", 2000, 2300), ("very", 2300, 2600), ("whispered", 2600, 2900))))
-    two = two_pass(fast, accurate, [(run_from_ms, 2900)], preroll_ms=400)
-    hyps = await run(two, bytes(6000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    fast = listed((6500, fast_final(("all", 5000, 5300), ("very", 5300, 5600), ("whispered", 5600, 5900))))
+    two = two_pass(fast, accurate, [(5000 - lead_ms, 5900)], preroll_ms=400)
+    hyps = await run(two, bytes(9000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert [start for start, _ in accurate.jobs] == [job_start_ms]
     assert len(finals(hyps)) == 1 and two.stats.unheard_sent == 0
 
@@ -241,6 +253,73 @@ async def test_a_run_after_an_utterance_goes_after_it_and_finals_keep_their_orde
     assert [h.text for h in finals(hyps)] == ["do for", "he was"]
     first, second = finals(hyps)
     assert first.end_ms <= second.start_ms
+
+
+@pytest.mark.anyio
+async def test_no_window_reaches_back_over_a_run_whisper_heard_no_speech_in() -> None:
+    """Review: after a run whose answer was dropped, the next window reached back over it (to the previous job's
+    start, or to the words said before it, given to Whisper again), and what was dropped came back in its final."""
+    accurate = AnsweringPass(
+        [
+            (Word("do", 200, 600), Word("for", 600, 1000)),
+            (),  # the run: no speech
+            (Word("he", 1950, 2150), Word("was", 2150, 2300)),
+        ]
+    )
+    fast = listed(
+        (1100, fast_final(("do", 200, 600), ("for", 600, 1000))),
+        (2500, fast_final(("he", 1950, 2150), ("was", 2150, 2300))),
+    )
+    two = TwoPassRecognizer(fast, accurate, fallback_after_s=600, merge_ms=0, voice=ListedRuns([(1000, 1850)]))
+    starts: list[int] = []
+    submit = accurate.submit
+
+    def spy(pcm: bytes, offset_ms: int, **kwargs: Any) -> Any:
+        starts.append(offset_ms)
+        return submit(pcm, offset_ms, **kwargs)
+
+    accurate.submit = spy  # type: ignore[method-assign]
+    hyps = await run(two, bytes(4000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [h.text for h in finals(hyps)] == ["do for", "he was"]
+    assert starts == [0, 1000, 1850]  # the third starts where the run ended, not back at 1000 or 0
+
+
+@pytest.mark.anyio
+async def test_a_run_waiting_for_held_pieces_goes_when_a_paused_client_s_pieces_leave_by_their_deadline() -> None:
+    """Review: the held pieces before a run may leave from wait_ready (no audio arriving); the run went only with
+    the next audio, its budget by then spent."""
+    accurate = FixedPass(tuple(dataclasses.replace(w, probability=0.9) for w in HELLO))
+    clock = AudioClock()
+    two = TwoPassRecognizer(
+        listed((1100, fast_final(("do", 200, 600), ("for", 600, 1000)))),
+        accurate,
+        fallback_after_s=5.0,
+        merge_ms=10_000,  # held until they must go to be back by their deadline (6.1 s)
+        voice=ListedRuns([(1500, 2500)]),
+        clock=clock,
+    )
+    session = await two.open()
+    try:
+        out = []
+        for _ in range(31):  # 3.1 s at real-time pace: the run has ended, the pieces are still held
+            clock.now += 0.1
+            out += await session.feed(bytes(100 * BYTES_PER_MS))
+        assert finals(out) == [] and accurate.jobs == []
+        clock.now = 5.5  # the client paused: nothing arrives, and the pieces must go
+        assert await asyncio.wait_for(session.wait_ready(), 5)
+        got = finals(session.collect())
+    finally:
+        await session.aclose()
+    assert [start for start, _ in accurate.jobs] == [0, 1500 - UNHEARD_PAD_MS]
+    assert len(got) == 2
+
+
+@pytest.mark.anyio
+async def test_a_run_still_open_when_the_stream_ends_is_sent() -> None:
+    accurate = FixedPass(tuple(dataclasses.replace(w, probability=0.9) for w in HELLO))
+    two = two_pass(listed(), accurate, [(1000, 4900)])
+    hyps = await run(two, bytes(5000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert accurate.jobs == [(1000 - UNHEARD_PAD_MS, 4000 + UNHEARD_PAD_MS)] and len(finals(hyps)) == 1
 
 
 @pytest.mark.slow

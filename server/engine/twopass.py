@@ -225,7 +225,8 @@ class TwoPassObserver(Protocol):
 
     def unheard(self, outcome: str) -> None:
         """A run of speech only the loose voice detector heard came back from the accurate pass: `outcome` "final"
-        (Whisper's words went out), "dropped" (no speech it was sure of) or "lost" (not decoded: UNHEARD_WARNING)."""
+        (Whisper's words went out), "dropped" (no speech it was sure of, or a loop) or "lost" (refused, too late or
+        failed: UNHEARD_WARNING)."""
         ...
 
 
@@ -673,6 +674,7 @@ class TwoPassSession:
                 if self._postponed():  # the speaker goes on: _release_at() moved past now
                     continue
                 self._release_held(force=True)
+                self._send_unheard(finishing=False)  # runs that waited for the held pieces go after them
                 continue
             head = self._pending[0]
             remaining = head.deadline - self._owner.clock()
@@ -865,8 +867,13 @@ class TwoPassSession:
             # RUN_MIN_MS (a breath before the speech is shorter) and at most SPEECH_REACH_MS (a run that began
             # further back is steady sound, not a sentence's start).
             since = max(self._last_job_end_ms or 0, self._audio_start_ms)
+            earliest = fast.end_ms + SPEECH_REACH_MS + SPEECH_PAD_MS + UNHEARD_PAD_MS - WINDOW_MS  # inside 30 s
             lead = self._voice.run_start(fast.start_ms)
-            if lead is not None and lead >= since and RUN_MIN_MS <= speech_from_ms - lead <= SPEECH_REACH_MS:
+            if (
+                lead is not None
+                and lead >= max(since, earliest)
+                and RUN_MIN_MS <= speech_from_ms - lead <= SPEECH_REACH_MS
+            ):
                 speech_from_ms = lead
                 own_start_ms = max(since, min(own_start_ms, lead - UNHEARD_PAD_MS))
         start_ms, keep_from_ms, prompt = own_start_ms, 0, self._prompt
@@ -953,24 +960,25 @@ class TwoPassSession:
 
     def _send_unheard(self, *, finishing: bool) -> None:
         """Send the runs of speech only the loose voice detector heard to the accurate pass, each as a window of its
-        own: a run the fast pass heard a word in (or that an utterance it is in began in) is that utterance's; one
-        after pieces still held waits for them to go, so windows go in time order. `finishing`: the stream ended, and
-        a run still open ends with it."""
+        own. A run is the fast pass's speech, not sent, when it begins before the end of the fast pass's last final
+        or of the last window's speech, or when the utterance the fast pass is in (with words yet or not) began
+        before its end (that utterance's window reaches back to a run that leads it, `_submit`). One after pieces
+        still held waits for them to go, so windows go in time order. `finishing`: the stream ended, and a run still
+        open ends with it."""
         if self._voice is None:
             return
         self._runs += self._voice.ended(finishing=finishing)
         while self._runs:
             run = self._runs[0]
-            partial = self._partial if self._partial is not None and self._partial.words else None
+            partial = self._partial
             heard = run.start_ms < max(self._fast_until_ms, self._last_end_ms) or (
                 partial is not None and partial.start_ms < run.end_ms
             )
             if not heard and self._held:
                 return
             self._runs.pop(0)
-            if heard or run.start_ms < self._audio_start_ms:
-                continue
-            self._submit_unheard(run, partial)
+            if not heard:
+                self._submit_unheard(run, partial)
 
     def _submit_unheard(self, run: VoiceRun, partial: Hypothesis | None) -> None:
         owner = self._owner
@@ -989,22 +997,26 @@ class TwoPassSession:
             speech_from_ms=run.start_ms,
             unheard=True,
         )
-        self._last_job_start_ms, self._last_prompt = start_ms, self._prompt
-        self._last_end_ms, self._last_job_end_ms = run.end_ms, end_ms
+        # No later window reaches back into this one (REACH_BACK_MS, `_sentence_goes_on`): what Whisper heard here
+        # may be no speech, dropped unsaid, and heard again it would come back in the next final.
+        self._last_job_start_ms, self._last_job = None, None
+        self._last_end_ms, self._last_job_end_ms = max(self._last_end_ms, run.end_ms), max(start_ms, end_ms)
         owner.stats.unheard_sent += 1
         logger.debug("speech only the loose detector heard (%d-%d ms) goes to Whisper", run.start_ms, run.end_ms)
-        try:
-            pending.future = owner.accurate.submit(
-                self._pcm(start_ms, end_ms),
-                start_ms,
-                limit_ms=end_ms,
-                prompt=self._prompt,
-                budget_s=deadline - owner.clock(),
-            )
-        except Exception as exc:
-            pending.error = f"{type(exc).__name__}: {exc}"
+        budget_s = deadline - owner.clock()
+        if end_ms - start_ms < RUN_MIN_MS:
+            pending.error = "its audio is no longer kept"  # it waited behind held pieces past KEEP_MS
+        elif not self._twice_in_time(end_ms - start_ms, budget_s, beam=False):
+            # A window that would not be back in time would only hold back the finals after it (as `_submit_plain`).
+            pending.error = f"no time to decode it ({budget_s:.2f} s left)"
+        else:
+            try:
+                pending.future = owner.accurate.submit(
+                    self._pcm(start_ms, end_ms), start_ms, limit_ms=end_ms, prompt=self._prompt, budget_s=budget_s
+                )
+            except Exception as exc:
+                pending.error = f"{type(exc).__name__}: {exc}"
         self._pending.append(pending)
-        self._last_job = pending
         self._submitted.set()
 
     def _said_before(
@@ -1196,6 +1208,10 @@ class TwoPassSession:
         pending = self._pending.popleft()
         if pending.unheard:
             final = self._unheard_final(pending)
+            if not final.words:
+                # Nothing of the run is said: no later window is given the words before it (SAID_REACH_MS), which
+                # would reach back over its audio, and Whisper would write there again what was left out.
+                self._said = []
             if not final.words and not final.warning:
                 return []  # no speech after all: nothing was shown for it, and nothing goes out
         else:

@@ -34,8 +34,9 @@ RUN_MIN_MS = 800
 # A run longer than this with no word the fast pass heard is steady noise the detector calls speech throughout, not
 # a sentence; it is not taken (the one open at the end of a stream counts as ended there).
 RUN_MAX_MS = 20_000
-# Runs remembered for `run_start`, whatever their length: far more than fit in the audio a session keeps (32 s).
-RECENT_RUNS = 64
+# Runs remembered for `run_start`, whatever their length: more than fit in the audio a session keeps (32 s), at
+# least 540 ms apart (one speech frame and RUN_PAUSE_MS).
+RECENT_RUNS = 128
 
 
 @dataclass(frozen=True)
