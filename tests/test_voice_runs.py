@@ -49,6 +49,7 @@ from tests.test_twopass import (
 )
 
 PAUSE_FRAMES = RUN_PAUSE_MS // FRAME_MS
+SURE_HELLO = tuple(dataclasses.replace(w, probability=0.9) for w in HELLO)  # Whisper's words, with probabilities
 
 
 def reference_runs(frames: list[bool], *, finishing: bool, every: bool = False) -> list[VoiceRun]:
@@ -288,7 +289,7 @@ async def test_no_window_reaches_back_over_a_run_whisper_heard_no_speech_in() ->
 async def test_a_run_waiting_for_held_pieces_goes_when_a_paused_client_s_pieces_leave_by_their_deadline() -> None:
     """Review: the held pieces before a run may leave from wait_ready (no audio arriving); the run went only with
     the next audio, its budget by then spent."""
-    accurate = FixedPass(tuple(dataclasses.replace(w, probability=0.9) for w in HELLO))
+    accurate = FixedPass(SURE_HELLO)
     clock = AudioClock()
     two = TwoPassRecognizer(
         listed((1100, fast_final(("do", 200, 600), ("for", 600, 1000)))),
@@ -316,7 +317,7 @@ async def test_a_run_waiting_for_held_pieces_goes_when_a_paused_client_s_pieces_
 
 @pytest.mark.anyio
 async def test_a_run_still_open_when_the_stream_ends_is_sent() -> None:
-    accurate = FixedPass(tuple(dataclasses.replace(w, probability=0.9) for w in HELLO))
+    accurate = FixedPass(SURE_HELLO)
     two = two_pass(listed(), accurate, [(1000, 4900)])
     hyps = await run(two, bytes(5000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert accurate.jobs == [(1000 - UNHEARD_PAD_MS, 4000 + UNHEARD_PAD_MS)] and len(finals(hyps)) == 1

@@ -1335,17 +1335,8 @@ class TwoPassSession:
             warning = SKIPPED_WARNING
         stats.accurate += 1
         stats.waits_s.append(max(0.0, self._owner.clock() - pending.speech_end))
+        words = self._after_last_final(words)
         first = words[0]
-        if first.start_ms < self._final_end_ms:
-            # The previous final's tail and this one's preroll share the pause between them, and Whisper's
-            # alignment may stretch a word into it: finals keep their time order.
-            words = tuple(
-                dataclasses.replace(
-                    w, start_ms=max(w.start_ms, self._final_end_ms), end_ms=max(w.end_ms, self._final_end_ms)
-                )
-                for w in words
-            )
-            first = words[0]
         if first.start_ms < fast.start_ms < first.end_ms:
             # Whisper's alignment lets the first word start in the silence before it (measured: 300 ms early);
             # pocketsphinx's Viterbi alignment finds the onset, so where they overlap its start is taken.
@@ -1373,14 +1364,19 @@ class TwoPassSession:
             logger.debug("the accurate pass heard no speech it was sure of where only the loose detector heard some")
             return Hypothesis((), True, run.start_ms, run.end_ms)
         self._count_unheard("final")
-        if words[0].start_ms < self._final_end_ms:  # finals keep their time order (`_final`)
-            words = tuple(
-                dataclasses.replace(
-                    w, start_ms=max(w.start_ms, self._final_end_ms), end_ms=max(w.end_ms, self._final_end_ms)
-                )
-                for w in words
-            )
+        words = self._after_last_final(words)
         return Hypothesis(words, True, words[0].start_ms, words[-1].end_ms)
+
+    def _after_last_final(self, words: tuple[Word, ...]) -> tuple[Word, ...]:
+        """`words` moved to begin no earlier than the last final delivered ends: the previous final's tail and this
+        one's preroll share the pause between them, and Whisper's alignment may stretch a word into it, while finals
+        keep their time order."""
+        if words[0].start_ms >= self._final_end_ms:
+            return words
+        floor = self._final_end_ms
+        return tuple(
+            dataclasses.replace(w, start_ms=max(w.start_ms, floor), end_ms=max(w.end_ms, floor)) for w in words
+        )
 
     def _count_unheard(self, outcome: str) -> None:
         stats = self._owner.stats
