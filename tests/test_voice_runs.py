@@ -38,6 +38,7 @@ from tests.test_twopass import (
     AnsweringPass,
     AudioClock,
     BusyPass,
+    EstimatingPass,
     FixedPass,
     LoopingPass,
     NeverPass,
@@ -46,6 +47,7 @@ from tests.test_twopass import (
     finals,
     listed,
     run,
+    run_at_pace,
 )
 
 PAUSE_FRAMES = RUN_PAUSE_MS // FRAME_MS
@@ -201,6 +203,20 @@ async def test_a_run_the_accurate_pass_cannot_decode_is_left_out_with_a_warning(
     (final,) = finals(hyps)
     assert final.words == () and final.warning == UNHEARD_WARNING
     assert two.stats.unheard_lost == 1 and told.unheard_outcomes == ["lost"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("greedy_s", "sent"), [(0.2, True), (2.0, False)])
+async def test_a_run_whose_window_would_not_be_back_in_time_is_left_out_at_once(greedy_s: float, sent: bool) -> None:
+    """Twice the pass's estimate past the run's deadline (2 s after its end, 1.5 s left when it is heard to end): the
+    window is not sent, which would only hold the finals after it back, and the warning says what was left out."""
+    accurate = EstimatingPass(SURE_HELLO, greedy_s=greedy_s)
+    clock = AudioClock()
+    two = TwoPassRecognizer(listed(), accurate, fallback_after_s=2.0, voice=ListedRuns([(1000, 3000)]), clock=clock)
+    hyps = await run_at_pace(two, clock, bytes(5000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    (final,) = finals(hyps)
+    assert bool(accurate.jobs) is sent
+    assert (final.text, final.warning) == (("Hello, world!", "") if sent else ("", UNHEARD_WARNING))
 
 
 @pytest.mark.anyio
