@@ -36,7 +36,7 @@ def decisions(pcm: bytes, mode: int) -> list[bool]:
 
 def all_runs(frames: list[bool]) -> list[VoiceRun]:
     """The runs as voice_runs.py joins them, from SHORTEST_MS (the engine takes RUN_MIN_MS to RUN_MAX_MS)."""
-    runs = FrameRuns(min_ms=SHORTEST_MS, max_ms=10**9)
+    runs = FrameRuns(min_ms=SHORTEST_MS)
     for speech in frames:
         runs.add(speech)
     return runs.ended(finishing=True)

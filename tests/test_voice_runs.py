@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 
 from bench.speech import human_reference, load_human, word_errors
 from server.engine.accurate import AccurateScheduler
+from server.engine.silero import SileroDetector
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import (
+    SPEECH_MIN_MS,
     SPEECH_REACH_MS,
     UNHEARD_MIN_PROBABILITY,
     UNHEARD_PAD_MS,
@@ -40,6 +42,7 @@ from tests.test_twopass import (
     BusyPass,
     EstimatingPass,
     FixedPass,
+    HeardSpeech,
     LoopingPass,
     NeverPass,
     Told,
@@ -56,7 +59,7 @@ SURE_HELLO = tuple(dataclasses.replace(w, probability=0.9) for w in HELLO)  # Wh
 
 def reference_runs(frames: list[bool], *, finishing: bool, every: bool = False) -> list[VoiceRun]:
     """The runs by their definition: speech frames joined across gaps shorter than RUN_PAUSE_MS, a run ended by such a
-    gap (or by the end of a finished stream), kept when RUN_MIN_MS to RUN_MAX_MS long (`every`: of any length)."""
+    gap (or by the end of a finished stream), kept when at least RUN_MIN_MS long (`every`: of any length)."""
     runs: list[VoiceRun] = []
     at = 0
     start = last = None
@@ -71,7 +74,7 @@ def reference_runs(frames: list[bool], *, finishing: bool, every: bool = False) 
         at += n
     if finishing and start is not None and last is not None:
         runs.append(VoiceRun(start * FRAME_MS, (last + 1) * FRAME_MS))
-    return [r for r in runs if every or RUN_MIN_MS <= r.end_ms - r.start_ms <= RUN_MAX_MS]
+    return [r for r in runs if every or r.end_ms - r.start_ms >= RUN_MIN_MS]
 
 
 @settings(max_examples=200, deadline=None)
@@ -230,6 +233,76 @@ async def test_a_run_the_fast_pass_heard_a_word_in_is_its_utterance_s() -> None:
     assert two.stats.unheard_sent == 0
 
 
+class SpyPass(AnsweringPass):
+    """AnsweringPass that also keeps each job's audio span (session ms)."""
+
+    def __init__(self, answers: list[tuple[Word, ...]]) -> None:
+        super().__init__(answers)
+        self.spans: list[tuple[int, int]] = []
+
+    def submit(self, pcm: bytes, offset_ms: int, **kwargs: Any) -> asyncio.Future[tuple[Word, ...]]:
+        self.spans.append((offset_ms, offset_ms + len(pcm) // BYTES_PER_MS))
+        return super().submit(pcm, offset_ms, **kwargs)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("run_end_ms", "sent"),
+    [
+        # The phrase's window ends at 3100 ms (its last word, 2800, and the 300 ms tail).
+        (3100 + RUN_MIN_MS + 1200, True),  # a whisper straight after the phrase, 2 s past its window
+        (3100 + RUN_MIN_MS, True),
+        (3100 + RUN_MIN_MS - 30, False),  # a breath after it: shorter than any run taken alone
+        (3100 + RUN_MAX_MS + 30, False),  # steady sound the detector calls speech
+    ],
+)
+async def test_speech_only_the_loose_detector_heard_straight_after_the_fast_pass_s_is_a_final_of_its_own(
+    run_end_ms: int, sent: bool
+) -> None:
+    """A whisper less than RUN_PAUSE_MS after voiced speech is one run with it. It was taken for the fast pass's
+    speech, as the run began in it, and past the utterance's window no pass heard it: no final and no warning. Now
+    the part of the run after the utterance's window goes to Whisper as a run of its own, in a window that begins
+    where the utterance's ends (its last word is not heard twice)."""
+    phrase = (Word("do", 2000, 2400), Word("for", 2400, 2800))
+    accurate = SpyPass([phrase, sure(("he", 3300, 3600), ("was", 3600, run_end_ms - 100))])
+    fast = listed((3500, fast_final(("do", 2000, 2400), ("for", 2400, 2800))))
+    two = two_pass(fast, accurate, [(2000, run_end_ms)], tail_ms=300)
+    hyps = await run(two, bytes((run_end_ms + 2000) * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [h.text for h in finals(hyps)] == (["do for", "he was"] if sent else ["do for"])
+    assert two.stats.unheard_sent == int(sent)
+    if sent:
+        (_, phrase_end_ms), (whisper_start_ms, whisper_end_ms) = accurate.spans
+        assert phrase_end_ms == 2800 + 300
+        assert (whisper_start_ms, whisper_end_ms) == (phrase_end_ms, run_end_ms + UNHEARD_PAD_MS)
+        first, second = finals(hyps)
+        assert first.end_ms <= second.start_ms
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("heard", "sent"),
+    [
+        ([(2000, 2800)], True),  # Silero heard the phrase only: the whisper after it is no pass's
+        ([(2000, 2800), (3500, 4200)], False),  # it heard speech after the window too: the next window's
+        ([(2000, 2800), (4500, 4500 + SPEECH_MIN_MS)], False),
+        ([(2000, 2800), (3500, 3500 + SPEECH_MIN_MS - 32)], True),  # a click is no speech
+    ],
+)
+async def test_the_part_of_a_run_after_a_window_is_left_to_the_next_window_where_silero_heard_speech(
+    heard: list[tuple[int, int]], sent: bool
+) -> None:
+    """Measured fed as fast as possible at 20 dB SNR: the loose detector heard a held-out talk's noisy speech go on
+    7 s past a window, and Whisper, given that alone, was not sure of it: words dropped unsaid that the next
+    utterance's window, which hears what Silero heard (`_submit`), had kept."""
+    phrase = (Word("do", 2000, 2400), Word("for", 2400, 2800))
+    accurate = SpyPass([phrase, sure(("he", 3300, 3600), ("was", 3600, 4000))])
+    fast = listed((3500, fast_final(("do", 2000, 2400), ("for", 2400, 2800))))
+    two = two_pass(fast, accurate, [(2000, 5000)], tail_ms=300, speech=HeardSpeech(heard))
+    hyps = await run(two, bytes(7000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert two.stats.unheard_sent == int(sent)
+    assert [h.text for h in finals(hyps)][1:] == (["he was"] if sent else [])
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("lead_ms", "job_start_ms"),
@@ -361,3 +434,31 @@ async def test_a_whispered_sentence_is_transcribed(
     text = " ".join(h.text for h in got)
     assert word_errors(human_reference(name), text) <= 2, text
     assert all(isinstance(h, Hypothesis) and not h.warning for h in got)
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_a_whispered_sentence_straight_after_a_spoken_one_is_transcribed(
+    fast_pass: PocketsphinxRecognizer,
+    whisper_pass: AccurateScheduler,
+) -> None:
+    """The real passes (Silero cutting the windows, as the loader builds them) on JFK's speech cut at its last voiced
+    frame, 50 ms of silence, then the whispered sentence: the loose detector hears both as one run. Before, the
+    whispered sentence was in no final and nothing said so."""
+    from pocketsphinx import Vad
+
+    spoken = load_human("jfk.wav")
+    vad = Vad(mode=3, sample_rate=16_000, frame_length=FRAME_MS / 1000)
+    frame = FRAME_MS * BYTES_PER_MS
+    voiced = [at for at in range(0, len(spoken) - frame + 1, frame) if vad.is_speech(spoken[at : at + frame])]
+    spoken = spoken[: voiced[-1] + frame]
+    whispered = load_human("mfa-whisper2.wav")
+    pcm = bytes(16_000) + spoken + bytes(50 * BYTES_PER_MS) + whispered + bytes(32_000)
+    two = TwoPassRecognizer(
+        fast_pass, whisper_pass, fallback_after_s=600, speech=SileroDetector(), voice=LooseVoiceDetector()
+    )
+    got = finals(await run(two, pcm, frame=50 * BYTES_PER_MS))
+    text = " ".join(h.text for h in got)
+    reference = human_reference("jfk.wav") + " " + human_reference("mfa-whisper2.wav")
+    assert word_errors(reference, text) <= 5, text
+    assert two.stats.unheard_finals == 1

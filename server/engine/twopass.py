@@ -31,7 +31,7 @@ from typing import Protocol, runtime_checkable
 from server.engine.config import DEFAULT_RESERVE_S, RESERVE_MARGIN, EngineConfig, pause_leaves_time
 from server.engine.silero import SpeechDetector, SpeechTrack
 from server.engine.types import BYTES_PER_MS, EndsAtPauses, Recognizer, RecognizerSession, Sheds
-from server.engine.voice_runs import RUN_MIN_MS, VoiceRun, VoiceRunDetector
+from server.engine.voice_runs import RUN_MAX_MS, RUN_MIN_MS, VoiceRun, VoiceRunDetector
 from server.engine.whisper import PAUSE_MARKS, SENTENCE_END, Unreliable
 from server.transcript import Hypothesis, Word
 
@@ -959,11 +959,12 @@ class TwoPassSession:
         self._submitted.set()
 
     def _send_unheard(self, *, finishing: bool) -> None:
-        """Send the runs of speech only the loose voice detector heard to the accurate pass, each as a window of its
-        own. A run is the fast pass's speech, not sent, when it begins before the end of the fast pass's last final
-        or of the last window's speech, or when the utterance the fast pass is in (with words yet or not) began
-        before its end (that utterance's window reaches back to a run that leads it, `_submit`). One after pieces
-        still held waits for them to go, so windows go in time order. `finishing`: the stream ended, and a run still
+        """Send the speech only the loose voice detector heard to the accurate pass, each stretch as a window of its
+        own: a run, or the part of one past the end of the fast pass's last final and of the last window's speech (a
+        whisper straight after voiced speech is one run with it), from RUN_MIN_MS to RUN_MAX_MS long. A run the
+        utterance the fast pass is in (with words yet or not) began before the end of is that utterance's (its window
+        reaches back to a run that leads it, `_submit`). Runs wait for held pieces to go: windows go in time order,
+        and where the held pieces' window ends is not known before. `finishing`: the stream ended, and a run still
         open ends with it."""
         if self._voice is None:
             return
@@ -971,18 +972,33 @@ class TwoPassSession:
         while self._runs:
             run = self._runs[0]
             partial = self._partial
-            heard = run.start_ms < max(self._fast_until_ms, self._last_end_ms) or (
-                partial is not None and partial.start_ms < run.end_ms
-            )
-            if not heard and self._held:
+            if partial is not None and partial.start_ms < run.end_ms:
+                self._runs.pop(0)
+                continue
+            if self._held:
                 return
             self._runs.pop(0)
-            if not heard:
-                self._submit_unheard(run, partial)
+            unheard_from_ms = max(run.start_ms, self._fast_until_ms, self._last_end_ms)
+            tail = unheard_from_ms > run.start_ms
+            if tail:
+                unheard_from_ms = max(unheard_from_ms, self._last_job_end_ms or 0)  # what no window heard
+                if self._speech is not None and (
+                    self._speech.run_end(unheard_from_ms, ongoing=True) is not None
+                    or self._speech.speech_start(unheard_from_ms, run.end_ms, min_ms=SPEECH_MIN_MS) is not None
+                ):
+                    # Silero heard speech there: the next utterance's window hears it (`_submit`), with the words
+                    # around it; alone, Whisper's doubtful answer would drop it unsaid (measured in noise: a 7 s
+                    # tail of a held-out talk at 20 dB SNR).
+                    continue
+            if RUN_MIN_MS <= run.end_ms - unheard_from_ms <= RUN_MAX_MS:
+                self._submit_unheard(VoiceRun(unheard_from_ms, run.end_ms), partial, tail=tail)
 
-    def _submit_unheard(self, run: VoiceRun, partial: Hypothesis | None) -> None:
+    def _submit_unheard(self, run: VoiceRun, partial: Hypothesis | None, *, tail: bool) -> None:
+        """`tail`: `run` is the part of a longer one after speech the fast pass heard: its window begins no earlier
+        than the last window's audio ends, whose last word Whisper would otherwise hear, and may write, again."""
         owner = self._owner
-        start_ms = max(run.start_ms - UNHEARD_PAD_MS, self._last_end_ms, self._audio_start_ms)
+        floor_ms = max(self._last_end_ms, self._last_job_end_ms or 0) if tail else self._last_end_ms
+        start_ms = max(run.start_ms - UNHEARD_PAD_MS, floor_ms, self._audio_start_ms)
         end_ms = min(run.end_ms + UNHEARD_PAD_MS, int(self._fed_ms))
         if partial is not None:
             end_ms = min(end_ms, partial.start_ms)  # the utterance in progress is its own window's
@@ -1002,7 +1018,12 @@ class TwoPassSession:
         self._last_job_start_ms, self._last_job = None, None
         self._last_end_ms, self._last_job_end_ms = max(self._last_end_ms, run.end_ms), max(start_ms, end_ms)
         owner.stats.unheard_sent += 1
-        logger.debug("speech only the loose detector heard (%d-%d ms) goes to Whisper", run.start_ms, run.end_ms)
+        logger.debug(
+            "speech only the loose detector heard (%d-%d ms%s) goes to Whisper",
+            run.start_ms,
+            run.end_ms,
+            ", after speech the fast pass heard" if tail else "",
+        )
         budget_s = deadline - owner.clock()
         if end_ms - start_ms < RUN_MIN_MS:
             pending.error = "its audio is no longer kept"  # it waited behind held pieces past KEEP_MS

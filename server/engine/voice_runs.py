@@ -31,8 +31,9 @@ RUN_PAUSE_MS = 510
 # A run shorter than this is not taken: the clicks, breaths and laughs the loose detector calls speech are, and decoded
 # alone Whisper wrote words there ("Thank you." for a 300 ms click; "I do not see him." for 330 ms of noisy talk).
 RUN_MIN_MS = 800
-# A run longer than this with no word the fast pass heard is steady noise the detector calls speech throughout, not
-# a sentence; it is not taken (the one open at the end of a stream counts as ended there).
+# A stretch of a run longer than this with no word the fast pass heard is steady noise the detector calls speech
+# throughout, not a sentence; it is not taken (server/engine/twopass.py; the run open at the end of a stream counts as
+# ended there).
 RUN_MAX_MS = 20_000
 # Runs remembered for `run_start`, whatever their length: more than fit in the audio a session keeps (32 s), at
 # least 540 ms apart (one speech frame and RUN_PAUSE_MS).
@@ -54,8 +55,9 @@ class VoiceRunTrack(Protocol):
         ...
 
     def ended(self, *, finishing: bool = False) -> list[VoiceRun]:
-        """The runs that ended since the last call, at least RUN_MIN_MS and at most RUN_MAX_MS long; `finishing`:
-        the stream has ended, and a run still open ends where the audio does."""
+        """The runs that ended since the last call, at least RUN_MIN_MS long (a long one may hold the fast pass's
+        speech and, after it, speech only this detector heard); `finishing`: the stream has ended, and a run still
+        open ends where the audio does."""
         ...
 
     def run_start(self, at_ms: int) -> int | None:
@@ -72,10 +74,10 @@ class VoiceRunDetector(Protocol):
 
 class FrameRuns:
     """The runs in a sequence of frame decisions (True: speech), as they come: pure, so the rules are tested apart
-    from the detector. `ended` gives those from `min_ms` to `max_ms` long."""
+    from the detector. `ended` gives those at least `min_ms` long."""
 
-    def __init__(self, *, min_ms: int = RUN_MIN_MS, max_ms: int = RUN_MAX_MS) -> None:
-        self._min_ms, self._max_ms = min_ms, max_ms
+    def __init__(self, *, min_ms: int = RUN_MIN_MS) -> None:
+        self._min_ms = min_ms
         self._frames = 0  # decisions taken so far
         self._start: int | None = None  # the open run's first speech frame
         self._last_speech = 0  # the open run's last speech frame
@@ -97,7 +99,7 @@ class FrameRuns:
         run = VoiceRun(self._start * FRAME_MS, (self._last_speech + 1) * FRAME_MS)
         self._start = None
         self._recent.append(run)
-        if self._min_ms <= run.end_ms - run.start_ms <= self._max_ms:
+        if run.end_ms - run.start_ms >= self._min_ms:
             self._ended.append(run)
 
     def ended(self, *, finishing: bool = False) -> list[VoiceRun]:
