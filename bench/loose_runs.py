@@ -35,7 +35,8 @@ def decisions(pcm: bytes, mode: int) -> list[bool]:
 
 
 def all_runs(frames: list[bool]) -> list[VoiceRun]:
-    """The runs as voice_runs.py joins them, from SHORTEST_MS (the engine takes RUN_MIN_MS to RUN_MAX_MS)."""
+    """The runs as voice_runs.py joins them, from SHORTEST_MS (the engine sends what no pass heard of them, from
+    RUN_MIN_MS to RUN_MAX_MS long)."""
     runs = FrameRuns(min_ms=SHORTEST_MS)
     for speech in frames:
         runs.add(speech)

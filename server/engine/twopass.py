@@ -978,24 +978,40 @@ class TwoPassSession:
             if self._held:
                 return
             self._runs.pop(0)
-            unheard_from_ms = max(run.start_ms, self._fast_until_ms, self._last_end_ms)
-            tail = unheard_from_ms > run.start_ms
-            if tail:
-                unheard_from_ms = max(unheard_from_ms, self._last_job_end_ms or 0)  # what no window heard
-                if self._speech is not None and (
-                    self._speech.run_end(unheard_from_ms, ongoing=True) is not None
-                    or self._speech.speech_start(unheard_from_ms, run.end_ms, min_ms=SPEECH_MIN_MS) is not None
-                ):
-                    # Silero heard speech there: the next utterance's window hears it (`_submit`), with the words
-                    # around it; alone, Whisper's doubtful answer would drop it unsaid (measured in noise: a 7 s
-                    # tail of a held-out talk at 20 dB SNR).
-                    continue
-            if RUN_MIN_MS <= run.end_ms - unheard_from_ms <= RUN_MAX_MS:
-                self._submit_unheard(VoiceRun(unheard_from_ms, run.end_ms), partial, tail=tail)
+            part = self._unheard_part(run)
+            if part is not None:
+                self._submit_unheard(part, partial, tail=part.start_ms > run.start_ms)
+
+    def _unheard_part(self, run: VoiceRun) -> VoiceRun | None:
+        """The part of `run` no pass heard, to send (None: none, or not from RUN_MIN_MS to RUN_MAX_MS long). All of
+        it when it began after the end of the fast pass's last final and of the last window's speech; else what comes
+        after the last window's audio (a whisper straight after voiced speech is one run with it), up to where Silero
+        heard speech: the next utterance's window hears that (`_submit`) with the words around it, where Whisper,
+        given it alone, may not be sure of it and it would be dropped unsaid (fed as fast as possible at 20 dB SNR, one
+        such part was 7 s of a held-out talk's noisy speech). A whisper between two voiced phrases within one run is
+        heard by neither window: sent after the second, its final would come out of time order."""
+        from_ms = max(run.start_ms, self._fast_until_ms, self._last_end_ms)
+        end_ms = run.end_ms
+        if from_ms > run.start_ms:
+            from_ms = max(from_ms, self._last_job_end_ms or 0)
+            if self._speech is not None:
+                going_on = self._speech.run_end(from_ms, ongoing=True)
+                if going_on is not None and going_on - from_ms >= SPEECH_MIN_MS:
+                    return None  # Silero's speech goes on past the last window: the next window's
+                from_ms = max(from_ms, going_on or 0)
+                heard = self._speech.speech_start(from_ms, end_ms, min_ms=SPEECH_MIN_MS)
+                if heard is not None:
+                    # Its window, padded, ends where the next window's reach for that speech begins.
+                    end_ms = heard - SPEECH_PAD_MS - UNHEARD_PAD_MS
+        if not RUN_MIN_MS <= end_ms - from_ms <= RUN_MAX_MS:
+            return None
+        return VoiceRun(from_ms, end_ms)
 
     def _submit_unheard(self, run: VoiceRun, partial: Hypothesis | None, *, tail: bool) -> None:
-        """`tail`: `run` is the part of a longer one after speech the fast pass heard: its window begins no earlier
-        than the last window's audio ends, whose last word Whisper would otherwise hear, and may write, again."""
+        """`tail`: `run` is the part of a longer one after the last window's audio, and its window begins there: with
+        its pad it heard the end of that window's last word again, and wrote it as a word of its own ("whisper",
+        0.57, after "...all very whispered", fed as fast as possible), which the echo check (`_own_words`) takes only
+        when it is written the same."""
         owner = self._owner
         floor_ms = max(self._last_end_ms, self._last_job_end_ms or 0) if tail else self._last_end_ms
         start_ms = max(run.start_ms - UNHEARD_PAD_MS, floor_ms, self._audio_start_ms)
