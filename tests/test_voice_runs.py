@@ -264,6 +264,7 @@ class SpyPass(AnsweringPass):
         (3100 + RUN_MIN_MS + 1200, True),  # a whisper straight after the phrase, 2 s past its window
         (3100 + RUN_MIN_MS, True),
         (3100 + RUN_MIN_MS - 30, False),  # a breath after it: shorter than any run taken alone
+        (3100 + RUN_MAX_MS, True),  # the run is longer than RUN_MAX_MS, the part no pass heard is not
         (3100 + RUN_MAX_MS + 30, False),  # steady sound the detector calls speech
     ],
 )
@@ -317,6 +318,27 @@ async def test_the_part_of_a_run_after_a_window_stops_where_silero_heard_speech(
     hyps = await run(two, bytes(7000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert accurate.spans[1:] == ([job] if job else [])
     assert [h.text for h in finals(hyps)][1:] == (["he was"] if job else [])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("next_start_ms", [4500, 5000])
+async def test_the_next_window_hears_the_speech_silero_heard_after_a_part_of_a_run(next_start_ms: int) -> None:
+    """The part of a run sent alone stops where Silero heard speech; the next utterance's window (the fast pass's
+    words from `next_start_ms`, Silero's speech from 4500) still hears that speech from its start, with its pad."""
+    phrase = (Word("do", 2000, 2400), Word("for", 2400, 2800))
+    later = (Word("not", next_start_ms, 5200),)
+    accurate = SpyPass([phrase, sure(("he", 3300, 3600), ("was", 3600, 4000)), later])
+    fast = listed(
+        (3500, fast_final(("do", 2000, 2400), ("for", 2400, 2800))),
+        (6000, fast_final(("not", next_start_ms, 5200))),
+    )
+    speech = HeardSpeech([(2000, 2800), (4500, 5200)])
+    two = two_pass(fast, accurate, [(2000, 5200)], tail_ms=300, preroll_ms=400, speech=speech)
+    hyps = await run(two, bytes(8000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    _, (_, part_end_ms), (next_window_ms, _) = accurate.spans
+    assert part_end_ms == 4500 - SPEECH_PAD_MS
+    assert next_window_ms <= 4500 - SPEECH_PAD_MS
+    assert [h.text for h in finals(hyps)] == ["do for", "he was", "not"]
 
 
 @pytest.mark.anyio

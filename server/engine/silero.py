@@ -64,8 +64,8 @@ class SpeechTrack(Protocol):
         ...
 
     def speech_start(self, from_ms: int, to_ms: int, *, min_ms: int = 0) -> int | None:
-        """Where the first run of speech begun in [from_ms, to_ms) and lasting at least `min_ms` begins (session
-        ms, the start of its 32 ms chunk), or None."""
+        """Where the first run of speech in [from_ms, to_ms) lasting at least `min_ms` begins (session ms, the start
+        of its 32 ms chunk), or None. A run going on at `from_ms` counts from the chunk holding `from_ms`."""
         ...
 
     def run_end(self, at_ms: int, *, ongoing: bool = False) -> int | None:

@@ -999,10 +999,12 @@ class TwoPassSession:
                 if going_on is not None and going_on - from_ms >= SPEECH_MIN_MS:
                     return None  # Silero's speech goes on past the last window: the next window's
                 from_ms = max(from_ms, going_on or 0)
-                heard = self._speech.speech_start(from_ms, end_ms, min_ms=SPEECH_MIN_MS)
+                # (Also speech begun in the pad after the run, which the window would hear.)
+                reach_ms = end_ms + UNHEARD_PAD_MS + SPEECH_PAD_MS
+                heard = self._speech.speech_start(from_ms, reach_ms, min_ms=SPEECH_MIN_MS)
                 if heard is not None:
                     # Its window, padded, ends where the next window's reach for that speech begins.
-                    end_ms = heard - SPEECH_PAD_MS - UNHEARD_PAD_MS
+                    end_ms = min(end_ms, heard - SPEECH_PAD_MS - UNHEARD_PAD_MS)
         if not RUN_MIN_MS <= end_ms - from_ms <= RUN_MAX_MS:
             return None
         return VoiceRun(from_ms, end_ms)
