@@ -96,7 +96,14 @@ class Session:
 
 @pytest.fixture(scope="module")
 def app_url(whisper_model_cache: Path) -> Iterator[str]:
-    settings = Settings.from_env({"LOCAL_MODEL_CACHE": str(whisper_model_cache), "LOCAL_IDLE_TIMEOUT_S": "120"})
+    # Sessions are started as fast as examples run (more of them when hypothesis shrinks a failure, or EXAMPLES is
+    # raised for a longer run): the mint's rate limit, tested elsewhere, would answer 429 and hide the failure.
+    env = {
+        "LOCAL_MODEL_CACHE": str(whisper_model_cache),
+        "LOCAL_IDLE_TIMEOUT_S": "120",
+        "APP_SESSION_RATE_PER_MIN": "100000",
+    }
+    settings = Settings.from_env(env)
     with running(create_app(settings)) as url:
         wait_ready(url)
         yield url
