@@ -387,7 +387,7 @@ async def test_a_run_after_an_utterance_goes_after_it_and_finals_keep_their_orde
 async def test_no_window_reaches_back_over_a_run_whisper_heard_no_speech_in() -> None:
     """Review: after a run whose answer was dropped, the next window reached back over it (to the previous job's
     start, or to the words said before it, given to Whisper again), and what was dropped came back in its final."""
-    accurate = AnsweringPass(
+    accurate = SpyPass(
         [
             (Word("do", 200, 600), Word("for", 600, 1000)),
             (),  # the run: no speech
@@ -399,17 +399,10 @@ async def test_no_window_reaches_back_over_a_run_whisper_heard_no_speech_in() ->
         (2500, fast_final(("he", 1950, 2150), ("was", 2150, 2300))),
     )
     two = TwoPassRecognizer(fast, accurate, fallback_after_s=600, merge_ms=0, voice=ListedRuns([(1000, 1850)]))
-    starts: list[int] = []
-    submit = accurate.submit
-
-    def spy(pcm: bytes, offset_ms: int, **kwargs: Any) -> Any:
-        starts.append(offset_ms)
-        return submit(pcm, offset_ms, **kwargs)
-
-    accurate.submit = spy  # type: ignore[method-assign]
     hyps = await run(two, bytes(4000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert [h.text for h in finals(hyps)] == ["do for", "he was"]
-    assert starts == [0, 1000, 1850]  # the third starts where the run ended, not back at 1000 or 0
+    # The third starts where the run ended, not back at 1000 or 0.
+    assert [start for start, _ in accurate.spans] == [0, 1000, 1850]
 
 
 @pytest.mark.anyio
