@@ -2207,6 +2207,55 @@ async def test_the_fast_pass_s_utterance_ends_where_the_detector_heard_a_pause(
     assert fast.told == told
 
 
+@pytest.mark.anyio
+async def test_a_pause_counts_from_the_fast_pass_s_last_word_when_that_ends_inside_it() -> None:
+    """Traced on a held-out talk with a cold ("so this is the sick | corpus"): Silero, deaf to the hoarse voice,
+    heard a pause of 576 ms where the fast pass heard words; told of it, the fast pass ended its utterance there, and
+    the window cut there came back "So this is these." and the next one "thick corpus". A word the fast pass heard
+    inside the detector's pause shortens it: the pause counts from that word's end."""
+    going_on = Hypothesis((Word("go", 200, 500), Word("on", 500, 1000)), False, 200, 1000)
+    fast = PausedFast([[going_on] for _ in range(36)])
+    two = TwoPassRecognizer(fast, FixedPass(HELLO), fallback_after_s=600, speech=HeardSpeech([(200, 700)]))
+    await run(two, bytes(3600 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert fast.told == [1000]
+
+
+@pytest.mark.anyio
+async def test_words_the_fast_pass_goes_on_hearing_in_the_detector_s_pause_put_it_off_by_at_most_pause_ms() -> None:
+    """Steady noise the fast pass goes on decoding into words (what the told pause is for): the pause counts from
+    its words' end only up to `pause_ms` past the detector's, so the utterance still ends, 500 ms later."""
+    frames = [[Hypothesis((Word("go", 200, 500), Word("uh", 600, ms)), False, 200, ms)] for ms in range(700, 3700, 100)]
+    fast = PausedFast(frames)
+    two = TwoPassRecognizer(fast, FixedPass(HELLO), fallback_after_s=600, speech=HeardSpeech([(200, 700)]))
+    await run(two, bytes(3000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert fast.told == [1200]
+
+
+@pytest.mark.anyio
+async def test_pieces_wait_while_the_fast_pass_hears_words_in_the_detector_s_pause() -> None:
+    """The same talk: told of the detector's pause (from 600 ms) at 1100 ms, the fast pass ended its utterance
+    there, and the piece went to Whisper alone, though the fast pass heard a word from 1150 ms. Counted from the
+    fast pass's last word (1000 ms) the pause is not yet 500 ms when its own endpointer ends the utterance; nothing
+    is told, and the pieces merge as any do, one window once a pause follows both."""
+
+    def heard(*words: tuple[str, int, int]) -> list[Hypothesis]:
+        return [dataclasses.replace(fast_final(*words), is_final=False)]
+
+    at = {ms: heard(("so", 200, min(ms, 500)), ("the", 500, min(ms, 1000))) for ms in range(600, 1200, 100)}
+    at[1200] = [fast_final(("so", 200, 500), ("the", 500, 1000))]
+    at |= {ms: heard(("sick", 1150, min(ms, 1600))) for ms in range(1300, 1800, 100)}
+    at[1800] = [fast_final(("sick", 1150, 1600))]
+    fast = PausedFast(listed_frames(4000, at).answers)
+    accurate = FixedPass(HELLO)
+    two = TwoPassRecognizer(
+        fast, accurate, fallback_after_s=600, merge_ms=400, speech=HeardSpeech([(200, 600)]), pause_ms=500
+    )
+    await run(two, bytes(4000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert fast.told == []
+    ((start, length),) = accurate.jobs  # one window over both pieces
+    assert start <= 200 and start + length >= 1600
+
+
 class EndingFast:
     """A fast pass in steady noise: its utterance ("go on", 200-1000 ms) goes on until it is told of a pause
     (types.EndsAtPauses); it then ends at the next feed, and the noise after is a new utterance's word."""
