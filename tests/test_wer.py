@@ -62,6 +62,9 @@ def test_word_errors() -> None:
     assert word_errors("a b c", "a b c d e") == 2
     assert word_errors("", "a") == 1
     assert word_errors("hello world", "Hello, world!") == 0  # case and punctuation are not word errors
+    # One spelling of the same words: the transcripts' "alright" and "gonna", Whisper's "All right" and "going to".
+    assert word_errors("alright i'm gonna go ok", "All right, I'm going to go. Okay.") == 0
+    assert word_errors("alright", "right") == 1 and word_errors("gonna", "going") == 1
 
 
 def test_edit_kinds_tell_words_heard_otherwise_from_words_lost_or_doubled() -> None:
