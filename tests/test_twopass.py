@@ -1103,6 +1103,27 @@ def test_a_stretch_of_speech_whisper_left_out_is_found() -> None:
     assert text == "Five five 8 of spades, 4 of close, 7 of hearts. Of our own in."
 
 
+def test_a_word_said_again_and_again_that_whisper_wrote_once_is_a_stretch_it_left_out() -> None:
+    """A held-out recording's "here's some more word word word word word", which Whisper base writes "Here's some
+    more words!": where its alignment leaves the fast pass's last "word"s clear of its words, they are a stretch it
+    left out, although "word" is in its text twice before (the check counted any of Whisper's words, not the ones
+    that pair with these, and these were lost unsaid)."""
+    fast = words_at("montreal forced aligner word another word here's some more word word word word word", 0)
+    whisper = words_at("Montreal for Steleiner . Word , another word ? Here's some more words !", 0, step_ms=200)
+    (run,) = skipped_runs(fast, whisper)
+    assert [w.text for w in run] == ["word"] * 4
+    text = Hypothesis(spliced(whisper, [run]), True, 0, 0).text
+    assert text == "Montreal for Steleiner. Word, another word? Here's some more words! Word word word word."
+    # The same words written by Whisper but placed far off by its alignment are still its own, not a stretch.
+    assert skipped_runs(fast, words_at(" ".join(w.text for w in fast), 0, step_ms=150)) == []
+    # Measured at real time on another held-out recording ("but montreal but but montreal forced aligner"): the
+    # fast pass's "moon but", 800 ms clear of Whisper's words, was taken as written for Whisper's one "but".
+    heard = ("montreal", 4930, 5790), ("but", 6120, 6310), ("spawn", 6410, 7160), ("moon", 7160, 7550)
+    fast = tuple(Word(text, start, end) for text, start, end in (*heard, ("but", 7550, 7960)))
+    whisper = (Word("Montreal", 4530, 5390), Word(",", 5390, 5390, joins_previous=True), Word("but", 5930, 6310))
+    assert [[w.text for w in run] for run in skipped_runs(fast, whisper)] == [["moon", "but"]]
+
+
 class Told:
     """A TwoPassObserver that keeps what it is told of each final: (reason, accurate)."""
 

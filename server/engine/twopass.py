@@ -422,22 +422,54 @@ def skipped_runs(fast: Sequence[Word], accurate: Sequence[Word]) -> list[tuple[W
     """The runs of `fast` words that the `accurate` words leave out: consecutive fast words, none within
     SKIP_MARGIN_MS of an accurate word, at least SKIP_MIN_WORDS of them over at least SKIP_MIN_MS."""
     spans = [(w.start_ms - SKIP_MARGIN_MS, w.end_ms + SKIP_MARGIN_MS) for w in accurate if _spoken(w)]
-    runs: list[list[Word]] = [[]]
-    for word in fast:
+    runs: list[list[int]] = [[]]
+    for i, word in enumerate(fast):
         if _spoken(word) and not any(lo < word.end_ms and word.start_ms < hi for lo, hi in spans):
-            runs[-1].append(word)
+            runs[-1].append(i)
         elif runs[-1]:
             runs.append([])
     # A run whose words Whisper wrote anyway is its alignment placed far off (it can stretch words over audio
-    # they were not said in), not a stretch it skipped.
-    written = [_spoken(w) for w in accurate if _spoken(w)]
+    # they were not said in), not a stretch it skipped. Written means matched in one alignment of the two texts
+    # whole: a word said again and again ("word, word, word") is not written by Whisper's having written it once
+    # for an earlier "word" (measured: "here's some more word word word word word" came back "here's some more
+    # words", the fast pass's last four words lost unsaid, as "word" was in Whisper's text twice before).
+    written = _matched(fast, accurate)
     return [
-        tuple(run)
+        tuple(fast[i] for i in run)
         for run in runs
         if len(run) >= SKIP_MIN_WORDS
-        and run[-1].end_ms - run[0].start_ms >= SKIP_MIN_MS
-        and 2 * _common([_spoken(w) for w in run], written) < len(run)
+        and fast[run[-1]].end_ms - fast[run[0]].start_ms >= SKIP_MIN_MS
+        and 2 * sum(1 for i in run if i in written) < len(run)
     ]
+
+
+def _matched(a: Sequence[Word], b: Sequence[Word]) -> set[int]:
+    """The indices of `a`'s words that a longest common subsequence of the spoken words of `a` and `b` pairs with
+    one of `b`'s; of several such alignments, the one whose pairs lie nearest in time."""
+    xs = [i for i, w in enumerate(a) if _spoken(w)]
+    ys = [j for j, w in enumerate(b) if _spoken(w)]
+    # best[i][j]: (pairs, minus their summed distance in ms) over the first i of xs and the first j of ys.
+    best = [[(0, 0.0)] * (len(ys) + 1) for _ in range(len(xs) + 1)]
+    for i, x in enumerate(xs, 1):
+        for j, y in enumerate(ys, 1):
+            cell = max(best[i - 1][j], best[i][j - 1])
+            if _spoken(a[x]) == _spoken(b[y]):
+                pairs, near = best[i - 1][j - 1]
+                cell = max(cell, (pairs + 1, near - abs(_middle(a[x]) - _middle(b[y]))))
+            best[i][j] = cell
+    out: set[int] = set()
+    i, j = len(xs), len(ys)
+    while i and j:
+        x, y = xs[i - 1], ys[j - 1]
+        pairs, near = best[i - 1][j - 1]
+        if _spoken(a[x]) == _spoken(b[y]) and best[i][j] == (pairs + 1, near - abs(_middle(a[x]) - _middle(b[y]))):
+            out.add(x)
+            i, j = i - 1, j - 1
+        elif best[i][j] == best[i - 1][j]:
+            i -= 1
+        else:
+            j -= 1
+    return out
 
 
 def spliced(words: Sequence[Word], runs: Sequence[tuple[Word, ...]]) -> tuple[Word, ...]:
