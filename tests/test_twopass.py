@@ -1104,10 +1104,10 @@ def test_a_stretch_of_speech_whisper_left_out_is_found() -> None:
 
 
 def test_a_word_said_again_and_again_that_whisper_wrote_once_is_a_stretch_it_left_out() -> None:
-    """A held-out recording's "here's some more word word word word word", which Whisper base writes "Here's some
-    more words!": where its alignment leaves the fast pass's last "word"s clear of its words, they are a stretch it
-    left out, although "word" is in its text twice before (the check counted any of Whisper's words, not the ones
-    that pair with these, and these were lost unsaid)."""
+    """Constructed from a held-out recording's "here's some more word word word word word", which Whisper base
+    writes "Here's some more words!" (in the runs logged the fast pass's "word"s lay within SKIP_MARGIN_MS of it;
+    here they are clear of it): a stretch Whisper left out, although "word" is in its text twice before. The check
+    counted any of Whisper's words, not those that pair with these. Then the case measured at real time."""
     fast = words_at("montreal forced aligner word another word here's some more word word word word word", 0)
     whisper = words_at("Montreal for Steleiner . Word , another word ? Here's some more words !", 0, step_ms=200)
     (run,) = skipped_runs(fast, whisper)

@@ -428,19 +428,22 @@ def skipped_runs(fast: Sequence[Word], accurate: Sequence[Word]) -> list[tuple[W
             runs[-1].append(i)
         elif runs[-1]:
             runs.append([])
-    # A run whose words Whisper wrote anyway is its alignment placed far off (it can stretch words over audio
-    # they were not said in), not a stretch it skipped. Written means matched in one alignment of the two texts
-    # whole: a word said again and again ("word, word, word") is not written by Whisper's having written it once
-    # for an earlier "word" (measured: "here's some more word word word word word" came back "here's some more
-    # words", the fast pass's last four words lost unsaid, as "word" was in Whisper's text twice before).
-    written = _matched(fast, accurate)
-    return [
-        tuple(fast[i] for i in run)
+    long = [
+        run
         for run in runs
-        if len(run) >= SKIP_MIN_WORDS
-        and fast[run[-1]].end_ms - fast[run[0]].start_ms >= SKIP_MIN_MS
-        and 2 * sum(1 for i in run if i in written) < len(run)
+        if len(run) >= SKIP_MIN_WORDS and fast[run[-1]].end_ms - fast[run[0]].start_ms >= SKIP_MIN_MS
     ]
+    if not long:
+        return []
+    # A run whose words Whisper wrote anyway is its alignment placed far off (it can stretch words over audio
+    # they were not said in), not a stretch it skipped. Written means paired in one alignment of the two texts
+    # whole: a word said more than once is not written by Whisper's having written it once for another of its
+    # times (measured at real time: the fast pass's "montreal but spawn moon but", Whisper's "Montreal, but", and
+    # "moon but" was lost unsaid, counted as written for that one "but"). Where a speaker restarts a phrase and
+    # Whisper writes it once, timed far from both, the copy it is not paired with is kept as well, marked rough:
+    # a word written twice rather than one lost.
+    written = _matched(fast, accurate)
+    return [tuple(fast[i] for i in run) for run in long if 2 * sum(1 for i in run if i in written) < len(run)]
 
 
 def _matched(a: Sequence[Word], b: Sequence[Word]) -> set[int]:
