@@ -449,24 +449,28 @@ def skipped_runs(fast: Sequence[Word], accurate: Sequence[Word]) -> list[tuple[W
 def _matched(a: Sequence[Word], b: Sequence[Word]) -> set[int]:
     """The indices of `a`'s words that a longest common subsequence of the spoken words of `a` and `b` pairs with
     one of `b`'s; of several such alignments, the one whose pairs lie nearest in time."""
-    xs = [i for i, w in enumerate(a) if _spoken(w)]
-    ys = [j for j, w in enumerate(b) if _spoken(w)]
+    xs = [(i, _spoken(w), _middle(w)) for i, w in enumerate(a) if _spoken(w)]
+    ys = [(_spoken(w), _middle(w)) for w in b if _spoken(w)]
     # best[i][j]: (pairs, minus their summed distance in ms) over the first i of xs and the first j of ys.
     best = [[(0, 0.0)] * (len(ys) + 1) for _ in range(len(xs) + 1)]
-    for i, x in enumerate(xs, 1):
-        for j, y in enumerate(ys, 1):
-            cell = max(best[i - 1][j], best[i][j - 1])
-            if _spoken(a[x]) == _spoken(b[y]):
-                pairs, near = best[i - 1][j - 1]
-                cell = max(cell, (pairs + 1, near - abs(_middle(a[x]) - _middle(b[y]))))
-            best[i][j] = cell
+
+    def paired(i: int, j: int) -> tuple[int, float] | None:
+        """The cell's value with the i-th of xs paired with the j-th of ys, if they are the same word."""
+        (_, said, mid), (written, at) = xs[i - 1], ys[j - 1]
+        if said != written:
+            return None
+        pairs, near = best[i - 1][j - 1]
+        return pairs + 1, near - abs(mid - at)
+
+    for i in range(1, len(xs) + 1):
+        for j in range(1, len(ys) + 1):
+            pair = paired(i, j)
+            best[i][j] = max(best[i - 1][j], best[i][j - 1], *([pair] if pair else []))
     out: set[int] = set()
     i, j = len(xs), len(ys)
     while i and j:
-        x, y = xs[i - 1], ys[j - 1]
-        pairs, near = best[i - 1][j - 1]
-        if _spoken(a[x]) == _spoken(b[y]) and best[i][j] == (pairs + 1, near - abs(_middle(a[x]) - _middle(b[y]))):
-            out.add(x)
+        if best[i][j] == paired(i, j):
+            out.add(xs[i - 1][0])
             i, j = i - 1, j - 1
         elif best[i][j] == best[i - 1][j]:
             i -= 1
