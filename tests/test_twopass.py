@@ -36,11 +36,6 @@ from server.engine.twopass import (
     Estimates,
     TwoPassRecognizer,
     TwoPassSession,
-    context_words,
-    least_probability,
-    skipped_runs,
-    spliced,
-    without_echoes,
 )
 from server.engine.types import BYTES_PER_MS, Sheds
 from server.engine.whisper import (
@@ -54,6 +49,7 @@ from server.engine.whisper import (
     token_budget,
     words_from_alignment,
 )
+from server.engine.word_match import context_words, least_probability, skipped_runs, spliced, without_echoes
 from server.protocols.truebar import hypothesis_segment, tokens_to_text
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings, SettingsError
