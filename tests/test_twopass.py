@@ -417,6 +417,25 @@ async def test_a_full_queue_falls_back_at_once_and_a_failure_is_marked() -> None
     assert failing.stats.fallback_failed == 2
 
 
+
+@pytest.mark.anyio
+async def test_a_job_withdrawn_while_the_stream_ends_gives_the_fast_text_as_the_final() -> None:
+    """The scheduler cancels its jobs when it closes (server shutdown): a session that is waiting for one at its end
+    of stream still sends that utterance's final, the fast text, instead of raising CancelledError and losing it."""
+    accurate = NeverPass()
+    two = TwoPassRecognizer(
+        ScriptedRecognizer(ms_per_word=300, words_per_utterance=5), accurate, said_reach_ms=0, fallback_after_s=30
+    )
+    session = await two.open()
+    try:
+        early = await session.feed(SILENCE_1S)  # "the quick brown" and the speaker goes on: its job goes at EOS
+        asyncio.get_running_loop().call_later(0.05, lambda: accurate.futures[0].cancel())
+        got = finals(early + await session.finish())
+    finally:
+        await session.aclose()
+    assert [(h.text, h.warning) for h in got] == [("the quick brown", FAILED_WARNING)]
+    assert two.stats.fallback_failed == 1
+
 def test_the_client_gets_a_warning_before_a_fallen_back_final_and_punctuated_finals() -> None:
     slow = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=500), NeverPass(), fallback_after_s=0.05)
     with running(create_app(Settings(), local_recognizer=slow)) as url:

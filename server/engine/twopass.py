@@ -1309,8 +1309,9 @@ class TwoPassSession:
             if head.future is not None and not head.future.done():
                 remaining = head.deadline - self._owner.clock()
                 if remaining > 0:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(asyncio.shield(head.future), remaining)
+                    # asyncio.wait neither raises what the job ended with (an error, or CancelledError when the
+                    # scheduler withdrew it at shutdown: _final makes those the fast text) nor cancels it on timeout.
+                    await asyncio.wait({head.future}, timeout=remaining)
             if self._retried(head):
                 continue
             out += self._deliver_head()
