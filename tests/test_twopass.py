@@ -49,7 +49,14 @@ from server.engine.whisper import (
     token_budget,
     words_from_alignment,
 )
-from server.engine.word_match import context_words, least_probability, skipped_runs, spliced, without_echoes
+from server.engine.word_match import (
+    context_words,
+    least_probability,
+    repeated_head,
+    skipped_runs,
+    spliced,
+    without_echoes,
+)
 from server.protocols.truebar import hypothesis_segment, tokens_to_text
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings, SettingsError
@@ -417,7 +424,6 @@ async def test_a_full_queue_falls_back_at_once_and_a_failure_is_marked() -> None
     assert failing.stats.fallback_failed == 2
 
 
-
 @pytest.mark.anyio
 async def test_a_job_withdrawn_while_the_stream_ends_gives_the_fast_text_as_the_final() -> None:
     """The scheduler cancels its jobs when it closes (server shutdown): a session that is waiting for one at its end
@@ -435,6 +441,7 @@ async def test_a_job_withdrawn_while_the_stream_ends_gives_the_fast_text_as_the_
         await session.aclose()
     assert [(h.text, h.warning) for h in got] == [("the quick brown", FAILED_WARNING)]
     assert two.stats.fallback_failed == 1
+
 
 def test_the_client_gets_a_warning_before_a_fallen_back_final_and_punctuated_finals() -> None:
     slow = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=500), NeverPass(), fallback_after_s=0.05)
@@ -1097,6 +1104,20 @@ async def test_an_accurate_pass_that_hears_nothing_keeps_the_fast_words_and_says
     assert two.stats.fallback_empty == 1
 
 
+def test_a_final_s_head_is_the_previous_final_s_tail_again_only_where_it_began_before_that_ended() -> None:
+    """`repeated_head`: the longest run of words that begins the next final, says what ends the previous one and
+    begins before it ends, with the marks written onto it; a word said again after the previous final ended is new
+    speech, and stays."""
+    previous = words_at("hello there . good morning", 100)  # ends at 1480
+    assert repeated_head(words_at("good morning , all", 1000), previous, 1480) == 3  # "good morning ,"
+    assert repeated_head(words_at("morning all", 1200), previous, 1480) == 1
+    assert repeated_head(words_at("morning all", 1500), previous, 1480) == 0  # said again, after it
+    assert repeated_head(words_at("good all", 1200), previous, 1480) == 0  # not its last words
+    assert repeated_head(words_at("5 all", 1200), words_at("number five", 900), 1480) == 1  # five said in digits
+    assert repeated_head((), previous, 1480) == 0
+    assert repeated_head(words_at("morning", 1200), (), 1480) == 0
+
+
 def test_a_stretch_of_speech_whisper_left_out_is_found() -> None:
     """Measured at 10 dB SNR, two sessions at real time: the fast pass ran "five five", the cards and the start of
     "go forward ten meters" into one utterance across two 1 s pauses, and Whisper wrote only the cards."""
@@ -1632,6 +1653,75 @@ async def test_the_previous_last_word_heard_again_in_a_filled_pause_is_an_echo(h
     )
     hyps = await run(two, bytes(4400 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert [h.text for h in finals(hyps)] == ["do for", kept]
+
+
+class FailingSecondPass(AnsweringPass):
+    """AnsweringPass whose jobs after the answers listed fail; keeps where each job's audio ends."""
+
+    def __init__(self, answers: list[tuple[Word, ...]]) -> None:
+        super().__init__(answers)
+        self.limits: list[int | None] = []
+
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        prefix: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
+        self.limits.append(limit_ms)
+        if self.jobs < len(self.answers):
+            return super().submit(pcm, offset_ms, limit_ms=limit_ms)
+        future = NeverPass.submit(self, pcm, offset_ms, limit_ms=limit_ms)
+        future.set_exception(RuntimeError("model exploded"))
+        return future
+
+
+_HELLO = (Word("Hello", 100, 480), Word("there", 560, 1000), Word(".", 1000, 1000, True))
+_GOOD = (Word("Good", 1200, 1300),)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("first", "second", "texts"),
+    [
+        # Whisper stretched "there." over the tail; the second job failed: its fast text goes after the first.
+        ((_HELLO[0], Word("there", 560, 1300), Word(".", 1300, 1300, True)), None, ["Hello there.", "good morning"]),
+        # Whisper wrote the tail's "Good"; the second job failed: the fast text's "good" is that word again.
+        ((*_HELLO, *_GOOD), None, ["Hello there. Good", "morning"]),
+        # ... and the second job, which heard it again, wrote it too.
+        (
+            (*_HELLO, *_GOOD),
+            (*_HELLO, Word("Good", 1200, 1500), Word("morning", 1550, 2000), Word(".", 2000, 2000, True)),
+            ["Hello there. Good", "morning."],
+        ),
+    ],
+)
+async def test_the_next_utterance_s_first_word_in_a_window_s_tail_is_in_one_final_once(
+    first: tuple[Word, ...], second: tuple[Word, ...] | None, texts: list[str]
+) -> None:
+    """The fast pass gives an utterance's first partial after its words began (here 400 ms): a window sent in
+    between has that word in its tail, and the next window hears it again. Each word is in one final, once, and the
+    finals do not overlap, whether the second is Whisper's or the fast text."""
+    hello = (Word("hello", 100, 500), Word("there", 550, 1000))
+    good = (Word("good", 1200, 1500), Word("morning", 1550, 2000))
+    answers: list[list[Hypothesis]] = [[] for _ in range(30)]
+    answers[2] = [Hypothesis(hello[:1], False, 100, 500)]
+    answers[12] = [Hypothesis(hello, True, 100, 1000)]
+    answers[15] = [Hypothesis(good[:1], False, 1200, 1500)]
+    answers[23] = [Hypothesis(good, True, 1200, 2000)]
+    accurate = FailingSecondPass([first] if second is None else [first, second])
+    two = TwoPassRecognizer(
+        ListedFast(answers), accurate, fallback_after_s=600, merge_ms=200, tail_ms=300, said_reach_ms=0
+    )
+    got = finals(await run(two, bytes(3000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
+    assert accurate.limits[0] == 1300  # the first window's tail (300 ms) holds the start of "good"
+    assert [h.text for h in got] == texts
+    assert got[1].start_ms >= got[0].end_ms
+    assert (got[1].warning == FAILED_WARNING) is (second is None)
 
 
 class SaidPass(AnsweringPass):

@@ -36,6 +36,7 @@ from server.engine.whisper import Unreliable
 from server.engine.word_match import (
     context_words,
     least_probability,
+    repeated_head,
     skipped_runs,
     spliced,
     spoken_form,
@@ -1105,7 +1106,9 @@ class TwoPassSession:
             if not final.words and not final.warning:
                 return []  # no speech after all: nothing was shown for it, and nothing goes out
         else:
-            final = self._carried(pending, self._final(pending))
+            final = self._after_previous(self._carried(pending, self._final(pending)))
+            if not final.words:
+                return self._interim()  # every word was the previous final's again: the interim shown goes
         observer = self._owner.observer
         if observer is not None and final.words:
             observer.final_after(
@@ -1225,7 +1228,6 @@ class TwoPassSession:
             warning = SKIPPED_WARNING
         stats.accurate += 1
         stats.waits_s.append(max(0.0, self._owner.clock() - pending.speech_end))
-        words = self._after_last_final(words)
         first = words[0]
         if first.start_ms < fast.start_ms < first.end_ms:
             # Whisper's alignment lets the first word start in the silence before it (measured: 300 ms early);
@@ -1256,6 +1258,21 @@ class TwoPassSession:
         self._count_unheard("final")
         words = self._after_last_final(words)
         return Hypothesis(words, True, words[0].start_ms, words[-1].end_ms)
+
+    def _after_previous(self, final: Hypothesis) -> Hypothesis:
+        """`final` (Whisper's or the fast pass's) without the words that are the previous final's last ones again
+        (`repeated_head`), and moved to begin no earlier than it ends: the previous window's tail can hold this
+        utterance's first word, heard again by this window, when the fast pass gave it only after that window went.
+        No word is lost: the previous final has those words."""
+        if not final.words:
+            return final
+        cut = repeated_head(final.words, self._last_final, self._final_end_ms) if self._last_final else 0
+        if cut:
+            logger.debug("%d words of a final were the previous final's again", cut)
+            if not any(spoken_form(w) for w in final.words[cut:]):
+                return Hypothesis((), True, final.start_ms, final.end_ms)
+        words = self._after_last_final(final.words[cut:])
+        return Hypothesis(words, True, words[0].start_ms, words[-1].end_ms, warning=final.warning)
 
     def _after_last_final(self, words: tuple[Word, ...]) -> tuple[Word, ...]:
         """`words` moved to begin no earlier than the last final delivered ends: the previous final's tail and this

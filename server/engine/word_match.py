@@ -217,3 +217,21 @@ def common(a: Sequence[str], b: Sequence[str]) -> int:
         for j, y in enumerate(b, 1):
             diag, row[j] = row[j], diag + 1 if x == y else max(row[j], row[j - 1])
     return row[-1]
+
+
+def repeated_head(words: Sequence[Word], previous: Sequence[Word], end_ms: int) -> int:
+    """How many of `words` (the next final's) are `previous`'s last words again (the final before it, which ends at
+    `end_ms`): the longest run of spoken words that begins `words`, says what ends `previous`, and begins before
+    `end_ms`, with the marks written onto them. Two windows hear the same audio when the next utterance's first word
+    fell in the tail of the window before it (the fast pass dates a partial's words back to before it gave the
+    partial, after that window went): both finals would have the word, and overlap in time."""
+    said = [i for i, w in enumerate(words) if spoken_form(w)]
+    before = [spoken_form(w) for w in previous if spoken_form(w)]
+    for count in range(min(len(said), len(before)), 0, -1):
+        head = said[:count]
+        if words[head[-1]].start_ms < end_ms and [spoken_form(words[i]) for i in head] == before[-count:]:
+            cut = head[-1] + 1
+            while cut < len(words) and words[cut].joins_previous and not spoken_form(words[cut]):
+                cut += 1
+            return cut
+    return 0
