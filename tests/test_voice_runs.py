@@ -50,6 +50,7 @@ from tests.test_twopass import (
     fast_final,
     finals,
     listed,
+    listed_frames,
     run,
     run_at_pace,
 )
@@ -242,6 +243,21 @@ async def test_a_run_the_fast_pass_heard_a_word_in_is_its_utterance_s() -> None:
     hyps = await run(two, bytes(6000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert len(accurate.jobs) == 1 and len(finals(hyps)) == 1
     assert two.stats.unheard_sent == 0
+
+
+@pytest.mark.anyio
+async def test_a_run_whose_utterance_the_fast_pass_opened_and_gave_no_words_goes_as_its_own() -> None:
+    """Review: the fast pass opened an utterance at the whisper's end, showed "his", then ended it with no words
+    (pocketsphinx takes a shown word back so: sphinx.py `_end_utterance`). The run was taken for that utterance's
+    window, which never went: the whispered sentence was in no final and nothing said so."""
+    his = Hypothesis((Word("his", 2000, 2200),), False, 2000, 2200)
+    fast = listed_frames(5000, {2300: [his], 3200: [Hypothesis((), True, 2000, 3000)]})
+    accurate = FixedPass(SURE_HELLO)
+    two = two_pass(fast, accurate, [(0, 2400)])
+    hyps = await run(two, bytes(5000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [h.text for h in finals(hyps)] == ["Hello, world!"]
+    assert accurate.jobs == [(0, 2400 + UNHEARD_PAD_MS)]
+    assert two.stats.unheard_sent == 1
 
 
 class SpyPass(AnsweringPass):

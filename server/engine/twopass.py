@@ -814,8 +814,9 @@ class TwoPassSession:
         """Send the speech only the loose voice detector heard to the accurate pass, each stretch as a window of its
         own: a run, or the part of one past the end of the fast pass's last final and of the last window's speech (a
         whisper straight after voiced speech is one run with it), from RUN_MIN_MS to RUN_MAX_MS long. A run the
-        utterance the fast pass is in (with words yet or not) began before the end of is that utterance's (its window
-        reaches back to a run that leads it, `_submit`). Runs wait for held pieces to go: windows go in time order,
+        utterance the fast pass is in began before the end of waits for that utterance to end: with words, its window
+        reaches back to a run that leads it (`_submit`), and the run is left only what comes after that window. Runs
+        wait for held pieces to go too: windows go in time order,
         and where the held pieces' window ends is not known before. `finishing`: the stream ended, and a run still
         open ends with it."""
         if self._voice is None:
@@ -825,8 +826,9 @@ class TwoPassSession:
             run = self._runs[0]
             partial = self._partial
             if partial is not None and partial.start_ms < run.end_ms:
-                self._runs.pop(0)
-                continue
+                # It may end with no words (pocketsphinx takes shown words back): then no window goes, and the run
+                # goes as its own.
+                return
             if self._held:
                 return
             self._runs.pop(0)
