@@ -272,6 +272,19 @@ class SpyPass(AnsweringPass):
         return super().submit(pcm, offset_ms, **kwargs)
 
 
+class TimedSpyPass(SpyPass):
+    """SpyPass that also keeps when each job was asked (the session's clock, seconds)."""
+
+    def __init__(self, answers: list[tuple[Word, ...]], clock: AudioClock) -> None:
+        super().__init__(answers)
+        self.clock = clock
+        self.asked_at: list[float] = []
+
+    def submit(self, pcm: bytes, offset_ms: int, **kwargs: Any) -> asyncio.Future[tuple[Word, ...]]:
+        self.asked_at.append(self.clock.now)
+        return super().submit(pcm, offset_ms, **kwargs)
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("run_end_ms", "sent"),
@@ -306,34 +319,93 @@ async def test_speech_only_the_loose_detector_heard_straight_after_the_fast_pass
         assert first.end_ms <= second.start_ms
 
 
+_END = (3100, 5000 + UNHEARD_PAD_MS)  # what comes after the phrase's window, sent alone
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("heard", "job"),
+    ("heard", "jobs"),
     [
         # The phrase's window ends at 3100 ms (its last word, 2800, and the 300 ms tail); the run goes on to 5000.
-        ([(2000, 2800)], (3100, 5000 + UNHEARD_PAD_MS)),  # Silero heard the phrase only: the rest is no pass's
-        ([(2000, 2800), (3500, 4200)], None),  # it heard speech soon after the window: the next window's
-        # ... later: the part before it goes, its window ending where the next one's reach for that speech begins
-        ([(2000, 2800), (4500, 4500 + SPEECH_MIN_MS)], (3100, 4500 - SPEECH_PAD_MS)),
-        ([(2000, 2800), (3500, 3500 + SPEECH_MIN_MS - 32)], (3100, 5000 + UNHEARD_PAD_MS)),  # a click is no speech
-        ([(2000, 2800), (3000, 3100 + SPEECH_MIN_MS)], None),  # speech going on past the window's end
-        ([(2000, 2800), (3000, 3100 + SPEECH_MIN_MS - 32)], (3100, 5000 + UNHEARD_PAD_MS)),
+        ([(2000, 2800)], [_END]),  # Silero heard the phrase only: the rest is no pass's
+        # It heard speech soon after the window: the next window's; no utterance came, so at the end it goes alone.
+        ([(2000, 2800), (3500, 4200)], [_END]),
+        # ... later: the part before it goes, its window ending where the next one's reach for that speech begins;
+        # the rest at the end
+        ([(2000, 2800), (4500, 4500 + SPEECH_MIN_MS)], [(3100, 4500 - SPEECH_PAD_MS), (4500 - SPEECH_PAD_MS, _END[1])]),
+        ([(2000, 2800), (3500, 3500 + SPEECH_MIN_MS - 32)], [_END]),  # a click is no speech
+        ([(2000, 2800), (3000, 3100 + SPEECH_MIN_MS)], [_END]),  # speech going on past the window's end: as above
+        ([(2000, 2800), (3000, 3100 + SPEECH_MIN_MS - 32)], [_END]),
     ],
 )
 async def test_the_part_of_a_run_after_a_window_stops_where_silero_heard_speech(
-    heard: list[tuple[int, int]], job: tuple[int, int] | None
+    heard: list[tuple[int, int]], jobs: list[tuple[int, int]]
 ) -> None:
     """Measured fed as fast as possible at 20 dB SNR: the loose detector heard a held-out talk's noisy speech go on
     7 s past a window, and Whisper, given that alone, was not sure of it: words dropped unsaid that the next
     utterance's window, which hears what Silero heard (`_submit`), had kept. What Silero heard is left to that
-    window; the part of the run before it is sent."""
+    window; the part of the run before it is sent. Here no utterance comes (the review: that speech was then in
+    no final, and nothing said so): at the end of the stream it goes as its own window."""
     phrase = (Word("do", 2000, 2400), Word("for", 2400, 2800))
-    accurate = SpyPass([phrase, sure(("he", 3300, 3600), ("was", 3600, 4000))])
+    accurate = SpyPass([phrase, sure(("he", 3300, 3600), ("was", 3600, 4000)), sure(("then", 4500, 4700))])
     fast = listed((3500, fast_final(("do", 2000, 2400), ("for", 2400, 2800))))
     two = two_pass(fast, accurate, [(2000, 5000)], tail_ms=300, speech=HeardSpeech(heard))
     hyps = await run(two, bytes(7000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
-    assert accurate.spans[1:] == ([job] if job else [])
-    assert [h.text for h in finals(hyps)][1:] == (["he was"] if job else [])
+    assert accurate.spans[1:] == jobs
+    assert [h.text for h in finals(hyps)][1:] == ["he was", "then"][: len(jobs)]
+
+
+@pytest.mark.anyio
+async def test_speech_silero_heard_go_on_past_the_last_window_is_sent_when_the_stream_ends() -> None:
+    """Review: what Silero heard after the last window is left to the next utterance's window; when the stream ends
+    no window comes, and the speech was in no final and nothing said so. At the end it goes as a window of its own."""
+    phrase = (Word("turn", 100, 500), Word("left", 550, 1000))
+    accurate = SpyPass([phrase, sure(("then", 4500, 5000), ("right", 5000, 5600))])
+    fast = listed((1300, fast_final(("turn", 100, 500), ("left", 550, 1000))))
+    two = two_pass(fast, accurate, [(0, 6000)], tail_ms=300, speech=HeardSpeech([(0, 6000)]))
+    hyps = await run(two, bytes(8000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    (_, first_end_ms), *rest = accurate.spans
+    assert rest == [(first_end_ms, 6000 + UNHEARD_PAD_MS)]
+    assert [h.text for h in finals(hyps)] == ["turn left", "then right"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("next_ms", "alone"), [(None, True), (6800, False)])
+async def test_speech_left_to_the_next_window_goes_alone_when_no_utterance_comes_in_time(
+    next_ms: int | None, alone: bool
+) -> None:
+    """At real-time pace the stream goes on: the speech Silero heard after the last window waits for the next
+    utterance's window half the fallback time after it ended (here 1 s: the run is heard to end at 6510 ms, its
+    speech ended at 6000), and then goes alone, not at the end of the stream. An utterance begun in time (a partial
+    at 6800 ms) hears it in its own window instead."""
+    phrase = (Word("turn", 100, 500), Word("left", 550, 1000))
+    clock = AudioClock()
+    answers = {1300: [fast_final(("turn", 100, 500), ("left", 550, 1000))]}
+    if next_ms is not None:
+        said = Hypothesis((Word("stop", next_ms, next_ms + 300),), False, next_ms, next_ms + 300)
+        answers |= {ms: [said] for ms in range(next_ms + 100, 8000, 100)}
+        answers[8000] = [fast_final(("stop", next_ms, next_ms + 600))]
+    accurate = TimedSpyPass(
+        [phrase, sure(("then", 4500, 5000), ("right", 5000, 5600)), sure(("stop", 6800, 7400))], clock
+    )
+    two = TwoPassRecognizer(
+        listed_frames(20_000, answers),
+        accurate,
+        fallback_after_s=2.0,
+        tail_ms=300,
+        voice=ListedRuns([(0, 6000)]),
+        speech=HeardSpeech([(0, 6000), (6800, 7400)]),
+        clock=clock,
+    )
+    hyps = await run_at_pace(two, clock, bytes(20_000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    (_, first_end_ms), (second_start_ms, second_end_ms), *_ = accurate.spans
+    if alone:
+        assert (second_start_ms, second_end_ms) == (first_end_ms, 6000 + UNHEARD_PAD_MS)
+        assert 7.0 <= accurate.asked_at[1] < 7.2  # 1 s after the end of its speech (the run was heard to end at 6.51 s)
+        assert [h.text for h in finals(hyps)] == ["turn left", "then right"]
+    else:
+        assert second_start_ms <= first_end_ms and second_end_ms >= 7400  # the utterance's window hears it
+        assert len(accurate.spans) == 2
 
 
 @pytest.mark.anyio

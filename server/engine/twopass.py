@@ -401,6 +401,9 @@ class TwoPassSession:
         self._voice = owner.voice.open() if owner.voice is not None else None
         self._runs: list[VoiceRun] = []  # runs the loose detector heard, waiting for the held pieces to go first
         self._fast_until_ms = 0  # where the fast pass's last final ends: a run that begins before it is its speech
+        # Speech Silero heard in a run after the last window, left to the next utterance's window (`_unheard_part`);
+        # sent as its own if no utterance comes for it (`_send_deferred`).
+        self._deferred: VoiceRun | None = None
         # In steady noise the fast pass's endpointer can hear speech go on through the speaker's pauses (for up to
         # its 10 s cut, sphinx.py `max_utterance_ms`): with the detector, its utterance ends where the detector has
         # heard a pause of `pause_ms`, once per pause (`_pause_told`).
@@ -697,6 +700,10 @@ class TwoPassSession:
 
     def _submit(self, fast: Hypothesis, deadline: float, *, carried: bool = False) -> None:
         owner = self._owner
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None and deferred.start_ms < fast.end_ms + SPEECH_REACH_MS + SPEECH_PAD_MS - WINDOW_MS:
+            # Too far back for this window to reach (below): it goes first, as its own.
+            self._submit_unheard(deferred, None, tail=True)
         now = owner.clock()
         speech_end = deadline - owner.fallback_after_s
         own_start_ms = max(fast.start_ms - owner.preroll_ms, self._last_end_ms, self._audio_start_ms)
@@ -822,7 +829,11 @@ class TwoPassSession:
         if self._voice is None:
             return
         self._runs += self._voice.ended(finishing=finishing)
-        while self._runs:
+        while self._runs or self._deferred is not None:
+            if self._deferred is not None:
+                if not self._send_deferred(finishing=finishing):
+                    return  # later runs go after it
+                continue
             run = self._runs[0]
             partial = self._partial
             if partial is not None and partial.start_ms < run.end_ms:
@@ -832,36 +843,62 @@ class TwoPassSession:
             if self._held:
                 return
             self._runs.pop(0)
-            part = self._unheard_part(run)
+            part = self._unheard_part(run, finishing=finishing)
             if part is not None:
                 self._submit_unheard(part, partial, tail=part.start_ms > run.start_ms)
 
-    def _unheard_part(self, run: VoiceRun) -> VoiceRun | None:
+    def _send_deferred(self, *, finishing: bool) -> bool:
+        """Send the speech left to the next utterance's window (`_deferred`) as a window of its own, and return True,
+        when no such window will come in time: the stream ended, or no utterance is in progress half the fallback
+        time after that speech ended (its final still has the other half). False: it waits."""
+        deferred = self._deferred
+        if deferred is None:
+            return True
+        if self._held:
+            return False
+        owner = self._owner
+        due = self._arrived(deferred.end_ms) + owner.fallback_after_s / 2
+        if not finishing and (self._partial is not None or owner.clock() < due):
+            return False
+        self._deferred = None
+        logger.debug("speech Silero heard after the last window had no utterance of its own: it goes alone")
+        self._submit_unheard(deferred, self._partial, tail=True)
+        return True
+
+    def _unheard_part(self, run: VoiceRun, *, finishing: bool) -> VoiceRun | None:
         """The part of `run` no pass heard, to send (None: none, or not from RUN_MIN_MS to RUN_MAX_MS long). All of
         it when it began after the end of the fast pass's last final and of the last window's speech; else what comes
         after the last window's audio (a whisper straight after voiced speech is one run with it), up to where Silero
         heard speech: the next utterance's window hears that (`_submit`) with the words around it, where Whisper,
         given it alone, may not be sure of it and it would be dropped unsaid (fed as fast as possible at 20 dB SNR, one
         such part was 7 s of a held-out talk's noisy speech). A whisper between two voiced phrases within one run is
-        heard by neither window: sent after the second, its final would come out of time order."""
+        heard by neither window: sent after the second, its final would come out of time order. `finishing`: the
+        stream ended, and no window comes after: all that comes after the last window's audio goes."""
         from_ms = max(run.start_ms, self._fast_until_ms, self._last_end_ms)
         end_ms = run.end_ms
         if from_ms > run.start_ms:
             from_ms = max(from_ms, self._last_job_end_ms or 0)
-            if self._speech is not None:
+            if self._speech is not None and not finishing:
                 going_on = self._speech.run_end(from_ms, ongoing=True)
                 if going_on is not None and going_on - from_ms >= SPEECH_MIN_MS:
-                    return None  # Silero's speech goes on past the last window: the next window's
+                    # Silero's speech goes on past the last window: the next window's.
+                    self._defer(VoiceRun(from_ms, end_ms))
+                    return None
                 from_ms = max(from_ms, going_on or 0)
                 # (Also speech begun in the pad after the run, which the window would hear.)
                 reach_ms = end_ms + UNHEARD_PAD_MS + SPEECH_PAD_MS
                 heard = self._speech.speech_start(from_ms, reach_ms, min_ms=SPEECH_MIN_MS)
                 if heard is not None:
                     # Its window, padded, ends where the next window's reach for that speech begins.
+                    self._defer(VoiceRun(heard - SPEECH_PAD_MS, end_ms))
                     end_ms = min(end_ms, heard - SPEECH_PAD_MS - UNHEARD_PAD_MS)
         if not RUN_MIN_MS <= end_ms - from_ms <= RUN_MAX_MS:
             return None
         return VoiceRun(from_ms, end_ms)
+
+    def _defer(self, span: VoiceRun) -> None:
+        previous = self._deferred
+        self._deferred = span if previous is None else VoiceRun(previous.start_ms, max(previous.end_ms, span.end_ms))
 
     def _submit_unheard(self, run: VoiceRun, partial: Hypothesis | None, *, tail: bool) -> None:
         """`tail`: `run` is the part of a longer one after the last window's audio, and its window begins there: with
