@@ -50,6 +50,7 @@ from server.engine.whisper import (
     words_from_alignment,
 )
 from server.engine.word_match import (
+    TAIL_SLACK_MS,
     context_words,
     least_probability,
     repeated_head,
@@ -1105,17 +1106,21 @@ async def test_an_accurate_pass_that_hears_nothing_keeps_the_fast_words_and_says
 
 
 def test_a_final_s_head_is_the_previous_final_s_tail_again_only_where_it_began_before_that_ended() -> None:
-    """`repeated_head`: the longest run of words that begins the next final, says what ends the previous one and
-    begins before it ends, with the marks written onto it; a word said again after the previous final ended is new
-    speech, and stays."""
-    previous = words_at("hello there . good morning", 100)  # ends at 1480
-    assert repeated_head(words_at("good morning , all", 1000), previous, 1480) == 3  # "good morning ,"
-    assert repeated_head(words_at("morning all", 1200), previous, 1480) == 1
-    assert repeated_head(words_at("morning all", 1500), previous, 1480) == 0  # said again, after it
-    assert repeated_head(words_at("good all", 1200), previous, 1480) == 0  # not its last words
-    assert repeated_head(words_at("5 all", 1200), words_at("number five", 900), 1480) == 1  # five said in digits
-    assert repeated_head((), previous, 1480) == 0
-    assert repeated_head(words_at("morning", 1200), (), 1480) == 0
+    """`repeated_head`: the longest run of words that begins the next final, says what ends the previous one where
+    Whisper wrote that in its window's tail (here from 700 ms: "good" 700-980, "morning" 1000-1280, "." 1300) and
+    begins before it ends (1300), with the marks written onto it. A word said again after the previous final ended,
+    or one the previous final has before its tail, is new speech and stays."""
+    previous = words_at("hello there good morning .", 100)
+    assert repeated_head(words_at("good morning , all", 900), previous, 1300, 700) == 3  # "good morning ,"
+    assert repeated_head(words_at("morning all", 1200), previous, 1300, 700) == 1
+    assert repeated_head(words_at("morning all", 1200), previous, 1300, 1000 + TAIL_SLACK_MS) == 1
+    assert repeated_head(words_at("morning all", 1200), previous, 1300, 1000 + TAIL_SLACK_MS + 20) == 0  # not tail
+    assert repeated_head(words_at("good morning all", 900), previous, 1300, 900) == 0  # "good" is before the tail
+    assert repeated_head(words_at("morning all", 1300), previous, 1300, 700) == 0  # said again, after it
+    assert repeated_head(words_at("good all", 1200), previous, 1300, 700) == 0  # not its last words
+    assert repeated_head(words_at("5 all", 1200), words_at("number five", 700), 1300, 700) == 1  # five in digits
+    assert repeated_head((), previous, 1300, 700) == 0
+    assert repeated_head(words_at("morning", 1200), (), 1300, 700) == 0
 
 
 def test_a_stretch_of_speech_whisper_left_out_is_found() -> None:
@@ -1681,33 +1686,44 @@ class FailingSecondPass(AnsweringPass):
 
 
 _HELLO = (Word("Hello", 100, 480), Word("there", 560, 1000), Word(".", 1000, 1000, True))
+_STRETCHED = (_HELLO[0], Word("there", 560, 1300), Word(".", 1300, 1300, True))  # over the tail, to the window's end
 _GOOD = (Word("Good", 1200, 1300),)
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("first", "second", "texts"),
+    ("said", "first", "second", "texts"),
     [
         # Whisper stretched "there." over the tail; the second job failed: its fast text goes after the first.
-        ((_HELLO[0], Word("there", 560, 1300), Word(".", 1300, 1300, True)), None, ["Hello there.", "good morning"]),
+        ("good morning", _STRETCHED, None, ["Hello there.", "good morning"]),
         # Whisper wrote the tail's "Good"; the second job failed: the fast text's "good" is that word again.
-        ((*_HELLO, *_GOOD), None, ["Hello there. Good", "morning"]),
+        ("good morning", (*_HELLO, *_GOOD), None, ["Hello there. Good", "morning"]),
         # ... and the second job, which heard it again, wrote it too.
         (
+            "good morning",
             (*_HELLO, *_GOOD),
             (*_HELLO, Word("Good", 1200, 1500), Word("morning", 1550, 2000), Word(".", 2000, 2000, True)),
             ["Hello there. Good", "morning."],
         ),
+        # The speaker said "there" again (review): the stretched "there." is not the tail's, and the new one stays.
+        ("there it", _STRETCHED, None, ["Hello there.", "there it"]),
+        (
+            "there it",
+            _STRETCHED,
+            (*_HELLO, Word("There", 1200, 1500), Word("it", 1550, 2000), Word(".", 2000, 2000, True)),
+            ["Hello there.", "There it."],
+        ),
     ],
 )
 async def test_the_next_utterance_s_first_word_in_a_window_s_tail_is_in_one_final_once(
-    first: tuple[Word, ...], second: tuple[Word, ...] | None, texts: list[str]
+    said: str, first: tuple[Word, ...], second: tuple[Word, ...] | None, texts: list[str]
 ) -> None:
     """The fast pass gives an utterance's first partial after its words began (here 400 ms): a window sent in
     between has that word in its tail, and the next window hears it again. Each word is in one final, once, and the
     finals do not overlap, whether the second is Whisper's or the fast text."""
     hello = (Word("hello", 100, 500), Word("there", 550, 1000))
-    good = (Word("good", 1200, 1500), Word("morning", 1550, 2000))
+    one, other = said.split()
+    good = (Word(one, 1200, 1500), Word(other, 1550, 2000))
     answers: list[list[Hypothesis]] = [[] for _ in range(30)]
     answers[2] = [Hypothesis(hello[:1], False, 100, 500)]
     answers[12] = [Hypothesis(hello, True, 100, 1000)]

@@ -409,6 +409,30 @@ async def test_speech_left_to_the_next_window_goes_alone_when_no_utterance_comes
 
 
 @pytest.mark.anyio
+async def test_speech_left_to_the_next_window_that_runs_past_it_waits_for_the_window_after() -> None:
+    """Review: the fast pass gave the next utterance ("then", 4500-4800) only at 7700 ms, after the run (to 7000) had
+    been heard to end, and that utterance's window ends at 5100: the speech left to it from 4300 on was taken as
+    heard to 7000, and 5100-7000 was in no final. The rest waits for the next window, and at the end goes alone."""
+    then = Hypothesis((Word("then", 4500, 4800),), False, 4500, 4800)
+    at = {3500: [fast_final(("do", 2000, 2400), ("for", 2400, 2800))], 8500: [fast_final(("then", 4500, 4800))]}
+    at |= {ms: [then] for ms in range(7700, 8500, 100)}
+    accurate = SpyPass(
+        [
+            (Word("do", 2000, 2400), Word("for", 2400, 2800)),
+            sure(("he", 3300, 3600), ("was", 3600, 3900)),
+            sure(("then", 4500, 4800)),
+            sure(("later", 5300, 5700), ("on", 5800, 6500)),
+        ]
+    )
+    speech = HeardSpeech([(2000, 2800), (4500, 4800)])
+    two = two_pass(listed_frames(10_000, at), accurate, [(2000, 7000)], tail_ms=300, speech=speech)
+    hyps = await run(two, bytes(10_000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    _, (_, part_end_ms), (then_start_ms, then_end_ms), rest = accurate.spans
+    assert then_start_ms <= part_end_ms and rest == (then_end_ms, 7000 + UNHEARD_PAD_MS)
+    assert [h.text for h in finals(hyps)] == ["do for", "he was", "then", "later on"]
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("next_start_ms", [4500, 5000])
 async def test_the_next_window_hears_the_speech_silero_heard_after_a_part_of_a_run(next_start_ms: int) -> None:
     """The part of a run sent alone stops where Silero heard speech; the next utterance's window (the fast pass's

@@ -435,6 +435,7 @@ class TwoPassSession:
         self._new_utterance = True  # the next partial with words is an utterance's first interim
         self._final_end_ms = 0  # where the last final delivered ends
         self._last_final: tuple[Word, ...] = ()  # its words
+        self._last_final_tail_ms = 0  # where its window's tail began: the fast pass's last word's end
         self._last_final_rough = False  # it is the fast pass's text (a fallback)
         self._said: list[Word] = []  # the words of the finals since the last that was not all Whisper's
         # The fast pass's previous partial of this utterance, as it was (None past its end, where words were shown),
@@ -704,6 +705,7 @@ class TwoPassSession:
         if deferred is not None and deferred.start_ms < fast.end_ms + SPEECH_REACH_MS + SPEECH_PAD_MS - WINDOW_MS:
             # Too far back for this window to reach (below): it goes first, as its own.
             self._submit_unheard(deferred, None, tail=True)
+            deferred = None
         now = owner.clock()
         speech_end = deadline - owner.fallback_after_s
         own_start_ms = max(fast.start_ms - owner.preroll_ms, self._last_end_ms, self._audio_start_ms)
@@ -782,6 +784,10 @@ class TwoPassSession:
         # are the next job's to keep.
         previous_end_ms, self._last_end_ms = self._last_end_ms, min(speech_end_ms, end_ms)
         self._last_job_end_ms = end_ms
+        if deferred is not None and deferred.end_ms > end_ms:
+            # The window ends before the speech left to it does (the fast pass gave this utterance late, or the
+            # window is cut while the speaker goes on): the rest waits for the next window.
+            self._defer(VoiceRun(end_ms, deferred.end_ms))
         said = self._said_before(own_start_ms, speech_from_ms, end_ms, deadline - now, carried=carried)
         prefix, plain = "", None
         if said is not None:
@@ -861,6 +867,8 @@ class TwoPassSession:
         if not finishing and (self._partial is not None or owner.clock() < due):
             return False
         self._deferred = None
+        if not SPEECH_MIN_MS <= deferred.end_ms - deferred.start_ms <= RUN_MAX_MS:
+            return True  # less than Silero counts as speech, or steady sound (as a part of a run, `_unheard_part`)
         logger.debug("speech Silero heard after the last window had no utterance of its own: it goes alone")
         self._submit_unheard(deferred, self._partial, tail=True)
         return True
@@ -934,7 +942,7 @@ class TwoPassSession:
             ", after speech the fast pass heard" if tail else "",
         )
         budget_s = deadline - owner.clock()
-        if end_ms - start_ms < RUN_MIN_MS:
+        if end_ms - start_ms < min(RUN_MIN_MS, run.end_ms - run.start_ms):
             pending.error = "its audio is no longer kept"  # it waited behind held pieces past KEEP_MS
         elif not self._twice_in_time(end_ms - start_ms, budget_s, beam=False):
             # A window that would not be back in time would only hold back the finals after it (as `_submit_plain`).
@@ -1159,6 +1167,7 @@ class TwoPassSession:
         if final.words:
             self._final_end_ms = max(self._final_end_ms, final.end_ms)
             self._last_final, self._last_final_rough = final.words, bool(final.warning)
+            self._last_final_tail_ms = pending.fast.end_ms
             # Kept for SAID_REACH_MS: what Whisper wrote, back to a final that is the fast text in whole or in part
             # (Whisper is never given those words as its own).
             self._said = [*self._said, *final.words][-SAID_WORDS:] if not final.warning else []
@@ -1302,10 +1311,11 @@ class TwoPassSession:
         """`final` (Whisper's or the fast pass's) without the words that are the previous final's last ones again
         (`repeated_head`), and moved to begin no earlier than it ends: the previous window's tail can hold this
         utterance's first word, heard again by this window, when the fast pass gave it only after that window went.
-        No word is lost: the previous final has those words."""
+        No word is lost: the previous final has those words, in its tail (a word said again across the cut, "there.
+        | There it is", is in its own final and stays)."""
         if not final.words:
             return final
-        cut = repeated_head(final.words, self._last_final, self._final_end_ms) if self._last_final else 0
+        cut = repeated_head(final.words, self._last_final, self._final_end_ms, self._last_final_tail_ms)
         if cut:
             logger.debug("%d words of a final were the previous final's again", cut)
             if not any(spoken_form(w) for w in final.words[cut:]):

@@ -20,6 +20,9 @@ from server.transcript import Word
 SKIP_MIN_WORDS = 2
 SKIP_MIN_MS = 700
 SKIP_MARGIN_MS = 300
+# Whisper's word times err by a frame or two either way: a word it begins this little before the fast pass's last
+# word ends still counts as written in the tail after it.
+TAIL_SLACK_MS = 40
 
 # Whisper writes a number one time as a word and the next as digits ("Five." then "5, 5." for the same audio heard
 # again at 20 dB SNR): the texts compared to find a word heard twice spell the one-word numbers as digits.
@@ -219,17 +222,24 @@ def common(a: Sequence[str], b: Sequence[str]) -> int:
     return row[-1]
 
 
-def repeated_head(words: Sequence[Word], previous: Sequence[Word], end_ms: int) -> int:
+def repeated_head(words: Sequence[Word], previous: Sequence[Word], end_ms: int, tail_ms: int) -> int:
     """How many of `words` (the next final's) are `previous`'s last words again (the final before it, which ends at
-    `end_ms`): the longest run of spoken words that begins `words`, says what ends `previous`, and begins before
-    `end_ms`, with the marks written onto them. Two windows hear the same audio when the next utterance's first word
-    fell in the tail of the window before it (the fast pass dates a partial's words back to before it gave the
-    partial, after that window went): both finals would have the word, and overlap in time."""
+    `end_ms`, its window's tail beginning at `tail_ms`): the longest run of spoken words that begins `words`, says
+    what ends `previous` where Whisper wrote those in the tail (they begin no earlier than TAIL_SLACK_MS before
+    `tail_ms`), and begins before `end_ms`, with the marks written onto them. Two windows hear the same audio when
+    the next utterance's first word fell in the tail of the window before it (the fast pass dates a partial's words
+    back to before it gave the partial, after that window went): both finals would have the word, and overlap in
+    time. A word the previous final has before its tail was said in that utterance: one said again after it is
+    another (Whisper can stretch the previous final's last word to its window's end, past the new one's start)."""
     said = [i for i, w in enumerate(words) if spoken_form(w)]
-    before = [spoken_form(w) for w in previous if spoken_form(w)]
+    before = [w for w in previous if spoken_form(w)]
     for count in range(min(len(said), len(before)), 0, -1):
         head = said[:count]
-        if words[head[-1]].start_ms < end_ms and [spoken_form(words[i]) for i in head] == before[-count:]:
+        if (
+            words[head[-1]].start_ms < end_ms
+            and before[-count].start_ms >= tail_ms - TAIL_SLACK_MS
+            and [spoken_form(words[i]) for i in head] == [spoken_form(w) for w in before[-count:]]
+        ):
             cut = head[-1] + 1
             while cut < len(words) and words[cut].joins_previous and not spoken_form(words[cut]):
                 cut += 1
