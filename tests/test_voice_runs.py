@@ -548,6 +548,38 @@ async def test_a_run_waiting_for_held_pieces_goes_when_a_paused_client_s_pieces_
 
 
 @pytest.mark.anyio
+async def test_speech_left_to_the_next_window_goes_when_due_while_a_paused_client_sends_nothing() -> None:
+    """Review: speech Silero heard after the last window waits for the next utterance until half the fallback time
+    after it ended; a client that then pauses sends no audio, and it went only with the next audio or the end of the
+    stream, too late to decode. wait_ready sends it when it is due."""
+    accurate = SpyPass([(Word("turn", 100, 500), Word("left", 550, 1000)), sure(("then", 4500, 5000))])
+    clock = AudioClock()
+    two = TwoPassRecognizer(
+        listed((1300, fast_final(("turn", 100, 500), ("left", 550, 1000)))),
+        accurate,
+        fallback_after_s=2.0,
+        tail_ms=300,
+        voice=ListedRuns([(0, 6000)]),
+        speech=HeardSpeech([(0, 6000)]),
+        clock=clock,
+    )
+    session = await two.open()
+    try:
+        out = []
+        for _ in range(66):  # 6.6 s at real-time pace: the run is heard to end at 6.51 s
+            clock.now += 0.1
+            out += await session.feed(bytes(100 * BYTES_PER_MS))
+        assert len(accurate.spans) == 1  # the first window; the speech after it waits
+        clock.now = 7.05  # the client paused; the speech ended at 6.0 s: due at 7.0 s
+        assert await asyncio.wait_for(session.wait_ready(), 5)
+        got = finals(out + session.collect())
+    finally:
+        await session.aclose()
+    assert accurate.spans[1] == (accurate.spans[0][1], 6000 + UNHEARD_PAD_MS)
+    assert [h.text for h in got] == ["turn left", "then"]
+
+
+@pytest.mark.anyio
 async def test_a_run_still_open_when_the_stream_ends_is_sent() -> None:
     accurate = FixedPass(SURE_HELLO)
     two = two_pass(listed(), accurate, [(1000, 4900)])

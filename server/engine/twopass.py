@@ -516,7 +516,16 @@ class TwoPassSession:
             if not self._pending:
                 self._submitted.clear()
                 if not self._held:
-                    await self._submitted.wait()
+                    due_in = self._deferred_due_in()
+                    if due_in is None:
+                        await self._submitted.wait()
+                    elif due_in > 0:
+                        # No audio may come (a paused client): speech left to the next window still goes when due.
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(due_in):
+                                await self._submitted.wait()
+                    else:
+                        self._send_unheard(finishing=False)
                     continue
                 # No audio may come (a paused client): the held pieces still leave by their deadline.
                 release_in = self._release_at() - self._owner.clock()
@@ -554,6 +563,7 @@ class TwoPassSession:
         self._pending.clear()
         self._held.clear()
         self._runs.clear()
+        self._deferred = None
         self._carried_piece = None
         self._audio.clear()
         await self._fast.aclose()
@@ -853,6 +863,13 @@ class TwoPassSession:
             if part is not None:
                 self._submit_unheard(part, partial, tail=part.start_ms > run.start_ms)
 
+    def _deferred_due_in(self) -> float | None:
+        """Seconds until the speech left to the next window goes alone (`_send_deferred`), if it waits for time alone
+        (None: there is none, or an utterance in progress will hear it)."""
+        if self._deferred is None or self._partial is not None:
+            return None
+        return self._arrived(self._deferred.end_ms) + self._owner.fallback_after_s / 2 - self._owner.clock()
+
     def _send_deferred(self, *, finishing: bool) -> bool:
         """Send the speech left to the next utterance's window (`_deferred`) as a window of its own, and return True,
         when no such window will come in time: the stream ended, or no utterance is in progress half the fallback
@@ -862,9 +879,8 @@ class TwoPassSession:
             return True
         if self._held:
             return False
-        owner = self._owner
-        due = self._arrived(deferred.end_ms) + owner.fallback_after_s / 2
-        if not finishing and (self._partial is not None or owner.clock() < due):
+        due_in = self._deferred_due_in()
+        if not finishing and (due_in is None or due_in > 0):
             return False
         self._deferred = None
         if not SPEECH_MIN_MS <= deferred.end_ms - deferred.start_ms <= RUN_MAX_MS:
