@@ -433,6 +433,31 @@ async def test_speech_left_to_the_next_window_that_runs_past_it_waits_for_the_wi
 
 
 @pytest.mark.anyio
+async def test_speech_left_past_a_late_window_is_not_heard_again_where_a_part_sent_alone_was() -> None:
+    """Review: the fast pass gave an utterance ("then", 4500-4800, which Silero did not hear) only at 7700 ms, after
+    the run's part to 6000 had gone alone and the speech Silero heard from 6200 was left to the next window. That
+    late window ends at 5100, inside the part already sent: what it leaves waits from where it was left (6000), not
+    from 5100, which would hear 5100-6000 a third time."""
+    then = Hypothesis((Word("then", 4500, 4800),), False, 4500, 4800)
+    at = {3500: [fast_final(("do", 2000, 2400), ("for", 2400, 2800))], 8500: [fast_final(("then", 4500, 4800))]}
+    at |= {ms: [then] for ms in range(7700, 8500, 100)}
+    accurate = SpyPass(
+        [
+            (Word("do", 2000, 2400), Word("for", 2400, 2800)),
+            sure(("then", 4500, 4800), ("x", 5200, 5600)),
+            sure(("then", 4500, 4800)),
+            sure(("later", 6200, 6900)),
+        ]
+    )
+    speech = HeardSpeech([(2000, 2800), (6200, 6900)])
+    two = two_pass(listed_frames(10_000, at), accurate, [(2000, 7000)], tail_ms=300, speech=speech)
+    await run(two, bytes(10_000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    _, (_, part_end_ms), (_, late_end_ms), rest = accurate.spans
+    assert late_end_ms < part_end_ms == 6000
+    assert rest == (6000 - UNHEARD_PAD_MS, 7000 + UNHEARD_PAD_MS)
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("next_start_ms", [4500, 5000])
 async def test_the_next_window_hears_the_speech_silero_heard_after_a_part_of_a_run(next_start_ms: int) -> None:
     """The part of a run sent alone stops where Silero heard speech; the next utterance's window (the fast pass's
@@ -551,7 +576,8 @@ async def test_a_run_waiting_for_held_pieces_goes_when_a_paused_client_s_pieces_
 async def test_speech_left_to_the_next_window_goes_when_due_while_a_paused_client_sends_nothing() -> None:
     """Review: speech Silero heard after the last window waits for the next utterance until half the fallback time
     after it ended; a client that then pauses sends no audio, and it went only with the next audio or the end of the
-    stream, too late to decode. wait_ready sends it when it is due."""
+    stream, too late to decode. The stream server's pusher (one wait_ready() loop for the whole stream, as
+    server/transport.py `_push`) sends it when it is due."""
     accurate = SpyPass([(Word("turn", 100, 500), Word("left", 550, 1000)), sure(("then", 4500, 5000))])
     clock = AudioClock()
     two = TwoPassRecognizer(
@@ -564,19 +590,30 @@ async def test_speech_left_to_the_next_window_goes_when_due_while_a_paused_clien
         clock=clock,
     )
     session = await two.open()
+    pushed: list[Hypothesis] = []
+    pushed_final = asyncio.Event()
+
+    async def push() -> None:
+        while await session.wait_ready():
+            pushed.extend(session.collect())
+            if any(h.start_ms >= 1300 for h in finals(pushed)):  # past the first window: the speech that waited
+                pushed_final.set()
+
+    pusher = asyncio.create_task(push())
     try:
         out = []
         for _ in range(66):  # 6.6 s at real-time pace: the run is heard to end at 6.51 s
             clock.now += 0.1
             out += await session.feed(bytes(100 * BYTES_PER_MS))
+            await asyncio.sleep(0)
         assert len(accurate.spans) == 1  # the first window; the speech after it waits
         clock.now = 7.05  # the client paused; the speech ended at 6.0 s: due at 7.0 s
-        assert await asyncio.wait_for(session.wait_ready(), 5)
-        got = finals(out + session.collect())
+        await asyncio.wait_for(pushed_final.wait(), 5)
     finally:
         await session.aclose()
+        await pusher
     assert accurate.spans[1] == (accurate.spans[0][1], 6000 + UNHEARD_PAD_MS)
-    assert [h.text for h in got] == ["turn left", "then"]
+    assert [h.text for h in finals(out + pushed)] == ["turn left", "then"]
 
 
 @pytest.mark.anyio

@@ -590,6 +590,8 @@ class TwoPassSession:
                 out += self._interim()
                 continue
             self._partial = None
+            if self._deferred is not None:
+                self._submitted.set()  # wakes wait_ready(): no utterance in progress hears it now
             self._raw_texts, self._raw_since, self._raw_last = [], [], None
             self._new_utterance = True
             if hyp.words:
@@ -797,7 +799,7 @@ class TwoPassSession:
         if deferred is not None and deferred.end_ms > end_ms:
             # The window ends before the speech left to it does (the fast pass gave this utterance late, or the
             # window is cut while the speaker goes on): the rest waits for the next window.
-            self._defer(VoiceRun(end_ms, deferred.end_ms))
+            self._defer(VoiceRun(max(end_ms, deferred.start_ms), deferred.end_ms))
         said = self._said_before(own_start_ms, speech_from_ms, end_ms, deadline - now, carried=carried)
         prefix, plain = "", None
         if said is not None:
@@ -923,6 +925,7 @@ class TwoPassSession:
     def _defer(self, span: VoiceRun) -> None:
         previous = self._deferred
         self._deferred = span if previous is None else VoiceRun(previous.start_ms, max(previous.end_ms, span.end_ms))
+        self._submitted.set()  # wakes wait_ready(): it has a due time of its own (a paused client sends no audio)
 
     def _submit_unheard(self, run: VoiceRun, partial: Hypothesis | None, *, tail: bool) -> None:
         """`tail`: `run` is the part of a longer one after the last window's audio, and its window begins there: with
