@@ -408,14 +408,21 @@ async def test_speech_left_to_the_next_window_goes_alone_when_no_utterance_comes
         assert len(accurate.spans) == 2
 
 
+async def late_utterance(accurate: SpyPass, speech: HeardSpeech) -> list[Hypothesis]:
+    """10 s fed in 100 ms frames: the fast pass hears "do for" (2000-2800), then gives "then" (4500-4800) only at
+    7700 ms, its final at 8500; the loose detector hears one run, 2000-7000."""
+    then = Hypothesis((Word("then", 4500, 4800),), False, 4500, 4800)
+    at = {3500: [fast_final(("do", 2000, 2400), ("for", 2400, 2800))], 8500: [fast_final(("then", 4500, 4800))]}
+    at |= {ms: [then] for ms in range(7700, 8500, 100)}
+    two = two_pass(listed_frames(10_000, at), accurate, [(2000, 7000)], tail_ms=300, speech=speech)
+    return await run(two, bytes(10_000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+
+
 @pytest.mark.anyio
 async def test_speech_left_to_the_next_window_that_runs_past_it_waits_for_the_window_after() -> None:
     """Review: the fast pass gave the next utterance ("then", 4500-4800) only at 7700 ms, after the run (to 7000) had
     been heard to end, and that utterance's window ends at 5100: the speech left to it from 4300 on was taken as
     heard to 7000, and 5100-7000 was in no final. The rest waits for the next window, and at the end goes alone."""
-    then = Hypothesis((Word("then", 4500, 4800),), False, 4500, 4800)
-    at = {3500: [fast_final(("do", 2000, 2400), ("for", 2400, 2800))], 8500: [fast_final(("then", 4500, 4800))]}
-    at |= {ms: [then] for ms in range(7700, 8500, 100)}
     accurate = SpyPass(
         [
             (Word("do", 2000, 2400), Word("for", 2400, 2800)),
@@ -424,9 +431,7 @@ async def test_speech_left_to_the_next_window_that_runs_past_it_waits_for_the_wi
             sure(("later", 5300, 5700), ("on", 5800, 6500)),
         ]
     )
-    speech = HeardSpeech([(2000, 2800), (4500, 4800)])
-    two = two_pass(listed_frames(10_000, at), accurate, [(2000, 7000)], tail_ms=300, speech=speech)
-    hyps = await run(two, bytes(10_000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    hyps = await late_utterance(accurate, HeardSpeech([(2000, 2800), (4500, 4800)]))
     _, (_, part_end_ms), (then_start_ms, then_end_ms), rest = accurate.spans
     assert then_start_ms <= part_end_ms and rest == (then_end_ms, 7000 + UNHEARD_PAD_MS)
     assert [h.text for h in finals(hyps)] == ["do for", "he was", "then", "later on"]
@@ -438,9 +443,6 @@ async def test_speech_left_past_a_late_window_is_not_heard_again_where_a_part_se
     the run's part to 6000 had gone alone and the speech Silero heard from 6200 was left to the next window. That
     late window ends at 5100, inside the part already sent: what it leaves waits from where it was left (6000), not
     from 5100, which would hear 5100-6000 a third time."""
-    then = Hypothesis((Word("then", 4500, 4800),), False, 4500, 4800)
-    at = {3500: [fast_final(("do", 2000, 2400), ("for", 2400, 2800))], 8500: [fast_final(("then", 4500, 4800))]}
-    at |= {ms: [then] for ms in range(7700, 8500, 100)}
     accurate = SpyPass(
         [
             (Word("do", 2000, 2400), Word("for", 2400, 2800)),
@@ -449,9 +451,7 @@ async def test_speech_left_past_a_late_window_is_not_heard_again_where_a_part_se
             sure(("later", 6200, 6900)),
         ]
     )
-    speech = HeardSpeech([(2000, 2800), (6200, 6900)])
-    two = two_pass(listed_frames(10_000, at), accurate, [(2000, 7000)], tail_ms=300, speech=speech)
-    await run(two, bytes(10_000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    await late_utterance(accurate, HeardSpeech([(2000, 2800), (6200, 6900)]))
     _, (_, part_end_ms), (_, late_end_ms), rest = accurate.spans
     assert late_end_ms < part_end_ms == 6000
     assert rest == (6000 - UNHEARD_PAD_MS, 7000 + UNHEARD_PAD_MS)

@@ -713,9 +713,11 @@ class TwoPassSession:
 
     def _submit(self, fast: Hypothesis, deadline: float, *, carried: bool = False) -> None:
         owner = self._owner
+        # The earliest speech Silero heard that this window reaches back for (below): inside Whisper's 30 s.
+        speech_earliest_ms = fast.end_ms + SPEECH_REACH_MS + SPEECH_PAD_MS - WINDOW_MS
         deferred, self._deferred = self._deferred, None
-        if deferred is not None and deferred.start_ms < fast.end_ms + SPEECH_REACH_MS + SPEECH_PAD_MS - WINDOW_MS:
-            # Too far back for this window to reach (below): it goes first, as its own.
+        if deferred is not None and deferred.start_ms < speech_earliest_ms:
+            # Too far back for this window to reach: it goes first, as its own.
             self._submit_unheard(deferred, None, tail=True)
             deferred = None
         now = owner.clock()
@@ -729,8 +731,7 @@ class TwoPassSession:
             # Speech the fast pass opened no utterance on (soft, or in noise) is heard with the next utterance. (The
             # previous job heard none of it, so no word there can be an echo of its: not a quiet span.)
             since = max(self._last_job_end_ms or 0, self._audio_start_ms)
-            earliest = fast.end_ms + SPEECH_REACH_MS + SPEECH_PAD_MS - WINDOW_MS
-            heard = self._speech.speech_start(max(since, earliest), own_start_ms, min_ms=SPEECH_MIN_MS)
+            heard = self._speech.speech_start(max(since, speech_earliest_ms), own_start_ms, min_ms=SPEECH_MIN_MS)
             if heard is not None and heard < speech_from_ms:
                 speech_from_ms = heard
                 own_start_ms = max(since, min(own_start_ms, heard - SPEECH_PAD_MS))
@@ -740,7 +741,7 @@ class TwoPassSession:
             # RUN_MIN_MS (a breath before the speech is shorter) and at most SPEECH_REACH_MS (a run that began
             # further back is steady sound, not a sentence's start).
             since = max(self._last_job_end_ms or 0, self._audio_start_ms)
-            earliest = fast.end_ms + SPEECH_REACH_MS + SPEECH_PAD_MS + UNHEARD_PAD_MS - WINDOW_MS  # inside 30 s
+            earliest = speech_earliest_ms + UNHEARD_PAD_MS  # inside 30 s
             lead = self._voice.run_start(fast.start_ms)
             if (
                 lead is not None
