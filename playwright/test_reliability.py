@@ -131,6 +131,9 @@ def test_dropped_socket_reconnects_and_loses_no_speech(
         assert result["diagnostics"]["reconnects"] == 1
         if provider == "truebar":
             sessions = s.truebar.state.sessions  # type: ignore[union-attr]
+            # The page has FINISHED as soon as it is sent, a moment before the emulator's handler records it (CI
+            # once read the last session still OPEN): each record is read once its handler has returned.
+            assert all(r.ended.wait(10) for r in sessions)
             # The dropped run's two sessions, then the clean run's one.
             assert [r.outcome for r in sessions] == ["DROPPED", "FINISHED", "FINISHED"]
             starts = [f["startMs"] for f in finals(events)]
