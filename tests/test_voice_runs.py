@@ -23,7 +23,10 @@ from server.engine.twopass import (
     UNHEARD_MIN_PROBABILITY,
     UNHEARD_PAD_MS,
     UNHEARD_WARNING,
+    Estimates,
     TwoPassRecognizer,
+    TwoPassSession,
+    _Pending,
 )
 from server.engine.types import BYTES_PER_MS
 from server.engine.voice_runs import (
@@ -355,6 +358,43 @@ async def test_the_part_of_a_run_after_a_window_stops_where_silero_heard_speech(
     assert [h.text for h in finals(hyps)][1:] == ["he was", "then"][: len(jobs)]
 
 
+class EstimatingSpyPass(TimedSpyPass):
+    """TimedSpyPass that says what a job costs it, so the session checks a window would be back in time."""
+
+    def estimate_s(self, audio_ms: int) -> float:
+        return 0.2
+
+    def best_estimate_s(self, audio_ms: int) -> float:
+        return 0.4
+
+
+@pytest.mark.anyio
+async def test_the_part_of_a_run_before_silero_s_speech_counts_its_deadline_from_the_run_s_end() -> None:
+    """Review: at real-time pace the loose detector says the run (2000-7000 ms) ended only at about 7.5 s. The part
+    of it after the phrase's window, cut where the next window's reach for Silero's speech (4500 ms) begins, ends at
+    4000 ms; its deadline, counted from there (6 s), had passed: the whisper in it was not decoded ("no time"),
+    only a warning. Counted from the run's end it is decoded, and its words are a final."""
+    phrase = (Word("do", 2000, 2400), Word("for", 2400, 2800))
+    clock = AudioClock()
+    accurate = EstimatingSpyPass(
+        [phrase, sure(("he", 3300, 3600), ("was", 3600, 4000)), sure(("then", 4500, 4700))], clock
+    )
+    assert isinstance(accurate, Estimates)
+    two = TwoPassRecognizer(
+        listed((3500, fast_final(("do", 2000, 2400), ("for", 2400, 2800)))),
+        accurate,
+        fallback_after_s=2.0,
+        tail_ms=300,
+        voice=ListedRuns([(2000, 7000)]),
+        speech=HeardSpeech([(2000, 2800), (4500, 7000)]),
+        clock=clock,
+    )
+    hyps = await run_at_pace(two, clock, bytes(10_000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert accurate.spans[1] == (3100, 4500 - SPEECH_PAD_MS)  # the part, to 4000 ms, and its pad
+    assert [h.text for h in finals(hyps)][:2] == ["do for", "he was"]
+    assert not any(UNHEARD_WARNING in h.warning for h in finals(hyps))
+
+
 @pytest.mark.anyio
 async def test_speech_silero_heard_go_on_past_the_last_window_is_sent_when_the_stream_ends() -> None:
     """Review: what Silero heard after the last window is left to the next utterance's window; when the stream ends
@@ -614,6 +654,87 @@ async def test_speech_left_to_the_next_window_goes_when_due_while_a_paused_clien
         await pusher
     assert accurate.spans[1] == (accurate.spans[0][1], 6000 + UNHEARD_PAD_MS)
     assert [h.text for h in finals(out + pushed)] == ["turn left", "then"]
+
+
+class StuckFirstPass(EstimatingSpyPass):
+    """EstimatingSpyPass whose first job never comes back (a window still decoding); the others answer at once.
+    Its beam costs 0.6 s, so held pieces go to it 1.4 s before their deadline (twice that, and 0.2 s)."""
+
+    def best_estimate_s(self, audio_ms: int) -> float:
+        return 0.6
+
+    def __init__(self, answers: list[tuple[Word, ...]], clock: AudioClock) -> None:
+        super().__init__(answers, clock)
+        self.second = asyncio.Event()  # set when a second job is asked
+
+    def submit(self, pcm: bytes, offset_ms: int, **kwargs: Any) -> asyncio.Future[tuple[Word, ...]]:
+        answered = super().submit(pcm, offset_ms, **kwargs)
+        if len(self.spans) == 1:
+            return asyncio.get_running_loop().create_future()
+        self.second.set()
+        return answered
+
+
+@pytest.mark.anyio
+async def test_held_pieces_of_a_paused_client_go_when_due_while_an_earlier_final_waits() -> None:
+    """Review: while a final was pending, the stream server's pusher (wait_ready) waited for that final alone, so
+    the pieces held after it, with no audio arriving (a paused client), went only at that final's deadline (3 s),
+    not when they were due (2.6 s: their deadline 4 s less twice the beam's 0.6 s and 0.2 s); here, with the clock
+    stopped between the two, never."""
+    clock = AudioClock()
+    accurate = StuckFirstPass([(), sure(("go", 1600, 2000))], clock)
+    first = fast_final(("do", 200, 600), ("for", 600, 1000))
+    two = TwoPassRecognizer(
+        listed((1100, first), (2100, fast_final(("go", 1600, 2000)))),
+        accurate,
+        fallback_after_s=2.0,
+        merge_ms=300,
+        clock=clock,
+    )
+    session = await two.open()
+    pushed: list[Hypothesis] = []
+
+    async def push() -> None:
+        while await session.wait_ready():
+            pushed.extend(session.collect())
+
+    pusher = asyncio.create_task(push())
+    try:
+        for _ in range(21):  # 2.1 s at real-time pace: "do for" went at 1.4 s (never back), "go" is held
+            clock.now += 0.1
+            await session.feed(bytes(100 * BYTES_PER_MS))
+            await asyncio.sleep(0)
+        assert len(accurate.spans) == 1
+        clock.now = 2.7  # the client paused; the held piece was due at 2.6 s, the first final is due at 3.0 s
+        await asyncio.wait_for(accurate.second.wait(), 5)
+    finally:
+        await session.aclose()
+        await pusher
+    assert accurate.asked_at[1] == 2.7 and pushed == []
+
+
+@pytest.mark.anyio
+async def test_the_first_pending_final_goes_by_the_deadline_of_any_after_it() -> None:
+    """Review: only the first pending final's deadline was checked, and the finals after it go only after it, so
+    one whose deadline came first waited past it. A window held while the speaker went on has its deadline moved
+    to the detector's end of speech, which can fall after that of a later window counted from the fast pass's end.
+    Two windows that never come back, deadlines 5 s and 3 s: at 3.1 s both finals are out, the fast text, in
+    order."""
+    clock = AudioClock()
+    two = TwoPassRecognizer(listed(), NeverPass(), fallback_after_s=2.0, clock=clock)
+    session = await two.open()
+    assert isinstance(session, TwoPassSession)
+    loop = asyncio.get_running_loop()
+    try:
+        for fast, deadline in ((fast_final(("do", 200, 600)), 5.0), (fast_final(("go", 1600, 2000)), 3.0)):
+            session._pending.append(_Pending(fast, loop.create_future(), deadline - 2.0, deadline))
+        clock.now = 2.9
+        assert session.collect() == []
+        clock.now = 3.1
+        assert await asyncio.wait_for(session.wait_ready(), 1)  # the stream server's pusher is woken
+        assert [h.text for h in finals(session.collect())] == ["do", "go"]
+    finally:
+        await session.aclose()
 
 
 @pytest.mark.anyio

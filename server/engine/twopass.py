@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from server.engine.config import DEFAULT_RESERVE_S, RESERVE_MARGIN, EngineConfig, pause_leaves_time
 from server.engine.silero import SpeechDetector, SpeechTrack
@@ -36,6 +36,7 @@ from server.engine.whisper import Unreliable
 from server.engine.word_match import (
     context_words,
     least_probability,
+    matched,
     repeated_head,
     skipped_runs,
     spliced,
@@ -541,12 +542,34 @@ class TwoPassSession:
                 self._release_held(force=True)
                 self._send_unheard(finishing=False)  # runs that waited for the held pieces go after them
                 continue
-            head = self._pending[0]
-            remaining = head.deadline - self._owner.clock()
+            head, now = self._pending[0], self._owner.clock()
+            remaining = self._pending_deadline() - now
             if head.future is None or head.future.done() or remaining <= 0:
                 return True
-            await asyncio.wait([head.future], timeout=remaining)
+            # No audio may come (a paused client) while the first final waits: the held pieces and the speech left
+            # to the next window still go when due, as feed() sends them (a review: they waited for that final).
+            wait_s = remaining
+            if self._held:
+                wait_s = min(wait_s, max(0.0, self._release_at() - now))
+            else:
+                due_in = self._deferred_due_in()
+                wait_s = wait_s if due_in is None else min(wait_s, max(0.0, due_in))
+            self._submitted.clear()
+            woken = asyncio.ensure_future(self._submitted.wait())
+            waiting: list[asyncio.Future[Any]] = [head.future, woken]
+            try:
+                await asyncio.wait(waiting, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                woken.cancel()
+            self._release_held(force=False)
+            self._send_unheard(finishing=False)
         return False
+
+    def _pending_deadline(self) -> float:
+        """When the first pending final must go: by its own deadline, and by that of any after it, which can only go
+        after it (a window held while the speaker went on has its deadline moved to the detector's end of speech,
+        past that of a later window counted from the fast pass's end)."""
+        return min(p.deadline for p in self._pending)
 
     def collect(self) -> list[Hypothesis]:
         """The finals ready now, each followed by the interim that remains: what feed() would add to its output."""
@@ -864,7 +887,7 @@ class TwoPassSession:
             self._runs.pop(0)
             part = self._unheard_part(run, finishing=finishing)
             if part is not None:
-                self._submit_unheard(part, partial, tail=part.start_ms > run.start_ms)
+                self._submit_unheard(part, partial, tail=part.start_ms > run.start_ms, run_end_ms=run.end_ms)
 
     def _deferred_due_in(self) -> float | None:
         """Seconds until the speech left to the next window goes alone (`_send_deferred`), if it waits for time alone
@@ -928,18 +951,23 @@ class TwoPassSession:
         self._deferred = span if previous is None else VoiceRun(previous.start_ms, max(previous.end_ms, span.end_ms))
         self._submitted.set()  # wakes wait_ready(): it has a due time of its own (a paused client sends no audio)
 
-    def _submit_unheard(self, run: VoiceRun, partial: Hypothesis | None, *, tail: bool) -> None:
+    def _submit_unheard(
+        self, run: VoiceRun, partial: Hypothesis | None, *, tail: bool, run_end_ms: int | None = None
+    ) -> None:
         """`tail`: `run` is the part of a longer one after the last window's audio, and its window begins there: with
         its pad it heard the end of that window's last word again, and wrote it as a word of its own ("whisper",
         0.57, after "...all very whispered", fed as fast as possible), which the echo check (`_own_words`) takes only
-        when it is written the same."""
+        when it is written the same. `run_end_ms`: where the whole run `run` is a part of ended. The detector says a
+        run ended only a pause after it, so the deadline counts from there: a part cut short before Silero's speech
+        (`_unheard_part`) ends seconds earlier, and its deadline, counted from its own end, had passed when the run
+        was reported (a review: no time to decode it, only a warning)."""
         owner = self._owner
         floor_ms = max(self._last_end_ms, self._last_job_end_ms or 0) if tail else self._last_end_ms
         start_ms = max(run.start_ms - UNHEARD_PAD_MS, floor_ms, self._audio_start_ms)
         end_ms = min(run.end_ms + UNHEARD_PAD_MS, int(self._fed_ms))
         if partial is not None:
             end_ms = min(end_ms, partial.start_ms)  # the utterance in progress is its own window's
-        speech_end = self._arrived(run.end_ms)
+        speech_end = self._arrived(max(run.end_ms, run_end_ms or 0))
         deadline = speech_end + owner.fallback_after_s
         pending = _Pending(
             Hypothesis((), True, run.start_ms, run.end_ms),
@@ -1104,7 +1132,7 @@ class TwoPassSession:
         now = self._owner.clock()
         while self._pending:
             head = self._pending[0]
-            if head.future is not None and not head.future.done() and now < head.deadline:
+            if head.future is not None and not head.future.done() and now < self._pending_deadline():
                 break
             if self._retried(head):
                 break
@@ -1235,11 +1263,14 @@ class TwoPassSession:
         split_ms = kept[-1].end_ms
         # Every fast word that reaches past the split goes, its start moved to the split so the finals keep their
         # time order: Whisper may stretch its last word kept over the words it dropped, and a fast word left out
-        # here would be in neither final. (Whisper's times come in 20 ms steps: two of them are the split's own.)
+        # here would be in neither final. But not one begun before the split that Whisper wrote among the words
+        # kept (paired by `matched`): the two passes' ends of one word differ by tens of ms either way, and a
+        # margin in time alone both sent such a word to the next final too and kept back one Whisper dropped.
+        written = matched(pending.fast.words, kept)
         fast = tuple(
             dataclasses.replace(w, start_ms=max(w.start_ms, split_ms))
-            for w in pending.fast.words
-            if w.end_ms > split_ms + 40
+            for i, w in enumerate(pending.fast.words)
+            if w.end_ms > split_ms and not (i in written and w.start_ms < split_ms)
         )
         if not fast:
             return final  # no fast words over the stretch: nothing would make the next window go
@@ -1388,12 +1419,13 @@ class TwoPassSession:
         return without_echoes(words, quiet, previous[-1] if previous else "")
 
     async def _drain(self) -> list[Hypothesis]:
-        """End of stream: wait for each pending final in turn, each until its own deadline at most."""
+        """End of stream: wait for each pending final in turn, each until its own deadline at most (and those after
+        it, `_pending_deadline`)."""
         out: list[Hypothesis] = []
         while self._pending:
             head = self._pending[0]
             if head.future is not None and not head.future.done():
-                remaining = head.deadline - self._owner.clock()
+                remaining = self._pending_deadline() - self._owner.clock()
                 if remaining > 0:
                     # asyncio.wait neither raises what the job ended with (an error, or CancelledError when the
                     # scheduler withdrew it at shutdown: _final makes those the fast text) nor cancels it on timeout.
