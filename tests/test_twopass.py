@@ -2560,11 +2560,13 @@ CARRIED_ANSWER = (
 )
 
 
-async def cut_session(speech: list[tuple[int, int]], accurate: SaidPass) -> tuple[list[Hypothesis], int]:
-    """The talk above at real-time pace (audio clock, 100 ms frames), the fallback at 2 s, with the detector
-    hearing `speech`: what came out, and how many finals gave words to the next window."""
+async def cut_session(
+    speech: list[tuple[int, int]], accurate: SaidPass, fast: ListedFast | None = None
+) -> tuple[list[Hypothesis], int]:
+    """The talk above (or `fast`'s) at real-time pace (audio clock, 100 ms frames), the fallback at 2 s, with the
+    detector hearing `speech`: what came out, and how many finals gave words to the next window."""
     clock = AudioClock()
-    fast, _ = cut_while_going_on()
+    fast = fast or cut_while_going_on()[0]
     two = TwoPassRecognizer(
         fast, accurate, fallback_after_s=2.0, merge_ms=400, pause_ms=500, speech=HeardSpeech(speech), clock=clock
     )
@@ -2588,6 +2590,36 @@ async def test_the_last_words_of_a_window_cut_while_the_speaker_goes_on_go_to_th
     assert normalise(hyps[first + 1].text) == "i think i'm probably", hyps[first + 1]
     (_, _, cut_prefix), (start_ms, _, prefix) = accurate.asked
     assert cut_prefix == "" and prefix.endswith("three") and start_ms < 6500, accurate.asked
+
+
+@pytest.mark.anyio
+async def test_a_carried_word_said_before_the_cut_too_is_carried() -> None:
+    """Review of the carry's pairing: a fast word Whisper wrote among the words kept stays, but "i" (6400-6600), said
+    after the cut's "I said" (4000-6500) as well, paired with the first "I" and was in neither final. Only a pair
+    that overlaps in time counts as written."""
+    first = fast_final(
+        ("one", 200, 1000),
+        ("two", 1000, 2000),
+        ("a", 4000, 4300),
+        ("sad", 4300, 4700),
+        ("i", 6400, 6600),
+        ("said", 6600, 6900),
+        ("i'm", 7300, 7600),
+        ("probably", 7600, 8000),
+    )
+    fast = listed((8100, first), (11100, fast_final(("gonna", 8300, 9000), ("cough", 9000, 10900))))
+    cut = (
+        Word("One", 200, 1000),
+        Word("two", 1000, 2000),
+        Word("I", 4000, 4300),
+        Word("said", 4300, 6500),
+        Word("I'm", 7300, 7600),
+        Word("probably", 7600, 8000),
+    )
+    hyps, carried = await cut_session([(200, 11_000)], SaidPass([cut, (), ()]), fast)
+    kept, rest = finals(hyps)
+    assert carried == 1 and normalise(kept.text) == "one two i said", kept
+    assert rest.warning == EMPTY_WARNING and normalise(rest.text) == normalise("i said i'm probably gonna cough"), rest
 
 
 @pytest.mark.anyio

@@ -47,6 +47,7 @@ from tests.test_twopass import (
     EstimatingPass,
     FixedPass,
     HeardSpeech,
+    ListedFast,
     LoopingPass,
     NeverPass,
     Told,
@@ -713,6 +714,78 @@ async def test_held_pieces_of_a_paused_client_go_when_due_while_an_earlier_final
     assert accurate.asked_at[1] == 2.7 and pushed == []
 
 
+class GatedFast(ListedFast):
+    """ListedFast whose `gate_at`-th feed (1-based) waits for `gate` before it answers: the fast pass still
+    decoding while the stream server's pusher runs."""
+
+    def __init__(self, answers: list[list[Hypothesis]], gate_at: int) -> None:
+        super().__init__(answers)
+        self.gate, self.gate_at, self.fed = asyncio.Event(), gate_at, 0
+
+    async def feed(self, pcm: bytes) -> list[Hypothesis]:
+        self.fed += 1
+        if self.fed == self.gate_at:
+            await self.gate.wait()
+        return await super().feed(pcm)
+
+
+class HeldFirstPass(SpyPass):
+    """SpyPass whose first job comes back when the test says (`first`)."""
+
+    def __init__(self, answers: list[tuple[Word, ...]]) -> None:
+        super().__init__(answers)
+        self.first: asyncio.Future[tuple[Word, ...]] | None = None
+
+    def submit(self, pcm: bytes, offset_ms: int, **kwargs: Any) -> asyncio.Future[tuple[Word, ...]]:
+        answered = super().submit(pcm, offset_ms, **kwargs)
+        if self.first is not None:
+            return answered
+        self.first = asyncio.get_running_loop().create_future()
+        return self.first
+
+
+@pytest.mark.anyio
+async def test_the_pusher_leaves_held_pieces_to_feed_while_the_fast_pass_decodes() -> None:
+    """Review: while feed() waits for the fast pass, the detectors and the audio count have the new frame and the
+    fast pass's state does not. The pusher, woken by the first window's answer then, released the held "go" as if
+    the speaker had paused (no utterance in progress, `merge_ms` of audio since), where the frame's answer was the
+    next utterance's first word: "go" went alone instead of waiting to go with what follows."""
+    phrase = (Word("do", 200, 600), Word("for", 600, 1000))
+    accurate = HeldFirstPass([phrase, sure(("go", 1600, 2000))])
+    answers = listed((1100, fast_final(("do", 200, 600), ("for", 600, 1000))), (2100, fast_final(("go", 1600, 2000))))
+    answers.answers += [[], [], [Hypothesis((Word("on", 2300, 2400),), False, 2300, 2400)]]
+    fast = GatedFast(answers.answers, gate_at=24)
+    clock = AudioClock()
+    two = TwoPassRecognizer(fast, accurate, fallback_after_s=2.0, merge_ms=300, clock=clock)
+    session = await two.open()
+    pushed: list[Hypothesis] = []
+
+    async def push() -> None:
+        while await session.wait_ready():
+            pushed.extend(session.collect())
+
+    pusher = asyncio.create_task(push())
+    frame = bytes(100 * BYTES_PER_MS)
+    try:
+        for _ in range(23):  # "do for" went at 1.4 s and is not back; "go" is held (to 2.4 s of audio at least)
+            clock.now += 0.1
+            await session.feed(frame)
+            await asyncio.sleep(0)
+        assert len(accurate.spans) == 1 and accurate.first is not None
+        clock.now += 0.1
+        feeding = asyncio.create_task(session.feed(frame))  # 2.4 s: the fast pass is still decoding it
+        await asyncio.sleep(0.05)
+        accurate.first.set_result(phrase)  # wakes the pusher mid-feed
+        await asyncio.sleep(0.05)
+        fast.gate.set()
+        await feeding
+        assert [h.text for h in finals(pushed)] == ["do for"]
+        assert len(accurate.spans) == 1  # "go" still held: an utterance is in progress
+    finally:
+        await session.aclose()
+        await pusher
+
+
 @pytest.mark.anyio
 async def test_the_first_pending_final_goes_by_the_deadline_of_any_after_it() -> None:
     """Review: only the first pending final's deadline was checked, and the finals after it go only after it, so
@@ -727,12 +800,33 @@ async def test_the_first_pending_final_goes_by_the_deadline_of_any_after_it() ->
     loop = asyncio.get_running_loop()
     try:
         for fast, deadline in ((fast_final(("do", 200, 600)), 5.0), (fast_final(("go", 1600, 2000)), 3.0)):
-            session._pending.append(_Pending(fast, loop.create_future(), deadline - 2.0, deadline))
+            session._queue(_Pending(fast, loop.create_future(), deadline - 2.0, deadline))
         clock.now = 2.9
         assert session.collect() == []
         clock.now = 3.1
         assert await asyncio.wait_for(session.wait_ready(), 1)  # the stream server's pusher is woken
         assert [h.text for h in finals(session.collect())] == ["do", "go"]
+    finally:
+        await session.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_final_queued_past_its_deadline_does_not_hurry_the_one_before_it() -> None:
+    """Review of the rule above: a window queued with no time left (its deadline already past: "no time to decode
+    it") gains nothing from the first final going sooner, and that final would lose Whisper's answer."""
+    clock = AudioClock()
+    two = TwoPassRecognizer(listed(), NeverPass(), fallback_after_s=2.0, clock=clock)
+    session = await two.open()
+    assert isinstance(session, TwoPassSession)
+    loop = asyncio.get_running_loop()
+    first: asyncio.Future[tuple[Word, ...]] = loop.create_future()
+    try:
+        session._queue(_Pending(fast_final(("do", 200, 600)), first, 3.0, 5.0))
+        clock.now = 3.5
+        session._queue(_Pending(fast_final(("go", 1600, 2000)), None, 1.0, 3.0, error="no time to decode it"))
+        assert session.collect() == []
+        first.set_result((Word("Do.", 200, 600),))
+        assert [h.text for h in finals(session.collect())] == ["Do.", "go"]
     finally:
         await session.aclose()
 

@@ -36,7 +36,7 @@ from server.engine.whisper import Unreliable
 from server.engine.word_match import (
     context_words,
     least_probability,
-    matched,
+    paired,
     repeated_head,
     skipped_runs,
     spliced,
@@ -297,6 +297,7 @@ class _Pending:
     plain: _Plain | None = None  # a prefixed job: its window without the words said, to decode if its answer fails
     going_on: bool = False  # sent while the detector heard the speaker go on: its last words may go to the next
     unheard: bool = False  # speech only the loose voice detector heard: `fast` has no words (UNHEARD_PAD_MS)
+    binds: bool = True  # its deadline holds the finals before it to theirs (`_pending_deadline`)
 
 
 def _ends_phrase(final: Hypothesis) -> bool:
@@ -450,6 +451,7 @@ class TwoPassSession:
         self._last_job_end_ms: int | None = None  # where the previous accurate job's audio ended
         self._last_job: _Pending | None = None  # that job
         self._closed = False
+        self._feeding = False  # feed() waits for the fast pass (`wait_ready` leaves what is due to it meanwhile)
         self._submitted = asyncio.Event()  # set when an utterance joins _pending: wakes wait_ready()
 
     def behind(self, ms: float) -> None:
@@ -467,7 +469,12 @@ class TwoPassSession:
         if self._voice is not None:
             self._voice.feed(pcm)
         self._arrivals.append((self._fed_ms, self._owner.clock()))
-        fast = await self._fast.feed(pcm)
+        self._feeding = True
+        try:
+            fast = await self._fast.feed(pcm)
+        finally:
+            self._feeding = False
+            self._submitted.set()  # wakes wait_ready(), which leaves what is due to feed() while one is under way
         out = self._handle(fast)
         if all(h.is_final for h in fast):
             out += self._settle()
@@ -548,10 +555,13 @@ class TwoPassSession:
                 return True
             # No audio may come (a paused client) while the first final waits: the held pieces and the speech left
             # to the next window still go when due, as feed() sends them (a review: they waited for that final).
+            # While feed() waits for the fast pass, the detectors have the new audio and the fast pass's state does
+            # not yet: feed() sends what is due itself once it has the fast pass's answer (a review: pieces released
+            # here then took the stale state for a pause).
             wait_s = remaining
-            if self._held:
+            if self._held and not self._feeding:
                 wait_s = min(wait_s, max(0.0, self._release_at() - now))
-            else:
+            elif not self._feeding:
                 due_in = self._deferred_due_in()
                 wait_s = wait_s if due_in is None else min(wait_s, max(0.0, due_in))
             self._submitted.clear()
@@ -561,15 +571,24 @@ class TwoPassSession:
                 await asyncio.wait(waiting, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 woken.cancel()
+            if self._closed or self._feeding:
+                continue
             self._release_held(force=False)
             self._send_unheard(finishing=False)
         return False
+
+    def _queue(self, pending: _Pending) -> None:
+        # A final whose deadline had passed when it was queued (a window with no time left to decode it) gains
+        # nothing from sending the finals before it sooner, and they would lose Whisper's answers for it.
+        pending.binds = pending.deadline > self._owner.clock()
+        self._pending.append(pending)
 
     def _pending_deadline(self) -> float:
         """When the first pending final must go: by its own deadline, and by that of any after it, which can only go
         after it (a window held while the speaker went on has its deadline moved to the detector's end of speech,
         past that of a later window counted from the fast pass's end)."""
-        return min(p.deadline for p in self._pending)
+        head, *rest = self._pending
+        return min([head.deadline, *(p.deadline for p in rest if p.binds)])
 
     def collect(self) -> list[Hypothesis]:
         """The finals ready now, each followed by the interim that remains: what feed() would add to its output."""
@@ -855,7 +874,7 @@ class TwoPassSession:
             # is shorter, and may still fit.
             if plain is None or not self._submit_plain(pending, plain):
                 pending.error = f"{type(exc).__name__}: {exc}"
-        self._pending.append(pending)
+        self._queue(pending)
         self._last_job = pending
         self._submitted.set()
 
@@ -1002,7 +1021,7 @@ class TwoPassSession:
                 )
             except Exception as exc:
                 pending.error = f"{type(exc).__name__}: {exc}"
-        self._pending.append(pending)
+        self._queue(pending)
         self._submitted.set()
 
     def _said_before(
@@ -1168,7 +1187,9 @@ class TwoPassSession:
         if it went. Only with time for it twice over before the deadline, as the window given them had: sent with less,
         it would hold the session's later finals back to the deadline and be the fast text all the same."""
         owner, now = self._owner, self._owner.clock()
-        budget_s = pending.deadline - now
+        # Sent again as the first pending final, it goes by the deadline of those after it too.
+        first = bool(self._pending) and self._pending[0] is pending
+        budget_s = (self._pending_deadline() if first else pending.deadline) - now
         accurate = owner.accurate
         if plain.start_ms < self._audio_start_ms or budget_s <= 0:
             return False
@@ -1263,14 +1284,22 @@ class TwoPassSession:
         split_ms = kept[-1].end_ms
         # Every fast word that reaches past the split goes, its start moved to the split so the finals keep their
         # time order: Whisper may stretch its last word kept over the words it dropped, and a fast word left out
-        # here would be in neither final. But not one begun before the split that Whisper wrote among the words
-        # kept (paired by `matched`): the two passes' ends of one word differ by tens of ms either way, and a
-        # margin in time alone both sent such a word to the next final too and kept back one Whisper dropped.
-        written = matched(pending.fast.words, kept)
+        # here would be in neither final. But not one that Whisper wrote among the words kept: paired with one as
+        # `matched` pairs words, and overlapping it in time (a word said twice may pair with the other saying). The
+        # two passes' ends of one word differ by tens of ms either way, and a margin in time alone both sent such a
+        # word to the next final too and kept back one Whisper dropped. A word Whisper spelled otherwise ("OK" for
+        # "okay") is not paired and goes: in two finals only if the next window's final is the fast text, where
+        # keeping it back could lose a word said.
+        said = pending.fast.words
+        written = {
+            i
+            for i, j in paired(said, kept).items()
+            if kept[j].start_ms < said[i].end_ms and kept[j].end_ms > said[i].start_ms
+        }
         fast = tuple(
             dataclasses.replace(w, start_ms=max(w.start_ms, split_ms))
-            for i, w in enumerate(pending.fast.words)
-            if w.end_ms > split_ms and not (i in written and w.start_ms < split_ms)
+            for i, w in enumerate(said)
+            if w.end_ms > split_ms and i not in written
         )
         if not fast:
             return final  # no fast words over the stretch: nothing would make the next window go

@@ -164,14 +164,19 @@ def skipped_runs(fast: Sequence[Word], accurate: Sequence[Word]) -> list[tuple[W
 def matched(a: Sequence[Word], b: Sequence[Word]) -> set[int]:
     """The indices of `a`'s words that a longest common subsequence of the spoken words of `a` and `b` pairs with
     one of `b`'s; of several such alignments, the one whose pairs lie nearest in time."""
+    return set(paired(a, b))
+
+
+def paired(a: Sequence[Word], b: Sequence[Word]) -> dict[int, int]:
+    """`matched`'s pairs: the index of each of `a`'s words so paired, to the index of `b`'s word it is paired with."""
     xs = [(i, spoken_form(w), middle(w)) for i, w in enumerate(a) if spoken_form(w)]
-    ys = [(spoken_form(w), middle(w)) for w in b if spoken_form(w)]
+    ys = [(j, spoken_form(w), middle(w)) for j, w in enumerate(b) if spoken_form(w)]
     # best[i][j]: (pairs, minus their summed distance in ms) over the first i of xs and the first j of ys.
     best = [[(0, 0.0)] * (len(ys) + 1) for _ in range(len(xs) + 1)]
 
-    def paired(i: int, j: int) -> tuple[int, float] | None:
+    def pair(i: int, j: int) -> tuple[int, float] | None:
         """The cell's value with the i-th of xs paired with the j-th of ys, if they are the same word."""
-        (_, said, mid), (written, at) = xs[i - 1], ys[j - 1]
+        (_, said, mid), (_, written, at) = xs[i - 1], ys[j - 1]
         if said != written:
             return None
         pairs, near = best[i - 1][j - 1]
@@ -179,13 +184,13 @@ def matched(a: Sequence[Word], b: Sequence[Word]) -> set[int]:
 
     for i in range(1, len(xs) + 1):
         for j in range(1, len(ys) + 1):
-            pair = paired(i, j)
-            best[i][j] = max(best[i - 1][j], best[i][j - 1], *([pair] if pair else []))
-    out: set[int] = set()
+            with_pair = pair(i, j)
+            best[i][j] = max(best[i - 1][j], best[i][j - 1], *([with_pair] if with_pair else []))
+    out: dict[int, int] = {}
     i, j = len(xs), len(ys)
     while i and j:
-        if best[i][j] == paired(i, j):
-            out.add(xs[i - 1][0])
+        if best[i][j] == pair(i, j):
+            out[xs[i - 1][0]] = ys[j - 1][0]
             i, j = i - 1, j - 1
         elif best[i][j] == best[i - 1][j]:
             i -= 1
