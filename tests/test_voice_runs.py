@@ -787,6 +787,41 @@ async def test_the_pusher_leaves_held_pieces_to_feed_while_the_fast_pass_decodes
 
 
 @pytest.mark.anyio
+async def test_the_pusher_leaves_due_held_pieces_to_feed_while_the_fast_pass_decodes() -> None:
+    """Review, as above with no final pending: the held "do for" fell due (2.4 s: its deadline 3 s less 0.6 s)
+    while the fast pass decoded the frame that ends "go". The pusher released "do for" alone, and "go", which that
+    frame's answer would have joined to it, became a window of its own."""
+    accurate = SpyPass([(Word("do", 200, 600), Word("for", 600, 1000), Word("go", 1600, 2300))])
+    answers = listed((1100, fast_final(("do", 200, 600), ("for", 600, 1000))), (2400, fast_final(("go", 1600, 2300))))
+    fast = GatedFast(answers.answers, gate_at=24)
+    clock = AudioClock()
+    two = TwoPassRecognizer(fast, accurate, fallback_after_s=2.0, merge_ms=10_000, clock=clock)
+    session = await two.open()
+
+    async def push() -> None:
+        while await session.wait_ready():
+            session.collect()
+
+    pusher = asyncio.create_task(push())
+    frame = bytes(100 * BYTES_PER_MS)
+    try:
+        for _ in range(23):
+            clock.now += 0.1
+            await session.feed(frame)
+            await asyncio.sleep(0)
+        assert accurate.spans == []  # "do for" held until 2.4 s
+        clock.now += 0.1
+        feeding = asyncio.create_task(session.feed(frame))  # 2.4 s: due, while the fast pass still decodes
+        await asyncio.sleep(0.3)  # past the pusher's timer (0.1 s, set at 2.3 s)
+        fast.gate.set()
+        await feeding
+    finally:
+        await session.aclose()
+        await pusher
+    assert len(accurate.spans) == 1 and accurate.spans[0][1] >= 2300, accurate.spans  # one window, "go" in it
+
+
+@pytest.mark.anyio
 async def test_the_first_pending_final_goes_by_the_deadline_of_any_after_it() -> None:
     """Review: only the first pending final's deadline was checked, and the finals after it go only after it, so
     one whose deadline came first waited past it. A window held while the speaker went on has its deadline moved

@@ -523,6 +523,11 @@ class TwoPassSession:
         while not self._closed:
             if not self._pending:
                 self._submitted.clear()
+                if self._feeding:
+                    # While feed() waits for the fast pass its state is half the new frame's (below): feed() sends
+                    # what is due itself, and wakes this loop when it is done.
+                    await self._submitted.wait()
+                    continue
                 if not self._held:
                     due_in = self._deferred_due_in()
                     if due_in is None:
