@@ -62,8 +62,13 @@ CLOSE_TRY_AGAIN = 1013
 
 # The NLP_pc tag this server honours: the final is capitalised and closed with a period (protocols.truebar).
 PUNCTUATOR_TAG = "NEMO_PUNCTUATOR:en-US:*:*"
-# Audio received but not decoded yet, at most: a recognizer this far behind the client is stuck, not slow.
-MAX_BACKLOG_MS = 60_000
+# How far past its due time (`DueTimes`) audio may wait to be decoded: a recognizer this far behind real time is
+# stuck, not slow.
+MAX_BEHIND_MS = 60_000
+# Audio received but not decoded yet, at most, whatever its due time: what a session may hold in memory (19.2 MB).
+# A client may send a file at once, which is decoded faster than it plays and so is not behind: a review found a
+# file of over 60 s so sent ended in ERROR while this bound was the one above.
+MAX_BACKLOG_MS = 600_000
 # Audio decoded in one call when the recognizer is behind. Larger calls cost fewer partial looks, but the two-pass
 # engine decides between calls whether a pause ended a sentence: decoding seconds at once merged sentences 1 s apart
 # into one Whisper window. 250 ms is the largest frame the stream property suite (tests/test_stream_properties.py)
@@ -92,6 +97,10 @@ class DueTimes:
         else:
             self._frames.append((due, size))
         self._next = due + size / BYTES_PER_MS / 1000
+
+    def oldest(self) -> float | None:
+        """When the oldest byte not yet decoded is due (None: none waits)."""
+        return self._frames[0][0] if self._frames else None
 
     def taken(self, size: int) -> None:
         """`size` bytes from the oldest were handed to the recognizer."""
@@ -184,8 +193,10 @@ class TruebarStream:
         limit: ReceiveLimit | None = None,
         observer: StreamObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_behind_ms: int = MAX_BEHIND_MS,
     ) -> None:
         self.ws = websocket
+        self.max_behind_ms = max_behind_ms
         self.clock = clock  # seconds: when audio arrived, for how far behind real time the recognizer is
         self.recognizer = recognizer
         self.tags = frozenset(tags)
@@ -218,6 +229,7 @@ class TruebarStream:
         self._feed_failure: Exception | None = None
         self._feed_failed = asyncio.Event()
         self._receiving: asyncio.Future[Message] | None = None
+        self._in_feed_due: float | None = None  # when the audio the recognizer is decoding now was due
 
     # The protocol.
 
@@ -259,15 +271,36 @@ class TruebarStream:
         message)."""
         if self._receiving is None:
             self._receiving = asyncio.ensure_future(self.receive())
-        failed = asyncio.ensure_future(self._feed_failed.wait())
-        waiting: list[asyncio.Future[Any]] = [self._receiving, failed]
-        try:
-            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            failed.cancel()
-        self._raise_feed_failure()
-        receiving, self._receiving = self._receiving, None
+        receiving = self._receiving
+        while not receiving.done():
+            failed = asyncio.ensure_future(self._feed_failed.wait())
+            waiting: list[asyncio.Future[Any]] = [receiving, failed]
+            try:
+                # A recognizer stuck with audio to decode is found by the time, not only when more audio comes.
+                await asyncio.wait(waiting, timeout=self._stuck_in_s(), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                failed.cancel()
+            self._raise_feed_failure()
+            self._raise_if_behind()
+        self._receiving = None
         return receiving.result()
+
+    def _stuck_in_s(self) -> float | None:
+        """Seconds until the oldest audio not yet decoded (or being decoded) is `max_behind_ms` late; None: none
+        waits."""
+        dues = [due for due in (self._in_feed_due, self._due.oldest()) if due is not None]
+        if not dues:
+            return None
+        return max(0.0, min(dues) + self.max_behind_ms / 1000 - self.clock())
+
+    def _raise_if_behind(self) -> None:
+        stuck_in = self._stuck_in_s()
+        if stuck_in is not None and stuck_in <= 0:
+            raise StreamFailure(
+                f"The engine fell more than {self.max_behind_ms // 1000} s behind the audio and the session was "
+                "ended; try again later.",
+                CLOSE_TRY_AGAIN,
+            )
 
     def _raise_feed_failure(self) -> None:
         if self._feed_failure is not None:
@@ -320,10 +353,11 @@ class TruebarStream:
         await self.observer.audio(self, data)
         self._backlog += data
         self._due.arrived(self.clock(), len(data))
+        self._raise_if_behind()
         if len(self._backlog) > MAX_BACKLOG_MS * BYTES_PER_MS:
             raise StreamFailure(
-                f"The engine fell more than {MAX_BACKLOG_MS // 1000} s behind the audio and the session was ended; "
-                "try again later.",
+                f"More than {MAX_BACKLOG_MS // 60_000} minutes of audio arrived ahead of the engine; send audio no "
+                "faster than it can be decoded.",
                 CLOSE_TRY_AGAIN,
             )
         self._backlog_ready.set()
@@ -342,9 +376,11 @@ class TruebarStream:
                     take = min(len(self._backlog), MAX_FEED_MS * BYTES_PER_MS)
                     chunk = bytes(self._backlog[:take])
                     del self._backlog[:take]
+                    self._in_feed_due = self._due.oldest()
                     self._due.taken(take)
                     async with self._emitting:
                         hypotheses = await session.feed(chunk)
+                        self._in_feed_due = None
                         # Shielded: stopping the feeder (a failure, a closed socket) may cut a decode short, which
                         # loses nothing the stream still needs, but not a send between a final and its interim.
                         await asyncio.shield(self.emit(hypotheses))
@@ -362,12 +398,18 @@ class TruebarStream:
         self._feeder = asyncio.create_task(self._feed(session))
 
     async def _drain(self) -> None:
-        """Wait until every frame received so far is decoded and its hypotheses sent."""
-        task, self._feeder = self._feeder, None
+        """Wait until every frame received so far is decoded and its hypotheses sent; a recognizer that falls
+        `max_behind_ms` behind meanwhile ends the stream (StreamFailure), as it would while audio came."""
+        task = self._feeder
         if task is not None:
             self._draining = True
             self._backlog_ready.set()
-            await asyncio.wait([task])
+            # The feeder stays the stream's until it is done: a failure here stops it (`_stop_feeder`).
+            while not task.done():
+                await asyncio.wait([task], timeout=self._stuck_in_s())
+                if not task.done():
+                    self._raise_if_behind()
+            self._feeder = None
         self._raise_feed_failure()
 
     async def _stop_feeder(self) -> None:
@@ -375,6 +417,7 @@ class TruebarStream:
         task, self._feeder = self._feeder, None
         self._backlog.clear()
         self._due.clear()
+        self._in_feed_due = None
         if task is None:
             return
         # Not behind the emitting lock, which the feeder holds while it decodes: a recognizer stuck in feed() must
