@@ -146,6 +146,9 @@ class ReceiveLimit:
     # Epoch seconds after which the wait fails, asked before each wait.
     deadline: Callable[[], float]
     message: str = "The access token has expired."
+    # The deadline is an idle time from when it is asked: the client is not idle while the engine decodes audio it
+    # sent (a file sent at once, its finals awaited), so the time counts from when the engine last had none.
+    idle: bool = False
 
 
 class StreamObserver:
@@ -230,6 +233,7 @@ class TruebarStream:
         self._feed_failed = asyncio.Event()
         self._receiving: asyncio.Future[Message] | None = None
         self._in_feed_due: float | None = None  # when the audio the recognizer is decoding now was due
+        self._drained_at = 0.0  # epoch seconds: when the engine last had no audio of the client's to decode
 
     # The protocol.
 
@@ -281,6 +285,8 @@ class TruebarStream:
             finally:
                 failed.cancel()
             self._raise_feed_failure()
+            if receiving.done():
+                break  # what the client did (a disconnect, a message) comes first
             self._raise_if_behind()
         self._receiving = None
         return receiving.result()
@@ -310,14 +316,24 @@ class TruebarStream:
     async def receive(self) -> Message:
         if self.limit is None:
             return await self.ws.receive()
-        remaining = self.limit.deadline() - time.time()
+        limit, started = self.limit, time.time()
+        receiving = asyncio.ensure_future(self.ws.receive())
         try:
-            if remaining <= 0:
-                raise TimeoutError
-            async with asyncio.timeout(remaining):
-                return await self.ws.receive()
-        except TimeoutError:
-            raise StreamFailure(self.limit.message) from None
+            while True:
+                now = time.time()
+                remaining = limit.deadline() - now
+                if limit.idle:
+                    # A review: a file sent at once and its finals awaited for longer than the idle time was ended
+                    # as idle while the engine still decoded it.
+                    busy = self._stuck_in_s() is not None
+                    remaining += 0.0 if busy else max(started, self._drained_at) - now
+                if remaining <= 0:
+                    raise StreamFailure(limit.message)
+                await asyncio.wait([receiving], timeout=remaining)
+                if receiving.done():
+                    return receiving.result()
+        finally:
+            receiving.cancel()
 
     async def send(self, message: ServerMessage) -> None:
         wire = self.envelope.encode(message)
@@ -357,8 +373,7 @@ class TruebarStream:
         if len(self._backlog) > MAX_BACKLOG_MS * BYTES_PER_MS:
             raise StreamFailure(
                 f"More than {MAX_BACKLOG_MS // 60_000} minutes of audio arrived ahead of the engine; send audio no "
-                "faster than it can be decoded.",
-                CLOSE_TRY_AGAIN,
+                "faster than it can be decoded (a longer file in parts, or at real-time pace)."
             )
         self._backlog_ready.set()
 
@@ -381,6 +396,8 @@ class TruebarStream:
                     async with self._emitting:
                         hypotheses = await session.feed(chunk)
                         self._in_feed_due = None
+                        if not self._backlog:
+                            self._drained_at = time.time()
                         # Shielded: stopping the feeder (a failure, a closed socket) may cut a decode short, which
                         # loses nothing the stream still needs, but not a send between a final and its interim.
                         await asyncio.shield(self.emit(hypotheses))

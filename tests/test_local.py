@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import threading
+import time
 
 import httpx
 import pytest
@@ -20,7 +22,7 @@ from server.engine.types import Hypothesis, Recognizer, RecognizerSession
 from server.providers.local import LOCAL_TAG, LocalTokens
 from server.settings import LocalSettings, Settings
 from server.state import MemoryLedger, MemorySpentGrants, MemoryStore, State, StateUnavailable
-from server.transport import MAX_BEHIND_MS, DueTimes, TruebarStream
+from server.transport import MAX_BEHIND_MS, DueTimes, ReceiveLimit, TruebarStream
 from testkit.live import running
 from tests.support.truebar_client import config_message, transcribe_truebar
 
@@ -274,11 +276,13 @@ def test_the_socket_is_read_while_the_engine_is_behind_so_pings_are_answered_and
     assert " ".join(finals).split() == (DEFAULT_SCRIPT * 2)[:20]
 
 
-def stream_app(recognizer: Recognizer, max_behind_ms: int) -> Starlette:
-    """The engine's stream server alone on a socket, with `max_behind_ms` for a test's patience."""
+def stream_app(recognizer: Recognizer, max_behind_ms: int, limit: ReceiveLimit | None = None) -> Starlette:
+    """The engine's stream server alone on a socket, with `max_behind_ms` (and an idle `limit`) for a test's
+    patience."""
 
     async def endpoint(websocket: WebSocket) -> None:
-        await TruebarStream(websocket, recognizer, tags=[LOCAL_TAG], max_behind_ms=max_behind_ms).run()
+        stream = TruebarStream(websocket, recognizer, tags=[LOCAL_TAG], max_behind_ms=max_behind_ms, limit=limit)
+        await stream.run()
 
     return Starlette(routes=[WebSocketRoute("/s", endpoint)])
 
@@ -356,8 +360,8 @@ def test_a_long_file_sent_at_once_is_decoded_not_refused() -> None:
     """Review: a client may send a file as fast as the socket allows (a Truebar client sending a recording, the
     page's file upload once it holds no more back). Audio received but not decoded past 60 s was taken for an engine
     60 s behind, and the session ended in ERROR 1013, though the engine decoded it 25 times faster than it plays.
-    70 s sent at once now comes back FINISHED, with every frame decoded."""
-    seconds = 70
+    120 s sent at once now comes back FINISHED, with every frame decoded."""
+    seconds = 120
     recognizer = _SlowFeeds(0.01)
     with running(stream_app(recognizer, MAX_BEHIND_MS)) as url:
         result = asyncio.run(
@@ -393,3 +397,46 @@ def test_audio_is_due_when_it_arrives_or_when_real_time_reaches_it() -> None:
     assert len(due._frames) == 1  # held as one stretch on the schedule, not one entry a message
     due.taken(3200 + 32_000 - 2)  # all but the last message: its two bytes were due 1.1 s after the first
     assert round(due.behind_ms(2.6)) == 500
+
+
+@pytest.mark.parametrize("waits_s", [2.5, 12.0])
+def test_a_client_awaiting_the_finals_of_a_file_is_not_idle_while_the_engine_decodes_it(waits_s: float) -> None:
+    """Review: the idle limit (LOCAL_IDLE_TIMEOUT_S; here 2 s) counted from the client's last message, so a client
+    that sent a file at once and awaited its finals was ended as idle while the engine still decoded it (here 10 s
+    of audio in 2 s at least). It counts from when the engine last had audio of the client's to decode: awaiting
+    finals 2.5 s, the session ends FINISHED after EOS; staying silent 2 s past the decoding, it is ended as idle."""
+    pcm = bytes(16_000 * 2 * 10)
+    limit = ReceiveLimit(lambda: time.time() + 2.0, "idle", idle=True)
+
+    async def session(ws_url: str) -> tuple[list[str], list[str]]:
+        errors: list[str] = []
+        statuses: list[str] = []
+        async with websockets.connect(ws_url, max_size=None) as ws:
+            await ws.recv()  # INITIALIZED
+            await ws.send(config_message(LOCAL_TAG, interims=False))
+            await ws.recv()  # CONFIGURED
+            for i in range(0, len(pcm), 32_000):
+                await ws.send(pcm[i : i + 32_000])
+
+            async def read() -> None:
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    async for raw in ws:
+                        message = json.loads(raw)
+                        if message["type"] == "ERROR":
+                            errors.append(message["error"]["message"])
+                        elif message["type"] == "STATUS":
+                            statuses.append(message["status"])
+
+            reader = asyncio.create_task(read())
+            await asyncio.sleep(waits_s)
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await ws.send(json.dumps({"type": "EOS", "lockSession": False}))
+            await asyncio.wait_for(reader, 20)
+        return errors, statuses
+
+    with running(stream_app(_SlowFeeds(0.05), MAX_BEHIND_MS, limit)) as url:
+        errors, statuses = asyncio.run(session("ws" + url.removeprefix("http") + "/s"))
+    if waits_s < 4:
+        assert errors == [] and statuses[-1] == "FINISHED", (errors, statuses)
+    else:
+        assert errors == ["idle"] and "FINISHED" not in statuses, (errors, statuses)

@@ -310,6 +310,7 @@ class LocalProvider:
             lambda: time.time() + idle_s,
             f"No message for {idle_s:g} s (LOCAL_IDLE_TIMEOUT_S): the idle stream is closed to free the engine for "
             "others.",
+            idle=True,
         )
 
     @property
