@@ -560,15 +560,10 @@ class TwoPassSession:
                 return True
             # No audio may come (a paused client) while the first final waits: the held pieces and the speech left
             # to the next window still go when due, as feed() sends them (a review: they waited for that final).
-            # While feed() waits for the fast pass, the detectors have the new audio and the fast pass's state does
-            # not yet: feed() sends what is due itself once it has the fast pass's answer (a review: pieces released
-            # here then took the stale state for a pause).
-            wait_s = remaining
-            if self._held and not self._feeding:
-                wait_s = min(wait_s, max(0.0, self._release_at() - now))
-            elif not self._feeding:
-                due_in = self._deferred_due_in()
-                wait_s = wait_s if due_in is None else min(wait_s, max(0.0, due_in))
+            # Not while feed() waits for the fast pass: the detectors have the new audio and the fast pass's state
+            # not yet, and feed() sends what is due itself once it has the fast pass's answer.
+            due_in = None if self._feeding else self._work_due_in(now)
+            wait_s = remaining if due_in is None else min(remaining, due_in)
             self._submitted.clear()
             woken = asyncio.ensure_future(self._submitted.wait())
             waiting: list[asyncio.Future[Any]] = [head.future, woken]
@@ -581,6 +576,14 @@ class TwoPassSession:
             self._release_held(force=False)
             self._send_unheard(finishing=False)
         return False
+
+    def _work_due_in(self, now: float) -> float | None:
+        """Seconds until the held pieces must go (`_release_at`) or, with none held, the speech left to the next
+        window goes alone (`_deferred_due_in`); None: neither waits for a time."""
+        if self._held:
+            return max(0.0, self._release_at() - now)
+        due_in = self._deferred_due_in()
+        return None if due_in is None else max(0.0, due_in)
 
     def _queue(self, pending: _Pending) -> None:
         # A final whose deadline had passed when it was queued (a window with no time left to decode it) gains
