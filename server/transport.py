@@ -378,8 +378,8 @@ class TruebarStream:
         self._backlog_ready.set()
 
     async def _feed(self, session: RecognizerSession) -> None:
-        """Decode what has arrived, in arrival order, until drained (EOS, CANCEL) or stopped. A failure goes to the
-        handler's loop (`_next_message`), which ends the stream with it."""
+        """Decode what has arrived, in arrival order, until drained (EOS) or stopped (CANCEL, a close, a failure). A
+        failure goes to the handler's loop (`_next_message`), which ends the stream with it."""
         sheds = session if isinstance(session, Sheds) else None
         try:
             while True:
@@ -506,7 +506,8 @@ class TruebarStream:
         raise StreamStop
 
     async def on_cancel(self) -> None:
-        await self._drain()
+        # The client lets the session go: audio not decoded yet is dropped, as when it closes the socket, rather than
+        # decoded for nobody (up to MAX_BACKLOG_MS of it) before CANCELED.
         await self.release()
         self.config = None
         await self.send(Status(STATUS_CANCELED))

@@ -328,6 +328,50 @@ def test_an_engine_that_falls_behind_ends_the_session_with_a_clear_error(eos: bo
     assert "FINISHED" not in statuses
 
 
+def test_cancel_drops_the_audio_not_decoded_yet_instead_of_decoding_it_first() -> None:
+    """A review: CANCEL decoded every frame received before it (up to MAX_BACKLOG_MS, ten minutes) for a client that
+    had let the session go, and answered CANCELED only then. Now, with the engine stuck and not one frame decoded,
+    CANCELED comes at once and the frames are dropped, as when a client closes the socket; the next session on the
+    same socket is decoded from its own first frame."""
+    gate = threading.Event()
+    recognizer = _GatedRecognizer(gate)
+
+    async def session(ws_url: str) -> tuple[list[str], list[dict[str, object]], int]:
+        statuses: list[dict[str, object]] = []
+        async with websockets.connect(ws_url, max_size=None) as ws:
+            await ws.recv()  # INITIALIZED
+            await ws.send(config_message(LOCAL_TAG, interims=False))
+            await ws.recv()  # CONFIGURED
+            for _ in range(10):
+                await ws.send(bytes(32_000))  # 10 s the stuck engine holds
+            await ws.send(json.dumps({"type": "CANCEL"}))
+            async with asyncio.timeout(20):
+                canceled = json.loads(await ws.recv())
+            fed_when_canceled = recognizer.fed
+            gate.set()
+            await ws.send(config_message(LOCAL_TAG, interims=False))
+            await ws.send(bytes(32_000))
+            await ws.send(json.dumps({"type": "EOS", "lockSession": False}))
+            finals: list[str] = []
+            async for raw in ws:
+                message = json.loads(raw)
+                if message["type"] == "TEXT_SEGMENT":
+                    finals.append(" ".join(t["text"] for t in message["textSegment"]["tokens"]))
+                elif message["type"] == "STATUS":
+                    statuses.append(message)
+        return finals, [canceled, *statuses], fed_when_canceled
+
+    try:
+        with running(stream_app(recognizer, MAX_BEHIND_MS)) as url:
+            finals, statuses, fed_when_canceled = asyncio.run(session("ws" + url.removeprefix("http") + "/s"))
+    finally:
+        gate.set()
+    assert [s.get("status") for s in statuses] == ["CANCELED", "CONFIGURED", "FINISHED"], statuses
+    assert fed_when_canceled == 0
+    assert statuses[-1]["lengthMs"] == 1000 and recognizer.fed == 32_000
+    assert " ".join(finals).split() == DEFAULT_SCRIPT[:2]  # 1 s at 500 ms a word, from the script's start
+
+
 class _SlowFeeds:
     """ScriptedRecognizer's sessions, each feed taking `feed_s` of real time: faster than real time, slower than a
     socket on loopback delivers a file."""
