@@ -800,6 +800,8 @@ class TwoPassSession:
             ):
                 speech_from_ms = lead
                 own_start_ms = max(since, min(own_start_ms, lead - UNHEARD_PAD_MS))
+            elif lead is not None:
+                self._send_lead(VoiceRun(max(lead, since), own_start_ms), tail=lead < since, speech_end_ms=fast.end_ms)
         start_ms, keep_from_ms, prompt = own_start_ms, 0, self._prompt
         if self._speech is None:
             reach = fast.start_ms - self._last_end_ms <= REACH_GAP_MS
@@ -915,6 +917,22 @@ class TwoPassSession:
             part = self._unheard_part(run, finishing=finishing)
             if part is not None:
                 self._submit_unheard(part, partial, tail=part.start_ms > run.start_ms, run_end_ms=run.end_ms)
+
+    def _send_lead(self, lead: VoiceRun, *, tail: bool, speech_end_ms: int) -> None:
+        """Send the part of the loose detector's run that holds an utterance's first word which lies before that
+        utterance's window (`lead`, ending where the window begins) as a window of its own, first: a whisper
+        between two voiced phrases with no pause of RUN_PAUSE_MS on either side (`tail`: the run began in the last
+        window's audio), or one longer than SPEECH_REACH_MS leading into speech. The run is reported only after
+        the utterance, and then only what comes after its window is sent (`_unheard_part`): this part was heard by
+        no pass and said by nothing (a whispered sentence between two of JFK's, `tests/test_voice_runs.py`). Silero
+        heard no speech in it (the window reaches back to any it heard); Whisper's words there are a final only
+        when it is sure of them (`_unheard_final`), as for any run no pass heard. Its deadline is the utterance's
+        (`speech_end_ms`, where the fast pass's words end): the run went on to there, and its final goes before the
+        utterance's in any case."""
+        if RUN_MIN_MS <= lead.end_ms - lead.start_ms <= RUN_MAX_MS:
+            # Padded back to the window's start by `_submit_unheard`; no pad before a tail (the last window's end).
+            part = VoiceRun(lead.start_ms, lead.end_ms - UNHEARD_PAD_MS)
+            self._submit_unheard(part, None, tail=tail, run_end_ms=speech_end_ms)
 
     def _deferred_due_in(self) -> float | None:
         """Seconds until the speech left to the next window goes alone (`_send_deferred`), if it waits for time alone
