@@ -233,6 +233,7 @@ class TruebarStream:
         self._feed_failed = asyncio.Event()
         self._receiving: asyncio.Future[Message] | None = None
         self._in_feed_due: float | None = None  # when the audio the recognizer is decoding now was due
+        self._feed_emit: asyncio.Future[None] | None = None  # the feeder's last send of hypotheses
         self._drained_at = 0.0  # epoch seconds: when the engine last had no audio of the client's to decode
 
     # The protocol.
@@ -398,9 +399,11 @@ class TruebarStream:
                         self._in_feed_due = None
                         if not self._backlog:
                             self._drained_at = time.time()
-                        # Shielded: stopping the feeder (a failure, a closed socket) may cut a decode short, which
-                        # loses nothing the stream still needs, but not a send between a final and its interim.
-                        await asyncio.shield(self.emit(hypotheses))
+                        # Shielded: stopping the feeder (a failure, a closed socket, CANCEL) may cut a decode short,
+                        # which loses nothing the stream still needs, but not a send between a final and its
+                        # interim. `_stop_feeder` waits for it, so nothing of this session follows what comes next.
+                        self._feed_emit = asyncio.ensure_future(self.emit(hypotheses))
+                        await asyncio.shield(self._feed_emit)
                 if self._draining:
                     return
         except Exception as exc:
@@ -441,6 +444,13 @@ class TruebarStream:
         # not keep the stream from ending.
         task.cancel()
         await asyncio.wait([task])
+        # A send of the feeder's results that the cancellation left running (shielded) ends first: a review found
+        # a final of the cancelled session sent after STATUS CANCELED, to a client slow to read.
+        emitting, self._feed_emit = self._feed_emit, None
+        if emitting is not None:
+            await asyncio.wait([emitting])
+            if not emitting.cancelled():
+                emitting.exception()  # retrieved: a closed socket's error is the handler's to meet, not the loop's
 
     async def on_text(self, text: str) -> None:
         self.observer.received(text)

@@ -8,6 +8,7 @@ import itertools
 import json
 import threading
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from server.engine.types import Hypothesis, Recognizer, RecognizerSession
 from server.providers.local import LOCAL_TAG, LocalTokens
 from server.settings import LocalSettings, Settings
 from server.state import MemoryLedger, MemorySpentGrants, MemoryStore, State, StateUnavailable
+from server.transcript import Word
 from server.transport import MAX_BEHIND_MS, DueTimes, ReceiveLimit, TruebarStream
 from testkit.live import running
 from tests.support.truebar_client import config_message, transcribe_truebar
@@ -370,6 +372,81 @@ def test_cancel_drops_the_audio_not_decoded_yet_instead_of_decoding_it_first() -
     assert fed_when_canceled == 0
     assert statuses[-1]["lengthMs"] == 1000 and recognizer.fed == 32_000
     assert " ".join(finals).split() == DEFAULT_SCRIPT[:2]  # 1 s at 500 ms a word, from the script's start
+
+
+class _AnsweringSession:
+    """A session that answers every feed with a final (and a warning before it) and an interim."""
+
+    def behind(self, ms: float) -> None:  # types.Sheds
+        pass
+
+    async def feed(self, pcm: bytes) -> list[Hypothesis]:
+        final = Hypothesis((Word("hello", 0, 500),), True, 0, 500, warning="marked")
+        return [final, Hypothesis((Word("next", 600, 800),), False, 600, 800)]
+
+    async def finish(self) -> list[Hypothesis]:
+        return []
+
+    async def aclose(self) -> None:
+        pass
+
+
+class _Answering:
+    name = "answering"
+
+    async def open(self) -> RecognizerSession:
+        return _AnsweringSession()
+
+
+class _SlowReader:
+    """The handler's side of a socket to a client that reads slowly: each text message but a STATUS takes 50 ms to
+    go (the send waits, as it does when the socket's buffers are full)."""
+
+    def __init__(self) -> None:
+        self.inbox: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+        self.sent: list[dict[str, Any]] = []
+        self.warned = asyncio.Event()  # a feed's results are on their way
+
+    async def accept(self) -> None:
+        pass
+
+    async def receive(self) -> dict[str, object]:
+        return await self.inbox.get()
+
+    async def send_text(self, text: str) -> None:
+        message = json.loads(text)
+        self.sent.append(message)
+        if message["type"] == "WARNING":
+            self.warned.set()
+        if message["type"] != "STATUS":
+            await asyncio.sleep(0.05)
+
+    async def close(self, code: int = 1000) -> None:
+        pass
+
+
+def test_nothing_of_a_cancelled_session_follows_canceled_to_a_client_slow_to_read() -> None:
+    """Review: CANCEL stops the feeder, whose send of a feed's results (a warning, its final, the interim) is
+    shielded so that it is never cut between a final and its interim; that send went on by itself, and the final
+    reached the client after STATUS CANCELED (and could follow the next session's CONFIGURED). CANCEL now waits for
+    it."""
+
+    async def session() -> list[str]:
+        ws = _SlowReader()
+        stream = TruebarStream(ws, _Answering(), tags=[LOCAL_TAG])  # type: ignore[arg-type]
+        handler = asyncio.create_task(stream.run())
+        await ws.inbox.put({"type": "websocket.receive", "text": config_message(LOCAL_TAG, interims=True)})
+        await ws.inbox.put({"type": "websocket.receive", "bytes": bytes(3200)})
+        await asyncio.wait_for(ws.warned.wait(), 10)
+        await ws.inbox.put({"type": "websocket.receive", "text": json.dumps({"type": "CANCEL"})})
+        await ws.inbox.put({"type": "websocket.receive", "text": config_message(LOCAL_TAG, interims=True)})
+        await asyncio.sleep(0.3)
+        await ws.inbox.put({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait_for(handler, 10)
+        return [str(m.get("status") or m["type"]) for m in ws.sent]
+
+    sent = asyncio.run(session())
+    assert sent == ["INITIALIZED", "CONFIGURED", "WARNING", "TEXT_SEGMENT", "TEXT_SEGMENT", "CANCELED", "CONFIGURED"]
 
 
 class _SlowFeeds:

@@ -14,7 +14,8 @@ or not, sent as fast as possible or at real-time pace with jitter and bursts. Wh
   words), at least COVERAGE are still in that final and the interim after it, unless a WARNING said the accurate
   pass stood aside (then the fast text is the final);
 - nothing is repeated: the finals hold no more words than the speech sent had, plus a small allowance;
-- a clip sent whole is not lost: its finals hold most of its words, or a WARNING says faint speech was left out.
+- a clip sent whole is not lost: its finals hold most of its words (a whispered one: or a WARNING says it was left
+  out).
 
 Examples are bounded (EXAMPLES, plus the explicit ones below) so the suite fits the test budget; longer runs of
 the same properties belong in bench/.
@@ -55,6 +56,7 @@ EXAMPLES = 12
 # until this blows she and" before "He was not an ill-sposed young man.". In noise most of its words are wrong.
 COVERAGE = 0.75
 REPEAT_ALLOWANCE = 1.25  # finals' words at most this many times the words sent, plus 3
+WHISPERED = ("mfa-whisper2.wav",)  # clips with no voiced speech (tests/data/varied)
 KEPT = 0.6  # a clip sent whole: at least this share of its words in the finals (Whisper base's own errors: ~5 %)
 LOW_NOISE = 3  # PCM16 amplitude of the "silence": a real microphone never sends digital zeros
 
@@ -201,9 +203,11 @@ def check(case: Case, session: Session, sent: bytes, reference: str) -> None:
     assert len(final_words) <= REPEAT_ALLOWANCE * len(ref) + 3, (final_words, ref)
     if case.cut_ms is None and case.noise_db is None:
         kept = len(common(ref, final_words)) / len(ref)
-        # Or a warning names what was lost: speech only the loose detector heard, which the accurate pass could not
-        # decode in time (the whispered clip, on a machine whose cores the test run shares: no pass has its words).
-        left_out = any(m["message"] == UNHEARD_WARNING for m in warnings)
+        # Or, for the whispered clip, whose words no pass but the accurate one hears, a warning names what was lost:
+        # it could not be decoded in time (seen in CI on a machine whose cores another test run shared). Only there:
+        # on a voiced clip the fast pass's words are the final when Whisper's are late, and a faint-speech warning
+        # elsewhere in the session must not hide their loss.
+        left_out = case.clip in WHISPERED and any(m["message"] == UNHEARD_WARNING for m in warnings)
         assert kept >= KEPT or left_out, (kept, final_words, ref, kinds.count("WARNING"))
 
 

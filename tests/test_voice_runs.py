@@ -50,6 +50,7 @@ from tests.test_twopass import (
     ListedFast,
     LoopingPass,
     NeverPass,
+    SaidPass,
     Told,
     fast_final,
     finals,
@@ -557,7 +558,7 @@ async def test_a_lead_longer_than_the_reach_goes_as_a_window_of_its_own_before_t
     assert two.stats.unheard_sent == 1
 
 
-def between(second_ms: int) -> tuple[ListedFast, tuple[int, int]]:
+def between(second_ms: int, run_from_ms: int = 2000) -> tuple[ListedFast, tuple[int, int]]:
     """Two phrases the fast pass heard ("do for" at 2000-2800 ms, "he was" from `second_ms`), and the loose
     detector's one run over both: what lay between them (a whisper) had no pause of RUN_PAUSE_MS either side."""
     first = fast_final(("do", 2000, 2400), ("for", 2400, 2800))
@@ -567,7 +568,7 @@ def between(second_ms: int) -> tuple[ListedFast, tuple[int, int]]:
     given_ms = (second_ms + 1500) // 100 * 100  # the fast pass answers at 100 ms frames' ends
     answers |= {ms: [partial(second, ms)] for ms in range(second_ms // 100 * 100 + 100, given_ms, 100)}
     answers[given_ms] = [second]
-    return listed_frames(second_ms + 4000, answers), (2000, second_ms + 800)
+    return listed_frames(second_ms + 4000, answers), (run_from_ms, second_ms + 800)
 
 
 def partial(said: Hypothesis, at_ms: int) -> Hypothesis:
@@ -578,22 +579,29 @@ def partial(said: Hypothesis, at_ms: int) -> Hypothesis:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("second_ms", "sent"),
+    ("second_ms", "run_from_ms", "sent"),
     [
-        # The first phrase's window ends at 3100 ms (its last word and the 300 ms tail); the second's begins 400 ms
-        # before its first word.
-        (6000, True),  # 2.5 s between the windows
-        (3100 + RUN_MIN_MS + 400, True),
-        (3100 + RUN_MIN_MS + 400 - 30, False),  # shorter than any run taken alone: a breath between the phrases
+        # The first phrase's window (1600-3100 ms: its words, the 400 ms preroll and the 300 ms tail); the second's
+        # begins 400 ms before its first word.
+        (6000, 2000, True),  # 2.5 s between the windows
+        (3100 + RUN_MIN_MS + 400, 2000, True),
+        (3100 + RUN_MIN_MS + 400 - 30, 2000, False),  # shorter than any run taken alone: a breath between the phrases
+        (6000, 1500, True),  # the run began before the first window's audio
+        (2000 + RUN_MAX_MS, 2000, True),
+        # ... more than RUN_MAX_MS before the second phrase: steady sound (noise the loose detector hears as one run
+        # without end)
+        (2000 + RUN_MAX_MS + 100, 2000, False),
     ],
 )
-async def test_a_whisper_between_two_phrases_in_one_run_is_a_final_between_theirs(second_ms: int, sent: bool) -> None:
+async def test_a_whisper_between_two_phrases_in_one_run_is_a_final_between_theirs(
+    second_ms: int, run_from_ms: int, sent: bool
+) -> None:
     """Review (issue 16, "never a silent loss"): the loose detector heard the two phrases and the whisper between
     them as one run, which began in the first phrase's speech. It was reported only after the second phrase, and
     then only what came after that phrase's window went to Whisper: the whisper between the windows was in no final,
     and nothing said so. Now the part of the run between the windows goes first when the second window goes, and
     the finals keep their time order."""
-    fast, run_span = between(second_ms)
+    fast, run_span = between(second_ms, run_from_ms)
     first = (Word("do", 2000, 2400), Word("for", 2400, 2800))
     whisper = sure(("so", 3300, 3600), ("we", 3600, second_ms - 500))
     second = (Word("he", second_ms, second_ms + 400), Word("was", second_ms + 400, second_ms + 800))
@@ -613,7 +621,28 @@ async def test_a_whisper_between_two_phrases_in_one_run_is_a_final_between_their
 
 
 @pytest.mark.anyio
-async def test_a_whisper_between_two_phrases_counts_its_deadline_from_the_second_phrase() -> None:
+@pytest.mark.parametrize(("s_per_ms", "sent"), [(0.07, True), (0.1, False)])
+async def test_a_whisper_between_two_phrases_goes_only_with_the_utterance_s_time_kept_back(
+    s_per_ms: float, sent: bool
+) -> None:
+    """A review: in steady noise every pause between phrases is such a part, and under load its window would take
+    the accurate pass's time from the utterance's own. It goes only when it and the utterance's window would both be
+    back by the deadline, twice over (600 s here; the part 2.5 s of audio, the utterance's window 1.5 s: 560 s at
+    0.07 s a ms, 800 s at 0.1, where the utterance's alone, 300 s, still fits). Otherwise it is not sent, and no
+    warning says so: it may be a breath or noise, and nothing was shown for it."""
+    fast, run_span = between(6000)
+    first = (Word("do", 2000, 2400), Word("for", 2400, 2800))
+    whisper = sure(("so", 3300, 3600), ("we", 3600, 5500))
+    second = (Word("he", 6000, 6400), Word("was", 6400, 6800))
+    accurate = SaidPass([first, whisper, second] if sent else [first, second], s_per_ms)
+    two = two_pass(fast, accurate, [run_span], preroll_ms=400, tail_ms=300, said_reach_ms=0)
+    hyps = await run(two, bytes(10_000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [h.text for h in finals(hyps)] == (["do for", "so we", "he was"] if sent else ["do for", "he was"])
+    assert two.stats.unheard_sent == int(sent) and not any(h.warning for h in finals(hyps))
+
+
+@pytest.mark.anyio
+async def test_a_whisper_between_two_phrases_has_the_deadline_of_the_second_phrase_s_window() -> None:
     """At real-time pace, with the second phrase long, the window between goes only when the second phrase's does:
     counted from its own end its deadline had passed by then (measured at real time on the varied set: "no time to
     decode it (-1.40 s left)", a warning instead of Whisper's answer)."""

@@ -800,8 +800,9 @@ class TwoPassSession:
             ):
                 speech_from_ms = lead
                 own_start_ms = max(since, min(own_start_ms, lead - UNHEARD_PAD_MS))
-            elif lead is not None:
-                self._send_lead(VoiceRun(max(lead, since), own_start_ms), tail=lead < since, speech_end_ms=fast.end_ms)
+            elif lead is not None and fast.start_ms - lead <= RUN_MAX_MS:
+                window_ms = fast.end_ms + owner.tail_ms - own_start_ms  # about the utterance's own window
+                self._send_lead(VoiceRun(max(lead, since), own_start_ms), lead < since, deadline, window_ms)
         start_ms, keep_from_ms, prompt = own_start_ms, 0, self._prompt
         if self._speech is None:
             reach = fast.start_ms - self._last_end_ms <= REACH_GAP_MS
@@ -918,7 +919,7 @@ class TwoPassSession:
             if part is not None:
                 self._submit_unheard(part, partial, tail=part.start_ms > run.start_ms, run_end_ms=run.end_ms)
 
-    def _send_lead(self, lead: VoiceRun, *, tail: bool, speech_end_ms: int) -> None:
+    def _send_lead(self, lead: VoiceRun, tail: bool, deadline: float, window_ms: int) -> None:
         """Send the part of the loose detector's run that holds an utterance's first word which lies before that
         utterance's window (`lead`, ending where the window begins) as a window of its own, first: a whisper
         between two voiced phrases with no pause of RUN_PAUSE_MS on either side (`tail`: the run began in the last
@@ -926,13 +927,26 @@ class TwoPassSession:
         the utterance, and then only what comes after its window is sent (`_unheard_part`): this part was heard by
         no pass and said by nothing (a whispered sentence between two of JFK's, `tests/test_voice_runs.py`). Silero
         heard no speech in it (the window reaches back to any it heard); Whisper's words there are a final only
-        when it is sure of them (`_unheard_final`), as for any run no pass heard. Its deadline is the utterance's
-        (`speech_end_ms`, where the fast pass's words end): the run went on to there, and its final goes before the
-        utterance's in any case."""
-        if RUN_MIN_MS <= lead.end_ms - lead.start_ms <= RUN_MAX_MS:
-            # Padded back to the window's start by `_submit_unheard`; no pad before a tail (the last window's end).
-            part = VoiceRun(lead.start_ms, lead.end_ms - UNHEARD_PAD_MS)
-            self._submit_unheard(part, None, tail=tail, run_end_ms=speech_end_ms)
+        when it is sure of them (`_unheard_final`), as for any run no pass heard.
+
+        In steady noise the loose detector hears one run without end (a review: JFK three times, 3 s apart, at 10
+        dB SNR, one run of 43 s), and every pause of the speaker's would be such a part. So it goes only while the
+        run is not steady sound (the caller: begun at most RUN_MAX_MS before the utterance), and only when it and
+        the utterance's window (`window_ms`) would both be back by that window's `deadline` (twice greedy's
+        estimate, as for any window): the accurate pass admits it only with that window's time kept back, so a
+        window of what may be a breath or noise does not cost the utterance its final. Its deadline is the
+        utterance's: it goes with that window, and its final before that one's."""
+        if not RUN_MIN_MS <= lead.end_ms - lead.start_ms <= RUN_MAX_MS:
+            return
+        accurate = self._owner.accurate
+        kept_s = RESERVE_MARGIN * accurate.estimate_s(window_ms) if isinstance(accurate, Estimates) else 0.0
+        if not self._twice_in_time(lead.end_ms - lead.start_ms, deadline - self._owner.clock() - kept_s, beam=False):
+            # Not a warning: what is left out may be a breath or noise, and was never shown.
+            logger.info("speech only the loose detector heard before an utterance was not sent: no time for it")
+            return
+        # Padded back to the window's start by `_submit_unheard`; no pad before a tail (the last window's end).
+        part = VoiceRun(lead.start_ms, lead.end_ms - UNHEARD_PAD_MS)
+        self._submit_unheard(part, None, tail=tail, deadline=deadline, kept_s=kept_s)
 
     def _deferred_due_in(self) -> float | None:
         """Seconds until the speech left to the next window goes alone (`_send_deferred`), if it waits for time alone
@@ -997,7 +1011,14 @@ class TwoPassSession:
         self._submitted.set()  # wakes wait_ready(): it has a due time of its own (a paused client sends no audio)
 
     def _submit_unheard(
-        self, run: VoiceRun, partial: Hypothesis | None, *, tail: bool, run_end_ms: int | None = None
+        self,
+        run: VoiceRun,
+        partial: Hypothesis | None,
+        *,
+        tail: bool,
+        run_end_ms: int | None = None,
+        deadline: float | None = None,
+        kept_s: float = 0.0,
     ) -> None:
         """`tail`: `run` is the part of a longer one after the last window's audio, and its window begins there: with
         its pad it heard the end of that window's last word again, and wrote it as a word of its own ("whisper",
@@ -1005,7 +1026,8 @@ class TwoPassSession:
         when it is written the same. `run_end_ms`: where the whole run `run` is a part of ended. The detector says a
         run ended only a pause after it, so the deadline counts from there: a part cut short before Silero's speech
         (`_unheard_part`) ends seconds earlier, and its deadline, counted from its own end, had passed when the run
-        was reported (a review: no time to decode it, only a warning)."""
+        was reported (a review: no time to decode it, only a warning). `deadline`: given, it is the window's
+        (`_send_lead`: the utterance's after it); `kept_s` of its time is kept back for that utterance's window."""
         owner = self._owner
         floor_ms = max(self._last_end_ms, self._last_job_end_ms or 0) if tail else self._last_end_ms
         start_ms = max(run.start_ms - UNHEARD_PAD_MS, floor_ms, self._audio_start_ms)
@@ -1013,7 +1035,8 @@ class TwoPassSession:
         if partial is not None:
             end_ms = min(end_ms, partial.start_ms)  # the utterance in progress is its own window's
         speech_end = self._arrived(max(run.end_ms, run_end_ms or 0))
-        deadline = speech_end + owner.fallback_after_s
+        if deadline is None:
+            deadline = speech_end + owner.fallback_after_s
         pending = _Pending(
             Hypothesis((), True, run.start_ms, run.end_ms),
             None,
@@ -1034,7 +1057,7 @@ class TwoPassSession:
             run.end_ms,
             ", after speech the fast pass heard" if tail else "",
         )
-        budget_s = deadline - owner.clock()
+        budget_s = deadline - owner.clock() - kept_s
         if end_ms - start_ms < min(RUN_MIN_MS, run.end_ms - run.start_ms):
             pending.error = "its audio is no longer kept"  # it waited behind held pieces past KEEP_MS
         elif not self._twice_in_time(end_ms - start_ms, budget_s, beam=False):
