@@ -626,10 +626,10 @@ async def test_a_whisper_between_two_phrases_goes_only_with_the_utterance_s_time
     s_per_ms: float, sent: bool
 ) -> None:
     """A review: in steady noise every pause between phrases is such a part, and under load its window would take
-    the accurate pass's time from the utterance's own. It goes only when it and the utterance's window would both be
-    back by the deadline, twice over (600 s here; the part 2.5 s of audio, the utterance's window 1.5 s: 560 s at
-    0.07 s a ms, 800 s at 0.1, where the utterance's alone, 300 s, still fits). Otherwise it is not sent, and no
-    warning says so: it may be a breath or noise, and nothing was shown for it."""
+    the accurate pass's time from the utterance's own. It goes only when, with the utterance's window's estimate kept
+    back, it would be back by the deadline twice over (600 s here; the part 2.5 s of audio, the utterance's window
+    1.5 s: 455 s at 0.07 s a ms, 650 s at 0.1, where the utterance's alone, 300 s twice over, still fits). Otherwise
+    it is not sent, and no warning says so: it may be a breath or noise, and nothing was shown for it."""
     fast, run_span = between(6000)
     first = (Word("do", 2000, 2400), Word("for", 2400, 2800))
     whisper = sure(("so", 3300, 3600), ("we", 3600, 5500))

@@ -939,10 +939,20 @@ class TwoPassSession:
         if not RUN_MIN_MS <= lead.end_ms - lead.start_ms <= RUN_MAX_MS:
             return
         accurate = self._owner.accurate
-        kept_s = RESERVE_MARGIN * accurate.estimate_s(window_ms) if isinstance(accurate, Estimates) else 0.0
-        if not self._twice_in_time(lead.end_ms - lead.start_ms, deadline - self._owner.clock() - kept_s, beam=False):
+        # The utterance's window keeps its estimate back (greedy's, as under load): measured estimates run at about
+        # twice the compute a window takes here (0.3 s for a 10 s encoder window, 0.11-0.18 s taken), and with the
+        # twofold margin for it too a part before it never went at real time (2 s to the deadline, of which the
+        # pause the window waits for takes 0.5-0.7 s).
+        kept_s = accurate.estimate_s(window_ms) if isinstance(accurate, Estimates) else 0.0
+        left_s = deadline - self._owner.clock()
+        if not self._twice_in_time(lead.end_ms - lead.start_ms, left_s - kept_s, beam=False):
             # Not a warning: what is left out may be a breath or noise, and was never shown.
-            logger.info("speech only the loose detector heard before an utterance was not sent: no time for it")
+            logger.info(
+                "speech only the loose detector heard before an utterance was not sent: no time for it (%.2f s left, "
+                "%.2f s of it kept for the utterance's window)",
+                left_s,
+                kept_s,
+            )
             return
         # Padded back to the window's start by `_submit_unheard`; no pad before a tail (the last window's end).
         part = VoiceRun(lead.start_ms, lead.end_ms - UNHEARD_PAD_MS)

@@ -34,4 +34,3 @@ class PcmSink:
                         return
         except WebSocketDisconnect:
             return
-
