@@ -343,6 +343,7 @@ class TruebarStream:
 
     async def fail(self, exc: StreamFailure) -> None:
         await self._stop_feeder()
+        await self._finish_feed_emit()
         await self._stop_pusher()
         self.outcome = "ERROR"
         self.observer.error(exc.message)
@@ -360,6 +361,8 @@ class TruebarStream:
             if session is not None:
                 with contextlib.suppress(Exception):
                     await session.aclose()
+            # After the engine's place is free: a client that does not read holds only its own send.
+            await self._finish_feed_emit()
 
     async def on_audio(self, data: bytes) -> None:
         if self.session is None:
@@ -401,8 +404,10 @@ class TruebarStream:
                             self._drained_at = time.time()
                         # Shielded: stopping the feeder (a failure, a closed socket, CANCEL) may cut a decode short,
                         # which loses nothing the stream still needs, but not a send between a final and its
-                        # interim. `_stop_feeder` waits for it, so nothing of this session follows what comes next.
+                        # interim. `_finish_feed_emit` waits for it, so nothing of this session follows what comes
+                        # next.
                         self._feed_emit = asyncio.ensure_future(self.emit(hypotheses))
+                        self._feed_emit.add_done_callback(_retrieved)
                         await asyncio.shield(self._feed_emit)
                 if self._draining:
                     return
@@ -444,13 +449,15 @@ class TruebarStream:
         # not keep the stream from ending.
         task.cancel()
         await asyncio.wait([task])
-        # A send of the feeder's results that the cancellation left running (shielded) ends first: a review found
-        # a final of the cancelled session sent after STATUS CANCELED, to a client slow to read.
+
+    async def _finish_feed_emit(self) -> None:
+        """Wait for a send of the feeder's results that stopping it left running (shielded): a review found a final
+        of a cancelled session sent after STATUS CANCELED, to a client slow to read. The pusher sends nothing
+        meanwhile (the lock), so nothing interleaves with it either."""
         emitting, self._feed_emit = self._feed_emit, None
-        if emitting is not None:
-            await asyncio.wait([emitting])
-            if not emitting.cancelled():
-                emitting.exception()  # retrieved: a closed socket's error is the handler's to meet, not the loop's
+        if emitting is not None and not emitting.done():
+            async with self._emitting:
+                await asyncio.wait([emitting])
 
     async def on_text(self, text: str) -> None:
         self.observer.received(text)
@@ -559,6 +566,13 @@ class TruebarStream:
                 continue
             await self.send(segment)
             self.interim_open = not hyp.is_final
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    """Mark a send's failure as seen: a closed socket is the handler's to meet (its receive), not the loop's to
+    report as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def deny(websocket: WebSocket, status: int) -> None:

@@ -195,8 +195,8 @@ class _GatedRecognizer:
 
     name = "gated"
 
-    def __init__(self, gate: threading.Event) -> None:
-        self.inner = ScriptedRecognizer(ms_per_word=500)
+    def __init__(self, gate: threading.Event, max_sessions: int = 1000) -> None:
+        self.inner = ScriptedRecognizer(ms_per_word=500, max_sessions=max_sessions)
         self.gate = gate
         self.fed = 0
         self.behind: list[float] = []  # before each feed: how far behind real time the server said the audio was
@@ -334,9 +334,9 @@ def test_cancel_drops_the_audio_not_decoded_yet_instead_of_decoding_it_first() -
     """A review: CANCEL decoded every frame received before it (up to MAX_BACKLOG_MS, ten minutes) for a client that
     had let the session go, and answered CANCELED only then. Now, with the engine stuck and not one frame decoded,
     CANCELED comes at once and the frames are dropped, as when a client closes the socket; the next session on the
-    same socket is decoded from its own first frame."""
+    same socket (on an engine of one place: the cancelled session freed it) is decoded from its own first frame."""
     gate = threading.Event()
-    recognizer = _GatedRecognizer(gate)
+    recognizer = _GatedRecognizer(gate, max_sessions=1)
 
     async def session(ws_url: str) -> tuple[list[str], list[dict[str, object]], int]:
         statuses: list[dict[str, object]] = []
@@ -377,6 +377,9 @@ def test_cancel_drops_the_audio_not_decoded_yet_instead_of_decoding_it_first() -
 class _AnsweringSession:
     """A session that answers every feed with a final (and a warning before it) and an interim."""
 
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+
     def behind(self, ms: float) -> None:  # types.Sheds
         pass
 
@@ -388,24 +391,29 @@ class _AnsweringSession:
         return []
 
     async def aclose(self) -> None:
-        pass
+        self.closed.set()
 
 
 class _Answering:
     name = "answering"
 
+    def __init__(self) -> None:
+        self.sessions: list[_AnsweringSession] = []
+
     async def open(self) -> RecognizerSession:
-        return _AnsweringSession()
+        self.sessions.append(_AnsweringSession())
+        return self.sessions[-1]
 
 
-class _SlowReader:
-    """The handler's side of a socket to a client that reads slowly: each text message but a STATUS takes 50 ms to
-    go (the send waits, as it does when the socket's buffers are full)."""
+class _StalledReader:
+    """The handler's side of a socket to a client that has stopped reading: a text message other than a STATUS goes
+    only once `reading` is set (the send waits, as it does when the socket's buffers are full)."""
 
     def __init__(self) -> None:
         self.inbox: asyncio.Queue[dict[str, object]] = asyncio.Queue()
         self.sent: list[dict[str, Any]] = []
         self.warned = asyncio.Event()  # a feed's results are on their way
+        self.reading = asyncio.Event()
 
     async def accept(self) -> None:
         pass
@@ -419,7 +427,7 @@ class _SlowReader:
         if message["type"] == "WARNING":
             self.warned.set()
         if message["type"] != "STATUS":
-            await asyncio.sleep(0.05)
+            await self.reading.wait()
 
     async def close(self, code: int = 1000) -> None:
         pass
@@ -429,23 +437,28 @@ def test_nothing_of_a_cancelled_session_follows_canceled_to_a_client_slow_to_rea
     """Review: CANCEL stops the feeder, whose send of a feed's results (a warning, its final, the interim) is
     shielded so that it is never cut between a final and its interim; that send went on by itself, and the final
     reached the client after STATUS CANCELED (and could follow the next session's CONFIGURED). CANCEL now waits for
-    it."""
+    it, and (a second review) frees the engine's place first: a client that has stopped reading holds only its own
+    send."""
 
-    async def session() -> list[str]:
-        ws = _SlowReader()
-        stream = TruebarStream(ws, _Answering(), tags=[LOCAL_TAG])  # type: ignore[arg-type]
+    async def session() -> tuple[list[str], list[str]]:
+        ws, recognizer = _StalledReader(), _Answering()
+        stream = TruebarStream(ws, recognizer, tags=[LOCAL_TAG])  # type: ignore[arg-type]
         handler = asyncio.create_task(stream.run())
         await ws.inbox.put({"type": "websocket.receive", "text": config_message(LOCAL_TAG, interims=True)})
         await ws.inbox.put({"type": "websocket.receive", "bytes": bytes(3200)})
         await asyncio.wait_for(ws.warned.wait(), 10)
         await ws.inbox.put({"type": "websocket.receive", "text": json.dumps({"type": "CANCEL"})})
+        await asyncio.wait_for(recognizer.sessions[0].closed.wait(), 10)  # while the send still waits
+        while_stalled = [str(m.get("status") or m["type"]) for m in ws.sent]
+        ws.reading.set()
         await ws.inbox.put({"type": "websocket.receive", "text": config_message(LOCAL_TAG, interims=True)})
         await asyncio.sleep(0.3)
         await ws.inbox.put({"type": "websocket.disconnect", "code": 1000})
         await asyncio.wait_for(handler, 10)
-        return [str(m.get("status") or m["type"]) for m in ws.sent]
+        return while_stalled, [str(m.get("status") or m["type"]) for m in ws.sent]
 
-    sent = asyncio.run(session())
+    while_stalled, sent = asyncio.run(session())
+    assert while_stalled == ["INITIALIZED", "CONFIGURED", "WARNING"]
     assert sent == ["INITIALIZED", "CONFIGURED", "WARNING", "TEXT_SEGMENT", "TEXT_SEGMENT", "CANCELED", "CONFIGURED"]
 
 

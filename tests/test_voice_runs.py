@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.speech import human_reference, load_human, word_errors
-from server.engine.accurate import AccurateScheduler
+from server.engine.accurate import AccurateBusy, AccurateScheduler
 from server.engine.silero import SileroDetector
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import (
@@ -639,6 +639,45 @@ async def test_a_whisper_between_two_phrases_goes_only_with_the_utterance_s_time
     hyps = await run(two, bytes(10_000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert [h.text for h in finals(hyps)] == (["do for", "so we", "he was"] if sent else ["do for", "he was"])
     assert two.stats.unheard_sent == int(sent) and not any(h.warning for h in finals(hyps))
+
+
+class PlacesPass(SpyPass):
+    """SpyPass whose queue has `places` free (twopass.Places) and that refuses the jobs numbered in `refuse` (0: the
+    first asked) as the scheduler does when the work queued ahead would make them late."""
+
+    def __init__(self, answers: list[tuple[Word, ...]], places: int, refuse: set[int]) -> None:
+        super().__init__(answers)
+        self.places, self.refuse, self.asked = places, refuse, 0
+
+    def free_places(self) -> int:
+        return self.places
+
+    def submit(self, pcm: bytes, offset_ms: int, **kwargs: Any) -> asyncio.Future[tuple[Word, ...]]:
+        asked, self.asked = self.asked, self.asked + 1
+        if asked in self.refuse:
+            raise AccurateBusy("it would finish past its deadline")
+        return super().submit(pcm, offset_ms, **kwargs)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("places", "refuse"), [(1, set[int]()), (4, {1})])
+async def test_a_whisper_between_two_phrases_the_accurate_pass_would_not_take_is_left_unsaid(
+    places: int, refuse: set[int]
+) -> None:
+    """A second review: such a window took the queue's last place (the utterance's own was then refused, its final
+    the fast text, "too busy"), and one the accurate pass refused for the work queued ahead was a final with the
+    faint-speech warning, where it may be a breath or noise and nothing was shown for it. It goes only with a place
+    left for the utterance's window after it; refused, nothing is sent or said, and the utterance's final is
+    Whisper's."""
+    fast, run_span = between(6000)
+    first = (Word("do", 2000, 2400), Word("for", 2400, 2800))
+    second = (Word("he", 6000, 6400), Word("was", 6400, 6800))
+    accurate = PlacesPass([first, second], places, refuse)
+    two = two_pass(fast, accurate, [run_span], preroll_ms=400, tail_ms=300)
+    hyps = await run(two, bytes(10_000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [(h.text, h.warning) for h in finals(hyps)] == [("do for", ""), ("he was", "")]
+    assert accurate.spans == [(1600, 3100), (6000 - 400, 6800 + 300)]
+    assert two.stats.unheard_sent == 0
 
 
 @pytest.mark.anyio

@@ -153,6 +153,10 @@ class AccurateScheduler:
             self._prune()
             return len(self._waiting) + (self._running is not None)
 
+    def free_places(self) -> int:
+        """twopass.Places: how many more jobs the queue takes now (`max_queue` less those waiting or running)."""
+        return max(0, self.options.max_queue - self.depth)
+
     def _prune(self) -> None:
         """Forget waiting jobs their callers withdrew: they hold no place. Called with the lock held."""
         kept = collections.deque(job for job in self._waiting if not job.future.cancelled())

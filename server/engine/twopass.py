@@ -208,6 +208,13 @@ class Spares(Protocol):
         ...
 
 
+@runtime_checkable
+class Places(Protocol):
+    def free_places(self) -> int:
+        """How many more jobs the accurate pass's queue takes now (its bound less those waiting or running)."""
+        ...
+
+
 class TwoPassObserver(Protocol):
     """Told of each utterance's latencies as they happen (the app's /metrics)."""
 
@@ -939,24 +946,20 @@ class TwoPassSession:
         if not RUN_MIN_MS <= lead.end_ms - lead.start_ms <= RUN_MAX_MS:
             return
         accurate = self._owner.accurate
+        if isinstance(accurate, Places) and accurate.free_places() < 2:
+            # A review: it took the queue's last place, and the utterance's own window was refused (its final the
+            # fast text, "too busy").
+            logger.info("speech only the loose detector heard before an utterance was not sent: the queue is full")
+            return
         # The utterance's window keeps its estimate back (greedy's, as under load): measured estimates run at about
         # twice the compute a window takes here (0.3 s for a 10 s encoder window, 0.11-0.18 s taken), and with the
         # twofold margin for it too a part before it never went at real time (2 s to the deadline, of which the
-        # pause the window waits for takes 0.5-0.7 s).
+        # pause the window waits for takes 0.5-0.7 s). The accurate pass then admits it only if the work queued
+        # ahead leaves that time too.
         kept_s = accurate.estimate_s(window_ms) if isinstance(accurate, Estimates) else 0.0
-        left_s = deadline - self._owner.clock()
-        if not self._twice_in_time(lead.end_ms - lead.start_ms, left_s - kept_s, beam=False):
-            # Not a warning: what is left out may be a breath or noise, and was never shown.
-            logger.info(
-                "speech only the loose detector heard before an utterance was not sent: no time for it (%.2f s left, "
-                "%.2f s of it kept for the utterance's window)",
-                left_s,
-                kept_s,
-            )
-            return
         # Padded back to the window's start by `_submit_unheard`; no pad before a tail (the last window's end).
         part = VoiceRun(lead.start_ms, lead.end_ms - UNHEARD_PAD_MS)
-        self._submit_unheard(part, None, tail=tail, deadline=deadline, kept_s=kept_s)
+        self._submit_unheard(part, None, tail=tail, deadline=deadline, kept_s=kept_s, quiet=True)
 
     def _deferred_due_in(self) -> float | None:
         """Seconds until the speech left to the next window goes alone (`_send_deferred`), if it waits for time alone
@@ -1029,6 +1032,7 @@ class TwoPassSession:
         run_end_ms: int | None = None,
         deadline: float | None = None,
         kept_s: float = 0.0,
+        quiet: bool = False,
     ) -> None:
         """`tail`: `run` is the part of a longer one after the last window's audio, and its window begins there: with
         its pad it heard the end of that window's last word again, and wrote it as a word of its own ("whisper",
@@ -1036,8 +1040,10 @@ class TwoPassSession:
         when it is written the same. `run_end_ms`: where the whole run `run` is a part of ended. The detector says a
         run ended only a pause after it, so the deadline counts from there: a part cut short before Silero's speech
         (`_unheard_part`) ends seconds earlier, and its deadline, counted from its own end, had passed when the run
-        was reported (a review: no time to decode it, only a warning). `deadline`: given, it is the window's
-        (`_send_lead`: the utterance's after it); `kept_s` of its time is kept back for that utterance's window."""
+        was reported (a review: no time to decode it, only a warning). `deadline`: given, it is the window's, of which
+        `kept_s` is kept back (`_send_lead`: the utterance's after it, for that window). `quiet`: a window the
+        accurate pass would not take is not sent at all: nothing is queued, warned or changed
+        (`_send_lead`: it may be a breath or noise, and nothing was shown for it)."""
         owner = self._owner
         floor_ms = max(self._last_end_ms, self._last_job_end_ms or 0) if tail else self._last_end_ms
         start_ms = max(run.start_ms - UNHEARD_PAD_MS, floor_ms, self._audio_start_ms)
@@ -1056,17 +1062,6 @@ class TwoPassSession:
             speech_from_ms=run.start_ms,
             unheard=True,
         )
-        # No later window reaches back into this one (REACH_BACK_MS, `_sentence_goes_on`): what Whisper heard here
-        # may be no speech, dropped unsaid, and heard again it would come back in the next final.
-        self._last_job_start_ms, self._last_job = None, None
-        self._last_end_ms, self._last_job_end_ms = max(self._last_end_ms, run.end_ms), max(start_ms, end_ms)
-        owner.stats.unheard_sent += 1
-        logger.debug(
-            "speech only the loose detector heard (%d-%d ms%s) goes to Whisper",
-            run.start_ms,
-            run.end_ms,
-            ", after speech the fast pass heard" if tail else "",
-        )
         budget_s = deadline - owner.clock() - kept_s
         if end_ms - start_ms < min(RUN_MIN_MS, run.end_ms - run.start_ms):
             pending.error = "its audio is no longer kept"  # it waited behind held pieces past KEEP_MS
@@ -1080,6 +1075,20 @@ class TwoPassSession:
                 )
             except Exception as exc:
                 pending.error = f"{type(exc).__name__}: {exc}"
+        if quiet and pending.error:
+            logger.info("speech only the loose detector heard before an utterance was not sent: %s", pending.error)
+            return
+        # No later window reaches back into this one (REACH_BACK_MS, `_sentence_goes_on`): what Whisper heard here
+        # may be no speech, dropped unsaid, and heard again it would come back in the next final.
+        self._last_job_start_ms, self._last_job = None, None
+        self._last_end_ms, self._last_job_end_ms = max(self._last_end_ms, run.end_ms), max(start_ms, end_ms)
+        owner.stats.unheard_sent += 1
+        logger.debug(
+            "speech only the loose detector heard (%d-%d ms%s) goes to Whisper",
+            run.start_ms,
+            run.end_ms,
+            ", after speech the fast pass heard" if tail else "",
+        )
         self._queue(pending)
         self._submitted.set()
 
