@@ -938,11 +938,12 @@ class TwoPassSession:
 
         In steady noise the loose detector hears one run without end (a review: JFK three times, 3 s apart, at 10
         dB SNR, one run of 43 s), and every pause of the speaker's would be such a part. So it goes only while the
-        run is not steady sound (the caller: begun at most RUN_MAX_MS before the utterance), and only when it and
-        the utterance's window (`window_ms`) would both be back by that window's `deadline` (twice greedy's
-        estimate, as for any window): the accurate pass admits it only with that window's time kept back, so a
-        window of what may be a breath or noise does not cost the utterance its final. Its deadline is the
-        utterance's: it goes with that window, and its final before that one's."""
+        run is not steady sound (the caller: begun at most RUN_MAX_MS before the utterance), with two places free
+        in the accurate pass's queue, and when, with the estimate of the utterance's window (`window_ms`) kept back,
+        it would be back by that window's `deadline` at twice greedy's estimate and the accurate pass admits it
+        (the work queued ahead): a window of what may be a breath or noise must not cost the utterance its final.
+        Otherwise nothing is sent or said. Its deadline is the utterance's: it goes with that window, and its final
+        before that one's."""
         if not RUN_MIN_MS <= lead.end_ms - lead.start_ms <= RUN_MAX_MS:
             return
         accurate = self._owner.accurate
