@@ -115,17 +115,8 @@ def test_tones_that_would_alias_into_the_passband_are_suppressed(in_rate: int, o
     assert worst >= MIN_DB
 
 
-MULTITONE_PAIRS = [
-    (8000, 16000),
-    (22050, 16000),
-    (44100, 16000),
-    (44100, 24000),
-    (48000, 16000),
-    (48000, 24000),
-    (96000, 16000),
-    (44101, 24000),
-    (192000, 24000),
-]
+MULTITONE_PAIRS = [(8000, 16000), (22050, 16000), (44100, 16000), (44100, 24000), (48000, 16000),
+                   (48000, 24000), (96000, 16000), (44101, 24000), (192000, 24000)]
 
 
 def _multitone(in_rate: int, out_rate: int, top: float) -> tuple[np.ndarray, np.ndarray]:
@@ -267,31 +258,11 @@ def test_rates_must_be_positive_integers(bad: object) -> None:
 
 
 def test_float_to_pcm16_rules() -> None:
-    x = np.array(
-        [
-            0.0,
-            -0.0,
-            1.0,
-            -1.0,
-            0.5,
-            -0.5,
-            1.5,
-            -1.5,
-            np.nan,
-            np.inf,
-            -np.inf,
-            0.99999994,
-            -1e-9,
-            1.5 / 32767,
-            -1 / 32768,
-            1 / 32767,
-            3e38,
-            -3e38,
-        ],
-        dtype=np.float32,
-    )
+    x = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1.5, -1.5, np.nan, np.inf, -np.inf, 0.99999994, -1e-9,
+                  1.5 / 32767, -1 / 32768, 1 / 32767, 3e38, -3e38], dtype=np.float32)
     # float32(1/32767) * 32767 is 0.99999...: truncation toward zero makes it 0, as an Int16Array store would.
-    expected = [0, 0, 32767, -32768, 16383, -16384, 32767, -32768, 0, 32767, -32768, 32766, 0, 1, -1, 0, 32767, -32768]
+    expected = [0, 0, 32767, -32768, 16383, -16384, 32767, -32768, 0, 32767, -32768, 32766, 0, 1, -1, 0, 32767,
+                -32768]
     assert audio.float_to_pcm16(x).tolist() == expected
 
 

@@ -79,16 +79,8 @@ def a_tenth_zeroed(x: np.ndarray) -> np.ndarray:
         (lambda _: reference(in_rate_offset=24), "share"),  # the rate 0.05 % off: no stretch lasts
         (lambda x: 0.5 * x, "gain"),
     ],
-    ids=[
-        "clean",
-        "six-buffers-silenced",
-        "gap",
-        "every-piece-silenced",
-        "a-tenth-zeroed",
-        "byte-swap",
-        "rate-off",
-        "half-gain",
-    ],
+    ids=["clean", "six-buffers-silenced", "gap", "every-piece-silenced", "a-tenth-zeroed", "byte-swap", "rate-off",
+         "half-gain"],
 )
 def test_the_capture_check_tells_a_glitch_from_a_broken_path(
     fault: Callable[[np.ndarray], np.ndarray], fails_on: str | None

@@ -590,3 +590,4 @@ async def wiro_calls(answer: httpx.Response) -> None:
 @example(200, {"result": True, "taskid": True, "socketaccesstoken": "abc"})
 def test_wiro_provider_turns_any_run_answer_into_a_grant_or_provider_error(status: int, body: Any) -> None:
     asyncio.run(wiro_calls(upstream_answer(status, body, None)))
+

@@ -32,8 +32,6 @@ from tests.support.truebar_client import transcribe_truebar
 KEY = "provider-test-key"
 PASSWORD = "correct-horse-battery"
 TOKEN_PATH = "/realms/truebar/protocol/openid-connect/token"
-
-
 def new_request() -> SessionRequest:
     """A fresh request each call: the session id is the app's, one per minted session."""
     return SessionRequest(options={"provider": "truebar"}, ws_origin="ws://127.0.0.1:1")
@@ -107,7 +105,9 @@ def provider_error(settings: TruebarSettings, *, timeout: float = 5.0) -> ApiErr
 def test_grant_has_the_contract_shape_and_no_secret() -> None:
     with emulator() as (_, url):
         settings = settings_for(url)
-        grants = with_provider(settings, lambda p: asyncio.gather(created(p, new_request()), created(p, new_request())))
+        grants = with_provider(
+            settings, lambda p: asyncio.gather(created(p, new_request()), created(p, new_request()))
+        )
     grant = grants[0]
     assert set(grant) == {
         "provider", "protocol", "ws_url", "token", "expires_at", "sample_rate", "frame_samples", "tag", "session_id",

@@ -31,8 +31,6 @@ from tests.support.wiro_client import transcribe_wiro
 
 KEY = "test-key-9f2c"
 SECRET = "test-secret-77aa"
-
-
 def new_request() -> SessionRequest:
     """A fresh request each call: the session id is the app's, one per minted session."""
     return SessionRequest(options={"provider": "wiro"}, ws_origin="ws://127.0.0.1")
@@ -101,7 +99,9 @@ def test_run_grant_in_both_auth_modes(upstream_factory: Callable[..., Upstream],
     up = upstream_factory(WiroEmulatorOptions(api_key=KEY, api_secret=secret))
     before = time.time()
     grant = asyncio.run(
-        with_provider(settings_for(up, api_secret=secret, task_deadline_s=600), lambda p: created(p, new_request()))
+        with_provider(
+            settings_for(up, api_secret=secret, task_deadline_s=600), lambda p: created(p, new_request())
+        )
     )
     task = up.state.tasks[grant["task_id"]] if up.state else None
     assert task is not None and task.token == grant["token"]

@@ -41,7 +41,9 @@ def test_same_site_and_opaque_origins_are_refused_unless_the_browser_vouches(app
     assert post_session(app_url, **{"Sec-Fetch-Site": "same-site"}).status_code == 403
     assert post_session(app_url, Origin="null").status_code == 403
     # Firefox's unload-time beacon: an opaque Origin, but the browser says the request is from this very origin.
-    r = httpx.post(app_url + "/api/sessions/wiro/123/end", headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    r = httpx.post(
+        app_url + "/api/sessions/wiro/123/end", headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    )
     assert r.status_code == 200
 
 

@@ -89,7 +89,9 @@ def test_vendor_node_client(emulator: tuple[str, EmulatorState], pcm_file: Path)
     assert [line.removeprefix("Transcript: ") for line in lines if line.startswith("Transcript: ")] == (
         expected_text().split()
     )
-    assert lines.index("Transcription stream ended") < lines.index("Model process ended — waiting for post-processing")
+    assert lines.index("Transcription stream ended") < lines.index(
+        "Model process ended — waiting for post-processing"
+    )
     assert lines[-2:] == ["Done", f"Full transcript: {expected_text()}"]
     assert bytes(task.pcm) == pcm_file.read_bytes()
     assert task.end_reason == "session_end" and task.status == "task_postprocess_end"

@@ -270,7 +270,9 @@ class TruebarProvider(VendorHosted):
         try:
             tags = online_asr_tags(response.json())
         except (ValueError, RecursionError):
-            raise ApiError(502, "upstream_bad_response", "Truebar's stage listing sent an unreadable answer.") from None
+            raise ApiError(
+                502, "upstream_bad_response", "Truebar's stage listing sent an unreadable answer."
+            ) from None
         self._tags = (self.clock(), tags)
         return list(tags)
 

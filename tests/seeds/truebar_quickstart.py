@@ -52,27 +52,23 @@ async def main() -> None:
 
             async def sender() -> None:
                 await configured.wait()
-                await ws.send(
-                    json.dumps(
+                await ws.send(json.dumps({
+                    "type": "CONFIG",
+                    "pipeline": [
                         {
-                            "type": "CONFIG",
-                            "pipeline": [
-                                {
-                                    "task": "ASR",
-                                    "exceptionHandlingPolicy": "THROW",
-                                    "config": {
-                                        "tag": os.getenv("TRUEBAR_ASR_TAG", "KALDI:en-US:*:*"),
-                                        "parameters": {"enableInterims": True},
-                                    },
-                                }
-                            ],
+                            "task": "ASR",
+                            "exceptionHandlingPolicy": "THROW",
+                            "config": {
+                                "tag": os.getenv("TRUEBAR_ASR_TAG", "KALDI:en-US:*:*"),
+                                "parameters": {"enableInterims": True},
+                            },
                         }
-                    )
-                )
+                    ],
+                }))
 
                 chunk_samples = 3200
                 for start in range(0, len(pcm), chunk_samples):
-                    await ws.send(pcm[start : start + chunk_samples].tobytes())
+                    await ws.send(pcm[start:start + chunk_samples].tobytes())
 
                 await ws.send(json.dumps({"type": "EOS", "lockSession": False}))
 

@@ -13,17 +13,20 @@ import os
 
 import websockets
 
-SOCKET_TOKEN = os.environ["WIRO_SOCKET_TOKEN"]
+SOCKET_TOKEN = os.environ['WIRO_SOCKET_TOKEN']
 SAMPLE_RATE = 24000
 CHUNK = 4800  # 200ms
 
 
 async def realtime_stt_session():
-    uri = os.environ["WIRO_SOCKET_URL"]
+    uri = os.environ['WIRO_SOCKET_URL']
     async with websockets.connect(uri) as ws:
-        await ws.send(json.dumps({"type": "task_info", "tasktoken": SOCKET_TOKEN}))
+        await ws.send(json.dumps({
+            'type': 'task_info',
+            'tasktoken': SOCKET_TOKEN
+        }))
 
-        mic = open(os.environ["WIRO_PCM_FILE"], "rb")  # stands in for pa.open(...)
+        mic = open(os.environ['WIRO_PCM_FILE'], 'rb')  # stands in for pa.open(...)
 
         is_listening = False
         full_transcript = []
@@ -33,9 +36,12 @@ async def realtime_stt_session():
                 if is_listening:
                     data = mic.read(CHUNK * 2)
                     if not data:
-                        await ws.send(json.dumps({"type": "task_session_end", "tasktoken": SOCKET_TOKEN}))
+                        await ws.send(json.dumps({
+                            'type': 'task_session_end',
+                            'tasktoken': SOCKET_TOKEN
+                        }))
                         return
-                    token = SOCKET_TOKEN.encode() + b"|"
+                    token = SOCKET_TOKEN.encode() + b'|'
                     await ws.send(token + data)
                 await asyncio.sleep(0.01)
 
@@ -43,24 +49,24 @@ async def realtime_stt_session():
             nonlocal is_listening
             async for msg in ws:
                 data = json.loads(msg)
-                t = data["type"]
-                if t == "task_stream_ready":
-                    print("Session ready — sending audio")
+                t = data['type']
+                if t == 'task_stream_ready':
+                    print('Session ready — sending audio')
                     is_listening = True
-                elif t == "task_stream_end":
-                    print("Transcription stream ended")
+                elif t == 'task_stream_end':
+                    print('Transcription stream ended')
                     is_listening = False
-                elif t == "task_cost":
-                    print(f"Cost: {data['cumulativeCost']}")
-                elif t == "task_output":
-                    m = data.get("message", "")
-                    if m.startswith("TRANSCRIPT_USER:"):
+                elif t == 'task_cost':
+                    print(f'Cost: {data["cumulativeCost"]}')
+                elif t == 'task_output':
+                    m = data.get('message', '')
+                    if m.startswith('TRANSCRIPT_USER:'):
                         text = m[16:]
                         full_transcript.append(text)
-                        print(f"Transcript: {text}")
-                elif t in ("task_end", "task_postprocess_end"):
-                    print("Session ended")
-                    print(f"Full: {' '.join(full_transcript)}")
+                        print(f'Transcript: {text}')
+                elif t in ('task_end', 'task_postprocess_end'):
+                    print('Session ended')
+                    print(f'Full: {" ".join(full_transcript)}')
                     break
 
         sender = asyncio.create_task(send_audio())
@@ -75,5 +81,5 @@ async def realtime_stt_session():
             mic.close()
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     asyncio.run(realtime_stt_session())

@@ -118,3 +118,4 @@ def check_golden(result: dict[str, Any]) -> None:
     want = read_s16(pipeline_case.output)
     assert len(pipeline_pcm) == len(want)
     assert int(np.max(np.abs(pipeline_pcm.astype(np.int32) - want))) <= tolerance
+

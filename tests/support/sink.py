@@ -34,3 +34,4 @@ class PcmSink:
                         return
         except WebSocketDisconnect:
             return
+

@@ -150,7 +150,9 @@ def wait_until(driver: WebDriver, condition: str, timeout_s: float = 20, *args: 
     """Wait until the JavaScript function body `condition` (called with `args`) returns true; on timeout, say what
     the page recorded (see install_page_hooks)."""
     try:
-        WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(lambda d: d.execute_script(condition, *args) is True)
+        WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(
+            lambda d: d.execute_script(condition, *args) is True
+        )
     except TimeoutException:
         raise AssertionError(
             f"not true within {timeout_s} s: {condition} {args}; the page recorded: {page_problems(driver)}"
