@@ -1354,7 +1354,7 @@ class TwoPassSession:
         # Every fast word that reaches past the split goes, its start moved to the split so the finals keep their
         # time order: Whisper may stretch its last word kept over the words it dropped, and a fast word left out
         # here would be in neither final. But not one that Whisper wrote among the words kept: paired with one as
-        # `matched` pairs words, and overlapping it in time (a word said twice may pair with the other saying). The
+        # `paired` pairs words, and overlapping it in time (a word said twice may pair with the other saying). The
         # two passes' ends of one word differ by tens of ms either way, and a margin in time alone both sent such a
         # word to the next final too and kept back one Whisper dropped. A word Whisper spelled otherwise ("OK" for
         # "okay") is not paired and goes: in two finals only if the next window's final is the fast text, where

@@ -157,18 +157,14 @@ def skipped_runs(fast: Sequence[Word], accurate: Sequence[Word]) -> list[tuple[W
     # "moon but" was lost unsaid, counted as written for that one "but"). Where a speaker restarts a phrase and
     # Whisper writes it once, timed far from both, the copy it is not paired with is kept as well, marked rough:
     # a word written twice rather than one lost.
-    written = matched(fast, accurate)
+    written = paired(fast, accurate)
     return [tuple(fast[i] for i in run) for run in long if 2 * sum(1 for i in run if i in written) < len(run)]
 
 
-def matched(a: Sequence[Word], b: Sequence[Word]) -> set[int]:
-    """The indices of `a`'s words that a longest common subsequence of the spoken words of `a` and `b` pairs with
-    one of `b`'s; of several such alignments, the one whose pairs lie nearest in time."""
-    return set(paired(a, b))
-
-
 def paired(a: Sequence[Word], b: Sequence[Word]) -> dict[int, int]:
-    """`matched`'s pairs: the index of each of `a`'s words so paired, to the index of `b`'s word it is paired with."""
+    """The index of each of `a`'s words that a longest common subsequence of the spoken words of `a` and `b` pairs
+    with one of `b`'s, to the index of that word of `b`'s; of several such alignments, the one whose pairs lie
+    nearest in time."""
     xs = [(i, spoken_form(w), middle(w)) for i, w in enumerate(a) if spoken_form(w)]
     ys = [(j, spoken_form(w), middle(w)) for j, w in enumerate(b) if spoken_form(w)]
     # best[i][j]: (pairs, minus their summed distance in ms) over the first i of xs and the first j of ys.
