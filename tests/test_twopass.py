@@ -52,6 +52,7 @@ from server.engine.whisper import (
 from server.engine.word_match import (
     TAIL_SLACK_MS,
     context_words,
+    given_again,
     least_probability,
     repeated_head,
     skipped_runs,
@@ -1123,6 +1124,19 @@ def test_a_final_s_head_is_the_previous_final_s_tail_again_only_where_it_began_b
     assert repeated_head(words_at("morning", 1200), (), 1300, 700) == 0
 
 
+def test_words_given_written_again_are_the_head_that_ends_before_the_new_speech() -> None:
+    """`given_again`: the longest run of words that begins a window's answer given the words said, says what ends
+    the previous final, and ends by where the window's own speech begins (here 1400), with its marks; wherever it
+    lies in the previous final's audio."""
+    previous = words_at("hello there good morning .", 100)  # "morning" 1000-1280
+    assert given_again(words_at("good morning , all", 100), previous, 1400) == 3  # over the words' own audio
+    assert given_again(words_at("morning all", 1100), previous, 1400) == 1  # stretched into the pause
+    assert given_again(words_at("morning all", 1200), previous, 1400) == 0  # ends at 1480: in the new speech
+    assert given_again(words_at("good all", 100), previous, 1400) == 0  # not its last words
+    assert given_again(words_at("5 all", 100), words_at("number five", 0), 1400) == 1  # five in digits
+    assert given_again((), previous, 1400) == 0
+
+
 def test_a_stretch_of_speech_whisper_left_out_is_found() -> None:
     """Measured at 10 dB SNR, two sessions at real time: the fast pass ran "five five", the cards and the start of
     "go forward ten meters" into one utterance across two 1 s pauses, and Whisper wrote only the cards."""
@@ -1705,6 +1719,9 @@ _GOOD = (Word("Good", 1200, 1300),)
             (*_HELLO, Word("Good", 1200, 1500), Word("morning", 1550, 2000), Word(".", 2000, 2000, True)),
             ["Hello there. Good", "morning."],
         ),
+        # ... and the second job wrote nothing but it: Whisper heard none of that utterance's own speech, and the
+        # fast text's other words are its final, marked (they were lost, and the final counted as Whisper's).
+        ("good morning", (*_HELLO, *_GOOD), (*_HELLO, Word("Good", 1200, 1500)), ["Hello there. Good", "morning"]),
         # The speaker said "there" again (review): the stretched "there." is not the tail's, and the new one stays.
         ("there it", _STRETCHED, None, ["Hello there.", "there it"]),
         (
@@ -1738,6 +1755,8 @@ async def test_the_next_utterance_s_first_word_in_a_window_s_tail_is_in_one_fina
     assert [h.text for h in got] == texts
     assert got[1].start_ms >= got[0].end_ms
     assert (got[1].warning == FAILED_WARNING) is (second is None)
+    assert (got[1].warning == EMPTY_WARNING) is (second is not None and texts[1] == "morning")
+    assert two.stats.accurate == sum(not h.warning for h in got)
 
 
 class SaidPass(AnsweringPass):
@@ -1979,6 +1998,45 @@ async def test_an_echo_written_after_the_words_given_stays_out_of_the_final() ->
     hyps = await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert accurate.asked[1][2] == "5, 5."  # the words said were given
     assert [h.text for h in finals(hyps)] == ["5, 5.", "6."]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ((Word("world", 650, 1000), Word(".", 1000, 1000, True)), "Again"),
+        ((Word("Hello", 250, 600), Word("world", 650, 1000)), "Again"),
+        ((Word("world", 650, 1700),), "Again"),  # stretched over the pause, still before "again"
+        ((Word("World", 1900, 2050),), "World Again"),  # said again: it runs into the new speech
+        ((Word("Say", 700, 1000),), "Say Again"),  # not what the previous final ends with: a word it may lack
+    ],
+    ids=["last-word", "last-two", "stretched", "said-again", "another-word"],
+)
+async def test_words_given_written_again_over_their_own_audio_stay_out_of_the_final(
+    written: tuple[Word, ...], kept: str
+) -> None:
+    """Found in review: given "Hello, world." and hearing its audio again, Whisper may write the words given once
+    more before the new speech, aligned back over them (inside the previous final, where no quiet span is). Both
+    finals had them. What repeats the previous final's last words and ends before this window's speech begins goes;
+    a word that runs into the speech is said again, and a different word stays."""
+    accurate = SaidPass([HELLO_SAID, (*written, Word("Again", 2000, 2400))])
+    two = TwoPassRecognizer(ListedFast(said_then(2000)), accurate, fallback_after_s=600, merge_ms=0)
+    hyps = await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert accurate.asked[1][2] == "Hello, world."  # the words said were given
+    out = finals(hyps)
+    assert [(h.text, h.warning) for h in out] == [("Hello, world.", ""), (kept, "")]
+    assert out[1].start_ms >= out[0].end_ms
+
+
+@pytest.mark.anyio
+async def test_an_answer_that_only_writes_the_words_given_again_goes_again_without_them() -> None:
+    """Whisper's answer given the words said that is nothing but those words again, over their audio, is of no
+    use: the window goes once more without them, and the utterance's words come from that answer."""
+    accurate = SaidPass([HELLO_SAID, (Word("world", 650, 1000),), (Word("Again", 2000, 2400),)])
+    two = TwoPassRecognizer(ListedFast(said_then(2000)), accurate, fallback_after_s=600, merge_ms=0)
+    hyps = await run(two, bytes(3500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [a[2] for a in accurate.asked] == ["", "Hello, world.", ""]
+    assert [(h.text, h.warning) for h in finals(hyps)] == [("Hello, world.", ""), ("Again", "")]
 
 
 def test_a_loop_counts_only_where_it_reaches_past_the_words_given() -> None:

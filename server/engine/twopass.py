@@ -35,6 +35,7 @@ from server.engine.voice_runs import RUN_MAX_MS, RUN_MIN_MS, VoiceRun, VoiceRunD
 from server.engine.whisper import Unreliable
 from server.engine.word_match import (
     context_words,
+    given_again,
     least_probability,
     paired,
     repeated_head,
@@ -1291,9 +1292,20 @@ class TwoPassSession:
             if not final.words and not final.warning:
                 return []  # no speech after all: nothing was shown for it, and nothing goes out
         else:
-            final = self._after_previous(self._carried(pending, self._final(pending)))
+            final = self._final(pending)
+            if not final.warning and not self._after_previous(final).words:
+                # Whisper wrote only the previous final's last words again (heard in its window's tail): it heard
+                # none of this utterance's own speech, and the fast text stays, as when it heard no speech at all.
+                self._owner.stats.fallback_empty += 1
+                fast = pending.fast
+                final = Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=EMPTY_WARNING)
+            final = self._after_previous(self._carried(pending, final))
             if not final.words:
                 return self._interim()  # every word was the previous final's again: the interim shown goes
+            if not final.warning or final.warning in _ACCURATE_IN_PART:
+                # Counted once it goes out: a final whose every word was the previous final's again is not one.
+                self._owner.stats.accurate += 1
+                self._owner.stats.waits_s.append(max(0.0, self._owner.clock() - pending.speech_end))
         observer = self._owner.observer
         if observer is not None and final.words:
             observer.final_after(
@@ -1423,8 +1435,6 @@ class TwoPassSession:
             logger.info("the accurate pass skipped %s", [(run[0].start_ms, run[-1].end_ms) for run in skipped])
             words = spliced(words, skipped)
             warning = SKIPPED_WARNING
-        stats.accurate += 1
-        stats.waits_s.append(max(0.0, self._owner.clock() - pending.speech_end))
         first = words[0]
         if first.start_ms < fast.start_ms < first.end_ms:
             # Whisper's alignment lets the first word start in the silence before it (measured: 300 ms early);
@@ -1498,7 +1508,11 @@ class TwoPassSession:
         """The words of Whisper's answer that are `pending`'s own: not the previous utterance's heard again, nor an
         echo of its last word in a quiet span."""
         fast = pending.fast
-        if pending.keep_from_ms and not pending.prefixed:
+        if pending.prefixed:
+            # The window heard the words given again: what Whisper writes of them once more, before this window's
+            # speech begins, is theirs (the previous final has them), wherever in that final's audio it aligned it.
+            words = words[given_again(words, self._last_final, min(fast.start_ms, pending.speech_from_ms)) :]
+        elif pending.keep_from_ms:
             trust = not self._last_final_rough
             words = words[context_words(words, self._last_final, pending.keep_from_ms, trust_text=trust) :]
         quiet = [(fast.end_ms + LATE_START_MS, 2**31)]  # the tail: to the end of the job, however aligned

@@ -6,7 +6,7 @@ echo, which stretches of the fast pass's Whisper left out, and how to put those 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from server.engine.whisper import PAUSE_MARKS, SENTENCE_END
 from server.transcript import Word
@@ -232,15 +232,32 @@ def repeated_head(words: Sequence[Word], previous: Sequence[Word], end_ms: int, 
     back to before it gave the partial, after that window went): both finals would have the word, and overlap in
     time. A word the previous final has before its tail was said in that utterance: one said again after it is
     another (Whisper can stretch the previous final's last word to its window's end, past the new one's start)."""
+    return _head_again(
+        words, previous, lambda new, old: new.start_ms < end_ms and old.start_ms >= tail_ms - TAIL_SLACK_MS
+    )
+
+
+def given_again(words: Sequence[Word], previous: Sequence[Word], speech_from_ms: int) -> int:
+    """How many of `words` (Whisper's answer to a window given the words said before it, `prefix`) are `previous`'s
+    last words written once more over their own audio: the longest run of spoken words that begins `words`, says
+    what ends `previous`, and ends by `speech_from_ms`, where the window's own speech begins, with the marks written
+    onto them. The window hears those words again and was told them: what Whisper writes of them before any new
+    speech is theirs. A word said again across the cut ("there. | There it is") is in the new speech and stays,
+    even aligned early into the pause (it then ends in the speech)."""
+    return _head_again(words, previous, lambda new, _old: new.end_ms <= speech_from_ms)
+
+
+def _head_again(words: Sequence[Word], previous: Sequence[Word], fits: Callable[[Word, Word], bool]) -> int:
+    """The longest run of spoken words that begins `words` and says what ends `previous`, its last word and the
+    first of `previous`'s it repeats meeting `fits` (new, old), with the marks written onto it: how many of `words`
+    to leave out."""
     said = [i for i, w in enumerate(words) if spoken_form(w)]
     before = [w for w in previous if spoken_form(w)]
     for count in range(min(len(said), len(before)), 0, -1):
         head = said[:count]
-        if (
-            words[head[-1]].start_ms < end_ms
-            and before[-count].start_ms >= tail_ms - TAIL_SLACK_MS
-            and [spoken_form(words[i]) for i in head] == [spoken_form(w) for w in before[-count:]]
-        ):
+        if fits(words[head[-1]], before[-count]) and [spoken_form(words[i]) for i in head] == [
+            spoken_form(w) for w in before[-count:]
+        ]:
             cut = head[-1] + 1
             while cut < len(words) and words[cut].joins_previous and not spoken_form(words[cut]):
                 cut += 1
