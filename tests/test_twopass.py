@@ -2681,6 +2681,28 @@ async def test_a_carried_word_said_before_the_cut_too_is_carried() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(("said", "written"), [("okay", "OK"), ("mister", "Mr."), ("five", "5")])
+async def test_a_word_whisper_spelled_otherwise_among_the_words_kept_is_not_carried(said: str, written: str) -> None:
+    """Whisper's "OK" for the fast pass's "okay", ending 60 ms before it: the pairing took them for two words, so
+    "okay" went to the next window too, and was in both finals when that window's final was the fast text."""
+    first = fast_final(
+        ("one", 200, 1000),
+        ("two", 1000, 2000),
+        (said, 4000, 6500),
+        ("i", 6600, 6900),
+        ("think", 6900, 7300),
+        ("i'm", 7300, 7600),
+        ("probably", 7600, 8000),
+    )
+    fast = listed((8100, first), (11100, fast_final(("gonna", 8300, 9000), ("cough", 9000, 10900))))
+    cut = (*CUT_ANSWER[:2], Word(written, 4000, 6440), Word(".", 6440, 6440, True), *CUT_ANSWER[4:])
+    hyps, carried = await cut_session([(200, 11_000)], SaidPass([cut, (), ()]), fast)
+    kept, rest = finals(hyps)
+    assert carried == 1 and kept.text == f"One two {written}.", kept
+    assert rest.warning == EMPTY_WARNING and normalise(rest.text) == normalise("i think i'm probably gonna cough"), rest
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("kept_end_ms", [6440, 6500, 6700, 6800, 6880])
 async def test_words_carried_to_the_next_window_are_its_final_s_when_whisper_fails_it(kept_end_ms: int) -> None:
     """The words carried are never lost: the next window's final is the fast text over them when Whisper hears no

@@ -34,10 +34,17 @@ _NUMBERS = {word: str(n) for n, word in enumerate(_NUMBER_WORDS.split())} | {
 }
 
 
+# One word, two spellings: pocketsphinx's dictionary (CMUdict) has both "ok" and "okay", "mr" and "mister", and
+# Whisper writes "OK" or "okay", "Mr." or "mister" as it likes. Compared as one: a carried word Whisper spelled
+# otherwise was in two finals when the next window's final was the fast text.
+_SPELLINGS = {"ok": "okay", "mr": "mister", "dr": "doctor"}
+
+
 def spoken_form(word: Word) -> str:
-    """A word as said, to compare: lower case, letters and digits only, a one-word number in digits."""
+    """A word as said, to compare: lower case, letters and digits only, a one-word number in digits, one spelling of
+    a word written two ways."""
     spoken = "".join(c for c in word.text.lower() if c.isalnum())
-    return _NUMBERS.get(spoken, spoken)
+    return _NUMBERS.get(spoken, _SPELLINGS.get(spoken, spoken))
 
 
 def least_probability(words: Sequence[Word]) -> float:
