@@ -1131,7 +1131,13 @@ def test_words_given_written_again_are_the_head_that_ends_before_the_new_speech(
     previous = words_at("hello there good morning .", 100)  # "morning" 1000-1280
     assert given_again(words_at("good morning , all", 100), previous, 1400) == 3  # over the words' own audio
     assert given_again(words_at("morning all", 1100), previous, 1400) == 1  # stretched into the pause
-    assert given_again(words_at("morning all", 1200), previous, 1400) == 0  # ends at 1480: in the new speech
+    assert given_again(words_at("morning all", 1250), previous, 1400) == 1  # begun inside it, stretched on
+    assert given_again(words_at("morning all", 1300), previous, 1400) == 0  # ends at 1580: in the new speech
+    # The fast pass heard "morning" twice where the final has it once: the one written again was said.
+    twice = (Word("morning", 1000, 1140), Word("morning", 1140, 1280))
+    assert given_again(words_at("morning all", 1100), previous, 1400, twice[1:]) == 0
+    assert given_again(words_at("morning all", 1100), previous, 1400, (Word("morning", 5000, 5300),)) == 1  # far off
+    assert given_again(words_at("morning all", 1100), previous, 1400, (Word("mourning", 1140, 1280),)) == 1
     assert given_again(words_at("good all", 100), previous, 1400) == 0  # not its last words
     assert given_again(words_at("5 all", 100), words_at("number five", 0), 1400) == 1  # five in digits
     assert given_again((), previous, 1400) == 0
@@ -1759,6 +1765,24 @@ async def test_the_next_utterance_s_first_word_in_a_window_s_tail_is_in_one_fina
     assert two.stats.accurate == sum(not h.warning for h in got)
 
 
+@pytest.mark.anyio
+async def test_an_utterance_that_was_the_tail_s_word_alone_gets_no_final_and_counts_as_none() -> None:
+    """The next utterance is only the word the first window's tail held, and its window writes only that word again:
+    the word is in the first final, the utterance has no final of its own, and no final is counted for it."""
+    hello = (Word("hello", 100, 500), Word("there", 550, 1000))
+    answers: list[list[Hypothesis]] = [[] for _ in range(30)]
+    answers[2] = [Hypothesis(hello[:1], False, 100, 500)]
+    answers[12] = [Hypothesis(hello, True, 100, 1000)]
+    answers[15] = [Hypothesis((Word("good", 1200, 1500),), True, 1200, 1500)]
+    accurate = FailingSecondPass([(*_HELLO, *_GOOD), (*_HELLO, Word("Good", 1200, 1500))])
+    two = TwoPassRecognizer(
+        ListedFast(answers), accurate, fallback_after_s=600, merge_ms=200, tail_ms=300, said_reach_ms=0
+    )
+    got = finals(await run(two, bytes(3000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
+    assert [h.text for h in got] == ["Hello there. Good"]
+    assert (two.stats.accurate, two.stats.fallback_empty, two.stats.fallbacks) == (1, 0, 0)
+
+
 class SaidPass(AnsweringPass):
     """AnsweringPass that keeps each job's offset, prompt and prefix, estimates its cost (Estimates) and says whether
     it has time to spare (Spares)."""
@@ -2007,10 +2031,11 @@ async def test_an_echo_written_after_the_words_given_stays_out_of_the_final() ->
         ((Word("world", 650, 1000), Word(".", 1000, 1000, True)), "Again"),
         ((Word("Hello", 250, 600), Word("world", 650, 1000)), "Again"),
         ((Word("world", 650, 1700),), "Again"),  # stretched over the pause, still before "again"
+        ((Word("world", 650, 2050),), "Again"),  # stretched into the new speech: begun inside the word given
         ((Word("World", 1900, 2050),), "World Again"),  # said again: it runs into the new speech
         ((Word("Say", 700, 1000),), "Say Again"),  # not what the previous final ends with: a word it may lack
     ],
-    ids=["last-word", "last-two", "stretched", "said-again", "another-word"],
+    ids=["last-word", "last-two", "stretched", "stretched-on", "said-again", "another-word"],
 )
 async def test_words_given_written_again_over_their_own_audio_stay_out_of_the_final(
     written: tuple[Word, ...], kept: str
@@ -2700,6 +2725,30 @@ async def test_a_word_whisper_spelled_otherwise_among_the_words_kept_is_not_carr
     kept, rest = finals(hyps)
     assert carried == 1 and kept.text == f"One two {written}.", kept
     assert rest.warning == EMPTY_WARNING and normalise(rest.text) == normalise("i think i'm probably gonna cough"), rest
+
+
+@pytest.mark.anyio
+async def test_a_word_said_twice_at_the_cut_and_written_once_there_stays_when_the_next_window_writes_it() -> None:
+    """Review: "three three" at the cut, written once by the window cut while the speaker went on ("three" 4000-6500,
+    its final "One two three."), and again by the next window, given that final's words, over the second's audio:
+    the fast pass heard two where the final has one, so the second was said and stays."""
+    first = fast_final(
+        ("one", 200, 1000),
+        ("two", 1000, 2000),
+        ("three", 4000, 5200),
+        ("three", 5200, 6500),
+        ("i", 6600, 6900),
+        ("think", 6900, 7300),
+        ("i'm", 7300, 7600),
+        ("probably", 7600, 8000),
+    )
+    fast = listed((8100, first), (11100, fast_final(("gonna", 8300, 9000), ("cough", 9000, 10900))))
+    accurate = SaidPass([CUT_ANSWER, (Word("three", 5200, 6500), *CARRIED_ANSWER)])
+    hyps, carried = await cut_session([(200, 11_000)], accurate, fast)
+    kept, rest = finals(hyps)
+    assert carried == 1 and kept.text == "One two three.", kept
+    assert accurate.asked[1][2].endswith("three")  # the words kept were given
+    assert (rest.text, rest.warning) == ("three I think I'm probably gonna cough.", ""), rest
 
 
 @pytest.mark.anyio

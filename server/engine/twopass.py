@@ -447,6 +447,8 @@ class TwoPassSession:
         self._last_final: tuple[Word, ...] = ()  # its words
         self._last_final_tail_ms = 0  # where its window's tail began: the fast pass's last word's end
         self._last_final_rough = False  # it is the fast pass's text (a fallback)
+        # The fast pass's words of the last final's utterance that the final lacks (`given_again`).
+        self._last_unwritten: tuple[Word, ...] = ()
         self._said: list[Word] = []  # the words of the finals since the last that was not all Whisper's
         # The fast pass's previous partial of this utterance, as it was (None past its end, where words were shown),
         # and since when (session ms fed) each position has said what it says.
@@ -1296,9 +1298,10 @@ class TwoPassSession:
             if not final.warning and not self._after_previous(final).words:
                 # Whisper wrote only the previous final's last words again (heard in its window's tail): it heard
                 # none of this utterance's own speech, and the fast text stays, as when it heard no speech at all.
-                self._owner.stats.fallback_empty += 1
                 fast = pending.fast
                 final = Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=EMPTY_WARNING)
+                if self._after_previous(final).words:
+                    self._owner.stats.fallback_empty += 1
             final = self._after_previous(self._carried(pending, final))
             if not final.words:
                 return self._interim()  # every word was the previous final's again: the interim shown goes
@@ -1317,6 +1320,13 @@ class TwoPassSession:
         if final.words:
             self._final_end_ms = max(self._final_end_ms, final.end_ms)
             self._last_final, self._last_final_rough = final.words, bool(final.warning)
+            # (Not the words carried to the next window, CARRY_MS: they end after the final does, and are that one's.)
+            written = paired(pending.fast.words, final.words)
+            self._last_unwritten = tuple(
+                w
+                for i, w in enumerate(pending.fast.words)
+                if i not in written and spoken_form(w) and w.end_ms <= final.end_ms
+            )
             self._last_final_tail_ms = pending.fast.end_ms
             # Kept for SAID_REACH_MS: what Whisper wrote, back to a final that is the fast text in whole or in part
             # (Whisper is never given those words as its own).
@@ -1511,7 +1521,8 @@ class TwoPassSession:
         if pending.prefixed:
             # The window heard the words given again: what Whisper writes of them once more, before this window's
             # speech begins, is theirs (the previous final has them), wherever in that final's audio it aligned it.
-            words = words[given_again(words, self._last_final, min(fast.start_ms, pending.speech_from_ms)) :]
+            speech_from_ms = min(fast.start_ms, pending.speech_from_ms)
+            words = words[given_again(words, self._last_final, speech_from_ms, self._last_unwritten) :]
         elif pending.keep_from_ms:
             trust = not self._last_final_rough
             words = words[context_words(words, self._last_final, pending.keep_from_ms, trust_text=trust) :]

@@ -24,6 +24,10 @@ SKIP_MARGIN_MS = 300
 # word ends still counts as written in the tail after it.
 TAIL_SLACK_MS = 40
 
+# A word the fast pass heard that the previous final lacks, said the same as a word written again over that final
+# (`given_again`), within this much of it: the speaker said it twice, and Whisper wrote it once there.
+UNWRITTEN_SLACK_MS = 300
+
 # Whisper writes a number one time as a word and the next as digits ("Five." then "5, 5." for the same audio heard
 # again at 20 dB SNR): the texts compared to find a word heard twice spell the one-word numbers as digits.
 _NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen"
@@ -244,14 +248,28 @@ def repeated_head(words: Sequence[Word], previous: Sequence[Word], end_ms: int, 
     )
 
 
-def given_again(words: Sequence[Word], previous: Sequence[Word], speech_from_ms: int) -> int:
+def given_again(
+    words: Sequence[Word], previous: Sequence[Word], speech_from_ms: int, unwritten: Sequence[Word] = ()
+) -> int:
     """How many of `words` (Whisper's answer to a window given the words said before it, `prefix`) are `previous`'s
     last words written once more over their own audio: the longest run of spoken words that begins `words`, says
-    what ends `previous`, and ends by `speech_from_ms`, where the window's own speech begins, with the marks written
-    onto them. The window hears those words again and was told them: what Whisper writes of them before any new
-    speech is theirs. A word said again across the cut ("there. | There it is") is in the new speech and stays,
-    even aligned early into the pause (it then ends in the speech)."""
-    return _head_again(words, previous, lambda new, _old: new.end_ms <= speech_from_ms)
+    what ends `previous`, and ends by `speech_from_ms`, where the window's own speech begins, or begins inside the
+    last of them (stretched on into the speech), with the marks written onto them. The window hears those words
+    again and was told them: what Whisper writes of them before any new speech is theirs. A word said again across
+    the cut ("there. | There it is") is in the new speech and stays, even aligned early into the pause (it then
+    ends in the speech). None goes when a word of `unwritten` (the fast pass heard it, the previous final lacks it)
+    says one of them over the previous final's words they repeat: the speaker said it twice ("three three" written
+    once, then the second written here), and a word is never dropped unsaid."""
+    said = [w for w in previous if spoken_form(w)]
+    last_end_ms = said[-1].end_ms if said else 0
+    cut = _head_again(words, previous, lambda new, _old: new.end_ms <= speech_from_ms or new.start_ms < last_end_ms)
+    forms = [spoken_form(w) for w in words[:cut] if spoken_form(w)]
+    if forms:
+        # Where the previous final has them, give or take the two recognizers' disagreement on a word's bounds.
+        lo, hi = said[-len(forms)].start_ms - UNWRITTEN_SLACK_MS, last_end_ms + UNWRITTEN_SLACK_MS
+        if any(spoken_form(u) in forms and u.start_ms < hi and lo < u.end_ms for u in unwritten):
+            return 0
+    return cut
 
 
 def _head_again(words: Sequence[Word], previous: Sequence[Word], fits: Callable[[Word, Word], bool]) -> int:
