@@ -1522,7 +1522,10 @@ class TwoPassSession:
             # The window heard the words given again: what Whisper writes of them once more, before this window's
             # speech begins, is theirs (the previous final has them), wherever in that final's audio it aligned it.
             speech_from_ms = min(fast.start_ms, pending.speech_from_ms)
-            words = words[given_again(words, self._last_final, speech_from_ms, self._last_unwritten) :]
+            again = given_again(words, self._last_final, speech_from_ms, self._last_unwritten)
+            if again:
+                logger.debug("%d words of an answer were the words given again", again)
+            words = words[again:]
         elif pending.keep_from_ms:
             trust = not self._last_final_rough
             words = words[context_words(words, self._last_final, pending.keep_from_ms, trust_text=trust) :]
