@@ -1132,6 +1132,7 @@ def test_words_given_written_again_are_the_head_that_ends_before_the_new_speech(
     assert given_again(words_at("good morning , all", 100), previous, 1400) == 3  # over the words' own audio
     assert given_again(words_at("morning all", 1100), previous, 1400) == 1  # stretched into the pause
     assert given_again(words_at("morning all", 1250), previous, 1400) == 1  # begun inside it, stretched on
+    assert given_again(words_at("morning all", 1250), previous, 1400, own=words_at("morning all", 1300)) == 0  # said
     assert given_again(words_at("morning all", 1300), previous, 1400) == 0  # ends at 1580: in the new speech
     # The fast pass heard "morning" twice where the final has it once: the one written again was said.
     twice = (Word("morning", 1000, 1140), Word("morning", 1140, 1280))
@@ -2749,6 +2750,53 @@ async def test_a_word_said_twice_at_the_cut_and_written_once_there_stays_when_th
     assert carried == 1 and kept.text == "One two three.", kept
     assert accurate.asked[1][2].endswith("three")  # the words kept were given
     assert (rest.text, rest.warning) == ("three I think I'm probably gonna cough.", ""), rest
+
+
+@pytest.mark.anyio
+async def test_a_word_said_twice_with_the_second_carried_stays_when_written_over_the_first() -> None:
+    """Second review: "said no no we can't" cut while the speaker went on (its limit at 7000 ms): the final keeps
+    "said no", the second "no" (7050-7300) is carried, and the next window, given "... said no", writes "no" from
+    6990, inside the "no" given. Begun inside the last word given, it was taken for that word again, and the "no"
+    carried was in no final. The fast pass's words of this utterance begin with it: it stays."""
+    first = fast_final(
+        ("one", 200, 1000),
+        ("two", 1000, 2000),
+        ("said", 4000, 6500),
+        ("no", 6700, 6980),
+        ("no", 7050, 7300),
+        ("we", 7400, 7600),
+        ("can't", 7600, 8000),
+    )
+    fast = listed((8100, first), (11100, fast_final(("gonna", 8300, 9000), ("cough", 9000, 10900))))
+    cut = (*CUT_ANSWER[:2], Word("said", 4000, 6500), Word("no", 6700, 7000), Word("no", 7000, 7280))
+    cut = (*cut, Word("we", 7400, 7600), Word("can't", 7600, 8000))
+    rest = (Word("no", 6990, 7270), Word("we", 7400, 7600), Word("can't", 7600, 8000), *CARRIED_ANSWER[4:])
+    accurate = SaidPass([cut, rest])
+    hyps, carried = await cut_session([(200, 11_000)], accurate, fast)
+    kept, then = finals(hyps)
+    assert carried == 1 and kept.text == "One two said no", kept
+    assert accurate.asked[1][2].endswith("said no")  # the words kept were given
+    assert (then.text, then.warning) == ("no we can't gonna cough.", ""), then
+
+
+@pytest.mark.anyio
+async def test_the_words_given_from_two_finals_written_again_are_no_answer() -> None:
+    """Second review: the words given may span two finals ("I think so." and "Yes."). Whisper writing "so. Yes." again
+    over their audio, and nothing new, was taken for new words (only the last final was compared), and the
+    utterance's own word "okay" was in no final. It is an answer of no use: the window goes again without them."""
+    think = fast_final(("i", 200, 400), ("think", 400, 800), ("so", 800, 1100))
+    fast = listed((1300, think), (2100, fast_final(("yes", 1600, 1900))), (3100, fast_final(("okay", 2600, 2900))))
+    answers = [
+        (Word("I", 200, 400), Word("think", 400, 800), Word("so", 800, 1100), Word(".", 1100, 1100, True)),
+        (Word("Yes", 1600, 1900), Word(".", 1900, 1900, True)),
+        (Word("so", 800, 1100), Word(".", 1100, 1100, True), Word("Yes", 1600, 1900), Word(".", 1900, 1900, True)),
+        (Word("Okay", 2600, 2900),),
+    ]
+    accurate = SaidPass(answers)
+    two = TwoPassRecognizer(fast, accurate, fallback_after_s=600, merge_ms=0)
+    hyps = await run(two, bytes(4500 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [a[2] for a in accurate.asked] == ["", "I think so.", "I think so. Yes.", ""]
+    assert [(h.text, h.warning) for h in finals(hyps)] == [("I think so.", ""), ("Yes.", ""), ("Okay", "")]
 
 
 @pytest.mark.anyio

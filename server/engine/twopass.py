@@ -299,7 +299,8 @@ class _Pending:
     error: str = ""
     keep_from_ms: int = 0  # words the accurate pass heard before this (the previous utterance's) are not this one's
     filled_from_ms: int = 0  # the job heard the pause from here (`fill_gap_ms`), where the fast pass heard no word
-    prefixed: bool = False  # the words it heard again were given to Whisper as its answer's head: none come back
+    # The words said that it heard again, given to Whisper as its answer's head (`prefix`): none come back.
+    given: tuple[Word, ...] = ()
     start_ms: int = 0  # where the job's audio begins
     speech_from_ms: int = 0  # where the speech it is for begins (the fast pass's first word, or the detector's)
     plain: _Plain | None = None  # a prefixed job: its window without the words said, to decode if its answer fails
@@ -447,8 +448,8 @@ class TwoPassSession:
         self._last_final: tuple[Word, ...] = ()  # its words
         self._last_final_tail_ms = 0  # where its window's tail began: the fast pass's last word's end
         self._last_final_rough = False  # it is the fast pass's text (a fallback)
-        # The fast pass's words of the last final's utterance that the final lacks (`given_again`).
-        self._last_unwritten: tuple[Word, ...] = ()
+        # The fast pass's words of the finals' utterances that the finals lack, the newest SAID_WORDS (`given_again`).
+        self._unwritten: tuple[Word, ...] = ()
         self._said: list[Word] = []  # the words of the finals since the last that was not all Whisper's
         # The fast pass's previous partial of this utterance, as it was (None past its end, where words were shown),
         # and since when (session ms fed) each position has said what it says.
@@ -868,7 +869,7 @@ class TwoPassSession:
         prefix, plain = "", None
         if said is not None:
             plain = _Plain(start_ms, end_ms, prompt, keep_from_ms)
-            start_ms, prompt, prefix = said
+            start_ms, prompt, prefix, _ = said
             # Where the previous utterance ended: the pause from there to this one's speech is where Whisper may
             # write the last word given again, an echo (`_final`'s quiet spans; no split of words to make).
             keep_from_ms = previous_end_ms
@@ -882,7 +883,7 @@ class TwoPassSession:
             filled_from_ms=filled_from_ms,
             start_ms=start_ms,
             speech_from_ms=speech_from_ms,
-            prefixed=said is not None,
+            given=said[3] if said is not None else (),
             plain=plain,
             going_on=not self._finishing and self._goes_on(),
         )
@@ -1098,10 +1099,10 @@ class TwoPassSession:
 
     def _said_before(
         self, own_start_ms: int, speech_from_ms: int, end_ms: int, budget_s: float, *, carried: bool = False
-    ) -> tuple[int, str, str] | None:
+    ) -> tuple[int, str, str, tuple[Word, ...]] | None:
         """Where a window for the speech from `own_start_ms` to `end_ms` starts to hear the words said before it
-        again (SAID_REACH_MS), its prompt and the text of those words: None when it does not. `carried`: the window
-        begins with words a final left to it (CARRY_MS)."""
+        again (SAID_REACH_MS), its prompt, the text of those words and the words: None when it does not. `carried`:
+        the window begins with words a final left to it (CARRY_MS)."""
         if self._pending or not self._said or not self._owner.said_reach_ms:
             return None  # an earlier final is not out: what it says is not known yet
         accurate = self._owner.accurate
@@ -1143,7 +1144,7 @@ class TwoPassSession:
             carried and self._twice_in_time(audio_ms, budget_s, beam=False)
         ):
             return None  # the longer window would not be back in time
-        return start_ms, Hypothesis(tuple(told), True, 0, 0).text[-PROMPT_CHARS:], said
+        return start_ms, Hypothesis(tuple(told), True, 0, 0).text[-PROMPT_CHARS:], said, tuple(again)
 
     def _twice_in_time(self, audio_ms: int, budget_s: float, *, beam: bool) -> bool:
         """A window of `audio_ms` would be back within `budget_s` seconds at twice the accurate pass's estimate (the
@@ -1279,7 +1280,7 @@ class TwoPassSession:
         except Exception as exc:
             logger.info("no time to decode a window without the words said before it: %s", exc)
             return False
-        pending.future, pending.prefixed, pending.plain = future, False, None
+        pending.future, pending.given, pending.plain = future, (), None
         pending.keep_from_ms, pending.start_ms = plain.keep_from_ms, plain.start_ms
         return True
 
@@ -1322,11 +1323,12 @@ class TwoPassSession:
             self._last_final, self._last_final_rough = final.words, bool(final.warning)
             # (Not the words carried to the next window, CARRY_MS: they end after the final does, and are that one's.)
             written = paired(pending.fast.words, final.words)
-            self._last_unwritten = tuple(
+            unwritten = [
                 w
                 for i, w in enumerate(pending.fast.words)
                 if i not in written and spoken_form(w) and w.end_ms <= final.end_ms
-            )
+            ]
+            self._unwritten = (*self._unwritten, *unwritten)[-SAID_WORDS:]
             self._last_final_tail_ms = pending.fast.end_ms
             # Kept for SAID_REACH_MS: what Whisper wrote, back to a final that is the fast text in whole or in part
             # (Whisper is never given those words as its own).
@@ -1465,16 +1467,19 @@ class TwoPassSession:
         if future is None or future.cancelled() or future.exception() is not None:
             self._count_unheard("lost")
             logger.info("speech only the loose detector heard was not decoded (%s)", pending.error or "late or failed")
-            return Hypothesis((), True, run.start_ms, run.end_ms, warning=UNHEARD_WARNING)
+            # Dated no earlier than the last final ends, as every final: the run may begin in that window's tail.
+            start_ms = max(run.start_ms, self._final_end_ms)
+            return Hypothesis((), True, start_ms, max(start_ms, run.end_ms), warning=UNHEARD_WARNING)
         words = self._own_words(pending, future.result())
         said = [w.probability for w in words if spoken_form(w) and w.probability is not None]
         if not any(spoken_form(w) for w in words) or (said and sum(said) / len(said) < UNHEARD_MIN_PROBABILITY):
             self._count_unheard("dropped")
             logger.debug("the accurate pass heard no speech it was sure of where only the loose detector heard some")
             return Hypothesis((), True, run.start_ms, run.end_ms)
-        self._count_unheard("final")
-        words = self._after_last_final(words)
-        return Hypothesis(words, True, words[0].start_ms, words[-1].end_ms)
+        # The run may begin in the last window's tail, which heard the words there too (`repeated_head`).
+        final = self._after_previous(Hypothesis(words, True, words[0].start_ms, words[-1].end_ms))
+        self._count_unheard("final" if final.words else "dropped")
+        return final
 
     def _after_previous(self, final: Hypothesis) -> Hypothesis:
         """`final` (Whisper's or the fast pass's) without the words that are the previous final's last ones again
@@ -1518,11 +1523,11 @@ class TwoPassSession:
         """The words of Whisper's answer that are `pending`'s own: not the previous utterance's heard again, nor an
         echo of its last word in a quiet span."""
         fast = pending.fast
-        if pending.prefixed:
+        if pending.given:
             # The window heard the words given again: what Whisper writes of them once more, before this window's
-            # speech begins, is theirs (the previous final has them), wherever in that final's audio it aligned it.
+            # speech begins, is theirs (the finals before have them), wherever in their audio it aligned it.
             speech_from_ms = min(fast.start_ms, pending.speech_from_ms)
-            again = given_again(words, self._last_final, speech_from_ms, self._last_unwritten)
+            again = given_again(words, pending.given, speech_from_ms, self._unwritten, own=fast.words)
             if again:
                 logger.debug("%d words of an answer were the words given again", again)
             words = words[again:]

@@ -249,23 +249,34 @@ def repeated_head(words: Sequence[Word], previous: Sequence[Word], end_ms: int, 
 
 
 def given_again(
-    words: Sequence[Word], previous: Sequence[Word], speech_from_ms: int, unwritten: Sequence[Word] = ()
+    words: Sequence[Word],
+    given: Sequence[Word],
+    speech_from_ms: int,
+    unwritten: Sequence[Word] = (),
+    *,
+    own: Sequence[Word] = (),
 ) -> int:
-    """How many of `words` (Whisper's answer to a window given the words said before it, `prefix`) are `previous`'s
-    last words written once more over their own audio: the longest run of spoken words that begins `words`, says
-    what ends `previous`, and ends by `speech_from_ms`, where the window's own speech begins, or begins inside the
-    last of them (stretched on into the speech), with the marks written onto them. The window hears those words
-    again and was told them: what Whisper writes of them before any new speech is theirs. A word said again across
-    the cut ("there. | There it is") is in the new speech and stays, even aligned early into the pause (it then
-    ends in the speech). None goes when a word of `unwritten` (the fast pass heard it, the previous final lacks it)
-    says one of them over the previous final's words they repeat: the speaker said it twice ("three three" written
-    once, then the second written here), and a word is never dropped unsaid."""
-    said = [w for w in previous if spoken_form(w)]
+    """How many of `words` (Whisper's answer to a window given the words said before it, `given`, as its head) are
+    the last words given written once more over their own audio: the longest run of spoken words that begins
+    `words`, says what ends `given`, and ends by `speech_from_ms`, where the window's own speech begins, with the
+    marks written onto them; or begins inside the last word given (stretched on into the speech) when `own` (the
+    fast pass's words of this window's utterance) has no such word. The window hears the words given again: what
+    Whisper writes of them before any new speech is theirs. A word said again across the cut ("there. | There it
+    is") is in the new speech and stays, even aligned early into the pause (it then ends in the speech). None goes
+    when a word of `unwritten` (the fast pass heard it, the finals lack it) says one of them over the words given
+    they repeat: the speaker said it twice ("three three" written once, then the second written here), and a word
+    is never dropped unsaid."""
+    said = [w for w in given if spoken_form(w)]
     last_end_ms = said[-1].end_ms if said else 0
-    cut = _head_again(words, previous, lambda new, _old: new.end_ms <= speech_from_ms or new.start_ms < last_end_ms)
+    heard = {spoken_form(w) for w in own}
+
+    def fits(new: Word, _old: Word) -> bool:
+        return new.end_ms <= speech_from_ms or (new.start_ms < last_end_ms and spoken_form(new) not in heard)
+
+    cut = _head_again(words, given, fits)
     forms = [spoken_form(w) for w in words[:cut] if spoken_form(w)]
     if forms:
-        # Where the previous final has them, give or take the two recognizers' disagreement on a word's bounds.
+        # Where the words given are, give or take the two recognizers' disagreement on a word's bounds.
         lo, hi = said[-len(forms)].start_ms - UNWRITTEN_SLACK_MS, last_end_ms + UNWRITTEN_SLACK_MS
         if any(spoken_form(u) in forms and u.start_ms < hi and lo < u.end_ms for u in unwritten):
             return 0
