@@ -1133,6 +1133,8 @@ def test_words_given_written_again_are_the_head_that_ends_before_the_new_speech(
     assert given_again(words_at("morning all", 1100), previous, 1400) == 1  # stretched into the pause
     assert given_again(words_at("morning all", 1250), previous, 1400) == 1  # begun inside it, stretched on
     assert given_again(words_at("morning all", 1250), previous, 1400, own=words_at("morning all", 1300)) == 0  # said
+    # Third review: a word later in the utterance is no sign ("going to the | store and the car").
+    assert given_again(words_at("morning all", 1250), previous, 1400, own=words_at("all and morning", 1300)) == 1
     assert given_again(words_at("morning all", 1300), previous, 1400) == 0  # ends at 1580: in the new speech
     # The fast pass heard "morning" twice where the final has it once: the one written again was said.
     twice = (Word("morning", 1000, 1140), Word("morning", 1140, 1280))
@@ -2753,11 +2755,14 @@ async def test_a_word_said_twice_at_the_cut_and_written_once_there_stays_when_th
 
 
 @pytest.mark.anyio
-async def test_a_word_said_twice_with_the_second_carried_stays_when_written_over_the_first() -> None:
+@pytest.mark.parametrize("written", [(6990, 7270), (6800, 6990), (7000, 7040)])
+async def test_a_word_said_twice_with_the_second_carried_stays_when_written_over_the_first(
+    written: tuple[int, int],
+) -> None:
     """Second review: "said no no we can't" cut while the speaker went on (its limit at 7000 ms): the final keeps
-    "said no", the second "no" (7050-7300) is carried, and the next window, given "... said no", writes "no" from
-    6990, inside the "no" given. Begun inside the last word given, it was taken for that word again, and the "no"
-    carried was in no final. The fast pass's words of this utterance begin with it: it stays."""
+    "said no", the second "no" (7050-7300) is carried, and the next window, given "... said no", writes "no" inside
+    the "no" given (third review: or over it, or just before the carried one). It was taken for that word again,
+    and the "no" carried was in no final. The fast pass's words of this utterance begin with it: it stays."""
     first = fast_final(
         ("one", 200, 1000),
         ("two", 1000, 2000),
@@ -2770,13 +2775,35 @@ async def test_a_word_said_twice_with_the_second_carried_stays_when_written_over
     fast = listed((8100, first), (11100, fast_final(("gonna", 8300, 9000), ("cough", 9000, 10900))))
     cut = (*CUT_ANSWER[:2], Word("said", 4000, 6500), Word("no", 6700, 7000), Word("no", 7000, 7280))
     cut = (*cut, Word("we", 7400, 7600), Word("can't", 7600, 8000))
-    rest = (Word("no", 6990, 7270), Word("we", 7400, 7600), Word("can't", 7600, 8000), *CARRIED_ANSWER[4:])
+    rest = (Word("no", *written), Word("we", 7400, 7600), Word("can't", 7600, 8000), *CARRIED_ANSWER[4:])
     accurate = SaidPass([cut, rest])
     hyps, carried = await cut_session([(200, 11_000)], accurate, fast)
     kept, then = finals(hyps)
     assert carried == 1 and kept.text == "One two said no", kept
     assert accurate.asked[1][2].endswith("said no")  # the words kept were given
     assert (then.text, then.warning) == ("no we can't gonna cough.", ""), then
+
+
+@pytest.mark.anyio
+async def test_a_word_a_final_lacked_that_the_next_final_wrote_is_no_longer_lacking() -> None:
+    """Third review: the fast words a final lacks (`given_again`'s sign that a word was said twice) were kept after
+    the next final wrote the word. "One" lacked "three" (700-1000); "Three." (1250-1550) wrote it; the next window,
+    given both, wrote "three." again over its audio: the stale entry kept it, and it was in two finals."""
+    fast = listed(
+        (1200, fast_final(("one", 200, 600), ("three", 700, 1000))),
+        (1800, fast_final(("three", 1250, 1550))),
+        (2700, fast_final(("okay", 2200, 2500))),
+    )
+    answers = [
+        (Word("One", 200, 1100), Word(".", 1100, 1100, True)),  # stretched over the "three" it left out
+        (Word("Three", 1250, 1550), Word(".", 1550, 1550, True)),
+        (Word("three", 1250, 1550), Word(".", 1550, 1550, True), Word("Okay", 2200, 2500)),
+    ]
+    accurate = SaidPass(answers)
+    two = TwoPassRecognizer(fast, accurate, fallback_after_s=600, merge_ms=0)
+    hyps = await run(two, bytes(4000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert [normalise(a[2]) for a in accurate.asked] == ["", "one", "one three"]
+    assert [h.text for h in finals(hyps)] == ["One.", "Three.", "Okay"]
 
 
 @pytest.mark.anyio

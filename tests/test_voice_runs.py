@@ -326,20 +326,27 @@ async def test_speech_only_the_loose_detector_heard_straight_after_the_fast_pass
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("accurate", ["answered", "refused"])
+@pytest.mark.parametrize("accurate", ["answered", "unsure", "refused"])
 async def test_a_run_begun_in_the_last_window_s_tail_leaves_the_word_there_to_that_final(accurate: str) -> None:
     """Review: a run that begins after the fast pass's last word but inside its window's tail (here "he" at
     2900-3050, which the phrase's window heard in its 300 ms tail and Whisper wrote) is sent from its start, so
     the word is heard by both windows: it was in both finals. It is that final's, as between two utterances'
-    windows (`repeated_head`). A run left out with a warning is dated no earlier than that final's end."""
+    windows (`repeated_head`), and Whisper's sureness is of the rest (a sure "he" made a doubtful "was" a final).
+    A run left out with a warning is dated no earlier than that final's end."""
     phrase = (Word("do", 2000, 2400), Word("for", 2400, 2800), Word("he", 2900, 3050))
     second = sure(("he", 2900, 3050), ("was", 3100, 4700))
+    if accurate == "unsure":
+        second = (second[0], dataclasses.replace(second[1], probability=UNHEARD_MIN_PROBABILITY - 0.3))
     fast = listed((3500, fast_final(("do", 2000, 2400), ("for", 2400, 2800))))
-    answers = [phrase, second] if accurate == "answered" else [phrase, AccurateBusy("queue full")]
+    answers = [phrase, AccurateBusy("queue full") if accurate == "refused" else second]
     two = two_pass(fast, FailingSaidPass(answers), [(2900, 4800)], tail_ms=300)
     hyps = await run(two, bytes(7000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
-    first, then = finals(hyps)
+    first, *rest = finals(hyps)
     assert first.text == "do for he"
+    if accurate == "unsure":
+        assert rest == [] and two.stats.unheard_dropped == 1
+        return
+    (then,) = rest
     assert (then.text, then.warning) == (("was", "") if accurate == "answered" else ("", UNHEARD_WARNING))
     assert then.start_ms >= first.end_ms
 

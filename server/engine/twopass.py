@@ -37,6 +37,7 @@ from server.engine.word_match import (
     context_words,
     given_again,
     least_probability,
+    near_same,
     paired,
     repeated_head,
     skipped_runs,
@@ -234,8 +235,8 @@ class TwoPassObserver(Protocol):
 
     def unheard(self, outcome: str) -> None:
         """A run of speech only the loose voice detector heard came back from the accurate pass: `outcome` "final"
-        (Whisper's words went out), "dropped" (no speech it was sure of, or a loop) or "lost" (refused, too late or
-        failed: UNHEARD_WARNING)."""
+        (Whisper's words went out), "dropped" (no new speech it was sure of, or a loop) or "lost" (refused, too late
+        or failed: UNHEARD_WARNING)."""
         ...
 
 
@@ -258,8 +259,8 @@ class TwoPassStats:
     # Finals of windows sent while the speaker went on whose last words went to the next window (CARRY_MS).
     carried: int = 0
     # Runs of speech only the loose voice detector heard (UNHEARD_PAD_MS): sent to the accurate pass, made finals
-    # (Whisper sure of its words), dropped as no speech (no words, or doubtful ones, or a loop), and left out with
-    # UNHEARD_WARNING (refused, late or failed).
+    # (Whisper sure of its words), dropped as no new speech (no words, doubtful ones, a loop, or only the words the
+    # final before has in its tail), and left out with UNHEARD_WARNING (refused, late or failed).
     unheard_sent: int = 0
     unheard_finals: int = 0
     unheard_dropped: int = 0
@@ -1291,7 +1292,7 @@ class TwoPassSession:
             if not final.words:
                 # Nothing of the run is said: no later window is given the words before it (SAID_REACH_MS), which
                 # would reach back over its audio, and Whisper would write there again what was left out.
-                self._said = []
+                self._said, self._unwritten = [], ()
             if not final.words and not final.warning:
                 return []  # no speech after all: nothing was shown for it, and nothing goes out
         else:
@@ -1328,11 +1329,15 @@ class TwoPassSession:
                 for i, w in enumerate(pending.fast.words)
                 if i not in written and spoken_form(w) and w.end_ms <= final.end_ms
             ]
-            self._unwritten = (*self._unwritten, *unwritten)[-SAID_WORDS:]
+            # One a later final wrote (Whisper put it in the next window) is no longer lacking.
+            earlier = [u for u in self._unwritten if not near_same(u, final.words)]
+            self._unwritten = (*earlier, *unwritten)[-SAID_WORDS:]
             self._last_final_tail_ms = pending.fast.end_ms
             # Kept for SAID_REACH_MS: what Whisper wrote, back to a final that is the fast text in whole or in part
             # (Whisper is never given those words as its own).
             self._said = [*self._said, *final.words][-SAID_WORDS:] if not final.warning else []
+            if not self._said:
+                self._unwritten = ()
         if final.words and not final.warning and least_probability(final.words) >= PROMPT_MIN_PROBABILITY:
             self._prompt = (self._prompt + " " + final.text)[-PROMPT_CHARS:]
         elif final.words:
@@ -1471,15 +1476,19 @@ class TwoPassSession:
             start_ms = max(run.start_ms, self._final_end_ms)
             return Hypothesis((), True, start_ms, max(start_ms, run.end_ms), warning=UNHEARD_WARNING)
         words = self._own_words(pending, future.result())
+        if words:
+            # The run may begin in the last window's tail, which heard the words there too (`repeated_head`): they
+            # are that final's, and Whisper's sureness is of the rest.
+            words = self._after_previous(Hypothesis(words, True, words[0].start_ms, words[-1].end_ms)).words
         said = [w.probability for w in words if spoken_form(w) and w.probability is not None]
         if not any(spoken_form(w) for w in words) or (said and sum(said) / len(said) < UNHEARD_MIN_PROBABILITY):
             self._count_unheard("dropped")
-            logger.debug("the accurate pass heard no speech it was sure of where only the loose detector heard some")
+            logger.debug(
+                "the accurate pass heard no new speech it was sure of where only the loose detector heard some"
+            )
             return Hypothesis((), True, run.start_ms, run.end_ms)
-        # The run may begin in the last window's tail, which heard the words there too (`repeated_head`).
-        final = self._after_previous(Hypothesis(words, True, words[0].start_ms, words[-1].end_ms))
-        self._count_unheard("final" if final.words else "dropped")
-        return final
+        self._count_unheard("final")
+        return Hypothesis(words, True, words[0].start_ms, words[-1].end_ms)
 
     def _after_previous(self, final: Hypothesis) -> Hypothesis:
         """`final` (Whisper's or the fast pass's) without the words that are the previous final's last ones again

@@ -258,29 +258,39 @@ def given_again(
 ) -> int:
     """How many of `words` (Whisper's answer to a window given the words said before it, `given`, as its head) are
     the last words given written once more over their own audio: the longest run of spoken words that begins
-    `words`, says what ends `given`, and ends by `speech_from_ms`, where the window's own speech begins, with the
-    marks written onto them; or begins inside the last word given (stretched on into the speech) when `own` (the
-    fast pass's words of this window's utterance) has no such word. The window hears the words given again: what
-    Whisper writes of them before any new speech is theirs. A word said again across the cut ("there. | There it
-    is") is in the new speech and stays, even aligned early into the pause (it then ends in the speech). None goes
-    when a word of `unwritten` (the fast pass heard it, the finals lack it) says one of them over the words given
-    they repeat: the speaker said it twice ("three three" written once, then the second written here), and a word
-    is never dropped unsaid."""
+    `words`, says what ends `given`, and ends by `speech_from_ms`, where the window's own speech begins, or begins
+    inside the last word given (stretched on into the speech), with the marks written onto them. The window hears
+    the words given again: what Whisper writes of them before any new speech is theirs. A word said again across
+    the cut ("there. | There it is") is in the new speech and stays, even aligned early into the pause (it then
+    ends in the speech). A word is never dropped unsaid (a word twice is the lesser harm), so none goes when:
+    - `own` (the fast pass's words of this window's utterance) begins with the run's last word: the speaker said it
+      again ("said no | no we can't", the second "no" carried to this window, Whisper writing it over the first);
+    - a word of `unwritten` (the fast pass heard it, the finals lack it) says one of its words over the words given
+      it repeats: the speaker said it twice ("three three" written once, then the second here)."""
     said = [w for w in given if spoken_form(w)]
     last_end_ms = said[-1].end_ms if said else 0
-    heard = {spoken_form(w) for w in own}
-
-    def fits(new: Word, _old: Word) -> bool:
-        return new.end_ms <= speech_from_ms or (new.start_ms < last_end_ms and spoken_form(new) not in heard)
-
-    cut = _head_again(words, given, fits)
-    forms = [spoken_form(w) for w in words[:cut] if spoken_form(w)]
-    if forms:
-        # Where the words given are, give or take the two recognizers' disagreement on a word's bounds.
-        lo, hi = said[-len(forms)].start_ms - UNWRITTEN_SLACK_MS, last_end_ms + UNWRITTEN_SLACK_MS
-        if any(spoken_form(u) in forms and u.start_ms < hi and lo < u.end_ms for u in unwritten):
-            return 0
+    cut = _head_again(words, given, lambda new, _old: new.end_ms <= speech_from_ms or new.start_ms < last_end_ms)
+    spoken = [i for i in range(cut) if spoken_form(words[i])]
+    if not spoken:
+        return cut
+    first_own = next((spoken_form(w) for w in own if spoken_form(w)), "")
+    if spoken_form(words[spoken[-1]]) == first_own:
+        return 0
+    # Over the words given it repeats, give or take the two recognizers' disagreement on a word's bounds.
+    if any(near_same(u, said[-len(spoken) :]) for u in unwritten):
+        return 0
     return cut
+
+
+def near_same(word: Word, words: Sequence[Word]) -> bool:
+    """One of `words` says `word` within UNWRITTEN_SLACK_MS of it."""
+    form = spoken_form(word)
+    return any(
+        spoken_form(w) == form
+        and w.start_ms < word.end_ms + UNWRITTEN_SLACK_MS
+        and word.start_ms - UNWRITTEN_SLACK_MS < w.end_ms
+        for w in words
+    )
 
 
 def _head_again(words: Sequence[Word], previous: Sequence[Word], fits: Callable[[Word, Word], bool]) -> int:
