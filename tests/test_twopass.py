@@ -1134,6 +1134,9 @@ def test_words_given_written_again_are_the_head_that_ends_before_the_new_speech(
     assert given_again(words_at("morning all", 1250), previous, 1400) == 1  # begun inside it, stretched on
     assert given_again(words_at("morning all", 1250), previous, 1400, own=words_at("morning all", 1300)) == 0  # said
     # Third review: a word later in the utterance is no sign ("going to the | store and the car").
+    # Fourth: nor one Whisper wrote again after the run, where the utterance's own saying of it is.
+    again = (*words_at("morning", 1000), *words_at("morning all", 1400))
+    assert given_again(again, previous, 1400, own=words_at("morning all", 1400)) == 1
     assert given_again(words_at("morning all", 1250), previous, 1400, own=words_at("all and morning", 1300)) == 1
     assert given_again(words_at("morning all", 1300), previous, 1400) == 0  # ends at 1580: in the new speech
     # The fast pass heard "morning" twice where the final has it once: the one written again was said.
@@ -1769,21 +1772,45 @@ async def test_the_next_utterance_s_first_word_in_a_window_s_tail_is_in_one_fina
 
 
 @pytest.mark.anyio
-async def test_an_utterance_that_was_the_tail_s_word_alone_gets_no_final_and_counts_as_none() -> None:
-    """The next utterance is only the word the first window's tail held, and its window writes only that word again:
-    the word is in the first final, the utterance has no final of its own, and no final is counted for it."""
+@pytest.mark.parametrize("second", [(*_HELLO, Word("Good", 1200, 1500)), ()], ids=["written-again", "nothing"])
+async def test_an_utterance_that_was_the_tail_s_word_alone_gets_no_final_and_counts_as_none(
+    second: tuple[Word, ...],
+) -> None:
+    """The next utterance is only the word the first window's tail held, and its window writes only that word again
+    (or nothing: its fast text is that word again): the word is in the first final, the utterance has no final of
+    its own, and no final is counted for it (a review: the fallback was counted where none went out)."""
     hello = (Word("hello", 100, 500), Word("there", 550, 1000))
     answers: list[list[Hypothesis]] = [[] for _ in range(30)]
     answers[2] = [Hypothesis(hello[:1], False, 100, 500)]
     answers[12] = [Hypothesis(hello, True, 100, 1000)]
     answers[15] = [Hypothesis((Word("good", 1200, 1500),), True, 1200, 1500)]
-    accurate = FailingSecondPass([(*_HELLO, *_GOOD), (*_HELLO, Word("Good", 1200, 1500))])
+    accurate = FailingSecondPass([(*_HELLO, *_GOOD), second])
     two = TwoPassRecognizer(
         ListedFast(answers), accurate, fallback_after_s=600, merge_ms=200, tail_ms=300, said_reach_ms=0
     )
     got = finals(await run(two, bytes(3000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
     assert [h.text for h in got] == ["Hello there. Good"]
     assert (two.stats.accurate, two.stats.fallback_empty, two.stats.fallbacks) == (1, 0, 0)
+
+
+@pytest.mark.anyio
+async def test_a_word_the_final_before_has_from_its_tail_is_not_lacking_from_the_next() -> None:
+    """Fourth review: "good" was in the first final (written in its window's tail) and taken out of the second as
+    heard there (`repeated_head`); the fast pass's "good" of the second utterance was then counted as a word the
+    finals lack, so when the third window, given "... Good morning.", wrote "Good morning." again over their audio,
+    nothing was taken out and both words were in two finals."""
+    answers: list[list[Hypothesis]] = [[] for _ in range(40)]
+    answers[2] = [Hypothesis((Word("hello", 100, 500),), False, 100, 500)]
+    answers[12] = [Hypothesis((Word("hello", 100, 500), Word("there", 550, 1000)), True, 100, 1000)]
+    answers[15] = [Hypothesis((Word("good", 1200, 1500),), False, 1200, 1500)]
+    answers[23] = [Hypothesis((Word("good", 1200, 1500), Word("morning", 1550, 2000)), True, 1200, 2000)]
+    answers[30] = [Hypothesis((Word("again", 2300, 2700),), True, 2300, 2700)]
+    written = (Word("Good", 1200, 1500), Word("morning", 1550, 2000), Word(".", 2000, 2000, True))
+    accurate = SaidPass([(*_HELLO, *_GOOD), written, (*written, Word("Again", 2300, 2700))])
+    two = TwoPassRecognizer(ListedFast(answers), accurate, fallback_after_s=600, merge_ms=200, tail_ms=300)
+    got = finals(await run(two, bytes(4000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
+    assert normalise(accurate.asked[2][2]) == "hello there good morning"  # both finals' words were given
+    assert [h.text for h in got] == ["Hello there. Good", "morning.", "Again"]
 
 
 class SaidPass(AnsweringPass):

@@ -279,6 +279,25 @@ class TwoPassStats:
             + self.fallback_empty
         )
 
+    def delivered(self, warning: str) -> None:
+        """One final of the fast pass's utterances went out, with `warning` (none: all Whisper's). Counted when it
+        goes, not when its answer came: one whose every word was the previous final's again does not go."""
+        reason = _REASONS.get(warning, "")
+        if reason in ("", "skipped"):
+            self.accurate += 1
+        if reason == "skipped":
+            self.accurate_in_part += 1
+        elif reason == "slow":
+            self.fallback_slow += 1
+        elif reason == "busy":
+            self.fallback_busy += 1
+        elif reason == "failed":
+            self.fallback_failed += 1
+        elif reason == "unreliable":
+            self.fallback_unreliable += 1
+        elif reason == "empty":
+            self.fallback_empty += 1
+
 
 @dataclass(frozen=True)
 class _Plain:
@@ -300,7 +319,8 @@ class _Pending:
     error: str = ""
     keep_from_ms: int = 0  # words the accurate pass heard before this (the previous utterance's) are not this one's
     filled_from_ms: int = 0  # the job heard the pause from here (`fill_gap_ms`), where the fast pass heard no word
-    # The words said that it heard again, given to Whisper as its answer's head (`prefix`): none come back.
+    # The words said that it heard again, given to Whisper as its answer's head (`prefix`): what Whisper writes of
+    # them once more is taken out (`given_again`).
     given: tuple[Word, ...] = ()
     start_ms: int = 0  # where the job's audio begins
     speech_from_ms: int = 0  # where the speech it is for begins (the fast pass's first word, or the detector's)
@@ -1302,14 +1322,11 @@ class TwoPassSession:
                 # none of this utterance's own speech, and the fast text stays, as when it heard no speech at all.
                 fast = pending.fast
                 final = Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=EMPTY_WARNING)
-                if self._after_previous(final).words:
-                    self._owner.stats.fallback_empty += 1
             final = self._after_previous(self._carried(pending, final))
             if not final.words:
                 return self._interim()  # every word was the previous final's again: the interim shown goes
+            self._owner.stats.delivered(final.warning)
             if not final.warning or final.warning in _ACCURATE_IN_PART:
-                # Counted once it goes out: a final whose every word was the previous final's again is not one.
-                self._owner.stats.accurate += 1
                 self._owner.stats.waits_s.append(max(0.0, self._owner.clock() - pending.speech_end))
         observer = self._owner.observer
         if observer is not None and final.words:
@@ -1321,13 +1338,16 @@ class TwoPassSession:
         self._shown = False  # the final replaced the interim on the client's screen
         if final.words:
             self._final_end_ms = max(self._final_end_ms, final.end_ms)
+            before = self._last_final
             self._last_final, self._last_final_rough = final.words, bool(final.warning)
-            # (Not the words carried to the next window, CARRY_MS: they end after the final does, and are that one's.)
+            # Not the words carried to the next window (CARRY_MS: they end after the final does, and are that
+            # one's), nor one the final before has, taken out of this one as heard in that window's tail
+            # (`repeated_head`).
             written = paired(pending.fast.words, final.words)
             unwritten = [
                 w
                 for i, w in enumerate(pending.fast.words)
-                if i not in written and spoken_form(w) and w.end_ms <= final.end_ms
+                if i not in written and spoken_form(w) and w.end_ms <= final.end_ms and not near_same(w, before)
             ]
             # One a later final wrote (Whisper put it in the next window) is no longer lacking.
             earlier = [u for u in self._unwritten if not near_same(u, final.words)]
@@ -1385,9 +1405,9 @@ class TwoPassSession:
         # here would be in neither final. But not one that Whisper wrote among the words kept: paired with one as
         # `paired` pairs words, and overlapping it in time (a word said twice may pair with the other saying). The
         # two passes' ends of one word differ by tens of ms either way, and a margin in time alone both sent such a
-        # word to the next final too and kept back one Whisper dropped. A word Whisper spelled otherwise ("OK" for
-        # "okay") is not paired and goes: in two finals only if the next window's final is the fast text, where
-        # keeping it back could lose a word said.
+        # word to the next final too and kept back one Whisper dropped. A word Whisper spelled otherwise (beyond
+        # `spoken_form`'s numbers and spellings) is not paired and goes: in two finals only if the next window's
+        # final is the fast text, where keeping it back could lose a word said.
         said = pending.fast.words
         written = {
             i
@@ -1417,22 +1437,17 @@ class TwoPassSession:
         return Hypothesis(kept, True, kept[0].start_ms, split_ms)
 
     def _final(self, pending: _Pending) -> Hypothesis:
-        stats = self._owner.stats
         fast = pending.fast
         future = pending.future
         if future is None:
-            stats.fallback_busy += 1
             logger.info("accurate pass busy (%s): the fast text is the final", pending.error)
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=BUSY_WARNING)
         if not future.done():
             future.cancel()
-            stats.fallback_slow += 1
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=FALLBACK_WARNING)
         if not future.cancelled() and isinstance(future.exception(), Unreliable):
-            stats.fallback_unreliable += 1
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=UNRELIABLE_WARNING)
         if future.cancelled() or future.exception() is not None:
-            stats.fallback_failed += 1
             if not future.cancelled():
                 logger.warning("accurate pass failed: %r", future.exception())
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=FAILED_WARNING)
@@ -1441,14 +1456,12 @@ class TwoPassSession:
             # Whisper heard no speech where the fast pass heard some: a cough the fast pass took for a word, or
             # words Whisper missed. Which it was cannot be told here, and a word is never dropped unsaid: the
             # fast text stays, marked as the rough one.
-            stats.fallback_empty += 1
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=EMPTY_WARNING)
         warning = ""
         skipped = skipped_runs(fast.words, words)
         if skipped:
             # Never a word dropped unsaid: the stretch Whisper left out keeps the fast pass's words, and the final
             # says that part of it is the rough text. (Logged without the words: the log never holds speech.)
-            stats.accurate_in_part += 1
             logger.info("the accurate pass skipped %s", [(run[0].start_ms, run[-1].end_ms) for run in skipped])
             words = spliced(words, skipped)
             warning = SKIPPED_WARNING

@@ -259,12 +259,13 @@ def given_again(
     """How many of `words` (Whisper's answer to a window given the words said before it, `given`, as its head) are
     the last words given written once more over their own audio: the longest run of spoken words that begins
     `words`, says what ends `given`, and ends by `speech_from_ms`, where the window's own speech begins, or begins
-    inside the last word given (stretched on into the speech), with the marks written onto them. The window hears
+    before the last word given ends (stretched on into the speech), with the marks written onto them. The window hears
     the words given again: what Whisper writes of them before any new speech is theirs. A word said again across
     the cut ("there. | There it is") is in the new speech and stays, even aligned early into the pause (it then
     ends in the speech). A word is never dropped unsaid (a word twice is the lesser harm), so none goes when:
-    - `own` (the fast pass's words of this window's utterance) begins with the run's last word: the speaker said it
-      again ("said no | no we can't", the second "no" carried to this window, Whisper writing it over the first);
+    - `own` (the fast pass's words of this window's utterance) begins with the run's last word, and Whisper did not
+      write it again after the run: the speaker said it again ("said no | no we can't", the second "no" carried to
+      this window, Whisper writing it over the first);
     - a word of `unwritten` (the fast pass heard it, the finals lack it) says one of its words over the words given
       it repeats: the speaker said it twice ("three three" written once, then the second here)."""
     said = [w for w in given if spoken_form(w)]
@@ -274,7 +275,8 @@ def given_again(
     if not spoken:
         return cut
     first_own = next((spoken_form(w) for w in own if spoken_form(w)), "")
-    if spoken_form(words[spoken[-1]]) == first_own:
+    after = next((spoken_form(w) for w in words[cut:] if spoken_form(w)), "")
+    if spoken_form(words[spoken[-1]]) == first_own != after:
         return 0
     # Over the words given it repeats, give or take the two recognizers' disagreement on a word's bounds.
     if any(near_same(u, said[-len(spoken) :]) for u in unwritten):
