@@ -1137,6 +1137,11 @@ def test_words_given_written_again_are_the_head_that_ends_before_the_new_speech(
     # Fourth: nor one Whisper wrote again after the run, where the utterance's own saying of it is.
     again = (*words_at("morning", 1000), *words_at("morning all", 1400))
     assert given_again(again, previous, 1400, own=words_at("morning all", 1400)) == 1
+    # Fifth: said twice, the first aligned early into the word given: Whisper's words after the run say it fewer
+    # times than the fast pass heard it.
+    assert (
+        given_again(words_at("morning morning all", 1250), previous, 1400, own=words_at("morning morning", 1300)) == 0
+    )
     assert given_again(words_at("morning all", 1250), previous, 1400, own=words_at("all and morning", 1300)) == 1
     assert given_again(words_at("morning all", 1300), previous, 1400) == 0  # ends at 1580: in the new speech
     # The fast pass heard "morning" twice where the final has it once: the one written again was said.
@@ -1811,6 +1816,26 @@ async def test_a_word_the_final_before_has_from_its_tail_is_not_lacking_from_the
     got = finals(await run(two, bytes(4000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS))
     assert normalise(accurate.asked[2][2]) == "hello there good morning"  # both finals' words were given
     assert [h.text for h in got] == ["Hello there. Good", "morning.", "Again"]
+
+
+@pytest.mark.anyio
+async def test_a_word_whisper_left_out_stays_lacking_when_the_final_before_has_it_outside_its_tail() -> None:
+    """Fifth review: the fast words the finals lack left out any the final before had within 300 ms, by time alone,
+    to skip a word that final has from its window's tail. "three" said twice ("one three | three four"), Whisper
+    writing only "four" for the second utterance: the next window, given "... three four", wrote "three four" again,
+    and it was taken out, so the second "three" was in no final. Only a word of that final's tail is skipped."""
+    fast = listed(
+        (1300, fast_final(("one", 200, 600), ("three", 1000, 1280))),
+        (2100, fast_final(("three", 1350, 1600), ("four", 1650, 1900))),
+        (2900, fast_final(("five", 2300, 2600))),
+    )
+    first = (Word("One", 200, 600), Word("three", 1000, 1280), Word(".", 1280, 1280, True))
+    again = (Word("three", 1350, 1600), Word("four", 1650, 1900), Word("Five", 2300, 2600))
+    accurate = SaidPass([first, (Word("four", 1650, 1900),), again])
+    two = TwoPassRecognizer(fast, accurate, fallback_after_s=600, merge_ms=0, tail_ms=300)
+    hyps = await run(two, bytes(4000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert normalise(accurate.asked[2][2]) == "one three four"  # both finals' words were given
+    assert [normalise(h.text) for h in finals(hyps)] == ["one three", "four", "three four five"]
 
 
 class SaidPass(AnsweringPass):

@@ -34,6 +34,7 @@ from server.engine.types import BYTES_PER_MS, EndsAtPauses, Recognizer, Recogniz
 from server.engine.voice_runs import RUN_MAX_MS, RUN_MIN_MS, VoiceRun, VoiceRunDetector
 from server.engine.whisper import Unreliable
 from server.engine.word_match import (
+    TAIL_SLACK_MS,
     context_words,
     given_again,
     least_probability,
@@ -1338,16 +1339,16 @@ class TwoPassSession:
         self._shown = False  # the final replaced the interim on the client's screen
         if final.words:
             self._final_end_ms = max(self._final_end_ms, final.end_ms)
-            before = self._last_final
-            self._last_final, self._last_final_rough = final.words, bool(final.warning)
             # Not the words carried to the next window (CARRY_MS: they end after the final does, and are that
-            # one's), nor one the final before has, taken out of this one as heard in that window's tail
-            # (`repeated_head`).
+            # one's), nor one the final before has in its window's tail, taken out of this one as heard there
+            # (`repeated_head`; only there: a word Whisper left out of this final stays lacking).
+            tail = [w for w in self._last_final if w.start_ms >= self._last_final_tail_ms - TAIL_SLACK_MS]
+            self._last_final, self._last_final_rough = final.words, bool(final.warning)
             written = paired(pending.fast.words, final.words)
             unwritten = [
                 w
                 for i, w in enumerate(pending.fast.words)
-                if i not in written and spoken_form(w) and w.end_ms <= final.end_ms and not near_same(w, before)
+                if i not in written and spoken_form(w) and w.end_ms <= final.end_ms and not near_same(w, tail)
             ]
             # One a later final wrote (Whisper put it in the next window) is no longer lacking.
             earlier = [u for u in self._unwritten if not near_same(u, final.words)]
