@@ -1142,6 +1142,10 @@ def test_words_given_written_again_are_the_head_that_ends_before_the_new_speech(
     assert (
         given_again(words_at("morning morning all", 1250), previous, 1400, own=words_at("morning morning", 1300)) == 0
     )
+    # Sixth: a phrase said again ("so it is | it is fine"), Whisper writing it once, over the words given.
+    given = words_at("so it is", 3700)
+    assert given_again(words_at("it is fine", 4000), given, 4800, own=words_at("it is fine", 4800)) == 0
+    assert given_again(words_at("it is fine", 4000), given, 4800, own=words_at("fine", 4800)) == 2
     assert given_again(words_at("morning all", 1250), previous, 1400, own=words_at("all and morning", 1300)) == 1
     assert given_again(words_at("morning all", 1300), previous, 1400) == 0  # ends at 1580: in the new speech
     # The fast pass heard "morning" twice where the final has it once: the one written again was said.
@@ -1836,6 +1840,23 @@ async def test_a_word_whisper_left_out_stays_lacking_when_the_final_before_has_i
     hyps = await run(two, bytes(4000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert normalise(accurate.asked[2][2]) == "one three four"  # both finals' words were given
     assert [normalise(h.text) for h in finals(hyps)] == ["one three", "four", "three four five"]
+
+
+@pytest.mark.anyio
+async def test_a_word_said_again_that_whisper_aligned_into_the_pause_is_no_echo() -> None:
+    """Sixth review: "Hello world | world again". Whisper, given "Hello, world.", wrote the second "world" early,
+    in the pause (1300-1700) before the speech (1900): `given_again` kept it (the fast pass heard the utterance begin
+    with it), and the echo rule then dropped it as the previous final's last word written again in the pause. The
+    fast pass heard that word begin this utterance as often as Whisper wrote it there: said, not an echo."""
+    fast = listed(
+        (1200, fast_final(("hello", 200, 600), ("world", 600, 1000))),
+        (2900, fast_final(("world", 1900, 2200), ("again", 2300, 2700))),
+    )
+    accurate = SaidPass([HELLO_SAID, (Word("world", 1300, 1700), Word("again", 2300, 2700))])
+    two = TwoPassRecognizer(fast, accurate, fallback_after_s=600, merge_ms=0)
+    hyps = await run(two, bytes(4000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
+    assert accurate.asked[1][2] == "Hello, world."  # the words said were given
+    assert [(h.text, h.warning) for h in finals(hyps)] == [("Hello, world.", ""), ("world again", "")]
 
 
 class SaidPass(AnsweringPass):

@@ -37,6 +37,7 @@ from server.engine.word_match import (
     TAIL_SLACK_MS,
     context_words,
     given_again,
+    leading,
     least_probability,
     near_same,
     paired,
@@ -1570,7 +1571,15 @@ class TwoPassSession:
             # alone at real time). Only a word that ends before the speech begins: one that runs into it is said.
             quiet.append((pending.start_ms - 1, min(fast.start_ms, pending.speech_from_ms)))
         previous = [spoken_form(w) for w in self._last_final if spoken_form(w)]
-        return without_echoes(words, quiet, previous[-1] if previous else "")
+        last = previous[-1] if previous else ""
+        said = [spoken_form(w) for w in fast.words if spoken_form(w)]
+        written = [spoken_form(w) for w in words if spoken_form(w)]
+        if last and 0 < leading(written, [last]) <= leading(said, [last]):
+            # The fast pass heard this utterance begin with that word as often as Whisper wrote it there: said
+            # again, not an echo, wherever Whisper aligned it ("no | no we can't", the second aligned early into
+            # the pause); only the tail's are looked at.
+            quiet = quiet[:1]
+        return without_echoes(words, quiet, last)
 
     async def _drain(self) -> list[Hypothesis]:
         """End of stream: wait for each pending final in turn, each until its own deadline at most (and those after

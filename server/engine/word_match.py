@@ -263,10 +263,10 @@ def given_again(
     the words given again: what Whisper writes of them before any new speech is theirs. A word said again across
     the cut ("there. | There it is") is in the new speech and stays, even aligned early into the pause (it then
     ends in the speech). A word is never dropped unsaid (a word twice is the lesser harm), so none goes when:
-    - `own` (the fast pass's words of this window's utterance) begins with the run's last word more times than
-      Whisper's words after the run do: the speaker said it again ("said no | no we can't", the second "no" carried
-      to this window, Whisper writing it over the first; "morning | morning morning", Whisper aligning the first of
-      the two early, into the word given);
+    - `own` (the fast pass's words of this window's utterance) begins with the run's last words more times than
+      Whisper's words after the run do: the speaker said them again ("said no | no we can't", the second "no"
+      carried to this window, Whisper writing it over the first; "morning | morning morning", Whisper aligning the
+      first of the two early, into the word given; "it is | it is fine");
     - a word of `unwritten` (the fast pass heard it, the finals lack it) says one of its words over the words given
       it repeats: the speaker said it twice ("three three" written once, then the second here)."""
     said = [w for w in given if spoken_form(w)]
@@ -275,19 +275,25 @@ def given_again(
     spoken = [i for i in range(cut) if spoken_form(words[i])]
     if not spoken:
         return cut
-    last = spoken_form(words[spoken[-1]])
-    if _leading(own, last) > _leading(words[cut:], last):
-        return 0
+    run = [spoken_form(words[i]) for i in spoken]
+    own_forms = [spoken_form(w) for w in own if spoken_form(w)]
+    after = [spoken_form(w) for w in words[cut:] if spoken_form(w)]
+    for k in range(1, len(run) + 1):
+        # The run's last k words begin the utterance's fast words more times than Whisper's words after the run.
+        if leading(own_forms, run[-k:]) > leading(after, run[-k:]):
+            return 0
     # Over the words given it repeats, give or take the two recognizers' disagreement on a word's bounds.
     if any(near_same(u, said[-len(spoken) :]) for u in unwritten):
         return 0
     return cut
 
 
-def _leading(words: Sequence[Word], form: str) -> int:
-    """How many times `words`' spoken words begin with `form`, one after another."""
-    spoken = [spoken_form(w) for w in words if spoken_form(w)]
-    return next((i for i, said in enumerate(spoken) if said != form), len(spoken))
+def leading(forms: Sequence[str], run: Sequence[str]) -> int:
+    """How many times `forms` (spoken forms) begin with `run`, one after another."""
+    count, n = 0, len(run)
+    while n and list(forms[count * n : (count + 1) * n]) == list(run):
+        count += 1
+    return count
 
 
 def near_same(word: Word, words: Sequence[Word]) -> bool:
