@@ -57,6 +57,7 @@ from server.engine.word_match import (
     repeated_head,
     skipped_runs,
     spliced,
+    spoken_forms,
     without_echoes,
 )
 from server.protocols.truebar import hypothesis_segment, tokens_to_text
@@ -1000,6 +1001,18 @@ def test_the_least_probability_counts_spoken_words_only() -> None:
     unsure_mark = (Word("Hello", 0, 400, probability=0.9), Word(",", 400, 400, joins_previous=True, probability=0.05))
     assert least_probability(unsure_mark) == 0.9
     assert least_probability((*unsure_mark, Word("world", 450, 900, probability=0.3))) == 0.3
+
+
+def test_spoken_forms_leave_marks_out_and_spell_one_word_one_way() -> None:
+    words = (
+        Word("OK", 0, 300),
+        Word(",", 300, 300, joins_previous=True),
+        Word("Mr.", 350, 600),
+        Word("Five", 650, 900),
+    )
+    assert spoken_forms(words) == ["okay", "mister", "5"]
+    assert spoken_forms(iter(words)) == spoken_forms(words)  # any iterable, read once
+    assert spoken_forms(()) == []
 
 
 def words_at(text: str, start_ms: int, step_ms: int = 300) -> tuple[Word, ...]:

@@ -45,6 +45,7 @@ from server.engine.word_match import (
     skipped_runs,
     spliced,
     spoken_form,
+    spoken_forms,
     without_echoes,
 )
 from server.transcript import Hypothesis, Word
@@ -1570,10 +1571,10 @@ class TwoPassSession:
             # final's) again there (measured: "One." then "1. From fairest creatures", 1.6 s apart, the sonnet read
             # alone at real time). Only a word that ends before the speech begins: one that runs into it is said.
             quiet.append((pending.start_ms - 1, min(fast.start_ms, pending.speech_from_ms)))
-        previous = [spoken_form(w) for w in self._last_final if spoken_form(w)]
+        previous = spoken_forms(self._last_final)
         last = previous[-1] if previous else ""
-        said = [spoken_form(w) for w in fast.words if spoken_form(w)]
-        written = [spoken_form(w) for w in words if spoken_form(w)]
+        said = spoken_forms(fast.words)
+        written = spoken_forms(words)
         if last and 0 < leading(written, [last]) <= leading(said, [last]):
             # The fast pass heard this utterance begin with that word as often as Whisper wrote it there: said
             # again, not an echo, wherever Whisper aligned it ("no | no we can't", the second aligned early into

@@ -6,7 +6,7 @@ echo, which stretches of the fast pass's Whisper left out, and how to put those 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from server.engine.whisper import PAUSE_MARKS, SENTENCE_END
 from server.transcript import Word
@@ -51,6 +51,11 @@ def spoken_form(word: Word) -> str:
     return _NUMBERS.get(spoken, _SPELLINGS.get(spoken, spoken))
 
 
+def spoken_forms(words: Iterable[Word]) -> list[str]:
+    """The spoken forms of the words that are said (`spoken_form`), in order: marks left out."""
+    return [form for form in map(spoken_form, words) if form]
+
+
 def least_probability(words: Sequence[Word]) -> float:
     """How sure the recognizer was of its least sure spoken word (marks do not count): 1.0 when it said of none."""
     said = [w.probability for w in words if w.probability is not None and spoken_form(w)]
@@ -76,7 +81,7 @@ def context_words(
     spoken = [spoken_form(w) for w in words]
     surely_before = sum(1 for w in words if w.end_ms <= cut_ms - before_ms)
     maybe_before = max(surely_before, sum(1 for w in words if w.start_ms < cut_ms + after_ms))
-    tail = [t for t in (spoken_form(w) for w in previous) if t]
+    tail = spoken_forms(previous)
     best, best_score = -1, -1
     for split in range(surely_before, maybe_before + 1):
         head = [t for t in spoken[:split] if t]
@@ -275,9 +280,9 @@ def given_again(
     spoken = [i for i in range(cut) if spoken_form(words[i])]
     if not spoken:
         return cut
-    run = [spoken_form(words[i]) for i in spoken]
-    own_forms = [spoken_form(w) for w in own if spoken_form(w)]
-    after = [spoken_form(w) for w in words[cut:] if spoken_form(w)]
+    run = spoken_forms(words[:cut])
+    own_forms = spoken_forms(own)
+    after = spoken_forms(words[cut:])
     for k in range(1, len(run) + 1):
         # The run's last k words begin the utterance's fast words more times than Whisper's words after the run.
         if leading(own_forms, run[-k:]) > leading(after, run[-k:]):
@@ -315,9 +320,9 @@ def _head_again(words: Sequence[Word], previous: Sequence[Word], fits: Callable[
     before = [w for w in previous if spoken_form(w)]
     for count in range(min(len(said), len(before)), 0, -1):
         head = said[:count]
-        if fits(words[head[-1]], before[-count]) and [spoken_form(words[i]) for i in head] == [
-            spoken_form(w) for w in before[-count:]
-        ]:
+        if fits(words[head[-1]], before[-count]) and spoken_forms(words[i] for i in head) == spoken_forms(
+            before[-count:]
+        ):
             cut = head[-1] + 1
             while cut < len(words) and words[cut].joins_previous and not spoken_form(words[cut]):
                 cut += 1
