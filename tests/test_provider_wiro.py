@@ -31,6 +31,8 @@ from tests.support.wiro_client import transcribe_wiro
 
 KEY = "test-key-9f2c"
 SECRET = "test-secret-77aa"
+
+
 def new_request() -> SessionRequest:
     """A fresh request each call: the session id is the app's, one per minted session."""
     return SessionRequest(options={"provider": "wiro"}, ws_origin="ws://127.0.0.1")
@@ -99,9 +101,7 @@ def test_run_grant_in_both_auth_modes(upstream_factory: Callable[..., Upstream],
     up = upstream_factory(WiroEmulatorOptions(api_key=KEY, api_secret=secret))
     before = time.time()
     grant = asyncio.run(
-        with_provider(
-            settings_for(up, api_secret=secret, task_deadline_s=600), lambda p: created(p, new_request())
-        )
+        with_provider(settings_for(up, api_secret=secret, task_deadline_s=600), lambda p: created(p, new_request()))
     )
     task = up.state.tasks[grant["task_id"]] if up.state else None
     assert task is not None and task.token == grant["token"]
@@ -402,6 +402,117 @@ def test_kill_transport_failure_is_retried_later() -> None:
     still, after = asyncio.run(scenario())
     assert still == ["7"] and after == []
     assert attempts == ["/v1/Task/Kill", "/v1/Task/Kill"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "kill_body"),
+    [
+        ({"taskid": "8", "socketaccesstoken": "ab-cd"}, {"taskid": "8", "socketaccesstoken": "ab-cd"}),
+        ({"taskid": None, "socketaccesstoken": "a1b2"}, {"socketaccesstoken": "a1b2"}),
+        ({"socketaccesstoken": 5}, None),
+    ],
+    ids=["token-unsafe-in-a-frame", "no-task-id", "nothing-to-kill-by"],
+)
+def test_a_task_started_with_an_answer_no_page_can_use_is_killed(
+    answer: dict[str, Any], kill_body: dict[str, str] | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Run started a task (billed until it ends) but its answer is of no use to a page: the session is refused, and
+    the task is killed by whatever the answer named, without leaking its token into the log."""
+    kills: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/Run/" in request.url.path:
+            return httpx.Response(200, json={"result": True, "errors": [], **answer})
+        kills.append(json.loads(request.content))
+        return httpx.Response(200, json={"result": True, "errors": []})
+
+    async def scenario() -> ApiError:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            p = WiroProvider(WiroSettings(api_key=KEY), http)
+            try:
+                with pytest.raises(ApiError) as refused:
+                    await p.create_session(new_request())
+                return refused.value
+            finally:
+                await p.aclose()
+
+    refused = asyncio.run(scenario())
+    assert refused.status_code == 502 and refused.code == "upstream_bad_response"
+    assert kills == ([kill_body] if kill_body else [])
+    if kill_body is None:
+        assert any(r.levelname == "ERROR" and "named no task" in r.getMessage() for r in caplog.records)
+    assert not any("ab-cd" in r.getMessage() or "a1b2" in r.getMessage() for r in caplog.records)
+
+
+def test_a_task_started_with_an_unusable_answer_whose_kill_fails_is_killed_later() -> None:
+    kills: list[dict[str, Any]] = []
+    clock = [1000.0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/Run/" in request.url.path:
+            return httpx.Response(200, json={"result": True, "errors": [], "socketaccesstoken": "c3d4"})
+        kills.append(json.loads(request.content))
+        return httpx.Response(503 if len(kills) == 1 else 200, json={"result": True, "errors": []})
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            p = WiroProvider(WiroSettings(api_key=KEY), http, clock=lambda: clock[0])
+            try:
+                with pytest.raises(ApiError):
+                    await p.create_session(new_request())
+                assert len(kills) == 1
+                clock[0] += 31
+                await p.sweep()
+                assert len(kills) == 2
+                await p.sweep()
+            finally:
+                await p.aclose()
+
+    asyncio.run(scenario())
+    assert kills == [{"socketaccesstoken": "c3d4"}] * 2
+
+
+def test_shutdown_kills_a_task_whose_kill_was_postponed() -> None:
+    """A lone process: the page's end call got a 503 and the kill was postponed (its claim held until the retry).
+    Shutdown comes first: the registry goes with the process, so the kill is tried once more then."""
+    kills: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/Run/" in request.url.path:
+            return httpx.Response(200, json={"result": True, "errors": [], "taskid": "7", "socketaccesstoken": "a1"})
+        kills.append(request.url.path)
+        return httpx.Response(503 if len(kills) == 1 else 200, json={"result": True, "errors": []})
+
+    async def scenario() -> WiroTask | None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            p = WiroProvider(WiroSettings(api_key=KEY), http)
+            grant = await created(p, new_request())
+            assert not await p.end_session(grant["session_id"])
+            await p.aclose()
+            return await p.tasks.get("7")
+
+    assert asyncio.run(scenario()) is None
+    assert kills == ["/v1/Task/Kill", "/v1/Task/Kill"]
+
+
+def test_a_kill_at_shutdown_that_gets_no_answer_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """Shutdown waits ACLOSE_TIMEOUT_S for its kills, then says which task may still be billed."""
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if "/Run/" in request.url.path:
+            return httpx.Response(200, json={"result": True, "errors": [], "taskid": "7", "socketaccesstoken": "a1"})
+        await asyncio.Event().wait()  # never answers
+        raise AssertionError("unreachable")
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler), timeout=60) as http:
+            p = WiroProvider(WiroSettings(api_key=KEY), http)
+            await created(p, new_request())
+            await p.aclose()
+
+    asyncio.run(scenario())
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("task 7" in m and "no answer" in m for m in errors), errors
 
 
 def test_connect_origins_and_status() -> None:

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import pytest
 
-from server.providers.wiro_tasks import WiroTask, task_registry
+from server.providers.wiro_tasks import KEEP_AFTER_S, WiroTask, task_registry
 from server.state import PREFIX, MemoryState, RedisState, State, StateUnavailable
 from testkit.redis_server import RedisServer
 
@@ -101,7 +101,7 @@ def test_wiro_registry_any_process_ends_any_task_and_one_claims_the_kill(make_st
         claims = [await task_registry(a).claim("102", 30), await task_registry(b).claim("102", 30)]
         dropped = await task_registry(b).drop(WiroTask("102", "tok2", "h2", now - 1))
         dropped_again = await task_registry(a).drop(WiroTask("102", "tok2", "h2", now - 1))
-        await task_registry(b).postpone("101", now - 1)
+        await task_registry(b).postpone(WiroTask("101", "tok1", "h1", now + 600), now - 1)
         due_after = [t.task_id for t in await task_registry(a).due(now)]
         await a.aclose()
         await b.aclose()
@@ -175,7 +175,7 @@ def test_postponing_a_kill_of_a_task_another_process_dropped_leaves_no_key_behin
         task = WiroTask("301", "tok301", "h301", time.time() - 1)
         await task_registry(a).put(task)
         await task_registry(b).drop(task)
-        await task_registry(a).postpone("301", time.time() + 30)
+        await task_registry(a).postpone(task, time.time() + 30)
         keys = sorted(await a.redis.keys(PREFIX + "wiro:*301"))
         due = await task_registry(a).due(float("inf"))
         await a.aclose()
@@ -184,6 +184,30 @@ def test_postponing_a_kill_of_a_task_another_process_dropped_leaves_no_key_behin
 
     keys, due = run(body)
     assert keys == [] and [t.task_id for t in due if t.task_id == "301"] == []
+
+
+def test_a_postponed_kill_keeps_the_task_past_its_first_record_s_expiry(make_state: Callable[[], State]) -> None:
+    """A kill that keeps failing is postponed again and again: the task stays registered (by id and by handle)
+    until it is killed, not only until KEEP_AFTER_S after its first deadline."""
+
+    async def body() -> tuple[WiroTask | None, WiroTask | None, list[str]]:
+        a = make_state()
+        now = time.time()
+        # Its first record lapses within about a second of now.
+        task = WiroTask("501", "tok501", "h501", now - KEEP_AFTER_S + 1)
+        await task_registry(a).put(task)
+        await task_registry(a).postpone(task, now + 600)
+        await asyncio.sleep(2.1)
+        found = await task_registry(a).get("501"), await task_registry(a).by_handle("h501")
+        due = [t.task_id for t in await task_registry(a).due(now + 601)]
+        await task_registry(a).drop(task)
+        await a.aclose()
+        return *found, due
+
+    by_id, by_handle, due = run(body)
+    assert by_id is not None and by_id.deadline == pytest.approx(time.time() + 600, abs=10)
+    assert by_handle == by_id
+    assert "501" in due
 
 
 def test_a_postponed_kill_counts_its_attempt_and_keeps_the_claim_until_its_retry(
@@ -198,8 +222,8 @@ def test_a_postponed_kill_counts_its_attempt_and_keeps_the_claim_until_its_retry
         await task_registry(a).put(WiroTask("401", "tok401", "h401", now - 1))
         attempts = [(await task_registry(b).due(now))[0].attempts]
         assert await task_registry(a).claim("401", 30)
-        await task_registry(a).postpone("401", now + 0.5)
-        await task_registry(b).postpone("401", now + 0.5)
+        await task_registry(a).postpone(WiroTask("401", "tok401", "h401", now - 1), now + 0.5)
+        await task_registry(b).postpone(WiroTask("401", "tok401", "h401", now - 1), now + 0.5)
         attempts.append(next(t for t in await task_registry(a).due(float("inf")) if t.task_id == "401").attempts)
         attempts.append((await task_registry(b).by_handle("h401") or WiroTask("", "", "", 0)).attempts)
         before = [await task_registry(b).claim("401", 30), await task_registry(a).claim("401", 30)]

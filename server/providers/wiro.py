@@ -135,14 +135,26 @@ class WiroProvider(VendorHosted):
         token = body.get("socketaccesstoken")
         if isinstance(task_id, int) and not isinstance(task_id, bool):
             task_id = str(task_id)
-        # The token goes into every audio frame before a `|`: only ASCII letters and digits are safe there.
-        if not isinstance(token, str) or not (token.isascii() and token.isalnum()):
-            raise ApiError(502, "upstream_bad_response", "Wiro started a task but its answer was incomplete.")
-        if not isinstance(task_id, str) or not task_id:
-            raise ApiError(502, "upstream_bad_response", "Wiro started a task but its answer was incomplete.")
         # The page names its session by a random handle, never by Wiro's sequential task id: anyone who can reach
         # the app could otherwise end other people's tasks by counting.
         handle = request.session_id
+        # The token goes into every audio frame before a `|`: only ASCII letters and digits are safe there.
+        if (
+            not isinstance(token, str)
+            or not (token.isascii() and token.isalnum())
+            or not isinstance(task_id, str)
+            or not task_id
+        ):
+            # Wiro started a task, billed until it ends, that no page can use: kill it by whatever its answer named
+            # (Task/Kill takes the id or the token), and keep trying as for any task the registry does not know.
+            named = WiroTask(
+                task_id if isinstance(task_id, str) else "", token if isinstance(token, str) else "", handle, 0
+            )
+            if named.task_id or named.token:
+                await self._kill_unrecorded(named)
+            else:
+                log.error("wiro: Run's answer named no task to kill: if Wiro started one, end it in Wiro's console")
+            raise ApiError(502, "upstream_bad_response", "Wiro started a task but its answer was incomplete.")
         task = WiroTask(task_id, token, handle, self._clock() + self.settings.task_deadline_s)
         try:
             await self.tasks.put(task)
@@ -187,28 +199,33 @@ class WiroProvider(VendorHosted):
                 await self._reaper
         # With shared state the tasks stay registered: the page may still end them through another process, and
         # the survivors reap them at their deadlines. Alone, this process is the last that knows them.
-        tasks = [t for t, _ in self._unrecorded.values()]
+        unrecorded = [t for t, _ in self._unrecorded.values()]
+        registered: list[WiroTask] = []
         if not self.state.shared and self._mine:
-            tasks += [t for t in await self._registered(list(self._mine)) if t is not None]
-        if tasks:
-            # The tasks the registry never knew are this process's alone, whatever the state: a last try each.
-            unrecorded = set(self._unrecorded)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.gather(
-                        *(
-                            self._kill_unrecorded(t) if t.task_id in unrecorded else self._kill(t, final=True)
-                            for t in tasks
-                        ),
-                        return_exceptions=True,
-                    ),
-                    ACLOSE_TIMEOUT_S,
-                )
-            for task_id in self._unrecorded:
+            registered = [t for t in await self._registered(list(self._mine)) if t is not None]
+        # The tasks the registry never knew are this process's alone, whatever the state: a last try each.
+        kills: dict[asyncio.Future[object], WiroTask] = {
+            asyncio.ensure_future(self._kill_unrecorded(t)): t for t in unrecorded
+        }
+        kills |= {asyncio.ensure_future(self._kill(t, final=True)): t for t in registered}
+        if kills:
+            _, late = await asyncio.wait(kills, timeout=ACLOSE_TIMEOUT_S)
+            for kill in late:
+                kill.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            for kill in late:
+                if kills[kill] in registered:
+                    log.error(
+                        "wiro: killing task %s at shutdown got no answer in %g s: it may run, billed, until Wiro "
+                        "ends it; kill it in Wiro's console",
+                        kills[kill].task_id,
+                        ACLOSE_TIMEOUT_S,
+                    )
+            for task, _ in self._unrecorded.values():
                 log.error(
                     "wiro: task %s was never recorded and is still not killed at shutdown: it may run, billed, "
                     "until Wiro ends it; kill it in Wiro's console",
-                    task_id,
+                    _named(task),
                 )
         self._mine.clear()
 
@@ -280,30 +297,33 @@ class WiroProvider(VendorHosted):
     async def _kill_unrecorded(self, task: WiroTask) -> None:
         """Kill a task the registry does not know, needing nothing from the store. A failure is logged at ERROR,
         counted, and the kill tried again at the next sweeps from this process's memory (nobody else knows it)."""
+        key = task.task_id or task.handle
         try:
-            await self._post("/Task/Kill", {"taskid": task.task_id, "socketaccesstoken": task.token}, kill=True)
+            await self._post("/Task/Kill", _kill_body(task), kill=True)
         except ApiError as exc:
             if exc.code != "wiro_not_found":
                 self.kill_failures[exc.code] += 1
-                self._unrecorded[task.task_id] = (task, self._clock() + KILL_RETRY_S)
+                self._unrecorded[key] = (task, self._clock() + KILL_RETRY_S)
                 log.error(
-                    "wiro: task %s could not be recorded in the shared state nor killed (%s): it may be running and "
-                    "billed; this process tries again every %g s",
-                    task.task_id,
+                    "wiro: task %s, which the registry does not know, could not be killed (%s): it may be running "
+                    "and billed; this process tries again every %g s",
+                    _named(task),
                     exc.code,
                     KILL_RETRY_S,
                 )
                 return
-        self._unrecorded.pop(task.task_id, None)
+        self._unrecorded.pop(key, None)
 
     async def _kill(self, task: WiroTask, *, final: bool = False) -> bool:
         """POST /Task/Kill, by whichever process claims it first. Only a kill that worked, or an "already
         ended"/"no such task" answer (code 1), drops the task's record; any other failure keeps it (see
         KILL_ATTEMPTS). True when this call ended the task."""
-        if not await self.tasks.claim(task.task_id, KILL_LEASE_S):
+        # At a lone process's shutdown its own claim (a kill postponed after a failure, or one under way) must not
+        # stop this last try: the registry goes with the process, and a second kill of a task only gets "ended".
+        if not final and not await self.tasks.claim(task.task_id, KILL_LEASE_S):
             return False
         try:
-            await self._post("/Task/Kill", {"taskid": task.task_id, "socketaccesstoken": task.token}, kill=True)
+            await self._post("/Task/Kill", _kill_body(task), kill=True)
         except ApiError as exc:
             if exc.code != "wiro_not_found":
                 await self._kill_failed(task, exc.code, final=final)
@@ -339,7 +359,7 @@ class WiroProvider(VendorHosted):
                 STUCK_RETRY_S,
             )
             retry_at = self._clock() + STUCK_RETRY_S
-        await self.tasks.postpone(task.task_id, retry_at)
+        await self.tasks.postpone(task, retry_at)
         if task.task_id in self._mine:
             self._mine[task.task_id] = retry_at
         self._changed.set()
@@ -377,6 +397,16 @@ class WiroProvider(VendorHosted):
         with upstream_call("Wiro", unreachable="Wiro could not be reached."):
             response = await self.http.post(url, json=body, headers=headers)
         return _parse(response, path)
+
+
+def _kill_body(task: WiroTask) -> dict[str, str]:
+    """Task/Kill's body: the task's id and its token, or the one of them a broken Run answer named."""
+    return {k: v for k, v in (("taskid", task.task_id), ("socketaccesstoken", task.token)) if v}
+
+
+def _named(task: WiroTask) -> str:
+    """A task as the log names it: by its id, never by its token (a credential for its socket)."""
+    return task.task_id or "(Wiro's answer named no id)"
 
 
 def _parse(response: httpx.Response, path: str) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from server.state import PREFIX, MemoryStore, RedisStore, State, Store
 
 # The name of this concern in a State.
 CONCERN = "wiro-tasks"
+# How long a task's shared record outlives its deadline (s): an end call racing the reaper still finds the task.
+KEEP_AFTER_S = 3600
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,10 @@ class TaskRegistry(Protocol):
         that dies while killing loses its lease, and the task is taken again."""
         ...
 
-    async def postpone(self, task_id: str, deadline: float) -> None:
+    async def postpone(self, task: WiroTask, deadline: float) -> None:
         """A kill failed: count the attempt and try again at `deadline`. The claim is kept until then: a sweep that
-        read the task before this call must not kill it again at once (and count an attempt on a stale copy)."""
+        read the task before this call must not kill it again at once (and count an attempt on a stale copy). The
+        record is kept at least as long after the new deadline as after the first."""
         ...
 
     async def drop(self, task: WiroTask) -> bool:
@@ -105,13 +108,13 @@ class MemoryTaskRegistry:
         self._claims[task_id] = now + lease_s
         return True
 
-    async def postpone(self, task_id: str, deadline: float) -> None:
-        task = self._tasks.get(task_id)
-        if task is not None:
-            self._tasks[task_id] = WiroTask(task.task_id, task.token, task.handle, deadline, task.attempts + 1)
-            self._claims[task_id] = deadline
+    async def postpone(self, task: WiroTask, deadline: float) -> None:
+        held = self._tasks.get(task.task_id)
+        if held is not None:
+            self._tasks[held.task_id] = WiroTask(held.task_id, held.token, held.handle, deadline, held.attempts + 1)
+            self._claims[held.task_id] = deadline
         else:
-            self._claims.pop(task_id, None)
+            self._claims.pop(task.task_id, None)
 
     async def drop(self, task: WiroTask) -> bool:
         self._claims.pop(task.task_id, None)
@@ -131,13 +134,19 @@ return string.format('%d', n)
 """
 
 # A task dropped meanwhile (killed by another process) stays dropped: HSET alone would bring back a key that
-# holds only a deadline, with no expiry, that nothing would ever delete.
+# holds only a deadline, with no expiry, that nothing would ever delete. The record and its handle expire
+# KEEP_AFTER_S after the new deadline, as `put` set them after the first: else a kill postponed past that expiry
+# found the task gone, and nothing killed it again or said so.
 _POSTPONE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'deadline', ARGV[2])
   redis.call('HINCRBY', KEYS[1], 'attempts', 1)
   redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[1])
   redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+  redis.call('EXPIREAT', KEYS[1], ARGV[4])
+  if redis.call('GET', KEYS[4]) == ARGV[1] then
+    redis.call('EXPIREAT', KEYS[4], ARGV[4])
+  end
 else
   redis.call('DEL', KEYS[3])
 end
@@ -171,8 +180,7 @@ class RedisTaskRegistry:
         return cls.KEYS + "claim:" + task_id
 
     async def put(self, task: WiroTask) -> None:
-        # The handle outlives the deadline a little, so an end call racing the reaper still finds the task.
-        expire_at = int(task.deadline) + 3600
+        expire_at = int(task.deadline) + KEEP_AFTER_S
         async with self.store.guard():
             pipe = self.redis.pipeline(transaction=True)
             pipe.hset(
@@ -212,11 +220,12 @@ class RedisTaskRegistry:
         async with self.store.guard():
             return bool(await self.redis.set(self.claim_key(task_id), "1", nx=True, px=int(lease_s * 1000)))
 
-    async def postpone(self, task_id: str, deadline: float) -> None:
-        keys = [self.task_key(task_id), self.DEADLINES, self.claim_key(task_id)]
+    async def postpone(self, task: WiroTask, deadline: float) -> None:
+        keys = [self.task_key(task.task_id), self.DEADLINES, self.claim_key(task.task_id), self.handle_key(task.handle)]
         async with self.store.guard():
             hold_ms = max(1, int((deadline - self.store.clock()) * 1000))
-            await self._postpone(keys=keys, args=[task_id, repr(deadline), hold_ms])
+            args = [task.task_id, repr(deadline), hold_ms, int(deadline) + KEEP_AFTER_S]
+            await self._postpone(keys=keys, args=args)
 
     async def drop(self, task: WiroTask) -> bool:
         async with self.store.guard():
