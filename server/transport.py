@@ -89,6 +89,10 @@ class DueTimes:
         self._next = float("-inf")  # when the byte after the last one received is due
 
     def arrived(self, now: float, size: int) -> None:
+        if size <= 0:
+            # An empty frame (an even byte count, so valid) holds no audio: an entry for it would never be taken,
+            # and the session would look stuck (never idle, then "behind") with nothing to decode.
+            return
         due = max(now, self._next)
         if self._frames and due == self._next:
             # On the schedule of the audio before it: one entry, however small the client cuts its frames.

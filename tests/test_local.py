@@ -531,6 +531,37 @@ def test_audio_is_due_when_it_arrives_or_when_real_time_reaches_it() -> None:
     assert len(due._frames) == 1  # held as one stretch on the schedule, not one entry a message
     due.taken(3200 + 32_000 - 2)  # all but the last message: its two bytes were due 1.1 s after the first
     assert round(due.behind_ms(2.6)) == 500
+    due.taken(2)
+    due.arrived(3.0, 0)  # an empty frame holds nothing to decode, so nothing waits
+    assert due.oldest() is None and due.behind_ms(60.0) == 0
+
+
+def test_an_idle_client_whose_last_frame_was_empty_is_ended_as_idle() -> None:
+    """Review: an empty audio frame (valid: an even byte count) left an entry on the audio's schedule that no
+    decoding ever took, so the session looked busy: never idle, and then ended as 'the engine fell behind' (1013,
+    try again), blaming the server. It is idle like any other client that sends no audio."""
+    limit = ReceiveLimit(lambda: time.time() + 1.0, "idle", idle=True)
+
+    async def session(ws_url: str) -> tuple[list[str], int | None]:
+        errors: list[str] = []
+        async with websockets.connect(ws_url) as ws:
+            await ws.recv()  # INITIALIZED
+            await ws.send(config_message(LOCAL_TAG, interims=True))
+            await ws.recv()  # CONFIGURED
+            for _ in range(5):
+                await ws.send(bytes(3200))
+                await asyncio.sleep(0.1)
+            await ws.send(b"")
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async for raw in ws:
+                    message = json.loads(raw)
+                    if message["type"] == "ERROR":
+                        errors.append(message["error"]["message"])
+        return errors, ws.close_code
+
+    with running(stream_app(ScriptedRecognizer(), 3000, limit)) as url:
+        errors, code = asyncio.run(asyncio.wait_for(session("ws" + url.removeprefix("http") + "/s"), 20))
+    assert errors == ["idle"] and code == 1008, (errors, code)
 
 
 @pytest.mark.parametrize("waits_s", [2.5, 12.0])

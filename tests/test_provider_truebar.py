@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -32,6 +33,8 @@ from tests.support.truebar_client import transcribe_truebar
 KEY = "provider-test-key"
 PASSWORD = "correct-horse-battery"
 TOKEN_PATH = "/realms/truebar/protocol/openid-connect/token"
+
+
 def new_request() -> SessionRequest:
     """A fresh request each call: the session id is the app's, one per minted session."""
     return SessionRequest(options={"provider": "truebar"}, ws_origin="ws://127.0.0.1:1")
@@ -105,9 +108,7 @@ def provider_error(settings: TruebarSettings, *, timeout: float = 5.0) -> ApiErr
 def test_grant_has_the_contract_shape_and_no_secret() -> None:
     with emulator() as (_, url):
         settings = settings_for(url)
-        grants = with_provider(
-            settings, lambda p: asyncio.gather(created(p, new_request()), created(p, new_request()))
-        )
+        grants = with_provider(settings, lambda p: asyncio.gather(created(p, new_request()), created(p, new_request())))
     grant = grants[0]
     assert set(grant) == {
         "provider", "protocol", "ws_url", "token", "expires_at", "sample_rate", "frame_samples", "tag", "session_id",
@@ -262,6 +263,44 @@ def test_rate_limited_upstream_is_503_with_retry_after() -> None:
     with running(upstream(limited)) as url:
         err = provider_error(settings_for(url))
     assert (err.status_code, err.code, err.retry_after) == (503, "upstream_busy", 7.0)
+
+
+def test_a_rate_limit_of_a_number_past_any_float_is_a_503_of_at_most_an_hour() -> None:
+    async def limited(request: Request) -> Response:
+        return Response("{}", status_code=429, headers={"Retry-After": "9" * 400})
+
+    with running(upstream(limited)) as url:
+        err = provider_error(settings_for(url))
+    assert (err.status_code, err.code, err.retry_after) == (503, "upstream_busy", 3600.0)
+    assert err.headers is not None and err.headers["Retry-After"] == "3600"
+
+
+class HugeLifetimes(httpx.AsyncBaseTransport):
+    """Real HTTP to the emulator, with the sign-in answer's lifetimes made integers past any float (JSON numbers
+    have no bound; Python's json reads them whole)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path != TOKEN_PATH:
+            return response
+        data = json.loads(await response.aread())
+        data.update(expires_in=10**400, refresh_expires_in=-(10**400))
+        return httpx.Response(response.status_code, json=data)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_a_sign_in_lifetime_past_any_float_is_read_as_none_given() -> None:
+    """Review: `expires_in` of 10**400 raised OverflowError (a 500) instead of being read as absent."""
+    with emulator() as (_, url):
+        grant = with_provider(settings_for(url), lambda p: created(p, new_request()), transport=HugeLifetimes())
+    assert grant["provider"] == "truebar" and math.isfinite(grant["expires_at"])
+    claims = decode_jwt(grant["token"], KEY.encode(), now=time.time())
+    assert claims is not None
 
 
 def test_options_list_online_asr_tags_and_are_cached() -> None:

@@ -37,6 +37,8 @@ STAGES_TTL_S = 60.0
 # A tag is FRAMEWORK:language:domain:version, each part a name or `*`.
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9_.\-*]+(:[A-Za-z0-9_.\-*]+){3}$")
 DEFAULT_EXPIRES_IN_S = 60.0
+# A sign-in service's Retry-After passed on no longer than this (s): a header of 400 digits is a float of inf.
+RETRY_AFTER_MAX_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,13 @@ def _features(raw: object) -> set[str]:
 
 
 def _seconds(raw: object, default: float) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw) or raw <= 0:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
         return default
-    return float(raw)
+    try:
+        seconds = float(raw)
+    except OverflowError:  # an integer past any float (JSON numbers have no bound)
+        return default
+    return seconds if math.isfinite(seconds) and seconds > 0 else default
 
 
 class TruebarProvider(VendorHosted):
@@ -248,7 +254,7 @@ class TruebarProvider(VendorHosted):
                 503,
                 "upstream_busy",
                 "Truebar is limiting sign-ins; try again shortly.",
-                retry_after=float(retry) if retry.isascii() and retry.isdigit() else 5.0,
+                retry_after=min(float(retry), RETRY_AFTER_MAX_S) if retry.isascii() and retry.isdigit() else 5.0,
             )
         if status >= 500:
             return ApiError(502, "upstream_error", f"Truebar's sign-in service failed (HTTP {status}).")
