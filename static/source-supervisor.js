@@ -156,7 +156,10 @@ export class SourceSupervisor {
     }
     try {
       if (capture) {
-        await capture.release();
+        // A device that ended leaves its context running: flush, so the speech the worklet holds (a part-filled
+        // frame and the resampler's tail, up to a frame) and the frames on their way to the page go out before
+        // the capture is let go. Suspended or interrupted, the context would not answer a flush: release.
+        await (kind === 'ended' ? capture.stop() : capture.release());
         if (this.#capture === capture) this.#capture = null;
       }
       // The chosen device went away: the system default is the one most likely to be there.

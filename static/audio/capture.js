@@ -156,7 +156,9 @@ export class Capture {
     this.stopping = (async () => {
       /** @type {{frames: number, inSamples: number}} */
       let totals = { frames: this.framesPosted, inSamples: 0 };
-      if (this.context.state !== 'closed') {
+      // Released (cancel, or a device switch closing the context: its state reads 'running' until close()
+      // resolves), the worklet was told to stop and would never answer a flush.
+      if (!this.released && this.context.state !== 'closed') {
         totals = await new Promise((resolve) => {
           const timer = setTimeout(() => resolve({ frames: this.framesPosted, inSamples: 0 }), 2000);
           this.node.port.addEventListener('message', (event) => {

@@ -79,9 +79,10 @@ class PcmProcessor extends AudioWorkletProcessor {
     // so keep feeding zeros and the sample count stays true to the audio clock.
     let block = input && input.length > 0 ? input[0] : null;
     if (!block) {
-      const n = input && input.length > 0 ? input[0].length : 128;
-      if (this.silence.length !== n) this.silence = new Float32Array(n);
+      // As long as the quanta with sound: 128 samples by default, but a context may render in other sizes.
       block = this.silence;
+    } else if (this.silence.length !== block.length) {
+      this.silence = new Float32Array(block.length);
     }
     this.inSamples += block.length;
     this.meter(block);

@@ -114,3 +114,16 @@ test('a capture whose start failed leaves nothing connected that could feed onFr
   node.port.onmessage?.({ data: { type: 'frame', pcm: new ArrayBuffer(3200), seq: 0 } });
   assert.deepEqual(frames, []);
 });
+
+test('stop() after release() does not ask the stopped worklet for a flush it would never answer', async () => {
+  const AC = browser();
+  const context = new AC();
+  const capture = await startCapture({ ...options(), context, stream: new FakeStream() });
+  const releasing = capture.release(); // a device switch closing the context: Stop comes before it is closed
+  const totals = await capture.stop();
+  await releasing;
+  const [node] = FakeWorkletNode.made;
+  assert.equal(node.port.sent.some((m) => m.type === 'flush'), false);
+  assert.ok(node.port.sent.some((m) => m.type === 'stop'));
+  assert.deepEqual(totals, { frames: 0, inSamples: 0 });
+});

@@ -48,6 +48,15 @@ test('silent quanta with zero channels keep the clock: one second in, ten 100 ms
   assert.equal(p.process([[tone]]), false, 'a flushed processor stops');
 });
 
+test('silent quanta are as long as the quanta with sound: a context rendering 256 samples at a time', () => {
+  const p = make();
+  const tone = new Float32Array(256).map((_, i) => 0.5 * Math.sin(i / 3));
+  for (let q = 0; q < 375; q++) p.process(q % 2 ? [[]] : [[tone]]); // 2 s at 48 kHz, every other quantum silent
+  p.port.onmessage({ data: { type: 'flush' } });
+  assert.equal(frames().reduce((n, f) => n + f.message.pcm.byteLength / 2, 0), 32000);
+  assert.deepEqual(posted.at(-1).message, { type: 'flushed', frames: frames().length, inSamples: 96000 });
+});
+
 test('levels are reported about every 50 ms, silence flagged', () => {
   const p = make();
   for (let q = 0; q < 38; q++) p.process([[]]);
