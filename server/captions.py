@@ -245,7 +245,8 @@ async def viewer_events(
                     yield _sse(event)
                 elif event.kind == "resync":
                     # Live events were lost (this process's subscription dropped, or this viewer fell too far
-                    # behind): the log has them.
+                    # behind): the log has them. The inbox hands a resync over before any final, so `last` is still
+                    # below the lost ones here.
                     finals, partial = await captions.backlog(share_id, last)
                     for final in finals:
                         last = final.seq

@@ -5,11 +5,14 @@ clock, and nothing of a transcript left after either."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import pytest
+from sse_starlette import ServerSentEvent
 
+import server.state.captions
 from server.state import PREFIX, MemoryState, RedisState, State
 from server.state.captions import LOG_MAX, CaptionEvent, Inbox, Share, ShareGone
 from testkit.redis_server import RedisServer
@@ -191,8 +194,9 @@ def test_an_inbox_keeps_every_final_and_only_the_last_interim() -> None:
             box.put(event)
         return [(e.kind, e.text or e.reason) for e in await box.take(0.1)]
 
-    # A resync is kept even when an end (or a state) came before it: it stands for finals this viewer lacks.
-    assert run(body) == [("final", "abc"), ("partial", "de"), ("resync", ""), ("end", "revoked")]
+    # A resync is kept even when an end (or a state) came before it: it stands for finals this viewer lacks, older
+    # than any final here, so it comes first.
+    assert run(body) == [("resync", ""), ("final", "abc"), ("partial", "de"), ("end", "revoked")]
 
 
 def test_a_final_published_while_a_viewer_joins_is_sent_once(clock: Clock) -> None:
@@ -228,3 +232,85 @@ def test_a_final_published_while_a_viewer_joins_is_sent_once(clock: Clock) -> No
 
     # The comment that sets the retry delay, the share's state, 1 and 2 from the log, then 3 live: 2 never again.
     assert run(body)[1:] == [("state", None), ("final", "1"), ("final", "2"), ("final", "3")]
+
+
+async def wait_for_final(box: Inbox, seq: int) -> list[CaptionEvent]:
+    """What `box` gets until the final numbered `seq` (at most 5 s)."""
+    got: list[CaptionEvent] = []
+    async with asyncio.timeout(5):
+        while not any(e.kind == "final" and e.seq == seq for e in got):
+            got += await box.take(0.5)
+    return got
+
+
+async def final_ids(stream: AsyncIterator[ServerSentEvent], until: str) -> list[str | None]:
+    """The ids of the finals `stream` sends, up to the one numbered `until` (or whatever came in 3 s)."""
+    out: list[str | None] = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(3):
+            async for event in stream:
+                if event.event == "final":
+                    out.append(event.id)
+                    if event.id == until:
+                        break
+    return out
+
+
+def test_a_viewer_that_fell_behind_gets_every_final_in_order(
+    make_state: Callable[[], State], clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A viewer too slow for its inbox (it overflowed: its finals were dropped, the log has them) and a final
+    arriving after that: the viewer sends the log's finals first, then the later one, none lost."""
+    from server.captions import viewer_events
+
+    monkeypatch.setattr(server.state.captions, "INBOX_MAX", 3)
+
+    async def body() -> list[str | None]:
+        pub, view = make_state(), make_state()
+        await pub.captions.create(share(clock))
+        stream = viewer_events(view, "s" * 22, 0, 5.0, "v")
+        # Its retry comment and the share's state: it is subscribed, then busy (its client reads nothing).
+        await anext(stream)
+        await anext(stream)
+        async with view.captions.subscribe("s" * 22) as probe:
+            await pub.captions.publish("s" * 22, [(n, f"w{n}") for n in range(1, 5)], None)
+            await pub.captions.publish("s" * 22, [(5, "w5")], None)
+            # The probe is fed with the viewer's inbox, in the same step: once it has 5, so has the viewer's.
+            await wait_for_final(probe, 5)
+        ids = await final_ids(stream, "5")
+        await stream.aclose()  # type: ignore[attr-defined]
+        await pub.aclose()
+        await view.aclose()
+        return ids
+
+    assert run(body) == ["1", "2", "3", "4", "5"]
+
+
+def test_a_final_published_while_the_subscription_was_down_reaches_the_viewer(redis: RedisServer, clock: Clock) -> None:
+    """The viewers' process loses its pub/sub connection, a final is published meanwhile (it reaches only the log),
+    the process resubscribes and the next final arrives live before the viewer's stream reads its inbox: the viewer
+    sends both, in order."""
+    from server.captions import viewer_events
+
+    async def body() -> list[str | None]:
+        pub = RedisState(redis.url, timeout_s=1.0, clock=clock)
+        view = RedisState(redis.url, timeout_s=1.0, clock=clock)
+        await pub.captions.create(share(clock))
+        stream = viewer_events(view, "s" * 22, 0, 5.0, "v")
+        await anext(stream)
+        await anext(stream)
+        async with view.captions.subscribe("s" * 22) as probe:
+            await pub.redis.client_kill_filter(_type="pubsub")
+            await pub.captions.publish("s" * 22, [(1, "said during the drop")], None)
+            async with asyncio.timeout(5):
+                while not any(e.kind == "resync" for e in await probe.take(0.5)):
+                    pass
+            await pub.captions.publish("s" * 22, [(2, "said after it")], None)
+            await wait_for_final(probe, 2)
+        ids = await final_ids(stream, "2")
+        await stream.aclose()  # type: ignore[attr-defined]
+        await pub.aclose()
+        await view.aclose()
+        return ids
+
+    assert run(body) == ["1", "2"]

@@ -110,21 +110,26 @@ class Inbox:
         self._ready.set()
 
     async def take(self, wait_s: float) -> list[CaptionEvent]:
-        """What is pending (waiting at most `wait_s` seconds for something): finals first, then the interim after
-        them, then a control event."""
+        """What is pending (waiting at most `wait_s` seconds for something): a resync first, then the finals, then
+        the interim after them, then a control event.
+
+        A resync stands for finals this viewer never got, all older than the ones here: a final sent before it
+        would move the viewer's place (its last seq) past them, and the catch-up from the log after that place
+        would skip them. Sent first, the catch-up gives every final in order, and those here are dropped by seq."""
         if not self._ready.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait_s):
                     await self._ready.wait()
         self._ready.clear()
-        out = list(self.finals)
+        out: list[CaptionEvent] = []
+        if self.overflow:
+            self.overflow = False
+            out.append(CaptionEvent("resync"))
+        out += self.finals
         self.finals.clear()
         if self.partial is not None:
             out.append(self.partial)
             self.partial = None
-        if self.overflow:
-            self.overflow = False
-            out.append(CaptionEvent("resync"))
         if self.control is not None:
             out.append(self.control)
             self.control = None
