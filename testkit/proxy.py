@@ -1,4 +1,5 @@
-"""A loopback TCP proxy whose open connections a test can cut (a viewer's Wi-Fi dropping), in a thread."""
+"""A loopback TCP proxy whose open connections a test can cut (a viewer's Wi-Fi dropping) or silence (a server's
+host losing power), in a thread."""
 
 from __future__ import annotations
 
@@ -6,6 +7,15 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass
+class _Link:
+    client: socket.socket
+    upstream: socket.socket
+    # Silenced: nothing more goes either way, and the client's side is left open (it is never told).
+    silent: bool = False
 
 
 class CuttableProxy:
@@ -14,7 +24,8 @@ class CuttableProxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.listener.getsockname()[1]
         self._lock = threading.Lock()
-        self._open: list[socket.socket] = []
+        self._open: list[_Link] = []
+        self._silenced: list[_Link] = []
         self.accepted = 0
         self._closed = False
         threading.Thread(target=self._accept, daemon=True, name="proxy-accept").start()
@@ -31,38 +42,61 @@ class CuttableProxy:
                 client.close()
                 continue
             upstream.settimeout(None)
+            link = _Link(client, upstream)
             with self._lock:
-                self._open += [client, upstream]
+                self._open.append(link)
                 self.accepted += 1
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True, name="proxy-pipe").start()
+                threading.Thread(target=self._pipe, args=(link, a, b), daemon=True, name="proxy-pipe").start()
 
     @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(link: _Link, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                if link.silent:
+                    return
                 sink.sendall(data)
         except OSError:
             pass
         finally:
-            for s in (source, sink):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
+            if not link.silent:
+                for s in (source, sink):
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
 
     def cut(self) -> int:
         """Close every connection open now (new ones go through); how many were cut."""
         with self._lock:
-            sockets, self._open = self._open, []
-        for s in sockets:
+            links, self._open = self._open, []
+        for link in links:
+            for s in (link.client, link.upstream):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+        return len(links)
+
+    def silence(self) -> int:
+        """Every connection open now goes silent, as when the server's host loses power: the server's side is closed
+        (the server forgets the client), the client's side stays open and hears nothing more, no FIN, no RST, and
+        what the client sends goes nowhere. New connections go through. How many were silenced."""
+        with self._lock:
+            links, self._open = self._open, []
+            self._silenced += links
+        for link in links:
+            link.silent = True
             with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
-        return len(sockets) // 2
+                link.upstream.shutdown(socket.SHUT_RDWR)
+            link.upstream.close()
+        return len(links)
 
     def close(self) -> None:
         self._closed = True
         self.listener.close()
         self.cut()
+        with self._lock:
+            silenced, self._silenced = self._silenced, []
+        for link in silenced:
+            link.client.close()
 
 
 @contextlib.contextmanager

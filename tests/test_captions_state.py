@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -15,6 +17,7 @@ from sse_starlette import ServerSentEvent
 import server.state.captions
 from server.state import PREFIX, MemoryState, RedisState, State
 from server.state.captions import LOG_MAX, CaptionEvent, Inbox, Share, ShareGone
+from testkit.proxy import cuttable_proxy
 from testkit.redis_server import RedisServer
 
 T = TypeVar("T")
@@ -314,3 +317,41 @@ def test_a_final_published_while_the_subscription_was_down_reaches_the_viewer(re
         return ids
 
     assert run(body) == ["1", "2"]
+
+
+def test_a_subscription_gone_silent_is_replaced_and_its_viewers_resync(
+    redis: RedisServer, clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis's host vanishes without a FIN or RST (a proxy silences the connections open through it, and Redis
+    forgets them): the viewers' process, whose subscription only reads, notices within a ping, subscribes again,
+    tells its viewers to resync (the log has what was missed), and live finals flow again."""
+    monkeypatch.setattr(server.state.captions, "PUBSUB_IDLE_S", 0.5)
+
+    async def body() -> tuple[list[tuple[str, int]], float]:
+        with cuttable_proxy(redis.port) as proxy:
+            pub = RedisState(redis.url, timeout_s=1.0, clock=clock)
+            view = RedisState(f"redis://127.0.0.1:{proxy.port}/0", timeout_s=1.0, clock=clock)
+            await pub.captions.create(share(clock))
+            async with view.captions.subscribe("s" * 22) as box:
+                await pub.captions.publish("s" * 22, [(1, "before")], None)
+                got = await wait_for_final(box, 1)
+                assert proxy.silence() >= 1
+                silenced = time.monotonic()
+                await pub.captions.publish("s" * 22, [(2, "during")], None)
+                async with asyncio.timeout(10):
+                    while not any(e.kind == "resync" for e in got):
+                        got += await box.take(0.5)
+                noticed = time.monotonic() - silenced
+                await pub.captions.publish("s" * 22, [(3, "after")], None)
+                got += await wait_for_final(box, 3)
+            await pub.aclose()
+            await view.aclose()
+        return [(e.kind, e.seq) for e in got if e.kind != "partial"], noticed
+
+    with caplog.at_level(logging.WARNING, logger="server.state.captions"):
+        events, noticed = run(body)
+    # 2 never came live (the connection was dead); the resync stands for it, then 3 arrives live.
+    assert events == [("final", 1), ("resync", 0), ("final", 3)]
+    # Silent for PUBSUB_IDLE_S, then no answer to the ping within the state's timeout (1 s), then a new subscription.
+    assert noticed < 5
+    assert "no answer to a ping" in caplog.text

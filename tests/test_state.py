@@ -4,6 +4,7 @@ tests over both implementations of each: this process's memory, and a real Redis
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -143,6 +144,27 @@ def test_redis_down_fails_fast_and_recovers(redis: RedisServer) -> None:
         return recovered
 
     assert run(body)
+
+
+def test_redis_connections_keep_tcp_alive(redis: RedisServer) -> None:
+    """A Redis host gone without a FIN or RST is found by the kernel on a connection that only reads (the captions'
+    subscription), whatever redis-py's own default: keepalive on, probing after at most a minute idle."""
+
+    async def body() -> tuple[int, int]:
+        s = RedisState(redis.url, timeout_s=1.0)
+        pool = s.redis.connection_pool
+        connection = await pool.get_connection()
+        try:
+            sock = connection._writer.transport.get_extra_info("socket")
+            return sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE), sock.getsockopt(
+                socket.IPPROTO_TCP, socket.TCP_KEEPIDLE
+            )
+        finally:
+            await pool.release(connection)
+            await s.aclose()
+
+    keepalive, idle_s = run(body)
+    assert keepalive == 1 and 0 < idle_s <= 60
 
 
 def test_a_spent_grant_stays_spent_while_a_replica_with_a_slower_clock_still_accepts_it(redis: RedisServer) -> None:

@@ -31,6 +31,10 @@ LOG_MAX = 500
 # A viewer further behind than this many finals is cut off (it reconnects and catches up from the log), so one
 # stalled connection cannot hold the process's memory.
 INBOX_MAX = 1000
+# The process's subscription only reads, so a Redis host gone without a FIN or RST (power lost, a partition) leaves
+# it waiting forever: after this many seconds with nothing heard it pings, and no answer within the state's timeout
+# means the connection is dead.
+PUBSUB_IDLE_S = 5.0
 
 EventKind = Literal["final", "partial", "state", "end", "resync"]
 
@@ -71,6 +75,10 @@ class Published:
     # The share's last final number after this call (0 when none yet).
     seq: int
     expires_at: float
+
+
+class _Silent(Exception):
+    """The subscription's connection did not answer in time."""
 
 
 class ShareGone(Exception):
@@ -457,32 +465,62 @@ class RedisCaptions:
 
     async def _listen(self) -> None:
         """The process's one subscription. After a lost connection every viewer here is told to resync (read the
-        log again), since live events sent meanwhile never reached this process."""
+        log again), since live events sent meanwhile never reached this process. A connection that stays silent is
+        pinged, and one that does not answer (its Redis gone without closing it) is replaced the same way."""
         prefix = self.channel("")
+        timeout_s = self.store.timeout_s
+        loop = asyncio.get_running_loop()
         first = True
         while True:
-            pubsub = self.store.redis.pubsub(ignore_subscribe_messages=True)
+            # Subscribe confirmations are read here, not ignored: they prove the subscription is in place (the pool
+            # may hand over a connection that died while idle) before viewers rely on it.
+            pubsub = self.store.redis.pubsub()
             try:
                 await pubsub.psubscribe(prefix + "*")
+                await self._confirmed(pubsub, timeout_s)
                 if not first:
                     self.fanout.everyone(CaptionEvent("resync"))
                 first = False
                 self._subscribed.set()
+                heard = loop.time()
+                pinged: float | None = None
                 while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is None or message.get("type") != "pmessage":
-                        continue
-                    share_id = str(message["channel"])[len(prefix) :]
-                    self.fanout.deliver(share_id, CaptionEvent.from_json(str(message["data"])))
+                    message = await pubsub.get_message(timeout=min(1.0, PUBSUB_IDLE_S, timeout_s))
+                    now = loop.time()
+                    if message is not None:
+                        # Anything heard (an event, the pong) shows the connection is alive.
+                        heard, pinged = now, None
+                        if message.get("type") == "pmessage":
+                            share_id = str(message["channel"])[len(prefix) :]
+                            self.fanout.deliver(share_id, CaptionEvent.from_json(str(message["data"])))
+                    elif pinged is not None and now - pinged >= timeout_s:
+                        raise _Silent(f"no answer to a ping in {timeout_s:g} s")
+                    elif pinged is None and now - heard >= PUBSUB_IDLE_S:
+                        async with asyncio.timeout(timeout_s):
+                            await pubsub.ping()
+                        pinged = now
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a dropped or slow connection: reconnect shortly, never give up
+            except Exception as exc:  # a dropped, slow or silent connection: reconnect shortly, never give up
                 self._subscribed.clear()
-                log.warning("captions subscription lost (%s); reconnecting", type(exc).__name__)
+                reason = str(exc) if isinstance(exc, _Silent) else type(exc).__name__
+                log.warning("captions subscription lost (%s); reconnecting", reason)
                 await asyncio.sleep(0.5)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+    @staticmethod
+    async def _confirmed(pubsub: Any, timeout_s: float) -> None:
+        """Wait for Redis to confirm the subscription; _Silent when it does not within `timeout_s`."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    message = await pubsub.get_message(timeout=timeout_s)
+                    if message is not None and message.get("type") == "psubscribe":
+                        return
+        except TimeoutError:
+            raise _Silent(f"no answer to the subscription in {timeout_s:g} s") from None
 
     async def aclose(self) -> None:
         if self._listener is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -23,6 +24,14 @@ CLOCK_SKEW_S = 60.0
 MAX_CONNECTIONS = 64
 # Every Redis key of this app starts with it.
 PREFIX = "stt:"
+# TCP keepalive on every Redis connection, so the kernel itself drops a connection whose Redis host is gone without a
+# FIN or RST (after about a minute idle): the captions' subscription only reads, and would otherwise wait forever
+# (its own ping finds it sooner; this is the floor under it). Options the platform lacks are left at its defaults.
+KEEPALIVE_OPTIONS = {
+    option: value
+    for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+    if (option := getattr(socket, name, None)) is not None
+}
 
 
 class StateUnavailable(Exception):
@@ -90,6 +99,8 @@ class RedisStore:
             timeout=timeout_s,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
+            socket_keepalive=True,
+            socket_keepalive_options=KEEPALIVE_OPTIONS,
             retry=Retry(NoBackoff(), 0),
             decode_responses=True,
         )
