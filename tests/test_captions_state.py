@@ -355,3 +355,93 @@ def test_a_subscription_gone_silent_is_replaced_and_its_viewers_resync(
     # Silent for PUBSUB_IDLE_S, then no answer to the ping within the state's timeout (1 s), then a new subscription.
     assert noticed < 5
     assert "no answer to a ping" in caplog.text
+
+
+RECORD_FIELDS = {"token_hash", "created_at", "deadline", "expires_at", "live", "revoked", "seq", "pub_seq"}
+
+
+async def record_state(s: State, share_id: str) -> str:
+    """How the share's record is kept: "none", "whole, expiring", or what is wrong with it (memory: always fine)."""
+    if not isinstance(s, RedisState):
+        return "none" if s.sizes().get("shares", 0) == 0 else "whole, expiring"
+    key = PREFIX + "cap:" + share_id
+    fields = set(await s.redis.hgetall(key))
+    if not fields:
+        return "none"
+    ttl = await s.redis.pttl(key)
+    missing = RECORD_FIELDS - fields
+    return "whole, expiring" if not missing and ttl > 0 else f"missing {sorted(missing)}, ttl {ttl}"
+
+
+def test_a_share_that_lapses_during_a_revoke_or_a_state_change_is_not_brought_back(
+    make_state: Callable[[], State], clock: Clock
+) -> None:
+    """The share expires between being read and being written (one slow round trip): the write must not leave a
+    record of it behind (Redis: a hash with some fields and no TTL, which every later read tripped over), and the
+    share reads as gone or as it was, never as an error."""
+
+    async def body() -> list[tuple[str, str, Share | None]]:
+        s = make_state()
+        out: list[tuple[str, str, Share | None]] = []
+        for op in ("revoke", "set_live"):
+            share_id = ("R" if op == "revoke" else "L") * 22
+            await s.captions.create(share(clock, share_id, grace=0.3))
+            real_get = s.captions.get
+
+            async def slow_get(
+                share_id: str, real_get: Callable[[str], Awaitable[Share | None]] = real_get
+            ) -> Share | None:
+                found = await real_get(share_id)
+                # The record's TTL runs out meanwhile (Redis: in real time; memory: by the injected clock).
+                await asyncio.sleep(0.4)
+                clock.now += 0.4
+                return found
+
+            s.captions.get = slow_get  # type: ignore[method-assign]
+            try:
+                if op == "revoke":
+                    outcome = f"revoked {await s.captions.revoke(share_id)}"
+                else:
+                    try:
+                        outcome = f"live {(await s.captions.set_live(share_id, True, 60)).live}"
+                    except ShareGone as exc:
+                        outcome = f"gone, revoked {exc.revoked}"
+            finally:
+                del s.captions.get
+            await asyncio.sleep(0.4)
+            clock.now += 0.4
+            out.append((outcome, await record_state(s, share_id), await s.captions.get(share_id)))
+        await s.aclose()
+        return out
+
+    (revoked, revoked_record, after_revoke), (lived, lived_record, after_live) = run(body)
+    # Revoked in time (the record stays, marked, until it expires) or too late (nothing left): either way it is gone.
+    assert revoked in {"revoked True", "revoked False"} and after_revoke is None
+    assert revoked_record in {"none", "whole, expiring"}
+    # Made live in time (it lives on to its deadline, whole) or too late (gone, and nothing left of it).
+    assert (lived, lived_record, after_live and after_live.live) in {
+        ("live True", "whole, expiring", True),
+        ("gone, revoked False", "none", None),
+    }
+
+
+def test_a_record_missing_its_fields_is_a_share_gone(redis: RedisServer, clock: Clock) -> None:
+    """A hash left without the share's fields (written by an older version in the race above) is no share: every
+    read says gone, and neither a revoke nor a state change writes to it."""
+
+    async def body() -> tuple[Share | None, bool, bool, dict[str, str]]:
+        s = RedisState(redis.url, timeout_s=1.0, clock=clock)
+        key = PREFIX + "cap:" + "P" * 22
+        await s.redis.hset(key, mapping={"revoked": 1, "live": 0})
+        found = await s.captions.get("P" * 22)
+        revoked = await s.captions.revoke("P" * 22)
+        refused = False
+        try:
+            await s.captions.set_live("P" * 22, True, 60)
+        except ShareGone:
+            refused = True
+        left = await s.redis.hgetall(key)
+        await s.aclose()
+        return found, revoked, refused, left
+
+    assert run(body) == (None, False, True, {"revoked": "1", "live": "0"})

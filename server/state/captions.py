@@ -337,6 +337,41 @@ return {seq, rec[1]}
 """
 
 
+# KEYS: record, log, partial. ARGV: now, channel, live ('1' or '0'), the end of the grace (now + grace, as written),
+# the state event. One step that writes nothing unless the share is active: written after a separate read, an HSET
+# on a record that expired in between made a new hash of two fields, which every later read tripped over.
+# Returns {-1} (gone), {-2} (revoked), or {1, token_hash, created_at, deadline, expires_at}. expires_at is copied as
+# written (the deadline, or ARGV[4]), never formatted by Lua, whose numbers print with 14 digits.
+_SET_LIVE = """
+local rec = redis.call('HMGET', KEYS[1], 'expires_at', 'revoked', 'token_hash', 'created_at', 'deadline')
+if not (rec[1] and rec[3] and rec[4] and rec[5]) then return {-1} end
+if rec[2] == '1' then return {-2} end
+local now = tonumber(ARGV[1])
+if tonumber(rec[1]) <= now then return {-1} end
+local expires = rec[5]
+if ARGV[3] == '0' and tonumber(ARGV[4]) < tonumber(rec[5]) then expires = ARGV[4] end
+local ttl_ms = math.max(1, math.ceil((tonumber(expires) - now) * 1000))
+redis.call('HSET', KEYS[1], 'live', ARGV[3], 'expires_at', expires)
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl_ms) end
+redis.call('PUBLISH', ARGV[2], ARGV[5])
+return {1, rec[3], rec[4], rec[5], expires}
+"""
+
+# KEYS: record, log, partial. ARGV: now, channel, the end event. Nothing unless the share is active (as _SET_LIVE),
+# so a revoke racing the expiry cannot leave a record without a TTL behind. Returns 1 when it revoked the share.
+_REVOKE = """
+local rec = redis.call('HMGET', KEYS[1], 'expires_at', 'revoked', 'token_hash')
+if not (rec[1] and rec[3]) or rec[2] == '1' or tonumber(rec[1]) <= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'revoked', 1, 'live', 0)
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
+"""
+
+# A share's record without these is no share (a hash an older version recreated in a race with the expiry).
+_REQUIRED = ("token_hash", "created_at", "deadline", "expires_at")
+
+
 class RedisCaptions:
     """A hash per share (its record), a list of its last LOG_MAX finals, a string for its interim, all expiring with
     the share; live events on one channel per share. Each process holds one pattern subscription to every share's
@@ -347,6 +382,8 @@ class RedisCaptions:
         self.clock = store.clock
         self.fanout = Fanout()
         self._publish = store.redis.register_script(_PUBLISH)
+        self._set_live = store.redis.register_script(_SET_LIVE)
+        self._revoke = store.redis.register_script(_REVOKE)
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._viewers = 0
@@ -358,6 +395,10 @@ class RedisCaptions:
     @staticmethod
     def channel(share_id: str) -> str:
         return PREFIX + "cap-live:" + share_id
+
+    def _keys(self, share_id: str) -> list[str]:
+        """The keys the scripts take: record, log, partial."""
+        return [self.key(share_id), self.key(share_id, "log"), self.key(share_id, "partial")]
 
     def sizes(self) -> dict[str, int]:
         return self.fanout.sizes()
@@ -385,7 +426,7 @@ class RedisCaptions:
     async def get(self, share_id: str) -> Share | None:
         async with self.store.guard():
             rec = await self.store.redis.hgetall(self.key(share_id))
-        if not rec or float(rec["expires_at"]) <= self.clock():
+        if any(field not in rec for field in _REQUIRED) or float(rec["expires_at"]) <= self.clock():
             return None
         return Share(
             share_id,
@@ -398,41 +439,31 @@ class RedisCaptions:
         )
 
     async def set_live(self, share_id: str, live: bool, grace_s: float) -> Share:
-        share = await self.get(share_id)
-        if share is None or share.revoked:
-            raise ShareGone(share is not None)
-        expires = share.deadline if live else min(share.deadline, self.clock() + grace_s)
-        ttl = self._ttl_ms(expires)
-        async with self.store.guard(), self.store.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key(share_id), mapping={"live": int(live), "expires_at": repr(expires)})
-            for part in ("", "log", "partial"):
-                pipe.pexpire(self.key(share_id, part), ttl)
-            pipe.publish(self.channel(share_id), CaptionEvent("state", reason="live" if live else "paused").to_json())
-            await pipe.execute()
-        return replace(share, live=live, expires_at=expires)
+        now = self.clock()
+        event = CaptionEvent("state", reason="live" if live else "paused").to_json()
+        args = [now, self.channel(share_id), int(live), repr(now + grace_s), event]
+        async with self.store.guard():
+            result = await self._set_live(keys=self._keys(share_id), args=args)
+        if int(result[0]) < 0:
+            raise ShareGone(int(result[0]) == -2)
+        _, token, created_at, deadline, expires_at = result
+        return Share(share_id, str(token), float(created_at), float(deadline), float(expires_at), live)
 
     async def publish(self, share_id: str, finals: list[tuple[int, str]], partial: str | None) -> Published:
         shown = CaptionEvent("partial", partial).to_json() if partial is not None else ""
         args: list[Any] = [self.clock(), self.channel(share_id), shown, LOG_MAX]
         for pub_seq, text in finals:
             args += [pub_seq, text]
-        keys = [self.key(share_id), self.key(share_id, "log"), self.key(share_id, "partial")]
         async with self.store.guard():
-            result = await self._publish(keys=keys, args=args)
+            result = await self._publish(keys=self._keys(share_id), args=args)
         if int(result[0]) < 0:
             raise ShareGone(int(result[0]) == -2)
         return Published(int(result[0]), float(result[1]))
 
     async def revoke(self, share_id: str) -> bool:
-        share = await self.get(share_id)
-        if share is None or share.revoked:
-            return False
-        async with self.store.guard(), self.store.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key(share_id), mapping={"revoked": 1, "live": 0})
-            pipe.delete(self.key(share_id, "log"), self.key(share_id, "partial"))
-            pipe.publish(self.channel(share_id), CaptionEvent("end", reason="revoked").to_json())
-            await pipe.execute()
-        return True
+        args = [self.clock(), self.channel(share_id), CaptionEvent("end", reason="revoked").to_json()]
+        async with self.store.guard():
+            return int(await self._revoke(keys=self._keys(share_id), args=args)) == 1
 
     async def backlog(self, share_id: str, after: int) -> tuple[list[CaptionEvent], CaptionEvent | None]:
         async with self.store.guard():
