@@ -10,6 +10,7 @@ source of the document.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -148,6 +149,10 @@ SHARE_ID_PATTERN = "^[A-Za-z0-9_-]{22}$"
 CAPTION_TEXT_MAX = 2000
 # Events per publish request (the page sends a few a second; a backlog after a drop is sent in such batches).
 PUBLISH_EVENTS_MAX = 50
+# A UTF-16 surrogate left alone in a decoded JSON string (json joins the halves of a pair): `\ud83d` from text cut
+# inside an emoji. It is no character, UTF-8 cannot carry it (to Redis, to the viewers), and refusing the batch would
+# hold every later final behind it, so it is shown as the replacement character instead.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,7 @@ class PublishBody:
             kind, text, seq = item.get("type"), item.get("text"), item.get("seq")
             if kind not in ("final", "partial") or not isinstance(text, str) or len(text) > CAPTION_TEXT_MAX:
                 raise bad(f"Each event needs a type (final or partial) and a text of at most {CAPTION_TEXT_MAX}.")
+            text = _LONE_SURROGATE.sub("\ufffd", text)
             if kind == "final":
                 if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or seq <= last_seq:
                     raise bad("Each final needs a seq: a whole number above the previous final's.")

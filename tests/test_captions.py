@@ -248,6 +248,31 @@ def test_publishing_needs_the_token_and_stays_within_limits(served: tuple[str, C
     assert httpx.get(f"{url}/captions/not-an-id").status_code == 404
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_final_cut_inside_an_emoji_reaches_viewers_and_the_next_ones_follow(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """A final cut inside an emoji (the page cut at 2000 UTF-16 units) arrives with a lone surrogate, `\\ud83d` in
+    the JSON, which no UTF-8 can encode: Redis refused it (a 500), the page retried the same batch forever and no
+    later final went out. The lone half is shown as U+FFFD, and the finals after it follow."""
+    overrides = {"redis_url": request.getfixturevalue("redis").url} if backend == "redis" else {}
+    settings = replace(
+        Settings(secret_key="k" * 32, local=LocalSettings(enabled=False)), captions_check_s=0.1, **overrides
+    )
+    state = MemoryState() if backend == "memory" else None
+    with running(create_app(settings, local_recognizer=ScriptedRecognizer(), state=state)) as url:
+        grant = create(url)
+        cut = httpx.post(
+            f"{url}/api/captions/{grant['share_id']}/events",
+            content='{"events": [{"type": "final", "seq": 1, "text": "' + "a" * 1999 + '\\ud83d"}]}',
+            headers={"Authorization": f"Bearer {grant['publish_token']}", "Content-Type": "application/json"},
+        )
+        assert cut.status_code == 200, cut.text
+        assert publish(url, grant, finals("next.", start=2)).status_code == 200
+        got = asyncio.run(collect(url, grant["share_id"], 2))
+    assert [e.json["text"] for e in got if e.event == "final"] == ["a" * 1999 + "\ufffd", "next."]
+
+
 def test_an_expired_share_leaves_memory_even_with_nothing_else_happening(monkeypatch: pytest.MonkeyPatch) -> None:
     import server.app
 

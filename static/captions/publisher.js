@@ -10,6 +10,19 @@ export const FLUSH_MS = 200;
 export const BATCH_MAX = 50;
 export const RETRY_MIN_MS = 500;
 export const RETRY_MAX_MS = 10000;
+// The server's limit on an event's text (server/wire.py CAPTION_TEXT_MAX), here in UTF-16 units.
+export const TEXT_MAX = 2000;
+
+/**
+ * `text` cut to at most TEXT_MAX UTF-16 units, between characters: cut inside an emoji (a surrogate pair), the half
+ * left would be no character at all, which the server can only replace.
+ * @param {string} text
+ */
+export function clip(text) {
+  if (text.length <= TEXT_MAX) return text;
+  const last = text.charCodeAt(TEXT_MAX - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? TEXT_MAX - 1 : TEXT_MAX);
+}
 
 /**
  * @typedef {object} PublisherStatus
@@ -54,7 +67,7 @@ export class CaptionPublisher {
   final(text) {
     if (this.stopped) return;
     this.seq += 1;
-    this.pending.push({ seq: this.seq, text: text.slice(0, 2000) });
+    this.pending.push({ seq: this.seq, text: clip(text) });
     this.partialText = null;
     this.schedule();
   }
@@ -62,7 +75,7 @@ export class CaptionPublisher {
   /** @param {string} text */
   partial(text) {
     if (this.stopped) return;
-    this.partialText = { text: text.slice(0, 2000), afterSeq: this.seq };
+    this.partialText = { text: clip(text), afterSeq: this.seq };
     this.schedule();
   }
 

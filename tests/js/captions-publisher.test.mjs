@@ -2,7 +2,7 @@
 // repetition, and stopping when the share ends.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BATCH_MAX, CaptionPublisher } from '../../static/captions/publisher.js';
+import { BATCH_MAX, CaptionPublisher, TEXT_MAX } from '../../static/captions/publisher.js';
 
 /** A fake app: records what it accepted, drops finals it already has (as the server does), can fail on demand. */
 function fakeServer() {
@@ -97,4 +97,18 @@ test('a revoked share stops the publisher', async () => {
   p.final('after');
   await t.run();
   assert.equal(server.bodies.length, 1);
+});
+
+test('text is cut between characters, never inside an emoji', async () => {
+  const server = fakeServer();
+  const t = timers();
+  const p = new CaptionPublisher({ fetch: server.fetch, shareId: 's', token: 'tok', ...t });
+  // The emoji is two UTF-16 units, the 2000th and 2001st: cut at 2000, half of it would go (a lone surrogate).
+  p.final(`${'a'.repeat(1999)}😀 and more`);
+  p.final(`${'b'.repeat(1998)}😀 and more`);
+  p.partial(`${'c'.repeat(1999)}😀`);
+  await t.run();
+  assert.deepEqual(server.texts, ['a'.repeat(1999), `${'b'.repeat(1998)}😀`]);
+  assert.deepEqual(server.partials, ['c'.repeat(1999)]);
+  assert.ok(server.bodies.every((b) => b.events.every((e) => e.text.length <= TEXT_MAX && e.text.isWellFormed())));
 });
