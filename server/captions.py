@@ -15,7 +15,8 @@ Interims may be coalesced (a slow viewer gets the latest one); finals never.
 
 The share id in the link is the viewers' capability (128 random bits); the publish token never leaves the page
 that created the share, travels only in a header, and only its hash is stored. Log lines never show either (see
-security.redact).
+security.redact). Behind APP_PASSWORD, the viewers' routes are open, and the publish and revoke pass the password
+gate on their bearer token alone (a share outlives the login that made it), so those two check it themselves.
 """
 
 from __future__ import annotations

@@ -256,7 +256,8 @@ class HostGuardMiddleware:
 
 
 class PasswordGateMiddleware:
-    """With APP_PASSWORD set, everything but the login page and its stylesheet needs the signed cookie."""
+    """With APP_PASSWORD set, everything but the login page and its stylesheet needs the signed cookie (the
+    exceptions: a captions link's viewer, and a share's publish and end with its token)."""
 
     OPEN_PATHS = ("/login", "/static/app.css", "/healthz", "/readyz")
     # The login page's stylesheet under its versioned URL: /static/v/<version>/app.css. And a captions link's viewer
@@ -269,14 +270,37 @@ class PasswordGateMiddleware:
         r"|/api/captions/[A-Za-z0-9_-]{22}(/stream)?"
     )
 
+    # A share's publish and its end, when they carry a bearer token. A share outlives the login that made it (a
+    # share of up to 4 h, a login cookie of 12 h lapsing midway), and its page keeps publishing; the publish token it
+    # holds is its authority, and the routes check it against the share (403 without the right one, 404 for no
+    # share). Nothing else: these two neither make a share nor read anything, and cost a caller without the token
+    # one read of the share, as the open status route does.
+    BEARER_ROUTES = (
+        ("POST", re.compile(r"/api/captions/[A-Za-z0-9_-]{22}/events")),
+        ("DELETE", re.compile(r"/api/captions/[A-Za-z0-9_-]{22}")),
+    )
+
     def __init__(self, app: ASGIApp, secret: str) -> None:
         self.app = app
         self.secret = secret
 
+    @classmethod
+    def bearer_route(cls, scope: Scope) -> bool:
+        """A share's publish or end carrying a bearer token (which its route checks)."""
+        if scope["type"] != "http":
+            return False
+        method, path = scope.get("method"), scope.get("path", "")
+        if not any(method == m and route.fullmatch(path) for m, route in cls.BEARER_ROUTES):
+            return False
+        scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and token.strip() != ""
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        open_path = path in self.OPEN_PATHS or (
-            self.OPEN_VERSIONED.fullmatch(path) is not None and scope.get("method", "GET") in {"GET", "HEAD"}
+        open_path = (
+            path in self.OPEN_PATHS
+            or (self.OPEN_VERSIONED.fullmatch(path) is not None and scope.get("method", "GET") in {"GET", "HEAD"})
+            or self.bearer_route(scope)
         )
         if scope["type"] not in {"http", "websocket"} or open_path:
             await self.app(scope, receive, send)

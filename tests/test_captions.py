@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from server.app import create_app
+from server.app import LOGIN_TTL_S, create_app
 from server.emulators.scripted import ScriptedRecognizer
-from server.security import PasswordGateMiddleware, redact
+from server.security import COOKIE_NAME, PasswordGateMiddleware, make_auth_cookie, redact
 from server.settings import LocalSettings, Settings
 from server.state import MemoryState
 from testkit.live import running
@@ -356,6 +356,42 @@ def test_the_viewer_page_runs_under_the_csp_and_opens_without_the_password() -> 
         assert httpx.delete(f"{url}/api/captions/{grant['share_id']}").status_code == 401
         for asset in ("main.js", "viewer.js", "overlay.js", "viewer.css"):
             assert PasswordGateMiddleware.OPEN_VERSIONED.fullmatch(f"/static/captions/{asset}")
+
+
+def test_a_share_is_published_and_ended_by_its_token_after_the_login_lapsed() -> None:
+    """With APP_PASSWORD, the login (12 h) may lapse while a share it made (up to 4 h) is still being published: the
+    page's publish and end requests, which carry the share's publish token, still go through (the route checks the
+    token), so the viewers keep getting captions. Nothing else opens to a bearer token without the login."""
+    with app(app_password="pw") as (url, _), httpx.Client() as client:
+        client.post(url + "/login", data={"password": "pw"})
+        grant = client.post(url + "/api/captions", json={}).json()
+        share_url = f"{url}/api/captions/{grant['share_id']}"
+        bearer = {"Authorization": f"Bearer {grant['publish_token']}"}
+        lapsed = make_auth_cookie("k" * 32, LOGIN_TTL_S, now=time.time() - LOGIN_TTL_S - 1)
+        # The browser dropped the cookie at its max-age, or still sends the lapsed one.
+        for cookie in ({}, {"Cookie": f"{COOKIE_NAME}={lapsed}"}):
+            n = 1 if not cookie else 2
+            r = httpx.post(share_url + "/events", json={"events": finals(f"w{n}.", start=n)}, headers=bearer | cookie)
+            assert r.status_code == 200, r.text
+        got = asyncio.run(collect(url, grant["share_id"], 2))
+        assert [e.json["text"] for e in got if e.event == "final"] == ["w1.", "w2."]
+        # The route still checks the token.
+        wrong = {"Authorization": "Bearer " + "x" * 43}
+        assert httpx.post(share_url + "/events", json={"events": []}, headers=wrong).status_code == 403
+        # Without a bearer token, or anywhere else, the login is still needed.
+        assert httpx.post(share_url + "/events", json={"events": []}).status_code == 401
+        assert httpx.delete(share_url, headers={"Authorization": "Basic x"}).status_code == 401
+        for method, path in [
+            ("POST", "/api/captions"),
+            ("POST", f"/api/captions/{grant['share_id']}"),
+            ("DELETE", f"/api/captions/{grant['share_id']}/events"),
+            ("POST", "/api/sessions"),
+            ("GET", "/api/providers"),
+        ]:
+            assert httpx.request(method, url + path, json={}, headers=bearer).status_code == 401, (method, path)
+        # The end, by the token alone.
+        ended = httpx.delete(share_url, headers=bearer)
+        assert ended.status_code == 200 and ended.json() == {"revoked": True}
 
 
 def test_share_ids_never_reach_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
