@@ -26,12 +26,18 @@ export function clip(text) {
 
 /**
  * @typedef {object} PublisherStatus
- * @property {'ok'|'retrying'|'ended'} state  ended: the share was revoked or expired (nothing more is sent)
+ * @property {'ok'|'retrying'|'ended'} state  ended: the share was revoked or expired, or the server refused what
+ *   was sent (nothing more is sent)
  * @property {number} viewers
  * @property {number | null} expiresAt  Unix ms
  * @property {boolean} live
- * @property {string} [reason]  why it ended or is retrying
+ * @property {string} [reason]  why it is retrying, or why it ended: 'revoked', 'expired' or 'refused'
+ * @property {string} [detail]  the server's own words for a refusal
  */
+
+// Answers that the same request would get again, however often it is sent: a publisher that retried them would
+// hold every later final behind the refused batch forever while saying it is only retrying.
+const REFUSALS = new Set([400, 401, 403, 413, 422]);
 
 /**
  * @typedef {object} PublisherDeps
@@ -137,6 +143,12 @@ export class CaptionPublisher {
         this.report({ state: 'ended', reason: r.status === 410 ? 'revoked' : 'expired' });
         return;
       }
+      if (REFUSALS.has(r.status)) {
+        this.inFlight = false;
+        this.stop();
+        this.report({ state: 'ended', reason: 'refused', detail: await refusal(r) });
+        return;
+      }
       if (!r.ok) {
         retryAfterMs = Number(r.headers.get('Retry-After') || 0) * 1000;
         throw new Error(`HTTP ${r.status}`);
@@ -165,4 +177,17 @@ export class CaptionPublisher {
     this.status = { ...this.status, ...change };
     this.deps.onStatus?.(this.status);
   }
+}
+
+/**
+ * The server's message for a refused request ({"error": {"message"}}), or its status.
+ * @param {Response} r
+ */
+async function refusal(r) {
+  try {
+    const body = await r.json();
+    const message = body && body.error && body.error.message;
+    if (typeof message === 'string' && message) return message;
+  } catch { /* not the app's JSON */ }
+  return `HTTP ${r.status}`;
 }

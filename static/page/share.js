@@ -48,7 +48,9 @@ export function mountShare({ win, controller }) {
   /** @param {PublisherStatus} s */
   const show = (s) => {
     if (s.state === 'ended') {
-      status.textContent = s.reason === 'revoked' ? 'Sharing stopped.' : 'The link has expired; viewers were told.';
+      status.textContent = s.reason === 'revoked' ? 'Sharing stopped.'
+        : s.reason === 'refused' ? `Sharing stopped: the server refused the captions (${s.detail}). The transcript here is whole; share again for a new link.`
+          : 'The link has expired; viewers were told.';
       end();
       return;
     }

@@ -84,6 +84,24 @@ test('a backlog goes in batches the server accepts', async () => {
   assert.equal(server.finals.length, 120);
 });
 
+test('a refused batch ends the share visibly instead of holding every later final behind it', async () => {
+  const bodies = [];
+  const refuse = async (_url, init) => {
+    bodies.push(JSON.parse(init.body));
+    return new Response(JSON.stringify({ error: { code: 'bad_request', message: 'Each final needs a seq.' } }), { status: 400 });
+  };
+  const t = timers();
+  const statuses = [];
+  const p = new CaptionPublisher({ fetch: refuse, shareId: 's', token: 'tok', onStatus: (s) => statuses.push(s), ...t });
+  p.final('one.');
+  await t.run();
+  assert.equal(bodies.length, 1, 'not retried');
+  assert.deepEqual([statuses.at(-1).state, statuses.at(-1).reason, statuses.at(-1).detail], ['ended', 'refused', 'Each final needs a seq.']);
+  p.final('two.');
+  await t.run();
+  assert.equal(bodies.length, 1);
+});
+
 test('a revoked share stops the publisher', async () => {
   const server = fakeServer();
   const t = timers();
