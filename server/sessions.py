@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024
 # How long a reservation made before minting may stand if the process dies before the grant is recorded.
 PENDING_TTL_S = 120.0
+# A session's id (the page's handle for it): 128 random bits, URL-safe base64 without padding.
+SESSION_ID_BYTES = 16
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 def _providers(request: Request) -> dict[str, Provider]:
@@ -120,7 +124,7 @@ async def create_session(request: Request) -> Response:
     if wait is not None:
         raise ApiError(429, "rate_limited", "Too many sessions started: wait a moment.", retry_after=wait)
     provider, options = await _chosen(request)
-    session_id = secrets.token_urlsafe(16)
+    session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
     # Only a session that holds something until ended counts (SessionPolicy): a grant that holds nothing here is
     # bounded by the rate limit alone.
     policy = provider.policy()
@@ -181,7 +185,16 @@ async def end_session(request: Request) -> Response:
     # sendBeacon cannot send JSON without a CORS preflight, so only the origin is checked here.
     guard_state_change(request, require_json=False)
     session_id = request.path_params["session_id"]
+    if SESSION_ID.fullmatch(session_id) is None:
+        # Never minted here: nothing to end, and nothing is stored for it (an id of any length, unchecked, was
+        # kept as a spent grant for the grants' lifetime).
+        return JSONResponse(dump(Ended(False)))
     place = _place(provider, client_key(request), session_id)
+    if place is not None:
+        # Its place is where its start took it, whatever address this end comes from (a phone moving from Wi-Fi
+        # to mobile data; its pagehide beacon from the new one). With the store down, ending goes on as it can.
+        with contextlib.suppress(StateUnavailable):
+            place = (await state_of(request).ledger.scope_of(place[1]) or place[0], place[1])
     try:
         ended = await provider.end_session(session_id)
     except BaseException:

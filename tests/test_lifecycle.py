@@ -96,6 +96,12 @@ def test_the_end_endpoint_says_whether_it_ended_something() -> None:
         assert httpx.post(end).json() == {"ended": True}  # an unused grant: its reservation is released
         assert httpx.post(end).json() == {"ended": False}
         assert httpx.post(f"{url}/api/sessions/local/nonexistent/end").json() == {"ended": False}
+        # An id no session of this app could have, of any length, is stored nowhere (it was kept as a spent grant
+        # for the grants' lifetime: memory anyone could fill).
+        spent = app.state.shared.sizes()["spent"]
+        for i in range(3):
+            assert httpx.post(f"{url}/api/sessions/local/{'x' * 20_000}{i}/end").json() == {"ended": False}
+        assert app.state.shared.sizes()["spent"] == spent
 
         async def refused() -> int:
             try:

@@ -54,6 +54,30 @@ def test_ledger_admits_up_to_the_limit_across_processes(make_state: Callable[[],
     assert released and not again and held == 1
 
 
+def test_an_entry_s_scope_is_found_by_its_key_while_it_is_held(make_state: Callable[[], State]) -> None:
+    """A session's end may come from another address than its start: the ledger says where its place is, on any
+    process, until it is released or lapses."""
+
+    async def body() -> list[str | None]:
+        a, b = make_state(), make_state()
+        await a.ledger.admit("cloud:10.0.0.1", "wiro/s1", 4, 30)
+        await a.ledger.admit("cloud:10.0.0.1", "wiro/s2", 4, 0.5)
+        await a.ledger.hold("local:10.0.0.3", "local/s3", 30)
+        found = [await b.ledger.scope_of(k) for k in ("wiro/s1", "wiro/s2", "local/s3", "wiro/none")]
+        await b.ledger.release("cloud:10.0.0.1", "wiro/s1")
+        await asyncio.sleep(0.6)
+        found += [await a.ledger.scope_of("wiro/s1"), await a.ledger.scope_of("wiro/s2")]
+        await a.ledger.release("local:10.0.0.9", "local/s3")  # not where it is: it stays there
+        found.append(await b.ledger.scope_of("local/s3"))
+        await a.aclose()
+        await b.aclose()
+        return found
+
+    assert run(body) == [
+        "cloud:10.0.0.1", "cloud:10.0.0.1", "local:10.0.0.3", None, None, None, "local:10.0.0.3",
+    ]  # fmt: skip
+
+
 def test_a_lapsed_entry_frees_its_place(make_state: Callable[[], State]) -> None:
     async def body() -> tuple[bool, bool]:
         s = make_state()

@@ -36,6 +36,12 @@ class Ledger(Protocol):
         """Unexpired entries in `scope`."""
         ...
 
+    async def scope_of(self, key: str) -> str | None:
+        """The scope `key` is held in (admitted or held there last, not released, not lapsed): the session's end
+        may come from another address than its start (a phone moving from Wi-Fi to mobile data), and must give
+        back the place its start took."""
+        ...
+
 
 def ledger_scope(pool: str, client: str) -> str:
     """The ledger one client's sessions of a pool (SessionPolicy.pool) count in: each pool has its own cap."""
@@ -55,6 +61,7 @@ class MemoryLedger:
         self.store = store or MemoryStore()
         self.clock = self.store.clock
         self._scopes: dict[str, dict[str, float]] = {}
+        self._owners: dict[str, str] = {}  # key -> its scope, while it is in that scope's table
         self.store.pruned(self.prune)
 
     def prune(self, now: float) -> None:
@@ -64,6 +71,7 @@ class MemoryLedger:
                 self._scopes[scope] = live
             else:
                 del self._scopes[scope]
+        self._owners = {k: scope for k, scope in self._owners.items() if k in self._scopes.get(scope, {})}
 
     def sizes(self) -> dict[str, int]:
         return {"scopes": len(self._scopes)}
@@ -76,11 +84,13 @@ class MemoryLedger:
             return Admission(False, len(live), max(1.0, min(live.values()) - now))
         live[key] = now + ttl_s
         self._scopes[scope] = live
+        self._owners[key] = scope
         return Admission(True, len(live))
 
     async def hold(self, scope: str, key: str, ttl_s: float) -> None:
         now = self.store.tick()
         self._scopes.setdefault(scope, {})[key] = now + ttl_s
+        self._owners[key] = scope
 
     async def release(self, scope: str, key: str) -> bool:
         held = self._scopes.get(scope)
@@ -89,11 +99,17 @@ class MemoryLedger:
         found = held.pop(key, None)
         if not held:
             del self._scopes[scope]
+        if self._owners.get(key) == scope:
+            del self._owners[key]
         return found is not None and found > self.clock()
 
     async def held(self, scope: str) -> int:
         now = self.clock()
         return sum(1 for exp in self._scopes.get(scope, {}).values() if exp > now)
+
+    async def scope_of(self, key: str) -> str | None:
+        scope = self._owners.get(key)
+        return scope if scope is not None and self._scopes.get(scope, {}).get(key, 0.0) > self.clock() else None
 
 
 _ADMIT = """
@@ -106,6 +122,7 @@ end
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(last[2])) + 1)
+redis.call('SET', KEYS[2], ARGV[5], 'EXAT', math.ceil(tonumber(ARGV[4])) + 1)
 return {1, n + 1, '0'}
 """
 
@@ -113,12 +130,14 @@ _HOLD = """
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(last[2])) + 1)
+redis.call('SET', KEYS[2], ARGV[3], 'EXAT', math.ceil(tonumber(ARGV[2])) + 1)
 return 1
 """
 
 _RELEASE = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 if score and tonumber(score) > tonumber(ARGV[2]) then return 1 end
 return 0
 """
@@ -128,35 +147,52 @@ class RedisLedger:
     """A sorted set per scope (member: the entry's key, score: its expiry), changed by Lua scripts so a check and
     its add are one step for every replica; the set itself expires just after its last entry."""
 
+    SCOPES = PREFIX + "ledger:"
+    OWNERS = PREFIX + "ledger-owner:"
+
     def __init__(self, store: RedisStore) -> None:
         self.store = store
         self._admit = store.redis.register_script(_ADMIT)
         self._hold = store.redis.register_script(_HOLD)
         self._release = store.redis.register_script(_RELEASE)
 
-    @staticmethod
-    def key(scope: str) -> str:
-        return PREFIX + "ledger:" + scope
+    @classmethod
+    def key(cls, scope: str) -> str:
+        return cls.SCOPES + scope
+
+    @classmethod
+    def owner_key(cls, key: str) -> str:
+        """Where `key`'s scope is recorded (the string key expires with the entry, give or take a second)."""
+        return cls.OWNERS + key
 
     async def admit(self, scope: str, key: str, limit: int, ttl_s: float) -> Admission:
         now = self.store.clock()
+        keys = [self.key(scope), self.owner_key(key)]
         async with self.store.guard():
-            ok, n, first = await self._admit(keys=[self.key(scope)], args=[now, limit, key, now + ttl_s])
+            ok, n, first = await self._admit(keys=keys, args=[now, limit, key, now + ttl_s, scope])
         if int(ok):
             return Admission(True, int(n))
         return Admission(False, int(n), max(1.0, float(first) - now))
 
     async def hold(self, scope: str, key: str, ttl_s: float) -> None:
         async with self.store.guard():
-            await self._hold(keys=[self.key(scope)], args=[key, self.store.clock() + ttl_s])
+            await self._hold(keys=[self.key(scope), self.owner_key(key)], args=[key, self.store.clock() + ttl_s, scope])
 
     async def release(self, scope: str, key: str) -> bool:
+        keys = [self.key(scope), self.owner_key(key)]
         async with self.store.guard():
-            return bool(int(await self._release(keys=[self.key(scope)], args=[key, self.store.clock()])))
+            return bool(int(await self._release(keys=keys, args=[key, self.store.clock(), scope])))
 
     async def held(self, scope: str) -> int:
         async with self.store.guard():
             return int(await self.store.redis.zcount(self.key(scope), f"({self.store.clock()}", "+inf"))
+
+    async def scope_of(self, key: str) -> str | None:
+        async with self.store.guard():
+            scope = await self.store.redis.get(self.owner_key(key))
+            # The scope's table decides: the record outlives the entry by up to a second.
+            score = await self.store.redis.zscore(self.key(scope), key) if scope else None
+        return str(scope) if score is not None and score > self.store.clock() else None
 
 
 def build_ledger(store: Store) -> Ledger:
