@@ -5,8 +5,9 @@ One registry per app (tests build many apps in one process, and two registries n
 - stt_grants_total{provider}: session grants minted. The browser streams to Truebar and Wiro directly, so for them
   this is what the server can count; the embedded engine's streams are counted while open.
 - stt_engine_streams_open: the embedded engine's open streams; stt_engine_streams_ended_total{outcome,code}: how
-  they ended (FINISHED, CANCELED, DISCONNECTED, ERROR with its close code: 1013 the engine was full or behind real
-  time, 1011 it failed, 1008 the client broke the protocol or went idle).
+  they ended (FINISHED, CANCELED, DISCONNECTED, ERROR with the server's close code: 1013 the engine was full or
+  behind real time, 1011 it failed, 1008 the client broke the protocol or went idle; "client" when the client
+  closed first, whatever code it chose).
 - stt_engine_queue_depth: utterances waiting for or in the accurate pass.
 - stt_engine_fallbacks_total{reason}: finals that are the fast pass's text (slow, busy, failed, unreliable, empty),
   or are in part (skipped: a stretch of speech Whisper left out).

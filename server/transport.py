@@ -219,6 +219,8 @@ class TruebarStream:
         self.interim_open = False
         self.outcome = "OPEN"
         self.close_code: int | None = None
+        # The client closed first: `close_code` is then whatever it chose (any of about 4000 codes), not the server's.
+        self.closed_by_client = False
         # Sends finals the session makes ready between audio frames; the lock keeps its messages and the receive
         # loop's from interleaving (each computes what to send from the session's state, then sends it).
         self._pusher: asyncio.Task[None] | None = None
@@ -251,6 +253,7 @@ class TruebarStream:
                 message = await self._next_message()
                 if message["type"] == "websocket.disconnect":
                     self.close_code = message.get("code")
+                    self.closed_by_client = True
                     self.outcome = "CANCELED" if self.session else "DISCONNECTED"
                     return
                 if message.get("bytes") is not None:
@@ -264,6 +267,7 @@ class TruebarStream:
                 self.outcome = exc.outcome
         except WebSocketDisconnect as exc:
             self.close_code = exc.code
+            self.closed_by_client = True
             self.outcome = "CANCELED" if self.session else "DISCONNECTED"
         except Exception:
             logger.exception("Truebar stream handler failed")

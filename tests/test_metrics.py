@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.speech import load_human
 from server.app import create_app
+from server.emulators.scripted import ScriptedRecognizer
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.metrics import Metrics
 from server.providers.local import LOCAL_TAG
@@ -129,3 +130,34 @@ def test_utterances_the_fast_pass_shed_reach_metrics() -> None:
         recognizer.on_shed(1)
         found = asyncio.run(scrape(url))
     assert found[("stt_engine_shed_utterances_total", ())] == 3
+
+
+def test_a_client_s_own_close_code_is_counted_as_client_not_as_a_label_of_its_choosing() -> None:
+    """Review: the code a client closed with became a label value, so clients could make thousands of series (and
+    blur what 1013, 1011 and 1008 mean: codes the server sent)."""
+
+    async def close_with(url: str, code: int) -> None:
+        async with httpx.AsyncClient() as client:
+            grant = (await client.post(url + "/api/sessions", json={"provider": "local"})).json()
+        async with websockets.connect(f"{grant['ws_url']}?access_token={grant['token']}") as ws:
+            await ws.recv()  # INITIALIZED
+            await ws.send(config_message(LOCAL_TAG))
+            await ws.recv()  # CONFIGURED
+            await ws.send(bytes(3200))
+            await ws.close(code)
+
+    async def scenario(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        for code in (4321, 4999, 1000):
+            await close_with(url, code)
+        for _ in range(200):
+            after = await scrape(url)
+            if after.get(("stt_engine_streams_open", ())) == 0:
+                ended = {k: v for k, v in after.items() if k[0] == "stt_engine_streams_ended_total"}
+                if sum(ended.values()) == 3:
+                    return ended
+            await asyncio.sleep(0.05)
+        raise AssertionError("the streams' ends were not counted")
+
+    with running(create_app(Settings(), local_recognizer=ScriptedRecognizer())) as url:
+        ended = asyncio.run(scenario(url))
+    assert ended == {("stt_engine_streams_ended_total", (("code", "client"), ("outcome", "CANCELED"))): 3}

@@ -297,7 +297,9 @@ class LocalProvider:
                     await stream.run()
             finally:
                 self.metrics.streams_open.dec()
-                self.metrics.streams_ended.labels(stream.outcome, str(stream.close_code or "")).inc()
+                # A client's own close code is not a label: it picks any of thousands, each a new series.
+                code = "client" if stream.closed_by_client else str(stream.close_code or "")
+                self.metrics.streams_ended.labels(stream.outcome, code).inc()
         finally:
             with contextlib.suppress(StateUnavailable):
                 await self.state.ledger.release(scope, lease)
