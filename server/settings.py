@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from server.engine.config import EngineConfig
 
@@ -18,6 +19,18 @@ WIRO_API_BASE_URL = "https://api.wiro.ai/v1"
 WIRO_SOCKET_URL = "wss://socket.wiro.ai/v1"
 WIRO_MODEL = "wiro/voxtral-mini-realtime"
 WIRO_TRANSCRIPTION_DELAY = "balanced"
+
+
+def _redis_url(url: str) -> bool:
+    """`url` is one redis-py connects to: redis:// or rediss:// with a host (and a whole-number port, if any), or
+    unix:// with a path. Checked at start, where a mistake gets a clear message, not a traceback at the first use."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return bool(parts.path)
+    try:
+        return parts.scheme in ("redis", "rediss") and bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:  # a port that is no number, or out of range
+        return False
 
 
 class SettingsError(ValueError):
@@ -150,6 +163,12 @@ class Settings:
 
         base = cls()
         engine = base.local.engine
+        if get("APP_REDIS_URL") and not _redis_url(get("APP_REDIS_URL")):
+            # Not the URL itself in the message: it may hold the password.
+            raise SettingsError(
+                "APP_REDIS_URL must be a Redis URL: redis://[:password@]host[:port][/db], rediss://… (TLS) or "
+                "unix:///path/to/redis.sock."
+            )
         if get("APP_REDIS_URL") and not get("APP_SECRET_KEY"):
             raise SettingsError(
                 "APP_REDIS_URL is set, so several processes share this app's state: set APP_SECRET_KEY too, the "

@@ -32,13 +32,19 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def unix_url(self) -> str:
+        """The same server through its Unix socket (in its own folder, for its owner only)."""
+        return f"unix://{self.folder}/redis.sock"
+
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(INSTALL_HINT)
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.folder, "--daemonize", "no", "--loglevel", "warning"],
+             "--dir", self.folder, "--daemonize", "no", "--loglevel", "warning",
+             "--unixsocket", f"{self.folder}/redis.sock", "--unixsocketperm", "700"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -25,9 +25,8 @@ class LimitsRateLimits:
         self.store = store
         storage: Storage
         if isinstance(store, RedisStore):
-            url = store.url
             storage = RedisStorage(
-                "async+" + url if url.startswith(("redis://", "rediss://")) else url,
+                _limits_url(store.url),
                 implementation="redispy",
                 # One pool for both: the same timeouts, the same reconnects. (limits types its options as scalars.)
                 connection_pool=store.redis.connection_pool,
@@ -45,3 +44,11 @@ class LimitsRateLimits:
                 return None
             stats = await self._limiter.get_window_stats(item, name, key)
         return max(1.0, stats.reset_time - self.store.clock())
+
+
+def _limits_url(url: str) -> str:
+    """The storage URL `limits` reads for a redis-py URL: its asynchronous schemes, and a Unix socket's under the
+    name `limits` gives it (redis-py's `unix://` is not one of them)."""
+    if url.startswith("unix://"):
+        return "async+redis+unix://" + url.removeprefix("unix://")
+    return "async+" + url if url.startswith(("redis://", "rediss://")) else url

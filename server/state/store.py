@@ -32,6 +32,7 @@ KEEPALIVE_OPTIONS = {
     for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
     if (option := getattr(socket, name, None)) is not None
 }
+TCP_KEEPALIVE: dict[str, Any] = {"socket_keepalive": True, "socket_keepalive_options": KEEPALIVE_OPTIONS}
 
 
 class StateUnavailable(Exception):
@@ -99,10 +100,10 @@ class RedisStore:
             timeout=timeout_s,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
-            socket_keepalive=True,
-            socket_keepalive_options=KEEPALIVE_OPTIONS,
             retry=Retry(NoBackoff(), 0),
             decode_responses=True,
+            # TCP only: a Unix socket's connection takes no keepalive options (redis-py refuses them).
+            **({} if url.startswith("unix://") else TCP_KEEPALIVE),
         )
         # from_pool: the client owns the pool, so aclose() disconnects it too.
         self.redis: Any = aioredis.Redis.from_pool(pool)
