@@ -116,6 +116,20 @@ class DueTimes:
             self._frames.popleft()
             size -= left
 
+    def waited(self, since: float, until: float) -> None:
+        """The recognizer was kept from this audio from `since` to `until` by the client itself (its socket slow to
+        take what was sent): no part of the audio's lateness. A frame due before `since` waited all of it; one due
+        within, until `until`; one due after, not at all."""
+        if until <= since:
+            return
+        span = until - since
+
+        def moved(due: float) -> float:
+            return min(due + span, max(due, until))
+
+        self._frames = collections.deque((moved(due), held) for due, held in self._frames)
+        self._next = moved(self._next)
+
     def behind_ms(self, now: float) -> float:
         """How long past its due time the oldest byte not yet decoded is (0 when none is late)."""
         return max(0.0, (now - self._frames[0][0]) * 1000) if self._frames else 0.0
@@ -398,14 +412,18 @@ class TruebarStream:
                 await self._backlog_ready.wait()
                 self._backlog_ready.clear()
                 while self._backlog:
-                    if sheds is not None:
-                        sheds.behind(self._due.behind_ms(self.clock()))
-                    take = min(len(self._backlog), MAX_FEED_MS * BYTES_PER_MS)
-                    chunk = bytes(self._backlog[:take])
-                    del self._backlog[:take]
-                    self._in_feed_due = self._due.oldest()
-                    self._due.taken(take)
+                    waiting = self.clock()
                     async with self._emitting:
+                        # Only a send to this client holds the lock (the pusher's): a wait for the client, which the
+                        # lateness below must not count.
+                        self._due.waited(waiting, self.clock())
+                        if sheds is not None:
+                            sheds.behind(self._due.behind_ms(self.clock()))
+                        take = min(len(self._backlog), MAX_FEED_MS * BYTES_PER_MS)
+                        chunk = bytes(self._backlog[:take])
+                        del self._backlog[:take]
+                        self._in_feed_due = self._due.oldest()
+                        self._due.taken(take)
                         hypotheses = await session.feed(chunk)
                         self._in_feed_due = None
                         if not self._backlog:
@@ -416,7 +434,11 @@ class TruebarStream:
                         # next.
                         self._feed_emit = asyncio.ensure_future(self.emit(hypotheses))
                         self._feed_emit.add_done_callback(_retrieved)
+                        sending = self.clock()
                         await asyncio.shield(self._feed_emit)
+                        # A client slow to read holds this send: its own audio waits, but the engine is not behind
+                        # (told as lateness, it would shed this session's search and refuse everyone else's).
+                        self._due.waited(sending, self.clock())
                 if self._draining:
                     return
         except Exception as exc:

@@ -536,6 +536,98 @@ def test_audio_is_due_when_it_arrives_or_when_real_time_reaches_it() -> None:
     assert due.oldest() is None and due.behind_ms(60.0) == 0
 
 
+def test_time_the_client_kept_the_recognizer_waiting_is_no_part_of_the_audio_s_lateness() -> None:
+    due = DueTimes()
+    due.arrived(10.0, 3200)  # due at 10.0
+    due.arrived(10.0, 3200)  # due at 10.1, on the schedule
+    due.taken(3200)
+    due.waited(10.05, 10.55)  # the send of the first frame's results took half a second
+    assert round(due.behind_ms(10.55)) == 0  # due within the wait: due when the wait ended
+    due.arrived(10.6, 3200)  # after the wait: due on arrival
+    due.taken(3200)
+    assert round(due.behind_ms(10.75)) == 150
+    due.arrived(11.0, 3200)
+    due.waited(10.9, 11.4)  # the frame due at 10.6 waited all of it, the one due at 11.0 until 11.4
+    due.waited(11.5, 11.5)  # no wait
+    assert round(due.behind_ms(11.6)) == 500
+    due.taken(3200)
+    assert round(due.behind_ms(11.6)) == 200
+
+
+class _SlowReader:
+    """A client socket whose every send takes `send_s` (a client slow to read, its buffers full): a stand-in for the
+    socket, since a real one on loopback takes megabytes before a send waits. Audio comes in at real time."""
+
+    def __init__(self, send_s: float) -> None:
+        self.send_s = send_s
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def accept(self) -> None:
+        return None
+
+    async def receive(self) -> dict[str, Any]:
+        return await self.inbox.get()
+
+    async def send_text(self, text: str) -> None:
+        await asyncio.sleep(self.send_s)
+
+    async def close(self, code: int = 1000) -> None:
+        return None
+
+
+class _Behind:
+    """Sessions that say a word at every feed and note how far behind real time they were told they are."""
+
+    name = "behind"
+
+    def __init__(self) -> None:
+        self.told: list[float] = []
+
+    async def open(self) -> RecognizerSession:
+        return _BehindSession(self.told)
+
+
+class _BehindSession:
+    def __init__(self, told: list[float]) -> None:
+        self.told = told
+
+    def behind(self, ms: float) -> None:
+        self.told.append(ms)
+
+    async def feed(self, pcm: bytes) -> list[Hypothesis]:
+        return [Hypothesis((Word("word", 0, 100),), False, 0, 100)]
+
+    async def finish(self) -> list[Hypothesis]:
+        return []
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_a_client_slow_to_read_does_not_make_the_engine_look_behind() -> None:
+    """Review: the time the feeder waited for a client to take its results counted as the engine's lateness, so one
+    slow reader made the engine shed its search and refuse everyone else's sessions as "behind real time". Here each
+    send takes 0.5 s while 250 ms of audio goes per feed: the audio waits, seconds in the end, but for the client."""
+    recognizer = _Behind()
+
+    async def scenario() -> None:
+        socket = _SlowReader(0.5)
+        stream = TruebarStream(socket, recognizer, tags=[LOCAL_TAG])  # type: ignore[arg-type]
+        running_stream = asyncio.create_task(stream.run())
+        await socket.inbox.put({"type": "websocket.receive", "text": config_message(LOCAL_TAG)})
+        start = time.monotonic()
+        for i in range(40):  # 4 s at real time
+            await socket.inbox.put({"type": "websocket.receive", "bytes": bytes(3200)})
+            await asyncio.sleep(max(0.0, start + (i + 1) * 0.1 - time.monotonic()))
+        await socket.inbox.put({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait_for(running_stream, 30)
+
+    asyncio.run(scenario())
+    assert len(recognizer.told) >= 5
+    # Without the waits taken out, the lateness told grew past 1.5 s by the end.
+    assert max(recognizer.told) < 400, recognizer.told
+
+
 def test_an_idle_client_whose_last_frame_was_empty_is_ended_as_idle() -> None:
     """Review: an empty audio frame (valid: an even byte count) left an entry on the audio's schedule that no
     decoding ever took, so the session looked busy: never idle, and then ended as 'the engine fell behind' (1013,
