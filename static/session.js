@@ -20,7 +20,7 @@ import { AudioPath } from './audio-path.js';
 import { Connection, failure } from './connection.js';
 import { GLOBAL_TIMERS, GrantKeeper } from './grants.js';
 import { runFinish, runStart, stopTimeoutMessage } from './lifecycle.js';
-import { StateMachine, initialCore, reduce } from './session-state.js';
+import { StateMachine, initialCore, isFinal, reduce } from './session-state.js';
 import { sessionDiagnostics } from './session-diagnostics.js';
 import { internals } from './session-internals.js';
 import { SessionError } from './session-types.js';
@@ -75,6 +75,13 @@ export class Session {
   /** @type {Promise<void> | null} the one stop() */
   #stopping = null;
   #started = false;
+  /** @type {CoreInput[]} inputs that came while effects ran (a listener's stop, say): handled after them, in order */
+  #inputs = [];
+  #stepping = false;
+  /** @type {() => void} */
+  #reachedEnd = () => {};
+  /** @type {Promise<void>} settles when the state is a final one */
+  #ended = new Promise((resolve) => { this.#reachedEnd = () => resolve(undefined); });
 
   /** @param {SessionOptions} options */
   constructor(options) {
@@ -95,6 +102,7 @@ export class Session {
     });
     this.#core = initialCore(options.maxReconnects ?? 8);
     this.#machine = new StateMachine((from, to, detail) => {
+      if (isFinal(to)) this.#reachedEnd();
       options.onStateChange?.(from, to, detail);
       this.#listeners.dispatch('state', { type: 'state', from, to, detail });
     });
@@ -174,13 +182,25 @@ export class Session {
 
   /**
    * The one place the session decides: the reducer (session-state.js) from the current state and `input`, then its
-   * effects, in order, each by the module that owns its part.
+   * effects, in order, each by the module that owns its part. Effects call listeners, and a listener may act (Stop
+   * on `dropped`): its input waits until the effects decided before it have run, since they were decided from a
+   * state it would change under them (a stop between 'outage' and the move to `reconnecting` left the session
+   * stopping with no reconnect under way).
    * @param {CoreInput} input
    */
   #step(input) {
-    const { core, effects } = reduce({ ...this.#core, state: this.#machine.state }, input);
-    this.#core = core;
-    for (const effect of effects) this.#run(effect);
+    this.#inputs.push(input);
+    if (this.#stepping) return;
+    this.#stepping = true;
+    try {
+      for (let next = this.#inputs.shift(); next; next = this.#inputs.shift()) {
+        const { core, effects } = reduce({ ...this.#core, state: this.#machine.state }, next);
+        this.#core = core;
+        for (const effect of effects) this.#run(effect);
+      }
+    } finally {
+      this.#stepping = false;
+    }
   }
 
   /** @param {Effect} effect */
@@ -251,6 +271,9 @@ export class Session {
 
   async #stopOnce() {
     this.#step({ type: 'stop' });
+    // A stop from a listener is handled once the effects under way have run, so its finish may not have begun yet:
+    // the end is what is waited for, then the rest of the finish (the grant handed back).
+    await this.#ended;
     if (this.#finishing) await this.#finishing;
   }
 

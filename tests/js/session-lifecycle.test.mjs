@@ -154,3 +154,45 @@ test('Stop during a reconnect whose grant request never answers ends, instead of
   assert.equal(s.state, 'error', 'the held audio could not be delivered: that is an error, not a quiet stop');
   assert.match(events.filter((e) => e.type === 'error').at(-1).message, /did not answer/);
 });
+
+test('Stop from a listener of the drop (its `dropped` event) is handled after the reconnect begins: the held audio is replayed and the new session finishes', async () => {
+  const w = world();
+  const src = source();
+  const events = [];
+  const states = [];
+  const s = new Session({
+    provider: 'truebar',
+    clientOptions: { WebSocketImpl: w.Sock },
+    createSource: async (o) => { src.onFrame = o.onFrame; return src; },
+    onEvent: (e) => events.push(e),
+    onStateChange: (from, to) => states.push(`${from}->${to}`),
+    maxReplayMs: 1000,
+    stopTimeoutMs: 2000,
+  });
+  // A page that wraps up as soon as audio is lost: its stop() comes while the drop's effects are still running.
+  let stopped = null;
+  s.on('dropped', () => { stopped ??= s.stop(); });
+  const started = s.start();
+  for (let i = 0; i < 5; i++) await tick();
+  ready(w.Sock.instances[0]);
+  await started;
+  for (let i = 0; i < 30; i++) src.onFrame(frame()); // 3 s, no final: 1 s held, 2 s beyond the bound
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(20);
+  assert.ok(stopped, 'the listener asked for a stop');
+  assert.equal(w.Sock.instances.length, 2, 'the lost connection is replaced');
+  const second = w.Sock.instances[1];
+  ready(second);
+  await sleep(20);
+  assert.equal(second.binaries.length, 10, 'the held second is replayed');
+  assert.ok(second.texts.some((m) => m.type === 'EOS'), 'and the new session is finished in turn');
+  second.push({ type: 'TEXT_SEGMENT', textSegment: { isFinal: true, startTimeMs: 0, endTimeMs: 1000, tokens: [{ text: 'tail', startOffsetMs: 0, endOffsetMs: 1000 }] } });
+  second.push({ type: 'STATUS', status: 'FINISHED' });
+  const outcome = await Promise.race([stopped.then(() => 'stopped'), sleep(1000).then(() => 'still stopping')]);
+  assert.equal(outcome, 'stopped');
+  assert.equal(s.state, 'stopped');
+  assert.deepEqual(states.slice(-3), ['streaming->reconnecting', 'reconnecting->stopping', 'stopping->stopped']);
+  assert.ok(events.some((e) => e.type === 'final' && e.text === 'tail'));
+  assert.deepEqual(events.filter((e) => e.type === 'dropped').map((e) => e.droppedMs), [2000], 'only what the bound pushed out is lost');
+  assert.ok(!events.some((e) => e.type === 'error'));
+});
