@@ -130,8 +130,11 @@ async function drain({ source, link, rounds, lost, stopping }) {
       await link.outageEnded;
     }
     if (!stopping()) break;
-    if (link.client) await link.client.stop();
-    if (!lost()) break;
+    const client = link.client;
+    if (client) await client.stop();
+    // Done when the client that finished is still the one: a lost client's stop may resolve only once its socket
+    // has given up closing, after its replacement is up with the replayed audio, which has to finish in turn.
+    if (!lost() && link.client === client) break;
   }
 }
 

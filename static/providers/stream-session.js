@@ -45,8 +45,8 @@ const GLOBAL_TIMERS = {
  * finish gracefully (with a timeout), cancel, and turn every way a socket can end into accurate events.
  *
  * `closed.clean` is true when the session ended the way this client or the protocol decided (end confirmed,
- * stop timed out, cancel(), or a fatal error the client reported and closed on), and false when the transport
- * went away without the protocol saying so: that is the case worth reconnecting for.
+ * cancel(), or a fatal error the client reported and closed on, a stop that timed out among them), and false when
+ * the transport went away without the protocol saying so.
  */
 export class StreamSession {
   /**
@@ -387,14 +387,15 @@ export class StreamSession {
     }
   }
 
+  /**
+   * No answer to the end of the stream: a half-open socket or a provider that went quiet, and the last finals are
+   * not coming. A transport failure, not an end: the session replays to a new connection what no final covered
+   * (an end would have left that audio held, never sent again and never counted as lost).
+   */
   _onFinishTimeout() {
     if (this._ended) return;
     const seconds = Math.round(this._finishTimeoutMs / 100) / 10;
-    this.warn(`${this.label} did not confirm the end within ${seconds} s; the last words may be missing.`);
-    this._ended = 'finished';
-    this._protocol.onEnd?.();
-    this._finished.resolve();
-    this._closeSocket(1000, 'finish timeout');
+    this.fail(`${this.label} did not confirm the end within ${seconds} s; the last words did not come.`, 'transport');
   }
 
   /**

@@ -164,6 +164,19 @@ test('runFinish: a connection lost while the last finals were awaited is replace
   assert.deepEqual(h.log.slice(-3), ['client.stop', 'end-grant', 'finished']);
 });
 
+test('runFinish: a replacement ready before the lost client has closed (a half-open socket) is finished too', async () => {
+  const h = finishHost();
+  h.clientStop = deferred();
+  const finishing = runFinish(h, 30_000);
+  await tick();
+  // The first client gave up waiting for the end; its socket's close is still awaited while the replacement, with
+  // the audio no final covered, is already up.
+  h.link.client = { stop: () => { h.log.push('replacement.stop'); return Promise.resolve(); } };
+  h.clientStop.resolve();
+  await finishing;
+  assert.deepEqual(h.log, ['source.stop', 'client.stop', 'replacement.stop', 'end-grant', 'finished']);
+});
+
 test('runFinish: an outage that ends the session (no longer stopping) ends the finish without asking a client', async () => {
   const h = finishHost({ lost: true });
   const finishing = runFinish(h, 30_000);

@@ -202,6 +202,43 @@ test('a quiet but healthy socket (its buffer drains) is not mistaken for a dead 
   s.cancel();
 });
 
+// ---- no answer to the end of the stream ----
+
+test('a provider that never confirms the end is replaced while stopping: the audio no final covered is replayed and finished', async () => {
+  const w = world();
+  const { s, src, events, states } = await streaming(w, { stopTimeoutMs: 2000, clientOptions: { finishTimeoutMs: 100 } });
+  for (let i = 0; i < 80; i++) src.onFrame(frame()); // 8 s, no final yet
+  const stopping = s.stop();
+  await sleep(200); // the first session is asked to finish and says nothing
+  assert.ok(w.Sock.instances[0].texts.some((m) => m.type === 'EOS'));
+  assert.equal(w.Sock.instances.length, 2, 'a new session is opened');
+  const second = w.Sock.instances[1];
+  ready(second);
+  await sleep(20);
+  assert.equal(second.binaries.length, 80, 'everything no final covered is sent again');
+  assert.ok(second.texts.some((m) => m.type === 'EOS'));
+  second.push(finalSegment('the last words', 0, 8000));
+  second.push({ type: 'STATUS', status: 'FINISHED' });
+  await stopping;
+  assert.equal(s.state, 'stopped');
+  assert.deepEqual(states.map(([to]) => to).slice(-2), ['stopping', 'stopped']);
+  assert.ok(events.some((e) => e.type === 'final' && e.text === 'the last words'));
+  assert.deepEqual(ofType(events, 'dropped'), []);
+  assert.deepEqual(ofType(events, 'error'), []);
+});
+
+test('a provider that never confirms the end, and no replacement in time: Stop ends within its bound and says what was lost', async () => {
+  const w = world();
+  const { s, src, events } = await streaming(w, { stopTimeoutMs: 500, clientOptions: { finishTimeoutMs: 100 } });
+  for (let i = 0; i < 80; i++) src.onFrame(frame()); // 8 s, no final yet
+  const outcome = await Promise.race([s.stop().then(() => 'ended'), sleep(2000).then(() => 'still finishing')]);
+  assert.equal(outcome, 'ended');
+  assert.equal(s.state, 'error', 'the last words never came: an error, not a quiet stop');
+  assert.equal(ofType(events, 'dropped').at(-1)?.droppedMs, 8000);
+  assert.equal(ofType(events, 'error').at(-1).code, 'stop_timeout');
+  assert.equal(s.diagnostics().droppedMs, 8000);
+});
+
 // ---- Stop during an outage ----
 
 test('Stop during an outage ends within its bound and says what was lost', async () => {

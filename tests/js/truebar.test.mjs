@@ -374,7 +374,7 @@ describe('TruebarClient session', () => {
     assert.deepEqual(closes(events), [[1011, 'internal error', false]]);
   });
 
-  test('stop() gives up after finishTimeoutMs without FINISHED, warns, and closes', async () => {
+  test('stop() gives up after finishTimeoutMs without FINISHED: a transport failure (the last finals never came), then it closes', async () => {
     const { client, started, ws, timers, events } = session({ finishTimeoutMs: 4000 });
     ws.open();
     ws.push({ type: 'STATUS', status: 'CONFIGURED' });
@@ -389,9 +389,13 @@ describe('TruebarClient session', () => {
     assert.equal(stopped, false);
     timers.advance(1);
     await stopping;
-    assert.match(ofType(events, 'warning')[0].message, /did not confirm the end within 4 s/);
-    assert.deepEqual(ws.closeCalls, [{ code: 1000, reason: 'finish timeout' }]);
-    assert.equal(client.state, 'closed');
+    const errors = ofType(events, 'error');
+    assert.equal(errors.length, 1);
+    assert.match(errors[0].message, /did not confirm the end within 4 s/);
+    assert.equal(errors[0].fatal, true);
+    assert.equal(errors[0].cause, 'transport', 'what a session answers with a new connection and a replay');
+    assert.deepEqual(ws.closeCalls, [{ code: 1000, reason: 'client error' }]);
+    assert.equal(client.state, 'error');
   });
 
   test('cancel() sends CANCEL, closes, and rejects a pending start()', async () => {

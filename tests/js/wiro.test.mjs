@@ -283,13 +283,17 @@ describe('WiroClient session', () => {
     assert.deepEqual(closes(events), [[1000, 'client error', true]]);
   });
 
-  test('stop() falls back to finishTimeoutMs when nothing confirms the end', async () => {
+  test('stop() gives up after finishTimeoutMs when nothing confirms the end: a transport failure', async () => {
     const { client, timers, events } = await streaming({ finishTimeoutMs: 3000 });
     const stopping = client.stop();
     await tick();
     timers.advance(3000);
     await stopping;
-    assert.match(ofType(events, 'warning')[0].message, /did not confirm the end within 3 s/);
+    const errors = ofType(events, 'error');
+    assert.equal(errors.length, 1);
+    assert.match(errors[0].message, /did not confirm the end within 3 s/);
+    assert.equal(errors[0].cause, 'transport');
+    assert.equal(client.state, 'error');
   });
 
   test('a close during stop is accepted as the end', async () => {

@@ -15,8 +15,8 @@
  * finish gracefully (with a timeout), cancel, and turn every way a socket can end into accurate events.
  *
  * `closed.clean` is true when the session ended the way this client or the protocol decided (end confirmed,
- * stop timed out, cancel(), or a fatal error the client reported and closed on), and false when the transport
- * went away without the protocol saying so: that is the case worth reconnecting for.
+ * cancel(), or a fatal error the client reported and closed on, a stop that timed out among them), and false when
+ * the transport went away without the protocol saying so.
  */
 export class StreamSession {
     /**
@@ -136,6 +136,11 @@ export class StreamSession {
     /** @param {MessageEvent} ev */
     _onMessage(ev: MessageEvent): void;
     _onReadyTimeout(): void;
+    /**
+     * No answer to the end of the stream: a half-open socket or a provider that went quiet, and the last finals are
+     * not coming. A transport failure, not an end: the session replays to a new connection what no final covered
+     * (an end would have left that audio held, never sent again and never counted as lost).
+     */
     _onFinishTimeout(): void;
     /**
      * @param {number} code
