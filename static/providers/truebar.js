@@ -195,9 +195,13 @@ export class TruebarClient extends SessionClient {
       case 'status':
         if (msg.status === 'CONFIGURED') {
           session.markReady();
+        } else if (msg.status === 'FINISHED' && session.state === 'streaming') {
+          // Not asked for (a session length limit, say): the audio sent since its last final, and any sent after
+          // this, has no session to go to. A transport failure, so the caller replays it to a new one; an end
+          // would leave it held and never counted as lost.
+          session.fail(`${session.label} ended the session on its own.`, 'transport');
         } else if (msg.status === 'FINISHED') {
-          if (session.state !== 'finishing') session.warn(`${session.label} ended the session on its own.`);
-          session.finish();
+          session.finish(); // the end asked for, or (before CONFIGURED) a start that failed
         }
         // INITIALIZED and CONFIG_REQUIRED need nothing (CONFIG went out on open); unknown statuses are
         // ignored.

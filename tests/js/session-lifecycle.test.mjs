@@ -115,6 +115,42 @@ test('a provider that ends the session on its own is reconnected, not left silen
   assert.equal(w.Sock.instances[1].binaries.length, 3, 'audio flows to the new session');
 });
 
+test('a provider that ends the session on its own during Stop, before the tail is sent, is replaced: nothing is lost', async () => {
+  const w = world();
+  const tail = deferred();
+  const src = source();
+  // The source's last frames come through only after the provider has ended the session (a slow flush).
+  src.stop = async function () {
+    await tail.promise;
+    for (let i = 0; i < 5; i++) this.onFrame(frame());
+    this.released = true;
+    return { frames: 0, inSamples: 0 };
+  };
+  const events = [];
+  const s = await streaming(w, 'truebar', src, events);
+  for (let i = 0; i < 50; i++) src.onFrame(frame()); // 5 s, no final yet
+  const stopping = s.stop();
+  await tick();
+  w.Sock.instances[0].push({ type: 'STATUS', status: 'FINISHED' }); // not asked: EOS has not gone out yet
+  await sleep(20);
+  assert.equal(w.Sock.instances.length, 2, 'a new session is opened');
+  const second = w.Sock.instances[1];
+  ready(second);
+  await sleep(5);
+  tail.resolve();
+  await sleep(20);
+  assert.equal(second.binaries.length, 55, 'the held audio and the tail go to the new session');
+  assert.ok(second.texts.some((m) => m.type === 'EOS'));
+  second.push({ type: 'TEXT_SEGMENT', textSegment: { isFinal: true, startTimeMs: 0, endTimeMs: 5500, tokens: [{ text: 'all of it', startOffsetMs: 0, endOffsetMs: 5500 }] } });
+  second.push({ type: 'STATUS', status: 'FINISHED' });
+  await stopping;
+  assert.equal(s.state, 'stopped');
+  assert.ok(events.some((e) => e.type === 'reconnecting' && /on its own/.test(e.reason)));
+  assert.ok(events.some((e) => e.type === 'final' && e.text === 'all of it'));
+  assert.deepEqual(events.filter((e) => e.type === 'dropped'), []);
+  assert.equal(s.diagnostics().bufferedMs, 0, 'no audio left that no final covers');
+});
+
 test('nothing reaches the page after Cancel, not even the Wiro words pending at that moment', async () => {
   const w = world('wiro');
   const src = source();

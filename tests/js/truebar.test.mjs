@@ -312,6 +312,21 @@ describe('TruebarClient session', () => {
     assert.equal(client.state, 'streaming');
   });
 
+  test('STATUS FINISHED not asked for (no EOS sent) is a transport failure: the audio after it could go nowhere', async () => {
+    const { client, started, ws, events } = session();
+    ws.open();
+    ws.push({ type: 'STATUS', status: 'CONFIGURED' });
+    await started;
+    ws.push({ type: 'STATUS', status: 'FINISHED' });
+    const errors = ofType(events, 'error');
+    assert.equal(errors.length, 1);
+    assert.match(errors[0].message, /Truebar ended the session on its own/);
+    assert.equal(errors[0].fatal, true);
+    assert.equal(errors[0].cause, 'transport', 'what a session answers with a new connection and a replay');
+    assert.equal(client.state, 'error');
+    assert.equal(client.sendAudio(frame(0)), false);
+  });
+
   test('ERROR is fatal: error event with its message, then a clean close', async () => {
     const { client, started, ws, events } = session();
     ws.open();
