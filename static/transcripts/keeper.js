@@ -76,10 +76,11 @@ export class TranscriptKeeper {
     this._meta = null;
     /** @type {Cap | null} set by setCap() before the store opened; otherwise the store keeps its own */
     this._cap = null;
-    /** @type {Pending | null} the newest words not final yet, waiting for their write */
-    this._pending = null;
-    /** Whether a pending-words write is queued: later interims only replace `_pending`, one write takes the newest. */
-    this._pendingQueued = false;
+    /**
+     * @type {{pending: Pending | null} | null} the queued write of the words not final yet: later interims only
+     * replace what it will write, so one write takes the newest
+     */
+    this._pendingWrite = null;
     this.ready = options.open().then((r) => {
       if ('error' in r) {
         this._error(r.error);
@@ -213,9 +214,8 @@ export class TranscriptKeeper {
   addFinal(final, durationMs) {
     const copy = { ...final, words: final.words ? final.words.map((w) => ({ ...w })) : [] };
     const meta = this._meta;
-    // The final supersedes the pending words (the store clears them with it); a write of them still queued would
-    // put them back after it.
-    this._pending = null;
+    // The final supersedes the pending words (the store clears them with it).
+    this._supersedePending();
     return this._enqueue(async (store) => {
       if (await this._ensureSession(store, meta)) this._report(await store.addFinal(/** @type {string} */ (this.currentId), copy, { durationMs }));
     });
@@ -227,17 +227,31 @@ export class TranscriptKeeper {
    * @param {Pending | null} pending
    */
   setPending(pending) {
-    this._pending = pending && pending.text.trim() ? { ...pending } : null;
-    if (this._pendingQueued) return this._queue.then(() => {});
-    this._pendingQueued = true;
+    const latest = pending && pending.text.trim() ? { ...pending } : null;
+    if (this._pendingWrite) {
+      this._pendingWrite.pending = latest;
+      return this._queue.then(() => {});
+    }
+    const write = { pending: latest };
+    this._pendingWrite = write;
     const meta = this._meta;
     return this._enqueue(async (store) => {
-      this._pendingQueued = false;
-      const latest = this._pending;
+      if (this._pendingWrite === write) this._pendingWrite = null;
       // Words heard start the saved session as a final would; nothing pending creates nothing.
-      if (!latest && !this.currentId) return;
-      if (await this._ensureSession(store, meta)) this._report(await store.setPending(/** @type {string} */ (this.currentId), latest));
+      if (!write.pending && !this.currentId) return;
+      if (await this._ensureSession(store, meta)) this._report(await store.setPending(/** @type {string} */ (this.currentId), write.pending));
     });
+  }
+
+  /**
+   * The words not final yet are superseded (by a final, the end of the run, Clear). A write of them still queued
+   * writes none (after a Clear it would start a saved session for words no longer on screen), and the next interim
+   * queues a write of its own, after this call's: taken by the queued one, it would be cleared by this call's write
+   * and never stored.
+   */
+  _supersedePending() {
+    if (this._pendingWrite) this._pendingWrite.pending = null;
+    this._pendingWrite = null;
   }
 
   /**
@@ -280,7 +294,7 @@ export class TranscriptKeeper {
   /** @param {number} durationMs */
   endRun(durationMs) {
     // A stopped session has no words in flight (the store clears them with the state).
-    this._pending = null;
+    this._supersedePending();
     return this._enqueue(async (store) => {
       if (!this.currentId) return;
       const session = this._report(await store.updateSession(this.currentId, { state: 'stopped', durationMs }));
@@ -297,7 +311,7 @@ export class TranscriptKeeper {
     const known = this.currentId;
     this.currentId = null;
     this._meta = null;
-    this._pending = null;
+    this._supersedePending();
     return this._enqueue(async (store) => {
       const id = this._letGo(known);
       if (id) this._report(await store.deleteSession(id));
@@ -327,7 +341,7 @@ export class TranscriptKeeper {
       const known = this.currentId;
       this.currentId = null;
       this._meta = null;
-      this._pending = null;
+      this._supersedePending();
       // In the queue as well: a first save still pending would otherwise recreate the session after the delete,
       // or leave currentId on a deleted one.
       this._enqueue(async () => { this._letGo(known); });
@@ -343,7 +357,7 @@ export class TranscriptKeeper {
     const known = this.currentId;
     this.currentId = null;
     this._meta = null;
-    this._pending = null;
+    this._supersedePending();
     // Finals queued before stay with the old session; only what is queued after starts a new one.
     return this._enqueue(async () => { this._letGo(known); });
   }

@@ -432,6 +432,30 @@ test('the words not final yet are kept with the session: one write takes the new
   assert.deepEqual(notices, []);
 });
 
+test('the next words in flight after a final, or after the end of a run, are stored though a write was still queued', async () => {
+  const factory = new IDBFactory();
+  const { keeper, notices } = keeperOn(factory);
+  keeper.startRun({ title: 'talk', engine: 'local' });
+  // Back to back, before the queue runs: the first utterance's interim and final, the next one's first interim.
+  keeper.setPending({ text: 'hello', startMs: 0 });
+  keeper.addFinal(seg(0), 900);
+  keeper.setPending({ text: 'how are', startMs: 1000 });
+  await keeper.flush();
+  let [session] = await keeper.query((s) => s.listSessions());
+  assert.equal(session.finalCount, 1);
+  assert.deepEqual(session.pending, { text: 'how are', startMs: 1000 }, 'the words on screen after the final');
+
+  keeper.setPending({ text: 'how are you', startMs: 1000 });
+  keeper.endRun(2000);
+  keeper.startRun({ title: 'talk', engine: 'local' });
+  keeper.setPending({ text: 'again', startMs: 3000 });
+  await keeper.flush();
+  [session] = await keeper.query((s) => s.listSessions());
+  assert.equal(session.state, 'recording');
+  assert.deepEqual(session.pending, { text: 'again', startMs: 3000 }, "the next run's words, not cleared by the end of the last");
+  assert.deepEqual(notices, []);
+});
+
 test('an empty interim starts no session, and a page that died on an interim gets those words back', async () => {
   const factory = new IDBFactory();
   const quiet = keeperOn(factory);
