@@ -166,18 +166,26 @@ export class Session {
 
   /**
    * Resolves when audio flows to the provider; rejects (and the state is `error`) when it cannot. Once per
-   * instance: a second call throws a SessionError 'already_started'. With an aborted `signal`, rejects with its
-   * reason.
+   * instance: a second call throws a SessionError 'already_started'. With a `signal` aborted before or during the
+   * start, rejects with its reason.
    */
   async start() {
     if (this.#started) throw new SessionError('A Session is single-use: make a new one for the next recording.', 'already_started');
     this.#started = true;
     const signal = this.#options.signal;
-    if (signal && signal.aborted) throw signal.reason ?? new SessionError('The session was aborted.', 'aborted');
-    await runStart({
-      link: this.#link, audio: this.#audio, starting: () => this.#machine.is('starting'),
-      step: (input) => this.#step(input), fail: (err) => this.#fail(err),
-    });
+    const aborted = () => signal?.reason ?? new SessionError('The session was aborted.', 'aborted');
+    if (signal && signal.aborted) throw aborted();
+    try {
+      await runStart({
+        link: this.#link, audio: this.#audio, starting: () => this.#machine.is('starting'),
+        step: (input) => this.#step(input), fail: (err) => this.#fail(err),
+      });
+    } catch (err) {
+      // Aborted midway, the start fails however the step it was on noticed (a grant request aborted, a client
+      // cancelled): the caller is owed the signal's reason, as with a signal aborted before.
+      if (signal && signal.aborted) throw aborted();
+      throw err;
+    }
   }
 
   /**

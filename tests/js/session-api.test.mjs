@@ -176,6 +176,28 @@ test('a signal aborted before start() rejects start() with its reason and asks f
   assert.equal(g.requests.length, 0);
 });
 
+test('a signal aborted while start() is under way rejects start() with its reason, wherever the start was', async () => {
+  for (const stage of ['grant', 'source', 'connecting']) {
+    const g = ownGrants();
+    let release = () => {};
+    const held = new Promise((r) => { release = r; });
+    if (stage === 'grant') g.hold = held;
+    const ac = new AbortController();
+    const options = { signal: ac.signal };
+    // The microphone prompt still open: the source arrives when the test lets it.
+    if (stage === 'source') options.source = async () => { await held; return source(); };
+    const { s } = session(g, options);
+    const started = s.start();
+    for (let i = 0; i < 5; i++) await tick();
+    if (stage === 'connecting') assert.equal(s.state, 'connecting');
+    const reason = new Error('user navigated away');
+    ac.abort(reason);
+    release();
+    await assert.rejects(started, (err) => err === reason, stage);
+    assert.equal(s.state, 'cancelled', stage);
+  }
+});
+
 test('errors carry codes: a provider error is code "protocol" in the event and in the state detail', async () => {
   const g = ownGrants();
   const events = [];
