@@ -14,14 +14,15 @@ export const DEFAULT_STOP_TIMEOUT_MS = 30000;
 
 /**
  * What the start sequence works with. `starting`: the session is still `starting` (Stop or Cancel may end it while
- * the grant or the source is awaited); `audio.prepare`: the grant is here, set up what it decides (the replay
- * accounting); `audio.use`: the opened source is the live one, from `now` (ms); `fail`: the session is over in
- * `error` (a no-op once it is over anyway).
+ * the grant or the source is awaited); `ended`: settles when the session is over (a final state); `audio.prepare`:
+ * the grant is here, set up what it decides (the replay accounting); `audio.use`: the opened source is the live
+ * one, from `now` (ms); `fail`: the session is over in `error` (a no-op once it is over anyway).
  * @typedef {object} StartHost
  * @property {{first: () => Promise<Grant>, open: () => Client, end: () => void}} link
  * @property {{prepare: (grant: Grant) => void, open: (grant: Grant) => Promise<CaptureLike>,
  *   use: (capture: CaptureLike, now: number) => void}} audio
  * @property {() => boolean} starting
+ * @property {Promise<void>} ended
  * @property {(input: CoreInput) => void} step
  * @property {(err: unknown) => void} fail
  * @property {() => number} [now]  ms, the wall clock (default Date.now)
@@ -58,15 +59,25 @@ export async function runStart(host) {
     host.fail(err);
     throw err;
   }
-  /** @type {CaptureLike} */
+  const opening = audio.open(grant);
+  /** @type {CaptureLike | null} */
   let capture;
   try {
-    capture = await audio.open(grant);
+    // A microphone's permission prompt may stay open for minutes: an end meanwhile (Stop, Cancel) does not wait
+    // for the user's answer.
+    capture = await Promise.race([opening, host.ended.then(() => null)]);
   } catch (err) {
     client.cancel();
     if (host.starting()) host.fail(err);
     else link.end();
     throw err;
+  }
+  if (!capture) {
+    client.cancel();
+    link.end();
+    // Granted after the end, the microphone is let go of at once.
+    opening.then((late) => late.release()).catch(() => {});
+    throw ended();
   }
   if (!host.starting()) {
     client.cancel();

@@ -177,7 +177,7 @@ export class Session {
     if (signal && signal.aborted) throw aborted();
     try {
       await runStart({
-        link: this.#link, audio: this.#audio, starting: () => this.#machine.is('starting'),
+        link: this.#link, audio: this.#audio, starting: () => this.#machine.is('starting'), ended: this.#ended,
         step: (input) => this.#step(input), fail: (err) => this.#fail(err),
       });
     } catch (err) {

@@ -16,12 +16,18 @@ function deferred() {
   return { promise, resolve, reject };
 }
 
-/** A start host that records what it is asked, in order; `state` is what `starting()` reads. */
+/**
+ * A start host that records what it is asked, in order; `state` is what `starting()` reads, and `end(state)` ends
+ * the session as the reducer would (the state, then `ended` settles).
+ */
 function startHost({ grant = () => Promise.resolve(GRANT), source = () => Promise.resolve(capture()), clientStart = () => Promise.resolve() } = {}) {
   const log = [];
+  const over = deferred();
   const h = {
     state: 'idle',
     log,
+    ended: over.promise,
+    end: (state) => { h.state = state; over.resolve(); },
     client: { cancel: () => log.push('client.cancel'), start: () => { log.push('client.start'); return clientStart(); } },
     link: {
       first: () => { log.push('first'); return grant(); },
@@ -98,6 +104,24 @@ test('runStart: ended while the source opened: the source is released, the clien
   assert.equal(mic.released, true);
   assert.deepEqual(h.log.slice(-2), ['client.cancel', 'end-grant']);
   assert.ok(!h.log.includes('step source-opened'));
+});
+
+test('runStart: ended while the source is still opening (a permission prompt): rejects at once, a source that comes later is released', async () => {
+  for (const state of ['stopped', 'cancelled']) {
+    const s = deferred();
+    const h = startHost({ source: () => s.promise });
+    const started = runStart(h);
+    await tick();
+    h.end(state);
+    const outcome = await Promise.race([started.then(() => 'resolved', (err) => err.message), tick().then(() => 'pending')]);
+    assert.match(outcome, /ended before it started/, state);
+    assert.deepEqual(h.log.slice(-2), ['client.cancel', 'end-grant'], state);
+    const mic = capture();
+    s.resolve(mic);
+    await tick();
+    assert.equal(mic.released, true, `${state}: the prompt answered after the end`);
+    assert.ok(!h.log.includes('step source-opened'), state);
+  }
 });
 
 test('runStart: a client that cannot connect fails the session', async () => {

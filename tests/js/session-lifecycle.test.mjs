@@ -61,6 +61,29 @@ test('Cancel while the microphone is opening: start() rejects and the microphone
   }
 });
 
+test('Stop or Cancel while the microphone prompt is open: start() rejects at once, the microphone is released when it comes', async () => {
+  for (const action of ['stop', 'cancel']) {
+    const w = world();
+    const prompt = deferred();
+    const mic = source();
+    const s = new Session({
+      provider: 'truebar', clientOptions: { WebSocketImpl: w.Sock }, onEvent: () => {},
+      microphone: () => prompt.promise, // the user has not answered the permission prompt
+    });
+    const started = s.start();
+    started.catch(() => {});
+    for (let i = 0; i < 5; i++) await tick();
+    await s[action]();
+    const outcome = await Promise.race([started.then(() => 'resolved', (err) => err.message), sleep(50).then(() => 'pending')]);
+    assert.match(outcome, /ended before it started/, `${action}: start() does not wait for the prompt`);
+    assert.deepEqual(w.ends, ['/api/sessions/truebar/s1/end'], action);
+    prompt.resolve(mic);
+    await sleep(5);
+    assert.equal(mic.released, true, `${action}: the microphone granted after the end is let go of`);
+    assert.equal(s.state, action === 'stop' ? 'stopped' : 'cancelled');
+  }
+});
+
 test('a reconnect attempt whose socket fails is retried, not reported as the end', async () => {
   const w = world('wiro');
   const src = source();

@@ -62,9 +62,9 @@ export type CoreInput = import("./session-state.js").CoreInput;
 export type Timers = import("./grants.js").Timers;
 /**
  * What the start sequence works with. `starting`: the session is still `starting` (Stop or Cancel may end it while
- * the grant or the source is awaited); `audio.prepare`: the grant is here, set up what it decides (the replay
- * accounting); `audio.use`: the opened source is the live one, from `now` (ms); `fail`: the session is over in
- * `error` (a no-op once it is over anyway).
+ * the grant or the source is awaited); `ended`: settles when the session is over (a final state); `audio.prepare`:
+ * the grant is here, set up what it decides (the replay accounting); `audio.use`: the opened source is the live
+ * one, from `now` (ms); `fail`: the session is over in `error` (a no-op once it is over anyway).
  */
 export type StartHost = {
     link: {
@@ -78,6 +78,7 @@ export type StartHost = {
         use: (capture: CaptureLike, now: number) => void;
     };
     starting: () => boolean;
+    ended: Promise<void>;
     step: (input: CoreInput) => void;
     fail: (err: unknown) => void;
     /**
