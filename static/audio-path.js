@@ -23,7 +23,7 @@ import { SourceSupervisor } from './source-supervisor.js';
  * @property {(event: SessionEvent) => void} emit
  * @property {(level: Level) => void} level
  * @property {(message: string, err: unknown) => void} sourceLost  nothing left to try
- * @property {() => number} [now]  ms, for the backpressure stall (default Date.now)
+ * @property {() => number} [now]  ms, for the backpressure stall and the replay's start (default Date.now)
  */
 
 export class AudioPath {
@@ -112,7 +112,12 @@ export class AudioPath {
     const grant = this.#host.link.grant;
     if (state === 'stopping') return true;
     if (state !== 'streaming' || this.#host.lost() || !this.#replay || !grant) return false;
-    return this.#replay.roomFor((grant.frame_samples * 1000) / grant.sample_rate, (this.#host.now ?? Date.now)());
+    return this.#replay.roomFor((grant.frame_samples * 1000) / grant.sample_rate, this.#now());
+  }
+
+  /** ms, the host's clock (the wall clock unless a test sets one) */
+  #now() {
+    return (this.#host.now ?? Date.now)();
   }
 
   /** @param {Int16Array} pcm */
@@ -145,7 +150,7 @@ export class AudioPath {
    * @param {Pick<Client, 'sendAudio'>} client @param {boolean} repeats  the provider may say final words again
    */
   replayInto(client, repeats) {
-    const { frames, offsetMs, events } = /** @type {ReplayAccounting} */ (this.#replay).replay(repeats);
+    const { frames, offsetMs, events } = /** @type {ReplayAccounting} */ (this.#replay).replay(repeats, this.#now());
     this.#emitAll(events);
     for (const frame of frames) client.sendAudio(frame.samples);
     this.#replayedFromMs = offsetMs;

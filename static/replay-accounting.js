@@ -111,6 +111,8 @@ export class ReplayAccounting {
   #overlapTail = null;
   /** @type {number | null} when (the caller's clock) a source was first held back with no final since */
   #heldSince = null;
+  /** @type {{offsetMs: number, at: number} | null} where the last replay began: the recording's ms, the caller's clock */
+  #replayedAt = null;
 
   /**
    * @param {{sampleRate: number, maxMs?: number, stallMs?: number}} options  stallMs: how long a source may be held
@@ -174,15 +176,17 @@ export class ReplayAccounting {
    * A new provider session is ready: the frames to send it (held ones, then live ones captured meanwhile, in order),
    * with the `dropped` event that says what could not be kept. Its times now count from the first of them.
    * @param {boolean} repeats  the provider may say again words already final (untimed: the margin above)
+   * @param {number} now  ms, the caller's clock: the frames go out now, all at once
    * @returns {{frames: HeldFrame[], offsetMs: number, events: DroppedEvent[]}}
    */
-  replay(repeats) {
+  replay(repeats, now) {
     const events = this.#drops(false);
     const frames = this.buffer.replay();
     const offsetMs = frames.length ? frames[0].startMs : this.audioMs;
     this.clock.startSession(offsetMs);
     if (repeats && frames.length) this.#overlapTail = [...this.#finalTail];
     this.buffer.markReplayed();
+    this.#replayedAt = { offsetMs, at: now };
     // The stall escape is for a session that had its chance to give a final: this one has not had any yet.
     this.#heldSince = null;
     this.#lostBeforeMs = this.#reportedMs;
@@ -195,16 +199,17 @@ export class ReplayAccounting {
    * @template {{text: string, startMs: number|null, endMs: number|null, words: import('./replay.js').Word[]}} F
    * @param {F} event
    * @param {boolean} timed  its times are the provider's (else estimates: keep a margin)
+   * @param {number} now  ms, the caller's clock
    * @returns {F}
    */
-  final(event, timed) {
+  final(event, timed, now) {
     const shifted = this.clock.shiftEvent(event);
     if (this.#overlapTail && shifted.text) {
       shifted.text = stripOverlap(this.#overlapTail, shifted.text);
       this.#overlapTail = null;
     }
     if (shifted.endMs !== null && shifted.endMs !== undefined) {
-      this.buffer.commit(timed ? shifted.endMs : shifted.endMs - UNTIMED_COMMIT_MARGIN_MS);
+      this.buffer.commit(timed ? shifted.endMs : this.#heardBy(shifted.endMs, now) - UNTIMED_COMMIT_MARGIN_MS);
       this.#heldSince = null;
     }
     this.#finalTail = [...this.#finalTail, ...shifted.text.split(/\s+/).filter(Boolean)].slice(-TAIL_WORDS);
@@ -220,6 +225,19 @@ export class ReplayAccounting {
     const shifted = this.clock.shiftEvent(event);
     if (this.#overlapTail) shifted.text = stripOverlap(this.#overlapTail, shifted.text);
     return shifted;
+  }
+
+  /**
+   * How far into the recording a provider without times can have heard when a final came: its estimate (where the
+   * audio sent had got to), but after a replay no further than where the replay began plus the time since. The
+   * replay goes out at once and the provider listens in real time, so a final soon after it is dated at the end of
+   * audio not heard yet: committing that would forget it, and a second drop would lose it unreported.
+   * @param {number} endMs  the final's estimated end, on the recording's clock
+   * @param {number} now  ms, the caller's clock
+   */
+  #heardBy(endMs, now) {
+    const replayed = this.#replayedAt;
+    return replayed ? Math.min(endMs, replayed.offsetMs + (now - replayed.at)) : endMs;
   }
 
   /** The session ends without a replay: the audio no final covered, held or already pushed out, is lost. */

@@ -247,7 +247,7 @@ export class Session {
       case 'state': return; // the client's own states are details of the session's
       case 'error': this.#step({ ...event, type: 'client-failed', ...this.#facts() }); return;
       case 'closed': this.#step({ ...event, type: 'client-closed', ...this.#facts() }); return;
-      case 'final': if (replay) this.#emit(replay.final(event, event.timing === 'provider')); return;
+      case 'final': if (replay) this.#emit(replay.final(event, event.timing === 'provider', (this.#options.now ?? Date.now)())); return;
       case 'partial': if (replay) this.#emit(replay.partial(event)); return;
       case 'warning': this.#emit({ ...event, code: 'provider_warning' }); return;
       default: this.#emit(event);

@@ -93,6 +93,43 @@ test('bug 1: a second drop does not count the first gap again', async () => {
   assert.deepEqual(events.filter((e) => e.type === 'dropped').map((e) => e.droppedMs), [2000, 2500]);
 });
 
+test('bug 1: Wiro, a final soon after a replay burst does not forget the replayed audio it has not heard, so a second drop replays it', async () => {
+  const w = world('wiro'); // 1600-sample (100 ms) frames
+  let now = 1_000_000;
+  const events = [];
+  const src = source();
+  const s = new Session({
+    provider: 'wiro', clientOptions: { WebSocketImpl: w.Sock, utteranceGapMs: 5 }, now: () => now,
+    createSource: async (o) => { src.onFrame = o.onFrame; return src; },
+    onEvent: (e) => events.push(e),
+  });
+  const started = s.start();
+  for (let i = 0; i < 5; i++) await tick();
+  ready(w.Sock.instances[0], 'wiro');
+  await started;
+  const say = (ws, text) => ws.push({ type: 'task_output', message: `TRANSCRIPT_USER:${text}` });
+  for (let i = 0; i < 50; i++) src.onFrame(frame()); // 5 s
+  say(w.Sock.instances[0], 'first words');
+  await sleep(20); // a final dated at 5 s: the audio up to 3 s is let go of
+  for (let i = 0; i < 200; i++) src.onFrame(frame()); // 20 s more, no final yet
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(20);
+  ready(w.Sock.instances[1], 'wiro');
+  await sleep(5);
+  assert.equal(w.Sock.instances[1].binaries.length, 220, 'the 22 s held are replayed at once');
+  now += 1000; // Wiro has heard a second of them when its first utterance ends
+  say(w.Sock.instances[1], 'a few words');
+  await sleep(20);
+  assert.equal(internals.get(s).buffer().pendingMs, 22_000, 'the replayed audio Wiro has not heard is still held');
+  w.Sock.instances[1].serverClose(1006);
+  await sleep(20);
+  ready(w.Sock.instances[2], 'wiro');
+  await sleep(5);
+  assert.equal(w.Sock.instances[2].binaries.length, 220, 'the second drop replays it again');
+  assert.deepEqual(events.filter((e) => e.type === 'dropped'), []);
+  s.cancel();
+});
+
 // ---- bug 1, second half: a file waits for the provider instead of overrunning the replay bound ----
 
 test('bug 1: file transcription is held back (backpressure) instead of overrunning the replay bound', async () => {
