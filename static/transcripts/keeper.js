@@ -390,7 +390,9 @@ export class TranscriptKeeper {
       const newest = orphans.find((s) => s.finalCount > 0 || s.pending);
       if (!newest || !(await this._tryLock(newest.id))) return;
       const opened = this._report(await store.getSession(newest.id));
-      if (!opened) {
+      // Asked again after those waits: Start is enabled before the restore runs, so a recording can have begun
+      // during them, and it keeps the page's transcript (the crashed session stays interrupted, lock let go).
+      if (!opened || this.currentId !== null || this._meta !== null) {
         this._unlock();
         return;
       }

@@ -1,7 +1,8 @@
 // The keeper between the page and the store, over an in-memory IndexedDB: writes land in call order although the
 // page never waits, one session per transcript, Clear deletes, a dead page's session is recovered (a live tab's is
-// not), failures become one notice each. And the history panel's pure parts: the row text and the saved export,
-// which must equal the page's own export of the same transcript.
+// not), failures become one notice each. The history panel's pure parts: the row text and the saved export, which
+// must equal the page's own export of the same transcript. And the page's wiring of them (page/saved.js), driven
+// through the run controller with a fake document.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -10,24 +11,10 @@ import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { exportAs } from '../../static/export.js';
 import { LOCK_PREFIX, TranscriptKeeper } from '../../static/transcripts/keeper.js';
 import { exportSaved, savedSegments, summarise } from '../../static/transcripts/history.js';
-import { openTranscriptStore } from '../../static/transcripts/store.js';
-
-/** A LockManager with the two calls the keeper uses; locks are shared by every keeper given the same instance. */
-function fakeLocks() {
-  const held = new Set();
-  return {
-    held,
-    async request(name, options, callback) {
-      const cb = callback ?? options;
-      if (callback && options.ifAvailable && held.has(name)) return cb(null);
-      held.add(name);
-      try { return await cb({ name, mode: 'exclusive' }); } finally { held.delete(name); }
-    },
-    async query() {
-      return { held: [...held].map((name) => ({ name, mode: 'exclusive', clientId: 'c' })), pending: [] };
-    },
-  };
-}
+import { DB_NAME, openTranscriptStore } from '../../static/transcripts/store.js';
+import { RunController } from '../../static/page/controller.js';
+import { mountSaved } from '../../static/page/saved.js';
+import { fakeDocument, fakeLocks, noticeView, scriptedSessions } from './support/page-fakes.mjs';
 
 /**
  * @param {IDBFactory} factory
@@ -41,6 +28,25 @@ function keeperOn(factory, options = {}) {
     locks: options.locks ?? null,
   });
   return { keeper, notices };
+}
+
+/**
+ * The page's saved transcripts as mountPage() wires them: a run controller whose sessions the test drives, the
+ * keeper and history panel on the given database, and the warnings the page shows.
+ * @param {{indexedDB: IDBFactory | undefined, locks?: any}} options
+ */
+function savedPage({ indexedDB, locks = null }) {
+  const notices = noticeView();
+  const sessions = scriptedSessions();
+  const controller = new RunController({
+    view: notices.view,
+    createSession: sessions.createSession,
+    startFileSource: async () => { throw new Error('no files here'); },
+    now: () => 0,
+  });
+  const win = { document: fakeDocument(), indexedDB, IDBKeyRange, navigator: locks ? { locks } : {} };
+  const saved = mountSaved({ win: /** @type {any} */ (win), controller, view: notices.view, save: () => {}, storage: null });
+  return { controller, saved, sessions, warnings: notices.warnings };
 }
 
 /** @param {number} k */
@@ -514,4 +520,56 @@ test('an interrupted session exports, from the history, the words that were not 
   // The page restores exactly these segments, so its export and the history's are the same file.
   assert.deepEqual(exportSaved('json', restored.session, restored.finals, at), exportAs('json', segments, meta));
   assert.match(exportSaved('json', restored.session, restored.finals, at).text, /"rough": true/);
+});
+
+test('Start pressed while the page takes over a crashed recording: the new one keeps every final, the crashed one stays interrupted', async () => {
+  // Start is enabled before the restore runs: the click lands after the restore looked for a recording on this
+  // page and found none, while it waits for the crashed session's lock, or for its records.
+  for (const during of ['lock', 'read']) {
+    const factory = new IDBFactory();
+    const dead = keeperOn(factory, { name: DB_NAME });
+    dead.keeper.startRun({ title: 'crashed', engine: 'local' });
+    dead.keeper.addFinal(seg(0), 1000);
+    await dead.keeper.flush();
+
+    const locks = fakeLocks();
+    const page = savedPage({ indexedDB: factory, locks });
+    const keeper = page.saved.keeper;
+    let clicked = false;
+    const click = () => {
+      if (clicked) return;
+      clicked = true;
+      page.controller.start({ provider: 'local', providerLabel: 'Offline engine' });
+    };
+    if (during === 'lock') {
+      const request = locks.request.bind(locks);
+      locks.request = (name, options, callback) => {
+        if (callback) click();
+        return request(name, options, callback);
+      };
+    } else {
+      await keeper.ready;
+      const store = /** @type {any} */ (keeper.store);
+      const getSession = store.getSession.bind(store);
+      store.getSession = (id) => { click(); return getSession(id); };
+    }
+    await page.saved.load();
+    assert.ok(clicked && page.controller.running, during);
+    const texts = ['first new words', 'second new words', 'third new words'];
+    texts.forEach((text, k) => page.sessions.last().emit({ type: 'final', text, startMs: k * 1000, endMs: k * 1000 + 900, words: [] }));
+    await page.controller.stop();
+    await keeper.flush();
+
+    const sessions = await keeper.query((s) => s.listSessions());
+    const byTitle = Object.fromEntries(sessions.map((s) => [s.title, s]));
+    const live = page.controller.title;
+    assert.deepEqual(sessions.map((s) => [s.title, s.state, s.finalCount]).sort(), [
+      ['crashed', 'interrupted', 1], [live, 'stopped', 3],
+    ], during);
+    const { finals } = await keeper.query((s) => s.getSession(byTitle[live].id));
+    assert.deepEqual(finals.map((f) => f.text), texts, during);
+    assert.equal(keeper.currentId, byTitle[live].id, during);
+    assert.ok(!locks.held.has(LOCK_PREFIX + byTitle.crashed.id), `${during}: the crashed session is left for a later page`);
+    assert.deepEqual(page.warnings(), [], during);
+  }
 });
