@@ -117,7 +117,9 @@ export function mountSaved({ win, controller, view, save, storage }) {
     },
     onPartial(text, run) {
       // The words on screen not final yet: a reload before their final (say, while Stop waits for it) keeps them.
-      keeper.setPending({ text, startMs: controller.utteranceStart(run) });
+      // With the audio clock, as a final has: words heard after the last final lengthen the saved transcript.
+      const heardMs = controller.onTranscriptClock(run, controller.audioMs(run));
+      keeper.setPending({ text, startMs: controller.utteranceStart(run) }, heardMs);
     },
     onRunEnd() {
       keeper.endRun(controller.endMs);

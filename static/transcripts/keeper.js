@@ -77,8 +77,8 @@ export class TranscriptKeeper {
     /** @type {Cap | null} set by setCap() before the store opened; otherwise the store keeps its own */
     this._cap = null;
     /**
-     * @type {{pending: Pending | null} | null} the queued write of the words not final yet: later interims only
-     * replace what it will write, so one write takes the newest
+     * @type {{pending: Pending | null, durationMs: number | undefined} | null} the queued write of the words not
+     * final yet: later interims only replace what it will write, so one write takes the newest
      */
     this._pendingWrite = null;
     this.ready = options.open().then((r) => {
@@ -225,21 +225,25 @@ export class TranscriptKeeper {
    * The words on screen that are not final yet (an interim), kept so a reload before their final keeps them. Called
    * for every interim; writes never pile up: while one is queued, later calls only replace what it will write.
    * @param {Pending | null} pending
+   * @param {number} [durationMs]  the transcript's length so far (its audio clock), as addFinal is given it
    */
-  setPending(pending) {
+  setPending(pending, durationMs) {
     const latest = pending && pending.text.trim() ? { ...pending } : null;
     if (this._pendingWrite) {
       this._pendingWrite.pending = latest;
+      this._pendingWrite.durationMs = durationMs;
       return this._queue.then(() => {});
     }
-    const write = { pending: latest };
+    const write = { pending: latest, durationMs };
     this._pendingWrite = write;
     const meta = this._meta;
     return this._enqueue(async (store) => {
       if (this._pendingWrite === write) this._pendingWrite = null;
       // Words heard start the saved session as a final would; nothing pending creates nothing.
       if (!write.pending && !this.currentId) return;
-      if (await this._ensureSession(store, meta)) this._report(await store.setPending(/** @type {string} */ (this.currentId), write.pending));
+      if (await this._ensureSession(store, meta)) {
+        this._report(await store.setPending(/** @type {string} */ (this.currentId), write.pending, { durationMs: write.durationMs }));
+      }
     });
   }
 

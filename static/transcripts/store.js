@@ -588,9 +588,11 @@ export class TranscriptStore {
    * commits it), only a crash of the whole browser or machine may lose that newest interim.
    * @param {string} sessionId
    * @param {Pending | null} pending
+   * @param {{durationMs?: number}} [progress]  the transcript's length so far: words in flight long after the last
+   *   final start past the length the finals gave, and a length short of them would squeeze them into its end
    * @returns {Promise<Result<SessionRecord>>}
    */
-  setPending(sessionId, pending) {
+  setPending(sessionId, pending, progress = {}) {
     return this._result(() => this._write(sessionId, async (tx) => {
       const session = await this._getSession(tx, sessionId);
       const before = sizeOf(session);
@@ -599,6 +601,7 @@ export class TranscriptStore {
       } else {
         delete session.pending;
       }
+      if (isNumber(progress.durationMs)) session.durationMs = Math.max(session.durationMs, progress.durationMs);
       session.updatedAt = this.now();
       session.bytes += sizeOf(session) - before;
       await settle(tx.objectStore(SESSIONS).put(session));

@@ -573,3 +573,39 @@ test('Start pressed while the page takes over a crashed recording: the new one k
     assert.deepEqual(page.warnings(), [], during);
   }
 });
+
+test('words in flight well after the last final are exported at their time, at a readable length, after a crash', async () => {
+  const factory = new IDBFactory();
+  const dead = savedPage({ indexedDB: factory });
+  await dead.saved.load();
+  await dead.controller.start({ provider: 'local', providerLabel: 'Offline engine' });
+  const session = dead.sessions.last();
+  session.audioMs = 2500;
+  session.emit({ type: 'final', text: 'Hello there.', startMs: 0, endMs: 2000, words: [] });
+  // A pause, then the next utterance: its interims grow as the audio clock runs on, and no final comes.
+  for (const [atMs, text] of [[10_000, 'and then'], [10_600, 'and then we went'], [11_200, 'and then we went home']]) {
+    session.audioMs = atMs;
+    session.emit({ type: 'partial', text });
+  }
+  await dead.saved.keeper.flush();
+
+  // The tab dies; a new page restores the recording.
+  const page = savedPage({ indexedDB: factory });
+  await page.saved.load();
+  const restored = /** @type {any[]} */ (page.controller.segments);
+  assert.deepEqual(restored.map((s) => [s.text, s.startMs, s.rough === true]), [
+    ['Hello there.', 0, false], ['And then we went home.', 10_000, true],
+  ]);
+  const [stored] = await page.saved.keeper.query((s) => s.listSessions());
+  const { finals } = await page.saved.keeper.query((s) => s.getSession(stored.id));
+  assert.ok(stored.durationMs >= 11_200, `the saved length covers the words heard: ${stored.durationMs}`);
+  const at = '2026-01-01T00:00:00.000Z';
+  const pageExport = exportAs('srt', restored, { ...page.controller.exportMeta('local'), exportedAt: at }).text;
+  for (const srt of [pageExport, exportSaved('srt', stored, finals, at).text]) {
+    const cues = srt.trim().split('\n\n').map((cue) => cue.split('\n'));
+    assert.deepEqual(cues.map((c) => c.slice(1)), [
+      ['00:00:00,000 --> 00:00:02,000', 'Hello there.'],
+      ['00:00:10,000 --> 00:00:11,200', 'And then we went home.'],
+    ]);
+  }
+});

@@ -344,3 +344,16 @@ test('the words not final yet live on the session record: replaced, counted in i
   assert.equal(got.pending, undefined);
   assert.equal((await store.setPending('nobody', { text: 'x', startMs: null })).error.kind, 'missing');
 });
+
+test('words in flight carry the audio clock: the session grows with it, as with a final, and never shrinks', async () => {
+  const { store } = await fresh();
+  const session = ok(await store.startSession({ title: 't', engine: 'local' }));
+  ok(await store.addFinal(session.id, { text: 'hello', startMs: 0, endMs: 2000 }, { durationMs: 2500 }));
+  let got = ok(await store.setPending(session.id, { text: 'and then we went', startMs: 10_000 }, { durationMs: 10_600 }));
+  assert.equal(got.durationMs, 10_600);
+  got = ok(await store.setPending(session.id, { text: 'and then we went home', startMs: 10_000 }, { durationMs: 9000 }));
+  assert.equal(got.durationMs, 10_600);
+  got = ok(await store.setPending(session.id, null));
+  assert.equal(got.durationMs, 10_600, 'a length heard stays when the words are superseded');
+  assert.equal(ok(await store.listSessions())[0].durationMs, 10_600, 'read back as written');
+});
