@@ -89,7 +89,8 @@ import { isFallbackWarning, tidyRough, unfinishedSegment } from './rough.js';
  * @typedef {object} RunListener  what builds on the page (storage, history) hooks in here
  * @property {(run: Run) => void} [onRunStart]
  * @property {(segment: Segment, run: Run) => void} [onFinal]
- * @property {(text: string, run: Run) => void} [onPartial]  the line being recognised changed (shared captions)
+ * @property {(text: string, run: Run) => void} [onPartial]  the line being recognised changed (shared captions);
+ *   '' when an empty final ended it
  * @property {(run: Run, outcome: RunOutcome) => void} [onRunEnd]
  * @property {() => void} [onClear]  the user cleared the transcript
  */
@@ -449,6 +450,7 @@ export class RunController {
   addFinal(run, segment) {
     // Without provider times the audio clock at the first interim is the best guess at where it started.
     const approx = this.utteranceStart(run);
+    const hadInterim = run.interim.trim() !== '';
     run.utteranceAtMs = null;
     run.interim = '';
     this.view.addFinal(segment, approx);
@@ -456,6 +458,10 @@ export class RunController {
       this.segments.push(segment);
       this.updateToolbar();
       this.notify('onFinal', segment, run);
+    } else if (hadInterim) {
+      // The engine dropped the words on screen (noise): no final replaces them for the listeners, so they are told
+      // the line is empty, or a saved copy would bring them back after a crash and viewers would keep seeing them.
+      this.notify('onPartial', '', run);
     }
   }
 

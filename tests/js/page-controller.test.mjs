@@ -336,6 +336,24 @@ test('an empty final (silence) closes the interim but adds no line and no latenc
   controller.cancel();
 });
 
+test('an interim ended by an empty final: the hooks are told the line is gone (saved words, shared captions)', async () => {
+  const w = world();
+  const { controller } = setup(w);
+  const partials = [];
+  controller.listen({ onPartial: (text) => partials.push(text) });
+  await started(w, controller);
+  const run = controller.run;
+  controller.onEvent(run, { type: 'final', text: '', startMs: null, endMs: null, words: [], atMs: 500 });
+  assert.deepEqual(partials, [], 'no line was shown: nothing to take back');
+  controller.onEvent(run, { type: 'partial', text: 'uh the', startMs: null, endMs: null, words: [], atMs: 1000 });
+  controller.onEvent(run, { type: 'final', text: '', startMs: null, endMs: null, words: [], atMs: 1500 });
+  assert.deepEqual(partials, ['uh the', '']);
+  controller.onEvent(run, { type: 'partial', text: 'hello', startMs: null, endMs: null, words: [], atMs: 2000 });
+  controller.onEvent(run, { type: 'final', text: 'Hello.', startMs: null, endMs: null, words: [], atMs: 2500 });
+  assert.deepEqual(partials, ['uh the', '', 'hello'], 'a final with words replaces the line itself');
+  controller.cancel();
+});
+
 test('a slow start and a long Stop count their seconds; audio with no words back says they are on their way', async () => {
   const w = world();
   let clock = 0;

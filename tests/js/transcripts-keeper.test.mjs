@@ -609,3 +609,24 @@ test('words in flight well after the last final are exported at their time, at a
     ]);
   }
 });
+
+test('words in flight the engine then drops (an empty final) are not saved, so a crash does not bring them back', async () => {
+  const factory = new IDBFactory();
+  const dead = savedPage({ indexedDB: factory });
+  await dead.saved.load();
+  await dead.controller.start({ provider: 'local', providerLabel: 'Offline engine' });
+  const session = dead.sessions.last();
+  session.emit({ type: 'final', text: 'Kept words.', startMs: 0, endMs: 900, words: [] });
+  session.emit({ type: 'partial', text: 'uh the' });
+  await dead.saved.keeper.flush();
+  // Noise: the engine ends the utterance with nothing. The page drops the line; the saved copy must too.
+  session.emit({ type: 'final', text: '', startMs: null, endMs: null, words: [] });
+  await dead.saved.keeper.flush();
+  assert.deepEqual(dead.controller.segments.map((s) => s.text), ['Kept words.']);
+
+  const page = savedPage({ indexedDB: factory });
+  await page.saved.load();
+  assert.deepEqual(page.controller.segments.map((s) => s.text), ['Kept words.']);
+  const [stored] = await page.saved.keeper.query((s) => s.listSessions());
+  assert.equal(stored.pending, undefined);
+});
