@@ -52,6 +52,9 @@ const isTime = (v) => typeof v === 'number' && Number.isFinite(v);
 /** @param {string} text */
 const normalise = (text) => String(text ?? '').replace(/\s+/g, ' ').trim();
 
+/** @param {number} unit  a UTF-16 code unit */
+const isHighSurrogate = (unit) => unit >= 0xd800 && unit <= 0xdbff;
+
 /** @param {string} text */
 const naturalMs = (text) => (text ? Math.max(MIN_ESTIMATE_MS, text.length * ESTIMATE_MS_PER_CHAR) : 0);
 
@@ -219,9 +222,14 @@ function tokens(text, maxLineChars) {
   const out = [];
   for (const m of text.matchAll(/\S+/g)) {
     const start = /** @type {number} */ (m.index);
-    for (let k = 0; k < m[0].length; k += maxLineChars) {
-      const piece = m[0].slice(k, k + maxLineChars);
-      out.push({ text: piece, start: start + k, end: start + k + piece.length });
+    const word = m[0];
+    for (let k = 0; k < word.length;) {
+      let end = Math.min(k + maxLineChars, word.length);
+      // Cut between characters: a piece ending on the first half of a surrogate pair (an emoji, a rare CJK
+      // character) leaves both halves unreadable, so it ends one unit sooner.
+      if (end < word.length && end - k > 1 && isHighSurrogate(word.charCodeAt(end - 1))) end -= 1;
+      out.push({ text: word.slice(k, end), start: start + k, end: start + end });
+      k = end;
     }
   }
   return out;

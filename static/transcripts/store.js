@@ -24,7 +24,8 @@ export const SESSIONS = 'sessions';
 export const FINALS = 'finals';
 // Defaults the page can override (setting in the history panel): the oldest sessions go first past either limit.
 export const DEFAULT_CAP = Object.freeze({ maxSessions: 200, maxBytes: 50 * 1024 * 1024 });
-// Characters of the first words kept on the session record, so the list needs no final records.
+// Characters of the first words kept on the session record, so the list needs no final records (UTF-16 units, one
+// more when the last character is a surrogate pair).
 export const PREVIEW_CHARS = 120;
 
 /** @typedef {{text: string, startMs: number, endMs: number}} StoredWord */
@@ -279,7 +280,11 @@ const normalise = (text) => text.replace(/\s+/g, ' ').trim();
 function extendPreview(preview, text) {
   if (preview.length >= PREVIEW_CHARS) return preview;
   const joined = normalise(`${preview} ${text}`);
-  return joined.length > PREVIEW_CHARS ? joined.slice(0, PREVIEW_CHARS) : joined;
+  if (joined.length <= PREVIEW_CHARS) return joined;
+  // Cut between characters: a cut after the first half of a surrogate pair (an emoji) keeps the pair whole, one
+  // UTF-16 unit over. A unit short instead would let the next final extend the preview past the character skipped.
+  const last = joined.charCodeAt(PREVIEW_CHARS - 1);
+  return joined.slice(0, last >= 0xd800 && last <= 0xdbff ? PREVIEW_CHARS + 1 : PREVIEW_CHARS);
 }
 
 /** Newest first; equal start times by id, so the order is total. @param {SessionRecord} a @param {SessionRecord} b */

@@ -193,6 +193,20 @@ test('two lines are balanced and never longer than 42 characters', () => {
   assert.equal(cues.map((c) => c.lines.join('')).join('').replace(/ /g, ''), long.replace(/ /g, ''));
 });
 
+test('a word longer than a line is cut between characters, never inside an emoji (a surrogate pair)', () => {
+  for (const text of [`a${'😀'.repeat(21)}`, '😀'.repeat(30), `x${'𠀀'.repeat(40)} end`]) {
+    for (const [format, parse] of /** @type {const} */ ([['srt', parseSrt], ['vtt', parseVtt]])) {
+      const out = exportAs(format, [{ text, startMs: 0, endMs: 3000 }]).text;
+      assert.ok(out.isWellFormed(), `${format}: ${JSON.stringify(out)}`);
+      const cues = parse(out);
+      for (const line of cues.flatMap((c) => c.lines)) {
+        assert.ok(line.isWellFormed() && line.length <= MAX_LINE_CHARS, `${format}: ${JSON.stringify(line)}`);
+      }
+      assert.equal(cues.map((c) => c.lines.join('')).join('').replace(/ /g, ''), text.replace(/ /g, ''), format);
+    }
+  }
+});
+
 test('Wiro finals without times are spread over the recording in order', () => {
   const texts = ['Dober dan.', 'Kako ste danes?', 'Hvala, dobro. In vi? To je malo daljši stavek za preizkus.'];
   const segs = texts.map((text) => ({ text, startMs: null, endMs: null }));

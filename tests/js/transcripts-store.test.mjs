@@ -144,6 +144,19 @@ test('the preview holds the first words only', async () => {
   assert.ok(listed.preview.startsWith('first words here w0_0'), listed.preview);
 });
 
+test('the preview is cut between characters, never inside an emoji (a surrogate pair)', async () => {
+  const { store } = await fresh();
+  for (const text of [`a${'😀'.repeat(PREVIEW_CHARS)}`, `${'y'.repeat(PREVIEW_CHARS - 2)} 😀`]) {
+    const s = ok(await store.startSession({ title: 't', engine: 'local' }));
+    ok(await store.addFinal(s.id, { text, startMs: 0, endMs: 1 }));
+    ok(await store.addFinal(s.id, { text: 'more words', startMs: 1, endMs: 2 }));
+    const { session } = ok(await store.getSession(s.id));
+    assert.ok(session.preview.isWellFormed(), JSON.stringify(session.preview.slice(-4)));
+    assert.ok(session.preview.length >= PREVIEW_CHARS && session.preview.length <= PREVIEW_CHARS + 1, `${session.preview.length}`);
+    assert.ok(text.startsWith(session.preview), 'the first words, and only them: the next final adds nothing');
+  }
+});
+
 test('past the session cap the oldest sessions are dropped and reported', async () => {
   const { store, clock } = await fresh({ cap: { maxSessions: 3, maxBytes: DEFAULT_CAP.maxBytes } });
   /** @type {string[][]} */
