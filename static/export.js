@@ -277,7 +277,8 @@ function layout(words, width, maxLines) {
 /**
  * Subtitle cues for a transcript: ordered, non-overlapping, each ending after it starts, at most `maxLines`
  * lines of `maxLineChars`, and cut at word boundaries so no cue lasts longer than `maxCueMs` (a single word that
- * itself lasts longer stays one cue). Times are whole milliseconds.
+ * itself lasts longer stays one cue). A cue moved past an overlapping one keeps its length, and one with no length
+ * gets its natural length, as far as the recording has room. Times are whole milliseconds.
  * @param {Segment[]} segments
  * @param {CueOptions} [options]
  * @returns {Cue[]}
@@ -323,20 +324,28 @@ export function toCues(segments, options = {}) {
       first = last + 1;
     }
   }
-  // Providers' segments may touch or overlap and rounding may collapse a cue: push starts past the previous end
-  // and keep every cue at least 1 ms long, then pull the tail back inside the recording.
+  // Providers' segments may touch or overlap (a final heard inside the previous one), and a cue may have no length
+  // (a provider's empty span, rounding, a start at the recording's end): a cue that starts before the previous one
+  // ends is moved past it whole, and one without a length gets its natural length, so every cue stays readable; then
+  // the tail is pulled back inside the recording, the cues before it making room as far as they can.
+  /** @param {Cue} cue  how long it is shown: its own length, or its natural length when it has none */
+  const keptMs = (cue) => (cue.endMs - cue.startMs >= 1 ? cue.endMs - cue.startMs
+    : Math.max(1, Math.min(naturalMs(cue.lines.join(' ')), maxCueMs)));
   let prevEnd = 0;
   for (const cue of cues) {
+    const length = keptMs(cue);
     cue.startMs = Math.max(cue.startMs, prevEnd, 0);
-    cue.endMs = Math.max(cue.endMs, cue.startMs + 1);
+    cue.endMs = Math.max(cue.endMs, cue.startMs + length);
     prevEnd = cue.endMs;
   }
   let bound = limit;
   for (let k = cues.length - 1; k >= 0 && Number.isFinite(bound); k--) {
     const cue = cues[k];
     if (cue.endMs <= bound) break;
+    const length = keptMs(cue);
     cue.endMs = bound;
-    cue.startMs = Math.min(cue.startMs, cue.endMs - 1);
+    // At least 1 ms left for each cue before it.
+    cue.startMs = Math.min(cue.startMs, Math.max(bound - length, Math.min(k, bound - 1)));
     bound = cue.startMs;
   }
   return cues;

@@ -261,6 +261,33 @@ test('overlapping or unordered provider times still give ordered, disjoint cues'
   checkCues(short, { durationMs: 6500, texts: ['alpha beta', 'epsilon', 'gamma delta', 'zeta'] });
 });
 
+test('a final heard inside the previous one is shown after it for as long as it was spoken, never for 1 ms', () => {
+  const long = { text: 'a long sentence spoken here', startMs: 0, endMs: 5000 };
+  const yes = { text: 'yes', startMs: 1000, endMs: 2000 };
+  const shown = (/** @type {any[]} */ segs, /** @type {number} */ durationMs) => parseSrt(toSrt(segs, { durationMs }))
+    .map((c) => [c.startMs, c.endMs, c.lines.join(' ')]);
+  assert.deepEqual(shown([long, yes], 8000), [[0, 5000, long.text], [5000, 6000, 'yes']]);
+  // At the end of the recording the cue before makes room, rather than the pushed one shrinking to nothing.
+  assert.deepEqual(shown([long, yes], 5000), [[0, 4000, long.text], [4000, 5000, 'yes']]);
+  // No span of its own (start and end the same): its natural length instead (600 ms at least).
+  assert.deepEqual(shown([long, { text: 'yes', startMs: 3000, endMs: 3000 }], 8000), [[0, 5000, long.text], [5000, 5600, 'yes']]);
+  assert.deepEqual(shown([{ text: 'yes', startMs: 3000, endMs: 3000 }], 8000), [[3000, 3600, 'yes']]);
+  // Words whose start is the recording's end (cut off right after their first interim) end with it.
+  const cutOff = { text: 'And then we went home.', startMs: 10_000, endMs: null };
+  assert.deepEqual(shown([long, cutOff], 10_000), [[0, 5000, long.text], [8460, 10_000, cutOff.text]]);
+  const overlapping = [
+    { text: 'alpha beta', startMs: 5000, endMs: 6000 },
+    { text: 'gamma delta', startMs: 5500, endMs: 5500 },
+    { text: 'epsilon', startMs: 5200, endMs: 5800 },
+    { text: 'zeta', startMs: 7000, endMs: 6000 },
+  ];
+  for (const durationMs of [8000, 6500]) {
+    const cues = parseSrt(toSrt(overlapping, { durationMs }));
+    checkCues(cues, { durationMs, texts: ['alpha beta', 'epsilon', 'gamma delta', 'zeta'] });
+    for (const c of cues) assert.ok(c.endMs - c.startMs >= 600, `${durationMs}: ${c.lines} for ${c.endMs - c.startMs} ms`);
+  }
+});
+
 test('WebVTT: header, dot timestamps, markup escaped so "-->" never appears in a cue', () => {
   const segs = [
     { text: 'a --> b & <c> ok', startMs: 0, endMs: 2000 },
