@@ -10,8 +10,15 @@ import { byId, flash } from './view.js';
 /** @typedef {import('./controller.js').PageView} PageView */
 /** @typedef {import('./controller.js').Segment} Segment */
 /** @typedef {import('../transcripts/store.js').Cap} Cap */
+/** @typedef {import('../transcripts/keeper.js').Notice} Notice */
 
 export const CAP_KEY = 'live-stt.transcripts.cap';
+
+/**
+ * The warning key of a storage failure's notice, so showing it again replaces it instead of adding a copy.
+ * @param {Notice} notice
+ */
+const noticeKey = (notice) => (notice.kind === 'error' ? `storage-${notice.error.kind}` : undefined);
 
 /**
  * The storage limits the user set (the defaults when none, or when what is stored does not parse).
@@ -63,7 +70,7 @@ export function mountSaved({ win, controller, view, save, storage }) {
       return openTranscriptStore({ indexedDB: factory, keyRange: ranges, cap: loadCap(storage) });
     },
     notify: (notice) => {
-      view.addWarning(notice.message, notice.kind === 'dropped' ? 'info' : 'warning');
+      view.addWarning(notice.message, notice.kind === 'dropped' ? 'info' : 'warning', noticeKey(notice));
       if (notice.kind === 'dropped') panel.refresh();
     },
     locks: win.navigator.locks ?? null,
@@ -102,6 +109,8 @@ export function mountSaved({ win, controller, view, save, storage }) {
         keeper.detach();
       }
       listedRun = null;
+      // Start cleared the warnings; a storage failure that still holds is not told again by the keeper.
+      for (const notice of keeper.standingNotices) view.addWarning(notice.message, 'warning', noticeKey(notice));
       // A later recording marks the saved session recording again: shown once written, not at the run's end.
       keeper.startRun({ title: controller.title, engine: run.session.provider }).then(() => panel.refresh());
       panel.render();

@@ -68,8 +68,10 @@ export class TranscriptKeeper {
     this.currentId = null;
     /** @type {(() => void) | null} */
     this._releaseLock = null;
-    /** @type {Set<string>} error kinds already told: one notice per kind per page */
+    /** @type {Set<string>} error kinds already told: one notice per kind while it holds */
     this._told = new Set();
+    /** @type {Map<string, Notice>} the error notices that still hold, by error kind (see standingNotices) */
+    this._standing = new Map();
     /** @type {Set<string>} unreadable records already told */
     this._toldSkipped = new Set();
     /** @type {{title: string, engine: string} | null} the current recording's, for a session not created yet */
@@ -118,7 +120,31 @@ export class TranscriptKeeper {
   _error(error) {
     if (this._told.has(error.kind)) return;
     this._told.add(error.kind);
-    this.notify({ kind: 'error', error, message: errorMessage(error) });
+    /** @type {Notice} */
+    const notice = { kind: 'error', error, message: errorMessage(error) };
+    this._standing.set(error.kind, notice);
+    this.notify(notice);
+  }
+
+  /**
+   * The storage failures told that still hold, for the page to show again when it clears its warnings (Start): each
+   * is told once, so a notice the page dropped would leave the user believing the transcript is being saved. A
+   * store that never opened or was closed holds for the page's life; a failed write, for the transcript it failed.
+   * @returns {Notice[]}
+   */
+  get standingNotices() {
+    return [...this._standing.values()];
+  }
+
+  /**
+   * The page's transcript is let go of: a write that failed for it (quota, failed, missing) says nothing about the
+   * next one, and the same failure there is news again.
+   */
+  _forgetTranscriptErrors() {
+    for (const kind of ['quota', 'failed', 'missing']) {
+      this._standing.delete(kind);
+      this._told.delete(kind);
+    }
   }
 
   /**
@@ -316,6 +342,7 @@ export class TranscriptKeeper {
     this.currentId = null;
     this._meta = null;
     this._supersedePending();
+    this._forgetTranscriptErrors();
     return this._enqueue(async (store) => {
       const id = this._letGo(known);
       if (id) this._report(await store.deleteSession(id));
@@ -346,6 +373,7 @@ export class TranscriptKeeper {
       this.currentId = null;
       this._meta = null;
       this._supersedePending();
+      this._forgetTranscriptErrors();
       // In the queue as well: a first save still pending would otherwise recreate the session after the delete,
       // or leave currentId on a deleted one.
       this._enqueue(async () => { this._letGo(known); });
@@ -362,6 +390,7 @@ export class TranscriptKeeper {
     this.currentId = null;
     this._meta = null;
     this._supersedePending();
+    this._forgetTranscriptErrors();
     // Finals queued before stay with the old session; only what is queued after starts a new one.
     return this._enqueue(async () => { this._letGo(known); });
   }

@@ -630,3 +630,50 @@ test('words in flight the engine then drops (an empty final) are not saved, so a
   const [stored] = await page.saved.keeper.query((s) => s.listSessions());
   assert.equal(stored.pending, undefined);
 });
+
+test('a storage failure stays on the page when Start clears the warnings, while it still holds', async () => {
+  const noDatabase = savedPage({ indexedDB: undefined });
+  await noDatabase.saved.load();
+  const told = noDatabase.warnings();
+  assert.equal(told.length, 1);
+  assert.match(told[0], /no database for saved transcripts.*still works/);
+  for (let run = 0; run < 2; run++) {
+    await noDatabase.controller.start({ provider: 'local', providerLabel: 'Offline engine' });
+    assert.deepEqual(noDatabase.warnings(), told, 'Start keeps it, once');
+    await noDatabase.controller.stop();
+  }
+
+  // The page's saved copy deleted in another tab: said while this transcript goes unsaved, gone with it on Clear.
+  const factory = new IDBFactory();
+  const page = savedPage({ indexedDB: factory });
+  await page.saved.load();
+  await page.controller.start({ provider: 'local', providerLabel: 'Offline engine' });
+  page.sessions.last().emit({ type: 'final', text: 'Saved.', startMs: 0, endMs: 900, words: [] });
+  await page.saved.keeper.flush();
+  const other = keeperOn(factory, { name: DB_NAME });
+  assert.equal(await other.keeper.delete('all'), true);
+  page.sessions.last().emit({ type: 'final', text: 'Not saved.', startMs: 1000, endMs: 1900, words: [] });
+  await page.controller.stop();
+  await page.saved.keeper.flush();
+  const deleted = page.warnings();
+  assert.equal(deleted.length, 1);
+  assert.match(deleted[0], /was deleted/);
+  await page.controller.start({ provider: 'local', providerLabel: 'Offline engine' });
+  assert.deepEqual(page.warnings(), deleted, 'the next recording of the same transcript is not saved either');
+  await page.controller.stop();
+  assert.equal(page.controller.clear(), true);
+  await page.controller.start({ provider: 'local', providerLabel: 'Offline engine' });
+  assert.deepEqual(page.warnings(), [], 'a cleared page saves a new transcript');
+  page.sessions.last().emit({ type: 'final', text: 'Saved again.', startMs: 0, endMs: 900, words: [] });
+  await page.controller.stop();
+  await page.saved.keeper.flush();
+  assert.deepEqual((await other.keeper.query((s) => s.listSessions())).map((s) => s.preview), ['Saved again.']);
+  // Deleted again: told again, since the last notice was about a transcript the page no longer has.
+  assert.equal(await other.keeper.delete('all'), true);
+  await page.controller.start({ provider: 'local', providerLabel: 'Offline engine' });
+  page.sessions.last().emit({ type: 'final', text: 'Lost.', startMs: 1000, endMs: 1900, words: [] });
+  await page.saved.keeper.flush();
+  assert.equal(page.warnings().length, 1);
+  assert.match(page.warnings()[0], /was deleted/);
+  await page.controller.stop();
+});
