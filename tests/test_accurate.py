@@ -29,7 +29,7 @@ from server.engine.accurate import (
 )
 from server.engine.twopass import Estimates, Spares
 from server.engine.types import SAMPLE_RATE
-from server.engine.whisper import AccurateBusy, WhisperOptions
+from server.engine.whisper import AccurateBusy, TooLate, WhisperOptions
 from server.transcript import Word
 
 ONE_SECOND = bytes(2 * SAMPLE_RATE)
@@ -198,28 +198,86 @@ async def test_close_withdraws_what_waits() -> None:
         accurate.submit(ONE_SECOND, 2000)
 
 
-class BrokenOnce(concurrent.futures.ThreadPoolExecutor):
-    """An executor whose worker died while idle: its first submit raises BrokenExecutor."""
+class SubmitRaises(concurrent.futures.ThreadPoolExecutor):
+    """An executor whose submit raises `error`: a worker process that died while idle (BrokenExecutor), or one that
+    cannot be started (the process pool forks its worker inside submit(), and a fork fails with EAGAIN or ENOMEM
+    under the memory pressure that had the last worker killed)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(1)
+        self.error = error
 
     def submit(self, *args: object, **kwargs: object) -> concurrent.futures.Future:  # type: ignore[override]
-        raise concurrent.futures.process.BrokenProcessPool("the worker died while idle")
+        raise self.error
+
+
+def first_fails(
+    error: Exception, executors: list[concurrent.futures.Executor]
+) -> Callable[[], concurrent.futures.Executor]:
+    """Starts executors into `executors`: the first one's submit raises `error`, the next ones work."""
+
+    def start() -> concurrent.futures.Executor:
+        executors.append(SubmitRaises(error) if not executors else concurrent.futures.ThreadPoolExecutor(1))
+        return executors[-1]
+
+    return start
 
 
 @pytest.mark.anyio
 async def test_a_worker_that_died_while_idle_is_replaced_at_the_next_job() -> None:
     executors: list[concurrent.futures.Executor] = []
-
-    def start() -> concurrent.futures.Executor:
-        executors.append(BrokenOnce(1) if not executors else concurrent.futures.ThreadPoolExecutor(1))
-        return executors[-1]
-
     gate = Gate()
     gate.release.release(1)
-    accurate = AccurateScheduler(start, gate, OPTIONS)
+    died = concurrent.futures.process.BrokenProcessPool("the worker died while idle")
+    accurate = AccurateScheduler(first_fails(died, executors), gate, OPTIONS)
     try:
         (word,) = await accurate.submit(ONE_SECOND, 7)
         assert word.start_ms == 7
         assert accurate.stats.worker_restarts == 1 and len(executors) == 2
+    finally:
+        accurate.close()
+
+
+@pytest.mark.anyio
+async def test_a_job_that_can_no_longer_be_back_in_time_when_the_worker_frees_never_runs() -> None:
+    """Review: a job admitted in time but held up behind a slow one started when the worker was free, though its
+    result could only come after its deadline (its caller withdraws it only when its session next looks): it took
+    the worker from a later job of another session that could still be back in time."""
+    gate, clock = Gate(), Clock()
+    accurate = scheduler(gate, clock)
+    try:
+        estimate = PRIOR_S_PER_WINDOW_S * 10
+        slow = accurate.submit(ONE_SECOND, 0, budget_s=10 * estimate)
+        stale = accurate.submit(ONE_SECOND, 1000, budget_s=3.5 * estimate)  # behind the first (given the beam)
+        clock.now += 4 * estimate  # the first job runs four times its estimate
+        fresh = accurate.submit(ONE_SECOND, 2000, budget_s=10 * estimate)
+        gate.release.release(2)
+        assert [w.start_ms for w in await slow] == [0]
+        with pytest.raises(TooLate):
+            await stale
+        assert [w.start_ms for w in await fresh] == [2000]
+        assert gate.started == [0, 2000]
+        assert accurate.stats.refused_late == 1
+    finally:
+        accurate.close()
+
+
+@pytest.mark.anyio
+async def test_a_worker_that_cannot_be_started_fails_its_job_and_the_next_job_tries_again() -> None:
+    """Review: the job was marked running before the worker was started, and an OSError from the start escaped
+    with it still marked: every later job queued behind one that never ran, until the queue was full for good."""
+    executors: list[concurrent.futures.Executor] = []
+    gate = Gate()
+    gate.release.release(2)
+    fork_failed = BlockingIOError(11, "Resource temporarily unavailable")
+    accurate = AccurateScheduler(first_fails(fork_failed, executors), gate, OPTIONS)
+    try:
+        with pytest.raises(BlockingIOError):
+            await accurate.submit(ONE_SECOND, 1)
+        assert accurate.depth == 0
+        assert [w.start_ms for w in await accurate.submit(ONE_SECOND, 2)] == [2]
+        assert [w.start_ms for w in await accurate.submit(ONE_SECOND, 3)] == [3]
+        assert len(executors) == 2
     finally:
         accurate.close()
 

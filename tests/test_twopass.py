@@ -40,6 +40,7 @@ from server.engine.twopass import (
 from server.engine.types import BYTES_PER_MS, Sheds
 from server.engine.whisper import (
     AccurateBusy,
+    TooLate,
     Unreliable,
     WhisperOptions,
     WhisperPass,
@@ -1249,7 +1250,13 @@ async def test_speech_the_accurate_pass_skipped_keeps_the_fast_words_and_says_so
     assert told.finals[0] == ("skipped", True)
 
 
-class LoopingPass(NeverPass):
+class RaisingPass(NeverPass):
+    """An accurate pass whose every job ends with `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
     def submit(
         self,
         pcm: bytes,
@@ -1261,18 +1268,32 @@ class LoopingPass(NeverPass):
         budget_s: float | None = None,
     ) -> asyncio.Future[tuple[Word, ...]]:
         future = super().submit(pcm, offset_ms, limit_ms=limit_ms)
-        future.set_exception(Unreliable("Whisper repeated itself"))
+        future.set_exception(self.error)
         return future
+
+
+LOOPING = Unreliable("Whisper repeated itself")
 
 
 @pytest.mark.anyio
 async def test_a_looping_accurate_pass_keeps_the_fast_words_and_says_so() -> None:
-    two = TwoPassRecognizer(ScriptedRecognizer(ms_per_word=300, words_per_utterance=3), LoopingPass(), merge_ms=0)
+    fast = ScriptedRecognizer(ms_per_word=300, words_per_utterance=3)
+    two = TwoPassRecognizer(fast, RaisingPass(LOOPING), merge_ms=0)
     two.observer = told = Told()
     (final,) = finals(await run(two, SILENCE_1S))
     assert (final.text, final.warning) == ("the quick brown", UNRELIABLE_WARNING)
     assert two.stats.fallback_unreliable == 1
     assert told.finals == [("unreliable", False)]
+
+
+@pytest.mark.anyio
+async def test_a_job_too_late_to_run_is_a_slow_fallback_not_a_failure() -> None:
+    fast = ScriptedRecognizer(ms_per_word=300, words_per_utterance=3)
+    two = TwoPassRecognizer(fast, RaisingPass(TooLate("past the time it needed")), merge_ms=0)
+    two.observer = told = Told()
+    (final,) = finals(await run(two, SILENCE_1S))
+    assert (final.text, final.warning) == ("the quick brown", FALLBACK_WARNING)
+    assert told.finals == [("slow", False)]
 
 
 def test_looping_is_a_group_repeated_four_times_or_a_decoder_that_never_ended() -> None:

@@ -41,6 +41,7 @@ from server.engine.voice_runs import (
 from server.transcript import Hypothesis, Word
 from tests.test_twopass import (
     HELLO,
+    LOOPING,
     AnsweringPass,
     AudioClock,
     BusyPass,
@@ -49,8 +50,8 @@ from tests.test_twopass import (
     FixedPass,
     HeardSpeech,
     ListedFast,
-    LoopingPass,
     NeverPass,
+    RaisingPass,
     SaidPass,
     Told,
     fast_final,
@@ -206,7 +207,7 @@ async def test_a_run_where_whisper_hears_no_speech_it_is_sure_of_sends_nothing(a
     """The loose detector hears breaths and laughs too: Whisper's doubtful words there are not sent, nor a loop
     (None here: Whisper repeating itself over noise), nor anything else (nothing was shown for the run, so nothing
     is owed)."""
-    two = two_pass(listed(), LoopingPass() if answer is None else AnsweringPass([answer]), [(1000, 3000)])
+    two = two_pass(listed(), RaisingPass(LOOPING) if answer is None else AnsweringPass([answer]), [(1000, 3000)])
     two.observer = told = Told()
     hyps = await run(two, bytes(5000 * BYTES_PER_MS), frame=100 * BYTES_PER_MS)
     assert hyps == []

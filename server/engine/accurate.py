@@ -29,7 +29,7 @@ from typing import Any
 
 from server.engine.config import RESERVE_MARGIN
 from server.engine.types import SAMPLE_RATE
-from server.engine.whisper import AccurateBusy, WhisperOptions, WhisperPass, encoder_window_s
+from server.engine.whisper import AccurateBusy, TooLate, WhisperOptions, WhisperPass, encoder_window_s
 from server.transcript import Word
 
 logger = logging.getLogger(__name__)
@@ -241,11 +241,19 @@ class AccurateScheduler:
         """Start the next job the caller still wants, if none runs. Called with the lock held."""
         while self._running is None and self._waiting:
             job = self._waiting.popleft()
+            if job.deadline is not None and self.clock() + job.estimate_s > job.deadline:
+                # Its caller withdraws it at the deadline, but only when it next looks (its session's next feed,
+                # which may itself wait for the fast pass or a client slow to read): run meanwhile, it would take
+                # the worker from jobs of other sessions that can still be back in time, and be dropped.
+                try:
+                    job.future.set_exception(TooLate("it waited past the time it needed before its deadline"))
+                    self.stats.refused_late += 1
+                except concurrent.futures.InvalidStateError:  # withdrawn by its caller meanwhile
+                    self.stats.withdrawn += 1
+                continue
             if not job.future.set_running_or_notify_cancel():
                 self.stats.withdrawn += 1
                 continue
-            if self._executor is None:
-                self._executor = self._start()
             job.started = self.clock()
             self._running = job
             job.beam = beam = self._beam(job)
@@ -258,24 +266,34 @@ class AccurateScheduler:
                 own_s = self.wide_estimate_s(audio_ms) if wide else self.beam_estimate_s(audio_ms)
                 job.estimate_s = max(job.estimate_s, own_s)
             try:
-                inner = self._executor.submit(self._run, *job.args, beam, wide)
-            except concurrent.futures.BrokenExecutor as exc:
-                # The worker died while idle (the OOM killer): a new one takes this job.
-                logger.error("the accurate pass's worker died: %r; starting a new one", exc)
-                self.stats.worker_restarts += 1
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = self._start()
-                try:
-                    inner = self._executor.submit(self._run, *job.args, beam, wide)
-                except RuntimeError as again:
-                    self._running = None
-                    job.future.set_exception(again)
-                    continue
-            except RuntimeError as exc:  # the executor was shut down under us (close)
+                inner = self._submit(job, beam, wide)
+            except Exception as exc:
+                # No worker could take it: one could not be started (a fork that failed for want of memory or
+                # processes, as the OOM killer that took the last one left the machine), or the executor was shut
+                # down under us (close). This job fails (its final the fast text); the next one tries a new worker,
+                # rather than every job after it waiting behind this one for good.
+                logger.error("the accurate pass could not start a job: %r", exc)
                 self._running = None
+                broken, self._executor = self._executor, None
+                if broken is not None:
+                    broken.shutdown(wait=False, cancel_futures=True)
                 job.future.set_exception(exc)
                 continue
             inner.add_done_callback(functools.partial(self._finished, job))
+
+    def _submit(self, job: _Job, beam: int, wide: bool) -> concurrent.futures.Future[tuple[tuple[Word, ...], float]]:
+        """Hand `job` to the worker, starting one if there is none. Called with the lock held."""
+        if self._executor is None:
+            self._executor = self._start()
+        try:
+            return self._executor.submit(self._run, *job.args, beam, wide)
+        except concurrent.futures.BrokenExecutor as exc:
+            # The worker died while idle (the OOM killer): a new one takes this job.
+            logger.error("the accurate pass's worker died: %r; starting a new one", exc)
+            self.stats.worker_restarts += 1
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._start()
+            return self._executor.submit(self._run, *job.args, beam, wide)
 
     def _beam(self, job: _Job) -> int:
         """The beam width for `job`, starting now: the full one only with time to spare. Called with the lock held."""

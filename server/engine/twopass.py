@@ -32,7 +32,7 @@ from server.engine.config import DEFAULT_RESERVE_S, RESERVE_MARGIN, EngineConfig
 from server.engine.silero import SpeechDetector, SpeechTrack
 from server.engine.types import BYTES_PER_MS, EndsAtPauses, Recognizer, RecognizerSession, Sheds
 from server.engine.voice_runs import RUN_MAX_MS, RUN_MIN_MS, VoiceRun, VoiceRunDetector
-from server.engine.whisper import Unreliable
+from server.engine.whisper import TooLate, Unreliable
 from server.engine.word_match import (
     TAIL_SLACK_MS,
     context_words,
@@ -1450,6 +1450,10 @@ class TwoPassSession:
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=FALLBACK_WARNING)
         if not future.cancelled() and isinstance(future.exception(), Unreliable):
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=UNRELIABLE_WARNING)
+        if not future.cancelled() and isinstance(future.exception(), TooLate):
+            # Never ran: it could no longer be back by its deadline when the worker was free (a slow fallback, as
+            # if the deadline had come).
+            return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=FALLBACK_WARNING)
         if future.cancelled() or future.exception() is not None:
             if not future.cancelled():
                 logger.warning("accurate pass failed: %r", future.exception())

@@ -40,6 +40,10 @@ class AccurateBusy(Exception):
     """The accurate pass's queue is full: the caller should use what it has instead of waiting."""
 
 
+class TooLate(AccurateBusy):
+    """A job admitted in time waited past the point where it could still be back by its deadline: it never ran."""
+
+
 class Unreliable(Exception):
     """Whisper's answer cannot be trusted (it looped): the caller should use what it has."""
 
