@@ -239,10 +239,10 @@ async def test_a_worker_that_died_while_idle_is_replaced_at_the_next_job() -> No
 
 
 @pytest.mark.anyio
-async def test_a_job_that_can_no_longer_be_back_in_time_when_the_worker_frees_never_runs() -> None:
-    """Review: a job admitted in time but held up behind a slow one started when the worker was free, though its
-    result could only come after its deadline (its caller withdraws it only when its session next looks): it took
-    the worker from a later job of another session that could still be back in time."""
+async def test_a_job_whose_deadline_passed_while_it_waited_never_runs() -> None:
+    """Review: a job admitted in time but held up behind a slow one past its deadline started when the worker was
+    free (its caller withdraws it only when its session next looks), and took the worker from a later job of
+    another session that could still be back in time."""
     gate, clock = Gate(), Clock()
     accurate = scheduler(gate, clock)
     try:

@@ -241,12 +241,13 @@ class AccurateScheduler:
         """Start the next job the caller still wants, if none runs. Called with the lock held."""
         while self._running is None and self._waiting:
             job = self._waiting.popleft()
-            if job.deadline is not None and self.clock() + job.estimate_s > job.deadline:
+            if job.deadline is not None and self.clock() >= job.deadline:
                 # Its caller withdraws it at the deadline, but only when it next looks (its session's next feed,
                 # which may itself wait for the fast pass or a client slow to read): run meanwhile, it would take
-                # the worker from jobs of other sessions that can still be back in time, and be dropped.
+                # the worker from jobs of other sessions that can still be back in time, and be dropped. (Only once
+                # the deadline has passed: the estimates are cautious, and a job started just before may be back.)
                 try:
-                    job.future.set_exception(TooLate("it waited past the time it needed before its deadline"))
+                    job.future.set_exception(TooLate("it waited past its deadline"))
                     self.stats.refused_late += 1
                 except concurrent.futures.InvalidStateError:  # withdrawn by its caller meanwhile
                     self.stats.withdrawn += 1

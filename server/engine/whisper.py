@@ -41,7 +41,7 @@ class AccurateBusy(Exception):
 
 
 class TooLate(AccurateBusy):
-    """A job admitted in time waited past the point where it could still be back by its deadline: it never ran."""
+    """A job admitted in time waited past its deadline behind slower ones: it never ran."""
 
 
 class Unreliable(Exception):
