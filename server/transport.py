@@ -29,6 +29,7 @@ from server.engine.types import (
     PushesFinals,
     Recognizer,
     RecognizerBusy,
+    RecognizerFailed,
     RecognizerSession,
     Sheds,
 )
@@ -283,6 +284,9 @@ class TruebarStream:
             self.close_code = exc.code
             self.closed_by_client = True
             self.outcome = "CANCELED" if self.session else "DISCONNECTED"
+        except RecognizerFailed as exc:
+            logger.error("a stream's recognizer failed: %s", exc)
+            await self.fail(StreamFailure(f"The speech engine failed: {exc}. Start a new session.", CLOSE_INTERNAL))
         except Exception:
             logger.exception("Truebar stream handler failed")
             await self.fail(StreamFailure("Internal error in the pipeline.", CLOSE_INTERNAL))

@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 
 from server.app import create_app
 from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
-from server.engine.types import Hypothesis, Recognizer, RecognizerSession
+from server.engine.types import Hypothesis, Recognizer, RecognizerFailed, RecognizerSession
 from server.providers.local import LOCAL_TAG, LocalTokens
 from server.settings import LocalSettings, Settings
 from server.state import MemoryLedger, MemorySpentGrants, MemoryStore, State, StateUnavailable
@@ -626,6 +626,39 @@ def test_a_client_slow_to_read_does_not_make_the_engine_look_behind() -> None:
     assert len(recognizer.told) >= 5
     # Without the waits taken out, the lateness told grew past 1.5 s by the end.
     assert max(recognizer.told) < 400, recognizer.told
+
+
+class _DiesAtFeed(_Behind):
+    async def open(self) -> RecognizerSession:
+        return _DyingSession(self.told)
+
+
+class _DyingSession(_BehindSession):
+    async def feed(self, pcm: bytes) -> list[Hypothesis]:
+        raise RecognizerFailed("the speech engine's worker process stopped; it has been started again")
+
+
+def test_a_recognizer_that_failed_under_a_stream_ends_it_with_that_reason() -> None:
+    """Not "Internal error in the pipeline": the client is told the engine failed and that a new session works."""
+
+    async def session(ws_url: str) -> tuple[list[str], int | None]:
+        errors: list[str] = []
+        async with websockets.connect(ws_url) as ws:
+            await ws.recv()  # INITIALIZED
+            await ws.send(config_message(LOCAL_TAG))
+            await ws.recv()  # CONFIGURED
+            await ws.send(bytes(3200))
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async for raw in ws:
+                    message = json.loads(raw)
+                    if message["type"] == "ERROR":
+                        errors.append(message["error"]["message"])
+        return errors, ws.close_code
+
+    with running(stream_app(_DiesAtFeed(), MAX_BEHIND_MS)) as url:
+        errors, code = asyncio.run(asyncio.wait_for(session("ws" + url.removeprefix("http") + "/s"), 20))
+    assert code == 1011 and len(errors) == 1, (errors, code)
+    assert "speech engine failed" in errors[0] and "worker process stopped" in errors[0] and "new session" in errors[0]
 
 
 def test_an_idle_client_whose_last_frame_was_empty_is_ended_as_idle() -> None:

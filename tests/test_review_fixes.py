@@ -16,8 +16,10 @@ from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.truebar import SessionRecord, StreamOptions
 from server.engine.sphinx import PocketsphinxRecognizer
+from server.engine.types import RecognizerFailed
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings, WiroSettings
+from server.transcript import Hypothesis
 from testkit.live import running
 from testkit.stack import stack
 from tests.support.truebar_client import transcribe_truebar
@@ -150,6 +152,39 @@ def test_a_dead_engine_worker_is_replaced() -> None:
             await recognizer.aclose()
 
     assert asyncio.run(scenario()) == []
+
+
+def test_sessions_whose_engine_worker_died_end_with_a_clear_error_and_the_next_works() -> None:
+    """Review: of two sessions on a worker process that died, the first call found it dead and had it replaced; the
+    other session's next call reached the new process, which knows no stream of its id: a KeyError, and "Internal
+    error" to its client. Both now fail as the engine's worker having stopped, and a new session works."""
+
+    async def scenario() -> tuple[list[str], list[Hypothesis]]:
+        recognizer = PocketsphinxRecognizer(workers=1, max_sessions=3)
+        try:
+            await recognizer.warm_up()
+            first, second = await recognizer.open(), await recognizer.open()
+            await first.feed(bytes(3200))
+            (pid,) = list(recognizer._pool[0].executor._processes)  # type: ignore[attr-defined]
+            os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.5)
+            failures = []
+            for session in (first, second):
+                with pytest.raises(RecognizerFailed) as failed:
+                    await session.feed(bytes(3200))
+                failures.append(str(failed.value))
+            await asyncio.gather(first.aclose(), second.aclose())
+            assert recognizer.active == 0
+            third = await recognizer.open()
+            hyps = await third.feed(bytes(3200))
+            await third.aclose()
+            return failures, hyps
+        finally:
+            await recognizer.aclose()
+
+    failures, hyps = asyncio.run(scenario())
+    assert all("worker process stopped" in f for f in failures), failures
+    assert hyps == []
 
 
 def test_main_believes_forwarded_headers_only_from_named_proxies(monkeypatch: pytest.MonkeyPatch) -> None:

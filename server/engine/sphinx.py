@@ -32,7 +32,7 @@ from typing import Any, Literal, TypeVar
 
 from server.engine.admission import Lateness
 from server.engine.config import FULL_SEARCH, SENTENCES, EngineConfig, Search
-from server.engine.types import BYTES_PER_MS, SAMPLE_RATE, RecognizerBusy
+from server.engine.types import BYTES_PER_MS, SAMPLE_RATE, RecognizerBusy, RecognizerFailed
 from server.transcript import Hypothesis, Word
 
 FRAME_MS = 30  # the Endpointer's frame at 16 kHz: 480 samples, 960 bytes
@@ -586,6 +586,8 @@ class _Worker:
         self.engine = engine  # None when the engine lives in a worker process
         self.sessions = 0
         self._rebuild = rebuild
+        # Processes started in its place after one died: a session opened in an earlier one has no decoder here.
+        self.generation = 0
 
     async def call(self, method: str, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -595,13 +597,14 @@ class _Worker:
                 return await loop.run_in_executor(executor, _process_call, method, *args)
             fn: Callable[..., Any] = getattr(self.engine, method)
             return await loop.run_in_executor(executor, fn, *args)
-        except concurrent.futures.BrokenExecutor:
+        except concurrent.futures.BrokenExecutor as exc:
             # The worker process died (the OOM killer, a crash): its sessions are lost, but the next ones get a
             # fresh process instead of failing until the app restarts.
             if self._rebuild is not None and self.executor is executor:
                 self.executor = self._rebuild()
+                self.generation += 1
                 executor.shutdown(wait=False, cancel_futures=True)
-            raise
+            raise RecognizerFailed("the speech engine's worker process stopped; it has been started again") from exc
 
 
 class PocketsphinxRecognizer:
@@ -683,7 +686,7 @@ class PocketsphinxRecognizer:
         try:
             try:
                 await _uncancelled(worker.call("open", sid, self._cmn))
-            except concurrent.futures.BrokenExecutor:
+            except RecognizerFailed:
                 await _uncancelled(worker.call("open", sid, self._cmn))  # once more, in the fresh process
         except asyncio.CancelledError:
             # The decoder was built all the same (the call ran to its end): release it before giving up the slot.
@@ -733,6 +736,7 @@ class PocketsphinxSession:
         self._owner = owner
         self._worker = worker
         self._sid = sid
+        self._generation = worker.generation  # the worker process that holds its decoder
         self._closed = False
         # Calls of one session must reach the decoder in order even if a caller is cancelled mid-call.
         self._lock = asyncio.Lock()
@@ -762,6 +766,12 @@ class PocketsphinxSession:
     async def _call(self, method: str, *args: Any) -> list[Hypothesis]:
         if self._closed:
             raise RuntimeError("session is closed")
+        if self._worker.generation != self._generation:
+            # Its decoder died with the process another session's call found dead: the new one knows no stream of
+            # this id (a KeyError there, "Internal error" to the client).
+            raise RecognizerFailed(
+                "the speech engine's worker process stopped during this session; it has been started again"
+            )
         async with self._lock:
             hyps, cmn, shed = await _uncancelled(self._worker.call(method, self._sid, *args))
         self._report(cmn, shed)
@@ -778,11 +788,12 @@ class PocketsphinxSession:
             return
         self._closed = True
         try:
-            async with self._lock:
-                shed = await _uncancelled(self._worker.call("close", self._sid))
-            # A feed cut short by a cancellation (the stream stopped) never reported what it shed.
-            self._report(None, shed)
-        except (RuntimeError, concurrent.futures.BrokenExecutor):
+            if self._worker.generation == self._generation:
+                async with self._lock:
+                    shed = await _uncancelled(self._worker.call("close", self._sid))
+                # A feed cut short by a cancellation (the stream stopped) never reported what it shed.
+                self._report(None, shed)
+        except (RuntimeError, RecognizerFailed):
             pass  # the recognizer was shut down or its worker died: nothing is left to release
         finally:
             self._worker.sessions -= 1

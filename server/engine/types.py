@@ -22,6 +22,11 @@ class RecognizerBusy(Exception):
     real time (the embedded engine's admission by measured capacity)."""
 
 
+class RecognizerFailed(Exception):
+    """The session cannot go on: its recognizer stopped under it (the worker process holding its decoder died). The
+    stream ends with this error; a new session gets a fresh worker."""
+
+
 class RecognizerSession(Protocol):
     async def feed(self, pcm: bytes) -> list[Hypothesis]:
         """Decode more audio (any even byte count); return the hypotheses it produced, oldest first."""
