@@ -638,25 +638,30 @@ class _DyingSession(_BehindSession):
         raise RecognizerFailed("the speech engine's worker process stopped; it has been started again")
 
 
+async def errors_until_closed(ws_url: str, frames: list[bytes], pace_s: float = 0.0) -> tuple[list[str], int | None]:
+    """CONFIG with interims, `frames` `pace_s` apart, then what the server says until it closes: its ERROR
+    messages and the close code."""
+    errors: list[str] = []
+    async with websockets.connect(ws_url) as ws:
+        await ws.recv()  # INITIALIZED
+        await ws.send(config_message(LOCAL_TAG, interims=True))
+        await ws.recv()  # CONFIGURED
+        for frame in frames:
+            await ws.send(frame)
+            await asyncio.sleep(pace_s)
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in ws:
+                message = json.loads(raw)
+                if message["type"] == "ERROR":
+                    errors.append(message["error"]["message"])
+    return errors, ws.close_code
+
+
 def test_a_recognizer_that_failed_under_a_stream_ends_it_with_that_reason() -> None:
     """Not "Internal error in the pipeline": the client is told the engine failed and that a new session works."""
-
-    async def session(ws_url: str) -> tuple[list[str], int | None]:
-        errors: list[str] = []
-        async with websockets.connect(ws_url) as ws:
-            await ws.recv()  # INITIALIZED
-            await ws.send(config_message(LOCAL_TAG))
-            await ws.recv()  # CONFIGURED
-            await ws.send(bytes(3200))
-            with contextlib.suppress(websockets.ConnectionClosed):
-                async for raw in ws:
-                    message = json.loads(raw)
-                    if message["type"] == "ERROR":
-                        errors.append(message["error"]["message"])
-        return errors, ws.close_code
-
     with running(stream_app(_DiesAtFeed(), MAX_BEHIND_MS)) as url:
-        errors, code = asyncio.run(asyncio.wait_for(session("ws" + url.removeprefix("http") + "/s"), 20))
+        session = errors_until_closed("ws" + url.removeprefix("http") + "/s", [bytes(3200)])
+        errors, code = asyncio.run(asyncio.wait_for(session, 20))
     assert code == 1011 and len(errors) == 1, (errors, code)
     assert "speech engine failed" in errors[0] and "worker process stopped" in errors[0] and "new session" in errors[0]
 
@@ -666,26 +671,9 @@ def test_an_idle_client_whose_last_frame_was_empty_is_ended_as_idle() -> None:
     decoding ever took, so the session looked busy: never idle, and then ended as 'the engine fell behind' (1013,
     try again), blaming the server. It is idle like any other client that sends no audio."""
     limit = ReceiveLimit(lambda: time.time() + 1.0, "idle", idle=True)
-
-    async def session(ws_url: str) -> tuple[list[str], int | None]:
-        errors: list[str] = []
-        async with websockets.connect(ws_url) as ws:
-            await ws.recv()  # INITIALIZED
-            await ws.send(config_message(LOCAL_TAG, interims=True))
-            await ws.recv()  # CONFIGURED
-            for _ in range(5):
-                await ws.send(bytes(3200))
-                await asyncio.sleep(0.1)
-            await ws.send(b"")
-            with contextlib.suppress(websockets.ConnectionClosed):
-                async for raw in ws:
-                    message = json.loads(raw)
-                    if message["type"] == "ERROR":
-                        errors.append(message["error"]["message"])
-        return errors, ws.close_code
-
     with running(stream_app(ScriptedRecognizer(), 3000, limit)) as url:
-        errors, code = asyncio.run(asyncio.wait_for(session("ws" + url.removeprefix("http") + "/s"), 20))
+        session = errors_until_closed("ws" + url.removeprefix("http") + "/s", [bytes(3200)] * 5 + [b""], 0.1)
+        errors, code = asyncio.run(asyncio.wait_for(session, 20))
     assert errors == ["idle"] and code == 1008, (errors, code)
 
 
