@@ -4,6 +4,7 @@ each provider's side, so contract, load and browser tests share it."""
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -18,12 +19,15 @@ from server.settings import Settings, TruebarSettings, WiroSettings
 from testkit.live import running
 
 PROVIDERS = ("local", "truebar", "wiro")
-# Known secrets: every test that builds the stack uses them, so leak checks can search for them.
+# Known secrets: every test that builds the stack uses them, so leak checks can search for them. Drawn anew in each
+# process, not written here: Hypothesis draws strings from the constants of the modules under test (this one
+# included), and schemathesis once made a URL of a literal secret of this module, which the HTTP client logged (a
+# leak the app never made). Each process passes its own to the processes it starts.
 TRUEBAR_USER = "stack-user"
-TRUEBAR_PASSWORD = "tb-pass-9f3c1e7a"
-WIRO_KEY = "wiroKey5d2b8c1e"
-WIRO_SECRET = "wiro-secret-7e4a9d20"
-APP_SECRET = "app-secret-key-3b6f0c2d9e1a"
+TRUEBAR_PASSWORD = "tb-pass-" + secrets.token_hex(6)
+WIRO_KEY = "wiroKey" + secrets.token_hex(6)
+WIRO_SECRET = "wiro-secret-" + secrets.token_hex(6)
+APP_SECRET = "app-secret-key-" + secrets.token_hex(8)
 
 
 @dataclass
