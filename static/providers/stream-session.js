@@ -374,6 +374,9 @@ export class StreamSession {
     this._aliveAt = this._now();
     // Both providers speak JSON text only; a binary frame from them carries nothing we use.
     if (this._ended || typeof ev.data !== 'string') return;
+    // Still answering after the end of the stream (finals of held audio replayed after a drop, a provider's
+    // post-processing): the wait for its end counts from its last word, not from the end of the stream.
+    if (this.state === STATE.FINISHING) this._arm('finish', this._finishTimeoutMs, () => this._onFinishTimeout());
     this._protocol.onText(ev.data);
   }
 
@@ -388,14 +391,15 @@ export class StreamSession {
   }
 
   /**
-   * No answer to the end of the stream: a half-open socket or a provider that went quiet, and the last finals are
-   * not coming. A transport failure, not an end: the session replays to a new connection what no final covered
-   * (an end would have left that audio held, never sent again and never counted as lost).
+   * Nothing for finishTimeoutMs since the end of the stream or the provider's last message: a half-open socket or
+   * a provider that went quiet, and the last finals are not coming. A transport failure, not an end: the session
+   * replays to a new connection what no final covered (an end would have left that audio held, never sent again
+   * and never counted as lost).
    */
   _onFinishTimeout() {
     if (this._ended) return;
     const seconds = Math.round(this._finishTimeoutMs / 100) / 10;
-    this.fail(`${this.label} did not confirm the end within ${seconds} s; the last words did not come.`, 'transport');
+    this.fail(`${this.label} did not confirm the end: nothing came for ${seconds} s; the last words did not come.`, 'transport');
   }
 
   /**

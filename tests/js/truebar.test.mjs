@@ -406,11 +406,36 @@ describe('TruebarClient session', () => {
     await stopping;
     const errors = ofType(events, 'error');
     assert.equal(errors.length, 1);
-    assert.match(errors[0].message, /did not confirm the end within 4 s/);
+    assert.match(errors[0].message, /did not confirm the end: nothing came for 4 s/);
     assert.equal(errors[0].fatal, true);
     assert.equal(errors[0].cause, 'transport', 'what a session answers with a new connection and a replay');
     assert.deepEqual(ws.closeCalls, [{ code: 1000, reason: 'client error' }]);
     assert.equal(client.state, 'error');
+  });
+
+  test('a provider still sending finals after the end of the stream is waited for: finishTimeoutMs counts from its last message', async () => {
+    const { client, started, ws, timers, events } = session({ finishTimeoutMs: 4000 });
+    ws.open();
+    ws.push({ type: 'STATUS', status: 'CONFIGURED' });
+    await started;
+    let stopped = false;
+    const stopping = client.stop().then(() => {
+      stopped = true;
+    });
+    await tick();
+    for (let i = 0; i < 3; i++) {
+      // A final every 3 s (an engine working through audio replayed after a drop): 9 s in all, past 4 s.
+      timers.advance(3000);
+      ws.push(segment(true, [`word${i}`], 1000 * i));
+      await tick();
+    }
+    assert.equal(stopped, false);
+    assert.equal(ofType(events, 'error').length, 0);
+    ws.push({ type: 'STATUS', status: 'FINISHED' });
+    await stopping;
+    assert.equal(ofType(events, 'final').length, 3);
+    assert.equal(ofType(events, 'error').length, 0);
+    assert.equal(client.state, 'closed'); // ended as asked, not failed
   });
 
   test('cancel() sends CANCEL, closes, and rejects a pending start()', async () => {

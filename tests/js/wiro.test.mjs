@@ -291,7 +291,7 @@ describe('WiroClient session', () => {
     await stopping;
     const errors = ofType(events, 'error');
     assert.equal(errors.length, 1);
-    assert.match(errors[0].message, /did not confirm the end within 3 s/);
+    assert.match(errors[0].message, /did not confirm the end: nothing came for 3 s/);
     assert.equal(errors[0].cause, 'transport');
     assert.equal(client.state, 'error');
   });

@@ -137,9 +137,10 @@ export class StreamSession {
     _onMessage(ev: MessageEvent): void;
     _onReadyTimeout(): void;
     /**
-     * No answer to the end of the stream: a half-open socket or a provider that went quiet, and the last finals are
-     * not coming. A transport failure, not an end: the session replays to a new connection what no final covered
-     * (an end would have left that audio held, never sent again and never counted as lost).
+     * Nothing for finishTimeoutMs since the end of the stream or the provider's last message: a half-open socket or
+     * a provider that went quiet, and the last finals are not coming. A transport failure, not an end: the session
+     * replays to a new connection what no final covered (an end would have left that audio held, never sent again
+     * and never counted as lost).
      */
     _onFinishTimeout(): void;
     /**
