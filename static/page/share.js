@@ -48,10 +48,14 @@ export function mountShare({ win, controller }) {
   /** @param {PublisherStatus} s */
   const show = (s) => {
     if (s.state === 'ended') {
+      const refused = grant;
       status.textContent = s.reason === 'revoked' ? 'Sharing stopped.'
         : s.reason === 'refused' ? `Sharing stopped: the server refused the captions (${s.detail}). The transcript here is whole; share again for a new link.`
           : 'The link has expired; viewers were told.';
       end();
+      // Publishing stopped here: the share ends on the server too, so its viewers are told rather than left
+      // watching a link that stays live, and silent, until its deadline.
+      if (s.reason === 'refused' && refused) revoke(refused).catch(() => {});
       return;
     }
     const viewers = `${s.viewers} ${s.viewers === 1 ? 'viewer' : 'viewers'}`;
@@ -120,6 +124,13 @@ export function mountShare({ win, controller }) {
     link.select();
   }
 
+  /** End the share on the server (its viewers are told). @param {ShareGrant} g */
+  function revoke(g) {
+    return win.fetch(`/api/captions/${encodeURIComponent(g.share_id)}`, {
+      method: 'DELETE', headers: { Authorization: `Bearer ${g.publish_token}` }, cache: 'no-store',
+    });
+  }
+
   async function stopSharing() {
     const g = grant;
     end();
@@ -127,9 +138,7 @@ export function mountShare({ win, controller }) {
     status.textContent = 'Sharing stopped.';
     panel.hidden = false;
     try {
-      await win.fetch(`/api/captions/${encodeURIComponent(g.share_id)}`, {
-        method: 'DELETE', headers: { Authorization: `Bearer ${g.publish_token}` }, cache: 'no-store',
-      });
+      await revoke(g);
     } catch {
       status.textContent = 'Sharing stopped here; the server could not be told, so the link lapses by itself.';
     }

@@ -21,6 +21,7 @@ export class FakeElement {
   addEventListener() {}
   setAttribute(name, value) { this.attributes[name] = String(value); }
   focus() {}
+  select() {}
   scrollIntoView() {}
   querySelectorAll() { return []; }
   querySelector() { return null; }
