@@ -288,6 +288,19 @@ test('a final heard inside the previous one is shown after it for as long as it 
   }
 });
 
+test('finals that overlap the one before a little start when it ends and keep their own end: no drift', () => {
+  // Eight finals of 3 s, each beginning 500 ms before the last one ends (a review: shown for their whole length
+  // after the one before, the eighth came 3.5 s late, and later ones later still).
+  const segs = Array.from({ length: 8 }, (_, i) => ({ text: `sentence ${i}`, startMs: i * 2500, endMs: i * 2500 + 3000 }));
+  const cues = parseSrt(toSrt(segs, { durationMs: 30_000 }));
+  assert.deepEqual(cues.map((c) => [c.startMs, c.endMs]), [
+    [0, 3000], ...Array.from({ length: 7 }, (_, i) => [(i + 1) * 2500 + 500, (i + 1) * 2500 + 3000]),
+  ]);
+  // One that overlaps all but 100 ms of itself is shown for 600 ms (MIN_ESTIMATE_MS), its own length if shorter.
+  const nearly = parseSrt(toSrt([segs[0], { text: 'yes', startMs: 1100, endMs: 3100 }], { durationMs: 30_000 }));
+  assert.deepEqual(nearly.map((c) => [c.startMs, c.endMs]), [[0, 3000], [3000, 3600]]);
+});
+
 test('WebVTT: header, dot timestamps, markup escaped so "-->" never appears in a cue', () => {
   const segs = [
     { text: 'a --> b & <c> ok', startMs: 0, endMs: 2000 },
