@@ -103,9 +103,12 @@ export class Session {
     this.#core = initialCore(options.maxReconnects ?? 8);
     this.#machine = new StateMachine((from, to, detail) => {
       if (isFinal(to)) this.#reachedEnd();
-      options.onStateChange?.(from, to, detail);
       this.#listeners.dispatch('state', { type: 'state', from, to, detail });
     });
+    // A listener like any other: one that throws is reported and the session goes on (a throw here once left a
+    // queued stop unhandled, and stop() waiting for ever).
+    const onStateChange = options.onStateChange;
+    if (onStateChange) this.on('state', (change) => onStateChange(change.from, change.to, change.detail));
     if (options.onEvent) this.on('event', options.onEvent);
     if (options.onLevel) this.on('level', options.onLevel);
     const signal = options.signal;

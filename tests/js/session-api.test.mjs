@@ -231,3 +231,33 @@ test('a refusal with an HTTP status from getGrant ends the reconnects at once, i
 test('a Session needs a provider name', () => {
   assert.throws(() => new Session({}), TypeError);
 });
+
+test('an onStateChange that throws is reported like a listener, and the state listeners still hear every change', async () => {
+  const g = ownGrants();
+  const states = [];
+  const heard = [];
+  const failed = [];
+  const logged = console.error;
+  console.error = (...args) => failed.push(args[0]);
+  try {
+    const { s, src } = session(g, {
+      onStateChange: (_from, to) => { states.push(to); throw new Error('a page bug'); },
+    });
+    s.on('state', (change) => heard.push(change.to));
+    const started = s.start();
+    for (let i = 0; i < 5; i++) await tick();
+    ready(g.Sock.instances.at(-1));
+    await started;
+    src.onFrame(frame());
+    const stopping = s.stop();
+    await tick();
+    g.Sock.instances[0].push({ type: 'STATUS', status: 'FINISHED' });
+    await stopping;
+    assert.equal(s.state, 'stopped');
+    assert.deepEqual(states, ['starting', 'connecting', 'streaming', 'stopping', 'stopped']);
+    assert.deepEqual(heard, states, 'a throwing onStateChange kept the state listeners from hearing the change');
+    assert.equal(failed.length, states.length, String(failed));
+  } finally {
+    console.error = logged;
+  }
+});
