@@ -589,9 +589,15 @@ class _Worker:
         # Processes started in its place after one died: a session opened in an earlier one has no decoder here.
         self.generation = 0
 
-    async def call(self, method: str, *args: Any) -> Any:
+    async def call(self, method: str, *args: Any, generation: int | None = None) -> Any:
+        """`method` of the engine in this worker's process. `generation`: the process the caller's stream lives in;
+        if that one has since been replaced, the call fails (the new process knows no stream of the caller's)."""
         loop = asyncio.get_running_loop()
         executor = self.executor
+        if generation is not None and generation != self.generation:
+            raise RecognizerFailed(
+                "the speech engine's worker process stopped during this session; it has been started again"
+            )
         try:
             if self.engine is None:
                 return await loop.run_in_executor(executor, _process_call, method, *args)
@@ -683,11 +689,14 @@ class PocketsphinxRecognizer:
         worker = min(self._pool, key=lambda w: w.sessions)
         worker.sessions += 1
         sid = next(self._ids)
+        # The process the stream is opened in (read with the call's start: another session's call may replace it).
+        generation = worker.generation
         try:
             try:
-                await _uncancelled(worker.call("open", sid, self._cmn))
+                await _uncancelled(worker.call("open", sid, self._cmn, generation=generation))
             except RecognizerFailed:
-                await _uncancelled(worker.call("open", sid, self._cmn))  # once more, in the fresh process
+                generation = worker.generation
+                await _uncancelled(worker.call("open", sid, self._cmn, generation=generation))  # in the fresh one
         except asyncio.CancelledError:
             # The decoder was built all the same (the call ran to its end): release it before giving up the slot.
             with contextlib.suppress(Exception):
@@ -699,7 +708,7 @@ class PocketsphinxRecognizer:
             worker.sessions -= 1
             self.active -= 1
             raise
-        return PocketsphinxSession(self, worker, sid)
+        return PocketsphinxSession(self, worker, sid, generation)
 
     async def warm_up(self) -> None:
         """Start the workers and build one decoder in each, so the first session doesn't wait for them."""
@@ -732,11 +741,11 @@ class PocketsphinxRecognizer:
 
 
 class PocketsphinxSession:
-    def __init__(self, owner: PocketsphinxRecognizer, worker: _Worker, sid: int) -> None:
+    def __init__(self, owner: PocketsphinxRecognizer, worker: _Worker, sid: int, generation: int) -> None:
         self._owner = owner
         self._worker = worker
         self._sid = sid
-        self._generation = worker.generation  # the worker process that holds its decoder
+        self._generation = generation  # the worker process that holds its decoder
         self._closed = False
         # Calls of one session must reach the decoder in order even if a caller is cancelled mid-call.
         self._lock = asyncio.Lock()
@@ -766,14 +775,12 @@ class PocketsphinxSession:
     async def _call(self, method: str, *args: Any) -> list[Hypothesis]:
         if self._closed:
             raise RuntimeError("session is closed")
-        if self._worker.generation != self._generation:
-            # Its decoder died with the process another session's call found dead: the new one knows no stream of
-            # this id (a KeyError there, "Internal error" to the client).
-            raise RecognizerFailed(
-                "the speech engine's worker process stopped during this session; it has been started again"
-            )
         async with self._lock:
-            hyps, cmn, shed = await _uncancelled(self._worker.call(method, self._sid, *args))
+            # Checked as the call starts, after any call of this session it queued behind: its decoder may have died
+            # with the process another call found dead, and the new one knows no stream of this id (a KeyError
+            # there, "Internal error" to the client).
+            call = self._worker.call(method, self._sid, *args, generation=self._generation)
+            hyps, cmn, shed = await _uncancelled(call)
         self._report(cmn, shed)
         return list(hyps)
 
@@ -788,11 +795,10 @@ class PocketsphinxSession:
             return
         self._closed = True
         try:
-            if self._worker.generation == self._generation:
-                async with self._lock:
-                    shed = await _uncancelled(self._worker.call("close", self._sid))
-                # A feed cut short by a cancellation (the stream stopped) never reported what it shed.
-                self._report(None, shed)
+            async with self._lock:
+                shed = await _uncancelled(self._worker.call("close", self._sid, generation=self._generation))
+            # A feed cut short by a cancellation (the stream stopped) never reported what it shed.
+            self._report(None, shed)
         except (RuntimeError, RecognizerFailed):
             pass  # the recognizer was shut down or its worker died: nothing is left to release
         finally:
