@@ -38,6 +38,7 @@ XVFB = "/usr/bin/Xvfb"
 # libwebkit2gtk-4.1-0 installs it under the multiarch library directory (x86_64-linux-gnu, aarch64-linux-gnu, ...).
 MINIBROWSER_GLOB = "/usr/lib/*/webkit2gtk-4.*/MiniBrowser"
 APT_HINT = "apt-get install --no-install-recommends webkit2gtk-driver xvfb xauth libgl1-mesa-dri (scripts/setup.sh)"
+COMMAND_TIMEOUT_S = 120  # s: longer than any script or wait a test gives the page
 SCRIPT_TIMEOUT_S = 60
 
 
@@ -121,7 +122,10 @@ def webkit(*, autoplay: bool = False, log_dir: Path | None = None, dark: bool = 
             try:
                 # The connection is built here rather than by selenium's webkitgtk.WebDriver, whose own (4.51)
                 # emits a DeprecationWarning for its way of passing the driver's URL.
-                connection = RemoteConnection(client_config=ClientConfig(remote_server_addr=service.service_url))
+                # A bound on each command: a browser that stops answering fails the test instead of holding the run
+                # until CI's limit (Selenium's default is no timeout at all; one WebKit run hung so, mid-load).
+                config = ClientConfig(remote_server_addr=service.service_url, timeout=COMMAND_TIMEOUT_S)
+                connection = RemoteConnection(client_config=config)
                 driver = WebDriver(command_executor=connection, options=options)
                 try:
                     driver.set_script_timeout(SCRIPT_TIMEOUT_S)
