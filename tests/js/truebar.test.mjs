@@ -389,19 +389,25 @@ describe('TruebarClient session', () => {
     assert.deepEqual(closes(events), [[1011, 'internal error', false]]);
   });
 
-  test('stop() gives up after finishTimeoutMs without FINISHED: a transport failure (the last finals never came), then it closes', async () => {
-    const { client, started, ws, timers, events } = session({ finishTimeoutMs: 4000 });
-    ws.open();
-    ws.push({ type: 'STATUS', status: 'CONFIGURED' });
-    await started;
+  /** A session streaming with a 4 s finish timeout, then stop(): `stopped()` says whether it has ended. */
+  async function stopAfterStreaming() {
+    const made = session({ finishTimeoutMs: 4000 });
+    made.ws.open();
+    made.ws.push({ type: 'STATUS', status: 'CONFIGURED' });
+    await made.started;
     let stopped = false;
-    const stopping = client.stop().then(() => {
+    const stopping = made.client.stop().then(() => {
       stopped = true;
     });
     await tick();
+    return { ...made, stopping, stopped: () => stopped };
+  }
+
+  test('stop() gives up after finishTimeoutMs without FINISHED: a transport failure (the last finals never came), then it closes', async () => {
+    const { client, ws, timers, events, stopping, stopped } = await stopAfterStreaming();
     timers.advance(3999);
     await tick();
-    assert.equal(stopped, false);
+    assert.equal(stopped(), false);
     timers.advance(1);
     await stopping;
     const errors = ofType(events, 'error');
@@ -414,22 +420,14 @@ describe('TruebarClient session', () => {
   });
 
   test('a provider still sending finals after the end of the stream is waited for: finishTimeoutMs counts from its last message', async () => {
-    const { client, started, ws, timers, events } = session({ finishTimeoutMs: 4000 });
-    ws.open();
-    ws.push({ type: 'STATUS', status: 'CONFIGURED' });
-    await started;
-    let stopped = false;
-    const stopping = client.stop().then(() => {
-      stopped = true;
-    });
-    await tick();
+    const { client, ws, timers, events, stopping, stopped } = await stopAfterStreaming();
     for (let i = 0; i < 3; i++) {
       // A final every 3 s (an engine working through audio replayed after a drop): 9 s in all, past 4 s.
       timers.advance(3000);
       ws.push(segment(true, [`word${i}`], 1000 * i));
       await tick();
     }
-    assert.equal(stopped, false);
+    assert.equal(stopped(), false);
     assert.equal(ofType(events, 'error').length, 0);
     ws.push({ type: 'STATUS', status: 'FINISHED' });
     await stopping;
