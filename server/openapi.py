@@ -308,6 +308,7 @@ def openapi_document(provider_names: Sequence[str]) -> dict[str, Any]:
                     "401": _LOGIN,
                     "403": _error("Not from this app's page."),
                     "404": _NOT_FOUND,
+                    "429": _error("Too many sessions ended by this client.", headers=_RETRY_AFTER),
                     **_upstream_errors(),
                 },
             }

@@ -28,6 +28,9 @@ PENDING_TTL_S = 120.0
 # A session's id (the page's handle for it): 128 random bits, URL-safe base64 without padding.
 SESSION_ID_BYTES = 16
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+# Ends a client may send for each session it may mint a minute (APP_SESSION_RATE_PER_MIN): the page's end and its
+# pagehide beacon, and one more to spare.
+ENDS_PER_SESSION = 3
 
 
 def _providers(request: Request) -> dict[str, Provider]:
@@ -189,6 +192,14 @@ async def end_session(request: Request) -> Response:
         # Never minted here: nothing to end, and nothing is stored for it (an id of any length, unchecked, was
         # kept as a spent grant for the grants' lifetime).
         return JSONResponse(dump(Ended(False)))
+    # Each end of an unused grant is kept as a spent grant for the grants' lifetime: bounded per client like the
+    # mints, with room for every session a client may mint to be ended twice (the page's call and its beacon).
+    settings: Settings = request.app.state.settings
+    wait = await state_of(request).rate_limits.hit(
+        "ends", client_key(request), ENDS_PER_SESSION * settings.session_rate_per_min
+    )
+    if wait is not None:
+        raise ApiError(429, "rate_limited", "Too many sessions ended: wait a moment.", retry_after=wait)
     place = _place(provider, client_key(request), session_id)
     if place is not None:
         # Its place is where its start took it, whatever address this end comes from (a phone moving from Wi-Fi

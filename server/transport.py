@@ -255,6 +255,7 @@ class TruebarStream:
         self._receiving: asyncio.Future[Message] | None = None
         self._in_feed_due: float | None = None  # when the audio the recognizer is decoding now was due
         self._feed_emit: asyncio.Future[None] | None = None  # the feeder's last send of hypotheses
+        self._sending_since: float | None = None  # clock seconds: since when that send has waited for the client
         self._drained_at = 0.0  # epoch seconds: when the engine last had no audio of the client's to decode
 
     # The protocol.
@@ -324,7 +325,12 @@ class TruebarStream:
         dues = [due for due in (self._in_feed_due, self._due.oldest()) if due is not None]
         if not dues:
             return None
-        return max(0.0, min(dues) + self.max_behind_ms / 1000 - self.clock())
+        oldest, now = min(dues), self.clock()
+        if self._sending_since is not None:
+            # The client is still taking the last results: its audio waits for it, not for the engine (as
+            # DueTimes.waited counts it once the send is done).
+            oldest = min(oldest + now - self._sending_since, max(oldest, now))
+        return max(0.0, oldest + self.max_behind_ms / 1000 - now)
 
     def _raise_if_behind(self) -> None:
         stuck_in = self._stuck_in_s()
@@ -438,8 +444,11 @@ class TruebarStream:
                         # next.
                         self._feed_emit = asyncio.ensure_future(self.emit(hypotheses))
                         self._feed_emit.add_done_callback(_retrieved)
-                        sending = self.clock()
-                        await asyncio.shield(self._feed_emit)
+                        self._sending_since = sending = self.clock()
+                        try:
+                            await asyncio.shield(self._feed_emit)
+                        finally:
+                            self._sending_since = None
                         # A client slow to read holds this send: its own audio waits, but the engine is not behind
                         # (told as lateness, it would shed this session's search and refuse everyone else's).
                         self._due.waited(sending, self.clock())

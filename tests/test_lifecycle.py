@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.providers.local import LOCAL_TAG
+from server.sessions import ENDS_PER_SESSION
 from server.settings import Settings
 from server.state import MemoryState
 from testkit.live import running
@@ -112,6 +113,16 @@ def test_the_end_endpoint_says_whether_it_ended_something() -> None:
 
         # An ended grant can no longer open a stream.
         assert asyncio.run(refused()) == 401
+
+
+def test_ends_are_rate_limited_per_client_with_room_for_each_session_a_client_may_mint() -> None:
+    """Each end of an unused grant is kept as a spent grant for the grants' lifetime: without a bound, one client could
+    fill the table with well-formed ids of sessions it never had."""
+    app = create_app(Settings(session_rate_per_min=2), local_recognizer=ScriptedRecognizer())
+    with running(app) as url:
+        answers = [httpx.post(f"{url}/api/sessions/local/{i:022d}/end") for i in range(ENDS_PER_SESSION * 2 + 1)]
+    assert [r.status_code for r in answers] == [200] * (ENDS_PER_SESSION * 2) + [429]
+    assert answers[-1].json()["error"]["code"] == "rate_limited" and int(answers[-1].headers["retry-after"]) >= 1
 
 
 def test_the_memory_ledger_forgets_clients_whose_entries_lapsed() -> None:

@@ -628,6 +628,27 @@ def test_a_client_slow_to_read_does_not_make_the_engine_look_behind() -> None:
     assert max(recognizer.told) < 400, recognizer.told
 
 
+def test_a_client_that_reads_nothing_for_longer_than_the_behind_limit_is_not_ended_as_the_engine_behind() -> None:
+    """Review: while a send to a client that does not read was still blocked, the audio's lateness counted the wait,
+    and the stream was ended as "the engine fell behind" (1013, try again), blaming the server. Here the limit is 1 s
+    and each send takes 1.5 s: the stream runs to its end."""
+
+    async def scenario() -> str:
+        socket = _SlowReader(1.5)
+        stream = TruebarStream(socket, _Behind(), tags=[LOCAL_TAG], max_behind_ms=1000)  # type: ignore[arg-type]
+        running_stream = asyncio.create_task(stream.run())
+        await socket.inbox.put({"type": "websocket.receive", "text": config_message(LOCAL_TAG)})
+        start = time.monotonic()
+        for i in range(12):  # 1.2 s at real time
+            await socket.inbox.put({"type": "websocket.receive", "bytes": bytes(3200)})
+            await asyncio.sleep(max(0.0, start + (i + 1) * 0.1 - time.monotonic()))
+        await socket.inbox.put({"type": "websocket.receive", "text": json.dumps({"type": "EOS", "lockSession": False})})
+        await asyncio.wait_for(running_stream, 60)
+        return stream.outcome
+
+    assert asyncio.run(scenario()) == "FINISHED"
+
+
 class _DiesAtFeed(_Behind):
     async def open(self) -> RecognizerSession:
         return _DyingSession(self.told)
