@@ -604,25 +604,30 @@ class _BehindSession:
         return None
 
 
+async def to_a_slow_reader(
+    recognizer: Recognizer, send_s: float, frames: int, last: dict[str, Any], max_behind_ms: int = MAX_BEHIND_MS
+) -> str:
+    """The stream server between `recognizer` and a client whose every send takes `send_s`: CONFIG, `frames` of
+    100 ms at real time, then `last` (EOS, or a disconnect). How the stream ended."""
+    socket = _SlowReader(send_s)
+    stream = TruebarStream(socket, recognizer, tags=[LOCAL_TAG], max_behind_ms=max_behind_ms)  # type: ignore[arg-type]
+    running_stream = asyncio.create_task(stream.run())
+    await socket.inbox.put({"type": "websocket.receive", "text": config_message(LOCAL_TAG)})
+    start = time.monotonic()
+    for i in range(frames):
+        await socket.inbox.put({"type": "websocket.receive", "bytes": bytes(3200)})
+        await asyncio.sleep(max(0.0, start + (i + 1) * 0.1 - time.monotonic()))
+    await socket.inbox.put(last)
+    await asyncio.wait_for(running_stream, 60)
+    return stream.outcome
+
+
 def test_a_client_slow_to_read_does_not_make_the_engine_look_behind() -> None:
     """Review: the time the feeder waited for a client to take its results counted as the engine's lateness, so one
     slow reader made the engine shed its search and refuse everyone else's sessions as "behind real time". Here each
     send takes 0.5 s while 250 ms of audio goes per feed: the audio waits, seconds in the end, but for the client."""
     recognizer = _Behind()
-
-    async def scenario() -> None:
-        socket = _SlowReader(0.5)
-        stream = TruebarStream(socket, recognizer, tags=[LOCAL_TAG])  # type: ignore[arg-type]
-        running_stream = asyncio.create_task(stream.run())
-        await socket.inbox.put({"type": "websocket.receive", "text": config_message(LOCAL_TAG)})
-        start = time.monotonic()
-        for i in range(40):  # 4 s at real time
-            await socket.inbox.put({"type": "websocket.receive", "bytes": bytes(3200)})
-            await asyncio.sleep(max(0.0, start + (i + 1) * 0.1 - time.monotonic()))
-        await socket.inbox.put({"type": "websocket.disconnect", "code": 1000})
-        await asyncio.wait_for(running_stream, 30)
-
-    asyncio.run(scenario())
+    asyncio.run(to_a_slow_reader(recognizer, 0.5, 40, {"type": "websocket.disconnect", "code": 1000}))
     assert len(recognizer.told) >= 5
     # Without the waits taken out, the lateness told grew past 1.5 s by the end.
     assert max(recognizer.told) < 400, recognizer.told
@@ -632,21 +637,8 @@ def test_a_client_that_reads_nothing_for_longer_than_the_behind_limit_is_not_end
     """Review: while a send to a client that does not read was still blocked, the audio's lateness counted the wait,
     and the stream was ended as "the engine fell behind" (1013, try again), blaming the server. Here the limit is 1 s
     and each send takes 1.5 s: the stream runs to its end."""
-
-    async def scenario() -> str:
-        socket = _SlowReader(1.5)
-        stream = TruebarStream(socket, _Behind(), tags=[LOCAL_TAG], max_behind_ms=1000)  # type: ignore[arg-type]
-        running_stream = asyncio.create_task(stream.run())
-        await socket.inbox.put({"type": "websocket.receive", "text": config_message(LOCAL_TAG)})
-        start = time.monotonic()
-        for i in range(12):  # 1.2 s at real time
-            await socket.inbox.put({"type": "websocket.receive", "bytes": bytes(3200)})
-            await asyncio.sleep(max(0.0, start + (i + 1) * 0.1 - time.monotonic()))
-        await socket.inbox.put({"type": "websocket.receive", "text": json.dumps({"type": "EOS", "lockSession": False})})
-        await asyncio.wait_for(running_stream, 60)
-        return stream.outcome
-
-    assert asyncio.run(scenario()) == "FINISHED"
+    eos = {"type": "websocket.receive", "text": json.dumps({"type": "EOS", "lockSession": False})}
+    assert asyncio.run(to_a_slow_reader(_Behind(), 1.5, 12, eos, max_behind_ms=1000)) == "FINISHED"
 
 
 class _DiesAtFeed(_Behind):
