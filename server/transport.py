@@ -78,6 +78,12 @@ MAX_FEED_MS = 250
 _ids = itertools.count(1)
 
 
+def _after_wait(due: float, since: float, until: float) -> float:
+    """When audio due at `due` counts as due once the client has held it up from `since` to `until`: later by the
+    whole wait if it was due before the wait began, at the wait's end if due during it, unchanged if due after."""
+    return min(due + until - since, max(due, until))
+
+
 class DueTimes:
     """When the audio not yet decoded was due, so a recognizer can hear how far behind real time it is
     (types.Sheds): a frame is due when it arrives, or, from a client that sends faster than real time, when real
@@ -123,13 +129,8 @@ class DueTimes:
         within, until `until`; one due after, not at all."""
         if until <= since:
             return
-        span = until - since
-
-        def moved(due: float) -> float:
-            return min(due + span, max(due, until))
-
-        self._frames = collections.deque((moved(due), held) for due, held in self._frames)
-        self._next = moved(self._next)
+        self._frames = collections.deque((_after_wait(due, since, until), held) for due, held in self._frames)
+        self._next = _after_wait(self._next, since, until)
 
     def behind_ms(self, now: float) -> float:
         """How long past its due time the oldest byte not yet decoded is (0 when none is late)."""
@@ -329,7 +330,7 @@ class TruebarStream:
         if self._sending_since is not None:
             # The client is still taking the last results: its audio waits for it, not for the engine (as
             # DueTimes.waited counts it once the send is done).
-            oldest = min(oldest + now - self._sending_since, max(oldest, now))
+            oldest = _after_wait(oldest, self._sending_since, now)
         return max(0.0, oldest + self.max_behind_ms / 1000 - now)
 
     def _raise_if_behind(self) -> None:

@@ -37,6 +37,8 @@ from server.transcript import Hypothesis, Word
 
 FRAME_MS = 30  # the Endpointer's frame at 16 kHz: 480 samples, 960 bytes
 DECODER_FRAME_MS = 10  # pocketsphinx's feature frame rate is 100 per second
+# What a session whose worker process died is told (RecognizerFailed); the stream server tells its client.
+WORKER_STOPPED = "the speech engine's worker process stopped; it has been started again"
 PREROLL_MS = 210  # audio fed before the Endpointer's speech start, so first words keep their onset
 
 _ALTERNATE = re.compile(r"\(\d+\)$")
@@ -595,9 +597,7 @@ class _Worker:
         loop = asyncio.get_running_loop()
         executor = self.executor
         if generation is not None and generation != self.generation:
-            raise RecognizerFailed(
-                "the speech engine's worker process stopped during this session; it has been started again"
-            )
+            raise RecognizerFailed(WORKER_STOPPED)
         try:
             if self.engine is None:
                 return await loop.run_in_executor(executor, _process_call, method, *args)
@@ -610,7 +610,7 @@ class _Worker:
                 self.executor = self._rebuild()
                 self.generation += 1
                 executor.shutdown(wait=False, cancel_futures=True)
-            raise RecognizerFailed("the speech engine's worker process stopped; it has been started again") from exc
+            raise RecognizerFailed(WORKER_STOPPED) from exc
 
 
 class PocketsphinxRecognizer:

@@ -131,25 +131,19 @@ class WiroProvider(VendorHosted):
         body = await self._post(
             f"/Run/{self.settings.model}", {"transcriptionDelay": self.settings.transcription_delay}
         )
-        task_id = body.get("taskid")
-        token = body.get("socketaccesstoken")
-        if isinstance(task_id, int) and not isinstance(task_id, bool):
-            task_id = str(task_id)
+        raw_id, raw_token = body.get("taskid"), body.get("socketaccesstoken")
+        if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+            raw_id = str(raw_id)
+        task_id = raw_id if isinstance(raw_id, str) else ""
+        token = raw_token if isinstance(raw_token, str) else ""
         # The page names its session by a random handle, never by Wiro's sequential task id: anyone who can reach
         # the app could otherwise end other people's tasks by counting.
         handle = request.session_id
         # The token goes into every audio frame before a `|`: only ASCII letters and digits are safe there.
-        if (
-            not isinstance(token, str)
-            or not (token.isascii() and token.isalnum())
-            or not isinstance(task_id, str)
-            or not task_id
-        ):
+        if not task_id or not (token.isascii() and token.isalnum()):
             # Wiro started a task, billed until it ends, that no page can use: kill it by whatever its answer named
             # (Task/Kill takes the id or the token), and keep trying as for any task the registry does not know.
-            named = WiroTask(
-                task_id if isinstance(task_id, str) else "", token if isinstance(token, str) else "", handle, 0
-            )
+            named = WiroTask(task_id, token, handle, 0)
             if named.task_id or named.token:
                 await self._kill_unrecorded(named)
             else:

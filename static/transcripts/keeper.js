@@ -68,9 +68,8 @@ export class TranscriptKeeper {
     this.currentId = null;
     /** @type {(() => void) | null} */
     this._releaseLock = null;
-    /** @type {Set<string>} error kinds already told: one notice per kind while it holds */
-    this._told = new Set();
-    /** @type {Map<string, Notice>} the error notices that still hold, by error kind (see standingNotices) */
+    /** @type {Map<string, Notice>} the error notices told that still hold, by error kind: one notice per kind while it
+     * holds (see standingNotices) */
     this._standing = new Map();
     /** @type {Set<string>} unreadable records already told */
     this._toldSkipped = new Set();
@@ -118,8 +117,7 @@ export class TranscriptKeeper {
 
   /** @param {StoreError} error */
   _error(error) {
-    if (this._told.has(error.kind)) return;
-    this._told.add(error.kind);
+    if (this._standing.has(error.kind)) return;
     /** @type {Notice} */
     const notice = { kind: 'error', error, message: errorMessage(error) };
     this._standing.set(error.kind, notice);
@@ -143,7 +141,6 @@ export class TranscriptKeeper {
   _forgetTranscriptErrors() {
     for (const kind of ['quota', 'failed', 'missing']) {
       this._standing.delete(kind);
-      this._told.delete(kind);
     }
   }
 
