@@ -18,7 +18,7 @@
 /**
  * The grant is finished with (the session ended, or a reconnect replaced it): release what it holds upstream.
  * `beacon`: the page is going away (pagehide), so only navigator.sendBeacon-like calls get out.
- * @typedef {(grant: Grant, init: {beacon: boolean}) => void} EndGrant
+ * @typedef {(grant: Grant, init: {beacon: boolean}) => void | Promise<unknown>} EndGrant
  */
 
 export class ApiError extends Error {
@@ -203,7 +203,8 @@ export class GrantKeeper {
     if (!grant || this.#ended.has(grant)) return;
     this.#ended.add(grant);
     try {
-      this.#endGrant(grant, { beacon });
+      // An async endGrant (a page's own backend, down) rejects rather than throws: logged alike, never unhandled.
+      Promise.resolve(this.#endGrant(grant, { beacon })).catch((err) => console.error('endGrant failed', err));
     } catch (err) {
       console.error('endGrant failed', err);
     }

@@ -59,7 +59,16 @@ export async function runStart(host) {
     host.fail(err);
     throw err;
   }
-  const opening = audio.open(grant);
+  /** @type {Promise<CaptureLike>} */
+  let opening;
+  try {
+    // An adopter's source may be a plain function that throws before any promise exists.
+    opening = audio.open(grant);
+  } catch (err) {
+    client.cancel();
+    host.fail(err);
+    throw err;
+  }
   /** @type {CaptureLike | null} */
   let capture;
   try {

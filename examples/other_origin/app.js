@@ -21,7 +21,8 @@ async function getGrant({ provider, tag }, { signal }) {
 function endGrant(grant, { beacon }) {
   const body = JSON.stringify({ provider: grant.provider, session_id: grant.session_id });
   if (beacon) navigator.sendBeacon('/token/end', new Blob([body], { type: 'application/json' }));
-  else fetch('/token/end', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body, keepalive: true });
+  // Ending is best effort (the grant expires anyway): a backend that is down must not be an unhandled rejection.
+  else fetch('/token/end', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body, keepalive: true }).catch(() => {});
 }
 
 function showState(state) {

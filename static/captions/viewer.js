@@ -73,12 +73,14 @@ export function mountViewer(doc, win) {
     try {
       const r = await win.fetch(`/api/captions/${encodeURIComponent(shareId)}`, { cache: 'no-store' });
       if (r.status === 404) return finish('gone');
-      const status = await r.json();
-      finish(status.status === 'revoked' ? 'revoked' : 'full');
-    } catch {
-      say(endNotice('offline'));
-      win.setTimeout(connect, FULL_RETRY_MS);
-    }
+      const status = r.ok ? await r.json() : null;
+      if (status?.status === 'revoked') return finish('revoked');
+      // Only a share with every place taken is "full": a refusal for anything else (the server's shared state
+      // unavailable, a proxy's 502) is an outage, tried again alike.
+      if (status?.status === 'active' && status.viewers >= status.max_viewers) return finish('full');
+    } catch { /* no answer: an outage too */ }
+    say(endNotice('offline'));
+    win.setTimeout(connect, FULL_RETRY_MS);
   };
 
   function connect() {

@@ -55,6 +55,26 @@ test('end() tells the source once per grant, with the beacon flag; a throwing en
   assert.equal(logged.length, 1);
 });
 
+test('an async endGrant that rejects is logged, never an unhandled rejection', async () => {
+  const logged = [];
+  const unhandled = [];
+  const onUnhandled = (reason) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  const quiet = console.error;
+  console.error = (...args) => logged.push(args);
+  try {
+    // A page's own backend is down when the session ends: its fetch rejects.
+    new GrantKeeper({ getGrant: async () => GRANT, endGrant: async () => { throw new Error('fetch failed'); } }).end(GRANT);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  } finally {
+    console.error = quiet;
+    process.off('unhandledRejection', onUnhandled);
+  }
+  assert.deepEqual(unhandled, []);
+  assert.equal(logged.length, 1);
+  assert.match(String(logged[0][1]), /fetch failed/);
+});
+
 test("a caller's getGrant without endGrant ends nothing (this app's /end would not know its grants)", () => {
   const calls = [];
   globalThis.fetch = async (url) => { calls.push(url); return { ok: true, status: 200, json: async () => ({}) }; };

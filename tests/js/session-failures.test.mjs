@@ -341,3 +341,23 @@ test('Stop while connecting, then the socket fails: the start failed, said once,
   assert.equal(states.filter(([to]) => to === 'error').length, 1);
   assert.equal(src.released, true);
 });
+
+test('a source or microphone that throws at once (not a rejected promise): the start fails, state error, grant ended', async () => {
+  for (const option of ['source', 'microphone', 'createSource']) {
+    const w = world();
+    const states = [];
+    const s = new Session({
+      provider: 'truebar', clientOptions: { WebSocketImpl: w.Sock }, onEvent: () => {},
+      onStateChange: (_f, to, detail) => states.push([to, detail]),
+      // An adopter's plain function, not an async one: it throws before any promise exists.
+      [option]: () => { throw new Error('no file chosen'); },
+    });
+    await assert.rejects(s.start(), /no file chosen/);
+    await sleep(5);
+    assert.equal(s.state, 'error', option);
+    assert.deepEqual(states.at(-1), ['error', { message: 'no file chosen' }], option);
+    assert.equal(w.grants.length, 1, option);
+    assert.equal(w.ends.length, 1, `${option}: the grant minted is ended`);
+    assert.ok(w.Sock.instances.every((ws) => ws.readyState >= 2), `${option}: no socket left open`);
+  }
+});

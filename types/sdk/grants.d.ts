@@ -38,7 +38,7 @@ export function appGrants(base?: string): {
 /**
  * The grant is finished with (the session ended, or a reconnect replaced it): release what it holds upstream.
  * `beacon`: the page is going away (pagehide), so only navigator.sendBeacon-like calls get out.
- * @typedef {(grant: Grant, init: {beacon: boolean}) => void} EndGrant
+ * @typedef {(grant: Grant, init: {beacon: boolean}) => void | Promise<unknown>} EndGrant
  */
 export class ApiError extends Error {
     /** @param {string} message @param {number} status @param {string} code */
@@ -109,7 +109,7 @@ export type GetGrant = (request: GrantRequest, init: {
  */
 export type EndGrant = (grant: Grant, init: {
     beacon: boolean;
-}) => void;
+}) => void | Promise<unknown>;
 export type Timers = {
     setTimeout: (fn: () => void, ms: number) => unknown;
     clearTimeout: (id: unknown) => void;
