@@ -38,6 +38,7 @@ from server.security import (
     SecurityHeadersMiddleware,
     allowed_hosts,
     install_log_redaction,
+    login_key,
     make_auth_cookie,
 )
 from server.settings import Settings
@@ -146,7 +147,7 @@ async def login(request: Request) -> Response:
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         COOKIE_NAME,
-        make_auth_cookie(settings.secret_key, LOGIN_TTL_S),
+        make_auth_cookie(login_key(settings.secret_key, settings.app_password), LOGIN_TTL_S),
         max_age=LOGIN_TTL_S,
         httponly=True,
         samesite="strict",
@@ -282,7 +283,9 @@ def create_app(
         Middleware(SecurityHeadersMiddleware, connect_origins=connect_origins),
     ]
     if settings.app_password:
-        middleware.append(Middleware(PasswordGateMiddleware, secret=settings.secret_key))
+        middleware.append(
+            Middleware(PasswordGateMiddleware, secret=login_key(settings.secret_key, settings.app_password))
+        )
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -201,7 +201,8 @@ def _sse(event: CaptionEvent) -> ServerSentEvent:
 
 def _last_event_id(request: Request) -> int:
     raw = request.headers.get("last-event-id", "").strip()
-    return int(raw) if raw.isdigit() and len(raw) < 16 else 0
+    # ASCII digits only: str.isdigit() is true of "²" (a header's Latin-1 byte 0xB2), which int() refuses.
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 16 else 0
 
 
 async def viewer_events(
@@ -266,6 +267,8 @@ async def stream(request: Request) -> Response:
     settings = _settings(request)
     share = await _find(state, _share_id(request))
     scope = viewer_scope(share.share_id)
+    # Read before a place is taken: a request that fails after taking one would hold it for the lease's length.
+    after = _last_event_id(request)
     # The lease is keyed per connection below; this first place is taken atomically against the cap.
     viewer = secrets.token_hex(8)
     admission = await state.ledger.admit(scope, viewer, settings.captions_max_viewers, VIEWER_LEASE_S)
@@ -276,7 +279,6 @@ async def stream(request: Request) -> Response:
             "This captions link has as many viewers as it allows: try again shortly.",
             retry_after=min(30.0, admission.retry_after),
         )
-    after = _last_event_id(request)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         try:

@@ -7,6 +7,7 @@ app's own page may call it: no other site, no simple form (CSRF), not too often,
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import logging
 import re
@@ -134,6 +135,13 @@ def load_signed(serializer: URLSafeSerializer, value: str) -> Any:
     except BadData:
         return None
     return claims if serializer.dumps(claims) == value else None
+
+
+def login_key(secret_key: str, password: str) -> str:
+    """What login cookies are signed with: the app's secret bound to the password (HMAC-SHA256), so that a new
+    APP_PASSWORD ends every login made with the old one while APP_SECRET_KEY, which several workers or replicas
+    must share, stays the same. The password itself is in no cookie."""
+    return hmac.new(secret_key.encode(), b"login\0" + password.encode(), hashlib.sha256).hexdigest()
 
 
 def make_auth_cookie(secret: str, ttl_s: float, now: float | None = None) -> str:

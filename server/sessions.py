@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import re
@@ -220,4 +221,16 @@ async def end_session(request: Request) -> Response:
 
 
 def client_key(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """Whom a per-client limit (logins, mints, open sessions, captions links) counts against: the client's IPv4
+    address, or its IPv6 /64. One IPv6 host is given a whole /64 and may use any address in it, so counting each
+    address alone would let it step around every limit (a password guessed from 2^64 addresses)."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network((address, 64), strict=False))
+    return str(address)

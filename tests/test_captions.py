@@ -18,7 +18,7 @@ import pytest
 
 from server.app import LOGIN_TTL_S, create_app
 from server.emulators.scripted import ScriptedRecognizer
-from server.security import COOKIE_NAME, PasswordGateMiddleware, make_auth_cookie, redact
+from server.security import COOKIE_NAME, PasswordGateMiddleware, login_key, make_auth_cookie, redact
 from server.settings import LocalSettings, Settings
 from server.state import MemoryState
 from testkit.live import running
@@ -169,6 +169,30 @@ def test_the_viewer_cap_holds_and_frees_places(served: tuple[str, Clock]) -> Non
 
     codes, viewers, again = asyncio.run(body())
     assert codes == [200, 200, 200, 429] and viewers == 3 and again == 200
+
+
+def test_a_malformed_last_event_id_reads_from_the_start_and_holds_no_place(served: tuple[str, Clock]) -> None:
+    """Last-Event-ID is the client's to send: "²" (Latin-1 0xB2, a digit to str.isdigit) or any other junk is read
+    as no id (the whole backlog), never a 500 that keeps a viewer's place for the lease's length."""
+    url, _ = served
+    grant = create(url)
+    publish(url, grant, finals("one.", "two."))
+    for raw in (b"\xb2", b"\xb9\xb3", b"-1", b"1e3", b"x", b"9" * 40):
+        with httpx.stream(
+            "GET",
+            f"{url}/api/captions/{grant['share_id']}/stream",
+            headers=[(b"accept", b"text/event-stream"), (b"last-event-id", raw)],
+            timeout=10,
+        ) as response:
+            assert response.status_code == 200, raw
+            text = ""
+            for chunk in response.iter_text():
+                text += chunk
+                if "two." in text:
+                    break
+            assert "one." in text and "two." in text, raw
+    status = httpx.get(f"{url}/api/captions/{grant['share_id']}").json()
+    assert status["viewers"] < status["max_viewers"]
 
 
 def test_revoke_ends_open_streams_and_the_link(served: tuple[str, Clock]) -> None:
@@ -367,7 +391,7 @@ def test_a_share_is_published_and_ended_by_its_token_after_the_login_lapsed() ->
         grant = client.post(url + "/api/captions", json={}).json()
         share_url = f"{url}/api/captions/{grant['share_id']}"
         bearer = {"Authorization": f"Bearer {grant['publish_token']}"}
-        lapsed = make_auth_cookie("k" * 32, LOGIN_TTL_S, now=time.time() - LOGIN_TTL_S - 1)
+        lapsed = make_auth_cookie(login_key("k" * 32, "pw"), LOGIN_TTL_S, now=time.time() - LOGIN_TTL_S - 1)
         # The browser dropped the cookie at its max-age, or still sends the lapsed one.
         for cookie in ({}, {"Cookie": f"{COOKIE_NAME}={lapsed}"}):
             n = 1 if not cookie else 2

@@ -7,10 +7,12 @@ import logging
 
 import httpx
 import pytest
+from starlette.requests import Request
 
-from server.app import create_app
+from server.app import LOGIN_RATE_PER_MIN, create_app
 from server.providers.local import LocalTokens
 from server.security import (
+    COOKIE_NAME,
     RedactingFilter,
     check_auth_cookie,
     check_bind,
@@ -18,6 +20,7 @@ from server.security import (
     make_auth_cookie,
     redact,
 )
+from server.sessions import client_key
 from server.settings import Settings
 from server.state import MemoryState
 from testkit.live import running
@@ -41,9 +44,7 @@ def test_same_site_and_opaque_origins_are_refused_unless_the_browser_vouches(app
     assert post_session(app_url, **{"Sec-Fetch-Site": "same-site"}).status_code == 403
     assert post_session(app_url, Origin="null").status_code == 403
     # Firefox's unload-time beacon: an opaque Origin, but the browser says the request is from this very origin.
-    r = httpx.post(
-        app_url + "/api/sessions/wiro/123/end", headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"}
-    )
+    r = httpx.post(app_url + "/api/sessions/wiro/123/end", headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
     assert r.status_code == 200
 
 
@@ -87,6 +88,38 @@ def test_rate_limit_is_per_client_and_reports_the_wait() -> None:
     assert a3 is not None and 1 <= a3 <= 60
 
 
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("testclient", "testclient"),
+    ],
+)
+def test_limits_count_an_ipv6_client_by_its_64(address: str, key: str) -> None:
+    """One IPv6 host holds a whole /64: each of its addresses counted alone would give it 2^64 tries at a limit."""
+    request = Request({"type": "http", "method": "POST", "path": "/login", "headers": [], "client": (address, 5000)})
+    assert client_key(request) == key
+
+
+def test_login_guesses_from_one_64_share_one_limit() -> None:
+    state = MemoryState()
+
+    async def guesses() -> list[float | None]:
+        waits = []
+        for n in range(1, LOGIN_RATE_PER_MIN + 2):
+            request = Request({"type": "http", "headers": [], "client": (f"2001:db8::{n:x}", 5000)})
+            waits.append(await state.rate_limits.hit("login", client_key(request), LOGIN_RATE_PER_MIN))
+        return waits
+
+    *allowed, refused = asyncio.run(guesses())
+    assert allowed == [None] * LOGIN_RATE_PER_MIN
+    assert refused is not None
+
+
 def test_security_headers_on_pages_and_api(app_url: str) -> None:
     for path in ("/", "/api/providers", "/static/app.css"):
         headers = httpx.get(app_url + path).headers
@@ -123,6 +156,22 @@ def test_password_gate_login_flow() -> None:
         assert good.status_code == 303
         cookie = good.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie
+        assert client.get("/api/providers").status_code == 200
+
+
+def test_a_new_password_logs_everyone_out() -> None:
+    """A login cookie is bound to the password it was given for: changing APP_PASSWORD (the one way an operator
+    shuts out someone who learnt it) must end every login made with the old one, though APP_SECRET_KEY stays."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    old = Settings(app_password="open sesame", secret_key="k" * 32)
+    with running(create_app(old)) as url, httpx.Client(base_url=url) as client:
+        assert client.post("/login", content=b"password=open+sesame", headers=form).status_code == 303
+        cookie = client.cookies[COOKIE_NAME]
+        assert client.get("/api/providers").status_code == 200
+    new = Settings(app_password="another one", secret_key="k" * 32)
+    with running(create_app(new)) as url, httpx.Client(base_url=url, cookies={COOKIE_NAME: cookie}) as client:
+        assert client.get("/api/providers").status_code == 401
+        assert client.post("/login", content=b"password=another+one", headers=form).status_code == 303
         assert client.get("/api/providers").status_code == 200
 
 
