@@ -2,7 +2,9 @@
 
 Several workers (uvicorn's processes sharing one socket) need shared state, APP_REDIS_URL, and one APP_SECRET_KEY:
 each worker builds its own app through `app_factory`, a zero-argument factory that reads the same environment, and
-sizes its offline engine to its share of the machine (APP_WORKERS, which --workers sets).
+sizes its offline engine to its share of the machine (APP_WORKERS, which --workers sets). /metrics serves the sum
+of every worker's numbers: --workers makes a private folder for them (PROMETHEUS_MULTIPROC_DIR, prometheus-client's
+multiprocess mode) and removes it when the server stops.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import argparse
 import copy
 import dataclasses
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from prometheus_client.multiprocess import mark_process_dead
 from starlette.applications import Starlette
 from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
@@ -69,6 +74,17 @@ def workers_from(env: Mapping[str, str]) -> int:
     return max(1, int(raw)) if raw.isdigit() else 1
 
 
+# prometheus-client's own variable: the library reads it when it is imported (in each worker, which the supervisor
+# spawns afresh) to keep the values in files there, and the worker's /metrics reads the same folder.
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_dir_from(env: Mapping[str, str]) -> Path | None:
+    """The workers' shared metrics folder (set by --workers for its workers), or None: this process's own numbers."""
+    raw = env.get(METRICS_DIR_VARIABLE, "").strip()
+    return Path(raw) if raw else None
+
+
 def log_config(level: str) -> dict[str, Any]:
     """uvicorn's logging set-up, with the app's own loggers (`server.*`) on stderr at APP_LOG_LEVEL beside uvicorn's.
     uvicorn sets up only its own: without them Python wrote the app's warnings bare and dropped everything below
@@ -87,10 +103,46 @@ def log_config(level: str) -> dict[str, Any]:
 
 def app_factory() -> Starlette:
     """What each uvicorn worker calls: the app for the settings in this process's environment (the parent put the
-    command line's choices and the .env file there before starting the workers), with its share of the engine."""
+    command line's choices and the .env file there before starting the workers), with its share of the engine and
+    the workers' metrics folder."""
     settings = settings_from_environment()
     engine = engine_share(settings.local.engine, workers_from(os.environ), os.cpu_count() or 1)
-    return create_app(dataclasses.replace(settings, local=dataclasses.replace(settings.local, engine=engine)))
+    return create_app(
+        dataclasses.replace(
+            settings,
+            local=dataclasses.replace(settings.local, engine=engine),
+            metrics_dir=metrics_dir_from(os.environ),
+        )
+    )
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor, which also takes the live gauges (open streams, queue) of a worker that is gone out of
+    the metrics folder: a worker that stops takes its own out at its lifespan's end, but one killed (SIGKILL, the
+    OOM killer) or hung (killed by uvicorn) never reaches it, and its open streams would stay in the sum for good.
+    uvicorn replaces such a worker in keep_subprocess_alive, every half second, and has no hook for it (gunicorn's
+    child_exit is where prometheus-client's documentation calls mark_process_dead): so after each round, every
+    process with live gauges in the folder that is not one of this supervisor's workers now is marked dead. Its
+    counters and histograms stay: what it counted happened. The workers are started, replaced and counted on this
+    one thread, so a worker just started is already among them when the folder is looked at."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], metrics_dir: Path) -> None:
+        super().__init__(config, sockets)
+        self.metrics_dir = metrics_dir
+
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        bury_dead_workers(self.metrics_dir, {process.pid for process in self.processes})
+
+
+def bury_dead_workers(folder: Path, living: set[int | None]) -> None:
+    """Mark dead every process with live gauges in `folder` (prometheus-client names their files
+    gauge_live<mode>_<pid>.db) that is not in `living`."""
+    for path in folder.glob("gauge_live*_*.db"):
+        pid = path.stem.rsplit("_", 1)[1]
+        if pid.isdigit() and int(pid) not in living:
+            # prometheus-client leaves its multiprocess module unannotated.
+            mark_process_dead(int(pid), str(folder))  # type: ignore[no-untyped-call]
 
 
 def workers_refusal(workers: int, env: dict[str, str]) -> str | None:
@@ -166,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update({"APP_HOST": host, "APP_PORT": str(port), "APP_WORKERS": str(args.workers)})
     if args.allow_public:
         os.environ["APP_ALLOW_PUBLIC"] = "1"
+    # Fresh and private (mode 0700) for each start: files left by an earlier run would be summed in.
+    metrics_dir = Path(tempfile.mkdtemp(prefix="stt-metrics-"))
+    os.environ[METRICS_DIR_VARIABLE] = str(metrics_dir)
     config = uvicorn.Config(
         "server.__main__:app_factory",
         factory=True,
@@ -177,7 +232,12 @@ def main(argv: list[str] | None = None) -> int:
         proxy_headers=proxy_headers,
         forwarded_allow_ips=forwarded_allow_ips,
     )
-    Multiprocess(config, sockets=[listening_socket(host, port)]).run()
+    try:
+        Supervisor(config, [listening_socket(host, port)], metrics_dir).run()
+    finally:
+        # The variable too: it would name a folder that is gone (this process may go on, a test's).
+        os.environ.pop(METRICS_DIR_VARIABLE, None)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

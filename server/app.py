@@ -211,7 +211,7 @@ def create_app(
     endpoints; `extra_providers` builds more providers (listed after the built-in ones) from the lifespan's
     HTTP client and state."""
     install_log_redaction()
-    metrics = Metrics()
+    metrics = Metrics(settings.metrics_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -239,6 +239,9 @@ def create_app(
                 async with metrics.watching_loop():
                     yield
             finally:
+                # First, so that nothing failing below skips it: the worker has stopped serving, and the streams
+                # its providers are about to close must not stay in the workers' sum of open ones.
+                metrics.retire()
                 # Each provider closes whatever another's shutdown raised: one failing must not skip the others
                 # (the Wiro kills of a lone process's billed tasks, say).
                 for provider in app.state.providers.values():

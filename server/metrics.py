@@ -1,6 +1,13 @@
 """GET /metrics in the Prometheus text format (prometheus-client): what an operator watches.
 
-One registry per app (tests build many apps in one process, and two registries never mix). What is exported:
+One registry per app (tests build many apps in one process, and two registries never mix), served as it is when
+the app is the only process. Under `python -m server --workers N` each worker counts only what it served, and a
+scrape reaches one of them: the entry point sets PROMETHEUS_MULTIPROC_DIR (and Settings.metrics_dir) to one folder
+before the workers start, prometheus-client then keeps each worker's values in files there, and /metrics serves
+their sum (MultiProcessCollector), so a counter never goes back when another worker answers and a dead worker's
+counts stay in it. Gauges of what is open now add up the living workers only ("livesum"): a worker's go at its
+lifespan's end (mark_process_dead), and a killed worker's are taken out by the supervisor (server/__main__.py).
+What is exported:
 
 - stt_grants_total{provider}: session grants minted. The browser streams to Truebar and Wiro directly, so for them
   this is what the server can count; the embedded engine's streams are counted while open.
@@ -25,10 +32,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -38,16 +48,31 @@ LAG_PERIOD_S = 0.1
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """This process's metrics. `shared_dir` (Settings.metrics_dir): the workers' common folder, whose sum is served;
+    prometheus-client must have been imported with PROMETHEUS_MULTIPROC_DIR naming it (it chooses where values are
+    kept at import), which the entry point sees to for its workers. None: this process's registry alone."""
+
+    def __init__(self, shared_dir: Path | None = None) -> None:
+        self.shared_dir = shared_dir
+        # Multiprocess mode cannot call a function at a scrape in another process: the queue's depth is read by the
+        # loop watcher instead (watch_queue).
+        self._queue_depth: Callable[[], int] | None = None
         self.registry = CollectorRegistry()
         r = self.registry
         self.grants = Counter("stt_grants", "Session grants minted.", ["provider"], registry=r)
-        self.streams_open = Gauge("stt_engine_streams_open", "The embedded engine's open streams.", registry=r)
+        # "livesum" (used only with a shared folder): the living workers' sum, so a dead worker's streams, closed with
+        # it, are not counted as open.
+        self.streams_open = Gauge(
+            "stt_engine_streams_open", "The embedded engine's open streams.", multiprocess_mode="livesum", registry=r
+        )
         self.streams_ended = Counter(
             "stt_engine_streams_ended", "How the embedded engine's streams ended.", ["outcome", "code"], registry=r
         )
         self.queue_depth = Gauge(
-            "stt_engine_queue_depth", "Utterances waiting for or in the accurate pass.", registry=r
+            "stt_engine_queue_depth",
+            "Utterances waiting for or in the accurate pass.",
+            multiprocess_mode="livesum",
+            registry=r,
         )
         self.fallbacks = Counter(
             "stt_engine_fallbacks",
@@ -113,7 +138,12 @@ class Metrics:
         self.shed.inc(count)
 
     def watch_queue(self, depth: Callable[[], int]) -> None:
-        self.queue_depth.set_function(depth)
+        if self.shared_dir is None:
+            # Read at each scrape: exact.
+            self.queue_depth.set_function(depth)
+        else:
+            # Gauge.set_function has no multiprocess form: the loop watcher writes the depth every LAG_PERIOD_S.
+            self._queue_depth = depth
 
     @contextlib.asynccontextmanager
     async def watching_loop(self) -> AsyncIterator[None]:
@@ -124,6 +154,8 @@ class Metrics:
                 started = time.perf_counter()
                 await asyncio.sleep(LAG_PERIOD_S)
                 self.loop_lag.observe(max(0.0, time.perf_counter() - started - LAG_PERIOD_S))
+                if self._queue_depth is not None:
+                    self.queue_depth.set(self._queue_depth())
 
         task = asyncio.create_task(watch(), name="event-loop-lag")
         try:
@@ -133,7 +165,24 @@ class Metrics:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def retire(self) -> None:
+        """The end of this process's serving (its app's lifespan): with a shared folder, its live gauges (open
+        streams, queue) leave the sum now, not when the supervisor stops; its counters stay in it."""
+        if self.shared_dir is not None:
+            # prometheus-client leaves its multiprocess module unannotated.
+            mark_process_dead(os.getpid(), str(self.shared_dir))  # type: ignore[no-untyped-call]
+
+    def exposition(self) -> bytes:
+        """What GET /metrics serves: this process's registry, or every worker's sum read from the shared folder (a
+        registry of its own each time, as prometheus-client's multiprocess mode asks: its collector reads the files
+        at each collect)."""
+        if self.shared_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.shared_dir))  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
 
 async def metrics_endpoint(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -120,6 +120,10 @@ class Settings:
     captions_max_s: float = 4 * 3600.0
     # How often an open viewer stream looks at its share again (expiry, lease); not from the environment.
     captions_check_s: float = 5.0
+    # The folder where the workers of one `python -m server --workers N` write their metrics, for /metrics to serve
+    # their sum (prometheus-client's multiprocess mode); None: this process's own numbers. Set by the entry point
+    # (server/__main__.py), not read from the environment here.
+    metrics_dir: Path | None = None
     log_level: str = "info"
 
     @classmethod

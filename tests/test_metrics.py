@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -13,6 +16,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.speech import load_human
+from server.__main__ import bury_dead_workers
 from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.engine.sphinx import PocketsphinxRecognizer
@@ -23,6 +27,8 @@ from testkit.live import running, wait_ready
 from tests.support.truebar_client import config_message
 
 pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -161,3 +167,54 @@ def test_a_client_s_own_close_code_is_counted_as_client_not_as_a_label_of_its_ch
     with running(create_app(Settings(), local_recognizer=ScriptedRecognizer())) as url:
         ended = asyncio.run(scenario(url))
     assert ended == {("stt_engine_streams_ended_total", (("code", "client"), ("outcome", "CANCELED"))): 3}
+
+
+WORKER = """
+import asyncio, sys
+from pathlib import Path
+from server.metrics import Metrics
+
+metrics = Metrics(Path(sys.argv[1]))
+metrics.grants.labels("truebar").inc(int(sys.argv[2]))
+metrics.streams_open.inc(2)
+metrics.watch_queue(lambda: 3)
+
+async def serve() -> None:
+    async with metrics.watching_loop():
+        await asyncio.sleep(0.3)
+
+asyncio.run(serve())
+if sys.argv[3] == "stops":
+    metrics.retire()
+"""
+
+
+def test_workers_sharing_a_folder_are_served_as_one_sum(tmp_path: Path) -> None:
+    """prometheus-client's multiprocess mode, as `--workers` sets it up (the variable set before the library is
+    imported): counters add up, a stopped worker's counts stay; open streams and the queue (written by the loop
+    watcher) add up the living workers only, until the supervisor marks one killed dead."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for grants, end in ((5, "stops"), (7, "killed")):
+        subprocess.run([sys.executable, "-c", WORKER, str(tmp_path), str(grants), end], cwd=ROOT, env=env, check=True)
+    # Read as a worker's /metrics reads it (the files alone: this process needs no multiprocess mode).
+    found = samples(Metrics(tmp_path).exposition().decode())
+    assert found[("stt_grants_total", (("provider", "truebar"),))] == 12
+    assert found[("stt_engine_streams_open", ())] == 2
+    assert found[("stt_engine_queue_depth", ())] == 3
+    assert found[("stt_event_loop_lag_seconds_count", ())] >= 2
+    bury_dead_workers(tmp_path, set())
+    found = samples(Metrics(tmp_path).exposition().decode())
+    assert found[("stt_grants_total", (("provider", "truebar"),))] == 12
+    assert ("stt_engine_streams_open", ()) not in found
+
+
+def test_one_process_serves_its_registry_and_reads_the_queue_at_each_scrape() -> None:
+    """Without a folder (one process, every test's app) nothing changes: the app's registry, the depth exact."""
+    depth = [4]
+    metrics = Metrics()
+    metrics.watch_queue(lambda: depth[0])
+    assert samples(metrics.exposition().decode())[("stt_engine_queue_depth", ())] == 4
+    depth[0] = 1
+    assert metrics.exposition() == generate_latest(metrics.registry)
+    assert samples(metrics.exposition().decode())[("stt_engine_queue_depth", ())] == 1
+    metrics.retire()

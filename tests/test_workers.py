@@ -1,23 +1,31 @@
 """python -m server --workers N: refused without shared state or a common secret; with both, the workers share
-one Redis (their rate limit is one)."""
+one Redis (their rate limit is one) and one metrics folder (their /metrics is one sum)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
 import server.__main__ as server_main
-from server.__main__ import app_factory, engine_share, main
+from server.__main__ import app_factory, bury_dead_workers, engine_share, main
+from server.emulators.truebar import DEFAULT_PASSWORD as TRUEBAR_PASSWORD
+from server.emulators.truebar import DEFAULT_USERNAME as TRUEBAR_USERNAME
+from server.emulators.truebar import create_emulator
+from server.emulators.truebar import urls as truebar_urls
 from server.engine.config import EngineConfig
+from testkit.live import running
 from testkit.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,7 +163,7 @@ def test_each_worker_builds_its_share_of_the_engine(monkeypatch: pytest.MonkeyPa
     class Supervisor:
         """Stands in for uvicorn's: builds one worker's app the way each worker does."""
 
-        def __init__(self, config: object, sockets: object) -> None:
+        def __init__(self, config: object, sockets: object, metrics_dir: object) -> None:
             pass
 
         def run(self) -> None:
@@ -172,7 +180,7 @@ def test_each_worker_builds_its_share_of_the_engine(monkeypatch: pytest.MonkeyPa
     # main() puts these in the environment for its workers: set here so that the test gives them back.
     for name in ("APP_WORKERS", "APP_HOST", "APP_PORT"):
         monkeypatch.setenv(name, "")
-    monkeypatch.setattr(server_main, "Multiprocess", Supervisor)
+    monkeypatch.setattr(server_main, "Supervisor", Supervisor)
     monkeypatch.setattr(server_main, "listening_socket", lambda host, port: None)
     assert main(["--workers", "2", "--port", str(free_port()), "--env-file", "/nonexistent"]) == 0
     engine = started[0].state.settings.local.engine
@@ -185,3 +193,165 @@ def test_one_worker_keeps_the_whole_engine_and_a_share_never_reaches_zero() -> N
     assert engine_share(config, 1, 2) == config
     tiny = engine_share(EngineConfig(max_sessions=1, whisper_threads=1, whisper_queue=1), 8, 2)
     assert (tiny.max_sessions, tiny.whisper_threads, tiny.whisper_queue, tiny.fast_workers) == (1, 1, 1, 1)
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    """Until the server at `url` answers /healthz 200; fails at once if it exited (with its stderr)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.communicate()[1].decode()[-2000:])
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"{url} was not healthy within {timeout_s} s")
+
+
+def one_client_per_worker(stack: contextlib.ExitStack, url: str, port: int, workers: list[int]) -> list[httpx.Client]:
+    """A kept-alive client on each worker: the kernel hands each new connection to whichever worker accepts first,
+    so open connections until every worker holds one."""
+    pinned: dict[int, httpx.Client] = {}
+    for _ in range(200):
+        client = stack.enter_context(httpx.Client())
+        pinned.setdefault(serving_pid(workers, client.get(url + "/healthz"), port), client)
+        if len(pinned) == len(workers):
+            return list(pinned.values())
+    raise AssertionError(f"not every worker took a connection: {sorted(pinned)} of {workers}")
+
+
+def metric(text: str, name: str, labels: dict[str, str] | None = None) -> float | None:
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == (labels or {}):
+                return float(sample.value)
+    return None
+
+
+def live_gauge_pids(folder: Path) -> set[int]:
+    """The processes whose live gauges (multiprocess_mode live*) are in the metrics folder."""
+    return {int(path.stem.rsplit("_", 1)[1]) for path in folder.glob("gauge_live*_*.db")}
+
+
+def test_two_workers_metrics_are_one_sum_that_never_goes_back(redis: RedisServer, tmp_path: Path) -> None:
+    """Review: each worker served its own registry, so scrapes alternated between the workers' counts (11, 9, 9,
+    11, ... of 20 grants), which Prometheus reads as counter resets. Every scrape, whichever worker answers, is the
+    sum over the workers; a worker killed (SIGKILL) and replaced keeps its counts in the sum and takes its live
+    gauges out of it; the folder goes with the server."""
+    grants = 20
+    port = free_port()
+    with running(create_emulator()) as emulator:
+        host, emulator_port = emulator.removeprefix("http://").split(":")
+        env = {
+            **os.environ,
+            **truebar_urls(host, int(emulator_port)),
+            "TRUEBAR_USERNAME": TRUEBAR_USERNAME,
+            "TRUEBAR_PASSWORD": TRUEBAR_PASSWORD,
+            "APP_REDIS_URL": redis.url,
+            "APP_SECRET_KEY": "workers-metrics-secret-41c9",
+            "APP_SESSION_RATE_PER_MIN": "1000",
+            "LOCAL_ENGINE": "0",
+            # The server's metrics folder is made here (tempfile.mkdtemp), where the test can look.
+            "TMPDIR": str(tmp_path),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server", "--workers", "2", "--port", str(port), "--env-file", "/nonexistent"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(url, process)
+            workers = [pid for pid in children(process.pid) if listens_on(pid, port)]
+            assert len(workers) == 2, workers
+            folders = list(tmp_path.iterdir())
+            with contextlib.ExitStack() as stack:
+                clients = one_client_per_worker(stack, url, port, workers)
+                for i in range(grants):
+                    r = clients[i % 2].post(url + "/api/sessions", json={"provider": "truebar"})
+                    assert r.status_code == 200, r.text
+                # Each scrape on the other worker than the one before: without the sum they would differ.
+                scrapes = [clients[i % 2].get(url + "/metrics").text for i in range(10)]
+            counted = [metric(text, "stt_grants_total", {"provider": "truebar"}) for text in scrapes]
+            assert counted == [grants] * len(scrapes)
+            assert [metric(text, "stt_engine_streams_open") for text in scrapes] == [0] * len(scrapes)
+
+            # A worker killed outright: uvicorn's supervisor starts another in its place.
+            dead = workers[0]
+            os.kill(dead, signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    now = [pid for pid in children(process.pid) if listens_on(pid, port)]
+                except FileNotFoundError:  # the killed one, gone between the listing and the look at its sockets
+                    continue
+                # The new worker holds the socket from its start, and writes its gauges once its app is built.
+                if len(now) == 2 and dead not in now and live_gauge_pids(folders[0]) == set(now):
+                    break
+                time.sleep(0.1)
+            assert len(folders) == 1 and live_gauge_pids(folders[0]) == set(now), (folders, now)
+            wait_healthy(url, process)
+            with contextlib.ExitStack() as stack:
+                clients = one_client_per_worker(stack, url, port, now)
+                after = [client.get(url + "/metrics").text for client in clients * 4]
+            assert [metric(text, "stt_grants_total", {"provider": "truebar"}) for text in after] == [grants] * 8
+            assert [metric(text, "stt_engine_streams_open") for text in after] == [0] * 8
+        finally:
+            process.terminate()
+            _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_workers_get_a_private_metrics_folder_that_goes_with_the_server(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--workers 2: the workers' settings name one fresh folder (prometheus-client's PROMETHEUS_MULTIPROC_DIR, set
+    before they start), their /metrics sums it, and the folder and the variable are gone once the server stops."""
+    seen: list[tuple[Path | None, str | None, bool]] = []
+
+    class Supervisor:
+        def __init__(self, config: object, sockets: object, metrics_dir: Path) -> None:
+            self.metrics_dir = metrics_dir
+
+        def run(self) -> None:
+            folder = app_factory().state.settings.metrics_dir
+            seen.append((folder, os.environ.get("PROMETHEUS_MULTIPROC_DIR"), self.metrics_dir.is_dir()))
+
+    for name, value in {"APP_REDIS_URL": "redis://127.0.0.1:1/0", "APP_SECRET_KEY": "metrics-folder-secret"}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("APP_WORKERS", "APP_HOST", "APP_PORT", "PROMETHEUS_MULTIPROC_DIR"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    monkeypatch.setattr(server_main, "Supervisor", Supervisor)
+    monkeypatch.setattr(server_main, "listening_socket", lambda host, port: None)
+    assert main(["--workers", "2", "--port", str(free_port()), "--env-file", "/nonexistent"]) == 0
+    [(folder, variable, existed)] = seen
+    assert folder is not None and folder.parent == tmp_path and str(folder) == variable and existed
+    assert not folder.exists() and "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+
+
+def test_one_process_serves_its_own_registry_with_no_metrics_folder(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker: no folder, nothing put in the environment, the app's own registry (as every app a test builds)."""
+    served: list[Starlette] = []
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setattr(server_main.uvicorn, "run", lambda app, **_: served.append(app))
+    assert main(["--port", str(free_port()), "--env-file", "/nonexistent"]) == 0
+    [app] = served
+    assert app.state.settings.metrics_dir is None and app.state.metrics.shared_dir is None
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+
+
+def test_the_supervisor_takes_only_gone_workers_live_gauges_out(tmp_path: Path) -> None:
+    """A worker killed outright never reaches its lifespan's end: the supervisor removes the live gauges of every
+    process that is not one of its workers, and leaves counters and the living workers' gauges."""
+    names = ["gauge_livesum_11.db", "gauge_livesum_12.db", "counter_11.db", "histogram_11.db", "gauge_all_11.db"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    bury_dead_workers(tmp_path, {12, None})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(set(names) - {"gauge_livesum_11.db"})
