@@ -27,6 +27,7 @@ from starlette.applications import Starlette
 from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
 
+from server import UVICORN_HTTP
 from server.app import create_app
 from server.engine.config import EngineConfig
 from server.security import check_bind
@@ -210,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             log_config=log_config(settings.log_level),
             proxy_headers=proxy_headers,
             forwarded_allow_ips=forwarded_allow_ips,
+            http=UVICORN_HTTP,
         )
         return 0
     # Each worker builds its own app from the environment it inherits: put the file's values and the command
@@ -231,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         log_config=log_config(settings.log_level),
         proxy_headers=proxy_headers,
         forwarded_allow_ips=forwarded_allow_ips,
+        http=UVICORN_HTTP,
     )
     try:
         Supervisor(config, [listening_socket(host, port)], metrics_dir).run()

@@ -11,12 +11,14 @@ from typing import Any
 import httpx
 import uvicorn
 
+from server import UVICORN_HTTP
+
 
 @contextlib.contextmanager
 def running(app: Any, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Iterator[str]:
     """Yield the base URL (http://127.0.0.1:PORT) of `app` served by uvicorn; stop it on exit."""
     config = uvicorn.Config(
-        app, host=host, port=0, log_level="warning", lifespan="on", ws="websockets-sansio"
+        app, host=host, port=0, log_level="warning", lifespan="on", http=UVICORN_HTTP, ws="websockets-sansio"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
@@ -34,6 +36,8 @@ def running(app: Any, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Itera
     finally:
         server.should_exit = True
         thread.join(timeout_s)
+        # A server still running would hold its port and its app past the test that started it.
+        assert not thread.is_alive(), "uvicorn did not stop"
 
 
 def wait_ready(url: str, timeout_s: float = 120.0) -> None:

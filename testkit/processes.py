@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from server import UVICORN_HTTP
 from testkit.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = build_settings(json.loads(args.settings))
     app = create_app(settings, local_recognizer=ScriptedRecognizer(ms_per_word=MS_PER_WORD, words_per_utterance=4))
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", ws="websockets-sansio")
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", http=UVICORN_HTTP, ws="websockets-sansio")
 
 
 @dataclass

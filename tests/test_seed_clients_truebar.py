@@ -1,4 +1,6 @@
-"""The vendor guide's own Python and Node quickstarts, unchanged, against the emulator (scripted recognizer)."""
+"""The vendor guide's own Python and Node quickstarts, unchanged, against the emulator (scripted recognizer), and
+its Java quickstart's sign-in request as Java's HttpClient sends it (scripts/setup.sh installs no JDK to run the
+sample itself)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import soundfile as sf
@@ -18,6 +21,7 @@ from starlette.applications import Starlette
 from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.truebar import SessionRecord, TruebarEmulatorOptions, create_emulator
 from testkit.live import running
+from tests.support.h2c import H2C_OFFER
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = Path(__file__).resolve().parent / "seeds"
@@ -104,3 +108,16 @@ def test_node_quickstart_runs_unchanged(setup: Setup) -> None:
     record = setup.record()
     assert record.token_source == "header" and record.outcome == "FINISHED"
     assert bytes(record.pcm) == setup.pcm
+
+
+def test_a_sign_in_offering_h2c_is_answered_as_http_1_1(setup: Setup) -> None:
+    """The Java quickstart's token request, as its HttpClient sends it over http:// (tests/support/h2c.py)."""
+    form = {
+        "grant_type": "password",
+        "username": "seed-user",
+        "password": "seed-pass",
+        "client_id": "truebar-client",
+    }
+    r = httpx.post(setup.env["TRUEBAR_AUTH_URL"], data=form, headers=H2C_OFFER)
+    assert r.status_code == 200, r.text
+    assert r.json()["access_token"]

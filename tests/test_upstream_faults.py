@@ -147,6 +147,8 @@ class RawUpstream:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join(5)
+        # Still serving, it would hold its socket and connections past the test that started it.
+        assert not self.thread.is_alive(), "the raw upstream did not stop"
         for conn in self.held:
             conn.close()
         self.sock.close()

@@ -1,5 +1,6 @@
 """python -m server --workers N: refused without shared state or a common secret; with both, the workers share
-one Redis (their rate limit is one) and one metrics folder (their /metrics is one sum)."""
+one Redis (their rate limit is one) and one metrics folder (their /metrics is one sum). One worker or several, the
+server reads a request that offers h2c."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
+import websockets.sync.client
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
@@ -27,6 +30,7 @@ from server.emulators.truebar import urls as truebar_urls
 from server.engine.config import EngineConfig
 from testkit.live import running
 from testkit.redis_server import RedisServer, free_port
+from tests.support.h2c import H2C_OFFER
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,7 +96,11 @@ def test_two_workers_share_one_rate_limit(redis: RedisServer) -> None:
                     break
             clients = list(pinned.values())
             for i in range(8):
-                r = clients[i % len(clients)].post(url + "/api/sessions", json={"provider": "local"})
+                # Offering h2c, as a Java backend's HttpClient does over http://: each worker must still read the
+                # body (the engine is off: 409), not an empty one (400 unknown provider).
+                r = clients[i % len(clients)].post(url + "/api/sessions", json={"provider": "local"}, headers=H2C_OFFER)
+                # Before the connection is looked up: a server that lost the body also broke the connection.
+                assert r.status_code in (409, 429), r.text
                 codes.append(r.status_code)
                 served_by.append(serving_pid(workers, r, port))
     finally:
@@ -102,6 +110,37 @@ def test_two_workers_share_one_rate_limit(redis: RedisServer) -> None:
     assert codes == [409] * 6 + [429] * 2, err.decode()[-2000:]
     # Two different worker processes answered, in turn (with a limit of 6 each, 8 requests would meet no 429).
     assert len(workers) == 2 and set(served_by) == set(workers), (workers, served_by)
+
+
+def test_one_worker_reads_a_mint_that_offers_h2c_and_still_upgrades_websockets(clean_env: None) -> None:
+    port = free_port()
+    env = {**os.environ, "LOCAL_ENGINE": "0"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "--port", str(port), "--env-file", "/nonexistent"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        minted = httpx.post(url + "/api/sessions", json={"provider": "local"}, headers=H2C_OFFER)
+        # The WebSocket upgrade reaches the app's socket handler (its 401 for a bad token), not a plain HTTP route.
+        stream = f"ws://127.0.0.1:{port}/api/local/stream?access_token=bad"
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused, websockets.sync.client.connect(stream):
+            pass
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+    assert minted.status_code == 409, (minted.text, err.decode()[-2000:])
+    assert minted.json()["error"]["code"] == "not_configured"
+    assert refused.value.response.status_code == 401
 
 
 def children(pid: int) -> list[int]:

@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from server import UVICORN_HTTP
 from server.emulators.scripted import ScriptedRecognizer, load_recognizer
 from server.engine.types import Recognizer
 from server.protocols.truebar import ASR_TASK, PUNCTUATION_TASK, Config, EnvelopeKey, WarningMessage, stage_tags
@@ -501,7 +502,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in urls(args.host, port, args.realm).items():
         print(f"{name}={value}", flush=True)
     config = uvicorn.Config(
-        create_emulator(options, recognizer), log_level=args.log_level, ws="websockets-sansio", lifespan="off"
+        create_emulator(options, recognizer),
+        log_level=args.log_level,
+        http=UVICORN_HTTP,
+        ws="websockets-sansio",
+        lifespan="off",
     )
     uvicorn.Server(config).run(sockets=[sock])
     return 0

@@ -46,6 +46,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from server import UVICORN_HTTP
 from server.emulators import wiro_protocol as proto
 from server.emulators.scripted import ScriptedRecognizer, load_recognizer
 from server.engine.types import Recognizer, RecognizerBusy, RecognizerSession
@@ -634,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"WIRO_SOCKET_URL=ws://{host}:{port}/v1", flush=True)
     print(f"Wiro emulator: recognizer {recognizer.name}, authentication {mode}; Ctrl-C stops it.", flush=True)
     app = create_emulator(options, recognizer)
-    config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="off")
+    config = uvicorn.Config(app, log_level="warning", http=UVICORN_HTTP, ws="websockets-sansio", lifespan="off")
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
