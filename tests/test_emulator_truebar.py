@@ -29,7 +29,7 @@ from server.emulators.truebar import (
     encode_jwt,
 )
 from server.engine.types import RecognizerSession
-from server.protocols.truebar import ProtocolError, parse_client_text, tokens_to_text
+from server.protocols.truebar import ProtocolError, bearer_token, parse_client_text, tokens_to_text
 from server.transcript import Hypothesis
 from testkit.live import running
 from tests.support.truebar_client import config_message, transcribe_truebar
@@ -155,6 +155,16 @@ def test_parser_accepts_either_envelope_key_and_rejects_junk() -> None:
     for bad in ["{", "[]", '{"type": "NOPE"}', '{"type": "CONFIG"}', '{"type": "EOS", "lockSession": 1}']:
         with pytest.raises(ProtocolError):
             parse_client_text(bad)
+
+
+def test_the_token_is_the_bearer_header_else_the_query_parameter() -> None:
+    assert bearer_token({"authorization": "Bearer abc "}, {}) == ("abc", "header")
+    assert bearer_token({"authorization": "bearer abc"}, {"access_token": "q"}) == ("abc", "header")
+    assert bearer_token({}, {"access_token": "q"}) == ("q", "query")
+    # Not a bearer token (Basic, or the scheme alone): the query decides.
+    assert bearer_token({"authorization": "Basic dTpw"}, {"access_token": "q"}) == ("q", "query")
+    assert bearer_token({"authorization": "Bearer  "}, {}) is None
+    assert bearer_token({}, {"access_token": ""}) is None
 
 
 def test_jwt_roundtrip_rejects_tampering_and_expiry() -> None:

@@ -90,6 +90,29 @@ async def connect_status(ws_url: str, token: str) -> int:
         return exc.response.status_code
 
 
+def test_a_server_client_may_send_its_token_as_a_bearer_header() -> None:
+    """The spec's rule for the stream: `Authorization: Bearer` from a client that can set headers (a server, as the
+    vendor's Python and Java quickstarts do), the `access_token` query parameter from a browser."""
+
+    async def first_status(ws_url: str, token: str) -> str:
+        async with websockets.connect(ws_url, additional_headers={"Authorization": "Bearer " + token}) as ws:
+            return str(json.loads(await ws.recv())["status"])
+
+    async def refused(ws_url: str, token: str) -> int:
+        try:
+            async with websockets.connect(ws_url, additional_headers={"Authorization": "Bearer " + token}):
+                return 101
+        except websockets.exceptions.InvalidStatus as exc:
+            return exc.response.status_code
+
+    with running(create_app(Settings(), local_recognizer=ScriptedRecognizer())) as url:
+        g = grant(url)
+        assert asyncio.run(first_status(str(g["ws_url"]), str(g["token"]))) == "INITIALIZED"
+        # Refused as a wrong token in the query is, whatever form the wrong one takes.
+        assert asyncio.run(refused(str(grant(url)["ws_url"]), "not-a-token")) == 401
+        assert asyncio.run(connect_status(str(grant(url)["ws_url"]), "not-a-token")) == 401
+
+
 def test_a_session_streams_and_finishes() -> None:
     with running(create_app(Settings(), local_recognizer=ScriptedRecognizer(ms_per_word=500))) as url:
         g = grant(url)

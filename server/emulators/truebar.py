@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
@@ -42,7 +42,15 @@ from starlette.websockets import WebSocket
 from server import UVICORN_HTTP
 from server.emulators.scripted import ScriptedRecognizer, load_recognizer
 from server.engine.types import Recognizer
-from server.protocols.truebar import ASR_TASK, PUNCTUATION_TASK, Config, EnvelopeKey, WarningMessage, stage_tags
+from server.protocols.truebar import (
+    ASR_TASK,
+    PUNCTUATION_TASK,
+    Config,
+    EnvelopeKey,
+    WarningMessage,
+    bearer_token,
+    stage_tags,
+)
 from server.transport import (
     CLOSE_INTERNAL,
     ReceiveLimit,
@@ -267,15 +275,6 @@ def decode_jwt(token: str, key: bytes, *, now: float) -> dict[str, Any] | None:
     return claims
 
 
-def bearer_token(conn: HTTPConnection) -> tuple[str, str] | None:
-    """(token, where) from `Authorization: Bearer` or the `access_token` query parameter."""
-    scheme, _, value = conn.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip(), "header"
-    query = conn.query_params.get("access_token", "")
-    return (query, "query") if query else None
-
-
 @dataclass
 class EmulatorState:
     sessions: list[SessionRecord] = field(default_factory=list)
@@ -360,7 +359,7 @@ class TruebarEmulator:
         return error(400, "unsupported_grant_type", "Unsupported grant_type")
 
     async def list_stages(self, request: Request) -> Response:
-        found = bearer_token(request)
+        found = bearer_token(request.headers, request.query_params)
         if found is None or self.verify_access(found[0]) is None:
             return JSONResponse(
                 {"error": "unauthorized", "message": "A valid access token is required."},
@@ -370,7 +369,7 @@ class TruebarEmulator:
         return JSONResponse(self.stages)
 
     async def stream(self, websocket: WebSocket) -> None:
-        found = bearer_token(websocket)
+        found = bearer_token(websocket.headers, websocket.query_params)
         claims = self.verify_access(found[0]) if found else None
         if found is None or claims is None:
             await deny(websocket, 401)

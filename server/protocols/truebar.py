@@ -93,6 +93,21 @@ def parse_client_text(text: str) -> ClientMessage:
     raise ProtocolError(f"Unknown message type: {str(kind)[:40]!r}.")
 
 
+TokenSource = Literal["header", "query"]
+
+
+def bearer_token(headers: Mapping[str, str], query: Mapping[str, str]) -> tuple[str, TokenSource] | None:
+    """The access token a request carries, and where: `Authorization: Bearer <token>` from a client that can set
+    headers (a server, as the vendor's quickstarts do), else the `access_token` query parameter (a browser cannot
+    set headers on a WebSocket). None when it carries neither. `headers` keys are lower case, as ASGI gives them.
+    A header, when there, is the token even beside a query one: it is what the client chose to set."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), "header"
+    token = query.get("access_token", "")
+    return (token, "query") if token else None
+
+
 def parse_pipeline(raw: object) -> tuple[Stage, ...]:
     if not isinstance(raw, list) or not raw:
         raise ProtocolError("Malformed pipeline: expected a non-empty list of stages.")

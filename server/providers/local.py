@@ -27,6 +27,7 @@ from server.engine.twopass import TwoPassRecognizer
 from server.engine.types import Bounded, Closes, Recognizer, ReportsShedding, WarmsUp
 from server.errors import ApiError
 from server.metrics import Metrics
+from server.protocols.truebar import bearer_token
 from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest
 from server.security import load_signed, signed
 from server.settings import Settings
@@ -250,13 +251,14 @@ class LocalProvider:
         )
 
     async def serve_stream(self, websocket: WebSocket) -> None:
-        """WS /api/local/stream?access_token=…: the Truebar stream protocol over the embedded engine.
+        """WS /api/local/stream: the Truebar stream protocol over the embedded engine. The grant's token comes as
+        the real service takes it: `Authorization: Bearer` from a server, `?access_token=` from a browser.
 
         While the socket is open it holds a lease in the minting client's ledger (renewed every
         STREAM_LEASE_S / 3), released when the socket closes however it closes; a process that dies mid-stream
         stops renewing, and the entry lapses by itself."""
-        token = websocket.query_params.get("access_token", "")
-        claims = self.tokens.verify(token) if token else None
+        found = bearer_token(websocket.headers, websocket.query_params)
+        claims = self.tokens.verify(found[0]) if found else None
         if claims is None or not self.settings.local.enabled:
             await deny(websocket, 401)
             return
