@@ -203,8 +203,12 @@ export class TruebarClient extends SessionClient {
         } else if (msg.status === 'FINISHED') {
           session.finish(); // the end asked for, or (before CONFIGURED) a start that failed
         }
-        // INITIALIZED and CONFIG_REQUIRED need nothing (CONFIG went out on open); unknown statuses are
-        // ignored.
+        // INITIALIZED and CONFIG_REQUIRED need nothing: CONFIG went out on open, before any audio or EOS, so
+        // either one crossed it on the wire. The spec says neither when CONFIG_REQUIRED is sent nor that a client
+        // should answer it (only the seed's Python example names it, as a cue to send its first CONFIG), and a
+        // second CONFIG is refused with ERROR: sending CONFIG again would end a session that was being
+        // configured. A server that dropped ours never says CONFIGURED, which readyTimeoutMs bounds. Unknown
+        // statuses are ignored.
         return;
       case 'segment':
         if (!msg.isFinal) {

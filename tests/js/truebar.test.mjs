@@ -449,6 +449,16 @@ describe('TruebarClient session', () => {
     assert.equal(client.sendAudio(frame(0)), false);
   });
 
+  test('CONFIG_REQUIRED sends no second CONFIG: the one sent on open crossed it, and a second is refused', async () => {
+    const { started, ws, events } = session();
+    ws.open();
+    ws.push({ type: 'STATUS', status: 'CONFIG_REQUIRED' });
+    ws.push({ type: 'STATUS', status: 'CONFIGURED' });
+    await started;
+    assert.deepEqual(ws.texts, [JSON.parse(configMessage('KALDI:en-US:*:*'))]);
+    assert.equal(ofType(events, 'error').length, 0);
+  });
+
   test('no CONFIGURED within readyTimeoutMs rejects start()', async () => {
     const { started, ws, timers } = session({ readyTimeoutMs: 5000 });
     ws.open();
