@@ -156,14 +156,10 @@ async def login(request: Request) -> Response:
     return response
 
 
-# How often this process's in-memory state drops what has expired even when nothing writes to it: an expired
-# captions share's words must not stay in memory until the next thousand writes.
-SWEEP_S = 30.0
-
-
-async def sweep(state: MemoryState) -> None:
+async def sweep(state: MemoryState, every_s: float) -> None:
+    """Drop what has expired from this process's memory every `every_s` seconds (Settings.state_sweep_s)."""
     while True:
-        await asyncio.sleep(SWEEP_S)
+        await asyncio.sleep(every_s)
         state.prune()
 
 
@@ -232,7 +228,7 @@ def create_app(
             provider_routes.fill(app.state.providers.values())
             sweeper = None
             if isinstance(shared, MemoryState):
-                sweeper = asyncio.create_task(sweep(shared), name="state-sweeper")
+                sweeper = asyncio.create_task(sweep(shared, settings.state_sweep_s), name="state-sweeper")
             try:
                 for provider in app.state.providers.values():
                     await provider.start()

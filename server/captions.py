@@ -50,8 +50,6 @@ log = logging.getLogger(__name__)
 SHARE_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 # New shares per client and minute (a page makes one per click on "Share captions").
 SHARE_RATE_PER_MIN = 10
-# Publish requests per share and minute: the page sends at most about 5 a second (interims coalesced).
-PUBLISH_RATE_PER_MIN = 600
 # 50 events of 2000 characters of up to 3 bytes each fit; anything larger is not from the page.
 PUBLISH_BODY_MAX = 320 * 1024
 # A viewer's place under the cap is a lease renewed while its stream is open, so a dead replica's viewers lapse.
@@ -147,7 +145,7 @@ async def publish(request: Request) -> Response:
     guard_state_change(request, require_json=True)
     state, share = await _authorised(request)
     settings = _settings(request)
-    wait = await state.rate_limits.hit("captions-publish", share.share_id, PUBLISH_RATE_PER_MIN)
+    wait = await state.rate_limits.hit("captions-publish", share.share_id, settings.captions_publish_rate_per_min)
     if wait is not None:
         raise ApiError(429, "publishing_too_fast", "Captions are published too often: slow down.", retry_after=wait)
     raw = await read_body(request, PUBLISH_BODY_MAX)

@@ -297,13 +297,12 @@ def test_a_final_cut_inside_an_emoji_reaches_viewers_and_the_next_ones_follow(
     assert [e.json["text"] for e in got if e.event == "final"] == ["a" * 1999 + "\ufffd", "next."]
 
 
-def test_an_expired_share_leaves_memory_even_with_nothing_else_happening(monkeypatch: pytest.MonkeyPatch) -> None:
-    import server.app
-
-    monkeypatch.setattr(server.app, "SWEEP_S", 0.05)
+def test_an_expired_share_leaves_memory_even_with_nothing_else_happening() -> None:
     clock = Clock()
     state = MemoryState(clock)
-    settings = replace(Settings(secret_key="k" * 32, local=LocalSettings(enabled=False)), captions_grace_s=60.0)
+    settings = replace(
+        Settings(secret_key="k" * 32, local=LocalSettings(enabled=False)), captions_grace_s=60.0, state_sweep_s=0.05
+    )
     with running(create_app(settings, local_recognizer=ScriptedRecognizer(), state=state)) as url:
         grant = create(url)
         publish(url, grant, finals("words to forget."))
@@ -352,16 +351,9 @@ def test_a_redis_outage_ends_open_streams_quietly_and_they_resume(
 
 
 def test_the_publish_rate_is_limited_per_share() -> None:
-    import server.captions as captions
-
-    with app() as (url, _):
+    with app(captions_publish_rate_per_min=5) as (url, _):
         grant = create(url)
-        old = captions.PUBLISH_RATE_PER_MIN
-        captions.PUBLISH_RATE_PER_MIN = 5
-        try:
-            codes = [publish(url, grant, []).status_code for _ in range(7)]
-        finally:
-            captions.PUBLISH_RATE_PER_MIN = old
+        codes = [publish(url, grant, []).status_code for _ in range(7)]
     assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
 
 

@@ -9,14 +9,13 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import pytest
 from sse_starlette import ServerSentEvent
 
-import server.state.captions
 from server.state import PREFIX, MemoryState, RedisState, State
-from server.state.captions import LOG_MAX, CaptionEvent, Inbox, Share, ShareGone
+from server.state.captions import INBOX_MAX, LOG_MAX, CaptionEvent, Inbox, Share, ShareGone
 from testkit.proxy import cuttable_proxy
 from testkit.redis_server import RedisServer
 
@@ -36,13 +35,29 @@ def clock() -> Clock:
     return Clock()
 
 
+class MakeState(Protocol):
+    def __call__(self, *, captions_inbox_max: int = INBOX_MAX) -> State: ...
+
+
 @pytest.fixture(params=["memory", "redis"])
-def make_state(request: pytest.FixtureRequest, clock: Clock) -> Callable[[], State]:
+def make_state(request: pytest.FixtureRequest, clock: Clock) -> MakeState:
+    """One process's state: memory is one state every "process" shares (one per inbox size asked for); Redis, a
+    client of its own."""
     if request.param == "memory":
-        shared = MemoryState(clock)
-        return lambda: shared
+        shared: dict[int, MemoryState] = {}
+
+        def memory(*, captions_inbox_max: int = INBOX_MAX) -> State:
+            if captions_inbox_max not in shared:
+                shared[captions_inbox_max] = MemoryState(clock, captions_inbox_max=captions_inbox_max)
+            return shared[captions_inbox_max]
+
+        return memory
     server: RedisServer = request.getfixturevalue("redis")
-    return lambda: RedisState(server.url, timeout_s=1.0, clock=clock)
+
+    def redis(*, captions_inbox_max: int = INBOX_MAX) -> State:
+        return RedisState(server.url, timeout_s=1.0, clock=clock, captions_inbox_max=captions_inbox_max)
+
+    return redis
 
 
 def run(body: Callable[[], Awaitable[T]]) -> T:
@@ -259,17 +274,14 @@ async def final_ids(stream: AsyncIterator[ServerSentEvent], until: str) -> list[
     return out
 
 
-def test_a_viewer_that_fell_behind_gets_every_final_in_order(
-    make_state: Callable[[], State], clock: Clock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_viewer_that_fell_behind_gets_every_final_in_order(make_state: MakeState, clock: Clock) -> None:
     """A viewer too slow for its inbox (it overflowed: its finals were dropped, the log has them) and a final
     arriving after that: the viewer sends the log's finals first, then the later one, none lost."""
     from server.captions import viewer_events
 
-    monkeypatch.setattr(server.state.captions, "INBOX_MAX", 3)
-
-    async def body() -> list[str | None]:
-        pub, view = make_state(), make_state()
+    async def body() -> tuple[bool, list[str | None]]:
+        # Inboxes of 3 finals: the batch of 4 overflows the viewer's.
+        pub, view = make_state(captions_inbox_max=3), make_state(captions_inbox_max=3)
         await pub.captions.create(share(clock))
         stream = viewer_events(view, "s" * 22, 0, 5.0, "v")
         # Its retry comment and the share's state: it is subscribed, then busy (its client reads nothing).
@@ -278,15 +290,17 @@ def test_a_viewer_that_fell_behind_gets_every_final_in_order(
         async with view.captions.subscribe("s" * 22) as probe:
             await pub.captions.publish("s" * 22, [(n, f"w{n}") for n in range(1, 5)], None)
             await pub.captions.publish("s" * 22, [(5, "w5")], None)
-            # The probe is fed with the viewer's inbox, in the same step: once it has 5, so has the viewer's.
-            await wait_for_final(probe, 5)
+            # The probe is fed with the viewer's inbox, in the same step: once it has 5, so has the viewer's. An
+            # inbox of the same size, it overflowed as the viewer's did.
+            probed = await wait_for_final(probe, 5)
         ids = await final_ids(stream, "5")
         await stream.aclose()  # type: ignore[attr-defined]
         await pub.aclose()
         await view.aclose()
-        return ids
+        return any(e.kind == "resync" for e in probed), ids
 
-    assert run(body) == ["1", "2", "3", "4", "5"]
+    overflowed, ids = run(body)
+    assert overflowed and ids == ["1", "2", "3", "4", "5"]
 
 
 def test_a_final_published_while_the_subscription_was_down_reaches_the_viewer(redis: RedisServer, clock: Clock) -> None:
@@ -320,17 +334,19 @@ def test_a_final_published_while_the_subscription_was_down_reaches_the_viewer(re
 
 
 def test_a_subscription_gone_silent_is_replaced_and_its_viewers_resync(
-    redis: RedisServer, clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    redis: RedisServer, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Redis's host vanishes without a FIN or RST (a proxy silences the connections open through it, and Redis
     forgets them): the viewers' process, whose subscription only reads, notices within a ping, subscribes again,
     tells its viewers to resync (the log has what was missed), and live finals flow again."""
-    monkeypatch.setattr(server.state.captions, "PUBSUB_IDLE_S", 0.5)
 
     async def body() -> tuple[list[tuple[str, int]], float]:
         with cuttable_proxy(redis.port) as proxy:
             pub = RedisState(redis.url, timeout_s=1.0, clock=clock)
-            view = RedisState(f"redis://127.0.0.1:{proxy.port}/0", timeout_s=1.0, clock=clock)
+            # Pings after 0.5 s of silence (not the shipped 5 s), so the test is quick.
+            view = RedisState(
+                f"redis://127.0.0.1:{proxy.port}/0", timeout_s=1.0, clock=clock, captions_pubsub_idle_s=0.5
+            )
             await pub.captions.create(share(clock))
             async with view.captions.subscribe("s" * 22) as box:
                 await pub.captions.publish("s" * 22, [(1, "before")], None)

@@ -20,11 +20,12 @@ Times here are Unix seconds (time.time): a deadline written by one host is read 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
-from server.state.captions import Captions, MemoryCaptions, RedisCaptions, build_captions
+from server.state.captions import INBOX_MAX, PUBSUB_IDLE_S, Captions, MemoryCaptions, RedisCaptions, build_captions
 from server.state.ledger import Admission, Ledger, MemoryLedger, RedisLedger, build_ledger, ledger_key, ledger_scope
 from server.state.rate_limits import LimitsRateLimits, RateLimits
 from server.state.spent import MemorySpentGrants, RedisSpentGrants, SpentGrants, build_spent_grants
@@ -80,7 +81,9 @@ class Sized(Protocol):
 
 class State:
     """One deployment's shared state: the store, and a typed object per concern kept in it. A concern a provider
-    owns is built on first use by `concern` (one per state, so every user of the state sees the same one)."""
+    owns is built on first use by `concern` (one per state, so every user of the state sees the same one).
+    `captions_inbox_max` and `captions_pubsub_idle_s` are the captions' limits (server/state/captions.py: INBOX_MAX,
+    PUBSUB_IDLE_S); tests make them small."""
 
     def __init__(
         self,
@@ -90,6 +93,8 @@ class State:
         ledger: Ledger | None = None,
         spent: SpentGrants | None = None,
         concerns: Mapping[str, object] | None = None,
+        captions_inbox_max: int = INBOX_MAX,
+        captions_pubsub_idle_s: float = PUBSUB_IDLE_S,
     ) -> None:
         self.store = store
         self._concerns: dict[str, object] = dict(concerns or {})
@@ -100,7 +105,10 @@ class State:
         self.rate_limits: RateLimits = rate_limits or LimitsRateLimits(store)
         self.ledger = self.concern("ledger", build_ledger)
         self.spent = self.concern("spent", build_spent_grants)
-        self.captions: Captions = self.concern("captions", build_captions)
+        self.captions: Captions = self.concern(
+            "captions",
+            functools.partial(build_captions, inbox_max=captions_inbox_max, pubsub_idle_s=captions_pubsub_idle_s),
+        )
 
     @property
     def shared(self) -> bool:
@@ -150,8 +158,11 @@ class MemoryState(State):
         ledger: Ledger | None = None,
         spent: SpentGrants | None = None,
         concerns: Mapping[str, object] | None = None,
+        captions_inbox_max: int = INBOX_MAX,
     ) -> None:
-        super().__init__(MemoryStore(clock), ledger=ledger, spent=spent, concerns=concerns)
+        super().__init__(
+            MemoryStore(clock), ledger=ledger, spent=spent, concerns=concerns, captions_inbox_max=captions_inbox_max
+        )
 
     def prune(self) -> None:
         assert isinstance(self.store, MemoryStore)
@@ -161,8 +172,20 @@ class MemoryState(State):
 class RedisState(State):
     """The state in Redis, shared by every process given the same URL. Each call is bounded by `timeout_s`."""
 
-    def __init__(self, url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, clock: Callable[[], float] = time.time):
-        super().__init__(RedisStore(url, timeout_s=timeout_s, clock=clock))
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        clock: Callable[[], float] = time.time,
+        captions_inbox_max: int = INBOX_MAX,
+        captions_pubsub_idle_s: float = PUBSUB_IDLE_S,
+    ):
+        super().__init__(
+            RedisStore(url, timeout_s=timeout_s, clock=clock),
+            captions_inbox_max=captions_inbox_max,
+            captions_pubsub_idle_s=captions_pubsub_idle_s,
+        )
 
     @property
     def redis(self) -> Any:

@@ -29,11 +29,11 @@ log = logging.getLogger(__name__)
 # Finals kept for catch-up per share (a late viewer sees at most these; a reconnect within them loses nothing).
 LOG_MAX = 500
 # A viewer further behind than this many finals is cut off (it reconnects and catches up from the log), so one
-# stalled connection cannot hold the process's memory.
+# stalled connection cannot hold the process's memory. The default of the captions' `inbox_max`.
 INBOX_MAX = 1000
 # The process's subscription only reads, so a Redis host gone without a FIN or RST (power lost, a partition) leaves
 # it waiting forever: after this many seconds with nothing heard it pings, and no answer within the state's timeout
-# means the connection is dead.
+# means the connection is dead. The default of RedisCaptions' `pubsub_idle_s`.
 PUBSUB_IDLE_S = 5.0
 
 EventKind = Literal["final", "partial", "state", "end", "resync"]
@@ -91,9 +91,11 @@ class ShareGone(Exception):
 
 class Inbox:
     """One viewer's pending events: finals in order (never dropped), only the latest interim (older ones are
-    superseded), and a control event (end, resync)."""
+    superseded), and a control event (end, resync). More than `max_finals` finals pending: they are dropped for a
+    resync (the log has them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_finals: int = INBOX_MAX) -> None:
+        self.max_finals = max_finals
         self.finals: deque[CaptionEvent] = deque()
         self.partial: CaptionEvent | None = None
         self.control: CaptionEvent | None = None
@@ -105,7 +107,7 @@ class Inbox:
             self.finals.append(event)
             # The final ends the line the interim was showing.
             self.partial = None
-            if len(self.finals) > INBOX_MAX:
+            if len(self.finals) > self.max_finals:
                 self.overflow = True
                 self.finals.clear()
         elif event.kind == "partial":
@@ -203,8 +205,9 @@ class Captions(Protocol):
 
 
 class MemoryCaptions:
-    def __init__(self, store: MemoryStore | None = None) -> None:
+    def __init__(self, store: MemoryStore | None = None, *, inbox_max: int = INBOX_MAX) -> None:
         self.store = store or MemoryStore()
+        self.inbox_max = inbox_max
         self.clock: Callable[[], float] = self.store.clock
         self.fanout = Fanout()
         self._shares: dict[str, Share] = {}
@@ -293,7 +296,7 @@ class MemoryCaptions:
 
     @contextlib.asynccontextmanager
     async def subscribe(self, share_id: str) -> AsyncIterator[Inbox]:
-        box = Inbox()
+        box = Inbox(self.inbox_max)
         self.fanout.add(share_id, box)
         try:
             yield box
@@ -377,9 +380,11 @@ class RedisCaptions:
     the share; live events on one channel per share. Each process holds one pattern subscription to every share's
     channel and hands events to its own viewers (not a Redis connection per viewer)."""
 
-    def __init__(self, store: RedisStore) -> None:
+    def __init__(self, store: RedisStore, *, inbox_max: int = INBOX_MAX, pubsub_idle_s: float = PUBSUB_IDLE_S) -> None:
         self.store = store
         self.clock = store.clock
+        self.inbox_max = inbox_max
+        self.pubsub_idle_s = pubsub_idle_s
         self.fanout = Fanout()
         self._publish = store.redis.register_script(_PUBLISH)
         self._set_live = store.redis.register_script(_SET_LIVE)
@@ -475,7 +480,7 @@ class RedisCaptions:
     @contextlib.asynccontextmanager
     async def subscribe(self, share_id: str) -> AsyncIterator[Inbox]:
         await self._ensure_listening()
-        box = Inbox()
+        box = Inbox(self.inbox_max)
         self.fanout.add(share_id, box)
         self._viewers += 1
         try:
@@ -500,6 +505,7 @@ class RedisCaptions:
         pinged, and one that does not answer (its Redis gone without closing it) is replaced the same way."""
         prefix = self.channel("")
         timeout_s = self.store.timeout_s
+        idle_s = self.pubsub_idle_s
         loop = asyncio.get_running_loop()
         first = True
         while True:
@@ -516,7 +522,7 @@ class RedisCaptions:
                 heard = loop.time()
                 pinged: float | None = None
                 while True:
-                    message = await pubsub.get_message(timeout=min(1.0, PUBSUB_IDLE_S, timeout_s))
+                    message = await pubsub.get_message(timeout=min(1.0, idle_s, timeout_s))
                     now = loop.time()
                     if message is not None:
                         # Anything heard (an event, the pong) shows the connection is alive.
@@ -526,7 +532,7 @@ class RedisCaptions:
                             self.fanout.deliver(share_id, CaptionEvent.from_json(str(message["data"])))
                     elif pinged is not None and now - pinged >= timeout_s:
                         raise _Silent(f"no answer to a ping in {timeout_s:g} s")
-                    elif pinged is None and now - heard >= PUBSUB_IDLE_S:
+                    elif pinged is None and now - heard >= idle_s:
                         async with asyncio.timeout(timeout_s):
                             await pubsub.ping()
                         pinged = now
@@ -560,5 +566,8 @@ class RedisCaptions:
                 await self._listener
 
 
-def build_captions(store: Store) -> Captions:
-    return MemoryCaptions(store) if isinstance(store, MemoryStore) else RedisCaptions(store)
+def build_captions(store: Store, *, inbox_max: int = INBOX_MAX, pubsub_idle_s: float = PUBSUB_IDLE_S) -> Captions:
+    """The captions on `store`; `pubsub_idle_s` applies to Redis only (memory has no subscription to watch)."""
+    if isinstance(store, MemoryStore):
+        return MemoryCaptions(store, inbox_max=inbox_max)
+    return RedisCaptions(store, inbox_max=inbox_max, pubsub_idle_s=pubsub_idle_s)
