@@ -9,7 +9,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -73,23 +73,64 @@ def finals(*texts: str, start: int = 1) -> list[dict[str, Any]]:
     return [{"type": "final", "text": t, "seq": start + i} for i, t in enumerate(texts)]
 
 
+# The most a test waits for something the server does in milliseconds: only a hang gets there.
+HANG_S = 10.0
+
+
 async def collect(
-    url: str, share_id: str, until: int, last_event_id: str | None = None, limit: int = 1000
+    url: str,
+    share_id: str,
+    until: int,
+    last_event_id: str | None = None,
+    limit: int = 1000,
+    out: list[Event] | None = None,
+    arrived: Callable[[], None] = lambda: None,
 ) -> list[Event]:
-    """Events until the final numbered `until` (or an end), at most `limit` finals (then the connection drops)."""
-    out: list[Event] = []
+    """Events until the final numbered `until` (or an end), at most `limit` finals (then the connection drops);
+    each is added to `out` as it comes, and `arrived` called."""
+    out = [] if out is None else out
     async with (
         httpx.AsyncClient(timeout=10) as client,
         open_stream(client, f"{url}/api/captions/{share_id}/stream", last_event_id) as response,
     ):
         assert response.status_code == 200, await response.aread()
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(HANG_S):
             async for event in events(response):
                 out.append(event)
+                arrived()
                 done = [e for e in out if e.event == "final"]
                 if event.event == "end" or (done and int(done[-1].json["seq"]) >= until) or len(done) >= limit:
                     break
     return out
+
+
+class Viewer:
+    """A viewer collecting in the background (`collect`), whose events so far a test can wait on: what the server
+    does next (publish, revoke, expire, stop Redis) must find the viewer at a known point of its stream."""
+
+    def __init__(self, url: str, share_id: str, until: int) -> None:
+        self.events: list[Event] = []
+        self._changed = asyncio.Event()
+        self.task = asyncio.create_task(collect(url, share_id, until, out=self.events, arrived=self._changed.set))
+        self.task.add_done_callback(lambda _: self._changed.set())
+
+    async def received(self, wanted: Callable[[Event], bool]) -> None:
+        """Return once an event `wanted` holds for has arrived; the viewer failing or ending first fails."""
+        async with asyncio.timeout(HANG_S):
+            while not any(wanted(e) for e in self.events):
+                if self.task.done():
+                    self.task.result()
+                    raise AssertionError(f"the viewer's stream ended first: {self.events}")
+                self._changed.clear()
+                await self._changed.wait()
+
+
+def final(seq: int) -> Callable[[Event], bool]:
+    return lambda e: e.event == "final" and e.id == str(seq)
+
+
+def live_state(live: bool) -> Callable[[Event], bool]:
+    return lambda e: e.event == "state" and e.json == {"live": live}
 
 
 def test_a_viewer_gets_the_backlog_then_live_finals(served: tuple[str, Clock]) -> None:
@@ -101,10 +142,11 @@ def test_a_viewer_gets_the_backlog_then_live_finals(served: tuple[str, Clock]) -
     )
 
     async def body() -> list[Event]:
-        task = asyncio.create_task(collect(url, grant["share_id"], 4))
-        await asyncio.sleep(0.3)
+        viewer = Viewer(url, grant["share_id"], 4)
+        # The backlog read (the viewer subscribed before reading it): 3 and 4 can only come live.
+        await viewer.received(final(2))
         await asyncio.to_thread(publish, url, grant, finals("three.", "four.", start=3))
-        return await task
+        return await viewer.task
 
     got = asyncio.run(body())
     # The share's state first (a recording is being published), so a screen can say so before any words.
@@ -163,7 +205,11 @@ def test_the_viewer_cap_holds_and_frees_places(served: tuple[str, Clock]) -> Non
                     r = await stack.enter_async_context(open_stream(client, stream))
                     codes.append(r.status_code)
                 status = (await client.get(f"{url}/api/captions/{grant['share_id']}")).json()
-            await asyncio.sleep(0.3)
+            # Closed: a place is free once the server has noticed (and released the leases), which its count says.
+            async with asyncio.timeout(HANG_S):
+                share = f"{url}/api/captions/{grant['share_id']}"
+                while (await client.get(share)).json()["viewers"]:  # noqa: ASYNC110 - a count over HTTP, no event
+                    await asyncio.sleep(0.02)
             async with open_stream(client, stream) as again:
                 return codes, status["viewers"], again.status_code
 
@@ -201,15 +247,16 @@ def test_revoke_ends_open_streams_and_the_link(served: tuple[str, Clock]) -> Non
     publish(url, grant, finals("private words."))
 
     async def body() -> list[Event]:
-        task = asyncio.create_task(collect(url, grant["share_id"], 99))
-        await asyncio.sleep(0.3)
+        viewer = Viewer(url, grant["share_id"], 99)
+        # Watching (a viewer arriving after the revoke is refused its stream, never told "revoked").
+        await viewer.received(final(1))
         r = await asyncio.to_thread(
             httpx.delete,
             f"{url}/api/captions/{grant['share_id']}",
             headers={"Authorization": f"Bearer {grant['publish_token']}"},
         )
         assert r.json() == {"revoked": True}
-        return await task
+        return await viewer.task
 
     got = asyncio.run(body())
     assert got[-1].event == "end" and got[-1].json == {"reason": "revoked"}
@@ -226,14 +273,15 @@ def test_expiry_ends_open_streams_after_the_grace(served: tuple[str, Clock]) -> 
     publish(url, grant, finals("hello."), live=True)
 
     async def body() -> list[Event]:
-        task = asyncio.create_task(collect(url, grant["share_id"], 99))
-        await asyncio.sleep(0.3)
+        viewer = Viewer(url, grant["share_id"], 99)
+        await viewer.received(live_state(live=True))
         # The recording ends while the viewer watches: it is told, then the share expires after the grace.
         ended = await asyncio.to_thread(lambda: publish(url, grant, [], live=False).json())
         assert ended["live"] is False and ended["expires_at"] == pytest.approx(clock.now + 1800)
-        await asyncio.sleep(0.3)
+        # Told before it expires (an expired share's viewer gets the end at once, and no state after it).
+        await viewer.received(live_state(live=False))
         clock.now += 1801
-        return await task
+        return await viewer.task
 
     try:
         got = asyncio.run(body())
@@ -332,12 +380,12 @@ def test_a_redis_outage_ends_open_streams_quietly_and_they_resume(
         publish(url, grant, finals("one.", "two."))
 
         async def body() -> list[Event]:
-            task = asyncio.create_task(collect(url, grant["share_id"], 99))
-            await asyncio.sleep(0.3)
+            viewer = Viewer(url, grant["share_id"], 99)
+            await viewer.received(final(2))
             assert redis.process is not None
             redis.process.send_signal(signal.SIGSTOP)
             try:
-                return await task
+                return await viewer.task
             finally:
                 redis.process.send_signal(signal.SIGCONT)
 
