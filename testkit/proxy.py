@@ -1,11 +1,12 @@
 """A loopback TCP proxy whose open connections a test can cut (a viewer's Wi-Fi dropping) or silence (a server's
-host losing power), in a thread."""
+host losing power), and whose link can be slow (what the client sends arrives `delay_s` late), in a thread."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,8 +20,9 @@ class _Link:
 
 
 class CuttableProxy:
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, delay_s: float = 0.0) -> None:
         self.target_port = target_port
+        self.delay_s = delay_s
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.listener.getsockname()[1]
         self._lock = threading.Lock()
@@ -46,13 +48,18 @@ class CuttableProxy:
             with self._lock:
                 self._open.append(link)
                 self.accepted += 1
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(link, a, b), daemon=True, name="proxy-pipe").start()
+            for a, b, delay_s in ((client, upstream, self.delay_s), (upstream, client, 0.0)):
+                args = (link, a, b, delay_s)
+                threading.Thread(target=self._pipe, args=args, daemon=True, name="proxy-pipe").start()
 
     @staticmethod
-    def _pipe(link: _Link, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(link: _Link, source: socket.socket, sink: socket.socket, delay_s: float) -> None:
         try:
             while data := source.recv(65536):
+                # A slow link, not a wait for anything: each request (a client sends the next after the answer)
+                # reaches the server this much later. Data sent meanwhile waits behind it in the socket's buffer.
+                if delay_s:
+                    time.sleep(delay_s)
                 if link.silent:
                     return
                 sink.sendall(data)
@@ -100,8 +107,8 @@ class CuttableProxy:
 
 
 @contextlib.contextmanager
-def cuttable_proxy(target_port: int) -> Iterator[CuttableProxy]:
-    proxy = CuttableProxy(target_port)
+def cuttable_proxy(target_port: int, delay_s: float = 0.0) -> Iterator[CuttableProxy]:
+    proxy = CuttableProxy(target_port, delay_s)
     try:
         yield proxy
     finally:
