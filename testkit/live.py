@@ -14,9 +14,38 @@ import uvicorn
 from server import UVICORN_HTTP
 
 
+class Served:
+    """A running server: its base URL, and whether any request or socket of it is still being handled."""
+
+    def __init__(self, url: str, server: uvicorn.Server) -> None:
+        self.url = url
+        self._server = server
+
+    def handling(self) -> int:
+        """Requests and sockets whose handling has not ended: uvicorn's task for each, which ends after the app's
+        handler returned and uvicorn logged whatever it had to say about it (an exception, a missing handshake)."""
+        return len(self._server.server_state.tasks)
+
+    def wait_idle(self, timeout_s: float = 10.0) -> None:
+        """Return once nothing is being handled; a handler still running after `timeout_s` is a hang (TimeoutError).
+        Polled: uvicorn offers nothing to wait on from another thread."""
+        deadline = time.monotonic() + timeout_s
+        while self.handling():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.url}: {self.handling()} handlers still running after {timeout_s} s")
+            time.sleep(0.01)
+
+
 @contextlib.contextmanager
 def running(app: Any, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Iterator[str]:
     """Yield the base URL (http://127.0.0.1:PORT) of `app` served by uvicorn; stop it on exit."""
+    with serving(app, host, timeout_s) as served:
+        yield served.url
+
+
+@contextlib.contextmanager
+def serving(app: Any, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Iterator[Served]:
+    """`running`, yielding the Served (its URL, and whether it is still handling anything)."""
     config = uvicorn.Config(
         app, host=host, port=0, log_level="warning", lifespan="on", http=UVICORN_HTTP, ws="websockets-sansio"
     )
@@ -32,7 +61,7 @@ def running(app: Any, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Itera
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://{host}:{port}"
+        yield Served(f"http://{host}:{port}", server)
     finally:
         server.should_exit = True
         thread.join(timeout_s)

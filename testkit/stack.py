@@ -16,7 +16,7 @@ from server.emulators import truebar as truebar_emulator
 from server.emulators import wiro as wiro_emulator
 from server.engine.types import Recognizer
 from server.settings import Settings, TruebarSettings, WiroSettings
-from testkit.live import running
+from testkit.live import Served, running, serving
 
 PROVIDERS = ("local", "truebar", "wiro")
 # Known secrets: every test that builds the stack uses them, so leak checks can search for them. Drawn anew in each
@@ -37,6 +37,8 @@ class Stack:
     truebar: Starlette | None = None
     wiro: Starlette | None = None
     urls: dict[str, str] = field(default_factory=dict)
+    # The running servers ("app", "truebar", "wiro"): a test waits on them until every handler has ended.
+    served: dict[str, Served] = field(default_factory=dict)
 
     @property
     def ws_url(self) -> str:
@@ -60,11 +62,10 @@ def stack(
     wiro_opts = wiro_options or wiro_emulator.WiroEmulatorOptions(api_key=WIRO_KEY, api_secret=WIRO_SECRET)
     tb_app = truebar_emulator.create_emulator(tb_opts, recognizer)
     wiro_app = wiro_emulator.create_emulator(wiro_opts, recognizer)
-    with running(tb_app) as tb_url, running(wiro_app) as wiro_url:
+    with serving(tb_app) as tb_served, serving(wiro_app) as wiro_served:
+        tb_url, wiro_url = tb_served.url, wiro_served.url
         tb_ws = "ws" + tb_url.removeprefix("http")
-        base = settings or Settings(
-            secret_key=APP_SECRET, session_rate_per_min=10_000, max_sessions_per_client=1_000
-        )
+        base = settings or Settings(secret_key=APP_SECRET, session_rate_per_min=10_000, max_sessions_per_client=1_000)
         configured = replace(
             base,
             truebar=TruebarSettings(
@@ -82,8 +83,15 @@ def stack(
             ),
         )
         app = create_app(configured, local_recognizer=recognizer, **app_kwargs)
-        with running(app) as url:
-            yield Stack(app, url, tb_app, wiro_app, {"truebar": tb_url, "wiro": wiro_url})
+        with serving(app) as served:
+            yield Stack(
+                app,
+                served.url,
+                tb_app,
+                wiro_app,
+                {"truebar": tb_url, "wiro": wiro_url},
+                {"app": served, "truebar": tb_served, "wiro": wiro_served},
+            )
 
 
 SECRETS = (TRUEBAR_PASSWORD, WIRO_KEY, WIRO_SECRET, APP_SECRET)

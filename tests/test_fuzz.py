@@ -362,6 +362,8 @@ def test_local_engine_stream_survives_arbitrary_frames(fuzz_stack: Stack) -> Non
         g = grant(s, "local")
         config = json.dumps({"type": "CONFIG", "pipeline": [{"task": "ASR", "config": {"tag": g["tag"]}}]})
         play(stream_url(g["ws_url"], g["token"]), sequence, first=config if configured else None)
+        # The socket is closed; its handler may still be ending (and logging): the errors are counted after it.
+        s.served["app"].wait_idle()
 
     with ErrorRecords().attached() as errors:
         exchange()
@@ -406,6 +408,8 @@ def test_wiro_emulator_survives_arbitrary_frames(fuzz_stack: Stack) -> None:
             else:
                 out.append(frame)
         play(g["ws_url"], out)
+        # The socket is closed; its handler may still be ending (and logging): the errors are counted after it.
+        s.served["wiro"].wait_idle()
 
     with ErrorRecords().attached() as errors:
         exchange()
@@ -590,4 +594,3 @@ async def wiro_calls(answer: httpx.Response) -> None:
 @example(200, {"result": True, "taskid": True, "socketaccesstoken": "abc"})
 def test_wiro_provider_turns_any_run_answer_into_a_grant_or_provider_error(status: int, body: Any) -> None:
     asyncio.run(wiro_calls(upstream_answer(status, body, None)))
-
