@@ -373,6 +373,37 @@ def test_a_subscription_gone_silent_is_replaced_and_its_viewers_resync(
     assert "no answer to a ping" in caplog.text
 
 
+def test_a_subscription_lost_with_no_viewer_left_waits_for_the_next_viewer(
+    redis: RedisServer, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis goes down after the last viewer of this process left: nobody needs the subscription, so it is not
+    tried again twice a second (a warning each time, thousands an hour for as long as Redis stays down); the next
+    viewer, once Redis is back, subscribes afresh and gets live finals."""
+
+    async def body() -> list[tuple[str, int]]:
+        view = RedisState(redis.url, timeout_s=0.5, clock=clock)
+        pub = RedisState(redis.url, timeout_s=0.5, clock=clock)
+        await pub.captions.create(share(clock))
+        async with view.captions.subscribe("s" * 22) as box:
+            await pub.captions.publish("s" * 22, [(1, "before")], None)
+            await wait_for_final(box, 1)
+        redis.stop()
+        await asyncio.sleep(3)
+        redis.start()
+        await pub.captions.create(share(clock))
+        async with view.captions.subscribe("s" * 22) as box:
+            await pub.captions.publish("s" * 22, [(1, "after")], None)
+            got = await wait_for_final(box, 1)
+        await pub.aclose()
+        await view.aclose()
+        return [(e.kind, e.seq) for e in got if e.kind == "final"]
+
+    with caplog.at_level(logging.WARNING, logger="server.state.captions"):
+        assert run(body) == [("final", 1)]
+    lost = [r for r in caplog.records if "subscription lost" in r.getMessage()]
+    assert len(lost) <= 1, [r.getMessage() for r in lost]
+
+
 RECORD_FIELDS = {"token_hash", "created_at", "deadline", "expires_at", "live", "revoked", "seq", "pub_seq"}
 
 

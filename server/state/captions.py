@@ -35,6 +35,10 @@ INBOX_MAX = 1000
 # it waiting forever: after this many seconds with nothing heard it pings, and no answer within the state's timeout
 # means the connection is dead. The default of RedisCaptions' `pubsub_idle_s`.
 PUBSUB_IDLE_S = 5.0
+# While viewers wait for a lost subscription to come back: the longest pause between tries, and how often the log is
+# told it is still lost.
+SUBSCRIBE_RETRY_MAX_S = 5.0
+SUBSCRIBE_TELL_EVERY_S = 60.0
 
 EventKind = Literal["final", "partial", "state", "end", "resync"]
 
@@ -508,6 +512,8 @@ class RedisCaptions:
         idle_s = self.pubsub_idle_s
         loop = asyncio.get_running_loop()
         first = True
+        failures = 0
+        told_at = 0.0
         while True:
             # Subscribe confirmations are read here, not ignored: they prove the subscription is in place (the pool
             # may hand over a connection that died while idle) before viewers rely on it.
@@ -518,6 +524,9 @@ class RedisCaptions:
                 if not first:
                     self.fanout.everyone(CaptionEvent("resync"))
                 first = False
+                if failures:
+                    log.warning("captions subscription back after %d failed tries", failures)
+                failures = 0
                 self._subscribed.set()
                 heard = loop.time()
                 pinged: float | None = None
@@ -538,11 +547,21 @@ class RedisCaptions:
                         pinged = now
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a dropped, slow or silent connection: reconnect shortly, never give up
+            except Exception as exc:  # a dropped, slow or silent connection: reconnect, never give up on viewers
                 self._subscribed.clear()
                 reason = str(exc) if isinstance(exc, _Silent) else type(exc).__name__
-                log.warning("captions subscription lost (%s); reconnecting", reason)
-                await asyncio.sleep(0.5)
+                if self._viewers == 0:
+                    # Nobody here to deliver to: the next viewer's subscribe starts a new listener. Retrying for
+                    # as long as Redis is down would only fill the log.
+                    log.warning("captions subscription lost (%s); none of this process's viewers is left", reason)
+                    return
+                failures += 1
+                # Told at the first failure, then once a minute while it lasts (at most a few lines an hour).
+                if failures == 1 or loop.time() - told_at >= SUBSCRIBE_TELL_EVERY_S:
+                    told_at = loop.time()
+                    log.warning("captions subscription lost (%s, try %d); reconnecting", reason, failures)
+                # 0.5 s, doubling to 5 s: viewers resync as soon as it is back, and an outage is not hammered.
+                await asyncio.sleep(min(SUBSCRIBE_RETRY_MAX_S, 0.5 * 2 ** min(failures - 1, 8)))
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
