@@ -23,7 +23,7 @@ import { SourceSupervisor } from './source-supervisor.js';
  * @property {(event: SessionEvent) => void} emit
  * @property {(level: Level) => void} level
  * @property {(message: string, err: unknown) => void} sourceLost  nothing left to try
- * @property {() => number} [now]  ms, for the backpressure stall and the replay's start (default Date.now)
+ * @property {() => number} [now]  ms, for the backpressure stall (default Date.now)
  */
 
 export class AudioPath {
@@ -150,7 +150,7 @@ export class AudioPath {
    * @param {Pick<Client, 'sendAudio'>} client @param {boolean} repeats  the provider may say final words again
    */
   replayInto(client, repeats) {
-    const { frames, offsetMs, events } = /** @type {ReplayAccounting} */ (this.#replay).replay(repeats, this.#now());
+    const { frames, offsetMs, events } = /** @type {ReplayAccounting} */ (this.#replay).replay(repeats);
     this.#emitAll(events);
     for (const frame of frames) client.sendAudio(frame.samples);
     this.#replayedFromMs = offsetMs;

@@ -9,7 +9,9 @@ import { OffsetClock, ReplayBuffer } from './replay.js';
 
 // A provider without timestamps (Wiro) gives no audio position for its text: keep this much extra audio before
 // the estimated end of the last final, so a replay repeats a little rather than loses words; the repeat is then
-// cut from the new session's first utterance where it matches the end of what was already final.
+// cut from the new session's first utterance where it matches the end of what was already final. The estimate is
+// its client's, and has to be no later than the audio the provider can have heard (providers/wiro.js: not the audio
+// sent, which runs ahead after a burst): audio committed before it is heard is lost unreported when the socket drops.
 export const UNTIMED_COMMIT_MARGIN_MS = 2000;
 const OVERLAP_MIN_WORDS = 2;
 // While disconnected, loss grows with every frame the replay buffer pushes out: it is announced when it starts and
@@ -111,8 +113,6 @@ export class ReplayAccounting {
   #overlapTail = null;
   /** @type {number | null} when (the caller's clock) a source was first held back with no final since */
   #heldSince = null;
-  /** @type {{offsetMs: number, at: number} | null} where the last replay began: the recording's ms, the caller's clock */
-  #replayedAt = null;
 
   /**
    * @param {{sampleRate: number, maxMs?: number, stallMs?: number}} options  stallMs: how long a source may be held
@@ -176,17 +176,15 @@ export class ReplayAccounting {
    * A new provider session is ready: the frames to send it (held ones, then live ones captured meanwhile, in order),
    * with the `dropped` event that says what could not be kept. Its times now count from the first of them.
    * @param {boolean} repeats  the provider may say again words already final (untimed: the margin above)
-   * @param {number} now  ms, the caller's clock: the frames go out now, all at once
    * @returns {{frames: HeldFrame[], offsetMs: number, events: DroppedEvent[]}}
    */
-  replay(repeats, now) {
+  replay(repeats) {
     const events = this.#drops(false);
     const frames = this.buffer.replay();
     const offsetMs = frames.length ? frames[0].startMs : this.audioMs;
     this.clock.startSession(offsetMs);
     if (repeats && frames.length) this.#overlapTail = [...this.#finalTail];
     this.buffer.markReplayed();
-    this.#replayedAt = { offsetMs, at: now };
     // The stall escape is for a session that had its chance to give a final: this one has not had any yet.
     this.#heldSince = null;
     this.#lostBeforeMs = this.#reportedMs;
@@ -199,17 +197,16 @@ export class ReplayAccounting {
    * @template {{text: string, startMs: number|null, endMs: number|null, words: import('./replay.js').Word[]}} F
    * @param {F} event
    * @param {boolean} timed  its times are the provider's (else estimates: keep a margin)
-   * @param {number} now  ms, the caller's clock
    * @returns {F}
    */
-  final(event, timed, now) {
+  final(event, timed) {
     const shifted = this.clock.shiftEvent(event);
     if (this.#overlapTail && shifted.text) {
       shifted.text = stripOverlap(this.#overlapTail, shifted.text);
       this.#overlapTail = null;
     }
     if (shifted.endMs !== null && shifted.endMs !== undefined) {
-      this.buffer.commit(timed ? shifted.endMs : this.#heardBy(shifted.endMs, now) - UNTIMED_COMMIT_MARGIN_MS);
+      this.buffer.commit(timed ? shifted.endMs : shifted.endMs - UNTIMED_COMMIT_MARGIN_MS);
       this.#heldSince = null;
     }
     this.#finalTail = [...this.#finalTail, ...shifted.text.split(/\s+/).filter(Boolean)].slice(-TAIL_WORDS);
@@ -225,19 +222,6 @@ export class ReplayAccounting {
     const shifted = this.clock.shiftEvent(event);
     if (this.#overlapTail) shifted.text = stripOverlap(this.#overlapTail, shifted.text);
     return shifted;
-  }
-
-  /**
-   * How far into the recording a provider without times can have heard when a final came: its estimate (where the
-   * audio sent had got to), but after a replay no further than where the replay began plus the time since. The
-   * replay goes out at once and the provider listens in real time, so a final soon after it is dated at the end of
-   * audio not heard yet: committing that would forget it, and a second drop would lose it unreported.
-   * @param {number} endMs  the final's estimated end, on the recording's clock
-   * @param {number} now  ms, the caller's clock
-   */
-  #heardBy(endMs, now) {
-    const replayed = this.#replayedAt;
-    return replayed ? Math.min(endMs, replayed.offsetMs + (now - replayed.at)) : endMs;
   }
 
   /** The session ends without a replay: the audio no final covered, held or already pushed out, is lost. */

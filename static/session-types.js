@@ -91,7 +91,9 @@
  * @property {number} [resumeTimeoutMs]  how long a suspended audio context may take to resume (default 2000)
  * @property {number} [backpressureStallMs]  a source held back this long without a final goes on anyway (default
  *   15000): a provider that needs more audio before its next final must not wait forever
- * @property {() => number} [now]  ms, for the stall above and the time since a replay (default Date.now)
+ * @property {() => number} [now]  ms since the epoch, for the stall above and, unless clientOptions has its own,
+ *   the provider clients' (the grant's expiry, a silent socket, how much of the audio sent Wiro can have heard)
+ *   (default Date.now)
  * @property {number} [grantTimeoutMs]  how long a grant request may take before it counts as failed (default 20000)
  * @property {number} [stopTimeoutMs]  the most stop() waits for the last finals, reconnects included (default
  *   30000); past it the session ends in `error` and says how much audio was not transcribed

@@ -91,7 +91,9 @@ export class Session {
     this.#options = options;
     this.#link = new Connection({
       grants: new GrantKeeper({ getGrant: options.getGrant, endGrant: options.endGrant, timeoutMs: options.grantTimeoutMs }),
-      provider: options.provider, ...(options.tag ? { tag: options.tag } : {}), clientOptions: options.clientOptions ?? {},
+      provider: options.provider, ...(options.tag ? { tag: options.tag } : {}),
+      // One clock for the session and its clients: Wiro's estimate of what it has heard runs on it.
+      clientOptions: { ...(options.now ? { now: options.now } : {}), ...options.clientOptions },
       onEvent: (event) => this.#onClientEvent(event), over: () => this.#machine.final,
     });
     this.#audio = new AudioPath(options, {
@@ -250,7 +252,7 @@ export class Session {
       case 'state': return; // the client's own states are details of the session's
       case 'error': this.#step({ ...event, type: 'client-failed', ...this.#facts() }); return;
       case 'closed': this.#step({ ...event, type: 'client-closed', ...this.#facts() }); return;
-      case 'final': if (replay) this.#emit(replay.final(event, event.timing === 'provider', (this.#options.now ?? Date.now)())); return;
+      case 'final': if (replay) this.#emit(replay.final(event, event.timing === 'provider')); return;
       case 'partial': if (replay) this.#emit(replay.partial(event)); return;
       case 'warning': this.#emit({ ...event, code: 'provider_warning' }); return;
       default: this.#emit(event);

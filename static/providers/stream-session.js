@@ -76,6 +76,8 @@ export class StreamSession {
     /** When (this._now) the socket last showed it was alive: a message came, or its send buffer drained. */
     this._aliveAt = 0;
     this._lastBuffered = 0;
+    /** How far into the audio sent a provider that listens in real time has got: ms of audio, as of `at` (this._now). */
+    this._heard = { ms: 0, at: 0 };
 
     /** @type {ClientState} */
     this.state = STATE.IDLE;
@@ -102,6 +104,28 @@ export class StreamSession {
   /** Milliseconds of audio sent so far (the only clock a provider without timestamps shares with us). */
   audioMs() {
     return this._samplesToMs(this.samplesSent);
+  }
+
+  /**
+   * Milliseconds of the audio sent that a provider listening in real time can have heard by now. Audio goes out in
+   * bursts (what was queued until the provider was ready, a replay after a reconnect) that such a provider hears at
+   * 1x from when they went out: after a burst of B ms it stays B ms behind audioMs() until the audio pauses long
+   * enough for it to catch up.
+   */
+  heardMs() {
+    return Math.round(this._hear(this._now()));
+  }
+
+  /**
+   * The listener moved on to `now` through the audio sent before it (ms of audio, unrounded). Called before each
+   * frame goes out too, so a frame is heard from when it was sent and not before.
+   * @param {number} now  ms, this._now()
+   */
+  _hear(now) {
+    const sentMs = (this.samplesSent * 1000) / this.sampleRate;
+    this._heard.ms = Math.min(sentMs, this._heard.ms + Math.max(0, now - this._heard.at));
+    this._heard.at = now;
+    return this._heard.ms;
   }
 
   /** @returns {Promise<void>} resolves when audio flows to the provider */
@@ -333,7 +357,9 @@ export class StreamSession {
   /** @param {Int16Array} pcm */
   _transmit(pcm) {
     const ws = /** @type {WebSocket} */ (this._ws);
-    if (!this._alive(ws)) return;
+    const now = this._now();
+    if (!this._alive(ws, now)) return;
+    this._hear(now);
     const payload = this._protocol.encodeFrame(pcm);
     ws.send(payload);
     this._lastBuffered = bufferedOf(ws);
@@ -348,10 +374,10 @@ export class StreamSession {
    * for livenessTimeoutMs means dead: it fails as a transport error, which the session answers with a reconnect.
    * A quiet provider is not dead as long as the buffer drains.
    * @param {WebSocket} ws
+   * @param {number} now  ms, this._now()
    * @returns {boolean} false when the socket was given up
    */
-  _alive(ws) {
-    const now = this._now();
+  _alive(ws, now) {
     const buffered = bufferedOf(ws);
     if (buffered === 0 || buffered < this._lastBuffered) this._aliveAt = now;
     if (!(this._livenessMs > 0) || now - this._aliveAt < this._livenessMs) return true;

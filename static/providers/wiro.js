@@ -17,9 +17,9 @@ export const TRANSCRIPT_PREFIX = 'TRANSCRIPT_USER:';
 export const FRAME_SEPARATOR = 0x7c;
 
 /**
- * What the Wiro protocol gives: no times at all (the client dates text by the audio sent when it arrived), an
- * utterance ends only with a pause in wall-clock time (so a file must be paced at 1x), and a replay after a
- * reconnect may repeat words already final (the audio a final covers is not known exactly).
+ * What the Wiro protocol gives: no times at all (the client dates text by the audio Wiro can have heard when it
+ * arrived), an utterance ends only with a pause in wall-clock time (so a file must be paced at 1x), and a replay
+ * after a reconnect may repeat words already final (the audio a final covers is not known exactly).
  * @type {import('./protocol.js').ProtocolCapabilities}
  */
 export const CAPABILITIES = Object.freeze({ timedWords: false, pacing: 'realtime', replayRepeats: true });
@@ -229,8 +229,11 @@ export class WiroClient extends SessionClient {
     if (/^\s/.test(increment)) this._selfSpaced = true;
     if (this._utterance === null && increment.trim() === '') return;
     const session = this._session;
-    // No timestamps from Wiro: the audio sent so far is the best estimate of where the words are.
-    const nowMs = session.audioMs();
+    // No timestamps from Wiro: the best estimate of where the words are is how far it can have listened when they
+    // came. Not the audio sent: Wiro listens in real time, so a burst (the audio queued until task_stream_ready, a
+    // replay) is heard over as long as it lasts, and words soon after it are not at its end. Dated there, a final
+    // shows late and lets the session forget audio Wiro has not heard yet (a drop then loses it unreported).
+    const nowMs = session.heardMs();
     this._utterance ??= { parts: [], startMs: nowMs, endMs: nowMs };
     this._utterance.parts.push(increment);
     this._utterance.endMs = nowMs;

@@ -108,10 +108,10 @@ test('bug 1: Wiro, a final soon after a replay burst does not forget the replaye
   ready(w.Sock.instances[0], 'wiro');
   await started;
   const say = (ws, text) => ws.push({ type: 'task_output', message: `TRANSCRIPT_USER:${text}` });
-  for (let i = 0; i < 50; i++) src.onFrame(frame()); // 5 s
+  for (let i = 0; i < 50; i++) { src.onFrame(frame()); now += FRAME_MS; } // 5 s, live: one frame per 100 ms
   say(w.Sock.instances[0], 'first words');
   await sleep(20); // a final dated at 5 s: the audio up to 3 s is let go of
-  for (let i = 0; i < 200; i++) src.onFrame(frame()); // 20 s more, no final yet
+  for (let i = 0; i < 200; i++) { src.onFrame(frame()); now += FRAME_MS; } // 20 s more, no final yet
   w.Sock.instances[0].serverClose(1006);
   await sleep(20);
   ready(w.Sock.instances[1], 'wiro');
@@ -128,6 +128,97 @@ test('bug 1: Wiro, a final soon after a replay burst does not forget the replaye
   assert.equal(w.Sock.instances[2].binaries.length, 220, 'the second drop replays it again');
   assert.deepEqual(events.filter((e) => e.type === 'dropped'), []);
   s.cancel();
+});
+
+/**
+ * A Wiro session whose microphone is live before the task is ready, as the start does it (the source opens, then
+ * the client waits for task_stream_ready): `queuedMs` of audio captured meanwhile, one 100 ms frame per 100 ms of
+ * the session's clock, go out in one burst when the stream is ready.
+ */
+async function wiroAfterQueue(w, queuedMs) {
+  const clock = { now: 1_000_000 };
+  const events = [];
+  const src = source();
+  const s = new Session({
+    provider: 'wiro', clientOptions: { WebSocketImpl: w.Sock, utteranceGapMs: 5 }, now: () => clock.now,
+    createSource: async (o) => { src.onFrame = o.onFrame; return src; },
+    onEvent: (e) => events.push(e),
+  });
+  const started = s.start();
+  for (let i = 0; i < 5; i++) await tick();
+  for (let i = 0; i < queuedMs / FRAME_MS; i++) { src.onFrame(frame()); clock.now += FRAME_MS; }
+  assert.equal(w.Sock.instances[0].binaries.length, 0, 'nothing goes out before task_stream_ready');
+  ready(w.Sock.instances[0], 'wiro');
+  await started;
+  /** `ms` more of live audio, one frame per 100 ms */
+  const live = (ms) => { for (let i = 0; i < ms / FRAME_MS; i++) { src.onFrame(frame()); clock.now += FRAME_MS; } };
+  const say = (ws, text) => ws.push({ type: 'task_output', message: `TRANSCRIPT_USER:${text}` });
+  return { s, events, clock, live, say };
+}
+
+test("Wiro: a final soon after the first session's queued audio went out keeps the audio not yet heard", async () => {
+  const w = world('wiro');
+  const { s, events, live, say } = await wiroAfterQueue(w, 6000); // the task took 6 s to get ready
+  assert.equal(w.Sock.instances[0].binaries.length, 60, 'the 6 s queued go out at once');
+  // Wiro listens in real time: a second after the burst it has heard the first second of the recording.
+  live(1000);
+  say(w.Sock.instances[0], 'hello there');
+  await sleep(20);
+  assert.ok(internals.get(s).buffer().pendingMs >= 6000,
+    `the 6 s Wiro has not heard yet are still held (${internals.get(s).buffer().pendingMs} ms)`);
+  const final = events.find((e) => e.type === 'final');
+  assert.equal(final.text, 'hello there');
+  assert.ok(final.endMs <= 1000 && final.endMs >= 1000 - FRAME_MS, `dated where Wiro had heard to (~1 s), not ${final.endMs} ms`);
+  assert.ok(final.startMs <= final.endMs);
+  w.Sock.instances[0].serverClose(1006);
+  await sleep(20);
+  ready(w.Sock.instances[1], 'wiro');
+  await sleep(5);
+  const reconnected = events.find((e) => e.type === 'reconnected');
+  assert.ok(reconnected.replayedMs >= 7000 - 1000, `the audio Wiro had not heard is replayed (${reconnected.replayedMs} ms)`);
+  assert.equal(w.Sock.instances[1].binaries.length * FRAME_MS, reconnected.replayedMs);
+  assert.equal(s.diagnostics().droppedMs, 0);
+  s.cancel();
+});
+
+test('Wiro: whatever the queue before ready and whenever the socket drops, audio after the last final is replayed or reported lost', async () => {
+  for (const queuedMs of [500, 1500, 3000, 6000, 12_000]) {
+    for (const dropAfterMs of [1000, 5000, 20_000]) {
+      const w = world('wiro');
+      const { s, events, clock, live, say } = await wiroAfterQueue(w, queuedMs);
+      const readyAt = clock.now;
+      const ws = w.Sock.instances[0];
+      // Live speech; every 2 s Wiro (1x, no latency) ends an utterance of what it has heard, which is the
+      // recording up to the time since the burst: it never catches up while the microphone runs.
+      let heardAtFinal = 0;
+      /** @type {[number, number][]} each final's end, and where Wiro had heard to when it came */
+      const dated = [];
+      for (let t = 1000; t <= dropAfterMs; t += 1000) {
+        live(1000);
+        if (t % 2000 === 0) {
+          say(ws, `words${t}`);
+          await sleep(10);
+          heardAtFinal = clock.now - readyAt;
+          dated.push([events.filter((e) => e.type === 'final').at(-1).endMs, heardAtFinal]);
+        }
+      }
+      const sentMs = s.audioMs;
+      ws.serverClose(1006);
+      await sleep(20);
+      ready(w.Sock.instances[1], 'wiro');
+      await sleep(5);
+      const reconnected = events.find((e) => e.type === 'reconnected');
+      const replayFromMs = sentMs - reconnected.replayedMs;
+      assert.ok(replayFromMs - s.diagnostics().droppedMs <= heardAtFinal,
+        `burst ${queuedMs} ms, drop after ${dropAfterMs} ms: Wiro transcribed up to ${heardAtFinal} ms, the replay `
+        + `starts at ${replayFromMs} ms and ${s.diagnostics().droppedMs} ms are reported lost`);
+      for (const [endMs, heardMs] of dated) {
+        assert.ok(endMs <= heardMs && endMs >= heardMs - FRAME_MS,
+          `burst ${queuedMs} ms: a final when Wiro had heard ${heardMs} ms is dated ${endMs} ms`);
+      }
+      s.cancel();
+    }
+  }
 });
 
 // ---- bug 1, second half: a file waits for the provider instead of overrunning the replay bound ----

@@ -36,7 +36,8 @@ function session(opts = {}) {
   const timers = new FakeTimers();
   const events = [];
   const onEvent = (e) => events.push(e);
-  const client = createClient(grant(), { onEvent, WebSocketImpl: FakeSocket, timers, ...opts });
+  // One clock for the client's timers and its `now`: Wiro's words are dated by the time since audio went out.
+  const client = createClient(grant(), { onEvent, WebSocketImpl: FakeSocket, timers, now: () => timers.now, ...opts });
   const started = client.start();
   return { client, started, ws: FakeSocket.instances[0], timers, events };
 }
@@ -174,10 +175,13 @@ describe('WiroClient session', () => {
     assert.equal(client.framesSent, 3);
     assert.equal(client.bytesSent, 3 * (TOKEN.length + 1 + 9600));
 
-    // 600 ms of audio has been sent when the first words arrive.
+    // 600 ms of audio went out at task_stream_ready; Wiro listens in real time, so 600 ms later it has heard it
+    // all when the first words arrive.
+    timers.advance(600);
     ws.push(say('What'));
     ws.push(say('time'));
     client.sendAudio(frame(30));
+    timers.advance(200);
     ws.push(say('is it?'));
     ws.push({ type: 'task_output', message: 'Model warm-up done' });
     assert.deepEqual(
@@ -230,6 +234,35 @@ describe('WiroClient session', () => {
       ['connecting', 'configuring', 'streaming', 'finishing', 'closed'],
     );
     assertNoSecret(events);
+  });
+
+  test('words are dated by the audio Wiro can have heard: a burst is heard at 1x from when it went out', async () => {
+    const { client, started, ws, timers, events } = session({ utteranceGapMs: 3000 });
+    ws.open();
+    // 6 s captured while the task got ready (200 ms frames, one per 200 ms), sent at once at task_stream_ready.
+    for (let i = 0; i < 30; i++) { client.sendAudio(frame(i)); timers.advance(200); }
+    ws.push({ type: 'task_stream_ready' });
+    await started;
+    assert.equal(client.audioMs(), 6000);
+    timers.advance(1000);
+    ws.push(say('one'));
+    // The microphone goes on, one frame per 200 ms: Wiro stays 6 s behind the audio sent.
+    for (let i = 0; i < 10; i++) { client.sendAudio(frame(i)); timers.advance(200); }
+    ws.push(say('two'));
+    timers.advance(3000);
+    // A pause in the audio (a microphone that stalled): Wiro catches up with what was sent, no further.
+    timers.advance(20_000);
+    ws.push(say('three'));
+    client.sendAudio(frame(0));
+    timers.advance(100);
+    ws.push(say('four'));
+    assert.deepEqual(ofType(events, 'partial').map((e) => [e.text, e.startMs, e.endMs]), [
+      ['one', 1000, 1000],
+      ['one two', 1000, 3000],
+      ['three', 8000, 8000],
+      ['three four', 8000, 8100],
+    ]);
+    assert.deepEqual(ofType(events, 'final').map((e) => [e.text, e.startMs, e.endMs]), [['one two', 1000, 3000]]);
   });
 
   test('stop() delivers an open utterance as final before it resolves', async () => {

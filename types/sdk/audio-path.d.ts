@@ -13,7 +13,7 @@
  * @property {(event: SessionEvent) => void} emit
  * @property {(level: Level) => void} level
  * @property {(message: string, err: unknown) => void} sourceLost  nothing left to try
- * @property {() => number} [now]  ms, for the backpressure stall and the replay's start (default Date.now)
+ * @property {() => number} [now]  ms, for the backpressure stall (default Date.now)
  */
 export class AudioPath {
     /** @param {SessionOptions} options  the source's and the replay's @param {AudioHost} host */
@@ -101,7 +101,7 @@ export type AudioHost = {
      */
     sourceLost: (message: string, err: unknown) => void;
     /**
-     * ms, for the backpressure stall and the replay's start (default Date.now)
+     * ms, for the backpressure stall (default Date.now)
      */
     now?: (() => number) | undefined;
 };

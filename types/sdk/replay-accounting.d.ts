@@ -54,10 +54,9 @@ export class ReplayAccounting {
      * A new provider session is ready: the frames to send it (held ones, then live ones captured meanwhile, in order),
      * with the `dropped` event that says what could not be kept. Its times now count from the first of them.
      * @param {boolean} repeats  the provider may say again words already final (untimed: the margin above)
-     * @param {number} now  ms, the caller's clock: the frames go out now, all at once
      * @returns {{frames: HeldFrame[], offsetMs: number, events: DroppedEvent[]}}
      */
-    replay(repeats: boolean, now: number): {
+    replay(repeats: boolean): {
         frames: HeldFrame[];
         offsetMs: number;
         events: DroppedEvent[];
@@ -68,7 +67,6 @@ export class ReplayAccounting {
      * @template {{text: string, startMs: number|null, endMs: number|null, words: import('./replay.js').Word[]}} F
      * @param {F} event
      * @param {boolean} timed  its times are the provider's (else estimates: keep a margin)
-     * @param {number} now  ms, the caller's clock
      * @returns {F}
      */
     final<F extends {
@@ -76,7 +74,7 @@ export class ReplayAccounting {
         startMs: number | null;
         endMs: number | null;
         words: import("./replay.js").Word[];
-    }>(event: F, timed: boolean, now: number): F;
+    }>(event: F, timed: boolean): F;
     /**
      * @template {{text: string, startMs: number|null, endMs: number|null}} P
      * @param {P} event

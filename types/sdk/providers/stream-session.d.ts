@@ -50,6 +50,11 @@ export class StreamSession {
     /** When (this._now) the socket last showed it was alive: a message came, or its send buffer drained. */
     _aliveAt: number;
     _lastBuffered: number;
+    /** How far into the audio sent a provider that listens in real time has got: ms of audio, as of `at` (this._now). */
+    _heard: {
+        ms: number;
+        at: number;
+    };
     /** @type {ClientState} */
     state: ClientState;
     framesSent: number;
@@ -71,6 +76,19 @@ export class StreamSession {
     _timerIds: Record<"ready" | "finish" | "close", unknown>;
     /** Milliseconds of audio sent so far (the only clock a provider without timestamps shares with us). */
     audioMs(): number;
+    /**
+     * Milliseconds of the audio sent that a provider listening in real time can have heard by now. Audio goes out in
+     * bursts (what was queued until the provider was ready, a replay after a reconnect) that such a provider hears at
+     * 1x from when they went out: after a burst of B ms it stays B ms behind audioMs() until the audio pauses long
+     * enough for it to catch up.
+     */
+    heardMs(): number;
+    /**
+     * The listener moved on to `now` through the audio sent before it (ms of audio, unrounded). Called before each
+     * frame goes out too, so a frame is heard from when it was sent and not before.
+     * @param {number} now  ms, this._now()
+     */
+    _hear(now: number): number;
     /** @returns {Promise<void>} resolves when audio flows to the provider */
     start(): Promise<void>;
     /**
@@ -129,9 +147,10 @@ export class StreamSession {
      * for livenessTimeoutMs means dead: it fails as a transport error, which the session answers with a reconnect.
      * A quiet provider is not dead as long as the buffer drains.
      * @param {WebSocket} ws
+     * @param {number} now  ms, this._now()
      * @returns {boolean} false when the socket was given up
      */
-    _alive(ws: WebSocket): boolean;
+    _alive(ws: WebSocket, now: number): boolean;
     _onOpen(): void;
     /** @param {MessageEvent} ev */
     _onMessage(ev: MessageEvent): void;

@@ -47,9 +47,9 @@ export const TRANSCRIPT_PREFIX: "TRANSCRIPT_USER:";
 /** The byte between the token and the PCM in an audio frame; the server splits on its first occurrence. */
 export const FRAME_SEPARATOR: 124;
 /**
- * What the Wiro protocol gives: no times at all (the client dates text by the audio sent when it arrived), an
- * utterance ends only with a pause in wall-clock time (so a file must be paced at 1x), and a replay after a
- * reconnect may repeat words already final (the audio a final covers is not known exactly).
+ * What the Wiro protocol gives: no times at all (the client dates text by the audio Wiro can have heard when it
+ * arrived), an utterance ends only with a pause in wall-clock time (so a file must be paced at 1x), and a replay
+ * after a reconnect may repeat words already final (the audio a final covers is not known exactly).
  * @type {import('./protocol.js').ProtocolCapabilities}
  */
 export const CAPABILITIES: import("./protocol.js").ProtocolCapabilities;
