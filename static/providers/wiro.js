@@ -187,6 +187,12 @@ export class WiroClient extends SessionClient {
         return;
       case 'task_stream_end':
         this._commitUtterance();
+        // "No more transcripts will arrive": the answer to task_session_end. Before it, the audio sent from here on
+        // would go into a stream nobody transcribes, and the session end cleanly without it: a lost connection
+        // instead, so the session replays to a new task what no final covered.
+        if (session.state !== 'finishing') {
+          session.fail(`${session.label} ended its transcript stream before it was asked to.`, 'transport');
+        }
         return;
       case 'task_end':
         this._commitUtterance();

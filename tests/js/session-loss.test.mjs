@@ -221,6 +221,27 @@ test('Wiro: whatever the queue before ready and whenever the socket drops, audio
   }
 });
 
+test('Wiro: task_stream_end before Stop replaces the task and replays the audio after the last final', async () => {
+  const w = world('wiro');
+  const { s, events, live, say } = await wiroAfterQueue(w, 0);
+  const first = w.Sock.instances[0];
+  live(5000);
+  say(first, 'first words');
+  await sleep(20); // a final at 5 s: held from 3 s (the untimed margin)
+  live(3000);
+  first.push({ type: 'task_stream_end' }); // "no more transcripts will arrive", while still streaming
+  await sleep(20);
+  assert.equal(w.Sock.instances.length, 2, 'a new task is asked for');
+  ready(w.Sock.instances[1], 'wiro');
+  await sleep(20);
+  assert.equal(w.Sock.instances[1].binaries.length, 50, 'the 5 s from 3 s (the last final less the margin) are replayed');
+  assert.equal(events.find((e) => e.type === 'reconnected').replayedMs, 5000);
+  assert.deepEqual(events.filter((e) => e.type === 'error'), [], 'a reconnect, not an end');
+  assert.deepEqual(events.filter((e) => e.type === 'dropped'), []);
+  assert.equal(s.state, 'streaming');
+  s.cancel();
+});
+
 // ---- bug 1, second half: a file waits for the provider instead of overrunning the replay bound ----
 
 test('bug 1: file transcription is held back (backpressure) instead of overrunning the replay bound', async () => {

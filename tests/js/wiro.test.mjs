@@ -339,6 +339,24 @@ describe('WiroClient session', () => {
     assert.equal(ofType(events, 'error').length, 0);
   });
 
+  test('task_stream_end while streaming (not asked to finish) is a lost connection: words kept, transport error', async () => {
+    const { client, ws, events } = await streaming();
+    client.sendAudio(frame(0));
+    ws.push(say('hello'));
+    ws.push({ type: 'task_stream_end' });
+    await tick();
+    assert.deepEqual(ofType(events, 'final').map((e) => e.text), ['hello'], 'the open utterance is kept');
+    const errors = ofType(events, 'error');
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0].fatal, true);
+    assert.equal(errors[0].cause, 'transport', 'the session reconnects and replays what no final covered');
+    assert.match(errors[0].message, /Wiro ended its transcript stream before it was asked to/);
+    assert.equal(client.state, 'error', 'not left streaming into a stream that transcribes nothing');
+    assert.equal(client.sendAudio(frame(10)), false);
+    assert.deepEqual(ws.texts.map((m) => m.type), ['task_info'], 'no task_session_end: closing ends the task');
+    assert.deepEqual(closes(events), [[1000, 'client error', true]]);
+  });
+
   test('task_cancel while streaming is fatal', async () => {
     const { ws, events } = await streaming();
     ws.push({ type: 'task_cancel' });
