@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Playwright
 
-from server.engine.config import EngineConfig
-from server.engine.loader import load_engine
+from server.engine.types import Recognizer
 from testkit import audio
 from testkit.browsers import launch, new_page
 from testkit.stack import Stack, stack
@@ -24,8 +23,10 @@ TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def engine_stack() -> Iterator[Stack]:
-    with stack(load_engine(EngineConfig())) as s:
+def engine_stack(engine: Recognizer) -> Iterator[Stack]:
+    """The app in front of the conftest's engine (which stops the engine's worker processes afterwards: the app
+    leaves an injected engine to its caller)."""
+    with stack(engine) as s:
         yield s
 
 

@@ -15,7 +15,7 @@ import pytest
 from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine
-from server.engine.types import Recognizer
+from server.engine.types import Closes, Recognizer
 from testkit import audio
 from testkit.stack import PROVIDERS, SECRETS, Stack, stack
 from tests.support.truebar_client import transcribe_truebar
@@ -105,9 +105,15 @@ def test_scripted_session_delivers_every_word(scripted_stack: Stack, provider: s
 
 @pytest.fixture(scope="module")
 def engine_stack() -> Iterator[Stack]:
+    """The app in front of the real engine; the engine's worker processes stop afterwards (the app leaves an
+    injected engine to its caller)."""
     recognizer: Recognizer = load_engine(EngineConfig())
-    with stack(recognizer) as s:
-        yield s
+    try:
+        with stack(recognizer) as s:
+            yield s
+    finally:
+        assert isinstance(recognizer, Closes)
+        asyncio.run(recognizer.aclose())
 
 
 @pytest.mark.slow
