@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol, TypeVar
 
@@ -340,7 +339,7 @@ def test_a_subscription_gone_silent_is_replaced_and_its_viewers_resync(
     forgets them): the viewers' process, whose subscription only reads, notices within a ping, subscribes again,
     tells its viewers to resync (the log has what was missed), and live finals flow again."""
 
-    async def body() -> tuple[list[tuple[str, int]], float]:
+    async def body() -> list[tuple[str, int]]:
         with cuttable_proxy(redis.port) as proxy:
             pub = RedisState(redis.url, timeout_s=1.0, clock=clock)
             # Pings after 0.5 s of silence (not the shipped 5 s), so the test is quick.
@@ -352,24 +351,21 @@ def test_a_subscription_gone_silent_is_replaced_and_its_viewers_resync(
                 await pub.captions.publish("s" * 22, [(1, "before")], None)
                 got = await wait_for_final(box, 1)
                 assert proxy.silence() >= 1
-                silenced = time.monotonic()
                 await pub.captions.publish("s" * 22, [(2, "during")], None)
                 async with asyncio.timeout(10):
                     while not any(e.kind == "resync" for e in got):
                         got += await box.take(0.5)
-                noticed = time.monotonic() - silenced
                 await pub.captions.publish("s" * 22, [(3, "after")], None)
                 got += await wait_for_final(box, 3)
             await pub.aclose()
             await view.aclose()
-        return [(e.kind, e.seq) for e in got if e.kind != "partial"], noticed
+        return [(e.kind, e.seq) for e in got if e.kind != "partial"]
 
     with caplog.at_level(logging.WARNING, logger="server.state.captions"):
-        events, noticed = run(body)
+        events = run(body)
     # 2 never came live (the connection was dead); the resync stands for it, then 3 arrives live.
     assert events == [("final", 1), ("resync", 0), ("final", 3)]
     # Silent for PUBSUB_IDLE_S, then no answer to the ping within the state's timeout (1 s), then a new subscription.
-    assert noticed < 5
     assert "no answer to a ping" in caplog.text
 
 
