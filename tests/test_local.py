@@ -577,9 +577,41 @@ def test_time_the_client_kept_the_recognizer_waiting_is_no_part_of_the_audio_s_l
     assert round(due.behind_ms(11.6)) == 200
 
 
+class _StepClock:
+    """The test's clock, in whole milliseconds so its steps add up exactly."""
+
+    def __init__(self) -> None:
+        self.ms = 0
+
+    def __call__(self) -> float:
+        return self.ms / 1000
+
+    def advance(self, ms: int) -> None:
+        self.ms += ms
+
+
+class _SteppedLoop(asyncio.SelectorEventLoop):
+    """An event loop on the test's clock: a timer (a slow client's send, the stream's next look at whether the
+    engine fell behind) fires once the test moves the clock past it, never by real time passing."""
+
+    def __init__(self, clock: _StepClock) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def time(self) -> float:
+        return self._clock()
+
+
+async def settle() -> None:
+    """Let every task run until it waits for the socket's next message or for the clock (nothing here waits on
+    anything else: the recognizer answers at once)."""
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
 class _SlowReader:
     """A client socket whose every send takes `send_s` (a client slow to read, its buffers full): a stand-in for the
-    socket, since a real one on loopback takes megabytes before a send waits. Audio comes in at real time."""
+    socket, since a real one on loopback takes megabytes before a send waits."""
 
     def __init__(self, send_s: float) -> None:
         self.send_s = send_s
@@ -627,22 +659,43 @@ class _BehindSession:
         return None
 
 
-async def to_a_slow_reader(
+def to_a_slow_reader(
     recognizer: Recognizer, send_s: float, frames: int, last: dict[str, Any], max_behind_ms: int = MAX_BEHIND_MS
 ) -> str:
     """The stream server between `recognizer` and a client whose every send takes `send_s`: CONFIG, `frames` of
-    100 ms at real time, then `last` (EOS, or a disconnect). How the stream ended."""
-    socket = _SlowReader(send_s)
-    stream = TruebarStream(socket, recognizer, tags=[LOCAL_TAG], max_behind_ms=max_behind_ms)  # type: ignore[arg-type]
-    running_stream = asyncio.create_task(stream.run())
-    await socket.inbox.put({"type": "websocket.receive", "text": config_message(LOCAL_TAG)})
-    start = time.monotonic()
-    for i in range(frames):
-        await socket.inbox.put({"type": "websocket.receive", "bytes": bytes(3200)})
-        await asyncio.sleep(max(0.0, start + (i + 1) * 0.1 - time.monotonic()))
-    await socket.inbox.put(last)
-    await asyncio.wait_for(running_stream, 60)
-    return stream.outcome
+    100 ms at real-time pace, then `last` (EOS, or a disconnect), the client as slow until the stream ends. Time is
+    the test's clock (the stream's and its event loop's), moved on 100 ms a step, the stream settling between
+    steps. How the stream ended."""
+    clock = _StepClock()
+
+    async def drive() -> str:
+        socket = _SlowReader(send_s)
+        stream = TruebarStream(
+            socket,  # type: ignore[arg-type]
+            recognizer,
+            tags=[LOCAL_TAG],
+            max_behind_ms=max_behind_ms,
+            clock=clock,
+        )
+        running_stream = asyncio.create_task(stream.run())
+        await socket.inbox.put({"type": "websocket.receive", "text": config_message(LOCAL_TAG)})
+        await settle()
+        for _ in range(frames):
+            clock.advance(100)
+            await socket.inbox.put({"type": "websocket.receive", "bytes": bytes(3200)})
+            await settle()
+        await socket.inbox.put(last)
+        for _ in range(600):  # at most a minute of the clock
+            await settle()
+            if running_stream.done():
+                break
+            clock.advance(100)
+        assert running_stream.done(), f"the stream still runs a minute after {last}"
+        await running_stream
+        return stream.outcome
+
+    with asyncio.Runner(loop_factory=lambda: _SteppedLoop(clock)) as runner:
+        return runner.run(drive())
 
 
 def test_a_client_slow_to_read_does_not_make_the_engine_look_behind() -> None:
@@ -650,10 +703,11 @@ def test_a_client_slow_to_read_does_not_make_the_engine_look_behind() -> None:
     slow reader made the engine shed its search and refuse everyone else's sessions as "behind real time". Here each
     send takes 0.5 s while 250 ms of audio goes per feed: the audio waits, seconds in the end, but for the client."""
     recognizer = _Behind()
-    asyncio.run(to_a_slow_reader(recognizer, 0.5, 40, {"type": "websocket.disconnect", "code": 1000}))
+    to_a_slow_reader(recognizer, 0.5, 40, {"type": "websocket.disconnect", "code": 1000})
     assert len(recognizer.told) >= 5
-    # Without the waits taken out, the lateness told grew past 1.5 s by the end.
-    assert max(recognizer.told) < 400, recognizer.told
+    # The recognizer answers at once, so all the audio's waiting is the client's: none of it is lateness. (Without
+    # the waits taken out, the lateness told grows by 250 ms a feed, to 1650 ms by the end.)
+    assert max(recognizer.told) < 1, recognizer.told
 
 
 def test_a_client_that_reads_nothing_for_longer_than_the_behind_limit_is_not_ended_as_the_engine_behind() -> None:
@@ -661,7 +715,7 @@ def test_a_client_that_reads_nothing_for_longer_than_the_behind_limit_is_not_end
     and the stream was ended as "the engine fell behind" (1013, try again), blaming the server. Here the limit is 1 s
     and each send takes 1.5 s: the stream runs to its end."""
     eos = {"type": "websocket.receive", "text": json.dumps({"type": "EOS", "lockSession": False})}
-    assert asyncio.run(to_a_slow_reader(_Behind(), 1.5, 12, eos, max_behind_ms=1000)) == "FINISHED"
+    assert to_a_slow_reader(_Behind(), 1.5, 12, eos, max_behind_ms=1000) == "FINISHED"
 
 
 class _DiesAtFeed(_Behind):
