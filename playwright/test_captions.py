@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, Playwright
 
 from server.emulators.scripted import ScriptedRecognizer
 from server.engine.types import Recognizer
-from testkit.axe import AXE_JS, AXE_RUN
+from testkit.axe import AXE_RUN, axe_script
 from testkit.browsers import CHROMIUM, CHROMIUM_FLAGS, FIREFOX, FIREFOX_PREFS, new_page
 from testkit.proxy import cuttable_proxy
 from testkit.stack import Stack, stack
@@ -190,16 +190,14 @@ def test_the_whole_transcript_reaches_a_late_viewer_once(pw: Playwright, caption
         assert state["lines"] == texts
         last = state["boxes"][-1]  # type: ignore[index]
         assert last["bottom"] <= 400 + 1, "the latest line is in view"
-        if AXE_JS.is_file():
-            for query in ("", "?bg=light", "?bg=transparent&theme=light&size=20&lines=2"):
-                viewer.goto(url + grant["viewer_url"] + query)
-                wait_for(viewer, "s.lines.length > 0", "lines")
-                viewer.evaluate(f"() => {{ {AXE_JS.read_text(encoding='utf-8')}\n }}")
-                assert viewer.evaluate(AXE_RUN) == [], query
+        axe = axe_script()
+        for query in ("", "?bg=light", "?bg=transparent&theme=light&size=20&lines=2"):
+            viewer.goto(url + grant["viewer_url"] + query)
+            wait_for(viewer, "s.lines.length > 0", "lines")
+            viewer.evaluate(f"() => {{ {axe}\n }}")
+            assert viewer.evaluate(AXE_RUN) == [], query
     finally:
         browser.close()
-    if not AXE_JS.is_file():
-        pytest.skip(f"catch-up checked; axe-core not found at {AXE_JS} (npm ci installs it)")
 
 
 def test_a_viewer_reads_what_the_real_engine_heard(pw: Playwright, engine: Recognizer) -> None:

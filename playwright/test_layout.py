@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from server.emulators.scripted import ScriptedRecognizer
-from testkit.axe import AXE_JS, AXE_RUN
+from testkit.axe import AXE_RUN, axe_script
 from testkit.browsers import launch, new_page
 from testkit.stack import Stack, stack
 from tests.support.webkit import install_page_hooks, page_problems, run_async, wait_for, wait_until
@@ -226,10 +226,9 @@ def test_a_slow_engine_says_words_are_coming_and_its_fallback_final_is_marked_ro
     try:
         check_waiting_then_rough(page.evaluate(WAITING_THEN_ROUGH_JS, TIMEOUT_MS))
         assert_no_sideways_scroll(page)
-        if AXE_JS.is_file():
-            # The mark and its note are new controls: no serious or critical axe finding on them either.
-            page.evaluate(f"() => {{ {AXE_JS.read_text(encoding='utf-8')}\n }}")
-            assert page.evaluate(AXE_RUN) == []
+        # The mark and its note are new controls: no serious or critical axe finding on them either.
+        page.evaluate(f"() => {{ {axe_script()}\n }}")
+        assert page.evaluate(AXE_RUN) == []
     finally:
         page.close()
 
@@ -261,7 +260,7 @@ def test_the_history_lists_the_recording_at_its_first_final_while_it_goes_on(
         page.click("#start")
         page.wait_for_selector("#transcript .final", timeout=TIMEOUT_MS)
         # Still recording: the row is there with its first words, marked recording.
-        page.wait_for_selector("#history-list li[data-state=recording]", timeout=3000)
+        page.wait_for_selector("#history-list li[data-state=recording]", timeout=TIMEOUT_MS)
         assert page.is_hidden("#history-empty")
         assert page.get_attribute("#state", "data-state") == "streaming"
         first = page.inner_text("#transcript .final .text")
@@ -272,7 +271,9 @@ def test_the_history_lists_the_recording_at_its_first_final_while_it_goes_on(
         n = page.locator("#transcript .final").count()
         page.click("#start")
         page.wait_for_selector(f"#transcript .final >> nth={n}", timeout=TIMEOUT_MS)
-        page.wait_for_selector("#history-list li[data-state=recording]", timeout=3000)
+        page.wait_for_selector("#history-list li[data-state=recording]", timeout=TIMEOUT_MS)
+        # While the second recording goes on, on the same row.
+        assert page.get_attribute("#state", "data-state") == "streaming"
         assert page.locator("#history-list li").count() == 1
         page.click("#cancel")
     finally:
@@ -282,8 +283,16 @@ def test_the_history_lists_the_recording_at_its_first_final_while_it_goes_on(
 # The matrix: each case is a moment a person looks at the page; each check says what must be in view then.
 # `run` is evaluated in the page and returns the structure; `expect` is checked in Python against it.
 CASE_IDS = [
-    "start", "stop", "state", "transcript", "settings-toggle", "settings-body", "provider",
-    "history", "history-view-title", "waiting",
+    "start",
+    "stop",
+    "state",
+    "transcript",
+    "settings-toggle",
+    "settings-body",
+    "provider",
+    "history",
+    "history-view-title",
+    "waiting",
 ]
 LAST_LINE_JS = """() => {
   const lines = document.querySelectorAll('#transcript > p:not(.placeholder)');
@@ -394,21 +403,18 @@ def structure_matrix(
                 snap(page, artifacts, case, size, scheme, name)
                 yield scheme
 
-        axe = AXE_JS.read_text(encoding="utf-8") if AXE_JS.is_file() else None
+        axe = axe_script()
 
         def snap_and_audit(case: str) -> Iterator[str]:
             for scheme in snap_as(case):
-                if axe is not None:
-                    # Evaluated, not a <script> tag: the page's CSP rightly refuses inline scripts.
-                    if not page.evaluate("() => typeof axe === 'object'"):
-                        page.evaluate(f"() => {{ {axe}\n }}")
-                    assert page.evaluate(AXE_RUN) == [], (case, scheme)
+                # Evaluated, not a <script> tag: the page's CSP rightly refuses inline scripts.
+                if not page.evaluate("() => typeof axe === 'object'"):
+                    page.evaluate(f"() => {{ {axe}\n }}")
+                assert page.evaluate(AXE_RUN) == [], (case, scheme)
                 yield scheme
 
         checked = layout_cases(name, size, structure_of, act, snap_and_audit)
         assert len(checked) >= 4, checked
-        if axe is None:
-            pytest.skip(f"structure checked; axe-core not found at {AXE_JS} (npm ci installs it)")
     finally:
         page.close()
 
@@ -452,7 +458,7 @@ def test_structure_matrix_webkit(
     scheme, so the dark run starts MiniBrowser in a dark GTK theme, which WebKitGTK follows; its mock microphone is a
     tone, which the scripted engine turns into words all the same."""
     driver: WebDriver = request.getfixturevalue("webkit_dark_driver" if scheme == "dark" else "webkit_driver")
-    axe = AXE_JS.read_text(encoding="utf-8") if AXE_JS.is_file() else None
+    axe = axe_script()
     for size in (PHONE, DESKTOP):
         driver.set_window_size(size["width"], size["height"])
         driver.get(layout_stack.url + "/")
@@ -486,10 +492,9 @@ def test_structure_matrix_webkit(
         def snap_as(case: str, size: dict[str, int] = size) -> Iterator[str]:
             assert driver.execute_script(f"return matchMedia('(prefers-color-scheme: {scheme})').matches"), scheme
             driver.save_screenshot(str(artifacts / f"layout-{case}-{size['width']}-{scheme}-webkit.png"))
-            if axe is not None:
-                if not driver.execute_script("return typeof axe === 'object'"):
-                    driver.execute_script(axe)
-                assert run_async(driver, AXE_RUN) == [], (case, scheme)
+            if not driver.execute_script("return typeof axe === 'object'"):
+                driver.execute_script(axe)
+            assert run_async(driver, AXE_RUN) == [], (case, scheme)
             yield scheme
 
         checked = layout_cases("webkit", size, structure_of, act, snap_as)
@@ -504,5 +509,3 @@ def test_structure_matrix_webkit(
     assert data["innerWidth"] < 340, data["innerWidth"]
     assert data["scrollWidth"] <= data["innerWidth"], (data, driver.execute_script(f"return ({OVERFLOW_JS})()"))
     assert data["boxes"]["start"]["shown"] and data["boxes"]["start"]["right"] <= data["innerWidth"], data
-    if axe is None:
-        pytest.skip(f"structure checked; axe-core not found at {AXE_JS} (npm ci installs it)")
