@@ -18,14 +18,33 @@ from testkit.redis_server import RedisServer
 T = TypeVar("T")
 
 
+class Clock:
+    """The states' clock (Unix seconds), moved on by the tests. It starts at the real time: Redis expires keys by
+    its own clock (EXPIREAT, PX), so a time far from it would expire them at once or never."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
 @pytest.fixture(params=["memory", "redis"])
-def make_state(request: pytest.FixtureRequest) -> Callable[[], State]:
+def make_state(request: pytest.FixtureRequest, clock: Clock) -> Callable[[], State]:
     if request.param == "memory":
-        shared = MemoryState()
+        shared = MemoryState(clock)
         return lambda: shared
     server: RedisServer = request.getfixturevalue("redis")
-    # Each call is another "process": its own client and pool, the same Redis.
-    return lambda: RedisState(server.url, timeout_s=1.0)
+    # Each call is another "process": its own client and pool, the same Redis (and the same clock).
+    return lambda: RedisState(server.url, timeout_s=1.0, clock=clock)
 
 
 def run(body: Callable[[], Awaitable[T]]) -> T:
@@ -54,7 +73,7 @@ def test_ledger_admits_up_to_the_limit_across_processes(make_state: Callable[[],
     assert released and not again and held == 1
 
 
-def test_an_entry_s_scope_is_found_by_its_key_while_it_is_held(make_state: Callable[[], State]) -> None:
+def test_an_entry_s_scope_is_found_by_its_key_while_it_is_held(make_state: Callable[[], State], clock: Clock) -> None:
     """A session's end may come from another address than its start: the ledger says where its place is, on any
     process, until it is released or lapses."""
 
@@ -65,7 +84,7 @@ def test_an_entry_s_scope_is_found_by_its_key_while_it_is_held(make_state: Calla
         await a.ledger.hold("local:10.0.0.3", "local/s3", 30)
         found = [await b.ledger.scope_of(k) for k in ("wiro/s1", "wiro/s2", "local/s3", "wiro/none")]
         await b.ledger.release("cloud:10.0.0.1", "wiro/s1")
-        await asyncio.sleep(0.6)
+        clock.advance(0.6)  # wiro/s2 lapses
         found += [await a.ledger.scope_of("wiro/s1"), await a.ledger.scope_of("wiro/s2")]
         await a.ledger.release("local:10.0.0.9", "local/s3")  # not where it is: it stays there
         found.append(await b.ledger.scope_of("local/s3"))
@@ -78,12 +97,12 @@ def test_an_entry_s_scope_is_found_by_its_key_while_it_is_held(make_state: Calla
     ]  # fmt: skip
 
 
-def test_a_lapsed_entry_frees_its_place(make_state: Callable[[], State]) -> None:
+def test_a_lapsed_entry_frees_its_place(make_state: Callable[[], State], clock: Clock) -> None:
     async def body() -> tuple[bool, bool]:
         s = make_state()
         await s.ledger.admit("local:d", "short", 1, 0.2)
         full = (await s.ledger.admit("local:d", "next", 1, 60)).admitted
-        await asyncio.sleep(0.3)
+        clock.advance(0.3)
         freed = (await s.ledger.admit("local:d", "next", 1, 60)).admitted
         await s.aclose()
         return full, freed
@@ -257,23 +276,29 @@ def test_a_postponed_kill_keeps_the_task_past_its_first_record_s_expiry(make_sta
 
 
 def test_a_postponed_kill_counts_its_attempt_and_keeps_the_claim_until_its_retry(
-    make_state: Callable[[], State],
+    make_state: Callable[[], State], clock: Clock
 ) -> None:
     """The attempt count lives in the shared record (any replica sees it, none keeps it in memory), and the claim
     stays until the retry time: a sweep that read the task before the postponement cannot kill it again at once."""
+    # Redis lets the claim lapse by its own clock (a PX, set from the states' clock): a window the claims before it
+    # fall well within however slow the machine, which then passes in real time too.
+    retry_in_s = 3.0
 
     async def body() -> tuple[list[int], list[bool], list[bool]]:
         a, b = make_state(), make_state()
-        now = time.time()
+        now = clock()
         await task_registry(a).put(WiroTask("401", "tok401", "h401", now - 1))
         attempts = [(await task_registry(b).due(now))[0].attempts]
         assert await task_registry(a).claim("401", 30)
-        await task_registry(a).postpone(WiroTask("401", "tok401", "h401", now - 1), now + 0.5)
-        await task_registry(b).postpone(WiroTask("401", "tok401", "h401", now - 1), now + 0.5)
+        await task_registry(a).postpone(WiroTask("401", "tok401", "h401", now - 1), now + retry_in_s)
+        await task_registry(b).postpone(WiroTask("401", "tok401", "h401", now - 1), now + retry_in_s)
+        lapsed_by = time.monotonic() + retry_in_s  # Redis's PX, in real time
         attempts.append(next(t for t in await task_registry(a).due(float("inf")) if t.task_id == "401").attempts)
         attempts.append((await task_registry(b).by_handle("h401") or WiroTask("", "", "", 0)).attempts)
         before = [await task_registry(b).claim("401", 30), await task_registry(a).claim("401", 30)]
-        await asyncio.sleep(0.6)
+        clock.advance(retry_in_s)  # the retry time
+        if isinstance(a, RedisState):
+            await asyncio.sleep(max(0.0, lapsed_by - time.monotonic()) + 0.05)
         after = [await task_registry(b).claim("401", 30), await task_registry(a).claim("401", 30)]
         await task_registry(a).drop(WiroTask("401", "tok401", "h401", now))
         await a.aclose()
