@@ -78,16 +78,31 @@ class Recording(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+class Clock:
+    """The provider's clock, moved on by the test. It starts at the real time: the emulator's tokens carry real
+    times."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def with_provider(
     settings: TruebarSettings,
     body: Callable[[TruebarProvider], Awaitable[Any]],
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     timeout: float = 5.0,
+    clock: Callable[[], float] = time.time,
 ) -> Any:
     async def go() -> Any:
         async with httpx.AsyncClient(transport=transport, timeout=timeout) as http:
-            provider = TruebarProvider(settings, http)
+            provider = TruebarProvider(settings, http, clock=clock)
             try:
                 return await body(provider)
             finally:
@@ -160,32 +175,37 @@ def test_concurrent_failures_share_one_upstream_call_too() -> None:
 
 
 def test_token_is_refreshed_before_it_expires() -> None:
-    async def body(provider: TruebarProvider) -> tuple[str, str]:
+    clock = Clock()
+
+    async def body(provider: TruebarProvider) -> tuple[str, str, str]:
         first = (await created(provider, new_request()))["token"]
-        # A 2 s token is refreshed once half its lifetime is gone.
-        await asyncio.sleep(1.2)
+        # A 2 s token is refreshed once half its lifetime is gone, not before.
+        clock.advance(0.9)
+        kept = (await created(provider, new_request()))["token"]
+        clock.advance(0.2)
         second = (await created(provider, new_request()))["token"]
-        return first, second
+        return first, kept, second
 
     with emulator(token_ttl_s=2) as (app, url):
-        first, second = with_provider(settings_for(url), body)
+        first, kept, second = with_provider(settings_for(url), body, clock=clock)
         assert app.state.token_requests == {"password": 1, "refresh_token": 1}
-    assert first != second
+    assert kept == first and second != first
     claims = decode_jwt(second, KEY.encode(), now=time.time())
     assert claims is not None
 
 
 def test_failed_refresh_falls_back_to_the_password_grant() -> None:
     transport = Recording(reject_refresh=True)
+    clock = Clock()
 
     async def body(provider: TruebarProvider) -> str:
         await created(provider, new_request())
-        await asyncio.sleep(1.2)
+        clock.advance(1.2)  # past half the 2 s token's lifetime: it is refreshed
         token: str = (await created(provider, new_request()))["token"]
         return token
 
     with emulator(token_ttl_s=2) as (app, url):
-        token = with_provider(settings_for(url), body, transport=transport)
+        token = with_provider(settings_for(url), body, transport=transport, clock=clock)
         assert app.state.token_requests == {"password": 2}
     assert transport.calls == [f"{TOKEN_PATH}:password", f"{TOKEN_PATH}:refresh_token", f"{TOKEN_PATH}:password"]
     assert decode_jwt(token, KEY.encode(), now=time.time()) is not None
