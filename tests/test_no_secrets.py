@@ -12,7 +12,8 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,6 +27,8 @@ from server.emulators import truebar as truebar_emulator
 from server.emulators import wiro as wiro_emulator
 from server.emulators.scripted import ScriptedRecognizer
 from server.openapi import openapi_route
+from server.providers import ProviderFactory
+from server.providers.truebar import TruebarProvider
 from server.settings import Settings, TruebarSettings, WiroSettings
 from testkit import audio
 from testkit.live import running
@@ -57,6 +60,7 @@ class Capture:
     refresh_tokens: set[str] = field(default_factory=set)
     statuses: list[tuple[str, int, str]] = field(default_factory=list)
     local_tokens: list[str] = field(default_factory=list)
+    token_grants: Counter[str] = field(default_factory=Counter)  # the Truebar emulator's sign-ins, by grant type
 
 
 class Everything(logging.Handler):
@@ -180,14 +184,38 @@ def app_settings(tb_url: str, wiro_url: str, **overrides: Any) -> Settings:
     return replace(base, **overrides)
 
 
-def served(settings: Settings) -> Any:
-    app = create_app(settings, local_recognizer=ScriptedRecognizer(ms_per_word=250, words_per_utterance=4))
+class Clock:
+    """The good app's Truebar clock, moved on by the scenario (from the real time: the emulator's tokens carry real
+    times)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def served(settings: Settings, truebar_clock: Callable[[], float] | None = None) -> Any:
+    """The app; with `truebar_clock`, its Truebar provider runs on that clock (a provider built by `extra_providers`
+    under a built-in's name takes its place)."""
+    extra: list[ProviderFactory] = []
+    if truebar_clock is not None:
+        clock = truebar_clock
+        extra.append(lambda http, _state: TruebarProvider(settings.truebar, http, clock=clock))
+    app = create_app(
+        settings,
+        local_recognizer=ScriptedRecognizer(ms_per_word=250, words_per_utterance=4),
+        extra_providers=extra,
+    )
     if not any(getattr(r, "path", None) == "/openapi.json" for r in app.routes):
         app.router.routes.insert(0, openapi_route())
     return running(app)
 
 
-def drive_good_app(url: str, capture: Capture) -> None:
+def drive_good_app(url: str, capture: Capture, truebar_clock: Clock) -> None:
     with http_client(url, capture) as c:
         for path in ("/", "/login", "/healthz", "/openapi.json", "/api/providers", "/static/app.js", "/nope"):
             c.get(path)
@@ -200,7 +228,7 @@ def drive_good_app(url: str, capture: Capture) -> None:
             stream(grant, capture)
             c.post(f"/api/sessions/{provider}/{grant['session_id']}/end")
         # The emulator's tokens live 2 s and are refreshed 1 s before expiry: this grant uses the refresh token.
-        time.sleep(1.2)
+        truebar_clock.advance(1.2)
         c.post("/api/sessions", json={"provider": "truebar"})
         c.get("/api/providers/truebar/options")
         # 4xx: bad JSON, unknown provider, form posts, a foreign origin, a wrong method, an unknown session.
@@ -245,12 +273,14 @@ def capture() -> Capture:
     tb_options = truebar_emulator.TruebarEmulatorOptions(
         username=TRUEBAR_USER, password=TRUEBAR_PASSWORD, token_ttl_s=2, refresh_ttl_s=60
     )
-    tb_app = TokenRecorder(truebar_emulator.create_emulator(tb_options, recognizer), cap.refresh_tokens)
+    tb_emulator = truebar_emulator.create_emulator(tb_options, recognizer)
+    tb_app = TokenRecorder(tb_emulator, cap.refresh_tokens)
+    truebar_clock = Clock()
     wiro_options = wiro_emulator.WiroEmulatorOptions(api_key=WIRO_KEY, api_secret=WIRO_SECRET)
     with contextlib.ExitStack() as stack:
         tb_url = stack.enter_context(running(tb_app))
         wiro_url = stack.enter_context(running(wiro_emulator.create_emulator(wiro_options, recognizer)))
-        good = stack.enter_context(served(app_settings(tb_url, wiro_url)))
+        good = stack.enter_context(served(app_settings(tb_url, wiro_url), truebar_clock))
         wrong_secrets = stack.enter_context(
             served(
                 app_settings(
@@ -270,10 +300,11 @@ def capture() -> Capture:
         gated = stack.enter_context(served(app_settings(tb_url, wiro_url, app_password=APP_PASSWORD)))
         # After every server started: uvicorn's configuration resets its loggers' levels and handlers.
         with capturing_logs(cap.logs):
-            drive_good_app(good, cap)
+            drive_good_app(good, cap, truebar_clock)
             for url in (wrong_secrets, wrong_key, upstream_down):
                 drive_failing_app(url, cap)
             drive_gated_app(gated, cap)
+        cap.token_grants.update(tb_emulator.state.token_requests)
     return cap
 
 
@@ -288,6 +319,7 @@ def test_the_scenario_reached_every_path(capture: Capture) -> None:
     assert {code for _, status, code in seen if status == 502} >= {"upstream_auth", "wiro_auth", "upstream_unreachable"}
     assert {status for _, status, _ in seen} >= {200, 303, 400, 401, 403, 404, 405, 415, 502}
     assert len(capture.refresh_tokens) >= 2  # the sign-in's and the refresh's
+    assert capture.token_grants["refresh_token"] >= 1, capture.token_grants  # a refresh token went through the app
     assert any("TEXT_SEGMENT" in m for m in capture.ws) and any("task_output" in m for m in capture.ws)
     assert any("HTTP Request" in line for line in capture.logs)  # httpx's lines: the capture saw DEBUG/INFO
     assert any('"WebSocket /api/local/stream' in line for line in capture.logs)
