@@ -584,18 +584,26 @@ def test_a_task_started_by_one_process_is_ended_by_another_and_forgotten_by_both
         kills.append(request.url.path)
         return httpx.Response(200, json={"result": True, "errors": []})
 
+    clock = [time.time()]  # from the real time: real time alone never reaches the deadline
+
     async def scenario() -> tuple[bool, bool, list[str], list[str]]:
-        shared = MemoryState()
-        settings = WiroSettings(api_key=KEY, task_deadline_s=0.3, reap_interval_s=0.05)
+        shared = MemoryState(lambda: clock[0])
+        settings = WiroSettings(api_key=KEY, task_deadline_s=600, reap_interval_s=0.05)
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-            a = WiroProvider(settings, http, state=shared)
-            b = WiroProvider(settings, http, state=shared)
+            a = WiroProvider(settings, http, state=shared, clock=lambda: clock[0])
+            b = WiroProvider(settings, http, state=shared, clock=lambda: clock[0])
             await a.start()
             await b.start()
             grant = await created(a, new_request())
             ended = await b.end_session(grant["session_id"])
             again = await a.end_session(grant["session_id"])
-            await asyncio.sleep(0.6)  # past the deadline: A must let go of the task B ended
+            # A cannot tell that another process ended its task until the task's deadline.
+            assert a.tracked() == ["9"]
+            clock[0] += 601  # past the deadline: A must let go of the task B ended
+            for _ in range(500):  # A's reaper looks every 50 ms; 10 s at most, a hang guard
+                if not a.tracked():
+                    break
+                await asyncio.sleep(0.02)
             mine = a.tracked()
             await a.aclose()
             await b.aclose()
