@@ -226,7 +226,9 @@ def test_a_cancelled_open_leaves_no_decoder_behind() -> None:
         recognizer = PocketsphinxRecognizer(workers=1, max_sessions=2, mode="thread")
         try:
             task = asyncio.ensure_future(recognizer.open())
-            await asyncio.sleep(0.05)  # the decoder is being built in the worker thread
+            # One turn of the loop: open() now waits for its call to the worker (the decoder's build, 0.3-0.6 s of
+            # CPU, is queued or under way), which cannot have come back yet. No timing is assumed.
+            await asyncio.sleep(0)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
