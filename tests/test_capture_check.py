@@ -79,8 +79,16 @@ def a_tenth_zeroed(x: np.ndarray) -> np.ndarray:
         (lambda _: reference(in_rate_offset=24), "share"),  # the rate 0.05 % off: no stretch lasts
         (lambda x: 0.5 * x, "gain"),
     ],
-    ids=["clean", "six-buffers-silenced", "gap", "every-piece-silenced", "a-tenth-zeroed", "byte-swap", "rate-off",
-         "half-gain"],
+    ids=[
+        "clean",
+        "six-buffers-silenced",
+        "gap",
+        "every-piece-silenced",
+        "a-tenth-zeroed",
+        "byte-swap",
+        "rate-off",
+        "half-gain",
+    ],
 )
 def test_the_capture_check_tells_a_glitch_from_a_broken_path(
     fault: Callable[[np.ndarray], np.ndarray], fails_on: str | None
@@ -93,3 +101,10 @@ def test_the_capture_check_tells_a_glitch_from_a_broken_path(
         assert m["share"] < 0.3, m
     elif fails_on == "gain":
         assert not 0.9 < m["gain"] < 1.1 and m["corr"] > 0.99, m
+
+
+def test_a_capture_too_short_for_one_piece_is_judged_failed_not_an_error() -> None:
+    """No piece to align (less than 0.25 s captured): a stretch of nothing, which check_capture's rule fails."""
+    m = measure(reference()[: PIECE - 1])
+    assert m == {"share": 0.0, "corr": 0.0, "gain": 0.0, "whole": 0.0}
+    assert not passes(m)

@@ -83,7 +83,7 @@ def steady_stretch(
         else:
             runs.append([piece])
     if not runs:
-        return 0.0, 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0
     run = max(runs, key=len)
     at = int(np.median([p[1] for p in run]))
     # Each piece's fit at the stretch's lag, and their medians: a buffer the fake microphone delivered as silence
