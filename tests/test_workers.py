@@ -58,7 +58,7 @@ def test_several_workers_without_a_secret_are_refused(
     assert "APP_SECRET_KEY" in capsys.readouterr().err
 
 
-def test_two_workers_share_one_rate_limit(redis: RedisServer) -> None:
+def test_two_workers_share_one_rate_limit(redis: RedisServer, tmp_path: Path) -> None:
     port = free_port()
     env = {
         **os.environ,
@@ -67,21 +67,27 @@ def test_two_workers_share_one_rate_limit(redis: RedisServer) -> None:
         "APP_SESSION_RATE_PER_MIN": "6",
         "LOCAL_ENGINE": "0",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server", "--workers", "2", "--port", str(port), "--env-file", "/nonexistent"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # A file, not a pipe: readable while the server runs, and never full.
+    log = tmp_path / "server.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server", "--workers", "2", "--port", str(port), "--env-file", "/nonexistent"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
+        for _ in range(300):  # 30 s at most: a hang guard
+            with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(url + "/healthz", timeout=1).status_code == 200:
                     break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+            if process.poll() is not None:
+                pytest.fail(f"the server exited ({process.returncode}) before it was ready: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the server never answered /healthz with 200: {log.read_text()[-2000:]}")
         workers = [pid for pid in children(process.pid) if listens_on(pid, port)]
         codes, served_by = [], []
         with contextlib.ExitStack() as stack:
@@ -105,9 +111,9 @@ def test_two_workers_share_one_rate_limit(redis: RedisServer) -> None:
                 served_by.append(serving_pid(workers, r, port))
     finally:
         process.terminate()
-        _, err = process.communicate(timeout=30)
+        process.wait(timeout=30)
     # The engine is off (409) until the shared limit of 6 is spent, whichever worker answered.
-    assert codes == [409] * 6 + [429] * 2, err.decode()[-2000:]
+    assert codes == [409] * 6 + [429] * 2, log.read_text()[-2000:]
     # Two different worker processes answered, in turn (with a limit of 6 each, 8 requests would meet no 429).
     assert len(workers) == 2 and set(served_by) == set(workers), (workers, served_by)
 
