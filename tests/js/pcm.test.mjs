@@ -1,4 +1,4 @@
-// static/audio/pcm.js under Node: golden files (tests/golden/data, made by server/audio.py), streaming, exact
+// static/audio/pcm.js under Node: golden files (tests/golden/data, made by testkit/audio.py), streaming, exact
 // sample counts over a simulated hour, quality figures measured here on the float output, Framer, PcmPipeline.
 // Run: node --test tests/js/
 import { test } from 'node:test';
