@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import socket
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -40,6 +39,7 @@ from testkit.stack import (
     WIRO_KEY,
     WIRO_SECRET,
 )
+from tests.support.clock import Clock
 from tests.support.truebar_client import transcribe_truebar
 from tests.support.wiro_client import transcribe_wiro
 
@@ -182,20 +182,6 @@ def app_settings(tb_url: str, wiro_url: str, **overrides: Any) -> Settings:
         ),
     )
     return replace(base, **overrides)
-
-
-class Clock:
-    """The good app's Truebar clock, moved on by the scenario (from the real time: the emulator's tokens carry real
-    times)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def served(settings: Settings, truebar_clock: Callable[[], float] | None = None) -> Any:

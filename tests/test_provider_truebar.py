@@ -27,6 +27,7 @@ from server.providers.truebar import TruebarProvider, online_asr_tags
 from server.settings import Settings, TruebarSettings
 from server.wire import dump
 from testkit.live import running
+from tests.support.clock import Clock
 from tests.support.grants import created
 from tests.support.truebar_client import transcribe_truebar
 
@@ -76,20 +77,6 @@ class Recording(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-class Clock:
-    """The provider's clock, moved on by the test. It starts at the real time: the emulator's tokens carry real
-    times."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def with_provider(

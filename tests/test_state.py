@@ -14,22 +14,9 @@ import pytest
 from server.providers.wiro_tasks import KEEP_AFTER_S, WiroTask, task_registry
 from server.state import PREFIX, MemoryState, RedisState, State, StateUnavailable
 from testkit.redis_server import RedisServer
+from tests.support.clock import Clock
 
 T = TypeVar("T")
-
-
-class Clock:
-    """The states' clock (Unix seconds), moved on by the tests. It starts at the real time: Redis expires keys by
-    its own clock (EXPIREAT, PX), so a time far from it would expire them at once or never."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
