@@ -38,6 +38,14 @@ if ((${#apt_packages[@]})); then
     echo "setup: installing Debian packages: ${apt_packages[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null
+    # Ubuntu has no firefox-esr package and ships Chromium only as a snap: say so rather than apt's bare refusal.
+    for p in chromium firefox-esr; do
+      if [[ " ${apt_packages[*]} " == *" $p "* ]] && ! apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+        echo "error: apt has no '$p' package here; the browser tests need Debian's chromium and firefox-esr" \
+          "(Ubuntu ships them only as snaps). 'make run' needs neither." >&2
+        exit 1
+      fi
+    done
     apt-get install -y -q --no-install-recommends "${apt_packages[@]}" >/dev/null
   else
     echo "error: these Debian packages are needed; install them as root, then run this again:" >&2
