@@ -18,8 +18,8 @@ from server.engine.loader import load_engine
 from server.engine.types import Closes, Recognizer
 from testkit import audio
 from testkit.stack import PROVIDERS, SECRETS, Stack, stack
-from tests.support.truebar_client import transcribe_truebar
-from tests.support.wiro_client import transcribe_wiro
+from testkit.truebar_client import transcribe_truebar
+from testkit.wiro_client import transcribe_wiro
 
 SPEECH = Path(__file__).resolve().parent / "data" / "speech"
 GRANT_KEYS = {"provider", "protocol", "ws_url", "token", "expires_at", "sample_rate", "frame_samples", "session_id"}

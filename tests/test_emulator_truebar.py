@@ -32,7 +32,7 @@ from server.engine.types import RecognizerSession
 from server.protocols.truebar import ProtocolError, bearer_token, parse_client_text, tokens_to_text
 from server.transcript import Hypothesis
 from testkit.live import running
-from tests.support.truebar_client import config_message, transcribe_truebar
+from testkit.truebar_client import config_message, transcribe_truebar
 
 TAG = "KALDI:en-US:*:*"
 TOKEN_PATH = "/realms/truebar/protocol/openid-connect/token"

@@ -27,7 +27,7 @@ from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.emulators.wiro import DEFAULT_API_KEY, EmulatorState, WiroEmulatorOptions, create_emulator
 from server.transcript import Hypothesis
 from testkit.live import running
-from tests.support.wiro_client import WiroResult, transcribe_wiro
+from testkit.wiro_client import WiroResult, transcribe_wiro
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_PATH = "/v1/Run/wiro/voxtral-mini-realtime"

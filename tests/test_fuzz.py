@@ -39,9 +39,9 @@ from server.wire import dump
 from testkit import audio
 from testkit.live import running
 from testkit.stack import TRUEBAR_PASSWORD, TRUEBAR_USER, WIRO_KEY, WIRO_SECRET, Stack, stack
+from testkit.truebar_client import transcribe_truebar
+from testkit.wiro_client import transcribe_wiro
 from tests.support.grants import created
-from tests.support.truebar_client import transcribe_truebar
-from tests.support.wiro_client import transcribe_wiro
 
 FAST = settings(max_examples=150, deadline=None)
 SOCKETS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -17,7 +17,7 @@ from server.sessions import ENDS_PER_SESSION
 from server.settings import Settings
 from server.state import MemoryState
 from testkit.live import running
-from tests.support.truebar_client import config_message, transcribe_truebar
+from testkit.truebar_client import config_message, transcribe_truebar
 
 PCM = b"\x00\x01" * 16_000  # one second of 16 kHz audio
 

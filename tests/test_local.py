@@ -26,7 +26,7 @@ from server.state import MemoryLedger, MemorySpentGrants, MemoryStore, State, St
 from server.transcript import Word
 from server.transport import MAX_BEHIND_MS, DueTimes, ReceiveLimit, TruebarStream
 from testkit.live import running
-from tests.support.truebar_client import config_message, transcribe_truebar
+from testkit.truebar_client import config_message, transcribe_truebar
 
 
 def grant(url: str) -> dict[str, object]:

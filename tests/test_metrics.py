@@ -24,7 +24,7 @@ from server.metrics import Metrics
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings
 from testkit.live import running, wait_ready
-from tests.support.truebar_client import config_message
+from testkit.truebar_client import config_message
 
 pytestmark = pytest.mark.slow
 

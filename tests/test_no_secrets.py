@@ -39,9 +39,9 @@ from testkit.stack import (
     WIRO_KEY,
     WIRO_SECRET,
 )
+from testkit.truebar_client import transcribe_truebar
+from testkit.wiro_client import transcribe_wiro
 from tests.support.clock import Clock
-from tests.support.truebar_client import transcribe_truebar
-from tests.support.wiro_client import transcribe_wiro
 
 # Wrong credentials are secrets too: a rejected password must not be echoed either.
 WRONG_TRUEBAR_PASSWORD = "wrong-tb-pass-51c0"

@@ -27,9 +27,9 @@ from server.providers.truebar import TruebarProvider, online_asr_tags
 from server.settings import Settings, TruebarSettings
 from server.wire import dump
 from testkit.live import running
+from testkit.truebar_client import transcribe_truebar
 from tests.support.clock import Clock
 from tests.support.grants import created
-from tests.support.truebar_client import transcribe_truebar
 
 KEY = "provider-test-key"
 PASSWORD = "correct-horse-battery"

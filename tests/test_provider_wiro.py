@@ -26,8 +26,8 @@ from server.providers.wiro_tasks import CONCERN, MemoryTaskRegistry, WiroTask, t
 from server.settings import Settings, WiroSettings
 from server.state import MemoryState, MemoryStore, State, StateUnavailable
 from testkit.live import running
+from testkit.wiro_client import transcribe_wiro
 from tests.support.grants import created
-from tests.support.wiro_client import transcribe_wiro
 
 KEY = "test-key-9f2c"
 SECRET = "test-secret-77aa"

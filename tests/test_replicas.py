@@ -24,7 +24,7 @@ from testkit.load import MS_PER_WORD, expected_words, pcm_at, run_load
 from testkit.processes import AppProcess, app_processes
 from testkit.redis_server import RedisServer
 from testkit.stack import APP_SECRET, WIRO_KEY, WIRO_SECRET, Emulators, emulators
-from tests.support.truebar_client import transcribe_truebar
+from testkit.truebar_client import transcribe_truebar
 
 
 @dataclass

@@ -22,7 +22,7 @@ from server.settings import Settings, WiroSettings
 from server.transcript import Hypothesis
 from testkit.live import running
 from testkit.stack import stack
-from tests.support.truebar_client import transcribe_truebar
+from testkit.truebar_client import transcribe_truebar
 
 
 def test_dns_rebinding_is_refused_on_a_loopback_app() -> None:

@@ -46,7 +46,7 @@ from server.engine.types import BYTES_PER_MS
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings
 from testkit.live import running, wait_ready
-from tests.support.truebar_client import config_message, tokens_to_text
+from testkit.truebar_client import config_message, tokens_to_text
 
 pytestmark = pytest.mark.slow
 

@@ -66,7 +66,7 @@ from server.providers.local import LOCAL_TAG
 from server.settings import Settings, SettingsError
 from server.transcript import Hypothesis, Word
 from testkit.live import running
-from tests.support.truebar_client import transcribe_truebar
+from testkit.truebar_client import transcribe_truebar
 
 SILENCE_1S = bytes(16_000 * 2)
 HELLO = (
@@ -556,7 +556,7 @@ async def stream_then_wait(url: str, pcm: bytes) -> tuple[list[dict[str, Any]], 
     import httpx
     import websockets
 
-    from tests.support.truebar_client import config_message
+    from testkit.truebar_client import config_message
 
     async with httpx.AsyncClient() as client:
         grant = (await client.post(url + "/api/sessions", json={"provider": "local"})).json()

@@ -1,19 +1,27 @@
-"""A small asyncio client of the Truebar stream protocol, for tests: one session from CONFIG to FINISHED."""
+"""A small asyncio client of the Truebar stream protocol, for the tests and the load tool: one session from CONFIG
+to FINISHED. It shares no code with the server (its protocols, providers or emulators), so that a bug there shows
+against it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from testkit.pacing import frames
 
-def tokens_to_text(tokens: list[dict[str, Any]]) -> str:
-    """The vendor's spacing rule, written again here so the client never shares code with the emulator."""
+SAMPLE_RATE = 16_000
+
+
+def tokens_to_text(tokens: Sequence[Mapping[str, Any]]) -> str:
+    """The vendor's spacing rule: a space between two tokens unless the first is right- or the second
+    left-handed. Written again here so the client never shares code with the server or the emulator."""
     out: list[str] = []
     prev_right = False
     for token in tokens:
@@ -85,8 +93,10 @@ async def transcribe_truebar(
     interims: bool = True,
     timeout: float = 30,  # noqa: ASYNC109 - the signature other tests share
     token_via: Literal["query", "header"] = "query",
+    speed: float | None = None,
 ) -> TruebarResult:
-    """Stream `pcm16k` (16 kHz s16le mono) as one session: wait for INITIALIZED, CONFIG, audio, EOS, FINISHED."""
+    """Stream `pcm16k` (16 kHz s16le mono) as one session: wait for INITIALIZED, CONFIG, audio, EOS, FINISHED.
+    The audio goes as fast as the socket takes it, or with `speed` that many times faster than real time."""
     result = TruebarResult()
     headers: dict[str, str] = {}
     url = ws_url
@@ -103,8 +113,8 @@ async def transcribe_truebar(
             async def sender() -> None:
                 await initialized.wait()
                 await ws.send(config_message(tag, interims=interims))
-                for start in range(0, len(pcm16k), frame_bytes):
-                    await ws.send(pcm16k[start : start + frame_bytes])
+                async for frame in frames(pcm16k, frame_bytes, SAMPLE_RATE, speed):
+                    await ws.send(frame)
                 await ws.send(json.dumps({"type": "EOS", "lockSession": False}))
 
             async def receiver() -> None:

@@ -1,4 +1,6 @@
-"""A small asyncio Wiro realtime client for tests: register, stream `token|pcm` frames, end, collect events."""
+"""A small asyncio Wiro realtime client for the tests and the load tool: register, stream `token|pcm` frames, end,
+collect events. It shares no code with the server (its protocols, providers or emulators), so that a bug there shows
+against it."""
 
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ from typing import Any
 
 import websockets
 
+from testkit.pacing import frames
+
 TRANSCRIPT_PREFIX = "TRANSCRIPT_USER:"
+SAMPLE_RATE = 24_000
 
 
 @dataclass
@@ -43,11 +48,13 @@ async def transcribe_wiro(
     timeout: float = 30,  # noqa: ASYNC109 - one bound for connect, stream and ending, in seconds
     end_session: bool = True,
     expect_timeout: bool = False,
+    speed: float | None = None,
 ) -> WiroResult:
     """Stream `pcm24k` (s16le, 24 kHz mono) once the server is ready; end the session; wait for the final event
     (task_postprocess_end) or the socket's close. Reaching `timeout` first raises TimeoutError: what arrived until
     then may be a cut-off transcript, which must never pass for a whole one. A test of a server that is meant to
-    stall passes `expect_timeout=True` and gets the partial result, with `timed_out` set."""
+    stall passes `expect_timeout=True` and gets the partial result, with `timed_out` set. The audio goes as fast as
+    the socket takes it, or with `speed` that many times faster than real time."""
     result = WiroResult()
     ready = asyncio.Event()
     frame_bytes = frame_samples * 2
@@ -74,8 +81,8 @@ async def transcribe_wiro(
 
         async def send() -> None:
             await ready.wait()
-            for start in range(0, len(pcm24k), frame_bytes):
-                await ws.send(token.encode() + b"|" + pcm24k[start : start + frame_bytes])
+            async for frame in frames(pcm24k, frame_bytes, SAMPLE_RATE, speed):
+                await ws.send(token.encode() + b"|" + frame)
                 result.frames_sent += 1
                 await asyncio.sleep(0)
             if end_session:
