@@ -29,10 +29,10 @@ from server.emulators.truebar import (
     encode_jwt,
 )
 from server.engine.types import RecognizerSession
-from server.protocols.truebar import ProtocolError, bearer_token, parse_client_text, tokens_to_text
+from server.protocols.truebar import ProtocolError, bearer_token, parse_client_text
 from server.transcript import Hypothesis
 from testkit.live import running
-from testkit.truebar_client import config_message, transcribe_truebar
+from testkit.truebar_client import config_message, tokens_to_text, transcribe_truebar
 
 TAG = "KALDI:en-US:*:*"
 TOKEN_PATH = "/realms/truebar/protocol/openid-connect/token"

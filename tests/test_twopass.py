@@ -61,12 +61,12 @@ from server.engine.word_match import (
     spoken_forms,
     without_echoes,
 )
-from server.protocols.truebar import hypothesis_segment, tokens_to_text
+from server.protocols.truebar import Envelope, segment_of
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings, SettingsError
 from server.transcript import Hypothesis, Word
 from testkit.live import running
-from testkit.truebar_client import transcribe_truebar
+from testkit.truebar_client import tokens_to_text, transcribe_truebar
 
 SILENCE_1S = bytes(16_000 * 2)
 HELLO = (
@@ -187,6 +187,12 @@ def finals(hyps: list[Hypothesis]) -> list[Hypothesis]:
 
 
 # --- punctuation and the Truebar tokens
+
+
+def hypothesis_segment(hyp: Hypothesis, *, punctuate: bool = False) -> dict[str, Any]:
+    """`hyp` as a textSegment on the wire, built as the app's socket builds it (segment_of, then the envelope)."""
+    segment: dict[str, Any] = Envelope().encode(segment_of(hyp, punctuate=punctuate))["textSegment"]
+    return segment
 
 
 def test_whisper_spacing_becomes_token_handedness_and_tokens_to_text_rebuilds_it() -> None:

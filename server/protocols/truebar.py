@@ -225,11 +225,6 @@ def segment_of(hyp: Hypothesis, *, punctuate: bool = False) -> TextSegment:
     return TextSegment(hyp.is_final, hyp.start_ms, hyp.end_ms, tuple(tokens))
 
 
-def hypothesis_segment(hyp: Hypothesis, *, punctuate: bool = False) -> dict[str, Any]:
-    """segment_of(hyp) as it goes on the wire."""
-    return _segment(segment_of(hyp, punctuate=punctuate))
-
-
 def _segment(segment: TextSegment) -> dict[str, Any]:
     return {
         "isFinal": segment.is_final,
@@ -246,21 +241,6 @@ def _segment(segment: TextSegment) -> dict[str, Any]:
             for t in segment.tokens
         ],
     }
-
-
-def tokens_to_text(tokens: Sequence[Mapping[str, Any]]) -> str:
-    """The vendor's rule: a space between two tokens unless the first is right- or the second left-handed."""
-    out: list[str] = []
-    prev_right = False
-    for token in tokens:
-        text = token.get("text") or ""
-        if not text:
-            continue
-        if out and not prev_right and not token.get("isLeftHanded"):
-            out.append(" ")
-        out.append(text)
-        prev_right = bool(token.get("isRightHanded"))
-    return "".join(out)
 
 
 @dataclass(frozen=True)
