@@ -1,17 +1,13 @@
 """axe-core, the accessibility checker the page and the caption viewer are audited with in the browser tests.
 
 It comes from npm (package.json devDependencies; `npm ci` installs it, as `make test` does), so a test that audits
-fails without it rather than skipping the audit. AXE_CORE_JS points elsewhere for a checkout whose node_modules
-predates it."""
+fails without it rather than skipping the audit."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-AXE_JS = Path(
-    os.environ.get("AXE_CORE_JS") or Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
-)
+AXE_JS = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def axe_script() -> str:
