@@ -373,6 +373,9 @@ async def load_section(max_sessions: int, clips: Sequence[str], gap_ms: int) -> 
         assert isinstance(engine, TwoPassRecognizer)
         await engine.warm_up()
         pcm, spans = speech_spans(clips, gap_ms)
+        # The scheduler's compute seconds, the warm-up's excluded (it counts every job it ran).
+        scheduler = engine.accurate if isinstance(engine.accurate, AccurateScheduler) else None
+        busy_before = scheduler.stats.busy_s if scheduler else 0.0
         began = time.perf_counter()
         runs: list[dict[str, list[float]]] = await asyncio.gather(
             *(paced(engine, pcm, spans, delay_s=k * 0.37) for k in range(n))
@@ -380,7 +383,7 @@ async def load_section(max_sessions: int, clips: Sequence[str], gap_ms: int) -> 
         elapsed = time.perf_counter() - began
         finals_s = [x for r in runs for x in r["final"]]
         fell = int(sum(x for r in runs for x in r["fallback"]))
-        busy = engine.accurate.busy_s if isinstance(engine.accurate, WhisperPass) else 0.0
+        busy = scheduler.stats.busy_s - busy_before if scheduler else 0.0
         rows.append(
             f"| {n} | {len(finals_s)} | {fell} ({100 * fell / max(1, len(finals_s)):.0f} %) | {summary(finals_s)} "
             f"| {100 * busy / elapsed:.0f} % |"
