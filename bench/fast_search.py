@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 from bench.speech import HUMAN_CLIPS, READING, human_reference, load_human, speech_onset_ms, with_noise, word_errors
 from server.engine.config import FULL_SEARCH, LEAN_SEARCH, EngineConfig, Search
 from server.engine.sphinx import DecoderConfig, PocketsphinxRecognizer
-from server.engine.types import BYTES_PER_MS, Hypothesis
+from server.engine.types import BYTES_PER_MS
+from server.transcript import Hypothesis
 
 CHUNK = 1600  # 50 ms at 16 kHz, 16-bit
 QUIET = bytes(32000)  # 1 s

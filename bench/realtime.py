@@ -127,16 +127,16 @@ _SET_NAMES = {"human": "Human", "heldout": "Held-out", "varied": "Varied held-ou
 def program(first: int, count: int, noise_db: float | None, clips: list[str] = HUMAN_CLIPS) -> Program:
     names = [clips[(first + i) % len(clips)] for i in range(count)]
     pcm = bytes(GAP_MS * BYTES_PER_MS)
-    clips: list[Clip] = []
+    placed: list[Clip] = []
     for name in names:
         audio = load_human(name)
         offset = len(pcm) // BYTES_PER_MS
         span = (len(pcm), len(pcm) + len(audio))
-        clips.append(Clip(name, offset + speech_onset_ms(audio), offset + speech_end_ms(audio), span))
+        placed.append(Clip(name, offset + speech_onset_ms(audio), offset + speech_end_ms(audio), span))
         pcm += audio + bytes(GAP_MS * BYTES_PER_MS)
     if noise_db is not None:
         pcm = with_noise(pcm, noise_db, first)
-    return Program(pcm, clips, " ".join(human_reference(n) for n in names))
+    return Program(pcm, placed, " ".join(human_reference(n) for n in names))
 
 
 @dataclass

@@ -15,7 +15,7 @@ import os
 import statistics
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from bench.speech import CLEAN_16K as CLIPS_16K
 from bench.speech import TRANSCRIPTS, load_clip, reference, word_errors
@@ -144,8 +144,8 @@ async def memory() -> list[str]:
     return [f"Resident memory: {(after - before) / 4:.0f} MB per session (4 decoders: {before:.0f} → {after:.0f} MB)."]
 
 
-async def loop_stall(mode: str) -> float:
-    rec = PocketsphinxRecognizer(mode=mode, workers=2)  # type: ignore[arg-type]
+async def loop_stall(mode: Literal["process", "thread"]) -> float:
+    rec = PocketsphinxRecognizer(mode=mode, workers=2)
     await rec.warm_up()
     gaps: list[float] = []
     done = False

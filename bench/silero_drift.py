@@ -25,7 +25,7 @@ GAP = bytes(32_000)  # 1 s of PCM16 at 16 kHz
 
 def heard(model: SileroDetector, pcm: bytes, *, restarts: bool) -> npt.NDArray[np.bool_]:
     """Whether each 32 ms chunk is speech for one state, as the engine's tracker runs it."""
-    audio = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
+    audio = np.frombuffer(pcm, "<i2").astype(np.float32) / np.float32(32768)
     chunks = audio[: len(audio) // CHUNK * CHUNK].reshape(-1, CHUNK)
     rows = chunk_rows(chunks, np.zeros(CONTEXT, np.float32))
     return np.array(Listener(restarts=restarts).hear(model, rows))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright
@@ -75,12 +75,12 @@ def launch(
     wav: Path | None = None,
     *,
     wav_in_page: bool = False,
-    extra_prefs: dict[str, str | int | bool] | None = None,
-) -> Iterator[Browser]:
-    """A browser with nothing open: a fresh Chromium (its fake microphone is a launch flag), or the driver's Firefox
-    with these preferences, whose contexts close on exit. With `wav`, Chromium's fake microphone plays it once (no
-    loop). `extra_prefs` adds Firefox preferences (Firefox over BiDi ignores emulated media, so a dark scheme is a
-    preference there)."""
+    extra_prefs: Mapping[str, str | int | bool] | None = None,
+) -> Iterator[Browser | BrowserContext]:
+    """A browser with nothing open: a fresh Chromium profile (a persistent context; its fake microphone is a launch
+    flag), or the driver's Firefox with these preferences, whose contexts close on exit. With `wav`, Chromium's fake
+    microphone plays it once (no loop). `extra_prefs` adds Firefox preferences (Firefox over BiDi ignores emulated
+    media, so a dark scheme is a preference there)."""
     if name == "chromium":
         flags = list(CHROMIUM_FLAGS)
         if wav is not None and not wav_in_page:
@@ -90,11 +90,11 @@ def launch(
         with tempfile.TemporaryDirectory() as profile:
             ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=flags, headless=True)
             try:
-                yield ctx  # type: ignore[misc]
+                yield ctx
             finally:
                 ctx.close()
     elif name == "firefox":
-        prefs = {**FIREFOX_PREFS, **(extra_prefs or {})}
+        prefs: dict[str, str | float | bool] = {**FIREFOX_PREFS, **(extra_prefs or {})}
         browser = _firefox(pw, prefs)
         before = set(browser.contexts)
         try:
@@ -118,11 +118,11 @@ def launch(
 _FIREFOXES: dict[str, tuple[Playwright, Browser]] = {}
 
 
-def _prefs_key(prefs: dict[str, str | int | bool]) -> str:
+def _prefs_key(prefs: dict[str, str | float | bool]) -> str:
     return repr(sorted(prefs.items()))
 
 
-def _firefox(pw: Playwright, prefs: dict[str, str | int | bool]) -> Browser:
+def _firefox(pw: Playwright, prefs: dict[str, str | float | bool]) -> Browser:
     key = _prefs_key(prefs)
     kept = _FIREFOXES.get(key)
     if kept is not None and kept[0] is pw and kept[1].is_connected():
@@ -139,13 +139,9 @@ def new_page(
     wav: Path | None = None,
     *,
     wav_in_page: bool = False,
-    color_scheme: str | None = None,
 ) -> Page:
     """A page whose microphone plays `wav` (Firefox always through the init script)."""
-    if isinstance(browser, BrowserContext):
-        page = browser.new_page()
-    else:
-        page = browser.new_page(**({"color_scheme": color_scheme} if color_scheme else {}))
+    page = browser.new_page()
     if wav is not None and (name == "firefox" or wav_in_page):
         body = wav.read_bytes()
         page.route("**" + FAKE_WAV_URL, lambda route: route.fulfill(body=body, content_type="audio/wav"))

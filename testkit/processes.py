@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import uvicorn
@@ -26,10 +26,13 @@ import uvicorn
 from server import UVICORN_HTTP
 from testkit.redis_server import free_port
 
+if TYPE_CHECKING:
+    from server.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def build_settings(raw: dict[str, Any]) -> Any:
+def build_settings(raw: dict[str, Any]) -> Settings:
     from server.settings import Settings, TruebarSettings, WiroSettings
 
     top = {k: v for k, v in raw.items() if k not in ("truebar", "wiro")}

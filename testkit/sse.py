@@ -3,6 +3,7 @@ fields per event, `id` kept as the last event id, comments skipped)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ class Event:
 
 
 async def events(response: httpx.Response) -> AsyncIterator[Event]:
-    kind, data, event_id = "message", [], None
+    kind = "message"
+    data: list[str] = []
+    event_id: str | None = None
     async for line in response.aiter_lines():
         if line == "":
             if data:
@@ -42,7 +45,9 @@ async def events(response: httpx.Response) -> AsyncIterator[Event]:
             event_id = value
 
 
-def open_stream(client: httpx.AsyncClient, url: str, last_event_id: str | None = None) -> Any:
+def open_stream(
+    client: httpx.AsyncClient, url: str, last_event_id: str | None = None
+) -> contextlib.AbstractAsyncContextManager[httpx.Response]:
     headers = {"Accept": "text/event-stream"}
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id

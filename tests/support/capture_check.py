@@ -77,11 +77,11 @@ def steady_stretch(
         own, _, _ = best_alignment(piece, reference[low:high])
         pieces.append((start, start - (low - own)))
     runs: list[list[tuple[int, int]]] = []
-    for piece in pieces:
-        if runs and abs(piece[1] - runs[-1][0][1]) <= 2:
-            runs[-1].append(piece)
+    for placed in pieces:
+        if runs and abs(placed[1] - runs[-1][0][1]) <= 2:
+            runs[-1].append(placed)
         else:
-            runs.append([piece])
+            runs.append([placed])
     if not runs:
         return 0.0, 0.0, 0.0, 0.0
     run = max(runs, key=len)
