@@ -8,8 +8,6 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Mapping
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -127,7 +125,7 @@ async def create_session(request: Request) -> Response:
     wait = await state.rate_limits.hit("sessions", client, settings.session_rate_per_min)
     if wait is not None:
         raise ApiError(429, "rate_limited", "Too many sessions started: wait a moment.", retry_after=wait)
-    provider, options = await _chosen(request)
+    provider, body = await _chosen(request)
     session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
     # Only a session that holds something until ended counts (SessionPolicy): a grant that holds nothing here is
     # bounded by the rate limit alone.
@@ -143,7 +141,7 @@ async def create_session(request: Request) -> Response:
                 f"{admission.held} sessions are already open from this client: stop one first.",
                 retry_after=admission.retry_after,
             )
-    request_ = SessionRequest(options=options, ws_origin=ws_origin(request), client_id=client, session_id=session_id)
+    request_ = SessionRequest(ws_origin(request), tag=body.tag, client_id=client, session_id=session_id)
     try:
         grant = await provider.create_session(request_)
     except BaseException:
@@ -167,7 +165,7 @@ def _place(provider: Provider, client: str, session_id: str) -> tuple[str, str] 
     return None if pool is None else (ledger_scope(pool, client), ledger_key(provider.name, session_id))
 
 
-async def _chosen(request: Request) -> tuple[Provider, Mapping[str, Any]]:
+async def _chosen(request: Request) -> tuple[Provider, SessionBody]:
     body = await _session_body(request)
     provider = _providers(request).get(body.provider)
     if provider is None:
@@ -177,7 +175,7 @@ async def _chosen(request: Request) -> tuple[Provider, Mapping[str, Any]]:
     if not status.configured:
         missing = ", ".join(status.missing)
         raise ApiError(409, "not_configured", f"{status.label} is not configured: set {missing}.")
-    return provider, body.options
+    return provider, body
 
 
 async def end_session(request: Request) -> Response:

@@ -13,7 +13,7 @@ import dataclasses
 import re
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NotRequired, Union, get_args, get_origin, get_type_hints
 
 from server.errors import ApiError
@@ -131,7 +131,6 @@ class SessionBody:
 
     provider: str
     tag: Annotated[str | None, Schema("Truebar: an ASR tag from the options listing.")] = None
-    options: Mapping[str, Any] = field(default_factory=dict, metadata={"wire": False})
 
     @classmethod
     def parse(cls, data: object) -> SessionBody:
@@ -139,8 +138,8 @@ class SessionBody:
             raise ApiError(400, "bad_json", "The request body must be a JSON object.")
         provider = data.get("provider")
         tag = data.get("tag")
-        # Names that are not strings are unknown providers; a tag of another type is the provider's to refuse.
-        return cls(provider if isinstance(provider, str) else "", tag if isinstance(tag, str) else None, data)
+        # Names that are not strings are unknown providers; a tag of another type is no tag (the provider's default).
+        return cls(provider if isinstance(provider, str) else "", tag if isinstance(tag, str) else None)
 
 
 # Shared captions (server/captions.py). A share id is 128 random bits, URL-safe base64 without padding.
@@ -250,8 +249,6 @@ def dump(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(value):
-            if f.metadata.get("wire", True) is False:
-                continue
             item = getattr(value, f.name)
             if item is None and f.default is None:
                 continue
@@ -328,7 +325,7 @@ def _object_schema(tp: type, components: dict[str, Any]) -> dict[str, Any]:
     hints = get_type_hints(tp, include_extras=True)
     optional: set[str] = set()
     if dataclasses.is_dataclass(tp):
-        fields = [f for f in dataclasses.fields(tp) if f.metadata.get("wire", True) is not False]
+        fields = dataclasses.fields(tp)
         names = [f.name for f in fields]
         optional = {f.name for f in fields if f.default is None}
         required = [f.name for f in fields if f.name not in optional]

@@ -35,7 +35,7 @@ from server.providers.truebar import TruebarProvider
 from server.providers.wiro import WiroProvider
 from server.security import SECRET_PARAMS, check_auth_cookie, make_auth_cookie, redact
 from server.settings import Settings, TruebarSettings, WiroSettings
-from server.wire import dump
+from server.wire import SessionBody, dump
 from testkit import audio
 from testkit.live import running
 from testkit.stack import TRUEBAR_PASSWORD, TRUEBAR_USER, WIRO_KEY, WIRO_SECRET, Stack, stack
@@ -522,7 +522,9 @@ async def truebar_calls(answers: dict[str, httpx.Response], tag: Any) -> None:
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         provider = TruebarProvider(TruebarSettings(username="u", password="p"), http)
-        for call in (provider.options, lambda: created(provider, SessionRequest({"tag": tag}, "ws://app"))):
+        # The tag as the app hands it on: through the body's parser (a tag of any other type is none).
+        request = SessionRequest("ws://app", tag=SessionBody.parse({"provider": "truebar", "tag": tag}).tag)
+        for call in (provider.options, lambda: created(provider, request)):
             try:
                 result = await call()
             except ApiError as exc:
@@ -579,7 +581,7 @@ async def wiro_calls(answer: httpx.Response) -> None:
     async with httpx.AsyncClient(transport=httpx.MockTransport(lambda request: answer)) as http:
         provider = WiroProvider(WiroSettings(api_key="k", api_secret="s"), http)
         try:
-            result = await created(provider, SessionRequest({}, "ws://app"))
+            result = await created(provider, SessionRequest("ws://app"))
         except ApiError as exc:
             assert 400 <= exc.status_code < 600 and exc.code and exc.message
         else:

@@ -25,7 +25,7 @@ from server.errors import ApiError
 from server.providers.base import SessionRequest
 from server.providers.truebar import TruebarProvider, online_asr_tags
 from server.settings import Settings, TruebarSettings
-from server.wire import dump
+from server.wire import SessionBody, dump
 from testkit.live import running
 from testkit.truebar_client import transcribe_truebar
 from tests.support.clock import Clock
@@ -38,7 +38,7 @@ TOKEN_PATH = "/realms/truebar/protocol/openid-connect/token"
 
 def new_request() -> SessionRequest:
     """A fresh request each call: the session id is the app's, one per minted session."""
-    return SessionRequest(options={"provider": "truebar"}, ws_origin="ws://127.0.0.1:1")
+    return SessionRequest(ws_origin="ws://127.0.0.1:1")
 
 
 def settings_for(base: str, *, password: str = PASSWORD, auth_url: str | None = None) -> TruebarSettings:
@@ -337,7 +337,9 @@ def test_options_list_online_asr_tags_and_are_cached() -> None:
     ],
 )
 def test_session_tag_is_the_requested_one_only_when_it_can_stream(requested: object, chosen: str) -> None:
-    request = SessionRequest(options={"provider": "truebar", "tag": requested}, ws_origin="ws://x")
+    # Through the body's parser, as the app does: a tag that is no string reaches the provider as none.
+    body = SessionBody.parse({"provider": "truebar", "tag": requested})
+    request = SessionRequest(ws_origin="ws://x", tag=body.tag)
     with emulator() as (_, url):
         grant = with_provider(settings_for(url), lambda p: created(p, request))
     assert grant["tag"] == chosen

@@ -35,7 +35,7 @@ SECRET = "test-secret-77aa"
 
 def new_request() -> SessionRequest:
     """A fresh request each call: the session id is the app's, one per minted session."""
-    return SessionRequest(options={"provider": "wiro"}, ws_origin="ws://127.0.0.1")
+    return SessionRequest(ws_origin="ws://127.0.0.1")
 
 
 class Upstream:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from starlette.routing import BaseRoute
 
@@ -43,15 +43,16 @@ class SessionPolicy:
 
 @dataclass(frozen=True)
 class SessionRequest:
-    """A validated POST /api/sessions body plus what the provider needs to know about the caller."""
+    """What a provider reads of a validated POST /api/sessions body (SessionBody), plus what it needs to know about
+    the caller."""
 
-    options: Mapping[str, Any]
     # ws:// or wss:// origin of this app as the browser reached it (for endpoints the app serves itself).
     ws_origin: str
+    # Truebar: the ASR tag the page asked for; None when it named none. Checked against the listing by the provider.
+    tag: str | None = None
     client_id: str = "anonymous"
     # The app's name for the session (the ledger's key, the end endpoint's path); random, never an upstream id.
     session_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
-    extras: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Provider(Protocol):

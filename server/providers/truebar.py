@@ -130,7 +130,7 @@ class TruebarProvider(VendorHosted):
 
     async def create_session(self, request: SessionRequest) -> Grant:
         self._require_configured()
-        tag = await self._choose_tag(request.options.get("tag"))
+        tag = await self._choose_tag(request.tag)
         token = await self.access_token()
         return Grant(
             provider=self.name,
@@ -276,9 +276,7 @@ class TruebarProvider(VendorHosted):
         try:
             tags = online_asr_tags(response.json())
         except (ValueError, RecursionError):
-            raise ApiError(
-                502, "upstream_bad_response", "Truebar's stage listing sent an unreadable answer."
-            ) from None
+            raise ApiError(502, "upstream_bad_response", "Truebar's stage listing sent an unreadable answer.") from None
         self._tags = (self.clock(), tags)
         return list(tags)
 
@@ -287,9 +285,9 @@ class TruebarProvider(VendorHosted):
         with upstream_call("Truebar's stage listing", unreachable="Could not reach Truebar's API."):
             return await self.http.get(url, headers={"Authorization": f"Bearer {token.access}"})
 
-    async def _choose_tag(self, requested: object) -> str:
+    async def _choose_tag(self, requested: str | None) -> str:
         default = self.settings.asr_tag
-        if not isinstance(requested, str) or requested == default or not TAG_PATTERN.match(requested):
+        if requested is None or requested == default or not TAG_PATTERN.match(requested):
             return default
         try:
             tags = await self._online_tags()
