@@ -197,7 +197,7 @@ def test_local_token_round_trip_and_tampering(session_id: str, suffix: str) -> N
     tokens = LocalTokens("fuzz-secret", 60.0)
     token, expires_at = tokens.mint(session_id, now=1000.0)
     claims = tokens.verify(token, now=1000.0)
-    assert claims is not None and claims["sid"] == session_id and claims["exp"] == expires_at
+    assert claims is not None and claims.session_id == session_id and claims.expires_at == expires_at
     assert tokens.verify(token, now=expires_at) is None
     if suffix:
         assert tokens.verify(token + suffix, now=1000.0) is None

@@ -20,7 +20,8 @@ from starlette.websockets import WebSocket
 from server.app import create_app
 from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.engine.types import Hypothesis, Recognizer, RecognizerFailed, RecognizerSession
-from server.providers.local import LOCAL_TAG, LocalTokens
+from server.providers.local import LOCAL_TAG, LocalClaims, LocalTokens
+from server.security import signed
 from server.settings import LocalSettings, Settings
 from server.state import MemoryLedger, MemorySpentGrants, MemoryStore, State, StateUnavailable
 from server.transcript import Word
@@ -40,13 +41,35 @@ def test_tokens_sign_expire_and_bind_to_the_secret() -> None:
     tokens = LocalTokens("secret", ttl_s=60)
     token, expires_at = tokens.mint("abc", now=1000)
     assert expires_at == 1060
-    assert tokens.verify(token, now=1059) == {"sid": "abc", "exp": 1060, "cid": ""}
+    assert tokens.verify(token, now=1059) == LocalClaims("abc", 1060.0, "")
     assert tokens.verify(token, now=1061) is None
     assert LocalTokens("other", ttl_s=60).verify(token, now=1000) is None
     payload, _, mac = token.partition(".")
     assert tokens.verify(payload + "." + mac[::-1], now=1000) is None
     assert tokens.verify("garbage", now=1000) is None
     assert tokens.verify(".", now=1000) is None
+
+
+# Claims no token minted here carries, signed with the app's own key (so only their content can refuse them).
+MALFORMED_CLAIMS: dict[str, object] = {
+    "session-id-not-a-string": {"sid": 5, "exp": 9_999_999_999, "cid": ""},
+    "no-session-id": {"exp": 9_999_999_999, "cid": ""},
+    "no-client": {"sid": "abc", "exp": 9_999_999_999},
+    "client-not-a-string": {"sid": "abc", "exp": 9_999_999_999, "cid": None},
+    "infinite-expiry": {"sid": "abc", "exp": float("inf"), "cid": ""},
+    "expiry-a-string": {"sid": "abc", "exp": "9999999999", "cid": ""},
+    "not-an-object": ["abc", 9_999_999_999, ""],
+}
+
+
+@pytest.mark.parametrize("claims", MALFORMED_CLAIMS.values(), ids=list(MALFORMED_CLAIMS))
+def test_a_token_signed_here_with_malformed_claims_is_refused_as_a_bad_token(claims: object) -> None:
+    settings = Settings(secret_key="local-claims-test-key")
+    token = signed(settings.secret_key, "local-stream").dumps(claims)
+    assert LocalTokens(settings.secret_key, ttl_s=60).verify(token, now=1000) is None
+    with running(create_app(settings, local_recognizer=ScriptedRecognizer())) as url:
+        ws_url = "ws" + url.removeprefix("http") + "/api/local/stream"
+        assert asyncio.run(connect_status(ws_url, token)) == 401
 
 
 def test_grant_has_the_truebar_shape_and_says_it_is_offline() -> None:

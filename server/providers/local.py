@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
@@ -80,8 +81,33 @@ async def _renewing(state: State, scope: str, key: str) -> AsyncIterator[None]:
             await task
 
 
+@dataclass(frozen=True)
+class LocalClaims:
+    """What a stream token carries (as {sid, exp, cid}): the session it opens, when it expires (epoch seconds), and
+    the minting client's key (the ledger the stream counts in)."""
+
+    session_id: str
+    expires_at: float
+    client: str
+
+    @classmethod
+    def parse(cls, data: object) -> LocalClaims | None:
+        """The claims, or None when one is missing or of another type. Only a holder of the secret can sign such
+        claims, but a stream must still never open on them: a session id that is no string would be spent under
+        its text ("None"), and an infinite expiry would be accepted forever (and crash the spent store's TTL)."""
+        if not isinstance(data, dict):
+            return None
+        sid, exp, cid = data.get("sid"), data.get("exp"), data.get("cid")
+        # bool is an int to Python, never an expiry.
+        if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
+            return None
+        if not isinstance(sid, str) or not isinstance(cid, str):
+            return None
+        return cls(sid, float(exp), cid)
+
+
 class LocalTokens:
-    """Short-lived signed tokens (server.security.signed): claims {sid, exp, cid}. Checked when the socket opens."""
+    """Short-lived signed tokens (server.security.signed) carrying LocalClaims. Checked when the socket opens."""
 
     def __init__(self, secret: str, ttl_s: float) -> None:
         self._serializer = signed(secret, "local-stream")
@@ -93,11 +119,10 @@ class LocalTokens:
         expires_at = (time.time() if now is None else now) + self.ttl_s
         return self._serializer.dumps({"sid": session_id, "exp": expires_at, "cid": client}), expires_at
 
-    def verify(self, token: str, now: float | None = None) -> dict[str, Any] | None:
-        claims = load_signed(self._serializer, token)
-        if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int | float):
-            return None
-        if claims["exp"] <= (time.time() if now is None else now):
+    def verify(self, token: str, now: float | None = None) -> LocalClaims | None:
+        """The token's claims, or None for a token that is not signed here, carries malformed claims or expired."""
+        claims = LocalClaims.parse(load_signed(self._serializer, token))
+        if claims is None or claims.expires_at <= (time.time() if now is None else now):
             return None
         return claims
 
@@ -262,14 +287,14 @@ class LocalProvider:
         if claims is None or not self.settings.local.enabled:
             await deny(websocket, 401)
             return
-        session_id, client = str(claims.get("sid")), str(claims.get("cid", ""))
+        session_id, client = claims.session_id, claims.client
         scope = ledger_scope(POOL, client)
         lease = stream_key(session_id, secrets.token_urlsafe(8))
         # The lease first, then the grant is spent: a store that fails between the two leaves the grant unspent
         # (the page may open its stream when the store is back), and whatever fails gives the lease back.
         try:
             await self.state.ledger.hold(scope, lease, STREAM_LEASE_S)
-            spent = await self.state.spent.spend(session_id, float(claims["exp"]))
+            spent = await self.state.spent.spend(session_id, claims.expires_at)
         except StateUnavailable:
             with contextlib.suppress(StateUnavailable):
                 await self.state.ledger.release(scope, lease)
