@@ -20,14 +20,16 @@ from starlette.websockets import WebSocket
 from server.app import create_app
 from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
 from server.engine.types import Hypothesis, Recognizer, RecognizerFailed, RecognizerSession
-from server.providers.local import LOCAL_TAG, LocalClaims, LocalTokens
+from server.providers.base import SessionRequest
+from server.providers.local import LOCAL_TAG, LocalClaims, LocalProvider, LocalTokens
 from server.security import signed
 from server.settings import LocalSettings, Settings
-from server.state import MemoryLedger, MemorySpentGrants, MemoryStore, State, StateUnavailable
+from server.state import MemoryLedger, MemorySpentGrants, MemoryState, MemoryStore, State, StateUnavailable
 from server.transcript import Word
 from server.transport import MAX_BEHIND_MS, DueTimes, ReceiveLimit, TruebarStream
 from testkit.live import running
 from testkit.truebar_client import config_message, transcribe_truebar
+from tests.support.clock import Clock
 
 
 def grant(url: str) -> dict[str, object]:
@@ -38,16 +40,19 @@ def grant(url: str) -> dict[str, object]:
 
 
 def test_tokens_sign_expire_and_bind_to_the_secret() -> None:
-    tokens = LocalTokens("secret", ttl_s=60)
-    token, expires_at = tokens.mint("abc", now=1000)
+    clock = Clock(1000)
+    tokens = LocalTokens("secret", ttl_s=60, clock=clock)
+    token, expires_at = tokens.mint("abc")
     assert expires_at == 1060
-    assert tokens.verify(token, now=1059) == LocalClaims("abc", 1060.0, "")
-    assert tokens.verify(token, now=1061) is None
-    assert LocalTokens("other", ttl_s=60).verify(token, now=1000) is None
+    clock.advance(59)
+    assert tokens.verify(token) == LocalClaims("abc", 1060.0, "")
+    assert LocalTokens("other", ttl_s=60, clock=clock).verify(token) is None
     payload, _, mac = token.partition(".")
-    assert tokens.verify(payload + "." + mac[::-1], now=1000) is None
-    assert tokens.verify("garbage", now=1000) is None
-    assert tokens.verify(".", now=1000) is None
+    assert tokens.verify(payload + "." + mac[::-1]) is None
+    assert tokens.verify("garbage") is None
+    assert tokens.verify(".") is None
+    clock.advance(2)
+    assert tokens.verify(token) is None
 
 
 # Claims no token minted here carries, signed with the app's own key (so only their content can refuse them).
@@ -66,7 +71,7 @@ MALFORMED_CLAIMS: dict[str, object] = {
 def test_a_token_signed_here_with_malformed_claims_is_refused_as_a_bad_token(claims: object) -> None:
     settings = Settings(secret_key="local-claims-test-key")
     token = signed(settings.secret_key, "local-stream").dumps(claims)
-    assert LocalTokens(settings.secret_key, ttl_s=60).verify(token, now=1000) is None
+    assert LocalTokens(settings.secret_key, ttl_s=60, clock=Clock(1000)).verify(token) is None
     with running(create_app(settings, local_recognizer=ScriptedRecognizer())) as url:
         ws_url = "ws" + url.removeprefix("http") + "/api/local/stream"
         assert asyncio.run(connect_status(ws_url, token)) == 401
@@ -95,6 +100,32 @@ def test_stream_refuses_bad_tokens_with_401(token: str) -> None:
     with running(create_app(Settings(), local_recognizer=ScriptedRecognizer())) as url:
         ws_url = "ws" + url.removeprefix("http") + "/api/local/stream"
         assert asyncio.run(connect(ws_url)) == 401
+
+
+def test_the_shared_states_clock_drives_a_grants_expiry() -> None:
+    """The app's state clock is the engine's too: a token is minted, that clock moves past the token's life, and
+    the socket is refused as for any expired token (the token's life and the spent grants' were two clocks)."""
+    clock = Clock()
+    settings = Settings(local_token_ttl_s=60)
+    with running(create_app(settings, local_recognizer=ScriptedRecognizer(), state=MemoryState(clock))) as url:
+        g = grant(url)
+        assert g["expires_at"] == clock.now + 60
+        clock.advance(61)
+        assert asyncio.run(connect_status(str(g["ws_url"]), str(g["token"]))) == 401
+        # Before its end, the same kind of grant opens its stream.
+        g = grant(url)
+        clock.advance(59)
+        assert asyncio.run(connect_status(str(g["ws_url"]), str(g["token"]))) == 101
+
+
+def test_a_clock_given_to_the_provider_drives_its_tokens_and_the_state_it_builds() -> None:
+    clock = Clock(1000)
+    provider = LocalProvider(Settings(local_token_ttl_s=60), clock=clock, recognizer=ScriptedRecognizer())
+    minted = asyncio.run(provider.create_session(SessionRequest("ws://app")))
+    assert minted.expires_at == 1060 and provider.state.clock is clock
+    assert provider.tokens.verify(minted.token) is not None
+    clock.advance(61)
+    assert provider.tokens.verify(minted.token) is None
 
 
 def test_expired_token_is_refused() -> None:

@@ -189,9 +189,9 @@ def test_auth_cookie_signature_and_expiry() -> None:
     assert not check_auth_cookie("secret", cookie + "\u0080", now=1030)
     assert not check_auth_cookie("secret", "auth.9999999999.forged\u00e9", now=1030)
     # Signed by the same secret for another purpose (a local stream token): not a login.
-    token, _ = LocalTokens("secret", 60).mint("sid", now=1000)
+    token, _ = LocalTokens("secret", 60, clock=lambda: 1000).mint("sid")
     assert not check_auth_cookie("secret", token, now=1030)
-    assert LocalTokens("secret", 60).verify(cookie, now=1030) is None
+    assert LocalTokens("secret", 60, clock=lambda: 1030).verify(cookie) is None
 
 
 @pytest.mark.parametrize(

@@ -107,22 +107,24 @@ class LocalClaims:
 
 
 class LocalTokens:
-    """Short-lived signed tokens (server.security.signed) carrying LocalClaims. Checked when the socket opens."""
+    """Short-lived signed tokens (server.security.signed) carrying LocalClaims. Checked when the socket opens.
+    Expiries are Unix seconds of `clock`."""
 
-    def __init__(self, secret: str, ttl_s: float) -> None:
+    def __init__(self, secret: str, ttl_s: float, *, clock: Callable[[], float] = time.time) -> None:
         self._serializer = signed(secret, "local-stream")
         self.ttl_s = ttl_s
+        self.clock = clock
 
-    def mint(self, session_id: str, now: float | None = None, client: str = "") -> tuple[str, float]:
+    def mint(self, session_id: str, client: str = "") -> tuple[str, float]:
         """`client` (the minting client's key) rides in the token, so the stream counts in that client's ledger
         on whichever process it opens."""
-        expires_at = (time.time() if now is None else now) + self.ttl_s
+        expires_at = self.clock() + self.ttl_s
         return self._serializer.dumps({"sid": session_id, "exp": expires_at, "cid": client}), expires_at
 
-    def verify(self, token: str, now: float | None = None) -> LocalClaims | None:
+    def verify(self, token: str) -> LocalClaims | None:
         """The token's claims, or None for a token that is not signed here, carries malformed claims or expired."""
         claims = LocalClaims.parse(load_signed(self._serializer, token))
-        if claims is None or claims.expires_at <= (time.time() if now is None else now):
+        if claims is None or claims.expires_at <= self.clock():
             return None
         return claims
 
@@ -135,14 +137,18 @@ class LocalProvider:
         settings: Settings,
         *,
         state: State | None = None,
+        clock: Callable[[], float] | None = None,
         recognizer: Recognizer | None = None,
         loader: Callable[[EngineConfig], Recognizer] = load_engine,
         metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
-        self.tokens = LocalTokens(settings.secret_key, settings.local_token_ttl_s)
         # Spent grants (a grant opens one stream, on any process) and the ledger of open streams.
-        self.state = state if state is not None else MemoryState()
+        self.state = state if state is not None else MemoryState(clock or time.time)
+        # Unix seconds: by default the state's own clock, which measures how long a spent grant is kept, so that a
+        # grant's expiry and that time are read from one clock.
+        self.clock = clock or self.state.clock
+        self.tokens = LocalTokens(settings.secret_key, settings.local_token_ttl_s, clock=self.clock)
         self._recognizer = recognizer
         self._owns_recognizer = False
         self._loader = loader
@@ -335,6 +341,8 @@ class LocalProvider:
         """An idle socket would hold a decoder for good: the stream is closed with an ERROR naming the reason when
         the client sends nothing for LOCAL_IDLE_TIMEOUT_S."""
         idle_s = self.settings.local_idle_timeout_s
+        # The wall clock, not self.clock: the transport compares this deadline with its own time.time() and waits
+        # for it in real time (asyncio's timeouts).
         return ReceiveLimit(
             lambda: time.time() + idle_s,
             f"No message for {idle_s:g} s (LOCAL_IDLE_TIMEOUT_S): the idle stream is closed to free the engine for "
@@ -352,7 +360,7 @@ class LocalProvider:
     async def end_session(self, session_id: str) -> bool:
         """An open stream ends when its socket closes; ending a grant not yet used spends it, so it can no longer
         open one (the caller's ledger then releases its reservation, and says whether there was one)."""
-        await self.state.spent.spend(session_id, time.time() + self.tokens.ttl_s)
+        await self.state.spent.spend(session_id, self.clock() + self.tokens.ttl_s)
         return False
 
     async def aclose(self) -> None:
