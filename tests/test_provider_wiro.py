@@ -21,7 +21,7 @@ from server.emulators.scripted import ScriptedRecognizer
 from server.emulators.wiro import EmulatorState, WiroEmulatorOptions, create_emulator
 from server.errors import ApiError
 from server.providers.base import SessionRequest
-from server.providers.wiro import WiroProvider, _signature
+from server.providers.wiro import RunAnswer, WiroProvider, _signature, parse_run
 from server.providers.wiro_tasks import CONCERN, MemoryTaskRegistry, WiroTask, task_registry
 from server.settings import Settings, WiroSettings
 from server.state import MemoryState, MemoryStore, State, StateUnavailable
@@ -249,6 +249,74 @@ def test_connection_refused() -> None:
         asyncio.run(with_provider(s, lambda p: created(p, new_request())))
     assert (caught.value.status_code, caught.value.code) == (502, "upstream_unreachable")
     assert_clean(caught.value, s)
+
+
+# The Run answers the tests above and below get from a broken or odd upstream, read alone.
+RUN_ANSWERS: list[tuple[str, httpx.Response, RunAnswer | tuple[int, str]]] = [
+    (
+        "usable",
+        httpx.Response(200, json={"result": True, "taskid": "7", "socketaccesstoken": "a1"}),
+        RunAnswer("7", "a1"),
+    ),
+    (
+        "numeric-id",
+        httpx.Response(200, json={"result": True, "taskid": 7, "socketaccesstoken": "a1"}),
+        RunAnswer("7", "a1"),
+    ),
+    (
+        "bool-id",
+        httpx.Response(200, json={"result": True, "taskid": True, "socketaccesstoken": "a1"}),
+        RunAnswer("", "a1"),
+    ),
+    (
+        "token-unsafe-in-a-frame",
+        httpx.Response(200, json={"result": True, "taskid": "8", "socketaccesstoken": "ab-cd"}),
+        RunAnswer("8", "ab-cd"),
+    ),
+    (
+        "no-task-id",
+        httpx.Response(200, json={"result": True, "taskid": None, "socketaccesstoken": "a1b2"}),
+        RunAnswer("", "a1b2"),
+    ),
+    ("nothing-named", httpx.Response(200, json={"result": True, "socketaccesstoken": 5}), RunAnswer("", "")),
+    ("truncated", httpx.Response(200, json={"result": True, "errors": []}), RunAnswer("", "")),
+    ("html", httpx.Response(200, text="<html>secret-ish upstream page</html>"), (502, "upstream_bad_response")),
+    ("json-not-an-object", httpx.Response(200, json=["taskid", "7"]), (502, "upstream_bad_response")),
+    ("503-text", httpx.Response(503, text="Service Unavailable"), (502, "upstream_error")),
+    ("500-json", httpx.Response(500, json={"result": False, "errors": []}), (502, "upstream_error")),
+    ("result-not-true", httpx.Response(200, json={"result": "true", "taskid": "7"}), (502, "wiro_refused")),
+    ("accepted-on-an-error-status", httpx.Response(400, json={"result": True, "taskid": "7"}), (502, "wiro_refused")),
+    ("concurrency", httpx.Response(200, json={"result": False, "errors": [{"code": 96}]}), (429, "wiro_concurrency")),
+    ("balance", httpx.Response(200, json={"result": False, "errors": [{"code": 97}]}), (402, "wiro_balance")),
+    ("sign-in", httpx.Response(200, json={"result": False, "errors": [{"code": 98}]}), (502, "wiro_sign_in")),
+    ("credentials", httpx.Response(200, json={"result": False, "errors": [{"code": 99}]}), (502, "wiro_auth")),
+    (
+        "signature-refused",
+        httpx.Response(
+            401, json={"result": False, "errors": [{"code": 0, "message": "Project authorization is not valid."}]}
+        ),
+        (502, "wiro_auth"),
+    ),
+    ("unknown-model", httpx.Response(200, json={"result": False, "errors": [{"code": 1}]}), (502, "wiro_not_found")),
+    ("unknown-endpoint", httpx.Response(404, json={"result": False, "errors": []}), (502, "wiro_bad_url")),
+    ("errors-not-a-list", httpx.Response(401, json={"result": False, "errors": "no"}), (502, "wiro_auth")),
+]
+
+
+@pytest.mark.parametrize(("answer", "read"), [c[1:] for c in RUN_ANSWERS], ids=[c[0] for c in RUN_ANSWERS])
+def test_run_answers_are_read_into_a_run_answer_or_the_error_they_mean(
+    answer: httpx.Response, read: RunAnswer | tuple[int, str]
+) -> None:
+    if isinstance(read, RunAnswer):
+        assert parse_run(answer) == read
+        assert read.usable == (read.task_id == "7" and read.token == "a1")
+        return
+    with pytest.raises(ApiError) as caught:
+        parse_run(answer)
+    assert (caught.value.status_code, caught.value.code) == read
+    assert "upstream page" not in caught.value.message
+    if read[1] == "wiro_not_found":
+        assert "WIRO_MODEL" in caught.value.message
 
 
 # --- task tracking ------------------------------------------------------------------------------------------

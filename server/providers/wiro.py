@@ -22,8 +22,8 @@ import hmac
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
@@ -128,19 +128,14 @@ class WiroProvider(VendorHosted):
             self._ensure_reaper()
 
     async def create_session(self, request: SessionRequest) -> Grant:
-        body = await self._post(
-            f"/Run/{self.settings.model}", {"transcriptionDelay": self.settings.transcription_delay}
+        run = parse_run(
+            await self._post(f"/Run/{self.settings.model}", {"transcriptionDelay": self.settings.transcription_delay})
         )
-        raw_id, raw_token = body.get("taskid"), body.get("socketaccesstoken")
-        if isinstance(raw_id, int) and not isinstance(raw_id, bool):
-            raw_id = str(raw_id)
-        task_id = raw_id if isinstance(raw_id, str) else ""
-        token = raw_token if isinstance(raw_token, str) else ""
+        task_id, token = run.task_id, run.token
         # The page names its session by a random handle, never by Wiro's sequential task id: anyone who can reach
         # the app could otherwise end other people's tasks by counting.
         handle = request.session_id
-        # The token goes into every audio frame before a `|`: only ASCII letters and digits are safe there.
-        if not task_id or not (token.isascii() and token.isalnum()):
+        if not run.usable:
             # Wiro started a task, billed until it ends, that no page can use: kill it by whatever its answer named
             # (Task/Kill takes the id or the token), and keep trying as for any task the registry does not know.
             named = WiroTask(task_id, token, handle, 0)
@@ -293,7 +288,7 @@ class WiroProvider(VendorHosted):
         counted, and the kill tried again at the next sweeps from this process's memory (nobody else knows it)."""
         key = task.task_id or task.handle
         try:
-            await self._post("/Task/Kill", _kill_body(task), kill=True)
+            parse_kill(await self._post("/Task/Kill", _kill_body(task), kill=True))
         except ApiError as exc:
             if exc.code != "wiro_not_found":
                 self.kill_failures[exc.code] += 1
@@ -317,7 +312,7 @@ class WiroProvider(VendorHosted):
         if not final and not await self.tasks.claim(task.task_id, KILL_LEASE_S):
             return False
         try:
-            await self._post("/Task/Kill", _kill_body(task), kill=True)
+            parse_kill(await self._post("/Task/Kill", _kill_body(task), kill=True))
         except ApiError as exc:
             if exc.code != "wiro_not_found":
                 await self._kill_failed(task, exc.code, final=final)
@@ -385,12 +380,12 @@ class WiroProvider(VendorHosted):
             headers["x-signature"] = _signature(self.settings.api_key, self.settings.api_secret, nonce)
         return headers
 
-    async def _post(self, path: str, body: dict[str, Any], *, kill: bool = False) -> dict[str, Any]:
+    async def _post(self, path: str, body: Mapping[str, str], *, kill: bool = False) -> httpx.Response:
+        """Wiro's answer, whatever it says (parse_run and parse_kill read it); transport failures as ApiError."""
         url = self.settings.api_base_url.rstrip("/") + path
         headers = await self._headers(kill=kill)
         with upstream_call("Wiro", unreachable="Wiro could not be reached."):
-            response = await self.http.post(url, json=body, headers=headers)
-        return _parse(response, path)
+            return await self.http.post(url, json=body, headers=headers)
 
 
 def _kill_body(task: WiroTask) -> dict[str, str]:
@@ -403,9 +398,40 @@ def _named(task: WiroTask) -> str:
     return task.task_id or "(Wiro's answer named no id)"
 
 
-def _parse(response: httpx.Response, path: str) -> dict[str, Any]:
-    """Wiro's answer as a dict, or the ApiError it means. The body decides (the docs disagree on HTTP
-    statuses), except that a 5xx or an unreadable body is always an upstream failure."""
+@dataclass(frozen=True)
+class RunAnswer:
+    """What Wiro's Run answer named: the task's id and its socket's access token, each "" when the answer had none
+    (or one of another type). A task may have started all the same: it is killed by whichever of the two it named."""
+
+    task_id: str
+    token: str
+
+    @property
+    def usable(self) -> bool:
+        """A page can stream to it. The token goes into every audio frame before a `|`: only ASCII letters and
+        digits are safe there."""
+        return bool(self.task_id) and self.token.isascii() and self.token.isalnum()
+
+
+def parse_run(response: httpx.Response) -> RunAnswer:
+    """Run's answer, or the ApiError it means (see _accepted)."""
+    data = _accepted(response, run=True)
+    raw_id, raw_token = data.get("taskid"), data.get("socketaccesstoken")
+    # Wiro's ids are numbers in some answers, strings in others; a bool is neither.
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        raw_id = str(raw_id)
+    return RunAnswer(raw_id if isinstance(raw_id, str) else "", raw_token if isinstance(raw_token, str) else "")
+
+
+def parse_kill(response: httpx.Response) -> None:
+    """Nothing when Wiro accepted Task/Kill (its answer carries nothing else read here), else the ApiError it
+    means."""
+    _accepted(response, run=False)
+
+
+def _accepted(response: httpx.Response, *, run: bool) -> Mapping[str, object]:
+    """Wiro's accepted answer as a JSON object, or the ApiError it means. The body decides (the docs disagree on
+    HTTP statuses), except that a 5xx or an unreadable body is always an upstream failure."""
     try:
         data = response.json()
     except (ValueError, RecursionError):
@@ -419,10 +445,10 @@ def _parse(response: httpx.Response, path: str) -> dict[str, Any]:
     if response.status_code >= 500:
         raise ApiError(502, "upstream_error", f"Wiro failed (HTTP {response.status_code}).")
     code, message = _first_error(data)
-    raise _error(code, message, response.status_code, path)
+    raise _error(code, message, response.status_code, run=run)
 
 
-def _first_error(data: dict[str, Any]) -> tuple[int | None, str]:
+def _first_error(data: Mapping[str, object]) -> tuple[int | None, str]:
     errors = data.get("errors")
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         code = errors[0].get("code")
@@ -431,7 +457,7 @@ def _first_error(data: dict[str, Any]) -> tuple[int | None, str]:
     return None, ""
 
 
-def _error(code: int | None, message: str, http_status: int, path: str) -> ApiError:
+def _error(code: int | None, message: str, http_status: int, *, run: bool) -> ApiError:
     if code == 96:
         return ApiError(
             429,
@@ -449,7 +475,7 @@ def _error(code: int | None, message: str, http_status: int, path: str) -> ApiEr
     if http_status == 404 and code in (0, None):
         return ApiError(502, "wiro_bad_url", "Wiro does not know this endpoint: check WIRO_API_BASE_URL.")
     if code == 1:
-        what = "the model (check WIRO_MODEL)" if path.startswith("/Run/") else "the task"
+        what = "the model (check WIRO_MODEL)" if run else "the task"
         return ApiError(502, "wiro_not_found", f"Wiro cannot find {what}.")
     if http_status == 401:
         return ApiError(502, "wiro_auth", "Wiro rejected the configured credentials.")
