@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
+
 from server.engine.config import EngineConfig
 
 TRUEBAR_AUTH_URL = "https://auth.true-bar.si/realms/truebar/protocol/openid-connect/token"
@@ -265,21 +267,12 @@ def log_level(raw: str) -> str:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """Parse a .env file: KEY=VALUE lines, '#' comments, optional 'export ', single or double quotes."""
-    out: dict[str, str] = {}
-    if not path.is_file():
-        return out
+    """The variables a .env file sets, read as python-dotenv reads it (quotes, escapes inside double quotes,
+    `export `, a `# comment` after a value); nothing when there is no such file. A name without `=` sets nothing.
+    Not interpolated: a `${NAME}` stays as written, so a secret holding one is taken as is and nothing is read from
+    the environment here."""
     try:
-        text = path.read_text(encoding="utf-8")
+        values = dotenv_values(path, interpolate=False, encoding="utf-8")
     except UnicodeDecodeError:
         raise SettingsError(f"{path} is not UTF-8 text.") from None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        out[key.strip()] = value
-    return out
+    return {key: value for key, value in values.items() if value is not None}

@@ -1,0 +1,58 @@
+"""Settings built at the entry point: the .env file as python-dotenv reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dotenv import dotenv_values
+
+from server.settings import SettingsError, read_dotenv
+
+DOTENV = """\
+# a comment line
+
+export A=1
+B='two words'
+C="x=y"
+D=v # note
+E="quoted # not a comment"
+F='single quotes keep \\n as written'
+G="double quotes read \\n as a line break"
+H=${HOME}/x
+   I = spaced
+J
+broken line
+K=
+"""
+
+
+def test_a_dotenv_file_reads_as_python_dotenv_reads_it(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(DOTENV, encoding="utf-8")
+    read = read_dotenv(env)
+    assert read == {
+        "A": "1",
+        "B": "two words",
+        "C": "x=y",
+        "D": "v",
+        "E": "quoted # not a comment",
+        "F": "single quotes keep \\n as written",
+        "G": "double quotes read \n as a line break",
+        # Not interpolated: nothing is read from the environment, and a secret holding `${` is taken as is.
+        "H": "${HOME}/x",
+        "I": "spaced",
+        "K": "",
+    }
+    # A name without `=` (J) sets nothing; a line python-dotenv cannot parse is skipped, as it skips it.
+    expected = {k: v for k, v in dotenv_values(env, interpolate=False).items() if v is not None}
+    assert read == expected
+
+
+def test_no_dotenv_file_sets_nothing_and_one_not_utf8_is_refused(tmp_path: Path) -> None:
+    assert read_dotenv(tmp_path / "missing") == {}
+    assert read_dotenv(tmp_path) == {}
+    latin = tmp_path / ".env"
+    latin.write_bytes("APP_PASSWORD=caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(SettingsError, match="not UTF-8"):
+        read_dotenv(latin)
