@@ -50,7 +50,7 @@ from bench.speech import (
     word_errors,
 )
 from bench.twopass import WHOLE_RECORDING_REFERENCES, accurate, finals, transcribe, whisper_alone
-from server.engine.accurate import AccurateScheduler, whisper_thread
+from server.engine.accurate import AccurateScheduler
 from server.engine.config import EngineConfig
 from server.engine.loader import load_fast_pass
 from server.engine.silero import SileroDetector
@@ -59,6 +59,7 @@ from server.engine.twopass import FILL_GAP_MS, TwoPassRecognizer
 from server.engine.types import BYTES_PER_MS
 from server.engine.voice_runs import LooseVoiceDetector
 from server.engine.whisper import WhisperOptions
+from testkit.whisper import whisper_thread
 
 NOISE = (None, 20.0, 10.0)
 SETS = {"human": [*HUMAN_CLIPS, READING], "heldout": HELDOUT_CLIPS, "varied": VARIED_CLIPS}

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench.speech import CLEAN_16K, NOISY_16K, TRANSCRIPTS, load_clip, reference, word_errors
-from server.engine.accurate import AccurateScheduler, whisper_thread
+from server.engine.accurate import AccurateScheduler
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine, load_fast_pass, model_cache
 from server.engine.model import resolve_model
@@ -40,6 +40,7 @@ from server.engine.types import BYTES_PER_MS, Recognizer
 from server.engine.voice_runs import LooseVoiceDetector
 from server.engine.whisper import Unreliable, WhisperOptions, WhisperPass
 from server.transcript import Hypothesis, Word
+from testkit.whisper import whisper_thread
 
 FRAME = 1600  # 50 ms of 16 kHz PCM16: what the page sends the local engine (the grant's frame_samples)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from server.app import create_app
-from server.engine.accurate import AccurateScheduler, whisper_thread
+from server.engine.accurate import AccurateScheduler
 from server.engine.config import EngineConfig
 from server.engine.loader import load_fast_pass
 from server.engine.model import whisper_base
@@ -15,6 +15,7 @@ from server.engine.whisper import WhisperOptions, WhisperPass
 from server.settings import Settings
 from testkit.live import running
 from testkit.redis_server import RedisServer, redis_server
+from testkit.whisper import whisper_thread
 
 
 @pytest.fixture

@@ -420,10 +420,10 @@ def _child_run(
     pcm: bytes, offset_ms: int, limit_ms: int | None, prompt: str, prefix: str, beam_size: int, wide_window: bool
 ) -> tuple[tuple[Word, ...], float]:
     assert _CHILD is not None, "the accurate pass's process was not initialised"
-    return _timed(_CHILD, pcm, offset_ms, limit_ms, prompt, prefix, beam_size, wide_window)
+    return timed(_CHILD, pcm, offset_ms, limit_ms, prompt, prefix, beam_size, wide_window)
 
 
-def _timed(
+def timed(
     whisper: WhisperPass,
     pcm: bytes,
     offset_ms: int,
@@ -433,16 +433,12 @@ def _timed(
     beam_size: int,
     wide_window: bool,
 ) -> tuple[tuple[Word, ...], float]:
-    """One job's words and the seconds of compute they took."""
+    """One job's words and the seconds of compute they took (what a scheduler's worker runs, in any executor)."""
     started = time.perf_counter()
     words = whisper.transcribe(
         pcm, offset_ms, limit_ms=limit_ms, prompt=prompt, prefix=prefix, beam_size=beam_size, wide_window=wide_window
     )
     return words, time.perf_counter() - started
-
-
-def _thread_run(whisper: WhisperPass) -> Callable[..., tuple[tuple[Word, ...], float]]:
-    return functools.partial(_timed, whisper)
 
 
 def whisper_process(
@@ -461,12 +457,3 @@ def whisper_process(
         )
 
     return AccurateScheduler(start, _child_run, options)
-
-
-def whisper_thread(whisper: WhisperPass) -> AccurateScheduler:
-    """A loaded model on a thread of this process: for tools and tests that measure the model, not the server."""
-    return AccurateScheduler(
-        lambda: concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="whisper"),
-        _thread_run(whisper),
-        whisper.options,
-    )
