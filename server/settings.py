@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import pwd
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +35,17 @@ def _redis_url(url: str) -> bool:
         return parts.scheme in ("redis", "rediss") and bool(parts.hostname) and (parts.port is None or parts.port > 0)
     except ValueError:  # a port that is no number, or out of range
         return False
+
+
+def _home_expanded(value: str, env: Mapping[str, str]) -> str:
+    """A path setting with a leading `~` expanded as a shell would: `~` and `~/…` from `env`'s HOME (the mapping the
+    settings are built from, not this process's environment), else the password database's home of this user;
+    `~user/…` from the password database. Anything else as it is."""
+    if value == "~" or value.startswith("~/"):
+        home = env.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
+        return str(Path(home) / value[2:]) if value != "~" else home
+    # Only the `~user` form is left that expanduser changes, and for it expanduser reads no environment variable.
+    return os.path.expanduser(value) if value.startswith("~") else value
 
 
 class SettingsError(ValueError):
@@ -225,7 +238,8 @@ class Settings:
                     shed_hold_ms=integer("LOCAL_SHED_HOLD_MS", engine.shed_hold_ms, low=0),
                     admit_behind_ms=integer("LOCAL_ADMIT_BEHIND_MS", engine.admit_behind_ms, low=0),
                     whisper=flag("LOCAL_WHISPER", engine.whisper),
-                    whisper_model=get("LOCAL_WHISPER_MODEL", engine.whisper_model),
+                    # Expanded here, at the entry point: the engine takes the path as it is given.
+                    whisper_model=_home_expanded(get("LOCAL_WHISPER_MODEL", engine.whisper_model), env),
                     whisper_threads=integer("LOCAL_WHISPER_THREADS", engine.whisper_threads, low=1, high=64),
                     whisper_beam=integer("LOCAL_WHISPER_BEAM", engine.whisper_beam, low=1, high=10),
                     whisper_queue=integer("LOCAL_WHISPER_QUEUE", engine.whisper_queue, low=1),

@@ -36,6 +36,20 @@ def fake_wheels(tmp_path: Path, contents: dict[str, bytes]) -> model.Locator:
     return locate
 
 
+def test_the_engine_takes_a_model_path_as_given_and_reads_no_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`~` is expanded when the settings are built (Settings.from_env, from the environment it is given): here a
+    `~` path is no folder, whatever this process's HOME holds."""
+    folder = tmp_path / "whisper-small"
+    folder.mkdir()
+    (folder / "model.bin").write_bytes(b"")
+    assert resolve_model(str(folder), tmp_path / "cache") == str(folder)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(ModelError, match="looks like a path"):
+        resolve_model("~/whisper-small", tmp_path / "cache")
+
+
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 

@@ -1,13 +1,16 @@
-"""Settings built at the entry point: the .env file as python-dotenv reads it."""
+"""Settings built at the entry point: the .env file as python-dotenv reads it, `~` in a path expanded there."""
 
 from __future__ import annotations
 
+import os
+import pwd
 from pathlib import Path
 
 import pytest
 from dotenv import dotenv_values
 
-from server.settings import SettingsError, read_dotenv
+from server.engine.config import EngineConfig
+from server.settings import Settings, SettingsError, read_dotenv
 
 DOTENV = """\
 # a comment line
@@ -56,3 +59,19 @@ def test_no_dotenv_file_sets_nothing_and_one_not_utf8_is_refused(tmp_path: Path)
     latin.write_bytes("APP_PASSWORD=caf\u00e9\n".encode("latin-1"))
     with pytest.raises(SettingsError, match="not UTF-8"):
         read_dotenv(latin)
+
+
+def test_a_whisper_model_path_under_home_is_expanded_from_the_environment_given() -> None:
+    def model(env: dict[str, str]) -> str:
+        return Settings.from_env(env).local.engine.whisper_model
+
+    assert model({"HOME": "/home/someone", "LOCAL_WHISPER_MODEL": "~/models/whisper-small"}) == (
+        "/home/someone/models/whisper-small"
+    )
+    assert model({"HOME": "/home/someone", "LOCAL_WHISPER_MODEL": "~"}) == "/home/someone"
+    # Without HOME in the mapping, this user's home from the password database (as a shell does).
+    assert model({"LOCAL_WHISPER_MODEL": "~/m"}) == str(Path(pwd.getpwuid(os.getuid()).pw_dir) / "m")
+    # Names and other paths as they are; the default too.
+    assert model({"HOME": "/home/someone", "LOCAL_WHISPER_MODEL": "small.en"}) == "small.en"
+    assert model({"HOME": "/home/someone", "LOCAL_WHISPER_MODEL": "./models/~x"}) == "./models/~x"
+    assert model({"HOME": "/home/someone"}) == EngineConfig().whisper_model

@@ -129,7 +129,8 @@ def resolve_model(name: str, cache_dir: Path, *, locate: Locator = wheel_locator
     on first use, for machines with internet)."""
     if name in ("", DEFAULT_MODEL):
         return str(whisper_base(cache_dir, locate=locate))
-    path = Path(name).expanduser()
+    # As given: a `~` was expanded when the settings were built (Settings.from_env).
+    path = Path(name)
     if path.is_dir():
         if not (path / "model.bin").is_file():
             raise ModelError(f"LOCAL_WHISPER_MODEL={name!r} is a folder without model.bin (a CTranslate2 model)")
