@@ -418,7 +418,7 @@ def test_the_viewer_page_runs_under_the_csp_and_opens_without_the_password() -> 
         # Everything else still needs the login, the viewer's links included when written.
         assert httpx.post(url + "/api/captions", json={}).status_code == 401
         assert httpx.delete(f"{url}/api/captions/{grant['share_id']}").status_code == 401
-        for asset in ("main.js", "viewer.js", "overlay.js", "viewer.css"):
+        for asset in ("main.js", "viewer.js", "overlay.js", "wire.js", "viewer.css"):
             assert PasswordGateMiddleware.OPEN_VERSIONED.fullmatch(f"/static/captions/{asset}")
 
 

@@ -5,6 +5,7 @@
 // retry, and the server drops what it already has: every final reaches the viewers once, in order. Interims are
 // coalesced (only the latest is sent, and only while no final has overtaken it). At most one request is in flight,
 // and a request carries at most BATCH_MAX events, so the server's size and rate limits are never reached.
+import { errorMessage, parsePublishResult } from './wire.js';
 
 export const FLUSH_MS = 200;
 export const BATCH_MAX = 50;
@@ -153,15 +154,17 @@ export class CaptionPublisher {
         retryAfterMs = Number(r.headers.get('Retry-After') || 0) * 1000;
         throw new Error(`HTTP ${r.status}`);
       }
-      const answer = await r.json();
+      // A 2xx that is not the app's answer (a captive portal's page, a proxy's) may not have reached the app: the
+      // batch is sent again like a lost answer, and the server drops what it already has.
+      const answer = parsePublishResult(await r.json().catch(() => null));
+      if (!answer) throw new Error(`HTTP ${r.status}, not the app's answer`);
       const sentUpTo = events.reduce((m, e) => (e.type === 'final' && e.seq ? Math.max(m, e.seq) : m), 0);
       this.pending = this.pending.filter((f) => f.seq > sentUpTo);
       if (partial && this.partialText === partial) this.partialText = null;
       if (live !== null && this.liveChange === live) this.liveChange = null;
       this.retryMs = 0;
       this.report({
-        state: 'ok', reason: undefined, viewers: Number(answer.viewers) || 0,
-        expiresAt: typeof answer.expires_at === 'number' ? answer.expires_at * 1000 : null, live: Boolean(answer.live),
+        state: 'ok', reason: undefined, viewers: answer.viewers, expiresAt: answer.expires_at * 1000, live: answer.live,
       });
     } catch (err) {
       // Kept (finals are never dropped here): retried with backoff, then resent as one batch with what came since.
@@ -184,10 +187,5 @@ export class CaptionPublisher {
  * @param {Response} r
  */
 async function refusal(r) {
-  try {
-    const body = await r.json();
-    const message = body && body.error && body.error.message;
-    if (typeof message === 'string' && message) return message;
-  } catch { /* not the app's JSON */ }
-  return `HTTP ${r.status}`;
+  return errorMessage(await r.json().catch(() => null)) || `HTTP ${r.status}`;
 }

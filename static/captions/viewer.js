@@ -2,6 +2,10 @@
 // polite live region (each read once); the line being recognised is shown after them but hidden from screen
 // readers, which would otherwise read every guess. EventSource resumes with Last-Event-ID by itself after a drop.
 import { CaptionLines, endNotice, parseOverlay } from './overlay.js';
+import { parseCaptionEvent, parseShareStatus } from './wire.js';
+
+/** @typedef {import('./wire.js').CaptionEvent} CaptionEvent */
+/** @typedef {import('./wire.js').CaptionEventType} CaptionEventType */
 
 const FULL_RETRY_MS = 15000;
 
@@ -68,12 +72,29 @@ export function mountViewer(doc, win) {
     say(endNotice(reason));
   };
 
+  // Events that are not their type's shape (not JSON, a field missing or of another type): ignored, so a bad one
+  // changes nothing on screen and throws nothing in a listener; counted, and logged the first time.
+  let malformed = 0;
+  /**
+   * @template {CaptionEventType} T
+   * @param {T} type @param {Event} event
+   * @returns {Extract<CaptionEvent, {type: T}> | null}
+   */
+  const read = (type, event) => {
+    const parsed = parseCaptionEvent(type, /** @type {MessageEvent<unknown>} */ (event).data);
+    if (parsed) return parsed;
+    malformed += 1;
+    if (malformed === 1) console.warn(`captions: a malformed '${type}' event was ignored (further ones are counted, not logged)`);
+    return null;
+  };
+
   /** The stream refused us (its status is not readable from EventSource): ask the share's status why. */
   const explain = async () => {
     try {
       const r = await win.fetch(`/api/captions/${encodeURIComponent(shareId)}`, { cache: 'no-store' });
       if (r.status === 404) return finish('gone');
-      const status = r.ok ? await r.json() : null;
+      // An answer that is not a share's status (a proxy's page) says nothing about the share: an outage.
+      const status = r.ok ? parseShareStatus(await r.json()) : null;
       if (status?.status === 'revoked') return finish('revoked');
       // Only a share with every place taken is "full": a refusal for anything else (the server's shared state
       // unavailable, a proxy's 502) is an outage, tried again alike.
@@ -92,21 +113,24 @@ export function mountViewer(doc, win) {
       body.dataset.connected = 'true';
     });
     es.addEventListener('final', (event) => {
-      const data = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
+      const data = read('final', event);
+      if (!data) return;
       // A backlog read while the speaker is paused leaves the "paused" notice up.
       if (notice.textContent && body.dataset.live !== 'false') say('');
-      onFinal(Number(data.seq), String(data.text));
+      onFinal(data.seq, data.text);
     });
     es.addEventListener('partial', (event) => {
-      const data = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
+      const data = read('partial', event);
+      if (!data) return;
       if (notice.textContent) say('');
-      state.setInterim(String(data.text));
+      state.setInterim(data.text);
       interim.textContent = state.interim;
       follow();
     });
     es.addEventListener('state', (event) => {
-      const data = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
-      body.dataset.live = String(Boolean(data.live));
+      const data = read('state', event);
+      if (!data) return;
+      body.dataset.live = String(data.live);
       if (!data.live) {
         interim.textContent = '';
         say(endNotice('paused'));
@@ -115,8 +139,9 @@ export function mountViewer(doc, win) {
       }
     });
     es.addEventListener('end', (event) => {
-      const data = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
-      finish(data.reason === 'revoked' ? 'revoked' : 'expired');
+      const data = read('end', event);
+      if (!data) return;
+      finish(data.reason);
     });
     es.addEventListener('error', () => {
       body.dataset.connected = 'false';
@@ -130,5 +155,5 @@ export function mountViewer(doc, win) {
   }
 
   if (shareId && body.dataset.status === 'active') connect();
-  return { state };
+  return { state, get malformed() { return malformed; } };
 }

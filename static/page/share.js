@@ -4,19 +4,12 @@
 // once. The publish token stays in this page's memory (never in storage, never in a URL): a reload ends publishing
 // and the link then lapses by itself.
 import { CaptionPublisher } from '../captions/publisher.js';
+import { errorMessage, parseShareGrant, parseShareStatus } from '../captions/wire.js';
 import { byId, flash } from './view.js';
 
 /** @typedef {import('./controller.js').RunController} RunController */
 /** @typedef {import('../captions/publisher.js').PublisherStatus} PublisherStatus */
-
-/**
- * @typedef {object} ShareGrant
- * @property {string} share_id
- * @property {string} viewer_url
- * @property {string} publish_token
- * @property {number} expires_at
- * @property {number} max_viewers
- */
+/** @typedef {import('../captions/wire.js').ShareGrant} ShareGrant */
 
 /**
  * @param {number | null} expiresAtMs @param {boolean} live @param {number} nowMs
@@ -75,9 +68,10 @@ export function mountShare({ win, controller }) {
       const r = await win.fetch(`/api/captions/${encodeURIComponent(g.share_id)}`, { cache: 'no-store' });
       if (grant !== g) return;
       if (r.status === 404) { p.report({ state: 'ended', reason: 'expired' }); return; }
-      const s = await r.json();
+      const s = parseShareStatus(await r.json());
+      if (!s) return; // not the share's status (a proxy's page): the next poll, or the next publish, says more
       if (s.status === 'revoked') { p.report({ state: 'ended', reason: 'revoked' }); return; }
-      p.report({ viewers: Number(s.viewers) || 0, expiresAt: Number(s.expires_at) * 1000, live: Boolean(s.live) });
+      p.report({ viewers: s.viewers, expiresAt: s.expires_at * 1000, live: s.live });
     } catch { /* the next poll, or the next publish, says more */ }
   };
 
@@ -98,11 +92,10 @@ export function mountShare({ win, controller }) {
       const r = await win.fetch('/api/captions', {
         method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}', cache: 'no-store',
       });
-      if (!r.ok) {
-        const body = await r.json().catch(() => ({}));
-        throw new Error(body?.error?.message || `HTTP ${r.status}`);
-      }
-      grant = /** @type {ShareGrant} */ (await r.json());
+      if (!r.ok) throw new Error(errorMessage(await r.json().catch(() => null)) || `HTTP ${r.status}`);
+      const made = parseShareGrant(await r.json().catch(() => null));
+      if (!made) throw new Error('the server\'s answer is not a share');
+      grant = made;
     } catch (err) {
       startButton.disabled = false;
       status.textContent = `Could not make a link: ${err instanceof Error ? err.message : String(err)}`;

@@ -14,6 +14,8 @@ function fakeServer() {
     hwm: 0,
     fail: 0, // fail this many requests after applying them (the answer is lost)
     status: 200,
+    /** @type {string[]} bodies of the next 200 answers in place of the app's (a proxy's, a portal's) */
+    foreign: [],
     async fetch(_url, init) {
       const body = JSON.parse(init.body);
       server.bodies.push(body);
@@ -24,6 +26,7 @@ function fakeServer() {
         if (e.type === 'partial') server.partials.push(e.text);
       }
       if (server.fail > 0) { server.fail -= 1; throw new TypeError('network'); }
+      if (server.foreign.length) return new Response(server.foreign.shift(), { status: 200 });
       return new Response(JSON.stringify({ seq: server.hwm, viewers: 3, expires_at: 100, live: true }), { status: 200 });
     },
   };
@@ -129,4 +132,23 @@ test('text is cut between characters, never inside an emoji', async () => {
   assert.deepEqual(server.texts, ['a'.repeat(1999), `${'b'.repeat(1998)}😀`]);
   assert.deepEqual(server.partials, ['c'.repeat(1999)]);
   assert.ok(server.bodies.every((b) => b.events.every((e) => e.text.length <= TEXT_MAX && e.text.isWellFormed())));
+});
+
+test("a 200 that is not the app's answer is retried like a lost one, never reported with NaN or undefined", async () => {
+  const server = fakeServer();
+  const t = timers();
+  const statuses = [];
+  const p = new CaptionPublisher({ fetch: server.fetch, shareId: 's', token: 'tok', onStatus: (s) => statuses.push({ ...s }), ...t });
+  server.foreign = ['<html>Sign in to the Wi-Fi</html>', 'null', '[]', '{"viewers": "3", "expires_at": 100, "live": true}',
+    '{"viewers": 3, "live": true}', '{"viewers": 3, "expires_at": 100, "live": "yes"}'];
+  p.final('one.');
+  await t.run();
+  const retries = statuses.filter((s) => s.state === 'retrying');
+  assert.equal(retries.length, 6, 'each foreign answer is a retry');
+  assert.ok(retries.every((s) => s.reason === "HTTP 200, not the app's answer"), retries.map((s) => s.reason).join());
+  assert.ok(statuses.every((s) => Number.isInteger(s.viewers) && (s.expiresAt === null || Number.isFinite(s.expiresAt))
+    && typeof s.live === 'boolean'), JSON.stringify(statuses));
+  assert.deepEqual(statuses.at(-1), { state: 'ok', reason: undefined, viewers: 3, expiresAt: 100000, live: true });
+  assert.deepEqual(server.finals, [1], 'the final reached the app once');
+  assert.equal(p.pending.length, 0);
 });

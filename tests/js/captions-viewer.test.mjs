@@ -1,5 +1,5 @@
-// static/captions/viewer.js under Node: what a viewer is told when its caption stream is refused. A fake document,
-// EventSource, fetch and timers; the viewer module is the real one.
+// static/captions/viewer.js under Node: what a viewer is told when its caption stream is refused, and what it does
+// with a malformed event (nothing). A fake document, EventSource, fetch and timers; the viewer module is the real one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -22,6 +22,10 @@ class FakeEventSource {
   }
   addEventListener(type, fn) { this.listeners.set(type, fn); }
   close() { this.readyState = FakeEventSource.CLOSED; }
+  /** An SSE event as the browser hands it to a listener: `data` is the event's text. */
+  emit(type, data) {
+    this.listeners.get(type)?.({ type, data });
+  }
   /** The browser's answer to a refused stream (any status but 200): the error event, the source closed. */
   refuse() {
     this.readyState = FakeEventSource.CLOSED;
@@ -42,8 +46,13 @@ function viewer(status, body) {
     setTimeout: (fn, ms) => timers.setTimeout(fn, ms),
     fetch: async () => ({ status, ok: status >= 200 && status < 300, json: async () => body }),
   };
-  mountViewer(doc, win);
-  return { doc, timers, notice: () => doc.getElementById('notice').textContent };
+  const mounted = mountViewer(doc, win);
+  return {
+    doc, timers, mounted,
+    notice: () => doc.getElementById('notice').textContent,
+    lines: () => doc.getElementById('lines').children.map((p) => p.textContent),
+    interim: () => doc.getElementById('interim').textContent,
+  };
 }
 
 test('a stream refused because the share is full says so, and tries again', async () => {
@@ -79,4 +88,76 @@ test('a revoked share or a gone one ends the viewer, with no retry', async () =>
     v.timers.advance(60000);
     assert.equal(FakeEventSource.instances.length, 1, `${reason}: no new stream`);
   }
+});
+
+test("a status answer that is not a share's status (wrong types, fields missing) is an outage: neither the end nor full", async () => {
+  for (const body of [
+    { status: 'revoked' },
+    { status: 'active', live: true, expires_at: 0, viewers: '3', max_viewers: 3 },
+    { status: 'active', live: true, expires_at: 0, viewers: 3 },
+    [{ status: 'revoked', live: false, expires_at: 0, viewers: 0, max_viewers: 3 }],
+    'revoked',
+    null,
+  ]) {
+    const v = viewer(200, body);
+    FakeEventSource.instances[0].refuse();
+    for (let i = 0; i < 5; i++) await tick();
+    assert.equal(v.notice(), endNotice('offline'), JSON.stringify(body));
+    v.timers.advance(15000);
+    assert.equal(FakeEventSource.instances.length, 2, `${JSON.stringify(body)}: tries again`);
+  }
+});
+
+/** Runs `fn` with console.warn recorded (and silenced). */
+function recordingWarnings(fn) {
+  const warned = [];
+  const original = console.warn;
+  console.warn = (...args) => warned.push(args.join(' '));
+  try {
+    fn();
+  } finally {
+    console.warn = original;
+  }
+  return warned;
+}
+
+test('a malformed stream event is ignored: nothing thrown, no line added, nothing ended; counted, logged once', () => {
+  const v = viewer(200, null);
+  const es = FakeEventSource.instances[0];
+  es.emit('state', '{"live": true}');
+  es.emit('final', '{"text": "One.", "seq": 1}');
+  es.emit('partial', '{"text": "two so"}');
+  assert.deepEqual(v.lines(), ['One.']);
+  assert.equal(v.interim(), 'two so');
+  const malformed = [
+    ['final', 'not json'], ['final', '{"text": "x", "seq": 1'], ['final', 'null'], ['final', '[1, 2]'], ['final', '7'],
+    ['final', '{"text": "Seq missing."}'], ['final', '{"text": "Seq a word.", "seq": "two"}'],
+    ['final', '{"text": "Seq null.", "seq": null}'], ['final', '{"text": "Seq fractional.", "seq": 2.5}'],
+    ['final', '{"seq": 2}'], ['final', '{"text": null, "seq": 2}'], ['final', '{"text": {"a": 1}, "seq": 2}'],
+    ['final', undefined], ['partial', '{}'], ['partial', '{"text": 5}'], ['partial', 'null'], ['partial', '[]'],
+    ['state', '{}'], ['state', '{"live": "false"}'], ['state', 'nope'],
+    ['end', '{}'], ['end', '{"reason": 1}'], ['end', '"revoked"'], ['end', '{'],
+  ];
+  const warned = recordingWarnings(() => {
+    for (const [type, data] of malformed) assert.doesNotThrow(() => es.emit(type, data), `${type} ${data}`);
+  });
+  assert.deepEqual(v.lines(), ['One.'], 'no line added');
+  assert.equal(v.interim(), 'two so', 'the line being recognised is left as it was');
+  assert.equal(v.doc.body.dataset.live, 'true', 'still live');
+  assert.equal(v.notice(), '', 'no notice: nothing ended or paused');
+  assert.equal(es.readyState, 0, 'the stream is not closed');
+  assert.equal(v.mounted.malformed, malformed.length, 'each one counted');
+  assert.equal(warned.length, 1, 'logged once');
+  assert.match(warned[0], /malformed 'final' event/);
+  // The numbering is not disturbed: the next final is shown, and one already seen is still dropped.
+  es.emit('final', '{"text": "Two.", "seq": 2}');
+  es.emit('final', '{"text": "One again.", "seq": 1}');
+  assert.deepEqual(v.lines(), ['One.', 'Two.']);
+  assert.equal(v.mounted.state.lastSeq, 2);
+  // Well-formed control events still act.
+  es.emit('state', '{"live": false}');
+  assert.equal(v.notice(), endNotice('paused'));
+  es.emit('end', '{"reason": "revoked"}');
+  assert.equal(v.notice(), endNotice('revoked'));
+  assert.equal(es.readyState, FakeEventSource.CLOSED);
 });

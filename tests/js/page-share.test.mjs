@@ -39,3 +39,70 @@ test('a batch the server refuses ends the share on the server too, so its viewer
   assert.equal(calls[2][1], `/api/captions/${'S'.repeat(22)}`);
   assert.match(win.document.getElementById('share-status').textContent, /server refused the captions \(Each final needs a seq\.\)/);
 });
+
+/** The share panel with a fake app whose answers `answer(method, url)` gives; the status poll is run by hand. */
+async function sharePage(answer) {
+  const { mountShare } = await import('../../static/page/share.js');
+  const { fakeDocument } = await import('./support/page-fakes.mjs');
+  const calls = [];
+  const win = {
+    document: fakeDocument(),
+    location: { href: 'http://127.0.0.1:8000/' },
+    navigator: {},
+    addEventListener() {},
+    async fetch(url, init = {}) {
+      calls.push([init.method || 'GET', url]);
+      const [body, status = 200] = answer(init.method || 'GET', url);
+      return new Response(typeof body === 'string' ? body : JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+    },
+  };
+  const polls = [];
+  const original = globalThis.setInterval;
+  globalThis.setInterval = (fn) => { polls.push(fn); return 0; };
+  const share = mountShare({ win, controller: { running: false, listen() {} } });
+  try {
+    await share.share();
+  } finally {
+    globalThis.setInterval = original;
+  }
+  const poll = async () => {
+    for (const fn of polls) fn();
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+  };
+  return { share, calls, poll, status: () => win.document.getElementById('share-status').textContent };
+}
+
+const GRANT = { share_id: 'S'.repeat(22), viewer_url: '/captions/x', publish_token: 'tok', expires_at: 0, max_viewers: 3 };
+
+test("an answer to Share that is not a share (a field missing or of another type) says so and publishes nothing", async () => {
+  for (const body of [{ ...GRANT, publish_token: undefined }, { ...GRANT, share_id: 5 }, { ...GRANT, expires_at: 'soon' }, [GRANT], null, '<html>']) {
+    const page = await sharePage(() => [body]);
+    assert.equal(page.share.publisher, null, JSON.stringify(body));
+    assert.equal(page.status(), "Could not make a link: the server's answer is not a share", JSON.stringify(body));
+    assert.deepEqual(page.calls.map(([method]) => method), ['POST']);
+  }
+});
+
+test("a refused Share shows the app's message, or the status when the answer is not the app's", async () => {
+  let page = await sharePage(() => [{ error: { code: 'state_unavailable', message: 'Try again shortly.' } }, 503]);
+  assert.equal(page.status(), 'Could not make a link: Try again shortly.');
+  page = await sharePage(() => ['<html>Bad gateway</html>', 502]);
+  assert.equal(page.status(), 'Could not make a link: HTTP 502');
+});
+
+test("a status poll answered with something other than the share's status changes nothing (no 'NaN min')", async () => {
+  let statusAnswer = [{ error: { code: 'state_unavailable', message: 'Try again shortly.' } }, 503];
+  const page = await sharePage((method, url) => (method === 'POST' ? [GRANT] : statusAnswer));
+  const before = page.status();
+  assert.match(before, /^0 viewers · ends in 0 min/);
+  for (const answer of [statusAnswer, [{ status: 'active', viewers: 2 }], [{ status: 'active', live: false, expires_at: 'x', viewers: 2, max_viewers: 3 }], ['[]'], ['<html>']]) {
+    statusAnswer = answer;
+    await page.poll();
+    assert.equal(page.status(), before, JSON.stringify(answer));
+    assert.notEqual(page.share.publisher, null, 'still sharing');
+  }
+  statusAnswer = [{ status: 'active', live: false, expires_at: Date.now() / 1000 + 1800, viewers: 2, max_viewers: 3 }];
+  await page.poll();
+  assert.match(page.status(), /^2 viewers · ends in (29|30) min unless a recording starts$/);
+  page.share.stopSharing();
+});
