@@ -3,6 +3,9 @@
 // Bluetooth headsets switch rates; the worklet resamples with a real anti-aliasing filter instead.
 
 /** @typedef {'unsupported'|'insecure'|'denied'|'no-device'|'busy'|'suspended'|'failed'} CaptureErrorCode */
+/** @typedef {import('./pcm.js').ProcessorMessage} ProcessorMessage */
+/** @typedef {import('./pcm.js').NodeMessage} NodeMessage */
+/** @typedef {import('./pcm.js').Level} Level */
 
 /** How long a context may take to resume before the page says why audio does not start. */
 export const RESUME_TIMEOUT_MS = 3000;
@@ -26,7 +29,7 @@ export class CaptureError extends Error {
  * @property {boolean} [noiseSuppression]
  * @property {boolean} [autoGainControl]
  * @property {(pcm: Int16Array, seq: number) => void} onFrame
- * @property {(level: {rms: number, peak: number, silent: boolean}) => void} [onLevel]
+ * @property {(level: Level) => void} [onLevel]
  * @property {(reason: string, kind: 'ended'|'suspended'|'closed'|'interrupted') => void} [onInterrupted]
  *   the device went away (ended) or audio processing stopped running (the context's state)
  * @property {string} [workletUrl]
@@ -34,6 +37,38 @@ export class CaptureError extends Error {
  * @property {MediaStream} [stream]      the caller's microphone stream; its tracks are not stopped here
  * @property {number} [resumeTimeoutMs]  default RESUME_TIMEOUT_MS
  */
+
+/** @param {unknown} v @returns {v is number} */
+const isCount = (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+/** @param {unknown} v @returns {v is number} */
+const isMagnitude = (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+/**
+ * A message from the worklet's port (the vocabulary ./pcm.js types), or null when `data` is not one of them: only
+ * the worklet posts there, so a null is a bug, ignored rather than let through as undefined fields and NaN.
+ * @param {unknown} data  MessageEvent.data
+ * @returns {ProcessorMessage | null}
+ */
+export function parseProcessorMessage(data) {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return null;
+  const m = /** @type {Record<string, unknown>} */ (data);
+  switch (m.type) {
+    case 'frame':
+      // Whole 16-bit samples, or Int16Array would throw.
+      return m.pcm instanceof ArrayBuffer && m.pcm.byteLength % 2 === 0 && isCount(m.seq)
+        ? { type: 'frame', pcm: m.pcm, seq: m.seq } : null;
+    case 'level':
+      return isMagnitude(m.rms) && isMagnitude(m.peak) && typeof m.silent === 'boolean'
+        ? { type: 'level', rms: m.rms, peak: m.peak, silent: m.silent } : null;
+    case 'flushed':
+      return isCount(m.frames) && isCount(m.inSamples) ? { type: 'flushed', frames: m.frames, inSamples: m.inSamples } : null;
+    default:
+      return null;
+  }
+}
+
+/** Post to the worklet, in its vocabulary. @param {MessagePort} port @param {NodeMessage} message */
+const tell = (port, message) => port.postMessage(message);
 
 /** @param {unknown} err @returns {CaptureError} */
 export function describeMediaError(err) {
@@ -120,7 +155,7 @@ function detach(source, node) {
   if (!node) return;
   try { node.disconnect(); } catch { /* already disconnected */ }
   node.port.onmessage = null;
-  try { node.port.postMessage({ type: 'stop' }); } catch { /* port closed with its context */ }
+  try { tell(node.port, { type: 'stop' }); } catch { /* port closed with its context */ }
 }
 
 /** Contexts the worklet module was added to: adding it again is not needed (and some browsers refuse). */
@@ -162,12 +197,13 @@ export class Capture {
         totals = await new Promise((resolve) => {
           const timer = setTimeout(() => resolve({ frames: this.framesPosted, inSamples: 0 }), 2000);
           this.node.port.addEventListener('message', (event) => {
-            if (event.data && event.data.type === 'flushed') {
+            const msg = parseProcessorMessage(event.data);
+            if (msg?.type === 'flushed') {
               clearTimeout(timer);
-              resolve({ frames: event.data.frames, inSamples: event.data.inSamples });
+              resolve({ frames: msg.frames, inSamples: msg.inSamples });
             }
           });
-          this.node.port.postMessage({ type: 'flush' });
+          tell(this.node.port, { type: 'flush' });
         });
       }
       await this.release();
@@ -245,7 +281,7 @@ export async function startCapture(options) {
     made = capture;
     const port = node.port;
     port.onmessage = (event) => {
-      const msg = event.data;
+      const msg = parseProcessorMessage(event.data);
       if (!msg) return;
       if (msg.type === 'frame') {
         capture.framesPosted += 1;

@@ -1,13 +1,10 @@
 // AudioWorkletProcessor "pcm-processor": the thin real-time shell around ./pcm.js.
 // Loaded from this same-origin file (never a blob: or data: URL), so a strict Content-Security-Policy works.
-//
-// Port vocabulary (one place, see capture.js):
-//   node -> processor  {type: 'flush'}                          release the resampler's delayed tail, then stop
-//                      {type: 'stop'}                           stop now, tail discarded (the capture was released)
-//   processor -> node  {type: 'frame', pcm: ArrayBuffer, seq}   one frame of PCM16LE at outRate (buffer transferred)
-//                      {type: 'level', rms, peak, silent}       every ~50 ms: linear levels of the device-rate input
-//                      {type: 'flushed', frames, inSamples}     after 'flush': totals; no message follows
-import { PcmPipeline } from './pcm.js';
+// What it posts and is told (its port's vocabulary) is typed in ./pcm.js: ProcessorMessage and NodeMessage.
+import { EMPTY_LEVEL_SPAN, PcmPipeline, meter } from './pcm.js';
+
+/** @typedef {import('./pcm.js').ProcessorMessage} ProcessorMessage */
+/** @typedef {import('./pcm.js').NodeMessage} NodeMessage */
 
 const LEVEL_INTERVAL_S = 0.05;
 
@@ -23,11 +20,12 @@ class PcmProcessor extends AudioWorkletProcessor {
     this.stopped = false;
     this.silence = new Float32Array(128);
     this.levelEvery = Math.round(sampleRate * LEVEL_INTERVAL_S);
-    this.levelCount = 0;
-    this.levelSum = 0;
-    this.levelPeak = 0;
-    this.port.onmessage = (event) => {
-      const type = event.data && event.data.type;
+    this.levels = EMPTY_LEVEL_SPAN;
+    this.port.onmessage = (/** @type {MessageEvent<unknown>} */ event) => {
+      const data = event.data;
+      /** @type {NodeMessage['type'] | null} */
+      const type = typeof data === 'object' && data !== null && 'type' in data
+        && (data.type === 'flush' || data.type === 'stop') ? data.type : null;
       if (type === 'flush') this.flush();
       // A disconnected node still has process() called while it returns true: without this it would resample
       // silence and post frames until the context closes, which a caller's long-lived context never does.
@@ -35,10 +33,17 @@ class PcmProcessor extends AudioWorkletProcessor {
     };
   }
 
+  /** @param {ProcessorMessage} message @param {Transferable[]} [transfer] */
+  send(message, transfer = []) {
+    this.port.postMessage(message, transfer);
+  }
+
   /** @param {Int16Array[]} frames */
   post(frames) {
     for (const frame of frames) {
-      this.port.postMessage({ type: 'frame', pcm: frame.buffer, seq: this.seq++ }, [frame.buffer]);
+      // The Framer's frames each own a plain ArrayBuffer (its own allocation, never shared memory).
+      const pcm = /** @type {ArrayBuffer} */ (frame.buffer);
+      this.send({ type: 'frame', pcm, seq: this.seq++ }, [pcm]);
     }
   }
 
@@ -46,29 +51,7 @@ class PcmProcessor extends AudioWorkletProcessor {
     if (this.stopped) return;
     this.stopped = true;
     this.post(this.pipeline.flush());
-    this.port.postMessage({ type: 'flushed', frames: this.seq, inSamples: this.inSamples });
-  }
-
-  /** @param {Float32Array} block */
-  meter(block) {
-    let sum = this.levelSum;
-    let peak = this.levelPeak;
-    for (let i = 0; i < block.length; i++) {
-      const v = block[i];
-      sum += v * v;
-      const a = v < 0 ? -v : v;
-      if (a > peak) peak = a;
-    }
-    this.levelSum = sum;
-    this.levelPeak = peak;
-    this.levelCount += block.length;
-    if (this.levelCount >= this.levelEvery) {
-      const rms = Math.sqrt(this.levelSum / this.levelCount);
-      this.port.postMessage({ type: 'level', rms, peak: this.levelPeak, silent: this.levelPeak === 0 });
-      this.levelCount = 0;
-      this.levelSum = 0;
-      this.levelPeak = 0;
-    }
+    this.send({ type: 'flushed', frames: this.seq, inSamples: this.inSamples });
   }
 
   /** @param {Float32Array[][]} inputs */
@@ -85,7 +68,9 @@ class PcmProcessor extends AudioWorkletProcessor {
       this.silence = new Float32Array(block.length);
     }
     this.inSamples += block.length;
-    this.meter(block);
+    const { span, level } = meter(this.levels, block, this.levelEvery);
+    this.levels = span;
+    if (level) this.send({ type: 'level', ...level });
     this.post(this.pipeline.push(block));
     return true;
   }

@@ -9,6 +9,9 @@
 // Time model: output sample n is the input signal at time n / outRate (no phase offset). After N input samples
 // exactly max(0, floor(N * outRate / inRate) - delay) outputs have been emitted; flush() emits the rest, so a
 // whole stream yields exactly ceil(N * outRate / inRate) samples: every output instant inside the input's span.
+//
+// Also here, so Node can test them: the worklet's level meter (meter()) and the types of what the worklet and its node
+// post to each other (ProcessorMessage, NodeMessage).
 
 /** @typedef {{sampleRate: number, frameSamples: number}} PcmFormat */
 
@@ -469,3 +472,62 @@ export class PcmPipeline {
     return done;
   }
 }
+
+/**
+ * Linear levels of the device-rate input over about 50 ms, for a level meter.
+ * @typedef {object} Level
+ * @property {number} rms
+ * @property {number} peak  the largest magnitude
+ * @property {boolean} silent  every sample was 0 (a muted track, Firefox's channel-less inputs)
+ */
+
+/**
+ * What the level meter has summed since it last reported.
+ * @typedef {object} LevelSpan
+ * @property {number} count  samples
+ * @property {number} sum  of their squares
+ * @property {number} peak  the largest magnitude
+ */
+
+/** A span with nothing in it yet: where a meter starts. @type {Readonly<LevelSpan>} */
+export const EMPTY_LEVEL_SPAN = Object.freeze({ count: 0, sum: 0, peak: 0 });
+
+/**
+ * The level meter: `block` added to `span`. Once the span holds at least `every` samples, its level and an empty
+ * span; before that, no level and the span grown. NaN samples count as 0 and +-Infinity as full scale, as the
+ * resampler takes them, so one bad sample cannot make a level NaN.
+ * @param {Readonly<LevelSpan>} span
+ * @param {Float32Array} block
+ * @param {number} every  samples per level (the worklet: 50 ms at the context's rate)
+ * @returns {{span: Readonly<LevelSpan>, level: Level | null}}
+ */
+export function meter(span, block, every) {
+  let sum = span.sum;
+  let peak = span.peak;
+  for (let i = 0; i < block.length; i++) {
+    let v = block[i];
+    if (v - v !== 0) v = v !== v ? 0 : 1; // only the magnitude counts here
+    sum += v * v;
+    const a = v < 0 ? -v : v;
+    if (a > peak) peak = a;
+  }
+  const count = span.count + block.length;
+  if (count < every || count === 0) return { span: { count, sum, peak }, level: null };
+  return { span: EMPTY_LEVEL_SPAN, level: { rms: Math.sqrt(sum / count), peak, silent: peak === 0 } };
+}
+
+/**
+ * What the "pcm-processor" worklet (./pcm-processor.js) posts to its node, read by capture.js:
+ * - frame: one frame of PCM16LE at outRate, its buffer transferred; seq counts frames from 0
+ * - level: every ~50 ms, the linear levels of the device-rate input (meter())
+ * - flushed: after a 'flush', the totals (frames posted, device-rate samples taken in); no message follows
+ * @typedef {{type: 'frame', pcm: ArrayBuffer, seq: number}
+ *   | {type: 'level', rms: number, peak: number, silent: boolean}
+ *   | {type: 'flushed', frames: number, inSamples: number}} ProcessorMessage
+ */
+
+/**
+ * What the node posts to the worklet: 'flush' releases the resampler's delayed tail, then stops; 'stop' stops at
+ * once, the tail discarded (the capture was released).
+ * @typedef {{type: 'flush'} | {type: 'stop'}} NodeMessage
+ */

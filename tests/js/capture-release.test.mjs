@@ -1,10 +1,11 @@
 // static/audio/capture.js letting go of the audio graph: a released capture (or one whose start failed) must stop
-// its worklet and leave nothing connected that could feed onFrame later. Browser audio objects are stand-ins that
-// record what is done to them.
+// its worklet and leave nothing connected that could feed onFrame later; and what it reads from the worklet's port
+// (parseProcessorMessage: a malformed message is passed over). Browser audio objects are stand-ins that record what
+// is done to them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { CaptureError, startCapture } from '../../static/audio/capture.js';
+import { CaptureError, parseProcessorMessage, startCapture } from '../../static/audio/capture.js';
 
 class FakeTrack {
   readyState = 'live';
@@ -37,9 +38,15 @@ class FakeWorkletNode extends FakeNode {
     this.port = {
       sent: [],
       onmessage: null,
+      listeners: [],
       start() {},
-      addEventListener() {},
+      addEventListener(type, fn) { if (type === 'message') this.listeners.push(fn); },
       postMessage(message) { this.sent.push(message); },
+      /** The worklet posting `data`: to onmessage and every 'message' listener, as a MessagePort does. */
+      receive(data) {
+        this.onmessage?.({ data });
+        for (const fn of this.listeners) fn({ data });
+      },
     };
     FakeWorkletNode.made.push(this);
   }
@@ -126,4 +133,58 @@ test('stop() after release() does not ask the stopped worklet for a flush it wou
   assert.equal(node.port.sent.some((m) => m.type === 'flush'), false);
   assert.ok(node.port.sent.some((m) => m.type === 'stop'));
   assert.deepEqual(totals, { frames: 0, inSamples: 0 });
+});
+
+const MALFORMED = [
+  null, undefined, 0, 'frame', [], [{ type: 'frame' }], {}, { type: 'nope' }, { type: 5 },
+  { type: 'frame' }, { type: 'frame', pcm: new ArrayBuffer(3200) }, { type: 'frame', pcm: new Int16Array(1600), seq: 0 },
+  { type: 'frame', pcm: new ArrayBuffer(3), seq: 0 }, { type: 'frame', pcm: new ArrayBuffer(4), seq: -1 },
+  { type: 'frame', pcm: new ArrayBuffer(4), seq: 1.5 }, { type: 'frame', pcm: new ArrayBuffer(4), seq: '0' },
+  { type: 'frame', pcm: [0, 0], seq: 0 }, { type: 'frame', pcm: null, seq: 0 },
+  { type: 'level' }, { type: 'level', rms: NaN, peak: 0, silent: true }, { type: 'level', rms: 0, peak: Infinity, silent: false },
+  { type: 'level', rms: -0.1, peak: 0, silent: false }, { type: 'level', rms: '0', peak: 0, silent: true },
+  { type: 'level', rms: 0, peak: 0, silent: 'true' }, { type: 'level', rms: 0, peak: 0 },
+  { type: 'flushed' }, { type: 'flushed', frames: 3 }, { type: 'flushed', frames: NaN, inSamples: 0 },
+  { type: 'flushed', frames: 3, inSamples: -1 }, { type: 'flushed', frames: '3', inSamples: 4800 },
+];
+
+test("parseProcessorMessage: the worklet's messages pass, typed; anything else is refused", () => {
+  const pcm = new ArrayBuffer(3200);
+  assert.deepEqual(parseProcessorMessage({ type: 'frame', pcm, seq: 0 }), { type: 'frame', pcm, seq: 0 });
+  assert.equal(parseProcessorMessage({ type: 'frame', pcm, seq: 7 })?.pcm, pcm, 'the buffer itself, not a copy');
+  assert.deepEqual(parseProcessorMessage({ type: 'level', rms: 0.25, peak: 0.5, silent: false, extra: 1 }),
+    { type: 'level', rms: 0.25, peak: 0.5, silent: false });
+  assert.deepEqual(parseProcessorMessage({ type: 'level', rms: 0, peak: 0, silent: true }), { type: 'level', rms: 0, peak: 0, silent: true });
+  assert.deepEqual(parseProcessorMessage({ type: 'flushed', frames: 10, inSamples: 48000 }), { type: 'flushed', frames: 10, inSamples: 48000 });
+  for (const bad of MALFORMED) assert.equal(parseProcessorMessage(bad), null, String(bad && JSON.stringify(bad)));
+});
+
+test('a malformed port message reaches neither onFrame nor onLevel, and throws nothing', async () => {
+  const AC = browser();
+  const frames = [];
+  const levels = [];
+  const capture = await startCapture({ ...options(frames), onLevel: (l) => levels.push(l), context: new AC(), stream: new FakeStream() });
+  const { port } = FakeWorkletNode.made[0];
+  for (const bad of MALFORMED) assert.doesNotThrow(() => port.receive(bad), String(bad && JSON.stringify(bad)));
+  assert.deepEqual(frames, []);
+  assert.deepEqual(levels, []);
+  assert.equal(capture.framesPosted, 0);
+  port.receive({ type: 'frame', pcm: new Int16Array([1, -2]).buffer, seq: 0 });
+  port.receive({ type: 'level', rms: 0.1, peak: 0.2, silent: false });
+  assert.deepEqual(frames, [new Int16Array([1, -2])]);
+  assert.deepEqual(levels, [{ rms: 0.1, peak: 0.2, silent: false }]);
+  assert.equal(capture.framesPosted, 1);
+  await capture.release();
+});
+
+test("stop() passes over a malformed 'flushed' and takes the totals of the worklet's real one", async () => {
+  const AC = browser();
+  const capture = await startCapture({ ...options(), context: new AC(), stream: new FakeStream() });
+  const { port } = FakeWorkletNode.made[0];
+  const stopping = capture.stop();
+  assert.ok(port.sent.some((m) => m.type === 'flush'));
+  port.receive({ type: 'flushed', frames: NaN, inSamples: 48000 });
+  port.receive({ type: 'flushed', frames: 3 });
+  port.receive({ type: 'flushed', frames: 3, inSamples: 48000 });
+  assert.deepEqual(await stopping, { frames: 3, inSamples: 48000 });
 });

@@ -75,3 +75,29 @@ test("'stop' ends the processor: process() returns false at once and nothing mor
   for (let q = 0; q < 400; q++) assert.equal(p.process([[]]), false);
   assert.equal(posted.length, before, 'no frames or levels after stop');
 });
+
+test("the worklet's levels are pcm.js meter()'s, over 50 ms at the context's rate", async () => {
+  const { EMPTY_LEVEL_SPAN, meter } = await import('../../static/audio/pcm.js');
+  const p = make();
+  const tone = new Float32Array(128).map((_, i) => 0.3 * Math.sin(i / 7));
+  let span = EMPTY_LEVEL_SPAN;
+  const expected = [];
+  for (let q = 0; q < 60; q++) {
+    p.process([[tone]]);
+    const out = meter(span, tone, 2400);
+    span = out.span;
+    if (out.level) expected.push({ type: 'level', ...out.level });
+  }
+  assert.equal(expected.length, 3);
+  assert.deepEqual(posted.filter((m) => m.message.type === 'level').map((m) => m.message), expected);
+});
+
+test('a message to the worklet that is not flush or stop is passed over', () => {
+  const p = make();
+  const tone = new Float32Array(128).fill(0.25);
+  for (const data of [null, undefined, 'flush', ['flush'], {}, { type: 'FLUSH' }, { type: 5 }]) {
+    assert.doesNotThrow(() => p.port.onmessage({ data }), String(data && JSON.stringify(data)));
+  }
+  assert.equal(p.process([[tone]]), true, 'still running');
+  assert.equal(posted.some((m) => m.message.type === 'flushed'), false);
+});

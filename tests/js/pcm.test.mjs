@@ -1,5 +1,5 @@
 // static/audio/pcm.js under Node: golden files (tests/golden/data, made by testkit/audio.py), streaming, exact
-// sample counts over a simulated hour, quality figures measured here on the float output, Framer, PcmPipeline.
+// sample counts over a simulated hour, quality figures measured here on the float output, Framer, PcmPipeline, meter.
 // Run: node --test tests/js/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import {
-  Framer, PcmPipeline, Resampler, TRUEBAR_FORMAT, WIRO_FORMAT, designFilter, floatTo16BitPCM,
+  EMPTY_LEVEL_SPAN, Framer, PcmPipeline, Resampler, TRUEBAR_FORMAT, WIRO_FORMAT, designFilter, floatTo16BitPCM, meter,
 } from '../../static/audio/pcm.js';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -325,4 +325,46 @@ test('PcmPipeline = Resampler -> floatTo16BitPCM -> Framer, fed 128 samples at a
   assert.ok(frames.slice(0, -1).every((f) => f.length === 160));
   assert.ok(frames.at(-1).length <= 160 && frames.length > body);
   assert.deepEqual(concat(frames, Int16Array), want);
+});
+
+test('meter: a level once `every` samples are summed, over all of them; the span grows until then', () => {
+  const every = 2400; // 50 ms at 48 kHz
+  const block = new Float32Array(128).map((_, i) => 0.5 * Math.sin(i / 5));
+  let sumSq = 0;
+  let peak = 0;
+  for (const v of block) { sumSq += v * v; peak = Math.max(peak, Math.abs(v)); }
+  let span = EMPTY_LEVEL_SPAN;
+  const levels = [];
+  for (let q = 0; q < 18; q++) {
+    const out = meter(span, block, every);
+    span = out.span;
+    if (out.level) levels.push(out.level);
+  }
+  assert.deepEqual(levels, [], '18 x 128 = 2304 samples: not yet');
+  assert.equal(span.count, 18 * 128);
+  assert.equal(span.peak, peak);
+  assert.ok(Math.abs(span.sum - 18 * sumSq) < 1e-9);
+  const out = meter(span, block, every);
+  assert.equal(out.span, EMPTY_LEVEL_SPAN, 'reported: the span starts again');
+  assert.ok(out.level);
+  // 19 quanta of 128 = 2432 >= 2400: the level covers all 2432, not only the first 2400.
+  assert.ok(Math.abs(out.level.rms - Math.sqrt((19 * sumSq) / 2432)) < 1e-12, String(out.level.rms));
+  assert.equal(out.level.peak, peak);
+  assert.equal(out.level.silent, false);
+});
+
+test('meter: silence is flagged, the input span is never changed, no NaN from an empty span', () => {
+  const span = Object.freeze({ count: 100, sum: 0, peak: 0 });
+  const out = meter(span, new Float32Array(128), 200);
+  assert.deepEqual(out.level, { rms: 0, peak: 0, silent: true });
+  assert.deepEqual(span, { count: 100, sum: 0, peak: 0 }, 'pure: the span handed in is as it was');
+  const grown = meter(Object.freeze({ count: 1, sum: 0.25, peak: 0.5 }), new Float32Array([-0.75]), 10);
+  assert.deepEqual(grown, { span: { count: 2, sum: 0.25 + 0.5625, peak: 0.75 }, level: null }, 'a negative peak counts by magnitude');
+  assert.deepEqual(meter(EMPTY_LEVEL_SPAN, new Float32Array(0), 0), { span: { count: 0, sum: 0, peak: 0 }, level: null });
+});
+
+test('meter: NaN samples count as 0 and infinities as full scale, as the resampler takes them', () => {
+  const out = meter(EMPTY_LEVEL_SPAN, new Float32Array([NaN, Infinity, -Infinity, NaN]), 4);
+  assert.deepEqual(out.level, { rms: Math.sqrt(2 / 4), peak: 1, silent: false });
+  assert.deepEqual(meter(EMPTY_LEVEL_SPAN, new Float32Array([NaN, NaN]), 2).level, { rms: 0, peak: 0, silent: true });
 });

@@ -1,20 +1,10 @@
 /**
- * @typedef {object} CaptureOptions
- * @property {number} outRate            provider rate in Hz (16000 Truebar/local, 24000 Wiro)
- * @property {number} frameSamples       samples per frame at outRate (1600 = 100 ms at 16 kHz)
- * @property {string} [deviceId]         a specific microphone; default: the system's
- * @property {boolean} [echoCancellation] browser processing; off by default: speech engines want the raw signal
- * @property {boolean} [noiseSuppression]
- * @property {boolean} [autoGainControl]
- * @property {(pcm: Int16Array, seq: number) => void} onFrame
- * @property {(level: {rms: number, peak: number, silent: boolean}) => void} [onLevel]
- * @property {(reason: string, kind: 'ended'|'suspended'|'closed'|'interrupted') => void} [onInterrupted]
- *   the device went away (ended) or audio processing stopped running (the context's state)
- * @property {string} [workletUrl]
- * @property {AudioContext} [context]    the caller's (made inside a click, for Safari); it is not closed here
- * @property {MediaStream} [stream]      the caller's microphone stream; its tracks are not stopped here
- * @property {number} [resumeTimeoutMs]  default RESUME_TIMEOUT_MS
+ * A message from the worklet's port (the vocabulary ./pcm.js types), or null when `data` is not one of them: only
+ * the worklet posts there, so a null is a bug, ignored rather than let through as undefined fields and NaN.
+ * @param {unknown} data  MessageEvent.data
+ * @returns {ProcessorMessage | null}
  */
+export function parseProcessorMessage(data: unknown): ProcessorMessage | null;
 /** @param {unknown} err @returns {CaptureError} */
 export function describeMediaError(err: unknown): CaptureError;
 /** Throws a CaptureError when this browser or page cannot capture at all. */
@@ -40,6 +30,9 @@ export function resumeContext(context: AudioContext, ms: number): Promise<void>;
  */
 export function startCapture(options: CaptureOptions): Promise<Capture>;
 /** @typedef {'unsupported'|'insecure'|'denied'|'no-device'|'busy'|'suspended'|'failed'} CaptureErrorCode */
+/** @typedef {import('./pcm.js').ProcessorMessage} ProcessorMessage */
+/** @typedef {import('./pcm.js').NodeMessage} NodeMessage */
+/** @typedef {import('./pcm.js').Level} Level */
 /** How long a context may take to resume before the page says why audio does not start. */
 export const RESUME_TIMEOUT_MS: 3000;
 export class CaptureError extends Error {
@@ -87,6 +80,10 @@ export class Capture {
      * @returns {Promise<void>} resolves when the context is closed */
     release(): Promise<void>;
 }
+export type CaptureErrorCode = "unsupported" | "insecure" | "denied" | "no-device" | "busy" | "suspended" | "failed";
+export type ProcessorMessage = import("./pcm.js").ProcessorMessage;
+export type NodeMessage = import("./pcm.js").NodeMessage;
+export type Level = import("./pcm.js").Level;
 export type CaptureOptions = {
     /**
      * provider rate in Hz (16000 Truebar/local, 24000 Wiro)
@@ -107,11 +104,7 @@ export type CaptureOptions = {
     noiseSuppression?: boolean | undefined;
     autoGainControl?: boolean | undefined;
     onFrame: (pcm: Int16Array, seq: number) => void;
-    onLevel?: ((level: {
-        rms: number;
-        peak: number;
-        silent: boolean;
-    }) => void) | undefined;
+    onLevel?: ((level: Level) => void) | undefined;
     /**
      * the device went away (ended) or audio processing stopped running (the context's state)
      */
@@ -130,4 +123,3 @@ export type CaptureOptions = {
      */
     resumeTimeoutMs?: number | undefined;
 };
-export type CaptureErrorCode = "unsupported" | "insecure" | "denied" | "no-device" | "busy" | "suspended" | "failed";

@@ -18,6 +18,19 @@ export function floatTo16BitPCMInto(input: Float32Array, output: Int16Array, cou
  * @returns {Int16Array}
  */
 export function floatTo16BitPCM(input: Float32Array): Int16Array;
+/**
+ * The level meter: `block` added to `span`. Once the span holds at least `every` samples, its level and an empty
+ * span; before that, no level and the span grown. NaN samples count as 0 and +-Infinity as full scale, as the
+ * resampler takes them, so one bad sample cannot make a level NaN.
+ * @param {Readonly<LevelSpan>} span
+ * @param {Float32Array} block
+ * @param {number} every  samples per level (the worklet: 50 ms at the context's rate)
+ * @returns {{span: Readonly<LevelSpan>, level: Level | null}}
+ */
+export function meter(span: Readonly<LevelSpan>, block: Float32Array, every: number): {
+    span: Readonly<LevelSpan>;
+    level: Level | null;
+};
 /** @typedef {{sampleRate: number, frameSamples: number}} PcmFormat */
 /** Truebar: 16 kHz mono PCM16, 100 ms frames. @type {Readonly<PcmFormat>} */
 export const TRUEBAR_FORMAT: Readonly<PcmFormat>;
@@ -129,6 +142,22 @@ export class PcmPipeline {
     /** End of stream: the resampler's tail, then the last short frame if any. @returns {Int16Array[]} */
     flush(): Int16Array[];
 }
+/**
+ * Linear levels of the device-rate input over about 50 ms, for a level meter.
+ * @typedef {object} Level
+ * @property {number} rms
+ * @property {number} peak  the largest magnitude
+ * @property {boolean} silent  every sample was 0 (a muted track, Firefox's channel-less inputs)
+ */
+/**
+ * What the level meter has summed since it last reported.
+ * @typedef {object} LevelSpan
+ * @property {number} count  samples
+ * @property {number} sum  of their squares
+ * @property {number} peak  the largest magnitude
+ */
+/** A span with nothing in it yet: where a meter starts. @type {Readonly<LevelSpan>} */
+export const EMPTY_LEVEL_SPAN: Readonly<LevelSpan>;
 export type FilterDesign = {
     inRate: number;
     outRate: number;
@@ -173,4 +202,64 @@ export type FilterDesign = {
 export type PcmFormat = {
     sampleRate: number;
     frameSamples: number;
+};
+/**
+ * Linear levels of the device-rate input over about 50 ms, for a level meter.
+ */
+export type Level = {
+    rms: number;
+    /**
+     * the largest magnitude
+     */
+    peak: number;
+    /**
+     * every sample was 0 (a muted track, Firefox's channel-less inputs)
+     */
+    silent: boolean;
+};
+/**
+ * What the level meter has summed since it last reported.
+ */
+export type LevelSpan = {
+    /**
+     * samples
+     */
+    count: number;
+    /**
+     * of their squares
+     */
+    sum: number;
+    /**
+     * the largest magnitude
+     */
+    peak: number;
+};
+/**
+ * What the "pcm-processor" worklet (./pcm-processor.js) posts to its node, read by capture.js:
+ * - frame: one frame of PCM16LE at outRate, its buffer transferred; seq counts frames from 0
+ * - level: every ~50 ms, the linear levels of the device-rate input (meter())
+ * - flushed: after a 'flush', the totals (frames posted, device-rate samples taken in); no message follows
+ */
+export type ProcessorMessage = {
+    type: "frame";
+    pcm: ArrayBuffer;
+    seq: number;
+} | {
+    type: "level";
+    rms: number;
+    peak: number;
+    silent: boolean;
+} | {
+    type: "flushed";
+    frames: number;
+    inSamples: number;
+};
+/**
+ * What the node posts to the worklet: 'flush' releases the resampler's delayed tail, then stops; 'stop' stops at
+ * once, the tail discarded (the capture was released).
+ */
+export type NodeMessage = {
+    type: "flush";
+} | {
+    type: "stop";
 };
