@@ -20,8 +20,9 @@ const STORAGE_KEY = 'live-stt.settings';
 export function loadSettings(storage) {
   try {
     const raw = storage ? storage.getItem(STORAGE_KEY) : null;
-    const data = JSON.parse(raw || '{}');
-    if (!data || typeof data !== 'object' || Array.isArray(data)) return {};
+    const parsed = JSON.parse(raw || '{}');
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
+    const data = /** @type {Record<string, unknown>} */ (parsed);
     /** @type {Settings} */
     const out = {};
     for (const key of /** @type {const} */ (['provider', 'tag', 'mic'])) {

@@ -75,13 +75,14 @@ export function sessionEnd(token) {
  * @returns {WiroEvent|null}
  */
 export function parseEvent(text) {
-  let msg;
+  let parsed;
   try {
-    msg = JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     return null;
   }
-  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return null;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
+  const msg = /** @type {Record<string, unknown>} */ (parsed);
   if (typeof msg.type !== 'string') return null;
   return {
     type: msg.type,
