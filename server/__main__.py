@@ -1,10 +1,10 @@
 """python -m server [--host H] [--port N] [--workers N]: serve the app. Settings come from the environment and ./.env.
 
 Several workers (uvicorn's processes sharing one socket) need shared state, APP_REDIS_URL, and one APP_SECRET_KEY:
-each worker builds its own app through `app_factory`, a zero-argument factory that reads the same environment, and
-sizes its offline engine to its share of the machine (APP_WORKERS, which --workers sets). /metrics serves the sum
-of every worker's numbers: --workers makes a private folder for them (PROMETHEUS_MULTIPROC_DIR, prometheus-client's
-multiprocess mode) and removes it when the server stops.
+each worker builds its own app through `app_factory`, which uvicorn calls with no arguments and which reads the
+same environment, and sizes its offline engine to its share of the machine (APP_WORKERS, which --workers sets).
+/metrics serves the sum of every worker's numbers: --workers makes a private folder for them
+(PROMETHEUS_MULTIPROC_DIR, prometheus-client's multiprocess mode) and removes it when the server stops.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +46,6 @@ def worker_count(text: str) -> int:
     if count < 1:
         raise argparse.ArgumentTypeError(f"{count} workers: give at least 1")
     return count
-
-
-def settings_from_environment() -> Settings:
-    return Settings.from_env(os.environ)
 
 
 def engine_share(config: EngineConfig, workers: int, cores: int) -> EngineConfig:
@@ -102,17 +98,17 @@ def log_config(level: str) -> dict[str, Any]:
     return config
 
 
-def app_factory() -> Starlette:
-    """What each uvicorn worker calls: the app for the settings in this process's environment (the parent put the
-    command line's choices and the .env file there before starting the workers), with its share of the engine and
-    the workers' metrics folder."""
-    settings = settings_from_environment()
-    engine = engine_share(settings.local.engine, workers_from(os.environ), os.cpu_count() or 1)
+def app_factory(environ: Mapping[str, str] = os.environ) -> Starlette:
+    """What each uvicorn worker calls (with no arguments: its own os.environ, where the parent put the command
+    line's choices and the .env file before starting the workers, see `run_workers`): the app for those settings,
+    with its share of the engine and the workers' metrics folder."""
+    settings = Settings.from_env(environ)
+    engine = engine_share(settings.local.engine, workers_from(environ), os.cpu_count() or 1)
     return create_app(
         dataclasses.replace(
             settings,
             local=dataclasses.replace(settings.local, engine=engine),
-            metrics_dir=metrics_dir_from(os.environ),
+            metrics_dir=metrics_dir_from(environ),
         )
     )
 
@@ -146,7 +142,7 @@ def bury_dead_workers(folder: Path, living: set[int | None]) -> None:
             mark_process_dead(int(pid), str(folder))  # type: ignore[no-untyped-call]
 
 
-def workers_refusal(workers: int, env: dict[str, str]) -> str | None:
+def workers_refusal(workers: int, env: Mapping[str, str]) -> str | None:
     """Why these settings cannot run `workers` processes, or None."""
     if workers <= 1:
         return None
@@ -164,7 +160,42 @@ def workers_refusal(workers: int, env: dict[str, str]) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+# main's two ways to serve, as parameters so that a test passes its own (and starts no server). `Serve` is
+# uvicorn.run's shape: serve(app, **uvicorn options), for one process. `Supervise` runs `config.workers` workers
+# that build their apps from `environment` (the settings, the command line's choices, the metrics folder's
+# variable) and share `metrics_dir`: run_workers, below.
+Serve = Callable[..., object]
+Supervise = Callable[[uvicorn.Config, Mapping[str, str], Path], None]
+
+
+def run_workers(config: uvicorn.Config, environment: Mapping[str, str], metrics_dir: Path) -> None:
+    """main's `supervise`: the Supervisor over `config.workers` processes, which share one socket on config.host
+    and config.port. uvicorn spawns each worker (multiprocessing's "spawn": a fresh interpreter that imports
+    `app_factory` and calls it with no arguments), and a spawned process gets nothing from this one but the real
+    process environment: so `environment` is put into os.environ here, whatever mapping main read its settings
+    from, before the workers start (and before a replaced one restarts: for the supervisor's whole run), and the
+    variables are given back their earlier values once the workers are gone (this process may go on: a test's)."""
+    earlier = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        Supervisor(config, [listening_socket(config.host, config.port)], metrics_dir).run()
+    finally:
+        for name, value in earlier.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    serve: Serve = uvicorn.run,
+    supervise: Supervise = run_workers,
+) -> int:
+    """The command line: settings from `environ` (the process environment) over the --env-file, then one process
+    served by `serve`, or --workers N run by `supervise`. Only read here: nothing below reads the environment."""
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=port_number, default=None, help="port (default 8000)")
@@ -181,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         # The real environment wins over the file, as in every dotenv loader.
-        env = {**read_dotenv(Path(args.env_file)), **os.environ}
+        env = {**read_dotenv(Path(args.env_file)), **environ}
         settings = Settings.from_env(env)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -203,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Serving on http://{host}:{port}/ with {args.workers} worker(s)", flush=True)
     proxy_headers, forwarded_allow_ips = bool(settings.trusted_proxies), settings.trusted_proxies or None
     if args.workers == 1:
-        uvicorn.run(
+        serve(
             create_app(settings),
             host=host,
             port=port,
@@ -214,15 +245,21 @@ def main(argv: list[str] | None = None) -> int:
             http=UVICORN_HTTP,
         )
         return 0
-    # Each worker builds its own app from the environment it inherits: put the file's values and the command
-    # line's choices there.
-    os.environ.update(env)
-    os.environ.update({"APP_HOST": host, "APP_PORT": str(port), "APP_WORKERS": str(args.workers)})
+    # The metrics folder: fresh and private (mode 0700) for each start, in the environment's TMPDIR (files left by
+    # an earlier run would be summed in).
+    metrics_dir = Path(tempfile.mkdtemp(prefix="stt-metrics-", dir=env.get("TMPDIR") or None))
+    # Each worker builds its own app from its process environment (app_factory): the file's values, the command
+    # line's choices and the folder. The workers are spawned processes that inherit only the real os.environ, so
+    # `supervise` (run_workers) puts this mapping there before it starts them; main itself writes nowhere.
+    workers_env = {
+        **env,
+        "APP_HOST": host,
+        "APP_PORT": str(port),
+        "APP_WORKERS": str(args.workers),
+        METRICS_DIR_VARIABLE: str(metrics_dir),
+    }
     if args.allow_public:
-        os.environ["APP_ALLOW_PUBLIC"] = "1"
-    # Fresh and private (mode 0700) for each start: files left by an earlier run would be summed in.
-    metrics_dir = Path(tempfile.mkdtemp(prefix="stt-metrics-"))
-    os.environ[METRICS_DIR_VARIABLE] = str(metrics_dir)
+        workers_env["APP_ALLOW_PUBLIC"] = "1"
     config = uvicorn.Config(
         "server.__main__:app_factory",
         factory=True,
@@ -236,10 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         http=UVICORN_HTTP,
     )
     try:
-        Supervisor(config, [listening_socket(host, port)], metrics_dir).run()
+        supervise(config, workers_env, metrics_dir)
     finally:
-        # The variable too: it would name a folder that is gone (this process may go on, a test's).
-        os.environ.pop(METRICS_DIR_VARIABLE, None)
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 

@@ -98,13 +98,11 @@ def test_the_shipped_app_has_no_sink() -> None:
     ],
 )
 def test_bad_settings_stop_the_server_with_a_clear_message(
-    env: dict[str, str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    env: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from server.__main__ import main
 
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    assert main(["--env-file", "/nonexistent"]) == 2
+    assert main(["--env-file", "/nonexistent"], environ=env) == 2
     assert message in capsys.readouterr().err
 
 

@@ -187,36 +187,31 @@ def test_sessions_whose_engine_worker_died_end_with_a_clear_error_and_the_next_w
     assert hyps == []
 
 
-def test_main_believes_forwarded_headers_only_from_named_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    import uvicorn
-
+def test_main_believes_forwarded_headers_only_from_named_proxies() -> None:
     from server.__main__ import main
 
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
-    assert main(["--port", "0", "--env-file", "/nonexistent"]) == 0
+
+    def serve(app: object, **options: Any) -> None:
+        seen.update(options)
+
+    argv = ["--port", "0", "--env-file", "/nonexistent"]
+    assert main(argv, environ={}, serve=serve) == 0
     assert seen["proxy_headers"] is False
-    monkeypatch.setenv("APP_TRUSTED_PROXIES", "10.0.0.1")
-    assert main(["--port", "0", "--env-file", "/nonexistent"]) == 0
+    assert main(argv, environ={"APP_TRUSTED_PROXIES": "10.0.0.1"}, serve=serve) == 0
     assert seen["proxy_headers"] is True and seen["forwarded_allow_ips"] == "10.0.0.1"
 
 
-def test_startup_refuses_unusable_values(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_startup_refuses_unusable_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from server.__main__ import main
 
-    monkeypatch.setenv("APP_LOG_LEVEL", "verbose")
-    assert main(["--env-file", "/nonexistent"]) == 2
+    assert main(["--env-file", "/nonexistent"], environ={"APP_LOG_LEVEL": "verbose"}) == 2
     assert "APP_LOG_LEVEL must be one of" in capsys.readouterr().err
-    monkeypatch.delenv("APP_LOG_LEVEL")
-    monkeypatch.setenv("APP_PORT", "70000")
-    assert main(["--env-file", "/nonexistent"]) == 2
+    assert main(["--env-file", "/nonexistent"], environ={"APP_PORT": "70000"}) == 2
     assert "APP_PORT must be at most 65535" in capsys.readouterr().err
-    monkeypatch.delenv("APP_PORT")
     bad = tmp_path / ".env"
     bad.write_bytes(b"A=\xff\xfe\n")
-    assert main(["--env-file", str(bad)]) == 2
+    assert main(["--env-file", str(bad)], environ={}) == 2
     assert "is not UTF-8 text" in capsys.readouterr().err
 
 

@@ -215,7 +215,7 @@ def test_public_bind_can_be_forced() -> None:
 def test_main_refuses_public_bind_without_password(capsys: pytest.CaptureFixture[str]) -> None:
     from server.__main__ import main
 
-    assert main(["--host", "0.0.0.0", "--port", "1", "--env-file", "/nonexistent"]) == 2
+    assert main(["--host", "0.0.0.0", "--port", "1", "--env-file", "/nonexistent"], environ={}) == 2
     assert "APP_PASSWORD" in capsys.readouterr().err
 
 

@@ -9,19 +9,18 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 import websockets
 import websockets.sync.client
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
-import server.__main__ as server_main
 from server.__main__ import app_factory, bury_dead_workers, engine_share, main
 from server.emulators.truebar import DEFAULT_PASSWORD as TRUEBAR_PASSWORD
 from server.emulators.truebar import DEFAULT_USERNAME as TRUEBAR_USERNAME
@@ -35,26 +34,15 @@ from tests.support.h2c import H2C_OFFER
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("APP_REDIS_URL", "APP_SECRET_KEY", "APP_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def test_several_workers_without_redis_are_refused_with_the_reason(
-    clean_env: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["--workers", "2", "--env-file", "/nonexistent"]) == 2
+def test_several_workers_without_redis_are_refused_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--workers", "2", "--env-file", "/nonexistent"], environ={}) == 2
     err = capsys.readouterr().err
     assert "APP_REDIS_URL" in err and "limits would multiply" in err
 
 
-def test_several_workers_without_a_secret_are_refused(
-    clean_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("APP_REDIS_URL", "redis://127.0.0.1:1/0")
+def test_several_workers_without_a_secret_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     # A Redis URL alone already needs the secret: the settings say so, naming it.
-    assert main(["--env-file", "/nonexistent"]) == 2
+    assert main(["--env-file", "/nonexistent"], environ={"APP_REDIS_URL": "redis://127.0.0.1:1/0"}) == 2
     assert "APP_SECRET_KEY" in capsys.readouterr().err
 
 
@@ -118,9 +106,11 @@ def test_two_workers_share_one_rate_limit(redis: RedisServer, tmp_path: Path) ->
     assert len(workers) == 2 and set(served_by) == set(workers), (workers, served_by)
 
 
-def test_one_worker_reads_a_mint_that_offers_h2c_and_still_upgrades_websockets(clean_env: None) -> None:
+def test_one_worker_reads_a_mint_that_offers_h2c_and_still_upgrades_websockets() -> None:
     port = free_port()
-    env = {**os.environ, "LOCAL_ENGINE": "0"}
+    # One worker, with no shared state and no password: none of the caller's may reach it.
+    shared = ("APP_REDIS_URL", "APP_SECRET_KEY", "APP_PASSWORD")
+    env = {**{name: value for name, value in os.environ.items() if name not in shared}, "LOCAL_ENGINE": "0"}
     process = subprocess.Popen(
         [sys.executable, "-m", "server", "--port", str(port), "--env-file", "/nonexistent"],
         cwd=ROOT,
@@ -199,35 +189,26 @@ def serving_pid(pids: list[int], response: httpx.Response, server_port: int) -> 
     raise AssertionError(f"no worker holds the connection from port {client_port}")
 
 
-def test_each_worker_builds_its_share_of_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_worker_builds_its_share_of_the_engine() -> None:
     """--workers 2 on this machine: each worker's engine has half the sessions, Whisper threads and queue, and
     half the pocketsphinx processes, not a full copy each."""
     cores = os.cpu_count() or 1
     started: list[Starlette] = []
 
-    class Supervisor:
-        """Stands in for uvicorn's: builds one worker's app the way each worker does."""
+    def supervise(config: uvicorn.Config, environment: Mapping[str, str], metrics_dir: Path) -> None:
+        """Stands in for the supervisor: builds one worker's app the way each worker does, from its environment."""
+        assert config.workers == 2
+        started.append(app_factory(environment))
 
-        def __init__(self, config: object, sockets: object, metrics_dir: object) -> None:
-            pass
-
-        def run(self) -> None:
-            started.append(app_factory())
-
-    for name, value in {
+    env = {
         "APP_REDIS_URL": "redis://127.0.0.1:1/0",
         "APP_SECRET_KEY": "share-test-secret",
         "LOCAL_MAX_SESSIONS": "4",
         "LOCAL_WHISPER_THREADS": "2",
         "LOCAL_WHISPER_QUEUE": "4",
-    }.items():
-        monkeypatch.setenv(name, value)
-    # main() puts these in the environment for its workers: set here so that the test gives them back.
-    for name in ("APP_WORKERS", "APP_HOST", "APP_PORT"):
-        monkeypatch.setenv(name, "")
-    monkeypatch.setattr(server_main, "Supervisor", Supervisor)
-    monkeypatch.setattr(server_main, "listening_socket", lambda host, port: None)
-    assert main(["--workers", "2", "--port", str(free_port()), "--env-file", "/nonexistent"]) == 0
+    }
+    argv = ["--workers", "2", "--port", str(free_port()), "--env-file", "/nonexistent"]
+    assert main(argv, environ=env, supervise=supervise) == 0
     engine = started[0].state.settings.local.engine
     assert (engine.max_sessions, engine.whisper_threads, engine.whisper_queue) == (2, 1, 2)
     assert engine.fast_workers == max(1, cores // 2)
@@ -350,46 +331,34 @@ def test_two_workers_metrics_are_one_sum_that_never_goes_back(redis: RedisServer
     assert list(tmp_path.iterdir()) == []
 
 
-def test_workers_get_a_private_metrics_folder_that_goes_with_the_server(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """--workers 2: the workers' settings name one fresh folder (prometheus-client's PROMETHEUS_MULTIPROC_DIR, set
-    before they start), their /metrics sums it, and the folder and the variable are gone once the server stops."""
+def test_workers_get_a_private_metrics_folder_that_goes_with_the_server(tmp_path: Path) -> None:
+    """--workers 2: the workers' settings name one fresh folder in the environment's TMPDIR (prometheus-client's
+    PROMETHEUS_MULTIPROC_DIR, in the environment they start with), their /metrics sums it, and the folder is gone
+    once the server stops. The environment main was given is left as it was."""
     seen: list[tuple[Path | None, str | None, bool]] = []
 
-    class Supervisor:
-        def __init__(self, config: object, sockets: object, metrics_dir: Path) -> None:
-            self.metrics_dir = metrics_dir
+    def supervise(config: uvicorn.Config, environment: Mapping[str, str], metrics_dir: Path) -> None:
+        folder = app_factory(environment).state.settings.metrics_dir
+        seen.append((folder, environment.get("PROMETHEUS_MULTIPROC_DIR"), metrics_dir.is_dir()))
 
-        def run(self) -> None:
-            folder = app_factory().state.settings.metrics_dir
-            seen.append((folder, os.environ.get("PROMETHEUS_MULTIPROC_DIR"), self.metrics_dir.is_dir()))
-
-    for name, value in {"APP_REDIS_URL": "redis://127.0.0.1:1/0", "APP_SECRET_KEY": "metrics-folder-secret"}.items():
-        monkeypatch.setenv(name, value)
-    for name in ("APP_WORKERS", "APP_HOST", "APP_PORT", "PROMETHEUS_MULTIPROC_DIR"):
-        monkeypatch.setenv(name, "")
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
-    monkeypatch.setattr(server_main, "Supervisor", Supervisor)
-    monkeypatch.setattr(server_main, "listening_socket", lambda host, port: None)
-    assert main(["--workers", "2", "--port", str(free_port()), "--env-file", "/nonexistent"]) == 0
+    env = {"APP_REDIS_URL": "redis://127.0.0.1:1/0", "APP_SECRET_KEY": "metrics-folder-secret", "TMPDIR": str(tmp_path)}
+    given = dict(env)
+    argv = ["--workers", "2", "--port", str(free_port()), "--env-file", "/nonexistent"]
+    assert main(argv, environ=env, supervise=supervise) == 0
     [(folder, variable, existed)] = seen
     assert folder is not None and folder.parent == tmp_path and str(folder) == variable and existed
-    assert not folder.exists() and "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    assert not folder.exists() and env == given
 
 
-def test_one_process_serves_its_own_registry_with_no_metrics_folder(
-    clean_env: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_one_process_serves_its_own_registry_with_no_metrics_folder() -> None:
     """One worker: no folder, nothing put in the environment, the app's own registry (as every app a test builds)."""
     served: list[Starlette] = []
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    monkeypatch.setattr(server_main.uvicorn, "run", lambda app, **_: served.append(app))
-    assert main(["--port", str(free_port()), "--env-file", "/nonexistent"]) == 0
+    before = dict(os.environ)
+    argv = ["--port", str(free_port()), "--env-file", "/nonexistent"]
+    assert main(argv, environ={}, serve=lambda app, **_: served.append(app)) == 0
     [app] = served
     assert app.state.settings.metrics_dir is None and app.state.metrics.shared_dir is None
-    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    assert dict(os.environ) == before
 
 
 def test_the_supervisor_takes_only_gone_workers_live_gauges_out(tmp_path: Path) -> None:
