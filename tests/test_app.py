@@ -88,6 +88,11 @@ def test_the_shipped_app_has_no_sink() -> None:
         asyncio.run(talk(url))
 
 
+def no_server(*args: object, **options: object) -> None:
+    """main's serve or supervise where it must refuse: a refusal that let it through fails here, not by serving."""
+    raise AssertionError("main started serving instead of refusing")
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -102,7 +107,7 @@ def test_bad_settings_stop_the_server_with_a_clear_message(
 ) -> None:
     from server.__main__ import main
 
-    assert main(["--env-file", "/nonexistent"], environ=env) == 2
+    assert main(["--env-file", "/nonexistent"], environ=env, serve=no_server) == 2
     assert message in capsys.readouterr().err
 
 

@@ -202,16 +202,21 @@ def test_main_believes_forwarded_headers_only_from_named_proxies() -> None:
     assert seen["proxy_headers"] is True and seen["forwarded_allow_ips"] == "10.0.0.1"
 
 
+def no_server(*args: object, **options: object) -> None:
+    """main's serve or supervise where it must refuse: a refusal that let it through fails here, not by serving."""
+    raise AssertionError("main started serving instead of refusing")
+
+
 def test_startup_refuses_unusable_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from server.__main__ import main
 
-    assert main(["--env-file", "/nonexistent"], environ={"APP_LOG_LEVEL": "verbose"}) == 2
+    assert main(["--env-file", "/nonexistent"], environ={"APP_LOG_LEVEL": "verbose"}, serve=no_server) == 2
     assert "APP_LOG_LEVEL must be one of" in capsys.readouterr().err
-    assert main(["--env-file", "/nonexistent"], environ={"APP_PORT": "70000"}) == 2
+    assert main(["--env-file", "/nonexistent"], environ={"APP_PORT": "70000"}, serve=no_server) == 2
     assert "APP_PORT must be at most 65535" in capsys.readouterr().err
     bad = tmp_path / ".env"
     bad.write_bytes(b"A=\xff\xfe\n")
-    assert main(["--env-file", str(bad)], environ={}) == 2
+    assert main(["--env-file", str(bad)], environ={}, serve=no_server) == 2
     assert "is not UTF-8 text" in capsys.readouterr().err
 
 

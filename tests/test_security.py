@@ -212,10 +212,15 @@ def test_public_bind_can_be_forced() -> None:
     assert check_bind("0.0.0.0", Settings(allow_public_without_password=True)) is None
 
 
+def no_server(*args: object, **options: object) -> None:
+    """main's serve or supervise where it must refuse: a refusal that let it through fails here, not by serving."""
+    raise AssertionError("main started serving instead of refusing")
+
+
 def test_main_refuses_public_bind_without_password(capsys: pytest.CaptureFixture[str]) -> None:
     from server.__main__ import main
 
-    assert main(["--host", "0.0.0.0", "--port", "1", "--env-file", "/nonexistent"], environ={}) == 2
+    assert main(["--host", "0.0.0.0", "--port", "1", "--env-file", "/nonexistent"], environ={}, serve=no_server) == 2
     assert "APP_PASSWORD" in capsys.readouterr().err
 
 

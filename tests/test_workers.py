@@ -34,15 +34,21 @@ from tests.support.h2c import H2C_OFFER
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def no_server(*args: object, **options: object) -> None:
+    """main's serve or supervise where it must refuse: a refusal that let it through fails here, not by serving."""
+    raise AssertionError("main started serving instead of refusing")
+
+
 def test_several_workers_without_redis_are_refused_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--workers", "2", "--env-file", "/nonexistent"], environ={}) == 2
+    assert main(["--workers", "2", "--env-file", "/nonexistent"], environ={}, supervise=no_server) == 2
     err = capsys.readouterr().err
     assert "APP_REDIS_URL" in err and "limits would multiply" in err
 
 
 def test_several_workers_without_a_secret_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     # A Redis URL alone already needs the secret: the settings say so, naming it.
-    assert main(["--env-file", "/nonexistent"], environ={"APP_REDIS_URL": "redis://127.0.0.1:1/0"}) == 2
+    env = {"APP_REDIS_URL": "redis://127.0.0.1:1/0"}
+    assert main(["--env-file", "/nonexistent"], environ=env, serve=no_server) == 2
     assert "APP_SECRET_KEY" in capsys.readouterr().err
 
 
