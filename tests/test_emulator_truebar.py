@@ -610,14 +610,11 @@ def test_cli_port_zero_prints_the_real_urls() -> None:
             proc.wait(10)
 
 
-def test_cli_falls_back_to_scripted_when_the_engine_cannot_load(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_falls_back_to_scripted_when_the_engine_cannot_load(capsys: pytest.CaptureFixture[str]) -> None:
     def broken(name: str) -> Any:
         raise ImportError("No module named 'pocketsphinx'")
 
-    monkeypatch.setattr(emulator_module, "load_recognizer", broken)
-    recognizer = emulator_module._load("pocketsphinx")
+    recognizer = emulator_module._load("pocketsphinx", broken)
     assert isinstance(recognizer, ScriptedRecognizer)
     assert "unavailable" in capsys.readouterr().err
 

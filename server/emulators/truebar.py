@@ -449,9 +449,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(name: str) -> Recognizer:
+def _load(name: str, loader: Callable[[str], Recognizer]) -> Recognizer:
+    """The recognizer `loader` gives for `name`, or the scripted one when it cannot load."""
     try:
-        return load_recognizer(name)
+        return loader(name)
     except (ImportError, OSError, RuntimeError) as exc:
         print(
             f"The {name} recognizer is unavailable ({exc}); using the scripted recognizer instead.",
@@ -461,7 +462,8 @@ def _load(name: str) -> Recognizer:
         return ScriptedRecognizer()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, loader: Callable[[str], Recognizer] = load_recognizer) -> int:
+    """The command line. `loader`: the recognizer for --recognizer's name (a test passes its own)."""
     import uvicorn
 
     args = _parser().parse_args(argv)
@@ -482,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
             configured_delay_s=args.configured_delay,
         ),
     )
-    recognizer = _load(args.recognizer)
+    recognizer = _load(args.recognizer, loader)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -35,6 +35,7 @@ import logging
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -577,11 +578,12 @@ def create_emulator(options: WiroEmulatorOptions | None = None, recognizer: Reco
 # --- command line -------------------------------------------------------------------------------------------
 
 
-def _recognizer(name: str) -> Recognizer:
+def _recognizer(name: str, loader: Callable[[str], Recognizer]) -> Recognizer:
+    """The recognizer `loader` gives for `name`, or the scripted one when it cannot load."""
     if name == "scripted":
         return ScriptedRecognizer()
     try:
-        return load_recognizer(name)
+        return loader(name)
     except Exception as exc:
         print(
             f"wiro emulator: the {name} recognizer is unavailable ({exc.__class__.__name__}: {exc}); "
@@ -592,7 +594,8 @@ def _recognizer(name: str) -> Recognizer:
         return ScriptedRecognizer()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, loader: Callable[[str], Recognizer] = load_recognizer) -> int:
+    """The command line. `loader`: the recognizer for --recognizer's name (a test passes its own)."""
     import uvicorn
 
     parser = argparse.ArgumentParser(
@@ -627,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wiro emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         sock.close()
         return 1
-    recognizer = _recognizer(args.recognizer)
+    recognizer = _recognizer(args.recognizer, loader)
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if family == socket.AF_INET6 else args.host
     mode = "signature (x-nonce, x-signature)" if args.api_secret else "key only"
