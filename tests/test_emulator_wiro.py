@@ -278,7 +278,7 @@ def test_concurrency_limit_counts_active_tasks(emulator_factory: Callable[..., E
     emu.start()
     refused = emu.run().json()
     assert refused["errors"][0]["code"] == 96
-    assert emu.post("/v1/Task/Kill", {"taskid": first}) == {"result": True, "errors": []}
+    assert emu.post("/v1/Task/Cancel", {"taskid": first}) == {"result": True, "errors": []}
     assert emu.run().json()["result"] is True
 
 
@@ -294,16 +294,77 @@ def test_task_detail_cancel_and_kill(emu: Emulator) -> None:
     assert emu.post("/v1/Task/Detail", {"taskid": "999999"}) == proto.error_body(1, proto.MSG_NO_TASK)
 
     assert emu.post("/v1/Task/Cancel", {"tasktoken": token}) == {"result": True, "errors": []}
-    assert emu.state.tasks[task_id].end_reason == "cancelled"
+    assert emu.state.tasks[task_id].end_reason == "cancelled" and emu.state.cancels == [task_id]
     assert emu.post("/v1/Task/Cancel", {"tasktoken": token})["errors"][0]["message"] == proto.MSG_NOT_CANCELLABLE
+    assert emu.post("/v1/Task/Cancel", {"taskid": "999999"}) == proto.error_body(1, proto.MSG_NO_TASK)
 
     other, other_token = emu.start()
-    assert emu.post("/v1/Task/Kill", {"socketaccesstoken": other_token}) == {"result": True, "errors": []}
+    asyncio.run(_registered(emu.ws_url, other_token, lambda: _kill_then_cancel(emu, other, other_token)))
     assert emu.state.tasks[other].status == "task_cancel" and emu.state.kills == [other]
     again = emu.post("/v1/Task/Kill", {"taskid": other})
     assert again["errors"][0]["code"] == 1 and again["errors"][0]["message"].startswith("Task could not be killed")
     assert emu.post("/v1/Task/Kill", {"tasktoken": "nope"}) == proto.error_body(1, proto.MSG_NO_TASK)
     assert emu.state.active_count() == 0
+
+
+async def _registered(ws_url: str, token: str, then: Callable[[], Any]) -> None:
+    """Register `token` on a socket, wait for task_stream_ready, run `then()` (blocking), then leave."""
+    async with websockets.connect(ws_url) as ws:
+        await ws.send(json.dumps({"type": "task_info", "tasktoken": token}))
+        while json.loads(await ws.recv())["type"] != "task_stream_ready":
+            pass
+        await asyncio.to_thread(then)
+
+
+def _kill_then_cancel(emu: Emulator, task_id: str, token: str) -> None:
+    # Past the queue stage: Cancel refuses (the tasks page: "use Kill instead") and Kill ends it.
+    refused = emu.post("/v1/Task/Cancel", {"taskid": task_id})
+    assert refused == proto.error_body(1, proto.MSG_NOT_CANCELLABLE)
+    assert emu.post("/v1/Task/Kill", {"tasktoken": token}) == {"result": True, "errors": []}
+
+
+@pytest.mark.parametrize("key", ["taskid", "tasktoken", "socketaccesstoken"])
+def test_kill_refuses_a_task_still_queued_and_cancel_ends_it(emu: Emulator, key: str) -> None:
+    """The tasks page: Kill ends a task "currently running (any status after assign)", Cancel one "still in the
+    queue stage"; a realtime task is queued here until its socket registers."""
+    task_id, token = emu.start()
+    ident = {key: task_id if key == "taskid" else token}
+    refused = emu.post("/v1/Task/Kill", ident)
+    assert refused == proto.error_body(1, proto.kill_failed_message(proto.KILL_QUEUED_REASON))
+    task = emu.state.tasks[task_id]
+    assert task.active and emu.state.kills == [] and emu.state.active_count() == 1
+    assert emu.post("/v1/Task/Detail", ident)["tasklist"][0]["status"] == "task_queue"
+    assert emu.post("/v1/Task/Cancel", ident) == {"result": True, "errors": []}
+    assert not task.active and task.status == "task_cancel" and task.end_reason == "cancelled"
+    assert emu.state.cancels == [task_id] and emu.state.active_count() == 0
+    # A socket that comes too late finds the task gone.
+    late = json.dumps({"type": "task_info", "tasktoken": token})
+    events = asyncio.run(_raw_session(emu.ws_url, lambda ws: ws.send(late)))
+    assert [e["type"] for e in events] == ["connected", "task_error"]
+    assert events[-1]["message"] == "tasktoken is not available"
+
+
+def test_cancel_reaches_a_socket_registering_while_still_queued(emulator_factory: Callable[..., Emulator]) -> None:
+    emu = emulator_factory(WiroEmulatorOptions(lifecycle_delay_s=0.5))
+    task_id, token = emu.start()
+
+    async def scenario() -> list[str]:
+        async with websockets.connect(emu.ws_url) as ws:
+            await ws.send(json.dumps({"type": "task_info", "tasktoken": token}))
+            await asyncio.sleep(0.2)  # registered, the lifecycle not yet past task_queue
+            assert emu.state.tasks[task_id].status == "task_queue"
+            async with httpx.AsyncClient() as http:
+                cancel = await http.post(emu.url + "/v1/Task/Cancel", headers=KEY, json={"taskid": task_id})
+            assert cancel.json() == {"result": True, "errors": []}
+            seen = []
+            with contextlib.suppress(websockets.ConnectionClosed):
+                while True:
+                    seen.append(json.loads(await asyncio.wait_for(ws.recv(), 5))["type"])
+            return seen
+
+    seen = asyncio.run(scenario())
+    assert seen[-1] == "task_cancel" and "task_stream_ready" not in seen
+    assert emu.state.tasks[task_id].end_reason == "cancelled" and emu.state.active_count() == 0
 
 
 # --- WebSocket ---------------------------------------------------------------------------------------------
@@ -461,7 +522,7 @@ def test_bad_task_info_gets_task_error_and_close_1008(emu: Emulator, case: str) 
     task_id, token = emu.start()
     use = "NoSuchToken0000000000000000000" if case == "unknown" else token
     if case == "ended":
-        emu.post("/v1/Task/Kill", {"taskid": task_id})
+        emu.post("/v1/Task/Cancel", {"taskid": task_id})
 
     async def scenario() -> tuple[list[dict[str, Any]], int | None]:
         async with contextlib.AsyncExitStack() as stack:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -322,25 +323,53 @@ def test_run_answers_are_read_into_a_run_answer_or_the_error_they_mean(
 # --- task tracking ------------------------------------------------------------------------------------------
 
 
-def test_explicit_end_kills_the_task_and_unknown_ids_are_ignored(upstream_factory: Callable[..., Upstream]) -> None:
+def test_explicit_end_of_a_session_never_connected_cancels_its_queued_task_and_unknown_ids_are_ignored(
+    upstream_factory: Callable[..., Upstream],
+) -> None:
+    """The page went away before its socket registered: the task is still queued, which Task/Kill refuses (code 1,
+    "Task could not be killed: …") and only Task/Cancel ends. The task must end upstream, not just be forgotten."""
     up = upstream_factory(WiroEmulatorOptions(api_key=KEY, api_secret=SECRET))
     assert up.state is not None
 
-    async def scenario(p: WiroProvider) -> tuple[str, list[str]]:
+    async def scenario(p: WiroProvider) -> tuple[str, bool, list[str]]:
         grant = await created(p, new_request())
         await p.end_session("424242")
         await p.end_session("not-a-task")
         # The task id is sequential, so it is not accepted as the session's name.
         await p.end_session(grant["task_id"])
-        assert up.state is not None and up.state.kills == []
-        await p.end_session(grant["session_id"])
-        await p.end_session(grant["session_id"])
-        return grant["task_id"], p.tracked()
+        assert up.state is not None and up.state.calls_to("/v1/Task/") == []
+        ended = await p.end_session(grant["session_id"])
+        assert not await p.end_session(grant["session_id"])
+        return grant["task_id"], ended, p.tracked()
 
-    task_id, tracked = asyncio.run(with_provider(settings_for(up, api_secret=SECRET), scenario))
-    assert up.state.kills == [task_id] and tracked == []
-    assert len(up.state.calls_to("/v1/Task/Kill")) == 1
-    assert up.state.tasks[task_id].end_reason == "killed"
+    task_id, ended, tracked = asyncio.run(with_provider(settings_for(up, api_secret=SECRET), scenario))
+    assert ended and tracked == []
+    assert up.state.active_count() == 0, "the task still holds a concurrency slot (and may be billed)"
+    assert up.state.tasks[task_id].end_reason == "cancelled" and up.state.cancels == [task_id]
+    assert [(c.path, c.code) for c in up.state.calls_to("/v1/Task/")] == [
+        ("/v1/Task/Kill", 1),
+        ("/v1/Task/Cancel", None),
+    ]
+
+
+def test_explicit_end_of_a_streaming_session_kills_its_task(upstream_factory: Callable[..., Upstream]) -> None:
+    up = upstream_factory()
+    assert up.state is not None
+
+    async def scenario(p: WiroProvider) -> tuple[str, bool]:
+        grant = await created(p, new_request())
+        async with websockets.connect(grant["ws_url"]) as ws:
+            await ws.send(json.dumps({"type": "task_info", "tasktoken": grant["token"]}))
+            while json.loads(await ws.recv())["type"] != "task_stream_ready":
+                pass
+            ended = await p.end_session(grant["session_id"])
+            seen = [json.loads(m)["type"] async for m in ws]
+        assert seen[-1] == "task_cancel"
+        return grant["task_id"], ended
+
+    task_id, ended = asyncio.run(with_provider(settings_for(up), scenario))
+    assert ended and up.state.kills == [task_id] and up.state.tasks[task_id].end_reason == "killed"
+    assert up.state.calls_to("/v1/Task/Cancel") == [] and up.state.active_count() == 0
 
 
 def test_end_after_the_socket_ended_ignores_already_ended(upstream_factory: Callable[..., Upstream]) -> None:
@@ -355,26 +384,33 @@ def test_end_after_the_socket_ended_ignores_already_ended(upstream_factory: Call
         return p.tracked()
 
     assert asyncio.run(with_provider(settings_for(up), scenario)) == []
-    kill = up.state.calls_to("/v1/Task/Kill")
-    assert len(kill) == 1 and kill[0].code == 1
-    assert up.state.kills == []
+    # Kill and Cancel both refuse an ended task (code 1); Detail shows it ended, so its record goes.
+    assert [(c.path, c.code) for c in up.state.calls_to("/v1/Task/")] == [
+        ("/v1/Task/Kill", 1),
+        ("/v1/Task/Cancel", 1),
+        ("/v1/Task/Detail", None),
+    ]
+    assert up.state.kills == [] and up.state.cancels == []
 
 
-def test_deadline_kills_tasks_never_ended_without_further_calls(upstream_factory: Callable[..., Upstream]) -> None:
+def test_deadline_ends_tasks_never_ended_without_further_calls(upstream_factory: Callable[..., Upstream]) -> None:
+    """The reaper ends a task whose socket never registered (still queued: Kill refuses it, Cancel ends it)."""
     up = upstream_factory()
     assert up.state is not None
 
     async def scenario(p: WiroProvider) -> tuple[str, list[str]]:
         grant = await created(p, new_request())
-        # The emulator records the kill before its answer reaches the provider: wait for both.
+        # The emulator records the cancel before its answer reaches the provider: wait for both.
         for _ in range(500):
-            if up.state is not None and up.state.kills and not p.tracked():
+            if up.state is not None and up.state.cancels and not p.tracked():
                 break
             await asyncio.sleep(0.02)
         return grant["task_id"], p.tracked()
 
     task_id, tracked = asyncio.run(with_provider(settings_for(up, task_deadline_s=0.2), scenario))
-    assert up.state.kills == [task_id] and tracked == []
+    assert up.state.cancels == [task_id] and tracked == []
+    assert up.state.active_count() == 0, "the task still holds a concurrency slot (and may be billed)"
+    assert up.state.tasks[task_id].end_reason == "cancelled"
 
 
 class _FlakyTasks(MemoryTaskRegistry):
@@ -415,7 +451,7 @@ def test_the_reaper_survives_an_unexpected_error_and_still_kills_at_the_deadline
             try:
                 grant = await created(p, new_request())
                 for _ in range(500):
-                    if up.state is not None and up.state.kills:
+                    if up.state is not None and up.state.cancels:
                         break
                     await asyncio.sleep(0.02)
                 return grant["task_id"]
@@ -424,7 +460,7 @@ def test_the_reaper_survives_an_unexpected_error_and_still_kills_at_the_deadline
 
     task_id = asyncio.run(scenario())
     assert state.failures == 1
-    assert up.state.kills[:1] == [task_id]
+    assert up.state.cancels[:1] == [task_id] and up.state.active_count() == 0
 
 
 def test_aclose_kills_outstanding_tasks(upstream_factory: Callable[..., Upstream]) -> None:
@@ -438,8 +474,115 @@ def test_aclose_kills_outstanding_tasks(upstream_factory: Callable[..., Upstream
         return [g["task_id"] for g in grants]
 
     ids = asyncio.run(with_provider(settings_for(up), scenario))
-    assert sorted(up.state.kills) == sorted(ids)
+    # None of them ever had a socket: still queued, so cancelled.
+    assert sorted(up.state.cancels) == sorted(ids)
     assert up.state.active_count() == 0
+
+
+def _task_answer(code: int | None, message: str = "", **fields: Any) -> httpx.Response:
+    if code is None:
+        return httpx.Response(200, json={"result": True, "errors": [], **fields})
+    return httpx.Response(200, json={"result": False, "errors": [{"code": code, "message": message}]})
+
+
+NOT_KILLABLE = _task_answer(1, "Task could not be killed: not running")
+NOT_CANCELLABLE = _task_answer(1, "Task is not in a cancellable state.")
+NO_TASK = _task_answer(1, "There is no task yet.")
+
+
+def _detail(status: str) -> httpx.Response:
+    return _task_answer(None, total="1", tasklist=[{"id": "7", "status": status, "pexit": ""}])
+
+
+@pytest.mark.parametrize(
+    ("answers", "calls", "kept"),
+    [
+        ({"Kill": [NO_TASK]}, ["Kill"], None),
+        ({"Kill": [NOT_KILLABLE], "Cancel": [NO_TASK]}, ["Kill", "Cancel"], None),
+        (
+            {"Kill": [NOT_KILLABLE], "Cancel": [NOT_CANCELLABLE], "Detail": [NO_TASK]},
+            ["Kill", "Cancel", "Detail"],
+            None,
+        ),
+        (
+            {"Kill": [NOT_KILLABLE], "Cancel": [NOT_CANCELLABLE], "Detail": [_detail("task_postprocess_end")]},
+            ["Kill", "Cancel", "Detail"],
+            None,
+        ),
+        (
+            {"Kill": [NOT_KILLABLE], "Cancel": [NOT_CANCELLABLE], "Detail": [_detail("task_start")]},
+            ["Kill", "Cancel", "Detail"],
+            "wiro_task_refused",
+        ),
+        (
+            {"Kill": [NOT_KILLABLE], "Cancel": [NOT_CANCELLABLE], "Detail": [_task_answer(None, tasklist=[])]},
+            ["Kill", "Cancel", "Detail"],
+            "wiro_task_refused",
+        ),
+        (
+            {"Kill": [NOT_KILLABLE], "Cancel": [httpx.Response(503, text="down")]},
+            ["Kill", "Cancel"],
+            "upstream_error",
+        ),
+        (
+            {"Kill": [NOT_KILLABLE], "Cancel": [NOT_CANCELLABLE], "Detail": [httpx.Response(200, text="<html>")]},
+            ["Kill", "Cancel", "Detail"],
+            "upstream_bad_response",
+        ),
+    ],
+    ids=[
+        "kill-no-such-task",
+        "cancel-no-such-task",
+        "detail-no-such-task",
+        "detail-ended",
+        "detail-still-running",
+        "detail-without-a-status",
+        "cancel-fails",
+        "detail-unreadable",
+    ],
+)
+def test_a_task_record_is_dropped_only_once_wiro_ended_the_task_or_has_none(
+    answers: dict[str, list[httpx.Response]], calls: list[str], kept: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Kill refused (code 1, "could not be killed": queued, or ended) is followed by Cancel, and a refused Cancel by
+    Detail. A task Wiro may still run stays recorded, counted, and is tried again (here: Kill works the next time)."""
+    seen: list[str] = []
+    bodies: list[dict[str, Any]] = []
+    clock = [1000.0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/Run/" in request.url.path:
+            return httpx.Response(200, json={"result": True, "errors": [], "taskid": "7", "socketaccesstoken": "a1"})
+        action = request.url.path.rsplit("/", 1)[-1]
+        seen.append(action)
+        bodies.append(json.loads(request.content))
+        queue = answers.get(action, [])
+        return queue.pop(0) if queue else _task_answer(None)
+
+    async def scenario() -> tuple[bool, list[str], dict[str, int], list[str]]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            p = WiroProvider(WiroSettings(api_key=KEY), http, clock=lambda: clock[0])
+            grant = await created(p, new_request())
+            ended = await p.end_session(grant["session_id"])
+            first = list(seen)
+            failures = dict(p.kill_failures)
+            left = [t.task_id for t in await p.tasks.due(float("inf"))]
+            clock[0] += 601  # past any retry time, a stuck kill's too
+            await p.sweep()
+            assert not await p.tasks.due(float("inf")), "a retry that worked must drop the record"
+            await p.aclose()
+            return ended, first, failures, left
+
+    ended, first, failures, left = asyncio.run(scenario())
+    assert first == calls
+    assert bodies[0] == {"taskid": "7", "tasktoken": "a1", "socketaccesstoken": "a1"}
+    assert all(b == bodies[0] for b in bodies)
+    if kept is None:
+        assert ended and left == [] and failures == {} and seen == calls
+    else:
+        assert not ended and left == ["7"] and failures == {kept: 1}
+        assert seen == [*calls, "Kill"]
+        assert any("7" in r.getMessage() for r in caplog.records if r.levelname in ("WARNING", "ERROR"))
 
 
 def test_kill_transport_failure_is_retried_later() -> None:
@@ -475,8 +618,11 @@ def test_kill_transport_failure_is_retried_later() -> None:
 @pytest.mark.parametrize(
     ("answer", "kill_body"),
     [
-        ({"taskid": "8", "socketaccesstoken": "ab-cd"}, {"taskid": "8", "socketaccesstoken": "ab-cd"}),
-        ({"taskid": None, "socketaccesstoken": "a1b2"}, {"socketaccesstoken": "a1b2"}),
+        (
+            {"taskid": "8", "socketaccesstoken": "ab-cd"},
+            {"taskid": "8", "tasktoken": "ab-cd", "socketaccesstoken": "ab-cd"},
+        ),
+        ({"taskid": None, "socketaccesstoken": "a1b2"}, {"tasktoken": "a1b2", "socketaccesstoken": "a1b2"}),
         ({"socketaccesstoken": 5}, None),
     ],
     ids=["token-unsafe-in-a-frame", "no-task-id", "nothing-to-kill-by"],
@@ -537,7 +683,7 @@ def test_a_task_started_with_an_unusable_answer_whose_kill_fails_is_killed_later
                 await p.aclose()
 
     asyncio.run(scenario())
-    assert kills == [{"socketaccesstoken": "c3d4"}] * 2
+    assert kills == [{"tasktoken": "c3d4", "socketaccesstoken": "c3d4"}] * 2
 
 
 def test_shutdown_kills_a_task_whose_kill_was_postponed() -> None:
@@ -611,14 +757,15 @@ def test_app_session_grant_transcribe_and_end(upstream_factory: Callable[..., Up
         end = httpx.post(f"{url}/api/sessions/wiro/{grant['session_id']}/end")
         assert end.status_code == 200 and end.json() == {"ended": True}
 
+        # Abandoned before its socket registered: still queued, so cancelled (Kill refuses a queued task).
         abandoned = httpx.post(url + "/api/sessions", json={"provider": "wiro"}).json()
         assert httpx.post(f"{url}/api/sessions/wiro/{abandoned['session_id']}/end").status_code == 200
-        assert up.state.kills == [abandoned["task_id"]]
+        assert up.state.cancels == [abandoned["task_id"]]
 
         left_open = httpx.post(url + "/api/sessions", json={"provider": "wiro"}).json()
         assert up.state.tasks[left_open["task_id"]].active
-    # App shutdown (the lifespan's aclose) kills what is still held.
-    assert up.state.kills == [abandoned["task_id"], left_open["task_id"]]
+    # App shutdown (the lifespan's aclose) ends what is still held.
+    assert up.state.cancels == [abandoned["task_id"], left_open["task_id"]] and up.state.kills == []
     assert up.state.active_count() == 0
 
 

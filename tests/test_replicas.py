@@ -124,7 +124,8 @@ def test_a_wiro_task_started_through_a_is_ended_through_b(cluster: ClusterFactor
         again = httpx.post(f"{c.a.url}/api/sessions/wiro/{grant['session_id']}/end")
         assert ended.json() == {"ended": True} and again.json() == {"ended": False}
         assert c.wiro_task(grant["task_id"])["status"] == "task_cancel"
-        assert c.emulators.wiro.state.wiro.kills == [grant["task_id"]]
+        # Never streamed to: still queued, so cancelled (Task/Kill refuses a queued task).
+        assert c.emulators.wiro.state.wiro.cancels == [grant["task_id"]]
 
 
 def test_a_replica_killed_while_holding_a_task_has_it_killed_by_another_at_its_deadline(
@@ -135,11 +136,12 @@ def test_a_replica_killed_while_holding_a_task_has_it_killed_by_another_at_its_d
         c.a.kill()
         assert c.wiro_task(grant["task_id"])["status"] != "task_cancel"
         for _ in range(300):
-            if c.emulators.wiro.state.wiro.kills:
+            if c.emulators.wiro.state.wiro.cancels:
                 break
             time.sleep(0.1)
         killed_at = time.time()
-        assert c.emulators.wiro.state.wiro.kills == [grant["task_id"]]
+        # Never streamed to: still queued, so cancelled (Task/Kill refuses a queued task).
+        assert c.emulators.wiro.state.wiro.cancels == [grant["task_id"]]
         assert c.wiro_task(grant["task_id"])["status"] == "task_cancel"
         # Killed by B at the deadline, not before it (B cannot have known of it any other way).
         assert killed_at >= grant["expires_at"]

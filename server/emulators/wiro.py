@@ -10,10 +10,17 @@ Run it standalone:
 Default credentials: API key ``wiro-emulator-key`` and no secret: a key-only project (header ``x-api-key``).
 Give ``--api-secret`` to emulate a signature project instead (``x-nonce`` and ``x-signature`` then required).
 
-Choices made where the real service's behaviour is unknown (each is an option of WiroEmulatorOptions):
+Choices made where the real service's behaviour is unknown (each is an option of WiroEmulatorOptions, except the
+queue stage, which is the emulator's model):
 - Auth errors answer HTTP 401, unknown paths 404, every other error HTTP 200 with ``result: false``.
 - A nonce may be reused unless ``reject_reused_nonce`` (then: "Project authorization is not valid.").
-- Task/Kill accepts any task that has not ended, queued ones included; an ended task gets code 1.
+- A realtime task stays in the queue stage (status ``task_queue``) until a socket registers its token: whether the
+  real service queues a realtime task until then is not documented, and it is the case a client must survive (a
+  page closed before its socket was ready leaves such a task). As the vendor's tasks page and error reference say,
+  Task/Cancel ends a task still in the queue stage (any other gets code 1 "Task is not in a cancellable state."),
+  and Task/Kill ends one past it, refusing a queued (or an ended) one with code 1 "Task could not be killed:
+  {reason}". The statuses between ``task_accept`` and ``task_assign``, which the docs give to neither, are
+  Kill's here. Both take ``taskid``, ``tasktoken`` or ``socketaccesstoken``.
 - A bad ``task_info`` (unknown or ended token, token already attached to another socket) gets a ``task_error``
   event, then the socket is closed with 1008.
 - Every other bad input is dropped with a ``task_error`` log event and the session carries on: malformed JSON,
@@ -165,6 +172,7 @@ class EmulatorState:
         self.nonces: list[str] = []
         self.seen_nonces: set[str] = set()
         self.kills: list[str] = []
+        self.cancels: list[str] = []
         self.unregistered_rejections: list[str] = []
         self.internal_errors: list[str] = []
         self._next_id = options.first_task_id
@@ -273,13 +281,21 @@ async def _task_endpoint(state: EmulatorState, action: str, body: dict[str, Any]
         return proto.error_body(proto.CODE_NOT_FOUND, proto.MSG_NO_TASK)
     if action == "Detail":
         return {"result": True, "errors": [], "total": "1", "tasklist": [task.detail()]}
+    queued = task.active and task.status == "task_queue"
     if action == "Cancel":
-        if not task.active or task.connection is not None or task.status != "task_queue":
+        if not queued:
             return proto.error_body(proto.CODE_NOT_FOUND, proto.MSG_NOT_CANCELLABLE)
         task.end("task_cancel", "cancelled")
+        state.cancels.append(task.id)
+        # A socket that registered a moment ago is still walking the lifecycle (lifecycle_delay_s): it hears the
+        # cancel, as it would a kill.
+        if task.connection is not None:
+            task.connection.killed()
         return {"result": True, "errors": []}
     if not task.active:
         return proto.error_body(proto.CODE_NOT_FOUND, proto.kill_failed_message("the task has already ended"))
+    if queued:
+        return proto.error_body(proto.CODE_NOT_FOUND, proto.kill_failed_message(proto.KILL_QUEUED_REASON))
     task.end("task_cancel", "killed")
     task.pexit = "1"
     state.kills.append(task.id)
@@ -544,7 +560,8 @@ class Connection:
             self._close(1000)
 
     def killed(self) -> None:
-        """Task/Kill arrived over REST while this socket is attached."""
+        """Task/Kill (or Task/Cancel, while the lifecycle is still at task_queue) arrived over REST while this socket
+        is attached."""
         self.ending = True
         self._event("task_cancel")
         self._close(1000)

@@ -35,6 +35,8 @@ MSG_SIGN_IN = "sign in to run this model"
 MSG_NO_TASK = "There is no task yet."
 MSG_IDENTIFIER_REQUIRED = "taskid or socketaccesstoken is required"
 MSG_NOT_CANCELLABLE = "Task is not in a cancellable state."
+# The {reason} of "Task could not be killed: {reason}" is not documented; this one is the emulator's.
+KILL_QUEUED_REASON = "the task is still in the queue stage; cancel it instead"
 
 CODE_GENERAL = 0
 CODE_NOT_FOUND = 1

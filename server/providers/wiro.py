@@ -2,9 +2,16 @@
 
 Each session is a billed Wiro task that holds one of the account's concurrency slots until it ends, so every task
 started goes into the task registry (server.state: this process's memory, or Redis shared by every replica) and is
-killed (POST /Task/Kill) when the page says the session ended (through any replica), when it outlives
-`task_deadline_s` (by any replica's reaper, so a SIGKILLed replica's tasks still die), and, for a lone process
-without shared state, at shutdown. Run is never retried: a retry could start a second billed task.
+ended when the page says the session ended (through any replica), when it outlives `task_deadline_s` (by any
+replica's reaper, so a SIGKILLed replica's tasks still die), and, for a lone process without shared state, at
+shutdown. Run is never retried: a retry could start a second billed task.
+
+Ending a task (see _end_upstream): POST /Task/Kill ends a running one ("any status after assign", the tasks page
+says) and refuses one still queued, with the same code 1 "Task could not be killed: {reason}" it gives an ended
+one; a task whose socket never registered (the page closed before the stream was ready) may well still be queued.
+So a refused kill is followed by POST /Task/Cancel (queued tasks only), and when that refuses too, by
+POST /Task/Detail: the record is dropped only when Wiro ended the task at our request, says it has no such task, or
+shows it ended.
 
 Upstream failures become ApiError with fixed messages (never a secret, never Wiro's body verbatim):
 - code 0 auth errors, 98 and 99, an unknown model (1), other refusals, 5xx, unreadable answers: 502
@@ -51,6 +58,27 @@ KILL_RETRY_S = 30.0
 KILL_ATTEMPTS = 3
 STUCK_RETRY_S = 600.0
 TRANSIENT_CODES = frozenset({"upstream_timeout", "upstream_unreachable", "upstream_error"})
+# Kill and Cancel both refused a task that Task/Detail shows still live: it most likely left the queue between the
+# two calls (Cancel then comes too late, and the next Kill works), so it is retried as a transport failure is.
+TASK_REFUSED = "wiro_task_refused"
+RETRIED_CODES = TRANSIENT_CODES | {TASK_REFUSED}
+# Task/Detail statuses after which a task holds no slot: the tasks page's final ones (the process exited, or the task
+# was cancelled or killed), and the bare "end"/"cancel"/"error" its own polling example stops on.
+ENDED_STATUSES = frozenset(
+    {
+        "task_end",
+        "task_output_full",
+        "task_error_full",
+        "task_postprocess_start",
+        "task_postprocess_end",
+        "task_cancel",
+        "end",
+        "cancel",
+        "error",
+    }
+)
+# Wiro's exact answer (code 1) to a task call naming a task it does not know.
+MSG_NO_TASK = "There is no task yet."
 # A process that claimed a kill and died mid-way loses the claim after this long; another then kills the task.
 KILL_LEASE_S = 60.0
 
@@ -136,8 +164,8 @@ class WiroProvider(VendorHosted):
         # the app could otherwise end other people's tasks by counting.
         handle = request.session_id
         if not run.usable:
-            # Wiro started a task, billed until it ends, that no page can use: kill it by whatever its answer named
-            # (Task/Kill takes the id or the token), and keep trying as for any task the registry does not know.
+            # Wiro started a task, billed until it ends, that no page can use: end it by whatever its answer named
+            # (the task calls take the id or the token), and keep trying as for any task the registry does not know.
             named = WiroTask(task_id, token, handle, 0)
             if named.task_id or named.token:
                 await self._kill_unrecorded(named)
@@ -284,43 +312,66 @@ class WiroProvider(VendorHosted):
             await asyncio.gather(*(self._kill_unrecorded(t) for t in due), return_exceptions=True)
 
     async def _kill_unrecorded(self, task: WiroTask) -> None:
-        """Kill a task the registry does not know, needing nothing from the store. A failure is logged at ERROR,
+        """End a task the registry does not know, needing nothing from the store. A failure is logged at ERROR,
         counted, and the kill tried again at the next sweeps from this process's memory (nobody else knows it)."""
         key = task.task_id or task.handle
         try:
-            parse_kill(await self._post("/Task/Kill", _kill_body(task), kill=True))
+            await self._end_upstream(task)
         except ApiError as exc:
-            if exc.code != "wiro_not_found":
-                self.kill_failures[exc.code] += 1
-                self._unrecorded[key] = (task, self._clock() + KILL_RETRY_S)
-                log.error(
-                    "wiro: task %s, which the registry does not know, could not be killed (%s): it may be running "
-                    "and billed; this process tries again every %g s",
-                    _named(task),
-                    exc.code,
-                    KILL_RETRY_S,
-                )
-                return
+            self.kill_failures[exc.code] += 1
+            self._unrecorded[key] = (task, self._clock() + KILL_RETRY_S)
+            log.error(
+                "wiro: task %s, which the registry does not know, could not be killed (%s): it may be running "
+                "and billed; this process tries again every %g s",
+                _named(task),
+                exc.code,
+                KILL_RETRY_S,
+            )
+            return
         self._unrecorded.pop(key, None)
 
     async def _kill(self, task: WiroTask, *, final: bool = False) -> bool:
-        """POST /Task/Kill, by whichever process claims it first. Only a kill that worked, or an "already
-        ended"/"no such task" answer (code 1), drops the task's record; any other failure keeps it (see
-        KILL_ATTEMPTS). True when this call ended the task."""
+        """End the task upstream (_end_upstream), by whichever process claims it first. Only a task Wiro ended, has
+        no record of, or shows ended has its record dropped; any other outcome keeps it (see KILL_ATTEMPTS). True
+        when this call dropped the record."""
         # At a lone process's shutdown its own claim (a kill postponed after a failure, or one under way) must not
         # stop this last try: the registry goes with the process, and a second kill of a task only gets "ended".
         if not final and not await self.tasks.claim(task.task_id, KILL_LEASE_S):
             return False
         try:
-            parse_kill(await self._post("/Task/Kill", _kill_body(task), kill=True))
+            await self._end_upstream(task)
         except ApiError as exc:
-            if exc.code != "wiro_not_found":
-                await self._kill_failed(task, exc.code, final=final)
-                return False
+            await self._kill_failed(task, exc.code, final=final)
+            return False
         dropped = await self.tasks.drop(task)
         self._mine.pop(task.task_id, None)
         self._changed.set()
         return dropped
+
+    async def _end_upstream(self, task: WiroTask) -> None:
+        """Returns once the task holds no slot upstream: Kill or Cancel ended it, Wiro has no such task, or Detail
+        shows it ended. Raises the ApiError of the call that failed, or TASK_REFUSED when Wiro refused both and shows
+        the task still live (it may be billed: the caller keeps its record)."""
+        body = _task_body(task)
+        for action in ("Kill", "Cancel"):
+            # Kill first: a task past the queue stage is the usual case, and Cancel can end only a queued one.
+            try:
+                parse_task_call(await self._post(f"/Task/{action}", body, kill=True))
+                return
+            except ApiError as exc:
+                if exc.code == "wiro_not_found":
+                    return
+                if exc.code != TASK_REFUSED:
+                    raise
+        # Both refused: either it ended already (the common case: the page ends its session after the socket's
+        # last event) or it left the queue between the two calls. Only Detail tells which.
+        status = parse_detail(await self._post("/Task/Detail", body, kill=True))
+        if status is None or status in ENDED_STATUSES:
+            return
+        log.warning(
+            "wiro: Wiro would neither kill nor cancel task %s, whose status is %r", _named(task), status[:40] or None
+        )
+        raise ApiError(502, TASK_REFUSED, "Wiro would neither kill nor cancel the task.")
 
     async def _kill_failed(self, task: WiroTask, code: str, *, final: bool) -> None:
         attempts = task.attempts + 1
@@ -334,7 +385,7 @@ class WiroProvider(VendorHosted):
                 code,
             )
             return
-        if code in TRANSIENT_CODES and attempts < KILL_ATTEMPTS:
+        if code in RETRIED_CODES and attempts < KILL_ATTEMPTS:
             log.warning("wiro: killing task %s failed (%s); will retry", task.task_id, code)
             retry_at = self._clock() + KILL_RETRY_S
         else:
@@ -381,16 +432,20 @@ class WiroProvider(VendorHosted):
         return headers
 
     async def _post(self, path: str, body: Mapping[str, str], *, kill: bool = False) -> httpx.Response:
-        """Wiro's answer, whatever it says (parse_run and parse_kill read it); transport failures as ApiError."""
+        """Wiro's answer, whatever it says (parse_run, parse_task_call and parse_detail read it); transport failures
+        as ApiError."""
         url = self.settings.api_base_url.rstrip("/") + path
         headers = await self._headers(kill=kill)
         with upstream_call("Wiro", unreachable="Wiro could not be reached."):
             return await self.http.post(url, json=body, headers=headers)
 
 
-def _kill_body(task: WiroTask) -> dict[str, str]:
-    """Task/Kill's body: the task's id and its token, or the one of them a broken Run answer named."""
-    return {k: v for k, v in (("taskid", task.task_id), ("socketaccesstoken", task.token)) if v}
+def _task_body(task: WiroTask) -> dict[str, str]:
+    """The body of Task/Kill, Cancel and Detail: the task's id and its token, or the one of them a broken Run answer
+    named. The token goes under both names in use: `tasktoken` (the tasks page's, for all three calls) and
+    `socketaccesstoken` (the name Run gives it, and the error reference's)."""
+    fields = (("taskid", task.task_id), ("tasktoken", task.token), ("socketaccesstoken", task.token))
+    return {k: v for k, v in fields if v}
 
 
 def _named(task: WiroTask) -> str:
@@ -423,10 +478,26 @@ def parse_run(response: httpx.Response) -> RunAnswer:
     return RunAnswer(raw_id if isinstance(raw_id, str) else "", raw_token if isinstance(raw_token, str) else "")
 
 
-def parse_kill(response: httpx.Response) -> None:
-    """Nothing when Wiro accepted Task/Kill (its answer carries nothing else read here), else the ApiError it
-    means."""
+def parse_task_call(response: httpx.Response) -> None:
+    """Nothing when Wiro accepted Task/Kill or Task/Cancel (the answer carries nothing else read here), else the
+    ApiError it means: `wiro_not_found` for no such task, TASK_REFUSED for any other code 1 (a kill or a cancel
+    refused, the task being past or not yet at the stage the call ends)."""
     _accepted(response, run=False)
+
+
+def parse_detail(response: httpx.Response) -> str | None:
+    """The task's status from Task/Detail (`tasklist[0].status`), None when Wiro has no such task, "" when the answer
+    names none (so it is not taken for ended), else the ApiError the answer means."""
+    try:
+        data = _accepted(response, run=False)
+    except ApiError as exc:
+        if exc.code == "wiro_not_found":
+            return None
+        raise
+    tasks = data.get("tasklist")
+    first = tasks[0] if isinstance(tasks, list) and tasks else None
+    status = first.get("status") if isinstance(first, dict) else None
+    return status if isinstance(status, str) else ""
 
 
 def _accepted(response: httpx.Response, *, run: bool) -> Mapping[str, object]:
@@ -474,9 +545,14 @@ def _error(code: int | None, message: str, http_status: int, *, run: bool) -> Ap
         return ApiError(502, "wiro_auth", text)
     if http_status == 404 and code in (0, None):
         return ApiError(502, "wiro_bad_url", "Wiro does not know this endpoint: check WIRO_API_BASE_URL.")
+    if code == 1 and run:
+        return ApiError(502, "wiro_not_found", "Wiro cannot find the model (check WIRO_MODEL).")
     if code == 1:
-        what = "the model (check WIRO_MODEL)" if run else "the task"
-        return ApiError(502, "wiro_not_found", f"Wiro cannot find {what}.")
+        # The task calls' code 1 is either "no such task" (its message is the only way to tell) or a refusal:
+        # "Task could not be killed: {reason}" (queued, or ended), "Task is not in a cancellable state.".
+        if message.strip() == MSG_NO_TASK:
+            return ApiError(502, "wiro_not_found", "Wiro cannot find the task.")
+        return ApiError(502, TASK_REFUSED, "Wiro refused to end the task.")
     if http_status == 401:
         return ApiError(502, "wiro_auth", "Wiro rejected the configured credentials.")
     return ApiError(502, "wiro_refused", "Wiro refused the request.")
