@@ -376,7 +376,8 @@ def test_full_session_event_sequence(emu: Emulator) -> None:
     result = asyncio.run(transcribe_wiro(emu.ws_url, token, pcm))
 
     assert result.events[0] == "connected"
-    tail = ["task_stream_end", "task_cost", "task_end", "task_postprocess_end"]
+    # Spec step 6: "the final transcript and cost, then task_stream_end, task_end, task_postprocess_end".
+    tail = ["task_cost", "task_stream_end", "task_end", "task_postprocess_end"]
     assert result.events[1 : 1 + len(LIFECYCLE)] == LIFECYCLE
     assert result.events[-len(tail) :] == tail
     middle = set(result.events[1 + len(LIFECYCLE) : -len(tail)])

@@ -545,8 +545,9 @@ class Connection:
             self._emit(await self.session.finish())
         if not task.active:
             return
-        self._event("task_stream_end")
+        # The spec's step 6: the final transcript and cost, then task_stream_end, task_end, task_postprocess_end.
         self._bill()
+        self._event("task_stream_end")
         self._event("task_end")
         task.pexit = "0"
         task.end("task_end", "session_end")
