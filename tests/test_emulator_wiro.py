@@ -200,6 +200,11 @@ def _signed(key: str, secret: str, nonce: str) -> dict[str, str]:
         ({"x-api-key": "k", "x-nonce": "1"}, proto.MSG_SIGNATURE_REQUIRED),
         (_signed("k", "wrong-secret", "1"), proto.MSG_SIGNATURE_INVALID),
         ({**_signed("k", "s", "1"), "x-nonce": "2"}, proto.MSG_SIGNATURE_INVALID),
+        # The spec's signature is lowercase hex: the same digest in uppercase is not it.
+        (
+            {**_signed("k", "s", "1"), "x-signature": _signed("k", "s", "1")["x-signature"].upper()},
+            proto.MSG_SIGNATURE_INVALID,
+        ),
         (_signed("k", "s", "12345"), None),
     ],
 )

@@ -94,7 +94,8 @@ def check_auth(
     signature = headers.get("x-signature", "")
     if not nonce or not signature:
         return AuthFailure(MSG_SIGNATURE_REQUIRED)
-    if not hmac.compare_digest(signature.lower().encode(), sign(api_key, api_secret, nonce).encode()):
+    # Exactly the lowercase hex the spec defines: a client sending uppercase hex must learn it here, not upstream.
+    if not hmac.compare_digest(signature.encode(), sign(api_key, api_secret, nonce).encode()):
         return AuthFailure(MSG_SIGNATURE_INVALID)
     if seen_nonces is not None:
         if nonce in seen_nonces:
