@@ -523,9 +523,16 @@ async def _raw_session_never_ready(ws_url: str, token: str) -> list[str]:
     return seen + [e["type"] for e in await _raw_session(ws_url, steps)]
 
 
+@pytest.mark.parametrize("close", [False, True], ids=["default", "close_on_bad_task_info"])
 @pytest.mark.parametrize("case", ["unknown", "ended", "attached"])
-def test_bad_task_info_gets_task_error_and_close_1008(emu: Emulator, case: str) -> None:
+def test_bad_task_info_gets_task_error_then_the_socket_stays_open_or_closes_1008(
+    emulator_factory: Callable[..., Emulator], case: str, close: bool
+) -> None:
+    """The reaction to a bad task_info is unknown: by the spec's default a task_error and nothing else (a good
+    task_info on the same socket then registers); as an option, the task_error then close 1008."""
+    emu = emulator_factory(WiroEmulatorOptions(close_on_bad_task_info=close))
     task_id, token = emu.start()
+    spare_id, spare_token = emu.start()
     use = "NoSuchToken0000000000000000000" if case == "unknown" else token
     if case == "ended":
         emu.post("/v1/Task/Cancel", {"taskid": task_id})
@@ -539,17 +546,30 @@ def test_bad_task_info_gets_task_error_and_close_1008(emu: Emulator, case: str) 
                     pass
             ws = await stack.enter_async_context(websockets.connect(emu.ws_url))
             await ws.send(json.dumps({"type": "task_info", "tasktoken": use}))
-            events = []
-            with pytest.raises(websockets.ConnectionClosed):
-                while True:
+            events = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(2)]
+            if close:
+                with pytest.raises(websockets.ConnectionClosed):
                     events.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+            else:
+                with pytest.raises(TimeoutError):  # nothing more, and not closed
+                    events.append(json.loads(await asyncio.wait_for(ws.recv(), 0.5)))
+                await ws.send(json.dumps({"type": "task_info", "tasktoken": spare_token}))
+                while events[-1]["type"] != "task_stream_ready":
+                    events.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+                assert emu.state.tasks[spare_id].connection is not None
             if case == "attached":
                 assert emu.state.tasks[task_id].active  # the first socket's session is untouched
             return events, ws.close_code
 
     events, code = asyncio.run(scenario())
-    assert code == 1008
-    assert [e["type"] for e in events] == ["connected", "task_error"]
+    assert [e["type"] for e in events[:2]] == ["connected", "task_error"]
+    reason = "unknown tasktoken" if case == "unknown" else "tasktoken is not available"
+    assert events[1]["message"] == reason and emu.state.unregistered_rejections == [reason]
+    if close:
+        assert code == 1008 and len(events) == 2
+    else:
+        assert [e["type"] for e in events[2:]] == LIFECYCLE and code is None
+    assert emu.state.internal_errors == []
 
 
 def test_disconnect_without_ending_terminates_the_task_and_frees_its_slot(

@@ -22,7 +22,8 @@ queue stage, which is the emulator's model):
   {reason}". The statuses between ``task_accept`` and ``task_assign``, which the docs give to neither, are
   Kill's here. Both take ``taskid``, ``tasktoken`` or ``socketaccesstoken``.
 - A bad ``task_info`` (unknown or ended token, token already attached to another socket) gets a ``task_error``
-  event, then the socket is closed with 1008.
+  event and is otherwise dropped: the socket stays open, unregistered, and a later good ``task_info`` on it
+  registers (the spec's default for unknown reactions). ``close_on_bad_task_info`` closes it with 1008 instead.
 - Every other bad input is dropped with a ``task_error`` log event and the session carries on: malformed JSON,
   unknown message types, a binary frame without ``|``, a token other than the registered one, odd-length PCM,
   audio before ``task_stream_ready`` or after ``task_session_end``.
@@ -85,6 +86,8 @@ class WiroEmulatorOptions:
     min_balance: float = 0.5
     first_task_id: int = 2221
     send_connected: bool = True
+    # The reaction to a bad task_info is unknown; the spec's default is the task_error log event alone.
+    close_on_bad_task_info: bool = False
     lifecycle_delay_s: float = 0.0
     never_ready: bool = False
     # Fault: close the socket (1011) once this many audio frames were accepted; the task is terminated.
@@ -438,7 +441,8 @@ class Connection:
         if task is None or not task.active or task.connection is not None:
             reason = "unknown tasktoken" if task is None else "tasktoken is not available"
             self._reject(reason)
-            self._close(1008)
+            if self.opts.close_on_bad_task_info:
+                self._close(1008)
             return
         self.task = task
         task.connection = self

@@ -374,6 +374,32 @@ describe('WiroClient session', () => {
     assertNoSecret(events);
   });
 
+  // How Wiro answers a task_info it cannot register is unknown (the emulator offers both): a task_error alone, the
+  // socket left open, or a task_error and a close. Either way start() fails clearly, and never hangs.
+  test('a refused task_info answered by task_error alone fails start() at the ready timeout', async () => {
+    const { started, ws, timers, events } = session({ readyTimeoutMs: 15000 });
+    ws.open();
+    ws.push({ type: 'connected', version: '1.0' });
+    ws.push({ type: 'task_error', message: 'unknown tasktoken' });
+    await tick();
+    assert.equal(ofType(events, 'error').length, 0, 'a task_error alone is a log line');
+    timers.advance(15000);
+    await assert.rejects(started, /Wiro did not get ready within 15 s \(no task_stream_ready\)/);
+    assert.match(ofType(events, 'warning')[0].message, /unknown tasktoken/);
+    assert.deepEqual(ws.closeCalls, [{ code: 1000, reason: 'client error' }]);
+  });
+
+  test('a refused task_info answered by task_error and a close (1008) fails start() at once', async () => {
+    const { started, ws, events } = session({ readyTimeoutMs: 15000 });
+    ws.open();
+    ws.push({ type: 'connected', version: '1.0' });
+    ws.push({ type: 'task_error', message: 'tasktoken is not available' });
+    ws.serverClose(1008, '');
+    await assert.rejects(started, /Wiro closed the connection before the session was ready/);
+    assert.equal(ofType(events, 'error')[0].fatal, true);
+    assert.deepEqual(closes(events), [[1008, '', false]]);
+  });
+
   test('cancel() closes without task_session_end and leaves no timer behind', async () => {
     const { client, ws, timers, events } = await streaming();
     ws.push(say('never mind'));
