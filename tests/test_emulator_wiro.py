@@ -228,15 +228,24 @@ def test_key_only_project_and_http_200_auth_errors(emulator_factory: Callable[..
     assert bad.status_code == 200 and bad.json()["errors"][0]["message"] == proto.MSG_KEY_NOT_FOUND
 
 
-def test_nonce_reuse_rejected_only_when_enabled(emulator_factory: Callable[..., Emulator]) -> None:
-    strict = emulator_factory(WiroEmulatorOptions(api_key="k", api_secret="s", reject_reused_nonce=True))
+def test_a_reused_nonce_is_refused_by_default_and_any_unseen_one_accepted(
+    emulator_factory: Callable[..., Emulator],
+) -> None:
+    """The vendor's authentication page: replay protection "via nonce", a nonce being a timestamp "or random
+    integer". So a nonce seen before is refused, while one lower than the last is not."""
+    strict = emulator_factory(WiroEmulatorOptions(api_key="k", api_secret="s"))
     assert strict.run(headers=_signed("k", "s", "100")).json()["result"] is True
     again = strict.run(headers=_signed("k", "s", "100"))
     assert again.status_code == 401 and again.json()["errors"][0]["message"] == proto.MSG_SIGNATURE_INVALID
-    lenient = emulator_factory(WiroEmulatorOptions(api_key="k", api_secret="s"))
+    assert strict.run(headers=_signed("k", "s", "7")).json()["result"] is True
+    assert strict.state.nonces == ["100", "100", "7"]
+    # A refused signature does not use the nonce up.
+    fresh = emulator_factory(WiroEmulatorOptions(api_key="k", api_secret="s"))
+    assert fresh.run(headers={**_signed("k", "s", "5"), "x-signature": "0" * 64}).status_code == 401
+    assert fresh.run(headers=_signed("k", "s", "5")).json()["result"] is True
+    lenient = emulator_factory(WiroEmulatorOptions(api_key="k", api_secret="s", reject_reused_nonce=False))
     assert lenient.run(headers=_signed("k", "s", "100")).json()["result"] is True
     assert lenient.run(headers=_signed("k", "s", "100")).json()["result"] is True
-    assert strict.state.nonces == ["100", "100"]
 
 
 @pytest.mark.parametrize(

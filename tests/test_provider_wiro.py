@@ -117,9 +117,7 @@ def test_run_grant_in_both_auth_modes(upstream_factory: Callable[..., Upstream],
 
 
 def test_nonces_strictly_increase_across_concurrent_calls(upstream_factory: Callable[..., Upstream]) -> None:
-    up = upstream_factory(
-        WiroEmulatorOptions(api_key=KEY, api_secret=SECRET, reject_reused_nonce=True, max_concurrent_tasks=100)
-    )
+    up = upstream_factory(WiroEmulatorOptions(api_key=KEY, api_secret=SECRET, max_concurrent_tasks=100))
 
     async def many(p: WiroProvider) -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(created(p, new_request()) for _ in range(12))))

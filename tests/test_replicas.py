@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import threading
 import time
@@ -26,6 +27,8 @@ from testkit.redis_server import RedisServer
 from testkit.stack import APP_SECRET, WIRO_KEY, WIRO_SECRET, Emulators, emulators
 from testkit.truebar_client import transcribe_truebar
 
+_DETAIL_NONCES = itertools.count()
+
 
 @dataclass
 class Cluster:
@@ -36,7 +39,9 @@ class Cluster:
 
     def wiro_task(self, task_id: str) -> dict[str, Any]:
         """Task/Detail from the Wiro emulator, asked the way any Wiro client asks (signed, fresh nonce)."""
-        nonce = str(int(time.time() * 1000) + 10**9)
+        # Far above the apps' (milliseconds now, from the shared store) and never the same twice: the emulator
+        # refuses a nonce it has seen, and two calls can fall in one millisecond.
+        nonce = str(int(time.time() * 1000) + 10**9 + next(_DETAIL_NONCES))
         signature = hmac.new(WIRO_KEY.encode(), (WIRO_SECRET + nonce).encode(), hashlib.sha256).hexdigest()
         r = httpx.post(
             self.emulators.urls["wiro"] + "/v1/Task/Detail",

@@ -13,7 +13,9 @@ Give ``--api-secret`` to emulate a signature project instead (``x-nonce`` and ``
 Choices made where the real service's behaviour is unknown (each is an option of WiroEmulatorOptions, except the
 queue stage, which is the emulator's model):
 - Auth errors answer HTTP 401, unknown paths 404, every other error HTTP 200 with ``result: false``.
-- A nonce may be reused unless ``reject_reused_nonce`` (then: "Project authorization is not valid.").
+- A nonce seen before (with a valid signature) is refused, "Project authorization is not valid.", unless
+  ``reject_reused_nonce`` is off: the vendor's authentication page promises replay protection through the nonce. Only
+  reuse is refused, never a nonce lower than the last: the same page allows a random integer.
 - A realtime task stays in the queue stage (status ``task_queue``) until a socket registers its token: whether the
   real service queues a realtime task until then is not documented, and it is the case a client must survive (a
   page closed before its socket was ready leaves such a task). As the vendor's tasks page and error reference say,
@@ -75,7 +77,7 @@ class WiroEmulatorOptions:
     api_key: str = DEFAULT_API_KEY
     # Empty: a key-only project. Set: a signature project.
     api_secret: str = field(default="", repr=False)
-    reject_reused_nonce: bool = False
+    reject_reused_nonce: bool = True
     # The docs disagree (401 vs always 200); the error body is the same either way.
     auth_errors_http_200: bool = False
     models: tuple[str, ...] = (DEFAULT_MODEL,)
