@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -39,6 +39,32 @@ def no_server(*args: object, **options: object) -> None:
     raise AssertionError("main started serving instead of refusing")
 
 
+@contextlib.contextmanager
+def server_process(args: list[str], env: Mapping[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`python -m server ARGS` on a free loopback port, its stderr in `log` (a file, not a pipe: readable while it
+    runs, and never full); yields its URL once /healthz answers 200, and stops it (SIGTERM) after."""
+    port = free_port()
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server", *args, "--port", str(port), "--env-file", "/nonexistent"],
+            cwd=ROOT,
+            env=dict(env),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, log)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
 def test_several_workers_without_redis_are_refused_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--workers", "2", "--env-file", "/nonexistent"], environ={}, supervise=no_server) == 2
     err = capsys.readouterr().err
@@ -53,7 +79,6 @@ def test_several_workers_without_a_secret_are_refused(capsys: pytest.CaptureFixt
 
 
 def test_two_workers_share_one_rate_limit(redis: RedisServer, tmp_path: Path) -> None:
-    port = free_port()
     env = {
         **os.environ,
         "APP_REDIS_URL": redis.url,
@@ -61,86 +86,39 @@ def test_two_workers_share_one_rate_limit(redis: RedisServer, tmp_path: Path) ->
         "APP_SESSION_RATE_PER_MIN": "6",
         "LOCAL_ENGINE": "0",
     }
-    # A file, not a pipe: readable while the server runs, and never full.
     log = tmp_path / "server.log"
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "server", "--workers", "2", "--port", str(port), "--env-file", "/nonexistent"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):  # 30 s at most: a hang guard
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            if process.poll() is not None:
-                pytest.fail(f"the server exited ({process.returncode}) before it was ready: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"the server never answered /healthz with 200: {log.read_text()[-2000:]}")
+    codes, served_by = [], []
+    with server_process(["--workers", "2"], env, log) as (url, process), contextlib.ExitStack() as stack:
+        port = port_of(url)
         workers = [pid for pid in children(process.pid) if listens_on(pid, port)]
-        codes, served_by = [], []
-        with contextlib.ExitStack() as stack:
-            # The kernel hands each new connection to whichever worker accepts first, so one worker may take them
-            # all: open connections until each worker holds one, then alternate the requests over those two
-            # (keep-alive keeps a connection on its worker).
-            pinned: dict[int, httpx.Client] = {}
-            for _ in range(200):
-                client = stack.enter_context(httpx.Client())
-                pinned.setdefault(serving_pid(workers, client.get(url + "/healthz"), port), client)
-                if len(pinned) == 2:
-                    break
-            clients = list(pinned.values())
-            for i in range(8):
-                # Offering h2c, as a Java backend's HttpClient does over http://: each worker must still read the
-                # body (the engine is off: 409), not an empty one (400 unknown provider).
-                r = clients[i % len(clients)].post(url + "/api/sessions", json={"provider": "local"}, headers=H2C_OFFER)
-                # Before the connection is looked up: a server that lost the body also broke the connection.
-                assert r.status_code in (409, 429), r.text
-                codes.append(r.status_code)
-                served_by.append(serving_pid(workers, r, port))
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+        # Keep-alive keeps a connection on its worker: alternate the requests over one on each.
+        clients = one_client_per_worker(stack, url, port, workers)
+        for i in range(8):
+            # Offering h2c, as a Java backend's HttpClient does over http://: each worker must still read the
+            # body (the engine is off: 409), not an empty one (400 unknown provider).
+            r = clients[i % len(clients)].post(url + "/api/sessions", json={"provider": "local"}, headers=H2C_OFFER)
+            # Before the connection is looked up: a server that lost the body also broke the connection.
+            assert r.status_code in (409, 429), r.text
+            codes.append(r.status_code)
+            served_by.append(serving_pid(workers, r, port))
     # The engine is off (409) until the shared limit of 6 is spent, whichever worker answered.
     assert codes == [409] * 6 + [429] * 2, log.read_text()[-2000:]
     # Two different worker processes answered, in turn (with a limit of 6 each, 8 requests would meet no 429).
     assert len(workers) == 2 and set(served_by) == set(workers), (workers, served_by)
 
 
-def test_one_worker_reads_a_mint_that_offers_h2c_and_still_upgrades_websockets() -> None:
-    port = free_port()
+def test_one_worker_reads_a_mint_that_offers_h2c_and_still_upgrades_websockets(tmp_path: Path) -> None:
     # One worker, with no shared state and no password: none of the caller's may reach it.
     shared = ("APP_REDIS_URL", "APP_SECRET_KEY", "APP_PASSWORD")
     env = {**{name: value for name, value in os.environ.items() if name not in shared}, "LOCAL_ENGINE": "0"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server", "--port", str(port), "--env-file", "/nonexistent"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    log = tmp_path / "server.log"
+    with server_process([], env, log) as (url, _):
         minted = httpx.post(url + "/api/sessions", json={"provider": "local"}, headers=H2C_OFFER)
         # The WebSocket upgrade reaches the app's socket handler (its 401 for a bad token), not a plain HTTP route.
-        stream = f"ws://127.0.0.1:{port}/api/local/stream?access_token=bad"
+        stream = f"ws://127.0.0.1:{port_of(url)}/api/local/stream?access_token=bad"
         with pytest.raises(websockets.exceptions.InvalidStatus) as refused, websockets.sync.client.connect(stream):
             pass
-    finally:
-        process.terminate()
-        _, err = process.communicate(timeout=30)
-    assert minted.status_code == 409, (minted.text, err.decode()[-2000:])
+    assert minted.status_code == 409, (minted.text, log.read_text()[-2000:])
     assert minted.json()["error"]["code"] == "not_configured"
     assert refused.value.response.status_code == 401
 
@@ -227,17 +205,18 @@ def test_one_worker_keeps_the_whole_engine_and_a_share_never_reaches_zero() -> N
     assert (tiny.max_sessions, tiny.whisper_threads, tiny.whisper_queue, tiny.fast_workers) == (1, 1, 1, 1)
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
-    """Until the server at `url` answers /healthz 200; fails at once if it exited (with its stderr)."""
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 60.0) -> None:
+    """Until the server at `url` answers /healthz 200 (a hang guard, not a speed limit); fails at once if it exited,
+    with the end of its stderr (`log`)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(process.communicate()[1].decode()[-2000:])
+            raise AssertionError(f"the server exited ({process.returncode}): {log.read_text()[-2000:]}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
                 return
         time.sleep(0.1)
-    raise AssertionError(f"{url} was not healthy within {timeout_s} s")
+    raise AssertionError(f"{url} was not healthy within {timeout_s} s: {log.read_text()[-2000:]}")
 
 
 def one_client_per_worker(stack: contextlib.ExitStack, url: str, port: int, workers: list[int]) -> list[httpx.Client]:
@@ -271,7 +250,9 @@ def test_two_workers_metrics_are_one_sum_that_never_goes_back(redis: RedisServer
     sum over the workers; a worker killed (SIGKILL) and replaced keeps its counts in the sum and takes its live
     gauges out of it; the folder goes with the server."""
     grants = 20
-    port = free_port()
+    log = tmp_path / "server.log"
+    folder_parent = tmp_path / "tmp"
+    folder_parent.mkdir()
     with running(create_emulator()) as emulator:
         host, emulator_port = emulator.removeprefix("http://").split(":")
         env = {
@@ -284,21 +265,13 @@ def test_two_workers_metrics_are_one_sum_that_never_goes_back(redis: RedisServer
             "APP_SESSION_RATE_PER_MIN": "1000",
             "LOCAL_ENGINE": "0",
             # The server's metrics folder is made here (tempfile.mkdtemp), where the test can look.
-            "TMPDIR": str(tmp_path),
+            "TMPDIR": str(folder_parent),
         }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "server", "--workers", "2", "--port", str(port), "--env-file", "/nonexistent"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(url, process)
+        with server_process(["--workers", "2"], env, log) as (url, process):
+            port = port_of(url)
             workers = [pid for pid in children(process.pid) if listens_on(pid, port)]
             assert len(workers) == 2, workers
-            folders = list(tmp_path.iterdir())
+            folders = list(folder_parent.iterdir())
             with contextlib.ExitStack() as stack:
                 clients = one_client_per_worker(stack, url, port, workers)
                 for i in range(grants):
@@ -324,17 +297,14 @@ def test_two_workers_metrics_are_one_sum_that_never_goes_back(redis: RedisServer
                     break
                 time.sleep(0.1)
             assert len(folders) == 1 and live_gauge_pids(folders[0]) == set(now), (folders, now)
-            wait_healthy(url, process)
+            wait_healthy(url, process, log)
             with contextlib.ExitStack() as stack:
                 clients = one_client_per_worker(stack, url, port, now)
                 after = [client.get(url + "/metrics").text for client in clients * 4]
             assert [metric(text, "stt_grants_total", {"provider": "truebar"}) for text in after] == [grants] * 8
             assert [metric(text, "stt_engine_streams_open") for text in after] == [0] * 8
-        finally:
-            process.terminate()
-            _, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err.decode()[-2000:]
-    assert list(tmp_path.iterdir()) == []
+    assert process.returncode == 0, log.read_text()[-2000:]
+    assert list(folder_parent.iterdir()) == []
 
 
 def test_workers_get_a_private_metrics_folder_that_goes_with_the_server(tmp_path: Path) -> None:
