@@ -154,6 +154,9 @@ class Settings:
         def get(name: str, default: str = "") -> str:
             return env.get(name, "").strip() or default
 
+        def path(name: str, default: str = "") -> str:
+            return _home_expanded(get(name, default), env)
+
         def flag(name: str, default: bool = False) -> bool:
             raw = get(name).lower()
             if not raw:
@@ -225,10 +228,11 @@ class Settings:
                 enabled=flag("LOCAL_ENGINE", True),
                 engine=EngineConfig(
                     max_sessions=integer("LOCAL_MAX_SESSIONS", engine.max_sessions, low=1),
-                    hmm=get("LOCAL_HMM"),
-                    lm=get("LOCAL_LM"),
-                    dictionary=get("LOCAL_DICT"),
-                    jsgf=get("LOCAL_JSGF"),
+                    # Paths are expanded here, at the entry point: the engine takes each as it is given.
+                    hmm=path("LOCAL_HMM"),
+                    lm=path("LOCAL_LM"),
+                    dictionary=path("LOCAL_DICT"),
+                    jsgf=path("LOCAL_JSGF"),
                     vad_window_s=number("LOCAL_VAD_WINDOW_S", 1.0) if get("LOCAL_VAD_WINDOW_S") else None,
                     fwdflat=flag("LOCAL_FWDFLAT", engine.fwdflat),
                     bestpath=flag("LOCAL_BESTPATH", engine.bestpath),
@@ -238,8 +242,7 @@ class Settings:
                     shed_hold_ms=integer("LOCAL_SHED_HOLD_MS", engine.shed_hold_ms, low=0),
                     admit_behind_ms=integer("LOCAL_ADMIT_BEHIND_MS", engine.admit_behind_ms, low=0),
                     whisper=flag("LOCAL_WHISPER", engine.whisper),
-                    # Expanded here, at the entry point: the engine takes the path as it is given.
-                    whisper_model=_home_expanded(get("LOCAL_WHISPER_MODEL", engine.whisper_model), env),
+                    whisper_model=path("LOCAL_WHISPER_MODEL", engine.whisper_model),
                     whisper_threads=integer("LOCAL_WHISPER_THREADS", engine.whisper_threads, low=1, high=64),
                     whisper_beam=integer("LOCAL_WHISPER_BEAM", engine.whisper_beam, low=1, high=10),
                     whisper_queue=integer("LOCAL_WHISPER_QUEUE", engine.whisper_queue, low=1),
@@ -247,7 +250,7 @@ class Settings:
                     fallback_after_s=number("LOCAL_FALLBACK_AFTER_S", engine.fallback_after_s),
                     merge_pause_ms=integer("LOCAL_MERGE_PAUSE_MS", engine.merge_pause_ms),
                     speech_pause_ms=integer("LOCAL_SPEECH_PAUSE_MS", engine.speech_pause_ms, low=0, high=5000),
-                    model_cache=get("LOCAL_MODEL_CACHE", engine.model_cache),
+                    model_cache=path("LOCAL_MODEL_CACHE", engine.model_cache),
                 ),
             ),
             secret_key=get("APP_SECRET_KEY") or base.secret_key,

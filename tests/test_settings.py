@@ -75,3 +75,19 @@ def test_a_whisper_model_path_under_home_is_expanded_from_the_environment_given(
     assert model({"HOME": "/home/someone", "LOCAL_WHISPER_MODEL": "small.en"}) == "small.en"
     assert model({"HOME": "/home/someone", "LOCAL_WHISPER_MODEL": "./models/~x"}) == "./models/~x"
     assert model({"HOME": "/home/someone"}) == EngineConfig().whisper_model
+
+
+@pytest.mark.parametrize(
+    ("variable", "field"),
+    [
+        ("LOCAL_HMM", "hmm"),
+        ("LOCAL_LM", "lm"),
+        ("LOCAL_DICT", "dictionary"),
+        ("LOCAL_JSGF", "jsgf"),
+        ("LOCAL_MODEL_CACHE", "model_cache"),
+    ],
+)
+def test_every_engine_path_setting_expands_a_leading_tilde(variable: str, field: str) -> None:
+    engine = Settings.from_env({"HOME": "/home/someone", variable: "~/models/x"}).local.engine
+    assert getattr(engine, field) == "/home/someone/models/x"
+    assert getattr(Settings.from_env({variable: "/srv/x"}).local.engine, field) == "/srv/x"
