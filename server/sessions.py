@@ -151,7 +151,8 @@ async def create_session(request: Request) -> Response:
         raise
     if place is not None:
         try:
-            await state.ledger.hold(*place, max(1.0, grant.expires_at - state.clock()))
+            # The life left as the provider read it on its own clock (expires_at is on that clock, not the state's).
+            await state.ledger.hold(*place, max(1.0, grant.expires_in))
         except StateUnavailable as exc:
             # The grant exists (a Wiro task may be running): hand it out. Its place lapses with the reservation.
             log.warning("could not record a session's expiry in the shared state (%s)", exc)

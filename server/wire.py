@@ -89,7 +89,17 @@ class Grant:
     protocol: Literal["truebar", "wiro"]
     ws_url: Annotated[str, Schema(pattern="^wss?://")]
     token: Annotated[str, Schema(minLength=1)]
-    expires_at: Annotated[float, Schema("Unix seconds.")]
+    expires_at: Annotated[float, Schema("Unix seconds, on the server's clock.")]
+    # What a browser goes by: its clock may be minutes off the server's, so it counts the grant's life from when the
+    # grant arrived (a client given no expires_in, by an older server or another backend, compares expires_at).
+    expires_in: Annotated[
+        float,
+        Schema(
+            "Seconds of life the grant had left when it was minted: it runs out this long after it is received, "
+            "whatever the receiver's clock says (expires_at is the same moment on the server's clock).",
+            minimum=0,
+        ),
+    ]
     sample_rate: Annotated[int, Schema(enum=[16000, 24000])]
     frame_samples: Annotated[int, Schema(minimum=1)]
     # Names the session in POST /api/sessions/{provider}/{session_id}/end (never an upstream id).

@@ -109,7 +109,7 @@ def test_the_shared_states_clock_drives_a_grants_expiry() -> None:
     settings = Settings(local_token_ttl_s=60)
     with running(create_app(settings, local_recognizer=ScriptedRecognizer(), state=MemoryState(clock))) as url:
         g = grant(url)
-        assert g["expires_at"] == clock.now + 60
+        assert g["expires_at"] == clock.now + 60 and g["expires_in"] == 60
         clock.advance(61)
         assert asyncio.run(connect_status(str(g["ws_url"]), str(g["token"]))) == 401
         # Before its end, the same kind of grant opens its stream.
@@ -122,7 +122,7 @@ def test_a_clock_given_to_the_provider_drives_its_tokens_and_the_state_it_builds
     clock = Clock(1000)
     provider = LocalProvider(Settings(local_token_ttl_s=60), clock=clock, recognizer=ScriptedRecognizer())
     minted = asyncio.run(provider.create_session(SessionRequest("ws://app")))
-    assert minted.expires_at == 1060 and provider.state.clock is clock
+    assert minted.expires_at == 1060 and minted.expires_in == 60 and provider.state.clock is clock
     assert provider.tokens.verify(minted.token) is not None
     clock.advance(61)
     assert provider.tokens.verify(minted.token) is None

@@ -28,7 +28,9 @@ from server.wire import TagOptions, dump
 from testkit.stack import APP_SECRET, PROVIDERS, Stack, stack
 
 SERVER = Path(__file__).resolve().parent.parent / "server"
-GRANT_KEYS = {"provider", "protocol", "ws_url", "token", "expires_at", "sample_rate", "frame_samples", "session_id"}
+GRANT_KEYS = {
+    "provider", "protocol", "ws_url", "token", "expires_at", "expires_in", "sample_rate", "frame_samples", "session_id",
+}  # fmt: skip
 PER_CLIENT = 2
 
 
@@ -70,6 +72,7 @@ class EchoProvider:
             ws_url=f"{request.ws_origin}/api/echo/stream",
             token=token,
             expires_at=time.time() + 60,
+            expires_in=60,
             sample_rate=16_000,
             frame_samples=320,
             session_id=request.session_id,
@@ -141,6 +144,23 @@ def test_a_grant_has_the_contract_shape(s: Stack, name: str) -> None:
         assert body.keys() >= GRANT_KEYS and body["provider"] == name
         assert r.headers["cache-control"] == "no-store"
         end(s, name, body["session_id"], client)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_grant_says_its_life_left_as_expires_at_does(s: Stack, name: str) -> None:
+    """`expires_in` is what a browser goes by (its clock may be minutes off the server's): the life `expires_at`
+    leaves on the provider's clock (here the real one) when the grant is handed out."""
+    with httpx.Client() as client:
+        before = time.time()
+        r = grant(s, name, client)
+        after = time.time()
+        assert r.status_code == 200, r.text
+        body = r.json()
+        end(s, name, body["session_id"], client)
+    left = body.get("expires_in")
+    assert isinstance(left, int | float) and not isinstance(left, bool) and left > 0, body
+    # Minted between `before` and `after`: the life left then is between these two (ms of float rounding aside).
+    assert body["expires_at"] - after - 0.001 <= left <= body["expires_at"] - before + 0.001
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -113,7 +113,8 @@ def test_grant_has_the_contract_shape_and_no_secret() -> None:
         grants = with_provider(settings, lambda p: asyncio.gather(created(p, new_request()), created(p, new_request())))
     grant = grants[0]
     assert set(grant) == {
-        "provider", "protocol", "ws_url", "token", "expires_at", "sample_rate", "frame_samples", "tag", "session_id",
+        "provider", "protocol", "ws_url", "token", "expires_at", "expires_in", "sample_rate", "frame_samples", "tag",
+        "session_id",
     }  # fmt: skip
     assert (grant["provider"], grant["protocol"], grant["sample_rate"], grant["frame_samples"]) == (
         "truebar", "truebar", 16000, 1600,
@@ -179,6 +180,22 @@ def test_token_is_refreshed_before_it_expires() -> None:
     assert kept == first and second != first
     claims = decode_jwt(second, KEY.encode(), now=time.time())
     assert claims is not None
+
+
+def test_a_cached_tokens_grant_says_the_life_it_has_left() -> None:
+    """`expires_in` is read on the provider's clock when the grant is handed out: a 2 s token cached for 0.9 s has
+    1.1 s left, the same moment its `expires_at` names on that clock."""
+    clock = Clock()
+
+    async def body(provider: TruebarProvider) -> tuple[dict[str, Any], dict[str, Any]]:
+        first = await created(provider, new_request())
+        clock.advance(0.9)
+        return first, await created(provider, new_request())
+
+    with emulator(token_ttl_s=2) as (_, url):
+        first, kept = with_provider(settings_for(url), body, clock=clock)
+    assert kept["token"] == first["token"] and kept["expires_at"] == first["expires_at"] == clock.now - 0.9 + 2
+    assert first["expires_in"] == pytest.approx(2) and kept["expires_in"] == pytest.approx(1.1)
 
 
 def test_failed_refresh_falls_back_to_the_password_grant() -> None:

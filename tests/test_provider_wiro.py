@@ -112,6 +112,7 @@ def test_run_grant_in_both_auth_modes(upstream_factory: Callable[..., Upstream],
     assert len(grant["session_id"]) >= 20  # a random handle, not Wiro's guessable sequential task id
     assert grant["sample_rate"] == 24000 and grant["frame_samples"] == 4800
     assert before + 600 <= grant["expires_at"] <= time.time() + 600
+    assert 600 - (time.time() - before) <= grant["expires_in"] <= 600
     assert up.runs() == 1
     assert up.state is not None and bool(up.state.nonces) == bool(secret)
 

@@ -83,7 +83,9 @@ class Provider(Protocol):
 
     async def create_session(self, request: SessionRequest) -> Grant:
         """Mint a short-lived grant:
-        {provider, protocol, ws_url, token, expires_at, sample_rate, frame_samples, session_id, ...}."""
+        {provider, protocol, ws_url, token, expires_at, expires_in, sample_rate, frame_samples, session_id, ...}.
+        `expires_at` and `expires_in` say the same moment: the first on the provider's clock (Unix seconds), the
+        second as the life left now, read on that same clock."""
         ...
 
     async def start(self) -> None:

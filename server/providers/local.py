@@ -273,6 +273,7 @@ class LocalProvider:
             ws_url=f"{request.ws_origin}/api/local/stream",
             token=token,
             expires_at=expires_at,
+            expires_in=max(0.0, expires_at - self.clock()),
             sample_rate=SAMPLE_RATE,
             frame_samples=FRAME_SAMPLES,
             session_id=session_id,

@@ -138,6 +138,8 @@ class TruebarProvider(VendorHosted):
             ws_url=self.settings.stt_ws_url,
             token=token.access,
             expires_at=token.expires_at,
+            # A cached token: the life it has left now, not the life it was issued with.
+            expires_in=max(0.0, token.expires_at - self.clock()),
             sample_rate=SAMPLE_RATE,
             frame_samples=FRAME_SAMPLES,
             session_id=request.session_id,

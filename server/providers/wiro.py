@@ -189,6 +189,7 @@ class WiroProvider(VendorHosted):
             ws_url=self.settings.socket_url,
             token=token,
             expires_at=task.deadline,
+            expires_in=max(0.0, task.deadline - self._clock()),
             sample_rate=SAMPLE_RATE,
             frame_samples=FRAME_SAMPLES,
             session_id=handle,
