@@ -19,7 +19,8 @@
  * @property {string} [socketState]
  * @property {string} [sessionState]
  * @property {number} [reconnects]
- * @property {number|string|null} [tokenExpiresAt]  seconds since the epoch (or ISO text)
+ * @property {number|string|null} [tokenExpiresAt]  seconds since the epoch (or ISO text); the session's is on this
+ *   browser's clock, counted from the grant's expires_in
  * @property {number|null} [bufferedMs]    audio held for replay after a reconnect
  * @property {number|null} [droppedMs]     audio lost beyond the replay bound
  */

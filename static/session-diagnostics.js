@@ -9,10 +9,13 @@
 /**
  * @param {{grant: Grant | null, capture: CaptureLike | null, clockStart: {capture: CaptureLike, time: number} | null,
  *   startedAt: number, now: number, replay: {buffer: {totalSamples: number}, bufferedMs: number, droppedMs: number} | null,
- *   clientFramesSent: number, socketState: string, sessionState: SessionState, reconnects: number}} facts
- *   clockStart: the source's clock when the session started; startedAt, now: the wall clock (ms)
+ *   clientFramesSent: number, socketState: string, sessionState: SessionState, reconnects: number,
+ *   expiresAt?: number | null}} facts
+ *   clockStart: the source's clock when the session started; startedAt, now: the wall clock (ms); expiresAt: when
+ *   the current client counts its grant running out (ms, its clock: the grant's expires_in from when it got it),
+ *   null without a client (the grant's expires_at is shown then, the server's clock)
  */
-export function sessionDiagnostics({ grant, capture, clockStart, startedAt, now, replay, clientFramesSent, socketState, sessionState, reconnects }) {
+export function sessionDiagnostics({ grant, capture, clockStart, startedAt, now, replay, clientFramesSent, socketState, sessionState, reconnects, expiresAt = null }) {
   const settings = (capture && capture.deviceSettings) || {};
   const contextRate = capture && capture.contextRate ? capture.contextRate : null;
   const rate = grant ? grant.sample_rate : null;
@@ -38,8 +41,18 @@ export function sessionDiagnostics({ grant, capture, clockStart, startedAt, now,
     socketState,
     sessionState,
     reconnects,
-    tokenExpiresAt: grant && typeof grant.expires_at === 'number' ? new Date(grant.expires_at * 1000).toISOString() : null,
+    tokenExpiresAt: tokenExpiry(grant, expiresAt),
     bufferedMs: replay ? replay.bufferedMs : 0,
     droppedMs: replay ? replay.droppedMs : 0,
   };
+}
+
+/**
+ * When the token runs out, as ISO text: as the client counts it (on this browser's clock, which the report's "in N s"
+ * is read against), else the grant's own expires_at (the server's clock).
+ * @param {Grant | null} grant @param {number | null} expiresAt
+ */
+function tokenExpiry(grant, expiresAt) {
+  if (typeof expiresAt === 'number' && Number.isFinite(expiresAt)) return new Date(expiresAt).toISOString();
+  return grant && typeof grant.expires_at === 'number' ? new Date(grant.expires_at * 1000).toISOString() : null;
 }

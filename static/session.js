@@ -325,7 +325,7 @@ export class Session {
     return sessionDiagnostics({
       ...this.#audio.facts(Date.now()), grant: this.#link.grant, clientFramesSent: client ? client.framesSent : 0,
       socketState: client ? client.socketState : (this.#core.link === 'lost' ? 'reconnecting' : 'none'),
-      sessionState: this.state,
+      sessionState: this.state, expiresAt: client ? client.expiresAt : null,
     });
   }
 }

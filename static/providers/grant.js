@@ -16,6 +16,9 @@
  * @property {string} [session_id]    the app server's handle, for POST /api/sessions/{provider}/{session_id}/end
  * @property {boolean} [offline]      the embedded engine: no audio leaves the machine
  * @property {number} [expires_at]      seconds since the epoch (the server's clock)
+ * @property {number} [expires_in]      seconds of life left when the grant was minted: what the client goes by,
+ *   counted from when it got the grant, as the browser's clock may be minutes off the server's (without it, the
+ *   client compares expires_at with its own clock)
  */
 
 /** @type {Record<string, string>} */

@@ -57,8 +57,9 @@
  * @property {number} [finishTimeoutMs]  stop()'s wait for the provider to confirm the end (default 10000)
  * @property {number} [maxQueuedMs]      audio buffered before the session is ready (default 30000)
  * @property {Timers} [timers]
- * @property {() => number} [now]       ms since the epoch, for the grant's expiry, the liveness check and (Wiro) how
- *   much of the audio sent the provider can have heard (default Date.now)
+ * @property {() => number} [now]       ms since the epoch, for the grant's expiry (its expires_in counted from when
+ *   the client is made; only a grant without one compares its expires_at with this clock), the liveness check and
+ *   (Wiro) how much of the audio sent the provider can have heard (default Date.now)
  * @property {number} [livenessTimeoutMs]  a streaming socket that receives nothing and sends nothing out of its
  *   buffer this long is taken for dead (default 10000; 0: never)
  * @property {boolean} [interims]        Truebar: ask for interim results (default true)
@@ -98,6 +99,7 @@ export const DEFAULTS = Object.freeze({
   // A half-open socket accepts send() for ever while nothing leaves the machine: well before the replay buffer's
   // 30 s are pushed out, it is given up and replaced.
   livenessTimeoutMs: 10000,
-  // A failure this close to the grant's expiry is taken for the expiry (clocks differ a little).
+  // A failure this close to the grant's expiry is taken for the expiry: the grant spent a moment in transit before
+  // its expires_in was counted here, and a grant with expires_at alone is read on a clock a little off the server's.
   expirySkewS: 5,
 });

@@ -28,6 +28,23 @@ const GLOBAL_TIMERS = {
 };
 
 /**
+ * When `grant` runs out, in ms on the clock of `receivedAt`: its `expires_in` counted from `receivedAt`, so a
+ * browser clock minutes off the server's changes nothing. A grant without it (an older server, an adopter's own
+ * backend) is taken at its `expires_at`, the server's clock read as ours. Null when it says neither.
+ * @param {Grant} grant
+ * @param {number} receivedAt  ms: when the grant arrived (the client is made in the same task as a session gets
+ *   its grant)
+ * @returns {number | null}
+ */
+export function localExpiry(grant, receivedAt) {
+  /** @param {unknown} v @returns {v is number} */
+  const finite = (v) => typeof v === 'number' && Number.isFinite(v);
+  if (finite(grant.expires_in) && grant.expires_in >= 0 && finite(receivedAt)) return receivedAt + grant.expires_in * 1000;
+  if (finite(grant.expires_at)) return grant.expires_at * 1000;
+  return null;
+}
+
+/**
  * What a protocol module plugs into a StreamSession.
  * @typedef {object} SessionProtocol
  * @property {string} url                 may carry the credential: never shown
@@ -69,8 +86,9 @@ export class StreamSession {
     this._readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs;
     this._finishTimeoutMs = opts.finishTimeoutMs ?? DEFAULTS.finishTimeoutMs;
     this._frameMs = (grant.frame_samples * 1000) / grant.sample_rate;
-    this._expiresAt = typeof grant.expires_at === 'number' && Number.isFinite(grant.expires_at) ? grant.expires_at : null;
     this._now = opts.now ?? Date.now;
+    /** When the grant runs out, ms on this._now's clock; null when the grant does not say. */
+    this._expiresAt = localExpiry(grant, this._now());
     this._queue = new FrameQueue(Math.ceil((opts.maxQueuedMs ?? DEFAULTS.maxQueuedMs) / this._frameMs));
     this._livenessMs = opts.livenessTimeoutMs ?? DEFAULTS.livenessTimeoutMs;
     /** When (this._now) the socket last showed it was alive: a message came, or its send buffer drained. */
@@ -282,7 +300,7 @@ export class StreamSession {
     this._clearTimers();
     this._queue.drain();
     this._protocol.onEnd?.();
-    const expired = this._expiresAt !== null && this._now() / 1000 >= this._expiresAt - DEFAULTS.expirySkewS;
+    const expired = this._expiresAt !== null && this._now() >= this._expiresAt - DEFAULTS.expirySkewS * 1000;
     this.emit({ type: EVENT.ERROR, message, fatal: true, cause: expired ? 'expired' : cause });
     this._setState(STATE.ERROR);
     this._ready.reject(new Error(message));
@@ -505,6 +523,15 @@ export class SessionClient {
 
   get bytesSent() {
     return this._session.bytesSent;
+  }
+
+  /**
+   * When the grant runs out, ms on the client's clock (`now`, default Date.now): the grant's `expires_in` counted
+   * from when the client was made, else its `expires_at`; null when the grant says neither.
+   * @returns {number | null}
+   */
+  get expiresAt() {
+    return this._session._expiresAt;
   }
 
   /** 'connecting' | 'open' | 'closing' | 'closed' | 'none': the socket's own state, for diagnostics */

@@ -4,10 +4,13 @@
 /**
  * @param {{grant: Grant | null, capture: CaptureLike | null, clockStart: {capture: CaptureLike, time: number} | null,
  *   startedAt: number, now: number, replay: {buffer: {totalSamples: number}, bufferedMs: number, droppedMs: number} | null,
- *   clientFramesSent: number, socketState: string, sessionState: SessionState, reconnects: number}} facts
- *   clockStart: the source's clock when the session started; startedAt, now: the wall clock (ms)
+ *   clientFramesSent: number, socketState: string, sessionState: SessionState, reconnects: number,
+ *   expiresAt?: number | null}} facts
+ *   clockStart: the source's clock when the session started; startedAt, now: the wall clock (ms); expiresAt: when
+ *   the current client counts its grant running out (ms, its clock: the grant's expires_in from when it got it),
+ *   null without a client (the grant's expires_at is shown then, the server's clock)
  */
-export function sessionDiagnostics({ grant, capture, clockStart, startedAt, now, replay, clientFramesSent, socketState, sessionState, reconnects }: {
+export function sessionDiagnostics({ grant, capture, clockStart, startedAt, now, replay, clientFramesSent, socketState, sessionState, reconnects, expiresAt }: {
     grant: Grant | null;
     capture: CaptureLike | null;
     clockStart: {
@@ -27,6 +30,7 @@ export function sessionDiagnostics({ grant, capture, clockStart, startedAt, now,
     socketState: string;
     sessionState: SessionState;
     reconnects: number;
+    expiresAt?: number | null;
 }): {
     provider: string | undefined;
     protocol: "truebar" | "wiro" | undefined;

@@ -73,4 +73,10 @@ export type Grant = {
      * seconds since the epoch (the server's clock)
      */
     expires_at?: number | undefined;
+    /**
+     * seconds of life left when the grant was minted: what the client goes by,
+     * counted from when it got the grant, as the browser's clock may be minutes off the server's (without it, the
+     * client compares expires_at with its own clock)
+     */
+    expires_in?: number | undefined;
 };

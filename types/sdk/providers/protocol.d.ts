@@ -46,8 +46,9 @@
  * @property {number} [finishTimeoutMs]  stop()'s wait for the provider to confirm the end (default 10000)
  * @property {number} [maxQueuedMs]      audio buffered before the session is ready (default 30000)
  * @property {Timers} [timers]
- * @property {() => number} [now]       ms since the epoch, for the grant's expiry, the liveness check and (Wiro) how
- *   much of the audio sent the provider can have heard (default Date.now)
+ * @property {() => number} [now]       ms since the epoch, for the grant's expiry (its expires_in counted from when
+ *   the client is made; only a grant without one compares its expires_at with this clock), the liveness check and
+ *   (Wiro) how much of the audio sent the provider can have heard (default Date.now)
  * @property {number} [livenessTimeoutMs]  a streaming socket that receives nothing and sends nothing out of its
  *   buffer this long is taken for dead (default 10000; 0: never)
  * @property {boolean} [interims]        Truebar: ask for interim results (default true)
@@ -186,8 +187,9 @@ export type ClientOptions = {
     maxQueuedMs?: number | undefined;
     timers?: Timers | undefined;
     /**
-     * ms since the epoch, for the grant's expiry, the liveness check and (Wiro) how
-     * much of the audio sent the provider can have heard (default Date.now)
+     * ms since the epoch, for the grant's expiry (its expires_in counted from when
+     * the client is made; only a grant without one compares its expires_at with this clock), the liveness check and
+     * (Wiro) how much of the audio sent the provider can have heard (default Date.now)
      */
     now?: (() => number) | undefined;
     /**

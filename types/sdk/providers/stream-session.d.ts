@@ -1,4 +1,14 @@
 /**
+ * When `grant` runs out, in ms on the clock of `receivedAt`: its `expires_in` counted from `receivedAt`, so a
+ * browser clock minutes off the server's changes nothing. A grant without it (an older server, an adopter's own
+ * backend) is taken at its `expires_at`, the server's clock read as ours. Null when it says neither.
+ * @param {Grant} grant
+ * @param {number} receivedAt  ms: when the grant arrived (the client is made in the same task as a session gets
+ *   its grant)
+ * @returns {number | null}
+ */
+export function localExpiry(grant: Grant, receivedAt: number): number | null;
+/**
  * What a protocol module plugs into a StreamSession.
  * @typedef {object} SessionProtocol
  * @property {string} url                 may carry the credential: never shown
@@ -43,8 +53,9 @@ export class StreamSession {
     _readyTimeoutMs: number;
     _finishTimeoutMs: number;
     _frameMs: number;
-    _expiresAt: number | null;
     _now: () => number;
+    /** When the grant runs out, ms on this._now's clock; null when the grant does not say. */
+    _expiresAt: number | null;
     _queue: FrameQueue;
     _livenessMs: number;
     /** When (this._now) the socket last showed it was alive: a message came, or its send buffer drained. */
@@ -190,6 +201,12 @@ export class SessionClient {
     get state(): ClientState;
     get framesSent(): number;
     get bytesSent(): number;
+    /**
+     * When the grant runs out, ms on the client's clock (`now`, default Date.now): the grant's `expires_in` counted
+     * from when the client was made, else its `expires_at`; null when the grant says neither.
+     * @returns {number | null}
+     */
+    get expiresAt(): number | null;
     /** 'connecting' | 'open' | 'closing' | 'closed' | 'none': the socket's own state, for diagnostics */
     get socketState(): string;
     /** Milliseconds of audio sent in this session. */
