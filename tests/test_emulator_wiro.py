@@ -675,6 +675,34 @@ def test_unknowns_as_options(emulator_factory: Callable[..., Emulator]) -> None:
     assert len(result.of_type("task_cost")) == result.frames_sent + 1
 
 
+def test_chatty_stream_carries_what_a_client_must_ignore(emulator_factory: Callable[..., Emulator]) -> None:
+    # The spec: task_error is a log line, task_output without the prefix is no transcript, lifecycle events may be
+    # ones not listed, and id, tasktoken, result, success, terminal, exitCode may be on any frame.
+    emu = emulator_factory(WiroEmulatorOptions(chatty=True, include_tasktoken=False))
+    task_id, token = emu.start()
+    pcm = speech_like(1.6)
+    result = asyncio.run(transcribe_wiro(emu.ws_url, token, pcm))
+    words = expected_words(pcm)
+    assert result.increments == words and result.text.split() == words
+    assert result.events[-1] == "task_postprocess_end"
+    ready = result.events.index("task_stream_ready")
+    assert result.events[ready - 2 : ready] == ["task_start", proto.CHATTY_LIFECYCLE]
+    assert result.events.count(proto.CHATTY_EVENT) == len(words) // 3
+    outputs = [m["message"] for m in result.of_type("task_output")]
+    logs = [m for m in outputs if not m.startswith(proto.TRANSCRIPT_PREFIX)]
+    # Each increment follows its log output (which names the prefix, not at its start) and a task_error log line
+    # (which starts with it).
+    assert len(logs) == len(words) and all(proto.TRANSCRIPT_PREFIX in m for m in logs)
+    errors = result.of_type("task_error")
+    assert len(errors) == len(words) and all(m["message"].startswith(proto.TRANSCRIPT_PREFIX) for m in errors)
+    # Every frame carries all six, include_tasktoken or not; `connected` (before any task is known) the last four.
+    assert all(m.keys() >= {"result", "success", "terminal", "exitCode"} for m in result.messages)
+    assert all(m.get("id") == task_id and m.get("tasktoken") == token for m in result.messages[1:])
+    assert [m["type"] for m in result.messages if m["terminal"]] == ["task_end", "task_postprocess_end"]
+    task = emu.state.tasks[task_id]
+    assert task.words == words and task.rejections == [] and emu.state.internal_errors == []
+
+
 def test_recognizer_busy_ends_the_task(emulator_factory: Callable[..., Emulator]) -> None:
     emu = emulator_factory(recognizer=ScriptedRecognizer(max_sessions=0))
     task_id, token = emu.start()
@@ -740,6 +768,7 @@ def test_cli_help_documents_default_credentials() -> None:
         [sys.executable, "-m", "server.emulators", "wiro", "--help"], cwd=ROOT, capture_output=True, text=True
     )
     assert out.returncode == 0 and DEFAULT_API_KEY in out.stdout and "--api-secret" in out.stdout
+    assert "--leading-space" in out.stdout and "--chatty" in out.stdout
 
 
 def test_cli_falls_back_to_scripted_when_the_engine_cannot_load(capsys: pytest.CaptureFixture[str]) -> None:

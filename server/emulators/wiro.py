@@ -5,7 +5,7 @@ Written from ../shared/specs/wiro.md, never from server.providers, so a client b
 Run it standalone:
 
     python -m server.emulators wiro --host 127.0.0.1 --port 8092 [--api-key K] [--api-secret S]
-                                    [--recognizer pocketsphinx|scripted]
+                                    [--recognizer pocketsphinx|scripted] [--leading-space] [--chatty]
 
 Default credentials: API key ``wiro-emulator-key`` and no secret: a key-only project (header ``x-api-key``).
 Give ``--api-secret`` to emulate a signature project instead (``x-nonce`` and ``x-signature`` then required).
@@ -29,7 +29,12 @@ queue stage, which is the emulator's model):
 - Every other bad input is dropped with a ``task_error`` log event and the session carries on: malformed JSON,
   unknown message types, a binary frame without ``|``, a token other than the registered one, odd-length PCM,
   audio before ``task_stream_ready`` or after ``task_session_end``.
-- Increments are single words, without a leading space, sent once stable (see wiro_protocol.Increments).
+- Increments are single words, without a leading space, sent once stable (see wiro_protocol.Increments);
+  ``leading_space`` sends each with a leading space instead (the spec leaves it unknown).
+- ``chatty`` (off by default) sends what the spec says a client must ignore: before each increment a task_output
+  without the prefix and a task_error log line, an unknown lifecycle event before ``task_stream_ready`` and
+  another among the increments, and on every frame ``id``, ``tasktoken`` (both once a socket registered),
+  ``result``, ``success``, ``terminal`` and ``exitCode`` (see wiro_protocol.CHATTY_*).
 - ``task_cost`` fires after every ``cost_every_ms`` of received audio and once at the end.
 - After ``task_postprocess_end`` the server closes the socket (1000); a disconnect before ``task_end``
   terminates the task (status ``task_cancel``) and frees its slot. There is no idle timeout.
@@ -104,7 +109,10 @@ class WiroEmulatorOptions:
     cost_every_ms: int = 1000
     usd_per_audio_second: float = 0.0001
     increment_policy: str = "stable"
+    # Each increment as " word" instead of "word" (whether the real service sends the space is unknown).
     leading_space: bool = False
+    # Everything a client must ignore, interleaved with the transcript: see the module's docstring.
+    chatty: bool = False
     close_after_end: bool = True
 
 
@@ -342,7 +350,8 @@ class Connection:
     async def run(self) -> None:
         await self.ws.accept()
         if self.opts.send_connected:
-            self._send({"type": "connected", "version": "1.0"})
+            extra = proto.chatty_fields("connected") if self.opts.chatty else {}
+            self._send({"type": "connected", "version": "1.0", **extra})
         sender = asyncio.create_task(self._send_loop())
         receiver = asyncio.create_task(self._receive_loop())
         try:
@@ -369,9 +378,10 @@ class Connection:
         self.outbox.put_nowait(item)
 
     def _event(self, kind: str, **fields: Any) -> None:
-        task = self.task if self.opts.include_tasktoken else None
+        task = self.task if self.opts.include_tasktoken or self.opts.chatty else None
         ids = {"task_id": task.id, "tasktoken": task.token} if task else {"task_id": None, "tasktoken": None}
-        self._send(proto.event(kind, **ids, **fields))
+        extra = proto.chatty_fields(kind) if self.opts.chatty else {}
+        self._send(proto.event(kind, **ids, **extra, **fields))
 
     def _close(self, code: int) -> None:
         if not self.closing:
@@ -466,6 +476,8 @@ class Connection:
         # One stream per session: its filter state carries across frames, so chunked equals one-shot.
         self.resampler = soxr.ResampleStream(proto.SAMPLE_RATE, RECOGNIZER_RATE, 1, dtype="int16", quality="HQ")
         await self._lifecycle(proto.LIFECYCLE[-1])
+        if self.opts.chatty and task.active:
+            self._event(proto.CHATTY_LIFECYCLE)
         if not self.opts.never_ready and task.active:
             task.status = "task_stream_ready"
             self.ready = True
@@ -529,8 +541,18 @@ class Connection:
             new = self.increments.final(words) if hyp.is_final else self.increments.partial(words)
             for word in new:
                 self.task.words.append(word)
+                if self.opts.chatty:
+                    self._chatter(len(self.task.words))
                 message = proto.transcript_message(word, leading_space=self.opts.leading_space)
                 self._event("task_output", message=message)
+
+    def _chatter(self, n: int) -> None:
+        """What `chatty` interleaves before the n-th increment: log output, a log line, now and then an unknown
+        event. None of it is transcript."""
+        self._event("task_output", message=proto.chatty_output(n))
+        self._event("task_error", message=proto.chatty_log(n))
+        if n % 3 == 0:
+            self._event(proto.CHATTY_EVENT, progress=n)
 
     def _bill(self) -> None:
         assert self.task is not None
@@ -635,6 +657,13 @@ def main(argv: list[str] | None = None, *, loader: Callable[[str], Recognizer] =
     parser.add_argument("--recognizer", choices=["pocketsphinx", "two-pass", "scripted"], default="pocketsphinx")
     parser.add_argument("--max-concurrent-tasks", type=int, default=WiroEmulatorOptions.max_concurrent_tasks)
     parser.add_argument("--balance", type=float, default=WiroEmulatorOptions.balance, help="USD")
+    parser.add_argument("--leading-space", action="store_true", help="send each increment with a leading space")
+    parser.add_argument(
+        "--chatty",
+        action="store_true",
+        help="interleave what clients must ignore: non-transcript task_output, task_error log lines, unknown "
+        "events, and id/tasktoken/result/success/terminal/exitCode on every frame",
+    )
     args = parser.parse_args(argv)
 
     options = WiroEmulatorOptions(
@@ -642,6 +671,8 @@ def main(argv: list[str] | None = None, *, loader: Callable[[str], Recognizer] =
         api_secret=args.api_secret,
         max_concurrent_tasks=args.max_concurrent_tasks,
         balance=args.balance,
+        leading_space=args.leading_space,
+        chatty=args.chatty,
     )
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

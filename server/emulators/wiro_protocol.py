@@ -186,6 +186,31 @@ def transcript_message(word: str, *, leading_space: bool) -> str:
     return TRANSCRIPT_PREFIX + (" " if leading_space else "") + word
 
 
+# --- the "chatty" stream: what the spec tells a client to ignore ---------------------------------------------
+
+# Lifecycle events the spec's list does not name ("…"): one before task_stream_ready, one among the increments.
+CHATTY_LIFECYCLE = "task_model_warmup"
+CHATTY_EVENT = "task_progress"
+# Events after which the model process has exited, with the exit code the chatty stream gives them.
+_TERMINAL = {"task_end": 0, "task_postprocess_end": 0, "task_cancel": 1}
+
+
+def chatty_fields(kind: str) -> dict[str, Any]:
+    """The fields newer revisions add to every frame (the spec: rely on none)."""
+    terminal = kind in _TERMINAL
+    return {"result": True, "success": kind != "task_error", "terminal": terminal, "exitCode": _TERMINAL.get(kind)}
+
+
+def chatty_output(n: int) -> str:
+    """A task_output that is not a transcript: it names the prefix, but does not start with it."""
+    return f"[model] chunk {n} decoded; next {TRANSCRIPT_PREFIX}logleak{n}"
+
+
+def chatty_log(n: int) -> str:
+    """A task_error: a log line, not a failure (nor a transcript, even when it starts like one)."""
+    return f"{TRANSCRIPT_PREFIX}errleak{n} stderr: decoder queue at {n}"
+
+
 # --- transcript increments ----------------------------------------------------------------------------------
 
 _FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+)$")
