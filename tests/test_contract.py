@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,15 +15,17 @@ import numpy as np
 import pytest
 
 from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
+from server.emulators.wiro import EmulatorState, WiroEmulatorOptions
 from server.engine.config import EngineConfig
 from server.engine.loader import load_engine
 from server.engine.types import Closes, Recognizer
 from testkit import audio
-from testkit.stack import PROVIDERS, SECRETS, Stack, stack
+from testkit.stack import PROVIDERS, SECRETS, WIRO_KEY, WIRO_SECRET, Stack, stack
 from testkit.truebar_client import transcribe_truebar
 from testkit.wiro_client import transcribe_wiro
 
-SPEECH = Path(__file__).resolve().parent / "data" / "speech"
+ROOT = Path(__file__).resolve().parent.parent
+SPEECH = ROOT / "tests" / "data" / "speech"
 GRANT_KEYS = {"provider", "protocol", "ws_url", "token", "expires_at", "sample_rate", "frame_samples", "session_id"}
 
 
@@ -101,6 +105,68 @@ def test_scripted_session_delivers_every_word(scripted_stack: Stack, provider: s
     pcm = audio.float_to_pcm16(audio.tone(440.0, rate, int(seconds * rate), 0.3)).astype("<i2").tobytes()
     text = stream(grant, pcm)
     assert normalise(text) == DEFAULT_SCRIPT[: int(seconds * 1000) // 250]
+
+
+# What the Wiro spec leaves open or tells a client to ignore, as the emulator's options: increments with or without
+# their own leading space; "chatty" interleaves task_output without the prefix, task_error log lines, unknown events
+# and the optional frame fields. The same audio must give the same words, single-spaced, under each.
+WIRO_VARIANTS: dict[str, dict[str, bool]] = {
+    "bare": {},
+    "self-spaced": {"leading_space": True},
+    "chatty": {"chatty": True},
+    "chatty-self-spaced": {"chatty": True, "leading_space": True},
+}
+
+
+def product_client(grant: dict[str, object], pcm: bytes, tmp_path: Path) -> dict[str, list[str]]:
+    """The product's browser client (static/providers/wiro.js) under Node over a real socket: its finals etc."""
+    node = shutil.which("node")
+    assert node is not None, "node is not on PATH: run scripts/setup.sh test (make test does)"
+    (tmp_path / "grant.json").write_text(json.dumps(grant))
+    (tmp_path / "audio.pcm").write_bytes(pcm)
+    script = ROOT / "tests" / "support" / "wiro_product_client.mjs"
+    cmd = [node, str(script), str(tmp_path / "grant.json"), str(tmp_path / "audio.pcm")]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out: dict[str, list[str]] = json.loads(done.stdout)
+    return out
+
+
+def assert_variant_was_sent(state: EmulatorState, variant: dict[str, bool]) -> None:
+    """The emulator really sent the variant (else the test below proves nothing)."""
+    sent = [m for task in state.tasks.values() for m in task.sent]
+    outputs = [m for m in sent if m["type"] == "task_output"]
+    increments = [m["message"] for m in outputs if m["message"].startswith("TRANSCRIPT_USER:")]
+    assert increments
+    assert all(m.startswith("TRANSCRIPT_USER: ") == variant.get("leading_space", False) for m in increments)
+    if variant.get("chatty"):
+        assert len(outputs) > len(increments)
+        assert any(m["type"] == "task_error" for m in sent)
+        assert {"task_model_warmup", "task_progress"} <= {m["type"] for m in sent}
+        assert all(m.keys() >= {"id", "tasktoken", "result", "success", "terminal", "exitCode"} for m in sent)
+    else:
+        assert len(outputs) == len(increments)
+
+
+@pytest.mark.parametrize("variant", WIRO_VARIANTS)
+def test_wiro_stream_variants_give_the_same_words(variant: str, tmp_path: Path) -> None:
+    options = WiroEmulatorOptions(api_key=WIRO_KEY, api_secret=WIRO_SECRET, **WIRO_VARIANTS[variant])
+    with stack(ScriptedRecognizer(ms_per_word=250, words_per_utterance=4), wiro_options=options) as s:
+        rate = 24_000
+        # 3.1 s of tone: 12 words of the script at 250 ms a word, four utterances.
+        pcm = audio.float_to_pcm16(audio.tone(440.0, rate, int(3.1 * rate), 0.3)).astype("<i2").tobytes()
+        expected = " ".join(DEFAULT_SCRIPT[:12])
+        # The test kit's client, through the app's grant.
+        assert stream(grant_for(s, "wiro"), pcm) == expected
+        # The product's own client: exactly the words, single-spaced, nothing of the logs or the prefix.
+        out = product_client(grant_for(s, "wiro"), pcm, tmp_path)
+        assert " ".join(out["finals"]) == expected, out["finals"]
+        assert all(f == f.strip() and "  " not in f for f in out["finals"]), out["finals"]
+        assert out["errors"] == [] and out["state"] == "closed", out
+        # task_error is a log line: it shows as a warning, not as words and not as a failure.
+        assert any("errleak" in w for w in out["warnings"]) == bool(WIRO_VARIANTS[variant].get("chatty")), out
+        assert s.wiro is not None
+        assert_variant_was_sent(s.wiro.state.wiro, WIRO_VARIANTS[variant])
 
 
 @pytest.fixture(scope="module")

@@ -415,6 +415,49 @@ describe('WiroClient session', () => {
     assert.deepEqual(closes(events), [[1000, 'cancelled', true]]);
   });
 
+  // The variants the spec allows (and the emulator's leading_space and chatty options send): increments with or
+  // without their own leading space; log output, task_error lines, unknown events and optional fields between them.
+  // The same words must give the same finals under each: single-spaced, no prefix, no log text.
+  const WORDS = ['the', 'quick', 'brown', 'fox', 'jumps', 'over', 'the', 'lazy', 'dog'];
+
+  /** Push WORDS as one utterance per three words, then stop; the finals and warnings that came. */
+  async function variantSession({ selfSpaced = false, chatty = false } = {}) {
+    const { client, ws, timers, events } = await streaming();
+    const extra = (type) => {
+      if (!chatty) return {};
+      const terminal = type === 'task_end' || type === 'task_postprocess_end';
+      return { id: '2221', tasktoken: TOKEN, result: true, success: type !== 'task_error', terminal, exitCode: terminal ? 0 : null };
+    };
+    const push = (type, fields = {}) => ws.push({ type, ...extra(type), ...fields });
+    if (chatty) push('task_model_warmup');
+    WORDS.forEach((word, i) => {
+      if (chatty) {
+        push('task_output', { message: `[model] chunk ${i} decoded; next TRANSCRIPT_USER:logleak${i}` });
+        push('task_error', { message: `TRANSCRIPT_USER:errleak${i} stderr: decoder queue at ${i}` });
+        if (i % 3 === 2) push('task_progress', { progress: i });
+      }
+      push('task_output', { message: `TRANSCRIPT_USER:${selfSpaced ? ' ' : ''}${word}` });
+      if (i % 3 === 2) timers.advance(1500);
+    });
+    const stopping = client.stop();
+    await tick();
+    for (const type of ['task_cost', 'task_stream_end', 'task_end', 'task_postprocess_end']) push(type);
+    await stopping;
+    assert.equal(ofType(events, 'error').length, 0);
+    assert.equal(client.state, 'closed');
+    return { finals: ofType(events, 'final').map((e) => e.text), warnings: ofType(events, 'warning') };
+  }
+
+  for (const variant of [{ selfSpaced: true }, { chatty: true }, { chatty: true, selfSpaced: true }]) {
+    test(`the ${JSON.stringify(variant)} stream gives the bare stream's finals`, async () => {
+      const bare = await variantSession();
+      assert.deepEqual(bare.finals, ['the quick brown', 'fox jumps over', 'the lazy dog']);
+      const { finals, warnings } = await variantSession(variant);
+      assert.deepEqual(finals, bare.finals);
+      assert.equal(warnings.length, variant.chatty ? WORDS.length : 0, 'each task_error is a log line');
+    });
+  }
+
   test('server text echoing the token is redacted', async () => {
     const { ws, events } = await streaming();
     ws.push({ type: 'task_error', message: `unknown token ${TOKEN}` });
