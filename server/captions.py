@@ -106,6 +106,12 @@ async def _authorised(request: Request) -> tuple[State, Share]:
     return state, share
 
 
+def _expires_in(state: State, expires_at: float) -> float:
+    """Seconds left until `expires_at`, on the state's clock (which wrote it): what the page counts from, its own
+    clock being perhaps minutes off the server's."""
+    return max(0.0, expires_at - state.clock())
+
+
 async def create_share(request: Request) -> Response:
     guard_state_change(request, require_json=True)
     settings = _settings(request)
@@ -120,7 +126,13 @@ async def create_share(request: Request) -> Response:
     share = Share(share_id, token_hash(token), now, deadline, min(deadline, now + settings.captions_grace_s))
     await state.captions.create(share)
     grant = ShareGrant(
-        share_id, f"/captions/{share_id}", token, share.expires_at, share.deadline, settings.captions_max_viewers
+        share_id,
+        f"/captions/{share_id}",
+        token,
+        share.expires_at,
+        _expires_in(state, share.expires_at),
+        share.deadline,
+        settings.captions_max_viewers,
     )
     return JSONResponse(dump(grant), headers={"Cache-Control": "no-store"})
 
@@ -135,6 +147,7 @@ async def share_status(request: Request) -> Response:
         "revoked" if share.revoked else "active",
         share.live,
         share.expires_at,
+        _expires_in(state, share.expires_at),
         viewers,
         _settings(request).captions_max_viewers,
     )
@@ -170,7 +183,8 @@ async def publish(request: Request) -> Response:
     except ShareGone as exc:
         raise _gone(exc) from None
     viewers = await state.ledger.held(viewer_scope(share.share_id))
-    answer = PublishResult(result.seq, viewers, expires_at, share.live if body.live is None else body.live)
+    live = share.live if body.live is None else body.live
+    answer = PublishResult(result.seq, viewers, expires_at, _expires_in(state, expires_at), live)
     return JSONResponse(dump(answer), headers={"Cache-Control": "no-store"})
 
 

@@ -164,6 +164,12 @@ PUBLISH_EVENTS_MAX = 50
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+SHARE_EXPIRES_IN = (
+    "Seconds the share had left when this answer was made: it ends this long after the answer is received, "
+    "whatever the receiver's clock says (expires_at is the same moment on the server's clock)."
+)
+
+
 @dataclass(frozen=True)
 class ShareGrant:
     """A new share. Viewers open `viewer_url`; the recording page publishes with `publish_token` (as
@@ -173,6 +179,8 @@ class ShareGrant:
     viewer_url: Annotated[str, Schema("The viewer page's path on this app.", pattern="^/captions/")]
     publish_token: Annotated[str, Schema(minLength=20)]
     expires_at: Annotated[float, Schema("Unix seconds: now, until a recording starts.")]
+    # A browser's clock may be minutes off the server's: it counts the share's life from when the answer arrived.
+    expires_in: Annotated[float, Schema(SHARE_EXPIRES_IN, minimum=0)]
     deadline: Annotated[float, Schema("Unix seconds: the share never lives past this.")]
     max_viewers: Annotated[int, Schema(minimum=1)]
 
@@ -184,6 +192,8 @@ class ShareStatus:
     status: Literal["active", "revoked"]
     live: Annotated[bool, Schema("A recording is being published now.")]
     expires_at: Annotated[float, Schema("Unix seconds.")]
+    # A browser's clock may be minutes off the server's: it counts the share's life from when the answer arrived.
+    expires_in: Annotated[float, Schema(SHARE_EXPIRES_IN, minimum=0)]
     viewers: Annotated[int, Schema(minimum=0)]
     max_viewers: Annotated[int, Schema(minimum=1)]
 
@@ -242,6 +252,8 @@ class PublishResult:
     seq: Annotated[int, Schema("The share's last final number (the viewers' event id).", minimum=0)]
     viewers: Annotated[int, Schema(minimum=0)]
     expires_at: Annotated[float, Schema("Unix seconds.")]
+    # A browser's clock may be minutes off the server's: it counts the share's life from when the answer arrived.
+    expires_in: Annotated[float, Schema(SHARE_EXPIRES_IN, minimum=0)]
     live: bool
 
 

@@ -296,6 +296,30 @@ def test_expiry_ends_open_streams_after_the_grace(served: tuple[str, Clock]) -> 
         clock.now -= 1801
 
 
+def test_every_answer_says_how_long_the_share_has_left_on_the_servers_clock() -> None:
+    # A browser's clock may be an hour off the server's: the page counts expires_in from when an answer arrives, so
+    # each answer carries it, the seconds from the injected clock's now to its expires_at.
+    with app(captions_grace_s=600.0, captions_max_s=3600.0) as (url, clock):
+        grant = create(url)
+        assert grant["expires_at"] == pytest.approx(clock.now + 600)
+        assert grant["expires_in"] == pytest.approx(600)
+        clock.now += 100
+        status = httpx.get(f"{url}/api/captions/{grant['share_id']}").json()
+        assert status["expires_at"] == grant["expires_at"]
+        assert status["expires_in"] == pytest.approx(500)
+        started = publish(url, grant, finals("hello."), live=True).json()
+        assert started["expires_in"] == pytest.approx(started["expires_at"] - clock.now)
+        assert started["expires_in"] > 0
+        clock.now += 200
+        ended = publish(url, grant, [], live=False).json()
+        assert ended["expires_at"] == pytest.approx(clock.now + 600)
+        assert ended["expires_in"] == pytest.approx(600)
+        clock.now += 250
+        status = httpx.get(f"{url}/api/captions/{grant['share_id']}").json()
+        assert status["expires_in"] == pytest.approx(350)
+        assert status["expires_in"] == pytest.approx(status["expires_at"] - clock.now)
+
+
 def test_publishing_needs_the_token_and_stays_within_limits(served: tuple[str, Clock]) -> None:
     url, _ = served
     grant = create(url)

@@ -5,7 +5,7 @@
 // retry, and the server drops what it already has: every final reaches the viewers once, in order. Interims are
 // coalesced (only the latest is sent, and only while no final has overtaken it). At most one request is in flight,
 // and a request carries at most BATCH_MAX events, so the server's size and rate limits are never reached.
-import { errorMessage, parsePublishResult } from './wire.js';
+import { errorMessage, parsePublishResult, shareExpiry } from './wire.js';
 
 export const FLUSH_MS = 200;
 export const BATCH_MAX = 50;
@@ -48,6 +48,7 @@ const REFUSALS = new Set([400, 401, 403, 413, 422]);
  * @property {(status: PublisherStatus) => void} [onStatus]
  * @property {(fn: () => void, ms: number) => unknown} [setTimer]
  * @property {(id: unknown) => void} [clearTimer]
+ * @property {() => number} [now]  ms: the clock the status's expiresAt is on (default Date.now, as the page reads it)
  */
 
 export class CaptionPublisher {
@@ -158,13 +159,14 @@ export class CaptionPublisher {
       // batch is sent again like a lost answer, and the server drops what it already has.
       const answer = parsePublishResult(await r.json().catch(() => null));
       if (!answer) throw new Error(`HTTP ${r.status}, not the app's answer`);
+      const expiresAt = shareExpiry(answer, (this.deps.now ?? Date.now)());
       const sentUpTo = events.reduce((m, e) => (e.type === 'final' && e.seq ? Math.max(m, e.seq) : m), 0);
       this.pending = this.pending.filter((f) => f.seq > sentUpTo);
       if (partial && this.partialText === partial) this.partialText = null;
       if (live !== null && this.liveChange === live) this.liveChange = null;
       this.retryMs = 0;
       this.report({
-        state: 'ok', reason: undefined, viewers: answer.viewers, expiresAt: answer.expires_at * 1000, live: answer.live,
+        state: 'ok', reason: undefined, viewers: answer.viewers, expiresAt, live: answer.live,
       });
     } catch (err) {
       // Kept (finals are never dropped here): retried with backoff, then resent as one batch with what came since.

@@ -17,6 +17,32 @@ const isCount = (v, low) => typeof v === 'number' && Number.isSafeInteger(v) && 
 /** Unix seconds (a float). @param {unknown} v @returns {v is number} */
 const isTime = (v) => typeof v === 'number' && Number.isFinite(v);
 
+/** Seconds left (a float, 0 or more). @param {unknown} v @returns {v is number} */
+const isLeft = (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+/**
+ * An answer's optional `expires_in`: absent is fine (an older server), present it must be seconds left.
+ * @param {Record<string, unknown>} data @returns {{expires_in?: number} | null}
+ */
+function secondsLeft(data) {
+  if (data.expires_in === undefined) return {};
+  return isLeft(data.expires_in) ? { expires_in: data.expires_in } : null;
+}
+
+/**
+ * When a share runs out, in ms on the clock of `receivedAt`: the answer's `expires_in` counted from when it arrived,
+ * so a browser clock an hour off the server's changes nothing; an answer without it (an older server) is taken at
+ * its `expires_at`, the server's clock read as ours.
+ * @param {{expires_at: number, expires_in?: number}} answer
+ * @param {number} receivedAt  ms: when the answer arrived (Date.now() then)
+ * @returns {number}
+ */
+export function shareExpiry(answer, receivedAt) {
+  return answer.expires_in !== undefined && Number.isFinite(receivedAt)
+    ? receivedAt + answer.expires_in * 1000
+    : answer.expires_at * 1000;
+}
+
 /** @param {unknown} v @returns {v is string} */
 const isText = (v) => typeof v === 'string' && v !== '';
 
@@ -25,6 +51,8 @@ const isText = (v) => typeof v === 'string' && v !== '';
  * @property {'active'|'revoked'} status
  * @property {boolean} live  a recording is being published now
  * @property {number} expires_at  Unix seconds
+ * @property {number} [expires_in]  seconds the share had left when the answer was made (what the page goes by:
+ *   the browser's clock may be off the server's)
  * @property {number} viewers
  * @property {number} max_viewers
  */
@@ -38,7 +66,9 @@ export function parseShareStatus(data) {
   const { status, live, expires_at: expiresAt, viewers, max_viewers: maxViewers } = data;
   if (status !== 'active' && status !== 'revoked') return null;
   if (typeof live !== 'boolean' || !isTime(expiresAt) || !isCount(viewers, 0) || !isCount(maxViewers, 1)) return null;
-  return { status, live, expires_at: expiresAt, viewers, max_viewers: maxViewers };
+  const left = secondsLeft(data);
+  if (!left) return null;
+  return { status, live, expires_at: expiresAt, ...left, viewers, max_viewers: maxViewers };
 }
 
 /**
@@ -47,6 +77,8 @@ export function parseShareStatus(data) {
  * @property {string} viewer_url  the viewer page's path on this app
  * @property {string} publish_token
  * @property {number} expires_at  Unix seconds
+ * @property {number} [expires_in]  seconds the share had left when the answer was made (what the page goes by:
+ *   the browser's clock may be off the server's)
  */
 
 /**
@@ -56,14 +88,17 @@ export function parseShareStatus(data) {
 export function parseShareGrant(data) {
   if (!isObject(data)) return null;
   const { share_id: shareId, viewer_url: viewerUrl, publish_token: token, expires_at: expiresAt } = data;
-  if (!isText(shareId) || !isText(viewerUrl) || !isText(token) || !isTime(expiresAt)) return null;
-  return { share_id: shareId, viewer_url: viewerUrl, publish_token: token, expires_at: expiresAt };
+  const left = secondsLeft(data);
+  if (!isText(shareId) || !isText(viewerUrl) || !isText(token) || !isTime(expiresAt) || !left) return null;
+  return { share_id: shareId, viewer_url: viewerUrl, publish_token: token, expires_at: expiresAt, ...left };
 }
 
 /**
  * @typedef {object} PublishResult  POST /api/captions/{share_id}/events, answered 200
  * @property {number} viewers
  * @property {number} expires_at  Unix seconds
+ * @property {number} [expires_in]  seconds the share had left when the answer was made (what the page goes by:
+ *   the browser's clock may be off the server's)
  * @property {boolean} live
  */
 
@@ -74,8 +109,9 @@ export function parseShareGrant(data) {
 export function parsePublishResult(data) {
   if (!isObject(data)) return null;
   const { viewers, expires_at: expiresAt, live } = data;
-  if (!isCount(viewers, 0) || !isTime(expiresAt) || typeof live !== 'boolean') return null;
-  return { viewers, expires_at: expiresAt, live };
+  const left = secondsLeft(data);
+  if (!isCount(viewers, 0) || !isTime(expiresAt) || typeof live !== 'boolean' || !left) return null;
+  return { viewers, expires_at: expiresAt, ...left, live };
 }
 
 /**

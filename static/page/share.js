@@ -4,7 +4,7 @@
 // once. The publish token stays in this page's memory (never in storage, never in a URL): a reload ends publishing
 // and the link then lapses by itself.
 import { CaptionPublisher } from '../captions/publisher.js';
-import { errorMessage, parseShareGrant, parseShareStatus } from '../captions/wire.js';
+import { errorMessage, parseShareGrant, parseShareStatus, shareExpiry } from '../captions/wire.js';
 import { byId, flash } from './view.js';
 
 /** @typedef {import('./controller.js').RunController} RunController */
@@ -71,7 +71,8 @@ export function mountShare({ win, controller }) {
       const s = parseShareStatus(await r.json());
       if (!s) return; // not the share's status (a proxy's page): the next poll, or the next publish, says more
       if (s.status === 'revoked') { p.report({ state: 'ended', reason: 'revoked' }); return; }
-      p.report({ viewers: s.viewers, expiresAt: s.expires_at * 1000, live: s.live });
+      // Counted from now (expires_in), not read off the server's clock: the browser's may be an hour off it.
+      p.report({ viewers: s.viewers, expiresAt: shareExpiry(s, Date.now()), live: s.live });
     } catch { /* the next poll, or the next publish, says more */ }
   };
 
@@ -102,6 +103,8 @@ export function mountShare({ win, controller }) {
       panel.hidden = false;
       return;
     }
+    // In the task the answer arrived in: its expires_in counts from now, on this browser's clock.
+    const expiresAt = shareExpiry(grant, Date.now());
     const url = new URL(grant.viewer_url, win.location.href).href;
     link.value = url;
     open.href = url;
@@ -109,7 +112,7 @@ export function mountShare({ win, controller }) {
       fetch: win.fetch.bind(win), shareId: grant.share_id, token: grant.publish_token, onStatus: show,
     });
     if (controller.running) publisher.live(true);
-    show({ ...publisher.status, expiresAt: grant.expires_at * 1000, live: controller.running });
+    show({ ...publisher.status, expiresAt, live: controller.running });
     startButton.hidden = true;
     panel.hidden = false;
     poll = setInterval(() => { refresh(); }, STATUS_POLL_MS);

@@ -16,6 +16,8 @@ function fakeServer() {
     status: 200,
     /** @type {string[]} bodies of the next 200 answers in place of the app's (a proxy's, a portal's) */
     foreign: [],
+    /** @type {number | undefined} the answers' expires_in (left out while undefined, as an older server does) */
+    expiresIn: undefined,
     async fetch(_url, init) {
       const body = JSON.parse(init.body);
       server.bodies.push(body);
@@ -27,7 +29,7 @@ function fakeServer() {
       }
       if (server.fail > 0) { server.fail -= 1; throw new TypeError('network'); }
       if (server.foreign.length) return new Response(server.foreign.shift(), { status: 200 });
-      return new Response(JSON.stringify({ seq: server.hwm, viewers: 3, expires_at: 100, live: true }), { status: 200 });
+      return new Response(JSON.stringify({ seq: server.hwm, viewers: 3, expires_at: 100, expires_in: server.expiresIn, live: true }), { status: 200 });
     },
   };
   return server;
@@ -151,4 +153,24 @@ test("a 200 that is not the app's answer is retried like a lost one, never repor
   assert.deepEqual(statuses.at(-1), { state: 'ok', reason: undefined, viewers: 3, expiresAt: 100000, live: true });
   assert.deepEqual(server.finals, [1], 'the final reached the app once');
   assert.equal(p.pending.length, 0);
+});
+
+test("the share's expiry is counted from the answer's arrival, whatever the browser's clock says", async () => {
+  const server = fakeServer();
+  const t = timers();
+  const statuses = [];
+  // The server's clock says the share ends at 100 (Unix s); the browser's is an hour ahead of it.
+  const browserNow = (100 - 1800 + 3600) * 1000;
+  const p = new CaptionPublisher({
+    fetch: server.fetch, shareId: 's', token: 'tok', onStatus: (s) => statuses.push({ ...s }), now: () => browserNow, ...t,
+  });
+  server.expiresIn = 1800;
+  p.final('one.');
+  await t.run();
+  assert.deepEqual(statuses.at(-1), { state: 'ok', reason: undefined, viewers: 3, expiresAt: browserNow + 1800 * 1000, live: true });
+  // An answer without expires_in (an older server): its expires_at, read on the browser's clock, as before.
+  server.expiresIn = undefined;
+  p.final('two.');
+  await t.run();
+  assert.equal(statuses.at(-1).expiresAt, 100000);
 });

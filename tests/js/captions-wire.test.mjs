@@ -5,11 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  errorMessage, parseCaptionEvent, parsePublishResult, parseShareGrant, parseShareStatus,
+  errorMessage, parseCaptionEvent, parsePublishResult, parseShareGrant, parseShareStatus, shareExpiry,
 } from '../../static/captions/wire.js';
 
 /** Shapes every parser must refuse, whatever it parses. */
 const NOT_OBJECTS = [null, undefined, 0, 1, NaN, '', 'active', true, [], [{}], () => {}];
+
+/** What an expires_in (seconds left, optional) must not be. */
+const BAD_LEFT = [null, '60', -1, -0.001, NaN, Infinity, [60], true];
 
 /** `good` with `key` set to each of `values` (undefined: the key left out). */
 function variants(good, key, values) {
@@ -27,6 +30,7 @@ test('parseShareStatus: the status GET /api/captions/{id} answers', () => {
   assert.deepEqual(parseShareStatus({ ...good, status: 'revoked', live: false, viewers: 0 }),
     { ...good, status: 'revoked', live: false, viewers: 0 });
   assert.deepEqual(parseShareStatus({ ...good, extra: 'ignored' }), good, 'fields it does not read are left out');
+  for (const left of [0, 1799.5]) assert.deepEqual(parseShareStatus({ ...good, expires_in: left }), { ...good, expires_in: left });
   for (const bad of [
     ...NOT_OBJECTS,
     ...variants(good, 'status', [undefined, null, 'ended', 'ACTIVE', 1, true]),
@@ -34,6 +38,7 @@ test('parseShareStatus: the status GET /api/captions/{id} answers', () => {
     ...variants(good, 'expires_at', [undefined, null, '1700000000', NaN, Infinity, [1]]),
     ...variants(good, 'viewers', [undefined, null, '3', -1, 1.5, NaN, Infinity, true, 2 ** 53]),
     ...variants(good, 'max_viewers', [undefined, null, '300', 0, 2.5, NaN]),
+    ...variants(good, 'expires_in', BAD_LEFT),
   ]) assert.equal(parseShareStatus(bad), null, JSON.stringify(bad) ?? String(bad));
 });
 
@@ -41,24 +46,35 @@ test('parseShareGrant: the new share POST /api/captions answers', () => {
   const good = { share_id: 'S'.repeat(22), viewer_url: '/captions/SSS', publish_token: 't'.repeat(43), expires_at: 1_700_000_000 };
   const full = { ...good, deadline: 1_700_010_000, max_viewers: 300 };
   assert.deepEqual(parseShareGrant(full), good);
+  assert.deepEqual(parseShareGrant({ ...full, expires_in: 1800 }), { ...good, expires_in: 1800 });
   for (const bad of [
     ...NOT_OBJECTS,
     ...variants(good, 'share_id', [undefined, null, '', 5, ['S']]),
     ...variants(good, 'viewer_url', [undefined, null, '', {}]),
     ...variants(good, 'publish_token', [undefined, null, '', 1234]),
     ...variants(good, 'expires_at', [undefined, null, '0', NaN, -Infinity]),
+    ...variants(good, 'expires_in', BAD_LEFT),
   ]) assert.equal(parseShareGrant(bad), null, JSON.stringify(bad) ?? String(bad));
 });
 
 test('parsePublishResult: what a publish request is answered with', () => {
   const good = { viewers: 2, expires_at: 1_700_000_000.25, live: false };
   assert.deepEqual(parsePublishResult({ seq: 7, ...good }), good);
+  assert.deepEqual(parsePublishResult({ seq: 7, ...good, expires_in: 0.25 }), { ...good, expires_in: 0.25 });
   for (const bad of [
     ...NOT_OBJECTS,
     ...variants(good, 'viewers', [undefined, null, '2', -1, 0.5, NaN]),
     ...variants(good, 'expires_at', [undefined, null, '1', NaN, Infinity]),
     ...variants(good, 'live', [undefined, null, 'false', 0]),
+    ...variants(good, 'expires_in', BAD_LEFT),
   ]) assert.equal(parsePublishResult(bad), null, JSON.stringify(bad) ?? String(bad));
+});
+
+test("shareExpiry: expires_in counted from the answer's arrival, else expires_at on the server's clock", () => {
+  const receivedAt = 5_000_000;
+  assert.equal(shareExpiry({ expires_at: 1_700_000_000, expires_in: 90.5 }, receivedAt), receivedAt + 90500);
+  assert.equal(shareExpiry({ expires_at: 1_700_000_000, expires_in: 0 }, receivedAt), receivedAt);
+  assert.equal(shareExpiry({ expires_at: 1_700_000_000 }, receivedAt), 1_700_000_000_000);
 });
 
 test("errorMessage: the app's error answer's message, or ''", () => {

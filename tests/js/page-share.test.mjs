@@ -106,3 +106,21 @@ test("a status poll answered with something other than the share's status change
   assert.match(page.status(), /^2 viewers · ends in (29|30) min unless a recording starts$/);
   page.share.stopSharing();
 });
+
+test("with the browser's clock an hour ahead of the server's, the panel still says how long the share has left", async () => {
+  const HOUR = 3600;
+  const serverNow = () => Date.now() / 1000 - HOUR;
+  let statusAnswer = null;
+  const page = await sharePage((method) => (method === 'POST'
+    ? [{ ...GRANT, expires_at: serverNow() + 1800, expires_in: 1800 }]
+    : statusAnswer));
+  assert.match(page.status(), /^0 viewers · ends in 30 min unless a recording starts$/);
+  statusAnswer = [{ status: 'active', live: false, expires_at: serverNow() + 1200, expires_in: 1200, viewers: 2, max_viewers: 3 }];
+  await page.poll();
+  assert.match(page.status(), /^2 viewers · ends in 20 min unless a recording starts$/);
+  // An answer without expires_in (an older server): its expires_at on the browser's clock, as before.
+  statusAnswer = [{ status: 'active', live: false, expires_at: Date.now() / 1000 + 600, viewers: 1, max_viewers: 3 }];
+  await page.poll();
+  assert.match(page.status(), /^1 viewer · ends in 10 min unless a recording starts$/);
+  page.share.stopSharing();
+});
