@@ -43,7 +43,7 @@ from server.sessions import client_key, guard_state_change, read_body, state_of
 from server.settings import Settings
 from server.state import State, StateUnavailable
 from server.state.captions import CaptionEvent, Share, ShareGone
-from server.wire import PublishBody, PublishResult, Revoked, ShareGrant, ShareStatus, dump
+from server.wire import PublishBody, PublishResult, Revoked, ShareGrant, ShareStatus, dump, seconds_left
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ async def _authorised(request: Request) -> tuple[State, Share]:
 def _expires_in(state: State, expires_at: float) -> float:
     """Seconds left until `expires_at`, on the state's clock (which wrote it): what the page counts from, its own
     clock being perhaps minutes off the server's."""
-    return max(0.0, expires_at - state.clock())
+    return seconds_left(expires_at, state.clock())
 
 
 async def create_share(request: Request) -> Response:

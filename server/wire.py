@@ -79,6 +79,11 @@ class DelayOptions:
 ProviderOptions = TagOptions | DelayOptions
 
 
+def seconds_left(at: float, now: float) -> float:
+    """A grant's or a share's `expires_in`: the seconds from `now` until `at` (both on the clock that set `at`)."""
+    return max(0.0, at - now)
+
+
 @dataclass(frozen=True)
 class Grant:
     """A short-lived grant: the browser opens `ws_url` with `token` and streams PCM16 mono at `sample_rate`,

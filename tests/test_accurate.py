@@ -31,18 +31,11 @@ from server.engine.twopass import Estimates, Spares
 from server.engine.types import SAMPLE_RATE
 from server.engine.whisper import AccurateBusy, TooLate, WhisperOptions
 from server.transcript import Word
+from tests.support.clock import Clock
 
 ONE_SECOND = bytes(2 * SAMPLE_RATE)
 # Every short job is decoded in a 10 s window; the full beam is 5 (LOCAL_WHISPER_BEAM=5).
 OPTIONS = WhisperOptions(max_queue=4, min_window_s=10.0, beam_size=5)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Gate:
@@ -78,7 +71,7 @@ def scheduler(run: Callable[..., tuple[tuple[Word, ...], float]], clock: Clock) 
 
 @pytest.mark.anyio
 async def test_a_job_that_cannot_finish_before_its_deadline_is_refused_at_once() -> None:
-    gate, clock = Gate(), Clock()
+    gate, clock = Gate(), Clock(100.0)
     accurate = scheduler(gate, clock)
     try:
         estimate = PRIOR_S_PER_WINDOW_S * 10  # one short job, before anything was measured
@@ -101,7 +94,7 @@ async def test_a_job_that_cannot_finish_before_its_deadline_is_refused_at_once()
 @pytest.mark.anyio
 async def test_a_full_queue_is_refused() -> None:
     gate = Gate()
-    accurate = scheduler(gate, Clock())
+    accurate = scheduler(gate, Clock(100.0))
     try:
         jobs = [accurate.submit(ONE_SECOND, i) for i in range(OPTIONS.max_queue)]
         with pytest.raises(AccurateBusy, match="already waiting"):
@@ -119,7 +112,7 @@ async def test_a_job_withdrawn_before_it_starts_never_runs() -> None:
     """A final that fell back at its deadline cancels its job: if it has not started, the worker never spends time
     on it (a ProcessPoolExecutor would already have sent it to the process)."""
     gate = Gate()
-    accurate = scheduler(gate, Clock())
+    accurate = scheduler(gate, Clock(100.0))
     try:
         first = accurate.submit(ONE_SECOND, 0)
         withdrawn = accurate.submit(ONE_SECOND, 1000)
@@ -140,7 +133,7 @@ async def test_a_job_withdrawn_before_it_starts_never_runs() -> None:
 async def test_the_cost_model_follows_the_measured_jobs() -> None:
     gate = Gate(busy_s=2.0)  # 0.2 s per second of window: slower than the prior
     greedy = dataclasses.replace(OPTIONS, beam_size=1)
-    accurate = AccurateScheduler(lambda: concurrent.futures.ThreadPoolExecutor(1), gate, greedy, clock=Clock())
+    accurate = AccurateScheduler(lambda: concurrent.futures.ThreadPoolExecutor(1), gate, greedy, clock=Clock(100.0))
     try:
         before = accurate.estimate_s(1000)
         gate.release.release(5)
@@ -181,7 +174,7 @@ async def test_a_worker_process_that_dies_fails_its_job_and_the_next_gets_a_new_
 @pytest.mark.anyio
 async def test_close_withdraws_what_waits() -> None:
     gate = Gate()
-    accurate = scheduler(gate, Clock())
+    accurate = scheduler(gate, Clock(100.0))
     running = accurate.submit(ONE_SECOND, 0)
     waiting = accurate.submit(ONE_SECOND, 1000)
     closing = asyncio.create_task(asyncio.to_thread(accurate.close))
@@ -243,7 +236,7 @@ async def test_a_job_whose_deadline_passed_while_it_waited_never_runs() -> None:
     """Review: a job admitted in time but held up behind a slow one past its deadline started when the worker was
     free (its caller withdraws it only when its session next looks), and took the worker from a later job of
     another session that could still be back in time."""
-    gate, clock = Gate(), Clock()
+    gate, clock = Gate(), Clock(100.0)
     accurate = scheduler(gate, clock)
     try:
         estimate = PRIOR_S_PER_WINDOW_S * 10
@@ -285,7 +278,7 @@ async def test_a_worker_that_cannot_be_started_fails_its_job_and_the_next_job_tr
 @pytest.mark.anyio
 async def test_withdrawn_jobs_give_their_places_back_at_once() -> None:
     gate = Gate()
-    accurate = scheduler(gate, Clock())
+    accurate = scheduler(gate, Clock(100.0))
     try:
         running = accurate.submit(ONE_SECOND, 0)
         waiting = [accurate.submit(ONE_SECOND, i) for i in range(1, OPTIONS.max_queue)]
@@ -304,7 +297,7 @@ async def test_withdrawn_jobs_give_their_places_back_at_once() -> None:
 
 @pytest.mark.anyio
 async def test_a_job_gets_the_full_beam_only_when_none_waits_and_the_worker_was_mostly_idle() -> None:
-    gate, clock = Gate(), Clock()
+    gate, clock = Gate(), Clock(100.0)
     accurate = scheduler(gate, clock)
     try:
         first = accurate.submit(ONE_SECOND, 0)  # alone, the worker idle: the full beam
@@ -342,7 +335,7 @@ async def test_the_full_beam_only_when_it_can_be_back_by_the_deadline_twice_over
     still meets the job's deadline (one session of the held-out talks at real time lost two windows' finals to beams
     that took up to 1.8x their estimate and missed it by 50 and 150 ms). Beam jobs' measured cost is kept apart from
     greedy jobs', which admission goes by."""
-    gate, clock = Gate(busy_s=1.0), Clock()  # 0.1 s per second of window
+    gate, clock = Gate(busy_s=1.0), Clock(100.0)  # 0.1 s per second of window
     accurate = scheduler(gate, clock)
     try:
         beam_s = accurate.beam_estimate_s(1000)  # a short job's 10 s window, at the beam's prior cost
@@ -385,7 +378,7 @@ async def test_a_long_job_with_the_beam_is_decoded_in_the_wide_window_when_its_o
     a job gets it only with the beam, at least WIDE_WINDOW_MS long, and when WIDE_MARGIN times that decode's own
     measured cost, which grows with the job's audio, still meets its deadline. Its cost is learnt apart, and the jobs
     that come while it runs are admitted by it."""
-    gate, clock = Gate(busy_s=1.2), Clock()
+    gate, clock = Gate(busy_s=1.2), Clock(100.0)
     accurate = scheduler(gate, clock)
     seconds = WIDE_WINDOW_MS / 1000
     long_job = bytes(2 * SAMPLE_RATE * WIDE_WINDOW_MS // 1000)
@@ -445,7 +438,7 @@ async def test_a_greedy_job_is_never_decoded_in_the_wide_window() -> None:
     """Decoded greedily, the held-out talks' windows gained nothing in a wider window (45 words wrong of 317 in
     their own and in 30 s, 49 in 20 s, where the beam gained 7-9): the wide window, and its cost, go only with the
     beam."""
-    gate, clock = Gate(), Clock()
+    gate, clock = Gate(), Clock(100.0)
     accurate = scheduler(gate, clock)
     long_job = bytes(2 * SAMPLE_RATE * 2 * WIDE_WINDOW_MS // 1000)
     try:
@@ -464,7 +457,7 @@ async def test_the_first_wide_window_job_measured_replaces_the_prior() -> None:
     """Review: the wide window's prior is this host's figure; on a slower one (or with a bigger model) a job is
     admitted at well under its cost until one is measured, and moving the prior a fifth of the way (EWMA_WEIGHT)
     would leave the next ones so too. The first measured job's cost replaces it; later ones move it as usual."""
-    gate, clock = Gate(busy_s=3.0), Clock()  # five times what the prior says a 5 s job costs
+    gate, clock = Gate(busy_s=3.0), Clock(100.0)  # five times what the prior says a 5 s job costs
     accurate = scheduler(gate, clock)
     seconds = WIDE_WINDOW_MS / 1000
     job = bytes(2 * SAMPLE_RATE * WIDE_WINDOW_MS // 1000)
@@ -486,7 +479,7 @@ async def test_the_first_wide_window_job_measured_replaces_the_prior() -> None:
 async def test_the_beam_is_never_taken_for_cheaper_than_greedy() -> None:
     """Greedy's measured cost sets a floor under the beam's: on a slow host (or a bigger model) a beam job is
     checked against its deadline at more than greedy's cost, not at a prior that greedy already exceeds."""
-    gate, clock = Gate(), Clock()
+    gate, clock = Gate(), Clock(100.0)
     accurate = scheduler(gate, clock)
     try:
         accurate.s_per_window_s = 0.3  # greedy measured at 0.3 s per second of window: 3 s for a short job
@@ -503,7 +496,7 @@ async def test_the_warm_up_job_is_greedy_and_teaches_the_cost_model_nothing() ->
     """Review: the start-up job (half a second of silence, no deadline) took the full beam, and its cost, which
     says nothing of speech, went into the beam's average and ended the floor under it (PRIOR_BEAM_FACTOR times
     greedy's until a real beam job is measured) before any session came."""
-    gate, clock = Gate(busy_s=0.01), Clock()
+    gate, clock = Gate(busy_s=0.01), Clock(100.0)
     accurate = scheduler(gate, clock)
     try:
         gate.release.release(1)
@@ -524,7 +517,7 @@ async def test_the_best_estimate_is_the_beam_s_only_while_the_worker_has_time_to
     now would get the beam, greedy's when it would not (a job running, so others may wait; the worker mostly
     busy), so windows are not sent sooner under load for a beam they would not get. The same rule says when it has
     time to spare (twopass.Spares: a window then also hears the words said before it again)."""
-    gate, clock = Gate(), Clock()
+    gate, clock = Gate(), Clock(100.0)
     accurate = scheduler(gate, clock)
     try:
         greedy_s, beam_s = accurate.estimate_s(1000), accurate.beam_estimate_s(1000)

@@ -24,20 +24,12 @@ from server.state import MemoryState
 from testkit.live import running
 from testkit.redis_server import RedisServer
 from testkit.sse import Event, events, open_stream
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 2_000_000.0
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 @contextlib.contextmanager
 def app(**overrides: Any) -> Iterator[tuple[str, Clock]]:
-    clock = Clock()
+    clock = Clock(2_000_000.0)
     settings = replace(
         Settings(secret_key="k" * 32, local=LocalSettings(enabled=False)),
         captions_check_s=0.1,
@@ -370,7 +362,7 @@ def test_a_final_cut_inside_an_emoji_reaches_viewers_and_the_next_ones_follow(
 
 
 def test_an_expired_share_leaves_memory_even_with_nothing_else_happening() -> None:
-    clock = Clock()
+    clock = Clock(2_000_000.0)
     state = MemoryState(clock)
     settings = replace(
         Settings(secret_key="k" * 32, local=LocalSettings(enabled=False)), captions_grace_s=60.0, state_sweep_s=0.05

@@ -17,21 +17,14 @@ from server.state import PREFIX, MemoryState, RedisState, State
 from server.state.captions import INBOX_MAX, LOG_MAX, CaptionEvent, Inbox, Share, ShareGone
 from testkit.proxy import cuttable_proxy
 from testkit.redis_server import RedisServer
+from tests.support.clock import Clock
 
 T = TypeVar("T")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_000_000.0)
 
 
 class MakeState(Protocol):

@@ -462,8 +462,7 @@ def _load(name: str, loader: Callable[[str], Recognizer]) -> Recognizer:
         return ScriptedRecognizer()
 
 
-def main(argv: list[str] | None = None, *, loader: Callable[[str], Recognizer] = load_recognizer) -> int:
-    """The command line. `loader`: the recognizer for --recognizer's name (a test passes its own)."""
+def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     args = _parser().parse_args(argv)
@@ -484,7 +483,7 @@ def main(argv: list[str] | None = None, *, loader: Callable[[str], Recognizer] =
             configured_delay_s=args.configured_delay,
         ),
     )
-    recognizer = _load(args.recognizer, loader)
+    recognizer = _load(args.recognizer, load_recognizer)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

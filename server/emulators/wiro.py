@@ -640,8 +640,7 @@ def _recognizer(name: str, loader: Callable[[str], Recognizer]) -> Recognizer:
         return ScriptedRecognizer()
 
 
-def main(argv: list[str] | None = None, *, loader: Callable[[str], Recognizer] = load_recognizer) -> int:
-    """The command line. `loader`: the recognizer for --recognizer's name (a test passes its own)."""
+def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     parser = argparse.ArgumentParser(
@@ -685,7 +684,7 @@ def main(argv: list[str] | None = None, *, loader: Callable[[str], Recognizer] =
         print(f"wiro emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         sock.close()
         return 1
-    recognizer = _recognizer(args.recognizer, loader)
+    recognizer = _recognizer(args.recognizer, load_recognizer)
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if family == socket.AF_INET6 else args.host
     mode = "signature (x-nonce, x-signature)" if args.api_secret else "key only"

@@ -34,7 +34,7 @@ from server.security import load_signed, signed
 from server.settings import Settings
 from server.state import MemoryState, State, StateUnavailable, ledger_key, ledger_scope
 from server.transport import ReceiveLimit, TruebarStream, deny
-from server.wire import TagOptions
+from server.wire import TagOptions, seconds_left
 
 logger = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ class LocalProvider:
             ws_url=f"{request.ws_origin}/api/local/stream",
             token=token,
             expires_at=expires_at,
-            expires_in=max(0.0, expires_at - self.clock()),
+            expires_in=seconds_left(expires_at, self.clock()),
             sample_rate=SAMPLE_RATE,
             frame_samples=FRAME_SAMPLES,
             session_id=session_id,

@@ -25,7 +25,7 @@ from server.errors import ApiError
 from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest, VendorHosted
 from server.settings import TruebarSettings
 from server.upstream import upstream_call
-from server.wire import TagOptions
+from server.wire import TagOptions, seconds_left
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class TruebarProvider(VendorHosted):
             token=token.access,
             expires_at=token.expires_at,
             # A cached token: the life it has left now, not the life it was issued with.
-            expires_in=max(0.0, token.expires_at - self.clock()),
+            expires_in=seconds_left(token.expires_at, self.clock()),
             sample_rate=SAMPLE_RATE,
             frame_samples=FRAME_SAMPLES,
             session_id=request.session_id,

@@ -41,7 +41,7 @@ from server.providers.wiro_tasks import TaskRegistry, WiroTask, task_registry
 from server.settings import WiroSettings
 from server.state import MemoryState, State, StateUnavailable
 from server.upstream import upstream_call
-from server.wire import DelayOptions
+from server.wire import DelayOptions, seconds_left
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class WiroProvider(VendorHosted):
             ws_url=self.settings.socket_url,
             token=token,
             expires_at=task.deadline,
-            expires_in=max(0.0, task.deadline - self._clock()),
+            expires_in=seconds_left(task.deadline, self._clock()),
             sample_rate=SAMPLE_RATE,
             frame_samples=FRAME_SAMPLES,
             session_id=handle,
