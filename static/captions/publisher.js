@@ -188,6 +188,6 @@ export class CaptionPublisher {
  * The server's message for a refused request ({"error": {"message"}}), or its status.
  * @param {Response} r
  */
-async function refusal(r) {
+export async function refusal(r) {
   return errorMessage(await r.json().catch(() => null)) || `HTTP ${r.status}`;
 }

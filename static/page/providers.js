@@ -1,5 +1,6 @@
 // What the app server offers: the engines (GET /api/providers) and, for an engine that lists them, its models
 // (GET /api/providers/{name}/options). fetch is handed in; whether to ask for models is the provider's capability.
+import { errorMessage } from '../captions/wire.js';
 import { capabilitiesFor } from '../providers/client.js';
 
 /**
@@ -62,8 +63,7 @@ export async function loadTags(fetchImpl, provider) {
   /** @type {unknown} */
   const data = await response.json().catch(() => null);
   if (!response.ok) {
-    const error = isObject(data) && isObject(data.error) && typeof data.error.message === 'string' ? data.error.message : '';
-    throw new Error(error || `the server answered ${response.status}`);
+    throw new Error(errorMessage(data) || `the server answered ${response.status}`);
   }
   if (!isObject(data) || !Array.isArray(data.tags)) throw new Error('the model list is malformed');
   const tags = data.tags.filter((t) => typeof t === 'string');

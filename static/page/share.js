@@ -3,8 +3,8 @@
 // server's grace period (30 min by default, never more than a few hours in all), and "Stop sharing" revokes it at
 // once. The publish token stays in this page's memory (never in storage, never in a URL): a reload ends publishing
 // and the link then lapses by itself.
-import { CaptionPublisher } from '../captions/publisher.js';
-import { errorMessage, parseShareGrant, parseShareStatus, shareExpiry } from '../captions/wire.js';
+import { CaptionPublisher, refusal } from '../captions/publisher.js';
+import { parseShareGrant, parseShareStatus, shareExpiry } from '../captions/wire.js';
 import { byId, flash } from './view.js';
 
 /** @typedef {import('./controller.js').RunController} RunController */
@@ -93,7 +93,7 @@ export function mountShare({ win, controller }) {
       const r = await win.fetch('/api/captions', {
         method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}', cache: 'no-store',
       });
-      if (!r.ok) throw new Error(errorMessage(await r.json().catch(() => null)) || `HTTP ${r.status}`);
+      if (!r.ok) throw new Error(await refusal(r));
       const made = parseShareGrant(await r.json().catch(() => null));
       if (!made) throw new Error('the server\'s answer is not a share');
       grant = made;
