@@ -15,6 +15,15 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
   exit 1
 fi
 
+# apt has a version of package $1 to install. Its policy is read whole before grep looks at it: piped, grep -q
+# stops at the match, apt-cache dies of SIGPIPE writing the rest (firefox-esr's version table), and pipefail took
+# that for "no candidate" on a fresh Debian machine (tests/test_setup_script.py).
+has_candidate() {
+  local policy
+  policy=$(apt-cache policy "$1" 2>/dev/null || true)
+  grep -q 'Candidate: [0-9]' <<<"$policy"
+}
+
 apt_packages=()
 need_pkg() { dpkg -s "$1" >/dev/null 2>&1 || apt_packages+=("$1"); }
 if [ "$mode" = test ]; then
@@ -40,7 +49,7 @@ if ((${#apt_packages[@]})); then
     apt-get update -q >/dev/null
     # Ubuntu has no firefox-esr package and ships Chromium only as a snap: say so rather than apt's bare refusal.
     for p in chromium firefox-esr; do
-      if [[ " ${apt_packages[*]} " == *" $p "* ]] && ! apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+      if [[ " ${apt_packages[*]} " == *" $p "* ]] && ! has_candidate "$p"; then
         echo "error: apt has no '$p' package here; the browser tests need Debian's chromium and firefox-esr" \
           "(Ubuntu ships them only as snaps). 'make run' needs neither." >&2
         exit 1
