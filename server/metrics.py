@@ -116,7 +116,7 @@ class Metrics:
             registry=r,
         )
 
-    # The engine's observer (server.engine.twopass.TwoPassObserver).
+    # The engine's observer (server.engine.outcomes.TwoPassObserver).
 
     def first_interim_after(self, seconds: float) -> None:
         self.first_interim.observe(seconds)

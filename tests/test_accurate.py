@@ -27,8 +27,7 @@ from server.engine.accurate import (
     WIDE_WINDOW_MS,
     AccurateScheduler,
 )
-from server.engine.twopass import Estimates, Spares
-from server.engine.types import SAMPLE_RATE
+from server.engine.types import SAMPLE_RATE, Estimates, Spares
 from server.engine.whisper import AccurateBusy, TooLate, WhisperOptions
 from server.transcript import Word
 from tests.support.clock import Clock
@@ -516,7 +515,7 @@ async def test_the_best_estimate_is_the_beam_s_only_while_the_worker_has_time_to
     """What the two-pass recognizer releases a held window early enough for: the beam's cost when a job starting
     now would get the beam, greedy's when it would not (a job running, so others may wait; the worker mostly
     busy), so windows are not sent sooner under load for a beam they would not get. The same rule says when it has
-    time to spare (twopass.Spares: a window then also hears the words said before it again)."""
+    time to spare (types.Spares: a window then also hears the words said before it again)."""
     gate, clock = Gate(), Clock(100.0)
     accurate = scheduler(gate, clock)
     try:

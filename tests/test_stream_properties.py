@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 
 from bench.speech import HUMAN_CLIPS, READING, human_reference, load_human, normalise, with_noise
 from server.app import create_app
-from server.engine.twopass import UNHEARD_WARNING
+from server.engine.outcomes import UNHEARD_WARNING
 from server.engine.types import BYTES_PER_MS
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings

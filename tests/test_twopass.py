@@ -19,25 +19,27 @@ from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.engine.accurate import AccurateScheduler
 from server.engine.config import RESERVE_MARGIN, EngineConfig
+from server.engine.interims import SteadyPartial
 from server.engine.loader import load_engine
-from server.engine.sphinx import PocketsphinxRecognizer
-from server.engine.twopass import (
+from server.engine.outcomes import (
     BUSY_WARNING,
     EMPTY_WARNING,
     FAILED_WARNING,
     FALLBACK_WARNING,
+    SKIPPED_WARNING,
+    UNRELIABLE_WARNING,
+)
+from server.engine.sphinx import PocketsphinxRecognizer
+from server.engine.twopass import (
     PHRASE_END_PROBABILITY,
     PROMPT_MIN_PROBABILITY,
     REACH_GAP_MS,
     SENTENCE_GAP_MS,
-    SKIPPED_WARNING,
     SPEECH_PAD_MS,
-    UNRELIABLE_WARNING,
-    Estimates,
     TwoPassRecognizer,
     TwoPassSession,
 )
-from server.engine.types import BYTES_PER_MS, Sheds
+from server.engine.types import BYTES_PER_MS, Estimates, Sheds
 from server.engine.whisper import (
     AccurateBusy,
     TooLate,
@@ -1530,7 +1532,7 @@ async def test_a_shown_word_changes_only_once_the_fast_pass_has_held_the_change(
         None,  # 600 ms: for 150 ms
         None,
     ]
-    assert TwoPassSession.SETTLE_MS == 120
+    assert SteadyPartial.SETTLE_MS == 120
     answers = [[] if text is None else [partial(text)] for text in raw]
     two = TwoPassRecognizer(ListedFast(answers), NeverPass(), merge_ms=0)
     session = await two.open()

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from bench.speech import human_reference, load_human, word_errors
 from server.engine.accurate import AccurateBusy, AccurateScheduler
+from server.engine.outcomes import UNHEARD_WARNING
 from server.engine.silero import SileroDetector
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import (
@@ -22,13 +23,11 @@ from server.engine.twopass import (
     SPEECH_REACH_MS,
     UNHEARD_MIN_PROBABILITY,
     UNHEARD_PAD_MS,
-    UNHEARD_WARNING,
-    Estimates,
     TwoPassRecognizer,
     TwoPassSession,
     _Pending,
 )
-from server.engine.types import BYTES_PER_MS
+from server.engine.types import BYTES_PER_MS, Estimates
 from server.engine.voice_runs import (
     FRAME_MS,
     RUN_MAX_MS,
@@ -670,7 +669,7 @@ async def test_a_whisper_between_two_phrases_goes_only_with_the_utterance_s_time
 
 
 class PlacesPass(SpyPass):
-    """SpyPass whose queue has `places` free (twopass.Places) and that refuses the jobs numbered in `refuse` (0: the
+    """SpyPass whose queue has `places` free (types.Places) and that refuses the jobs numbered in `refuse` (0: the
     first asked) as the scheduler does when the work queued ahead would make them late."""
 
     def __init__(self, answers: list[tuple[Word, ...]], places: int, refuse: set[int]) -> None:

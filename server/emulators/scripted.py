@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 
-from server.engine.twopass import FALLBACK_WARNING
+from server.engine.outcomes import FALLBACK_WARNING
 from server.engine.types import BYTES_PER_MS, Recognizer, RecognizerBusy
 from server.transcript import Hypothesis, Word
 

@@ -154,7 +154,7 @@ class AccurateScheduler:
             return len(self._waiting) + (self._running is not None)
 
     def free_places(self) -> int:
-        """twopass.Places: how many more jobs the queue takes now (`max_queue` less those waiting or running)."""
+        """types.Places: how many more jobs the queue takes now (`max_queue` less those waiting or running)."""
         return max(0, self.options.max_queue - self.depth)
 
     def _prune(self) -> None:
@@ -180,7 +180,7 @@ class AccurateScheduler:
             return self.beam_estimate_s(audio_ms)
 
     def spare(self) -> bool:
-        """twopass.Spares: no job running or waiting, and the worker busy under BEAM_BELOW_SHARE of late (when a job
+        """types.Spares: no job running or waiting, and the worker busy under BEAM_BELOW_SHARE of late (when a job
         starting now would get the beam)."""
         with self._lock:
             return self._running is None and self._time_to_spare()

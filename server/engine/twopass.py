@@ -25,12 +25,36 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any
 
 from server.engine.config import DEFAULT_RESERVE_S, RESERVE_MARGIN, EngineConfig, pause_leaves_time
+from server.engine.interims import Screen, SteadyPartial
+from server.engine.outcomes import (
+    ACCURATE_IN_PART,
+    BUSY_WARNING,
+    EMPTY_WARNING,
+    FAILED_WARNING,
+    FALLBACK_WARNING,
+    REASONS,
+    SKIPPED_WARNING,
+    UNHEARD_WARNING,
+    UNRELIABLE_WARNING,
+    TwoPassObserver,
+    TwoPassStats,
+)
 from server.engine.silero import SpeechDetector, SpeechTrack
-from server.engine.types import BYTES_PER_MS, EndsAtPauses, Recognizer, RecognizerSession, Sheds
+from server.engine.types import (
+    BYTES_PER_MS,
+    AccuratePass,
+    EndsAtPauses,
+    Estimates,
+    Places,
+    Recognizer,
+    RecognizerSession,
+    Sheds,
+    Spares,
+)
 from server.engine.voice_runs import RUN_MAX_MS, RUN_MIN_MS, VoiceRun, VoiceRunDetector
 from server.engine.whisper import TooLate, Unreliable
 from server.engine.word_match import (
@@ -53,27 +77,6 @@ from server.transcript import Hypothesis, Word
 logger = logging.getLogger(__name__)
 _DEFAULTS = EngineConfig()
 
-FALLBACK_WARNING = "The accurate pass was too slow; this final is the fast pass's text."
-BUSY_WARNING = "The accurate pass was too busy; this final is the fast pass's text."
-FAILED_WARNING = "The accurate pass failed; this final is the fast pass's text."
-UNRELIABLE_WARNING = "The accurate pass repeated itself; this final is the fast pass's text."
-EMPTY_WARNING = "The accurate pass heard no words where the fast pass did; this final is the fast pass's text."
-# Speech only the loose voice detector heard (server/engine/voice_runs.py) that the accurate pass could not decode
-# in time, or at all: no pass has text for it, so the warning stands in for the words.
-UNHEARD_WARNING = "Faint speech (whispered or very quiet) was left out: the accurate pass could not decode it."
-# Worded like the others so the page marks the final rough (static/page/rough.js), not with a banner.
-SKIPPED_WARNING = "The accurate pass skipped part of this utterance; where it did, this final is the fast pass's text."
-# The fallback reasons /metrics counts, by the warning the final carries.
-_REASONS = {
-    FALLBACK_WARNING: "slow",
-    BUSY_WARNING: "busy",
-    FAILED_WARNING: "failed",
-    UNRELIABLE_WARNING: "unreliable",
-    EMPTY_WARNING: "empty",
-    SKIPPED_WARNING: "skipped",  # Whisper's final with the fast text in part: still an accurate final
-}
-# The warnings a final of the accurate pass's may carry (the others mean the fast pass's text is the final).
-_ACCURATE_IN_PART = frozenset({SKIPPED_WARNING})
 # Kept for the accurate pass's prompt: the end of the session's previous finals (Whisper reads at most 223 tokens).
 PROMPT_CHARS = 600
 # ... but not a final with a word Whisper was less sure of than this: Whisper copies what its prompt says, so one
@@ -173,133 +176,6 @@ UNHEARD_PAD_MS = 300
 # whispered sentences 0.69-0.94; the words Whisper made up over clicks, laughs and stretches of noise 0.02-0.62, all in
 # runs shorter than RUN_MIN_MS.
 UNHEARD_MIN_PROBABILITY = 0.6
-
-
-class AccuratePass(Protocol):
-    def submit(
-        self,
-        pcm: bytes,
-        offset_ms: int,
-        *,
-        limit_ms: int | None = None,
-        prompt: str = "",
-        prefix: str = "",
-        budget_s: float | None = None,
-    ) -> asyncio.Future[tuple[Word, ...]]:
-        """Queue one utterance's audio (times start at `offset_ms`, `prompt` the text before it, `prefix` the text
-        of the words already said that it begins with); the future has its words, those after `prefix`. Cancelling
-        the future before the job starts frees its place. Raises an exception (AccurateBusy) when the queue is full
-        or the job could not be done within `budget_s` seconds."""
-        ...
-
-
-@runtime_checkable
-class Estimates(Protocol):
-    def estimate_s(self, audio_ms: int) -> float:
-        """Seconds the accurate pass expects to spend on this much audio, once it starts."""
-        ...
-
-    def best_estimate_s(self, audio_ms: int) -> float:
-        """Seconds the accurate pass expects to spend on this much audio if the job started now: decoded with its
-        beam search while it has time to spare (if it has one), else greedily."""
-        ...
-
-
-@runtime_checkable
-class Spares(Protocol):
-    def spare(self) -> bool:
-        """The accurate pass has time to spare now (nothing running or waiting, busy little of late): what a job
-        costs beyond its own utterance (SAID_REACH_MS) is taken only then."""
-        ...
-
-
-@runtime_checkable
-class Places(Protocol):
-    def free_places(self) -> int:
-        """How many more jobs the accurate pass's queue takes now (its bound less those waiting or running)."""
-        ...
-
-
-class TwoPassObserver(Protocol):
-    """Told of each utterance's latencies as they happen (the app's /metrics)."""
-
-    def first_interim_after(self, seconds: float) -> None:
-        """Speech start (when its audio arrived) → the utterance's first interim."""
-        ...
-
-    def final_after(self, seconds: float, reason: str, *, accurate: bool) -> None:
-        """End of speech → the utterance's final. `reason` names why it is the fast text, wholly or in part ("" when
-        it is not at all); `accurate`: the final is the accurate pass's (it waited for it), in part at least."""
-        ...
-
-    def decoded_again(self) -> None:
-        """A window given the words said before it came back of no use and went again without them."""
-        ...
-
-    def unheard(self, outcome: str) -> None:
-        """A run of speech only the loose voice detector heard came back from the accurate pass: `outcome` "final"
-        (Whisper's words went out), "dropped" (no new speech it was sure of, or a loop) or "lost" (refused, too late
-        or failed: UNHEARD_WARNING)."""
-        ...
-
-
-@dataclass
-class TwoPassStats:
-    """Counted over every session of one recognizer: what the benchmark and the logs report."""
-
-    accurate: int = 0  # finals from the accurate pass
-    fallback_slow: int = 0  # fast text as the final: the accurate final came too late
-    fallback_busy: int = 0  # fast text as the final: the accurate pass's queue was full
-    fallback_failed: int = 0  # fast text as the final: the accurate pass raised
-    fallback_unreliable: int = 0  # fast text as the final: the accurate pass looped
-    fallback_empty: int = 0  # fast text as the final: the accurate pass heard nothing where the fast pass did
-    # Accurate finals with the fast text in part, where the accurate pass skipped a stretch of speech: a sign of
-    # noise, not of load, so not among the fallbacks.
-    accurate_in_part: int = 0
-    # Windows given the words said (SAID_REACH_MS) whose answer was of no use (a loop, or no words where the fast
-    # pass heard some), decoded once more without them (`TwoPassSession._retried`).
-    retried: int = 0
-    # Finals of windows sent while the speaker went on whose last words went to the next window (CARRY_MS).
-    carried: int = 0
-    # Runs of speech only the loose voice detector heard (UNHEARD_PAD_MS): sent to the accurate pass, made finals
-    # (Whisper sure of its words), dropped as no new speech (no words, doubtful ones, a loop, or only the words the
-    # final before has in its tail), and left out with UNHEARD_WARNING (refused, late or failed).
-    unheard_sent: int = 0
-    unheard_finals: int = 0
-    unheard_dropped: int = 0
-    unheard_lost: int = 0
-    # End of speech → accurate final ready (seconds), for the benchmark: the latest few thousand, so a server that
-    # runs for months does not grow with every final.
-    waits_s: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=4096))
-
-    @property
-    def fallbacks(self) -> int:
-        return (
-            self.fallback_slow
-            + self.fallback_busy
-            + self.fallback_failed
-            + self.fallback_unreliable
-            + self.fallback_empty
-        )
-
-    def delivered(self, warning: str) -> None:
-        """One final of the fast pass's utterances went out, with `warning` (none: all Whisper's). Counted when it
-        goes, not when its answer came: one whose every word was the previous final's again does not go."""
-        reason = _REASONS.get(warning, "")
-        if reason in ("", "skipped"):
-            self.accurate += 1
-        if reason == "skipped":
-            self.accurate_in_part += 1
-        elif reason == "slow":
-            self.fallback_slow += 1
-        elif reason == "busy":
-            self.fallback_busy += 1
-        elif reason == "failed":
-            self.fallback_failed += 1
-        elif reason == "unreliable":
-            self.fallback_unreliable += 1
-        elif reason == "empty":
-            self.fallback_empty += 1
 
 
 @dataclass(frozen=True)
@@ -421,10 +297,6 @@ class TwoPassRecognizer:
 class TwoPassSession:
     # Audio kept for the accurate pass: Whisper sees at most 30 s, plus the preroll. Older audio is dropped.
     KEEP_MS = 32_000
-    # A change to a word already on screen shows once the fast pass has held it this long (ms of audio). Its decoder
-    # reads each frame as it arrives (server/engine/sphinx.py `_Stream._frame`), so new words come a window sooner;
-    # the newest audio, a word cut off mid-way above all, is where its hypothesis flips most.
-    SETTLE_MS = 120
     # The longest span of merged pieces sent as one utterance: with the preroll and tail, well inside 30 s.
     MERGE_SPAN_MS = 20_000
 
@@ -449,8 +321,8 @@ class TwoPassSession:
         self._audio_start_ms = 0  # session time of the first byte in _audio
         self._fed_ms = 0.0
         self._pending: collections.deque[_Pending] = collections.deque()
-        self._partial: Hypothesis | None = None  # the fast pass's latest partial of the utterance in progress
-        self._shown = False  # an interim is on the client's screen
+        self._steady = SteadyPartial()  # the fast pass's partial of the utterance in progress, as the interims show it
+        self._screen = Screen()  # the interim on the client's screen
         self._last_end_ms = 0  # where the previous utterance ended: the next one's audio never reaches before it
         # Fast finals not yet sent to the accurate pass: the fast pass's endpointer ends an utterance at a short
         # pause (so its endpoint interim comes early), but Whisper does much better on whole sentences than on the
@@ -475,12 +347,6 @@ class TwoPassSession:
         # The fast pass's words of the finals' utterances that the finals lack, the newest SAID_WORDS (`given_again`).
         self._unwritten: tuple[Word, ...] = ()
         self._said: list[Word] = []  # the words of the finals since the last that was not all Whisper's
-        # The fast pass's previous partial of this utterance, as it was (None past its end, where words were shown),
-        # and since when (session ms fed) each position has said what it says.
-        self._raw_texts: list[str | None] = []
-        self._raw_since: list[float] = []
-        self._raw_last: Hypothesis | None = None  # that partial itself
-        self._shown_texts: tuple[str, ...] = ()  # the words of the interim on the client's screen
         self._last_job_start_ms: int | None = None  # where the previous accurate job's own audio began
         self._last_prompt = ""  # the text before it
         self._last_job_end_ms: int | None = None  # where the previous accurate job's audio ended
@@ -533,7 +399,7 @@ class TwoPassSession:
         if quiet_ms < pause_ms:
             self._pause_told = None
             return
-        partial = self._raw_last
+        partial = self._steady.raw
         if self._pause_told is not None or partial is None or not partial.words:
             return
         quiet_from_ms = speech.heard_ms() - quiet_ms
@@ -667,17 +533,15 @@ class TwoPassSession:
         out: list[Hypothesis] = []
         for hyp in hyps:
             if not hyp.is_final:
-                self._raw_last = hyp
-                self._partial = self._steady(hyp)
+                self._steady.update(hyp, self._fed_ms)
                 if self._new_utterance and hyp.words and self._owner.observer is not None:
                     self._new_utterance = False
                     self._owner.observer.first_interim_after(self._owner.clock() - self._arrived(hyp.start_ms))
                 out += self._interim()
                 continue
-            self._partial = None
+            self._steady.end()
             if self._deferred is not None:
                 self._submitted.set()  # wakes wait_ready(): no utterance in progress hears it now
-            self._raw_texts, self._raw_since, self._raw_last = [], [], None
             self._new_utterance = True
             if hyp.words:
                 self._fast_until_ms = max(self._fast_until_ms, hyp.end_ms)
@@ -699,7 +563,7 @@ class TwoPassSession:
         if not self._held:
             return
         first, last = self._held[0], self._held[-1]
-        quiet = self._partial is None and self._fed_ms >= self._hold_until_ms
+        quiet = self._steady.shown is None and self._fed_ms >= self._hold_until_ms
         if self._speech is not None:
             # The fast pass was told of this pause and ended its utterance at it: what it hears since is noise or
             # the next utterance, and the pause that ends these pieces has been heard already. (Pieces begun in the
@@ -708,7 +572,7 @@ class TwoPassSession:
             told = (
                 told_at is not None
                 and last.start_ms < told_at
-                and (self._partial is None or self._partial.start_ms >= told_at)
+                and (self._steady.shown is None or self._steady.shown.start_ms >= told_at)
             )
             quiet = (quiet or told) and self._speech.quiet_ms() >= self._owner.pause_ms
         due = self._owner.clock() >= self._release_at() and not self._postponed()
@@ -877,9 +741,9 @@ class TwoPassSession:
             if heard is not None:
                 speech_end_ms = min(heard, fast.end_ms + SPEECH_REACH_MS, int(self._fed_ms))
                 end_ms = min(int(self._fed_ms), max(end_ms, speech_end_ms + SPEECH_PAD_MS))
-        if self._partial is not None and self._partial.words:
+        if self._steady.shown is not None and self._steady.shown.words:
             # The next utterance has begun: the tail stops where it starts, so no word is heard by two jobs.
-            end_ms = max(fast.end_ms, min(end_ms, self._partial.start_ms))
+            end_ms = max(fast.end_ms, min(end_ms, self._steady.shown.start_ms))
         # The next job's preroll reaches back no further than this one's speech: the pause between them may be
         # heard twice (Whisper writes nothing for it), a word never is. Nor past this job's audio: words after it
         # are the next job's to keep.
@@ -942,7 +806,7 @@ class TwoPassSession:
                     return  # later runs go after it
                 continue
             run = self._runs[0]
-            partial = self._partial
+            partial = self._steady.shown
             if partial is not None and partial.start_ms < run.end_ms:
                 # It may end with no words (pocketsphinx takes shown words back): then no window goes, and the run
                 # goes as its own.
@@ -993,7 +857,7 @@ class TwoPassSession:
     def _deferred_due_in(self) -> float | None:
         """Seconds until the speech left to the next window goes alone (`_send_deferred`), if it waits for time alone
         (None: there is none, or an utterance in progress will hear it)."""
-        if self._deferred is None or self._partial is not None:
+        if self._deferred is None or self._steady.shown is not None:
             return None
         return self._arrived(self._deferred.end_ms) + self._owner.fallback_after_s / 2 - self._owner.clock()
 
@@ -1013,7 +877,7 @@ class TwoPassSession:
         if not SPEECH_MIN_MS <= deferred.end_ms - deferred.start_ms <= RUN_MAX_MS:
             return True  # less than Silero counts as speech, or steady sound (as a part of a run, `_unheard_part`)
         logger.debug("speech Silero heard after the last window had no utterance of its own: it goes alone")
-        self._submit_unheard(deferred, self._partial, tail=True)
+        self._submit_unheard(deferred, self._steady.shown, tail=True)
         return True
 
     def _unheard_part(self, run: VoiceRun, *, finishing: bool) -> VoiceRun | None:
@@ -1184,63 +1048,19 @@ class TwoPassSession:
         first, last = (start_ms - self._audio_start_ms) * BYTES_PER_MS, (end_ms - self._audio_start_ms) * BYTES_PER_MS
         return bytes(self._audio[first:last])
 
-    def _steady(self, partial: Hypothesis) -> Hypothesis:
-        """The partial to show: new words at once, but a word already on screen changes (or goes) only once the
-        fast pass has held the change over `SETTLE_MS` of audio. pocketsphinx flips its newest words back and forth
-        as audio comes (measured: about 13 of 20 interim updates rewrote a word already shown), most of all where
-        the audio stops mid-word; the final corrects what stays wrong, so the screen keeps still instead."""
-        shown = self._partial.words if self._partial is not None else ()
-        now = self._fed_ms
-        raw: list[str | None] = [w.text for w in partial.words]
-        raw += [None] * (len(shown) - len(raw))  # None: the fast pass no longer has a word there
-        since = [
-            self._raw_since[i] if i < len(self._raw_texts) and self._raw_texts[i] == text else now
-            for i, text in enumerate(raw)
-        ]
-        self._raw_texts, self._raw_since = raw, since
-        words: list[Word] = []
-        for i, word in enumerate(partial.words):
-            changed = i < len(shown) and shown[i].text != word.text
-            words.append(shown[i] if changed and now - since[i] < self.SETTLE_MS else word)
-        for i in range(len(partial.words), len(shown)):
-            if now - since[i] >= self.SETTLE_MS:
-                break
-            words.append(shown[i])  # a word the fast pass dropped only just now
-        steady = tuple(words)
-        end = max(partial.end_ms, steady[-1].end_ms) if steady else partial.end_ms
-        return Hypothesis(steady, False, partial.start_ms, end)
-
     def _settle(self) -> list[Hypothesis]:
-        """A change the fast pass holds shows once SETTLE_MS have passed, though no partial came since: pocketsphinx
-        sends one only when its text changes, and a change held at the end of a stretch of speech would otherwise
-        wait for the endpoint."""
-        if self._raw_last is None or self._partial is None:
-            return []
-        steady = self._steady(self._raw_last)
-        if [w.text for w in steady.words] == [w.text for w in self._partial.words]:
-            return []
-        self._partial = steady
-        return self._interim()
+        """The interim a change the fast pass has held SETTLE_MS shows, though no partial came since."""
+        return self._interim() if self._steady.settle(self._fed_ms) else []
 
     def _interim(self) -> list[Hypothesis]:
         """What the client should show now: the fast text of the utterances waiting for their finals, then the
         utterance in progress. An empty interim only when it clears one on screen."""
         parts = [p.fast for p in self._pending if p.fast.words] + self._held
-        if self._partial is not None:
-            parts.append(self._partial)
-        words = tuple(w for part in parts for w in part.words)
-        if not words:
-            if not self._shown:
-                return []
-            self._shown = False
-            last = self._partial
-            span = (last.start_ms, last.end_ms) if last is not None else (self._last_end_ms, self._last_end_ms)
-            return [Hypothesis((), False, *span)]
-        texts = tuple(w.text for w in words)
-        if self._shown and texts == self._shown_texts:
-            return []  # the screen already says this
-        self._shown, self._shown_texts = True, texts
-        return [Hypothesis(words, False, parts[0].start_ms, parts[-1].end_ms)]
+        partial = self._steady.shown
+        if partial is not None:
+            parts.append(partial)
+        span = (partial.start_ms, partial.end_ms) if partial is not None else (self._last_end_ms, self._last_end_ms)
+        return self._screen.show(parts, span)
 
     def _ready(self) -> list[Hypothesis]:
         """The finals that can go out now, in utterance order, each followed by the interim that remains."""
@@ -1329,16 +1149,16 @@ class TwoPassSession:
             if not final.words:
                 return self._interim()  # every word was the previous final's again: the interim shown goes
             self._owner.stats.delivered(final.warning)
-            if not final.warning or final.warning in _ACCURATE_IN_PART:
+            if not final.warning or final.warning in ACCURATE_IN_PART:
                 self._owner.stats.waits_s.append(max(0.0, self._owner.clock() - pending.speech_end))
         observer = self._owner.observer
         if observer is not None and final.words:
             observer.final_after(
                 max(0.0, self._owner.clock() - pending.speech_end),
-                _REASONS.get(final.warning, ""),
-                accurate=not final.warning or final.warning in _ACCURATE_IN_PART,
+                REASONS.get(final.warning, ""),
+                accurate=not final.warning or final.warning in ACCURATE_IN_PART,
             )
-        self._shown = False  # the final replaced the interim on the client's screen
+        self._screen.replaced()
         if final.words:
             self._final_end_ms = max(self._final_end_ms, final.end_ms)
             # Not the words carried to the next window (CARRY_MS: they end after the final does, and are that

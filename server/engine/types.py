@@ -8,10 +8,11 @@ event loop so one session's decoding never stalls another's socket.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-from server.transcript import Hypothesis
+from server.transcript import Hypothesis, Word
 
 SAMPLE_RATE = 16_000
 BYTES_PER_MS = SAMPLE_RATE * 2 // 1000  # 32 bytes of PCM16 mono per millisecond
@@ -113,4 +114,53 @@ class Recognizer(Protocol):
     async def open(self) -> RecognizerSession:
         """A new session. Raises RecognizerBusy when the concurrency bound is reached or the recognizer cannot
         carry another."""
+        ...
+
+
+# The accurate pass as the two-pass session (server/engine/twopass.py) speaks to it; server/engine/accurate.py's
+# AccurateScheduler implements all four.
+
+
+class AccuratePass(Protocol):
+    def submit(
+        self,
+        pcm: bytes,
+        offset_ms: int,
+        *,
+        limit_ms: int | None = None,
+        prompt: str = "",
+        prefix: str = "",
+        budget_s: float | None = None,
+    ) -> asyncio.Future[tuple[Word, ...]]:
+        """Queue one utterance's audio (times start at `offset_ms`, `prompt` the text before it, `prefix` the text
+        of the words already said that it begins with); the future has its words, those after `prefix`. Cancelling
+        the future before the job starts frees its place. Raises an exception (AccurateBusy) when the queue is full
+        or the job could not be done within `budget_s` seconds."""
+        ...
+
+
+@runtime_checkable
+class Estimates(Protocol):
+    def estimate_s(self, audio_ms: int) -> float:
+        """Seconds the accurate pass expects to spend on this much audio, once it starts."""
+        ...
+
+    def best_estimate_s(self, audio_ms: int) -> float:
+        """Seconds the accurate pass expects to spend on this much audio if the job started now: decoded with its
+        beam search while it has time to spare (if it has one), else greedily."""
+        ...
+
+
+@runtime_checkable
+class Spares(Protocol):
+    def spare(self) -> bool:
+        """The accurate pass has time to spare now (nothing running or waiting, busy little of late): what a job
+        costs beyond its own utterance (twopass.py SAID_REACH_MS) is taken only then."""
+        ...
+
+
+@runtime_checkable
+class Places(Protocol):
+    def free_places(self) -> int:
+        """How many more jobs the accurate pass's queue takes now (its bound less those waiting or running)."""
         ...
