@@ -22,7 +22,7 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from bench.speech import HELDOUT_CLIPS, HUMAN_CLIPS, human_reference, load_human, with_noise, word_errors
 from bench.twopass import accurate, faster_whisper_alone
-from server.engine.twopass import PROMPT_CHARS
+from server.engine.delivered import PROMPT_CHARS
 from server.engine.whisper import WhisperOptions, WhisperPass
 from server.transcript import Hypothesis
 

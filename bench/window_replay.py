@@ -21,7 +21,7 @@ import time
 from bench.realtime import final_spans
 from bench.speech import human_reference, load_human, normalise, with_noise, word_errors
 from bench.twopass import accurate
-from server.engine.twopass import PROMPT_CHARS
+from server.engine.delivered import PROMPT_CHARS
 from server.engine.types import BYTES_PER_MS
 from server.engine.whisper import WhisperOptions, WhisperPass
 from server.transcript import Hypothesis

@@ -19,6 +19,7 @@ from server.app import create_app
 from server.emulators.scripted import ScriptedRecognizer
 from server.engine.accurate import AccurateScheduler
 from server.engine.config import RESERVE_MARGIN, EngineConfig
+from server.engine.delivered import PROMPT_MIN_PROBABILITY
 from server.engine.interims import SteadyPartial
 from server.engine.loader import load_engine
 from server.engine.outcomes import (
@@ -32,7 +33,6 @@ from server.engine.outcomes import (
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import (
     PHRASE_END_PROBABILITY,
-    PROMPT_MIN_PROBABILITY,
     REACH_GAP_MS,
     SENTENCE_GAP_MS,
     SPEECH_PAD_MS,

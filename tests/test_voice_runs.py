@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from bench.speech import human_reference, load_human, word_errors
 from server.engine.accurate import AccurateBusy, AccurateScheduler
 from server.engine.outcomes import UNHEARD_WARNING
+from server.engine.pending import PendingFinal
 from server.engine.silero import SileroDetector
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.twopass import (
@@ -25,7 +26,6 @@ from server.engine.twopass import (
     UNHEARD_PAD_MS,
     TwoPassRecognizer,
     TwoPassSession,
-    _Pending,
 )
 from server.engine.types import BYTES_PER_MS, Estimates
 from server.engine.voice_runs import (
@@ -1031,7 +1031,7 @@ async def test_the_first_pending_final_goes_by_the_deadline_of_any_after_it() ->
     loop = asyncio.get_running_loop()
     try:
         for fast, deadline in ((fast_final(("do", 200, 600)), 5.0), (fast_final(("go", 1600, 2000)), 3.0)):
-            session._queue(_Pending(fast, loop.create_future(), deadline - 2.0, deadline))
+            session._queue(PendingFinal(fast, loop.create_future(), deadline - 2.0, deadline))
         clock.now = 2.9
         assert session.collect() == []
         clock.now = 3.1
@@ -1052,9 +1052,9 @@ async def test_a_final_queued_past_its_deadline_does_not_hurry_the_one_before_it
     loop = asyncio.get_running_loop()
     first: asyncio.Future[tuple[Word, ...]] = loop.create_future()
     try:
-        session._queue(_Pending(fast_final(("do", 200, 600)), first, 3.0, 5.0))
+        session._queue(PendingFinal(fast_final(("do", 200, 600)), first, 3.0, 5.0))
         clock.now = 3.5
-        session._queue(_Pending(fast_final(("go", 1600, 2000)), None, 1.0, 3.0, error="no time to decode it"))
+        session._queue(PendingFinal(fast_final(("go", 1600, 2000)), None, 1.0, 3.0, error="no time to decode it"))
         assert session.collect() == []
         first.set_result((Word("Do.", 200, 600),))
         assert [h.text for h in finals(session.collect())] == ["Do.", "go"]

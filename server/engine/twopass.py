@@ -25,10 +25,10 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from server.engine.config import DEFAULT_RESERVE_S, RESERVE_MARGIN, EngineConfig, pause_leaves_time
+from server.engine.delivered import PROMPT_CHARS, Delivered
 from server.engine.interims import Screen, SteadyPartial
 from server.engine.outcomes import (
     ACCURATE_IN_PART,
@@ -43,6 +43,7 @@ from server.engine.outcomes import (
     TwoPassObserver,
     TwoPassStats,
 )
+from server.engine.pending import PendingFinal, PlainWindow
 from server.engine.silero import SpeechDetector, SpeechTrack
 from server.engine.types import (
     BYTES_PER_MS,
@@ -58,33 +59,16 @@ from server.engine.types import (
 from server.engine.voice_runs import RUN_MAX_MS, RUN_MIN_MS, VoiceRun, VoiceRunDetector
 from server.engine.whisper import TooLate, Unreliable
 from server.engine.word_match import (
-    TAIL_SLACK_MS,
-    context_words,
-    given_again,
-    leading,
-    least_probability,
-    near_same,
     paired,
-    repeated_head,
     skipped_runs,
     spliced,
     spoken_form,
-    spoken_forms,
-    without_echoes,
 )
 from server.transcript import Hypothesis, Word
 
 logger = logging.getLogger(__name__)
 _DEFAULTS = EngineConfig()
 
-# Kept for the accurate pass's prompt: the end of the session's previous finals (Whisper reads at most 223 tokens).
-PROMPT_CHARS = 600
-# ... but not a final with a word Whisper was less sure of than this: Whisper copies what its prompt says, so one
-# misheard word in it is misheard again in every later final ("clubs" heard once as "clothes" at 10 dB SNR, its
-# least-sure word at 0.01, came back in each later card at 0.93). Correct finals mostly stay above it. After one
-# left out, the jobs that do not reach back into it have no prompt (`_deliver_head`). Measured on the joined
-# sessions (bench/README.md, the prompt's doubtful finals; "The prompt after a doubtful final").
-PROMPT_MIN_PROBABILITY = 0.5
 # How far before an utterance the accurate pass's window reaches (into the previous one, for context).
 REACH_BACK_MS = 4000
 # ... only across a pause shorter than this: a longer one ends a sentence (the prompt carries its text), and over a
@@ -99,11 +83,6 @@ REACH_GAP_MS = 1000
 # for without_echoes: a little better fed as fast as possible (clean 110 → 98 words wrong over three sets), worse
 # at real-time pace (7 → 11 of 113 on the 13 clips: the 1 s between them is filled and each job hears the quiet).
 FILL_GAP_MS = 0
-# Where the fast pass heard no word: from this long after its last word (the tail, which lets Whisper hear that
-# word to its end), and in the pause before the next utterance. A word Whisper begins there that repeats the word
-# before it is an echo ("five five" at 20 dB SNR came back "5, 5, 5", the third "5" begun 150 ms after the fast
-# pass's end of speech; the latest real word in the 184 recorded words at 20 and 10 dB began 10 ms after it).
-LATE_START_MS = 100
 # Silero is sure of speech a little after it starts and stops being sure a little before it ends (up to 350 ms on
 # the recorded clips, tests/test_silero.py): speech it heard outside the fast pass's words is taken with this much
 # audio either side.
@@ -146,7 +125,6 @@ SAID_REACH_MS = 4000
 FULL_STOPS = frozenset({".", "!", "?"})  # the marks kept at the end of the words given, after a pause
 TRAILING_MARKS = " .,;:!?\u2026"  # the others are left off them (… is an ellipsis)
 SAID_PAD_MS = 200  # audio before the first word heard again (the alignment's starts err early or late by this much)
-SAID_WORDS = 200  # words kept for it: more than PROMPT_CHARS of text and SAID_REACH_MS of speech hold
 # A window sent while the speaker goes on (HOLD_MAX_MS, or its deadline) ends mid-phrase, and Whisper garbles or drops
 # what it hears cut off: "I think I'm probably | gonna cough here" came back "...different words. I'm probably" in
 # every run (bench/README.md "The next lever"). Its final keeps the words that end at least this long before its
@@ -176,37 +154,6 @@ UNHEARD_PAD_MS = 300
 # whispered sentences 0.69-0.94; the words Whisper made up over clicks, laughs and stretches of noise 0.02-0.62, all in
 # runs shorter than RUN_MIN_MS.
 UNHEARD_MIN_PROBABILITY = 0.6
-
-
-@dataclass(frozen=True)
-class _Plain:
-    """A window as it goes without the words said before it (SAID_REACH_MS): from `start_ms` to `end_ms`, after
-    `prompt`, keeping the words from `keep_from_ms` (0: all)."""
-
-    start_ms: int
-    end_ms: int
-    prompt: str
-    keep_from_ms: int
-
-
-@dataclass
-class _Pending:
-    fast: Hypothesis  # the fast pass's final: the stand-in, and the utterance's span
-    future: asyncio.Future[tuple[Word, ...]] | None  # None: not submitted (queue full)
-    speech_end: float  # clock time of the end of speech
-    deadline: float
-    error: str = ""
-    keep_from_ms: int = 0  # words the accurate pass heard before this (the previous utterance's) are not this one's
-    filled_from_ms: int = 0  # the job heard the pause from here (`fill_gap_ms`), where the fast pass heard no word
-    # The words said that it heard again, given to Whisper as its answer's head (`prefix`): what Whisper writes of
-    # them once more is taken out (`given_again`).
-    given: tuple[Word, ...] = ()
-    start_ms: int = 0  # where the job's audio begins
-    speech_from_ms: int = 0  # where the speech it is for begins (the fast pass's first word, or the detector's)
-    plain: _Plain | None = None  # a prefixed job: its window without the words said, to decode if its answer fails
-    going_on: bool = False  # sent while the detector heard the speaker go on: its last words may go to the next
-    unheard: bool = False  # speech only the loose voice detector heard: `fast` has no words (UNHEARD_PAD_MS)
-    binds: bool = True  # its deadline holds the finals before it to theirs (`_pending_deadline`)
 
 
 def _ends_phrase(final: Hypothesis) -> bool:
@@ -320,7 +267,7 @@ class TwoPassSession:
         self._audio = bytearray()
         self._audio_start_ms = 0  # session time of the first byte in _audio
         self._fed_ms = 0.0
-        self._pending: collections.deque[_Pending] = collections.deque()
+        self._pending: collections.deque[PendingFinal] = collections.deque()
         self._steady = SteadyPartial()  # the fast pass's partial of the utterance in progress, as the interims show it
         self._screen = Screen()  # the interim on the client's screen
         self._last_end_ms = 0  # where the previous utterance ended: the next one's audio never reaches before it
@@ -336,21 +283,14 @@ class TwoPassSession:
         self._held_postponed = False  # held past the first piece's deadline while the detector heard speech go on
         self._carried_piece: Hypothesis | None = None  # the fast words a final left to the next window (CARRY_MS)
         self._finishing = False  # finish() was called
-        self._prompt = ""  # the end of the finals delivered so far, for the accurate pass's context
         # (session ms fed, clock) after each feed, for when a moment of the audio arrived: the latency figures.
         self._arrivals: collections.deque[tuple[float, float]] = collections.deque(maxlen=1024)
         self._new_utterance = True  # the next partial with words is an utterance's first interim
-        self._final_end_ms = 0  # where the last final delivered ends
-        self._last_final: tuple[Word, ...] = ()  # its words
-        self._last_final_tail_ms = 0  # where its window's tail began: the fast pass's last word's end
-        self._last_final_rough = False  # it is the fast pass's text (a fallback)
-        # The fast pass's words of the finals' utterances that the finals lack, the newest SAID_WORDS (`given_again`).
-        self._unwritten: tuple[Word, ...] = ()
-        self._said: list[Word] = []  # the words of the finals since the last that was not all Whisper's
+        self._delivered = Delivered()  # what the finals have said so far, and the accurate pass's prompt
         self._last_job_start_ms: int | None = None  # where the previous accurate job's own audio began
         self._last_prompt = ""  # the text before it
         self._last_job_end_ms: int | None = None  # where the previous accurate job's audio ended
-        self._last_job: _Pending | None = None  # that job
+        self._last_job: PendingFinal | None = None  # that job
         self._closed = False
         self._feeding = False  # feed() waits for the fast pass (`wait_ready` leaves what is due to it meanwhile)
         self._submitted = asyncio.Event()  # set when an utterance joins _pending: wakes wait_ready()
@@ -486,7 +426,7 @@ class TwoPassSession:
         due_in = self._deferred_due_in()
         return None if due_in is None else max(0.0, due_in)
 
-    def _queue(self, pending: _Pending) -> None:
+    def _queue(self, pending: PendingFinal) -> None:
         # A final whose deadline had passed when it was queued (a window with no time left to decode it) gains
         # nothing from sending the finals before it sooner, and they would lose Whisper's answers for it.
         pending.binds = pending.deadline > self._owner.clock()
@@ -702,7 +642,7 @@ class TwoPassSession:
             elif lead is not None and fast.start_ms - lead <= RUN_MAX_MS:
                 window_ms = fast.end_ms + owner.tail_ms - own_start_ms  # about the utterance's own window
                 self._send_lead(VoiceRun(max(lead, since), own_start_ms), lead < since, deadline, window_ms)
-        start_ms, keep_from_ms, prompt = own_start_ms, 0, self._prompt
+        start_ms, keep_from_ms, prompt = own_start_ms, 0, self._delivered.prompt
         if self._speech is None:
             reach = fast.start_ms - self._last_end_ms <= REACH_GAP_MS
         else:
@@ -730,7 +670,7 @@ class TwoPassSession:
                     self._last_end_ms,
                     self._last_prompt,
                 )
-        self._last_job_start_ms, self._last_prompt = own_start_ms, self._prompt
+        self._last_job_start_ms, self._last_prompt = own_start_ms, self._delivered.prompt
         end_ms = min(int(self._fed_ms), fast.end_ms + owner.tail_ms)
         speech_end_ms = fast.end_ms
         if self._speech is not None:
@@ -756,13 +696,13 @@ class TwoPassSession:
         said = self._said_before(own_start_ms, speech_from_ms, end_ms, deadline - now, carried=carried)
         prefix, plain = "", None
         if said is not None:
-            plain = _Plain(start_ms, end_ms, prompt, keep_from_ms)
+            plain = PlainWindow(start_ms, end_ms, prompt, keep_from_ms)
             start_ms, prompt, prefix, _ = said
             # Where the previous utterance ended: the pause from there to this one's speech is where Whisper may
             # write the last word given again, an echo (`_final`'s quiet spans; no split of words to make).
             keep_from_ms = previous_end_ms
         pcm = self._pcm(start_ms, end_ms)
-        pending = _Pending(
+        pending = PendingFinal(
             fast,
             None,
             speech_end,
@@ -929,13 +869,13 @@ class TwoPassSession:
     ) -> None:
         """`tail`: `run` is the part of a longer one after the last window's audio, and its window begins there: with
         its pad it heard the end of that window's last word again, and wrote it as a word of its own ("whisper",
-        0.57, after "...all very whispered", fed as fast as possible), which the echo check (`_own_words`) takes only
-        when it is written the same. `run_end_ms`: where the whole run `run` is a part of ended. The detector says a
-        run ended only a pause after it, so the deadline counts from there: a part cut short before Silero's speech
-        (`_unheard_part`) ends seconds earlier, and its deadline, counted from its own end, had passed when the run
-        was reported (a review: no time to decode it, only a warning). `deadline`: given, it is the window's, of which
-        `kept_s` is kept back (`_send_lead`: the utterance's after it, for that window). `quiet`: a window the
-        accurate pass would not take is not sent at all: nothing is queued, warned or changed
+        0.57, after "...all very whispered", fed as fast as possible), which the echo check (`Delivered.own_words`)
+        takes only when it is written the same. `run_end_ms`: where the whole run `run` is a part of ended. The
+        detector says a run ended only a pause after it, so the deadline counts from there: a part cut short before
+        Silero's speech (`_unheard_part`) ends seconds earlier, and its deadline, counted from its own end, had passed
+        when the run was reported (a review: no time to decode it, only a warning). `deadline`: given, it is the
+        window's, of which `kept_s` is kept back (`_send_lead`: the utterance's after it, for that window). `quiet`: a
+        window the accurate pass would not take is not sent at all: nothing is queued, warned or changed
         (`_send_lead`: it may be a breath or noise, and nothing was shown for it)."""
         owner = self._owner
         floor_ms = max(self._last_end_ms, self._last_job_end_ms or 0) if tail else self._last_end_ms
@@ -946,7 +886,7 @@ class TwoPassSession:
         speech_end = self._arrived(max(run.end_ms, run_end_ms or 0))
         if deadline is None:
             deadline = speech_end + owner.fallback_after_s
-        pending = _Pending(
+        pending = PendingFinal(
             Hypothesis((), True, run.start_ms, run.end_ms),
             None,
             speech_end,
@@ -964,7 +904,11 @@ class TwoPassSession:
         else:
             try:
                 pending.future = owner.accurate.submit(
-                    self._pcm(start_ms, end_ms), start_ms, limit_ms=end_ms, prompt=self._prompt, budget_s=budget_s
+                    self._pcm(start_ms, end_ms),
+                    start_ms,
+                    limit_ms=end_ms,
+                    prompt=self._delivered.prompt,
+                    budget_s=budget_s,
                 )
             except Exception as exc:
                 pending.error = f"{type(exc).__name__}: {exc}"
@@ -991,16 +935,17 @@ class TwoPassSession:
         """Where a window for the speech from `own_start_ms` to `end_ms` starts to hear the words said before it
         again (SAID_REACH_MS), its prompt, the text of those words and the words: None when it does not. `carried`:
         the window begins with words a final left to it (CARRY_MS)."""
-        if self._pending or not self._said or not self._owner.said_reach_ms:
+        if self._pending or not self._delivered.said or not self._owner.said_reach_ms:
             return None  # an earlier final is not out: what it says is not known yet
         accurate = self._owner.accurate
         if isinstance(accurate, Spares) and not accurate.spare():
             return None  # under load the accurate pass yields: each window its own utterance, as short as it can be
         reach_ms = max(self._audio_start_ms, own_start_ms - self._owner.said_reach_ms, end_ms - WINDOW_MS)
-        split = next((i for i, w in enumerate(self._said) if w.start_ms >= reach_ms), len(self._said))
-        while split < len(self._said) and self._said[split].joins_previous:
+        kept = self._delivered.said
+        split = next((i for i, w in enumerate(kept) if w.start_ms >= reach_ms), len(kept))
+        while split < len(kept) and kept[split].joins_previous:
             split += 1  # a mark or the rest of a word ("-disposed") goes with the word told before it
-        told, again = self._said[:split], self._said[split:]
+        told, again = kept[:split], kept[split:]
         if not again or again[0].start_ms >= own_start_ms:
             return None
         # A sentence's end Whisper wrote at a cut where the speaker did not pause is the cut's ("I'm probably going
@@ -1075,7 +1020,7 @@ class TwoPassSession:
             out += self._deliver_head()
         return out
 
-    def _retried(self, pending: _Pending) -> bool:
+    def _retried(self, pending: PendingFinal) -> bool:
         """Send `pending`'s window again without the words said before it, once, when its answer given them is of no
         use: a loop, or no word where the fast pass heard some (Whisper may end its answer with the words given).
         True if it went: the final waits for that answer, by the same deadline. Seen at real time on the held-out
@@ -1086,7 +1031,7 @@ class TwoPassSession:
             return False
         failed = future.exception()
         if failed is None:
-            if any(spoken_form(w) for w in self._own_words(pending, future.result())):
+            if any(spoken_form(w) for w in self._delivered.own_words(pending, future.result())):
                 return False
         elif not isinstance(failed, Unreliable):
             return False
@@ -1099,7 +1044,7 @@ class TwoPassSession:
             self._owner.observer.decoded_again()
         return True
 
-    def _submit_plain(self, pending: _Pending, plain: _Plain) -> bool:
+    def _submit_plain(self, pending: PendingFinal, plain: PlainWindow) -> bool:
         """Send `pending`'s window as it goes without the words said before it, in place of the one given them: True
         if it went. Only with time for it twice over before the deadline, as the window given them had: sent with less,
         it would hold the session's later finals back to the deadline and be the fast text all the same."""
@@ -1135,17 +1080,17 @@ class TwoPassSession:
             if not final.words:
                 # Nothing of the run is said: no later window is given the words before it (SAID_REACH_MS), which
                 # would reach back over its audio, and Whisper would write there again what was left out.
-                self._said, self._unwritten = [], ()
+                self._delivered.forget_said()
             if not final.words and not final.warning:
                 return []  # no speech after all: nothing was shown for it, and nothing goes out
         else:
             final = self._final(pending)
-            if not final.warning and not self._after_previous(final).words:
+            if not final.warning and not self._delivered.after_previous(final).words:
                 # Whisper wrote only the previous final's last words again (heard in its window's tail): it heard
                 # none of this utterance's own speech, and the fast text stays, as when it heard no speech at all.
                 fast = pending.fast
                 final = Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=EMPTY_WARNING)
-            final = self._after_previous(self._carried(pending, final))
+            final = self._delivered.after_previous(self._carried(pending, final))
             if not final.words:
                 return self._interim()  # every word was the previous final's again: the interim shown goes
             self._owner.stats.delivered(final.warning)
@@ -1159,46 +1104,13 @@ class TwoPassSession:
                 accurate=not final.warning or final.warning in ACCURATE_IN_PART,
             )
         self._screen.replaced()
-        if final.words:
-            self._final_end_ms = max(self._final_end_ms, final.end_ms)
-            # Not the words carried to the next window (CARRY_MS: they end after the final does, and are that
-            # one's), nor one the final before has in its window's tail, taken out of this one as heard there
-            # (`repeated_head`; only there: a word Whisper left out of this final stays lacking).
-            tail = [w for w in self._last_final if w.start_ms >= self._last_final_tail_ms - TAIL_SLACK_MS]
-            self._last_final, self._last_final_rough = final.words, bool(final.warning)
-            written = paired(pending.fast.words, final.words)
-            unwritten = [
-                w
-                for i, w in enumerate(pending.fast.words)
-                if i not in written and spoken_form(w) and w.end_ms <= final.end_ms and not near_same(w, tail)
-            ]
-            # One a later final wrote (Whisper put it in the next window) is no longer lacking.
-            earlier = [u for u in self._unwritten if not near_same(u, final.words)]
-            self._unwritten = (*earlier, *unwritten)[-SAID_WORDS:]
-            self._last_final_tail_ms = pending.fast.end_ms
-            # Kept for SAID_REACH_MS: what Whisper wrote, back to a final that is the fast text in whole or in part
-            # (Whisper is never given those words as its own).
-            self._said = [*self._said, *final.words][-SAID_WORDS:] if not final.warning else []
-            if not self._said:
-                self._unwritten = ()
-        if final.words and not final.warning and least_probability(final.words) >= PROMPT_MIN_PROBABILITY:
-            self._prompt = (self._prompt + " " + final.text)[-PROMPT_CHARS:]
-        elif final.words:
-            # Whisper reads its prompt as the text just before its audio: with a doubtful final (or the fast pass's
-            # text) left out, what came before it is not, and Whisper wrote it again (measured at real time on the
-            # held-out recordings: a talk's "this is me talking really slow", the talk's first final left out,
-            # came back "What your country can do for your country! This is the talking really slow" from the JFK
-            # clip two finals before). The jobs after it start without one, but for one that reaches back into it,
-            # which hears its audio again and is prompted with the text before it.
-            logger.debug("a doubtful final leaves the prompt empty: %r", final.text)
-            self._prompt = ""
-            if self._pending:
-                # Jobs sent before this final came: the text before the newest of them (what a job that reaches
-                # back into it is prompted with) lacks this final just as well.
-                self._last_prompt = ""
+        if self._delivered.record(pending.fast, final) and self._pending:
+            # Jobs sent before this final came: the text before the newest of them (what a job that reaches back
+            # into it is prompted with) lacks this final just as well (`Delivered.record`: a doubtful final).
+            self._last_prompt = ""
         return [final, *self._interim()]
 
-    def _carried(self, pending: _Pending, final: Hypothesis) -> Hypothesis:
+    def _carried(self, pending: PendingFinal, final: Hypothesis) -> Hypothesis:
         """`final` without its last words when they go to the next window (CARRY_MS): `pending` was sent while the
         speaker went on and they still go on, `final` is all Whisper's and ends with no mark (PHRASE_END), no later
         window has gone, the session goes on and the accurate pass has time to spare (the next window is then given
@@ -1259,7 +1171,7 @@ class TwoPassSession:
         logger.debug("%d words of a window cut while the speaker went on go to the next window", len(words) - split)
         return Hypothesis(kept, True, kept[0].start_ms, split_ms)
 
-    def _final(self, pending: _Pending) -> Hypothesis:
+    def _final(self, pending: PendingFinal) -> Hypothesis:
         fast = pending.fast
         future = pending.future
         if future is None:
@@ -1278,7 +1190,7 @@ class TwoPassSession:
             if not future.cancelled():
                 logger.warning("accurate pass failed: %r", future.exception())
             return Hypothesis(fast.words, True, fast.start_ms, fast.end_ms, warning=FAILED_WARNING)
-        words = self._own_words(pending, future.result())
+        words = self._delivered.own_words(pending, future.result())
         if not any(spoken_form(w) for w in words):
             # Whisper heard no speech where the fast pass heard some: a cough the fast pass took for a word, or
             # words Whisper missed. Which it was cannot be told here, and a word is never dropped unsaid: the
@@ -1299,7 +1211,7 @@ class TwoPassSession:
             words = (dataclasses.replace(first, start_ms=fast.start_ms), *words[1:])
         return Hypothesis(words, True, words[0].start_ms, words[-1].end_ms, warning=warning)
 
-    def _unheard_final(self, pending: _Pending) -> Hypothesis:
+    def _unheard_final(self, pending: PendingFinal) -> Hypothesis:
         """The final of a run only the loose voice detector heard: Whisper's words when it is sure of them, none when
         it heard no speech there (or made words up, or looped: no speech either), and none with UNHEARD_WARNING when
         it could not decode the run (refused, late or failed): no pass has the words then, and the warning says so."""
@@ -1313,13 +1225,13 @@ class TwoPassSession:
             self._count_unheard("lost")
             logger.info("speech only the loose detector heard was not decoded (%s)", pending.error or "late or failed")
             # Dated no earlier than the last final ends, as every final: the run may begin in that window's tail.
-            start_ms = max(run.start_ms, self._final_end_ms)
+            start_ms = max(run.start_ms, self._delivered.end_ms)
             return Hypothesis((), True, start_ms, max(start_ms, run.end_ms), warning=UNHEARD_WARNING)
-        words = self._own_words(pending, future.result())
+        words = self._delivered.own_words(pending, future.result())
         if words:
             # The run may begin in the last window's tail, which heard the words there too (`repeated_head`): they
             # are that final's, and Whisper's sureness is of the rest.
-            words = self._after_previous(Hypothesis(words, True, words[0].start_ms, words[-1].end_ms)).words
+            words = self._delivered.after_previous(Hypothesis(words, True, words[0].start_ms, words[-1].end_ms)).words
         said = [w.probability for w in words if spoken_form(w) and w.probability is not None]
         if not any(spoken_form(w) for w in words) or (said and sum(said) / len(said) < UNHEARD_MIN_PROBABILITY):
             self._count_unheard("dropped")
@@ -1329,33 +1241,6 @@ class TwoPassSession:
             return Hypothesis((), True, run.start_ms, run.end_ms)
         self._count_unheard("final")
         return Hypothesis(words, True, words[0].start_ms, words[-1].end_ms)
-
-    def _after_previous(self, final: Hypothesis) -> Hypothesis:
-        """`final` (Whisper's or the fast pass's) without the words that are the previous final's last ones again
-        (`repeated_head`), and moved to begin no earlier than it ends: the previous window's tail can hold this
-        utterance's first word, heard again by this window, when the fast pass gave it only after that window went.
-        No word is lost: the previous final has those words, in its tail (a word said again across the cut, "there.
-        | There it is", is in its own final and stays)."""
-        if not final.words:
-            return final
-        cut = repeated_head(final.words, self._last_final, self._final_end_ms, self._last_final_tail_ms)
-        if cut:
-            logger.debug("%d words of a final were the previous final's again", cut)
-            if not any(spoken_form(w) for w in final.words[cut:]):
-                return Hypothesis((), True, final.start_ms, final.end_ms)
-        words = self._after_last_final(final.words[cut:])
-        return Hypothesis(words, True, words[0].start_ms, words[-1].end_ms, warning=final.warning)
-
-    def _after_last_final(self, words: tuple[Word, ...]) -> tuple[Word, ...]:
-        """`words` moved to begin no earlier than the last final delivered ends: the previous final's tail and this
-        one's preroll share the pause between them, and Whisper's alignment may stretch a word into it, while finals
-        keep their time order."""
-        if words[0].start_ms >= self._final_end_ms:
-            return words
-        floor = self._final_end_ms
-        return tuple(
-            dataclasses.replace(w, start_ms=max(w.start_ms, floor), end_ms=max(w.end_ms, floor)) for w in words
-        )
 
     def _count_unheard(self, outcome: str) -> None:
         stats = self._owner.stats
@@ -1367,44 +1252,6 @@ class TwoPassSession:
             stats.unheard_lost += 1
         if self._owner.observer is not None:
             self._owner.observer.unheard(outcome)
-
-    def _own_words(self, pending: _Pending, words: tuple[Word, ...]) -> tuple[Word, ...]:
-        """The words of Whisper's answer that are `pending`'s own: not the previous utterance's heard again, nor an
-        echo of its last word in a quiet span."""
-        fast = pending.fast
-        if pending.given:
-            # The window heard the words given again: what Whisper writes of them once more, before this window's
-            # speech begins, is theirs (the finals before have them), wherever in their audio it aligned it.
-            speech_from_ms = min(fast.start_ms, pending.speech_from_ms)
-            again = given_again(words, pending.given, speech_from_ms, self._unwritten, own=fast.words)
-            if again:
-                logger.debug("%d words of an answer were the words given again", again)
-            words = words[again:]
-        elif pending.keep_from_ms:
-            trust = not self._last_final_rough
-            words = words[context_words(words, self._last_final, pending.keep_from_ms, trust_text=trust) :]
-        quiet = [(fast.end_ms + LATE_START_MS, 2**31)]  # the tail: to the end of the job, however aligned
-        if pending.keep_from_ms:
-            quiet.append((pending.keep_from_ms + LATE_START_MS, fast.start_ms))
-        elif pending.filled_from_ms:
-            # The filled pause: the previous job heard its start as its tail, so Whisper may write that job's last
-            # word again there.
-            quiet.append((pending.filled_from_ms, fast.start_ms))
-        else:
-            # The preroll, before any speech this job is for: Whisper may write its prompt's last word (the previous
-            # final's) again there (measured: "One." then "1. From fairest creatures", 1.6 s apart, the sonnet read
-            # alone at real time). Only a word that ends before the speech begins: one that runs into it is said.
-            quiet.append((pending.start_ms - 1, min(fast.start_ms, pending.speech_from_ms)))
-        previous = spoken_forms(self._last_final)
-        last = previous[-1] if previous else ""
-        said = spoken_forms(fast.words)
-        written = spoken_forms(words)
-        if last and 0 < leading(written, [last]) <= leading(said, [last]):
-            # The fast pass heard this utterance begin with that word as often as Whisper wrote it there: said
-            # again, not an echo, wherever Whisper aligned it ("no | no we can't", the second aligned early into
-            # the pause); only the tail's are looked at.
-            quiet = quiet[:1]
-        return without_echoes(words, quiet, last)
 
     async def _drain(self) -> list[Hypothesis]:
         """End of stream: wait for each pending final in turn, each until its own deadline at most (and those after
