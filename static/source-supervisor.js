@@ -1,8 +1,9 @@
 // The session's audio source supervisor: opens the source (the caller's, a file, or the microphone with the caller's
 // AudioContext, MediaStream and worklet URL), and when it is interrupted tries to recover without ending the session:
-// resume a suspended (or, on iOS, interrupted) context, else reopen the default microphone. What happens is handed to
-// the session as `source` events and, when nothing is left to try, as a loss; the session decides what that means.
-import { startCapture } from './audio/capture.js';
+// resume a suspended (or, on iOS, interrupted) context, else reopen the default microphone (not after its worklet
+// failed: a new one would fail the same way). What happens is handed to the session as `source` events and, when
+// nothing is left to try, as a loss; the session decides what that means.
+import { CaptureError, startCapture } from './audio/capture.js';
 
 /** @typedef {import('./session.js').SourceOptions} SourceOptions */
 /** @typedef {import('./session.js').CaptureLike} CaptureLike */
@@ -149,6 +150,17 @@ export class SourceSupervisor {
         }
       } catch { /* fall through to reopening */ }
       if (h.over()) return;
+    }
+    if (kind === 'failed' && !this.#config.create) {
+      // The worklet threw: one built again the same way would too, so this microphone is lost. Released, not
+      // flushed: a failed processor answers nothing.
+      if (capture) {
+        await capture.release();
+        if (this.#capture === capture) this.#capture = null;
+      }
+      h.report({ type: 'source', message: reason, recovered: false, code: 'source_lost' });
+      h.lost(reason, new CaptureError('failed', reason));
+      return;
     }
     if (!kind || !KINDS.has(kind) || this.#config.create) {
       h.report({ type: 'source', message: reason, recovered: false, code: 'source_interrupted' });

@@ -2,6 +2,8 @@
 // The context rate is never forced: Firefox refuses to connect a microphone to a context of another rate, and
 // Bluetooth headsets switch rates; the worklet resamples with a real anti-aliasing filter instead.
 
+import { checkPipeline } from './pcm.js';
+
 /** @typedef {'unsupported'|'insecure'|'denied'|'no-device'|'busy'|'suspended'|'failed'} CaptureErrorCode */
 /** @typedef {import('./pcm.js').ProcessorMessage} ProcessorMessage */
 /** @typedef {import('./pcm.js').NodeMessage} NodeMessage */
@@ -30,8 +32,9 @@ export class CaptureError extends Error {
  * @property {boolean} [autoGainControl]
  * @property {(pcm: Int16Array, seq: number) => void} onFrame
  * @property {(level: Level) => void} [onLevel]
- * @property {(reason: string, kind: 'ended'|'suspended'|'closed'|'interrupted') => void} [onInterrupted]
- *   the device went away (ended) or audio processing stopped running (the context's state)
+ * @property {(reason: string, kind: 'ended'|'suspended'|'closed'|'interrupted'|'failed') => void} [onInterrupted]
+ *   the device went away (ended), audio processing stopped running (the context's state) or the worklet threw
+ *   (failed: a new one, built the same way, would too)
  * @property {string} [workletUrl]
  * @property {AudioContext} [context]    the caller's (made inside a click, for Safari); it is not closed here
  * @property {MediaStream} [stream]      the caller's microphone stream; its tracks are not stopped here
@@ -235,6 +238,14 @@ export async function startCapture(options) {
   // Made before the microphone prompt's await, so a call from a click still counts as the user's gesture.
   const context = ownsContext ? new AudioContext({ latencyHint: 'interactive' }) : /** @type {AudioContext} */ (options.context);
   if (ownsContext) context.resume().catch(() => {});
+  try {
+    // The worklet builds its PcmPipeline on the audio thread, where a throw is only a 'processorerror' once audio
+    // runs: a rate it would refuse fails here, before the microphone prompt.
+    checkPipeline({ inRate: context.sampleRate, outRate: options.outRate, frameSamples: options.frameSamples });
+  } catch (err) {
+    if (ownsContext) context.close().catch(() => {});
+    throw new CaptureError('failed', `Audio processing cannot start: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
   const ownsStream = !options.stream || !options.stream.getAudioTracks().some((t) => t.readyState === 'live');
   let stream;
   if (ownsStream) {
@@ -304,12 +315,21 @@ export async function startCapture(options) {
         options.onInterrupted(`Audio processing is ${state}.`, state);
       }
     };
+    // The processor threw (in its constructor or in process()): it posts nothing more, and the browser says so
+    // only with this event on the node.
+    const onProcessorError = () => {
+      if (!capture.stopping && !capture.released && options.onInterrupted) {
+        options.onInterrupted('Audio processing failed (the audio worklet stopped with an error).', 'failed');
+      }
+    };
     const tracks = stream.getAudioTracks();
     for (const track of tracks) track.addEventListener('ended', onEnded);
     context.addEventListener('statechange', onStateChange);
+    node.addEventListener('processorerror', onProcessorError);
     capture.unlisten = () => {
       for (const track of tracks) track.removeEventListener('ended', onEnded);
       context.removeEventListener('statechange', onStateChange);
+      capture.node.removeEventListener('processorerror', onProcessorError);
     };
     await resumeContext(context, options.resumeTimeoutMs ?? RESUME_TIMEOUT_MS);
     return capture;

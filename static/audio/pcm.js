@@ -58,11 +58,41 @@ function gcd(a, b) {
   return a;
 }
 
+/** The highest rate in Hz the resampler takes: far above any audio device's or provider's. */
+export const MAX_RATE = 1_000_000;
+
+/**
+ * Whether the resampler takes `rate`: a whole number of Hz in 1..MAX_RATE (the polyphase arithmetic is on integers).
+ * @param {unknown} rate
+ * @returns {rate is number}
+ */
+export function isRate(rate) {
+  return typeof rate === 'number' && Number.isInteger(rate) && rate >= 1 && rate <= MAX_RATE;
+}
+
 /** @param {number} rate @param {string} name */
 function checkRate(rate, name) {
-  if (!Number.isInteger(rate) || rate < 1 || rate > 1_000_000) {
-    throw new RangeError(`${name} must be an integer number of Hz in 1..1000000, got ${rate}`);
+  if (!isRate(rate)) {
+    throw new RangeError(`${name} must be an integer number of Hz in 1..${MAX_RATE}, got ${rate}`);
   }
+}
+
+/** @param {number} frameSamples */
+function checkFrameSamples(frameSamples) {
+  if (!Number.isInteger(frameSamples) || frameSamples < 1) {
+    throw new RangeError(`frameSamples must be a positive integer, got ${frameSamples}`);
+  }
+}
+
+/**
+ * Throws the RangeError a PcmPipeline of these options would, without designing its filter: for a caller that
+ * builds the pipeline elsewhere (the worklet, on the audio thread, where a throw is only a 'processorerror').
+ * @param {{inRate: number, outRate: number, frameSamples: number}} options
+ */
+export function checkPipeline({ inRate, outRate, frameSamples }) {
+  checkRate(inRate, 'inRate');
+  checkRate(outRate, 'outRate');
+  checkFrameSamples(frameSamples);
 }
 
 /** I0 by its power series, in the order server/audio.py uses. @param {number} x */
@@ -384,9 +414,7 @@ export function floatTo16BitPCM(input) {
 export class Framer {
   /** @param {number} frameSamples */
   constructor(frameSamples) {
-    if (!Number.isInteger(frameSamples) || frameSamples < 1) {
-      throw new RangeError(`frameSamples must be a positive integer, got ${frameSamples}`);
-    }
+    checkFrameSamples(frameSamples);
     /** @readonly */
     this.frameSamples = frameSamples;
     this._frame = new Int16Array(frameSamples);

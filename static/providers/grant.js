@@ -1,5 +1,6 @@
 // The session grant from POST /api/sessions, and the helpers that keep its token out of every URL and message
 // a person sees.
+import { isRate } from '../audio/pcm.js';
 
 /**
  * The session grant from POST /api/sessions. `token` is a credential: it never appears in an event or a
@@ -9,7 +10,7 @@
  * @property {'truebar'|'wiro'} protocol
  * @property {string} ws_url
  * @property {string} token
- * @property {number} sample_rate     Hz of the PCM the provider expects
+ * @property {number} sample_rate     Hz of the PCM the provider expects: whole, in 1..MAX_RATE (pcm.js's resampler)
  * @property {number} frame_samples   samples per audio frame the page sends
  * @property {string} [tag]           Truebar ASR stage tag
  * @property {string} [task_id]       Wiro task id
@@ -35,7 +36,8 @@ export function checkGrant(grant) {
   const checks = [
     ['ws_url', (v) => typeof v === 'string' && /^wss?:\/\//i.test(v)],
     ['token', (v) => typeof v === 'string' && v.length > 0],
-    ['sample_rate', (v) => typeof v === 'number' && Number.isFinite(v) && v > 0],
+    // One pcm.js's resampler takes: refused only in the worklet, the grant would fail the session once it streamed.
+    ['sample_rate', isRate],
     ['frame_samples', (v) => typeof v === 'number' && Number.isInteger(v) && v > 0],
   ];
   for (const [name, ok] of checks) {

@@ -31,6 +31,12 @@ class FakeNode {
 
 class FakeWorkletNode extends FakeNode {
   static made = [];
+  /** @type {Map<string, Set<Function>>} */
+  listeners = new Map();
+  addEventListener(type, fn) { this.listeners.set(type, (this.listeners.get(type) ?? new Set()).add(fn)); }
+  removeEventListener(type, fn) { this.listeners.get(type)?.delete(fn); }
+  /** The browser dispatching `type` on the node (e.g. 'processorerror': the processor threw). */
+  fire(type) { for (const fn of this.listeners.get(type) ?? []) fn({ type }); }
   constructor(context, name, options) {
     super();
     this.context = context;
@@ -75,15 +81,19 @@ function fakeContextClass({ resumes }) {
   };
 }
 
+/** Microphones asked for (getUserMedia calls) since the last browser(). */
+let micRequests = 0;
+
 function browser({ resumes = true } = {}) {
   const AC = fakeContextClass({ resumes });
   Object.defineProperty(AC.prototype, 'audioWorklet', { value: null, writable: true, configurable: true });
   globalThis.AudioContext = AC;
   globalThis.AudioWorkletNode = FakeWorkletNode;
   FakeWorkletNode.made.length = 0;
+  micRequests = 0;
   Object.defineProperty(globalThis, 'navigator', {
     configurable: true,
-    value: { mediaDevices: { getUserMedia: async () => new FakeStream() } },
+    value: { mediaDevices: { getUserMedia: async () => { micRequests += 1; return new FakeStream(); } } },
   });
   return AC;
 }
@@ -133,6 +143,43 @@ test('stop() after release() does not ask the stopped worklet for a flush it wou
   assert.equal(node.port.sent.some((m) => m.type === 'flush'), false);
   assert.ok(node.port.sent.some((m) => m.type === 'stop'));
   assert.deepEqual(totals, { frames: 0, inSamples: 0 });
+});
+
+test('a rate the resampler does not take fails start before the microphone is asked for or a worklet is made', async () => {
+  // In a browser the worklet's constructor threw for these, on the audio thread: start resolved, the session went
+  // to streaming and sent nothing.
+  for (const [outRate, contextRate] of [[22050.5, 48000], [2_000_000, 48000], [16000, 1_500_000]]) {
+    const AC = browser();
+    let closed = false;
+    globalThis.AudioContext = class extends AC {
+      sampleRate = contextRate;
+      close() { closed = true; return super.close(); }
+    };
+    await assert.rejects(
+      startCapture({ ...options(), outRate }),
+      (err) => err instanceof CaptureError && err.code === 'failed' && /Hz in 1\.\.1000000/.test(err.message),
+      `outRate ${outRate} at a ${contextRate} Hz context`,
+    );
+    assert.equal(micRequests, 0, 'no microphone prompt for a session that cannot run');
+    assert.equal(FakeWorkletNode.made.length, 0);
+    assert.equal(closed, true, 'the context it made is closed');
+  }
+});
+
+test('a worklet that fails (processorerror) is reported as a failed capture, and not once released', async () => {
+  const AC = browser();
+  const interruptions = [];
+  const capture = await startCapture({
+    ...options(), context: new AC(), stream: new FakeStream(), onInterrupted: (reason, kind) => interruptions.push([reason, kind]),
+  });
+  const [node] = FakeWorkletNode.made;
+  node.fire('processorerror');
+  assert.deepEqual(interruptions.map(([, kind]) => kind), ['failed']);
+  assert.match(interruptions[0][0], /Audio processing failed/);
+  await capture.release();
+  node.fire('processorerror');
+  assert.equal(interruptions.length, 1, 'a released capture reports nothing more');
+  assert.equal(node.listeners.get('processorerror')?.size ?? 0, 0, 'its listener is removed');
 });
 
 const MALFORMED = [

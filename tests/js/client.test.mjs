@@ -65,6 +65,11 @@ describe('createClient', () => {
       ['token', ''],
       ['ws_url', 'https://example.test/'],
       ['sample_rate', 0],
+      // pcm.js's resampler takes whole numbers of Hz in 1..1000000: the worklet's constructor threw for these,
+      // and a session went on streaming nothing.
+      ['sample_rate', 22050.5],
+      ['sample_rate', 2_000_000],
+      ['sample_rate', '16000'],
       ['frame_samples', 1.5],
     ]) {
       assert.throws(
@@ -78,6 +83,7 @@ describe('createClient', () => {
       );
     }
     assert.throws(() => checkGrant(null), TypeError);
+    for (const rate of [1, 8000, 1_000_000]) assert.doesNotThrow(() => checkGrant(grant({ sample_rate: rate })));
   });
 
   test('without any WebSocket implementation the client says so', () => {

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import {
-  EMPTY_LEVEL_SPAN, Framer, PcmPipeline, Resampler, TRUEBAR_FORMAT, WIRO_FORMAT, designFilter, floatTo16BitPCM, meter,
+  EMPTY_LEVEL_SPAN, Framer, MAX_RATE, PcmPipeline, Resampler, TRUEBAR_FORMAT, WIRO_FORMAT, checkPipeline, designFilter,
+  floatTo16BitPCM, isRate, meter,
 } from '../../static/audio/pcm.js';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -325,6 +326,24 @@ test('PcmPipeline = Resampler -> floatTo16BitPCM -> Framer, fed 128 samples at a
   assert.ok(frames.slice(0, -1).every((f) => f.length === 160));
   assert.ok(frames.at(-1).length <= 160 && frames.length > body);
   assert.deepEqual(concat(frames, Int16Array), want);
+});
+
+test('checkPipeline refuses what PcmPipeline refuses, with the same RangeError, without designing a filter', () => {
+  // capture.js checks on the main thread what the worklet would otherwise refuse only on the audio thread.
+  for (const bad of [
+    { inRate: 48000, outRate: 22050.5, frameSamples: 1600 },
+    { inRate: 48000, outRate: MAX_RATE + 1, frameSamples: 1600 },
+    { inRate: 0, outRate: 16000, frameSamples: 1600 },
+    { inRate: 48000, outRate: 16000, frameSamples: 0 },
+  ]) {
+    let want = null;
+    try { new PcmPipeline(bad); } catch (err) { want = err; }
+    assert.ok(want instanceof RangeError, JSON.stringify(bad));
+    assert.throws(() => checkPipeline(bad), { name: 'RangeError', message: want.message });
+  }
+  assert.doesNotThrow(() => checkPipeline({ inRate: 1, outRate: MAX_RATE, frameSamples: 1 }));
+  assert.deepEqual([1, 44100, MAX_RATE].map(isRate), [true, true, true]);
+  assert.deepEqual([0, -16000, 16000.5, MAX_RATE + 1, NaN, Infinity, '16000', null].map(isRate), Array(8).fill(false));
 });
 
 test('meter: a level once `every` samples are summed, over all of them; the span grows until then', () => {

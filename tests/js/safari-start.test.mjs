@@ -50,6 +50,8 @@ function fakeContextClass({ resumes = true } = {}) {
 
 class FakeWorkletNode {
   port = { start() {}, postMessage() {}, addEventListener() {}, onmessage: null };
+  addEventListener() {}
+  removeEventListener() {}
   disconnect() {}
 }
 

@@ -76,6 +76,51 @@ test('a microphone recovery that fails ends the session in error with its code, 
   assert.ok(ofType(events, 'final').some((e) => e.text === 'before the call'));
 });
 
+test('a worklet that fails ends the session in error (code failed) after the last finals, with no microphone reopened', async () => {
+  // Before, capture.js heard no 'processorerror': the page said "Listening" and nothing was sent.
+  const w = world();
+  const opened = [];
+  const { s, events, states } = await streaming(w, {
+    createSource: undefined,
+    microphone: async (o) => {
+      const capture = { ...source(), options: o, context: { currentTime: 0, state: 'running' } };
+      opened.push(capture);
+      return capture;
+    },
+  });
+  for (let i = 0; i < 5; i++) opened[0].options.onFrame(frame());
+  opened[0].options.onInterrupted('Audio processing failed (the audio worklet stopped with an error).', 'failed');
+  await sleep(20);
+  assert.equal(s.state, 'stopping', 'not "Listening" over a dead worklet');
+  assert.equal(opened.length, 1, 'the same worklet would fail again: nothing reopened');
+  const ws = w.Sock.instances[0];
+  assert.ok(ws.texts.some((m) => m.type === 'EOS'), 'the provider is asked for the words it already has');
+  ws.push(finalSegment('before it failed', 0, 500));
+  ws.push({ type: 'STATUS', status: 'FINISHED' });
+  await sleep(20);
+  assert.equal(s.state, 'error');
+  assert.deepEqual(states.at(-1), ['error', { message: 'Audio processing failed (the audio worklet stopped with an error).', code: 'failed' }]);
+  assert.deepEqual(ofType(events, 'source').map((e) => [e.code, e.recovered]), [['source_lost', false]]);
+  assert.ok(ofType(events, 'final').some((e) => e.text === 'before it failed'));
+});
+
+test('a grant at a rate the resampler refuses ends start in error before the microphone is opened', async () => {
+  // 2 MHz passed checkGrant (and the replay buffer): the worklet threw on the audio thread and nothing was sent.
+  const w = world();
+  const states = [];
+  let microphones = 0;
+  const s = new Session({
+    provider: 'truebar', clientOptions: { WebSocketImpl: w.Sock }, onEvent: () => {},
+    onStateChange: (_f, to, detail) => states.push([to, detail]),
+    getGrant: async () => ({ provider: 'truebar', protocol: 'truebar', ws_url: 'ws://x.test/1', token: 'T', sample_rate: 2_000_000, frame_samples: 1600 }),
+    microphone: async () => { microphones += 1; return source(); },
+  });
+  await assert.rejects(s.start(), TypeError);
+  assert.deepEqual(states.at(-1), ['error', { message: 'The session grant has no valid "sample_rate".' }]);
+  assert.equal(microphones, 0);
+  assert.equal(w.Sock.instances.length, 0);
+});
+
 // ---- the error's code reaches onStateChange ----
 
 test("fail() carries the code: a CaptureError's and an ApiError's reach onStateChange", async () => {

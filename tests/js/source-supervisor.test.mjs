@@ -80,6 +80,21 @@ test('no microphone left: reported lost, and the session is told with the cause'
   assert.deepEqual(losses, [['The microphone was disconnected. Permission denied.', denied]]);
 });
 
+test('a worklet that failed is released, not reopened: the source is lost and the session told', async () => {
+  // Reopening would build the same worklet with the same options, to fail again (and again: each new one reports).
+  const { sup, reports, losses, opened } = supervisor();
+  sup.use(await sup.open());
+  opened[0].o.onInterrupted('Audio processing failed.', 'failed'); // as capture.js reports a processorerror
+  await settle();
+  assert.equal(opened.length, 1, 'no microphone opened again');
+  assert.equal(opened[0].released, true);
+  assert.equal(opened[0].stopped, false, 'not flushed: a failed worklet would never answer');
+  assert.equal(sup.capture, null);
+  assert.deepEqual(reports.map((r) => [r.code, r.recovered, r.message]), [['source_lost', false, 'Audio processing failed.']]);
+  assert.equal(losses.length, 1);
+  assert.equal(losses[0][0], 'Audio processing failed.');
+});
+
 test('a notice from a replaced source, or while the session ends, changes nothing', async () => {
   const { sup, reports, opened, end } = supervisor();
   sup.use(await sup.open());

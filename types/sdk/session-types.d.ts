@@ -6,7 +6,11 @@
 /** @typedef {import('./session-state.js').StateDetail} StateDetail */
 /** @typedef {import('./session-state.js').StateListener} StateListener */
 /** @typedef {{rms: number, peak: number, silent: boolean}} Level */
-/** @typedef {'ended'|'suspended'|'closed'|'interrupted'} InterruptionKind */
+/**
+ * Why a source stopped: the device went away ('ended'), the audio context is 'suspended', 'closed' or (iOS)
+ * 'interrupted', or the audio worklet threw ('failed': not reopened, as a new one would fail the same way).
+ * @typedef {'ended'|'suspended'|'closed'|'interrupted'|'failed'} InterruptionKind
+ */
 /**
  * Why a session-level error happened, as a value to branch on (the message is for people):
  * the provider client's causes ('transport', 'protocol', 'expired'), 'reconnect_failed' (every attempt to replace a
@@ -16,7 +20,8 @@
 /**
  * What happened to the audio source: 'resumed' (a suspended context runs again), 'device_switched' (a lost
  * microphone was replaced by the default one), 'source_interrupted' (a source that cannot be reopened, a file,
- * reported a problem), 'source_lost' (the microphone is gone and could not be reopened: the session ends).
+ * reported a problem), 'source_lost' (the microphone is gone and could not be reopened, or its audio processing
+ * failed: the session ends).
  * @typedef {'resumed'|'device_switched'|'source_interrupted'|'source_lost'} SourceCode
  */
 /** @typedef {import('./providers/protocol.js').Timing} Timing */
@@ -111,7 +116,11 @@ export type Level = {
     peak: number;
     silent: boolean;
 };
-export type InterruptionKind = "ended" | "suspended" | "closed" | "interrupted";
+/**
+ * Why a source stopped: the device went away ('ended'), the audio context is 'suspended', 'closed' or (iOS)
+ * 'interrupted', or the audio worklet threw ('failed': not reopened, as a new one would fail the same way).
+ */
+export type InterruptionKind = "ended" | "suspended" | "closed" | "interrupted" | "failed";
 /**
  * Why a session-level error happened, as a value to branch on (the message is for people):
  * the provider client's causes ('transport', 'protocol', 'expired'), 'reconnect_failed' (every attempt to replace a
@@ -121,7 +130,8 @@ export type ErrorCode = ErrorCause | "reconnect_failed" | "stop_timeout";
 /**
  * What happened to the audio source: 'resumed' (a suspended context runs again), 'device_switched' (a lost
  * microphone was replaced by the default one), 'source_interrupted' (a source that cannot be reopened, a file,
- * reported a problem), 'source_lost' (the microphone is gone and could not be reopened: the session ends).
+ * reported a problem), 'source_lost' (the microphone is gone and could not be reopened, or its audio processing
+ * failed: the session ends).
  */
 export type SourceCode = "resumed" | "device_switched" | "source_interrupted" | "source_lost";
 export type Timing = import("./providers/protocol.js").Timing;

@@ -106,9 +106,10 @@ export type CaptureOptions = {
     onFrame: (pcm: Int16Array, seq: number) => void;
     onLevel?: ((level: Level) => void) | undefined;
     /**
-     * the device went away (ended) or audio processing stopped running (the context's state)
+     * the device went away (ended), audio processing stopped running (the context's state) or the worklet threw
+     * (failed: a new one, built the same way, would too)
      */
-    onInterrupted?: ((reason: string, kind: "ended" | "suspended" | "closed" | "interrupted") => void) | undefined;
+    onInterrupted?: ((reason: string, kind: "ended" | "suspended" | "closed" | "interrupted" | "failed") => void) | undefined;
     workletUrl?: string | undefined;
     /**
      * the caller's (made inside a click, for Safari); it is not closed here

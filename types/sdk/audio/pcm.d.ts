@@ -1,4 +1,20 @@
 /**
+ * Whether the resampler takes `rate`: a whole number of Hz in 1..MAX_RATE (the polyphase arithmetic is on integers).
+ * @param {unknown} rate
+ * @returns {rate is number}
+ */
+export function isRate(rate: unknown): rate is number;
+/**
+ * Throws the RangeError a PcmPipeline of these options would, without designing its filter: for a caller that
+ * builds the pipeline elsewhere (the worklet, on the audio thread, where a throw is only a 'processorerror').
+ * @param {{inRate: number, outRate: number, frameSamples: number}} options
+ */
+export function checkPipeline({ inRate, outRate, frameSamples }: {
+    inRate: number;
+    outRate: number;
+    frameSamples: number;
+}): void;
+/**
  * The Kaiser-windowed sinc polyphase filter for inRate -> outRate (equal rates: an empty pass-through design).
  * @param {number} inRate
  * @param {number} outRate
@@ -38,6 +54,8 @@ export const TRUEBAR_FORMAT: Readonly<PcmFormat>;
 export const WIRO_FORMAT: Readonly<PcmFormat>;
 /** Kaiser stopband target in dB; >= 100 dB is required, the rest is margin. */
 export const ATTENUATION_DB: 120;
+/** The highest rate in Hz the resampler takes: far above any audio device's or provider's. */
+export const MAX_RATE: 1000000;
 /** Streaming windowed-sinc resampler; state is carried across calls of any length. */
 export class Resampler {
     /**

@@ -46,7 +46,7 @@ export type Grant = {
     ws_url: string;
     token: string;
     /**
-     * Hz of the PCM the provider expects
+     * Hz of the PCM the provider expects: whole, in 1..MAX_RATE (pcm.js's resampler)
      */
     sample_rate: number;
     /**
