@@ -173,6 +173,8 @@ export class SourceSupervisor {
         // the capture is let go. Suspended or interrupted, the context would not answer a flush: release.
         await (kind === 'ended' ? capture.stop() : capture.release());
         if (this.#capture === capture) this.#capture = null;
+        // The flush takes up to 2 s: a Stop or Cancel meanwhile wants no microphone (its light, maybe a prompt).
+        if (h.over()) return;
       }
       // The chosen device went away: the system default is the one most likely to be there.
       const next = await this.#openMicrophone();

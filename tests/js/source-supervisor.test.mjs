@@ -80,6 +80,23 @@ test('no microphone left: reported lost, and the session is told with the cause'
   assert.deepEqual(losses, [['The microphone was disconnected. Permission denied.', denied]]);
 });
 
+test('a Stop or Cancel while the unplugged microphone flushes opens no new one', async () => {
+  // The flush may take up to 2 s; a microphone opened after the session ended lit the indicator (and might prompt).
+  let finishFlush;
+  const { sup, reports, opened, end } = supervisor();
+  sup.use(await sup.open());
+  opened[0].stop = () => new Promise((resolve) => { finishFlush = resolve; });
+  const recovering = sup.interrupted('The microphone was disconnected.', 'ended');
+  await settle();
+  assert.ok(finishFlush, 'the old capture is flushing');
+  end(); // the user cancels meanwhile
+  sup.release();
+  finishFlush({ frames: 0, inSamples: 0 });
+  await recovering;
+  assert.equal(opened.length, 1, 'no microphone opened after the session was over');
+  assert.deepEqual(reports, []);
+});
+
 test('a worklet that failed is released, not reopened: the source is lost and the session told', async () => {
   // Reopening would build the same worklet with the same options, to fail again (and again: each new one reports).
   const { sup, reports, losses, opened } = supervisor();
