@@ -17,6 +17,7 @@ const FRAMES_PER_YIELD = 4;
 const ascii = (v, at, s) => at + s.length <= v.byteLength
   && [...s].every((c, i) => v.getUint8(at + i) === c.charCodeAt(0));
 
+// By the header's version bits: MPEG-2.5 (00), reserved (01), MPEG-2 (10), MPEG-1 (11); then the rate index.
 const MP3_RATES = [[11025, 12000, 8000], [0, 0, 0], [22050, 24000, 16000], [44100, 48000, 32000]];
 
 /**
@@ -50,10 +51,16 @@ export function declaredRate(data) {
     at = 10 + ((v.getUint8(6) << 21) | (v.getUint8(7) << 14) | (v.getUint8(8) << 7) | v.getUint8(9));
   }
   if (at + 4 <= v.byteLength && v.getUint8(at) === 0xff && (v.getUint8(at + 1) & 0xe0) === 0xe0) {
+    // An MPEG audio frame header: 11 sync bits, version (2), layer (2), CRC (1); bitrate index (4), rate index (2).
     const version = (v.getUint8(at + 1) >> 3) & 3;
+    const layer = (v.getUint8(at + 1) >> 1) & 3;
+    const bitrate = v.getUint8(at + 2) >> 4;
     const index = (v.getUint8(at + 2) >> 2) & 3;
-    const rate = index < 3 ? MP3_RATES[version][index] : 0;
-    return rate || null;
+    // Layer 00 is reserved in MP3 and is what ADTS AAC has there (the same sync word): left to the browser, as
+    // HE-AAC's header declares its core rate, half the rate it decodes to, and decoding at that would halve its
+    // bandwidth. Version 01, bitrate 15 and rate index 3 are reserved or invalid: not an MP3 frame.
+    if (layer === 0 || version === 1 || bitrate === 15 || index === 3) return null;
+    return MP3_RATES[version][index];
   }
   return null;
 }
