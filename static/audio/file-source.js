@@ -89,13 +89,38 @@ export async function decodeToMono(data) {
   }
   const n = buffer.length;
   const channels = buffer.numberOfChannels;
-  const samples = new Float32Array(n);
-  for (let c = 0; c < channels; c++) {
-    const ch = buffer.getChannelData(c);
-    for (let i = 0; i < n; i++) samples[i] += ch[i];
-  }
-  if (channels > 1) for (let i = 0; i < n; i++) samples[i] /= channels;
+  const samples = downmix(Array.from({ length: channels }, (_, c) => buffer.getChannelData(c)));
   return { samples, sampleRate: buffer.sampleRate, channels, durationMs: (n * 1000) / buffer.sampleRate };
+}
+
+/**
+ * One mono signal from a file's channels, by the Web Audio spec's 'speakers' down-mix to mono: what the microphone
+ * path gets from its node's channelInterpretation, so a file and a live recording are mixed alike. Channels in
+ * AudioBuffer order: mono M; stereo L R -> 0.5(L+R); quad L R SL SR -> 0.25(L+R+SL+SR); 5.1 L R C LFE SL SR ->
+ * sqrt(0.5)(L+R) + C + 0.5(SL+SR), the LFE dropped (the centre, where a film's dialogue is, at full level). The spec
+ * has no rule for other counts (it falls back to keeping the first channel): they are averaged, so no channel's
+ * speech is lost.
+ * @param {Float32Array[]} channels  all the same length
+ * @returns {Float32Array}  a single channel is returned as is
+ */
+export function downmix(channels) {
+  if (channels.length === 1) return channels[0];
+  const n = channels.length ? channels[0].length : 0;
+  const out = new Float32Array(n);
+  if (channels.length === 2) {
+    const [L, R] = channels;
+    for (let i = 0; i < n; i++) out[i] = 0.5 * (L[i] + R[i]);
+  } else if (channels.length === 4) {
+    const [L, R, SL, SR] = channels;
+    for (let i = 0; i < n; i++) out[i] = 0.25 * (L[i] + R[i] + SL[i] + SR[i]);
+  } else if (channels.length === 6) {
+    const [L, R, C, , SL, SR] = channels;
+    for (let i = 0; i < n; i++) out[i] = Math.SQRT1_2 * (L[i] + R[i]) + C[i] + 0.5 * (SL[i] + SR[i]);
+  } else if (channels.length > 0) {
+    for (const ch of channels) for (let i = 0; i < n; i++) out[i] += ch[i];
+    for (let i = 0; i < n; i++) out[i] /= channels.length;
+  }
+  return out;
 }
 
 /** @returns {Promise<void>} resolves after the browser has had a turn (timers, input, sockets) */

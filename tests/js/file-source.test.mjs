@@ -1,9 +1,10 @@
-// static/audio/file-source.js on its own: the rate a file's header declares (declaredRate). No browser: headers
-// are built by hand.
+// static/audio/file-source.js on its own: the rate a file's header declares (declaredRate) and the down-mix of its
+// channels to mono (downmix, and decodeToMono with a stand-in OfflineAudioContext). No browser: headers and decoded
+// audio are built by hand.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { declaredRate } from '../../static/audio/file-source.js';
+import { declaredRate, decodeToMono, downmix } from '../../static/audio/file-source.js';
 
 /** A header's first bytes, padded so every reader has room. @param {number[]} bytes */
 const header = (bytes) => new Uint8Array([...bytes, 0, 0, 0, 0, 0, 0, 0, 0]).buffer;
@@ -40,5 +41,66 @@ test('declaredRate: an ADTS AAC header is not read as MP3; the browser decodes i
       const adts = header([0xff, sync, (1 << 6) | (sfIndex << 2), 0x80]);
       assert.equal(declaredRate(adts), null, `sync ${sync.toString(16)} sf_index ${sfIndex}`);
     }
+  }
+});
+
+// ---- downmix: the Web Audio spec's down-mix to mono ('speakers'), as the microphone path gets ----
+
+/** @param {number} n @param {number} seed */
+function noise(n, seed) {
+  let x = seed;
+  return Float32Array.from({ length: n }, () => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x / 2147483648 - 0.5;
+  });
+}
+
+/** @param {Float32Array} got @param {(i: number) => number} want */
+function assertSamples(got, want) {
+  for (let i = 0; i < got.length; i++) {
+    assert.ok(Math.abs(got[i] - want(i)) <= 1e-6, `sample ${i}: ${got[i]} vs ${want(i)}`);
+  }
+}
+
+test('downmix: mono as is, stereo 0.5(L+R), quad 0.25(L+R+SL+SR)', () => {
+  const n = 256;
+  const [a, b, c, d] = [1, 2, 3, 4].map((seed) => noise(n, seed));
+  assertSamples(downmix([a]), (i) => a[i]);
+  assertSamples(downmix([a, b]), (i) => 0.5 * (a[i] + b[i]));
+  assertSamples(downmix([a, b, c, d]), (i) => 0.25 * (a[i] + b[i] + c[i] + d[i]));
+  assert.equal(downmix([a, b]).length, n);
+});
+
+test('downmix: 5.1 is 0.7071(L+R) + C + 0.5(SL+SR), the LFE dropped', () => {
+  const n = 256;
+  const [L, R, C, LFE, SL, SR] = [1, 2, 3, 4, 5, 6].map((seed) => noise(n, seed));
+  assertSamples(downmix([L, R, C, LFE, SL, SR]), (i) => Math.SQRT1_2 * (L[i] + R[i]) + C[i] + 0.5 * (SL[i] + SR[i]));
+});
+
+test('downmix: other channel counts (3, 5, 8) are averaged', () => {
+  const n = 64;
+  for (const count of [3, 5, 8]) {
+    const chs = Array.from({ length: count }, (_, k) => noise(n, k + 1));
+    assertSamples(downmix(chs), (i) => chs.reduce((sum, ch) => sum + ch[i], 0) / count);
+  }
+});
+
+test("decodeToMono: a 5.1 file's centre channel (the dialogue) keeps its level, as through the microphone path", async () => {
+  // Averaging the six channels put the centre at 1/6, -15.6 dB.
+  const n = 4800;
+  const chs = Array.from({ length: 6 }, () => new Float32Array(n));
+  for (let i = 0; i < n; i++) chs[2][i] = 0.6 * Math.sin(i / 5); // L R C LFE SL SR: C is index 2
+  const had = globalThis.OfflineAudioContext;
+  globalThis.OfflineAudioContext = class {
+    async decodeAudioData() {
+      return { length: n, numberOfChannels: 6, sampleRate: 48000, getChannelData: (c) => chs[c] };
+    }
+  };
+  try {
+    const { samples, channels } = await decodeToMono(new ArrayBuffer(16));
+    assert.equal(channels, 6);
+    assertSamples(samples, (i) => chs[2][i]);
+  } finally {
+    globalThis.OfflineAudioContext = had;
   }
 });
