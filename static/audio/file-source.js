@@ -4,7 +4,9 @@
 // decodeAudioData resamples to its context's rate, so the file is decoded in an OfflineAudioContext at the file's
 // own rate when the header says what it is (WAV, FLAC, Ogg Vorbis/Opus, MP3): the one resampling step is then
 // pcm.js's, with its known anti-aliasing. Anything else is decoded at FALLBACK_RATE by the browser first.
-import { PcmPipeline } from './pcm.js';
+import { EMPTY_LEVEL_SPAN, PcmPipeline, meter } from './pcm.js';
+
+/** @typedef {import('./pcm.js').Level} Level */
 
 const FALLBACK_RATE = 48000;
 // Level reports every 50 ms of file audio, like the worklet's.
@@ -134,7 +136,7 @@ const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
  * @property {number} outRate
  * @property {number} frameSamples
  * @property {(pcm: Int16Array, seq: number) => void} onFrame
- * @property {(level: {rms: number, peak: number, silent: boolean}) => void} [onLevel]
+ * @property {(level: Level) => void} [onLevel]
  * @property {'fast'|'realtime'} [pacing]  'realtime': 1x, for a provider that ends utterances by wall-clock
  *                                     pauses; default 'fast'
  * @property {() => boolean} [canSend] polled before each frame; false holds the file back (the provider is not
@@ -252,22 +254,18 @@ export class FileSource {
 }
 
 /**
- * RMS and peak per level interval of `block` (the tail shorter than an interval is reported on its own).
+ * RMS and peak per level interval of `block` (the tail shorter than an interval is reported on its own), by the
+ * worklet's meter(): a NaN sample counts as 0 and an infinite one as full scale, so a bad sample in a float file
+ * cannot make a level NaN or Infinity.
  * @param {Float32Array} block
  * @param {number} every
- * @param {(level: {rms: number, peak: number, silent: boolean}) => void} onLevel
+ * @param {(level: Level) => void} onLevel
  */
 function reportLevels(block, every, onLevel) {
   for (let at = 0; at < block.length; at += every) {
-    const end = Math.min(block.length, at + every);
-    let sum = 0;
-    let peak = 0;
-    for (let i = at; i < end; i++) {
-      const v = block[i];
-      sum += v * v;
-      const a = v < 0 ? -v : v;
-      if (a > peak) peak = a;
-    }
-    onLevel({ rms: Math.sqrt(sum / (end - at)), peak, silent: peak === 0 });
+    const part = block.subarray(at, Math.min(block.length, at + every));
+    // A fresh span the length of the part: meter() reports it at once.
+    const { level } = meter(EMPTY_LEVEL_SPAN, part, part.length);
+    if (level) onLevel(level);
   }
 }

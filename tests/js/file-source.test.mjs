@@ -1,10 +1,11 @@
-// static/audio/file-source.js on its own: the rate a file's header declares (declaredRate) and the down-mix of its
-// channels to mono (downmix, and decodeToMono with a stand-in OfflineAudioContext). No browser: headers and decoded
-// audio are built by hand.
+// static/audio/file-source.js on its own: the rate a file's header declares (declaredRate), the down-mix of its
+// channels to mono (downmix, and decodeToMono with a stand-in OfflineAudioContext), and the levels a FileSource
+// reports. No browser: headers and decoded audio are built by hand.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { declaredRate, decodeToMono, downmix } from '../../static/audio/file-source.js';
+import { FileSource, declaredRate, decodeToMono, downmix } from '../../static/audio/file-source.js';
+import { EMPTY_LEVEL_SPAN, meter } from '../../static/audio/pcm.js';
 
 /** A header's first bytes, padded so every reader has room. @param {number[]} bytes */
 const header = (bytes) => new Uint8Array([...bytes, 0, 0, 0, 0, 0, 0, 0, 0]).buffer;
@@ -103,4 +104,21 @@ test("decodeToMono: a 5.1 file's centre channel (the dialogue) keeps its level, 
   } finally {
     globalThis.OfflineAudioContext = had;
   }
+});
+
+// ---- FileSource's levels: pcm.js's meter(), so a bad sample cannot make them NaN ----
+
+test("a FileSource's levels are meter()'s: a NaN and an Infinity sample give finite levels", async () => {
+  const x = new Float32Array(4800).fill(0.1);
+  x[10] = NaN;
+  x[3000] = Infinity;
+  const src = new FileSource({}, { samples: x, sampleRate: 48000, channels: 1, durationMs: 100 }, { outRate: 16000, frameSamples: 1600 });
+  const levels = [];
+  src.run({ onFrame() {}, canSend: () => true, onLevel: (l) => levels.push(l), pacing: 'fast' });
+  await src.done;
+  // Two 50 ms levels at 48 kHz, each what the worklet's meter says for the same samples.
+  const want = [x.subarray(0, 2400), x.subarray(2400)].map((part) => meter(EMPTY_LEVEL_SPAN, part, part.length).level);
+  assert.deepEqual(levels, want);
+  assert.ok(levels.every((l) => Number.isFinite(l.rms) && Number.isFinite(l.peak)), JSON.stringify(levels));
+  assert.equal(levels[1].peak, 1, 'Infinity counts as full scale');
 });
