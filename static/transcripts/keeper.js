@@ -27,6 +27,14 @@ import { toStoreError } from './store.js';
 
 /** The subset of the Web Locks API used here. @typedef {Pick<LockManager, 'request'|'query'>} Locks */
 
+/**
+ * One transcript of the page (first Start to Clear) and its stored session, once created. Every write holds the
+ * transcript it was asked for, so one still queued when the page lets go of it (Clear, Delete, a new Start after a
+ * restore) writes to that transcript's own session, never to the page's next one. `dropped`: cleared or deleted,
+ * so the writes still queued for it write nothing (a final queued by Stop just before must not bring it back).
+ * @typedef {{id: string | null, dropped: boolean}} Transcript
+ */
+
 export const LOCK_PREFIX = 'live-stt.transcript.';
 
 /** @param {number} ms epoch */
@@ -64,8 +72,8 @@ export class TranscriptKeeper {
     this.locks = options.locks ?? null;
     /** @type {TranscriptStore | null} */
     this.store = null;
-    /** @type {string | null} the stored session of the page's transcript */
-    this.currentId = null;
+    /** @type {Transcript} the page's transcript */
+    this._transcript = { id: null, dropped: false };
     /** @type {(() => void) | null} */
     this._releaseLock = null;
     /** @type {Map<string, Notice>} the error notices told that still hold, by error kind: one notice per kind while it
@@ -225,8 +233,10 @@ export class TranscriptKeeper {
    */
   startRun(meta) {
     this._meta = { ...meta };
+    const transcript = this._transcript;
     return this._enqueue(async (store) => {
-      if (this.currentId) this._report(await store.updateSession(this.currentId, { state: 'recording', engine: meta.engine }));
+      const id = await this._sessionOf(store, transcript, null);
+      if (id) this._report(await store.updateSession(id, { state: 'recording', engine: meta.engine }));
     });
   }
 
@@ -237,10 +247,12 @@ export class TranscriptKeeper {
   addFinal(final, durationMs) {
     const copy = { ...final, words: final.words ? final.words.map((w) => ({ ...w })) : [] };
     const meta = this._meta;
+    const transcript = this._transcript;
     // The final supersedes the pending words (the store clears them with it).
     this._supersedePending();
     return this._enqueue(async (store) => {
-      if (await this._ensureSession(store, meta)) this._report(await store.addFinal(/** @type {string} */ (this.currentId), copy, { durationMs }));
+      const id = await this._sessionOf(store, transcript, meta);
+      if (id) this._report(await store.addFinal(id, copy, { durationMs }));
     });
   }
 
@@ -260,13 +272,12 @@ export class TranscriptKeeper {
     const write = { pending: latest, durationMs };
     this._pendingWrite = write;
     const meta = this._meta;
+    const transcript = this._transcript;
     return this._enqueue(async (store) => {
       if (this._pendingWrite === write) this._pendingWrite = null;
       // Words heard start the saved session as a final would; nothing pending creates nothing.
-      if (!write.pending && !this.currentId) return;
-      if (await this._ensureSession(store, meta)) {
-        this._report(await store.setPending(/** @type {string} */ (this.currentId), write.pending, { durationMs: write.durationMs }));
-      }
+      const id = await this._sessionOf(store, transcript, write.pending ? meta : null);
+      if (id) this._report(await store.setPending(id, write.pending, { durationMs: write.durationMs }));
     });
   }
 
@@ -282,19 +293,28 @@ export class TranscriptKeeper {
   }
 
   /**
-   * Create the transcript's session on its first words if it does not exist yet.
+   * The session a write asked for `transcript` goes to, where the queue has got to: none once it was cleared or
+   * deleted. Given `meta`, its first words create it. Only the page's own transcript takes the lock: one it has let
+   * go of and kept gets the writes still queued for it, and the lock is the next transcript's.
    * @param {TranscriptStore} store
+   * @param {Transcript} transcript  the page's when the write was asked for
    * @param {{title: string, engine: string} | null} meta  the recording's, as it was when the write was asked for
-   * @returns {Promise<boolean>} whether there is a session to write to
+   * @returns {Promise<string | null>}
    */
-  async _ensureSession(store, meta) {
-    if (!this.currentId && meta) {
+  async _sessionOf(store, transcript, meta) {
+    if (transcript.dropped) return null;
+    if (!transcript.id && meta) {
       const session = this._report(await store.startSession(meta));
-      if (!session) return false;
-      this.currentId = session.id;
-      this._lock(session.id);
+      if (!session) return null;
+      transcript.id = session.id;
+      if (transcript === this._transcript) this._lock(session.id);
     }
-    return this.currentId !== null;
+    return transcript.id;
+  }
+
+  /** The stored session of the page's transcript, once its first words created it. */
+  get currentId() {
+    return this._transcript.id;
   }
 
   /**
@@ -306,43 +326,46 @@ export class TranscriptKeeper {
   }
 
   /**
-   * Let go of the page's transcript where the queue has got to. Writes queued before (a first final whose session
-   * does not exist yet) may still create or set `currentId`: reading it here, in turn, catches those too.
-   * @param {string | null} known  the id at the time of the call
-   * @returns {string | null} the session let go of
+   * The page lets go of its transcript now; a new one follows. The lock is let go of in the queue, once the writes
+   * asked for before are done: till then the session is still being written.
+   * @param {boolean} dropped  cleared or deleted: its writes still queued write nothing
+   * @returns {Transcript} the transcript let go of
    */
-  _letGo(known) {
-    const id = this.currentId ?? known;
-    this.currentId = null;
-    this._unlock();
-    return id;
+  _letGo(dropped) {
+    const transcript = this._transcript;
+    transcript.dropped = dropped;
+    this._transcript = { id: null, dropped: false };
+    this._meta = null;
+    this._supersedePending();
+    this._forgetTranscriptErrors();
+    return transcript;
   }
 
   /** @param {number} durationMs */
   endRun(durationMs) {
     // A stopped session has no words in flight (the store clears them with the state).
     this._supersedePending();
+    const transcript = this._transcript;
     return this._enqueue(async (store) => {
-      if (!this.currentId) return;
-      const session = this._report(await store.updateSession(this.currentId, { state: 'stopped', durationMs }));
+      const id = await this._sessionOf(store, transcript, null);
+      if (!id) return;
+      const session = this._report(await store.updateSession(id, { state: 'stopped', durationMs }));
       // Only words in flight ever came (then Cancel): no final was kept, so no empty entry is left in the history.
+      // The transcript goes on without a session: its next words create one.
       if (session && session.finalCount === 0) {
-        const id = this._letGo(null);
-        if (id) this._report(await store.deleteSession(id));
+        transcript.id = null;
+        if (transcript === this._transcript) this._unlock();
+        this._report(await store.deleteSession(id));
       }
     });
   }
 
-  /** The page's transcript is cleared: so is its stored copy, including one its pending first save creates. */
+  /** The page's transcript is cleared: so is its stored copy, and nothing still queued for it writes. */
   discard() {
-    const known = this.currentId;
-    this.currentId = null;
-    this._meta = null;
-    this._supersedePending();
-    this._forgetTranscriptErrors();
+    const transcript = this._letGo(true);
     return this._enqueue(async (store) => {
-      const id = this._letGo(known);
-      if (id) this._report(await store.deleteSession(id));
+      this._unlock();
+      if (transcript.id) this._report(await store.deleteSession(transcript.id));
     });
   }
 
@@ -366,14 +389,10 @@ export class TranscriptKeeper {
    */
   async delete(ids) {
     if (ids === 'all' || (this.currentId && ids.includes(this.currentId))) {
-      const known = this.currentId;
-      this.currentId = null;
-      this._meta = null;
-      this._supersedePending();
-      this._forgetTranscriptErrors();
-      // In the queue as well: a first save still pending would otherwise recreate the session after the delete,
-      // or leave currentId on a deleted one.
-      this._enqueue(async () => { this._letGo(known); });
+      // Dropped: a final still queued for it (Stop just before) would otherwise write into, or recreate, what the
+      // delete below removes.
+      this._letGo(true);
+      this._enqueue(async () => { this._unlock(); });
     }
     if (ids === 'all') return (await this.query((store) => store.deleteAll())) !== null;
     let ok = true;
@@ -383,13 +402,9 @@ export class TranscriptKeeper {
 
   /** The page lets go of its transcript but the stored copy stays (a new session follows). */
   detach() {
-    const known = this.currentId;
-    this.currentId = null;
-    this._meta = null;
-    this._supersedePending();
-    this._forgetTranscriptErrors();
     // Finals queued before stay with the old session; only what is queued after starts a new one.
-    return this._enqueue(async () => { this._letGo(known); });
+    this._letGo(false);
+    return this._enqueue(async () => { this._unlock(); });
   }
 
   /**
@@ -426,7 +441,7 @@ export class TranscriptKeeper {
         this._unlock();
         return;
       }
-      this.currentId = newest.id;
+      this._transcript.id = newest.id;
       restored = { session: { ...opened.session, state: 'interrupted' }, finals: opened.finals };
     });
     return restored;

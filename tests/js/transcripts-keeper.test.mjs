@@ -359,6 +359,80 @@ test('Delete all before the first save has run takes the pending transcript with
   assert.deepEqual(notices, []);
 });
 
+/** Every saved session with the text of its finals: what a reload or the history would find. */
+async function savedTexts(keeper) {
+  const sessions = await keeper.query((s) => s.listSessions());
+  return Promise.all(sessions.map(async (s) => {
+    const { finals } = await keeper.query((st) => st.getSession(s.id));
+    return [s.title, s.state, finals.map((f) => f.text)];
+  }));
+}
+
+test('Clear or Delete right after Stop, while the last final is still queued, leaves nothing saved to come back', async () => {
+  for (const how of ['clear', 'delete']) {
+    const factory = new IDBFactory();
+    const { keeper, notices } = keeperOn(factory, { locks: fakeLocks() });
+    keeper.startRun({ title: 'private', engine: 'local' });
+    keeper.addFinal(seg(0), 1000);
+    await keeper.flush();
+    // Stop queues the run's last final and its end; the user clears (or deletes it from the history) at once.
+    keeper.addFinal(seg(1), 2000);
+    keeper.setPending({ text: 'and three', startMs: 2000 }, 2500);
+    keeper.endRun(2500);
+    if (how === 'clear') keeper.discard();
+    else assert.equal(await keeper.delete([/** @type {string} */ (keeper.currentId)]), true, how);
+    await keeper.flush();
+    assert.deepEqual(await savedTexts(keeper), [], `${how}: no saved copy, not even a piece of it`);
+    assert.equal(keeper.currentId, null, how);
+    // The next load of the page (this tab gone, its lock with it) has nothing to put back.
+    assert.equal(await keeperOn(factory, { locks: fakeLocks() }).keeper.recoverInterrupted(), null, how);
+    assert.deepEqual(notices, [], how);
+  }
+});
+
+test('finals queued before the page lets go of its transcript (a new Start after a restore) stay with its session', async () => {
+  const locks = fakeLocks();
+  const { keeper, notices } = keeperOn(new IDBFactory(), { locks });
+  keeper.startRun({ title: 'first', engine: 'local' });
+  keeper.addFinal(seg(0), 1000);
+  await keeper.flush();
+  const first = keeper.currentId;
+  keeper.addFinal(seg(1), 2000);
+  keeper.endRun(2000);
+  keeper.detach();
+  keeper.startRun({ title: 'second', engine: 'local' });
+  keeper.addFinal(seg(2), 3000);
+  await keeper.flush();
+  assert.deepEqual(await savedTexts(keeper), [
+    ['second', 'recording', [seg(2).text]],
+    ['first', 'stopped', [seg(0).text, seg(1).text]],
+  ]);
+  assert.notEqual(keeper.currentId, first);
+  assert.deepEqual([...locks.held], [LOCK_PREFIX + keeper.currentId], 'only the transcript being recorded is held');
+  assert.deepEqual(notices, []);
+});
+
+test('Clear on the page just after Stop, with words in flight: the cleared transcript does not come back on reload', async () => {
+  const factory = new IDBFactory();
+  const page = savedPage({ indexedDB: factory, locks: fakeLocks() });
+  await page.saved.load();
+  await page.controller.start({ provider: 'local', providerLabel: 'Offline engine' });
+  const session = page.sessions.last();
+  session.emit({ type: 'final', text: 'Private words one.', startMs: 0, endMs: 900, words: [] });
+  await page.saved.keeper.flush();
+  session.emit({ type: 'final', text: 'Private words two.', startMs: 1000, endMs: 1900, words: [] });
+  // Still in flight at Stop: the controller keeps it as a rough final.
+  session.emit({ type: 'partial', text: 'and three' });
+  await page.controller.stop();
+  assert.equal(page.controller.clear(), true);
+  await page.saved.keeper.flush();
+  assert.deepEqual(await page.saved.keeper.query((s) => s.listSessions()), []);
+
+  const reloaded = savedPage({ indexedDB: factory, locks: fakeLocks() });
+  await reloaded.saved.load();
+  assert.deepEqual(reloaded.controller.segments, [], 'a cleared transcript stays cleared');
+});
+
 test('an old tab that holds the database open and ignores versionchange cannot stall the page', async () => {
   const { MIGRATIONS } = await import('../../static/transcripts/store.js');
   const factory = new IDBFactory();
