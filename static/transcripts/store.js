@@ -290,6 +290,15 @@ function extendPreview(preview, text) {
 /** Newest first; equal start times by id, so the order is total. @param {SessionRecord} a @param {SessionRecord} b */
 const newestFirst = (a, b) => b.startedAt - a.startedAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 
+/**
+ * Whether a session may be dropped to make room: never `keep` (the session being written: its words are the ones
+ * the user is waiting for), nor one still 'recording' (another tab is writing into it; one a crash left so is
+ * marked 'interrupted' on the next load, and can go then).
+ * @param {SessionRecord} session
+ * @param {string|null} keep
+ */
+const droppable = (session, keep) => session.id !== keep && session.state !== 'recording';
+
 let idCount = 0;
 /**
  * Ids sort like their creation order within a page (sessions started in the same millisecond stay in order), and the
@@ -405,8 +414,8 @@ export class TranscriptStore {
   }
 
   /**
-   * Drop whole sessions, oldest first, until the rest fit the cap. `keep` (the session being written) is never
-   * dropped: its words are the ones the user is waiting for. Runs inside the caller's transaction.
+   * Drop whole sessions, oldest first, until the rest fit the cap, sparing those droppable() spares: with only
+   * those left the store stays over the cap until one of them stops. Runs inside the caller's transaction.
    * @param {IDBTransaction} tx
    * @param {string|null} keep
    * @returns {Promise<{dropped: SessionRecord[], skipped: Skipped[]}>}
@@ -420,7 +429,7 @@ export class TranscriptStore {
     const oldestFirst = [...sessions].sort(newestFirst).reverse();
     for (const s of oldestFirst) {
       if (count <= this.cap.maxSessions && bytes <= this.cap.maxBytes) break;
-      if (s.id === keep) continue;
+      if (!droppable(s, keep)) continue;
       await this._delete(tx, s.id);
       dropped.push(s);
       count -= 1;
@@ -464,8 +473,8 @@ export class TranscriptStore {
   }
 
   /**
-   * Run a write; when the browser's quota is full, drop the oldest other session and try again (each drop is
-   * reported), until it fits or nothing is left to drop.
+   * Run a write; when the browser's quota is full, drop the oldest session droppable() allows and try again (each
+   * drop is reported), until it fits or nothing is left to drop: then the write fails with the quota error.
    * @template T
    * @param {string|null} keep
    * @param {(tx: IDBTransaction) => Promise<{value: T, dropped: SessionRecord[], skipped: Skipped[]}>} body
@@ -482,7 +491,7 @@ export class TranscriptStore {
         if (toStoreError(err).kind !== 'quota') throw err;
         const victim = await transact(this.db, [SESSIONS, FINALS], 'readwrite', async (tx) => {
           const { sessions } = await this._readSessions(tx);
-          const oldest = sessions.filter((s) => s.id !== keep).pop();
+          const oldest = sessions.filter((s) => droppable(s, keep)).pop();
           if (oldest) await this._delete(tx, oldest.id);
           return oldest;
         });

@@ -433,6 +433,34 @@ test('Clear on the page just after Stop, with words in flight: the cleared trans
   assert.deepEqual(reloaded.controller.segments, [], 'a cleared transcript stays cleared');
 });
 
+test('two tabs recording under a cap of one transcript: neither deletes what the other is recording', async () => {
+  const factory = new IDBFactory();
+  const locks = fakeLocks();
+  const cap = { maxSessions: 1, maxBytes: 1e9 };
+  const a = keeperOn(factory, { locks, cap });
+  a.keeper.startRun({ title: 'tab A lecture', engine: 'local' });
+  a.keeper.addFinal(seg(0), 1000);
+  await a.keeper.flush();
+  const b = keeperOn(factory, { locks, cap });
+  b.keeper.startRun({ title: 'tab B meeting', engine: 'local' });
+  b.keeper.addFinal(seg(0), 1000);
+  await b.keeper.flush();
+  a.keeper.addFinal(seg(1), 2000);
+  await a.keeper.flush();
+  assert.deepEqual(a.notices, [], 'tab A keeps saving');
+  assert.deepEqual(b.notices, []);
+  assert.deepEqual(await savedTexts(a.keeper), [
+    ['tab B meeting', 'recording', [seg(0).text]],
+    ['tab A lecture', 'recording', [seg(0).text, seg(1).text]],
+  ]);
+  // Tab A stops: tab B's next final brings the store back under the cap, and says so.
+  a.keeper.endRun(2000);
+  await a.keeper.flush();
+  b.keeper.addFinal(seg(1), 2000);
+  await b.keeper.flush();
+  assert.deepEqual(b.notices.map((n) => n.kind === 'dropped' && n.sessions.map((s) => s.title)), [['tab A lecture']]);
+});
+
 test('an old tab that holds the database open and ignores versionchange cannot stall the page', async () => {
   const { MIGRATIONS } = await import('../../static/transcripts/store.js');
   const factory = new IDBFactory();

@@ -166,6 +166,8 @@ test('past the session cap the oldest sessions are dropped and reported', async 
     const r = await store.startSession({ title: `t${k}`, engine: 'local' });
     ok(r);
     ok(await store.addFinal(r.value.id, final(k)));
+    // Stopped, as a page leaves it: one still recording is never dropped (see the test on two tabs below).
+    ok(await store.updateSession(r.value.id, { state: 'stopped' }));
     droppedEach.push(r.dropped.map((s) => s.id));
   }
   assert.deepEqual(droppedEach, [[], [], [], ['s001'], ['s002']]);
@@ -183,9 +185,11 @@ test('past the byte cap the oldest sessions go first, never the one being writte
   const { store, factory, clock } = await fresh();
   const a = ok(await store.startSession({ title: 'a', engine: 'local' }));
   for (let k = 0; k < 10; k++) ok(await store.addFinal(a.id, final(k, 20)));
+  ok(await store.updateSession(a.id, { state: 'stopped' }));
   clock.now += 1000;
   const b = ok(await store.startSession({ title: 'b', engine: 'local' }));
   for (let k = 0; k < 10; k++) ok(await store.addFinal(b.id, final(k, 20)));
+  ok(await store.updateSession(b.id, { state: 'stopped' }));
   const sizes = ok(await store.listSessions()).map((s) => s.bytes);
   // Room for b and a bit: the next final to c pushes the total over, and a (the oldest) goes.
   store.setCap({ maxSessions: 100, maxBytes: sizes[0] + 2000 });
@@ -211,6 +215,49 @@ test('past the byte cap the oldest sessions go first, never the one being writte
   assert.equal(ok(await store.getSession(c.value.id)).finals.length, ok(await store.listSessions())[0].finalCount);
   const finalsLeft = await countFinals(factory);
   assert.equal(finalsLeft, ok(await store.listSessions())[0].finalCount);
+});
+
+test('a session still being recorded (in another tab) is never dropped for the cap; once stopped it can be', async () => {
+  const { store, clock } = await fresh({ cap: { maxSessions: 1, maxBytes: DEFAULT_CAP.maxBytes } });
+  const a = ok(await store.startSession({ title: 'tab A', engine: 'local' }));
+  ok(await store.addFinal(a.id, final(0)));
+  clock.now += 1000;
+  const b = await store.startSession({ title: 'tab B', engine: 'local' });
+  assert.deepEqual(ok(b) && b.dropped, [], 'both record: over the cap for now');
+  const more = await store.addFinal(b.value.id, final(1));
+  assert.deepEqual(ok(more) && more.dropped, []);
+  assert.deepEqual(ok(await store.prune(b.value.id)), []);
+  assert.deepEqual(ok(await store.getSession(a.id)).finals.map((f) => f.text), [final(0).text]);
+  // Tab A stops (or its crash is found on the next load, 'interrupted'): the next write past the cap drops it.
+  ok(await store.updateSession(a.id, { state: 'stopped' }));
+  const next = await store.addFinal(b.value.id, final(2));
+  assert.deepEqual(ok(next) && next.dropped.map((s) => s.id), [a.id]);
+  assert.deepEqual(ok(await store.listSessions()).map((s) => s.id), [b.value.id]);
+});
+
+test('a full quota never drops a session still being recorded: with nothing else to drop the write fails', async () => {
+  const { store, clock } = await fresh();
+  const recording = ok(await store.startSession({ title: 'other tab', engine: 'local' }));
+  clock.now += 1000;
+  const stopped = ok(await store.startSession({ title: 'stopped', engine: 'local' }));
+  ok(await store.updateSession(stopped.id, { state: 'stopped' }));
+  clock.now += 1000;
+  const written = ok(await store.startSession({ title: 'this tab', engine: 'local' }));
+  const add = IDBObjectStore.prototype.add;
+  IDBObjectStore.prototype.add = function fullAdd(...args) {
+    if (this.name === FINALS) throw new DOMException('Quota exceeded', 'QuotaExceededError');
+    return add.apply(this, args);
+  };
+  let full;
+  try {
+    full = await store.addFinal(written.id, final(0));
+  } finally {
+    IDBObjectStore.prototype.add = add;
+  }
+  assert.equal(full.ok, false);
+  assert.equal(full.error.kind, 'quota');
+  assert.deepEqual(ok(await store.listSessions()).map((s) => s.title), ['this tab', 'other tab'],
+    'the stopped one made room in vain; the one another tab records into stays');
 });
 
 test('corrupt and old-version records are skipped and reported; the rest still reads', async () => {
@@ -305,7 +352,8 @@ test('when the browser quota is full the oldest other sessions make room, then t
   const { store, clock } = await fresh();
   for (let k = 0; k < 3; k++) {
     clock.now += 1000;
-    ok(await store.startSession({ title: `t${k}`, engine: 'local' }));
+    const { id } = ok(await store.startSession({ title: `t${k}`, engine: 'local' }));
+    ok(await store.updateSession(id, { state: 'stopped' }));
   }
   // The browser's quota, simulated: adding a final fails until `needed` more sessions have been deleted.
   const add = IDBObjectStore.prototype.add;
