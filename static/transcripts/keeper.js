@@ -54,8 +54,13 @@ export function errorMessage(error) {
     return 'The saved copy of this transcript was deleted (in another tab?): what follows is not being saved. '
       + 'Clear or reload to start a new saved transcript.';
   }
+  const unsaved = ' The page still works, but this transcript is not being saved:';
+  // A reload brings saving back, but not the words since the failure: they are on the page only.
+  if (error.kind === 'closed' || error.kind === 'version') {
+    return `${error.message}${unsaved} export it first, then reload the page to keep saving.`;
+  }
   const tail = error.kind === 'quota' || error.kind === 'unavailable' || error.kind === 'failed' || error.kind === 'blocked'
-    ? ' The page still works, but this transcript is not being saved: export it before you leave.'
+    ? `${unsaved} export it before you leave.`
     : '';
   return `${error.message}${tail}`;
 }

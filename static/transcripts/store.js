@@ -122,11 +122,20 @@ const isTimeOrNull = (v) => v === null || isNumber(v);
 /** @param {unknown} v @returns {v is Record<string, unknown>} */
 const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** @param {unknown} err @returns {StoreError} */
-export function toStoreError(err) {
+/** @param {unknown} err @returns {{name: string, detail: string}} */
+function nameAndDetail(err) {
   const name = err instanceof Error || (isObject(err) && typeof err.name === 'string') ? String(/** @type {{name: unknown}} */ (err).name) : '';
   const detail = err instanceof Error || (isObject(err) && typeof err.message === 'string')
     ? String(/** @type {{message: unknown}} */ (err).message) : String(err);
+  return { name, detail };
+}
+
+/** @param {string} why @returns {StoreError} */
+const refused = (why) => ({ kind: 'unavailable', message: `This browser does not let the page save transcripts (${why}).` });
+
+/** @param {unknown} err @returns {StoreError} */
+export function toStoreError(err) {
+  const { name, detail } = nameAndDetail(err);
   switch (name) {
     case 'QuotaExceededError':
       return { kind: 'quota', message: 'The browser has no more room for saved transcripts.' };
@@ -134,18 +143,29 @@ export function toStoreError(err) {
       return { kind: 'blocked', message: 'Another tab with this page (an older version?) keeps the saved transcripts '
         + 'locked: close it, then reload this page.' };
     case 'VersionError':
-      return { kind: 'version', message: 'A newer version of this page is open in another tab: reload this one to keep saving.' };
+      return { kind: 'version', message: 'A newer version of this page is open in another tab.' };
     case 'InvalidStateError':
-      return { kind: 'closed', message: 'The transcript database was closed (upgraded in another tab?): reload the page to keep saving.' };
+      return { kind: 'closed', message: 'The transcript database was closed (upgraded in another tab?).' };
     case 'MissingSession':
       return { kind: 'missing', message: detail };
     case 'SecurityError':
     case 'UnknownError':
     case 'NotAllowedError':
-      return { kind: 'unavailable', message: `This browser does not let the page save transcripts (${detail || name}).` };
+      return refused(detail || name);
     default:
       return { kind: 'failed', message: `Saving the transcript failed: ${detail || name || 'unknown error'}.` };
   }
+}
+
+/**
+ * What a failed indexedDB.open() means. Firefox's private windows (before version 115) fail it with
+ * InvalidStateError: the browser refuses storage, no open database was closed.
+ * @param {unknown} err
+ * @returns {StoreError}
+ */
+function openError(err) {
+  const { name, detail } = nameAndDetail(err);
+  return name === 'InvalidStateError' ? refused(detail || name) : toStoreError(err);
 }
 
 /**
@@ -360,7 +380,7 @@ export async function openTranscriptStore(options) {
     });
     return { ok: true, value: new TranscriptStore(db, options), dropped: [], skipped: [] };
   } catch (err) {
-    return { ok: false, error: toStoreError(err) };
+    return { ok: false, error: openError(err) };
   }
 }
 

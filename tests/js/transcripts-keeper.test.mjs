@@ -503,6 +503,28 @@ test('a newer page upgrading the database in another tab: this page steps aside 
   newer.value.close();
 });
 
+test('the database taken away by a newer page, or newer than this page: export first, then reload', async () => {
+  const { MIGRATIONS } = await import('../../static/transcripts/store.js');
+  const newer = [...MIGRATIONS, () => {}];
+  const factory = new IDBFactory();
+  const { keeper, notices } = keeperOn(factory);
+  keeper.startRun({ title: 'talk', engine: 'local' });
+  keeper.addFinal(seg(0), 1000);
+  await keeper.flush();
+  const other = await openTranscriptStore({ indexedDB: factory, keyRange: IDBKeyRange, name: 'k', migrations: newer });
+  keeper.addFinal(seg(1), 2000);
+  await keeper.flush();
+  other.value.close();
+  // The finals since the close are on the page only: a reload as the notice asks would lose them.
+  assert.deepEqual(notices.map((n) => n.error.kind), ['closed']);
+  assert.match(notices[0].message, /not being saved: export it first, then reload/);
+  // This page's code opened again after the upgrade: the database is newer than it.
+  const older = keeperOn(factory);
+  assert.equal(await older.keeper.ready, false);
+  assert.deepEqual(older.notices.map((n) => n.error.kind), ['version']);
+  assert.match(older.notices[0].message, /not being saved: export it first, then reload/);
+});
+
 test('the words not final yet are kept with the session: one write takes the newest, a final clears them', async () => {
   const factory = new IDBFactory();
   const { keeper, notices } = keeperOn(factory);

@@ -344,6 +344,21 @@ test('a browser without storage or refusing it gives a typed error', async () =>
   assert.equal(refused.ok, false);
   assert.equal(refused.error.kind, 'unavailable');
   assert.match(refused.error.message, /insecure/);
+  // Firefox private windows before version 115 fail the open with InvalidStateError: never open, not closed.
+  const privateWindow = /** @type {any} */ ({
+    open() {
+      const request = {};
+      setTimeout(() => {
+        request.error = new DOMException('A mutation operation was attempted on a database that did not allow mutations.', 'InvalidStateError');
+        request.onerror();
+      });
+      return request;
+    },
+  });
+  const refusedPrivate = await openTranscriptStore({ indexedDB: privateWindow });
+  assert.equal(refusedPrivate.ok, false);
+  assert.equal(refusedPrivate.error.kind, 'unavailable');
+  assert.match(refusedPrivate.error.message, /does not let the page save transcripts/);
   assert.equal(toStoreError(new DOMException('x', 'QuotaExceededError')).kind, 'quota');
   assert.equal(toStoreError(new Error('boom')).kind, 'failed');
 });
