@@ -24,6 +24,9 @@ export const SESSIONS = 'sessions';
 export const FINALS = 'finals';
 // Defaults the page can override (setting in the history panel): the oldest sessions go first past either limit.
 export const DEFAULT_CAP = Object.freeze({ maxSessions: 200, maxBytes: 50 * 1024 * 1024 });
+// How long indexedDB.open() may take to answer before the page carries on without saving (Safari has been known
+// never to answer it).
+export const OPEN_TIMEOUT_MS = 10_000;
 // Characters of the first words kept on the session record, so the list needs no final records (UTF-16 units, one
 // more when the last character is a surrogate pair).
 export const PREVIEW_CHARS = 120;
@@ -159,13 +162,13 @@ export function toStoreError(err) {
 
 /**
  * What a failed indexedDB.open() means. Firefox's private windows (before version 115) fail it with
- * InvalidStateError: the browser refuses storage, no open database was closed.
+ * InvalidStateError: the browser refuses storage, no open database was closed. TimeoutError: it never answered.
  * @param {unknown} err
  * @returns {StoreError}
  */
 function openError(err) {
   const { name, detail } = nameAndDetail(err);
-  return name === 'InvalidStateError' ? refused(detail || name) : toStoreError(err);
+  return name === 'InvalidStateError' || name === 'TimeoutError' ? refused(detail || name) : toStoreError(err);
 }
 
 /**
@@ -347,6 +350,7 @@ function checkedCap(cap) {
  * @property {() => number} [now]    epoch ms
  * @property {() => string} [newId]
  * @property {readonly Migration[]} [migrations]  MIGRATIONS unless a test runs a future step
+ * @property {number} [openTimeoutMs]  OPEN_TIMEOUT_MS unless a test waits less
  */
 
 /**
@@ -366,17 +370,33 @@ export async function openTranscriptStore(options) {
       const tx = /** @type {IDBTransaction} */ (request.transaction);
       for (let step = event.oldVersion; step < migrations.length; step++) migrations[step](request.result, tx);
     };
+    const timeoutMs = options.openTimeoutMs ?? OPEN_TIMEOUT_MS;
     const db = await new Promise((resolve, reject) => {
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
+      /**
+       * Carry on without saving (the writes queued meanwhile are let go of, not kept for ever). Should this request
+       * succeed later, that connection is closed at once: nobody holds it.
+       * @param {DOMException} why
+       */
+      const giveUp = (why) => {
+        clearTimeout(timer);
+        request.onsuccess = () => request.result.close();
+        reject(why);
+      };
+      const timer = setTimeout(() => {
+        giveUp(new DOMException(`the database did not open within ${timeoutMs / 1000} s`, 'TimeoutError'));
+      }, timeoutMs);
+      request.onsuccess = () => {
+        clearTimeout(timer);
+        resolve(request.result);
+      };
+      request.onerror = () => {
+        clearTimeout(timer);
+        reject(request.error);
+      };
       // Another tab holds an older connection open and did not close it when told (versionchange): an older page
       // without that handler, or a frozen one. Waiting would stall saving, the history and the page's readiness
-      // until that tab goes, so the page carries on without saving and says why. Should the other tab close
-      // later, this request still succeeds: that connection is closed at once, nobody holds it.
-      request.onblocked = () => {
-        request.onsuccess = () => request.result.close();
-        reject(new DOMException('blocked by another tab', 'BlockedError'));
-      };
+      // until that tab goes, so the page carries on without saving and says why.
+      request.onblocked = () => giveUp(new DOMException('blocked by another tab', 'BlockedError'));
     });
     return { ok: true, value: new TranscriptStore(db, options), dropped: [], skipped: [] };
   } catch (err) {

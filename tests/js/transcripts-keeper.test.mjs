@@ -181,6 +181,23 @@ test('a storage that cannot be opened gives one notice and the page carries on',
   assert.match(notices[0].message, /still works/);
 });
 
+test('a database that never opens: one notice, and the writes asked for meanwhile are let go of, not kept for ever', async () => {
+  const notices = [];
+  const keeper = new TranscriptKeeper({
+    open: () => openTranscriptStore({ indexedDB: /** @type {any} */ ({ open: () => ({}) }), openTimeoutMs: 20 }),
+    notify: (n) => notices.push(n),
+  });
+  keeper.startRun({ title: 't', engine: 'local' });
+  for (let k = 0; k < 100; k++) keeper.addFinal(seg(k), k * 1000 + 900);
+  const outcome = await Promise.race([
+    Promise.all([keeper.ready, keeper.flush(), keeper.query((s) => s.listSessions())]),
+    new Promise((resolve) => setTimeout(() => resolve('hung'), 1000)),
+  ]);
+  assert.deepEqual(outcome, [false, undefined, null], 'saving gives up, the history panel gets an answer');
+  assert.deepEqual(notices.map((n) => n.error.kind), ['unavailable']);
+  assert.match(notices[0].message, /not being saved: export it before you leave/);
+});
+
 test('past the cap the user is told which sessions were removed', async () => {
   const factory = new IDBFactory();
   const { keeper, notices } = keeperOn(factory, { cap: { maxSessions: 2, maxBytes: 1e9 } });

@@ -363,6 +363,25 @@ test('a browser without storage or refusing it gives a typed error', async () =>
   assert.equal(toStoreError(new Error('boom')).kind, 'failed');
 });
 
+test('an open() that never answers (a known Safari failure) gives up as unavailable; a late answer is closed', async () => {
+  /** @type {any} */
+  let request = null;
+  const silent = /** @type {any} */ ({ open() { request = {}; return request; } });
+  const outcome = await Promise.race([
+    openTranscriptStore({ indexedDB: silent, openTimeoutMs: 20 }),
+    new Promise((resolve) => setTimeout(() => resolve('hung'), 1000)),
+  ]);
+  assert.notEqual(outcome, 'hung', 'the page is told instead of waiting for ever');
+  assert.equal(outcome.ok, false);
+  assert.equal(outcome.error.kind, 'unavailable');
+  assert.match(outcome.error.message, /did not open/);
+  // The database opens after all: nobody holds that connection, so it is closed at once.
+  let closed = false;
+  request.result = { close() { closed = true; } };
+  request.onsuccess();
+  assert.equal(closed, true);
+});
+
 test('when the browser quota is full the oldest other sessions make room, then the error is returned', async () => {
   const { store, clock } = await fresh();
   for (let k = 0; k < 3; k++) {
