@@ -32,7 +32,28 @@ SECRET_PARAMS = (
     "password",
     "key",
 )
-_SECRET_QUERY = re.compile(r"(?i)\b(" + "|".join(SECRET_PARAMS) + r")=([^&\s\"']+)")
+
+
+def _spelled_any_way(name: str) -> str:
+    """A pattern for `name` however a query string may spell it: each character as itself or percent-encoded.
+
+    The app decodes parameter names before it looks them up (Starlette reads `?access%5Ftoken=` as `access_token`),
+    so a redaction that matched only the literal spelling would leave a grant the app accepts whole in the access
+    log. Percent-encoding is the only other spelling: `+` decodes to a space, and the UTF-8 decoder refuses overlong
+    forms of ASCII. Under (?i) a letter matches either case, and `%5f` matches `%5F`.
+    """
+
+    def spellings(c: str) -> str:
+        encoded = sorted({f"%{ord(v):02x}" for v in (c.lower(), c.upper())})
+        return "(?:" + "|".join([re.escape(c), *encoded]) + ")"
+
+    return "".join(spellings(c) for c in name)
+
+
+# (?<!\w) is `\b` before a name that starts with a letter, and holds as well before one that starts with a `%`.
+_SECRET_QUERY = re.compile(
+    r"(?i)(?<!\w)(" + "|".join(_spelled_any_way(name) for name in SECRET_PARAMS) + r")=([^&\s\"']+)"
+)
 # A captions share id is the viewers' capability (whoever has it watches): uvicorn's access log must not show it.
 _SHARE_PATH = re.compile(r"(/captions/)[A-Za-z0-9_-]{22}")
 COOKIE_NAME = "stt_auth"
@@ -43,14 +64,26 @@ def redact(text: str) -> str:
     return _SHARE_PATH.sub(r"\1***", _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", text))
 
 
+def _redacted_arg(arg: object) -> object:
+    """A log argument with its credentials redacted. Not only strings: httpx logs each request's URL as an
+    httpx.URL, which `%s` turns into the URL, query string and all."""
+    if isinstance(arg, str):
+        return redact(arg)
+    if arg is None or isinstance(arg, (bool, int, float, bytes)):
+        return arg
+    text = str(arg)
+    redacted = redact(text)
+    return arg if redacted == text else redacted
+
+
 class RedactingFilter(logging.Filter):
-    """Redacts tokens from a log record's message and string arguments (uvicorn logs WebSocket paths with their
-    query string)."""
+    """Redacts tokens from a log record's message and arguments (uvicorn logs WebSocket paths with their query
+    string)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
             # In place, so formatters that read the arguments (uvicorn's access log) still find them.
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(_redacted_arg(a) for a in record.args)
         if isinstance(record.msg, str) and redact(record.msg) != record.msg:
             # The secret's name is in the format string (`token=%s`): redact the formatted line, or a placeholder
             # would be swallowed and the arguments no longer fit.

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -155,6 +156,11 @@ def stream(grant: dict[str, Any], capture: Capture) -> None:
         capture.ws += [json.dumps(m) for m in wiro.messages]
 
 
+async def first_message(url: str) -> str:
+    async with websockets.connect(url) as ws:
+        return str(await ws.recv())
+
+
 async def refused_stream(url: str, capture: Capture) -> None:
     with contextlib.suppress(websockets.InvalidStatus, websockets.ConnectionClosed, OSError):
         async with websockets.connect(url) as ws:
@@ -213,6 +219,14 @@ def drive_good_app(url: str, capture: Capture, truebar_clock: Clock) -> None:
                 capture.local_tokens.append(grant["token"])
             stream(grant, capture)
             c.post(f"/api/sessions/{provider}/{grant['session_id']}/end")
+        # The same grant parameter with its name percent-encoded: the app decodes the name and accepts the grant.
+        grant = c.post("/api/sessions", json={"provider": "local"}).json()
+        capture.local_tokens.append(grant["token"])
+        accepted = asyncio.run(first_message(f"{grant['ws_url']}?access%5Ftoken={grant['token']}"))
+        assert "INITIALIZED" in accepted, accepted
+        capture.ws.append(accepted)
+        c.get(f"/?access%5Ftoken={grant['token']}")
+        c.post(f"/api/sessions/local/{grant['session_id']}/end")
         # The emulator's tokens live 2 s and are refreshed 1 s before expiry: this grant uses the refresh token.
         truebar_clock.advance(1.2)
         c.post("/api/sessions", json={"provider": "truebar"})
@@ -326,7 +340,8 @@ def test_no_secret_in_any_log_line(capture: Capture) -> None:
 
 def test_access_log_redacts_the_local_stream_token(capture: Capture) -> None:
     access = [line for line in capture.logs if line.startswith("uvicorn") and "/api/local/stream" in line]
-    assert access and all("access_token=***" in line for line in access), access
+    assert access and all(re.search(r"access(_|%5F)token=\*\*\*", line) for line in access), access
+    assert any("access%5Ftoken=***" in line for line in access), access
     # Every server-side line; the test's own WebSocket clients log the URL they were handed, as a browser would.
     server_side = [line for line in capture.logs if not line.startswith("websockets.client")]
     assert capture.local_tokens and not leaks(server_side, set(capture.local_tokens))

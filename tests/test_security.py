@@ -232,6 +232,20 @@ def test_redaction_of_tokens_in_log_lines() -> None:
     assert record.getMessage() == 'c - "WebSocket /s?token=***"'
 
 
+def test_redaction_hides_a_credential_whose_name_is_percent_encoded() -> None:
+    # Starlette decodes `access%5Ftoken` to `access_token` and accepts the grant: the log line must not keep it.
+    line = '127.0.0.1:5 - "WebSocket /api/local/stream?access%5Ftoken=eyJabc.def&x=1" [accepted]'
+    assert redact(line) == '127.0.0.1:5 - "WebSocket /api/local/stream?access%5Ftoken=***&x=1" [accepted]'
+    assert redact("/s?%61ccess%5fTOKEN=a&%74oken=b&x=1") == "/s?%61ccess%5fTOKEN=***&%74oken=***&x=1"
+    # A name that decodes to something else is another parameter, to the app as to the log.
+    assert redact("/s?x%5Ftoken=a&access%5Ftokens=b") == "/s?x%5Ftoken=a&access%5Ftokens=b"
+    # httpx logs each request's URL as an httpx.URL, not a str.
+    url = httpx.URL("http://127.0.0.1:5/?access%5Ftoken=eyJabc.def")
+    record = logging.LogRecord("httpx", logging.INFO, "", 0, "HTTP Request: %s %s %d", ("GET", url, 3), None)
+    RedactingFilter().filter(record)
+    assert record.getMessage() == "HTTP Request: GET http://127.0.0.1:5/?access%5Ftoken=*** 3"
+
+
 @pytest.mark.parametrize("name", ["server.providers.truebar", "wiro", "some.library"])
 def test_redaction_holds_for_every_logger(name: str, caplog: pytest.LogCaptureFixture) -> None:
     # The capture handler is added after the app installed redaction, on the root: nothing filters there but the
