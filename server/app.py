@@ -138,7 +138,9 @@ async def login(request: Request) -> Response:
         return page(request, "login.html", {"title": "Log in", "error": "Too many attempts: wait a minute."}, 429)
     try:
         raw = await sessions.read_body(request, 4096)
-    except ApiError:
+    except ApiError as exc:
+        if exc.status_code != 413:
+            raise  # the client went away: its JSON error goes nowhere, as a page would
         return page(request, "login.html", {"title": "Log in", "error": "That request was too large."}, 413)
     form = parse_qs(raw.decode("utf-8", "replace"))
     given = (form.get("password") or [""])[0]

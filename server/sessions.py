@@ -9,7 +9,7 @@ import logging
 import re
 import secrets
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from server.errors import ApiError
@@ -82,13 +82,22 @@ async def provider_options(request: Request) -> Response:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it passes `limit` bytes (never read whole first)."""
+    """The body, refused with 413 as soon as it passes `limit` bytes (never read whole first).
+
+    A client that goes away part-way through its body (a closed tab, a lost network, anyone on /login) is an
+    ordinary event, not the app's fault: Starlette's ClientDisconnect left uncaught is logged by uvicorn as an
+    ERROR with a traceback. It ends here as a 400 that nobody is left to read (uvicorn drops what is sent to a
+    closed connection)."""
     size, chunks = 0, []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "too_large", "The request body is too large.")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "too_large", "The request body is too large.")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        log.debug("%s %s: the client went away before its body was whole", request.method, request.url.path)
+        raise ApiError(400, "client_disconnected", "The request body ended before it was whole.") from None
     return b"".join(chunks)
 
 

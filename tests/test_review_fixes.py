@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ from server.engine.types import RecognizerFailed
 from server.providers.local import LOCAL_TAG
 from server.settings import Settings, WiroSettings
 from server.transcript import Hypothesis
-from testkit.live import running
+from testkit.live import running, serving
 from testkit.stack import stack
 from testkit.truebar_client import transcribe_truebar
 
@@ -132,6 +135,44 @@ def test_oversized_bodies_are_refused(size: int, path: str) -> None:
             headers["Cookie"] = cookie.headers["set-cookie"].split(";")[0]
         r = httpx.post(url + path, content=b"x" * size, headers=headers)
     assert r.status_code == 413
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.parametrize("path", ["/login", "/api/sessions", "/api/captions", "/api/captions/{share}/events"])
+def test_a_client_gone_mid_body_is_not_an_error(path: str) -> None:
+    # Anyone can start a POST and close the connection part-way through its body: once the ERROR "Exception in
+    # ASGI application" with a ClientDisconnect traceback, on every route that reads a body.
+    records = Records()
+    loggers = [logging.getLogger(), logging.getLogger("uvicorn.error")]
+    with serving(create_app(Settings(), local_recognizer=ScriptedRecognizer())) as served:
+        share = httpx.post(served.url + "/api/captions", json={}).json()
+        form = path == "/login"
+        head = (
+            f"POST {path.format(share=share['share_id'])} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: {'application/x-www-form-urlencoded' if form else 'application/json'}\r\n"
+            f"Authorization: Bearer {share['publish_token']}\r\nContent-Length: 1000\r\n\r\n"
+        )
+        for logger in loggers:
+            logger.addHandler(records)
+        try:
+            port = int(served.url.rsplit(":", 1)[1])
+            with socket.create_connection(("127.0.0.1", port)) as client:
+                client.sendall(head.encode() + (b"password=" if form else b'{"provider": '))
+                time.sleep(0.2)  # the route is reading the body when the client goes
+            served.wait_idle()
+        finally:
+            for logger in loggers:
+                logger.removeHandler(records)
+    loud = [(r.name, r.getMessage(), r.exc_info) for r in records.records if r.levelno >= logging.WARNING]
+    assert not loud
 
 
 def test_a_dead_engine_worker_is_replaced() -> None:
