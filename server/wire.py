@@ -163,6 +163,10 @@ SHARE_ID_PATTERN = "^[A-Za-z0-9_-]{22}$"
 CAPTION_TEXT_MAX = 2000
 # Events per publish request (the page sends a few a second; a backlog after a drop is sent in such batches).
 PUBLISH_EVENTS_MAX = 50
+# The largest number a final may carry: the Redis store compares them in Lua, whose numbers are doubles, and above
+# 2**53 two different numbers can be the same double (a final then looks like a retry and is silently dropped,
+# where the memory store keeps it). It is also JavaScript's Number.MAX_SAFE_INTEGER, which the page counts in.
+CAPTION_SEQ_MAX = 2**53 - 1
 # A UTF-16 surrogate left alone in a decoded JSON string (json joins the halves of a pair): `\ud83d` from text cut
 # inside an emoji. It is no character, UTF-8 cannot carry it (to Redis, to the viewers), and refusing the batch would
 # hold every later final behind it, so it is shown as the replacement character instead.
@@ -210,7 +214,9 @@ class CaptionItem:
 
     type: Literal["final", "partial"]
     text: Annotated[str, Schema(maxLength=CAPTION_TEXT_MAX)]
-    seq: Annotated[int | None, Schema("Finals: the page's own number for it, increasing.", minimum=1)] = None
+    seq: Annotated[
+        int | None, Schema("Finals: the page's own number for it, increasing.", minimum=1, maximum=CAPTION_SEQ_MAX)
+    ] = None
 
 
 @dataclass(frozen=True)
@@ -243,7 +249,9 @@ class PublishBody:
                 raise bad(f"Each event needs a type (final or partial) and a text of at most {CAPTION_TEXT_MAX}.")
             text = _LONE_SURROGATE.sub("\ufffd", text)
             if kind == "final":
-                if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or seq <= last_seq:
+                if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= CAPTION_SEQ_MAX:
+                    raise bad(f"Each final needs a seq: a whole number from 1 to {CAPTION_SEQ_MAX}.")
+                if seq <= last_seq:
                     raise bad("Each final needs a seq: a whole number above the previous final's.")
                 last_seq = seq
                 events.append(CaptionItem("final", text, seq))
