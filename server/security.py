@@ -20,7 +20,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.settings import Settings
+from server.settings import Settings, SettingsError
 
 # Query parameters that carry credentials: redacted from every log line.
 SECRET_PARAMS = (
@@ -253,20 +253,31 @@ class SecurityHeadersMiddleware:
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
+PUBLIC_NEEDS_HOSTS = (
+    "APP_ALLOW_PUBLIC (--allow-public) without APP_PASSWORD needs APP_ALLOWED_HOSTS: the host name(s) the "
+    "authenticating proxy serves this app under, comma-separated. Without a password nothing but the Host header "
+    "tells the app's own page from a DNS-rebinding one (evil.example re-pointed at this app is same-origin with "
+    "itself), and such a page in any browser that can reach this port directly could mint grants past the proxy."
+)
+
 
 def allowed_hosts(settings: Settings) -> frozenset[str] | None:
     """Host names the app answers to; None for any.
 
-    A loopback app without a password is protected from other sites only by the browser's same-origin rule, and
-    DNS rebinding defeats that: evil.example re-pointed at 127.0.0.1 is "same-origin" with itself. So such an app
-    answers only to loopback names (and the address it was told to bind). An app behind a password is safe from
-    rebinding (its SameSite=Strict cookie is bound to the real host), so it answers to any name unless
+    An app without a password is protected from other sites only by the browser's same-origin rule, and DNS
+    rebinding defeats that: evil.example re-pointed at the app is "same-origin" with itself. So a loopback app
+    answers only to loopback names (and the address it was told to bind), and one that listens publicly behind an
+    authenticating proxy (allow_public_without_password) only to the names APP_ALLOWED_HOSTS lists, which it must
+    (SettingsError): the proxy forwards its public name, which the app cannot guess. An app behind a password is
+    safe from rebinding (its SameSite=Strict cookie is bound to the real host), so it answers to any name unless
     APP_ALLOWED_HOSTS lists them.
     """
     if settings.allowed_hosts:
         return LOOPBACK_NAMES | {h.lower() for h in settings.allowed_hosts}
-    if settings.app_password or settings.allow_public_without_password:
+    if settings.app_password:
         return None
+    if settings.allow_public_without_password:
+        raise SettingsError(PUBLIC_NEEDS_HOSTS)
     return LOOPBACK_NAMES | ({settings.host.lower()} if settings.host not in {"", "0.0.0.0", "::"} else set())
 
 
@@ -377,6 +388,8 @@ async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[byt
 
 def check_bind(host: str, settings: Settings) -> str | None:
     """Why the app must not start on `host` with these settings, or None."""
+    if settings.allow_public_without_password and not (settings.app_password or settings.allowed_hosts):
+        return PUBLIC_NEEDS_HOSTS
     if is_loopback(host) or settings.app_password or settings.allow_public_without_password:
         return None
     return (

@@ -21,7 +21,7 @@ from server.emulators.truebar import SessionRecord, StreamOptions
 from server.engine.sphinx import PocketsphinxRecognizer
 from server.engine.types import RecognizerFailed
 from server.providers.local import LOCAL_TAG
-from server.settings import Settings, WiroSettings
+from server.settings import Settings, SettingsError, WiroSettings
 from server.transcript import Hypothesis
 from testkit.live import running, serving
 from testkit.stack import stack
@@ -59,6 +59,19 @@ def test_named_hosts_and_password_protected_apps() -> None:
     with running(create_app(Settings(app_password="pw"))) as url:
         # Behind a password a rebinding page has no cookie for its own name: any Host may reach the login.
         assert httpx.get(url + "/healthz", headers={"Host": "lan-box.local"}).status_code == 200
+
+
+def test_a_rebound_name_cannot_mint_on_an_app_behind_an_authenticating_proxy() -> None:
+    # --allow-public without a password answered to any Host: a page on evil.example re-pointed at the app's port,
+    # in a browser that can reach that port directly, was same-origin with it and minted grants past the proxy.
+    with pytest.raises(SettingsError, match="APP_ALLOWED_HOSTS"):
+        create_app(Settings(host="0.0.0.0", allow_public_without_password=True))
+    proxied = Settings(host="0.0.0.0", allow_public_without_password=True, allowed_hosts=("stt.example.org",))
+    with running(create_app(proxied, local_recognizer=ScriptedRecognizer())) as url:
+        for name, status in (("evil.example", 400), ("stt.example.org", 200)):
+            page = {"Host": name, "Origin": f"http://{name}", "Sec-Fetch-Site": "same-origin"}
+            r = httpx.post(url + "/api/sessions", json={"provider": "local"}, headers=page)
+            assert r.status_code == status, (name, r.text)
 
 
 def test_concurrent_requests_cannot_pass_the_open_session_cap() -> None:

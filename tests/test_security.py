@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -13,7 +14,9 @@ from server.app import LOGIN_RATE_PER_MIN, create_app
 from server.providers.local import LocalTokens
 from server.security import (
     COOKIE_NAME,
+    LOOPBACK_NAMES,
     RedactingFilter,
+    allowed_hosts,
     check_auth_cookie,
     check_bind,
     content_security_policy,
@@ -21,7 +24,7 @@ from server.security import (
     redact,
 )
 from server.sessions import client_key
-from server.settings import Settings
+from server.settings import Settings, SettingsError
 from server.state import MemoryState
 from testkit.live import running
 
@@ -208,8 +211,18 @@ def test_public_bind_needs_a_password(host: str, password: str, allowed: bool) -
     assert (check_bind(host, Settings(app_password=password)) is None) is allowed
 
 
-def test_public_bind_can_be_forced() -> None:
-    assert check_bind("0.0.0.0", Settings(allow_public_without_password=True)) is None
+def test_public_bind_can_be_forced_for_named_hosts_only() -> None:
+    """Without a password, only the Host header tells the app's own page from a DNS-rebinding one: an app forced
+    public (behind an authenticating proxy) that answered any Host let a rebound page mint grants past the proxy."""
+    forced = Settings(allow_public_without_password=True)
+    refusal = check_bind("0.0.0.0", forced)
+    assert refusal is not None and "APP_ALLOWED_HOSTS" in refusal and "DNS-rebinding" in refusal
+    assert check_bind("127.0.0.1", forced) == refusal
+    assert check_bind("0.0.0.0", replace(forced, allowed_hosts=("stt.example.org",))) is None
+    assert check_bind("0.0.0.0", replace(forced, app_password="pw")) is None
+    assert allowed_hosts(replace(forced, allowed_hosts=("STT.example.org",))) == LOOPBACK_NAMES | {"stt.example.org"}
+    with pytest.raises(SettingsError, match="APP_ALLOWED_HOSTS"):
+        allowed_hosts(forced)
 
 
 def no_server(*args: object, **options: object) -> None:
@@ -222,6 +235,20 @@ def test_main_refuses_public_bind_without_password(capsys: pytest.CaptureFixture
 
     assert main(["--host", "0.0.0.0", "--port", "1", "--env-file", "/nonexistent"], environ={}, serve=no_server) == 2
     assert "APP_PASSWORD" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "env"), [(["--allow-public"], {}), ([], {"APP_ALLOW_PUBLIC": "1"})])
+def test_main_refuses_to_go_public_without_a_password_or_host_names(
+    argv: list[str], env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.__main__ import main
+
+    base = ["--host", "0.0.0.0", "--port", "1", "--env-file", "/nonexistent", *argv]
+    assert main(base, environ=env, serve=no_server) == 2
+    assert "needs APP_ALLOWED_HOSTS" in capsys.readouterr().err
+    served: list[object] = []
+    named = {**env, "APP_ALLOWED_HOSTS": "stt.example.org"}
+    assert main(base, environ=named, serve=lambda app, **_: served.append(app)) == 0 and len(served) == 1
 
 
 def test_redaction_of_tokens_in_log_lines() -> None:
