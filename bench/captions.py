@@ -110,7 +110,10 @@ async def run(app: AppProcess, viewers: int, duration: float, interval: float) -
 
 @contextlib.contextmanager
 def app(with_redis: bool, viewers: int) -> Iterator[AppProcess]:
-    settings: dict[str, object] = {"secret_key": "bench-secret", "captions_max_viewers": viewers + 10}
+    settings: dict[str, object] = {
+        "secret_key": "bench-secret-4d9a0f2c7e1b58360a7c",
+        "captions_max_viewers": viewers + 10,
+    }
     with contextlib.ExitStack() as stack:
         if with_redis:
             server = stack.enter_context(redis_server())

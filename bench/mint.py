@@ -101,9 +101,7 @@ async def measure(url: str, provider: str, duration: float, concurrency: int) ->
     errors: list[str] = []
     started = time.perf_counter()
     stop_at = started + duration
-    await asyncio.gather(
-        *(one_connection(port, body, stop_at, latencies, errors, i) for i in range(concurrency))
-    )
+    await asyncio.gather(*(one_connection(port, body, stop_at, latencies, errors, i) for i in range(concurrency)))
     wall = time.perf_counter() - started
     ms = sorted(x * 1000 for x in latencies)
     if errors:
@@ -126,7 +124,7 @@ def main() -> None:
     rows = []
     with running(truebar_emulator.create_emulator(tb_opts, ScriptedRecognizer())) as tb_url, redis_server() as redis:
         base = {
-            "APP_SECRET_KEY": "bench-secret-key",
+            "APP_SECRET_KEY": "bench-secret-key-9c3e7a1f05d2b846",
             "APP_TRUSTED_PROXIES": "127.0.0.1",
             "APP_SESSION_RATE_PER_MIN": "1000000",
             "APP_MAX_SESSIONS_PER_CLIENT": "1000",

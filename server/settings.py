@@ -48,6 +48,13 @@ def _home_expanded(value: str, env: Mapping[str, str]) -> str:
     return os.path.expanduser(value) if value.startswith("~") else value
 
 
+# APP_SECRET_KEY's shortest length. Every offline-engine grant the app signs with it carries its text beside its
+# HMAC-SHA256, so anyone holding one can test guesses at the key offline, as fast as they can hash; 32 random
+# characters (192 bits in token_urlsafe's alphabet; the key made when none is given has 43) put that out of reach.
+# A length is all that can be checked: the README says to make the key with token_urlsafe.
+SECRET_KEY_MIN = 32
+
+
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names the variable (never a secret's value)."""
 
@@ -196,6 +203,14 @@ class Settings:
             raise SettingsError(
                 "APP_REDIS_URL must be a Redis URL: redis://[:password@]host[:port][/db], rediss://… (TLS) or "
                 "unix:///path/to/redis.sock."
+            )
+        if get("APP_SECRET_KEY") and len(get("APP_SECRET_KEY")) < SECRET_KEY_MIN:
+            # Not the key itself in the message, nor anything of it.
+            raise SettingsError(
+                f"APP_SECRET_KEY must be at least {SECRET_KEY_MIN} characters, not {len(get('APP_SECRET_KEY'))}: a "
+                "shorter one can be found by trying keys offline against a single grant the app minted, and then "
+                "grants can be forged. Make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
             )
         if get("APP_REDIS_URL") and not get("APP_SECRET_KEY"):
             raise SettingsError(

@@ -27,7 +27,7 @@ TRUEBAR_USER = "stack-user"
 TRUEBAR_PASSWORD = "tb-pass-" + secrets.token_hex(6)
 WIRO_KEY = "wiroKey" + secrets.token_hex(6)
 WIRO_SECRET = "wiro-secret-" + secrets.token_hex(6)
-APP_SECRET = "app-secret-key-" + secrets.token_hex(8)
+APP_SECRET = "app-secret-key-" + secrets.token_hex(16)
 
 
 @dataclass

@@ -490,7 +490,7 @@ def test_session_body_answers_a_grant_or_a_clear_error(plain_app_url: str) -> No
 
 
 def test_auth_cookie_through_the_gate_is_a_plain_401() -> None:
-    app = create_app(Settings(app_password="gate-pass", secret_key="gate-secret"))
+    app = create_app(Settings(app_password="gate-pass", secret_key="gate-secret-0e7a4c1f9d2b68351f4e"))
     with running(app) as url, httpx.Client(base_url=url) as client:
 
         @settings(max_examples=60, deadline=None)

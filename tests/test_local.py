@@ -69,7 +69,7 @@ MALFORMED_CLAIMS: dict[str, object] = {
 
 @pytest.mark.parametrize("claims", MALFORMED_CLAIMS.values(), ids=list(MALFORMED_CLAIMS))
 def test_a_token_signed_here_with_malformed_claims_is_refused_as_a_bad_token(claims: object) -> None:
-    settings = Settings(secret_key="local-claims-test-key")
+    settings = Settings(secret_key="local-claims-test-key-5b8e2f0d19c4")
     token = signed(settings.secret_key, "local-stream").dumps(claims)
     assert LocalTokens(settings.secret_key, ttl_s=60, clock=Clock(1000)).verify(token) is None
     with running(create_app(settings, local_recognizer=ScriptedRecognizer())) as url:

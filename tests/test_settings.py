@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import pwd
 from pathlib import Path
+from string import ascii_lowercase
 
 import pytest
 from dotenv import dotenv_values
 
 from server.engine.config import EngineConfig
+from server.providers.local import LocalTokens
+from server.security import load_signed, signed
 from server.settings import Settings, SettingsError, read_dotenv
 
 DOTENV = """\
@@ -91,3 +94,19 @@ def test_every_engine_path_setting_expands_a_leading_tilde(variable: str, field:
     engine = Settings.from_env({"HOME": "/home/someone", variable: "~/models/x"}).local.engine
     assert getattr(engine, field) == "/home/someone/models/x"
     assert getattr(Settings.from_env({variable: "/srv/x"}).local.engine, field) == "/srv/x"
+
+
+def test_a_guessable_secret_key_is_refused() -> None:
+    """One grant signed with a short APP_SECRET_KEY gives the key away to offline guessing, and with it the power to
+    forge grants (any session, any client: past the rate limit, the spent check and the caps)."""
+    minted, _ = LocalTokens("zq", 300).mint("real-session", client="10.0.0.9")
+    pairs = (a + b for a in ascii_lowercase for b in ascii_lowercase)
+    key = next(k for k in pairs if load_signed(signed(k, "local-stream"), minted) is not None)
+    forged, _ = LocalTokens(key, 300).mint("forged-session", client="someone-else")
+    assert LocalTokens("zq", 300).verify(forged) is not None
+    for short in ("zq", "x" * 31):
+        with pytest.raises(SettingsError, match="APP_SECRET_KEY must be at least 32 characters") as refused:
+            Settings.from_env({"APP_SECRET_KEY": short})
+        assert short not in str(refused.value)
+    assert Settings.from_env({"APP_SECRET_KEY": "x" * 32}).secret_key == "x" * 32
+    assert len(Settings.from_env({}).secret_key) >= 32  # the random key made when none is given

@@ -82,7 +82,7 @@ def test_two_workers_share_one_rate_limit(redis: RedisServer, tmp_path: Path) ->
     env = {
         **os.environ,
         "APP_REDIS_URL": redis.url,
-        "APP_SECRET_KEY": "workers-test-secret-5e1f",
+        "APP_SECRET_KEY": "workers-test-secret-5e1f-8c0a2d7b9e43",
         "APP_SESSION_RATE_PER_MIN": "6",
         "LOCAL_ENGINE": "0",
     }
@@ -186,7 +186,7 @@ def test_each_worker_builds_its_share_of_the_engine() -> None:
 
     env = {
         "APP_REDIS_URL": "redis://127.0.0.1:1/0",
-        "APP_SECRET_KEY": "share-test-secret",
+        "APP_SECRET_KEY": "share-test-secret-3f9b1c7e05a2d486",
         "LOCAL_MAX_SESSIONS": "4",
         "LOCAL_WHISPER_THREADS": "2",
         "LOCAL_WHISPER_QUEUE": "4",
@@ -261,7 +261,7 @@ def test_two_workers_metrics_are_one_sum_that_never_goes_back(redis: RedisServer
             "TRUEBAR_USERNAME": TRUEBAR_USERNAME,
             "TRUEBAR_PASSWORD": TRUEBAR_PASSWORD,
             "APP_REDIS_URL": redis.url,
-            "APP_SECRET_KEY": "workers-metrics-secret-41c9",
+            "APP_SECRET_KEY": "workers-metrics-secret-41c9-7d2e05b3",
             "APP_SESSION_RATE_PER_MIN": "1000",
             "LOCAL_ENGINE": "0",
             # The server's metrics folder is made here (tempfile.mkdtemp), where the test can look.
@@ -317,7 +317,11 @@ def test_workers_get_a_private_metrics_folder_that_goes_with_the_server(tmp_path
         folder = app_factory(environment).state.settings.metrics_dir
         seen.append((folder, environment.get("PROMETHEUS_MULTIPROC_DIR"), metrics_dir.is_dir()))
 
-    env = {"APP_REDIS_URL": "redis://127.0.0.1:1/0", "APP_SECRET_KEY": "metrics-folder-secret", "TMPDIR": str(tmp_path)}
+    env = {
+        "APP_REDIS_URL": "redis://127.0.0.1:1/0",
+        "APP_SECRET_KEY": "metrics-folder-secret-a61f0c9e8b27",
+        "TMPDIR": str(tmp_path),
+    }
     given = dict(env)
     argv = ["--workers", "2", "--port", str(free_port()), "--env-file", "/nonexistent"]
     assert main(argv, environ=env, supervise=supervise) == 0
