@@ -98,7 +98,10 @@ export class Session {
     });
     this.#audio = new AudioPath(options, {
       state: () => this.#machine.state, lost: () => this.#core.link === 'lost', link: this.#link,
-      emit: (event) => this.#emit(event), level: (level) => this.#listeners.dispatch('level', level), now: options.now,
+      emit: (event) => this.#emit(event), now: options.now,
+      // A source may still report a level it measured before the end (a worklet message already queued): nothing
+      // reaches the page after the end, levels included.
+      level: (level) => { if (!this.#machine.final) this.#listeners.dispatch('level', level); },
       // No microphone and nothing left to try: the reducer decides (the words the provider has, then `error`).
       sourceLost: (message, err) => this.#step({ ...failure(err), type: 'source-lost', message }),
     });

@@ -254,3 +254,32 @@ test('Stop from a listener of the drop (its `dropped` event) is handled after th
   assert.deepEqual(events.filter((e) => e.type === 'dropped').map((e) => e.droppedMs), [2000], 'only what the bound pushed out is lost');
   assert.ok(!events.some((e) => e.type === 'error'));
 });
+
+test('no level reaches the page after Cancel or Stop, though the source reports one more (a message already queued)', async () => {
+  for (const end of ['cancel', 'stop']) {
+    const w = world();
+    const src = source();
+    const levels = [];
+    const s = new Session({
+      provider: 'truebar', clientOptions: { WebSocketImpl: w.Sock },
+      createSource: async (o) => { src.onFrame = o.onFrame; src.onLevel = o.onLevel; return src; },
+      onLevel: (l) => levels.push(l),
+    });
+    const started = s.start();
+    for (let i = 0; i < 5; i++) await tick();
+    ready(w.Sock.instances[0]);
+    await started;
+    src.onLevel({ rms: 0.1, peak: 0.2, silent: false });
+    assert.equal(levels.length, 1, 'levels reach the page while streaming');
+    if (end === 'cancel') s.cancel();
+    else {
+      const stopped = s.stop();
+      await sleep(5);
+      w.Sock.instances[0].push({ type: 'STATUS', status: 'FINISHED' });
+      await stopped;
+    }
+    assert.ok(['cancelled', 'stopped'].includes(s.state), s.state);
+    src.onLevel({ rms: 0.1, peak: 0.2, silent: false });
+    assert.equal(levels.length, 1, `no level after ${end}`);
+  }
+});
