@@ -105,7 +105,10 @@
  * @property {import('./providers/stream.js').ClientOptions} [clientOptions]
  */
 
-/** A misuse of the session object (not a failure of the session): code 'already_started'. */
+/**
+ * A misuse of the session object (not a failure of the session): code 'already_started' (start() a second time) or
+ * 'ended' (start() on a session cancel() or stop() already ended).
+ */
 export class SessionError extends Error {
   /** @param {string} message @param {string} code */
   constructor(message, code) {

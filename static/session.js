@@ -15,7 +15,8 @@
 // `stop`, `cancel`, `state`, `audioMs`, `capabilities`, `provider`, `diagnostics()`, `endGrant()`. Everything else
 // is a #private field, so the grant (and its token) cannot be read or changed from outside. An instance is
 // single-use, like a WebSocket (one connection per object): start() a second time throws a SessionError with code
-// 'already_started'; make a new Session for the next recording.
+// 'already_started', and start() after cancel() or stop() one with code 'ended'; make a new Session for the next
+// recording.
 import { AudioPath } from './audio-path.js';
 import { Connection, failure } from './connection.js';
 import { GLOBAL_TIMERS, GrantKeeper } from './grants.js';
@@ -174,8 +175,9 @@ export class Session {
 
   /**
    * Resolves when audio flows to the provider; rejects (and the state is `error`) when it cannot. Once per
-   * instance: a second call throws a SessionError 'already_started'. With a `signal` aborted before or during the
-   * start, rejects with its reason.
+   * instance: a second call throws a SessionError 'already_started', and a first call on a session already over
+   * (cancel() or stop() came first) a SessionError 'ended', without asking for a grant. With a `signal` aborted
+   * before or during the start, rejects with its reason.
    */
   async start() {
     if (this.#started) throw new SessionError('A Session is single-use: make a new one for the next recording.', 'already_started');
@@ -183,6 +185,9 @@ export class Session {
     const signal = this.#options.signal;
     const aborted = () => signal?.reason ?? new SessionError('The session was aborted.', 'aborted');
     if (signal && signal.aborted) throw aborted();
+    // Cancelled or stopped before it started: asking for a grant now would only mint one to end at once (for Wiro
+    // a billed task).
+    if (this.#machine.final) throw new SessionError(`This session is already over (${this.state}): make a new one.`, 'ended');
     try {
       await runStart({
         link: this.#link, audio: this.#audio, starting: () => this.#machine.is('starting'), ended: this.#ended,

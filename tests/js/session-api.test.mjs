@@ -261,3 +261,17 @@ test('an onStateChange that throws is reported like a listener, and the state li
     console.error = logged;
   }
 });
+
+test('start() after cancel() or stop() rejects at once with SessionError ended, and asks for no grant', async () => {
+  for (const end of ['cancel', 'stop']) {
+    const g = ownGrants();
+    const { s } = session(g);
+    if (end === 'cancel') s.cancel();
+    else await s.stop();
+    assert.equal(s.state, end === 'cancel' ? 'cancelled' : 'stopped');
+    await assert.rejects(s.start(), (err) => err instanceof SessionError && err.code === 'ended' && err.message.includes(s.state));
+    assert.equal(g.requests.length, 0, `no grant asked for after ${end}`);
+    assert.equal(g.Sock.instances.length, 0);
+    await assert.rejects(s.start(), (err) => err.code === 'already_started', 'and a second call is a second call');
+  }
+});

@@ -98,7 +98,10 @@
  *   30000); past it the session ends in `error` and says how much audio was not transcribed
  * @property {import('./providers/stream.js').ClientOptions} [clientOptions]
  */
-/** A misuse of the session object (not a failure of the session): code 'already_started'. */
+/**
+ * A misuse of the session object (not a failure of the session): code 'already_started' (start() a second time) or
+ * 'ended' (start() on a session cancel() or stop() already ended).
+ */
 export class SessionError extends Error {
     /** @param {string} message @param {string} code */
     constructor(message: string, code: string);

@@ -55,8 +55,9 @@ export class Session {
     get audioMs(): number;
     /**
      * Resolves when audio flows to the provider; rejects (and the state is `error`) when it cannot. Once per
-     * instance: a second call throws a SessionError 'already_started'. With a `signal` aborted before or during the
-     * start, rejects with its reason.
+     * instance: a second call throws a SessionError 'already_started', and a first call on a session already over
+     * (cancel() or stop() came first) a SessionError 'ended', without asking for a grant. With a `signal` aborted
+     * before or during the start, rejects with its reason.
      */
     start(): Promise<void>;
     /** Graceful: the source's tail is sent, then the provider is asked to finish and its last finals arrive. A
