@@ -202,12 +202,17 @@ export function reduce(core, input) {
     }
     case 'fail':
       return end(core, input.code ? { message: input.message, code: input.code } : { message: input.message }, [{ type: 'terminal-loss' }]);
-    case 'source-lost':
+    case 'source-lost': {
       if (core.state === 'stopping') return unchanged(core);
+      const detail = input.code ? { message: input.message, code: input.code } : { message: input.message };
+      // Lost before audio flowed: there are no words to wait for, and a stop from `starting` would say `stopped`
+      // over a start that failed.
+      if (core.state === 'starting') return end(core, detail, [{ type: 'terminal-loss' }]);
       return {
-        core: { ...core, sourceFailure: input.code ? { message: input.message, code: input.code } : { message: input.message } },
+        core: { ...core, sourceFailure: detail },
         effects: [{ type: 'stop' }],
       };
+    }
     case 'stop': {
       if (core.state === 'idle') return moved(core, 'stopped');
       if (core.state === 'stopping') return unchanged(core);

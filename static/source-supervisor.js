@@ -151,6 +151,13 @@ export class SourceSupervisor {
       } catch { /* fall through to reopening */ }
       if (h.over()) return;
     }
+    if (!capture && !this.#config.create) {
+      // Not live yet: the start has not taken this microphone, so there is nothing to resume or switch from, and a
+      // microphone opened here would be one the start never hears of (left open). The start fails with the reason.
+      h.report({ type: 'source', message: reason, recovered: false, code: 'source_lost' });
+      h.lost(reason, new CaptureError('failed', reason));
+      return;
+    }
     if (kind === 'failed' && !this.#config.create) {
       // The worklet threw: one built again the same way would too, so this microphone is lost. Released, not
       // flushed: a failed processor answers nothing.

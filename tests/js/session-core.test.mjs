@@ -124,6 +124,12 @@ test('the finish: stopped, or the source failure it was stopping for; a timeout 
   assert.deepEqual(timeout.last, [], 'the finish after it changes nothing');
 });
 
+test('a source lost while starting ends the start in error with its message and code, not in a stop', () => {
+  const lost = run([{ type: 'start' }, { type: 'source-lost', message: 'The microphone was disconnected.', code: 'failed' }]);
+  assert.deepEqual(types(lost.last), ['terminal-loss', 'to:error', 'release']);
+  assert.deepEqual(lost.last[1].detail, { message: 'The microphone was disconnected.', code: 'failed' });
+});
+
 test('cancel: the audio held in an outage is said lost first; nothing happens after any end', () => {
   assert.deepEqual(types(run([...streaming, { type: 'cancel' }]).last), ['to:cancelled', 'release']);
   assert.deepEqual(types(run([...streaming, transport, { type: 'cancel' }]).last), ['terminal-loss', 'to:cancelled', 'release']);

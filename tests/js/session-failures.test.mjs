@@ -406,3 +406,34 @@ test('a source or microphone that throws at once (not a rejected promise): the s
     assert.ok(w.Sock.instances.every((ws) => ws.readyState >= 2), `${option}: no socket left open`);
   }
 });
+
+test('a microphone whose worklet fails or that is unplugged while the session is starting ends it in error with its message, nothing reopened', async () => {
+  for (const [reason, kind] of [['Audio processing failed (the audio worklet stopped with an error).', 'failed'], ['The microphone was disconnected.', 'ended']]) {
+    const w = world();
+    const opened = [];
+    const events = [];
+    const states = [];
+    const s = new Session({
+      provider: 'truebar', clientOptions: { WebSocketImpl: w.Sock },
+      microphone: async (o) => {
+        const capture = { ...source(), options: o, context: { currentTime: 0, state: 'running' } };
+        opened.push(capture);
+        // The capture's own listeners fire before the start has taken the source as its live one.
+        o.onInterrupted(reason, kind);
+        return capture;
+      },
+      onEvent: (e) => events.push(e),
+      onStateChange: (_from, to, detail) => states.push([to, detail]),
+    });
+    const started = s.start();
+    await assert.rejects(started);
+    await sleep(20);
+    assert.equal(s.state, 'error', `${kind}: the session failed, it did not stop`);
+    assert.equal(states.at(-1)[1].message, reason);
+    assert.equal(opened.length, 1, `${kind}: no second microphone opened for a start that failed`);
+    assert.ok(opened[0].released, `${kind}: the microphone is let go of`);
+    assert.deepEqual(ofType(events, 'source').map((e) => e.code), ['source_lost']);
+    assert.ok(w.Sock.instances.every((ws) => ws.readyState !== 1), 'no socket left open');
+    assert.equal(w.ends.length, 1, 'the grant is ended');
+  }
+});
