@@ -108,10 +108,11 @@ export async function runStart(host) {
 
 /**
  * What the finish works with. `lost`: the connection is being replaced (the reducer's link); `stopping`: the state
- * is still `stopping`; `timedOut`: the bound passed (the driver says what was not transcribed); `finished`: the end,
- * whichever way.
+ * is still `stopping`; `sourceFailed`: the source's tail failed (the provider is finished all the same);
+ * `timedOut`: the bound passed (the driver says what was not transcribed); `finished`: the end, whichever way.
  * @typedef {object} FinishHost
  * @property {{stop: () => Promise<unknown>} | null} source
+ * @property {(err: unknown) => void} sourceFailed
  * @property {{client: {stop: () => Promise<unknown>} | null, wake: () => void, outageEnded: Promise<void>, end: () => void}} link
  * @property {number} rounds  reconnects a finish may wait through (maxReconnects)
  * @property {() => boolean} lost
@@ -142,8 +143,16 @@ export async function runFinish(host, boundMs = DEFAULT_STOP_TIMEOUT_MS) {
 }
 
 /** The source's tail, then the provider's last finals, through any reconnects. @param {FinishHost} host */
-async function drain({ source, link, rounds, lost, stopping }) {
-  if (source) await source.stop();
+async function drain({ source, link, rounds, lost, stopping, sourceFailed }) {
+  if (source) {
+    // An adopter's source may fail to flush its tail: the audio it did send still needs the provider's last finals,
+    // and the socket its end of stream.
+    try {
+      await source.stop();
+    } catch (err) {
+      sourceFailed(err);
+    }
+  }
   for (let round = 0; round <= rounds; round++) {
     if (lost()) {
       link.wake();

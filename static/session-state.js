@@ -231,8 +231,9 @@ export function reduce(core, input) {
     }
     case 'finished':
       if (core.state !== 'stopping') return unchanged(core);
-      if (core.sourceFailure) return { core: { ...core, state: 'error' }, effects: [{ type: 'end-grant' }, { type: 'to', state: 'error', detail: core.sourceFailure }] };
-      return { core: { ...core, state: 'stopped' }, effects: [{ type: 'end-grant' }, { type: 'to', state: 'stopped' }] };
+      // Released after the end like every other end: a source whose tail failed has not let go of itself.
+      if (core.sourceFailure) return { core: { ...core, state: 'error' }, effects: [{ type: 'end-grant' }, { type: 'to', state: 'error', detail: core.sourceFailure }, { type: 'release' }] };
+      return { core: { ...core, state: 'stopped' }, effects: [{ type: 'end-grant' }, { type: 'to', state: 'stopped' }, { type: 'release' }] };
     case 'stop-timeout':
       if (core.state !== 'stopping') return unchanged(core);
       return end(core, { message: input.message, code: 'stop_timeout' }, [

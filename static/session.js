@@ -304,6 +304,10 @@ export class Session {
       source: this.#audio.tail, link: this.#link, rounds: this.#core.maxReconnects, timers: GLOBAL_TIMERS,
       lost: () => this.#core.link === 'lost',
       stopping: () => this.#machine.is('stopping'),
+      sourceFailed: (err) => this.#emit({
+        type: 'source', recovered: false, code: 'source_interrupted',
+        message: `The audio source failed as it stopped (${failure(err).message}): its last audio may be missing.`,
+      }),
       timedOut: (boundMs) => {
         this.#run({ type: 'terminal-loss' }); // first: the message says how much that is
         this.#step({ type: 'stop-timeout', message: stopTimeoutMessage(boundMs, this.#audio.replay ? this.#audio.replay.droppedMs : 0) });

@@ -81,7 +81,8 @@ export class SourceSupervisor {
   }
 
   release() {
-    if (this.#capture) this.#capture.release();
+    // The session is over: an adopter's source that fails to let go has no one left to tell.
+    if (this.#capture) Promise.resolve(this.#capture.release()).catch(() => {});
   }
 
   /**

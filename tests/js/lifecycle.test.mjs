@@ -147,6 +147,7 @@ function finishHost({ lost = false, rounds = 8 } = {}) {
     },
     lost: () => h.isLost,
     stopping: () => h.isStopping,
+    sourceFailed: (err) => log.push(`sourceFailed ${err.message}`),
     timedOut: (boundMs) => log.push(`timedOut ${boundMs}`),
     finished: () => log.push('finished'),
   };
@@ -159,6 +160,13 @@ test('runFinish: the source tail, then the client finishes; the grant ended, fin
   await runFinish(h, 30_000);
   assert.deepEqual(h.log, ['source.stop', 'client.stop', 'end-grant', 'finished']);
   assert.equal(h.timers.pending.size, 0);
+});
+
+test("runFinish: a source whose tail fails is reported, and the client still finishes", async () => {
+  const h = finishHost();
+  h.source = { stop: async () => { h.log.push('source.stop'); throw new Error('device went away while flushing'); } };
+  await runFinish(h, 30_000);
+  assert.deepEqual(h.log, ['source.stop', 'sourceFailed device went away while flushing', 'client.stop', 'end-grant', 'finished']);
 });
 
 test('runFinish: during an outage, the backoff is woken and the replacement awaited, then it finishes', async () => {

@@ -113,11 +113,12 @@ test('stop: from idle at once; while starting, what start() got is released; els
 });
 
 test('the finish: stopped, or the source failure it was stopping for; a timeout ends in error and says so', () => {
-  assert.deepEqual(types(run([...streaming, { type: 'stop' }, { type: 'finished' }]).last), ['end-grant', 'to:stopped']);
+  assert.deepEqual(types(run([...streaming, { type: 'stop' }, { type: 'finished' }]).last), ['end-grant', 'to:stopped', 'release']);
   const lost = run([...streaming, { type: 'source-lost', message: 'No microphone.', code: 'no-device' }]);
   assert.deepEqual(types(lost.last), ['stop']);
   const ended = run([{ type: 'stop' }, { type: 'finished' }], { ...lost.core });
-  assert.deepEqual(ended.log[1].at(-1), { type: 'to', state: 'error', detail: { message: 'No microphone.', code: 'no-device' } });
+  assert.deepEqual(ended.log[1].at(-2), { type: 'to', state: 'error', detail: { message: 'No microphone.', code: 'no-device' } });
+  assert.deepEqual(ended.log[1].at(-1), { type: 'release' });
   const timeout = run([...streaming, { type: 'stop' }, { type: 'stop-timeout', message: 'Stopped after 30 s' }, { type: 'finished' }]);
   assert.deepEqual(types(timeout.log[4]), ['terminal-loss', 'emit:error', 'to:error', 'release']);
   assert.equal(timeout.log[4][1].event.code, 'stop_timeout');

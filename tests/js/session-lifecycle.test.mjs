@@ -283,3 +283,29 @@ test('no level reaches the page after Cancel or Stop, though the source reports 
     assert.equal(levels.length, 1, `no level after ${end}`);
   }
 });
+
+test("Stop with a source whose stop() rejects: the failure is said, the provider still gets its end of stream and finishes, the source is released", async () => {
+  const w = world();
+  const events = [];
+  const src = {
+    released: false, onFrame: null,
+    async stop() { throw new Error('device went away while flushing'); },
+    async release() { this.released = true; },
+  };
+  const s = await streaming(w, 'truebar', src, events);
+  for (let i = 0; i < 30; i++) src.onFrame(frame()); // 3 s, no final yet
+  const stopped = s.stop();
+  await sleep(5);
+  const ws = w.Sock.instances[0];
+  assert.ok(ws.texts.some((m) => m.type === 'EOS'), 'the provider is told the stream ended');
+  ws.push({ type: 'TEXT_SEGMENT', textSegment: { isFinal: true, startTimeMs: 0, endTimeMs: 3000, tokens: [{ text: 'all of it', startOffsetMs: 0, endOffsetMs: 3000 }] } });
+  ws.push({ type: 'STATUS', status: 'FINISHED' });
+  await stopped;
+  assert.equal(s.state, 'stopped');
+  assert.ok(ws.readyState >= 2, 'the socket is closed');
+  assert.ok(src.released, 'the source is released');
+  const said = events.filter((e) => e.type === 'source');
+  assert.deepEqual(said.map((e) => [e.code, e.recovered]), [['source_interrupted', false]]);
+  assert.match(said[0].message, /device went away while flushing/);
+  assert.ok(events.some((e) => e.type === 'final' && e.text === 'all of it'));
+});

@@ -6,10 +6,11 @@
 export function runStart(host: StartHost): Promise<void>;
 /**
  * What the finish works with. `lost`: the connection is being replaced (the reducer's link); `stopping`: the state
- * is still `stopping`; `timedOut`: the bound passed (the driver says what was not transcribed); `finished`: the end,
- * whichever way.
+ * is still `stopping`; `sourceFailed`: the source's tail failed (the provider is finished all the same);
+ * `timedOut`: the bound passed (the driver says what was not transcribed); `finished`: the end, whichever way.
  * @typedef {object} FinishHost
  * @property {{stop: () => Promise<unknown>} | null} source
+ * @property {(err: unknown) => void} sourceFailed
  * @property {{client: {stop: () => Promise<unknown>} | null, wake: () => void, outageEnded: Promise<void>, end: () => void}} link
  * @property {number} rounds  reconnects a finish may wait through (maxReconnects)
  * @property {() => boolean} lost
@@ -30,13 +31,14 @@ export const DEFAULT_STOP_TIMEOUT_MS: 30000;
 export function stopTimeoutMessage(boundMs: number, droppedMs: number): string;
 /**
  * What the finish works with. `lost`: the connection is being replaced (the reducer's link); `stopping`: the state
- * is still `stopping`; `timedOut`: the bound passed (the driver says what was not transcribed); `finished`: the end,
- * whichever way.
+ * is still `stopping`; `sourceFailed`: the source's tail failed (the provider is finished all the same);
+ * `timedOut`: the bound passed (the driver says what was not transcribed); `finished`: the end, whichever way.
  */
 export type FinishHost = {
     source: {
         stop: () => Promise<unknown>;
     } | null;
+    sourceFailed: (err: unknown) => void;
     link: {
         client: {
             stop: () => Promise<unknown>;

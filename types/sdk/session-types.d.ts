@@ -20,7 +20,8 @@
 /**
  * What happened to the audio source: 'resumed' (a suspended context runs again), 'device_switched' (a lost
  * microphone was replaced by the default one), 'source_interrupted' (a source that cannot be reopened, a file,
- * reported a problem), 'source_lost' (the microphone is gone and could not be reopened, or its audio processing
+ * reported a problem, or a source's stop() failed as the session stopped: its last audio may be missing; the
+ * provider still finishes the rest), 'source_lost' (the microphone is gone and could not be reopened, or its audio processing
  * failed: the session ends).
  * @typedef {'resumed'|'device_switched'|'source_interrupted'|'source_lost'} SourceCode
  */
@@ -133,7 +134,8 @@ export type ErrorCode = ErrorCause | "reconnect_failed" | "stop_timeout";
 /**
  * What happened to the audio source: 'resumed' (a suspended context runs again), 'device_switched' (a lost
  * microphone was replaced by the default one), 'source_interrupted' (a source that cannot be reopened, a file,
- * reported a problem), 'source_lost' (the microphone is gone and could not be reopened, or its audio processing
+ * reported a problem, or a source's stop() failed as the session stopped: its last audio may be missing; the
+ * provider still finishes the rest), 'source_lost' (the microphone is gone and could not be reopened, or its audio processing
  * failed: the session ends).
  */
 export type SourceCode = "resumed" | "device_switched" | "source_interrupted" | "source_lost";
