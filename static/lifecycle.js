@@ -109,6 +109,7 @@ export async function runStart(host) {
 /**
  * What the finish works with. `lost`: the connection is being replaced (the reducer's link); `stopping`: the state
  * is still `stopping`; `sourceFailed`: the source's tail failed (the provider is finished all the same);
+ * `unfinished`: every round ended with the connection lost again, audio still held (the driver says it is lost);
  * `timedOut`: the bound passed (the driver says what was not transcribed); `finished`: the end, whichever way.
  * @typedef {object} FinishHost
  * @property {{stop: () => Promise<unknown>} | null} source
@@ -117,6 +118,7 @@ export async function runStart(host) {
  * @property {number} rounds  reconnects a finish may wait through (maxReconnects)
  * @property {() => boolean} lost
  * @property {() => boolean} stopping
+ * @property {() => void} unfinished
  * @property {(boundMs: number) => void} timedOut
  * @property {() => void} finished
  * @property {Timers} timers
@@ -133,8 +135,9 @@ export async function runFinish(host, boundMs = DEFAULT_STOP_TIMEOUT_MS) {
   let timer;
   const timedOut = new Promise((resolve) => { timer = host.timers.setTimeout(() => resolve('timeout'), boundMs); });
   try {
-    const outcome = await Promise.race([drain(host).then(() => 'done'), timedOut]);
+    const outcome = await Promise.race([drain(host).then((done) => (done ? 'done' : 'unfinished')), timedOut]);
     if (outcome === 'timeout') host.timedOut(boundMs);
+    else if (outcome === 'unfinished') host.unfinished();
   } finally {
     host.timers.clearTimeout(timer);
     host.link.end();
@@ -142,7 +145,12 @@ export async function runFinish(host, boundMs = DEFAULT_STOP_TIMEOUT_MS) {
   }
 }
 
-/** The source's tail, then the provider's last finals, through any reconnects. @param {FinishHost} host */
+/**
+ * The source's tail, then the provider's last finals, through any reconnects.
+ * @param {FinishHost} host
+ * @returns {Promise<boolean>} false when the rounds ran out with a connection still being replaced, or replaced by
+ *   one never asked to finish: the audio replayed to it has no finals, and the session is not over
+ */
 async function drain({ source, link, rounds, lost, stopping, sourceFailed }) {
   if (source) {
     // An adopter's source may fail to flush its tail: the audio it did send still needs the provider's last finals,
@@ -158,13 +166,16 @@ async function drain({ source, link, rounds, lost, stopping, sourceFailed }) {
       link.wake();
       await link.outageEnded;
     }
-    if (!stopping()) break;
+    if (!stopping()) return true;
     const client = link.client;
     if (client) await client.stop();
     // Done when the client that finished is still the one: a lost client's stop may resolve only once its socket
     // has given up closing, after its replacement is up with the replayed audio, which has to finish in turn.
-    if (!lost() && link.client === client) break;
+    if (!lost() && link.client === client) return true;
   }
+  // A connection lost at every end of stream: the last one's replacement has the held audio and nothing will ask it
+  // for its finals. Not a clean end, whatever the bound says.
+  return !stopping();
 }
 
 /**

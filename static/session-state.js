@@ -120,7 +120,8 @@ export class StateMachine {
  *   | {type: 'attempt-ready'}
  *   | {type: 'fail', message: string, code?: string}
  *   | {type: 'source-lost', message: string, code?: string}
- *   | {type: 'stop'} | {type: 'finished'} | {type: 'stop-timeout', message: string} | {type: 'cancel'}} CoreInput
+ *   | {type: 'stop'} | {type: 'finished'} | {type: 'finish-failed'} | {type: 'stop-timeout', message: string}
+ *   | {type: 'cancel'}} CoreInput
  */
 /**
  * What the driver does, in order. 'terminal-loss': say the audio no final covered is lost (before the end: nothing
@@ -234,6 +235,14 @@ export function reduce(core, input) {
       // Released after the end like every other end: a source whose tail failed has not let go of itself.
       if (core.sourceFailure) return { core: { ...core, state: 'error' }, effects: [{ type: 'end-grant' }, { type: 'to', state: 'error', detail: core.sourceFailure }, { type: 'release' }] };
       return { core: { ...core, state: 'stopped' }, effects: [{ type: 'end-grant' }, { type: 'to', state: 'stopped' }, { type: 'release' }] };
+    case 'finish-failed': {
+      // The finish ran out of rounds (maxReconnects + 1 ends of stream, each followed by a lost connection): the
+      // held audio never got its finals. Said lost, and the end is an error, never `stopped`.
+      if (core.state !== 'stopping') return unchanged(core);
+      const ends = core.maxReconnects + 1;
+      return giveUp(core, `Could not finish: the connection was lost after ${ends === 1 ? 'the end of the stream' : `each of ${ends} ends of the stream`}`
+        + ` (${core.reason}); the last words were not transcribed.`);
+    }
     case 'stop-timeout':
       if (core.state !== 'stopping') return unchanged(core);
       return end(core, { message: input.message, code: 'stop_timeout' }, [
@@ -301,9 +310,8 @@ function next(core, { jitter, bufferedMs }) {
   return { core: { ...core, attempt, state: finishing ? core.state : 'reconnecting' }, effects };
 }
 
-/** @param {Core} core @returns {{core: Core, effects: Effect[]}} */
-function giveUp(core) {
-  const message = `Could not reconnect: ${core.reason}`;
+/** @param {Core} core @param {string} [message] @returns {{core: Core, effects: Effect[]}} */
+function giveUp(core, message = `Could not reconnect: ${core.reason}`) {
   // The state's code is the last refusal's when the grant source gave one (say 'rate_limited'): what to act on.
   return end(core, { message, code: core.failureCode ?? 'reconnect_failed' }, [
     { type: 'terminal-loss' },

@@ -20,7 +20,8 @@
 /**
  * Why a session-level error happened, as a value to branch on (the message is for people):
  * the provider client's causes ('transport', 'protocol', 'expired'), 'reconnect_failed' (every attempt to replace a
- * lost connection failed), 'stop_timeout' (stop() gave up waiting for the last finals).
+ * lost connection failed, or, while stopping, the connection was lost again after each of maxReconnects + 1 ends of
+ * the stream: the last words were not transcribed), 'stop_timeout' (stop() gave up waiting for the last finals).
  * @typedef {ErrorCause | 'reconnect_failed' | 'stop_timeout'} ErrorCode
  */
 /**

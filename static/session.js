@@ -308,6 +308,7 @@ export class Session {
         type: 'source', recovered: false, code: 'source_interrupted',
         message: `The audio source failed as it stopped (${failure(err).message}): its last audio may be missing.`,
       }),
+      unfinished: () => this.#step({ type: 'finish-failed' }),
       timedOut: (boundMs) => {
         this.#run({ type: 'terminal-loss' }); // first: the message says how much that is
         this.#step({ type: 'stop-timeout', message: stopTimeoutMessage(boundMs, this.#audio.replay ? this.#audio.replay.droppedMs : 0) });

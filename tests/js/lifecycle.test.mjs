@@ -148,6 +148,7 @@ function finishHost({ lost = false, rounds = 8 } = {}) {
     lost: () => h.isLost,
     stopping: () => h.isStopping,
     sourceFailed: (err) => log.push(`sourceFailed ${err.message}`),
+    unfinished: () => log.push('unfinished'),
     timedOut: (boundMs) => log.push(`timedOut ${boundMs}`),
     finished: () => log.push('finished'),
   };
@@ -207,6 +208,33 @@ test('runFinish: a replacement ready before the lost client has closed (a half-o
   h.clientStop.resolve();
   await finishing;
   assert.deepEqual(h.log, ['source.stop', 'client.stop', 'replacement.stop', 'end-grant', 'finished']);
+});
+
+test('runFinish: a connection lost after every end of stream, rounds run out: unfinished, then finished, never a clean end', async () => {
+  for (const lastRound of ['lost', 'replaced']) {
+    const h = finishHost({ rounds: 1 });
+    // Each client's stop ends with its connection lost; the outage ends with a replacement up.
+    let n = 0;
+    const stopThenLose = () => {
+      h.log.push(`client${n}.stop`);
+      // 'replaced': the last client's stop resolves only after its replacement, with the held audio, is up.
+      if (lastRound === 'replaced' && n === 1) h.link.client = { stop: stopThenLose };
+      else h.isLost = true;
+      return Promise.resolve();
+    };
+    h.link.client = { stop: stopThenLose };
+    h.link.wake = () => {
+      h.log.push('wake');
+      n += 1;
+      h.link.client = { stop: stopThenLose };
+      h.isLost = false;
+    };
+    h.outage.resolve(); // each outage ends as soon as it is woken
+    await runFinish(h, 30_000);
+    assert.deepEqual(h.log.slice(-3), ['unfinished', 'end-grant', 'finished'], lastRound);
+    assert.equal(h.log.filter((l) => l.endsWith('.stop') && l !== 'source.stop').length, 2, 'rounds + 1 clients asked to finish');
+    assert.equal(h.timers.pending.size, 0);
+  }
 });
 
 test('runFinish: an outage that ends the session (no longer stopping) ends the finish without asking a client', async () => {

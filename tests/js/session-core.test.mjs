@@ -131,6 +131,15 @@ test('a source lost while starting ends the start in error with its message and 
   assert.deepEqual(lost.last[1].detail, { message: 'The microphone was disconnected.', code: 'failed' });
 });
 
+test('a finish that ran out of rounds ends in error (reconnect_failed), the held audio said lost; not while not stopping', () => {
+  const out = run([...streaming, { type: 'stop' }, transport, { type: 'finish-failed' }]);
+  assert.deepEqual(types(out.last), ['terminal-loss', 'emit:error', 'to:error', 'release']);
+  assert.equal(out.last[1].event.code, 'reconnect_failed');
+  assert.equal(out.last[2].detail.code, 'reconnect_failed');
+  assert.match(out.last[2].detail.message, /^Could not finish: the connection was lost after each of 4 ends of the stream/);
+  assert.deepEqual(run([...streaming, { type: 'finish-failed' }]).last, [], 'only a finish under way');
+});
+
 test('cancel: the audio held in an outage is said lost first; nothing happens after any end', () => {
   assert.deepEqual(types(run([...streaming, { type: 'cancel' }]).last), ['to:cancelled', 'release']);
   assert.deepEqual(types(run([...streaming, transport, { type: 'cancel' }]).last), ['terminal-loss', 'to:cancelled', 'release']);

@@ -437,3 +437,27 @@ test('a microphone whose worklet fails or that is unplugged while the session is
     assert.equal(w.ends.length, 1, 'the grant is ended');
   }
 });
+
+test('Stop, and the connection drops after every end of stream: once the rounds run out the session ends in error and says the audio is lost', { timeout: 10_000 }, async () => {
+  for (const maxReconnects of [1, 3]) {
+    const w = world();
+    const { s, src, events, states } = await streaming(w, { maxReconnects });
+    for (let i = 0; i < 50; i++) src.onFrame(frame()); // 5 s of speech, no final yet
+    const stopped = s.stop();
+    // Each connection: wait for its end of stream, then the network drops it before any final.
+    for (let n = 0; n < 40 && s.state === 'stopping'; n++) {
+      const ws = w.Sock.instances.at(-1);
+      if (ws.readyState === 0) ready(ws);
+      await sleep(5);
+      if (ws.texts.some((m) => m.type === 'EOS') && ws.readyState === 1) ws.serverClose(1006);
+      await sleep(5);
+    }
+    await stopped;
+    assert.equal(s.state, 'error', `maxReconnects ${maxReconnects}: not 'stopped' with the words lost`);
+    const [, detail] = states.at(-1);
+    assert.equal(detail.code, 'reconnect_failed');
+    assert.match(detail.message, /Could not finish/);
+    assert.equal(ofType(events, 'dropped').at(-1).droppedMs, 5000, 'the 5 s no final covered are said lost');
+    assert.ok(w.Sock.instances.every((ws) => ws.readyState !== 1), 'no socket left open');
+  }
+});

@@ -7,6 +7,7 @@ export function runStart(host: StartHost): Promise<void>;
 /**
  * What the finish works with. `lost`: the connection is being replaced (the reducer's link); `stopping`: the state
  * is still `stopping`; `sourceFailed`: the source's tail failed (the provider is finished all the same);
+ * `unfinished`: every round ended with the connection lost again, audio still held (the driver says it is lost);
  * `timedOut`: the bound passed (the driver says what was not transcribed); `finished`: the end, whichever way.
  * @typedef {object} FinishHost
  * @property {{stop: () => Promise<unknown>} | null} source
@@ -15,6 +16,7 @@ export function runStart(host: StartHost): Promise<void>;
  * @property {number} rounds  reconnects a finish may wait through (maxReconnects)
  * @property {() => boolean} lost
  * @property {() => boolean} stopping
+ * @property {() => void} unfinished
  * @property {(boundMs: number) => void} timedOut
  * @property {() => void} finished
  * @property {Timers} timers
@@ -32,6 +34,7 @@ export function stopTimeoutMessage(boundMs: number, droppedMs: number): string;
 /**
  * What the finish works with. `lost`: the connection is being replaced (the reducer's link); `stopping`: the state
  * is still `stopping`; `sourceFailed`: the source's tail failed (the provider is finished all the same);
+ * `unfinished`: every round ended with the connection lost again, audio still held (the driver says it is lost);
  * `timedOut`: the bound passed (the driver says what was not transcribed); `finished`: the end, whichever way.
  */
 export type FinishHost = {
@@ -53,6 +56,7 @@ export type FinishHost = {
     rounds: number;
     lost: () => boolean;
     stopping: () => boolean;
+    unfinished: () => void;
     timedOut: (boundMs: number) => void;
     finished: () => void;
     timers: Timers;

@@ -131,6 +131,8 @@ export type CoreInput = {
 } | {
     type: "finished";
 } | {
+    type: "finish-failed";
+} | {
     type: "stop-timeout";
     message: string;
 } | {

@@ -14,7 +14,8 @@
 /**
  * Why a session-level error happened, as a value to branch on (the message is for people):
  * the provider client's causes ('transport', 'protocol', 'expired'), 'reconnect_failed' (every attempt to replace a
- * lost connection failed), 'stop_timeout' (stop() gave up waiting for the last finals).
+ * lost connection failed, or, while stopping, the connection was lost again after each of maxReconnects + 1 ends of
+ * the stream: the last words were not transcribed), 'stop_timeout' (stop() gave up waiting for the last finals).
  * @typedef {ErrorCause | 'reconnect_failed' | 'stop_timeout'} ErrorCode
  */
 /**
@@ -128,7 +129,8 @@ export type InterruptionKind = "ended" | "suspended" | "closed" | "interrupted" 
 /**
  * Why a session-level error happened, as a value to branch on (the message is for people):
  * the provider client's causes ('transport', 'protocol', 'expired'), 'reconnect_failed' (every attempt to replace a
- * lost connection failed), 'stop_timeout' (stop() gave up waiting for the last finals).
+ * lost connection failed, or, while stopping, the connection was lost again after each of maxReconnects + 1 ends of
+ * the stream: the last words were not transcribed), 'stop_timeout' (stop() gave up waiting for the last finals).
  */
 export type ErrorCode = ErrorCause | "reconnect_failed" | "stop_timeout";
 /**
