@@ -150,11 +150,28 @@ export class AudioPath {
    * @param {Pick<Client, 'sendAudio'>} client @param {boolean} repeats  the provider may say final words again
    */
   replayInto(client, repeats) {
+    this.#replayedFromMs = this.#resend(client, repeats);
+    this.#reconnects += 1;
+  }
+
+  /**
+   * The first client was replaced before it started (its grant ran out during the start): the new one gets the
+   * audio captured so far, which the old one only queued. Not a reconnect: nothing was sent or lost.
+   * @param {Pick<Client, 'sendAudio'>} client  not started: it queues the audio until its provider is ready
+   */
+  handOver(client) {
+    this.#resend(client, false);
+  }
+
+  /**
+   * The held audio to `client`, its times counted from the first frame. @param {Pick<Client, 'sendAudio'>} client
+   * @param {boolean} repeats @returns {number} ms of the recording where that audio begins
+   */
+  #resend(client, repeats) {
     const { frames, offsetMs, events } = /** @type {ReplayAccounting} */ (this.#replay).replay(repeats);
     this.#emitAll(events);
     for (const frame of frames) client.sendAudio(frame.samples);
-    this.#replayedFromMs = offsetMs;
-    this.#reconnects += 1;
+    return offsetMs;
   }
 
   /** 'reconnected': what was replayed and what was lost. @param {number} attempt */

@@ -16,11 +16,13 @@ export const DEFAULT_STOP_TIMEOUT_MS = 30000;
  * What the start sequence works with. `starting`: the session is still `starting` (Stop or Cancel may end it while
  * the grant or the source is awaited); `ended`: settles when the session is over (a final state); `audio.prepare`:
  * the grant is here, set up what it decides (the replay accounting); `audio.use`: the opened source is the live
- * one, from `now` (ms); `fail`: the session is over in `error` (a no-op once it is over anyway).
+ * one, from `now` (ms); `audio.handOver`: a client that replaces the first before it started gets the audio
+ * captured so far; `fail`: the session is over in `error` (a no-op once it is over anyway).
  * @typedef {object} StartHost
- * @property {{first: () => Promise<Grant>, open: () => Client, end: () => void}} link
+ * @property {{first: () => Promise<Grant>, open: () => Client, end: () => void, grant: Grant | null,
+ *   client: Client | null}} link
  * @property {{prepare: (grant: Grant) => void, open: (grant: Grant) => Promise<CaptureLike>,
- *   use: (capture: CaptureLike, now: number) => void}} audio
+ *   use: (capture: CaptureLike, now: number) => void, handOver: (client: Client) => void}} audio
  * @property {() => boolean} starting
  * @property {Promise<void>} ended
  * @property {(input: CoreInput) => void} step
@@ -95,6 +97,19 @@ export async function runStart(host) {
     throw ended();
   }
   audio.use(capture, (host.now ?? Date.now)());
+  if (client.expired()) {
+    try {
+      client = await renew(host);
+    } catch (err) {
+      if (host.starting()) host.fail(err);
+      else {
+        // Stopped meanwhile (a stop from `starting` releases nothing the start got) or cancelled.
+        await capture.release();
+        link.end();
+      }
+      throw err;
+    }
+  }
   host.step({ type: 'source-opened' });
   try {
     await client.start();
@@ -104,6 +119,31 @@ export async function runStart(host) {
     throw err;
   }
   host.step({ type: 'connected' });
+}
+
+/**
+ * The first grant is fetched before the microphone's permission prompt (a refusal is known before the user is
+ * asked) and its client made then, so a user who answers after the grant's life would connect with a token the
+ * client already knows has run out, and the start would fail `expired`. A fresh grant instead, the first one ended
+ * through the usual path (a Wiro task is killed); the new client gets the audio captured meanwhile.
+ * @param {StartHost} host
+ * @returns {Promise<Client>}
+ */
+async function renew(host) {
+  const { link, audio } = host;
+  const first = /** @type {Grant} */ (link.grant);
+  link.client?.cancel();
+  link.end();
+  const grant = await link.first();
+  if (!host.starting()) throw ended();
+  // The source already runs at the first grant's rate and frame size.
+  if (grant.sample_rate !== first.sample_rate || grant.frame_samples !== first.frame_samples) {
+    throw new Error(`The fresh grant is for ${grant.sample_rate} Hz audio in frames of ${grant.frame_samples}; `
+      + `the audio source was opened for ${first.sample_rate} Hz in frames of ${first.frame_samples}.`);
+  }
+  const client = link.open();
+  audio.handOver(client);
+  return client;
 }
 
 /**

@@ -300,8 +300,7 @@ export class StreamSession {
     this._clearTimers();
     this._queue.drain();
     this._protocol.onEnd?.();
-    const expired = this._expiresAt !== null && this._now() >= this._expiresAt - DEFAULTS.expirySkewS * 1000;
-    this.emit({ type: EVENT.ERROR, message, fatal: true, cause: expired ? 'expired' : cause });
+    this.emit({ type: EVENT.ERROR, message, fatal: true, cause: this._expired() ? 'expired' : cause });
     this._setState(STATE.ERROR);
     this._ready.reject(new Error(message));
     this._finished.resolve();
@@ -310,6 +309,11 @@ export class StreamSession {
     } else {
       this._closed.resolve();
     }
+  }
+
+  /** The grant has run out by now, or is within the skew of it (see DEFAULTS.expirySkewS). */
+  _expired() {
+    return this._expiresAt !== null && this._now() >= this._expiresAt - DEFAULTS.expirySkewS * 1000;
   }
 
   /** @param {string} message */
@@ -532,6 +536,14 @@ export class SessionClient {
    */
   get expiresAt() {
     return this._session._expiresAt;
+  }
+
+  /**
+   * Whether the grant has run out by now on the client's clock (less the skew a failure near the expiry is given):
+   * a client not yet started with such a grant would only be refused.
+   */
+  expired() {
+    return this._session._expired();
   }
 
   /** 'connecting' | 'open' | 'closing' | 'closed' | 'none': the socket's own state, for diagnostics */

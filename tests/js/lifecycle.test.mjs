@@ -28,10 +28,12 @@ function startHost({ grant = () => Promise.resolve(GRANT), source = () => Promis
     log,
     ended: over.promise,
     end: (state) => { h.state = state; over.resolve(); },
-    client: { cancel: () => log.push('client.cancel'), start: () => { log.push('client.start'); return clientStart(); } },
+    client: { cancel: () => log.push('client.cancel'), start: () => { log.push('client.start'); return clientStart(); }, expired: () => false },
     link: {
-      first: () => { log.push('first'); return grant(); },
-      open: () => { log.push('open'); return h.client; },
+      grant: null,
+      client: null,
+      first: async () => { log.push('first'); h.link.grant = await grant(); return h.link.grant; },
+      open: () => { log.push('open'); h.link.client = h.client; return h.client; },
       end: () => log.push('end-grant'),
     },
     starting: () => h.state === 'starting',
@@ -39,6 +41,7 @@ function startHost({ grant = () => Promise.resolve(GRANT), source = () => Promis
       prepare: (g) => log.push(`prepare ${g.session_id}`),
       open: () => { log.push('openSource'); return source(); },
       use: (c, now) => log.push(`use ${c.name} at ${now}`),
+      handOver: () => log.push('handOver'),
     },
     now: () => 42,
     step: (input) => {
@@ -122,6 +125,38 @@ test('runStart: ended while the source is still opening (a permission prompt): r
     assert.equal(mic.released, true, `${state}: the prompt answered after the end`);
     assert.ok(!h.log.includes('step source-opened'), state);
   }
+});
+
+test('runStart: a grant that ran out while the source opened (a long permission prompt) is replaced before the client starts', async () => {
+  const grants = [GRANT, { ...GRANT, token: 'T2', session_id: 's2' }];
+  const h = startHost({ grant: () => Promise.resolve(grants.shift()) });
+  const stale = h.client;
+  stale.expired = () => true;
+  const fresh = { cancel: () => h.log.push('fresh.cancel'), start: () => { h.log.push('fresh.start'); return Promise.resolve(); }, expired: () => false };
+  h.link.open = () => { h.log.push('open'); h.link.client = h.link.client ? fresh : stale; return h.link.client; };
+  await runStart(h);
+  assert.deepEqual(h.log, ['step start', 'first', 'prepare s1', 'open', 'openSource', 'use mic at 42',
+    'client.cancel', 'end-grant', 'first', 'open', 'handOver', 'step source-opened', 'fresh.start', 'step connected']);
+  assert.equal(h.link.grant.session_id, 's2');
+});
+
+test('runStart: a fresh grant for another rate, or refused, fails the session; ended meanwhile, the source is released', async () => {
+  const other = startHost({ grant: (() => { let n = 0; return () => Promise.resolve(n++ ? { ...GRANT, sample_rate: 24000 } : GRANT); })() });
+  other.client.expired = () => true;
+  await assert.rejects(runStart(other), /24000 Hz/);
+  assert.match(other.log.at(-1), /^fail The fresh grant is for 24000 Hz/);
+
+  const g = deferred();
+  const src = capture();
+  const stopped = startHost({ grant: (() => { let n = 0; return () => (n++ ? g.promise : Promise.resolve(GRANT)); })(), source: () => Promise.resolve(src) });
+  stopped.client.expired = () => true;
+  const started = runStart(stopped);
+  for (let i = 0; i < 10; i++) await tick();
+  stopped.state = 'stopped';
+  g.resolve(GRANT);
+  await assert.rejects(started, /ended before it started/);
+  assert.ok(src.released, 'the microphone is let go of');
+  assert.deepEqual(stopped.log.slice(-2), ['first', 'end-grant'], 'the fresh grant is ended');
 });
 
 test('runStart: a client that cannot connect fails the session', async () => {

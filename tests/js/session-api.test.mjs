@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 
 import { Session, SessionError } from '../../static/session.js';
 import { fakeSocketClass } from './support/fakes.mjs';
-import { frame, ready, sleep, source, tick } from './support/session-fakes.mjs';
+import { deferred, frame, ready, sleep, source, tick } from './support/session-fakes.mjs';
 
 Math.random = () => 0; // backoff jitter: no wait
 
@@ -274,4 +274,39 @@ test('start() after cancel() or stop() rejects at once with SessionError ended, 
     assert.equal(g.Sock.instances.length, 0);
     await assert.rejects(s.start(), (err) => err.code === 'already_started', 'and a second call is a second call');
   }
+});
+
+test('a first grant that ran out while the user read the microphone prompt is replaced before connecting (injected clock)', async () => {
+  const g = ownGrants();
+  let now = 1_000_000;
+  const plain = g.getGrant;
+  g.getGrant = async (request, init) => ({ ...(await plain(request, init)), expires_in: 60 });
+  const prompt = deferred();
+  const states = [];
+  const mic = { ...source(), onFrame: null };
+  const { s } = session(g, {
+    now: () => now,
+    source: undefined,
+    microphone: async (o) => { await prompt.promise; mic.onFrame = o.onFrame; return mic; },
+    onStateChange: (_from, to, detail) => states.push([to, detail.code ?? '']),
+  });
+  const started = s.start();
+  for (let i = 0; i < 5; i++) await tick();
+  now += 90_000; // the user answers the permission prompt after 90 s: the 60 s grant has run out
+  prompt.resolve();
+  for (let i = 0; i < 3; i++) await tick();
+  mic.onFrame(frame()); // captured while the fresh grant is on its way
+  for (let i = 0; i < 10; i++) await tick();
+  assert.equal(g.requests.length, 2, 'a fresh grant was asked for');
+  assert.deepEqual(g.ends.map((e) => e.id), ['own1'], 'the expired one was ended');
+  assert.equal(g.Sock.instances.length, 1, 'no socket opened with the expired token');
+  const ws = g.Sock.instances[0];
+  assert.match(ws.url, new RegExp(`${TOKEN}2`));
+  ready(ws);
+  await started;
+  mic.onFrame(frame());
+  assert.equal(s.state, 'streaming');
+  assert.equal(ws.binaries.length, 2, 'the audio captured meanwhile went to the new connection, then the live audio');
+  assert.ok(!states.some(([to]) => to === 'error'));
+  s.cancel();
 });

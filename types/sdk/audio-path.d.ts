@@ -47,6 +47,12 @@ export class AudioPath {
      * @param {Pick<Client, 'sendAudio'>} client @param {boolean} repeats  the provider may say final words again
      */
     replayInto(client: Pick<Client, "sendAudio">, repeats: boolean): void;
+    /**
+     * The first client was replaced before it started (its grant ran out during the start): the new one gets the
+     * audio captured so far, which the old one only queued. Not a reconnect: nothing was sent or lost.
+     * @param {Pick<Client, 'sendAudio'>} client  not started: it queues the audio until its provider is ready
+     */
+    handOver(client: Pick<Client, "sendAudio">): void;
     /** 'reconnected': what was replayed and what was lost. @param {number} attempt */
     reconnected(attempt: number): void;
     /** The source's tail (its last frames pass through before this resolves), or nothing without a source. */

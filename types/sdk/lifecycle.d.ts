@@ -70,18 +70,22 @@ export type Timers = import("./grants.js").Timers;
  * What the start sequence works with. `starting`: the session is still `starting` (Stop or Cancel may end it while
  * the grant or the source is awaited); `ended`: settles when the session is over (a final state); `audio.prepare`:
  * the grant is here, set up what it decides (the replay accounting); `audio.use`: the opened source is the live
- * one, from `now` (ms); `fail`: the session is over in `error` (a no-op once it is over anyway).
+ * one, from `now` (ms); `audio.handOver`: a client that replaces the first before it started gets the audio
+ * captured so far; `fail`: the session is over in `error` (a no-op once it is over anyway).
  */
 export type StartHost = {
     link: {
         first: () => Promise<Grant>;
         open: () => Client;
         end: () => void;
+        grant: Grant | null;
+        client: Client | null;
     };
     audio: {
         prepare: (grant: Grant) => void;
         open: (grant: Grant) => Promise<CaptureLike>;
         use: (capture: CaptureLike, now: number) => void;
+        handOver: (client: Client) => void;
     };
     starting: () => boolean;
     ended: Promise<void>;

@@ -131,6 +131,8 @@ export class StreamSession {
      * @param {ErrorCause} [cause]
      */
     fail(message: string, cause?: ErrorCause): void;
+    /** The grant has run out by now, or is within the skew of it (see DEFAULTS.expirySkewS). */
+    _expired(): boolean;
     /** @param {string} message */
     warn(message: string): void;
     /** @param {ProviderEvent} event */
@@ -207,6 +209,11 @@ export class SessionClient {
      * @returns {number | null}
      */
     get expiresAt(): number | null;
+    /**
+     * Whether the grant has run out by now on the client's clock (less the skew a failure near the expiry is given):
+     * a client not yet started with such a grant would only be refused.
+     */
+    expired(): boolean;
     /** 'connecting' | 'open' | 'closing' | 'closed' | 'none': the socket's own state, for diagnostics */
     get socketState(): string;
     /** Milliseconds of audio sent in this session. */
