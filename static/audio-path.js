@@ -7,6 +7,11 @@ import { ReplayAccounting } from './replay-accounting.js';
 import { isFinal } from './session-state.js';
 import { SourceSupervisor } from './source-supervisor.js';
 
+// A source that can wait (a file) is held while this much audio is still in the socket's send buffer: enough that
+// the socket always has audio to send, so a file still goes as fast as the uplink takes it, and far below the
+// point where a slow uplink is warned about or given up on (providers/protocol.js DEFAULTS).
+export const MAX_SEND_AHEAD_MS = 2000;
+
 /** @typedef {import('./providers/client.js').Grant} Grant */
 /** @typedef {import('./providers/stream.js').SessionClient} Client */
 /** @typedef {import('./session-state.js').SessionState} SessionState */
@@ -19,7 +24,8 @@ import { SourceSupervisor } from './source-supervisor.js';
  * @typedef {object} AudioHost
  * @property {() => SessionState} state
  * @property {() => boolean} lost  the connection is being replaced (live frames only go to the buffer)
- * @property {{client: Pick<Client, 'sendAudio'> | null, grant: Grant | null, capabilities: {pacing: 'fast'|'realtime'} | null}} link
+ * @property {{client: Pick<Client, 'sendAudio' | 'bufferedMs'> | null, grant: Grant | null,
+ *   capabilities: {pacing: 'fast'|'realtime'} | null}} link
  * @property {(event: SessionEvent) => void} emit
  * @property {(level: Level) => void} level
  * @property {(message: string, err: unknown) => void} sourceLost  nothing left to try
@@ -104,14 +110,17 @@ export class AudioPath {
   }
 
   /**
-   * Backpressure for a source that can wait: hold it while the provider is not taking audio, or while one more
-   * frame would push audio no final covers out of the replay buffer (it could not be sent again after a drop).
+   * Backpressure for a source that can wait: hold it while the provider is not taking audio, while the socket's
+   * send buffer holds more than MAX_SEND_AHEAD_MS of it, or while one more frame would push audio no final covers
+   * out of the replay buffer (it could not be sent again after a drop).
    */
   canSend() {
     const state = this.#host.state();
     const grant = this.#host.link.grant;
+    const client = this.#host.link.client;
     if (state === 'stopping') return true;
     if (state !== 'streaming' || this.#host.lost() || !this.#replay || !grant) return false;
+    if (client && client.bufferedMs() > MAX_SEND_AHEAD_MS) return false;
     return this.#replay.roomFor((grant.frame_samples * 1000) / grant.sample_rate, this.#now());
   }
 

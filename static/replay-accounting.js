@@ -153,7 +153,7 @@ export class ReplayAccounting {
   /**
    * May a source that can wait send one more frame of `frameMs`? Not when it would push audio no final covers out
    * of the buffer (it could not be sent again after a drop), unless held that long already with no final: a provider
-   * that needs more audio before its next final must not wait for ever.
+   * that needs more audio before its next final must not wait for ever, so one frame goes on per stallMs.
    * @param {number} frameMs
    * @param {number} now  ms, the caller's clock
    */
@@ -163,7 +163,11 @@ export class ReplayAccounting {
       return true;
     }
     this.#heldSince ??= now;
-    return now - this.#heldSince >= this.stallMs;
+    if (now - this.#heldSince < this.stallMs) return false;
+    // One frame, then the wait starts again: left open, the escape let every later frame through until a final, and
+    // a file at full speed then went out whole, pushing minutes of unreplayable audio out of the buffer.
+    this.#heldSince = null;
+    return true;
   }
 
   /** The connection is lost: what no final covered and the buffer could not keep is lost from here on. */

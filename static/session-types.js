@@ -35,7 +35,7 @@
 /** @typedef {import('./providers/protocol.js').Timing} Timing */
 /** @typedef {{type: 'partial', text: string, startMs: number|null, endMs: number|null, timing: Timing}
  *   | {type: 'final', text: string, startMs: number|null, endMs: number|null, words: Word[], timing: Timing}
- *   | {type: 'warning', message: string, code: 'provider_warning'}
+ *   | {type: 'warning', message: string, code: 'provider_warning' | 'slow_uplink'}
  *   | {type: 'error', message: string, fatal: boolean, cause: ErrorCause, code: ErrorCode}
  *   | {type: 'cost', turnCost: number|null, cumulativeCost: number|null}
  *   | {type: 'closed', code: number, reason: string, clean: boolean}
@@ -96,8 +96,9 @@
  * @property {number} [maxReplayMs]
  * @property {number} [maxReconnects]
  * @property {number} [resumeTimeoutMs]  how long a suspended audio context may take to resume (default 2000)
- * @property {number} [backpressureStallMs]  a source held back this long without a final goes on anyway (default
- *   15000): a provider that needs more audio before its next final must not wait forever
+ * @property {number} [backpressureStallMs]  a source held back this long without a final sends one more frame
+ *   anyway, then waits again (default 15000): a provider that needs more audio before its next final must not wait
+ *   forever, and a file must not then go out whole past the replay buffer
  * @property {() => number} [now]  ms since the epoch, for the stall above and, unless clientOptions has its own,
  *   the provider clients' (the grant's expiry, a silent socket, how much of the audio sent Wiro can have heard)
  *   (default Date.now)

@@ -262,7 +262,7 @@ export class Session {
       case 'closed': this.#step({ ...event, type: 'client-closed', ...this.#facts() }); return;
       case 'final': if (replay) this.#emit(replay.final(event, event.timing === 'provider')); return;
       case 'partial': if (replay) this.#emit(replay.partial(event)); return;
-      case 'warning': this.#emit({ ...event, code: 'provider_warning' }); return;
+      case 'warning': this.#emit({ ...event, code: event.code ?? 'provider_warning' }); return;
       default: this.#emit(event);
     }
   }

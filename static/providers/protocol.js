@@ -24,7 +24,7 @@
  * @typedef {{type: 'state', state: Exclude<ClientState, 'idle'>}
  *   | {type: 'partial', text: string, startMs: number|null, endMs: number|null, timing: Timing}
  *   | {type: 'final', text: string, startMs: number|null, endMs: number|null, words: Word[], timing: Timing}
- *   | {type: 'warning', message: string}
+ *   | {type: 'warning', message: string, code?: 'slow_uplink'}
  *   | {type: 'error', message: string, fatal: boolean, cause: ErrorCause}
  *   | {type: 'cost', turnCost: number|null, cumulativeCost: number|null}
  *   | {type: 'closed', code: number, reason: string, clean: boolean}} ProviderEvent
@@ -99,6 +99,17 @@ export const DEFAULTS = Object.freeze({
   // A half-open socket accepts send() for ever while nothing leaves the machine: well before the replay buffer's
   // 30 s are pushed out, it is given up and replaced.
   livenessTimeoutMs: 10000,
+  // An uplink slower than the audio grows the socket's send buffer without bound, and every transcript comes later
+  // than the one before. With this much audio waiting the user is told once (a 'slow_uplink' warning): a few
+  // seconds is more than a network hiccup, and still early enough to act on.
+  slowUplinkWarnMs: 5000,
+  // Past this much audio waiting the socket is given up (a transport failure, so the session reconnects and replays
+  // what no final covered): it is the replay buffer's default bound, so audio stuck in the socket beyond it could
+  // no longer be sent again, and waiting longer only adds delay and loss.
+  maxBufferedMs: 30000,
+  // Both levels count only once held this long: a burst (the audio queued until the provider was ready, a replay
+  // after a reconnect, up to 30 s each) fills the buffer at once and a healthy uplink drains it within seconds.
+  uplinkGraceMs: 10000,
   // A failure this close to the grant's expiry is taken for the expiry: the grant spent a moment in transit before
   // its expires_in was counted here, and a grant with expires_at alone is read on a clock a little off the server's.
   expirySkewS: 5,

@@ -94,6 +94,9 @@ export class StreamSession {
     /** When (this._now) the socket last showed it was alive: a message came, or its send buffer drained. */
     this._aliveAt = 0;
     this._lastBuffered = 0;
+    this._warnedSlow = false;
+    /** When (this._now) the audio waiting in the send buffer went above each level of _checkUplink; null: below. */
+    this._uplink = { slowSince: /** @type {number | null} */ (null), stuckSince: /** @type {number | null} */ (null) };
     /** How far into the audio sent a provider that listens in real time has got: ms of audio, as of `at` (this._now). */
     this._heard = { ms: 0, at: 0 };
 
@@ -378,6 +381,8 @@ export class StreamSession {
 
   /** @param {Int16Array} pcm */
   _transmit(pcm) {
+    // Given up on while the queue was flushing: a closing socket takes nothing more.
+    if (this._ended) return;
     const ws = /** @type {WebSocket} */ (this._ws);
     const now = this._now();
     if (!this._alive(ws, now)) return;
@@ -388,6 +393,43 @@ export class StreamSession {
     this.framesSent += 1;
     this.bytesSent += payload.byteLength;
     this.samplesSent += pcm.length;
+    this._checkUplink();
+  }
+
+  /**
+   * Milliseconds of audio sent but still in the socket's send buffer (not yet handed to the network), from the
+   * bytes each ms of audio has cost on the wire so far (a protocol's framing included).
+   */
+  bufferedMs() {
+    const ws = this._ws;
+    if (!ws) return 0;
+    const sentMs = (this.samplesSent * 1000) / this.sampleRate;
+    const bytesPerMs = sentMs > 0 ? this.bytesSent / sentMs : (2 * this.sampleRate) / 1000;
+    return bufferedOf(ws) / bytesPerMs;
+  }
+
+  /**
+   * An uplink slower than the audio: said once, then given up on past DEFAULTS.maxBufferedMs, each level once held
+   * for DEFAULTS.uplinkGraceMs (see there).
+   */
+  _checkUplink() {
+    const waitingMs = this.bufferedMs();
+    const seconds = Math.round(waitingMs / 100) / 10;
+    const now = this._now();
+    /** @param {number | null} since @param {number} levelMs @returns {number | null} */
+    const over = (since, levelMs) => (waitingMs > levelMs ? since ?? now : null);
+    this._uplink.slowSince = over(this._uplink.slowSince, DEFAULTS.slowUplinkWarnMs);
+    this._uplink.stuckSince = over(this._uplink.stuckSince, DEFAULTS.maxBufferedMs);
+    /** @param {number | null} since */
+    const held = (since) => since !== null && now - since >= DEFAULTS.uplinkGraceMs;
+    if (held(this._uplink.stuckSince)) {
+      this.fail(`The connection to ${this.label} is too slow for the audio: ${seconds} s of audio were waiting to be `
+        + 'sent.', 'transport');
+    } else if (held(this._uplink.slowSince) && !this._warnedSlow) {
+      this._warnedSlow = true;
+      this.emit({ type: EVENT.WARNING, code: 'slow_uplink', message: `The connection to ${this.label} is slower than `
+        + `the audio: ${seconds} s of audio are waiting to be sent, so the words come late.` });
+    }
   }
 
   /**
@@ -560,6 +602,11 @@ export class SessionClient {
   /** @returns {Promise<void>} resolves when the provider accepts audio */
   start() {
     return this._session.start();
+  }
+
+  /** Milliseconds of audio sent but still waiting in the socket's send buffer (0 before it opens). */
+  bufferedMs() {
+    return this._session.bufferedMs();
   }
 
   /** @param {Int16Array | ArrayBuffer} frame */

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { AudioPath } from '../../static/audio-path.js';
+import { AudioPath, MAX_SEND_AHEAD_MS } from '../../static/audio-path.js';
 
 const GRANT = { provider: 'local', protocol: 'truebar', ws_url: 'ws://x.test/1', token: 'T', sample_rate: 16000, frame_samples: 1600 };
 const frame = (n = 1600) => new Int16Array(n).fill(1);
@@ -17,7 +17,7 @@ function world(options = {}) {
   const opened = [];
   const w = {
     state: 'starting', lost: false, clock: 0, events, levels, losses, sent, opened,
-    link: { client: { sendAudio: (pcm) => sent.push(pcm.length) }, grant: GRANT, capabilities: { pacing: 'realtime' } },
+    link: { client: { sendAudio: (pcm) => sent.push(pcm.length), bufferedMs: () => 0 }, grant: GRANT, capabilities: { pacing: 'realtime' } },
   };
   w.audio = new AudioPath({
     source: async (o) => {
@@ -85,8 +85,20 @@ test('canSend(): always while stopping; never before streaming or during an outa
   for (let i = 0; i < 10; i++) capture.o.onFrame(frame()); // 1 s: the replay bound, no final yet
   assert.equal(w.audio.canSend(), false, 'one more frame would push unreplayable audio out');
   w.clock = 10_000;
-  assert.equal(w.audio.canSend(), true, 'held past the stall time: the file goes on');
-  assert.equal(capture.o.canSend(), w.audio.canSend(), 'the source asks the same question');
+  assert.equal(capture.o.canSend(), true, 'held past the stall time: one frame goes on (the source asks the same question)');
+  assert.equal(w.audio.canSend(), false, 'then the wait starts again');
+});
+
+test("canSend(): a file waits while the socket's send buffer holds more than MAX_SEND_AHEAD_MS of audio", async () => {
+  const w = world();
+  await streaming(w);
+  w.link.client.bufferedMs = () => MAX_SEND_AHEAD_MS + 1;
+  assert.equal(w.audio.canSend(), false, 'the uplink has not taken what it has');
+  w.link.client.bufferedMs = () => MAX_SEND_AHEAD_MS;
+  assert.equal(w.audio.canSend(), true);
+  w.state = 'stopping';
+  w.link.client.bufferedMs = () => 60_000;
+  assert.equal(w.audio.canSend(), true, 'the tail goes out whatever the buffer');
 });
 
 test('replayInto(): the held audio to the new client, in order; reconnected() says what was replayed', async () => {

@@ -75,3 +75,18 @@ test('roomFor(): held back at the bound, let go after stallMs with no final, and
   a.push(frame(), false);
   assert.equal(a.roomFor(100, 16_000), false, 'the wait starts afresh');
 });
+
+test('roomFor(): the stall escape lets one frame through, then the wait starts again (a fast file does not go out whole)', () => {
+  const a = accounting({ stallMs: 15_000 });
+  for (let i = 0; i < 10; i++) a.push(frame(), false); // the bound, no final
+  let now = 0;
+  while (!a.roomFor(100, now)) now += 20; // held 15 s, then the escape
+  assert.equal(now, 15_000);
+  a.push(frame(), false);
+  let sent = 1;
+  // A file at full speed polls every ms for 6 s of wall time.
+  for (let t = 1; t <= 6000; t++) if (a.roomFor(100, now + t)) { a.push(frame(), false); sent += 1; }
+  assert.equal(sent, 1, 'one frame per stall, not every frame until a final');
+  assert.equal(a.buffer.droppedMs, 100, 'one frame pushed out of the replay buffer, not minutes');
+  assert.equal(a.roomFor(100, now + 1 + 15_000), true, 'the next after another stall from the first frame held');
+});

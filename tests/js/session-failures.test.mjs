@@ -247,6 +247,51 @@ test('a quiet but healthy socket (its buffer drains) is not mistaken for a dead 
   s.cancel();
 });
 
+test('an uplink slower than the audio is said once, then given up on and replaced before 30 s of audio are stuck in the socket', async () => {
+  const w = world();
+  let now = 1_000_000;
+  const { s, src, events } = await streaming(w, { clientOptions: { now: () => now } });
+  const ws = w.Sock.instances[0];
+  ws.bufferedAmount = 0;
+  const send = ws.send.bind(ws);
+  ws.send = (data) => { send(data); if (typeof data !== 'string') ws.bufferedAmount += data.byteLength; };
+  const bytesPerS = 32000; // 16 kHz PCM16
+  let most = 0;
+  let warnedAt = null;
+  // 20 minutes of microphone audio; the uplink takes half of it.
+  for (let i = 0; i < 12000 && w.Sock.instances.length === 1; i++) {
+    now += 100;
+    ws.bufferedAmount = Math.max(0, ws.bufferedAmount - bytesPerS / 20);
+    src.onFrame(frame());
+    most = Math.max(most, ws.bufferedAmount);
+    if (warnedAt === null && ofType(events, 'warning').length) warnedAt = ws.bufferedAmount / bytesPerS;
+  }
+  await sleep(10);
+  const warnings = ofType(events, 'warning');
+  assert.deepEqual(warnings.map((e) => e.code), ['slow_uplink'], 'said once, with its own code');
+  assert.ok(warnedAt > 5 && warnedAt < 11, `warned with ${warnedAt} s waiting`);
+  assert.equal(w.Sock.instances.length, 2, 'given up on and replaced');
+  assert.match(ofType(events, 'reconnecting')[0].reason, /too slow/);
+  assert.ok(most / bytesPerS <= 36, `at most ${most / bytesPerS} s of audio stuck, not 600`);
+  ready(w.Sock.instances[1]);
+  await sleep(10);
+  assert.equal(s.state, 'streaming');
+  s.cancel();
+});
+
+test("a file is held while the socket's send buffer holds more than a couple of seconds of audio", async () => {
+  const w = world();
+  const { s } = await streaming(w);
+  const ws = w.Sock.instances[0];
+  ws.bufferedAmount = 0;
+  assert.equal(internals.get(s).canSend(), true);
+  ws.bufferedAmount = 3 * 32000; // 3 s of 16 kHz PCM16 not yet on the network
+  assert.equal(internals.get(s).canSend(), false, 'a fast file waits for the uplink');
+  ws.bufferedAmount = 32000;
+  assert.equal(internals.get(s).canSend(), true);
+  s.cancel();
+});
+
 // ---- no answer to the end of the stream ----
 
 test('a provider that never confirms the end is replaced while stopping: the audio no final covered is replayed and finished', async () => {

@@ -1,3 +1,4 @@
+export const MAX_SEND_AHEAD_MS: 2000;
 /** @typedef {import('./providers/client.js').Grant} Grant */
 /** @typedef {import('./providers/stream.js').SessionClient} Client */
 /** @typedef {import('./session-state.js').SessionState} SessionState */
@@ -9,7 +10,8 @@
  * @typedef {object} AudioHost
  * @property {() => SessionState} state
  * @property {() => boolean} lost  the connection is being replaced (live frames only go to the buffer)
- * @property {{client: Pick<Client, 'sendAudio'> | null, grant: Grant | null, capabilities: {pacing: 'fast'|'realtime'} | null}} link
+ * @property {{client: Pick<Client, 'sendAudio' | 'bufferedMs'> | null, grant: Grant | null,
+ *   capabilities: {pacing: 'fast'|'realtime'} | null}} link
  * @property {(event: SessionEvent) => void} emit
  * @property {(level: Level) => void} level
  * @property {(message: string, err: unknown) => void} sourceLost  nothing left to try
@@ -34,8 +36,9 @@ export class AudioPath {
      */
     use(capture: CaptureLike, now: number): void;
     /**
-     * Backpressure for a source that can wait: hold it while the provider is not taking audio, or while one more
-     * frame would push audio no final covers out of the replay buffer (it could not be sent again after a drop).
+     * Backpressure for a source that can wait: hold it while the provider is not taking audio, while the socket's
+     * send buffer holds more than MAX_SEND_AHEAD_MS of it, or while one more frame would push audio no final covers
+     * out of the replay buffer (it could not be sent again after a drop).
      */
     canSend(): boolean;
     /** 'terminal-loss': the audio no final covered, held or already pushed out, is lost (said before the end). */
@@ -94,7 +97,7 @@ export type AudioHost = {
      */
     lost: () => boolean;
     link: {
-        client: Pick<Client, "sendAudio"> | null;
+        client: Pick<Client, "sendAudio" | "bufferedMs"> | null;
         grant: Grant | null;
         capabilities: {
             pacing: "fast" | "realtime";

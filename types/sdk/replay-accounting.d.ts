@@ -43,7 +43,7 @@ export class ReplayAccounting {
     /**
      * May a source that can wait send one more frame of `frameMs`? Not when it would push audio no final covers out
      * of the buffer (it could not be sent again after a drop), unless held that long already with no final: a provider
-     * that needs more audio before its next final must not wait for ever.
+     * that needs more audio before its next final must not wait for ever, so one frame goes on per stallMs.
      * @param {number} frameMs
      * @param {number} now  ms, the caller's clock
      */

@@ -17,7 +17,7 @@
  * @typedef {{type: 'state', state: Exclude<ClientState, 'idle'>}
  *   | {type: 'partial', text: string, startMs: number|null, endMs: number|null, timing: Timing}
  *   | {type: 'final', text: string, startMs: number|null, endMs: number|null, words: Word[], timing: Timing}
- *   | {type: 'warning', message: string}
+ *   | {type: 'warning', message: string, code?: 'slow_uplink'}
  *   | {type: 'error', message: string, fatal: boolean, cause: ErrorCause}
  *   | {type: 'cost', turnCost: number|null, cumulativeCost: number|null}
  *   | {type: 'closed', code: number, reason: string, clean: boolean}} ProviderEvent
@@ -81,6 +81,9 @@ export const DEFAULTS: Readonly<{
     maxQueuedMs: 30000;
     closeWaitMs: 3000;
     livenessTimeoutMs: 10000;
+    slowUplinkWarnMs: 5000;
+    maxBufferedMs: 30000;
+    uplinkGraceMs: 10000;
     expirySkewS: 5;
 }>;
 export type ClientState = "idle" | "connecting" | "configuring" | "streaming" | "finishing" | "closed" | "error";
@@ -121,6 +124,7 @@ export type ProviderEvent = {
 } | {
     type: "warning";
     message: string;
+    code?: "slow_uplink";
 } | {
     type: "error";
     message: string;

@@ -61,6 +61,12 @@ export class StreamSession {
     /** When (this._now) the socket last showed it was alive: a message came, or its send buffer drained. */
     _aliveAt: number;
     _lastBuffered: number;
+    _warnedSlow: boolean;
+    /** When (this._now) the audio waiting in the send buffer went above each level of _checkUplink; null: below. */
+    _uplink: {
+        slowSince: number | null;
+        stuckSince: number | null;
+    };
     /** How far into the audio sent a provider that listens in real time has got: ms of audio, as of `at` (this._now). */
     _heard: {
         ms: number;
@@ -155,6 +161,16 @@ export class StreamSession {
     /** @param {Int16Array} pcm */
     _transmit(pcm: Int16Array): void;
     /**
+     * Milliseconds of audio sent but still in the socket's send buffer (not yet handed to the network), from the
+     * bytes each ms of audio has cost on the wire so far (a protocol's framing included).
+     */
+    bufferedMs(): number;
+    /**
+     * An uplink slower than the audio: said once, then given up on past DEFAULTS.maxBufferedMs, each level once held
+     * for DEFAULTS.uplinkGraceMs (see there).
+     */
+    _checkUplink(): void;
+    /**
      * Liveness, checked as audio goes out (no timer of its own): a socket whose peer vanished without a close (a
      * NAT or Wi-Fi change) keeps accepting send() while its buffer only grows. Nothing received and nothing drained
      * for livenessTimeoutMs means dead: it fails as a transport error, which the session answers with a reconnect.
@@ -220,6 +236,8 @@ export class SessionClient {
     audioMs(): number;
     /** @returns {Promise<void>} resolves when the provider accepts audio */
     start(): Promise<void>;
+    /** Milliseconds of audio sent but still waiting in the socket's send buffer (0 before it opens). */
+    bufferedMs(): number;
     /** @param {Int16Array | ArrayBuffer} frame */
     sendAudio(frame: Int16Array | ArrayBuffer): boolean;
     /** @returns {Promise<void>} the end-of-stream message, every remaining result, the provider's confirmation */
