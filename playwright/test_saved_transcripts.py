@@ -399,6 +399,9 @@ async () => {
       if (!f.ok) return { error: f.error.kind, made, j };
       dropped.push(...f.dropped.map((d) => d.title));
     }
+    // Stopped, as the page leaves a recording it ended: a session still 'recording' (another tab's) is never dropped.
+    const stopped = await store.updateSession(s.value.id, { state: 'stopped' });
+    if (!stopped.ok) return { error: stopped.error.kind, made };
   }
   const left = (await store.listSessions()).value.map((s) => s.title);
   const big = (await store.startSession({ title: 'big', engine: 'e' })).value;
