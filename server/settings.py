@@ -146,8 +146,9 @@ class Settings:
     # their sum (prometheus-client's multiprocess mode); None: this process's own numbers. Set by the entry point
     # (server/__main__.py), not read from the environment here.
     metrics_dir: Path | None = None
-    # Publish requests per share and minute: the page sends at most about 5 a second (interims coalesced), so this
-    # only stops a runaway or hostile publisher; not from the environment (it follows the page, not the install).
+    # Publish requests per share and minute: the page starts its requests at least 200 ms apart (FLUSH_MS in
+    # static/captions/publisher.js), at most 300 a minute, so this only stops a runaway or hostile publisher; not
+    # from the environment (it follows the page, not the install).
     captions_publish_rate_per_min: int = 600
     # How often this process's in-memory state drops what has expired even when nothing writes to it (an expired
     # share's words must not stay in memory until the next thousand writes); not from the environment.

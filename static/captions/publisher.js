@@ -4,13 +4,20 @@
 // Finals are numbered here (1, 2, …) and kept until the server has acknowledged them, so a lost answer means a
 // retry, and the server drops what it already has: every final reaches the viewers once, in order. Interims are
 // coalesced (only the latest is sent, and only while no final has overtaken it). At most one request is in flight,
-// and a request carries at most BATCH_MAX events, so the server's size and rate limits are never reached.
+// it carries at most BATCH_MAX events (the server's size limit), and requests start at least FLUSH_MS apart: at most
+// 300 a minute, half the server's 600 per share, however fast the answers come back.
 import { errorMessage, parsePublishResult, shareExpiry } from './wire.js';
 
+// The least time between the starts of two requests: what comes meanwhile (interims, finals) goes in the next one.
 export const FLUSH_MS = 200;
 export const BATCH_MAX = 50;
 export const RETRY_MIN_MS = 500;
 export const RETRY_MAX_MS = 10000;
+// A request with no whole answer by then is taken as lost and retried (the server drops finals it already has, by
+// their seq). Without it a connection that never answers (half-open after a network change, a proxy holding it)
+// kept the one request allowed in flight for ever: nothing more was sent and the page still said all was well. A
+// publish answers in milliseconds; 10 s leaves room for a slow mobile link.
+export const REQUEST_TIMEOUT_MS = 10000;
 // The server's limit on an event's text (server/wire.py CAPTION_TEXT_MAX), here in UTF-16 units.
 export const TEXT_MAX = 2000;
 
@@ -48,8 +55,25 @@ const REFUSALS = new Set([400, 401, 403, 413, 422]);
  * @property {(status: PublisherStatus) => void} [onStatus]
  * @property {(fn: () => void, ms: number) => unknown} [setTimer]
  * @property {(id: unknown) => void} [clearTimer]
- * @property {() => number} [now]  ms: the clock the status's expiresAt is on (default Date.now, as the page reads it)
+ * @property {() => number} [now]  ms: the clock the status's expiresAt is on, and the one a Retry-After date and the
+ *   spacing of requests are read on (default Date.now, as the page reads it)
  */
+
+const TIMED_OUT = Symbol('timed out');
+
+/**
+ * How long a Retry-After header asks to wait, in ms: either of its forms (RFC 9110), seconds or an HTTP-date (a
+ * proxy's or a maintenance page's), the date counted from `nowMs`. 0 when absent or unreadable (the caller's
+ * backoff then decides): read as a number, a date is NaN, and a NaN delay is no delay at all.
+ * @param {string | null} value @param {number} nowMs
+ * @returns {number}
+ */
+export function retryAfterMs(value, nowMs) {
+  const text = (value ?? '').trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = text ? Date.parse(text) : NaN;
+  return Number.isFinite(at) ? Math.max(0, at - nowMs) : 0;
+}
 
 export class CaptionPublisher {
   /** @param {PublisherDeps} deps */
@@ -66,6 +90,8 @@ export class CaptionPublisher {
     /** @type {unknown} */
     this.timer = null;
     this.retryMs = 0;
+    /** @type {number | null} when (now()) the last request started */
+    this.lastStart = null;
     this.stopped = false;
     /** @type {PublisherStatus} */
     this.status = { state: 'ok', viewers: 0, expiresAt: null, live: false };
@@ -103,13 +129,21 @@ export class CaptionPublisher {
     this.timer = null;
   }
 
+  /** ms on the injected clock */
+  now() {
+    return (this.deps.now ?? Date.now)();
+  }
+
   /** @param {number} [ms] */
   schedule(ms = FLUSH_MS) {
     if (this.stopped || this.inFlight || this.timer !== null) return;
+    // Answers that come back fast would otherwise start a request per interim, past the server's rate limit (then
+    // every final waits out its 429).
+    const spacing = this.lastStart === null ? 0 : this.lastStart + FLUSH_MS - this.now();
     this.timer = (this.deps.setTimer || setTimeout)(() => {
       this.timer = null;
       this.flush();
-    }, this.retryMs || ms);
+    }, this.retryMs || Math.max(ms, spacing));
   }
 
   /** What the next request carries. */
@@ -128,57 +162,92 @@ export class CaptionPublisher {
     const { events, partial, live } = this.batch();
     if (!events.length && live === null) return;
     this.inFlight = true;
+    this.lastStart = this.now();
     /** @type {Record<string, unknown>} */
     const body = { events };
     if (live !== null) body.live = live;
-    let retryAfterMs = 0;
+    let retryAfter = 0;
+    const setTimer = this.deps.setTimer || setTimeout;
+    const clear = this.deps.clearTimer
+      || ((/** @type {unknown} */ id) => clearTimeout(/** @type {ReturnType<typeof setTimeout>} */ (id)));
+    const abort = new AbortController();
+    /** @type {unknown} */
+    let deadline = null;
+    /** @type {Promise<typeof TIMED_OUT>} */
+    const timedOut = new Promise((resolve) => {
+      deadline = setTimer(() => { abort.abort(); resolve(TIMED_OUT); }, REQUEST_TIMEOUT_MS);
+    });
+    /**
+     * `step`, unless the request's time runs out first (then it is abandoned, and aborted).
+     * @template T @param {Promise<T>} step @returns {Promise<T>}
+     */
+    const inTime = async (step) => {
+      const first = await Promise.race([step, timedOut]);
+      if (first === TIMED_OUT) throw new Error(`no answer in ${REQUEST_TIMEOUT_MS / 1000} s`);
+      return /** @type {T} */ (first);
+    };
+    /** @type {Partial<PublisherStatus>} */
+    let change;
     try {
-      const r = await this.deps.fetch(`/api/captions/${encodeURIComponent(this.deps.shareId)}/events`, {
+      const r = await inTime(this.deps.fetch(`/api/captions/${encodeURIComponent(this.deps.shareId)}/events`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${this.deps.token}` },
         body: JSON.stringify(body),
         cache: 'no-store',
-      });
+        signal: abort.signal,
+      }));
       if (r.status === 404 || r.status === 410) {
-        this.inFlight = false;
-        this.stop();
-        this.report({ state: 'ended', reason: r.status === 410 ? 'revoked' : 'expired' });
-        return;
+        change = { state: 'ended', reason: r.status === 410 ? 'revoked' : 'expired' };
+      } else if (REFUSALS.has(r.status)) {
+        // A refusal is final even when its reason is slow to come: only the words are missing then.
+        change = { state: 'ended', reason: 'refused', detail: await inTime(refusal(r)).catch(() => `HTTP ${r.status}`) };
+      } else {
+        if (!r.ok) {
+          retryAfter = retryAfterMs(r.headers.get('Retry-After'), this.now());
+          throw new Error(`HTTP ${r.status}`);
+        }
+        // A 2xx that is not the app's answer (a captive portal's page, a proxy's) may not have reached the app: the
+        // batch is sent again like a lost answer, and the server drops what it already has.
+        const answer = parsePublishResult(await inTime(r.json().catch(() => null)));
+        if (!answer) throw new Error(`HTTP ${r.status}, not the app's answer`);
+        change = {
+          state: 'ok', reason: undefined, viewers: answer.viewers, expiresAt: shareExpiry(answer, this.now()), live: answer.live,
+        };
       }
-      if (REFUSALS.has(r.status)) {
-        this.inFlight = false;
-        this.stop();
-        this.report({ state: 'ended', reason: 'refused', detail: await refusal(r) });
-        return;
-      }
-      if (!r.ok) {
-        retryAfterMs = Number(r.headers.get('Retry-After') || 0) * 1000;
-        throw new Error(`HTTP ${r.status}`);
-      }
-      // A 2xx that is not the app's answer (a captive portal's page, a proxy's) may not have reached the app: the
-      // batch is sent again like a lost answer, and the server drops what it already has.
-      const answer = parsePublishResult(await r.json().catch(() => null));
-      if (!answer) throw new Error(`HTTP ${r.status}, not the app's answer`);
-      const expiresAt = shareExpiry(answer, (this.deps.now ?? Date.now)());
+    } catch (err) {
+      // Kept (finals are never dropped here): retried with backoff, then resent as one batch with what came since.
+      change = { state: 'retrying', reason: err instanceof Error ? err.message : String(err) };
+    } finally {
+      clear(deadline);
+    }
+    this.inFlight = false;
+    // Stopped meanwhile (the user stopped sharing, perhaps shared again): this answer is no longer this page's news.
+    if (this.stopped) return;
+    if (change.state === 'ended') {
+      this.report(change);
+      this.stop();
+      return;
+    }
+    if (change.state === 'ok') {
       const sentUpTo = events.reduce((m, e) => (e.type === 'final' && e.seq ? Math.max(m, e.seq) : m), 0);
       this.pending = this.pending.filter((f) => f.seq > sentUpTo);
       if (partial && this.partialText === partial) this.partialText = null;
       if (live !== null && this.liveChange === live) this.liveChange = null;
       this.retryMs = 0;
-      this.report({
-        state: 'ok', reason: undefined, viewers: answer.viewers, expiresAt, live: answer.live,
-      });
-    } catch (err) {
-      // Kept (finals are never dropped here): retried with backoff, then resent as one batch with what came since.
-      this.retryMs = Math.max(retryAfterMs, Math.min(RETRY_MAX_MS, this.retryMs ? this.retryMs * 2 : RETRY_MIN_MS));
-      this.report({ state: 'retrying', reason: err instanceof Error ? err.message : String(err) });
+    } else {
+      this.retryMs = Math.max(retryAfter, Math.min(RETRY_MAX_MS, this.retryMs ? this.retryMs * 2 : RETRY_MIN_MS));
     }
-    this.inFlight = false;
+    this.report(change);
     if (this.pending.length || this.partialText || this.liveChange !== null) this.schedule(0);
   }
 
-  /** @param {Partial<PublisherStatus>} change */
+  /**
+   * Tell the page (through onStatus); nothing once stopped, so a stopped publisher's late news cannot reach a
+   * newer share's panel.
+   * @param {Partial<PublisherStatus>} change
+   */
   report(change) {
+    if (this.stopped) return;
     this.status = { ...this.status, ...change };
     this.deps.onStatus?.(this.status);
   }

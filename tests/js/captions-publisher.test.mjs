@@ -1,8 +1,11 @@
 // The captions publisher with a fake server and manual timers: numbering, coalescing, retries without loss or
-// repetition, and stopping when the share ends.
+// repetition, a request that never answers, the rate of requests, Retry-After, and stopping when the share ends.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BATCH_MAX, CaptionPublisher, TEXT_MAX } from '../../static/captions/publisher.js';
+import {
+  BATCH_MAX, CaptionPublisher, FLUSH_MS, REQUEST_TIMEOUT_MS, RETRY_MIN_MS, TEXT_MAX, retryAfterMs,
+} from '../../static/captions/publisher.js';
+import { FakeTimers, tick } from './support/fakes.mjs';
 
 /** A fake app: records what it accepted, drops finals it already has (as the server does), can fail on demand. */
 function fakeServer() {
@@ -173,4 +176,130 @@ test("the share's expiry is counted from the answer's arrival, whatever the brow
   p.final('two.');
   await t.run();
   assert.equal(statuses.at(-1).expiresAt, 100000);
+});
+
+/** Timers and a clock the test moves (`pass`), with the promises in between settled as they would be. */
+function clocked() {
+  const t = new FakeTimers();
+  return {
+    deps: { setTimer: t.setTimeout, clearTimer: t.clearTimeout, now: () => t.now },
+    timers: t,
+    /** Let `ms` of time pass, in steps of `step`. @param {number} ms @param {number} [step] */
+    async pass(ms, step = 10) {
+      for (let done = 0; done < ms; done += step) {
+        t.advance(step);
+        for (let i = 0; i < 4; i += 1) await tick();
+      }
+    },
+  };
+}
+
+test('a request that never answers is given up after REQUEST_TIMEOUT_MS and retried: nothing lost, nothing twice', async () => {
+  const server = fakeServer();
+  const c = clocked();
+  const statuses = [];
+  let hang = true;
+  /** @type {AbortSignal[]} */
+  const signals = [];
+  // A half-open connection: the request reached the app (its final is kept there), the answer never comes back.
+  const fetch = (url, init) => {
+    signals.push(init.signal);
+    const answer = server.fetch(url, init);
+    if (!hang) return answer;
+    hang = false;
+    return new Promise(() => {});
+  };
+  const p = new CaptionPublisher({ fetch, shareId: 's', token: 'tok', onStatus: (s) => statuses.push({ ...s }), ...c.deps });
+  p.final('one.');
+  await c.pass(FLUSH_MS + 100);
+  for (let i = 0; i < 5; i += 1) p.final(`later ${i}.`);
+  await c.pass(REQUEST_TIMEOUT_MS - FLUSH_MS - 200);
+  assert.equal(server.bodies.length, 1, 'waiting for the answer, within its time');
+  assert.deepEqual(statuses, []);
+  await c.pass(200 + RETRY_MIN_MS + FLUSH_MS);
+  assert.ok(signals[0].aborted, 'the abandoned request is aborted');
+  assert.deepEqual(statuses.map((s) => [s.state, s.reason]), [['retrying', 'no answer in 10 s'], ['ok', undefined]]);
+  assert.deepEqual(server.finals, [1, 2, 3, 4, 5, 6], 'every final reached the app once, in order');
+  assert.equal(p.pending.length, 0);
+});
+
+test('with an interim every round trip, requests start at least FLUSH_MS apart: within the server\'s 600 a minute', async () => {
+  const server = fakeServer();
+  const c = clocked();
+  const RTT = 40;
+  let inFlight = 0;
+  let most = 0;
+  const fetch = (url, init) => {
+    inFlight += 1;
+    most = Math.max(most, inFlight);
+    return new Promise((resolve) => {
+      c.timers.setTimeout(() => { inFlight -= 1; resolve(server.fetch(url, init)); }, RTT);
+    });
+  };
+  const p = new CaptionPublisher({ fetch, shareId: 's', token: 'tok', ...c.deps });
+  let n = 0;
+  const speak = () => {
+    n += 1;
+    p.partial(`word ${n}`);
+    if (n % 20 === 0) p.final(`sentence ${n / 20}.`);
+    c.timers.setTimeout(speak, RTT);
+  };
+  speak();
+  await c.pass(60_000, 20);
+  const sent = server.bodies.length;
+  assert.ok(sent <= 60_000 / FLUSH_MS && sent <= 600, `${sent} requests in a minute`);
+  assert.ok(sent >= 60_000 / FLUSH_MS / 2, `${sent} requests in a minute: interims still go out several times a second`);
+  assert.equal(most, 1, 'one request in flight at a time');
+  const said = Math.floor(n / 20);
+  assert.deepEqual(server.finals, Array.from({ length: server.finals.length }, (_, i) => i + 1));
+  assert.ok(server.finals.length >= said - 1, `${server.finals.length} of ${said} finals arrived`);
+});
+
+test('Retry-After is read in both its forms, on the injected clock; an unreadable one leaves the backoff', async () => {
+  const now = Date.UTC(2025, 0, 1, 12, 0, 0);
+  assert.equal(retryAfterMs('7', now), 7000);
+  assert.equal(retryAfterMs(' 0 ', now), 0);
+  assert.equal(retryAfterMs(new Date(now + 120_000).toUTCString(), now), 120_000);
+  assert.equal(retryAfterMs(new Date(now - 5000).toUTCString(), now), 0, 'a date passed: no wait of its own');
+  for (const bad of [null, '', 'soon', '-3', '1.5e400', 'Thu, 99 Foo 2025']) assert.equal(retryAfterMs(bad, now), 0, String(bad));
+
+  // A 503 from a maintenance page with a date: the publisher waits until then, instead of retrying at once.
+  for (const [header, wait] of [[new Date(now + 120_000).toUTCString(), 120_000], ['whenever', RETRY_MIN_MS]]) {
+    const t = new FakeTimers();
+    t.now = now - FLUSH_MS; // the request goes at `now`
+    let sent = 0;
+    const fetch = async () => {
+      sent += 1;
+      return new Response('<html>maintenance</html>', { status: 503, headers: { 'Retry-After': header } });
+    };
+    const p = new CaptionPublisher({
+      fetch, shareId: 's', token: 'tok', setTimer: t.setTimeout, clearTimer: t.clearTimeout, now: () => t.now,
+    });
+    p.final('one.');
+    t.advance(FLUSH_MS);
+    for (let i = 0; i < 5; i += 1) await tick();
+    assert.equal(sent, 1);
+    assert.equal(p.retryMs, wait, header);
+    t.advance(wait - 1);
+    for (let i = 0; i < 5; i += 1) await tick();
+    assert.equal(sent, 1, `no retry before ${wait} ms`);
+    p.stop();
+  }
+});
+
+test('an answer that arrives after stop() changes nothing and tells nobody', async () => {
+  const c = clocked();
+  const statuses = [];
+  /** @type {(r: Response) => void} */
+  let answer = () => {};
+  const fetch = () => new Promise((resolve) => { answer = resolve; });
+  const p = new CaptionPublisher({ fetch, shareId: 's', token: 'tok', onStatus: (s) => statuses.push({ ...s }), ...c.deps });
+  p.final('one.');
+  await c.pass(FLUSH_MS);
+  p.stop();
+  answer(new Response(JSON.stringify({ error: { code: 'share_revoked', message: 'stopped' } }), { status: 410 }));
+  await c.pass(REQUEST_TIMEOUT_MS + 1000);
+  p.report({ state: 'ended', reason: 'expired' });
+  assert.deepEqual(statuses, []);
+  assert.equal(p.status.state, 'ok');
 });
