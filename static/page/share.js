@@ -108,9 +108,15 @@ export function mountShare({ win, controller }) {
     const url = new URL(grant.viewer_url, win.location.href).href;
     link.value = url;
     open.href = url;
-    publisher = new CaptionPublisher({
-      fetch: win.fetch.bind(win), shareId: grant.share_id, token: grant.publish_token, onStatus: show,
+    // Only the current share's publisher speaks for the panel: an answer to a stopped share's last request (a 410,
+    // a refusal) arriving after Share was pressed again would otherwise end, and revoke, the new share.
+    const current = new CaptionPublisher({
+      fetch: win.fetch.bind(win),
+      shareId: grant.share_id,
+      token: grant.publish_token,
+      onStatus: (s) => { if (publisher === current) show(s); },
     });
+    publisher = current;
     if (controller.running) publisher.live(true);
     show({ ...publisher.status, expiresAt, live: controller.running });
     startButton.hidden = true;

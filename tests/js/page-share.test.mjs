@@ -124,3 +124,56 @@ test("with the browser's clock an hour ahead of the server's, the panel still sa
   assert.match(page.status(), /^1 viewer · ends in 10 min unless a recording starts$/);
   page.share.stopSharing();
 });
+
+test("a stopped share's late answer (revoked, refused, ok) leaves the next share alone", async () => {
+  const { mountShare } = await import('../../static/page/share.js');
+  const { fakeDocument } = await import('./support/page-fakes.mjs');
+  const json = (body, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+  const late = [
+    json({ error: { code: 'share_revoked', message: 'stopped' } }, 410),
+    json({ error: { code: 'bad_events', message: 'Each final needs a seq.' } }, 400),
+    json({ viewers: 7, expires_at: 0, expires_in: 60, live: false }),
+  ];
+  for (const answer of late) {
+    let made = 0;
+    /** @type {(r: Response) => void} */
+    let answerOldPost = () => {};
+    const calls = [];
+    const win = {
+      document: fakeDocument(), location: { href: 'http://127.0.0.1:8000/' }, navigator: {}, addEventListener() {},
+      async fetch(url, init = {}) {
+        calls.push(`${init.method || 'GET'} ${url}`);
+        if (url === '/api/captions') {
+          made += 1;
+          return json({ share_id: String(made).repeat(22), viewer_url: `/captions/${made}`, publish_token: `tok${made}`, expires_at: 0, expires_in: 1800 });
+        }
+        // The first share's publish is slow: its answer comes after the user stopped sharing and shared again.
+        if (url.endsWith('/events') && url.includes('1'.repeat(22))) return new Promise((resolve) => { answerOldPost = resolve; });
+        if (init.method === 'DELETE') return json({ revoked: true });
+        return json({ viewers: 0, expires_at: 0, expires_in: 1800, live: true });
+      },
+    };
+    const original = globalThis.setInterval;
+    globalThis.setInterval = () => 0;
+    let share;
+    try {
+      share = mountShare({ win, controller: { running: true, listen() {} } });
+      await share.share();
+      share.publisher.final('one.');
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the first share's publish is in flight
+      await share.stopSharing();
+      await share.share();
+    } finally {
+      globalThis.setInterval = original;
+    }
+    const second = share.publisher;
+    const status = win.document.getElementById('share-status').textContent;
+    answerOldPost(answer);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(share.publisher, second, `${answer.status}: the new share keeps publishing`);
+    assert.equal(win.document.getElementById('share-live').hidden, false, `${answer.status}: its panel stays`);
+    assert.equal(win.document.getElementById('share-status').textContent, status, `${answer.status}: its status stays`);
+    assert.deepEqual(calls.filter((c) => c.startsWith('DELETE')), [`DELETE /api/captions/${'1'.repeat(22)}`], `${answer.status}: only the first share was revoked`);
+    share.stopSharing();
+  }
+});
