@@ -31,15 +31,26 @@ from tests.support.clock import Clock
 
 @contextlib.contextmanager
 def app(**overrides: Any) -> Iterator[tuple[str, Clock]]:
+    """The app on memory state with an injected clock, or (with a `redis_url` override) on that Redis, whose
+    state the app opens itself on the real clock (the Clock is then not the app's)."""
     clock = Clock(2_000_000.0)
     settings = replace(
         Settings(secret_key="k" * 32, local=LocalSettings(enabled=False)),
         captions_check_s=0.1,
         **overrides,
     )
-    application = create_app(settings, local_recognizer=ScriptedRecognizer(), state=MemoryState(clock))
+    state = None if settings.redis_url else MemoryState(clock)
+    application = create_app(settings, local_recognizer=ScriptedRecognizer(), state=state)
     with running(application) as url:
         yield url, clock
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The settings that put the app's state in memory, or in a Redis of the test's own."""
+    if request.param == "memory":
+        return {}
+    return {"redis_url": request.getfixturevalue("redis").url}
 
 
 @pytest.fixture(scope="module")
@@ -513,3 +524,30 @@ def test_share_ids_never_reach_a_log_line(caplog: pytest.LogCaptureFixture) -> N
     assert any(r.name == "server.captions" for r in server_records)
     text = "\n".join(r.getMessage() for r in server_records)
     assert grant["share_id"] not in text and grant["publish_token"] not in text
+
+
+async def events_for(
+    url: str, share_id: str, seconds: float, query: str = "", last_event_id: str | None = None
+) -> list[Event]:
+    """What a viewer opening the stream (with this query string, this Last-Event-ID) is sent in `seconds`."""
+    out: list[Event] = []
+    with contextlib.suppress(TimeoutError):
+        async with (
+            asyncio.timeout(seconds),
+            httpx.AsyncClient(timeout=10) as client,
+            open_stream(client, f"{url}/api/captions/{share_id}/stream{query}", last_event_id) as response,
+        ):
+            async for event in events(response):
+                out.append(event)
+    return out
+
+
+def test_a_cancelled_recordings_interim_is_not_shown_to_viewers_joining_in_the_pause(backend: dict[str, Any]) -> None:
+    """The page's last request of a recording: `live: false` (after Cancel, also an empty interim). The words being
+    recognised then were served to every viewer joining during the pause as the line being said."""
+    with app(**backend) as (url, _clock):
+        grant = create(url)
+        publish(url, grant, [*finals("hello."), {"type": "partial", "text": "my password is hunter2"}], live=True)
+        assert publish(url, grant, [], live=False).status_code == 200
+        seen = asyncio.run(events_for(url, grant["share_id"], 1.0))
+    assert [(e.event, e.json) for e in seen] == [("state", {"live": False}), ("final", {"text": "hello.", "seq": 1})]

@@ -104,6 +104,28 @@ def test_a_final_clears_the_interim_and_the_log_is_short(make_state: Callable[[]
     assert kept == LOG_MAX and oldest == LOG_MAX + 11 - LOG_MAX + 1
 
 
+def test_a_recording_that_ends_takes_its_interim_with_it(make_state: Callable[[], State], clock: Clock) -> None:
+    """A Cancel drops the words being recognised: once the recording has ended, a viewer joining in the pause is not
+    sent them as the line being said (and a revoke leaves none either)."""
+
+    async def body() -> list[str | None]:
+        s = make_state()
+        await s.captions.create(share(clock))
+        await s.captions.set_live("s" * 22, True, 60.0)
+        await s.captions.publish("s" * 22, [(1, "hello.")], "my password is")
+        seen = [(await s.captions.backlog("s" * 22, 0))[1]]
+        await s.captions.set_live("s" * 22, False, 60.0)
+        seen.append((await s.captions.backlog("s" * 22, 0))[1])
+        await s.captions.set_live("s" * 22, True, 60.0)
+        await s.captions.publish("s" * 22, [], "again")
+        await s.captions.revoke("s" * 22)
+        seen.append((await s.captions.backlog("s" * 22, 0))[1])
+        await s.aclose()
+        return [e.text if e else None for e in seen]
+
+    assert run(body) == ["my password is", None, None]
+
+
 def test_live_events_reach_a_viewer_on_another_process(make_state: Callable[[], State], clock: Clock) -> None:
     async def body() -> list[tuple[str, int, str]]:
         pub, viewer = make_state(), make_state()

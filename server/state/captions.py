@@ -187,8 +187,8 @@ class Captions(Protocol):
         ...
 
     async def set_live(self, share_id: str, live: bool, grace_s: float) -> Share:
-        """Recording (expires at the deadline) or not (expires `grace_s` from now, never later than the deadline).
-        Raises ShareGone."""
+        """Recording (expires at the deadline) or not (expires `grace_s` from now, never later than the deadline;
+        the interim is dropped, since no recording is saying it). Raises ShareGone."""
         ...
 
     async def publish(self, share_id: str, finals: list[tuple[int, str]], partial: str | None) -> Published:
@@ -261,6 +261,10 @@ class MemoryCaptions:
         expires = share.deadline if live else min(share.deadline, self.clock() + grace_s)
         share = replace(share, live=live, expires_at=expires)
         self._shares[share_id] = share
+        if not live:
+            # The recording ended: its last interim was never confirmed (a Cancel drops it), and a viewer joining
+            # in the pause must not be shown it as the line being said now.
+            self._partials.pop(share_id, None)
         self.fanout.deliver(share_id, CaptionEvent("state", reason="live" if live else "paused"))
         return share
 
@@ -346,7 +350,8 @@ return {seq, rec[1]}
 
 # KEYS: record, log, partial. ARGV: now, channel, live ('1' or '0'), the end of the grace (now + grace, as written),
 # the state event. One step that writes nothing unless the share is active: written after a separate read, an HSET
-# on a record that expired in between made a new hash of two fields, which every later read tripped over.
+# on a record that expired in between made a new hash of two fields, which every later read tripped over. A recording
+# that ends takes its interim with it (as MemoryCaptions.set_live).
 # Returns {-1} (gone), {-2} (revoked), or {1, token_hash, created_at, deadline, expires_at}. expires_at is copied as
 # written (the deadline, or ARGV[4]), never formatted by Lua, whose numbers print with 14 digits.
 _SET_LIVE = """
@@ -359,6 +364,7 @@ local expires = rec[5]
 if ARGV[3] == '0' and tonumber(ARGV[4]) < tonumber(rec[5]) then expires = ARGV[4] end
 local ttl_ms = math.max(1, math.ceil((tonumber(expires) - now) * 1000))
 redis.call('HSET', KEYS[1], 'live', ARGV[3], 'expires_at', expires)
+if ARGV[3] == '0' then redis.call('DEL', KEYS[3]) end
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl_ms) end
 redis.call('PUBLISH', ARGV[2], ARGV[5])
 return {1, rec[3], rec[4], rec[5], expires}

@@ -121,7 +121,9 @@ export function mountViewer(doc, win) {
     });
     es.addEventListener('partial', (event) => {
       const data = read('partial', event);
-      if (!data) return;
+      // Between recordings no line is being said: an interim then is a cancelled recording's (an older server
+      // keeps it), and shown it would replace the "Paused" notice with words the speaker discarded.
+      if (!data || body.dataset.live === 'false') return;
       if (notice.textContent) say('');
       state.setInterim(data.text);
       interim.textContent = state.interim;

@@ -90,7 +90,7 @@ import { isFallbackWarning, tidyRough, unfinishedSegment } from './rough.js';
  * @property {(run: Run) => void} [onRunStart]
  * @property {(segment: Segment, run: Run) => void} [onFinal]
  * @property {(text: string, run: Run) => void} [onPartial]  the line being recognised changed (shared captions);
- *   '' when an empty final ended it
+ *   '' when an empty final or a Cancel ended it
  * @property {(run: Run, outcome: RunOutcome) => void} [onRunEnd]
  * @property {() => void} [onClear]  the user cleared the transcript
  */
@@ -523,6 +523,12 @@ export class RunController {
     // Words on screen that no final replaced (the connection failed, or the engine did not finish in time) stay,
     // marked rough, rather than vanish with the interim line. Cancel means the user let them go.
     if (outcome !== 'cancelled' && run.interim.trim()) this.addFinal(run, unfinishedSegment(run.interim, this.utteranceStart(run)));
+    else if (run.interim.trim()) {
+      // No final replaces them: the listeners are told the line is gone, or shared captions would go on showing
+      // the cancelled words as the line being said.
+      run.interim = '';
+      this.notify('onPartial', '', run);
+    }
     this.view.setInterim('');
     this.view.showLevel(null);
     this.view.showLevelWarning('');

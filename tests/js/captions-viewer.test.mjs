@@ -161,3 +161,19 @@ test('a malformed stream event is ignored: nothing thrown, no line added, nothin
   assert.equal(v.notice(), endNotice('revoked'));
   assert.equal(es.readyState, FakeEventSource.CLOSED);
 });
+
+test('while the speaker is paused an interim is not shown and the Paused notice stays', () => {
+  const v = viewer(200, null);
+  const es = FakeEventSource.instances[0];
+  es.emit('open', '');
+  // What an older server sends a viewer joining after a Cancel: the state, the log, the cancelled words.
+  es.emit('state', '{"live": false}');
+  es.emit('final', '{"text": "Hello.", "seq": 1}');
+  es.emit('partial', '{"text": "my password is hunter2"}');
+  assert.equal(v.interim(), '');
+  assert.equal(v.notice(), endNotice('paused'));
+  es.emit('state', '{"live": true}');
+  es.emit('partial', '{"text": "and now"}');
+  assert.equal(v.interim(), 'and now', 'a new recording\'s words are shown');
+  assert.equal(v.notice(), '');
+});

@@ -430,6 +430,29 @@ test('words on screen that no final replaced stay as a rough line when the run f
   }
 });
 
+test('Cancel with words on screen: the hooks are told the line is gone before the run ends (shared captions)', async () => {
+  const w = world();
+  const { controller, src } = setup(w);
+  const heard = [];
+  controller.listen({ onPartial: (text) => heard.push(['partial', text]), onRunEnd: (_run, outcome) => heard.push(['end', outcome]) });
+  await started(w, controller);
+  for (let i = 0; i < 10; i++) src.onFrame(frame());
+  w.Sock.instances[0].push({
+    type: 'TEXT_SEGMENT',
+    textSegment: { isFinal: false, startTimeMs: 0, endTimeMs: 300, tokens: [{ text: 'my password is', startOffsetMs: 0, endOffsetMs: 300 }] },
+  });
+  await tick();
+  controller.cancel();
+  await tick();
+  assert.deepEqual(heard, [['partial', 'my password is'], ['partial', ''], ['end', 'cancelled']]);
+  // With nothing on screen there is no line to take back.
+  heard.length = 0;
+  await started(w, controller);
+  controller.cancel();
+  await tick();
+  assert.deepEqual(heard, [['end', 'cancelled']]);
+});
+
 test('an interim replaced by its final leaves nothing behind at the end of the run', async () => {
   const w = world();
   const { controller, src } = setup(w);
