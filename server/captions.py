@@ -3,8 +3,10 @@
 The recording page already has every final and interim, whatever the engine (for Truebar and Wiro the browser talks
 to the provider directly), so it publishes them here with the share's publish token; viewers receive them as
 Server-Sent Events and resume with Last-Event-ID after a drop. Only finals carry an event id (the store's number),
-so a viewer's Last-Event-ID is always its last final, and the catch-up sends each later final exactly once.
-Interims may be coalesced (a slow viewer gets the latest one); finals never.
+so a viewer's Last-Event-ID is always its last final, and the catch-up sends each later final exactly once. A
+viewer resuming further back than the log keeps (LOG_MAX finals) is told first with a `gap` event. A viewer page
+that opens a new stream (EventSource gives up after a refusal) says where it was with `?after=`. Interims may be
+coalesced (a slow viewer gets the latest one); finals never.
 
     POST   /api/captions                       create a share (the app's own page only)
     GET    /api/captions/{share_id}            its public status (viewers, expiry)
@@ -43,7 +45,17 @@ from server.sessions import client_key, guard_state_change, read_body, state_of
 from server.settings import Settings
 from server.state import State, StateUnavailable
 from server.state.captions import CaptionEvent, Share, ShareGone
-from server.wire import PublishBody, PublishResult, Revoked, ShareGrant, ShareStatus, dump, seconds_left
+from server.wire import (
+    CaptionGap,
+    PublishBody,
+    PublishResult,
+    Revoked,
+    ShareGrant,
+    ShareStatus,
+    caption_after,
+    dump,
+    seconds_left,
+)
 
 log = logging.getLogger(__name__)
 
@@ -211,17 +223,33 @@ def _sse(event: CaptionEvent) -> ServerSentEvent:
     return ServerSentEvent(json.dumps({"reason": event.reason}), event="end")
 
 
-def _last_event_id(request: Request) -> int:
-    raw = request.headers.get("last-event-id", "").strip()
-    # ASCII digits only: str.isdigit() is true of "²" (a header's Latin-1 byte 0xB2), which int() refuses.
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 16 else 0
+def _gap(finals: list[CaptionEvent], last: int) -> ServerSentEvent | None:
+    """A `gap` event when the catch-up `finals` for a viewer whose last final is `last` do not follow on from it:
+    those between were dropped from the log (it keeps the last LOG_MAX), and without it the viewer would show the
+    next ones as if nothing were missing."""
+    if not finals or finals[0].seq <= last + 1:
+        return None
+    gap: CaptionGap = {"from": last + 1, "to": finals[0].seq - 1}
+    return ServerSentEvent(json.dumps(gap), event="gap")
+
+
+def _resume_after(request: Request) -> int:
+    """The viewer's last final: the later of its Last-Event-ID (EventSource's own reconnect) and `?after=` (the
+    viewer page's new stream after a refusal, which carries no Last-Event-ID). A malformed header reads as 0, as
+    a browser's own never is; a malformed `after` is refused."""
+    header = caption_after(request.headers.get("last-event-id")) or 0
+    query = caption_after(request.query_params.get("after"))
+    if query is None:
+        raise ApiError(400, "bad_after", "after must be the number of a final: a whole number from 0.")
+    return max(header, query)
 
 
 async def viewer_events(
     state: State, share_id: str, after: int, check_s: float, viewer: str
 ) -> AsyncIterator[ServerSentEvent]:
-    """The viewer's events: every final after `after` (the log's, then live ones, never twice), the current
-    interim, and an `end` when the share is revoked or expires (then the stream closes). The share is looked at
+    """The viewer's events: every final after `after` (the log's, then live ones, never twice), preceded by a `gap`
+    when the log no longer has the first of them (after a resume, or a resync), the current interim, and an `end`
+    when the share is revoked or expires (then the stream closes). The share is looked at
     again at least every `check_s` seconds, and `viewer`'s lease renewed then."""
     captions = state.captions
     async with captions.subscribe(share_id) as box:
@@ -232,6 +260,10 @@ async def viewer_events(
         current = await captions.get(share_id)
         if current is not None:
             yield _sse(CaptionEvent("state", reason="live" if current.live else "paused"))
+        # A viewer new to the share (after 0) missed nothing: what was said before it came is not its gap.
+        gap = _gap(finals, last) if after > 0 else None
+        if gap is not None:
+            yield gap
         for final in finals:
             last = final.seq
             yield _sse(final)
@@ -262,6 +294,9 @@ async def viewer_events(
                     # behind): the log has them. The inbox hands a resync over before any final, so `last` is still
                     # below the lost ones here.
                     finals, partial = await captions.backlog(share_id, last)
+                    gap = _gap(finals, last)
+                    if gap is not None:
+                        yield gap
                     for final in finals:
                         last = final.seq
                         yield _sse(final)
@@ -280,7 +315,7 @@ async def stream(request: Request) -> Response:
     share = await _find(state, _share_id(request))
     scope = viewer_scope(share.share_id)
     # Read before a place is taken: a request that fails after taking one would hold it for the lease's length.
-    after = _last_event_id(request)
+    after = _resume_after(request)
     # The lease is keyed per connection below; this first place is taken atomically against the cap.
     viewer = secrets.token_hex(8)
     admission = await state.ledger.admit(scope, viewer, settings.captions_max_viewers, VIEWER_LEASE_S)

@@ -15,6 +15,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.wire import (
+    CAPTION_SEQ_MAX,
+    CaptionGap,
     Ended,
     Error,
     Grant,
@@ -81,6 +83,7 @@ def _components(provider_names: Sequence[str]) -> dict[str, Any]:
         PublishBody,
         PublishResult,
         Revoked,
+        CaptionGap,
     ):
         schema_of(model, schemas)
     schemas["Options"] = schema_of(ProviderOptions, schemas)
@@ -174,16 +177,26 @@ def _captions_paths() -> dict[str, Any]:
                 "operationId": "watchCaptions",
                 "summary": "Server-Sent Events for viewers: `final` (id: its number; resume with Last-Event-ID), "
                 "`partial` (no id; may be coalesced), `state` (data.live: a recording is being published), "
-                "`end` (data.reason: revoked or expired; the stream closes).",
+                "`gap` (data: CaptionGap; before the finals of a resume when the finals after the viewer's last "
+                "are no longer all kept), `end` (data.reason: revoked or expired; the stream closes).",
                 "parameters": [
                     share,
                     {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "required": False,
+                        "description": "The viewer's last final, for a new stream that has no Last-Event-ID "
+                        "(the later of the two is used).",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": CAPTION_SEQ_MAX},
+                    },
                 ],
                 "responses": {
                     "200": {
                         "description": "The event stream.",
                         "content": {"text/event-stream": {"schema": {"type": "string"}}},
                     },
+                    "400": _error("`after` is not a whole number from 0."),
                     **gone,
                     "429": _error("The share has as many viewers as it allows.", headers=_RETRY_AFTER),
                     **state_down,

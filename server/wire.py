@@ -14,7 +14,7 @@ import re
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, NotRequired, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints
 
 from server.errors import ApiError
 
@@ -268,6 +268,31 @@ class PublishResult:
     # A browser's clock may be minutes off the server's: it counts the share's life from when the answer arrived.
     expires_in: Annotated[float, Schema(SHARE_EXPIRES_IN, minimum=0)]
     live: bool
+
+
+# The data of a viewer stream's `gap` event (GET /api/captions/{share_id}/stream): the finals numbered `from` to `to`
+# (both included) are no longer kept for catch-up, so a viewer resuming after `from - 1` never gets them and says
+# so. Written as a TypedDict call because `from` is a Python keyword.
+CaptionGap = TypedDict(
+    "CaptionGap",
+    {
+        "from": Annotated[int, Schema("The first final missed.", minimum=1, maximum=CAPTION_SEQ_MAX)],
+        "to": Annotated[int, Schema("The last final missed.", minimum=1, maximum=CAPTION_SEQ_MAX)],
+    },
+)
+
+
+def caption_after(raw: str | None) -> int | None:
+    """A viewer's place in a share's finals, from Last-Event-ID or `?after=`: the number of its last final, 0 when
+    absent, None when not a whole number from 0 to CAPTION_SEQ_MAX. ASCII digits only: str.isdigit() is true of
+    "²" (a header's Latin-1 byte 0xB2), which int() refuses."""
+    text = (raw or "").strip()
+    if not text:
+        return 0
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(CAPTION_SEQ_MAX))):
+        return None
+    after = int(text)
+    return after if after <= CAPTION_SEQ_MAX else None
 
 
 @dataclass(frozen=True)

@@ -551,3 +551,38 @@ def test_a_cancelled_recordings_interim_is_not_shown_to_viewers_joining_in_the_p
         assert publish(url, grant, [], live=False).status_code == 200
         seen = asyncio.run(events_for(url, grant["share_id"], 1.0))
     assert [(e.event, e.json) for e in seen] == [("state", {"live": False}), ("final", {"text": "hello.", "seq": 1})]
+
+
+def test_a_viewer_resuming_past_the_kept_log_is_told_it_missed_captions(backend: dict[str, Any]) -> None:
+    """A phone that slept through 600 finals resumes after its 10th: the log keeps the last 500, so 11 to 100 are
+    gone. A `gap` event says so before the finals (by Last-Event-ID, or `?after=` from a new stream); resuming
+    within the log, or joining afresh, has none."""
+    with app(**backend) as (url, _clock):
+        grant = create(url)
+        for start in range(1, 601, 50):
+            texts = [f"s{i}." for i in range(start, start + 50)]
+            assert publish(url, grant, finals(*texts, start=start), live=True).status_code == 200
+
+        def seen(query: str = "", last_event_id: str | None = None) -> list[tuple[str, Any]]:
+            got = asyncio.run(events_for(url, grant["share_id"], 1.0, query, last_event_id))
+            return [(e.event, e.json if e.event == "gap" else e.json.get("seq")) for e in got][:4]
+
+        assert seen(last_event_id="10") == [
+            ("state", None),
+            ("gap", {"from": 11, "to": 100}),
+            ("final", 101),
+            ("final", 102),
+        ]
+        assert seen("?after=10") == seen(last_event_id="10")
+        # The later of the two places counts: EventSource's own reconnect of a stream opened with ?after=.
+        assert seen("?after=10", last_event_id="150")[1:3] == [("final", 151), ("final", 152)]
+        assert seen(last_event_id="150")[1:3] == [("final", 151), ("final", 152)]
+        assert seen()[1:3] == [("final", 101), ("final", 102)]
+        for bad in ("-1", "x", "1.5", str(CAPTION_SEQ_MAX + 1)):
+            r = httpx.get(f"{url}/api/captions/{grant['share_id']}/stream?after={bad}")
+            assert r.status_code == 400 and r.json()["error"]["code"] == "bad_after", (bad, r.text)
+    doc = openapi_document([])["paths"]["/api/captions/{share_id}/stream"]["get"]
+    assert "`gap`" in doc["summary"] and "400" in doc["responses"]
+    assert [p["schema"] for p in doc["parameters"] if p["name"] == "after"] == [
+        {"type": "integer", "minimum": 0, "maximum": CAPTION_SEQ_MAX}
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol, TypeVar
@@ -315,6 +316,38 @@ def test_a_viewer_that_fell_behind_gets_every_final_in_order(make_state: MakeSta
 
     overflowed, ids = run(body)
     assert overflowed and ids == ["1", "2", "3", "4", "5"]
+
+
+def test_a_viewer_that_fell_behind_past_the_log_is_told_what_it_missed(make_state: MakeState, clock: Clock) -> None:
+    """A viewer whose inbox overflowed while more finals than the log keeps were published: its resync reads the log,
+    which starts after finals it never got, so a `gap` naming them comes before the rest."""
+    from server.captions import viewer_events
+
+    async def body() -> list[tuple[str | None, str]]:
+        pub, view = make_state(captions_inbox_max=3), make_state(captions_inbox_max=3)
+        await pub.captions.create(share(clock))
+        stream = viewer_events(view, "s" * 22, 0, 5.0, "v")
+        await anext(stream)
+        await anext(stream)
+        last = LOG_MAX + 10
+        async with view.captions.subscribe("s" * 22) as probe:
+            await pub.captions.publish("s" * 22, [(n, f"w{n}") for n in range(1, last + 1)], None)
+            await wait_for_final(probe, last)
+        out: list[tuple[str | None, str]] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(3):
+                async for event in stream:
+                    out.append((event.event, str(event.data)))
+                    if event.id == str(last):
+                        break
+        await stream.aclose()  # type: ignore[attr-defined]
+        await pub.aclose()
+        await view.aclose()
+        return out
+
+    out = run(body)
+    assert out[0] == ("gap", '{"from": 1, "to": 10}')
+    assert [int(json.loads(data)["seq"]) for kind, data in out[1:]] == list(range(11, LOG_MAX + 11))
 
 
 def test_a_final_published_while_the_subscription_was_down_reaches_the_viewer(redis: RedisServer, clock: Clock) -> None:

@@ -46,14 +46,26 @@ export function parseOverlay(search) {
 }
 
 /**
+ * A line on screen: a final, or (with `gap`) the note that finals were missed there.
+ * @typedef {object} CaptionLine
+ * @property {number} seq  the final's number; for a gap, the last one missed
+ * @property {string} text
+ * @property {{from: number, to: number}} [gap]  the finals missed
+ */
+
+export const MISSED_NOTE = 'Some captions were missed here.';
+
+/**
  * The finals on screen, by the server's number: a final seen twice (it never should be, but a proxy may replay) is
  * shown once, and only the last `keep` stay (0: all, up to a bound so a day-long share cannot grow the page forever).
+ * The server numbers finals 1, 2, 3, … with none left out, so a number skipped means finals this viewer never got
+ * (the server no longer kept them when it resumed): a line says so, rather than the text running on as if whole.
  */
 export class CaptionLines {
   /** @param {number} keep */
   constructor(keep) {
     this.keep = keep > 0 ? keep : 2000;
-    /** @type {{seq: number, text: string}[]} */
+    /** @type {CaptionLine[]} */
     this.finals = [];
     this.lastSeq = 0;
     this.interim = '';
@@ -61,17 +73,39 @@ export class CaptionLines {
 
   /**
    * @param {number} seq @param {string} text
-   * @returns {{added: boolean, dropped: number}} whether it is new, and how many old lines fell off the top
+   * @returns {{added: CaptionLine[], dropped: number}} the lines to show (a gap note before the final when numbers
+   *   were skipped), and how many old lines fell off the top
    */
   addFinal(seq, text) {
-    if (!(seq > this.lastSeq)) return { added: false, dropped: 0 };
+    if (!(seq > this.lastSeq)) return { added: [], dropped: 0 };
+    /** @type {CaptionLine[]} */
+    const added = [];
+    // Before the first final there is no place to have skipped from: a viewer joining late sees what is kept.
+    if (this.lastSeq > 0 && seq > this.lastSeq + 1) added.push(missed(this.lastSeq + 1, seq - 1));
     this.lastSeq = seq;
     this.interim = '';
-    if (!text.trim()) return { added: false, dropped: 0 };
-    this.finals.push({ seq, text: text.trim() });
+    if (text.trim()) added.push({ seq, text: text.trim() });
+    return this.show(added);
+  }
+
+  /**
+   * The server says finals `from` to `to` are missed (before it sends the ones after them).
+   * @param {number} from @param {number} to
+   * @returns {{added: CaptionLine[], dropped: number}}
+   */
+  addGap(from, to) {
+    if (!(to > this.lastSeq)) return { added: [], dropped: 0 };
+    const line = missed(this.lastSeq > 0 ? this.lastSeq + 1 : from, to);
+    this.lastSeq = to;
+    return this.show([line]);
+  }
+
+  /** @param {CaptionLine[]} added */
+  show(added) {
+    this.finals.push(...added);
     const dropped = Math.max(0, this.finals.length - this.keep);
     if (dropped) this.finals.splice(0, dropped);
-    return { added: true, dropped };
+    return { added, dropped };
   }
 
   /** @param {string} text */
@@ -79,6 +113,9 @@ export class CaptionLines {
     this.interim = text.trim();
   }
 }
+
+/** @param {number} from @param {number} to @returns {CaptionLine} */
+const missed = (from, to) => ({ seq: to, text: MISSED_NOTE, gap: { from, to } });
 
 /**
  * What the notice says when the stream ends or cannot be opened.

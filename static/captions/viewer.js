@@ -1,6 +1,7 @@
 // The captions viewer (/captions/<id>): a room screen, an OBS browser source, a phone. Finals are appended to a
 // polite live region (each read once); the line being recognised is shown after them but hidden from screen
-// readers, which would otherwise read every guess. EventSource resumes with Last-Event-ID by itself after a drop.
+// readers, which would otherwise read every guess. EventSource resumes with Last-Event-ID by itself after a drop;
+// finals missed for good (the server no longer kept them) are marked with a line that says so.
 import { CaptionLines, endNotice, parseOverlay } from './overlay.js';
 import { parseCaptionEvent, parseShareStatus } from './wire.js';
 
@@ -44,17 +45,25 @@ export function mountViewer(doc, win) {
     if (pinned || options.lines > 0) lines.scrollTop = lines.scrollHeight;
   };
 
+  /** @param {{added: import('./overlay.js').CaptionLine[], dropped: number}} change */
+  const showLines = ({ added, dropped }) => {
+    if (!added.length) return;
+    for (const line of added) {
+      const p = doc.createElement('p');
+      p.className = line.gap ? 'line gap' : 'line';
+      p.textContent = line.text;
+      lines.append(p);
+    }
+    // After appending: with lines=N the lines dropped may include some just added (a gap note and its final).
+    for (let i = 0; i < dropped && lines.firstElementChild; i += 1) lines.firstElementChild.remove();
+    follow();
+  };
+
   /** @param {number} seq @param {string} text */
   const onFinal = (seq, text) => {
-    const { added, dropped } = state.addFinal(seq, text);
+    const change = state.addFinal(seq, text);
     interim.textContent = '';
-    if (!added) return;
-    for (let i = 0; i < dropped && lines.firstElementChild; i += 1) lines.firstElementChild.remove();
-    const p = doc.createElement('p');
-    p.className = 'line';
-    p.textContent = state.finals[state.finals.length - 1].text;
-    lines.append(p);
-    follow();
+    showLines(change);
   };
 
   /** @param {'revoked'|'expired'|'gone'|'full'} reason */
@@ -106,7 +115,10 @@ export function mountViewer(doc, win) {
 
   function connect() {
     if (ended || source) return;
-    const es = new win.EventSource(`/api/captions/${encodeURIComponent(shareId)}/stream`);
+    // A new stream (after a refusal, EventSource gives up and sends no Last-Event-ID again) says where this viewer
+    // was, so it is not sent the whole kept log again (and a gap is named if the log no longer reaches back).
+    const after = state.lastSeq > 0 ? `?after=${state.lastSeq}` : '';
+    const es = new win.EventSource(`/api/captions/${encodeURIComponent(shareId)}/stream${after}`);
     source = es;
     es.addEventListener('open', () => {
       if (!notice.textContent || notice.textContent === endNotice('offline')) say(state.finals.length ? '' : endNotice('waiting'));
@@ -128,6 +140,11 @@ export function mountViewer(doc, win) {
       state.setInterim(data.text);
       interim.textContent = state.interim;
       follow();
+    });
+    es.addEventListener('gap', (event) => {
+      const data = read('gap', event);
+      if (!data) return;
+      showLines(state.addGap(data.from, data.to));
     });
     es.addEventListener('state', (event) => {
       const data = read('state', event);

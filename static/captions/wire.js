@@ -130,6 +130,7 @@ export function errorMessage(data) {
  * @typedef {{type: 'final', seq: number, text: string}
  *   | {type: 'partial', text: string}
  *   | {type: 'state', live: boolean}
+ *   | {type: 'gap', from: number, to: number}
  *   | {type: 'end', reason: 'revoked' | 'expired'}} CaptionEvent
  */
 
@@ -170,6 +171,9 @@ function eventOf(type, data) {
       return typeof data.text === 'string' ? { type, text: data.text } : null;
     case 'state':
       return typeof data.live === 'boolean' ? { type, live: data.live } : null;
+    case 'gap':
+      // server/wire.py CaptionGap: the finals `from` to `to` the server no longer keeps for this viewer.
+      return isCount(data.from, 1) && isCount(data.to, data.from) ? { type, from: data.from, to: data.to } : null;
     case 'end':
       return typeof data.reason === 'string' ? { type, reason: data.reason === 'revoked' ? 'revoked' : 'expired' } : null;
     default:

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { mountViewer } from '../../static/captions/viewer.js';
-import { endNotice } from '../../static/captions/overlay.js';
+import { MISSED_NOTE, endNotice } from '../../static/captions/overlay.js';
 import { fakeDocument } from './support/page-fakes.mjs';
 import { FakeTimers, tick } from './support/fakes.mjs';
 
@@ -137,6 +137,7 @@ test('a malformed stream event is ignored: nothing thrown, no line added, nothin
     ['final', undefined], ['partial', '{}'], ['partial', '{"text": 5}'], ['partial', 'null'], ['partial', '[]'],
     ['state', '{}'], ['state', '{"live": "false"}'], ['state', 'nope'],
     ['end', '{}'], ['end', '{"reason": 1}'], ['end', '"revoked"'], ['end', '{'],
+    ['gap', '{}'], ['gap', '{"from": 0, "to": 3}'], ['gap', '{"from": 5, "to": 2}'], ['gap', '{"from": "2", "to": 3}'],
   ];
   const warned = recordingWarnings(() => {
     for (const [type, data] of malformed) assert.doesNotThrow(() => es.emit(type, data), `${type} ${data}`);
@@ -176,4 +177,24 @@ test('while the speaker is paused an interim is not shown and the Paused notice 
   es.emit('partial', '{"text": "and now"}');
   assert.equal(v.interim(), 'and now', 'a new recording\'s words are shown');
   assert.equal(v.notice(), '');
+});
+
+test('finals missed for good are said: the server\'s gap, or a number skipped; a new stream says where the viewer was', async () => {
+  const v = viewer(503, null);
+  let es = FakeEventSource.instances[0];
+  assert.equal(es.url, `/api/captions/${SHARE}/stream`, 'a first stream: from the start of what is kept');
+  es.emit('state', '{"live": true}');
+  es.emit('final', '{"text": "Ten.", "seq": 10}');
+  es.emit('gap', '{"from": 11, "to": 100}');
+  es.emit('final', '{"text": "Hundred and one.", "seq": 101}');
+  es.emit('final', '{"text": "Hundred and four.", "seq": 104}');
+  assert.deepEqual(v.lines(), ['Ten.', MISSED_NOTE, 'Hundred and one.', MISSED_NOTE, 'Hundred and four.']);
+  assert.deepEqual(v.doc.getElementById('lines').children.map((p) => p.className),
+    ['line', 'line gap', 'line', 'line gap', 'line']);
+  // Refused (a 503 from a proxy): EventSource gives up, and the viewer's new stream says where it was.
+  es.refuse();
+  for (let i = 0; i < 5; i++) await tick();
+  v.timers.advance(15000);
+  es = FakeEventSource.instances.at(-1);
+  assert.equal(es.url, `/api/captions/${SHARE}/stream?after=104`);
 });
