@@ -18,6 +18,7 @@ export function mountViewer(doc, win) {
   const lines = /** @type {HTMLElement} */ (doc.getElementById('lines'));
   const interim = /** @type {HTMLElement} */ (doc.getElementById('interim'));
   const notice = /** @type {HTMLElement} */ (doc.getElementById('notice'));
+  interim.setAttribute('dir', 'auto');
   body.dataset.bg = options.bg;
   body.dataset.theme = options.theme;
   body.dataset.align = options.align;
@@ -51,6 +52,9 @@ export function mountViewer(doc, win) {
     for (const line of added) {
       const p = doc.createElement('p');
       p.className = line.gap ? 'line gap' : 'line';
+      // Each line takes its direction from its own words: an Arabic or Hebrew sentence among English ones is
+      // aligned and ordered right to left, whatever the page's.
+      p.setAttribute('dir', 'auto');
       p.textContent = line.text;
       lines.append(p);
     }

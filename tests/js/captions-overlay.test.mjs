@@ -69,3 +69,11 @@ test('the notices say plainly what happened', () => {
   assert.match(endNotice('full'), /as many viewers/);
   assert.match(endNotice('paused'), /Paused/);
 });
+
+test('long words and URLs wrap, on the lines and the line being recognised', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const css = await readFile(new URL('../../static/captions/viewer.css', import.meta.url), 'utf8');
+  const rule = css.match(/([^{}]*)\{[^}]*overflow-wrap:\s*anywhere/);
+  assert.ok(rule, 'an overflow-wrap: anywhere rule');
+  assert.deepEqual(rule[1].split(',').map((s) => s.trim().replace(/^\/\*[\s\S]*\*\/\s*/, '')).sort(), ['.interim', '.line']);
+});

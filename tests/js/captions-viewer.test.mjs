@@ -198,3 +198,16 @@ test('finals missed for good are said: the server\'s gap, or a number skipped; a
   es = FakeEventSource.instances.at(-1);
   assert.equal(es.url, `/api/captions/${SHARE}/stream?after=104`);
 });
+
+test('each line and the line being recognised take their direction from their own words (dir=auto)', () => {
+  const v = viewer(200, null);
+  const es = FakeEventSource.instances[0];
+  es.emit('state', '{"live": true}');
+  es.emit('final', '{"text": "Hello.", "seq": 1}');
+  es.emit('final', '{"text": "\u0645\u0631\u062d\u0628\u0627.", "seq": 3}');
+  es.emit('partial', '{"text": "\u05e9\u05dc\u05d5\u05dd"}');
+  const lines = v.doc.getElementById('lines').children;
+  assert.equal(lines.length, 3, 'two finals and the note for the one missed');
+  assert.ok(lines.every((p) => p.attributes.dir === 'auto'), JSON.stringify(lines.map((p) => p.attributes)));
+  assert.equal(v.doc.getElementById('interim').attributes.dir, 'auto');
+});
