@@ -18,6 +18,10 @@ export const RETRY_MAX_MS = 10000;
 // kept the one request allowed in flight for ever: nothing more was sent and the page still said all was well. A
 // publish answers in milliseconds; 10 s leaves room for a slow mobile link.
 export const REQUEST_TIMEOUT_MS = 10000;
+/** The longest a Retry-After is obeyed, ms: the app's own rate limit never asks for more than its minute, and a
+ * proxy's maintenance page asking for hours would otherwise leave viewers without captions for as long after it
+ * ends; finals are kept meanwhile, so trying again each minute loses nothing. */
+export const RETRY_AFTER_MAX_MS = 60000;
 // The server's limit on an event's text (server/wire.py CAPTION_TEXT_MAX), here in UTF-16 units.
 export const TEXT_MAX = 2000;
 
@@ -64,15 +68,15 @@ const TIMED_OUT = Symbol('timed out');
 /**
  * How long a Retry-After header asks to wait, in ms: either of its forms (RFC 9110), seconds or an HTTP-date (a
  * proxy's or a maintenance page's), the date counted from `nowMs`. 0 when absent or unreadable (the caller's
- * backoff then decides): read as a number, a date is NaN, and a NaN delay is no delay at all.
+ * backoff then decides): read as a number, a date is NaN, and a NaN delay is no delay at all. At most
+ * RETRY_AFTER_MAX_MS.
  * @param {string | null} value @param {number} nowMs
  * @returns {number}
  */
 export function retryAfterMs(value, nowMs) {
   const text = (value ?? '').trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = text ? Date.parse(text) : NaN;
-  return Number.isFinite(at) ? Math.max(0, at - nowMs) : 0;
+  const at = /^\d+$/.test(text) ? nowMs + Number(text) * 1000 : text ? Date.parse(text) : NaN;
+  return Number.isFinite(at) ? Math.min(RETRY_AFTER_MAX_MS, Math.max(0, at - nowMs)) : 0;
 }
 
 export class CaptionPublisher {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  BATCH_MAX, CaptionPublisher, FLUSH_MS, REQUEST_TIMEOUT_MS, RETRY_MIN_MS, TEXT_MAX, retryAfterMs,
+  BATCH_MAX, CaptionPublisher, FLUSH_MS, REQUEST_TIMEOUT_MS, RETRY_AFTER_MAX_MS, RETRY_MIN_MS, TEXT_MAX, retryAfterMs,
 } from '../../static/captions/publisher.js';
 import { FakeTimers, tick } from './support/fakes.mjs';
 
@@ -259,12 +259,16 @@ test('Retry-After is read in both its forms, on the injected clock; an unreadabl
   const now = Date.UTC(2025, 0, 1, 12, 0, 0);
   assert.equal(retryAfterMs('7', now), 7000);
   assert.equal(retryAfterMs(' 0 ', now), 0);
-  assert.equal(retryAfterMs(new Date(now + 120_000).toUTCString(), now), 120_000);
+  assert.equal(retryAfterMs(new Date(now + 50_000).toUTCString(), now), 50_000);
+  // A maintenance page asking for hours is obeyed for a minute at a time: the finals wait, and go once it is over.
+  assert.equal(RETRY_AFTER_MAX_MS, 60_000);
+  assert.equal(retryAfterMs(new Date(now + 3_600_000).toUTCString(), now), RETRY_AFTER_MAX_MS);
+  assert.equal(retryAfterMs('86400', now), RETRY_AFTER_MAX_MS);
   assert.equal(retryAfterMs(new Date(now - 5000).toUTCString(), now), 0, 'a date passed: no wait of its own');
   for (const bad of [null, '', 'soon', '-3', '1.5e400', 'Thu, 99 Foo 2025']) assert.equal(retryAfterMs(bad, now), 0, String(bad));
 
   // A 503 from a maintenance page with a date: the publisher waits until then, instead of retrying at once.
-  for (const [header, wait] of [[new Date(now + 120_000).toUTCString(), 120_000], ['whenever', RETRY_MIN_MS]]) {
+  for (const [header, wait] of [[new Date(now + 45_000).toUTCString(), 45_000], ['whenever', RETRY_MIN_MS]]) {
     const t = new FakeTimers();
     t.now = now - FLUSH_MS; // the request goes at `now`
     let sent = 0;
