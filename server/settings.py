@@ -208,7 +208,7 @@ class Settings:
         if get("APP_SECRET_KEY") and len(get("APP_SECRET_KEY")) < SECRET_KEY_MIN:
             # Not the key itself in the message, nor anything of it.
             raise SettingsError(
-                f"APP_SECRET_KEY must be at least {SECRET_KEY_MIN} characters, not {len(get('APP_SECRET_KEY'))}: a "
+                f"APP_SECRET_KEY must be at least {SECRET_KEY_MIN} characters: a "
                 "shorter one can be found by trying keys offline against a single grant the app minted, and then "
                 "grants can be forged. Make one with "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."

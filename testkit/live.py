@@ -26,6 +26,15 @@ class Served:
         handler returned and uvicorn logged whatever it had to say about it (an exception, a missing handshake)."""
         return len(self._server.server_state.tasks)
 
+    def wait_handling(self, timeout_s: float = 10.0) -> None:
+        """Return once a request or socket is being handled (uvicorn has handed it to the app), polled as wait_idle
+        is; none after `timeout_s` is a TimeoutError."""
+        deadline = time.monotonic() + timeout_s
+        while not self.handling():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.url}: nothing handled after {timeout_s} s")
+            time.sleep(0.01)
+
     def wait_idle(self, timeout_s: float = 10.0) -> None:
         """Return once nothing is being handled; a handler still running after `timeout_s` is a hang (TimeoutError).
         Polled: uvicorn offers nothing to wait on from another thread."""

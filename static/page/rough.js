@@ -6,7 +6,7 @@
 //
 // Pure: no DOM, so it is tested under Node.
 
-// What the engine's fallback warnings have in common (server/engine/twopass.py: *_WARNING). Matched on the text,
+// What the engine's fallback warnings have in common (server/engine/outcomes.py: *_WARNING). Matched on the text,
 // not the provider, so a cloud engine's warnings are never taken for one.
 const FALLBACK = /\bthis final is the fast pass'?s text\b/i;
 
