@@ -112,7 +112,8 @@ export class AudioPath {
   /**
    * Backpressure for a source that can wait: hold it while the provider is not taking audio, while the socket's
    * send buffer holds more than MAX_SEND_AHEAD_MS of it, or while one more frame would push audio no final covers
-   * out of the replay buffer (it could not be sent again after a drop).
+   * out of the replay buffer (it could not be sent again after a drop). Asking the client's bufferedMs() is also
+   * what gives up a socket whose buffer never drains: held here, the source sends nothing that would notice.
    */
   canSend() {
     const state = this.#host.state();

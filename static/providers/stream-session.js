@@ -433,10 +433,20 @@ export class StreamSession {
   }
 
   /**
-   * Liveness, checked as audio goes out (no timer of its own): a socket whose peer vanished without a close (a
-   * NAT or Wi-Fi change) keeps accepting send() while its buffer only grows. Nothing received and nothing drained
-   * for livenessTimeoutMs means dead: it fails as a transport error, which the session answers with a reconnect.
-   * A quiet provider is not dead as long as the buffer drains.
+   * The liveness check of _alive() while no audio goes out: a source held back until the send buffer drains (a
+   * file) sends nothing, so on a socket whose buffer never drains the check that runs as audio goes out would never
+   * run again, and the session would wait for ever. Such a source asks bufferedMs() as it waits: the check runs there.
+   */
+  checkAlive() {
+    if (this._ended || this.state !== STATE.STREAMING || !this._ws) return;
+    this._alive(this._ws, this._now());
+  }
+
+  /**
+   * Liveness, checked as audio goes out and as a held source waits for the send buffer (no timer of its own): a
+   * socket whose peer vanished without a close (a NAT or Wi-Fi change) keeps accepting send() while its buffer only
+   * grows. Nothing received and nothing drained for livenessTimeoutMs means dead: it fails as a transport error,
+   * which the session answers with a reconnect. A quiet provider is not dead as long as the buffer drains.
    * @param {WebSocket} ws
    * @param {number} now  ms, this._now()
    * @returns {boolean} false when the socket was given up
@@ -444,6 +454,8 @@ export class StreamSession {
   _alive(ws, now) {
     const buffered = bufferedOf(ws);
     if (buffered === 0 || buffered < this._lastBuffered) this._aliveAt = now;
+    // Drained since the last look, not since the last send: a buffer that drained once and then stopped is stuck.
+    this._lastBuffered = buffered;
     if (!(this._livenessMs > 0) || now - this._aliveAt < this._livenessMs) return true;
     const seconds = Math.round((now - this._aliveAt) / 100) / 10;
     this.fail(`The connection to ${this.label} stopped responding (nothing received for ${seconds} s, `
@@ -604,8 +616,13 @@ export class SessionClient {
     return this._session.start();
   }
 
-  /** Milliseconds of audio sent but still waiting in the socket's send buffer (0 before it opens). */
+  /**
+   * Milliseconds of audio sent but still waiting in the socket's send buffer (0 before it opens). Asking runs the
+   * liveness check too (see livenessTimeoutMs): a source that holds its audio back on this number sends nothing, and
+   * a socket whose buffer never drains is then given up here (a transport error) rather than waited on for ever.
+   */
   bufferedMs() {
+    this._session.checkAlive();
     return this._session.bufferedMs();
   }
 

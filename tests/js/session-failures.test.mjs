@@ -292,6 +292,31 @@ test("a file is held while the socket's send buffer holds more than a couple of 
   s.cancel();
 });
 
+test('a file held by a half-open socket (its send buffer never drains) still gets the connection replaced within the liveness bound', async () => {
+  const w = world();
+  const start = 1_000_000;
+  let now = start;
+  const { s, src, events } = await streaming(w, { now: () => now });
+  const ws = w.Sock.instances[0];
+  const send = ws.send.bind(ws);
+  ws.send = (data) => { send(data); if (typeof data !== 'string') ws.bufferedAmount += data.byteLength; };
+  ws.bufferedAmount = 0;
+  // The file goes as fast as it is let, as FileSource does: a frame whenever canSend(), else a 20 ms wait. Nothing
+  // ever leaves the machine and nothing is received, so the socket last showed life when it became ready.
+  let held = false;
+  for (let i = 0; i < 1000 && s.state === 'streaming'; i++) {
+    now += 20;
+    if (src.options.canSend()) src.onFrame(frame());
+    else held = true;
+  }
+  await sleep(10);
+  assert.ok(held, 'the file was held by the full send buffer');
+  assert.equal(w.Sock.instances.length, 2, 'the stuck connection is replaced, not waited on for ever');
+  assert.match(ofType(events, 'reconnecting')[0].reason, /stopped responding/);
+  assert.ok(now - start <= 10_000 + 20, `given up ${now - start} ms after the socket last showed life`);
+  s.cancel();
+});
+
 // ---- no answer to the end of the stream ----
 
 test('a provider that never confirms the end is replaced while stopping: the audio no final covered is replayed and finished', async () => {

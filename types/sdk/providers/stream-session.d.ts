@@ -171,10 +171,16 @@ export class StreamSession {
      */
     _checkUplink(): void;
     /**
-     * Liveness, checked as audio goes out (no timer of its own): a socket whose peer vanished without a close (a
-     * NAT or Wi-Fi change) keeps accepting send() while its buffer only grows. Nothing received and nothing drained
-     * for livenessTimeoutMs means dead: it fails as a transport error, which the session answers with a reconnect.
-     * A quiet provider is not dead as long as the buffer drains.
+     * The liveness check of _alive() while no audio goes out: a source held back until the send buffer drains (a
+     * file) sends nothing, so on a socket whose buffer never drains the check that runs as audio goes out would never
+     * run again, and the session would wait for ever. Such a source asks bufferedMs() as it waits: the check runs there.
+     */
+    checkAlive(): void;
+    /**
+     * Liveness, checked as audio goes out and as a held source waits for the send buffer (no timer of its own): a
+     * socket whose peer vanished without a close (a NAT or Wi-Fi change) keeps accepting send() while its buffer only
+     * grows. Nothing received and nothing drained for livenessTimeoutMs means dead: it fails as a transport error,
+     * which the session answers with a reconnect. A quiet provider is not dead as long as the buffer drains.
      * @param {WebSocket} ws
      * @param {number} now  ms, this._now()
      * @returns {boolean} false when the socket was given up
@@ -236,7 +242,11 @@ export class SessionClient {
     audioMs(): number;
     /** @returns {Promise<void>} resolves when the provider accepts audio */
     start(): Promise<void>;
-    /** Milliseconds of audio sent but still waiting in the socket's send buffer (0 before it opens). */
+    /**
+     * Milliseconds of audio sent but still waiting in the socket's send buffer (0 before it opens). Asking runs the
+     * liveness check too (see livenessTimeoutMs): a source that holds its audio back on this number sends nothing, and
+     * a socket whose buffer never drains is then given up here (a transport error) rather than waited on for ever.
+     */
     bufferedMs(): number;
     /** @param {Int16Array | ArrayBuffer} frame */
     sendAudio(frame: Int16Array | ArrayBuffer): boolean;
