@@ -93,8 +93,9 @@ export class Session {
     this.#link = new Connection({
       grants: new GrantKeeper({ getGrant: options.getGrant, endGrant: options.endGrant, timeoutMs: options.grantTimeoutMs }),
       provider: options.provider, ...(options.tag ? { tag: options.tag } : {}),
-      // One clock for the session and its clients: Wiro's estimate of what it has heard runs on it.
-      clientOptions: { ...(options.now ? { now: options.now } : {}), ...options.clientOptions },
+      // One clock for the session and its clients: Wiro's estimate of what it has heard runs on it. A socket is given
+      // up before it holds more audio than the replay buffer keeps: beyond that it could not be sent again.
+      clientOptions: { ...(options.now ? { now: options.now } : {}), maxBufferedMs: options.maxReplayMs ?? 30000, ...options.clientOptions },
       onEvent: (event) => this.#onClientEvent(event), over: () => this.#machine.final,
     });
     this.#audio = new AudioPath(options, {

@@ -60,6 +60,8 @@
  * @property {() => number} [now]       ms since the epoch, for the grant's expiry (its expires_in counted from when
  *   the client is made; only a grant without one compares its expires_at with this clock), the liveness check and
  *   (Wiro) how much of the audio sent the provider can have heard (default Date.now)
+ * @property {number} [maxBufferedMs]  audio the socket's send buffer may hold before the connection is given up as
+ *   too slow (default 30000; a Session passes its maxReplayMs: audio beyond it could not be replayed)
  * @property {number} [livenessTimeoutMs]  a streaming socket that receives nothing and sends nothing out of its
  *   buffer this long is taken for dead (default 10000; 0: never)
  * @property {boolean} [interims]        Truebar: ask for interim results (default true)
@@ -103,12 +105,15 @@ export const DEFAULTS = Object.freeze({
   // than the one before. With this much audio waiting the user is told once (a 'slow_uplink' warning): a few
   // seconds is more than a network hiccup, and still early enough to act on.
   slowUplinkWarnMs: 5000,
-  // Past this much audio waiting the socket is given up (a transport failure, so the session reconnects and replays
-  // what no final covered): it is the replay buffer's default bound, so audio stuck in the socket beyond it could
-  // no longer be sent again, and waiting longer only adds delay and loss.
+  // The most audio the socket is let hold before it is given up (a transport failure, so the session reconnects and
+  // replays what no final covered): a Session passes its replay buffer's bound (maxReplayMs, 30000 by default),
+  // since audio still in the socket beyond it could no longer be sent again, and waiting longer only adds delay and
+  // loss. The connection is given up once more than maxBufferedMs less the grace below has waited for that grace:
+  // the buffer grows no faster than the audio, so it never holds more than maxBufferedMs.
   maxBufferedMs: 30000,
-  // Both levels count only once held this long: a burst (the audio queued until the provider was ready, a replay
-  // after a reconnect, up to 30 s each) fills the buffer at once and a healthy uplink drains it within seconds.
+  // The slow warning, and the give-up, count only once held this long (the give-up's grace at most half of
+  // maxBufferedMs): a burst (the audio queued until the provider was ready, a replay after a reconnect) fills the
+  // buffer at once and a healthy uplink drains it within seconds.
   uplinkGraceMs: 10000,
   // A failure this close to the grant's expiry is taken for the expiry: the grant spent a moment in transit before
   // its expires_in was counted here, and a grant with expires_at alone is read on a clock a little off the server's.

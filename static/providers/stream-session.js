@@ -91,6 +91,10 @@ export class StreamSession {
     this._expiresAt = localExpiry(grant, this._now());
     this._queue = new FrameQueue(Math.ceil((opts.maxQueuedMs ?? DEFAULTS.maxQueuedMs) / this._frameMs));
     this._livenessMs = opts.livenessTimeoutMs ?? DEFAULTS.livenessTimeoutMs;
+    const maxBufferedMs = opts.maxBufferedMs ?? DEFAULTS.maxBufferedMs;
+    const giveUpGraceMs = Math.min(DEFAULTS.uplinkGraceMs, maxBufferedMs / 2);
+    /** The give-up of _checkUplink: above levelMs for graceMs, so never more than maxBufferedMs waiting. */
+    this._giveUp = { levelMs: maxBufferedMs - giveUpGraceMs, graceMs: giveUpGraceMs };
     /** When (this._now) the socket last showed it was alive: a message came, or its send buffer drained. */
     this._aliveAt = 0;
     this._lastBuffered = 0;
@@ -409,8 +413,8 @@ export class StreamSession {
   }
 
   /**
-   * An uplink slower than the audio: said once, then given up on past DEFAULTS.maxBufferedMs, each level once held
-   * for DEFAULTS.uplinkGraceMs (see there).
+   * An uplink slower than the audio: said once past DEFAULTS.slowUplinkWarnMs held for DEFAULTS.uplinkGraceMs, then
+   * given up on before more than maxBufferedMs wait (see this._giveUp and DEFAULTS).
    */
   _checkUplink() {
     const waitingMs = this.bufferedMs();
@@ -419,13 +423,13 @@ export class StreamSession {
     /** @param {number | null} since @param {number} levelMs @returns {number | null} */
     const over = (since, levelMs) => (waitingMs > levelMs ? since ?? now : null);
     this._uplink.slowSince = over(this._uplink.slowSince, DEFAULTS.slowUplinkWarnMs);
-    this._uplink.stuckSince = over(this._uplink.stuckSince, DEFAULTS.maxBufferedMs);
-    /** @param {number | null} since */
-    const held = (since) => since !== null && now - since >= DEFAULTS.uplinkGraceMs;
-    if (held(this._uplink.stuckSince)) {
+    this._uplink.stuckSince = over(this._uplink.stuckSince, this._giveUp.levelMs);
+    /** @param {number | null} since @param {number} graceMs */
+    const held = (since, graceMs) => since !== null && now - since >= graceMs;
+    if (held(this._uplink.stuckSince, this._giveUp.graceMs)) {
       this.fail(`The connection to ${this.label} is too slow for the audio: ${seconds} s of audio were waiting to be `
         + 'sent.', 'transport');
-    } else if (held(this._uplink.slowSince) && !this._warnedSlow) {
+    } else if (held(this._uplink.slowSince, DEFAULTS.uplinkGraceMs) && !this._warnedSlow) {
       this._warnedSlow = true;
       this.emit({ type: EVENT.WARNING, code: 'slow_uplink', message: `The connection to ${this.label} is slower than `
         + `the audio: ${seconds} s of audio are waiting to be sent, so the words come late.` });

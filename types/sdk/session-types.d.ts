@@ -87,7 +87,9 @@
  * @property {(e: SessionEvent & {atMs: number}) => void} [onEvent]  the same as on('event', fn)
  * @property {StateListener} [onStateChange]  the same as on('state', …), with (from, to, detail)
  * @property {(l: Level) => void} [onLevel]  the same as on('level', fn)
- * @property {number} [maxReplayMs]
+ * @property {number} [maxReplayMs]  audio no final covers yet, kept to be sent again after a drop (default 30000);
+ *   a socket is given up before more than this waits in its send buffer (below about 5000, a file's 2 s sent ahead
+ *   would then count as a slow uplink)
  * @property {number} [maxReconnects]
  * @property {number} [resumeTimeoutMs]  how long a suspended audio context may take to resume (default 2000)
  * @property {number} [backpressureStallMs]  a source held back this long without a final sends one more frame
@@ -322,6 +324,11 @@ export type SessionOptions = {
      * the same as on('level', fn)
      */
     onLevel?: ((l: Level) => void) | undefined;
+    /**
+     * audio no final covers yet, kept to be sent again after a drop (default 30000);
+     * a socket is given up before more than this waits in its send buffer (below about 5000, a file's 2 s sent ahead
+     * would then count as a slow uplink)
+     */
     maxReplayMs?: number | undefined;
     maxReconnects?: number | undefined;
     /**

@@ -49,6 +49,8 @@
  * @property {() => number} [now]       ms since the epoch, for the grant's expiry (its expires_in counted from when
  *   the client is made; only a grant without one compares its expires_at with this clock), the liveness check and
  *   (Wiro) how much of the audio sent the provider can have heard (default Date.now)
+ * @property {number} [maxBufferedMs]  audio the socket's send buffer may hold before the connection is given up as
+ *   too slow (default 30000; a Session passes its maxReplayMs: audio beyond it could not be replayed)
  * @property {number} [livenessTimeoutMs]  a streaming socket that receives nothing and sends nothing out of its
  *   buffer this long is taken for dead (default 10000; 0: never)
  * @property {boolean} [interims]        Truebar: ask for interim results (default true)
@@ -196,6 +198,11 @@ export type ClientOptions = {
      * (Wiro) how much of the audio sent the provider can have heard (default Date.now)
      */
     now?: (() => number) | undefined;
+    /**
+     * audio the socket's send buffer may hold before the connection is given up as
+     * too slow (default 30000; a Session passes its maxReplayMs: audio beyond it could not be replayed)
+     */
+    maxBufferedMs?: number | undefined;
     /**
      * a streaming socket that receives nothing and sends nothing out of its
      * buffer this long is taken for dead (default 10000; 0: never)

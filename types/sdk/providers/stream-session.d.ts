@@ -58,6 +58,11 @@ export class StreamSession {
     _expiresAt: number | null;
     _queue: FrameQueue;
     _livenessMs: number;
+    /** The give-up of _checkUplink: above levelMs for graceMs, so never more than maxBufferedMs waiting. */
+    _giveUp: {
+        levelMs: number;
+        graceMs: number;
+    };
     /** When (this._now) the socket last showed it was alive: a message came, or its send buffer drained. */
     _aliveAt: number;
     _lastBuffered: number;
@@ -166,8 +171,8 @@ export class StreamSession {
      */
     bufferedMs(): number;
     /**
-     * An uplink slower than the audio: said once, then given up on past DEFAULTS.maxBufferedMs, each level once held
-     * for DEFAULTS.uplinkGraceMs (see there).
+     * An uplink slower than the audio: said once past DEFAULTS.slowUplinkWarnMs held for DEFAULTS.uplinkGraceMs, then
+     * given up on before more than maxBufferedMs wait (see this._giveUp and DEFAULTS).
      */
     _checkUplink(): void;
     /**
