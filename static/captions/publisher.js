@@ -96,6 +96,8 @@ export class CaptionPublisher {
     this.retryMs = 0;
     /** @type {number | null} when (now()) the last request started */
     this.lastStart = null;
+    /** @type {{abort: AbortController, deadline: unknown} | null} the request in flight, for stop() to end */
+    this.request = null;
     this.stopped = false;
     /** @type {PublisherStatus} */
     this.status = { state: 'ok', viewers: 0, expiresAt: null, live: false };
@@ -127,15 +129,30 @@ export class CaptionPublisher {
   /** No more sending (the user stopped sharing, or the share ended). */
   stop() {
     this.stopped = true;
-    const clear = this.deps.clearTimer
-      || ((/** @type {unknown} */ id) => clearTimeout(/** @type {ReturnType<typeof setTimeout>} */ (id)));
-    if (this.timer !== null) clear(this.timer);
+    if (this.timer !== null) this.clearTimer(this.timer);
     this.timer = null;
+    // The request in flight is no longer wanted: without this its connection and its deadline stayed open for up to
+    // REQUEST_TIMEOUT_MS. Its rejection goes unreported (report() is silent once stopped).
+    if (this.request) {
+      this.clearTimer(this.request.deadline);
+      this.request.abort.abort();
+    }
   }
 
   /** ms on the injected clock */
   now() {
     return (this.deps.now ?? Date.now)();
+  }
+
+  /** The injected timer (default setTimeout). @param {() => void} fn @param {number} ms @returns {unknown} */
+  setTimer(fn, ms) {
+    return (this.deps.setTimer ?? setTimeout)(fn, ms);
+  }
+
+  /** @param {unknown} id  from setTimer() */
+  clearTimer(id) {
+    if (this.deps.clearTimer) this.deps.clearTimer(id);
+    else clearTimeout(/** @type {ReturnType<typeof setTimeout>} */ (id));
   }
 
   /** @param {number} [ms] */
@@ -144,7 +161,7 @@ export class CaptionPublisher {
     // Answers that come back fast would otherwise start a request per interim, past the server's rate limit (then
     // every final waits out its 429).
     const spacing = this.lastStart === null ? 0 : this.lastStart + FLUSH_MS - this.now();
-    this.timer = (this.deps.setTimer || setTimeout)(() => {
+    this.timer = this.setTimer(() => {
       this.timer = null;
       this.flush();
     }, this.retryMs || Math.max(ms, spacing));
@@ -171,18 +188,17 @@ export class CaptionPublisher {
     const body = { events };
     if (live !== null) body.live = live;
     let retryAfter = 0;
-    const setTimer = this.deps.setTimer || setTimeout;
-    const clear = this.deps.clearTimer
-      || ((/** @type {unknown} */ id) => clearTimeout(/** @type {ReturnType<typeof setTimeout>} */ (id)));
     const abort = new AbortController();
-    /** @type {unknown} */
-    let deadline = null;
     /** @type {Promise<typeof TIMED_OUT>} */
     const timedOut = new Promise((resolve) => {
-      deadline = setTimer(() => { abort.abort(); resolve(TIMED_OUT); }, REQUEST_TIMEOUT_MS);
+      // Given up either way, its deadline passed or stop() aborted it: a fetch that ignores its signal is not
+      // waited on.
+      abort.signal.addEventListener('abort', () => resolve(TIMED_OUT), { once: true });
     });
+    const request = { abort, deadline: this.setTimer(() => abort.abort(), REQUEST_TIMEOUT_MS) };
+    this.request = request;
     /**
-     * `step`, unless the request's time runs out first (then it is abandoned, and aborted).
+     * `step`, unless the request's time runs out or it is aborted first (then it is abandoned).
      * @template T @param {Promise<T>} step @returns {Promise<T>}
      */
     const inTime = async (step) => {
@@ -222,7 +238,8 @@ export class CaptionPublisher {
       // Kept (finals are never dropped here): retried with backoff, then resent as one batch with what came since.
       change = { state: 'retrying', reason: err instanceof Error ? err.message : String(err) };
     } finally {
-      clear(deadline);
+      this.clearTimer(request.deadline);
+      this.request = null;
     }
     this.inFlight = false;
     // Stopped meanwhile (the user stopped sharing, perhaps shared again): this answer is no longer this page's news.

@@ -307,3 +307,29 @@ test('an answer that arrives after stop() changes nothing and tells nobody', asy
   assert.deepEqual(statuses, []);
   assert.equal(p.status.state, 'ok');
 });
+
+test('stop() ends the request in flight: its fetch is aborted, no deadline timer is left, nothing is reported', async () => {
+  const c = clocked();
+  const statuses = [];
+  /** @type {AbortSignal[]} */
+  const signals = [];
+  // A request that answers only when aborted, as fetch does: a rejection with an AbortError.
+  const fetch = (_url, init) => {
+    signals.push(init.signal);
+    return new Promise((_resolve, reject) => {
+      init.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+    });
+  };
+  const p = new CaptionPublisher({ fetch, shareId: 's', token: 'tok', onStatus: (s) => statuses.push({ ...s }), ...c.deps });
+  p.final('one.');
+  await c.pass(FLUSH_MS);
+  assert.equal(signals.length, 1, 'the request is in flight');
+  assert.equal(signals[0].aborted, false);
+  p.stop();
+  assert.ok(signals[0].aborted, 'stop() aborts the request, not its deadline 10 s later');
+  assert.equal(c.timers.pending.size, 0, 'no timer left pending');
+  for (let i = 0; i < 5; i += 1) await tick();
+  assert.equal(p.inFlight, false, 'the request is over');
+  assert.equal(c.timers.pending.size, 0, 'and nothing scheduled after it');
+  assert.deepEqual(statuses, [], 'its rejection is not news: the publisher is stopped');
+});
