@@ -115,6 +115,9 @@ export function mountShare({ win, controller }) {
       shareId: grant.share_id,
       token: grant.publish_token,
       onStatus: (s) => { if (publisher === current) show(s); },
+      // The window's timers, wrapped (a browser's throw called on another `this`): a test's window brings its own.
+      setTimer: (fn, ms) => win.setTimeout(fn, ms),
+      clearTimer: (id) => win.clearTimeout(/** @type {number} */ (id)),
     });
     publisher = current;
     if (controller.running) publisher.live(true);

@@ -1,7 +1,14 @@
 // static/page/share.js: how the page words a share's expiry, and what it tells the server when publishing stops.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FLUSH_MS } from '../../static/captions/publisher.js';
 import { describeExpiry } from '../../static/page/share.js';
+import { FakeTimers, tick } from './support/fakes.mjs';
+
+/** Let the promises a fired timer started run to their end (no time passes). */
+async function settle() {
+  for (let i = 0; i < 10; i++) await tick();
+}
 
 test('the expiry is said in minutes, hours when long, and whether a recording keeps it alive', () => {
   const now = 1_000_000;
@@ -16,10 +23,13 @@ test('a batch the server refuses ends the share on the server too, so its viewer
   const { fakeDocument } = await import('./support/page-fakes.mjs');
   const calls = [];
   const json = (body, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+  const timers = new FakeTimers();
   const win = {
     document: fakeDocument(),
     location: { href: 'http://127.0.0.1:8000/' },
     navigator: {},
+    setTimeout: timers.setTimeout,
+    clearTimeout: timers.clearTimeout,
     addEventListener() {},
     async fetch(url, init = {}) {
       calls.push([init.method || 'GET', url]);
@@ -34,7 +44,8 @@ test('a batch the server refuses ends the share on the server too, so its viewer
   const share = mountShare({ win, controller });
   await share.share();
   share.publisher.final('one.');
-  await new Promise((resolve) => setTimeout(resolve, 400)); // the publisher's flush (200 ms), its answer, the end
+  timers.advance(FLUSH_MS); // the publisher's flush
+  await settle(); // its answer, the end
   assert.deepEqual(calls.map(([method]) => method), ['POST', 'POST', 'DELETE']);
   assert.equal(calls[2][1], `/api/captions/${'S'.repeat(22)}`);
   assert.match(win.document.getElementById('share-status').textContent, /server refused the captions \(Each final needs a seq\.\)/);
@@ -45,10 +56,13 @@ async function sharePage(answer) {
   const { mountShare } = await import('../../static/page/share.js');
   const { fakeDocument } = await import('./support/page-fakes.mjs');
   const calls = [];
+  const timers = new FakeTimers();
   const win = {
     document: fakeDocument(),
     location: { href: 'http://127.0.0.1:8000/' },
     navigator: {},
+    setTimeout: timers.setTimeout,
+    clearTimeout: timers.clearTimeout,
     addEventListener() {},
     async fetch(url, init = {}) {
       calls.push([init.method || 'GET', url]);
@@ -139,8 +153,10 @@ test("a stopped share's late answer (revoked, refused, ok) leaves the next share
     /** @type {(r: Response) => void} */
     let answerOldPost = () => {};
     const calls = [];
+    const timers = new FakeTimers();
     const win = {
       document: fakeDocument(), location: { href: 'http://127.0.0.1:8000/' }, navigator: {}, addEventListener() {},
+      setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout,
       async fetch(url, init = {}) {
         calls.push(`${init.method || 'GET'} ${url}`);
         if (url === '/api/captions') {
@@ -160,7 +176,12 @@ test("a stopped share's late answer (revoked, refused, ok) leaves the next share
       share = mountShare({ win, controller: { running: true, listen() {} } });
       await share.share();
       share.publisher.final('one.');
-      await new Promise((resolve) => setTimeout(resolve, 300)); // the first share's publish is in flight
+      timers.advance(FLUSH_MS);
+      await settle();
+      // The case under test, or every assertion below passes without it: the first share's publish went, and is
+      // still waiting for its answer when the user stops sharing.
+      assert.ok(calls.includes(`POST /api/captions/${'1'.repeat(22)}/events`), `${answer.status}: the first share's publish went`);
+      assert.equal(share.publisher.inFlight, true, `${answer.status}: and is unanswered`);
       await share.stopSharing();
       await share.share();
     } finally {
@@ -169,7 +190,7 @@ test("a stopped share's late answer (revoked, refused, ok) leaves the next share
     const second = share.publisher;
     const status = win.document.getElementById('share-status').textContent;
     answerOldPost(answer);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await settle();
     assert.equal(share.publisher, second, `${answer.status}: the new share keeps publishing`);
     assert.equal(win.document.getElementById('share-live').hidden, false, `${answer.status}: its panel stays`);
     assert.equal(win.document.getElementById('share-status').textContent, status, `${answer.status}: its status stays`);
