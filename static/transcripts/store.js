@@ -350,7 +350,10 @@ function checkedCap(cap) {
  * @property {() => number} [now]    epoch ms
  * @property {() => string} [newId]
  * @property {readonly Migration[]} [migrations]  MIGRATIONS unless a test runs a future step
- * @property {number} [openTimeoutMs]  OPEN_TIMEOUT_MS unless a test waits less
+ * @property {number} [openTimeoutMs]  OPEN_TIMEOUT_MS unless given
+ * @property {(fn: () => void, ms: number) => unknown} [setTimer]  for the open timeout (setTimeout unless a test
+ *   drives time)
+ * @property {(id: unknown) => void} [clearTimer]  clears what setTimer returned (clearTimeout unless given)
  */
 
 /**
@@ -371,6 +374,9 @@ export async function openTranscriptStore(options) {
       for (let step = event.oldVersion; step < migrations.length; step++) migrations[step](request.result, tx);
     };
     const timeoutMs = options.openTimeoutMs ?? OPEN_TIMEOUT_MS;
+    const setTimer = options.setTimer ?? ((/** @type {() => void} */ fn, /** @type {number} */ ms) => setTimeout(fn, ms));
+    const clearTimer = options.clearTimer
+      ?? ((/** @type {unknown} */ id) => clearTimeout(/** @type {ReturnType<typeof setTimeout>} */ (id)));
     const db = await new Promise((resolve, reject) => {
       /**
        * Carry on without saving (the writes queued meanwhile are let go of, not kept for ever). Should this request
@@ -378,19 +384,19 @@ export async function openTranscriptStore(options) {
        * @param {DOMException} why
        */
       const giveUp = (why) => {
-        clearTimeout(timer);
+        clearTimer(timer);
         request.onsuccess = () => request.result.close();
         reject(why);
       };
-      const timer = setTimeout(() => {
+      const timer = setTimer(() => {
         giveUp(new DOMException(`the database did not open within ${timeoutMs / 1000} s`, 'TimeoutError'));
       }, timeoutMs);
       request.onsuccess = () => {
-        clearTimeout(timer);
+        clearTimer(timer);
         resolve(request.result);
       };
       request.onerror = () => {
-        clearTimeout(timer);
+        clearTimer(timer);
         reject(request.error);
       };
       // Another tab holds an older connection open and did not close it when told (versionchange): an older page

@@ -11,9 +11,10 @@ import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { exportAs } from '../../static/export.js';
 import { LOCK_PREFIX, TranscriptKeeper } from '../../static/transcripts/keeper.js';
 import { exportSaved, savedSegments, summarise } from '../../static/transcripts/history.js';
-import { DB_NAME, openTranscriptStore } from '../../static/transcripts/store.js';
+import { DB_NAME, OPEN_TIMEOUT_MS, openTranscriptStore } from '../../static/transcripts/store.js';
 import { RunController } from '../../static/page/controller.js';
 import { mountSaved } from '../../static/page/saved.js';
+import { FakeTimers, tick } from './support/fakes.mjs';
 import { fakeDocument, fakeLocks, noticeView, scriptedSessions } from './support/page-fakes.mjs';
 
 /**
@@ -183,16 +184,21 @@ test('a storage that cannot be opened gives one notice and the page carries on',
 
 test('a database that never opens: one notice, and the writes asked for meanwhile are let go of, not kept for ever', async () => {
   const notices = [];
+  const timers = new FakeTimers();
   const keeper = new TranscriptKeeper({
-    open: () => openTranscriptStore({ indexedDB: /** @type {any} */ ({ open: () => ({}) }), openTimeoutMs: 20 }),
+    open: () => openTranscriptStore({
+      indexedDB: /** @type {any} */ ({ open: () => ({}) }), setTimer: timers.setTimeout, clearTimer: timers.clearTimeout,
+    }),
     notify: (n) => notices.push(n),
   });
   keeper.startRun({ title: 't', engine: 'local' });
   for (let k = 0; k < 100; k++) keeper.addFinal(seg(k), k * 1000 + 900);
-  const outcome = await Promise.race([
-    Promise.all([keeper.ready, keeper.flush(), keeper.query((s) => s.listSessions())]),
-    new Promise((resolve) => setTimeout(() => resolve('hung'), 1000)),
-  ]);
+  let outcome = 'waiting';
+  Promise.all([keeper.ready, keeper.flush(), keeper.query((s) => s.listSessions())]).then((o) => { outcome = o; });
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(outcome, 'waiting', 'the database is still given its time to open');
+  timers.advance(OPEN_TIMEOUT_MS);
+  for (let i = 0; i < 10; i++) await tick();
   assert.deepEqual(outcome, [false, undefined, null], 'saving gives up, the history panel gets an answer');
   assert.deepEqual(notices.map((n) => n.error.kind), ['unavailable']);
   assert.match(notices[0].message, /not being saved: export it before you leave/);

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { IDBFactory, IDBKeyRange, IDBObjectStore } from 'fake-indexeddb';
 
 import {
-  DEFAULT_CAP, FINALS, MIGRATIONS, PREVIEW_CHARS, RECORD_VERSION, SESSIONS, openTranscriptStore, toStoreError,
+  DEFAULT_CAP, FINALS, MIGRATIONS, OPEN_TIMEOUT_MS, PREVIEW_CHARS, RECORD_VERSION, SESSIONS, openTranscriptStore, toStoreError,
 } from '../../static/transcripts/store.js';
+import { FakeTimers, tick } from './support/fakes.mjs';
 
 /**
  * A store on a fresh in-memory database, with a clock and ids the test controls.
@@ -367,11 +368,16 @@ test('an open() that never answers (a known Safari failure) gives up as unavaila
   /** @type {any} */
   let request = null;
   const silent = /** @type {any} */ ({ open() { request = {}; return request; } });
-  const outcome = await Promise.race([
-    openTranscriptStore({ indexedDB: silent, openTimeoutMs: 20 }),
-    new Promise((resolve) => setTimeout(() => resolve('hung'), 1000)),
-  ]);
-  assert.notEqual(outcome, 'hung', 'the page is told instead of waiting for ever');
+  const timers = new FakeTimers();
+  let outcome = null;
+  openTranscriptStore({ indexedDB: silent, setTimer: timers.setTimeout, clearTimer: timers.clearTimeout }).then((o) => { outcome = o; });
+  timers.advance(OPEN_TIMEOUT_MS - 1);
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(outcome, null, 'waiting, within the open timeout');
+  timers.advance(1);
+  for (let i = 0; i < 5; i++) await tick();
+  assert.notEqual(outcome, null, 'the page is told instead of waiting for ever');
+  assert.equal(timers.pending.size, 0);
   assert.equal(outcome.ok, false);
   assert.equal(outcome.error.kind, 'unavailable');
   assert.match(outcome.error.message, /did not open/);
