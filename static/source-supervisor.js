@@ -163,7 +163,11 @@ export class SourceSupervisor {
       // The worklet threw: one built again the same way would too, so this microphone is lost. Released, not
       // flushed: a failed processor answers nothing.
       if (capture) {
-        await capture.release();
+        // Lost either way, and the session has to hear it: a release that throws must not leave it streaming with
+        // no source.
+        try {
+          await capture.release();
+        } catch { /* nothing to add to the loss reported below */ }
         if (this.#capture === capture) this.#capture = null;
       }
       h.report({ type: 'source', message: reason, recovered: false, code: 'source_lost' });

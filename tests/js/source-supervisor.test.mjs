@@ -112,6 +112,20 @@ test('a worklet that failed is released, not reopened: the source is lost and th
   assert.equal(losses[0][0], 'Audio processing failed.');
 });
 
+test('a failed worklet whose release() rejects is still reported lost: the session is not left streaming with no source', async () => {
+  const { sup, reports, losses } = supervisor({
+    microphone: async (o) => fakeSource({ o, async release() { throw new Error('the context would not close'); } }),
+  });
+  const capture = await sup.open();
+  sup.use(capture);
+  capture.o.onInterrupted('Audio processing failed.', 'failed');
+  await settle();
+  assert.equal(sup.capture, null, 'the failed source is let go of all the same');
+  assert.deepEqual(reports.map((r) => [r.code, r.recovered]), [['source_lost', false]]);
+  assert.equal(losses.length, 1, 'the session is told');
+  assert.equal(losses[0][0], 'Audio processing failed.');
+});
+
 test('a notice from a replaced source, or while the session ends, changes nothing', async () => {
   const { sup, reports, opened, end } = supervisor();
   sup.use(await sup.open());
