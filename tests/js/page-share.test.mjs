@@ -19,40 +19,26 @@ test('the expiry is said in minutes, hours when long, and whether a recording ke
 });
 
 test('a batch the server refuses ends the share on the server too, so its viewers are told', async () => {
-  const { mountShare } = await import('../../static/page/share.js');
-  const { fakeDocument } = await import('./support/page-fakes.mjs');
-  const calls = [];
-  const json = (body, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
-  const timers = new FakeTimers();
-  const win = {
-    document: fakeDocument(),
-    location: { href: 'http://127.0.0.1:8000/' },
-    navigator: {},
-    setTimeout: timers.setTimeout,
-    clearTimeout: timers.clearTimeout,
-    addEventListener() {},
-    async fetch(url, init = {}) {
-      calls.push([init.method || 'GET', url]);
-      if (url === '/api/captions') {
-        return json({ share_id: 'S'.repeat(22), viewer_url: '/captions/x', publish_token: 'tok', expires_at: 0, max_viewers: 3 });
-      }
-      if (url.endsWith('/events')) return json({ error: { code: 'bad_request', message: 'Each final needs a seq.' } }, 400);
-      return json({ ended: true });
-    },
-  };
-  const controller = { running: true, listen() {} };
-  const share = mountShare({ win, controller });
-  await share.share();
+  const { share, calls, timers, status } = await sharePage((method, url) => {
+    if (url === '/api/captions') return [GRANT];
+    if (url.endsWith('/events')) return [{ error: { code: 'bad_request', message: 'Each final needs a seq.' } }, 400];
+    return [{ ended: true }];
+  }, { running: true });
   share.publisher.final('one.');
   timers.advance(FLUSH_MS); // the publisher's flush
   await settle(); // its answer, the end
   assert.deepEqual(calls.map(([method]) => method), ['POST', 'POST', 'DELETE']);
   assert.equal(calls[2][1], `/api/captions/${'S'.repeat(22)}`);
-  assert.match(win.document.getElementById('share-status').textContent, /server refused the captions \(Each final needs a seq\.\)/);
+  assert.match(status(), /server refused the captions \(Each final needs a seq\.\)/);
 });
 
-/** The share panel with a fake app whose answers `answer(method, url)` gives; the status poll is run by hand. */
-async function sharePage(answer) {
+const GRANT = { share_id: 'S'.repeat(22), viewer_url: '/captions/x', publish_token: 'tok', expires_at: 0, max_viewers: 3 };
+
+/**
+ * The share panel with a fake app whose answers `answer(method, url)` gives, on fake timers; the status poll is run
+ * by hand. `running`: a recording is under way when sharing starts.
+ */
+async function sharePage(answer, { running = false } = {}) {
   const { mountShare } = await import('../../static/page/share.js');
   const { fakeDocument } = await import('./support/page-fakes.mjs');
   const calls = [];
@@ -73,7 +59,7 @@ async function sharePage(answer) {
   const polls = [];
   const original = globalThis.setInterval;
   globalThis.setInterval = (fn) => { polls.push(fn); return 0; };
-  const share = mountShare({ win, controller: { running: false, listen() {} } });
+  const share = mountShare({ win, controller: { running, listen() {} } });
   try {
     await share.share();
   } finally {
@@ -83,10 +69,8 @@ async function sharePage(answer) {
     for (const fn of polls) fn();
     for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
   };
-  return { share, calls, poll, status: () => win.document.getElementById('share-status').textContent };
+  return { share, calls, poll, timers, status: () => win.document.getElementById('share-status').textContent };
 }
-
-const GRANT = { share_id: 'S'.repeat(22), viewer_url: '/captions/x', publish_token: 'tok', expires_at: 0, max_viewers: 3 };
 
 test("an answer to Share that is not a share (a field missing or of another type) says so and publishes nothing", async () => {
   for (const body of [{ ...GRANT, publish_token: undefined }, { ...GRANT, share_id: 5 }, { ...GRANT, expires_at: 'soon' }, [GRANT], null, '<html>']) {
