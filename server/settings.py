@@ -155,6 +155,17 @@ class Settings:
     state_sweep_s: float = 30.0
     log_level: str = "info"
 
+    def __post_init__(self) -> None:
+        # Here, not in from_env alone: an app made with create_app(Settings(...)) signs its grants with this key too.
+        if len(self.secret_key) < SECRET_KEY_MIN:
+            # Not the key itself in the message, nor anything of it.
+            raise SettingsError(
+                f"APP_SECRET_KEY must be at least {SECRET_KEY_MIN} characters (Settings.secret_key): a "
+                "shorter one can be found by trying keys offline against a single grant the app minted, and then "
+                "grants can be forged. Make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+            )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build settings from an environment mapping (os.environ merged with a .env file by the caller)."""
@@ -204,14 +215,6 @@ class Settings:
             raise SettingsError(
                 "APP_REDIS_URL must be a Redis URL: redis://[:password@]host[:port][/db], rediss://… (TLS) or "
                 "unix:///path/to/redis.sock."
-            )
-        if get("APP_SECRET_KEY") and len(get("APP_SECRET_KEY")) < SECRET_KEY_MIN:
-            # Not the key itself in the message, nor anything of it.
-            raise SettingsError(
-                f"APP_SECRET_KEY must be at least {SECRET_KEY_MIN} characters: a "
-                "shorter one can be found by trying keys offline against a single grant the app minted, and then "
-                "grants can be forged. Make one with "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
             )
         if get("APP_REDIS_URL") and not get("APP_SECRET_KEY"):
             raise SettingsError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+from dataclasses import replace
 from pathlib import Path
 from string import ascii_lowercase
 
@@ -108,5 +109,10 @@ def test_a_guessable_secret_key_is_refused() -> None:
         with pytest.raises(SettingsError, match="APP_SECRET_KEY must be at least 32 characters") as refused:
             Settings.from_env({"APP_SECRET_KEY": short})
         assert short not in str(refused.value)
+        # An app embedded with create_app(Settings(...)) is held to it too.
+        with pytest.raises(SettingsError, match=r"at least 32 characters \(Settings.secret_key\)"):
+            Settings(secret_key=short)
+        with pytest.raises(SettingsError, match="at least 32 characters"):
+            replace(Settings(), secret_key=short)
     assert Settings.from_env({"APP_SECRET_KEY": "x" * 32}).secret_key == "x" * 32
     assert len(Settings.from_env({}).secret_key) >= 32  # the random key made when none is given
