@@ -233,6 +233,18 @@ def _gap(finals: list[CaptionEvent], last: int) -> ServerSentEvent | None:
     return ServerSentEvent(json.dumps(gap), event="gap")
 
 
+def _catch_up(
+    finals: list[CaptionEvent], partial: CaptionEvent | None, last: int, *, gap: bool
+) -> tuple[list[ServerSentEvent], int]:
+    """The events that bring a viewer whose last final is `last` up to the log's `finals` and `partial` (a `gap`
+    first where the log no longer has the first of them, if `gap`), and its last final after them."""
+    missed = _gap(finals, last) if gap else None
+    events = ([missed] if missed is not None else []) + [_sse(final) for final in finals]
+    if partial is not None:
+        events.append(_sse(partial))
+    return events, finals[-1].seq if finals else last
+
+
 def _resume_after(request: Request) -> int:
     """The viewer's last final: the later of its Last-Event-ID (EventSource's own reconnect) and `?after=` (the
     viewer page's new stream after a refusal, which carries no Last-Event-ID). A malformed header reads as 0, as
@@ -254,21 +266,15 @@ async def viewer_events(
     captions = state.captions
     async with captions.subscribe(share_id) as box:
         # Subscribed before reading the log: a final published in between is in both, and dropped once by seq.
-        last = after
-        finals, partial = await captions.backlog(share_id, last)
+        finals, partial = await captions.backlog(share_id, after)
         yield ServerSentEvent(comment="captions", retry=RETRY_MS)
         current = await captions.get(share_id)
         if current is not None:
             yield _sse(CaptionEvent("state", reason="live" if current.live else "paused"))
         # A viewer new to the share (after 0) missed nothing: what was said before it came is not its gap.
-        gap = _gap(finals, last) if after > 0 else None
-        if gap is not None:
-            yield gap
-        for final in finals:
-            last = final.seq
-            yield _sse(final)
-        if partial is not None:
-            yield _sse(partial)
+        events, last = _catch_up(finals, partial, after, gap=after > 0)
+        for sse in events:
+            yield sse
         # The share is read again (and the lease renewed) every check_s of real time, or when it is due to expire
         # by the state's clock: not per event, which for 200 viewers would be thousands of Redis calls a second.
         share: Share | None = None
@@ -293,15 +299,9 @@ async def viewer_events(
                     # Live events were lost (this process's subscription dropped, or this viewer fell too far
                     # behind): the log has them. The inbox hands a resync over before any final, so `last` is still
                     # below the lost ones here.
-                    finals, partial = await captions.backlog(share_id, last)
-                    gap = _gap(finals, last)
-                    if gap is not None:
-                        yield gap
-                    for final in finals:
-                        last = final.seq
-                        yield _sse(final)
-                    if partial is not None:
-                        yield _sse(partial)
+                    events, last = _catch_up(*await captions.backlog(share_id, last), last, gap=True)
+                    for sse in events:
+                        yield sse
                 elif event.kind == "state":
                     yield _sse(event)
                 else:
