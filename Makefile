@@ -3,13 +3,15 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# `make run HOST=… PORT=…` wins; unset, `python -m server` takes APP_HOST/APP_PORT (environment or .env), else
+# 127.0.0.1:8000.
+HOST ?=
+PORT ?=
 
 .PHONY: run test setup setup-test bench golden speech sdk-types clean
 
 run: setup
-	$(PY) -m server --host $(HOST) --port $(PORT)
+	$(PY) -m server $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 test: setup-test
 	$(PY) -m ruff check server tests playwright bench scripts testkit examples

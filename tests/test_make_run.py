@@ -1,0 +1,28 @@
+"""`make run`'s command (a dry run: nothing is set up or started): it passes --host/--port only when asked to, so
+APP_HOST/APP_PORT from the environment or .env are not overridden by the Makefile's own defaults."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def server_command(*variables: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "MAKEFLAGS", "MAKELEVEL")}
+    make = shutil.which("make")
+    assert make is not None, "make runs the README's two commands"
+    run = subprocess.run(
+        [make, "-n", "-s", "run", *variables], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    return next(line for line in run.stdout.splitlines() if "-m server" in line)
+
+
+def test_make_run_leaves_host_and_port_to_the_app_unless_given() -> None:
+    assert "--host" not in server_command() and "--port" not in server_command()
+    assert server_command("PORT=9000").split()[-2:] == ["--port", "9000"]
+    given = server_command("HOST=0.0.0.0", "PORT=9001").split()
+    assert given[given.index("--host") + 1] == "0.0.0.0" and given[given.index("--port") + 1] == "9001"
