@@ -3,15 +3,15 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# `make run HOST=… PORT=…` wins; unset, `python -m server` takes APP_HOST/APP_PORT (environment or .env), else
-# 127.0.0.1:8000.
-HOST ?=
-PORT ?=
+# `make run HOST=… PORT=…` (on make's command line) wins; otherwise `python -m server` takes APP_HOST/APP_PORT
+# (environment or .env), else 127.0.0.1:8000. Not HOST or PORT from the environment: csh exports HOST as the
+# machine's name, and some platforms set PORT for their own purposes.
+given = $(if $(filter command line,$(origin $(1))),$(2) $($(1)))
 
 .PHONY: run test setup setup-test bench golden speech sdk-types clean
 
 run: setup
-	$(PY) -m server $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+	$(PY) -m server $(call given,HOST,--host) $(call given,PORT,--port)
 
 test: setup-test
 	$(PY) -m ruff check server tests playwright bench scripts testkit examples

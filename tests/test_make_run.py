@@ -1,5 +1,6 @@
-"""`make run`'s command (a dry run: nothing is set up or started): it passes --host/--port only when asked to, so
-APP_HOST/APP_PORT from the environment or .env are not overridden by the Makefile's own defaults."""
+"""`make run`'s command (a dry run: nothing is set up or started): it passes --host/--port only when they are given on
+make's command line, so APP_HOST/APP_PORT from the environment or .env are not overridden by the Makefile's own
+defaults or by an unrelated HOST or PORT in the environment."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def server_command(*variables: str) -> str:
+def server_command(*variables: str, environment: dict[str, str] | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "MAKEFLAGS", "MAKELEVEL")}
+    env.update(environment or {})
     make = shutil.which("make")
     assert make is not None, "make runs the README's two commands"
     run = subprocess.run(
@@ -23,6 +25,8 @@ def server_command(*variables: str) -> str:
 
 def test_make_run_leaves_host_and_port_to_the_app_unless_given() -> None:
     assert "--host" not in server_command() and "--port" not in server_command()
+    # Not from the environment: csh exports HOST as the machine's name, and platforms set PORT for their own use.
+    assert "--" not in server_command(environment={"HOST": "somebox", "PORT": "5000"})
     assert server_command("PORT=9000").split()[-2:] == ["--port", "9000"]
     given = server_command("HOST=0.0.0.0", "PORT=9001").split()
     assert given[given.index("--host") + 1] == "0.0.0.0" and given[given.index("--port") + 1] == "9001"

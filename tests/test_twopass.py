@@ -629,6 +629,11 @@ def test_engine_settings_are_parsed() -> None:
     assert Settings.from_env({"LOCAL_SPEECH_PAUSE_MS": "0"}).local.engine.speech_pause_ms == 0
     with pytest.raises(SettingsError, match="LOCAL_SPEECH_PAUSE_MS"):
         Settings.from_env({"LOCAL_SPEECH_PAUSE_MS": "1500", "LOCAL_FALLBACK_AFTER_S": "2"})
+    # The bound is strict, and the message says so: exactly 600 ms shorter is refused, 601 ms accepted.
+    with pytest.raises(SettingsError, match=r"\(1400\) must be more than 600 ms shorter"):
+        Settings.from_env({"LOCAL_SPEECH_PAUSE_MS": "1400", "LOCAL_FALLBACK_AFTER_S": "2"})
+    assert Settings.from_env({"LOCAL_SPEECH_PAUSE_MS": "1399"}).local.engine.speech_pause_ms == 1399
+    assert Settings.from_env({"LOCAL_SPEECH_PAUSE_MS": "1400", "LOCAL_WHISPER": "0"}).local.engine.whisper is False
     for beam in ("0", "11"):
         with pytest.raises(SettingsError, match="LOCAL_WHISPER_BEAM"):
             Settings.from_env({"LOCAL_WHISPER_BEAM": beam})

@@ -119,7 +119,7 @@ class EngineConfig:
         """What makes these settings unusable together, or ""."""
         if self.whisper and self.speech_pause_ms and not pause_leaves_time(self.speech_pause_ms, self.fallback_after_s):
             return (
-                f"LOCAL_SPEECH_PAUSE_MS ({self.speech_pause_ms}) must be at least {DEFAULT_RESERVE_S * 1000:.0f} ms "
+                f"LOCAL_SPEECH_PAUSE_MS ({self.speech_pause_ms}) must be more than {DEFAULT_RESERVE_S * 1000:.0f} ms "
                 f"shorter than LOCAL_FALLBACK_AFTER_S ({self.fallback_after_s} s)."
             )
         return ""
