@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.realtime [--sessions 1,2,4,8] [--frame-ms 50] [--set human|reading|heldout|varied]
         [--clips N] [--noise-db 20] [--reference] [--show] [--busy 1] [--stagger-s 0.37] [--each-alone]
+        [--server-log FILE]
 
 Starts the app as its own process (`python -m server`, the default engine, LOCAL_MAX_SESSIONS set to the largest
 session count), then for each session count opens that many sessions through POST /api/sessions and the engine's

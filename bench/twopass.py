@@ -1,6 +1,7 @@
 """Benchmark of the embedded engine's two passes (not a test). Prints a Markdown report.
 
     .venv/bin/python -m bench.twopass [--sections wer,window,memory,latency,load] [--max-sessions 8]
+    .venv/bin/python -m bench.twopass --sections levers     (not in the default sections)
 
 - wer: word errors of the fast pass alone (pocketsphinx, the engine's defaults) and of the two-pass engine
   (Whisper base finals) on the committed clips, clean and mixed with noise at 20 dB SNR; the accurate pass's
@@ -12,6 +13,7 @@
   endpoint interim), end of speech → accurate final; p50/p95 over every utterance.
 - load: N sessions at real-time pace at once through the engine (no sockets): how many finals fall back to the
   fast pass, and the end of speech → final delay.
+- levers (only when named): one session at real-time pace straight into the engine, per latency lever.
 """
 
 from __future__ import annotations
