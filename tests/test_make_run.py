@@ -24,7 +24,8 @@ def server_command(*variables: str, environment: dict[str, str] | None = None) -
 
 
 def test_make_run_leaves_host_and_port_to_the_app_unless_given() -> None:
-    assert "--host" not in server_command() and "--port" not in server_command()
+    plain = server_command()
+    assert "--host" not in plain and "--port" not in plain
     # Not from the environment: csh exports HOST as the machine's name, and platforms set PORT for their own use.
     assert "--" not in server_command(environment={"HOST": "somebox", "PORT": "5000"})
     assert server_command("PORT=9000").split()[-2:] == ["--port", "9000"]
