@@ -213,13 +213,16 @@ async def revoke(request: Request) -> Response:
     return JSONResponse(dump(Revoked(revoked)))
 
 
-def _sse(event: CaptionEvent) -> ServerSentEvent:
+def _sse(event: CaptionEvent, place: int | None = None) -> ServerSentEvent:
+    """`event` on the wire; a state event given the viewer's `place` (its last final) carries it as its id."""
     if event.kind == "final":
         return ServerSentEvent(json.dumps({"text": event.text, "seq": event.seq}), event="final", id=str(event.seq))
     if event.kind == "partial":
         return ServerSentEvent(json.dumps({"text": event.text}), event="partial")
     if event.kind == "state":
-        return ServerSentEvent(json.dumps({"live": event.reason == "live"}), event="state")
+        return ServerSentEvent(
+            json.dumps({"live": event.reason == "live"}), event="state", id=None if place is None else str(place)
+        )
     return ServerSentEvent(json.dumps({"reason": event.reason}), event="end")
 
 
@@ -245,34 +248,44 @@ def _catch_up(
     return events, finals[-1].seq if finals else last
 
 
-def _resume_after(request: Request) -> int:
+def _resume_after(request: Request) -> int | None:
     """The viewer's last final: the later of its Last-Event-ID (EventSource's own reconnect) and `?after=` (the
-    viewer page's new stream after a refusal, which carries no Last-Event-ID). A malformed header reads as 0, as
-    a browser's own never is; a malformed `after` is refused."""
-    header = caption_after(request.headers.get("last-event-id")) or 0
-    query = caption_after(request.query_params.get("after"))
-    if query is None:
-        raise ApiError(400, "bad_after", "after must be the number of a final: a whole number from 0.")
-    return max(header, query)
+    viewer page's new stream after a refusal, which carries no Last-Event-ID); None for a viewer new to the share
+    (neither given). 0 is a viewer that was here before the first final. A malformed header reads as absent, as a
+    browser's own never is; a malformed `after` is refused."""
+    given: list[int] = []
+    header = request.headers.get("last-event-id", "").strip()
+    if header and (place := caption_after(header)) is not None:
+        given.append(place)
+    query = request.query_params.get("after", "").strip()
+    if query:
+        place = caption_after(query)
+        if place is None:
+            raise ApiError(400, "bad_after", "after must be the number of a final: a whole number from 0.")
+        given.append(place)
+    return max(given) if given else None
 
 
 async def viewer_events(
-    state: State, share_id: str, after: int, check_s: float, viewer: str
+    state: State, share_id: str, after: int | None, check_s: float, viewer: str
 ) -> AsyncIterator[ServerSentEvent]:
-    """The viewer's events: every final after `after` (the log's, then live ones, never twice), preceded by a `gap`
-    when the log no longer has the first of them (after a resume, or a resync), the current interim, and an `end`
-    when the share is revoked or expires (then the stream closes). The share is looked at
-    again at least every `check_s` seconds, and `viewer`'s lease renewed then."""
+    """The viewer's events: every final after `after` (the log's, then live ones, never twice; all the log has for
+    a viewer new to the share, None), preceded by a `gap` when the log no longer has the first of them (after a
+    resume, or a resync), the current interim, and an `end` when the share is revoked or expires (then the stream
+    closes). The share is looked at again at least every `check_s` seconds, and `viewer`'s lease renewed then."""
     captions = state.captions
+    place = after or 0
     async with captions.subscribe(share_id) as box:
         # Subscribed before reading the log: a final published in between is in both, and dropped once by seq.
-        finals, partial = await captions.backlog(share_id, after)
+        finals, partial = await captions.backlog(share_id, place)
         yield ServerSentEvent(comment="captions", retry=RETRY_MS)
         current = await captions.get(share_id)
         if current is not None:
-            yield _sse(CaptionEvent("state", reason="live" if current.live else "paused"))
-        # A viewer new to the share (after 0) missed nothing: what was said before it came is not its gap.
-        events, last = _catch_up(finals, partial, after, gap=after > 0)
+            # The viewer's place is its id from the first event on: one that came before any final (place 0)
+            # reconnects with Last-Event-ID 0, not as a new viewer, so finals it missed are named as a gap.
+            yield _sse(CaptionEvent("state", reason="live" if current.live else "paused"), place)
+        # A viewer new to the share missed nothing: what was said before it came is not its gap.
+        events, last = _catch_up(finals, partial, place, gap=after is not None)
         for sse in events:
             yield sse
         # The share is read again (and the lease renewed) every check_s of real time, or when it is due to expire
@@ -316,6 +329,10 @@ async def stream(request: Request) -> Response:
     scope = viewer_scope(share.share_id)
     # Read before a place is taken: a request that fails after taking one would hold it for the lease's length.
     after = _resume_after(request)
+    if request.method == "HEAD":
+        # Starlette answers HEAD on every GET route, and a HEAD never runs the stream whose end frees a place: each
+        # would hold one for the lease's length (VIEWER_LEASE_S), 300 a minute enough to keep every viewer out.
+        return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
     # The lease is keyed per connection below; this first place is taken atomically against the cap.
     viewer = secrets.token_hex(8)
     admission = await state.ledger.admit(scope, viewer, settings.captions_max_viewers, VIEWER_LEASE_S)

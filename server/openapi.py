@@ -176,7 +176,8 @@ def _captions_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "watchCaptions",
                 "summary": "Server-Sent Events for viewers: `final` (id: its number; resume with Last-Event-ID), "
-                "`partial` (no id; may be coalesced), `state` (data.live: a recording is being published), "
+                "`partial` (no id; may be coalesced), `state` (data.live: a recording is being published; the first "
+                "one's id is the viewer's place, 0 before any final, so a reconnect is not taken for a new viewer), "
                 "`gap` (data: CaptionGap; before the finals of a resume when the finals after the viewer's last "
                 "are no longer all kept), `end` (data.reason: revoked or expired; the stream closes).",
                 "parameters": [
@@ -186,8 +187,9 @@ def _captions_paths() -> dict[str, Any]:
                         "name": "after",
                         "in": "query",
                         "required": False,
-                        "description": "The viewer's last final, for a new stream that has no Last-Event-ID "
-                        "(the later of the two is used).",
+                        "description": "The viewer's last final (0: it came before any), for a new stream that "
+                        "has no Last-Event-ID (the later of the two is used). Neither given: a new viewer, sent what "
+                        "the log keeps without a gap.",
                         "schema": {"type": "integer", "minimum": 0, "maximum": CAPTION_SEQ_MAX},
                     },
                 ],

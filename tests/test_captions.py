@@ -222,6 +222,25 @@ def test_the_viewer_cap_holds_and_frees_places(served: tuple[str, Clock]) -> Non
     assert codes == [200, 200, 200, 429] and viewers == 3 and again == 200
 
 
+def test_a_head_request_to_the_stream_holds_no_place(served: tuple[str, Clock]) -> None:
+    """Starlette answers HEAD on a GET route, and a HEAD never runs the stream whose end frees the place: more HEADs
+    than the cap (3 here) once kept every viewer out for the lease's length."""
+    url, _ = served
+    grant = create(url)
+    stream = f"{url}/api/captions/{grant['share_id']}/stream"
+    for _ in range(4):
+        r = httpx.head(stream, timeout=10)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream"), r
+    assert httpx.get(f"{url}/api/captions/{grant['share_id']}").json()["viewers"] == 0
+    assert httpx.head(f"{url}/api/captions/{'x' * 22}/stream", timeout=10).status_code == 404
+
+    async def body() -> int:
+        async with httpx.AsyncClient(timeout=10) as client, open_stream(client, stream) as response:
+            return response.status_code
+
+    assert asyncio.run(body()) == 200
+
+
 def test_a_malformed_last_event_id_reads_from_the_start_and_holds_no_place(served: tuple[str, Clock]) -> None:
     """Last-Event-ID is the client's to send: "²" (Latin-1 0xB2, a digit to str.isdigit) or any other junk is read
     as no id (the whole backlog), never a 500 that keeps a viewer's place for the lease's length."""
@@ -556,9 +575,12 @@ def test_a_cancelled_recordings_interim_is_not_shown_to_viewers_joining_in_the_p
 def test_a_viewer_resuming_past_the_kept_log_is_told_it_missed_captions(backend: dict[str, Any]) -> None:
     """A phone that slept through 600 finals resumes after its 10th: the log keeps the last 500, so 11 to 100 are
     gone. A `gap` event says so before the finals (by Last-Event-ID, or `?after=` from a new stream); resuming
-    within the log, or joining afresh, has none."""
+    within the log, or joining afresh, has none. A viewer here before the first final has the place 0 (its first
+    event's id, which EventSource sends back): it is told it missed 1 to 100, not served as one joining afresh."""
     with app(**backend) as (url, _clock):
         grant = create(url)
+        early = asyncio.run(events_for(url, grant["share_id"], 0.5))
+        assert [(e.event, e.id) for e in early] == [("state", "0")]
         for start in range(1, 601, 50):
             texts = [f"s{i}." for i in range(start, start + 50)]
             assert publish(url, grant, finals(*texts, start=start), live=True).status_code == 200
@@ -574,6 +596,8 @@ def test_a_viewer_resuming_past_the_kept_log_is_told_it_missed_captions(backend:
             ("final", 102),
         ]
         assert seen("?after=10") == seen(last_event_id="10")
+        assert seen(last_event_id="0")[:3] == [("state", None), ("gap", {"from": 1, "to": 100}), ("final", 101)]
+        assert seen("?after=0") == seen(last_event_id="0")
         # The later of the two places counts: EventSource's own reconnect of a stream opened with ?after=.
         assert seen("?after=10", last_event_id="150")[1:3] == [("final", 151), ("final", 152)]
         assert seen(last_event_id="150")[1:3] == [("final", 151), ("final", 152)]

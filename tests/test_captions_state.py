@@ -263,8 +263,9 @@ def test_a_final_published_while_a_viewer_joins_is_sent_once(clock: Clock) -> No
         await stream.aclose()  # type: ignore[attr-defined]
         return out
 
-    # The comment that sets the retry delay, the share's state, 1 and 2 from the log, then 3 live: 2 never again.
-    assert run(body)[1:] == [("state", None), ("final", "1"), ("final", "2"), ("final", "3")]
+    # The comment that sets the retry delay, the share's state (with the viewer's place, 0), 1 and 2 from the log,
+    # then 3 live: 2 never again.
+    assert run(body)[1:] == [("state", "0"), ("final", "1"), ("final", "2"), ("final", "3")]
 
 
 async def wait_for_final(box: Inbox, seq: int) -> list[CaptionEvent]:

@@ -22,6 +22,9 @@ export const REQUEST_TIMEOUT_MS = 10000;
  * proxy's maintenance page asking for hours would otherwise leave viewers without captions for as long after it
  * ends; finals are kept meanwhile, so trying again each minute loses nothing. */
 export const RETRY_AFTER_MAX_MS = 60000;
+// A page being left sends its last request with keepalive, whose bodies a browser caps at 64 KiB for all of the
+// page's keepalive requests together (the session's own end call among them): the captions take half.
+export const FAREWELL_MAX_BYTES = 32 * 1024;
 // The server's limit on an event's text (server/wire.py CAPTION_TEXT_MAX), here in UTF-16 units.
 export const TEXT_MAX = 2000;
 
@@ -137,6 +140,29 @@ export class CaptionPublisher {
       this.clearTimer(this.request.deadline);
       this.request.abort.abort();
     }
+  }
+
+  /**
+   * The body of the last request of a page being left, which the caller sends with keepalive (no answer is read):
+   * the finals not yet acknowledged, oldest first, as many as the server takes in a batch and FAREWELL_MAX_BYTES
+   * holds, and the recording's end. Without them a tab closed while finals waited for their batch or for a retry
+   * lost them, and its viewers were never told (the server numbers only the finals it gets). A request in flight
+   * may carry some of them too: the server drops those it has. The finals stay pending, so a page shown again
+   * from the back/forward cache sends whatever did not land.
+   * @returns {{events: {type: 'final', text: string, seq: number}[], live: false}}
+   */
+  farewell() {
+    /** @type {{type: 'final', text: string, seq: number}[]} */
+    const events = [];
+    const encoder = new TextEncoder();
+    let bytes = 64; // the envelope: {"events":[],"live":false}
+    for (const f of this.pending.slice(0, BATCH_MAX)) {
+      const event = { type: /** @type {const} */ ('final'), text: f.text, seq: f.seq };
+      bytes += encoder.encode(JSON.stringify(event)).length + 1;
+      if (bytes > FAREWELL_MAX_BYTES) break;
+      events.push(event);
+    }
+    return { events, live: false };
   }
 
   /** ms on the injected clock */

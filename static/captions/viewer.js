@@ -29,6 +29,8 @@ export function mountViewer(doc, win) {
   /** @type {EventSource | null} */
   let source = null;
   let ended = false;
+  // Whether a stream of ours has opened: from then on this viewer has a place in the finals, 0 before the first.
+  let placed = false;
 
   /** @param {string} text */
   const say = (text) => {
@@ -120,11 +122,13 @@ export function mountViewer(doc, win) {
   function connect() {
     if (ended || source) return;
     // A new stream (after a refusal, EventSource gives up and sends no Last-Event-ID again) says where this viewer
-    // was, so it is not sent the whole kept log again (and a gap is named if the log no longer reaches back).
-    const after = state.lastSeq > 0 ? `?after=${state.lastSeq}` : '';
+    // was, so it is not sent the whole kept log again (and a gap is named if the log no longer reaches back), also
+    // when it came before the first final.
+    const after = placed ? `?after=${state.lastSeq}` : '';
     const es = new win.EventSource(`/api/captions/${encodeURIComponent(shareId)}/stream${after}`);
     source = es;
     es.addEventListener('open', () => {
+      placed = true;
       if (!notice.textContent || notice.textContent === endNotice('offline')) say(state.finals.length ? '' : endNotice('waiting'));
       body.dataset.connected = 'true';
     });
@@ -153,6 +157,7 @@ export function mountViewer(doc, win) {
     es.addEventListener('state', (event) => {
       const data = read('state', event);
       if (!data) return;
+      placed = true;
       body.dataset.live = String(data.live);
       if (!data.live) {
         interim.textContent = '';

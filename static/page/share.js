@@ -162,14 +162,15 @@ export function mountShare({ win, controller }) {
     try { await win.navigator.clipboard.writeText(link.value); ok = true; } catch { link.select(); }
     flash(copyStatus, ok ? 'Link copied.' : 'Select the link and press Ctrl+C.');
   });
-  // Leaving mid-recording: tell the server the recording ended, so the link lapses after the grace period instead
-  // of at its deadline (fetch with keepalive can carry the token header; sendBeacon cannot).
+  // Leaving mid-recording: send the finals not yet sent and tell the server the recording ended, so the link lapses
+  // after the grace period instead of at its deadline (fetch with keepalive can carry the token header; sendBeacon
+  // cannot).
   win.addEventListener('pagehide', () => {
     if (!grant || !publisher) return;
     win.fetch(`/api/captions/${encodeURIComponent(grant.share_id)}/events`, {
       method: 'POST', keepalive: true,
       headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${grant.publish_token}` },
-      body: JSON.stringify({ events: [], live: false }),
+      body: JSON.stringify(publisher.farewell()),
     }).catch(() => {});
   });
   return { share, stopSharing, get publisher() { return publisher; } };

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  BATCH_MAX, CaptionPublisher, FLUSH_MS, REQUEST_TIMEOUT_MS, RETRY_AFTER_MAX_MS, RETRY_MIN_MS, TEXT_MAX, retryAfterMs,
+  BATCH_MAX, CaptionPublisher, FAREWELL_MAX_BYTES, FLUSH_MS, REQUEST_TIMEOUT_MS, RETRY_AFTER_MAX_MS, RETRY_MIN_MS, TEXT_MAX, retryAfterMs,
 } from '../../static/captions/publisher.js';
 import { FakeTimers, tick } from './support/fakes.mjs';
 
@@ -332,4 +332,27 @@ test('stop() ends the request in flight: its fetch is aborted, no deadline timer
   assert.equal(p.inFlight, false, 'the request is over');
   assert.equal(c.timers.pending.size, 0, 'and nothing scheduled after it');
   assert.deepEqual(statuses, [], 'its rejection is not news: the publisher is stopped');
+});
+
+test("a page's last request carries the finals not yet acknowledged, oldest first, within keepalive's size, and keeps them", async () => {
+  const server = fakeServer();
+  const t = timers();
+  const p = new CaptionPublisher({ fetch: server.fetch, shareId: 's', token: 'tok', ...t });
+  p.final('one.');
+  await t.run(); // acknowledged: not sent again
+  server.fail = 1000; // the network is down from here on: the rest wait for a retry
+  for (let i = 2; i <= BATCH_MAX + 10; i += 1) p.final(`${i}${'é'.repeat(TEXT_MAX - 3)}`);
+  p.partial('thr');
+  const body = p.farewell();
+  const bytes = new TextEncoder().encode(JSON.stringify(body)).length;
+  assert.ok(bytes <= FAREWELL_MAX_BYTES, `${bytes} bytes`);
+  assert.equal(body.live, false);
+  assert.ok(body.events.length >= 1 && body.events.length < BATCH_MAX, `${body.events.length} finals`);
+  assert.deepEqual(body.events.map((e) => e.seq), body.events.map((_, i) => i + 2));
+  assert.ok(body.events.every((e) => e.type === 'final' && e.text === `${e.seq}${'é'.repeat(TEXT_MAX - 3)}`));
+  // Small finals: every one, up to the server's batch.
+  const q = new CaptionPublisher({ fetch: server.fetch, shareId: 's', token: 'tok', ...timers() });
+  for (let i = 1; i <= BATCH_MAX + 5; i += 1) q.final(`w${i}.`);
+  assert.deepEqual(q.farewell().events.map((e) => e.seq), Array.from({ length: BATCH_MAX }, (_, i) => i + 1));
+  assert.equal(q.pending.length, BATCH_MAX + 5, 'kept for a page shown again');
 });

@@ -199,6 +199,20 @@ test('finals missed for good are said: the server\'s gap, or a number skipped; a
   assert.equal(es.url, `/api/captions/${SHARE}/stream?after=104`);
 });
 
+test('a viewer that came before the first final and is refused says so in its new stream (after=0), not as new', async () => {
+  const v = viewer(503, null);
+  let es = FakeEventSource.instances[0];
+  assert.equal(es.url, `/api/captions/${SHARE}/stream`);
+  es.emit('open', '');
+  es.emit('state', '{"live": true}');
+  es.refuse();
+  for (let i = 0; i < 5; i++) await tick();
+  v.timers.advance(15000);
+  es = FakeEventSource.instances.at(-1);
+  // Told it was here from the start, the server names the finals the log no longer has as a gap.
+  assert.equal(es.url, `/api/captions/${SHARE}/stream?after=0`);
+});
+
 test('each line and the line being recognised take their direction from their own words (dir=auto)', () => {
   const v = viewer(200, null);
   const es = FakeEventSource.instances[0];

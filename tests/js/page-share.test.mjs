@@ -42,6 +42,8 @@ async function sharePage(answer, { running = false } = {}) {
   const { mountShare } = await import('../../static/page/share.js');
   const { fakeDocument } = await import('./support/page-fakes.mjs');
   const calls = [];
+  const requests = [];
+  const handlers = {};
   const timers = new FakeTimers();
   const win = {
     document: fakeDocument(),
@@ -49,9 +51,10 @@ async function sharePage(answer, { running = false } = {}) {
     navigator: {},
     setTimeout: timers.setTimeout,
     clearTimeout: timers.clearTimeout,
-    addEventListener() {},
+    addEventListener(type, fn) { (handlers[type] ??= []).push(fn); },
     async fetch(url, init = {}) {
       calls.push([init.method || 'GET', url]);
+      requests.push({ url, init });
       const [body, status = 200] = answer(init.method || 'GET', url);
       return new Response(typeof body === 'string' ? body : JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
     },
@@ -69,8 +72,24 @@ async function sharePage(answer, { running = false } = {}) {
     for (const fn of polls) fn();
     for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
   };
-  return { share, calls, poll, timers, status: () => win.document.getElementById('share-status').textContent };
+  const fire = (type) => { for (const fn of handlers[type] ?? []) fn(); };
+  return { share, calls, requests, fire, poll, timers, status: () => win.document.getElementById('share-status').textContent };
 }
+
+test('a tab closed while finals wait for their batch sends them with its last request, not only the end', async () => {
+  const { share, requests, fire } = await sharePage((method, url) => (url === '/api/captions' ? [GRANT] : [{ viewers: 0, expires_at: 0, live: false }]), { running: true });
+  share.publisher.final('one.');
+  share.publisher.final('two.');
+  fire('pagehide'); // before the publisher's flush timer
+  const last = requests.at(-1);
+  assert.equal(last.url, `/api/captions/${'S'.repeat(22)}/events`);
+  assert.equal(last.init.keepalive, true);
+  assert.equal(last.init.headers.Authorization, 'Bearer tok');
+  assert.deepEqual(JSON.parse(last.init.body), {
+    events: [{ type: 'final', text: 'one.', seq: 1 }, { type: 'final', text: 'two.', seq: 2 }],
+    live: false,
+  });
+});
 
 test("an answer to Share that is not a share (a field missing or of another type) says so and publishes nothing", async () => {
   for (const body of [{ ...GRANT, publish_token: undefined }, { ...GRANT, share_id: 5 }, { ...GRANT, expires_at: 'soon' }, [GRANT], null, '<html>']) {
