@@ -35,6 +35,19 @@ export function failure(err) {
   return { message: err instanceof Error ? err.message : String(err), ...(code ? { code } : {}) };
 }
 
+/**
+ * The source already runs at the first grant's rate and frame size: a later grant (a fresh one at the start, a
+ * reconnect's) for other audio cannot take it.
+ * @param {Grant} first  the grant the source was opened for
+ * @param {Grant} grant  the later one
+ * @returns {string | null} why `grant` cannot be used, or null when it can
+ */
+export function audioMismatch(first, grant) {
+  if (grant.sample_rate === first.sample_rate && grant.frame_samples === first.frame_samples) return null;
+  return `The fresh grant is for ${grant.sample_rate} Hz audio in frames of ${grant.frame_samples}; `
+    + `the audio source was opened for ${first.sample_rate} Hz in frames of ${first.frame_samples}.`;
+}
+
 export class Connection {
   /** @type {GrantSource} */
   #grants;
@@ -156,12 +169,21 @@ export class Connection {
     });
     this.#wake = null;
     if (this.#over()) return;
+    const lost = /** @type {Grant} */ (this.#lostGrant);
     /** @type {Grant | null} */
     let grant = null;
     try {
-      grant = await this.#grants.request(this.#reconnectRequest(/** @type {Grant} */ (this.#lostGrant)));
+      grant = await this.#grants.request(this.#reconnectRequest(lost));
       if (this.#over()) {
         this.end(false, grant);
+        return;
+      }
+      // A backend that failed over to another provider: streamed at the wrong rate, the audio would be transcribed
+      // as noise with no word of why. Another try would likely meet the same provider: the session ends.
+      const mismatch = audioMismatch(lost, grant);
+      if (mismatch) {
+        this.end(false, grant);
+        report({ type: 'attempt-failed', message: mismatch, retryable: false });
         return;
       }
       const client = this.#make(grant);

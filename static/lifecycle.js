@@ -2,6 +2,7 @@
 // the start (the first grant, the audio source, the first client) and the graceful finish ('finish' effect: the
 // source's tail, then the provider's last finals through any reconnects, bounded in time). Every collaborator is
 // passed in, so both run under Node with fakes and fake timers.
+import { audioMismatch } from './connection.js';
 
 /** How long stop() waits for the last finals, reconnects included, unless the session's options say otherwise. */
 export const DEFAULT_STOP_TIMEOUT_MS = 30000;
@@ -40,6 +41,9 @@ const ended = () => new Error('The session was ended before it started.');
 export async function runStart(host) {
   const { link, audio } = host;
   host.step({ type: 'start' });
+  // A listener of the move to `starting` may have stopped or cancelled already: a grant asked for now would be
+  // minted only to be ended (for Wiro a billed task).
+  if (!host.starting()) throw ended();
   /** @type {Grant} */
   let grant;
   try {
@@ -136,11 +140,8 @@ async function renew(host) {
   link.end();
   const grant = await link.first();
   if (!host.starting()) throw ended();
-  // The source already runs at the first grant's rate and frame size.
-  if (grant.sample_rate !== first.sample_rate || grant.frame_samples !== first.frame_samples) {
-    throw new Error(`The fresh grant is for ${grant.sample_rate} Hz audio in frames of ${grant.frame_samples}; `
-      + `the audio source was opened for ${first.sample_rate} Hz in frames of ${first.frame_samples}.`);
-  }
+  const mismatch = audioMismatch(first, grant);
+  if (mismatch) throw new Error(mismatch);
   const client = link.open();
   audio.handOver(client);
   return client;

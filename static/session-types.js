@@ -97,7 +97,8 @@
  *   a socket is given up before more than this waits in its send buffer (below about 5000, a file's 2 s sent ahead
  *   would then count as a slow uplink)
  * @property {number} [maxReconnects]
- * @property {number} [resumeTimeoutMs]  how long a suspended audio context may take to resume (default 2000)
+ * @property {number} [resumeTimeoutMs]  how long a suspended audio context may take to resume: at the start (and a
+ *   reopen after a device switch; default 3000, capture.js's RESUME_TIMEOUT_MS) and in a recovery (default 2000)
  * @property {number} [backpressureStallMs]  a source held back this long without a final sends one more frame
  *   anyway, then waits again (default 15000): a provider that needs more audio before its next final must not wait
  *   forever, and a file must not then go out whole past the replay buffer
@@ -111,11 +112,18 @@
  */
 
 /**
- * A misuse of the session object (not a failure of the session): code 'already_started' (start() a second time) or
- * 'ended' (start() on a session cancel() or stop() already ended).
+ * Why start() rejected with a SessionError: 'already_started' (start() a second time), 'ended' (stop() or cancel()
+ * ended the session before audio flowed, before start() or during it), 'aborted' (the `signal` was aborted without a
+ * reason of its own; with one, start() rejects with that reason instead).
+ * @typedef {'already_started' | 'ended' | 'aborted'} SessionErrorCode
+ */
+
+/**
+ * The session object was misused or ended before it started (not a failure of the session: that ends it in `error`
+ * and start() rejects with the failure itself). `code` says which (SessionErrorCode).
  */
 export class SessionError extends Error {
-  /** @param {string} message @param {string} code */
+  /** @param {string} message @param {SessionErrorCode} code */
   constructor(message, code) {
     super(message);
     this.name = 'SessionError';

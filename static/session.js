@@ -15,8 +15,8 @@
 // `stop`, `cancel`, `state`, `audioMs`, `capabilities`, `provider`, `diagnostics()`, `endGrant()`. Everything else
 // is a #private field, so the grant (and its token) cannot be read or changed from outside. An instance is
 // single-use, like a WebSocket (one connection per object): start() a second time throws a SessionError with code
-// 'already_started', and start() after cancel() or stop() one with code 'ended'; make a new Session for the next
-// recording.
+// 'already_started', and start() rejects with one with code 'ended' when cancel() or stop() ended the session before
+// audio flowed (before start() or during it); make a new Session for the next recording.
 import { AudioPath } from './audio-path.js';
 import { Connection, failure } from './connection.js';
 import { GLOBAL_TIMERS, GrantKeeper } from './grants.js';
@@ -58,6 +58,7 @@ export { SessionError };
 /** @typedef {import('./session-types.js').SourceOptions} SourceOptions */
 /** @typedef {import('./session-types.js').CaptureLike} CaptureLike */
 /** @typedef {import('./session-types.js').SessionOptions} SessionOptions */
+/** @typedef {import('./session-types.js').SessionErrorCode} SessionErrorCode */
 
 export class Session {
   /** @type {SessionOptions} */
@@ -83,6 +84,8 @@ export class Session {
   #reachedEnd = () => {};
   /** @type {Promise<void>} settles when the state is a final one */
   #ended = new Promise((resolve) => { this.#reachedEnd = () => resolve(undefined); });
+  /** @type {() => void} takes the session's listener off the caller's signal */
+  #unlistenSignal = () => {};
 
   /** @param {SessionOptions} options */
   constructor(options) {
@@ -109,7 +112,10 @@ export class Session {
     });
     this.#core = initialCore(options.maxReconnects ?? 8);
     this.#machine = new StateMachine((from, to, detail) => {
-      if (isFinal(to)) this.#reachedEnd();
+      if (isFinal(to)) {
+        this.#reachedEnd();
+        this.#unlistenSignal();
+      }
       this.#listeners.dispatch('state', { type: 'state', from, to, detail });
     });
     // A listener like any other: one that throws is reported and the session goes on (a throw here once left a
@@ -121,7 +127,13 @@ export class Session {
     const signal = options.signal;
     if (signal) {
       if (signal.aborted) this.#step({ type: 'cancel' });
-      else signal.addEventListener('abort', () => this.cancel(), { once: true });
+      else {
+        // Off again at the end: a signal shared across recordings would otherwise keep every finished session
+        // (its capture, up to maxReplayMs of held audio) alive for as long as the signal lives.
+        const onAbort = () => this.cancel();
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.#unlistenSignal = () => signal.removeEventListener('abort', onAbort);
+      }
     }
     internals.set(this, {
       buffer: () => (this.#audio.replay ? this.#audio.replay.buffer : null),
@@ -175,10 +187,18 @@ export class Session {
   }
 
   /**
-   * Resolves when audio flows to the provider; rejects (and the state is `error`) when it cannot. Once per
-   * instance: a second call throws a SessionError 'already_started', and a first call on a session already over
-   * (cancel() or stop() came first) a SessionError 'ended', without asking for a grant. With a `signal` aborted
-   * before or during the start, rejects with its reason.
+   * Starts the recording; once per instance.
+   * Resolves when audio flows to the provider: the state is then `streaming`, or `stopping` when stop() came while
+   * connecting (the audio captured so far is still transcribed, and stop() waits for its finals).
+   * Rejects with:
+   * - a SessionError 'already_started': a second call (the session is untouched);
+   * - the `signal`'s reason when it was aborted before or during the start (a SessionError 'aborted' for a signal
+   *   without one); the state is `cancelled`;
+   * - a SessionError 'ended': stop() or cancel() ended the session before audio flowed, before start() (then no
+   *   grant is asked for) or during it; the state is `stopped` or `cancelled`;
+   * - otherwise the failure itself (a CaptureError such as 'denied', the grant source's rejection, the provider
+   *   client's error): the state is `error`, its detail carries the same message and code.
+   * @returns {Promise<void>}
    */
   async start() {
     if (this.#started) throw new SessionError('A Session is single-use: make a new one for the next recording.', 'already_started');
@@ -198,6 +218,11 @@ export class Session {
       // Aborted midway, the start fails however the step it was on noticed (a grant request aborted, a client
       // cancelled): the caller is owed the signal's reason, as with a signal aborted before.
       if (signal && signal.aborted) throw aborted();
+      // Ended by stop() or cancel(): the step the start was on noticed it its own way (a grant request aborted, a
+      // client cancelled, the start's own check). The caller is owed one answer for all of them.
+      if (this.#machine.is('stopped', 'cancelled')) {
+        throw new SessionError(`The session was ended before it started (${this.state}).`, 'ended');
+      }
       throw err;
     }
   }
@@ -285,6 +310,10 @@ export class Session {
   /** Graceful: the source's tail is sent, then the provider is asked to finish and its last finals arrive. A
    * connection lost meanwhile is replaced and what no final covered is sent again, then that one finishes.
    * Stop again while stopping (a file that ran out stops itself, then the user presses Stop) waits for the same end.
+   * Resolves, never rejects, once the session is over and the grant handed back, whichever way it ended: `stopped`,
+   * `error` (the last finals could not be had in time or at all, or the source failed: the state's detail says why)
+   * or `cancelled` (cancel() meanwhile); read `state`. Before start() or while starting, it ends the session at once
+   * (`stopped`), and a start() under way rejects with a SessionError 'ended'.
    * @returns {Promise<void>} */
   stop() {
     this.#stopping ??= this.#stopOnce();

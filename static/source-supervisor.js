@@ -41,6 +41,9 @@ import { CaptureError, startCapture } from './audio/capture.js';
 
 const KINDS = new Set(['ended', 'suspended', 'closed', 'interrupted']);
 
+/** How long a context may take to resume in a recovery, unless the session's options say. */
+const DEFAULT_RESUME_TIMEOUT_MS = 2000;
+
 export class SourceSupervisor {
   /** @type {SourceConfig} */
   #config;
@@ -114,6 +117,9 @@ export class SourceSupervisor {
       noiseSuppression: c.noiseSuppression,
       autoGainControl: c.autoGainControl,
       ...(c.workletUrl ? { workletUrl: c.workletUrl } : {}),
+      // The session's bound when it sets one; otherwise capture.js's, longer than a recovery's: a context made for
+      // the start may be slower to resume the first time (iOS) than one that ran.
+      ...(c.resumeTimeoutMs !== undefined ? { resumeTimeoutMs: c.resumeTimeoutMs } : {}),
     });
   }
 
@@ -144,7 +150,7 @@ export class SourceSupervisor {
     const context = capture ? capture.context : undefined;
     if ((kind === 'suspended' || kind === 'interrupted') && context && context.resume) {
       try {
-        await withTimeout(context.resume(), this.#config.resumeTimeoutMs ?? 2000, 'resume timed out');
+        await withTimeout(context.resume(), this.#config.resumeTimeoutMs ?? DEFAULT_RESUME_TIMEOUT_MS, 'resume timed out');
         if (context.state === undefined || context.state === 'running') {
           h.report({ type: 'source', message: `${reason} Resumed.`, recovered: true, code: 'resumed' });
           return;

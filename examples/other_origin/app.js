@@ -56,6 +56,9 @@ $('start').addEventListener('click', async () => {
     await session.start();
     $('stop').removeAttribute('disabled');
   } catch {
+    // The next click makes a context of its own: this one would otherwise run on, one more per failed start.
+    audioContext.close().catch(() => {});
+    audioContext = null;
     $('start').removeAttribute('disabled'); // the state listener has shown why
   }
 });

@@ -209,3 +209,18 @@ test("a caller's AudioContext and MediaStream used for run after run keep no lis
     assert.equal(stream.tracks[0].listeners.size, 0, `run ${run}: and its ended listener`);
   }
 });
+
+test("the session's resumeTimeoutMs bounds the start's resume too, not capture.js's own default", async () => {
+  const { AC } = browser({ resumes: false });
+  const w = world();
+  const audioContext = new AC();
+  const s = new Session({
+    provider: 'truebar', clientOptions: { WebSocketImpl: w.Sock }, onEvent: () => {}, audioContext, resumeTimeoutMs: 30,
+  });
+  const started = s.start();
+  // A real wait: capture.js times the resume with the global setTimeout. 500 ms is far below its 3 s default.
+  const outcome = await Promise.race([started.then(() => 'resolved', (err) => err), sleep(500).then(() => 'pending')]);
+  assert.ok(outcome instanceof CaptureError, `start() ${outcome} after 500 ms with resumeTimeoutMs: 30`);
+  assert.equal(outcome.code, 'suspended');
+  assert.equal(s.state, 'error');
+});

@@ -3,6 +3,7 @@
 // token from the object. The provider sockets and the audio source are doubles; the Session is the real one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 
 import { Session, SessionError } from '../../static/session.js';
 import { fakeSocketClass } from './support/fakes.mjs';
@@ -309,4 +310,105 @@ test('a first grant that ran out while the user read the microphone prompt is re
   assert.equal(ws.binaries.length, 2, 'the audio captured meanwhile went to the new connection, then the live audio');
   assert.ok(!states.some(([to]) => to === 'error'));
   s.cancel();
+});
+
+test('a shared AbortSignal keeps no listener of a session that is over, whichever way it ended', async () => {
+  const ac = new AbortController(); // one signal for recording after recording, as a page may keep
+  for (const end of ['stop', 'cancel', 'error']) {
+    const g = ownGrants();
+    const { s } = await streaming(g, { signal: ac.signal });
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 1, `${end}: the session listens while it runs`);
+    if (end === 'stop') {
+      const stopping = s.stop();
+      await tick();
+      g.Sock.instances[0].push({ type: 'STATUS', status: 'FINISHED' });
+      await stopping;
+    } else if (end === 'cancel') {
+      s.cancel();
+    } else {
+      g.Sock.instances[0].push({ type: 'ERROR', message: 'bad config' });
+      await sleep(10);
+    }
+    assert.equal(s.state, { stop: 'stopped', cancel: 'cancelled', error: 'error' }[end]);
+    assert.deepEqual(getEventListeners(ac.signal, 'abort'), [], `${end}: the signal would keep the finished session alive`);
+  }
+});
+
+test('a reconnect grant for another sample rate or frame size ends the session in error, without a retry', async () => {
+  for (const [field, other] of [['sample_rate', 24000], ['frame_samples', 480]]) {
+    const g = ownGrants();
+    const details = [];
+    const events = [];
+    // A backend that fails over to another provider on the reconnect: its grant is for other audio.
+    const getGrant = async (request, init) => {
+      const grant = await g.getGrant(request, init);
+      return request.reconnect ? { ...grant, [field]: other } : grant;
+    };
+    const { s, src } = await streaming(g, {
+      getGrant, onStateChange: (_from, to, detail) => details.push([to, detail]), onEvent: (e) => events.push(e),
+    });
+    src.onFrame(frame());
+    g.Sock.instances[0].serverClose(1006);
+    await sleep(30);
+    assert.equal(s.state, 'error', field);
+    assert.match(details.at(-1)[1].message, new RegExp(`${other}`), field);
+    assert.match(details.at(-1)[1].message, /the audio source was opened for 16000 Hz in frames of 1600/, field);
+    assert.equal(g.requests.length, 2, `${field}: not retried`);
+    assert.equal(g.Sock.instances.length, 1, `${field}: no client for the grant of other audio`);
+    assert.deepEqual(g.ends.map((e) => e.id), ['own1', 'own2'], `${field}: the refused grant is handed back`);
+    assert.ok(!events.some((e) => e.type === 'reconnected'), field);
+  }
+});
+
+test('start() rejects with SessionError ended when stop() or cancel() ends the session before audio flows', async () => {
+  for (const [stage, action] of [['grant', 'cancel'], ['microphone prompt', 'stop'], ['connecting', 'cancel']]) {
+    const g = ownGrants();
+    let release = () => {};
+    if (stage === 'grant') g.hold = new Promise((r) => { release = r; });
+    const prompt = deferred();
+    const { s } = session(g, stage === 'microphone prompt' ? { source: undefined, microphone: () => prompt.promise } : {});
+    const started = s.start();
+    started.catch(() => {});
+    for (let i = 0; i < 5; i++) await tick();
+    if (stage === 'connecting') assert.equal(s.state, 'connecting');
+    await s[action]();
+    release();
+    await assert.rejects(started, (err) => {
+      assert.ok(err instanceof SessionError, `${stage}: ${err}`);
+      assert.equal(err.code, 'ended', stage);
+      return true;
+    });
+    assert.equal(s.state, action === 'stop' ? 'stopped' : 'cancelled', stage);
+    prompt.resolve(source());
+  }
+});
+
+test('stop() while connecting: start() resolves once the audio reaches the provider, stop() with the last finals', async () => {
+  const g = ownGrants();
+  const { s, src } = session(g);
+  const started = s.start();
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(s.state, 'connecting');
+  src.onFrame(frame());
+  const stopping = s.stop();
+  ready(g.Sock.instances[0]);
+  await started;
+  assert.equal(s.state, 'stopping');
+  assert.equal(g.Sock.instances[0].binaries.length, 1, 'the audio captured while connecting went out');
+  await tick();
+  g.Sock.instances[0].push({ type: 'STATUS', status: 'FINISHED' });
+  await stopping;
+  assert.equal(s.state, 'stopped');
+});
+
+test('stop() or cancel() from a state listener on starting: no grant is asked for', async () => {
+  for (const action of ['cancel', 'stop']) {
+    const g = ownGrants();
+    const { s } = session(g);
+    s.on('state', ({ to }) => { if (to === 'starting') s[action](); });
+    const err = await s.start().then(() => null, (e) => e);
+    assert.equal(g.requests.length, 0, `${action}: a grant was minted only to be ended`);
+    assert.ok(err instanceof SessionError && err.code === 'ended', `${action}: ${err}`);
+    assert.equal(s.state, action === 'stop' ? 'stopped' : 'cancelled');
+  }
 });

@@ -21,6 +21,14 @@ export function failure(err: unknown): {
     message: string;
     code?: string;
 };
+/**
+ * The source already runs at the first grant's rate and frame size: a later grant (a fresh one at the start, a
+ * reconnect's) for other audio cannot take it.
+ * @param {Grant} first  the grant the source was opened for
+ * @param {Grant} grant  the later one
+ * @returns {string | null} why `grant` cannot be used, or null when it can
+ */
+export function audioMismatch(first: Grant, grant: Grant): string | null;
 export class Connection {
     /**
      * @param {{grants: GrantSource, provider: string, tag?: string, clientOptions?: ClientOptions,

@@ -27,6 +27,7 @@ export { SessionError };
 /** @typedef {import('./session-types.js').SourceOptions} SourceOptions */
 /** @typedef {import('./session-types.js').CaptureLike} CaptureLike */
 /** @typedef {import('./session-types.js').SessionOptions} SessionOptions */
+/** @typedef {import('./session-types.js').SessionErrorCode} SessionErrorCode */
 export class Session {
     /** @param {SessionOptions} options */
     constructor(options: SessionOptions);
@@ -54,15 +55,27 @@ export class Session {
     /** The audio clock: ms of audio captured so far, at the provider's rate. */
     get audioMs(): number;
     /**
-     * Resolves when audio flows to the provider; rejects (and the state is `error`) when it cannot. Once per
-     * instance: a second call throws a SessionError 'already_started', and a first call on a session already over
-     * (cancel() or stop() came first) a SessionError 'ended', without asking for a grant. With a `signal` aborted
-     * before or during the start, rejects with its reason.
+     * Starts the recording; once per instance.
+     * Resolves when audio flows to the provider: the state is then `streaming`, or `stopping` when stop() came while
+     * connecting (the audio captured so far is still transcribed, and stop() waits for its finals).
+     * Rejects with:
+     * - a SessionError 'already_started': a second call (the session is untouched);
+     * - the `signal`'s reason when it was aborted before or during the start (a SessionError 'aborted' for a signal
+     *   without one); the state is `cancelled`;
+     * - a SessionError 'ended': stop() or cancel() ended the session before audio flowed, before start() (then no
+     *   grant is asked for) or during it; the state is `stopped` or `cancelled`;
+     * - otherwise the failure itself (a CaptureError such as 'denied', the grant source's rejection, the provider
+     *   client's error): the state is `error`, its detail carries the same message and code.
+     * @returns {Promise<void>}
      */
     start(): Promise<void>;
     /** Graceful: the source's tail is sent, then the provider is asked to finish and its last finals arrive. A
      * connection lost meanwhile is replaced and what no final covered is sent again, then that one finishes.
      * Stop again while stopping (a file that ran out stops itself, then the user presses Stop) waits for the same end.
+     * Resolves, never rejects, once the session is over and the grant handed back, whichever way it ended: `stopped`,
+     * `error` (the last finals could not be had in time or at all, or the source failed: the state's detail says why)
+     * or `cancelled` (cancel() meanwhile); read `state`. Before start() or while starting, it ends the session at once
+     * (`stopped`), and a start() under way rejects with a SessionError 'ended'.
      * @returns {Promise<void>} */
     stop(): Promise<void>;
     /** Abandon the session now: nothing more reaches the listeners but the `state` change to `cancelled`. */
@@ -124,5 +137,6 @@ export type SessionEventMap = import("./session-types.js").SessionEventMap;
 export type SourceOptions = import("./session-types.js").SourceOptions;
 export type CaptureLike = import("./session-types.js").CaptureLike;
 export type SessionOptions = import("./session-types.js").SessionOptions;
+export type SessionErrorCode = import("./session-types.js").SessionErrorCode;
 import { SessionError } from './session-types.js';
 export { ApiError, appGrants } from "./grants.js";
