@@ -232,6 +232,24 @@ def test_an_inbox_keeps_every_final_and_only_the_last_interim() -> None:
     assert run(body) == [("resync", ""), ("final", "abc"), ("partial", "de"), ("end", "revoked")]
 
 
+def test_an_inbox_hands_a_state_change_over_before_the_interim_pending_with_it() -> None:
+    """A recording's start and its first words pending together: the viewer shows no interim while the speaker is
+    paused, so the words after the start, not before it (they were dropped)."""
+
+    async def body(events: list[CaptionEvent]) -> list[tuple[str, str]]:
+        box = Inbox()
+        for event in events:
+            box.put(event)
+        return [(e.kind, e.text or e.reason) for e in await box.take(0.1)]
+
+    started = [CaptionEvent("state", reason="live"), CaptionEvent("partial", "hel")]
+    assert run(lambda: body(started)) == [("state", "live"), ("partial", "hel")]
+    paused = [CaptionEvent("partial", "hel"), CaptionEvent("state", reason="paused")]
+    assert run(lambda: body(paused)) == [("state", "paused"), ("partial", "hel")]
+    ended = [CaptionEvent("partial", "hel"), CaptionEvent("final", "hello.", 1), CaptionEvent("end", reason="expired")]
+    assert run(lambda: body(ended)) == [("final", "hello."), ("end", "expired")]
+
+
 def test_a_final_published_while_a_viewer_joins_is_sent_once(clock: Clock) -> None:
     """The race resume-by-Last-Event-ID must survive: a final lands after the viewer subscribed but before it read
     the log, so it is in both; the viewer sends it once."""

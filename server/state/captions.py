@@ -125,7 +125,11 @@ class Inbox:
 
     async def take(self, wait_s: float) -> list[CaptionEvent]:
         """What is pending (waiting at most `wait_s` seconds for something): a resync first, then the finals, then
-        the interim after them, then a control event.
+        a state change, then the interim, then an end.
+
+        A state change goes before the interim: a viewer shows no interim while the speaker is paused, so a
+        recording's start and its first words, pending together, came out as the words (dropped) and then the start.
+        A pause after an interim drops the interim either way (the recording's words were discarded or ended).
 
         A resync stands for finals this viewer never got, all older than the ones here: a final sent before it
         would move the viewer's place (its last seq) past them, and the catch-up from the log after that place
@@ -141,12 +145,15 @@ class Inbox:
             out.append(CaptionEvent("resync"))
         out += self.finals
         self.finals.clear()
+        control, self.control = self.control, None
+        if control is not None and control.kind == "state":
+            out.append(control)
+            control = None
         if self.partial is not None:
             out.append(self.partial)
             self.partial = None
-        if self.control is not None:
-            out.append(self.control)
-            self.control = None
+        if control is not None:
+            out.append(control)
         return out
 
 
