@@ -55,6 +55,16 @@ const normalise = (text) => String(text ?? '').replace(/\s+/g, ' ').trim();
 /** @param {number} unit  a UTF-16 code unit */
 const isHighSurrogate = (unit) => unit >= 0xd800 && unit <= 0xdbff;
 
+/**
+ * Lower case that keeps every offset: one character at a time, and a character whose lower case is longer (İ gives
+ * i + U+0307) left as it is. text.toLowerCase() would shift every offset after such a character.
+ * @param {string} text
+ */
+const foldCase = (text) => text.replace(/[^]/gu, (ch) => {
+  const lower = ch.toLowerCase();
+  return lower.length === ch.length ? lower : ch;
+});
+
 /** @param {string} text */
 const naturalMs = (text) => (text ? Math.max(MIN_ESTIMATE_MS, text.length * ESTIMATE_MS_PER_CHAR) : 0);
 
@@ -185,10 +195,10 @@ function charClock(text, seg) {
     if (c < last.c) return;
     knots.push({ c, t: Math.min(Math.max(t, last.t), endMs) });
   };
-  const lower = text.toLowerCase();
+  const lower = foldCase(text);
   let cursor = 0;
   for (const word of seg.words) {
-    const needle = normalise(word.text).toLowerCase();
+    const needle = foldCase(normalise(word.text));
     if (!needle) continue;
     const at = lower.indexOf(needle, cursor);
     if (at < 0) continue;
@@ -463,7 +473,9 @@ export const FORMATS = Object.freeze({
 /** @param {unknown} title */
 function fileStem(title) {
   const stem = typeof title === 'string' ? title.normalize('NFKC').replace(/[^\p{L}\p{N}._-]+/gu, '-') : '';
-  return stem.replace(/^[-.]+|[-.]+$/g, '').slice(0, 100) || 'transcript';
+  // Cut by code points, so no surrogate pair is split, and trimmed after the cut, which can leave a separator last.
+  const cut = Array.from(stem.replace(/^[-.]+/, '')).slice(0, 100).join('');
+  return cut.replace(/[-.]+$/, '') || 'transcript';
 }
 
 /**

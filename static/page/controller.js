@@ -195,6 +195,8 @@ export class RunController {
     /** End of the last finished recording on the transcript's clock. */
     this.endMs = 0;
     this.title = '';
+    /** @type {string[]} the engines whose finals are in the transcript, in the order first used */
+    this.engines = [];
     this.silentSince = 0;
     this.clippedAt = -Infinity;
     this.lastError = '';
@@ -456,6 +458,7 @@ export class RunController {
     this.view.addFinal(segment, approx);
     if (segment.text.trim()) {
       this.segments.push(segment);
+      if (!this.engines.includes(run.session.provider)) this.engines.push(run.session.provider);
       this.updateToolbar();
       this.notify('onFinal', segment, run);
     } else if (hadInterim) {
@@ -587,6 +590,7 @@ export class RunController {
     this.segments = [];
     this.endMs = 0;
     this.title = '';
+    this.engines = [];
     this.restored = false;
     this.view.clearTranscript();
     this.view.showCost(null);
@@ -596,7 +600,8 @@ export class RunController {
   /**
    * Put a saved transcript back on the page (after a reload or crash mid-recording). It can be exported and
    * cleared like any other; the next Start begins a new transcript rather than adding to it.
-   * @param {{segments: Segment[], endMs: number, title: string}} transcript
+   * @param {{segments: Segment[], endMs: number, title: string, engines?: string[]}} transcript  engines: the ones
+   *   that made it, in the order first used (the saved session's)
    * @returns {boolean} whether it was put back (not while recording, nor over a transcript already on the page)
    */
   restore(transcript) {
@@ -609,6 +614,7 @@ export class RunController {
     }
     this.endMs = transcript.endMs;
     this.title = transcript.title;
+    this.engines = [...(transcript.engines ?? [])];
     this.restored = true;
     this.updateToolbar();
     return true;
@@ -618,14 +624,17 @@ export class RunController {
     this.view.updateToolbar(this.segments.length > 0, this.run !== null);
   }
 
-  /** @param {string} provider */
-  exportMeta(provider) {
+  /**
+   * The export's metadata. `provider` names the engine that made the transcript, as a saved session's export does
+   * (the last of those first used), not the one chosen now: that may have changed since.
+   */
+  exportMeta() {
     const running = this.run ? this.onTranscriptClock(this.run, this.audioMs(this.run)) : 0;
     const lastEnd = this.segments.reduce((m, s) => Math.max(m, s.endMs ?? 0), 0);
     return {
       title: this.title,
       durationMs: Math.max(this.endMs, running, lastEnd),
-      provider,
+      provider: this.engines[this.engines.length - 1] ?? '',
       exportedAt: this.date().toISOString(),
     };
   }

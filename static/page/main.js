@@ -181,7 +181,7 @@ export function mountPage(win = window) {
 
   /** @param {ExportFormat} format */
   function download(format) {
-    saveFile(exportAs(format, controller.segments, controller.exportMeta(controls.provider.value)));
+    saveFile(exportAs(format, controller.segments, controller.exportMeta()));
   }
 
   /** Hand a file to the browser's downloads. @param {{filename: string, mime: string, text: string}} file */
@@ -220,7 +220,7 @@ export function mountPage(win = window) {
   }
 
   async function copyTranscript() {
-    const meta = controller.exportMeta(controls.provider.value);
+    const meta = controller.exportMeta();
     const ok = await copyText(toTxt(controller.segments, { timestamps: true, durationMs: meta.durationMs }));
     flash($('toolbar-status'), ok ? 'Transcript copied to the clipboard.' : 'Could not copy: select the transcript and press Ctrl+C.');
   }

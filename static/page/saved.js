@@ -151,7 +151,7 @@ export function mountSaved({ win, controller, view, save, storage }) {
     // The finals, and the words that were on screen but not final when the page went, as the rough line they were.
     const segments = savedSegments(session, finals);
     const pending = session.pending;
-    if (!controller.restore({ segments, endMs: session.durationMs, title: session.title })) {
+    if (!controller.restore({ segments, endMs: session.durationMs, title: session.title, engines: session.engines })) {
       // Something is already on the page: the interrupted recording stays in the history only.
       await keeper.detach();
       return;

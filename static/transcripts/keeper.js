@@ -166,11 +166,12 @@ export class TranscriptKeeper {
    * @returns {T | null}
    */
   _report(r, browsing = false) {
+    // Sessions removed to make room are gone even when the write they made room for failed: always told.
+    if (r.dropped?.length) this.notify({ kind: 'dropped', sessions: r.dropped, message: droppedMessage(r.dropped) });
     if ('error' in r) {
       if (!(browsing && r.error.kind === 'missing')) this._error(r.error);
       return null;
     }
-    if (r.dropped.length) this.notify({ kind: 'dropped', sessions: r.dropped, message: droppedMessage(r.dropped) });
     // Every listing meets the same unreadable records again: each is reported once per page.
     const fresh = r.skipped.filter((k) => !this._toldSkipped.has(`${k.store}/${k.id}`));
     for (const k of fresh) this._toldSkipped.add(`${k.store}/${k.id}`);
@@ -194,15 +195,23 @@ export class TranscriptKeeper {
     });
   }
 
-  /** @param {string} id */
+  /**
+   * Take a session's lock, held until _unlock(); resolves once granted (at once: nobody else asks for this name).
+   * @param {string} id
+   * @returns {Promise<void>}
+   */
   _lock(id) {
-    if (!this.locks) return;
+    if (!this.locks) return Promise.resolve();
     const locks = this.locks;
     this._unlock();
     /** @type {Promise<void>} */
     const held = new Promise((resolve) => { this._releaseLock = resolve; });
-    // Granted at once (nobody else asks for this name); held until _unlock().
-    locks.request(LOCK_PREFIX + id, () => held).catch(() => {});
+    return new Promise((granted) => {
+      locks.request(LOCK_PREFIX + id, () => {
+        granted();
+        return held;
+      }).catch(() => granted());
+    });
   }
 
   _unlock() {
@@ -309,10 +318,17 @@ export class TranscriptKeeper {
   async _sessionOf(store, transcript, meta) {
     if (transcript.dropped) return null;
     if (!transcript.id && meta) {
-      const session = this._report(await store.startSession(meta));
-      if (!session) return null;
+      // Locked before the record exists: a 'recording' session nobody holds is taken for a crashed page's, and
+      // another tab recovering meanwhile would mark this live one interrupted.
+      const id = store.newId();
+      const own = transcript === this._transcript;
+      if (own) await this._lock(id);
+      const session = this._report(await store.startSession({ ...meta, id }));
+      if (!session) {
+        if (own) this._unlock();
+        return null;
+      }
       transcript.id = session.id;
-      if (transcript === this._transcript) this._lock(session.id);
     }
     return transcript.id;
   }

@@ -77,10 +77,10 @@ export const PREVIEW_CHARS = 120;
 /**
  * @typedef {object} StoreError
  * @property {'unavailable'|'quota'|'version'|'blocked'|'closed'|'missing'|'failed'} kind
- *   unavailable: no IndexedDB or the browser refuses it (private mode, disabled); quota: out of space even after
- *   dropping older sessions; version: another tab opened a newer database; blocked: another tab holds an older
- *   version open and does not let go; closed: the database was closed (another tab upgraded it); missing: no such
- *   session
+ *   unavailable: no IndexedDB or the browser refuses it (private mode, disabled); quota: out of space, also after
+ *   dropping an older session to make room; version: another tab opened a newer database; blocked: another tab
+ *   holds an older version open and does not let go; closed: the database was closed (another tab upgraded it);
+ *   missing: no such session
  * @property {string} message  for people
  */
 
@@ -88,8 +88,10 @@ export const PREVIEW_CHARS = 120;
 
 /**
  * @template T
- * @typedef {{ok: true, value: T, dropped: SessionRecord[], skipped: Skipped[]} | {ok: false, error: StoreError}} Result
- *   dropped: sessions removed to stay under the cap (tell the user); skipped: unreadable records left alone
+ * @typedef {{ok: true, value: T, dropped: SessionRecord[], skipped: Skipped[]}
+ *   | {ok: false, error: StoreError, dropped?: SessionRecord[]}} Result
+ *   dropped: sessions removed to stay under the cap or to make room in a full browser quota (tell the user: also
+ *   when the write they were removed for failed after all); skipped: unreadable records left alone
  */
 
 /** @typedef {{maxSessions: number, maxBytes: number}} Cap */
@@ -120,6 +122,10 @@ const sizeOf = (value) => encoder.encode(JSON.stringify(value)).length;
 
 /** @param {unknown} v @returns {v is number} */
 const isNumber = (v) => typeof v === 'number' && Number.isFinite(v);
+// The furthest a Date reaches either side of 1970 (ms): past it, new Date(ms).toISOString() throws.
+const MAX_DATE_MS = 8.64e15;
+/** @param {unknown} v @returns {v is number} */
+const isDate = (v) => isNumber(v) && Math.abs(v) <= MAX_DATE_MS;
 /** @param {unknown} v @returns {v is number|null} */
 const isTimeOrNull = (v) => v === null || isNumber(v);
 /** @param {unknown} v @returns {v is Record<string, unknown>} */
@@ -228,7 +234,7 @@ export function parseSession(raw) {
   if (raw.v !== RECORD_VERSION) return { ok: false, reason: `record version ${String(raw.v)}, expected ${RECORD_VERSION}` };
   const states = ['recording', 'stopped', 'interrupted'];
   if (typeof raw.id !== 'string' || !raw.id) return { ok: false, reason: 'no id' };
-  if (!isNumber(raw.startedAt) || !isNumber(raw.updatedAt)) return { ok: false, reason: 'bad dates' };
+  if (!isDate(raw.startedAt) || !isDate(raw.updatedAt)) return { ok: false, reason: 'bad dates' };
   if (typeof raw.title !== 'string' || typeof raw.preview !== 'string') return { ok: false, reason: 'bad text fields' };
   if (!Array.isArray(raw.engines) || !raw.engines.every((e) => typeof e === 'string')) return { ok: false, reason: 'bad engines' };
   if (typeof raw.state !== 'string' || !states.includes(raw.state)) return { ok: false, reason: `bad state ${String(raw.state)}` };
@@ -321,6 +327,15 @@ const newestFirst = (a, b) => b.startedAt - a.startedAt || (a.id < b.id ? 1 : a.
  * @param {string|null} keep
  */
 const droppable = (session, keep) => session.id !== keep && session.state !== 'recording';
+
+/** A write that failed after a session was dropped to make room for it: the drop is reported with the failure. */
+class FailedAfterDropping extends Error {
+  /** @param {unknown} cause @param {SessionRecord[]} dropped */
+  constructor(cause, dropped) {
+    super('The write failed after sessions were dropped to make room for it.', { cause });
+    this.dropped = dropped;
+  }
+}
 
 let idCount = 0;
 /**
@@ -424,6 +439,12 @@ export class TranscriptStore {
     this.now = options.now ?? (() => Date.now());
     this.newId = options.newId ?? defaultId;
     this.closed = false;
+    /**
+     * A session was dropped for a full quota and the write still did not fit. Browsers reclaim the space of deleted
+     * records lazily, so a drop often frees nothing at once: dropping one more per write from then on would empty
+     * the history within one recording. Until the page is reloaded a full quota only fails the write.
+     */
+    this.droppedInVain = false;
     /** @type {(() => void) | null} told when a newer page took the database away */
     this.onclose = null;
     // A newer page in another tab wants to upgrade: step aside (further calls report 'closed'), and say so now,
@@ -455,6 +476,9 @@ export class TranscriptStore {
       const { value, dropped = [], skipped = [] } = await op();
       return { ok: true, value, dropped, skipped };
     } catch (err) {
+      if (err instanceof FailedAfterDropping) {
+        return { ok: false, error: toStoreError(err.cause), dropped: err.dropped };
+      }
       return { ok: false, error: toStoreError(err) };
     }
   }
@@ -519,37 +543,41 @@ export class TranscriptStore {
   }
 
   /**
-   * Run a write; when the browser's quota is full, drop the oldest session droppable() allows and try again (each
-   * drop is reported), until it fits or nothing is left to drop: then the write fails with the quota error.
+   * Run a write; when the browser's quota is full, drop the oldest session droppable() allows and try once more. At
+   * most one session goes per write, none once a drop has not made room (droppedInVain), and the one dropped is
+   * reported whether the second try works or not.
    * @template T
    * @param {string|null} keep
    * @param {(tx: IDBTransaction) => Promise<{value: T, dropped: SessionRecord[], skipped: Skipped[]}>} body
    * @param {IDBTransactionDurability} [durability]
    */
   async _write(keep, body, durability) {
-    /** @type {SessionRecord[]} */
-    const freed = [];
-    for (;;) {
+    const attempt = () => transact(this.db, [SESSIONS, FINALS], 'readwrite', body, durability);
+    try {
+      return await attempt();
+    } catch (err) {
+      if (toStoreError(err).kind !== 'quota' || this.droppedInVain) throw err;
+      const victim = await transact(this.db, [SESSIONS, FINALS], 'readwrite', async (tx) => {
+        const { sessions } = await this._readSessions(tx);
+        const oldest = sessions.filter((s) => droppable(s, keep)).pop();
+        if (oldest) await this._delete(tx, oldest.id);
+        return oldest;
+      });
+      if (!victim) throw err;
       try {
-        const out = await transact(this.db, [SESSIONS, FINALS], 'readwrite', body, durability);
-        return { ...out, dropped: [...freed, ...out.dropped] };
-      } catch (err) {
-        if (toStoreError(err).kind !== 'quota') throw err;
-        const victim = await transact(this.db, [SESSIONS, FINALS], 'readwrite', async (tx) => {
-          const { sessions } = await this._readSessions(tx);
-          const oldest = sessions.filter((s) => droppable(s, keep)).pop();
-          if (oldest) await this._delete(tx, oldest.id);
-          return oldest;
-        });
-        if (!victim) throw err;
-        freed.push(victim);
+        const out = await attempt();
+        return { ...out, dropped: [victim, ...out.dropped] };
+      } catch (again) {
+        if (toStoreError(again).kind === 'quota') this.droppedInVain = true;
+        throw new FailedAfterDropping(again, [victim]);
       }
     }
   }
 
   /**
    * A new, empty session in the 'recording' state.
-   * @param {{title: string, engine: string, startedAt?: number}} meta
+   * @param {{title: string, engine: string, startedAt?: number, id?: string}} meta  id: one from newId(), for a
+   *   caller that must mark the session its own (take its lock) before the record exists
    * @returns {Promise<Result<SessionRecord>>}
    */
   startSession(meta) {
@@ -558,7 +586,7 @@ export class TranscriptStore {
       /** @type {SessionRecord} */
       const record = {
         v: RECORD_VERSION,
-        id: this.newId(),
+        id: meta.id ?? this.newId(),
         startedAt: at,
         updatedAt: at,
         title: meta.title,

@@ -386,3 +386,36 @@ test("times the client estimated (Wiro's arrival times) are exported as estimate
   assert.deepEqual(parseVtt(toVtt(segs)).map((c) => [c.lines.join(' '), c.estimated]), [['exact', false], ['guessed', true]]);
   assert.match(toVtt(segs), /\n\nestimated-2\n00:00:01\.000 --> /);
 });
+
+test('a long title is cut to 100 characters without splitting one, and no separator is left before the extension', () => {
+  const segs = [{ text: 'hello', startMs: 0, endMs: 1000 }];
+  const cases = [
+    ['a'.repeat(99) + '𠀀𠀀', 'a'.repeat(99) + '𠀀'],
+    ['a'.repeat(99) + '.b', 'a'.repeat(99)],
+    ['a'.repeat(99) + ' and more', 'a'.repeat(99)],
+    ['--' + 'b'.repeat(120), 'b'.repeat(100)],
+  ];
+  for (const [title, stem] of cases) {
+    for (const format of /** @type {const} */ (['txt', 'json'])) {
+      const { filename } = exportAs(format, segs, { title });
+      assert.ok(filename.isWellFormed(), JSON.stringify(filename));
+      assert.doesNotMatch(filename, /[-.]\.[a-z]+$/, filename);
+      assert.equal(filename, `${stem}.${format}`);
+    }
+  }
+});
+
+test('word times are found at their place in the text whatever its letters lowercase to (İ is two units lowercased)', () => {
+  const texts = ['is', 'a', 'city', 'on', 'two', 'continents', 'and', 'its', 'old', 'town', 'sits', 'on', 'a', 'hill',
+    'over', 'the', 'water', 'where', 'ships', 'pass', 'all', 'day'];
+  /** @param {string} first */
+  const final = (first) => {
+    const words = [first, ...texts].map((text, i) => ({ text, startMs: i * 700 + (i % 3) * 200, endMs: i * 700 + (i % 3) * 200 + 400 }));
+    return [{ text: words.map((w) => w.text).join(' '), startMs: 0, endMs: 16_500, words }];
+  };
+  /** @param {string} first */
+  const times = (first) => toCues(final(first)).map((c) => [c.startMs, c.endMs]);
+  assert.ok(times('Istanbul').length > 2, 'the final is cut into several cues');
+  assert.deepEqual(times('İstanbul'), times('Istanbul'));
+  assert.deepEqual(times('İSTANBUL'), times('Istanbul'), 'any case');
+});

@@ -140,7 +140,7 @@ test('finals land on the transcript clock, recordings run on, and the hooks see 
     ['start', 'mic'], ['final', 'hello', 2500], ['end', 'stopped'],
   ]);
   assert.deepEqual(controller.segments.map((s) => [s.startMs, s.words[0].startMs, s.estimated]), [[500, 500, false], [2500, 2500, false]]);
-  assert.equal(controller.exportMeta('truebar').durationMs, 2900);
+  assert.equal(controller.exportMeta().durationMs, 2900);
 });
 
 test('Wiro finals are marked estimated: the capability, not the provider name, decides', async () => {
@@ -254,8 +254,8 @@ test('a restored transcript can be exported and cleared; the next Start begins a
   assert.equal(controller.restore({ segments: saved, endMs: 2500, title: 'interrupted talk' }), true);
   assert.deepEqual(rec.of('addFinal').map(([s, approx]) => [s.text, approx]), [['first words', null], ['more words', null]]);
   assert.deepEqual(controller.segments.map((s) => s.text), ['first words', 'more words']);
-  assert.deepEqual(controller.exportMeta('truebar').title, 'interrupted talk');
-  assert.equal(controller.exportMeta('truebar').durationMs, 2500);
+  assert.deepEqual(controller.exportMeta().title, 'interrupted talk');
+  assert.equal(controller.exportMeta().durationMs, 2500);
   assert.deepEqual(rec.of('updateToolbar').at(-1), [true, false]);
   // Not over a transcript already on the page.
   assert.equal(controller.restore({ segments: saved, endMs: 1, title: 'x' }), false);
@@ -281,6 +281,25 @@ test('a restored transcript can be exported and cleared; the next Start begins a
   assert.equal(controller.clear(), true);
   assert.deepEqual(cleared, ['clear']);
   assert.deepEqual(controller.segments, []);
+});
+
+test('the export names the engine that made the transcript, not the one chosen since', async () => {
+  const w = world();
+  const { controller } = setup(w);
+  await started(w, controller);
+  controller.onEvent(controller.run, { type: 'final', text: 'heard by truebar', startMs: 0, endMs: 900, words: [], timing: 'provider', atMs: 900 });
+  controller.cancel();
+  assert.equal(controller.exportMeta().provider, 'truebar');
+  // A recording with another engine that brings back no words adds nothing of its own.
+  await started(w, controller, { provider: 'wiro', providerLabel: 'Wiro' });
+  controller.cancel();
+  assert.equal(controller.exportMeta().provider, 'truebar');
+  assert.deepEqual(controller.engines, ['truebar']);
+  assert.equal(controller.clear(), true);
+  assert.equal(controller.exportMeta().provider, '', 'an empty transcript was made by no engine');
+  const saved = [{ text: 'saved words', startMs: 0, endMs: 900, words: [], estimated: false }];
+  assert.equal(controller.restore({ segments: saved, endMs: 900, title: 'saved', engines: ['local', 'truebar'] }), true);
+  assert.equal(controller.exportMeta().provider, 'truebar', 'as the history exports the saved session');
 });
 
 test('Stop pressed while a finished file is already being stopped waits for the last finals, no error', async () => {

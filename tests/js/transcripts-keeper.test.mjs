@@ -6,12 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { IDBFactory, IDBKeyRange, IDBObjectStore } from 'fake-indexeddb';
 
 import { exportAs } from '../../static/export.js';
 import { LOCK_PREFIX, TranscriptKeeper } from '../../static/transcripts/keeper.js';
 import { exportSaved, savedSegments, summarise } from '../../static/transcripts/history.js';
-import { DB_NAME, OPEN_TIMEOUT_MS, openTranscriptStore } from '../../static/transcripts/store.js';
+import { DB_NAME, FINALS, OPEN_TIMEOUT_MS, SESSIONS, openTranscriptStore } from '../../static/transcripts/store.js';
 import { RunController } from '../../static/page/controller.js';
 import { mountSaved } from '../../static/page/saved.js';
 import { FakeTimers, tick } from './support/fakes.mjs';
@@ -150,6 +150,27 @@ test('a page that died mid-recording is recovered as interrupted; a live tab is 
   assert.equal((await reopened.keeper.query((s) => s.listSessions())).length, 3);
 });
 
+test('a tab holds its new session before writing it: another tab recovering right after the write leaves it recording', async () => {
+  const factory = new IDBFactory();
+  const locks = fakeLocks();
+  const a = keeperOn(factory, { locks });
+  const b = keeperOn(factory, { locks });
+  await Promise.all([a.keeper.ready, b.keeper.ready]);
+  const store = /** @type {any} */ (a.keeper.store);
+  const startSession = store.startSession.bind(store);
+  store.startSession = async (meta) => {
+    const written = await startSession(meta);
+    await b.keeper.recoverInterrupted();
+    return written;
+  };
+  a.keeper.startRun({ title: 'live', engine: 'local' });
+  a.keeper.addFinal(seg(0), 1000);
+  await a.keeper.flush();
+  const sessions = await b.keeper.query((s) => s.listSessions());
+  assert.deepEqual(sessions.map((s) => [s.title, s.state, s.finalCount]), [['live', 'recording', 1]]);
+  assert.ok(locks.held.has(LOCK_PREFIX + a.keeper.currentId));
+});
+
 test('of two tabs opened at once after a crash, one restores the session', async () => {
   const factory = new IDBFactory();
   const dead = keeperOn(factory);
@@ -223,6 +244,31 @@ test('past the cap the user is told which sessions were removed', async () => {
   assert.match(notices[1].message, /oldest saved transcript was removed/);
 });
 
+test('a write that fails for a full browser quota names the saved transcript removed to make room for it', async () => {
+  const { keeper, notices } = keeperOn(new IDBFactory());
+  keeper.startRun({ title: 'old', engine: 'local' });
+  keeper.addFinal(seg(0), 1000);
+  keeper.endRun(1000);
+  await keeper.detach();
+  const [old] = await keeper.query((s) => s.listSessions());
+  const add = IDBObjectStore.prototype.add;
+  IDBObjectStore.prototype.add = function fullAdd(...args) {
+    if (this.name === FINALS) throw new DOMException('Quota exceeded', 'QuotaExceededError');
+    return add.apply(this, args);
+  };
+  try {
+    keeper.startRun({ title: 'new', engine: 'local' });
+    keeper.addFinal(seg(1), 2000);
+    await keeper.flush();
+  } finally {
+    IDBObjectStore.prototype.add = add;
+  }
+  assert.deepEqual(notices.map((n) => (n.kind === 'error' ? `error: ${n.error.kind}` : n.kind)), ['dropped', 'error: quota']);
+  assert.deepEqual(notices[0].sessions.map((s) => s.id), [old.id]);
+  assert.match(notices[0].message, /the oldest saved transcript was removed/);
+  assert.deepEqual((await keeper.query((s) => s.listSessions())).map((s) => [s.title, s.finalCount]), [['new', 0]]);
+});
+
 test('deleting the page’s own session from the history lets go of it', async () => {
   const { keeper } = keeperOn(new IDBFactory());
   keeper.startRun({ title: 'a', engine: 'local' });
@@ -267,6 +313,23 @@ test('a saved export equals the page export of the same transcript', async () =>
   assert.equal(summarise({ ...session, state: 'interrupted', preview: '', engines: [] }).words, '(no words)');
 });
 
+test('the page exports its transcript with the same metadata as the history exports the saved session', async () => {
+  const page = savedPage({ indexedDB: new IDBFactory() });
+  await page.saved.load();
+  await page.controller.start({ provider: 'local', providerLabel: 'Offline engine' });
+  const session = page.sessions.last();
+  session.audioMs = 2500;
+  session.emit({ type: 'final', text: 'Hello there.', startMs: 0, endMs: 2000, words: [] });
+  await page.controller.stop();
+  await page.saved.keeper.flush();
+  const [stored] = await page.saved.keeper.query((s) => s.listSessions());
+  const { finals } = await page.saved.keeper.query((s) => s.getSession(stored.id));
+  const at = '2026-01-01T00:00:00.000Z';
+  const pageExport = exportAs('json', page.controller.segments, { ...page.controller.exportMeta(), exportedAt: at });
+  assert.deepEqual(pageExport, exportSaved('json', stored, finals, at));
+  assert.equal(JSON.parse(pageExport.text).meta.provider, 'local');
+});
+
 test('a session deleted in another tab: the recording page is told once; browsing it is no news', async () => {
   const factory = new IDBFactory();
   const a = keeperOn(factory);
@@ -307,6 +370,27 @@ test('an unreadable record is reported once, however often the list is read', as
   for (let i = 0; i < 3; i++) assert.equal((await keeper.query((s) => s.listSessions())).length, 1);
   assert.deepEqual(notices.map((n) => [n.kind, n.count]), [['skipped', 1]]);
   assert.match(notices[0].message, /1 saved record was unreadable/);
+});
+
+test('a saved session dated past what a Date can hold does not blank the history: the others are listed', async () => {
+  const factory = new IDBFactory();
+  const tab = keeperOn(factory, { name: DB_NAME });
+  tab.keeper.startRun({ title: 'good', engine: 'local' });
+  tab.keeper.addFinal(seg(0), 1000);
+  tab.keeper.endRun(1000);
+  await tab.keeper.flush();
+  const [good] = await tab.keeper.query((s) => s.listSessions());
+  const db = /** @type {any} */ (tab.keeper.store).db;
+  await new Promise((resolve, reject) => {
+    const tx = db.transaction(SESSIONS, 'readwrite');
+    tx.objectStore(SESSIONS).put({ ...good, id: 'far-future', startedAt: 1e17 });
+    tx.oncomplete = resolve;
+    tx.onerror = () => reject(tx.error);
+  });
+  const page = savedPage({ indexedDB: factory });
+  await page.saved.load();
+  assert.deepEqual(page.saved.panel.list.children.map((li) => li.dataset.sessionId), [good.id]);
+  assert.deepEqual(page.warnings(), ['1 saved record was unreadable (damaged, or written by another version of the page) and skipped.']);
 });
 
 test('the storage limits the user set are read back, and anything odd gives the defaults', async () => {
@@ -747,7 +831,10 @@ test('words in flight well after the last final are exported at their time, at a
   const { finals } = await page.saved.keeper.query((s) => s.getSession(stored.id));
   assert.ok(stored.durationMs >= 11_200, `the saved length covers the words heard: ${stored.durationMs}`);
   const at = '2026-01-01T00:00:00.000Z';
-  const pageExport = exportAs('srt', restored, { ...page.controller.exportMeta('local'), exportedAt: at }).text;
+  // The engine that made it, as the history's export says, whatever the new page's list shows.
+  assert.equal(page.controller.exportMeta().provider, 'local');
+  assert.equal(exportSaved('json', stored, finals, at).text.includes('"provider": "local"'), true);
+  const pageExport = exportAs('srt', restored, { ...page.controller.exportMeta(), exportedAt: at }).text;
   for (const srt of [pageExport, exportSaved('srt', stored, finals, at).text]) {
     const cues = srt.trim().split('\n\n').map((cue) => cue.split('\n'));
     assert.deepEqual(cues.map((c) => c.slice(1)), [

@@ -257,6 +257,7 @@ test('a full quota never drops a session still being recorded: with nothing else
   }
   assert.equal(full.ok, false);
   assert.equal(full.error.kind, 'quota');
+  assert.deepEqual(full.dropped.map((s) => s.title), ['stopped'], 'the failure names what was removed for it');
   assert.deepEqual(ok(await store.listSessions()).map((s) => s.title), ['this tab', 'other tab'],
     'the stopped one made room in vain; the one another tab records into stays');
 });
@@ -294,6 +295,21 @@ test('corrupt and old-version records are skipped and reported; the rest still r
   const unreadable = await store.getSession('odd-state');
   assert.equal(unreadable.error.kind, 'missing');
   assert.match(unreadable.error.message, /unreadable/);
+});
+
+test('a session dated beyond what a Date can hold is skipped as bad dates, and the others still list', async () => {
+  const { store, factory } = await fresh();
+  const good = ok(await store.startSession({ title: 'good', engine: 'local' }));
+  await raw(factory, (tx) => {
+    const sessions = tx.objectStore(SESSIONS);
+    sessions.put({ ...good, id: 'far-future', startedAt: 1e17 });
+    sessions.put({ ...good, id: 'far-past', updatedAt: -8.64e15 - 1 });
+    sessions.put({ ...good, id: 'the-edge', startedAt: 8.64e15, updatedAt: -8.64e15 });
+  });
+  const listed = await store.listSessions();
+  assert.deepEqual(ok(listed).map((s) => s.id), ['the-edge', good.id]);
+  assert.deepEqual(listed.skipped.map((s) => [s.id, s.reason]).sort(), [['far-future', 'bad dates'], ['far-past', 'bad dates']]);
+  for (const s of listed.value) assert.doesNotThrow(() => new Date(s.startedAt).toISOString());
 });
 
 test('upgrade path: a newer schema runs only its new steps and keeps the data; an older page is told', async () => {
@@ -388,17 +404,18 @@ test('an open() that never answers (a known Safari failure) gives up as unavaila
   assert.equal(closed, true);
 });
 
-test('when the browser quota is full the oldest other sessions make room, then the error is returned', async () => {
+test('a full browser quota drops at most one older session per write, none after a drop in vain, and always says which', async () => {
   const { store, clock } = await fresh();
-  for (let k = 0; k < 3; k++) {
+  for (let k = 0; k < 5; k++) {
     clock.now += 1000;
     const { id } = ok(await store.startSession({ title: `t${k}`, engine: 'local' }));
     ok(await store.updateSession(id, { state: 'stopped' }));
   }
-  // The browser's quota, simulated: adding a final fails until `needed` more sessions have been deleted.
+  // The browser's quota, simulated: adding a final fails until `needed` more sessions have been deleted. Browsers
+  // reclaim deleted records' space lazily, so a deletion may free nothing at once (Infinity).
   const add = IDBObjectStore.prototype.add;
   const del = IDBObjectStore.prototype.delete;
-  let needed = 2;
+  let needed = 1;
   IDBObjectStore.prototype.add = function patchedAdd(...args) {
     if (this.name === FINALS && needed > 0) throw new DOMException('Quota exceeded', 'QuotaExceededError');
     return add.apply(this, args);
@@ -407,19 +424,26 @@ test('when the browser quota is full the oldest other sessions make room, then t
     if (this.name === SESSIONS) needed -= 1;
     return del.apply(this, args);
   };
+  let inVain;
+  let after;
   try {
-    const r = await store.addFinal('s003', final(0));
-    assert.deepEqual(ok(r) && r.dropped.map((s) => s.id), ['s001', 's002'], 'two deletions made room, oldest first');
+    const r = await store.addFinal('s005', final(0));
+    assert.deepEqual(ok(r) && r.dropped.map((s) => s.id), ['s001'], 'one deletion made room, the oldest');
     needed = Infinity;
-    const full = await store.addFinal('s003', final(1));
-    assert.equal(full.ok, false);
-    assert.equal(full.error.kind, 'quota');
+    inVain = await store.addFinal('s005', final(1));
+    after = await store.addFinal('s005', final(2));
   } finally {
     IDBObjectStore.prototype.add = add;
     IDBObjectStore.prototype.delete = del;
   }
-  assert.deepEqual(ok(await store.getSession('s003')).finals.map((f) => f.text), [final(0).text], 'nothing half-written');
-  assert.deepEqual(ok(await store.listSessions()).map((s) => s.id), ['s003']);
+  assert.equal(inVain.ok, false);
+  assert.equal(inVain.error.kind, 'quota');
+  assert.deepEqual(inVain.dropped.map((s) => s.id), ['s002'], 'one more went for it, and the failure says which');
+  assert.equal(after.ok, false);
+  assert.equal(after.error.kind, 'quota');
+  assert.equal(after.dropped, undefined, 'a drop that made no room is not repeated on the next write');
+  assert.deepEqual(ok(await store.getSession('s005')).finals.map((f) => f.text), [final(0).text], 'nothing half-written');
+  assert.deepEqual(ok(await store.listSessions()).map((s) => s.id), ['s005', 's004', 's003']);
 });
 
 test('the words not final yet live on the session record: replaced, counted in its size, cleared by a final', async () => {
