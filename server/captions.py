@@ -331,7 +331,10 @@ async def stream(request: Request) -> Response:
     after = _resume_after(request)
     if request.method == "HEAD":
         # Starlette answers HEAD on every GET route, and a HEAD never runs the stream whose end frees a place: each
-        # would hold one for the lease's length (VIEWER_LEASE_S), 300 a minute enough to keep every viewer out.
+        # would hold one for the lease's length (VIEWER_LEASE_S), 300 a minute enough to keep every viewer out. It
+        # is answered as a GET would be (a monitor's check), taking no place.
+        if await state.ledger.held(scope) >= settings.captions_max_viewers:
+            raise ApiError(429, "too_many_viewers", "This captions link has as many viewers as it allows.")
         return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
     # The lease is keyed per connection below; this first place is taken atomically against the cap.
     viewer = secrets.token_hex(8)

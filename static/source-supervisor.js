@@ -23,7 +23,7 @@ import { CaptureError, startCapture } from './audio/capture.js';
  * @property {boolean} [noiseSuppression]
  * @property {boolean} [autoGainControl]
  * @property {string} [workletUrl]
- * @property {number} [resumeTimeoutMs]  default 2000
+ * @property {number} [resumeTimeoutMs]  at the start default capture.js's RESUME_TIMEOUT_MS (3000), in a recovery 2000
  */
 /**
  * The session's side.

@@ -234,11 +234,20 @@ def test_a_head_request_to_the_stream_holds_no_place(served: tuple[str, Clock]) 
     assert httpx.get(f"{url}/api/captions/{grant['share_id']}").json()["viewers"] == 0
     assert httpx.head(f"{url}/api/captions/{'x' * 22}/stream", timeout=10).status_code == 404
 
-    async def body() -> int:
-        async with httpx.AsyncClient(timeout=10) as client, open_stream(client, stream) as response:
-            return response.status_code
+    async def body() -> tuple[list[int], int]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            async with contextlib.AsyncExitStack() as stack:
+                codes = [(await stack.enter_async_context(open_stream(client, stream))).status_code for _ in range(3)]
+                # Every place taken: a HEAD is answered as a GET would be.
+                head = (await client.head(stream)).status_code
+            # Closed: the places are free again before the next test on this app.
+            async with asyncio.timeout(HANG_S):
+                share = f"{url}/api/captions/{grant['share_id']}"
+                while (await client.get(share)).json()["viewers"]:  # noqa: ASYNC110 - a count over HTTP, no event
+                    await asyncio.sleep(0.02)
+        return codes, head
 
-    assert asyncio.run(body()) == 200
+    assert asyncio.run(body()) == ([200, 200, 200], 429)
 
 
 def test_a_malformed_last_event_id_reads_from_the_start_and_holds_no_place(served: tuple[str, Clock]) -> None:

@@ -29,7 +29,8 @@ export function mountViewer(doc, win) {
   /** @type {EventSource | null} */
   let source = null;
   let ended = false;
-  // Whether a stream of ours has opened: from then on this viewer has a place in the finals, 0 before the first.
+  // Whether the server has given this viewer its place in the finals (the first state event; 0 before any final): a
+  // stream that opened and dropped before it gave none, and the viewer is still new.
   let placed = false;
 
   /** @param {string} text */
@@ -128,7 +129,6 @@ export function mountViewer(doc, win) {
     const es = new win.EventSource(`/api/captions/${encodeURIComponent(shareId)}/stream${after}`);
     source = es;
     es.addEventListener('open', () => {
-      placed = true;
       if (!notice.textContent || notice.textContent === endNotice('offline')) say(state.finals.length ? '' : endNotice('waiting'));
       body.dataset.connected = 'true';
     });

@@ -65,16 +65,22 @@ export function errorMessage(error) {
   return `${error.message}${tail}`;
 }
 
+/** How long a new session's lock may take to be granted before its writes go on without it (ms). */
+export const LOCK_WAIT_MS = 2000;
+
 export class TranscriptKeeper {
   /**
    * @param {object} options
    * @param {() => Promise<Result<TranscriptStore>>} options.open
    * @param {(notice: Notice) => void} options.notify
    * @param {Locks | null} [options.locks]  navigator.locks where the browser has them
+   * @param {number} [options.lockWaitMs]  how long a new session's lock may take to be granted (default
+   *   LOCK_WAIT_MS)
    */
   constructor(options) {
     this.notify = options.notify;
     this.locks = options.locks ?? null;
+    this.lockWaitMs = options.lockWaitMs ?? LOCK_WAIT_MS;
     /** @type {TranscriptStore | null} */
     this.store = null;
     /** @type {Transcript} the page's transcript */
@@ -196,7 +202,9 @@ export class TranscriptKeeper {
   }
 
   /**
-   * Take a session's lock, held until _unlock(); resolves once granted (at once: nobody else asks for this name).
+   * Take a session's lock, held until _unlock(); resolves once granted (at once: nobody else asks for this name),
+   * or after lockWaitMs without it: every write waits behind this one, and a lock manager that never answers must
+   * not stop the saving (unlocked, the session is only less well guarded from another tab's crash recovery).
    * @param {string} id
    * @returns {Promise<void>}
    */
@@ -207,10 +215,15 @@ export class TranscriptKeeper {
     /** @type {Promise<void>} */
     const held = new Promise((resolve) => { this._releaseLock = resolve; });
     return new Promise((granted) => {
-      locks.request(LOCK_PREFIX + id, () => {
+      const timer = setTimeout(granted, this.lockWaitMs);
+      const grant = () => {
+        clearTimeout(timer);
         granted();
+      };
+      locks.request(LOCK_PREFIX + id, () => {
+        grant();
         return held;
-      }).catch(() => granted());
+      }).catch(grant);
     });
   }
 
@@ -250,7 +263,9 @@ export class TranscriptKeeper {
     const transcript = this._transcript;
     return this._enqueue(async (store) => {
       const id = await this._sessionOf(store, transcript, null);
-      if (id) this._report(await store.updateSession(id, { state: 'recording', engine: meta.engine }));
+      // The engine is the transcript's with its first final (addFinal), as the page's own export counts it: a
+      // recording that got no words (a refused microphone, a Cancel) names no engine.
+      if (id) this._report(await store.updateSession(id, { state: 'recording' }));
     });
   }
 
@@ -266,7 +281,7 @@ export class TranscriptKeeper {
     this._supersedePending();
     return this._enqueue(async (store) => {
       const id = await this._sessionOf(store, transcript, meta);
-      if (id) this._report(await store.addFinal(id, copy, { durationMs }));
+      if (id) this._report(await store.addFinal(id, copy, { durationMs, ...(meta ? { engine: meta.engine } : {}) }));
     });
   }
 

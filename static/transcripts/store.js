@@ -442,7 +442,7 @@ export class TranscriptStore {
     /**
      * A session was dropped for a full quota and the write still did not fit. Browsers reclaim the space of deleted
      * records lazily, so a drop often frees nothing at once: dropping one more per write from then on would empty
-     * the history within one recording. Until the page is reloaded a full quota only fails the write.
+     * the history within one recording. Until a write fits again a full quota only fails the write.
      */
     this.droppedInVain = false;
     /** @type {(() => void) | null} told when a newer page took the database away */
@@ -554,7 +554,10 @@ export class TranscriptStore {
   async _write(keep, body, durability) {
     const attempt = () => transact(this.db, [SESSIONS, FINALS], 'readwrite', body, durability);
     try {
-      return await attempt();
+      const out = await attempt();
+      // A write that fits: the space came back, and a later full quota may make room once more.
+      this.droppedInVain = false;
+      return out;
     } catch (err) {
       if (toStoreError(err).kind !== 'quota' || this.droppedInVain) throw err;
       const victim = await transact(this.db, [SESSIONS, FINALS], 'readwrite', async (tx) => {
@@ -612,7 +615,8 @@ export class TranscriptStore {
    * durability: a final is the thing the user must never lose, and one flush per final is cheap.
    * @param {string} sessionId
    * @param {FinalInput} final
-   * @param {{durationMs?: number}} [progress]  the transcript's length so far
+   * @param {{durationMs?: number, engine?: string}} [progress]  the transcript's length so far, and the engine
+   *   that made the final (added to the session's engines: an engine is the transcript's once it gave it words)
    * @returns {Promise<Result<FinalRecord>>}
    */
   addFinal(sessionId, final, progress = {}) {
@@ -638,6 +642,7 @@ export class TranscriptStore {
       session.finalCount += 1;
       session.updatedAt = this.now();
       session.preview = extendPreview(session.preview, record.text);
+      if (progress.engine && !session.engines.includes(progress.engine)) session.engines.push(progress.engine);
       const ends = [session.durationMs, record.endMs ?? 0, ...record.words.map((w) => w.endMs)];
       session.durationMs = Math.max(...ends, isNumber(progress.durationMs) ? progress.durationMs : 0);
       session.bytes += sizeOf(record) + sizeOf(session) - before;

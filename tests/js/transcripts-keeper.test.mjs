@@ -19,7 +19,7 @@ import { fakeDocument, fakeLocks, noticeView, scriptedSessions } from './support
 
 /**
  * @param {IDBFactory} factory
- * @param {{locks?: any, cap?: any, name?: string}} [options]
+ * @param {{locks?: any, cap?: any, name?: string, lockWaitMs?: number}} [options]
  */
 function keeperOn(factory, options = {}) {
   const notices = [];
@@ -27,6 +27,7 @@ function keeperOn(factory, options = {}) {
     open: () => openTranscriptStore({ indexedDB: factory, keyRange: IDBKeyRange, name: options.name ?? 'k', cap: options.cap }),
     notify: (n) => notices.push(n),
     locks: options.locks ?? null,
+    ...(options.lockWaitMs !== undefined ? { lockWaitMs: options.lockWaitMs } : {}),
   });
   return { keeper, notices };
 }
@@ -56,6 +57,37 @@ const seg = (k) => ({
   startMs: k * 1000,
   endMs: k * 1000 + 800,
   words: [{ text: 'final', startMs: k * 1000, endMs: k * 1000 + 300 }],
+});
+
+test("a recording that got no words adds no engine to the saved transcript, as the page's export counts them", async () => {
+  const factory = new IDBFactory();
+  const { keeper } = keeperOn(factory);
+  keeper.startRun({ title: 'talk', engine: 'truebar' });
+  keeper.addFinal(seg(0), 900);
+  keeper.endRun(1000);
+  keeper.startRun({ title: 'talk', engine: 'wiro' }); // the microphone refused, or Cancel before any word
+  keeper.endRun(1000);
+  await keeper.flush();
+  let [session] = await keeper.query((s) => s.listSessions());
+  assert.deepEqual(session.engines, ['truebar']);
+  keeper.startRun({ title: 'talk', engine: 'wiro' });
+  keeper.addFinal(seg(1), 1900);
+  await keeper.flush();
+  [session] = await keeper.query((s) => s.listSessions());
+  assert.deepEqual(session.engines, ['truebar', 'wiro']);
+});
+
+test('a lock manager that never grants holds the saving back only lockWaitMs, not for good', async () => {
+  const factory = new IDBFactory();
+  const silent = { request: () => new Promise(() => {}) }; // neither grants nor refuses
+  const { keeper, notices } = keeperOn(factory, { locks: silent, lockWaitMs: 20 });
+  keeper.startRun({ title: 'talk', engine: 'local' });
+  keeper.addFinal(seg(0), 900);
+  const flushed = await Promise.race([keeper.flush().then(() => true), new Promise((r) => setTimeout(() => r(false), 2000))]);
+  assert.equal(flushed, true, 'the first final waited for a lock that never came');
+  const [session] = await keeper.query((s) => s.listSessions());
+  assert.equal(session.finalCount, 1);
+  assert.deepEqual(notices, []);
 });
 
 test('one transcript, two recordings: every final lands in order without the page waiting', async () => {

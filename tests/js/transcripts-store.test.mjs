@@ -444,6 +444,25 @@ test('a full browser quota drops at most one older session per write, none after
   assert.equal(after.dropped, undefined, 'a drop that made no room is not repeated on the next write');
   assert.deepEqual(ok(await store.getSession('s005')).finals.map((f) => f.text), [final(0).text], 'nothing half-written');
   assert.deepEqual(ok(await store.listSessions()).map((s) => s.id), ['s005', 's004', 's003']);
+  // Room again (the browser freed the space, the user deleted some): a later full quota may make room once more.
+  ok(await store.addFinal('s005', final(3)));
+  needed = 1;
+  IDBObjectStore.prototype.add = function patchedAdd(...args) {
+    if (this.name === FINALS && needed > 0) throw new DOMException('Quota exceeded', 'QuotaExceededError');
+    return add.apply(this, args);
+  };
+  IDBObjectStore.prototype.delete = function patchedDelete(...args) {
+    if (this.name === SESSIONS) needed -= 1;
+    return del.apply(this, args);
+  };
+  let later;
+  try {
+    later = await store.addFinal('s005', final(4));
+  } finally {
+    IDBObjectStore.prototype.add = add;
+    IDBObjectStore.prototype.delete = del;
+  }
+  assert.deepEqual(ok(later) && later.dropped.map((s) => s.id), ['s003']);
 });
 
 test('the words not final yet live on the session record: replaced, counted in its size, cleared by a final', async () => {

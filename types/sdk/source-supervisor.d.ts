@@ -55,7 +55,7 @@ export type SourceConfig = {
     autoGainControl?: boolean | undefined;
     workletUrl?: string | undefined;
     /**
-     * default 2000
+     * at the start default capture.js's RESUME_TIMEOUT_MS (3000), in a recovery 2000
      */
     resumeTimeoutMs?: number | undefined;
 };
