@@ -162,6 +162,9 @@ def test_share_watch_drop_and_revoke(pw: Playwright, browser_name: str, captions
             wait_for(viewer, "s.status === 'revoked'", "the revoked notice")
             assert "stopped sharing" in str(viewer.evaluate(VIEWER_STATE)["notice"])
             assert httpx.get(link).status_code == 410
+            # The link is off the page and why is said where it can be seen (outside the hidden panel).
+            assert recorder.is_hidden("#share-live") and recorder.input_value("#share-link") == ""
+            assert recorder.is_visible("#share-status") and recorder.inner_text("#share-status") == "Sharing stopped."
     finally:
         browser.close()
     assert [e for e in errors if "inline style" not in e] == []

@@ -8,7 +8,7 @@
 // Hooks for what builds on the page (storage, history, shared captions): listen({onRunStart, onFinal, onPartial,
 // onRunEnd, onClear}).
 import { LatencyTracker } from '../latency.js';
-import { DEFAULTS as CLIENT_DEFAULTS } from '../providers/protocol.js';
+import { DEFAULT_STOP_TIMEOUT_MS } from '../lifecycle.js';
 import { formatTime } from './format.js';
 import { isFallbackWarning, tidyRough, unfinishedSegment } from './rough.js';
 
@@ -103,7 +103,9 @@ import { isFallbackWarning, tidyRough, unfinishedSegment } from './rough.js';
  *   => Promise<CaptureLike>} startFileSource
  * @property {() => number} [now]  ms, monotonic (default performance.now)
  * @property {() => Date} [date]   the wall clock, for a transcript's default title
- * @property {number} [finishMaxMs]  the most Stop waits for the last words (default: the clients' finish timeout)
+ * @property {number} [finishMaxMs]  the most Stop waits for the last words (default: the session's stop bound,
+ *   DEFAULT_STOP_TIMEOUT_MS; the provider client's own finish timeout restarts with each message and, run out while
+ *   stopping, reconnects and replays within that bound)
  */
 
 // A level this long at digital zero means a muted or wrong device, not a pause in speech.
@@ -124,6 +126,8 @@ export function toDbfs(linear) {
 
 // Below this a wait is not worth a word: most starts are quicker.
 export const QUIET_WAIT_MS = 1000;
+// A start still waiting this long is most likely waiting for the user to answer the microphone prompt.
+export const PROMPT_HINT_MS = 8000;
 // Speech heard this long with no words back: the page says the words are on their way.
 export const NOTHING_BACK_MS = 1500;
 // A level above this (dBFS RMS) counts as sound for "hearing you" (speech is about -30; a quiet room below -60).
@@ -148,6 +152,14 @@ export function pageStatus(state, detail, run, wait = {}) {
       return { state: 'idle' };
     case 'starting':
       if (run.fileName) return { state: 'starting', detail: `decoding ${run.fileName}` };
+      if (elapsed >= PROMPT_HINT_MS) {
+        // A browser may leave its microphone prompt unanswered for good (Firefox's panel, dismissed by a click
+        // elsewhere, stays pending): the wait is the user's to end, so say how.
+        return {
+          state: 'starting',
+          detail: `opening the microphone, ${seconds(elapsed)}: answer the browser's prompt (or its microphone icon in the address bar), or Cancel`,
+        };
+      }
       return { state: 'starting', detail: elapsed >= QUIET_WAIT_MS ? `opening the microphone, ${seconds(elapsed)}` : undefined };
     case 'connecting':
       // The offline engine's first session in a fresh process loads its models: seconds, not a hang.
@@ -181,7 +193,7 @@ export class RunController {
     this.startFileSource = deps.startFileSource;
     this.now = deps.now ?? (() => performance.now());
     this.date = deps.date ?? (() => new Date());
-    this.finishMaxMs = deps.finishMaxMs ?? CLIENT_DEFAULTS.finishTimeoutMs;
+    this.finishMaxMs = deps.finishMaxMs ?? DEFAULT_STOP_TIMEOUT_MS;
     /** @type {{state: SessionState, detail: StateDetail, status: {mode: 'mic'|'file', label: string, engineLabel?: string, fileName?: string}, since: number} | null} */
     this.shown = null;
     /** @type {ReturnType<typeof setInterval> | null} re-renders a waiting state line every second */

@@ -76,6 +76,8 @@ export function mountShare({ win, controller }) {
     } catch { /* the next poll, or the next publish, says more */ }
   };
 
+  // The status line is outside the panel: why a share ended stays on screen (and is read out) when the panel with
+  // the link goes, and the link goes with it, so no ended link is left to copy or open.
   const end = () => {
     if (poll !== null) clearInterval(poll);
     poll = null;
@@ -83,6 +85,8 @@ export function mountShare({ win, controller }) {
     publisher = null;
     grant = null;
     panel.hidden = true;
+    link.value = '';
+    open.href = '#';
     startButton.hidden = false;
     startButton.disabled = false;
   };
@@ -100,7 +104,6 @@ export function mountShare({ win, controller }) {
     } catch (err) {
       startButton.disabled = false;
       status.textContent = `Could not make a link: ${err instanceof Error ? err.message : String(err)}`;
-      panel.hidden = false;
       return;
     }
     // In the task the answer arrived in: its expires_in counts from now, on this browser's clock.
@@ -141,7 +144,6 @@ export function mountShare({ win, controller }) {
     end();
     if (!g) return;
     status.textContent = 'Sharing stopped.';
-    panel.hidden = false;
     try {
       await revoke(g);
     } catch {

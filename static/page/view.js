@@ -273,18 +273,33 @@ export function createView(doc, controls) {
     if (transcript.placeholder) {
       transcript.placeholder.textContent = running ? 'Listening: the words appear here as they are recognised.' : idlePlaceholder;
     }
+    const settings = [controls.provider, controls.tag, controls.mic, controls.echo, controls.noise, controls.agc, controls.file];
+    // A control disabled under the keyboard's focus drops it (to the page's start, in most browsers): a keyboard or
+    // screen reader user who pressed Start would be left on a dead button with no cue that Stop is the live one.
+    const focused = doc.activeElement;
+    const losing = running ? [controls.start, ...settings] : [controls.stop, controls.cancel];
+    const lost = focused === null || focused === doc.body || losing.some((el) => el === focused);
     controls.start.disabled = running;
     controls.stop.disabled = !running;
     controls.cancel.disabled = !running;
-    for (const el of [controls.provider, controls.tag, controls.mic, controls.echo, controls.noise, controls.agc, controls.file]) {
-      el.disabled = running;
-    }
+    for (const el of settings) el.disabled = running;
+    // Without scrolling: a reader scrolled down the transcript stays where they read.
+    if (lost) (running ? controls.stop : controls.start).focus({ preventScroll: true });
   };
+  /** @type {PageState | null} the state last read out */
+  let announced = null;
   return {
     transcript,
     showState(state, detail) {
       controls.state.dataset.state = state;
-      $('state-text').textContent = detail ? `${STATE_TEXT[state]} — ${detail}` : STATE_TEXT[state];
+      const text = detail ? `${STATE_TEXT[state]} — ${detail}` : STATE_TEXT[state];
+      $('state-text').textContent = text;
+      // Read out once per state, as it is entered: a waiting state's line is drawn again every second with its
+      // count, and a live region over it read the whole line out again each time, for up to half a minute.
+      if (state !== announced) {
+        announced = state;
+        $('state-announce').textContent = text;
+      }
     },
     setRunning,
     updateToolbar(hasText, running) {

@@ -71,7 +71,7 @@ test('the state line follows the session alone: a reconnect is not overwritten b
   assert.deepEqual(rec.states(), [
     'starting', 'connecting', 'streaming: Truebar',
     'reconnecting: attempt 1; 0.1 s of audio held',
-    'streaming: Truebar', 'finishing: waiting for the last words from Truebar (0 s, at most 10 s)', 'idle',
+    'streaming: Truebar', 'finishing: waiting for the last words from Truebar (0 s, at most 30 s)', 'idle',
   ]);
   assert.deepEqual(rec.of('setRunning'), [[true], [false]]);
   assert.equal(controller.running, false);
@@ -214,6 +214,11 @@ test('pageStatus covers every session state', () => {
   assert.deepEqual(pageStatus('starting', {}, mic, { elapsedMs: 400 }), { state: 'starting', detail: undefined });
   assert.deepEqual(pageStatus('starting', {}, mic, { elapsedMs: 2400 }),
     { state: 'starting', detail: 'opening the microphone, 2 s' });
+  // Long enough that the browser's prompt is most likely unanswered (Firefox's may stay pending for good): how to go on.
+  assert.deepEqual(pageStatus('starting', {}, mic, { elapsedMs: 60_000 }), {
+    state: 'starting',
+    detail: "opening the microphone, 60 s: answer the browser's prompt (or its microphone icon in the address bar), or Cancel",
+  });
   assert.deepEqual(pageStatus('connecting', {}, mic, { elapsedMs: 3500 }),
     { state: 'connecting', detail: 'waiting for Offline engine to get ready, 3 s' });
   // Stop always says what it waits for and the most it will wait.
@@ -401,7 +406,7 @@ test('a slow start and a long Stop count their seconds; audio with no words back
   await tick();
   clock += 3000;
   controller.renderState();
-  assert.equal(rec.states().at(-1), 'finishing: waiting for the last words from Truebar (3 s, at most 10 s)');
+  assert.equal(rec.states().at(-1), 'finishing: waiting for the last words from Truebar (3 s, at most 30 s)');
   w.Sock.instances[0].push({ type: 'STATUS', status: 'FINISHED' });
   await stopping;
   assert.equal(controller.waitTimer, null, 'the timer stops with the run');

@@ -30,6 +30,19 @@ test('a batch the server refuses ends the share on the server too, so its viewer
   assert.deepEqual(calls.map(([method]) => method), ['POST', 'POST', 'DELETE']);
   assert.equal(calls[2][1], `/api/captions/${'S'.repeat(22)}`);
   assert.match(status(), /server refused the captions \(Each final needs a seq\.\)/);
+  // The panel with the dead link goes; the status line, outside it (templates/index.html), says why.
+  assert.equal(share.doc.getElementById('share-live').hidden, true);
+  assert.equal(share.doc.getElementById('share-link').value, '');
+  assert.equal(share.doc.getElementById('share-open').href, '#');
+});
+
+test('Stop sharing takes the link off the page and says the sharing stopped', async () => {
+  const { share, status } = await sharePage(() => [GRANT]);
+  assert.notEqual(share.doc.getElementById('share-link').value, '');
+  await share.stopSharing();
+  assert.equal(share.doc.getElementById('share-live').hidden, true);
+  assert.equal(share.doc.getElementById('share-link').value, '');
+  assert.equal(status(), 'Sharing stopped.');
 });
 
 const GRANT = { share_id: 'S'.repeat(22), viewer_url: '/captions/x', publish_token: 'tok', expires_at: 0, max_viewers: 3 };
@@ -73,6 +86,7 @@ async function sharePage(answer, { running = false } = {}) {
     for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
   };
   const fire = (type) => { for (const fn of handlers[type] ?? []) fn(); };
+  share.doc = win.document;
   return { share, calls, requests, fire, poll, timers, status: () => win.document.getElementById('share-status').textContent };
 }
 
