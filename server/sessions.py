@@ -158,6 +158,12 @@ async def create_session(request: Request) -> Response:
             with contextlib.suppress(StateUnavailable):
                 await state.ledger.release(*place)
         raise
+    if await request.is_disconnected():
+        # The page gave up while the provider answered (Stop or Cancel while connecting abort the request, as do its
+        # grant timeout and a closed tab). It never learns this session's id, so it cannot end it: a Wiro task
+        # would run, billed, and the client's place stay taken until the grant's deadline (an hour for Wiro).
+        await _abandon(state, provider, session_id, place)
+        raise ApiError(400, "client_disconnected", "The client left before its session was made; it was ended.")
     if place is not None:
         try:
             # The life left as the provider read it on its own clock (expires_at is on that clock, not the state's).
@@ -167,6 +173,18 @@ async def create_session(request: Request) -> Response:
             log.warning("could not record a session's expiry in the shared state (%s)", exc)
     request.app.state.metrics.grants.labels(provider.name).inc()
     return JSONResponse(dump(grant), headers={"Cache-Control": "no-store"})
+
+
+async def _abandon(state: State, provider: Provider, session_id: str, place: tuple[str, str] | None) -> None:
+    """End a session nobody will use, and give back its place, as its end call would."""
+    try:
+        await provider.end_session(session_id)
+    except Exception as exc:
+        # A Wiro task that could not be killed now is the reaper's, at its deadline, as after any failed end.
+        log.warning("could not end a session its client abandoned (%s)", type(exc).__name__)
+    if place is not None:
+        with contextlib.suppress(StateUnavailable):
+            await state.ledger.release(*place)
 
 
 def _place(provider: Provider, client: str, session_id: str) -> tuple[str, str] | None:
@@ -201,20 +219,26 @@ async def end_session(request: Request) -> Response:
         # Never minted here: nothing to end, and nothing is stored for it (an id of any length, unchecked, was
         # kept as a spent grant for the grants' lifetime).
         return JSONResponse(dump(Ended(False)))
-    # Each end of an unused grant is kept as a spent grant for the grants' lifetime: bounded per client like the
-    # mints, with room for every session a client may mint to be ended twice (the page's call and its beacon).
-    settings: Settings = request.app.state.settings
-    wait = await state_of(request).rate_limits.hit(
-        "ends", client_key(request), ENDS_PER_SESSION * settings.session_rate_per_min
-    )
-    if wait is not None:
-        raise ApiError(429, "rate_limited", "Too many sessions ended: wait a moment.", retry_after=wait)
     place = _place(provider, client_key(request), session_id)
+    holds: str | None = None
     if place is not None:
         # Its place is where its start took it, whatever address this end comes from (a phone moving from Wi-Fi
         # to mobile data; its pagehide beacon from the new one). With the store down, ending goes on as it can.
         with contextlib.suppress(StateUnavailable):
-            place = (await state_of(request).ledger.scope_of(place[1]) or place[0], place[1])
+            holds = await state_of(request).ledger.scope_of(place[1])
+        place = (holds or place[0], place[1])
+    if holds is None:
+        # Each end of an unused grant is kept as a spent grant for the grants' lifetime: bounded per client like
+        # the mints, with room for every session a client may mint to be ended twice (the page's call and its
+        # beacon). A session that still holds its place (a running Wiro task) is always ended: refused here, it
+        # ran billed to its deadline, and anyone behind the same address could make that so with ends of made-up
+        # ids.
+        settings: Settings = request.app.state.settings
+        wait = await state_of(request).rate_limits.hit(
+            "ends", client_key(request), ENDS_PER_SESSION * settings.session_rate_per_min
+        )
+        if wait is not None:
+            raise ApiError(429, "rate_limited", "Too many sessions ended: wait a moment.", retry_after=wait)
     try:
         ended = await provider.end_session(session_id)
     except BaseException:
@@ -224,7 +248,13 @@ async def end_session(request: Request) -> Response:
             with contextlib.suppress(StateUnavailable):
                 await state_of(request).ledger.release(*place)
         raise
-    released = place is not None and await state_of(request).ledger.release(*place)
+    released = False
+    if place is not None:
+        try:
+            released = await state_of(request).ledger.release(*place)
+        except StateUnavailable as exc:
+            # The session is ended: say so. Its place lapses with its lease (the grant's life).
+            log.warning("could not give back an ended session's place (%s)", exc)
     return JSONResponse(dump(Ended(ended or released)))
 
 

@@ -59,6 +59,18 @@ class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names the variable (never a secret's value)."""
 
 
+def _check_socket_url(variable: str, url: str, example: str) -> None:
+    """`url` is a WebSocket URL the page can be sent to: ws:// or wss:// with a host. Checked at start: a malformed
+    one (an IPv6 host without its "]") made every response a 500, /healthz too, as each names it in its CSP."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("ws", "wss") and bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:  # a bracket left open, a port that is no number or out of range
+        ok = False
+    if not ok:
+        raise SettingsError(f"{variable} must be a ws:// or wss:// URL with a host, such as {example}.")
+
+
 @dataclass(frozen=True)
 class TruebarSettings:
     username: str = ""
@@ -68,6 +80,9 @@ class TruebarSettings:
     api_base_url: str = TRUEBAR_API_BASE_URL
     stt_ws_url: str = TRUEBAR_STT_WS_URL
     asr_tag: str = TRUEBAR_ASR_TAG
+
+    def __post_init__(self) -> None:
+        _check_socket_url("TRUEBAR_STT_WS_URL", self.stt_ws_url, TRUEBAR_STT_WS_URL)
 
     def missing(self) -> tuple[str, ...]:
         """The environment variables that must still be set for this provider to work."""
@@ -92,6 +107,16 @@ class WiroSettings:
     task_deadline_s: float = 3600.0
     # How often each process looks for tasks past their deadline (any process's: a dead replica's tasks too).
     reap_interval_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        _check_socket_url("WIRO_SOCKET_URL", self.socket_url, WIRO_SOCKET_URL)
+        for variable, value in (("WIRO_API_KEY", self.api_key), ("WIRO_API_SECRET", self.api_secret)):
+            # Sent in headers, which take printable ASCII only: a zero-width space pasted with the key made every
+            # Wiro mint a 500. Neither the value nor any of it is in the message.
+            if not all(" " < c <= "~" for c in value):
+                raise SettingsError(
+                    f"{variable} has a character that is not printable ASCII (a space, or one pasted with it?)."
+                )
 
     def missing(self) -> tuple[str, ...]:
         return () if self.api_key else ("WIRO_API_KEY",)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -1090,6 +1091,59 @@ def test_an_end_call_releases_the_clients_slot_whatever_ending_raised(
     else:
         assert end.json()["error"]["code"] == "state_unavailable"
     assert left == 0, "the client keeps its slot until the task's deadline"
+
+
+def test_a_mint_whose_client_gave_up_ends_its_task_and_gives_back_the_place() -> None:
+    """The page aborts its grant request (Stop or Cancel while connecting, its grant timeout, a closed tab) while
+    Run is under way: it never learns the session's id and cannot end it, so the server ends it once Run answers.
+    It ran, billed, with the client's place taken, for the task's hour."""
+    gate = threading.Event()
+    wiro = WiroMock()
+
+    async def slow_run(request: httpx.Request) -> httpx.Response:
+        if "/Run/" in request.url.path:
+            while not gate.is_set():  # noqa: ASYNC110 - set from the test's thread
+                await asyncio.sleep(0.01)
+        return await wiro.handle(request)
+
+    state = MemoryState()
+    app = create_app(
+        Settings(wiro=WiroSettings(api_key=KEY, api_secret=SECRET)),
+        transport=httpx.MockTransport(slow_run),
+        state=state,
+    )
+    with running(app) as url:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url + "/api/sessions", json={"provider": "wiro"}, timeout=0.5)
+        gate.set()
+        wait_until(lambda: bool(wiro.kills) and asyncio.run(state.ledger.held("cloud:127.0.0.1")) == 0)
+        held = asyncio.run(state.ledger.held("cloud:127.0.0.1"))
+        kills = list(wiro.kills)
+        # A client that waits is served as ever (its task is killed at this lone process's shutdown).
+        grant = httpx.post(url + "/api/sessions", json={"provider": "wiro"}, timeout=10)
+    assert wiro.runs[0] == "1" and kills == ["1"]
+    assert held == 0
+    assert grant.status_code == 200 and grant.json()["task_id"] == "2"
+
+
+def test_ends_of_made_up_ids_never_keep_a_running_task_from_being_ended() -> None:
+    """The ends' rate limit bounds what unknown ids store; a session that still holds its place is ended whatever
+    it says: ends of made-up ids from the same address (a NAT) once left every real task running to its deadline."""
+    wiro = WiroMock()
+    state = MemoryState()
+    app = create_app(
+        Settings(wiro=WiroSettings(api_key=KEY, api_secret=SECRET), session_rate_per_min=1),
+        transport=httpx.MockTransport(wiro.handle),
+        state=state,
+    )
+    with running(app) as url:
+        grant = httpx.post(url + "/api/sessions", json={"provider": "wiro"}).json()
+        junk = [httpx.post(f"{url}/api/sessions/wiro/{'x' * 21}{i}/end").status_code for i in range(5)]
+        end = httpx.post(f"{url}/api/sessions/wiro/{grant['session_id']}/end")
+        held = asyncio.run(state.ledger.held("cloud:127.0.0.1"))
+    assert junk[-1] == 429, junk
+    assert end.status_code == 200 and end.json() == {"ended": True}
+    assert wiro.kills == [grant["task_id"]] and held == 0
 
 
 class EngineThatFailsToClose(ScriptedRecognizer):

@@ -116,3 +116,32 @@ def test_a_guessable_secret_key_is_refused() -> None:
             replace(Settings(), secret_key=short)
     assert Settings.from_env({"APP_SECRET_KEY": "x" * 32}).secret_key == "x" * 32
     assert len(Settings.from_env({}).secret_key) >= 32  # the random key made when none is given
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("WIRO_SOCKET_URL", "wss://[::1/v1"),
+        ("WIRO_SOCKET_URL", "https://socket.wiro.ai/v1"),
+        ("WIRO_SOCKET_URL", "wss://socket.wiro.ai:99999/v1"),
+        ("TRUEBAR_STT_WS_URL", "wss://[::1/api/pipelines/stream"),
+        ("TRUEBAR_STT_WS_URL", "wss:///api/pipelines/stream"),
+    ],
+)
+def test_a_socket_url_the_page_cannot_be_sent_to_is_refused_at_start(variable: str, value: str) -> None:
+    """Every response names the providers' socket origins in its CSP: a malformed one (a bracket left open) made
+    each of them, /healthz too, a 500 from the first request on."""
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env({variable: value})
+    assert Settings.from_env({variable: "wss://[::1]:8443/v1"})
+
+
+@pytest.mark.parametrize("variable", ["WIRO_API_KEY", "WIRO_API_SECRET"])
+def test_a_wiro_key_with_a_character_no_header_can_carry_is_refused_at_start_without_it(variable: str) -> None:
+    """The key and secret go in headers (printable ASCII): a zero-width space pasted with one made every Wiro mint a
+    500. The message names the variable, never the value."""
+    value = "k3y-" + "\u200b"
+    with pytest.raises(SettingsError, match=variable) as refused:
+        Settings.from_env({"WIRO_API_KEY": "key", variable: value})
+    assert "k3y" not in str(refused.value)
+    assert Settings.from_env({"WIRO_API_KEY": "key", variable: "k3y-1"}).wiro.api_key
