@@ -158,10 +158,13 @@ async def create_session(request: Request) -> Response:
             with contextlib.suppress(StateUnavailable):
                 await state.ledger.release(*place)
         raise
+    # Minted (for Wiro a billed Run), whether or not its client is still there to take it.
+    request.app.state.metrics.grants.labels(provider.name).inc()
     if await request.is_disconnected():
         # The page gave up while the provider answered (Stop or Cancel while connecting abort the request, as do its
         # grant timeout and a closed tab). It never learns this session's id, so it cannot end it: a Wiro task
         # would run, billed, and the client's place stay taken until the grant's deadline (an hour for Wiro).
+        log.info("a %s session was ended at once: its client left before it was made", provider.name)
         await _abandon(state, provider, session_id, place)
         raise ApiError(400, "client_disconnected", "The client left before its session was made; it was ended.")
     if place is not None:
@@ -171,7 +174,6 @@ async def create_session(request: Request) -> Response:
         except StateUnavailable as exc:
             # The grant exists (a Wiro task may be running): hand it out. Its place lapses with the reservation.
             log.warning("could not record a session's expiry in the shared state (%s)", exc)
-    request.app.state.metrics.grants.labels(provider.name).inc()
     return JSONResponse(dump(grant), headers={"Cache-Control": "no-store"})
 
 

@@ -136,12 +136,10 @@ def test_a_socket_url_the_page_cannot_be_sent_to_is_refused_at_start(variable: s
     assert Settings.from_env({variable: "wss://[::1]:8443/v1"})
 
 
-@pytest.mark.parametrize("variable", ["WIRO_API_KEY", "WIRO_API_SECRET"])
-def test_a_wiro_key_with_a_character_no_header_can_carry_is_refused_at_start_without_it(variable: str) -> None:
-    """The key and secret go in headers (printable ASCII): a zero-width space pasted with one made every Wiro mint a
-    500. The message names the variable, never the value."""
-    value = "k3y-" + "\u200b"
-    with pytest.raises(SettingsError, match=variable) as refused:
-        Settings.from_env({"WIRO_API_KEY": "key", variable: value})
+def test_a_wiro_key_with_a_character_no_header_can_carry_is_refused_at_start_without_it() -> None:
+    """The key goes in a header (printable ASCII): a zero-width space pasted with it made every Wiro mint a 500. The
+    message names the variable, never the value. The secret only keys the signature, as UTF-8: any text will do."""
+    with pytest.raises(SettingsError, match="WIRO_API_KEY") as refused:
+        Settings.from_env({"WIRO_API_KEY": "k3y-\u200b"})
     assert "k3y" not in str(refused.value)
-    assert Settings.from_env({"WIRO_API_KEY": "key", variable: "k3y-1"}).wiro.api_key
+    assert Settings.from_env({"WIRO_API_KEY": "k3y-1", "WIRO_API_SECRET": "s\u00e9cret\u200b"}).wiro.api_secret

@@ -175,6 +175,9 @@ export function mountPage(win = window) {
 
   function stop() {
     if (controls.stop.disabled) return;
+    // Stop is disabled while the last words come (up to 30 s): a focus left on it sits on a dead button, or drops
+    // to the page. The state line takes it, and a screen reader reads what the page is waiting for.
+    if (doc.activeElement === controls.stop) controls.state.focus({ preventScroll: true });
     controls.stop.disabled = true;
     controller.stop();
   }

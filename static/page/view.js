@@ -277,8 +277,10 @@ export function createView(doc, controls) {
     // A control disabled under the keyboard's focus drops it (to the page's start, in most browsers): a keyboard or
     // screen reader user who pressed Start would be left on a dead button with no cue that Stop is the live one.
     const focused = doc.activeElement;
-    const losing = running ? [controls.start, ...settings] : [controls.stop, controls.cancel];
-    const lost = focused === null || focused === doc.body || losing.some((el) => el === focused);
+    // At the end, only a focus this page put on what it disables (Stop moves it to the state line): a run that ends
+    // by itself (an error, a file's end) must not pull a reader's screen reader to Start.
+    const losing = running ? [controls.start, ...settings] : [controls.stop, controls.cancel, controls.state];
+    const lost = losing.some((el) => el === focused) || (running && (focused === null || focused === doc.body));
     controls.start.disabled = running;
     controls.stop.disabled = !running;
     controls.cancel.disabled = !running;
@@ -286,7 +288,7 @@ export function createView(doc, controls) {
     // Without scrolling: a reader scrolled down the transcript stays where they read.
     if (lost) (running ? controls.stop : controls.start).focus({ preventScroll: true });
   };
-  /** @type {PageState | null} the state last read out */
+  /** @type {string | null} the state and detail last read out, their numbers left out */
   let announced = null;
   return {
     transcript,
@@ -294,10 +296,12 @@ export function createView(doc, controls) {
       controls.state.dataset.state = state;
       const text = detail ? `${STATE_TEXT[state]} — ${detail}` : STATE_TEXT[state];
       $('state-text').textContent = text;
-      // Read out once per state, as it is entered: a waiting state's line is drawn again every second with its
-      // count, and a live region over it read the whole line out again each time, for up to half a minute.
-      if (state !== announced) {
-        announced = state;
+      // Read out when the state or what it says changes, not when only its numbers do: a waiting state's line is
+      // drawn again every second with its count, and a live region over it read the whole line out again each
+      // time, for up to half a minute.
+      const said = `${state}: ${(detail ?? '').replace(/[\d.]+/g, '#')}`;
+      if (said !== announced) {
+        announced = said;
         $('state-announce').textContent = text;
       }
     },

@@ -37,12 +37,15 @@ test('the state line is read out once as a state is entered, not again with each
     if (said.at(-1) !== text) said.push(text);
   };
   show('starting');
-  for (let s = 2; s <= 5; s++) show('starting', `opening the microphone, ${s} s`);
+  for (let s = 2; s <= 7; s++) show('starting', `opening the microphone, ${s} s`);
+  for (let s = 8; s <= 12; s++) show('starting', `opening the microphone, ${s} s: answer the browser's prompt, or Cancel`);
   show('streaming', 'Truebar');
   for (let s = 0; s <= 20; s++) show('finishing', `waiting for the last words from Truebar (${s} s, at most 30 s)`);
   show('idle');
-  assert.equal(said.length, 4, said.join(' | '));
-  assert.match(said[2], /^Finishing… — waiting for the last words from Truebar \(0 s/);
+  // Each state as entered, and what a state says when it changes (the prompt's hint), never its count alone.
+  assert.equal(said.length, 6, said.join(' | '));
+  assert.match(said[2], /answer the browser's prompt/);
+  assert.match(said[4], /^Finishing… — waiting for the last words from Truebar \(0 s/);
   assert.equal(doc.getElementById('state-text').textContent, 'Idle');
 });
 
@@ -51,7 +54,7 @@ test('the keyboard focus moves to Stop when Start is disabled under it, and back
   doc.getElementById('transcript').ownerDocument = doc;
   doc.body = doc.getElementById('body');
   const controls = /** @type {any} */ (new Proxy({}, { get: (_, name) => (name === 'exports' ? [] : doc.getElementById(String(name))) }));
-  for (const id of ['start', 'stop', 'cancel', 'provider', 'transcript-search']) {
+  for (const id of ['start', 'stop', 'cancel', 'provider', 'state', 'transcript-search']) {
     doc.getElementById(id).focus = function focus() { doc.activeElement = this; };
   }
   const view = createView(/** @type {any} */ (doc), controls);
@@ -69,4 +72,13 @@ test('the keyboard focus moves to Stop when Start is disabled under it, and back
   doc.activeElement = doc.getElementById('provider');
   view.setRunning(true);
   assert.equal(doc.activeElement.id, 'stop');
+  // Stop put the focus on the state line (page/main.js): the run's end gives it to Start.
+  doc.activeElement = doc.getElementById('state');
+  view.setRunning(false);
+  assert.equal(doc.activeElement.id, 'start');
+  // A run that ends by itself leaves a reader's focus where it was, on the page too.
+  view.setRunning(true);
+  doc.activeElement = doc.body;
+  view.setRunning(false);
+  assert.equal(doc.activeElement, doc.body);
 });
