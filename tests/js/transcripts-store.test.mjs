@@ -411,31 +411,34 @@ test('a full browser quota drops at most one older session per write, none after
     const { id } = ok(await store.startSession({ title: `t${k}`, engine: 'local' }));
     ok(await store.updateSession(id, { state: 'stopped' }));
   }
-  // The browser's quota, simulated: adding a final fails until `needed` more sessions have been deleted. Browsers
-  // reclaim deleted records' space lazily, so a deletion may free nothing at once (Infinity).
+  // The browser's quota, simulated while `body` runs: adding a final fails until `needed` more sessions have been
+  // deleted. Browsers reclaim deleted records' space lazily, so a deletion may free nothing at once (Infinity).
   const add = IDBObjectStore.prototype.add;
   const del = IDBObjectStore.prototype.delete;
   let needed = 1;
-  IDBObjectStore.prototype.add = function patchedAdd(...args) {
-    if (this.name === FINALS && needed > 0) throw new DOMException('Quota exceeded', 'QuotaExceededError');
-    return add.apply(this, args);
+  /** @template T @param {() => Promise<T>} body @returns {Promise<T>} */
+  const underQuota = async (body) => {
+    IDBObjectStore.prototype.add = function patchedAdd(...args) {
+      if (this.name === FINALS && needed > 0) throw new DOMException('Quota exceeded', 'QuotaExceededError');
+      return add.apply(this, args);
+    };
+    IDBObjectStore.prototype.delete = function patchedDelete(...args) {
+      if (this.name === SESSIONS) needed -= 1;
+      return del.apply(this, args);
+    };
+    try {
+      return await body();
+    } finally {
+      IDBObjectStore.prototype.add = add;
+      IDBObjectStore.prototype.delete = del;
+    }
   };
-  IDBObjectStore.prototype.delete = function patchedDelete(...args) {
-    if (this.name === SESSIONS) needed -= 1;
-    return del.apply(this, args);
-  };
-  let inVain;
-  let after;
-  try {
+  const [inVain, after] = await underQuota(async () => {
     const r = await store.addFinal('s005', final(0));
     assert.deepEqual(ok(r) && r.dropped.map((s) => s.id), ['s001'], 'one deletion made room, the oldest');
     needed = Infinity;
-    inVain = await store.addFinal('s005', final(1));
-    after = await store.addFinal('s005', final(2));
-  } finally {
-    IDBObjectStore.prototype.add = add;
-    IDBObjectStore.prototype.delete = del;
-  }
+    return [await store.addFinal('s005', final(1)), await store.addFinal('s005', final(2))];
+  });
   assert.equal(inVain.ok, false);
   assert.equal(inVain.error.kind, 'quota');
   assert.deepEqual(inVain.dropped.map((s) => s.id), ['s002'], 'one more went for it, and the failure says which');
@@ -447,21 +450,7 @@ test('a full browser quota drops at most one older session per write, none after
   // Room again (the browser freed the space, the user deleted some): a later full quota may make room once more.
   ok(await store.addFinal('s005', final(3)));
   needed = 1;
-  IDBObjectStore.prototype.add = function patchedAdd(...args) {
-    if (this.name === FINALS && needed > 0) throw new DOMException('Quota exceeded', 'QuotaExceededError');
-    return add.apply(this, args);
-  };
-  IDBObjectStore.prototype.delete = function patchedDelete(...args) {
-    if (this.name === SESSIONS) needed -= 1;
-    return del.apply(this, args);
-  };
-  let later;
-  try {
-    later = await store.addFinal('s005', final(4));
-  } finally {
-    IDBObjectStore.prototype.add = add;
-    IDBObjectStore.prototype.delete = del;
-  }
+  const later = await underQuota(() => store.addFinal('s005', final(4)));
   assert.deepEqual(ok(later) && later.dropped.map((s) => s.id), ['s003']);
 });
 
