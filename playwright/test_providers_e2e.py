@@ -21,7 +21,6 @@ TRANSCRIPTS = json.loads((SPEECH / "transcripts.json").read_text())
 CLIPS = {"local": "slt-weather-48k.wav", "truebar": "kal-station-48k.wav", "wiro": "slt-weather-48k.wav"}
 
 
-
 def start(page: Page, url: str, provider: str) -> None:
     page.goto(url + "/")
     page.wait_for_selector("#app[data-ready='true']")
@@ -133,12 +132,16 @@ def test_cancel_abandons_the_session_at_once(pw: Playwright, browser_name: str) 
         page.wait_for_selector("#transcript .interim", timeout=15_000)
         page.click("#cancel")
         page.wait_for_selector("#state[data-state='idle']")
-        record = s.truebar.state.sessions[0]  # type: ignore[union-attr]
+        # The last connection's record: a CI run once found CONFIG alone in the first one (under load a connection
+        # may be replaced, e.g. with no CONFIGURED in time; not traced), and the CANCEL goes on the one in use.
+        records = s.truebar.state.sessions  # type: ignore[union-attr]
+        record = records[-1]
         assert record.ended.wait(5)
         page.wait_for_timeout(300)
-        # CANCEL went out (not EOS), nothing was finalised, and the page is ready for a new start.
+        # CANCEL went out (not EOS, on no connection), nothing was finalised, and the page is ready for a new start.
         kinds = [json.loads(m).get("type") for m in record.received]
-        assert "CANCEL" in kinds and "EOS" not in kinds
+        assert "CANCEL" in kinds
+        assert not [r for r in records if "EOS" in [json.loads(m).get("type") for m in r.received]]
         assert final_texts(page) == [] and page.locator("#transcript .interim").count() == 0
         assert page.is_enabled("#start")
 

@@ -197,6 +197,11 @@ class StreamObserver:
     def error(self, message: str) -> None:
         """Every ERROR the stream ends with."""
 
+    def close_code(self, code: int) -> int:
+        """The close code sent after an ERROR whose own is `code` (an emulator may send another: the real service's
+        close codes are unknown)."""
+        return code
+
     async def ended(self, stream: TruebarStream) -> None:
         """Once, when the handler is done and the recognizer session is released."""
 
@@ -380,10 +385,11 @@ class TruebarStream:
         await self._stop_pusher()
         self.outcome = "ERROR"
         self.observer.error(exc.message)
+        code = self.observer.close_code(exc.code)
         with contextlib.suppress(Exception):
             await self.send(ErrorMessage(exc.message))
-            await self.ws.close(exc.code)
-            self.close_code = exc.code
+            await self.ws.close(code)
+            self.close_code = code
 
     async def release(self) -> None:
         session, self.session = self.session, None

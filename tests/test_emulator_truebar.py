@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -450,6 +450,29 @@ def test_injected_drop_closes_without_a_close_frame() -> None:
     assert record.outcome == "DROPPED" and record.frames == 2
 
 
+@pytest.mark.parametrize("close_code", [None, 4000, 1000])
+def test_the_close_code_after_an_error_is_an_option(close_code: int | None) -> None:
+    """The spec leaves the close codes unknown: the stream server's own by default, any one by option (a real
+    service closing with 1000 after an ERROR must be emulatable)."""
+    with serve(StreamOptions(error_after_frames=2, error_close_code=close_code)) as e:
+        messages, code = asyncio.run(exchange(e.ws, e.token(), [cfg(), *[pcm(100)] * 4, EOS]))
+    assert kind(messages[-1]) == "ERROR"
+    assert code == (1011 if close_code is None else close_code)
+
+
+@pytest.mark.parametrize("fault", ["drop", "error"])
+def test_a_fault_between_the_last_finals_and_finished(fault: Literal["drop", "error"]) -> None:
+    """After EOS the client waits for FINISHED with a timeout: a drop (1006) or an ERROR there can be injected."""
+    with serve(StreamOptions(fail_at_finish=fault)) as e:
+        messages, code = asyncio.run(exchange(e.ws, e.token(), [cfg(), pcm(600), EOS]))
+        record = e.last_record()
+    assert finals(messages) == ["alpha bravo"] and "FINISHED" not in statuses(messages)
+    if fault == "drop":
+        assert code == 1006 and record.outcome == "DROPPED"
+    else:
+        assert kind(messages[-1]) == "ERROR" and code == 1011 and record.outcome == "ERROR"
+
+
 def test_finished_delay_option_delays_but_still_finishes() -> None:
     """The delay is seen through the emulator's injected sleep, not a stopwatch: asked for once, for the configured
     0.5 s, after the last final went out and before FINISHED did."""
@@ -622,10 +645,13 @@ def test_cli_falls_back_to_scripted_when_the_engine_cannot_load(capsys: pytest.C
 def test_faults_can_be_limited_to_the_first_connections() -> None:
     from server.emulators.truebar import StreamOptions
 
-    options = StreamOptions(drop_after_frames=3, error_after_frames=4, expire_mid_session=True, faulty_sessions=1)
+    options = StreamOptions(
+        drop_after_frames=3, error_after_frames=4, expire_mid_session=True, fail_at_finish="drop", faulty_sessions=1
+    )
     assert options.for_connection(0) is options
     later = options.for_connection(1)
     assert (later.drop_after_frames, later.error_after_frames, later.expire_mid_session) == (None, None, False)
+    assert later.fail_at_finish is None
     assert StreamOptions(drop_after_frames=3).for_connection(5).drop_after_frames == 3
 
 

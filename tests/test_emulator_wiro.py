@@ -520,6 +520,65 @@ def test_audio_before_ready_is_dropped(emulator_factory: Callable[..., Emulator]
     assert emu.state.tasks[task_id].pcm == bytearray()
 
 
+def test_audio_before_ready_closes_the_socket_with_close_on_bad_audio(
+    emulator_factory: Callable[..., Emulator],
+) -> None:
+    """The reaction to early audio (or audio with another token) is unknown: as an option, task_error then 1008."""
+    emu = emulator_factory(WiroEmulatorOptions(never_ready=True, close_on_bad_audio=True))
+    task_id, token = emu.start()
+
+    async def session() -> int | None:
+        async with websockets.connect(emu.ws_url) as ws:
+            await ws.send(json.dumps({"type": "task_info", "tasktoken": token}))
+            while json.loads(await ws.recv())["type"] != "task_start":
+                pass
+            await ws.send(token.encode() + b"|" + speech_like(0.2))
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async with asyncio.timeout(5):
+                    while True:
+                        await ws.recv()
+            return ws.close_code
+
+    assert asyncio.run(session()) == 1008
+    assert emu.state.tasks[task_id].rejections == ["audio before task_stream_ready"]
+    wait_until(lambda: not emu.state.tasks[task_id].active)
+
+
+def test_an_idle_socket_is_closed_after_idle_timeout_s_and_its_task_ends(
+    emulator_factory: Callable[..., Emulator],
+) -> None:
+    """Whether the service ends an idle socket is unknown: by default never; with idle_timeout_s, 1001 after that
+    long without a frame, and the task is terminated as by any disconnect before task_end."""
+    emu = emulator_factory(WiroEmulatorOptions(idle_timeout_s=0.5))
+    task_id, token = emu.start()
+
+    async def session() -> tuple[list[str], int | None]:
+        seen: list[str] = []
+        async with websockets.connect(emu.ws_url) as ws:
+            await ws.send(json.dumps({"type": "task_info", "tasktoken": token}))
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async with asyncio.timeout(5):
+                    while True:
+                        seen.append(json.loads(await ws.recv())["type"])
+            return seen, ws.close_code
+
+    seen, code = asyncio.run(session())
+    assert "task_stream_ready" in seen and code == 1001
+    wait_until(lambda: not emu.state.tasks[task_id].active)
+    assert emu.state.tasks[task_id].end_reason == "disconnect"
+
+
+@pytest.mark.parametrize("http_404", [False, True])
+def test_a_not_found_error_answers_http_200_or_404_by_option(
+    emulator_factory: Callable[..., Emulator], http_404: bool
+) -> None:
+    """The docs disagree on HTTP codes (always 200, or 404 for not found): the body is code 1 either way."""
+    emu = emulator_factory(WiroEmulatorOptions(not_found_http_404=http_404))
+    r = httpx.post(emu.url + "/v1/Run/nobody/no-such-model", headers=KEY, json={})
+    assert r.status_code == (404 if http_404 else 200)
+    assert r.json()["result"] is False and r.json()["errors"][0]["code"] == 1
+
+
 async def _raw_session_never_ready(ws_url: str, token: str) -> list[str]:
     seen: list[str] = []
 
@@ -634,7 +693,8 @@ def test_fault_drop_socket_after_frames(emulator_factory: Callable[..., Emulator
     emu = emulator_factory(WiroEmulatorOptions(drop_after_frames=3, max_concurrent_tasks=1))
     task_id, token = emu.start()
     result = asyncio.run(transcribe_wiro(emu.ws_url, token, speech_like(2.0), timeout=10))
-    assert result.close_code == 1011
+    # Dropped, not closed: no close frame, so the client sees 1006, as when a real connection goes.
+    assert result.close_code == 1006
     assert "task_end" not in result.events and "task_postprocess_end" not in result.events
     task = emu.state.tasks[task_id]
     assert task.frames == 3 and task.end_reason == "dropped"
@@ -747,7 +807,9 @@ def test_two_sessions_one_misbehaving(emu: Emulator) -> None:
 
 def test_cli_serves_on_port_zero_and_prints_urls() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The choices the spec leaves open and the faults are flags too: one of them shown to take effect.
     cmd = [sys.executable, "-m", "server.emulators", "wiro", "--port", "0", "--recognizer", "scripted"]
+    cmd += ["--not-found-http-404"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -758,6 +820,7 @@ def test_cli_serves_on_port_zero_and_prints_urls() -> None:
         assert socket == f"WIRO_SOCKET_URL=ws://127.0.0.1:{m.group(1)}/v1"
         r = httpx.post(base.split("=", 1)[1] + "/Run/wiro/voxtral-mini-realtime", headers=KEY, json={})
         assert r.json()["result"] is True
+        assert httpx.post(base.split("=", 1)[1] + "/Run/nobody/nothing", headers=KEY, json={}).status_code == 404
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
@@ -769,6 +832,10 @@ def test_cli_help_documents_default_credentials() -> None:
     )
     assert out.returncode == 0 and DEFAULT_API_KEY in out.stdout and "--api-secret" in out.stdout
     assert "--leading-space" in out.stdout and "--chatty" in out.stdout
+    for flag in ("--drop-after-frames", "--never-ready", "--balance-stop-after-frames", "--faulty-tasks"):
+        assert flag in out.stdout, flag
+    for flag in ("--close-on-bad-audio", "--close-on-bad-task-info", "--idle-timeout-s", "--auth-errors-http-200"):
+        assert flag in out.stdout, flag
 
 
 def test_cli_falls_back_to_scripted_when_the_engine_cannot_load(capsys: pytest.CaptureFixture[str]) -> None:

@@ -30,7 +30,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
@@ -85,6 +85,12 @@ class StreamOptions:
     finished_delay_s: float = 0.0
     # Seconds between CONFIG and STATUS CONFIGURED (audio sent meanwhile is still valid).
     configured_delay_s: float = 0.0
+    # The close code after every ERROR: the spec leaves them unknown. None keeps the stream server's own (1008 for
+    # bad input, 1011 for a failure inside, 1013 when busy).
+    error_close_code: int | None = None
+    # Fault after EOS, between the last finals and STATUS FINISHED (where a client waits with a timeout): "drop"
+    # the connection (1006) or end with an "error".
+    fail_at_finish: Literal["drop", "error"] | None = None
     # The faults above (drop, error, warning, mid-session expiry) hit only the first N connections; None: all.
     # A client's reconnect can then be seen to succeed.
     faulty_sessions: int | None = None
@@ -94,7 +100,12 @@ class StreamOptions:
         if self.faulty_sessions is None or index < self.faulty_sessions:
             return self
         return replace(
-            self, drop_after_frames=None, error_after_frames=None, warning_after_frames=None, expire_mid_session=False
+            self,
+            drop_after_frames=None,
+            error_after_frames=None,
+            warning_after_frames=None,
+            expire_mid_session=False,
+            fail_at_finish=None,
         )
 
 
@@ -194,6 +205,13 @@ class _Faults(StreamObserver):
     async def finishing(self, stream: TruebarStream) -> None:
         if self.options.finished_delay_s > 0:
             await self.sleep(self.options.finished_delay_s)
+        if self.options.fail_at_finish == "drop":
+            raise StreamStop("DROPPED")
+        if self.options.fail_at_finish == "error":
+            raise StreamFailure("Injected fault: the session could not be finished.", CLOSE_INTERNAL)
+
+    def close_code(self, code: int) -> int:
+        return code if self.options.error_close_code is None else self.options.error_close_code
 
     def sent(self, message: dict[str, Any]) -> None:
         if self.record.keep:
@@ -445,6 +463,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warning-after-frames", type=int, default=None)
     parser.add_argument("--finished-delay", type=float, default=0.0, help="seconds before STATUS FINISHED")
     parser.add_argument("--configured-delay", type=float, default=0.0, help="seconds before CONFIGURED")
+    parser.add_argument("--error-close-code", type=int, default=None, help="close code after every ERROR")
+    parser.add_argument("--fail-at-finish", choices=["drop", "error"], default=None, help="fault after EOS")
+    parser.add_argument("--faulty-sessions", type=int, default=None, help="the faults hit only the first N streams")
     parser.add_argument("--log-level", default="info")
     return parser
 
@@ -481,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
             warning_after_frames=args.warning_after_frames,
             finished_delay_s=args.finished_delay,
             configured_delay_s=args.configured_delay,
+            error_close_code=args.error_close_code,
+            fail_at_finish=args.fail_at_finish,
+            faulty_sessions=args.faulty_sessions,
         ),
     )
     recognizer = _load(args.recognizer, load_recognizer)

@@ -28,7 +28,10 @@ queue stage, which is the emulator's model):
   registers (the spec's default for unknown reactions). ``close_on_bad_task_info`` closes it with 1008 instead.
 - Every other bad input is dropped with a ``task_error`` log event and the session carries on: malformed JSON,
   unknown message types, a binary frame without ``|``, a token other than the registered one, odd-length PCM,
-  audio before ``task_stream_ready`` or after ``task_session_end``.
+  audio before ``task_stream_ready`` or after ``task_session_end``. ``close_on_bad_audio`` closes the socket
+  (1008) instead for audio with another token or before ``task_stream_ready``.
+- "Not found" errors (code 1: an unknown model, task) answer HTTP 200 with ``result: false``, or 404 with
+  ``not_found_http_404``.
 - Increments are single words, without a leading space, sent once stable (see wiro_protocol.Increments);
   ``leading_space`` sends each with a leading space instead (the spec leaves it unknown).
 - ``chatty`` (off by default) sends what the spec says a client must ignore: before each increment a task_output
@@ -37,7 +40,10 @@ queue stage, which is the emulator's model):
   ``result``, ``success``, ``terminal`` and ``exitCode`` (see wiro_protocol.CHATTY_*).
 - ``task_cost`` fires after every ``cost_every_ms`` of received audio and once at the end.
 - After ``task_postprocess_end`` the server closes the socket (1000); a disconnect before ``task_end``
-  terminates the task (status ``task_cancel``) and frees its slot. There is no idle timeout.
+  terminates the task (status ``task_cancel``) and frees its slot. There is no idle timeout unless
+  ``idle_timeout_s`` is given: a socket that sent nothing for that long is closed (1001).
+- Every fault can be had from the command line too (``--drop-after-frames``, ``--never-ready``,
+  ``--balance-stop-after-frames``, ``--faulty-tasks``) and so can every choice above.
 """
 
 from __future__ import annotations
@@ -95,9 +101,18 @@ class WiroEmulatorOptions:
     send_connected: bool = True
     # The reaction to a bad task_info is unknown; the spec's default is the task_error log event alone.
     close_on_bad_task_info: bool = False
+    # So is the reaction to audio before task_stream_ready or with a token other than the registered one: the
+    # task_error log event alone by default, a close (1008) with this.
+    close_on_bad_audio: bool = False
+    # Unknown whether the service ends an idle socket: None never does; a number closes one that sent nothing for
+    # that many seconds (1001, "going away"), which terminates its task as any disconnect before task_end does.
+    idle_timeout_s: float | None = None
+    # The docs disagree on HTTP codes for "not found" (code 1) errors too: 200 with result false, or 404.
+    not_found_http_404: bool = False
     lifecycle_delay_s: float = 0.0
     never_ready: bool = False
-    # Fault: close the socket (1011) once this many audio frames were accepted; the task is terminated.
+    # Fault: drop the connection (no close frame: the client sees 1006) once this many audio frames were accepted;
+    # the task is terminated.
     drop_after_frames: int | None = None
     # Fault: the wallet runs dry after this many frames: only task_cost and task_end follow, then close.
     balance_stop_after_frames: int | None = None
@@ -262,9 +277,13 @@ async def _rest(request: Request, state: EmulatorState, path: str) -> tuple[int,
         body = None
     if not isinstance(body, dict):
         return 200, proto.error_body(proto.CODE_GENERAL, proto.MSG_INVALID_BODY)
-    if parts[0] == "Run":
-        return 200, _run(state, f"{parts[1]}/{parts[2]}", body)
-    return 200, await _task_endpoint(state, parts[1], body)
+    answer = (
+        _run(state, f"{parts[1]}/{parts[2]}", body)
+        if parts[0] == "Run"
+        else await _task_endpoint(state, parts[1], body)
+    )
+    not_found = any(isinstance(e, dict) and e.get("code") == proto.CODE_NOT_FOUND for e in answer.get("errors") or [])
+    return (404 if not_found and opts.not_found_http_404 else 200), answer
 
 
 def _run(state: EmulatorState, model: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -326,6 +345,8 @@ class _Close:
 
 
 _STOP = _Close(-1)
+# Ends the connection with no close frame: the server then drops the TCP connection (the client sees 1006).
+_DROP = _Close(-2)
 Outgoing = dict[str, Any] | _Close
 
 
@@ -388,10 +409,15 @@ class Connection:
             self.closing = True
             self.outbox.put_nowait(_Close(code))
 
+    def _drop(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self.outbox.put_nowait(_DROP)
+
     async def _send_loop(self) -> None:
         while True:
             item = await self.outbox.get()
-            if item is _STOP:
+            if item is _STOP or item is _DROP:
                 return
             try:
                 if isinstance(item, _Close):
@@ -405,7 +431,11 @@ class Connection:
 
     async def _receive_loop(self) -> None:
         while True:
-            message = await self.ws.receive()
+            try:
+                message = await asyncio.wait_for(self.ws.receive(), self.opts.idle_timeout_s)
+            except TimeoutError:
+                self._close(1001)
+                continue
             if message["type"] == "websocket.disconnect":
                 return
             if self.closing:
@@ -420,6 +450,11 @@ class Connection:
                 log.exception("wiro emulator: failed to handle a frame")
                 self.state.internal_errors.append(repr(exc))
                 self._reject("internal error while handling the frame")
+
+    def _reject_audio(self, reason: str) -> None:
+        self._reject(reason)
+        if self.opts.close_on_bad_audio:
+            self._close(1008)
 
     def _reject(self, reason: str) -> None:
         if self.task is not None:
@@ -499,11 +534,11 @@ class Connection:
         elif task is None:
             self._reject("audio before task_info")
         elif frame.tasktoken != task.token:
-            self._reject("audio frame with a token other than the registered one")
+            self._reject_audio("audio frame with a token other than the registered one")
         elif self.ending or not task.active:
             self._reject("audio after the session ended")
         elif not self.ready:
-            self._reject("audio before task_stream_ready")
+            self._reject_audio("audio before task_stream_ready")
         else:
             await self._accept_audio(task, frame.pcm)
 
@@ -522,7 +557,7 @@ class Connection:
         faulty = opts.faulty_tasks is None or int(task.id) - opts.first_task_id < opts.faulty_tasks
         if faulty and opts.drop_after_frames is not None and task.frames >= opts.drop_after_frames:
             task.end("task_cancel", "dropped")
-            self._close(1011)
+            self._drop()
         elif faulty and opts.balance_stop_after_frames is not None and task.frames >= opts.balance_stop_after_frames:
             self.ending = True
             self._bill()
@@ -657,6 +692,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-concurrent-tasks", type=int, default=WiroEmulatorOptions.max_concurrent_tasks)
     parser.add_argument("--balance", type=float, default=WiroEmulatorOptions.balance, help="USD")
     parser.add_argument("--leading-space", action="store_true", help="send each increment with a leading space")
+    parser.add_argument("--auth-errors-http-200", action="store_true", help="answer auth errors with HTTP 200")
+    parser.add_argument("--not-found-http-404", action="store_true", help="answer code-1 errors with HTTP 404")
+    parser.add_argument("--close-on-bad-task-info", action="store_true", help="close (1008) on a bad task_info")
+    parser.add_argument(
+        "--close-on-bad-audio", action="store_true", help="close (1008) on audio before ready or with another token"
+    )
+    parser.add_argument("--idle-timeout-s", type=float, default=None, help="close a socket idle this long (1001)")
+    parser.add_argument("--drop-after-frames", type=int, default=None, help="fault: drop the socket after N frames")
+    parser.add_argument("--never-ready", action="store_true", help="fault: never send task_stream_ready")
+    parser.add_argument(
+        "--balance-stop-after-frames", type=int, default=None, help="fault: the wallet runs dry after N frames"
+    )
+    parser.add_argument("--faulty-tasks", type=int, default=None, help="the faults hit only the first N tasks")
     parser.add_argument(
         "--chatty",
         action="store_true",
@@ -672,6 +720,15 @@ def main(argv: list[str] | None = None) -> int:
         balance=args.balance,
         leading_space=args.leading_space,
         chatty=args.chatty,
+        auth_errors_http_200=args.auth_errors_http_200,
+        not_found_http_404=args.not_found_http_404,
+        close_on_bad_task_info=args.close_on_bad_task_info,
+        close_on_bad_audio=args.close_on_bad_audio,
+        idle_timeout_s=args.idle_timeout_s,
+        drop_after_frames=args.drop_after_frames,
+        never_ready=args.never_ready,
+        balance_stop_after_frames=args.balance_stop_after_frames,
+        faulty_tasks=args.faulty_tasks,
     )
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
