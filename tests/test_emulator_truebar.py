@@ -458,6 +458,9 @@ def test_the_close_code_after_an_error_is_an_option(close_code: int | None) -> N
         messages, code = asyncio.run(exchange(e.ws, e.token(), [cfg(), *[pcm(100)] * 4, EOS]))
     assert kind(messages[-1]) == "ERROR"
     assert code == (1011 if close_code is None else close_code)
+    for impossible in (1005, 1006, 999, 5000):
+        with pytest.raises(ValueError, match="close code"):
+            StreamOptions(error_close_code=impossible)
 
 
 @pytest.mark.parametrize("fault", ["drop", "error"])

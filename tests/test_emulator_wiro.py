@@ -23,7 +23,7 @@ import soxr
 import websockets
 
 from server.emulators import wiro_protocol as proto
-from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer
+from server.emulators.scripted import DEFAULT_SCRIPT, ScriptedRecognizer, ScriptedSession
 from server.emulators.wiro import DEFAULT_API_KEY, EmulatorState, WiroEmulatorOptions, create_emulator
 from server.transcript import Hypothesis
 from testkit.live import running
@@ -544,6 +544,54 @@ def test_audio_before_ready_closes_the_socket_with_close_on_bad_audio(
     wait_until(lambda: not emu.state.tasks[task_id].active)
 
 
+def test_audio_with_another_token_closes_the_socket_with_close_on_bad_audio(
+    emulator_factory: Callable[..., Emulator],
+) -> None:
+    emu = emulator_factory(WiroEmulatorOptions(close_on_bad_audio=True))
+    task_id, token = emu.start()
+
+    async def session() -> int | None:
+        async with websockets.connect(emu.ws_url) as ws:
+            await ws.send(json.dumps({"type": "task_info", "tasktoken": token}))
+            while json.loads(await ws.recv())["type"] != "task_stream_ready":
+                pass
+            await ws.send(b"NotTheTaskToken|" + speech_like(0.2))
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async with asyncio.timeout(5):
+                    while True:
+                        await ws.recv()
+            return ws.close_code
+
+    assert asyncio.run(session()) == 1008
+    assert emu.state.tasks[task_id].rejections == ["audio frame with a token other than the registered one"]
+
+
+class SlowScripted(ScriptedRecognizer):
+    """The scripted recognizer taking 20 ms a feed, as an engine decoding in a thread does: the client's next frames
+    are queued while the emulator works."""
+
+    async def open(self) -> ScriptedSession:
+        session = await super().open()
+        feed = session.feed
+
+        async def slow(pcm: bytes) -> list[Hypothesis]:
+            await asyncio.sleep(0.02)
+            return await feed(pcm)
+
+        session.feed = slow  # type: ignore[method-assign]
+        return session
+
+
+def test_a_drop_still_drops_with_an_idle_timeout_set(emulator_factory: Callable[..., Emulator]) -> None:
+    """The idle timeout's wait must not swallow run()'s cancellation of the receive loop after a drop (asyncio's
+    wait_for on 3.11 did, when a frame was already there): the client saw 1000 after its own timeout, not 1006."""
+    options = WiroEmulatorOptions(drop_after_frames=3, idle_timeout_s=3.0, max_concurrent_tasks=1)
+    emu = emulator_factory(options, SlowScripted())
+    _, token = emu.start()
+    result = asyncio.run(transcribe_wiro(emu.ws_url, token, speech_like(2.0), timeout=8))
+    assert result.close_code == 1006 and not result.timed_out
+
+
 def test_an_idle_socket_is_closed_after_idle_timeout_s_and_its_task_ends(
     emulator_factory: Callable[..., Emulator],
 ) -> None:
@@ -577,6 +625,8 @@ def test_a_not_found_error_answers_http_200_or_404_by_option(
     r = httpx.post(emu.url + "/v1/Run/nobody/no-such-model", headers=KEY, json={})
     assert r.status_code == (404 if http_404 else 200)
     assert r.json()["result"] is False and r.json()["errors"][0]["code"] == 1
+    kill = httpx.post(emu.url + "/v1/Task/Kill", headers=KEY, json={"taskid": "no-such-task"})
+    assert kill.status_code == (404 if http_404 else 200) and kill.json()["errors"][0]["code"] == 1
 
 
 async def _raw_session_never_ready(ws_url: str, token: str) -> list[str]:

@@ -95,6 +95,13 @@ class StreamOptions:
     # A client's reconnect can then be seen to succeed.
     faulty_sessions: int | None = None
 
+    def __post_init__(self) -> None:
+        # Only codes a server may send: others (1005, 1006, 999) cannot be put in a close frame, and the ERROR would
+        # then be followed by a dropped connection instead.
+        code = self.error_close_code
+        if code is not None and not (code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code <= 4999):
+            raise ValueError(f"error_close_code {code} is not a close code a server may send")
+
     def for_connection(self, index: int) -> StreamOptions:
         """The options for the `index`-th connection (0-based), with faults removed past `faulty_sessions`."""
         if self.faulty_sessions is None or index < self.faulty_sessions:

@@ -30,7 +30,8 @@ queue stage, which is the emulator's model):
   unknown message types, a binary frame without ``|``, a token other than the registered one, odd-length PCM,
   audio before ``task_stream_ready`` or after ``task_session_end``. ``close_on_bad_audio`` closes the socket
   (1008) instead for audio with another token or before ``task_stream_ready``.
-- "Not found" errors (code 1: an unknown model, task) answer HTTP 200 with ``result: false``, or 404 with
+- Code-1 errors ("not found" in the spec's table: an unknown model or task, and Kill's and Cancel's refusals,
+  which the vendor's error reference gives code 1 too) answer HTTP 200 with ``result: false``, or 404 with
   ``not_found_http_404``.
 - Increments are single words, without a leading space, sent once stable (see wiro_protocol.Increments);
   ``leading_space`` sends each with a leading space instead (the spec leaves it unknown).
@@ -432,7 +433,10 @@ class Connection:
     async def _receive_loop(self) -> None:
         while True:
             try:
-                message = await asyncio.wait_for(self.ws.receive(), self.opts.idle_timeout_s)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for runs the receive in a task of its own and, when
+                # that task already has a frame, drops a cancellation (run() cancelling this loop after a drop).
+                async with asyncio.timeout(self.opts.idle_timeout_s):
+                    message = await self.ws.receive()
             except TimeoutError:
                 self._close(1001)
                 continue
