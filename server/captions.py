@@ -322,6 +322,15 @@ async def viewer_events(
                     return
 
 
+def _too_many_viewers(retry_after: float | None) -> ApiError:
+    return ApiError(
+        429,
+        "too_many_viewers",
+        "This captions link has as many viewers as it allows: try again shortly.",
+        retry_after=retry_after,
+    )
+
+
 async def stream(request: Request) -> Response:
     state = state_of(request)
     settings = _settings(request)
@@ -334,18 +343,13 @@ async def stream(request: Request) -> Response:
         # would hold one for the lease's length (VIEWER_LEASE_S), 300 a minute enough to keep every viewer out. It
         # is answered as a GET would be (a monitor's check), taking no place.
         if await state.ledger.held(scope) >= settings.captions_max_viewers:
-            raise ApiError(429, "too_many_viewers", "This captions link has as many viewers as it allows.")
+            raise _too_many_viewers(None)
         return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
     # The lease is keyed per connection below; this first place is taken atomically against the cap.
     viewer = secrets.token_hex(8)
     admission = await state.ledger.admit(scope, viewer, settings.captions_max_viewers, VIEWER_LEASE_S)
     if not admission.admitted:
-        raise ApiError(
-            429,
-            "too_many_viewers",
-            "This captions link has as many viewers as it allows: try again shortly.",
-            retry_after=min(30.0, admission.retry_after),
-        )
+        raise _too_many_viewers(min(30.0, admission.retry_after))
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         try:

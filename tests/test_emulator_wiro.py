@@ -520,26 +520,28 @@ def test_audio_before_ready_is_dropped(emulator_factory: Callable[..., Emulator]
     assert emu.state.tasks[task_id].pcm == bytearray()
 
 
+async def _close_code_after_audio(ws_url: str, token: str, after_event: str, frame: bytes) -> int | None:
+    """Register `token`, wait for `after_event`, send `frame`: the close code the server ends with (5 s at most)."""
+    async with websockets.connect(ws_url) as ws:
+        await ws.send(json.dumps({"type": "task_info", "tasktoken": token}))
+        while json.loads(await ws.recv())["type"] != after_event:
+            pass
+        await ws.send(frame)
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async with asyncio.timeout(5):
+                while True:
+                    await ws.recv()
+        return ws.close_code
+
+
 def test_audio_before_ready_closes_the_socket_with_close_on_bad_audio(
     emulator_factory: Callable[..., Emulator],
 ) -> None:
     """The reaction to early audio (or audio with another token) is unknown: as an option, task_error then 1008."""
     emu = emulator_factory(WiroEmulatorOptions(never_ready=True, close_on_bad_audio=True))
     task_id, token = emu.start()
-
-    async def session() -> int | None:
-        async with websockets.connect(emu.ws_url) as ws:
-            await ws.send(json.dumps({"type": "task_info", "tasktoken": token}))
-            while json.loads(await ws.recv())["type"] != "task_start":
-                pass
-            await ws.send(token.encode() + b"|" + speech_like(0.2))
-            with contextlib.suppress(websockets.ConnectionClosed):
-                async with asyncio.timeout(5):
-                    while True:
-                        await ws.recv()
-            return ws.close_code
-
-    assert asyncio.run(session()) == 1008
+    frame = token.encode() + b"|" + speech_like(0.2)
+    assert asyncio.run(_close_code_after_audio(emu.ws_url, token, "task_start", frame)) == 1008
     assert emu.state.tasks[task_id].rejections == ["audio before task_stream_ready"]
     wait_until(lambda: not emu.state.tasks[task_id].active)
 
@@ -549,20 +551,8 @@ def test_audio_with_another_token_closes_the_socket_with_close_on_bad_audio(
 ) -> None:
     emu = emulator_factory(WiroEmulatorOptions(close_on_bad_audio=True))
     task_id, token = emu.start()
-
-    async def session() -> int | None:
-        async with websockets.connect(emu.ws_url) as ws:
-            await ws.send(json.dumps({"type": "task_info", "tasktoken": token}))
-            while json.loads(await ws.recv())["type"] != "task_stream_ready":
-                pass
-            await ws.send(b"NotTheTaskToken|" + speech_like(0.2))
-            with contextlib.suppress(websockets.ConnectionClosed):
-                async with asyncio.timeout(5):
-                    while True:
-                        await ws.recv()
-            return ws.close_code
-
-    assert asyncio.run(session()) == 1008
+    frame = b"NotTheTaskToken|" + speech_like(0.2)
+    assert asyncio.run(_close_code_after_audio(emu.ws_url, token, "task_stream_ready", frame)) == 1008
     assert emu.state.tasks[task_id].rejections == ["audio frame with a token other than the registered one"]
 
 
