@@ -148,9 +148,12 @@ async function quality(once, inRate, outRate) {
     worstSinad = Math.min(worstSinad, sinad(await once(tone(f, inRate, n), inRate, outRate), f, outRate, trim));
   }
   let worstAlias = Infinity;
-  const lo = 0.6 * outRate, hi = 0.499 * inRate;
-  for (let s = 0; s < 6; s++) {
-    const f = lo + ((hi - lo) * s) / 5;
+  // From just above the output's Nyquist frequency (exactly at it a zero-phase sine is sampled at its zero
+  // crossings), where a transition band that straddles it leaks the most, to the input's.
+  const lo = 0.505 * outRate, hi = 0.499 * inRate;
+  const freqs = [lo, 0.52 * outRate, 0.55 * outRate];
+  for (let s = 0; s < 6; s++) freqs.push(0.6 * outRate + ((hi - 0.6 * outRate) * s) / 5);
+  for (const f of freqs) {
     const x = tone(f, inRate, n);
     const y = await once(x, inRate, outRate);
     worstAlias = Math.min(worstAlias, 10 * Math.log10(power(x) / Math.max(power(y.subarray(trim, -trim)), 1e-300)));

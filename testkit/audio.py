@@ -31,10 +31,11 @@ I16 = npt.NDArray[np.int16]
 # Stopband attenuation the Kaiser design aims at (dB). The tests require >= 100 dB; the margin absorbs the
 # difference between Kaiser's length formula and the real filter, and the phase-interpolation error below.
 ATTENUATION_DB = 120.0
-# Passband edge and stopband edge as fractions of the lower of the two rates: a transition band of 0.2 * rate
-# centred on its Nyquist frequency, so nothing at or above 0.6 * rate folds back below 0.4 * rate.
+# Passband and stopband edges in fractions of the lower of the two rates (its Nyquist frequency is 0.5). The
+# stopband starts at that Nyquist frequency: downsampling, whatever would fold back into the output is attenuated
+# by ATTENUATION_DB; upsampling, so is every image (at in - f and up). 0.4 .. 0.5 is the transition band.
 PASSBAND = 0.4
-STOPBAND = 0.6
+STOPBAND = 0.5
 # A full polyphase table (one row per phase) is used while it holds at most this many coefficients; above it
 # (reduced ratios such as 44101/16000 have 16000 phases) a table of OVERSAMPLE + 1 phases per input sample is
 # interpolated linearly between neighbouring phases, which costs two dot products per output.
@@ -118,7 +119,9 @@ def design_filter(in_rate: int, out_rate: int, attenuation_db: float = ATTENUATI
     _check_rate(out_rate, "out_rate")
     up, down = _gcd_ratio(in_rate, out_rate)
     base = min(in_rate, out_rate)
-    cutoff = base / in_rate
+    # The sinc's -6 dB point sits mid-transition, (PASSBAND + STOPBAND) / 2 of the lower rate; relative to the
+    # input's Nyquist frequency that is (PASSBAND + STOPBAND) * base / in_rate (same expression as pcm.js).
+    cutoff = (PASSBAND + STOPBAND) * base / in_rate
     beta = kaiser_beta(attenuation_db)
     if up == down:
         return FilterDesign(in_rate, out_rate, 1, 1, 0, 1.0, beta, False, np.zeros((1, 0)), 0)

@@ -61,6 +61,7 @@ def test_the_independent_meter_reads_a_known_error_level(error_db: float) -> Non
     noise = rng.standard_normal(n) * error_rms / math.sqrt(2)
     harmonic = math.sqrt(2) * (error_rms / math.sqrt(2)) * np.sin(2.0 * math.pi * 3 * freq / rate * np.arange(n))
     assert _fft_sinad_db(clean + noise + harmonic, freq, rate) == pytest.approx(-error_db, abs=1.0)
+    assert _leakage_db(clean + noise + harmonic, freq, rate) == pytest.approx(-error_db, abs=1.0)
     assert _power_ratio_db(clean, noise + harmonic) == pytest.approx(-error_db, abs=0.5)
 
 
@@ -75,6 +76,10 @@ def test_the_independent_meters_fail_a_resampler_without_a_proper_filter() -> No
     assert _fft_sinad_db(linear(_tone(0.4 * out_rate, in_rate, n)), 0.4 * out_rate, out_rate) < MIN_DB
     aliasing = _tone(0.7 * out_rate, in_rate, n)
     assert _power_ratio_db(aliasing, linear(aliasing)) < MIN_DB
+    # Upsampling 8 kHz -> 16 kHz by linear interpolation: the image of a 3.6 kHz tone at 4.4 kHz is plain to see.
+    t_up = np.arange(2 * n) / 2
+    near_nyquist = _tone(0.45 * 8000, 8000, n)
+    assert _leakage_db(np.interp(t_up, np.arange(n), near_nyquist), 0.45 * 8000, 16000) < MIN_DB
 
 
 def _trim(in_rate: int, out_rate: int) -> int:
@@ -98,16 +103,21 @@ def test_passband_sinad_at_least_100_db(in_rate: int, out_rate: int) -> None:
 
 
 DOWN = [(i, o) for i, o in PAIRS if i > o]
+UP = [(i, o) for i, o in PAIRS if i < o]
 
 
 @pytest.mark.parametrize(("in_rate", "out_rate"), DOWN, ids=[f"{i}->{o}" for i, o in DOWN])
 def test_tones_that_would_alias_into_the_passband_are_suppressed(in_rate: int, out_rate: int) -> None:
-    # Input tones from 0.6 * out (folds to 0.4 * out) up to the input's Nyquist frequency: every output sample is
-    # leakage, so the output's whole power is compared with the input's.
+    # Input tones from just above 0.5 * out (the output's Nyquist frequency: anything above it folds back, 0.52 * out
+    # to 0.48 * out) up to the input's Nyquist frequency: every output sample is leakage, so the output's whole power
+    # is compared with the input's. Not exactly 0.5 * out: a zero-phase sine there is sampled at its zero crossings.
+    # Dense near 0.5 * out, where a filter whose transition band straddles the Nyquist frequency leaks the most.
     n = round(in_rate * SECONDS)
-    lo, hi = audio.STOPBAND * out_rate, 0.499 * in_rate
+    lo, hi = 0.5 * out_rate, 0.499 * in_rate
+    freqs = [f * out_rate for f in (0.505, 0.52, 0.55, 0.6)] + list(np.linspace(0.65 * out_rate, hi, 5))
     worst = math.inf
-    for freq in np.linspace(lo, hi, 7):
+    for freq in freqs:
+        assert lo < freq <= hi
         x = _tone(float(freq), in_rate, n)
         y = audio.resample(x, in_rate, out_rate)
         trim = _trim(in_rate, out_rate)
@@ -115,8 +125,44 @@ def test_tones_that_would_alias_into_the_passband_are_suppressed(in_rate: int, o
     assert worst >= MIN_DB
 
 
-MULTITONE_PAIRS = [(8000, 16000), (22050, 16000), (44100, 16000), (44100, 24000), (48000, 16000),
-                   (48000, 24000), (96000, 16000), (44101, 24000), (192000, 24000)]
+def _leakage_db(y: np.ndarray, freq: float, rate: int, amplitude: float = 0.5) -> float:
+    """A tone of `amplitude` at `freq` over everything in `y` outside that tone's main lobe, in dB: the same Kaiser
+    window applied to the exact tone gives the reference power, so the figure is relative to the input tone."""
+    arr = np.asarray(y, dtype=np.float64)
+    window = np.kaiser(len(arr), KAISER_BETA)
+    power = np.abs(np.fft.rfft(arr * window)) ** 2
+    ideal = amplitude * np.sin(2.0 * math.pi * freq / rate * np.arange(len(arr)))
+    reference = float((np.abs(np.fft.rfft(ideal * window)) ** 2).sum())
+    lobe = np.abs(np.arange(len(power)) - freq * len(arr) / rate) <= TONE_HALF_WIDTH_BINS
+    return 10.0 * math.log10(reference / max(float(power[~lobe].sum()), 1e-300))
+
+
+@pytest.mark.parametrize(("in_rate", "out_rate"), UP, ids=[f"{i}->{o}" for i, o in UP])
+def test_upsampling_leaves_no_image_of_a_tone_below_the_input_nyquist(in_rate: int, out_rate: int) -> None:
+    # A tone at f < 0.5 * in has images at in - f, in + f, ... (above 0.5 * in, or folded from above the output's
+    # Nyquist frequency): all of them must be >= 100 dB below the input tone. f from 0.4 to 0.48 * in, the band
+    # between the passband and the input's Nyquist frequency, whose images lie just above it.
+    n = round(in_rate * SECONDS)
+    worst = math.inf
+    for frac in (0.4, 0.45, 0.48):
+        freq = frac * in_rate
+        y = audio.resample(_tone(freq, in_rate, n), in_rate, out_rate)
+        trim = _trim(in_rate, out_rate)
+        worst = min(worst, _leakage_db(y[trim:-trim], freq, out_rate))
+    assert worst >= MIN_DB
+
+
+MULTITONE_PAIRS = [
+    (8000, 16000),
+    (22050, 16000),
+    (44100, 16000),
+    (44100, 24000),
+    (48000, 16000),
+    (48000, 24000),
+    (96000, 16000),
+    (44101, 24000),
+    (192000, 24000),
+]
 
 
 def _multitone(in_rate: int, out_rate: int, top: float) -> tuple[np.ndarray, np.ndarray]:
@@ -258,11 +304,31 @@ def test_rates_must_be_positive_integers(bad: object) -> None:
 
 
 def test_float_to_pcm16_rules() -> None:
-    x = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1.5, -1.5, np.nan, np.inf, -np.inf, 0.99999994, -1e-9,
-                  1.5 / 32767, -1 / 32768, 1 / 32767, 3e38, -3e38], dtype=np.float32)
+    x = np.array(
+        [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            -0.5,
+            1.5,
+            -1.5,
+            np.nan,
+            np.inf,
+            -np.inf,
+            0.99999994,
+            -1e-9,
+            1.5 / 32767,
+            -1 / 32768,
+            1 / 32767,
+            3e38,
+            -3e38,
+        ],
+        dtype=np.float32,
+    )
     # float32(1/32767) * 32767 is 0.99999...: truncation toward zero makes it 0, as an Int16Array store would.
-    expected = [0, 0, 32767, -32768, 16383, -16384, 32767, -32768, 0, 32767, -32768, 32766, 0, 1, -1, 0, 32767,
-                -32768]
+    expected = [0, 0, 32767, -32768, 16383, -16384, 32767, -32768, 0, 32767, -32768, 32766, 0, 1, -1, 0, 32767, -32768]
     assert audio.float_to_pcm16(x).tolist() == expected
 
 
@@ -309,12 +375,26 @@ def test_wav_round_trip(tmp_path: Path) -> None:
 
 def test_golden_manifest_matches_the_design() -> None:
     manifest = load_manifest()
-    assert manifest["design"]["attenuation_db"] == audio.ATTENUATION_DB
-    assert manifest["design"]["oversample"] == audio.OVERSAMPLE
+    design = manifest["design"]
+    assert design["attenuation_db"] == audio.ATTENUATION_DB
+    assert (design["passband"], design["stopband"]) == (audio.PASSBAND, audio.STOPBAND)
+    assert (design["max_table"], design["oversample"]) == (audio.MAX_TABLE, audio.OVERSAMPLE)
     cases = resample_cases()
-    assert {c.signal for c in cases} >= {"sweep", "multitone", "noise", "silence", "fullscale", "nonfinite", "speech"}
-    assert {c.in_rate for c in cases} == {8000, 16000, 22050, 44100, 48000, 96000}
-    assert {c.out_rate for c in cases} == {16000, 24000}
+    signals = {c.signal for c in cases}
+    assert signals >= {"sweep", "multitone", "noise", "silence", "fullscale", "nonfinite", "speech"}
+    # Both providers' rates, each reached from the common device rates, by upsampling and by downsampling, through
+    # an exact phase table and through the interpolated one (more than MAX_TABLE coefficients, e.g. 44101 -> 16000),
+    # and with every signal at every rate pair.
+    pairs = {(c.in_rate, c.out_rate) for c in cases}
+    outs = {c.out_rate for c in cases}
+    assert outs == {audio.TRUEBAR_SAMPLE_RATE, audio.WIRO_SAMPLE_RATE}
+    assert {(c.signal, c.in_rate, c.out_rate) for c in cases} == {(s, i, o) for s in signals for i, o in pairs}
+    for out in outs:
+        designs = [audio.design_filter(i, o) for i, o in pairs if o == out]
+        assert {44100, 48000} <= {d.in_rate for d in designs}, out
+        assert any(d.in_rate < out for d in designs) and any(d.in_rate > out for d in designs), out
+        assert any(d.interpolated for d in designs) and any(d.up > 1 and not d.interpolated for d in designs), out
+    assert (11025, audio.WIRO_SAMPLE_RATE) in pairs
 
 
 @pytest.mark.parametrize("case", resample_cases(), ids=lambda c: c.id)

@@ -2,8 +2,9 @@
 // microphone worklet runs, so a file and a live recording reach the provider as identical frames.
 //
 // decodeAudioData resamples to its context's rate, so the file is decoded in an OfflineAudioContext at the file's
-// own rate when the header says what it is (WAV, FLAC, Ogg Vorbis/Opus, MP3): the one resampling step is then
-// pcm.js's, with its known anti-aliasing. Anything else is decoded at FALLBACK_RATE by the browser first.
+// own rate when the header says what it is (WAV and RF64, FLAC, Ogg Vorbis/Opus, MP3; behind ID3v2 tags too): the
+// one resampling step is then pcm.js's, with its known anti-aliasing. Anything else is decoded at FALLBACK_RATE by
+// the browser first.
 import { EMPTY_LEVEL_SPAN, PcmPipeline, meter } from './pcm.js';
 
 /** @typedef {import('./pcm.js').Level} Level */
@@ -29,28 +30,39 @@ const MP3_RATES = [[11025, 12000, 8000], [0, 0, 0], [22050, 24000, 16000], [4410
  */
 export function declaredRate(data) {
   const v = new DataView(data);
-  if (ascii(v, 0, 'RIFF') && ascii(v, 8, 'WAVE')) {
-    for (let at = 12; at + 8 <= v.byteLength;) {
-      const size = v.getUint32(at + 4, true);
-      if (ascii(v, at, 'fmt ') && at + 16 <= v.byteLength) return v.getUint32(at + 12, true);
-      at += 8 + size + (size & 1);
+  // ID3v2 tags come first in MP3s and, written by some taggers, in FLAC files too: skip every one of them, then read
+  // the header that follows as if the file started there.
+  let at = 0;
+  while (ascii(v, at, 'ID3') && at + 10 <= v.byteLength) {
+    // Size: four 7-bit bytes, excluding the 10-byte header and the 10-byte footer (ID3v2.4, flag 0x10).
+    const size = (v.getUint8(at + 6) << 21) | (v.getUint8(at + 7) << 14) | (v.getUint8(at + 8) << 7)
+      | v.getUint8(at + 9);
+    at += 10 + size + (v.getUint8(at + 5) & 0x10 ? 10 : 0);
+  }
+  return rateAt(v, at);
+}
+
+/** The rate declared by the header at byte `at`. @param {DataView} v @param {number} at @returns {number | null} */
+function rateAt(v, at) {
+  // RF64 and BW64 (EBU Tech 3306/3285-compatible, for files over 4 GiB) are RIFF with 64-bit sizes in a ds64
+  // chunk; the fmt chunk is laid out as in RIFF.
+  if ((ascii(v, at, 'RIFF') || ascii(v, at, 'RF64') || ascii(v, at, 'BW64')) && ascii(v, at + 8, 'WAVE')) {
+    for (let chunk = at + 12; chunk + 8 <= v.byteLength;) {
+      const size = v.getUint32(chunk + 4, true);
+      if (ascii(v, chunk, 'fmt ') && chunk + 16 <= v.byteLength) return v.getUint32(chunk + 12, true);
+      chunk += 8 + size + (size & 1);
     }
     return null;
   }
-  if (ascii(v, 0, 'fLaC') && v.byteLength >= 21) {
-    // STREAMINFO: 20 bits of sample rate starting at byte 18 of the file.
-    return (v.getUint8(18) << 12) | (v.getUint8(19) << 4) | (v.getUint8(20) >> 4);
+  if (ascii(v, at, 'fLaC') && at + 21 <= v.byteLength) {
+    // STREAMINFO: 20 bits of sample rate starting at byte 18 of the stream.
+    return (v.getUint8(at + 18) << 12) | (v.getUint8(at + 19) << 4) | (v.getUint8(at + 20) >> 4);
   }
-  if (ascii(v, 0, 'OggS') && v.byteLength >= 28 + 16) {
-    const body = 27 + v.getUint8(26);
+  if (ascii(v, at, 'OggS') && at + 28 + 16 <= v.byteLength) {
+    const body = at + 27 + v.getUint8(at + 26);
     if (ascii(v, body, 'OpusHead')) return 48000; // Opus always decodes at 48 kHz
     if (ascii(v, body + 1, 'vorbis') && body + 16 <= v.byteLength) return v.getUint32(body + 12, true);
     return null;
-  }
-  let at = 0;
-  if (ascii(v, 0, 'ID3') && v.byteLength >= 10) {
-    // ID3v2 size: four 7-bit bytes.
-    at = 10 + ((v.getUint8(6) << 21) | (v.getUint8(7) << 14) | (v.getUint8(8) << 7) | v.getUint8(9));
   }
   if (at + 4 <= v.byteLength && v.getUint8(at) === 0xff && (v.getUint8(at + 1) & 0xe0) === 0xe0) {
     // An MPEG audio frame header: 11 sync bits, version (2), layer (2), CRC (1); bitrate index (4), rate index (2).

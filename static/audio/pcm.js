@@ -2,9 +2,9 @@
 // 16-bit little-endian PCM (the platform's Int16Array byte order on every browser we target) and cut fixed frames.
 //
 // Pure ES module: no DOM, no AudioWorklet globals, no imports, so the worklet, the page, Node and the tests all
-// load this same file. server/audio.py is its Python reference: same filter, same integer phase arithmetic, same
-// order of floating-point additions; only Math.sin's last bit may differ from numpy's, so int16 outputs agree
-// within 1 LSB.
+// load this same file. testkit/audio.py is its Python reference: same filter, same integer phase arithmetic, same
+// order of floating-point additions; only Math.sin's last bit may differ from the C library's, so int16 outputs
+// agree within 1 LSB.
 //
 // Time model: output sample n is the input signal at time n / outRate (no phase offset). After N input samples
 // exactly max(0, floor(N * outRate / inRate) - delay) outputs have been emitted; flush() emits the rest, so a
@@ -20,13 +20,14 @@ export const TRUEBAR_FORMAT = Object.freeze({ sampleRate: 16000, frameSamples: 1
 /** Wiro: 24 kHz mono PCM16, 200 ms frames. @type {Readonly<PcmFormat>} */
 export const WIRO_FORMAT = Object.freeze({ sampleRate: 24000, frameSamples: 4800 });
 
-// Design constants; server/audio.py holds the same values (the golden tests fail if they drift apart).
+// Design constants; testkit/audio.py holds the same values (the golden tests fail if they drift apart).
 /** Kaiser stopband target in dB; >= 100 dB is required, the rest is margin. */
 export const ATTENUATION_DB = 120;
-// Passband and stopband edges as fractions of the lower rate: the transition band is centred on its Nyquist
-// frequency, so nothing at or above 0.6 * rate folds back below 0.4 * rate.
+// Passband and stopband edges in fractions of the lower of the two rates (its Nyquist frequency is 0.5). The
+// stopband starts at that Nyquist frequency: downsampling, whatever would fold back into the output is attenuated
+// by ATTENUATION_DB; upsampling, so is every image (at in - f and up). 0.4 .. 0.5 is the transition band.
 const PASSBAND = 0.4;
-const STOPBAND = 0.6;
+const STOPBAND = 0.5;
 // Full polyphase table while it holds at most this many coefficients. Above it (e.g. 44101 -> 16000 has 16000
 // phases) a table of OVERSAMPLE + 1 sub-sample phases is interpolated linearly: two dot products per output.
 const MAX_TABLE = 1 << 18;
@@ -95,7 +96,7 @@ export function checkPipeline({ inRate, outRate, frameSamples }) {
   checkFrameSamples(frameSamples);
 }
 
-/** I0 by its power series, in the order server/audio.py uses. @param {number} x */
+/** I0 by its power series, in the order testkit/audio.py uses. @param {number} x */
 function besselI0(x) {
   const halfSq = (x / 2) * (x / 2);
   let term = 1;
@@ -120,7 +121,9 @@ export function designFilter(inRate, outRate) {
   const up = outRate / g;
   const down = inRate / g;
   const base = Math.min(inRate, outRate);
-  const cutoff = base / inRate;
+  // The sinc's -6 dB point sits mid-transition, (PASSBAND + STOPBAND) / 2 of the lower rate; relative to the input's
+  // Nyquist frequency that is (PASSBAND + STOPBAND) * base / inRate.
+  const cutoff = (PASSBAND + STOPBAND) * base / inRate;
   const beta = 0.1102 * (ATTENUATION_DB - 8.7);
   if (up === down) {
     return { inRate, outRate, up: 1, down: 1, halfTaps: 0, taps: 0, cutoff: 1, beta, interpolated: false, rows: 1,

@@ -25,7 +25,9 @@ from tests.golden import DATA_DIR, MANIFEST, read_f32
 
 F32 = npt.NDArray[np.float32]
 
-IN_RATES = (8000, 16000, 22050, 44100, 48000, 96000)
+# Device rates, plus 11025 (upsampled by 640/441 and 320/147: hundreds of exact phases) and 44101, whose 16000 and
+# 24000 phases need more than MAX_TABLE coefficients: the interpolated-table path.
+IN_RATES = (8000, 11025, 16000, 22050, 44100, 44101, 48000, 96000)
 OUT_RATES = (16000, 24000)
 SECONDS = 0.25
 SPEECH_SECONDS = 0.5
@@ -110,9 +112,7 @@ def festival_speech() -> tuple[npt.NDArray[np.float64], int]:
         raise SystemExit("text2wave not found: apt-get install festival festvox-us-slt-hts, or use --keep-speech")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
-        subprocess.run(
-            ["text2wave", "-eval", SPEECH_VOICE, "-o", str(wav)], input=SPEECH_TEXT.encode(), check=True
-        )
+        subprocess.run(["text2wave", "-eval", SPEECH_VOICE, "-o", str(wav)], input=SPEECH_TEXT.encode(), check=True)
         pcm, rate = audio.read_wav_pcm16(wav)
     return pcm.astype(np.float64) / 32768.0, rate
 
@@ -129,8 +129,29 @@ def speech_inputs(keep: bool) -> dict[int, F32]:
 
 def convert_edges() -> F32:
     """Float32 values around every rule of float_to_pcm16: clamps, NaN, +-Inf, -0, truncation boundaries."""
-    special = [0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 1e30, -1e30, np.inf, -np.inf, np.nan, 0.5, -0.5,
-               1.0000001, -1.0000001, 0.99999994, -0.99999994, 1.4e-45, -1.4e-45, 1e-5, -1e-5]
+    special = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        2.0,
+        -2.0,
+        1e30,
+        -1e30,
+        np.inf,
+        -np.inf,
+        np.nan,
+        0.5,
+        -0.5,
+        1.0000001,
+        -1.0000001,
+        0.99999994,
+        -0.99999994,
+        1.4e-45,
+        -1.4e-45,
+        1e-5,
+        -1e-5,
+    ]
     k = np.arange(-32768, 32768, 97, dtype=np.float64)
     boundaries = np.concatenate([k / 32767.0, k / 32768.0, (k + 0.5) / 32767.0, (k + 0.5) / 32768.0])
     near = boundaries.astype(np.float32)
@@ -163,22 +184,37 @@ def main() -> None:
                 pcm = audio.float_to_pcm16(audio.resample(x, in_rate, out_rate))
                 out_name = f"{signal}_in{in_rate}_out{out_rate}.s16le"
                 pcm.astype("<i2").tofile(DATA_DIR / out_name)
-                cases.append({"signal": signal, "in_rate": in_rate, "out_rate": out_rate, "input": in_name,
-                              "output": out_name, "input_samples": len(x), "output_samples": len(pcm)})
+                cases.append(
+                    {
+                        "signal": signal,
+                        "in_rate": in_rate,
+                        "out_rate": out_rate,
+                        "input": in_name,
+                        "output": out_name,
+                        "input_samples": len(x),
+                        "output_samples": len(pcm),
+                    }
+                )
     edges = convert_edges()
     edges.astype("<f4").tofile(DATA_DIR / "convert_edges.f32le")
     audio.float_to_pcm16(edges).astype("<i2").tofile(DATA_DIR / "convert_edges.s16le")
 
     manifest = {
         "about": "Golden files of the PCM path; see tests/golden/README.md. Regenerate: "
-                 "python -m tests.golden.regenerate",
+        "python -m tests.golden.regenerate",
         "formats": {"f32le": "raw float32 little-endian, mono", "s16le": "raw int16 little-endian, mono"},
-        "design": {"attenuation_db": audio.ATTENUATION_DB, "passband": audio.PASSBAND, "stopband": audio.STOPBAND,
-                   "max_table": audio.MAX_TABLE, "oversample": audio.OVERSAMPLE},
+        "design": {
+            "attenuation_db": audio.ATTENUATION_DB,
+            "passband": audio.PASSBAND,
+            "stopband": audio.STOPBAND,
+            "max_table": audio.MAX_TABLE,
+            "oversample": audio.OVERSAMPLE,
+        },
         "tolerance_lsb": {"python_reference": 0, "javascript": 1},
         "resample": cases,
-        "convert": [{"name": "edges", "input": "convert_edges.f32le", "output": "convert_edges.s16le",
-                     "samples": len(edges)}],
+        "convert": [
+            {"name": "edges", "input": "convert_edges.f32le", "output": "convert_edges.s16le", "samples": len(edges)}
+        ],
     }
     MANIFEST.write_text(json.dumps(manifest, indent=1) + "\n")
     total = sum(p.stat().st_size for p in DATA_DIR.iterdir())

@@ -45,6 +45,54 @@ test('declaredRate: an ADTS AAC header is not read as MP3; the browser decodes i
   }
 });
 
+// ---- declaredRate: WAV (RIFF and RF64), FLAC, and what may stand in front of them ----
+
+/** Bytes of an ASCII string. @param {string} s */
+const bytesOf = (s) => [...s].map((c) => c.charCodeAt(0));
+/** @param {number} n little-endian, 4 bytes */
+const u32 = (n) => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24];
+/** A PCM fmt chunk: mono 16-bit at `rate`. @param {number} rate */
+const fmtChunk = (rate) => [...bytesOf('fmt '), ...u32(16), 1, 0, 1, 0, ...u32(rate), ...u32(rate * 2), 2, 0, 16, 0];
+/** An ID3v2 tag with `size` bytes of body (a synchsafe size), flags as given. */
+const id3 = (size, flags = 0) => [...bytesOf('ID3'), 4, 0, flags, (size >> 21) & 0x7f, (size >> 14) & 0x7f,
+  (size >> 7) & 0x7f, size & 0x7f, ...new Array(size).fill(0)];
+/** fLaC and a STREAMINFO block of a stereo 16-bit stream at `rate`: 20 bits from byte 18. @param {number} rate */
+const flac = (rate) => [...bytesOf('fLaC'), 0x80, 0, 0, 34, 0x10, 0, 0x10, 0, 0, 0, 0, 0, 0, 0,
+  (rate >> 12) & 0xff, (rate >> 4) & 0xff, ((rate & 0xf) << 4) | 0x02, 0xf0, ...new Array(28).fill(0)];
+
+test('declaredRate: a RIFF WAV, its fmt chunk after others', () => {
+  const list = [...bytesOf('LIST'), ...u32(5), 1, 2, 3, 4, 5, 0]; // an odd size is padded to even
+  const wav = [...bytesOf('RIFF'), ...u32(1000), ...bytesOf('WAVE'), ...list, ...fmtChunk(22050),
+    ...bytesOf('data'), ...u32(0)];
+  assert.equal(declaredRate(header(wav)), 22050);
+});
+
+test('declaredRate: an RF64 (and BW64) WAV, 64-bit sizes in its ds64 chunk', () => {
+  // RF64 (EBU Tech 3306) is what recorders write past 4 GiB: RIFF and data sizes 0xFFFFFFFF, the real ones in ds64.
+  const ds64 = [...bytesOf('ds64'), ...u32(28), ...new Array(28).fill(0xff)];
+  for (const magic of ['RF64', 'BW64']) {
+    const wav = [...bytesOf(magic), ...u32(0xffffffff), ...bytesOf('WAVE'), ...ds64, ...fmtChunk(96000),
+      ...bytesOf('data'), ...u32(0xffffffff)];
+    assert.equal(declaredRate(header(wav)), 96000, magic);
+  }
+});
+
+test('declaredRate: FLAC, with or without an ID3v2 tag in front', () => {
+  assert.equal(declaredRate(header(flac(44100))), 44100);
+  assert.equal(declaredRate(header(flac(96000))), 96000);
+  // Taggers that write ID3v2 to FLAC files put it first: the FLAC header follows the tag.
+  assert.equal(declaredRate(header([...id3(300), ...flac(48000)])), 48000);
+});
+
+test('declaredRate: every ID3v2 tag is skipped, a v2.4 footer with it', () => {
+  const mp3 = [0xff, 0xfb, 0x94, 0x44]; // MPEG-1 layer III, 48 kHz
+  assert.equal(declaredRate(header([...id3(20), ...id3(7), ...mp3])), 48000, 'two tags');
+  // Flag 0x10: a 10-byte footer ("3DI" ...) follows the tag's body, outside its size.
+  const footer = [...bytesOf('3DI'), 4, 0, 0x10, 0, 0, 0, 20];
+  assert.equal(declaredRate(header([...id3(20, 0x10), ...footer, ...mp3])), 48000, 'footer');
+  assert.equal(declaredRate(header(id3(2000))), null, 'a tag longer than the file');
+});
+
 // ---- downmix: the Web Audio spec's down-mix to mono ('speakers'), as the microphone path gets ----
 
 /** @param {number} n @param {number} seed */

@@ -27,6 +27,44 @@ function make(outRate = 16000, frameSamples = 1600) {
 
 const frames = () => posted.filter((p) => p.message.type === 'frame');
 
+/** A quantum of noise from its own seed, so no two quanta (nor a quantum and its reverse) are alike. */
+function noiseBlock(n, seed) {
+  let s = seed;
+  return Float32Array.from({ length: n }, () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s / 2147483648 - 0.5;
+  });
+}
+
+/** Every posted frame's PCM, in order, as one byte string. */
+function postedBytes() {
+  return Buffer.concat(frames().map((f) => Buffer.from(f.message.pcm)));
+}
+
+test("the frames' audio is pcm.js PcmPipeline's for the same quanta, a channel-less quantum as zeros", async () => {
+  // Frame counts alone would pass a worklet that reversed each quantum, or repeated the last one for a quantum with
+  // no channels: the bytes must be what the pipeline makes of the audio, with silence where Firefox sent none.
+  const { PcmPipeline } = await import('../../static/audio/pcm.js');
+  for (const [outRate, frameSamples] of [[16000, 1600], [24000, 4800]]) {
+    const p = make(outRate, frameSamples);
+    const pipeline = new PcmPipeline({ inRate: 48000, outRate, frameSamples });
+    const want = [];
+    for (let q = 0; q < 300; q++) {
+      // Every third quantum has no channels, one in seven no input at all; the rest are distinct noise.
+      const silent = q % 3 === 1 || q % 7 === 3;
+      const block = silent ? new Float32Array(128) : noiseBlock(128, q + 1);
+      const inputs = !silent ? [[block.slice()]] : q % 7 === 3 ? [] : [[]];
+      assert.equal(p.process(inputs), true);
+      want.push(...pipeline.push(block));
+    }
+    p.port.onmessage({ data: { type: 'flush' } });
+    want.push(...pipeline.flush());
+    const expected = Buffer.concat(want.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
+    assert.equal(frames().length, want.length);
+    assert.ok(expected.length > 0 && postedBytes().equals(expected), `${outRate}: frames differ from PcmPipeline's`);
+  }
+});
+
 test('silent quanta with zero channels keep the clock: one second in, ten 100 ms frames out', () => {
   const p = make();
   const tone = new Float32Array(128).map((_, i) => 0.5 * Math.sin(i / 3));

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import {
-  EMPTY_LEVEL_SPAN, Framer, MAX_RATE, PcmPipeline, Resampler, TRUEBAR_FORMAT, WIRO_FORMAT, checkPipeline, designFilter,
-  floatTo16BitPCM, isRate, meter,
+  ATTENUATION_DB, EMPTY_LEVEL_SPAN, Framer, MAX_RATE, PcmPipeline, Resampler, TRUEBAR_FORMAT, WIRO_FORMAT, checkPipeline,
+  designFilter, floatTo16BitPCM, isRate, meter,
 } from '../../static/audio/pcm.js';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -68,6 +68,7 @@ test('formats', () => {
 
 test('design constants match the Python reference (manifest)', () => {
   assert.equal(manifest.design.oversample, 512);
+  assert.equal(manifest.design.attenuation_db, ATTENUATION_DB);
   const d = designFilter(44101, 16000);
   assert.equal(d.rows, manifest.design.oversample + 1);
   assert.ok(d.interpolated && d.coefficients.length <= manifest.design.max_table);
@@ -116,8 +117,13 @@ for (const c of manifest.resample) {
 test('the golden resample cases are all there, and every one was checked', () => {
   // Declared after the generated tests, so it runs after them: an empty manifest generates none and fails here.
   const rates = new Set(manifest.resample.map((c) => `${c.in_rate}->${c.out_rate}`));
-  for (const inRate of [8000, 16000, 22050, 44100, 48000, 96000]) {
+  for (const inRate of [8000, 11025, 16000, 22050, 44100, 44101, 48000, 96000]) {
     for (const outRate of [16000, 24000]) assert.ok(rates.has(`${inRate}->${outRate}`), `${inRate} -> ${outRate}`);
+  }
+  // The interpolated-table path (more than max_table coefficients) is among them, for both output rates.
+  for (const outRate of [16000, 24000]) {
+    assert.ok(manifest.resample.some((c) => c.out_rate === outRate && designFilter(c.in_rate, outRate).interpolated),
+      `an interpolated case at ${outRate}`);
   }
   assert.deepEqual([...resampleChecked].sort(), manifest.resample.map((c) => c.output).sort());
 });
@@ -272,19 +278,42 @@ test('passband SINAD >= 100 dB (0 .. 0.4 of the lower rate)', () => {
   }
 });
 
-test('tones that would alias into the passband are suppressed >= 100 dB', () => {
+test('tones that would alias into the output band are suppressed >= 100 dB, from just above 0.5 x out', () => {
+  // Anything above the output's Nyquist frequency folds back (0.52 x out lands at 0.48 x out), so the tones start
+  // there, not at the passband's mirror image: a transition band straddling 0.5 x out leaks most just above it.
+  // Not exactly 0.5 x out: a zero-phase sine there is sampled at its zero crossings.
   for (const [inRate, outRate] of QUALITY_PAIRS.filter(([i, o]) => i > o)) {
     const trim = trimFor(inRate, outRate);
-    const lo = 0.6 * outRate;
     const hi = 0.499 * inRate;
-    for (let s = 0; s < 5; s++) {
-      const freq = lo + ((hi - lo) * s) / 4;
+    const freqs = [0.505, 0.52, 0.55, 0.6].map((f) => f * outRate);
+    for (let s = 0; s < 4; s++) freqs.push(0.65 * outRate + ((hi - 0.65 * outRate) * s) / 3);
+    for (const freq of freqs) {
+      assert.ok(freq > 0.5 * outRate && freq <= hi);
       const x = toneAt(freq, inRate, inRate / 4);
       const y = resampleAll(x, inRate, outRate).subarray(trim, -trim);
       const pin = x.reduce((a, v) => a + v * v, 0) / x.length;
       const pout = y.reduce((a, v) => a + v * v, 0) / y.length;
       const db = 10 * Math.log10(pin / Math.max(pout, 1e-300));
       assert.ok(db >= 100, `${inRate}->${outRate} at ${freq.toFixed(0)} Hz: ${db.toFixed(1)} dB`);
+    }
+  }
+});
+
+test('upsampling leaves no image of a tone below the input Nyquist frequency (>= 100 dB down)', () => {
+  // A tone at f < 0.5 x in has images at in - f, in + f, ... wherever they land in the output: after fitting the
+  // tone itself, all that is left is image, noise and distortion, and it must be 100 dB below the input tone.
+  // f from 0.4 to 0.48 x in, between the passband and the input Nyquist frequency, whose images lie just above it.
+  for (const [inRate, outRate] of [[8000, 16000], [8000, 24000], [11025, 16000], [11025, 24000], [16000, 24000],
+    [22050, 24000]]) {
+    const trim = trimFor(inRate, outRate);
+    for (const frac of [0.4, 0.45, 0.48]) {
+      const freq = frac * inRate;
+      const x = toneAt(freq, inRate, inRate / 4);
+      const y = resampleAll(x, inRate, outRate);
+      const [, res] = fitTone(y.subarray(trim, y.length - trim), freq, outRate);
+      const pin = x.reduce((a, v) => a + v * v, 0) / x.length;
+      const db = 10 * Math.log10(pin / Math.max(res, 1e-300));
+      assert.ok(db >= 100, `${inRate}->${outRate} at ${freq.toFixed(0)} Hz: image ${db.toFixed(1)} dB down`);
     }
   }
 });
