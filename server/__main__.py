@@ -104,10 +104,12 @@ def app_factory(environ: Mapping[str, str] = os.environ) -> Starlette:
     with its share of the engine and the workers' metrics folder."""
     settings = Settings.from_env(environ)
     engine = engine_share(settings.local.engine, workers_from(environ), os.cpu_count() or 1)
+    # The whole machine's size stays known: the per-client cap is the same with one worker or many.
+    whole = settings.local.engine.max_sessions
     return create_app(
         dataclasses.replace(
             settings,
-            local=dataclasses.replace(settings.local, engine=engine),
+            local=dataclasses.replace(settings.local, engine=engine, all_workers_sessions=whole),
             metrics_dir=metrics_dir_from(environ),
         )
     )

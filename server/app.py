@@ -133,7 +133,7 @@ async def login(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     if request.method == "GET":
         return page(request, "login.html", {"title": "Log in", "error": ""})
-    wait = await sessions.state_of(request).rate_limits.hit("login", sessions.client_key(request), LOGIN_RATE_PER_MIN)
+    wait = await sessions.limit_client(request, "login", LOGIN_RATE_PER_MIN)
     if wait is not None:
         return page(request, "login.html", {"title": "Log in", "error": "Too many attempts: wait a minute."}, 429)
     try:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import json
 import logging
 import re
 import secrets
+from dataclasses import dataclass
 
+from starlette.datastructures import State as AppState
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
@@ -16,7 +19,18 @@ from server.errors import ApiError
 from server.providers.base import Provider, SessionRequest
 from server.security import cross_site_reason
 from server.settings import Settings
-from server.state import UNAVAILABLE_RETRY_S, State, StateUnavailable, ledger_key, ledger_scope
+from server.state import (
+    UNAVAILABLE_RETRY_S,
+    WIDER_FACTOR,
+    State,
+    StateUnavailable,
+    admit_place,
+    client_limits,
+    hold_place,
+    ledger_key,
+    ledger_scope,
+    release_place,
+)
 from server.wire import Ended, Providers, SessionBody, dump
 
 log = logging.getLogger(__name__)
@@ -30,6 +44,10 @@ SESSION_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 # Ends a client may send for each session it may mint a minute (APP_SESSION_RATE_PER_MIN): the page's end and its
 # pagehide beacon, and one more to spare.
 ENDS_PER_SESSION = 3
+# An end the shared state kept from being completed is tried again this often (PendingEnds), and at most this many
+# are kept by one process.
+END_RETRY_S = UNAVAILABLE_RETRY_S
+MAX_PENDING_ENDS = 4096
 
 
 def _providers(request: Request) -> dict[str, Provider]:
@@ -126,15 +144,24 @@ def state_of(request: Request) -> State:
     return state
 
 
+async def limit_client(request: Request, name: str, per_minute: int) -> float | None:
+    """Count one request of this client against the limit `name` of `per_minute` (and in its wider networks, each
+    allowed more: server.state.clients); None when allowed, else seconds to wait."""
+    return await state_of(request).rate_limits.hit_all(name, client_limits(client_key(request), per_minute))
+
+
 async def create_session(request: Request) -> Response:
     guard_state_change(request, require_json=True)
     settings: Settings = request.app.state.settings
     state = state_of(request)
     client = client_key(request)
-    wait = await state.rate_limits.hit("sessions", client, settings.session_rate_per_min)
+    wait = await limit_client(request, "sessions", settings.session_rate_per_min)
     if wait is not None:
         raise ApiError(429, "rate_limited", "Too many sessions started: wait a moment.", retry_after=wait)
     provider, body = await _chosen(request)
+    # The store answers again: this client's ends it kept from completing go first (a place an end could not give
+    # back would otherwise refuse this mint until the next retry).
+    await pending_ends(request).retry(client)
     session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
     # Only a session that holds something until ended counts (SessionPolicy): a grant that holds nothing here is
     # bounded by the rate limit alone.
@@ -142,12 +169,22 @@ async def create_session(request: Request) -> Response:
     place = _place(provider, client, session_id)
     if place is not None:
         # Reserved before the first await on the provider, so concurrent requests cannot all pass the check.
-        admission = await state.ledger.admit(*place, policy.per_client, PENDING_TTL_S)
+        # An IPv6 client's /56 and /48 hold WIDER_FACTOR times a client's places, all their /64s together.
+        per_network = WIDER_FACTOR * policy.per_client
+        try:
+            admission = await admit_place(state.ledger, *place, policy.per_client, per_network, PENDING_TTL_S)
+        except StateUnavailable:
+            # A call that timed out may still have run (a slow store, not a down one): the place would stay taken
+            # for PENDING_TTL_S by a client told 503. Given back once, as far as the store lets.
+            with contextlib.suppress(StateUnavailable):
+                await release_place(state.ledger, *place)
+            raise
         if not admission.admitted:
+            whose = "this client" if admission.scope in ("", place[0]) else "this client's network"
             raise ApiError(
                 429,
                 "too_many_sessions",
-                f"{admission.held} sessions are already open from this client: stop one first.",
+                f"{admission.held} sessions are already open from {whose}: stop one first.",
                 retry_after=admission.retry_after,
             )
     request_ = SessionRequest(ws_origin(request), tag=body.tag, client_id=client, session_id=session_id)
@@ -156,7 +193,7 @@ async def create_session(request: Request) -> Response:
     except BaseException:
         if place is not None:
             with contextlib.suppress(StateUnavailable):
-                await state.ledger.release(*place)
+                await release_place(state.ledger, *place)
         raise
     # Minted (for Wiro a billed Run), whether or not its client is still there to take it.
     request.app.state.metrics.grants.labels(provider.name).inc()
@@ -165,28 +202,28 @@ async def create_session(request: Request) -> Response:
         # grant timeout and a closed tab). It never learns this session's id, so it cannot end it: a Wiro task
         # would run, billed, and the client's place stay taken until the grant's deadline (an hour for Wiro).
         log.info("a %s session was ended at once: its client left before it was made", provider.name)
-        await _abandon(state, provider, session_id, place)
+        await _abandon(request, provider, session_id, place, client)
         raise ApiError(400, "client_disconnected", "The client left before its session was made; it was ended.")
     if place is not None:
         try:
             # The life left as the provider read it on its own clock (expires_at is on that clock, not the state's).
-            await state.ledger.hold(*place, max(1.0, grant.expires_in))
+            await hold_place(state.ledger, *place, max(1.0, grant.expires_in))
         except StateUnavailable as exc:
             # The grant exists (a Wiro task may be running): hand it out. Its place lapses with the reservation.
             log.warning("could not record a session's expiry in the shared state (%s)", exc)
     return JSONResponse(dump(grant), headers={"Cache-Control": "no-store"})
 
 
-async def _abandon(state: State, provider: Provider, session_id: str, place: tuple[str, str] | None) -> None:
+async def _abandon(
+    request: Request, provider: Provider, session_id: str, place: tuple[str, str] | None, client: str
+) -> None:
     """End a session nobody will use, and give back its place, as its end call would."""
     try:
-        await provider.end_session(session_id)
+        await _end(request, provider, session_id, place, located=True, client=client)
     except Exception as exc:
-        # A Wiro task that could not be killed now is the reaper's, at its deadline, as after any failed end.
+        # A Wiro task that could not be killed now is the reaper's, at its deadline, as after any failed end (or
+        # PendingEnds', when the store failed).
         log.warning("could not end a session its client abandoned (%s)", type(exc).__name__)
-    if place is not None:
-        with contextlib.suppress(StateUnavailable):
-            await state.ledger.release(*place)
 
 
 def _place(provider: Provider, client: str, session_id: str) -> tuple[str, str] | None:
@@ -210,7 +247,12 @@ async def _chosen(request: Request) -> tuple[Provider, SessionBody]:
 
 async def end_session(request: Request) -> Response:
     """The page ended a session (also sent with sendBeacon on pagehide): release what it holds upstream. Answers
-    whether this call ended something (false: already ended, never held, or not this client's)."""
+    whether this call ended something (false: already ended, never held, or not this client's).
+
+    An end is never lost to the shared state failing: the provider's end is always tried (ending is always safe to
+    attempt), and whatever the store kept from being done (the provider's own look-up, giving back the place) is
+    kept in this process and tried again until the store answers (PendingEnds). When the provider's end itself
+    could not be done, the client is answered 503 with Retry-After and may send it again (the page does)."""
     provider = _providers(request).get(request.path_params["name"])
     if provider is None:
         raise ApiError(404, "unknown_provider", "No such provider.")
@@ -221,49 +263,181 @@ async def end_session(request: Request) -> Response:
         # Never minted here: nothing to end, and nothing is stored for it (an id of any length, unchecked, was
         # kept as a spent grant for the grants' lifetime).
         return JSONResponse(dump(Ended(False)))
-    place = _place(provider, client_key(request), session_id)
+    client = client_key(request)
+    place = _place(provider, client, session_id)
     holds: str | None = None
+    # Whether the ledger said where the place is (else this end's own address is the guess).
+    located = place is None
     if place is not None:
         # Its place is where its start took it, whatever address this end comes from (a phone moving from Wi-Fi
         # to mobile data; its pagehide beacon from the new one). With the store down, ending goes on as it can.
-        with contextlib.suppress(StateUnavailable):
+        try:
             holds = await state_of(request).ledger.scope_of(place[1])
+            located = True
+        except StateUnavailable:
+            pass
         place = (holds or place[0], place[1])
-    if holds is None:
+    if holds is None and located:
         # Each end of an unused grant is kept as a spent grant for the grants' lifetime: bounded per client like
         # the mints, with room for every session a client may mint to be ended twice (the page's call and its
         # beacon). A session that still holds its place (a running Wiro task) is always ended: refused here, it
         # ran billed to its deadline, and anyone behind the same address could make that so with ends of made-up
-        # ids.
+        # ids. So is one the store could not tell about, and one the rate limit cannot be counted for: with the
+        # store failing nothing of it is kept there, and what is kept here is bounded (PendingEnds).
         settings: Settings = request.app.state.settings
-        wait = await state_of(request).rate_limits.hit(
-            "ends", client_key(request), ENDS_PER_SESSION * settings.session_rate_per_min
-        )
+        try:
+            wait = await limit_client(request, "ends", ENDS_PER_SESSION * settings.session_rate_per_min)
+        except StateUnavailable:
+            wait = None
         if wait is not None:
             raise ApiError(429, "rate_limited", "Too many sessions ended: wait a moment.", retry_after=wait)
+    ended = await _end(request, provider, session_id, place, located=located, client=client)
+    return JSONResponse(dump(Ended(ended)))
+
+
+async def _end(
+    request: Request,
+    provider: Provider,
+    session_id: str,
+    place: tuple[str, str] | None,
+    *,
+    located: bool,
+    client: str,
+) -> bool:
+    """The provider's end, then the place given back; True when either did something. What the store kept from
+    being done is kept for PendingEnds; a provider's end that failed for it raises StateUnavailable (503) after
+    that, so the client may send the end again."""
+    state = state_of(request)
+    pending = pending_ends(request)
     try:
         ended = await provider.end_session(session_id)
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, StateUnavailable):
+            pending.keep(PendingEnd(provider.name, session_id, client, place, located))
         # Whatever ending raised (the store failing part-way, after the task may already be dead), the client's
         # place is given back: otherwise it stays taken until the task's deadline, an hour by default.
         if place is not None:
             with contextlib.suppress(StateUnavailable):
-                await state_of(request).ledger.release(*place)
+                await release_place(state.ledger, *place)
         raise
     released = False
     if place is not None:
         try:
-            released = await state_of(request).ledger.release(*place)
+            released = await release_place(state.ledger, *place)
         except StateUnavailable as exc:
-            # The session is ended: say so. Its place lapses with its lease (the grant's life).
+            # The session is ended: say so. Its place is given back once the store answers.
             log.warning("could not give back an ended session's place (%s)", exc)
-    return JSONResponse(dump(Ended(ended or released)))
+            pending.keep(PendingEnd(provider.name, session_id, client, place, located, ended=True))
+        else:
+            if not released and not located:
+                # Not where this end's address put it: where its start did, once the store can say.
+                pending.keep(PendingEnd(provider.name, session_id, client, place, located, ended=True))
+    return ended or released
+
+
+@dataclass
+class PendingEnd:
+    """An end the shared state kept from being completed: what is left of it."""
+
+    provider: str
+    session_id: str
+    # Who sent it (the bound on what one client may have kept).
+    client: str
+    place: tuple[str, str] | None
+    # The place's scope was read from the ledger (else it is this end's own address's, a guess).
+    located: bool
+    # The provider's end ran.
+    ended: bool = False
+
+
+class PendingEnds:
+    """Ends this process could not complete because the shared state failed: the provider's end could not look the
+    session up (a Wiro task's id is in the registry) or the place could not be given back. Each is tried again every
+    END_RETRY_S until the store answers, in this process's memory: the same kind of list as Wiro's tasks that the
+    registry never recorded, for what the store itself cannot hold while it is down. The page sends a refused end
+    again too (perhaps to another process); an end tried twice only finds nothing more to do.
+
+    Bounded, since ends are not rate-limited while the store fails: MAX_PENDING_ENDS in all, and per client (its
+    widest network) the ends it may send a minute. An end past either is not kept here: the page's own retries and
+    the providers' deadlines (a Wiro task's WIRO_TASK_DEADLINE_S) remain."""
+
+    def __init__(self, app_state: AppState, per_client_per_min: int) -> None:
+        # The app's state: its providers and shared state as they are at each try (a restarted lifespan's).
+        self._app = app_state
+        self._per_client_per_min = per_client_per_min
+        self._entries: dict[tuple[str, str], PendingEnd] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def keep(self, entry: PendingEnd) -> None:
+        key = (entry.provider, entry.session_id)
+        before = self._entries.get(key)
+        if before is not None:
+            entry.ended = entry.ended or before.ended
+            if before.located and not entry.located:
+                entry.place, entry.located = before.place, True
+        else:
+            bucket, cap = client_limits(entry.client, self._per_client_per_min)[-1]
+            mine = sum(1 for e in self._entries.values() if client_limits(e.client, 1)[-1][0] == bucket)
+            if len(self._entries) >= MAX_PENDING_ENDS or mine >= cap:
+                log.warning("a %s session's end could be neither completed nor kept to retry", entry.provider)
+                return
+        self._entries[key] = entry
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="pending-ends")
+
+    async def _run(self) -> None:
+        while self._entries:
+            await asyncio.sleep(END_RETRY_S)
+            await self.retry()
+
+    async def retry(self, client: str | None = None) -> None:
+        """One try of every kept end (or of `client`'s); the ones completed are dropped."""
+        for key, entry in list(self._entries.items()):
+            if client is not None and entry.client != client:
+                continue
+            try:
+                await self._finish(entry)
+            except StateUnavailable:
+                continue
+            except Exception:
+                log.exception("retrying a %s session's end failed; it is not tried again", entry.provider)
+            if self._entries.get(key) is entry:
+                del self._entries[key]
+
+    async def _finish(self, entry: PendingEnd) -> None:
+        state: State = self._app.shared
+        providers: dict[str, Provider] = self._app.providers
+        if entry.place is not None and not entry.located:
+            found = await state.ledger.scope_of(entry.place[1])
+            entry.place, entry.located = (found or entry.place[0], entry.place[1]), True
+        if not entry.ended:
+            provider = providers.get(entry.provider)
+            if provider is not None:
+                await provider.end_session(entry.session_id)
+            entry.ended = True
+        if entry.place is not None:
+            await release_place(state.ledger, *entry.place)
+
+
+def pending_ends(request: Request) -> PendingEnds:
+    """This app's PendingEnds (made at its first use)."""
+    pending: PendingEnds | None = getattr(request.app.state, "pending_ends", None)
+    if pending is None:
+        settings: Settings = request.app.state.settings
+        pending = PendingEnds(request.app.state, ENDS_PER_SESSION * settings.session_rate_per_min)
+        request.app.state.pending_ends = pending
+    return pending
 
 
 def client_key(request: Request) -> str:
     """Whom a per-client limit (logins, mints, open sessions, captions links) counts against: the client's IPv4
     address, or its IPv6 /64. One IPv6 host is given a whole /64 and may use any address in it, so counting each
-    address alone would let it step around every limit (a password guessed from 2^64 addresses)."""
+    address alone would let it step around every limit (a password guessed from 2^64 addresses). An IPv6 client
+    counts in its /56 and /48 too (server.state.clients: logins, mints and ends through `limit_client`, open
+    sessions through the ledger's `admit_place`)."""
     host = request.client.host if request.client else ""
     try:
         address = ipaddress.ip_address(host)

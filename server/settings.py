@@ -126,6 +126,10 @@ class LocalSettings:
 
     enabled: bool = True
     engine: EngineConfig = field(default_factory=EngineConfig)
+    # The sessions of every worker's engine together (LOCAL_MAX_SESSIONS before `--workers` gives each worker its
+    # share, server.__main__.engine_share): a client's cap counts in a ledger all the workers share, so it follows
+    # the whole, not one worker's share. None: this engine's own size (one process).
+    all_workers_sessions: int | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,9 @@ class Settings:
     captions_max_viewers: int = 300
     captions_grace_s: float = 1800.0
     captions_max_s: float = 4 * 3600.0
+    # Open shares per client (an address: `client_key`): each keeps up to 500 finals (about a megabyte) while it
+    # lives, so without a cap one client could fill the server's memory or Redis by making shares.
+    captions_max_shares_per_client: int = 10
     # How often an open viewer stream looks at its share again (expiry, lease); not from the environment.
     captions_check_s: float = 5.0
     # The folder where the workers of one `python -m server --workers N` write their metrics, for /metrics to serve
@@ -309,6 +316,7 @@ class Settings:
             captions_max_viewers=integer("APP_CAPTIONS_MAX_VIEWERS", 300, low=1),
             captions_grace_s=number("APP_CAPTIONS_GRACE_S", 1800.0),
             captions_max_s=number("APP_CAPTIONS_MAX_S", 4 * 3600.0),
+            captions_max_shares_per_client=integer("APP_CAPTIONS_MAX_SHARES_PER_CLIENT", 10, low=1),
             log_level=log_level(get("APP_LOG_LEVEL", "info")),
         )
         if problem := settings.local.engine.problem():

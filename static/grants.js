@@ -99,14 +99,32 @@ async function postJsonOnce(url, body, signal) {
   return data;
 }
 
+/** @typedef {{setTimeout: (fn: () => void, ms: number) => unknown, clearTimeout: (id: unknown) => void}} Timers */
+
+/** @type {Timers} the platform's timers */
+export const GLOBAL_TIMERS = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(/** @type {ReturnType<typeof setTimeout>} */ (id)),
+};
+
+/**
+ * An end the server refuses with 503 (it cannot reach its shared state right now) is sent again after the answer's
+ * Retry-After (at most END_RETRY_MAX_MS), up to END_ATTEMPTS sends in all: an end lost leaves a billed task (Wiro's)
+ * running until its deadline. The server also keeps such an end and retries it itself; ending twice is harmless.
+ */
+export const END_ATTEMPTS = 4;
+const END_RETRY_MAX_MS = 60000;
+const END_RETRY_DEFAULT_MS = 5000;
+
 /**
  * The grant source of this app's own server: POST {base}/api/sessions mints, POST
  * {base}/api/sessions/{provider}/{session_id}/end releases. The mint endpoint takes only requests from the app's
  * own page (or from servers): a page on another origin mints through its own backend instead.
  * @param {string} [base]  the app's origin; default: the page's own ('' keeps the URLs relative)
+ * @param {{timers?: Timers}} [options]  timers: what waits between an end's retries (tests pass fake ones)
  * @returns {{getGrant: GetGrant, endGrant: EndGrant}}
  */
-export function appGrants(base = '') {
+export function appGrants(base = '', { timers = GLOBAL_TIMERS } = {}) {
   return {
     async getGrant({ provider, tag }, { signal }) {
       return /** @type {Grant} */ (await postJson(`${base}/api/sessions`, tag ? { provider, tag } : { provider }, { signal }));
@@ -115,21 +133,49 @@ export function appGrants(base = '') {
       if (!grant.session_id) return;
       const url = `${base}/api/sessions/${encodeURIComponent(grant.provider)}/${encodeURIComponent(grant.session_id)}/end`;
       if (beacon && typeof navigator !== 'undefined' && navigator.sendBeacon) {
+        // The page is going away: one try (a beacon's answer cannot be read); the server retries what it kept.
         navigator.sendBeacon(url);
-      } else {
-        fetch(url, { method: 'POST', credentials: 'same-origin', keepalive: true }).catch(() => {});
+        return;
       }
+      return endWithRetries(url, timers);
     },
   };
 }
 
-/** @typedef {{setTimeout: (fn: () => void, ms: number) => unknown, clearTimeout: (id: unknown) => void}} Timers */
+/**
+ * POST an end; a 503 is sent again (END_ATTEMPTS). Resolves when done or given up on, never rejects: ending is best
+ * effort and must not stop the session's own end.
+ * @param {string} url
+ * @param {Timers} timers
+ * @returns {Promise<void>}
+ */
+async function endWithRetries(url, timers) {
+  for (let attempt = 1; ; attempt += 1) {
+    let response;
+    try {
+      response = await fetch(url, { method: 'POST', credentials: 'same-origin', keepalive: true });
+    } catch {
+      return;
+    }
+    if (response.status !== 503 || attempt >= END_ATTEMPTS) return;
+    const waitMs = retryAfterMs(response.headers?.get('Retry-After') ?? null);
+    await new Promise((resolve) => { timers.setTimeout(() => resolve(undefined), waitMs); });
+  }
+}
 
-/** @type {Timers} the platform's timers */
-export const GLOBAL_TIMERS = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (id) => clearTimeout(/** @type {ReturnType<typeof setTimeout>} */ (id)),
-};
+/**
+ * Milliseconds a Retry-After header asks for (seconds, or an HTTP date), within 0..END_RETRY_MAX_MS; its absence
+ * or nonsense: END_RETRY_DEFAULT_MS.
+ * @param {string | null} value
+ * @returns {number}
+ */
+function retryAfterMs(value) {
+  if (value === null || value.trim() === '') return END_RETRY_DEFAULT_MS;
+  const seconds = Number(value);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - Date.now();
+  if (!Number.isFinite(ms)) return END_RETRY_DEFAULT_MS;
+  return Math.min(END_RETRY_MAX_MS, Math.max(0, ms));
+}
 
 /**
  * The session's side of a grant source: each request bounded in time (a fetch on a network that went away without

@@ -4,6 +4,7 @@ tests over both implementations of each: this process's memory, and a real Redis
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -317,3 +318,109 @@ def test_one_state_gives_every_user_the_same_concern() -> None:
     state = MemoryState()
     assert task_registry(state) is task_registry(state)
     assert state.concern("ledger", lambda store: None) is state.ledger
+
+
+def test_a_spend_is_undone_only_by_the_socket_that_made_it(make_state: Callable[[], State]) -> None:
+    """A socket refused 503 after its spend may have run (a slow store) un-spends the grant, but only its own spend:
+    never one another socket made, nor one made by an end call."""
+
+    async def body() -> list[bool]:
+        a, b = make_state(), make_state()
+        exp = time.time() + 60
+        out = [
+            await a.spent.spend_by("u1", exp, "lease-a"),
+            await b.spent.unspend("u1", "lease-b"),  # not its spend: stays spent
+            await b.spent.spend_by("u1", exp, "lease-b"),
+            await b.spent.unspend("u1", "lease-a"),  # its own: usable again
+            await b.spent.spend_by("u1", exp, "lease-b"),
+            await a.spent.spend("u2", exp),
+            await a.spent.unspend("u2", "lease-a"),
+            await a.spent.unspend("never-spent", "lease-a"),
+        ]
+        await a.aclose()
+        await b.aclose()
+        return out
+
+    assert run(body) == [True, False, False, True, True, True, False, False]
+
+
+def test_ledger_entries_live_by_the_store_s_clock_when_the_app_s_is_behind(redis: RedisServer) -> None:
+    """Key lifetimes are relative (milliseconds from now), never absolute times: an app host 45 s behind the Redis
+    host (replicas' clocks may differ by CLOCK_SKEW_S) must not have its 30 s leases and reservations deleted at
+    once."""
+
+    async def body() -> tuple[int, int, int, str | None, int, int]:
+        s = RedisState(redis.url, timeout_s=1.0, clock=lambda: time.time() - 45)
+        await s.ledger.hold("local:1.2.3.4", "local/sid/stream/x", 30.0)
+        await s.ledger.admit("cloud:1.2.3.4", "wiro/s1", 4, 30.0)
+        held = [await s.ledger.held("local:1.2.3.4"), await s.ledger.held("cloud:1.2.3.4")]
+        second = (await s.ledger.admit("captions:S", "v1", 1, 60.0)).admitted
+        third = (await s.ledger.admit("captions:S", "v2", 1, 60.0)).admitted
+        scope = await s.ledger.scope_of("wiro/s1")
+        ttls = [
+            await s.redis.pttl(PREFIX + "ledger:local:1.2.3.4"),
+            await s.redis.pttl(PREFIX + "ledger-owner:wiro/s1"),
+        ]
+        await s.aclose()
+        return *held, int(second) - int(third), scope, *ttls
+
+    held_local, held_cloud, one_viewer, scope, ttl_lease, ttl_owner = run(body)
+    assert (held_local, held_cloud, one_viewer, scope) == (1, 1, 1, "cloud:1.2.3.4")
+    assert 29_000 <= ttl_lease <= 31_000 and 29_000 <= ttl_owner <= 31_000
+
+
+def test_an_ipv6_client_s_wider_networks_share_a_higher_rate_limit(make_state: Callable[[], State]) -> None:
+    """Each attempt counts in its /64 (the client's own limit) and in its /56 and /48 (WIDER_FACTOR times it); a
+    refused attempt counts in none, so one /64 that spends its own limit does not use up its network's."""
+    from server.state import WIDER_FACTOR, client_limits
+
+    async def body() -> tuple[list[bool], list[bool], bool, bool]:
+        a, b = make_state(), make_state()
+        per_minute = 2
+        # One /64 alone: its own limit, and its refused tries leave the network's count alone.
+        alone = [
+            await a.rate_limits.hit_all("t", client_limits("2001:db8:1:100::/64", per_minute)) is None for _ in range(5)
+        ]
+        # Other /64s of the same /48 (and /56): the network allows WIDER_FACTOR x per_minute in all.
+        spread = [
+            await x.rate_limits.hit_all("t", client_limits(f"2001:db8:1:{n:x}::/64", per_minute)) is None
+            for n, x in zip(range(101, 101 + 3 * WIDER_FACTOR), itertools.cycle((a, b)), strict=False)
+        ]
+        other_48 = await b.rate_limits.hit_all("t", client_limits("2001:db8:2:100::/64", per_minute)) is None
+        ipv4 = await b.rate_limits.hit_all("t", client_limits("203.0.113.7", per_minute)) is None
+        await a.aclose()
+        await b.aclose()
+        return alone, spread, other_48, ipv4
+
+    alone, spread, other_48, ipv4 = run(body)
+    assert alone == [True, True, False, False, False]
+    # Their /48 allows 3 x 2 = 6, of which the first /64 (in another /56 of it) took 2.
+    assert spread == [True] * 4 + [False] * (len(spread) - 4)
+    assert other_48 and ipv4
+
+
+def test_an_ipv6_client_s_wider_networks_share_a_higher_cap_of_open_sessions(make_state: Callable[[], State]) -> None:
+    """admit_place counts a place in the client's /64 and in its /56 and /48: refused when any is full (and then
+    nothing is taken); a released place frees all three; the place's scope stays the client's own."""
+    from server.state import admit_place, release_place
+
+    async def body() -> tuple[list[bool], str, str | None, bool, bool, int]:
+        a, b = make_state(), make_state()
+        admitted = [
+            (await admit_place(x, f"cloud:2001:db8:1:{n:x}::/64", f"wiro/s{n}", 1, 3, 60)).admitted
+            for n, x in ((1, a.ledger), (2, b.ledger), (3, a.ledger), (4, b.ledger))
+        ]
+        refused = await admit_place(a.ledger, "cloud:2001:db8:1:4::/64", "wiro/s4b", 1, 3, 60)
+        scope = await b.ledger.scope_of("wiro/s2")
+        released = await release_place(b.ledger, "cloud:2001:db8:1:2::/64", "wiro/s2")
+        again = (await admit_place(a.ledger, "cloud:2001:db8:1:5::/64", "wiro/s5", 1, 3, 60)).admitted
+        own_held = await a.ledger.held("cloud:2001:db8:1:4::/64")
+        await a.aclose()
+        await b.aclose()
+        return admitted, refused.scope, scope, released, again, own_held
+
+    admitted, refused_in, scope, released, again, own_held = run(body)
+    assert admitted == [True, True, True, False]
+    assert refused_in == "cloud:2001:db8:1::/56"
+    assert scope == "cloud:2001:db8:1:2::/64" and released and again
+    assert own_held == 0, "a place refused by its network holds nothing in the client's own scope"

@@ -32,7 +32,15 @@ from server.protocols.truebar import bearer_token
 from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest
 from server.security import load_signed, signed
 from server.settings import Settings
-from server.state import MemoryState, State, StateUnavailable, ledger_key, ledger_scope
+from server.state import (
+    MemoryState,
+    State,
+    StateUnavailable,
+    hold_place,
+    ledger_key,
+    ledger_scope,
+    release_place,
+)
 from server.transport import ReceiveLimit, TruebarStream, deny
 from server.wire import TagOptions, seconds_left
 
@@ -68,7 +76,7 @@ async def _renewing(state: State, scope: str, key: str) -> AsyncIterator[None]:
         while True:
             await asyncio.sleep(STREAM_LEASE_S / 3)
             try:
-                await state.ledger.hold(scope, key, STREAM_LEASE_S)
+                await hold_place(state.ledger, scope, key, STREAM_LEASE_S)
             except StateUnavailable as exc:
                 logger.warning("local: could not renew an open stream's lease (%s)", exc)
 
@@ -176,8 +184,12 @@ class LocalProvider:
 
     def policy(self) -> SessionPolicy:
         """A grant, then its open stream, holds a place in the client's local ledger. One client stays below the
-        engine's size, so it cannot hold every decoder."""
-        per_client = max(1, min(self.settings.max_sessions_per_client, self.engine_size - 1))
+        engine's size, so it cannot hold every decoder.
+
+        The size is the whole deployment's (every worker's engine together, `all_workers_sessions`), as the ledger
+        is shared by every worker: one worker's share would give a client 4 places with one worker, 2 with two and
+        1 with four. A worker whose own share is taken still answers "busy" (the engine's own refusal)."""
+        per_client = max(1, min(self.settings.max_sessions_per_client, self.deployment_size - 1))
         return SessionPolicy(pool=POOL, per_client=per_client)
 
     def routes(self) -> Sequence[BaseRoute]:
@@ -297,23 +309,30 @@ class LocalProvider:
         session_id, client = claims.session_id, claims.client
         scope = ledger_scope(POOL, client)
         lease = stream_key(session_id, secrets.token_urlsafe(8))
-        # The lease first, then the grant is spent: a store that fails between the two leaves the grant unspent
-        # (the page may open its stream when the store is back), and whatever fails gives the lease back.
+        # The lease first, then the grant is spent (marked with this socket's lease): a store that fails between
+        # the two leaves the grant unspent (the page may open its stream when the store is back), and whatever fails
+        # gives the lease back.
         try:
-            await self.state.ledger.hold(scope, lease, STREAM_LEASE_S)
-            spent = await self.state.spent.spend(session_id, claims.expires_at)
+            await hold_place(self.state.ledger, scope, lease, STREAM_LEASE_S)
+            spent = await self.state.spent.spend_by(session_id, claims.expires_at, lease)
         except StateUnavailable:
-            with contextlib.suppress(StateUnavailable):
-                await self.state.ledger.release(scope, lease)
+            # A call that timed out may still have run (a slow store, not a down one): the grant may be spent by
+            # this socket although it is refused. Un-spent if this socket is who spent it (never another's spend),
+            # so the page's retry with the same grant opens its stream; failures are ignored (it lapses).
+            await asyncio.gather(
+                release_place(self.state.ledger, scope, lease),
+                self.state.spent.unspend(session_id, lease),
+                return_exceptions=True,
+            )
             await deny(websocket, 503)
             return
         if not spent:
             with contextlib.suppress(StateUnavailable):
-                await self.state.ledger.release(scope, lease)
+                await release_place(self.state.ledger, scope, lease)
             await deny(websocket, 401)
             return
         try:
-            await self.state.ledger.release(scope, ledger_key(self.name, session_id))
+            await release_place(self.state.ledger, scope, ledger_key(self.name, session_id))
         except StateUnavailable as exc:
             # The stream has its lease and the grant is spent: refusing now would waste both. The grant's
             # reservation lapses by itself (the client counts one place too many until then).
@@ -336,7 +355,7 @@ class LocalProvider:
                 self.metrics.streams_ended.labels(stream.outcome, code).inc()
         finally:
             with contextlib.suppress(StateUnavailable):
-                await self.state.ledger.release(scope, lease)
+                await release_place(self.state.ledger, scope, lease)
 
     def _idle_limit(self) -> ReceiveLimit:
         """An idle socket would hold a decoder for good: the stream is closed with an ERROR naming the reason when
@@ -350,6 +369,13 @@ class LocalProvider:
             "others.",
             idle=True,
         )
+
+    @property
+    def deployment_size(self) -> int:
+        """Streams every worker's engine decodes at once together: the settings' whole when `--workers` divided
+        it, else this engine's size."""
+        whole = self.settings.local.all_workers_sessions
+        return whole if whole is not None else self.engine_size
 
     @property
     def engine_size(self) -> int:

@@ -6,6 +6,10 @@
 - `SpentGrants`: grants already used (a local grant opens one stream, on whichever replica the socket lands);
 - `Captions`: shared captions (each share's record, its short log of finals, its live delivery to viewers).
 
+A client (server.sessions.client_key) also counts in its wider networks (clients.py: an IPv6 /64's /56 and /48), in
+the rate limits (`client_limits`, `RateLimits.hit_all`) and in the ledger (`admit_place`, `hold_place`,
+`release_place`).
+
 A provider's own concern lives with the provider and is built through `State.concern` (the Wiro task registry and
 nonce: server/providers/wiro_tasks.py), so this package knows no provider. Each concern is a module (ledger.py,
 rate_limits.py, spent.py) with a memory and a Redis implementation, held to one contract by tests/test_state.py;
@@ -26,7 +30,20 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 from server.state.captions import INBOX_MAX, PUBSUB_IDLE_S, Captions, MemoryCaptions, RedisCaptions, build_captions
-from server.state.ledger import Admission, Ledger, MemoryLedger, RedisLedger, build_ledger, ledger_key, ledger_scope
+from server.state.clients import WIDER_FACTOR, client_limits, wider_clients
+from server.state.ledger import (
+    Admission,
+    Ledger,
+    MemoryLedger,
+    RedisLedger,
+    admit_place,
+    build_ledger,
+    hold_place,
+    ledger_key,
+    ledger_scope,
+    release_place,
+    wider_places,
+)
 from server.state.rate_limits import LimitsRateLimits, RateLimits
 from server.state.spent import MemorySpentGrants, RedisSpentGrants, SpentGrants, build_spent_grants
 from server.state.store import (
@@ -47,6 +64,7 @@ __all__ = [
     "PREFIX",
     "PRUNE_EVERY",
     "UNAVAILABLE_RETRY_S",
+    "WIDER_FACTOR",
     "Admission",
     "Captions",
     "Ledger",
@@ -66,9 +84,15 @@ __all__ = [
     "State",
     "StateUnavailable",
     "Store",
+    "admit_place",
+    "client_limits",
+    "hold_place",
     "ledger_key",
     "ledger_scope",
     "open_state",
+    "release_place",
+    "wider_clients",
+    "wider_places",
 ]
 
 T = TypeVar("T")

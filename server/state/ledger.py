@@ -3,10 +3,14 @@ an entry whose holder died (a crashed page, a SIGKILLed replica) frees its place
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from server.state.store import PREFIX, MemoryStore, RedisStore, Store
+from server.state.clients import wider_clients
+from server.state.store import PREFIX, MemoryStore, RedisStore, StateUnavailable, Store
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -15,6 +19,8 @@ class Admission:
     held: int
     # Seconds until the oldest held entry lapses (when refused).
     retry_after: float = 0.0
+    # The scope that was full (when refused): the client's own, or one of its wider networks' (admit_place).
+    scope: str = ""
 
 
 class Ledger(Protocol):
@@ -53,6 +59,57 @@ def ledger_key(provider: str, session_id: str) -> str:
     return f"{provider}/{session_id}"
 
 
+def wider_places(scope: str, key: str) -> list[tuple[str, str]]:
+    """The entries a place (`scope`, `key`) also takes in its client's wider networks (server.state.clients: an
+    IPv6 /64's /56 and /48), each under a key of its own, so that `scope_of(key)` keeps naming the client's own
+    scope."""
+    pool, _, client = scope.partition(":")
+    return [(ledger_scope(pool, wide), f"{key}@{wide.rpartition('/')[2]}") for wide in wider_clients(client)]
+
+
+async def admit_place(ledger: Ledger, scope: str, key: str, limit: int, wider_limit: int, ttl_s: float) -> Admission:
+    """Admit `key` in `scope` (up to `limit` entries) and in each of its wider networks' scopes (up to
+    `wider_limit`): refused when any is full, and then what this call took is given back. Each scope's check-and-add
+    is atomic, so no scope ever passes its cap; across scopes, a concurrent mint may be refused for a place this one
+    gives back a moment later."""
+    admission = await ledger.admit(scope, key, limit, ttl_s)
+    if not admission.admitted:
+        return admission
+    taken = [(scope, key)]
+    for wide_scope, wide_key in wider_places(scope, key):
+        wide = await ledger.admit(wide_scope, wide_key, wider_limit, ttl_s)
+        if not wide.admitted:
+            await _each(taken, lambda s, k: ledger.release(s, k))
+            return wide
+        taken.append((wide_scope, wide_key))
+    return admission
+
+
+async def hold_place(ledger: Ledger, scope: str, key: str, ttl_s: float) -> None:
+    """`Ledger.hold` of the place and of its wider networks' entries."""
+    await _each([(scope, key), *wider_places(scope, key)], lambda s, k: ledger.hold(s, k, ttl_s))
+
+
+async def release_place(ledger: Ledger, scope: str, key: str) -> bool:
+    """`Ledger.release` of the place and of its wider networks' entries; True when the place itself was held."""
+    return (await _each([(scope, key), *wider_places(scope, key)], ledger.release))[0]
+
+
+async def _each(places: list[tuple[str, str]], call: Callable[[str, str], Awaitable[T]]) -> list[T]:
+    """`call` on every place, each tried whichever failed before it (an entry left behind holds a place until it
+    lapses); the first StateUnavailable is raised once all were tried."""
+    results: list[T] = []
+    failed: StateUnavailable | None = None
+    for scope, key in places:
+        try:
+            results.append(await call(scope, key))
+        except StateUnavailable as exc:
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+    return results
+
+
 class MemoryLedger:
     """Pruned of expired entries as the store is used, so it stays bounded by what is live (empty scopes are
     dropped)."""
@@ -81,7 +138,7 @@ class MemoryLedger:
         live = {k: exp for k, exp in self._scopes.get(scope, {}).items() if exp > now}
         if len(live) >= limit:
             self._scopes[scope] = live
-            return Admission(False, len(live), max(1.0, min(live.values()) - now))
+            return Admission(False, len(live), max(1.0, min(live.values()) - now), scope)
         live[key] = now + ttl_s
         self._scopes[scope] = live
         self._owners[key] = scope
@@ -112,8 +169,13 @@ class MemoryLedger:
         return scope if scope is not None and self._scopes.get(scope, {}).get(key, 0.0) > self.clock() else None
 
 
+# Each key's own lifetime is relative (PEXPIRE, SET PX: milliseconds from `now`, the caller's clock), never an
+# absolute time: Redis would read that on its own clock, and an app host behind it by more than a lease (30 s) would
+# have its entries deleted at once. The scores stay the callers' Unix seconds, compared by every replica (whose
+# clocks may differ by up to CLOCK_SKEW_S).
 _ADMIT = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local n = redis.call('ZCARD', KEYS[1])
 if n >= tonumber(ARGV[2]) then
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -121,16 +183,17 @@ if n >= tonumber(ARGV[2]) then
 end
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(last[2])) + 1)
-redis.call('SET', KEYS[2], ARGV[5], 'EXAT', math.ceil(tonumber(ARGV[4])) + 1)
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((tonumber(last[2]) - now) * 1000) + 1000))
+redis.call('SET', KEYS[2], ARGV[5], 'PX', math.max(1, math.ceil((tonumber(ARGV[4]) - now) * 1000) + 1000))
 return {1, n + 1, '0'}
 """
 
 _HOLD = """
+local now = tonumber(ARGV[4])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(last[2])) + 1)
-redis.call('SET', KEYS[2], ARGV[3], 'EXAT', math.ceil(tonumber(ARGV[2])) + 1)
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((tonumber(last[2]) - now) * 1000) + 1000))
+redis.call('SET', KEYS[2], ARGV[3], 'PX', math.max(1, math.ceil((tonumber(ARGV[2]) - now) * 1000) + 1000))
 return 1
 """
 
@@ -172,11 +235,12 @@ class RedisLedger:
             ok, n, first = await self._admit(keys=keys, args=[now, limit, key, now + ttl_s, scope])
         if int(ok):
             return Admission(True, int(n))
-        return Admission(False, int(n), max(1.0, float(first) - now))
+        return Admission(False, int(n), max(1.0, float(first) - now), scope)
 
     async def hold(self, scope: str, key: str, ttl_s: float) -> None:
         async with self.store.guard():
-            await self._hold(keys=[self.key(scope), self.owner_key(key)], args=[key, self.store.clock() + ttl_s, scope])
+            now = self.store.clock()
+            await self._hold(keys=[self.key(scope), self.owner_key(key)], args=[key, now + ttl_s, scope, now])
 
     async def release(self, scope: str, key: str) -> bool:
         keys = [self.key(scope), self.owner_key(key)]

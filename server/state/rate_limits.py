@@ -3,6 +3,7 @@ storage."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from limits import RateLimitItemPerMinute
@@ -15,6 +16,11 @@ from server.state.store import PREFIX, RedisStore, Store
 class RateLimits(Protocol):
     async def hit(self, name: str, key: str, per_minute: int) -> float | None:
         """Count one request of `key` against `per_minute`; None when allowed, else seconds to wait."""
+        ...
+
+    async def hit_all(self, name: str, limits: Sequence[tuple[str, int]]) -> float | None:
+        """Count one request in every (key, per_minute) bucket of `limits` (a client's own and its wider networks':
+        server.state.clients.client_limits); refused when any is full, and then counted in none."""
         ...
 
 
@@ -38,11 +44,25 @@ class LimitsRateLimits:
         self._limiter = SlidingWindowCounterRateLimiter(storage)
 
     async def hit(self, name: str, key: str, per_minute: int) -> float | None:
-        item = RateLimitItemPerMinute(per_minute)
+        return await self.hit_all(name, [(key, per_minute)])
+
+    async def hit_all(self, name: str, limits: Sequence[tuple[str, int]]) -> float | None:
+        items = [(RateLimitItemPerMinute(per_minute), key) for key, per_minute in limits]
         async with self.store.guard():
-            if await self._limiter.hit(item, name, key):
-                return None
-            stats = await self._limiter.get_window_stats(item, name, key)
+            # Tested first, so that a request refused by one bucket takes nothing from the others (a client whose
+            # own limit is spent does not use up its network's). A race between the test and the hits can count a
+            # request in a bucket before another refuses it: counted once too often, never let past a limit.
+            if len(items) > 1:
+                for item, key in items:
+                    if not await self._limiter.test(item, name, key):
+                        return await self._wait(item, name, key)
+            for item, key in items:
+                if not await self._limiter.hit(item, name, key):
+                    return await self._wait(item, name, key)
+        return None
+
+    async def _wait(self, item: RateLimitItemPerMinute, name: str, key: str) -> float:
+        stats = await self._limiter.get_window_stats(item, name, key)
         return max(1.0, stats.reset_time - self.store.clock())
 
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { ApiError, GrantKeeper, appGrants, isRetryable } from '../../static/grants.js';
+import { ApiError, END_ATTEMPTS, GrantKeeper, appGrants, isRetryable } from '../../static/grants.js';
 import { FakeTimers, tick } from './support/fakes.mjs';
 
 const GRANT = { provider: 'local', protocol: 'truebar', ws_url: 'ws://x.test/s', token: 'T', sample_rate: 16000, frame_samples: 1600, session_id: 'abc' };
@@ -121,4 +121,54 @@ test('isRetryable: no status, or 0/429/502/503/504, may be retried; any other st
   assert.equal(isRetryable(new Error('network')), true);
   for (const status of [0, 429, 502, 503, 504]) assert.equal(isRetryable({ status }), true, String(status));
   for (const status of [400, 401, 403, 404, 500]) assert.equal(isRetryable({ status }), false, String(status));
+});
+
+test("an end the server refuses with 503 (its shared state is down) is sent again after Retry-After, a bounded number of times", async () => {
+  const timers = new FakeTimers();
+  const calls = [];
+  let answers = [];
+  globalThis.fetch = async (url, init) => {
+    calls.push([url, init.method]);
+    const status = answers.shift() ?? 200;
+    return { ok: status < 400, status, headers: new Headers(status === 503 ? { 'Retry-After': '5' } : {}), json: async () => ({}) };
+  };
+  const app = appGrants('', { timers });
+  // Refused twice, then the server's store answers: three sends, each after the Retry-After asked for.
+  answers = [503, 503, 200];
+  const done = app.endGrant(GRANT, { beacon: false });
+  await tick();
+  assert.equal(calls.length, 1);
+  timers.advance(4999);
+  await tick();
+  assert.equal(calls.length, 1, 'not before Retry-After');
+  timers.advance(1);
+  await tick();
+  assert.equal(calls.length, 2);
+  timers.advance(5000);
+  await done;
+  assert.equal(calls.length, 3);
+  assert.deepEqual(calls[2], ['/api/sessions/local/abc/end', 'POST']);
+  assert.equal(timers.pending.size, 0, 'nothing more once it was ended');
+
+  // A store that stays down: END_ATTEMPTS sends in all, then the end is given up (never an error thrown).
+  calls.length = 0;
+  answers = Array(10).fill(503);
+  const given = app.endGrant(GRANT, { beacon: false });
+  for (let i = 0; i < 10; i += 1) {
+    await tick();
+    timers.advance(5000);
+  }
+  await given;
+  assert.equal(calls.length, END_ATTEMPTS);
+  assert.ok(END_ATTEMPTS >= 3 && END_ATTEMPTS <= 6);
+
+  // Other refusals are final: a 429 or a 400 is not sent again.
+  for (const status of [429, 400]) {
+    calls.length = 0;
+    answers = [status, 200];
+    await app.endGrant(GRANT, { beacon: false });
+    timers.advance(60000);
+    await tick();
+    assert.equal(calls.length, 1, String(status));
+  }
 });

@@ -17,9 +17,12 @@ export function postJson(url: string, body?: object, { timeoutMs, signal }?: {
  * {base}/api/sessions/{provider}/{session_id}/end releases. The mint endpoint takes only requests from the app's
  * own page (or from servers): a page on another origin mints through its own backend instead.
  * @param {string} [base]  the app's origin; default: the page's own ('' keeps the URLs relative)
+ * @param {{timers?: Timers}} [options]  timers: what waits between an end's retries (tests pass fake ones)
  * @returns {{getGrant: GetGrant, endGrant: EndGrant}}
  */
-export function appGrants(base?: string): {
+export function appGrants(base?: string, { timers }?: {
+    timers?: Timers;
+}): {
     getGrant: GetGrant;
     endGrant: EndGrant;
 };
@@ -51,6 +54,12 @@ export const RETRYABLE_STATUS: Readonly<Set<number>>;
 /** @typedef {{setTimeout: (fn: () => void, ms: number) => unknown, clearTimeout: (id: unknown) => void}} Timers */
 /** @type {Timers} the platform's timers */
 export const GLOBAL_TIMERS: Timers;
+/**
+ * An end the server refuses with 503 (it cannot reach its shared state right now) is sent again after the answer's
+ * Retry-After (at most END_RETRY_MAX_MS), up to END_ATTEMPTS sends in all: an end lost leaves a billed task (Wiro's)
+ * running until its deadline. The server also keeps such an end and retries it itself; ending twice is harmless.
+ */
+export const END_ATTEMPTS: 4;
 /**
  * The session's side of a grant source: each request bounded in time (a fetch on a network that went away without
  * saying so can hang for minutes, and a reconnect, or a Stop waiting for it, must not), every request abortable at

@@ -1,0 +1,328 @@
+"""POST /api/sessions and its end (server/sessions.py) while the shared state fails, the same tests over both
+stores: this process's memory (failures injected) and a real Redis (stopped with SIGSTOP, as a hung or slow Redis
+is: a call times out, and a call that timed out may still run once Redis goes on). Also the per-client limits an
+IPv6 client's wider networks share, and the offline engine's per-client cap with one worker or many."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
+
+from server import sessions
+from server.__main__ import app_factory
+from server.app import LOGIN_RATE_PER_MIN, create_app
+from server.emulators.scripted import ScriptedRecognizer
+from server.providers.base import SessionPolicy
+from server.providers.local import LOCAL_TAG, LocalProvider
+from server.settings import Settings, WiroSettings
+from server.state import WIDER_FACTOR, MemoryState, RedisState, State, StateUnavailable
+from testkit.live import running
+from testkit.redis_server import RedisServer
+from testkit.truebar_client import transcribe_truebar
+from tests.test_local import connect_status
+from tests.test_provider_contract import EchoProvider
+from tests.test_provider_wiro import KEY, SECRET, WiroMock
+
+BASE = "http://127.0.0.1:8000"
+CLIENT = "cloud:testclient"
+
+
+class _Flaky:
+    """A concern of the state whose methods fail as the state says: every one while `down` (memory's outage), the
+    ones named in `failing` (a store that half works), and once each one named in `late` (its call runs, but its
+    answer is lost: a slow store)."""
+
+    def __init__(self, inner: object, owner: Any) -> None:
+        self._inner = inner
+        self._owner = owner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr
+        owner = self._owner
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if owner.down or name in owner.failing:
+                raise StateUnavailable(f"{name} failed (injected)")
+            if name in owner.late:
+                owner.late.discard(name)
+                await owner.run_late(lambda: attr(*args, **kwargs))
+                raise StateUnavailable(f"{name} timed out (injected)")
+            return await attr(*args, **kwargs)
+
+        return call
+
+
+class FlakyMixin:
+    down = False
+
+    def _flaky(self) -> None:
+        self.failing: set[str] = set()
+        self.late: set[str] = set()
+
+    def concern(self, name: str, build: Any) -> Any:
+        return _Flaky(super().concern(name, build), self)  # type: ignore[misc]
+
+    async def run_late(self, call: Callable[[], Awaitable[object]]) -> None:
+        await call()
+
+
+class FlakyMemory(FlakyMixin, MemoryState):
+    def __init__(self) -> None:
+        self._flaky()
+        super().__init__()
+        self.rate_limits = _Flaky(self.rate_limits, self)  # type: ignore[assignment]
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        self.down = True
+        try:
+            yield
+        finally:
+            self.down = False
+
+
+class FlakyRedis(FlakyMixin, RedisState):
+    def __init__(self, server: RedisServer) -> None:
+        self._flaky()
+        super().__init__(server.url, timeout_s=0.3)
+        self.rate_limits = _Flaky(self.rate_limits, self)  # type: ignore[assignment]
+        assert server.process is not None
+        self.pid = server.process.pid
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        """Redis hung: every call times out (and runs once it goes on, if still sent)."""
+        os.kill(self.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.pid, signal.SIGCONT)
+
+    async def run_late(self, call: Callable[[], Awaitable[object]]) -> None:
+        """The call is sent to a Redis that stalls past the timeout, then goes on and runs it (on a connection
+        already made: a new one's handshake would time out before the call is sent)."""
+        os.kill(self.pid, signal.SIGSTOP)
+        try:
+            with contextlib.suppress(StateUnavailable):
+                await call()
+        finally:
+            os.kill(self.pid, signal.SIGCONT)
+        await asyncio.sleep(0.2)  # Redis runs what it was sent
+
+
+Flaky = FlakyMemory | FlakyRedis
+
+
+@pytest.fixture(params=["memory", "redis"])
+def flaky(request: pytest.FixtureRequest) -> Flaky:
+    if request.param == "memory":
+        return FlakyMemory()
+    return FlakyRedis(request.getfixturevalue("redis"))
+
+
+def served(app: Any, state: Flaky) -> Any:
+    """The app, closing the state it was given when its lifespan ends (in its own event loop, where the state's
+    Redis connections were made), and seeing each request come from the address in its X-Test-Client header."""
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+
+            async def closing(message: Message) -> None:
+                if message["type"] == "lifespan.shutdown.complete":
+                    await state.aclose()
+                await send(message)
+
+            await app(scope, receive, closing)
+            return
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"x-test-client":
+                    scope = {**scope, "client": (value.decode(), 5000)}
+        await app(scope, receive, send)
+
+    return asgi
+
+
+def until(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize("outage", ["down", "half"])
+def test_an_end_during_an_outage_reaches_the_provider_once_the_store_answers(
+    flaky: Flaky, outage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Wiro task's end while the store is down (no rate limit stands in its way), or while it half works (the
+    ledger answers, the task registry times out): answered 503 with Retry-After, and the end is kept and tried again
+    until the store answers, so the billed task is killed and the client's place given back."""
+    monkeypatch.setattr(sessions, "END_RETRY_S", 0.1)
+    wiro = WiroMock()
+    settings = Settings(wiro=WiroSettings(api_key=KEY, api_secret=SECRET))
+    app = create_app(settings, transport=httpx.MockTransport(wiro.handle), state=flaky)
+    with TestClient(served(app, flaky), base_url=BASE) as client:
+        minted = client.post("/api/sessions", json={"provider": "wiro"})
+        assert minted.status_code == 200, minted.text
+        session_id = minted.json()["session_id"]
+        outage_ctx = flaky.outage() if outage == "down" else contextlib.nullcontext()
+        if outage == "half":
+            flaky.failing.add("by_handle")
+        with outage_ctx:
+            ended = client.post(f"/api/sessions/wiro/{session_id}/end")
+            kills_meanwhile = list(wiro.kills)
+        flaky.failing.clear()
+        killed = until(lambda: wiro.kills == ["1"])
+        held = client.portal.call(flaky.ledger.held, CLIENT)  # type: ignore[union-attr]
+    assert ended.status_code == 503 and int(ended.headers["Retry-After"]) >= 1
+    assert kills_meanwhile == []
+    assert killed, f"the end was lost: kills {wiro.kills}"
+    assert held == 0
+
+
+class Billed(EchoProvider):
+    """A provider whose sessions hold a place in the cloud pool, one per client (as a Wiro task does), and whose end
+    needs nothing of the store."""
+
+    def __init__(self, http: httpx.AsyncClient, state: State) -> None:
+        super().__init__(http, state)
+        self.ended: list[str] = []
+
+    def policy(self) -> SessionPolicy:
+        return SessionPolicy(pool="cloud", per_client=1)
+
+    async def end_session(self, session_id: str) -> bool:
+        self.ended.append(session_id)
+        return True
+
+
+def test_an_end_whose_place_could_not_be_given_back_frees_it_once_the_store_answers(flaky: Flaky) -> None:
+    """With the store down, neither the place's look-up nor the rate limit stands between the client and the
+    provider's end (which needs no store here: answered 200); the place it could not give back is given back once
+    the store answers, before the client's next mint, which is not refused for it."""
+    providers: list[Billed] = []
+
+    def billed(http: httpx.AsyncClient, state: State) -> Billed:
+        providers.append(Billed(http, state))
+        return providers[-1]
+
+    app = create_app(Settings(), state=flaky, extra_providers=[billed])
+    with TestClient(served(app, flaky), base_url=BASE) as client:
+        session_id = client.post("/api/sessions", json={"provider": "echo"}).json()["session_id"]
+        with flaky.outage():
+            ended = client.post(f"/api/sessions/echo/{session_id}/end")
+        after = client.post("/api/sessions", json={"provider": "echo"})
+    assert ended.status_code == 200 and ended.json()["ended"] is True
+    assert providers[0].ended == [session_id]
+    assert after.status_code == 200, after.text
+
+
+def test_a_mint_whose_admission_ran_but_timed_out_holds_no_place(flaky: Flaky) -> None:
+    """A slow store: the mint's reservation ran but its answer came too late, so the client is told 503. The place
+    must not stay taken (for PENDING_TTL_S) by a client that was given nothing."""
+    app = create_app(Settings(max_sessions_per_client=1), local_recognizer=ScriptedRecognizer(), state=flaky)
+    with TestClient(served(app, flaky), base_url=BASE) as client:
+        # A first session, made and ended: Redis knows the ledger's scripts (a stalled EVALSHA of an unknown script
+        # would run as a NOSCRIPT error, not as the late admission this test is about).
+        first = client.post("/api/sessions", json={"provider": "local"}).json()
+        assert client.post(f"/api/sessions/local/{first['session_id']}/end").status_code == 200
+        flaky.late.add("admit")
+        refused = client.post("/api/sessions", json={"provider": "local"})
+        again = client.post("/api/sessions", json={"provider": "local"})
+    assert refused.status_code == 503
+    assert again.status_code == 200, again.text
+
+
+def test_a_socket_refused_when_its_spend_ran_late_keeps_its_grant_usable(flaky: Flaky) -> None:
+    """A slow store: the socket's spend ran but its answer came too late, so the socket is refused 503. Its grant
+    must stay usable (as refused sockets' grants do), so the page's retry with the same grant streams."""
+    spend = "spend_by" if hasattr(flaky.spent, "spend_by") else "spend"
+    app = create_app(Settings(), local_recognizer=ScriptedRecognizer(ms_per_word=500), state=flaky)
+    with running(served(app, flaky)) as url:
+        grant = httpx.post(url + "/api/sessions", json={"provider": "local"}).json()
+        flaky.late.add(spend)
+        refused = asyncio.run(connect_status(str(grant["ws_url"]), str(grant["token"])))
+        pcm = bytes(16_000 * 2)
+        result = asyncio.run(transcribe_truebar(str(grant["ws_url"]), str(grant["token"]), pcm, tag=LOCAL_TAG))
+    assert refused == 503
+    assert result.statuses and result.statuses[-1]["status"] == "FINISHED", result.errors
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_the_engine_s_per_client_cap_is_the_same_with_one_worker_or_many(workers: int) -> None:
+    """The cap counts in a ledger every worker shares: it follows the machine's engine, not one worker's share of
+    it (which gave 4 places with one worker, 2 with two, 1 with four). Each worker's engine still refuses what it
+    cannot decode ("busy")."""
+    env = {
+        "APP_WORKERS": str(workers),
+        "APP_REDIS_URL": "redis://127.0.0.1:1/0",
+        "APP_SECRET_KEY": "cap-test-secret-5b1e0c9d7a3f2468",
+        "LOCAL_MAX_SESSIONS": "6",
+        "APP_MAX_SESSIONS_PER_CLIENT": "4",
+    }
+    settings = app_factory(env).state.settings
+    share = settings.local.engine.max_sessions
+    configured = LocalProvider(settings).policy()
+    loaded = LocalProvider(settings, recognizer=ScriptedRecognizer(max_sessions=share)).policy()
+    assert (configured.per_client, loaded.per_client) == (4, 4)
+
+
+def test_login_tries_from_the_64s_of_one_48_share_a_limit(flaky: Flaky) -> None:
+    """One user given a /48 has 65,536 /64s: each gets the login's own limit, but all of them together only
+    WIDER_FACTOR times it (the /56's and /48's)."""
+    app = create_app(Settings(app_password="right-password-1"), state=flaky)
+    answers = []
+    with TestClient(served(app, flaky), base_url=BASE, follow_redirects=False) as client:
+        for n in range(WIDER_FACTOR * LOGIN_RATE_PER_MIN + 20):
+            address = f"2001:db8:7:{n // 4:x}::{n % 4 + 1:x}"  # 4 tries from each /64, all in one /56
+            r = client.post("/login", data={"password": "wrong"}, headers={"X-Test-Client": address})
+            answers.append(r.status_code)
+        other = client.post("/login", data={"password": "wrong"}, headers={"X-Test-Client": "2001:db8:8::1"})
+    assert answers.count(401) == WIDER_FACTOR * LOGIN_RATE_PER_MIN
+    assert set(answers[WIDER_FACTOR * LOGIN_RATE_PER_MIN :]) == {429}
+    assert other.status_code == 401, "another /48 has its own limits"
+
+
+def test_mints_and_open_sessions_from_the_64s_of_one_48_share_higher_limits(flaky: Flaky) -> None:
+    """Mints: each /64 its own rate, its network WIDER_FACTOR times it. Open sessions: each /64 its own cap, its
+    /56 and /48 together WIDER_FACTOR times it; an end frees the place in all of them."""
+    app = create_app(
+        Settings(session_rate_per_min=2),
+        state=flaky,
+        local_recognizer=ScriptedRecognizer(),
+        extra_providers=[lambda http, state: Billed(http, state)],
+    )
+    with TestClient(served(app, flaky), base_url=BASE) as client:
+
+        def mint(address: str, provider: str = "echo") -> httpx.Response:
+            return client.post("/api/sessions", json={"provider": provider}, headers={"X-Test-Client": address})
+
+        # Rate: 2 a minute per /64, 6 per /48 (counted before the provider is chosen: an unknown one is a 400).
+        rated = [mint(f"2001:db8:5:{n}::1", "none").status_code for n in range(1, 5) for _ in range(2)]
+        # Open sessions: one per /64, 3 per /56.
+        opened = [mint(f"2001:db8:6:{n}::1") for n in range(1, 5)]
+        freed = client.post(
+            f"/api/sessions/echo/{opened[0].json()['session_id']}/end", headers={"X-Test-Client": "2001:db8:6:1::1"}
+        )
+        after = mint("2001:db8:6:4::1")
+    assert rated == [400] * 6 + [429] * 2
+    assert [r.status_code for r in opened] == [200, 200, 200, 429]
+    assert opened[3].json()["error"]["code"] == "too_many_sessions"
+    assert "network" in opened[3].json()["error"]["message"]
+    assert freed.status_code == 200 and after.status_code == 200, after.text
+
