@@ -41,10 +41,12 @@ from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
 from server.errors import ApiError
-from server.sessions import client_key, guard_state_change, read_body, state_of
+from server.sessions import client_key, guard_state_change, limit_client, read_body, state_of
 from server.settings import Settings
 from server.state import State, StateUnavailable
 from server.state.captions import CaptionEvent, Share, ShareGone
+from server.state.clients import WIDER_FACTOR
+from server.state.ledger import admit_place, hold_place, release_place
 from server.wire import (
     CaptionGap,
     PublishBody,
@@ -75,6 +77,11 @@ RETRY_MS = 2000
 
 def viewer_scope(share_id: str) -> str:
     return f"captions:{share_id}"
+
+
+def owner_scope(client: str) -> str:
+    """The ledger of the shares one client (`client_key`) holds open."""
+    return f"captions-owner:{client}"
 
 
 def token_hash(token: str) -> str:
@@ -128,7 +135,7 @@ async def create_share(request: Request) -> Response:
     guard_state_change(request, require_json=True)
     settings = _settings(request)
     state = state_of(request)
-    wait = await state.rate_limits.hit("captions", client_key(request), SHARE_RATE_PER_MIN)
+    wait = await limit_client(request, "captions", SHARE_RATE_PER_MIN)
     if wait is not None:
         raise ApiError(429, "too_many_shares", "Too many captions links made: wait a minute.", retry_after=wait)
     await read_body(request, 1024)
@@ -136,7 +143,25 @@ async def create_share(request: Request) -> Response:
     now = state.clock()
     deadline = now + settings.captions_max_s
     share = Share(share_id, token_hash(token), now, deadline, min(deadline, now + settings.captions_grace_s))
-    await state.captions.create(share)
+    # Open shares are capped per client (Settings.captions_max_shares_per_client); a share's place lives as long as
+    # the share (its grace while paused, its deadline while live: `publish` renews it) and is freed when it is stopped.
+    # An IPv6 client's /56 and /48 hold WIDER_FACTOR times a client's shares, all their /64s together.
+    owner = owner_scope(client_key(request))
+    cap = settings.captions_max_shares_per_client
+    place = await admit_place(state.ledger, owner, share_id, cap, WIDER_FACTOR * cap, share.expires_at - now)
+    if not place.admitted:
+        raise ApiError(
+            429,
+            "too_many_shares",
+            f"Captions are already shared from {cap} recordings here: stop sharing one first.",
+            retry_after=place.retry_after,
+        )
+    try:
+        await state.captions.create(share)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await release_place(state.ledger, owner, share_id)
+        raise
     grant = ShareGrant(
         share_id,
         f"/captions/{share_id}",
@@ -194,6 +219,12 @@ async def publish(request: Request) -> Response:
             expires_at = share.expires_at
     except ShareGone as exc:
         raise _gone(exc) from None
+    # The owner's place for the share lives as long as the share now does (longer while live, its grace once paused).
+    # The finals are stored: a store that fails here leaves the place its earlier lifetime, not the request failed
+    # (the page would publish them again).
+    with contextlib.suppress(StateUnavailable):
+        lifetime = max(1.0, expires_at - state.clock())
+        await hold_place(state.ledger, owner_scope(client_key(request)), share.share_id, lifetime)
     viewers = await state.ledger.held(viewer_scope(share.share_id))
     live = share.live if body.live is None else body.live
     answer = PublishResult(result.seq, viewers, expires_at, _expires_in(state, expires_at), live)
@@ -209,6 +240,8 @@ async def revoke(request: Request) -> Response:
             return JSONResponse(dump(Revoked(False)))
         raise
     revoked = await state.captions.revoke(share.share_id)
+    # Stopped from elsewhere (another address), the owner's place lapses with the share's expiry instead.
+    await release_place(state.ledger, owner_scope(client_key(request)), share.share_id)
     log.info("a captions share was revoked")
     return JSONResponse(dump(Revoked(revoked)))
 

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.settings import Settings, SettingsError
 
+COOKIE_NAME = "stt_auth"
 # Query parameters that carry credentials: redacted from every log line.
 SECRET_PARAMS = (
     "access_token",
@@ -31,6 +32,8 @@ SECRET_PARAMS = (
     "refresh_token",
     "password",
     "key",
+    # The login cookie: websockets logs each handshake header at debug, `cookie: stt_auth=...`.
+    COOKIE_NAME,
 )
 
 
@@ -52,16 +55,20 @@ def _spelled_any_way(name: str) -> str:
 
 # (?<!\w) is `\b` before a name that starts with a letter, and holds as well before one that starts with a `%`.
 _SECRET_QUERY = re.compile(
-    r"(?i)(?<!\w)(" + "|".join(_spelled_any_way(name) for name in SECRET_PARAMS) + r")=([^&\s\"']+)"
+    r"(?i)(?<!\w)(" + "|".join(_spelled_any_way(name) for name in SECRET_PARAMS) + r")=([^&;\s\"']+)"
 )
+# Credentials in an Authorization header's value (`Bearer <token>`): websockets logs the handshake's headers at debug
+# as `< authorization: Bearer ...`, the value an argument of its own, with no name= before it.
+_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic|digest)(\s+)[^\s,;\"']+")
 # A captions share id is the viewers' capability (whoever has it watches): uvicorn's access log must not show it.
 _SHARE_PATH = re.compile(r"(/captions/)[A-Za-z0-9_-]{22}")
-COOKIE_NAME = "stt_auth"
 
 
 def redact(text: str) -> str:
-    """Replace the values of credential-bearing query parameters, and captions share ids, with '***'."""
-    return _SHARE_PATH.sub(r"\1***", _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", text))
+    """Replace the values of credential-bearing query parameters and cookies, the credentials of an Authorization
+    header, and captions share ids, with '***'."""
+    text = _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", text)
+    return _SHARE_PATH.sub(r"\1***", _AUTH_SCHEME.sub(r"\1\2***", text))
 
 
 def _redacted_arg(arg: object) -> object:

@@ -477,6 +477,25 @@ def test_a_redis_outage_ends_open_streams_quietly_and_they_resume(
         assert [e.json["text"] for e in again if e.event == "final"] == ["three."]
 
 
+def test_open_shares_per_client_are_capped_and_freed_when_stopped_or_expired() -> None:
+    with app(captions_max_shares_per_client=2) as (url, clock):
+        live, idle = create(url), create(url)
+        refused = httpx.post(url + "/api/captions", json={})
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_shares"
+        assert "stop sharing one first" in refused.json()["error"]["message"]
+        assert int(refused.headers["Retry-After"]) >= 1
+        stopped = httpx.delete(
+            f"{url}/api/captions/{idle['share_id']}", headers={"Authorization": f"Bearer {idle['publish_token']}"}
+        )
+        assert stopped.json() == {"revoked": True}
+        create(url)  # the stopped share's place is free
+        # A live share keeps its place past the grace (publishing renews it); an idle one's lapses with the share.
+        assert publish(url, live, finals("hello."), live=True).status_code == 200
+        clock.now += 1801
+        create(url)
+        assert httpx.post(url + "/api/captions", json={}).status_code == 429
+
+
 def test_the_publish_rate_is_limited_per_share() -> None:
     with app(captions_publish_rate_per_min=5) as (url, _):
         grant = create(url)

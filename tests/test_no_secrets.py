@@ -29,6 +29,7 @@ from server.emulators.scripted import ScriptedRecognizer
 from server.openapi import openapi_route
 from server.providers import ProviderFactory
 from server.providers.truebar import TruebarProvider
+from server.security import COOKIE_NAME
 from server.settings import Settings, TruebarSettings, WiroSettings
 from testkit import audio
 from testkit.live import running
@@ -62,6 +63,8 @@ class Capture:
     statuses: list[tuple[str, int, str]] = field(default_factory=list)
     local_tokens: list[str] = field(default_factory=list)
     token_grants: Counter[str] = field(default_factory=Counter)  # the Truebar emulator's sign-ins, by grant type
+    # The gated app's login cookie and the bearer token its stream was opened with: the socket's handshake headers.
+    handshake_secrets: list[str] = field(default_factory=list)
 
 
 class Everything(logging.Handler):
@@ -156,8 +159,8 @@ def stream(grant: dict[str, Any], capture: Capture) -> None:
         capture.ws += [json.dumps(m) for m in wiro.messages]
 
 
-async def first_message(url: str) -> str:
-    async with websockets.connect(url) as ws:
+async def first_message(url: str, headers: dict[str, str] | None = None) -> str:
+    async with websockets.connect(url, additional_headers=headers) as ws:
         return str(await ws.recv())
 
 
@@ -257,8 +260,16 @@ def drive_gated_app(url: str, capture: Capture) -> None:
         c.get("/api/providers")
         c.post("/login", data={"password": WRONG_TRUEBAR_PASSWORD})
         c.post("/login", data={"password": APP_PASSWORD})
-        c.post("/api/sessions", json={"provider": "local"})
+        grant = c.post("/api/sessions", json={"provider": "local"}).json()
+        cookie = c.cookies[COOKIE_NAME]
     asyncio.run(refused_stream("ws" + url.removeprefix("http") + "/api/local/stream?access_token=x", capture))
+    # A backend's way in behind the password: the cookie and the grant as a bearer token, both in the handshake's
+    # headers, which websockets logs one by one at debug.
+    capture.handshake_secrets += [cookie, grant["token"]]
+    headers = {"Cookie": f"{COOKIE_NAME}={cookie}", "Authorization": f"Bearer {grant['token']}"}
+    accepted = asyncio.run(first_message(grant["ws_url"], headers))
+    assert "INITIALIZED" in accepted, accepted
+    capture.ws.append(accepted)
 
 
 def closed_port() -> str:
@@ -323,6 +334,9 @@ def test_the_scenario_reached_every_path(capture: Capture) -> None:
     assert any("TEXT_SEGMENT" in m for m in capture.ws) and any("task_output" in m for m in capture.ws)
     assert any("HTTP Request" in line for line in capture.logs)  # httpx's lines: the capture saw DEBUG/INFO
     assert any('"WebSocket /api/local/stream' in line for line in capture.logs)
+    # The handshake's headers were logged (uvicorn's websockets at debug), so the check below has something to check.
+    assert any("< authorization: Bearer ***" in line for line in capture.logs), capture.logs
+    assert any(f"< cookie: {COOKIE_NAME}=***" in line for line in capture.logs)
 
 
 def test_no_secret_in_any_http_response(capture: Capture) -> None:
@@ -339,9 +353,14 @@ def test_no_secret_in_any_log_line(capture: Capture) -> None:
 
 
 def test_access_log_redacts_the_local_stream_token(capture: Capture) -> None:
-    access = [line for line in capture.logs if line.startswith("uvicorn") and "/api/local/stream" in line]
+    access = [line for line in capture.logs if line.startswith("uvicorn") and "/api/local/stream?" in line]
     assert access and all(re.search(r"access(_|%5F)token=\*\*\*", line) for line in access), access
     assert any("access%5Ftoken=***" in line for line in access), access
     # Every server-side line; the test's own WebSocket clients log the URL they were handed, as a browser would.
     server_side = [line for line in capture.logs if not line.startswith("websockets.client")]
     assert capture.local_tokens and not leaks(server_side, set(capture.local_tokens))
+
+
+def test_logs_redact_the_login_cookie_and_a_bearer_token(capture: Capture) -> None:
+    server_side = [line for line in capture.logs if not line.startswith("websockets.client")]
+    assert len(capture.handshake_secrets) == 2 and not leaks(server_side, set(capture.handshake_secrets))

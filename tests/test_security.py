@@ -257,6 +257,9 @@ def test_redaction_of_tokens_in_log_lines() -> None:
     record = logging.LogRecord("uvicorn.error", logging.INFO, "", 0, '%s - "WebSocket %s"', ("c", "/s?token=abc"), None)
     RedactingFilter().filter(record)
     assert record.getMessage() == 'c - "WebSocket /s?token=***"'
+    # Handshake headers as websockets logs them at debug: the login cookie and an Authorization header's credentials.
+    assert redact("theme=dark; stt_auth=eyJ.abc-_; lang=sl") == "theme=dark; stt_auth=***; lang=sl"
+    assert redact("Bearer eyJzaWQ.x-y_z") == "Bearer ***" and redact("basic dXNlcjpw") == "basic ***"
 
 
 def test_redaction_hides_a_credential_whose_name_is_percent_encoded() -> None:

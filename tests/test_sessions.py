@@ -326,3 +326,22 @@ def test_mints_and_open_sessions_from_the_64s_of_one_48_share_higher_limits(flak
     assert "network" in opened[3].json()["error"]["message"]
     assert freed.status_code == 200 and after.status_code == 200, after.text
 
+
+def test_captions_links_from_the_64s_of_one_48_share_a_higher_cap(flaky: Flaky) -> None:
+    """Open captions links: each /64 its own cap, its /56 and /48 together WIDER_FACTOR times it."""
+    app = create_app(Settings(captions_max_shares_per_client=1), state=flaky, local_recognizer=ScriptedRecognizer())
+    with TestClient(served(app, flaky), base_url=BASE) as client:
+
+        def share(address: str) -> httpx.Response:
+            return client.post("/api/captions", json={}, headers={"X-Test-Client": address})
+
+        made = [share(f"2001:db8:7:{n}::1") for n in range(1, 5)]
+        same_64 = share("2001:db8:7:1::2")
+        stopped = client.delete(
+            f"/api/captions/{made[0].json()['share_id']}",
+            headers={"Authorization": f"Bearer {made[0].json()['publish_token']}", "X-Test-Client": "2001:db8:7:1::1"},
+        )
+        after = share("2001:db8:7:4::1")
+    assert [r.status_code for r in made] == [200, 200, 200, 429] and same_64.status_code == 429
+    assert made[3].json()["error"]["code"] == "too_many_shares"
+    assert stopped.json() == {"revoked": True} and after.status_code == 200, after.text

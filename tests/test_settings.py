@@ -143,3 +143,10 @@ def test_a_wiro_key_with_a_character_no_header_can_carry_is_refused_at_start_wit
         Settings.from_env({"WIRO_API_KEY": "k3y-\u200b"})
     assert "k3y" not in str(refused.value)
     assert Settings.from_env({"WIRO_API_KEY": "k3y-1", "WIRO_API_SECRET": "s\u00e9cret\u200b"}).wiro.api_secret
+
+
+def test_the_open_captions_shares_per_client_are_read_and_at_least_one() -> None:
+    assert Settings.from_env({}).captions_max_shares_per_client == 10
+    assert Settings.from_env({"APP_CAPTIONS_MAX_SHARES_PER_CLIENT": "3"}).captions_max_shares_per_client == 3
+    with pytest.raises(SettingsError, match="APP_CAPTIONS_MAX_SHARES_PER_CLIENT"):
+        Settings.from_env({"APP_CAPTIONS_MAX_SHARES_PER_CLIENT": "0"})
