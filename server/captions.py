@@ -148,7 +148,14 @@ async def create_share(request: Request) -> Response:
     # An IPv6 client's /56 and /48 hold WIDER_FACTOR times a client's shares, all their /64s together.
     owner = owner_scope(client_key(request))
     cap = settings.captions_max_shares_per_client
-    place = await admit_place(state.ledger, owner, share_id, cap, WIDER_FACTOR * cap, share.expires_at - now)
+    try:
+        place = await admit_place(state.ledger, owner, share_id, cap, WIDER_FACTOR * cap, share.expires_at - now)
+    except StateUnavailable:
+        # A slow store may have run the admission after its timeout: the client, answered 503, must not find it
+        # holding a place for the share's grace.
+        with contextlib.suppress(StateUnavailable):
+            await release_place(state.ledger, owner, share_id)
+        raise
     if not place.admitted:
         raise ApiError(
             429,
@@ -224,7 +231,7 @@ async def publish(request: Request) -> Response:
     # (the page would publish them again).
     with contextlib.suppress(StateUnavailable):
         lifetime = max(1.0, expires_at - state.clock())
-        await hold_place(state.ledger, owner_scope(client_key(request)), share.share_id, lifetime)
+        await hold_place(state.ledger, await _owner_of(state, share.share_id, request), share.share_id, lifetime)
     viewers = await state.ledger.held(viewer_scope(share.share_id))
     live = share.live if body.live is None else body.live
     answer = PublishResult(result.seq, viewers, expires_at, _expires_in(state, expires_at), live)
@@ -237,13 +244,28 @@ async def revoke(request: Request) -> Response:
         state, share = await _authorised(request)
     except ApiError as exc:
         if exc.code == "share_revoked":
+            # Stopped before: its place may still be held (the store failed when it was stopped).
+            state = state_of(request)
+            await _free_owner_place(state, _share_id(request), request)
             return JSONResponse(dump(Revoked(False)))
         raise
     revoked = await state.captions.revoke(share.share_id)
-    # Stopped from elsewhere (another address), the owner's place lapses with the share's expiry instead.
-    await release_place(state.ledger, owner_scope(client_key(request)), share.share_id)
+    await _free_owner_place(state, share.share_id, request)
     log.info("a captions share was revoked")
     return JSONResponse(dump(Revoked(revoked)))
+
+
+async def _owner_of(state: State, share_id: str, request: Request) -> str:
+    """The scope the share's place is held in: its owner's, wherever the owner is now (a page that moved from Wi-Fi
+    to mobile data publishes and stops from another address); this client's if the place has lapsed."""
+    return await state.ledger.scope_of(share_id) or owner_scope(client_key(request))
+
+
+async def _free_owner_place(state: State, share_id: str, request: Request) -> None:
+    """Give back a stopped share's place. The share is stopped whatever the store says: one that fails here leaves
+    the place to lapse with the share (a second stop frees it)."""
+    with contextlib.suppress(StateUnavailable):
+        await release_place(state.ledger, await _owner_of(state, share_id, request), share_id)
 
 
 def _sse(event: CaptionEvent, place: int | None = None) -> ServerSentEvent:

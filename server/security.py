@@ -58,8 +58,9 @@ _SECRET_QUERY = re.compile(
     r"(?i)(?<!\w)(" + "|".join(_spelled_any_way(name) for name in SECRET_PARAMS) + r")=([^&;\s\"']+)"
 )
 # Credentials in an Authorization header's value (`Bearer <token>`): websockets logs the handshake's headers at debug
-# as `< authorization: Bearer ...`, the value an argument of its own, with no name= before it.
-_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic|digest)(\s+)[^\s,;\"']+")
+# as `< authorization: Bearer ...`, the value an argument of its own, with no name= before it. Only a whole
+# argument that is such a value, or the text after an `authorization:`, so ordinary words ("the basic idea") stay.
+_AUTH_SCHEME = re.compile(r"(?i)(^|authorization:\s*)(bearer|basic|digest)(\s+)[^\s,;\"']+")
 # A captions share id is the viewers' capability (whoever has it watches): uvicorn's access log must not show it.
 _SHARE_PATH = re.compile(r"(/captions/)[A-Za-z0-9_-]{22}")
 
@@ -68,7 +69,7 @@ def redact(text: str) -> str:
     """Replace the values of credential-bearing query parameters and cookies, the credentials of an Authorization
     header, and captions share ids, with '***'."""
     text = _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", text)
-    return _SHARE_PATH.sub(r"\1***", _AUTH_SCHEME.sub(r"\1\2***", text))
+    return _SHARE_PATH.sub(r"\1***", _AUTH_SCHEME.sub(r"\1\2\3***", text))
 
 
 def _redacted_arg(arg: object) -> object:

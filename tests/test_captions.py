@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from server.app import LOGIN_TTL_S, create_app
 from server.emulators.scripted import ScriptedRecognizer
@@ -27,6 +28,8 @@ from testkit.live import running
 from testkit.redis_server import RedisServer
 from testkit.sse import Event, events, open_stream
 from tests.support.clock import Clock
+from tests.test_sessions import BASE, Flaky, FlakyMemory, FlakyRedis
+from tests.test_sessions import served as served_on
 
 
 @contextlib.contextmanager
@@ -638,3 +641,58 @@ def test_a_viewer_resuming_past_the_kept_log_is_told_it_missed_captions(backend:
     assert [p["schema"] for p in doc["parameters"] if p["name"] == "after"] == [
         {"type": "integer", "minimum": 0, "maximum": CAPTION_SEQ_MAX}
     ]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def flaky(request: pytest.FixtureRequest) -> Flaky:
+    """State on memory or on a Redis of the test's own, whose calls a test can make fail or run late
+    (tests/test_sessions.py)."""
+    if request.param == "memory":
+        return FlakyMemory()
+    return FlakyRedis(request.getfixturevalue("redis"))
+
+
+def test_a_share_whose_admission_ran_after_its_timeout_holds_no_place(flaky: Flaky) -> None:
+    """A slow store ran the share's admission but answered too late: the 503 leaves no place taken."""
+    app = create_app(Settings(captions_max_shares_per_client=1), state=flaky, local_recognizer=ScriptedRecognizer())
+    with TestClient(served_on(app, flaky), base_url=BASE) as client:
+        # One share made and stopped first: the scripts are loaded (a late first call would be a NOSCRIPT error).
+        first = client.post("/api/captions", json={}).json()
+        stop = {"Authorization": f"Bearer {first['publish_token']}"}
+        assert client.delete(f"/api/captions/{first['share_id']}", headers=stop).json() == {"revoked": True}
+        flaky.late.add("admit")
+        refused = client.post("/api/captions", json={})
+        again = client.post("/api/captions", json={})
+    assert refused.status_code == 503 and again.status_code == 200, again.text
+
+
+def test_a_stopped_share_frees_its_owners_place_from_anywhere_and_when_stopped_again(flaky: Flaky) -> None:
+    """Stop sharing from another address (a phone moved from Wi-Fi to mobile data) frees the place where the share
+    took it; a stop whose release the store failed is still a stop, and a second stop frees the place."""
+    app = create_app(Settings(captions_max_shares_per_client=1), state=flaky, local_recognizer=ScriptedRecognizer())
+    with TestClient(served_on(app, flaky), base_url=BASE) as client:
+
+        def share() -> httpx.Response:
+            return client.post("/api/captions", json={}, headers={"X-Test-Client": "10.0.0.1"})
+
+        def stop(grant: dict[str, Any], address: str) -> httpx.Response:
+            auth = {"Authorization": f"Bearer {grant['publish_token']}", "X-Test-Client": address}
+            return client.delete(f"/api/captions/{grant['share_id']}", headers=auth)
+
+        moved = share().json()
+        live = client.post(
+            f"/api/captions/{moved['share_id']}/events",
+            json={"events": [], "live": True},
+            headers={"Authorization": f"Bearer {moved['publish_token']}", "X-Test-Client": "10.0.0.2"},
+        )
+        assert live.status_code == 200 and stop(moved, "10.0.0.3").json() == {"revoked": True}
+        failed = share().json()
+        flaky.failing.add("release")
+        first_stop = stop(failed, "10.0.0.1")
+        flaky.failing.clear()
+        held = share()
+        second_stop = stop(failed, "10.0.0.1")
+        after = share()
+    assert first_stop.status_code == 200 and first_stop.json() == {"revoked": True}
+    assert held.status_code == 429 and second_stop.json() == {"revoked": False}
+    assert after.status_code == 200, after.text

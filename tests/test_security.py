@@ -260,6 +260,9 @@ def test_redaction_of_tokens_in_log_lines() -> None:
     # Handshake headers as websockets logs them at debug: the login cookie and an Authorization header's credentials.
     assert redact("theme=dark; stt_auth=eyJ.abc-_; lang=sl") == "theme=dark; stt_auth=***; lang=sl"
     assert redact("Bearer eyJzaWQ.x-y_z") == "Bearer ***" and redact("basic dXNlcjpw") == "basic ***"
+    assert redact("< authorization: Bearer eyJzaWQ") == "< authorization: Bearer ***"
+    # Only a header's value: the words in ordinary text (a transcript in a debug line) stay.
+    assert redact("the basic idea, a sha256 digest 905e5b") == "the basic idea, a sha256 digest 905e5b"
 
 
 def test_redaction_hides_a_credential_whose_name_is_percent_encoded() -> None:
