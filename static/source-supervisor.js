@@ -186,10 +186,12 @@ export class SourceSupervisor {
     }
     try {
       if (capture) {
-        // A device that ended leaves its context running: flush, so the speech the worklet holds (a part-filled
-        // frame and the resampler's tail, up to a frame) and the frames on their way to the page go out before
-        // the capture is let go. Suspended or interrupted, the context would not answer a flush: release.
-        await (kind === 'ended' ? capture.stop() : capture.release());
+        // Flush, so the speech the worklet holds (a part-filled frame and the resampler's tail, up to a frame) and
+        // the frames on their way to the page go out before the capture is let go: a device that ended leaves its
+        // context running, and a suspended context's worklet still answers its port (Chromium, Firefox and
+        // WebKitGTK: playwright/test_capture_suspended.py; the flush waits 2 s at most). Interrupted (iOS) or
+        // closed, nothing says it would: release.
+        await (kind === 'ended' || kind === 'suspended' ? capture.stop() : capture.release());
         if (this.#capture === capture) this.#capture = null;
         // The flush takes up to 2 s: a Stop or Cancel meanwhile wants no microphone (its light, maybe a prompt).
         if (h.over()) return;

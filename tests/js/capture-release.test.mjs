@@ -235,3 +235,20 @@ test("stop() passes over a malformed 'flushed' and takes the totals of the workl
   port.receive({ type: 'flushed', frames: 3, inSamples: 48000 });
   assert.deepEqual(await stopping, { frames: 3, inSamples: 48000 });
 });
+
+test('stop() on a suspended context still asks for the flush and takes its tail: a suspended worklet answers', async () => {
+  // Measured in Chromium, Firefox and WebKitGTK (playwright/test_capture_suspended.py): the worklet's port is served
+  // while the context does not render, so skipping the flush (or releasing) there would only throw the tail away.
+  const AC = browser();
+  const frames = [];
+  const context = new AC();
+  const capture = await startCapture({ ...options(frames), context, stream: new FakeStream() });
+  const { port } = FakeWorkletNode.made[0];
+  context.state = 'suspended';
+  const stopping = capture.stop();
+  assert.deepEqual(port.sent.filter((m) => m.type === 'flush'), [{ type: 'flush' }]);
+  port.receive({ type: 'frame', pcm: new Int16Array(130).buffer, seq: 0 });
+  port.receive({ type: 'flushed', frames: 1, inSamples: 4800 });
+  assert.deepEqual(await stopping, { frames: 1, inSamples: 4800 });
+  assert.deepEqual(frames.map((f) => f.length), [130], 'the tail reached onFrame before stop() resolved');
+});

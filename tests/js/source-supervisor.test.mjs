@@ -63,6 +63,25 @@ test('a suspended context is resumed, not reopened', async () => {
   assert.deepEqual(reports.map((r) => r.code), ['resumed']);
 });
 
+test('a suspended context that will not resume is flushed before the default microphone takes its place', async () => {
+  // Its worklet still answers a flush (playwright/test_capture_suspended.py): the audio it held goes out first.
+  const context = { currentTime: 0, state: 'suspended', async resume() { throw new Error('not allowed'); } };
+  const { sup, reports, opened } = supervisor({ microphone: async (o) => { const s = fakeSource({ o, context }); opened.push(s); return s; } });
+  sup.use(await sup.open());
+  await sup.interrupted('Audio processing is suspended.', 'suspended');
+  assert.equal(opened[0].stopped, true, 'flushed');
+  assert.equal(opened.length, 2);
+  assert.deepEqual(reports.map((r) => [r.code, r.recovered]), [['device_switched', true]]);
+});
+
+test('an interrupted (iOS) context that will not resume is released, not flushed', async () => {
+  const context = { currentTime: 0, state: 'interrupted', async resume() { throw new Error('not allowed'); } };
+  const { sup, opened } = supervisor({ microphone: async (o) => { const s = fakeSource({ o, context }); opened.push(s); return s; } });
+  sup.use(await sup.open());
+  await sup.interrupted('Audio processing was interrupted.', 'interrupted');
+  assert.deepEqual([opened[0].stopped, opened[0].released, opened.length], [false, true, 2]);
+});
+
 test('a file is never reopened: its interruption is reported', async () => {
   const { sup, reports } = supervisor({ create: async () => fakeSource() });
   sup.use(await sup.open());
