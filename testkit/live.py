@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -45,6 +46,33 @@ class Served:
             time.sleep(0.01)
 
 
+class _Runner:
+    """uvicorn's Server.run for a thread, with its task reachable from another thread to be cancelled."""
+
+    def __init__(self, server: uvicorn.Server) -> None:
+        self._server = server
+        self._cancelled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
+
+    def run(self) -> None:
+        loop_factory = self._server.config.get_loop_factory()
+        with contextlib.suppress(asyncio.CancelledError), asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(self._serve())
+
+    async def _serve(self) -> None:
+        self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+        if not self._cancelled:  # else cancel() came before the task existed
+            await self._server.serve()
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has closed: nothing is left to cancel
+                loop.call_soon_threadsafe(task.cancel)
+
+
 @contextlib.contextmanager
 def running(app: Any, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Iterator[str]:
     """Yield the base URL (http://127.0.0.1:PORT) of `app` served by uvicorn; stop it on exit."""
@@ -59,15 +87,24 @@ def serving(app: Any, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Itera
         app, host=host, port=0, log_level="warning", lifespan="on", http=UVICORN_HTTP, ws="websockets-sansio"
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    runner = _Runner(server)
+    thread = threading.Thread(target=runner.run, name="uvicorn-test", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn exited before it started")
-        if time.monotonic() > deadline:
-            raise TimeoutError("uvicorn did not start")
-        time.sleep(0.01)
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("uvicorn exited before it started")
+            if time.monotonic() > deadline:
+                raise TimeoutError("uvicorn did not start")
+            time.sleep(0.01)
+    except BaseException:
+        # Not left running behind the error: a start that hangs (the app's lifespan startup never returns) pays no
+        # heed to should_exit, so its task is cancelled.
+        server.should_exit = True
+        runner.cancel()
+        thread.join(timeout_s)
+        raise
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield Served(f"http://{host}:{port}", server)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,12 +26,14 @@ import httpx
 import uvicorn
 
 from server import UVICORN_HTTP
-from testkit.redis_server import free_port
+from testkit.redis_server import START_TRIES, PortTaken, free_port
 
 if TYPE_CHECKING:
     from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# The exit status of a replica whose port was taken before it could bind it (EADDRINUSE's number on Linux).
+PORT_TAKEN = 98
 
 
 def build_settings(raw: dict[str, Any]) -> Settings:
@@ -44,17 +48,36 @@ def build_settings(raw: dict[str, Any]) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from server.app import create_app
-    from server.emulators.scripted import ScriptedRecognizer
-    from testkit.load import MS_PER_WORD
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--settings", default="{}", help="JSON: Settings fields; truebar and wiro as objects")
     args = parser.parse_args(argv)
+    # The port is bound here, first, rather than by uvicorn: one taken since the parent found it free is an exit
+    # with PORT_TAKEN, which start_app tells from any other failure (and tries again on another port).
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", args.port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(f"testkit.processes: port {args.port} is in use", file=sys.stderr)
+        sys.exit(PORT_TAKEN)
+
+    from server.app import create_app
+    from server.emulators.scripted import ScriptedRecognizer
+    from testkit.load import MS_PER_WORD
+
     settings = build_settings(json.loads(args.settings))
     app = create_app(settings, local_recognizer=ScriptedRecognizer(ms_per_word=MS_PER_WORD, words_per_utterance=4))
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", http=UVICORN_HTTP, ws="websockets-sansio")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=args.port, log_level="warning", http=UVICORN_HTTP, ws="websockets-sansio"
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:  # as uvicorn.run says a failed start
+        sys.exit(3)
 
 
 @dataclass
@@ -82,23 +105,39 @@ class AppProcess:
 
 
 def start_app(settings: dict[str, Any], timeout_s: float = 30.0) -> AppProcess:
-    port = free_port()
+    """A replica on a free port, once it answers /healthz. A port taken before the replica bound it is tried again
+    on a new one (START_TRIES in all); a replica that exits or does not answer in time is stopped, and raises."""
+    for tries_left in reversed(range(START_TRIES)):
+        try:
+            return _start_app(settings, free_port(), timeout_s)
+        except PortTaken:
+            if not tries_left:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_app(settings: dict[str, Any], port: int, timeout_s: float) -> AppProcess:
     process = subprocess.Popen(
         [sys.executable, "-m", "testkit.processes", "--port", str(port), "--settings", json.dumps(settings)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     app = AppProcess(port, process)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the app process exited with {process.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(app.url + "/healthz", timeout=1).status_code == 200:
-                return app
-        time.sleep(0.05)
-    app.stop()
-    raise TimeoutError("the app process did not start")
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                if process.returncode == PORT_TAKEN:
+                    raise PortTaken(f"port {port} was taken before the app process bound it")
+                raise RuntimeError(f"the app process exited with {process.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(app.url + "/healthz", timeout=1).status_code == 200:
+                    return app
+            time.sleep(0.05)
+        raise TimeoutError("the app process did not start")
+    except BaseException:
+        app.stop()
+        raise
 
 
 @contextlib.contextmanager

@@ -11,8 +11,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 INSTALL_HINT = "redis-server is not installed: run `make setup-test` as root, or `sudo apt-get install -y redis-server`"
+# A free port is found by binding port 0 and closing it, so another process can take it before the server binds it.
+START_TRIES = 3
 
 
 def free_port() -> int:
@@ -20,6 +23,10 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+class PortTaken(RuntimeError):
+    """The server could not bind its port: something else took it after free_port() found it free."""
 
 
 @dataclass
@@ -37,25 +44,49 @@ class RedisServer:
         """The same server through its Unix socket (in its own folder, for its owner only)."""
         return f"unix://{self.folder}/redis.sock"
 
-    def start(self) -> None:
+    @property
+    def log(self) -> Path:
+        """What the server said (its log goes to standard output), from its latest start."""
+        return Path(self.folder) / "redis.log"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start on `port` and wait until it answers PING. A server that exits or stays silent is stopped, and
+        raises: PortTaken if it said its port was in use, else RuntimeError."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(INSTALL_HINT)
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.folder, "--daemonize", "no", "--loglevel", "warning",
-             "--unixsocket", f"{self.folder}/redis.sock", "--unixsocketperm", "700"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
+        options = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "save": "",
+            "appendonly": "no",
+            "dir": self.folder,
+            "daemonize": "no",
+            "loglevel": "warning",
+            "unixsocket": f"{self.folder}/redis.sock",
+            "unixsocketperm": "700",
+        }
+        argv = [binary, *(word for name, value in options.items() for word in (f"--{name}", value))]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_started(self.process, timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_started(self, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+            if process.poll() is not None:
+                said = self.log.read_text(errors="replace")
+                if "Address already in use" in said:
+                    raise PortTaken(f"redis-server could not bind port {self.port}: it is in use")
+                raise RuntimeError(f"redis-server exited with {process.returncode}: {said.strip()[-1000:]}")
             if self.answers():
                 return
             time.sleep(0.02)
-        raise RuntimeError("redis-server did not start within 10 s")
+        raise RuntimeError(f"redis-server did not start within {timeout_s} s")
 
     def answers(self) -> bool:
         try:
@@ -79,10 +110,19 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[RedisServer]:
+def redis_server(timeout_s: float = 10.0) -> Iterator[RedisServer]:
+    """A started server, stopped on exit. A port taken between free_port() and the start is tried again on a new
+    one (START_TRIES in all). A restart (stop(), start()) keeps its port: its clients know that one."""
     with tempfile.TemporaryDirectory(prefix="redis-test-") as folder:
         server = RedisServer(free_port(), folder)
-        server.start()
+        for tries_left in reversed(range(START_TRIES)):
+            try:
+                server.start(timeout_s)
+                break
+            except PortTaken:
+                if not tries_left:
+                    raise
+                server.port = free_port()
         try:
             yield server
         finally:
