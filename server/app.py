@@ -29,6 +29,7 @@ from server.engine.types import Recognizer
 from server.errors import ApiError
 from server.metrics import Metrics, metrics_endpoint
 from server.openapi import openapi_route
+from server.pending_ends import pending_ends_of
 from server.providers import ProviderFactory, build_providers
 from server.providers.base import Provider
 from server.security import (
@@ -231,7 +232,11 @@ def create_app(
             sweeper = None
             if isinstance(shared, MemoryState):
                 sweeper = asyncio.create_task(sweep(shared, settings.state_sweep_s), name="state-sweeper")
+            # Ends and undos the store kept from completing are retried by this lifespan, from its start for what a
+            # previous one left (server.pending_ends.PendingEnds), until its end.
+            pending_ends = pending_ends_of(app.state)
             try:
+                pending_ends.start()
                 for provider in app.state.providers.values():
                     await provider.start()
                 async with metrics.watching_loop():
@@ -240,6 +245,8 @@ def create_app(
                 # First, so that nothing failing below skips it: the worker has stopped serving, and the streams
                 # its providers are about to close must not stay in the workers' sum of open ones.
                 metrics.retire()
+                # Before the providers and the state it uses are closed.
+                await pending_ends.stop()
                 # Each provider closes whatever another's shutdown raised: one failing must not skip the others
                 # (the Wiro kills of a lone process's billed tasks, say).
                 for provider in app.state.providers.values():

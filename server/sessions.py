@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import json
 import logging
 import re
 import secrets
-from dataclasses import dataclass
 
-from starlette.datastructures import State as AppState
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from server.errors import ApiError
+from server.pending_ends import ENDS_PER_SESSION, PendingEnd, pending_ends, releasing
 from server.providers.base import Provider, SessionRequest
 from server.security import cross_site_reason
 from server.settings import Settings
@@ -41,13 +39,6 @@ PENDING_TTL_S = 120.0
 # A session's id (the page's handle for it): 128 random bits, URL-safe base64 without padding.
 SESSION_ID_BYTES = 16
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{22}")
-# Ends a client may send for each session it may mint a minute (APP_SESSION_RATE_PER_MIN): the page's end and its
-# pagehide beacon, and one more to spare.
-ENDS_PER_SESSION = 3
-# An end the shared state kept from being completed is tried again this often (PendingEnds), and at most this many
-# are kept by one process.
-END_RETRY_S = UNAVAILABLE_RETRY_S
-MAX_PENDING_ENDS = 4096
 
 
 def _providers(request: Request) -> dict[str, Provider]:
@@ -175,9 +166,8 @@ async def create_session(request: Request) -> Response:
             admission = await admit_place(state.ledger, *place, policy.per_client, per_network, PENDING_TTL_S)
         except StateUnavailable:
             # A call that timed out may still have run (a slow store, not a down one): the place would stay taken
-            # for PENDING_TTL_S by a client told 503. Given back once, as far as the store lets.
-            with contextlib.suppress(StateUnavailable):
-                await release_place(state.ledger, *place)
+            # for PENDING_TTL_S by a client told 503. Given back now, or once the store answers (PendingEnds).
+            await pending_ends(request).undo(client, *releasing(place))
             raise
         if not admission.admitted:
             whose = "this client" if admission.scope in ("", place[0]) else "this client's network"
@@ -192,8 +182,7 @@ async def create_session(request: Request) -> Response:
         grant = await provider.create_session(request_)
     except BaseException:
         if place is not None:
-            with contextlib.suppress(StateUnavailable):
-                await release_place(state.ledger, *place)
+            await pending_ends(request).undo(client, *releasing(place))
         raise
     # Minted (for Wiro a billed Run), whether or not its client is still there to take it.
     request.app.state.metrics.grants.labels(provider.name).inc()
@@ -317,8 +306,11 @@ async def _end(
         # Whatever ending raised (the store failing part-way, after the task may already be dead), the client's
         # place is given back: otherwise it stays taken until the task's deadline, an hour by default.
         if place is not None:
-            with contextlib.suppress(StateUnavailable):
-                await release_place(state.ledger, *place)
+            if isinstance(exc, StateUnavailable):
+                with contextlib.suppress(StateUnavailable):
+                    await release_place(state.ledger, *place)
+            else:
+                await pending.undo(client, *releasing(place))
         raise
     released = False
     if place is not None:
@@ -333,103 +325,6 @@ async def _end(
                 # Not where this end's address put it: where its start did, once the store can say.
                 pending.keep(PendingEnd(provider.name, session_id, client, place, located, ended=True))
     return ended or released
-
-
-@dataclass
-class PendingEnd:
-    """An end the shared state kept from being completed: what is left of it."""
-
-    provider: str
-    session_id: str
-    # Who sent it (the bound on what one client may have kept).
-    client: str
-    place: tuple[str, str] | None
-    # The place's scope was read from the ledger (else it is this end's own address's, a guess).
-    located: bool
-    # The provider's end ran.
-    ended: bool = False
-
-
-class PendingEnds:
-    """Ends this process could not complete because the shared state failed: the provider's end could not look the
-    session up (a Wiro task's id is in the registry) or the place could not be given back. Each is tried again every
-    END_RETRY_S until the store answers, in this process's memory: the same kind of list as Wiro's tasks that the
-    registry never recorded, for what the store itself cannot hold while it is down. The page sends a refused end
-    again too (perhaps to another process); an end tried twice only finds nothing more to do.
-
-    Bounded, since ends are not rate-limited while the store fails: MAX_PENDING_ENDS in all, and per client (its
-    widest network) the ends it may send a minute. An end past either is not kept here: the page's own retries and
-    the providers' deadlines (a Wiro task's WIRO_TASK_DEADLINE_S) remain."""
-
-    def __init__(self, app_state: AppState, per_client_per_min: int) -> None:
-        # The app's state: its providers and shared state as they are at each try (a restarted lifespan's).
-        self._app = app_state
-        self._per_client_per_min = per_client_per_min
-        self._entries: dict[tuple[str, str], PendingEnd] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def keep(self, entry: PendingEnd) -> None:
-        key = (entry.provider, entry.session_id)
-        before = self._entries.get(key)
-        if before is not None:
-            entry.ended = entry.ended or before.ended
-            if before.located and not entry.located:
-                entry.place, entry.located = before.place, True
-        else:
-            bucket, cap = client_limits(entry.client, self._per_client_per_min)[-1]
-            mine = sum(1 for e in self._entries.values() if client_limits(e.client, 1)[-1][0] == bucket)
-            if len(self._entries) >= MAX_PENDING_ENDS or mine >= cap:
-                log.warning("a %s session's end could be neither completed nor kept to retry", entry.provider)
-                return
-        self._entries[key] = entry
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="pending-ends")
-
-    async def _run(self) -> None:
-        while self._entries:
-            await asyncio.sleep(END_RETRY_S)
-            await self.retry()
-
-    async def retry(self, client: str | None = None) -> None:
-        """One try of every kept end (or of `client`'s); the ones completed are dropped."""
-        for key, entry in list(self._entries.items()):
-            if client is not None and entry.client != client:
-                continue
-            try:
-                await self._finish(entry)
-            except StateUnavailable:
-                continue
-            except Exception:
-                log.exception("retrying a %s session's end failed; it is not tried again", entry.provider)
-            if self._entries.get(key) is entry:
-                del self._entries[key]
-
-    async def _finish(self, entry: PendingEnd) -> None:
-        state: State = self._app.shared
-        providers: dict[str, Provider] = self._app.providers
-        if entry.place is not None and not entry.located:
-            found = await state.ledger.scope_of(entry.place[1])
-            entry.place, entry.located = (found or entry.place[0], entry.place[1]), True
-        if not entry.ended:
-            provider = providers.get(entry.provider)
-            if provider is not None:
-                await provider.end_session(entry.session_id)
-            entry.ended = True
-        if entry.place is not None:
-            await release_place(state.ledger, *entry.place)
-
-
-def pending_ends(request: Request) -> PendingEnds:
-    """This app's PendingEnds (made at its first use)."""
-    pending: PendingEnds | None = getattr(request.app.state, "pending_ends", None)
-    if pending is None:
-        settings: Settings = request.app.state.settings
-        pending = PendingEnds(request.app.state, ENDS_PER_SESSION * settings.session_rate_per_min)
-        request.app.state.pending_ends = pending
-    return pending
 
 
 def client_key(request: Request) -> str:

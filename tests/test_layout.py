@@ -123,6 +123,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("server.engine", "server.protocols"),
     ("server.settings", "server.errors"),
     ("server.metrics", "server.upstream", "server.state", "server.security", "server.transport", "server.wire"),
+    # Ends and undos kept while the shared state fails: the sessions' and the local provider's.
+    ("server.pending_ends",),
     ("server.providers",),
     ("server.sessions", "server.openapi"),
     # Shared captions build on the sessions' request guards (own page, body limits, the state).

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import os
 import signal
 import time
@@ -16,17 +17,19 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.datastructures import State as AppState
 from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
-from server import sessions
 from server.__main__ import app_factory
 from server.app import LOGIN_RATE_PER_MIN, create_app
 from server.emulators.scripted import ScriptedRecognizer
+from server.pending_ends import ENDS_PER_SESSION, PendingEnd, PendingEnds
 from server.providers.base import SessionPolicy
 from server.providers.local import LOCAL_TAG, LocalProvider
 from server.settings import Settings, WiroSettings
-from server.state import WIDER_FACTOR, MemoryState, RedisState, State, StateUnavailable
+from server.state import WIDER_FACTOR, MemoryState, RedisState, State, StateUnavailable, client_limits
 from testkit.live import running
 from testkit.redis_server import RedisServer
 from testkit.truebar_client import transcribe_truebar
@@ -40,8 +43,9 @@ CLIENT = "cloud:testclient"
 
 class _Flaky:
     """A concern of the state whose methods fail as the state says: every one while `down` (memory's outage), the
-    ones named in `failing` (a store that half works), and once each one named in `late` (its call runs, but its
-    answer is lost: a slow store)."""
+    ones named in `failing` (a store that half works), once each one named in `late` (its call runs, but its
+    answer is lost: a slow store), and once each one named in `stalled` (as `late`, and the store stays stalled
+    after it: `stalled_from`)."""
 
     def __init__(self, inner: object, owner: Any) -> None:
         self._inner = inner
@@ -60,6 +64,10 @@ class _Flaky:
                 owner.late.discard(name)
                 await owner.run_late(lambda: attr(*args, **kwargs))
                 raise StateUnavailable(f"{name} timed out (injected)")
+            if name in owner.stalled:
+                owner.stalled.discard(name)
+                await owner.stall_after(lambda: attr(*args, **kwargs))
+                raise StateUnavailable(f"{name} timed out (injected)")
             return await attr(*args, **kwargs)
 
         return call
@@ -71,12 +79,30 @@ class FlakyMixin:
     def _flaky(self) -> None:
         self.failing: set[str] = set()
         self.late: set[str] = set()
+        self.stalled: set[str] = set()
 
     def concern(self, name: str, build: Any) -> Any:
         return _Flaky(super().concern(name, build), self)  # type: ignore[misc]
 
     async def run_late(self, call: Callable[[], Awaitable[object]]) -> None:
         await call()
+
+    async def stall_after(self, call: Callable[[], Awaitable[object]]) -> None:
+        raise NotImplementedError
+
+    def resume(self) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def stalled_from(self, name: str) -> Iterator[None]:
+        """A store that stalls at the call `name`, which still runs (late: its answer is lost), and stays stalled
+        until the block ends: whatever undoes that call in the block times out too."""
+        self.stalled.add(name)
+        try:
+            yield
+        finally:
+            self.stalled.discard(name)
+            self.resume()
 
 
 class FlakyMemory(FlakyMixin, MemoryState):
@@ -93,6 +119,13 @@ class FlakyMemory(FlakyMixin, MemoryState):
         finally:
             self.down = False
 
+    async def stall_after(self, call: Callable[[], Awaitable[object]]) -> None:
+        await call()
+        self.down = True
+
+    def resume(self) -> None:
+        self.down = False
+
 
 class FlakyRedis(FlakyMixin, RedisState):
     def __init__(self, server: RedisServer) -> None:
@@ -101,6 +134,7 @@ class FlakyRedis(FlakyMixin, RedisState):
         self.rate_limits = _Flaky(self.rate_limits, self)  # type: ignore[assignment]
         assert server.process is not None
         self.pid = server.process.pid
+        self.stopped = False
 
     @contextlib.contextmanager
     def outage(self) -> Iterator[None]:
@@ -122,6 +156,18 @@ class FlakyRedis(FlakyMixin, RedisState):
             os.kill(self.pid, signal.SIGCONT)
         await asyncio.sleep(0.2)  # Redis runs what it was sent
 
+    async def stall_after(self, call: Callable[[], Awaitable[object]]) -> None:
+        """The call is sent to a Redis that stalls (as `run_late`), and stays stalled until `resume`."""
+        os.kill(self.pid, signal.SIGSTOP)
+        self.stopped = True
+        with contextlib.suppress(StateUnavailable):
+            await call()
+
+    def resume(self) -> None:
+        if self.stopped:
+            os.kill(self.pid, signal.SIGCONT)
+            self.stopped = False
+
 
 Flaky = FlakyMemory | FlakyRedis
 
@@ -131,6 +177,12 @@ def flaky(request: pytest.FixtureRequest) -> Flaky:
     if request.param == "memory":
         return FlakyMemory()
     return FlakyRedis(request.getfixturevalue("redis"))
+
+
+def retrying_every(app: Starlette, seconds: float) -> None:
+    """The app's kept ends and undos tried again every `seconds` (made before its lifespan would make its own)."""
+    rate = app.state.settings.session_rate_per_min
+    app.state.pending_ends = PendingEnds(app.state, ENDS_PER_SESSION * rate, retry_s=seconds)
 
 
 def served(app: Any, state: Flaky) -> Any:
@@ -166,16 +218,14 @@ def until(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
 
 
 @pytest.mark.parametrize("outage", ["down", "half"])
-def test_an_end_during_an_outage_reaches_the_provider_once_the_store_answers(
-    flaky: Flaky, outage: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_end_during_an_outage_reaches_the_provider_once_the_store_answers(flaky: Flaky, outage: str) -> None:
     """A Wiro task's end while the store is down (no rate limit stands in its way), or while it half works (the
     ledger answers, the task registry times out): answered 503 with Retry-After, and the end is kept and tried again
     until the store answers, so the billed task is killed and the client's place given back."""
-    monkeypatch.setattr(sessions, "END_RETRY_S", 0.1)
     wiro = WiroMock()
     settings = Settings(wiro=WiroSettings(api_key=KEY, api_secret=SECRET))
     app = create_app(settings, transport=httpx.MockTransport(wiro.handle), state=flaky)
+    retrying_every(app, 0.1)
     with TestClient(served(app, flaky), base_url=BASE) as client:
         minted = client.post("/api/sessions", json={"provider": "wiro"})
         assert minted.status_code == 200, minted.text
@@ -261,6 +311,147 @@ def test_a_socket_refused_when_its_spend_ran_late_keeps_its_grant_usable(flaky: 
         result = asyncio.run(transcribe_truebar(str(grant["ws_url"]), str(grant["token"]), pcm, tag=LOCAL_TAG))
     assert refused == 503
     assert result.statuses and result.statuses[-1]["status"] == "FINISHED", result.errors
+
+
+def test_a_mint_whose_admission_ran_late_while_the_store_stalled_through_its_undo_holds_no_place(flaky: Flaky) -> None:
+    """A store that stalls: the mint's reservation runs once it goes on, after the place's give-back (sent while it
+    stalled) timed out too. The give-back is kept and made once the store answers, so the place is not taken for
+    PENDING_TTL_S by a client that was given nothing."""
+    app = create_app(Settings(max_sessions_per_client=1), local_recognizer=ScriptedRecognizer(), state=flaky)
+    retrying_every(app, 0.1)
+    with TestClient(served(app, flaky), base_url=BASE) as client:
+        # Redis knows the ledger's scripts (as in the test above).
+        first = client.post("/api/sessions", json={"provider": "local"}).json()
+        assert client.post(f"/api/sessions/local/{first['session_id']}/end").status_code == 200
+        with flaky.stalled_from("admit"):
+            refused = client.post("/api/sessions", json={"provider": "local"})
+            kept = len(app.state.pending_ends)
+        undone = until(lambda: len(app.state.pending_ends) == 0)
+        held = client.portal.call(flaky.ledger.held, "local:testclient")  # type: ignore[union-attr]
+    assert refused.status_code == 503
+    assert held == 0
+    assert kept == 1 and undone
+
+
+def test_a_socket_whose_spend_ran_late_while_the_store_stalled_through_its_undo_keeps_its_grant_usable(
+    flaky: Flaky,
+) -> None:
+    """A store that stalls: the socket's spend runs once it goes on, after the un-spend (sent while it stalled)
+    timed out too. The un-spend and the lease's give-back are kept and made once the store answers, so the grant is
+    usable again then (not spent for its whole lifetime)."""
+    spend = "spend_by" if hasattr(flaky.spent, "spend_by") else "spend"
+    app = create_app(Settings(), local_recognizer=ScriptedRecognizer(ms_per_word=500), state=flaky)
+    retrying_every(app, 0.1)
+    with running(served(app, flaky)) as url:
+        grant = httpx.post(url + "/api/sessions", json={"provider": "local"}).json()
+        with flaky.stalled_from(spend):
+            refused = asyncio.run(connect_status(str(grant["ws_url"]), str(grant["token"])))
+            kept = len(app.state.pending_ends)
+        undone = until(lambda: len(app.state.pending_ends) == 0)
+        pcm = bytes(16_000 * 2)
+        result = asyncio.run(transcribe_truebar(str(grant["ws_url"]), str(grant["token"]), pcm, tag=LOCAL_TAG))
+    assert refused == 503
+    assert result.statuses and result.statuses[-1]["status"] == "FINISHED", result.errors
+    assert kept == 2 and undone
+
+
+def test_kept_ends_are_bounded_per_network_and_keeping_one_costs_the_same_however_many_are_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each client keeps at most the ends it may send a minute, its /56 and /48 WIDER_FACTOR times that; a full
+    list refuses without a look at what it holds, and the refusals are logged once until the store answers."""
+    looked_up: list[str] = []
+
+    def counted(client: str, per_minute: int) -> list[tuple[str, int]]:
+        looked_up.append(client)
+        return client_limits(client, per_minute)
+
+    def end(client: str, n: int) -> PendingEnd:
+        return PendingEnd("echo", f"{client}-{n}", client, None, located=True)
+
+    async def keep_them() -> list[object]:
+        app_state = AppState()
+        app_state.shared, app_state.providers = MemoryState(), {}
+        pending = PendingEnds(app_state, per_client_per_min=2, retry_s=3600.0, max_entries=40, limits=counted)
+        seen: list[object] = []
+        for n in range(5):
+            pending.keep(end("10.0.0.1", n))
+        seen.append(len(pending))  # 2
+        for n in range(3):
+            pending.keep(end("2001:db8::/64", n))
+        seen.append(len(pending))  # 4
+        # Three more /64s, each in its own /56 of that /48 (6 in all), then four in one /56 (6).
+        for client in ["2001:db8:0:100::/64", "2001:db8:0:200::/64", "2001:db8:0:300::/64"]:
+            for n in range(3):
+                pending.keep(end(client, n))
+        seen.append(len(pending))  # 8
+        for client in ["2001:db8:1:1::/64", "2001:db8:1:2::/64", "2001:db8:1:3::/64", "2001:db8:1:4::/64"]:
+            for n in range(3):
+                pending.keep(end(client, n))
+        seen.append(len(pending))  # 14
+        looked_up.clear()
+        pending.keep(end("10.0.0.2", 0))
+        seen.append(list(looked_up))  # one look-up, whatever is kept
+        for n in range(100):
+            pending.keep(end(f"10.0.1.{n // 2}", n))
+        seen.append(len(pending))  # full: 40
+        looked_up.clear()
+        for n in range(100):
+            pending.keep(end(f"10.0.2.{n}", n))
+        pending.keep(end("10.0.0.1", 0))  # an end already kept, sent again: still kept
+        seen.append((len(pending), list(looked_up)))
+        seen.append(sum("neither completed nor kept" in r.getMessage() for r in caplog.records))
+        await pending.retry()  # the store answers
+        pending.keep(end("10.0.0.3", 0))
+        for n in range(3):
+            pending.keep(end("10.0.0.3", n))
+        seen.append(sum("neither completed nor kept" in r.getMessage() for r in caplog.records))
+        await pending.stop()
+        return seen
+
+    with caplog.at_level(logging.WARNING, logger="server.pending_ends"):
+        seen = asyncio.run(keep_them())
+    assert seen[:4] == [2, 4, 8, 14]
+    assert seen[4] == ["10.0.0.2"]
+    assert seen[5] == 40
+    assert seen[6] == (40, [])
+    # Once for the outage, once for what it refused when the store answered, once for the next outage.
+    assert seen[7:] == [1, 3]
+
+
+def test_kept_ends_stop_with_the_lifespan_and_the_next_one_retries_them() -> None:
+    """The retries of what the store kept from being done end with the lifespan (none runs on a closed state), and
+    a lifespan started again (a restarted app) retries what was left without waiting for a new end to be kept."""
+    flaky = FlakyMemory()
+    app = create_app(Settings(), state=flaky, local_recognizer=ScriptedRecognizer(), extra_providers=[Billed])
+    retrying_every(app, 0.05)
+
+    async def first() -> tuple[int, int, bool]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+                session_id = (await client.post("/api/sessions", json={"provider": "echo"})).json()["session_id"]
+                flaky.failing.add("release")
+                ended = await client.post(f"/api/sessions/echo/{session_id}/end")
+            task = app.state.pending_ends._task
+            await asyncio.sleep(0.2)
+        return ended.status_code, len(app.state.pending_ends), task is not None and task.done()
+
+    async def second() -> bool:
+        async with app.router.lifespan_context(app):
+            for _ in range(100):
+                if len(app.state.pending_ends) == 0:
+                    return True
+                await asyncio.sleep(0.02)
+        return False
+
+    ended, left, stopped = asyncio.run(first())
+    flaky.failing.clear()
+    retried = asyncio.run(second())
+    assert ended == 200 and left == 1
+    assert stopped, "the retries outlived the lifespan"
+    assert retried, "what the last lifespan left was not retried"
+    assert asyncio.run(flaky.ledger.held("cloud:127.0.0.1")) == 0  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])

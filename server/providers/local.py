@@ -28,6 +28,7 @@ from server.engine.twopass import TwoPassRecognizer
 from server.engine.types import Bounded, Closes, Recognizer, ReportsShedding, WarmsUp
 from server.errors import ApiError
 from server.metrics import Metrics
+from server.pending_ends import PendingUndo, Undo, pending_ends
 from server.protocols.truebar import bearer_token
 from server.providers.base import Grant, ProviderStatus, SessionPolicy, SessionRequest
 from server.security import load_signed, signed
@@ -318,12 +319,9 @@ class LocalProvider:
         except StateUnavailable:
             # A call that timed out may still have run (a slow store, not a down one): the grant may be spent by
             # this socket although it is refused. Un-spent if this socket is who spent it (never another's spend),
-            # so the page's retry with the same grant opens its stream; failures are ignored (it lapses).
-            await asyncio.gather(
-                release_place(self.state.ledger, scope, lease),
-                self.state.spent.unspend(session_id, lease),
-                return_exceptions=True,
-            )
+            # so the page's retry with the same grant opens its stream, and the lease given back. An undo the store
+            # fails too is made once it answers (a stalled store runs the late spend after the refused undo).
+            await self._undo(websocket, client, lease, session_id)
             await deny(websocket, 503)
             return
         if not spent:
@@ -356,6 +354,26 @@ class LocalProvider:
         finally:
             with contextlib.suppress(StateUnavailable):
                 await release_place(self.state.ledger, scope, lease)
+
+    async def _undo(self, websocket: WebSocket, client: str, lease: str, session_id: str) -> None:
+        """Give back a refused socket's lease and un-spend its grant, both at once; what the store fails is kept by
+        the app's PendingEnds to be made once it answers."""
+        scope = ledger_scope(POOL, client)
+
+        async def release(state: State) -> object:
+            return await release_place(state.ledger, scope, lease)
+
+        async def unspend(state: State) -> object:
+            return await state.spent.unspend(session_id, lease)
+
+        undos: list[tuple[str, Undo]] = [
+            (f"release {scope} {lease}", release),
+            (f"unspend {session_id} {lease}", unspend),
+        ]
+        done = await asyncio.gather(*(call(self.state) for _, call in undos), return_exceptions=True)
+        for (what, call), result in zip(undos, done, strict=True):
+            if isinstance(result, StateUnavailable):
+                pending_ends(websocket).keep(PendingUndo(what, client, call))
 
     def _idle_limit(self) -> ReceiveLimit:
         """An idle socket would hold a decoder for good: the stream is closed with an ERROR naming the reason when
