@@ -51,6 +51,12 @@ install_debian() {
   for p; do
     if has_candidate "$p"; then have+=("$p"); else lacking+=("$p"); fi
   done
+  if [ "${as_root[*]}" = none ] && ((${#have[@]} == 0)); then
+    # apt knows none of them: its lists were never fetched here (a container), not a machine without them.
+    echo "error: these Debian packages are needed (apt's package lists look empty here); as root run:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y $*" >&2
+    return 1
+  fi
   for p in "${lacking[@]}"; do
     case $p in
       # Ubuntu has no firefox-esr package and ships Chromium only as a snap: say so rather than apt's bare refusal.
@@ -162,8 +168,11 @@ main() {
   if [ "$mode" = test ]; then node_ok || exit 1; fi
 
   stamp="$VENV/.setup-$mode"
-  reqs=$(cat pyproject.toml constraints.txt package.json package-lock.json scripts/setup.sh 2>/dev/null |
-    sha256sum | cut -c1-16)
+  # A file missing from the hash would end the script here (pipefail), silently: named instead.
+  for p in pyproject.toml constraints.txt package.json package-lock.json scripts/setup.sh; do
+    [ -f "$p" ] || { echo "error: $p is missing from this checkout" >&2; exit 1; }
+  done
+  reqs=$(cat pyproject.toml constraints.txt package.json package-lock.json scripts/setup.sh | sha256sum | cut -c1-16)
   if venv_ok "$want" && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$reqs" ] &&
     { [ "$mode" = app ] || [ -x node_modules/.bin/tsc ]; }; then
     exit 0

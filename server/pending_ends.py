@@ -116,6 +116,8 @@ class PendingEnds:
         self._limits = limits
         self._entries: dict[tuple[str, str], PendingEnd | PendingUndo] = {}
         # The rate-limit buckets each entry counts in (client_limits), and how many entries each bucket holds.
+        # Ends and undos are counted apart ("end ..." and "undo ..." buckets, `max_entries` each): refused sockets,
+        # which no rate limit bounds, must not take the room of the ends (a Wiro task would run billed).
         self._buckets: dict[tuple[str, str], tuple[str, ...]] = {}
         self._per_bucket: Counter[str] = Counter()
         # Refused since the store last answered (logged at the first).
@@ -134,14 +136,15 @@ class PendingEnds:
             if before.located and not entry.located:
                 entry.place, entry.located = before.place, True
         elif before is None:
-            if len(self._entries) >= self._max_entries:
+            kind = "undo" if isinstance(entry, PendingUndo) else "end"
+            if self._per_bucket[kind] >= self._max_entries:
                 self._refuse(entry, "the list is full")
                 return
-            limits = self._limits(entry.client, self._per_client_per_min)
+            limits = [(f"{kind} {bucket}", cap) for bucket, cap in self._limits(entry.client, self._per_client_per_min)]
             if any(self._per_bucket[bucket] >= cap for bucket, cap in limits):
                 self._refuse(entry, "its client has too many kept")
                 return
-            buckets = tuple(bucket for bucket, _ in limits)
+            buckets = (kind, *(bucket for bucket, _ in limits))
             self._buckets[key] = buckets
             self._per_bucket.update(buckets)
         self._entries[key] = entry
@@ -183,7 +186,7 @@ class PendingEnds:
     def start(self) -> None:
         """Retries run (the lifespan's start): at once for what a previous lifespan left, else from the next kept."""
         self._running = True
-        self._start()
+        self._start(at_once=True)
 
     async def stop(self) -> None:
         """No more retries until `start` (the lifespan's end): what is left stays kept."""
@@ -198,24 +201,29 @@ class PendingEnds:
             except Exception:
                 log.exception("the retries of kept ends failed")
 
-    def _start(self) -> None:
+    def _start(self, *, at_once: bool = False) -> None:
         if self._running and self._entries and (self._task is None or self._task.done()):
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="pending-ends")
+            self._task = asyncio.get_running_loop().create_task(self._run(at_once), name="pending-ends")
 
-    async def _run(self) -> None:
+    async def _run(self, at_once: bool) -> None:
+        # A kept entry has just failed, so its first retry waits; what a previous lifespan left is tried at once.
+        if at_once:
+            await self.retry()
         while self._entries:
             await asyncio.sleep(self._retry_s)
             await self.retry()
 
     async def retry(self, client: str | None = None) -> None:
-        """One try of every kept end and undo (or of `client`'s); the ones completed are dropped."""
+        """One try of every kept end and undo (or of `client`'s); the ones completed are dropped. The pass ends at the
+        first the store fails: the rest would each wait out its timeout too (a mint that retries its client's first
+        would wait minutes)."""
         for key, entry in list(self._entries.items()):
             if client is not None and entry.client != client:
                 continue
             try:
                 await self._finish(entry)
             except StateUnavailable:
-                continue
+                return
             except Exception:
                 log.exception("retrying %s failed; it is not tried again", _named(entry))
             else:

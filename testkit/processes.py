@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -47,6 +48,10 @@ def build_settings(raw: dict[str, Any]) -> Settings:
     )
 
 
+# What a replica prints on standard output once it listens on its port (and nothing else there).
+LISTENING = "testkit.processes: listening"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, required=True)
@@ -58,12 +63,19 @@ def main(argv: list[str] | None = None) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", args.port))
+        # Listening at once: a socket bound but not yet listening (with SO_REUSEADDR, as uvicorn's and redis-server's
+        # are) leaves the port to another process that binds it meanwhile.
+        sock.listen(128)
     except OSError as exc:
         sock.close()
         if exc.errno != errno.EADDRINUSE:
             raise
         print(f"testkit.processes: port {args.port} is in use", file=sys.stderr)
         sys.exit(PORT_TAKEN)
+    # Told to the parent: from here whatever answers on the port is this process (another server on it, the port
+    # taken before, would have answered /healthz for it).
+    print(LISTENING, flush=True)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     from server.app import create_app
     from server.emulators.scripted import ScriptedRecognizer
@@ -121,10 +133,21 @@ def _start_app(settings: dict[str, Any], port: int, timeout_s: float) -> AppProc
         [sys.executable, "-m", "testkit.processes", "--port", str(port), "--settings", json.dumps(settings)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
     )
     app = AppProcess(port, process)
     try:
         deadline = time.monotonic() + timeout_s
+        assert process.stdout is not None
+        with process.stdout:
+            # Its port first (it listens, or exits with PORT_TAKEN): only then is /healthz on it this process's.
+            ready, _, _ = select.select([process.stdout], [], [], timeout_s)
+            said = process.stdout.readline() if ready else b""
+        if said.strip() != LISTENING.encode():
+            process.wait(5)
+            if process.returncode == PORT_TAKEN:
+                raise PortTaken(f"port {port} was taken before the app process bound it")
+            raise RuntimeError(f"the app process did not listen (exit {process.returncode})")
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 if process.returncode == PORT_TAKEN:

@@ -25,7 +25,7 @@ from starlette.types import Message, Receive, Scope, Send
 from server.__main__ import app_factory
 from server.app import LOGIN_RATE_PER_MIN, create_app
 from server.emulators.scripted import ScriptedRecognizer
-from server.pending_ends import ENDS_PER_SESSION, PendingEnd, PendingEnds
+from server.pending_ends import ENDS_PER_SESSION, PendingEnd, PendingEnds, PendingUndo
 from server.providers.base import SessionPolicy
 from server.providers.local import LOCAL_TAG, LocalProvider
 from server.settings import Settings, WiroSettings
@@ -341,18 +341,19 @@ def test_a_socket_whose_spend_ran_late_while_the_store_stalled_through_its_undo_
     usable again then (not spent for its whole lifetime)."""
     spend = "spend_by" if hasattr(flaky.spent, "spend_by") else "spend"
     app = create_app(Settings(), local_recognizer=ScriptedRecognizer(ms_per_word=500), state=flaky)
-    retrying_every(app, 0.1)
+    retrying_every(app, 3600.0)  # no pass of the retries' own before the socket below
     with running(served(app, flaky)) as url:
         grant = httpx.post(url + "/api/sessions", json={"provider": "local"}).json()
         with flaky.stalled_from(spend):
             refused = asyncio.run(connect_status(str(grant["ws_url"]), str(grant["token"])))
             kept = len(app.state.pending_ends)
-        undone = until(lambda: len(app.state.pending_ends) == 0)
+        # At once, before the retries' next pass: the socket makes its client's kept undos first.
         pcm = bytes(16_000 * 2)
         result = asyncio.run(transcribe_truebar(str(grant["ws_url"]), str(grant["token"]), pcm, tag=LOCAL_TAG))
+        left = len(app.state.pending_ends)
     assert refused == 503
     assert result.statuses and result.statuses[-1]["status"] == "FINISHED", result.errors
-    assert kept == 2 and undone
+    assert kept == 2 and left == 0
 
 
 def test_kept_ends_are_bounded_per_network_and_keeping_one_costs_the_same_however_many_are_kept(
@@ -417,6 +418,32 @@ def test_kept_ends_are_bounded_per_network_and_keeping_one_costs_the_same_howeve
     assert seen[6] == (40, [])
     # Once for the outage, once for what it refused when the store answered, once for the next outage.
     assert seen[7:] == [1, 3]
+
+
+def test_kept_undos_leave_the_ends_their_room_and_a_pass_stops_at_the_first_the_store_fails() -> None:
+    """Refused sockets (no rate limit bounds them) keep undos: they must not fill the room an end needs (a Wiro task
+    would run billed). A pass of retries ends at the first entry the store fails, not after each one's timeout."""
+    tried: list[str] = []
+
+    async def down(_state: State) -> object:
+        tried.append("undo")
+        raise StateUnavailable("down")
+
+    async def scenario() -> tuple[int, int, list[str]]:
+        app_state = AppState()
+        app_state.shared, app_state.providers = MemoryState(), {}
+        pending = PendingEnds(app_state, per_client_per_min=100, retry_s=3600.0, max_entries=3)
+        for n in range(5):
+            pending.keep(PendingUndo(f"unspend {n}", f"10.0.0.{n}", down))
+        undos = len(pending)
+        pending.keep(PendingEnd("echo", "s1", "10.0.1.1", None, located=True))
+        await pending.retry()
+        await pending.stop()
+        return undos, len(pending), tried
+
+    undos, kept, tried_ = asyncio.run(scenario())
+    assert undos == 3 and kept == 4, "the end kept beside a full list of undos"
+    assert tried_ == ["undo"], "one timeout a pass, not one an entry"
 
 
 def test_kept_ends_stop_with_the_lifespan_and_the_next_one_retries_them() -> None:

@@ -138,6 +138,33 @@ def test_without_root_or_sudo_the_line_to_run_names_only_what_apt_has(fakes: Pat
     assert log(fakes) == ["sudo -n true"]  # apt-get never ran
 
 
+def test_without_root_and_with_empty_apt_lists_the_line_to_run_fetches_them_first(fakes: Path) -> None:
+    fake(fakes, "id", "echo 1000")
+    fake(fakes, "apt-cache", 'echo "$2:"; echo "  Candidate: (none)"')  # a container that never ran apt-get update
+    fake(fakes, "apt-get", APT_GET)
+    fake(fakes, "sudo", 'echo "sudo $*" >>"$LOG"; exit 1')
+    run = sourced("install_debian chromium redis-server", fakes)
+    assert run.returncode == 1
+    assert "  sudo apt-get update && sudo apt-get install -y chromium redis-server\n" in run.stderr
+    assert "snaps" not in run.stderr
+
+
+def test_a_file_the_stamp_hashes_missing_is_named(tmp_path: Path) -> None:
+    copy = tmp_path / "repo"
+    (copy / "scripts").mkdir(parents=True)
+    shutil.copy(SETUP, copy / "scripts" / "setup.sh")
+    for name in ("pyproject.toml", "constraints.txt", "package.json"):
+        shutil.copy(SETUP.parent.parent / name, copy / name)
+    run = subprocess.run(
+        ["bash", str(copy / "scripts" / "setup.sh"), "app"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "VENV": str(tmp_path / "venv"), "PYTHON": sys.executable},
+        timeout=120,
+    )
+    assert run.returncode == 1 and "package-lock.json is missing" in run.stderr, run.stderr
+
+
 def test_without_root_a_passwordless_sudo_installs(fakes: Path) -> None:
     fake(fakes, "id", "echo 1000")
     fake(fakes, "apt-cache", APT_CACHE)
@@ -405,6 +432,29 @@ def test_a_redis_port_taken_before_the_server_binds_it_is_tried_again_on_another
         monkeypatch.setattr(redis_server_module, "free_port", ports(*[port] * START_TRIES).__next__)
         with pytest.raises(PortTaken), redis_server():
             pass
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason=INSTALL_HINT)
+def test_a_redis_port_another_redis_answers_on_is_not_taken_for_this_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another worker's redis-server on the port answers PING while this one fails its bind: it is not this one."""
+    with redis_server() as other:
+        monkeypatch.setattr(redis_server_module, "free_port", ports(other.port, other.port).__next__)
+        with redis_server() as server:
+            assert server.port != other.port and server.process is not None and server.process.poll() is None
+
+
+def test_a_replica_port_another_app_answers_on_is_not_taken_for_this_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another app on the port answers /healthz while this replica fails its bind: the replica returned is its own."""
+    other = processes.start_app({})
+    try:
+        monkeypatch.setattr(processes, "free_port", ports(other.port).__next__)
+        app = processes.start_app({})
+        try:
+            assert app.port != other.port and app.process.poll() is None
+        finally:
+            app.stop()
+    finally:
+        other.stop()
 
 
 def test_a_uvicorn_whose_start_hangs_is_stopped_before_the_error() -> None:

@@ -312,8 +312,10 @@ class LocalProvider:
         lease = stream_key(session_id, secrets.token_urlsafe(8))
         # The lease first, then the grant is spent (marked with this socket's lease): a store that fails between
         # the two leaves the grant unspent (the page may open its stream when the store is back), and whatever fails
-        # gives the lease back.
+        # gives the lease back. This client's kept undos go first: the store answers again, and the un-spend of a
+        # socket refused while it stalled may be this grant's.
         try:
+            await pending_ends(websocket).retry(client)
             await hold_place(self.state.ledger, scope, lease, STREAM_LEASE_S)
             spent = await self.state.spent.spend_by(session_id, claims.expires_at, lease)
         except StateUnavailable:
