@@ -144,10 +144,13 @@ export function mountShare({ win, controller }) {
     end();
     if (!g) return;
     status.textContent = 'Sharing stopped.';
+    const unheard = 'Sharing stopped here; the server could not be told, so the link lapses by itself.';
     try {
-      await revoke(g);
+      const r = await revoke(g);
+      // Gone (404) or stopped before (410) is stopped; anything else (a 503 while its store is down) is not.
+      if (!r.ok && r.status !== 404 && r.status !== 410) status.textContent = unheard;
     } catch {
-      status.textContent = 'Sharing stopped here; the server could not be told, so the link lapses by itself.';
+      status.textContent = unheard;
     }
   }
 

@@ -45,6 +45,15 @@ test('Stop sharing takes the link off the page and says the sharing stopped', as
   assert.equal(status(), 'Sharing stopped.');
 });
 
+test('Stop sharing the server refuses (its store down) says the link lapses by itself', async () => {
+  const { share, status } = await sharePage((method, url) => {
+    if (method === 'DELETE') return [{ error: { code: 'state_unavailable', message: 'Try again shortly.' } }, 503];
+    return [GRANT];
+  });
+  await share.stopSharing();
+  assert.equal(status(), 'Sharing stopped here; the server could not be told, so the link lapses by itself.');
+});
+
 const GRANT = { share_id: 'S'.repeat(22), viewer_url: '/captions/x', publish_token: 'tok', expires_at: 0, max_viewers: 3 };
 
 /**
