@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import Phase, settings
 
 from server.app import create_app
 from server.engine.accurate import AccurateScheduler
@@ -16,6 +18,21 @@ from server.settings import Settings
 from testkit.live import running
 from testkit.redis_server import RedisServer, redis_server
 from testkit.whisper import whisper_thread
+
+# Every hypothesis suite runs under one profile. "deterministic", the default (make test, CI, a plain pytest): the
+# same examples every run (derandomized, no example database), and a failure is reported as found, not shrunk, so a
+# failing slow property (tests/test_stream_properties.py) cannot spend many minutes shrinking. "soak", for local runs
+# (HYPOTHESIS_PROFILE=soak): fresh random examples each run, and failures shrunk and saved for the next.
+settings.register_profile(
+    "deterministic", derandomize=True, database=None, phases=(Phase.explicit, Phase.generate), print_blob=True
+)
+settings.register_profile(
+    "soak",
+    derandomize=False,
+    phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
 @pytest.fixture
