@@ -41,12 +41,13 @@ from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
 from server.errors import ApiError
+from server.pending_ends import pending_ends, releasing
 from server.sessions import client_key, guard_state_change, limit_client, read_body, state_of
 from server.settings import Settings
 from server.state import State, StateUnavailable
 from server.state.captions import CaptionEvent, Share, ShareGone
 from server.state.clients import WIDER_FACTOR
-from server.state.ledger import admit_place, hold_place, release_place
+from server.state.ledger import admit_place, hold_place, ledger_scope, release_place
 from server.wire import (
     CaptionGap,
     PublishBody,
@@ -75,13 +76,17 @@ SEND_TIMEOUT_S = 10.0
 RETRY_MS = 2000
 
 
+# The ledger pool of the captions links a client holds open (its scope: `ledger_scope`, as a session pool's).
+SHARES_POOL = "captions-owner"
+
+
 def viewer_scope(share_id: str) -> str:
     return f"captions:{share_id}"
 
 
 def owner_scope(client: str) -> str:
     """The ledger of the shares one client (`client_key`) holds open."""
-    return f"captions-owner:{client}"
+    return ledger_scope(SHARES_POOL, client)
 
 
 def token_hash(token: str) -> str:
@@ -146,15 +151,15 @@ async def create_share(request: Request) -> Response:
     # Open shares are capped per client (Settings.captions_max_shares_per_client); a share's place lives as long as
     # the share (its grace while paused, its deadline while live: `publish` renews it) and is freed when it is stopped.
     # An IPv6 client's /56 and /48 hold WIDER_FACTOR times a client's shares, all their /64s together.
-    owner = owner_scope(client_key(request))
+    client = client_key(request)
+    owner = owner_scope(client)
     cap = settings.captions_max_shares_per_client
     try:
         place = await admit_place(state.ledger, owner, share_id, cap, WIDER_FACTOR * cap, share.expires_at - now)
     except StateUnavailable:
         # A slow store may have run the admission after its timeout: the client, answered 503, must not find it
-        # holding a place for the share's grace.
-        with contextlib.suppress(StateUnavailable):
-            await release_place(state.ledger, owner, share_id)
+        # holding a place for the share's grace. Given back now, or once the store answers (PendingEnds).
+        await pending_ends(request).undo(client, *releasing((owner, share_id)))
         raise
     if not place.admitted:
         raise ApiError(
@@ -166,8 +171,7 @@ async def create_share(request: Request) -> Response:
     try:
         await state.captions.create(share)
     except BaseException:
-        with contextlib.suppress(Exception):
-            await release_place(state.ledger, owner, share_id)
+        await pending_ends(request).undo(client, *releasing((owner, share_id)))
         raise
     grant = ShareGrant(
         share_id,
