@@ -2,6 +2,8 @@
 // reconnect's) and tells an `endGrant` function when one is finished with, so a page with its own backend and its
 // own auth supplies both; appGrants() is the pair that talks to this app's server.
 
+import { readRetryAfter } from './retry-after.js';
+
 /** @typedef {import('./providers/client.js').Grant} Grant */
 
 /**
@@ -109,11 +111,11 @@ export const GLOBAL_TIMERS = {
 
 /**
  * An end the server refuses with 503 (it cannot reach its shared state right now) is sent again after the answer's
- * Retry-After (at most END_RETRY_MAX_MS), up to END_ATTEMPTS sends in all: an end lost leaves a billed task (Wiro's)
+ * Retry-After (at most RETRY_AFTER_MAX_MS, static/retry-after.js), up to END_ATTEMPTS sends in all: an end lost leaves a billed task (Wiro's)
  * running until its deadline. The server also keeps such an end and retries it itself; ending twice is harmless.
  */
 export const END_ATTEMPTS = 4;
-const END_RETRY_MAX_MS = 60000;
+// No Retry-After, or one unreadable: this long between sends (one given is obeyed up to RETRY_AFTER_MAX_MS).
 const END_RETRY_DEFAULT_MS = 5000;
 
 /**
@@ -158,23 +160,9 @@ async function endWithRetries(url, timers) {
       return;
     }
     if (response.status !== 503 || attempt >= END_ATTEMPTS) return;
-    const waitMs = retryAfterMs(response.headers?.get('Retry-After') ?? null);
+    const waitMs = readRetryAfter(response.headers?.get('Retry-After') ?? null, Date.now()) ?? END_RETRY_DEFAULT_MS;
     await new Promise((resolve) => { timers.setTimeout(() => resolve(undefined), waitMs); });
   }
-}
-
-/**
- * Milliseconds a Retry-After header asks for (seconds, or an HTTP date), within 0..END_RETRY_MAX_MS; its absence
- * or nonsense: END_RETRY_DEFAULT_MS.
- * @param {string | null} value
- * @returns {number}
- */
-function retryAfterMs(value) {
-  if (value === null || value.trim() === '') return END_RETRY_DEFAULT_MS;
-  const seconds = Number(value);
-  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - Date.now();
-  if (!Number.isFinite(ms)) return END_RETRY_DEFAULT_MS;
-  return Math.min(END_RETRY_MAX_MS, Math.max(0, ms));
 }
 
 /**

@@ -6,6 +6,7 @@
 // coalesced (only the latest is sent, and only while no final has overtaken it). At most one request is in flight,
 // it carries at most BATCH_MAX events (the server's size limit), and requests start at least FLUSH_MS apart: at most
 // 300 a minute, half the server's 600 per share, however fast the answers come back.
+import { RETRY_AFTER_MAX_MS, readRetryAfter } from '../retry-after.js';
 import { errorMessage, parsePublishResult, shareExpiry } from './wire.js';
 
 // The least time between the starts of two requests: what comes meanwhile (interims, finals) goes in the next one.
@@ -18,10 +19,9 @@ export const RETRY_MAX_MS = 10000;
 // kept the one request allowed in flight for ever: nothing more was sent and the page still said all was well. A
 // publish answers in milliseconds; 10 s leaves room for a slow mobile link.
 export const REQUEST_TIMEOUT_MS = 10000;
-/** The longest a Retry-After is obeyed, ms: the app's own rate limit never asks for more than its minute, and a
- * proxy's maintenance page asking for hours would otherwise leave viewers without captions for as long after it
- * ends; finals are kept meanwhile, so trying again each minute loses nothing. */
-export const RETRY_AFTER_MAX_MS = 60000;
+// A Retry-After is obeyed up to RETRY_AFTER_MAX_MS (static/retry-after.js): finals are kept meanwhile, so trying
+// again each minute loses nothing.
+export { RETRY_AFTER_MAX_MS };
 // A page being left sends its last request with keepalive, whose bodies a browser caps at 64 KiB for all of the
 // page's keepalive requests together (the session's own end call among them): the captions take half.
 export const FAREWELL_MAX_BYTES = 32 * 1024;
@@ -69,17 +69,13 @@ const REFUSALS = new Set([400, 401, 403, 413, 422]);
 const TIMED_OUT = Symbol('timed out');
 
 /**
- * How long a Retry-After header asks to wait, in ms: either of its forms (RFC 9110), seconds or an HTTP-date (a
- * proxy's or a maintenance page's), the date counted from `nowMs`. 0 when absent or unreadable (the caller's
- * backoff then decides): read as a number, a date is NaN, and a NaN delay is no delay at all. At most
- * RETRY_AFTER_MAX_MS.
+ * How long a Retry-After header asks to wait, in ms (`readRetryAfter`); 0 when absent or unreadable: the
+ * publisher's backoff then decides.
  * @param {string | null} value @param {number} nowMs
  * @returns {number}
  */
 export function retryAfterMs(value, nowMs) {
-  const text = (value ?? '').trim();
-  const at = /^\d+$/.test(text) ? nowMs + Number(text) * 1000 : text ? Date.parse(text) : NaN;
-  return Number.isFinite(at) ? Math.min(RETRY_AFTER_MAX_MS, Math.max(0, at - nowMs)) : 0;
+  return readRetryAfter(value, nowMs) ?? 0;
 }
 
 export class CaptionPublisher {

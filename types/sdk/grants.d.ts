@@ -56,7 +56,7 @@ export const RETRYABLE_STATUS: Readonly<Set<number>>;
 export const GLOBAL_TIMERS: Timers;
 /**
  * An end the server refuses with 503 (it cannot reach its shared state right now) is sent again after the answer's
- * Retry-After (at most END_RETRY_MAX_MS), up to END_ATTEMPTS sends in all: an end lost leaves a billed task (Wiro's)
+ * Retry-After (at most RETRY_AFTER_MAX_MS, static/retry-after.js), up to END_ATTEMPTS sends in all: an end lost leaves a billed task (Wiro's)
  * running until its deadline. The server also keeps such an end and retries it itself; ending twice is harmless.
  */
 export const END_ATTEMPTS: 4;
